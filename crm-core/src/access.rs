@@ -1,0 +1,350 @@
+//! Access control as data. A [`Role`] grants, per entity type, actions with a record scope and
+//! per-field read and write allow-lists. Deny by default: no grant, no access. Built-in roles are
+//! declared in [`builtin`]; tenants define their own as `role` records with the same JSON shape.
+
+use crate::error::{Error, FieldError, Result, codes};
+use crate::query::{Compiled, Filter, Op};
+use crate::record::Record;
+use crate::schema::EntityDef;
+use crate::value::{Id, Value};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::sync::Arc;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Read,
+    Create,
+    Update,
+    Delete,
+    Import,
+    Export,
+    Approve,
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let s = serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        f.write_str(&s)
+    }
+}
+
+/// Which records an action reaches. Ordered: `None < Own < Team < Tenant`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    None,
+    /// Records owned by or assigned to the actor.
+    Own,
+    /// Records of the actor's team, and their own.
+    Team,
+    /// Every record of the tenant.
+    Tenant,
+}
+
+/// A field allow-list.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Fields {
+    #[default]
+    All,
+    /// Only these fields (`custom.*` allows every custom field).
+    Only(BTreeSet<String>),
+    /// Every field but these.
+    Except(BTreeSet<String>),
+}
+
+impl Fields {
+    pub fn only(names: &[&str]) -> Fields {
+        Fields::Only(names.iter().map(|s| (*s).to_owned()).collect())
+    }
+
+    pub fn allows(&self, field: &str) -> bool {
+        let listed = |s: &BTreeSet<String>| s.contains(field) || (field.starts_with("custom.") && s.contains("custom.*"));
+        match self {
+            Fields::All => true,
+            Fields::Only(s) => listed(s),
+            Fields::Except(s) => !listed(s),
+        }
+    }
+
+    /// Does `self` allow at least what `other` allows?
+    fn covers(&self, other: &Fields) -> bool {
+        match (self, other) {
+            (Fields::All, _) => true,
+            (Fields::Only(a), Fields::Only(b)) => b.iter().all(|f| a.contains(f) || (f.starts_with("custom.") && a.contains("custom.*"))),
+            (Fields::Except(a), Fields::Except(b)) => a.iter().all(|f| b.contains(f)),
+            (Fields::Except(a), Fields::Only(b)) => b.iter().all(|f| !a.contains(f)),
+            _ => false,
+        }
+    }
+}
+
+/// What a role may do with one entity type.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Grant {
+    pub actions: BTreeMap<Action, Scope>,
+    #[serde(default)]
+    pub read: Fields,
+    #[serde(default)]
+    pub write: Fields,
+}
+
+/// A named set of grants.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Role {
+    pub name: String,
+    pub grants: BTreeMap<String, Grant>,
+}
+
+/// Fields every reader of a record sees.
+const ALWAYS_READABLE: &[&str] = &["id", "version", "created_at", "updated_at"];
+
+impl Role {
+    pub fn scope(&self, entity: &str, action: Action) -> Scope {
+        self.grants.get(entity).and_then(|g| g.actions.get(&action)).copied().unwrap_or(Scope::None)
+    }
+
+    pub fn can_read_field(&self, entity: &str, field: &str) -> bool {
+        ALWAYS_READABLE.contains(&field) || self.grants.get(entity).is_some_and(|g| g.read.allows(field))
+    }
+
+    pub fn can_write_field(&self, entity: &str, field: &str) -> bool {
+        self.grants.get(entity).is_some_and(|g| g.write.allows(field))
+    }
+
+    /// Is this role at least as strong as `other` (for API keys: never stronger than their creator)?
+    pub fn covers(&self, other: &Role) -> bool {
+        other.grants.iter().all(|(entity, g)| {
+            let Some(mine) = self.grants.get(entity) else { return g.actions.values().all(|s| *s == Scope::None) };
+            g.actions.iter().all(|(a, s)| mine.actions.get(a).copied().unwrap_or(Scope::None) >= *s)
+                && mine.read.covers(&g.read)
+                && mine.write.covers(&g.write)
+        })
+    }
+}
+
+/// Who is acting, as the service sees it: resolved from a user (or the system) once per request.
+#[derive(Clone, Debug)]
+pub struct Actor {
+    pub tenant: Id,
+    /// `None` for the system itself (CLI imports, scheduled jobs).
+    pub user_id: Option<Id>,
+    pub team_id: Option<Id>,
+    pub role: Arc<Role>,
+}
+
+impl Actor {
+    /// The system acting inside a tenant with the admin role.
+    pub fn system(tenant: Id) -> Actor {
+        Actor { tenant, user_id: None, team_id: None, role: Arc::new(builtin::admin()) }
+    }
+
+    /// The actor's scope for an action, or `Forbidden` naming the action.
+    pub fn authorize(&self, def: &EntityDef, action: Action) -> Result<Scope> {
+        match self.role.scope(def.name, action) {
+            Scope::None => Err(Error::forbidden(action, def.name, vec![])),
+            s => Ok(s),
+        }
+    }
+
+    /// The records a scope reaches, as a filter every store can run.
+    pub fn scope_filter(&self, def: &EntityDef, scope: Scope) -> Filter {
+        let nothing = Filter::Not(Box::new(Filter::All));
+        let own = match (def.owner_field, self.user_id) {
+            (Some(f), Some(me)) => Filter::eq(f, me),
+            _ => nothing.clone(),
+        };
+        match scope {
+            Scope::Tenant => Filter::All,
+            Scope::None => nothing,
+            Scope::Own => own,
+            Scope::Team => match (def.team_field, self.team_id) {
+                (Some(f), Some(team)) => Filter::Or(vec![Filter::cmp(f, Op::Eq, Value::Id(team)), own]),
+                _ => own,
+            },
+        }
+    }
+
+    /// Is the record inside the scope?
+    pub fn in_scope(&self, r: &Record, scope: Scope) -> bool {
+        scope == Scope::Tenant
+            || Compiled::compile(&self.scope_filter(r.entity, scope), r.entity).is_ok_and(|c| c.matches(r))
+    }
+
+    /// Checks that the actor may write every named field; `Forbidden` lists the ones it may not.
+    pub fn check_writable(&self, def: &EntityDef, action: Action, fields: &[String]) -> Result<()> {
+        let denied: Vec<String> = fields
+            .iter()
+            .map(|f| if f.starts_with("custom.") { f.clone() } else { f.split('.').next().unwrap_or(f).to_owned() })
+            .filter(|f| !self.role.can_write_field(def.name, f))
+            .collect();
+        if denied.is_empty() { Ok(()) } else { Err(Error::forbidden(action, def.name, denied)) }
+    }
+
+    /// Hides what the actor may not read: declared fields are masked, custom fields removed.
+    pub fn redact(&self, mut r: Record) -> Record {
+        let Some(g) = self.role.grants.get(r.entity.name) else {
+            r.hidden = u64::MAX;
+            r.custom.clear();
+            return r;
+        };
+        if g.read == Fields::All {
+            return r;
+        }
+        for (i, f) in r.entity.fields.iter().enumerate() {
+            if !g.read.allows(f.name) {
+                r.hidden |= 1 << i;
+            }
+        }
+        r.custom.retain(|k, _| g.read.allows(&format!("custom.{k}")));
+        r
+    }
+}
+
+/// Parses and checks the `grants` of a `role` record.
+pub fn check_role_record(r: &Record, errs: &mut Vec<FieldError>) {
+    let Some(j) = r.get("grants").map(Value::to_json) else { return };
+    match serde_json::from_value::<BTreeMap<String, Grant>>(j) {
+        Err(e) => errs.push(FieldError::new("grants", codes::INVALID_FORMAT, e.to_string())),
+        Ok(grants) => {
+            for (entity, g) in &grants {
+                let Some(def) = crate::model::entity(entity) else {
+                    errs.push(FieldError::new(format!("grants.{entity}"), codes::UNKNOWN_FIELD, "no such entity type"));
+                    continue;
+                };
+                for (which, fields) in [("read", &g.read), ("write", &g.write)] {
+                    if let Fields::Only(s) | Fields::Except(s) = fields {
+                        for f in s {
+                            if f != "custom.*" && def.resolve(f).is_none() {
+                                errs.push(FieldError::new(format!("grants.{entity}.{which}"), codes::UNKNOWN_FIELD, format!("no field {f}")));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The built-in roles. Custom roles (tenant `role` records) use the same shape.
+pub mod builtin {
+    use super::*;
+
+    pub const NAMES: &[&str] = &["admin", "manager", "sales", "field_tech", "staff"];
+    const CRM: &[&str] = &["contact", "company", "lead", "activity"];
+    const CONFIG: &[&str] = &["organization", "location", "team", "user", "custom_field", "pipeline", "scoring_model", "role"];
+
+    fn grant(actions: &[(Action, Scope)], read: Fields, write: Fields) -> Grant {
+        Grant { actions: actions.iter().copied().collect(), read, write }
+    }
+
+    fn role(name: &str, grants: Vec<(&str, Grant)>) -> Role {
+        Role { name: name.to_owned(), grants: grants.into_iter().map(|(e, g)| (e.to_owned(), g)).collect() }
+    }
+
+    fn read_config(except: &[&str]) -> Vec<(&'static str, Grant)> {
+        CONFIG
+            .iter()
+            .filter(|e| !except.contains(e))
+            .map(|e| (*e, grant(&[(Action::Read, Scope::Tenant)], Fields::All, Fields::All)))
+            .collect()
+    }
+
+    /// Everything in the tenant.
+    pub fn admin() -> Role {
+        use Action::*;
+        let all = [Read, Create, Update, Delete, Import, Export, Approve].map(|a| (a, Scope::Tenant));
+        role("admin", crate::model::all().iter().map(|e| (e.name, grant(&all, Fields::All, Fields::All))).collect())
+    }
+
+    /// Runs the business: every customer record; reads configuration, edits and publishes scoring models.
+    pub fn manager() -> Role {
+        use Action::*;
+        let all = [Read, Create, Update, Delete, Import, Export, Approve].map(|a| (a, Scope::Tenant));
+        let mut g: Vec<_> = CRM.iter().map(|e| (*e, grant(&all, Fields::All, Fields::All))).collect();
+        g.extend(read_config(&["scoring_model", "pipeline"]));
+        let edit = [Read, Create, Update, Approve].map(|a| (a, Scope::Tenant));
+        g.push(("scoring_model", grant(&edit, Fields::All, Fields::All)));
+        g.push(("pipeline", grant(&edit, Fields::All, Fields::All)));
+        role("manager", g)
+    }
+
+    /// Sells: reads their team's customers and leads, edits their own.
+    pub fn sales() -> Role {
+        use Action::*;
+        let acts = [(Read, Scope::Team), (Create, Scope::Own), (Update, Scope::Own), (Export, Scope::Team)];
+        let mut g: Vec<_> = CRM.iter().map(|e| (*e, grant(&acts, Fields::All, Fields::All))).collect();
+        g.extend(read_config(&[]));
+        role("sales", g)
+    }
+
+    /// Works in the field: sees only the leads and activities assigned to them; on a lead may change
+    /// only its status and notes; logs activities.
+    pub fn field_tech() -> Role {
+        use Action::*;
+        let mut g = vec![
+            ("lead", grant(&[(Read, Scope::Own), (Update, Scope::Own)], Fields::All, Fields::only(&["status", "notes", "lost_reason"]))),
+            ("activity", grant(&[(Read, Scope::Own), (Create, Scope::Own), (Update, Scope::Own)], Fields::All, Fields::All)),
+            ("contact", grant(&[(Read, Scope::Own)], Fields::All, Fields::only(&[]))),
+        ];
+        g.extend(read_config(&["role", "scoring_model"]));
+        role("field_tech", g)
+    }
+
+    /// The front desk: reads every contact but may change only a contact's notes; logs check-ins and
+    /// other activities; never sees leads or money.
+    pub fn staff() -> Role {
+        use Action::*;
+        let mut g = vec![
+            (
+                "contact",
+                grant(
+                    &[(Read, Scope::Tenant), (Update, Scope::Tenant)],
+                    Fields::Except(["lifetime_value".to_owned()].into()),
+                    Fields::only(&["notes"]),
+                ),
+            ),
+            ("activity", grant(&[(Read, Scope::Tenant), (Create, Scope::Tenant)], Fields::All, Fields::All)),
+        ];
+        g.extend(read_config(&["role", "scoring_model", "pipeline"]));
+        role("staff", g)
+    }
+
+    /// A built-in role by name.
+    pub fn by_name(name: &str) -> Option<Role> {
+        Some(match name {
+            "admin" => admin(),
+            "manager" => manager(),
+            "sales" => sales(),
+            "field_tech" => field_tech(),
+            "staff" => staff(),
+            _ => return None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roles_are_ordered_by_strength() {
+        let (admin, sales, staff) = (builtin::admin(), builtin::sales(), builtin::staff());
+        assert!(admin.covers(&sales) && admin.covers(&staff));
+        assert!(!sales.covers(&admin));
+        assert!(!staff.covers(&sales), "staff cannot read leads");
+        assert!(!sales.covers(&staff), "staff reads all contacts, sales only its team's");
+    }
+
+    #[test]
+    fn staff_writes_only_notes() {
+        let staff = builtin::staff();
+        assert!(staff.can_write_field("contact", "notes"));
+        assert!(!staff.can_write_field("contact", "email"));
+        assert!(!staff.can_read_field("contact", "lifetime_value"));
+        assert_eq!(staff.scope("lead", Action::Read), Scope::None);
+    }
+}

@@ -1,0 +1,164 @@
+//! The unit of every write: one change set of row writes, audit entries and outbox events, applied by
+//! a store in one transaction or not at all.
+
+use crate::record::Record;
+use crate::schema::EntityDef;
+use crate::value::{Id, Timestamp, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+use sha2::{Digest, Sha256};
+
+/// One row write.
+#[derive(Clone, Debug)]
+pub enum Write {
+    Insert(Record),
+    /// Replace the row with `record` (whose `version` is `expected_version + 1`) if the stored row is
+    /// still at `expected_version`; otherwise the whole change set fails with `Conflict`.
+    Update { record: Record, expected_version: u64 },
+    Delete { entity: &'static EntityDef, id: Id, expected_version: u64 },
+    /// Set derived fields (score, temperature) without bumping the version, if the row is still at
+    /// `expected_version`; a row that moved on is skipped silently (its own write re-derived it).
+    Derived { entity: &'static EntityDef, id: Id, expected_version: u64, fields: Vec<(usize, Value)> },
+}
+
+impl Write {
+    pub fn entity(&self) -> &'static EntityDef {
+        match self {
+            Write::Insert(r) | Write::Update { record: r, .. } => r.entity,
+            Write::Delete { entity, .. } | Write::Derived { entity, .. } => entity,
+        }
+    }
+}
+
+/// A field's old and new value in an audit entry (JSON forms; `null` is "not set").
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub old: Json,
+    pub new: Json,
+}
+
+/// An entry of the append-only, hash-chained audit log.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    pub id: Id,
+    pub tenant: Id,
+    /// Position in the tenant's chain, assigned by the store (1, 2, ...).
+    pub seq: u64,
+    pub at: Timestamp,
+    /// The user who acted (`None` for the system: imports run by the CLI, scheduled rescoring).
+    pub actor: Option<Id>,
+    /// `create`, `update`, `delete`, `convert`, `publish`, `rescore`, `import`.
+    pub action: String,
+    pub entity: String,
+    pub entity_id: Option<Id>,
+    pub changes: Vec<FieldChange>,
+    /// Hex SHA-256 of the previous entry (`""` for the first).
+    pub prev_hash: String,
+    /// Hex SHA-256 over `prev_hash` and this entry's content.
+    pub hash: String,
+}
+
+impl AuditEntry {
+    /// Assigns the chain position and hashes; called by stores inside the write transaction.
+    pub fn seal(&mut self, seq: u64, prev_hash: &str) {
+        self.seq = seq;
+        self.prev_hash = prev_hash.to_owned();
+        self.hash = self.compute_hash();
+    }
+
+    /// The hash this entry should carry given its content and `prev_hash`.
+    pub fn compute_hash(&self) -> String {
+        let content = serde_json::json!([
+            self.tenant, self.seq, self.at.0, self.actor, self.action, self.entity, self.entity_id, self.changes,
+            self.id
+        ]);
+        let mut h = Sha256::new();
+        h.update(self.prev_hash.as_bytes());
+        h.update(b"\n");
+        h.update(content.to_string().as_bytes());
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// Checks that entries (in sequence order, starting anywhere) are untampered and linked.
+/// Returns the sequence number of the first bad entry.
+pub fn verify_chain(entries: &[AuditEntry]) -> Result<(), u64> {
+    let mut prev: Option<&AuditEntry> = None;
+    for e in entries {
+        let linked = prev.is_none_or(|p| p.hash == e.prev_hash && p.seq + 1 == e.seq);
+        if !linked || e.compute_hash() != e.hash {
+            return Err(e.seq);
+        }
+        prev = Some(e);
+    }
+    Ok(())
+}
+
+/// A domain event in the tenant's outbox.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    /// Monotonically increasing per tenant, in commit order; assigned by the store.
+    pub seq: u64,
+    pub tenant: Id,
+    pub id: Id,
+    pub at: Timestamp,
+    /// `lead.created`, `lead.updated`, `lead.converted`, `activity.created`, `scoring_model.published`, ...
+    pub kind: String,
+    pub entity: String,
+    pub entity_id: Option<Id>,
+    /// The record as the system sees it after the change (readers filter it by their permissions).
+    pub payload: Json,
+}
+
+/// Everything one use case writes.
+#[derive(Clone, Debug)]
+pub struct ChangeSet {
+    pub tenant: Id,
+    pub writes: Vec<Write>,
+    pub audit: Vec<AuditEntry>,
+    pub events: Vec<Event>,
+}
+
+impl ChangeSet {
+    pub fn new(tenant: Id) -> Self {
+        ChangeSet { tenant, writes: Vec::new(), audit: Vec::new(), events: Vec::new() }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.writes.is_empty() && self.audit.is_empty() && self.events.is_empty()
+    }
+}
+
+/// What a store reports after applying.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Applied {
+    /// Sequence of the last event written (0 if none).
+    pub last_event_seq: u64,
+    /// Rows written (derived writes to rows that moved on are not counted).
+    pub rows: u64,
+}
+
+/// Field-level differences between two states of a record (all fields on create and delete).
+pub fn diff(old: Option<&Record>, new: Option<&Record>) -> Vec<FieldChange> {
+    let Some(r) = new.or(old) else { return Vec::new() };
+    let mut out = Vec::new();
+    for (i, f) in r.entity.fields.iter().enumerate() {
+        let o = old.map_or(&Value::Null, |r| &r.values[i]);
+        let n = new.map_or(&Value::Null, |r| &r.values[i]);
+        if o != n {
+            out.push(FieldChange { field: f.name.to_owned(), old: o.to_json(), new: n.to_json() });
+        }
+    }
+    let mut keys: Vec<&String> = old.iter().chain(new.iter()).flat_map(|r| r.custom.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    for k in keys {
+        let o = old.and_then(|r| r.custom.get(k)).unwrap_or(&Value::Null);
+        let n = new.and_then(|r| r.custom.get(k)).unwrap_or(&Value::Null);
+        if o != n {
+            out.push(FieldChange { field: format!("custom.{k}"), old: o.to_json(), new: n.to_json() });
+        }
+    }
+    out
+}

@@ -1,0 +1,41 @@
+//! # crm-core
+//!
+//! The CRM's rules, once: the data model (entity declarations), validation and normalisation, access
+//! control, lead scoring, queries, CSV import and export, audit and events, and the [`service::Service`]
+//! that runs every use case over a pluggable [`store::Store`].
+//!
+//! The crate is pure: no I/O, no async runtime, no database driver; time and ids come in through
+//! [`clock::Clock`] and [`clock::IdGen`]. It builds for `wasm32-unknown-unknown`.
+//!
+//! ```
+//! use crm_core::{memory::MemoryStore, service::Service, clock::{FixedClock, SeqIds}, value::Timestamp};
+//! use std::sync::Arc;
+//! # pollster::block_on(async {
+//! let svc = Service::new(MemoryStore::new(), Arc::new(FixedClock::new(Timestamp(1_700_000_000_000_000))), Arc::new(SeqIds::default()));
+//! let org = svc.create_organization(serde_json::json!({"name": "Acme Roofing"}).as_object().unwrap()).await.unwrap();
+//! let admin = crm_core::access::Actor::system(org.id);
+//! let lead = svc.create(&admin, "lead", serde_json::json!({"first_name": "Ann", "source": "referral"}).as_object().unwrap()).await.unwrap();
+//! assert_eq!(lead.str("status"), Some("new"));
+//! # });
+//! ```
+
+pub mod access;
+pub mod change;
+pub mod clock;
+pub mod error;
+pub mod memory;
+pub mod model;
+pub mod pipeline;
+pub mod query;
+pub mod record;
+pub mod schema;
+pub mod scoring;
+pub mod service;
+pub mod store;
+pub mod validate;
+pub mod value;
+
+#[cfg(feature = "conformance")]
+pub mod conformance;
+
+pub use error::{Error, FieldError, Result};

@@ -1,0 +1,168 @@
+//! Binding: checks a raw filter or sort against an entity declaration and the reader's field
+//! permissions, canonicalises field names, and types its values by the fields' types.
+
+use super::{Filter, MAX_FILTER_DEPTH, MAX_FILTER_NODES, Op, SortKey};
+use crate::error::{Error, Result};
+use crate::schema::{EntityDef, FieldRef, FieldSpec};
+use crate::validate::{self, CustomSpecs};
+use crate::value::{FieldType, Id, Value};
+
+/// What binding needs to know about the entity and the reader.
+#[allow(missing_debug_implementations)]
+pub struct BindCtx<'a> {
+    pub def: &'static EntityDef,
+    pub custom: &'a CustomSpecs,
+    /// May the reader read (and so filter and sort on) this canonical field?
+    pub readable: &'a dyn Fn(&str) -> bool,
+    /// The reader's user id, for `owner:me`.
+    pub me: Option<Id>,
+    pub vctx: &'a validate::Ctx,
+}
+
+impl BindCtx<'_> {
+    /// Canonical name for a field as users write it: `owner` -> `owner_id`, `created` -> `created_at`.
+    fn canonical(&self, name: &str) -> Result<(String, FieldRef)> {
+        let name = name.trim();
+        for cand in [name.to_owned(), format!("{name}_id"), format!("{name}_at")] {
+            if let Some(r) = self.def.resolve(&cand) {
+                if let FieldRef::Custom(k) = &r {
+                    if !self.custom.contains_key(k) {
+                        continue;
+                    }
+                }
+                if !(self.readable)(&cand) {
+                    return Err(Error::forbidden("read", self.def.name, vec![cand]));
+                }
+                return Ok((cand, r));
+            }
+        }
+        Err(Error::invalid_query(format!("{} has no field {name}", self.def.name), 0))
+    }
+
+    fn spec(&self, r: &FieldRef) -> FieldSpec {
+        match r {
+            FieldRef::Custom(k) => self.custom.get(k).cloned().unwrap_or_else(|| FieldSpec::new(FieldType::Text)),
+            FieldRef::Declared(i) => {
+                let mut s = self.def.fields[*i].spec.clone();
+                s.required = false;
+                s
+            }
+            other => FieldSpec::new(self.def.type_of(other).unwrap_or(FieldType::Text)),
+        }
+    }
+
+    fn typed(&self, field: &str, spec: &FieldSpec, op: Op, v: Value) -> Result<Value> {
+        let raw = match v {
+            Value::Null => return Ok(Value::Null),
+            Value::Text(s) => serde_json::Value::String(s),
+            Value::Json(j) => j,
+            other => other.to_json(),
+        };
+        let text_like = matches!(
+            spec.ty,
+            FieldType::Text | FieldType::Email | FieldType::Phone | FieldType::Url | FieldType::Enum
+        );
+        if matches!(op, Op::Contains | Op::StartsWith) {
+            if text_like {
+                return match raw {
+                    serde_json::Value::String(s) => Ok(Value::Text(s.trim().to_owned())),
+                    _ => Err(Error::invalid_query(format!("{field}: expected text"), 0)),
+                };
+            }
+            if op == Op::Contains && matches!(spec.ty, FieldType::Tags | FieldType::MultiEnum) {
+                return match validate::parse(field, spec, &raw, self.vctx) {
+                    Ok(Value::List(mut l)) if l.len() == 1 => Ok(Value::Text(l.remove(0))),
+                    _ => Err(Error::invalid_query(format!("{field}: expected one item"), 0)),
+                };
+            }
+            return Err(Error::invalid_query(format!("{field}: contains needs a text or list field"), 0));
+        }
+        match spec.ty {
+            FieldType::Json | FieldType::Tags | FieldType::MultiEnum => {
+                return Err(Error::invalid_query(format!("{field}: use contains (:) on a list field"), 0));
+            }
+            FieldType::Ref(target) if raw.as_str() == Some("me") && (target == "user") => {
+                return self.me.map(Value::Id).ok_or_else(|| Error::invalid_query("`me` needs a signed-in user", 0));
+            }
+            _ => {}
+        }
+        validate::parse(field, spec, &raw, self.vctx).map_err(|e| Error::invalid_query(format!("{field}: {}", e.message), 0))
+    }
+}
+
+/// Binds a filter: canonical fields, permission checks (hidden fields are `Forbidden`), typed values,
+/// free-text search expanded over the readable search fields, complexity caps.
+pub fn bind(f: Filter, cx: &BindCtx<'_>) -> Result<Filter> {
+    let (nodes, depth) = f.size();
+    if nodes > MAX_FILTER_NODES {
+        return Err(Error::LimitExceeded { what: "filter nodes".into(), limit: MAX_FILTER_NODES as u64 });
+    }
+    if depth > MAX_FILTER_DEPTH {
+        return Err(Error::LimitExceeded { what: "filter depth".into(), limit: MAX_FILTER_DEPTH as u64 });
+    }
+    bind_inner(f, cx)
+}
+
+fn bind_inner(f: Filter, cx: &BindCtx<'_>) -> Result<Filter> {
+    Ok(match f {
+        Filter::All => Filter::All,
+        Filter::And(v) => Filter::And(v.into_iter().map(|f| bind_inner(f, cx)).collect::<Result<_>>()?),
+        Filter::Or(v) => Filter::Or(v.into_iter().map(|f| bind_inner(f, cx)).collect::<Result<_>>()?),
+        Filter::Not(f) => Filter::Not(Box::new(bind_inner(*f, cx)?)),
+        Filter::Cmp { field, op, value } => {
+            let (name, r) = cx.canonical(&field)?;
+            let spec = cx.spec(&r);
+            match cx.typed(&name, &spec, op, value)? {
+                Value::Null if op == Op::Eq => Filter::IsNull { field: name },
+                Value::Null if op == Op::Ne => Filter::Not(Box::new(Filter::IsNull { field: name })),
+                Value::Null => return Err(Error::invalid_query(format!("{name}: cannot compare with null"), 0)),
+                value => Filter::Cmp { field: name, op, value },
+            }
+        }
+        Filter::In { field, values } => {
+            let (name, r) = cx.canonical(&field)?;
+            let spec = cx.spec(&r);
+            let values = values.into_iter().map(|v| cx.typed(&name, &spec, Op::Eq, v)).collect::<Result<Vec<_>>>()?;
+            if values.is_empty() || values.len() > 100 {
+                return Err(Error::invalid_query(format!("{name}: a list of 1 to 100 values"), 0));
+            }
+            Filter::In { field: name, values }
+        }
+        Filter::IsNull { field } => Filter::IsNull { field: cx.canonical(&field)?.0 },
+        Filter::Search(term) => {
+            let term = term.trim().to_owned();
+            let fields: Vec<Filter> = cx
+                .def
+                .search_fields
+                .iter()
+                .filter(|f| (cx.readable)(f))
+                .map(|f| Filter::Cmp { field: (*f).to_owned(), op: Op::Contains, value: Value::Text(term.clone()) })
+                .collect();
+            if fields.is_empty() {
+                return Err(Error::forbidden("read", cx.def.name, cx.def.search_fields.iter().map(|s| s.to_string()).collect()));
+            }
+            Filter::Or(fields)
+        }
+    })
+}
+
+/// Binds sort keys: canonical, readable, sortable; appends `id` so the order is total.
+pub fn bind_sort(keys: &[SortKey], cx: &BindCtx<'_>) -> Result<Vec<SortKey>> {
+    if keys.len() > 4 {
+        return Err(Error::LimitExceeded { what: "sort keys".into(), limit: 4 });
+    }
+    let mut out = Vec::with_capacity(keys.len() + 1);
+    for k in keys {
+        let (name, r) = cx.canonical(&k.field)?;
+        if matches!(cx.spec(&r).ty, FieldType::Json | FieldType::Tags | FieldType::MultiEnum) {
+            return Err(Error::invalid_query(format!("cannot sort by {name}"), 0));
+        }
+        let done = name == "id";
+        out.push(SortKey { field: name, desc: k.desc });
+        if done {
+            return Ok(out);
+        }
+    }
+    out.push(SortKey::asc("id"));
+    Ok(out)
+}

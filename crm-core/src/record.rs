@@ -1,0 +1,167 @@
+//! A stored record of any entity type: system columns plus one value per declared field, plus the
+//! tenant's custom fields. One generic shape lets every engine and store work on every entity type.
+
+use crate::schema::{EntityDef, FieldRef, FieldSpec, SystemField};
+use crate::value::{Id, Timestamp, Value};
+use serde_json::{Map, Value as Json};
+use std::collections::BTreeMap;
+use std::fmt;
+
+#[derive(Clone)]
+pub struct Record {
+    pub entity: &'static EntityDef,
+    pub id: Id,
+    /// The organization the record belongs to.
+    pub tenant: Id,
+    /// Bumped by every update; updates name the version they expect.
+    pub version: u64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    /// One value per declared field, in declaration order.
+    pub values: Vec<Value>,
+    /// Custom field values by key.
+    pub custom: BTreeMap<String, Value>,
+    /// Bit i set: declared field i is hidden from this reader (absent from `get` and JSON).
+    pub hidden: u64,
+}
+
+impl fmt::Debug for Record {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Record")
+            .field("entity", &self.entity.name)
+            .field("id", &self.id)
+            .field("version", &self.version)
+            .field("json", &self.to_json())
+            .finish()
+    }
+}
+
+impl PartialEq for Record {
+    fn eq(&self, o: &Self) -> bool {
+        self.entity.name == o.entity.name
+            && self.id == o.id
+            && self.tenant == o.tenant
+            && self.version == o.version
+            && self.created_at == o.created_at
+            && self.updated_at == o.updated_at
+            && self.values == o.values
+            && self.custom == o.custom
+            && self.hidden == o.hidden
+    }
+}
+
+impl Record {
+    /// A new record with every field null.
+    pub fn empty(entity: &'static EntityDef, tenant: Id, id: Id, now: Timestamp) -> Self {
+        Record {
+            entity,
+            id,
+            tenant,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+            values: vec![Value::Null; entity.fields.len()],
+            custom: BTreeMap::new(),
+            hidden: 0,
+        }
+    }
+
+    /// A declared field's value; `None` when the field is unknown or hidden from this reader.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        let i = self.entity.index_of(name)?;
+        (self.hidden & (1 << i) == 0).then(|| &self.values[i])
+    }
+
+    pub fn str(&self, name: &str) -> Option<&str> {
+        self.get(name).and_then(Value::as_str)
+    }
+
+    pub fn id_of(&self, name: &str) -> Option<Id> {
+        self.get(name).and_then(Value::as_id)
+    }
+
+    /// Sets a declared field. Panics on an unknown name: callers name fields from the declaration.
+    pub fn set(&mut self, name: &str, v: impl Into<Value>) {
+        let i = self.entity.index_of(name).unwrap_or_else(|| panic!("{} has no field {name}", self.entity.name));
+        self.values[i] = v.into();
+    }
+
+    /// The value of any resolved field, including system and custom fields (hidden ones read as null).
+    pub fn value(&self, f: &FieldRef) -> Value {
+        match f {
+            FieldRef::System(SystemField::Id) => Value::Id(self.id),
+            FieldRef::System(SystemField::Version) => Value::Int(self.version as i64),
+            FieldRef::System(SystemField::CreatedAt) => Value::Timestamp(self.created_at),
+            FieldRef::System(SystemField::UpdatedAt) => Value::Timestamp(self.updated_at),
+            FieldRef::Declared(i) if self.hidden & (1 << i) == 0 => self.values[*i].clone(),
+            FieldRef::Declared(_) => Value::Null,
+            FieldRef::Custom(k) => self.custom.get(k).cloned().unwrap_or(Value::Null),
+        }
+    }
+
+    /// Borrowing variant of [`Record::value`] for declared and custom fields.
+    pub fn value_ref(&self, f: &FieldRef) -> Option<&Value> {
+        match f {
+            FieldRef::Declared(i) if self.hidden & (1 << i) == 0 => Some(&self.values[*i]),
+            FieldRef::Custom(k) => self.custom.get(k),
+            _ => None,
+        }
+    }
+
+    pub fn is_hidden(&self, i: usize) -> bool {
+        self.hidden & (1 << i) != 0
+    }
+
+    /// The JSON object adapters return: system fields, visible declared fields, and `custom` when present.
+    pub fn to_json(&self) -> Json {
+        let mut m = Map::new();
+        m.insert("id".into(), Json::String(self.id.to_string()));
+        m.insert("version".into(), Json::from(self.version));
+        m.insert("created_at".into(), Json::String(self.created_at.to_rfc3339()));
+        m.insert("updated_at".into(), Json::String(self.updated_at.to_rfc3339()));
+        for (i, f) in self.entity.fields.iter().enumerate() {
+            if !self.is_hidden(i) {
+                m.insert(f.name.into(), self.values[i].to_json());
+            }
+        }
+        if !self.custom.is_empty() {
+            let c: Map<String, Json> = self.custom.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
+            m.insert("custom".into(), Json::Object(c));
+        }
+        Json::Object(m)
+    }
+
+    /// Reads a record back from [`Record::to_json`] output. `custom_specs` types the custom fields.
+    /// Returns `None` on anything malformed (this is for stored and round-tripped data, not user input).
+    pub fn from_json(
+        entity: &'static EntityDef,
+        tenant: Id,
+        j: &Json,
+        custom_specs: &BTreeMap<String, FieldSpec>,
+    ) -> Option<Record> {
+        let m = j.as_object()?;
+        let ts = |k: &str| m.get(k).and_then(Json::as_str).and_then(Timestamp::parse);
+        let mut r = Record::empty(entity, tenant, m.get("id")?.as_str()?.parse().ok()?, ts("created_at")?);
+        r.updated_at = ts("updated_at")?;
+        r.version = m.get("version")?.as_u64()?;
+        for (i, f) in entity.fields.iter().enumerate() {
+            match m.get(f.name) {
+                Some(v) => r.values[i] = Value::from_json(&f.spec.ty, v)?,
+                None => r.hidden |= 1 << i,
+            }
+        }
+        if let Some(c) = m.get("custom") {
+            for (k, v) in c.as_object()? {
+                let spec = custom_specs.get(k)?;
+                r.custom.insert(k.clone(), Value::from_json(&spec.ty, v)?);
+            }
+        }
+        Some(r)
+    }
+}
+
+impl serde::Serialize for Record {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.to_json().serialize(s)
+    }
+}

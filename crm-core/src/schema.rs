@@ -1,0 +1,219 @@
+//! Entity declarations. An entity type is data: its fields with their rules, which fields carry record
+//! scope, what text search looks at, and an optional cross-field check. Validation, access control,
+//! queries, import/export, audit and the SQL schema all read these declarations; adding an entity type
+//! is adding one declaration to [`crate::model`].
+
+use crate::error::FieldError;
+use crate::record::Record;
+use crate::value::{FieldType, Value};
+use serde::{Deserialize, Serialize};
+
+/// The rules of one field, shared by built-in fields and tenant-defined custom fields.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FieldSpec {
+    #[serde(rename = "type")]
+    pub ty: FieldType,
+    #[serde(default)]
+    pub required: bool,
+    /// Maximum length in characters (text-like types).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_len: Option<u32>,
+    /// Inclusive lower bound (integer, number; money in minor units).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<i64>,
+    /// Inclusive upper bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<i64>,
+    /// Allowed values for enum and multi-enum fields.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<String>,
+    /// Dates and timestamps may not lie in the future.
+    #[serde(default)]
+    pub not_in_future: bool,
+}
+
+impl FieldSpec {
+    pub fn new(ty: FieldType) -> Self {
+        Self { ty, required: false, max_len: None, min: None, max: None, options: Vec::new(), not_in_future: false }
+    }
+}
+
+/// One declared field of an entity type.
+#[derive(Clone, Debug)]
+pub struct FieldDef {
+    pub name: &'static str,
+    pub spec: FieldSpec,
+    /// Clients may set it. Derived and system-managed fields (score, lifetime value) are not writable:
+    /// an attempt is a `read_only` validation error, never a silent change.
+    pub writable: bool,
+    /// Value used on create when the input leaves the field out.
+    pub default: Option<Value>,
+    /// Schema version that added the column (migrations are derived from this).
+    pub since: u32,
+    /// Unique per tenant (e.g. `external_id`, user `email`).
+    pub unique: bool,
+}
+
+impl FieldDef {
+    pub fn new(name: &'static str, ty: FieldType) -> Self {
+        Self { name, spec: FieldSpec::new(ty), writable: true, default: None, since: 1, unique: false }
+    }
+    pub fn required(mut self) -> Self {
+        self.spec.required = true;
+        self
+    }
+    pub fn max_len(mut self, n: u32) -> Self {
+        self.spec.max_len = Some(n);
+        self
+    }
+    pub fn range(mut self, min: Option<i64>, max: Option<i64>) -> Self {
+        self.spec.min = min;
+        self.spec.max = max;
+        self
+    }
+    pub fn options(mut self, opts: &[&str]) -> Self {
+        self.spec.options = opts.iter().map(|s| (*s).to_owned()).collect();
+        self
+    }
+    pub fn past(mut self) -> Self {
+        self.spec.not_in_future = true;
+        self
+    }
+    pub fn read_only(mut self) -> Self {
+        self.writable = false;
+        self
+    }
+    pub fn default(mut self, v: impl Into<Value>) -> Self {
+        self.default = Some(v.into());
+        self
+    }
+    pub fn unique(mut self) -> Self {
+        self.unique = true;
+        self
+    }
+    pub fn since(mut self, v: u32) -> Self {
+        self.since = v;
+        self
+    }
+}
+
+/// A cross-field rule of an entity, run after field validation.
+pub type EntityCheck = fn(&Record, &mut Vec<FieldError>);
+
+/// The declaration of an entity type.
+#[derive(Debug)]
+pub struct EntityDef {
+    /// Singular, snake-case name used in APIs, permissions and events: `lead`.
+    pub name: &'static str,
+    /// Table name: `leads`.
+    pub table: &'static str,
+    pub fields: Vec<FieldDef>,
+    /// Schema version that added the table.
+    pub since: u32,
+    /// Field holding the user a record is owned by or assigned to ("own" scope).
+    pub owner_field: Option<&'static str>,
+    /// Field holding the team a record belongs to ("team" scope).
+    pub team_field: Option<&'static str>,
+    /// Fields the free-text search term (`"acme roofing"`) looks in.
+    pub search_fields: &'static [&'static str],
+    /// Field used as the upsert key by imports.
+    pub external_key: Option<&'static str>,
+    /// Tenants may declare custom fields on this entity.
+    pub custom_fields: bool,
+    /// Records get a score from the tenant's scoring model.
+    pub scored: bool,
+    /// Writing a record of this type re-scores the record its named field points at (activity -> lead).
+    pub rescores: Option<&'static str>,
+    /// Cross-field rules.
+    pub check: Option<EntityCheck>,
+    /// Extra indexes beyond the per-field ones: each a list of columns after `org_id`.
+    pub indexes: Vec<&'static [&'static str]>,
+}
+
+impl EntityDef {
+    pub fn new(name: &'static str, table: &'static str) -> Self {
+        Self {
+            name,
+            table,
+            fields: Vec::new(),
+            since: 1,
+            owner_field: None,
+            team_field: None,
+            search_fields: &[],
+            external_key: None,
+            custom_fields: false,
+            scored: false,
+            rescores: None,
+            check: None,
+            indexes: Vec::new(),
+        }
+    }
+
+    pub fn field(mut self, f: FieldDef) -> Self {
+        debug_assert!(self.fields.len() < 64, "records track hidden fields in a u64 mask");
+        self.fields.push(f);
+        self
+    }
+
+    /// Position of a declared field.
+    pub fn index_of(&self, name: &str) -> Option<usize> {
+        self.fields.iter().position(|f| f.name == name)
+    }
+
+    pub fn def(&self, name: &str) -> Option<&FieldDef> {
+        self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// Resolves a field name as used in filters, sorts and field lists.
+    pub fn resolve(&self, name: &str) -> Option<FieldRef> {
+        Some(match name {
+            "id" => FieldRef::System(SystemField::Id),
+            "version" => FieldRef::System(SystemField::Version),
+            "created_at" => FieldRef::System(SystemField::CreatedAt),
+            "updated_at" => FieldRef::System(SystemField::UpdatedAt),
+            _ => match name.strip_prefix("custom.") {
+                Some(key) if self.custom_fields && !key.is_empty() => FieldRef::Custom(key.to_owned()),
+                _ => FieldRef::Declared(self.index_of(name)?),
+            },
+        })
+    }
+
+    /// Type of a resolvable field (custom fields need the tenant's definitions, so they are not here).
+    pub fn type_of(&self, r: &FieldRef) -> Option<FieldType> {
+        match r {
+            FieldRef::System(SystemField::Id) => Some(FieldType::Ref(self.name)),
+            FieldRef::System(SystemField::Version) => Some(FieldType::Integer),
+            FieldRef::System(_) => Some(FieldType::Timestamp),
+            FieldRef::Declared(i) => Some(self.fields[*i].spec.ty.clone()),
+            FieldRef::Custom(_) => None,
+        }
+    }
+}
+
+/// Columns every table has, managed by the core and the stores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SystemField {
+    Id,
+    Version,
+    CreatedAt,
+    UpdatedAt,
+}
+
+impl SystemField {
+    pub fn name(self) -> &'static str {
+        match self {
+            SystemField::Id => "id",
+            SystemField::Version => "version",
+            SystemField::CreatedAt => "created_at",
+            SystemField::UpdatedAt => "updated_at",
+        }
+    }
+}
+
+/// A field name resolved against an entity declaration.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FieldRef {
+    System(SystemField),
+    Declared(usize),
+    Custom(String),
+}

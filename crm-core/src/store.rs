@@ -1,0 +1,80 @@
+//! The storage seam. Stores persist and query; they decide no business rule. The trait is async so
+//! that one set of use cases serves both the synchronous embedded stores (which do their work inside
+//! the future; blocking callers drive them with a trivial `block_on`) and natively async ones.
+
+use crate::change::{Applied, AuditEntry, ChangeSet, Event};
+use crate::error::Result;
+use crate::query::{Filter, StoreQuery};
+use crate::record::Record;
+use crate::schema::EntityDef;
+use crate::value::{Id, Value};
+use std::future::Future;
+
+/// Which audit entries to read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditQuery {
+    pub entity: Option<String>,
+    pub entity_id: Option<Id>,
+    /// Entries with `seq` greater than this.
+    pub after_seq: u64,
+    pub limit: u32,
+}
+
+/// One group of an aggregate: the group key, how many rows, and the sum of the summed field.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Group {
+    pub key: Value,
+    pub count: u64,
+    /// Sum of an integer or money field (minor units), 0 when no field is summed.
+    pub sum: i64,
+}
+
+/// A storage backend. Every method is scoped to one tenant; nothing reads across tenants but
+/// [`Store::tenants`].
+pub trait Store: Send + Sync {
+    /// A bulk write session: one transaction spanning many change sets (imports). Dropping it without
+    /// `commit` rolls everything back.
+    type Bulk<'a>: BulkWrite + 'a
+    where
+        Self: 'a;
+
+    fn get(&self, tenant: Id, entity: &'static EntityDef, id: Id) -> impl Future<Output = Result<Option<Record>>> + Send;
+
+    /// Rows matching `q.filter`, ordered by `q.sort` (nulls smallest), at most `q.limit`.
+    fn query(&self, tenant: Id, entity: &'static EntityDef, q: &StoreQuery) -> impl Future<Output = Result<Vec<Record>>> + Send;
+
+    fn count(&self, tenant: Id, entity: &'static EntityDef, filter: &Filter) -> impl Future<Output = Result<u64>> + Send;
+
+    /// Rows matching `filter` grouped by `group_by`, with counts and the sum of `sum` (if given).
+    fn aggregate(
+        &self,
+        tenant: Id,
+        entity: &'static EntityDef,
+        filter: &Filter,
+        group_by: &str,
+        sum: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<Group>>> + Send;
+
+    /// Applies a change set atomically: every write, audit entry (sealed into the chain) and event
+    /// (given the next sequence), or nothing. A stale version fails the whole set with `Conflict`.
+    fn apply(&self, changes: ChangeSet) -> impl Future<Output = Result<Applied>> + Send;
+
+    fn bulk(&self, tenant: Id) -> impl Future<Output = Result<Self::Bulk<'_>>> + Send;
+
+    /// Audit entries in sequence order.
+    fn audit(&self, tenant: Id, q: &AuditQuery) -> impl Future<Output = Result<Vec<AuditEntry>>> + Send;
+
+    /// Outbox events with `seq > after`, in sequence order.
+    fn events(&self, tenant: Id, after: u64, limit: u32) -> impl Future<Output = Result<Vec<Event>>> + Send;
+
+    /// Every tenant (organization id) in the store.
+    fn tenants(&self) -> impl Future<Output = Result<Vec<Id>>> + Send;
+}
+
+/// A transaction spanning several change sets.
+pub trait BulkWrite: Send {
+    /// Reads inside the transaction (sees earlier writes of this session).
+    fn query(&mut self, entity: &'static EntityDef, q: &StoreQuery) -> impl Future<Output = Result<Vec<Record>>> + Send;
+    fn apply(&mut self, changes: ChangeSet) -> impl Future<Output = Result<Applied>> + Send;
+    fn commit(self) -> impl Future<Output = Result<Applied>> + Send;
+}

@@ -1,0 +1,415 @@
+//! Field values: the small closed set of types every store, adapter and engine understands.
+
+use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
+use std::fmt;
+use time::format_description::well_known::Rfc3339;
+
+/// Record ids are UUIDv7: unique and ordered by creation time.
+pub type Id = uuid::Uuid;
+
+/// A point in time, UTC, in microseconds since the Unix epoch. Stored as a 64-bit integer everywhere.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Timestamp(pub i64);
+
+impl Timestamp {
+    pub const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+    pub fn as_millis(self) -> i64 {
+        self.0.div_euclid(1000)
+    }
+
+    pub fn from_datetime(dt: time::OffsetDateTime) -> Self {
+        Timestamp((dt.unix_timestamp_nanos() / 1000) as i64)
+    }
+
+    pub fn to_datetime(self) -> time::OffsetDateTime {
+        time::OffsetDateTime::from_unix_timestamp_nanos(self.0 as i128 * 1000)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
+    }
+
+    /// Parses RFC 3339 (`2025-01-31T12:00:00Z`) or a plain date (`2025-01-31`, midnight UTC).
+    pub fn parse(s: &str) -> Option<Self> {
+        let s = s.trim();
+        if let Ok(dt) = time::OffsetDateTime::parse(s, &Rfc3339) {
+            return Some(Self::from_datetime(dt));
+        }
+        parse_date(s).map(Self::from_date)
+    }
+
+    pub fn from_date(d: time::Date) -> Self {
+        Self::from_datetime(d.midnight().assume_utc())
+    }
+
+    pub fn date(self) -> time::Date {
+        self.to_datetime().date()
+    }
+
+    pub fn plus_days(self, days: i64) -> Self {
+        Timestamp(self.0 + days * Self::MICROS_PER_DAY)
+    }
+
+    pub fn to_rfc3339(self) -> String {
+        self.to_datetime().format(&Rfc3339).unwrap_or_default()
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_rfc3339())
+    }
+}
+
+/// Parses an ISO 8601 calendar date, `YYYY-MM-DD`.
+pub fn parse_date(s: &str) -> Option<time::Date> {
+    time::Date::parse(s.trim(), time::macros::format_description!("[year]-[month]-[day]")).ok()
+}
+
+pub fn format_date(d: time::Date) -> String {
+    d.format(time::macros::format_description!("[year]-[month]-[day]")).unwrap_or_default()
+}
+
+/// An exact amount of money in minor units (cents). Never a float.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Money(pub i64);
+
+impl Money {
+    /// Parses `1234`, `1234.5`, `1,234.50`, `-12.30`, `$99.99` into cents. More than two decimals is an error,
+    /// not a rounding.
+    pub fn parse(s: &str) -> Option<Money> {
+        let s = s.trim().trim_start_matches('$').replace([',', '_'], "");
+        let (neg, s) = match s.strip_prefix('-') {
+            Some(rest) => (true, rest.to_owned()),
+            None => (false, s),
+        };
+        let (whole, frac) = match s.split_once('.') {
+            Some((w, f)) => (w, f),
+            None => (s.as_str(), ""),
+        };
+        if whole.is_empty() && frac.is_empty() {
+            return None;
+        }
+        if !whole.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) || frac.len() > 2 {
+            return None;
+        }
+        let whole: i64 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
+        let frac: i64 = match frac.len() {
+            0 => 0,
+            1 => frac.parse::<i64>().ok()? * 10,
+            _ => frac.parse().ok()?,
+        };
+        let cents = whole.checked_mul(100)?.checked_add(frac)?;
+        Some(Money(if neg { -cents } else { cents }))
+    }
+
+    pub fn from_major(units: i64) -> Option<Money> {
+        units.checked_mul(100).map(Money)
+    }
+}
+
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let abs = self.0.unsigned_abs();
+        write!(f, "{sign}{}.{:02}", abs / 100, abs % 100)
+    }
+}
+
+/// The type of a field, which decides parsing, normalisation, storage and comparison.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FieldType {
+    Text,
+    /// Whole number.
+    Integer,
+    /// Real number (measurements, coordinates). Not for money.
+    Number,
+    Money,
+    Date,
+    Timestamp,
+    Bool,
+    /// One of the field's options.
+    Enum,
+    /// Any subset of the field's options.
+    MultiEnum,
+    /// Free-form labels, normalised to lower case.
+    Tags,
+    Email,
+    Phone,
+    Url,
+    /// Id of a record of the named entity type in the same tenant.
+    Ref(&'static str),
+    /// Structured configuration (pipeline stages, scoring model, permissions), checked by the entity.
+    Json,
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_rfc3339())
+    }
+}
+
+impl<'de> Deserialize<'de> for Timestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Timestamp::parse(&s).ok_or_else(|| serde::de::Error::custom("expected an RFC 3339 time"))
+    }
+}
+
+const TYPE_NAMES: &[(&str, FieldType)] = &[
+    ("text", FieldType::Text),
+    ("integer", FieldType::Integer),
+    ("number", FieldType::Number),
+    ("money", FieldType::Money),
+    ("date", FieldType::Date),
+    ("timestamp", FieldType::Timestamp),
+    ("bool", FieldType::Bool),
+    ("enum", FieldType::Enum),
+    ("multi_enum", FieldType::MultiEnum),
+    ("tags", FieldType::Tags),
+    ("email", FieldType::Email),
+    ("phone", FieldType::Phone),
+    ("url", FieldType::Url),
+    ("json", FieldType::Json),
+];
+
+impl Serialize for FieldType {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+/// Reads the snake-case type name; references are not a user-declarable type.
+impl<'de> Deserialize<'de> for FieldType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        TYPE_NAMES
+            .iter()
+            .find(|(n, _)| *n == s)
+            .map(|(_, t)| t.clone())
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown field type {s}")))
+    }
+}
+
+impl FieldType {
+    /// The snake-case name (`multi_enum`); references are `ref`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            FieldType::Ref(_) => "ref",
+            t => TYPE_NAMES.iter().find(|(_, x)| x == t).map_or("text", |(n, _)| n),
+        }
+    }
+
+    /// Types a user may give a custom field.
+    pub fn allowed_for_custom(&self) -> bool {
+        !matches!(self, FieldType::Ref(_) | FieldType::Json | FieldType::Integer | FieldType::Timestamp | FieldType::Tags)
+    }
+}
+
+/// A field's value. `Null` is "not set".
+#[derive(Clone, Debug, PartialEq, Default)]
+pub enum Value {
+    #[default]
+    Null,
+    Bool(bool),
+    Int(i64),
+    Number(f64),
+    Money(Money),
+    Text(String),
+    Date(time::Date),
+    Timestamp(Timestamp),
+    Id(Id),
+    /// Multi-enum options or tags.
+    List(Vec<String>),
+    Json(serde_json::Value),
+}
+
+impl Value {
+    pub fn is_null(&self) -> bool {
+        matches!(self, Value::Null)
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::Text(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_i64(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            Value::Money(m) => Some(m.0),
+            _ => None,
+        }
+    }
+
+    pub fn as_id(&self) -> Option<Id> {
+        match self {
+            Value::Id(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    pub fn as_timestamp(&self) -> Option<Timestamp> {
+        match self {
+            Value::Timestamp(t) => Some(*t),
+            _ => None,
+        }
+    }
+
+    /// The JSON form adapters show: money as a decimal string, times as RFC 3339, dates as `YYYY-MM-DD`.
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        match self {
+            Value::Null => J::Null,
+            Value::Bool(b) => J::Bool(*b),
+            Value::Int(i) => J::from(*i),
+            Value::Number(n) => serde_json::Number::from_f64(*n).map(J::Number).unwrap_or(J::Null),
+            Value::Money(m) => J::String(m.to_string()),
+            Value::Text(s) => J::String(s.clone()),
+            Value::Date(d) => J::String(format_date(*d)),
+            Value::Timestamp(t) => J::String(t.to_rfc3339()),
+            Value::Id(i) => J::String(i.to_string()),
+            Value::List(l) => J::Array(l.iter().cloned().map(J::String).collect()),
+            Value::Json(j) => j.clone(),
+        }
+    }
+
+    /// Reads the JSON form back for a field of type `ty`, strictly (no guessing across types).
+    /// Used for stored JSON (custom fields, audit values); user input goes through validation instead.
+    pub fn from_json(ty: &FieldType, j: &serde_json::Value) -> Option<Value> {
+        use serde_json::Value as J;
+        if j.is_null() {
+            return Some(Value::Null);
+        }
+        Some(match ty {
+            FieldType::Text | FieldType::Enum | FieldType::Email | FieldType::Phone | FieldType::Url => {
+                Value::Text(j.as_str()?.to_owned())
+            }
+            FieldType::Integer => Value::Int(j.as_i64()?),
+            FieldType::Number => Value::Number(j.as_f64()?),
+            FieldType::Money => Value::Money(match j {
+                J::String(s) => Money::parse(s)?,
+                J::Number(n) => Money::from_major(n.as_i64()?)?,
+                _ => return None,
+            }),
+            FieldType::Date => Value::Date(parse_date(j.as_str()?)?),
+            FieldType::Timestamp => Value::Timestamp(Timestamp::parse(j.as_str()?)?),
+            FieldType::Bool => Value::Bool(j.as_bool()?),
+            FieldType::MultiEnum | FieldType::Tags => Value::List(
+                j.as_array()?.iter().map(|v| v.as_str().map(str::to_owned)).collect::<Option<Vec<_>>>()?,
+            ),
+            FieldType::Ref(_) => Value::Id(j.as_str()?.parse().ok()?),
+            FieldType::Json => Value::Json(j.clone()),
+        })
+    }
+
+    /// Total order used for sorting and keyset pagination, identical in every store:
+    /// `Null` first, then values of the same type by their natural order (text by bytes).
+    pub fn sort_cmp(&self, other: &Value) -> Ordering {
+        use Value::*;
+        match (self, other) {
+            (Null, Null) => Ordering::Equal,
+            (Null, _) => Ordering::Less,
+            (_, Null) => Ordering::Greater,
+            (Bool(a), Bool(b)) => a.cmp(b),
+            (Int(a), Int(b)) => a.cmp(b),
+            (Number(a), Number(b)) => a.total_cmp(b),
+            (Int(a), Number(b)) => (*a as f64).total_cmp(b),
+            (Number(a), Int(b)) => a.total_cmp(&(*b as f64)),
+            (Money(a), Money(b)) => a.cmp(b),
+            (Text(a), Text(b)) => a.as_bytes().cmp(b.as_bytes()),
+            (Date(a), Date(b)) => a.cmp(b),
+            (Timestamp(a), Timestamp(b)) => a.cmp(b),
+            (Id(a), Id(b)) => a.as_bytes().cmp(b.as_bytes()),
+            (List(a), List(b)) => a.cmp(b),
+            (a, b) => a.rank().cmp(&b.rank()),
+        }
+    }
+
+    fn rank(&self) -> u8 {
+        match self {
+            Value::Null => 0,
+            Value::Bool(_) => 1,
+            Value::Int(_) | Value::Number(_) => 2,
+            Value::Money(_) => 3,
+            Value::Text(_) => 4,
+            Value::Date(_) => 5,
+            Value::Timestamp(_) => 6,
+            Value::Id(_) => 7,
+            Value::List(_) => 8,
+            Value::Json(_) => 9,
+        }
+    }
+}
+
+impl From<&str> for Value {
+    fn from(s: &str) -> Self {
+        Value::Text(s.to_owned())
+    }
+}
+impl From<String> for Value {
+    fn from(s: String) -> Self {
+        Value::Text(s)
+    }
+}
+impl From<i64> for Value {
+    fn from(i: i64) -> Self {
+        Value::Int(i)
+    }
+}
+impl From<bool> for Value {
+    fn from(b: bool) -> Self {
+        Value::Bool(b)
+    }
+}
+impl From<Id> for Value {
+    fn from(i: Id) -> Self {
+        Value::Id(i)
+    }
+}
+impl From<Money> for Value {
+    fn from(m: Money) -> Self {
+        Value::Money(m)
+    }
+}
+impl From<Timestamp> for Value {
+    fn from(t: Timestamp) -> Self {
+        Value::Timestamp(t)
+    }
+}
+impl<T: Into<Value>> From<Option<T>> for Value {
+    fn from(o: Option<T>) -> Self {
+        o.map(Into::into).unwrap_or(Value::Null)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn money_parses_exactly() {
+        assert_eq!(Money::parse("1,234.5"), Some(Money(123450)));
+        assert_eq!(Money::parse("$0.07"), Some(Money(7)));
+        assert_eq!(Money::parse("-12"), Some(Money(-1200)));
+        assert_eq!(Money::parse("1.234"), None);
+        assert_eq!(Money::parse("abc"), None);
+        assert_eq!(Money::parse(""), None);
+        assert_eq!(Money(-5).to_string(), "-0.05");
+        assert_eq!(Money(123450).to_string(), "1234.50");
+    }
+
+    #[test]
+    fn timestamps_round_trip_rfc3339() {
+        let t = Timestamp::parse("2025-03-04T05:06:07.123456Z").unwrap();
+        assert_eq!(Timestamp::parse(&t.to_rfc3339()), Some(t));
+        assert_eq!(Timestamp::parse("2025-01-01").unwrap().to_rfc3339(), "2025-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn nulls_sort_first() {
+        assert_eq!(Value::Null.sort_cmp(&Value::Int(-5)), Ordering::Less);
+        assert_eq!(Value::from("B").sort_cmp(&Value::from("a")), Ordering::Less);
+    }
+}
