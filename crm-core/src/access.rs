@@ -26,7 +26,10 @@ pub enum Action {
 
 impl fmt::Display for Action {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let s = serde_json::to_value(self).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        let s = serde_json::to_value(self)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
         f.write_str(&s)
     }
 }
@@ -62,7 +65,9 @@ impl Fields {
     }
 
     pub fn allows(&self, field: &str) -> bool {
-        let listed = |s: &BTreeSet<String>| s.contains(field) || (field.starts_with("custom.") && s.contains("custom.*"));
+        let listed = |s: &BTreeSet<String>| {
+            s.contains(field) || (field.starts_with("custom.") && s.contains("custom.*"))
+        };
         match self {
             Fields::All => true,
             Fields::Only(s) => listed(s),
@@ -74,7 +79,9 @@ impl Fields {
     fn covers(&self, other: &Fields) -> bool {
         match (self, other) {
             (Fields::All, _) => true,
-            (Fields::Only(a), Fields::Only(b)) => b.iter().all(|f| a.contains(f) || (f.starts_with("custom.") && a.contains("custom.*"))),
+            (Fields::Only(a), Fields::Only(b)) => b
+                .iter()
+                .all(|f| a.contains(f) || (f.starts_with("custom.") && a.contains("custom.*"))),
             (Fields::Except(a), Fields::Except(b)) => a.iter().all(|f| b.contains(f)),
             (Fields::Except(a), Fields::Only(b)) => b.iter().all(|f| !a.contains(f)),
             _ => false,
@@ -104,22 +111,36 @@ const ALWAYS_READABLE: &[&str] = &["id", "version", "created_at", "updated_at"];
 
 impl Role {
     pub fn scope(&self, entity: &str, action: Action) -> Scope {
-        self.grants.get(entity).and_then(|g| g.actions.get(&action)).copied().unwrap_or(Scope::None)
+        self.grants
+            .get(entity)
+            .and_then(|g| g.actions.get(&action))
+            .copied()
+            .unwrap_or(Scope::None)
     }
 
     pub fn can_read_field(&self, entity: &str, field: &str) -> bool {
-        ALWAYS_READABLE.contains(&field) || self.grants.get(entity).is_some_and(|g| g.read.allows(field))
+        ALWAYS_READABLE.contains(&field)
+            || self
+                .grants
+                .get(entity)
+                .is_some_and(|g| g.read.allows(field))
     }
 
     pub fn can_write_field(&self, entity: &str, field: &str) -> bool {
-        self.grants.get(entity).is_some_and(|g| g.write.allows(field))
+        self.grants
+            .get(entity)
+            .is_some_and(|g| g.write.allows(field))
     }
 
     /// Is this role at least as strong as `other` (for API keys: never stronger than their creator)?
     pub fn covers(&self, other: &Role) -> bool {
         other.grants.iter().all(|(entity, g)| {
-            let Some(mine) = self.grants.get(entity) else { return g.actions.values().all(|s| *s == Scope::None) };
-            g.actions.iter().all(|(a, s)| mine.actions.get(a).copied().unwrap_or(Scope::None) >= *s)
+            let Some(mine) = self.grants.get(entity) else {
+                return g.actions.values().all(|s| *s == Scope::None);
+            };
+            g.actions
+                .iter()
+                .all(|(a, s)| mine.actions.get(a).copied().unwrap_or(Scope::None) >= *s)
                 && mine.read.covers(&g.read)
                 && mine.write.covers(&g.write)
         })
@@ -139,7 +160,12 @@ pub struct Actor {
 impl Actor {
     /// The system acting inside a tenant with the admin role.
     pub fn system(tenant: Id) -> Actor {
-        Actor { tenant, user_id: None, team_id: None, role: Arc::new(builtin::admin()) }
+        Actor {
+            tenant,
+            user_id: None,
+            team_id: None,
+            role: Arc::new(builtin::admin()),
+        }
     }
 
     /// The actor's scope for an action, or `Forbidden` naming the action.
@@ -162,7 +188,9 @@ impl Actor {
             Scope::None => nothing,
             Scope::Own => own,
             Scope::Team => match (def.team_field, self.team_id) {
-                (Some(f), Some(team)) => Filter::Or(vec![Filter::cmp(f, Op::Eq, Value::Id(team)), own]),
+                (Some(f), Some(team)) => {
+                    Filter::Or(vec![Filter::cmp(f, Op::Eq, Value::Id(team)), own])
+                }
                 _ => own,
             },
         }
@@ -171,17 +199,28 @@ impl Actor {
     /// Is the record inside the scope?
     pub fn in_scope(&self, r: &Record, scope: Scope) -> bool {
         scope == Scope::Tenant
-            || Compiled::compile(&self.scope_filter(r.entity, scope), r.entity).is_ok_and(|c| c.matches(r))
+            || Compiled::compile(&self.scope_filter(r.entity, scope), r.entity)
+                .is_ok_and(|c| c.matches(r))
     }
 
     /// Checks that the actor may write every named field; `Forbidden` lists the ones it may not.
     pub fn check_writable(&self, def: &EntityDef, action: Action, fields: &[String]) -> Result<()> {
         let denied: Vec<String> = fields
             .iter()
-            .map(|f| if f.starts_with("custom.") { f.clone() } else { f.split('.').next().unwrap_or(f).to_owned() })
+            .map(|f| {
+                if f.starts_with("custom.") {
+                    f.clone()
+                } else {
+                    f.split('.').next().unwrap_or(f).to_owned()
+                }
+            })
             .filter(|f| !self.role.can_write_field(def.name, f))
             .collect();
-        if denied.is_empty() { Ok(()) } else { Err(Error::forbidden(action, def.name, denied)) }
+        if denied.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::forbidden(action, def.name, denied))
+        }
     }
 
     /// Hides what the actor may not read: declared fields are masked, custom fields removed.
@@ -199,27 +238,42 @@ impl Actor {
                 r.hidden |= 1 << i;
             }
         }
-        r.custom.retain(|k, _| g.read.allows(&format!("custom.{k}")));
+        r.custom
+            .retain(|k, _| g.read.allows(&format!("custom.{k}")));
         r
     }
 }
 
 /// Parses and checks the `grants` of a `role` record.
 pub fn check_role_record(r: &Record, errs: &mut Vec<FieldError>) {
-    let Some(j) = r.get("grants").map(Value::to_json) else { return };
+    let Some(j) = r.get("grants").map(Value::to_json) else {
+        return;
+    };
     match serde_json::from_value::<BTreeMap<String, Grant>>(j) {
-        Err(e) => errs.push(FieldError::new("grants", codes::INVALID_FORMAT, e.to_string())),
+        Err(e) => errs.push(FieldError::new(
+            "grants",
+            codes::INVALID_FORMAT,
+            e.to_string(),
+        )),
         Ok(grants) => {
             for (entity, g) in &grants {
                 let Some(def) = crate::model::entity(entity) else {
-                    errs.push(FieldError::new(format!("grants.{entity}"), codes::UNKNOWN_FIELD, "no such entity type"));
+                    errs.push(FieldError::new(
+                        format!("grants.{entity}"),
+                        codes::UNKNOWN_FIELD,
+                        "no such entity type",
+                    ));
                     continue;
                 };
                 for (which, fields) in [("read", &g.read), ("write", &g.write)] {
                     if let Fields::Only(s) | Fields::Except(s) = fields {
                         for f in s {
                             if f != "custom.*" && def.resolve(f).is_none() {
-                                errs.push(FieldError::new(format!("grants.{entity}.{which}"), codes::UNKNOWN_FIELD, format!("no field {f}")));
+                                errs.push(FieldError::new(
+                                    format!("grants.{entity}.{which}"),
+                                    codes::UNKNOWN_FIELD,
+                                    format!("no field {f}"),
+                                ));
                             }
                         }
                     }
@@ -235,36 +289,68 @@ pub mod builtin {
 
     pub const NAMES: &[&str] = &["admin", "manager", "sales", "field_tech", "staff"];
     const CRM: &[&str] = &["contact", "company", "lead", "activity"];
-    const CONFIG: &[&str] = &["organization", "location", "team", "user", "custom_field", "pipeline", "scoring_model", "role"];
+    const CONFIG: &[&str] = &[
+        "organization",
+        "location",
+        "team",
+        "user",
+        "custom_field",
+        "pipeline",
+        "scoring_model",
+        "role",
+    ];
 
     fn grant(actions: &[(Action, Scope)], read: Fields, write: Fields) -> Grant {
-        Grant { actions: actions.iter().copied().collect(), read, write }
+        Grant {
+            actions: actions.iter().copied().collect(),
+            read,
+            write,
+        }
     }
 
     fn role(name: &str, grants: Vec<(&str, Grant)>) -> Role {
-        Role { name: name.to_owned(), grants: grants.into_iter().map(|(e, g)| (e.to_owned(), g)).collect() }
+        Role {
+            name: name.to_owned(),
+            grants: grants.into_iter().map(|(e, g)| (e.to_owned(), g)).collect(),
+        }
     }
 
     fn read_config(except: &[&str]) -> Vec<(&'static str, Grant)> {
         CONFIG
             .iter()
             .filter(|e| !except.contains(e))
-            .map(|e| (*e, grant(&[(Action::Read, Scope::Tenant)], Fields::All, Fields::All)))
+            .map(|e| {
+                (
+                    *e,
+                    grant(&[(Action::Read, Scope::Tenant)], Fields::All, Fields::All),
+                )
+            })
             .collect()
     }
 
     /// Everything in the tenant.
     pub fn admin() -> Role {
         use Action::*;
-        let all = [Read, Create, Update, Delete, Import, Export, Approve].map(|a| (a, Scope::Tenant));
-        role("admin", crate::model::all().iter().map(|e| (e.name, grant(&all, Fields::All, Fields::All))).collect())
+        let all =
+            [Read, Create, Update, Delete, Import, Export, Approve].map(|a| (a, Scope::Tenant));
+        role(
+            "admin",
+            crate::model::all()
+                .iter()
+                .map(|e| (e.name, grant(&all, Fields::All, Fields::All)))
+                .collect(),
+        )
     }
 
     /// Runs the business: every customer record; reads configuration, edits and publishes scoring models.
     pub fn manager() -> Role {
         use Action::*;
-        let all = [Read, Create, Update, Delete, Import, Export, Approve].map(|a| (a, Scope::Tenant));
-        let mut g: Vec<_> = CRM.iter().map(|e| (*e, grant(&all, Fields::All, Fields::All))).collect();
+        let all =
+            [Read, Create, Update, Delete, Import, Export, Approve].map(|a| (a, Scope::Tenant));
+        let mut g: Vec<_> = CRM
+            .iter()
+            .map(|e| (*e, grant(&all, Fields::All, Fields::All)))
+            .collect();
         g.extend(read_config(&["scoring_model", "pipeline"]));
         let edit = [Read, Create, Update, Approve].map(|a| (a, Scope::Tenant));
         g.push(("scoring_model", grant(&edit, Fields::All, Fields::All)));
@@ -275,8 +361,16 @@ pub mod builtin {
     /// Sells: reads their team's customers and leads, edits their own.
     pub fn sales() -> Role {
         use Action::*;
-        let acts = [(Read, Scope::Team), (Create, Scope::Own), (Update, Scope::Own), (Export, Scope::Team)];
-        let mut g: Vec<_> = CRM.iter().map(|e| (*e, grant(&acts, Fields::All, Fields::All))).collect();
+        let acts = [
+            (Read, Scope::Team),
+            (Create, Scope::Own),
+            (Update, Scope::Own),
+            (Export, Scope::Team),
+        ];
+        let mut g: Vec<_> = CRM
+            .iter()
+            .map(|e| (*e, grant(&acts, Fields::All, Fields::All)))
+            .collect();
         g.extend(read_config(&[]));
         role("sales", g)
     }
@@ -286,9 +380,30 @@ pub mod builtin {
     pub fn field_tech() -> Role {
         use Action::*;
         let mut g = vec![
-            ("lead", grant(&[(Read, Scope::Own), (Update, Scope::Own)], Fields::All, Fields::only(&["status", "notes", "lost_reason"]))),
-            ("activity", grant(&[(Read, Scope::Own), (Create, Scope::Own), (Update, Scope::Own)], Fields::All, Fields::All)),
-            ("contact", grant(&[(Read, Scope::Own)], Fields::All, Fields::only(&[]))),
+            (
+                "lead",
+                grant(
+                    &[(Read, Scope::Own), (Update, Scope::Own)],
+                    Fields::All,
+                    Fields::only(&["status", "notes", "lost_reason"]),
+                ),
+            ),
+            (
+                "activity",
+                grant(
+                    &[
+                        (Read, Scope::Own),
+                        (Create, Scope::Own),
+                        (Update, Scope::Own),
+                    ],
+                    Fields::All,
+                    Fields::All,
+                ),
+            ),
+            (
+                "contact",
+                grant(&[(Read, Scope::Own)], Fields::All, Fields::only(&[])),
+            ),
         ];
         g.extend(read_config(&["role", "scoring_model"]));
         role("field_tech", g)
@@ -307,7 +422,14 @@ pub mod builtin {
                     Fields::only(&["notes"]),
                 ),
             ),
-            ("activity", grant(&[(Read, Scope::Tenant), (Create, Scope::Tenant)], Fields::All, Fields::All)),
+            (
+                "activity",
+                grant(
+                    &[(Read, Scope::Tenant), (Create, Scope::Tenant)],
+                    Fields::All,
+                    Fields::All,
+                ),
+            ),
         ];
         g.extend(read_config(&["role", "scoring_model", "pipeline"]));
         role("staff", g)
@@ -336,7 +458,10 @@ mod tests {
         assert!(admin.covers(&sales) && admin.covers(&staff));
         assert!(!sales.covers(&admin));
         assert!(!staff.covers(&sales), "staff cannot read leads");
-        assert!(!sales.covers(&staff), "staff reads all contacts, sales only its team's");
+        assert!(
+            !sales.covers(&staff),
+            "staff reads all contacts, sales only its team's"
+        );
     }
 
     #[test]

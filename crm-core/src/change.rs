@@ -14,11 +14,23 @@ pub enum Write {
     Insert(Record),
     /// Replace the row with `record` (whose `version` is `expected_version + 1`) if the stored row is
     /// still at `expected_version`; otherwise the whole change set fails with `Conflict`.
-    Update { record: Record, expected_version: u64 },
-    Delete { entity: &'static EntityDef, id: Id, expected_version: u64 },
+    Update {
+        record: Record,
+        expected_version: u64,
+    },
+    Delete {
+        entity: &'static EntityDef,
+        id: Id,
+        expected_version: u64,
+    },
     /// Set derived fields (score, temperature) without bumping the version, if the row is still at
     /// `expected_version`; a row that moved on is skipped silently (its own write re-derived it).
-    Derived { entity: &'static EntityDef, id: Id, expected_version: u64, fields: Vec<(usize, Value)> },
+    Derived {
+        entity: &'static EntityDef,
+        id: Id,
+        expected_version: u64,
+        fields: Vec<(usize, Value)>,
+    },
 }
 
 impl Write {
@@ -70,7 +82,14 @@ impl AuditEntry {
     /// The hash this entry should carry given its content and `prev_hash`.
     pub fn compute_hash(&self) -> String {
         let content = serde_json::json!([
-            self.tenant, self.seq, self.at.0, self.actor, self.action, self.entity, self.entity_id, self.changes,
+            self.tenant,
+            self.seq,
+            self.at.0,
+            self.actor,
+            self.action,
+            self.entity,
+            self.entity_id,
+            self.changes,
             self.id
         ]);
         let mut h = Sha256::new();
@@ -122,7 +141,12 @@ pub struct ChangeSet {
 
 impl ChangeSet {
     pub fn new(tenant: Id) -> Self {
-        ChangeSet { tenant, writes: Vec::new(), audit: Vec::new(), events: Vec::new() }
+        ChangeSet {
+            tenant,
+            writes: Vec::new(),
+            audit: Vec::new(),
+            events: Vec::new(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
@@ -141,23 +165,37 @@ pub struct Applied {
 
 /// Field-level differences between two states of a record (all fields on create and delete).
 pub fn diff(old: Option<&Record>, new: Option<&Record>) -> Vec<FieldChange> {
-    let Some(r) = new.or(old) else { return Vec::new() };
+    let Some(r) = new.or(old) else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
     for (i, f) in r.entity.fields.iter().enumerate() {
         let o = old.map_or(&Value::Null, |r| &r.values[i]);
         let n = new.map_or(&Value::Null, |r| &r.values[i]);
         if o != n {
-            out.push(FieldChange { field: f.name.to_owned(), old: o.to_json(), new: n.to_json() });
+            out.push(FieldChange {
+                field: f.name.to_owned(),
+                old: o.to_json(),
+                new: n.to_json(),
+            });
         }
     }
-    let mut keys: Vec<&String> = old.iter().chain(new.iter()).flat_map(|r| r.custom.keys()).collect();
+    let mut keys: Vec<&String> = old
+        .iter()
+        .chain(new.iter())
+        .flat_map(|r| r.custom.keys())
+        .collect();
     keys.sort();
     keys.dedup();
     for k in keys {
         let o = old.and_then(|r| r.custom.get(k)).unwrap_or(&Value::Null);
         let n = new.and_then(|r| r.custom.get(k)).unwrap_or(&Value::Null);
         if o != n {
-            out.push(FieldChange { field: format!("custom.{k}"), old: o.to_json(), new: n.to_json() });
+            out.push(FieldChange {
+                field: format!("custom.{k}"),
+                old: o.to_json(),
+                new: n.to_json(),
+            });
         }
     }
     out

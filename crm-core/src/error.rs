@@ -15,7 +15,11 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(path: impl Into<String>, code: &str, message: impl Into<String>) -> Self {
-        Self { path: path.into(), code: code.to_owned(), message: message.into() }
+        Self {
+            path: path.into(),
+            code: code.to_owned(),
+            message: message.into(),
+        }
     }
 }
 
@@ -55,10 +59,19 @@ pub enum Error {
     NotFound { entity: String, id: String },
     /// The actor may not take `action` on `entity`, or may not read/write the named `fields`.
     #[error("forbidden: {action} on {entity}{}", fields_suffix(.fields))]
-    Forbidden { action: String, entity: String, fields: Vec<String> },
+    Forbidden {
+        action: String,
+        entity: String,
+        fields: Vec<String>,
+    },
     /// The record changed since the caller read it (optimistic concurrency).
     #[error("conflict: {entity} {id} is at version {actual}, expected {expected}")]
-    Conflict { entity: String, id: String, expected: u64, actual: u64 },
+    Conflict {
+        entity: String,
+        id: String,
+        expected: u64,
+        actual: u64,
+    },
     /// A size, count or rate limit was exceeded.
     #[error("limit exceeded: {what} (limit {limit})")]
     LimitExceeded { what: String, limit: u64 },
@@ -71,11 +84,19 @@ pub enum Error {
 }
 
 fn summary(fields: &[FieldError]) -> String {
-    fields.iter().map(|f| format!("{} ({})", f.path, f.code)).collect::<Vec<_>>().join(", ")
+    fields
+        .iter()
+        .map(|f| format!("{} ({})", f.path, f.code))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn fields_suffix(fields: &[String]) -> String {
-    if fields.is_empty() { String::new() } else { format!(" (fields: {})", fields.join(", ")) }
+    if fields.is_empty() {
+        String::new()
+    } else {
+        format!(" (fields: {})", fields.join(", "))
+    }
 }
 
 impl Error {
@@ -93,15 +114,25 @@ impl Error {
     }
 
     pub fn not_found(entity: &str, id: impl ToString) -> Self {
-        Error::NotFound { entity: entity.to_owned(), id: id.to_string() }
+        Error::NotFound {
+            entity: entity.to_owned(),
+            id: id.to_string(),
+        }
     }
 
     pub fn forbidden(action: impl ToString, entity: &str, fields: Vec<String>) -> Self {
-        Error::Forbidden { action: action.to_string(), entity: entity.to_owned(), fields }
+        Error::Forbidden {
+            action: action.to_string(),
+            entity: entity.to_owned(),
+            fields,
+        }
     }
 
     pub fn invalid_query(message: impl Into<String>, position: usize) -> Self {
-        Error::InvalidQuery { message: message.into(), position }
+        Error::InvalidQuery {
+            message: message.into(),
+            position,
+        }
     }
 
     pub fn field(path: impl Into<String>, code: &str, message: impl Into<String>) -> Self {

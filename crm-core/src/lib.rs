@@ -35,7 +35,13 @@ pub mod store;
 pub mod validate;
 pub mod value;
 
-#[cfg(feature = "conformance")]
+#[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+
+/// The in-memory store runs the same conformance suite as every other backend.
+#[cfg(test)]
+mod memory_conformance {
+    crate::conformance_tests!(crate::memory::MemoryStore::new);
+}
 
 pub use error::{Error, FieldError, Result};

@@ -1,0 +1,386 @@
+//! The in-memory store: the reference backend (tests, the browser, quick embedding). It evaluates
+//! filters with the same [`Compiled`] evaluator as everything else, so it defines the semantics the
+//! SQL stores must reproduce.
+
+use crate::change::{Applied, AuditEntry, ChangeSet, Event, Write};
+use crate::error::{Error, FieldError, Result, codes};
+use crate::query::{Compiled, Filter, StoreQuery};
+use crate::record::Record;
+use crate::schema::{EntityDef, FieldRef};
+use crate::store::{AuditQuery, BulkWrite, Group, Store};
+use crate::value::Id;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, RwLock};
+
+#[derive(Clone, Debug, Default)]
+struct Tenant {
+    tables: HashMap<&'static str, BTreeMap<Id, Record>>,
+    audit: Vec<AuditEntry>,
+    events: Vec<Event>,
+}
+
+/// A store that keeps everything in process memory. Cloning shares the data.
+#[derive(Clone, Debug, Default)]
+pub struct MemoryStore {
+    tenants: Arc<RwLock<HashMap<Id, Tenant>>>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn read<T>(&self, tenant: Id, f: impl FnOnce(Option<&Tenant>) -> Result<T>) -> Result<T> {
+        let g = self
+            .tenants
+            .read()
+            .map_err(|_| Error::Storage("store lock poisoned".into()))?;
+        f(g.get(&tenant))
+    }
+}
+
+fn sorted(t: Option<&Tenant>, entity: &'static EntityDef, q: &StoreQuery) -> Result<Vec<Record>> {
+    let filter = Compiled::compile(&q.filter, entity)?;
+    let keys: Vec<(FieldRef, bool)> = q
+        .sort
+        .iter()
+        .map(|k| {
+            entity
+                .resolve(&k.field)
+                .map(|f| (f, k.desc))
+                .ok_or_else(|| Error::invalid_query(format!("no field {}", k.field), 0))
+        })
+        .collect::<Result<_>>()?;
+    let Some(rows) = t.and_then(|t| t.tables.get(entity.name)) else {
+        return Ok(Vec::new());
+    };
+    let mut out: Vec<&Record> = rows.values().filter(|r| filter.matches(r)).collect();
+    out.sort_by(|a, b| {
+        for (f, desc) in &keys {
+            let o = a.value(f).sort_cmp(&b.value(f));
+            let o = if *desc { o.reverse() } else { o };
+            if o.is_ne() {
+                return o;
+            }
+        }
+        std::cmp::Ordering::Equal
+    });
+    Ok(out.into_iter().take(q.limit as usize).cloned().collect())
+}
+
+/// Applies a change set to a tenant, checking everything before changing anything.
+fn apply_to(t: &mut Tenant, tenant: Id, cs: ChangeSet) -> Result<Applied> {
+    // Check phase: versions, existence, uniqueness.
+    for w in &cs.writes {
+        let e = w.entity();
+        let table = t.tables.get(e.name);
+        match w {
+            Write::Insert(r) => {
+                if table.is_some_and(|tb| tb.contains_key(&r.id)) {
+                    return Err(Error::Conflict {
+                        entity: e.name.into(),
+                        id: r.id.to_string(),
+                        expected: 0,
+                        actual: 1,
+                    });
+                }
+                check_unique(t, r, &cs.writes)?;
+            }
+            Write::Update {
+                record,
+                expected_version,
+            } => match table.and_then(|tb| tb.get(&record.id)) {
+                None => return Err(Error::not_found(e.name, record.id)),
+                Some(cur) if cur.version != *expected_version => {
+                    return Err(Error::Conflict {
+                        entity: e.name.into(),
+                        id: record.id.to_string(),
+                        expected: *expected_version,
+                        actual: cur.version,
+                    });
+                }
+                Some(_) => check_unique(t, record, &cs.writes)?,
+            },
+            Write::Delete {
+                id,
+                expected_version,
+                ..
+            } => match table.and_then(|tb| tb.get(id)) {
+                None => return Err(Error::not_found(e.name, id)),
+                Some(cur) if cur.version != *expected_version => {
+                    return Err(Error::Conflict {
+                        entity: e.name.into(),
+                        id: id.to_string(),
+                        expected: *expected_version,
+                        actual: cur.version,
+                    });
+                }
+                Some(_) => {}
+            },
+            Write::Derived { .. } => {}
+        }
+    }
+    // Write phase: cannot fail.
+    let mut rows = 0;
+    for w in cs.writes {
+        let e = w.entity();
+        let tb = t.tables.entry(e.name).or_default();
+        match w {
+            Write::Insert(mut r) | Write::Update { record: mut r, .. } => {
+                r.hidden = 0;
+                tb.insert(r.id, r);
+                rows += 1;
+            }
+            Write::Delete { id, .. } => {
+                tb.remove(&id);
+                rows += 1;
+            }
+            Write::Derived {
+                id,
+                expected_version,
+                fields,
+                ..
+            } => {
+                if let Some(r) = tb.get_mut(&id).filter(|r| r.version == expected_version) {
+                    for (i, v) in fields {
+                        r.values[i] = v;
+                    }
+                    rows += 1;
+                }
+            }
+        }
+    }
+    for mut a in cs.audit {
+        let (seq, prev) = t
+            .audit
+            .last()
+            .map_or((0, String::new()), |l| (l.seq, l.hash.clone()));
+        a.seal(seq + 1, &prev);
+        t.audit.push(a);
+    }
+    let mut last = t.events.last().map_or(0, |e| e.seq);
+    for mut e in cs.events {
+        last += 1;
+        e.seq = last;
+        e.tenant = tenant;
+        t.events.push(e);
+    }
+    Ok(Applied {
+        last_event_seq: last,
+        rows,
+    })
+}
+
+fn check_unique(t: &Tenant, r: &Record, writes: &[Write]) -> Result<()> {
+    for (i, f) in r.entity.fields.iter().enumerate() {
+        if !f.unique || r.values[i].is_null() {
+            continue;
+        }
+        let v = &r.values[i];
+        let stored = t
+            .tables
+            .get(r.entity.name)
+            .into_iter()
+            .flat_map(|tb| tb.values());
+        let staged = writes.iter().filter_map(|w| match w {
+            Write::Insert(x) | Write::Update { record: x, .. } => Some(x),
+            _ => None,
+        });
+        // A stored row only blocks if this change set does not also rewrite it.
+        let rewritten = |id: Id| {
+            writes.iter().any(|w| matches!(w, Write::Update { record, .. } | Write::Insert(record) if record.id == id))
+        };
+        let clash = stored
+            .filter(|o| !rewritten(o.id))
+            .chain(staged.filter(|x| x.entity.name == r.entity.name))
+            .any(|o| o.id != r.id && &o.values[i] == v);
+        if clash {
+            return Err(Error::Validation(vec![FieldError::new(
+                f.name,
+                codes::DUPLICATE,
+                format!("another {} has this {}", r.entity.name, f.name),
+            )]));
+        }
+    }
+    Ok(())
+}
+
+impl Store for MemoryStore {
+    type Bulk<'a> = MemoryBulk<'a>;
+
+    async fn get(&self, tenant: Id, entity: &'static EntityDef, id: Id) -> Result<Option<Record>> {
+        self.read(tenant, |t| {
+            Ok(t.and_then(|t| t.tables.get(entity.name))
+                .and_then(|tb| tb.get(&id))
+                .cloned())
+        })
+    }
+
+    async fn query(
+        &self,
+        tenant: Id,
+        entity: &'static EntityDef,
+        q: &StoreQuery,
+    ) -> Result<Vec<Record>> {
+        self.read(tenant, |t| sorted(t, entity, q))
+    }
+
+    async fn count(&self, tenant: Id, entity: &'static EntityDef, filter: &Filter) -> Result<u64> {
+        let c = Compiled::compile(filter, entity)?;
+        self.read(tenant, |t| {
+            Ok(t.and_then(|t| t.tables.get(entity.name))
+                .map_or(0, |tb| tb.values().filter(|r| c.matches(r)).count() as u64))
+        })
+    }
+
+    async fn aggregate(
+        &self,
+        tenant: Id,
+        entity: &'static EntityDef,
+        filter: &Filter,
+        group_by: &str,
+        sum: Option<&str>,
+    ) -> Result<Vec<Group>> {
+        let c = Compiled::compile(filter, entity)?;
+        let unknown = |f: &str| Error::invalid_query(format!("no field {f}"), 0);
+        let g = entity.resolve(group_by).ok_or_else(|| unknown(group_by))?;
+        let s = sum
+            .map(|s| entity.resolve(s).ok_or_else(|| unknown(s)))
+            .transpose()?;
+        self.read(tenant, |t| {
+            let mut groups: Vec<Group> = Vec::new();
+            for r in t
+                .and_then(|t| t.tables.get(entity.name))
+                .into_iter()
+                .flat_map(|tb| tb.values())
+            {
+                if !c.matches(r) {
+                    continue;
+                }
+                let key = r.value(&g);
+                let add = s.as_ref().and_then(|s| r.value(s).as_i64()).unwrap_or(0);
+                match groups.iter_mut().find(|x| x.key == key) {
+                    Some(x) => {
+                        x.count += 1;
+                        x.sum += add;
+                    }
+                    None => groups.push(Group {
+                        key,
+                        count: 1,
+                        sum: add,
+                    }),
+                }
+            }
+            groups.sort_by(|a, b| a.key.sort_cmp(&b.key));
+            Ok(groups)
+        })
+    }
+
+    async fn apply(&self, changes: ChangeSet) -> Result<Applied> {
+        let mut g = self
+            .tenants
+            .write()
+            .map_err(|_| Error::Storage("store lock poisoned".into()))?;
+        let tenant = changes.tenant;
+        apply_to(g.entry(tenant).or_default(), tenant, changes)
+    }
+
+    async fn bulk(&self, tenant: Id) -> Result<MemoryBulk<'_>> {
+        let work = self.read(tenant, |t| Ok(t.cloned().unwrap_or_default()))?;
+        let base = heads(&work);
+        Ok(MemoryBulk {
+            store: self,
+            tenant,
+            work,
+            base,
+            applied: Applied::default(),
+        })
+    }
+
+    async fn audit(&self, tenant: Id, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        self.read(tenant, |t| {
+            Ok(t.into_iter()
+                .flat_map(|t| t.audit.iter())
+                .filter(|a| a.seq > q.after_seq)
+                .filter(|a| q.entity.as_ref().is_none_or(|e| &a.entity == e))
+                .filter(|a| q.entity_id.is_none_or(|id| a.entity_id == Some(id)))
+                .take(q.limit as usize)
+                .cloned()
+                .collect())
+        })
+    }
+
+    async fn events(&self, tenant: Id, after: u64, limit: u32) -> Result<Vec<Event>> {
+        self.read(tenant, |t| {
+            Ok(t.into_iter()
+                .flat_map(|t| t.events.iter())
+                .filter(|e| e.seq > after)
+                .take(limit as usize)
+                .cloned()
+                .collect())
+        })
+    }
+
+    async fn tenants(&self) -> Result<Vec<Id>> {
+        let g = self
+            .tenants
+            .read()
+            .map_err(|_| Error::Storage("store lock poisoned".into()))?;
+        let mut v: Vec<Id> = g.keys().copied().collect();
+        v.sort();
+        Ok(v)
+    }
+}
+
+/// A bulk session over a private copy of the tenant, swapped in on commit (if nobody wrote meanwhile).
+#[derive(Debug)]
+pub struct MemoryBulk<'a> {
+    store: &'a MemoryStore,
+    tenant: Id,
+    work: Tenant,
+    /// (audit seq, event seq) when the session began.
+    base: (u64, u64),
+    applied: Applied,
+}
+
+fn heads(t: &Tenant) -> (u64, u64) {
+    (
+        t.audit.last().map_or(0, |a| a.seq),
+        t.events.last().map_or(0, |e| e.seq),
+    )
+}
+
+impl BulkWrite for MemoryBulk<'_> {
+    async fn query(&mut self, entity: &'static EntityDef, q: &StoreQuery) -> Result<Vec<Record>> {
+        sorted(Some(&self.work), entity, q)
+    }
+
+    async fn apply(&mut self, changes: ChangeSet) -> Result<Applied> {
+        // apply_to checks everything before it changes anything, so a failed set leaves `work` as it was.
+        let a = apply_to(&mut self.work, self.tenant, changes)?;
+        self.applied.rows += a.rows;
+        self.applied.last_event_seq = a.last_event_seq;
+        Ok(a)
+    }
+
+    async fn commit(self) -> Result<Applied> {
+        let mut g = self
+            .store
+            .tenants
+            .write()
+            .map_err(|_| Error::Storage("store lock poisoned".into()))?;
+        let cur = g.entry(self.tenant).or_default();
+        // The session worked on a snapshot: refuse to overwrite writes made by others meanwhile.
+        if heads(cur) != self.base {
+            let (expected, actual) = (self.base.0, heads(cur).0);
+            return Err(Error::Conflict {
+                entity: "tenant".into(),
+                id: self.tenant.to_string(),
+                expected,
+                actual,
+            });
+        }
+        *cur = self.work;
+        Ok(self.applied)
+    }
+}

@@ -47,18 +47,44 @@ pub fn all() -> [&'static EntityDef; 12] {
 
 /// Looks an entity type up by its API name (`lead`) or table name (`leads`).
 pub fn entity(name: &str) -> Option<&'static EntityDef> {
-    all().into_iter().find(|e| e.name == name || e.table == name)
+    all()
+        .into_iter()
+        .find(|e| e.name == name || e.table == name)
 }
 
 pub const LEAD_SOURCES: &[&str] = &[
-    "website", "referral", "google_ads", "facebook", "door_knock", "storm_canvass", "home_show", "phone_in",
-    "yard_sign", "partner", "walk_in", "other",
+    "website",
+    "referral",
+    "google_ads",
+    "facebook",
+    "door_knock",
+    "storm_canvass",
+    "home_show",
+    "phone_in",
+    "yard_sign",
+    "partner",
+    "walk_in",
+    "other",
 ];
 pub const PROJECT_TYPES: &[&str] = &[
-    "roof_replacement", "roof_repair", "roof_inspection", "storm_damage", "gutters", "siding", "windows",
-    "commercial_roofing", "local_move", "long_distance_move", "packing", "storage", "membership", "other",
+    "roof_replacement",
+    "roof_repair",
+    "roof_inspection",
+    "storm_damage",
+    "gutters",
+    "siding",
+    "windows",
+    "commercial_roofing",
+    "local_move",
+    "long_distance_move",
+    "packing",
+    "storage",
+    "membership",
+    "other",
 ];
-pub const ACTIVITY_KINDS: &[&str] = &["call", "email", "meeting", "note", "sms", "visit", "check_in"];
+pub const ACTIVITY_KINDS: &[&str] = &[
+    "call", "email", "meeting", "note", "sms", "visit", "check_in",
+];
 pub const TEMPERATURES: &[&str] = &["hot", "warm", "cold"];
 pub const CUSTOMER_TYPES: &[&str] = &["residential", "commercial"];
 
@@ -77,8 +103,16 @@ fn organization() -> EntityDef {
         .field(F::new("name", T::Text).required().max_len(200))
         .field(F::new("currency", T::Text).max_len(3).default("USD"))
         .field(F::new("timezone", T::Text).max_len(64).default("UTC"))
-        .field(F::new("phone_country_code", T::Text).max_len(4).default("1"))
-        .field(F::new("membership_expiring_days", T::Integer).range(Some(1), Some(365)).default(14i64))
+        .field(
+            F::new("phone_country_code", T::Text)
+                .max_len(4)
+                .default("1"),
+        )
+        .field(
+            F::new("membership_expiring_days", T::Integer)
+                .range(Some(1), Some(365))
+                .default(14i64),
+        )
 }
 
 fn location() -> EntityDef {
@@ -95,7 +129,11 @@ fn location() -> EntityDef {
 fn team() -> EntityDef {
     let mut e = EntityDef::new("team", "teams")
         .field(F::new("name", T::Text).required().max_len(200))
-        .field(F::new("kind", T::Enum).options(&["sales", "crew", "support", "other"]).default("sales"))
+        .field(
+            F::new("kind", T::Enum)
+                .options(&["sales", "crew", "support", "other"])
+                .default("sales"),
+        )
         .field(F::new("location_id", T::Ref("location")));
     e.search_fields = &["name"];
     e
@@ -173,11 +211,31 @@ fn lead() -> EntityDef {
             .field(F::new("email", T::Email))
             .field(F::new("phone", T::Phone)),
     )
-    .field(F::new("source", T::Enum).options(LEAD_SOURCES).default("other"))
-    .field(F::new("status", T::Text).required().max_len(64).default("new"))
+    .field(
+        F::new("source", T::Enum)
+            .options(LEAD_SOURCES)
+            .default("other"),
+    )
+    .field(
+        F::new("status", T::Text)
+            .required()
+            .max_len(64)
+            .default("new"),
+    )
     .field(F::new("pipeline_id", T::Ref("pipeline")))
-    .field(F::new("score", T::Integer).read_only().range(Some(0), Some(100)).default(0i64))
-    .field(F::new("temperature", T::Enum).required().read_only().options(TEMPERATURES).default("cold"))
+    .field(
+        F::new("score", T::Integer)
+            .read_only()
+            .range(Some(0), Some(100))
+            .default(0i64),
+    )
+    .field(
+        F::new("temperature", T::Enum)
+            .required()
+            .read_only()
+            .options(TEMPERATURES)
+            .default("cold"),
+    )
     .field(F::new("score_model_version", T::Integer).read_only())
     .field(F::new("scored_at", T::Timestamp).read_only())
     .field(F::new("owner_id", T::Ref("user")))
@@ -185,7 +243,11 @@ fn lead() -> EntityDef {
     .field(F::new("location_id", T::Ref("location")))
     .field(F::new("project_type", T::Enum).options(PROJECT_TYPES))
     .field(F::new("estimated_value", T::Money).range(Some(0), None))
-    .field(F::new("priority", T::Enum).options(&["low", "medium", "high", "urgent"]).default("medium"))
+    .field(
+        F::new("priority", T::Enum)
+            .options(&["low", "medium", "high", "urgent"])
+            .default("medium"),
+    )
     .field(F::new("notes", T::Text).max_len(10_000))
     .field(F::new("tags", T::Tags))
     .field(F::new("external_id", T::Text).max_len(100).unique())
@@ -197,7 +259,12 @@ fn lead() -> EntityDef {
     e.scored = true;
     e.search_fields = &["first_name", "last_name", "company_name", "email", "phone"];
     e.check = Some(lead_check);
-    e.indexes = vec![&["status", "score"], &["owner_id", "score"], &["team_id", "score"], &["score"]];
+    e.indexes = vec![
+        &["status", "score"],
+        &["owner_id", "score"],
+        &["team_id", "score"],
+        &["score"],
+    ];
     e
 }
 
@@ -206,7 +273,11 @@ fn lead_check(r: &Record, errs: &mut Vec<FieldError>) {
         .iter()
         .any(|f| r.get(f).is_some_and(|v| !v.is_null()));
     if !named {
-        errs.push(FieldError::new("first_name", codes::REQUIRED, "a lead needs a name, a company, an email or a phone"));
+        errs.push(FieldError::new(
+            "first_name",
+            codes::REQUIRED,
+            "a lead needs a name, a company, an email or a phone",
+        ));
     }
 }
 
@@ -238,9 +309,15 @@ fn activity() -> EntityDef {
 }
 
 fn activity_check(r: &Record, errs: &mut Vec<FieldError>) {
-    let linked = ["lead_id", "contact_id", "company_id"].iter().any(|f| r.get(f).is_some_and(|v| !v.is_null()));
+    let linked = ["lead_id", "contact_id", "company_id"]
+        .iter()
+        .any(|f| r.get(f).is_some_and(|v| !v.is_null()));
     if !linked {
-        errs.push(FieldError::new("lead_id", codes::REQUIRED, "an activity belongs to a lead, a contact or a company"));
+        errs.push(FieldError::new(
+            "lead_id",
+            codes::REQUIRED,
+            "an activity belongs to a lead, a contact or a company",
+        ));
     }
 }
 
@@ -257,7 +334,12 @@ fn custom_field() -> EntityDef {
 fn pipeline() -> EntityDef {
     let mut e = EntityDef::new("pipeline", "pipelines")
         .field(F::new("name", T::Text).required().max_len(200))
-        .field(F::new("entity", T::Enum).required().options(&["lead"]).default("lead"))
+        .field(
+            F::new("entity", T::Enum)
+                .required()
+                .options(&["lead"])
+                .default("lead"),
+        )
         .field(F::new("stages", T::Json).required())
         .field(F::new("is_default", T::Bool).default(false));
     e.check = Some(crate::pipeline::check_pipeline);
@@ -267,7 +349,12 @@ fn pipeline() -> EntityDef {
 fn scoring_model() -> EntityDef {
     let mut e = EntityDef::new("scoring_model", "scoring_models")
         .field(F::new("name", T::Text).required().max_len(200))
-        .field(F::new("status", T::Enum).options(&["draft", "published", "retired"]).read_only().default("draft"))
+        .field(
+            F::new("status", T::Enum)
+                .options(&["draft", "published", "retired"])
+                .read_only()
+                .default("draft"),
+        )
         .field(F::new("model_version", T::Integer).read_only())
         .field(F::new("definition", T::Json).required())
         .field(F::new("published_at", T::Timestamp).read_only());

@@ -44,7 +44,11 @@ impl Pipeline {
 
 /// The lead pipeline every tenant starts with (fits roofing and moving sales alike).
 pub fn default_pipeline() -> Pipeline {
-    let s = |key: &str, label: &str, kind| Stage { key: key.into(), label: label.into(), kind };
+    let s = |key: &str, label: &str, kind| Stage {
+        key: key.into(),
+        label: label.into(),
+        kind,
+    };
     Pipeline {
         stages: vec![
             s("new", "New", StageKind::Open),
@@ -62,23 +66,47 @@ pub fn default_pipeline() -> Pipeline {
 /// Cross-field check of a `pipeline` record: stages parse, keys are unique, and there is an open,
 /// a won and a lost stage.
 pub fn check_pipeline(r: &Record, errs: &mut Vec<FieldError>) {
-    let Some(v) = r.get("stages").filter(|v| !v.is_null()) else { return };
+    let Some(v) = r.get("stages").filter(|v| !v.is_null()) else {
+        return;
+    };
     let stages: Vec<Stage> = match serde_json::from_value(Value::to_json(v)) {
         Ok(s) => s,
-        Err(e) => return errs.push(FieldError::new("stages", codes::INVALID_FORMAT, e.to_string())),
+        Err(e) => {
+            return errs.push(FieldError::new(
+                "stages",
+                codes::INVALID_FORMAT,
+                e.to_string(),
+            ));
+        }
     };
     for (i, s) in stages.iter().enumerate() {
-        let ok = !s.key.is_empty() && s.key.len() <= 64 && s.key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        let ok = !s.key.is_empty()
+            && s.key.len() <= 64
+            && s.key
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
         if !ok {
-            errs.push(FieldError::new(format!("stages[{i}].key"), codes::INVALID_FORMAT, "lower-case letters, digits and _"));
+            errs.push(FieldError::new(
+                format!("stages[{i}].key"),
+                codes::INVALID_FORMAT,
+                "lower-case letters, digits and _",
+            ));
         }
         if stages[..i].iter().any(|p| p.key == s.key) {
-            errs.push(FieldError::new(format!("stages[{i}].key"), codes::DUPLICATE, "stage keys must be unique"));
+            errs.push(FieldError::new(
+                format!("stages[{i}].key"),
+                codes::DUPLICATE,
+                "stage keys must be unique",
+            ));
         }
     }
     for kind in [StageKind::Open, StageKind::Won, StageKind::Lost] {
         if !stages.iter().any(|s| s.kind == kind) {
-            errs.push(FieldError::new("stages", codes::REQUIRED, format!("needs a {kind:?} stage").to_lowercase()));
+            errs.push(FieldError::new(
+                "stages",
+                codes::REQUIRED,
+                format!("needs a {kind:?} stage").to_lowercase(),
+            ));
         }
     }
 }

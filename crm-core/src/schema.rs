@@ -34,7 +34,15 @@ pub struct FieldSpec {
 
 impl FieldSpec {
     pub fn new(ty: FieldType) -> Self {
-        Self { ty, required: false, max_len: None, min: None, max: None, options: Vec::new(), not_in_future: false }
+        Self {
+            ty,
+            required: false,
+            max_len: None,
+            min: None,
+            max: None,
+            options: Vec::new(),
+            not_in_future: false,
+        }
     }
 }
 
@@ -56,7 +64,14 @@ pub struct FieldDef {
 
 impl FieldDef {
     pub fn new(name: &'static str, ty: FieldType) -> Self {
-        Self { name, spec: FieldSpec::new(ty), writable: true, default: None, since: 1, unique: false }
+        Self {
+            name,
+            spec: FieldSpec::new(ty),
+            writable: true,
+            default: None,
+            since: 1,
+            unique: false,
+        }
     }
     pub fn required(mut self) -> Self {
         self.spec.required = true;
@@ -150,7 +165,10 @@ impl EntityDef {
     }
 
     pub fn field(mut self, f: FieldDef) -> Self {
-        debug_assert!(self.fields.len() < 64, "records track hidden fields in a u64 mask");
+        debug_assert!(
+            self.fields.len() < 64,
+            "records track hidden fields in a u64 mask"
+        );
         self.fields.push(f);
         self
     }
@@ -172,7 +190,9 @@ impl EntityDef {
             "created_at" => FieldRef::System(SystemField::CreatedAt),
             "updated_at" => FieldRef::System(SystemField::UpdatedAt),
             _ => match name.strip_prefix("custom.") {
-                Some(key) if self.custom_fields && !key.is_empty() => FieldRef::Custom(key.to_owned()),
+                Some(key) if self.custom_fields && !key.is_empty() => {
+                    FieldRef::Custom(key.to_owned())
+                }
                 _ => FieldRef::Declared(self.index_of(name)?),
             },
         })

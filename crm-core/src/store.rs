@@ -38,12 +38,27 @@ pub trait Store: Send + Sync {
     where
         Self: 'a;
 
-    fn get(&self, tenant: Id, entity: &'static EntityDef, id: Id) -> impl Future<Output = Result<Option<Record>>> + Send;
+    fn get(
+        &self,
+        tenant: Id,
+        entity: &'static EntityDef,
+        id: Id,
+    ) -> impl Future<Output = Result<Option<Record>>> + Send;
 
     /// Rows matching `q.filter`, ordered by `q.sort` (nulls smallest), at most `q.limit`.
-    fn query(&self, tenant: Id, entity: &'static EntityDef, q: &StoreQuery) -> impl Future<Output = Result<Vec<Record>>> + Send;
+    fn query(
+        &self,
+        tenant: Id,
+        entity: &'static EntityDef,
+        q: &StoreQuery,
+    ) -> impl Future<Output = Result<Vec<Record>>> + Send;
 
-    fn count(&self, tenant: Id, entity: &'static EntityDef, filter: &Filter) -> impl Future<Output = Result<u64>> + Send;
+    fn count(
+        &self,
+        tenant: Id,
+        entity: &'static EntityDef,
+        filter: &Filter,
+    ) -> impl Future<Output = Result<u64>> + Send;
 
     /// Rows matching `filter` grouped by `group_by`, with counts and the sum of `sum` (if given).
     fn aggregate(
@@ -62,10 +77,19 @@ pub trait Store: Send + Sync {
     fn bulk(&self, tenant: Id) -> impl Future<Output = Result<Self::Bulk<'_>>> + Send;
 
     /// Audit entries in sequence order.
-    fn audit(&self, tenant: Id, q: &AuditQuery) -> impl Future<Output = Result<Vec<AuditEntry>>> + Send;
+    fn audit(
+        &self,
+        tenant: Id,
+        q: &AuditQuery,
+    ) -> impl Future<Output = Result<Vec<AuditEntry>>> + Send;
 
     /// Outbox events with `seq > after`, in sequence order.
-    fn events(&self, tenant: Id, after: u64, limit: u32) -> impl Future<Output = Result<Vec<Event>>> + Send;
+    fn events(
+        &self,
+        tenant: Id,
+        after: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Event>>> + Send;
 
     /// Every tenant (organization id) in the store.
     fn tenants(&self) -> impl Future<Output = Result<Vec<Id>>> + Send;
@@ -74,7 +98,11 @@ pub trait Store: Send + Sync {
 /// A transaction spanning several change sets.
 pub trait BulkWrite: Send {
     /// Reads inside the transaction (sees earlier writes of this session).
-    fn query(&mut self, entity: &'static EntityDef, q: &StoreQuery) -> impl Future<Output = Result<Vec<Record>>> + Send;
+    fn query(
+        &mut self,
+        entity: &'static EntityDef,
+        q: &StoreQuery,
+    ) -> impl Future<Output = Result<Vec<Record>>> + Send;
     fn apply(&mut self, changes: ChangeSet) -> impl Future<Output = Result<Applied>> + Send;
     fn commit(self) -> impl Future<Output = Result<Applied>> + Send;
 }

@@ -44,18 +44,28 @@ pub fn apply_input(
     let mut changed = Vec::new();
     for (key, raw) in input {
         match key.as_str() {
-            "id" | "version" | "created_at" | "updated_at" => {
-                errs.push(FieldError::new(key, codes::READ_ONLY, format!("{key} is managed by the system")))
-            }
+            "id" | "version" | "created_at" | "updated_at" => errs.push(FieldError::new(
+                key,
+                codes::READ_ONLY,
+                format!("{key} is managed by the system"),
+            )),
             "custom" if def.custom_fields => {
                 let Some(obj) = raw.as_object() else {
-                    errs.push(FieldError::new("custom", codes::INVALID_TYPE, "custom must be an object"));
+                    errs.push(FieldError::new(
+                        "custom",
+                        codes::INVALID_TYPE,
+                        "custom must be an object",
+                    ));
                     continue;
                 };
                 for (k, raw) in obj {
                     let path = format!("custom.{k}");
                     let Some(spec) = custom.get(k) else {
-                        errs.push(FieldError::new(&path, codes::UNKNOWN_FIELD, format!("no custom field {k} on {}", def.name)));
+                        errs.push(FieldError::new(
+                            &path,
+                            codes::UNKNOWN_FIELD,
+                            format!("no custom field {k} on {}", def.name),
+                        ));
                         continue;
                     };
                     match parse(&path, spec, raw, ctx) {
@@ -64,7 +74,11 @@ pub fn apply_input(
                             let old = rec.custom.get(k).cloned().unwrap_or(Value::Null);
                             if old != v {
                                 changed.push(path);
-                                if v.is_null() { rec.custom.remove(k) } else { rec.custom.insert(k.clone(), v) };
+                                if v.is_null() {
+                                    rec.custom.remove(k)
+                                } else {
+                                    rec.custom.insert(k.clone(), v)
+                                };
                             }
                         }
                         Err(e) => errs.push(e),
@@ -73,12 +87,20 @@ pub fn apply_input(
             }
             _ => {
                 let Some(i) = def.index_of(key) else {
-                    errs.push(FieldError::new(key, codes::UNKNOWN_FIELD, format!("{} has no field {key}", def.name)));
+                    errs.push(FieldError::new(
+                        key,
+                        codes::UNKNOWN_FIELD,
+                        format!("{} has no field {key}", def.name),
+                    ));
                     continue;
                 };
                 let f = &def.fields[i];
                 if !f.writable {
-                    errs.push(FieldError::new(key, codes::READ_ONLY, format!("{key} is derived and cannot be set")));
+                    errs.push(FieldError::new(
+                        key,
+                        codes::READ_ONLY,
+                        format!("{key} is derived and cannot be set"),
+                    ));
                     continue;
                 }
                 match parse(key, &f.spec, raw, ctx) {
@@ -108,13 +130,23 @@ pub fn apply_input(
     for (i, f) in def.fields.iter().enumerate() {
         let touched = mode == Mode::Create || input.contains_key(f.name);
         if f.spec.required && touched && rec.values[i].is_null() {
-            push_unique(&mut errs, FieldError::new(f.name, codes::REQUIRED, format!("{} is required", f.name)));
+            push_unique(
+                &mut errs,
+                FieldError::new(f.name, codes::REQUIRED, format!("{} is required", f.name)),
+            );
         }
     }
     for (k, spec) in custom {
         let touched = mode == Mode::Create || input.get("custom").and_then(|c| c.get(k)).is_some();
         if spec.required && touched && !rec.custom.contains_key(k) {
-            push_unique(&mut errs, FieldError::new(format!("custom.{k}"), codes::REQUIRED, format!("{k} is required")));
+            push_unique(
+                &mut errs,
+                FieldError::new(
+                    format!("custom.{k}"),
+                    codes::REQUIRED,
+                    format!("{k} is required"),
+                ),
+            );
         }
     }
     if errs.is_empty() {
@@ -141,13 +173,21 @@ fn push_unique(errs: &mut Vec<FieldError>, e: FieldError) {
 pub fn check_stored(rec: &Record, custom: &CustomSpecs, now: Timestamp) -> Vec<FieldError> {
     let mut errs = Vec::new();
     if rec.created_at.0 > now.0 + FUTURE_LEEWAY_MICROS {
-        errs.push(FieldError::new("created_at", codes::IN_FUTURE, "created in the future"));
+        errs.push(FieldError::new(
+            "created_at",
+            codes::IN_FUTURE,
+            "created in the future",
+        ));
     }
     for (i, f) in rec.entity.fields.iter().enumerate() {
         let v = &rec.values[i];
         if v.is_null() {
             if f.spec.required {
-                errs.push(FieldError::new(f.name, codes::REQUIRED, format!("{} is empty", f.name)));
+                errs.push(FieldError::new(
+                    f.name,
+                    codes::REQUIRED,
+                    format!("{} is empty", f.name),
+                ));
             }
         } else {
             check_value(f.name, &f.spec, v, now, &mut errs);
@@ -156,12 +196,20 @@ pub fn check_stored(rec: &Record, custom: &CustomSpecs, now: Timestamp) -> Vec<F
     for (k, v) in &rec.custom {
         match custom.get(k) {
             Some(spec) => check_value(&format!("custom.{k}"), spec, v, now, &mut errs),
-            None => errs.push(FieldError::new(format!("custom.{k}"), codes::UNKNOWN_FIELD, "custom field no longer defined")),
+            None => errs.push(FieldError::new(
+                format!("custom.{k}"),
+                codes::UNKNOWN_FIELD,
+                "custom field no longer defined",
+            )),
         }
     }
     for (k, spec) in custom {
         if spec.required && !rec.custom.contains_key(k) {
-            errs.push(FieldError::new(format!("custom.{k}"), codes::REQUIRED, format!("{k} is empty")));
+            errs.push(FieldError::new(
+                format!("custom.{k}"),
+                codes::REQUIRED,
+                format!("{k} is empty"),
+            ));
         }
     }
     if let Some(check) = rec.entity.check {
@@ -171,27 +219,52 @@ pub fn check_stored(rec: &Record, custom: &CustomSpecs, now: Timestamp) -> Vec<F
 }
 
 /// Checks an already-typed value against the field's rules.
-pub fn check_value(path: &str, spec: &FieldSpec, v: &Value, now: Timestamp, errs: &mut Vec<FieldError>) {
+pub fn check_value(
+    path: &str,
+    spec: &FieldSpec,
+    v: &Value,
+    now: Timestamp,
+    errs: &mut Vec<FieldError>,
+) {
     match v {
         Value::Null => {}
         Value::Text(s) => {
             if let Some(max) = spec.max_len {
                 if s.chars().count() > max as usize {
-                    errs.push(FieldError::new(path, codes::TOO_LONG, format!("at most {max} characters")));
+                    errs.push(FieldError::new(
+                        path,
+                        codes::TOO_LONG,
+                        format!("at most {max} characters"),
+                    ));
                 }
             }
             if spec.ty == FieldType::Enum && !spec.options.iter().any(|o| o == s) {
-                errs.push(FieldError::new(path, codes::INVALID_OPTION, format!("must be one of: {}", spec.options.join(", "))));
+                errs.push(FieldError::new(
+                    path,
+                    codes::INVALID_OPTION,
+                    format!("must be one of: {}", spec.options.join(", ")),
+                ));
             }
         }
         Value::List(items) => {
             if spec.ty == FieldType::MultiEnum {
                 if let Some(bad) = items.iter().find(|i| !spec.options.contains(i)) {
-                    errs.push(FieldError::new(path, codes::INVALID_OPTION, format!("{bad} is not one of: {}", spec.options.join(", "))));
+                    errs.push(FieldError::new(
+                        path,
+                        codes::INVALID_OPTION,
+                        format!("{bad} is not one of: {}", spec.options.join(", ")),
+                    ));
                 }
             }
-            if items.iter().any(|t| t.chars().count() > spec.max_len.unwrap_or(50) as usize) {
-                errs.push(FieldError::new(path, codes::TOO_LONG, "an item is too long"));
+            if items
+                .iter()
+                .any(|t| t.chars().count() > spec.max_len.unwrap_or(50) as usize)
+            {
+                errs.push(FieldError::new(
+                    path,
+                    codes::TOO_LONG,
+                    "an item is too long",
+                ));
             }
             if items.len() > 100 {
                 errs.push(FieldError::new(path, codes::TOO_LONG, "at most 100 items"));
@@ -202,12 +275,20 @@ pub fn check_value(path: &str, spec: &FieldSpec, v: &Value, now: Timestamp, errs
         Value::Number(n) => range(path, spec, *n, errs),
         Value::Date(d) => {
             if spec.not_in_future && Timestamp::from_date(*d) > now.plus_days(1) {
-                errs.push(FieldError::new(path, codes::IN_FUTURE, "may not be in the future"));
+                errs.push(FieldError::new(
+                    path,
+                    codes::IN_FUTURE,
+                    "may not be in the future",
+                ));
             }
         }
         Value::Timestamp(t) => {
             if spec.not_in_future && t.0 > now.0 + FUTURE_LEEWAY_MICROS {
-                errs.push(FieldError::new(path, codes::IN_FUTURE, "may not be in the future"));
+                errs.push(FieldError::new(
+                    path,
+                    codes::IN_FUTURE,
+                    "may not be in the future",
+                ));
             }
         }
         Value::Bool(_) | Value::Id(_) | Value::Json(_) => {}
@@ -217,12 +298,20 @@ pub fn check_value(path: &str, spec: &FieldSpec, v: &Value, now: Timestamp, errs
 fn range(path: &str, spec: &FieldSpec, n: f64, errs: &mut Vec<FieldError>) {
     if let Some(min) = spec.min {
         if n < min as f64 {
-            errs.push(FieldError::new(path, codes::TOO_SMALL, format!("at least {min}")));
+            errs.push(FieldError::new(
+                path,
+                codes::TOO_SMALL,
+                format!("at least {min}"),
+            ));
         }
     }
     if let Some(max) = spec.max {
         if n > max as f64 {
-            errs.push(FieldError::new(path, codes::TOO_LARGE, format!("at most {max}")));
+            errs.push(FieldError::new(
+                path,
+                codes::TOO_LARGE,
+                format!("at most {max}"),
+            ));
         }
     }
 }
@@ -240,15 +329,24 @@ pub fn parse(path: &str, spec: &FieldSpec, raw: &Json, ctx: &Ctx) -> Result<Valu
         }
     }
     let text = || -> Result<&str, FieldError> {
-        raw.as_str().map(str::trim).ok_or_else(|| bad(codes::INVALID_TYPE, "expected a string"))
+        raw.as_str()
+            .map(str::trim)
+            .ok_or_else(|| bad(codes::INVALID_TYPE, "expected a string"))
     };
     Ok(match &spec.ty {
         FieldType::Text => Value::Text(text()?.to_owned()),
-        FieldType::Email => Value::Text(normalize_email(text()?).ok_or_else(|| bad(codes::INVALID_EMAIL, "not a valid email address"))?),
-        FieldType::Phone => Value::Text(
-            normalize_phone(text()?, &ctx.phone_country_code).ok_or_else(|| bad(codes::INVALID_PHONE, "not a valid phone number"))?,
+        FieldType::Email => Value::Text(
+            normalize_email(text()?)
+                .ok_or_else(|| bad(codes::INVALID_EMAIL, "not a valid email address"))?,
         ),
-        FieldType::Url => Value::Text(normalize_url(text()?).ok_or_else(|| bad(codes::INVALID_URL, "not a valid http(s) URL"))?),
+        FieldType::Phone => Value::Text(
+            normalize_phone(text()?, &ctx.phone_country_code)
+                .ok_or_else(|| bad(codes::INVALID_PHONE, "not a valid phone number"))?,
+        ),
+        FieldType::Url => Value::Text(
+            normalize_url(text()?)
+                .ok_or_else(|| bad(codes::INVALID_URL, "not a valid http(s) URL"))?,
+        ),
         FieldType::Enum => Value::Text(option_key(text()?)),
         FieldType::MultiEnum | FieldType::Tags => {
             let items: Vec<String> = match raw {
@@ -262,16 +360,29 @@ pub fn parse(path: &str, spec: &FieldSpec, raw: &Json, ctx: &Ctx) -> Result<Valu
             };
             let mut out: Vec<String> = Vec::new();
             for i in items {
-                let k = if spec.ty == FieldType::Tags { i.trim().to_lowercase() } else { option_key(&i) };
+                let k = if spec.ty == FieldType::Tags {
+                    i.trim().to_lowercase()
+                } else {
+                    option_key(&i)
+                };
                 if !k.is_empty() && !out.contains(&k) {
                     out.push(k);
                 }
             }
-            if out.is_empty() { Value::Null } else { Value::List(out) }
+            if out.is_empty() {
+                Value::Null
+            } else {
+                Value::List(out)
+            }
         }
         FieldType::Integer => Value::Int(match raw {
-            Json::Number(n) => n.as_i64().ok_or_else(|| bad(codes::INVALID_TYPE, "expected a whole number"))?,
-            Json::String(s) => s.trim().parse().map_err(|_| bad(codes::INVALID_TYPE, "expected a whole number"))?,
+            Json::Number(n) => n
+                .as_i64()
+                .ok_or_else(|| bad(codes::INVALID_TYPE, "expected a whole number"))?,
+            Json::String(s) => s
+                .trim()
+                .parse()
+                .map_err(|_| bad(codes::INVALID_TYPE, "expected a whole number"))?,
             _ => return Err(bad(codes::INVALID_TYPE, "expected a whole number")),
         }),
         FieldType::Number => {
@@ -286,17 +397,31 @@ pub fn parse(path: &str, spec: &FieldSpec, raw: &Json, ctx: &Ctx) -> Result<Valu
             }
         }
         FieldType::Money => Value::Money(match raw {
-            Json::String(s) => Money::parse(s).ok_or_else(|| bad(codes::INVALID_MONEY, "expected an amount like 1234.50"))?,
-            Json::Number(n) => n
-                .as_i64()
-                .and_then(Money::from_major)
-                .ok_or_else(|| bad(codes::INVALID_MONEY, "send amounts with cents as strings, like \"1234.50\""))?,
-            _ => return Err(bad(codes::INVALID_MONEY, "expected an amount like \"1234.50\"")),
+            Json::String(s) => Money::parse(s)
+                .ok_or_else(|| bad(codes::INVALID_MONEY, "expected an amount like 1234.50"))?,
+            Json::Number(n) => n.as_i64().and_then(Money::from_major).ok_or_else(|| {
+                bad(
+                    codes::INVALID_MONEY,
+                    "send amounts with cents as strings, like \"1234.50\"",
+                )
+            })?,
+            _ => {
+                return Err(bad(
+                    codes::INVALID_MONEY,
+                    "expected an amount like \"1234.50\"",
+                ));
+            }
         }),
-        FieldType::Date => Value::Date(parse_date(text()?).ok_or_else(|| bad(codes::INVALID_DATE, "expected a date like 2025-01-31"))?),
-        FieldType::Timestamp => Value::Timestamp(
-            Timestamp::parse(text()?).ok_or_else(|| bad(codes::INVALID_DATE, "expected a time like 2025-01-31T09:30:00Z"))?,
+        FieldType::Date => Value::Date(
+            parse_date(text()?)
+                .ok_or_else(|| bad(codes::INVALID_DATE, "expected a date like 2025-01-31"))?,
         ),
+        FieldType::Timestamp => Value::Timestamp(Timestamp::parse(text()?).ok_or_else(|| {
+            bad(
+                codes::INVALID_DATE,
+                "expected a time like 2025-01-31T09:30:00Z",
+            )
+        })?),
         FieldType::Bool => Value::Bool(match raw {
             Json::Bool(b) => *b,
             Json::Number(n) if n.as_i64() == Some(0) => false,
@@ -308,10 +433,16 @@ pub fn parse(path: &str, spec: &FieldSpec, raw: &Json, ctx: &Ctx) -> Result<Valu
             },
             _ => return Err(bad(codes::INVALID_TYPE, "expected true or false")),
         }),
-        FieldType::Ref(_) => Value::Id(text()?.parse().map_err(|_| bad(codes::INVALID_FORMAT, "expected an id"))?),
+        FieldType::Ref(_) => Value::Id(
+            text()?
+                .parse()
+                .map_err(|_| bad(codes::INVALID_FORMAT, "expected an id"))?,
+        ),
         FieldType::Json => match raw {
             Json::Object(_) | Json::Array(_) => Value::Json(raw.clone()),
-            Json::String(s) => Value::Json(serde_json::from_str(s).map_err(|_| bad(codes::INVALID_FORMAT, "expected JSON"))?),
+            Json::String(s) => Value::Json(
+                serde_json::from_str(s).map_err(|_| bad(codes::INVALID_FORMAT, "expected JSON"))?,
+            ),
             _ => return Err(bad(codes::INVALID_TYPE, "expected an object or a list")),
         },
     })
@@ -319,7 +450,12 @@ pub fn parse(path: &str, spec: &FieldSpec, raw: &Json, ctx: &Ctx) -> Result<Valu
 
 /// `"Door Knock"` -> `"door_knock"`.
 fn option_key(s: &str) -> String {
-    s.trim().to_lowercase().split(|c: char| c.is_whitespace() || c == '-').filter(|p| !p.is_empty()).collect::<Vec<_>>().join("_")
+    s.trim()
+        .to_lowercase()
+        .split(|c: char| c.is_whitespace() || c == '-')
+        .filter(|p| !p.is_empty())
+        .collect::<Vec<_>>()
+        .join("_")
 }
 
 /// Lower-cases and checks an email address (one `@`, a dotted domain, no spaces).
@@ -334,8 +470,12 @@ pub fn normalize_email(s: &str) -> Option<String> {
         && !domain.starts_with('.')
         && !domain.ends_with('.')
         && !domain.contains("..")
-        && s.chars().all(|c| !c.is_whitespace() && !c.is_control() && c != ',' && c != ';' && c != '<' && c != '>')
-        && domain.chars().all(|c| c.is_alphanumeric() || c == '.' || c == '-');
+        && s.chars().all(|c| {
+            !c.is_whitespace() && !c.is_control() && c != ',' && c != ';' && c != '<' && c != '>'
+        })
+        && domain
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '.' || c == '-');
     ok.then_some(s)
 }
 
@@ -343,7 +483,9 @@ pub fn normalize_email(s: &str) -> Option<String> {
 /// `default_cc`; 8 to 15 digits in all.
 pub fn normalize_phone(s: &str, default_cc: &str) -> Option<String> {
     let s = s.trim();
-    if s.chars().any(|c| !(c.is_ascii_digit() || " -.()+/".contains(c))) {
+    if s.chars()
+        .any(|c| !(c.is_ascii_digit() || " -.()+/".contains(c)))
+    {
         return None;
     }
     let digits: String = s.chars().filter(char::is_ascii_digit).collect();
@@ -360,7 +502,10 @@ pub fn normalize_phone(s: &str, default_cc: &str) -> Option<String> {
     } else {
         format!("{default_cc}{}", digits.trim_start_matches('0'))
     };
-    (8..=15).contains(&full.len()).then(|| format!("+{full}")).filter(|p| !p.starts_with("+0"))
+    (8..=15)
+        .contains(&full.len())
+        .then(|| format!("+{full}"))
+        .filter(|p| !p.starts_with("+0"))
 }
 
 /// Normalises a web address: adds `https://` when the scheme is missing, lower-cases scheme and host.
@@ -381,11 +526,19 @@ pub fn normalize_url(s: &str) -> Option<String> {
         None => (rest, ""),
     };
     let host = host.to_ascii_lowercase();
-    let name = host.rsplit_once(':').map_or(host.as_str(), |(h, port)| if port.bytes().all(|b| b.is_ascii_digit()) { h } else { "" });
+    let name = host.rsplit_once(':').map_or(host.as_str(), |(h, port)| {
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            h
+        } else {
+            ""
+        }
+    });
     let valid = (name.contains('.') || name == "localhost")
         && !name.starts_with('.')
         && !name.ends_with('.')
-        && name.chars().all(|c| c.is_alphanumeric() || c == '.' || c == '-');
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '.' || c == '-');
     valid.then(|| format!("{scheme}://{host}{path}"))
 }
 
@@ -393,25 +546,52 @@ pub fn normalize_url(s: &str) -> Option<String> {
 pub fn check_custom_field_def(r: &Record, errs: &mut Vec<FieldError>) {
     let entity = r.str("entity").unwrap_or_default();
     if !crate::model::entity(entity).is_some_and(|e| e.custom_fields) {
-        errs.push(FieldError::new("entity", codes::INVALID_OPTION, "this entity type has no custom fields"));
+        errs.push(FieldError::new(
+            "entity",
+            codes::INVALID_OPTION,
+            "this entity type has no custom fields",
+        ));
     }
     let key = r.str("key").unwrap_or_default();
     let key_ok = key.len() <= 40
         && key.starts_with(|c: char| c.is_ascii_lowercase())
-        && key.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
     if !key_ok {
-        errs.push(FieldError::new("key", codes::INVALID_FORMAT, "lower-case letters, digits and _, starting with a letter"));
+        errs.push(FieldError::new(
+            "key",
+            codes::INVALID_FORMAT,
+            "lower-case letters, digits and _, starting with a letter",
+        ));
     }
-    match r.get("spec").map(|v| v.to_json()).map(serde_json::from_value::<FieldSpec>) {
+    match r
+        .get("spec")
+        .map(|v| v.to_json())
+        .map(serde_json::from_value::<FieldSpec>)
+    {
         Some(Ok(spec)) => {
             if !spec.ty.allowed_for_custom() {
-                errs.push(FieldError::new("spec.type", codes::INVALID_OPTION, "not a custom field type"));
+                errs.push(FieldError::new(
+                    "spec.type",
+                    codes::INVALID_OPTION,
+                    "not a custom field type",
+                ));
             }
-            if matches!(spec.ty, FieldType::Enum | FieldType::MultiEnum) && spec.options.is_empty() {
-                errs.push(FieldError::new("spec.options", codes::REQUIRED, "enum fields need options"));
+            if matches!(spec.ty, FieldType::Enum | FieldType::MultiEnum) && spec.options.is_empty()
+            {
+                errs.push(FieldError::new(
+                    "spec.options",
+                    codes::REQUIRED,
+                    "enum fields need options",
+                ));
             }
         }
-        Some(Err(e)) => errs.push(FieldError::new("spec", codes::INVALID_FORMAT, e.to_string())),
+        Some(Err(e)) => errs.push(FieldError::new(
+            "spec",
+            codes::INVALID_FORMAT,
+            e.to_string(),
+        )),
         None => {}
     }
 }
@@ -423,7 +603,10 @@ mod tests {
     use serde_json::json;
 
     fn ctx() -> Ctx {
-        Ctx { now: Timestamp::parse("2025-06-01T00:00:00Z").unwrap(), phone_country_code: "1".into() }
+        Ctx {
+            now: Timestamp::parse("2025-06-01T00:00:00Z").unwrap(),
+            phone_country_code: "1".into(),
+        }
     }
 
     fn lead() -> Record {
@@ -435,12 +618,25 @@ mod tests {
         let mut r = lead();
         let input = json!({"email": "  Ann@Example.COM ", "phone": "(555) 123-4567", "source": "Door Knock",
                            "estimated_value": "12,500.50", "tags": "VIP; storm ,vip"});
-        apply_input(&mut r, input.as_object().unwrap(), &CustomSpecs::new(), &ctx(), Mode::Create).unwrap();
+        apply_input(
+            &mut r,
+            input.as_object().unwrap(),
+            &CustomSpecs::new(),
+            &ctx(),
+            Mode::Create,
+        )
+        .unwrap();
         assert_eq!(r.str("email"), Some("ann@example.com"));
         assert_eq!(r.str("phone"), Some("+15551234567"));
         assert_eq!(r.str("source"), Some("door_knock"));
-        assert_eq!(r.get("estimated_value"), Some(&Value::Money(Money(1_250_050))));
-        assert_eq!(r.get("tags"), Some(&Value::List(vec!["vip".into(), "storm".into()])));
+        assert_eq!(
+            r.get("estimated_value"),
+            Some(&Value::Money(Money(1_250_050)))
+        );
+        assert_eq!(
+            r.get("tags"),
+            Some(&Value::List(vec!["vip".into(), "storm".into()]))
+        );
         assert_eq!(r.str("status"), Some("new"), "defaults applied on create");
     }
 
@@ -449,8 +645,18 @@ mod tests {
         let mut r = lead();
         let input = json!({"email": "nope", "phone": "12", "source": "carrier pigeon", "estimated_value": 1.5,
                            "score": 99, "notes": "x".repeat(10_001), "wat": 1, "custom": {"roof": "x"}});
-        let errs = apply_input(&mut r, input.as_object().unwrap(), &CustomSpecs::new(), &ctx(), Mode::Create).unwrap_err();
-        let got: Vec<(&str, &str)> = errs.iter().map(|e| (e.path.as_str(), e.code.as_str())).collect();
+        let errs = apply_input(
+            &mut r,
+            input.as_object().unwrap(),
+            &CustomSpecs::new(),
+            &ctx(),
+            Mode::Create,
+        )
+        .unwrap_err();
+        let got: Vec<(&str, &str)> = errs
+            .iter()
+            .map(|e| (e.path.as_str(), e.code.as_str()))
+            .collect();
         assert_eq!(
             got,
             vec![
@@ -468,23 +674,64 @@ mod tests {
 
     #[test]
     fn future_dates_and_cross_field_rules() {
-        let mut r = Record::empty(&crate::model::ACTIVITY, uuid::Uuid::nil(), uuid::Uuid::nil(), ctx().now);
-        let errs = apply_input(&mut r, json!({"kind": "call", "occurred_at": "2030-01-01T00:00:00Z"}).as_object().unwrap(),
-            &CustomSpecs::new(), &ctx(), Mode::Create).unwrap_err();
+        let mut r = Record::empty(
+            &crate::model::ACTIVITY,
+            uuid::Uuid::nil(),
+            uuid::Uuid::nil(),
+            ctx().now,
+        );
+        let errs = apply_input(
+            &mut r,
+            json!({"kind": "call", "occurred_at": "2030-01-01T00:00:00Z"})
+                .as_object()
+                .unwrap(),
+            &CustomSpecs::new(),
+            &ctx(),
+            Mode::Create,
+        )
+        .unwrap_err();
         assert_eq!(errs[0].code, codes::IN_FUTURE);
-        let mut r = Record::empty(&crate::model::ACTIVITY, uuid::Uuid::nil(), uuid::Uuid::nil(), ctx().now);
-        let errs = apply_input(&mut r, json!({"kind": "call", "occurred_at": "2025-01-01"}).as_object().unwrap(),
-            &CustomSpecs::new(), &ctx(), Mode::Create).unwrap_err();
-        assert_eq!((errs[0].path.as_str(), errs[0].code.as_str()), ("lead_id", codes::REQUIRED));
+        let mut r = Record::empty(
+            &crate::model::ACTIVITY,
+            uuid::Uuid::nil(),
+            uuid::Uuid::nil(),
+            ctx().now,
+        );
+        let errs = apply_input(
+            &mut r,
+            json!({"kind": "call", "occurred_at": "2025-01-01"})
+                .as_object()
+                .unwrap(),
+            &CustomSpecs::new(),
+            &ctx(),
+            Mode::Create,
+        )
+        .unwrap_err();
+        assert_eq!(
+            (errs[0].path.as_str(), errs[0].code.as_str()),
+            ("lead_id", codes::REQUIRED)
+        );
     }
 
     #[test]
     fn phones_and_urls() {
-        assert_eq!(normalize_phone("+44 20 7946 0958", "1").as_deref(), Some("+442079460958"));
-        assert_eq!(normalize_phone("0044 20 7946 0958", "1").as_deref(), Some("+442079460958"));
-        assert_eq!(normalize_phone("1-555-123-4567", "1").as_deref(), Some("+15551234567"));
+        assert_eq!(
+            normalize_phone("+44 20 7946 0958", "1").as_deref(),
+            Some("+442079460958")
+        );
+        assert_eq!(
+            normalize_phone("0044 20 7946 0958", "1").as_deref(),
+            Some("+442079460958")
+        );
+        assert_eq!(
+            normalize_phone("1-555-123-4567", "1").as_deref(),
+            Some("+15551234567")
+        );
         assert_eq!(normalize_phone("555-1234 x12", "1"), None);
-        assert_eq!(normalize_url("Example.com/Roofs").as_deref(), Some("https://example.com/Roofs"));
+        assert_eq!(
+            normalize_url("Example.com/Roofs").as_deref(),
+            Some("https://example.com/Roofs")
+        );
         assert_eq!(normalize_url("ftp://example.com"), None);
         assert_eq!(normalize_url("javascript:alert(1)"), None);
     }

@@ -62,11 +62,16 @@ impl fmt::Display for Timestamp {
 
 /// Parses an ISO 8601 calendar date, `YYYY-MM-DD`.
 pub fn parse_date(s: &str) -> Option<time::Date> {
-    time::Date::parse(s.trim(), time::macros::format_description!("[year]-[month]-[day]")).ok()
+    time::Date::parse(
+        s.trim(),
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .ok()
 }
 
 pub fn format_date(d: time::Date) -> String {
-    d.format(time::macros::format_description!("[year]-[month]-[day]")).unwrap_or_default()
+    d.format(time::macros::format_description!("[year]-[month]-[day]"))
+        .unwrap_or_default()
 }
 
 /// An exact amount of money in minor units (cents). Never a float.
@@ -89,10 +94,17 @@ impl Money {
         if whole.is_empty() && frac.is_empty() {
             return None;
         }
-        if !whole.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) || frac.len() > 2 {
+        if !whole.bytes().all(|b| b.is_ascii_digit())
+            || !frac.bytes().all(|b| b.is_ascii_digit())
+            || frac.len() > 2
+        {
             return None;
         }
-        let whole: i64 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
+        let whole: i64 = if whole.is_empty() {
+            0
+        } else {
+            whole.parse().ok()?
+        };
         let frac: i64 = match frac.len() {
             0 => 0,
             1 => frac.parse::<i64>().ok()? * 10,
@@ -140,6 +152,21 @@ pub enum FieldType {
     Ref(&'static str),
     /// Structured configuration (pipeline stages, scoring model, permissions), checked by the entity.
     Json,
+}
+
+/// Money crosses every boundary as a decimal string (`"1234.50"`), never a float.
+impl Serialize for Money {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Money {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        Money::parse(&s)
+            .ok_or_else(|| serde::de::Error::custom("expected an amount like \"1234.50\""))
+    }
 }
 
 impl Serialize for Timestamp {
@@ -195,13 +222,23 @@ impl FieldType {
     pub fn name(&self) -> &'static str {
         match self {
             FieldType::Ref(_) => "ref",
-            t => TYPE_NAMES.iter().find(|(_, x)| x == t).map_or("text", |(n, _)| n),
+            t => TYPE_NAMES
+                .iter()
+                .find(|(_, x)| x == t)
+                .map_or("text", |(n, _)| n),
         }
     }
 
     /// Types a user may give a custom field.
     pub fn allowed_for_custom(&self) -> bool {
-        !matches!(self, FieldType::Ref(_) | FieldType::Json | FieldType::Integer | FieldType::Timestamp | FieldType::Tags)
+        !matches!(
+            self,
+            FieldType::Ref(_)
+                | FieldType::Json
+                | FieldType::Integer
+                | FieldType::Timestamp
+                | FieldType::Tags
+        )
     }
 }
 
@@ -264,7 +301,9 @@ impl Value {
             Value::Null => J::Null,
             Value::Bool(b) => J::Bool(*b),
             Value::Int(i) => J::from(*i),
-            Value::Number(n) => serde_json::Number::from_f64(*n).map(J::Number).unwrap_or(J::Null),
+            Value::Number(n) => serde_json::Number::from_f64(*n)
+                .map(J::Number)
+                .unwrap_or(J::Null),
             Value::Money(m) => J::String(m.to_string()),
             Value::Text(s) => J::String(s.clone()),
             Value::Date(d) => J::String(format_date(*d)),
@@ -283,9 +322,11 @@ impl Value {
             return Some(Value::Null);
         }
         Some(match ty {
-            FieldType::Text | FieldType::Enum | FieldType::Email | FieldType::Phone | FieldType::Url => {
-                Value::Text(j.as_str()?.to_owned())
-            }
+            FieldType::Text
+            | FieldType::Enum
+            | FieldType::Email
+            | FieldType::Phone
+            | FieldType::Url => Value::Text(j.as_str()?.to_owned()),
             FieldType::Integer => Value::Int(j.as_i64()?),
             FieldType::Number => Value::Number(j.as_f64()?),
             FieldType::Money => Value::Money(match j {
@@ -297,7 +338,10 @@ impl Value {
             FieldType::Timestamp => Value::Timestamp(Timestamp::parse(j.as_str()?)?),
             FieldType::Bool => Value::Bool(j.as_bool()?),
             FieldType::MultiEnum | FieldType::Tags => Value::List(
-                j.as_array()?.iter().map(|v| v.as_str().map(str::to_owned)).collect::<Option<Vec<_>>>()?,
+                j.as_array()?
+                    .iter()
+                    .map(|v| v.as_str().map(str::to_owned))
+                    .collect::<Option<Vec<_>>>()?,
             ),
             FieldType::Ref(_) => Value::Id(j.as_str()?.parse().ok()?),
             FieldType::Json => Value::Json(j.clone()),
@@ -404,7 +448,10 @@ mod tests {
     fn timestamps_round_trip_rfc3339() {
         let t = Timestamp::parse("2025-03-04T05:06:07.123456Z").unwrap();
         assert_eq!(Timestamp::parse(&t.to_rfc3339()), Some(t));
-        assert_eq!(Timestamp::parse("2025-01-01").unwrap().to_rfc3339(), "2025-01-01T00:00:00Z");
+        assert_eq!(
+            Timestamp::parse("2025-01-01").unwrap().to_rfc3339(),
+            "2025-01-01T00:00:00Z"
+        );
     }
 
     #[test]

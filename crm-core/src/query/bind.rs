@@ -36,12 +36,19 @@ impl BindCtx<'_> {
                 return Ok((cand, r));
             }
         }
-        Err(Error::invalid_query(format!("{} has no field {name}", self.def.name), 0))
+        Err(Error::invalid_query(
+            format!("{} has no field {name}", self.def.name),
+            0,
+        ))
     }
 
     fn spec(&self, r: &FieldRef) -> FieldSpec {
         match r {
-            FieldRef::Custom(k) => self.custom.get(k).cloned().unwrap_or_else(|| FieldSpec::new(FieldType::Text)),
+            FieldRef::Custom(k) => self
+                .custom
+                .get(k)
+                .cloned()
+                .unwrap_or_else(|| FieldSpec::new(FieldType::Text)),
             FieldRef::Declared(i) => {
                 let mut s = self.def.fields[*i].spec.clone();
                 s.required = false;
@@ -60,7 +67,11 @@ impl BindCtx<'_> {
         };
         let text_like = matches!(
             spec.ty,
-            FieldType::Text | FieldType::Email | FieldType::Phone | FieldType::Url | FieldType::Enum
+            FieldType::Text
+                | FieldType::Email
+                | FieldType::Phone
+                | FieldType::Url
+                | FieldType::Enum
         );
         if matches!(op, Op::Contains | Op::StartsWith) {
             if text_like {
@@ -72,21 +83,34 @@ impl BindCtx<'_> {
             if op == Op::Contains && matches!(spec.ty, FieldType::Tags | FieldType::MultiEnum) {
                 return match validate::parse(field, spec, &raw, self.vctx) {
                     Ok(Value::List(mut l)) if l.len() == 1 => Ok(Value::Text(l.remove(0))),
-                    _ => Err(Error::invalid_query(format!("{field}: expected one item"), 0)),
+                    _ => Err(Error::invalid_query(
+                        format!("{field}: expected one item"),
+                        0,
+                    )),
                 };
             }
-            return Err(Error::invalid_query(format!("{field}: contains needs a text or list field"), 0));
+            return Err(Error::invalid_query(
+                format!("{field}: contains needs a text or list field"),
+                0,
+            ));
         }
         match spec.ty {
             FieldType::Json | FieldType::Tags | FieldType::MultiEnum => {
-                return Err(Error::invalid_query(format!("{field}: use contains (:) on a list field"), 0));
+                return Err(Error::invalid_query(
+                    format!("{field}: use contains (:) on a list field"),
+                    0,
+                ));
             }
             FieldType::Ref(target) if raw.as_str() == Some("me") && (target == "user") => {
-                return self.me.map(Value::Id).ok_or_else(|| Error::invalid_query("`me` needs a signed-in user", 0));
+                return self
+                    .me
+                    .map(Value::Id)
+                    .ok_or_else(|| Error::invalid_query("`me` needs a signed-in user", 0));
             }
             _ => {}
         }
-        validate::parse(field, spec, &raw, self.vctx).map_err(|e| Error::invalid_query(format!("{field}: {}", e.message), 0))
+        validate::parse(field, spec, &raw, self.vctx)
+            .map_err(|e| Error::invalid_query(format!("{field}: {}", e.message), 0))
     }
 }
 
@@ -95,10 +119,16 @@ impl BindCtx<'_> {
 pub fn bind(f: Filter, cx: &BindCtx<'_>) -> Result<Filter> {
     let (nodes, depth) = f.size();
     if nodes > MAX_FILTER_NODES {
-        return Err(Error::LimitExceeded { what: "filter nodes".into(), limit: MAX_FILTER_NODES as u64 });
+        return Err(Error::LimitExceeded {
+            what: "filter nodes".into(),
+            limit: MAX_FILTER_NODES as u64,
+        });
     }
     if depth > MAX_FILTER_DEPTH {
-        return Err(Error::LimitExceeded { what: "filter depth".into(), limit: MAX_FILTER_DEPTH as u64 });
+        return Err(Error::LimitExceeded {
+            what: "filter depth".into(),
+            limit: MAX_FILTER_DEPTH as u64,
+        });
     }
     bind_inner(f, cx)
 }
@@ -106,29 +136,59 @@ pub fn bind(f: Filter, cx: &BindCtx<'_>) -> Result<Filter> {
 fn bind_inner(f: Filter, cx: &BindCtx<'_>) -> Result<Filter> {
     Ok(match f {
         Filter::All => Filter::All,
-        Filter::And(v) => Filter::And(v.into_iter().map(|f| bind_inner(f, cx)).collect::<Result<_>>()?),
-        Filter::Or(v) => Filter::Or(v.into_iter().map(|f| bind_inner(f, cx)).collect::<Result<_>>()?),
+        Filter::And(v) => Filter::And(
+            v.into_iter()
+                .map(|f| bind_inner(f, cx))
+                .collect::<Result<_>>()?,
+        ),
+        Filter::Or(v) => Filter::Or(
+            v.into_iter()
+                .map(|f| bind_inner(f, cx))
+                .collect::<Result<_>>()?,
+        ),
         Filter::Not(f) => Filter::Not(Box::new(bind_inner(*f, cx)?)),
         Filter::Cmp { field, op, value } => {
             let (name, r) = cx.canonical(&field)?;
             let spec = cx.spec(&r);
             match cx.typed(&name, &spec, op, value)? {
                 Value::Null if op == Op::Eq => Filter::IsNull { field: name },
-                Value::Null if op == Op::Ne => Filter::Not(Box::new(Filter::IsNull { field: name })),
-                Value::Null => return Err(Error::invalid_query(format!("{name}: cannot compare with null"), 0)),
-                value => Filter::Cmp { field: name, op, value },
+                Value::Null if op == Op::Ne => {
+                    Filter::Not(Box::new(Filter::IsNull { field: name }))
+                }
+                Value::Null => {
+                    return Err(Error::invalid_query(
+                        format!("{name}: cannot compare with null"),
+                        0,
+                    ));
+                }
+                value => Filter::Cmp {
+                    field: name,
+                    op,
+                    value,
+                },
             }
         }
         Filter::In { field, values } => {
             let (name, r) = cx.canonical(&field)?;
             let spec = cx.spec(&r);
-            let values = values.into_iter().map(|v| cx.typed(&name, &spec, Op::Eq, v)).collect::<Result<Vec<_>>>()?;
+            let values = values
+                .into_iter()
+                .map(|v| cx.typed(&name, &spec, Op::Eq, v))
+                .collect::<Result<Vec<_>>>()?;
             if values.is_empty() || values.len() > 100 {
-                return Err(Error::invalid_query(format!("{name}: a list of 1 to 100 values"), 0));
+                return Err(Error::invalid_query(
+                    format!("{name}: a list of 1 to 100 values"),
+                    0,
+                ));
             }
-            Filter::In { field: name, values }
+            Filter::In {
+                field: name,
+                values,
+            }
         }
-        Filter::IsNull { field } => Filter::IsNull { field: cx.canonical(&field)?.0 },
+        Filter::IsNull { field } => Filter::IsNull {
+            field: cx.canonical(&field)?.0,
+        },
         Filter::Search(term) => {
             let term = term.trim().to_owned();
             let fields: Vec<Filter> = cx
@@ -136,10 +196,18 @@ fn bind_inner(f: Filter, cx: &BindCtx<'_>) -> Result<Filter> {
                 .search_fields
                 .iter()
                 .filter(|f| (cx.readable)(f))
-                .map(|f| Filter::Cmp { field: (*f).to_owned(), op: Op::Contains, value: Value::Text(term.clone()) })
+                .map(|f| Filter::Cmp {
+                    field: (*f).to_owned(),
+                    op: Op::Contains,
+                    value: Value::Text(term.clone()),
+                })
                 .collect();
             if fields.is_empty() {
-                return Err(Error::forbidden("read", cx.def.name, cx.def.search_fields.iter().map(|s| s.to_string()).collect()));
+                return Err(Error::forbidden(
+                    "read",
+                    cx.def.name,
+                    cx.def.search_fields.iter().map(|s| s.to_string()).collect(),
+                ));
             }
             Filter::Or(fields)
         }
@@ -149,16 +217,25 @@ fn bind_inner(f: Filter, cx: &BindCtx<'_>) -> Result<Filter> {
 /// Binds sort keys: canonical, readable, sortable; appends `id` so the order is total.
 pub fn bind_sort(keys: &[SortKey], cx: &BindCtx<'_>) -> Result<Vec<SortKey>> {
     if keys.len() > 4 {
-        return Err(Error::LimitExceeded { what: "sort keys".into(), limit: 4 });
+        return Err(Error::LimitExceeded {
+            what: "sort keys".into(),
+            limit: 4,
+        });
     }
     let mut out = Vec::with_capacity(keys.len() + 1);
     for k in keys {
         let (name, r) = cx.canonical(&k.field)?;
-        if matches!(cx.spec(&r).ty, FieldType::Json | FieldType::Tags | FieldType::MultiEnum) {
+        if matches!(
+            cx.spec(&r).ty,
+            FieldType::Json | FieldType::Tags | FieldType::MultiEnum
+        ) {
             return Err(Error::invalid_query(format!("cannot sort by {name}"), 0));
         }
         let done = name == "id";
-        out.push(SortKey { field: name, desc: k.desc });
+        out.push(SortKey {
+            field: name,
+            desc: k.desc,
+        });
         if done {
             return Ok(out);
         }

@@ -22,13 +22,28 @@ pub enum Compiled {
 
 impl Compiled {
     pub fn compile(f: &Filter, def: &EntityDef) -> Result<Compiled> {
-        let field = |name: &str| def.resolve(name).ok_or_else(|| Error::invalid_query(format!("{} has no field {name}", def.name), 0));
+        let field = |name: &str| {
+            def.resolve(name)
+                .ok_or_else(|| Error::invalid_query(format!("{} has no field {name}", def.name), 0))
+        };
         Ok(match f {
             Filter::All => Compiled::All,
-            Filter::And(v) => Compiled::And(v.iter().map(|f| Compiled::compile(f, def)).collect::<Result<_>>()?),
-            Filter::Or(v) => Compiled::Or(v.iter().map(|f| Compiled::compile(f, def)).collect::<Result<_>>()?),
+            Filter::And(v) => Compiled::And(
+                v.iter()
+                    .map(|f| Compiled::compile(f, def))
+                    .collect::<Result<_>>()?,
+            ),
+            Filter::Or(v) => Compiled::Or(
+                v.iter()
+                    .map(|f| Compiled::compile(f, def))
+                    .collect::<Result<_>>()?,
+            ),
             Filter::Not(f) => Compiled::Not(Box::new(Compiled::compile(f, def)?)),
-            Filter::Cmp { field: n, op, value } => Compiled::Cmp(field(n)?, *op, value.clone()),
+            Filter::Cmp {
+                field: n,
+                op,
+                value,
+            } => Compiled::Cmp(field(n)?, *op, value.clone()),
             Filter::In { field: n, values } => Compiled::In(field(n)?, values.clone()),
             Filter::IsNull { field: n } => Compiled::IsNull(field(n)?),
             Filter::Search(_) => return Err(Error::invalid_query("unbound search term", 0)),
@@ -105,11 +120,15 @@ fn compare(x: &Value, op: Op, v: &Value) -> Option<bool> {
         Op::Ge => ord() != Ordering::Less,
         Op::Contains => match (x, v) {
             (Value::List(l), Value::Text(t)) => l.iter().any(|i| i == t),
-            (Value::Text(s), Value::Text(t)) => s.to_ascii_lowercase().contains(&t.to_ascii_lowercase()),
+            (Value::Text(s), Value::Text(t)) => {
+                s.to_ascii_lowercase().contains(&t.to_ascii_lowercase())
+            }
             _ => false,
         },
         Op::StartsWith => match (x, v) {
-            (Value::Text(s), Value::Text(t)) => s.to_ascii_lowercase().starts_with(&t.to_ascii_lowercase()),
+            (Value::Text(s), Value::Text(t)) => {
+                s.to_ascii_lowercase().starts_with(&t.to_ascii_lowercase())
+            }
             _ => false,
         },
     })

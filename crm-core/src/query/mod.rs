@@ -48,20 +48,37 @@ pub enum Filter {
     And(Vec<Filter>),
     Or(Vec<Filter>),
     Not(Box<Filter>),
-    Cmp { field: String, op: Op, value: Value },
-    In { field: String, values: Vec<Value> },
-    IsNull { field: String },
+    Cmp {
+        field: String,
+        op: Op,
+        value: Value,
+    },
+    In {
+        field: String,
+        values: Vec<Value>,
+    },
+    IsNull {
+        field: String,
+    },
     /// Free text: any of the entity's search fields contains the term (case-insensitive).
     Search(String),
 }
 
 impl Filter {
     pub fn eq(field: &str, value: impl Into<Value>) -> Filter {
-        Filter::Cmp { field: field.to_owned(), op: Op::Eq, value: value.into() }
+        Filter::Cmp {
+            field: field.to_owned(),
+            op: Op::Eq,
+            value: value.into(),
+        }
     }
 
     pub fn cmp(field: &str, op: Op, value: impl Into<Value>) -> Filter {
-        Filter::Cmp { field: field.to_owned(), op, value: value.into() }
+        Filter::Cmp {
+            field: field.to_owned(),
+            op,
+            value: value.into(),
+        }
     }
 
     /// Conjunction that flattens `All` away.
@@ -101,7 +118,9 @@ impl Filter {
         match self {
             Filter::And(v) | Filter::Or(v) => v.iter().for_each(|f| f.fields(out)),
             Filter::Not(f) => f.fields(out),
-            Filter::Cmp { field, .. } | Filter::In { field, .. } | Filter::IsNull { field } => out.push(field.clone()),
+            Filter::Cmp { field, .. } | Filter::In { field, .. } | Filter::IsNull { field } => {
+                out.push(field.clone())
+            }
             Filter::All | Filter::Search(_) => {}
         }
     }
@@ -117,10 +136,16 @@ pub struct SortKey {
 
 impl SortKey {
     pub fn asc(field: &str) -> Self {
-        SortKey { field: field.to_owned(), desc: false }
+        SortKey {
+            field: field.to_owned(),
+            desc: false,
+        }
     }
     pub fn desc(field: &str) -> Self {
-        SortKey { field: field.to_owned(), desc: true }
+        SortKey {
+            field: field.to_owned(),
+            desc: true,
+        }
     }
 
     /// Parses `-score,created_at` (a leading `-` means descending).
@@ -161,7 +186,11 @@ pub struct StoreQuery {
 impl StoreQuery {
     /// Every record matching `filter`, in id order, `limit` at a time (for scans).
     pub fn by_id(filter: Filter, limit: u32) -> Self {
-        StoreQuery { filter, sort: vec![SortKey::asc("id")], limit }
+        StoreQuery {
+            filter,
+            sort: vec![SortKey::asc("id")],
+            limit,
+        }
     }
 }
 
@@ -180,9 +209,18 @@ pub enum FilterSpec {
     And(Vec<FilterSpec>),
     Or(Vec<FilterSpec>),
     Not(Box<FilterSpec>),
-    Cmp { field: String, op: Op, value: serde_json::Value },
-    In { field: String, values: Vec<serde_json::Value> },
-    IsNull { field: String },
+    Cmp {
+        field: String,
+        op: Op,
+        value: serde_json::Value,
+    },
+    In {
+        field: String,
+        values: Vec<serde_json::Value>,
+    },
+    IsNull {
+        field: String,
+    },
     Search(String),
 }
 
@@ -197,8 +235,15 @@ impl From<FilterSpec> for Filter {
             FilterSpec::And(v) => Filter::And(v.into_iter().map(Into::into).collect()),
             FilterSpec::Or(v) => Filter::Or(v.into_iter().map(Into::into).collect()),
             FilterSpec::Not(f) => Filter::Not(Box::new((*f).into())),
-            FilterSpec::Cmp { field, op, value } => Filter::Cmp { field, op, value: raw(value) },
-            FilterSpec::In { field, values } => Filter::In { field, values: values.into_iter().map(raw).collect() },
+            FilterSpec::Cmp { field, op, value } => Filter::Cmp {
+                field,
+                op,
+                value: raw(value),
+            },
+            FilterSpec::In { field, values } => Filter::In {
+                field,
+                values: values.into_iter().map(raw).collect(),
+            },
             FilterSpec::IsNull { field } => Filter::IsNull { field },
             FilterSpec::Search(s) => Filter::Search(s),
         }

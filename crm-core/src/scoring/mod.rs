@@ -35,13 +35,26 @@ pub struct ScoreResult {
 
 impl ScoringModel {
     pub fn compile(&self, _custom: &CustomSpecs) -> Result<CompiledModel, Vec<FieldError>> {
-        Ok(CompiledModel { model: self.clone() })
+        Ok(CompiledModel {
+            model: self.clone(),
+        })
     }
 }
 
 impl CompiledModel {
-    pub fn evaluate(&self, _lead: &Record, _activities: &[Record], _as_of: Timestamp) -> ScoreResult {
-        ScoreResult { score: 0, tier: "cold".into(), temperature: "cold".into(), reset: false, contributions: vec![] }
+    pub fn evaluate(
+        &self,
+        _lead: &Record,
+        _activities: &[Record],
+        _as_of: Timestamp,
+    ) -> ScoreResult {
+        ScoreResult {
+            score: 0,
+            tier: "cold".into(),
+            temperature: "cold".into(),
+            reset: false,
+            contributions: vec![],
+        }
     }
     pub fn score(&self, _lead: &Record, _activities: &[Record], _as_of: Timestamp) -> (i64, &str) {
         (0, "cold")
@@ -53,7 +66,9 @@ impl CompiledModel {
 }
 
 pub fn default_model() -> ScoringModel {
-    ScoringModel { name: "default".into() }
+    ScoringModel {
+        name: "default".into(),
+    }
 }
 
 pub fn check_model_record(_r: &Record, _errs: &mut Vec<FieldError>) {}

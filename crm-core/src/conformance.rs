@@ -1,0 +1,1323 @@
+//! The store conformance suite. Every backend runs it through the full service:
+//!
+//! ```ignore
+//! crm_core::conformance_tests!(|| MyStore::open_temporary().unwrap());
+//! ```
+//!
+//! Each case builds a fresh tenant (a roofing company with a user of each role) on a fresh store with
+//! a pinned clock, then checks one behaviour the product promises.
+
+#![allow(clippy::unwrap_used, missing_docs)]
+
+use crate::access::Actor;
+use crate::change::{ChangeSet, Write, verify_chain};
+use crate::clock::{FixedClock, SeqIds};
+use crate::error::{Error, codes};
+use crate::model::{self, LEAD};
+use crate::query::{Compiled, Filter, ListRequest, SortKey, StoreQuery};
+use crate::record::Record;
+use crate::service::{ConvertOptions, ExportOptions, ImportMode, ImportOptions, Service};
+use crate::store::{AuditQuery, BulkWrite, Store};
+use crate::value::{Id, Timestamp, Value};
+use serde_json::{Map, Value as Json, json};
+use std::sync::Arc;
+
+/// Generates one `#[test]` per conformance case for a store constructor expression.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:expr) => {
+        $crate::__conformance_cases!($make;
+            create_get_round_trip, validation_reports_every_field_and_writes_nothing, stale_version_is_a_conflict,
+            other_tenants_ids_are_not_found, field_tech_sees_only_assigned_records, staff_may_update_only_notes,
+            sales_cannot_read_other_teams_leads, hidden_fields_are_absent_and_rejected_in_filters,
+            keyset_pages_are_complete_and_ordered, store_filters_match_in_memory_evaluation,
+            audit_chain_verifies_with_old_and_new_values, events_are_sequenced_and_filtered, import_dry_run_reports_rows_and_fields,
+            import_modes_and_upsert, export_is_formula_safe_and_redacted, convert_lead_in_one_change_set,
+            bulk_session_rolls_back_on_drop, unique_fields_are_enforced, integrity_checker_reports_broken_rows,
+            delete_refuses_records_in_use, pipeline_summary_counts_by_stage, activities_rescore_their_lead,
+            derived_writes_skip_moved_rows);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_cases {
+    ($make:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::conformance::$name(($make)());
+            }
+        )*
+    };
+}
+
+/// 2025-06-01T12:00:00Z
+pub const NOW: Timestamp = Timestamp(1_748_779_200_000_000);
+
+/// A tenant with a user of each built-in role on two teams.
+#[allow(missing_debug_implementations)]
+pub struct Fixture<S> {
+    pub svc: Service<S>,
+    pub clock: Arc<FixedClock>,
+    pub tenant: Id,
+    pub admin: Actor,
+    pub manager: Actor,
+    pub sales_a: Actor,
+    pub sales_b: Actor,
+    pub tech: Actor,
+    pub staff: Actor,
+}
+
+pub fn obj(j: Json) -> Map<String, Json> {
+    j.as_object().cloned().unwrap_or_default()
+}
+
+pub fn block<F: std::future::Future>(f: F) -> F::Output {
+    pollster::block_on(f)
+}
+
+impl<S: Store> Fixture<S> {
+    pub fn new(store: S) -> Self {
+        let clock = Arc::new(FixedClock::new(NOW));
+        let svc = Service::new(store, clock.clone(), Arc::new(SeqIds::default()));
+        block(async {
+            let org = svc
+                .create_organization(&obj(json!({"name": "Acme Roofing"})))
+                .await
+                .unwrap();
+            let tenant = org.id;
+            let admin = Actor::system(tenant);
+            let team_a = svc
+                .create(&admin, "team", &obj(json!({"name": "North"})))
+                .await
+                .unwrap()
+                .id;
+            let team_b = svc
+                .create(&admin, "team", &obj(json!({"name": "South"})))
+                .await
+                .unwrap()
+                .id;
+            let user = async |name: &str, role: &str, team: Id| {
+                let u = svc
+                    .create(&admin, "user", &obj(json!({"name": name, "email": format!("{name}@acme.test"), "role": role, "team_id": team.to_string()})))
+                    .await
+                    .unwrap();
+                svc.actor(tenant, u.id).await.unwrap()
+            };
+            let manager = user("maria", "manager", team_a).await;
+            let sales_a = user("sam", "sales", team_a).await;
+            let sales_b = user("sue", "sales", team_b).await;
+            let tech = user("tom", "field_tech", team_a).await;
+            let staff = user("stan", "staff", team_a).await;
+            Fixture {
+                svc,
+                clock,
+                tenant,
+                admin,
+                manager,
+                sales_a,
+                sales_b,
+                tech,
+                staff,
+            }
+        })
+    }
+
+    pub fn lead(&self, actor: &Actor, input: Json) -> Record {
+        block(self.svc.create(actor, "lead", &obj(input))).unwrap()
+    }
+
+    pub fn ids(&self, actor: &Actor, entity: &str, q: &str) -> Vec<Id> {
+        let req = ListRequest {
+            q: Some(q.into()),
+            limit: Some(500),
+            ..Default::default()
+        };
+        block(self.svc.list(actor, entity, &req))
+            .unwrap()
+            .items
+            .iter()
+            .map(|r| r.id)
+            .collect()
+    }
+
+    fn count(&self, entity: &str) -> u64 {
+        block(
+            self.svc
+                .store()
+                .count(self.tenant, model::entity(entity).unwrap(), &Filter::All),
+        )
+        .unwrap()
+    }
+
+    fn writes_seen(&self) -> (usize, usize) {
+        let audit = block(self.svc.store().audit(
+            self.tenant,
+            &AuditQuery {
+                limit: u32::MAX,
+                ..Default::default()
+            },
+        ))
+        .unwrap();
+        let events = block(self.svc.store().events(self.tenant, 0, u32::MAX)).unwrap();
+        (audit.len(), events.len())
+    }
+}
+
+fn codes_of(e: &Error) -> Vec<(String, String)> {
+    e.field_errors()
+        .iter()
+        .map(|f| (f.path.clone(), f.code.clone()))
+        .collect()
+}
+
+pub fn create_get_round_trip<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    let lead = f.lead(
+        &f.sales_a,
+        json!({"first_name": " Ann ", "last_name": "Lee", "email": "ANN@EXAMPLE.COM", "phone": "555-123-4567",
+               "source": "Referral", "estimated_value": "18,250.50", "project_type": "roof_replacement",
+               "tags": ["Storm", "vip"], "latitude": 45.5, "notes": "back gate"}),
+    );
+    let got = block(f.svc.get(&f.sales_a, "lead", lead.id)).unwrap();
+    assert_eq!(got, lead);
+    assert_eq!(got.str("first_name"), Some("Ann"));
+    assert_eq!(got.str("email"), Some("ann@example.com"));
+    assert_eq!(got.str("phone"), Some("+15551234567"));
+    assert_eq!(
+        got.get("estimated_value"),
+        Some(&Value::Money(crate::value::Money(1_825_050)))
+    );
+    assert_eq!(
+        got.id_of("owner_id"),
+        f.sales_a.user_id,
+        "owner defaults to the creator"
+    );
+    assert_eq!(got.get("latitude"), Some(&Value::Number(45.5)));
+    assert!(got.get("score").and_then(Value::as_i64).is_some());
+    assert_eq!(got.id.get_version_num(), 7, "ids are UUIDv7");
+    let json = got.to_json();
+    let back = Record::from_json(&LEAD, f.tenant, &json, &Default::default()).unwrap();
+    assert_eq!(back, got, "model <-> JSON round trip");
+}
+
+pub fn validation_reports_every_field_and_writes_nothing<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    let before = (f.count("lead"), f.writes_seen());
+    let err = block(f.svc.create(
+        &f.admin,
+        "lead",
+        &obj(json!({"email": "x@", "source": "pigeon", "estimated_value": "-5", "score": 100})),
+    ))
+    .unwrap_err();
+    assert_eq!(err.code(), "validation");
+    assert_eq!(
+        codes_of(&err),
+        vec![
+            ("email".into(), codes::INVALID_EMAIL.into()),
+            ("estimated_value".into(), codes::TOO_SMALL.into()),
+            ("score".into(), codes::READ_ONLY.into()),
+            ("source".into(), codes::INVALID_OPTION.into()),
+        ]
+    );
+    let err = block(f.svc.create(
+        &f.admin,
+        "lead",
+        &obj(json!({"first_name": "A", "status": "nope"})),
+    ))
+    .unwrap_err();
+    assert_eq!(
+        codes_of(&err),
+        vec![("status".into(), codes::INVALID_OPTION.into())],
+        "status must be a pipeline stage"
+    );
+    assert_eq!((f.count("lead"), f.writes_seen()), before);
+}
+
+pub fn stale_version_is_a_conflict<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    let lead = f.lead(&f.admin, json!({"first_name": "Ann"}));
+    let v2 = block(f.svc.update(
+        &f.admin,
+        "lead",
+        lead.id,
+        1,
+        &obj(json!({"notes": "first"})),
+    ))
+    .unwrap();
+    assert_eq!(v2.version, 2);
+    let err = block(f.svc.update(
+        &f.admin,
+        "lead",
+        lead.id,
+        1,
+        &obj(json!({"notes": "second"})),
+    ))
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Conflict {
+                expected: 1,
+                actual: 2,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // The store itself refuses a stale write even if a caller skipped the service's check.
+    let mut stale = lead.clone();
+    stale.version = 2;
+    stale.set("notes", "sneaky");
+    let mut cs = ChangeSet::new(f.tenant);
+    cs.writes.push(Write::Update {
+        record: stale,
+        expected_version: 1,
+    });
+    let err = block(f.svc.store().apply(cs)).unwrap_err();
+    assert!(matches!(err, Error::Conflict { .. }), "{err:?}");
+    let now = block(f.svc.get(&f.admin, "lead", lead.id)).unwrap();
+    assert_eq!((now.version, now.str("notes")), (2, Some("first")));
+}
+
+pub fn other_tenants_ids_are_not_found<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    let other = block(
+        f.svc
+            .create_organization(&obj(json!({"name": "Other Movers"}))),
+    )
+    .unwrap();
+    let theirs = block(f.svc.create(
+        &Actor::system(other.id),
+        "lead",
+        &obj(json!({"first_name": "Zed"})),
+    ))
+    .unwrap();
+    for actor in [&f.admin, &f.manager, &f.sales_a] {
+        let err = block(f.svc.get(actor, "lead", theirs.id)).unwrap_err();
+        assert_eq!(err.code(), "not_found");
+        let err = block(
+            f.svc
+                .update(actor, "lead", theirs.id, 1, &obj(json!({"notes": "x"}))),
+        )
+        .unwrap_err();
+        assert_eq!(err.code(), "not_found");
+        let err = block(f.svc.delete(actor, "lead", theirs.id, 1)).unwrap_err();
+        // Sales may not delete at all: refused before any lookup, so nothing leaks either way.
+        assert_eq!(
+            err.code(),
+            if actor.role.name == "sales" {
+                "forbidden"
+            } else {
+                "not_found"
+            }
+        );
+    }
+    assert!(f.ids(&f.admin, "lead", "").is_empty());
+    // A reference to another tenant's record is unknown, not followed.
+    let err = block(f.svc.create(
+        &f.admin,
+        "activity",
+        &obj(
+            json!({"kind": "call", "occurred_at": "2025-05-01", "lead_id": theirs.id.to_string()}),
+        ),
+    ))
+    .unwrap_err();
+    assert_eq!(
+        codes_of(&err),
+        vec![("lead_id".into(), codes::UNKNOWN_REFERENCE.into())]
+    );
+}
+
+pub fn field_tech_sees_only_assigned_records<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    let tech = f.tech.user_id.unwrap().to_string();
+    let mine = f.lead(&f.admin, json!({"first_name": "Mine", "owner_id": tech}));
+    let other = f.lead(
+        &f.admin,
+        json!({"first_name": "Other", "owner_id": f.sales_a.user_id.unwrap().to_string()}),
+    );
+    assert_eq!(f.ids(&f.tech, "lead", ""), vec![mine.id]);
+    assert_eq!(
+        block(f.svc.get(&f.tech, "lead", other.id))
+            .unwrap_err()
+            .code(),
+        "not_found"
+    );
+    let act = |lead: Id, owner: &str| {
+        block(f.svc.create(&f.admin, "activity", &obj(json!({"kind": "visit", "occurred_at": "2025-05-30T10:00:00Z", "lead_id": lead.to_string(), "owner_id": owner}))))
+            .unwrap()
+    };
+    let my_act = act(mine.id, &tech);
+    act(other.id, &f.sales_a.user_id.unwrap().to_string());
+    assert_eq!(f.ids(&f.tech, "activity", ""), vec![my_act.id]);
+    // May move their lead along and log a visit, but not touch other fields or other leads.
+    block(f.svc.update(
+        &f.tech,
+        "lead",
+        mine.id,
+        mine.version,
+        &obj(json!({"status": "contacted", "notes": "on site"})),
+    ))
+    .unwrap();
+    let err = block(f.svc.update(
+        &f.tech,
+        "lead",
+        mine.id,
+        2,
+        &obj(json!({"estimated_value": "1"})),
+    ))
+    .unwrap_err();
+    assert_eq!(
+        err,
+        Error::forbidden("update", "lead", vec!["estimated_value".into()])
+    );
+    let logged = block(f.svc.log_activity(&f.tech, &obj(json!({"kind": "check_in", "occurred_at": "2025-06-01T11:00:00Z", "lead_id": mine.id.to_string()})))).unwrap();
+    assert_eq!(logged.id_of("owner_id"), f.tech.user_id);
+    let err = block(f.svc.log_activity(
+        &f.tech,
+        &obj(json!({"kind": "note", "occurred_at": "2025-06-01", "lead_id": other.id.to_string()})),
+    ))
+    .unwrap_err();
+    assert_eq!(
+        codes_of(&err),
+        vec![("lead_id".into(), codes::UNKNOWN_REFERENCE.into())],
+        "cannot probe leads it cannot see"
+    );
+}
+
+pub fn staff_may_update_only_notes<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    let c = block(f.svc.create(
+        &f.admin,
+        "contact",
+        &obj(json!({"first_name": "Kim", "email": "kim@example.com"})),
+    ))
+    .unwrap();
+    let ok = block(f.svc.update(
+        &f.staff,
+        "contact",
+        c.id,
+        1,
+        &obj(json!({"notes": "prefers evenings"})),
+    ))
+    .unwrap();
+    assert_eq!((ok.version, ok.str("notes")), (2, Some("prefers evenings")));
+    let before = (
+        block(f.svc.get(&f.admin, "contact", c.id)).unwrap(),
+        f.writes_seen(),
+    );
+    let err = block(f.svc.update(
+        &f.staff,
+        "contact",
+        c.id,
+        2,
+        &obj(json!({"notes": "x", "email": "evil@example.com"})),
+    ))
+    .unwrap_err();
+    assert_eq!(
+        err,
+        Error::forbidden("update", "contact", vec!["email".into()]),
+        "Forbidden names the field"
+    );
+    let err = block(f.svc.update(
+        &f.staff,
+        "contact",
+        c.id,
+        2,
+        &obj(json!({"custom": {"anything": "x"}})),
+    ))
+    .unwrap_err();
+    assert_eq!(err.code(), "forbidden");
+    assert_eq!(
+        block(
+            f.svc
+                .create(&f.staff, "contact", &obj(json!({"first_name": "New"})))
+        )
+        .unwrap_err()
+        .code(),
+        "forbidden"
+    );
+    assert_eq!(
+        (
+            block(f.svc.get(&f.admin, "contact", c.id)).unwrap(),
+            f.writes_seen()
+        ),
+        before,
+        "denied writes change nothing"
+    );
+}
+
+pub fn sales_cannot_read_other_teams_leads<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    let a = f.lead(&f.sales_a, json!({"first_name": "North lead"}));
+    let b = f.lead(&f.sales_b, json!({"first_name": "South lead"}));
+    let team_a = f.sales_a.team_id.unwrap().to_string();
+    let mate = f.lead(&f.admin, json!({"first_name": "Mate", "owner_id": f.tech.user_id.unwrap().to_string(), "team_id": team_a}));
+    let mut mine = f.ids(&f.sales_a, "lead", "");
+    mine.sort();
+    let mut want = vec![a.id, mate.id];
+    want.sort();
+    assert_eq!(mine, want, "own team's leads only");
+    assert_eq!(f.ids(&f.sales_b, "lead", ""), vec![b.id]);
+    assert!(f.ids(&f.sales_a, "lead", "\"South lead\"").is_empty());
+    assert_eq!(
+        block(f.svc.get(&f.sales_a, "lead", b.id))
+            .unwrap_err()
+            .code(),
+        "not_found"
+    );
+    assert_eq!(
+        block(
+            f.svc
+                .update(&f.sales_a, "lead", b.id, 1, &obj(json!({"notes": "x"})))
+        )
+        .unwrap_err()
+        .code(),
+        "not_found"
+    );
+    assert_eq!(
+        block(
+            f.svc
+                .update(&f.sales_a, "lead", mate.id, 1, &obj(json!({"notes": "x"})))
+        )
+        .unwrap_err()
+        .code(),
+        "forbidden",
+        "reads team, edits own"
+    );
+    let err = block(f.svc.update(
+        &f.sales_a,
+        "lead",
+        a.id,
+        1,
+        &obj(json!({"owner_id": f.sales_b.user_id.unwrap().to_string()})),
+    ))
+    .unwrap_err();
+    assert_eq!(
+        err.code(),
+        "forbidden",
+        "cannot hand a lead out of its own scope"
+    );
+    assert_eq!(
+        block(
+            f.svc
+                .create(&f.tech, "lead", &obj(json!({"first_name": "x"})))
+        )
+        .unwrap_err()
+        .code(),
+        "forbidden"
+    );
+}
+
+pub fn hidden_fields_are_absent_and_rejected_in_filters<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    let c = block(
+        f.svc
+            .create(&f.admin, "contact", &obj(json!({"first_name": "Kim"}))),
+    )
+    .unwrap();
+    let seen = block(f.svc.get(&f.staff, "contact", c.id)).unwrap();
+    assert!(seen.get("lifetime_value").is_none());
+    assert!(
+        seen.to_json().get("lifetime_value").is_none(),
+        "absent from results"
+    );
+    assert!(seen.to_json().get("first_name").is_some());
+    let err = block(f.svc.list(
+        &f.staff,
+        "contact",
+        &ListRequest {
+            q: Some("lifetime_value>0".into()),
+            ..Default::default()
+        },
+    ))
+    .unwrap_err();
+    assert_eq!(
+        err,
+        Error::forbidden("read", "contact", vec!["lifetime_value".into()])
+    );
+    let err = block(f.svc.list(
+        &f.staff,
+        "contact",
+        &ListRequest {
+            sort: vec![SortKey::desc("lifetime_value")],
+            ..Default::default()
+        },
+    ))
+    .unwrap_err();
+    assert_eq!(err.code(), "forbidden");
+    let mut out = Vec::new();
+    assert_eq!(
+        block(
+            f.svc
+                .export_csv(&f.staff, "contact", &ExportOptions::default(), &mut out)
+        )
+        .unwrap_err()
+        .code(),
+        "forbidden"
+    );
+}
+
+pub fn keyset_pages_are_complete_and_ordered<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    for i in 0..57 {
+        let value = if i % 5 == 0 {
+            Json::Null
+        } else {
+            json!(format!("{}", (i * 7919) % 23 * 1000))
+        };
+        f.lead(&f.admin, json!({"first_name": format!("L{i}"), "estimated_value": value, "source": if i % 2 == 0 { "referral" } else { "website" }}));
+    }
+    for sort in [
+        vec![SortKey::desc("estimated_value")],
+        vec![SortKey::asc("estimated_value"), SortKey::desc("first_name")],
+        vec![],
+    ] {
+        let mut seen: Vec<Record> = Vec::new();
+        let mut req = ListRequest {
+            limit: Some(10),
+            sort: sort.clone(),
+            q: Some("source:referral,website".into()),
+            ..Default::default()
+        };
+        loop {
+            let page = block(f.svc.list(&f.admin, "lead", &req)).unwrap();
+            assert!(page.items.len() <= 10);
+            seen.extend(page.items);
+            match page.next_cursor {
+                Some(c) => req.cursor = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), 57, "every row exactly once with sort {sort:?}");
+        let mut expected = seen.clone();
+        let keys: Vec<SortKey> = if sort.is_empty() {
+            vec![SortKey::desc("created_at"), SortKey::asc("id")]
+        } else {
+            sort.iter().cloned().chain([SortKey::asc("id")]).collect()
+        };
+        expected.sort_by(|a, b| {
+            keys.iter()
+                .map(|k| {
+                    let r = LEAD.resolve(&k.field).unwrap();
+                    let o = a.value(&r).sort_cmp(&b.value(&r));
+                    if k.desc { o.reverse() } else { o }
+                })
+                .find(|o| o.is_ne())
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        assert_eq!(
+            seen.iter().map(|r| r.id).collect::<Vec<_>>(),
+            expected.iter().map(|r| r.id).collect::<Vec<_>>()
+        );
+    }
+    let err = block(f.svc.list(
+        &f.admin,
+        "lead",
+        &ListRequest {
+            cursor: Some("garbage".into()),
+            ..Default::default()
+        },
+    ))
+    .unwrap_err();
+    assert_eq!(err.code(), "invalid_query");
+    let page = block(f.svc.list(
+        &f.admin,
+        "lead",
+        &ListRequest {
+            limit: Some(100_000),
+            ..Default::default()
+        },
+    ))
+    .unwrap();
+    assert!(page.items.len() <= crate::query::MAX_PAGE_SIZE as usize);
+}
+
+pub fn store_filters_match_in_memory_evaluation<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    let tech = f.tech.user_id.unwrap().to_string();
+    let rows = [
+        json!({"first_name": "Ann", "company_name": "Acme Roofing", "source": "referral", "estimated_value": "20000", "tags": ["vip"], "owner_id": tech}),
+        json!({"first_name": "Bob", "company_name": "acme roofing llc", "source": "website", "priority": "high"}),
+        json!({"first_name": "Cy", "email": "cy@50%off.test".replace('%', ""), "source": "door_knock", "estimated_value": "500", "tags": ["storm", "vip"]}),
+        json!({"last_name": "O'Neil_x", "source": "other", "notes": "100% sure"}),
+        json!({"company_name": "Zed Co", "status": "contacted", "estimated_value": "7500"}),
+    ];
+    for r in rows {
+        f.lead(&f.admin, r);
+    }
+    let all: Vec<Record> = block(f.svc.store().query(
+        f.tenant,
+        &LEAD,
+        &StoreQuery::by_id(Filter::All, 1000),
+    ))
+    .unwrap();
+    for q in [
+        "status:new",
+        "-status:new",
+        "source:referral,website",
+        "estimated_value>=7500",
+        "estimated_value<1000",
+        "-estimated_value>1000",
+        "estimated_value:*",
+        "-estimated_value:*",
+        "\"acme roofing\"",
+        "acme",
+        "tags:vip",
+        "-tags:storm",
+        "company_name^acme",
+        "first_name~n",
+        "notes~%",
+        "last_name~_x",
+        "owner:me",
+        "priority:high OR source:other",
+        "(source:referral OR source:website) -tags:vip",
+        "created>2025-01-01",
+        "email~50",
+        "NOT first_name:Ann",
+    ] {
+        let got = f.ids(&f.tech_admin(), "lead", q);
+        let bound = f.bound(q);
+        let c = Compiled::compile(&bound, &LEAD).unwrap();
+        let mut want: Vec<&Record> = all.iter().filter(|r| c.matches(r)).collect();
+        want.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
+        assert_eq!(
+            got,
+            want.iter().map(|r| r.id).collect::<Vec<_>>(),
+            "query {q}"
+        );
+    }
+}
+
+impl<S: Store> Fixture<S> {
+    /// An admin acting as the field tech's user id (so `owner:me` means the tech), with admin scope.
+    fn tech_admin(&self) -> Actor {
+        Actor {
+            user_id: self.tech.user_id,
+            ..self.admin.clone()
+        }
+    }
+
+    fn bound(&self, q: &str) -> Filter {
+        let vctx = crate::validate::Ctx {
+            now: NOW,
+            phone_country_code: "1".into(),
+        };
+        let custom = Default::default();
+        let cx = crate::query::BindCtx {
+            def: &LEAD,
+            custom: &custom,
+            readable: &|_| true,
+            me: self.tech.user_id,
+            vctx: &vctx,
+        };
+        crate::query::bind(crate::query::text::parse(q).unwrap(), &cx).unwrap()
+    }
+}
+
+pub fn audit_chain_verifies_with_old_and_new_values<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    let lead = f.lead(&f.sales_a, json!({"first_name": "Ann", "notes": "a"}));
+    f.clock.advance_micros(1_000_000);
+    block(f.svc.update(
+        &f.sales_a,
+        "lead",
+        lead.id,
+        1,
+        &obj(json!({"notes": "b", "priority": "high"})),
+    ))
+    .unwrap();
+    let trail = block(f.svc.audit_trail(
+        &f.manager,
+        &AuditQuery {
+            entity: Some("lead".into()),
+            entity_id: Some(lead.id),
+            limit: 10,
+            ..Default::default()
+        },
+    ))
+    .unwrap();
+    assert_eq!(
+        trail.iter().map(|a| a.action.as_str()).collect::<Vec<_>>(),
+        vec!["create", "update"]
+    );
+    let upd = &trail[1];
+    assert_eq!(upd.actor, f.sales_a.user_id);
+    assert_eq!(upd.at, Timestamp(NOW.0 + 1_000_000));
+    let notes = upd.changes.iter().find(|c| c.field == "notes").unwrap();
+    assert_eq!(
+        (notes.old.clone(), notes.new.clone()),
+        (json!("a"), json!("b"))
+    );
+    assert!(
+        upd.changes
+            .iter()
+            .any(|c| c.field == "priority" && c.old == json!("medium") && c.new == json!("high"))
+    );
+    let all = block(f.svc.store().audit(
+        f.tenant,
+        &AuditQuery {
+            limit: u32::MAX,
+            ..Default::default()
+        },
+    ))
+    .unwrap();
+    assert!(all.len() >= 9);
+    assert_eq!(
+        all.iter().map(|a| a.seq).collect::<Vec<_>>(),
+        (1..=all.len() as u64).collect::<Vec<_>>()
+    );
+    assert_eq!(verify_chain(&all), Ok(()));
+    let mut tampered = all.clone();
+    tampered[3].changes.clear();
+    assert_eq!(
+        verify_chain(&tampered),
+        Err(tampered[3].seq),
+        "tampering is detected"
+    );
+    let report = block(f.svc.integrity_check(&f.admin)).unwrap();
+    assert_eq!(
+        (report.audit_entries, report.audit_broken_at),
+        (all.len() as u64, None)
+    );
+}
+
+pub fn events_are_sequenced_and_filtered<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    let a = f.lead(&f.sales_a, json!({"first_name": "North"}));
+    f.lead(&f.sales_b, json!({"first_name": "South"}));
+    let all = block(f.svc.events_since(&f.admin, 0, 1000)).unwrap();
+    assert_eq!(
+        all.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (1..=all.len() as u64).collect::<Vec<_>>()
+    );
+    assert_eq!(all.last().unwrap().kind, "lead.created");
+    let tail = block(f.svc.events_since(&f.admin, all.len() as u64 - 1, 1000)).unwrap();
+    assert_eq!(tail.len(), 1);
+    let sales_view: Vec<_> = block(f.svc.events_since(&f.sales_a, 0, 1000))
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.entity == "lead")
+        .collect();
+    assert_eq!(
+        sales_view.iter().map(|e| e.entity_id).collect::<Vec<_>>(),
+        vec![Some(a.id)],
+        "only what the reader may read"
+    );
+    assert!(
+        block(f.svc.events_since(&f.staff, 0, 1000))
+            .unwrap()
+            .iter()
+            .all(|e| e.entity != "lead")
+    );
+}
+
+const CSV_ROWS: &str = "First Name,Email,Source,Estimated Value,Ignored Col,external_id
+Ann,ann@example.com,Referral,\"12,000\",x,A1
+Bob,not-an-email,carrier pigeon,abc,y,A2
+,,,,z,A3
+Cy,cy@example.com,website,900,w,A4
+";
+
+pub fn import_dry_run_reports_rows_and_fields<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    let before = (f.count("lead"), f.writes_seen());
+    let r = block(f.svc.import_csv(
+        &f.manager,
+        "lead",
+        CSV_ROWS.as_bytes(),
+        &ImportOptions::default(),
+    ))
+    .unwrap();
+    assert_eq!((r.rows, r.valid, r.invalid, r.applied), (4, 2, 2, false));
+    assert_eq!(r.ignored_columns, vec!["Ignored Col".to_string()]);
+    assert_eq!(
+        r.columns.get("First Name").map(String::as_str),
+        Some("first_name")
+    );
+    let per_row: Vec<(u64, u64, Vec<(String, String)>)> = r
+        .errors
+        .iter()
+        .map(|e| {
+            (
+                e.row,
+                e.line,
+                e.errors
+                    .iter()
+                    .map(|x| (x.path.clone(), x.code.clone()))
+                    .collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        per_row,
+        vec![
+            (
+                2,
+                3,
+                vec![
+                    ("email".into(), "invalid_email".into()),
+                    ("estimated_value".into(), "invalid_money".into()),
+                    ("source".into(), "invalid_option".into())
+                ]
+            ),
+            (3, 4, vec![("first_name".into(), "required".into())]),
+        ]
+    );
+    assert_eq!(
+        (f.count("lead"), f.writes_seen()),
+        before,
+        "a dry run writes nothing"
+    );
+    assert_eq!(
+        block(f.svc.import_csv(
+            &f.sales_a,
+            "lead",
+            CSV_ROWS.as_bytes(),
+            &ImportOptions::default()
+        ))
+        .unwrap_err()
+        .code(),
+        "forbidden"
+    );
+}
+
+pub fn import_modes_and_upsert<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    let before = (f.count("lead"), f.writes_seen());
+    let all = ImportOptions {
+        mode: ImportMode::AllOrNothing,
+        ..Default::default()
+    };
+    let r = block(
+        f.svc
+            .import_csv(&f.manager, "lead", CSV_ROWS.as_bytes(), &all),
+    )
+    .unwrap();
+    assert_eq!((r.applied, r.invalid), (false, 2));
+    assert_eq!(
+        (f.count("lead"), f.writes_seen()),
+        before,
+        "all-or-nothing with errors writes nothing"
+    );
+    let some = ImportOptions {
+        mode: ImportMode::ValidRowsOnly,
+        upsert: true,
+        ..Default::default()
+    };
+    let r = block(
+        f.svc
+            .import_csv(&f.manager, "lead", CSV_ROWS.as_bytes(), &some),
+    )
+    .unwrap();
+    assert_eq!((r.applied, r.created, r.invalid), (true, 2, 2));
+    assert_eq!(f.count("lead"), before.0 + 2);
+    let again =
+        "external_id,first_name,estimated_value\nA1,Ann,13000\nA4,Cy,900\nA5,Dee,\nA5,Dup,\n";
+    let r = block(
+        f.svc
+            .import_csv(&f.manager, "lead", again.as_bytes(), &some),
+    )
+    .unwrap();
+    assert_eq!((r.created, r.updated, r.unchanged, r.invalid), (1, 1, 1, 1));
+    assert_eq!(r.errors[0].errors[0].code, codes::DUPLICATE);
+    let ann = f.ids(&f.manager, "lead", "external_id:A1");
+    let ann = block(f.svc.get(&f.manager, "lead", ann[0])).unwrap();
+    assert_eq!(
+        (ann.version, ann.get("estimated_value").cloned()),
+        (2, Some(Value::Money(crate::value::Money(1_300_000))))
+    );
+    let trail = block(f.svc.audit_trail(
+        &f.manager,
+        &AuditQuery {
+            entity: Some("lead".into()),
+            entity_id: Some(ann.id),
+            limit: 10,
+            ..Default::default()
+        },
+    ))
+    .unwrap();
+    assert_eq!(
+        trail.iter().map(|a| a.action.as_str()).collect::<Vec<_>>(),
+        vec!["import", "import"]
+    );
+    let bad_map = ImportOptions {
+        mapping: [("First Name".to_string(), "score".to_string())].into(),
+        ..Default::default()
+    };
+    let err = block(
+        f.svc
+            .import_csv(&f.manager, "lead", CSV_ROWS.as_bytes(), &bad_map),
+    )
+    .unwrap_err();
+    assert_eq!(
+        codes_of(&err),
+        vec![("mapping.First Name".into(), codes::UNKNOWN_FIELD.into())]
+    );
+}
+
+pub fn export_is_formula_safe_and_redacted<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    f.lead(&f.sales_a, json!({"first_name": "=HYPERLINK(\"http://evil\")", "notes": "+1 call", "estimated_value": "12.50"}));
+    f.lead(&f.sales_b, json!({"first_name": "Other team"}));
+    let mut out = Vec::new();
+    let n = block(f.svc.export_csv(
+        &f.sales_a,
+        "lead",
+        &ExportOptions {
+            fields: vec![
+                "first_name".into(),
+                "notes".into(),
+                "estimated_value".into(),
+            ],
+            ..Default::default()
+        },
+        &mut out,
+    ))
+    .unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert_eq!(n, 1, "only the exporter's team");
+    assert_eq!(
+        text,
+        "first_name,notes,estimated_value\n\"'=HYPERLINK(\"\"http://evil\"\")\",'+1 call,12.50\n"
+    );
+    let mut raw = Vec::new();
+    block(f.svc.export_csv(
+        &f.sales_a,
+        "lead",
+        &ExportOptions {
+            fields: vec!["notes".into()],
+            raw: true,
+            ..Default::default()
+        },
+        &mut raw,
+    ))
+    .unwrap();
+    assert_eq!(String::from_utf8(raw).unwrap(), "notes\n+1 call\n");
+    let mut all = Vec::new();
+    assert_eq!(
+        block(
+            f.svc
+                .export_csv(&f.manager, "lead", &ExportOptions::default(), &mut all)
+        )
+        .unwrap(),
+        2
+    );
+    let header = String::from_utf8(all)
+        .unwrap()
+        .lines()
+        .next()
+        .unwrap()
+        .to_owned();
+    assert!(
+        header.starts_with("id,first_name,") && header.contains(",score,"),
+        "{header}"
+    );
+}
+
+pub fn convert_lead_in_one_change_set<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    let lead = f.lead(&f.sales_a, json!({"first_name": "Ann", "last_name": "Lee", "company_name": "Lee Farms", "email": "ann@lee.test", "city": "Salem"}));
+    let (_, events_before) = f.writes_seen();
+    let conv = block(f.svc.convert_lead(
+        &f.sales_a,
+        lead.id,
+        1,
+        &ConvertOptions {
+            create_company: true,
+        },
+    ))
+    .unwrap();
+    assert_eq!(conv.lead.str("status"), Some("won"));
+    assert_eq!(conv.lead.id_of("contact_id"), Some(conv.contact.id));
+    assert_eq!(conv.contact.id_of("source_lead_id"), Some(lead.id));
+    let company = conv.company.unwrap();
+    assert_eq!(
+        (company.str("name"), conv.contact.id_of("company_id")),
+        (Some("Lee Farms"), Some(company.id))
+    );
+    assert_eq!(conv.contact.str("city"), Some("Salem"));
+    let events = block(f.svc.events_since(&f.admin, events_before as u64, 100)).unwrap();
+    assert_eq!(
+        events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
+        vec!["company.created", "contact.created", "lead.converted"]
+    );
+    let err = block(
+        f.svc
+            .convert_lead(&f.sales_a, lead.id, 2, &ConvertOptions::default()),
+    )
+    .unwrap_err();
+    assert_eq!(
+        codes_of(&err),
+        vec![("contact_id".into(), codes::INVALID_TRANSITION.into())]
+    );
+    let err = block(
+        f.svc
+            .convert_lead(&f.sales_a, lead.id, 1, &ConvertOptions::default()),
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), "conflict");
+}
+
+pub fn bulk_session_rolls_back_on_drop<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    let before = (f.count("lead"), f.writes_seen());
+    block(async {
+        let mut bulk = f.svc.store().bulk(f.tenant).await.unwrap();
+        let mut r = Record::empty(&LEAD, f.tenant, fixed_id(1), NOW);
+        r.set("first_name", "Ghost");
+        r.set("status", "new");
+        r.set("temperature", "cold");
+        let mut cs = ChangeSet::new(f.tenant);
+        cs.writes.push(Write::Insert(r));
+        bulk.apply(cs).await.unwrap();
+        assert_eq!(
+            bulk.query(
+                &LEAD,
+                &StoreQuery::by_id(Filter::eq("first_name", "Ghost"), 10)
+            )
+            .await
+            .unwrap()
+            .len(),
+            1,
+            "visible inside"
+        );
+        drop(bulk);
+    });
+    assert_eq!((f.count("lead"), f.writes_seen()), before);
+    block(async {
+        let mut bulk = f.svc.store().bulk(f.tenant).await.unwrap();
+        let mut r = Record::empty(&LEAD, f.tenant, fixed_id(2), NOW);
+        r.set("first_name", "Kept");
+        let mut cs = ChangeSet::new(f.tenant);
+        cs.writes.push(Write::Insert(r));
+        bulk.apply(cs).await.unwrap();
+        bulk.commit().await.unwrap();
+    });
+    assert_eq!(f.count("lead"), before.0 + 1);
+}
+
+/// A deterministic v7 id for records written straight to the store.
+pub fn fixed_id(n: u64) -> Id {
+    let mut rand = [0u8; 10];
+    rand[0] = 0xfe;
+    rand[2..].copy_from_slice(&n.to_be_bytes());
+    uuid::Builder::from_unix_timestamp_millis(NOW.as_millis() as u64, &rand).into_uuid()
+}
+
+pub fn unique_fields_are_enforced<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    f.lead(&f.admin, json!({"first_name": "A", "external_id": "X1"}));
+    let before = (f.count("lead"), f.writes_seen());
+    let err = block(f.svc.create(
+        &f.admin,
+        "lead",
+        &obj(json!({"first_name": "B", "external_id": "X1"})),
+    ))
+    .unwrap_err();
+    assert_eq!(
+        codes_of(&err),
+        vec![("external_id".into(), codes::DUPLICATE.into())]
+    );
+    // The store enforces it too, for writers that race past the service's check.
+    let mut r = Record::empty(&LEAD, f.tenant, fixed_id(9), NOW);
+    r.set("first_name", "C");
+    r.set("external_id", "X1");
+    let mut cs = ChangeSet::new(f.tenant);
+    cs.writes.push(Write::Insert(r));
+    let err = block(f.svc.store().apply(cs)).unwrap_err();
+    assert_eq!(
+        codes_of(&err),
+        vec![("external_id".into(), codes::DUPLICATE.into())]
+    );
+    assert_eq!((f.count("lead"), f.writes_seen()), before);
+    // Other tenants may use the same key.
+    let other = block(f.svc.create_organization(&obj(json!({"name": "Other"})))).unwrap();
+    block(f.svc.create(
+        &Actor::system(other.id),
+        "lead",
+        &obj(json!({"first_name": "B", "external_id": "X1"})),
+    ))
+    .unwrap();
+}
+
+pub fn integrity_checker_reports_broken_rows<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    f.lead(&f.admin, json!({"first_name": "Fine"}));
+    let mut bad = Record::empty(&LEAD, f.tenant, fixed_id(3), NOW.plus_days(30));
+    bad.set("first_name", "Legacy");
+    bad.set("status", "imported_somehow");
+    let mut cs = ChangeSet::new(f.tenant);
+    cs.writes.push(Write::Insert(bad.clone()));
+    block(f.svc.store().apply(cs)).unwrap();
+    let report = block(f.svc.integrity_check(&f.admin)).unwrap();
+    let mine: Vec<(&str, &str)> = report
+        .issues
+        .iter()
+        .filter(|i| i.id == bad.id)
+        .map(|i| (i.path.as_str(), i.code.as_str()))
+        .collect();
+    assert_eq!(
+        mine,
+        vec![
+            ("created_at", codes::IN_FUTURE),
+            ("temperature", codes::REQUIRED),
+            ("status", codes::INVALID_OPTION)
+        ]
+    );
+    assert_eq!(report.issue_count, 3);
+    assert!(report.checked.iter().any(|(e, n)| e == "lead" && *n == 2));
+    // The broken row can still be edited and fixed field by field.
+    block(f.svc.update(
+        &f.admin,
+        "lead",
+        bad.id,
+        1,
+        &obj(json!({"notes": "checked"})),
+    ))
+    .unwrap();
+    let err = block(f.svc.update(
+        &f.admin,
+        "lead",
+        bad.id,
+        2,
+        &obj(json!({"status": "bogus"})),
+    ))
+    .unwrap_err();
+    assert_eq!(
+        codes_of(&err),
+        vec![("status".into(), codes::INVALID_OPTION.into())]
+    );
+    block(
+        f.svc
+            .update(&f.admin, "lead", bad.id, 2, &obj(json!({"status": "new"}))),
+    )
+    .unwrap();
+}
+
+pub fn delete_refuses_records_in_use<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    let lead = f.lead(&f.admin, json!({"first_name": "Ann"}));
+    let act = block(f.svc.log_activity(
+        &f.admin,
+        &obj(json!({"kind": "call", "occurred_at": "2025-05-31", "lead_id": lead.id.to_string()})),
+    ))
+    .unwrap();
+    let err = block(f.svc.delete(&f.admin, "lead", lead.id, lead.version)).unwrap_err();
+    assert_eq!(codes_of(&err), vec![("id".into(), codes::IN_USE.into())]);
+    block(f.svc.delete(&f.admin, "activity", act.id, 1)).unwrap();
+    let lead = block(f.svc.get(&f.admin, "lead", lead.id)).unwrap();
+    block(f.svc.delete(&f.admin, "lead", lead.id, lead.version)).unwrap();
+    assert_eq!(
+        block(f.svc.get(&f.admin, "lead", lead.id))
+            .unwrap_err()
+            .code(),
+        "not_found"
+    );
+    assert_eq!(
+        block(
+            f.svc
+                .delete(&f.sales_a, "team", f.sales_a.team_id.unwrap(), 1)
+        )
+        .unwrap_err()
+        .code(),
+        "forbidden"
+    );
+}
+
+pub fn pipeline_summary_counts_by_stage<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    f.lead(
+        &f.sales_a,
+        json!({"first_name": "A", "estimated_value": "100"}),
+    );
+    f.lead(
+        &f.sales_a,
+        json!({"first_name": "B", "estimated_value": "50.25", "status": "qualified"}),
+    );
+    f.lead(
+        &f.sales_b,
+        json!({"first_name": "C", "estimated_value": "1000"}),
+    );
+    let s = block(f.svc.pipeline_summary(&f.manager)).unwrap();
+    let new = s.iter().find(|x| x.key == "new").unwrap();
+    assert_eq!(
+        (new.count, new.value),
+        (2, Some(crate::value::Money(110_000)))
+    );
+    assert_eq!(s[0].key, "new", "stages in pipeline order");
+    let mine = block(f.svc.pipeline_summary(&f.sales_a)).unwrap();
+    assert_eq!(
+        mine.iter().map(|x| x.count).sum::<u64>(),
+        2,
+        "narrowed to the reader's scope"
+    );
+    assert_eq!(
+        block(f.svc.pipeline_summary(&f.staff)).unwrap_err().code(),
+        "forbidden"
+    );
+}
+
+pub fn activities_rescore_their_lead<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    let lead = f.lead(
+        &f.sales_a,
+        json!({"first_name": "Ann", "source": "referral"}),
+    );
+    let before = lead.get("score").and_then(Value::as_i64).unwrap();
+    for d in 1..=3 {
+        block(f.svc.log_activity(&f.sales_a, &obj(json!({"kind": "meeting", "direction": "inbound", "occurred_at": NOW.plus_days(-d).to_rfc3339(), "lead_id": lead.id.to_string()})))).unwrap();
+    }
+    let after = block(f.svc.get(&f.sales_a, "lead", lead.id)).unwrap();
+    assert_eq!(
+        after.version, lead.version,
+        "derived score writes do not bump the version"
+    );
+    let explained = block(f.svc.explain_score(&f.sales_a, lead.id, None)).unwrap();
+    assert_eq!(
+        after.get("score").and_then(Value::as_i64),
+        Some(explained.score),
+        "stored score = explained score"
+    );
+    assert!(
+        explained.score >= before,
+        "engagement does not lower the default model's score"
+    );
+    let report = block(f.svc.rescore_all(&f.manager)).unwrap();
+    assert_eq!(
+        (report.scanned, report.changed),
+        (1, 0),
+        "nothing stale right after writes"
+    );
+    assert_eq!(
+        block(f.svc.rescore_all(&f.sales_a)).unwrap_err().code(),
+        "forbidden"
+    );
+}
+
+pub fn derived_writes_skip_moved_rows<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    let lead = f.lead(&f.admin, json!({"first_name": "Ann"}));
+    let i = LEAD.index_of("score").unwrap();
+    let mut cs = ChangeSet::new(f.tenant);
+    cs.writes.push(Write::Derived {
+        entity: &LEAD,
+        id: lead.id,
+        expected_version: 99,
+        fields: vec![(i, Value::Int(77))],
+    });
+    let applied = block(f.svc.store().apply(cs)).unwrap();
+    assert_eq!(applied.rows, 0);
+    let mut cs = ChangeSet::new(f.tenant);
+    cs.writes.push(Write::Derived {
+        entity: &LEAD,
+        id: lead.id,
+        expected_version: 1,
+        fields: vec![(i, Value::Int(77))],
+    });
+    assert_eq!(block(f.svc.store().apply(cs)).unwrap().rows, 1);
+    let now = block(f.svc.get(&f.admin, "lead", lead.id)).unwrap();
+    assert_eq!((now.version, now.get("score")), (1, Some(&Value::Int(77))));
+}

@@ -1,0 +1,176 @@
+//! Compliance use cases: the integrity checker, the audit trail and the events feed, each filtered by
+//! what the actor may read.
+
+use super::Service;
+use crate::access::{Action, Actor, Scope};
+use crate::change::{AuditEntry, Event, verify_chain};
+use crate::error::{Error, Result};
+use crate::model::{self, LEAD};
+use crate::query::{Filter, Op, StoreQuery};
+use crate::record::Record;
+use crate::store::{AuditQuery, Store};
+use crate::validate;
+use crate::value::Id;
+use serde::{Deserialize, Serialize};
+
+/// One stored row that breaks today's rules.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct IntegrityIssue {
+    pub entity: String,
+    pub id: Id,
+    pub path: String,
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct IntegrityReport {
+    /// Rows checked per entity type.
+    pub checked: Vec<(String, u64)>,
+    /// Issues found (at most [`MAX_ISSUES`]; `issue_count` counts them all).
+    pub issues: Vec<IntegrityIssue>,
+    pub issue_count: u64,
+    pub audit_entries: u64,
+    /// Sequence number of the first audit entry whose hash or link does not verify.
+    pub audit_broken_at: Option<u64>,
+}
+
+pub const MAX_ISSUES: usize = 10_000;
+const SCAN_BATCH: u32 = 1000;
+
+impl<S: Store> Service<S> {
+    /// Checks every stored row the actor may read tenant-wide against today's rules, lead statuses
+    /// against their pipelines, and the audit chain.
+    pub async fn integrity_check(&self, actor: &Actor) -> Result<IntegrityReport> {
+        let mut report = IntegrityReport::default();
+        let now = self.clock.now();
+        for def in model::all() {
+            if actor.role.scope(def.name, Action::Read) != Scope::Tenant {
+                continue;
+            }
+            let ctx = self.write_ctx(actor.tenant, def).await?;
+            let mut checked = 0u64;
+            let mut after: Option<Id> = None;
+            loop {
+                let filter = after.map_or(Filter::All, |id| Filter::cmp("id", Op::Gt, id));
+                let rows = self
+                    .store
+                    .query(actor.tenant, def, &StoreQuery::by_id(filter, SCAN_BATCH))
+                    .await?;
+                let Some(last) = rows.last() else { break };
+                after = Some(last.id);
+                for r in &rows {
+                    checked += 1;
+                    let mut errs = validate::check_stored(r, &ctx.custom, now);
+                    if let Err(Error::Validation(e)) = ctx.check_tenant_rules(r, None) {
+                        errs.extend(e);
+                    }
+                    for e in errs {
+                        report.issue_count += 1;
+                        if report.issues.len() < MAX_ISSUES {
+                            report.issues.push(IntegrityIssue {
+                                entity: def.name.into(),
+                                id: r.id,
+                                path: e.path,
+                                code: e.code,
+                                message: e.message,
+                            });
+                        }
+                    }
+                }
+            }
+            report.checked.push((def.name.to_owned(), checked));
+        }
+        if actor.role.scope(LEAD.name, Action::Read) == Scope::Tenant {
+            let mut after = 0;
+            let mut prev: Option<AuditEntry> = None;
+            loop {
+                let batch = self
+                    .store
+                    .audit(
+                        actor.tenant,
+                        &AuditQuery {
+                            after_seq: after,
+                            limit: 5000,
+                            ..Default::default()
+                        },
+                    )
+                    .await?;
+                let Some(last) = batch.last() else { break };
+                after = last.seq;
+                report.audit_entries += batch.len() as u64;
+                let chain: Vec<AuditEntry> = prev.take().into_iter().chain(batch).collect();
+                if let Err(seq) = verify_chain(&chain) {
+                    report.audit_broken_at = Some(seq);
+                    break;
+                }
+                prev = chain.last().cloned();
+            }
+        }
+        Ok(report)
+    }
+
+    /// Audit entries, oldest first. For one record (`entity_id`), the actor must be able to read it;
+    /// otherwise entries are limited to entity types the actor reads tenant-wide. Field changes the
+    /// actor may not read are removed.
+    pub async fn audit_trail(&self, actor: &Actor, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        let mut q = q.clone();
+        q.limit = q.limit.clamp(1, 1000);
+        if let (Some(entity), Some(id)) = (&q.entity, q.entity_id) {
+            let def = self.entity(entity)?;
+            if self.visible(actor, def, id).await.is_err()
+                && actor.role.scope(def.name, Action::Read) != Scope::Tenant
+            {
+                return Err(Error::not_found(def.name, id));
+            }
+        } else if let Some(entity) = &q.entity {
+            if actor.authorize(self.entity(entity)?, Action::Read)? != Scope::Tenant {
+                return Err(Error::forbidden(Action::Read, entity, vec![]));
+            }
+        }
+        let per_record = q.entity_id.is_some();
+        let mut out = self.store.audit(actor.tenant, &q).await?;
+        out.retain(|a| per_record || actor.role.scope(&a.entity, Action::Read) == Scope::Tenant);
+        for a in &mut out {
+            let entity = a.entity.clone();
+            a.changes
+                .retain(|c| actor.role.can_read_field(&entity, &c.field));
+        }
+        Ok(out)
+    }
+
+    /// Outbox events after `after`, limited to what the actor may read: records outside its read
+    /// scope are skipped, payloads are redacted, tenant-wide events need tenant-wide read.
+    pub async fn events_since(&self, actor: &Actor, after: u64, limit: u32) -> Result<Vec<Event>> {
+        let events = self
+            .store
+            .events(actor.tenant, after, limit.clamp(1, 1000))
+            .await?;
+        let mut specs = std::collections::HashMap::new();
+        let mut out = Vec::with_capacity(events.len());
+        for mut e in events {
+            let Some(def) = model::entity(&e.entity) else {
+                continue;
+            };
+            let scope = actor.role.scope(def.name, Action::Read);
+            if scope == Scope::None {
+                continue;
+            }
+            if !specs.contains_key(def.name) {
+                specs.insert(def.name, self.custom_specs(actor.tenant, def).await?);
+            }
+            match Record::from_json(def, actor.tenant, &e.payload, &specs[def.name]) {
+                Some(r) if e.entity_id == Some(r.id) => {
+                    if !actor.in_scope(&r, scope) {
+                        continue;
+                    }
+                    e.payload = actor.redact(r).to_json();
+                }
+                _ if scope == Scope::Tenant => {}
+                _ => continue,
+            }
+            out.push(e);
+        }
+        Ok(out)
+    }
+}

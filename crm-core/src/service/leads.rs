@@ -1,0 +1,667 @@
+//! Lead-specific use cases: scoring (on write, on demand, for the whole tenant), publishing scoring
+//! models, conversion to a customer, and the pipeline summary.
+
+use super::Service;
+use crate::access::{Action, Actor, Scope, builtin};
+use crate::change::{ChangeSet, FieldChange, Write, diff};
+use crate::error::{Error, FieldError, Result, codes};
+use crate::model::{self, ACTIVITY, LEAD, SCORING_MODEL};
+use crate::pipeline::{Pipeline, StageKind, default_pipeline};
+use crate::query::{Filter, Op, SortKey, StoreQuery};
+use crate::record::Record;
+use crate::scoring::{CompiledModel, ScoreResult, ScoringModel, default_model};
+use crate::store::Store;
+use crate::validate::{self, Mode};
+use crate::value::{Id, Money, Timestamp, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Options of a lead conversion.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ConvertOptions {
+    /// Also create a company from the lead's `company_name` (if it has one).
+    #[serde(default)]
+    pub create_company: bool,
+}
+
+/// The result of converting a lead.
+#[derive(Clone, Debug)]
+pub struct Conversion {
+    pub lead: Record,
+    pub contact: Record,
+    pub company: Option<Record>,
+}
+
+/// The result of re-scoring a tenant's leads.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RescoreReport {
+    pub scanned: u64,
+    pub changed: u64,
+    pub model_version: i64,
+}
+
+/// One stage of the pipeline summary.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StageSummary {
+    pub key: String,
+    pub label: String,
+    pub kind: StageKind,
+    pub count: u64,
+    /// Sum of estimated values (absent when the reader may not see values).
+    pub value: Option<Money>,
+}
+
+const RESCORE_BATCH: u32 = 1000;
+const MAX_ACTIVITIES_PER_LEAD: u32 = 1000;
+
+impl<S: Store> Service<S> {
+    /// The tenant's published scoring model (compiled) and its version; the built-in default model
+    /// (version 0) when none is published.
+    pub async fn scoring_model(&self, tenant: Id) -> Result<(Arc<CompiledModel>, i64)> {
+        let q = StoreQuery {
+            filter: Filter::eq("status", "published"),
+            sort: vec![SortKey::desc("model_version"), SortKey::asc("id")],
+            limit: 1,
+        };
+        let custom = self.custom_specs(tenant, &LEAD).await?;
+        if let Some(r) = self
+            .store
+            .query(tenant, &SCORING_MODEL, &q)
+            .await?
+            .into_iter()
+            .next()
+        {
+            let m = parse_model(&r)?;
+            let c = m
+                .compile(&custom)
+                .map_err(|e| Error::Validation(prefix("definition", e)))?;
+            return Ok((
+                Arc::new(c),
+                r.get("model_version").and_then(Value::as_i64).unwrap_or(0),
+            ));
+        }
+        let c = default_model()
+            .compile(&custom)
+            .map_err(|e| Error::Validation(prefix("definition", e)))?;
+        Ok((Arc::new(c), 0))
+    }
+
+    /// The pipeline a lead moves through: its own, the tenant's default, or the built-in one.
+    pub async fn pipeline(&self, tenant: Id, id: Option<Id>) -> Result<Pipeline> {
+        let rec = match id {
+            Some(id) => self.store.get(tenant, &model::PIPELINE, id).await?,
+            None => {
+                let q = StoreQuery::by_id(Filter::eq("is_default", true), 1);
+                self.store
+                    .query(tenant, &model::PIPELINE, &q)
+                    .await?
+                    .into_iter()
+                    .next()
+            }
+        };
+        Ok(rec
+            .and_then(|r| Pipeline::from_record(&r))
+            .unwrap_or_else(default_pipeline))
+    }
+
+    /// A lead's activities that can still count (newest first).
+    async fn activities_for(
+        &self,
+        tenant: Id,
+        lead: Id,
+        m: &CompiledModel,
+        now: Timestamp,
+    ) -> Result<Vec<Record>> {
+        let mut parts = vec![Filter::eq("lead_id", lead)];
+        if let Some(days) = m.lookback_days() {
+            parts.push(Filter::cmp("occurred_at", Op::Ge, now.plus_days(-days)));
+        }
+        let q = StoreQuery {
+            filter: Filter::and(parts),
+            sort: vec![SortKey::desc("occurred_at"), SortKey::asc("id")],
+            limit: MAX_ACTIVITIES_PER_LEAD,
+        };
+        self.store.query(tenant, &ACTIVITY, &q).await
+    }
+
+    /// Scores a stored lead being changed, counting its stored activities.
+    pub(crate) async fn score_into(
+        &self,
+        rec: &mut Record,
+        model: Option<&(Arc<CompiledModel>, i64)>,
+    ) -> Result<()> {
+        let now = self.clock.now();
+        let loaded;
+        let (m, version) = match model {
+            Some(m) => m,
+            None => {
+                loaded = self.scoring_model(rec.tenant).await?;
+                &loaded
+            }
+        };
+        let acts = self.activities_for(rec.tenant, rec.id, m, now).await?;
+        let (score, temp) = m.score(rec, &acts, now);
+        set_score(rec, score, temp, *version, now);
+        Ok(())
+    }
+
+    /// After a write to a record that feeds another's score (an activity of a lead), adds the parent's
+    /// new score to the change set. `removed` is a child leaving the parent (deleted or moved).
+    pub(crate) async fn rescore_parent(
+        &self,
+        child: &Record,
+        removed: Option<Id>,
+        cs: &mut ChangeSet,
+    ) -> Result<()> {
+        let Some(field) = child.entity.rescores else {
+            return Ok(());
+        };
+        let Some(parent_id) = child.id_of(field) else {
+            return Ok(());
+        };
+        let Some(parent) = self.store.get(child.tenant, &LEAD, parent_id).await? else {
+            return Ok(());
+        };
+        let now = self.clock.now();
+        let (m, version) = self.scoring_model(child.tenant).await?;
+        let mut acts = self
+            .activities_for(child.tenant, parent_id, &m, now)
+            .await?;
+        acts.retain(|a| a.id != child.id);
+        if removed.is_none() {
+            acts.push(child.clone());
+        }
+        let (score, temp) = m.score(&parent, &acts, now);
+        let mut next = parent.clone();
+        set_score(&mut next, score, temp, version, now);
+        if next.values != parent.values {
+            cs.writes.push(derived(&parent, &next));
+            cs.events.push(self.event("lead.scored", &next));
+        }
+        Ok(())
+    }
+
+    /// Explains a lead's score as of a time (now by default) under the tenant's published model.
+    pub async fn explain_score(
+        &self,
+        actor: &Actor,
+        lead_id: Id,
+        as_of: Option<Timestamp>,
+    ) -> Result<ScoreResult> {
+        let (m, _) = self.scoring_model(actor.tenant).await?;
+        self.explain_with_compiled(actor, lead_id, &m, as_of).await
+    }
+
+    /// Explains what a (draft) model would score a lead: previews before publishing.
+    pub async fn explain_with(
+        &self,
+        actor: &Actor,
+        lead_id: Id,
+        model: &ScoringModel,
+        as_of: Option<Timestamp>,
+    ) -> Result<ScoreResult> {
+        let custom = self.custom_specs(actor.tenant, &LEAD).await?;
+        let m = model.compile(&custom).map_err(Error::Validation)?;
+        self.explain_with_compiled(actor, lead_id, &m, as_of).await
+    }
+
+    async fn explain_with_compiled(
+        &self,
+        actor: &Actor,
+        lead_id: Id,
+        m: &CompiledModel,
+        as_of: Option<Timestamp>,
+    ) -> Result<ScoreResult> {
+        let lead = self.visible(actor, &LEAD, lead_id).await?;
+        if !actor.role.can_read_field("lead", "score") {
+            return Err(Error::forbidden(Action::Read, "lead", vec!["score".into()]));
+        }
+        let as_of = as_of.unwrap_or_else(|| self.clock.now());
+        let acts = self.activities_for(actor.tenant, lead_id, m, as_of).await?;
+        let acts: Vec<Record> = acts
+            .into_iter()
+            .filter(|a| {
+                a.get("occurred_at")
+                    .and_then(Value::as_timestamp)
+                    .is_some_and(|t| t <= as_of)
+            })
+            .collect();
+        Ok(m.evaluate(&lead, &acts, as_of))
+    }
+
+    /// Re-scores every lead of the tenant as of now (scores decay, so run it periodically). Writes
+    /// only scores that changed, in batches, without bumping versions (no conflicts with editors).
+    pub async fn rescore_all(&self, actor: &Actor) -> Result<RescoreReport> {
+        if actor.authorize(&LEAD, Action::Update)? != Scope::Tenant {
+            return Err(Error::forbidden(Action::Update, "lead", vec![]));
+        }
+        let report = self.rescore(actor.tenant, None).await?;
+        let mut cs = ChangeSet::new(actor.tenant);
+        let summary = serde_json::to_value(&report).unwrap_or_default();
+        cs.audit.push(self.audit_raw(
+            actor,
+            "rescore",
+            "lead",
+            None,
+            vec![FieldChange {
+                field: "score".into(),
+                old: Json::Null,
+                new: summary.clone(),
+            }],
+        ));
+        cs.events
+            .push(self.event_raw("lead.rescored", actor.tenant, "lead", None, summary));
+        self.store.apply(cs).await?;
+        Ok(report)
+    }
+
+    /// Re-scores the given leads (after an import of their activities). Scores are derived data, so
+    /// this runs as the system whatever the importer's lead permissions.
+    pub(crate) async fn rescore_ids(&self, actor: &Actor, ids: Vec<Id>) -> Result<RescoreReport> {
+        self.rescore(actor.tenant, Some(ids)).await
+    }
+
+    async fn rescore(&self, tenant: Id, ids: Option<Vec<Id>>) -> Result<RescoreReport> {
+        let now = self.clock.now();
+        let (m, version) = self.scoring_model(tenant).await?;
+        let mut report = RescoreReport {
+            model_version: version,
+            ..Default::default()
+        };
+        let mut after: Option<Id> = None;
+        let mut chunks = ids.as_ref().map(|ids| ids.chunks(RESCORE_BATCH as usize));
+        loop {
+            let filter = match chunks.as_mut() {
+                Some(c) => match c.next() {
+                    Some(batch) => Filter::In {
+                        field: "id".into(),
+                        values: batch.iter().copied().map(Value::Id).collect(),
+                    },
+                    None => break,
+                },
+                None => after.map_or(Filter::All, |id| Filter::cmp("id", Op::Gt, id)),
+            };
+            let leads = self
+                .store
+                .query(tenant, &LEAD, &StoreQuery::by_id(filter, RESCORE_BATCH))
+                .await?;
+            let Some(last) = leads.last() else {
+                if chunks.is_some() { continue } else { break }
+            };
+            after = Some(last.id);
+            let mut parts = vec![Filter::In {
+                field: "lead_id".into(),
+                values: leads.iter().map(|l| Value::Id(l.id)).collect(),
+            }];
+            if let Some(days) = m.lookback_days() {
+                parts.push(Filter::cmp("occurred_at", Op::Ge, now.plus_days(-days)));
+            }
+            let q = StoreQuery {
+                filter: Filter::and(parts),
+                sort: vec![SortKey::desc("occurred_at"), SortKey::asc("id")],
+                limit: u32::MAX,
+            };
+            let mut by_lead: HashMap<Id, Vec<Record>> = HashMap::new();
+            for a in self.store.query(tenant, &ACTIVITY, &q).await? {
+                if let Some(l) = a.id_of("lead_id") {
+                    by_lead.entry(l).or_default().push(a);
+                }
+            }
+            let mut cs = ChangeSet::new(tenant);
+            for lead in &leads {
+                report.scanned += 1;
+                let acts = by_lead.get(&lead.id).map_or(&[][..], Vec::as_slice);
+                let (score, temp) = m.score(lead, acts, now);
+                let mut next = lead.clone();
+                set_score(&mut next, score, temp, version, now);
+                if next.get("score") != lead.get("score")
+                    || next.get("temperature") != lead.get("temperature")
+                {
+                    report.changed += 1;
+                    cs.writes.push(derived(lead, &next));
+                }
+            }
+            if !cs.writes.is_empty() {
+                self.store.apply(cs).await?;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Publishes a draft scoring model: the previously published one is retired, the new one gets
+    /// the next model version, and every lead is re-scored with it.
+    pub async fn publish_model(
+        &self,
+        actor: &Actor,
+        model_id: Id,
+        expected_version: u64,
+    ) -> Result<(Record, RescoreReport)> {
+        actor.authorize(&SCORING_MODEL, Action::Approve)?;
+        let cur = self.visible(actor, &SCORING_MODEL, model_id).await?;
+        if cur.version != expected_version {
+            return Err(Error::Conflict {
+                entity: "scoring_model".into(),
+                id: model_id.to_string(),
+                expected: expected_version,
+                actual: cur.version,
+            });
+        }
+        if cur.str("status") == Some("published") {
+            return Err(Error::field(
+                "status",
+                codes::INVALID_TRANSITION,
+                "already published",
+            ));
+        }
+        let custom = self.custom_specs(actor.tenant, &LEAD).await?;
+        parse_model(&cur)?
+            .compile(&custom)
+            .map_err(|e| Error::Validation(prefix("definition", e)))?;
+        let now = self.clock.now();
+        let mut cs = ChangeSet::new(actor.tenant);
+        let all = self
+            .store
+            .query(
+                actor.tenant,
+                &SCORING_MODEL,
+                &StoreQuery::by_id(Filter::All, 10_000),
+            )
+            .await?;
+        let next_version = all
+            .iter()
+            .filter_map(|r| r.get("model_version").and_then(Value::as_i64))
+            .max()
+            .unwrap_or(0)
+            + 1;
+        for old in all.iter().filter(|r| r.str("status") == Some("published")) {
+            let mut r = old.clone();
+            r.set("status", "retired");
+            r.version += 1;
+            r.updated_at = now;
+            cs.audit
+                .push(self.audit_entry(actor, "retire", &r, diff(Some(old), Some(&r))));
+            cs.writes.push(Write::Update {
+                record: r,
+                expected_version: old.version,
+            });
+        }
+        let mut rec = cur.clone();
+        rec.set("status", "published");
+        rec.set("model_version", next_version);
+        rec.set("published_at", now);
+        rec.version += 1;
+        rec.updated_at = now;
+        cs.audit
+            .push(self.audit_entry(actor, "publish", &rec, diff(Some(&cur), Some(&rec))));
+        cs.events.push(self.event("scoring_model.published", &rec));
+        cs.writes.push(Write::Update {
+            record: rec.clone(),
+            expected_version,
+        });
+        self.store.apply(cs).await?;
+        // Publishing authority includes re-scoring with the published model.
+        let rescorer = Actor {
+            role: Arc::new(builtin::admin()),
+            ..actor.clone()
+        };
+        let report = self.rescore_all(&rescorer).await?;
+        Ok((actor.redact(rec), report))
+    }
+
+    /// Converts a lead into a contact (and optionally a company) in one change set: the lead moves to
+    /// the pipeline's won stage and records what it became.
+    pub async fn convert_lead(
+        &self,
+        actor: &Actor,
+        lead_id: Id,
+        expected_version: u64,
+        opts: &ConvertOptions,
+    ) -> Result<Conversion> {
+        let scope = actor.authorize(&LEAD, Action::Update)?;
+        actor.authorize(&model::CONTACT, Action::Create)?;
+        let lead = self.visible(actor, &LEAD, lead_id).await?;
+        if !actor.in_scope(&lead, scope) {
+            return Err(Error::forbidden(Action::Update, "lead", vec![]));
+        }
+        if lead.version != expected_version {
+            return Err(Error::Conflict {
+                entity: "lead".into(),
+                id: lead_id.to_string(),
+                expected: expected_version,
+                actual: lead.version,
+            });
+        }
+        if lead.id_of("contact_id").is_some() {
+            return Err(Error::field(
+                "contact_id",
+                codes::INVALID_TRANSITION,
+                "lead is already converted",
+            ));
+        }
+        let vctx = self.vctx(actor.tenant).await?;
+        let now = vctx.now;
+        let carry = |fields: &[&str]| -> Map<String, Json> {
+            fields
+                .iter()
+                .filter_map(|f| {
+                    lead.get(f)
+                        .filter(|v| !v.is_null())
+                        .map(|v| ((*f).to_owned(), v.to_json()))
+                })
+                .collect()
+        };
+        let mut cs = ChangeSet::new(actor.tenant);
+        let company = match (opts.create_company, lead.str("company_name")) {
+            (true, Some(name)) => {
+                actor.authorize(&model::COMPANY, Action::Create)?;
+                let mut input = carry(&[
+                    "email",
+                    "phone",
+                    "address_line",
+                    "city",
+                    "region",
+                    "postal_code",
+                    "country",
+                    "owner_id",
+                    "team_id",
+                    "location_id",
+                ]);
+                input.insert("name".into(), json!(name));
+                input.insert("customer_type".into(), json!("commercial"));
+                let mut c = Record::empty(&model::COMPANY, actor.tenant, self.ids.new_id(now), now);
+                validate::apply_input(&mut c, &input, &Default::default(), &vctx, Mode::Create)
+                    .map_err(|e| Error::Validation(prefix("company", e)))?;
+                cs.audit
+                    .push(self.audit_entry(actor, "create", &c, diff(None, Some(&c))));
+                cs.events.push(self.event("company.created", &c));
+                cs.writes.push(Write::Insert(c.clone()));
+                Some(c)
+            }
+            _ => None,
+        };
+        let mut input = carry(&[
+            "first_name",
+            "last_name",
+            "email",
+            "phone",
+            "address_line",
+            "city",
+            "region",
+            "postal_code",
+            "country",
+            "latitude",
+            "longitude",
+            "notes",
+            "tags",
+            "owner_id",
+            "team_id",
+            "location_id",
+        ]);
+        if !input.contains_key("first_name") {
+            let fallback = lead
+                .str("company_name")
+                .or(lead.str("last_name"))
+                .or(lead.str("email"))
+                .or(lead.str("phone"))
+                .unwrap_or("Unknown");
+            input.insert("first_name".into(), json!(fallback));
+            input.remove("last_name");
+        }
+        input.insert(
+            "customer_type".into(),
+            json!(if company.is_some() {
+                "commercial"
+            } else {
+                "residential"
+            }),
+        );
+        if let Some(c) = &company {
+            input.insert("company_id".into(), json!(c.id.to_string()));
+        }
+        let mut contact = Record::empty(&model::CONTACT, actor.tenant, self.ids.new_id(now), now);
+        validate::apply_input(
+            &mut contact,
+            &input,
+            &Default::default(),
+            &vctx,
+            Mode::Create,
+        )
+        .map_err(|e| Error::Validation(prefix("contact", e)))?;
+        contact.set("source_lead_id", lead.id);
+        cs.audit
+            .push(self.audit_entry(actor, "create", &contact, diff(None, Some(&contact))));
+        cs.events.push(self.event("contact.created", &contact));
+        cs.writes.push(Write::Insert(contact.clone()));
+
+        let pipeline = self
+            .pipeline(actor.tenant, lead.id_of("pipeline_id"))
+            .await?;
+        let won = pipeline
+            .stages
+            .iter()
+            .find(|s| s.kind == StageKind::Won)
+            .map(|s| s.key.clone());
+        let mut next = lead.clone();
+        next.set("contact_id", contact.id);
+        next.set("company_id", company.as_ref().map(|c| c.id));
+        next.set("converted_at", now);
+        if let Some(w) = won {
+            next.set("status", w);
+        }
+        next.version += 1;
+        next.updated_at = now;
+        self.score_into(&mut next, None).await?;
+        cs.audit
+            .push(self.audit_entry(actor, "convert", &next, diff(Some(&lead), Some(&next))));
+        cs.events.push(self.event("lead.converted", &next));
+        cs.writes.push(Write::Update {
+            record: next.clone(),
+            expected_version,
+        });
+        self.store.apply(cs).await?;
+        Ok(Conversion {
+            lead: actor.redact(next),
+            contact: actor.redact(contact),
+            company: company.map(|c| actor.redact(c)),
+        })
+    }
+
+    /// Leads per pipeline stage with their estimated value, within the actor's read scope.
+    pub async fn pipeline_summary(&self, actor: &Actor) -> Result<Vec<StageSummary>> {
+        let scope = actor.authorize(&LEAD, Action::Read)?;
+        if !actor.role.can_read_field("lead", "status") {
+            return Err(Error::forbidden(
+                Action::Read,
+                "lead",
+                vec!["status".into()],
+            ));
+        }
+        let with_value = actor.role.can_read_field("lead", "estimated_value");
+        let groups = self
+            .store
+            .aggregate(
+                actor.tenant,
+                &LEAD,
+                &actor.scope_filter(&LEAD, scope),
+                "status",
+                with_value.then_some("estimated_value"),
+            )
+            .await?;
+        let pipeline = self.pipeline(actor.tenant, None).await?;
+        let mut out: Vec<StageSummary> = pipeline
+            .stages
+            .iter()
+            .map(|s| StageSummary {
+                key: s.key.clone(),
+                label: s.label.clone(),
+                kind: s.kind,
+                count: 0,
+                value: with_value.then_some(Money(0)),
+            })
+            .collect();
+        for g in groups {
+            let key = g.key.as_str().unwrap_or_default().to_owned();
+            let i = match out.iter().position(|s| s.key == key) {
+                Some(i) => i,
+                None => {
+                    out.push(StageSummary {
+                        key: key.clone(),
+                        label: key,
+                        kind: StageKind::Open,
+                        count: 0,
+                        value: with_value.then_some(Money(0)),
+                    });
+                    out.len() - 1
+                }
+            };
+            out[i].count += g.count;
+            out[i].value = out[i].value.map(|v| Money(v.0 + g.sum));
+        }
+        Ok(out)
+    }
+}
+
+pub(crate) fn set_score(
+    rec: &mut Record,
+    score: i64,
+    temperature: &str,
+    model_version: i64,
+    now: Timestamp,
+) {
+    rec.set("score", score);
+    rec.set("temperature", temperature);
+    rec.set("score_model_version", model_version);
+    rec.set("scored_at", now);
+}
+
+/// A derived-fields write from `old` to `new` (only the score fields differ).
+fn derived(old: &Record, new: &Record) -> Write {
+    let fields = ["score", "temperature", "score_model_version", "scored_at"]
+        .iter()
+        .filter_map(|f| old.entity.index_of(f))
+        .map(|i| (i, new.values[i].clone()))
+        .collect();
+    Write::Derived {
+        entity: old.entity,
+        id: old.id,
+        expected_version: old.version,
+        fields,
+    }
+}
+
+fn parse_model(r: &Record) -> Result<ScoringModel> {
+    let j = r.get("definition").map(Value::to_json).unwrap_or_default();
+    serde_json::from_value(j)
+        .map_err(|e| Error::field("definition", codes::INVALID_FORMAT, e.to_string()))
+}
+
+fn prefix(p: &str, errs: Vec<FieldError>) -> Vec<FieldError> {
+    errs.into_iter()
+        .map(|mut e| {
+            e.path = format!("{p}.{}", e.path);
+            e
+        })
+        .collect()
+}

@@ -1,0 +1,431 @@
+//! The use cases, written once for every store and every frontend. Each write runs the same steps:
+//! authorize, validate and normalise, derive (scores), build one [`ChangeSet`], apply it atomically
+//! (optimistic concurrency on versions). Reads are narrowed by the actor's scope before they reach the
+//! store and redacted by its field permissions after.
+
+mod compliance;
+mod leads;
+mod records;
+mod transfer;
+
+pub use compliance::{IntegrityIssue, IntegrityReport};
+pub use leads::{Conversion, ConvertOptions, RescoreReport, StageSummary};
+pub use transfer::{ExportOptions, ImportMode, ImportOptions, ImportReport, RowError};
+
+use crate::access::{Action, Actor, Grant, Role, builtin};
+use crate::change::{AuditEntry, ChangeSet, Event, FieldChange, Write, diff};
+use crate::clock::{Clock, IdGen};
+use crate::error::{Error, FieldError, Result, codes};
+use crate::model;
+use crate::pipeline::{Pipeline, default_pipeline};
+use crate::query::{Filter, StoreQuery};
+use crate::record::Record;
+use crate::schema::{EntityDef, FieldSpec};
+use crate::scoring::CompiledModel;
+use crate::store::Store;
+use crate::validate::{self, CustomSpecs, Mode};
+use crate::value::{FieldType, Id, Value};
+use serde_json::{Map, Value as Json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// The CRM service over a store. Cheap to share behind an `Arc`; all methods take `&self`.
+#[derive(Debug)]
+pub struct Service<S> {
+    store: S,
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGen>,
+}
+
+impl<S: Store> Service<S> {
+    pub fn new(store: S, clock: Arc<dyn Clock>, ids: Arc<dyn IdGen>) -> Self {
+        Service { store, clock, ids }
+    }
+
+    /// The underlying store (for operations and tests; use cases go through the service).
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    pub fn now(&self) -> crate::value::Timestamp {
+        self.clock.now()
+    }
+
+    /// Resolves an entity type by name, or `NotFound`.
+    pub fn entity(&self, name: &str) -> Result<&'static EntityDef> {
+        model::entity(name).ok_or_else(|| Error::not_found("entity type", name))
+    }
+
+    /// Creates a tenant (platform super-admin use case). The organization's id is the tenant id.
+    pub async fn create_organization(&self, input: &Map<String, Json>) -> Result<Record> {
+        let now = self.clock.now();
+        let id = self.ids.new_id(now);
+        let mut rec = Record::empty(&model::ORGANIZATION, id, id, now);
+        let vctx = validate::Ctx {
+            now,
+            phone_country_code: "1".into(),
+        };
+        validate::apply_input(&mut rec, input, &CustomSpecs::new(), &vctx, Mode::Create)
+            .map_err(Error::Validation)?;
+        let actor = Actor::system(id);
+        let mut cs = ChangeSet::new(id);
+        cs.audit
+            .push(self.audit_entry(&actor, "create", &rec, diff(None, Some(&rec))));
+        cs.events.push(self.event("organization.created", &rec));
+        cs.writes.push(Write::Insert(rec.clone()));
+        self.store.apply(cs).await?;
+        Ok(rec)
+    }
+
+    /// Every tenant id (platform operations).
+    pub async fn tenants(&self) -> Result<Vec<Id>> {
+        self.store.tenants().await
+    }
+
+    /// Resolves the acting user once per request: an active user of the tenant with their role.
+    /// Deactivation and role changes take effect on the next call.
+    pub async fn actor(&self, tenant: Id, user_id: Id) -> Result<Actor> {
+        let user = self
+            .store
+            .get(tenant, &model::USER, user_id)
+            .await?
+            .ok_or_else(|| Error::not_found("user", user_id))?;
+        if user.get("active") == Some(&Value::Bool(false)) {
+            return Err(Error::forbidden("sign_in", "user", vec!["active".into()]));
+        }
+        let role_name = user.str("role").unwrap_or_default();
+        let role = self.role(tenant, role_name).await?;
+        Ok(Actor {
+            tenant,
+            user_id: Some(user_id),
+            team_id: user.id_of("team_id"),
+            role: Arc::new(role),
+        })
+    }
+
+    /// A built-in role, or the tenant's custom role of that name.
+    pub async fn role(&self, tenant: Id, name: &str) -> Result<Role> {
+        if let Some(r) = builtin::by_name(name) {
+            return Ok(r);
+        }
+        let q = StoreQuery::by_id(Filter::eq("name", name), 1);
+        let rec = self
+            .store
+            .query(tenant, &model::ROLE, &q)
+            .await?
+            .into_iter()
+            .next();
+        let grants = rec.and_then(|r| r.get("grants").map(Value::to_json));
+        let grants: BTreeMap<String, Grant> = grants
+            .and_then(|g| serde_json::from_value(g).ok())
+            .ok_or_else(|| {
+            Error::field("role", codes::UNKNOWN_REFERENCE, format!("no role {name}"))
+        })?;
+        Ok(Role {
+            name: name.to_owned(),
+            grants,
+        })
+    }
+
+    // ---- shared steps ----
+
+    pub(crate) async fn org(&self, tenant: Id) -> Result<Record> {
+        self.store
+            .get(tenant, &model::ORGANIZATION, tenant)
+            .await?
+            .ok_or_else(|| Error::not_found("organization", tenant))
+    }
+
+    pub(crate) async fn vctx(&self, tenant: Id) -> Result<validate::Ctx> {
+        let org = self.org(tenant).await?;
+        Ok(validate::Ctx {
+            now: self.clock.now(),
+            phone_country_code: org.str("phone_country_code").unwrap_or("1").to_owned(),
+        })
+    }
+
+    /// The tenant's custom field specs for an entity type.
+    pub async fn custom_specs(&self, tenant: Id, def: &EntityDef) -> Result<CustomSpecs> {
+        if !def.custom_fields {
+            return Ok(CustomSpecs::new());
+        }
+        let q = StoreQuery::by_id(Filter::eq("entity", def.name), 500);
+        let mut out = CustomSpecs::new();
+        for r in self.store.query(tenant, &model::CUSTOM_FIELD, &q).await? {
+            let spec = r
+                .get("spec")
+                .map(Value::to_json)
+                .and_then(|j| serde_json::from_value::<FieldSpec>(j).ok());
+            if let (Some(key), Some(spec)) = (r.str("key"), spec) {
+                out.insert(key.to_owned(), spec);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Loads a record the actor may read, or `NotFound` (missing, other tenant, or outside read scope).
+    pub(crate) async fn visible(
+        &self,
+        actor: &Actor,
+        def: &'static EntityDef,
+        id: Id,
+    ) -> Result<Record> {
+        let scope = actor.authorize(def, Action::Read)?;
+        match self.store.get(actor.tenant, def, id).await? {
+            Some(r) if actor.in_scope(&r, scope) => Ok(r),
+            _ => Err(Error::not_found(def.name, id)),
+        }
+    }
+
+    /// Checks that changed reference fields point at records of the tenant that the actor can see,
+    /// and that unique fields are free. Collects every failure.
+    pub(crate) async fn check_links(
+        &self,
+        actor: &Actor,
+        rec: &Record,
+        old: Option<&Record>,
+    ) -> Result<()> {
+        let mut errs = Vec::new();
+        for (i, f) in rec.entity.fields.iter().enumerate() {
+            let v = &rec.values[i];
+            if v.is_null() || old.is_some_and(|o| &o.values[i] == v) {
+                continue;
+            }
+            if let (FieldType::Ref(target), Value::Id(id)) = (&f.spec.ty, v) {
+                let tdef = model::entity(target)
+                    .ok_or_else(|| Error::Storage(format!("undeclared entity {target}")))?;
+                let found = match actor.role.scope(tdef.name, Action::Read) {
+                    crate::access::Scope::None => {
+                        self.store.get(actor.tenant, tdef, *id).await?.is_some()
+                    }
+                    _ => self.visible(actor, tdef, *id).await.is_ok(),
+                };
+                if !found {
+                    errs.push(FieldError::new(
+                        f.name,
+                        codes::UNKNOWN_REFERENCE,
+                        format!("no {target} with this id"),
+                    ));
+                }
+            }
+            if f.unique {
+                let q = StoreQuery::by_id(
+                    Filter::Cmp {
+                        field: f.name.into(),
+                        op: crate::query::Op::Eq,
+                        value: v.clone(),
+                    },
+                    2,
+                );
+                let clash = self
+                    .store
+                    .query(actor.tenant, rec.entity, &q)
+                    .await?
+                    .iter()
+                    .any(|o| o.id != rec.id);
+                if clash {
+                    errs.push(FieldError::new(
+                        f.name,
+                        codes::DUPLICATE,
+                        format!("another {} has this {}", rec.entity.name, f.name),
+                    ));
+                }
+            }
+        }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Validation(errs))
+        }
+    }
+
+    /// Loads what writes of one entity type need from the tenant, once per use case (or per import).
+    pub(crate) async fn write_ctx(&self, tenant: Id, def: &'static EntityDef) -> Result<WriteCtx> {
+        let vctx = self.vctx(tenant).await?;
+        let custom = self.custom_specs(tenant, def).await?;
+        let mut ctx = WriteCtx {
+            vctx,
+            custom,
+            pipelines: Vec::new(),
+            default_pipeline: None,
+            roles: Vec::new(),
+            model: None,
+        };
+        if def.name == "lead" {
+            let all = self
+                .store
+                .query(
+                    tenant,
+                    &model::PIPELINE,
+                    &StoreQuery::by_id(Filter::All, 1000),
+                )
+                .await?;
+            ctx.default_pipeline = all
+                .iter()
+                .find(|r| r.get("is_default") == Some(&Value::Bool(true)))
+                .and_then(Pipeline::from_record);
+            ctx.pipelines = all
+                .iter()
+                .filter_map(|r| Some((r.id, Pipeline::from_record(r)?)))
+                .collect();
+        }
+        if def.name == "user" {
+            let all = self
+                .store
+                .query(tenant, &model::ROLE, &StoreQuery::by_id(Filter::All, 1000))
+                .await?;
+            ctx.roles = all
+                .iter()
+                .filter_map(|r| r.str("name").map(str::to_owned))
+                .collect();
+        }
+        if def.scored {
+            ctx.model = Some(self.scoring_model(tenant).await?);
+        }
+        Ok(ctx)
+    }
+
+    pub(crate) fn audit_entry(
+        &self,
+        actor: &Actor,
+        action: &str,
+        rec: &Record,
+        changes: Vec<FieldChange>,
+    ) -> AuditEntry {
+        self.audit_raw(actor, action, rec.entity.name, Some(rec.id), changes)
+    }
+
+    pub(crate) fn audit_raw(
+        &self,
+        actor: &Actor,
+        action: &str,
+        entity: &str,
+        id: Option<Id>,
+        changes: Vec<FieldChange>,
+    ) -> AuditEntry {
+        let now = self.clock.now();
+        AuditEntry {
+            id: self.ids.new_id(now),
+            tenant: actor.tenant,
+            seq: 0,
+            at: now,
+            actor: actor.user_id,
+            action: action.to_owned(),
+            entity: entity.to_owned(),
+            entity_id: id,
+            changes,
+            prev_hash: String::new(),
+            hash: String::new(),
+        }
+    }
+
+    pub(crate) fn event(&self, kind: &str, rec: &Record) -> Event {
+        self.event_raw(
+            kind,
+            rec.tenant,
+            rec.entity.name,
+            Some(rec.id),
+            rec.to_json(),
+        )
+    }
+
+    pub(crate) fn event_raw(
+        &self,
+        kind: &str,
+        tenant: Id,
+        entity: &str,
+        id: Option<Id>,
+        payload: Json,
+    ) -> Event {
+        let now = self.clock.now();
+        Event {
+            seq: 0,
+            tenant,
+            id: self.ids.new_id(now),
+            at: now,
+            kind: kind.to_owned(),
+            entity: entity.to_owned(),
+            entity_id: id,
+            payload,
+        }
+    }
+}
+
+/// Tenant data a write needs, loaded once.
+#[derive(Debug)]
+pub(crate) struct WriteCtx {
+    pub vctx: validate::Ctx,
+    pub custom: CustomSpecs,
+    pipelines: Vec<(Id, Pipeline)>,
+    default_pipeline: Option<Pipeline>,
+    roles: Vec<String>,
+    pub model: Option<(Arc<CompiledModel>, i64)>,
+}
+
+impl WriteCtx {
+    /// Rules that need tenant data: a lead's status is a stage of its pipeline; a user's role exists.
+    /// `changed`: the fields an update touched (`None` on create and in the integrity checker), so a
+    /// legacy row that breaks a rule can still be edited elsewhere.
+    pub fn check_tenant_rules(&self, rec: &Record, changed: Option<&[String]>) -> Result<()> {
+        let touched = |f: &str| changed.is_none_or(|c| c.iter().any(|x| x == f));
+        match rec.entity.name {
+            "lead" if touched("status") || touched("pipeline_id") => {
+                let chosen = rec.id_of("pipeline_id").and_then(|id| {
+                    self.pipelines
+                        .iter()
+                        .find(|(pid, _)| *pid == id)
+                        .map(|(_, p)| p)
+                });
+                let fallback;
+                let pipeline = match chosen.or(self.default_pipeline.as_ref()) {
+                    Some(p) => p,
+                    None => {
+                        fallback = default_pipeline();
+                        &fallback
+                    }
+                };
+                let status = rec.str("status").unwrap_or_default();
+                if pipeline.stage(status).is_none() {
+                    let keys: Vec<&str> = pipeline.stages.iter().map(|s| s.key.as_str()).collect();
+                    return Err(Error::field(
+                        "status",
+                        codes::INVALID_OPTION,
+                        format!("must be one of: {}", keys.join(", ")),
+                    ));
+                }
+            }
+            "user" if touched("role") => {
+                let role = rec.str("role").unwrap_or_default();
+                if builtin::by_name(role).is_none() && !self.roles.iter().any(|r| r == role) {
+                    return Err(Error::field(
+                        "role",
+                        codes::UNKNOWN_REFERENCE,
+                        format!("no role {role}"),
+                    ));
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Sets a scored record's score fields (no activities: new records, or callers that pass them).
+    pub fn score(&self, rec: &mut Record, activities: &[Record]) {
+        if let Some((m, version)) = &self.model {
+            let (score, temp) = m.score(rec, activities, self.vctx.now);
+            leads::set_score(rec, score, temp, *version, self.vctx.now);
+        }
+    }
+}
+
+/// The field paths an input object names (`custom.x` for custom fields), for write permission checks.
+pub(crate) fn input_paths(input: &Map<String, Json>) -> Vec<String> {
+    let mut out = Vec::new();
+    for (k, v) in input {
+        match (k.as_str(), v.as_object()) {
+            ("custom", Some(obj)) => out.extend(obj.keys().map(|c| format!("custom.{c}"))),
+            _ => out.push(k.clone()),
+        }
+    }
+    out
+}

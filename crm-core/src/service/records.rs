@@ -1,0 +1,377 @@
+//! Create, read, update, delete and list, for every entity type.
+
+use super::{Service, WriteCtx, input_paths};
+use crate::access::{Action, Actor};
+use crate::change::{ChangeSet, Write, diff};
+use crate::error::{Error, FieldError, Result, codes};
+use crate::model;
+use crate::query::{self, BindCtx, Filter, ListRequest, Page, SortKey, StoreQuery};
+use crate::record::Record;
+use crate::schema::EntityDef;
+use crate::store::Store;
+use crate::validate::{self, Mode};
+use crate::value::{FieldType, Id, Value};
+use serde_json::{Map, Value as Json};
+
+impl<S: Store> Service<S> {
+    /// Creates a record. Owner and team default to the actor's; the result must lie in the actor's
+    /// create scope.
+    pub async fn create(
+        &self,
+        actor: &Actor,
+        entity: &str,
+        input: &Map<String, Json>,
+    ) -> Result<Record> {
+        let def = self.entity(entity)?;
+        let (rec, cs) = self.prepare_create(actor, def, input).await?;
+        self.store.apply(cs).await?;
+        Ok(actor.redact(rec))
+    }
+
+    /// Everything `create` does but the write: the new record and its change set.
+    pub(crate) async fn prepare_create(
+        &self,
+        actor: &Actor,
+        def: &'static EntityDef,
+        input: &Map<String, Json>,
+    ) -> Result<(Record, ChangeSet)> {
+        let ctx = self.write_ctx(actor.tenant, def).await?;
+        let rec = self.build_create(actor, def, input, &ctx)?;
+        self.check_links(actor, &rec, None).await?;
+        let mut cs = ChangeSet::new(actor.tenant);
+        self.push_insert(actor, &rec, "create", &mut cs);
+        self.rescore_parent(&rec, None, &mut cs).await?;
+        Ok((rec, cs))
+    }
+
+    /// The synchronous part of a create, shared by single creates and imports: authorize, validate
+    /// and normalise, default owner and team, check scope and tenant rules, score.
+    pub(crate) fn build_create(
+        &self,
+        actor: &Actor,
+        def: &'static EntityDef,
+        input: &Map<String, Json>,
+        ctx: &WriteCtx,
+    ) -> Result<Record> {
+        if def.name == "organization" {
+            return Err(Error::forbidden(Action::Create, def.name, vec![]));
+        }
+        let scope = actor.authorize(def, Action::Create)?;
+        actor.check_writable(def, Action::Create, &input_paths(input))?;
+        let now = ctx.vctx.now;
+        let mut rec = Record::empty(def, actor.tenant, self.ids.new_id(now), now);
+        validate::apply_input(&mut rec, input, &ctx.custom, &ctx.vctx, Mode::Create)
+            .map_err(Error::Validation)?;
+        for (field, default) in [
+            (def.owner_field, actor.user_id),
+            (def.team_field, actor.team_id),
+        ] {
+            if let (Some(f), Some(v)) = (field.filter(|f| def.index_of(f).is_some()), default) {
+                if rec.get(f).is_some_and(Value::is_null) {
+                    rec.set(f, v);
+                }
+            }
+        }
+        if !actor.in_scope(&rec, scope) {
+            return Err(Error::forbidden(
+                Action::Create,
+                def.name,
+                def.owner_field.into_iter().map(String::from).collect(),
+            ));
+        }
+        ctx.check_tenant_rules(&rec, None)?;
+        ctx.score(&mut rec, &[]);
+        Ok(rec)
+    }
+
+    /// Adds an insert with its audit entry and event to a change set.
+    pub(crate) fn push_insert(
+        &self,
+        actor: &Actor,
+        rec: &Record,
+        action: &str,
+        cs: &mut ChangeSet,
+    ) {
+        cs.audit
+            .push(self.audit_entry(actor, action, rec, diff(None, Some(rec))));
+        cs.events
+            .push(self.event(&format!("{}.created", rec.entity.name), rec));
+        cs.writes.push(Write::Insert(rec.clone()));
+    }
+
+    /// Reads one record, redacted; `NotFound` if missing, in another tenant or outside the read scope.
+    pub async fn get(&self, actor: &Actor, entity: &str, id: Id) -> Result<Record> {
+        let def = self.entity(entity)?;
+        Ok(actor.redact(self.visible(actor, def, id).await?))
+    }
+
+    /// Applies a patch to a record at `expected_version`. Returns the new state (unchanged if the
+    /// patch changes nothing). A stale version is a `Conflict`; a field the actor may not write is
+    /// `Forbidden` naming it; nothing is written in either case.
+    pub async fn update(
+        &self,
+        actor: &Actor,
+        entity: &str,
+        id: Id,
+        expected_version: u64,
+        patch: &Map<String, Json>,
+    ) -> Result<Record> {
+        let def = self.entity(entity)?;
+        let (rec, cs) = self
+            .prepare_update(actor, def, id, expected_version, patch)
+            .await?;
+        if let Some(cs) = cs {
+            self.store.apply(cs).await?;
+        }
+        Ok(actor.redact(rec))
+    }
+
+    pub(crate) async fn prepare_update(
+        &self,
+        actor: &Actor,
+        def: &'static EntityDef,
+        id: Id,
+        expected_version: u64,
+        patch: &Map<String, Json>,
+    ) -> Result<(Record, Option<ChangeSet>)> {
+        let scope = actor.authorize(def, Action::Update)?;
+        let cur = self.visible(actor, def, id).await?;
+        if !actor.in_scope(&cur, scope) {
+            return Err(Error::forbidden(Action::Update, def.name, vec![]));
+        }
+        actor.check_writable(def, Action::Update, &input_paths(patch))?;
+        if cur.version != expected_version {
+            return Err(Error::Conflict {
+                entity: def.name.into(),
+                id: id.to_string(),
+                expected: expected_version,
+                actual: cur.version,
+            });
+        }
+        let ctx = self.write_ctx(actor.tenant, def).await?;
+        let Some(mut rec) = self.build_update(actor, &cur, patch, &ctx, scope)? else {
+            return Ok((cur, None));
+        };
+        self.check_links(actor, &rec, Some(&cur)).await?;
+        if def.scored {
+            // Activities count on update, so score against the stored ones.
+            self.score_into(&mut rec, ctx.model.as_ref()).await?;
+        }
+        let mut cs = ChangeSet::new(actor.tenant);
+        cs.audit
+            .push(self.audit_entry(actor, "update", &rec, diff(Some(&cur), Some(&rec))));
+        cs.events
+            .push(self.event(&format!("{}.updated", def.name), &rec));
+        cs.writes.push(Write::Update {
+            record: rec.clone(),
+            expected_version,
+        });
+        self.rescore_parent(&rec, None, &mut cs).await?;
+        if def.rescores.is_some_and(|f| cur.id_of(f) != rec.id_of(f)) {
+            // Moved to another parent: the old parent loses this record's contribution.
+            self.rescore_parent(&cur, Some(cur.id), &mut cs).await?;
+        }
+        Ok((rec, Some(cs)))
+    }
+
+    /// The synchronous part of an update (shared with import upserts): validate the patch onto the
+    /// current record, check scope and tenant rules, bump the version. `None` if nothing changes.
+    pub(crate) fn build_update(
+        &self,
+        actor: &Actor,
+        cur: &Record,
+        patch: &Map<String, Json>,
+        ctx: &WriteCtx,
+        scope: crate::access::Scope,
+    ) -> Result<Option<Record>> {
+        let def = cur.entity;
+        let mut rec = cur.clone();
+        let changed = validate::apply_input(&mut rec, patch, &ctx.custom, &ctx.vctx, Mode::Update)
+            .map_err(Error::Validation)?;
+        if changed.is_empty() {
+            return Ok(None);
+        }
+        if !actor.in_scope(&rec, scope) {
+            return Err(Error::forbidden(
+                Action::Update,
+                def.name,
+                def.owner_field.into_iter().map(String::from).collect(),
+            ));
+        }
+        ctx.check_tenant_rules(&rec, Some(&changed))?;
+        rec.version = cur.version + 1;
+        rec.updated_at = ctx.vctx.now;
+        Ok(Some(rec))
+    }
+
+    /// Deletes a record at `expected_version`. Records still referenced by others are `in_use`.
+    pub async fn delete(
+        &self,
+        actor: &Actor,
+        entity: &str,
+        id: Id,
+        expected_version: u64,
+    ) -> Result<()> {
+        let def = self.entity(entity)?;
+        let scope = actor.authorize(def, Action::Delete)?;
+        let cur = self.visible(actor, def, id).await?;
+        if !actor.in_scope(&cur, scope) {
+            return Err(Error::forbidden(Action::Delete, def.name, vec![]));
+        }
+        if cur.version != expected_version {
+            return Err(Error::Conflict {
+                entity: def.name.into(),
+                id: id.to_string(),
+                expected: expected_version,
+                actual: cur.version,
+            });
+        }
+        let mut errs = Vec::new();
+        for other in model::all() {
+            for f in other
+                .fields
+                .iter()
+                .filter(|f| f.spec.ty == FieldType::Ref(def.name))
+            {
+                if other.name == def.name && f.name == "id" {
+                    continue;
+                }
+                let n = self
+                    .store
+                    .count(actor.tenant, other, &Filter::eq(f.name, id))
+                    .await?;
+                if n > 0 {
+                    errs.push(FieldError::new(
+                        "id",
+                        codes::IN_USE,
+                        format!("{n} {} still refer to it by {}", other.table, f.name),
+                    ));
+                }
+            }
+        }
+        if !errs.is_empty() {
+            return Err(Error::Validation(errs));
+        }
+        let mut cs = ChangeSet::new(actor.tenant);
+        cs.audit
+            .push(self.audit_entry(actor, "delete", &cur, diff(Some(&cur), None)));
+        cs.events
+            .push(self.event(&format!("{}.deleted", def.name), &cur));
+        cs.writes.push(Write::Delete {
+            entity: def,
+            id,
+            expected_version,
+        });
+        self.rescore_parent(&cur, Some(cur.id), &mut cs).await?;
+        self.store.apply(cs).await?;
+        Ok(())
+    }
+
+    /// Lists records: the text query `q` and the typed filter (ANDed), narrowed to the actor's read
+    /// scope, sorted (default newest first), one keyset page at a time.
+    pub async fn list(
+        &self,
+        actor: &Actor,
+        entity: &str,
+        req: &ListRequest,
+    ) -> Result<Page<Record>> {
+        self.page(actor, self.entity(entity)?, req, Filter::All)
+            .await
+    }
+
+    /// One page of a list, further narrowed by `extra` (exports add their scope).
+    pub(crate) async fn page(
+        &self,
+        actor: &Actor,
+        def: &'static EntityDef,
+        req: &ListRequest,
+        extra: Filter,
+    ) -> Result<Page<Record>> {
+        let (mut q, sort) = self.bind_list(actor, def, req).await?;
+        q.filter = Filter::and([q.filter, extra]);
+        let limit = q.limit - 1;
+        let mut rows = self.store.query(actor.tenant, def, &q).await?;
+        let next_cursor = if rows.len() > limit as usize {
+            rows.truncate(limit as usize);
+            rows.last().map(|last| {
+                let vals: Vec<Value> = sort
+                    .iter()
+                    .map(|k| {
+                        def.resolve(&k.field)
+                            .map(|f| last.value(&f))
+                            .unwrap_or_default()
+                    })
+                    .collect();
+                query::encode_cursor(&sort, &vals)
+            })
+        } else {
+            None
+        };
+        Ok(Page {
+            items: rows.into_iter().map(|r| actor.redact(r)).collect(),
+            next_cursor,
+        })
+    }
+
+    /// Turns a list request into the store query (limit + 1, to detect a next page) and its sort.
+    pub(crate) async fn bind_list(
+        &self,
+        actor: &Actor,
+        def: &'static EntityDef,
+        req: &ListRequest,
+    ) -> Result<(StoreQuery, Vec<SortKey>)> {
+        let scope = actor.authorize(def, Action::Read)?;
+        let custom = self.custom_specs(actor.tenant, def).await?;
+        let vctx = self.vctx(actor.tenant).await?;
+        let readable = |f: &str| actor.role.can_read_field(def.name, f);
+        let cx = BindCtx {
+            def,
+            custom: &custom,
+            readable: &readable,
+            me: actor.user_id,
+            vctx: &vctx,
+        };
+        let mut parts = Vec::new();
+        if let Some(text) = req.q.as_deref() {
+            parts.push(query::bind(query::text::parse(text)?, &cx)?);
+        }
+        if let Some(f) = &req.filter {
+            parts.push(query::bind(f.clone(), &cx)?);
+        }
+        let wanted = if req.sort.is_empty() {
+            vec![SortKey::desc("created_at")]
+        } else {
+            req.sort.clone()
+        };
+        let sort = query::bind_sort(&wanted, &cx)?;
+        if let Some(c) = req.cursor.as_deref() {
+            let ty = |f: &str| match def.resolve(f) {
+                Some(crate::schema::FieldRef::Custom(k)) => {
+                    custom.get(&k).map_or(FieldType::Text, |s| s.ty.clone())
+                }
+                Some(r) => def.type_of(&r).unwrap_or(FieldType::Text),
+                None => FieldType::Text,
+            };
+            let last = query::decode_cursor(c, &sort, &ty)?;
+            parts.push(query::keyset_after(&sort, &last));
+        }
+        parts.push(actor.scope_filter(def, scope));
+        let limit = req
+            .limit
+            .unwrap_or(query::DEFAULT_PAGE_SIZE)
+            .clamp(1, query::MAX_PAGE_SIZE);
+        Ok((
+            StoreQuery {
+                filter: Filter::and(parts),
+                sort: sort.clone(),
+                limit: limit + 1,
+            },
+            sort,
+        ))
+    }
+
+    /// Logs an activity (call, email, meeting, note, SMS, visit, check-in) and re-scores its lead.
+    pub async fn log_activity(&self, actor: &Actor, input: &Map<String, Json>) -> Result<Record> {
+        self.create(actor, "activity", input).await
+    }
+}

@@ -1,0 +1,713 @@
+//! CSV import and export. Import maps columns to fields, validates every row through the same build
+//! steps as single writes, and applies in one bulk transaction: a dry run or an all-or-nothing import
+//! with errors rolls everything back; valid-rows-only commits the rows that passed. Export streams
+//! what the actor may read, formula-safe by default.
+
+use super::{Service, WriteCtx};
+use crate::access::{Action, Actor, Scope};
+use crate::change::{ChangeSet, Write, diff};
+use crate::error::{Error, FieldError, Result, codes};
+use crate::model;
+use crate::query::{Filter, ListRequest, MAX_PAGE_SIZE, SortKey, StoreQuery};
+use crate::record::Record;
+use crate::schema::{EntityDef, FieldRef};
+use crate::store::{BulkWrite, Store};
+use crate::value::{FieldType, Id, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value as Json, json};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+/// What an import does with what it validated.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportMode {
+    /// Validate everything, write nothing.
+    #[default]
+    DryRun,
+    /// Write everything, or nothing if any row fails.
+    AllOrNothing,
+    /// Write the rows that pass; report the others.
+    ValidRowsOnly,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ImportOptions {
+    pub mode: ImportMode,
+    /// CSV header -> field path (`email`, `custom.roof_type`). Empty: headers are matched to field names
+    /// (case and spaces ignored: `First Name` -> `first_name`); unmatched columns are ignored and reported.
+    #[serde(default)]
+    pub mapping: BTreeMap<String, String>,
+    /// Update records whose external key (`external_id`) matches a row instead of creating duplicates.
+    #[serde(default)]
+    pub upsert: bool,
+    /// Refuse files with more data rows than this.
+    #[serde(default = "default_max_rows")]
+    pub max_rows: u64,
+}
+
+fn default_max_rows() -> u64 {
+    2_000_000
+}
+
+impl Default for ImportOptions {
+    fn default() -> Self {
+        ImportOptions {
+            mode: ImportMode::DryRun,
+            mapping: BTreeMap::new(),
+            upsert: false,
+            max_rows: default_max_rows(),
+        }
+    }
+}
+
+/// The errors of one CSV row.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RowError {
+    /// 1-based data row (the header is not counted).
+    pub row: u64,
+    /// 1-based line in the file.
+    pub line: u64,
+    pub errors: Vec<FieldError>,
+}
+
+/// The per-row, per-field outcome of an import.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ImportReport {
+    pub mode: ImportMode,
+    pub rows: u64,
+    pub valid: u64,
+    pub invalid: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    /// Whether anything was written.
+    pub applied: bool,
+    /// Column -> field as used.
+    pub columns: BTreeMap<String, String>,
+    pub ignored_columns: Vec<String>,
+    /// Row errors, at most [`MAX_REPORTED_ROWS`] of them (`invalid` counts them all).
+    pub errors: Vec<RowError>,
+}
+
+pub const MAX_REPORTED_ROWS: usize = 10_000;
+const CHUNK: usize = 2_000;
+
+/// Export options.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct ExportOptions {
+    /// Columns to export (field paths); empty: every field the actor may read.
+    #[serde(default)]
+    pub fields: Vec<String>,
+    /// Text filter language.
+    #[serde(default)]
+    pub q: Option<String>,
+    #[serde(skip)]
+    pub filter: Option<Filter>,
+    #[serde(default)]
+    pub sort: Vec<SortKey>,
+    /// Write cells exactly as stored. By default text cells that a spreadsheet would run as a formula
+    /// (`=`, `+`, `-`, `@`, tab, CR first) are prefixed with `'`.
+    #[serde(default)]
+    pub raw: bool,
+}
+
+struct Row {
+    row: u64,
+    line: u64,
+    input: Map<String, Json>,
+    key: Option<String>,
+}
+
+enum Built {
+    Insert(Record),
+    Update(Record, Record),
+    Unchanged,
+}
+
+impl<S: Store> Service<S> {
+    /// Imports CSV rows into an entity type. See [`ImportOptions`] and [`ImportMode`].
+    pub async fn import_csv<R: std::io::Read + Send>(
+        &self,
+        actor: &Actor,
+        entity: &str,
+        input: R,
+        opts: &ImportOptions,
+    ) -> Result<ImportReport> {
+        let def = self.entity(entity)?;
+        let import_scope = actor.authorize(def, Action::Import)?;
+        let update_scope = if opts.upsert {
+            actor.authorize(def, Action::Update)?
+        } else {
+            Scope::None
+        };
+        let ctx = self.write_ctx(actor.tenant, def).await?;
+        let mut rdr = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_reader(input);
+        let headers = rdr
+            .headers()
+            .map_err(|e| Error::field("csv", codes::INVALID_FORMAT, csv_msg(&e)))?
+            .clone();
+        let mut report = ImportReport {
+            mode: opts.mode,
+            ..Default::default()
+        };
+        let targets = map_columns(def, &ctx, &headers, opts, &mut report)?;
+        let key_col = match (opts.upsert, def.external_key) {
+            (false, _) => None,
+            (true, Some(k)) => Some(
+                targets
+                    .iter()
+                    .position(|t| t.as_deref() == Some(k))
+                    .ok_or_else(|| {
+                        Error::field(
+                            "mapping",
+                            codes::REQUIRED,
+                            format!("upsert needs a column mapped to {k}"),
+                        )
+                    })?,
+            ),
+            (true, None) => {
+                return Err(Error::field(
+                    "upsert",
+                    codes::INVALID_OPTION,
+                    format!("{} has no external key", def.name),
+                ));
+            }
+        };
+
+        let mut bulk = self.store.bulk(actor.tenant).await?;
+        let mut seen: HashMap<&'static str, HashSet<String>> = HashMap::new();
+        let mut parents: HashSet<Id> = HashSet::new();
+        let mut writing = opts.mode != ImportMode::DryRun;
+        let mut records = rdr.into_records();
+        let mut n = 0u64;
+        loop {
+            let mut chunk = Vec::with_capacity(CHUNK);
+            for rec in records.by_ref() {
+                n += 1;
+                if n > opts.max_rows {
+                    return Err(Error::LimitExceeded {
+                        what: "import rows".into(),
+                        limit: opts.max_rows,
+                    });
+                }
+                let line = rec
+                    .as_ref()
+                    .ok()
+                    .and_then(|r| r.position())
+                    .map_or(n + 1, |p| p.line());
+                match rec {
+                    Ok(r) => chunk.push(row_input(n, line, &r, &targets, key_col)),
+                    Err(e) => report_row(
+                        &mut report,
+                        n,
+                        line,
+                        vec![FieldError::new("csv", codes::INVALID_FORMAT, csv_msg(&e))],
+                    ),
+                }
+                if chunk.len() == CHUNK {
+                    break;
+                }
+            }
+            if chunk.is_empty() {
+                break;
+            }
+            report.rows = n;
+            let existing = match key_col {
+                Some(_) => {
+                    let keys: Vec<Value> = chunk
+                        .iter()
+                        .filter_map(|r| r.key.clone().map(Value::Text))
+                        .collect();
+                    let k = def.external_key.unwrap_or("external_id");
+                    let q = StoreQuery::by_id(
+                        Filter::In {
+                            field: k.into(),
+                            values: keys.clone(),
+                        },
+                        keys.len() as u32 + 1,
+                    );
+                    let found = if keys.is_empty() {
+                        Vec::new()
+                    } else {
+                        bulk.query(def, &q).await?
+                    };
+                    found
+                        .into_iter()
+                        .filter_map(|r| Some((r.str(k)?.to_owned(), r)))
+                        .collect()
+                }
+                None => HashMap::new(),
+            };
+            let mut built: Vec<(u64, u64, Built)> = Vec::new();
+            for r in chunk {
+                if let Some(k) = &r.key {
+                    if !seen.entry("__key").or_default().insert(k.clone()) {
+                        report_row(
+                            &mut report,
+                            r.row,
+                            r.line,
+                            vec![FieldError::new(
+                                def.external_key.unwrap_or("external_id"),
+                                codes::DUPLICATE,
+                                "this key appears earlier in the file",
+                            )],
+                        );
+                        continue;
+                    }
+                }
+                let outcome = match r.key.as_ref().and_then(|k| existing.get(k)) {
+                    Some(cur) => {
+                        self.build_upsert(actor, cur, &r.input, &ctx, update_scope, import_scope)
+                    }
+                    None => self
+                        .build_create(actor, def, &r.input, &ctx)
+                        .and_then(|rec| {
+                            if actor.in_scope(&rec, import_scope) {
+                                Ok(Built::Insert(rec))
+                            } else {
+                                Err(Error::forbidden(Action::Import, def.name, vec![]))
+                            }
+                        }),
+                };
+                match outcome {
+                    Ok(b) => built.push((r.row, r.line, b)),
+                    Err(e @ (Error::Storage(_) | Error::LimitExceeded { .. })) => return Err(e),
+                    Err(e) => report_row(&mut report, r.row, r.line, row_errors(e)),
+                }
+            }
+            let bad = self
+                .check_links_batch(&mut bulk, actor, &built, &mut seen)
+                .await?;
+            let mut cs = ChangeSet::new(actor.tenant);
+            let (mut created, mut updated) = (Vec::new(), Vec::new());
+            for (i, (row, line, b)) in built.into_iter().enumerate() {
+                if let Some(errs) = bad.get(&i) {
+                    report_row(&mut report, row, line, errs.clone());
+                    continue;
+                }
+                report.valid += 1;
+                match b {
+                    Built::Unchanged => report.unchanged += 1,
+                    Built::Insert(rec) => {
+                        report.created += 1;
+                        parents.extend(def.rescores.and_then(|f| rec.id_of(f)));
+                        cs.audit.push(self.audit_entry(
+                            actor,
+                            "import",
+                            &rec,
+                            diff(None, Some(&rec)),
+                        ));
+                        created.push(rec.id.to_string());
+                        cs.writes.push(Write::Insert(rec));
+                    }
+                    Built::Update(old, rec) => {
+                        report.updated += 1;
+                        parents.extend(def.rescores.and_then(|f| rec.id_of(f)));
+                        parents.extend(def.rescores.and_then(|f| old.id_of(f)));
+                        cs.audit.push(self.audit_entry(
+                            actor,
+                            "import",
+                            &rec,
+                            diff(Some(&old), Some(&rec)),
+                        ));
+                        updated.push(rec.id.to_string());
+                        cs.writes.push(Write::Update {
+                            record: rec,
+                            expected_version: old.version,
+                        });
+                    }
+                }
+            }
+            if opts.mode == ImportMode::AllOrNothing && report.invalid > 0 {
+                writing = false;
+            }
+            if writing && !cs.writes.is_empty() {
+                let payload = json!({ "created": created, "updated": updated });
+                cs.events.push(self.event_raw(
+                    &format!("{}.imported", def.name),
+                    actor.tenant,
+                    def.name,
+                    None,
+                    payload,
+                ));
+                bulk.apply(cs).await?;
+            }
+        }
+        report.rows = n;
+        report.applied = writing && report.created + report.updated > 0;
+        if writing {
+            bulk.commit().await?;
+        } else {
+            drop(bulk);
+        }
+        if report.applied && !parents.is_empty() {
+            self.rescore_ids(actor, parents.into_iter().collect())
+                .await?;
+        }
+        Ok(report)
+    }
+
+    fn build_upsert(
+        &self,
+        actor: &Actor,
+        cur: &Record,
+        input: &Map<String, Json>,
+        ctx: &WriteCtx,
+        update: Scope,
+        import: Scope,
+    ) -> Result<Built> {
+        if !actor.in_scope(cur, update) || !actor.in_scope(cur, import) {
+            return Err(Error::forbidden(Action::Update, cur.entity.name, vec![]));
+        }
+        actor.check_writable(cur.entity, Action::Update, &super::input_paths(input))?;
+        Ok(match self.build_update(actor, cur, input, ctx, update)? {
+            None => Built::Unchanged,
+            Some(mut rec) => {
+                ctx.score(&mut rec, &[]);
+                Built::Update(cur.clone(), rec)
+            }
+        })
+    }
+
+    /// Reference and uniqueness checks for a batch of built rows, one query per field.
+    async fn check_links_batch<B: BulkWrite>(
+        &self,
+        bulk: &mut B,
+        actor: &Actor,
+        built: &[(u64, u64, Built)],
+        seen: &mut HashMap<&'static str, HashSet<String>>,
+    ) -> Result<HashMap<usize, Vec<FieldError>>> {
+        let mut bad: HashMap<usize, Vec<FieldError>> = HashMap::new();
+        let recs: Vec<(usize, &Record, Option<&Record>)> = built
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (_, _, b))| match b {
+                Built::Insert(r) => Some((i, r, None)),
+                Built::Update(o, r) => Some((i, r, Some(o))),
+                Built::Unchanged => None,
+            })
+            .collect();
+        let Some(def) = recs.first().map(|(_, r, _)| r.entity) else {
+            return Ok(bad);
+        };
+        for (fi, f) in def.fields.iter().enumerate() {
+            let changed = |r: &Record, o: Option<&Record>| {
+                !r.values[fi].is_null() && o.is_none_or(|o| o.values[fi] != r.values[fi])
+            };
+            let vals: Vec<Value> = {
+                let mut v: Vec<Value> = recs
+                    .iter()
+                    .filter(|(_, r, o)| changed(r, *o))
+                    .map(|(_, r, _)| r.values[fi].clone())
+                    .collect();
+                v.sort_by(|a, b| a.sort_cmp(b));
+                v.dedup();
+                v
+            };
+            if vals.is_empty() {
+                continue;
+            }
+            if let FieldType::Ref(target) = f.spec.ty {
+                let tdef = model::entity(target)
+                    .ok_or_else(|| Error::Storage(format!("undeclared entity {target}")))?;
+                let mut filter = Filter::In {
+                    field: "id".into(),
+                    values: vals.clone(),
+                };
+                if let Ok(scope) = actor.authorize(tdef, Action::Read) {
+                    filter = Filter::and([filter, actor.scope_filter(tdef, scope)]);
+                }
+                let found: HashSet<Id> = bulk
+                    .query(tdef, &StoreQuery::by_id(filter, vals.len() as u32))
+                    .await?
+                    .iter()
+                    .map(|r| r.id)
+                    .collect();
+                for (i, r, o) in &recs {
+                    if changed(r, *o) && r.values[fi].as_id().is_some_and(|id| !found.contains(&id))
+                    {
+                        bad.entry(*i).or_default().push(FieldError::new(
+                            f.name,
+                            codes::UNKNOWN_REFERENCE,
+                            format!("no {target} with this id"),
+                        ));
+                    }
+                }
+            }
+            if f.unique {
+                let q = StoreQuery::by_id(
+                    Filter::In {
+                        field: f.name.into(),
+                        values: vals.clone(),
+                    },
+                    vals.len() as u32 + 1,
+                );
+                let taken: HashMap<String, Id> = bulk
+                    .query(def, &q)
+                    .await?
+                    .iter()
+                    .map(|r| (r.values[fi].to_json().to_string(), r.id))
+                    .collect();
+                let seen = seen.entry(f.name).or_default();
+                for (i, r, o) in &recs {
+                    if !changed(r, *o) || bad.contains_key(i) {
+                        continue;
+                    }
+                    let k = r.values[fi].to_json().to_string();
+                    if taken.get(&k).is_some_and(|id| *id != r.id) || !seen.insert(k) {
+                        bad.entry(*i).or_default().push(FieldError::new(
+                            f.name,
+                            codes::DUPLICATE,
+                            format!("another {} has this {}", def.name, f.name),
+                        ));
+                    }
+                }
+            }
+        }
+        Ok(bad)
+    }
+
+    /// Exports records as CSV to `out`; returns the number of data rows written. Only records in the
+    /// actor's read and export scopes, only fields it may read.
+    pub async fn export_csv<W: std::io::Write + Send>(
+        &self,
+        actor: &Actor,
+        entity: &str,
+        opts: &ExportOptions,
+        out: W,
+    ) -> Result<u64> {
+        let def = self.entity(entity)?;
+        let scope = actor.authorize(def, Action::Export)?;
+        let custom = self.custom_specs(actor.tenant, def).await?;
+        let readable = |f: &str| actor.role.can_read_field(def.name, f);
+        let columns: Vec<(String, FieldRef)> = if opts.fields.is_empty() {
+            let mut c: Vec<String> = vec!["id".into()];
+            c.extend(def.fields.iter().map(|f| f.name.to_owned()));
+            c.extend(custom.keys().map(|k| format!("custom.{k}")));
+            c.extend(["created_at".to_owned(), "updated_at".to_owned()]);
+            c.into_iter()
+                .filter(|f| readable(f))
+                .filter_map(|f| def.resolve(&f).map(|r| (f, r)))
+                .collect()
+        } else {
+            let mut c = Vec::new();
+            for f in &opts.fields {
+                let r = def.resolve(f).ok_or_else(|| {
+                    Error::invalid_query(format!("{} has no field {f}", def.name), 0)
+                })?;
+                if !readable(f) {
+                    return Err(Error::forbidden(Action::Read, def.name, vec![f.clone()]));
+                }
+                c.push((f.clone(), r));
+            }
+            c
+        };
+        let mut w = csv::Writer::from_writer(out);
+        let io = |e: csv::Error| Error::Storage(format!("export write failed: {}", csv_msg(&e)));
+        w.write_record(columns.iter().map(|(n, _)| n.as_str()))
+            .map_err(io)?;
+        let mut req = ListRequest {
+            q: opts.q.clone(),
+            filter: opts.filter.clone(),
+            sort: opts.sort.clone(),
+            limit: Some(MAX_PAGE_SIZE),
+            cursor: None,
+        };
+        if req.sort.is_empty() {
+            req.sort = vec![SortKey::asc("id")];
+        }
+        let mut rows = 0u64;
+        loop {
+            let page = self
+                .page(actor, def, &req, actor.scope_filter(def, scope))
+                .await?;
+            for r in &page.items {
+                let cells = columns.iter().map(|(_, f)| {
+                    let v = r.value(f);
+                    let text = cell(&v);
+                    let texty = matches!(v, Value::Text(_) | Value::List(_) | Value::Json(_));
+                    if !opts.raw && texty && text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+                        format!("'{text}")
+                    } else {
+                        text
+                    }
+                });
+                w.write_record(cells).map_err(io)?;
+                rows += 1;
+            }
+            match page.next_cursor {
+                Some(c) => req.cursor = Some(c),
+                None => break,
+            }
+        }
+        w.flush()
+            .map_err(|e| Error::Storage(format!("export write failed: {e}")))?;
+        Ok(rows)
+    }
+}
+
+fn csv_msg(e: &csv::Error) -> String {
+    match e.kind() {
+        csv::ErrorKind::Utf8 { .. } => "not valid UTF-8".into(),
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!("expected {expected_len} columns, found {len}"),
+        csv::ErrorKind::Io(_) => "could not read the file".into(),
+        _ => "malformed CSV".into(),
+    }
+}
+
+/// Resolves each CSV column to a field path (or `None`: ignored).
+fn map_columns(
+    def: &'static EntityDef,
+    ctx: &WriteCtx,
+    headers: &csv::StringRecord,
+    opts: &ImportOptions,
+    report: &mut ImportReport,
+) -> Result<Vec<Option<String>>> {
+    let mut errs = Vec::new();
+    let known = |path: &str| match path.strip_prefix("custom.") {
+        Some(k) => ctx.custom.contains_key(k),
+        None => def.def(path).is_some_and(|f| f.writable),
+    };
+    let mut out = Vec::new();
+    for (i, h) in headers.iter().enumerate() {
+        let target = if opts.mapping.is_empty() {
+            let auto = h
+                .trim()
+                .to_lowercase()
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join("_");
+            let custom = format!("custom.{auto}");
+            if known(&auto) {
+                Some(auto)
+            } else if known(&custom) {
+                Some(custom)
+            } else {
+                None
+            }
+        } else {
+            match opts.mapping.get(h) {
+                Some(t) if known(t) => Some(t.clone()),
+                Some(t) => {
+                    errs.push(FieldError::new(
+                        format!("mapping.{h}"),
+                        codes::UNKNOWN_FIELD,
+                        format!("{} has no writable field {t}", def.name),
+                    ));
+                    None
+                }
+                None => None,
+            }
+        };
+        if out
+            .iter()
+            .flatten()
+            .any(|t: &String| Some(t) == target.as_ref())
+        {
+            errs.push(FieldError::new(
+                format!("mapping.{h}"),
+                codes::DUPLICATE,
+                "two columns map to the same field",
+            ));
+        }
+        match &target {
+            Some(t) => {
+                report.columns.insert(h.to_owned(), t.clone());
+            }
+            None => report.ignored_columns.push(if h.is_empty() {
+                format!("#{}", i + 1)
+            } else {
+                h.to_owned()
+            }),
+        }
+        out.push(target);
+    }
+    for (h, _) in opts
+        .mapping
+        .iter()
+        .filter(|(h, _)| !headers.iter().any(|x| x == h.as_str()))
+    {
+        errs.push(FieldError::new(
+            format!("mapping.{h}"),
+            codes::UNKNOWN_FIELD,
+            "no such column in the file",
+        ));
+    }
+    if errs.is_empty() {
+        Ok(out)
+    } else {
+        Err(Error::Validation(errs))
+    }
+}
+
+fn row_input(
+    row: u64,
+    line: u64,
+    r: &csv::StringRecord,
+    targets: &[Option<String>],
+    key_col: Option<usize>,
+) -> Row {
+    let mut input = Map::new();
+    let mut custom = Map::new();
+    for (cell, target) in r.iter().zip(targets) {
+        match target.as_deref().map(|t| (t, t.strip_prefix("custom."))) {
+            Some((_, Some(k))) => {
+                custom.insert(k.to_owned(), Json::String(cell.to_owned()));
+            }
+            Some((t, None)) => {
+                input.insert(t.to_owned(), Json::String(cell.to_owned()));
+            }
+            None => {}
+        }
+    }
+    if !custom.is_empty() {
+        input.insert("custom".into(), Json::Object(custom));
+    }
+    let key = key_col
+        .and_then(|c| r.get(c))
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(str::to_owned);
+    Row {
+        row,
+        line,
+        input,
+        key,
+    }
+}
+
+fn report_row(report: &mut ImportReport, row: u64, line: u64, errors: Vec<FieldError>) {
+    report.invalid += 1;
+    if report.errors.len() < MAX_REPORTED_ROWS {
+        report.errors.push(RowError { row, line, errors });
+    }
+}
+
+fn row_errors(e: Error) -> Vec<FieldError> {
+    match e {
+        Error::Validation(f) => f,
+        Error::Forbidden { fields, action, .. } if !fields.is_empty() => fields
+            .into_iter()
+            .map(|f| FieldError::new(&f, "forbidden", format!("you may not {action} {f}")))
+            .collect(),
+        other => vec![FieldError::new("row", other.code(), other.to_string())],
+    }
+}
+
+/// A value as a CSV cell.
+fn cell(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::Text(s) => s.clone(),
+        Value::List(l) => l.join(";"),
+        Value::Json(j) => j.to_string(),
+        other => match other.to_json() {
+            Json::String(s) => s,
+            j => j.to_string(),
+        },
+    }
+}
