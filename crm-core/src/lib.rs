@@ -22,6 +22,7 @@
 pub mod access;
 pub mod change;
 pub mod clock;
+pub mod demo;
 pub mod error;
 pub mod memory;
 pub mod model;
@@ -37,6 +38,9 @@ pub mod value;
 
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
+
+#[cfg(test)]
+mod proptests;
 
 /// The in-memory store runs the same conformance suite as every other backend.
 #[cfg(test)]

@@ -106,3 +106,70 @@ pub trait BulkWrite: Send {
     fn apply(&mut self, changes: ChangeSet) -> impl Future<Output = Result<Applied>> + Send;
     fn commit(self) -> impl Future<Output = Result<Applied>> + Send;
 }
+
+/// A shared store is a store: lets several services (or a service and a loader) use one backend.
+impl<S: Store> Store for std::sync::Arc<S> {
+    type Bulk<'a>
+        = S::Bulk<'a>
+    where
+        Self: 'a;
+
+    fn get(
+        &self,
+        tenant: Id,
+        entity: &'static EntityDef,
+        id: Id,
+    ) -> impl Future<Output = Result<Option<Record>>> + Send {
+        (**self).get(tenant, entity, id)
+    }
+    fn query(
+        &self,
+        tenant: Id,
+        entity: &'static EntityDef,
+        q: &StoreQuery,
+    ) -> impl Future<Output = Result<Vec<Record>>> + Send {
+        (**self).query(tenant, entity, q)
+    }
+    fn count(
+        &self,
+        tenant: Id,
+        entity: &'static EntityDef,
+        filter: &Filter,
+    ) -> impl Future<Output = Result<u64>> + Send {
+        (**self).count(tenant, entity, filter)
+    }
+    fn aggregate(
+        &self,
+        tenant: Id,
+        entity: &'static EntityDef,
+        filter: &Filter,
+        group_by: &str,
+        sum: Option<&str>,
+    ) -> impl Future<Output = Result<Vec<Group>>> + Send {
+        (**self).aggregate(tenant, entity, filter, group_by, sum)
+    }
+    fn apply(&self, changes: ChangeSet) -> impl Future<Output = Result<Applied>> + Send {
+        (**self).apply(changes)
+    }
+    fn bulk(&self, tenant: Id) -> impl Future<Output = Result<Self::Bulk<'_>>> + Send {
+        (**self).bulk(tenant)
+    }
+    fn audit(
+        &self,
+        tenant: Id,
+        q: &AuditQuery,
+    ) -> impl Future<Output = Result<Vec<AuditEntry>>> + Send {
+        (**self).audit(tenant, q)
+    }
+    fn events(
+        &self,
+        tenant: Id,
+        after: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Event>>> + Send {
+        (**self).events(tenant, after, limit)
+    }
+    fn tenants(&self) -> impl Future<Output = Result<Vec<Id>>> + Send {
+        (**self).tenants()
+    }
+}

@@ -150,6 +150,20 @@ fn bind_inner(f: Filter, cx: &BindCtx<'_>) -> Result<Filter> {
         Filter::Cmp { field, op, value } => {
             let (name, r) = cx.canonical(&field)?;
             let spec = cx.spec(&r);
+            // On a list field `tags:vip` means "has vip", and `tags!=vip` "does not have vip".
+            let list = matches!(spec.ty, FieldType::Tags | FieldType::MultiEnum);
+            if list && matches!(op, Op::Eq | Op::Ne) && !value.is_null() {
+                let has = Filter::Cmp {
+                    field: name,
+                    op: Op::Contains,
+                    value: cx.typed(&field, &spec, Op::Contains, value)?,
+                };
+                return Ok(if op == Op::Eq {
+                    has
+                } else {
+                    Filter::Not(Box::new(has))
+                });
+            }
             match cx.typed(&name, &spec, op, value)? {
                 Value::Null if op == Op::Eq => Filter::IsNull { field: name },
                 Value::Null if op == Op::Ne => {

@@ -1,0 +1,287 @@
+//! The subcommands: thin calls into the service, printing what it returns.
+
+use crate::{Cli, Command, Mode};
+use crm_core::access::Actor;
+use crm_core::clock::{RandomIds, SystemClock};
+use crm_core::demo::{self, DemoSize};
+use crm_core::error::{Error, Result};
+use crm_core::model;
+use crm_core::query::{Filter, ListRequest, SortKey, StoreQuery};
+use crm_core::service::{ExportOptions, ImportMode, ImportOptions, Service};
+use crm_core::store::Store;
+use crm_core::value::{Id, Money, Value};
+use crm_store::SqliteStore;
+use std::io::Write;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+type Svc = Service<Arc<SqliteStore>>;
+
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    let store = Arc::new(SqliteStore::open(&cli.database)?);
+    let svc = Service::new(store.clone(), Arc::new(SystemClock), Arc::new(RandomIds));
+    if let Command::Demo { leads } = cli.command {
+        if svc.tenants().await?.is_empty() {
+            let started = std::time::Instant::now();
+            let size = DemoSize {
+                contacts: leads / 2,
+                leads,
+                activities_per_lead: 3,
+            };
+            let d = demo::load(store.clone(), Arc::new(RandomIds), svc.now(), size).await?;
+            eprintln!(
+                "loaded the demo tenant {} into {} in {:.1?}",
+                d.tenant,
+                cli.database.display(),
+                started.elapsed()
+            );
+            for (role, _, email) in &d.users {
+                eprintln!("  {role:<10} {email}");
+            }
+        }
+    }
+    let actor = actor(&svc, &cli).await?;
+    match cli.command {
+        Command::Demo { .. } => summary(&svc, &actor, 5).await?,
+        Command::Summary { top } => summary(&svc, &actor, top).await?,
+        Command::Import {
+            entity,
+            file,
+            mode,
+            upsert,
+            mapping,
+        } => {
+            let mut opts = ImportOptions {
+                mode: match mode {
+                    Mode::DryRun => ImportMode::DryRun,
+                    Mode::AllOrNothing => ImportMode::AllOrNothing,
+                    Mode::ValidRowsOnly => ImportMode::ValidRowsOnly,
+                },
+                upsert,
+                ..Default::default()
+            };
+            for m in mapping {
+                let (col, field) = m.split_once('=').ok_or_else(|| {
+                    Error::field("map", "invalid_format", "expected `CSV header=field`")
+                })?;
+                opts.mapping.insert(col.to_owned(), field.to_owned());
+            }
+            let f = std::fs::File::open(&file)
+                .map_err(|e| Error::Storage(format!("cannot open {}: {e}", file.display())))?;
+            let report = svc
+                .import_csv(&actor, &entity, std::io::BufReader::new(f), &opts)
+                .await?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).unwrap_or_default()
+            );
+            if report.invalid > 0 {
+                return Ok(ExitCode::from(2));
+            }
+        }
+        Command::Export {
+            entity,
+            q,
+            fields,
+            sort,
+            raw,
+            out,
+        } => {
+            let opts = ExportOptions {
+                fields: fields
+                    .map(|f| f.split(',').map(|s| s.trim().to_owned()).collect())
+                    .unwrap_or_default(),
+                q,
+                filter: None,
+                sort: sort.map(|s| SortKey::parse_list(&s)).unwrap_or_default(),
+                raw,
+            };
+            let rows = match out {
+                Some(path) => {
+                    let f = std::fs::File::create(&path).map_err(|e| {
+                        Error::Storage(format!("cannot create {}: {e}", path.display()))
+                    })?;
+                    svc.export_csv(&actor, &entity, &opts, std::io::BufWriter::new(f))
+                        .await?
+                }
+                None => {
+                    svc.export_csv(&actor, &entity, &opts, std::io::stdout().lock())
+                        .await?
+                }
+            };
+            eprintln!("exported {rows} rows");
+        }
+        Command::Score => {
+            let report = svc.rescore_all(&actor).await?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).unwrap_or_default()
+            );
+        }
+        Command::Check => {
+            let report = svc.integrity_check(&actor).await?;
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&report).unwrap_or_default()
+            );
+            if report.issue_count > 0 || report.audit_broken_at.is_some() {
+                return Ok(ExitCode::from(2));
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The tenant (given, or the only one) and the acting user (by email, or the system).
+async fn actor(svc: &Svc, cli: &Cli) -> Result<Actor> {
+    let tenant: Id = match &cli.tenant {
+        Some(t) => t
+            .parse()
+            .map_err(|_| Error::field("tenant", "invalid_format", "expected a tenant id"))?,
+        None => match svc.tenants().await?.as_slice() {
+            [only] => *only,
+            [] => {
+                return Err(Error::not_found(
+                    "tenant",
+                    "(database is empty: run `crm demo` or import an organization)",
+                ));
+            }
+            _ => {
+                return Err(Error::field(
+                    "tenant",
+                    "required",
+                    "the database has several tenants: pass --tenant",
+                ));
+            }
+        },
+    };
+    match &cli.as_user {
+        None => Ok(Actor::system(tenant)),
+        Some(email) => {
+            let q = StoreQuery::by_id(Filter::eq("email", email.to_lowercase()), 1);
+            let user = svc
+                .store()
+                .query(tenant, &model::USER, &q)
+                .await?
+                .into_iter()
+                .next()
+                .ok_or_else(|| Error::not_found("user", email))?;
+            svc.actor(tenant, user.id).await
+        }
+    }
+}
+
+async fn summary(svc: &Svc, actor: &Actor, top: u32) -> Result<()> {
+    let org = svc.get(actor, "organization", actor.tenant).await.ok();
+    let count = |e: &'static str| async move {
+        svc.store()
+            .count(
+                actor.tenant,
+                model::entity(e).expect("declared"),
+                &Filter::All,
+            )
+            .await
+    };
+    let mut out = std::io::stdout().lock();
+    let name = org
+        .as_ref()
+        .and_then(|o| o.str("name").map(str::to_owned))
+        .unwrap_or_default();
+    let w = |e: std::io::Error| Error::Storage(format!("cannot write output: {e}"));
+    writeln!(
+        out,
+        "{name}: {} leads, {} contacts, {} activities",
+        count("lead").await?,
+        count("contact").await?,
+        count("activity").await?
+    )
+    .map_err(w)?;
+    writeln!(out, "\nPipeline").map_err(w)?;
+    for s in svc.pipeline_summary(actor).await? {
+        let value = s.value.map(|m| money(m)).unwrap_or_default();
+        writeln!(out, "  {:<18} {:>7}  {:>16}", s.label, s.count, value).map_err(w)?;
+    }
+    writeln!(out, "\nTop leads").map_err(w)?;
+    let req = ListRequest {
+        q: Some("-status:won -status:lost".into()),
+        sort: vec![SortKey::desc("score")],
+        limit: Some(top),
+        ..Default::default()
+    };
+    for (i, lead) in svc
+        .list(actor, "lead", &req)
+        .await?
+        .items
+        .iter()
+        .enumerate()
+    {
+        let text = |f: &str| lead.str(f).unwrap_or("").to_owned();
+        let value = lead
+            .get("estimated_value")
+            .and_then(|v| {
+                if let Value::Money(m) = v {
+                    Some(money(*m))
+                } else {
+                    None
+                }
+            })
+            .unwrap_or_default();
+        let why = svc.explain_score(actor, lead.id, None).await?;
+        writeln!(
+            out,
+            "  {}. {} {} ({}, {}, {}) score {} {}",
+            i + 1,
+            text("first_name"),
+            text("last_name"),
+            text("source"),
+            text("project_type"),
+            value,
+            why.score,
+            why.temperature.to_uppercase()
+        )
+        .map_err(w)?;
+        for c in &why.contributions {
+            writeln!(
+                out,
+                "       {:>+7.1}  {} / {}{}",
+                c.points,
+                c.group,
+                c.rule,
+                if c.count > 1 {
+                    format!(" (x{})", c.count)
+                } else {
+                    String::new()
+                }
+            )
+            .map_err(w)?;
+        }
+    }
+    Ok(())
+}
+
+/// `1234567` cents -> `$12,345.67`.
+fn money(m: Money) -> String {
+    let s = m.to_string();
+    let (whole, cents) = s.split_once('.').unwrap_or((&s, "00"));
+    let (sign, digits) = whole.strip_prefix('-').map_or(("", whole), |d| ("-", d));
+    let mut grouped = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            grouped.push(',');
+        }
+        grouped.push(c);
+    }
+    format!("{sign}${grouped}.{cents}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn money_is_grouped() {
+        assert_eq!(
+            super::money(crm_core::value::Money(123_456_789)),
+            "$1,234,567.89"
+        );
+        assert_eq!(super::money(crm_core::value::Money(-5)), "-$0.05");
+    }
+}

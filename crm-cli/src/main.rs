@@ -1,0 +1,115 @@
+//! `crm`: the command line over a CRM database (a SQLite file by default).
+//!
+//! ```text
+//! crm demo                      # create crm.db with the demo roofing tenant and print a summary
+//! crm summary                   # pipeline by stage and the top leads with their score explanations
+//! crm import --entity lead --file leads.csv --mode all-or-nothing
+//! crm export --entity lead --q "status:new score>=60" > hot.csv
+//! crm score                     # re-score every lead as of now
+//! crm check                     # integrity report
+//! ```
+
+mod commands;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "crm",
+    version,
+    about = "An embeddable CRM engine: command line"
+)]
+struct Cli {
+    /// Database: a SQLite file path (created if missing).
+    #[arg(
+        long,
+        short,
+        global = true,
+        env = "CRM_DATABASE",
+        default_value = "crm.db"
+    )]
+    database: PathBuf,
+    /// Tenant (organization) id; defaults to the only tenant in the database.
+    #[arg(long, global = true)]
+    tenant: Option<String>,
+    /// Act as the user with this email (defaults to the system, with the admin role).
+    #[arg(long = "as", global = true)]
+    as_user: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create or open the database, load the demo roofing tenant if it has none, print a summary.
+    Demo {
+        /// Leads to generate (contacts are half as many).
+        #[arg(long, default_value_t = 3000)]
+        leads: usize,
+    },
+    /// Pipeline by stage and the top leads with their score explanations.
+    Summary {
+        #[arg(long, default_value_t = 5)]
+        top: u32,
+    },
+    /// Import a CSV file into an entity type; prints the per-row report as JSON.
+    Import {
+        #[arg(long, default_value = "lead")]
+        entity: String,
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long, value_enum, default_value_t = Mode::DryRun)]
+        mode: Mode,
+        /// Update records whose external_id matches instead of creating duplicates.
+        #[arg(long)]
+        upsert: bool,
+        /// Column mapping, `CSV header=field` (repeatable); without it headers are matched to field names.
+        #[arg(long = "map")]
+        mapping: Vec<String>,
+    },
+    /// Export an entity type as CSV (formula-safe unless --raw) to stdout or --out.
+    Export {
+        #[arg(long, default_value = "lead")]
+        entity: String,
+        /// Text filter, e.g. `status:new score>=60`.
+        #[arg(long)]
+        q: Option<String>,
+        /// Comma-separated fields (default: every readable field).
+        #[arg(long)]
+        fields: Option<String>,
+        /// Sort, e.g. `-score,created_at`.
+        #[arg(long)]
+        sort: Option<String>,
+        #[arg(long)]
+        raw: bool,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Re-score every lead of the tenant as of now.
+    Score,
+    /// Report stored rows that break today's rules, and verify the audit chain.
+    Check,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Mode {
+    DryRun,
+    AllOrNothing,
+    ValidRowsOnly,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match pollster::block_on(commands::run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("crm: {e}");
+            for f in e.field_errors() {
+                eprintln!("  {}: {} ({})", f.path, f.message, f.code);
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
