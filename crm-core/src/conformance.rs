@@ -7,7 +7,7 @@
 //! Each case builds a fresh tenant (a roofing company with a user of each role) on a fresh store with
 //! a pinned clock, then checks one behaviour the product promises.
 
-#![allow(clippy::unwrap_used, missing_docs)]
+#![allow(clippy::unwrap_used, clippy::type_complexity, missing_docs)]
 
 use crate::access::Actor;
 use crate::change::{ChangeSet, Write, verify_chain};
@@ -1330,40 +1330,117 @@ pub fn decayed_score_explained_and_models_published<S: Store>(store: S) {
     block(f.svc.log_activity(&f.sales_a, &obj(call))).unwrap();
     // The default model's inbound call is worth 10 points, decaying linearly to 0 over 30 days.
     let why = block(f.svc.explain_score(&f.sales_a, lead.id, None)).unwrap();
-    let lines: Vec<(&str, &str, f64)> = why.contributions.iter().map(|c| (c.group.as_str(), c.rule.as_str(), c.points)).collect();
-    assert_eq!(lines, vec![("engagement", "inbound_call", 5.0)], "15 days into a 30-day decay: half the points");
+    let lines: Vec<(&str, &str, f64)> = why
+        .contributions
+        .iter()
+        .map(|c| (c.group.as_str(), c.rule.as_str(), c.points))
+        .collect();
+    assert_eq!(
+        lines,
+        vec![("engagement", "inbound_call", 5.0)],
+        "15 days into a 30-day decay: half the points"
+    );
     assert_eq!((why.score, why.temperature.as_str()), (5, "cold"));
-    let later = block(f.svc.explain_score(&f.sales_a, lead.id, Some(NOW.plus_days(12)))).unwrap();
+    let later = block(
+        f.svc
+            .explain_score(&f.sales_a, lead.id, Some(NOW.plus_days(12))),
+    )
+    .unwrap();
     assert_eq!(later.score, 1, "27 days old: a tenth of the points");
-    let gone = block(f.svc.explain_score(&f.sales_a, lead.id, Some(NOW.plus_days(16)))).unwrap();
-    assert_eq!((gone.score, gone.contributions.len()), (0, 0), "outside the 30-day timeframe");
-    let before = block(f.svc.explain_score(&f.sales_a, lead.id, Some(NOW.plus_days(-20)))).unwrap();
+    let gone = block(
+        f.svc
+            .explain_score(&f.sales_a, lead.id, Some(NOW.plus_days(16))),
+    )
+    .unwrap();
+    assert_eq!(
+        (gone.score, gone.contributions.len()),
+        (0, 0),
+        "outside the 30-day timeframe"
+    );
+    let before = block(
+        f.svc
+            .explain_score(&f.sales_a, lead.id, Some(NOW.plus_days(-20))),
+    )
+    .unwrap();
     assert_eq!(before.score, 0, "as of before the call happened");
 
     // A draft model (calls worth 40) is previewed, then published: every lead is re-scored with it.
     let mut m = crate::scoring::default_model();
     m.name = "Calls matter".into();
-    let rule = m.groups.iter_mut().flat_map(|g| g.rules.iter_mut()).find(|r| r.name == "inbound_call").unwrap();
+    let rule = m
+        .groups
+        .iter_mut()
+        .flat_map(|g| g.rules.iter_mut())
+        .find(|r| r.name == "inbound_call")
+        .unwrap();
     rule.points = 40;
-    let draft = block(f.svc.create(&f.manager, "scoring_model", &obj(json!({"name": "Calls matter", "definition": serde_json::to_value(&m).unwrap()})))).unwrap();
+    let draft = block(f.svc.create(
+        &f.manager,
+        "scoring_model",
+        &obj(json!({"name": "Calls matter", "definition": serde_json::to_value(&m).unwrap()})),
+    ))
+    .unwrap();
     assert_eq!(draft.str("status"), Some("draft"));
-    assert_eq!(block(f.svc.explain_with(&f.manager, lead.id, &m, None)).unwrap().score, 20);
-    assert_eq!(block(f.svc.get(&f.manager, "lead", lead.id)).unwrap().get("score"), Some(&Value::Int(5)), "a draft changes nothing");
-    assert_eq!(block(f.svc.publish_model(&f.sales_a, draft.id, 1)).unwrap_err().code(), "forbidden");
+    assert_eq!(
+        block(f.svc.explain_with(&f.manager, lead.id, &m, None))
+            .unwrap()
+            .score,
+        20
+    );
+    assert_eq!(
+        block(f.svc.get(&f.manager, "lead", lead.id))
+            .unwrap()
+            .get("score"),
+        Some(&Value::Int(5)),
+        "a draft changes nothing"
+    );
+    assert_eq!(
+        block(f.svc.publish_model(&f.sales_a, draft.id, 1))
+            .unwrap_err()
+            .code(),
+        "forbidden"
+    );
     let (published, report) = block(f.svc.publish_model(&f.manager, draft.id, 1)).unwrap();
-    assert_eq!((published.str("status"), published.get("model_version")), (Some("published"), Some(&Value::Int(1))));
-    assert_eq!((report.model_version, report.scanned, report.changed), (1, 1, 1));
+    assert_eq!(
+        (published.str("status"), published.get("model_version")),
+        (Some("published"), Some(&Value::Int(1)))
+    );
+    assert_eq!(
+        (report.model_version, report.scanned, report.changed),
+        (1, 1, 1)
+    );
     let rescored = block(f.svc.get(&f.manager, "lead", lead.id)).unwrap();
-    assert_eq!((rescored.get("score"), rescored.get("score_model_version")), (Some(&Value::Int(20)), Some(&Value::Int(1))));
+    assert_eq!(
+        (rescored.get("score"), rescored.get("score_model_version")),
+        (Some(&Value::Int(20)), Some(&Value::Int(1)))
+    );
     let err = block(f.svc.publish_model(&f.manager, draft.id, 2)).unwrap_err();
-    assert_eq!(codes_of(&err), vec![("status".into(), codes::INVALID_TRANSITION.into())]);
+    assert_eq!(
+        codes_of(&err),
+        vec![("status".into(), codes::INVALID_TRANSITION.into())]
+    );
     // Publishing the next model retires the previous one.
     let next = block(f.svc.create(&f.manager, "scoring_model", &obj(json!({"name": "Default again", "definition": serde_json::to_value(crate::scoring::default_model()).unwrap()})))).unwrap();
     block(f.svc.publish_model(&f.manager, next.id, 1)).unwrap();
-    assert_eq!(block(f.svc.get(&f.manager, "scoring_model", draft.id)).unwrap().str("status"), Some("retired"));
-    assert_eq!(block(f.svc.get(&f.manager, "lead", lead.id)).unwrap().get("score"), Some(&Value::Int(5)));
+    assert_eq!(
+        block(f.svc.get(&f.manager, "scoring_model", draft.id))
+            .unwrap()
+            .str("status"),
+        Some("retired")
+    );
+    assert_eq!(
+        block(f.svc.get(&f.manager, "lead", lead.id))
+            .unwrap()
+            .get("score"),
+        Some(&Value::Int(5))
+    );
     // A model that does not compile is refused with paths into its definition.
     let bad = json!({"name": "Broken", "definition": {"name": "x", "total_cap": 100, "groups": [], "tiers": [{"name": "A", "min_score": 10, "temperature": "hot"}]}});
     let err = block(f.svc.create(&f.manager, "scoring_model", &obj(bad))).unwrap_err();
-    assert!(err.field_errors().iter().all(|e| e.path.starts_with("definition")), "{err:?}");
+    assert!(
+        err.field_errors()
+            .iter()
+            .all(|e| e.path.starts_with("definition")),
+        "{err:?}"
+    );
 }

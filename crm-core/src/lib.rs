@@ -36,6 +36,8 @@ pub mod store;
 pub mod validate;
 pub mod value;
 
+pub use error::{Error, FieldError, Result};
+
 #[cfg(any(test, feature = "conformance"))]
 pub mod conformance;
 
@@ -47,5 +49,3 @@ mod proptests;
 mod memory_conformance {
     crate::conformance_tests!(crate::memory::MemoryStore::new);
 }
-
-pub use error::{Error, FieldError, Result};

@@ -118,10 +118,10 @@ pub fn apply_input(
     }
     if mode == Mode::Create {
         for (i, f) in def.fields.iter().enumerate() {
-            if rec.values[i].is_null() {
-                if let Some(d) = &f.default {
-                    rec.values[i] = d.clone();
-                }
+            if rec.values[i].is_null()
+                && let Some(d) = &f.default
+            {
+                rec.values[i] = d.clone();
             }
         }
     }
@@ -149,10 +149,10 @@ pub fn apply_input(
             );
         }
     }
-    if errs.is_empty() {
-        if let Some(check) = def.check {
-            check(rec, &mut errs);
-        }
+    if errs.is_empty()
+        && let Some(check) = def.check
+    {
+        check(rec, &mut errs);
     }
     if errs.is_empty() {
         Ok(changed)
@@ -229,14 +229,14 @@ pub fn check_value(
     match v {
         Value::Null => {}
         Value::Text(s) => {
-            if let Some(max) = spec.max_len {
-                if s.chars().count() > max as usize {
-                    errs.push(FieldError::new(
-                        path,
-                        codes::TOO_LONG,
-                        format!("at most {max} characters"),
-                    ));
-                }
+            if let Some(max) = spec.max_len
+                && s.chars().count() > max as usize
+            {
+                errs.push(FieldError::new(
+                    path,
+                    codes::TOO_LONG,
+                    format!("at most {max} characters"),
+                ));
             }
             if spec.ty == FieldType::Enum && !spec.options.iter().any(|o| o == s) {
                 errs.push(FieldError::new(
@@ -247,14 +247,14 @@ pub fn check_value(
             }
         }
         Value::List(items) => {
-            if spec.ty == FieldType::MultiEnum {
-                if let Some(bad) = items.iter().find(|i| !spec.options.contains(i)) {
-                    errs.push(FieldError::new(
-                        path,
-                        codes::INVALID_OPTION,
-                        format!("{bad} is not one of: {}", spec.options.join(", ")),
-                    ));
-                }
+            if spec.ty == FieldType::MultiEnum
+                && let Some(bad) = items.iter().find(|i| !spec.options.contains(i))
+            {
+                errs.push(FieldError::new(
+                    path,
+                    codes::INVALID_OPTION,
+                    format!("{bad} is not one of: {}", spec.options.join(", ")),
+                ));
             }
             if items
                 .iter()
@@ -296,23 +296,23 @@ pub fn check_value(
 }
 
 fn range(path: &str, spec: &FieldSpec, n: f64, errs: &mut Vec<FieldError>) {
-    if let Some(min) = spec.min {
-        if n < min as f64 {
-            errs.push(FieldError::new(
-                path,
-                codes::TOO_SMALL,
-                format!("at least {min}"),
-            ));
-        }
+    if let Some(min) = spec.min
+        && n < min as f64
+    {
+        errs.push(FieldError::new(
+            path,
+            codes::TOO_SMALL,
+            format!("at least {min}"),
+        ));
     }
-    if let Some(max) = spec.max {
-        if n > max as f64 {
-            errs.push(FieldError::new(
-                path,
-                codes::TOO_LARGE,
-                format!("at most {max}"),
-            ));
-        }
+    if let Some(max) = spec.max
+        && n > max as f64
+    {
+        errs.push(FieldError::new(
+            path,
+            codes::TOO_LARGE,
+            format!("at most {max}"),
+        ));
     }
 }
 
@@ -323,10 +323,10 @@ pub fn parse(path: &str, spec: &FieldSpec, raw: &Json, ctx: &Ctx) -> Result<Valu
     if raw.is_null() {
         return Ok(Value::Null);
     }
-    if let Json::String(s) = raw {
-        if s.trim().is_empty() {
-            return Ok(Value::Null);
-        }
+    if let Json::String(s) = raw
+        && s.trim().is_empty()
+    {
+        return Ok(Value::Null);
     }
     let text = || -> Result<&str, FieldError> {
         raw.as_str()

@@ -25,10 +25,10 @@ impl BindCtx<'_> {
         let name = name.trim();
         for cand in [name.to_owned(), format!("{name}_id"), format!("{name}_at")] {
             if let Some(r) = self.def.resolve(&cand) {
-                if let FieldRef::Custom(k) = &r {
-                    if !self.custom.contains_key(k) {
-                        continue;
-                    }
+                if let FieldRef::Custom(k) = &r
+                    && !self.custom.contains_key(k)
+                {
+                    continue;
                 }
                 if !(self.readable)(&cand) {
                     return Err(Error::forbidden("read", self.def.name, vec![cand]));

@@ -121,15 +121,23 @@ fn compare(x: &Value, op: Op, v: &Value) -> Option<bool> {
         Op::Contains => match (x, v) {
             (Value::List(l), Value::Text(t)) => l.iter().any(|i| i == t),
             (Value::Text(s), Value::Text(t)) => {
-                s.to_ascii_lowercase().contains(&t.to_ascii_lowercase())
+                contains_ignore_ascii_case(s.as_bytes(), t.as_bytes())
             }
             _ => false,
         },
         Op::StartsWith => match (x, v) {
             (Value::Text(s), Value::Text(t)) => {
-                s.to_ascii_lowercase().starts_with(&t.to_ascii_lowercase())
+                s.len() >= t.len() && s.as_bytes()[..t.len()].eq_ignore_ascii_case(t.as_bytes())
             }
             _ => false,
         },
     })
+}
+
+/// Case-insensitive (ASCII only, like SQLite's `LIKE`) substring test without allocating.
+fn contains_ignore_ascii_case(hay: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty()
+        || hay
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
 }

@@ -123,10 +123,10 @@ impl<S: Store> Service<S> {
             {
                 return Err(Error::not_found(def.name, id));
             }
-        } else if let Some(entity) = &q.entity {
-            if actor.authorize(self.entity(entity)?, Action::Read)? != Scope::Tenant {
-                return Err(Error::forbidden(Action::Read, entity, vec![]));
-            }
+        } else if let Some(entity) = &q.entity
+            && actor.authorize(self.entity(entity)?, Action::Read)? != Scope::Tenant
+        {
+            return Err(Error::forbidden(Action::Read, entity, vec![]));
         }
         let per_record = q.entity_id.is_some();
         let mut out = self.store.audit(actor.tenant, &q).await?;

@@ -171,7 +171,13 @@ impl<S: Store> Service<S> {
             .await?;
         acts.retain(|a| a.id != child.id);
         if removed.is_none() {
-            acts.push(child.clone());
+            // Keep newest-first order (the engine's fast path).
+            let at = |r: &Record| r.get("occurred_at").and_then(Value::as_timestamp);
+            let pos = acts
+                .iter()
+                .position(|a| at(a) < at(child))
+                .unwrap_or(acts.len());
+            acts.insert(pos, child.clone());
         }
         let (score, temp) = m.score(&parent, &acts, now);
         let mut next = parent.clone();

@@ -66,10 +66,10 @@ impl<S: Store> Service<S> {
             (def.owner_field, actor.user_id),
             (def.team_field, actor.team_id),
         ] {
-            if let (Some(f), Some(v)) = (field.filter(|f| def.index_of(f).is_some()), default) {
-                if rec.get(f).is_some_and(Value::is_null) {
-                    rec.set(f, v);
-                }
+            if let (Some(f), Some(v)) = (field.filter(|f| def.index_of(f).is_some()), default)
+                && rec.get(f).is_some_and(Value::is_null)
+            {
+                rec.set(f, v);
             }
         }
         if !actor.in_scope(&rec, scope) {

@@ -242,20 +242,20 @@ impl<S: Store> Service<S> {
             };
             let mut built: Vec<(u64, u64, Built)> = Vec::new();
             for r in chunk {
-                if let Some(k) = &r.key {
-                    if !seen.entry("__key").or_default().insert(k.clone()) {
-                        report_row(
-                            &mut report,
-                            r.row,
-                            r.line,
-                            vec![FieldError::new(
-                                def.external_key.unwrap_or("external_id"),
-                                codes::DUPLICATE,
-                                "this key appears earlier in the file",
-                            )],
-                        );
-                        continue;
-                    }
+                if let Some(k) = &r.key
+                    && !seen.entry("__key").or_default().insert(k.clone())
+                {
+                    report_row(
+                        &mut report,
+                        r.row,
+                        r.line,
+                        vec![FieldError::new(
+                            def.external_key.unwrap_or("external_id"),
+                            codes::DUPLICATE,
+                            "this key appears earlier in the file",
+                        )],
+                    );
+                    continue;
                 }
                 let outcome = match r.key.as_ref().and_then(|k| existing.get(k)) {
                     Some(cur) => {
