@@ -749,41 +749,6 @@ fn default_model_spreads_scores() {
     assert!(scores.len() >= 60, "{} distinct scores", scores.len());
 }
 
-/// `cargo test -p crm-core --release --lib scoring::tests::throughput -- --ignored --nocapture`
-#[test]
-#[ignore]
-fn throughput() {
-    let m = default_compiled();
-    let run = |label: &str, data: &[(Record, Vec<Record>)], rounds: usize| {
-        let as_of = now();
-        let start = std::time::Instant::now();
-        let mut total = 0i64;
-        for _ in 0..rounds {
-            for (l, acts) in data {
-                total += m.score(std::hint::black_box(l), acts, as_of).0;
-            }
-        }
-        let per_sec = (rounds * data.len()) as f64 / start.elapsed().as_secs_f64();
-        let acts: usize = data.iter().map(|(_, a)| a.len()).sum();
-        println!(
-            "{label}: {per_sec:.0} leads/s, {:.1} activities per lead (checksum {total})",
-            acts as f64 / data.len() as f64
-        );
-    };
-    let mut data = synthetic(10_000, 11);
-    for (_, acts) in &mut data {
-        acts.sort_by_key(|a| std::cmp::Reverse(a.get("occurred_at").and_then(Value::as_timestamp)));
-    }
-    run("10k leads", &data, 50);
-    run("1k leads (cache-resident)", &data[..1000], 500);
-    let bare: Vec<(Record, Vec<Record>)> = data.iter().map(|(l, _)| (l.clone(), vec![])).collect();
-    run("1k leads without activities", &bare[..1000], 500);
-    for (_, acts) in &mut data {
-        acts.reverse();
-    }
-    run("10k leads, activities oldest first", &data, 50);
-}
-
 // ---- properties ----
 
 fn arb_lead() -> impl Strategy<Value = Record> {
