@@ -28,14 +28,16 @@ fn main() -> Result<(), crm_core::Error> {
         Arc::new(RandomIds),
     );
     pollster::block_on(async {
-        let org = svc
-            .create_organization(&obj(json!({"name": "Pixel Arena"})))
-            .await?;
+        let org = svc.create_organization(&obj(json!({"name": "Pixel Arena"}))).await?;
         let admin = Actor::system(org.id);
         // A custom field, declared as data.
-        svc.create(&admin, "custom_field", &obj(json!({"entity": "contact", "key": "plan", "label": "Membership plan",
-            "spec": {"type": "enum", "options": ["monthly", "annual", "day_pass"], "required": true}})))
-            .await?;
+        svc.create(
+            &admin,
+            "custom_field",
+            &obj(json!({"entity": "contact", "key": "plan", "label": "Membership plan",
+            "spec": {"type": "enum", "options": ["monthly", "annual", "day_pass"], "required": true}})),
+        )
+        .await?;
 
         // Dry run first: a per-row, per-field report; nothing is written.
         let mut opts = ImportOptions {
@@ -53,9 +55,7 @@ fn main() -> Result<(), crm_core::Error> {
         .iter()
         .map(|(a, b)| (a.to_string(), b.to_string()))
         .collect();
-        let report = svc
-            .import_csv(&admin, "contact", CLIENTS.as_bytes(), &opts)
-            .await?;
+        let report = svc.import_csv(&admin, "contact", CLIENTS.as_bytes(), &opts).await?;
         for row in &report.errors {
             for e in &row.errors {
                 println!(
@@ -65,13 +65,8 @@ fn main() -> Result<(), crm_core::Error> {
             }
         }
         opts.mode = ImportMode::ValidRowsOnly;
-        let report = svc
-            .import_csv(&admin, "contact", CLIENTS.as_bytes(), &opts)
-            .await?;
-        println!(
-            "imported {} clients, {} rows rejected",
-            report.created, report.invalid
-        );
+        let report = svc.import_csv(&admin, "contact", CLIENTS.as_bytes(), &opts).await?;
+        println!("imported {} clients, {} rows rejected", report.created, report.invalid);
 
         let desk = svc
             .create(
@@ -93,7 +88,11 @@ fn main() -> Result<(), crm_core::Error> {
             .await?
             .items
             .remove(0);
-        svc.log_activity(&stella, &obj(json!({"kind": "check_in", "occurred_at": svc.now().to_rfc3339(), "contact_id": mia.id.to_string()}))).await?;
+        svc.log_activity(
+            &stella,
+            &obj(json!({"kind": "check_in", "occurred_at": svc.now().to_rfc3339(), "contact_id": mia.id.to_string()})),
+        )
+        .await?;
         let mia = svc
             .update(
                 &stella,

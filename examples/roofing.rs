@@ -24,11 +24,7 @@ fn main() -> Result<(), crm_core::Error> {
             .await?;
         let admin = Actor::system(org.id);
         let team = svc
-            .create(
-                &admin,
-                "team",
-                &obj(json!({"name": "Crew North", "kind": "crew"})),
-            )
+            .create(&admin, "team", &obj(json!({"name": "Crew North", "kind": "crew"})))
             .await?;
         let tech = svc
             .create(&admin, "user", &obj(json!({"name": "Finn", "email": "finn@ridgeline.example", "role": "field_tech", "team_id": team.id.to_string()})))
@@ -36,10 +32,14 @@ fn main() -> Result<(), crm_core::Error> {
         let finn = svc.actor(org.id, tech.id).await?;
 
         let lead = svc
-            .create(&admin, "lead", &obj(json!({
-                "first_name": "Ann", "last_name": "Lee", "phone": "(303) 555-0142", "source": "Storm Canvass",
-                "project_type": "storm_damage", "estimated_value": "18,500", "owner_id": tech.id.to_string()
-            })))
+            .create(
+                &admin,
+                "lead",
+                &obj(json!({
+                    "first_name": "Ann", "last_name": "Lee", "phone": "(303) 555-0142", "source": "Storm Canvass",
+                    "project_type": "storm_damage", "estimated_value": "18,500", "owner_id": tech.id.to_string()
+                })),
+            )
             .await?;
         println!(
             "new lead {} scored {} ({})",

@@ -61,9 +61,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 ..Default::default()
             };
             for m in mapping {
-                let (col, field) = m.split_once('=').ok_or_else(|| {
-                    Error::field("map", "invalid_format", "expected `CSV header=field`")
-                })?;
+                let (col, field) = m
+                    .split_once('=')
+                    .ok_or_else(|| Error::field("map", "invalid_format", "expected `CSV header=field`"))?;
                 opts.mapping.insert(col.to_owned(), field.to_owned());
             }
             let f = std::fs::File::open(&file)
@@ -71,10 +71,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let report = svc
                 .import_csv(&actor, &entity, std::io::BufReader::new(f), &opts)
                 .await?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&report).unwrap_or_default()
-            );
+            println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
             if report.invalid > 0 {
                 return Ok(ExitCode::from(2));
             }
@@ -98,14 +95,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             };
             let rows = match out {
                 Some(path) => {
-                    let f = std::fs::File::create(&path).map_err(|e| {
-                        Error::Storage(format!("cannot create {}: {e}", path.display()))
-                    })?;
+                    let f = std::fs::File::create(&path)
+                        .map_err(|e| Error::Storage(format!("cannot create {}: {e}", path.display())))?;
                     svc.export_csv(&actor, &entity, &opts, std::io::BufWriter::new(f))
                         .await?
                 }
                 None => {
-                    svc.export_csv(&actor, &entity, &opts, std::io::stdout().lock())
+                    svc.export_csv(&actor, &entity, &opts, std::io::BufWriter::new(std::io::stdout()))
                         .await?
                 }
             };
@@ -113,17 +109,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Score => {
             let report = svc.rescore_all(&actor).await?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&report).unwrap_or_default()
-            );
+            println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
         }
         Command::Check => {
             let report = svc.integrity_check(&actor).await?;
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&report).unwrap_or_default()
-            );
+            println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
             if report.issue_count > 0 || report.audit_broken_at.is_some() {
                 return Ok(ExitCode::from(2));
             }
@@ -175,11 +165,7 @@ async fn summary(svc: &Svc, actor: &Actor, top: u32) -> Result<()> {
     let org = svc.get(actor, "organization", actor.tenant).await.ok();
     let count = |e: &'static str| async move {
         svc.store()
-            .count(
-                actor.tenant,
-                model::entity(e).expect("declared"),
-                &Filter::All,
-            )
+            .count(actor.tenant, model::entity(e).expect("declared"), &Filter::All)
             .await
     };
     let mut out = std::io::stdout().lock();
@@ -208,23 +194,11 @@ async fn summary(svc: &Svc, actor: &Actor, top: u32) -> Result<()> {
         limit: Some(top),
         ..Default::default()
     };
-    for (i, lead) in svc
-        .list(actor, "lead", &req)
-        .await?
-        .items
-        .iter()
-        .enumerate()
-    {
+    for (i, lead) in svc.list(actor, "lead", &req).await?.items.iter().enumerate() {
         let text = |f: &str| lead.str(f).unwrap_or("").to_owned();
         let value = lead
             .get("estimated_value")
-            .and_then(|v| {
-                if let Value::Money(m) = v {
-                    Some(money(*m))
-                } else {
-                    None
-                }
-            })
+            .and_then(|v| if let Value::Money(m) = v { Some(money(*m)) } else { None })
             .unwrap_or_default();
         let why = svc.explain_score(actor, lead.id, None).await?;
         writeln!(
@@ -278,10 +252,7 @@ fn money(m: Money) -> String {
 mod tests {
     #[test]
     fn money_is_grouped() {
-        assert_eq!(
-            super::money(crm_core::value::Money(123_456_789)),
-            "$1,234,567.89"
-        );
+        assert_eq!(super::money(crm_core::value::Money(123_456_789)), "$1,234,567.89");
         assert_eq!(super::money(crm_core::value::Money(-5)), "-$0.05");
     }
 }

@@ -16,20 +16,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "crm",
-    version,
-    about = "An embeddable CRM engine: command line"
-)]
+#[command(name = "crm", version, about = "An embeddable CRM engine: command line")]
 struct Cli {
     /// Database: a SQLite file path (created if missing).
-    #[arg(
-        long,
-        short,
-        global = true,
-        env = "CRM_DATABASE",
-        default_value = "crm.db"
-    )]
+    #[arg(long, short, global = true, env = "CRM_DATABASE", default_value = "crm.db")]
     database: PathBuf,
     /// Tenant (organization) id; defaults to the only tenant in the database.
     #[arg(long, global = true)]

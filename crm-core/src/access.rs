@@ -65,9 +65,8 @@ impl Fields {
     }
 
     pub fn allows(&self, field: &str) -> bool {
-        let listed = |s: &BTreeSet<String>| {
-            s.contains(field) || (field.starts_with("custom.") && s.contains("custom.*"))
-        };
+        let listed =
+            |s: &BTreeSet<String>| s.contains(field) || (field.starts_with("custom.") && s.contains("custom.*"));
         match self {
             Fields::All => true,
             Fields::Only(s) => listed(s),
@@ -119,17 +118,11 @@ impl Role {
     }
 
     pub fn can_read_field(&self, entity: &str, field: &str) -> bool {
-        ALWAYS_READABLE.contains(&field)
-            || self
-                .grants
-                .get(entity)
-                .is_some_and(|g| g.read.allows(field))
+        ALWAYS_READABLE.contains(&field) || self.grants.get(entity).is_some_and(|g| g.read.allows(field))
     }
 
     pub fn can_write_field(&self, entity: &str, field: &str) -> bool {
-        self.grants
-            .get(entity)
-            .is_some_and(|g| g.write.allows(field))
+        self.grants.get(entity).is_some_and(|g| g.write.allows(field))
     }
 
     /// Is this role at least as strong as `other` (for API keys: never stronger than their creator)?
@@ -188,9 +181,7 @@ impl Actor {
             Scope::None => nothing,
             Scope::Own => own,
             Scope::Team => match (def.team_field, self.team_id) {
-                (Some(f), Some(team)) => {
-                    Filter::Or(vec![Filter::cmp(f, Op::Eq, Value::Id(team)), own])
-                }
+                (Some(f), Some(team)) => Filter::Or(vec![Filter::cmp(f, Op::Eq, Value::Id(team)), own]),
                 _ => own,
             },
         }
@@ -199,8 +190,7 @@ impl Actor {
     /// Is the record inside the scope?
     pub fn in_scope(&self, r: &Record, scope: Scope) -> bool {
         scope == Scope::Tenant
-            || Compiled::compile(&self.scope_filter(r.entity, scope), r.entity)
-                .is_ok_and(|c| c.matches(r))
+            || Compiled::compile(&self.scope_filter(r.entity, scope), r.entity).is_ok_and(|c| c.matches(r))
     }
 
     /// Checks that the actor may write every named field; `Forbidden` lists the ones it may not.
@@ -238,8 +228,7 @@ impl Actor {
                 r.hidden |= 1 << i;
             }
         }
-        r.custom
-            .retain(|k, _| g.read.allows(&format!("custom.{k}")));
+        r.custom.retain(|k, _| g.read.allows(&format!("custom.{k}")));
         r
     }
 }
@@ -250,11 +239,7 @@ pub fn check_role_record(r: &Record, errs: &mut Vec<FieldError>) {
         return;
     };
     match serde_json::from_value::<BTreeMap<String, Grant>>(j) {
-        Err(e) => errs.push(FieldError::new(
-            "grants",
-            codes::INVALID_FORMAT,
-            e.to_string(),
-        )),
+        Err(e) => errs.push(FieldError::new("grants", codes::INVALID_FORMAT, e.to_string())),
         Ok(grants) => {
             for (entity, g) in &grants {
                 let Some(def) = crate::model::entity(entity) else {
@@ -319,20 +304,14 @@ pub mod builtin {
         CONFIG
             .iter()
             .filter(|e| !except.contains(e))
-            .map(|e| {
-                (
-                    *e,
-                    grant(&[(Action::Read, Scope::Tenant)], Fields::All, Fields::All),
-                )
-            })
+            .map(|e| (*e, grant(&[(Action::Read, Scope::Tenant)], Fields::All, Fields::All)))
             .collect()
     }
 
     /// Everything in the tenant.
     pub fn admin() -> Role {
         use Action::*;
-        let all =
-            [Read, Create, Update, Delete, Import, Export, Approve].map(|a| (a, Scope::Tenant));
+        let all = [Read, Create, Update, Delete, Import, Export, Approve].map(|a| (a, Scope::Tenant));
         role(
             "admin",
             crate::model::all()
@@ -345,8 +324,7 @@ pub mod builtin {
     /// Runs the business: every customer record; reads configuration, edits and publishes scoring models.
     pub fn manager() -> Role {
         use Action::*;
-        let all =
-            [Read, Create, Update, Delete, Import, Export, Approve].map(|a| (a, Scope::Tenant));
+        let all = [Read, Create, Update, Delete, Import, Export, Approve].map(|a| (a, Scope::Tenant));
         let mut g: Vec<_> = CRM
             .iter()
             .map(|e| (*e, grant(&all, Fields::All, Fields::All)))
@@ -391,19 +369,12 @@ pub mod builtin {
             (
                 "activity",
                 grant(
-                    &[
-                        (Read, Scope::Own),
-                        (Create, Scope::Own),
-                        (Update, Scope::Own),
-                    ],
+                    &[(Read, Scope::Own), (Create, Scope::Own), (Update, Scope::Own)],
                     Fields::All,
                     Fields::All,
                 ),
             ),
-            (
-                "contact",
-                grant(&[(Read, Scope::Own)], Fields::All, Fields::only(&[])),
-            ),
+            ("contact", grant(&[(Read, Scope::Own)], Fields::All, Fields::only(&[]))),
         ];
         g.extend(read_config(&["role", "scoring_model"]));
         role("field_tech", g)
@@ -458,10 +429,7 @@ mod tests {
         assert!(admin.covers(&sales) && admin.covers(&staff));
         assert!(!sales.covers(&admin));
         assert!(!staff.covers(&sales), "staff cannot read leads");
-        assert!(
-            !sales.covers(&staff),
-            "staff reads all contacts, sales only its team's"
-        );
+        assert!(!sales.covers(&staff), "staff reads all contacts, sales only its team's");
     }
 
     #[test]

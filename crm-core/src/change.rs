@@ -180,11 +180,7 @@ pub fn diff(old: Option<&Record>, new: Option<&Record>) -> Vec<FieldChange> {
             });
         }
     }
-    let mut keys: Vec<&String> = old
-        .iter()
-        .chain(new.iter())
-        .flat_map(|r| r.custom.keys())
-        .collect();
+    let mut keys: Vec<&String> = old.iter().chain(new.iter()).flat_map(|r| r.custom.keys()).collect();
     keys.sort();
     keys.dedup();
     for k in keys {

@@ -221,11 +221,10 @@ pub fn validation_reports_every_field_and_writes_nothing<S: Store>(store: S) {
             ("source".into(), codes::INVALID_OPTION.into()),
         ]
     );
-    let err = block(f.svc.create(
-        &f.admin,
-        "lead",
-        &obj(json!({"first_name": "A", "status": "nope"})),
-    ))
+    let err = block(
+        f.svc
+            .create(&f.admin, "lead", &obj(json!({"first_name": "A", "status": "nope"}))),
+    )
     .unwrap_err();
     assert_eq!(
         codes_of(&err),
@@ -238,22 +237,16 @@ pub fn validation_reports_every_field_and_writes_nothing<S: Store>(store: S) {
 pub fn stale_version_is_a_conflict<S: Store>(store: S) {
     let f = Fixture::new(store);
     let lead = f.lead(&f.admin, json!({"first_name": "Ann"}));
-    let v2 = block(f.svc.update(
-        &f.admin,
-        "lead",
-        lead.id,
-        1,
-        &obj(json!({"notes": "first"})),
-    ))
+    let v2 = block(
+        f.svc
+            .update(&f.admin, "lead", lead.id, 1, &obj(json!({"notes": "first"}))),
+    )
     .unwrap();
     assert_eq!(v2.version, 2);
-    let err = block(f.svc.update(
-        &f.admin,
-        "lead",
-        lead.id,
-        1,
-        &obj(json!({"notes": "second"})),
-    ))
+    let err = block(
+        f.svc
+            .update(&f.admin, "lead", lead.id, 1, &obj(json!({"notes": "second"}))),
+    )
     .unwrap_err();
     assert!(
         matches!(
@@ -283,25 +276,16 @@ pub fn stale_version_is_a_conflict<S: Store>(store: S) {
 
 pub fn other_tenants_ids_are_not_found<S: Store>(store: S) {
     let f = Fixture::new(store);
-    let other = block(
+    let other = block(f.svc.create_organization(&obj(json!({"name": "Other Movers"})))).unwrap();
+    let theirs = block(
         f.svc
-            .create_organization(&obj(json!({"name": "Other Movers"}))),
+            .create(&Actor::system(other.id), "lead", &obj(json!({"first_name": "Zed"}))),
     )
-    .unwrap();
-    let theirs = block(f.svc.create(
-        &Actor::system(other.id),
-        "lead",
-        &obj(json!({"first_name": "Zed"})),
-    ))
     .unwrap();
     for actor in [&f.admin, &f.manager, &f.sales_a] {
         let err = block(f.svc.get(actor, "lead", theirs.id)).unwrap_err();
         assert_eq!(err.code(), "not_found");
-        let err = block(
-            f.svc
-                .update(actor, "lead", theirs.id, 1, &obj(json!({"notes": "x"}))),
-        )
-        .unwrap_err();
+        let err = block(f.svc.update(actor, "lead", theirs.id, 1, &obj(json!({"notes": "x"})))).unwrap_err();
         assert_eq!(err.code(), "not_found");
         let err = block(f.svc.delete(actor, "lead", theirs.id, 1)).unwrap_err();
         // Sales may not delete at all: refused before any lookup, so nothing leaks either way.
@@ -319,9 +303,7 @@ pub fn other_tenants_ids_are_not_found<S: Store>(store: S) {
     let err = block(f.svc.create(
         &f.admin,
         "activity",
-        &obj(
-            json!({"kind": "call", "occurred_at": "2025-05-01", "lead_id": theirs.id.to_string()}),
-        ),
+        &obj(json!({"kind": "call", "occurred_at": "2025-05-01", "lead_id": theirs.id.to_string()})),
     ))
     .unwrap_err();
     assert_eq!(
@@ -340,9 +322,7 @@ pub fn field_tech_sees_only_assigned_records<S: Store>(store: S) {
     );
     assert_eq!(f.ids(&f.tech, "lead", ""), vec![mine.id]);
     assert_eq!(
-        block(f.svc.get(&f.tech, "lead", other.id))
-            .unwrap_err()
-            .code(),
+        block(f.svc.get(&f.tech, "lead", other.id)).unwrap_err().code(),
         "not_found"
     );
     let act = |lead: Id, owner: &str| {
@@ -361,19 +341,17 @@ pub fn field_tech_sees_only_assigned_records<S: Store>(store: S) {
         &obj(json!({"status": "contacted", "notes": "on site"})),
     ))
     .unwrap();
-    let err = block(f.svc.update(
-        &f.tech,
-        "lead",
-        mine.id,
-        2,
-        &obj(json!({"estimated_value": "1"})),
-    ))
+    let err = block(
+        f.svc
+            .update(&f.tech, "lead", mine.id, 2, &obj(json!({"estimated_value": "1"}))),
+    )
     .unwrap_err();
-    assert_eq!(
-        err,
-        Error::forbidden("update", "lead", vec!["estimated_value".into()])
-    );
-    let logged = block(f.svc.log_activity(&f.tech, &obj(json!({"kind": "check_in", "occurred_at": "2025-06-01T11:00:00Z", "lead_id": mine.id.to_string()})))).unwrap();
+    assert_eq!(err, Error::forbidden("update", "lead", vec!["estimated_value".into()]));
+    let logged = block(f.svc.log_activity(
+        &f.tech,
+        &obj(json!({"kind": "check_in", "occurred_at": "2025-06-01T11:00:00Z", "lead_id": mine.id.to_string()})),
+    ))
+    .unwrap();
     assert_eq!(logged.id_of("owner_id"), f.tech.user_id);
     let err = block(f.svc.log_activity(
         &f.tech,
@@ -395,19 +373,13 @@ pub fn staff_may_update_only_notes<S: Store>(store: S) {
         &obj(json!({"first_name": "Kim", "email": "kim@example.com"})),
     ))
     .unwrap();
-    let ok = block(f.svc.update(
-        &f.staff,
-        "contact",
-        c.id,
-        1,
-        &obj(json!({"notes": "prefers evenings"})),
-    ))
+    let ok = block(
+        f.svc
+            .update(&f.staff, "contact", c.id, 1, &obj(json!({"notes": "prefers evenings"}))),
+    )
     .unwrap();
     assert_eq!((ok.version, ok.str("notes")), (2, Some("prefers evenings")));
-    let before = (
-        block(f.svc.get(&f.admin, "contact", c.id)).unwrap(),
-        f.writes_seen(),
-    );
+    let before = (block(f.svc.get(&f.admin, "contact", c.id)).unwrap(), f.writes_seen());
     let err = block(f.svc.update(
         &f.staff,
         "contact",
@@ -421,29 +393,20 @@ pub fn staff_may_update_only_notes<S: Store>(store: S) {
         Error::forbidden("update", "contact", vec!["email".into()]),
         "Forbidden names the field"
     );
-    let err = block(f.svc.update(
-        &f.staff,
-        "contact",
-        c.id,
-        2,
-        &obj(json!({"custom": {"anything": "x"}})),
-    ))
+    let err = block(
+        f.svc
+            .update(&f.staff, "contact", c.id, 2, &obj(json!({"custom": {"anything": "x"}}))),
+    )
     .unwrap_err();
     assert_eq!(err.code(), "forbidden");
     assert_eq!(
-        block(
-            f.svc
-                .create(&f.staff, "contact", &obj(json!({"first_name": "New"})))
-        )
-        .unwrap_err()
-        .code(),
+        block(f.svc.create(&f.staff, "contact", &obj(json!({"first_name": "New"}))))
+            .unwrap_err()
+            .code(),
         "forbidden"
     );
     assert_eq!(
-        (
-            block(f.svc.get(&f.admin, "contact", c.id)).unwrap(),
-            f.writes_seen()
-        ),
+        (block(f.svc.get(&f.admin, "contact", c.id)).unwrap(), f.writes_seen()),
         before,
         "denied writes change nothing"
     );
@@ -454,7 +417,10 @@ pub fn sales_cannot_read_other_teams_leads<S: Store>(store: S) {
     let a = f.lead(&f.sales_a, json!({"first_name": "North lead"}));
     let b = f.lead(&f.sales_b, json!({"first_name": "South lead"}));
     let team_a = f.sales_a.team_id.unwrap().to_string();
-    let mate = f.lead(&f.admin, json!({"first_name": "Mate", "owner_id": f.tech.user_id.unwrap().to_string(), "team_id": team_a}));
+    let mate = f.lead(
+        &f.admin,
+        json!({"first_name": "Mate", "owner_id": f.tech.user_id.unwrap().to_string(), "team_id": team_a}),
+    );
     let mut mine = f.ids(&f.sales_a, "lead", "");
     mine.sort();
     let mut want = vec![a.id, mate.id];
@@ -463,18 +429,13 @@ pub fn sales_cannot_read_other_teams_leads<S: Store>(store: S) {
     assert_eq!(f.ids(&f.sales_b, "lead", ""), vec![b.id]);
     assert!(f.ids(&f.sales_a, "lead", "\"South lead\"").is_empty());
     assert_eq!(
-        block(f.svc.get(&f.sales_a, "lead", b.id))
-            .unwrap_err()
-            .code(),
+        block(f.svc.get(&f.sales_a, "lead", b.id)).unwrap_err().code(),
         "not_found"
     );
     assert_eq!(
-        block(
-            f.svc
-                .update(&f.sales_a, "lead", b.id, 1, &obj(json!({"notes": "x"})))
-        )
-        .unwrap_err()
-        .code(),
+        block(f.svc.update(&f.sales_a, "lead", b.id, 1, &obj(json!({"notes": "x"}))))
+            .unwrap_err()
+            .code(),
         "not_found"
     );
     assert_eq!(
@@ -495,35 +456,21 @@ pub fn sales_cannot_read_other_teams_leads<S: Store>(store: S) {
         &obj(json!({"owner_id": f.sales_b.user_id.unwrap().to_string()})),
     ))
     .unwrap_err();
+    assert_eq!(err.code(), "forbidden", "cannot hand a lead out of its own scope");
     assert_eq!(
-        err.code(),
-        "forbidden",
-        "cannot hand a lead out of its own scope"
-    );
-    assert_eq!(
-        block(
-            f.svc
-                .create(&f.tech, "lead", &obj(json!({"first_name": "x"})))
-        )
-        .unwrap_err()
-        .code(),
+        block(f.svc.create(&f.tech, "lead", &obj(json!({"first_name": "x"}))))
+            .unwrap_err()
+            .code(),
         "forbidden"
     );
 }
 
 pub fn hidden_fields_are_absent_and_rejected_in_filters<S: Store>(store: S) {
     let f = Fixture::new(store);
-    let c = block(
-        f.svc
-            .create(&f.admin, "contact", &obj(json!({"first_name": "Kim"}))),
-    )
-    .unwrap();
+    let c = block(f.svc.create(&f.admin, "contact", &obj(json!({"first_name": "Kim"})))).unwrap();
     let seen = block(f.svc.get(&f.staff, "contact", c.id)).unwrap();
     assert!(seen.get("lifetime_value").is_none());
-    assert!(
-        seen.to_json().get("lifetime_value").is_none(),
-        "absent from results"
-    );
+    assert!(seen.to_json().get("lifetime_value").is_none(), "absent from results");
     assert!(seen.to_json().get("first_name").is_some());
     let err = block(f.svc.list(
         &f.staff,
@@ -534,10 +481,7 @@ pub fn hidden_fields_are_absent_and_rejected_in_filters<S: Store>(store: S) {
         },
     ))
     .unwrap_err();
-    assert_eq!(
-        err,
-        Error::forbidden("read", "contact", vec!["lifetime_value".into()])
-    );
+    assert_eq!(err, Error::forbidden("read", "contact", vec!["lifetime_value".into()]));
     let err = block(f.svc.list(
         &f.staff,
         "contact",
@@ -593,10 +537,12 @@ pub fn keyset_pages_are_complete_and_ordered<S: Store>(store: S) {
         }
         assert_eq!(seen.len(), 57, "every row exactly once with sort {sort:?}");
         let mut expected = seen.clone();
+        // The id tiebreak runs in the last key's direction.
         let keys: Vec<SortKey> = if sort.is_empty() {
-            vec![SortKey::desc("created_at"), SortKey::asc("id")]
+            vec![SortKey::desc("created_at"), SortKey::desc("id")]
         } else {
-            sort.iter().cloned().chain([SortKey::asc("id")]).collect()
+            let tie = SortKey { field: "id".into(), desc: sort.last().unwrap().desc };
+            sort.iter().cloned().chain([tie]).collect()
         };
         expected.sort_by(|a, b| {
             keys.iter()
@@ -641,18 +587,18 @@ pub fn store_filters_match_in_memory_evaluation<S: Store>(store: S) {
     let rows = [
         json!({"first_name": "Ann", "company_name": "Acme Roofing", "source": "referral", "estimated_value": "20000", "tags": ["vip"], "owner_id": tech}),
         json!({"first_name": "Bob", "company_name": "acme roofing llc", "source": "website", "priority": "high"}),
-        json!({"first_name": "Cy", "email": "cy@50%off.test".replace('%', ""), "source": "door_knock", "estimated_value": "500", "tags": ["storm", "vip"]}),
+        json!({"first_name": "Cy", "email": "cy@50off.test", "company_name": "50%_off\\ roofs", "source": "door_knock", "estimated_value": "500", "tags": ["storm", "vip"]}),
         json!({"last_name": "O'Neil_x", "source": "other", "notes": "100% sure"}),
         json!({"company_name": "Zed Co", "status": "contacted", "estimated_value": "7500"}),
     ];
     for r in rows {
         f.lead(&f.admin, r);
     }
-    let all: Vec<Record> = block(f.svc.store().query(
-        f.tenant,
-        &LEAD,
-        &StoreQuery::by_id(Filter::All, 1000),
-    ))
+    let all: Vec<Record> = block(
+        f.svc
+            .store()
+            .query(f.tenant, &LEAD, &StoreQuery::by_id(Filter::All, 1000)),
+    )
     .unwrap();
     for q in [
         "status:new",
@@ -677,17 +623,16 @@ pub fn store_filters_match_in_memory_evaluation<S: Store>(store: S) {
         "created>2025-01-01",
         "email~50",
         "NOT first_name:Ann",
+        "company_name~%_",
+        "company_name~\\\\",
+        "company_name^50%",
     ] {
         let got = f.ids(&f.tech_admin(), "lead", q);
         let bound = f.bound(q);
         let c = Compiled::compile(&bound, &LEAD).unwrap();
         let mut want: Vec<&Record> = all.iter().filter(|r| c.matches(r)).collect();
-        want.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
-        assert_eq!(
-            got,
-            want.iter().map(|r| r.id).collect::<Vec<_>>(),
-            "query {q}"
-        );
+        want.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+        assert_eq!(got, want.iter().map(|r| r.id).collect::<Vec<_>>(), "query {q}");
     }
 }
 
@@ -747,10 +692,7 @@ pub fn audit_chain_verifies_with_old_and_new_values<S: Store>(store: S) {
     assert_eq!(upd.actor, f.sales_a.user_id);
     assert_eq!(upd.at, Timestamp(NOW.0 + 1_000_000));
     let notes = upd.changes.iter().find(|c| c.field == "notes").unwrap();
-    assert_eq!(
-        (notes.old.clone(), notes.new.clone()),
-        (json!("a"), json!("b"))
-    );
+    assert_eq!((notes.old.clone(), notes.new.clone()), (json!("a"), json!("b")));
     assert!(
         upd.changes
             .iter()
@@ -772,16 +714,9 @@ pub fn audit_chain_verifies_with_old_and_new_values<S: Store>(store: S) {
     assert_eq!(verify_chain(&all), Ok(()));
     let mut tampered = all.clone();
     tampered[3].changes.clear();
-    assert_eq!(
-        verify_chain(&tampered),
-        Err(tampered[3].seq),
-        "tampering is detected"
-    );
+    assert_eq!(verify_chain(&tampered), Err(tampered[3].seq), "tampering is detected");
     let report = block(f.svc.integrity_check(&f.admin)).unwrap();
-    assert_eq!(
-        (report.audit_entries, report.audit_broken_at),
-        (all.len() as u64, None)
-    );
+    assert_eq!((report.audit_entries, report.audit_broken_at), (all.len() as u64, None));
 }
 
 pub fn events_are_sequenced_and_filtered<S: Store>(store: S) {
@@ -824,19 +759,14 @@ Cy,cy@example.com,website,900,w,A4
 pub fn import_dry_run_reports_rows_and_fields<S: Store>(store: S) {
     let f = Fixture::new(store);
     let before = (f.count("lead"), f.writes_seen());
-    let r = block(f.svc.import_csv(
-        &f.manager,
-        "lead",
-        CSV_ROWS.as_bytes(),
-        &ImportOptions::default(),
-    ))
+    let r = block(
+        f.svc
+            .import_csv(&f.manager, "lead", CSV_ROWS.as_bytes(), &ImportOptions::default()),
+    )
     .unwrap();
     assert_eq!((r.rows, r.valid, r.invalid, r.applied), (4, 2, 2, false));
     assert_eq!(r.ignored_columns, vec!["Ignored Col".to_string()]);
-    assert_eq!(
-        r.columns.get("First Name").map(String::as_str),
-        Some("first_name")
-    );
+    assert_eq!(r.columns.get("First Name").map(String::as_str), Some("first_name"));
     let per_row: Vec<(u64, u64, Vec<(String, String)>)> = r
         .errors
         .iter()
@@ -844,10 +774,7 @@ pub fn import_dry_run_reports_rows_and_fields<S: Store>(store: S) {
             (
                 e.row,
                 e.line,
-                e.errors
-                    .iter()
-                    .map(|x| (x.path.clone(), x.code.clone()))
-                    .collect(),
+                e.errors.iter().map(|x| (x.path.clone(), x.code.clone())).collect(),
             )
         })
         .collect();
@@ -866,18 +793,12 @@ pub fn import_dry_run_reports_rows_and_fields<S: Store>(store: S) {
             (3, 4, vec![("first_name".into(), "required".into())]),
         ]
     );
+    assert_eq!((f.count("lead"), f.writes_seen()), before, "a dry run writes nothing");
     assert_eq!(
-        (f.count("lead"), f.writes_seen()),
-        before,
-        "a dry run writes nothing"
-    );
-    assert_eq!(
-        block(f.svc.import_csv(
-            &f.sales_a,
-            "lead",
-            CSV_ROWS.as_bytes(),
-            &ImportOptions::default()
-        ))
+        block(
+            f.svc
+                .import_csv(&f.sales_a, "lead", CSV_ROWS.as_bytes(), &ImportOptions::default())
+        )
         .unwrap_err()
         .code(),
         "forbidden"
@@ -891,11 +812,7 @@ pub fn import_modes_and_upsert<S: Store>(store: S) {
         mode: ImportMode::AllOrNothing,
         ..Default::default()
     };
-    let r = block(
-        f.svc
-            .import_csv(&f.manager, "lead", CSV_ROWS.as_bytes(), &all),
-    )
-    .unwrap();
+    let r = block(f.svc.import_csv(&f.manager, "lead", CSV_ROWS.as_bytes(), &all)).unwrap();
     assert_eq!((r.applied, r.invalid), (false, 2));
     assert_eq!(
         (f.count("lead"), f.writes_seen()),
@@ -907,20 +824,11 @@ pub fn import_modes_and_upsert<S: Store>(store: S) {
         upsert: true,
         ..Default::default()
     };
-    let r = block(
-        f.svc
-            .import_csv(&f.manager, "lead", CSV_ROWS.as_bytes(), &some),
-    )
-    .unwrap();
+    let r = block(f.svc.import_csv(&f.manager, "lead", CSV_ROWS.as_bytes(), &some)).unwrap();
     assert_eq!((r.applied, r.created, r.invalid), (true, 2, 2));
     assert_eq!(f.count("lead"), before.0 + 2);
-    let again =
-        "external_id,first_name,estimated_value\nA1,Ann,13000\nA4,Cy,900\nA5,Dee,\nA5,Dup,\n";
-    let r = block(
-        f.svc
-            .import_csv(&f.manager, "lead", again.as_bytes(), &some),
-    )
-    .unwrap();
+    let again = "external_id,first_name,estimated_value\nA1,Ann,13000\nA4,Cy,900\nA5,Dee,\nA5,Dup,\n";
+    let r = block(f.svc.import_csv(&f.manager, "lead", again.as_bytes(), &some)).unwrap();
     assert_eq!((r.created, r.updated, r.unchanged, r.invalid), (1, 1, 1, 1));
     assert_eq!(r.errors[0].errors[0].code, codes::DUPLICATE);
     let ann = f.ids(&f.manager, "lead", "external_id:A1");
@@ -947,11 +855,7 @@ pub fn import_modes_and_upsert<S: Store>(store: S) {
         mapping: [("First Name".to_string(), "score".to_string())].into(),
         ..Default::default()
     };
-    let err = block(
-        f.svc
-            .import_csv(&f.manager, "lead", CSV_ROWS.as_bytes(), &bad_map),
-    )
-    .unwrap_err();
+    let err = block(f.svc.import_csv(&f.manager, "lead", CSV_ROWS.as_bytes(), &bad_map)).unwrap_err();
     assert_eq!(
         codes_of(&err),
         vec![("mapping.First Name".into(), codes::UNKNOWN_FIELD.into())]
@@ -960,18 +864,17 @@ pub fn import_modes_and_upsert<S: Store>(store: S) {
 
 pub fn export_is_formula_safe_and_redacted<S: Store>(store: S) {
     let f = Fixture::new(store);
-    f.lead(&f.sales_a, json!({"first_name": "=HYPERLINK(\"http://evil\")", "notes": "+1 call", "estimated_value": "12.50"}));
+    f.lead(
+        &f.sales_a,
+        json!({"first_name": "=HYPERLINK(\"http://evil\")", "notes": "+1 call", "estimated_value": "12.50"}),
+    );
     f.lead(&f.sales_b, json!({"first_name": "Other team"}));
     let mut out = Vec::new();
     let n = block(f.svc.export_csv(
         &f.sales_a,
         "lead",
         &ExportOptions {
-            fields: vec![
-                "first_name".into(),
-                "notes".into(),
-                "estimated_value".into(),
-            ],
+            fields: vec!["first_name".into(), "notes".into(), "estimated_value".into()],
             ..Default::default()
         },
         &mut out,
@@ -1005,12 +908,7 @@ pub fn export_is_formula_safe_and_redacted<S: Store>(store: S) {
         .unwrap(),
         2
     );
-    let header = String::from_utf8(all)
-        .unwrap()
-        .lines()
-        .next()
-        .unwrap()
-        .to_owned();
+    let header = String::from_utf8(all).unwrap().lines().next().unwrap().to_owned();
     assert!(
         header.starts_with("id,first_name,") && header.contains(",score,"),
         "{header}"
@@ -1021,14 +919,10 @@ pub fn convert_lead_in_one_change_set<S: Store>(store: S) {
     let f = Fixture::new(store);
     let lead = f.lead(&f.sales_a, json!({"first_name": "Ann", "last_name": "Lee", "company_name": "Lee Farms", "email": "ann@lee.test", "city": "Salem"}));
     let (_, events_before) = f.writes_seen();
-    let conv = block(f.svc.convert_lead(
-        &f.sales_a,
-        lead.id,
-        1,
-        &ConvertOptions {
-            create_company: true,
-        },
-    ))
+    let conv = block(
+        f.svc
+            .convert_lead(&f.sales_a, lead.id, 1, &ConvertOptions { create_company: true }),
+    )
     .unwrap();
     assert_eq!(conv.lead.str("status"), Some("won"));
     assert_eq!(conv.lead.id_of("contact_id"), Some(conv.contact.id));
@@ -1044,20 +938,12 @@ pub fn convert_lead_in_one_change_set<S: Store>(store: S) {
         events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(),
         vec!["company.created", "contact.created", "lead.converted"]
     );
-    let err = block(
-        f.svc
-            .convert_lead(&f.sales_a, lead.id, 2, &ConvertOptions::default()),
-    )
-    .unwrap_err();
+    let err = block(f.svc.convert_lead(&f.sales_a, lead.id, 2, &ConvertOptions::default())).unwrap_err();
     assert_eq!(
         codes_of(&err),
         vec![("contact_id".into(), codes::INVALID_TRANSITION.into())]
     );
-    let err = block(
-        f.svc
-            .convert_lead(&f.sales_a, lead.id, 1, &ConvertOptions::default()),
-    )
-    .unwrap_err();
+    let err = block(f.svc.convert_lead(&f.sales_a, lead.id, 1, &ConvertOptions::default())).unwrap_err();
     assert_eq!(err.code(), "conflict");
 }
 
@@ -1074,13 +960,10 @@ pub fn bulk_session_rolls_back_on_drop<S: Store>(store: S) {
         cs.writes.push(Write::Insert(r));
         bulk.apply(cs).await.unwrap();
         assert_eq!(
-            bulk.query(
-                &LEAD,
-                &StoreQuery::by_id(Filter::eq("first_name", "Ghost"), 10)
-            )
-            .await
-            .unwrap()
-            .len(),
+            bulk.query(&LEAD, &StoreQuery::by_id(Filter::eq("first_name", "Ghost"), 10))
+                .await
+                .unwrap()
+                .len(),
             1,
             "visible inside"
         );
@@ -1111,16 +994,12 @@ pub fn unique_fields_are_enforced<S: Store>(store: S) {
     let f = Fixture::new(store);
     f.lead(&f.admin, json!({"first_name": "A", "external_id": "X1"}));
     let before = (f.count("lead"), f.writes_seen());
-    let err = block(f.svc.create(
-        &f.admin,
-        "lead",
-        &obj(json!({"first_name": "B", "external_id": "X1"})),
-    ))
+    let err = block(
+        f.svc
+            .create(&f.admin, "lead", &obj(json!({"first_name": "B", "external_id": "X1"}))),
+    )
     .unwrap_err();
-    assert_eq!(
-        codes_of(&err),
-        vec![("external_id".into(), codes::DUPLICATE.into())]
-    );
+    assert_eq!(codes_of(&err), vec![("external_id".into(), codes::DUPLICATE.into())]);
     // The store enforces it too, for writers that race past the service's check.
     let mut r = Record::empty(&LEAD, f.tenant, fixed_id(9), NOW);
     r.set("first_name", "C");
@@ -1128,10 +1007,7 @@ pub fn unique_fields_are_enforced<S: Store>(store: S) {
     let mut cs = ChangeSet::new(f.tenant);
     cs.writes.push(Write::Insert(r));
     let err = block(f.svc.store().apply(cs)).unwrap_err();
-    assert_eq!(
-        codes_of(&err),
-        vec![("external_id".into(), codes::DUPLICATE.into())]
-    );
+    assert_eq!(codes_of(&err), vec![("external_id".into(), codes::DUPLICATE.into())]);
     assert_eq!((f.count("lead"), f.writes_seen()), before);
     // Other tenants may use the same key.
     let other = block(f.svc.create_organization(&obj(json!({"name": "Other"})))).unwrap();
@@ -1170,26 +1046,17 @@ pub fn integrity_checker_reports_broken_rows<S: Store>(store: S) {
     assert_eq!(report.issue_count, 3);
     assert!(report.checked.iter().any(|(e, n)| e == "lead" && *n == 2));
     // The broken row can still be edited and fixed field by field.
-    block(f.svc.update(
-        &f.admin,
-        "lead",
-        bad.id,
-        1,
-        &obj(json!({"notes": "checked"})),
-    ))
+    block(
+        f.svc
+            .update(&f.admin, "lead", bad.id, 1, &obj(json!({"notes": "checked"}))),
+    )
     .unwrap();
-    let err = block(f.svc.update(
-        &f.admin,
-        "lead",
-        bad.id,
-        2,
-        &obj(json!({"status": "bogus"})),
-    ))
+    let err = block(
+        f.svc
+            .update(&f.admin, "lead", bad.id, 2, &obj(json!({"status": "bogus"}))),
+    )
     .unwrap_err();
-    assert_eq!(
-        codes_of(&err),
-        vec![("status".into(), codes::INVALID_OPTION.into())]
-    );
+    assert_eq!(codes_of(&err), vec![("status".into(), codes::INVALID_OPTION.into())]);
     block(
         f.svc
             .update(&f.admin, "lead", bad.id, 2, &obj(json!({"status": "new"}))),
@@ -1211,42 +1078,28 @@ pub fn delete_refuses_records_in_use<S: Store>(store: S) {
     let lead = block(f.svc.get(&f.admin, "lead", lead.id)).unwrap();
     block(f.svc.delete(&f.admin, "lead", lead.id, lead.version)).unwrap();
     assert_eq!(
-        block(f.svc.get(&f.admin, "lead", lead.id))
-            .unwrap_err()
-            .code(),
+        block(f.svc.get(&f.admin, "lead", lead.id)).unwrap_err().code(),
         "not_found"
     );
     assert_eq!(
-        block(
-            f.svc
-                .delete(&f.sales_a, "team", f.sales_a.team_id.unwrap(), 1)
-        )
-        .unwrap_err()
-        .code(),
+        block(f.svc.delete(&f.sales_a, "team", f.sales_a.team_id.unwrap(), 1))
+            .unwrap_err()
+            .code(),
         "forbidden"
     );
 }
 
 pub fn pipeline_summary_counts_by_stage<S: Store>(store: S) {
     let f = Fixture::new(store);
-    f.lead(
-        &f.sales_a,
-        json!({"first_name": "A", "estimated_value": "100"}),
-    );
+    f.lead(&f.sales_a, json!({"first_name": "A", "estimated_value": "100"}));
     f.lead(
         &f.sales_a,
         json!({"first_name": "B", "estimated_value": "50.25", "status": "qualified"}),
     );
-    f.lead(
-        &f.sales_b,
-        json!({"first_name": "C", "estimated_value": "1000"}),
-    );
+    f.lead(&f.sales_b, json!({"first_name": "C", "estimated_value": "1000"}));
     let s = block(f.svc.pipeline_summary(&f.manager)).unwrap();
     let new = s.iter().find(|x| x.key == "new").unwrap();
-    assert_eq!(
-        (new.count, new.value),
-        (2, Some(crate::value::Money(110_000)))
-    );
+    assert_eq!((new.count, new.value), (2, Some(crate::value::Money(110_000))));
     assert_eq!(s[0].key, "new", "stages in pipeline order");
     let mine = block(f.svc.pipeline_summary(&f.sales_a)).unwrap();
     assert_eq!(
@@ -1254,18 +1107,12 @@ pub fn pipeline_summary_counts_by_stage<S: Store>(store: S) {
         2,
         "narrowed to the reader's scope"
     );
-    assert_eq!(
-        block(f.svc.pipeline_summary(&f.staff)).unwrap_err().code(),
-        "forbidden"
-    );
+    assert_eq!(block(f.svc.pipeline_summary(&f.staff)).unwrap_err().code(), "forbidden");
 }
 
 pub fn activities_rescore_their_lead<S: Store>(store: S) {
     let f = Fixture::new(store);
-    let lead = f.lead(
-        &f.sales_a,
-        json!({"first_name": "Ann", "source": "referral"}),
-    );
+    let lead = f.lead(&f.sales_a, json!({"first_name": "Ann", "source": "referral"}));
     let before = lead.get("score").and_then(Value::as_i64).unwrap();
     for d in 1..=3 {
         block(f.svc.log_activity(&f.sales_a, &obj(json!({"kind": "meeting", "direction": "inbound", "occurred_at": NOW.plus_days(-d).to_rfc3339(), "lead_id": lead.id.to_string()})))).unwrap();
@@ -1291,10 +1138,7 @@ pub fn activities_rescore_their_lead<S: Store>(store: S) {
         (1, 0),
         "nothing stale right after writes"
     );
-    assert_eq!(
-        block(f.svc.rescore_all(&f.sales_a)).unwrap_err().code(),
-        "forbidden"
-    );
+    assert_eq!(block(f.svc.rescore_all(&f.sales_a)).unwrap_err().code(), "forbidden");
 }
 
 pub fn derived_writes_skip_moved_rows<S: Store>(store: S) {
@@ -1341,27 +1185,15 @@ pub fn decayed_score_explained_and_models_published<S: Store>(store: S) {
         "15 days into a 30-day decay: half the points"
     );
     assert_eq!((why.score, why.temperature.as_str()), (5, "cold"));
-    let later = block(
-        f.svc
-            .explain_score(&f.sales_a, lead.id, Some(NOW.plus_days(12))),
-    )
-    .unwrap();
+    let later = block(f.svc.explain_score(&f.sales_a, lead.id, Some(NOW.plus_days(12)))).unwrap();
     assert_eq!(later.score, 1, "27 days old: a tenth of the points");
-    let gone = block(
-        f.svc
-            .explain_score(&f.sales_a, lead.id, Some(NOW.plus_days(16))),
-    )
-    .unwrap();
+    let gone = block(f.svc.explain_score(&f.sales_a, lead.id, Some(NOW.plus_days(16)))).unwrap();
     assert_eq!(
         (gone.score, gone.contributions.len()),
         (0, 0),
         "outside the 30-day timeframe"
     );
-    let before = block(
-        f.svc
-            .explain_score(&f.sales_a, lead.id, Some(NOW.plus_days(-20))),
-    )
-    .unwrap();
+    let before = block(f.svc.explain_score(&f.sales_a, lead.id, Some(NOW.plus_days(-20)))).unwrap();
     assert_eq!(before.score, 0, "as of before the call happened");
 
     // A draft model (calls worth 40) is previewed, then published: every lead is re-scored with it.
@@ -1382,22 +1214,16 @@ pub fn decayed_score_explained_and_models_published<S: Store>(store: S) {
     .unwrap();
     assert_eq!(draft.str("status"), Some("draft"));
     assert_eq!(
-        block(f.svc.explain_with(&f.manager, lead.id, &m, None))
-            .unwrap()
-            .score,
+        block(f.svc.explain_with(&f.manager, lead.id, &m, None)).unwrap().score,
         20
     );
     assert_eq!(
-        block(f.svc.get(&f.manager, "lead", lead.id))
-            .unwrap()
-            .get("score"),
+        block(f.svc.get(&f.manager, "lead", lead.id)).unwrap().get("score"),
         Some(&Value::Int(5)),
         "a draft changes nothing"
     );
     assert_eq!(
-        block(f.svc.publish_model(&f.sales_a, draft.id, 1))
-            .unwrap_err()
-            .code(),
+        block(f.svc.publish_model(&f.sales_a, draft.id, 1)).unwrap_err().code(),
         "forbidden"
     );
     let (published, report) = block(f.svc.publish_model(&f.manager, draft.id, 1)).unwrap();
@@ -1405,10 +1231,7 @@ pub fn decayed_score_explained_and_models_published<S: Store>(store: S) {
         (published.str("status"), published.get("model_version")),
         (Some("published"), Some(&Value::Int(1)))
     );
-    assert_eq!(
-        (report.model_version, report.scanned, report.changed),
-        (1, 1, 1)
-    );
+    assert_eq!((report.model_version, report.scanned, report.changed), (1, 1, 1));
     let rescored = block(f.svc.get(&f.manager, "lead", lead.id)).unwrap();
     assert_eq!(
         (rescored.get("score"), rescored.get("score_model_version")),
@@ -1429,18 +1252,32 @@ pub fn decayed_score_explained_and_models_published<S: Store>(store: S) {
         Some("retired")
     );
     assert_eq!(
-        block(f.svc.get(&f.manager, "lead", lead.id))
-            .unwrap()
-            .get("score"),
+        block(f.svc.get(&f.manager, "lead", lead.id)).unwrap().get("score"),
         Some(&Value::Int(5))
+    );
+    // Back-testing against closed leads: a model rewarding calls separates won leads that were called.
+    for (i, status) in ["won", "won", "lost", "lost"].into_iter().enumerate() {
+        let l = f.lead(
+            &f.manager,
+            json!({"first_name": format!("Closed{i}"), "source": "other", "status": status}),
+        );
+        if status == "won" {
+            let call = json!({"kind": "call", "direction": "inbound", "occurred_at": NOW.plus_days(-1).to_rfc3339(), "lead_id": l.id.to_string()});
+            block(f.svc.log_activity(&f.manager, &obj(call))).unwrap();
+        }
+    }
+    let bt = block(f.svc.backtest(&f.manager, &m, None)).unwrap();
+    assert_eq!((bt.evaluated, bt.won, bt.lost, bt.auc), (4, 2, 2, Some(1.0)));
+    assert_eq!(bt.tiers.iter().map(|t| t.leads).sum::<u64>(), 4);
+    assert_eq!(
+        block(f.svc.backtest(&f.staff, &m, None)).unwrap_err().code(),
+        "forbidden"
     );
     // A model that does not compile is refused with paths into its definition.
     let bad = json!({"name": "Broken", "definition": {"name": "x", "total_cap": 100, "groups": [], "tiers": [{"name": "A", "min_score": 10, "temperature": "hot"}]}});
     let err = block(f.svc.create(&f.manager, "scoring_model", &obj(bad))).unwrap_err();
     assert!(
-        err.field_errors()
-            .iter()
-            .all(|e| e.path.starts_with("definition")),
+        err.field_errors().iter().all(|e| e.path.starts_with("definition")),
         "{err:?}"
     );
 }

@@ -43,10 +43,7 @@ pub struct DemoTenant {
 impl DemoTenant {
     /// The first user with the role.
     pub fn user(&self, role: &str) -> Option<Id> {
-        self.users
-            .iter()
-            .find(|(r, _, _)| r == role)
-            .map(|(_, id, _)| *id)
+        self.users.iter().find(|(r, _, _)| r == role).map(|(_, id, _)| *id)
     }
 }
 
@@ -74,12 +71,12 @@ impl Rng {
 }
 
 const FIRST: &[&str] = &[
-    "Ann", "Bob", "Carla", "Dev", "Elena", "Frank", "Grace", "Hugo", "Iris", "Jamal", "Kim",
-    "Luis", "Mona", "Nate", "Olga", "Pete", "Quinn", "Rosa", "Sam", "Tara",
+    "Ann", "Bob", "Carla", "Dev", "Elena", "Frank", "Grace", "Hugo", "Iris", "Jamal", "Kim", "Luis", "Mona", "Nate",
+    "Olga", "Pete", "Quinn", "Rosa", "Sam", "Tara",
 ];
 const LAST: &[&str] = &[
-    "Anderson", "Baker", "Chen", "Diaz", "Evans", "Fischer", "Garcia", "Hughes", "Ito", "Jensen",
-    "Kowalski", "Lopez", "Miller", "Nguyen", "Olsen", "Patel",
+    "Anderson", "Baker", "Chen", "Diaz", "Evans", "Fischer", "Garcia", "Hughes", "Ito", "Jensen", "Kowalski", "Lopez",
+    "Miller", "Nguyen", "Olsen", "Patel",
 ];
 const STREETS: &[&str] = &[
     "Maple St",
@@ -90,14 +87,7 @@ const STREETS: &[&str] = &[
     "Aspen Ct",
     "Spruce Way",
 ];
-const CITIES: &[&str] = &[
-    "Denver",
-    "Boulder",
-    "Aurora",
-    "Lakewood",
-    "Golden",
-    "Littleton",
-];
+const CITIES: &[&str] = &["Denver", "Boulder", "Aurora", "Lakewood", "Golden", "Littleton"];
 const PROJECTS: &[&str] = &[
     "roof_replacement",
     "roof_repair",
@@ -119,13 +109,7 @@ const STATUSES: &[&str] = &[
     "won",
     "lost",
 ];
-const OUTCOMES: &[&str] = &[
-    "connected",
-    "no_answer",
-    "left_voicemail",
-    "replied",
-    "scheduled",
-];
+const OUTCOMES: &[&str] = &["connected", "no_answer", "left_voicemail", "replied", "scheduled"];
 
 fn obj(j: Json) -> Map<String, Json> {
     j.as_object().cloned().unwrap_or_default()
@@ -133,12 +117,7 @@ fn obj(j: Json) -> Map<String, Json> {
 
 /// Loads the demo tenant into `store`, with history spread over the 180 days before `now`, then
 /// re-scores every lead as of `now`.
-pub async fn load<S: Store>(
-    store: S,
-    ids: Arc<dyn IdGen>,
-    now: Timestamp,
-    size: DemoSize,
-) -> Result<DemoTenant> {
+pub async fn load<S: Store>(store: S, ids: Arc<dyn IdGen>, now: Timestamp, size: DemoSize) -> Result<DemoTenant> {
     let start = now.plus_days(-180);
     let clock = Arc::new(FixedClock::new(start));
     let svc = Service::new(store, clock.clone(), ids);
@@ -151,13 +130,18 @@ pub async fn load<S: Store>(
     let admin = Actor::system(org.id);
     let mut locations = Vec::new();
     for city in ["Denver", "Boulder"] {
-        locations.push(svc.create(&admin, "location", &obj(json!({"name": format!("{city} branch"), "city": city, "region": "CO", "country": "US"}))).await?.id);
+        locations.push(
+            svc.create(
+                &admin,
+                "location",
+                &obj(json!({"name": format!("{city} branch"), "city": city, "region": "CO", "country": "US"})),
+            )
+            .await?
+            .id,
+        );
     }
     let mut teams = Vec::new();
-    for (i, name) in ["Denver Sales", "Boulder Sales", "Crew A"]
-        .iter()
-        .enumerate()
-    {
+    for (i, name) in ["Denver Sales", "Boulder Sales", "Crew A"].iter().enumerate() {
         let kind = if i == 2 { "crew" } else { "sales" };
         let loc = locations[i.min(1)].to_string();
         teams.push(
@@ -198,10 +182,7 @@ pub async fn load<S: Store>(
         .map(|(_, id, _)| {
             (
                 *id,
-                teams[users
-                    .iter()
-                    .position(|u| u.1 == *id)
-                    .map_or(0, |i| people[i].2)],
+                teams[users.iter().position(|u| u.1 == *id).map_or(0, |i| people[i].2)],
             )
         })
         .collect();
@@ -238,8 +219,7 @@ pub async fn load<S: Store>(
         let (owner, team) = owners[rng.below(owners.len())];
         let (first, last) = (rng.pick(FIRST), rng.pick(LAST));
         let status = rng.pick(STATUSES);
-        let value =
-            [3_500, 8_000, 12_500, 18_000, 26_000, 45_000][rng.below(6)] + rng.below(2000) as i64;
+        let value = [3_500, 8_000, 12_500, 18_000, 26_000, 45_000][rng.below(6)] + rng.below(2000) as i64;
         let mut input = json!({"first_name": first, "last_name": last, "source": rng.pick(LEAD_SOURCES), "status": status,
             "project_type": rng.pick(PROJECTS), "estimated_value": value.to_string(), "priority": rng.pick(&["low", "medium", "medium", "high", "urgent"]),
             "city": rng.pick(CITIES), "region": "CO", "owner_id": owner.to_string(), "team_id": team.to_string(), "external_id": format!("L{i:06}")});
@@ -254,12 +234,8 @@ pub async fn load<S: Store>(
             ));
         }
         if status == "lost" {
-            input["lost_reason"] = json!(rng.pick(&[
-                "price",
-                "went with competitor",
-                "no response",
-                "insurance denied"
-            ]));
+            input["lost_reason"] =
+                json!(rng.pick(&["price", "went with competitor", "no response", "insurance denied"]));
         }
         let lead = svc.create(&admin, "lead", &obj(input)).await?;
         let n = rng.below(size.activities_per_lead * 2 + 1);
@@ -277,10 +253,7 @@ pub async fn load<S: Store>(
     }
     clock.set(now);
     svc.rescore_all(&admin).await?;
-    Ok(DemoTenant {
-        tenant: org.id,
-        users,
-    })
+    Ok(DemoTenant { tenant: org.id, users })
 }
 
 #[cfg(test)]
@@ -299,19 +272,12 @@ mod tests {
             leads: 60,
             activities_per_lead: 2,
         };
-        let demo = pollster::block_on(load(store.clone(), Arc::new(SeqIds::default()), now, size))
-            .unwrap();
+        let demo = pollster::block_on(load(store.clone(), Arc::new(SeqIds::default()), now, size)).unwrap();
         for role in crate::access::builtin::NAMES {
             assert!(demo.user(role).is_some(), "{role}");
         }
-        let count = |e| {
-            pollster::block_on(store.count(
-                demo.tenant,
-                crate::model::entity(e).unwrap(),
-                &Filter::All,
-            ))
-            .unwrap()
-        };
+        let count =
+            |e| pollster::block_on(store.count(demo.tenant, crate::model::entity(e).unwrap(), &Filter::All)).unwrap();
         assert_eq!((count("contact"), count("lead")), (40, 60));
         assert!(count("activity") > 30);
         let leads = pollster::block_on(store.query(
@@ -321,10 +287,7 @@ mod tests {
         ))
         .unwrap();
         assert!(leads.iter().all(|l| {
-            l.get("scored_at")
-                .and_then(crate::value::Value::as_timestamp)
-                .is_some()
-                && l.str("temperature").is_some()
+            l.get("scored_at").and_then(crate::value::Value::as_timestamp).is_some() && l.str("temperature").is_some()
         }));
     }
 }

@@ -102,9 +102,7 @@ fn apply_to(t: &mut Tenant, tenant: Id, cs: ChangeSet) -> Result<Applied> {
                 Some(_) => check_unique(t, record, &cs.writes)?,
             },
             Write::Delete {
-                id,
-                expected_version,
-                ..
+                id, expected_version, ..
             } => match table.and_then(|tb| tb.get(id)) {
                 None => return Err(Error::not_found(e.name, id)),
                 Some(cur) if cur.version != *expected_version => {
@@ -151,10 +149,7 @@ fn apply_to(t: &mut Tenant, tenant: Id, cs: ChangeSet) -> Result<Applied> {
         }
     }
     for mut a in cs.audit {
-        let (seq, prev) = t
-            .audit
-            .last()
-            .map_or((0, String::new()), |l| (l.seq, l.hash.clone()));
+        let (seq, prev) = t.audit.last().map_or((0, String::new()), |l| (l.seq, l.hash.clone()));
         a.seal(seq + 1, &prev);
         t.audit.push(a);
     }
@@ -177,18 +172,16 @@ fn check_unique(t: &Tenant, r: &Record, writes: &[Write]) -> Result<()> {
             continue;
         }
         let v = &r.values[i];
-        let stored = t
-            .tables
-            .get(r.entity.name)
-            .into_iter()
-            .flat_map(|tb| tb.values());
+        let stored = t.tables.get(r.entity.name).into_iter().flat_map(|tb| tb.values());
         let staged = writes.iter().filter_map(|w| match w {
             Write::Insert(x) | Write::Update { record: x, .. } => Some(x),
             _ => None,
         });
         // A stored row only blocks if this change set does not also rewrite it.
         let rewritten = |id: Id| {
-            writes.iter().any(|w| matches!(w, Write::Update { record, .. } | Write::Insert(record) if record.id == id))
+            writes
+                .iter()
+                .any(|w| matches!(w, Write::Update { record, .. } | Write::Insert(record) if record.id == id))
         };
         let clash = stored
             .filter(|o| !rewritten(o.id))
@@ -216,12 +209,7 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn query(
-        &self,
-        tenant: Id,
-        entity: &'static EntityDef,
-        q: &StoreQuery,
-    ) -> Result<Vec<Record>> {
+    async fn query(&self, tenant: Id, entity: &'static EntityDef, q: &StoreQuery) -> Result<Vec<Record>> {
         self.read(tenant, |t| sorted(t, entity, q))
     }
 
@@ -244,9 +232,7 @@ impl Store for MemoryStore {
         let c = Compiled::compile(filter, entity)?;
         let unknown = |f: &str| Error::invalid_query(format!("no field {f}"), 0);
         let g = entity.resolve(group_by).ok_or_else(|| unknown(group_by))?;
-        let s = sum
-            .map(|s| entity.resolve(s).ok_or_else(|| unknown(s)))
-            .transpose()?;
+        let s = sum.map(|s| entity.resolve(s).ok_or_else(|| unknown(s))).transpose()?;
         self.read(tenant, |t| {
             let mut groups: Vec<Group> = Vec::new();
             for r in t

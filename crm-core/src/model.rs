@@ -47,9 +47,7 @@ pub fn all() -> [&'static EntityDef; 12] {
 
 /// Looks an entity type up by its API name (`lead`) or table name (`leads`).
 pub fn entity(name: &str) -> Option<&'static EntityDef> {
-    all()
-        .into_iter()
-        .find(|e| e.name == name || e.table == name)
+    all().into_iter().find(|e| e.name == name || e.table == name)
 }
 
 pub const LEAD_SOURCES: &[&str] = &[
@@ -82,9 +80,7 @@ pub const PROJECT_TYPES: &[&str] = &[
     "membership",
     "other",
 ];
-pub const ACTIVITY_KINDS: &[&str] = &[
-    "call", "email", "meeting", "note", "sms", "visit", "check_in",
-];
+pub const ACTIVITY_KINDS: &[&str] = &["call", "email", "meeting", "note", "sms", "visit", "check_in"];
 pub const TEMPERATURES: &[&str] = &["hot", "warm", "cold"];
 pub const CUSTOMER_TYPES: &[&str] = &["residential", "commercial"];
 
@@ -103,11 +99,7 @@ fn organization() -> EntityDef {
         .field(F::new("name", T::Text).required().max_len(200))
         .field(F::new("currency", T::Text).max_len(3).default("USD"))
         .field(F::new("timezone", T::Text).max_len(64).default("UTC"))
-        .field(
-            F::new("phone_country_code", T::Text)
-                .max_len(4)
-                .default("1"),
-        )
+        .field(F::new("phone_country_code", T::Text).max_len(4).default("1"))
         .field(
             F::new("membership_expiring_days", T::Integer)
                 .range(Some(1), Some(365))
@@ -211,17 +203,8 @@ fn lead() -> EntityDef {
             .field(F::new("email", T::Email))
             .field(F::new("phone", T::Phone)),
     )
-    .field(
-        F::new("source", T::Enum)
-            .options(LEAD_SOURCES)
-            .default("other"),
-    )
-    .field(
-        F::new("status", T::Text)
-            .required()
-            .max_len(64)
-            .default("new"),
-    )
+    .field(F::new("source", T::Enum).options(LEAD_SOURCES).default("other"))
+    .field(F::new("status", T::Text).required().max_len(64).default("new"))
     .field(F::new("pipeline_id", T::Ref("pipeline")))
     .field(
         F::new("score", T::Integer)
@@ -334,12 +317,7 @@ fn custom_field() -> EntityDef {
 fn pipeline() -> EntityDef {
     let mut e = EntityDef::new("pipeline", "pipelines")
         .field(F::new("name", T::Text).required().max_len(200))
-        .field(
-            F::new("entity", T::Enum)
-                .required()
-                .options(&["lead"])
-                .default("lead"),
-        )
+        .field(F::new("entity", T::Enum).required().options(&["lead"]).default("lead"))
         .field(F::new("stages", T::Json).required())
         .field(F::new("is_default", T::Bool).default(false));
     e.check = Some(crate::pipeline::check_pipeline);

@@ -72,11 +72,7 @@ pub fn check_pipeline(r: &Record, errs: &mut Vec<FieldError>) {
     let stages: Vec<Stage> = match serde_json::from_value(Value::to_json(v)) {
         Ok(s) => s,
         Err(e) => {
-            return errs.push(FieldError::new(
-                "stages",
-                codes::INVALID_FORMAT,
-                e.to_string(),
-            ));
+            return errs.push(FieldError::new("stages", codes::INVALID_FORMAT, e.to_string()));
         }
     };
     for (i, s) in stages.iter().enumerate() {

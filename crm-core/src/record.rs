@@ -120,25 +120,15 @@ impl Record {
         let mut m = Map::new();
         m.insert("id".into(), Json::String(self.id.to_string()));
         m.insert("version".into(), Json::from(self.version));
-        m.insert(
-            "created_at".into(),
-            Json::String(self.created_at.to_rfc3339()),
-        );
-        m.insert(
-            "updated_at".into(),
-            Json::String(self.updated_at.to_rfc3339()),
-        );
+        m.insert("created_at".into(), Json::String(self.created_at.to_rfc3339()));
+        m.insert("updated_at".into(), Json::String(self.updated_at.to_rfc3339()));
         for (i, f) in self.entity.fields.iter().enumerate() {
             if !self.is_hidden(i) {
                 m.insert(f.name.into(), self.values[i].to_json());
             }
         }
         if !self.custom.is_empty() {
-            let c: Map<String, Json> = self
-                .custom
-                .iter()
-                .map(|(k, v)| (k.clone(), v.to_json()))
-                .collect();
+            let c: Map<String, Json> = self.custom.iter().map(|(k, v)| (k.clone(), v.to_json())).collect();
             m.insert("custom".into(), Json::Object(c));
         }
         Json::Object(m)
@@ -154,12 +144,7 @@ impl Record {
     ) -> Option<Record> {
         let m = j.as_object()?;
         let ts = |k: &str| m.get(k).and_then(Json::as_str).and_then(Timestamp::parse);
-        let mut r = Record::empty(
-            entity,
-            tenant,
-            m.get("id")?.as_str()?.parse().ok()?,
-            ts("created_at")?,
-        );
+        let mut r = Record::empty(entity, tenant, m.get("id")?.as_str()?.parse().ok()?, ts("created_at")?);
         r.updated_at = ts("updated_at")?;
         r.version = m.get("version")?.as_u64()?;
         for (i, f) in entity.fields.iter().enumerate() {

@@ -165,10 +165,7 @@ impl EntityDef {
     }
 
     pub fn field(mut self, f: FieldDef) -> Self {
-        debug_assert!(
-            self.fields.len() < 64,
-            "records track hidden fields in a u64 mask"
-        );
+        debug_assert!(self.fields.len() < 64, "records track hidden fields in a u64 mask");
         self.fields.push(f);
         self
     }
@@ -190,9 +187,7 @@ impl EntityDef {
             "created_at" => FieldRef::System(SystemField::CreatedAt),
             "updated_at" => FieldRef::System(SystemField::UpdatedAt),
             _ => match name.strip_prefix("custom.") {
-                Some(key) if self.custom_fields && !key.is_empty() => {
-                    FieldRef::Custom(key.to_owned())
-                }
+                Some(key) if self.custom_fields && !key.is_empty() => FieldRef::Custom(key.to_owned()),
                 _ => FieldRef::Declared(self.index_of(name)?),
             },
         })

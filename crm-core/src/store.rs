@@ -77,19 +77,10 @@ pub trait Store: Send + Sync {
     fn bulk(&self, tenant: Id) -> impl Future<Output = Result<Self::Bulk<'_>>> + Send;
 
     /// Audit entries in sequence order.
-    fn audit(
-        &self,
-        tenant: Id,
-        q: &AuditQuery,
-    ) -> impl Future<Output = Result<Vec<AuditEntry>>> + Send;
+    fn audit(&self, tenant: Id, q: &AuditQuery) -> impl Future<Output = Result<Vec<AuditEntry>>> + Send;
 
     /// Outbox events with `seq > after`, in sequence order.
-    fn events(
-        &self,
-        tenant: Id,
-        after: u64,
-        limit: u32,
-    ) -> impl Future<Output = Result<Vec<Event>>> + Send;
+    fn events(&self, tenant: Id, after: u64, limit: u32) -> impl Future<Output = Result<Vec<Event>>> + Send;
 
     /// Every tenant (organization id) in the store.
     fn tenants(&self) -> impl Future<Output = Result<Vec<Id>>> + Send;
@@ -98,11 +89,8 @@ pub trait Store: Send + Sync {
 /// A transaction spanning several change sets.
 pub trait BulkWrite: Send {
     /// Reads inside the transaction (sees earlier writes of this session).
-    fn query(
-        &mut self,
-        entity: &'static EntityDef,
-        q: &StoreQuery,
-    ) -> impl Future<Output = Result<Vec<Record>>> + Send;
+    fn query(&mut self, entity: &'static EntityDef, q: &StoreQuery)
+    -> impl Future<Output = Result<Vec<Record>>> + Send;
     fn apply(&mut self, changes: ChangeSet) -> impl Future<Output = Result<Applied>> + Send;
     fn commit(self) -> impl Future<Output = Result<Applied>> + Send;
 }
@@ -154,19 +142,10 @@ impl<S: Store> Store for std::sync::Arc<S> {
     fn bulk(&self, tenant: Id) -> impl Future<Output = Result<Self::Bulk<'_>>> + Send {
         (**self).bulk(tenant)
     }
-    fn audit(
-        &self,
-        tenant: Id,
-        q: &AuditQuery,
-    ) -> impl Future<Output = Result<Vec<AuditEntry>>> + Send {
+    fn audit(&self, tenant: Id, q: &AuditQuery) -> impl Future<Output = Result<Vec<AuditEntry>>> + Send {
         (**self).audit(tenant, q)
     }
-    fn events(
-        &self,
-        tenant: Id,
-        after: u64,
-        limit: u32,
-    ) -> impl Future<Output = Result<Vec<Event>>> + Send {
+    fn events(&self, tenant: Id, after: u64, limit: u32) -> impl Future<Output = Result<Vec<Event>>> + Send {
         (**self).events(tenant, after, limit)
     }
     fn tenants(&self) -> impl Future<Output = Result<Vec<Id>>> + Send {

@@ -141,11 +141,7 @@ pub fn apply_input(
         if spec.required && touched && !rec.custom.contains_key(k) {
             push_unique(
                 &mut errs,
-                FieldError::new(
-                    format!("custom.{k}"),
-                    codes::REQUIRED,
-                    format!("{k} is required"),
-                ),
+                FieldError::new(format!("custom.{k}"), codes::REQUIRED, format!("{k} is required")),
             );
         }
     }
@@ -173,21 +169,13 @@ fn push_unique(errs: &mut Vec<FieldError>, e: FieldError) {
 pub fn check_stored(rec: &Record, custom: &CustomSpecs, now: Timestamp) -> Vec<FieldError> {
     let mut errs = Vec::new();
     if rec.created_at.0 > now.0 + FUTURE_LEEWAY_MICROS {
-        errs.push(FieldError::new(
-            "created_at",
-            codes::IN_FUTURE,
-            "created in the future",
-        ));
+        errs.push(FieldError::new("created_at", codes::IN_FUTURE, "created in the future"));
     }
     for (i, f) in rec.entity.fields.iter().enumerate() {
         let v = &rec.values[i];
         if v.is_null() {
             if f.spec.required {
-                errs.push(FieldError::new(
-                    f.name,
-                    codes::REQUIRED,
-                    format!("{} is empty", f.name),
-                ));
+                errs.push(FieldError::new(f.name, codes::REQUIRED, format!("{} is empty", f.name)));
             }
         } else {
             check_value(f.name, &f.spec, v, now, &mut errs);
@@ -219,13 +207,7 @@ pub fn check_stored(rec: &Record, custom: &CustomSpecs, now: Timestamp) -> Vec<F
 }
 
 /// Checks an already-typed value against the field's rules.
-pub fn check_value(
-    path: &str,
-    spec: &FieldSpec,
-    v: &Value,
-    now: Timestamp,
-    errs: &mut Vec<FieldError>,
-) {
+pub fn check_value(path: &str, spec: &FieldSpec, v: &Value, now: Timestamp, errs: &mut Vec<FieldError>) {
     match v {
         Value::Null => {}
         Value::Text(s) => {
@@ -260,11 +242,7 @@ pub fn check_value(
                 .iter()
                 .any(|t| t.chars().count() > spec.max_len.unwrap_or(50) as usize)
             {
-                errs.push(FieldError::new(
-                    path,
-                    codes::TOO_LONG,
-                    "an item is too long",
-                ));
+                errs.push(FieldError::new(path, codes::TOO_LONG, "an item is too long"));
             }
             if items.len() > 100 {
                 errs.push(FieldError::new(path, codes::TOO_LONG, "at most 100 items"));
@@ -275,20 +253,12 @@ pub fn check_value(
         Value::Number(n) => range(path, spec, *n, errs),
         Value::Date(d) => {
             if spec.not_in_future && Timestamp::from_date(*d) > now.plus_days(1) {
-                errs.push(FieldError::new(
-                    path,
-                    codes::IN_FUTURE,
-                    "may not be in the future",
-                ));
+                errs.push(FieldError::new(path, codes::IN_FUTURE, "may not be in the future"));
             }
         }
         Value::Timestamp(t) => {
             if spec.not_in_future && t.0 > now.0 + FUTURE_LEEWAY_MICROS {
-                errs.push(FieldError::new(
-                    path,
-                    codes::IN_FUTURE,
-                    "may not be in the future",
-                ));
+                errs.push(FieldError::new(path, codes::IN_FUTURE, "may not be in the future"));
             }
         }
         Value::Bool(_) | Value::Id(_) | Value::Json(_) => {}
@@ -299,20 +269,12 @@ fn range(path: &str, spec: &FieldSpec, n: f64, errs: &mut Vec<FieldError>) {
     if let Some(min) = spec.min
         && n < min as f64
     {
-        errs.push(FieldError::new(
-            path,
-            codes::TOO_SMALL,
-            format!("at least {min}"),
-        ));
+        errs.push(FieldError::new(path, codes::TOO_SMALL, format!("at least {min}")));
     }
     if let Some(max) = spec.max
         && n > max as f64
     {
-        errs.push(FieldError::new(
-            path,
-            codes::TOO_LARGE,
-            format!("at most {max}"),
-        ));
+        errs.push(FieldError::new(path, codes::TOO_LARGE, format!("at most {max}")));
     }
 }
 
@@ -335,18 +297,16 @@ pub fn parse(path: &str, spec: &FieldSpec, raw: &Json, ctx: &Ctx) -> Result<Valu
     };
     Ok(match &spec.ty {
         FieldType::Text => Value::Text(text()?.to_owned()),
-        FieldType::Email => Value::Text(
-            normalize_email(text()?)
-                .ok_or_else(|| bad(codes::INVALID_EMAIL, "not a valid email address"))?,
-        ),
+        FieldType::Email => {
+            Value::Text(normalize_email(text()?).ok_or_else(|| bad(codes::INVALID_EMAIL, "not a valid email address"))?)
+        }
         FieldType::Phone => Value::Text(
             normalize_phone(text()?, &ctx.phone_country_code)
                 .ok_or_else(|| bad(codes::INVALID_PHONE, "not a valid phone number"))?,
         ),
-        FieldType::Url => Value::Text(
-            normalize_url(text()?)
-                .ok_or_else(|| bad(codes::INVALID_URL, "not a valid http(s) URL"))?,
-        ),
+        FieldType::Url => {
+            Value::Text(normalize_url(text()?).ok_or_else(|| bad(codes::INVALID_URL, "not a valid http(s) URL"))?)
+        }
         FieldType::Enum => Value::Text(option_key(text()?)),
         FieldType::MultiEnum | FieldType::Tags => {
             let items: Vec<String> = match raw {
@@ -369,11 +329,7 @@ pub fn parse(path: &str, spec: &FieldSpec, raw: &Json, ctx: &Ctx) -> Result<Valu
                     out.push(k);
                 }
             }
-            if out.is_empty() {
-                Value::Null
-            } else {
-                Value::List(out)
-            }
+            if out.is_empty() { Value::Null } else { Value::List(out) }
         }
         FieldType::Integer => Value::Int(match raw {
             Json::Number(n) => n
@@ -397,8 +353,9 @@ pub fn parse(path: &str, spec: &FieldSpec, raw: &Json, ctx: &Ctx) -> Result<Valu
             }
         }
         FieldType::Money => Value::Money(match raw {
-            Json::String(s) => Money::parse(s)
-                .ok_or_else(|| bad(codes::INVALID_MONEY, "expected an amount like 1234.50"))?,
+            Json::String(s) => {
+                Money::parse(s).ok_or_else(|| bad(codes::INVALID_MONEY, "expected an amount like 1234.50"))?
+            }
             Json::Number(n) => n.as_i64().and_then(Money::from_major).ok_or_else(|| {
                 bad(
                     codes::INVALID_MONEY,
@@ -406,22 +363,16 @@ pub fn parse(path: &str, spec: &FieldSpec, raw: &Json, ctx: &Ctx) -> Result<Valu
                 )
             })?,
             _ => {
-                return Err(bad(
-                    codes::INVALID_MONEY,
-                    "expected an amount like \"1234.50\"",
-                ));
+                return Err(bad(codes::INVALID_MONEY, "expected an amount like \"1234.50\""));
             }
         }),
-        FieldType::Date => Value::Date(
-            parse_date(text()?)
-                .ok_or_else(|| bad(codes::INVALID_DATE, "expected a date like 2025-01-31"))?,
+        FieldType::Date => {
+            Value::Date(parse_date(text()?).ok_or_else(|| bad(codes::INVALID_DATE, "expected a date like 2025-01-31"))?)
+        }
+        FieldType::Timestamp => Value::Timestamp(
+            Timestamp::parse(text()?)
+                .ok_or_else(|| bad(codes::INVALID_DATE, "expected a time like 2025-01-31T09:30:00Z"))?,
         ),
-        FieldType::Timestamp => Value::Timestamp(Timestamp::parse(text()?).ok_or_else(|| {
-            bad(
-                codes::INVALID_DATE,
-                "expected a time like 2025-01-31T09:30:00Z",
-            )
-        })?),
         FieldType::Bool => Value::Bool(match raw {
             Json::Bool(b) => *b,
             Json::Number(n) if n.as_i64() == Some(0) => false,
@@ -440,9 +391,9 @@ pub fn parse(path: &str, spec: &FieldSpec, raw: &Json, ctx: &Ctx) -> Result<Valu
         ),
         FieldType::Json => match raw {
             Json::Object(_) | Json::Array(_) => Value::Json(raw.clone()),
-            Json::String(s) => Value::Json(
-                serde_json::from_str(s).map_err(|_| bad(codes::INVALID_FORMAT, "expected JSON"))?,
-            ),
+            Json::String(s) => {
+                Value::Json(serde_json::from_str(s).map_err(|_| bad(codes::INVALID_FORMAT, "expected JSON"))?)
+            }
             _ => return Err(bad(codes::INVALID_TYPE, "expected an object or a list")),
         },
     })
@@ -470,12 +421,9 @@ pub fn normalize_email(s: &str) -> Option<String> {
         && !domain.starts_with('.')
         && !domain.ends_with('.')
         && !domain.contains("..")
-        && s.chars().all(|c| {
-            !c.is_whitespace() && !c.is_control() && c != ',' && c != ';' && c != '<' && c != '>'
-        })
-        && domain
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == '.' || c == '-');
+        && s.chars()
+            .all(|c| !c.is_whitespace() && !c.is_control() && c != ',' && c != ';' && c != '<' && c != '>')
+        && domain.chars().all(|c| c.is_alphanumeric() || c == '.' || c == '-');
     ok.then_some(s)
 }
 
@@ -483,9 +431,7 @@ pub fn normalize_email(s: &str) -> Option<String> {
 /// `default_cc`; 8 to 15 digits in all.
 pub fn normalize_phone(s: &str, default_cc: &str) -> Option<String> {
     let s = s.trim();
-    if s.chars()
-        .any(|c| !(c.is_ascii_digit() || " -.()+/".contains(c)))
-    {
+    if s.chars().any(|c| !(c.is_ascii_digit() || " -.()+/".contains(c))) {
         return None;
     }
     let digits: String = s.chars().filter(char::is_ascii_digit).collect();
@@ -536,9 +482,7 @@ pub fn normalize_url(s: &str) -> Option<String> {
     let valid = (name.contains('.') || name == "localhost")
         && !name.starts_with('.')
         && !name.ends_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_alphanumeric() || c == '.' || c == '-');
+        && name.chars().all(|c| c.is_alphanumeric() || c == '.' || c == '-');
     valid.then(|| format!("{scheme}://{host}{path}"))
 }
 
@@ -578,8 +522,7 @@ pub fn check_custom_field_def(r: &Record, errs: &mut Vec<FieldError>) {
                     "not a custom field type",
                 ));
             }
-            if matches!(spec.ty, FieldType::Enum | FieldType::MultiEnum) && spec.options.is_empty()
-            {
+            if matches!(spec.ty, FieldType::Enum | FieldType::MultiEnum) && spec.options.is_empty() {
                 errs.push(FieldError::new(
                     "spec.options",
                     codes::REQUIRED,
@@ -587,11 +530,7 @@ pub fn check_custom_field_def(r: &Record, errs: &mut Vec<FieldError>) {
                 ));
             }
         }
-        Some(Err(e)) => errs.push(FieldError::new(
-            "spec",
-            codes::INVALID_FORMAT,
-            e.to_string(),
-        )),
+        Some(Err(e)) => errs.push(FieldError::new("spec", codes::INVALID_FORMAT, e.to_string())),
         None => {}
     }
 }
@@ -629,14 +568,8 @@ mod tests {
         assert_eq!(r.str("email"), Some("ann@example.com"));
         assert_eq!(r.str("phone"), Some("+15551234567"));
         assert_eq!(r.str("source"), Some("door_knock"));
-        assert_eq!(
-            r.get("estimated_value"),
-            Some(&Value::Money(Money(1_250_050)))
-        );
-        assert_eq!(
-            r.get("tags"),
-            Some(&Value::List(vec!["vip".into(), "storm".into()]))
-        );
+        assert_eq!(r.get("estimated_value"), Some(&Value::Money(Money(1_250_050))));
+        assert_eq!(r.get("tags"), Some(&Value::List(vec!["vip".into(), "storm".into()])));
         assert_eq!(r.str("status"), Some("new"), "defaults applied on create");
     }
 
@@ -653,10 +586,7 @@ mod tests {
             Mode::Create,
         )
         .unwrap_err();
-        let got: Vec<(&str, &str)> = errs
-            .iter()
-            .map(|e| (e.path.as_str(), e.code.as_str()))
-            .collect();
+        let got: Vec<(&str, &str)> = errs.iter().map(|e| (e.path.as_str(), e.code.as_str())).collect();
         assert_eq!(
             got,
             vec![
@@ -674,12 +604,7 @@ mod tests {
 
     #[test]
     fn future_dates_and_cross_field_rules() {
-        let mut r = Record::empty(
-            &crate::model::ACTIVITY,
-            uuid::Uuid::nil(),
-            uuid::Uuid::nil(),
-            ctx().now,
-        );
+        let mut r = Record::empty(&crate::model::ACTIVITY, uuid::Uuid::nil(), uuid::Uuid::nil(), ctx().now);
         let errs = apply_input(
             &mut r,
             json!({"kind": "call", "occurred_at": "2030-01-01T00:00:00Z"})
@@ -691,12 +616,7 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(errs[0].code, codes::IN_FUTURE);
-        let mut r = Record::empty(
-            &crate::model::ACTIVITY,
-            uuid::Uuid::nil(),
-            uuid::Uuid::nil(),
-            ctx().now,
-        );
+        let mut r = Record::empty(&crate::model::ACTIVITY, uuid::Uuid::nil(), uuid::Uuid::nil(), ctx().now);
         let errs = apply_input(
             &mut r,
             json!({"kind": "call", "occurred_at": "2025-01-01"})
@@ -723,10 +643,7 @@ mod tests {
             normalize_phone("0044 20 7946 0958", "1").as_deref(),
             Some("+442079460958")
         );
-        assert_eq!(
-            normalize_phone("1-555-123-4567", "1").as_deref(),
-            Some("+15551234567")
-        );
+        assert_eq!(normalize_phone("1-555-123-4567", "1").as_deref(), Some("+15551234567"));
         assert_eq!(normalize_phone("555-1234 x12", "1"), None);
         assert_eq!(
             normalize_url("Example.com/Roofs").as_deref(),

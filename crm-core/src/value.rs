@@ -62,11 +62,7 @@ impl fmt::Display for Timestamp {
 
 /// Parses an ISO 8601 calendar date, `YYYY-MM-DD`.
 pub fn parse_date(s: &str) -> Option<time::Date> {
-    time::Date::parse(
-        s.trim(),
-        time::macros::format_description!("[year]-[month]-[day]"),
-    )
-    .ok()
+    time::Date::parse(s.trim(), time::macros::format_description!("[year]-[month]-[day]")).ok()
 }
 
 pub fn format_date(d: time::Date) -> String {
@@ -94,17 +90,10 @@ impl Money {
         if whole.is_empty() && frac.is_empty() {
             return None;
         }
-        if !whole.bytes().all(|b| b.is_ascii_digit())
-            || !frac.bytes().all(|b| b.is_ascii_digit())
-            || frac.len() > 2
-        {
+        if !whole.bytes().all(|b| b.is_ascii_digit()) || !frac.bytes().all(|b| b.is_ascii_digit()) || frac.len() > 2 {
             return None;
         }
-        let whole: i64 = if whole.is_empty() {
-            0
-        } else {
-            whole.parse().ok()?
-        };
+        let whole: i64 = if whole.is_empty() { 0 } else { whole.parse().ok()? };
         let frac: i64 = match frac.len() {
             0 => 0,
             1 => frac.parse::<i64>().ok()? * 10,
@@ -164,8 +153,7 @@ impl Serialize for Money {
 impl<'de> Deserialize<'de> for Money {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let s = String::deserialize(d)?;
-        Money::parse(&s)
-            .ok_or_else(|| serde::de::Error::custom("expected an amount like \"1234.50\""))
+        Money::parse(&s).ok_or_else(|| serde::de::Error::custom("expected an amount like \"1234.50\""))
     }
 }
 
@@ -222,10 +210,7 @@ impl FieldType {
     pub fn name(&self) -> &'static str {
         match self {
             FieldType::Ref(_) => "ref",
-            t => TYPE_NAMES
-                .iter()
-                .find(|(_, x)| x == t)
-                .map_or("text", |(n, _)| n),
+            t => TYPE_NAMES.iter().find(|(_, x)| x == t).map_or("text", |(n, _)| n),
         }
     }
 
@@ -233,11 +218,7 @@ impl FieldType {
     pub fn allowed_for_custom(&self) -> bool {
         !matches!(
             self,
-            FieldType::Ref(_)
-                | FieldType::Json
-                | FieldType::Integer
-                | FieldType::Timestamp
-                | FieldType::Tags
+            FieldType::Ref(_) | FieldType::Json | FieldType::Integer | FieldType::Timestamp | FieldType::Tags
         )
     }
 }
@@ -301,9 +282,7 @@ impl Value {
             Value::Null => J::Null,
             Value::Bool(b) => J::Bool(*b),
             Value::Int(i) => J::from(*i),
-            Value::Number(n) => serde_json::Number::from_f64(*n)
-                .map(J::Number)
-                .unwrap_or(J::Null),
+            Value::Number(n) => serde_json::Number::from_f64(*n).map(J::Number).unwrap_or(J::Null),
             Value::Money(m) => J::String(m.to_string()),
             Value::Text(s) => J::String(s.clone()),
             Value::Date(d) => J::String(format_date(*d)),
@@ -322,11 +301,9 @@ impl Value {
             return Some(Value::Null);
         }
         Some(match ty {
-            FieldType::Text
-            | FieldType::Enum
-            | FieldType::Email
-            | FieldType::Phone
-            | FieldType::Url => Value::Text(j.as_str()?.to_owned()),
+            FieldType::Text | FieldType::Enum | FieldType::Email | FieldType::Phone | FieldType::Url => {
+                Value::Text(j.as_str()?.to_owned())
+            }
             FieldType::Integer => Value::Int(j.as_i64()?),
             FieldType::Number => Value::Number(j.as_f64()?),
             FieldType::Money => Value::Money(match j {

@@ -67,11 +67,7 @@ impl BindCtx<'_> {
         };
         let text_like = matches!(
             spec.ty,
-            FieldType::Text
-                | FieldType::Email
-                | FieldType::Phone
-                | FieldType::Url
-                | FieldType::Enum
+            FieldType::Text | FieldType::Email | FieldType::Phone | FieldType::Url | FieldType::Enum
         );
         if matches!(op, Op::Contains | Op::StartsWith) {
             if text_like {
@@ -83,10 +79,7 @@ impl BindCtx<'_> {
             if op == Op::Contains && matches!(spec.ty, FieldType::Tags | FieldType::MultiEnum) {
                 return match validate::parse(field, spec, &raw, self.vctx) {
                     Ok(Value::List(mut l)) if l.len() == 1 => Ok(Value::Text(l.remove(0))),
-                    _ => Err(Error::invalid_query(
-                        format!("{field}: expected one item"),
-                        0,
-                    )),
+                    _ => Err(Error::invalid_query(format!("{field}: expected one item"), 0)),
                 };
             }
             return Err(Error::invalid_query(
@@ -136,16 +129,8 @@ pub fn bind(f: Filter, cx: &BindCtx<'_>) -> Result<Filter> {
 fn bind_inner(f: Filter, cx: &BindCtx<'_>) -> Result<Filter> {
     Ok(match f {
         Filter::All => Filter::All,
-        Filter::And(v) => Filter::And(
-            v.into_iter()
-                .map(|f| bind_inner(f, cx))
-                .collect::<Result<_>>()?,
-        ),
-        Filter::Or(v) => Filter::Or(
-            v.into_iter()
-                .map(|f| bind_inner(f, cx))
-                .collect::<Result<_>>()?,
-        ),
+        Filter::And(v) => Filter::And(v.into_iter().map(|f| bind_inner(f, cx)).collect::<Result<_>>()?),
+        Filter::Or(v) => Filter::Or(v.into_iter().map(|f| bind_inner(f, cx)).collect::<Result<_>>()?),
         Filter::Not(f) => Filter::Not(Box::new(bind_inner(*f, cx)?)),
         Filter::Cmp { field, op, value } => {
             let (name, r) = cx.canonical(&field)?;
@@ -158,28 +143,15 @@ fn bind_inner(f: Filter, cx: &BindCtx<'_>) -> Result<Filter> {
                     op: Op::Contains,
                     value: cx.typed(&field, &spec, Op::Contains, value)?,
                 };
-                return Ok(if op == Op::Eq {
-                    has
-                } else {
-                    Filter::Not(Box::new(has))
-                });
+                return Ok(if op == Op::Eq { has } else { Filter::Not(Box::new(has)) });
             }
             match cx.typed(&name, &spec, op, value)? {
                 Value::Null if op == Op::Eq => Filter::IsNull { field: name },
-                Value::Null if op == Op::Ne => {
-                    Filter::Not(Box::new(Filter::IsNull { field: name }))
-                }
+                Value::Null if op == Op::Ne => Filter::Not(Box::new(Filter::IsNull { field: name })),
                 Value::Null => {
-                    return Err(Error::invalid_query(
-                        format!("{name}: cannot compare with null"),
-                        0,
-                    ));
+                    return Err(Error::invalid_query(format!("{name}: cannot compare with null"), 0));
                 }
-                value => Filter::Cmp {
-                    field: name,
-                    op,
-                    value,
-                },
+                value => Filter::Cmp { field: name, op, value },
             }
         }
         Filter::In { field, values } => {
@@ -190,15 +162,9 @@ fn bind_inner(f: Filter, cx: &BindCtx<'_>) -> Result<Filter> {
                 .map(|v| cx.typed(&name, &spec, Op::Eq, v))
                 .collect::<Result<Vec<_>>>()?;
             if values.is_empty() || values.len() > 100 {
-                return Err(Error::invalid_query(
-                    format!("{name}: a list of 1 to 100 values"),
-                    0,
-                ));
+                return Err(Error::invalid_query(format!("{name}: a list of 1 to 100 values"), 0));
             }
-            Filter::In {
-                field: name,
-                values,
-            }
+            Filter::In { field: name, values }
         }
         Filter::IsNull { field } => Filter::IsNull {
             field: cx.canonical(&field)?.0,
@@ -228,7 +194,8 @@ fn bind_inner(f: Filter, cx: &BindCtx<'_>) -> Result<Filter> {
     })
 }
 
-/// Binds sort keys: canonical, readable, sortable; appends `id` so the order is total.
+/// Binds sort keys: canonical, readable, sortable; appends `id` (in the last key's direction) so
+/// the order is total.
 pub fn bind_sort(keys: &[SortKey], cx: &BindCtx<'_>) -> Result<Vec<SortKey>> {
     if keys.len() > 4 {
         return Err(Error::LimitExceeded {
@@ -239,10 +206,7 @@ pub fn bind_sort(keys: &[SortKey], cx: &BindCtx<'_>) -> Result<Vec<SortKey>> {
     let mut out = Vec::with_capacity(keys.len() + 1);
     for k in keys {
         let (name, r) = cx.canonical(&k.field)?;
-        if matches!(
-            cx.spec(&r).ty,
-            FieldType::Json | FieldType::Tags | FieldType::MultiEnum
-        ) {
+        if matches!(cx.spec(&r).ty, FieldType::Json | FieldType::Tags | FieldType::MultiEnum) {
             return Err(Error::invalid_query(format!("cannot sort by {name}"), 0));
         }
         let done = name == "id";
@@ -254,6 +218,12 @@ pub fn bind_sort(keys: &[SortKey], cx: &BindCtx<'_>) -> Result<Vec<SortKey>> {
             return Ok(out);
         }
     }
-    out.push(SortKey::asc("id"));
+    // The tiebreak runs in the last key's direction, so an index on (.., key, id) serves the
+    // order without a sort step (`-score` pages come straight off the index).
+    let desc = out.last().is_some_and(|k: &SortKey| k.desc);
+    out.push(SortKey {
+        field: "id".into(),
+        desc,
+    });
     Ok(out)
 }

@@ -27,19 +27,12 @@ pub fn encode_cursor(sort: &[SortKey], last: &[Value]) -> String {
 }
 
 /// Reads a cursor back; it must have been made for the same sort. `ty` gives each sort field's type.
-pub fn decode_cursor(
-    cursor: &str,
-    sort: &[SortKey],
-    ty: &dyn Fn(&str) -> FieldType,
-) -> Result<Vec<Value>> {
+pub fn decode_cursor(cursor: &str, sort: &[SortKey], ty: &dyn Fn(&str) -> FieldType) -> Result<Vec<Value>> {
     let bad = || Error::invalid_query("invalid cursor", 0);
     let bytes = B64.decode(cursor.trim()).map_err(|_| bad())?;
     let j: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| bad())?;
     if j.get("s").and_then(|s| s.as_str()) != Some(sort_sig(sort).as_str()) {
-        return Err(Error::invalid_query(
-            "cursor was made for another sort order",
-            0,
-        ));
+        return Err(Error::invalid_query("cursor was made for another sort order", 0));
     }
     let vals = j.get("v").and_then(|v| v.as_array()).ok_or_else(bad)?;
     if vals.len() != sort.len() {
@@ -59,24 +52,18 @@ pub fn keyset_after(sort: &[SortKey], last: &[Value]) -> Filter {
             .iter()
             .zip(last)
             .map(|(k, v)| match v {
-                Value::Null => Filter::IsNull {
-                    field: k.field.clone(),
-                },
+                Value::Null => Filter::IsNull { field: k.field.clone() },
                 v => Filter::cmp(&k.field, Op::Eq, v.clone()),
             })
             .collect();
         let (k, v) = (&sort[i], &last[i]);
         let after = match (v, k.desc) {
-            (Value::Null, false) => Some(Filter::Not(Box::new(Filter::IsNull {
-                field: k.field.clone(),
-            }))),
+            (Value::Null, false) => Some(Filter::Not(Box::new(Filter::IsNull { field: k.field.clone() }))),
             (Value::Null, true) => None,
             (v, false) => Some(Filter::cmp(&k.field, Op::Gt, v.clone())),
             (v, true) => Some(Filter::Or(vec![
                 Filter::cmp(&k.field, Op::Lt, v.clone()),
-                Filter::IsNull {
-                    field: k.field.clone(),
-                },
+                Filter::IsNull { field: k.field.clone() },
             ])),
         };
         if let Some(a) = after {

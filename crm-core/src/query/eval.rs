@@ -28,22 +28,10 @@ impl Compiled {
         };
         Ok(match f {
             Filter::All => Compiled::All,
-            Filter::And(v) => Compiled::And(
-                v.iter()
-                    .map(|f| Compiled::compile(f, def))
-                    .collect::<Result<_>>()?,
-            ),
-            Filter::Or(v) => Compiled::Or(
-                v.iter()
-                    .map(|f| Compiled::compile(f, def))
-                    .collect::<Result<_>>()?,
-            ),
+            Filter::And(v) => Compiled::And(v.iter().map(|f| Compiled::compile(f, def)).collect::<Result<_>>()?),
+            Filter::Or(v) => Compiled::Or(v.iter().map(|f| Compiled::compile(f, def)).collect::<Result<_>>()?),
             Filter::Not(f) => Compiled::Not(Box::new(Compiled::compile(f, def)?)),
-            Filter::Cmp {
-                field: n,
-                op,
-                value,
-            } => Compiled::Cmp(field(n)?, *op, value.clone()),
+            Filter::Cmp { field: n, op, value } => Compiled::Cmp(field(n)?, *op, value.clone()),
             Filter::In { field: n, values } => Compiled::In(field(n)?, values.clone()),
             Filter::IsNull { field: n } => Compiled::IsNull(field(n)?),
             Filter::Search(_) => return Err(Error::invalid_query("unbound search term", 0)),
@@ -120,9 +108,7 @@ fn compare(x: &Value, op: Op, v: &Value) -> Option<bool> {
         Op::Ge => ord() != Ordering::Less,
         Op::Contains => match (x, v) {
             (Value::List(l), Value::Text(t)) => l.iter().any(|i| i == t),
-            (Value::Text(s), Value::Text(t)) => {
-                contains_ignore_ascii_case(s.as_bytes(), t.as_bytes())
-            }
+            (Value::Text(s), Value::Text(t)) => contains_ignore_ascii_case(s.as_bytes(), t.as_bytes()),
             _ => false,
         },
         Op::StartsWith => match (x, v) {
@@ -136,8 +122,5 @@ fn compare(x: &Value, op: Op, v: &Value) -> Option<bool> {
 
 /// Case-insensitive (ASCII only, like SQLite's `LIKE`) substring test without allocating.
 fn contains_ignore_ascii_case(hay: &[u8], needle: &[u8]) -> bool {
-    needle.is_empty()
-        || hay
-            .windows(needle.len())
-            .any(|w| w.eq_ignore_ascii_case(needle))
+    needle.is_empty() || hay.windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle))
 }

@@ -20,6 +20,8 @@ use serde::{Deserialize, Serialize};
 /// Hard cap on a page; larger requests are clamped, not refused.
 pub const MAX_PAGE_SIZE: u32 = 500;
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
+/// Page cap for bulk consumers ([`crate::service::Service::list_bulk`], exports).
+pub const MAX_BULK_PAGE_SIZE: u32 = 10_000;
 /// Caps on filter complexity (nodes and nesting), against expensive queries.
 pub const MAX_FILTER_NODES: usize = 64;
 pub const MAX_FILTER_DEPTH: usize = 12;
@@ -118,9 +120,7 @@ impl Filter {
         match self {
             Filter::And(v) | Filter::Or(v) => v.iter().for_each(|f| f.fields(out)),
             Filter::Not(f) => f.fields(out),
-            Filter::Cmp { field, .. } | Filter::In { field, .. } | Filter::IsNull { field } => {
-                out.push(field.clone())
-            }
+            Filter::Cmp { field, .. } | Filter::In { field, .. } | Filter::IsNull { field } => out.push(field.clone()),
             Filter::All | Filter::Search(_) => {}
         }
     }

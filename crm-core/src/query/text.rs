@@ -142,9 +142,7 @@ fn op_at(s: &str) -> Option<(Op, &'static str)> {
         ("~", Op::Contains),
         ("^", Op::StartsWith),
     ];
-    OPS.iter()
-        .find(|(t, _)| s.starts_with(t))
-        .map(|&(t, op)| (op, t))
+    OPS.iter().find(|(t, _)| s.starts_with(t)).map(|&(t, op)| (op, t))
 }
 
 /// Length in bytes of the field name at the start of `s` (0 if none).
@@ -242,10 +240,7 @@ impl<'a> Lexer<'a> {
                     match lx.peek() {
                         Some(n) if !n.is_whitespace() && n != ')' => {}
                         _ => {
-                            return Err(Error::invalid_query(
-                                "`-` must be directly followed by a term",
-                                start,
-                            ));
+                            return Err(Error::invalid_query("`-` must be directly followed by a term", start));
                         }
                     }
                     lx.toks.push(Token {
@@ -275,10 +270,7 @@ impl<'a> Lexer<'a> {
     /// Advances over chars matching `f`; returns the text passed over.
     fn skip_while(&mut self, f: impl Fn(char) -> bool) -> &'a str {
         let rest = self.rest();
-        let n = rest
-            .char_indices()
-            .find(|&(_, c)| !f(c))
-            .map_or(rest.len(), |(k, _)| k);
+        let n = rest.char_indices().find(|&(_, c)| !f(c)).map_or(rest.len(), |(k, _)| k);
         self.i += n;
         rest.get(..n).unwrap_or("")
     }
@@ -419,9 +411,7 @@ impl<'a> Lexer<'a> {
                 Op::Ne => Filter::IsNull { field },
                 _ => {
                     return Err(Error::invalid_query(
-                        format!(
-                            "`*` (has a value) only goes with `:`, `=` or `!=`, not `{op_text}`; quote it"
-                        ),
+                        format!("`*` (has a value) only goes with `:`, `=` or `!=`, not `{op_text}`; quote it"),
                         *pos,
                     ));
                 }
@@ -489,11 +479,7 @@ impl Parser {
 
     fn or_expr(&mut self, depth: usize) -> Result<Filter> {
         let mut parts = vec![self.and_expr(depth)?];
-        while let Some(Token {
-            kind: Kind::Or,
-            pos,
-        }) = self.toks.peek()
-        {
+        while let Some(Token { kind: Kind::Or, pos }) = self.toks.peek() {
             let pos = *pos;
             self.toks.next();
             if !self.starts_unary() {
@@ -512,30 +498,17 @@ impl Parser {
                     kind: kind @ (Kind::And | Kind::Or),
                     pos,
                 }) if parts.is_empty() => {
-                    let kw = if matches!(kind, Kind::And) {
-                        "AND"
-                    } else {
-                        "OR"
-                    };
-                    return Err(Error::invalid_query(
-                        format!("`{kw}` needs a term before it"),
-                        *pos,
-                    ));
+                    let kw = if matches!(kind, Kind::And) { "AND" } else { "OR" };
+                    return Err(Error::invalid_query(format!("`{kw}` needs a term before it"), *pos));
                 }
-                Some(Token {
-                    kind: Kind::And,
-                    pos,
-                }) => {
+                Some(Token { kind: Kind::And, pos }) => {
                     let pos = *pos;
                     self.toks.next();
                     if !self.starts_unary() {
                         return Err(Error::invalid_query("`AND` needs a term after it", pos));
                     }
                 }
-                Some(Token {
-                    kind: Kind::Close,
-                    pos,
-                }) if parts.is_empty() => {
+                Some(Token { kind: Kind::Close, pos }) if parts.is_empty() => {
                     return Err(Error::invalid_query("unmatched `)`", *pos));
                 }
                 Some(Token {
@@ -560,21 +533,11 @@ impl Parser {
             pos,
         }) = self.toks.peek()
         {
-            let (what, pos) = (
-                if matches!(kind, Kind::Minus) {
-                    "-"
-                } else {
-                    "NOT"
-                },
-                *pos,
-            );
+            let (what, pos) = (if matches!(kind, Kind::Minus) { "-" } else { "NOT" }, *pos);
             self.toks.next();
             negated = !negated;
             if !self.starts_unary() {
-                return Err(Error::invalid_query(
-                    format!("`{what}` needs a term after it"),
-                    pos,
-                ));
+                return Err(Error::invalid_query(format!("`{what}` needs a term after it"), pos));
             }
         }
         let f = self.primary(depth)?;
@@ -584,13 +547,9 @@ impl Parser {
     fn primary(&mut self, depth: usize) -> Result<Filter> {
         match self.toks.next() {
             Some(Token {
-                kind: Kind::Term(f),
-                ..
+                kind: Kind::Term(f), ..
             }) => Ok(f),
-            Some(Token {
-                kind: Kind::Open,
-                pos,
-            }) => {
+            Some(Token { kind: Kind::Open, pos }) => {
                 if depth >= MAX_FILTER_DEPTH {
                     return Err(Error::invalid_query(
                         format!("parentheses nested deeper than {MAX_FILTER_DEPTH}"),
@@ -606,16 +565,11 @@ impl Parser {
                 }
                 let f = self.or_expr(depth + 1)?;
                 match self.toks.next() {
-                    Some(Token {
-                        kind: Kind::Close, ..
-                    }) => Ok(f),
+                    Some(Token { kind: Kind::Close, .. }) => Ok(f),
                     _ => Err(Error::invalid_query("unclosed `(`", pos)),
                 }
             }
-            Some(Token {
-                kind: Kind::Close,
-                pos,
-            }) => Err(Error::invalid_query("unmatched `)`", pos)),
+            Some(Token { kind: Kind::Close, pos }) => Err(Error::invalid_query("unmatched `)`", pos)),
             Some(Token { pos, .. }) => Err(Error::invalid_query("expected a term", pos)),
             None => Err(Error::invalid_query("expected a term", self.len)),
         }
@@ -647,8 +601,7 @@ fn op_text(op: Op) -> &'static str {
 fn is_bare_word(s: &str) -> bool {
     let n = field_name_len(s);
     let field_term = n > 0 && s.get(n..).and_then(op_at).is_some();
-    let special =
-        s.contains(ends_word) || s.starts_with('-') || keyword(s).is_some() || op_at(s).is_some();
+    let special = s.contains(ends_word) || s.starts_with('-') || keyword(s).is_some() || op_at(s).is_some();
     !s.is_empty() && !special && !field_term
 }
 
@@ -807,9 +760,7 @@ mod tests {
         Filter::Not(Box::new(f))
     }
     fn null(f: &str) -> Filter {
-        Filter::IsNull {
-            field: f.to_owned(),
-        }
+        Filter::IsNull { field: f.to_owned() }
     }
     fn p(s: &str) -> Filter {
         match parse(s) {
@@ -827,10 +778,7 @@ mod tests {
     fn err_at(s: &str, pos: usize, needle: &str) {
         let (p, m) = err(s);
         assert_eq!(p, pos, "position for {s:?} ({m})");
-        assert!(
-            m.contains(needle),
-            "message for {s:?}: {m:?} lacks {needle:?}"
-        );
+        assert!(m.contains(needle), "message for {s:?}: {m:?} lacks {needle:?}");
     }
 
     #[test]
@@ -876,10 +824,7 @@ mod tests {
         // The value is everything up to the separator, operators included.
         assert_eq!(p("a:>5"), cmp("a", Op::Eq, ">5"));
         assert_eq!(p("a>-5"), cmp("a", Op::Gt, "-5"));
-        assert_eq!(
-            p("website:http://x.test/a?b=c"),
-            eq("website", "http://x.test/a?b=c")
-        );
+        assert_eq!(p("website:http://x.test/a?b=c"), eq("website", "http://x.test/a?b=c"));
         assert_eq!(p("a!==x"), cmp("a", Op::Ne, "=x"));
     }
 
@@ -949,10 +894,7 @@ mod tests {
 
     #[test]
     fn quoting_and_escapes() {
-        assert_eq!(
-            p(r#"company_name:"Acme Roofing""#),
-            eq("company_name", "Acme Roofing")
-        );
+        assert_eq!(p(r#"company_name:"Acme Roofing""#), eq("company_name", "Acme Roofing"));
         assert_eq!(p(r#"a:"say \"hi\"""#), eq("a", r#"say "hi""#));
         assert_eq!(p(r#"a:"c:\\dir""#), eq("a", r"c:\dir"));
         // Other backslashes are literal.
@@ -966,10 +908,7 @@ mod tests {
     #[test]
     fn free_text() {
         assert_eq!(p("acme"), search("acme"));
-        assert_eq!(
-            p("acme roofing"),
-            Filter::And(vec![search("acme"), search("roofing")])
-        );
+        assert_eq!(p("acme roofing"), Filter::And(vec![search("acme"), search("roofing")]));
         assert_eq!(
             p("O'Neil_x 100%"),
             Filter::And(vec![search("O'Neil_x"), search("100%")])
@@ -980,14 +919,8 @@ mod tests {
             p("this or that"),
             Filter::And(vec![search("this"), search("or"), search("that")])
         );
-        assert_eq!(
-            p("and not"),
-            Filter::And(vec![search("and"), search("not")])
-        );
-        assert_eq!(
-            p("ORacle NOTE"),
-            Filter::And(vec![search("ORacle"), search("NOTE")])
-        );
+        assert_eq!(p("and not"), Filter::And(vec![search("and"), search("not")]));
+        assert_eq!(p("ORacle NOTE"), Filter::And(vec![search("ORacle"), search("NOTE")]));
         assert_eq!(p(r#""OR""#), search("OR"));
     }
 
@@ -1001,22 +934,13 @@ mod tests {
         assert_eq!(p("NOT -acme"), search("acme"));
         assert_eq!(p("---acme"), not(search("acme")));
         assert_eq!(p("-(-acme)"), search("acme"));
-        assert_eq!(
-            p("NOT(a b)"),
-            not(Filter::And(vec![search("a"), search("b")]))
-        );
+        assert_eq!(p("NOT(a b)"), not(Filter::And(vec![search("a"), search("b")])));
         assert_eq!(
             p("-(a OR b) c"),
-            Filter::And(vec![
-                not(Filter::Or(vec![search("a"), search("b")])),
-                search("c")
-            ])
+            Filter::And(vec![not(Filter::Or(vec![search("a"), search("b")])), search("c")])
         );
         // Negation binds tighter than AND and OR.
-        assert_eq!(
-            p("NOT a OR b"),
-            Filter::Or(vec![not(search("a")), search("b")])
-        );
+        assert_eq!(p("NOT a OR b"), Filter::Or(vec![not(search("a")), search("b")]));
         assert_eq!(p(&format!("{}a", "-".repeat(4000))), search("a"));
     }
 
@@ -1033,10 +957,7 @@ mod tests {
             Filter::Or(vec![a.clone(), Filter::And(vec![b.clone(), c.clone()])])
         );
         assert_eq!(p("a AND b OR c"), p("a b OR c"));
-        assert_eq!(
-            p("a OR b OR c"),
-            Filter::Or(vec![a.clone(), b.clone(), c.clone()])
-        );
+        assert_eq!(p("a OR b OR c"), Filter::Or(vec![a.clone(), b.clone(), c.clone()]));
         assert_eq!(
             p("status:new OR status:contacted"),
             Filter::Or(vec![eq("status", "new"), eq("status", "contacted")])
@@ -1046,10 +967,7 @@ mod tests {
             p("a (b c) d"),
             Filter::And(vec![a.clone(), b.clone(), c.clone(), d.clone()])
         );
-        assert_eq!(
-            p("a OR (b OR c)"),
-            Filter::Or(vec![a.clone(), b.clone(), c.clone()])
-        );
+        assert_eq!(p("a OR (b OR c)"), Filter::Or(vec![a.clone(), b.clone(), c.clone()]));
         assert_eq!(
             p("(a b) AND (c d)"),
             Filter::And(vec![a.clone(), b.clone(), c.clone(), d.clone()])
@@ -1156,15 +1074,8 @@ mod tests {
         );
         assert!(matches!(parse(&"x".repeat(4096)), Ok(Filter::Search(s)) if s.len() == 4096));
         // Terms.
-        let terms = |n: usize| {
-            (0..n)
-                .map(|i| format!("f:{i}"))
-                .collect::<Vec<_>>()
-                .join(" ")
-        };
-        assert!(
-            matches!(parse(&terms(MAX_FILTER_NODES)), Ok(Filter::And(v)) if v.len() == MAX_FILTER_NODES)
-        );
+        let terms = |n: usize| (0..n).map(|i| format!("f:{i}")).collect::<Vec<_>>().join(" ");
+        assert!(matches!(parse(&terms(MAX_FILTER_NODES)), Ok(Filter::And(v)) if v.len() == MAX_FILTER_NODES));
         assert_eq!(
             parse(&terms(MAX_FILTER_NODES + 1)),
             Err(Error::LimitExceeded {
@@ -1175,11 +1086,7 @@ mod tests {
         // Depth.
         let nested = |n: usize| format!("{}a{}", "(".repeat(n), ")".repeat(n));
         assert_eq!(p(&nested(MAX_FILTER_DEPTH)), search("a"));
-        err_at(
-            &nested(MAX_FILTER_DEPTH + 1),
-            MAX_FILTER_DEPTH,
-            "nested deeper",
-        );
+        err_at(&nested(MAX_FILTER_DEPTH + 1), MAX_FILTER_DEPTH, "nested deeper");
         err_at(&"(".repeat(4000), MAX_FILTER_DEPTH, "nested deeper");
         assert!(parse(&"(a OR ".repeat(600)).is_err());
         assert!(parse(&"NOT ".repeat(1000)).is_err());
@@ -1253,9 +1160,7 @@ mod tests {
         assert_eq!(parse(&to_text(&ok).unwrap_or_default()), Ok(ok));
         assert_eq!(to_text(&nest(MAX_FILTER_DEPTH + 1)), None);
         assert_eq!(
-            to_text(&Filter::And(
-                (0..65).map(|i| search(&i.to_string())).collect()
-            )),
+            to_text(&Filter::And((0..65).map(|i| search(&i.to_string())).collect())),
             None
         );
     }
@@ -1333,9 +1238,8 @@ mod tests {
 
     fn token_soup() -> impl Strategy<Value = String> {
         let tok = prop::sample::select(vec![
-            "(", ")", "\"", ":", ">=", "<=", "!=", ">", "<", "=", "~", "^", "OR", "AND", "NOT",
-            "-", "*", ",", "\\", " ", " ", "\t", "a", "status", "x.y", "1", "é", "日本", "🦀",
-            "\u{a0}",
+            "(", ")", "\"", ":", ">=", "<=", "!=", ">", "<", "=", "~", "^", "OR", "AND", "NOT", "-", "*", ",", "\\",
+            " ", " ", "\t", "a", "status", "x.y", "1", "é", "日本", "🦀", "\u{a0}",
         ]);
         prop::collection::vec(tok, 0..40).prop_map(|v| v.concat())
     }

@@ -2,8 +2,8 @@
 //! into the definition (`groups[0].rules[2].condition`); conditions are bound and resolved once.
 
 use super::engine::{
-    ActivityFields, CEngRule, CFitRule, CGroup, CGroupBody, CReset, CTier, CompiledModel, DIR_ANY,
-    DIR_IN, DIR_OUT, KIND_ANY,
+    ActivityFields, CEngRule, CFitRule, CGroup, CGroupBody, CReset, CTier, CompiledModel, DIR_ANY, DIR_IN, DIR_OUT,
+    KIND_ANY,
 };
 use super::model::{Condition, GroupKind, Rule, ScoringModel};
 use crate::error::{Error, FieldError, codes};
@@ -62,17 +62,9 @@ impl Cx<'_> {
         if name.trim().is_empty() {
             self.err(path, codes::REQUIRED, "a name is required");
         } else if name.chars().count() > MAX_NAME {
-            self.err(
-                path,
-                codes::TOO_LONG,
-                format!("at most {MAX_NAME} characters"),
-            );
+            self.err(path, codes::TOO_LONG, format!("at most {MAX_NAME} characters"));
         } else if !seen.insert(name.to_owned()) {
-            self.err(
-                path,
-                codes::DUPLICATE,
-                format!("the name {name} is used twice"),
-            );
+            self.err(path, codes::DUPLICATE, format!("the name {name} is used twice"));
         }
     }
 
@@ -99,20 +91,14 @@ impl Cx<'_> {
         }
     }
 
-    fn try_condition(
-        &self,
-        c: &Condition,
-        def: &'static EntityDef,
-    ) -> Result<Compiled, FieldError> {
+    fn try_condition(&self, c: &Condition, def: &'static EntityDef) -> Result<Compiled, FieldError> {
         let bad = |code: &str, msg: String| FieldError::new("", code, msg);
         let filter: Filter = match c {
             Condition::Filter(spec) => spec.clone().into(),
             Condition::Text(s) if s.trim().is_empty() => {
                 return Err(bad(codes::REQUIRED, "a condition is required".into()));
             }
-            Condition::Text(s) => {
-                text::parse(s).map_err(|e| bad(codes::INVALID_FORMAT, e.to_string()))?
-            }
+            Condition::Text(s) => text::parse(s).map_err(|e| bad(codes::INVALID_FORMAT, e.to_string()))?,
         };
         let is_lead = std::ptr::eq(def, &*LEAD);
         let mut names = Vec::new();
@@ -161,9 +147,7 @@ impl Cx<'_> {
         };
         let bound = bind(filter, &cx).map_err(|e| match e {
             Error::InvalidQuery { message, .. } => bad(codes::INVALID_FORMAT, message),
-            Error::LimitExceeded { what, limit } => {
-                bad(codes::TOO_LARGE, format!("at most {limit} {what}"))
-            }
+            Error::LimitExceeded { what, limit } => bad(codes::TOO_LARGE, format!("at most {limit} {what}")),
             e => bad(codes::INVALID_FORMAT, e.to_string()),
         })?;
         Compiled::compile(&bound, def).map_err(|e| bad(codes::INVALID_FORMAT, e.to_string()))
@@ -182,11 +166,7 @@ fn canonical(def: &EntityDef, name: &str, custom: &CustomSpecs) -> Option<String
         })
 }
 
-fn compile(
-    m: &ScoringModel,
-    custom: &CustomSpecs,
-    lenient: bool,
-) -> Result<CompiledModel, Vec<FieldError>> {
+fn compile(m: &ScoringModel, custom: &CustomSpecs, lenient: bool) -> Result<CompiledModel, Vec<FieldError>> {
     let mut cx = Cx {
         custom,
         lenient,
@@ -195,20 +175,12 @@ fn compile(
     if m.total_cap < 1 {
         cx.err("total_cap", codes::TOO_SMALL, "at least 1");
     } else if m.total_cap > 100 {
-        cx.err(
-            "total_cap",
-            codes::TOO_LARGE,
-            "at most 100 (lead scores are 0 to 100)",
-        );
+        cx.err("total_cap", codes::TOO_LARGE, "at most 100 (lead scores are 0 to 100)");
     }
     if m.groups.is_empty() {
         cx.err("groups", codes::REQUIRED, "at least one group of rules");
     } else if m.groups.len() > MAX_GROUPS {
-        cx.err(
-            "groups",
-            codes::TOO_LARGE,
-            format!("at most {MAX_GROUPS} groups"),
-        );
+        cx.err("groups", codes::TOO_LARGE, format!("at most {MAX_GROUPS} groups"));
     }
     let mut group_names = HashSet::new();
     let mut groups = Vec::with_capacity(m.groups.len());
@@ -221,11 +193,7 @@ fn compile(
             cx.err(format!("{gp}.cap"), codes::TOO_SMALL, "a cap is at least 0");
         }
         if g.floor.is_some_and(|f| f > 0) {
-            cx.err(
-                format!("{gp}.floor"),
-                codes::TOO_LARGE,
-                "a floor is at most 0",
-            );
+            cx.err(format!("{gp}.floor"), codes::TOO_LARGE, "a floor is at most 0");
         }
         if g.rules.is_empty() {
             cx.err(format!("{gp}.rules"), codes::REQUIRED, "at least one rule");
@@ -314,17 +282,9 @@ fn compile(
     }
 
     if m.tiers.is_empty() {
-        cx.err(
-            "tiers",
-            codes::REQUIRED,
-            "at least one tier, the last with min_score 0",
-        );
+        cx.err("tiers", codes::REQUIRED, "at least one tier, the last with min_score 0");
     } else if m.tiers.len() > MAX_TIERS {
-        cx.err(
-            "tiers",
-            codes::TOO_LARGE,
-            format!("at most {MAX_TIERS} tiers"),
-        );
+        cx.err("tiers", codes::TOO_LARGE, format!("at most {MAX_TIERS} tiers"));
     }
     let mut tier_names = HashSet::new();
     let mut prev: Option<i64> = None;
@@ -356,11 +316,7 @@ fn compile(
         prev = Some(t.min_score);
     }
     if !m.tiers.is_empty() && !m.tiers.iter().any(|t| t.min_score == 0) {
-        cx.err(
-            "tiers",
-            codes::REQUIRED,
-            "a tier with min_score 0 (the lowest tier)",
-        );
+        cx.err("tiers", codes::REQUIRED, "a tier with min_score 0 (the lowest tier)");
     }
 
     if m.reset_when.len() > MAX_RESETS {
@@ -438,11 +394,7 @@ fn engagement_rule(cx: &mut Cx<'_>, rp: &str, r: &Rule, names: &mut HashSet<Stri
     if let Some(k) = &r.kind {
         kinds = 0;
         if k.as_slice().is_empty() {
-            cx.err(
-                format!("{rp}.kind"),
-                codes::REQUIRED,
-                "at least one activity kind",
-            );
+            cx.err(format!("{rp}.kind"), codes::REQUIRED, "at least one activity kind");
         }
         for s in k.as_slice() {
             match ACTIVITY_KINDS.iter().position(|x| x == s) {
@@ -473,11 +425,7 @@ fn engagement_rule(cx: &mut Cx<'_>, rp: &str, r: &Rule, names: &mut HashSet<Stri
         Some(o) => {
             let o = o.as_slice();
             if o.is_empty() || o.iter().any(|s| s.trim().is_empty()) {
-                cx.err(
-                    format!("{rp}.outcome"),
-                    codes::REQUIRED,
-                    "outcomes are not empty",
-                );
+                cx.err(format!("{rp}.outcome"), codes::REQUIRED, "outcomes are not empty");
             }
             o.iter().map(|s| s.trim().to_owned()).collect()
         }

@@ -24,9 +24,7 @@ fn any_of(field: &str, values: &[&str]) -> FilterSpec {
 }
 
 fn present(field: &str) -> FilterSpec {
-    FilterSpec::Not(Box::new(FilterSpec::IsNull {
-        field: field.into(),
-    }))
+    FilterSpec::Not(Box::new(FilterSpec::IsNull { field: field.into() }))
 }
 
 fn one(s: &str) -> Option<OneOrMany> {
@@ -41,17 +39,10 @@ pub fn default_model() -> ScoringModel {
         Rule::fit(
             "high_intent_source",
             10,
-            any_of(
-                "source",
-                &["storm_canvass", "website", "phone_in", "partner"],
-            ),
+            any_of("source", &["storm_canvass", "website", "phone_in", "partner"]),
         ),
         Rule::fit("door_knock", 5, eq("source", "door_knock")),
-        Rule::fit(
-            "value_15k_plus",
-            15,
-            cmp("estimated_value", Op::Ge, "15000.00"),
-        ),
+        Rule::fit("value_15k_plus", 15, cmp("estimated_value", Op::Ge, "15000.00")),
         Rule::fit(
             "value_5k_to_15k",
             8,
@@ -133,11 +124,7 @@ pub fn default_model() -> ScoringModel {
                 rules: engagement,
             },
         ],
-        tiers: vec![
-            tier("A", 70, "hot"),
-            tier("B", 40, "warm"),
-            tier("C", 0, "cold"),
-        ],
+        tiers: vec![tier("A", 70, "hot"), tier("B", 40, "warm"), tier("C", 0, "cold")],
         reset_when: vec![ResetRule {
             name: "lost".into(),
             condition: super::model::Condition::Filter(eq("status", "lost")),

@@ -146,11 +146,7 @@ impl CEngRule {
 
 /// Whole points from milli-points, half away from zero.
 fn round_milli(m: i64) -> i64 {
-    if m >= 0 {
-        (m + 500) / 1000
-    } else {
-        (m - 500) / 1000
-    }
+    if m >= 0 { (m + 500) / 1000 } else { (m - 500) / 1000 }
 }
 
 /// A rule's tally over one scan.
@@ -226,13 +222,7 @@ impl CompiledModel {
         &self.name
     }
 
-    fn run<E: Explain>(
-        &self,
-        lead: &Record,
-        acts: &[Record],
-        as_of: Timestamp,
-        e: &mut E,
-    ) -> Outcome {
+    fn run<E: Explain>(&self, lead: &Record, acts: &[Record], as_of: Timestamp, e: &mut E) -> Outcome {
         let lowest = self.tiers.len() - 1;
         if let Some(r) = self.resets.iter().find(|r| r.cond.matches(lead)) {
             e.add("reset", &r.name, 1, 0, ContributionKind::Reset);
@@ -276,24 +266,14 @@ impl CompiledModel {
             total += sum;
         }
         if total > self.total_cap {
-            e.add(
-                "total",
-                "cap",
-                0,
-                self.total_cap - total,
-                ContributionKind::Cap,
-            );
+            e.add("total", "cap", 0, self.total_cap - total, ContributionKind::Cap);
             total = self.total_cap;
         }
         if total < 0 {
             e.add("total", "floor", 0, -total, ContributionKind::Floor);
             total = 0;
         }
-        let tier = self
-            .tiers
-            .iter()
-            .position(|t| t.min_score <= total)
-            .unwrap_or(lowest);
+        let tier = self.tiers.iter().position(|t| t.min_score <= total).unwrap_or(lowest);
         Outcome {
             score: total,
             tier,
@@ -304,12 +284,7 @@ impl CompiledModel {
     /// Reads an activity's scoring fields; `None` when it cannot count (no time, after `as_of`, or
     /// older than `window_us`).
     #[inline]
-    fn classify<'a>(
-        &self,
-        a: &'a Record,
-        as_of: Timestamp,
-        window_us: Option<i64>,
-    ) -> Option<Act<'a>> {
+    fn classify<'a>(&self, a: &'a Record, as_of: Timestamp, window_us: Option<i64>) -> Option<Act<'a>> {
         let field = |i: usize| -> &'a Value {
             if i < 64 && a.hidden & (1 << i) != 0 {
                 return &NULL;
@@ -400,13 +375,7 @@ impl CompiledModel {
     /// Sum of the milli-points of a rule's `limit` most recent matching activities, for input that is
     /// not newest first, without allocating: one scan per distinct time taken for small limits, else a
     /// binary search for the time of the `limit`-th most recent.
-    fn most_recent_milli(
-        &self,
-        r: &CEngRule,
-        acts: &[Record],
-        as_of: Timestamp,
-        window_us: Option<i64>,
-    ) -> i64 {
+    fn most_recent_milli(&self, r: &CEngRule, acts: &[Record], as_of: Timestamp, window_us: Option<i64>) -> i64 {
         let matching = || {
             acts.iter()
                 .filter_map(move |a| self.classify(a, as_of, window_us))

@@ -27,8 +27,8 @@ pub use compile::{MAX_DAYS, MAX_GROUPS, MAX_POINTS, MAX_RESETS, MAX_RULES_PER_GR
 pub use default::default_model;
 pub use engine::CompiledModel;
 pub use model::{
-    Condition, Contribution, ContributionKind, Group, GroupKind, OneOrMany, ResetRule, Rule,
-    ScoreResult, ScoringModel, Tier,
+    Condition, Contribution, ContributionKind, Group, GroupKind, OneOrMany, ResetRule, Rule, ScoreResult, ScoringModel,
+    Tier,
 };
 
 use crate::error::{FieldError, codes};
@@ -45,11 +45,7 @@ pub fn check_model_record(r: &Record, errs: &mut Vec<FieldError>) {
     let model: ScoringModel = match serde_json::from_value(Value::to_json(def)) {
         Ok(m) => m,
         Err(e) => {
-            return errs.push(FieldError::new(
-                "definition",
-                codes::INVALID_FORMAT,
-                e.to_string(),
-            ));
+            return errs.push(FieldError::new("definition", codes::INVALID_FORMAT, e.to_string()));
         }
     };
     errs.extend(model.check().into_iter().map(|mut e| {

@@ -27,12 +27,7 @@ fn lead(fields: &[(&str, Value)]) -> Record {
 
 /// An activity `age` microseconds before [`now`].
 fn act(kind: &str, direction: Option<&str>, outcome: Option<&str>, age: i64) -> Record {
-    let mut r = Record::empty(
-        &ACTIVITY,
-        uuid::Uuid::nil(),
-        uuid::Uuid::from_u128(2),
-        now(),
-    );
+    let mut r = Record::empty(&ACTIVITY, uuid::Uuid::nil(), uuid::Uuid::from_u128(2), now());
     r.set("kind", kind);
     r.set("direction", direction);
     r.set("outcome", outcome);
@@ -84,19 +79,11 @@ fn decayed_points_with_explanation() {
     let m = engagement(json!({"name": "inbound_call", "points": 10, "kind": "call",
         "direction": "inbound", "within_days": 30, "decay_days": 30}));
     // 15 days into a 30-day decay: half of 10 points.
-    let r = check(
-        &m,
-        &lead(&[]),
-        &[act("call", Some("inbound"), None, 15 * DAY)],
-        now(),
-    );
+    let r = check(&m, &lead(&[]), &[act("call", Some("inbound"), None, 15 * DAY)], now());
     assert_eq!(r.score, 5);
     assert_eq!(entries(&r), vec![("engagement", "inbound_call", 1, 5.0)]);
     assert_eq!(r.contributions[0].kind, ContributionKind::Rule);
-    assert_eq!(
-        (r.tier.as_str(), r.temperature.as_str(), r.reset),
-        ("C", "cold", false)
-    );
+    assert_eq!((r.tier.as_str(), r.temperature.as_str(), r.reset), ("C", "cold", false));
     // Milli-points are summed per rule, then rounded: 9333 + 6666 = 15999 -> 16 (not 9 + 7).
     let acts = [
         act("call", Some("inbound"), None, 2 * DAY),
@@ -127,10 +114,8 @@ fn as_of_is_replayable() {
 
 #[test]
 fn limit_counts_the_most_recent_first() {
-    let m = engagement(
-        json!({"name": "call", "points": 10, "kind": "call", "limit": 3,
-        "decay_days": 100}),
-    );
+    let m = engagement(json!({"name": "call", "points": 10, "kind": "call", "limit": 3,
+        "decay_days": 100}));
     // Newest: 10, 20, 30 days -> 9 + 8 + 7 = 24; the 40- and 50-day-old ones do not count.
     let mut acts: Vec<Record> = [40, 10, 50, 30, 20]
         .iter()
@@ -158,10 +143,7 @@ fn limit_with_ties_and_any_order() {
         acts.push(act("note", None, None, 10 * DAY));
         let r = check(&m, &lead(&[]), &acts, now());
         let want = if limit == 2 { 6 } else { 42 };
-        assert_eq!(
-            entries(&r),
-            vec![("engagement", "n", limit as u32, want as f64)]
-        );
+        assert_eq!(entries(&r), vec![("engagement", "n", limit as u32, want as f64)]);
         acts.reverse();
         assert_eq!(check(&m, &lead(&[]), &acts, now()), r);
     }
@@ -189,15 +171,13 @@ fn timeframe_excludes_old_and_future_activities() {
 
 #[test]
 fn min_count_outcome_and_activity_conditions() {
-    let m = compiled(
-        json!({"groups": [{"name": "e", "kind": "engagement", "rules": [
+    let m = compiled(json!({"groups": [{"name": "e", "kind": "engagement", "rules": [
         {"name": "responsive", "points": 5, "direction": "inbound", "min_count": 3, "limit": 1,
          "within_days": 14},
         {"name": "no_answer", "points": -2, "kind": ["call", "sms"], "outcome": "no_answer"},
         {"name": "long_call", "points": 7, "kind": "call",
          "condition": {"cmp": {"field": "duration_minutes", "op": "ge", "value": "10"}}}
-    ]}], "tiers": tiers()}),
-    );
+    ]}], "tiers": tiers()}));
     let mut long = act("call", Some("outbound"), Some("connected"), DAY);
     long.set("duration_minutes", 25i64);
     let two_inbound = [
@@ -269,18 +249,13 @@ fn group_caps_floors_and_total_cap_are_explained() {
         ]
     );
     assert_eq!(r.score, 0);
-    assert_eq!(
-        r.contributions.last().unwrap().kind,
-        ContributionKind::Floor
-    );
+    assert_eq!(r.contributions.last().unwrap().kind, ContributionKind::Floor);
 }
 
 #[test]
 fn tiers_pick_the_first_reached() {
-    let m = compiled(
-        json!({"groups": [{"name": "g", "kind": "engagement", "rules": [
-        {"name": "n", "points": 1}]}], "tiers": tiers()}),
-    );
+    let m = compiled(json!({"groups": [{"name": "g", "kind": "engagement", "rules": [
+        {"name": "n", "points": 1}]}], "tiers": tiers()}));
     for (n, tier, temp) in [
         (0, "C", "cold"),
         (39, "C", "cold"),
@@ -434,9 +409,7 @@ fn model_record_check() {
         r.set("definition", Value::Json(def));
         let mut errs = Vec::new();
         check_model_record(&r, &mut errs);
-        errs.into_iter()
-            .map(|e| (e.path, e.code))
-            .collect::<Vec<_>>()
+        errs.into_iter().map(|e| (e.path, e.code)).collect::<Vec<_>>()
     };
     assert_eq!(rec(serde_json::to_value(default_model()).unwrap()), vec![]);
     assert_eq!(
@@ -449,16 +422,12 @@ fn model_record_check() {
         vec![e("definition", codes::INVALID_FORMAT)]
     );
     let mut bad = serde_json::to_value(default_model()).unwrap();
-    bad["groups"][0]["rules"][2]["condition"] =
-        json!({"cmp": {"field": "nope", "op": "eq", "value": "x"}});
+    bad["groups"][0]["rules"][2]["condition"] = json!({"cmp": {"field": "nope", "op": "eq", "value": "x"}});
     bad["tiers"][2]["min_score"] = json!(5);
     assert_eq!(
         rec(bad),
         vec![
-            e(
-                "definition.groups[0].rules[2].condition",
-                codes::UNKNOWN_FIELD
-            ),
+            e("definition.groups[0].rules[2].condition", codes::UNKNOWN_FIELD),
             e("definition.tiers", codes::REQUIRED),
         ]
     );
@@ -495,8 +464,7 @@ fn json_shape_round_trips() {
 
 #[test]
 fn text_conditions_use_the_filter_language() {
-    let text_ready =
-        crate::query::text::parse("status:lost").is_ok_and(|f| f != crate::query::Filter::All);
+    let text_ready = crate::query::text::parse("status:lost").is_ok_and(|f| f != crate::query::Filter::All);
     let m = model(json!({"groups": [{"name": "fit", "kind": "fit", "rules": [
         {"name": "referral", "points": 20, "condition": "source:referral"}]}],
         "tiers": tiers(), "reset_when": [{"name": "lost", "condition": "status:lost"}]}));
@@ -511,10 +479,7 @@ fn text_conditions_use_the_filter_language() {
     }
     let m = model(json!({"groups": [{"name": "fit", "kind": "fit", "rules": [
         {"name": "empty", "points": 20, "condition": " "}]}], "tiers": tiers()}));
-    assert_eq!(
-        m.compile(&CustomSpecs::new()).unwrap_err()[0].code,
-        codes::REQUIRED
-    );
+    assert_eq!(m.compile(&CustomSpecs::new()).unwrap_err()[0].code, codes::REQUIRED);
 }
 
 #[test]
@@ -572,10 +537,7 @@ fn default_model_on_realistic_leads() {
             ("engagement", "unanswered_call", 1, -2.0),
         ]
     );
-    assert_eq!(
-        (r.score, r.tier.as_str(), r.temperature.as_str()),
-        (88, "A", "hot")
-    );
+    assert_eq!((r.score, r.tier.as_str(), r.temperature.as_str()), (88, "A", "hot"));
 
     // A storm-damage canvass lead with a recent visit and a call back: warm.
     let warm = lead(&[
@@ -613,10 +575,7 @@ fn default_model_on_realistic_leads() {
     assert_eq!((r.score, r.temperature.as_str()), (19, "cold"));
 
     // A bare door knock: cold, and lost leads reset.
-    let knock = lead(&[
-        ("source", "door_knock".into()),
-        ("phone", "+13035550103".into()),
-    ]);
+    let knock = lead(&[("source", "door_knock".into()), ("phone", "+13035550103".into())]);
     assert_eq!(m.score(&knock, &[], now()), (10, "cold"));
     let mut lost = hot.clone();
     lost.set("status", "lost");
@@ -673,8 +632,7 @@ fn synthetic(n: usize, seed: u64) -> Vec<(Record, Vec<Record>)> {
     (0..n)
         .map(|_| {
             let status = rng.pick(&statuses);
-            let value = [3_500, 8_000, 12_500, 18_000, 26_000, 45_000][rng.below(6) as usize]
-                + rng.below(2000) as i64;
+            let value = [3_500, 8_000, 12_500, 18_000, 26_000, 45_000][rng.below(6) as usize] + rng.below(2000) as i64;
             let mut l = lead(&[
                 ("source", rng.pick(LEAD_SOURCES).into()),
                 ("status", status.into()),
@@ -682,8 +640,7 @@ fn synthetic(n: usize, seed: u64) -> Vec<(Record, Vec<Record>)> {
                 ("estimated_value", Money(value * 100).into()),
                 (
                     "priority",
-                    rng.pick(&["low", "medium", "medium", "high", "urgent"])
-                        .into(),
+                    rng.pick(&["low", "medium", "medium", "high", "urgent"]).into(),
                 ),
             ]);
             if rng.chance(80) {
@@ -699,11 +656,7 @@ fn synthetic(n: usize, seed: u64) -> Vec<(Record, Vec<Record>)> {
                 _ => 70,
             };
             let active = rng.chance(engaged);
-            let count = if active {
-                2 + rng.below(8)
-            } else {
-                rng.below(4)
-            };
+            let count = if active { 2 + rng.below(8) } else { rng.below(4) };
             // Active leads' activity is recent; the others' spread over four months.
             let span = if active { 30 } else { 120 } * DAY as u64;
             let acts = (0..count)
@@ -713,8 +666,7 @@ fn synthetic(n: usize, seed: u64) -> Vec<(Record, Vec<Record>)> {
                         let kind = rng.pick(&["call", "email", "sms", "meeting", "visit"]);
                         act(kind, Some("inbound"), Some("connected"), age)
                     } else {
-                        let outcome =
-                            rng.pick(&["no_answer", "no_answer", "left_voicemail", "connected"]);
+                        let outcome = rng.pick(&["no_answer", "no_answer", "left_voicemail", "connected"]);
                         act(
                             rng.pick(&["call", "call", "email", "sms"]),
                             Some("outbound"),
@@ -789,11 +741,7 @@ fn arb_activity() -> impl Strategy<Value = Record> {
     (
         prop::sample::select(kinds),
         prop::option::of(prop::sample::select(vec!["inbound", "outbound"])),
-        prop::option::of(prop::sample::select(vec![
-            "no_answer",
-            "connected",
-            "NO_ANSWER",
-        ])),
+        prop::option::of(prop::sample::select(vec!["no_answer", "connected", "NO_ANSWER"])),
         // Hours, so that equal times occur; a few in the future, a few without a time.
         prop_oneof![-48i64..2400, (0i64..20).prop_map(|d| d * 24)],
         0u8..20,
@@ -838,9 +786,7 @@ fn arb_engagement_rule(i: usize) -> impl Strategy<Value = serde_json::Value> {
                 put("decay_days", decay.map(|d| json!(d)));
                 put(
                     "condition",
-                    cond.then(
-                        || json!({"cmp": {"field": "duration_minutes", "op": "ge", "value": "5"}}),
-                    ),
+                    cond.then(|| json!({"cmp": {"field": "duration_minutes", "op": "ge", "value": "5"}})),
                 );
                 r
             },

@@ -118,8 +118,7 @@ impl<S: Store> Service<S> {
         q.limit = q.limit.clamp(1, 1000);
         if let (Some(entity), Some(id)) = (&q.entity, q.entity_id) {
             let def = self.entity(entity)?;
-            if self.visible(actor, def, id).await.is_err()
-                && actor.role.scope(def.name, Action::Read) != Scope::Tenant
+            if self.visible(actor, def, id).await.is_err() && actor.role.scope(def.name, Action::Read) != Scope::Tenant
             {
                 return Err(Error::not_found(def.name, id));
             }
@@ -133,8 +132,7 @@ impl<S: Store> Service<S> {
         out.retain(|a| per_record || actor.role.scope(&a.entity, Action::Read) == Scope::Tenant);
         for a in &mut out {
             let entity = a.entity.clone();
-            a.changes
-                .retain(|c| actor.role.can_read_field(&entity, &c.field));
+            a.changes.retain(|c| actor.role.can_read_field(&entity, &c.field));
         }
         Ok(out)
     }
@@ -142,10 +140,7 @@ impl<S: Store> Service<S> {
     /// Outbox events after `after`, limited to what the actor may read: records outside its read
     /// scope are skipped, payloads are redacted, tenant-wide events need tenant-wide read.
     pub async fn events_since(&self, actor: &Actor, after: u64, limit: u32) -> Result<Vec<Event>> {
-        let events = self
-            .store
-            .events(actor.tenant, after, limit.clamp(1, 1000))
-            .await?;
+        let events = self.store.events(actor.tenant, after, limit.clamp(1, 1000)).await?;
         let mut specs = std::collections::HashMap::new();
         let mut out = Vec::with_capacity(events.len());
         for mut e in events {

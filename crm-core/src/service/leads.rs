@@ -66,21 +66,12 @@ impl<S: Store> Service<S> {
             limit: 1,
         };
         let custom = self.custom_specs(tenant, &LEAD).await?;
-        if let Some(r) = self
-            .store
-            .query(tenant, &SCORING_MODEL, &q)
-            .await?
-            .into_iter()
-            .next()
-        {
+        if let Some(r) = self.store.query(tenant, &SCORING_MODEL, &q).await?.into_iter().next() {
             let m = parse_model(&r)?;
             let c = m
                 .compile(&custom)
                 .map_err(|e| Error::Validation(prefix("definition", e)))?;
-            return Ok((
-                Arc::new(c),
-                r.get("model_version").and_then(Value::as_i64).unwrap_or(0),
-            ));
+            return Ok((Arc::new(c), r.get("model_version").and_then(Value::as_i64).unwrap_or(0)));
         }
         let c = default_model()
             .compile(&custom)
@@ -94,11 +85,7 @@ impl<S: Store> Service<S> {
             Some(id) => self.store.get(tenant, &model::PIPELINE, id).await?,
             None => {
                 let q = StoreQuery::by_id(Filter::eq("is_default", true), 1);
-                self.store
-                    .query(tenant, &model::PIPELINE, &q)
-                    .await?
-                    .into_iter()
-                    .next()
+                self.store.query(tenant, &model::PIPELINE, &q).await?.into_iter().next()
             }
         };
         Ok(rec
@@ -107,13 +94,7 @@ impl<S: Store> Service<S> {
     }
 
     /// A lead's activities that can still count (newest first).
-    async fn activities_for(
-        &self,
-        tenant: Id,
-        lead: Id,
-        m: &CompiledModel,
-        now: Timestamp,
-    ) -> Result<Vec<Record>> {
+    async fn activities_for(&self, tenant: Id, lead: Id, m: &CompiledModel, now: Timestamp) -> Result<Vec<Record>> {
         let mut parts = vec![Filter::eq("lead_id", lead)];
         if let Some(days) = m.lookback_days() {
             parts.push(Filter::cmp("occurred_at", Op::Ge, now.plus_days(-days)));
@@ -127,11 +108,7 @@ impl<S: Store> Service<S> {
     }
 
     /// Scores a stored lead being changed, counting its stored activities.
-    pub(crate) async fn score_into(
-        &self,
-        rec: &mut Record,
-        model: Option<&(Arc<CompiledModel>, i64)>,
-    ) -> Result<()> {
+    pub(crate) async fn score_into(&self, rec: &mut Record, model: Option<&(Arc<CompiledModel>, i64)>) -> Result<()> {
         let now = self.clock.now();
         let loaded;
         let (m, version) = match model {
@@ -149,12 +126,7 @@ impl<S: Store> Service<S> {
 
     /// After a write to a record that feeds another's score (an activity of a lead), adds the parent's
     /// new score to the change set. `removed` is a child leaving the parent (deleted or moved).
-    pub(crate) async fn rescore_parent(
-        &self,
-        child: &Record,
-        removed: Option<Id>,
-        cs: &mut ChangeSet,
-    ) -> Result<()> {
+    pub(crate) async fn rescore_parent(&self, child: &Record, removed: Option<Id>, cs: &mut ChangeSet) -> Result<()> {
         let Some(field) = child.entity.rescores else {
             return Ok(());
         };
@@ -166,17 +138,12 @@ impl<S: Store> Service<S> {
         };
         let now = self.clock.now();
         let (m, version) = self.scoring_model(child.tenant).await?;
-        let mut acts = self
-            .activities_for(child.tenant, parent_id, &m, now)
-            .await?;
+        let mut acts = self.activities_for(child.tenant, parent_id, &m, now).await?;
         acts.retain(|a| a.id != child.id);
         if removed.is_none() {
             // Keep newest-first order (the engine's fast path).
             let at = |r: &Record| r.get("occurred_at").and_then(Value::as_timestamp);
-            let pos = acts
-                .iter()
-                .position(|a| at(a) < at(child))
-                .unwrap_or(acts.len());
+            let pos = acts.iter().position(|a| at(a) < at(child)).unwrap_or(acts.len());
             acts.insert(pos, child.clone());
         }
         let (score, temp) = m.score(&parent, &acts, now);
@@ -190,12 +157,7 @@ impl<S: Store> Service<S> {
     }
 
     /// Explains a lead's score as of a time (now by default) under the tenant's published model.
-    pub async fn explain_score(
-        &self,
-        actor: &Actor,
-        lead_id: Id,
-        as_of: Option<Timestamp>,
-    ) -> Result<ScoreResult> {
+    pub async fn explain_score(&self, actor: &Actor, lead_id: Id, as_of: Option<Timestamp>) -> Result<ScoreResult> {
         let (m, _) = self.scoring_model(actor.tenant).await?;
         self.explain_with_compiled(actor, lead_id, &m, as_of).await
     }
@@ -322,9 +284,7 @@ impl<S: Store> Service<S> {
                 let (score, temp) = m.score(lead, acts, now);
                 let mut next = lead.clone();
                 set_score(&mut next, score, temp, version, now);
-                if next.get("score") != lead.get("score")
-                    || next.get("temperature") != lead.get("temperature")
-                {
+                if next.get("score") != lead.get("score") || next.get("temperature") != lead.get("temperature") {
                     report.changed += 1;
                     cs.writes.push(derived(lead, &next));
                 }
@@ -355,11 +315,7 @@ impl<S: Store> Service<S> {
             });
         }
         if cur.str("status") == Some("published") {
-            return Err(Error::field(
-                "status",
-                codes::INVALID_TRANSITION,
-                "already published",
-            ));
+            return Err(Error::field("status", codes::INVALID_TRANSITION, "already published"));
         }
         let custom = self.custom_specs(actor.tenant, &LEAD).await?;
         parse_model(&cur)?
@@ -369,11 +325,7 @@ impl<S: Store> Service<S> {
         let mut cs = ChangeSet::new(actor.tenant);
         let all = self
             .store
-            .query(
-                actor.tenant,
-                &SCORING_MODEL,
-                &StoreQuery::by_id(Filter::All, 10_000),
-            )
+            .query(actor.tenant, &SCORING_MODEL, &StoreQuery::by_id(Filter::All, 10_000))
             .await?;
         let next_version = all
             .iter()
@@ -517,33 +469,21 @@ impl<S: Store> Service<S> {
         }
         input.insert(
             "customer_type".into(),
-            json!(if company.is_some() {
-                "commercial"
-            } else {
-                "residential"
-            }),
+            json!(if company.is_some() { "commercial" } else { "residential" }),
         );
         if let Some(c) = &company {
             input.insert("company_id".into(), json!(c.id.to_string()));
         }
         let mut contact = Record::empty(&model::CONTACT, actor.tenant, self.ids.new_id(now), now);
-        validate::apply_input(
-            &mut contact,
-            &input,
-            &Default::default(),
-            &vctx,
-            Mode::Create,
-        )
-        .map_err(|e| Error::Validation(prefix("contact", e)))?;
+        validate::apply_input(&mut contact, &input, &Default::default(), &vctx, Mode::Create)
+            .map_err(|e| Error::Validation(prefix("contact", e)))?;
         contact.set("source_lead_id", lead.id);
         cs.audit
             .push(self.audit_entry(actor, "create", &contact, diff(None, Some(&contact))));
         cs.events.push(self.event("contact.created", &contact));
         cs.writes.push(Write::Insert(contact.clone()));
 
-        let pipeline = self
-            .pipeline(actor.tenant, lead.id_of("pipeline_id"))
-            .await?;
+        let pipeline = self.pipeline(actor.tenant, lead.id_of("pipeline_id")).await?;
         let won = pipeline
             .stages
             .iter()
@@ -578,11 +518,7 @@ impl<S: Store> Service<S> {
     pub async fn pipeline_summary(&self, actor: &Actor) -> Result<Vec<StageSummary>> {
         let scope = actor.authorize(&LEAD, Action::Read)?;
         if !actor.role.can_read_field("lead", "status") {
-            return Err(Error::forbidden(
-                Action::Read,
-                "lead",
-                vec!["status".into()],
-            ));
+            return Err(Error::forbidden(Action::Read, "lead", vec!["status".into()]));
         }
         let with_value = actor.role.can_read_field("lead", "estimated_value");
         let groups = self
@@ -629,13 +565,7 @@ impl<S: Store> Service<S> {
     }
 }
 
-pub(crate) fn set_score(
-    rec: &mut Record,
-    score: i64,
-    temperature: &str,
-    model_version: i64,
-    now: Timestamp,
-) {
+pub(crate) fn set_score(rec: &mut Record, score: i64, temperature: &str, model_version: i64, now: Timestamp) {
     rec.set("score", score);
     rec.set("temperature", temperature);
     rec.set("score_model_version", model_version);
@@ -659,8 +589,7 @@ fn derived(old: &Record, new: &Record) -> Write {
 
 fn parse_model(r: &Record) -> Result<ScoringModel> {
     let j = r.get("definition").map(Value::to_json).unwrap_or_default();
-    serde_json::from_value(j)
-        .map_err(|e| Error::field("definition", codes::INVALID_FORMAT, e.to_string()))
+    serde_json::from_value(j).map_err(|e| Error::field("definition", codes::INVALID_FORMAT, e.to_string()))
 }
 
 fn prefix(p: &str, errs: Vec<FieldError>) -> Vec<FieldError> {

@@ -3,11 +3,13 @@
 //! (optimistic concurrency on versions). Reads are narrowed by the actor's scope before they reach the
 //! store and redacted by its field permissions after.
 
+mod backtest;
 mod compliance;
 mod leads;
 mod records;
 mod transfer;
 
+pub use backtest::{BacktestReport, TierStats};
 pub use compliance::{IntegrityIssue, IntegrityReport};
 pub use leads::{Conversion, ConvertOptions, RescoreReport, StageSummary};
 pub use transfer::{ExportOptions, ImportMode, ImportOptions, ImportReport, RowError};
@@ -65,8 +67,7 @@ impl<S: Store> Service<S> {
             now,
             phone_country_code: "1".into(),
         };
-        validate::apply_input(&mut rec, input, &CustomSpecs::new(), &vctx, Mode::Create)
-            .map_err(Error::Validation)?;
+        validate::apply_input(&mut rec, input, &CustomSpecs::new(), &vctx, Mode::Create).map_err(Error::Validation)?;
         let actor = Actor::system(id);
         let mut cs = ChangeSet::new(id);
         cs.audit
@@ -109,18 +110,11 @@ impl<S: Store> Service<S> {
             return Ok(r);
         }
         let q = StoreQuery::by_id(Filter::eq("name", name), 1);
-        let rec = self
-            .store
-            .query(tenant, &model::ROLE, &q)
-            .await?
-            .into_iter()
-            .next();
+        let rec = self.store.query(tenant, &model::ROLE, &q).await?.into_iter().next();
         let grants = rec.and_then(|r| r.get("grants").map(Value::to_json));
         let grants: BTreeMap<String, Grant> = grants
             .and_then(|g| serde_json::from_value(g).ok())
-            .ok_or_else(|| {
-            Error::field("role", codes::UNKNOWN_REFERENCE, format!("no role {name}"))
-        })?;
+            .ok_or_else(|| Error::field("role", codes::UNKNOWN_REFERENCE, format!("no role {name}")))?;
         Ok(Role {
             name: name.to_owned(),
             grants,
@@ -164,12 +158,7 @@ impl<S: Store> Service<S> {
     }
 
     /// Loads a record the actor may read, or `NotFound` (missing, other tenant, or outside read scope).
-    pub(crate) async fn visible(
-        &self,
-        actor: &Actor,
-        def: &'static EntityDef,
-        id: Id,
-    ) -> Result<Record> {
+    pub(crate) async fn visible(&self, actor: &Actor, def: &'static EntityDef, id: Id) -> Result<Record> {
         let scope = actor.authorize(def, Action::Read)?;
         match self.store.get(actor.tenant, def, id).await? {
             Some(r) if actor.in_scope(&r, scope) => Ok(r),
@@ -179,12 +168,7 @@ impl<S: Store> Service<S> {
 
     /// Checks that changed reference fields point at records of the tenant that the actor can see,
     /// and that unique fields are free. Collects every failure.
-    pub(crate) async fn check_links(
-        &self,
-        actor: &Actor,
-        rec: &Record,
-        old: Option<&Record>,
-    ) -> Result<()> {
+    pub(crate) async fn check_links(&self, actor: &Actor, rec: &Record, old: Option<&Record>) -> Result<()> {
         let mut errs = Vec::new();
         for (i, f) in rec.entity.fields.iter().enumerate() {
             let v = &rec.values[i];
@@ -192,12 +176,10 @@ impl<S: Store> Service<S> {
                 continue;
             }
             if let (FieldType::Ref(target), Value::Id(id)) = (&f.spec.ty, v) {
-                let tdef = model::entity(target)
-                    .ok_or_else(|| Error::Storage(format!("undeclared entity {target}")))?;
+                let tdef =
+                    model::entity(target).ok_or_else(|| Error::Storage(format!("undeclared entity {target}")))?;
                 let found = match actor.role.scope(tdef.name, Action::Read) {
-                    crate::access::Scope::None => {
-                        self.store.get(actor.tenant, tdef, *id).await?.is_some()
-                    }
+                    crate::access::Scope::None => self.store.get(actor.tenant, tdef, *id).await?.is_some(),
                     _ => self.visible(actor, tdef, *id).await.is_ok(),
                 };
                 if !found {
@@ -254,11 +236,7 @@ impl<S: Store> Service<S> {
         if def.name == "lead" {
             let all = self
                 .store
-                .query(
-                    tenant,
-                    &model::PIPELINE,
-                    &StoreQuery::by_id(Filter::All, 1000),
-                )
+                .query(tenant, &model::PIPELINE, &StoreQuery::by_id(Filter::All, 1000))
                 .await?;
             ctx.default_pipeline = all
                 .iter()
@@ -274,10 +252,7 @@ impl<S: Store> Service<S> {
                 .store
                 .query(tenant, &model::ROLE, &StoreQuery::by_id(Filter::All, 1000))
                 .await?;
-            ctx.roles = all
-                .iter()
-                .filter_map(|r| r.str("name").map(str::to_owned))
-                .collect();
+            ctx.roles = all.iter().filter_map(|r| r.str("name").map(str::to_owned)).collect();
         }
         if def.scored {
             ctx.model = Some(self.scoring_model(tenant).await?);
@@ -320,23 +295,10 @@ impl<S: Store> Service<S> {
     }
 
     pub(crate) fn event(&self, kind: &str, rec: &Record) -> Event {
-        self.event_raw(
-            kind,
-            rec.tenant,
-            rec.entity.name,
-            Some(rec.id),
-            rec.to_json(),
-        )
+        self.event_raw(kind, rec.tenant, rec.entity.name, Some(rec.id), rec.to_json())
     }
 
-    pub(crate) fn event_raw(
-        &self,
-        kind: &str,
-        tenant: Id,
-        entity: &str,
-        id: Option<Id>,
-        payload: Json,
-    ) -> Event {
+    pub(crate) fn event_raw(&self, kind: &str, tenant: Id, entity: &str, id: Option<Id>, payload: Json) -> Event {
         let now = self.clock.now();
         Event {
             seq: 0,
@@ -370,12 +332,9 @@ impl WriteCtx {
         let touched = |f: &str| changed.is_none_or(|c| c.iter().any(|x| x == f));
         match rec.entity.name {
             "lead" if touched("status") || touched("pipeline_id") => {
-                let chosen = rec.id_of("pipeline_id").and_then(|id| {
-                    self.pipelines
-                        .iter()
-                        .find(|(pid, _)| *pid == id)
-                        .map(|(_, p)| p)
-                });
+                let chosen = rec
+                    .id_of("pipeline_id")
+                    .and_then(|id| self.pipelines.iter().find(|(pid, _)| *pid == id).map(|(_, p)| p));
                 let fallback;
                 let pipeline = match chosen.or(self.default_pipeline.as_ref()) {
                     Some(p) => p,

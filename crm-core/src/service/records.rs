@@ -16,12 +16,7 @@ use serde_json::{Map, Value as Json};
 impl<S: Store> Service<S> {
     /// Creates a record. Owner and team default to the actor's; the result must lie in the actor's
     /// create scope.
-    pub async fn create(
-        &self,
-        actor: &Actor,
-        entity: &str,
-        input: &Map<String, Json>,
-    ) -> Result<Record> {
+    pub async fn create(&self, actor: &Actor, entity: &str, input: &Map<String, Json>) -> Result<Record> {
         let def = self.entity(entity)?;
         let (rec, cs) = self.prepare_create(actor, def, input).await?;
         self.store.apply(cs).await?;
@@ -60,12 +55,8 @@ impl<S: Store> Service<S> {
         actor.check_writable(def, Action::Create, &input_paths(input))?;
         let now = ctx.vctx.now;
         let mut rec = Record::empty(def, actor.tenant, self.ids.new_id(now), now);
-        validate::apply_input(&mut rec, input, &ctx.custom, &ctx.vctx, Mode::Create)
-            .map_err(Error::Validation)?;
-        for (field, default) in [
-            (def.owner_field, actor.user_id),
-            (def.team_field, actor.team_id),
-        ] {
+        validate::apply_input(&mut rec, input, &ctx.custom, &ctx.vctx, Mode::Create).map_err(Error::Validation)?;
+        for (field, default) in [(def.owner_field, actor.user_id), (def.team_field, actor.team_id)] {
             if let (Some(f), Some(v)) = (field.filter(|f| def.index_of(f).is_some()), default)
                 && rec.get(f).is_some_and(Value::is_null)
             {
@@ -85,17 +76,10 @@ impl<S: Store> Service<S> {
     }
 
     /// Adds an insert with its audit entry and event to a change set.
-    pub(crate) fn push_insert(
-        &self,
-        actor: &Actor,
-        rec: &Record,
-        action: &str,
-        cs: &mut ChangeSet,
-    ) {
+    pub(crate) fn push_insert(&self, actor: &Actor, rec: &Record, action: &str, cs: &mut ChangeSet) {
         cs.audit
             .push(self.audit_entry(actor, action, rec, diff(None, Some(rec))));
-        cs.events
-            .push(self.event(&format!("{}.created", rec.entity.name), rec));
+        cs.events.push(self.event(&format!("{}.created", rec.entity.name), rec));
         cs.writes.push(Write::Insert(rec.clone()));
     }
 
@@ -117,9 +101,7 @@ impl<S: Store> Service<S> {
         patch: &Map<String, Json>,
     ) -> Result<Record> {
         let def = self.entity(entity)?;
-        let (rec, cs) = self
-            .prepare_update(actor, def, id, expected_version, patch)
-            .await?;
+        let (rec, cs) = self.prepare_update(actor, def, id, expected_version, patch).await?;
         if let Some(cs) = cs {
             self.store.apply(cs).await?;
         }
@@ -160,8 +142,7 @@ impl<S: Store> Service<S> {
         let mut cs = ChangeSet::new(actor.tenant);
         cs.audit
             .push(self.audit_entry(actor, "update", &rec, diff(Some(&cur), Some(&rec))));
-        cs.events
-            .push(self.event(&format!("{}.updated", def.name), &rec));
+        cs.events.push(self.event(&format!("{}.updated", def.name), &rec));
         cs.writes.push(Write::Update {
             record: rec.clone(),
             expected_version,
@@ -186,8 +167,8 @@ impl<S: Store> Service<S> {
     ) -> Result<Option<Record>> {
         let def = cur.entity;
         let mut rec = cur.clone();
-        let changed = validate::apply_input(&mut rec, patch, &ctx.custom, &ctx.vctx, Mode::Update)
-            .map_err(Error::Validation)?;
+        let changed =
+            validate::apply_input(&mut rec, patch, &ctx.custom, &ctx.vctx, Mode::Update).map_err(Error::Validation)?;
         if changed.is_empty() {
             return Ok(None);
         }
@@ -205,13 +186,7 @@ impl<S: Store> Service<S> {
     }
 
     /// Deletes a record at `expected_version`. Records still referenced by others are `in_use`.
-    pub async fn delete(
-        &self,
-        actor: &Actor,
-        entity: &str,
-        id: Id,
-        expected_version: u64,
-    ) -> Result<()> {
+    pub async fn delete(&self, actor: &Actor, entity: &str, id: Id, expected_version: u64) -> Result<()> {
         let def = self.entity(entity)?;
         let scope = actor.authorize(def, Action::Delete)?;
         let cur = self.visible(actor, def, id).await?;
@@ -228,18 +203,11 @@ impl<S: Store> Service<S> {
         }
         let mut errs = Vec::new();
         for other in model::all() {
-            for f in other
-                .fields
-                .iter()
-                .filter(|f| f.spec.ty == FieldType::Ref(def.name))
-            {
+            for f in other.fields.iter().filter(|f| f.spec.ty == FieldType::Ref(def.name)) {
                 if other.name == def.name && f.name == "id" {
                     continue;
                 }
-                let n = self
-                    .store
-                    .count(actor.tenant, other, &Filter::eq(f.name, id))
-                    .await?;
+                let n = self.store.count(actor.tenant, other, &Filter::eq(f.name, id)).await?;
                 if n > 0 {
                     errs.push(FieldError::new(
                         "id",
@@ -255,8 +223,7 @@ impl<S: Store> Service<S> {
         let mut cs = ChangeSet::new(actor.tenant);
         cs.audit
             .push(self.audit_entry(actor, "delete", &cur, diff(Some(&cur), None)));
-        cs.events
-            .push(self.event(&format!("{}.deleted", def.name), &cur));
+        cs.events.push(self.event(&format!("{}.deleted", def.name), &cur));
         cs.writes.push(Write::Delete {
             entity: def,
             id,
@@ -269,14 +236,8 @@ impl<S: Store> Service<S> {
 
     /// Lists records: the text query `q` and the typed filter (ANDed), narrowed to the actor's read
     /// scope, sorted (default newest first), one keyset page at a time.
-    pub async fn list(
-        &self,
-        actor: &Actor,
-        entity: &str,
-        req: &ListRequest,
-    ) -> Result<Page<Record>> {
-        self.page(actor, self.entity(entity)?, req, Filter::All)
-            .await
+    pub async fn list(&self, actor: &Actor, entity: &str, req: &ListRequest) -> Result<Page<Record>> {
+        self.page(actor, self.entity(entity)?, req, Filter::All).await
     }
 
     /// One page of a list, further narrowed by `extra` (exports add their scope).
@@ -287,7 +248,36 @@ impl<S: Store> Service<S> {
         req: &ListRequest,
         extra: Filter,
     ) -> Result<Page<Record>> {
-        let (mut q, sort) = self.bind_list(actor, def, req).await?;
+        self.page_capped(actor, def, req, extra, query::MAX_PAGE_SIZE).await
+    }
+
+    /// Like [`Service::list`] with pages of up to [`query::MAX_BULK_PAGE_SIZE`] records, for bulk
+    /// consumers (exports, DataFrames) that stream a whole result set page by page.
+    pub async fn list_bulk(&self, actor: &Actor, entity: &str, req: &ListRequest) -> Result<Page<Record>> {
+        self.page_capped(actor, self.entity(entity)?, req, Filter::All, query::MAX_BULK_PAGE_SIZE)
+            .await
+    }
+
+    pub(crate) async fn page_bulk(
+        &self,
+        actor: &Actor,
+        def: &'static EntityDef,
+        req: &ListRequest,
+        extra: Filter,
+    ) -> Result<Page<Record>> {
+        self.page_capped(actor, def, req, extra, query::MAX_BULK_PAGE_SIZE)
+            .await
+    }
+
+    async fn page_capped(
+        &self,
+        actor: &Actor,
+        def: &'static EntityDef,
+        req: &ListRequest,
+        extra: Filter,
+        cap: u32,
+    ) -> Result<Page<Record>> {
+        let (mut q, sort) = self.bind_list(actor, def, req, cap).await?;
         q.filter = Filter::and([q.filter, extra]);
         let limit = q.limit - 1;
         let mut rows = self.store.query(actor.tenant, def, &q).await?;
@@ -296,11 +286,7 @@ impl<S: Store> Service<S> {
             rows.last().map(|last| {
                 let vals: Vec<Value> = sort
                     .iter()
-                    .map(|k| {
-                        def.resolve(&k.field)
-                            .map(|f| last.value(&f))
-                            .unwrap_or_default()
-                    })
+                    .map(|k| def.resolve(&k.field).map(|f| last.value(&f)).unwrap_or_default())
                     .collect();
                 query::encode_cursor(&sort, &vals)
             })
@@ -319,6 +305,7 @@ impl<S: Store> Service<S> {
         actor: &Actor,
         def: &'static EntityDef,
         req: &ListRequest,
+        cap: u32,
     ) -> Result<(StoreQuery, Vec<SortKey>)> {
         let scope = actor.authorize(def, Action::Read)?;
         let custom = self.custom_specs(actor.tenant, def).await?;
@@ -346,9 +333,7 @@ impl<S: Store> Service<S> {
         let sort = query::bind_sort(&wanted, &cx)?;
         if let Some(c) = req.cursor.as_deref() {
             let ty = |f: &str| match def.resolve(f) {
-                Some(crate::schema::FieldRef::Custom(k)) => {
-                    custom.get(&k).map_or(FieldType::Text, |s| s.ty.clone())
-                }
+                Some(crate::schema::FieldRef::Custom(k)) => custom.get(&k).map_or(FieldType::Text, |s| s.ty.clone()),
                 Some(r) => def.type_of(&r).unwrap_or(FieldType::Text),
                 None => FieldType::Text,
             };
@@ -356,10 +341,7 @@ impl<S: Store> Service<S> {
             parts.push(query::keyset_after(&sort, &last));
         }
         parts.push(actor.scope_filter(def, scope));
-        let limit = req
-            .limit
-            .unwrap_or(query::DEFAULT_PAGE_SIZE)
-            .clamp(1, query::MAX_PAGE_SIZE);
+        let limit = req.limit.unwrap_or(query::DEFAULT_PAGE_SIZE).clamp(1, cap);
         Ok((
             StoreQuery {
                 filter: Filter::and(parts),

@@ -8,7 +8,7 @@ use crate::access::{Action, Actor, Scope};
 use crate::change::{ChangeSet, Write, diff};
 use crate::error::{Error, FieldError, Result, codes};
 use crate::model;
-use crate::query::{Filter, ListRequest, MAX_PAGE_SIZE, SortKey, StoreQuery};
+use crate::query::{Filter, ListRequest, MAX_BULK_PAGE_SIZE, SortKey, StoreQuery};
 use crate::record::Record;
 use crate::schema::{EntityDef, FieldRef};
 use crate::store::{BulkWrite, Store};
@@ -141,9 +141,7 @@ impl<S: Store> Service<S> {
             Scope::None
         };
         let ctx = self.write_ctx(actor.tenant, def).await?;
-        let mut rdr = csv::ReaderBuilder::new()
-            .has_headers(true)
-            .from_reader(input);
+        let mut rdr = csv::ReaderBuilder::new().has_headers(true).from_reader(input);
         let headers = rdr
             .headers()
             .map_err(|e| Error::field("csv", codes::INVALID_FORMAT, csv_msg(&e)))?
@@ -155,18 +153,13 @@ impl<S: Store> Service<S> {
         let targets = map_columns(def, &ctx, &headers, opts, &mut report)?;
         let key_col = match (opts.upsert, def.external_key) {
             (false, _) => None,
-            (true, Some(k)) => Some(
-                targets
-                    .iter()
-                    .position(|t| t.as_deref() == Some(k))
-                    .ok_or_else(|| {
-                        Error::field(
-                            "mapping",
-                            codes::REQUIRED,
-                            format!("upsert needs a column mapped to {k}"),
-                        )
-                    })?,
-            ),
+            (true, Some(k)) => Some(targets.iter().position(|t| t.as_deref() == Some(k)).ok_or_else(|| {
+                Error::field(
+                    "mapping",
+                    codes::REQUIRED,
+                    format!("upsert needs a column mapped to {k}"),
+                )
+            })?),
             (true, None) => {
                 return Err(Error::field(
                     "upsert",
@@ -192,11 +185,7 @@ impl<S: Store> Service<S> {
                         limit: opts.max_rows,
                     });
                 }
-                let line = rec
-                    .as_ref()
-                    .ok()
-                    .and_then(|r| r.position())
-                    .map_or(n + 1, |p| p.line());
+                let line = rec.as_ref().ok().and_then(|r| r.position()).map_or(n + 1, |p| p.line());
                 match rec {
                     Ok(r) => chunk.push(row_input(n, line, &r, &targets, key_col)),
                     Err(e) => report_row(
@@ -216,10 +205,7 @@ impl<S: Store> Service<S> {
             report.rows = n;
             let existing = match key_col {
                 Some(_) => {
-                    let keys: Vec<Value> = chunk
-                        .iter()
-                        .filter_map(|r| r.key.clone().map(Value::Text))
-                        .collect();
+                    let keys: Vec<Value> = chunk.iter().filter_map(|r| r.key.clone().map(Value::Text)).collect();
                     let k = def.external_key.unwrap_or("external_id");
                     let q = StoreQuery::by_id(
                         Filter::In {
@@ -258,18 +244,14 @@ impl<S: Store> Service<S> {
                     continue;
                 }
                 let outcome = match r.key.as_ref().and_then(|k| existing.get(k)) {
-                    Some(cur) => {
-                        self.build_upsert(actor, cur, &r.input, &ctx, update_scope, import_scope)
-                    }
-                    None => self
-                        .build_create(actor, def, &r.input, &ctx)
-                        .and_then(|rec| {
-                            if actor.in_scope(&rec, import_scope) {
-                                Ok(Built::Insert(rec))
-                            } else {
-                                Err(Error::forbidden(Action::Import, def.name, vec![]))
-                            }
-                        }),
+                    Some(cur) => self.build_upsert(actor, cur, &r.input, &ctx, update_scope, import_scope),
+                    None => self.build_create(actor, def, &r.input, &ctx).and_then(|rec| {
+                        if actor.in_scope(&rec, import_scope) {
+                            Ok(Built::Insert(rec))
+                        } else {
+                            Err(Error::forbidden(Action::Import, def.name, vec![]))
+                        }
+                    }),
                 };
                 match outcome {
                     Ok(b) => built.push((r.row, r.line, b)),
@@ -277,9 +259,7 @@ impl<S: Store> Service<S> {
                     Err(e) => report_row(&mut report, r.row, r.line, row_errors(e)),
                 }
             }
-            let bad = self
-                .check_links_batch(&mut bulk, actor, &built, &mut seen)
-                .await?;
+            let bad = self.check_links_batch(&mut bulk, actor, &built, &mut seen).await?;
             let mut cs = ChangeSet::new(actor.tenant);
             let (mut created, mut updated) = (Vec::new(), Vec::new());
             for (i, (row, line, b)) in built.into_iter().enumerate() {
@@ -293,12 +273,8 @@ impl<S: Store> Service<S> {
                     Built::Insert(rec) => {
                         report.created += 1;
                         parents.extend(def.rescores.and_then(|f| rec.id_of(f)));
-                        cs.audit.push(self.audit_entry(
-                            actor,
-                            "import",
-                            &rec,
-                            diff(None, Some(&rec)),
-                        ));
+                        cs.audit
+                            .push(self.audit_entry(actor, "import", &rec, diff(None, Some(&rec))));
                         created.push(rec.id.to_string());
                         cs.writes.push(Write::Insert(rec));
                     }
@@ -306,12 +282,8 @@ impl<S: Store> Service<S> {
                         report.updated += 1;
                         parents.extend(def.rescores.and_then(|f| rec.id_of(f)));
                         parents.extend(def.rescores.and_then(|f| old.id_of(f)));
-                        cs.audit.push(self.audit_entry(
-                            actor,
-                            "import",
-                            &rec,
-                            diff(Some(&old), Some(&rec)),
-                        ));
+                        cs.audit
+                            .push(self.audit_entry(actor, "import", &rec, diff(Some(&old), Some(&rec))));
                         updated.push(rec.id.to_string());
                         cs.writes.push(Write::Update {
                             record: rec,
@@ -343,8 +315,7 @@ impl<S: Store> Service<S> {
             drop(bulk);
         }
         if report.applied && !parents.is_empty() {
-            self.rescore_ids(actor, parents.into_iter().collect())
-                .await?;
+            self.rescore_ids(actor, parents.into_iter().collect()).await?;
         }
         Ok(report)
     }
@@ -410,8 +381,8 @@ impl<S: Store> Service<S> {
                 continue;
             }
             if let FieldType::Ref(target) = f.spec.ty {
-                let tdef = model::entity(target)
-                    .ok_or_else(|| Error::Storage(format!("undeclared entity {target}")))?;
+                let tdef =
+                    model::entity(target).ok_or_else(|| Error::Storage(format!("undeclared entity {target}")))?;
                 let mut filter = Filter::In {
                     field: "id".into(),
                     values: vals.clone(),
@@ -426,8 +397,7 @@ impl<S: Store> Service<S> {
                     .map(|r| r.id)
                     .collect();
                 for (i, r, o) in &recs {
-                    if changed(r, *o) && r.values[fi].as_id().is_some_and(|id| !found.contains(&id))
-                    {
+                    if changed(r, *o) && r.values[fi].as_id().is_some_and(|id| !found.contains(&id)) {
                         bad.entry(*i).or_default().push(FieldError::new(
                             f.name,
                             codes::UNKNOWN_REFERENCE,
@@ -494,9 +464,9 @@ impl<S: Store> Service<S> {
         } else {
             let mut c = Vec::new();
             for f in &opts.fields {
-                let r = def.resolve(f).ok_or_else(|| {
-                    Error::invalid_query(format!("{} has no field {f}", def.name), 0)
-                })?;
+                let r = def
+                    .resolve(f)
+                    .ok_or_else(|| Error::invalid_query(format!("{} has no field {f}", def.name), 0))?;
                 if !readable(f) {
                     return Err(Error::forbidden(Action::Read, def.name, vec![f.clone()]));
                 }
@@ -506,13 +476,12 @@ impl<S: Store> Service<S> {
         };
         let mut w = csv::Writer::from_writer(out);
         let io = |e: csv::Error| Error::Storage(format!("export write failed: {}", csv_msg(&e)));
-        w.write_record(columns.iter().map(|(n, _)| n.as_str()))
-            .map_err(io)?;
+        w.write_record(columns.iter().map(|(n, _)| n.as_str())).map_err(io)?;
         let mut req = ListRequest {
             q: opts.q.clone(),
             filter: opts.filter.clone(),
             sort: opts.sort.clone(),
-            limit: Some(MAX_PAGE_SIZE),
+            limit: Some(MAX_BULK_PAGE_SIZE / 5),
             cursor: None,
         };
         if req.sort.is_empty() {
@@ -520,9 +489,7 @@ impl<S: Store> Service<S> {
         }
         let mut rows = 0u64;
         loop {
-            let page = self
-                .page(actor, def, &req, actor.scope_filter(def, scope))
-                .await?;
+            let page = self.page_bulk(actor, def, &req, actor.scope_filter(def, scope)).await?;
             for r in &page.items {
                 let cells = columns.iter().map(|(_, f)| {
                     let v = r.value(f);
@@ -551,9 +518,9 @@ impl<S: Store> Service<S> {
 fn csv_msg(e: &csv::Error) -> String {
     match e.kind() {
         csv::ErrorKind::Utf8 { .. } => "not valid UTF-8".into(),
-        csv::ErrorKind::UnequalLengths {
-            expected_len, len, ..
-        } => format!("expected {expected_len} columns, found {len}"),
+        csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
+            format!("expected {expected_len} columns, found {len}")
+        }
         csv::ErrorKind::Io(_) => "could not read the file".into(),
         _ => "malformed CSV".into(),
     }
@@ -575,12 +542,7 @@ fn map_columns(
     let mut out = Vec::new();
     for (i, h) in headers.iter().enumerate() {
         let target = if opts.mapping.is_empty() {
-            let auto = h
-                .trim()
-                .to_lowercase()
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join("_");
+            let auto = h.trim().to_lowercase().split_whitespace().collect::<Vec<_>>().join("_");
             let custom = format!("custom.{auto}");
             if known(&auto) {
                 Some(auto)
@@ -603,11 +565,7 @@ fn map_columns(
                 None => None,
             }
         };
-        if out
-            .iter()
-            .flatten()
-            .any(|t: &String| Some(t) == target.as_ref())
-        {
+        if out.iter().flatten().any(|t: &String| Some(t) == target.as_ref()) {
             errs.push(FieldError::new(
                 format!("mapping.{h}"),
                 codes::DUPLICATE,
@@ -644,13 +602,7 @@ fn map_columns(
     }
 }
 
-fn row_input(
-    row: u64,
-    line: u64,
-    r: &csv::StringRecord,
-    targets: &[Option<String>],
-    key_col: Option<usize>,
-) -> Row {
+fn row_input(row: u64, line: u64, r: &csv::StringRecord, targets: &[Option<String>], key_col: Option<usize>) -> Row {
     let mut input = Map::new();
     let mut custom = Map::new();
     for (cell, target) in r.iter().zip(targets) {
@@ -672,12 +624,7 @@ fn row_input(
         .map(str::trim)
         .filter(|k| !k.is_empty())
         .map(str::to_owned);
-    Row {
-        row,
-        line,
-        input,
-        key,
-    }
+    Row { row, line, input, key }
 }
 
 fn report_row(report: &mut ImportReport, row: u64, line: u64, errors: Vec<FieldError>) {

@@ -1,0 +1,409 @@
+//! The SQL schema and its migrations, derived from the entity declarations.
+//!
+//! Every entity table has `id` and `org_id` (UUIDs), `version`, `created_at` and `updated_at`
+//! (microseconds), one column per declared field, and `custom` (JSON text) when the entity takes custom
+//! fields. Organizations are their own tenant: their `org_id` equals their `id`.
+//!
+//! Migrations are versioned and additive only (CREATE TABLE, ADD COLUMN, CREATE INDEX), derived from
+//! the declarations: migration N creates the tables whose [`EntityDef::since`] is N (with the fields
+//! declared up to N) and adds the columns whose [`FieldDef::since`] is N to older tables. Version 1
+//! holds the tables (primary key `(org_id, id)`, which also serves every `org_id` lookup) and their
+//! unique `(org_id, field)` indexes; version 2 the query indexes: `(org_id, created_at, id)`, each
+//! `(org_id, ref, id)` and each `(org_id, cols..., id)` of [`EntityDef::indexes`]. An index of a later
+//! table or column appears in the migration that adds it. An index added to the declaration of an
+//! existing table needs an explicit step in [`extra_steps`], as does anything else that is not a
+//! table or a column.
+
+use crate::Backend;
+use crm_core::model;
+use crm_core::schema::{EntityDef, FieldDef};
+use crm_core::value::FieldType;
+use sea_query::{ColumnDef, ColumnType, Index, IndexCreateStatement, Table, TableCreateStatement};
+
+/// The schema version this build creates and understands.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// Version of the first migration holding query indexes.
+const QUERY_INDEXES: u32 = 2;
+
+/// The system tables.
+pub const AUDIT_LOG: &str = "audit_log";
+pub const OUTBOX: &str = "outbox";
+pub const TENANT_HEADS: &str = "tenant_heads";
+pub const SCHEMA_MIGRATIONS: &str = "schema_migrations";
+
+/// The column holding custom field values (JSON text).
+pub const CUSTOM: &str = "custom";
+
+/// One migration: its version and the statements it runs, in order, in one transaction.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Migration {
+    pub version: u32,
+    pub statements: Vec<String>,
+}
+
+/// Every migration, oldest first, rendered for `backend`.
+pub fn migrations(backend: Backend) -> Vec<Migration> {
+    (1..=SCHEMA_VERSION)
+        .map(|v| Migration {
+            version: v,
+            statements: migration(backend, v),
+        })
+        .collect()
+}
+
+/// The highest version the declarations and the extra steps ask for (must equal [`SCHEMA_VERSION`]).
+pub fn declared_version() -> u32 {
+    let defs = model::all();
+    let entities = defs.iter().map(|d| d.since);
+    let fields = defs.iter().flat_map(|d| d.fields.iter().map(|f| f.since));
+    entities.chain(fields).chain([QUERY_INDEXES]).max().unwrap_or(1)
+}
+
+/// `CREATE TABLE schema_migrations`, run before anything else (it records the applied versions).
+pub fn migrations_table(backend: Backend) -> String {
+    backend.schema(
+        Table::create()
+            .table(SCHEMA_MIGRATIONS)
+            .if_not_exists()
+            .col(
+                ColumnDef::new_with_type("version", ColumnType::BigInteger)
+                    .not_null()
+                    .primary_key(),
+            )
+            .col(ColumnDef::new_with_type("applied_at", ColumnType::BigInteger).not_null()),
+    )
+}
+
+fn migration(backend: Backend, version: u32) -> Vec<String> {
+    let mut out = Vec::new();
+    if version == 1 {
+        out.extend(system_tables(backend).iter().map(|t| backend.schema(t)));
+    }
+    for def in model::all() {
+        if def.since == version {
+            out.push(backend.schema(&create_table(backend, def, version)));
+        } else if def.since < version {
+            for f in def.fields.iter().filter(|f| f.since == version) {
+                let add = Table::alter()
+                    .table(def.table)
+                    .add_column(column(backend, f))
+                    .to_owned();
+                out.push(backend.schema(&add));
+            }
+        }
+        if def.since <= version {
+            for f in def
+                .fields
+                .iter()
+                .filter(|f| f.unique && f.since.max(def.since) == version)
+            {
+                out.push(backend.schema(&unique_index(def, f)));
+            }
+            for idx in query_indexes(def) {
+                if index_version(def, &idx) == version {
+                    out.push(backend.schema(&idx.statement(def)));
+                }
+            }
+        }
+    }
+    out.extend(extra_steps(backend, version));
+    out
+}
+
+/// Steps that are not derived from the declarations, by version.
+pub fn extra_steps(backend: Backend, version: u32) -> Vec<String> {
+    match version {
+        // Record history: audit entries of one record, in order.
+        2 => vec![
+            backend.schema(
+                Index::create()
+                    .name("idx_audit_log_entity")
+                    .table(AUDIT_LOG)
+                    .col("org_id")
+                    .col("entity_id")
+                    .col("seq")
+                    .if_not_exists(),
+            ),
+        ],
+        _ => Vec::new(),
+    }
+}
+
+/// The SQL type of a declared field.
+pub fn column_type(backend: Backend, ty: &FieldType) -> ColumnType {
+    match ty {
+        FieldType::Text
+        | FieldType::Email
+        | FieldType::Phone
+        | FieldType::Url
+        | FieldType::Enum
+        | FieldType::Date
+        | FieldType::MultiEnum
+        | FieldType::Tags => ColumnType::Text,
+        FieldType::Integer | FieldType::Money | FieldType::Timestamp => ColumnType::BigInteger,
+        FieldType::Number => ColumnType::Double,
+        FieldType::Bool => ColumnType::Boolean,
+        FieldType::Ref(_) => uuid_type(backend),
+        FieldType::Json => json_type(backend),
+    }
+}
+
+/// UUIDs: 16-byte blobs in SQLite, `uuid` in PostgreSQL.
+pub fn uuid_type(backend: Backend) -> ColumnType {
+    match backend {
+        Backend::Sqlite => ColumnType::Binary(16),
+        Backend::Postgres => ColumnType::Uuid,
+    }
+}
+
+/// JSON documents: text in SQLite, `jsonb` in PostgreSQL.
+pub fn json_type(backend: Backend) -> ColumnType {
+    match backend {
+        Backend::Sqlite => ColumnType::Text,
+        Backend::Postgres => ColumnType::JsonBinary,
+    }
+}
+
+fn column(backend: Backend, f: &FieldDef) -> ColumnDef {
+    ColumnDef::new_with_type(f.name, column_type(backend, &f.spec.ty))
+        .null()
+        .to_owned()
+}
+
+fn sys(name: &'static str, ty: ColumnType) -> ColumnDef {
+    ColumnDef::new_with_type(name, ty).not_null().to_owned()
+}
+
+/// `CREATE TABLE` for an entity as it is at `version` (fields declared since a later version are added
+/// by their own migration).
+pub fn create_table(backend: Backend, def: &EntityDef, version: u32) -> TableCreateStatement {
+    let mut t = Table::create();
+    t.table(def.table)
+        .col(sys("id", uuid_type(backend)))
+        .col(sys("org_id", uuid_type(backend)))
+        .col(sys("version", ColumnType::BigInteger))
+        .col(sys("created_at", ColumnType::BigInteger))
+        .col(sys("updated_at", ColumnType::BigInteger));
+    for f in def.fields.iter().filter(|f| f.since <= version) {
+        t.col(column(backend, f));
+    }
+    if def.custom_fields {
+        t.col(ColumnDef::new_with_type(CUSTOM, json_type(backend)).null());
+    }
+    // Ids are unique per tenant, as in memory; the key also serves every `org_id` lookup and the
+    // default order of a listing (by id).
+    t.primary_key(Index::create().col("org_id").col("id"));
+    t.to_owned()
+}
+
+fn unique_index(def: &EntityDef, f: &FieldDef) -> IndexCreateStatement {
+    Index::create()
+        .name(format!("uq_{}_{}", def.table, f.name))
+        .table(def.table)
+        .col("org_id")
+        .col(f.name)
+        .unique()
+        .if_not_exists()
+        .to_owned()
+}
+
+/// A query index: `(org_id, cols..., id)`. The trailing `id` matches the tie-break every sorted
+/// query ends with (and the keyset predicate on it), so pages need no sort within ties.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct QueryIndex {
+    pub cols: Vec<&'static str>,
+}
+
+impl QueryIndex {
+    pub fn name(&self, def: &EntityDef) -> String {
+        format!("idx_{}_{}", def.table, self.cols.join("_"))
+    }
+
+    fn statement(&self, def: &EntityDef) -> IndexCreateStatement {
+        let mut i = Index::create();
+        i.name(self.name(def)).table(def.table).col("org_id").if_not_exists();
+        for c in &self.cols {
+            i.col(*c);
+        }
+        if !self.cols.contains(&"id") {
+            i.col("id");
+        }
+        i.to_owned()
+    }
+}
+
+/// The query indexes of an entity: `created_at` (the default order of a listing, newest first), one
+/// per reference field, then the declared ones (deduplicated).
+pub fn query_indexes(def: &EntityDef) -> Vec<QueryIndex> {
+    let refs = def
+        .fields
+        .iter()
+        .filter(|f| matches!(f.spec.ty, FieldType::Ref(_)))
+        .map(|f| vec![f.name]);
+    let declared = def.indexes.iter().map(|cols| cols.to_vec());
+    let mut out: Vec<QueryIndex> = Vec::new();
+    for cols in std::iter::once(vec!["created_at"]).chain(refs).chain(declared) {
+        if !out.iter().any(|i| i.cols == cols) {
+            out.push(QueryIndex { cols });
+        }
+    }
+    out
+}
+
+/// The migration that creates an index: the query-index migration, or the later one that adds its
+/// table or one of its columns.
+fn index_version(def: &EntityDef, idx: &QueryIndex) -> u32 {
+    let cols = idx.cols.iter().filter_map(|c| def.def(c)).map(|f| f.since);
+    cols.chain([def.since, QUERY_INDEXES]).max().unwrap_or(QUERY_INDEXES)
+}
+
+fn system_tables(backend: Backend) -> Vec<TableCreateStatement> {
+    let uuid = || uuid_type(backend);
+    let json = || json_type(backend);
+    let big = || ColumnType::BigInteger;
+    let pk = || Index::create().col("org_id").col("seq").to_owned();
+    vec![
+        Table::create()
+            .table(AUDIT_LOG)
+            .col(sys("org_id", uuid()))
+            .col(sys("seq", big()))
+            .col(sys("id", uuid()))
+            .col(sys("at", big()))
+            .col(ColumnDef::new_with_type("actor", uuid()).null())
+            .col(sys("action", ColumnType::Text))
+            .col(sys("entity", ColumnType::Text))
+            .col(ColumnDef::new_with_type("entity_id", uuid()).null())
+            .col(sys("changes", json()))
+            .col(sys("prev_hash", ColumnType::Text))
+            .col(sys("hash", ColumnType::Text))
+            .primary_key(&mut pk())
+            .to_owned(),
+        Table::create()
+            .table(OUTBOX)
+            .col(sys("org_id", uuid()))
+            .col(sys("seq", big()))
+            .col(sys("id", uuid()))
+            .col(sys("at", big()))
+            .col(sys("kind", ColumnType::Text))
+            .col(sys("entity", ColumnType::Text))
+            .col(ColumnDef::new_with_type("entity_id", uuid()).null())
+            .col(sys("payload", json()))
+            .primary_key(&mut pk())
+            .to_owned(),
+        Table::create()
+            .table(TENANT_HEADS)
+            .col(ColumnDef::new_with_type("org_id", uuid()).not_null().primary_key())
+            .col(sys("audit_seq", big()))
+            .col(sys("audit_hash", ColumnType::Text))
+            .col(sys("event_seq", big()))
+            .to_owned(),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn the_version_constant_matches_the_declarations() {
+        assert_eq!(SCHEMA_VERSION, declared_version());
+        assert_eq!(
+            migrations(Backend::Sqlite)
+                .iter()
+                .map(|m| m.version)
+                .collect::<Vec<_>>(),
+            (1..=SCHEMA_VERSION).collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn migrations_only_add() {
+        for b in [Backend::Sqlite, Backend::Postgres] {
+            for m in migrations(b) {
+                assert!(!m.statements.is_empty());
+                for s in &m.statements {
+                    let additive = s.starts_with("CREATE TABLE ")
+                        || s.starts_with("CREATE INDEX ")
+                        || s.starts_with("CREATE UNIQUE INDEX ")
+                        || (s.starts_with("ALTER TABLE ") && s.contains(" ADD COLUMN "));
+                    assert!(additive, "{s}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_table_and_column_is_created_once() {
+        let all: Vec<String> = migrations(Backend::Sqlite)
+            .into_iter()
+            .flat_map(|m| m.statements)
+            .collect();
+        for def in model::all() {
+            let create = format!("CREATE TABLE \"{}\" (", def.table);
+            let creates: Vec<&String> = all.iter().filter(|s| s.starts_with(&create)).collect();
+            assert_eq!(creates.len(), 1, "{}", def.table);
+            for f in &def.fields {
+                let col = format!("\"{}\" ", f.name);
+                let n = all
+                    .iter()
+                    .filter(|s| s.contains(&format!("\"{}\"", def.table)) && !s.contains(" INDEX "))
+                    .filter(|s| s.contains(&col))
+                    .count();
+                assert_eq!(n, 1, "{}.{}", def.table, f.name);
+            }
+            assert_eq!(creates[0].contains("\"custom\" text"), def.custom_fields);
+            assert!(
+                creates[0].contains("PRIMARY KEY (\"org_id\", \"id\")"),
+                "{}",
+                creates[0]
+            );
+            for f in def.fields.iter().filter(|f| f.unique) {
+                assert!(all.iter().any(|s| s.starts_with(&format!(
+                    "CREATE UNIQUE INDEX IF NOT EXISTS \"uq_{}_{}\" ON \"{}\" (\"org_id\", \"{}\")",
+                    def.table, f.name, def.table, f.name
+                ))));
+            }
+        }
+        for t in [AUDIT_LOG, OUTBOX, TENANT_HEADS] {
+            assert!(
+                all.iter().any(|s| s.starts_with(&format!("CREATE TABLE \"{t}\" ("))),
+                "{t}"
+            );
+        }
+    }
+
+    #[test]
+    fn version_two_holds_the_query_indexes() {
+        let v2 = &migrations(Backend::Sqlite)[1].statements;
+        assert!(v2.contains(&"CREATE INDEX IF NOT EXISTS \"idx_leads_status_score\" ON \"leads\" (\"org_id\", \"status\", \"score\", \"id\")".to_owned()));
+        assert!(
+            v2.contains(
+                &"CREATE INDEX IF NOT EXISTS \"idx_leads_owner_id\" ON \"leads\" (\"org_id\", \"owner_id\", \"id\")"
+                    .to_owned()
+            )
+        );
+        let v1 = &migrations(Backend::Sqlite)[0].statements;
+        assert!(!v1.iter().any(|s| s.starts_with("CREATE INDEX")), "{v1:?}");
+        // One index per distinct column list.
+        let lead = query_indexes(&model::LEAD);
+        assert_eq!(lead.iter().filter(|i| i.cols == ["owner_id"]).count(), 1);
+        assert!(lead.iter().any(|i| i.cols == ["owner_id", "score"]));
+    }
+
+    #[test]
+    fn postgres_gets_native_types() {
+        let all = migrations(Backend::Postgres)
+            .into_iter()
+            .flat_map(|m| m.statements)
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(all.contains("\"id\" uuid NOT NULL"), "{all}");
+        assert!(all.contains("\"custom\" jsonb NULL"));
+        assert!(all.contains("\"created_at\" bigint NOT NULL"));
+        assert!(all.contains("\"latitude\" double precision NULL"));
+        assert!(all.contains("\"active\" bool NULL") || all.contains("\"active\" boolean NULL"));
+        assert!(migrations_table(Backend::Postgres).starts_with("CREATE TABLE IF NOT EXISTS \"schema_migrations\""));
+    }
+}

@@ -1,0 +1,204 @@
+//! The SELECTs of the read methods.
+
+use super::filter::*;
+use super::value::*;
+use crate::Backend;
+use crate::schema::{AUDIT_LOG, CUSTOM};
+use crm_core::error::{Error, Result};
+use crm_core::query::{Filter, StoreQuery};
+use crm_core::schema::{EntityDef, FieldRef, SystemField};
+use crm_core::value::{FieldType, Id, Value};
+use sea_query::{Expr, ExprTrait, Func, NullOrdering, Order, Query, SelectStatement, Value as SqlValue};
+
+/// The columns a record is read from, in the order [`decode`] expects them: `id`, `version`,
+/// `created_at`, `updated_at`, the declared fields, then `custom` when the entity has custom fields.
+pub fn columns(def: &EntityDef) -> Vec<&'static str> {
+    let mut c = vec!["id", "version", "created_at", "updated_at"];
+    c.extend(def.fields.iter().map(|f| f.name));
+    if def.custom_fields {
+        c.push(CUSTOM);
+    }
+    c
+}
+
+/// Position of the first declared field in [`columns`].
+pub const FIRST_FIELD: usize = 4;
+
+pub(super) fn tenant_is(tenant: Id) -> Expr {
+    Expr::col("org_id").eq(SqlValue::Uuid(Some(tenant)))
+}
+
+pub(super) fn filtered(def: &EntityDef, tenant: Id, filter: &Filter, backend: Backend) -> Result<SelectStatement> {
+    let mut s = Query::select();
+    s.from(def.table).and_where(tenant_is(tenant));
+    if *filter != Filter::All {
+        s.and_where(condition(def, filter, backend)?);
+    }
+    Ok(s)
+}
+
+/// `SELECT <columns> ... WHERE org_id = ? AND <filter> ORDER BY <sort>, id LIMIT ?`.
+pub fn select(def: &EntityDef, tenant: Id, q: &StoreQuery, backend: Backend) -> Result<SelectStatement> {
+    let mut s = filtered(def, tenant, &q.filter, backend)?;
+    s.columns(columns(def));
+    let mut by_id = false;
+    for k in &q.sort {
+        let t = target(def, &k.field)?;
+        by_id |= matches!(t, Target::Column { name: "id", .. });
+        let (order, nulls) = if k.desc {
+            (Order::Desc, NullOrdering::Last)
+        } else {
+            (Order::Asc, NullOrdering::First)
+        };
+        s.order_by_expr_with_nulls(target_expr(&t, backend)?, order, nulls);
+        if by_id {
+            break;
+        }
+    }
+    if !by_id {
+        // The in-memory order is a stable sort of rows in id order: ties go by id.
+        s.order_by_expr_with_nulls(Expr::col("id"), Order::Asc, NullOrdering::First);
+    }
+    s.limit(u64::from(q.limit));
+    Ok(s)
+}
+
+/// `SELECT COUNT(*) ... WHERE org_id = ? AND <filter>`.
+pub fn count(def: &EntityDef, tenant: Id, filter: &Filter, backend: Backend) -> Result<SelectStatement> {
+    let mut s = filtered(def, tenant, filter, backend)?;
+    s.expr(Expr::col(sea_query::Asterisk).count());
+    Ok(s)
+}
+
+/// How to read the group key of an aggregate back.
+#[derive(Clone, Debug, PartialEq)]
+pub enum GroupKey {
+    /// A column of this type.
+    Column(FieldType),
+    /// A custom field: the key column is the value's JSON text, the next one its type tag.
+    Custom,
+}
+
+impl GroupKey {
+    /// Decodes the key from its column(s).
+    pub fn decode(&self, key: Raw<'_>, tag: Raw<'_>) -> Option<Value> {
+        match self {
+            GroupKey::Column(ty) => decode(ty, key),
+            GroupKey::Custom => match key {
+                Raw::Null => Some(Value::Null),
+                Raw::Text(s) => {
+                    let tag = match tag {
+                        Raw::Text(t) => Some(t),
+                        _ => None,
+                    };
+                    custom_from_json(&serde_json::from_str(s).ok()?, tag)
+                }
+                _ => None,
+            },
+        }
+    }
+}
+
+/// `SELECT key, COUNT(*), COALESCE(SUM(sum), 0), [tag] ... GROUP BY key`. The sum adds integer and
+/// money values only (others count as 0, as in memory). Groups come back unordered: sort them with
+/// [`Value::sort_cmp`].
+pub fn aggregate(
+    def: &EntityDef,
+    tenant: Id,
+    filter: &Filter,
+    group_by: &str,
+    sum: Option<&str>,
+    backend: Backend,
+) -> Result<(SelectStatement, GroupKey)> {
+    let mut s = filtered(def, tenant, filter, backend)?;
+    let g = def
+        .resolve(group_by)
+        .ok_or_else(|| Error::invalid_query(format!("no field {group_by}"), 0))?;
+    let (key_expr, key) = match &g {
+        FieldRef::Custom(k) => {
+            sqlite_only(backend)?;
+            (
+                Expr::cust(format!("(\"{CUSTOM}\" -> {})", custom_path(k)?)),
+                GroupKey::Custom,
+            )
+        }
+        other => {
+            let ty = def.type_of(other).unwrap_or(FieldType::Text);
+            let name = match other {
+                FieldRef::System(sf) => sf.name(),
+                FieldRef::Declared(i) => def.fields[*i].name,
+                FieldRef::Custom(_) => unreachable!("handled above"),
+            };
+            (Expr::col(name), GroupKey::Column(ty))
+        }
+    };
+    let sum_expr = match sum.map(|f| {
+        def.resolve(f)
+            .ok_or_else(|| Error::invalid_query(format!("no field {f}"), 0))
+    }) {
+        None => Expr::val(0i64),
+        Some(r) => match r? {
+            FieldRef::System(SystemField::Version) => Expr::col("version").sum(),
+            FieldRef::Declared(i) if matches!(def.fields[i].spec.ty, FieldType::Integer | FieldType::Money) => {
+                Expr::col(def.fields[i].name).sum()
+            }
+            FieldRef::Custom(k) => {
+                sqlite_only(backend)?;
+                let path = custom_path(&k)?;
+                Expr::cust(format!(
+                    "SUM(CASE WHEN json_type(\"{CUSTOM}\", {path}) = 'integer' \
+                     AND coalesce(json_extract(\"{CUSTOM}\", {tag}), 'money') = 'money' \
+                     THEN json_extract(\"{CUSTOM}\", {path}) ELSE 0 END)",
+                    tag = custom_tag_path(&k)
+                ))
+            }
+            _ => Expr::val(0i64),
+        },
+    };
+    s.expr(key_expr.clone())
+        .expr(Expr::col(sea_query::Asterisk).count())
+        .expr(Func::coalesce([sum_expr, Expr::val(0i64)]));
+    if let FieldRef::Custom(k) = &g {
+        s.expr(Expr::cust(format!(
+            "max(json_extract(\"{CUSTOM}\", {}))",
+            custom_tag_path(k)
+        )));
+    }
+    s.add_group_by([key_expr]);
+    Ok((s, key))
+}
+
+/// Audit entries of a tenant after `after_seq`, optionally of one entity type and record.
+pub fn audit_select(tenant: Id, q: &crm_core::store::AuditQuery) -> SelectStatement {
+    let mut s = Query::select();
+    s.columns(AUDIT_COLUMNS)
+        .from(AUDIT_LOG)
+        .and_where(tenant_is(tenant))
+        .and_where(Expr::col("seq").gt(q.after_seq as i64));
+    if let Some(e) = &q.entity {
+        s.and_where(Expr::col("entity").eq(e.as_str()));
+    }
+    if let Some(id) = q.entity_id {
+        s.and_where(Expr::col("entity_id").eq(SqlValue::Uuid(Some(id))));
+    }
+    s.order_by("seq", Order::Asc).limit(u64::from(q.limit));
+    s
+}
+
+/// Columns of an audit entry, in the order [`insert_audit`](super::CommonSql::insert_audit) binds them.
+pub const AUDIT_COLUMNS: [&str; 11] = [
+    "org_id",
+    "seq",
+    "id",
+    "at",
+    "actor",
+    "action",
+    "entity",
+    "entity_id",
+    "changes",
+    "prev_hash",
+    "hash",
+];
+
+/// Columns of an outbox event.
+pub const EVENT_COLUMNS: [&str; 8] = ["org_id", "seq", "id", "at", "kind", "entity", "entity_id", "payload"];

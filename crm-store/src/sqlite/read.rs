@@ -1,0 +1,189 @@
+//! Decoding rows and the read queries, on any connection (readers, or the writer inside a bulk session).
+
+use super::*;
+
+pub(super) fn raw(v: ValueRef<'_>) -> Option<Raw<'_>> {
+    Some(match v {
+        ValueRef::Null => Raw::Null,
+        ValueRef::Integer(i) => Raw::Int(i),
+        ValueRef::Real(f) => Raw::Real(f),
+        ValueRef::Text(t) => Raw::Text(std::str::from_utf8(t).ok()?),
+        ValueRef::Blob(b) => Raw::Blob(b),
+    })
+}
+
+pub(super) fn col<'r>(row: &'r Row<'_>, i: usize, table: &str, name: &str) -> Result<Raw<'r>> {
+    let v = row.get_ref(i).map_err(db)?;
+    raw(v).ok_or_else(|| corrupt(table, name))
+}
+
+pub(super) fn int_col(row: &Row<'_>, i: usize, table: &str, name: &str) -> Result<i64> {
+    match col(row, i, table, name)? {
+        Raw::Int(v) => Ok(v),
+        _ => Err(corrupt(table, name)),
+    }
+}
+
+pub(super) fn text_col(row: &Row<'_>, i: usize, table: &str, name: &str) -> Result<String> {
+    match col(row, i, table, name)? {
+        Raw::Text(v) => Ok(v.to_owned()),
+        _ => Err(corrupt(table, name)),
+    }
+}
+
+pub(super) fn id_col(row: &Row<'_>, i: usize, table: &str, name: &str) -> Result<Option<Id>> {
+    match col(row, i, table, name)? {
+        Raw::Null => Ok(None),
+        r => sql::uuid(r).map(Some).ok_or_else(|| corrupt(table, name)),
+    }
+}
+
+/// Decodes a row selected with [`sql::columns`].
+pub(super) fn read_record(def: &'static EntityDef, tenant: Id, row: &Row<'_>) -> Result<Record> {
+    let t = def.table;
+    let id = id_col(row, 0, t, "id")?.ok_or_else(|| corrupt(t, "id"))?;
+    let mut r = Record::empty(def, tenant, id, Timestamp(int_col(row, 2, t, "created_at")?));
+    r.version = u64::try_from(int_col(row, 1, t, "version")?).map_err(|_| corrupt(t, "version"))?;
+    r.updated_at = Timestamp(int_col(row, 3, t, "updated_at")?);
+    for (i, f) in def.fields.iter().enumerate() {
+        r.values[i] =
+            sql::decode(&f.spec.ty, col(row, FIRST_FIELD + i, t, f.name)?).ok_or_else(|| corrupt(t, f.name))?;
+    }
+    if def.custom_fields {
+        match col(row, FIRST_FIELD + def.fields.len(), t, schema::CUSTOM)? {
+            Raw::Null => {}
+            Raw::Text(s) => r.custom = sql::decode_custom(s).ok_or_else(|| corrupt(t, schema::CUSTOM))?,
+            _ => return Err(corrupt(t, schema::CUSTOM)),
+        }
+    }
+    Ok(r)
+}
+
+pub(super) fn bind(values: Vec<sea_query::Value>) -> Vec<RusqliteValue> {
+    values.into_iter().map(RusqliteValue).collect()
+}
+
+pub(super) fn entity_sql(def: &EntityDef) -> Result<&'static sql::EntitySql> {
+    sql::entity_sql(B, def).ok_or_else(|| Error::Storage(format!("unknown entity type {}", def.name)))
+}
+
+pub(super) fn get_in(conn: &Connection, tenant: Id, def: &'static EntityDef, id: Id) -> Result<Option<Record>> {
+    let mut stmt = conn.prepare_cached(&entity_sql(def)?.get).map_err(db)?;
+    let mut rows = stmt.query((tenant, id)).map_err(db)?;
+    match rows.next().map_err(db)? {
+        Some(row) => read_record(def, tenant, row).map(Some),
+        None => Ok(None),
+    }
+}
+
+pub(super) fn query_in(conn: &Connection, tenant: Id, def: &'static EntityDef, q: &StoreQuery) -> Result<Vec<Record>> {
+    let (text, values) = B.build(&sql::select(def, tenant, q, B)?);
+    let mut stmt = conn.prepare_cached(&text).map_err(db)?;
+    let mut rows = stmt.query(params_from_iter(bind(values.0))).map_err(db)?;
+    let mut out = Vec::with_capacity(q.limit.min(512) as usize);
+    while let Some(row) = rows.next().map_err(db)? {
+        out.push(read_record(def, tenant, row)?);
+    }
+    Ok(out)
+}
+
+pub(super) fn count_in(conn: &Connection, tenant: Id, def: &'static EntityDef, filter: &Filter) -> Result<u64> {
+    let (text, values) = B.build(&sql::count(def, tenant, filter, B)?);
+    let mut stmt = conn.prepare_cached(&text).map_err(db)?;
+    let n: i64 = stmt
+        .query_row(params_from_iter(bind(values.0)), |r| r.get(0))
+        .map_err(db)?;
+    Ok(n.max(0) as u64)
+}
+
+pub(super) fn aggregate_in(
+    conn: &Connection,
+    tenant: Id,
+    def: &'static EntityDef,
+    filter: &Filter,
+    group_by: &str,
+    sum: Option<&str>,
+) -> Result<Vec<Group>> {
+    let (select, key) = sql::aggregate(def, tenant, filter, group_by, sum, B)?;
+    let (text, values) = B.build(&select);
+    let mut stmt = conn.prepare_cached(&text).map_err(db)?;
+    let mut rows = stmt.query(params_from_iter(bind(values.0))).map_err(db)?;
+    let mut out = Vec::new();
+    let t = def.table;
+    while let Some(row) = rows.next().map_err(db)? {
+        let tag = if key == sql::GroupKey::Custom {
+            col(row, 3, t, group_by)?
+        } else {
+            Raw::Null
+        };
+        let k = key
+            .decode(col(row, 0, t, group_by)?, tag)
+            .ok_or_else(|| corrupt(t, group_by))?;
+        let count = int_col(row, 1, t, "count")?;
+        let sum = int_col(row, 2, t, "sum")?;
+        out.push(Group {
+            key: k,
+            count: count.max(0) as u64,
+            sum,
+        });
+    }
+    out.sort_by(|a, b| a.key.sort_cmp(&b.key));
+    Ok(out)
+}
+
+pub(super) fn audit_in(conn: &Connection, tenant: Id, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
+    let (text, values) = B.build(&sql::audit_select(tenant, q));
+    let mut stmt = conn.prepare_cached(&text).map_err(db)?;
+    let mut rows = stmt.query(params_from_iter(bind(values.0))).map_err(db)?;
+    let t = schema::AUDIT_LOG;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(db)? {
+        let changes: Vec<FieldChange> =
+            serde_json::from_str(&text_col(row, 8, t, "changes")?).map_err(|_| corrupt(t, "changes"))?;
+        out.push(AuditEntry {
+            tenant: id_col(row, 0, t, "org_id")?.ok_or_else(|| corrupt(t, "org_id"))?,
+            seq: int_col(row, 1, t, "seq")? as u64,
+            id: id_col(row, 2, t, "id")?.ok_or_else(|| corrupt(t, "id"))?,
+            at: Timestamp(int_col(row, 3, t, "at")?),
+            actor: id_col(row, 4, t, "actor")?,
+            action: text_col(row, 5, t, "action")?,
+            entity: text_col(row, 6, t, "entity")?,
+            entity_id: id_col(row, 7, t, "entity_id")?,
+            changes,
+            prev_hash: text_col(row, 9, t, "prev_hash")?,
+            hash: text_col(row, 10, t, "hash")?,
+        });
+    }
+    Ok(out)
+}
+
+pub(super) fn events_in(conn: &Connection, tenant: Id, after: u64, limit: u32) -> Result<Vec<Event>> {
+    let mut stmt = conn.prepare_cached(&sql::common_sql(B).events).map_err(db)?;
+    let after = i64::try_from(after).unwrap_or(i64::MAX);
+    let mut rows = stmt.query((tenant, after, i64::from(limit))).map_err(db)?;
+    let t = schema::OUTBOX;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(db)? {
+        out.push(Event {
+            tenant: id_col(row, 0, t, "org_id")?.ok_or_else(|| corrupt(t, "org_id"))?,
+            seq: int_col(row, 1, t, "seq")? as u64,
+            id: id_col(row, 2, t, "id")?.ok_or_else(|| corrupt(t, "id"))?,
+            at: Timestamp(int_col(row, 3, t, "at")?),
+            kind: text_col(row, 4, t, "kind")?,
+            entity: text_col(row, 5, t, "entity")?,
+            entity_id: id_col(row, 6, t, "entity_id")?,
+            payload: serde_json::from_str(&text_col(row, 7, t, "payload")?).map_err(|_| corrupt(t, "payload"))?,
+        });
+    }
+    Ok(out)
+}
+
+pub(super) fn tenants_in(conn: &Connection) -> Result<Vec<Id>> {
+    let mut stmt = conn.prepare_cached(&sql::common_sql(B).tenants).map_err(db)?;
+    let mut rows = stmt.query([]).map_err(db)?;
+    let mut out = Vec::new();
+    while let Some(row) = rows.next().map_err(db)? {
+        out.extend(id_col(row, 0, "organizations", "org_id")?);
+    }
+    Ok(out)
+}

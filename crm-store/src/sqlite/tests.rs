@@ -1,0 +1,241 @@
+#![allow(clippy::unwrap_used)]
+
+use super::*;
+use crm_core::model::{CONTACT, LEAD};
+use crm_core::query::Op;
+use crm_core::value::{Money, Value};
+use pollster::block_on;
+
+fn tenant() -> Id {
+    Id::from_u128(0x0190_0000_0000_7000_8000_0000_0000_0001)
+}
+
+fn lead_id(n: u128) -> Id {
+    Id::from_u128(0x0190_0000_0000_7000_8000_0000_0001_0000 + n)
+}
+
+/// A lead written with plain SQL, as an older build (or another tool) would have: only the columns
+/// of version 1.
+fn insert_raw_lead(conn: &Connection, n: u128, status: &str, score: Option<i64>) {
+    conn.execute(
+        "INSERT INTO leads (org_id, id, version, created_at, updated_at, first_name, status, score, tags, estimated_value, custom) \
+         VALUES (?1, ?2, 1, ?3, ?3, ?4, ?5, ?6, '[\"vip\",\"storm\"]', 12550, '{\"roof\":\"slate\",\"budget\":500,\"$t\":{\"budget\":\"money\"}}')",
+        (tenant(), lead_id(n), 1_700_000_000_000_000i64 + n as i64, format!("Lead {n}"), status, score),
+    )
+    .unwrap();
+}
+
+fn index_names(conn: &Connection) -> Vec<String> {
+    let mut s = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        .unwrap();
+    s.query_map([], |r| r.get(0)).unwrap().map(|r| r.unwrap()).collect()
+}
+
+#[test]
+fn upgrades_from_every_earlier_version() {
+    for from in 0..SCHEMA_VERSION {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        {
+            let conn = Connection::open(&path).unwrap();
+            assert_eq!(migrate(&conn, from).unwrap(), from);
+            if from >= 1 {
+                for n in 0..5 {
+                    insert_raw_lead(
+                        &conn,
+                        n,
+                        if n % 2 == 0 { "new" } else { "won" },
+                        (n != 3).then_some(n as i64 * 10),
+                    );
+                }
+                assert!(!index_names(&conn).contains(&"idx_leads_status_score".to_owned()));
+            }
+        }
+        let store = SqliteStore::open(&path).unwrap();
+        let w = store.writer().unwrap();
+        let conn = w.conn().unwrap();
+        assert_eq!(current_version(conn).unwrap(), SCHEMA_VERSION, "from {from}");
+        let names = index_names(conn);
+        for want in [
+            "idx_leads_status_score",
+            "idx_activities_lead_id_occurred_at",
+            "idx_audit_log_entity",
+        ] {
+            assert!(names.contains(&want.to_owned()), "from {from}: {names:?}");
+        }
+        let applied: i64 = conn
+            .query_row("SELECT COUNT(*) FROM schema_migrations", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(applied, i64::from(SCHEMA_VERSION));
+        drop(w);
+        if from >= 1 {
+            let r = block_on(store.get(tenant(), &LEAD, lead_id(2))).unwrap().unwrap();
+            assert_eq!(
+                (r.str("first_name"), r.str("status"), r.get("score")),
+                (Some("Lead 2"), Some("new"), Some(&Value::Int(20)))
+            );
+            assert_eq!(r.get("tags"), Some(&Value::List(vec!["vip".into(), "storm".into()])));
+            assert_eq!(r.get("estimated_value"), Some(&Value::Money(Money(12550))));
+            assert_eq!(r.custom.get("budget"), Some(&Value::Money(Money(500))));
+            let q = StoreQuery {
+                filter: Filter::And(vec![
+                    Filter::eq("status", "new"),
+                    Filter::cmp("custom.roof", Op::Contains, "SLA"),
+                ]),
+                sort: vec![
+                    crm_core::query::SortKey::desc("score"),
+                    crm_core::query::SortKey::asc("id"),
+                ],
+                limit: 10,
+            };
+            let ids: Vec<Id> = block_on(store.query(tenant(), &LEAD, &q))
+                .unwrap()
+                .iter()
+                .map(|r| r.id)
+                .collect();
+            assert_eq!(ids, vec![lead_id(4), lead_id(2), lead_id(0)]);
+        }
+        // Reopening an up-to-date database changes nothing.
+        drop(store);
+        SqliteStore::open(&path).unwrap();
+    }
+}
+
+#[test]
+fn a_newer_database_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("new.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        migrate(&conn, SCHEMA_VERSION).unwrap();
+        conn.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, 0)",
+            [SCHEMA_VERSION + 5],
+        )
+        .unwrap();
+    }
+    let e = SqliteStore::open(&path).unwrap_err();
+    assert_eq!(
+        e,
+        Error::Storage(format!(
+            "database schema version {} is newer than this build ({SCHEMA_VERSION})",
+            SCHEMA_VERSION + 5
+        ))
+    );
+}
+
+#[test]
+fn a_file_database_survives_reopening_in_wal_mode() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crm.db");
+    let mut r = Record::empty(&CONTACT, tenant(), lead_id(1), Timestamp(5));
+    r.set("first_name", "Ann");
+    r.custom.insert(
+        "due".into(),
+        Value::Date(time::Date::from_calendar_date(2025, time::Month::May, 1).unwrap()),
+    );
+    {
+        let s = SqliteStore::open(&path).unwrap();
+        let mut cs = ChangeSet::new(tenant());
+        cs.writes.push(Write::Insert(r.clone()));
+        block_on(s.apply(cs)).unwrap();
+        assert!(dir.path().join("crm.db-wal").exists());
+        let w = s.writer().unwrap();
+        let conn = w.conn().unwrap();
+        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+        let sync: i64 = conn.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap();
+        let busy: i64 = conn.query_row("PRAGMA busy_timeout", [], |r| r.get(0)).unwrap();
+        assert_eq!((mode.as_str(), sync, busy), ("wal", 1, 5000));
+        drop(w);
+        s.read(|c| {
+            let mode: String = c.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+            assert_eq!(mode, "wal");
+            // Readers cannot write.
+            assert!(c.execute_batch("DELETE FROM contacts").is_err());
+            Ok(())
+        })
+        .unwrap();
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    assert_eq!(block_on(s.get(tenant(), &CONTACT, r.id)).unwrap(), Some(r));
+    assert_eq!(s.path(), path.as_path());
+}
+
+#[test]
+fn in_memory_stores_are_private_and_cleaned_up() {
+    let a = SqliteStore::open_in_memory().unwrap();
+    let b = SqliteStore::open(":memory:").unwrap();
+    assert_ne!(a.path(), b.path());
+    let path = a.path().to_path_buf();
+    assert!(path.exists());
+    drop(a);
+    assert!(!path.exists());
+}
+
+#[test]
+fn a_bulk_session_holds_the_writer_until_it_ends() {
+    let s = std::sync::Arc::new(SqliteStore::open_in_memory().unwrap());
+    let bulk = block_on(s.bulk(tenant())).unwrap();
+    let s2 = s.clone();
+    let waiting = std::thread::spawn(move || {
+        let mut cs = ChangeSet::new(tenant());
+        cs.writes
+            .push(Write::Insert(Record::empty(&LEAD, tenant(), lead_id(1), Timestamp(1))));
+        block_on(s2.apply(cs))
+    });
+    std::thread::sleep(Duration::from_millis(150));
+    assert!(!waiting.is_finished());
+    // Readers are not blocked meanwhile.
+    assert_eq!(block_on(s.count(tenant(), &LEAD, &Filter::All)).unwrap(), 0);
+    drop(bulk);
+    assert_eq!(waiting.join().unwrap().unwrap().rows, 1);
+    assert_eq!(block_on(s.count(tenant(), &LEAD, &Filter::All)).unwrap(), 1);
+}
+
+#[test]
+fn storage_errors_carry_no_sql_and_no_data() {
+    let s = SqliteStore::open_in_memory().unwrap();
+    {
+        let w = s.writer().unwrap();
+        let conn = w.conn().unwrap();
+        let e = db(conn
+            .execute_batch("SELECT secret_column FROM no_such_table")
+            .unwrap_err());
+        let msg = e.to_string();
+        assert!(
+            msg.starts_with("storage error: sqlite:") && !msg.contains("secret") && !msg.contains("no_such_table"),
+            "{msg}"
+        );
+        conn.execute(
+            "INSERT INTO contacts (org_id, id, version, created_at, updated_at, first_name, birth_date) VALUES (?1, ?2, 1, 0, 0, 'x', 'secret-1999')",
+            (tenant(), lead_id(9)),
+        )
+        .unwrap();
+    }
+    let e = block_on(s.get(tenant(), &CONTACT, lead_id(9))).unwrap_err();
+    assert_eq!(
+        e,
+        Error::Storage("unexpected stored value in contacts.birth_date".into())
+    );
+}
+
+#[test]
+fn a_panicking_writer_rolls_back_and_frees_the_connection() {
+    let s = SqliteStore::open_in_memory().unwrap();
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = s.write(|c| -> Result<()> {
+            let mut cs = ChangeSet::new(tenant());
+            cs.writes
+                .push(Write::Insert(Record::empty(&LEAD, tenant(), lead_id(1), Timestamp(1))));
+            apply_in(c, cs)?;
+            panic!("boom");
+        });
+    }));
+    assert!(r.is_err());
+    assert_eq!(block_on(s.count(tenant(), &LEAD, &Filter::All)).unwrap(), 0);
+    let mut cs = ChangeSet::new(tenant());
+    cs.writes
+        .push(Write::Insert(Record::empty(&LEAD, tenant(), lead_id(1), Timestamp(1))));
+    assert_eq!(block_on(s.apply(cs)).unwrap().rows, 1);
+}
