@@ -541,7 +541,10 @@ pub fn keyset_pages_are_complete_and_ordered<S: Store>(store: S) {
         let keys: Vec<SortKey> = if sort.is_empty() {
             vec![SortKey::desc("created_at"), SortKey::desc("id")]
         } else {
-            let tie = SortKey { field: "id".into(), desc: sort.last().unwrap().desc };
+            let tie = SortKey {
+                field: "id".into(),
+                desc: sort.last().unwrap().desc,
+            };
             sort.iter().cloned().chain([tie]).collect()
         };
         expected.sort_by(|a, b| {

@@ -47,25 +47,33 @@ impl DemoTenant {
     }
 }
 
-/// A small deterministic generator (SplitMix64): no OS randomness in the core.
-#[derive(Debug)]
-struct Rng(u64);
+/// A small deterministic generator (SplitMix64): no OS randomness in the core. Public so tests,
+/// benchmarks and fuzzers make the same kind of synthetic data.
+#[derive(Debug, Clone)]
+pub struct Rng(pub u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    #[allow(clippy::should_implement_trait)]
+    pub fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
     }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
+    /// Uniform in `0..n` (0 when `n` is 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
     }
-    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
-        xs[self.below(xs.len())]
+    /// An index into a slice of length `len`.
+    pub fn index(&mut self, len: usize) -> usize {
+        self.below(len as u64) as usize
     }
-    fn chance(&mut self, pct: u64) -> bool {
+    pub fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+        xs[self.index(xs.len())]
+    }
+    /// True with probability `pct` percent.
+    pub fn chance(&mut self, pct: u64) -> bool {
         self.next() % 100 < pct
     }
 }
@@ -189,7 +197,7 @@ pub async fn load<S: Store>(store: S, ids: Arc<dyn IdGen>, now: Timestamp, size:
 
     let mut companies: Vec<Record> = Vec::new();
     for i in 0..size.contacts / 10 {
-        let (owner, team) = owners[rng.below(owners.len())];
+        let (owner, team) = owners[rng.index(owners.len())];
         let name = format!(
             "{} {}",
             rng.pick(LAST),
@@ -202,29 +210,29 @@ pub async fn load<S: Store>(store: S, ids: Arc<dyn IdGen>, now: Timestamp, size:
         companies.push(c);
     }
     for i in 0..size.contacts {
-        let (owner, team) = owners[rng.below(owners.len())];
+        let (owner, team) = owners[rng.index(owners.len())];
         let (first, last) = (rng.pick(FIRST), rng.pick(LAST));
         let mut input = json!({"first_name": first, "last_name": last, "email": format!("{}.{}{}@mail.example", first.to_lowercase(), last.to_lowercase(), i),
-            "phone": format!("303-555-{:04}", i % 10_000), "address_line": format!("{} {}", 100 + rng.below(9000), rng.pick(STREETS)),
+            "phone": format!("303-555-{:04}", i % 10_000), "address_line": format!("{} {}", 100 + rng.index(9000), rng.pick(STREETS)),
             "city": rng.pick(CITIES), "region": "CO", "country": "US", "customer_type": "residential",
             "owner_id": owner.to_string(), "team_id": team.to_string(), "external_id": format!("C{i:06}")});
         if rng.chance(15) && !companies.is_empty() {
-            input["company_id"] = json!(companies[rng.below(companies.len())].id.to_string());
+            input["company_id"] = json!(companies[rng.index(companies.len())].id.to_string());
         }
         svc.create(&admin, "contact", &obj(input)).await?;
     }
     let step = (now.0 - start.0) / size.leads.max(1) as i64;
     for i in 0..size.leads {
         clock.set(Timestamp(start.0 + step * i as i64));
-        let (owner, team) = owners[rng.below(owners.len())];
+        let (owner, team) = owners[rng.index(owners.len())];
         let (first, last) = (rng.pick(FIRST), rng.pick(LAST));
         let status = rng.pick(STATUSES);
-        let value = [3_500, 8_000, 12_500, 18_000, 26_000, 45_000][rng.below(6)] + rng.below(2000) as i64;
+        let value = [3_500, 8_000, 12_500, 18_000, 26_000, 45_000][rng.index(6)] + rng.index(2000) as i64;
         let mut input = json!({"first_name": first, "last_name": last, "source": rng.pick(LEAD_SOURCES), "status": status,
             "project_type": rng.pick(PROJECTS), "estimated_value": value.to_string(), "priority": rng.pick(&["low", "medium", "medium", "high", "urgent"]),
             "city": rng.pick(CITIES), "region": "CO", "owner_id": owner.to_string(), "team_id": team.to_string(), "external_id": format!("L{i:06}")});
         if rng.chance(80) {
-            input["phone"] = json!(format!("720-555-{:04}", rng.below(10_000)));
+            input["phone"] = json!(format!("720-555-{:04}", rng.index(10_000)));
         }
         if rng.chance(60) {
             input["email"] = json!(format!(
@@ -238,7 +246,7 @@ pub async fn load<S: Store>(store: S, ids: Arc<dyn IdGen>, now: Timestamp, size:
                 json!(rng.pick(&["price", "went with competitor", "no response", "insurance denied"]));
         }
         let lead = svc.create(&admin, "lead", &obj(input)).await?;
-        let n = rng.below(size.activities_per_lead * 2 + 1);
+        let n = rng.index(size.activities_per_lead * 2 + 1);
         // Activities happen between the lead's creation and now; they are logged "now".
         let created = clock.now();
         clock.set(now);
@@ -247,7 +255,7 @@ pub async fn load<S: Store>(store: S, ids: Arc<dyn IdGen>, now: Timestamp, size:
             let at = Timestamp(created.0 + (rng.next() % span) as i64);
             svc.create(&admin, "activity", &obj(json!({"kind": rng.pick(ACTIVITY_KINDS), "direction": rng.pick(&["inbound", "outbound"]),
                 "outcome": rng.pick(OUTCOMES), "subject": "Follow-up", "occurred_at": at.to_rfc3339(), "lead_id": lead.id.to_string(),
-                "owner_id": owner.to_string(), "team_id": team.to_string(), "duration_minutes": rng.below(45) as i64})))
+                "owner_id": owner.to_string(), "team_id": team.to_string(), "duration_minutes": rng.index(45) as i64})))
                 .await?;
         }
     }

@@ -582,27 +582,7 @@ fn default_model_on_realistic_leads() {
     assert_eq!(m.score(&lost, &acts, now()), (0, "cold"));
 }
 
-/// A small deterministic generator for synthetic data.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
-        xs[self.below(xs.len() as u64) as usize]
-    }
-    fn chance(&mut self, pct: u64) -> bool {
-        self.below(100) < pct
-    }
-}
+use crate::demo::Rng;
 
 /// Leads and activities shaped like a roofing company's: engaged leads have more, more recent
 /// activity, with inbound replies; cold ones mostly unanswered outbound calls.

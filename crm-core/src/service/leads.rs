@@ -351,13 +351,7 @@ impl<S: Store> Service<S> {
         rec.set("published_at", now);
         rec.version += 1;
         rec.updated_at = now;
-        cs.audit
-            .push(self.audit_entry(actor, "publish", &rec, diff(Some(&cur), Some(&rec))));
-        cs.events.push(self.event("scoring_model.published", &rec));
-        cs.writes.push(Write::Update {
-            record: rec.clone(),
-            expected_version,
-        });
+        self.push_change(actor, "publish", "scoring_model.published", Some(&cur), &rec, &mut cs);
         self.store.apply(cs).await?;
         // Publishing authority includes re-scoring with the published model.
         let rescorer = Actor {
@@ -431,10 +425,7 @@ impl<S: Store> Service<S> {
                 let mut c = Record::empty(&model::COMPANY, actor.tenant, self.ids.new_id(now), now);
                 validate::apply_input(&mut c, &input, &Default::default(), &vctx, Mode::Create)
                     .map_err(|e| Error::Validation(prefix("company", e)))?;
-                cs.audit
-                    .push(self.audit_entry(actor, "create", &c, diff(None, Some(&c))));
-                cs.events.push(self.event("company.created", &c));
-                cs.writes.push(Write::Insert(c.clone()));
+                self.push_change(actor, "create", "company.created", None, &c, &mut cs);
                 Some(c)
             }
             _ => None,
@@ -478,10 +469,7 @@ impl<S: Store> Service<S> {
         validate::apply_input(&mut contact, &input, &Default::default(), &vctx, Mode::Create)
             .map_err(|e| Error::Validation(prefix("contact", e)))?;
         contact.set("source_lead_id", lead.id);
-        cs.audit
-            .push(self.audit_entry(actor, "create", &contact, diff(None, Some(&contact))));
-        cs.events.push(self.event("contact.created", &contact));
-        cs.writes.push(Write::Insert(contact.clone()));
+        self.push_change(actor, "create", "contact.created", None, &contact, &mut cs);
 
         let pipeline = self.pipeline(actor.tenant, lead.id_of("pipeline_id")).await?;
         let won = pipeline
@@ -499,13 +487,7 @@ impl<S: Store> Service<S> {
         next.version += 1;
         next.updated_at = now;
         self.score_into(&mut next, None).await?;
-        cs.audit
-            .push(self.audit_entry(actor, "convert", &next, diff(Some(&lead), Some(&next))));
-        cs.events.push(self.event("lead.converted", &next));
-        cs.writes.push(Write::Update {
-            record: next.clone(),
-            expected_version,
-        });
+        self.push_change(actor, "convert", "lead.converted", Some(&lead), &next, &mut cs);
         self.store.apply(cs).await?;
         Ok(Conversion {
             lead: actor.redact(next),

@@ -15,7 +15,7 @@ pub use leads::{Conversion, ConvertOptions, RescoreReport, StageSummary};
 pub use transfer::{ExportOptions, ImportMode, ImportOptions, ImportReport, RowError};
 
 use crate::access::{Action, Actor, Grant, Role, builtin};
-use crate::change::{AuditEntry, ChangeSet, Event, FieldChange, Write, diff};
+use crate::change::{AuditEntry, ChangeSet, Event, FieldChange};
 use crate::clock::{Clock, IdGen};
 use crate::error::{Error, FieldError, Result, codes};
 use crate::model;
@@ -70,10 +70,7 @@ impl<S: Store> Service<S> {
         validate::apply_input(&mut rec, input, &CustomSpecs::new(), &vctx, Mode::Create).map_err(Error::Validation)?;
         let actor = Actor::system(id);
         let mut cs = ChangeSet::new(id);
-        cs.audit
-            .push(self.audit_entry(&actor, "create", &rec, diff(None, Some(&rec))));
-        cs.events.push(self.event("organization.created", &rec));
-        cs.writes.push(Write::Insert(rec.clone()));
+        self.push_change(&actor, "create", "organization.created", None, &rec, &mut cs);
         self.store.apply(cs).await?;
         Ok(rec)
     }

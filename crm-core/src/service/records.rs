@@ -34,7 +34,7 @@ impl<S: Store> Service<S> {
         let rec = self.build_create(actor, def, input, &ctx)?;
         self.check_links(actor, &rec, None).await?;
         let mut cs = ChangeSet::new(actor.tenant);
-        self.push_insert(actor, &rec, "create", &mut cs);
+        self.push_change(actor, "create", &format!("{}.created", def.name), None, &rec, &mut cs);
         self.rescore_parent(&rec, None, &mut cs).await?;
         Ok((rec, cs))
     }
@@ -75,12 +75,27 @@ impl<S: Store> Service<S> {
         Ok(rec)
     }
 
-    /// Adds an insert with its audit entry and event to a change set.
-    pub(crate) fn push_insert(&self, actor: &Actor, rec: &Record, action: &str, cs: &mut ChangeSet) {
+    /// Adds a record write with its audit entry (field-level diff) and event to a change set: an
+    /// insert when there is no `old` state, else an update expecting `old`'s version.
+    pub(crate) fn push_change(
+        &self,
+        actor: &Actor,
+        action: &str,
+        event: &str,
+        old: Option<&Record>,
+        new: &Record,
+        cs: &mut ChangeSet,
+    ) {
         cs.audit
-            .push(self.audit_entry(actor, action, rec, diff(None, Some(rec))));
-        cs.events.push(self.event(&format!("{}.created", rec.entity.name), rec));
-        cs.writes.push(Write::Insert(rec.clone()));
+            .push(self.audit_entry(actor, action, new, diff(old, Some(new))));
+        cs.events.push(self.event(event, new));
+        cs.writes.push(match old {
+            None => Write::Insert(new.clone()),
+            Some(o) => Write::Update {
+                record: new.clone(),
+                expected_version: o.version,
+            },
+        });
     }
 
     /// Reads one record, redacted; `NotFound` if missing, in another tenant or outside the read scope.
@@ -140,13 +155,14 @@ impl<S: Store> Service<S> {
             self.score_into(&mut rec, ctx.model.as_ref()).await?;
         }
         let mut cs = ChangeSet::new(actor.tenant);
-        cs.audit
-            .push(self.audit_entry(actor, "update", &rec, diff(Some(&cur), Some(&rec))));
-        cs.events.push(self.event(&format!("{}.updated", def.name), &rec));
-        cs.writes.push(Write::Update {
-            record: rec.clone(),
-            expected_version,
-        });
+        self.push_change(
+            actor,
+            "update",
+            &format!("{}.updated", def.name),
+            Some(&cur),
+            &rec,
+            &mut cs,
+        );
         self.rescore_parent(&rec, None, &mut cs).await?;
         if def.rescores.is_some_and(|f| cur.id_of(f) != rec.id_of(f)) {
             // Moved to another parent: the old parent loses this record's contribution.
