@@ -242,10 +242,11 @@ fn lead() -> EntityDef {
     e.scored = true;
     e.search_fields = &["first_name", "last_name", "company_name", "email", "phone"];
     e.check = Some(lead_check);
+    // Serve the common pages (by status, an owner's or a team's leads by status) in score order.
     e.indexes = vec![
         &["status", "score"],
-        &["owner_id", "score"],
-        &["team_id", "score"],
+        &["owner_id", "status", "score"],
+        &["team_id", "status", "score"],
         &["score"],
     ];
     e

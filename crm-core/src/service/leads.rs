@@ -55,6 +55,7 @@ pub struct StageSummary {
 
 const RESCORE_BATCH: u32 = 1000;
 const MAX_ACTIVITIES_PER_LEAD: u32 = 1000;
+const MODEL_CACHE_SIZE: usize = 256;
 
 impl<S: Store> Service<S> {
     /// The tenant's published scoring model (compiled) and its version; the built-in default model
@@ -66,17 +67,37 @@ impl<S: Store> Service<S> {
             limit: 1,
         };
         let custom = self.custom_specs(tenant, &LEAD).await?;
-        if let Some(r) = self.store.query(tenant, &SCORING_MODEL, &q).await?.into_iter().next() {
-            let m = parse_model(&r)?;
-            let c = m
-                .compile(&custom)
-                .map_err(|e| Error::Validation(prefix("definition", e)))?;
-            return Ok((Arc::new(c), r.get("model_version").and_then(Value::as_i64).unwrap_or(0)));
+        let published = self.store.query(tenant, &SCORING_MODEL, &q).await?.into_iter().next();
+        let version = published
+            .as_ref()
+            .and_then(|r| r.get("model_version"))
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
+        // Compiling is pure, so a compiled model is reused for as long as the model record and the
+        // custom fields it may refer to are unchanged.
+        let key = (
+            tenant,
+            published.as_ref().map(|r| (r.id, r.version)),
+            fingerprint(&custom),
+        );
+        if let Some(c) = self.models.lock().ok().and_then(|m| m.get(&key).cloned()) {
+            return Ok((c, version));
         }
-        let c = default_model()
-            .compile(&custom)
-            .map_err(|e| Error::Validation(prefix("definition", e)))?;
-        Ok((Arc::new(c), 0))
+        let m = match &published {
+            Some(r) => parse_model(r)?,
+            None => default_model(),
+        };
+        let c = Arc::new(
+            m.compile(&custom)
+                .map_err(|e| Error::Validation(prefix("definition", e)))?,
+        );
+        if let Ok(mut cache) = self.models.lock() {
+            if cache.len() >= MODEL_CACHE_SIZE {
+                cache.clear();
+            }
+            cache.insert(key, c.clone());
+        }
+        Ok((c, version))
     }
 
     /// The pipeline a lead moves through: its own, the tenant's default, or the built-in one.
@@ -581,4 +602,11 @@ fn prefix(p: &str, errs: Vec<FieldError>) -> Vec<FieldError> {
             e
         })
         .collect()
+}
+
+fn fingerprint(custom: &crate::validate::CustomSpecs) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    serde_json::to_string(custom).unwrap_or_default().hash(&mut h);
+    h.finish()
 }

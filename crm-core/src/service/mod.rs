@@ -37,11 +37,20 @@ pub struct Service<S> {
     store: S,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGen>,
+    /// Compiled scoring models by (tenant, model record id and version, custom specs fingerprint).
+    models: std::sync::Mutex<ModelCache>,
 }
+
+type ModelCache = std::collections::HashMap<(Id, Option<(Id, u64)>, u64), Arc<CompiledModel>>;
 
 impl<S: Store> Service<S> {
     pub fn new(store: S, clock: Arc<dyn Clock>, ids: Arc<dyn IdGen>) -> Self {
-        Service { store, clock, ids }
+        Service {
+            store,
+            clock,
+            ids,
+            models: Default::default(),
+        }
     }
 
     /// The underlying store (for operations and tests; use cases go through the service).

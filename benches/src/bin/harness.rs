@@ -1,0 +1,1238 @@
+//! The benchmark harness: seeds a SQLite file through the service, then measures the hot use cases
+//! against raw rusqlite doing the same work on the same file in the same run.
+//!
+//! stdout: one JSON object per line, `{"name", "value", "unit", "baseline", "baseline_unit", "ratio",
+//! "n"}`; `ratio = value / baseline` (lower is better) on time lines. Everything else goes to stderr.
+//!
+//! ```text
+//! cargo run --release -p crm-bench --bin harness -- [--leads N] [--database PATH] [--quick]
+//! ```
+
+use clap::Parser;
+use crm_core::access::Actor;
+use crm_core::clock::{Clock, IdGen, RandomIds, SystemClock};
+use crm_core::model::{ACTIVITY, ACTIVITY_KINDS, LEAD, LEAD_SOURCES};
+use crm_core::query::{Filter, ListRequest, Op, SortKey, StoreQuery};
+use crm_core::record::Record;
+use crm_core::schema::EntityDef;
+use crm_core::service::{ImportMode, ImportOptions, ImportReport, Service};
+use crm_core::store::Store;
+use crm_core::value::{Id, Timestamp, Value};
+use crm_store::SqliteStore;
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension};
+use serde_json::{Map, Value as Json, json};
+use std::collections::HashMap;
+use std::error::Error;
+use std::fmt::Write as _;
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+type Res<T> = Result<T, Box<dyn Error>>;
+type Svc = Service<Arc<SqliteStore>>;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "harness",
+    about = "CRM benchmark harness: JSON lines on stdout, ratios against raw SQLite on the same file"
+)]
+struct Args {
+    /// Leads to seed (activities: half as many).
+    #[arg(long, default_value_t = 1_000_000)]
+    leads: usize,
+    /// SQLite file to create (must not exist); a temporary file by default.
+    #[arg(long)]
+    database: Option<PathBuf>,
+    /// Fewer iterations (CI).
+    #[arg(long)]
+    quick: bool,
+}
+
+/// Iteration counts.
+#[derive(Clone, Copy, Debug)]
+struct Plan {
+    /// Reads of `get_lead`.
+    gets: usize,
+    /// Pages of `list_page`.
+    lists: usize,
+    /// Single creates.
+    creates: usize,
+    /// Alternating rounds (baseline, measured) of the repeated measurements; the best round counts.
+    rounds: usize,
+    /// Leads loaded for in-memory scoring.
+    score_leads: usize,
+    /// Minimum time spent scoring in memory.
+    score_time: Duration,
+}
+
+impl Plan {
+    fn new(quick: bool, leads: usize) -> Plan {
+        if quick {
+            Plan {
+                gets: 2_000,
+                lists: 300,
+                creates: 200,
+                rounds: 2,
+                score_leads: leads.min(100_000),
+                score_time: Duration::from_millis(300),
+            }
+        } else {
+            Plan {
+                gets: 20_000,
+                lists: 2_000,
+                creates: 1_000,
+                rounds: 3,
+                score_leads: leads.min(100_000),
+                score_time: Duration::from_secs(2),
+            }
+        }
+    }
+}
+
+fn main() {
+    let args = Args::parse();
+    if let Err(e) = run(&args) {
+        eprintln!("harness failed: {e}");
+        std::process::exit(1);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Output
+// ---------------------------------------------------------------------------------------------------
+
+/// Rounds to 4 significant digits (the noise floor of this machine is well above that).
+fn sig(x: f64) -> f64 {
+    if x == 0.0 || !x.is_finite() {
+        return x;
+    }
+    let digits = 4 - 1 - x.abs().log10().floor() as i32;
+    let p = 10f64.powi(digits);
+    (x * p).round() / p
+}
+
+/// Prints one result line. `ratio = value / baseline` for time units; throughput lines (`/s`) carry the
+/// baseline's throughput and no ratio (the matching time line has it).
+fn emit(name: &str, value: f64, unit: &str, baseline: Option<f64>, n: usize) {
+    let ratio = if unit.ends_with("/s") {
+        None
+    } else {
+        baseline.filter(|b| *b > 0.0).map(|b| sig(value / b))
+    };
+    println!(
+        "{}",
+        json!({
+            "name": name,
+            "value": sig(value),
+            "unit": unit,
+            "baseline": baseline.map(sig),
+            "baseline_unit": unit,
+            "ratio": ratio,
+            "n": n,
+        })
+    );
+}
+
+fn time<T>(f: impl FnOnce() -> Res<T>) -> Res<(Duration, T)> {
+    let t = Instant::now();
+    let out = f()?;
+    Ok((t.elapsed(), out))
+}
+
+/// Runs baseline and measured side alternately, once untimed each to warm up, then `rounds` timed
+/// rounds; returns the best time of each side (baseline, measured).
+/// The closures get the round number (0: warm-up).
+fn alternate(
+    rounds: usize,
+    mut baseline: impl FnMut(usize) -> Res<()>,
+    mut measured: impl FnMut(usize) -> Res<()>,
+) -> Res<(Duration, Duration)> {
+    baseline(0)?;
+    measured(0)?;
+    let (mut best_b, mut best_m) = (Duration::MAX, Duration::MAX);
+    for round in 1..=rounds {
+        best_b = best_b.min(time(|| baseline(round))?.0);
+        best_m = best_m.min(time(|| measured(round))?.0);
+    }
+    Ok((best_b, best_m))
+}
+
+fn per_op(d: Duration, n: usize, scale: f64) -> f64 {
+    d.as_secs_f64() * scale / n.max(1) as f64
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Deterministic data
+// ---------------------------------------------------------------------------------------------------
+
+/// SplitMix64: the same data on every run.
+#[derive(Debug)]
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
+        xs[self.below(xs.len())]
+    }
+    fn chance(&mut self, pct: u64) -> bool {
+        self.next() % 100 < pct
+    }
+}
+
+const FIRST: &[&str] = &[
+    "Ann", "Bob", "Carla", "Dev", "Elena", "Frank", "Grace", "Hugo", "Iris", "Jamal", "Kim", "Luis", "Mona", "Nate",
+    "Olga", "Pete", "Quinn", "Rosa", "Sam", "Tara",
+];
+const LAST: &[&str] = &[
+    "Anderson", "Baker", "Chen", "Diaz", "Evans", "Fischer", "Garcia", "Hughes", "Ito", "Jensen", "Kowalski", "Lopez",
+    "Miller", "Nguyen", "Olsen", "Patel",
+];
+const CITIES: &[&str] = &["Denver", "Boulder", "Aurora", "Lakewood", "Golden", "Littleton"];
+const PROJECTS: &[&str] = &[
+    "roof_replacement",
+    "roof_repair",
+    "roof_inspection",
+    "storm_damage",
+    "gutters",
+    "siding",
+];
+/// The default pipeline's stage keys, weighted towards the open stages.
+const STATUSES: &[&str] = &[
+    "new",
+    "new",
+    "new",
+    "contacted",
+    "contacted",
+    "qualified",
+    "appointment_set",
+    "proposal_sent",
+    "negotiation",
+    "won",
+    "lost",
+];
+const PRIORITIES: &[&str] = &["low", "medium", "medium", "high", "urgent"];
+const LOST_REASONS: &[&str] = &["price", "went with competitor", "no response"];
+const OUTCOMES: &[&str] = &["connected", "no_answer", "left_voicemail", "replied", "scheduled"];
+const DIRECTIONS: &[&str] = &["inbound", "outbound"];
+const VALUES: &[i64] = &[3_500, 8_000, 12_500, 18_000, 26_000, 45_000];
+
+/// A user who owns leads, with their team.
+#[derive(Clone, Copy, Debug)]
+struct Owner {
+    id: Id,
+    team: Id,
+}
+
+/// One generated lead: what goes into the CSV, and what the raw baseline stores (already normalised).
+#[derive(Debug)]
+struct LeadRow {
+    /// The raw baseline's row id (the service makes its own).
+    id: Id,
+    first: &'static str,
+    last: &'static str,
+    email: Option<String>,
+    phone_csv: Option<String>,
+    phone_e164: Option<String>,
+    city: &'static str,
+    source: &'static str,
+    status: &'static str,
+    owner: usize,
+    project: &'static str,
+    cents: i64,
+    priority: &'static str,
+    external_id: String,
+    lost_reason: Option<&'static str>,
+}
+
+fn gen_leads(rng: &mut Rng, n: usize, owners: usize, prefix: &str, now: Timestamp) -> Vec<LeadRow> {
+    (0..n)
+        .map(|i| {
+            let (first, last) = (rng.pick(FIRST), rng.pick(LAST));
+            let status = rng.pick(STATUSES);
+            let phone = rng
+                .chance(80)
+                .then(|| rng.below(10_000))
+                .map(|d| (format!("720-555-{d:04}"), format!("+1720555{d:04}")));
+            let email = rng.chance(60).then(|| {
+                format!(
+                    "{}.{}.{prefix}{i}@mail.example",
+                    first.to_lowercase(),
+                    last.to_lowercase()
+                )
+            });
+            let (phone_csv, phone_e164) = phone.unzip();
+            LeadRow {
+                id: RandomIds.new_id(now),
+                first,
+                last,
+                email,
+                phone_csv,
+                phone_e164,
+                city: rng.pick(CITIES),
+                source: rng.pick(LEAD_SOURCES),
+                status,
+                owner: rng.below(owners),
+                project: rng.pick(PROJECTS),
+                cents: (VALUES[rng.below(VALUES.len())] + rng.below(2000) as i64) * 100 + rng.below(100) as i64,
+                priority: rng.pick(PRIORITIES),
+                external_id: format!("{prefix}{i:07}"),
+                lost_reason: (status == "lost").then(|| rng.pick(LOST_REASONS)),
+            }
+        })
+        .collect()
+}
+
+const LEAD_CSV_HEADER: &str = "first_name,last_name,email,phone,city,region,source,status,owner_id,team_id,project_type,estimated_value,priority,external_id,lost_reason\n";
+
+fn lead_csv(rows: &[LeadRow], owners: &[Owner]) -> Vec<u8> {
+    let mut s = String::with_capacity(rows.len() * 200 + 200);
+    s.push_str(LEAD_CSV_HEADER);
+    for r in rows {
+        let o = owners[r.owner];
+        let _ = writeln!(
+            s,
+            "{},{},{},{},{},CO,{},{},{},{},{},{}.{:02},{},{},{}",
+            r.first,
+            r.last,
+            r.email.as_deref().unwrap_or(""),
+            r.phone_csv.as_deref().unwrap_or(""),
+            r.city,
+            r.source,
+            r.status,
+            o.id,
+            o.team,
+            r.project,
+            r.cents / 100,
+            r.cents % 100,
+            r.priority,
+            r.external_id,
+            r.lost_reason.unwrap_or(""),
+        );
+    }
+    s.into_bytes()
+}
+
+/// The same lead as a single-create input.
+fn lead_input(r: &LeadRow) -> Map<String, Json> {
+    let mut m = Map::new();
+    let mut put = |k: &str, v: &str| {
+        m.insert(k.to_owned(), Json::String(v.to_owned()));
+    };
+    put("first_name", r.first);
+    put("last_name", r.last);
+    if let Some(e) = &r.email {
+        put("email", e);
+    }
+    if let Some(p) = &r.phone_csv {
+        put("phone", p);
+    }
+    put("city", r.city);
+    put("region", "CO");
+    put("source", r.source);
+    put("status", r.status);
+    put("project_type", r.project);
+    put("estimated_value", &format!("{}.{:02}", r.cents / 100, r.cents % 100));
+    put("priority", r.priority);
+    put("external_id", &r.external_id);
+    if let Some(l) = r.lost_reason {
+        put("lost_reason", l);
+    }
+    m
+}
+
+/// One generated activity.
+#[derive(Debug)]
+struct ActRow {
+    id: Id,
+    kind: &'static str,
+    direction: &'static str,
+    outcome: &'static str,
+    occurred_at: Timestamp,
+    duration: i64,
+    lead: Id,
+    owner: Owner,
+    external_id: String,
+}
+
+fn gen_activities(rng: &mut Rng, n: usize, leads: &[(Id, Owner)], now: Timestamp) -> Vec<ActRow> {
+    let span = 90 * Timestamp::MICROS_PER_DAY as u64;
+    (0..n)
+        .map(|i| {
+            let (lead, owner) = leads[rng.below(leads.len())];
+            ActRow {
+                id: RandomIds.new_id(now),
+                kind: rng.pick(ACTIVITY_KINDS),
+                direction: rng.pick(DIRECTIONS),
+                outcome: rng.pick(OUTCOMES),
+                // Between 90 days and one minute ago.
+                occurred_at: Timestamp(now.0 - 60_000_000 - (rng.next() % span) as i64),
+                duration: rng.below(45) as i64,
+                lead,
+                owner,
+                external_id: format!("A{i:07}"),
+            }
+        })
+        .collect()
+}
+
+const ACT_SUBJECT: &str = "Follow-up";
+
+fn activity_csv(rows: &[ActRow]) -> Vec<u8> {
+    let mut s = String::with_capacity(rows.len() * 220 + 200);
+    s.push_str("kind,direction,outcome,subject,occurred_at,duration_minutes,lead_id,owner_id,team_id,external_id\n");
+    for r in rows {
+        let _ = writeln!(
+            s,
+            "{},{},{},{ACT_SUBJECT},{},{},{},{},{},{}",
+            r.kind,
+            r.direction,
+            r.outcome,
+            r.occurred_at.to_rfc3339(),
+            r.duration,
+            r.lead,
+            r.owner.id,
+            r.owner.team,
+            r.external_id,
+        );
+    }
+    s.into_bytes()
+}
+
+/// A trivial "fit score" the raw baseline stores at insert time (the service runs the real model).
+fn raw_fit_score(source: &str, cents: i64) -> i64 {
+    let s = match source {
+        "referral" => 20,
+        "storm_canvass" | "website" | "phone_in" | "partner" => 10,
+        _ => 0,
+    };
+    s + if cents >= 1_500_000 { 15 } else { 8 }
+}
+
+fn temperature(score: i64) -> &'static str {
+    match score {
+        70.. => "hot",
+        40.. => "warm",
+        _ => "cold",
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Raw SQLite side
+// ---------------------------------------------------------------------------------------------------
+
+/// The store's connection settings, mirrored by the raw side (see `configure` and the constants at the
+/// top of `crm-store/src/sqlite.rs`): page cache per connection role, memory-mapped reads, temp tables
+/// in memory, WAL with `synchronous = NORMAL`.
+const RAW_WRITER_CACHE_KIB: i64 = 64 * 1024;
+const RAW_READER_CACHE_KIB: i64 = 16 * 1024;
+const RAW_MMAP_BYTES: i64 = 256 * 1024 * 1024;
+
+/// A raw connection to the same file with the settings the store gives the same role: the writer
+/// (raw inserts and updates) or a read-only reader (raw gets and lists).
+fn raw_connection(path: &Path, reader: bool) -> Res<Connection> {
+    use rusqlite::OpenFlags;
+    let flags = if reader {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let c = Connection::open_with_flags(path, flags)?;
+    c.busy_timeout(Duration::from_secs(30))?;
+    c.set_prepared_statement_cache_capacity(256);
+    let cache = if reader {
+        RAW_READER_CACHE_KIB
+    } else {
+        RAW_WRITER_CACHE_KIB
+    };
+    c.execute_batch(&format!("PRAGMA cache_size = -{cache}; PRAGMA temp_store = MEMORY"))?;
+    let _: Option<i64> = c
+        .query_row(&format!("PRAGMA mmap_size = {RAW_MMAP_BYTES}"), [], |r| r.get(0))
+        .optional()?;
+    if !reader {
+        let mode: String = c.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err("raw connection: cannot enable WAL".into());
+        }
+        c.execute_batch("PRAGMA synchronous = NORMAL")?;
+    }
+    Ok(c)
+}
+
+/// Creates `bench_raw_<table>` with exactly the store's DDL for `<table>` (columns and indexes), read
+/// back from `sqlite_master`, so the baseline maintains the same indexes the store does.
+fn clone_table(c: &Connection, table: &str, with_indexes: bool) -> Res<String> {
+    let raw = format!("bench_raw_{table}{}", if with_indexes { "" } else { "_plain" });
+    let quoted = |s: &str| format!("\"{s}\"");
+    let sql: String = c.query_row(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?1",
+        [table],
+        |r| r.get(0),
+    )?;
+    let ddl = replace_name(&sql, table, &raw).ok_or_else(|| format!("cannot rename table in {sql}"))?;
+    c.execute_batch(&format!("DROP TABLE IF EXISTS {}; {ddl}", quoted(&raw)))?;
+    if with_indexes {
+        let mut st = c.prepare(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ?1 AND sql IS NOT NULL",
+        )?;
+        let idx: Vec<(String, String)> = st
+            .query_map([table], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        for (name, sql) in idx {
+            let new_name = format!("bench_{name}");
+            let s = replace_name(&sql, &name, &new_name)
+                .and_then(|s| replace_name(&s, table, &raw))
+                .ok_or_else(|| format!("cannot rename index in {sql}"))?;
+            c.execute_batch(&s)?;
+        }
+    }
+    Ok(raw)
+}
+
+/// Replaces the identifier `from` (quoted or bare) in a DDL statement, once.
+fn replace_name(sql: &str, from: &str, to: &str) -> Option<String> {
+    for (f, t) in [
+        (format!("\"{from}\""), format!("\"{to}\"")),
+        (format!("`{from}`"), format!("`{to}`")),
+        (format!(" {from} "), format!(" {to} ")),
+        (format!(" {from}("), format!(" {to}(")),
+    ] {
+        if sql.contains(&f) {
+            return Some(sql.replacen(&f, &t, 1));
+        }
+    }
+    None
+}
+
+/// Every stored column of an entity, in the order the store reads them.
+fn read_columns(def: &EntityDef) -> Vec<&'static str> {
+    let mut c = vec!["id", "version", "created_at", "updated_at"];
+    c.extend(def.fields.iter().map(|f| f.name));
+    if def.custom_fields {
+        c.push("custom");
+    }
+    c
+}
+
+/// Every column an insert writes.
+fn insert_columns(def: &EntityDef) -> Vec<&'static str> {
+    let mut c = vec!["id", "org_id", "version", "created_at", "updated_at"];
+    c.extend(def.fields.iter().map(|f| f.name));
+    if def.custom_fields {
+        c.push("custom");
+    }
+    c
+}
+
+fn insert_sql(table: &str, cols: &[&str]) -> String {
+    let names = cols.join(", ");
+    let params: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
+    format!("INSERT INTO {table} ({names}) VALUES ({})", params.join(", "))
+}
+
+/// Decodes every column of a row into owned Rust values (String, i64, f64, Vec<u8>).
+fn decode_row(r: &rusqlite::Row<'_>, n: usize) -> rusqlite::Result<Vec<SqlValue>> {
+    (0..n).map(|i| r.get_ref(i).map(SqlValue::from)).collect()
+}
+
+/// Binds one generated lead to the full-row insert and runs it.
+fn bind_lead(
+    st: &mut rusqlite::Statement<'_>,
+    cols: &[&str],
+    r: &LeadRow,
+    tenant: Id,
+    owners: &[Owner],
+    now: Timestamp,
+) -> rusqlite::Result<usize> {
+    let o = owners[r.owner];
+    let score = raw_fit_score(r.source, r.cents);
+    for (i, c) in cols.iter().enumerate() {
+        let p = i + 1;
+        match *c {
+            "id" => st.raw_bind_parameter(p, &r.id.as_bytes()[..])?,
+            "org_id" => st.raw_bind_parameter(p, &tenant.as_bytes()[..])?,
+            "version" => st.raw_bind_parameter(p, 1i64)?,
+            "created_at" | "updated_at" | "scored_at" => st.raw_bind_parameter(p, now.0)?,
+            "first_name" => st.raw_bind_parameter(p, r.first)?,
+            "last_name" => st.raw_bind_parameter(p, r.last)?,
+            "email" => st.raw_bind_parameter(p, r.email.as_deref())?,
+            "phone" => st.raw_bind_parameter(p, r.phone_e164.as_deref())?,
+            "city" => st.raw_bind_parameter(p, r.city)?,
+            "region" => st.raw_bind_parameter(p, "CO")?,
+            "source" => st.raw_bind_parameter(p, r.source)?,
+            "status" => st.raw_bind_parameter(p, r.status)?,
+            "score" => st.raw_bind_parameter(p, score)?,
+            "temperature" => st.raw_bind_parameter(p, temperature(score))?,
+            "score_model_version" => st.raw_bind_parameter(p, 0i64)?,
+            "owner_id" => st.raw_bind_parameter(p, &o.id.as_bytes()[..])?,
+            "team_id" => st.raw_bind_parameter(p, &o.team.as_bytes()[..])?,
+            "project_type" => st.raw_bind_parameter(p, r.project)?,
+            "estimated_value" => st.raw_bind_parameter(p, r.cents)?,
+            "priority" => st.raw_bind_parameter(p, r.priority)?,
+            "external_id" => st.raw_bind_parameter(p, r.external_id.as_str())?,
+            "lost_reason" => st.raw_bind_parameter(p, r.lost_reason)?,
+            _ => st.raw_bind_parameter(p, rusqlite::types::Null)?,
+        }
+    }
+    st.raw_execute()
+}
+
+fn bind_activity(
+    st: &mut rusqlite::Statement<'_>,
+    cols: &[&str],
+    r: &ActRow,
+    tenant: Id,
+    now: Timestamp,
+) -> rusqlite::Result<usize> {
+    for (i, c) in cols.iter().enumerate() {
+        let p = i + 1;
+        match *c {
+            "id" => st.raw_bind_parameter(p, &r.id.as_bytes()[..])?,
+            "org_id" => st.raw_bind_parameter(p, &tenant.as_bytes()[..])?,
+            "version" => st.raw_bind_parameter(p, 1i64)?,
+            "created_at" | "updated_at" => st.raw_bind_parameter(p, now.0)?,
+            "kind" => st.raw_bind_parameter(p, r.kind)?,
+            "direction" => st.raw_bind_parameter(p, r.direction)?,
+            "subject" => st.raw_bind_parameter(p, ACT_SUBJECT)?,
+            "outcome" => st.raw_bind_parameter(p, r.outcome)?,
+            "occurred_at" => st.raw_bind_parameter(p, r.occurred_at.0)?,
+            "duration_minutes" => st.raw_bind_parameter(p, r.duration)?,
+            "lead_id" => st.raw_bind_parameter(p, &r.lead.as_bytes()[..])?,
+            "owner_id" => st.raw_bind_parameter(p, &r.owner.id.as_bytes()[..])?,
+            "team_id" => st.raw_bind_parameter(p, &r.owner.team.as_bytes()[..])?,
+            "external_id" => st.raw_bind_parameter(p, r.external_id.as_str())?,
+            _ => st.raw_bind_parameter(p, rusqlite::types::Null)?,
+        }
+    }
+    st.raw_execute()
+}
+
+/// Raw bulk insert of generated rows into `table` in one transaction with one prepared statement.
+fn raw_bulk_insert<R>(
+    c: &mut Connection,
+    table: &str,
+    def: &EntityDef,
+    rows: &[R],
+    mut bind: impl FnMut(&mut rusqlite::Statement<'_>, &[&str], &R) -> rusqlite::Result<usize>,
+) -> Res<()> {
+    let cols = insert_columns(def);
+    let tx = c.transaction()?;
+    {
+        let mut st = tx.prepare(&insert_sql(table, &cols))?;
+        for r in rows {
+            bind(&mut st, &cols, r)?;
+        }
+    }
+    tx.commit()?;
+    Ok(())
+}
+
+fn uuid_of(v: &SqlValue) -> Option<Id> {
+    match v {
+        SqlValue::Blob(b) => Id::from_slice(b).ok(),
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// The run
+// ---------------------------------------------------------------------------------------------------
+
+fn obj(j: Json) -> Map<String, Json> {
+    j.as_object().cloned().unwrap_or_default()
+}
+
+fn block<F: std::future::Future>(f: F) -> F::Output {
+    pollster::block_on(f)
+}
+
+#[derive(Debug)]
+struct Tenant {
+    tenant: Id,
+    manager: Actor,
+    sales: Vec<Actor>,
+    /// Lead owners: the manager and the sales users, with their teams.
+    owners: Vec<Owner>,
+}
+
+fn setup_tenant(svc: &Svc) -> Res<Tenant> {
+    let org = block(svc.create_organization(&obj(json!({"name": "Bench Roofing"}))))?;
+    let tenant = org.id;
+    let system = Actor::system(tenant);
+    let mut teams = Vec::new();
+    for name in ["North", "South"] {
+        teams.push(block(svc.create(&system, "team", &obj(json!({"name": name}))))?.id);
+    }
+    let user = |name: &str, role: &str, team: Id| -> Res<(Actor, Owner)> {
+        let u = block(svc.create(
+            &system,
+            "user",
+            &obj(
+                json!({"name": name, "email": format!("{}@bench.test", name.to_lowercase()),
+                         "role": role, "team_id": team.to_string()}),
+            ),
+        ))?;
+        Ok((block(svc.actor(tenant, u.id))?, Owner { id: u.id, team }))
+    };
+    let (manager, m) = user("Maria", "manager", teams[0])?;
+    let mut owners = vec![m];
+    let mut sales = Vec::new();
+    for (name, team) in [
+        ("Sam", teams[0]),
+        ("Sid", teams[0]),
+        ("Sue", teams[1]),
+        ("Sal", teams[1]),
+    ] {
+        let (a, o) = user(name, "sales", team)?;
+        sales.push(a);
+        owners.push(o);
+    }
+    Ok(Tenant {
+        tenant,
+        manager,
+        sales,
+        owners,
+    })
+}
+
+fn check_import(what: &str, r: &ImportReport, rows: usize) -> Res<()> {
+    if r.invalid > 0 || r.created as usize != rows || !r.applied {
+        let first: Vec<String> = r
+            .errors
+            .iter()
+            .take(3)
+            .map(|e| format!("row {}: {:?}", e.row, e.errors))
+            .collect();
+        return Err(format!(
+            "{what} import: {} rows, {} created, {} invalid, applied {}; {first:?}",
+            r.rows, r.created, r.invalid, r.applied
+        )
+        .into());
+    }
+    Ok(())
+}
+
+fn run(args: &Args) -> Res<()> {
+    let n = args.leads.max(100);
+    let plan = Plan::new(args.quick, n);
+    let _tmp;
+    let path = match &args.database {
+        Some(p) => {
+            if p.exists() {
+                return Err(format!("{} exists; the harness seeds a new file", p.display()).into());
+            }
+            p.clone()
+        }
+        None => {
+            let d = tempfile::tempdir()?;
+            let p = d.path().join("bench.db");
+            _tmp = d;
+            p
+        }
+    };
+    eprintln!(
+        "harness: {n} leads, {} activities, {} ({}), plan {plan:?}",
+        n / 2,
+        path.display(),
+        if args.quick { "quick" } else { "full" }
+    );
+    let store = Arc::new(SqliteStore::open(&path)?);
+    let svc: Svc = Service::new(store, Arc::new(SystemClock), Arc::new(RandomIds));
+    let t = setup_tenant(&svc)?;
+    let mut raw = raw_connection(&path, false)?;
+    let raw_r = raw_connection(&path, true)?;
+    let now = SystemClock.now();
+    let mut rng = Rng(0x5EED);
+
+    // ---- import_leads ----
+    let rows = gen_leads(&mut rng, n, t.owners.len(), "L", now);
+    let csv = lead_csv(&rows, &t.owners);
+    eprintln!("leads csv: {:.1} MB", csv.len() as f64 / 1e6);
+    let raw_leads = clone_table(&raw, LEAD.table, true)?;
+    let raw_plain = clone_table(&raw, LEAD.table, false)?;
+    let (plain_t, ()) = time(|| {
+        raw_bulk_insert(&mut raw, &raw_plain, &LEAD, &rows, |st, cols, r| {
+            bind_lead(st, cols, r, t.tenant, &t.owners, now)
+        })
+    })?;
+    raw.execute_batch(&format!("DROP TABLE {raw_plain}"))?;
+    let (raw_t, ()) = time(|| {
+        raw_bulk_insert(&mut raw, &raw_leads, &LEAD, &rows, |st, cols, r| {
+            bind_lead(st, cols, r, t.tenant, &t.owners, now)
+        })
+    })?;
+    let opts = ImportOptions {
+        mode: ImportMode::AllOrNothing,
+        ..Default::default()
+    };
+    let (svc_t, report) = time(|| Ok(block(svc.import_csv(&t.manager, "lead", csv.as_slice(), &opts))?))?;
+    check_import("lead", &report, n)?;
+    drop(csv);
+    eprintln!("import_leads: service {svc_t:?}, raw (same indexes) {raw_t:?}, raw (no indexes) {plain_t:?}");
+    emit("import_leads", svc_t.as_secs_f64(), "s", Some(raw_t.as_secs_f64()), n);
+    emit(
+        "import_leads_rate",
+        n as f64 / svc_t.as_secs_f64(),
+        "rows/s",
+        Some(n as f64 / raw_t.as_secs_f64()),
+        n,
+    );
+    emit(
+        "import_leads_vs_unindexed",
+        svc_t.as_secs_f64(),
+        "s",
+        Some(plain_t.as_secs_f64()),
+        n,
+    );
+
+    // ---- import_activities ----
+    let lead_ids: Vec<(Id, Owner)> = {
+        let by_id: HashMap<Id, Owner> = t.owners.iter().map(|o| (o.id, *o)).collect();
+        let mut st = raw.prepare("SELECT id, owner_id FROM leads WHERE org_id = ?1 ORDER BY id")?;
+        let mut out = Vec::with_capacity(n);
+        let mut q = st.query([&t.tenant.as_bytes()[..]])?;
+        while let Some(r) = q.next()? {
+            let id = uuid_of(&SqlValue::from(r.get_ref(0)?)).ok_or("lead id is not a uuid")?;
+            let owner = uuid_of(&SqlValue::from(r.get_ref(1)?))
+                .and_then(|o| by_id.get(&o).copied())
+                .ok_or("lead owner is not a bench user")?;
+            out.push((id, owner));
+        }
+        out
+    };
+    if lead_ids.len() != n {
+        return Err(format!("expected {n} leads in the file, found {}", lead_ids.len()).into());
+    }
+    let acts = gen_activities(&mut rng, n / 2, &lead_ids, now);
+    let csv = activity_csv(&acts);
+    let raw_acts = clone_table(&raw, ACTIVITY.table, true)?;
+    let (raw_t, ()) = time(|| {
+        raw_bulk_insert(&mut raw, &raw_acts, &ACTIVITY, &acts, |st, cols, r| {
+            bind_activity(st, cols, r, t.tenant, now)
+        })
+    })?;
+    let (svc_t, report) = time(|| Ok(block(svc.import_csv(&t.manager, "activity", csv.as_slice(), &opts))?))?;
+    check_import("activity", &report, acts.len())?;
+    drop((csv, acts));
+    raw.execute_batch(&format!("DROP TABLE {raw_acts}"))?;
+    eprintln!("import_activities: service {svc_t:?} (includes re-scoring their leads), raw {raw_t:?}");
+    emit(
+        "import_activities",
+        svc_t.as_secs_f64(),
+        "s",
+        Some(raw_t.as_secs_f64()),
+        n / 2,
+    );
+    emit(
+        "import_activities_rate",
+        (n / 2) as f64 / svc_t.as_secs_f64(),
+        "rows/s",
+        Some((n / 2) as f64 / raw_t.as_secs_f64()),
+        n / 2,
+    );
+    drop(rows);
+
+    // ---- get_lead ----
+    let ids: Vec<Id> = (0..plan.gets).map(|_| lead_ids[rng.below(lead_ids.len())].0).collect();
+    let cols = read_columns(&LEAD);
+    let get_sql = format!("SELECT {} FROM leads WHERE org_id = ?1 AND id = ?2", cols.join(", "));
+    let tenant_b = t.tenant.as_bytes().to_vec();
+    let (raw_t, svc_t) = alternate(
+        plan.rounds,
+        |_| {
+            let mut st = raw_r.prepare_cached(&get_sql)?;
+            for id in &ids {
+                let row = st
+                    .query_row((&tenant_b[..], &id.as_bytes()[..]), |r| decode_row(r, cols.len()))
+                    .optional()?;
+                black_box(row.ok_or("raw get: missing lead")?);
+            }
+            Ok(())
+        },
+        |_| {
+            for id in &ids {
+                black_box(block(svc.get(&t.manager, "lead", *id))?);
+            }
+            Ok(())
+        },
+    )?;
+    emit(
+        "get_lead",
+        per_op(svc_t, ids.len(), 1e9),
+        "ns/op",
+        Some(per_op(raw_t, ids.len(), 1e9)),
+        ids.len(),
+    );
+
+    // ---- get_lead_scoped: a sales user reading their team's leads (record scope checked per read) ----
+    let reader = &t.sales[0];
+    let team_ids: Vec<Id> = lead_ids
+        .iter()
+        .filter(|(_, o)| Some(o.team) == reader.team_id)
+        .map(|(id, _)| *id)
+        .collect();
+    let ids: Vec<Id> = (0..plan.gets).map(|_| team_ids[rng.below(team_ids.len())]).collect();
+    let (raw_t, svc_t) = alternate(
+        plan.rounds,
+        |_| {
+            let mut st = raw_r.prepare_cached(&get_sql)?;
+            for id in &ids {
+                let row = st
+                    .query_row((&tenant_b[..], &id.as_bytes()[..]), |r| decode_row(r, cols.len()))
+                    .optional()?;
+                black_box(row.ok_or("raw get: missing lead")?);
+            }
+            Ok(())
+        },
+        |_| {
+            for id in &ids {
+                black_box(block(svc.get(reader, "lead", *id))?);
+            }
+            Ok(())
+        },
+    )?;
+    emit(
+        "get_lead_scoped",
+        per_op(svc_t, ids.len(), 1e9),
+        "ns/op",
+        Some(per_op(raw_t, ids.len(), 1e9)),
+        ids.len(),
+    );
+
+    // ---- list_page ----
+    let reqs: Vec<(usize, ListRequest)> = (0..plan.lists)
+        .map(|i| {
+            let o = i % t.owners.len();
+            let req = ListRequest {
+                q: Some(format!("status:new owner:{}", t.owners[o].id)),
+                sort: vec![SortKey::desc("score")],
+                limit: Some(50),
+                ..Default::default()
+            };
+            (o, req)
+        })
+        .collect();
+    let list_sql = format!(
+        "SELECT {} FROM leads WHERE org_id = ?1 AND status = ?2 AND owner_id = ?3 ORDER BY score DESC, id LIMIT 51",
+        cols.join(", ")
+    );
+    explain_list(&raw_r, &list_sql, t.tenant)?;
+    let owner_b: Vec<Vec<u8>> = t.owners.iter().map(|o| o.id.as_bytes().to_vec()).collect();
+    let (mut raw_rows, mut svc_rows) = (0usize, 0usize);
+    let (raw_t, svc_t) = alternate(
+        plan.rounds,
+        |_| {
+            let mut st = raw_r.prepare_cached(&list_sql)?;
+            raw_rows = 0;
+            for (o, _) in &reqs {
+                let mut q = st.query((&tenant_b[..], "new", &owner_b[*o][..]))?;
+                let mut page = Vec::with_capacity(51);
+                while let Some(r) = q.next()? {
+                    page.push(decode_row(r, cols.len())?);
+                }
+                raw_rows += page.len().min(50);
+                black_box(page);
+            }
+            Ok(())
+        },
+        |_| {
+            svc_rows = 0;
+            for (_, req) in &reqs {
+                let page = block(svc.list(&t.manager, "lead", req))?;
+                svc_rows += page.items.len();
+                black_box(page);
+            }
+            Ok(())
+        },
+    )?;
+    if raw_rows != svc_rows {
+        eprintln!("WARNING list_page: raw returned {raw_rows} rows, service {svc_rows}");
+    }
+    emit(
+        "list_page",
+        per_op(svc_t, reqs.len(), 1e6),
+        "us/op",
+        Some(per_op(raw_t, reqs.len(), 1e6)),
+        reqs.len(),
+    );
+
+    // ---- create_lead ----
+    let actor = &t.sales[0];
+    let me = t
+        .owners
+        .iter()
+        .position(|o| Some(o.id) == actor.user_id)
+        .ok_or("sales user is not an owner")?;
+    let raw_batches: Vec<Vec<LeadRow>> = (0..=plan.rounds)
+        .map(|round| {
+            let mut b = gen_leads(&mut rng, plan.creates, t.owners.len(), &format!("R{round}-"), now);
+            b.iter_mut().for_each(|r| r.owner = me);
+            b
+        })
+        .collect();
+    let svc_batches: Vec<Vec<Map<String, Json>>> = (0..=plan.rounds)
+        .map(|round| {
+            gen_leads(&mut rng, plan.creates, t.owners.len(), &format!("C{round}-"), now)
+                .iter()
+                .map(lead_input)
+                .collect()
+        })
+        .collect();
+    let ins_cols = insert_columns(&LEAD);
+    let ins_sql = insert_sql(&raw_leads, &ins_cols);
+    let (raw_t, svc_t) = alternate(
+        plan.rounds,
+        |round| {
+            for r in &raw_batches[round] {
+                raw.execute_batch("BEGIN IMMEDIATE")?;
+                {
+                    let mut st = raw.prepare_cached(&ins_sql)?;
+                    bind_lead(&mut st, &ins_cols, r, t.tenant, &t.owners, now)?;
+                }
+                raw.execute_batch("COMMIT")?;
+            }
+            Ok(())
+        },
+        |round| {
+            for input in &svc_batches[round] {
+                black_box(block(svc.create(actor, "lead", input))?);
+            }
+            Ok(())
+        },
+    )?;
+    emit(
+        "create_lead",
+        per_op(svc_t, plan.creates, 1e6),
+        "us/op",
+        Some(per_op(raw_t, plan.creates, 1e6)),
+        plan.creates,
+    );
+    drop((raw_batches, svc_batches));
+    raw.execute_batch(&format!("DROP TABLE {raw_leads}"))?;
+
+    // ---- rescore_all ----
+    let total: i64 = raw.query_row("SELECT count(*) FROM leads WHERE org_id = ?1", [&tenant_b[..]], |r| {
+        r.get(0)
+    })?;
+    let total = total as usize;
+    let (model, version) = block(svc.scoring_model(t.tenant))?;
+    let cutoff = |now: Timestamp| model.lookback_days().map_or(i64::MIN, |d| now.plus_days(-d).0);
+    // Warm-up for both sides: one read-only pass of the raw loop over every lead and activity.
+    raw_rescore(&mut raw, t.tenant, cutoff(SystemClock.now()), version, false)?;
+    let (raw_t, written) = time(|| raw_rescore(&mut raw, t.tenant, cutoff(SystemClock.now()), version, true))?;
+    // Make every stored score stale so the service writes every lead too (the raw pass wrote all).
+    raw.execute(
+        "UPDATE leads SET temperature = 'stale' WHERE org_id = ?1",
+        [&tenant_b[..]],
+    )?;
+    let (svc_t, rep) = time(|| Ok(block(svc.rescore_all(&t.manager))?))?;
+    eprintln!(
+        "rescore_all: service {svc_t:?} (scanned {}, changed {}), raw {raw_t:?} (wrote {written})",
+        rep.scanned, rep.changed
+    );
+    emit(
+        "rescore_all",
+        svc_t.as_secs_f64(),
+        "s",
+        Some(raw_t.as_secs_f64()),
+        total,
+    );
+    emit(
+        "rescore_all_rate",
+        total as f64 / svc_t.as_secs_f64(),
+        "leads/s",
+        Some(total as f64 / raw_t.as_secs_f64()),
+        total,
+    );
+
+    // ---- score_in_memory ----
+    let now = SystemClock.now();
+    let pairs = load_scoring_set(&svc, t.tenant, plan.score_leads, cutoff(now))?;
+    let n_acts: usize = pairs.iter().map(|(_, a)| a.len()).sum();
+    eprintln!("score_in_memory: {} leads, {n_acts} activities in memory", pairs.len());
+    for (name, explain) in [("score_in_memory", false), ("explain_in_memory", true)] {
+        let t0 = Instant::now();
+        let mut scored = 0usize;
+        while scored == 0 || t0.elapsed() < plan.score_time {
+            for (lead, acts) in &pairs {
+                if explain {
+                    black_box(model.evaluate(lead, acts, now));
+                } else {
+                    black_box(model.score(lead, acts, now));
+                }
+            }
+            scored += pairs.len();
+        }
+        emit(
+            name,
+            scored as f64 / t0.elapsed().as_secs_f64(),
+            "leads/s",
+            None,
+            pairs.len(),
+        );
+    }
+    Ok(())
+}
+
+/// The raw equivalent of a full re-score: every lead (all columns) in id order, 1,000 at a time, with
+/// its activities inside the model's lookback, decoded; a simple score computed; and (if `write`) an
+/// `UPDATE` of the score fields of every lead, all in one transaction. Returns the rows written.
+fn raw_rescore(c: &mut Connection, tenant: Id, cutoff: i64, version: i64, write: bool) -> Res<usize> {
+    const BATCH: usize = 1000;
+    let lead_cols = read_columns(&LEAD);
+    let act_cols = read_columns(&ACTIVITY);
+    let col = |cols: &[&str], name: &str| {
+        cols.iter()
+            .position(|c| *c == name)
+            .ok_or_else(|| format!("no column {name}"))
+    };
+    let (src_i, value_i) = (col(&lead_cols, "source")?, col(&lead_cols, "estimated_value")?);
+    let lead_i = col(&act_cols, "lead_id")?;
+    let lead_sql = format!(
+        "SELECT {} FROM leads WHERE org_id = ?1 AND id > ?2 ORDER BY id LIMIT {BATCH}",
+        lead_cols.join(", ")
+    );
+    let act_sql = |k: usize| {
+        let ps: Vec<String> = (0..k).map(|i| format!("?{}", i + 3)).collect();
+        format!(
+            "SELECT {} FROM activities WHERE org_id = ?1 AND occurred_at >= ?2 AND lead_id IN ({}) ORDER BY occurred_at DESC, id",
+            act_cols.join(", "),
+            ps.join(", ")
+        )
+    };
+    let update_sql = "UPDATE leads SET score = ?1, temperature = ?2, score_model_version = ?3, scored_at = ?4 WHERE org_id = ?5 AND id = ?6";
+    let now = SystemClock.now().0;
+    let tx = c.transaction()?;
+    let mut written = 0;
+    let mut after: Vec<u8> = Vec::new();
+    loop {
+        let leads: Vec<Vec<SqlValue>> = {
+            let mut st = tx.prepare_cached(&lead_sql)?;
+            let mut q = st.query((&tenant.as_bytes()[..], &after[..]))?;
+            let mut out = Vec::with_capacity(BATCH);
+            while let Some(r) = q.next()? {
+                out.push(decode_row(r, lead_cols.len())?);
+            }
+            out
+        };
+        let Some(last) = leads.last() else { break };
+        after = match &last[0] {
+            SqlValue::Blob(b) => b.clone(),
+            _ => return Err("lead id is not a blob".into()),
+        };
+        let mut by_lead: HashMap<Vec<u8>, Vec<Vec<SqlValue>>> = HashMap::new();
+        {
+            let mut st = tx.prepare_cached(&act_sql(leads.len()))?;
+            st.raw_bind_parameter(1, &tenant.as_bytes()[..])?;
+            st.raw_bind_parameter(2, cutoff)?;
+            for (i, l) in leads.iter().enumerate() {
+                st.raw_bind_parameter(i + 3, &l[0])?;
+            }
+            let mut q = st.raw_query();
+            while let Some(r) = q.next()? {
+                let a = decode_row(r, act_cols.len())?;
+                if let SqlValue::Blob(b) = &a[lead_i] {
+                    by_lead.entry(b.clone()).or_default().push(a);
+                }
+            }
+        }
+        let mut up = tx.prepare_cached(update_sql)?;
+        for l in &leads {
+            let SqlValue::Blob(id) = &l[0] else { continue };
+            let n_acts = by_lead.get(id).map_or(0, Vec::len) as i64;
+            let source = match &l[src_i] {
+                SqlValue::Text(s) => s.as_str(),
+                _ => "",
+            };
+            let cents = match l[value_i] {
+                SqlValue::Integer(c) => c,
+                _ => 0,
+            };
+            let score = (raw_fit_score(source, cents) + 5 * n_acts).min(100);
+            if write {
+                up.execute((score, temperature(score), version, now, &tenant.as_bytes()[..], &id[..]))?;
+                written += 1;
+            } else {
+                black_box(score);
+            }
+        }
+    }
+    tx.commit()?;
+    Ok(written)
+}
+
+/// Loads up to `limit` leads (in id order) and their activities inside the model's lookback through
+/// the store, for in-memory scoring.
+fn load_scoring_set(svc: &Svc, tenant: Id, limit: usize, cutoff: i64) -> Res<Vec<(Record, Vec<Record>)>> {
+    let store = svc.store();
+    let mut out: Vec<(Record, Vec<Record>)> = Vec::with_capacity(limit);
+    let mut after: Option<Id> = None;
+    while out.len() < limit {
+        let filter = after.map_or(Filter::All, |id| Filter::cmp("id", Op::Gt, id));
+        let want = (limit - out.len()).min(1000) as u32;
+        let leads = block(store.query(tenant, &LEAD, &StoreQuery::by_id(filter, want)))?;
+        let Some(last) = leads.last() else { break };
+        after = Some(last.id);
+        let q = StoreQuery {
+            filter: Filter::and([
+                Filter::In {
+                    field: "lead_id".into(),
+                    values: leads.iter().map(|l| Value::Id(l.id)).collect(),
+                },
+                Filter::cmp("occurred_at", Op::Ge, Timestamp(cutoff)),
+            ]),
+            sort: vec![SortKey::desc("occurred_at"), SortKey::asc("id")],
+            limit: u32::MAX,
+        };
+        let mut by_lead: HashMap<Id, Vec<Record>> = HashMap::new();
+        for a in block(store.query(tenant, &ACTIVITY, &q))? {
+            if let Some(l) = a.id_of("lead_id") {
+                by_lead.entry(l).or_default().push(a);
+            }
+        }
+        for l in leads {
+            let acts = by_lead.remove(&l.id).unwrap_or_default();
+            out.push((l, acts));
+        }
+    }
+    Ok(out)
+}
+
+/// Prints the query plans of the raw list query and of the store's (to stderr).
+fn explain_list(raw: &Connection, list_sql: &str, tenant: Id) -> Res<()> {
+    let store_q = StoreQuery {
+        filter: Filter::and([
+            Filter::eq("status", "new"),
+            Filter::cmp("owner_id", Op::Eq, Value::Id(tenant)),
+        ]),
+        sort: vec![SortKey::desc("score"), SortKey::asc("id")],
+        limit: 51,
+    };
+    let store_sql = crm_store::Backend::Sqlite
+        .build(&crm_store::sql::select(
+            &LEAD,
+            tenant,
+            &store_q,
+            crm_store::Backend::Sqlite,
+        )?)
+        .0;
+    for (who, sql) in [("raw", list_sql), ("store", store_sql.as_str())] {
+        let mut st = raw.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+        let nulls = vec![rusqlite::types::Null; st.parameter_count()];
+        let plan: Vec<String> = st
+            .query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))?
+            .collect::<Result<_, _>>()?;
+        eprintln!("list_page plan ({who}): {}", plan.join(" | "));
+    }
+    Ok(())
+}
