@@ -20,24 +20,24 @@ type Svc = Service<Arc<SqliteStore>>;
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     let store = Arc::new(SqliteStore::open(&cli.database)?);
     let svc = Service::new(store.clone(), Arc::new(SystemClock), Arc::new(RandomIds));
-    if let Command::Demo { leads } = cli.command {
-        if svc.tenants().await?.is_empty() {
-            let started = std::time::Instant::now();
-            let size = DemoSize {
-                contacts: leads / 2,
-                leads,
-                activities_per_lead: 3,
-            };
-            let d = demo::load(store.clone(), Arc::new(RandomIds), svc.now(), size).await?;
-            eprintln!(
-                "loaded the demo tenant {} into {} in {:.1?}",
-                d.tenant,
-                cli.database.display(),
-                started.elapsed()
-            );
-            for (role, _, email) in &d.users {
-                eprintln!("  {role:<10} {email}");
-            }
+    if let Command::Demo { leads } = cli.command
+        && svc.tenants().await?.is_empty()
+    {
+        let started = std::time::Instant::now();
+        let size = DemoSize {
+            contacts: leads / 2,
+            leads,
+            activities_per_lead: 3,
+        };
+        let d = demo::load(store.clone(), Arc::new(RandomIds), svc.now(), size).await?;
+        eprintln!(
+            "loaded the demo tenant {} into {} in {:.1?}",
+            d.tenant,
+            cli.database.display(),
+            started.elapsed()
+        );
+        for (role, _, email) in &d.users {
+            eprintln!("  {role:<10} {email}");
         }
     }
     let actor = actor(&svc, &cli).await?;
@@ -184,7 +184,7 @@ async fn summary(svc: &Svc, actor: &Actor, top: u32) -> Result<()> {
     .map_err(w)?;
     writeln!(out, "\nPipeline").map_err(w)?;
     for s in svc.pipeline_summary(actor).await? {
-        let value = s.value.map(|m| money(m)).unwrap_or_default();
+        let value = s.value.map(money).unwrap_or_default();
         writeln!(out, "  {:<18} {:>7}  {:>16}", s.label, s.count, value).map_err(w)?;
     }
     writeln!(out, "\nTop leads").map_err(w)?;
