@@ -1012,6 +1012,29 @@ pub fn unique_fields_are_enforced<S: Store>(store: S) {
     let err = block(f.svc.store().apply(cs)).unwrap_err();
     assert_eq!(codes_of(&err), vec![("external_id".into(), codes::DUPLICATE.into())]);
     assert_eq!((f.count("lead"), f.writes_seen()), before);
+    // Unique values are checked write by write, as SQL does: swapping two keys in one change set fails.
+    let x = f.lead(&f.admin, json!({"first_name": "X", "external_id": "S1"}));
+    let y = f.lead(&f.admin, json!({"first_name": "Y", "external_id": "S2"}));
+    let (mut x2, mut y2) = (x.clone(), y.clone());
+    x2.set("external_id", "S2");
+    y2.set("external_id", "S1");
+    x2.version += 1;
+    y2.version += 1;
+    let mut cs = ChangeSet::new(f.tenant);
+    cs.writes.push(Write::Update {
+        record: x2,
+        expected_version: x.version,
+    });
+    cs.writes.push(Write::Update {
+        record: y2,
+        expected_version: y.version,
+    });
+    let err = block(f.svc.store().apply(cs)).unwrap_err();
+    assert_eq!(codes_of(&err), vec![("external_id".into(), codes::DUPLICATE.into())]);
+    assert_eq!(
+        block(f.svc.get(&f.admin, "lead", x.id)).unwrap().str("external_id"),
+        Some("S1")
+    );
     // Other tenants may use the same key.
     let other = block(f.svc.create_organization(&obj(json!({"name": "Other"})))).unwrap();
     block(f.svc.create(

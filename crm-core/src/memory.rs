@@ -71,7 +71,7 @@ fn sorted(t: Option<&Tenant>, entity: &'static EntityDef, q: &StoreQuery) -> Res
 /// Applies a change set to a tenant, checking everything before changing anything.
 fn apply_to(t: &mut Tenant, tenant: Id, cs: ChangeSet) -> Result<Applied> {
     // Check phase: versions, existence, uniqueness.
-    for w in &cs.writes {
+    for (k, w) in cs.writes.iter().enumerate() {
         let e = w.entity();
         let table = t.tables.get(e.name);
         match w {
@@ -84,7 +84,7 @@ fn apply_to(t: &mut Tenant, tenant: Id, cs: ChangeSet) -> Result<Applied> {
                         actual: 1,
                     });
                 }
-                check_unique(t, r, &cs.writes)?;
+                check_unique(t, r, &cs.writes[..k])?;
             }
             Write::Update {
                 record,
@@ -99,7 +99,7 @@ fn apply_to(t: &mut Tenant, tenant: Id, cs: ChangeSet) -> Result<Applied> {
                         actual: cur.version,
                     });
                 }
-                Some(_) => check_unique(t, record, &cs.writes)?,
+                Some(_) => check_unique(t, record, &cs.writes[..k])?,
             },
             Write::Delete {
                 id, expected_version, ..
@@ -166,28 +166,40 @@ fn apply_to(t: &mut Tenant, tenant: Id, cs: ChangeSet) -> Result<Applied> {
     })
 }
 
-fn check_unique(t: &Tenant, r: &Record, writes: &[Write]) -> Result<()> {
+/// Checks a row's unique fields against the table as the earlier writes of the same change set
+/// leave it, statement by statement, as SQL does (so a swap of two unique values fails everywhere).
+fn check_unique(t: &Tenant, r: &Record, earlier: &[Write]) -> Result<()> {
+    let touched = |id: Id| {
+        earlier.iter().any(|w| match w {
+            Write::Insert(x) | Write::Update { record: x, .. } => x.id == id,
+            Write::Delete { id: d, .. } => *d == id,
+            Write::Derived { .. } => false,
+        })
+    };
     for (i, f) in r.entity.fields.iter().enumerate() {
         if !f.unique || r.values[i].is_null() {
             continue;
         }
         let v = &r.values[i];
-        let stored = t.tables.get(r.entity.name).into_iter().flat_map(|tb| tb.values());
-        let staged = writes.iter().filter_map(|w| match w {
-            Write::Insert(x) | Write::Update { record: x, .. } => Some(x),
+        let stored = t
+            .tables
+            .get(r.entity.name)
+            .into_iter()
+            .flat_map(|tb| tb.values())
+            .filter(|o| !touched(o.id));
+        // The latest staged state of each row the earlier writes touched.
+        let staged = earlier.iter().enumerate().filter_map(|(j, w)| match w {
+            Write::Insert(x) | Write::Update { record: x, .. } if x.entity.name == r.entity.name => {
+                let superseded = earlier[j + 1..].iter().any(|l| match l {
+                    Write::Insert(y) | Write::Update { record: y, .. } => y.id == x.id,
+                    Write::Delete { id, .. } => *id == x.id,
+                    Write::Derived { .. } => false,
+                });
+                (!superseded).then_some(x)
+            }
             _ => None,
         });
-        // A stored row only blocks if this change set does not also rewrite it.
-        let rewritten = |id: Id| {
-            writes
-                .iter()
-                .any(|w| matches!(w, Write::Update { record, .. } | Write::Insert(record) if record.id == id))
-        };
-        let clash = stored
-            .filter(|o| !rewritten(o.id))
-            .chain(staged.filter(|x| x.entity.name == r.entity.name))
-            .any(|o| o.id != r.id && &o.values[i] == v);
-        if clash {
+        if stored.chain(staged).any(|o| o.id != r.id && &o.values[i] == v) {
             return Err(Error::Validation(vec![FieldError::new(
                 f.name,
                 codes::DUPLICATE,
