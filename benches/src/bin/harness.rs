@@ -923,7 +923,7 @@ fn run(args: &Args) -> Res<()> {
         })
         .collect();
     let list_sql = format!(
-        "SELECT {} FROM leads WHERE org_id = ?1 AND status = ?2 AND owner_id = ?3 ORDER BY score DESC, id LIMIT 51",
+        "SELECT {} FROM leads WHERE org_id = ?1 AND status = ?2 AND owner_id = ?3 ORDER BY score DESC, id DESC LIMIT 51",
         cols.join(", ")
     );
     explain_list(&raw_r, &list_sql, t.tenant)?;
