@@ -6,7 +6,7 @@ use crm_core::clock::{RandomIds, SystemClock};
 use crm_core::demo::{self, DemoSize};
 use crm_core::error::{Error, Result};
 use crm_core::model;
-use crm_core::query::{Filter, ListRequest, SortKey, StoreQuery};
+use crm_core::query::{Filter, ListRequest, SortKey};
 use crm_core::service::{ExportOptions, ImportMode, ImportOptions, Service};
 use crm_core::store::Store;
 use crm_core::value::{Id, Money, Value};
@@ -147,17 +147,7 @@ async fn actor(svc: &Svc, cli: &Cli) -> Result<Actor> {
     };
     match &cli.as_user {
         None => Ok(Actor::system(tenant)),
-        Some(email) => {
-            let q = StoreQuery::by_id(Filter::eq("email", email.to_lowercase()), 1);
-            let user = svc
-                .store()
-                .query(tenant, &model::USER, &q)
-                .await?
-                .into_iter()
-                .next()
-                .ok_or_else(|| Error::not_found("user", email))?;
-            svc.actor(tenant, user.id).await
-        }
+        Some(email) => svc.actor_by_email(tenant, email).await,
     }
 }
 

@@ -110,6 +110,15 @@ impl<S: Store> Service<S> {
         })
     }
 
+    /// Resolves the acting user by sign-in email (case-insensitive), like [`Service::actor`].
+    pub async fn actor_by_email(&self, tenant: Id, email: &str) -> Result<Actor> {
+        let email = validate::normalize_email(email).ok_or_else(|| Error::not_found("user", email))?;
+        let q = StoreQuery::by_id(Filter::eq("email", email.as_str()), 1);
+        let user = self.store.query(tenant, &model::USER, &q).await?.into_iter().next();
+        let user = user.ok_or_else(|| Error::not_found("user", &email))?;
+        self.actor(tenant, user.id).await
+    }
+
     /// A built-in role, or the tenant's custom role of that name.
     pub async fn role(&self, tenant: Id, name: &str) -> Result<Role> {
         if let Some(r) = builtin::by_name(name) {
