@@ -1,0 +1,821 @@
+"""crm — the embeddable CRM engine for analysts.
+
+Open a CRM database as one of its users, query it in the text filter language, score and back-test
+scoring models, import and export CSV, and get the data as Arrow, pandas or polars DataFrames. Every
+rule (validation, permissions, scoring, audit) runs in the Rust core; this package converts types
+and errors. Calls release the GIL, and objects are safe to share between threads.
+
+>>> import crm
+>>> db = crm.open("crm.db", as_user="sasha@summit-roofing.example")
+>>> hot = db.leads.list(q="status:new score>=60", order_by="-score")
+>>> df = hot.to_pandas()
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json as _json
+import uuid as _uuid
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+
+from . import _crm
+from .errors import (
+    ConflictError,
+    CrmError,
+    FieldError,
+    ForbiddenError,
+    InvalidQueryError,
+    LimitExceededError,
+    NotFoundError,
+    StorageError,
+    ValidationError,
+)
+
+__all__ = [
+    "open",
+    "load_demo",
+    "Database",
+    "Collection",
+    "Leads",
+    "Activities",
+    "Scoring",
+    "Record",
+    "RecordList",
+    "Conversion",
+    "Contribution",
+    "Explanation",
+    "TierStats",
+    "BacktestReport",
+    "RowError",
+    "ImportReport",
+    "FieldChange",
+    "AuditEntry",
+    "Event",
+    "StageSummary",
+    "RescoreReport",
+    "FieldError",
+    "CrmError",
+    "ValidationError",
+    "NotFoundError",
+    "ForbiddenError",
+    "ConflictError",
+    "LimitExceededError",
+    "InvalidQueryError",
+    "StorageError",
+]
+
+__version__ = "0.1.0"
+
+IdLike = Union[str, _uuid.UUID, "Record"]
+"""A record id: a string, a :class:`uuid.UUID`, or a :class:`Record` (its id)."""
+
+ModelLike = Union[Mapping[str, Any], str, "Record"]
+"""A scoring model: its JSON as a dict or string, or a ``scoring_model`` record."""
+
+# ---------------------------------------------------------------------------------------------
+# conversions
+
+
+def _id(x: IdLike) -> str:
+    if isinstance(x, Record):
+        return str(x.id)
+    return str(x)
+
+
+def _jsonable(v: Any) -> Any:
+    """Python values to the JSON the core's validation reads (money as decimal strings)."""
+    if v is None or isinstance(v, (bool, int, float, str)):
+        return v
+    if isinstance(v, Decimal):
+        return str(v)
+    if isinstance(v, _dt.datetime):
+        if v.tzinfo is None:
+            v = v.replace(tzinfo=_dt.timezone.utc)
+        return v.isoformat()
+    if isinstance(v, _dt.date):
+        return v.isoformat()
+    if isinstance(v, _uuid.UUID):
+        return str(v)
+    if isinstance(v, Record):
+        return str(v.id)
+    if isinstance(v, Mapping):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple, set, frozenset)):
+        return [_jsonable(x) for x in v]
+    raise TypeError(f"cannot send a {type(v).__name__} to the CRM")
+
+
+def _dumps(data: Mapping[str, Any]) -> str:
+    return _json.dumps(_jsonable(dict(data)))
+
+
+def _micros(t: Union[_dt.datetime, _dt.date, None]) -> Optional[int]:
+    if t is None:
+        return None
+    if not isinstance(t, _dt.datetime):
+        t = _dt.datetime(t.year, t.month, t.day, tzinfo=_dt.timezone.utc)
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=_dt.timezone.utc)
+    delta = t - _dt.datetime(1970, 1, 1, tzinfo=_dt.timezone.utc)
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _time(s: Optional[str]) -> Optional[_dt.datetime]:
+    if s is None:
+        return None
+    return _dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
+
+
+def _uuid_or_none(s: Optional[str]) -> Optional[_uuid.UUID]:
+    return None if s is None else _uuid.UUID(s)
+
+
+def _model_json(model: Optional[ModelLike]) -> Optional[str]:
+    if model is None:
+        return None
+    if isinstance(model, Record):
+        model = model["definition"]
+    if isinstance(model, str):
+        return model
+    return _json.dumps(_jsonable(model))
+
+
+# ---------------------------------------------------------------------------------------------
+# records
+
+
+class Record:
+    """One record, as the acting user may see it: system fields (``entity``, ``id``, ``version``,
+    ``created_at``, ``updated_at``), the declared fields it may read (attributes and ``rec["name"]``)
+    and custom fields (``custom``). Values are Python types: ``datetime`` (UTC), ``date``,
+    ``Decimal`` (money), ``uuid.UUID`` (references), ``list``, ``dict``. Fields the user may not read
+    are absent. Records compare equal when every visible value is equal."""
+
+    __slots__ = ("entity", "id", "version", "created_at", "updated_at", "_fields", "custom")
+
+    entity: str
+    id: _uuid.UUID
+    version: int
+    created_at: _dt.datetime
+    updated_at: _dt.datetime
+    custom: Dict[str, Any]
+
+    def __init__(
+        self,
+        entity: str,
+        id: _uuid.UUID,
+        version: int,
+        created_at: _dt.datetime,
+        updated_at: _dt.datetime,
+        fields: Dict[str, Any],
+        custom: Optional[Dict[str, Any]] = None,
+    ) -> None:
+        object.__setattr__(self, "entity", entity)
+        object.__setattr__(self, "id", id)
+        object.__setattr__(self, "version", version)
+        object.__setattr__(self, "created_at", created_at)
+        object.__setattr__(self, "updated_at", updated_at)
+        object.__setattr__(self, "_fields", dict(fields))
+        object.__setattr__(self, "custom", dict(custom or {}))
+
+    @classmethod
+    def _from_raw(cls, raw: Tuple[Any, ...]) -> "Record":
+        return cls(*raw)
+
+    def __getattr__(self, name: str) -> Any:
+        fields = object.__getattribute__(self, "_fields")
+        try:
+            return fields[name]
+        except KeyError:
+            raise AttributeError(f"{self.entity} has no readable field {name!r}") from None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("records are read-only: use the collection's update()")
+
+    def __getitem__(self, name: str) -> Any:
+        if name.startswith("custom."):
+            return self.custom[name[len("custom.") :]]
+        return self._fields[name]
+
+    def __contains__(self, name: str) -> bool:
+        return name in self._fields
+
+    def get(self, name: str, default: Any = None) -> Any:
+        """A field's value, or ``default`` when it is absent (unknown or not readable)."""
+        try:
+            return self[name]
+        except KeyError:
+            return default
+
+    @property
+    def fields(self) -> Dict[str, Any]:
+        """The readable declared fields (a copy)."""
+        return dict(self._fields)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """System fields, readable fields and (when present) ``custom``, as one dict."""
+        d: Dict[str, Any] = {
+            "id": self.id,
+            "version": self.version,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+        d.update(self._fields)
+        if self.custom:
+            d["custom"] = dict(self.custom)
+        return d
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Record):
+            return NotImplemented
+        return (self.entity, self.id, self.version, self.created_at, self.updated_at, self._fields, self.custom) == (
+            other.entity,
+            other.id,
+            other.version,
+            other.created_at,
+            other.updated_at,
+            other._fields,
+            other.custom,
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.entity, self.id, self.version))
+
+    def __repr__(self) -> str:
+        name = "".join(p.title() for p in self.entity.split("_"))
+        shown = [f"id={str(self.id)!r}", f"version={self.version}"]
+        shown += [f"{k}={v!r}" for k, v in self._fields.items() if v is not None]
+        if self.custom:
+            shown.append(f"custom={self.custom!r}")
+        return f"{name}({', '.join(shown)})"
+
+    def __dir__(self) -> List[str]:
+        return sorted(set(super().__dir__()) | set(self._fields))
+
+
+def _records(raw: Sequence[Tuple[Any, ...]]) -> List[Record]:
+    return [Record(*r) for r in raw]
+
+
+class RecordList:
+    """A lazily paginated query result: nothing runs until you iterate it (pages are fetched one at
+    a time, keyset-paginated) or convert it (``to_arrow``/``to_pandas``/``to_polars`` stream every
+    page into Arrow arrays built in Rust). Re-iterating runs the query again. Implements the Arrow
+    PyCapsule interface (``__arrow_c_stream__``), so ``pyarrow.table(result)`` works too."""
+
+    def __init__(
+        self,
+        db: "Database",
+        entity: str,
+        q: Optional[str],
+        filter: Optional[Mapping[str, Any]],
+        order_by: Optional[str],
+        limit: Optional[int],
+        page_size: int,
+    ) -> None:
+        self._db = db
+        self.entity = entity
+        self.q = q
+        self._filter = None if filter is None else _json.dumps(_jsonable(filter))
+        self.order_by = order_by
+        self.limit = limit
+        self.page_size = page_size
+
+    def pages(self) -> Iterator[List[Record]]:
+        """Yields one page (a list of records) at a time."""
+        cursor: Optional[str] = None
+        left = self.limit
+        while left is None or left > 0:
+            size = self.page_size if left is None else min(self.page_size, left)
+            raw, cursor = self._db._native.list_page(
+                self.entity, self.q, self._filter, self.order_by, size, cursor
+            )
+            page = _records(raw)
+            if left is not None:
+                page = page[:left]
+                left -= len(page)
+            if page:
+                yield page
+            if cursor is None or not page:
+                return
+
+    def __iter__(self) -> Iterator[Record]:
+        for page in self.pages():
+            yield from page
+
+    def first(self) -> Optional[Record]:
+        """The first record, or ``None`` (fetches a single one)."""
+        raw, _ = self._db._native.list_page(self.entity, self.q, self._filter, self.order_by, 1, None)
+        return Record(*raw[0]) if raw else None
+
+    def to_list(self) -> List[Record]:
+        """Every record (all pages) as a list."""
+        return list(self)
+
+    def _stream(self, page_size: Optional[int] = None) -> Any:
+        return self._db._native.to_arrow(self.entity, self.q, self._filter, self.order_by, self.limit, page_size)
+
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
+        """The Arrow PyCapsule stream interface: the whole result as Arrow record batches."""
+        return self._stream().__arrow_c_stream__(requested_schema)
+
+    def to_arrow(self, page_size: Optional[int] = None) -> Any:
+        """The whole result as a ``pyarrow.Table``: columns ``id``, ``version``, ``created_at``,
+        ``updated_at`` then every field the user may read. Timestamps are ``timestamp[us, UTC]``,
+        money ``decimal128(18, 2)``, dates ``date32``, ids strings, multi-valued fields lists.
+        Built from Arrow arrays in Rust, one record batch per bulk page; Ctrl-C stops it between
+        pages. Rows come in the list's ``order_by``, or in id (creation) order when none was given.
+        ``page_size`` (at most 10,000) is for tests and tuning. Needs ``pyarrow``."""
+        import pyarrow as pa
+
+        stream = self._stream(page_size)
+        return pa.RecordBatchReader.from_stream(stream).read_all()
+
+    def to_pandas(self) -> Any:
+        """The whole result as a ``pandas.DataFrame`` (via :meth:`to_arrow`). Needs ``pandas`` and
+        ``pyarrow``, imported only when called."""
+        return self.to_arrow().to_pandas()
+
+    def to_polars(self) -> Any:
+        """The whole result as a ``polars.DataFrame``, read through the Arrow C stream interface.
+        Needs ``polars``, imported only when called."""
+        import polars as pl
+
+        return pl.DataFrame(self._stream())
+
+    def __repr__(self) -> str:
+        return f"RecordList(entity={self.entity!r}, q={self.q!r}, order_by={self.order_by!r}, limit={self.limit!r})"
+
+
+# ---------------------------------------------------------------------------------------------
+# results
+
+
+@dataclass(frozen=True)
+class Conversion:
+    """The result of converting a lead: the updated lead, the new contact, the company if created."""
+
+    lead: Record
+    contact: Record
+    company: Optional[Record]
+
+
+@dataclass(frozen=True)
+class Contribution:
+    """One line of a score's explanation: which rule of which group gave how many points."""
+
+    group: str
+    rule: str
+    count: int
+    points: float
+    kind: str
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """A lead's score with its explanation; the ``points`` of all contributions add up to ``score``."""
+
+    score: int
+    tier: str
+    temperature: str
+    reset: bool
+    contributions: List[Contribution]
+
+
+@dataclass(frozen=True)
+class TierStats:
+    """The outcomes of the closed leads a back-tested model put in one tier."""
+
+    tier: str
+    temperature: str
+    leads: int
+    won: int
+    lost: int
+    win_rate: Optional[float]
+    lift: Optional[float]
+
+
+@dataclass(frozen=True)
+class BacktestReport:
+    """How well a model separates won from lost leads: ``auc`` (0.5 is chance) and lift per tier."""
+
+    model: str
+    evaluated: int
+    won: int
+    lost: int
+    auc: Optional[float]
+    tiers: List[TierStats]
+
+
+@dataclass(frozen=True)
+class RowError:
+    """The failing fields of one CSV row (``row``: 1-based data row; ``line``: line in the file)."""
+
+    row: int
+    line: int
+    errors: List[FieldError]
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """The per-row, per-field outcome of an import. ``applied``: whether anything was written."""
+
+    mode: str
+    rows: int
+    valid: int
+    invalid: int
+    created: int
+    updated: int
+    unchanged: int
+    applied: bool
+    columns: Dict[str, str]
+    ignored_columns: List[str]
+    errors: List[RowError]
+
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One field's old and new value in an audit entry (JSON forms)."""
+
+    field: str
+    old: Any
+    new: Any
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """An entry of the hash-chained, append-only audit log."""
+
+    seq: int
+    id: _uuid.UUID
+    at: _dt.datetime
+    actor: Optional[_uuid.UUID]
+    action: str
+    entity: str
+    entity_id: Optional[_uuid.UUID]
+    changes: List[FieldChange]
+    hash: str
+    prev_hash: str
+
+
+@dataclass(frozen=True)
+class Event:
+    """A domain event of the outbox (``lead.created``, ...), with the tenant's sequence number."""
+
+    seq: int
+    id: _uuid.UUID
+    at: _dt.datetime
+    kind: str
+    entity: str
+    entity_id: Optional[_uuid.UUID]
+    payload: Dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StageSummary:
+    """Leads in one pipeline stage and the sum of their estimated values (``None`` when hidden)."""
+
+    key: str
+    label: str
+    kind: str
+    count: int
+    value: Optional[Decimal]
+
+
+@dataclass(frozen=True)
+class RescoreReport:
+    """What a re-scoring run did."""
+
+    scanned: int
+    changed: int
+    model_version: int
+
+
+# ---------------------------------------------------------------------------------------------
+# collections
+
+
+class Collection:
+    """The records of one entity type, as the database's user may see and change them."""
+
+    def __init__(self, db: "Database", entity: str) -> None:
+        self._db = db
+        self.entity = entity
+
+    def list(
+        self,
+        q: Optional[str] = None,
+        *,
+        filter: Optional[Mapping[str, Any]] = None,
+        order_by: Optional[str] = None,
+        limit: Optional[int] = None,
+        page_size: int = 200,
+    ) -> RecordList:
+        """A lazily paginated list. ``q``: the text filter language (``status:new score>=60
+        owner:me "free text"``); ``filter``: a typed filter as JSON (``{"cmp": {"field": "score",
+        "op": "ge", "value": 60}}``), ANDed with ``q``; ``order_by``: ``"-score,created_at"``
+        (``-`` descending; default newest first); ``limit``: at most this many records in total;
+        ``page_size``: records per round trip (the core caps it)."""
+        return RecordList(self._db, self.entity, q, filter, order_by, limit, page_size)
+
+    def to_arrow(self, q: Optional[str] = None, *, order_by: Optional[str] = None, limit: Optional[int] = None) -> Any:
+        """Shortcut for ``list(q, ...).to_arrow()``."""
+        return self.list(q, order_by=order_by, limit=limit).to_arrow()
+
+    def get(self, id: IdLike) -> Record:
+        """One record by id; :class:`NotFoundError` if it does not exist or the user may not see it."""
+        return Record(*self._db._native.get(self.entity, _id(id)))
+
+    def create(self, data: Optional[Mapping[str, Any]] = None, **fields: Any) -> Record:
+        """Creates a record from ``data`` and/or keyword fields; returns it as stored (normalised,
+        defaulted, scored). :class:`ValidationError` lists every failing field."""
+        merged = dict(data or {}, **fields)
+        return Record(*self._db._native.create(self.entity, _dumps(merged)))
+
+    def update(
+        self, record: IdLike, data: Optional[Mapping[str, Any]] = None, *, version: Optional[int] = None, **fields: Any
+    ) -> Record:
+        """Patches a record. Pass the :class:`Record` you read (its version is expected), or an id
+        and ``version``. A stale version raises :class:`ConflictError`; nothing is written."""
+        if version is None:
+            if not isinstance(record, Record):
+                raise TypeError("pass the Record you read, or version=")
+            version = record.version
+        merged = dict(data or {}, **fields)
+        return Record(*self._db._native.update(self.entity, _id(record), version, _dumps(merged)))
+
+    def delete(self, record: IdLike, *, version: Optional[int] = None) -> None:
+        """Deletes a record (at the version read; see :meth:`update`)."""
+        if version is None:
+            if not isinstance(record, Record):
+                raise TypeError("pass the Record you read, or version=")
+            version = record.version
+        self._db._native.delete(self.entity, _id(record), version)
+
+    def __iter__(self) -> Iterator[Record]:
+        return iter(self.list())
+
+    def __repr__(self) -> str:
+        return f"<crm.Collection {self.entity}>"
+
+
+class Leads(Collection):
+    """Leads: everything a collection does, plus conversion to a customer."""
+
+    def convert(self, lead: IdLike, *, version: Optional[int] = None, create_company: bool = False) -> Conversion:
+        """Converts a lead into a contact (and a company from its ``company_name`` if
+        ``create_company``) in one atomic change; the lead moves to the won stage."""
+        if version is None:
+            version = lead.version if isinstance(lead, Record) else self.get(lead).version
+        lead_r, contact, company = self._db._native.convert_lead(_id(lead), version, create_company)
+        return Conversion(Record(*lead_r), Record(*contact), None if company is None else Record(*company))
+
+
+class Activities(Collection):
+    """Activities (call, email, meeting, note, sms, visit, check_in); logging one re-scores its lead."""
+
+    def log(
+        self,
+        lead: Optional[IdLike] = None,
+        kind: str = "note",
+        *,
+        occurred_at: Optional[_dt.datetime] = None,
+        **fields: Any,
+    ) -> Record:
+        """Logs an activity on ``lead`` (or on ``contact_id=``/``company_id=``). ``occurred_at``
+        defaults to now (UTC)."""
+        data: Dict[str, Any] = dict(fields, kind=kind)
+        if lead is not None:
+            data["lead_id"] = _id(lead)
+        data["occurred_at"] = occurred_at or _dt.datetime.now(_dt.timezone.utc)
+        return Record(*self._db._native.log_activity(_dumps(data)))
+
+
+class Scoring:
+    """Lead scoring: explanations, back-tests of draft models, re-scoring, publishing."""
+
+    def __init__(self, db: "Database") -> None:
+        self._db = db
+
+    def explain(
+        self, lead: IdLike, model: Optional[ModelLike] = None, *, as_of: Optional[_dt.datetime] = None
+    ) -> Explanation:
+        """Why a lead has its score (which rule gave how many points), as of ``as_of`` (now by
+        default), under the published model or the draft ``model`` given."""
+        raw = _json.loads(self._db._native.explain(_id(lead), _model_json(model), _micros(as_of)))
+        return Explanation(
+            score=raw["score"],
+            tier=raw["tier"],
+            temperature=raw["temperature"],
+            reset=raw["reset"],
+            contributions=[Contribution(**c) for c in raw["contributions"]],
+        )
+
+    def backtest(
+        self, model: Optional[ModelLike] = None, *, since: Optional[Union[_dt.datetime, _dt.date]] = None
+    ) -> BacktestReport:
+        """Scores the closed (won or lost) leads created since ``since`` with ``model`` (the built-in
+        default model when ``None``) and reports AUC and win rate and lift per tier."""
+        raw = _json.loads(self._db._native.backtest(_model_json(model), _micros(since)))
+        return BacktestReport(
+            model=raw["model"],
+            evaluated=raw["evaluated"],
+            won=raw["won"],
+            lost=raw["lost"],
+            auc=raw["auc"],
+            tiers=[TierStats(**t) for t in raw["tiers"]],
+        )
+
+    def default_model(self) -> Dict[str, Any]:
+        """The built-in default model's definition (a dict to copy and tweak)."""
+        return _json.loads(_crm.Database.default_model())
+
+    def rescore(self) -> RescoreReport:
+        """Re-scores every lead as of now (scores decay); needs tenant-wide lead update rights."""
+        return RescoreReport(**_json.loads(self._db._native.rescore()))
+
+    def publish(self, model: Record) -> Tuple[Record, RescoreReport]:
+        """Publishes a draft ``scoring_model`` record (retiring the current one) and re-scores every
+        lead with it."""
+        rec, rep = self._db._native.publish_model(str(model.id), model.version)
+        return Record(*rec), RescoreReport(**_json.loads(rep))
+
+
+# ---------------------------------------------------------------------------------------------
+# the database
+
+
+_IMPORT_MODES = ("dry_run", "all_or_nothing", "valid_rows_only")
+
+
+class Database:
+    """An open CRM database, acting as one user of one tenant. Get one with :func:`open`.
+    Thread-safe: share it between threads; calls release the GIL."""
+
+    def __init__(self, native: Any) -> None:
+        self._native = native
+        self.leads = Leads(self, "lead")
+        """Leads (:class:`Leads`)."""
+        self.contacts = Collection(self, "contact")
+        """Contacts."""
+        self.companies = Collection(self, "company")
+        """Companies."""
+        self.activities = Activities(self, "activity")
+        """Activities (:class:`Activities`)."""
+        self.users = Collection(self, "user")
+        """Users."""
+        self.scoring = Scoring(self)
+        """Scoring (:class:`Scoring`)."""
+
+    @property
+    def tenant(self) -> _uuid.UUID:
+        """The tenant (organization) id."""
+        return _uuid.UUID(self._native.tenant)
+
+    @property
+    def user_id(self) -> Optional[_uuid.UUID]:
+        """The acting user's id (``None``: the system, with the admin role)."""
+        return _uuid_or_none(self._native.user_id)
+
+    @property
+    def role(self) -> str:
+        """The acting user's role name."""
+        return str(self._native.role)
+
+    @property
+    def path(self) -> str:
+        """Where the database is."""
+        return str(self._native.path)
+
+    def entity(self, name: str) -> Collection:
+        """The collection of any entity type by name (``location``, ``team``, ``pipeline``,
+        ``scoring_model``, ...)."""
+        return Leads(self, name) if name == "lead" else Collection(self, name)
+
+    def import_csv(
+        self,
+        path: str,
+        entity: str = "lead",
+        *,
+        dry_run: bool = True,
+        mode: Optional[str] = None,
+        upsert: bool = False,
+        mapping: Optional[Mapping[str, str]] = None,
+    ) -> ImportReport:
+        """Imports a CSV file. ``dry_run=True`` (default) validates every row and writes nothing;
+        ``dry_run=False`` writes all rows or none (``mode="valid_rows_only"`` writes the valid
+        ones). ``upsert`` updates records whose ``external_id`` matches; ``mapping``: CSV header ->
+        field path. Returns the per-row, per-field report."""
+        if mode is None:
+            mode = "dry_run" if dry_run else "all_or_nothing"
+        if mode not in _IMPORT_MODES:
+            raise ValueError(f"mode must be one of {_IMPORT_MODES}")
+        raw = _json.loads(
+            self._native.import_csv(entity, str(path), mode, upsert, None if mapping is None else dict(mapping))
+        )
+        raw["errors"] = [
+            RowError(row=e["row"], line=e["line"], errors=[FieldError(**f) for f in e["errors"]])
+            for e in raw["errors"]
+        ]
+        return ImportReport(**raw)
+
+    def export_csv(
+        self,
+        path: str,
+        entity: str = "lead",
+        *,
+        q: Optional[str] = None,
+        fields: Optional[Sequence[str]] = None,
+        order_by: Optional[str] = None,
+        raw: bool = False,
+    ) -> int:
+        """Exports the records matching ``q`` to a CSV file (only fields and rows the user may
+        export; formula-safe unless ``raw``). Returns the number of rows written."""
+        return int(
+            self._native.export_csv(entity, str(path), q, None if fields is None else list(fields), order_by, raw)
+        )
+
+    def audit(
+        self,
+        entity: Optional[str] = None,
+        record: Optional[IdLike] = None,
+        *,
+        after: int = 0,
+        limit: int = 100,
+    ) -> List[AuditEntry]:
+        """Audit entries, oldest first: of one ``record``, of one ``entity`` type, or all the user
+        may read; ``after``: a sequence number to continue from."""
+        if isinstance(record, Record) and entity is None:
+            entity = record.entity
+        raw = _json.loads(self._native.audit(entity, None if record is None else _id(record), after, limit))
+        return [
+            AuditEntry(
+                seq=e["seq"],
+                id=_uuid.UUID(e["id"]),
+                at=_time(e["at"]),  # type: ignore[arg-type]
+                actor=_uuid_or_none(e.get("actor")),
+                action=e["action"],
+                entity=e["entity"],
+                entity_id=_uuid_or_none(e.get("entity_id")),
+                changes=[FieldChange(**c) for c in e["changes"]],
+                hash=e["hash"],
+                prev_hash=e["prev_hash"],
+            )
+            for e in raw
+        ]
+
+    def events(self, since: int = 0, *, limit: int = 100) -> List[Event]:
+        """Outbox events with a sequence number above ``since`` (redacted for the user)."""
+        return [
+            Event(
+                seq=e["seq"],
+                id=_uuid.UUID(e["id"]),
+                at=_time(e["at"]),  # type: ignore[arg-type]
+                kind=e["kind"],
+                entity=e["entity"],
+                entity_id=_uuid_or_none(e.get("entity_id")),
+                payload=e["payload"],
+            )
+            for e in _json.loads(self._native.events(since, limit))
+        ]
+
+    def pipeline(self) -> List[StageSummary]:
+        """Leads per pipeline stage with the sum of their estimated values."""
+        return [
+            StageSummary(
+                key=s["key"],
+                label=s["label"],
+                kind=s["kind"],
+                count=s["count"],
+                value=None if s.get("value") is None else Decimal(s["value"]),
+            )
+            for s in _json.loads(self._native.pipeline_summary())
+        ]
+
+    def integrity_check(self) -> Dict[str, Any]:
+        """Rows that break today's rules and the audit chain's state (the core's report as a dict)."""
+        return dict(_json.loads(self._native.integrity_check()))
+
+    def __repr__(self) -> str:
+        return f"<crm.Database {self.path!r} tenant={self._native.tenant} role={self.role}>"
+
+
+def open(path_or_url: str, as_user: Optional[str] = None, *, tenant: Optional[IdLike] = None) -> Database:
+    """Opens a CRM database (a SQLite file path; PostgreSQL URLs once that store exists) as the user
+    with email ``as_user`` (the system, with the admin role, when ``None``). ``tenant`` is needed
+    only when the database holds several tenants."""
+    native = _crm.Database.open(str(path_or_url), as_user, None if tenant is None else _id(tenant))
+    return Database(native)
+
+
+def load_demo(path: str, *, leads: int = 3000, contacts: Optional[int] = None) -> Dict[str, Any]:
+    """Creates the demo roofing tenant (users of every role, contacts, scored leads with
+    activities) in the SQLite file at ``path`` unless it already has a tenant. Returns
+    ``{"tenant": UUID, "users": [(role, UUID, email), ...]}`` (no users when nothing was loaded)."""
+    raw = _json.loads(_crm.load_demo(str(path), leads, contacts))
+    return {
+        "tenant": _uuid.UUID(raw["tenant"]),
+        "users": [(r, _uuid.UUID(i), e) for r, i, e in raw["users"]],
+    }

@@ -1,0 +1,149 @@
+"""The exception hierarchy. Every error the engine reports is a :class:`CrmError` whose ``code`` is
+the core's stable code (``validation``, ``not_found``, ``forbidden``, ``conflict``,
+``limit_exceeded``, ``invalid_query``, ``storage``); match on classes or codes, not on messages."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any, Dict, List, Optional
+
+__all__ = [
+    "FieldError",
+    "CrmError",
+    "ValidationError",
+    "NotFoundError",
+    "ForbiddenError",
+    "ConflictError",
+    "LimitExceededError",
+    "InvalidQueryError",
+    "StorageError",
+]
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One failing input field: where (``path``, e.g. ``email`` or ``custom.roof_type``), which rule
+    (``code``: ``required``, ``invalid_email``, ``too_long``, ...) and a human message."""
+
+    path: str
+    code: str
+    message: str
+
+
+class CrmError(Exception):
+    """Base class of every engine error. ``code`` is the core's stable error code; ``details`` holds
+    the kind-specific data as a dict."""
+
+    code: str = "crm_error"
+
+    def __init__(self, message: str, details: Optional[Dict[str, Any]] = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details: Dict[str, Any] = dict(details or {})
+
+
+class ValidationError(CrmError, ValueError):
+    """Input broke one or more rules. ``fields`` lists every failing field at once."""
+
+    code = "validation"
+
+    @property
+    def fields(self) -> List[FieldError]:
+        """The failing fields, each with its path, stable code and message."""
+        return [FieldError(f["path"], f["code"], f["message"]) for f in self.details.get("fields", [])]
+
+
+class NotFoundError(CrmError, LookupError):
+    """No such record for this user: missing, in another tenant, or outside the user's read scope
+    (deliberately indistinguishable)."""
+
+    code = "not_found"
+
+    @property
+    def entity(self) -> str:
+        """The entity type looked up."""
+        return str(self.details.get("entity", ""))
+
+
+class ForbiddenError(CrmError, PermissionError):
+    """The user may not take ``action`` on ``entity``, or may not read/write the named ``fields``."""
+
+    code = "forbidden"
+
+    @property
+    def action(self) -> str:
+        """The refused action (``read``, ``update``, ``export``, ...)."""
+        return str(self.details.get("action", ""))
+
+    @property
+    def entity(self) -> str:
+        """The entity type."""
+        return str(self.details.get("entity", ""))
+
+    @property
+    def fields(self) -> List[str]:
+        """The fields the user may not read or write (empty when the whole action is refused)."""
+        return list(self.details.get("fields", []))
+
+
+class ConflictError(CrmError):
+    """The record changed since it was read (optimistic concurrency): re-read and retry."""
+
+    code = "conflict"
+
+    @property
+    def expected(self) -> int:
+        """The version the caller expected."""
+        return int(self.details.get("expected", 0))
+
+    @property
+    def actual(self) -> int:
+        """The record's current version."""
+        return int(self.details.get("actual", 0))
+
+
+class LimitExceededError(CrmError):
+    """A size, count or rate limit was exceeded."""
+
+    code = "limit_exceeded"
+
+
+class InvalidQueryError(CrmError, ValueError):
+    """A filter, sort or cursor could not be understood; ``position`` is a byte offset in ``q``."""
+
+    code = "invalid_query"
+
+    @property
+    def position(self) -> int:
+        """Byte offset of the problem in the text query."""
+        return int(self.details.get("position", 0))
+
+
+class StorageError(CrmError):
+    """The storage backend failed. The message never contains SQL or row data."""
+
+    code = "storage"
+
+
+_BY_CODE = {
+    c.code: c
+    for c in (
+        ValidationError,
+        NotFoundError,
+        ForbiddenError,
+        ConflictError,
+        LimitExceededError,
+        InvalidQueryError,
+        StorageError,
+    )
+}
+
+
+def _from_core(code: str, message: str, details: str) -> CrmError:
+    """Builds the exception for a core error (called by the native module)."""
+    cls = _BY_CODE.get(code, CrmError)
+    err = cls(message, json.loads(details))
+    if cls is CrmError:
+        err.code = code
+    return err

@@ -1,0 +1,588 @@
+//! `crm._crm`: the native half of the `crm` Python package.
+//!
+//! Thin by design: every method converts its arguments, releases the GIL, drives one
+//! [`crm_core::service::Service`] use case with `pollster::block_on`, and converts the result (or
+//! the core's error) back. The Pythonic API (`crm.open`, collections, records, DataFrames) lives in
+//! `python/crm/*.py` on top of this module.
+
+use crm_core::access::Actor;
+use crm_core::clock::{RandomIds, SystemClock};
+use crm_core::demo::{self, DemoSize};
+use crm_core::error::Error;
+use crm_core::model;
+use crm_core::query::{Filter, FilterSpec, ListRequest, SortKey, StoreQuery};
+use crm_core::record::Record;
+use crm_core::scoring::{ScoringModel, default_model};
+use crm_core::service::{ConvertOptions, ExportOptions, ImportMode, ImportOptions, Service};
+use crm_core::store::{AuditQuery, Store};
+use crm_core::value::{Id, Timestamp, Value};
+use crm_store::SqliteStore;
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyList, PyTuple};
+use serde_json::{Map, Value as Json, json};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+mod arrow;
+
+/// Rows per bulk page when building Arrow tables.
+const DEFAULT_ARROW_PAGE: u32 = 4_000;
+
+type Svc = Service<Arc<SqliteStore>>;
+
+/// `(lead, contact, company)` as raw record tuples.
+type RawConversion = (Py<PyAny>, Py<PyAny>, Option<Py<PyAny>>);
+
+/// Converts a core error into the matching `crm.*Error` (built by `crm.errors._from_core`).
+fn to_py_err(e: Error) -> PyErr {
+    let details = match &e {
+        Error::Validation(fields) => json!({ "fields": fields }),
+        Error::NotFound { entity, id } => json!({ "entity": entity, "id": id }),
+        Error::Forbidden { action, entity, fields } => {
+            json!({ "action": action, "entity": entity, "fields": fields })
+        }
+        Error::Conflict {
+            entity,
+            id,
+            expected,
+            actual,
+        } => json!({ "entity": entity, "id": id, "expected": expected, "actual": actual }),
+        Error::LimitExceeded { what, limit } => json!({ "what": what, "limit": limit }),
+        Error::InvalidQuery { position, .. } => json!({ "position": position }),
+        Error::Storage(_) => json!({}),
+    };
+    let (code, message) = (e.code(), e.to_string());
+    Python::attach(|py| {
+        let made = py
+            .import("crm.errors")
+            .and_then(|m| m.getattr("_from_core"))
+            .and_then(|f| f.call1((code, message.clone(), details.to_string())));
+        match made {
+            Ok(exc) => PyErr::from_value(exc),
+            Err(err) => err,
+        }
+    })
+}
+
+fn bad(msg: impl Into<String>) -> PyErr {
+    PyValueError::new_err(msg.into())
+}
+
+fn parse_id(s: &str) -> PyResult<Id> {
+    s.parse().map_err(|_| bad(format!("not a record id: {s:?}")))
+}
+
+fn parse_obj(s: &str) -> PyResult<Map<String, Json>> {
+    match serde_json::from_str::<Json>(s) {
+        Ok(Json::Object(m)) => Ok(m),
+        _ => Err(bad("expected a JSON object")),
+    }
+}
+
+fn parse_model(s: Option<&str>) -> PyResult<ScoringModel> {
+    match s {
+        None => Ok(default_model()),
+        Some(s) => serde_json::from_str(s).map_err(|e| bad(format!("invalid scoring model: {e}"))),
+    }
+}
+
+fn parse_filter(s: Option<&str>) -> PyResult<Option<Filter>> {
+    s.map(|s| {
+        serde_json::from_str::<FilterSpec>(s)
+            .map(Filter::from)
+            .map_err(|e| bad(format!("invalid filter: {e}")))
+    })
+    .transpose()
+}
+
+fn to_json_string<T: serde::Serialize>(v: &T) -> PyResult<String> {
+    serde_json::to_string(v).map_err(|e| bad(e.to_string()))
+}
+
+/// Python constructors used to build record values (`uuid.UUID`, `decimal.Decimal`, `datetime`).
+struct Conv<'py> {
+    uuid: Bound<'py, PyAny>,
+    decimal: Bound<'py, PyAny>,
+    date: Bound<'py, PyAny>,
+    epoch: Bound<'py, PyAny>,
+    timedelta: Bound<'py, PyAny>,
+}
+
+impl<'py> Conv<'py> {
+    fn new(py: Python<'py>) -> PyResult<Self> {
+        let dt = py.import("datetime")?;
+        let epoch = dt
+            .getattr("datetime")?
+            .call1((1970, 1, 1, 0, 0, 0, 0, dt.getattr("timezone")?.getattr("utc")?))?;
+        Ok(Conv {
+            uuid: py.import("uuid")?.getattr("UUID")?,
+            decimal: py.import("decimal")?.getattr("Decimal")?,
+            date: dt.getattr("date")?,
+            epoch,
+            timedelta: dt.getattr("timedelta")?,
+        })
+    }
+
+    fn id(&self, id: Id) -> PyResult<Bound<'py, PyAny>> {
+        self.uuid.call1((id.to_string(),))
+    }
+
+    fn ts(&self, t: Timestamp) -> PyResult<Bound<'py, PyAny>> {
+        let d = self.timedelta.call1((0, 0, t.0))?;
+        self.epoch.call_method1("__add__", (d,))
+    }
+
+    fn value(&self, v: &Value) -> PyResult<Bound<'py, PyAny>> {
+        let py = self.uuid.py();
+        Ok(match v {
+            Value::Null => py.None().into_bound(py),
+            Value::Bool(b) => b.into_pyobject(py)?.to_owned().into_any(),
+            Value::Int(i) => i.into_pyobject(py)?.into_any(),
+            Value::Number(n) => n.into_pyobject(py)?.into_any(),
+            Value::Money(m) => self.decimal.call1((m.to_string(),))?,
+            Value::Text(s) => s.into_pyobject(py)?.into_any(),
+            Value::Date(d) => self.date.call1((d.year(), u8::from(d.month()), d.day()))?,
+            Value::Timestamp(t) => self.ts(*t)?,
+            Value::Id(i) => self.id(*i)?,
+            Value::List(l) => PyList::new(py, l)?.into_any(),
+            Value::Json(j) => py.import("json")?.getattr("loads")?.call1((j.to_string(),))?,
+        })
+    }
+
+    /// `(entity, id, version, created_at, updated_at, fields, custom)`; hidden fields are absent.
+    fn record(&self, r: &Record) -> PyResult<Bound<'py, PyTuple>> {
+        let py = self.uuid.py();
+        let fields = PyDict::new(py);
+        for (i, f) in r.entity.fields.iter().enumerate() {
+            if !r.is_hidden(i) {
+                fields.set_item(f.name, self.value(&r.values[i])?)?;
+            }
+        }
+        let custom = PyDict::new(py);
+        for (k, v) in &r.custom {
+            custom.set_item(k, self.value(v)?)?;
+        }
+        PyTuple::new(
+            py,
+            [
+                r.entity.name.into_pyobject(py)?.into_any(),
+                self.id(r.id)?,
+                r.version.into_pyobject(py)?.into_any(),
+                self.ts(r.created_at)?,
+                self.ts(r.updated_at)?,
+                fields.into_any(),
+                custom.into_any(),
+            ],
+        )
+    }
+}
+
+fn record_py(py: Python<'_>, r: &Record) -> PyResult<Py<PyAny>> {
+    Ok(Conv::new(py)?.record(r)?.into_any().unbind())
+}
+
+/// An open database, acting as one user (or the system) of one tenant. Thread-safe: share it freely
+/// between Python threads; every call releases the GIL while the core works.
+#[pyclass(frozen, module = "crm._crm")]
+struct Database {
+    svc: Arc<Svc>,
+    actor: Actor,
+    path: String,
+}
+
+impl Database {
+    /// Runs a use case with the GIL released.
+    fn run<T, F>(&self, py: Python<'_>, f: F) -> PyResult<T>
+    where
+        T: Send,
+        F: for<'a> FnOnce(&'a Svc, &'a Actor) -> Result<T, Error> + Send,
+    {
+        let (svc, actor) = (&*self.svc, &self.actor);
+        py.detach(|| f(svc, actor)).map_err(to_py_err)
+    }
+}
+
+#[pymethods]
+impl Database {
+    /// Opens (creating if needed) the SQLite database at `path` as the user with email `as_user`
+    /// (the system, with the admin role, when `None`) of `tenant` (the only tenant when `None`).
+    #[staticmethod]
+    #[pyo3(signature = (path, as_user=None, tenant=None))]
+    fn open(py: Python<'_>, path: String, as_user: Option<String>, tenant: Option<String>) -> PyResult<Self> {
+        if path.starts_with("postgres://") || path.starts_with("postgresql://") {
+            return Err(pyo3::exceptions::PyNotImplementedError::new_err(
+                "the PostgreSQL store does not exist yet: open a SQLite file",
+            ));
+        }
+        let tenant = tenant.as_deref().map(parse_id).transpose()?;
+        let p = path.clone();
+        let (svc, actor) = py
+            .detach(move || {
+                pollster::block_on(async move {
+                    let store = Arc::new(SqliteStore::open(&p)?);
+                    let svc = Service::new(store, Arc::new(SystemClock), Arc::new(RandomIds));
+                    let tenant = match tenant {
+                        Some(t) => t,
+                        None => match svc.tenants().await?.as_slice() {
+                            [only] => *only,
+                            [] => return Err(Error::not_found("tenant", "(the database has no tenant)")),
+                            _ => {
+                                return Err(Error::field(
+                                    "tenant",
+                                    "required",
+                                    "the database has several tenants: pass tenant=",
+                                ));
+                            }
+                        },
+                    };
+                    let actor = match as_user {
+                        None => Actor::system(tenant),
+                        Some(email) => {
+                            // Authentication (who is this?) is the adapter's job; the core then
+                            // resolves the actor (active user, role) itself.
+                            let q = StoreQuery::by_id(Filter::eq("email", email.trim().to_lowercase()), 1);
+                            let user = svc
+                                .store()
+                                .query(tenant, &model::USER, &q)
+                                .await?
+                                .into_iter()
+                                .next()
+                                .ok_or_else(|| Error::not_found("user", &email))?;
+                            svc.actor(tenant, user.id).await?
+                        }
+                    };
+                    Ok((svc, actor))
+                })
+            })
+            .map_err(to_py_err)?;
+        Ok(Database {
+            svc: Arc::new(svc),
+            actor,
+            path,
+        })
+    }
+
+    /// The tenant (organization) id.
+    #[getter]
+    fn tenant(&self) -> String {
+        self.actor.tenant.to_string()
+    }
+
+    /// The acting user's id, or `None` for the system.
+    #[getter]
+    fn user_id(&self) -> Option<String> {
+        self.actor.user_id.map(|u| u.to_string())
+    }
+
+    /// The acting role's name.
+    #[getter]
+    fn role(&self) -> String {
+        self.actor.role.name.clone()
+    }
+
+    #[getter]
+    fn path(&self) -> String {
+        self.path.clone()
+    }
+
+    /// Whether the actor may read `field` of `entity` (the core's field permissions).
+    fn can_read_field(&self, entity: &str, field: &str) -> bool {
+        self.actor.role.can_read_field(entity, field)
+    }
+
+    /// One page: `(records, next_cursor)`.
+    #[pyo3(signature = (entity, q=None, filter=None, order_by=None, limit=None, cursor=None, bulk=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn list_page(
+        &self,
+        py: Python<'_>,
+        entity: String,
+        q: Option<String>,
+        filter: Option<String>,
+        order_by: Option<String>,
+        limit: Option<u32>,
+        cursor: Option<String>,
+        bulk: bool,
+    ) -> PyResult<(Py<PyAny>, Option<String>)> {
+        let req = ListRequest {
+            q,
+            filter: parse_filter(filter.as_deref())?,
+            sort: order_by.as_deref().map(SortKey::parse_list).unwrap_or_default(),
+            limit,
+            cursor,
+        };
+        let page = self.run(py, |svc, actor| {
+            pollster::block_on(async {
+                if bulk {
+                    svc.list_bulk(actor, &entity, &req).await
+                } else {
+                    svc.list(actor, &entity, &req).await
+                }
+            })
+        })?;
+        let conv = Conv::new(py)?;
+        let items = PyList::empty(py);
+        for r in &page.items {
+            items.append(conv.record(r)?)?;
+        }
+        Ok((items.into_any().unbind(), page.next_cursor))
+    }
+
+    fn get(&self, py: Python<'_>, entity: String, id: &str) -> PyResult<Py<PyAny>> {
+        let id = parse_id(id)?;
+        let r = self.run(py, |svc, actor| pollster::block_on(svc.get(actor, &entity, id)))?;
+        record_py(py, &r)
+    }
+
+    fn create(&self, py: Python<'_>, entity: String, data: &str) -> PyResult<Py<PyAny>> {
+        let input = parse_obj(data)?;
+        let r = self.run(py, |svc, actor| pollster::block_on(svc.create(actor, &entity, &input)))?;
+        record_py(py, &r)
+    }
+
+    fn update(&self, py: Python<'_>, entity: String, id: &str, version: u64, patch: &str) -> PyResult<Py<PyAny>> {
+        let (id, input) = (parse_id(id)?, parse_obj(patch)?);
+        let r = self.run(py, |svc, actor| {
+            pollster::block_on(svc.update(actor, &entity, id, version, &input))
+        })?;
+        record_py(py, &r)
+    }
+
+    fn delete(&self, py: Python<'_>, entity: String, id: &str, version: u64) -> PyResult<()> {
+        let id = parse_id(id)?;
+        self.run(py, |svc, actor| {
+            pollster::block_on(svc.delete(actor, &entity, id, version))
+        })
+    }
+
+    /// `(lead, contact, company or None)`.
+    fn convert_lead(&self, py: Python<'_>, id: &str, version: u64, create_company: bool) -> PyResult<RawConversion> {
+        let id = parse_id(id)?;
+        let opts = ConvertOptions { create_company };
+        let c = self.run(py, |svc, actor| {
+            pollster::block_on(svc.convert_lead(actor, id, version, &opts))
+        })?;
+        let company = c.company.as_ref().map(|r| record_py(py, r)).transpose()?;
+        Ok((record_py(py, &c.lead)?, record_py(py, &c.contact)?, company))
+    }
+
+    fn log_activity(&self, py: Python<'_>, data: &str) -> PyResult<Py<PyAny>> {
+        let input = parse_obj(data)?;
+        let r = self.run(py, |svc, actor| pollster::block_on(svc.log_activity(actor, &input)))?;
+        record_py(py, &r)
+    }
+
+    /// The score explanation (JSON) under the published model, or under `model` (JSON) if given.
+    #[pyo3(signature = (lead_id, model=None, as_of=None))]
+    fn explain(&self, py: Python<'_>, lead_id: &str, model: Option<String>, as_of: Option<i64>) -> PyResult<String> {
+        let id = parse_id(lead_id)?;
+        let draft = model.as_deref().map(|m| parse_model(Some(m))).transpose()?;
+        let as_of = as_of.map(Timestamp);
+        let r = self.run(py, |svc, actor| {
+            pollster::block_on(async {
+                match &draft {
+                    Some(m) => svc.explain_with(actor, id, m, as_of).await,
+                    None => svc.explain_score(actor, id, as_of).await,
+                }
+            })
+        })?;
+        to_json_string(&r)
+    }
+
+    /// Back-test report (JSON) of `model` (JSON; the built-in default model when `None`).
+    #[pyo3(signature = (model=None, since=None))]
+    fn backtest(&self, py: Python<'_>, model: Option<String>, since: Option<i64>) -> PyResult<String> {
+        let m = parse_model(model.as_deref())?;
+        let since = since.map(Timestamp);
+        let r = self.run(py, |svc, actor| pollster::block_on(svc.backtest(actor, &m, since)))?;
+        to_json_string(&r)
+    }
+
+    /// The built-in default scoring model (JSON).
+    #[staticmethod]
+    fn default_model() -> PyResult<String> {
+        to_json_string(&default_model())
+    }
+
+    fn rescore(&self, py: Python<'_>) -> PyResult<String> {
+        let r = self.run(py, |svc, actor| pollster::block_on(svc.rescore_all(actor)))?;
+        to_json_string(&r)
+    }
+
+    /// Publishes a draft model record: `(model record, rescore report JSON)`.
+    fn publish_model(&self, py: Python<'_>, id: &str, version: u64) -> PyResult<(Py<PyAny>, String)> {
+        let id = parse_id(id)?;
+        let (rec, rep) = self.run(py, |svc, actor| {
+            pollster::block_on(svc.publish_model(actor, id, version))
+        })?;
+        Ok((record_py(py, &rec)?, to_json_string(&rep)?))
+    }
+
+    fn pipeline_summary(&self, py: Python<'_>) -> PyResult<String> {
+        let r = self.run(py, |svc, actor| pollster::block_on(svc.pipeline_summary(actor)))?;
+        to_json_string(&r)
+    }
+
+    fn integrity_check(&self, py: Python<'_>) -> PyResult<String> {
+        let r = self.run(py, |svc, actor| pollster::block_on(svc.integrity_check(actor)))?;
+        to_json_string(&r)
+    }
+
+    /// Imports a CSV file; the report as JSON. `mode`: `dry_run`, `all_or_nothing`, `valid_rows_only`.
+    #[pyo3(signature = (entity, path, mode, upsert=false, mapping=None))]
+    fn import_csv(
+        &self,
+        py: Python<'_>,
+        entity: String,
+        path: String,
+        mode: &str,
+        upsert: bool,
+        mapping: Option<BTreeMap<String, String>>,
+    ) -> PyResult<String> {
+        let mode: ImportMode = serde_json::from_value(Json::String(mode.into()))
+            .map_err(|_| bad(format!("unknown import mode {mode:?}")))?;
+        let file = std::fs::File::open(&path).map_err(|e| bad(format!("{path}: {e}")))?;
+        let opts = ImportOptions {
+            mode,
+            upsert,
+            mapping: mapping.unwrap_or_default(),
+            ..Default::default()
+        };
+        let r = self.run(py, |svc, actor| {
+            pollster::block_on(svc.import_csv(actor, &entity, std::io::BufReader::new(file), &opts))
+        })?;
+        to_json_string(&r)
+    }
+
+    /// Exports to a CSV file; returns the number of rows written.
+    #[pyo3(signature = (entity, path, q=None, fields=None, order_by=None, raw=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn export_csv(
+        &self,
+        py: Python<'_>,
+        entity: String,
+        path: String,
+        q: Option<String>,
+        fields: Option<Vec<String>>,
+        order_by: Option<String>,
+        raw: bool,
+    ) -> PyResult<u64> {
+        let file = std::fs::File::create(&path).map_err(|e| bad(format!("{path}: {e}")))?;
+        let opts = ExportOptions {
+            fields: fields.unwrap_or_default(),
+            q,
+            sort: order_by.as_deref().map(SortKey::parse_list).unwrap_or_default(),
+            raw,
+            ..Default::default()
+        };
+        self.run(py, |svc, actor| {
+            pollster::block_on(svc.export_csv(actor, &entity, &opts, std::io::BufWriter::new(file)))
+        })
+    }
+
+    /// Audit entries (JSON list), oldest first.
+    #[pyo3(signature = (entity=None, entity_id=None, after=0, limit=100))]
+    fn audit(
+        &self,
+        py: Python<'_>,
+        entity: Option<String>,
+        entity_id: Option<String>,
+        after: u64,
+        limit: u32,
+    ) -> PyResult<String> {
+        let q = AuditQuery {
+            entity,
+            entity_id: entity_id.as_deref().map(parse_id).transpose()?,
+            after_seq: after,
+            limit,
+        };
+        let r = self.run(py, |svc, actor| pollster::block_on(svc.audit_trail(actor, &q)))?;
+        to_json_string(&r)
+    }
+
+    /// Outbox events after sequence `after` (JSON list).
+    #[pyo3(signature = (after=0, limit=100))]
+    fn events(&self, py: Python<'_>, after: u64, limit: u32) -> PyResult<String> {
+        let r = self.run(py, |svc, actor| {
+            pollster::block_on(svc.events_since(actor, after, limit))
+        })?;
+        to_json_string(&r)
+    }
+
+    /// Every matching record as Arrow record batches (one per bulk page), built in Rust. Checks for
+    /// Ctrl-C between pages. `limit` caps the rows.
+    #[pyo3(signature = (entity, q=None, filter=None, order_by=None, limit=None, page_size=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn to_arrow(
+        &self,
+        py: Python<'_>,
+        entity: String,
+        q: Option<String>,
+        filter: Option<String>,
+        order_by: Option<String>,
+        limit: Option<u64>,
+        page_size: Option<u32>,
+    ) -> PyResult<arrow::ArrowStream> {
+        let def = self.svc.entity(&entity).map_err(to_py_err)?;
+        let req = ListRequest {
+            q,
+            filter: parse_filter(filter.as_deref())?,
+            // Without an explicit order, id order (UUIDv7: creation order): it follows the primary
+            // key, while the list default (newest first) makes deep keyset pages slow on SQLite.
+            sort: SortKey::parse_list(order_by.as_deref().unwrap_or("id")),
+            // Bulk pages of 4,000: measured on SQLite, pages of the core's 10,000 maximum make the
+            // keyset queries after the first page several times slower per row.
+            limit: Some(page_size.unwrap_or(DEFAULT_ARROW_PAGE)),
+            cursor: None,
+        };
+        let readable: Vec<bool> = def
+            .fields
+            .iter()
+            .map(|f| self.actor.role.can_read_field(def.name, f.name))
+            .collect();
+        let (svc, actor) = (&*self.svc, &self.actor);
+        py.detach(|| arrow::collect(svc, actor, def, &readable, req, limit))
+    }
+}
+
+/// Loads the demo roofing tenant into the SQLite file at `path` if it has no tenant yet. Returns
+/// JSON `{"tenant": id, "users": [[role, id, email], ...]}` (users empty when nothing was loaded).
+#[pyfunction]
+#[pyo3(signature = (path, leads=3000, contacts=None, activities_per_lead=3))]
+fn load_demo(
+    py: Python<'_>,
+    path: String,
+    leads: usize,
+    contacts: Option<usize>,
+    activities_per_lead: usize,
+) -> PyResult<String> {
+    let r = py
+        .detach(move || {
+            pollster::block_on(async move {
+                let store = Arc::new(SqliteStore::open(&path)?);
+                let svc = Service::new(store.clone(), Arc::new(SystemClock), Arc::new(RandomIds));
+                if let Some(t) = svc.tenants().await?.first() {
+                    return Ok(json!({ "tenant": t.to_string(), "users": [] }));
+                }
+                let size = DemoSize {
+                    contacts: contacts.unwrap_or(leads / 2),
+                    leads,
+                    activities_per_lead,
+                };
+                let d = demo::load(store, Arc::new(RandomIds), svc.now(), size).await?;
+                Ok(json!({ "tenant": d.tenant.to_string(), "users": d.users }))
+            })
+        })
+        .map_err(to_py_err)?;
+    Ok(r.to_string())
+}
+
+/// The native module.
+#[pymodule]
+fn _crm(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Database>()?;
+    m.add_class::<arrow::ArrowStream>()?;
+    m.add_function(wrap_pyfunction!(load_demo, m)?)?;
+    Ok(())
+}
