@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# The WebAssembly binding end to end (issue 7). Run from the repository root, as root, on Debian 12:
+#   bash .ci/wasm.sh
+# Installs the wasm32 target, wasm-bindgen-cli (= the crate's pinned wasm-bindgen), binaryen (optional,
+# for wasm-opt), chromium + chromium-driver and the example's npm dependencies; then runs the
+# wasm-bindgen-test suite in Node, builds the release package, and runs the node:test suites (package
+# against native crm-core fixtures; the example page in headless Chromium).
+set -euo pipefail
+
+WASM_BINDGEN_VERSION=0.2.130
+root="$(pwd)"
+export PATH="$HOME/.cargo/bin:$PATH"
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "toolchain"
+rustup target add wasm32-unknown-unknown
+if [[ "$(wasm-bindgen --version 2>/dev/null || true)" != "wasm-bindgen $WASM_BINDGEN_VERSION" ]]; then
+  # Not --locked: the CLI's lock file names a webpki-roots version missing from the registry.
+  cargo install wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+fi
+grep -q "wasm-bindgen = \"=$WASM_BINDGEN_VERSION\"" bindings/wasm/Cargo.toml \
+  || { echo "bindings/wasm/Cargo.toml must pin wasm-bindgen = \"=$WASM_BINDGEN_VERSION\"" >&2; exit 1; }
+
+need=()
+command -v chromium >/dev/null || need+=(chromium)
+command -v chromedriver >/dev/null || need+=(chromium-driver)
+command -v wasm-opt >/dev/null || need+=(binaryen)
+command -v node >/dev/null || need+=(nodejs)
+command -v npm >/dev/null || need+=(npm)
+if ((${#need[@]})); then
+  apt-get update
+  DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${need[@]}" \
+    || DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver nodejs npm
+fi
+
+step "node test dependencies"
+(cd examples/web && npm ci --no-audit --no-fund)
+
+# node --test passes when it finds no tests (a file without any counts as one passing test): insist
+# that at least MIN real tests passed (TAP lines `ok N - name`, not file entries `ok N - /path`) and none failed.
+node_tests() {
+  local dir="$1" min="$2" log n
+  shift 2
+  log="$(mktemp)"
+  (cd "$dir" && node --test --test-reporter=tap "$@") | tee "$log"
+  n="$(grep -cE '^ *ok [0-9]+ - [^/]' "$log" || true)"
+  if [[ "$n" -lt "$min" ]]; then
+    echo "node:test in $dir: $n tests passed, expected at least $min" >&2
+    exit 1
+  fi
+  grep -q '^# fail 0$' "$log" || { echo "node:test failures in $dir" >&2; exit 1; }
+  echo "node:test in $dir: $n passing entries (tests and suites): $(sed -n "s/^# tests //p" "$log" | tail -1) tests"
+  rm -f "$log"
+}
+
+step "wasm-bindgen-test (Node)"
+CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+  cargo test -p crm-wasm --target wasm32-unknown-unknown
+
+step "fixtures from native crm-core"
+cargo run -p crm-wasm --bin crm-wasm-fixtures -- bindings/wasm/js/fixtures.json
+
+step "release package (pkg/)"
+bash bindings/wasm/build.sh --release
+
+step "node:test: the package against the fixtures"
+node_tests bindings/wasm/js 60 test/rules.test.mjs test/localdb.test.mjs
+
+step "node:test: the example page in headless Chromium"
+SCREENSHOT_DIR="$root/target/wasm-screenshots" node_tests examples/web 1 test/page.test.mjs
+echo "screenshot: target/wasm-screenshots/lead-form.png"

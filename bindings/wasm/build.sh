@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Builds the npm package into bindings/wasm/pkg: wasm-bindgen `--target web` output (one ES module, its
+# .wasm and .d.ts) plus a Node entry (node.js) and package.json from npm/.
+#   bash bindings/wasm/build.sh            # dev build
+#   bash bindings/wasm/build.sh --release  # release build, then wasm-opt -Oz when binaryen is installed
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/../.." && pwd)"
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+profile=debug
+flags=()
+if [[ "${1:-}" == "--release" ]]; then
+  profile=release
+  flags=(--release)
+  # Size over speed for the browser package (only this wasm build; the host release profile is untouched).
+  export CARGO_PROFILE_RELEASE_OPT_LEVEL=z CARGO_PROFILE_RELEASE_LTO=fat
+fi
+cargo build --manifest-path "$root/Cargo.toml" -p crm-wasm --lib --target wasm32-unknown-unknown "${flags[@]}"
+rm -rf "$here/pkg"
+wasm-bindgen --target web --out-dir "$here/pkg" --out-name crm_wasm \
+  "$target_dir/wasm32-unknown-unknown/$profile/crm_wasm.wasm"
+cp "$here/npm/package.json" "$here/npm/node.js" "$here/npm/node.d.ts" "$here/npm/README.md" "$here/pkg/"
+wasm="$here/pkg/crm_wasm_bg.wasm"
+smoke() { node --input-type=module -e "const m = await import('$here/pkg/node.js'); m.parseFilter('status:new');" 2>/dev/null; }
+if [[ "$profile" == release ]]; then
+  if command -v wasm-opt >/dev/null && command -v node >/dev/null; then
+    cp "$wasm" "$wasm.orig"
+    # rustc's default wasm32 features (not --all-features: that lets wasm-opt emit typed function
+    # references, which Node 20 rejects).
+    wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+      --enable-mutable-globals --enable-reference-types --enable-multivalue --strip-debug --strip-producers \
+      -o "$wasm" "$wasm.orig"
+    # Debian 12's binaryen (wasm-opt 108) rewrites wasm-bindgen's externref table into one the engines
+    # reject ("Table.set(): ... must be a Wasm function object"): keep its output only if it loads.
+    if smoke; then
+      echo "wasm-opt $(wasm-opt --version | awk '{print $3}'): applied"
+    else
+      echo "wasm-opt $(wasm-opt --version | awk '{print $3}'): output does not instantiate; keeping the unoptimised module" >&2
+      cp "$wasm.orig" "$wasm"
+    fi
+    rm -f "$wasm.orig"
+  else
+    echo "wasm-opt not found (apt-get install binaryen): size not optimised" >&2
+  fi
+fi
+smoke || { echo "the built package does not load in Node" >&2; exit 1; }
+echo "crm_wasm_bg.wasm ($profile): $(stat -c %s "$wasm") bytes raw, $(gzip -9 -c "$wasm" | wc -c) bytes gzip -9"

@@ -1,0 +1,340 @@
+//! # crm-wasm
+//!
+//! crm-core for browsers and Node, through wasm-bindgen. A thin adapter: values cross as plain JS
+//! objects (serde-wasm-bindgen; times as RFC 3339 strings, money as decimal strings), errors become JS
+//! `Error`s with a `code` and details, time and ids come from JS (`Date.now`, `crypto.getRandomValues`).
+//! The conversions live in [`api`] (JSON level, also built and tested natively); this file only moves
+//! values across the JS boundary.
+
+pub mod api;
+mod platform;
+
+use crm_core::Error;
+use serde::Serialize;
+use serde_json::Value as Json;
+use std::sync::Arc;
+use wasm_bindgen::prelude::*;
+
+pub use platform::{JsClock, JsIds};
+
+type JsResult<T> = Result<T, JsValue>;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_TYPES: &str = r#"
+/** One failing field: where, which rule (stable code), and a human message. */
+export interface FieldError { path: string; code: string; message: string }
+/** What `validate` returns. */
+export interface Validation { ok: boolean; errors: FieldError[]; normalized: Record<string, unknown>; changed: string[] }
+export interface ValidateOptions { mode?: "create" | "update"; base?: CrmRecord; now?: string; phoneCountryCode?: string; custom?: Record<string, unknown> }
+/** A record as every adapter shows it: system fields, readable fields (money as strings, times RFC 3339). */
+export interface CrmRecord { id: string; version: number; created_at: string; updated_at: string; custom?: Record<string, unknown>; [field: string]: unknown }
+export interface Contribution { group: string; rule: string; count: number; points: number; kind: "rule" | "cap" | "floor" | "reset" }
+export interface ScoreResult { score: number; tier: string; temperature: string; reset: boolean; contributions: Contribution[] }
+export interface ScoreInput { lead: Record<string, unknown>; activities?: Record<string, unknown>[]; model?: unknown; asOf?: string; now?: string; custom?: Record<string, unknown> }
+export type Scope = "none" | "own" | "team" | "tenant";
+export interface Access { role: string; entity: string; actions: Record<"read" | "create" | "update" | "delete" | "import" | "export" | "approve", Scope>; fields: Record<string, { read: boolean; write: boolean }>; readable: string[]; writable: string[] }
+export type RoleInput = string | { name: string; grants: Record<string, unknown> };
+export type FilterTree = "all" | { and: FilterTree[] } | { or: FilterTree[] } | { not: FilterTree } | { cmp: { field: string; op: string; value: unknown } } | { in: { field: string; values: unknown[] } } | { is_null: { field: string } } | { search: string };
+/** Who acts in a LocalDb: the tenant's system actor, or one of its users. */
+export interface ActorRef { tenant: string; user?: string }
+export interface ListRequest { q?: string; filter?: FilterTree; sort?: string | { field: string; desc?: boolean }[]; limit?: number; cursor?: string }
+export interface LocalDbOptions { now?: string; deterministicIds?: boolean }
+"#;
+
+fn to_js<T: Serialize + ?Sized>(v: &T) -> JsResult<JsValue> {
+    let s = serde_wasm_bindgen::Serializer::json_compatible();
+    v.serialize(&s)
+        .map_err(|e| JsValue::from(js_sys::Error::new(&e.to_string())))
+}
+
+fn from_js(v: JsValue, what: &str) -> JsResult<Json> {
+    if v.is_undefined() {
+        return Ok(Json::Null);
+    }
+    serde_wasm_bindgen::from_value(v).map_err(|e| {
+        err(&crm_core::Error::field(
+            what,
+            crm_core::error::codes::INVALID_TYPE,
+            e.to_string(),
+        ))
+    })
+}
+
+fn from_js_as<T: serde::de::DeserializeOwned + Default>(v: JsValue, what: &str) -> JsResult<T> {
+    let j = from_js(v, what)?;
+    if j.is_null() {
+        return Ok(T::default());
+    }
+    serde_json::from_value(j).map_err(|e| {
+        err(&crm_core::Error::field(
+            what,
+            crm_core::error::codes::INVALID_FORMAT,
+            e.to_string(),
+        ))
+    })
+}
+
+/// A crm-core error as a JS `Error` whose `name` is `CrmError`, with `code` and the kind's details
+/// (`fields` of a validation error: `[{path, code, message}]`; `position` of an invalid query; ...).
+fn err(e: &Error) -> JsValue {
+    let js = js_sys::Error::new(&e.to_string());
+    js.set_name("CrmError");
+    if let Json::Object(details) = api::error_details(e) {
+        for (k, v) in details {
+            if k == "message" {
+                continue;
+            }
+            if let Ok(v) = to_js(&v) {
+                // Setting a property on a fresh Error cannot fail.
+                let _ = js_sys::Reflect::set(&js, &JsValue::from_str(&k), &v);
+            }
+        }
+    }
+    js.into()
+}
+
+fn out<T: Serialize>(r: crm_core::Result<T>) -> JsResult<JsValue> {
+    match r {
+        Ok(v) => to_js(&v),
+        Err(e) => Err(err(&e)),
+    }
+}
+
+/// Normalises and validates an entity (`mode: "create"`, the default) or a patch (`mode: "update"`,
+/// optionally over `base`, a record). Returns `{ok, errors: [{path, code, message}], normalized,
+/// changed}`; throws only for unusable arguments (unknown entity type, bad options).
+#[wasm_bindgen(unchecked_return_type = "Validation")]
+pub fn validate(
+    entity: &str,
+    input: JsValue,
+    #[wasm_bindgen(unchecked_optional_param_type = "ValidateOptions")] options: Option<JsValue>,
+) -> JsResult<JsValue> {
+    let input = from_js(input, "input")?;
+    let opts = from_js_as(options.unwrap_or(JsValue::UNDEFINED), "options")?;
+    out(api::validate(entity, &input, opts, &JsClock))
+}
+
+/// The normalised input (trimmed, emails lower-cased, phones in E.164, enums canonical), or throws a
+/// `validation` error with every failing field.
+#[wasm_bindgen(unchecked_return_type = "Record<string, unknown>")]
+pub fn normalize(
+    entity: &str,
+    input: JsValue,
+    #[wasm_bindgen(unchecked_optional_param_type = "ValidateOptions")] options: Option<JsValue>,
+) -> JsResult<JsValue> {
+    let input = from_js(input, "input")?;
+    let opts = from_js_as(options.unwrap_or(JsValue::UNDEFINED), "options")?;
+    out(api::normalize(entity, &input, opts, &JsClock))
+}
+
+/// Scores `{lead, activities?, model?, asOf?, custom?}` with the explanation: `{score, tier,
+/// temperature, reset, contributions: [{group, rule, count, points, kind}]}`.
+#[wasm_bindgen(js_name = scoreLead, unchecked_return_type = "ScoreResult")]
+pub fn score_lead(#[wasm_bindgen(unchecked_param_type = "ScoreInput")] input: JsValue) -> JsResult<JsValue> {
+    let input = from_js(input, "input")?;
+    out(api::score(&input, &JsClock))
+}
+
+/// An entity type's declared fields with their specs (type, required, max_len, options, ...), for
+/// building forms: `{entity, fields: [{name, writable, type, ...}]}`.
+#[wasm_bindgen]
+pub fn schema(entity: &str) -> JsResult<JsValue> {
+    out(api::schema(entity))
+}
+
+/// The default scoring model's definition (a starting point for drafts).
+#[wasm_bindgen(js_name = defaultScoringModel)]
+pub fn default_scoring_model() -> JsResult<JsValue> {
+    to_js(&api::default_scoring_model())
+}
+
+/// What a role (a built-in name, or `{name, grants}`) may do with an entity type: `{role, entity,
+/// actions: {read: "team", ...}, fields: {name: {read, write}}, readable, writable}`.
+#[wasm_bindgen(unchecked_return_type = "Access")]
+pub fn access(#[wasm_bindgen(unchecked_param_type = "RoleInput")] role: JsValue, entity: &str) -> JsResult<JsValue> {
+    let role = from_js(role, "role")?;
+    out(api::access(&role, entity))
+}
+
+/// Parses the text filter language (`status:new score>=60`) into its tree; a syntax error throws
+/// `invalid_query` with the byte `position` of the problem.
+#[wasm_bindgen(js_name = parseFilter, unchecked_return_type = "FilterTree")]
+pub fn parse_filter(q: &str) -> JsResult<JsValue> {
+    out(api::parse_filter(q))
+}
+
+/// A CRM running in this tab or process: crm-core's service over its in-memory store. Actors are
+/// `{tenant, user?}` (the tenant's system actor when `user` is absent).
+#[wasm_bindgen]
+#[derive(Debug)]
+pub struct LocalDb(api::LocalDb);
+
+#[wasm_bindgen]
+impl LocalDb {
+    /// Options: `{now?: string, deterministicIds?: boolean}` (a pinned clock and sequential ids, for
+    /// tests and replays).
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        #[wasm_bindgen(unchecked_optional_param_type = "LocalDbOptions")] options: Option<JsValue>,
+    ) -> JsResult<LocalDb> {
+        let opts = from_js_as(options.unwrap_or(JsValue::UNDEFINED), "options")?;
+        api::LocalDb::new(opts, Arc::new(JsClock), Arc::new(JsIds::default()))
+            .map(LocalDb)
+            .map_err(|e| err(&e))
+    }
+
+    /// The database's current time.
+    pub fn now(&self) -> String {
+        self.0.now()
+    }
+
+    /// Moves the pinned clock.
+    #[wasm_bindgen(js_name = setNow)]
+    pub fn set_now(&self, iso: &str) -> JsResult<()> {
+        self.0.set_now(iso).map_err(|e| err(&e))
+    }
+
+    #[wasm_bindgen(js_name = createOrganization, unchecked_return_type = "CrmRecord")]
+    pub fn create_organization(&self, input: JsValue) -> JsResult<JsValue> {
+        let input = from_js(input, "input")?;
+        out(self.0.create_organization(&input))
+    }
+
+    #[wasm_bindgen(unchecked_return_type = "CrmRecord")]
+    pub fn create(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ActorRef")] actor: JsValue,
+        entity: &str,
+        input: JsValue,
+    ) -> JsResult<JsValue> {
+        let (actor, input) = (from_js(actor, "actor")?, from_js(input, "input")?);
+        out(self.0.create(&actor, entity, &input))
+    }
+
+    #[wasm_bindgen(unchecked_return_type = "CrmRecord")]
+    pub fn get(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ActorRef")] actor: JsValue,
+        entity: &str,
+        id: &str,
+    ) -> JsResult<JsValue> {
+        let actor = from_js(actor, "actor")?;
+        out(self.0.get(&actor, entity, id))
+    }
+
+    /// Applies a patch at the record's expected `version`.
+    #[wasm_bindgen(unchecked_return_type = "CrmRecord")]
+    pub fn update(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ActorRef")] actor: JsValue,
+        entity: &str,
+        id: &str,
+        version: u32,
+        patch: JsValue,
+    ) -> JsResult<JsValue> {
+        let (actor, patch) = (from_js(actor, "actor")?, from_js(patch, "patch")?);
+        out(self.0.update(&actor, entity, id, u64::from(version), &patch))
+    }
+
+    pub fn delete(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ActorRef")] actor: JsValue,
+        entity: &str,
+        id: &str,
+        version: u32,
+    ) -> JsResult<()> {
+        let actor = from_js(actor, "actor")?;
+        self.0
+            .delete(&actor, entity, id, u64::from(version))
+            .map_err(|e| err(&e))
+    }
+
+    /// `{q?, filter?, sort?, limit?, cursor?}` → `{items, nextCursor}`.
+    #[wasm_bindgen(unchecked_return_type = "{ items: CrmRecord[]; nextCursor: string | null }")]
+    pub fn list(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ActorRef")] actor: JsValue,
+        entity: &str,
+        request: JsValue,
+    ) -> JsResult<JsValue> {
+        let (actor, req) = (from_js(actor, "actor")?, from_js(request, "request")?);
+        out(self.0.list(&actor, entity, &req))
+    }
+
+    #[wasm_bindgen(js_name = logActivity, unchecked_return_type = "CrmRecord")]
+    pub fn log_activity(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ActorRef")] actor: JsValue,
+        input: JsValue,
+    ) -> JsResult<JsValue> {
+        let (actor, input) = (from_js(actor, "actor")?, from_js(input, "input")?);
+        out(self.0.log_activity(&actor, &input))
+    }
+
+    /// A stored lead's score under the published model, as of `asOf` (now by default), explained.
+    #[wasm_bindgen(js_name = explainScore, unchecked_return_type = "ScoreResult")]
+    pub fn explain_score(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ActorRef")] actor: JsValue,
+        lead_id: &str,
+        as_of: Option<String>,
+    ) -> JsResult<JsValue> {
+        let actor = from_js(actor, "actor")?;
+        out(self.0.explain_score(&actor, lead_id, as_of.as_deref()))
+    }
+
+    /// What a draft model would score a stored lead.
+    #[wasm_bindgen(js_name = explainWith, unchecked_return_type = "ScoreResult")]
+    pub fn explain_with(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ActorRef")] actor: JsValue,
+        lead_id: &str,
+        model: JsValue,
+        as_of: Option<String>,
+    ) -> JsResult<JsValue> {
+        let (actor, model) = (from_js(actor, "actor")?, from_js(model, "model")?);
+        out(self.0.explain_with(&actor, lead_id, &model, as_of.as_deref()))
+    }
+
+    /// Publishes a draft `scoring_model` record: `{model, report}`.
+    #[wasm_bindgen(js_name = publishModel)]
+    pub fn publish_model(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ActorRef")] actor: JsValue,
+        id: &str,
+        version: u32,
+    ) -> JsResult<JsValue> {
+        let actor = from_js(actor, "actor")?;
+        out(self.0.publish_model(&actor, id, u64::from(version)))
+    }
+
+    #[wasm_bindgen(js_name = pipelineSummary)]
+    pub fn pipeline_summary(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ActorRef")] actor: JsValue,
+    ) -> JsResult<JsValue> {
+        let actor = from_js(actor, "actor")?;
+        out(self.0.pipeline_summary(&actor))
+    }
+
+    /// Domain events after sequence number `after`.
+    #[wasm_bindgen(js_name = eventsSince)]
+    pub fn events_since(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ActorRef")] actor: JsValue,
+        after: u32,
+        limit: u32,
+    ) -> JsResult<JsValue> {
+        let actor = from_js(actor, "actor")?;
+        out(self.0.events_since(&actor, u64::from(after), limit))
+    }
+
+    #[wasm_bindgen(js_name = integrityCheck)]
+    pub fn integrity_check(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ActorRef")] actor: JsValue,
+    ) -> JsResult<JsValue> {
+        let actor = from_js(actor, "actor")?;
+        out(self.0.integrity_check(&actor))
+    }
+}
