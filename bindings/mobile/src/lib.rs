@@ -1,0 +1,316 @@
+//! # crm-mobile
+//!
+//! The CRM core inside an Android or iOS app (and Python), through [uniffi](https://mozilla.github.io/uniffi-rs/):
+//! one library, a local SQLite file, the same rules as on the server.
+//!
+//! The API is one object, [`Crm`], opened on a database file as one user. It is a thin adapter: it
+//! converts types and errors and calls [`crm_core::service::Service`]; every decision (validation,
+//! access control, scoring, audit, events) is the core's.
+//!
+//! **Threading.** Every call is synchronous and blocks until the local database has answered
+//! (typically well under a millisecond for reads, a few for writes). Call it from a background
+//! thread (Kotlin `Dispatchers.IO`, Swift a `Task.detached` or a background queue), never the UI
+//! thread. A `Crm` is thread-safe: share one per database across threads; SQLite runs readers in
+//! parallel and serialises writers.
+
+uniffi::setup_scaffolding!();
+
+mod error;
+mod types;
+
+pub use error::{CrmError, FieldError};
+pub use types::*;
+
+use crm_core::access::Actor;
+use crm_core::clock::{Clock, RandomIds, SystemClock};
+use crm_core::model;
+use crm_core::query::{Filter, ListRequest, SortKey, StoreQuery};
+use crm_core::record::Record;
+use crm_core::service::Service;
+use crm_core::store::Store;
+use crm_core::value::{Id, Timestamp};
+use crm_store::SqliteStore;
+use error::{bad_id, bad_json};
+use serde_json::{Map, Value as Json};
+use std::sync::Arc;
+
+type Result<T> = std::result::Result<T, CrmError>;
+
+/// An open CRM database, acting as one user. Thread-safe; calls are blocking (see the crate docs).
+#[derive(Debug, uniffi::Object)]
+pub struct Crm {
+    svc: Service<SqliteStore>,
+    tenant: Id,
+    user_id: Id,
+}
+
+fn parse_id(entity: &str, s: &str) -> Result<Id> {
+    s.parse().map_err(|_| bad_id(entity, s))
+}
+
+fn parse_object(arg: &str, s: &str) -> Result<Map<String, Json>> {
+    match serde_json::from_str::<Json>(s) {
+        Ok(Json::Object(m)) => Ok(m),
+        Ok(_) => Err(bad_json(arg, "expected an object")),
+        Err(e) => Err(bad_json(arg, e)),
+    }
+}
+
+fn list_request(q: ListQuery, filter: Option<Filter>) -> ListRequest {
+    ListRequest {
+        q: q.q,
+        filter,
+        sort: q.sort.as_deref().map(SortKey::parse_list).unwrap_or_default(),
+        limit: q.limit,
+        cursor: q.cursor,
+    }
+}
+
+fn open_service(path: &str) -> Result<Service<SqliteStore>> {
+    let store = SqliteStore::open(path)?;
+    Ok(Service::new(store, Arc::new(SystemClock), Arc::new(RandomIds)))
+}
+
+#[uniffi::export]
+impl Crm {
+    /// Opens (creating and migrating if needed) the SQLite database at `path`, acting as `user`: a
+    /// user id or an email address. The user must exist in the database and be active.
+    #[uniffi::constructor]
+    pub fn open(path: String, user: String) -> Result<Arc<Self>> {
+        let svc = open_service(&path)?;
+        pollster::block_on(async {
+            let by_id: Option<Id> = user.parse().ok();
+            for tenant in svc.tenants().await? {
+                let found = match by_id {
+                    Some(id) => svc.store().get(tenant, &model::USER, id).await?,
+                    None => {
+                        let q = StoreQuery::by_id(Filter::eq("email", user.trim().to_lowercase()), 1);
+                        svc.store().query(tenant, &model::USER, &q).await?.into_iter().next()
+                    }
+                };
+                if let Some(u) = found {
+                    // Checks the user is active and their role resolves.
+                    svc.actor(tenant, u.id).await?;
+                    return Ok(Arc::new(Crm {
+                        svc,
+                        tenant,
+                        user_id: u.id,
+                    }));
+                }
+            }
+            Err(crm_core::Error::not_found("user", &user).into())
+        })
+    }
+
+    /// The acting user's id.
+    pub fn user_id(&self) -> String {
+        self.user_id.to_string()
+    }
+
+    /// The tenant (organization) id.
+    pub fn tenant_id(&self) -> String {
+        self.tenant.to_string()
+    }
+
+    /// The acting user's role name (`field_tech`, `staff`, ...).
+    pub fn role(&self) -> Result<String> {
+        self.run(|a| async move { Ok(a.role.name.clone()) }).map_err(Into::into)
+    }
+
+    // ---- the field worker's day ----
+
+    /// The leads assigned to (owned by) the user, narrowed further by `query`.
+    pub fn my_leads(&self, query: ListQuery) -> Result<LeadPage> {
+        let owner = model::LEAD.owner_field.unwrap_or("owner_id");
+        let page = self.run(|a| async move {
+            let req = list_request(query, Some(Filter::eq(owner, self.user_id)));
+            self.svc.list(&a, "lead", &req).await
+        })?;
+        Ok(LeadPage {
+            items: page.items.into_iter().map(Lead::from).collect(),
+            next_cursor: page.next_cursor,
+        })
+    }
+
+    /// Leads the user may see, filtered with the text filter language.
+    pub fn list_leads(&self, query: ListQuery) -> Result<LeadPage> {
+        let page = self.run(|a| async move { self.svc.list(&a, "lead", &list_request(query, None)).await })?;
+        Ok(LeadPage {
+            items: page.items.into_iter().map(Lead::from).collect(),
+            next_cursor: page.next_cursor,
+        })
+    }
+
+    pub fn get_lead(&self, id: String) -> Result<Lead> {
+        let id = parse_id("lead", &id)?;
+        Ok(self.run(|a| async move { self.svc.get(&a, "lead", id).await })?.into())
+    }
+
+    /// Applies a JSON patch (`{"status": "contacted", "notes": "..."}`) to a lead at the version the
+    /// caller last read. Fields the user may not write fail with `Forbidden` naming them; a stale
+    /// version fails with `Conflict`.
+    pub fn update_lead(&self, id: String, expected_version: u64, patch_json: String) -> Result<Lead> {
+        Ok(self.update_record("lead", &id, expected_version, &patch_json)?.into())
+    }
+
+    /// Logs an activity (call, visit, check-in, ...); its lead is re-scored.
+    pub fn log_activity(&self, input: ActivityInput) -> Result<Activity> {
+        let mut m = match &input.extra_json {
+            Some(s) => parse_object("extra_json", s)?,
+            None => Map::new(),
+        };
+        let occurred_at = input.occurred_at.unwrap_or_else(|| self.svc.now().to_rfc3339());
+        m.insert("kind".into(), input.kind.key().into());
+        m.insert("occurred_at".into(), occurred_at.into());
+        let opt = [
+            ("lead_id", input.lead_id),
+            ("contact_id", input.contact_id),
+            ("company_id", input.company_id),
+            ("direction", input.direction.map(|d| d.key().to_owned())),
+            ("subject", input.subject),
+            ("body", input.body),
+            ("outcome", input.outcome),
+        ];
+        for (k, v) in opt {
+            if let Some(v) = v {
+                m.insert(k.into(), v.into());
+            }
+        }
+        if let Some(d) = input.duration_minutes {
+            m.insert("duration_minutes".into(), d.into());
+        }
+        let rec = self.run(|a| async move { self.svc.log_activity(&a, &m).await })?;
+        Ok(rec.into())
+    }
+
+    /// A check-in at a lead now: `log_activity` with kind `check_in`.
+    pub fn check_in(&self, lead_id: String, note: Option<String>) -> Result<Activity> {
+        self.log_activity(ActivityInput {
+            kind: ActivityKind::CheckIn,
+            lead_id: Some(lead_id),
+            contact_id: None,
+            company_id: None,
+            direction: None,
+            subject: None,
+            body: note,
+            outcome: None,
+            occurred_at: None,
+            duration_minutes: None,
+            extra_json: None,
+        })
+    }
+
+    /// Why a lead has its score: each rule's points, as of now.
+    pub fn explain_score(&self, lead_id: String) -> Result<ScoreExplanation> {
+        let id = parse_id("lead", &lead_id)?;
+        Ok(self
+            .run(|a| async move { self.svc.explain_score(&a, id, None).await })?
+            .into())
+    }
+
+    // ---- any entity type ----
+
+    /// One page of records of `entity` (`lead`, `contact`, `activity`, ...) the user may see.
+    pub fn list(&self, entity: String, query: ListQuery) -> Result<RecordPage> {
+        let page = self.run(|a| async move { self.svc.list(&a, &entity, &list_request(query, None)).await })?;
+        Ok(RecordPage {
+            items: page.items.into_iter().map(CrmRecord::from).collect(),
+            next_cursor: page.next_cursor,
+        })
+    }
+
+    pub fn get(&self, entity: String, id: String) -> Result<CrmRecord> {
+        let id = parse_id(&entity, &id)?;
+        Ok(self.run(|a| async move { self.svc.get(&a, &entity, id).await })?.into())
+    }
+
+    /// Creates a record from a JSON object of field values.
+    pub fn create(&self, entity: String, input_json: String) -> Result<CrmRecord> {
+        let input = parse_object("input_json", &input_json)?;
+        Ok(self
+            .run(|a| async move { self.svc.create(&a, &entity, &input).await })?
+            .into())
+    }
+
+    /// Applies a JSON patch to a record at `expected_version` (see `update_lead`).
+    pub fn update(&self, entity: String, id: String, expected_version: u64, patch_json: String) -> Result<CrmRecord> {
+        Ok(self.update_record(&entity, &id, expected_version, &patch_json)?.into())
+    }
+
+    // ---- compliance and sync ----
+
+    /// Audit entries, oldest first, limited to what the user may read.
+    pub fn audit_trail(&self, query: AuditQuery) -> Result<Vec<AuditEntry>> {
+        let entity_id = match &query.entity_id {
+            Some(s) => Some(parse_id(query.entity.as_deref().unwrap_or("record"), s)?),
+            None => None,
+        };
+        let q = crm_core::store::AuditQuery {
+            entity: query.entity,
+            entity_id,
+            after_seq: query.after_seq,
+            limit: query.limit,
+        };
+        let out = self.run(|a| async move { self.svc.audit_trail(&a, &q).await })?;
+        Ok(out.into_iter().map(AuditEntry::from).collect())
+    }
+
+    /// The local change feed: every change committed to this database after `after_seq`, in commit
+    /// order (the core's outbox), as this user may see it. Keep the last `seq` you processed.
+    pub fn changes_since(&self, after_seq: u64, limit: u32) -> Result<Vec<ChangeEvent>> {
+        let out = self.run(|a| async move { self.svc.events_since(&a, after_seq, limit).await })?;
+        Ok(out.into_iter().map(ChangeEvent::from).collect())
+    }
+}
+
+impl Crm {
+    /// Resolves the acting user (deactivation and role changes apply on the next call) and runs a
+    /// use case to completion on the calling thread.
+    fn run<'a, T, F, Fut>(&'a self, f: F) -> crm_core::Result<T>
+    where
+        F: FnOnce(Actor) -> Fut,
+        Fut: std::future::Future<Output = crm_core::Result<T>> + 'a,
+    {
+        pollster::block_on(async {
+            let actor = self.svc.actor(self.tenant, self.user_id).await?;
+            f(actor).await
+        })
+    }
+
+    fn update_record(&self, entity: &str, id: &str, expected_version: u64, patch_json: &str) -> Result<Record> {
+        let id = parse_id(entity, id)?;
+        let patch = parse_object("patch_json", patch_json)?;
+        self.run(|a| async move { self.svc.update(&a, entity, id, expected_version, &patch).await })
+            .map_err(Into::into)
+    }
+}
+
+/// Creates a demo roofing tenant (users of every role, contacts, scored leads with activities) in
+/// the database at `path`, for trying the API and for tests. History is spread over the 180 days
+/// before now. Blocking.
+#[uniffi::export]
+pub fn load_demo(path: String, contacts: u32, leads: u32, activities_per_lead: u32) -> Result<DemoTenant> {
+    let store = SqliteStore::open(&path)?;
+    let now: Timestamp = SystemClock.now();
+    let size = crm_core::demo::DemoSize {
+        contacts: contacts as usize,
+        leads: leads as usize,
+        activities_per_lead: activities_per_lead as usize,
+    };
+    let d = pollster::block_on(crm_core::demo::load(store, Arc::new(RandomIds), now, size))?;
+    Ok(DemoTenant {
+        tenant_id: d.tenant.to_string(),
+        users: d
+            .users
+            .into_iter()
+            .map(|(role, id, email)| DemoUser {
+                role,
+                user_id: id.to_string(),
+                email,
+            })
+            .collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests;

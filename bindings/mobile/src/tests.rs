@@ -1,0 +1,78 @@
+//! The scenarios of the generated-binding tests, in Rust (the Python and Kotlin tests run the same).
+
+use super::*;
+
+fn setup() -> (tempfile::TempDir, String, DemoTenant) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("crm.db").to_string_lossy().into_owned();
+    let demo = load_demo(path.clone(), 20, 40, 1).expect("demo");
+    (dir, path, demo)
+}
+
+fn email(d: &DemoTenant, role: &str) -> String {
+    d.users
+        .iter()
+        .find(|u| u.role == role)
+        .map(|u| u.email.clone())
+        .expect("role")
+}
+
+#[test]
+fn field_tech_day_staff_forbidden_and_conflict() {
+    let (_dir, path, demo) = setup();
+    let tech = Crm::open(path.clone(), email(&demo, "field_tech")).expect("open");
+    assert_eq!(tech.role().expect("role"), "field_tech");
+    let mine = tech.my_leads(ListQuery::default()).expect("my leads");
+    let all = tech.list_leads(ListQuery::default()).expect("leads");
+    assert!(!mine.items.is_empty());
+    assert_eq!(
+        mine.items.len(),
+        all.items.len(),
+        "a field tech sees only their own leads"
+    );
+    assert!(
+        all.items
+            .iter()
+            .all(|l| l.owner_id.as_deref() == Some(tech.user_id().as_str()))
+    );
+
+    let lead = &mine.items[0];
+    let act = tech
+        .check_in(lead.id.clone(), Some("on site".into()))
+        .expect("check in");
+    assert_eq!(act.kind, Some(ActivityKind::CheckIn));
+    assert_eq!(act.lead_id.as_deref(), Some(lead.id.as_str()));
+
+    let lead = tech.get_lead(lead.id.clone()).expect("reload");
+    let v = lead.version;
+    tech.update_lead(lead.id.clone(), v, r#"{"notes": "ladder needed"}"#.into())
+        .expect("update");
+    match tech.update_lead(lead.id.clone(), v, r#"{"notes": "again"}"#.into()) {
+        Err(CrmError::Conflict {
+            code, expected, actual, ..
+        }) => {
+            assert_eq!((code.as_str(), expected, actual), ("conflict", v, v + 1))
+        }
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+
+    let staff = Crm::open(path, email(&demo, "staff")).expect("open staff");
+    let contact = staff
+        .list("contact".into(), ListQuery::default())
+        .expect("contacts")
+        .items
+        .remove(0);
+    match staff.update(
+        "contact".into(),
+        contact.id,
+        contact.version,
+        r#"{"email": "x@y.example"}"#.into(),
+    ) {
+        Err(CrmError::Forbidden { code, fields, .. }) => {
+            assert_eq!(code, "forbidden");
+            assert_eq!(fields, vec!["email".to_owned()]);
+        }
+        other => panic!("expected forbidden, got {other:?}"),
+    }
+    assert!(!tech.changes_since(0, 100).expect("feed").is_empty());
+}

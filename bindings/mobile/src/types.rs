@@ -1,0 +1,444 @@
+//! The records and enums that cross the FFI. Stable shapes are typed (a lead, an activity, a score
+//! explanation, an audit entry, a change event); the dynamic rest (custom fields, the full record of
+//! any entity type, patches) crosses as JSON text, exactly the core's `Record::to_json` form.
+//! Times are RFC 3339 strings in UTC (`2025-06-01T09:30:00Z`); money is integer minor units.
+
+use crm_core::change::{AuditEntry as CoreAudit, Event};
+use crm_core::record::Record;
+use crm_core::scoring::{ContributionKind, ScoreResult};
+use crm_core::value::{Id, Value};
+
+/// Kinds of activity (the core's `model::ACTIVITY_KINDS`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum ActivityKind {
+    Call,
+    Email,
+    Meeting,
+    Note,
+    Sms,
+    Visit,
+    CheckIn,
+}
+
+impl ActivityKind {
+    pub fn key(self) -> &'static str {
+        match self {
+            ActivityKind::Call => "call",
+            ActivityKind::Email => "email",
+            ActivityKind::Meeting => "meeting",
+            ActivityKind::Note => "note",
+            ActivityKind::Sms => "sms",
+            ActivityKind::Visit => "visit",
+            ActivityKind::CheckIn => "check_in",
+        }
+    }
+
+    fn from_key(k: &str) -> Option<Self> {
+        [
+            ActivityKind::Call,
+            ActivityKind::Email,
+            ActivityKind::Meeting,
+            ActivityKind::Note,
+            ActivityKind::Sms,
+            ActivityKind::Visit,
+            ActivityKind::CheckIn,
+        ]
+        .into_iter()
+        .find(|a| a.key() == k)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum Direction {
+    Inbound,
+    Outbound,
+}
+
+impl Direction {
+    pub fn key(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+        }
+    }
+}
+
+/// A lead's temperature (the core's `model::TEMPERATURES`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum Temperature {
+    Hot,
+    Warm,
+    Cold,
+}
+
+/// A list request: the text filter language (`status:new score>=60 city:Denver`), a sort
+/// (`-score,created_at`), a page size (capped by the core) and the cursor of the previous page.
+#[derive(Debug, Clone, Default, uniffi::Record)]
+pub struct ListQuery {
+    #[uniffi(default = None)]
+    pub q: Option<String>,
+    #[uniffi(default = None)]
+    pub sort: Option<String>,
+    #[uniffi(default = None)]
+    pub limit: Option<u32>,
+    #[uniffi(default = None)]
+    pub cursor: Option<String>,
+}
+
+/// Any record, of any entity type: system columns plus `json`, the record as the user may see it
+/// (fields the user may not read are absent).
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct CrmRecord {
+    pub entity: String,
+    pub id: String,
+    /// Pass it back to `update`: a stale version is a `Conflict`.
+    pub version: u64,
+    pub created_at: String,
+    pub updated_at: String,
+    pub json: String,
+}
+
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct RecordPage {
+    pub items: Vec<CrmRecord>,
+    /// `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A lead, typed. Every field is optional: absent when the user may not read it (or unset).
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct Lead {
+    pub id: String,
+    pub version: u64,
+    pub created_at: String,
+    pub updated_at: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub company_name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub city: Option<String>,
+    pub source: Option<String>,
+    /// A stage key of the lead's pipeline (pipelines are tenant data, so this is text).
+    pub status: Option<String>,
+    pub score: Option<i64>,
+    pub temperature: Option<Temperature>,
+    pub owner_id: Option<String>,
+    pub project_type: Option<String>,
+    pub priority: Option<String>,
+    /// Minor units (cents).
+    pub estimated_value_minor: Option<i64>,
+    pub notes: Option<String>,
+    /// The whole record (custom fields included) as JSON.
+    pub json: String,
+}
+
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct LeadPage {
+    pub items: Vec<Lead>,
+    pub next_cursor: Option<String>,
+}
+
+/// An activity (call, visit, check-in, ...), typed.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct Activity {
+    pub id: String,
+    pub version: u64,
+    pub created_at: String,
+    pub kind: Option<ActivityKind>,
+    pub direction: Option<Direction>,
+    pub subject: Option<String>,
+    pub body: Option<String>,
+    pub outcome: Option<String>,
+    pub occurred_at: Option<String>,
+    pub duration_minutes: Option<i64>,
+    pub lead_id: Option<String>,
+    pub contact_id: Option<String>,
+    pub company_id: Option<String>,
+    pub owner_id: Option<String>,
+    pub json: String,
+}
+
+/// What to log. The core validates it (an activity belongs to a lead, a contact or a company;
+/// `occurred_at` is not in the future; ...). `extra_json`: further fields, e.g. `{"custom": {...}}`.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct ActivityInput {
+    pub kind: ActivityKind,
+    #[uniffi(default = None)]
+    pub lead_id: Option<String>,
+    #[uniffi(default = None)]
+    pub contact_id: Option<String>,
+    #[uniffi(default = None)]
+    pub company_id: Option<String>,
+    #[uniffi(default = None)]
+    pub direction: Option<Direction>,
+    #[uniffi(default = None)]
+    pub subject: Option<String>,
+    #[uniffi(default = None)]
+    pub body: Option<String>,
+    #[uniffi(default = None)]
+    pub outcome: Option<String>,
+    /// RFC 3339; `None` means now (the service's clock).
+    #[uniffi(default = None)]
+    pub occurred_at: Option<String>,
+    #[uniffi(default = None)]
+    pub duration_minutes: Option<i64>,
+    #[uniffi(default = None)]
+    pub extra_json: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum ScoreLineKind {
+    /// A rule's points.
+    Rule,
+    /// A group's or the total's cap cut points.
+    Cap,
+    /// A floor gave points back.
+    Floor,
+    /// A reset condition zeroed the score.
+    Reset,
+}
+
+/// One line of a score's explanation; the `points` of all lines add up to the score.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct ScoreLine {
+    pub group: String,
+    pub rule: String,
+    pub count: u32,
+    pub points: f64,
+    pub kind: ScoreLineKind,
+}
+
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct ScoreExplanation {
+    pub score: i64,
+    pub tier: String,
+    pub temperature: String,
+    pub reset: bool,
+    pub lines: Vec<ScoreLine>,
+}
+
+/// Which audit entries to read.
+#[derive(Debug, Clone, Default, uniffi::Record)]
+pub struct AuditQuery {
+    #[uniffi(default = None)]
+    pub entity: Option<String>,
+    #[uniffi(default = None)]
+    pub entity_id: Option<String>,
+    /// Entries with a greater sequence number.
+    #[uniffi(default = 0)]
+    pub after_seq: u64,
+    /// Clamped by the core to 1..=1000.
+    #[uniffi(default = 100)]
+    pub limit: u32,
+}
+
+/// A field's old and new value (JSON text; `null` is "not set").
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct FieldChange {
+    pub field: String,
+    pub old_json: String,
+    pub new_json: String,
+}
+
+/// An entry of the hash-chained audit log.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct AuditEntry {
+    pub seq: u64,
+    pub at: String,
+    /// The acting user (`None`: the system).
+    pub actor_id: Option<String>,
+    pub action: String,
+    pub entity: String,
+    pub entity_id: Option<String>,
+    pub changes: Vec<FieldChange>,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// One entry of the local change feed (the core's outbox): every committed change, in order.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct ChangeEvent {
+    /// Monotonic per tenant; pass the last one seen as `after_seq` to continue.
+    pub seq: u64,
+    pub id: String,
+    pub at: String,
+    /// `lead.updated`, `activity.created`, `lead.scored`, ...
+    pub kind: String,
+    pub entity: String,
+    pub entity_id: Option<String>,
+    /// The record after the change, as this user may see it.
+    pub payload_json: String,
+}
+
+/// A demo user (one or more per built-in role).
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct DemoUser {
+    pub role: String,
+    pub user_id: String,
+    pub email: String,
+}
+
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct DemoTenant {
+    pub tenant_id: String,
+    pub users: Vec<DemoUser>,
+}
+
+// ---- conversions ----
+
+fn text(r: &Record, f: &str) -> Option<String> {
+    r.str(f).map(str::to_owned)
+}
+
+fn id(r: &Record, f: &str) -> Option<String> {
+    r.id_of(f).map(|i| i.to_string())
+}
+
+fn int(r: &Record, f: &str) -> Option<i64> {
+    r.get(f).and_then(Value::as_i64)
+}
+
+fn ts(r: &Record, f: &str) -> Option<String> {
+    r.get(f).and_then(Value::as_timestamp).map(|t| t.to_rfc3339())
+}
+
+fn opt_id(i: Option<Id>) -> Option<String> {
+    i.map(|i| i.to_string())
+}
+
+impl From<Record> for CrmRecord {
+    fn from(r: Record) -> Self {
+        CrmRecord {
+            entity: r.entity.name.to_owned(),
+            id: r.id.to_string(),
+            version: r.version,
+            created_at: r.created_at.to_rfc3339(),
+            updated_at: r.updated_at.to_rfc3339(),
+            json: r.to_json().to_string(),
+        }
+    }
+}
+
+impl From<Record> for Lead {
+    fn from(r: Record) -> Self {
+        Lead {
+            id: r.id.to_string(),
+            version: r.version,
+            created_at: r.created_at.to_rfc3339(),
+            updated_at: r.updated_at.to_rfc3339(),
+            first_name: text(&r, "first_name"),
+            last_name: text(&r, "last_name"),
+            company_name: text(&r, "company_name"),
+            email: text(&r, "email"),
+            phone: text(&r, "phone"),
+            city: text(&r, "city"),
+            source: text(&r, "source"),
+            status: text(&r, "status"),
+            score: int(&r, "score"),
+            temperature: match r.str("temperature") {
+                Some("hot") => Some(Temperature::Hot),
+                Some("warm") => Some(Temperature::Warm),
+                Some("cold") => Some(Temperature::Cold),
+                _ => None,
+            },
+            owner_id: id(&r, "owner_id"),
+            project_type: text(&r, "project_type"),
+            priority: text(&r, "priority"),
+            estimated_value_minor: int(&r, "estimated_value"),
+            notes: text(&r, "notes"),
+            json: r.to_json().to_string(),
+        }
+    }
+}
+
+impl From<Record> for Activity {
+    fn from(r: Record) -> Self {
+        Activity {
+            id: r.id.to_string(),
+            version: r.version,
+            created_at: r.created_at.to_rfc3339(),
+            kind: r.str("kind").and_then(ActivityKind::from_key),
+            direction: match r.str("direction") {
+                Some("inbound") => Some(Direction::Inbound),
+                Some("outbound") => Some(Direction::Outbound),
+                _ => None,
+            },
+            subject: text(&r, "subject"),
+            body: text(&r, "body"),
+            outcome: text(&r, "outcome"),
+            occurred_at: ts(&r, "occurred_at"),
+            duration_minutes: int(&r, "duration_minutes"),
+            lead_id: id(&r, "lead_id"),
+            contact_id: id(&r, "contact_id"),
+            company_id: id(&r, "company_id"),
+            owner_id: id(&r, "owner_id"),
+            json: r.to_json().to_string(),
+        }
+    }
+}
+
+impl From<ScoreResult> for ScoreExplanation {
+    fn from(s: ScoreResult) -> Self {
+        ScoreExplanation {
+            score: s.score,
+            tier: s.tier,
+            temperature: s.temperature,
+            reset: s.reset,
+            lines: s
+                .contributions
+                .into_iter()
+                .map(|c| ScoreLine {
+                    group: c.group,
+                    rule: c.rule,
+                    count: c.count,
+                    points: c.points,
+                    kind: match c.kind {
+                        ContributionKind::Rule => ScoreLineKind::Rule,
+                        ContributionKind::Cap => ScoreLineKind::Cap,
+                        ContributionKind::Floor => ScoreLineKind::Floor,
+                        ContributionKind::Reset => ScoreLineKind::Reset,
+                    },
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<CoreAudit> for AuditEntry {
+    fn from(a: CoreAudit) -> Self {
+        AuditEntry {
+            seq: a.seq,
+            at: a.at.to_rfc3339(),
+            actor_id: opt_id(a.actor),
+            action: a.action,
+            entity: a.entity,
+            entity_id: opt_id(a.entity_id),
+            changes: a
+                .changes
+                .into_iter()
+                .map(|c| FieldChange {
+                    field: c.field,
+                    old_json: c.old.to_string(),
+                    new_json: c.new.to_string(),
+                })
+                .collect(),
+            prev_hash: a.prev_hash,
+            hash: a.hash,
+        }
+    }
+}
+
+impl From<Event> for ChangeEvent {
+    fn from(e: Event) -> Self {
+        ChangeEvent {
+            seq: e.seq,
+            id: e.id.to_string(),
+            at: e.at.to_rfc3339(),
+            kind: e.kind,
+            entity: e.entity,
+            entity_id: opt_id(e.entity_id),
+            payload_json: e.payload.to_string(),
+        }
+    }
+}

@@ -1,0 +1,127 @@
+// Runs the generated uniffi Kotlin bindings (generated/kotlin) on the JVM against a real SQLite file:
+// the same scenarios as tests/python. Built and run by .ci/mobile.sh (kotlinc + JNA).
+import uniffi.crm_mobile.*
+import java.nio.file.Files
+import kotlin.system.exitProcess
+
+fun check(cond: Boolean, what: String) {
+    if (!cond) throw AssertionError(what)
+}
+
+inline fun <reified E : Throwable> expect(block: () -> Unit): E {
+    try {
+        block()
+    } catch (e: Throwable) {
+        if (e is E) return e
+        throw AssertionError("expected ${E::class.simpleName}, got $e")
+    }
+    throw AssertionError("expected ${E::class.simpleName}, nothing was thrown")
+}
+
+fun main() {
+    val path = Files.createTempDirectory("crm-kotlin").resolve("crm.db").toString()
+    val demo = loadDemo(path, 20u, 40u, 1u)
+    val email = demo.users.groupBy { it.role }.mapValues { it.value.first().email }
+
+    val tests = linkedMapOf<String, () -> Unit>(
+        "open as a field tech" to {
+            Crm.open(path, email.getValue("field_tech")).use { tech ->
+                check(tech.role() == "field_tech", "role")
+                check(tech.userId().length == 36, "user id")
+            }
+        },
+        "an unknown user is NotFound" to {
+            val e = expect<CrmException.NotFound> { Crm.open(path, "nobody@example.invalid") }
+            check(e.code == "not_found", "code ${e.code}")
+        },
+        "a field tech lists only their assigned leads" to {
+            Crm.open(path, email.getValue("field_tech")).use { tech ->
+                val mine = tech.myLeads(ListQuery())
+                val all = tech.listLeads(ListQuery(limit = 500u))
+                check(mine.items.isNotEmpty(), "has leads")
+                check(mine.items.map { it.id }.toSet() == all.items.map { it.id }.toSet(), "same leads")
+                check(all.items.all { it.ownerId == tech.userId() }, "all owned")
+                Crm.open(path, email.getValue("admin")).use { admin ->
+                    check(admin.listLeads(ListQuery(limit = 500u)).items.size > all.items.size, "admin sees more")
+                }
+            }
+        },
+        "filter language and score explanation" to {
+            Crm.open(path, email.getValue("admin")).use { admin ->
+                val page = admin.listLeads(ListQuery(q = "score>=0", sort = "-score", limit = 5u))
+                check(page.items.isNotEmpty(), "results")
+                val scores = page.items.map { it.score!! }
+                check(scores == scores.sortedDescending(), "sorted")
+                val why = admin.explainScore(page.items[0].id)
+                check(why.score == page.items[0].score, "same score")
+                check(Math.round(why.lines.sumOf { it.points }) == why.score, "lines add up")
+                val e = expect<CrmException.InvalidQuery> { admin.listLeads(ListQuery(q = "score>>")) }
+                check(e.code == "invalid_query", "code")
+            }
+        },
+        "log an activity and a check-in" to {
+            Crm.open(path, email.getValue("field_tech")).use { tech ->
+                val lead = tech.myLeads(ListQuery(limit = 1u)).items[0]
+                val act = tech.logActivity(ActivityInput(kind = ActivityKind.VISIT, leadId = lead.id,
+                    subject = "Roof inspection", direction = Direction.OUTBOUND, durationMinutes = 30))
+                check(act.kind == ActivityKind.VISIT && act.leadId == lead.id && act.ownerId == tech.userId(), "activity")
+                val ci = tech.checkIn(lead.id, "arrived on site")
+                check(ci.kind == ActivityKind.CHECK_IN && ci.body == "arrived on site", "check-in")
+                check(tech.changesSince(0u, 1000u).any { it.kind == "activity.created" && it.entityId == ci.id }, "feed")
+                val trail = tech.auditTrail(AuditQuery(entity = "lead", entityId = lead.id))
+                check(trail.isNotEmpty() && trail[0].action == "create", "audit")
+            }
+        },
+        "a staff user's forbidden write names the field" to {
+            Crm.open(path, email.getValue("staff")).use { staff ->
+                val c = staff.list("contact", ListQuery(limit = 1u)).items[0]
+                val e = expect<CrmException.Forbidden> {
+                    staff.update("contact", c.id, c.version, """{"email": "new@mail.example"}""")
+                }
+                check(e.code == "forbidden", "code")
+                check(e.fields == listOf("email"), "fields ${e.fields}")
+                val ok = staff.update("contact", c.id, c.version, """{"notes": "called back"}""")
+                check(ok.version == c.version + 1uL, "notes allowed")
+            }
+        },
+        "a stale version is a Conflict" to {
+            Crm.open(path, email.getValue("field_tech")).use { tech ->
+                val lead = tech.myLeads(ListQuery(limit = 1u)).items[0]
+                val v = lead.version
+                val fresh = tech.updateLead(lead.id, v, """{"notes": "ladder needed"}""")
+                check(fresh.version == v + 1uL && fresh.notes == "ladder needed", "updated")
+                val e = expect<CrmException.Conflict> { tech.updateLead(lead.id, v, """{"notes": "stale"}""") }
+                check(e.code == "conflict" && e.expected == v && e.actual == v + 1uL, "conflict $e")
+            }
+        },
+        "calls from several threads share one handle" to {
+            Crm.open(path, email.getValue("admin")).use { admin ->
+                val errors = java.util.concurrent.ConcurrentLinkedQueue<Throwable>()
+                val threads = (1..4).map {
+                    Thread {
+                        try {
+                            repeat(5) { check(admin.listLeads(ListQuery(limit = 10u)).items.size == 10, "page") }
+                        } catch (e: Throwable) {
+                            errors.add(e)
+                        }
+                    }
+                }
+                threads.forEach { it.start() }
+                threads.forEach { it.join() }
+                check(errors.isEmpty(), "errors in threads: $errors")
+            }
+        },
+    )
+    var failed = 0
+    for ((name, body) in tests) {
+        try {
+            body()
+            println("ok   $name")
+        } catch (e: Throwable) {
+            failed++
+            println("FAIL $name: $e")
+        }
+    }
+    println("${tests.size - failed} passed, $failed failed")
+    if (failed > 0) exitProcess(1)
+}

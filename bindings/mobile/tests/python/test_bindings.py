@@ -1,0 +1,122 @@
+"""Runs the generated uniffi Python bindings (generated/python) against a real SQLite file.
+
+Run with `bindings/mobile/generate.sh && python3 -m pytest bindings/mobile/tests/python`.
+Set CRM_MOBILE_GENERATED to use another directory of generated Python bindings.
+"""
+
+import json
+import os
+import pathlib
+import sys
+
+import pytest
+
+GENERATED = pathlib.Path(
+    os.environ.get("CRM_MOBILE_GENERATED", pathlib.Path(__file__).resolve().parents[4] / "generated" / "python")
+)
+sys.path.insert(0, str(GENERATED))
+
+import crm_mobile as crm  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    path = str(tmp_path_factory.mktemp("crm") / "crm.db")
+    tenant = crm.load_demo(path, 20, 40, 1)
+    emails = {}
+    for u in tenant.users:
+        emails.setdefault(u.role, u.email)
+    return path, emails
+
+
+def test_open_as_field_tech(demo):
+    path, emails = demo
+    tech = crm.Crm.open(path, emails["field_tech"])
+    assert tech.role() == "field_tech"
+    assert len(tech.user_id()) == 36
+
+
+def test_open_unknown_user_is_not_found(demo):
+    path, _ = demo
+    with pytest.raises(crm.CrmError.NotFound) as e:
+        crm.Crm.open(path, "nobody@example.invalid")
+    assert e.value.code == "not_found"
+
+
+def test_field_tech_lists_only_assigned_leads(demo):
+    path, emails = demo
+    tech = crm.Crm.open(path, emails["field_tech"])
+    mine = tech.my_leads(crm.ListQuery())
+    everything = tech.list_leads(crm.ListQuery(limit=500))
+    assert mine.items, "the demo assigns leads to field techs"
+    assert {l.id for l in everything.items} == {l.id for l in mine.items}
+    assert all(l.owner_id == tech.user_id() for l in everything.items)
+    # an admin sees more than the field tech
+    admin = crm.Crm.open(path, emails["admin"])
+    assert len(admin.list_leads(crm.ListQuery(limit=500)).items) > len(everything.items)
+
+
+def test_filter_language_and_score_explanation(demo):
+    path, emails = demo
+    admin = crm.Crm.open(path, emails["admin"])
+    page = admin.list_leads(crm.ListQuery(q="score>=0", sort="-score", limit=5))
+    assert page.items and all(l.score is not None for l in page.items)
+    scores = [l.score for l in page.items]
+    assert scores == sorted(scores, reverse=True)
+    why = admin.explain_score(page.items[0].id)
+    assert why.score == page.items[0].score
+    assert round(sum(line.points for line in why.lines)) == why.score
+    with pytest.raises(crm.CrmError.InvalidQuery) as e:
+        admin.list_leads(crm.ListQuery(q="score>>"))
+    assert e.value.code == "invalid_query"
+
+
+def test_log_activity_and_check_in(demo):
+    path, emails = demo
+    tech = crm.Crm.open(path, emails["field_tech"])
+    lead = tech.my_leads(crm.ListQuery(limit=1)).items[0]
+    act = tech.log_activity(crm.ActivityInput(kind=crm.ActivityKind.VISIT, lead_id=lead.id, subject="Roof inspection",
+                                              direction=crm.Direction.OUTBOUND, duration_minutes=30))
+    assert act.kind == crm.ActivityKind.VISIT and act.lead_id == lead.id and act.owner_id == tech.user_id()
+    check = tech.check_in(lead.id, "arrived on site")
+    assert check.kind == crm.ActivityKind.CHECK_IN and check.body == "arrived on site"
+    feed = tech.changes_since(0, 1000)
+    assert any(e.kind == "activity.created" and e.entity_id == check.id for e in feed)
+    trail = tech.audit_trail(crm.AuditQuery(entity="lead", entity_id=lead.id))
+    assert trail and trail[0].action == "create"
+
+
+def test_invalid_activity_is_a_validation_error_with_fields(demo):
+    path, emails = demo
+    tech = crm.Crm.open(path, emails["field_tech"])
+    lead = tech.my_leads(crm.ListQuery(limit=1)).items[0]
+    with pytest.raises(crm.CrmError.Validation) as e:
+        tech.log_activity(crm.ActivityInput(kind=crm.ActivityKind.CALL, lead_id=lead.id, occurred_at="2999-01-01T00:00:00Z"))
+    assert e.value.code == "validation"
+    assert [(f.path, f.code) for f in e.value.fields] == [("occurred_at", "in_future")]
+
+
+def test_staff_forbidden_write_names_the_field(demo):
+    path, emails = demo
+    staff = crm.Crm.open(path, emails["staff"])
+    contact = staff.list("contact", crm.ListQuery(limit=1)).items[0]
+    with pytest.raises(crm.CrmError.Forbidden) as e:
+        staff.update("contact", contact.id, contact.version, json.dumps({"email": "new@mail.example"}))
+    assert e.value.code == "forbidden"
+    assert e.value.fields == ["email"]
+    # notes are allowed
+    updated = staff.update("contact", contact.id, contact.version, json.dumps({"notes": "called back"}))
+    assert updated.version == contact.version + 1
+    assert json.loads(updated.json)["notes"] == "called back"
+
+
+def test_stale_version_is_a_conflict(demo):
+    path, emails = demo
+    tech = crm.Crm.open(path, emails["field_tech"])
+    lead = tech.my_leads(crm.ListQuery(limit=1)).items[0]
+    v = lead.version
+    fresh = tech.update_lead(lead.id, v, json.dumps({"notes": "ladder needed"}))
+    assert fresh.version == v + 1 and fresh.notes == "ladder needed"
+    with pytest.raises(crm.CrmError.Conflict) as e:
+        tech.update_lead(lead.id, v, json.dumps({"notes": "stale"}))
+    assert (e.value.code, e.value.expected, e.value.actual) == ("conflict", v, v + 1)
