@@ -12,15 +12,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 profile="${1:-dev}"
+# Honour a shared target directory (CARGO_TARGET_DIR), as cargo does.
+target="${CARGO_TARGET_DIR:-target}"
 case "$profile" in
-  dev) dir=target/debug ;;
-  *) dir="target/$profile" ;;
+  dev) dir="$target/debug" ;;
+  *) dir="$target/$profile" ;;
 esac
 out=generated
 
 cargo build -p crm-mobile --profile "$profile"
 cargo build -p uniffi-bindgen
-bindgen=target/debug/uniffi-bindgen
+bindgen="$target/debug/uniffi-bindgen"
 lib="$dir/libcrm_mobile.so"
 
 rm -rf "$out"
