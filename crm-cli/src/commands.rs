@@ -10,15 +10,18 @@ use crm_core::query::{Filter, ListRequest, SortKey};
 use crm_core::service::{ExportOptions, ImportMode, ImportOptions, Service};
 use crm_core::store::Store;
 use crm_core::value::{Id, Money, Value};
-use crm_store::SqliteStore;
+use crm_store::AnyStore;
 use std::io::Write;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-type Svc = Service<Arc<SqliteStore>>;
+/// The store behind `--database`: a SQLite file, or a PostgreSQL URL (`postgres://...`). A PostgreSQL
+/// store runs its I/O on its own small tokio runtime, so `main` drives everything with
+/// `pollster::block_on` either way.
+type Svc = Service<Arc<AnyStore>>;
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
-    let store = Arc::new(SqliteStore::open(&cli.database)?);
+    let store = Arc::new(crm_store::open(&cli.database)?);
     let svc = Service::new(store.clone(), Arc::new(SystemClock), Arc::new(RandomIds));
     if let Command::Demo { leads } = cli.command
         && svc.tenants().await?.is_empty()
@@ -33,7 +36,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         eprintln!(
             "loaded the demo tenant {} into {} in {:.1?}",
             d.tenant,
-            cli.database.display(),
+            store.location(),
             started.elapsed()
         );
         for (role, _, email) in &d.users {
@@ -118,6 +121,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 return Ok(ExitCode::from(2));
             }
         }
+        Command::Serve(_) => unreachable!("main runs `serve` on its own runtime"),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -5,7 +5,7 @@
 use crate::error::{Error, FieldError, Result, codes};
 use crate::query::{Compiled, Filter, Op};
 use crate::record::Record;
-use crate::schema::EntityDef;
+use crate::schema::{EntityDef, Exposure};
 use crate::value::{Id, Value};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -118,6 +118,9 @@ impl Role {
     }
 
     pub fn can_read_field(&self, entity: &str, field: &str) -> bool {
+        if is_secret(entity, field) {
+            return false;
+        }
         ALWAYS_READABLE.contains(&field) || self.grants.get(entity).is_some_and(|g| g.read.allows(field))
     }
 
@@ -138,6 +141,13 @@ impl Role {
                 && mine.write.covers(&g.write)
         })
     }
+}
+
+/// Secret fields (credential hashes) are readable by no role.
+fn is_secret(entity: &str, field: &str) -> bool {
+    crate::model::entity(entity)
+        .and_then(|d| d.def(field))
+        .is_some_and(|f| f.secret)
 }
 
 /// Who is acting, as the service sees it: resolved from a user (or the system) once per request.
@@ -213,20 +223,21 @@ impl Actor {
         }
     }
 
-    /// Hides what the actor may not read: declared fields are masked, custom fields removed.
+    /// Hides what the actor may not read: declared fields are masked, custom fields removed. Secret
+    /// fields are masked for everyone.
     pub fn redact(&self, mut r: Record) -> Record {
         let Some(g) = self.role.grants.get(r.entity.name) else {
             r.hidden = u64::MAX;
             r.custom.clear();
             return r;
         };
-        if g.read == Fields::All {
-            return r;
-        }
         for (i, f) in r.entity.fields.iter().enumerate() {
-            if !g.read.allows(f.name) {
+            if f.secret || !g.read.allows(f.name) {
                 r.hidden |= 1 << i;
             }
+        }
+        if g.read == Fields::All {
+            return r;
         }
         r.custom.retain(|k, _| g.read.allows(&format!("custom.{k}")));
         r
@@ -242,7 +253,8 @@ pub fn check_role_record(r: &Record, errs: &mut Vec<FieldError>) {
         Err(e) => errs.push(FieldError::new("grants", codes::INVALID_FORMAT, e.to_string())),
         Ok(grants) => {
             for (entity, g) in &grants {
-                let Some(def) = crate::model::entity(entity) else {
+                let def = crate::model::entity(entity).filter(|d| d.exposure != Exposure::Internal);
+                let Some(def) = def else {
                     errs.push(FieldError::new(
                         format!("grants.{entity}"),
                         codes::UNKNOWN_FIELD,
@@ -300,6 +312,18 @@ pub mod builtin {
         }
     }
 
+    /// Everyone may hold API keys of their own (bound to a role no stronger than theirs).
+    fn own_api_keys() -> (&'static str, Grant) {
+        use Action::*;
+        let acts = [
+            (Read, Scope::Own),
+            (Create, Scope::Own),
+            (Update, Scope::Own),
+            (Delete, Scope::Own),
+        ];
+        ("api_key", grant(&acts, Fields::All, Fields::only(&["name"])))
+    }
+
     fn read_config(except: &[&str]) -> Vec<(&'static str, Grant)> {
         CONFIG
             .iter()
@@ -316,6 +340,7 @@ pub mod builtin {
             "admin",
             crate::model::all()
                 .iter()
+                .filter(|e| e.exposure != Exposure::Internal)
                 .map(|e| (e.name, grant(&all, Fields::All, Fields::All)))
                 .collect(),
         )
@@ -333,6 +358,7 @@ pub mod builtin {
         let edit = [Read, Create, Update, Approve].map(|a| (a, Scope::Tenant));
         g.push(("scoring_model", grant(&edit, Fields::All, Fields::All)));
         g.push(("pipeline", grant(&edit, Fields::All, Fields::All)));
+        g.push(own_api_keys());
         role("manager", g)
     }
 
@@ -350,6 +376,7 @@ pub mod builtin {
             .map(|e| (*e, grant(&acts, Fields::All, Fields::All)))
             .collect();
         g.extend(read_config(&[]));
+        g.push(own_api_keys());
         role("sales", g)
     }
 
@@ -377,6 +404,7 @@ pub mod builtin {
             ("contact", grant(&[(Read, Scope::Own)], Fields::All, Fields::only(&[]))),
         ];
         g.extend(read_config(&["role", "scoring_model"]));
+        g.push(own_api_keys());
         role("field_tech", g)
     }
 
@@ -403,6 +431,7 @@ pub mod builtin {
             ),
         ];
         g.extend(read_config(&["role", "scoring_model", "pipeline"]));
+        g.push(own_api_keys());
         role("staff", g)
     }
 

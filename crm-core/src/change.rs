@@ -134,19 +134,39 @@ pub struct Event {
 #[derive(Clone, Debug)]
 pub struct ChangeSet {
     pub tenant: Id,
+    /// Identifies the change set wherever it travels (a UUIDv7 from the service's id generator; the
+    /// sync log's key for replay and de-duplication). Nil for change sets built without an origin
+    /// (tests, maintenance tools writing to a store directly).
+    pub id: Id,
+    /// The user whose use case built it (`None` for the system).
+    pub actor: Option<Id>,
+    /// When the use case ran (the service's clock).
+    pub at: Timestamp,
     pub writes: Vec<Write>,
     pub audit: Vec<AuditEntry>,
     pub events: Vec<Event>,
 }
 
 impl ChangeSet {
+    /// An empty change set without an origin (nil id, no actor, time 0); see [`ChangeSet::with_origin`].
     pub fn new(tenant: Id) -> Self {
         ChangeSet {
             tenant,
+            id: Id::nil(),
+            actor: None,
+            at: Timestamp::default(),
             writes: Vec::new(),
             audit: Vec::new(),
             events: Vec::new(),
         }
+    }
+
+    /// Sets who built the change set, when, and its id (the service does this for every use case).
+    pub fn with_origin(mut self, id: Id, actor: Option<Id>, at: Timestamp) -> Self {
+        self.id = id;
+        self.actor = actor;
+        self.at = at;
+        self
     }
 
     pub fn is_empty(&self) -> bool {
@@ -163,6 +183,9 @@ pub struct Applied {
     pub rows: u64,
 }
 
+/// What an audit entry shows instead of a secret field's value.
+pub const REDACTED: &str = "[redacted]";
+
 /// Field-level differences between two states of a record (all fields on create and delete).
 pub fn diff(old: Option<&Record>, new: Option<&Record>) -> Vec<FieldChange> {
     let Some(r) = new.or(old) else {
@@ -173,10 +196,15 @@ pub fn diff(old: Option<&Record>, new: Option<&Record>) -> Vec<FieldChange> {
         let o = old.map_or(&Value::Null, |r| &r.values[i]);
         let n = new.map_or(&Value::Null, |r| &r.values[i]);
         if o != n {
+            // A secret's change is recorded, never its value.
+            let shown = |v: &Value| match (f.secret, v.is_null()) {
+                (true, false) => Json::String(REDACTED.into()),
+                _ => v.to_json(),
+            };
             out.push(FieldChange {
                 field: f.name.to_owned(),
-                old: o.to_json(),
-                new: n.to_json(),
+                old: shown(o),
+                new: shown(n),
             });
         }
     }

@@ -6,6 +6,14 @@
 //!
 //! Each case builds a fresh tenant (a roofing company with a user of each role) on a fresh store with
 //! a pinned clock, then checks one behaviour the product promises.
+//!
+//! A store that offers the local change-set log ([`crate::sync`]) also passes a constructor of stores
+//! with the log on, which adds the sync log cases:
+//!
+//! ```ignore
+//! crm_core::conformance_tests!(|| MyStore::open_temporary().unwrap(),
+//!     sync_log: || MyStore::open_temporary().unwrap().with_sync_log(true));
+//! ```
 
 #![allow(clippy::unwrap_used, clippy::type_complexity, missing_docs)]
 
@@ -18,6 +26,7 @@ use crate::query::{Compiled, Filter, ListRequest, SortKey, StoreQuery};
 use crate::record::Record;
 use crate::service::{ConvertOptions, ExportOptions, ImportMode, ImportOptions, Service};
 use crate::store::{AuditQuery, BulkWrite, Store};
+use crate::sync::{SyncEntry, SyncOp};
 use crate::value::{Id, Timestamp, Value};
 use serde_json::{Map, Value as Json, json};
 use std::sync::Arc;
@@ -35,7 +44,15 @@ macro_rules! conformance_tests {
             import_modes_and_upsert, export_is_formula_safe_and_redacted, convert_lead_in_one_change_set,
             bulk_session_rolls_back_on_drop, unique_fields_are_enforced, integrity_checker_reports_broken_rows,
             delete_refuses_records_in_use, pipeline_summary_counts_by_stage, activities_rescore_their_lead,
-            derived_writes_skip_moved_rows, decayed_score_explained_and_models_published);
+            derived_writes_skip_moved_rows, decayed_score_explained_and_models_published,
+            sessions_keys_and_secrets, sync_log_is_off_by_default);
+    };
+    ($make:expr, sync_log: $logged:expr $(,)?) => {
+        $crate::conformance_tests!($make);
+        $crate::__conformance_cases!($logged;
+            sync_log_records_change_sets_in_order, failed_change_sets_log_nothing,
+            mark_synced_removes_entries_up_to_a_seq, sync_log_is_per_tenant,
+            bulk_sessions_log_per_change_set_and_rollbacks_log_nothing);
     };
 }
 
@@ -1306,4 +1323,453 @@ pub fn decayed_score_explained_and_models_published<S: Store>(store: S) {
         err.field_errors().iter().all(|e| e.path.starts_with("definition")),
         "{err:?}"
     );
+}
+
+pub fn sessions_keys_and_secrets<S: Store>(store: S) {
+    let fx = Fixture::new(store);
+    let svc = &fx.svc;
+    let t = fx.tenant;
+    let tom = fx.tech.user_id.unwrap();
+    block(async {
+        // Passwords: an admin sets one; it is found by sign-in email, never by an unknown one.
+        svc.set_password(&fx.admin, tom, "$argon2id$phc-one").await.unwrap();
+        let cred = svc.stored_credential(t, "TOM@acme.test").await.unwrap().unwrap();
+        assert_eq!((cred.user_id, cred.password_hash.as_str()), (tom, "$argon2id$phc-one"));
+        assert_eq!(svc.stored_credential(t, "nobody@acme.test").await.unwrap(), None);
+        // Someone else's password needs tenant-wide user updates.
+        let e = svc.set_password(&fx.sales_a, tom, "x").await.unwrap_err();
+        assert_eq!(e.code(), "forbidden");
+
+        // Sessions: rotation, reuse detection, sign-out on password change, expiry.
+        let later = Timestamp(NOW.0 + 86_400_000_000);
+        let (sid, actor) = svc.start_session(t, tom, "hash-1", later).await.unwrap();
+        assert_eq!(actor.user_id, Some(tom));
+        svc.session_actor(t, sid, tom).await.unwrap();
+        assert_eq!(
+            svc.session_actor(t, sid, fx.staff.user_id.unwrap())
+                .await
+                .unwrap_err()
+                .code(),
+            "not_found"
+        );
+        svc.refresh_session(t, sid, "hash-1", "hash-2", later).await.unwrap();
+        let reused = svc.refresh_session(t, sid, "hash-1", "hash-3", later).await;
+        assert_eq!(reused.unwrap_err().code(), "not_found");
+        assert!(
+            svc.session_actor(t, sid, tom).await.is_err(),
+            "a replayed refresh token ends the session"
+        );
+        let (s2, _) = svc.start_session(t, tom, "hash-4", later).await.unwrap();
+        svc.set_password(&fx.tech, tom, "$argon2id$phc-two").await.unwrap();
+        assert!(
+            svc.session_actor(t, s2, tom).await.is_err(),
+            "a password change signs sessions out"
+        );
+        let (s3, _) = svc
+            .start_session(t, tom, "hash-5", Timestamp(NOW.0 + 1_000_000))
+            .await
+            .unwrap();
+        svc.session_actor(t, s3, tom).await.unwrap();
+        fx.clock.advance_micros(2_000_000);
+        assert!(svc.session_actor(t, s3, tom).await.is_err(), "expired");
+        let (s4, _) = svc.start_session(t, tom, "hash-6", later).await.unwrap();
+        svc.end_session(&fx.tech, s4).await.unwrap();
+        assert!(svc.session_actor(t, s4, tom).await.is_err(), "signed out");
+        assert_eq!(
+            svc.entity("session").unwrap_err().code(),
+            "not_found",
+            "internal types are not generic"
+        );
+
+        // API keys: bound to a role no stronger than the creator's, usable by hash only.
+        let sam = fx.sales_a.user_id.unwrap();
+        let e = svc
+            .create_api_key(&fx.sales_a, "ci", "admin", None, "kh")
+            .await
+            .unwrap_err();
+        assert_eq!(e, Error::forbidden("create", "api_key", vec!["role".into()]));
+        let key = svc
+            .create_api_key(&fx.sales_a, "ci", "sales", None, "key-hash-1")
+            .await
+            .unwrap();
+        assert!(key.to_json().get("key_hash").is_none());
+        let as_key = svc.api_key_actor(t, key.id, "key-hash-1").await.unwrap();
+        assert_eq!((as_key.user_id, as_key.role.name.as_str()), (Some(sam), "sales"));
+        assert!(svc.api_key_actor(t, key.id, "key-hash-2").await.is_err());
+        assert!(svc.api_key_actor(fx.sales_b.tenant, key.id, "key-hash-1").await.is_ok());
+        let gen_create = svc
+            .create(&fx.admin, "api_key", &obj(json!({"name": "x"})))
+            .await
+            .unwrap_err();
+        assert_eq!(gen_create.code(), "forbidden");
+        let u = svc.get(&fx.admin, "user", sam).await.unwrap();
+        svc.update(&fx.admin, "user", sam, u.version, &obj(json!({"active": false})))
+            .await
+            .unwrap();
+        assert!(
+            svc.api_key_actor(t, key.id, "key-hash-1").await.is_err(),
+            "deactivated owner"
+        );
+
+        // Webhooks: the secret is stored for signing, never shown; delivery state is recorded.
+        let hook = svc
+            .create_webhook(
+                &fx.admin,
+                &obj(json!({"url": "https://hooks.example.test/crm", "events": ["lead.*"]})),
+                "s3cret-s3cret-s3cret",
+            )
+            .await
+            .unwrap();
+        assert!(hook.to_json().get("secret").is_none());
+        assert_eq!(
+            svc.create_webhook(
+                &fx.sales_a,
+                &obj(json!({"url": "https://x.test"})),
+                "s3cret-s3cret-s3cret"
+            )
+            .await
+            .unwrap_err()
+            .code(),
+            "forbidden"
+        );
+        let targets = svc.webhook_targets(t).await.unwrap();
+        assert_eq!(targets.len(), 1);
+        let start = targets[0].delivered_seq;
+        assert!(start > 0, "starts after its own creation");
+        assert!(targets[0].wants("lead.created") && !targets[0].wants("contact.created"));
+        assert_eq!(targets[0].secret, "s3cret-s3cret-s3cret");
+        fx.lead(&fx.admin, json!({"first_name": "Hook", "source": "website"}));
+        let fail = crate::service::Delivery::Failed {
+            seq: start + 1,
+            status: Some(500),
+            error: "server error".into(),
+            retry_at: Timestamp(NOW.0 + 60_000_000),
+            give_up: false,
+        };
+        svc.record_delivery(&targets[0], &fail).await.unwrap();
+        let t1 = svc.webhook_targets(t).await.unwrap().remove(0);
+        assert_eq!((t1.delivered_seq, t1.attempts), (start, 1));
+        svc.record_delivery(
+            &t1,
+            &crate::service::Delivery::Delivered {
+                seq: start + 1,
+                status: 200,
+            },
+        )
+        .await
+        .unwrap();
+        let t2 = svc.webhook_targets(t).await.unwrap().remove(0);
+        assert_eq!(
+            (t2.delivered_seq, t2.attempts, t2.next_attempt_at),
+            (start + 1, 0, None)
+        );
+
+        // No secret reaches the audit log or the outbox.
+        let audit = svc
+            .store()
+            .audit(
+                t,
+                &AuditQuery {
+                    limit: u32::MAX,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let events = svc.store().events(t, 0, u32::MAX).await.unwrap();
+        let dump = format!(
+            "{}{}",
+            serde_json::to_string(&audit).unwrap(),
+            serde_json::to_string(&events).unwrap()
+        );
+        for secret in ["phc-one", "phc-two", "hash-1", "hash-2", "key-hash-1", "s3cret"] {
+            assert!(!dump.contains(secret), "{secret} leaked");
+        }
+        assert!(verify_chain(&audit).is_ok());
+    });
+}
+
+// ---- the local change-set log (stores built with the log on, but the first case) ----
+
+impl<S: Store> Fixture<S> {
+    /// The tenant's pending sync log entries after `after`.
+    pub fn pending(&self, after: u64) -> Vec<SyncEntry> {
+        block(self.svc.store().pending_changes(self.tenant, after, u32::MAX)).unwrap()
+    }
+
+    fn last_sync_seq(&self) -> u64 {
+        self.pending(0).last().map_or(0, |e| e.seq)
+    }
+}
+
+pub fn sync_log_is_off_by_default<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    f.lead(&f.admin, json!({"first_name": "Ann"}));
+    assert!(f.pending(0).is_empty(), "a store logs only when asked to");
+    assert_eq!(block(f.svc.store().mark_synced(f.tenant, u64::MAX)).unwrap(), 0);
+}
+
+pub fn sync_log_records_change_sets_in_order<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    let start = f.last_sync_seq();
+    assert!(start >= 8, "the fixture's own writes are logged: {start}");
+    let lead = f.lead(&f.sales_a, json!({"first_name": "Ann", "source": "referral"}));
+    block(
+        f.svc
+            .update(&f.sales_a, "lead", lead.id, 1, &obj(json!({"notes": "gate code 12"}))),
+    )
+    .unwrap();
+    let call = json!({"kind": "call", "direction": "inbound", "occurred_at": NOW.plus_days(-1).to_rfc3339(), "lead_id": lead.id.to_string()});
+    let act = block(f.svc.log_activity(&f.sales_a, &obj(call))).unwrap();
+    block(f.svc.delete(&f.admin, "activity", act.id, 1)).unwrap();
+
+    let log = f.pending(start);
+    assert_eq!(
+        log.iter().map(|e| e.seq).collect::<Vec<_>>(),
+        (start + 1..=start + 4).collect::<Vec<_>>(),
+        "one entry per change set, in commit order"
+    );
+    let ops: Vec<(&str, SyncOp, u64)> = log
+        .iter()
+        .flat_map(|e| e.writes.iter())
+        .map(|w| (w.entity.as_str(), w.op, w.expected_version))
+        .collect();
+    assert_eq!(
+        ops,
+        vec![
+            ("lead", SyncOp::Insert, 0),
+            ("lead", SyncOp::Update, 1),
+            ("activity", SyncOp::Insert, 0),
+            ("activity", SyncOp::Delete, 1),
+        ],
+        "derived writes (the lead's re-scores) are not logged"
+    );
+    let (create, update) = (&log[0], &log[1]);
+    assert_eq!(create.writes[0].id, lead.id);
+    assert_eq!(
+        (create.actor, create.at, create.tenant),
+        (f.sales_a.user_id, NOW, f.tenant)
+    );
+    assert_eq!(create.change_set.get_version_num(), 7, "change sets have UUIDv7 ids");
+    let p = &create.writes[0].patch;
+    assert_eq!(
+        (p.get("first_name"), p.get("source"), p.get("status")),
+        (Some(&json!("Ann")), Some(&json!("referral")), Some(&json!("new")))
+    );
+    assert_eq!(p.get("owner_id"), Some(&json!(f.sales_a.user_id.unwrap().to_string())));
+    assert!(
+        !p.contains_key("last_name") && !p.contains_key("id") && !p.contains_key("version"),
+        "an insert's patch holds the non-null fields: {p:?}"
+    );
+    assert!(
+        !p.contains_key("score") && !p.contains_key("temperature"),
+        "derived fields are re-derived by whoever applies: {p:?}"
+    );
+    assert_eq!(
+        update.writes[0].patch,
+        obj(json!({"notes": "gate code 12"})),
+        "an update's patch holds the changed fields"
+    );
+    assert_eq!(log[3].actor, None, "the system acted");
+    assert!(log[3].writes[0].patch.is_empty());
+    let mut ids: Vec<Id> = log.iter().map(|e| e.change_set).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 4);
+    // The entry names the audit entries and events its change set produced.
+    let audit = block(f.svc.store().audit(
+        f.tenant,
+        &AuditQuery {
+            entity_id: Some(lead.id),
+            limit: 10,
+            ..Default::default()
+        },
+    ))
+    .unwrap();
+    assert_eq!(create.audit, vec![audit[0].id]);
+    assert_eq!(update.audit, vec![audit[1].id]);
+    let events = block(f.svc.store().events(f.tenant, 0, u32::MAX)).unwrap();
+    let created = events
+        .iter()
+        .find(|e| e.kind == "lead.created" && e.entity_id == Some(lead.id))
+        .unwrap();
+    assert_eq!(create.events, vec![created.id]);
+    let logged_call: Vec<&str> = log[2]
+        .events
+        .iter()
+        .map(|id| events.iter().find(|e| e.id == *id).unwrap().kind.as_str())
+        .collect();
+    assert_eq!(logged_call[0], "activity.created");
+}
+
+pub fn failed_change_sets_log_nothing<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    let lead = f.lead(&f.admin, json!({"first_name": "Ann", "external_id": "X1"}));
+    let before = f.pending(0);
+    let err = block(
+        f.svc
+            .update(&f.admin, "lead", lead.id, 7, &obj(json!({"notes": "stale"}))),
+    )
+    .unwrap_err();
+    assert_eq!(err.code(), "conflict");
+    let err = block(f.svc.create(&f.admin, "lead", &obj(json!({"email": "x@"})))).unwrap_err();
+    assert_eq!(err.code(), "validation");
+    // Refused by the store itself: a stale update after an insert that went through, and a duplicate key.
+    let mut fresh = Record::empty(&LEAD, f.tenant, fixed_id(21), NOW);
+    fresh.set("first_name", "New");
+    let mut stale = lead.clone();
+    stale.version = 5;
+    stale.set("notes", "sneaky");
+    let mut cs = ChangeSet::new(f.tenant).with_origin(fixed_id(22), None, NOW);
+    cs.writes.push(Write::Insert(fresh.clone()));
+    cs.writes.push(Write::Update {
+        record: stale,
+        expected_version: 4,
+    });
+    assert_eq!(block(f.svc.store().apply(cs)).unwrap_err().code(), "conflict");
+    let mut dup = Record::empty(&LEAD, f.tenant, fixed_id(23), NOW);
+    dup.set("first_name", "Dup");
+    dup.set("external_id", "X1");
+    let mut cs = ChangeSet::new(f.tenant).with_origin(fixed_id(24), None, NOW);
+    cs.writes.push(Write::Insert(dup));
+    assert_eq!(block(f.svc.store().apply(cs)).unwrap_err().code(), "validation");
+    assert_eq!(f.pending(0), before, "failed change sets log nothing");
+    assert!(block(f.svc.store().get(f.tenant, &LEAD, fresh.id)).unwrap().is_none());
+    // A change set of derived writes only (re-scoring) has nothing to replay.
+    let mut cs = ChangeSet::new(f.tenant).with_origin(fixed_id(25), None, NOW);
+    cs.writes.push(Write::Derived {
+        entity: &LEAD,
+        id: lead.id,
+        expected_version: lead.version,
+        fields: vec![(LEAD.index_of("score").unwrap(), Value::Int(99))],
+    });
+    assert_eq!(block(f.svc.store().apply(cs)).unwrap().rows, 1);
+    assert_eq!(f.pending(0), before, "derived-only change sets are not logged");
+}
+
+pub fn mark_synced_removes_entries_up_to_a_seq<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    let base = f.last_sync_seq();
+    for name in ["A", "B", "C"] {
+        f.lead(&f.admin, json!({ "first_name": name }));
+    }
+    assert_eq!(
+        block(f.svc.store().pending_changes(f.tenant, base, 2))
+            .unwrap()
+            .iter()
+            .map(|e| e.seq)
+            .collect::<Vec<_>>(),
+        vec![base + 1, base + 2],
+        "after_seq and limit page through the log"
+    );
+    let removed = block(f.svc.store().mark_synced(f.tenant, base + 2)).unwrap();
+    assert_eq!(removed, base + 2, "everything up to and including the seq");
+    let left = f.pending(0);
+    assert_eq!(left.iter().map(|e| e.seq).collect::<Vec<_>>(), vec![base + 3]);
+    assert_eq!(left[0].writes[0].patch.get("first_name"), Some(&json!("C")));
+    assert_eq!(
+        block(f.svc.store().mark_synced(f.tenant, base + 2)).unwrap(),
+        0,
+        "idempotent"
+    );
+    assert_eq!(block(f.svc.store().mark_synced(f.tenant, u64::MAX)).unwrap(), 1);
+    assert!(f.pending(0).is_empty());
+    f.lead(&f.admin, json!({"first_name": "D"}));
+    assert_eq!(
+        f.pending(0).iter().map(|e| e.seq).collect::<Vec<_>>(),
+        vec![base + 4],
+        "sequence numbers are never reused"
+    );
+}
+
+pub fn sync_log_is_per_tenant<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    let other = block(f.svc.create_organization(&obj(json!({"name": "Other Movers"})))).unwrap();
+    let theirs = block(
+        f.svc
+            .create(&Actor::system(other.id), "lead", &obj(json!({"first_name": "Zed"}))),
+    )
+    .unwrap();
+    let ours_before = f.pending(0);
+    let log = block(f.svc.store().pending_changes(other.id, 0, u32::MAX)).unwrap();
+    assert_eq!(
+        log.iter().map(|e| (e.seq, e.tenant)).collect::<Vec<_>>(),
+        vec![(1, other.id), (2, other.id)],
+        "each tenant has its own sequence"
+    );
+    assert_eq!(log[1].writes[0].id, theirs.id);
+    assert!(
+        ours_before
+            .iter()
+            .all(|e| e.tenant == f.tenant && e.writes.iter().all(|w| w.id != theirs.id))
+    );
+    assert_eq!(block(f.svc.store().mark_synced(other.id, u64::MAX)).unwrap(), 2);
+    assert_eq!(f.pending(0), ours_before, "marking one tenant leaves the others");
+    f.lead(&f.admin, json!({"first_name": "Ours"}));
+    assert!(
+        block(f.svc.store().pending_changes(other.id, 0, u32::MAX))
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub fn bulk_sessions_log_per_change_set_and_rollbacks_log_nothing<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    let base = f.last_sync_seq();
+    let insert = |n: u64, name: &str| {
+        let mut r = Record::empty(&LEAD, f.tenant, fixed_id(n), NOW);
+        r.set("first_name", name);
+        r.set("status", "new");
+        r.set("temperature", "cold");
+        let mut cs = ChangeSet::new(f.tenant).with_origin(fixed_id(100 + n), None, NOW);
+        cs.writes.push(Write::Insert(r));
+        cs
+    };
+    block(async {
+        let mut bulk = f.svc.store().bulk(f.tenant).await.unwrap();
+        bulk.apply(insert(1, "Ghost")).await.unwrap();
+        drop(bulk);
+    });
+    assert_eq!(f.last_sync_seq(), base, "a rolled-back session logs nothing");
+    block(async {
+        let mut bulk = f.svc.store().bulk(f.tenant).await.unwrap();
+        bulk.apply(insert(2, "Kept")).await.unwrap();
+        // A change set that fails inside the session logs nothing either.
+        bulk.apply(insert(2, "Again")).await.unwrap_err();
+        bulk.apply(insert(3, "Also kept")).await.unwrap();
+        bulk.commit().await.unwrap();
+    });
+    let log = f.pending(base);
+    assert_eq!(
+        log.iter().map(|e| (e.seq, e.change_set)).collect::<Vec<_>>(),
+        vec![(base + 1, fixed_id(102)), (base + 2, fixed_id(103))],
+        "one entry per change set of the session"
+    );
+    // Imports: all-or-nothing with bad rows rolls back and logs nothing; a good import logs its
+    // chunk of rows as one change set.
+    let all = ImportOptions {
+        mode: ImportMode::AllOrNothing,
+        ..Default::default()
+    };
+    let r = block(f.svc.import_csv(&f.manager, "lead", CSV_ROWS.as_bytes(), &all)).unwrap();
+    assert!(!r.applied);
+    assert_eq!(f.last_sync_seq(), base + 2);
+    let valid = ImportOptions {
+        mode: ImportMode::ValidRowsOnly,
+        ..Default::default()
+    };
+    let r = block(f.svc.import_csv(&f.manager, "lead", CSV_ROWS.as_bytes(), &valid)).unwrap();
+    assert_eq!(r.created, 2);
+    let log = f.pending(base + 2);
+    assert_eq!(log.len(), 1);
+    assert_eq!(
+        (
+            log[0].actor,
+            log[0].writes.len(),
+            log[0].audit.len(),
+            log[0].events.len()
+        ),
+        (f.manager.user_id, 2, 2, 1)
+    );
+    assert!(log[0].writes.iter().all(|w| w.op == SyncOp::Insert));
 }

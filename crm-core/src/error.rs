@@ -27,6 +27,7 @@ impl FieldError {
 pub mod codes {
     pub const REQUIRED: &str = "required";
     pub const TOO_LONG: &str = "too_long";
+    pub const TOO_SHORT: &str = "too_short";
     pub const TOO_SMALL: &str = "too_small";
     pub const TOO_LARGE: &str = "too_large";
     pub const INVALID_TYPE: &str = "invalid_type";

@@ -33,6 +33,7 @@ pub mod schema;
 pub mod scoring;
 pub mod service;
 pub mod store;
+pub mod sync;
 pub mod validate;
 pub mod value;
 
@@ -47,5 +48,7 @@ mod proptests;
 /// The in-memory store runs the same conformance suite as every other backend.
 #[cfg(test)]
 mod memory_conformance {
-    crate::conformance_tests!(crate::memory::MemoryStore::new);
+    crate::conformance_tests!(crate::memory::MemoryStore::new, sync_log: || {
+        crate::memory::MemoryStore::new().with_sync_log(true)
+    });
 }

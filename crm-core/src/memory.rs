@@ -8,6 +8,7 @@ use crate::query::{Compiled, Filter, StoreQuery};
 use crate::record::Record;
 use crate::schema::{EntityDef, FieldRef};
 use crate::store::{AuditQuery, BulkWrite, Group, Store};
+use crate::sync::SyncEntry;
 use crate::value::Id;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, RwLock};
@@ -17,17 +18,30 @@ struct Tenant {
     tables: HashMap<&'static str, BTreeMap<Id, Record>>,
     audit: Vec<AuditEntry>,
     events: Vec<Event>,
+    /// The sync log (entries not yet marked synced) and the last sequence it assigned.
+    sync: Vec<SyncEntry>,
+    sync_seq: u64,
 }
 
-/// A store that keeps everything in process memory. Cloning shares the data.
+/// A store that keeps everything in process memory. Cloning shares the data (and keeps the sync log
+/// setting).
 #[derive(Clone, Debug, Default)]
 pub struct MemoryStore {
     tenants: Arc<RwLock<HashMap<Id, Tenant>>>,
+    sync_log: bool,
 }
 
 impl MemoryStore {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Turns the local change-set log on or off for writes through this handle (off by default; see
+    /// [`crate::sync`]). With it on, every applied change set with a row write also appends a
+    /// [`SyncEntry`], read with [`Store::pending_changes`].
+    pub fn with_sync_log(mut self, on: bool) -> Self {
+        self.sync_log = on;
+        self
     }
 
     fn read<T>(&self, tenant: Id, f: impl FnOnce(Option<&Tenant>) -> Result<T>) -> Result<T> {
@@ -68,8 +82,9 @@ fn sorted(t: Option<&Tenant>, entity: &'static EntityDef, q: &StoreQuery) -> Res
     Ok(out.into_iter().take(q.limit as usize).cloned().collect())
 }
 
-/// Applies a change set to a tenant, checking everything before changing anything.
-fn apply_to(t: &mut Tenant, tenant: Id, cs: ChangeSet) -> Result<Applied> {
+/// Applies a change set to a tenant, checking everything before changing anything; with `log`, appends
+/// its sync log entry.
+fn apply_to(t: &mut Tenant, tenant: Id, cs: ChangeSet, log: bool) -> Result<Applied> {
     // Check phase: versions, existence, uniqueness.
     for (k, w) in cs.writes.iter().enumerate() {
         let e = w.entity();
@@ -118,6 +133,12 @@ fn apply_to(t: &mut Tenant, tenant: Id, cs: ChangeSet) -> Result<Applied> {
             Write::Derived { .. } => {}
         }
     }
+    let entry = if log {
+        let tables = &t.tables;
+        SyncEntry::for_change_set(&cs, |e, id| Ok(tables.get(e.name).and_then(|tb| tb.get(&id)).cloned()))?
+    } else {
+        None
+    };
     // Write phase: cannot fail.
     let mut rows = 0;
     for w in cs.writes {
@@ -159,6 +180,12 @@ fn apply_to(t: &mut Tenant, tenant: Id, cs: ChangeSet) -> Result<Applied> {
         e.seq = last;
         e.tenant = tenant;
         t.events.push(e);
+    }
+    if let Some(mut entry) = entry {
+        t.sync_seq += 1;
+        entry.seq = t.sync_seq;
+        entry.tenant = tenant;
+        t.sync.push(entry);
     }
     Ok(Applied {
         last_event_seq: last,
@@ -280,17 +307,19 @@ impl Store for MemoryStore {
             .write()
             .map_err(|_| Error::Storage("store lock poisoned".into()))?;
         let tenant = changes.tenant;
-        apply_to(g.entry(tenant).or_default(), tenant, changes)
+        apply_to(g.entry(tenant).or_default(), tenant, changes, self.sync_log)
     }
 
     async fn bulk(&self, tenant: Id) -> Result<MemoryBulk<'_>> {
         let work = self.read(tenant, |t| Ok(t.cloned().unwrap_or_default()))?;
         let base = heads(&work);
+        let base_sync = work.sync_seq;
         Ok(MemoryBulk {
             store: self,
             tenant,
             work,
             base,
+            base_sync,
             applied: Applied::default(),
         })
     }
@@ -328,6 +357,30 @@ impl Store for MemoryStore {
         v.sort();
         Ok(v)
     }
+
+    async fn pending_changes(&self, tenant: Id, after_seq: u64, limit: u32) -> Result<Vec<SyncEntry>> {
+        self.read(tenant, |t| {
+            Ok(t.into_iter()
+                .flat_map(|t| t.sync.iter())
+                .filter(|e| e.seq > after_seq)
+                .take(limit as usize)
+                .cloned()
+                .collect())
+        })
+    }
+
+    async fn mark_synced(&self, tenant: Id, up_to_seq: u64) -> Result<u64> {
+        let mut g = self
+            .tenants
+            .write()
+            .map_err(|_| Error::Storage("store lock poisoned".into()))?;
+        let Some(t) = g.get_mut(&tenant) else {
+            return Ok(0);
+        };
+        let before = t.sync.len();
+        t.sync.retain(|e| e.seq > up_to_seq);
+        Ok((before - t.sync.len()) as u64)
+    }
 }
 
 /// A bulk session over a private copy of the tenant, swapped in on commit (if nobody wrote meanwhile).
@@ -338,6 +391,8 @@ pub struct MemoryBulk<'a> {
     work: Tenant,
     /// (audit seq, event seq) when the session began.
     base: (u64, u64),
+    /// The last sync log sequence when the session began.
+    base_sync: u64,
     applied: Applied,
 }
 
@@ -355,7 +410,7 @@ impl BulkWrite for MemoryBulk<'_> {
 
     async fn apply(&mut self, changes: ChangeSet) -> Result<Applied> {
         // apply_to checks everything before it changes anything, so a failed set leaves `work` as it was.
-        let a = apply_to(&mut self.work, self.tenant, changes)?;
+        let a = apply_to(&mut self.work, self.tenant, changes, self.store.sync_log)?;
         self.applied.rows += a.rows;
         self.applied.last_event_seq = a.last_event_seq;
         Ok(a)
@@ -378,7 +433,11 @@ impl BulkWrite for MemoryBulk<'_> {
                 actual,
             });
         }
-        *cur = self.work;
+        let mut work = self.work;
+        // Sync log entries marked synced while the session ran stay removed.
+        work.sync
+            .retain(|e| e.seq > self.base_sync || cur.sync.iter().any(|c| c.seq == e.seq));
+        *cur = work;
         Ok(self.applied)
     }
 }

@@ -4,7 +4,7 @@
 
 use crate::error::{FieldError, codes};
 use crate::record::Record;
-use crate::schema::{EntityDef, FieldDef as F};
+use crate::schema::{EntityDef, Exposure, FieldDef as F};
 use crate::value::{FieldType as T, Value};
 use std::sync::LazyLock;
 
@@ -26,9 +26,13 @@ entity!(CUSTOM_FIELD, custom_field);
 entity!(PIPELINE, pipeline);
 entity!(SCORING_MODEL, scoring_model);
 entity!(ROLE, role);
+entity!(CREDENTIAL, credential);
+entity!(SESSION, session);
+entity!(API_KEY, api_key);
+entity!(WEBHOOK, webhook);
 
 /// Every entity type, in dependency order (referenced types first).
-pub fn all() -> [&'static EntityDef; 12] {
+pub fn all() -> [&'static EntityDef; 16] {
     [
         &ORGANIZATION,
         &LOCATION,
@@ -42,6 +46,10 @@ pub fn all() -> [&'static EntityDef; 12] {
         &CUSTOM_FIELD,
         &SCORING_MODEL,
         &ROLE,
+        &CREDENTIAL,
+        &SESSION,
+        &API_KEY,
+        &WEBHOOK,
     ]
 }
 
@@ -346,6 +354,64 @@ fn role() -> EntityDef {
         .field(F::new("name", T::Text).required().max_len(64).unique())
         .field(F::new("grants", T::Json).required());
     e.check = Some(crate::access::check_role_record);
+    e
+}
+
+/// A user's password, as a PHC string (`$argon2id$v=19$m=...`). Hashing is the frontend's job (the
+/// core has no randomness); the core owns the policy ([`crate::validate::check_password`]) and who may
+/// change it.
+fn credential() -> EntityDef {
+    let mut e = EntityDef::new("credential", "credentials")
+        .field(F::new("user_id", T::Ref("user")).required().unique())
+        .field(F::new("password_hash", T::Text).secret());
+    e.since = 3;
+    e.exposure = Exposure::Internal;
+    e
+}
+
+/// A signed-in session: what a refresh token renews and what every access token names. Deleting it
+/// signs the session out on the next request.
+fn session() -> EntityDef {
+    let mut e = EntityDef::new("session", "sessions")
+        .field(F::new("user_id", T::Ref("user")).required())
+        .field(F::new("token_hash", T::Text).secret())
+        .field(F::new("expires_at", T::Timestamp).required());
+    e.since = 3;
+    e.exposure = Exposure::Internal;
+    e.owner_field = Some("user_id");
+    e
+}
+
+/// A long-lived key for programs, bound to a role no stronger than its creator's. Only a hash of the
+/// key is stored; the key itself is shown once, at creation.
+fn api_key() -> EntityDef {
+    let mut e = EntityDef::new("api_key", "api_keys")
+        .field(F::new("name", T::Text).required().max_len(200))
+        .field(F::new("role", T::Text).max_len(64).read_only())
+        .field(F::new("user_id", T::Ref("user")).read_only())
+        .field(F::new("expires_at", T::Timestamp).read_only())
+        .field(F::new("key_hash", T::Text).secret());
+    e.since = 3;
+    e.exposure = Exposure::Managed;
+    e.owner_field = Some("user_id");
+    e
+}
+
+/// An HTTP endpoint that receives the tenant's events, signed with a per-webhook secret. The delivery
+/// state (read-only) lets delivery resume after a restart without losing or reordering events.
+fn webhook() -> EntityDef {
+    let mut e = EntityDef::new("webhook", "webhooks")
+        .field(F::new("url", T::Url).required())
+        .field(F::new("events", T::Tags))
+        .field(F::new("active", T::Bool).default(true))
+        .field(F::new("secret", T::Text).secret())
+        .field(F::new("delivered_seq", T::Integer).read_only().default(0i64))
+        .field(F::new("attempts", T::Integer).read_only().default(0i64))
+        .field(F::new("next_attempt_at", T::Timestamp).read_only())
+        .field(F::new("last_status", T::Integer).read_only())
+        .field(F::new("last_error", T::Text).read_only());
+    e.since = 3;
+    e.exposure = Exposure::Managed;
     e
 }
 

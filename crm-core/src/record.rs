@@ -116,6 +116,7 @@ impl Record {
     }
 
     /// The JSON object adapters return: system fields, visible declared fields, and `custom` when present.
+    /// Secret fields (credential hashes) are never included.
     pub fn to_json(&self) -> Json {
         let mut m = Map::new();
         m.insert("id".into(), Json::String(self.id.to_string()));
@@ -123,7 +124,7 @@ impl Record {
         m.insert("created_at".into(), Json::String(self.created_at.to_rfc3339()));
         m.insert("updated_at".into(), Json::String(self.updated_at.to_rfc3339()));
         for (i, f) in self.entity.fields.iter().enumerate() {
-            if !self.is_hidden(i) {
+            if !self.is_hidden(i) && !f.secret {
                 m.insert(f.name.into(), self.values[i].to_json());
             }
         }

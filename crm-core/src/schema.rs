@@ -60,6 +60,9 @@ pub struct FieldDef {
     pub since: u32,
     /// Unique per tenant (e.g. `external_id`, user `email`).
     pub unique: bool,
+    /// A credential (password or token hash): never readable by any role, never in results, events or
+    /// exports, masked in audit entries, written only by the use case that owns it.
+    pub secret: bool,
 }
 
 impl FieldDef {
@@ -71,6 +74,7 @@ impl FieldDef {
             default: None,
             since: 1,
             unique: false,
+            secret: false,
         }
     }
     pub fn required(mut self) -> Self {
@@ -110,6 +114,12 @@ impl FieldDef {
         self.since = v;
         self
     }
+    /// See [`FieldDef::secret`]; implies read-only.
+    pub fn secret(mut self) -> Self {
+        self.secret = true;
+        self.writable = false;
+        self
+    }
 }
 
 /// A cross-field rule of an entity, run after field validation.
@@ -143,6 +153,21 @@ pub struct EntityDef {
     pub check: Option<EntityCheck>,
     /// Extra indexes beyond the per-field ones: each a list of columns after `org_id`.
     pub indexes: Vec<&'static [&'static str]>,
+    /// How the generic record use cases may touch this type (see [`Exposure`]).
+    pub exposure: Exposure,
+}
+
+/// Which use cases reach an entity type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Exposure {
+    /// Generic create, read, update, delete, list, import and export, under the actor's role.
+    Public,
+    /// Generic read, update, list and delete; created only by its own use case (API keys, which
+    /// need a generated secret; webhooks, whose signing secret is generated).
+    Managed,
+    /// Never through the generic use cases nor grantable to roles: written and read only by the
+    /// service's own use cases (password credentials, sign-in sessions).
+    Internal,
 }
 
 impl EntityDef {
@@ -161,6 +186,7 @@ impl EntityDef {
             rescores: None,
             check: None,
             indexes: Vec::new(),
+            exposure: Exposure::Public,
         }
     }
 

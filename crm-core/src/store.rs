@@ -7,6 +7,7 @@ use crate::error::Result;
 use crate::query::{Filter, StoreQuery};
 use crate::record::Record;
 use crate::schema::EntityDef;
+use crate::sync::SyncEntry;
 use crate::value::{Id, Value};
 use std::future::Future;
 
@@ -84,6 +85,27 @@ pub trait Store: Send + Sync {
 
     /// Every tenant (organization id) in the store.
     fn tenants(&self) -> impl Future<Output = Result<Vec<Id>>> + Send;
+
+    /// The tenant's sync log entries not yet marked synced with `seq > after_seq`, in sequence
+    /// order, at most `limit` (see [`crate::sync`]).
+    ///
+    /// Contract for every store: the log is opt-in per store instance (off by default). When it is on,
+    /// [`Store::apply`] and [`BulkWrite::apply`] write, in the same transaction as the change set, one
+    /// entry built by [`SyncEntry::for_change_set`] (if that returns one) with the tenant's next
+    /// sequence number: 1, 2, ..., never reused even after [`Store::mark_synced`] removed entries. A
+    /// change set that fails, and a bulk session that is not committed, log nothing. When the log is
+    /// off, nothing is written, and this returns the entries logged while it was on (usually none).
+    fn pending_changes(
+        &self,
+        tenant: Id,
+        after_seq: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<SyncEntry>>> + Send;
+
+    /// Removes the tenant's sync log entries with `seq <= up_to_seq` (a server acknowledged them) and
+    /// returns how many were removed. Idempotent; entries logged later keep their own (higher)
+    /// sequence numbers and stay pending.
+    fn mark_synced(&self, tenant: Id, up_to_seq: u64) -> impl Future<Output = Result<u64>> + Send;
 }
 
 /// A transaction spanning several change sets.
@@ -150,5 +172,16 @@ impl<S: Store> Store for std::sync::Arc<S> {
     }
     fn tenants(&self) -> impl Future<Output = Result<Vec<Id>>> + Send {
         (**self).tenants()
+    }
+    fn pending_changes(
+        &self,
+        tenant: Id,
+        after_seq: u64,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<SyncEntry>>> + Send {
+        (**self).pending_changes(tenant, after_seq, limit)
+    }
+    fn mark_synced(&self, tenant: Id, up_to_seq: u64) -> impl Future<Output = Result<u64>> + Send {
+        (**self).mark_synced(tenant, up_to_seq)
     }
 }

@@ -12,6 +12,10 @@
 //! - [`SqliteStore`] (feature `sqlite`, on by default): the embedded store. WAL mode, one writer
 //!   connection, a small pool of readers; its async methods do their synchronous work inside the
 //!   future, so a blocking caller drives them with `pollster::block_on`.
+//! - `PgStore` (feature `postgres`, off by default): the PostgreSQL store (sqlx, tokio), natively
+//!   async; its futures also run under a blocking `block_on` (see its docs for the runtime).
+//! - [`AnyStore`] and [`open`]: one of the two, chosen by the database string (`postgres://...` or
+//!   `postgresql://...` is PostgreSQL, anything else a SQLite file).
 //!
 //! ```
 //! use crm_core::store::Store;
@@ -19,11 +23,19 @@
 //! assert!(pollster::block_on(store.tenants()).unwrap().is_empty());
 //! ```
 
+#[cfg(feature = "sqlite")]
+mod any;
+#[cfg(feature = "postgres")]
+mod postgres;
 pub mod schema;
 pub mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+#[cfg(feature = "sqlite")]
+pub use any::{AnyBulk, AnyStore, connect, is_postgres_url, open};
+#[cfg(feature = "postgres")]
+pub use postgres::{PgBulk, PgOptions, PgStore, redact_url};
 #[cfg(feature = "sqlite")]
 pub use sqlite::{SqliteBulk, SqliteStore};
 

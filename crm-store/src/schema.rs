@@ -12,7 +12,7 @@
 //! `(org_id, ref, id)` and each `(org_id, cols..., id)` of [`EntityDef::indexes`]. An index of a later
 //! table or column appears in the migration that adds it. An index added to the declaration of an
 //! existing table needs an explicit step in [`extra_steps`], as does anything else that is not a
-//! table or a column.
+//! table or a column: version 3 adds the sync log tables ([`SYNC_LOG`], [`SYNC_HEADS`]).
 
 use crate::Backend;
 use crm_core::model;
@@ -21,16 +21,26 @@ use crm_core::value::FieldType;
 use sea_query::{ColumnDef, ColumnType, Index, IndexCreateStatement, Table, TableCreateStatement};
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: u32 = 2;
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Version of the first migration holding query indexes.
 const QUERY_INDEXES: u32 = 2;
+
+/// Version of the migration that adds the sync log tables.
+const SYNC_TABLES: u32 = 3;
 
 /// The system tables.
 pub const AUDIT_LOG: &str = "audit_log";
 pub const OUTBOX: &str = "outbox";
 pub const TENANT_HEADS: &str = "tenant_heads";
 pub const SCHEMA_MIGRATIONS: &str = "schema_migrations";
+/// The local change-set log ([`crm_core::sync`]): one row per logged change set, primary key
+/// `(org_id, seq)`; `change_set_id`, `at`, `actor`, and JSON columns `writes` (the
+/// [`crm_core::sync::SyncWrite`]s), `audit_ids` and `event_ids` (arrays of UUID strings).
+pub const SYNC_LOG: &str = "sync_log";
+/// The last sync log sequence per tenant (`org_id`, `seq`), so sequence numbers survive the removal
+/// of synced entries.
+pub const SYNC_HEADS: &str = "sync_heads";
 
 /// The column holding custom field values (JSON text).
 pub const CUSTOM: &str = "custom";
@@ -57,7 +67,11 @@ pub fn declared_version() -> u32 {
     let defs = model::all();
     let entities = defs.iter().map(|d| d.since);
     let fields = defs.iter().flat_map(|d| d.fields.iter().map(|f| f.since));
-    entities.chain(fields).chain([QUERY_INDEXES]).max().unwrap_or(1)
+    entities
+        .chain(fields)
+        .chain([QUERY_INDEXES, SYNC_TABLES])
+        .max()
+        .unwrap_or(1)
 }
 
 /// `CREATE TABLE schema_migrations`, run before anything else (it records the applied versions).
@@ -126,8 +140,35 @@ pub fn extra_steps(backend: Backend, version: u32) -> Vec<String> {
                     .if_not_exists(),
             ),
         ],
+        // The local change-set log (created everywhere; written only by stores that enable it).
+        SYNC_TABLES => sync_tables(backend).iter().map(|t| backend.schema(t)).collect(),
         _ => Vec::new(),
     }
+}
+
+fn sync_tables(backend: Backend) -> Vec<TableCreateStatement> {
+    let uuid = || uuid_type(backend);
+    let json = || json_type(backend);
+    let big = || ColumnType::BigInteger;
+    vec![
+        Table::create()
+            .table(SYNC_LOG)
+            .col(sys("org_id", uuid()))
+            .col(sys("seq", big()))
+            .col(sys("change_set_id", uuid()))
+            .col(sys("at", big()))
+            .col(ColumnDef::new_with_type("actor", uuid()).null())
+            .col(sys("writes", json()))
+            .col(sys("audit_ids", json()))
+            .col(sys("event_ids", json()))
+            .primary_key(Index::create().col("org_id").col("seq"))
+            .to_owned(),
+        Table::create()
+            .table(SYNC_HEADS)
+            .col(ColumnDef::new_with_type("org_id", uuid()).not_null().primary_key())
+            .col(sys("seq", big()))
+            .to_owned(),
+    ]
 }
 
 /// The SQL type of a declared field.
@@ -166,9 +207,14 @@ pub fn json_type(backend: Backend) -> ColumnType {
 }
 
 fn column(backend: Backend, f: &FieldDef) -> ColumnDef {
-    ColumnDef::new_with_type(f.name, column_type(backend, &f.spec.ty))
-        .null()
-        .to_owned()
+    let ty = column_type(backend, &f.spec.ty);
+    let mut c = ColumnDef::new_with_type(f.name, ty.clone()).null().to_owned();
+    if backend == Backend::Postgres && ty == ColumnType::Text {
+        // Text compares and sorts by bytes, as in memory and in SQLite (`BINARY`), whatever the
+        // database's default collation; the indexes then serve those sorts.
+        c.extra("COLLATE \"C\"");
+    }
+    c
 }
 
 fn sys(name: &'static str, ty: ColumnType) -> ColumnDef {
@@ -368,7 +414,7 @@ mod tests {
                 ))));
             }
         }
-        for t in [AUDIT_LOG, OUTBOX, TENANT_HEADS] {
+        for t in [AUDIT_LOG, OUTBOX, TENANT_HEADS, SYNC_LOG, SYNC_HEADS] {
             assert!(
                 all.iter().any(|s| s.starts_with(&format!("CREATE TABLE \"{t}\" ("))),
                 "{t}"
@@ -405,6 +451,7 @@ mod tests {
         assert!(all.contains("\"custom\" jsonb NULL"));
         assert!(all.contains("\"created_at\" bigint NOT NULL"));
         assert!(all.contains("\"latitude\" double precision NULL"));
+        assert!(all.contains("\"city\" text NULL COLLATE \"C\""), "{all}");
         assert!(all.contains("\"active\" bool NULL") || all.contains("\"active\" boolean NULL"));
         assert!(migrations_table(Backend::Postgres).starts_with("CREATE TABLE IF NOT EXISTS \"schema_migrations\""));
     }

@@ -19,11 +19,13 @@
 mod filter;
 mod fixed;
 mod read;
+mod sync;
 mod value;
 
 pub use filter::*;
 pub use fixed::*;
 pub use read::*;
+pub use sync::*;
 pub use value::*;
 
 #[cfg(test)]

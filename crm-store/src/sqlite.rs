@@ -12,6 +12,7 @@ use crm_core::query::{Filter, StoreQuery};
 use crm_core::record::Record;
 use crm_core::schema::EntityDef;
 use crm_core::store::{AuditQuery, BulkWrite, Group, Store};
+use crm_core::sync::SyncEntry;
 use crm_core::value::{Id, Timestamp};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params_from_iter};
@@ -51,9 +52,13 @@ const MMAP_BYTES: i64 = 256 * 1024 * 1024;
 /// The methods are `async` but do their (fast, synchronous) work inside the future without
 /// awaiting, so a blocking caller drives them with `pollster::block_on`, and an async server should
 /// call them from a blocking-capable thread.
+///
+/// An offline device turns on the local change-set log with [`SqliteStore::with_sync_log`].
 #[derive(Debug)]
 pub struct SqliteStore {
     path: PathBuf,
+    /// Log every applied change set to `sync_log` (see [`crm_core::sync`]).
+    sync_log: bool,
     writer: Mutex<Option<Connection>>,
     writer_free: Condvar,
     readers: Mutex<Vec<Connection>>,
@@ -114,11 +119,33 @@ impl SqliteStore {
         migrate(&conn, SCHEMA_VERSION)?;
         Ok(SqliteStore {
             path,
+            sync_log: false,
             writer: Mutex::new(Some(conn)),
             writer_free: Condvar::new(),
             readers: Mutex::new(Vec::new()),
             _temp: temp,
         })
+    }
+
+    /// Turns the local change-set log on or off for writes through this store (off by default).
+    /// With it on, every change set applied with a row write (including each change set of a bulk
+    /// session) also writes a [`SyncEntry`] to the `sync_log` table, in the same transaction; read
+    /// them with [`Store::pending_changes`], drop the ones a server acknowledged with
+    /// [`Store::mark_synced`]. An app that syncs (a phone) opens its database with it on every time;
+    /// a server does not need it. See [`crm_core::sync`].
+    ///
+    /// ```
+    /// let store = crm_store::SqliteStore::open_in_memory().unwrap().with_sync_log(true);
+    /// assert!(store.sync_log());
+    /// ```
+    pub fn with_sync_log(mut self, on: bool) -> Self {
+        self.sync_log = on;
+        self
+    }
+
+    /// Whether change sets are logged (see [`SqliteStore::with_sync_log`]).
+    pub fn sync_log(&self) -> bool {
+        self.sync_log
     }
 
     /// The database file.
@@ -311,7 +338,7 @@ impl Store for SqliteStore {
     }
 
     async fn apply(&self, changes: ChangeSet) -> Result<Applied> {
-        self.write(|c| apply_in(c, changes))
+        self.write(|c| apply_in(c, changes, self.sync_log))
     }
 
     async fn bulk(&self, tenant: Id) -> Result<SqliteBulk<'_>> {
@@ -334,6 +361,21 @@ impl Store for SqliteStore {
 
     async fn tenants(&self) -> Result<Vec<Id>> {
         self.read(tenants_in)
+    }
+
+    async fn pending_changes(&self, tenant: Id, after_seq: u64, limit: u32) -> Result<Vec<SyncEntry>> {
+        self.read(|c| pending_in(c, tenant, after_seq, limit))
+    }
+
+    async fn mark_synced(&self, tenant: Id, up_to_seq: u64) -> Result<u64> {
+        let up_to = i64::try_from(up_to_seq).unwrap_or(i64::MAX);
+        self.write(|c| {
+            let n = c
+                .prepare_cached(&sql::sync_sql(B).mark_synced)
+                .and_then(|mut s| s.execute((tenant, up_to)))
+                .map_err(db)?;
+            Ok(n as u64)
+        })
     }
 }
 
@@ -358,7 +400,7 @@ impl BulkWrite for SqliteBulk<'_> {
         }
         let conn = self.writer.conn()?;
         conn.execute_batch("SAVEPOINT change_set").map_err(db)?;
-        match apply_in(conn, changes) {
+        match apply_in(conn, changes, self.writer.store.sync_log) {
             Ok(a) => {
                 conn.execute_batch("RELEASE change_set").map_err(db)?;
                 self.applied.rows += a.rows;

@@ -1,3 +1,6 @@
-//! The store conformance suite from crm-core, run against the SQLite store.
+//! The store conformance suite from crm-core, run against the SQLite store (with the sync log cases
+//! on stores that log).
 
-crm_core::conformance_tests!(|| crm_store::SqliteStore::open_in_memory().unwrap());
+crm_core::conformance_tests!(|| crm_store::SqliteStore::open_in_memory().unwrap(), sync_log: || {
+    crm_store::SqliteStore::open_in_memory().unwrap().with_sync_log(true)
+});

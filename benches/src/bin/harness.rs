@@ -1,11 +1,13 @@
 //! The benchmark harness: seeds a SQLite file through the service, then measures the hot use cases
-//! against raw rusqlite doing the same work on the same file in the same run.
+//! against raw rusqlite doing the same work on the same file in the same run. With
+//! `--database postgres://...` it does the same over the PostgreSQL store, against the same SQL run
+//! through sqlx directly on the same database (see `harness/pg.rs`).
 //!
 //! stdout: one JSON object per line, `{"name", "value", "unit", "baseline", "baseline_unit", "ratio",
 //! "n"}`; `ratio = value / baseline` (lower is better) on time lines. Everything else goes to stderr.
 //!
 //! ```text
-//! cargo run --release -p crm-bench --bin harness -- [--leads N] [--database PATH] [--quick]
+//! cargo run --release -p crm-bench --bin harness -- [--leads N] [--database PATH|postgres://...] [--quick]
 //! ```
 
 use clap::Parser;
@@ -18,7 +20,7 @@ use crm_core::schema::EntityDef;
 use crm_core::service::{ImportMode, ImportOptions, ImportReport, Service};
 use crm_core::store::Store;
 use crm_core::value::{Id, Timestamp, Value};
-use crm_store::SqliteStore;
+use crm_store::{AnyStore, SqliteStore};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension};
 use serde_json::{Map, Value as Json, json};
@@ -31,7 +33,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 type Res<T> = Result<T, Box<dyn Error>>;
-type Svc = Service<Arc<SqliteStore>>;
+type Svc = Service<Arc<AnyStore>>;
+
+#[path = "harness/pg.rs"]
+mod pg;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -42,7 +47,9 @@ struct Args {
     /// Leads to seed (activities: half as many).
     #[arg(long, default_value_t = 1_000_000)]
     leads: usize,
-    /// SQLite file to create (must not exist); a temporary file by default.
+    /// SQLite file to create (must not exist); a temporary file by default. A PostgreSQL URL
+    /// (`postgres://user@host:port/db`) measures the PostgreSQL store instead, in a fresh schema of
+    /// that database (dropped at exit).
     #[arg(long)]
     database: Option<PathBuf>,
     /// Fewer iterations (CI).
@@ -723,6 +730,14 @@ fn check_import(what: &str, r: &ImportReport, rows: usize) -> Res<()> {
 }
 
 fn run(args: &Args) -> Res<()> {
+    if let Some(url) = args
+        .database
+        .as_ref()
+        .and_then(|p| p.to_str())
+        .filter(|u| crm_store::is_postgres_url(u))
+    {
+        return pg::run(args, url);
+    }
     let n = args.leads.max(100);
     let plan = Plan::new(args.quick, n);
     let _tmp;
@@ -746,7 +761,7 @@ fn run(args: &Args) -> Res<()> {
         path.display(),
         if args.quick { "quick" } else { "full" }
     );
-    let store = Arc::new(SqliteStore::open(&path)?);
+    let store = Arc::new(AnyStore::from(SqliteStore::open(&path)?));
     let svc: Svc = Service::new(store, Arc::new(SystemClock), Arc::new(RandomIds));
     let t = setup_tenant(&svc)?;
     let mut raw = raw_connection(&path, false)?;

@@ -12,6 +12,10 @@
 //! thread (Kotlin `Dispatchers.IO`, Swift a `Task.detached` or a background queue), never the UI
 //! thread. A `Crm` is thread-safe: share one per database across threads; SQLite runs readers in
 //! parallel and serialises writers.
+//!
+//! **Offline changes.** The database is opened with the core's local change-set log on: every
+//! change made through a `Crm` is also queued, with the version it expected and the fields it
+//! changed, for a later upload to a server ([`Crm::pending_changes`], [`Crm::mark_synced`]).
 
 uniffi::setup_scaffolding!();
 
@@ -67,7 +71,8 @@ fn list_request(q: ListQuery, filter: Option<Filter>) -> ListRequest {
 }
 
 fn open_service(path: &str) -> Result<Service<SqliteStore>> {
-    let store = SqliteStore::open(path)?;
+    // A device syncs: keep the change sets it applies for the upload (see `pending_changes`).
+    let store = SqliteStore::open(path)?.with_sync_log(true);
     Ok(Service::new(store, Arc::new(SystemClock), Arc::new(RandomIds)))
 }
 
@@ -260,6 +265,22 @@ impl Crm {
     pub fn changes_since(&self, after_seq: u64, limit: u32) -> Result<Vec<ChangeEvent>> {
         let out = self.run(|a| async move { self.svc.events_since(&a, after_seq, limit).await })?;
         Ok(out.into_iter().map(ChangeEvent::from).collect())
+    }
+
+    /// The change sets made on this device that no server has acknowledged yet, oldest first, at
+    /// most `limit` (up to 1000): what a sync uploads. Each carries its id, the acting user, the time
+    /// and its row writes (entity, id, insert/update/delete, the version it expected and the changed
+    /// fields as JSON). Unredacted: this is the device's outgoing queue, not a view of records.
+    pub fn pending_changes(&self, limit: u32) -> Result<Vec<SyncEntry>> {
+        let out = self.run(|a| async move { self.svc.pending_changes(&a, 0, limit).await })?;
+        Ok(out.into_iter().map(SyncEntry::from).collect())
+    }
+
+    /// Drops the pending change sets up to and including `up_to_seq` once the server has accepted
+    /// them; returns how many were dropped. Safe to repeat.
+    pub fn mark_synced(&self, up_to_seq: u64) -> Result<u64> {
+        self.run(|a| async move { self.svc.mark_synced(&a, up_to_seq).await })
+            .map_err(Into::into)
     }
 }
 

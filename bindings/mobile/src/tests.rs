@@ -76,3 +76,36 @@ fn field_tech_day_staff_forbidden_and_conflict() {
     }
     assert!(!tech.changes_since(0, 100).expect("feed").is_empty());
 }
+
+#[test]
+fn offline_changes_are_pending_until_marked_synced() {
+    let (_dir, path, demo) = setup();
+    let tech = Crm::open(path, email(&demo, "field_tech")).expect("open");
+    assert!(
+        tech.pending_changes(100).expect("pending").is_empty(),
+        "the demo data was loaded, not made on the device"
+    );
+    let lead = tech.my_leads(ListQuery::default()).expect("my leads").items.remove(0);
+    let act = tech
+        .check_in(lead.id.clone(), Some("on site".into()))
+        .expect("check in");
+    tech.update_lead(lead.id.clone(), lead.version, r#"{"notes": "ladder needed"}"#.into())
+        .expect("update");
+    let pending = tech.pending_changes(100).expect("pending");
+    assert_eq!(pending.len(), 2);
+    let (first, second) = (&pending[0], &pending[1]);
+    assert_eq!(first.actor.as_deref(), Some(tech.user_id().as_str()));
+    assert_eq!(first.writes.len(), 1, "the lead's re-score is not logged");
+    let w = &first.writes[0];
+    assert_eq!(
+        (w.entity.as_str(), w.id.as_str(), w.op, w.expected_version),
+        ("activity", act.id.as_str(), SyncOp::Insert, 0)
+    );
+    let patch: serde_json::Value = serde_json::from_str(&w.patch_json).expect("json");
+    assert_eq!(patch["kind"], "check_in");
+    let w = &second.writes[0];
+    assert_eq!((w.op, w.expected_version), (SyncOp::Update, lead.version));
+    assert_eq!(w.patch_json, r#"{"notes":"ladder needed"}"#);
+    assert_eq!(tech.mark_synced(second.seq).expect("mark"), 2);
+    assert!(tech.pending_changes(100).expect("pending").is_empty());
+}

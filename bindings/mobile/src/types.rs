@@ -271,6 +271,46 @@ pub struct ChangeEvent {
     pub payload_json: String,
 }
 
+/// What a logged row write does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum SyncOp {
+    Insert,
+    Update,
+    Delete,
+}
+
+/// One row write of a pending change set.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct SyncWrite {
+    /// `lead`, `activity`, ...
+    pub entity: String,
+    pub id: String,
+    pub op: SyncOp,
+    /// The version the row had before the write (0 for an insert): the server applies the write
+    /// only if its row is still at this version, else the upload is a conflict.
+    pub expected_version: u64,
+    /// The new values of the fields the write changed, as a JSON object (`{}` for a delete); an
+    /// insert carries every non-null field; custom fields under `"custom"`.
+    pub patch_json: String,
+}
+
+/// One change set made on this device and not yet acknowledged by a server (the local sync log).
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct SyncEntry {
+    /// Position in the log, in commit order; pass the last one uploaded to `mark_synced`.
+    pub seq: u64,
+    /// The change set's id (a UUIDv7): send it along so a retried upload can be de-duplicated.
+    pub change_set_id: String,
+    /// The user who made the change (`None` for the system).
+    pub actor: Option<String>,
+    pub at: String,
+    /// The row writes, in order (score recomputations are left out: the server re-derives them).
+    pub writes: Vec<SyncWrite>,
+    /// Ids of the audit entries and events (the `id` of a `ChangeEvent`) the change produced.
+    pub audit_ids: Vec<String>,
+    pub event_ids: Vec<String>,
+}
+
 /// A demo user (one or more per built-in role).
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct DemoUser {
@@ -425,6 +465,35 @@ impl From<CoreAudit> for AuditEntry {
                 .collect(),
             prev_hash: a.prev_hash,
             hash: a.hash,
+        }
+    }
+}
+
+impl From<crm_core::sync::SyncEntry> for SyncEntry {
+    fn from(e: crm_core::sync::SyncEntry) -> Self {
+        let ids = |v: Vec<Id>| v.into_iter().map(|i| i.to_string()).collect();
+        SyncEntry {
+            seq: e.seq,
+            change_set_id: e.change_set.to_string(),
+            actor: opt_id(e.actor),
+            at: e.at.to_rfc3339(),
+            writes: e
+                .writes
+                .into_iter()
+                .map(|w| SyncWrite {
+                    entity: w.entity,
+                    id: w.id.to_string(),
+                    op: match w.op {
+                        crm_core::sync::SyncOp::Insert => SyncOp::Insert,
+                        crm_core::sync::SyncOp::Update => SyncOp::Update,
+                        crm_core::sync::SyncOp::Delete => SyncOp::Delete,
+                    },
+                    expected_version: w.expected_version,
+                    patch_json: serde_json::Value::Object(w.patch).to_string(),
+                })
+                .collect(),
+            audit_ids: ids(e.audit),
+            event_ids: ids(e.events),
         }
     }
 }

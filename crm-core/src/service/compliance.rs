@@ -140,7 +140,14 @@ impl<S: Store> Service<S> {
     /// Outbox events after `after`, limited to what the actor may read: records outside its read
     /// scope are skipped, payloads are redacted, tenant-wide events need tenant-wide read.
     pub async fn events_since(&self, actor: &Actor, after: u64, limit: u32) -> Result<Vec<Event>> {
+        Ok(self.events_page(actor, after, limit).await?.0)
+    }
+
+    /// Like [`Service::events_since`], also returning the sequence scanned up to (the resume point
+    /// for streams: events the actor may not see still move it forward).
+    pub async fn events_page(&self, actor: &Actor, after: u64, limit: u32) -> Result<(Vec<Event>, u64)> {
         let events = self.store.events(actor.tenant, after, limit.clamp(1, 1000)).await?;
+        let scanned = events.last().map_or(after, |e| e.seq);
         let mut specs = std::collections::HashMap::new();
         let mut out = Vec::with_capacity(events.len());
         for mut e in events {
@@ -166,6 +173,6 @@ impl<S: Store> Service<S> {
             }
             out.push(e);
         }
-        Ok(out)
+        Ok((out, scanned))
     }
 }

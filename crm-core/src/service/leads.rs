@@ -61,13 +61,8 @@ impl<S: Store> Service<S> {
     /// The tenant's published scoring model (compiled) and its version; the built-in default model
     /// (version 0) when none is published.
     pub async fn scoring_model(&self, tenant: Id) -> Result<(Arc<CompiledModel>, i64)> {
-        let q = StoreQuery {
-            filter: Filter::eq("status", "published"),
-            sort: vec![SortKey::desc("model_version"), SortKey::asc("id")],
-            limit: 1,
-        };
         let custom = self.custom_specs(tenant, &LEAD).await?;
-        let published = self.store.query(tenant, &SCORING_MODEL, &q).await?.into_iter().next();
+        let published = self.published_record(tenant).await?;
         let version = published
             .as_ref()
             .and_then(|r| r.get("model_version"))
@@ -98,6 +93,35 @@ impl<S: Store> Service<S> {
             cache.insert(key, c.clone());
         }
         Ok((c, version))
+    }
+
+    /// The tenant's published scoring model record (the latest model version), if any.
+    async fn published_record(&self, tenant: Id) -> Result<Option<Record>> {
+        let q = StoreQuery {
+            filter: Filter::eq("status", "published"),
+            sort: vec![SortKey::desc("model_version"), SortKey::asc("id")],
+            limit: 1,
+        };
+        Ok(self.store.query(tenant, &SCORING_MODEL, &q).await?.into_iter().next())
+    }
+
+    /// The definition of the model that scores the tenant's leads: the published scoring model, or
+    /// the built-in default model when none is published. What a back-test or a preview starts
+    /// from. Needs read access to scoring models and their `definition`.
+    pub async fn published_model(&self, actor: &Actor) -> Result<ScoringModel> {
+        let scope = actor.authorize(&SCORING_MODEL, Action::Read)?;
+        if !actor.role.can_read_field(SCORING_MODEL.name, "definition") {
+            return Err(Error::forbidden(
+                Action::Read,
+                SCORING_MODEL.name,
+                vec!["definition".into()],
+            ));
+        }
+        match self.published_record(actor.tenant).await? {
+            Some(r) if actor.in_scope(&r, scope) => parse_model(&r),
+            Some(r) => Err(Error::not_found(SCORING_MODEL.name, r.id)),
+            None => Ok(default_model()),
+        }
     }
 
     /// The pipeline a lead moves through: its own, the tenant's default, or the built-in one.
@@ -227,7 +251,7 @@ impl<S: Store> Service<S> {
             return Err(Error::forbidden(Action::Update, "lead", vec![]));
         }
         let report = self.rescore(actor.tenant, None).await?;
-        let mut cs = ChangeSet::new(actor.tenant);
+        let mut cs = self.change_set(actor.tenant, actor.user_id);
         let summary = serde_json::to_value(&report).unwrap_or_default();
         cs.audit.push(self.audit_raw(
             actor,
@@ -298,7 +322,7 @@ impl<S: Store> Service<S> {
                     by_lead.entry(l).or_default().push(a);
                 }
             }
-            let mut cs = ChangeSet::new(tenant);
+            let mut cs = self.change_set(tenant, None);
             for lead in &leads {
                 report.scanned += 1;
                 let acts = by_lead.get(&lead.id).map_or(&[][..], Vec::as_slice);
@@ -343,7 +367,7 @@ impl<S: Store> Service<S> {
             .compile(&custom)
             .map_err(|e| Error::Validation(prefix("definition", e)))?;
         let now = self.clock.now();
-        let mut cs = ChangeSet::new(actor.tenant);
+        let mut cs = self.change_set(actor.tenant, actor.user_id);
         let all = self
             .store
             .query(actor.tenant, &SCORING_MODEL, &StoreQuery::by_id(Filter::All, 10_000))
@@ -425,7 +449,7 @@ impl<S: Store> Service<S> {
                 })
                 .collect()
         };
-        let mut cs = ChangeSet::new(actor.tenant);
+        let mut cs = self.change_set(actor.tenant, actor.user_id);
         let company = match (opts.create_company, lead.str("company_name")) {
             (true, Some(name)) => {
                 actor.authorize(&model::COMPANY, Action::Create)?;
@@ -575,9 +599,14 @@ pub(crate) fn set_score(rec: &mut Record, score: i64, temperature: &str, model_v
     rec.set("scored_at", now);
 }
 
+/// The fields the service derives onto a scored record (as `set_score` sets them): written by
+/// derived writes, never by users, and left out of the sync log (whoever applies a change set
+/// re-derives them).
+pub const SCORE_FIELDS: [&str; 4] = ["score", "temperature", "score_model_version", "scored_at"];
+
 /// A derived-fields write from `old` to `new` (only the score fields differ).
 fn derived(old: &Record, new: &Record) -> Write {
-    let fields = ["score", "temperature", "score_model_version", "scored_at"]
+    let fields = SCORE_FIELDS
         .iter()
         .filter_map(|f| old.entity.index_of(f))
         .map(|i| (i, new.values[i].clone()))
@@ -609,4 +638,45 @@ fn fingerprint(custom: &crate::validate::CustomSpecs) -> u64 {
     let mut h = std::collections::hash_map::DefaultHasher::new();
     serde_json::to_string(custom).unwrap_or_default().hash(&mut h);
     h.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::conformance::{Fixture, block, obj};
+    use crate::memory::MemoryStore;
+    use crate::scoring::default_model;
+    use serde_json::json;
+
+    #[test]
+    fn published_model_is_the_default_until_one_is_published() {
+        let f = Fixture::new(MemoryStore::new());
+        assert_eq!(block(f.svc.published_model(&f.manager)).unwrap(), default_model());
+        assert_eq!(block(f.svc.published_model(&f.sales_a)).unwrap(), default_model());
+
+        let mut m = default_model();
+        m.name = "Calls matter".into();
+        let draft = block(f.svc.create(
+            &f.manager,
+            "scoring_model",
+            &obj(json!({"name": "Calls matter", "definition": serde_json::to_value(&m).unwrap()})),
+        ))
+        .unwrap();
+        assert_eq!(
+            block(f.svc.published_model(&f.manager)).unwrap(),
+            default_model(),
+            "a draft is not published"
+        );
+        block(f.svc.publish_model(&f.manager, draft.id, draft.version)).unwrap();
+        assert_eq!(block(f.svc.published_model(&f.manager)).unwrap(), m);
+        assert_eq!(block(f.svc.published_model(&f.admin)).unwrap(), m);
+        // What back-tests start from when no model is given: the published one.
+        let published = block(f.svc.published_model(&f.manager)).unwrap();
+        let bt = block(f.svc.backtest(&f.manager, &published, None)).unwrap();
+        assert_eq!(bt.model, "Calls matter");
+
+        // Reading the definition needs read access to scoring models.
+        for actor in [&f.staff, &f.tech] {
+            assert_eq!(block(f.svc.published_model(actor)).unwrap_err().code(), "forbidden");
+        }
+    }
 }

@@ -3,15 +3,19 @@
 //! (optimistic concurrency on versions). Reads are narrowed by the actor's scope before they reach the
 //! store and redacted by its field permissions after.
 
+mod auth;
 mod backtest;
 mod compliance;
 mod leads;
 mod records;
+mod sync;
 mod transfer;
 
+pub use auth::{Delivery, StoredCredential, WebhookTarget};
 pub use backtest::{BacktestReport, TierStats};
 pub use compliance::{IntegrityIssue, IntegrityReport};
-pub use leads::{Conversion, ConvertOptions, RescoreReport, StageSummary};
+pub use leads::{Conversion, ConvertOptions, RescoreReport, SCORE_FIELDS, StageSummary};
+pub use sync::MAX_SYNC_BATCH;
 pub use transfer::{ExportOptions, ImportMode, ImportOptions, ImportReport, RowError};
 
 use crate::access::{Action, Actor, Grant, Role, builtin};
@@ -62,9 +66,12 @@ impl<S: Store> Service<S> {
         self.clock.now()
     }
 
-    /// Resolves an entity type by name, or `NotFound`.
+    /// Resolves an entity type the generic use cases may reach by name, or `NotFound` (internal types
+    /// such as credentials and sessions are reachable only through their own use cases).
     pub fn entity(&self, name: &str) -> Result<&'static EntityDef> {
-        model::entity(name).ok_or_else(|| Error::not_found("entity type", name))
+        model::entity(name)
+            .filter(|d| d.exposure != crate::schema::Exposure::Internal)
+            .ok_or_else(|| Error::not_found("entity type", name))
     }
 
     /// Creates a tenant (platform super-admin use case). The organization's id is the tenant id.
@@ -78,7 +85,7 @@ impl<S: Store> Service<S> {
         };
         validate::apply_input(&mut rec, input, &CustomSpecs::new(), &vctx, Mode::Create).map_err(Error::Validation)?;
         let actor = Actor::system(id);
-        let mut cs = ChangeSet::new(id);
+        let mut cs = self.change_set(id, None);
         self.push_change(&actor, "create", "organization.created", None, &rec, &mut cs);
         self.store.apply(cs).await?;
         Ok(rec)
@@ -273,6 +280,13 @@ impl<S: Store> Service<S> {
             ctx.model = Some(self.scoring_model(tenant).await?);
         }
         Ok(ctx)
+    }
+
+    /// A new change set of a use case: its id (from the id generator), the acting user and the time.
+    /// Every use case builds its change set here (the sync log replays and de-duplicates by them).
+    pub(crate) fn change_set(&self, tenant: Id, actor: Option<Id>) -> ChangeSet {
+        let now = self.clock.now();
+        ChangeSet::new(tenant).with_origin(self.ids.new_id(now), actor, now)
     }
 
     pub(crate) fn audit_entry(

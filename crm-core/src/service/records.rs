@@ -33,7 +33,7 @@ impl<S: Store> Service<S> {
         let ctx = self.write_ctx(actor.tenant, def).await?;
         let rec = self.build_create(actor, def, input, &ctx)?;
         self.check_links(actor, &rec, None).await?;
-        let mut cs = ChangeSet::new(actor.tenant);
+        let mut cs = self.change_set(actor.tenant, actor.user_id);
         self.push_change(actor, "create", &format!("{}.created", def.name), None, &rec, &mut cs);
         self.rescore_parent(&rec, None, &mut cs).await?;
         Ok((rec, cs))
@@ -48,7 +48,7 @@ impl<S: Store> Service<S> {
         input: &Map<String, Json>,
         ctx: &WriteCtx,
     ) -> Result<Record> {
-        if def.name == "organization" {
+        if def.name == "organization" || def.exposure != crate::schema::Exposure::Public {
             return Err(Error::forbidden(Action::Create, def.name, vec![]));
         }
         let scope = actor.authorize(def, Action::Create)?;
@@ -86,6 +86,13 @@ impl<S: Store> Service<S> {
         new: &Record,
         cs: &mut ChangeSet,
     ) {
+        if cs.id.is_nil() {
+            // A change set built with `ChangeSet::new` gets its origin here (see `Service::change_set`).
+            let now = self.clock.now();
+            cs.id = self.ids.new_id(now);
+            cs.actor = actor.user_id;
+            cs.at = now;
+        }
         cs.audit
             .push(self.audit_entry(actor, action, new, diff(old, Some(new))));
         cs.events.push(self.event(event, new));
@@ -154,7 +161,7 @@ impl<S: Store> Service<S> {
             // Activities count on update, so score against the stored ones.
             self.score_into(&mut rec, ctx.model.as_ref()).await?;
         }
-        let mut cs = ChangeSet::new(actor.tenant);
+        let mut cs = self.change_set(actor.tenant, actor.user_id);
         self.push_change(
             actor,
             "update",
@@ -236,7 +243,7 @@ impl<S: Store> Service<S> {
         if !errs.is_empty() {
             return Err(Error::Validation(errs));
         }
-        let mut cs = ChangeSet::new(actor.tenant);
+        let mut cs = self.change_set(actor.tenant, actor.user_id);
         cs.audit
             .push(self.audit_entry(actor, "delete", &cur, diff(Some(&cur), None)));
         cs.events.push(self.event(&format!("{}.deleted", def.name), &cur));
@@ -272,6 +279,22 @@ impl<S: Store> Service<S> {
     pub async fn list_bulk(&self, actor: &Actor, entity: &str, req: &ListRequest) -> Result<Page<Record>> {
         self.page_capped(actor, self.entity(entity)?, req, Filter::All, query::MAX_BULK_PAGE_SIZE)
             .await
+    }
+
+    /// The fields of an entity type that the actor may read, for column-oriented readers
+    /// (DataFrames) that lay out columns before reading any record: the indexes of the readable
+    /// declared fields (into `def.fields`, in declaration order) and the tenant's custom fields the
+    /// actor may read (`custom.<key>`), with their specs. Records read through [`Service::list`]
+    /// and [`Service::list_bulk`] carry no other values. `Forbidden` without read access.
+    pub async fn readable_fields(&self, actor: &Actor, entity: &str) -> Result<(Vec<usize>, validate::CustomSpecs)> {
+        let def = self.entity(entity)?;
+        actor.authorize(def, Action::Read)?;
+        let declared = (0..def.fields.len())
+            .filter(|&i| actor.role.can_read_field(def.name, def.fields[i].name))
+            .collect();
+        let mut custom = self.custom_specs(actor.tenant, def).await?;
+        custom.retain(|k, _| actor.role.can_read_field(def.name, &format!("custom.{k}")));
+        Ok((declared, custom))
     }
 
     pub(crate) async fn page_bulk(
@@ -371,5 +394,47 @@ impl<S: Store> Service<S> {
     /// Logs an activity (call, email, meeting, note, SMS, visit, check-in) and re-scores its lead.
     pub async fn log_activity(&self, actor: &Actor, input: &Map<String, Json>) -> Result<Record> {
         self.create(actor, "activity", input).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::access::Actor;
+    use crate::conformance::{Fixture, block, obj};
+    use crate::memory::MemoryStore;
+    use crate::model::LEAD;
+    use serde_json::json;
+    use std::sync::Arc;
+
+    #[test]
+    fn readable_fields_follow_field_permissions() {
+        let f = Fixture::new(MemoryStore::new());
+        for (key, ty) in [("roof_type", "text"), ("budget", "money")] {
+            let def = json!({"entity": "lead", "key": key, "spec": {"type": ty}});
+            block(f.svc.create(&f.admin, "custom_field", &obj(def))).unwrap();
+        }
+        let grants =
+            json!({"lead": {"actions": {"read": "tenant"}, "read": {"except": ["custom.budget", "estimated_value"]}}});
+        block(
+            f.svc
+                .create(&f.admin, "role", &obj(json!({"name": "analyst", "grants": grants}))),
+        )
+        .unwrap();
+        let analyst = Actor {
+            role: Arc::new(block(f.svc.role(f.tenant, "analyst")).unwrap()),
+            ..f.admin.clone()
+        };
+
+        let (declared, custom) = block(f.svc.readable_fields(&f.admin, "lead")).unwrap();
+        assert_eq!(declared, (0..LEAD.fields.len()).collect::<Vec<_>>());
+        assert_eq!(custom.keys().collect::<Vec<_>>(), ["budget", "roof_type"]);
+
+        let (declared, custom) = block(f.svc.readable_fields(&analyst, "lead")).unwrap();
+        let value = LEAD.index_of("estimated_value").unwrap();
+        assert!(!declared.contains(&value) && declared.len() == LEAD.fields.len() - 1);
+        assert_eq!(custom.keys().collect::<Vec<_>>(), ["roof_type"]);
+
+        let err = block(f.svc.readable_fields(&f.staff, "lead")).unwrap_err();
+        assert_eq!(err.code(), "forbidden");
     }
 }

@@ -5,7 +5,7 @@
 
 use super::{Service, WriteCtx};
 use crate::access::{Action, Actor, Scope};
-use crate::change::{ChangeSet, Write, diff};
+use crate::change::{Write, diff};
 use crate::error::{Error, FieldError, Result, codes};
 use crate::model;
 use crate::query::{Filter, ListRequest, MAX_BULK_PAGE_SIZE, SortKey, StoreQuery};
@@ -260,7 +260,7 @@ impl<S: Store> Service<S> {
                 }
             }
             let bad = self.check_links_batch(&mut bulk, actor, &built, &mut seen).await?;
-            let mut cs = ChangeSet::new(actor.tenant);
+            let mut cs = self.change_set(actor.tenant, actor.user_id);
             let (mut created, mut updated) = (Vec::new(), Vec::new());
             for (i, (row, line, b)) in built.into_iter().enumerate() {
                 if let Some(errs) = bad.get(&i) {

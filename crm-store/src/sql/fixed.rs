@@ -10,7 +10,7 @@ use crm_core::model;
 use crm_core::record::Record;
 use crm_core::schema::EntityDef;
 use crm_core::value::{Id, Value};
-use sea_query::{Expr, ExprTrait, Order, Query, Value as SqlValue};
+use sea_query::{Expr, ExprTrait, OnConflict, Order, Query, Value as SqlValue};
 use serde_json::Value as Json;
 use std::collections::HashMap;
 use std::sync::OnceLock;
@@ -21,7 +21,8 @@ pub struct EntitySql {
     /// `SELECT <columns> FROM t WHERE org_id = ? AND id = ?`.
     pub get: String,
     /// `INSERT INTO t (org_id, id, version, created_at, updated_at, <fields>, [custom]) VALUES (...)`;
-    /// parameters from [`insert_params`].
+    /// parameters from [`insert_params`]. PostgreSQL: `ON CONFLICT (org_id, id) DO NOTHING` (an
+    /// existing id inserts no row rather than aborting the transaction).
     pub insert: String,
     /// `UPDATE t SET version, created_at, updated_at, <fields>, [custom] WHERE org_id AND id AND
     /// version`; parameters from [`update_params`].
@@ -106,11 +107,16 @@ fn build_entity_sql(def: &EntityDef, backend: Backend) -> EntitySql {
         .to_owned();
     let mut cols = vec!["org_id", "id"];
     cols.extend(columns(def).into_iter().skip(1));
-    let insert = Query::insert()
+    let mut insert = Query::insert()
         .into_table(def.table)
         .columns(cols.clone())
         .values_panic(cols.iter().map(|_| p().into()))
         .to_owned();
+    if backend == Backend::Postgres {
+        // A failed statement aborts a PostgreSQL transaction: an existing id inserts no row instead,
+        // and the store reports the conflict.
+        insert.on_conflict(OnConflict::columns(["org_id", "id"]).do_nothing().to_owned());
+    }
     let mut update = Query::update();
     update.table(def.table);
     for c in cols.iter().skip(2) {
@@ -202,10 +208,9 @@ fn row_values(r: &Record, backend: Backend, out: &mut Vec<SqlValue>) {
         out.push(field_value(&f.spec.ty, v, backend));
     }
     if r.entity.custom_fields {
-        let c = encode_custom(&r.custom);
         out.push(match backend {
-            Backend::Sqlite => SqlValue::String(c),
-            Backend::Postgres => SqlValue::Json(c.and_then(|s| serde_json::from_str(&s).ok()).map(Box::new)),
+            Backend::Sqlite => SqlValue::String(encode_custom(&r.custom)),
+            Backend::Postgres => SqlValue::Json(custom_object(&r.custom).map(Box::new)),
         });
     }
 }

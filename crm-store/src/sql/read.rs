@@ -50,7 +50,16 @@ pub fn select(def: &EntityDef, tenant: Id, q: &StoreQuery, backend: Backend) -> 
         } else {
             (Order::Asc, NullOrdering::First)
         };
-        s.order_by_expr_with_nulls(target_expr(&t, backend)?, order, nulls);
+        match (&t, backend) {
+            (Target::Custom(k), Backend::Postgres) => {
+                for e in pg_sort_keys(k)? {
+                    s.order_by_expr_with_nulls(e, order.clone(), nulls);
+                }
+            }
+            _ => {
+                s.order_by_expr_with_nulls(target_expr(&t, backend)?, order.clone(), nulls);
+            }
+        }
         if by_id {
             break;
         }
@@ -114,22 +123,24 @@ pub fn aggregate(
     let g = def
         .resolve(group_by)
         .ok_or_else(|| Error::invalid_query(format!("no field {group_by}"), 0))?;
-    let (key_expr, key) = match &g {
-        FieldRef::Custom(k) => {
-            sqlite_only(backend)?;
-            (
-                Expr::cust(format!("(\"{CUSTOM}\" -> {})", custom_path(k)?)),
-                GroupKey::Custom,
-            )
+    // The key as selected, and as grouped by (PostgreSQL groups JSON values, selects their text).
+    let (key_expr, group_expr, key) = match (&g, backend) {
+        (FieldRef::Custom(k), Backend::Sqlite) => {
+            let e = Expr::cust(format!("(\"{CUSTOM}\" -> {})", custom_path(k)?));
+            (e.clone(), e, GroupKey::Custom)
         }
-        other => {
+        (FieldRef::Custom(k), Backend::Postgres) => {
+            let j = pg_typed(k, JsonAs::Json)?;
+            (Expr::cust(format!("({j})::text")), Expr::cust(j), GroupKey::Custom)
+        }
+        (other, _) => {
             let ty = def.type_of(other).unwrap_or(FieldType::Text);
             let name = match other {
                 FieldRef::System(sf) => sf.name(),
                 FieldRef::Declared(i) => def.fields[*i].name,
                 FieldRef::Custom(_) => unreachable!("handled above"),
             };
-            (Expr::col(name), GroupKey::Column(ty))
+            (Expr::col(name), Expr::col(name), GroupKey::Column(ty))
         }
     };
     let sum_expr = match sum.map(|f| {
@@ -142,8 +153,7 @@ pub fn aggregate(
             FieldRef::Declared(i) if matches!(def.fields[i].spec.ty, FieldType::Integer | FieldType::Money) => {
                 Expr::col(def.fields[i].name).sum()
             }
-            FieldRef::Custom(k) => {
-                sqlite_only(backend)?;
+            FieldRef::Custom(k) if backend == Backend::Sqlite => {
                 let path = custom_path(&k)?;
                 Expr::cust(format!(
                     "SUM(CASE WHEN json_type(\"{CUSTOM}\", {path}) = 'integer' \
@@ -152,19 +162,33 @@ pub fn aggregate(
                     tag = custom_tag_path(&k)
                 ))
             }
+            FieldRef::Custom(k) => {
+                // Integers are JSON numbers spelled without a fraction or exponent.
+                let j = pg_json(&k)?;
+                Expr::cust(format!(
+                    "SUM(CASE WHEN jsonb_typeof({j}) = 'number' AND ({j})::text ~ '^-?[0-9]+$' \
+                     AND coalesce({tag}, 'money') = 'money' THEN ({j})::numeric ELSE 0 END)",
+                    tag = pg_tag(&k)?
+                ))
+            }
             _ => Expr::val(0i64),
         },
     };
-    s.expr(key_expr.clone())
+    let sum = Func::coalesce([sum_expr, Expr::val(0i64)]);
+    s.expr(key_expr)
         .expr(Expr::col(sea_query::Asterisk).count())
-        .expr(Func::coalesce([sum_expr, Expr::val(0i64)]));
+        .expr(match backend {
+            Backend::Sqlite => sum.into(),
+            // PostgreSQL sums bigints as numeric.
+            Backend::Postgres => Expr::cust_with_expr("CAST($1 AS bigint)", sum),
+        });
     if let FieldRef::Custom(k) = &g {
-        s.expr(Expr::cust(format!(
-            "max(json_extract(\"{CUSTOM}\", {}))",
-            custom_tag_path(k)
-        )));
+        s.expr(Expr::cust(match backend {
+            Backend::Sqlite => format!("max(json_extract(\"{CUSTOM}\", {}))", custom_tag_path(k)),
+            Backend::Postgres => format!("max({})", pg_tag(k)?),
+        }));
     }
-    s.add_group_by([key_expr]);
+    s.add_group_by([group_expr]);
     Ok((s, key))
 }
 

@@ -133,12 +133,58 @@ fn custom_fields_use_json_extract() {
             .code(),
         "invalid_query"
     );
+}
+
+/// The WHERE clause after the tenant condition, and its values, PostgreSQL-rendered.
+fn render_pg(f: &Filter) -> (String, Vec<SqlValue>) {
+    let s = filtered(&LEAD, Id::nil(), f, Backend::Postgres).unwrap();
+    let (sql, Values(mut values)) = Backend::Postgres.build(&s);
+    let prefix = "SELECT  FROM \"leads\" WHERE \"org_id\" = $1 AND ";
+    assert!(sql.starts_with(prefix), "{sql}");
+    values.remove(0);
+    (sql[prefix.len()..].to_owned(), values)
+}
+
+#[test]
+fn postgres_custom_fields_compare_as_the_value_type() {
+    let (sql, v) = render_pg(&Filter::cmp("custom.budget", Op::Gt, Money(500)));
     assert_eq!(
-        condition(&LEAD, &Filter::eq("custom.x", "x"), Backend::Postgres)
-            .unwrap_err()
-            .code(),
-        "storage"
+        sql,
+        "((CASE WHEN jsonb_typeof((\"custom\" -> 'budget')) = 'number' THEN ((\"custom\" -> 'budget'))::numeric END)) > $2"
     );
+    assert_eq!(v, vec![SqlValue::BigInt(Some(500))]);
+    // Text, dates and ids compare as byte-ordered text; the bound value is text too.
+    let (sql, v) = render_pg(&Filter::cmp(
+        "custom.due",
+        Op::Ge,
+        Value::Date(time::macros::date!(2025 - 03 - 01)),
+    ));
+    assert!(
+        sql.contains("->> 'due'") && sql.contains("COLLATE \"C\"") && sql.ends_with(">= $2"),
+        "{sql}"
+    );
+    assert_eq!(v, vec![text("2025-03-01")]);
+    // Contains: a case-folded LIKE on strings, element containment on arrays, false on tagged values.
+    let (sql, v) = render_pg(&Filter::cmp("custom.roof", Op::Contains, "Sl%"));
+    assert!(
+        sql.contains("(\"custom\" -> '$t' ->> 'roof') IS NOT NULL THEN 1 = 0")
+            && sql.contains("LIKE $2 ESCAPE '\\'")
+            && sql.contains("@> jsonb_build_array(($3)::text)"),
+        "{sql}"
+    );
+    assert_eq!(v, vec![text("%sl\\%%"), text("Sl%")]);
+    // Absent and JSON null are both "no value".
+    let (sql, _) = render_pg(&Filter::IsNull {
+        field: "custom.roof".into(),
+    });
+    assert!(
+        sql.contains("coalesce(jsonb_typeof((\"custom\" -> 'roof')), 'null') = 'null'"),
+        "{sql}"
+    );
+    for key in ["custom.a'b", "custom.a\"b", "custom.a b"] {
+        let e = condition(&LEAD, &Filter::eq(key, "x"), Backend::Postgres).unwrap_err();
+        assert_eq!(e.code(), "invalid_query", "{key}");
+    }
 }
 
 #[test]

@@ -158,8 +158,14 @@ pub fn decode_list(s: &str) -> Option<Vec<String>> {
 /// The key of the type tags in the stored custom object.
 pub const CUSTOM_TAGS: &str = "$t";
 
-/// The stored form of a record's custom fields (`None` when there are none).
+/// The stored form of a record's custom fields as JSON text (`None` when there are none).
 pub fn encode_custom(custom: &BTreeMap<String, Value>) -> Option<String> {
+    custom_object(custom).map(|j| j.to_string())
+}
+
+/// The stored form of a record's custom fields as a JSON object (`None` when there are none): what
+/// [`encode_custom`] spells as text, and what PostgreSQL stores as `jsonb`.
+pub fn custom_object(custom: &BTreeMap<String, Value>) -> Option<Json> {
     if custom.is_empty() {
         return None;
     }
@@ -175,7 +181,7 @@ pub fn encode_custom(custom: &BTreeMap<String, Value>) -> Option<String> {
     if !tags.is_empty() {
         obj.insert(CUSTOM_TAGS.to_owned(), Json::Object(tags));
     }
-    Some(Json::Object(obj).to_string())
+    Some(Json::Object(obj))
 }
 
 /// A custom value's storage JSON and, when its JSON type would read back as another type, its tag.
@@ -224,7 +230,12 @@ pub fn custom_from_json(j: &Json, tag: Option<&str>) -> Option<Value> {
 
 /// Reads the stored custom object back.
 pub fn decode_custom(s: &str) -> Option<BTreeMap<String, Value>> {
-    let Json::Object(mut obj) = serde_json::from_str(s).ok()? else {
+    decode_custom_json(serde_json::from_str(s).ok()?)
+}
+
+/// Reads the stored custom object back from its JSON value (PostgreSQL hands `jsonb` over parsed).
+pub fn decode_custom_json(j: Json) -> Option<BTreeMap<String, Value>> {
+    let Json::Object(mut obj) = j else {
         return None;
     };
     let tags = match obj.remove(CUSTOM_TAGS) {

@@ -49,7 +49,11 @@ fn upgrades_from_every_earlier_version() {
                         (n != 3).then_some(n as i64 * 10),
                     );
                 }
-                assert!(!index_names(&conn).contains(&"idx_leads_status_score".to_owned()));
+                assert_eq!(
+                    index_names(&conn).contains(&"idx_leads_status_score".to_owned()),
+                    from >= 2,
+                    "the query indexes come with version 2"
+                );
             }
         }
         let store = SqliteStore::open(&path).unwrap();
@@ -96,9 +100,19 @@ fn upgrades_from_every_earlier_version() {
                 .collect();
             assert_eq!(ids, vec![lead_id(4), lead_id(2), lead_id(0)]);
         }
-        // Reopening an up-to-date database changes nothing.
+        // Reopening an up-to-date database changes nothing; the upgraded database can log changes.
         drop(store);
-        SqliteStore::open(&path).unwrap();
+        let store = SqliteStore::open(&path).unwrap().with_sync_log(true);
+        let mut cs = ChangeSet::new(tenant());
+        cs.writes
+            .push(Write::Insert(Record::empty(&LEAD, tenant(), lead_id(9), Timestamp(1))));
+        block_on(store.apply(cs)).unwrap();
+        let log = block_on(store.pending_changes(tenant(), 0, 10)).unwrap();
+        assert_eq!(
+            log.iter().map(|e| (e.seq, e.writes[0].id)).collect::<Vec<_>>(),
+            vec![(1, lead_id(9))],
+            "from {from}"
+        );
     }
 }
 
@@ -228,7 +242,7 @@ fn a_panicking_writer_rolls_back_and_frees_the_connection() {
             let mut cs = ChangeSet::new(tenant());
             cs.writes
                 .push(Write::Insert(Record::empty(&LEAD, tenant(), lead_id(1), Timestamp(1))));
-            apply_in(c, cs)?;
+            apply_in(c, cs, false)?;
             panic!("boom");
         });
     }));

@@ -80,9 +80,16 @@ pub(super) fn own(tenant: Id, r: &Record) -> Result<()> {
     }
 }
 
-/// Applies a change set inside the caller's transaction. On error the caller rolls back.
-pub(super) fn apply_in(conn: &Connection, cs: ChangeSet) -> Result<Applied> {
+/// Applies a change set inside the caller's transaction (with `log`, also its sync log entry). On
+/// error the caller rolls back.
+pub(super) fn apply_in(conn: &Connection, cs: ChangeSet, log: bool) -> Result<Applied> {
     let tenant = cs.tenant;
+    // Built before the writes: updates diff against the rows as stored.
+    let entry = if log {
+        SyncEntry::for_change_set(&cs, |def, id| get_in(conn, tenant, def, id))?
+    } else {
+        None
+    };
     let mut rows = 0u64;
     for w in &cs.writes {
         let def = w.entity();
@@ -185,6 +192,16 @@ pub(super) fn apply_in(conn: &Connection, cs: ChangeSet) -> Result<Applied> {
             stmt.execute((tenant, a, h, e))
         };
         n.map_err(db)?;
+    }
+    if let Some(mut e) = entry {
+        let s = sql::sync_sql(B);
+        let seq: i64 = conn
+            .prepare_cached(&s.next_seq)
+            .and_then(|mut st| st.query_row((tenant, 1i64), |r| r.get(0)))
+            .map_err(db)?;
+        e.seq = seq.max(0) as u64;
+        e.tenant = tenant;
+        exec(conn, &s.insert, sql::sync_params(tenant, &e, B)).map_err(db)?;
     }
     Ok(Applied {
         last_event_seq: event_seq,

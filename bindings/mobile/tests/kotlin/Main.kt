@@ -94,6 +94,25 @@ fun main() {
                 check(e.code == "conflict" && e.expected == v && e.actual == v + 1uL, "conflict $e")
             }
         },
+        "offline changes are pending until marked synced" to {
+            Crm.open(path, email.getValue("field_tech")).use { tech ->
+                // Earlier scenarios wrote too: acknowledge them first.
+                tech.pendingChanges(1000u).lastOrNull()?.let { tech.markSynced(it.seq) }
+                check(tech.pendingChanges(1000u).isEmpty(), "drained")
+                val lead = tech.myLeads(ListQuery(limit = 1u)).items[0]
+                val act = tech.logActivity(ActivityInput(kind = ActivityKind.CALL, leadId = lead.id,
+                    subject = "Quote follow-up", direction = Direction.OUTBOUND))
+                val pending = tech.pendingChanges(1000u)
+                check(pending.size == 1, "one pending change set: $pending")
+                val entry = pending[0]
+                check(entry.actor == tech.userId() && entry.changeSetId.length == 36, "origin $entry")
+                val w = entry.writes.single()
+                check(w.entity == "activity" && w.id == act.id && w.op == SyncOp.INSERT && w.expectedVersion == 0uL, "write $w")
+                check(w.patchJson.contains("\"subject\":\"Quote follow-up\""), "patch ${w.patchJson}")
+                check(tech.markSynced(entry.seq) == 1uL, "marked")
+                check(tech.pendingChanges(1000u).isEmpty(), "empty after markSynced")
+            }
+        },
         "calls from several threads share one handle" to {
             Crm.open(path, email.getValue("admin")).use { admin ->
                 val errors = java.util.concurrent.ConcurrentLinkedQueue<Throwable>()

@@ -120,3 +120,27 @@ def test_stale_version_is_a_conflict(demo):
     with pytest.raises(crm.CrmError.Conflict) as e:
         tech.update_lead(lead.id, v, json.dumps({"notes": "stale"}))
     assert (e.value.code, e.value.expected, e.value.actual) == ("conflict", v, v + 1)
+
+
+def test_offline_changes_are_pending_until_marked_synced(demo):
+    path, emails = demo
+    tech = crm.Crm.open(path, emails["field_tech"])
+    earlier = tech.pending_changes(1000)  # other tests in this module wrote too: acknowledge them
+    if earlier:
+        assert tech.mark_synced(earlier[-1].seq) == len(earlier)
+    assert tech.pending_changes(1000) == []
+    lead = tech.my_leads(crm.ListQuery(limit=1)).items[0]
+    act = tech.log_activity(crm.ActivityInput(kind=crm.ActivityKind.CALL, lead_id=lead.id,
+                                              subject="Quote follow-up", direction=crm.Direction.OUTBOUND))
+    pending = tech.pending_changes(1000)
+    assert len(pending) == 1
+    entry = pending[0]
+    assert entry.actor == tech.user_id() and len(entry.change_set_id) == 36
+    [write] = entry.writes  # the lead's re-score is derived: not logged
+    assert (write.entity, write.id, write.op, write.expected_version) == ("activity", act.id, crm.SyncOp.INSERT, 0)
+    patch = json.loads(write.patch_json)
+    assert (patch["kind"], patch["subject"], patch["lead_id"]) == ("call", "Quote follow-up", lead.id)
+    assert entry.audit_ids and entry.event_ids
+    assert tech.mark_synced(entry.seq) == 1
+    assert tech.pending_changes(1000) == []
+    assert tech.mark_synced(entry.seq) == 0

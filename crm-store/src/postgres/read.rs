@@ -1,0 +1,236 @@
+//! Decoding rows and the read queries, on any connection (pooled, or a bulk session's transaction).
+
+use super::*;
+use serde_json::Value as Json;
+
+/// The stored value of a column holding a field of type `ty` (not `Json`: see [`json_col`]).
+pub(super) fn col<'r>(row: &'r PgRow, i: usize, ty: &FieldType) -> std::result::Result<Raw<'r>, sqlx::Error> {
+    Ok(match ty {
+        FieldType::Integer | FieldType::Money | FieldType::Timestamp => {
+            row.try_get::<Option<i64>, _>(i)?.map_or(Raw::Null, Raw::Int)
+        }
+        FieldType::Number => row.try_get::<Option<f64>, _>(i)?.map_or(Raw::Null, Raw::Real),
+        FieldType::Bool => row.try_get::<Option<bool>, _>(i)?.map_or(Raw::Null, Raw::Bool),
+        FieldType::Ref(_) => row.try_get::<Option<Id>, _>(i)?.map_or(Raw::Null, Raw::Uuid),
+        _ => row.try_get::<Option<&str>, _>(i)?.map_or(Raw::Null, Raw::Text),
+    })
+}
+
+pub(super) fn json_col(row: &PgRow, i: usize) -> std::result::Result<Option<Json>, sqlx::Error> {
+    row.try_get::<Option<Json>, _>(i)
+}
+
+pub(super) fn int_col(row: &PgRow, i: usize, table: &str, name: &str) -> Result<i64> {
+    row.try_get::<i64, _>(i).map_err(|_| corrupt(table, name))
+}
+
+pub(super) fn text_col(row: &PgRow, i: usize, table: &str, name: &str) -> Result<String> {
+    row.try_get::<String, _>(i).map_err(|_| corrupt(table, name))
+}
+
+pub(super) fn id_col(row: &PgRow, i: usize, table: &str, name: &str) -> Result<Option<Id>> {
+    row.try_get::<Option<Id>, _>(i).map_err(|_| corrupt(table, name))
+}
+
+/// A field value of type `ty` from column `i`.
+pub(super) fn field(row: &PgRow, i: usize, ty: &FieldType, table: &str, name: &str) -> Result<crm_core::value::Value> {
+    if *ty == FieldType::Json {
+        return match json_col(row, i).map_err(|_| corrupt(table, name))? {
+            None => Ok(crm_core::value::Value::Null),
+            Some(j) => Ok(crm_core::value::Value::Json(j)),
+        };
+    }
+    let raw = col(row, i, ty).map_err(|_| corrupt(table, name))?;
+    sql::decode(ty, raw).ok_or_else(|| corrupt(table, name))
+}
+
+/// Decodes a row selected with [`sql::columns`].
+pub(super) fn read_record(def: &'static EntityDef, tenant: Id, row: &PgRow) -> Result<Record> {
+    let t = def.table;
+    let id = id_col(row, 0, t, "id")?.ok_or_else(|| corrupt(t, "id"))?;
+    let mut r = Record::empty(def, tenant, id, Timestamp(int_col(row, 2, t, "created_at")?));
+    r.version = u64::try_from(int_col(row, 1, t, "version")?).map_err(|_| corrupt(t, "version"))?;
+    r.updated_at = Timestamp(int_col(row, 3, t, "updated_at")?);
+    for (i, f) in def.fields.iter().enumerate() {
+        r.values[i] = field(row, FIRST_FIELD + i, &f.spec.ty, t, f.name)?;
+    }
+    if def.custom_fields {
+        let c = json_col(row, FIRST_FIELD + def.fields.len()).map_err(|_| corrupt(t, schema::CUSTOM))?;
+        if let Some(j) = c {
+            r.custom = sql::decode_custom_json(j).ok_or_else(|| corrupt(t, schema::CUSTOM))?;
+        }
+    }
+    Ok(r)
+}
+
+pub(super) fn entity_sql(def: &EntityDef) -> Result<&'static sql::EntitySql> {
+    sql::entity_sql(B, def).ok_or_else(|| Error::Storage(format!("unknown entity type {}", def.name)))
+}
+
+/// A statement built per call (filters, sorts): rendered for PostgreSQL with its values.
+pub(super) fn built<'q>(text: String, values: sea_query::Values) -> sqlx::query::Query<'q, Postgres, SqlxValues> {
+    sqlx::query_with(AssertSqlSafe(text), SqlxValues(values))
+}
+
+pub(super) async fn get_in(
+    conn: &mut PgConnection,
+    tenant: Id,
+    def: &'static EntityDef,
+    id: Id,
+) -> Result<Option<Record>> {
+    let row = sqlx::query(entity_sql(def)?.get.as_str())
+        .bind(tenant)
+        .bind(id)
+        .fetch_optional(conn)
+        .await
+        .map_err(db)?;
+    row.map(|r| read_record(def, tenant, &r)).transpose()
+}
+
+pub(super) async fn query_in(
+    conn: &mut PgConnection,
+    tenant: Id,
+    def: &'static EntityDef,
+    q: &StoreQuery,
+) -> Result<Vec<Record>> {
+    let (text, values) = B.build(&sql::select(def, tenant, q, B)?);
+    let rows = built(text, values).fetch_all(conn).await.map_err(db)?;
+    rows.iter().map(|r| read_record(def, tenant, r)).collect()
+}
+
+pub(super) async fn count_in(
+    conn: &mut PgConnection,
+    tenant: Id,
+    def: &'static EntityDef,
+    filter: &Filter,
+) -> Result<u64> {
+    let (text, values) = B.build(&sql::count(def, tenant, filter, B)?);
+    let row = built(text, values).fetch_one(conn).await.map_err(db)?;
+    Ok(int_col(&row, 0, def.table, "count")?.max(0) as u64)
+}
+
+pub(super) async fn aggregate_in(
+    conn: &mut PgConnection,
+    tenant: Id,
+    def: &'static EntityDef,
+    filter: &Filter,
+    group_by: &str,
+    sum: Option<&str>,
+) -> Result<Vec<Group>> {
+    let (select, key) = sql::aggregate(def, tenant, filter, group_by, sum, B)?;
+    let (text, values) = B.build(&select);
+    let rows = built(text, values).fetch_all(conn).await.map_err(db)?;
+    let t = def.table;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let k = match &key {
+            sql::GroupKey::Column(FieldType::Json) => field(row, 0, &FieldType::Json, t, group_by)?,
+            sql::GroupKey::Column(ty) => key
+                .decode(col(row, 0, ty).map_err(|_| corrupt(t, group_by))?, Raw::Null)
+                .ok_or_else(|| corrupt(t, group_by))?,
+            sql::GroupKey::Custom => {
+                let text = row.try_get::<Option<&str>, _>(0).map_err(|_| corrupt(t, group_by))?;
+                let tag = row.try_get::<Option<&str>, _>(3).map_err(|_| corrupt(t, group_by))?;
+                key.decode(text.map_or(Raw::Null, Raw::Text), tag.map_or(Raw::Null, Raw::Text))
+                    .ok_or_else(|| corrupt(t, group_by))?
+            }
+        };
+        out.push(Group {
+            key: k,
+            count: int_col(row, 1, t, "count")?.max(0) as u64,
+            sum: int_col(row, 2, t, "sum")?,
+        });
+    }
+    out.sort_by(|a, b| a.key.sort_cmp(&b.key));
+    Ok(out)
+}
+
+pub(super) async fn audit_in(conn: &mut PgConnection, tenant: Id, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
+    let (text, values) = B.build(&sql::audit_select(tenant, q));
+    let rows = built(text, values).fetch_all(conn).await.map_err(db)?;
+    let t = schema::AUDIT_LOG;
+    rows.iter()
+        .map(|row| {
+            let changes = json_col(row, 8).ok().flatten().ok_or_else(|| corrupt(t, "changes"))?;
+            let changes: Vec<FieldChange> = serde_json::from_value(changes).map_err(|_| corrupt(t, "changes"))?;
+            Ok(AuditEntry {
+                tenant: id_col(row, 0, t, "org_id")?.ok_or_else(|| corrupt(t, "org_id"))?,
+                seq: int_col(row, 1, t, "seq")? as u64,
+                id: id_col(row, 2, t, "id")?.ok_or_else(|| corrupt(t, "id"))?,
+                at: Timestamp(int_col(row, 3, t, "at")?),
+                actor: id_col(row, 4, t, "actor")?,
+                action: text_col(row, 5, t, "action")?,
+                entity: text_col(row, 6, t, "entity")?,
+                entity_id: id_col(row, 7, t, "entity_id")?,
+                changes,
+                prev_hash: text_col(row, 9, t, "prev_hash")?,
+                hash: text_col(row, 10, t, "hash")?,
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn events_in(conn: &mut PgConnection, tenant: Id, after: u64, limit: u32) -> Result<Vec<Event>> {
+    let after = i64::try_from(after).unwrap_or(i64::MAX);
+    let rows = sqlx::query(sql::common_sql(B).events.as_str())
+        .bind(tenant)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(conn)
+        .await
+        .map_err(db)?;
+    let t = schema::OUTBOX;
+    rows.iter()
+        .map(|row| {
+            Ok(Event {
+                tenant: id_col(row, 0, t, "org_id")?.ok_or_else(|| corrupt(t, "org_id"))?,
+                seq: int_col(row, 1, t, "seq")? as u64,
+                id: id_col(row, 2, t, "id")?.ok_or_else(|| corrupt(t, "id"))?,
+                at: Timestamp(int_col(row, 3, t, "at")?),
+                kind: text_col(row, 4, t, "kind")?,
+                entity: text_col(row, 5, t, "entity")?,
+                entity_id: id_col(row, 6, t, "entity_id")?,
+                payload: json_col(row, 7).ok().flatten().ok_or_else(|| corrupt(t, "payload"))?,
+            })
+        })
+        .collect()
+}
+
+pub(super) async fn tenants_in(conn: &mut PgConnection) -> Result<Vec<Id>> {
+    let rows = sqlx::query(sql::common_sql(B).tenants.as_str())
+        .fetch_all(conn)
+        .await
+        .map_err(db)?;
+    let mut out = Vec::with_capacity(rows.len());
+    for row in &rows {
+        out.extend(id_col(row, 0, "organizations", "org_id")?);
+    }
+    Ok(out)
+}
+
+pub(super) async fn pending_in(conn: &mut PgConnection, tenant: Id, after: u64, limit: u32) -> Result<Vec<SyncEntry>> {
+    let after = i64::try_from(after).unwrap_or(i64::MAX);
+    let rows = sqlx::query(sql::sync_sql(B).pending.as_str())
+        .bind(tenant)
+        .bind(after)
+        .bind(i64::from(limit))
+        .fetch_all(conn)
+        .await
+        .map_err(db)?;
+    let t = schema::SYNC_LOG;
+    rows.iter()
+        .map(|row| {
+            let json = |i: usize, name: &str| json_col(row, i).ok().flatten().ok_or_else(|| corrupt(t, name));
+            Ok(SyncEntry {
+                tenant: id_col(row, 0, t, "org_id")?.ok_or_else(|| corrupt(t, "org_id"))?,
+                seq: int_col(row, 1, t, "seq")?.max(0) as u64,
+                change_set: id_col(row, 2, t, "change_set_id")?.ok_or_else(|| corrupt(t, "change_set_id"))?,
+                at: Timestamp(int_col(row, 3, t, "at")?),
+                actor: id_col(row, 4, t, "actor")?,
+                writes: sql::decode_writes(json(5, "writes")?).ok_or_else(|| corrupt(t, "writes"))?,
+                audit: sql::decode_ids(&json(6, "audit_ids")?).ok_or_else(|| corrupt(t, "audit_ids"))?,
+                events: sql::decode_ids(&json(7, "event_ids")?).ok_or_else(|| corrupt(t, "event_ids"))?,
+            })
+        })
+        .collect()
+}

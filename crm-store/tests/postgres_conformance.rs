@@ -1,0 +1,16 @@
+//! The store conformance suite from crm-core, run against the PostgreSQL store: each case on a fresh
+//! schema of the database named by `CRM_TEST_POSTGRES` (e.g. `postgres://crm@127.0.0.1:55432/crm`;
+//! `.ci/postgres.sh` starts a throwaway server and sets it). Without the variable every case prints
+//! why it is skipped and passes, except under CI (`CI` set), where a missing database fails. The sync
+//! log cases run on stores that log.
+#![cfg(feature = "postgres")]
+
+mod pg;
+
+crm_core::conformance_tests!({
+    let Some(url) = pg::url() else { return };
+    move || crm_store::PgStore::open_temporary(&url).unwrap()
+}, sync_log: {
+    let Some(url) = pg::url() else { return };
+    move || crm_store::PgStore::open_temporary(&url).unwrap().with_sync_log(true)
+});
