@@ -7,9 +7,11 @@
 //! crm export --entity lead --q "status:new score>=60" > hot.csv
 //! crm score                     # re-score every lead as of now
 //! crm check                     # integrity report
+//! crm serve --demo              # the HTTP API on 127.0.0.1:8080 (reference at /docs)
 //! ```
 
 mod commands;
+mod serve;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -81,6 +83,8 @@ enum Command {
     Score,
     /// Report stored rows that break today's rules, and verify the audit chain.
     Check,
+    /// Serve the HTTP API (see docs/server.md).
+    Serve(crm_server::ServeArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -92,6 +96,9 @@ enum Mode {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Serve(args) = &cli.command {
+        return serve::run(&cli.database, args);
+    }
     match pollster::block_on(commands::run(cli)) {
         Ok(code) => code,
         Err(e) => {

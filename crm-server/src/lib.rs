@@ -1,0 +1,205 @@
+//! # crm-server
+//!
+//! The CRM's HTTP API: a thin axum face over [`crm_core::service::Service`]. It adds transport
+//! concerns only (authentication, limits, OpenAPI, the event stream, metrics, logs) and never
+//! decides a business rule. Started by `crm serve` (the `crm` binary); embeddable with [`spawn`].
+//!
+//! ```text
+//! /healthz /readyz /metrics /docs /api/v1/openapi.json
+//! /api/v1/auth/{login,refresh,logout,password,me}
+//! /api/v1/{leads,contacts,companies,activities,users,teams,locations,pipelines,custom_fields,
+//!          scoring_models,roles,api_keys,webhooks}[/{id}]   (+ /import, /export)
+//! /api/v1/leads/{id}/convert  /api/v1/leads/{id}/score  /api/v1/leads/rescore  /api/v1/leads/pipeline
+//! /api/v1/scoring_models/{id}/{backtest,publish}  /api/v1/audit  /api/v1/integrity  /api/v1/events
+//! /api/v1/organizations (platform super-admin)  /api/v1/organization (the caller's)
+//! ```
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod middleware;
+pub mod openapi;
+pub mod routes;
+pub mod state;
+pub mod webhooks;
+
+pub use config::{Config, ServeArgs};
+pub use state::{App, AppState, ServerStore};
+
+use api::Api;
+use axum::Router;
+use axum::http::{HeaderName, HeaderValue, Method};
+use crm_core::model;
+use crm_core::schema::Exposure;
+use crm_core::service::Service;
+use serde_json::Value as Json;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::{Semaphore, watch};
+use tower_http::cors::CorsLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+const REQUEST_ID: &str = "x-request-id";
+
+/// Every route with its documentation.
+pub fn api<S: ServerStore>(cfg: &Config) -> (Api<S>, Arc<Json>) {
+    let mut api = Api::new();
+    api = routes::ops::routes(api);
+    api = routes::auth::routes(api);
+    api = routes::admin::routes(api);
+    // Specific lead and model routes before the generic `/{id}` ones (axum matches static segments
+    // first either way; the order keeps the document readable).
+    api = routes::leads::routes(api);
+    for def in model::all() {
+        if def.exposure == Exposure::Internal || def.name == "organization" {
+            continue;
+        }
+        api = routes::transfer::routes(api, def, cfg.max_import);
+        api = routes::records::routes(api, def);
+    }
+    api = routes::compliance::routes(api);
+    routes::ops::openapi_route(api)
+}
+
+/// The complete application: routes, guards and their state.
+pub fn router<S: ServerStore>(app: AppState<S>) -> Router {
+    let (api, _) = api::<S>(&app.cfg);
+    let cors = if app.cfg.cors_origins.is_empty() {
+        CorsLayer::new()
+    } else {
+        let origins: Vec<HeaderValue> = app
+            .cfg
+            .cors_origins
+            .iter()
+            .filter_map(|o| HeaderValue::from_str(o).ok())
+            .collect();
+        CorsLayer::new()
+            .allow_origin(origins)
+            .allow_methods([Method::GET, Method::POST, Method::PATCH, Method::PUT, Method::DELETE])
+            .allow_headers([
+                axum::http::header::AUTHORIZATION,
+                axum::http::header::CONTENT_TYPE,
+                axum::http::header::IF_MATCH,
+                HeaderName::from_static("last-event-id"),
+            ])
+            .expose_headers([axum::http::header::ETAG, axum::http::header::LOCATION])
+    };
+    let limiter = middleware::limiter(app.cfg.rate_limit, app.cfg.rate_burst);
+    let shed = middleware::Shed(Arc::new(Semaphore::new(app.cfg.max_in_flight)));
+    let request_id = HeaderName::from_static(REQUEST_ID);
+    api.router
+        .layer(axum::extract::DefaultBodyLimit::max(app.cfg.max_body))
+        .layer(axum::middleware::from_fn_with_state(
+            (app.clone(), limiter),
+            middleware::rate_limit::<S>,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            (app.clone(), shed),
+            middleware::shed::<S>,
+        ))
+        .layer(cors)
+        .layer(axum::middleware::from_fn(middleware::problems))
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            middleware::track::<S>,
+        ))
+        .with_state(app)
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+                let id = req
+                    .headers()
+                    .get(REQUEST_ID)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                tracing::info_span!(
+                    "request",
+                    method = %req.method(),
+                    path = %req.uri().path(),
+                    request_id = %id,
+                    tenant = tracing::field::Empty,
+                    user = tracing::field::Empty,
+                )
+            }),
+        )
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// A server running in the background (tests, embedding).
+#[derive(Debug)]
+pub struct Running {
+    pub addr: SocketAddr,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stops accepting, ends event streams, drains in-flight requests, and waits.
+    pub async fn stop(self) -> std::io::Result<()> {
+        let _ = self.stop.send(true);
+        self.task.await.map_err(std::io::Error::other)?
+    }
+}
+
+/// Binds `cfg.listen` and serves in the background.
+pub async fn spawn<S: ServerStore>(svc: Service<S>, cfg: Config) -> std::io::Result<Running> {
+    let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
+    let addr = listener.local_addr()?;
+    let (stop, stopped) = watch::channel(false);
+    let app = Arc::new(App::new(svc, cfg, stopped.clone()));
+    let worker = webhooks::spawn(app.clone());
+    let router = router(app);
+    let mut wait = stopped;
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async move {
+                let _ = wait.wait_for(|s| *s).await;
+            })
+            .await?;
+        let _ = worker.await;
+        Ok(())
+    });
+    Ok(Running { addr, stop, task })
+}
+
+/// Serves until SIGTERM or Ctrl-C, then drains in-flight requests and returns.
+pub async fn serve<S: ServerStore>(svc: Service<S>, cfg: Config) -> std::io::Result<()> {
+    let running = spawn(svc, cfg).await?;
+    tracing::info!(addr = %running.addr, "listening");
+    shutdown_signal().await;
+    tracing::info!("shutting down: draining in-flight requests");
+    running.stop().await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
+    }
+}
+
+/// Sets up logging: text or JSON lines, filtered by `RUST_LOG` (default `info`).
+pub fn init_logging(json: bool) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));
+    let b = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = if json { b.json().try_init() } else { b.try_init() };
+}

@@ -1,0 +1,123 @@
+//! Transport guards around every route: metrics, load shedding, timeouts, rate limits, and turning
+//! the framework's own error answers (unknown route, wrong method, oversized body) into problem
+//! documents.
+
+use crate::error::ApiError;
+use crate::metrics::{RequestLabels, RouteLabels};
+use crate::state::{AppState, ServerStore};
+use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
+use std::net::SocketAddr;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Instant;
+use tokio::sync::Semaphore;
+
+/// Counts and times every request by route template and status.
+pub async fn track<S: ServerStore>(State(app): State<AppState<S>>, req: Request, next: Next) -> Response {
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let start = Instant::now();
+    app.metrics.in_flight.inc();
+    let res = next.run(req).await;
+    app.metrics.in_flight.dec();
+    let status = res.status().as_u16();
+    app.metrics
+        .latency
+        .get_or_create(&RouteLabels {
+            method: method.clone(),
+            route: route.clone(),
+        })
+        .observe(start.elapsed().as_secs_f64());
+    app.metrics
+        .requests
+        .get_or_create(&RequestLabels { method, route, status })
+        .inc();
+    res
+}
+
+/// Refuses work beyond the in-flight cap at once (503 + Retry-After) instead of queueing it.
+#[derive(Clone, Debug)]
+pub struct Shed(pub Arc<Semaphore>);
+
+pub async fn shed<S: ServerStore>(
+    State((app, permits)): State<(AppState<S>, Shed)>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let Ok(_permit) = permits.0.clone().try_acquire_owned() else {
+        app.metrics.shed.inc();
+        return ApiError::Unavailable(1).into_response();
+    };
+    match tokio::time::timeout(app.cfg.request_timeout, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => ApiError::Unavailable(1).into_response(),
+    }
+}
+
+pub type Limiter = RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock>;
+
+pub fn limiter(rate: u32, burst: u32) -> Arc<Limiter> {
+    let r = NonZeroU32::new(rate).unwrap_or(NonZeroU32::MIN);
+    let b = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
+    Arc::new(RateLimiter::keyed(Quota::per_second(r).allow_burst(b)))
+}
+
+/// Per-caller rate limit: keyed by the bearer credential, or the client address without one.
+pub async fn rate_limit<S: ServerStore>(
+    State((app, limiter)): State<(AppState<S>, Arc<Limiter>)>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let key = match crate::auth::bearer(req.headers()) {
+        Some(t) => format!("t:{}", crate::auth::tokens::sha256_hex(t)),
+        None => format!(
+            "a:{}",
+            req.extensions()
+                .get::<ConnectInfo<SocketAddr>>()
+                .map_or_else(String::new, |c| c.0.ip().to_string())
+        ),
+    };
+    if let Err(not_until) = limiter.check_key(&key) {
+        app.metrics.rate_limited.inc();
+        let wait = not_until.wait_time_from(DefaultClock::default().now());
+        return ApiError::TooMany(wait.as_secs() + 1).into_response();
+    }
+    next.run(req).await
+}
+
+/// Gives the framework's plain-text errors the problem+json shape the API promises.
+pub async fn problems(req: Request, next: Next) -> Response {
+    let res = next.run(req).await;
+    let status = res.status();
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/problem+json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_problem {
+        return res;
+    }
+    let err = match status {
+        StatusCode::NOT_FOUND => ApiError::Core(crm_core::error::Error::not_found("route", "for this path")),
+        StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(0),
+        StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::BadRequest("unsupported content type".into()),
+        s if s.is_server_error() => ApiError::Unavailable(1),
+        _ => ApiError::BadRequest("the request could not be read".into()),
+    };
+    let mut out = err.into_response();
+    if status == StatusCode::METHOD_NOT_ALLOWED
+        && let Some(allow) = res.headers().get(header::ALLOW)
+    {
+        out.headers_mut().insert(header::ALLOW, allow.clone());
+    }
+    out
+}

@@ -1,0 +1,557 @@
+//! The OpenAPI 3.1 document, generated from the route table ([`crate::api`]) and the entity
+//! declarations (one record, input, patch and page schema per entity type, typed from its fields).
+//! Object schemas are strict (`additionalProperties: false`).
+
+use crate::api::{Op, schema_ref};
+use crm_core::model;
+use crm_core::schema::{EntityDef, Exposure, FieldDef};
+use crm_core::value::FieldType;
+use serde_json::{Map, Value as Json, json};
+
+/// `lead` -> `Lead`, `scoring_model` -> `ScoringModel`.
+pub fn schema_name(entity: &str) -> String {
+    entity
+        .split('_')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_uppercase().chain(c).collect::<String>())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// A strict object schema.
+fn object(props: Vec<(&str, Json)>, required: &[&str]) -> Json {
+    let mut p = Map::new();
+    for (k, v) in props {
+        p.insert(k.to_owned(), v);
+    }
+    json!({ "type": "object", "additionalProperties": false, "properties": p, "required": required })
+}
+
+fn nullable(mut s: Json) -> Json {
+    if let Some(t) = s.get("type").cloned() {
+        s["type"] = match t {
+            Json::String(t) => json!([t, "null"]),
+            other => other,
+        };
+        s
+    } else {
+        json!({ "oneOf": [s, { "type": "null" }] })
+    }
+}
+
+fn string(format: Option<&str>) -> Json {
+    match format {
+        Some(f) => json!({ "type": "string", "format": f }),
+        None => json!({ "type": "string" }),
+    }
+}
+
+fn field_schema(f: &FieldDef) -> Json {
+    let s = &f.spec;
+    let mut j = match &s.ty {
+        FieldType::Text | FieldType::Phone => json!({ "type": "string" }),
+        FieldType::Email => string(Some("email")),
+        FieldType::Url => string(Some("uri")),
+        FieldType::Integer => json!({ "type": "integer" }),
+        FieldType::Number => json!({ "type": "number" }),
+        FieldType::Money => {
+            json!({ "type": "string", "pattern": "^-?[0-9]+(\\.[0-9]{1,2})?$", "description": "Decimal string, never a float" })
+        }
+        FieldType::Date => string(Some("date")),
+        FieldType::Timestamp => string(Some("date-time")),
+        FieldType::Bool => json!({ "type": "boolean" }),
+        FieldType::Enum => json!({ "type": "string", "enum": s.options }),
+        FieldType::MultiEnum => json!({ "type": "array", "items": { "type": "string", "enum": s.options } }),
+        FieldType::Tags => json!({ "type": "array", "items": { "type": "string" } }),
+        FieldType::Ref(target) => {
+            json!({ "type": "string", "format": "uuid", "description": format!("Id of a {target}") })
+        }
+        FieldType::Json => json!({ "description": "Structured configuration, checked by the entity's rules" }),
+    };
+    if let Some(n) = s.max_len {
+        j["maxLength"] = json!(n);
+    }
+    if matches!(s.ty, FieldType::Integer | FieldType::Number) {
+        if let Some(m) = s.min {
+            j["minimum"] = json!(m);
+        }
+        if let Some(m) = s.max {
+            j["maximum"] = json!(m);
+        }
+    }
+    j
+}
+
+fn custom_schema() -> Json {
+    json!({ "type": "object", "description": "Tenant-defined custom fields, by key", "additionalProperties": true })
+}
+
+/// Record, input, patch and page schemas of an entity type.
+fn entity_schemas(def: &EntityDef, out: &mut Map<String, Json>) {
+    let name = schema_name(def.name);
+    let fields: Vec<&FieldDef> = def.fields.iter().filter(|f| !f.secret).collect();
+    let mut record: Vec<(&str, Json)> = vec![
+        ("id", string(Some("uuid"))),
+        ("version", json!({ "type": "integer", "minimum": 1 })),
+        ("created_at", string(Some("date-time"))),
+        ("updated_at", string(Some("date-time"))),
+    ];
+    record.extend(fields.iter().map(|f| (f.name, nullable(field_schema(f)))));
+    if def.custom_fields {
+        record.push(("custom", custom_schema()));
+    }
+    let mut rec = object(record, &["id", "version", "created_at", "updated_at"]);
+    rec["description"] = json!(format!(
+        "A {}. Fields the caller may not read are absent.",
+        def.name.replace('_', " ")
+    ));
+    let writable: Vec<&&FieldDef> = fields.iter().filter(|f| f.writable).collect();
+    let mut input: Vec<(&str, Json)> = writable.iter().map(|f| (f.name, nullable(field_schema(f)))).collect();
+    if def.custom_fields {
+        input.push(("custom", custom_schema()));
+    }
+    let required: Vec<&str> = writable
+        .iter()
+        .filter(|f| f.spec.required && f.default.is_none())
+        .map(|f| f.name)
+        .collect();
+    out.insert(format!("{name}Input"), object(input.clone(), &required));
+    out.insert(format!("{name}Patch"), object(input, &[]));
+    out.insert(name.clone(), rec);
+    out.insert(
+        format!("{name}Page"),
+        object(
+            vec![
+                ("items", json!({ "type": "array", "items": schema_ref(&name) })),
+                ("next_cursor", json!({ "type": ["string", "null"], "description": "Pass as `cursor` for the next page; null on the last" })),
+            ],
+            &["items", "next_cursor"],
+        ),
+    );
+}
+
+/// Schemas of the fixed (non-entity) shapes.
+fn fixed_schemas(out: &mut Map<String, Json>) {
+    let s = |t: &str| json!({ "type": t });
+    let uuid = || string(Some("uuid"));
+    let time = || string(Some("date-time"));
+    let field_error = object(
+        vec![("path", s("string")), ("code", s("string")), ("message", s("string"))],
+        &["path", "code", "message"],
+    );
+    let defs: Vec<(&str, Json)> = vec![
+        (
+            "Problem",
+            object(
+                vec![
+                    ("type", string(Some("uri"))),
+                    ("title", s("string")),
+                    ("status", s("integer")),
+                    ("detail", s("string")),
+                    (
+                        "code",
+                        json!({ "type": "string", "description": "Stable machine code" }),
+                    ),
+                    ("errors", json!({ "type": "array", "items": field_error.clone() })),
+                    ("fields", json!({ "type": "array", "items": { "type": "string" } })),
+                    ("action", s("string")),
+                ],
+                &["type", "title", "status", "detail", "code"],
+            ),
+        ),
+        (
+            "Login",
+            object(
+                vec![
+                    ("organization", uuid()),
+                    ("email", string(Some("email"))),
+                    ("password", json!({"type": "string", "maxLength": 1024})),
+                ],
+                &["organization", "email", "password"],
+            ),
+        ),
+        (
+            "RefreshRequest",
+            object(vec![("refresh_token", s("string"))], &["refresh_token"]),
+        ),
+        (
+            "Tokens",
+            object(
+                vec![
+                    (
+                        "access_token",
+                        json!({ "type": "string", "description": "JWT (HS256), send as `Authorization: Bearer`" }),
+                    ),
+                    ("token_type", json!({ "type": "string", "enum": ["Bearer"] })),
+                    ("expires_in", json!({ "type": "integer", "description": "Seconds" })),
+                    ("refresh_token", s("string")),
+                    ("refresh_expires_at", time()),
+                ],
+                &[
+                    "access_token",
+                    "token_type",
+                    "expires_in",
+                    "refresh_token",
+                    "refresh_expires_at",
+                ],
+            ),
+        ),
+        (
+            "ChangePassword",
+            object(
+                vec![
+                    ("current_password", s("string")),
+                    ("new_password", json!({"type": "string", "minLength": 12})),
+                ],
+                &["current_password", "new_password"],
+            ),
+        ),
+        (
+            "SetPassword",
+            object(
+                vec![("password", json!({"type": "string", "minLength": 12}))],
+                &["password"],
+            ),
+        ),
+        (
+            "NewUser",
+            object(
+                vec![
+                    ("email", string(Some("email"))),
+                    ("name", s("string")),
+                    ("password", json!({"type": "string", "minLength": 12})),
+                    ("role", s("string")),
+                ],
+                &["email", "name", "password"],
+            ),
+        ),
+        (
+            "Me",
+            object(
+                vec![
+                    ("organization", uuid()),
+                    ("user_id", nullable(uuid())),
+                    ("team_id", nullable(uuid())),
+                    ("session", nullable(uuid())),
+                    (
+                        "role",
+                        object(
+                            vec![
+                                ("name", s("string")),
+                                (
+                                    "grants",
+                                    json!({ "type": "object", "description": "Entity type -> actions with scopes and field allow-lists" }),
+                                ),
+                            ],
+                            &["name", "grants"],
+                        ),
+                    ),
+                ],
+                &["organization", "user_id", "team_id", "session", "role"],
+            ),
+        ),
+        (
+            "NewApiKey",
+            object(
+                vec![
+                    ("name", s("string")),
+                    (
+                        "role",
+                        json!({"type": "string", "description": "Default: the creator's role; never stronger"}),
+                    ),
+                    ("expires_at", nullable(time())),
+                ],
+                &["name"],
+            ),
+        ),
+        (
+            "CreatedApiKey",
+            object(
+                vec![
+                    ("key", json!({"type": "string", "description": "Shown once"})),
+                    ("api_key", schema_ref("ApiKey")),
+                ],
+                &["key", "api_key"],
+            ),
+        ),
+        (
+            "CreatedWebhook",
+            object(
+                vec![
+                    (
+                        "secret",
+                        json!({"type": "string", "description": "HMAC-SHA256 signing secret, shown once"}),
+                    ),
+                    ("webhook", schema_ref("Webhook")),
+                ],
+                &["secret", "webhook"],
+            ),
+        ),
+        ("ConvertOptions", object(vec![("create_company", s("boolean"))], &[])),
+        (
+            "Conversion",
+            object(
+                vec![
+                    ("lead", schema_ref("Lead")),
+                    ("contact", schema_ref("Contact")),
+                    (
+                        "company",
+                        json!({ "oneOf": [schema_ref("Company"), { "type": "null" }] }),
+                    ),
+                ],
+                &["lead", "contact", "company"],
+            ),
+        ),
+        (
+            "ScoreResult",
+            object(
+                vec![
+                    ("score", s("integer")),
+                    ("tier", s("string")),
+                    ("temperature", s("string")),
+                    ("reset", s("boolean")),
+                    (
+                        "contributions",
+                        json!({ "type": "array", "items": object(vec![
+                ("group", s("string")), ("rule", s("string")), ("count", s("integer")), ("points", s("number")),
+                ("kind", json!({ "type": "string", "enum": ["rule", "cap", "floor", "reset"] })),
+            ], &["group", "rule", "count", "points", "kind"]) }),
+                    ),
+                ],
+                &["score", "tier", "temperature", "reset", "contributions"],
+            ),
+        ),
+        (
+            "RescoreReport",
+            object(
+                vec![
+                    ("scanned", s("integer")),
+                    ("changed", s("integer")),
+                    ("model_version", s("integer")),
+                ],
+                &["scanned", "changed", "model_version"],
+            ),
+        ),
+        (
+            "StageSummary",
+            object(
+                vec![
+                    ("key", s("string")),
+                    ("label", s("string")),
+                    ("kind", json!({"type": "string", "enum": ["open", "won", "lost"]})),
+                    ("count", s("integer")),
+                    ("value", json!({"type": ["string", "null"]})),
+                ],
+                &["key", "label", "kind", "count", "value"],
+            ),
+        ),
+        (
+            "ScoringModelDefinition",
+            json!({ "type": "object", "description": "A scoring model: groups of fit and engagement rules, caps, decay, tiers, resets (see docs/scoring.md)" }),
+        ),
+        (
+            "BacktestReport",
+            object(
+                vec![
+                    ("model", s("string")),
+                    ("evaluated", s("integer")),
+                    ("won", s("integer")),
+                    ("lost", s("integer")),
+                    ("auc", json!({"type": ["number", "null"]})),
+                    (
+                        "tiers",
+                        json!({ "type": "array", "items": object(vec![
+                ("tier", s("string")), ("temperature", s("string")), ("leads", s("integer")), ("won", s("integer")), ("lost", s("integer")),
+                ("win_rate", json!({"type": ["number", "null"]})), ("lift", json!({"type": ["number", "null"]})),
+            ], &["tier", "temperature", "leads", "won", "lost", "win_rate", "lift"]) }),
+                    ),
+                ],
+                &["model", "evaluated", "won", "lost", "auc", "tiers"],
+            ),
+        ),
+        (
+            "Published",
+            object(
+                vec![
+                    ("scoring_model", schema_ref("ScoringModel")),
+                    ("rescore", schema_ref("RescoreReport")),
+                ],
+                &["scoring_model", "rescore"],
+            ),
+        ),
+        (
+            "ImportReport",
+            object(
+                vec![
+                    (
+                        "mode",
+                        json!({"type": "string", "enum": ["dry_run", "all_or_nothing", "valid_rows_only"]}),
+                    ),
+                    ("rows", s("integer")),
+                    ("valid", s("integer")),
+                    ("invalid", s("integer")),
+                    ("created", s("integer")),
+                    ("updated", s("integer")),
+                    ("unchanged", s("integer")),
+                    ("applied", s("boolean")),
+                    (
+                        "columns",
+                        json!({"type": "object", "additionalProperties": {"type": "string"}}),
+                    ),
+                    ("ignored_columns", json!({"type": "array", "items": {"type": "string"}})),
+                    (
+                        "errors",
+                        json!({"type": "array", "items": object(vec![("row", s("integer")), ("line", s("integer")), ("errors", json!({"type": "array", "items": field_error}))], &["row", "line", "errors"])}),
+                    ),
+                ],
+                &[
+                    "mode",
+                    "rows",
+                    "valid",
+                    "invalid",
+                    "created",
+                    "updated",
+                    "unchanged",
+                    "applied",
+                    "columns",
+                    "ignored_columns",
+                    "errors",
+                ],
+            ),
+        ),
+        (
+            "AuditEntry",
+            object(
+                vec![
+                    ("id", uuid()),
+                    ("tenant", uuid()),
+                    ("seq", s("integer")),
+                    ("at", time()),
+                    ("actor", nullable(uuid())),
+                    ("action", s("string")),
+                    ("entity", s("string")),
+                    ("entity_id", nullable(uuid())),
+                    (
+                        "changes",
+                        json!({"type": "array", "items": object(vec![("field", s("string")), ("old", json!({})), ("new", json!({}))], &["field", "old", "new"])}),
+                    ),
+                    ("prev_hash", s("string")),
+                    ("hash", s("string")),
+                ],
+                &[
+                    "id",
+                    "tenant",
+                    "seq",
+                    "at",
+                    "actor",
+                    "action",
+                    "entity",
+                    "entity_id",
+                    "changes",
+                    "prev_hash",
+                    "hash",
+                ],
+            ),
+        ),
+        (
+            "IntegrityReport",
+            object(
+                vec![
+                    (
+                        "checked",
+                        json!({"type": "array", "items": {"type": "array", "prefixItems": [{"type": "string"}, {"type": "integer"}], "minItems": 2, "maxItems": 2}}),
+                    ),
+                    (
+                        "issues",
+                        json!({"type": "array", "items": object(vec![("entity", s("string")), ("id", uuid()), ("path", s("string")), ("code", s("string")), ("message", s("string"))], &["entity", "id", "path", "code", "message"])}),
+                    ),
+                    ("issue_count", s("integer")),
+                    ("audit_entries", s("integer")),
+                    ("audit_broken_at", json!({"type": ["integer", "null"]})),
+                ],
+                &["checked", "issues", "issue_count", "audit_entries", "audit_broken_at"],
+            ),
+        ),
+        ("Health", object(vec![("status", s("string"))], &["status"])),
+    ];
+    for (k, v) in defs {
+        out.insert(k.to_owned(), v);
+    }
+}
+
+/// The whole document.
+pub fn document(ops: &[Op]) -> Json {
+    let mut schemas = Map::new();
+    for def in model::all().into_iter().filter(|d| d.exposure != Exposure::Internal) {
+        entity_schemas(def, &mut schemas);
+    }
+    fixed_schemas(&mut schemas);
+    let mut paths = Map::new();
+    for op in ops {
+        let entry = paths.entry(op.path.clone()).or_insert_with(|| json!({}));
+        entry[op.method] = op.to_json();
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "CRM API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "The CRM core over HTTP. Every business rule (validation, access control, scoring, audit, events) is decided by crm-core; errors are RFC 9457 problem documents with a stable `code`. Records carry an ETag; updates and deletes need If-Match. Lists are keyset-paginated (`cursor`, `limit` at most 500).",
+            "license": { "name": "Apache-2.0", "identifier": "Apache-2.0" }
+        },
+        "servers": [{ "url": "/" }],
+        "paths": paths,
+        "components": {
+            "schemas": schemas,
+            "securitySchemes": {
+                "bearer": { "type": "http", "scheme": "bearer", "bearerFormat": "JWT", "description": "Access token from /api/v1/auth/login" },
+                "apiKey": { "type": "http", "scheme": "bearer", "description": "An API key (`crmk_...`) as a bearer token" },
+                "platformAdmin": { "type": "http", "scheme": "bearer", "description": "The platform super-admin token (CRM_ADMIN_TOKEN)" }
+            }
+        }
+    })
+}
+
+/// A Markdown reference of the document: every operation by tag, with its parameters and statuses
+/// (committed as `docs/api/reference.md`; the JSON itself as `docs/api/openapi.json`).
+pub fn markdown(doc: &Json) -> String {
+    let mut by_tag: std::collections::BTreeMap<String, Vec<(String, String, &Json)>> = Default::default();
+    if let Some(paths) = doc["paths"].as_object() {
+        for (path, methods) in paths {
+            for (method, op) in methods.as_object().into_iter().flatten() {
+                let tag = op["tags"][0].as_str().unwrap_or("other").to_owned();
+                by_tag
+                    .entry(tag)
+                    .or_default()
+                    .push((method.to_uppercase(), path.clone(), op));
+            }
+        }
+    }
+    let mut out = String::from(
+        "# HTTP API reference\n\nGenerated from the OpenAPI document (`docs/api/openapi.json`, served at \
+         `/api/v1/openapi.json`; interactive at `/docs`). Do not edit by hand: \
+         `UPDATE_API_DOCS=1 cargo test -p crm-server --test api_docs` regenerates both.\n\n\
+         Errors are `application/problem+json` with a stable `code`; see docs/server.md.\n",
+    );
+    for (tag, ops) in by_tag {
+        out.push_str(&format!(
+            "\n## {tag}\n\n| Method | Path | What | Statuses |\n|---|---|---|---|\n"
+        ));
+        for (method, path, op) in ops {
+            let statuses: Vec<&String> = op["responses"]
+                .as_object()
+                .map(|r| r.keys().collect())
+                .unwrap_or_default();
+            let statuses: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
+            out.push_str(&format!(
+                "| {method} | `{path}` | {} | {} |\n",
+                op["summary"].as_str().unwrap_or_default(),
+                statuses.join(", ")
+            ));
+        }
+    }
+    out
+}

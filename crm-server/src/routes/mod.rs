@@ -1,0 +1,9 @@
+//! The API's routes, one module per area. Each adds its routes and their OpenAPI operations.
+
+pub mod admin;
+pub mod auth;
+pub mod compliance;
+pub mod leads;
+pub mod ops;
+pub mod records;
+pub mod transfer;

@@ -1,0 +1,238 @@
+//! Create, read, update, delete and list for every public entity type, generated from the
+//! declarations: `/api/v1/{table}` and `/api/v1/{table}/{id}`.
+
+use crate::api::{Api, Op, schema_ref};
+use crate::auth::Auth;
+use crate::error::{ApiError, ApiResult};
+use crate::extract::{Body, IfMatch, Params, PathId, etag};
+use crate::openapi::schema_name;
+use crate::state::{AppState, ServerStore};
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, patch, post};
+use crm_core::query::{Filter, FilterSpec, ListRequest, SortKey};
+use crm_core::record::Record;
+use crm_core::schema::{EntityDef, Exposure};
+use serde_json::{Map, Value as Json, json};
+
+/// The list request of a collection's query parameters.
+pub fn list_request(p: &Params) -> ApiResult<ListRequest> {
+    let filter = p
+        .get("filter")
+        .map(|f| {
+            serde_json::from_str::<FilterSpec>(f)
+                .map(Filter::from)
+                .map_err(|e| ApiError::BadRequest(format!("`filter` is not a filter: {e}")))
+        })
+        .transpose()?;
+    Ok(ListRequest {
+        q: p.get("q").map(str::to_owned),
+        filter,
+        sort: p.get("sort").map(SortKey::parse_list).unwrap_or_default(),
+        limit: p.number("limit")?,
+        cursor: p.get("cursor").map(str::to_owned),
+    })
+}
+
+/// The `fields` parameter: field names of the entity (checked), or `None` for every field.
+pub fn sparse_fields(p: &Params, def: &EntityDef) -> ApiResult<Option<Vec<String>>> {
+    let Some(list) = p.get("fields") else {
+        return Ok(None);
+    };
+    let mut out = Vec::new();
+    for f in list.split(',').map(str::trim).filter(|f| !f.is_empty()) {
+        if def.resolve(f).is_none() {
+            return Err(ApiError::Core(crm_core::error::Error::invalid_query(
+                format!("{} has no field {f}", def.name),
+                0,
+            )));
+        }
+        out.push(f.to_owned());
+    }
+    Ok(Some(out))
+}
+
+/// A record as JSON, reduced to `fields` (id and version always kept).
+pub fn project(r: &Record, fields: Option<&[String]>) -> Json {
+    let mut j = r.to_json();
+    if let (Some(fields), Json::Object(m)) = (fields, &mut j) {
+        let keep = |k: &str| k == "id" || k == "version" || fields.iter().any(|f| f == k);
+        let mut custom = m.remove("custom");
+        m.retain(|k, _| keep(k));
+        if let Some(Json::Object(c)) = custom.as_mut() {
+            c.retain(|k, _| fields.iter().any(|f| f.strip_prefix("custom.") == Some(k)));
+            if !c.is_empty() {
+                m.insert("custom".into(), Json::Object(c.clone()));
+            }
+        }
+    }
+    j
+}
+
+/// A record response with its ETag (and Location on create).
+pub fn record_response(status: StatusCode, r: &Record, location: Option<String>) -> Response {
+    let mut res = (status, axum::Json(r.to_json())).into_response();
+    if let Ok(v) = HeaderValue::from_str(&etag(r.version)) {
+        res.headers_mut().insert(header::ETAG, v);
+    }
+    if let Some(l) = location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        res.headers_mut().insert(header::LOCATION, l);
+    }
+    res
+}
+
+fn article(name: &str) -> &'static str {
+    if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "an"
+    } else {
+        "a"
+    }
+}
+
+pub fn collection_path(def: &EntityDef) -> String {
+    format!("/api/v1/{}", def.table)
+}
+
+pub fn item_path(def: &EntityDef) -> String {
+    format!("/api/v1/{}/{{id}}", def.table)
+}
+
+/// Adds the routes of one entity type.
+pub fn routes<S: ServerStore>(mut api: Api<S>, def: &'static EntityDef) -> Api<S> {
+    let name = schema_name(def.name);
+    let tag = def.table;
+    let (coll, item) = (collection_path(def), item_path(def));
+
+    api = api.add(
+        Op::new(
+            "get",
+            &coll,
+            format!("list_{}", def.table),
+            tag,
+            format!("List {} (keyset pages)", def.table),
+        )
+        .list_params()
+        .ok(200, "One page", schema_ref(&format!("{name}Page")))
+        .errors(&[400, 403]),
+        get(
+            move |State(app): State<AppState<S>>, auth: Auth, p: Params| async move {
+                let req = list_request(&p)?;
+                let fields = sparse_fields(&p, def)?;
+                let actor = auth.actor;
+                let page = app
+                    .run(move |svc| async move { svc.list(&actor, def.name, &req).await })
+                    .await?;
+                let items: Vec<Json> = page.items.iter().map(|r| project(r, fields.as_deref())).collect();
+                Ok::<_, ApiError>(axum::Json(json!({ "items": items, "next_cursor": page.next_cursor })))
+            },
+        ),
+    );
+
+    if def.exposure == Exposure::Public {
+        api = api.add(
+            Op::new(
+                "post",
+                &coll,
+                format!("create_{}", def.name),
+                tag,
+                format!("Create {} {}", article(def.name), def.name),
+            )
+            .json_body(schema_ref(&format!("{name}Input")))
+            .ok_record(201, "Created", schema_ref(&name))
+            .errors(&[403, 422]),
+            post(
+                move |State(app): State<AppState<S>>, auth: Auth, Body(input): Body<Map<String, Json>>| async move {
+                    let actor = auth.actor;
+                    let r = app
+                        .write(move |svc| async move { svc.create(&actor, def.name, &input).await })
+                        .await?;
+                    let loc = format!("/api/v1/{}/{}", def.table, r.id);
+                    Ok::<_, ApiError>(record_response(StatusCode::CREATED, &r, Some(loc)))
+                },
+            ),
+        );
+    }
+
+    api = api.add(
+        Op::new(
+            "get",
+            &item,
+            format!("get_{}", def.name),
+            tag,
+            format!("Get {} {}", article(def.name), def.name),
+        )
+        .path_id("Record id")
+        .query("fields", json!({"type": "string"}), "Sparse fields, comma-separated")
+        .ok_record(
+            200,
+            "The record, without the fields the caller may not read",
+            schema_ref(&name),
+        )
+        .errors(&[400, 403, 404]),
+        get(
+            move |State(app): State<AppState<S>>, auth: Auth, PathId(id): PathId, p: Params| async move {
+                let fields = sparse_fields(&p, def)?;
+                let actor = auth.actor;
+                let r = app
+                    .run(move |svc| async move { svc.get(&actor, def.name, id).await })
+                    .await?;
+                let mut res = record_response(StatusCode::OK, &r, None);
+                if fields.is_some() {
+                    *res.body_mut() = axum::body::Body::from(project(&r, fields.as_deref()).to_string());
+                }
+                Ok::<_, ApiError>(res)
+            },
+        ),
+    );
+
+    api = api.add(
+        Op::new(
+            "patch",
+            &item,
+            format!("update_{}", def.name),
+            tag,
+            format!("Update {} {}", article(def.name), def.name),
+        )
+        .path_id("Record id")
+        .header("If-Match", true, "The ETag of the version being changed")
+        .json_body(schema_ref(&format!("{name}Patch")))
+        .ok_record(200, "The new state", schema_ref(&name))
+        .errors(&[403, 404, 409, 422, 428]),
+        patch(
+            move |State(app): State<AppState<S>>,
+                  auth: Auth,
+                  PathId(id): PathId,
+                  IfMatch(v): IfMatch,
+                  Body(input): Body<Map<String, Json>>| async move {
+                let actor = auth.actor;
+                let r = app
+                    .write(move |svc| async move { svc.update(&actor, def.name, id, v, &input).await })
+                    .await?;
+                Ok::<_, ApiError>(record_response(StatusCode::OK, &r, None))
+            },
+        ),
+    );
+
+    api.add(
+        Op::new(
+            "delete",
+            &item,
+            format!("delete_{}", def.name),
+            tag,
+            format!("Delete {} {}", article(def.name), def.name),
+        )
+        .path_id("Record id")
+        .header("If-Match", true, "The ETag of the version being deleted")
+        .no_content("Deleted")
+        .errors(&[403, 404, 409, 422, 428]),
+        delete(
+            move |State(app): State<AppState<S>>, auth: Auth, PathId(id): PathId, IfMatch(v): IfMatch| async move {
+                let actor = auth.actor;
+                app.write(move |svc| async move { svc.delete(&actor, def.name, id, v).await })
+                    .await?;
+                Ok::<_, ApiError>(StatusCode::NO_CONTENT)
+            },
+        ),
+    )
+}

@@ -1,0 +1,115 @@
+//! What every request shares: the service, the settings, the token keys, the limiters and metrics.
+
+use crate::auth::password::Hashing;
+use crate::auth::throttle::Throttle;
+use crate::auth::tokens::Jwt;
+use crate::config::Config;
+use crate::error::{ApiError, ApiResult};
+use crate::metrics::Metrics;
+use crm_core::service::Service;
+use crm_core::store::Store;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::sync::{Notify, watch};
+
+/// A store the server can run on. Embedded stores (SQLite) do synchronous work inside their futures,
+/// so the server runs their calls on the blocking pool and keeps the async workers free; natively
+/// async stores (PostgreSQL) run on the workers.
+pub trait ServerStore: Store + 'static {
+    fn blocking(&self) -> bool;
+}
+
+impl ServerStore for crm_store::SqliteStore {
+    fn blocking(&self) -> bool {
+        true
+    }
+}
+
+impl ServerStore for crm_core::memory::MemoryStore {
+    fn blocking(&self) -> bool {
+        false
+    }
+}
+
+impl ServerStore for crm_store::AnyStore {
+    fn blocking(&self) -> bool {
+        matches!(self, crm_store::AnyStore::Sqlite(_))
+    }
+}
+
+impl<S: ServerStore> ServerStore for Arc<S> {
+    fn blocking(&self) -> bool {
+        (**self).blocking()
+    }
+}
+
+pub type AppState<S> = Arc<App<S>>;
+
+/// Shared state of a running server.
+#[derive(Debug)]
+pub struct App<S> {
+    pub svc: Arc<Service<S>>,
+    pub cfg: Config,
+    pub jwt: Jwt,
+    pub hashing: Hashing,
+    pub throttle: Throttle,
+    pub metrics: Metrics,
+    /// Woken after every write this instance makes (event streams, webhooks); other instances'
+    /// writes are found by polling.
+    pub written: Notify,
+    /// Flips to `true` when the server starts shutting down (ends event streams so draining finishes).
+    pub shutdown: watch::Receiver<bool>,
+    blocking: bool,
+}
+
+impl<S: ServerStore> App<S> {
+    pub fn new(svc: Service<S>, cfg: Config, shutdown: watch::Receiver<bool>) -> App<S> {
+        App {
+            blocking: svc.store().blocking(),
+            jwt: Jwt::new(&cfg.jwt_secret),
+            hashing: Hashing::new(cfg.max_hashing),
+            throttle: Throttle::new(cfg.login_failures, cfg.login_window),
+            metrics: Metrics::default(),
+            written: Notify::new(),
+            svc: Arc::new(svc),
+            cfg,
+            shutdown,
+        }
+    }
+
+    /// Runs a use case: on the blocking pool for embedded stores, inline for async ones.
+    pub async fn run<T, F, Fut>(&self, f: F) -> ApiResult<T>
+    where
+        F: FnOnce(Arc<Service<S>>) -> Fut + Send + 'static,
+        Fut: Future<Output = crm_core::error::Result<T>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let svc = self.svc.clone();
+        let out = if self.blocking {
+            tokio::task::spawn_blocking(move || pollster::block_on(f(svc)))
+                .await
+                .map_err(|_| ApiError::Unavailable(1))?
+        } else {
+            f(svc).await
+        };
+        out.map_err(ApiError::from)
+    }
+
+    /// Like [`App::run`] for a write: wakes event streams and webhook delivery afterwards.
+    pub async fn write<T, F, Fut>(&self, f: F) -> ApiResult<T>
+    where
+        F: FnOnce(Arc<Service<S>>) -> Fut + Send + 'static,
+        Fut: Future<Output = crm_core::error::Result<T>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let out = self.run(f).await;
+        if out.is_ok() {
+            self.written.notify_waiters();
+        }
+        out
+    }
+
+    pub fn now_s(&self) -> i64 {
+        self.svc.now().0.div_euclid(1_000_000)
+    }
+}
