@@ -106,7 +106,7 @@ cargo test -p crm-store --features postgres ${extra[@]+"${extra[@]}"}
 
 step "the CLI over PostgreSQL: demo, check, export"
 cargo build -q -p crm-cli
-crm=target/debug/crm
+crm="${CARGO_TARGET_DIR:-target}/debug/crm"
 # A database of its own, so whatever else a reused server holds does not matter.
 demo_db="crm_demo_$$"
 "$pgbin/psql" -q "$CRM_TEST_POSTGRES" -c "DROP DATABASE IF EXISTS $demo_db" -c "CREATE DATABASE $demo_db"
