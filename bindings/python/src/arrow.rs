@@ -1,5 +1,17 @@
 //! Records to Arrow, column by column in Rust, handed to pyarrow/polars through the Arrow C stream
 //! interface (`__arrow_c_stream__`): no Python object per row.
+//!
+//! The rows come from the service's bulk list ([`crm_core::service::Service::list_bulk`]): scoped,
+//! filtered and redacted by the core. What this module adds is transport: the column layout (the
+//! fields the core says the actor may read, from [`crm_core::service::Service::readable_fields`]),
+//! the Arrow arrays, and two threads, so that the machine's cores decode pages and build arrays at
+//! the same time:
+//!
+//! - in id order without a row limit (the default), two workers read the result from both ends
+//!   (one in the requested direction, one in the opposite) and stop where they meet; each builds
+//!   the record batches of its own pages;
+//! - in any other order, or with a limit, one thread reads the pages while the calling thread
+//!   turns the previous page into a record batch.
 
 use crate::{Svc, to_py_err};
 use arrow_array::builder::{
@@ -10,16 +22,30 @@ use arrow_array::ffi_stream::FFI_ArrowArrayStream;
 use arrow_array::{ArrayRef, RecordBatch, RecordBatchIterator};
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
 use crm_core::access::Actor;
-use crm_core::query::ListRequest;
+use crm_core::error::Error;
+use crm_core::query::{ListRequest, MAX_BULK_PAGE_SIZE, Page};
 use crm_core::record::Record;
 use crm_core::schema::EntityDef;
-use crm_core::value::{FieldType, Value};
+use crm_core::validate::CustomSpecs;
+use crm_core::value::{FieldType, Id, Value};
 use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::sync_channel;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 /// Days from 0000-03-01-based Julian day numbering to the Unix epoch (1970-01-01).
 const UNIX_EPOCH_JULIAN_DAY: i32 = 2_440_588;
+
+/// How often a long export takes the GIL to let Ctrl-C (or any signal handler) in.
+const SIGNAL_CHECK: Duration = Duration::from_millis(50);
+
+/// Pages read ahead of the Arrow builder in the single-reader mode.
+const READ_AHEAD: usize = 2;
+
+/// The prefix of custom field columns: `custom.<key>`, as in CSV exports and filters.
+pub(crate) const CUSTOM_PREFIX: &str = "custom.";
 
 enum Col {
     Str(StringBuilder),
@@ -33,8 +59,9 @@ enum Col {
 }
 
 impl Col {
-    /// An empty column builder for a field type, sized for `n` rows.
-    fn for_type(ty: &FieldType, n: usize) -> Col {
+    /// An empty column builder for a field type, sized for `n` rows and (strings, lists) `bytes`
+    /// bytes of text.
+    fn for_type(ty: &FieldType, n: usize, bytes: usize) -> Col {
         match ty {
             FieldType::Integer => Col::Int(Int64Builder::with_capacity(n)),
             FieldType::Number => Col::Float(Float64Builder::with_capacity(n)),
@@ -44,8 +71,26 @@ impl Col {
             }
             FieldType::Date => Col::Date(Date32Builder::with_capacity(n)),
             FieldType::Timestamp => Col::Ts(TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC")),
-            FieldType::MultiEnum | FieldType::Tags => Col::List(ListBuilder::new(StringBuilder::new())),
-            _ => Col::Str(StringBuilder::with_capacity(n, n * 16)),
+            FieldType::MultiEnum | FieldType::Tags => {
+                Col::List(ListBuilder::with_capacity(StringBuilder::with_capacity(n, bytes), n))
+            }
+            _ => Col::Str(StringBuilder::with_capacity(n, bytes)),
+        }
+    }
+
+    /// Bytes of text appended so far (strings and lists).
+    fn text_bytes(&self) -> usize {
+        match self {
+            Col::Str(b) => b.values_slice().len(),
+            Col::List(b) => b.values_ref().values_slice().len(),
+            _ => 0,
+        }
+    }
+
+    fn push_id(&mut self, id: Id) {
+        match self {
+            Col::Str(b) => b.append_value(id.hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer())),
+            other => other.push(None),
         }
     }
 
@@ -56,8 +101,9 @@ impl Col {
             (Col::Str(b), Value::Id(i)) => {
                 b.append_value(i.hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer()))
             }
-            (Col::Str(b), Value::Json(j)) => b.append_value(j.to_string()),
-            (Col::Str(b), _) => b.append_null(),
+            (Col::Str(b), Value::Null) => b.append_null(),
+            // JSON and any value stored under another type than its spec's (legacy data): JSON text.
+            (Col::Str(b), other) => b.append_value(other.to_json().to_string()),
             (Col::Int(b), Value::Int(i)) => b.append_value(*i),
             (Col::Int(b), _) => b.append_null(),
             (Col::Float(b), Value::Number(n)) => b.append_value(*n),
@@ -95,103 +141,327 @@ impl Col {
     }
 }
 
-/// The column layout of an entity type for one reader: system columns, then readable fields.
-struct Layout {
-    names: Vec<&'static str>,
-    /// Declared field index per column (`None`: system column, by name).
-    index: Vec<Option<usize>>,
+/// Where a column's values come from.
+enum Source {
+    Id,
+    Version,
+    CreatedAt,
+    UpdatedAt,
+    /// A declared field, by index (null where the record hides it).
+    Declared(usize),
+    /// A custom field, by key.
+    Custom(String),
+}
+
+/// The column layout of an entity type for one reader: `id`, `version`, `created_at`,
+/// `updated_at`, the readable declared fields, then the readable custom fields (`custom.<key>`,
+/// typed from the tenant's specs).
+pub(crate) struct Layout {
+    sources: Vec<Source>,
     types: Vec<FieldType>,
+    schema: SchemaRef,
 }
 
 impl Layout {
-    fn new(def: &EntityDef, readable: &[bool]) -> Layout {
-        let mut l = Layout {
-            names: vec!["id", "version", "created_at", "updated_at"],
-            index: vec![None; 4],
-            types: vec![
-                FieldType::Ref("self"),
-                FieldType::Integer,
-                FieldType::Timestamp,
-                FieldType::Timestamp,
-            ],
-        };
-        for (i, f) in def.fields.iter().enumerate() {
-            if readable[i] {
-                l.names.push(f.name);
-                l.index.push(Some(i));
-                l.types.push(f.spec.ty.clone());
-            }
+    /// `declared` and `custom`: what [`crm_core::service::Service::readable_fields`] returned.
+    pub(crate) fn new(def: &'static EntityDef, declared: &[usize], custom: &CustomSpecs) -> Layout {
+        let mut names: Vec<String> = ["id", "version", "created_at", "updated_at"].map(String::from).into();
+        let mut sources = vec![Source::Id, Source::Version, Source::CreatedAt, Source::UpdatedAt];
+        let mut types = vec![
+            FieldType::Ref("self"),
+            FieldType::Integer,
+            FieldType::Timestamp,
+            FieldType::Timestamp,
+        ];
+        for &i in declared {
+            let f = &def.fields[i];
+            names.push(f.name.to_owned());
+            sources.push(Source::Declared(i));
+            types.push(f.spec.ty.clone());
         }
-        l
+        for (key, spec) in custom {
+            names.push(format!("{CUSTOM_PREFIX}{key}"));
+            sources.push(Source::Custom(key.clone()));
+            types.push(spec.ty.clone());
+        }
+        // The schema of empty arrays of each column's builder: exactly what the batches hold.
+        let fields: Vec<Field> = names
+            .into_iter()
+            .zip(&types)
+            .map(|(n, t)| Field::new(n, Col::for_type(t, 0, 0).finish().data_type().clone(), true))
+            .collect();
+        Layout {
+            sources,
+            types,
+            schema: Arc::new(Schema::new(fields)),
+        }
     }
 
-    fn batch(&self, records: &[Record]) -> Result<RecordBatch, ArrowError> {
-        let mut cols: Vec<Col> = self.types.iter().map(|t| Col::for_type(t, records.len())).collect();
-        for r in records {
-            let sys = [
-                Value::Id(r.id),
-                Value::Int(r.version as i64),
-                Value::Timestamp(r.created_at),
-                Value::Timestamp(r.updated_at),
-            ];
-            for (c, (col, idx)) in cols.iter_mut().zip(&self.index).enumerate() {
-                match idx {
-                    None => col.push(Some(&sys[c])),
-                    Some(i) if !r.is_hidden(*i) => col.push(Some(&r.values[*i])),
-                    Some(_) => col.push(None),
-                }
-            }
+    pub(crate) fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    /// The builder of one worker's batches.
+    fn builder(&self) -> Builder<'_> {
+        Builder {
+            layout: self,
+            text_per_row: vec![0.0; self.types.len()],
         }
-        let arrays: Vec<ArrayRef> = cols.iter_mut().map(Col::finish).collect();
-        let fields: Vec<Field> = self
-            .names
-            .iter()
-            .zip(&arrays)
-            .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
-            .collect();
-        RecordBatch::try_new(Arc::new(Schema::new(fields)), arrays)
     }
 }
 
-/// Pages through a list with bulk pages, converting each page to a record batch as it arrives.
-/// Runs without the GIL; takes it briefly between pages to let Ctrl-C (or any signal handler) in.
+/// Builds record batches of one [`Layout`], sizing each text column's buffer from the batches
+/// before (an estimate per column rather than one per type: most address columns are empty, ids
+/// are 36 bytes, names a dozen).
+struct Builder<'a> {
+    layout: &'a Layout,
+    /// Bytes of text per row in the last batch, per column.
+    text_per_row: Vec<f64>,
+}
+
+impl Builder<'_> {
+    /// One record batch of `n` records.
+    fn batch<'r>(&mut self, records: impl Iterator<Item = &'r Record>, n: usize) -> Result<RecordBatch, ArrowError> {
+        let layout = self.layout;
+        let mut cols: Vec<Col> = layout
+            .types
+            .iter()
+            .zip(&self.text_per_row)
+            .map(|(t, per_row)| Col::for_type(t, n, (per_row * n as f64 * 1.1) as usize))
+            .collect();
+        for r in records {
+            for (col, src) in cols.iter_mut().zip(&layout.sources) {
+                match src {
+                    Source::Id => col.push_id(r.id),
+                    Source::Version => col.push(Some(&Value::Int(r.version as i64))),
+                    Source::CreatedAt => col.push(Some(&Value::Timestamp(r.created_at))),
+                    Source::UpdatedAt => col.push(Some(&Value::Timestamp(r.updated_at))),
+                    Source::Declared(i) => col.push((!r.is_hidden(*i)).then(|| &r.values[*i])),
+                    Source::Custom(k) => col.push(r.custom.get(k)),
+                }
+            }
+        }
+        if n > 0 {
+            for (per_row, col) in self.text_per_row.iter_mut().zip(&cols) {
+                *per_row = col.text_bytes() as f64 / n as f64;
+            }
+        }
+        let arrays: Vec<ArrayRef> = cols.iter_mut().map(Col::finish).collect();
+        RecordBatch::try_new(layout.schema.clone(), arrays)
+    }
+}
+
+/// Why an export stopped.
+enum Fail {
+    Core(Error),
+    Arrow(ArrowError),
+    Py(PyErr),
+}
+
+impl From<ArrowError> for Fail {
+    fn from(e: ArrowError) -> Fail {
+        Fail::Arrow(e)
+    }
+}
+
+impl From<Fail> for PyErr {
+    fn from(f: Fail) -> PyErr {
+        match f {
+            Fail::Core(e) => to_py_err(e),
+            Fail::Arrow(e) => pyo3::exceptions::PyRuntimeError::new_err(e.to_string()),
+            Fail::Py(e) => e,
+        }
+    }
+}
+
+/// Takes the GIL at most every [`SIGNAL_CHECK`] to run Python's signal handlers (Ctrl-C raises
+/// `KeyboardInterrupt` there). Used on the calling thread only.
+struct Signals(Instant);
+
+impl Signals {
+    fn new() -> Signals {
+        Signals(Instant::now())
+    }
+
+    fn check(&mut self) -> Result<(), Fail> {
+        if self.0.elapsed() >= SIGNAL_CHECK {
+            Python::attach(|py| py.check_signals()).map_err(Fail::Py)?;
+            self.0 = Instant::now();
+        }
+        Ok(())
+    }
+}
+
+/// One export: the list to read (through the service) and the layout to build.
+struct Job<'a> {
+    svc: &'a Svc,
+    actor: &'a Actor,
+    entity: &'static str,
+    layout: &'a Layout,
+}
+
+impl Job<'_> {
+    fn page(&self, req: &ListRequest) -> Result<Page<Record>, Fail> {
+        pollster::block_on(self.svc.list_bulk(self.actor, self.entity, req)).map_err(Fail::Core)
+    }
+}
+
+/// Reads every matching record as Arrow record batches. Runs without the GIL (the caller
+/// detaches); takes it briefly now and then to let Ctrl-C in.
 pub(crate) fn collect(
     svc: &Svc,
     actor: &Actor,
     def: &'static EntityDef,
-    readable: &[bool],
-    mut req: ListRequest,
+    layout: &Layout,
+    req: ListRequest,
     limit: Option<u64>,
 ) -> PyResult<ArrowStream> {
-    let layout = Layout::new(def, readable);
-    let mut batches = Vec::new();
-    let mut rows: u64 = 0;
-    let arrow_err = |e: ArrowError| pyo3::exceptions::PyRuntimeError::new_err(e.to_string());
-    loop {
-        if let Some(l) = limit {
-            let left = l.saturating_sub(rows);
-            if left == 0 {
-                break;
-            }
-            let page = req.limit.unwrap_or(crm_core::query::MAX_BULK_PAGE_SIZE);
-            req.limit = Some(page.min(u32::try_from(left).unwrap_or(u32::MAX)));
-        }
-        let page = pollster::block_on(svc.list_bulk(actor, def.name, &req)).map_err(to_py_err)?;
-        rows += page.items.len() as u64;
-        if !page.items.is_empty() {
-            batches.push(layout.batch(&page.items).map_err(arrow_err)?);
-        }
-        Python::attach(|py| py.check_signals())?;
-        match page.next_cursor {
-            Some(c) => req.cursor = Some(c),
-            None => break,
-        }
-    }
-    let schema = match batches.first() {
-        Some(b) => b.schema(),
-        None => layout.batch(&[]).map_err(arrow_err)?.schema(),
+    let job = Job {
+        svc,
+        actor,
+        entity: def.name,
+        layout,
     };
-    Ok(ArrowStream { schema, batches, rows })
+    let by_id = match req.sort.as_slice() {
+        [k] if k.field == "id" => Some(k.desc),
+        _ => None,
+    };
+    let (batches, rows) = match by_id {
+        Some(desc) if limit.is_none() && req.cursor.is_none() => from_both_ends(&job, req, desc)?,
+        _ => read_ahead(&job, req, limit)?,
+    };
+    Ok(ArrowStream {
+        schema: layout.schema(),
+        batches,
+        rows,
+    })
+}
+
+/// Id order: worker 0 (the calling thread) reads in the requested direction, worker 1 in the
+/// opposite one; each keeps only the rows before the other's last kept id (in its own direction)
+/// and stops at the first page that reaches it, or at the end. As each worker's pages are
+/// contiguous, that covers every row exactly once. Worker 1's batches are built in reverse, so the
+/// result is worker 0's batches followed by worker 1's, backwards.
+fn from_both_ends(job: &Job<'_>, req: ListRequest, desc: bool) -> Result<(Vec<RecordBatch>, u64), Fail> {
+    let frontier: Mutex<[Option<Id>; 2]> = Mutex::new([None, None]);
+    let done = AtomicBool::new(false);
+    let mut back_req = req.clone();
+    back_req.sort[0].desc = !desc;
+    let (front, back) = std::thread::scope(|s| {
+        let back = s.spawn(|| half(job, back_req, 1, !desc, &frontier, &done, &mut || Ok(())));
+        let mut signals = Signals::new();
+        let front = half(job, req, 0, desc, &frontier, &done, &mut || signals.check());
+        if front.is_err() {
+            done.store(true, Ordering::Release);
+        }
+        let back = back
+            .join()
+            .unwrap_or_else(|_| Err(Fail::Core(Error::Storage("export worker panicked".into()))));
+        (front, back)
+    });
+    let (mut batches, mut rows) = front?;
+    let (back_batches, back_rows) = back?;
+    batches.extend(back_batches.into_iter().rev());
+    rows += back_rows;
+    Ok((batches, rows))
+}
+
+/// One worker of [`from_both_ends`]: `me` is 0 or 1, `desc` its own direction.
+fn half(
+    job: &Job<'_>,
+    mut req: ListRequest,
+    me: usize,
+    desc: bool,
+    frontier: &Mutex<[Option<Id>; 2]>,
+    done: &AtomicBool,
+    tick: &mut dyn FnMut() -> Result<(), Fail>,
+) -> Result<(Vec<RecordBatch>, u64), Fail> {
+    let before = |a: Id, b: Id| if desc { a > b } else { a < b };
+    let mut builder = job.layout.builder();
+    let mut batches = Vec::new();
+    let mut rows = 0u64;
+    while !done.load(Ordering::Acquire) {
+        let page = job.page(&req)?;
+        let (keep, last) = {
+            let mut f = frontier.lock().unwrap_or_else(PoisonError::into_inner);
+            let keep = match f[1 - me] {
+                Some(other) => page.items.partition_point(|r| before(r.id, other)),
+                None => page.items.len(),
+            };
+            if keep > 0 {
+                f[me] = Some(page.items[keep - 1].id);
+            }
+            (keep, keep < page.items.len() || page.next_cursor.is_none())
+        };
+        if last {
+            done.store(true, Ordering::Release);
+        }
+        if keep > 0 {
+            let items = &page.items[..keep];
+            batches.push(if me == 0 {
+                builder.batch(items.iter(), keep)?
+            } else {
+                builder.batch(items.iter().rev(), keep)?
+            });
+            rows += keep as u64;
+        }
+        if last {
+            break;
+        }
+        tick()?;
+        req.cursor = page.next_cursor;
+    }
+    Ok((batches, rows))
+}
+
+/// Any order: a reader thread fetches pages (up to [`READ_AHEAD`] ahead) while the calling thread
+/// builds the batch of the previous one. `limit` caps the rows.
+fn read_ahead(job: &Job<'_>, mut req: ListRequest, limit: Option<u64>) -> Result<(Vec<RecordBatch>, u64), Fail> {
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let (tx, rx) = sync_channel::<Result<Page<Record>, Fail>>(READ_AHEAD);
+        let stop = &stop;
+        s.spawn(move || {
+            let mut rows: u64 = 0;
+            while !stop.load(Ordering::Acquire) {
+                if let Some(l) = limit {
+                    let left = l.saturating_sub(rows);
+                    if left == 0 {
+                        break;
+                    }
+                    let page = req.limit.unwrap_or(MAX_BULK_PAGE_SIZE);
+                    req.limit = Some(page.min(u32::try_from(left).unwrap_or(u32::MAX)));
+                }
+                let page = job.page(&req);
+                let next = page.as_ref().ok().and_then(|p| p.next_cursor.clone());
+                rows += page.as_ref().map_or(0, |p| p.items.len() as u64);
+                let end = next.is_none();
+                if tx.send(page).is_err() || end {
+                    break;
+                }
+                req.cursor = next;
+            }
+        });
+        let mut signals = Signals::new();
+        let mut builder = job.layout.builder();
+        let mut batches = Vec::new();
+        let mut rows: u64 = 0;
+        let out = (|| {
+            for page in rx {
+                let page = page?;
+                if !page.items.is_empty() {
+                    batches.push(builder.batch(page.items.iter(), page.items.len())?);
+                    rows += page.items.len() as u64;
+                }
+                signals.check()?;
+            }
+            Ok(())
+        })();
+        // On failure the receiver is gone, so the reader's next send fails; the flag stops it
+        // before its next page too.
+        stop.store(true, Ordering::Release);
+        out.map(|()| (batches, rows))
+    })
 }
 
 /// Record batches ready for any Arrow consumer: implements the Arrow PyCapsule interface
@@ -212,8 +482,15 @@ impl ArrowStream {
         self.rows
     }
 
+    /// Number of record batches.
+    #[getter]
+    fn num_batches(&self) -> usize {
+        self.batches.len()
+    }
+
     /// Exports the batches as an `ArrowArrayStream` PyCapsule (the Arrow PyCapsule interface).
-    /// `requested_schema` is accepted and ignored (the schema is fixed by the entity's declaration).
+    /// `requested_schema` is accepted and ignored (the schema is fixed by the entity's declaration
+    /// and the tenant's custom fields).
     #[pyo3(signature = (requested_schema=None))]
     fn __arrow_c_stream__<'py>(
         &self,

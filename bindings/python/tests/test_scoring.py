@@ -3,6 +3,8 @@
 import copy
 import datetime as dt
 
+import pytest
+
 import crm
 
 
@@ -41,3 +43,28 @@ def test_invalid_model_is_a_validation_error(db):
         assert e.fields
     else:
         raise AssertionError("an empty tier list must be refused")
+
+
+def test_backtest_without_model_uses_the_published_one(tmp_path):
+    path = str(tmp_path / "published.db")
+    crm.load_demo(path, leads=120)
+    db = crm.open(path)
+    default = db.scoring.default_model()
+    assert db.scoring.published_model() == default, "nothing published yet: the built-in model"
+    assert db.scoring.backtest().model == default["name"]
+
+    draft = copy.deepcopy(default)
+    draft["name"] = "no engagement"
+    draft["groups"] = [g for g in draft["groups"] if g["kind"] != "engagement"]
+    record = db.entity("scoring_model").create(name="no engagement", definition=draft)
+    assert db.scoring.backtest().model == default["name"], "a draft is not published"
+    db.scoring.publish(record)
+    assert db.scoring.published_model() == draft
+    report = db.scoring.backtest()
+    assert report.model == "no engagement"
+    assert report == db.scoring.backtest(draft)
+
+
+def test_published_model_needs_read_access(staff_db):
+    with pytest.raises(crm.ForbiddenError):
+        staff_db.scoring.published_model()

@@ -323,11 +323,13 @@ class RecordList:
 
     def to_arrow(self, page_size: Optional[int] = None) -> Any:
         """The whole result as a ``pyarrow.Table``: columns ``id``, ``version``, ``created_at``,
-        ``updated_at`` then every field the user may read. Timestamps are ``timestamp[us, UTC]``,
-        money ``decimal128(18, 2)``, dates ``date32``, ids strings, multi-valued fields lists.
-        Built from Arrow arrays in Rust, one record batch per bulk page; Ctrl-C stops it between
-        pages. Rows come in the list's ``order_by``, or in id (creation) order when none was given.
-        ``page_size`` (at most 10,000) is for tests and tuning. Needs ``pyarrow``."""
+        ``updated_at``, then every declared field the user may read, then the tenant's custom
+        fields the user may read as ``custom.<key>`` (sorted by key, typed from their
+        definitions). Timestamps are ``timestamp[us, UTC]``, money ``decimal128(18, 2)``, dates
+        ``date32``, ids strings, multi-valued fields lists. Built from Arrow arrays in Rust, one
+        record batch per bulk page, on two threads; Ctrl-C stops it. Rows come in the list's
+        ``order_by``, or in id (creation) order when none was given. ``page_size`` (at most
+        10,000) is for tests and tuning. Needs ``pyarrow``."""
         import pyarrow as pa
 
         stream = self._stream(page_size)
@@ -616,8 +618,9 @@ class Scoring:
     def backtest(
         self, model: Optional[ModelLike] = None, *, since: Optional[Union[_dt.datetime, _dt.date]] = None
     ) -> BacktestReport:
-        """Scores the closed (won or lost) leads created since ``since`` with ``model`` (the built-in
-        default model when ``None``) and reports AUC and win rate and lift per tier."""
+        """Scores the closed (won or lost) leads created since ``since`` with ``model`` (when
+        ``None``: the tenant's published model, see :meth:`published_model`) and reports AUC and
+        win rate and lift per tier."""
         raw = _json.loads(self._db._native.backtest(_model_json(model), _micros(since)))
         return BacktestReport(
             model=raw["model"],
@@ -631,6 +634,12 @@ class Scoring:
     def default_model(self) -> Dict[str, Any]:
         """The built-in default model's definition (a dict to copy and tweak)."""
         return _json.loads(_crm.Database.default_model())
+
+    def published_model(self) -> Dict[str, Any]:
+        """The definition of the model that scores the tenant's leads: the published
+        ``scoring_model``, or the built-in default model when none is published (a dict to copy
+        and tweak). Needs read access to scoring models."""
+        return dict(_json.loads(self._db._native.published_model()))
 
     def rescore(self) -> RescoreReport:
         """Re-scores every lead as of now (scores decay); needs tenant-wide lead update rights."""
