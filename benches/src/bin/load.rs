@@ -5,10 +5,12 @@
 //! 1. Prepares (or reuses, with `--database`) a file with a bench tenant of N leads (imported through
 //!    the service in chunks of 50,000, the harness's fast path) and bench users with a password.
 //! 2. Starts `target/release/crm serve` on a free loopback port (fixed JWT secret, rate limit raised
-//!    out of the way), signs in, samples lead ids.
-//! 3. For `get_lead`, `list_page` and `create_lead`: in-process baseline (`--concurrency` threads), then
-//!    HTTP (`--concurrency` connections), `--seconds` each; throughput, exact p50/p99, statuses.
-//! 4. Saturation: restarts the server with a small `CRM_MAX_IN_FLIGHT` and a per-caller rate limit and
+//!    out of the way), signs the users in, creates API keys.
+//! 3. One request at a time: GET lead over HTTP against `Service::get`, and `GET /healthz`.
+//! 4. For `get_lead`, `list_page` and `create_lead`: in-process baseline (`--concurrency` threads), then
+//!    HTTP (`--concurrency` connections), `--seconds` each; throughput, exact p50/p99, statuses, server
+//!    and generator CPU per request. `healthz` over HTTP only: the floor of the HTTP stack.
+//! 5. Saturation: restarts the server with a small `CRM_MAX_IN_FLIGHT` and a per-caller rate limit and
 //!    hits it with `--sat-concurrency` connections spread over several users and API keys: shares of
 //!    200/503/429, p99 of accepted requests, the server's RSS before and after.
 //!
@@ -87,8 +89,8 @@ struct Args {
     /// The `crm` binary; by default the `crm` next to this binary (`target/release/crm`).
     #[arg(long)]
     crm_bin: Option<PathBuf>,
-    /// Do not run `cargo build --release -p crm-cli` first (it runs when started through cargo and
-    /// `--crm-bin` is not given).
+    /// Do not run `cargo build --release -p crm-cli -p crm-bench` first (it runs when started through
+    /// cargo and `--crm-bin` is not given).
     #[arg(long)]
     no_build: bool,
     /// Worker threads of the load generator's runtime.
@@ -112,7 +114,8 @@ struct Args {
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "healthz,get_lead,list_page,create_lead"
+        default_value = "healthz,get_lead,list_page,create_lead",
+        value_parser = clap::builder::PossibleValuesParser::new(["healthz", "get_lead", "list_page", "create_lead"]),
     )]
     scenarios: Vec<String>,
     /// Skip the saturation phase.
@@ -120,7 +123,18 @@ struct Args {
     no_saturation: bool,
 }
 
+/// When the run started (progress lines carry the time since).
+static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+
+/// A progress line on stderr, with the seconds since the start.
+macro_rules! note {
+    ($($t:tt)*) => {
+        eprintln!("[{:>6.1} s] {}", START.get_or_init(Instant::now).elapsed().as_secs_f64(), format!($($t)*))
+    };
+}
+
 fn main() {
+    START.get_or_init(Instant::now);
     let args = Args::parse();
     if let Err(e) = run(&args) {
         eprintln!("load failed: {e}");
@@ -300,7 +314,7 @@ fn prepare(svc: &Svc, leads: usize, users: usize) -> Res<Bench> {
     let admin = block(svc.actor(tenant, out[0].1))?;
     let mut have = block(svc.store().count(tenant, &LEAD, &Filter::All))? as usize;
     if have < leads {
-        eprintln!("seeding: {have} leads in the bench tenant, importing {}", leads - have);
+        note!("seeding: {have} leads in the bench tenant, importing {}", leads - have);
         let t0 = Instant::now();
         let nonce = now_micros();
         let mut rng = Rng(0x10AD ^ nonce);
@@ -324,7 +338,7 @@ fn prepare(svc: &Svc, leads: usize, users: usize) -> Res<Bench> {
             }
             have += n;
             chunk_no += 1;
-            eprintln!(
+            note!(
                 "seeding: {have}/{leads} leads ({:.0} s, {:.0} leads/s)",
                 t0.elapsed().as_secs_f64(),
                 (have as f64) / t0.elapsed().as_secs_f64()
@@ -804,8 +818,11 @@ impl Server {
         }
     }
 
-    /// (VmRSS, VmHWM) in KiB.
-    fn memory(&self) -> Option<(u64, u64)> {
+    fn memory(&self) -> Mem {
+        self.read_memory().unwrap_or_default()
+    }
+
+    fn read_memory(&self) -> Option<Mem> {
         let s = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
         let field = |name: &str| {
             s.lines()
@@ -813,7 +830,12 @@ impl Server {
                 .and_then(|v| v.split_whitespace().next())
                 .and_then(|v| v.parse::<u64>().ok())
         };
-        Some((field("VmRSS:")?, field("VmHWM:")?))
+        Some(Mem {
+            rss: field("VmRSS:")?,
+            peak: field("VmHWM:")?,
+            anon: field("RssAnon:").unwrap_or(0),
+            file: field("RssFile:").unwrap_or(0) + field("RssShmem:").unwrap_or(0),
+        })
     }
 
     fn stop(&mut self) {
@@ -850,6 +872,26 @@ fn greedy_caller(w: usize, callers: usize) -> usize {
     }
 }
 
+/// A process's memory (KiB) from `/proc/PID/status`: resident set (`VmRSS`), its peak (`VmHWM`), and
+/// its parts: anonymous memory (heap, stacks, SQLite page caches) and file-backed pages (the binary and
+/// the database pages SQLite reads through `mmap`, which count as resident while mapped).
+#[derive(Clone, Copy, Debug, Default)]
+struct Mem {
+    rss: u64,
+    peak: u64,
+    anon: u64,
+    file: u64,
+}
+
+impl Mem {
+    fn mib(kib: u64) -> f64 {
+        kib as f64 / 1024.0
+    }
+    fn json(&self) -> Json {
+        json!({"peak_kib": self.peak, "anon_kib": self.anon, "file_kib": self.file})
+    }
+}
+
 /// CPU seconds (user + system) of a process so far.
 fn cpu_seconds(pid: u32) -> Option<f64> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -880,17 +922,19 @@ fn crm_binary(args: &Args) -> Res<PathBuf> {
     let exe = std::env::current_exe()?;
     let bin = exe.with_file_name("crm");
     if let (false, Ok(cargo)) = (args.no_build, std::env::var("CARGO")) {
-        eprintln!("building the server: cargo build --release -p crm-cli");
+        // With crm-bench in the same build, crm-cli shares this binary's dependency builds (the same
+        // features), so only the `crm` crate itself is compiled.
+        note!("building the server: cargo build --release -p crm-cli -p crm-bench");
         let st = Command::new(cargo)
-            .args(["build", "--release", "-q", "-p", "crm-cli"])
+            .args(["build", "--release", "-q", "-p", "crm-cli", "-p", "crm-bench"])
             .status()?;
         if !st.success() {
-            return Err("cargo build --release -p crm-cli failed".into());
+            return Err("cargo build --release -p crm-cli -p crm-bench failed".into());
         }
     }
     if !bin.exists() {
         return Err(format!(
-            "{} not found: build it with `cargo build --release -p crm-cli` (or pass --crm-bin)",
+            "{} not found: build it with `cargo build --release -p crm-cli -p crm-bench` (or pass --crm-bin)",
             bin.display()
         )
         .into());
@@ -923,9 +967,10 @@ fn run(args: &Args) -> Res<()> {
     let store = Arc::new(SqliteStore::open(&path)?);
     let svc: Svc = Service::new(store, Arc::new(SystemClock), Arc::new(RandomIds));
     let bench = prepare(&svc, args.leads, users)?;
+    note!("sampling lead ids");
     let ids = Arc::new(sample_ids(&path, bench.tenant, SAMPLE)?);
     let n_leads = bench.leads;
-    eprintln!(
+    note!(
         "load: {} ({n_leads} leads), concurrency {c}, {:.1} s per phase, server {}",
         path.display(),
         dur.as_secs_f64(),
@@ -995,7 +1040,8 @@ fn run(args: &Args) -> Res<()> {
                 .ok_or_else(|| format!("API key: {st} {body}"))?;
             keys.push(format!("Bearer {key}"));
         }
-        // Every scenario answers as expected once before it is measured.
+        // An API key reads a lead before anything is measured (a scenario without a single successful
+        // request fails the run too).
         let (st, body) = call(
             &http,
             "GET",
@@ -1011,9 +1057,10 @@ fn run(args: &Args) -> Res<()> {
     })?;
     let admin_auth = tokens[0].clone();
     let pid = server.pid();
-    let (rss0, _) = server.memory().unwrap_or_default();
+    let mem0 = server.memory();
 
     // ---- one request at a time: the HTTP overhead on a single request ----
+    note!("server ready (pid {pid}); one request at a time");
     let serial = dur.min(Duration::from_secs(3));
     let serial_warm = warmup.min(Duration::from_millis(300));
     let base_s = inproc_phase(&svc, &bench.admin, Kind::Get, &ids, 1, serial)?;
@@ -1045,9 +1092,12 @@ fn run(args: &Args) -> Res<()> {
         "us",
         Some(pct(&base_s.ok, 0.5)),
         http_s.total(),
-        common(
-            json!({"concurrency": 1, "status": http_s.status_json(), "p99_us": sig(pct(&http_s.ok, 0.99)), "baseline_p99_us": sig(pct(&base_s.ok, 0.99))}),
-        ),
+        common(json!({
+            "concurrency": 1,
+            "status": http_s.status_json(),
+            "p99_us": sig(pct(&http_s.ok, 0.99)),
+            "baseline_p99_us": sig(pct(&base_s.ok, 0.99)),
+        })),
     );
     emit(
         "healthz_serial_p50",
@@ -1075,10 +1125,10 @@ fn run(args: &Args) -> Res<()> {
         let base = if kind == Kind::Health {
             None
         } else {
-            eprintln!("{name}: in-process, {c} threads");
+            note!("{name}: in-process, {c} threads");
             Some(inproc_phase(&svc, &bench.admin, kind, &ids, c, dur)?)
         };
-        eprintln!("{name}: HTTP, {c} connections");
+        note!("{name}: HTTP, {c} connections");
         let (h, _) = rt.block_on(http_phase(
             &http,
             &server.base,
@@ -1140,28 +1190,30 @@ fn run(args: &Args) -> Res<()> {
             get_http = Some(h);
         }
     }
-    let (rss1, hwm1) = server.memory().unwrap_or_default();
+    let mem1 = server.memory();
     emit(
         "server_rss_fixed_before",
-        rss0 as f64,
+        mem0.rss as f64,
         "KiB",
         None,
         0,
-        common(json!({})),
+        common(mem0.json()),
     );
     emit(
         "server_rss_fixed_after",
-        rss1 as f64,
+        mem1.rss as f64,
         "KiB",
-        Some(rss0 as f64),
+        Some(mem0.rss as f64),
         0,
-        common(json!({"peak_kib": hwm1})),
+        common(mem1.json()),
     );
     summary.push(format!(
-        "server RSS (no limits): {:.1} MiB after sign-in, {:.1} MiB after the scenarios (peak {:.1} MiB)",
-        rss0 as f64 / 1024.0,
-        rss1 as f64 / 1024.0,
-        hwm1 as f64 / 1024.0
+        "server RSS (no limits): {:.1} MiB after sign-in, {:.1} MiB after the scenarios ({:.1} anonymous, {:.1} file/mmap; peak {:.1} MiB)",
+        Mem::mib(mem0.rss),
+        Mem::mib(mem1.rss),
+        Mem::mib(mem1.anon),
+        Mem::mib(mem1.file),
+        Mem::mib(mem1.peak),
     ));
     server.stop();
 
@@ -1172,7 +1224,7 @@ fn run(args: &Args) -> Res<()> {
             .sat_rate
             .unwrap_or_else(|| ((get_http.ok_rps() / callers.len() as f64).round() as u32).max(1));
         let sat_c = args.sat_concurrency.max(1);
-        eprintln!(
+        note!(
             "saturation: {sat_c} connections, {} callers, CRM_MAX_IN_FLIGHT={}, CRM_RATE_LIMIT={rate} (burst {rate})",
             callers.len(),
             args.sat_in_flight
@@ -1188,7 +1240,7 @@ fn run(args: &Args) -> Res<()> {
             dir.path().join("saturation.log"),
         )?;
         rt.block_on(sat.ready(&http))?;
-        let (before, _) = sat.memory().unwrap_or_default();
+        let before = sat.memory();
         let (s, per_worker) = rt.block_on(http_phase(
             &http,
             &sat.base,
@@ -1216,7 +1268,7 @@ fn run(args: &Args) -> Res<()> {
             let share = |st: u16| sig(*m.get(&st).unwrap_or(&0) as f64 / total);
             json!({"requests": m.values().sum::<usize>(), "200": share(200), "503": share(503), "429": share(429)})
         };
-        let (after, peak) = sat.memory().unwrap_or_default();
+        let after = sat.memory();
         sat.stop();
         let detail = json!({
             "concurrency": sat_c,
@@ -1263,26 +1315,26 @@ fn run(args: &Args) -> Res<()> {
         );
         emit(
             "server_rss_saturation_before",
-            before as f64,
+            before.rss as f64,
             "KiB",
             None,
             0,
-            common(json!({})),
+            common(before.json()),
         );
         emit(
             "server_rss_saturation_after",
-            after as f64,
+            after.rss as f64,
             "KiB",
-            Some(before as f64),
+            Some(before.rss as f64),
             0,
-            common(json!({"peak_kib": peak})),
+            common(after.json()),
         );
         let (srv_cpu, _) = s.cpu.unwrap_or_default();
         summary.push(format!(
             "saturation ({sat_c} connections, {} callers, max in flight {}, {rate} req/s per caller): {} requests, \
              200 {:.1}%, 503 {:.1}%, 429 {:.1}%, other {:.1}%; accepted {:.0} req/s (unlimited server: {:.0}), \
              p99 accepted {:.0} us (unsaturated {:.0} us), p99 rejected {:.0} us; server CPU {:.1} s; \
-             RSS {:.1} -> {:.1} MiB (peak {:.1} MiB); greedy caller (half the connections) {}, the others {}",
+             RSS {:.1} -> {:.1} MiB ({:.1} anonymous; peak {:.1} MiB); greedy caller (half the connections) {}, the others {}",
             callers.len(),
             args.sat_in_flight,
             s.total(),
@@ -1296,9 +1348,10 @@ fn run(args: &Args) -> Res<()> {
             pct(&get_http.ok, 0.99),
             pct(&s.other, 0.99),
             srv_cpu,
-            before as f64 / 1024.0,
-            after as f64 / 1024.0,
-            peak as f64 / 1024.0,
+            Mem::mib(before.rss),
+            Mem::mib(after.rss),
+            Mem::mib(after.anon),
+            Mem::mib(after.peak),
             class(&greedy),
             class(&others),
         ));
@@ -1314,7 +1367,7 @@ fn run(args: &Args) -> Res<()> {
         common(json!({"at_start": load_start, "cpus": cpus})),
     );
     eprintln!(
-        "\nsummary ({n_leads} leads, {c} connections, {:.0} s per phase; {cpus} CPUs, load average {load_start:.1} at the start, {:.1} at the end):",
+        "\nsummary ({n_leads} leads, {c} connections, {:.1} s per phase; {cpus} CPUs, load average {load_start:.1} at the start, {:.1} at the end):",
         dur.as_secs_f64(),
         loadavg()
     );
