@@ -105,9 +105,6 @@ pub struct Role {
     pub grants: BTreeMap<String, Grant>,
 }
 
-/// Fields every reader of a record sees.
-const ALWAYS_READABLE: &[&str] = &["id", "version", "created_at", "updated_at"];
-
 impl Role {
     pub fn scope(&self, entity: &str, action: Action) -> Scope {
         self.grants
@@ -121,7 +118,9 @@ impl Role {
         if is_secret(entity, field) {
             return false;
         }
-        ALWAYS_READABLE.contains(&field) || self.grants.get(entity).is_some_and(|g| g.read.allows(field))
+        // Every reader sees the system columns (id, version, timestamps).
+        crate::schema::SystemField::from_name(field).is_some()
+            || self.grants.get(entity).is_some_and(|g| g.read.allows(field))
     }
 
     pub fn can_write_field(&self, entity: &str, field: &str) -> bool {

@@ -241,6 +241,18 @@ pub enum SystemField {
 }
 
 impl SystemField {
+    pub const ALL: [SystemField; 4] = [
+        SystemField::Id,
+        SystemField::Version,
+        SystemField::CreatedAt,
+        SystemField::UpdatedAt,
+    ];
+
+    /// The system column of this name, if it is one. System columns are never null.
+    pub fn from_name(name: &str) -> Option<SystemField> {
+        Self::ALL.into_iter().find(|f| f.name() == name)
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             SystemField::Id => "id",

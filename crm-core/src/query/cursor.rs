@@ -3,6 +3,7 @@
 
 use super::{Filter, Op, SortKey};
 use crate::error::{Error, Result};
+use crate::schema::SystemField;
 use crate::value::{FieldType, Value};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -61,6 +62,9 @@ pub fn keyset_after(sort: &[SortKey], last: &[Value]) -> Filter {
             (Value::Null, false) => Some(Filter::Not(Box::new(Filter::IsNull { field: k.field.clone() }))),
             (Value::Null, true) => None,
             (v, false) => Some(Filter::cmp(&k.field, Op::Gt, v.clone())),
+            // Nulls sort last, so "after" a descending key includes them, except on system columns,
+            // which are never null: there the bare comparison lets the database range-scan an index.
+            (v, true) if SystemField::from_name(&k.field).is_some() => Some(Filter::cmp(&k.field, Op::Lt, v.clone())),
             (v, true) => Some(Filter::Or(vec![
                 Filter::cmp(&k.field, Op::Lt, v.clone()),
                 Filter::IsNull { field: k.field.clone() },
@@ -74,5 +78,26 @@ pub fn keyset_after(sort: &[SortKey], last: &[Value]) -> Filter {
     match alternatives.len() {
         1 => alternatives.pop().unwrap_or(Filter::All),
         _ => Filter::Or(alternatives),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn after_a_descending_key_nulls_follow_except_on_system_columns() {
+        let id = crate::value::Id::from_u128(7);
+        assert_eq!(
+            keyset_after(&[SortKey::desc("id")], &[Value::Id(id)]),
+            Filter::cmp("id", Op::Lt, Value::Id(id))
+        );
+        assert_eq!(
+            keyset_after(&[SortKey::desc("score")], &[Value::Int(5)]),
+            Filter::Or(vec![
+                Filter::cmp("score", Op::Lt, Value::Int(5)),
+                Filter::IsNull { field: "score".into() }
+            ])
+        );
     }
 }

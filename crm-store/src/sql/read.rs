@@ -39,7 +39,7 @@ pub(super) fn filtered(def: &EntityDef, tenant: Id, filter: &Filter, backend: Ba
 
 /// `SELECT <columns> ... WHERE org_id = ? AND <filter> ORDER BY <sort>, id LIMIT ?`.
 pub fn select(def: &EntityDef, tenant: Id, q: &StoreQuery, backend: Backend) -> Result<SelectStatement> {
-    let mut s = filtered(def, tenant, &without_null_tests_of_system_columns(&q.filter), backend)?;
+    let mut s = filtered(def, tenant, &q.filter, backend)?;
     s.columns(columns(def));
     let mut by_id = false;
     for k in &q.sort {
@@ -70,33 +70,6 @@ pub fn select(def: &EntityDef, tenant: Id, q: &StoreQuery, backend: Backend) -> 
     }
     s.limit(u64::from(q.limit));
     Ok(s)
-}
-
-/// The system columns, `NOT NULL` in every table.
-const NOT_NULL: [&str; 4] = ["id", "version", "created_at", "updated_at"];
-
-/// The same filter with the `IS NULL` tests of system columns (never null) folded away. A cursor
-/// after a descending key reads "before it, or null" (`id < ? OR id IS NULL`: nulls sort last);
-/// on a column that cannot be null that is just `id < ?`, which the database serves as an index
-/// range instead of scanning the index from its end on every page.
-fn without_null_tests_of_system_columns(f: &Filter) -> Filter {
-    /// `None`: the part matches nothing.
-    fn fold(f: &Filter) -> Option<Filter> {
-        match f {
-            Filter::IsNull { field } if NOT_NULL.contains(&field.as_str()) => None,
-            Filter::Or(parts) => {
-                let mut kept: Vec<Filter> = parts.iter().filter_map(fold).collect();
-                match kept.len() {
-                    0 => None,
-                    1 => kept.pop(),
-                    _ => Some(Filter::Or(kept)),
-                }
-            }
-            Filter::And(parts) => parts.iter().map(fold).collect::<Option<Vec<_>>>().map(Filter::and),
-            other => Some(other.clone()),
-        }
-    }
-    fold(f).unwrap_or_else(|| Filter::Or(Vec::new()))
 }
 
 /// `SELECT COUNT(*) ... WHERE org_id = ? AND <filter>`.
@@ -260,7 +233,7 @@ mod tests {
 
     use super::*;
     use crm_core::model::LEAD;
-    use crm_core::query::{Op, SortKey, keyset_after};
+    use crm_core::query::{SortKey, keyset_after};
 
     fn where_clause(f: Filter) -> String {
         let q = StoreQuery {
@@ -274,26 +247,16 @@ mod tests {
     }
 
     #[test]
-    fn null_tests_of_system_columns_fold_away() {
+    fn a_cursor_after_a_descending_key_is_an_index_range_on_system_columns_only() {
         let last = Id::from_u128(7);
-        // What a cursor after a descending id reads: a plain range.
+        // What a cursor after a descending id reads: a plain range (ids are never null).
         let after = keyset_after(&[SortKey::desc("id")], &[Value::Id(last)]);
         assert_eq!(where_clause(after), " WHERE \"org_id\" = ? AND \"id\" < ?");
-        // A conjunction with a null test of a system column matches nothing.
-        assert_eq!(
-            where_clause(Filter::and([
-                Filter::eq("status", "new"),
-                Filter::IsNull {
-                    field: "created_at".into()
-                }
-            ])),
-            where_clause(Filter::Or(vec![])),
+        // Declared fields may be null: after a descending score the nulls (sorted last) still follow.
+        let after = keyset_after(
+            &[SortKey::desc("score"), SortKey::desc("id")],
+            &[Value::Int(5), Value::Id(last)],
         );
-        // Declared fields may be null: their tests stay.
-        let nullable = Filter::Or(vec![
-            Filter::cmp("score", Op::Lt, 5i64),
-            Filter::IsNull { field: "score".into() },
-        ]);
-        assert!(where_clause(nullable).contains("IS NULL"));
+        assert!(where_clause(after).contains("\"score\" IS NULL"));
     }
 }
