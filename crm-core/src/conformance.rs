@@ -1384,12 +1384,12 @@ pub fn sessions_keys_and_secrets<S: Store>(store: S) {
         // API keys: bound to a role no stronger than the creator's, usable by hash only.
         let sam = fx.sales_a.user_id.unwrap();
         let e = svc
-            .create_api_key(&fx.sales_a, "ci", "admin", None, "kh")
+            .create_api_key(&fx.sales_a, "ci", Some("admin"), None, "kh")
             .await
             .unwrap_err();
         assert_eq!(e, Error::forbidden("create", "api_key", vec!["role".into()]));
         let key = svc
-            .create_api_key(&fx.sales_a, "ci", "sales", None, "key-hash-1")
+            .create_api_key(&fx.sales_a, "ci", None, None, "key-hash-1")
             .await
             .unwrap();
         assert!(key.to_json().get("key_hash").is_none());

@@ -292,14 +292,14 @@ impl<S: Store> Service<S> {
         self.store.apply(cs).await.map(|_| ())
     }
 
-    /// Creates an API key for the acting user, bound to `role` (built-in or custom), which must be
-    /// no stronger than the actor's own role. `key_hash` is the hash of the key the frontend
+    /// Creates an API key for the acting user, bound to `role` (built-in or custom; default: the
+    /// actor's own role), which must be no stronger than the actor's own role. `key_hash` is the hash of the key the frontend
     /// generated and shows once. Returns the key record (without the hash).
     pub async fn create_api_key(
         &self,
         actor: &Actor,
         name: &str,
-        role: &str,
+        role: Option<&str>,
         expires_at: Option<Timestamp>,
         key_hash: &str,
     ) -> Result<Record> {
@@ -308,7 +308,7 @@ impl<S: Store> Service<S> {
         let Some(owner) = actor.user_id else {
             return Err(Error::forbidden(Action::Create, def.name, vec!["user_id".into()]));
         };
-        let bound = self.role(actor.tenant, role).await?;
+        let bound = self.role(actor.tenant, role.unwrap_or(&actor.role.name)).await?;
         if !actor.role.covers(&bound) {
             return Err(Error::forbidden(Action::Create, def.name, vec!["role".into()]));
         }

@@ -208,10 +208,9 @@ async fn create_key<S: ServerStore>(
     let hash = sha256_hex(&secret);
     let actor = auth.actor;
     let tenant = actor.tenant;
-    let role = req.role.unwrap_or_else(|| actor.role.name.clone());
     let rec = app
         .write(move |svc| async move {
-            svc.create_api_key(&actor, &req.name, &role, req.expires_at, &hash)
+            svc.create_api_key(&actor, &req.name, req.role.as_deref(), req.expires_at, &hash)
                 .await
         })
         .await?;
