@@ -78,15 +78,16 @@ impl Rng {
     }
 }
 
-const FIRST: &[&str] = &[
+/// Synthetic data lists, shared with the benchmarks so every generator makes the same kind of rows.
+pub const FIRST: &[&str] = &[
     "Ann", "Bob", "Carla", "Dev", "Elena", "Frank", "Grace", "Hugo", "Iris", "Jamal", "Kim", "Luis", "Mona", "Nate",
     "Olga", "Pete", "Quinn", "Rosa", "Sam", "Tara",
 ];
-const LAST: &[&str] = &[
+pub const LAST: &[&str] = &[
     "Anderson", "Baker", "Chen", "Diaz", "Evans", "Fischer", "Garcia", "Hughes", "Ito", "Jensen", "Kowalski", "Lopez",
     "Miller", "Nguyen", "Olsen", "Patel",
 ];
-const STREETS: &[&str] = &[
+pub const STREETS: &[&str] = &[
     "Maple St",
     "Oak Ave",
     "Pine Rd",
@@ -95,8 +96,8 @@ const STREETS: &[&str] = &[
     "Aspen Ct",
     "Spruce Way",
 ];
-const CITIES: &[&str] = &["Denver", "Boulder", "Aurora", "Lakewood", "Golden", "Littleton"];
-const PROJECTS: &[&str] = &[
+pub const CITIES: &[&str] = &["Denver", "Boulder", "Aurora", "Lakewood", "Golden", "Littleton"];
+pub const PROJECTS: &[&str] = &[
     "roof_replacement",
     "roof_repair",
     "roof_inspection",
@@ -104,7 +105,8 @@ const PROJECTS: &[&str] = &[
     "gutters",
     "siding",
 ];
-const STATUSES: &[&str] = &[
+/// The default pipeline's stage keys, weighted towards the open stages.
+pub const STATUSES: &[&str] = &[
     "new",
     "new",
     "new",
@@ -117,7 +119,7 @@ const STATUSES: &[&str] = &[
     "won",
     "lost",
 ];
-const OUTCOMES: &[&str] = &["connected", "no_answer", "left_voicemail", "replied", "scheduled"];
+pub const OUTCOMES: &[&str] = &["connected", "no_answer", "left_voicemail", "replied", "scheduled"];
 
 fn obj(j: Json) -> Map<String, Json> {
     j.as_object().cloned().unwrap_or_default()

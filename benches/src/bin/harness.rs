@@ -13,6 +13,7 @@
 use clap::Parser;
 use crm_core::access::Actor;
 use crm_core::clock::{Clock, IdGen, RandomIds, SystemClock};
+use crm_core::demo::{CITIES, FIRST, LAST, OUTCOMES, PROJECTS, Rng, STATUSES};
 use crm_core::model::{ACTIVITY, ACTIVITY_KINDS, LEAD, LEAD_SOURCES};
 use crm_core::query::{Filter, ListRequest, Op, SortKey, StoreQuery};
 use crm_core::record::Record;
@@ -174,63 +175,8 @@ fn per_op(d: Duration, n: usize, scale: f64) -> f64 {
 // Deterministic data
 // ---------------------------------------------------------------------------------------------------
 
-/// SplitMix64: the same data on every run.
-#[derive(Debug)]
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-    fn pick<'a>(&mut self, xs: &[&'a str]) -> &'a str {
-        xs[self.below(xs.len())]
-    }
-    fn chance(&mut self, pct: u64) -> bool {
-        self.next() % 100 < pct
-    }
-}
-
-const FIRST: &[&str] = &[
-    "Ann", "Bob", "Carla", "Dev", "Elena", "Frank", "Grace", "Hugo", "Iris", "Jamal", "Kim", "Luis", "Mona", "Nate",
-    "Olga", "Pete", "Quinn", "Rosa", "Sam", "Tara",
-];
-const LAST: &[&str] = &[
-    "Anderson", "Baker", "Chen", "Diaz", "Evans", "Fischer", "Garcia", "Hughes", "Ito", "Jensen", "Kowalski", "Lopez",
-    "Miller", "Nguyen", "Olsen", "Patel",
-];
-const CITIES: &[&str] = &["Denver", "Boulder", "Aurora", "Lakewood", "Golden", "Littleton"];
-const PROJECTS: &[&str] = &[
-    "roof_replacement",
-    "roof_repair",
-    "roof_inspection",
-    "storm_damage",
-    "gutters",
-    "siding",
-];
-/// The default pipeline's stage keys, weighted towards the open stages.
-const STATUSES: &[&str] = &[
-    "new",
-    "new",
-    "new",
-    "contacted",
-    "contacted",
-    "qualified",
-    "appointment_set",
-    "proposal_sent",
-    "negotiation",
-    "won",
-    "lost",
-];
 const PRIORITIES: &[&str] = &["low", "medium", "medium", "high", "urgent"];
 const LOST_REASONS: &[&str] = &["price", "went with competitor", "no response"];
-const OUTCOMES: &[&str] = &["connected", "no_answer", "left_voicemail", "replied", "scheduled"];
 const DIRECTIONS: &[&str] = &["inbound", "outbound"];
 const VALUES: &[i64] = &[3_500, 8_000, 12_500, 18_000, 26_000, 45_000];
 
@@ -269,7 +215,7 @@ fn gen_leads(rng: &mut Rng, n: usize, owners: usize, prefix: &str, now: Timestam
             let status = rng.pick(STATUSES);
             let phone = rng
                 .chance(80)
-                .then(|| rng.below(10_000))
+                .then(|| rng.index(10_000))
                 .map(|d| (format!("720-555-{d:04}"), format!("+1720555{d:04}")));
             let email = rng.chance(60).then(|| {
                 format!(
@@ -289,9 +235,9 @@ fn gen_leads(rng: &mut Rng, n: usize, owners: usize, prefix: &str, now: Timestam
                 city: rng.pick(CITIES),
                 source: rng.pick(LEAD_SOURCES),
                 status,
-                owner: rng.below(owners),
+                owner: rng.index(owners),
                 project: rng.pick(PROJECTS),
-                cents: (VALUES[rng.below(VALUES.len())] + rng.below(2000) as i64) * 100 + rng.below(100) as i64,
+                cents: (VALUES[rng.index(VALUES.len())] + rng.index(2000) as i64) * 100 + rng.index(100) as i64,
                 priority: rng.pick(PRIORITIES),
                 external_id: format!("{prefix}{i:07}"),
                 lost_reason: (status == "lost").then(|| rng.pick(LOST_REASONS)),
@@ -376,7 +322,7 @@ fn gen_activities(rng: &mut Rng, n: usize, leads: &[(Id, Owner)], now: Timestamp
     let span = 90 * Timestamp::MICROS_PER_DAY as u64;
     (0..n)
         .map(|i| {
-            let (lead, owner) = leads[rng.below(leads.len())];
+            let (lead, owner) = leads[rng.index(leads.len())];
             ActRow {
                 id: RandomIds.new_id(now),
                 kind: rng.pick(ACTIVITY_KINDS),
@@ -384,7 +330,7 @@ fn gen_activities(rng: &mut Rng, n: usize, leads: &[(Id, Owner)], now: Timestamp
                 outcome: rng.pick(OUTCOMES),
                 // Between 90 days and one minute ago.
                 occurred_at: Timestamp(now.0 - 60_000_000 - (rng.next() % span) as i64),
-                duration: rng.below(45) as i64,
+                duration: rng.index(45) as i64,
                 lead,
                 owner,
                 external_id: format!("A{i:07}"),
@@ -858,7 +804,7 @@ fn run(args: &Args) -> Res<()> {
     drop(rows);
 
     // ---- get_lead ----
-    let ids: Vec<Id> = (0..plan.gets).map(|_| lead_ids[rng.below(lead_ids.len())].0).collect();
+    let ids: Vec<Id> = (0..plan.gets).map(|_| lead_ids[rng.index(lead_ids.len())].0).collect();
     let cols = read_columns(&LEAD);
     let get_sql = format!("SELECT {} FROM leads WHERE org_id = ?1 AND id = ?2", cols.join(", "));
     let tenant_b = t.tenant.as_bytes().to_vec();
@@ -896,7 +842,7 @@ fn run(args: &Args) -> Res<()> {
         .filter(|(_, o)| Some(o.team) == reader.team_id)
         .map(|(id, _)| *id)
         .collect();
-    let ids: Vec<Id> = (0..plan.gets).map(|_| team_ids[rng.below(team_ids.len())]).collect();
+    let ids: Vec<Id> = (0..plan.gets).map(|_| team_ids[rng.index(team_ids.len())]).collect();
     let (raw_t, svc_t) = alternate(
         plan.rounds,
         |_| {

@@ -23,7 +23,7 @@
 use clap::Parser;
 use crm_core::access::Actor;
 use crm_core::clock::{RandomIds, SystemClock};
-use crm_core::demo::Rng;
+use crm_core::demo::{CITIES, FIRST, LAST, PROJECTS, Rng, STATUSES};
 use crm_core::model::{LEAD, LEAD_SOURCES};
 use crm_core::query::{Filter, ListRequest, SortKey};
 use crm_core::service::{ImportMode, ImportOptions, Service};
@@ -359,37 +359,6 @@ fn now_micros() -> u64 {
     SystemClock.now().0 as u64
 }
 
-const FIRST: &[&str] = &[
-    "Ann", "Bob", "Carla", "Dev", "Elena", "Frank", "Grace", "Hugo", "Iris", "Jamal", "Kim", "Luis", "Mona", "Nate",
-    "Olga", "Pete", "Quinn", "Rosa", "Sam", "Tara",
-];
-const LAST: &[&str] = &[
-    "Anderson", "Baker", "Chen", "Diaz", "Evans", "Fischer", "Garcia", "Hughes", "Ito", "Jensen", "Kowalski", "Lopez",
-    "Miller", "Nguyen", "Olsen", "Patel",
-];
-const CITIES: &[&str] = &["Denver", "Boulder", "Aurora", "Lakewood", "Golden", "Littleton"];
-const PROJECTS: &[&str] = &[
-    "roof_replacement",
-    "roof_repair",
-    "roof_inspection",
-    "storm_damage",
-    "gutters",
-    "siding",
-];
-/// The default pipeline's stage keys, weighted towards the open stages (as the harness).
-const STATUSES: &[&str] = &[
-    "new",
-    "new",
-    "new",
-    "contacted",
-    "contacted",
-    "qualified",
-    "appointment_set",
-    "proposal_sent",
-    "negotiation",
-    "won",
-    "lost",
-];
 const PRIORITIES: &[&str] = &["low", "medium", "medium", "high", "urgent"];
 const VALUES: &[u64] = &[3_500, 8_000, 12_500, 18_000, 26_000, 45_000];
 

@@ -280,7 +280,7 @@ pub(super) fn run(args: &Args, url: &str) -> Res<()> {
         ),
         ("get_lead_scoped", reader, team_ids),
     ] {
-        let ids: Vec<Id> = (0..plan.gets).map(|_| pool[rng.below(pool.len())]).collect();
+        let ids: Vec<Id> = (0..plan.gets).map(|_| pool[rng.index(pool.len())]).collect();
         let (raw_t, svc_t) = alternate(
             plan.rounds,
             |_| {
