@@ -5,7 +5,7 @@
 //! ```
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use crm_core::model::{ACTIVITY, LEAD};
+use crm_core::entity::{ACTIVITY, LEAD};
 use crm_core::record::Record;
 use crm_core::scoring::{CompiledModel, default_model};
 use crm_core::validate::{self, CustomSpecs, Mode};

@@ -4,8 +4,8 @@ use crate::{Cli, Command, Mode};
 use crm_core::access::Actor;
 use crm_core::clock::{RandomIds, SystemClock};
 use crm_core::demo::{self, DemoSize};
+use crm_core::entity;
 use crm_core::error::{Error, Result};
-use crm_core::model;
 use crm_core::query::{Filter, ListRequest, SortKey};
 use crm_core::service::{ExportOptions, ImportMode, ImportOptions, Service};
 use crm_core::store::Store;
@@ -159,7 +159,7 @@ async fn summary(svc: &Svc, actor: &Actor, top: u32) -> Result<()> {
     let org = svc.get(actor, "organization", actor.tenant).await.ok();
     let count = |e: &'static str| async move {
         svc.store()
-            .count(actor.tenant, model::entity(e).expect("declared"), &Filter::All)
+            .count(actor.tenant, entity::entity(e).expect("declared"), &Filter::All)
             .await
     };
     let mut out = std::io::stdout().lock();

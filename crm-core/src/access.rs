@@ -22,6 +22,36 @@ pub enum Action {
     Import,
     Export,
     Approve,
+    // Workflow actions: each transition of a workflow is bound to one (see `crate::workflow`).
+    Submit,
+    Reject,
+    Send,
+    Accept,
+    Decline,
+    Start,
+    Complete,
+    Cancel,
+}
+
+impl Action {
+    /// Every action, in declaration order.
+    pub const ALL: [Action; 15] = [
+        Action::Read,
+        Action::Create,
+        Action::Update,
+        Action::Delete,
+        Action::Import,
+        Action::Export,
+        Action::Approve,
+        Action::Submit,
+        Action::Reject,
+        Action::Send,
+        Action::Accept,
+        Action::Decline,
+        Action::Start,
+        Action::Complete,
+        Action::Cancel,
+    ];
 }
 
 impl fmt::Display for Action {
@@ -106,25 +136,53 @@ pub struct Role {
 }
 
 impl Role {
-    pub fn scope(&self, entity: &str, action: Action) -> Scope {
+    pub fn scope(&self, def: &EntityDef, action: Action) -> Scope {
         self.grants
-            .get(entity)
+            .get(def.name)
             .and_then(|g| g.actions.get(&action))
             .copied()
             .unwrap_or(Scope::None)
     }
 
-    pub fn can_read_field(&self, entity: &str, field: &str) -> bool {
-        if is_secret(entity, field) {
+    pub fn can_read_field(&self, def: &EntityDef, field: &str) -> bool {
+        // Secret fields (credential hashes) are readable by no role.
+        if def.def(field).is_some_and(|f| f.secret) {
             return false;
         }
         // Every reader sees the system columns (id, version, timestamps).
         crate::schema::SystemField::from_name(field).is_some()
-            || self.grants.get(entity).is_some_and(|g| g.read.allows(field))
+            || self.grants.get(def.name).is_some_and(|g| g.read.allows(field))
     }
 
-    pub fn can_write_field(&self, entity: &str, field: &str) -> bool {
-        self.grants.get(entity).is_some_and(|g| g.write.allows(field))
+    pub fn can_write_field(&self, def: &EntityDef, field: &str) -> bool {
+        self.grants.get(def.name).is_some_and(|g| g.write.allows(field))
+    }
+
+    /// The role's effective access to an entity type: each action with its scope, and for each declared
+    /// field (secret fields excluded) whether the role may read it and write it (writable fields only).
+    pub fn access(&self, def: &EntityDef) -> EntityAccess {
+        let actions = Action::ALL.iter().map(|a| (*a, self.scope(def, *a))).collect();
+        let fields: BTreeMap<String, FieldAccess> = def
+            .fields
+            .iter()
+            .filter(|f| !f.secret)
+            .map(|f| {
+                let access = FieldAccess {
+                    read: self.can_read_field(def, f.name),
+                    write: f.writable && self.can_write_field(def, f.name),
+                };
+                (f.name.to_owned(), access)
+            })
+            .collect();
+        let pick = |p: fn(&FieldAccess) -> bool| fields.iter().filter(|(_, a)| p(a)).map(|(k, _)| k.clone()).collect();
+        EntityAccess {
+            role: self.name.clone(),
+            entity: def.name.to_owned(),
+            actions,
+            readable: pick(|a| a.read),
+            writable: pick(|a| a.write),
+            fields,
+        }
     }
 
     /// Is this role at least as strong as `other` (for API keys: never stronger than their creator)?
@@ -142,11 +200,24 @@ impl Role {
     }
 }
 
-/// Secret fields (credential hashes) are readable by no role.
-fn is_secret(entity: &str, field: &str) -> bool {
-    crate::model::entity(entity)
-        .and_then(|d| d.def(field))
-        .is_some_and(|f| f.secret)
+/// A role's effective access to one entity type (see [`Role::access`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct EntityAccess {
+    pub role: String,
+    pub entity: String,
+    pub actions: BTreeMap<Action, Scope>,
+    pub fields: BTreeMap<String, FieldAccess>,
+    /// The readable fields, by name.
+    pub readable: Vec<String>,
+    /// The writable fields, by name.
+    pub writable: Vec<String>,
+}
+
+/// Whether a role may read and write one field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct FieldAccess {
+    pub read: bool,
+    pub write: bool,
 }
 
 /// Who is acting, as the service sees it: resolved from a user (or the system) once per request.
@@ -172,7 +243,7 @@ impl Actor {
 
     /// The actor's scope for an action, or `Forbidden` naming the action.
     pub fn authorize(&self, def: &EntityDef, action: Action) -> Result<Scope> {
-        match self.role.scope(def.name, action) {
+        match self.role.scope(def, action) {
             Scope::None => Err(Error::forbidden(action, def.name, vec![])),
             s => Ok(s),
         }
@@ -213,7 +284,7 @@ impl Actor {
                     f.split('.').next().unwrap_or(f).to_owned()
                 }
             })
-            .filter(|f| !self.role.can_write_field(def.name, f))
+            .filter(|f| !self.role.can_write_field(def, f))
             .collect();
         if denied.is_empty() {
             Ok(())
@@ -252,7 +323,7 @@ pub fn check_role_record(r: &Record, errs: &mut Vec<FieldError>) {
         Err(e) => errs.push(FieldError::new("grants", codes::INVALID_FORMAT, e.to_string())),
         Ok(grants) => {
             for (entity, g) in &grants {
-                let def = crate::model::entity(entity).filter(|d| d.exposure != Exposure::Internal);
+                let def = crate::entity::entity(entity).filter(|d| d.exposure != Exposure::Internal);
                 let Some(def) = def else {
                     errs.push(FieldError::new(
                         format!("grants.{entity}"),
@@ -333,11 +404,10 @@ pub mod builtin {
 
     /// Everything in the tenant.
     pub fn admin() -> Role {
-        use Action::*;
-        let all = [Read, Create, Update, Delete, Import, Export, Approve].map(|a| (a, Scope::Tenant));
+        let all = Action::ALL.map(|a| (a, Scope::Tenant));
         role(
             "admin",
-            crate::model::all()
+            crate::entity::all()
                 .iter()
                 .filter(|e| e.exposure != Exposure::Internal)
                 .map(|e| (e.name, grant(&all, Fields::All, Fields::All)))
@@ -348,7 +418,7 @@ pub mod builtin {
     /// Runs the business: every customer record; reads configuration, edits and publishes scoring models.
     pub fn manager() -> Role {
         use Action::*;
-        let all = [Read, Create, Update, Delete, Import, Export, Approve].map(|a| (a, Scope::Tenant));
+        let all = Action::ALL.map(|a| (a, Scope::Tenant));
         let mut g: Vec<_> = CRM
             .iter()
             .map(|e| (*e, grant(&all, Fields::All, Fields::All)))
@@ -463,9 +533,15 @@ mod tests {
     #[test]
     fn staff_writes_only_notes() {
         let staff = builtin::staff();
-        assert!(staff.can_write_field("contact", "notes"));
-        assert!(!staff.can_write_field("contact", "email"));
-        assert!(!staff.can_read_field("contact", "lifetime_value"));
-        assert_eq!(staff.scope("lead", Action::Read), Scope::None);
+        use crate::entity::{CONTACT, LEAD};
+        assert!(staff.can_write_field(&CONTACT, "notes"));
+        assert!(!staff.can_write_field(&CONTACT, "email"));
+        assert!(!staff.can_read_field(&CONTACT, "lifetime_value"));
+        assert_eq!(staff.scope(&LEAD, Action::Read), Scope::None);
+        let m = staff.access(&CONTACT);
+        assert_eq!(m.writable, ["notes"]);
+        assert!(!m.readable.contains(&"lifetime_value".to_owned()) && m.readable.contains(&"email".to_owned()));
+        assert_eq!(m.actions[&Action::Update], Scope::Tenant);
+        assert_eq!(m.actions[&Action::Delete], Scope::None);
     }
 }

@@ -20,8 +20,8 @@
 use crate::access::Actor;
 use crate::change::{ChangeSet, Write, verify_chain};
 use crate::clock::{FixedClock, SeqIds};
+use crate::entity::{self, LEAD};
 use crate::error::{Error, codes};
-use crate::model::{self, LEAD};
 use crate::query::{Compiled, Filter, ListRequest, SortKey, StoreQuery};
 use crate::record::Record;
 use crate::service::{ConvertOptions, ExportOptions, ImportMode, ImportOptions, Service};
@@ -30,6 +30,9 @@ use crate::sync::{SyncEntry, SyncOp};
 use crate::value::{Id, Timestamp, Value};
 use serde_json::{Map, Value as Json, json};
 use std::sync::Arc;
+
+mod declarations;
+pub use declarations::*;
 
 /// Generates one `#[test]` per conformance case for a store constructor expression.
 #[macro_export]
@@ -45,14 +48,16 @@ macro_rules! conformance_tests {
             bulk_session_rolls_back_on_drop, unique_fields_are_enforced, integrity_checker_reports_broken_rows,
             delete_refuses_records_in_use, pipeline_summary_counts_by_stage, activities_rescore_their_lead,
             derived_writes_skip_moved_rows, decayed_score_explained_and_models_published,
-            sessions_keys_and_secrets, sync_log_is_off_by_default);
+            sessions_keys_and_secrets, sync_log_is_off_by_default,
+            workflow_transitions_are_guarded_and_atomic);
     };
     ($make:expr, sync_log: $logged:expr $(,)?) => {
         $crate::conformance_tests!($make);
         $crate::__conformance_cases!($logged;
             sync_log_records_change_sets_in_order, failed_change_sets_log_nothing,
             mark_synced_removes_entries_up_to_a_seq, sync_log_is_per_tenant,
-            bulk_sessions_log_per_change_set_and_rollbacks_log_nothing);
+            bulk_sessions_log_per_change_set_and_rollbacks_log_nothing,
+            derived_fields_are_recomputed_and_not_synced);
     };
 }
 
@@ -163,7 +168,7 @@ impl<S: Store> Fixture<S> {
         block(
             self.svc
                 .store()
-                .count(self.tenant, model::entity(entity).unwrap(), &Filter::All),
+                .count(self.tenant, entity::entity(entity).unwrap(), &Filter::All),
         )
         .unwrap()
     }

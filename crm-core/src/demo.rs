@@ -4,8 +4,8 @@
 
 use crate::access::Actor;
 use crate::clock::{Clock, FixedClock, IdGen};
+use crate::entity::{ACTIVITY_KINDS, LEAD_SOURCES};
 use crate::error::Result;
-use crate::model::{ACTIVITY_KINDS, LEAD_SOURCES};
 use crate::record::Record;
 use crate::service::Service;
 use crate::store::Store;
@@ -287,12 +287,12 @@ mod tests {
             assert!(demo.user(role).is_some(), "{role}");
         }
         let count =
-            |e| pollster::block_on(store.count(demo.tenant, crate::model::entity(e).unwrap(), &Filter::All)).unwrap();
+            |e| pollster::block_on(store.count(demo.tenant, crate::entity::entity(e).unwrap(), &Filter::All)).unwrap();
         assert_eq!((count("contact"), count("lead")), (40, 60));
         assert!(count("activity") > 30);
         let leads = pollster::block_on(store.query(
             demo.tenant,
-            &crate::model::LEAD,
+            &crate::entity::LEAD,
             &crate::query::StoreQuery::by_id(Filter::All, 100),
         ))
         .unwrap();

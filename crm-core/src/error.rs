@@ -45,6 +45,8 @@ pub mod codes {
     pub const DUPLICATE: &str = "duplicate";
     pub const IN_USE: &str = "in_use";
     pub const INVALID_TRANSITION: &str = "invalid_transition";
+    /// The record is in a workflow state that allows no edits (a published scoring model, a sent quote).
+    pub const LOCKED: &str = "locked";
     pub const NOT_NULL: &str = "not_null";
 }
 

@@ -1,6 +1,6 @@
 //! # crm-core
 //!
-//! The CRM's rules, once: the data model (entity declarations), validation and normalisation, access
+//! The CRM's rules, once: the data model (entity declarations, one module per aggregate in [`entity`]), validation and normalisation, access
 //! control, lead scoring, queries, CSV import and export, audit and events, and the [`service::Service`]
 //! that runs every use case over a pluggable [`store::Store`].
 //!
@@ -23,9 +23,9 @@ pub mod access;
 pub mod change;
 pub mod clock;
 pub mod demo;
+pub mod entity;
 pub mod error;
 pub mod memory;
-pub mod model;
 pub mod pipeline;
 pub mod query;
 pub mod record;
@@ -36,6 +36,7 @@ pub mod store;
 pub mod sync;
 pub mod validate;
 pub mod value;
+pub mod workflow;
 
 pub use error::{Error, FieldError, Result};
 

@@ -5,8 +5,8 @@
 
 use crate::access::{Action, Scope};
 use crate::conformance::{Fixture, block};
+use crate::entity::{LEAD, LEAD_SOURCES};
 use crate::memory::MemoryStore;
-use crate::model::{LEAD, LEAD_SOURCES};
 use crate::query::ListRequest;
 use crate::record::Record;
 use crate::validate::{self, Ctx, Mode};
@@ -98,13 +98,13 @@ proptest! {
             let req = ListRequest { q: Some(q.clone()), limit: Some(500), ..Default::default() };
             match block(f.svc.list(actor, "lead", &req)) {
                 Ok(page) => {
-                    let scope = actor.role.scope("lead", Action::Read);
+                    let scope = actor.role.scope(&LEAD, Action::Read);
                     prop_assert!(scope != Scope::None);
                     for r in &page.items {
                         let stored = block(f.svc.get(&f.admin, "lead", r.id)).unwrap();
                         prop_assert!(actor.in_scope(&stored, scope), "{} saw a lead outside its scope", actor.role.name);
                         for (i, fd) in LEAD.fields.iter().enumerate() {
-                            prop_assert_eq!(r.is_hidden(i), !actor.role.can_read_field("lead", fd.name));
+                            prop_assert_eq!(r.is_hidden(i), !actor.role.can_read_field(&LEAD, fd.name));
                         }
                     }
                 }

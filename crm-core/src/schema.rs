@@ -1,7 +1,7 @@
 //! Entity declarations. An entity type is data: its fields with their rules, which fields carry record
 //! scope, what text search looks at, and an optional cross-field check. Validation, access control,
 //! queries, import/export, audit and the SQL schema all read these declarations; adding an entity type
-//! is adding one declaration to [`crate::model`].
+//! is adding one module to [`crate::entity`].
 
 use crate::error::FieldError;
 use crate::record::Record;
@@ -63,6 +63,10 @@ pub struct FieldDef {
     /// A credential (password or token hash): never readable by any role, never in results, events or
     /// exports, masked in audit entries, written only by the use case that owns it.
     pub secret: bool,
+    /// Derived by the core from other data (score, temperature, totals, lifetime value): stored,
+    /// recomputed in the change set that changes its inputs, never writable, and left out of sync
+    /// patches (whoever applies a change set re-derives it).
+    pub derived: bool,
 }
 
 impl FieldDef {
@@ -75,6 +79,7 @@ impl FieldDef {
             since: 1,
             unique: false,
             secret: false,
+            derived: false,
         }
     }
     pub fn required(mut self) -> Self {
@@ -112,6 +117,12 @@ impl FieldDef {
     }
     pub fn since(mut self, v: u32) -> Self {
         self.since = v;
+        self
+    }
+    /// See [`FieldDef::derived`]; implies read-only.
+    pub fn derived(mut self) -> Self {
+        self.derived = true;
+        self.writable = false;
         self
     }
     /// See [`FieldDef::secret`]; implies read-only.
@@ -155,6 +166,10 @@ pub struct EntityDef {
     pub indexes: Vec<&'static [&'static str]>,
     /// How the generic record use cases may touch this type (see [`Exposure`]).
     pub exposure: Exposure,
+    /// The entity's own rules, called by the service (see [`crate::entity::EntityRules`]).
+    pub rules: &'static dyn crate::entity::EntityRules,
+    /// The state machine of its status field, run by `Service::transition` (see [`crate::workflow`]).
+    pub workflow: Option<&'static crate::workflow::Workflow>,
 }
 
 /// Which use cases reach an entity type.
@@ -187,6 +202,8 @@ impl EntityDef {
             check: None,
             indexes: Vec::new(),
             exposure: Exposure::Public,
+            rules: &crate::entity::NoRules,
+            workflow: None,
         }
     }
 

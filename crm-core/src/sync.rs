@@ -22,7 +22,7 @@
 //!
 //! - **Derived data.** Derived writes ([`Write::Derived`]: score recomputation) are not logged, and
 //!   neither are the derived fields a use case computed into a row it inserts or updates (a scored
-//!   record's [`SCORE_FIELDS`]: score, temperature, model version, scoring time). They depend on data
+//!   record's fields declared [`derived`](crate::schema::FieldDef::derived): score, temperature, lifetime value). They depend on data
 //!   the device may not have (other users' activities, the server's published model), so whoever
 //!   applies a change set re-derives them. A change set with no other row write (a batch of
 //!   re-scores, a rescore summary) logs no entry at all. An update that changed only derived fields
@@ -39,7 +39,6 @@ use crate::change::{ChangeSet, Write};
 use crate::error::Result;
 use crate::record::Record;
 use crate::schema::EntityDef;
-use crate::service::SCORE_FIELDS;
 use crate::value::{Id, Timestamp, Value};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
@@ -176,11 +175,11 @@ fn staged<'a>(earlier: &'a [Write], entity: &EntityDef, id: Id) -> Option<&'a Re
 }
 
 /// The new values of the fields that differ between `old` and `new` (every non-null field when there
-/// is no `old`), custom fields under `"custom"`; secret fields and derived score fields left out.
+/// is no `old`), custom fields under `"custom"`; secret and derived fields left out.
 pub fn patch(old: Option<&Record>, new: &Record) -> Map<String, Json> {
     let mut out = Map::new();
     for (i, f) in new.entity.fields.iter().enumerate() {
-        if new.entity.scored && SCORE_FIELDS.contains(&f.name) {
+        if f.derived {
             continue;
         }
         let n = &new.values[i];
@@ -217,7 +216,7 @@ pub fn patch(old: Option<&Record>, new: &Record) -> Map<String, Json> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::model::LEAD;
+    use crate::entity::LEAD;
     use serde_json::json;
 
     fn lead() -> Record {

@@ -516,7 +516,7 @@ pub fn normalize_url(s: &str) -> Option<String> {
 /// The cross-field check of a `custom_field` record: a usable key, a known entity, a valid spec.
 pub fn check_custom_field_def(r: &Record, errs: &mut Vec<FieldError>) {
     let entity = r.str("entity").unwrap_or_default();
-    if !crate::model::entity(entity).is_some_and(|e| e.custom_fields) {
+    if !crate::entity::entity(entity).is_some_and(|e| e.custom_fields) {
         errs.push(FieldError::new(
             "entity",
             codes::INVALID_OPTION,
@@ -565,7 +565,7 @@ pub fn check_custom_field_def(r: &Record, errs: &mut Vec<FieldError>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::LEAD;
+    use crate::entity::LEAD;
     use serde_json::json;
 
     fn ctx() -> Ctx {
@@ -631,7 +631,12 @@ mod tests {
 
     #[test]
     fn future_dates_and_cross_field_rules() {
-        let mut r = Record::empty(&crate::model::ACTIVITY, uuid::Uuid::nil(), uuid::Uuid::nil(), ctx().now);
+        let mut r = Record::empty(
+            &crate::entity::ACTIVITY,
+            uuid::Uuid::nil(),
+            uuid::Uuid::nil(),
+            ctx().now,
+        );
         let errs = apply_input(
             &mut r,
             json!({"kind": "call", "occurred_at": "2030-01-01T00:00:00Z"})
@@ -643,7 +648,12 @@ mod tests {
         )
         .unwrap_err();
         assert_eq!(errs[0].code, codes::IN_FUTURE);
-        let mut r = Record::empty(&crate::model::ACTIVITY, uuid::Uuid::nil(), uuid::Uuid::nil(), ctx().now);
+        let mut r = Record::empty(
+            &crate::entity::ACTIVITY,
+            uuid::Uuid::nil(),
+            uuid::Uuid::nil(),
+            ctx().now,
+        );
         let errs = apply_input(
             &mut r,
             json!({"kind": "call", "occurred_at": "2025-01-01"})

@@ -32,7 +32,7 @@ pub use state::{App, AppState, ServerStore};
 use api::Api;
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, Method};
-use crm_core::model;
+use crm_core::entity;
 use crm_core::schema::Exposure;
 use crm_core::service::Service;
 use serde_json::Value as Json;
@@ -54,7 +54,7 @@ pub fn api<S: ServerStore>(cfg: &Config) -> (Api<S>, Arc<Json>) {
     // Specific lead and model routes before the generic `/{id}` ones (axum matches static segments
     // first either way; the order keeps the document readable).
     api = routes::leads::routes(api);
-    for def in model::all() {
+    for def in entity::all() {
         if def.exposure == Exposure::Internal || def.name == "organization" {
             continue;
         }

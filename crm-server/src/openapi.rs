@@ -3,7 +3,7 @@
 //! Object schemas are strict (`additionalProperties: false`).
 
 use crate::api::{Op, schema_ref};
-use crm_core::model;
+use crm_core::entity;
 use crm_core::schema::{EntityDef, Exposure, FieldDef};
 use crm_core::value::FieldType;
 use serde_json::{Map, Value as Json, json};
@@ -485,7 +485,7 @@ fn fixed_schemas(out: &mut Map<String, Json>) {
 /// The whole document.
 pub fn document(ops: &[Op]) -> Json {
     let mut schemas = Map::new();
-    for def in model::all().into_iter().filter(|d| d.exposure != Exposure::Internal) {
+    for def in entity::all().into_iter().filter(|d| d.exposure != Exposure::Internal) {
         entity_schemas(def, &mut schemas);
     }
     fixed_schemas(&mut schemas);

@@ -71,7 +71,7 @@ api_key delete   204 404 404 404 404
 ";
 
 fn table(entity: &str) -> &'static str {
-    crm_core::model::entity(entity).unwrap().table
+    crm_core::entity::entity(entity).unwrap().table
 }
 
 fn create_body(entity: &str, tech_lead: Id, n: usize) -> Json {

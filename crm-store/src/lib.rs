@@ -1,7 +1,7 @@
 //! # crm-store
 //!
 //! SQL storage for [`crm_core`]: the schema and its migrations, derived from the entity declarations
-//! ([`crm_core::model::all`]); the statements, built once with [`sea_query`]; and the backends that
+//! ([`crm_core::entity::all`]); the statements, built once with [`sea_query`]; and the backends that
 //! execute them.
 //!
 //! - [`schema`]: tables, indexes and versioned, additive migrations, rendered for SQLite or PostgreSQL

@@ -15,7 +15,7 @@
 //! table or a column: version 3 adds the sync log tables ([`SYNC_LOG`], [`SYNC_HEADS`]).
 
 use crate::Backend;
-use crm_core::model;
+use crm_core::entity;
 use crm_core::schema::{EntityDef, FieldDef};
 use crm_core::value::FieldType;
 use sea_query::{ColumnDef, ColumnType, Index, IndexCreateStatement, Table, TableCreateStatement};
@@ -64,7 +64,7 @@ pub fn migrations(backend: Backend) -> Vec<Migration> {
 
 /// The highest version the declarations and the extra steps ask for (must equal [`SCHEMA_VERSION`]).
 pub fn declared_version() -> u32 {
-    let defs = model::all();
+    let defs = entity::all();
     let entities = defs.iter().map(|d| d.since);
     let fields = defs.iter().flat_map(|d| d.fields.iter().map(|f| f.since));
     entities
@@ -94,7 +94,7 @@ fn migration(backend: Backend, version: u32) -> Vec<String> {
     if version == 1 {
         out.extend(system_tables(backend).iter().map(|t| backend.schema(t)));
     }
-    for def in model::all() {
+    for def in entity::all() {
         if def.since == version {
             out.push(backend.schema(&create_table(backend, def, version)));
         } else if def.since < version {
@@ -388,7 +388,7 @@ mod tests {
             .into_iter()
             .flat_map(|m| m.statements)
             .collect();
-        for def in model::all() {
+        for def in entity::all() {
             let create = format!("CREATE TABLE \"{}\" (", def.table);
             let creates: Vec<&String> = all.iter().filter(|s| s.starts_with(&create)).collect();
             assert_eq!(creates.len(), 1, "{}", def.table);
@@ -435,7 +435,7 @@ mod tests {
         let v1 = &migrations(Backend::Sqlite)[0].statements;
         assert!(!v1.iter().any(|s| s.starts_with("CREATE INDEX")), "{v1:?}");
         // No reference index where a declared index already leads with the field.
-        let lead = query_indexes(&model::LEAD);
+        let lead = query_indexes(&entity::LEAD);
         assert_eq!(lead.iter().filter(|i| i.cols[0] == "owner_id").count(), 1);
         assert!(lead.iter().any(|i| i.cols == ["owner_id", "status", "score"]));
     }

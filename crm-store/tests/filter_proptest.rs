@@ -6,7 +6,7 @@ mod common;
 
 use common::{T0, date, id, sorted};
 use crm_core::change::{ChangeSet, Write};
-use crm_core::model::LEAD;
+use crm_core::entity::LEAD;
 use crm_core::query::{Compiled, Filter, Op, SortKey, StoreQuery};
 use crm_core::record::Record;
 use crm_core::store::Store;

@@ -10,9 +10,9 @@ mod pg;
 
 use common::*;
 use crm_core::change::{Applied, ChangeSet, Write, verify_chain};
+use crm_core::entity::{self, CONTACT, LEAD, USER};
 use crm_core::error::{Error, codes};
 use crm_core::memory::MemoryStore;
-use crm_core::model::{self, CONTACT, LEAD, USER};
 use crm_core::query::{Compiled, Filter, Op, SortKey, StoreQuery, keyset_after};
 use crm_core::record::Record;
 use crm_core::store::{AuditQuery, BulkWrite, Store};
@@ -33,7 +33,7 @@ fn all(filter: Filter) -> StoreQuery {
 fn every_entity_round_trips_every_field_type() {
     let Some(s) = store() else { return };
     let t = id(1);
-    for def in model::all() {
+    for def in entity::all() {
         for n in [1, 2] {
             let r = record(
                 def,
@@ -221,7 +221,7 @@ fn tenants_are_isolated() {
     assert_eq!(block_on(s.get(a, &LEAD, r.id)).unwrap().unwrap(), r);
     // Tenants are the organizations.
     for t in [a, b] {
-        block_on(s.apply(insert(&record(&model::ORGANIZATION, t, 1)))).unwrap();
+        block_on(s.apply(insert(&record(&entity::ORGANIZATION, t, 1)))).unwrap();
     }
     assert_eq!(block_on(s.tenants()).unwrap(), vec![a, b]);
 }

@@ -14,7 +14,7 @@ use clap::Parser;
 use crm_core::access::Actor;
 use crm_core::clock::{Clock, IdGen, RandomIds, SystemClock};
 use crm_core::demo::{CITIES, FIRST, LAST, OUTCOMES, PROJECTS, Rng, STATUSES};
-use crm_core::model::{ACTIVITY, ACTIVITY_KINDS, LEAD, LEAD_SOURCES};
+use crm_core::entity::{ACTIVITY, ACTIVITY_KINDS, LEAD, LEAD_SOURCES};
 use crm_core::query::{Filter, ListRequest, Op, SortKey, StoreQuery};
 use crm_core::record::Record;
 use crm_core::schema::EntityDef;

@@ -24,7 +24,7 @@ use clap::Parser;
 use crm_core::access::Actor;
 use crm_core::clock::{RandomIds, SystemClock};
 use crm_core::demo::{CITIES, FIRST, LAST, PROJECTS, Rng, STATUSES};
-use crm_core::model::{LEAD, LEAD_SOURCES};
+use crm_core::entity::{LEAD, LEAD_SOURCES};
 use crm_core::query::{Filter, ListRequest, SortKey};
 use crm_core::service::{ImportMode, ImportOptions, Service};
 use crm_core::store::Store;

@@ -27,7 +27,7 @@ pub use types::*;
 
 use crm_core::access::Actor;
 use crm_core::clock::{Clock, RandomIds, SystemClock};
-use crm_core::model;
+use crm_core::entity;
 use crm_core::query::{Filter, ListRequest, SortKey, StoreQuery};
 use crm_core::record::Record;
 use crm_core::service::Service;
@@ -87,10 +87,10 @@ impl Crm {
             let by_id: Option<Id> = user.parse().ok();
             for tenant in svc.tenants().await? {
                 let found = match by_id {
-                    Some(id) => svc.store().get(tenant, &model::USER, id).await?,
+                    Some(id) => svc.store().get(tenant, &entity::USER, id).await?,
                     None => {
                         let q = StoreQuery::by_id(Filter::eq("email", user.trim().to_lowercase()), 1);
-                        svc.store().query(tenant, &model::USER, &q).await?.into_iter().next()
+                        svc.store().query(tenant, &entity::USER, &q).await?.into_iter().next()
                     }
                 };
                 if let Some(u) = found {
@@ -126,7 +126,7 @@ impl Crm {
 
     /// The leads assigned to (owned by) the user, narrowed further by `query`.
     pub fn my_leads(&self, query: ListQuery) -> Result<LeadPage> {
-        let owner = model::LEAD.owner_field.unwrap_or("owner_id");
+        let owner = entity::LEAD.owner_field.unwrap_or("owner_id");
         let page = self.run(|a| async move {
             let req = list_request(query, Some(Filter::eq(owner, self.user_id)));
             self.svc.list(&a, "lead", &req).await

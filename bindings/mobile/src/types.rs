@@ -8,7 +8,7 @@ use crm_core::record::Record;
 use crm_core::scoring::{ContributionKind, ScoreResult};
 use crm_core::value::{Id, Value};
 
-/// Kinds of activity (the core's `model::ACTIVITY_KINDS`).
+/// Kinds of activity (the core's `entity::ACTIVITY_KINDS`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum ActivityKind {
     Call,
@@ -63,7 +63,7 @@ impl Direction {
     }
 }
 
-/// A lead's temperature (the core's `model::TEMPERATURES`).
+/// A lead's temperature (the core's `entity::TEMPERATURES`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum Temperature {
     Hot,

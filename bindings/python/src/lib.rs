@@ -282,7 +282,7 @@ impl Database {
 
     /// Whether the actor may read `field` of `entity` (the core's field permissions).
     fn can_read_field(&self, entity: &str, field: &str) -> bool {
-        self.actor.role.can_read_field(entity, field)
+        crm_core::entity::entity(entity).is_some_and(|def| self.actor.role.can_read_field(def, field))
     }
 
     /// One page: `(records, next_cursor)`.

@@ -2,11 +2,11 @@
 //! well as in wasm. Every function converts its input, calls crm-core, and converts the result. No rule
 //! is decided here.
 
-use crm_core::access::{Action, Actor, Role, builtin};
+use crm_core::access::{Actor, Role, builtin};
 use crm_core::clock::{Clock, FixedClock, IdGen, SeqIds};
+use crm_core::entity;
 use crm_core::error::{Error, FieldError, Result, codes};
 use crm_core::memory::MemoryStore;
-use crm_core::model;
 use crm_core::query::{Filter, FilterSpec, ListRequest, SortKey, text};
 use crm_core::record::Record;
 use crm_core::schema::EntityDef;
@@ -25,7 +25,7 @@ pub fn block<F: std::future::Future>(f: F) -> F::Output {
 }
 
 fn entity(name: &str) -> Result<&'static EntityDef> {
-    model::entity(name).ok_or_else(|| Error::not_found("entity type", name))
+    entity::entity(name).ok_or_else(|| Error::not_found("entity type", name))
 }
 
 fn bad_input(path: &str, e: impl std::fmt::Display) -> Error {
@@ -199,7 +199,7 @@ pub fn score(input: &Json, clock: &dyn Clock) -> Result<Json> {
         phone_country_code: input.phone_country_code.unwrap_or_else(|| "1".into()),
     };
     let mut errs = Vec::new();
-    let mut lead = Record::empty(&model::LEAD, Id::nil(), Id::nil(), now);
+    let mut lead = Record::empty(&entity::LEAD, Id::nil(), Id::nil(), now);
     match input.lead.as_object() {
         Some(m) => {
             if let Err(e) = validate::apply_input(&mut lead, m, &custom, &ctx, Mode::Create) {
@@ -211,7 +211,7 @@ pub fn score(input: &Json, clock: &dyn Clock) -> Result<Json> {
     let mut acts = Vec::new();
     for (i, a) in input.activities.iter().enumerate() {
         let path = format!("activities[{i}]");
-        let mut rec = Record::empty(&model::ACTIVITY, Id::nil(), Id::nil(), now);
+        let mut rec = Record::empty(&entity::ACTIVITY, Id::nil(), Id::nil(), now);
         match a.as_object() {
             Some(m) => match validate::apply_input(&mut rec, &of_lead(m), &CustomSpecs::new(), &ctx, Mode::Create) {
                 Ok(_) => acts.push(rec),
@@ -295,47 +295,12 @@ pub fn role(input: &Json) -> Result<Role> {
     }
 }
 
-const ACTIONS: [Action; 7] = [
-    Action::Read,
-    Action::Create,
-    Action::Update,
-    Action::Delete,
-    Action::Import,
-    Action::Export,
-    Action::Approve,
-];
-
 /// What a role may do with an entity type: each action with its record scope, and for each declared
-/// field whether the role may read and write it.
+/// field whether the role may read and write it (the core's [`Role::access`]).
 pub fn access(role_input: &Json, entity_name: &str) -> Result<Json> {
     let role = role(role_input)?;
     let def = entity(entity_name)?;
-    let actions: Map<String, Json> = ACTIONS
-        .iter()
-        .map(|a| (a.to_string(), json!(role.scope(def.name, *a))))
-        .collect();
-    let fields: Map<String, Json> = def
-        .fields
-        .iter()
-        .map(|f| {
-            let read = role.can_read_field(def.name, f.name);
-            let write = f.writable && role.can_write_field(def.name, f.name);
-            (f.name.to_owned(), json!({"read": read, "write": write}))
-        })
-        .collect();
-    let list = |pick: &dyn Fn(&Json) -> bool| -> Vec<String> {
-        fields.iter().filter(|(_, v)| pick(v)).map(|(k, _)| k.clone()).collect()
-    };
-    let readable = list(&|v| v["read"] == json!(true));
-    let writable = list(&|v| v["write"] == json!(true));
-    Ok(json!({
-        "role": role.name,
-        "entity": def.name,
-        "actions": actions,
-        "fields": fields,
-        "readable": readable,
-        "writable": writable,
-    }))
+    serde_json::to_value(role.access(def)).map_err(|e| Error::field("access", codes::INVALID_FORMAT, e.to_string()))
 }
 
 /// The JSON form of a filter tree: [`FilterSpec`]'s shape (`{"cmp": {"field", "op", "value"}}`, `{"and":

@@ -6,8 +6,8 @@ use super::engine::{
     KIND_ANY,
 };
 use super::model::{Condition, GroupKind, Rule, ScoringModel};
+use crate::entity::{ACTIVITY, ACTIVITY_KINDS, LEAD, TEMPERATURES};
 use crate::error::{Error, FieldError, codes};
-use crate::model::{ACTIVITY, ACTIVITY_KINDS, LEAD, TEMPERATURES};
 use crate::query::{BindCtx, Compiled, Filter, bind, text};
 use crate::schema::{EntityDef, FieldRef, FieldSpec};
 use crate::validate::{self, CustomSpecs};

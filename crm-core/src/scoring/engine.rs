@@ -6,7 +6,7 @@
 
 use super::compile::MAX_RULES_PER_GROUP;
 use super::model::{Contribution, ContributionKind, ScoreResult};
-use crate::model::ACTIVITY_KINDS;
+use crate::entity::ACTIVITY_KINDS;
 use crate::query::Compiled;
 use crate::record::Record;
 use crate::value::{Timestamp, Value};

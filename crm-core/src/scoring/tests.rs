@@ -1,8 +1,8 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
+use crate::entity::{ACTIVITY, ACTIVITY_KINDS, LEAD, LEAD_SOURCES, SCORING_MODEL};
 use crate::error::codes;
-use crate::model::{ACTIVITY, ACTIVITY_KINDS, LEAD, LEAD_SOURCES, SCORING_MODEL};
 use crate::schema::FieldSpec;
 use crate::validate::CustomSpecs;
 use crate::value::{FieldType, Money, Timestamp, Value};

@@ -13,8 +13,8 @@
 use super::Service;
 use crate::access::{Action, Actor, Scope};
 use crate::change::{ChangeSet, Write, diff};
+use crate::entity;
 use crate::error::{Error, Result, codes};
-use crate::model;
 use crate::query::{Filter, StoreQuery};
 use crate::record::Record;
 use crate::store::Store;
@@ -83,7 +83,7 @@ impl<S: Store> Service<S> {
         let q = StoreQuery::by_id(Filter::eq("user_id", user_id), 1);
         Ok(self
             .store
-            .query(tenant, &model::CREDENTIAL, &q)
+            .query(tenant, &entity::CREDENTIAL, &q)
             .await?
             .into_iter()
             .next())
@@ -121,18 +121,18 @@ impl<S: Store> Service<S> {
     /// else's takes update rights on users across the tenant. Signs every session of the user out.
     pub async fn set_password(&self, actor: &Actor, user_id: Id, password_hash: &str) -> Result<()> {
         let own = actor.user_id == Some(user_id);
-        if !own && actor.role.scope(model::USER.name, Action::Update) != Scope::Tenant {
+        if !own && actor.role.scope(&entity::USER, Action::Update) != Scope::Tenant {
             return Err(Error::forbidden(
                 Action::Update,
-                model::USER.name,
+                entity::USER.name,
                 vec!["password".into()],
             ));
         }
         if !own {
-            self.visible(actor, &model::USER, user_id).await?;
+            self.visible(actor, &entity::USER, user_id).await?;
         } else {
             self.store
-                .get(actor.tenant, &model::USER, user_id)
+                .get(actor.tenant, &entity::USER, user_id)
                 .await?
                 .ok_or_else(|| Error::not_found("user", user_id))?;
         }
@@ -149,7 +149,7 @@ impl<S: Store> Service<S> {
                 r
             }
             None => {
-                let mut r = Record::empty(&model::CREDENTIAL, actor.tenant, self.ids.new_id(now), now);
+                let mut r = Record::empty(&entity::CREDENTIAL, actor.tenant, self.ids.new_id(now), now);
                 r.set("user_id", user_id);
                 r
             }
@@ -172,9 +172,9 @@ impl<S: Store> Service<S> {
 
     async fn end_sessions_into(&self, tenant: Id, user_id: Id, cs: &mut ChangeSet) -> Result<()> {
         let q = StoreQuery::by_id(Filter::eq("user_id", user_id), 10_000);
-        for s in self.store.query(tenant, &model::SESSION, &q).await? {
+        for s in self.store.query(tenant, &entity::SESSION, &q).await? {
             cs.writes.push(Write::Delete {
-                entity: &model::SESSION,
+                entity: &entity::SESSION,
                 id: s.id,
                 expected_version: s.version,
             });
@@ -193,7 +193,7 @@ impl<S: Store> Service<S> {
     ) -> Result<(Id, Actor)> {
         let actor = self.actor(tenant, user_id).await?;
         let now = self.clock.now();
-        let mut rec = Record::empty(&model::SESSION, tenant, self.ids.new_id(now), now);
+        let mut rec = Record::empty(&entity::SESSION, tenant, self.ids.new_id(now), now);
         rec.set("user_id", user_id);
         rec.set("token_hash", Value::Text(token_hash.to_owned()));
         rec.set("expires_at", expires_at);
@@ -206,7 +206,7 @@ impl<S: Store> Service<S> {
     }
 
     async fn live_session(&self, tenant: Id, session_id: Id) -> Result<Record> {
-        let s = self.store.get(tenant, &model::SESSION, session_id).await?;
+        let s = self.store.get(tenant, &entity::SESSION, session_id).await?;
         match s {
             Some(s) if s.get("expires_at").and_then(Value::as_timestamp) > Some(self.clock.now()) => Ok(s),
             _ => Err(Error::not_found("session", session_id)),
@@ -243,12 +243,12 @@ impl<S: Store> Service<S> {
             cs.audit.push(self.audit_raw(
                 &Actor::system(tenant),
                 "session_reuse",
-                model::SESSION.name,
+                entity::SESSION.name,
                 Some(session_id),
                 vec![],
             ));
             cs.writes.push(Write::Delete {
-                entity: &model::SESSION,
+                entity: &entity::SESSION,
                 id: session_id,
                 expected_version: cur.version,
             });
@@ -275,17 +275,17 @@ impl<S: Store> Service<S> {
     pub async fn end_session(&self, actor: &Actor, session_id: Id) -> Result<()> {
         let s = self
             .store
-            .get(actor.tenant, &model::SESSION, session_id)
+            .get(actor.tenant, &entity::SESSION, session_id)
             .await?
             .ok_or_else(|| Error::not_found("session", session_id))?;
         let own = s.id_of("user_id").is_some() && s.id_of("user_id") == actor.user_id;
-        if !own && actor.role.scope(model::USER.name, Action::Update) != Scope::Tenant {
+        if !own && actor.role.scope(&entity::USER, Action::Update) != Scope::Tenant {
             return Err(Error::not_found("session", session_id));
         }
         let mut cs = self.change_set(actor.tenant, actor.user_id);
         cs.audit.push(self.audit_entry(actor, "sign_out", &s, vec![]));
         cs.writes.push(Write::Delete {
-            entity: &model::SESSION,
+            entity: &entity::SESSION,
             id: session_id,
             expected_version: s.version,
         });
@@ -303,7 +303,7 @@ impl<S: Store> Service<S> {
         expires_at: Option<Timestamp>,
         key_hash: &str,
     ) -> Result<Record> {
-        let def = &model::API_KEY;
+        let def = &entity::API_KEY;
         actor.authorize(def, Action::Create)?;
         let Some(owner) = actor.user_id else {
             return Err(Error::forbidden(Action::Create, def.name, vec!["user_id".into()]));
@@ -345,7 +345,7 @@ impl<S: Store> Service<S> {
         let not_found = || Error::not_found("api_key", key_id);
         let key = self
             .store
-            .get(tenant, &model::API_KEY, key_id)
+            .get(tenant, &entity::API_KEY, key_id)
             .await?
             .ok_or_else(not_found)?;
         if !same_hash(key.str("key_hash").unwrap_or_default(), presented_hash) {
@@ -361,7 +361,7 @@ impl<S: Store> Service<S> {
         let owner = self.actor(tenant, key.id_of("user_id").ok_or_else(not_found)?).await?;
         let role = self.role(tenant, key.str("role").unwrap_or_default()).await?;
         if !owner.role.covers(&role) {
-            return Err(Error::forbidden("use", model::API_KEY.name, vec!["role".into()]));
+            return Err(Error::forbidden("use", entity::API_KEY.name, vec!["role".into()]));
         }
         Ok(Actor {
             role: std::sync::Arc::new(role),
@@ -372,7 +372,7 @@ impl<S: Store> Service<S> {
     /// Creates a webhook from `input` (url, events, active) with the signing `secret` the frontend
     /// generated and shows once.
     pub async fn create_webhook(&self, actor: &Actor, input: &Map<String, Json>, secret: &str) -> Result<Record> {
-        let def = &model::WEBHOOK;
+        let def = &entity::WEBHOOK;
         actor.authorize(def, Action::Create)?;
         actor.check_writable(def, Action::Create, &super::input_paths(input))?;
         let ctx = self.write_ctx(actor.tenant, def).await?;
@@ -404,7 +404,7 @@ impl<S: Store> Service<S> {
     /// Every active webhook of the tenant, with what delivery needs (system use: the delivery worker).
     pub async fn webhook_targets(&self, tenant: Id) -> Result<Vec<WebhookTarget>> {
         let q = StoreQuery::by_id(Filter::eq("active", true), 10_000);
-        let rows = self.store.query(tenant, &model::WEBHOOK, &q).await?;
+        let rows = self.store.query(tenant, &entity::WEBHOOK, &q).await?;
         Ok(rows
             .into_iter()
             .map(|r| WebhookTarget {
@@ -432,7 +432,7 @@ impl<S: Store> Service<S> {
     /// operations, not a business change). If the webhook was edited meanwhile the state write is
     /// skipped and the event is delivered again: delivery is at least once.
     pub async fn record_delivery(&self, target: &WebhookTarget, outcome: &Delivery) -> Result<()> {
-        let def = &model::WEBHOOK;
+        let def = &entity::WEBHOOK;
         let idx = |f: &str| {
             def.index_of(f)
                 .ok_or_else(|| Error::Storage(format!("webhook has no {f}")))

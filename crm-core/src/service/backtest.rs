@@ -3,8 +3,8 @@
 
 use super::Service;
 use crate::access::{Action, Actor};
+use crate::entity::{ACTIVITY, LEAD};
 use crate::error::{Error, Result};
-use crate::model::{ACTIVITY, LEAD};
 use crate::pipeline::StageKind;
 use crate::query::{Filter, Op, SortKey, StoreQuery};
 use crate::record::Record;
@@ -56,7 +56,7 @@ impl<S: Store> Service<S> {
     ) -> Result<BacktestReport> {
         let scope = actor.authorize(&LEAD, Action::Read)?;
         for f in ["status", "score"] {
-            if !actor.role.can_read_field("lead", f) {
+            if !actor.role.can_read_field(&LEAD, f) {
                 return Err(Error::forbidden(Action::Read, "lead", vec![f.into()]));
             }
         }

@@ -4,8 +4,8 @@
 use super::Service;
 use crate::access::{Action, Actor, Scope};
 use crate::change::{AuditEntry, Event, verify_chain};
+use crate::entity::{self, LEAD};
 use crate::error::{Error, Result};
-use crate::model::{self, LEAD};
 use crate::query::{Filter, Op, StoreQuery};
 use crate::record::Record;
 use crate::store::{AuditQuery, Store};
@@ -44,8 +44,8 @@ impl<S: Store> Service<S> {
     pub async fn integrity_check(&self, actor: &Actor) -> Result<IntegrityReport> {
         let mut report = IntegrityReport::default();
         let now = self.clock.now();
-        for def in model::all() {
-            if actor.role.scope(def.name, Action::Read) != Scope::Tenant {
+        for def in entity::all() {
+            if actor.role.scope(def, Action::Read) != Scope::Tenant {
                 continue;
             }
             let ctx = self.write_ctx(actor.tenant, def).await?;
@@ -81,7 +81,7 @@ impl<S: Store> Service<S> {
             }
             report.checked.push((def.name.to_owned(), checked));
         }
-        if actor.role.scope(LEAD.name, Action::Read) == Scope::Tenant {
+        if actor.role.scope(&LEAD, Action::Read) == Scope::Tenant {
             let mut after = 0;
             let mut prev: Option<AuditEntry> = None;
             loop {
@@ -118,8 +118,7 @@ impl<S: Store> Service<S> {
         q.limit = q.limit.clamp(1, 1000);
         if let (Some(entity), Some(id)) = (&q.entity, q.entity_id) {
             let def = self.entity(entity)?;
-            if self.visible(actor, def, id).await.is_err() && actor.role.scope(def.name, Action::Read) != Scope::Tenant
-            {
+            if self.visible(actor, def, id).await.is_err() && actor.role.scope(def, Action::Read) != Scope::Tenant {
                 return Err(Error::not_found(def.name, id));
             }
         } else if let Some(entity) = &q.entity
@@ -129,10 +128,14 @@ impl<S: Store> Service<S> {
         }
         let per_record = q.entity_id.is_some();
         let mut out = self.store.audit(actor.tenant, &q).await?;
-        out.retain(|a| per_record || actor.role.scope(&a.entity, Action::Read) == Scope::Tenant);
+        let def_of = |name: &str| entity::entity(name).filter(|d| d.exposure != crate::schema::Exposure::Internal);
+        out.retain(|a| {
+            def_of(&a.entity).is_some_and(|d| per_record || actor.role.scope(d, Action::Read) == Scope::Tenant)
+        });
         for a in &mut out {
-            let entity = a.entity.clone();
-            a.changes.retain(|c| actor.role.can_read_field(&entity, &c.field));
+            if let Some(def) = def_of(&a.entity) {
+                a.changes.retain(|c| actor.role.can_read_field(def, &c.field));
+            }
         }
         Ok(out)
     }
@@ -151,10 +154,10 @@ impl<S: Store> Service<S> {
         let mut specs = std::collections::HashMap::new();
         let mut out = Vec::with_capacity(events.len());
         for mut e in events {
-            let Some(def) = model::entity(&e.entity) else {
+            let Some(def) = entity::entity(&e.entity) else {
                 continue;
             };
-            let scope = actor.role.scope(def.name, Action::Read);
+            let scope = actor.role.scope(def, Action::Read);
             if scope == Scope::None {
                 continue;
             }

@@ -3,9 +3,10 @@
 
 use super::Service;
 use crate::access::{Action, Actor, Scope, builtin};
-use crate::change::{ChangeSet, FieldChange, Write, diff};
+use crate::change::{ChangeSet, FieldChange, Write};
+use crate::entity::lead::set_score;
+use crate::entity::{self, ACTIVITY, LEAD, SCORING_MODEL};
 use crate::error::{Error, FieldError, Result, codes};
-use crate::model::{self, ACTIVITY, LEAD, SCORING_MODEL};
 use crate::pipeline::{Pipeline, StageKind, default_pipeline};
 use crate::query::{Filter, Op, SortKey, StoreQuery};
 use crate::record::Record;
@@ -110,7 +111,7 @@ impl<S: Store> Service<S> {
     /// from. Needs read access to scoring models and their `definition`.
     pub async fn published_model(&self, actor: &Actor) -> Result<ScoringModel> {
         let scope = actor.authorize(&SCORING_MODEL, Action::Read)?;
-        if !actor.role.can_read_field(SCORING_MODEL.name, "definition") {
+        if !actor.role.can_read_field(&SCORING_MODEL, "definition") {
             return Err(Error::forbidden(
                 Action::Read,
                 SCORING_MODEL.name,
@@ -127,10 +128,14 @@ impl<S: Store> Service<S> {
     /// The pipeline a lead moves through: its own, the tenant's default, or the built-in one.
     pub async fn pipeline(&self, tenant: Id, id: Option<Id>) -> Result<Pipeline> {
         let rec = match id {
-            Some(id) => self.store.get(tenant, &model::PIPELINE, id).await?,
+            Some(id) => self.store.get(tenant, &entity::PIPELINE, id).await?,
             None => {
                 let q = StoreQuery::by_id(Filter::eq("is_default", true), 1);
-                self.store.query(tenant, &model::PIPELINE, &q).await?.into_iter().next()
+                self.store
+                    .query(tenant, &entity::PIPELINE, &q)
+                    .await?
+                    .into_iter()
+                    .next()
             }
         };
         Ok(rec
@@ -228,7 +233,7 @@ impl<S: Store> Service<S> {
         as_of: Option<Timestamp>,
     ) -> Result<ScoreResult> {
         let lead = self.visible(actor, &LEAD, lead_id).await?;
-        if !actor.role.can_read_field("lead", "score") {
+        if !actor.role.can_read_field(&LEAD, "score") {
             return Err(Error::forbidden(Action::Read, "lead", vec!["score".into()]));
         }
         let as_of = as_of.unwrap_or_else(|| self.clock.now());
@@ -341,70 +346,32 @@ impl<S: Store> Service<S> {
         Ok(report)
     }
 
-    /// Publishes a draft scoring model: the previously published one is retired, the new one gets
-    /// the next model version, and every lead is re-scored with it.
+    /// Publishes a draft (or retired) scoring model through its workflow (the `publish` transition:
+    /// the previously published model is retired, the new one gets the next model version), then
+    /// re-scores every lead with it.
     pub async fn publish_model(
         &self,
         actor: &Actor,
         model_id: Id,
         expected_version: u64,
     ) -> Result<(Record, RescoreReport)> {
-        actor.authorize(&SCORING_MODEL, Action::Approve)?;
-        let cur = self.visible(actor, &SCORING_MODEL, model_id).await?;
-        if cur.version != expected_version {
-            return Err(Error::Conflict {
-                entity: "scoring_model".into(),
-                id: model_id.to_string(),
-                expected: expected_version,
-                actual: cur.version,
-            });
-        }
-        if cur.str("status") == Some("published") {
-            return Err(Error::field("status", codes::INVALID_TRANSITION, "already published"));
-        }
-        let custom = self.custom_specs(actor.tenant, &LEAD).await?;
-        parse_model(&cur)?
-            .compile(&custom)
-            .map_err(|e| Error::Validation(prefix("definition", e)))?;
-        let now = self.clock.now();
-        let mut cs = self.change_set(actor.tenant, actor.user_id);
-        let all = self
-            .store
-            .query(actor.tenant, &SCORING_MODEL, &StoreQuery::by_id(Filter::All, 10_000))
+        let rec = self
+            .transition(
+                actor,
+                SCORING_MODEL.name,
+                model_id,
+                expected_version,
+                "publish",
+                &Map::new(),
+            )
             .await?;
-        let next_version = all
-            .iter()
-            .filter_map(|r| r.get("model_version").and_then(Value::as_i64))
-            .max()
-            .unwrap_or(0)
-            + 1;
-        for old in all.iter().filter(|r| r.str("status") == Some("published")) {
-            let mut r = old.clone();
-            r.set("status", "retired");
-            r.version += 1;
-            r.updated_at = now;
-            cs.audit
-                .push(self.audit_entry(actor, "retire", &r, diff(Some(old), Some(&r))));
-            cs.writes.push(Write::Update {
-                record: r,
-                expected_version: old.version,
-            });
-        }
-        let mut rec = cur.clone();
-        rec.set("status", "published");
-        rec.set("model_version", next_version);
-        rec.set("published_at", now);
-        rec.version += 1;
-        rec.updated_at = now;
-        self.push_change(actor, "publish", "scoring_model.published", Some(&cur), &rec, &mut cs);
-        self.store.apply(cs).await?;
         // Publishing authority includes re-scoring with the published model.
         let rescorer = Actor {
             role: Arc::new(builtin::admin()),
             ..actor.clone()
         };
         let report = self.rescore_all(&rescorer).await?;
-        Ok((actor.redact(rec), report))
+        Ok((rec, report))
     }
 
     /// Converts a lead into a contact (and optionally a company) in one change set: the lead moves to
@@ -417,7 +384,7 @@ impl<S: Store> Service<S> {
         opts: &ConvertOptions,
     ) -> Result<Conversion> {
         let scope = actor.authorize(&LEAD, Action::Update)?;
-        actor.authorize(&model::CONTACT, Action::Create)?;
+        actor.authorize(&entity::CONTACT, Action::Create)?;
         let lead = self.visible(actor, &LEAD, lead_id).await?;
         if !actor.in_scope(&lead, scope) {
             return Err(Error::forbidden(Action::Update, "lead", vec![]));
@@ -452,7 +419,7 @@ impl<S: Store> Service<S> {
         let mut cs = self.change_set(actor.tenant, actor.user_id);
         let company = match (opts.create_company, lead.str("company_name")) {
             (true, Some(name)) => {
-                actor.authorize(&model::COMPANY, Action::Create)?;
+                actor.authorize(&entity::COMPANY, Action::Create)?;
                 let mut input = carry(&[
                     "email",
                     "phone",
@@ -467,7 +434,7 @@ impl<S: Store> Service<S> {
                 ]);
                 input.insert("name".into(), json!(name));
                 input.insert("customer_type".into(), json!("commercial"));
-                let mut c = Record::empty(&model::COMPANY, actor.tenant, self.ids.new_id(now), now);
+                let mut c = Record::empty(&entity::COMPANY, actor.tenant, self.ids.new_id(now), now);
                 validate::apply_input(&mut c, &input, &Default::default(), &vctx, Mode::Create)
                     .map_err(|e| Error::Validation(prefix("company", e)))?;
                 self.push_change(actor, "create", "company.created", None, &c, &mut cs);
@@ -510,7 +477,7 @@ impl<S: Store> Service<S> {
         if let Some(c) = &company {
             input.insert("company_id".into(), json!(c.id.to_string()));
         }
-        let mut contact = Record::empty(&model::CONTACT, actor.tenant, self.ids.new_id(now), now);
+        let mut contact = Record::empty(&entity::CONTACT, actor.tenant, self.ids.new_id(now), now);
         validate::apply_input(&mut contact, &input, &Default::default(), &vctx, Mode::Create)
             .map_err(|e| Error::Validation(prefix("contact", e)))?;
         contact.set("source_lead_id", lead.id);
@@ -544,10 +511,10 @@ impl<S: Store> Service<S> {
     /// Leads per pipeline stage with their estimated value, within the actor's read scope.
     pub async fn pipeline_summary(&self, actor: &Actor) -> Result<Vec<StageSummary>> {
         let scope = actor.authorize(&LEAD, Action::Read)?;
-        if !actor.role.can_read_field("lead", "status") {
+        if !actor.role.can_read_field(&LEAD, "status") {
             return Err(Error::forbidden(Action::Read, "lead", vec!["status".into()]));
         }
-        let with_value = actor.role.can_read_field("lead", "estimated_value");
+        let with_value = actor.role.can_read_field(&LEAD, "estimated_value");
         let groups = self
             .store
             .aggregate(
@@ -592,24 +559,15 @@ impl<S: Store> Service<S> {
     }
 }
 
-pub(crate) fn set_score(rec: &mut Record, score: i64, temperature: &str, model_version: i64, now: Timestamp) {
-    rec.set("score", score);
-    rec.set("temperature", temperature);
-    rec.set("score_model_version", model_version);
-    rec.set("scored_at", now);
-}
-
-/// The fields the service derives onto a scored record (as `set_score` sets them): written by
-/// derived writes, never by users, and left out of the sync log (whoever applies a change set
-/// re-derives them).
-pub const SCORE_FIELDS: [&str; 4] = ["score", "temperature", "score_model_version", "scored_at"];
-
-/// A derived-fields write from `old` to `new` (only the score fields differ).
+/// A derived-fields write from `old` to `new`: only the declared derived fields, no version bump.
 fn derived(old: &Record, new: &Record) -> Write {
-    let fields = SCORE_FIELDS
+    let fields = old
+        .entity
+        .fields
         .iter()
-        .filter_map(|f| old.entity.index_of(f))
-        .map(|i| (i, new.values[i].clone()))
+        .enumerate()
+        .filter(|(_, f)| f.derived)
+        .map(|(i, _)| (i, new.values[i].clone()))
         .collect();
     Write::Derived {
         entity: old.entity,

@@ -10,20 +10,22 @@ mod leads;
 mod records;
 mod sync;
 mod transfer;
+mod workflow;
 
 pub use auth::{Delivery, StoredCredential, WebhookTarget};
 pub use backtest::{BacktestReport, TierStats};
 pub use compliance::{IntegrityIssue, IntegrityReport};
-pub use leads::{Conversion, ConvertOptions, RescoreReport, SCORE_FIELDS, StageSummary};
+pub use leads::{Conversion, ConvertOptions, RescoreReport, StageSummary};
 pub use sync::MAX_SYNC_BATCH;
 pub use transfer::{ExportOptions, ImportMode, ImportOptions, ImportReport, RowError};
 
 use crate::access::{Action, Actor, Grant, Role, builtin};
 use crate::change::{AuditEntry, ChangeSet, Event, FieldChange};
 use crate::clock::{Clock, IdGen};
+use crate::entity;
+use crate::entity::{Need, WriteCtx};
 use crate::error::{Error, FieldError, Result, codes};
-use crate::model;
-use crate::pipeline::{Pipeline, default_pipeline};
+use crate::pipeline::Pipeline;
 use crate::query::{Filter, StoreQuery};
 use crate::record::Record;
 use crate::schema::{EntityDef, FieldSpec};
@@ -69,7 +71,7 @@ impl<S: Store> Service<S> {
     /// Resolves an entity type the generic use cases may reach by name, or `NotFound` (internal types
     /// such as credentials and sessions are reachable only through their own use cases).
     pub fn entity(&self, name: &str) -> Result<&'static EntityDef> {
-        model::entity(name)
+        entity::entity(name)
             .filter(|d| d.exposure != crate::schema::Exposure::Internal)
             .ok_or_else(|| Error::not_found("entity type", name))
     }
@@ -78,7 +80,7 @@ impl<S: Store> Service<S> {
     pub async fn create_organization(&self, input: &Map<String, Json>) -> Result<Record> {
         let now = self.clock.now();
         let id = self.ids.new_id(now);
-        let mut rec = Record::empty(&model::ORGANIZATION, id, id, now);
+        let mut rec = Record::empty(&entity::ORGANIZATION, id, id, now);
         let vctx = validate::Ctx {
             now,
             phone_country_code: "1".into(),
@@ -101,7 +103,7 @@ impl<S: Store> Service<S> {
     pub async fn actor(&self, tenant: Id, user_id: Id) -> Result<Actor> {
         let user = self
             .store
-            .get(tenant, &model::USER, user_id)
+            .get(tenant, &entity::USER, user_id)
             .await?
             .ok_or_else(|| Error::not_found("user", user_id))?;
         if user.get("active") == Some(&Value::Bool(false)) {
@@ -121,7 +123,7 @@ impl<S: Store> Service<S> {
     pub async fn actor_by_email(&self, tenant: Id, email: &str) -> Result<Actor> {
         let email = validate::normalize_email(email).ok_or_else(|| Error::not_found("user", email))?;
         let q = StoreQuery::by_id(Filter::eq("email", email.as_str()), 1);
-        let user = self.store.query(tenant, &model::USER, &q).await?.into_iter().next();
+        let user = self.store.query(tenant, &entity::USER, &q).await?.into_iter().next();
         let user = user.ok_or_else(|| Error::not_found("user", &email))?;
         self.actor(tenant, user.id).await
     }
@@ -132,7 +134,7 @@ impl<S: Store> Service<S> {
             return Ok(r);
         }
         let q = StoreQuery::by_id(Filter::eq("name", name), 1);
-        let rec = self.store.query(tenant, &model::ROLE, &q).await?.into_iter().next();
+        let rec = self.store.query(tenant, &entity::ROLE, &q).await?.into_iter().next();
         let grants = rec.and_then(|r| r.get("grants").map(Value::to_json));
         let grants: BTreeMap<String, Grant> = grants
             .and_then(|g| serde_json::from_value(g).ok())
@@ -147,7 +149,7 @@ impl<S: Store> Service<S> {
 
     pub(crate) async fn org(&self, tenant: Id) -> Result<Record> {
         self.store
-            .get(tenant, &model::ORGANIZATION, tenant)
+            .get(tenant, &entity::ORGANIZATION, tenant)
             .await?
             .ok_or_else(|| Error::not_found("organization", tenant))
     }
@@ -167,7 +169,7 @@ impl<S: Store> Service<S> {
         }
         let q = StoreQuery::by_id(Filter::eq("entity", def.name), 500);
         let mut out = CustomSpecs::new();
-        for r in self.store.query(tenant, &model::CUSTOM_FIELD, &q).await? {
+        for r in self.store.query(tenant, &entity::CUSTOM_FIELD, &q).await? {
             let spec = r
                 .get("spec")
                 .map(Value::to_json)
@@ -199,8 +201,8 @@ impl<S: Store> Service<S> {
             }
             if let (FieldType::Ref(target), Value::Id(id)) = (&f.spec.ty, v) {
                 let tdef =
-                    model::entity(target).ok_or_else(|| Error::Storage(format!("undeclared entity {target}")))?;
-                let found = match actor.role.scope(tdef.name, Action::Read) {
+                    entity::entity(target).ok_or_else(|| Error::Storage(format!("undeclared entity {target}")))?;
+                let found = match actor.role.scope(tdef, Action::Read) {
                     crate::access::Scope::None => self.store.get(actor.tenant, tdef, *id).await?.is_some(),
                     _ => self.visible(actor, tdef, *id).await.is_ok(),
                 };
@@ -243,7 +245,8 @@ impl<S: Store> Service<S> {
         }
     }
 
-    /// Loads what writes of one entity type need from the tenant, once per use case (or per import).
+    /// Loads what writes of one entity type need from the tenant (what its rules list in
+    /// [`crate::entity::EntityRules::needs`]), once per use case or per import.
     pub(crate) async fn write_ctx(&self, tenant: Id, def: &'static EntityDef) -> Result<WriteCtx> {
         let vctx = self.vctx(tenant).await?;
         let custom = self.custom_specs(tenant, def).await?;
@@ -253,28 +256,37 @@ impl<S: Store> Service<S> {
             pipelines: Vec::new(),
             default_pipeline: None,
             roles: Vec::new(),
+            related_custom: BTreeMap::new(),
             model: None,
         };
-        if def.name == "lead" {
-            let all = self
-                .store
-                .query(tenant, &model::PIPELINE, &StoreQuery::by_id(Filter::All, 1000))
-                .await?;
-            ctx.default_pipeline = all
-                .iter()
-                .find(|r| r.get("is_default") == Some(&Value::Bool(true)))
-                .and_then(Pipeline::from_record);
-            ctx.pipelines = all
-                .iter()
-                .filter_map(|r| Some((r.id, Pipeline::from_record(r)?)))
-                .collect();
-        }
-        if def.name == "user" {
-            let all = self
-                .store
-                .query(tenant, &model::ROLE, &StoreQuery::by_id(Filter::All, 1000))
-                .await?;
-            ctx.roles = all.iter().filter_map(|r| r.str("name").map(str::to_owned)).collect();
+        for need in def.rules.needs() {
+            match need {
+                Need::Pipelines => {
+                    let all = self
+                        .store
+                        .query(tenant, &entity::PIPELINE, &StoreQuery::by_id(Filter::All, 1000))
+                        .await?;
+                    ctx.default_pipeline = all
+                        .iter()
+                        .find(|r| r.get("is_default") == Some(&Value::Bool(true)))
+                        .and_then(Pipeline::from_record);
+                    ctx.pipelines = all
+                        .iter()
+                        .filter_map(|r| Some((r.id, Pipeline::from_record(r)?)))
+                        .collect();
+                }
+                Need::Roles => {
+                    let all = self
+                        .store
+                        .query(tenant, &entity::ROLE, &StoreQuery::by_id(Filter::All, 1000))
+                        .await?;
+                    ctx.roles = all.iter().filter_map(|r| r.str("name").map(str::to_owned)).collect();
+                }
+                Need::CustomFieldsOf(name) => {
+                    let other = entity::entity(name).ok_or_else(|| Error::not_found("entity type", name))?;
+                    ctx.related_custom.insert(name, self.custom_specs(tenant, other).await?);
+                }
+            }
         }
         if def.scored {
             ctx.model = Some(self.scoring_model(tenant).await?);
@@ -338,70 +350,6 @@ impl<S: Store> Service<S> {
             entity: entity.to_owned(),
             entity_id: id,
             payload,
-        }
-    }
-}
-
-/// Tenant data a write needs, loaded once.
-#[derive(Debug)]
-pub(crate) struct WriteCtx {
-    pub vctx: validate::Ctx,
-    pub custom: CustomSpecs,
-    pipelines: Vec<(Id, Pipeline)>,
-    default_pipeline: Option<Pipeline>,
-    roles: Vec<String>,
-    pub model: Option<(Arc<CompiledModel>, i64)>,
-}
-
-impl WriteCtx {
-    /// Rules that need tenant data: a lead's status is a stage of its pipeline; a user's role exists.
-    /// `changed`: the fields an update touched (`None` on create and in the integrity checker), so a
-    /// legacy row that breaks a rule can still be edited elsewhere.
-    pub fn check_tenant_rules(&self, rec: &Record, changed: Option<&[String]>) -> Result<()> {
-        let touched = |f: &str| changed.is_none_or(|c| c.iter().any(|x| x == f));
-        match rec.entity.name {
-            "lead" if touched("status") || touched("pipeline_id") => {
-                let chosen = rec
-                    .id_of("pipeline_id")
-                    .and_then(|id| self.pipelines.iter().find(|(pid, _)| *pid == id).map(|(_, p)| p));
-                let fallback;
-                let pipeline = match chosen.or(self.default_pipeline.as_ref()) {
-                    Some(p) => p,
-                    None => {
-                        fallback = default_pipeline();
-                        &fallback
-                    }
-                };
-                let status = rec.str("status").unwrap_or_default();
-                if pipeline.stage(status).is_none() {
-                    let keys: Vec<&str> = pipeline.stages.iter().map(|s| s.key.as_str()).collect();
-                    return Err(Error::field(
-                        "status",
-                        codes::INVALID_OPTION,
-                        format!("must be one of: {}", keys.join(", ")),
-                    ));
-                }
-            }
-            "user" if touched("role") => {
-                let role = rec.str("role").unwrap_or_default();
-                if builtin::by_name(role).is_none() && !self.roles.iter().any(|r| r == role) {
-                    return Err(Error::field(
-                        "role",
-                        codes::UNKNOWN_REFERENCE,
-                        format!("no role {role}"),
-                    ));
-                }
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-
-    /// Sets a scored record's score fields (no activities: new records, or callers that pass them).
-    pub fn score(&self, rec: &mut Record, activities: &[Record]) {
-        if let Some((m, version)) = &self.model {
-            let (score, temp) = m.score(rec, activities, self.vctx.now);
-            leads::set_score(rec, score, temp, *version, self.vctx.now);
         }
     }
 }

@@ -1,10 +1,11 @@
 //! Create, read, update, delete and list, for every entity type.
 
-use super::{Service, WriteCtx, input_paths};
+use super::{Service, input_paths};
 use crate::access::{Action, Actor};
 use crate::change::{ChangeSet, Write, diff};
+use crate::entity;
+use crate::entity::WriteCtx;
 use crate::error::{Error, FieldError, Result, codes};
-use crate::model;
 use crate::query::{self, BindCtx, Filter, ListRequest, Page, SortKey, StoreQuery};
 use crate::record::Record;
 use crate::schema::EntityDef;
@@ -48,7 +49,7 @@ impl<S: Store> Service<S> {
         input: &Map<String, Json>,
         ctx: &WriteCtx,
     ) -> Result<Record> {
-        if def.name == "organization" || def.exposure != crate::schema::Exposure::Public {
+        if def.exposure != crate::schema::Exposure::Public {
             return Err(Error::forbidden(Action::Create, def.name, vec![]));
         }
         let scope = actor.authorize(def, Action::Create)?;
@@ -202,6 +203,9 @@ impl<S: Store> Service<S> {
                 def.owner_field.into_iter().map(String::from).collect(),
             ));
         }
+        if let Some(wf) = def.workflow {
+            super::workflow::check_edit(wf, cur, &mut rec)?;
+        }
         ctx.check_tenant_rules(&rec, Some(&changed))?;
         rec.version = cur.version + 1;
         rec.updated_at = ctx.vctx.now;
@@ -225,7 +229,7 @@ impl<S: Store> Service<S> {
             });
         }
         let mut errs = Vec::new();
-        for other in model::all() {
+        for other in entity::all() {
             for f in other.fields.iter().filter(|f| f.spec.ty == FieldType::Ref(def.name)) {
                 if other.name == def.name && f.name == "id" {
                     continue;
@@ -290,10 +294,10 @@ impl<S: Store> Service<S> {
         let def = self.entity(entity)?;
         actor.authorize(def, Action::Read)?;
         let declared = (0..def.fields.len())
-            .filter(|&i| actor.role.can_read_field(def.name, def.fields[i].name))
+            .filter(|&i| actor.role.can_read_field(def, def.fields[i].name))
             .collect();
         let mut custom = self.custom_specs(actor.tenant, def).await?;
-        custom.retain(|k, _| actor.role.can_read_field(def.name, &format!("custom.{k}")));
+        custom.retain(|k, _| actor.role.can_read_field(def, &format!("custom.{k}")));
         Ok((declared, custom))
     }
 
@@ -349,7 +353,7 @@ impl<S: Store> Service<S> {
         let scope = actor.authorize(def, Action::Read)?;
         let custom = self.custom_specs(actor.tenant, def).await?;
         let vctx = self.vctx(actor.tenant).await?;
-        let readable = |f: &str| actor.role.can_read_field(def.name, f);
+        let readable = |f: &str| actor.role.can_read_field(def, f);
         let cx = BindCtx {
             def,
             custom: &custom,
@@ -393,7 +397,7 @@ impl<S: Store> Service<S> {
 
     /// Logs an activity (call, email, meeting, note, SMS, visit, check-in) and re-scores its lead.
     pub async fn log_activity(&self, actor: &Actor, input: &Map<String, Json>) -> Result<Record> {
-        self.create(actor, "activity", input).await
+        self.create(actor, entity::ACTIVITY.name, input).await
     }
 }
 
@@ -401,8 +405,8 @@ impl<S: Store> Service<S> {
 mod tests {
     use crate::access::Actor;
     use crate::conformance::{Fixture, block, obj};
+    use crate::entity::LEAD;
     use crate::memory::MemoryStore;
-    use crate::model::LEAD;
     use serde_json::json;
     use std::sync::Arc;
 

@@ -6,8 +6,8 @@
 use super::{Service, WriteCtx};
 use crate::access::{Action, Actor, Scope};
 use crate::change::{Write, diff};
+use crate::entity;
 use crate::error::{Error, FieldError, Result, codes};
-use crate::model;
 use crate::query::{Filter, ListRequest, MAX_BULK_PAGE_SIZE, SortKey, StoreQuery};
 use crate::record::Record;
 use crate::schema::{EntityDef, FieldRef};
@@ -382,7 +382,7 @@ impl<S: Store> Service<S> {
             }
             if let FieldType::Ref(target) = f.spec.ty {
                 let tdef =
-                    model::entity(target).ok_or_else(|| Error::Storage(format!("undeclared entity {target}")))?;
+                    entity::entity(target).ok_or_else(|| Error::Storage(format!("undeclared entity {target}")))?;
                 let mut filter = Filter::In {
                     field: "id".into(),
                     values: vals.clone(),
@@ -451,7 +451,7 @@ impl<S: Store> Service<S> {
         let def = self.entity(entity)?;
         let scope = actor.authorize(def, Action::Export)?;
         let custom = self.custom_specs(actor.tenant, def).await?;
-        let readable = |f: &str| actor.role.can_read_field(def.name, f);
+        let readable = |f: &str| actor.role.can_read_field(def, f);
         let columns: Vec<(String, FieldRef)> = if opts.fields.is_empty() {
             let mut c: Vec<String> = vec!["id".into()];
             c.extend(def.fields.iter().map(|f| f.name.to_owned()));

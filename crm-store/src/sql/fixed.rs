@@ -5,8 +5,8 @@ use super::value::*;
 use crate::Backend;
 use crate::schema::{AUDIT_LOG, OUTBOX, TENANT_HEADS};
 use crm_core::change::{AuditEntry, Event};
+use crm_core::entity;
 use crm_core::error::{Error, Result};
-use crm_core::model;
 use crm_core::record::Record;
 use crm_core::schema::EntityDef;
 use crm_core::value::{Id, Value};
@@ -65,7 +65,7 @@ fn cache(backend: Backend) -> &'static Cache {
         Backend::Postgres => &POSTGRES,
     };
     cell.get_or_init(|| Cache {
-        entities: model::all()
+        entities: entity::all()
             .into_iter()
             .map(|d| (d.table, build_entity_sql(d, backend)))
             .collect(),
@@ -73,7 +73,7 @@ fn cache(backend: Backend) -> &'static Cache {
     })
 }
 
-/// The cached statements of an entity type (`None` for a type not in [`model::all`]).
+/// The cached statements of an entity type (`None` for a type not in [`entity::all`]).
 pub fn entity_sql(backend: Backend, def: &EntityDef) -> Option<&'static EntitySql> {
     cache(backend).entities.get(def.table)
 }
@@ -184,7 +184,7 @@ fn build_common_sql(backend: Backend) -> CommonSql {
     let tenants = Query::select()
         .column("org_id")
         .distinct()
-        .from(model::ORGANIZATION.table)
+        .from(entity::ORGANIZATION.table)
         .order_by("org_id", Order::Asc)
         .to_owned();
     CommonSql {

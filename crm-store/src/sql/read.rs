@@ -232,7 +232,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crm_core::model::LEAD;
+    use crm_core::entity::LEAD;
     use crm_core::query::{SortKey, keyset_after};
 
     fn where_clause(f: Filter) -> String {

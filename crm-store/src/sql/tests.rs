@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::Backend;
-use crm_core::model::{CONTACT, LEAD, ORGANIZATION};
+use crm_core::entity::{CONTACT, LEAD, ORGANIZATION};
 use crm_core::query::SortKey;
 use crm_core::query::{Filter, Op, StoreQuery};
 use crm_core::record::Record;

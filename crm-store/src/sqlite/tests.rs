@@ -1,7 +1,7 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
-use crm_core::model::{CONTACT, LEAD};
+use crm_core::entity::{CONTACT, LEAD};
 use crm_core::query::Op;
 use crm_core::value::{Money, Value};
 use pollster::block_on;

@@ -3,7 +3,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use crm_core::change::{AuditEntry, ChangeSet, Event, FieldChange, Write, diff};
-use crm_core::model;
+use crm_core::entity;
 use crm_core::query::SortKey;
 use crm_core::record::Record;
 use crm_core::schema::EntityDef;
@@ -144,7 +144,7 @@ pub fn bumped(r: &Record, f: impl FnOnce(&mut Record)) -> Record {
 
 pub fn lead(tenant: Id, n: u32) -> Record {
     Record::empty(
-        &model::LEAD,
+        &entity::LEAD,
         tenant,
         id(50_000 + u128::from(n)),
         Timestamp(T0 + i64::from(n)),

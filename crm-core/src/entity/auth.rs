@@ -1,0 +1,69 @@
+//! Authentication records: password credentials and sign-in sessions (internal: only their own use
+//! cases reach them), API keys and webhooks (managed: created by their own use cases).
+
+use super::declare;
+use crate::schema::{EntityDef, Exposure, FieldDef as F};
+use crate::value::FieldType as T;
+
+declare!(CREDENTIAL, credential);
+declare!(SESSION, session);
+declare!(API_KEY, api_key);
+declare!(WEBHOOK, webhook);
+
+/// A user's password, as a PHC string (`$argon2id$v=19$m=...`). Hashing is the frontend's job (the
+/// core has no randomness); the core owns the policy ([`crate::validate::check_password`]) and who may
+/// change it.
+fn credential() -> EntityDef {
+    let mut e = EntityDef::new("credential", "credentials")
+        .field(F::new("user_id", T::Ref("user")).required().unique())
+        .field(F::new("password_hash", T::Text).secret());
+    e.since = 3;
+    e.exposure = Exposure::Internal;
+    e
+}
+
+/// A signed-in session: what a refresh token renews and what every access token names. Deleting it
+/// signs the session out on the next request.
+fn session() -> EntityDef {
+    let mut e = EntityDef::new("session", "sessions")
+        .field(F::new("user_id", T::Ref("user")).required())
+        .field(F::new("token_hash", T::Text).secret())
+        .field(F::new("expires_at", T::Timestamp).required());
+    e.since = 3;
+    e.exposure = Exposure::Internal;
+    e.owner_field = Some("user_id");
+    e
+}
+
+/// A long-lived key for programs, bound to a role no stronger than its creator's. Only a hash of the
+/// key is stored; the key itself is shown once, at creation.
+fn api_key() -> EntityDef {
+    let mut e = EntityDef::new("api_key", "api_keys")
+        .field(F::new("name", T::Text).required().max_len(200))
+        .field(F::new("role", T::Text).max_len(64).read_only())
+        .field(F::new("user_id", T::Ref("user")).read_only())
+        .field(F::new("expires_at", T::Timestamp).read_only())
+        .field(F::new("key_hash", T::Text).secret());
+    e.since = 3;
+    e.exposure = Exposure::Managed;
+    e.owner_field = Some("user_id");
+    e
+}
+
+/// An HTTP endpoint that receives the tenant's events, signed with a per-webhook secret. The delivery
+/// state (read-only) lets delivery resume after a restart without losing or reordering events.
+fn webhook() -> EntityDef {
+    let mut e = EntityDef::new("webhook", "webhooks")
+        .field(F::new("url", T::Url).required())
+        .field(F::new("events", T::Tags))
+        .field(F::new("active", T::Bool).default(true))
+        .field(F::new("secret", T::Text).secret())
+        .field(F::new("delivered_seq", T::Integer).read_only().default(0i64))
+        .field(F::new("attempts", T::Integer).read_only().default(0i64))
+        .field(F::new("next_attempt_at", T::Timestamp).read_only())
+        .field(F::new("last_status", T::Integer).read_only())
+        .field(F::new("last_error", T::Text).read_only());
+    e.since = 3;
+    e.exposure = Exposure::Managed;
+    e
+}

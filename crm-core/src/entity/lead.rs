@@ -1,0 +1,186 @@
+//! Leads: a prospect moving through a pipeline, scored by the tenant's model (score and temperature are
+//! derived by the core), converted to a customer when won.
+
+use super::{EntityRules, Need, WriteCtx, address, declare, keyed_enum, scoped};
+use crate::error::{Error, FieldError, Result, codes};
+use crate::pipeline::default_pipeline;
+use crate::record::Record;
+use crate::schema::{EntityDef, FieldDef as F};
+use crate::value::{FieldType as T, Timestamp};
+
+declare!(LEAD, lead);
+
+pub const LEAD_SOURCES: &[&str] = &[
+    "website",
+    "referral",
+    "google_ads",
+    "facebook",
+    "door_knock",
+    "storm_canvass",
+    "home_show",
+    "phone_in",
+    "yard_sign",
+    "partner",
+    "walk_in",
+    "other",
+];
+pub const PROJECT_TYPES: &[&str] = &[
+    "roof_replacement",
+    "roof_repair",
+    "roof_inspection",
+    "storm_damage",
+    "gutters",
+    "siding",
+    "windows",
+    "commercial_roofing",
+    "local_move",
+    "long_distance_move",
+    "packing",
+    "storage",
+    "membership",
+    "other",
+];
+
+keyed_enum!(
+    /// How close a lead is to buying, from its score and the model's tiers.
+    Temperature {
+        Hot = "hot",
+        Warm = "warm",
+        Cold = "cold",
+    }
+);
+
+pub const TEMPERATURES: &[&str] = Temperature::KEYS;
+
+/// Field names of a lead that code reads.
+pub mod fields {
+    pub const STATUS: &str = "status";
+    pub const PIPELINE_ID: &str = "pipeline_id";
+    pub const SCORE: &str = "score";
+    pub const TEMPERATURE: &str = "temperature";
+    pub const SCORE_MODEL_VERSION: &str = "score_model_version";
+    pub const SCORED_AT: &str = "scored_at";
+    pub const ESTIMATED_VALUE: &str = "estimated_value";
+    pub const CONTACT_ID: &str = "contact_id";
+    pub const COMPANY_ID: &str = "company_id";
+    pub const CONVERTED_AT: &str = "converted_at";
+}
+use fields::*;
+
+fn lead() -> EntityDef {
+    let mut e = address(
+        EntityDef::new("lead", "leads")
+            .field(F::new("first_name", T::Text).max_len(100))
+            .field(F::new("last_name", T::Text).max_len(100))
+            .field(F::new("company_name", T::Text).max_len(200))
+            .field(F::new("email", T::Email))
+            .field(F::new("phone", T::Phone)),
+    )
+    .field(F::new("source", T::Enum).options(LEAD_SOURCES).default("other"))
+    .field(F::new(STATUS, T::Text).required().max_len(64).default("new"))
+    .field(F::new(PIPELINE_ID, T::Ref("pipeline")))
+    .field(
+        F::new(SCORE, T::Integer)
+            .derived()
+            .range(Some(0), Some(100))
+            .default(0i64),
+    )
+    .field(
+        F::new(TEMPERATURE, T::Enum)
+            .required()
+            .derived()
+            .options(TEMPERATURES)
+            .default(Temperature::Cold.key()),
+    )
+    .field(F::new(SCORE_MODEL_VERSION, T::Integer).derived())
+    .field(F::new(SCORED_AT, T::Timestamp).derived())
+    .field(F::new("owner_id", T::Ref("user")))
+    .field(F::new("team_id", T::Ref("team")))
+    .field(F::new("location_id", T::Ref("location")))
+    .field(F::new("project_type", T::Enum).options(PROJECT_TYPES))
+    .field(F::new(ESTIMATED_VALUE, T::Money).range(Some(0), None))
+    .field(
+        F::new("priority", T::Enum)
+            .options(&["low", "medium", "high", "urgent"])
+            .default("medium"),
+    )
+    .field(F::new("notes", T::Text).max_len(10_000))
+    .field(F::new("tags", T::Tags))
+    .field(F::new("external_id", T::Text).max_len(100).unique())
+    .field(F::new("lost_reason", T::Text).max_len(500))
+    .field(F::new(CONTACT_ID, T::Ref("contact")).read_only())
+    .field(F::new(COMPANY_ID, T::Ref("company")).read_only())
+    .field(F::new(CONVERTED_AT, T::Timestamp).read_only());
+    scoped(&mut e);
+    e.scored = true;
+    e.search_fields = &["first_name", "last_name", "company_name", "email", "phone"];
+    e.check = Some(lead_check);
+    e.rules = &LeadRules;
+    // Serve the common pages (by status, an owner's or a team's leads by status) in score order.
+    e.indexes = vec![
+        &["status", "score"],
+        &["owner_id", "status", "score"],
+        &["team_id", "status", "score"],
+        &["score"],
+    ];
+    e
+}
+
+/// A lead needs something to call it by.
+fn lead_check(r: &Record, errs: &mut Vec<FieldError>) {
+    let named = ["first_name", "last_name", "company_name", "email", "phone"]
+        .iter()
+        .any(|f| r.get(f).is_some_and(|v| !v.is_null()));
+    if !named {
+        errs.push(FieldError::new(
+            "first_name",
+            codes::REQUIRED,
+            "a lead needs a name, a company, an email or a phone",
+        ));
+    }
+}
+
+/// A lead's status is a stage of its pipeline (its own, the tenant's default, or the built-in one).
+#[derive(Debug)]
+pub struct LeadRules;
+
+impl EntityRules for LeadRules {
+    fn needs(&self) -> &'static [Need] {
+        &[Need::Pipelines]
+    }
+
+    fn check_tenant_rules(&self, rec: &Record, touched: &dyn Fn(&str) -> bool, ctx: &WriteCtx) -> Result<()> {
+        if !touched(STATUS) && !touched(PIPELINE_ID) {
+            return Ok(());
+        }
+        let chosen = rec
+            .id_of(PIPELINE_ID)
+            .and_then(|id| ctx.pipelines.iter().find(|(pid, _)| *pid == id).map(|(_, p)| p));
+        let fallback;
+        let pipeline = match chosen.or(ctx.default_pipeline.as_ref()) {
+            Some(p) => p,
+            None => {
+                fallback = default_pipeline();
+                &fallback
+            }
+        };
+        let status = rec.str(STATUS).unwrap_or_default();
+        if pipeline.stage(status).is_none() {
+            let keys: Vec<&str> = pipeline.stages.iter().map(|s| s.key.as_str()).collect();
+            return Err(Error::field(
+                STATUS,
+                codes::INVALID_OPTION,
+                format!("must be one of: {}", keys.join(", ")),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Sets a lead's derived score fields.
+pub(crate) fn set_score(rec: &mut Record, score: i64, temperature: &str, model_version: i64, now: Timestamp) {
+    rec.set(SCORE, score);
+    rec.set(TEMPERATURE, temperature);
+    rec.set(SCORE_MODEL_VERSION, model_version);
+    rec.set(SCORED_AT, now);
+}

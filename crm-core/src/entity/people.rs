@@ -1,0 +1,108 @@
+//! Tenancy and people: the organization (the tenant itself), its locations, teams and users.
+
+use super::{EntityRules, Need, WriteCtx, address, declare};
+use crate::access::builtin;
+use crate::error::{Error, Result, codes};
+use crate::record::Record;
+use crate::schema::{EntityDef, Exposure, FieldDef as F};
+use crate::value::FieldType as T;
+
+declare!(ORGANIZATION, organization);
+declare!(LOCATION, location);
+declare!(TEAM, team);
+declare!(USER, user);
+
+/// The tenant's settings other rules read.
+pub mod org_fields {
+    pub const PHONE_COUNTRY_CODE: &str = "phone_country_code";
+    pub const MEMBERSHIP_EXPIRING_DAYS: &str = "membership_expiring_days";
+    pub const TIMEZONE: &str = "timezone";
+}
+
+fn organization() -> EntityDef {
+    let mut e = EntityDef::new("organization", "organizations")
+        .field(F::new("name", T::Text).required().max_len(200))
+        .field(F::new("currency", T::Text).max_len(3).default("USD"))
+        .field(F::new(org_fields::TIMEZONE, T::Text).max_len(64).default("UTC"))
+        .field(F::new(org_fields::PHONE_COUNTRY_CODE, T::Text).max_len(4).default("1"))
+        .field(
+            F::new(org_fields::MEMBERSHIP_EXPIRING_DAYS, T::Integer)
+                .range(Some(1), Some(365))
+                .default(14i64),
+        );
+    // A tenant is created by the platform's own use case (`Service::create_organization`).
+    e.exposure = Exposure::Managed;
+    e
+}
+
+fn location() -> EntityDef {
+    let mut e = address(
+        EntityDef::new("location", "locations")
+            .field(F::new("name", T::Text).required().max_len(200))
+            .field(F::new("phone", T::Phone)),
+    )
+    .field(F::new("timezone", T::Text).max_len(64));
+    e.search_fields = &["name", "city"];
+    e
+}
+
+fn team() -> EntityDef {
+    let mut e = EntityDef::new("team", "teams")
+        .field(F::new("name", T::Text).required().max_len(200))
+        .field(
+            F::new("kind", T::Enum)
+                .options(&["sales", "crew", "support", "other"])
+                .default("sales"),
+        )
+        .field(F::new("location_id", T::Ref("location")));
+    e.search_fields = &["name"];
+    e
+}
+
+/// Field names of a user.
+pub mod user_fields {
+    pub const EMAIL: &str = "email";
+    pub const ROLE: &str = "role";
+    pub const TEAM_ID: &str = "team_id";
+    pub const ACTIVE: &str = "active";
+}
+
+fn user() -> EntityDef {
+    let mut e = EntityDef::new("user", "users")
+        .field(F::new(user_fields::EMAIL, T::Email).required().unique())
+        .field(F::new("name", T::Text).required().max_len(200))
+        .field(F::new(user_fields::ROLE, T::Text).required().max_len(64))
+        .field(F::new(user_fields::TEAM_ID, T::Ref("team")))
+        .field(F::new("location_id", T::Ref("location")))
+        .field(F::new("phone", T::Phone))
+        .field(F::new(user_fields::ACTIVE, T::Bool).default(true));
+    e.team_field = Some(user_fields::TEAM_ID);
+    e.search_fields = &["name", "email"];
+    e.rules = &UserRules;
+    e
+}
+
+/// A user's role is a built-in role or one of the tenant's.
+#[derive(Debug)]
+pub struct UserRules;
+
+impl EntityRules for UserRules {
+    fn needs(&self) -> &'static [Need] {
+        &[Need::Roles]
+    }
+
+    fn check_tenant_rules(&self, rec: &Record, touched: &dyn Fn(&str) -> bool, ctx: &WriteCtx) -> Result<()> {
+        if !touched(user_fields::ROLE) {
+            return Ok(());
+        }
+        let role = rec.str(user_fields::ROLE).unwrap_or_default();
+        if builtin::by_name(role).is_none() && !ctx.roles.iter().any(|r| r == role) {
+            return Err(Error::field(
+                user_fields::ROLE,
+                codes::UNKNOWN_REFERENCE,
+                format!("no role {role}"),
+            ));
+        }
+        Ok(())
+    }
+}

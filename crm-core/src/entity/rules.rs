@@ -1,0 +1,76 @@
+//! The hook trait through which the service runs an entity type's own rules, and the tenant data those
+//! rules read. The service calls the hooks of whatever declaration it handles; it never matches names.
+
+use crate::error::Result;
+use crate::pipeline::Pipeline;
+use crate::record::Record;
+use crate::scoring::CompiledModel;
+use crate::validate::{self, CustomSpecs};
+use crate::value::Id;
+use std::sync::Arc;
+
+/// Tenant data that writes of an entity type need. The service loads what an entity's
+/// [`EntityRules::needs`] lists, once per use case or per import, into a [`WriteCtx`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Need {
+    /// The tenant's pipelines and its default pipeline.
+    Pipelines,
+    /// The names of the tenant's custom roles.
+    Roles,
+    /// The tenant's custom field definitions of another entity type (a scoring model reads the lead's).
+    CustomFieldsOf(&'static str),
+}
+
+/// An entity type's rules beyond what its fields declare. Every method has a default that does
+/// nothing, so a plain entity implements nothing.
+pub trait EntityRules: Send + Sync + std::fmt::Debug {
+    /// The tenant data [`EntityRules::check_tenant_rules`] reads.
+    fn needs(&self) -> &'static [Need] {
+        &[]
+    }
+
+    /// Rules that need tenant data (a lead's status is a stage of its pipeline; a user's role exists).
+    /// `touched` tells whether a field changed in this write (every field on create and in the
+    /// integrity checker), so a legacy row that breaks a rule can still be edited elsewhere.
+    fn check_tenant_rules(&self, _rec: &Record, _touched: &dyn Fn(&str) -> bool, _ctx: &WriteCtx) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The rules of an entity type that has none beyond its declaration.
+#[derive(Debug)]
+pub struct NoRules;
+
+impl EntityRules for NoRules {}
+
+/// Tenant data a write needs, loaded once.
+#[derive(Debug)]
+pub struct WriteCtx {
+    pub vctx: validate::Ctx,
+    pub custom: CustomSpecs,
+    /// [`Need::Pipelines`]: every pipeline by id, and the default one.
+    pub pipelines: Vec<(Id, Pipeline)>,
+    pub default_pipeline: Option<Pipeline>,
+    /// [`Need::Roles`]: the names of the tenant's custom roles.
+    pub roles: Vec<String>,
+    /// [`Need::CustomFieldsOf`]: custom field specs by entity type name.
+    pub related_custom: std::collections::BTreeMap<&'static str, CustomSpecs>,
+    /// The published scoring model and its version, for scored entity types.
+    pub model: Option<(Arc<CompiledModel>, i64)>,
+}
+
+impl WriteCtx {
+    /// Runs the entity's tenant rules; `changed` is the fields an update touched (`None`: all).
+    pub fn check_tenant_rules(&self, rec: &Record, changed: Option<&[String]>) -> Result<()> {
+        let touched = |f: &str| changed.is_none_or(|c| c.iter().any(|x| x == f));
+        rec.entity.rules.check_tenant_rules(rec, &touched, self)
+    }
+
+    /// Sets a scored record's derived score fields (no activities: new records, or callers that pass them).
+    pub fn score(&self, rec: &mut Record, activities: &[Record]) {
+        if let Some((m, version)) = &self.model {
+            let (score, temp) = m.score(rec, activities, self.vctx.now);
+            super::lead::set_score(rec, score, temp, *version, self.vctx.now);
+        }
+    }
+}

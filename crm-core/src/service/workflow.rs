@@ -1,0 +1,162 @@
+//! The one use case that moves a record through its workflow, for every entity type that declares one
+//! (see [`crate::workflow`]), and the rules the generic update applies to workflow entities.
+
+use super::Service;
+use crate::access::Actor;
+use crate::error::{Error, Result, codes};
+use crate::query::{Filter, SortKey, StoreQuery};
+use crate::record::Record;
+use crate::store::Store;
+use crate::validate::{self, Mode};
+use crate::value::{Id, Value};
+use crate::workflow::{GuardCtx, Stamp, Workflow};
+use serde_json::{Map, Value as Json};
+
+impl<S: Store> Service<S> {
+    /// Runs the transition `name` of the record's workflow at `expected_version`: the actor needs the
+    /// transition's access action on the entity type with a scope that reaches the record; the record
+    /// must be in one of the transition's `from` states; `input` may set only the fields the transition
+    /// accepts; the guard may refuse. The new state, the core's stamps, records displaced from the
+    /// target state, the audit entries and the transition's event are one change set. Nothing is
+    /// written when any check fails. Returns the record after the transition, redacted.
+    pub async fn transition(
+        &self,
+        actor: &Actor,
+        entity: &str,
+        id: Id,
+        expected_version: u64,
+        name: &str,
+        input: &Map<String, Json>,
+    ) -> Result<Record> {
+        let def = self.entity(entity)?;
+        let wf = def.workflow.ok_or_else(|| {
+            Error::field(
+                "transition",
+                codes::INVALID_TRANSITION,
+                format!("{entity} has no workflow"),
+            )
+        })?;
+        let t = wf.transition(name).ok_or_else(|| {
+            Error::field(
+                "transition",
+                codes::INVALID_TRANSITION,
+                format!("no transition {name}; one of: {}", wf.names().join(", ")),
+            )
+        })?;
+        let scope = actor.authorize(def, t.action)?;
+        let cur = self.visible(actor, def, id).await?;
+        if !actor.in_scope(&cur, scope) {
+            return Err(Error::forbidden(t.action, def.name, vec![]));
+        }
+        if cur.version != expected_version {
+            return Err(Error::Conflict {
+                entity: def.name.into(),
+                id: id.to_string(),
+                expected: expected_version,
+                actual: cur.version,
+            });
+        }
+        let state = cur.str(wf.field).unwrap_or_default();
+        if !t.from.contains(&state) {
+            return Err(Error::field(
+                wf.field,
+                codes::INVALID_TRANSITION,
+                format!("cannot {name} a {} that is {state}", def.name),
+            ));
+        }
+        let unknown: Vec<_> = input
+            .keys()
+            .filter(|k| !t.accepts.contains(&k.as_str()))
+            .map(|k| crate::error::FieldError::new(k, codes::UNKNOWN_FIELD, format!("{name} does not take {k}")))
+            .collect();
+        if !unknown.is_empty() {
+            return Err(Error::Validation(unknown));
+        }
+        actor.check_writable(def, t.action, &super::input_paths(input))?;
+        let ctx = self.write_ctx(actor.tenant, def).await?;
+        let now = ctx.vctx.now;
+        let mut next = cur.clone();
+        validate::apply_input(&mut next, input, &ctx.custom, &ctx.vctx, Mode::Update).map_err(Error::Validation)?;
+        if let Some(guard) = t.guard {
+            let cx = GuardCtx {
+                record: &next,
+                before: &cur,
+                actor: actor.user_id,
+                now,
+                ctx: &ctx,
+            };
+            guard(&cx).map_err(|r| Error::Validation(vec![r.0]))?;
+        }
+        next.set(wf.field, t.to);
+        for (field, stamp) in t.stamps {
+            let v = match stamp {
+                Stamp::Now => Value::Timestamp(now),
+                Stamp::Actor => actor.user_id.map_or(Value::Null, Value::Id),
+                Stamp::NextSequence => Value::Int(self.max_int(actor.tenant, def, field).await? + 1),
+            };
+            next.set(field, v);
+        }
+        next.version = cur.version + 1;
+        next.updated_at = now;
+
+        let mut cs = self.change_set(actor.tenant, actor.user_id);
+        if let Some(displaced) = t.displaces_to {
+            let q = StoreQuery::by_id(Filter::eq(wf.field, t.to), 10_000);
+            for old in self.store.query(actor.tenant, def, &q).await? {
+                if old.id == cur.id {
+                    continue;
+                }
+                let mut r = old.clone();
+                r.set(wf.field, displaced);
+                r.version += 1;
+                r.updated_at = now;
+                self.push_change(
+                    actor,
+                    displaced,
+                    &format!("{}.{displaced}", def.name),
+                    Some(&old),
+                    &r,
+                    &mut cs,
+                );
+            }
+        }
+        self.push_change(actor, t.name, t.event, Some(&cur), &next, &mut cs);
+        self.store.apply(cs).await?;
+        Ok(actor.redact(next))
+    }
+
+    /// The largest integer value of a field in the tenant (0 when none is set).
+    async fn max_int(&self, tenant: Id, def: &'static crate::schema::EntityDef, field: &str) -> Result<i64> {
+        let q = StoreQuery {
+            filter: Filter::Not(Box::new(Filter::IsNull { field: field.into() })),
+            sort: vec![SortKey::desc(field), SortKey::asc("id")],
+            limit: 1,
+        };
+        let top = self.store.query(tenant, def, &q).await?;
+        Ok(top
+            .first()
+            .and_then(|r| r.get(field))
+            .and_then(Value::as_i64)
+            .unwrap_or(0))
+    }
+}
+
+/// The workflow's rules for a generic update from `cur` to `next`: nothing changes in a locked state,
+/// and an edit in a re-entry state moves the record back (an edited approved document needs approval
+/// again).
+pub(crate) fn check_edit(wf: &Workflow, cur: &Record, next: &mut Record) -> Result<()> {
+    let state = cur.str(wf.field).unwrap_or_default();
+    if wf.locked.contains(&state) {
+        return Err(Error::field(
+            wf.field,
+            codes::LOCKED,
+            format!("a {} that is {state} cannot be changed", cur.entity.name),
+        ));
+    }
+    if let Some((states, back_to)) = wf.reenter_on_edit
+        && states.contains(&state)
+    {
+        next.set(wf.field, back_to);
+    }
+    Ok(())
+}
