@@ -150,12 +150,33 @@ impl Role {
             return false;
         }
         // Every reader sees the system columns (id, version, timestamps).
-        crate::schema::SystemField::from_name(field).is_some()
-            || self.grants.get(def.name).is_some_and(|g| g.read.allows(field))
+        crate::schema::SystemField::from_name(field).is_some() || self.grant(def).is_some_and(|g| g.read.allows(field))
     }
 
     pub fn can_write_field(&self, def: &EntityDef, field: &str) -> bool {
-        self.grants.get(def.name).is_some_and(|g| g.write.allows(field))
+        self.grant(def).is_some_and(|g| g.write.allows(field))
+    }
+
+    /// The grant that decides an entity type's field permissions. A child type without a grant of its
+    /// own lets whoever may read its parent read every field, and whoever may write every field of its
+    /// parent write every field (staff who may change only a membership's notes can't add freezes);
+    /// grant the child type to refine that.
+    fn grant(&self, def: &EntityDef) -> Option<std::borrow::Cow<'_, Grant>> {
+        use std::borrow::Cow;
+        if let Some(g) = self.grants.get(def.name) {
+            return Some(Cow::Borrowed(g));
+        }
+        let parent = self.grants.get(def.parent()?.name)?;
+        let write = if parent.write == Fields::All {
+            Fields::All
+        } else {
+            Fields::Only(BTreeSet::new())
+        };
+        Some(Cow::Owned(Grant {
+            actions: BTreeMap::new(),
+            read: Fields::All,
+            write,
+        }))
     }
 
     /// The role's effective access to an entity type: each action with its scope, and for each declared
@@ -242,14 +263,28 @@ impl Actor {
     }
 
     /// The actor's scope for an action, or `Forbidden` naming the action.
+    /// For a child type, the scope is the parent's: read for reads, update for every write.
     pub fn authorize(&self, def: &EntityDef, action: Action) -> Result<Scope> {
-        match self.role.scope(def, action) {
+        let scope = match def.parent() {
+            Some(parent) => {
+                let on_parent = if action == Action::Read {
+                    Action::Read
+                } else {
+                    Action::Update
+                };
+                self.role.scope(parent, on_parent)
+            }
+            None => self.role.scope(def, action),
+        };
+        match scope {
             Scope::None => Err(Error::forbidden(action, def.name, vec![])),
             s => Ok(s),
         }
     }
 
-    /// The records a scope reaches, as a filter every store can run.
+    /// The records a scope reaches, as a filter every store can run. Children are in scope with their
+    /// parent, which a filter on the child's own columns can't express below tenant scope: such readers
+    /// reach children through their parent (`Service::children`).
     pub fn scope_filter(&self, def: &EntityDef, scope: Scope) -> Filter {
         let nothing = Filter::Not(Box::new(Filter::All));
         let own = match (def.owner_field, self.user_id) {
@@ -296,7 +331,7 @@ impl Actor {
     /// Hides what the actor may not read: declared fields are masked, custom fields removed. Secret
     /// fields are masked for everyone.
     pub fn redact(&self, mut r: Record) -> Record {
-        let Some(g) = self.role.grants.get(r.entity.name) else {
+        let Some(g) = self.role.grant(r.entity) else {
             r.hidden = u64::MAX;
             r.custom.clear();
             return r;
@@ -304,6 +339,12 @@ impl Actor {
         for (i, f) in r.entity.fields.iter().enumerate() {
             if f.secret || !g.read.allows(f.name) {
                 r.hidden |= 1 << i;
+            }
+        }
+        let n = r.entity.fields.len();
+        for (j, c) in r.entity.computed.iter().enumerate() {
+            if !g.read.allows(c.name) {
+                r.hidden |= 1 << (n + j);
             }
         }
         if g.read == Fields::All {
@@ -335,7 +376,7 @@ pub fn check_role_record(r: &Record, errs: &mut Vec<FieldError>) {
                 for (which, fields) in [("read", &g.read), ("write", &g.write)] {
                     if let Fields::Only(s) | Fields::Except(s) = fields {
                         for f in s {
-                            if f != "custom.*" && def.resolve(f).is_none() {
+                            if f != "custom.*" && def.resolve(f).is_none() && def.computed_def(f).is_none() {
                                 errs.push(FieldError::new(
                                     format!("grants.{entity}.{which}"),
                                     codes::UNKNOWN_FIELD,
@@ -421,6 +462,7 @@ pub mod builtin {
         let all = Action::ALL.map(|a| (a, Scope::Tenant));
         let mut g: Vec<_> = CRM
             .iter()
+            .chain(&["membership"])
             .map(|e| (*e, grant(&all, Fields::All, Fields::All)))
             .collect();
         g.extend(read_config(&["scoring_model", "pipeline"]));
@@ -477,8 +519,8 @@ pub mod builtin {
         role("field_tech", g)
     }
 
-    /// The front desk: reads every contact but may change only a contact's notes; logs check-ins and
-    /// other activities; never sees leads or money.
+    /// The front desk: reads every contact and membership but may change only their notes; logs
+    /// check-ins and other activities; never sees leads or money.
     pub fn staff() -> Role {
         use Action::*;
         let mut g = vec![
@@ -496,6 +538,14 @@ pub mod builtin {
                     &[(Read, Scope::Tenant), (Create, Scope::Tenant)],
                     Fields::All,
                     Fields::All,
+                ),
+            ),
+            (
+                "membership",
+                grant(
+                    &[(Read, Scope::Tenant), (Update, Scope::Tenant)],
+                    Fields::Except(["price_paid".to_owned()].into()),
+                    Fields::only(&["notes"]),
                 ),
             ),
         ];

@@ -49,7 +49,8 @@ macro_rules! conformance_tests {
             delete_refuses_records_in_use, pipeline_summary_counts_by_stage, activities_rescore_their_lead,
             derived_writes_skip_moved_rows, decayed_score_explained_and_models_published,
             sessions_keys_and_secrets, sync_log_is_off_by_default,
-            workflow_transitions_are_guarded_and_atomic);
+            workflow_transitions_are_guarded_and_atomic, computed_fields_filter_and_sort_as_they_evaluate,
+            children_are_written_scoped_and_deleted_with_their_parent);
     };
     ($make:expr, sync_log: $logged:expr $(,)?) => {
         $crate::conformance_tests!($make);
@@ -682,6 +683,7 @@ impl<S: Store> Fixture<S> {
             readable: &|_| true,
             me: self.tech.user_id,
             vctx: &vctx,
+            compute: None,
         };
         crate::query::bind(crate::query::text::parse(q).unwrap(), &cx).unwrap()
     }

@@ -22,6 +22,8 @@
 pub mod access;
 pub mod change;
 pub mod clock;
+pub mod computed;
+pub mod decimal;
 pub mod demo;
 pub mod entity;
 pub mod error;

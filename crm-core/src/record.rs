@@ -21,8 +21,12 @@ pub struct Record {
     pub values: Vec<Value>,
     /// Custom field values by key.
     pub custom: BTreeMap<String, Value>,
-    /// Bit i set: declared field i is hidden from this reader (absent from `get` and JSON).
+    /// Bit i set: declared field i is hidden from this reader (absent from `get` and JSON); bit
+    /// `fields.len() + j`: computed field j is.
     pub hidden: u64,
+    /// The computed fields' values as of the read (empty until the service evaluates them; never
+    /// stored). See [`crate::computed`].
+    pub computed: Vec<Value>,
 }
 
 impl fmt::Debug for Record {
@@ -63,13 +67,20 @@ impl Record {
             values: vec![Value::Null; entity.fields.len()],
             custom: BTreeMap::new(),
             hidden: 0,
+            computed: Vec::new(),
         }
     }
 
     /// A declared field's value; `None` when the field is unknown or hidden from this reader.
     pub fn get(&self, name: &str) -> Option<&Value> {
-        let i = self.entity.index_of(name)?;
-        (self.hidden & (1 << i) == 0).then(|| &self.values[i])
+        match self.entity.index_of(name) {
+            Some(i) => (self.hidden & (1 << i) == 0).then(|| &self.values[i]),
+            None => {
+                let (j, _) = self.entity.computed_def(name)?;
+                let bit = self.entity.fields.len() + j;
+                self.computed.get(j).filter(|_| self.hidden & (1 << bit) == 0)
+            }
+        }
     }
 
     pub fn str(&self, name: &str) -> Option<&str> {
@@ -126,6 +137,12 @@ impl Record {
         for (i, f) in self.entity.fields.iter().enumerate() {
             if !self.is_hidden(i) && !f.secret {
                 m.insert(f.name.into(), self.values[i].to_json());
+            }
+        }
+        for (j, c) in self.entity.computed.iter().enumerate() {
+            let hidden = self.hidden & (1 << (self.entity.fields.len() + j)) != 0;
+            if let (Some(v), false) = (self.computed.get(j), hidden) {
+                m.insert(c.name.into(), v.to_json());
             }
         }
         if !self.custom.is_empty() {

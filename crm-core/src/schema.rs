@@ -168,8 +168,28 @@ pub struct EntityDef {
     pub exposure: Exposure,
     /// The entity's own rules, called by the service (see [`crate::entity::EntityRules`]).
     pub rules: &'static dyn crate::entity::EntityRules,
+    /// Set on a child entity type (line items, steps, freezes): rows of their own type that live in a
+    /// parent record's scope and change set (see [`ChildOf`]).
+    pub child_of: Option<ChildOf>,
+    /// Fields evaluated at read, never stored (see [`crate::computed`]).
+    pub computed: Vec<crate::computed::ComputedDef>,
     /// The state machine of its status field, run by `Service::transition` (see [`crate::workflow`]).
     pub workflow: Option<&'static crate::workflow::Workflow>,
+}
+
+/// How a child entity type hangs off its parent. A child has no access grants of its own: reading it
+/// needs read access to its parent, writing it (create, update, delete) needs update access to the
+/// parent, with the parent in scope. Every child write is one change set with the parent's version bump
+/// and the parent's derived fields recomputed from all its children; deleting the parent deletes its
+/// children in the same change set.
+#[derive(Clone, Copy, Debug)]
+pub struct ChildOf {
+    /// The parent entity type's name.
+    pub parent: &'static str,
+    /// The reference field holding the parent's id (set on create, never changed).
+    pub field: &'static str,
+    /// The order children are returned in (stored fields; `id` breaks ties).
+    pub order_by: &'static [&'static str],
 }
 
 /// Which use cases reach an entity type.
@@ -203,6 +223,8 @@ impl EntityDef {
             indexes: Vec::new(),
             exposure: Exposure::Public,
             rules: &crate::entity::NoRules,
+            child_of: None,
+            computed: Vec::new(),
             workflow: None,
         }
     }
@@ -220,6 +242,23 @@ impl EntityDef {
 
     pub fn def(&self, name: &str) -> Option<&FieldDef> {
         self.fields.iter().find(|f| f.name == name)
+    }
+
+    /// The parent entity type of a child type.
+    pub fn parent(&self) -> Option<&'static EntityDef> {
+        self.child_of.and_then(|c| crate::entity::entity(c.parent))
+    }
+
+    /// The child entity types of this type.
+    pub fn children(&self) -> impl Iterator<Item = &'static EntityDef> + '_ {
+        crate::entity::all()
+            .into_iter()
+            .filter(move |d| d.child_of.is_some_and(|c| c.parent == self.name))
+    }
+
+    /// A computed field by name, with its position among the computed fields.
+    pub fn computed_def(&self, name: &str) -> Option<(usize, &crate::computed::ComputedDef)> {
+        self.computed.iter().enumerate().find(|(_, c)| c.name == name)
     }
 
     /// Resolves a field name as used in filters, sorts and field lists.

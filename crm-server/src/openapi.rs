@@ -100,6 +100,13 @@ fn entity_schemas(def: &EntityDef, out: &mut Map<String, Json>) {
         ("updated_at", string(Some("date-time"))),
     ];
     record.extend(fields.iter().map(|f| (f.name, nullable(field_schema(f)))));
+    record.extend(def.computed.iter().map(|c| {
+        let doc = "Computed as of the request; never stored, read-only, usable in filters and sorts";
+        (
+            c.name,
+            json!({ "type": "string", "enum": c.options, "readOnly": true, "description": doc }),
+        )
+    }));
     if def.custom_fields {
         record.push(("custom", custom_schema()));
     }

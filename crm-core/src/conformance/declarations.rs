@@ -172,3 +172,289 @@ pub fn derived_fields_are_recomputed_and_not_synced<S: Store>(store: S) {
         }
     }
 }
+
+/// A computed field is evaluated as of the service clock on every read, and a filter on it selects
+/// exactly the records whose evaluation gives the value, on every store; sorting by it sorts by the
+/// stored fields it derives from; moving the clock or the tenant's setting moves the answers with no
+/// write at all.
+pub fn computed_fields_filter_and_sort_as_they_evaluate<S: Store>(store: S) {
+    use crate::query::{ListRequest, SortKey};
+    let f = Fixture::new(store);
+    let contact = block(f.svc.create(&f.admin, "contact", &obj(json!({"first_name": "Kai"})))).unwrap();
+    let day = |d: i64| NOW.plus_days(d).date().to_string();
+    // (starts, ends, cancelled): today is day 0; the tenant's expiring window is 14 days by default.
+    let spans = [
+        (-30, -1, false), // expired yesterday
+        (-30, 0, false),  // expiring: ends today
+        (-30, 14, false), // expiring: the window's last day
+        (-30, 15, false), // active
+        (0, 365, false),  // active from today
+        (1, 30, false),   // upcoming
+        (-30, 60, true),  // cancelled
+        (-400, -35, false),
+    ];
+    for (s, e, cancelled) in spans {
+        let input = json!({"contact_id": contact.id.to_string(), "starts_on": day(s), "ends_on": day(e), "cancelled": cancelled, "price_paid": "49.00"});
+        block(f.svc.create(&f.admin, "membership", &obj(input))).unwrap();
+    }
+    let all = |actor| {
+        let req = ListRequest {
+            limit: Some(500),
+            ..Default::default()
+        };
+        block(f.svc.list(actor, "membership", &req)).unwrap().items
+    };
+    let check = |expect: &[&str]| {
+        let items = all(&f.admin);
+        let mut evaluated: Vec<&str> = items.iter().map(|r| r.str("status").unwrap()).collect();
+        evaluated.sort();
+        let mut want = expect.to_vec();
+        want.sort();
+        assert_eq!(evaluated, want, "evaluation");
+        for option in crate::entity::MembershipStatus::KEYS {
+            let mut by_filter = f.ids(&f.admin, "membership", &format!("status:{option}"));
+            let mut by_eval: Vec<_> = items
+                .iter()
+                .filter(|r| r.str("status") == Some(option))
+                .map(|r| r.id)
+                .collect();
+            by_filter.sort();
+            by_eval.sort();
+            assert_eq!(by_filter, by_eval, "status:{option}");
+            let mut not = f.ids(&f.admin, "membership", &format!("status!={option}"));
+            not.sort();
+            let mut rest: Vec<_> = items
+                .iter()
+                .filter(|r| r.str("status") != Some(option))
+                .map(|r| r.id)
+                .collect();
+            rest.sort();
+            assert_eq!(not, rest, "status!={option}");
+        }
+    };
+    check(&[
+        "expired",
+        "expiring",
+        "expiring",
+        "active",
+        "active",
+        "upcoming",
+        "cancelled",
+        "expired",
+    ]);
+
+    // Sorting by status sorts by the end date, page by page.
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let req = ListRequest {
+            sort: vec![SortKey::asc("status")],
+            limit: Some(3),
+            cursor,
+            ..Default::default()
+        };
+        let page = block(f.svc.list(&f.admin, "membership", &req)).unwrap();
+        seen.extend(
+            page.items
+                .iter()
+                .map(|r| (r.get("ends_on").map(Value::to_json).unwrap().to_string(), r.id)),
+        );
+        cursor = page.next_cursor;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    let mut sorted = seen.clone();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+    assert_eq!(seen.len(), spans.len());
+    assert_eq!(seen, sorted);
+
+    // The tenant's window and the clock move the answers; nothing is written.
+    let writes = f.writes_seen();
+    f.clock.set(NOW.plus_days(16));
+    check(&[
+        "expired",
+        "expired",
+        "expired",
+        "expired",
+        "active",
+        "expiring",
+        "cancelled",
+        "expired",
+    ]);
+    f.clock.set(NOW);
+    assert_eq!(f.writes_seen(), writes);
+    let org = block(f.svc.get(&f.admin, "organization", f.tenant)).unwrap();
+    block(f.svc.update(
+        &f.admin,
+        "organization",
+        f.tenant,
+        org.version,
+        &obj(json!({"membership_expiring_days": 30})),
+    ))
+    .unwrap();
+    check(&[
+        "expired",
+        "expiring",
+        "expiring",
+        "expiring",
+        "active",
+        "upcoming",
+        "cancelled",
+        "expired",
+    ]);
+
+    // Computed fields are read like any other: the front desk sees the status but not the price, and
+    // cannot write the status; sales cannot read memberships at all.
+    let staff_view = all(&f.staff);
+    assert!(
+        staff_view
+            .iter()
+            .all(|r| r.str("status").is_some() && r.get("price_paid").is_none())
+    );
+    assert_eq!(f.ids(&f.staff, "membership", "status:upcoming").len(), 1);
+    let m = &staff_view[0];
+    let err = block(f.svc.update(
+        &f.admin,
+        "membership",
+        m.id,
+        m.version,
+        &obj(json!({"status": "active"})),
+    ))
+    .unwrap_err();
+    assert_eq!(err.code(), "validation");
+    let req = ListRequest::default();
+    assert_eq!(
+        block(f.svc.list(&f.sales_a, "membership", &req)).unwrap_err().code(),
+        "forbidden"
+    );
+    let bad = ListRequest {
+        q: Some("status:lapsed".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        block(f.svc.list(&f.admin, "membership", &bad)).unwrap_err().code(),
+        "invalid_query"
+    );
+}
+
+/// Children live in their parent's scope and change set: each child write bumps the parent's version
+/// and re-derives it in the same transaction, is audited row by row, is refused to whoever may not
+/// write the parent (with nothing written), and deleting the parent deletes its children.
+pub fn children_are_written_scoped_and_deleted_with_their_parent<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    let day = |d: i64| NOW.plus_days(d).date().to_string();
+    let contact = block(f.svc.create(&f.admin, "contact", &obj(json!({"first_name": "Kai"})))).unwrap();
+    let membership = |starts: i64| {
+        let input =
+            json!({"contact_id": contact.id.to_string(), "starts_on": day(starts), "ends_on": day(starts + 365)});
+        block(f.svc.create(&f.manager, "membership", &obj(input))).unwrap()
+    };
+    let m = membership(0);
+    let other = membership(-10);
+    assert_eq!((m.get("frozen_days"), m.version), (Some(&Value::Int(0)), 1));
+    let freeze = |actor, s: i64, e: i64| {
+        let input =
+            json!({"membership_id": m.id.to_string(), "starts_on": day(s), "ends_on": day(e), "reason": "travel"});
+        block(f.svc.create(actor, "membership_freeze", &obj(input)))
+    };
+    let parent = || block(f.svc.get(&f.manager, "membership", m.id)).unwrap();
+
+    let seen = f.writes_seen();
+    let f1 = freeze(&f.manager, 10, 19).unwrap();
+    assert_eq!(
+        (parent().get("frozen_days"), parent().version),
+        (Some(&Value::Int(10)), 2)
+    );
+    assert_eq!(
+        f.writes_seen(),
+        (seen.0 + 2, seen.1 + 2),
+        "the child and its parent, audited together"
+    );
+    let f2 = freeze(&f.manager, 5, 12).unwrap();
+    assert_eq!(
+        (parent().get("frozen_days"), parent().version),
+        (Some(&Value::Int(15)), 3),
+        "overlaps count once"
+    );
+    let f2 = block(f.svc.update(
+        &f.manager,
+        "membership_freeze",
+        f2.id,
+        1,
+        &obj(json!({"starts_on": day(30), "ends_on": day(34)})),
+    ))
+    .unwrap();
+    assert_eq!(
+        (parent().get("frozen_days"), parent().version),
+        (Some(&Value::Int(15)), 4)
+    );
+
+    // Returned with the parent, in the declared order (by start).
+    let kids = block(f.svc.children(&f.staff, "membership", m.id)).unwrap();
+    let ids: Vec<_> = kids.iter().flat_map(|(_, rows)| rows.iter().map(|r| r.id)).collect();
+    assert_eq!(ids, [f1.id, f2.id]);
+    assert_eq!(kids[0].0.name, "membership_freeze");
+
+    // Refused, with nothing written: moving a child to another parent; a writer limited to some of the
+    // parent's fields (staff: notes only); a reader without access to the parent; a stale child.
+    let seen = f.writes_seen();
+    let err = block(f.svc.update(
+        &f.manager,
+        "membership_freeze",
+        f2.id,
+        f2.version,
+        &obj(json!({"membership_id": other.id.to_string()})),
+    ))
+    .unwrap_err();
+    assert_eq!(codes_of(&err), vec![("membership_id".into(), codes::READ_ONLY.into())]);
+    assert_eq!(freeze(&f.staff, 50, 51).unwrap_err().code(), "forbidden");
+    assert_eq!(freeze(&f.sales_a, 50, 51).unwrap_err().code(), "forbidden");
+    assert_eq!(
+        block(f.svc.children(&f.sales_a, "membership", m.id))
+            .unwrap_err()
+            .code(),
+        "forbidden"
+    );
+    assert_eq!(
+        block(f.svc.get(&f.sales_a, "membership_freeze", f1.id))
+            .unwrap_err()
+            .code(),
+        "forbidden"
+    );
+    assert_eq!(
+        block(f.svc.delete(&f.manager, "membership_freeze", f1.id, 7))
+            .unwrap_err()
+            .code(),
+        "conflict"
+    );
+    let csv = "membership_id,starts_on,ends_on\n";
+    let opts = crate::service::ImportOptions {
+        mode: crate::service::ImportMode::AllOrNothing,
+        ..Default::default()
+    };
+    assert_eq!(
+        block(f.svc.import_csv(&f.admin, "membership_freeze", csv.as_bytes(), &opts))
+            .unwrap_err()
+            .code(),
+        "forbidden"
+    );
+    assert_eq!(f.writes_seen(), seen);
+    assert_eq!(parent().version, 4);
+
+    // Deleting a child re-derives the parent; deleting the parent deletes its children with it.
+    block(f.svc.delete(&f.manager, "membership_freeze", f1.id, 1)).unwrap();
+    assert_eq!(
+        (parent().get("frozen_days"), parent().version),
+        (Some(&Value::Int(5)), 5)
+    );
+    let seen = f.writes_seen();
+    block(f.svc.delete(&f.manager, "membership", m.id, 5)).unwrap();
+    assert_eq!(f.count("membership_freeze"), 0);
+    assert_eq!(f.count("membership"), 1);
+    assert_eq!(
+        f.writes_seen(),
+        (seen.0 + 2, seen.1 + 2),
+        "the parent and its one child, audited"
+    );
+}

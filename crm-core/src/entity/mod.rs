@@ -9,6 +9,7 @@ pub mod auth;
 pub mod config;
 pub mod customer;
 pub mod lead;
+pub mod membership;
 pub mod people;
 mod rules;
 
@@ -17,6 +18,7 @@ pub use auth::{API_KEY, CREDENTIAL, SESSION, WEBHOOK};
 pub use config::{CUSTOM_FIELD, PIPELINE, ROLE, SCORING_MODEL};
 pub use customer::{COMPANY, CONTACT, CUSTOMER_TYPES};
 pub use lead::{LEAD, LEAD_SOURCES, PROJECT_TYPES, TEMPERATURES, Temperature};
+pub use membership::{MEMBERSHIP, MEMBERSHIP_FREEZE, MembershipStatus};
 pub use people::{LOCATION, ORGANIZATION, TEAM, USER};
 pub use rules::{EntityRules, Need, NoRules, WriteCtx};
 
@@ -56,7 +58,7 @@ macro_rules! keyed_enum {
 pub(crate) use keyed_enum;
 
 /// Every entity type, in dependency order (referenced types first).
-pub fn all() -> [&'static EntityDef; 16] {
+pub fn all() -> [&'static EntityDef; 18] {
     [
         &ORGANIZATION,
         &LOCATION,
@@ -74,6 +76,8 @@ pub fn all() -> [&'static EntityDef; 16] {
         &SESSION,
         &API_KEY,
         &WEBHOOK,
+        &MEMBERSHIP,
+        &MEMBERSHIP_FREEZE,
     ]
 }
 

@@ -4,6 +4,7 @@
 use crate::error::Result;
 use crate::pipeline::Pipeline;
 use crate::record::Record;
+use crate::schema::EntityDef;
 use crate::scoring::CompiledModel;
 use crate::validate::{self, CustomSpecs};
 use crate::value::Id;
@@ -35,6 +36,10 @@ pub trait EntityRules: Send + Sync + std::fmt::Debug {
     fn check_tenant_rules(&self, _rec: &Record, _touched: &dyn Fn(&str) -> bool, _ctx: &WriteCtx) -> Result<()> {
         Ok(())
     }
+
+    /// Recomputes a parent's derived fields from its children as they will be after the write (every
+    /// child type of the parent, each with all its rows). Runs in the child write's change set.
+    fn derive_from_children(&self, _parent: &mut Record, _children: &[(&'static EntityDef, Vec<Record>)]) {}
 }
 
 /// The rules of an entity type that has none beyond its declaration.

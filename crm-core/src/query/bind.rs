@@ -2,6 +2,7 @@
 //! permissions, canonicalises field names, and types its values by the fields' types.
 
 use super::{Filter, MAX_FILTER_DEPTH, MAX_FILTER_NODES, Op, SortKey};
+use crate::computed::{ComputeCtx, ComputedDef};
 use crate::error::{Error, Result};
 use crate::schema::{EntityDef, FieldRef, FieldSpec};
 use crate::validate::{self, CustomSpecs};
@@ -17,9 +18,45 @@ pub struct BindCtx<'a> {
     /// The reader's user id, for `owner:me`.
     pub me: Option<Id>,
     pub vctx: &'a validate::Ctx,
+    /// The time and tenant settings computed fields expand with; `None` where they can't be used.
+    pub compute: Option<&'a ComputeCtx>,
 }
 
 impl BindCtx<'_> {
+    /// The computed field of this name, if it is one the reader may read, with its context.
+    fn computed(&self, name: &str) -> Result<Option<(&'static ComputedDef, &ComputeCtx)>> {
+        let Some((_, c)) = self.def.computed_def(name.trim()) else {
+            return Ok(None);
+        };
+        if !(self.readable)(c.name) {
+            return Err(Error::forbidden("read", self.def.name, vec![c.name.to_owned()]));
+        }
+        let cx = self
+            .compute
+            .ok_or_else(|| Error::invalid_query(format!("{} is computed and cannot be used here", c.name), 0))?;
+        Ok(Some((c, cx)))
+    }
+
+    /// The stored-column predicate for `computed = value`.
+    fn expand(&self, c: &ComputedDef, cx: &ComputeCtx, value: &Value) -> Result<Filter> {
+        let key = match value {
+            Value::Text(s) => s.trim().to_ascii_lowercase(),
+            _ => {
+                return Err(Error::invalid_query(
+                    format!("{}: expected one of its values", c.name),
+                    0,
+                ));
+            }
+        };
+        match c.options.iter().find(|o| **o == key) {
+            Some(o) => Ok((c.expand)(o, cx)),
+            None => Err(Error::invalid_query(
+                format!("{}: {key} is not one of: {}", c.name, c.options.join(", ")),
+                0,
+            )),
+        }
+    }
+
     /// Canonical name for a field as users write it: `owner` -> `owner_id`, `created` -> `created_at`.
     fn canonical(&self, name: &str) -> Result<(String, FieldRef)> {
         let name = name.trim();
@@ -133,6 +170,13 @@ fn bind_inner(f: Filter, cx: &BindCtx<'_>) -> Result<Filter> {
         Filter::Or(v) => Filter::Or(v.into_iter().map(|f| bind_inner(f, cx)).collect::<Result<_>>()?),
         Filter::Not(f) => Filter::Not(Box::new(bind_inner(*f, cx)?)),
         Filter::Cmp { field, op, value } => {
+            if let Some((c, ccx)) = cx.computed(&field)? {
+                return match op {
+                    Op::Eq | Op::Contains => cx.expand(c, ccx, &value),
+                    Op::Ne => Ok(Filter::Not(Box::new(cx.expand(c, ccx, &value)?))),
+                    _ => Err(Error::invalid_query(format!("{}: compare with = or !=", c.name), 0)),
+                };
+            }
             let (name, r) = cx.canonical(&field)?;
             let spec = cx.spec(&r);
             // On a list field `tags:vip` means "has vip", and `tags!=vip` "does not have vip".
@@ -155,6 +199,17 @@ fn bind_inner(f: Filter, cx: &BindCtx<'_>) -> Result<Filter> {
             }
         }
         Filter::In { field, values } => {
+            if let Some((c, ccx)) = cx.computed(&field)? {
+                if values.is_empty() || values.len() > 100 {
+                    return Err(Error::invalid_query(
+                        format!("{}: a list of 1 to 100 values", c.name),
+                        0,
+                    ));
+                }
+                return Ok(Filter::Or(
+                    values.iter().map(|v| cx.expand(c, ccx, v)).collect::<Result<_>>()?,
+                ));
+            }
             let (name, r) = cx.canonical(&field)?;
             let spec = cx.spec(&r);
             let values = values
@@ -205,6 +260,14 @@ pub fn bind_sort(keys: &[SortKey], cx: &BindCtx<'_>) -> Result<Vec<SortKey>> {
     }
     let mut out = Vec::with_capacity(keys.len() + 1);
     for k in keys {
+        if let Some((c, _)) = cx.computed(&k.field)? {
+            // Sorting by a computed field sorts by the stored fields it derives from.
+            out.extend(c.sort_by.iter().map(|f| SortKey {
+                field: (*f).to_owned(),
+                desc: k.desc,
+            }));
+            continue;
+        }
         let (name, r) = cx.canonical(&k.field)?;
         if matches!(cx.spec(&r).ty, FieldType::Json | FieldType::Tags | FieldType::MultiEnum) {
             return Err(Error::invalid_query(format!("cannot sort by {name}"), 0));

@@ -144,6 +144,7 @@ impl Cx<'_> {
             readable: &|_| true,
             me: None,
             vctx: &vctx,
+            compute: None,
         };
         let bound = bind(filter, &cx).map_err(|e| match e {
             Error::InvalidQuery { message, .. } => bad(codes::INVALID_FORMAT, message),

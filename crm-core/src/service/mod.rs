@@ -5,6 +5,7 @@
 
 mod auth;
 mod backtest;
+mod children;
 mod compliance;
 mod leads;
 mod records;
@@ -14,6 +15,7 @@ mod workflow;
 
 pub use auth::{Delivery, StoredCredential, WebhookTarget};
 pub use backtest::{BacktestReport, TierStats};
+pub use children::MAX_CHILDREN;
 pub use compliance::{IntegrityIssue, IntegrityReport};
 pub use leads::{Conversion, ConvertOptions, RescoreReport, StageSummary};
 pub use sync::MAX_SYNC_BATCH;
@@ -185,7 +187,7 @@ impl<S: Store> Service<S> {
     pub(crate) async fn visible(&self, actor: &Actor, def: &'static EntityDef, id: Id) -> Result<Record> {
         let scope = actor.authorize(def, Action::Read)?;
         match self.store.get(actor.tenant, def, id).await? {
-            Some(r) if actor.in_scope(&r, scope) => Ok(r),
+            Some(r) if self.in_scope_of(actor, &r, scope).await? => Ok(r),
             _ => Err(Error::not_found(def.name, id)),
         }
     }

@@ -3,6 +3,7 @@
 use super::{Service, input_paths};
 use crate::access::{Action, Actor};
 use crate::change::{ChangeSet, Write, diff};
+use crate::computed::{self, ComputeCtx};
 use crate::entity;
 use crate::entity::WriteCtx;
 use crate::error::{Error, FieldError, Result, codes};
@@ -21,7 +22,7 @@ impl<S: Store> Service<S> {
         let def = self.entity(entity)?;
         let (rec, cs) = self.prepare_create(actor, def, input).await?;
         self.store.apply(cs).await?;
-        Ok(actor.redact(rec))
+        self.present(actor, rec).await
     }
 
     /// Everything `create` does but the write: the new record and its change set.
@@ -36,6 +37,7 @@ impl<S: Store> Service<S> {
         self.check_links(actor, &rec, None).await?;
         let mut cs = self.change_set(actor.tenant, actor.user_id);
         self.push_change(actor, "create", &format!("{}.created", def.name), None, &rec, &mut cs);
+        self.child_write_into_parent(actor, None, Some(&rec), &mut cs).await?;
         self.rescore_parent(&rec, None, &mut cs).await?;
         Ok((rec, cs))
     }
@@ -64,7 +66,8 @@ impl<S: Store> Service<S> {
                 rec.set(f, v);
             }
         }
-        if !actor.in_scope(&rec, scope) {
+        // A child's scope is its parent's, checked with the parent write (`child_write_into_parent`).
+        if def.child_of.is_none() && !actor.in_scope(&rec, scope) {
             return Err(Error::forbidden(
                 Action::Create,
                 def.name,
@@ -109,7 +112,8 @@ impl<S: Store> Service<S> {
     /// Reads one record, redacted; `NotFound` if missing, in another tenant or outside the read scope.
     pub async fn get(&self, actor: &Actor, entity: &str, id: Id) -> Result<Record> {
         let def = self.entity(entity)?;
-        Ok(actor.redact(self.visible(actor, def, id).await?))
+        let rec = self.visible(actor, def, id).await?;
+        self.present(actor, rec).await
     }
 
     /// Applies a patch to a record at `expected_version`. Returns the new state (unchanged if the
@@ -128,7 +132,7 @@ impl<S: Store> Service<S> {
         if let Some(cs) = cs {
             self.store.apply(cs).await?;
         }
-        Ok(actor.redact(rec))
+        self.present(actor, rec).await
     }
 
     pub(crate) async fn prepare_update(
@@ -141,7 +145,7 @@ impl<S: Store> Service<S> {
     ) -> Result<(Record, Option<ChangeSet>)> {
         let scope = actor.authorize(def, Action::Update)?;
         let cur = self.visible(actor, def, id).await?;
-        if !actor.in_scope(&cur, scope) {
+        if !self.in_scope_of(actor, &cur, scope).await? {
             return Err(Error::forbidden(Action::Update, def.name, vec![]));
         }
         actor.check_writable(def, Action::Update, &input_paths(patch))?;
@@ -171,6 +175,8 @@ impl<S: Store> Service<S> {
             &rec,
             &mut cs,
         );
+        self.child_write_into_parent(actor, Some(&cur), Some(&rec), &mut cs)
+            .await?;
         self.rescore_parent(&rec, None, &mut cs).await?;
         if def.rescores.is_some_and(|f| cur.id_of(f) != rec.id_of(f)) {
             // Moved to another parent: the old parent loses this record's contribution.
@@ -196,7 +202,7 @@ impl<S: Store> Service<S> {
         if changed.is_empty() {
             return Ok(None);
         }
-        if !actor.in_scope(&rec, scope) {
+        if def.child_of.is_none() && !actor.in_scope(&rec, scope) {
             return Err(Error::forbidden(
                 Action::Update,
                 def.name,
@@ -217,7 +223,7 @@ impl<S: Store> Service<S> {
         let def = self.entity(entity)?;
         let scope = actor.authorize(def, Action::Delete)?;
         let cur = self.visible(actor, def, id).await?;
-        if !actor.in_scope(&cur, scope) {
+        if !self.in_scope_of(actor, &cur, scope).await? {
             return Err(Error::forbidden(Action::Delete, def.name, vec![]));
         }
         if cur.version != expected_version {
@@ -234,6 +240,12 @@ impl<S: Store> Service<S> {
                 if other.name == def.name && f.name == "id" {
                     continue;
                 }
+                if other
+                    .child_of
+                    .is_some_and(|c| c.parent == def.name && c.field == f.name)
+                {
+                    continue; // deleted with it
+                }
                 let n = self.store.count(actor.tenant, other, &Filter::eq(f.name, id)).await?;
                 if n > 0 {
                     errs.push(FieldError::new(
@@ -248,6 +260,8 @@ impl<S: Store> Service<S> {
             return Err(Error::Validation(errs));
         }
         let mut cs = self.change_set(actor.tenant, actor.user_id);
+        self.cascade_children(actor, &cur, &mut cs).await?;
+        self.child_write_into_parent(actor, Some(&cur), None, &mut cs).await?;
         cs.audit
             .push(self.audit_entry(actor, "delete", &cur, diff(Some(&cur), None)));
         cs.events.push(self.event(&format!("{}.deleted", def.name), &cur));
@@ -320,7 +334,7 @@ impl<S: Store> Service<S> {
         extra: Filter,
         cap: u32,
     ) -> Result<Page<Record>> {
-        let (mut q, sort) = self.bind_list(actor, def, req, cap).await?;
+        let (mut q, sort, compute) = self.bind_list(actor, def, req, cap).await?;
         q.filter = Filter::and([q.filter, extra]);
         let limit = q.limit - 1;
         let mut rows = self.store.query(actor.tenant, def, &q).await?;
@@ -336,6 +350,9 @@ impl<S: Store> Service<S> {
         } else {
             None
         };
+        if let Some(cx) = &compute {
+            rows.iter_mut().for_each(|r| computed::evaluate(r, cx));
+        }
         Ok(Page {
             items: rows.into_iter().map(|r| actor.redact(r)).collect(),
             next_cursor,
@@ -349,10 +366,11 @@ impl<S: Store> Service<S> {
         def: &'static EntityDef,
         req: &ListRequest,
         cap: u32,
-    ) -> Result<(StoreQuery, Vec<SortKey>)> {
+    ) -> Result<(StoreQuery, Vec<SortKey>, Option<ComputeCtx>)> {
         let scope = actor.authorize(def, Action::Read)?;
         let custom = self.custom_specs(actor.tenant, def).await?;
         let vctx = self.vctx(actor.tenant).await?;
+        let compute = self.compute_ctx(actor.tenant, def).await?;
         let readable = |f: &str| actor.role.can_read_field(def, f);
         let cx = BindCtx {
             def,
@@ -360,6 +378,7 @@ impl<S: Store> Service<S> {
             readable: &readable,
             me: actor.user_id,
             vctx: &vctx,
+            compute: compute.as_ref(),
         };
         let mut parts = Vec::new();
         if let Some(text) = req.q.as_deref() {
@@ -392,7 +411,25 @@ impl<S: Store> Service<S> {
                 limit: limit + 1,
             },
             sort,
+            compute,
         ))
+    }
+
+    /// The context computed fields of `def` are evaluated and expanded with (the clock's time and the
+    /// tenant's settings); `None` for entity types without computed fields, so their reads cost nothing.
+    pub(crate) async fn compute_ctx(&self, tenant: Id, def: &EntityDef) -> Result<Option<ComputeCtx>> {
+        if def.computed.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(ComputeCtx::new(self.clock.now(), Some(self.org(tenant).await?))))
+    }
+
+    /// A record as the actor gets it back: computed fields evaluated as of now, then redacted.
+    pub(crate) async fn present(&self, actor: &Actor, mut rec: Record) -> Result<Record> {
+        if let Some(cx) = self.compute_ctx(actor.tenant, rec.entity).await? {
+            computed::evaluate(&mut rec, &cx);
+        }
+        Ok(actor.redact(rec))
     }
 
     /// Logs an activity (call, email, meeting, note, SMS, visit, check-in) and re-scores its lead.

@@ -134,6 +134,10 @@ impl<S: Store> Service<S> {
         opts: &ImportOptions,
     ) -> Result<ImportReport> {
         let def = self.entity(entity)?;
+        if def.child_of.is_some() {
+            // A child row is written with its parent's version bump, which row-by-row imports don't do.
+            return Err(Error::forbidden(Action::Import, def.name, vec![]));
+        }
         let import_scope = actor.authorize(def, Action::Import)?;
         let update_scope = if opts.upsert {
             actor.authorize(def, Action::Update)?

@@ -122,7 +122,7 @@ impl<S: Store> Service<S> {
         }
         self.push_change(actor, t.name, t.event, Some(&cur), &next, &mut cs);
         self.store.apply(cs).await?;
-        Ok(actor.redact(next))
+        self.present(actor, next).await
     }
 
     /// The largest integer value of a field in the tenant (0 when none is set).

@@ -105,6 +105,7 @@ pub(super) fn read_record(def: &'static EntityDef, tenant: Id, row: &Row<'_>) ->
         values,
         custom,
         hidden: 0,
+        computed: Vec::new(),
     })
 }
 
