@@ -43,6 +43,15 @@ pub struct Transition {
     /// Writable fields the transition's input may set (a rejection's reason).
     pub accepts: &'static [&'static str],
     pub guard: Option<Guard>,
+    /// What the service does after the transition's change set is applied.
+    pub then: Option<Effect>,
+}
+
+/// Work that follows a transition in change sets of its own (too large for one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Effect {
+    /// Re-score every scored record of the tenant (a scoring model was published).
+    RescoreAll,
 }
 
 /// A value the core stamps on a transition.

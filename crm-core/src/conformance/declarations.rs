@@ -98,12 +98,15 @@ pub fn workflow_transitions_are_guarded_and_atomic<S: Store>(store: S) {
     assert_eq!((a_now.str("status"), a_now.version), (Some("retired"), 3));
     assert_eq!(
         f.writes_seen(),
-        (seen.0 + 2, seen.1 + 2),
-        "two audit entries and two events"
+        (seen.0 + 3, seen.1 + 3),
+        "the transition's two rows, then the re-scoring that follows a publication"
     );
     let events = block(f.svc.store().events(f.tenant, 0, u32::MAX)).unwrap();
-    let kinds: Vec<&str> = events.iter().rev().take(2).map(|e| e.kind.as_str()).collect();
-    assert_eq!(kinds, ["scoring_model.published", "scoring_model.retired"]);
+    let kinds: Vec<&str> = events.iter().rev().take(3).map(|e| e.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        ["lead.rescored", "scoring_model.published", "scoring_model.retired"]
+    );
 
     // A guard refuses with a typed reason: a draft that reads a custom field deleted since it was
     // written no longer compiles, so it cannot be published, and nothing is written.

@@ -6,7 +6,7 @@ use crate::access::Action;
 use crate::error::codes;
 use crate::schema::{EntityDef, FieldDef as F};
 use crate::value::FieldType as T;
-use crate::workflow::{GuardCtx, Refusal, Stamp, Transition, Workflow};
+use crate::workflow::{Effect, GuardCtx, Refusal, Stamp, Transition, Workflow};
 
 declare!(CUSTOM_FIELD, custom_field);
 declare!(PIPELINE, pipeline);
@@ -52,7 +52,8 @@ pub mod model_fields {
 use model_fields::*;
 
 /// The scoring model lifecycle: a draft (or a retired model) is published by someone who may approve
-/// scoring models; it gets the next model version and retires the model published before it.
+/// scoring models; it gets the next model version and retires the model published before it, and
+/// then every lead is re-scored with it.
 /// Published and retired models are not edited (their scores would no longer match their definition):
 /// a change is a new draft.
 pub static MODEL_WORKFLOW: Workflow = Workflow {
@@ -69,6 +70,7 @@ pub static MODEL_WORKFLOW: Workflow = Workflow {
         displaces_to: Some("retired"),
         accepts: &[],
         guard: Some(definition_compiles),
+        then: Some(Effect::RescoreAll),
     }],
 };
 

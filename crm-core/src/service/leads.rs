@@ -2,7 +2,7 @@
 //! models, conversion to a customer, and the pipeline summary.
 
 use super::Service;
-use crate::access::{Action, Actor, Scope, builtin};
+use crate::access::{Action, Actor, Scope};
 use crate::change::{ChangeSet, FieldChange, Write};
 use crate::entity::lead::set_score;
 use crate::entity::{self, ACTIVITY, LEAD, SCORING_MODEL};
@@ -346,17 +346,17 @@ impl<S: Store> Service<S> {
         Ok(report)
     }
 
-    /// Publishes a draft (or retired) scoring model through its workflow (the `publish` transition:
-    /// the previously published model is retired, the new one gets the next model version), then
-    /// re-scores every lead with it.
+    /// Publishes a draft (or retired) scoring model: its workflow's `publish` transition (the
+    /// previously published model is retired, the new one gets the next model version), after which
+    /// every lead is re-scored with it.
     pub async fn publish_model(
         &self,
         actor: &Actor,
         model_id: Id,
         expected_version: u64,
     ) -> Result<(Record, RescoreReport)> {
-        let rec = self
-            .transition(
+        let (rec, report) = self
+            .run_transition(
                 actor,
                 SCORING_MODEL.name,
                 model_id,
@@ -365,13 +365,7 @@ impl<S: Store> Service<S> {
                 &Map::new(),
             )
             .await?;
-        // Publishing authority includes re-scoring with the published model.
-        let rescorer = Actor {
-            role: Arc::new(builtin::admin()),
-            ..actor.clone()
-        };
-        let report = self.rescore_all(&rescorer).await?;
-        Ok((rec, report))
+        Ok((rec, report.unwrap_or_default()))
     }
 
     /// Converts a lead into a contact (and optionally a company) in one change set: the lead moves to

@@ -1,6 +1,7 @@
 //! The one use case that moves a record through its workflow, for every entity type that declares one
 //! (see [`crate::workflow`]), and the rules the generic update applies to workflow entities.
 
+use super::RescoreReport;
 use super::Service;
 use crate::access::Actor;
 use crate::error::{Error, Result, codes};
@@ -9,7 +10,7 @@ use crate::record::Record;
 use crate::store::Store;
 use crate::validate::{self, Mode};
 use crate::value::{Id, Value};
-use crate::workflow::{GuardCtx, Stamp, Workflow};
+use crate::workflow::{Effect, GuardCtx, Stamp, Workflow};
 use serde_json::{Map, Value as Json};
 
 impl<S: Store> Service<S> {
@@ -18,7 +19,8 @@ impl<S: Store> Service<S> {
     /// must be in one of the transition's `from` states; `input` may set only the fields the transition
     /// accepts; the guard may refuse. The new state, the core's stamps, records displaced from the
     /// target state, the audit entries and the transition's event are one change set. Nothing is
-    /// written when any check fails. Returns the record after the transition, redacted.
+    /// written when any check fails. Then the transition's follow-up effect runs (re-scoring after a
+    /// model is published). Returns the record after the transition, redacted.
     pub async fn transition(
         &self,
         actor: &Actor,
@@ -28,6 +30,22 @@ impl<S: Store> Service<S> {
         name: &str,
         input: &Map<String, Json>,
     ) -> Result<Record> {
+        Ok(self
+            .run_transition(actor, entity, id, expected_version, name, input)
+            .await?
+            .0)
+    }
+
+    /// [`Service::transition`], with the report of its follow-up effect.
+    pub(crate) async fn run_transition(
+        &self,
+        actor: &Actor,
+        entity: &str,
+        id: Id,
+        expected_version: u64,
+        name: &str,
+        input: &Map<String, Json>,
+    ) -> Result<(Record, Option<RescoreReport>)> {
         let def = self.entity(entity)?;
         let wf = def.workflow.ok_or_else(|| {
             Error::field(
@@ -122,7 +140,18 @@ impl<S: Store> Service<S> {
         }
         self.push_change(actor, t.name, t.event, Some(&cur), &next, &mut cs);
         self.store.apply(cs).await?;
-        self.present(actor, next).await
+        let report = match t.then {
+            // The authority to publish includes re-scoring every lead with the published model.
+            Some(Effect::RescoreAll) => {
+                let rescorer = Actor {
+                    role: std::sync::Arc::new(crate::access::builtin::admin()),
+                    ..actor.clone()
+                };
+                Some(self.rescore_all(&rescorer).await?)
+            }
+            None => None,
+        };
+        Ok((self.present(actor, next).await?, report))
     }
 
     /// The largest integer value of a field in the tenant (0 when none is set).

@@ -214,6 +214,91 @@ pub fn routes<S: ServerStore>(mut api: Api<S>, def: &'static EntityDef) -> Api<S
         ),
     );
 
+    if let Some(wf) = def.workflow {
+        for t in wf.transitions {
+            api = api.add(
+                Op::new(
+                    "post",
+                    &format!("{item}/transitions/{}", t.name),
+                    format!("{}_{}", t.name, def.name),
+                    tag,
+                    format!(
+                        "Move {} {} from {} to {} (needs `{}` on {})",
+                        article(def.name),
+                        def.name,
+                        t.from.join(" or "),
+                        t.to,
+                        t.action,
+                        def.name
+                    ),
+                )
+                .path_id("Record id")
+                .header("If-Match", true, "The ETag of the version being moved")
+                .json_body(json!({"type": "object", "description": "The fields this transition accepts", "additionalProperties": true}))
+                .ok_record(200, "The record after the transition", schema_ref(&name))
+                .errors(&[403, 404, 409, 422, 428]),
+                post(
+                    move |State(app): State<AppState<S>>,
+                          auth: Auth,
+                          PathId(id): PathId,
+                          IfMatch(v): IfMatch,
+                          Body(input): Body<Map<String, Json>>| async move {
+                        let actor = auth.actor;
+                        let r = app
+                            .write(move |svc| async move {
+                                svc.transition(&actor, def.name, id, v, t.name, &input).await
+                            })
+                            .await?;
+                        Ok::<_, ApiError>(record_response(StatusCode::OK, &r, None))
+                    },
+                ),
+            );
+        }
+    }
+
+    if def.children().next().is_some() {
+        let shape: Map<String, Json> = def
+            .children()
+            .map(|c| {
+                let items = json!({"type": "array", "items": schema_ref(&schema_name(c.name))});
+                (c.table.to_owned(), items)
+            })
+            .collect();
+        api = api.add(
+            Op::new(
+                "get",
+                &format!("{item}/children"),
+                format!("children_of_{}", def.name),
+                tag,
+                format!(
+                    "The child records of {} {}, by type, in order",
+                    article(def.name),
+                    def.name
+                ),
+            )
+            .path_id("Record id")
+            .ok(
+                200,
+                "Children by table name",
+                json!({"type": "object", "properties": shape}),
+            )
+            .errors(&[403, 404]),
+            get(
+                move |State(app): State<AppState<S>>, auth: Auth, PathId(id): PathId| async move {
+                    let actor = auth.actor;
+                    let kids = app
+                        .run(move |svc| async move { svc.children(&actor, def.name, id).await })
+                        .await?;
+                    let out: Map<String, Json> = kids
+                        .iter()
+                        .map(|(d, rows)| (d.table.to_owned(), rows.iter().map(Record::to_json).collect()))
+                        .collect();
+                    Ok::<_, ApiError>(axum::Json(Json::Object(out)))
+                },
+            ),
+        );
+    }
+
     api.add(
         Op::new(
             "delete",
