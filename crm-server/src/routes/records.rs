@@ -219,7 +219,7 @@ pub fn routes<S: ServerStore>(mut api: Api<S>, def: &'static EntityDef) -> Api<S
             api = api.add(
                 Op::new(
                     "post",
-                    &format!("{item}/transitions/{}", t.name),
+                    format!("{item}/transitions/{}", t.name),
                     format!("{}_{}", t.name, def.name),
                     tag,
                     format!(
@@ -267,7 +267,7 @@ pub fn routes<S: ServerStore>(mut api: Api<S>, def: &'static EntityDef) -> Api<S
         api = api.add(
             Op::new(
                 "get",
-                &format!("{item}/children"),
+                format!("{item}/children"),
                 format!("children_of_{}", def.name),
                 tag,
                 format!(
