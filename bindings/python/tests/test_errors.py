@@ -1,7 +1,8 @@
 """The exception hierarchy carries the core's stable codes and field errors."""
 
 import os
-import sqlite3
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -66,18 +67,30 @@ def test_bad_ids_and_types_are_python_errors(db):
         db.leads.create(first_name=object())
 
 
+# Holds the write lock until stdin closes. Another process: POSIX locks do not conflict within one.
+_HOLD_LOCK = """
+import sqlite3, sys
+con = sqlite3.connect(sys.argv[1], isolation_level=None)
+con.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+sys.stdin.read()
+con.execute("ROLLBACK")
+"""
+
+
 def test_a_locked_database_is_unavailable(tmp_path):
     path = str(tmp_path / "locked.db")
     crm.load_demo(path, leads=10)
     db = crm.open(path)
-    other = sqlite3.connect(path, isolation_level=None)
-    other.execute("BEGIN IMMEDIATE")
+    other = subprocess.Popen(
+        [sys.executable, "-c", _HOLD_LOCK, path], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
+        assert other.stdout.readline().strip() == "locked"
         with pytest.raises(crm.UnavailableError) as e:
             db.leads.create(first_name="Ann")
     finally:
-        other.execute("ROLLBACK")
-        other.close()
+        other.communicate(timeout=30)
     err = e.value
     assert isinstance(err, crm.StorageError) and err.code == "unavailable"
     assert err.retry_after >= 1 and "sqlite" not in str(err) and "locked" not in str(err)
