@@ -103,10 +103,12 @@ pub enum Error {
 pub struct Cause(String);
 
 impl Cause {
+    /// Wraps a description of what failed (for logs; keep SQL and row values out of it).
     pub fn new(cause: impl Into<String>) -> Self {
         Cause(cause.into())
     }
 
+    /// The description, for logs.
     pub fn as_str(&self) -> &str {
         &self.0
     }

@@ -104,7 +104,7 @@ impl ApiError {
         }
     }
 
-    pub fn problem(&self) -> Problem {
+    fn problem(&self) -> Problem {
         let status = self.status();
         let (detail, members) = match self {
             ApiError::Core(e) => {
