@@ -70,7 +70,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 opts.mapping.insert(col.to_owned(), field.to_owned());
             }
             let f = std::fs::File::open(&file)
-                .map_err(|e| Error::Storage(format!("cannot open {}: {e}", file.display())))?;
+                .map_err(|e| Error::internal(format!("cannot open {}: {e}", file.display())))?;
             let report = svc
                 .import_csv(&actor, &entity, std::io::BufReader::new(f), &opts)
                 .await?;
@@ -99,7 +99,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let rows = match out {
                 Some(path) => {
                     let f = std::fs::File::create(&path)
-                        .map_err(|e| Error::Storage(format!("cannot create {}: {e}", path.display())))?;
+                        .map_err(|e| Error::internal(format!("cannot create {}: {e}", path.display())))?;
                     svc.export_csv(&actor, &entity, &opts, std::io::BufWriter::new(f))
                         .await?
                 }
@@ -167,7 +167,7 @@ async fn summary(svc: &Svc, actor: &Actor, top: u32) -> Result<()> {
         .as_ref()
         .and_then(|o| o.str("name").map(str::to_owned))
         .unwrap_or_default();
-    let w = |e: std::io::Error| Error::Storage(format!("cannot write output: {e}"));
+    let w = |e: std::io::Error| Error::internal(format!("cannot write output: {e}"));
     writeln!(
         out,
         "{name}: {} leads, {} contacts, {} activities",

@@ -103,6 +103,10 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("crm: {e}");
+            // Whoever runs the CLI operates the database: show the cause a server would only log.
+            if let Some(cause) = e.internal_cause() {
+                eprintln!("  cause: {cause}");
+            }
             for f in e.field_errors() {
                 eprintln!("  {}: {} ({})", f.path, f.message, f.code);
             }

@@ -50,7 +50,12 @@ pub mod codes {
     pub const NOT_NULL: &str = "not_null";
 }
 
-/// Every failure of a use case. `code()` is the stable contract with adapters.
+/// Every failure of a use case. `code()` is the stable contract with adapters; [`Error::details`] is
+/// the one description of it that every adapter shows, as is.
+///
+/// The three storage kinds ([`Error::Unavailable`], [`Error::Corrupt`], [`Error::Internal`]) keep
+/// their [`Cause`] for operators' logs; their message and details are fixed per kind, so no SQL,
+/// row value or driver text can reach a client.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Error {
     /// Input broke one or more rules; all failing fields are listed at once.
@@ -81,9 +86,88 @@ pub enum Error {
     /// A filter, sort or cursor could not be understood. `position` is a byte offset in the text query.
     #[error("invalid query at {position}: {message}")]
     InvalidQuery { message: String, position: usize },
-    /// The storage backend failed. The message is safe to show: stores never put SQL or row data in it.
-    #[error("storage error: {0}")]
-    Storage(String),
+    /// The storage is busy or out of reach (a locked database, no free connection, a server down or
+    /// refusing connections); the same call may succeed after `retry_after` seconds.
+    #[error("the database is unavailable; try again")]
+    Unavailable { retry_after: u64, cause: Cause },
+    /// Stored data cannot be read: a damaged file, a database written by a newer version, a row that
+    /// does not decode. Retrying does not help.
+    #[error("the database is damaged or was written by a newer version")]
+    Corrupt { cause: Cause },
+    /// Any other failure underneath the use case (a statement the database rejected, an I/O error).
+    #[error("internal error")]
+    Internal { cause: Cause },
+}
+
+/// Why a storage kind failed, for operators (logs, `Debug`) only: never in the error's message or
+/// [`ErrorDetails`]. Stores still keep SQL and row values out of it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Cause(String);
+
+impl Cause {
+    /// Wraps a description of what failed (for logs; keep SQL and row values out of it).
+    pub fn new(cause: impl Into<String>) -> Self {
+        Cause(cause.into())
+    }
+
+    /// The description, for logs.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+/// The one serialisable description of an [`Error`]: its stable `code`, its human `message` and the
+/// members of its kind, flattened beside them. Adapters convert it to their transport (a problem
+/// document, an exception's attributes, a JS error's properties) without choosing what to show.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ErrorDetails {
+    /// The stable code ([`Error::code`]).
+    pub code: &'static str,
+    /// Human-readable, safe to show; wording may change, the code does not.
+    pub message: String,
+    /// The kind's own members.
+    #[serde(flatten)]
+    pub kind: Details,
+}
+
+/// The members of each error kind, as [`ErrorDetails`] shows them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Details {
+    /// `validation`: every failing field with its rule.
+    Validation { errors: Vec<FieldError> },
+    /// `not_found`: what was looked up.
+    NotFound { entity: String, id: String },
+    /// `forbidden`: the refused action and the fields the actor may not read or write (empty when the
+    /// whole action is refused).
+    Forbidden {
+        action: String,
+        entity: String,
+        fields: Vec<String>,
+    },
+    /// `conflict`: the version the caller expected and the record's current one.
+    Conflict {
+        entity: String,
+        id: String,
+        expected: u64,
+        actual: u64,
+    },
+    /// `limit_exceeded`: which limit, and its value.
+    LimitExceeded { what: String, limit: u64 },
+    /// `invalid_query`: byte offset of the problem in the text query.
+    InvalidQuery { position: usize },
+    /// `unavailable`: seconds to wait before trying again.
+    Unavailable { retry_after: u64 },
+    /// `corrupt`: nothing beyond the code.
+    Corrupt {},
+    /// `internal`: nothing beyond the code.
+    Internal {},
 }
 
 fn summary(fields: &[FieldError]) -> String {
@@ -112,7 +196,77 @@ impl Error {
             Error::Conflict { .. } => "conflict",
             Error::LimitExceeded { .. } => "limit_exceeded",
             Error::InvalidQuery { .. } => "invalid_query",
-            Error::Storage(_) => "storage",
+            Error::Unavailable { .. } => "unavailable",
+            Error::Corrupt { .. } => "corrupt",
+            Error::Internal { .. } => "internal",
+        }
+    }
+
+    /// The description every adapter shows: code, message and the kind's members.
+    pub fn details(&self) -> ErrorDetails {
+        let kind = match self.clone() {
+            Error::Validation(errors) => Details::Validation { errors },
+            Error::NotFound { entity, id } => Details::NotFound { entity, id },
+            Error::Forbidden { action, entity, fields } => Details::Forbidden { action, entity, fields },
+            Error::Conflict {
+                entity,
+                id,
+                expected,
+                actual,
+            } => Details::Conflict {
+                entity,
+                id,
+                expected,
+                actual,
+            },
+            Error::LimitExceeded { what, limit } => Details::LimitExceeded { what, limit },
+            Error::InvalidQuery { position, .. } => Details::InvalidQuery { position },
+            Error::Unavailable { retry_after, .. } => Details::Unavailable { retry_after },
+            Error::Corrupt { .. } => Details::Corrupt {},
+            Error::Internal { .. } => Details::Internal {},
+        };
+        ErrorDetails {
+            code: self.code(),
+            message: self.to_string(),
+            kind,
+        }
+    }
+
+    /// Why a storage kind failed, for logs only (`None` for the other kinds).
+    pub fn internal_cause(&self) -> Option<&str> {
+        match self {
+            Error::Unavailable { cause, .. } | Error::Corrupt { cause } | Error::Internal { cause } => {
+                Some(cause.as_str())
+            }
+            _ => None,
+        }
+    }
+
+    /// One of the storage kinds (unavailable, corrupt, internal): what failed is underneath the use
+    /// case, not the caller's input.
+    pub fn is_storage_failure(&self) -> bool {
+        self.internal_cause().is_some()
+    }
+
+    /// The storage is busy or out of reach; worth trying again after `retry_after` seconds.
+    pub fn unavailable(retry_after: u64, cause: impl Into<String>) -> Self {
+        Error::Unavailable {
+            retry_after,
+            cause: Cause::new(cause),
+        }
+    }
+
+    /// Stored data cannot be read (damaged, from a newer version, undecodable).
+    pub fn corrupt(cause: impl Into<String>) -> Self {
+        Error::Corrupt {
+            cause: Cause::new(cause),
+        }
+    }
+
+    /// Any other failure underneath a use case.
+    pub fn internal(cause: impl Into<String>) -> Self {
+        Error::Internal {
+            cause: Cause::new(cause),
         }
     }
 
@@ -152,3 +306,97 @@ impl Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::{Value, json};
+
+    fn described(e: &Error) -> Value {
+        serde_json::to_value(e.details()).unwrap()
+    }
+
+    #[test]
+    fn every_kind_has_its_code_and_members() {
+        let cases = [
+            (
+                Error::field("email", codes::INVALID_EMAIL, "not an email"),
+                json!({"code": "validation", "message": "validation failed: email (invalid_email)",
+                       "errors": [{"path": "email", "code": "invalid_email", "message": "not an email"}]}),
+            ),
+            (
+                Error::not_found("lead", "42"),
+                json!({"code": "not_found", "message": "lead 42 not found", "entity": "lead", "id": "42"}),
+            ),
+            (
+                Error::forbidden("update", "lead", vec!["score".into()]),
+                json!({"code": "forbidden", "message": "forbidden: update on lead (fields: score)",
+                       "action": "update", "entity": "lead", "fields": ["score"]}),
+            ),
+            (
+                Error::forbidden("delete", "lead", vec![]),
+                json!({"code": "forbidden", "message": "forbidden: delete on lead",
+                       "action": "delete", "entity": "lead", "fields": []}),
+            ),
+            (
+                Error::Conflict {
+                    entity: "lead".into(),
+                    id: "42".into(),
+                    expected: 1,
+                    actual: 3,
+                },
+                json!({"code": "conflict", "message": "conflict: lead 42 is at version 3, expected 1",
+                       "entity": "lead", "id": "42", "expected": 1, "actual": 3}),
+            ),
+            (
+                Error::LimitExceeded {
+                    what: "page size".into(),
+                    limit: 500,
+                },
+                json!({"code": "limit_exceeded", "message": "limit exceeded: page size (limit 500)",
+                       "what": "page size", "limit": 500}),
+            ),
+            (
+                Error::invalid_query("expected a value", 6),
+                json!({"code": "invalid_query", "message": "invalid query at 6: expected a value", "position": 6}),
+            ),
+            (
+                Error::unavailable(2, "sqlite: database is locked"),
+                json!({"code": "unavailable", "message": "the database is unavailable; try again", "retry_after": 2}),
+            ),
+            (
+                Error::corrupt("sqlite: file is not a database"),
+                json!({"code": "corrupt", "message": "the database is damaged or was written by a newer version"}),
+            ),
+            (
+                Error::internal("sqlite: no such table: leads"),
+                json!({"code": "internal", "message": "internal error"}),
+            ),
+        ];
+        for (e, want) in cases {
+            assert_eq!(described(&e), want, "{e:?}");
+            assert_eq!(e.details().code, e.code());
+            assert_eq!(e.details().message, e.to_string());
+        }
+    }
+
+    #[test]
+    fn storage_causes_stay_out_of_messages_and_details() {
+        let cause = "near \"SELEC\": syntax error in SELECC * FROM leads WHERE email = 'ann@x.io'";
+        for e in [
+            Error::unavailable(1, cause),
+            Error::corrupt(cause),
+            Error::internal(cause),
+        ] {
+            assert_eq!(e.internal_cause(), Some(cause));
+            assert!(format!("{e:?}").contains("ann@x.io"), "Debug keeps the cause for logs");
+            let shown = format!("{e} {}", described(&e));
+            for leak in ["SELEC", "leads", "ann@x.io", "syntax"] {
+                assert!(!shown.contains(leak), "{shown}");
+            }
+        }
+        assert_eq!(Error::not_found("lead", 1).internal_cause(), None);
+        assert!(Error::corrupt("x").is_storage_failure() && !Error::not_found("lead", 1).is_storage_failure());
+    }
+}

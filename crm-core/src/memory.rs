@@ -48,7 +48,7 @@ impl MemoryStore {
         let g = self
             .tenants
             .read()
-            .map_err(|_| Error::Storage("store lock poisoned".into()))?;
+            .map_err(|_| Error::internal("store lock poisoned"))?;
         f(g.get(&tenant))
     }
 }
@@ -305,7 +305,7 @@ impl Store for MemoryStore {
         let mut g = self
             .tenants
             .write()
-            .map_err(|_| Error::Storage("store lock poisoned".into()))?;
+            .map_err(|_| Error::internal("store lock poisoned"))?;
         let tenant = changes.tenant;
         apply_to(g.entry(tenant).or_default(), tenant, changes, self.sync_log)
     }
@@ -352,7 +352,7 @@ impl Store for MemoryStore {
         let g = self
             .tenants
             .read()
-            .map_err(|_| Error::Storage("store lock poisoned".into()))?;
+            .map_err(|_| Error::internal("store lock poisoned"))?;
         let mut v: Vec<Id> = g.keys().copied().collect();
         v.sort();
         Ok(v)
@@ -373,7 +373,7 @@ impl Store for MemoryStore {
         let mut g = self
             .tenants
             .write()
-            .map_err(|_| Error::Storage("store lock poisoned".into()))?;
+            .map_err(|_| Error::internal("store lock poisoned"))?;
         let Some(t) = g.get_mut(&tenant) else {
             return Ok(0);
         };
@@ -421,7 +421,7 @@ impl BulkWrite for MemoryBulk<'_> {
             .store
             .tenants
             .write()
-            .map_err(|_| Error::Storage("store lock poisoned".into()))?;
+            .map_err(|_| Error::internal("store lock poisoned"))?;
         let cur = g.entry(self.tenant).or_default();
         // The session worked on a snapshot: refuse to overwrite writes made by others meanwhile.
         if heads(cur) != self.base {

@@ -1,10 +1,11 @@
-//! Errors as `application/problem+json` (RFC 9457). The core's error kinds are mapped here, once;
+//! Errors as `application/problem+json` (RFC 9457). A core error's body is the core's own
+//! description ([`crm_core::error::ErrorDetails`]) with the HTTP status this module picks per kind;
 //! transport failures (authentication, limits, malformed requests) are added. Bodies carry the
 //! stable `code`, never SQL, stack traces or row contents.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use crm_core::error::{Error, FieldError};
+use crm_core::error::{Details, Error};
 use serde::Serialize;
 
 /// A failed request.
@@ -45,15 +46,11 @@ pub struct Problem {
     pub detail: String,
     /// The stable machine code (`validation`, `not_found`, `forbidden`, `conflict`, ...).
     pub code: String,
-    /// Validation: every failing field with its rule.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub errors: Vec<FieldError>,
-    /// Forbidden: the fields the actor may not read or write.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub fields: Vec<String>,
-    /// Forbidden: the action that was refused.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub action: Option<String>,
+    /// A core error's own members, as the core describes them: `errors` (validation), `entity` and
+    /// `id`, `action` and `fields` (forbidden), `expected` and `actual` (conflict), `what` and
+    /// `limit`, `position` (invalid query), `retry_after` (unavailable).
+    #[serde(flatten)]
+    pub members: Option<Details>,
 }
 
 impl ApiError {
@@ -66,7 +63,8 @@ impl ApiError {
                 Error::Conflict { .. } => StatusCode::CONFLICT,
                 Error::LimitExceeded { .. } => StatusCode::UNPROCESSABLE_ENTITY,
                 Error::InvalidQuery { .. } => StatusCode::BAD_REQUEST,
-                Error::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+                Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+                Error::Corrupt { .. } | Error::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             },
             ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
             ApiError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
@@ -91,25 +89,38 @@ impl ApiError {
         }
     }
 
+    /// The server, not the caller, failed (a 5xx status): callers that hide why a request failed
+    /// (authentication) still pass these on.
+    pub fn is_server_failure(&self) -> bool {
+        self.status().is_server_error()
+    }
+
+    /// Seconds to send as `Retry-After`, for errors worth retrying.
+    fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::TooMany(s) | ApiError::Unavailable(s) => Some(*s),
+            ApiError::Core(Error::Unavailable { retry_after, .. }) => Some(*retry_after),
+            _ => None,
+        }
+    }
+
     fn problem(&self) -> Problem {
         let status = self.status();
-        let detail = match self {
-            ApiError::Core(Error::Storage(_)) => "the database is unavailable; try again".to_owned(),
-            ApiError::Core(e) => e.to_string(),
-            ApiError::Unauthenticated => "missing, invalid or expired credentials".to_owned(),
-            ApiError::TooMany(s) => format!("too many requests; retry in {s} s"),
-            ApiError::Unavailable(s) => format!("the server is busy; retry in {s} s"),
-            ApiError::TooLarge(n) => format!("the request body is over {n} bytes"),
-            ApiError::BadRequest(m) => m.clone(),
-            ApiError::PreconditionRequired => "updates and deletes need If-Match with the record's ETag".to_owned(),
-            ApiError::MethodNotAllowed => "this route does not take this method".to_owned(),
-        };
-        let (errors, fields, action) = match self {
-            ApiError::Core(Error::Validation(f)) => (f.clone(), Vec::new(), None),
-            ApiError::Core(Error::Forbidden { action, fields, .. }) => {
-                (Vec::new(), fields.clone(), Some(action.clone()))
+        let (detail, members) = match self {
+            ApiError::Core(e) => {
+                let d = e.details();
+                (d.message, Some(d.kind))
             }
-            _ => (Vec::new(), Vec::new(), None),
+            ApiError::Unauthenticated => ("missing, invalid or expired credentials".to_owned(), None),
+            ApiError::TooMany(s) => (format!("too many requests; retry in {s} s"), None),
+            ApiError::Unavailable(s) => (format!("the server is busy; retry in {s} s"), None),
+            ApiError::TooLarge(n) => (format!("the request body is over {n} bytes"), None),
+            ApiError::BadRequest(m) => (m.clone(), None),
+            ApiError::PreconditionRequired => (
+                "updates and deletes need If-Match with the record's ETag".to_owned(),
+                None,
+            ),
+            ApiError::MethodNotAllowed => ("this route does not take this method".to_owned(), None),
         };
         let code = self.code();
         Problem {
@@ -118,18 +129,22 @@ impl ApiError {
             status: status.as_u16(),
             detail,
             code: code.to_owned(),
-            errors,
-            fields,
-            action,
+            members,
         }
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        if let ApiError::Core(Error::Storage(m)) = &self {
-            // The message is safe (stores never put SQL or rows in it) but is for operators only.
-            tracing::error!(error = %m, "storage error");
+        if let ApiError::Core(e) = &self
+            && let Some(cause) = e.internal_cause()
+        {
+            // The cause is for operators only; the body has the kind's fixed message.
+            if matches!(e, Error::Unavailable { .. }) {
+                tracing::warn!(code = e.code(), cause, "storage unavailable");
+            } else {
+                tracing::error!(code = e.code(), cause, "storage failure");
+            }
         }
         let problem = self.problem();
         let mut res = (self.status(), axum::Json(problem)).into_response();
@@ -138,17 +153,71 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        match self {
-            ApiError::TooMany(s) | ApiError::Unavailable(s) => {
-                h.insert(header::RETRY_AFTER, HeaderValue::from(s.max(1)));
-            }
-            ApiError::Unauthenticated => {
-                h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-            }
-            _ => {}
+        if let Some(s) = self.retry_after() {
+            h.insert(header::RETRY_AFTER, HeaderValue::from(s.max(1)));
+        }
+        if let ApiError::Unauthenticated = self {
+            h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         res
     }
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn body(e: &ApiError) -> serde_json::Value {
+        serde_json::to_value(e.problem()).unwrap()
+    }
+
+    #[test]
+    fn unavailable_storage_is_503_with_retry_after() {
+        let e = ApiError::Core(Error::unavailable(3, "sqlite: database is locked"));
+        let b = body(&e);
+        assert_eq!(b["status"], json!(503));
+        assert_eq!(
+            (b["code"].clone(), b["retry_after"].clone()),
+            (json!("unavailable"), json!(3))
+        );
+        assert!(!b.to_string().contains("sqlite"), "{b}");
+        let res = e.into_response();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(res.headers()[header::RETRY_AFTER], "3");
+        assert_eq!(res.headers()[header::CONTENT_TYPE], "application/problem+json");
+    }
+
+    #[test]
+    fn corrupt_and_internal_are_500_without_their_cause() {
+        for (e, code) in [
+            (Error::corrupt("sqlite: file is not a database"), "corrupt"),
+            (Error::internal("sqlite: no such column: secret"), "internal"),
+        ] {
+            let e = ApiError::Core(e);
+            let b = body(&e);
+            assert_eq!((b["status"].clone(), b["code"].clone()), (json!(500), json!(code)));
+            assert!(!b.to_string().contains("sqlite"), "{b}");
+            assert!(e.is_server_failure());
+            assert!(e.into_response().headers().get(header::RETRY_AFTER).is_none());
+        }
+    }
+
+    #[test]
+    fn the_body_is_the_cores_description() {
+        let core = Error::forbidden("update", "lead", vec!["score".into()]);
+        let mut want = serde_json::to_value(core.details()).unwrap();
+        let b = body(&ApiError::Core(core));
+        want["detail"] = want.as_object_mut().unwrap().remove("message").unwrap();
+        for (k, v) in want.as_object().unwrap() {
+            assert_eq!(&b[k], v, "{k}");
+        }
+        assert_eq!(b["type"], json!("https://crm.invalid/problems/forbidden"));
+        // Transport errors have no core members.
+        let b = body(&ApiError::TooMany(2));
+        assert_eq!(b.as_object().unwrap().len(), 5, "{b}");
+    }
+}

@@ -162,9 +162,50 @@ fn fixed_schemas(out: &mut Map<String, Json>) {
                         "code",
                         json!({ "type": "string", "description": "Stable machine code" }),
                     ),
-                    ("errors", json!({ "type": "array", "items": field_error.clone() })),
-                    ("fields", json!({ "type": "array", "items": { "type": "string" } })),
-                    ("action", s("string")),
+                    (
+                        "errors",
+                        json!({ "type": "array", "items": field_error.clone(), "description": "`validation`: every failing field" }),
+                    ),
+                    (
+                        "entity",
+                        json!({ "type": "string", "description": "`not_found`, `forbidden`, `conflict`: the entity type" }),
+                    ),
+                    (
+                        "id",
+                        json!({ "type": "string", "description": "`not_found`, `conflict`: the record looked up" }),
+                    ),
+                    (
+                        "action",
+                        json!({ "type": "string", "description": "`forbidden`: the refused action" }),
+                    ),
+                    (
+                        "fields",
+                        json!({ "type": "array", "items": { "type": "string" }, "description": "`forbidden`: fields the caller may not read or write (empty when the whole action is refused)" }),
+                    ),
+                    (
+                        "expected",
+                        json!({ "type": "integer", "description": "`conflict`: the version the caller sent" }),
+                    ),
+                    (
+                        "actual",
+                        json!({ "type": "integer", "description": "`conflict`: the record's current version" }),
+                    ),
+                    (
+                        "what",
+                        json!({ "type": "string", "description": "`limit_exceeded`: which limit" }),
+                    ),
+                    (
+                        "limit",
+                        json!({ "type": "integer", "description": "`limit_exceeded`: its value" }),
+                    ),
+                    (
+                        "position",
+                        json!({ "type": "integer", "description": "`invalid_query`: byte offset in the text query" }),
+                    ),
+                    (
+                        "retry_after",
+                        json!({ "type": "integer", "description": "`unavailable` (database): seconds to wait, as in Retry-After" }),
+                    ),
                 ],
                 &["type", "title", "status", "detail", "code"],
             ),

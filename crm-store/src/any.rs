@@ -32,7 +32,7 @@ pub fn is_postgres_url(database: &str) -> bool {
 
 #[cfg(not(feature = "postgres"))]
 fn no_postgres() -> Error {
-    Error::Storage("this build has no PostgreSQL support (crm-store feature `postgres`)".into())
+    Error::internal("this build has no PostgreSQL support (crm-store feature `postgres`)")
 }
 
 /// Opens the store named by `database` (blocking): a PostgreSQL URL gives a [`crate::PgStore`] with

@@ -57,7 +57,7 @@ pub struct PgOptions {
     pub schema: Option<String>,
     /// Pool size (connections opened on demand, up to this many).
     pub max_connections: u32,
-    /// How long an operation waits for a free connection before failing with a storage error.
+    /// How long an operation waits for a free connection before failing as `unavailable`.
     pub acquire_timeout: Duration,
 }
 
@@ -107,26 +107,45 @@ pub struct PgStore {
     rt: Rt,
 }
 
-/// Maps a driver error to a storage error that carries no SQL and no data: the SQLSTATE and its
-/// class for server errors, the kind of failure otherwise.
+/// Seconds a caller should wait when the server is busy (no free connection, lock or
+/// serialization contention, too many connections).
+const RETRY_BUSY: u64 = 1;
+/// Seconds a caller should wait when the server is out of reach (refused, shut down, restarting).
+const RETRY_DOWN: u64 = 5;
+
+/// Maps a driver error to its storage kind: an exhausted pool, a busy or unreachable server is
+/// unavailable, a damaged page or an undecodable value corrupt, anything else internal. The cause
+/// names the SQLSTATE and its class for server errors, the kind of failure otherwise: never the
+/// statement or the server's message (which may quote values).
 pub(crate) fn db(e: sqlx::Error) -> Error {
-    Error::Storage(match &e {
+    match &e {
         sqlx::Error::Database(d) => {
             let code = d.code().unwrap_or_default().into_owned();
-            format!("postgres: {} (SQLSTATE {code})", sqlstate(&code))
+            let cause = format!("postgres: {} (SQLSTATE {code})", sqlstate(&code));
+            match code.as_str() {
+                // Serialization failure, deadlock, lock not available, statement timeout, too many
+                // connections: the same call can succeed in a moment.
+                "40001" | "40P01" | "55P03" | "57014" | "53300" => Error::unavailable(RETRY_BUSY, cause),
+                // Admin or crash shutdown, cannot connect now (starting up), connection exceptions.
+                "57P01" | "57P02" | "57P03" => Error::unavailable(RETRY_DOWN, cause),
+                c if c.starts_with("08") => Error::unavailable(RETRY_DOWN, cause),
+                "XX001" | "XX002" => Error::corrupt(cause),
+                _ => Error::internal(cause),
+            }
         }
-        sqlx::Error::PoolTimedOut => "postgres: no free connection (pool timed out)".into(),
-        sqlx::Error::PoolClosed => "postgres: the connection pool is closed".into(),
-        sqlx::Error::Io(io) => format!("postgres: connection failed ({})", io.kind()),
-        sqlx::Error::Tls(_) => "postgres: TLS failed".into(),
-        sqlx::Error::Configuration(_) => "postgres: invalid connection options".into(),
-        sqlx::Error::Protocol(_) => "postgres: protocol error".into(),
-        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) | sqlx::Error::ColumnNotFound(_) => {
-            "postgres: unexpected stored value".into()
+        sqlx::Error::PoolTimedOut => Error::unavailable(RETRY_BUSY, "postgres: no free connection (pool timed out)"),
+        sqlx::Error::Io(io) => Error::unavailable(RETRY_DOWN, format!("postgres: connection failed ({})", io.kind())),
+        sqlx::Error::PoolClosed => Error::internal("postgres: the connection pool is closed"),
+        sqlx::Error::Tls(_) => Error::internal("postgres: TLS failed"),
+        sqlx::Error::Configuration(_) => Error::internal("postgres: invalid connection options"),
+        sqlx::Error::Protocol(_) => Error::internal("postgres: protocol error"),
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
+            Error::corrupt("postgres: unexpected stored value")
         }
-        sqlx::Error::RowNotFound => "postgres: expected row missing".into(),
-        _ => "postgres: statement failed".into(),
-    })
+        sqlx::Error::ColumnNotFound(_) => Error::internal("postgres: expected column missing"),
+        sqlx::Error::RowNotFound => Error::internal("postgres: expected row missing"),
+        _ => Error::internal("postgres: statement failed"),
+    }
 }
 
 /// What a SQLSTATE means, in a few words (never the server's message, which may quote values).
@@ -157,7 +176,7 @@ fn sqlstate(code: &str) -> &'static str {
 }
 
 fn corrupt(table: &str, column: &str) -> Error {
-    Error::Storage(format!("unexpected stored value in {table}.{column}"))
+    Error::corrupt(format!("unexpected stored value in {table}.{column}"))
 }
 
 /// The URL without its password.
@@ -184,7 +203,7 @@ fn check_schema(name: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::Storage(format!("postgres: invalid schema name {name:?}")))
+        Err(Error::internal(format!("postgres: invalid schema name {name:?}")))
     }
 }
 
@@ -231,7 +250,7 @@ impl PgStore {
         let rt = Rt::owned()?;
         let pool = rt
             .block_on(async { Self::prepare(&opts).await })
-            .ok_or_else(|| Error::Storage("postgres: the I/O runtime stopped".into()))??;
+            .ok_or_else(|| Error::internal("postgres: the I/O runtime stopped"))??;
         Ok(Self::assemble(pool, &opts, rt))
     }
 
@@ -455,7 +474,7 @@ impl PgBulk<'_> {
     fn tx(&mut self) -> Result<&mut Transaction<'static, Postgres>> {
         self.tx
             .as_mut()
-            .ok_or_else(|| Error::Storage("postgres: bulk session already finished".into()))
+            .ok_or_else(|| Error::internal("postgres: bulk session already finished"))
     }
 }
 
@@ -483,7 +502,7 @@ impl BulkWrite for PgBulk<'_> {
         store
             .run(async move {
                 if changes.tenant != self.tenant {
-                    return Err(Error::Storage("a bulk session writes one tenant".into()));
+                    return Err(Error::internal("a bulk session writes one tenant"));
                 }
                 let audited = !changes.audit.is_empty() || !changes.events.is_empty();
                 let mut heads = self.heads.clone();
@@ -528,7 +547,7 @@ impl BulkWrite for PgBulk<'_> {
         let applied = self.applied;
         store
             .run(async move {
-                let tx = tx.ok_or_else(|| Error::Storage("postgres: bulk session already finished".into()))?;
+                let tx = tx.ok_or_else(|| Error::internal("postgres: bulk session already finished"))?;
                 tx.commit().await.map_err(db)?;
                 Ok(applied)
             })

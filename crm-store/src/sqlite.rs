@@ -66,18 +66,34 @@ pub struct SqliteStore {
     _temp: Option<tempfile::TempDir>,
 }
 
-/// Maps a driver error to a storage error that carries no SQL and no data: SQLite's generic text for
-/// its result code ("database is locked", "disk I/O error", ...).
+/// Seconds a caller should wait after the database was busy (the busy timeout already waited).
+const RETRY_AFTER: u64 = 1;
+
+/// Maps a driver error to its storage kind: busy or locked is unavailable, a damaged file or an
+/// undecodable value corrupt, anything else internal. The cause is SQLite's generic text for its
+/// result code ("database is locked", "disk I/O error", ...): no SQL and no data.
 pub(crate) fn db(e: rusqlite::Error) -> Error {
+    use rusqlite::ErrorCode as Code;
     match e {
-        rusqlite::Error::SqliteFailure(f, _) => Error::Storage(format!("sqlite: {f}")),
-        rusqlite::Error::QueryReturnedNoRows => Error::Storage("sqlite: expected row missing".into()),
-        _ => Error::Storage("sqlite: statement failed".into()),
+        rusqlite::Error::SqliteFailure(f, _) => {
+            let cause = format!("sqlite: {f}");
+            match f.code {
+                Code::DatabaseBusy | Code::DatabaseLocked => Error::unavailable(RETRY_AFTER, cause),
+                Code::DatabaseCorrupt | Code::NotADatabase => Error::corrupt(cause),
+                _ => Error::internal(cause),
+            }
+        }
+        rusqlite::Error::FromSqlConversionFailure(..)
+        | rusqlite::Error::IntegralValueOutOfRange(..)
+        | rusqlite::Error::InvalidColumnType(..)
+        | rusqlite::Error::Utf8Error(_) => Error::corrupt("sqlite: undecodable stored value"),
+        rusqlite::Error::QueryReturnedNoRows => Error::internal("sqlite: expected row missing"),
+        _ => Error::internal("sqlite: statement failed"),
     }
 }
 
 fn corrupt(table: &str, column: &str) -> Error {
-    Error::Storage(format!("unexpected stored value in {table}.{column}"))
+    Error::corrupt(format!("unexpected stored value in {table}.{column}"))
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -101,7 +117,7 @@ impl SqliteStore {
         let dir = tempfile::Builder::new()
             .prefix("crm-store-")
             .tempdir()
-            .map_err(|_| Error::Storage("cannot create a temporary directory".into()))?;
+            .map_err(|e| Error::internal(format!("cannot create a temporary directory: {e}")))?;
         Self::open_at(dir.path().join("crm.db"), Some(dir))
     }
 
@@ -113,7 +129,7 @@ impl SqliteStore {
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
             .map_err(db)?;
         if !mode.eq_ignore_ascii_case("wal") {
-            return Err(Error::Storage("sqlite: cannot enable WAL mode".into()));
+            return Err(Error::internal("sqlite: cannot enable WAL mode"));
         }
         conn.execute_batch("PRAGMA synchronous = NORMAL").map_err(db)?;
         migrate(&conn, SCHEMA_VERSION)?;
@@ -188,7 +204,10 @@ impl SqliteStore {
             }
             let now = Instant::now();
             if now >= deadline {
-                return Err(Error::Storage("sqlite: database is busy (writer in use)".into()));
+                return Err(Error::unavailable(
+                    RETRY_AFTER,
+                    "sqlite: database is busy (writer in use)",
+                ));
             }
             slot = self
                 .writer_free
@@ -238,7 +257,7 @@ pub(crate) fn current_version(conn: &Connection) -> Result<u32> {
 }
 
 fn newer(v: u32) -> Error {
-    Error::Storage(format!(
+    Error::corrupt(format!(
         "database schema version {v} is newer than this build ({SCHEMA_VERSION})"
     ))
 }
@@ -295,7 +314,7 @@ impl WriterConn<'_> {
     fn conn(&self) -> Result<&Connection> {
         self.conn
             .as_ref()
-            .ok_or_else(|| Error::Storage("sqlite: writer connection lost".into()))
+            .ok_or_else(|| Error::internal("sqlite: writer connection lost"))
     }
 }
 
@@ -396,7 +415,7 @@ impl BulkWrite for SqliteBulk<'_> {
     /// Applies one change set inside the session; a failing set leaves the session as it was.
     async fn apply(&mut self, changes: ChangeSet) -> Result<Applied> {
         if changes.tenant != self.tenant {
-            return Err(Error::Storage("a bulk session writes one tenant".into()));
+            return Err(Error::internal("a bulk session writes one tenant"));
         }
         let conn = self.writer.conn()?;
         conn.execute_batch("SAVEPOINT change_set").map_err(db)?;

@@ -211,7 +211,7 @@ fn tenants_are_isolated() {
     // A change set cannot smuggle in a record of another tenant.
     let mut cs = ChangeSet::new(b);
     cs.writes.push(Write::Insert(record(&LEAD, a, 2)));
-    assert_eq!(block_on(s.apply(cs)).unwrap_err().code(), "storage");
+    assert_eq!(block_on(s.apply(cs)).unwrap_err().code(), "internal");
     assert_eq!(block_on(s.get(a, &LEAD, r.id)).unwrap().unwrap(), r);
     // Tenants are the organizations.
     for t in [a, b] {

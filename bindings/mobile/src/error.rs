@@ -3,6 +3,7 @@
 //! `CrmError.Forbidden`, Python `CrmError.Forbidden`.
 
 use crm_core::Error;
+use crm_core::error::Details;
 
 /// A problem with one input field, as the core reports it.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
@@ -15,8 +16,9 @@ pub struct FieldError {
     pub detail: String,
 }
 
-/// Every failure of a call. `code` is the core's stable error code (`validation`, `not_found`,
-/// `forbidden`, `conflict`, `limit_exceeded`, `invalid_query`, `storage`); `detail` is the core's
+/// Every failure of a call, built from the core's description of it ([`Error::details`]). `code` is
+/// the core's stable error code (`validation`, `not_found`, `forbidden`, `conflict`,
+/// `limit_exceeded`, `invalid_query`, `unavailable`, `corrupt`, `internal`); `detail` is the core's
 /// message. (Fields are not named `message`: that clashes with Kotlin's `Throwable.message`.)
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 pub enum CrmError {
@@ -68,20 +70,29 @@ pub enum CrmError {
         detail: String,
         position: u64,
     },
-    /// The database failed (never carries SQL or row data).
+    /// The database is busy or out of reach (another process holds its lock): the same call may
+    /// succeed after `retry_after` seconds.
+    #[error("{detail}")]
+    Unavailable {
+        code: String,
+        detail: String,
+        retry_after: u64,
+    },
+    /// The database failed underneath: `code` is `corrupt` (damaged, written by a newer version) or
+    /// `internal` (anything else). Never carries SQL or row data.
     #[error("{detail}")]
     Storage { code: String, detail: String },
 }
 
 impl From<Error> for CrmError {
     fn from(e: Error) -> Self {
-        let code = e.code().to_owned();
-        let detail = e.to_string();
-        match e {
-            Error::Validation(fields) => CrmError::Validation {
+        let d = e.details();
+        let (code, detail) = (d.code.to_owned(), d.message);
+        match d.kind {
+            Details::Validation { errors } => CrmError::Validation {
                 code,
                 detail,
-                fields: fields
+                fields: errors
                     .into_iter()
                     .map(|f| FieldError {
                         path: f.path,
@@ -90,20 +101,20 @@ impl From<Error> for CrmError {
                     })
                     .collect(),
             },
-            Error::NotFound { entity, id } => CrmError::NotFound {
+            Details::NotFound { entity, id } => CrmError::NotFound {
                 code,
                 detail,
                 entity,
                 id,
             },
-            Error::Forbidden { action, entity, fields } => CrmError::Forbidden {
+            Details::Forbidden { action, entity, fields } => CrmError::Forbidden {
                 code,
                 detail,
                 action,
                 entity,
                 fields,
             },
-            Error::Conflict {
+            Details::Conflict {
                 entity,
                 id,
                 expected,
@@ -116,18 +127,23 @@ impl From<Error> for CrmError {
                 expected,
                 actual,
             },
-            Error::LimitExceeded { what, limit } => CrmError::LimitExceeded {
+            Details::LimitExceeded { what, limit } => CrmError::LimitExceeded {
                 code,
                 detail,
                 what,
                 limit,
             },
-            Error::InvalidQuery { message: _, position } => CrmError::InvalidQuery {
+            Details::InvalidQuery { position } => CrmError::InvalidQuery {
                 code,
                 detail,
                 position: position as u64,
             },
-            Error::Storage(_) => CrmError::Storage { code, detail },
+            Details::Unavailable { retry_after } => CrmError::Unavailable {
+                code,
+                detail,
+                retry_after,
+            },
+            Details::Corrupt {} | Details::Internal {} => CrmError::Storage { code, detail },
         }
     }
 }
@@ -142,6 +158,7 @@ impl CrmError {
             | CrmError::Conflict { code, .. }
             | CrmError::LimitExceeded { code, .. }
             | CrmError::InvalidQuery { code, .. }
+            | CrmError::Unavailable { code, .. }
             | CrmError::Storage { code, .. } => code,
         }
     }

@@ -109,3 +109,29 @@ fn offline_changes_are_pending_until_marked_synced() {
     assert_eq!(tech.mark_synced(second.seq).expect("mark"), 2);
     assert!(tech.pending_changes(100).expect("pending").is_empty());
 }
+
+#[test]
+fn storage_failures_keep_their_kind_and_hide_their_cause() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("garbage.db");
+    std::fs::write(&path, b"not a database, SELECT nothing".repeat(200)).expect("write");
+    match Crm::open(path.to_string_lossy().into_owned(), "a@b.example".into()) {
+        Err(CrmError::Storage { code, detail }) => {
+            assert_eq!(code, "corrupt");
+            assert!(!detail.contains("sqlite") && !detail.contains("SELECT"), "{detail}");
+        }
+        other => panic!("expected a corrupt database, got {other:?}"),
+    }
+    let busy = CrmError::from(crm_core::Error::unavailable(2, "sqlite: database is locked"));
+    match busy {
+        CrmError::Unavailable {
+            code,
+            detail,
+            retry_after,
+        } => {
+            assert_eq!((code.as_str(), retry_after), ("unavailable", 2));
+            assert!(!detail.contains("locked"), "{detail}");
+        }
+        other => panic!("expected unavailable, got {other:?}"),
+    }
+}

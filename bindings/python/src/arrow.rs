@@ -356,7 +356,7 @@ fn from_both_ends(job: &Job<'_>, req: ListRequest, desc: bool) -> Result<(Vec<Re
         }
         let back = back
             .join()
-            .unwrap_or_else(|_| Err(Fail::Core(Error::Storage("export worker panicked".into()))));
+            .unwrap_or_else(|_| Err(Fail::Core(Error::internal("export worker panicked"))));
         (front, back)
     });
     let (mut batches, mut rows) = front?;

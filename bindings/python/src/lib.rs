@@ -39,30 +39,17 @@ type Svc = Service<Arc<SqliteStore>>;
 /// `(lead, contact, company)` as raw record tuples.
 type RawConversion = (Py<PyAny>, Py<PyAny>, Option<Py<PyAny>>);
 
-/// Converts a core error into the matching `crm.*Error` (built by `crm.errors._from_core`).
+/// Converts a core error into the matching `crm.*Error` (built by `crm.errors._from_core` from the
+/// core's description: code, message and the kind's members).
 fn to_py_err(e: Error) -> PyErr {
-    let details = match &e {
-        Error::Validation(fields) => json!({ "fields": fields }),
-        Error::NotFound { entity, id } => json!({ "entity": entity, "id": id }),
-        Error::Forbidden { action, entity, fields } => {
-            json!({ "action": action, "entity": entity, "fields": fields })
-        }
-        Error::Conflict {
-            entity,
-            id,
-            expected,
-            actual,
-        } => json!({ "entity": entity, "id": id, "expected": expected, "actual": actual }),
-        Error::LimitExceeded { what, limit } => json!({ "what": what, "limit": limit }),
-        Error::InvalidQuery { position, .. } => json!({ "position": position }),
-        Error::Storage(_) => json!({}),
-    };
-    let (code, message) = (e.code(), e.to_string());
+    let details = e.details();
+    let (code, message) = (details.code, details.message.clone());
+    let details = json!(details.kind).to_string();
     Python::attach(|py| {
         let made = py
             .import("crm.errors")
             .and_then(|m| m.getattr("_from_core"))
-            .and_then(|f| f.call1((code, message.clone(), details.to_string())));
+            .and_then(|f| f.call1((code, message.clone(), details)));
         match made {
             Ok(exc) => PyErr::from_value(exc),
             Err(err) => err,

@@ -523,25 +523,13 @@ impl LocalDb {
     }
 }
 
-/// The JSON detail of an error, beside its message: `code`, and per kind `fields`, `position`, ...
+/// The JSON detail of an error: the core's description (`code`, `message` and the kind's members),
+/// plus `fields` beside `errors` on a validation error: this binding's name for the same list before
+/// the description was shared, kept for existing callers.
 pub fn error_details(e: &Error) -> Json {
-    let mut d = json!({"code": e.code(), "message": e.to_string()});
-    let extra = match e {
-        Error::Validation(f) => json!({"fields": f}),
-        Error::NotFound { entity, id } => json!({"entity": entity, "id": id}),
-        Error::Forbidden { action, entity, fields } => json!({"action": action, "entity": entity, "fields": fields}),
-        Error::Conflict {
-            entity,
-            id,
-            expected,
-            actual,
-        } => json!({"entity": entity, "id": id, "expected": expected, "actual": actual}),
-        Error::LimitExceeded { what, limit } => json!({"what": what, "limit": limit}),
-        Error::InvalidQuery { position, .. } => json!({"position": position}),
-        Error::Storage(_) => json!({}),
-    };
-    if let (Some(d), Some(x)) = (d.as_object_mut(), extra.as_object()) {
-        d.extend(x.clone());
+    let mut d = json!(e.details());
+    if let Some(errors) = d.get("errors").filter(|_| matches!(e, Error::Validation(_))).cloned() {
+        d["fields"] = errors;
     }
     d
 }
@@ -592,6 +580,23 @@ mod tests {
         assert_eq!(a["fields"]["score"], json!({"read": true, "write": false}));
         assert_eq!(a["actions"]["read"], json!("tenant"));
         assert_eq!(access(&json!("admin"), "nope").unwrap_err().code(), "not_found");
+    }
+
+    #[test]
+    fn error_details_are_the_cores_description() {
+        let e = Error::field("email", codes::INVALID_EMAIL, "not an email");
+        let d = error_details(&e);
+        assert_eq!(d["code"], json!("validation"));
+        assert_eq!(d["errors"][0]["path"], json!("email"));
+        assert_eq!(d["fields"], d["errors"], "the older name of the same list");
+        let e = Error::unavailable(2, "sqlite: database is locked");
+        assert_eq!(
+            error_details(&e),
+            json!({"code": "unavailable", "message": e.to_string(), "retry_after": 2})
+        );
+        let forbidden = error_details(&Error::forbidden("update", "lead", vec!["score".into()]));
+        assert_eq!(forbidden["fields"], json!(["score"]));
+        assert!(forbidden.get("errors").is_none());
     }
 
     #[test]

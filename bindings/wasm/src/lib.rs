@@ -74,8 +74,9 @@ fn from_js_as<T: serde::de::DeserializeOwned + Default>(v: JsValue, what: &str) 
     })
 }
 
-/// A crm-core error as a JS `Error` whose `name` is `CrmError`, with `code` and the kind's details
-/// (`fields` of a validation error: `[{path, code, message}]`; `position` of an invalid query; ...).
+/// A crm-core error as a JS `Error` whose `name` is `CrmError`, with the core's description as its
+/// properties (`code`; `errors` of a validation error: `[{path, code, message}]`, also as `fields`;
+/// `position` of an invalid query; `retry_after` of an unavailable database; ...).
 fn err(e: &Error) -> JsValue {
     let js = js_sys::Error::new(&e.to_string());
     js.set_name("CrmError");

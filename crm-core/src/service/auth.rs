@@ -435,7 +435,7 @@ impl<S: Store> Service<S> {
         let def = &entity::WEBHOOK;
         let idx = |f: &str| {
             def.index_of(f)
-                .ok_or_else(|| Error::Storage(format!("webhook has no {f}")))
+                .ok_or_else(|| Error::internal(format!("webhook has no {f}")))
         };
         let fields = match outcome {
             Delivery::Skipped { seq } => vec![(idx("delivered_seq")?, Value::Int(*seq as i64))],

@@ -203,7 +203,7 @@ impl<S: Store> Service<S> {
             }
             if let (FieldType::Ref(target), Value::Id(id)) = (&f.spec.ty, v) {
                 let tdef =
-                    entity::entity(target).ok_or_else(|| Error::Storage(format!("undeclared entity {target}")))?;
+                    entity::entity(target).ok_or_else(|| Error::internal(format!("undeclared entity {target}")))?;
                 let found = match actor.role.scope(tdef, Action::Read) {
                     crate::access::Scope::None => self.store.get(actor.tenant, tdef, *id).await?.is_some(),
                     _ => self.visible(actor, tdef, *id).await.is_ok(),

@@ -259,7 +259,7 @@ impl<S: Store> Service<S> {
                 };
                 match outcome {
                     Ok(b) => built.push((r.row, r.line, b)),
-                    Err(e @ (Error::Storage(_) | Error::LimitExceeded { .. })) => return Err(e),
+                    Err(e) if e.is_storage_failure() || matches!(e, Error::LimitExceeded { .. }) => return Err(e),
                     Err(e) => report_row(&mut report, r.row, r.line, row_errors(e)),
                 }
             }
@@ -386,7 +386,7 @@ impl<S: Store> Service<S> {
             }
             if let FieldType::Ref(target) = f.spec.ty {
                 let tdef =
-                    entity::entity(target).ok_or_else(|| Error::Storage(format!("undeclared entity {target}")))?;
+                    entity::entity(target).ok_or_else(|| Error::internal(format!("undeclared entity {target}")))?;
                 let mut filter = Filter::In {
                     field: "id".into(),
                     values: vals.clone(),
@@ -479,7 +479,7 @@ impl<S: Store> Service<S> {
             c
         };
         let mut w = csv::Writer::from_writer(out);
-        let io = |e: csv::Error| Error::Storage(format!("export write failed: {}", csv_msg(&e)));
+        let io = |e: csv::Error| Error::internal(format!("export write failed: {}", csv_msg(&e)));
         w.write_record(columns.iter().map(|(n, _)| n.as_str())).map_err(io)?;
         let mut req = ListRequest {
             q: opts.q.clone(),
@@ -514,7 +514,7 @@ impl<S: Store> Service<S> {
             }
         }
         w.flush()
-            .map_err(|e| Error::Storage(format!("export write failed: {e}")))?;
+            .map_err(|e| Error::internal(format!("export write failed: {e}")))?;
         Ok(rows)
     }
 }

@@ -13,7 +13,6 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use crm_core::access::Actor;
-use crm_core::error::Error;
 use crm_core::value::Id;
 use tokens::{API_KEY_PREFIX, parse_opaque, sha256_hex};
 
@@ -27,11 +26,13 @@ pub fn bearer(headers: &axum::http::HeaderMap) -> Option<&str> {
         .filter(|t| !t.is_empty())
 }
 
-/// Any failure to authenticate is `401` without saying why; only an unavailable database is not.
-fn unauthenticated(e: ApiError) -> ApiError {
-    match e {
-        ApiError::Core(Error::Storage(_)) | ApiError::Unavailable(_) => e,
-        _ => ApiError::Unauthenticated,
+/// Any failure to authenticate is `401` without saying why; only a failure of the server (an
+/// unavailable or failing database, overload) is not.
+pub(crate) fn unauthenticated(e: ApiError) -> ApiError {
+    if e.is_server_failure() {
+        e
+    } else {
+        ApiError::Unauthenticated
     }
 }
 

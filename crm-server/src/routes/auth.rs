@@ -100,10 +100,7 @@ async fn login<S: ServerStore>(
     let (sid, _) = app
         .write(move |svc| async move { svc.start_session(tenant, user, &hash, expires).await })
         .await
-        .map_err(|e| match e {
-            ApiError::Core(crm_core::error::Error::Storage(_)) => e,
-            _ => ApiError::Unauthenticated,
-        })?;
+        .map_err(crate::auth::unauthenticated)?;
     Ok(axum::Json(tokens(&app, tenant, user, sid, &secret, expires)))
 }
 
@@ -119,10 +116,7 @@ async fn refresh<S: ServerStore>(
     let actor = app
         .run(move |svc| async move { svc.refresh_session(tenant, sid, &presented, &new_hash, expires).await })
         .await
-        .map_err(|e| match e {
-            ApiError::Core(crm_core::error::Error::Storage(_)) => e,
-            _ => ApiError::Unauthenticated,
-        })?;
+        .map_err(crate::auth::unauthenticated)?;
     let user = actor.user_id.ok_or(ApiError::Unauthenticated)?;
     Ok(axum::Json(tokens(&app, tenant, user, sid, &new_secret, expires)))
 }

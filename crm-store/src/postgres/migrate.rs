@@ -33,7 +33,7 @@ pub(super) async fn current_version(conn: &mut PgConnection) -> Result<u32> {
 }
 
 fn newer(v: u32) -> Error {
-    Error::Storage(format!(
+    Error::corrupt(format!(
         "database schema version {v} is newer than this build ({SCHEMA_VERSION})"
     ))
 }

@@ -64,7 +64,7 @@ pub(super) fn read_record(def: &'static EntityDef, tenant: Id, row: &PgRow) -> R
 }
 
 pub(super) fn entity_sql(def: &EntityDef) -> Result<&'static sql::EntitySql> {
-    sql::entity_sql(B, def).ok_or_else(|| Error::Storage(format!("unknown entity type {}", def.name)))
+    sql::entity_sql(B, def).ok_or_else(|| Error::internal(format!("unknown entity type {}", def.name)))
 }
 
 /// A statement built per call (filters, sorts): rendered for PostgreSQL with its values.

@@ -36,7 +36,7 @@ impl Rt {
             .thread_name("crm-postgres")
             .enable_all()
             .build()
-            .map_err(|_| Error::Storage("postgres: cannot start the I/O runtime".into()))?;
+            .map_err(|e| Error::internal(format!("postgres: cannot start the I/O runtime: {e}")))?;
         Ok(Rt {
             handle: rt.handle().clone(),
             owned: Some(rt),
@@ -46,9 +46,7 @@ impl Rt {
     /// The runtime of the calling task.
     pub(crate) fn current() -> Result<Rt> {
         let handle = Handle::try_current().map_err(|_| {
-            Error::Storage(
-                "postgres: connect must be awaited inside a tokio runtime; use PgStore::open otherwise".into(),
-            )
+            Error::internal("postgres: connect must be awaited inside a tokio runtime; use PgStore::open otherwise")
         })?;
         Ok(Rt { handle, owned: None })
     }

@@ -57,7 +57,7 @@ pub(super) async fn lock_heads(conn: &mut PgConnection, tenant: Id) -> Result<He
             .await
             .map_err(db)?;
     }
-    Err(Error::Storage("postgres: tenant head row missing".into()))
+    Err(Error::internal("postgres: tenant head row missing"))
 }
 
 /// The field a unique index guards, from the index name (`uq_<table>_<field>`).
@@ -142,9 +142,7 @@ fn own(tenant: Id, r: &Record) -> Result<()> {
     if r.tenant == tenant {
         Ok(())
     } else {
-        Err(Error::Storage(
-            "a change set may only write records of its own tenant".into(),
-        ))
+        Err(Error::internal("a change set may only write records of its own tenant"))
     }
 }
 

@@ -250,7 +250,7 @@ pub fn derived_update(
         let f = def
             .fields
             .get(*i)
-            .ok_or_else(|| Error::Storage(format!("{} has no field #{i}", def.name)))?;
+            .ok_or_else(|| Error::internal(format!("{} has no field #{i}", def.name)))?;
         u.value(f.name, field_value(&f.spec.ty, v, backend));
     }
     u.and_where(tenant_is(tenant))

@@ -114,7 +114,7 @@ pub(super) fn bind(values: Vec<sea_query::Value>) -> Vec<RusqliteValue> {
 }
 
 pub(super) fn entity_sql(def: &EntityDef) -> Result<&'static sql::EntitySql> {
-    sql::entity_sql(B, def).ok_or_else(|| Error::Storage(format!("unknown entity type {}", def.name)))
+    sql::entity_sql(B, def).ok_or_else(|| Error::internal(format!("unknown entity type {}", def.name)))
 }
 
 pub(super) fn get_in(conn: &Connection, tenant: Id, def: &'static EntityDef, id: Id) -> Result<Option<Record>> {

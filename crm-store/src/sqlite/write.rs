@@ -74,9 +74,7 @@ pub(super) fn own(tenant: Id, r: &Record) -> Result<()> {
     if r.tenant == tenant {
         Ok(())
     } else {
-        Err(Error::Storage(
-            "a change set may only write records of its own tenant".into(),
-        ))
+        Err(Error::internal("a change set may only write records of its own tenant"))
     }
 }
 

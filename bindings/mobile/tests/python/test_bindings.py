@@ -144,3 +144,11 @@ def test_offline_changes_are_pending_until_marked_synced(demo):
     assert tech.mark_synced(entry.seq) == 1
     assert tech.pending_changes(1000) == []
     assert tech.mark_synced(entry.seq) == 0
+
+
+def test_a_file_that_is_not_a_database_is_a_corrupt_storage_error(tmp_path):
+    path = tmp_path / "garbage.db"
+    path.write_bytes(b"not a database" * 500)
+    with pytest.raises(crm.CrmError.Storage) as e:
+        crm.Crm.open(str(path), "a@b.example")
+    assert e.value.code == "corrupt"

@@ -29,7 +29,10 @@ from .errors import (
     InvalidQueryError,
     LimitExceededError,
     NotFoundError,
+    CorruptError,
+    InternalError,
     StorageError,
+    UnavailableError,
     ValidationError,
 )
 
@@ -64,6 +67,9 @@ __all__ = [
     "LimitExceededError",
     "InvalidQueryError",
     "StorageError",
+    "UnavailableError",
+    "CorruptError",
+    "InternalError",
 ]
 
 __version__ = "0.1.0"

@@ -1,6 +1,8 @@
 """The exception hierarchy. Every error the engine reports is a :class:`CrmError` whose ``code`` is
 the core's stable code (``validation``, ``not_found``, ``forbidden``, ``conflict``,
-``limit_exceeded``, ``invalid_query``, ``storage``); match on classes or codes, not on messages."""
+``limit_exceeded``, ``invalid_query``, and for failures underneath: ``unavailable``, ``corrupt``,
+``internal``, all three :class:`StorageError`); match on classes or codes, not on messages.
+``details`` is the core's description of the error's kind, as is."""
 
 from __future__ import annotations
 
@@ -18,6 +20,9 @@ __all__ = [
     "LimitExceededError",
     "InvalidQueryError",
     "StorageError",
+    "UnavailableError",
+    "CorruptError",
+    "InternalError",
 ]
 
 
@@ -51,7 +56,7 @@ class ValidationError(CrmError, ValueError):
     @property
     def fields(self) -> List[FieldError]:
         """The failing fields, each with its path, stable code and message."""
-        return [FieldError(f["path"], f["code"], f["message"]) for f in self.details.get("fields", [])]
+        return [FieldError(f["path"], f["code"], f["message"]) for f in self.details.get("errors", [])]
 
 
 class NotFoundError(CrmError, LookupError):
@@ -121,9 +126,35 @@ class InvalidQueryError(CrmError, ValueError):
 
 
 class StorageError(CrmError):
-    """The storage backend failed. The message never contains SQL or row data."""
+    """The storage underneath failed: base class of :class:`UnavailableError`,
+    :class:`CorruptError` and :class:`InternalError`. The message never contains SQL or row data."""
 
     code = "storage"
+
+
+class UnavailableError(StorageError):
+    """The database is busy or out of reach (locked by another process, no free connection): the
+    same call may succeed after ``retry_after`` seconds."""
+
+    code = "unavailable"
+
+    @property
+    def retry_after(self) -> int:
+        """Seconds to wait before trying again."""
+        return int(self.details.get("retry_after", 1))
+
+
+class CorruptError(StorageError):
+    """The database cannot be read: a damaged file, one written by a newer version, or a stored
+    value that does not decode. Retrying does not help."""
+
+    code = "corrupt"
+
+
+class InternalError(StorageError):
+    """Any other failure underneath (a statement the database rejected, an I/O error)."""
+
+    code = "internal"
 
 
 _BY_CODE = {
@@ -136,6 +167,9 @@ _BY_CODE = {
         LimitExceededError,
         InvalidQueryError,
         StorageError,
+        UnavailableError,
+        CorruptError,
+        InternalError,
     )
 }
 
