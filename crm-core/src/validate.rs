@@ -304,7 +304,7 @@ fn range(path: &str, spec: &FieldSpec, n: f64, errs: &mut Vec<FieldError>) {
 
 /// Reads one value for a field from where `ctx.source` says input comes from: strictly typed JSON
 /// ([`parse_json`]) or text ([`parse`]).
-pub fn read_input(path: &str, spec: &FieldSpec, raw: &Json, ctx: &Ctx) -> Result<Value, FieldError> {
+fn read_input(path: &str, spec: &FieldSpec, raw: &Json, ctx: &Ctx) -> Result<Value, FieldError> {
     match ctx.source {
         Source::Json => parse_json(path, spec, raw, ctx),
         Source::Text => parse(path, spec, raw, ctx),
