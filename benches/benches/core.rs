@@ -21,6 +21,7 @@ fn ctx() -> validate::Ctx {
     validate::Ctx {
         now: NOW,
         phone_country_code: "1".into(),
+        source: validate::Source::Json,
     }
 }
 

@@ -675,6 +675,7 @@ impl<S: Store> Fixture<S> {
         let vctx = crate::validate::Ctx {
             now: NOW,
             phone_country_code: "1".into(),
+            source: crate::validate::Source::Json,
         };
         let custom = Default::default();
         let cx = crate::query::BindCtx {

@@ -38,6 +38,8 @@ pub mod codes {
     pub const INVALID_MONEY: &str = "invalid_money";
     pub const INVALID_OPTION: &str = "invalid_option";
     pub const INVALID_FORMAT: &str = "invalid_format";
+    /// A text value holds a control character other than tab, line feed or carriage return.
+    pub const CONTROL_CHARACTER: &str = "control_character";
     pub const IN_FUTURE: &str = "in_future";
     pub const UNKNOWN_FIELD: &str = "unknown_field";
     pub const READ_ONLY: &str = "read_only";

@@ -1,7 +1,9 @@
-//! Normalisation and validation of input. Input arrives as a JSON object (from HTTP, Python dicts, JS
-//! objects, CSV rows turned into strings); every field is normalised (trimmed, emails lower-cased, phones
-//! to E.164, enums to their canonical key) and then checked against its rules. All failing fields are
-//! reported at once, sorted by path.
+//! Normalisation and validation of input. Input arrives as a JSON object: typed JSON (from HTTP,
+//! Python dicts, JS objects, mobile and sync patches), where every value must already have its field's
+//! type, or CSV rows of text cells, which are read by the declared type ([`Source`]). Every field is
+//! then normalised (trimmed, emails lower-cased, phones to E.164, enums to their canonical key) and
+//! checked against its rules. No text value may hold a control character other than tab, line feed or
+//! carriage return. All failing fields are reported at once, sorted by path.
 
 use crate::error::{FieldError, codes};
 use crate::record::Record;
@@ -19,6 +21,20 @@ pub struct Ctx {
     pub now: Timestamp,
     /// Country calling code for phone numbers written without one (`1` for North America).
     pub phone_country_code: String,
+    /// What the input values are: typed JSON or text cells.
+    pub source: Source,
+}
+
+/// Where input values come from, which decides how strictly they are typed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Source {
+    /// Typed JSON (HTTP bodies, Python, JavaScript, mobile, sync patches): every value must have its
+    /// field's JSON type ([`parse_json`]); nothing is converted across types, so `"tags": "a,b"` or
+    /// `"active": "no"` is an `invalid_type` error, not a list or a `false`.
+    #[default]
+    Json,
+    /// Text cells (CSV import): every string is read by its field's declared type ([`parse_text`]).
+    Text,
 }
 
 /// Clock skew tolerated by "not in the future" (devices are often a little ahead).
@@ -68,7 +84,7 @@ pub fn apply_input(
                         ));
                         continue;
                     };
-                    match parse(&path, spec, raw, ctx) {
+                    match read_input(&path, spec, raw, ctx) {
                         Ok(v) => {
                             check_value(&path, spec, &v, ctx.now, &mut errs);
                             let old = rec.custom.get(k).cloned().unwrap_or(Value::Null);
@@ -103,7 +119,7 @@ pub fn apply_input(
                     ));
                     continue;
                 }
-                match parse(key, &f.spec, raw, ctx) {
+                match read_input(key, &f.spec, raw, ctx) {
                     Ok(v) => {
                         check_value(key, &f.spec, &v, ctx.now, &mut errs);
                         if rec.values[i] != v {
@@ -208,6 +224,14 @@ pub fn check_stored(rec: &Record, custom: &CustomSpecs, now: Timestamp) -> Vec<F
 
 /// Checks an already-typed value against the field's rules.
 pub fn check_value(path: &str, spec: &FieldSpec, v: &Value, now: Timestamp, errs: &mut Vec<FieldError>) {
+    // Input was checked when parsed; this reports values stored before control characters were refused.
+    let controls = match v {
+        Value::Text(s) => check_controls_str(path, s),
+        Value::List(items) => items.iter().try_for_each(|i| check_controls_str(path, i)),
+        Value::Json(j) => check_controls(path, j),
+        _ => Ok(()),
+    };
+    errs.extend(controls.err());
     match v {
         Value::Null => {}
         Value::Text(s) => {
@@ -278,125 +302,193 @@ fn range(path: &str, spec: &FieldSpec, n: f64, errs: &mut Vec<FieldError>) {
     }
 }
 
-/// Parses and normalises one input value for a field. Strings are accepted for every type, so CSV cells
-/// and form fields go through the same path as typed JSON. Empty strings mean "not set".
-pub fn parse(path: &str, spec: &FieldSpec, raw: &Json, ctx: &Ctx) -> Result<Value, FieldError> {
-    let bad = |code: &str, msg: &str| FieldError::new(path, code, msg);
-    if raw.is_null() {
-        return Ok(Value::Null);
+/// Reads one value for a field from where `ctx.source` says input comes from: strictly typed JSON
+/// ([`parse_json`]) or text ([`parse`]).
+fn read_input(path: &str, spec: &FieldSpec, raw: &Json, ctx: &Ctx) -> Result<Value, FieldError> {
+    match ctx.source {
+        Source::Json => parse_json(path, spec, raw, ctx),
+        Source::Text => parse(path, spec, raw, ctx),
     }
-    if let Json::String(s) = raw
-        && s.trim().is_empty()
-    {
-        return Ok(Value::Null);
-    }
-    let text = || -> Result<&str, FieldError> {
-        raw.as_str()
-            .map(str::trim)
-            .ok_or_else(|| bad(codes::INVALID_TYPE, "expected a string"))
-    };
-    Ok(match &spec.ty {
-        FieldType::Text => Value::Text(text()?.to_owned()),
-        FieldType::Email => {
-            Value::Text(normalize_email(text()?).ok_or_else(|| bad(codes::INVALID_EMAIL, "not a valid email address"))?)
-        }
-        FieldType::Phone => Value::Text(
-            normalize_phone(text()?, &ctx.phone_country_code)
-                .ok_or_else(|| bad(codes::INVALID_PHONE, "not a valid phone number"))?,
-        ),
-        FieldType::Url => {
-            Value::Text(normalize_url(text()?).ok_or_else(|| bad(codes::INVALID_URL, "not a valid http(s) URL"))?)
-        }
-        FieldType::Enum => Value::Text(option_key(text()?)),
-        FieldType::MultiEnum | FieldType::Tags => {
-            let items: Vec<String> = match raw {
-                Json::String(s) => s.split([',', ';']).map(str::to_owned).collect(),
-                Json::Array(a) => a
-                    .iter()
-                    .map(|v| v.as_str().map(str::to_owned))
-                    .collect::<Option<_>>()
-                    .ok_or_else(|| bad(codes::INVALID_TYPE, "expected a list of strings"))?,
-                _ => return Err(bad(codes::INVALID_TYPE, "expected a list of strings")),
-            };
-            let mut out: Vec<String> = Vec::new();
-            for i in items {
-                let k = if spec.ty == FieldType::Tags {
-                    i.trim().to_lowercase()
-                } else {
-                    option_key(&i)
-                };
-                if !k.is_empty() && !out.contains(&k) {
-                    out.push(k);
-                }
-            }
-            if out.is_empty() { Value::Null } else { Value::List(out) }
-        }
-        FieldType::Integer => Value::Int(match raw {
-            Json::Number(n) => n
-                .as_i64()
-                .ok_or_else(|| bad(codes::INVALID_TYPE, "expected a whole number"))?,
-            Json::String(s) => s
-                .trim()
-                .parse()
-                .map_err(|_| bad(codes::INVALID_TYPE, "expected a whole number"))?,
-            _ => return Err(bad(codes::INVALID_TYPE, "expected a whole number")),
-        }),
-        FieldType::Number => {
-            let n = match raw {
-                Json::Number(n) => n.as_f64(),
-                Json::String(s) => s.trim().parse::<f64>().ok(),
-                _ => None,
-            };
-            match n {
-                Some(n) if n.is_finite() => Value::Number(n),
-                _ => return Err(bad(codes::INVALID_TYPE, "expected a number")),
-            }
-        }
-        FieldType::Money => Value::Money(match raw {
-            Json::String(s) => {
-                Money::parse(s).ok_or_else(|| bad(codes::INVALID_MONEY, "expected an amount like 1234.50"))?
-            }
-            Json::Number(n) => n.as_i64().and_then(Money::from_major).ok_or_else(|| {
-                bad(
+}
+
+/// Reads one typed JSON value for a field, strictly: the value must have the field's JSON type (the
+/// form [`Value::to_json`] gives) and is never converted from another type. Text-like types, enums,
+/// dates, times and references take strings; integers take JSON integers (not `"12"`, not `1.5`);
+/// numbers take JSON numbers; booleans take `true` or `false`; tags and multi-enums take lists of
+/// strings; JSON fields take objects and lists; money takes a decimal string (`"1,234.50"`) or a
+/// whole number of major units. `null`, and a blank string for a string-typed field, mean "not set".
+/// Strings are then normalised as in [`parse_text`]; no string anywhere in the value may hold a
+/// forbidden control character ([`is_forbidden_control`]).
+pub fn parse_json(path: &str, spec: &FieldSpec, raw: &Json, ctx: &Ctx) -> Result<Value, FieldError> {
+    check_controls(path, raw)?;
+    match (raw, &spec.ty) {
+        (Json::Null, _) => Ok(Value::Null),
+        (Json::String(s), ty) if ty.is_string_form() => text_value(path, spec, s, ctx),
+        (Json::Array(items), FieldType::MultiEnum | FieldType::Tags) => items
+            .iter()
+            .map(Json::as_str)
+            .collect::<Option<Vec<_>>>()
+            .map(|items| list(spec, items))
+            .ok_or_else(|| type_error(path, &spec.ty)),
+        (Json::Number(n), FieldType::Integer) => n.as_i64().map(Value::Int).ok_or_else(|| type_error(path, &spec.ty)),
+        (Json::Number(n), FieldType::Number) => n
+            .as_f64()
+            .filter(|n| n.is_finite())
+            .map(Value::Number)
+            .ok_or_else(|| type_error(path, &spec.ty)),
+        (Json::Number(n), FieldType::Money) => {
+            n.as_i64().and_then(Money::from_major).map(Value::Money).ok_or_else(|| {
+                FieldError::new(
+                    path,
                     codes::INVALID_MONEY,
                     "send amounts with cents as strings, like \"1234.50\"",
                 )
-            })?,
-            _ => {
-                return Err(bad(codes::INVALID_MONEY, "expected an amount like \"1234.50\""));
-            }
-        }),
+            })
+        }
+        (Json::Bool(b), FieldType::Bool) => Ok(Value::Bool(*b)),
+        (Json::Object(_) | Json::Array(_), FieldType::Json) => Ok(Value::Json(raw.clone())),
+        _ => Err(type_error(path, &spec.ty)),
+    }
+}
+
+/// Reads a value that may be text: strings are read by the field's declared type ([`parse_text`]),
+/// other JSON values strictly ([`parse_json`]). For values that arrive as text: CSV cells and filter
+/// values.
+pub fn parse(path: &str, spec: &FieldSpec, raw: &Json, ctx: &Ctx) -> Result<Value, FieldError> {
+    match raw {
+        Json::String(s) => parse_text(path, spec, s, ctx),
+        other => parse_json(path, spec, other, ctx),
+    }
+}
+
+/// Reads one text value (a CSV cell, a filter value) by the field's declared type and normalises it:
+/// trimmed; emails lower-cased, phones to E.164, enum options to their key; `true`/`yes`/`y`/`1` and
+/// `false`/`no`/`n`/`0` for booleans; `"a, b; c"` for tags and multi-enums; decimal text for
+/// integers, numbers and money; JSON text (an object or a list) for JSON fields. A blank string means
+/// "not set". A forbidden control character ([`is_forbidden_control`]) is refused.
+pub fn parse_text(path: &str, spec: &FieldSpec, s: &str, ctx: &Ctx) -> Result<Value, FieldError> {
+    check_controls_str(path, s)?;
+    text_value(path, spec, s, ctx)
+}
+
+/// [`parse_text`] after the control character check.
+fn text_value(path: &str, spec: &FieldSpec, s: &str, ctx: &Ctx) -> Result<Value, FieldError> {
+    let bad = |code: &str, msg: &str| FieldError::new(path, code, msg);
+    let s = s.trim();
+    if s.is_empty() {
+        return Ok(Value::Null);
+    }
+    Ok(match &spec.ty {
+        FieldType::Text => Value::Text(s.to_owned()),
+        FieldType::Email => {
+            Value::Text(normalize_email(s).ok_or_else(|| bad(codes::INVALID_EMAIL, "not a valid email address"))?)
+        }
+        FieldType::Phone => Value::Text(
+            normalize_phone(s, &ctx.phone_country_code)
+                .ok_or_else(|| bad(codes::INVALID_PHONE, "not a valid phone number"))?,
+        ),
+        FieldType::Url => {
+            Value::Text(normalize_url(s).ok_or_else(|| bad(codes::INVALID_URL, "not a valid http(s) URL"))?)
+        }
+        FieldType::Enum => Value::Text(option_key(s)),
+        FieldType::MultiEnum | FieldType::Tags => list(spec, s.split([',', ';'])),
+        FieldType::Integer => Value::Int(s.parse().map_err(|_| type_error(path, &spec.ty))?),
+        FieldType::Number => Value::Number(
+            s.parse::<f64>()
+                .ok()
+                .filter(|n| n.is_finite())
+                .ok_or_else(|| type_error(path, &spec.ty))?,
+        ),
+        FieldType::Money => {
+            Value::Money(Money::parse(s).ok_or_else(|| bad(codes::INVALID_MONEY, "expected an amount like 1234.50"))?)
+        }
         FieldType::Date => {
-            Value::Date(parse_date(text()?).ok_or_else(|| bad(codes::INVALID_DATE, "expected a date like 2025-01-31"))?)
+            Value::Date(parse_date(s).ok_or_else(|| bad(codes::INVALID_DATE, "expected a date like 2025-01-31"))?)
         }
         FieldType::Timestamp => Value::Timestamp(
-            Timestamp::parse(text()?)
-                .ok_or_else(|| bad(codes::INVALID_DATE, "expected a time like 2025-01-31T09:30:00Z"))?,
+            Timestamp::parse(s).ok_or_else(|| bad(codes::INVALID_DATE, "expected a time like 2025-01-31T09:30:00Z"))?,
         ),
-        FieldType::Bool => Value::Bool(match raw {
-            Json::Bool(b) => *b,
-            Json::Number(n) if n.as_i64() == Some(0) => false,
-            Json::Number(n) if n.as_i64() == Some(1) => true,
-            Json::String(s) => match s.trim().to_ascii_lowercase().as_str() {
-                "true" | "yes" | "y" | "1" => true,
-                "false" | "no" | "n" | "0" => false,
-                _ => return Err(bad(codes::INVALID_TYPE, "expected true or false")),
-            },
-            _ => return Err(bad(codes::INVALID_TYPE, "expected true or false")),
+        FieldType::Bool => Value::Bool(match s.to_ascii_lowercase().as_str() {
+            "true" | "yes" | "y" | "1" => true,
+            "false" | "no" | "n" | "0" => false,
+            _ => return Err(type_error(path, &spec.ty)),
         }),
-        FieldType::Ref(_) => Value::Id(
-            text()?
-                .parse()
-                .map_err(|_| bad(codes::INVALID_FORMAT, "expected an id"))?,
-        ),
-        FieldType::Json => match raw {
-            Json::Object(_) | Json::Array(_) => Value::Json(raw.clone()),
-            Json::String(s) => {
-                Value::Json(serde_json::from_str(s).map_err(|_| bad(codes::INVALID_FORMAT, "expected JSON"))?)
+        FieldType::Ref(_) => Value::Id(s.parse().map_err(|_| bad(codes::INVALID_FORMAT, "expected an id"))?),
+        FieldType::Json => match serde_json::from_str::<Json>(s) {
+            Ok(j @ (Json::Object(_) | Json::Array(_))) => {
+                check_controls(path, &j)?;
+                Value::Json(j)
             }
-            _ => return Err(bad(codes::INVALID_TYPE, "expected an object or a list")),
+            Ok(_) => return Err(type_error(path, &spec.ty)),
+            Err(_) => return Err(bad(codes::INVALID_FORMAT, "expected JSON")),
         },
     })
+}
+
+/// Normalises tags (lower case) or multi-enum options (keys), dropping blanks and repeats; no items
+/// is "not set".
+fn list<'a>(spec: &FieldSpec, items: impl IntoIterator<Item = &'a str>) -> Value {
+    let mut out: Vec<String> = Vec::new();
+    for i in items {
+        let k = if spec.ty == FieldType::Tags {
+            i.trim().to_lowercase()
+        } else {
+            option_key(i)
+        };
+        if !k.is_empty() && !out.contains(&k) {
+            out.push(k);
+        }
+    }
+    if out.is_empty() { Value::Null } else { Value::List(out) }
+}
+
+/// The error for a value of the wrong JSON type (or text that does not read as the declared type).
+fn type_error(path: &str, ty: &FieldType) -> FieldError {
+    let msg = match ty {
+        FieldType::Money => {
+            return FieldError::new(path, codes::INVALID_MONEY, "expected an amount like \"1234.50\"");
+        }
+        FieldType::Text | FieldType::Email | FieldType::Phone | FieldType::Url | FieldType::Enum => "expected a string",
+        FieldType::Date => "expected a date string like \"2025-01-31\"",
+        FieldType::Timestamp => "expected a time string like \"2025-01-31T09:30:00Z\"",
+        FieldType::Ref(_) => "expected an id string",
+        FieldType::Integer => "expected a whole number",
+        FieldType::Number => "expected a number",
+        FieldType::Bool => "expected true or false",
+        FieldType::MultiEnum | FieldType::Tags => "expected a list of strings",
+        FieldType::Json => "expected an object or a list",
+    };
+    FieldError::new(path, codes::INVALID_TYPE, msg)
+}
+
+/// Control characters other than tab, line feed and carriage return. Invisible, they corrupt
+/// terminals, logs and CSV consumers, and PostgreSQL cannot store NUL, so no text value may hold one.
+pub fn is_forbidden_control(c: char) -> bool {
+    c.is_control() && !matches!(c, '\t' | '\n' | '\r')
+}
+
+fn check_controls_str(path: &str, s: &str) -> Result<(), FieldError> {
+    match s.chars().find(|c| is_forbidden_control(*c)) {
+        None => Ok(()),
+        Some(c) => Err(FieldError::new(
+            path,
+            codes::CONTROL_CHARACTER,
+            format!("control character U+{:04X} is not allowed", c as u32),
+        )),
+    }
+}
+
+/// Refuses a forbidden control character in any string of `j`: nested values and object keys too.
+fn check_controls(path: &str, j: &Json) -> Result<(), FieldError> {
+    match j {
+        Json::String(s) => check_controls_str(path, s),
+        Json::Array(a) => a.iter().try_for_each(|v| check_controls(path, v)),
+        Json::Object(o) => o.iter().try_for_each(|(k, v)| {
+            check_controls_str(path, k)?;
+            check_controls(path, v)
+        }),
+        Json::Null | Json::Bool(_) | Json::Number(_) => Ok(()),
+    }
 }
 
 /// `"Door Knock"` -> `"door_knock"`.
@@ -572,6 +664,7 @@ mod tests {
         Ctx {
             now: Timestamp::parse("2025-06-01T00:00:00Z").unwrap(),
             phone_country_code: "1".into(),
+            source: Source::Json,
         }
     }
 
@@ -583,7 +676,7 @@ mod tests {
     fn normalises_before_checking() {
         let mut r = lead();
         let input = json!({"email": "  Ann@Example.COM ", "phone": "(555) 123-4567", "source": "Door Knock",
-                           "estimated_value": "12,500.50", "tags": "VIP; storm ,vip"});
+                           "estimated_value": "12,500.50", "tags": ["VIP", " storm ", "vip"]});
         apply_input(
             &mut r,
             input.as_object().unwrap(),
@@ -688,5 +781,342 @@ mod tests {
         );
         assert_eq!(normalize_url("ftp://example.com"), None);
         assert_eq!(normalize_url("javascript:alert(1)"), None);
+    }
+
+    // ---- strict JSON, lenient text, control characters ----
+
+    use FieldType as T;
+    use proptest::prelude::*;
+
+    const ID: &str = "0190a4c4-4c4c-7c4c-8c4c-4c4c4c4c4c4c";
+
+    fn spec(ty: T) -> FieldSpec {
+        let mut s = FieldSpec::new(ty);
+        s.options = vec!["door_knock".into(), "referral".into()];
+        s
+    }
+
+    /// Reads `raw` for a field named `f` of type `ty`: the value's JSON form, or the error code.
+    fn read(source: Source, ty: T, raw: &Json) -> Result<Json, String> {
+        let ctx = Ctx { source, ..ctx() };
+        read_input("f", &spec(ty), raw, &ctx).map(|v| v.to_json()).map_err(|e| {
+            assert_eq!(e.path, "f");
+            e.code
+        })
+    }
+
+    fn ok(source: Source, ty: T, raw: Json, want: Json) {
+        assert_eq!(read(source, ty.clone(), &raw), Ok(want), "{source:?} {ty:?} {raw}");
+    }
+
+    fn bad(source: Source, ty: T, raw: Json, code: &str) {
+        assert_eq!(
+            read(source, ty.clone(), &raw),
+            Err(code.to_owned()),
+            "{source:?} {ty:?} {raw}"
+        );
+    }
+
+    #[test]
+    fn json_input_is_strictly_typed() {
+        let (ok, bad) = (
+            |t, r, w| ok(Source::Json, t, r, w),
+            |t, r, c| bad(Source::Json, t, r, c),
+        );
+        // Text-like types and enums take strings; blank is "not set".
+        ok(T::Text, json!("  Ann "), json!("Ann"));
+        ok(T::Text, json!("  "), Json::Null);
+        ok(T::Text, Json::Null, Json::Null);
+        for raw in [json!(5), json!(true), json!(["Ann"]), json!({"a": 1})] {
+            bad(T::Text, raw, codes::INVALID_TYPE);
+        }
+        ok(T::Email, json!(" A@B.co "), json!("a@b.co"));
+        bad(T::Email, json!(5), codes::INVALID_TYPE);
+        bad(T::Phone, json!(5_551_234_567i64), codes::INVALID_TYPE);
+        bad(T::Url, json!({"href": "example.com"}), codes::INVALID_TYPE);
+        ok(T::Enum, json!("Door Knock"), json!("door_knock"));
+        bad(T::Enum, json!(1), codes::INVALID_TYPE);
+        bad(T::Enum, json!(["referral"]), codes::INVALID_TYPE);
+        // Tags and multi-enums take lists of strings, never a delimited string.
+        ok(T::Tags, json!(["VIP", " storm", "vip", ""]), json!(["vip", "storm"]));
+        ok(T::Tags, json!([]), Json::Null);
+        for raw in [json!("a,b"), json!(""), json!(["a", 1]), json!({"a": "b"})] {
+            bad(T::Tags, raw, codes::INVALID_TYPE);
+        }
+        ok(T::MultiEnum, json!(["Referral"]), json!(["referral"]));
+        bad(T::MultiEnum, json!("referral"), codes::INVALID_TYPE);
+        // Booleans take true and false only.
+        ok(T::Bool, json!(false), json!(false));
+        for raw in [json!("no"), json!("false"), json!(0), json!(1), json!(""), json!([])] {
+            bad(T::Bool, raw, codes::INVALID_TYPE);
+        }
+        // Integers take JSON integers only; numbers any finite JSON number.
+        ok(T::Integer, json!(-12), json!(-12));
+        for raw in [json!("12"), json!(1.5), json!(12.0), json!(true), json!("")] {
+            bad(T::Integer, raw, codes::INVALID_TYPE);
+        }
+        ok(T::Number, json!(45.5), json!(45.5));
+        ok(T::Number, json!(45), json!(45.0));
+        for raw in [json!("45.5"), json!(false)] {
+            bad(T::Number, raw, codes::INVALID_TYPE);
+        }
+        // Money: a decimal string (as documented, `"18,500"` too) or whole major units; never a float.
+        ok(T::Money, json!("18,500.50"), json!("18500.50"));
+        ok(T::Money, json!(18500), json!("18500.00"));
+        ok(T::Money, json!(""), Json::Null);
+        for raw in [json!(1.5), json!("1.234"), json!(true), json!(["1"])] {
+            bad(T::Money, raw, codes::INVALID_MONEY);
+        }
+        // Dates and times take strings.
+        ok(T::Date, json!("2025-01-31"), json!("2025-01-31"));
+        bad(T::Date, json!(20_250_131), codes::INVALID_TYPE);
+        bad(T::Date, json!("31/01/2025"), codes::INVALID_DATE);
+        ok(T::Timestamp, json!("2025-01-31"), json!("2025-01-31T00:00:00Z"));
+        ok(
+            T::Timestamp,
+            json!("2025-01-31T09:30:00+02:00"),
+            json!("2025-01-31T07:30:00Z"),
+        );
+        bad(T::Timestamp, json!(1_738_281_600), codes::INVALID_TYPE);
+        // References take UUID strings.
+        ok(T::Ref("lead"), json!(ID), json!(ID));
+        bad(T::Ref("lead"), json!("lead-42"), codes::INVALID_FORMAT);
+        bad(T::Ref("lead"), json!(42), codes::INVALID_TYPE);
+        bad(T::Ref("lead"), json!([ID]), codes::INVALID_TYPE);
+        // JSON fields take objects and lists as given; JSON text in a string is not decoded.
+        ok(T::Json, json!({"a": [1]}), json!({"a": [1]}));
+        ok(T::Json, json!([1, "x"]), json!([1, "x"]));
+        for raw in [json!("{\"a\": 1}"), json!(1), json!(true)] {
+            bad(T::Json, raw, codes::INVALID_TYPE);
+        }
+    }
+
+    #[test]
+    fn text_cells_are_read_by_declared_type() {
+        let ok = |t, s: &str, w| ok(Source::Text, t, json!(s), w);
+        let bad = |t, s: &str, c| bad(Source::Text, t, json!(s), c);
+        ok(T::Text, " Ann ", json!("Ann"));
+        ok(T::Enum, "Door Knock", json!("door_knock"));
+        ok(T::Tags, "VIP; storm ,vip", json!(["vip", "storm"]));
+        ok(T::MultiEnum, "referral, Door Knock", json!(["referral", "door_knock"]));
+        for (s, b) in [("yes", true), ("Y", true), ("true", true), ("1", true)] {
+            ok(T::Bool, s, json!(b));
+        }
+        for (s, b) in [("no", false), ("N", false), ("FALSE", false), ("0", false)] {
+            ok(T::Bool, s, json!(b));
+        }
+        bad(T::Bool, "maybe", codes::INVALID_TYPE);
+        ok(T::Integer, " 12 ", json!(12));
+        bad(T::Integer, "1.5", codes::INVALID_TYPE);
+        ok(T::Number, "45.5", json!(45.5));
+        bad(T::Number, "NaN", codes::INVALID_TYPE);
+        ok(T::Money, "$1,234.5", json!("1234.50"));
+        bad(T::Money, "12.345", codes::INVALID_MONEY);
+        ok(T::Date, "2025-01-31", json!("2025-01-31"));
+        bad(T::Date, "Jan 31", codes::INVALID_DATE);
+        ok(T::Timestamp, "2025-01-31T09:30:00Z", json!("2025-01-31T09:30:00Z"));
+        ok(T::Ref("lead"), ID, json!(ID));
+        bad(T::Ref("lead"), "lead-42", codes::INVALID_FORMAT);
+        ok(T::Json, "{\"a\": 1}", json!({"a": 1}));
+        bad(T::Json, "{", codes::INVALID_FORMAT);
+        bad(T::Json, "5", codes::INVALID_TYPE);
+        for ty in [T::Text, T::Integer, T::Bool, T::Tags, T::Money, T::Ref("lead")] {
+            ok(ty, "  ", Json::Null);
+        }
+    }
+
+    #[test]
+    fn a_json_patch_of_wrong_types_reports_every_field_and_sets_none() {
+        let user = crate::model::entity("user").unwrap();
+        let mut r = Record::empty(user, uuid::Uuid::nil(), uuid::Uuid::nil(), ctx().now);
+        let input = json!({"name": "Ann", "email": "ann@example.com", "role": "sales"});
+        apply_input(
+            &mut r,
+            input.as_object().unwrap(),
+            &CustomSpecs::new(),
+            &ctx(),
+            Mode::Create,
+        )
+        .unwrap();
+        let before = r.clone();
+        let patch = json!({"active": "no", "team_id": "team-7", "name": "Ann\u{0}", "phone": 5_551_234_567i64});
+        let errs = apply_input(
+            &mut r,
+            patch.as_object().unwrap(),
+            &CustomSpecs::new(),
+            &ctx(),
+            Mode::Update,
+        )
+        .unwrap_err();
+        let got: Vec<(&str, &str)> = errs.iter().map(|e| (e.path.as_str(), e.code.as_str())).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("active", codes::INVALID_TYPE),
+                ("name", codes::CONTROL_CHARACTER),
+                ("phone", codes::INVALID_TYPE),
+                ("team_id", codes::INVALID_FORMAT),
+            ]
+        );
+        assert_eq!(r, before, "no failing field was applied");
+        assert_eq!(r.get("active"), Some(&Value::Bool(true)));
+    }
+
+    #[test]
+    fn csv_rows_are_read_as_text_with_the_same_rules() {
+        let text = Ctx {
+            source: Source::Text,
+            ..ctx()
+        };
+        let custom: CustomSpecs = [
+            ("insured".to_owned(), FieldSpec::new(T::Bool)),
+            ("budget".to_owned(), FieldSpec::new(T::Money)),
+            ("roof".to_owned(), FieldSpec::new(T::Text)),
+        ]
+        .into();
+        let mut r = lead();
+        let row = json!({"first_name": "Ann", "tags": "VIP; storm", "latitude": "45.5", "estimated_value": "12,500.50",
+                         "custom": {"insured": "yes", "budget": "1,000", "roof": "metal"}});
+        apply_input(&mut r, row.as_object().unwrap(), &custom, &text, Mode::Create).unwrap();
+        assert_eq!(r.get("tags"), Some(&Value::List(vec!["vip".into(), "storm".into()])));
+        assert_eq!(r.get("latitude"), Some(&Value::Number(45.5)));
+        assert_eq!(r.get("estimated_value"), Some(&Value::Money(Money(1_250_050))));
+        assert_eq!(r.custom.get("insured"), Some(&Value::Bool(true)));
+        assert_eq!(r.custom.get("budget"), Some(&Value::Money(Money(100_000))));
+        // The same row as typed JSON is refused field by field.
+        let errs = apply_input(&mut lead(), row.as_object().unwrap(), &custom, &ctx(), Mode::Create).unwrap_err();
+        let got: Vec<(&str, &str)> = errs.iter().map(|e| (e.path.as_str(), e.code.as_str())).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("custom.insured", codes::INVALID_TYPE),
+                ("latitude", codes::INVALID_TYPE),
+                ("tags", codes::INVALID_TYPE),
+            ]
+        );
+        // Control characters are refused in CSV cells too, custom text fields included.
+        let row = json!({"first_name": "A\u{0}nn", "custom": {"roof": "me\u{1b}tal"}});
+        let errs = apply_input(&mut lead(), row.as_object().unwrap(), &custom, &text, Mode::Create).unwrap_err();
+        let got: Vec<(&str, &str)> = errs.iter().map(|e| (e.path.as_str(), e.code.as_str())).collect();
+        assert_eq!(
+            got,
+            vec![
+                ("custom.roof", codes::CONTROL_CHARACTER),
+                ("first_name", codes::CONTROL_CHARACTER),
+            ]
+        );
+    }
+
+    #[test]
+    fn control_characters_are_refused_in_every_text_value() {
+        for source in [Source::Json, Source::Text] {
+            for (ty, s) in [
+                (T::Text, "a\u{0}b"),
+                (T::Email, "a\u{1b}@b.co"),
+                (T::Phone, "555\u{7f}1234567"),
+                (T::Url, "example.com/\u{85}"),
+                (T::Enum, "referral\u{0}"),
+                (T::Tags, "a\u{1}b"),
+                (T::MultiEnum, "\u{0}referral"),
+                (T::Text, " \u{b} "),
+            ] {
+                let raw = match (&ty, source) {
+                    (T::Tags | T::MultiEnum, Source::Json) => json!(["ok", s]),
+                    _ => json!(s),
+                };
+                bad(source, ty, raw, codes::CONTROL_CHARACTER);
+            }
+        }
+        // Strings nested in JSON values, keys included.
+        bad(
+            Source::Json,
+            T::Json,
+            json!({"stages": [{"label": "a\u{0}"}]}),
+            codes::CONTROL_CHARACTER,
+        );
+        bad(Source::Json, T::Json, json!({"a\u{0}": 1}), codes::CONTROL_CHARACTER);
+        bad(Source::Text, T::Json, json!(r#"["\u0000"]"#), codes::CONTROL_CHARACTER);
+        // Tab, line feed and carriage return are text.
+        ok(
+            Source::Json,
+            T::Text,
+            json!("one\r\ntwo\tthree"),
+            json!("one\r\ntwo\tthree"),
+        );
+        ok(Source::Text, T::Text, json!("one\ntwo"), json!("one\ntwo"));
+    }
+
+    #[test]
+    fn forbidden_controls_are_c0_but_tab_lf_cr_del_and_c1() {
+        let expected: Vec<char> = ('\u{0}'..='\u{8}')
+            .chain('\u{b}'..='\u{c}')
+            .chain('\u{e}'..='\u{1f}')
+            .chain('\u{7f}'..='\u{9f}')
+            .collect();
+        let got: Vec<char> = (char::MIN..=char::MAX).filter(|c| is_forbidden_control(*c)).collect();
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn stored_control_characters_are_reported() {
+        let mut r = lead();
+        r.set("first_name", "A\u{0}");
+        r.set("tags", Value::List(vec!["ok".into(), "b\u{7}".into()]));
+        let errs = check_stored(&r, &CustomSpecs::new(), ctx().now);
+        for path in ["first_name", "tags"] {
+            assert!(
+                errs.iter()
+                    .any(|e| e.path == path && e.code == codes::CONTROL_CHARACTER),
+                "{path}: {errs:?}"
+            );
+        }
+    }
+
+    const TEXT_TYPES: &[T] = &[T::Text, T::Email, T::Phone, T::Url, T::Enum, T::Tags, T::MultiEnum];
+
+    fn forbidden() -> impl Strategy<Value = char> {
+        prop::char::ranges(
+            vec![
+                '\u{0}'..='\u{8}',
+                '\u{b}'..='\u{c}',
+                '\u{e}'..='\u{1f}',
+                '\u{7f}'..='\u{9f}',
+            ]
+            .into(),
+        )
+    }
+
+    /// `s` as input for a field of type `ty` from `source` (a one-item list for typed JSON lists).
+    fn as_input(ty: &T, source: Source, s: String) -> Json {
+        match (ty, source) {
+            (T::Tags | T::MultiEnum, Source::Json) => json!([s]),
+            _ => json!(s),
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+
+        #[test]
+        fn a_forbidden_control_character_is_always_refused(
+            s in any::<String>(), at in any::<prop::sample::Index>(), c in forbidden(),
+            ty in prop::sample::select(TEXT_TYPES), text in any::<bool>(),
+        ) {
+            let mut chars: Vec<char> = s.chars().collect();
+            chars.insert(at.index(chars.len() + 1), c);
+            let source = if text { Source::Text } else { Source::Json };
+            let raw = as_input(&ty, source, chars.into_iter().collect());
+            prop_assert_eq!(read(source, ty, &raw), Err(codes::CONTROL_CHARACTER.to_owned()));
+        }
+
+        #[test]
+        fn text_without_one_is_never_refused_for_it(
+            s in any::<String>(), ty in prop::sample::select(TEXT_TYPES), text in any::<bool>(),
+        ) {
+            let s: String = s.chars().filter(|c| !is_forbidden_control(*c)).collect();
+            let source = if text { Source::Text } else { Source::Json };
+            let raw = as_input(&ty, source, s);
+            prop_assert_ne!(read(source, ty, &raw), Err(codes::CONTROL_CHARACTER.to_owned()));
+        }
     }
 }

@@ -214,6 +214,23 @@ impl FieldType {
         }
     }
 
+    /// Whether values of this type cross JSON boundaries as strings (see [`Value::to_json`]): text-like
+    /// types, enums, money, dates, times and references. For these an empty string means "not set".
+    pub fn is_string_form(&self) -> bool {
+        matches!(
+            self,
+            FieldType::Text
+                | FieldType::Email
+                | FieldType::Phone
+                | FieldType::Url
+                | FieldType::Enum
+                | FieldType::Money
+                | FieldType::Date
+                | FieldType::Timestamp
+                | FieldType::Ref(_)
+        )
+    }
+
     /// Types a user may give a custom field.
     pub fn allowed_for_custom(&self) -> bool {
         !matches!(

@@ -94,6 +94,7 @@ pub fn validate(entity_name: &str, input: &Json, opts: ValidateOptions, clock: &
     let ctx = Ctx {
         now,
         phone_country_code: opts.phone_country_code.unwrap_or_else(|| "1".into()),
+        source: validate::Source::Json,
     };
     let result = validate::apply_input(&mut rec, &input, &custom, &ctx, mode);
     let (errors, changed) = match result {
@@ -197,6 +198,7 @@ pub fn score(input: &Json, clock: &dyn Clock) -> Result<Json> {
     let ctx = Ctx {
         now,
         phone_country_code: input.phone_country_code.unwrap_or_else(|| "1".into()),
+        source: validate::Source::Json,
     };
     let mut errs = Vec::new();
     let mut lead = Record::empty(&entity::LEAD, Id::nil(), Id::nil(), now);

@@ -137,6 +137,7 @@ impl Cx<'_> {
         let vctx = validate::Ctx {
             now: Timestamp(0),
             phone_country_code: "1".into(),
+            source: validate::Source::Json,
         };
         let cx = BindCtx {
             def,

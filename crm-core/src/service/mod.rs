@@ -86,6 +86,7 @@ impl<S: Store> Service<S> {
         let vctx = validate::Ctx {
             now,
             phone_country_code: "1".into(),
+            source: validate::Source::Json,
         };
         validate::apply_input(&mut rec, input, &CustomSpecs::new(), &vctx, Mode::Create).map_err(Error::Validation)?;
         let actor = Actor::system(id);
@@ -161,6 +162,7 @@ impl<S: Store> Service<S> {
         Ok(validate::Ctx {
             now: self.clock.now(),
             phone_country_code: org.str("phone_country_code").unwrap_or("1").to_owned(),
+            source: validate::Source::Json,
         })
     }
 

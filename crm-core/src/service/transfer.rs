@@ -144,7 +144,8 @@ impl<S: Store> Service<S> {
         } else {
             Scope::None
         };
-        let ctx = self.write_ctx(actor.tenant, def).await?;
+        let mut ctx = self.write_ctx(actor.tenant, def).await?;
+        ctx.vctx.source = crate::validate::Source::Text; // cells are text, read by the declared type
         let mut rdr = csv::ReaderBuilder::new().has_headers(true).from_reader(input);
         let headers = rdr
             .headers()
