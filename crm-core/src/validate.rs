@@ -927,7 +927,7 @@ mod tests {
 
     #[test]
     fn a_json_patch_of_wrong_types_reports_every_field_and_sets_none() {
-        let user = crate::model::entity("user").unwrap();
+        let user = crate::entity::entity("user").unwrap();
         let mut r = Record::empty(user, uuid::Uuid::nil(), uuid::Uuid::nil(), ctx().now);
         let input = json!({"name": "Ann", "email": "ann@example.com", "role": "sales"});
         apply_input(
