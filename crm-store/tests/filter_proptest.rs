@@ -1,5 +1,6 @@
 //! The filter property (`filter_props/mod.rs`) on one in-memory SQLite store: random records and
 //! random filters and sorts give exactly the rows, in exactly the order, the in-memory evaluator gives.
+#![cfg(feature = "sqlite")]
 #![allow(clippy::unwrap_used)]
 
 mod common;

@@ -1,5 +1,6 @@
 //! The shared store cases (`store_cases/mod.rs`) on in-memory SQLite stores. What only SQLite has
 //! (files, WAL, migrations from old versions, the single writer) is tested in `src/sqlite/tests.rs`.
+#![cfg(feature = "sqlite")]
 #![allow(clippy::unwrap_used)]
 
 mod common;
