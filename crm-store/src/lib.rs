@@ -27,6 +27,8 @@
 mod any;
 #[cfg(feature = "postgres")]
 mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod rows;
 pub mod schema;
 pub mod sql;
 #[cfg(feature = "sqlite")]

@@ -6,7 +6,7 @@
 use crate::Backend;
 use crate::schema::{self, SCHEMA_VERSION};
 use crate::sql::{self, FIRST_FIELD, Raw};
-use crm_core::change::{Applied, AuditEntry, ChangeSet, Event, FieldChange, Write};
+use crm_core::change::{Applied, AuditEntry, ChangeSet, Event, Write};
 use crm_core::error::{Error, FieldError, Result, codes};
 use crm_core::query::{Filter, StoreQuery};
 use crm_core::record::Record;

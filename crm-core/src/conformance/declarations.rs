@@ -1,5 +1,5 @@
-//! Conformance cases of the declaration kinds beyond plain fields: workflows, derived fields (and, as
-//! they land, computed fields and children).
+//! Conformance cases of the declaration kinds beyond plain fields: workflows, derived and computed
+//! fields, children.
 
 use super::{Fixture, NOW, block, codes_of, obj};
 use crate::error::codes;

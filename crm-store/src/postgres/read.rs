@@ -1,6 +1,7 @@
 //! Decoding rows and the read queries, on any connection (pooled, or a bulk session's transaction).
 
 use super::*;
+use crate::rows::{self as log_row, BadColumn, RowAccess};
 use serde_json::Value as Json;
 
 /// The stored value of a column holding a field of type `ty` (not `Json`: see [`json_col`]).
@@ -30,6 +31,30 @@ pub(super) fn text_col(row: &PgRow, i: usize, table: &str, name: &str) -> Result
 
 pub(super) fn id_col(row: &PgRow, i: usize, table: &str, name: &str) -> Result<Option<Id>> {
     row.try_get::<Option<Id>, _>(i).map_err(|_| corrupt(table, name))
+}
+
+/// The log tables' columns as [`log_row`] decodes them.
+impl RowAccess for PgRow {
+    fn int(&self, i: usize) -> Option<i64> {
+        self.try_get::<i64, _>(i).ok()
+    }
+
+    fn text(&self, i: usize) -> Option<String> {
+        self.try_get::<String, _>(i).ok()
+    }
+
+    fn id(&self, i: usize) -> Option<Option<Id>> {
+        self.try_get::<Option<Id>, _>(i).ok()
+    }
+
+    fn json(&self, i: usize) -> Option<Json> {
+        json_col(self, i).ok().flatten()
+    }
+}
+
+/// The storage error for a log table column that is not what the schema stores there.
+fn bad(c: BadColumn) -> Error {
+    corrupt(c.table, c.column)
 }
 
 /// A field value of type `ty` from column `i`.
@@ -148,26 +173,7 @@ pub(super) async fn aggregate_in(
 pub(super) async fn audit_in(conn: &mut PgConnection, tenant: Id, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
     let (text, values) = B.build(&sql::audit_select(tenant, q));
     let rows = built(text, values).fetch_all(conn).await.map_err(db)?;
-    let t = schema::AUDIT_LOG;
-    rows.iter()
-        .map(|row| {
-            let changes = json_col(row, 8).ok().flatten().ok_or_else(|| corrupt(t, "changes"))?;
-            let changes: Vec<FieldChange> = serde_json::from_value(changes).map_err(|_| corrupt(t, "changes"))?;
-            Ok(AuditEntry {
-                tenant: id_col(row, 0, t, "org_id")?.ok_or_else(|| corrupt(t, "org_id"))?,
-                seq: int_col(row, 1, t, "seq")? as u64,
-                id: id_col(row, 2, t, "id")?.ok_or_else(|| corrupt(t, "id"))?,
-                at: Timestamp(int_col(row, 3, t, "at")?),
-                actor: id_col(row, 4, t, "actor")?,
-                action: text_col(row, 5, t, "action")?,
-                entity: text_col(row, 6, t, "entity")?,
-                entity_id: id_col(row, 7, t, "entity_id")?,
-                changes,
-                prev_hash: text_col(row, 9, t, "prev_hash")?,
-                hash: text_col(row, 10, t, "hash")?,
-            })
-        })
-        .collect()
+    rows.iter().map(|row| log_row::audit_entry(row).map_err(bad)).collect()
 }
 
 pub(super) async fn events_in(conn: &mut PgConnection, tenant: Id, after: u64, limit: u32) -> Result<Vec<Event>> {
@@ -179,21 +185,7 @@ pub(super) async fn events_in(conn: &mut PgConnection, tenant: Id, after: u64, l
         .fetch_all(conn)
         .await
         .map_err(db)?;
-    let t = schema::OUTBOX;
-    rows.iter()
-        .map(|row| {
-            Ok(Event {
-                tenant: id_col(row, 0, t, "org_id")?.ok_or_else(|| corrupt(t, "org_id"))?,
-                seq: int_col(row, 1, t, "seq")? as u64,
-                id: id_col(row, 2, t, "id")?.ok_or_else(|| corrupt(t, "id"))?,
-                at: Timestamp(int_col(row, 3, t, "at")?),
-                kind: text_col(row, 4, t, "kind")?,
-                entity: text_col(row, 5, t, "entity")?,
-                entity_id: id_col(row, 6, t, "entity_id")?,
-                payload: json_col(row, 7).ok().flatten().ok_or_else(|| corrupt(t, "payload"))?,
-            })
-        })
-        .collect()
+    rows.iter().map(|row| log_row::event(row).map_err(bad)).collect()
 }
 
 pub(super) async fn tenants_in(conn: &mut PgConnection) -> Result<Vec<Id>> {
@@ -203,7 +195,7 @@ pub(super) async fn tenants_in(conn: &mut PgConnection) -> Result<Vec<Id>> {
         .map_err(db)?;
     let mut out = Vec::with_capacity(rows.len());
     for row in &rows {
-        out.extend(id_col(row, 0, "organizations", "org_id")?);
+        out.extend(log_row::tenant(row).map_err(bad)?);
     }
     Ok(out)
 }
@@ -217,20 +209,5 @@ pub(super) async fn pending_in(conn: &mut PgConnection, tenant: Id, after: u64, 
         .fetch_all(conn)
         .await
         .map_err(db)?;
-    let t = schema::SYNC_LOG;
-    rows.iter()
-        .map(|row| {
-            let json = |i: usize, name: &str| json_col(row, i).ok().flatten().ok_or_else(|| corrupt(t, name));
-            Ok(SyncEntry {
-                tenant: id_col(row, 0, t, "org_id")?.ok_or_else(|| corrupt(t, "org_id"))?,
-                seq: int_col(row, 1, t, "seq")?.max(0) as u64,
-                change_set: id_col(row, 2, t, "change_set_id")?.ok_or_else(|| corrupt(t, "change_set_id"))?,
-                at: Timestamp(int_col(row, 3, t, "at")?),
-                actor: id_col(row, 4, t, "actor")?,
-                writes: sql::decode_writes(json(5, "writes")?).ok_or_else(|| corrupt(t, "writes"))?,
-                audit: sql::decode_ids(&json(6, "audit_ids")?).ok_or_else(|| corrupt(t, "audit_ids"))?,
-                events: sql::decode_ids(&json(7, "event_ids")?).ok_or_else(|| corrupt(t, "event_ids"))?,
-            })
-        })
-        .collect()
+    rows.iter().map(|row| log_row::sync_entry(row).map_err(bad)).collect()
 }

@@ -1,6 +1,7 @@
 //! Decoding rows and the read queries, on any connection (readers, or the writer inside a bulk session).
 
 use super::*;
+use crate::rows::{self as log_row, BadColumn, RowAccess};
 use crm_core::value::{FieldType, Money, Value};
 
 pub(super) fn raw(v: ValueRef<'_>) -> Option<Raw<'_>> {
@@ -25,18 +26,47 @@ pub(super) fn int_col(row: &Row<'_>, i: usize, table: &str, name: &str) -> Resul
     }
 }
 
-pub(super) fn text_col(row: &Row<'_>, i: usize, table: &str, name: &str) -> Result<String> {
-    match col(row, i, table, name)? {
-        Raw::Text(v) => Ok(v.to_owned()),
-        _ => Err(corrupt(table, name)),
-    }
-}
-
 pub(super) fn id_col(row: &Row<'_>, i: usize, table: &str, name: &str) -> Result<Option<Id>> {
     match col(row, i, table, name)? {
         Raw::Null => Ok(None),
         r => sql::uuid(r).map(Some).ok_or_else(|| corrupt(table, name)),
     }
+}
+
+/// The log tables' columns as [`log_row`] decodes them.
+impl RowAccess for Row<'_> {
+    fn int(&self, i: usize) -> Option<i64> {
+        match self.get_ref(i).ok()? {
+            ValueRef::Integer(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    fn text(&self, i: usize) -> Option<String> {
+        match self.get_ref(i).ok()? {
+            ValueRef::Text(t) => std::str::from_utf8(t).ok().map(str::to_owned),
+            _ => None,
+        }
+    }
+
+    fn id(&self, i: usize) -> Option<Option<Id>> {
+        match raw(self.get_ref(i).ok()?)? {
+            Raw::Null => Some(None),
+            r => sql::uuid(r).map(Some),
+        }
+    }
+
+    fn json(&self, i: usize) -> Option<serde_json::Value> {
+        match self.get_ref(i).ok()? {
+            ValueRef::Text(t) => serde_json::from_slice(t).ok(),
+            _ => None,
+        }
+    }
+}
+
+/// The storage error for a log table column that is not what the schema stores there.
+fn bad(c: BadColumn) -> Error {
+    corrupt(c.table, c.column)
 }
 
 /// Appends a declared field's value, read from its column: what [`sql::decode`] reads, with the
@@ -185,24 +215,9 @@ pub(super) fn audit_in(conn: &Connection, tenant: Id, q: &AuditQuery) -> Result<
     let (text, values) = B.build(&sql::audit_select(tenant, q));
     let mut stmt = conn.prepare_cached(&text).map_err(db)?;
     let mut rows = stmt.query(params_from_iter(bind(values.0))).map_err(db)?;
-    let t = schema::AUDIT_LOG;
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(db)? {
-        let changes: Vec<FieldChange> =
-            serde_json::from_str(&text_col(row, 8, t, "changes")?).map_err(|_| corrupt(t, "changes"))?;
-        out.push(AuditEntry {
-            tenant: id_col(row, 0, t, "org_id")?.ok_or_else(|| corrupt(t, "org_id"))?,
-            seq: int_col(row, 1, t, "seq")? as u64,
-            id: id_col(row, 2, t, "id")?.ok_or_else(|| corrupt(t, "id"))?,
-            at: Timestamp(int_col(row, 3, t, "at")?),
-            actor: id_col(row, 4, t, "actor")?,
-            action: text_col(row, 5, t, "action")?,
-            entity: text_col(row, 6, t, "entity")?,
-            entity_id: id_col(row, 7, t, "entity_id")?,
-            changes,
-            prev_hash: text_col(row, 9, t, "prev_hash")?,
-            hash: text_col(row, 10, t, "hash")?,
-        });
+        out.push(log_row::audit_entry(row).map_err(bad)?);
     }
     Ok(out)
 }
@@ -211,19 +226,9 @@ pub(super) fn events_in(conn: &Connection, tenant: Id, after: u64, limit: u32) -
     let mut stmt = conn.prepare_cached(&sql::common_sql(B).events).map_err(db)?;
     let after = i64::try_from(after).unwrap_or(i64::MAX);
     let mut rows = stmt.query((tenant, after, i64::from(limit))).map_err(db)?;
-    let t = schema::OUTBOX;
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(db)? {
-        out.push(Event {
-            tenant: id_col(row, 0, t, "org_id")?.ok_or_else(|| corrupt(t, "org_id"))?,
-            seq: int_col(row, 1, t, "seq")? as u64,
-            id: id_col(row, 2, t, "id")?.ok_or_else(|| corrupt(t, "id"))?,
-            at: Timestamp(int_col(row, 3, t, "at")?),
-            kind: text_col(row, 4, t, "kind")?,
-            entity: text_col(row, 5, t, "entity")?,
-            entity_id: id_col(row, 6, t, "entity_id")?,
-            payload: serde_json::from_str(&text_col(row, 7, t, "payload")?).map_err(|_| corrupt(t, "payload"))?,
-        });
+        out.push(log_row::event(row).map_err(bad)?);
     }
     Ok(out)
 }
@@ -232,22 +237,9 @@ pub(super) fn pending_in(conn: &Connection, tenant: Id, after: u64, limit: u32) 
     let mut stmt = conn.prepare_cached(&sql::sync_sql(B).pending).map_err(db)?;
     let after = i64::try_from(after).unwrap_or(i64::MAX);
     let mut rows = stmt.query((tenant, after, i64::from(limit))).map_err(db)?;
-    let t = schema::SYNC_LOG;
-    let json = |row: &Row<'_>, i: usize, c: &str| -> Result<serde_json::Value> {
-        serde_json::from_str(&text_col(row, i, t, c)?).map_err(|_| corrupt(t, c))
-    };
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(db)? {
-        out.push(SyncEntry {
-            tenant: id_col(row, 0, t, "org_id")?.ok_or_else(|| corrupt(t, "org_id"))?,
-            seq: int_col(row, 1, t, "seq")?.max(0) as u64,
-            change_set: id_col(row, 2, t, "change_set_id")?.ok_or_else(|| corrupt(t, "change_set_id"))?,
-            at: Timestamp(int_col(row, 3, t, "at")?),
-            actor: id_col(row, 4, t, "actor")?,
-            writes: sql::decode_writes(json(row, 5, "writes")?).ok_or_else(|| corrupt(t, "writes"))?,
-            audit: sql::decode_ids(&json(row, 6, "audit_ids")?).ok_or_else(|| corrupt(t, "audit_ids"))?,
-            events: sql::decode_ids(&json(row, 7, "event_ids")?).ok_or_else(|| corrupt(t, "event_ids"))?,
-        });
+        out.push(log_row::sync_entry(row).map_err(bad)?);
     }
     Ok(out)
 }
@@ -257,7 +249,7 @@ pub(super) fn tenants_in(conn: &Connection) -> Result<Vec<Id>> {
     let mut rows = stmt.query([]).map_err(db)?;
     let mut out = Vec::new();
     while let Some(row) = rows.next().map_err(db)? {
-        out.extend(id_col(row, 0, "organizations", "org_id")?);
+        out.extend(log_row::tenant(row).map_err(bad)?);
     }
     Ok(out)
 }

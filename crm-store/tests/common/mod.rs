@@ -4,7 +4,7 @@
 
 use crm_core::change::{AuditEntry, ChangeSet, Event, FieldChange, Write, diff};
 use crm_core::entity;
-use crm_core::query::SortKey;
+use crm_core::query::{Filter, SortKey, StoreQuery};
 use crm_core::record::Record;
 use crm_core::schema::EntityDef;
 use crm_core::value::{FieldType, Id, Money, Timestamp, Value};
@@ -174,4 +174,9 @@ pub fn sorted(rows: &[Record], def: &'static EntityDef, sort: &[SortKey]) -> Vec
             .unwrap_or(std::cmp::Ordering::Equal)
     });
     v.into_iter().map(|r| r.id).collect()
+}
+
+/// Every row matching `filter`, in id order.
+pub fn all(filter: Filter) -> StoreQuery {
+    StoreQuery::by_id(filter, 10_000)
 }

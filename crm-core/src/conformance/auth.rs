@@ -1,0 +1,172 @@
+//! Sessions, API keys and stored secrets.
+
+use super::{Fixture, NOW, block, obj};
+use crate::change::verify_chain;
+use crate::error::Error;
+use crate::store::{AuditQuery, Store};
+use crate::value::Timestamp;
+use serde_json::json;
+
+pub fn sessions_keys_and_secrets<S: Store>(store: S) {
+    let fx = Fixture::new(store);
+    let svc = &fx.svc;
+    let t = fx.tenant;
+    let tom = fx.tech.user_id.unwrap();
+    block(async {
+        // Passwords: an admin sets one; it is found by sign-in email, never by an unknown one.
+        svc.set_password(&fx.admin, tom, "$argon2id$phc-one").await.unwrap();
+        let cred = svc.stored_credential(t, "TOM@acme.test").await.unwrap().unwrap();
+        assert_eq!((cred.user_id, cred.password_hash.as_str()), (tom, "$argon2id$phc-one"));
+        assert_eq!(svc.stored_credential(t, "nobody@acme.test").await.unwrap(), None);
+        // Someone else's password needs tenant-wide user updates.
+        let e = svc.set_password(&fx.sales_a, tom, "x").await.unwrap_err();
+        assert_eq!(e.code(), "forbidden");
+
+        // Sessions: rotation, reuse detection, sign-out on password change, expiry.
+        let later = Timestamp(NOW.0 + 86_400_000_000);
+        let (sid, actor) = svc.start_session(t, tom, "hash-1", later).await.unwrap();
+        assert_eq!(actor.user_id, Some(tom));
+        svc.session_actor(t, sid, tom).await.unwrap();
+        assert_eq!(
+            svc.session_actor(t, sid, fx.staff.user_id.unwrap())
+                .await
+                .unwrap_err()
+                .code(),
+            "not_found"
+        );
+        svc.refresh_session(t, sid, "hash-1", "hash-2", later).await.unwrap();
+        let reused = svc.refresh_session(t, sid, "hash-1", "hash-3", later).await;
+        assert_eq!(reused.unwrap_err().code(), "not_found");
+        assert!(
+            svc.session_actor(t, sid, tom).await.is_err(),
+            "a replayed refresh token ends the session"
+        );
+        let (s2, _) = svc.start_session(t, tom, "hash-4", later).await.unwrap();
+        svc.set_password(&fx.tech, tom, "$argon2id$phc-two").await.unwrap();
+        assert!(
+            svc.session_actor(t, s2, tom).await.is_err(),
+            "a password change signs sessions out"
+        );
+        let (s3, _) = svc
+            .start_session(t, tom, "hash-5", Timestamp(NOW.0 + 1_000_000))
+            .await
+            .unwrap();
+        svc.session_actor(t, s3, tom).await.unwrap();
+        fx.clock.advance_micros(2_000_000);
+        assert!(svc.session_actor(t, s3, tom).await.is_err(), "expired");
+        let (s4, _) = svc.start_session(t, tom, "hash-6", later).await.unwrap();
+        svc.end_session(&fx.tech, s4).await.unwrap();
+        assert!(svc.session_actor(t, s4, tom).await.is_err(), "signed out");
+        assert_eq!(
+            svc.entity("session").unwrap_err().code(),
+            "not_found",
+            "internal types are not generic"
+        );
+
+        // API keys: bound to a role no stronger than the creator's, usable by hash only.
+        let sam = fx.sales_a.user_id.unwrap();
+        let e = svc
+            .create_api_key(&fx.sales_a, "ci", Some("admin"), None, "kh")
+            .await
+            .unwrap_err();
+        assert_eq!(e, Error::forbidden("create", "api_key", vec!["role".into()]));
+        let key = svc
+            .create_api_key(&fx.sales_a, "ci", None, None, "key-hash-1")
+            .await
+            .unwrap();
+        assert!(key.to_json().get("key_hash").is_none());
+        let as_key = svc.api_key_actor(t, key.id, "key-hash-1").await.unwrap();
+        assert_eq!((as_key.user_id, as_key.role.name.as_str()), (Some(sam), "sales"));
+        assert!(svc.api_key_actor(t, key.id, "key-hash-2").await.is_err());
+        assert!(svc.api_key_actor(fx.sales_b.tenant, key.id, "key-hash-1").await.is_ok());
+        let gen_create = svc
+            .create(&fx.admin, "api_key", &obj(json!({"name": "x"})))
+            .await
+            .unwrap_err();
+        assert_eq!(gen_create.code(), "forbidden");
+        let u = svc.get(&fx.admin, "user", sam).await.unwrap();
+        svc.update(&fx.admin, "user", sam, u.version, &obj(json!({"active": false})))
+            .await
+            .unwrap();
+        assert!(
+            svc.api_key_actor(t, key.id, "key-hash-1").await.is_err(),
+            "deactivated owner"
+        );
+
+        // Webhooks: the secret is stored for signing, never shown; delivery state is recorded.
+        let hook = svc
+            .create_webhook(
+                &fx.admin,
+                &obj(json!({"url": "https://hooks.example.test/crm", "events": ["lead.*"]})),
+                "s3cret-s3cret-s3cret",
+            )
+            .await
+            .unwrap();
+        assert!(hook.to_json().get("secret").is_none());
+        assert_eq!(
+            svc.create_webhook(
+                &fx.sales_a,
+                &obj(json!({"url": "https://x.test"})),
+                "s3cret-s3cret-s3cret"
+            )
+            .await
+            .unwrap_err()
+            .code(),
+            "forbidden"
+        );
+        let targets = svc.webhook_targets(t).await.unwrap();
+        assert_eq!(targets.len(), 1);
+        let start = targets[0].delivered_seq;
+        assert!(start > 0, "starts after its own creation");
+        assert!(targets[0].wants("lead.created") && !targets[0].wants("contact.created"));
+        assert_eq!(targets[0].secret, "s3cret-s3cret-s3cret");
+        fx.lead(&fx.admin, json!({"first_name": "Hook", "source": "website"}));
+        let fail = crate::service::Delivery::Failed {
+            seq: start + 1,
+            status: Some(500),
+            error: "server error".into(),
+            retry_at: Timestamp(NOW.0 + 60_000_000),
+            give_up: false,
+        };
+        svc.record_delivery(&targets[0], &fail).await.unwrap();
+        let t1 = svc.webhook_targets(t).await.unwrap().remove(0);
+        assert_eq!((t1.delivered_seq, t1.attempts), (start, 1));
+        svc.record_delivery(
+            &t1,
+            &crate::service::Delivery::Delivered {
+                seq: start + 1,
+                status: 200,
+            },
+        )
+        .await
+        .unwrap();
+        let t2 = svc.webhook_targets(t).await.unwrap().remove(0);
+        assert_eq!(
+            (t2.delivered_seq, t2.attempts, t2.next_attempt_at),
+            (start + 1, 0, None)
+        );
+
+        // No secret reaches the audit log or the outbox.
+        let audit = svc
+            .store()
+            .audit(
+                t,
+                &AuditQuery {
+                    limit: u32::MAX,
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
+        let events = svc.store().events(t, 0, u32::MAX).await.unwrap();
+        let dump = format!(
+            "{}{}",
+            serde_json::to_string(&audit).unwrap(),
+            serde_json::to_string(&events).unwrap()
+        );
+        for secret in ["phc-one", "phc-two", "hash-1", "hash-2", "key-hash-1", "s3cret"] {
+            assert!(!dump.contains(secret), "{secret} leaked");
+        }
+        assert!(verify_chain(&audit).is_ok());
+    });
+}

@@ -1,0 +1,243 @@
+//! The store conformance suite. Every backend runs it through the full service:
+//!
+//! ```ignore
+//! crm_core::conformance_tests!(|| MyStore::open_temporary().unwrap());
+//! ```
+//!
+//! Each case builds a fresh tenant (a roofing company with a user of each role) on a fresh store with
+//! a pinned clock, then checks one behaviour the product promises.
+//!
+//! A store that offers the local change-set log ([`crate::sync`]) also passes a constructor of stores
+//! with the log on, which adds the sync log cases:
+//!
+//! ```ignore
+//! crm_core::conformance_tests!(|| MyStore::open_temporary().unwrap(),
+//!     sync_log: || MyStore::open_temporary().unwrap().with_sync_log(true));
+//! ```
+//!
+//! The cases live in one file per area (records, access, queries, compliance, transfer, leads, auth,
+//! sync log) and are re-exported here, where the macro finds them as `$crate::conformance::<case>`.
+
+#![allow(clippy::unwrap_used, clippy::type_complexity, missing_docs)]
+
+mod access;
+mod auth;
+mod compliance;
+mod declarations;
+mod leads;
+mod queries;
+mod records;
+mod sync_log;
+mod transfer;
+
+pub use access::*;
+pub use auth::*;
+pub use compliance::*;
+pub use declarations::*;
+pub use leads::*;
+pub use queries::*;
+pub use records::*;
+pub use sync_log::*;
+pub use transfer::*;
+
+use crate::access::Actor;
+use crate::clock::{FixedClock, SeqIds};
+use crate::entity;
+use crate::error::Error;
+use crate::query::{Filter, ListRequest};
+use crate::record::Record;
+use crate::service::Service;
+use crate::store::{AuditQuery, Store};
+use crate::value::{Id, Timestamp};
+use serde_json::{Map, Value as Json, json};
+use std::sync::Arc;
+
+/// Generates one `#[test]` per conformance case for a store constructor expression. The cases are
+/// listed by area, one list per file of this module.
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:expr) => {
+        // records.rs
+        $crate::__conformance_cases!($make;
+            create_get_round_trip, validation_reports_every_field_and_writes_nothing, stale_version_is_a_conflict,
+            bulk_session_rolls_back_on_drop, unique_fields_are_enforced, delete_refuses_records_in_use,
+            derived_writes_skip_moved_rows);
+        // access.rs
+        $crate::__conformance_cases!($make;
+            other_tenants_ids_are_not_found, field_tech_sees_only_assigned_records, staff_may_update_only_notes,
+            sales_cannot_read_other_teams_leads, hidden_fields_are_absent_and_rejected_in_filters);
+        // queries.rs
+        $crate::__conformance_cases!($make;
+            keyset_pages_are_complete_and_ordered, store_filters_match_in_memory_evaluation);
+        // compliance.rs
+        $crate::__conformance_cases!($make;
+            audit_chain_verifies_with_old_and_new_values, events_are_sequenced_and_filtered,
+            integrity_checker_reports_broken_rows);
+        // transfer.rs
+        $crate::__conformance_cases!($make;
+            import_dry_run_reports_rows_and_fields, import_modes_and_upsert, export_is_formula_safe_and_redacted);
+        // leads.rs
+        $crate::__conformance_cases!($make;
+            convert_lead_in_one_change_set, pipeline_summary_counts_by_stage, activities_rescore_their_lead,
+            decayed_score_explained_and_models_published);
+        // auth.rs
+        $crate::__conformance_cases!($make; sessions_keys_and_secrets);
+        // sync_log.rs: the one case for stores without the log
+        $crate::__conformance_cases!($make; sync_log_is_off_by_default);
+        // declarations.rs: workflows, computed fields, children
+        $crate::__conformance_cases!($make;
+            workflow_transitions_are_guarded_and_atomic, computed_fields_filter_and_sort_as_they_evaluate,
+            children_are_written_scoped_and_deleted_with_their_parent);
+    };
+    ($make:expr, sync_log: $logged:expr $(,)?) => {
+        $crate::conformance_tests!($make);
+        // sync_log.rs
+        $crate::__conformance_cases!($logged;
+            sync_log_records_change_sets_in_order, failed_change_sets_log_nothing,
+            mark_synced_removes_entries_up_to_a_seq, sync_log_is_per_tenant,
+            bulk_sessions_log_per_change_set_and_rollbacks_log_nothing);
+        // declarations.rs: derived fields stay out of the log
+        $crate::__conformance_cases!($logged; derived_fields_are_recomputed_and_not_synced);
+    };
+}
+
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __conformance_cases {
+    ($make:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $name() {
+                $crate::conformance::$name(($make)());
+            }
+        )*
+    };
+}
+
+/// 2025-06-01T12:00:00Z
+pub const NOW: Timestamp = Timestamp(1_748_779_200_000_000);
+
+/// A tenant with a user of each built-in role on two teams.
+#[allow(missing_debug_implementations)]
+pub struct Fixture<S> {
+    pub svc: Service<S>,
+    pub clock: Arc<FixedClock>,
+    pub tenant: Id,
+    pub admin: Actor,
+    pub manager: Actor,
+    pub sales_a: Actor,
+    pub sales_b: Actor,
+    pub tech: Actor,
+    pub staff: Actor,
+}
+
+pub fn obj(j: Json) -> Map<String, Json> {
+    j.as_object().cloned().unwrap_or_default()
+}
+
+pub fn block<F: std::future::Future>(f: F) -> F::Output {
+    pollster::block_on(f)
+}
+
+impl<S: Store> Fixture<S> {
+    pub fn new(store: S) -> Self {
+        let clock = Arc::new(FixedClock::new(NOW));
+        let svc = Service::new(store, clock.clone(), Arc::new(SeqIds::default()));
+        block(async {
+            let org = svc
+                .create_organization(&obj(json!({"name": "Acme Roofing"})))
+                .await
+                .unwrap();
+            let tenant = org.id;
+            let admin = Actor::system(tenant);
+            let team_a = svc
+                .create(&admin, "team", &obj(json!({"name": "North"})))
+                .await
+                .unwrap()
+                .id;
+            let team_b = svc
+                .create(&admin, "team", &obj(json!({"name": "South"})))
+                .await
+                .unwrap()
+                .id;
+            let user = async |name: &str, role: &str, team: Id| {
+                let u = svc
+                    .create(&admin, "user", &obj(json!({"name": name, "email": format!("{name}@acme.test"), "role": role, "team_id": team.to_string()})))
+                    .await
+                    .unwrap();
+                svc.actor(tenant, u.id).await.unwrap()
+            };
+            let manager = user("maria", "manager", team_a).await;
+            let sales_a = user("sam", "sales", team_a).await;
+            let sales_b = user("sue", "sales", team_b).await;
+            let tech = user("tom", "field_tech", team_a).await;
+            let staff = user("stan", "staff", team_a).await;
+            Fixture {
+                svc,
+                clock,
+                tenant,
+                admin,
+                manager,
+                sales_a,
+                sales_b,
+                tech,
+                staff,
+            }
+        })
+    }
+
+    pub fn lead(&self, actor: &Actor, input: Json) -> Record {
+        block(self.svc.create(actor, "lead", &obj(input))).unwrap()
+    }
+
+    pub fn ids(&self, actor: &Actor, entity: &str, q: &str) -> Vec<Id> {
+        let req = ListRequest {
+            q: Some(q.into()),
+            limit: Some(500),
+            ..Default::default()
+        };
+        block(self.svc.list(actor, entity, &req))
+            .unwrap()
+            .items
+            .iter()
+            .map(|r| r.id)
+            .collect()
+    }
+
+    fn count(&self, entity: &str) -> u64 {
+        block(
+            self.svc
+                .store()
+                .count(self.tenant, entity::entity(entity).unwrap(), &Filter::All),
+        )
+        .unwrap()
+    }
+
+    fn writes_seen(&self) -> (usize, usize) {
+        let audit = block(self.svc.store().audit(
+            self.tenant,
+            &AuditQuery {
+                limit: u32::MAX,
+                ..Default::default()
+            },
+        ))
+        .unwrap();
+        let events = block(self.svc.store().events(self.tenant, 0, u32::MAX)).unwrap();
+        (audit.len(), events.len())
+    }
+}
+
+fn codes_of(e: &Error) -> Vec<(String, String)> {
+    e.field_errors()
+        .iter()
+        .map(|f| (f.path.clone(), f.code.clone()))
+        .collect()
+}
+
+/// A deterministic v7 id for records written straight to the store.
+pub fn fixed_id(n: u64) -> Id {
+    let mut rand = [0u8; 10];
+    rand[0] = 0xfe;
+    rand[2..].copy_from_slice(&n.to_be_bytes());
+    uuid::Builder::from_unix_timestamp_millis(NOW.as_millis() as u64, &rand).into_uuid()
+}

@@ -1,0 +1,252 @@
+//! Records through the service and the store: round trips, validation, versions, unique keys,
+//! deletes, bulk sessions and derived writes.
+
+use super::{Fixture, NOW, block, codes_of, fixed_id, obj};
+use crate::access::Actor;
+use crate::change::{ChangeSet, Write};
+use crate::entity::LEAD;
+use crate::error::{Error, codes};
+use crate::query::{Filter, StoreQuery};
+use crate::record::Record;
+use crate::store::{BulkWrite, Store};
+use crate::value::Value;
+use serde_json::json;
+
+pub fn create_get_round_trip<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    let lead = f.lead(
+        &f.sales_a,
+        json!({"first_name": " Ann ", "last_name": "Lee", "email": "ANN@EXAMPLE.COM", "phone": "555-123-4567",
+               "source": "Referral", "estimated_value": "18,250.50", "project_type": "roof_replacement",
+               "tags": ["Storm", "vip"], "latitude": 45.5, "notes": "back gate"}),
+    );
+    let got = block(f.svc.get(&f.sales_a, "lead", lead.id)).unwrap();
+    assert_eq!(got, lead);
+    assert_eq!(got.str("first_name"), Some("Ann"));
+    assert_eq!(got.str("email"), Some("ann@example.com"));
+    assert_eq!(got.str("phone"), Some("+15551234567"));
+    assert_eq!(
+        got.get("estimated_value"),
+        Some(&Value::Money(crate::value::Money(1_825_050)))
+    );
+    assert_eq!(
+        got.id_of("owner_id"),
+        f.sales_a.user_id,
+        "owner defaults to the creator"
+    );
+    assert_eq!(got.get("latitude"), Some(&Value::Number(45.5)));
+    assert!(got.get("score").and_then(Value::as_i64).is_some());
+    assert_eq!(got.id.get_version_num(), 7, "ids are UUIDv7");
+    let json = got.to_json();
+    let back = Record::from_json(&LEAD, f.tenant, &json, &Default::default()).unwrap();
+    assert_eq!(back, got, "model <-> JSON round trip");
+}
+
+pub fn validation_reports_every_field_and_writes_nothing<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    let before = (f.count("lead"), f.writes_seen());
+    let err = block(f.svc.create(
+        &f.admin,
+        "lead",
+        &obj(json!({"email": "x@", "source": "pigeon", "estimated_value": "-5", "score": 100})),
+    ))
+    .unwrap_err();
+    assert_eq!(err.code(), "validation");
+    assert_eq!(
+        codes_of(&err),
+        vec![
+            ("email".into(), codes::INVALID_EMAIL.into()),
+            ("estimated_value".into(), codes::TOO_SMALL.into()),
+            ("score".into(), codes::READ_ONLY.into()),
+            ("source".into(), codes::INVALID_OPTION.into()),
+        ]
+    );
+    let err = block(
+        f.svc
+            .create(&f.admin, "lead", &obj(json!({"first_name": "A", "status": "nope"}))),
+    )
+    .unwrap_err();
+    assert_eq!(
+        codes_of(&err),
+        vec![("status".into(), codes::INVALID_OPTION.into())],
+        "status must be a pipeline stage"
+    );
+    assert_eq!((f.count("lead"), f.writes_seen()), before);
+}
+
+pub fn stale_version_is_a_conflict<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    let lead = f.lead(&f.admin, json!({"first_name": "Ann"}));
+    let v2 = block(
+        f.svc
+            .update(&f.admin, "lead", lead.id, 1, &obj(json!({"notes": "first"}))),
+    )
+    .unwrap();
+    assert_eq!(v2.version, 2);
+    let err = block(
+        f.svc
+            .update(&f.admin, "lead", lead.id, 1, &obj(json!({"notes": "second"}))),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Conflict {
+                expected: 1,
+                actual: 2,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // The store itself refuses a stale write even if a caller skipped the service's check.
+    let mut stale = lead.clone();
+    stale.version = 2;
+    stale.set("notes", "sneaky");
+    let mut cs = ChangeSet::new(f.tenant);
+    cs.writes.push(Write::Update {
+        record: stale,
+        expected_version: 1,
+    });
+    let err = block(f.svc.store().apply(cs)).unwrap_err();
+    assert!(matches!(err, Error::Conflict { .. }), "{err:?}");
+    let now = block(f.svc.get(&f.admin, "lead", lead.id)).unwrap();
+    assert_eq!((now.version, now.str("notes")), (2, Some("first")));
+}
+
+pub fn bulk_session_rolls_back_on_drop<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    let before = (f.count("lead"), f.writes_seen());
+    block(async {
+        let mut bulk = f.svc.store().bulk(f.tenant).await.unwrap();
+        let mut r = Record::empty(&LEAD, f.tenant, fixed_id(1), NOW);
+        r.set("first_name", "Ghost");
+        r.set("status", "new");
+        r.set("temperature", "cold");
+        let mut cs = ChangeSet::new(f.tenant);
+        cs.writes.push(Write::Insert(r));
+        bulk.apply(cs).await.unwrap();
+        assert_eq!(
+            bulk.query(&LEAD, &StoreQuery::by_id(Filter::eq("first_name", "Ghost"), 10))
+                .await
+                .unwrap()
+                .len(),
+            1,
+            "visible inside"
+        );
+        drop(bulk);
+    });
+    assert_eq!((f.count("lead"), f.writes_seen()), before);
+    block(async {
+        let mut bulk = f.svc.store().bulk(f.tenant).await.unwrap();
+        let mut r = Record::empty(&LEAD, f.tenant, fixed_id(2), NOW);
+        r.set("first_name", "Kept");
+        let mut cs = ChangeSet::new(f.tenant);
+        cs.writes.push(Write::Insert(r));
+        bulk.apply(cs).await.unwrap();
+        bulk.commit().await.unwrap();
+    });
+    assert_eq!(f.count("lead"), before.0 + 1);
+}
+
+pub fn unique_fields_are_enforced<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    f.lead(&f.admin, json!({"first_name": "A", "external_id": "X1"}));
+    let before = (f.count("lead"), f.writes_seen());
+    let err = block(
+        f.svc
+            .create(&f.admin, "lead", &obj(json!({"first_name": "B", "external_id": "X1"}))),
+    )
+    .unwrap_err();
+    assert_eq!(codes_of(&err), vec![("external_id".into(), codes::DUPLICATE.into())]);
+    // The store enforces it too, for writers that race past the service's check.
+    let mut r = Record::empty(&LEAD, f.tenant, fixed_id(9), NOW);
+    r.set("first_name", "C");
+    r.set("external_id", "X1");
+    let mut cs = ChangeSet::new(f.tenant);
+    cs.writes.push(Write::Insert(r));
+    let err = block(f.svc.store().apply(cs)).unwrap_err();
+    assert_eq!(codes_of(&err), vec![("external_id".into(), codes::DUPLICATE.into())]);
+    assert_eq!((f.count("lead"), f.writes_seen()), before);
+    // Unique values are checked write by write, as SQL does: swapping two keys in one change set fails.
+    let x = f.lead(&f.admin, json!({"first_name": "X", "external_id": "S1"}));
+    let y = f.lead(&f.admin, json!({"first_name": "Y", "external_id": "S2"}));
+    let (mut x2, mut y2) = (x.clone(), y.clone());
+    x2.set("external_id", "S2");
+    y2.set("external_id", "S1");
+    x2.version += 1;
+    y2.version += 1;
+    let mut cs = ChangeSet::new(f.tenant);
+    cs.writes.push(Write::Update {
+        record: x2,
+        expected_version: x.version,
+    });
+    cs.writes.push(Write::Update {
+        record: y2,
+        expected_version: y.version,
+    });
+    let err = block(f.svc.store().apply(cs)).unwrap_err();
+    assert_eq!(codes_of(&err), vec![("external_id".into(), codes::DUPLICATE.into())]);
+    assert_eq!(
+        block(f.svc.get(&f.admin, "lead", x.id)).unwrap().str("external_id"),
+        Some("S1")
+    );
+    // Other tenants may use the same key.
+    let other = block(f.svc.create_organization(&obj(json!({"name": "Other"})))).unwrap();
+    block(f.svc.create(
+        &Actor::system(other.id),
+        "lead",
+        &obj(json!({"first_name": "B", "external_id": "X1"})),
+    ))
+    .unwrap();
+}
+
+pub fn delete_refuses_records_in_use<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    let lead = f.lead(&f.admin, json!({"first_name": "Ann"}));
+    let act = block(f.svc.log_activity(
+        &f.admin,
+        &obj(json!({"kind": "call", "occurred_at": "2025-05-31", "lead_id": lead.id.to_string()})),
+    ))
+    .unwrap();
+    let err = block(f.svc.delete(&f.admin, "lead", lead.id, lead.version)).unwrap_err();
+    assert_eq!(codes_of(&err), vec![("id".into(), codes::IN_USE.into())]);
+    block(f.svc.delete(&f.admin, "activity", act.id, 1)).unwrap();
+    let lead = block(f.svc.get(&f.admin, "lead", lead.id)).unwrap();
+    block(f.svc.delete(&f.admin, "lead", lead.id, lead.version)).unwrap();
+    assert_eq!(
+        block(f.svc.get(&f.admin, "lead", lead.id)).unwrap_err().code(),
+        "not_found"
+    );
+    assert_eq!(
+        block(f.svc.delete(&f.sales_a, "team", f.sales_a.team_id.unwrap(), 1))
+            .unwrap_err()
+            .code(),
+        "forbidden"
+    );
+}
+
+pub fn derived_writes_skip_moved_rows<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    let lead = f.lead(&f.admin, json!({"first_name": "Ann"}));
+    let i = LEAD.index_of("score").unwrap();
+    let mut cs = ChangeSet::new(f.tenant);
+    cs.writes.push(Write::Derived {
+        entity: &LEAD,
+        id: lead.id,
+        expected_version: 99,
+        fields: vec![(i, Value::Int(77))],
+    });
+    let applied = block(f.svc.store().apply(cs)).unwrap();
+    assert_eq!(applied.rows, 0);
+    let mut cs = ChangeSet::new(f.tenant);
+    cs.writes.push(Write::Derived {
+        entity: &LEAD,
+        id: lead.id,
+        expected_version: 1,
+        fields: vec![(i, Value::Int(77))],
+    });
+    assert_eq!(block(f.svc.store().apply(cs)).unwrap().rows, 1);
+    let now = block(f.svc.get(&f.admin, "lead", lead.id)).unwrap();
+    assert_eq!((now.version, now.get("score")), (1, Some(&Value::Int(77))));
+}

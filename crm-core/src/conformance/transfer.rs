@@ -1,0 +1,174 @@
+//! CSV import (dry runs, modes, upserts) and export.
+
+use super::{Fixture, block, codes_of};
+use crate::error::codes;
+use crate::service::{ExportOptions, ImportMode, ImportOptions};
+use crate::store::{AuditQuery, Store};
+use crate::value::Value;
+use serde_json::json;
+
+pub(super) const CSV_ROWS: &str = "First Name,Email,Source,Estimated Value,Ignored Col,external_id
+Ann,ann@example.com,Referral,\"12,000\",x,A1
+Bob,not-an-email,carrier pigeon,abc,y,A2
+,,,,z,A3
+Cy,cy@example.com,website,900,w,A4
+";
+
+pub fn import_dry_run_reports_rows_and_fields<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    let before = (f.count("lead"), f.writes_seen());
+    let r = block(
+        f.svc
+            .import_csv(&f.manager, "lead", CSV_ROWS.as_bytes(), &ImportOptions::default()),
+    )
+    .unwrap();
+    assert_eq!((r.rows, r.valid, r.invalid, r.applied), (4, 2, 2, false));
+    assert_eq!(r.ignored_columns, vec!["Ignored Col".to_string()]);
+    assert_eq!(r.columns.get("First Name").map(String::as_str), Some("first_name"));
+    let per_row: Vec<(u64, u64, Vec<(String, String)>)> = r
+        .errors
+        .iter()
+        .map(|e| {
+            (
+                e.row,
+                e.line,
+                e.errors.iter().map(|x| (x.path.clone(), x.code.clone())).collect(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        per_row,
+        vec![
+            (
+                2,
+                3,
+                vec![
+                    ("email".into(), "invalid_email".into()),
+                    ("estimated_value".into(), "invalid_money".into()),
+                    ("source".into(), "invalid_option".into())
+                ]
+            ),
+            (3, 4, vec![("first_name".into(), "required".into())]),
+        ]
+    );
+    assert_eq!((f.count("lead"), f.writes_seen()), before, "a dry run writes nothing");
+    assert_eq!(
+        block(
+            f.svc
+                .import_csv(&f.sales_a, "lead", CSV_ROWS.as_bytes(), &ImportOptions::default())
+        )
+        .unwrap_err()
+        .code(),
+        "forbidden"
+    );
+}
+
+pub fn import_modes_and_upsert<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    let before = (f.count("lead"), f.writes_seen());
+    let all = ImportOptions {
+        mode: ImportMode::AllOrNothing,
+        ..Default::default()
+    };
+    let r = block(f.svc.import_csv(&f.manager, "lead", CSV_ROWS.as_bytes(), &all)).unwrap();
+    assert_eq!((r.applied, r.invalid), (false, 2));
+    assert_eq!(
+        (f.count("lead"), f.writes_seen()),
+        before,
+        "all-or-nothing with errors writes nothing"
+    );
+    let some = ImportOptions {
+        mode: ImportMode::ValidRowsOnly,
+        upsert: true,
+        ..Default::default()
+    };
+    let r = block(f.svc.import_csv(&f.manager, "lead", CSV_ROWS.as_bytes(), &some)).unwrap();
+    assert_eq!((r.applied, r.created, r.invalid), (true, 2, 2));
+    assert_eq!(f.count("lead"), before.0 + 2);
+    let again = "external_id,first_name,estimated_value\nA1,Ann,13000\nA4,Cy,900\nA5,Dee,\nA5,Dup,\n";
+    let r = block(f.svc.import_csv(&f.manager, "lead", again.as_bytes(), &some)).unwrap();
+    assert_eq!((r.created, r.updated, r.unchanged, r.invalid), (1, 1, 1, 1));
+    assert_eq!(r.errors[0].errors[0].code, codes::DUPLICATE);
+    let ann = f.ids(&f.manager, "lead", "external_id:A1");
+    let ann = block(f.svc.get(&f.manager, "lead", ann[0])).unwrap();
+    assert_eq!(
+        (ann.version, ann.get("estimated_value").cloned()),
+        (2, Some(Value::Money(crate::value::Money(1_300_000))))
+    );
+    let trail = block(f.svc.audit_trail(
+        &f.manager,
+        &AuditQuery {
+            entity: Some("lead".into()),
+            entity_id: Some(ann.id),
+            limit: 10,
+            ..Default::default()
+        },
+    ))
+    .unwrap();
+    assert_eq!(
+        trail.iter().map(|a| a.action.as_str()).collect::<Vec<_>>(),
+        vec!["import", "import"]
+    );
+    let bad_map = ImportOptions {
+        mapping: [("First Name".to_string(), "score".to_string())].into(),
+        ..Default::default()
+    };
+    let err = block(f.svc.import_csv(&f.manager, "lead", CSV_ROWS.as_bytes(), &bad_map)).unwrap_err();
+    assert_eq!(
+        codes_of(&err),
+        vec![("mapping.First Name".into(), codes::UNKNOWN_FIELD.into())]
+    );
+}
+
+pub fn export_is_formula_safe_and_redacted<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    f.lead(
+        &f.sales_a,
+        json!({"first_name": "=HYPERLINK(\"http://evil\")", "notes": "+1 call", "estimated_value": "12.50"}),
+    );
+    f.lead(&f.sales_b, json!({"first_name": "Other team"}));
+    let mut out = Vec::new();
+    let n = block(f.svc.export_csv(
+        &f.sales_a,
+        "lead",
+        &ExportOptions {
+            fields: vec!["first_name".into(), "notes".into(), "estimated_value".into()],
+            ..Default::default()
+        },
+        &mut out,
+    ))
+    .unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert_eq!(n, 1, "only the exporter's team");
+    assert_eq!(
+        text,
+        "first_name,notes,estimated_value\n\"'=HYPERLINK(\"\"http://evil\"\")\",'+1 call,12.50\n"
+    );
+    let mut raw = Vec::new();
+    block(f.svc.export_csv(
+        &f.sales_a,
+        "lead",
+        &ExportOptions {
+            fields: vec!["notes".into()],
+            raw: true,
+            ..Default::default()
+        },
+        &mut raw,
+    ))
+    .unwrap();
+    assert_eq!(String::from_utf8(raw).unwrap(), "notes\n+1 call\n");
+    let mut all = Vec::new();
+    assert_eq!(
+        block(
+            f.svc
+                .export_csv(&f.manager, "lead", &ExportOptions::default(), &mut all)
+        )
+        .unwrap(),
+        2
+    );
+    let header = String::from_utf8(all).unwrap().lines().next().unwrap().to_owned();
+    assert!(
+        header.starts_with("id,first_name,") && header.contains(",score,"),
+        "{header}"
+    );
+}
