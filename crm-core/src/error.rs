@@ -49,6 +49,8 @@ pub mod codes {
     pub const INVALID_TRANSITION: &str = "invalid_transition";
     /// The record is in a workflow state that allows no edits (a published scoring model, a sent quote).
     pub const LOCKED: &str = "locked";
+    /// The write would leave the tenant without an active admin.
+    pub const LAST_ADMIN: &str = "last_admin";
     pub const NOT_NULL: &str = "not_null";
 }
 

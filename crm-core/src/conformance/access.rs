@@ -238,3 +238,44 @@ pub fn hidden_fields_are_absent_and_rejected_in_filters<S: Store>(store: S) {
         "forbidden"
     );
 }
+
+/// A tenant never loses its last active admin: deactivating, demoting or deleting the only one is
+/// refused with nothing written; with a second admin the same changes go through.
+pub fn the_last_active_admin_stays<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    let admin = |name: &str| {
+        let input = json!({"name": name, "email": format!("{name}@acme.test"), "role": "admin"});
+        block(f.svc.create(&f.admin, "user", &obj(input))).unwrap()
+    };
+    let ada = admin("ada");
+    let as_ada = block(f.svc.actor(f.tenant, ada.id)).unwrap();
+    let seen = f.writes_seen();
+    for (patch, field) in [
+        (json!({"active": false}), "active"),
+        (json!({"role": "manager"}), "role"),
+        (json!({"role": "manager", "active": false}), "active"),
+    ] {
+        let err = block(f.svc.update(&as_ada, "user", ada.id, 1, &obj(patch))).unwrap_err();
+        assert_eq!(codes_of(&err), vec![(field.into(), codes::LAST_ADMIN.into())]);
+    }
+    let err = block(f.svc.delete(&as_ada, "user", ada.id, 1)).unwrap_err();
+    assert_eq!(codes_of(&err), vec![("id".into(), codes::LAST_ADMIN.into())]);
+    assert_eq!(f.writes_seen(), seen, "refusals write nothing");
+    // Other users' changes are not held up by the rule.
+    let maria = block(f.svc.get(&f.admin, "user", f.manager.user_id.unwrap())).unwrap();
+    block(
+        f.svc
+            .update(&as_ada, "user", maria.id, maria.version, &obj(json!({"active": false}))),
+    )
+    .unwrap();
+
+    let bob = admin("bob");
+    let ada = block(f.svc.update(&as_ada, "user", ada.id, 1, &obj(json!({"active": false})))).unwrap();
+    assert_eq!(ada.get("active"), Some(&crate::value::Value::Bool(false)));
+    let err = block(
+        f.svc
+            .update(&f.admin, "user", bob.id, 1, &obj(json!({"role": "sales"}))),
+    )
+    .unwrap_err();
+    assert_eq!(codes_of(&err), vec![("role".into(), codes::LAST_ADMIN.into())]);
+}

@@ -140,3 +140,51 @@ pub fn integrity_checker_reports_broken_rows<S: Store>(store: S) {
     )
     .unwrap();
 }
+
+/// The audit trail and the event stream never reveal a record the caller may not read, whatever the
+/// query's parameters: a record outside the read scope is not found with or without its entity type,
+/// and its events are skipped.
+pub fn audit_and_events_stay_inside_the_read_scope<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    let theirs = f.lead(
+        &f.sales_b,
+        json!({"first_name": "Bea", "owner_id": f.sales_b.user_id.unwrap().to_string()}),
+    );
+    block(
+        f.svc
+            .update(&f.sales_b, "lead", theirs.id, 1, &obj(json!({"notes": "private"}))),
+    )
+    .unwrap();
+    let by_id = AuditQuery {
+        entity_id: Some(theirs.id),
+        limit: 100,
+        ..Default::default()
+    };
+    let typed = AuditQuery {
+        entity: Some("lead".into()),
+        ..by_id.clone()
+    };
+    for actor in [&f.sales_a, &f.tech, &f.staff] {
+        for q in [&by_id, &typed] {
+            let err = block(f.svc.audit_trail(actor, q)).unwrap_err();
+            assert_eq!(err.code(), "not_found", "{:?} reading {q:?}", actor.role.name);
+        }
+        let events = block(f.svc.events_since(actor, 0, 1000)).unwrap();
+        assert!(
+            events.iter().all(|e| e.entity_id != Some(theirs.id)),
+            "{}",
+            actor.role.name
+        );
+    }
+    for actor in [&f.sales_b, &f.manager, &f.admin] {
+        for q in [&by_id, &typed] {
+            assert_eq!(block(f.svc.audit_trail(actor, q)).unwrap().len(), 2);
+        }
+    }
+    // Unknown ids look the same as hidden ones.
+    let nobody = AuditQuery {
+        entity_id: Some(fixed_id(999)),
+        ..by_id.clone()
+    };
+    assert!(block(f.svc.audit_trail(&f.sales_a, &nobody)).unwrap().is_empty());
+}

@@ -65,14 +65,15 @@ macro_rules! conformance_tests {
         // access.rs
         $crate::__conformance_cases!($make;
             other_tenants_ids_are_not_found, field_tech_sees_only_assigned_records, staff_may_update_only_notes,
-            sales_cannot_read_other_teams_leads, hidden_fields_are_absent_and_rejected_in_filters);
+            sales_cannot_read_other_teams_leads, hidden_fields_are_absent_and_rejected_in_filters,
+            the_last_active_admin_stays);
         // queries.rs
         $crate::__conformance_cases!($make;
             keyset_pages_are_complete_and_ordered, store_filters_match_in_memory_evaluation);
         // compliance.rs
         $crate::__conformance_cases!($make;
             audit_chain_verifies_with_old_and_new_values, events_are_sequenced_and_filtered,
-            integrity_checker_reports_broken_rows);
+            integrity_checker_reports_broken_rows, audit_and_events_stay_inside_the_read_scope);
         // transfer.rs
         $crate::__conformance_cases!($make;
             import_dry_run_reports_rows_and_fields, import_modes_and_upsert, export_is_formula_safe_and_redacted);

@@ -5,7 +5,7 @@ use crate::access::builtin;
 use crate::error::{Error, Result, codes};
 use crate::record::Record;
 use crate::schema::{EntityDef, Exposure, FieldDef as F};
-use crate::value::FieldType as T;
+use crate::value::{FieldType as T, Value};
 
 declare!(ORGANIZATION, organization);
 declare!(LOCATION, location);
@@ -82,16 +82,43 @@ fn user() -> EntityDef {
     e
 }
 
-/// A user's role is a built-in role or one of the tenant's.
+/// The role that manages a tenant; a tenant always keeps at least one active user with it.
+pub const ADMIN_ROLE: &str = "admin";
+
+fn is_active_admin(rec: &Record) -> bool {
+    rec.str(user_fields::ROLE) == Some(ADMIN_ROLE) && rec.get(user_fields::ACTIVE) != Some(&Value::Bool(false))
+}
+
+/// Refuses a write that takes away the tenant's last active admin (`rec` no longer is one).
+fn last_admin_stays(rec: &Record, ctx: &WriteCtx, field: &str) -> Result<()> {
+    if ctx.active_admins.as_slice() == [rec.id] {
+        return Err(Error::field(
+            field,
+            codes::LAST_ADMIN,
+            "the tenant's last active admin stays an active admin: make another user admin first",
+        ));
+    }
+    Ok(())
+}
+
+/// A user's role is a built-in role or one of the tenant's, and the tenant keeps an active admin.
 #[derive(Debug)]
 pub struct UserRules;
 
 impl EntityRules for UserRules {
     fn needs(&self) -> &'static [Need] {
-        &[Need::Roles]
+        &[Need::Roles, Need::ActiveAdmins]
     }
 
     fn check_tenant_rules(&self, rec: &Record, touched: &dyn Fn(&str) -> bool, ctx: &WriteCtx) -> Result<()> {
+        if (touched(user_fields::ROLE) || touched(user_fields::ACTIVE)) && !is_active_admin(rec) {
+            let field = if rec.get(user_fields::ACTIVE) == Some(&Value::Bool(false)) {
+                user_fields::ACTIVE
+            } else {
+                user_fields::ROLE
+            };
+            last_admin_stays(rec, ctx, field)?;
+        }
         if !touched(user_fields::ROLE) {
             return Ok(());
         }
@@ -104,5 +131,9 @@ impl EntityRules for UserRules {
             ));
         }
         Ok(())
+    }
+
+    fn check_delete(&self, rec: &Record, ctx: &WriteCtx) -> Result<()> {
+        last_admin_stays(rec, ctx, "id")
     }
 }

@@ -18,6 +18,8 @@ pub enum Need {
     Pipelines,
     /// The names of the tenant's custom roles.
     Roles,
+    /// The ids of the tenant's active users with the built-in admin role.
+    ActiveAdmins,
     /// The tenant's custom field definitions of another entity type (a scoring model reads the lead's).
     CustomFieldsOf(&'static str),
 }
@@ -34,6 +36,11 @@ pub trait EntityRules: Send + Sync + std::fmt::Debug {
     /// `touched` tells whether a field changed in this write (every field on create and in the
     /// integrity checker), so a legacy row that breaks a rule can still be edited elsewhere.
     fn check_tenant_rules(&self, _rec: &Record, _touched: &dyn Fn(&str) -> bool, _ctx: &WriteCtx) -> Result<()> {
+        Ok(())
+    }
+
+    /// Rules a deletion must keep (the tenant keeps an active admin).
+    fn check_delete(&self, _rec: &Record, _ctx: &WriteCtx) -> Result<()> {
         Ok(())
     }
 
@@ -58,6 +65,8 @@ pub struct WriteCtx {
     pub default_pipeline: Option<Pipeline>,
     /// [`Need::Roles`]: the names of the tenant's custom roles.
     pub roles: Vec<String>,
+    /// [`Need::ActiveAdmins`]: the active admins' user ids.
+    pub active_admins: Vec<Id>,
     /// [`Need::CustomFieldsOf`]: custom field specs by entity type name.
     pub related_custom: std::collections::BTreeMap<&'static str, CustomSpecs>,
     /// The published scoring model and its version, for scored entity types.

@@ -110,30 +110,50 @@ impl<S: Store> Service<S> {
         Ok(report)
     }
 
-    /// Audit entries, oldest first. For one record (`entity_id`), the actor must be able to read it;
-    /// otherwise entries are limited to entity types the actor reads tenant-wide. Field changes the
-    /// actor may not read are removed.
+    /// Audit entries, oldest first, never about a record the actor may not read. For one record
+    /// (`entity_id`, with or without `entity`) the actor must be able to read that record (or, once it
+    /// is deleted, read its type tenant-wide); otherwise a missing, foreign or out-of-scope record is
+    /// `NotFound`, whatever the other parameters. Without `entity_id`, entries are limited to entity
+    /// types the actor reads tenant-wide. Field changes the actor may not read are removed.
     pub async fn audit_trail(&self, actor: &Actor, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
         let mut q = q.clone();
         q.limit = q.limit.clamp(1, 1000);
-        if let (Some(entity), Some(id)) = (&q.entity, q.entity_id) {
+        let readable = |name: &str| entity::entity(name).filter(|d| d.exposure != crate::schema::Exposure::Internal);
+        if let Some(entity) = &q.entity {
             let def = self.entity(entity)?;
-            if self.visible(actor, def, id).await.is_err() && actor.role.scope(def, Action::Read) != Scope::Tenant {
+            if q.entity_id.is_none() && actor.authorize(def, Action::Read)? != Scope::Tenant {
+                return Err(Error::forbidden(Action::Read, entity, vec![]));
+            }
+        }
+        let mut out = self.store.audit(actor.tenant, &q).await?;
+        if let Some(id) = q.entity_id {
+            // Every entry names the record's type: the caller must be able to read that record.
+            let mut checked: Vec<&str> = Vec::new();
+            for a in &out {
+                if checked.contains(&a.entity.as_str()) {
+                    continue;
+                }
+                let def = readable(&a.entity).ok_or_else(|| Error::not_found("record", id))?;
+                let tenant_wide = actor.authorize(def, Action::Read).is_ok_and(|s| s == Scope::Tenant);
+                if self.visible(actor, def, id).await.is_err() && !tenant_wide {
+                    return Err(Error::not_found(q.entity.as_deref().unwrap_or(def.name), id));
+                }
+                checked.push(def.name);
+            }
+            if out.is_empty()
+                && let Some(def) = q.entity.as_deref().and_then(readable)
+                && self.visible(actor, def, id).await.is_err()
+                && actor.authorize(def, Action::Read).ok() != Some(Scope::Tenant)
+            {
                 return Err(Error::not_found(def.name, id));
             }
-        } else if let Some(entity) = &q.entity
-            && actor.authorize(self.entity(entity)?, Action::Read)? != Scope::Tenant
-        {
-            return Err(Error::forbidden(Action::Read, entity, vec![]));
+        } else {
+            out.retain(|a| {
+                readable(&a.entity).is_some_and(|d| actor.authorize(d, Action::Read).ok() == Some(Scope::Tenant))
+            });
         }
-        let per_record = q.entity_id.is_some();
-        let mut out = self.store.audit(actor.tenant, &q).await?;
-        let def_of = |name: &str| entity::entity(name).filter(|d| d.exposure != crate::schema::Exposure::Internal);
-        out.retain(|a| {
-            def_of(&a.entity).is_some_and(|d| per_record || actor.role.scope(d, Action::Read) == Scope::Tenant)
-        });
         for a in &mut out {
-            if let Some(def) = def_of(&a.entity) {
+            if let Some(def) = readable(&a.entity) {
                 a.changes.retain(|c| actor.role.can_read_field(def, &c.field));
             }
         }
@@ -157,16 +177,15 @@ impl<S: Store> Service<S> {
             let Some(def) = entity::entity(&e.entity) else {
                 continue;
             };
-            let scope = actor.role.scope(def, Action::Read);
-            if scope == Scope::None {
+            let Ok(scope) = actor.authorize(def, Action::Read) else {
                 continue;
-            }
+            };
             if !specs.contains_key(def.name) {
                 specs.insert(def.name, self.custom_specs(actor.tenant, def).await?);
             }
             match Record::from_json(def, actor.tenant, &e.payload, &specs[def.name]) {
                 Some(r) if e.entity_id == Some(r.id) => {
-                    if !actor.in_scope(&r, scope) {
+                    if !self.in_scope_of(actor, &r, scope).await? {
                         continue;
                     }
                     e.payload = actor.redact(r).to_json();

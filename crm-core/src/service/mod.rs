@@ -260,6 +260,7 @@ impl<S: Store> Service<S> {
             pipelines: Vec::new(),
             default_pipeline: None,
             roles: Vec::new(),
+            active_admins: Vec::new(),
             related_custom: BTreeMap::new(),
             model: None,
         };
@@ -285,6 +286,23 @@ impl<S: Store> Service<S> {
                         .query(tenant, &entity::ROLE, &StoreQuery::by_id(Filter::All, 1000))
                         .await?;
                     ctx.roles = all.iter().filter_map(|r| r.str("name").map(str::to_owned)).collect();
+                }
+                Need::ActiveAdmins => {
+                    let admins = Filter::and([
+                        Filter::eq("role", entity::people::ADMIN_ROLE),
+                        Filter::Or(vec![
+                            Filter::eq("active", true),
+                            Filter::IsNull { field: "active".into() },
+                        ]),
+                    ]);
+                    let q = StoreQuery::by_id(admins, 2);
+                    ctx.active_admins = self
+                        .store
+                        .query(tenant, &entity::USER, &q)
+                        .await?
+                        .iter()
+                        .map(|r| r.id)
+                        .collect();
                 }
                 Need::CustomFieldsOf(name) => {
                     let other = entity::entity(name).ok_or_else(|| Error::not_found("entity type", name))?;

@@ -234,6 +234,8 @@ impl<S: Store> Service<S> {
                 actual: cur.version,
             });
         }
+        let ctx = self.write_ctx(actor.tenant, def).await?;
+        def.rules.check_delete(&cur, &ctx)?;
         let mut errs = Vec::new();
         for other in entity::all() {
             for f in other.fields.iter().filter(|f| f.spec.ty == FieldType::Ref(def.name)) {
