@@ -376,6 +376,19 @@ impl<S: Store> Service<S> {
     }
 }
 
+/// Optimistic concurrency: the caller must name the version the record is at, else `Conflict`.
+pub(crate) fn expect_version(cur: &Record, expected: u64) -> Result<()> {
+    if cur.version == expected {
+        return Ok(());
+    }
+    Err(Error::Conflict {
+        entity: cur.entity.name.into(),
+        id: cur.id.to_string(),
+        expected,
+        actual: cur.version,
+    })
+}
+
 /// The field paths an input object names (`custom.x` for custom fields), for write permission checks.
 pub(crate) fn input_paths(input: &Map<String, Json>) -> Vec<String> {
     let mut out = Vec::new();

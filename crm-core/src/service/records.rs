@@ -149,14 +149,7 @@ impl<S: Store> Service<S> {
             return Err(Error::forbidden(Action::Update, def.name, vec![]));
         }
         actor.check_writable(def, Action::Update, &input_paths(patch))?;
-        if cur.version != expected_version {
-            return Err(Error::Conflict {
-                entity: def.name.into(),
-                id: id.to_string(),
-                expected: expected_version,
-                actual: cur.version,
-            });
-        }
+        super::expect_version(&cur, expected_version)?;
         let ctx = self.write_ctx(actor.tenant, def).await?;
         let Some(mut rec) = self.build_update(actor, &cur, patch, &ctx, scope)? else {
             return Ok((cur, None));
@@ -226,14 +219,7 @@ impl<S: Store> Service<S> {
         if !self.in_scope_of(actor, &cur, scope).await? {
             return Err(Error::forbidden(Action::Delete, def.name, vec![]));
         }
-        if cur.version != expected_version {
-            return Err(Error::Conflict {
-                entity: def.name.into(),
-                id: id.to_string(),
-                expected: expected_version,
-                actual: cur.version,
-            });
-        }
+        super::expect_version(&cur, expected_version)?;
         let ctx = self.write_ctx(actor.tenant, def).await?;
         def.rules.check_delete(&cur, &ctx)?;
         let mut errs = Vec::new();

@@ -66,14 +66,7 @@ impl<S: Store> Service<S> {
         if !actor.in_scope(&cur, scope) {
             return Err(Error::forbidden(t.action, def.name, vec![]));
         }
-        if cur.version != expected_version {
-            return Err(Error::Conflict {
-                entity: def.name.into(),
-                id: id.to_string(),
-                expected: expected_version,
-                actual: cur.version,
-            });
-        }
+        super::expect_version(&cur, expected_version)?;
         let state = cur.str(wf.field).unwrap_or_default();
         if !t.from.contains(&state) {
             return Err(Error::field(
