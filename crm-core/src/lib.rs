@@ -22,6 +22,7 @@
 pub mod access;
 pub mod change;
 pub mod clock;
+pub mod delivery;
 pub mod demo;
 pub mod entity;
 pub mod error;
@@ -34,6 +35,7 @@ pub mod scoring;
 pub mod service;
 pub mod store;
 pub mod sync;
+pub mod tenant;
 pub mod validate;
 pub mod value;
 pub mod workflow;

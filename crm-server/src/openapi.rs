@@ -223,7 +223,10 @@ fn fixed_schemas(out: &mut Map<String, Json>) {
                     ("email", string(Some("email"))),
                     ("name", s("string")),
                     ("password", json!({"type": "string", "minLength": 12})),
-                    ("role", s("string")),
+                    (
+                        "role",
+                        json!({"type": "string", "description": "Default: admin (the role of users the platform creates)"}),
+                    ),
                 ],
                 &["email", "name", "password"],
             ),
