@@ -20,17 +20,26 @@ pub struct UnsavedLead {
     pub activities: Vec<Json>,
 }
 
-/// Scores an unsaved lead with `model` as of `as_of`, with the explanation. `vctx` is the tenant's
+/// Scores an unsaved lead with `model` (`None`: the built-in default model, which scores the leads
+/// of a tenant that published none) as of `as_of`, with the explanation. `vctx` is the tenant's
 /// validation context (see [`crate::tenant::validation_ctx`]) and `custom` its custom lead fields.
 /// Errors on the lead, the activities and the model come back at once, with paths (`lead.email`,
 /// `activities[1].kind`, `model.groups[0].rules[2].condition`).
 pub fn preview_score(
-    model: &ScoringModel,
+    model: Option<&ScoringModel>,
     input: &UnsavedLead,
     custom: &CustomSpecs,
     vctx: &validate::Ctx,
     as_of: Timestamp,
 ) -> Result<ScoreResult> {
+    let default;
+    let model = match model {
+        Some(m) => m,
+        None => {
+            default = super::default_model();
+            &default
+        }
+    };
     let compiled = model.compile(custom).map_err(|e| prefixed("model", e));
     preview_with(compiled.as_ref().map_err(Clone::clone), input, custom, vctx, as_of)
 }
@@ -136,17 +145,19 @@ mod tests {
         let vctx = crate::tenant::validation_ctx(NOW, None);
         let call = json!({"kind": "call", "direction": "inbound", "occurred_at": NOW.plus_days(-15).to_rfc3339()});
         let lead = input(json!({"lead": {"first_name": "Ann"}, "activities": [call]}));
-        let r = preview_score(&default_model(), &lead, &CustomSpecs::new(), &vctx, NOW).unwrap();
+        let r = preview_score(None, &lead, &CustomSpecs::new(), &vctx, NOW).unwrap();
         assert_eq!(r.score, 5);
+        let same = preview_score(Some(&default_model()), &lead, &CustomSpecs::new(), &vctx, NOW).unwrap();
+        assert_eq!(same, r, "no model: the built-in default");
 
         let bad = input(json!({"lead": {"email": "x@"}, "activities": [{"kind": "x"}]}));
-        let e = preview_score(&default_model(), &bad, &CustomSpecs::new(), &vctx, NOW).unwrap_err();
+        let e = preview_score(None, &bad, &CustomSpecs::new(), &vctx, NOW).unwrap_err();
         let paths: Vec<&str> = e.field_errors().iter().map(|f| f.path.as_str()).collect();
         assert_eq!(paths, ["activities[0].kind", "activities[0].occurred_at", "lead.email"]);
 
         let mut broken = default_model();
         broken.tiers.clear();
-        let e = preview_score(&broken, &lead, &CustomSpecs::new(), &vctx, NOW).unwrap_err();
+        let e = preview_score(Some(&broken), &lead, &CustomSpecs::new(), &vctx, NOW).unwrap_err();
         assert!(e.field_errors().iter().all(|f| f.path.starts_with("model.")), "{e:?}");
     }
 }

@@ -158,7 +158,7 @@ impl<S: Store> Service<S> {
         let custom = self.custom_specs(actor.tenant, &LEAD).await?;
         let as_of = as_of.unwrap_or(vctx.now);
         match model {
-            Some(m) => crate::scoring::preview_score(m, input, &custom, &vctx, as_of),
+            Some(m) => crate::scoring::preview_score(Some(m), input, &custom, &vctx, as_of),
             None => {
                 let (m, _) = self.scoring_model(actor.tenant).await?;
                 crate::scoring::preview::preview_with(Ok(&m), input, &custom, &vctx, as_of)
