@@ -183,7 +183,7 @@ async fn summary(svc: &Svc, actor: &Actor, top: u32) -> Result<()> {
     }
     writeln!(out, "\nTop leads").map_err(w)?;
     let req = ListRequest {
-        q: Some("-status:won -status:lost".into()),
+        filter: Some(svc.open_leads_filter(actor.tenant).await?),
         sort: vec![SortKey::desc("score")],
         limit: Some(top),
         ..Default::default()

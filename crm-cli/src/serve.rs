@@ -44,9 +44,12 @@ async fn serve(database: &Path, args: &ServeArgs) -> Result<(), Box<dyn std::err
             .ok()
             .filter(|p| crm_core::validate::check_password(p).is_ok())
             .unwrap_or_else(|| format!("demo-{}", &crm_server::auth::tokens::random_secret()[..16]));
+        // One hash for every demo user (argon2 is slow on purpose); the core checks the policy.
         let phc = crm_server::auth::password::hash_now(&password);
+        let same = |_: &str| -> crm_core::Result<String> { Ok(phc.clone()) };
         for (_, id, _) in &d.users {
-            svc.set_password(&Actor::system(d.tenant), *id, &phc).await?;
+            svc.set_password(&Actor::system(d.tenant), *id, &password, &same)
+                .await?;
         }
         eprintln!(
             "loaded the demo tenant (organization {}) into {}",

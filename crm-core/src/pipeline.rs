@@ -36,6 +36,19 @@ impl Pipeline {
         self.stages.iter().find(|s| s.key == key)
     }
 
+    /// The keys of the stages of one kind, in pipeline order.
+    pub fn stage_keys(&self, kind: StageKind) -> impl Iterator<Item = &str> {
+        self.stages
+            .iter()
+            .filter(move |s| s.kind == kind)
+            .map(|s| s.key.as_str())
+    }
+
+    /// The keys of the open stages: a lead whose status is one of them is still being worked.
+    pub fn open_stage_keys(&self) -> Vec<String> {
+        self.stage_keys(StageKind::Open).map(str::to_owned).collect()
+    }
+
     pub fn from_record(r: &Record) -> Option<Pipeline> {
         let stages = serde_json::from_value(r.get("stages")?.to_json()).ok()?;
         Some(Pipeline { stages })
@@ -104,5 +117,34 @@ pub fn check_pipeline(r: &Record, errs: &mut Vec<FieldError>) {
                 format!("needs a {kind:?} stage").to_lowercase(),
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stage_keys_follow_the_stage_kinds() {
+        let mut p = default_pipeline();
+        assert_eq!(
+            p.open_stage_keys(),
+            [
+                "new",
+                "contacted",
+                "qualified",
+                "appointment_set",
+                "proposal_sent",
+                "negotiation"
+            ]
+        );
+        assert_eq!(p.stage_keys(StageKind::Won).collect::<Vec<_>>(), ["won"]);
+        p.stages.push(Stage {
+            key: "signed".into(),
+            label: "Signed".into(),
+            kind: StageKind::Won,
+        });
+        assert_eq!(p.stage_keys(StageKind::Won).collect::<Vec<_>>(), ["won", "signed"]);
+        assert!(!p.open_stage_keys().contains(&"signed".to_owned()));
     }
 }

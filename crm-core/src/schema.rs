@@ -67,6 +67,9 @@ pub struct FieldDef {
     /// recomputed in the change set that changes its inputs, never writable, and left out of sync
     /// patches (whoever applies a change set re-derives it).
     pub derived: bool,
+    /// On create, a timestamp or date left out defaults to the service clock's now (an activity
+    /// happened now unless the caller says when).
+    pub default_now: bool,
 }
 
 impl FieldDef {
@@ -80,6 +83,7 @@ impl FieldDef {
             unique: false,
             secret: false,
             derived: false,
+            default_now: false,
         }
     }
     pub fn required(mut self) -> Self {
@@ -117,6 +121,11 @@ impl FieldDef {
     }
     pub fn since(mut self, v: u32) -> Self {
         self.since = v;
+        self
+    }
+    /// See [`FieldDef::default_now`].
+    pub fn default_now(mut self) -> Self {
+        self.default_now = true;
         self
     }
     /// See [`FieldDef::derived`]; implies read-only.

@@ -134,10 +134,16 @@ pub fn apply_input(
     }
     if mode == Mode::Create {
         for (i, f) in def.fields.iter().enumerate() {
-            if rec.values[i].is_null()
-                && let Some(d) = &f.default
-            {
+            if !rec.values[i].is_null() {
+                continue;
+            }
+            if let Some(d) = &f.default {
                 rec.values[i] = d.clone();
+            } else if f.default_now {
+                rec.values[i] = match f.spec.ty {
+                    FieldType::Date => Value::Date(ctx.now.date()),
+                    _ => Value::Timestamp(ctx.now),
+                };
             }
         }
     }

@@ -78,6 +78,16 @@ pub struct Config {
     pub webhook_max_attempts: u32,
 }
 
+impl Config {
+    /// The core's webhook retry schedule with this server's attempt limit.
+    pub fn retry_policy(&self) -> crm_core::delivery::RetryPolicy {
+        crm_core::delivery::RetryPolicy {
+            max_attempts: self.webhook_max_attempts,
+            ..Default::default()
+        }
+    }
+}
+
 impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
@@ -134,7 +144,7 @@ impl Config {
             login_window: Duration::from_secs(15 * 60),
             poll_interval: Duration::from_millis(500),
             webhook_timeout: Duration::from_secs(10),
-            webhook_max_attempts: 8,
+            webhook_max_attempts: crm_core::delivery::RetryPolicy::default().max_attempts,
         }
     }
 

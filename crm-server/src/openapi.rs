@@ -122,7 +122,7 @@ fn entity_schemas(def: &EntityDef, out: &mut Map<String, Json>) {
     }
     let required: Vec<&str> = writable
         .iter()
-        .filter(|f| f.spec.required && f.default.is_none())
+        .filter(|f| f.spec.required && f.default.is_none() && !f.default_now)
         .map(|f| f.name)
         .collect();
     out.insert(format!("{name}Input"), object(input.clone(), &required));
@@ -271,7 +271,10 @@ fn fixed_schemas(out: &mut Map<String, Json>) {
                     ("email", string(Some("email"))),
                     ("name", s("string")),
                     ("password", json!({"type": "string", "minLength": 12})),
-                    ("role", s("string")),
+                    (
+                        "role",
+                        json!({"type": "string", "description": "Default: admin (the role of users the platform creates)"}),
+                    ),
                 ],
                 &["email", "name", "password"],
             ),

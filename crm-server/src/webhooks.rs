@@ -7,16 +7,16 @@
 //! X-CRM-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>
 //! ```
 //!
-//! A 2xx answer delivers the event; anything else is retried with exponential backoff (1 s doubling,
-//! at most an hour, with jitter) up to `webhook_max_attempts`, then skipped with the error recorded.
-//! The position and retry state live in the webhook record (the core's
-//! [`crm_core::service::Service::record_delivery`]), so a restart resumes where delivery stopped:
-//! nothing is lost, and an event may arrive twice (at least once).
+//! A 2xx answer delivers the event; anything else fails the attempt. When a failed event is retried
+//! (exponential backoff with jitter) and when it is given up on (after `webhook_max_attempts`) is the
+//! core's to decide ([`crm_core::delivery`]): this worker only sends, and records each outcome with
+//! [`crm_core::service::Service::record_delivery`]. The position and retry state live in the webhook
+//! record, so a restart resumes where delivery stopped: nothing is lost, and an event may arrive
+//! twice (at least once).
 
 use crate::state::{AppState, ServerStore};
 use crm_core::access::Actor;
 use crm_core::service::{Delivery, WebhookTarget};
-use crm_core::value::Timestamp;
 use hmac::{Hmac, Mac};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
@@ -50,15 +50,6 @@ pub fn signature(secret: &str, ts: i64, body: &[u8]) -> String {
     format!("t={ts},v1={hex}")
 }
 
-/// Delay before retry number `attempt` (1-based): 1 s doubling, capped at an hour, with up to 25%
-/// jitter so failing receivers are not hit in lockstep.
-pub fn backoff(attempt: u32) -> Duration {
-    let base = 1u64 << attempt.saturating_sub(1).min(12);
-    let secs = base.min(3600);
-    let jitter = u64::from(crate::auth::tokens::random_bytes(1)[0]) * secs / 1024;
-    Duration::from_secs(secs + jitter)
-}
-
 /// Runs the delivery worker until shutdown.
 pub fn spawn<S: ServerStore>(app: AppState<S>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -84,14 +75,10 @@ pub fn spawn<S: ServerStore>(app: AppState<S>) -> tokio::task::JoinHandle<()> {
 async fn deliver_due<S: ServerStore>(app: &AppState<S>, http: &HttpsClient) -> crate::error::ApiResult<()> {
     let tenants = app.run(|svc| async move { svc.tenants().await }).await?;
     for tenant in tenants {
-        let targets = app
-            .run(move |svc| async move { svc.webhook_targets(tenant).await })
+        let due = app
+            .run(move |svc| async move { svc.due_webhooks(tenant).await })
             .await?;
-        let now = app.svc.now();
-        for t in targets
-            .into_iter()
-            .filter(|t| t.next_attempt_at.is_none_or(|at| at <= now))
-        {
+        for t in due {
             // Work through the backlog, one event at a time, while deliveries succeed.
             let mut target = t;
             for _ in 0..100 {
@@ -132,16 +119,10 @@ async fn deliver_next<S: ServerStore>(
         .header("x-crm-delivery", event.id.to_string())
         .header("x-crm-signature", signature(&target.secret, ts, &body))
         .body(Full::new(Bytes::from(body)));
-    let outcome_of = |status: Option<u16>, error: String| {
-        let attempts = target.attempts + 1;
-        let wait = backoff(attempts);
-        Delivery::Failed {
-            seq: event.seq,
-            status,
-            error,
-            retry_at: Timestamp(app.svc.now().0 + i64::try_from(wait.as_micros()).unwrap_or(i64::MAX)),
-            give_up: attempts >= app.cfg.webhook_max_attempts,
-        }
+    let outcome_of = |status: Option<u16>, error: String| Delivery::Failed {
+        seq: event.seq,
+        status,
+        error,
     };
     let result = match req {
         Err(e) => outcome_of(None, format!("bad webhook url: {e}")),
@@ -167,16 +148,30 @@ async fn deliver_next<S: ServerStore>(
             outcome: if ok { "delivered" } else { "failed" }.to_owned(),
         })
         .inc();
+    let retry_at = record(app, target, result).await?;
     if !ok {
-        tracing::info!(webhook = %target.id, seq = event.seq, "webhook delivery failed; will retry");
+        match retry_at {
+            Some(at) => {
+                tracing::info!(webhook = %target.id, seq = event.seq, retry_at = %at, "webhook delivery failed; will retry")
+            }
+            None => {
+                tracing::warn!(webhook = %target.id, seq = event.seq, "webhook delivery failed; gave up on the event")
+            }
+        }
     }
-    record(app, target, result).await?;
     Ok(if ok { reloaded(app, target).await } else { None })
 }
 
-async fn record<S: ServerStore>(app: &AppState<S>, target: &WebhookTarget, d: Delivery) -> crate::error::ApiResult<()> {
+/// Records an outcome; returns when a failed event is retried (`None`: done with it).
+async fn record<S: ServerStore>(
+    app: &AppState<S>,
+    target: &WebhookTarget,
+    d: Delivery,
+) -> crate::error::ApiResult<Option<crm_core::value::Timestamp>> {
     let t = target.clone();
-    app.run(move |svc| async move { svc.record_delivery(&t, &d).await })
+    let policy = app.cfg.retry_policy();
+    let seed = u64::from_le_bytes(crate::auth::tokens::random_bytes(8).try_into().unwrap_or_default());
+    app.run(move |svc| async move { svc.record_delivery(&t, &d, &policy, seed).await })
         .await
 }
 
@@ -195,13 +190,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn signatures_and_backoff() {
+    fn signatures() {
         let s = signature("secret", 1_700_000_000, b"{}");
         assert!(s.starts_with("t=1700000000,v1="));
         assert_eq!(s.len(), "t=1700000000,v1=".len() + 64);
         assert_ne!(s, signature("other", 1_700_000_000, b"{}"));
-        assert!(backoff(1) >= Duration::from_secs(1) && backoff(1) < Duration::from_secs(2));
-        assert!(backoff(5) >= Duration::from_secs(16));
-        assert!(backoff(40) <= Duration::from_secs(3600 + 900));
     }
 }

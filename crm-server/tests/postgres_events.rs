@@ -135,11 +135,9 @@ async fn events_cross_instances_and_survive_a_restart_without_loss_or_duplicates
         .await
         .unwrap();
     setup
-        .set_password(
-            &sys,
-            u.id,
-            &crm_server::auth::password::hash_now("a-long-enough-password"),
-        )
+        .set_password(&sys, u.id, "a-long-enough-password", &|p: &str| {
+            Ok(crm_server::auth::password::hash_now(p))
+        })
         .await
         .unwrap();
 

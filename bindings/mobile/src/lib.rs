@@ -27,11 +27,9 @@ pub use types::*;
 
 use crm_core::access::Actor;
 use crm_core::clock::{Clock, RandomIds, SystemClock};
-use crm_core::entity;
-use crm_core::query::{Filter, ListRequest, SortKey, StoreQuery};
+use crm_core::query::{Filter, ListRequest, SortKey};
 use crm_core::record::Record;
 use crm_core::service::Service;
-use crm_core::store::Store;
 use crm_core::value::{Id, Timestamp};
 use crm_store::SqliteStore;
 use error::{bad_id, bad_json};
@@ -86,21 +84,22 @@ impl Crm {
         pollster::block_on(async {
             let by_id: Option<Id> = user.parse().ok();
             for tenant in svc.tenants().await? {
+                // The core resolves the user (by normalised email), checks they are active and
+                // that their role resolves.
                 let found = match by_id {
-                    Some(id) => svc.store().get(tenant, &entity::USER, id).await?,
-                    None => {
-                        let q = StoreQuery::by_id(Filter::eq("email", user.trim().to_lowercase()), 1);
-                        svc.store().query(tenant, &entity::USER, &q).await?.into_iter().next()
-                    }
+                    Some(id) => svc.actor(tenant, id).await,
+                    None => svc.actor_by_email(tenant, &user).await,
                 };
-                if let Some(u) = found {
-                    // Checks the user is active and their role resolves.
-                    svc.actor(tenant, u.id).await?;
-                    return Ok(Arc::new(Crm {
-                        svc,
-                        tenant,
-                        user_id: u.id,
-                    }));
+                match found {
+                    Ok(actor) => {
+                        return Ok(Arc::new(Crm {
+                            svc,
+                            tenant,
+                            user_id: actor.user_id.ok_or_else(|| crm_core::Error::not_found("user", &user))?,
+                        }));
+                    }
+                    Err(crm_core::Error::NotFound { .. }) => continue,
+                    Err(e) => return Err(e.into()),
                 }
             }
             Err(crm_core::Error::not_found("user", &user).into())
@@ -124,11 +123,10 @@ impl Crm {
 
     // ---- the field worker's day ----
 
-    /// The leads assigned to (owned by) the user, narrowed further by `query`.
+    /// The leads assigned to (owned by) the user (the core's `owner:me`), narrowed further by `query`.
     pub fn my_leads(&self, query: ListQuery) -> Result<LeadPage> {
-        let owner = entity::LEAD.owner_field.unwrap_or("owner_id");
         let page = self.run(|a| async move {
-            let req = list_request(query, Some(Filter::eq(owner, self.user_id)));
+            let req = list_request(query, Some(Filter::eq("owner", "me")));
             self.svc.list(&a, "lead", &req).await
         })?;
         Ok(LeadPage {
@@ -158,16 +156,16 @@ impl Crm {
         Ok(self.update_record("lead", &id, expected_version, &patch_json)?.into())
     }
 
-    /// Logs an activity (call, visit, check-in, ...); its lead is re-scored.
+    /// Logs an activity (call, visit, check-in, ...); its lead is re-scored. `occurred_at` defaults
+    /// to now (the core's rule).
     pub fn log_activity(&self, input: ActivityInput) -> Result<Activity> {
         let mut m = match &input.extra_json {
             Some(s) => parse_object("extra_json", s)?,
             None => Map::new(),
         };
-        let occurred_at = input.occurred_at.unwrap_or_else(|| self.svc.now().to_rfc3339());
         m.insert("kind".into(), input.kind.key().into());
-        m.insert("occurred_at".into(), occurred_at.into());
         let opt = [
+            ("occurred_at", input.occurred_at),
             ("lead_id", input.lead_id),
             ("contact_id", input.contact_id),
             ("company_id", input.company_id),
@@ -188,21 +186,15 @@ impl Crm {
         Ok(rec.into())
     }
 
-    /// A check-in at a lead now: `log_activity` with kind `check_in`.
+    /// Checks the user in at a lead now, with an optional note (the core's check-in use case).
     pub fn check_in(&self, lead_id: String, note: Option<String>) -> Result<Activity> {
-        self.log_activity(ActivityInput {
-            kind: ActivityKind::CheckIn,
-            lead_id: Some(lead_id),
-            contact_id: None,
-            company_id: None,
-            direction: None,
-            subject: None,
-            body: note,
-            outcome: None,
-            occurred_at: None,
-            duration_minutes: None,
-            extra_json: None,
-        })
+        let input = crm_core::service::CheckIn {
+            lead_id: Some(parse_id("lead", &lead_id)?),
+            note,
+            ..Default::default()
+        };
+        let done = self.run(|a| async move { self.svc.check_in(&a, &input).await })?;
+        Ok(done.activity.into())
     }
 
     /// Why a lead has its score: each rule's points, as of now.

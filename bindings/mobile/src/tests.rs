@@ -135,3 +135,31 @@ fn storage_failures_keep_their_kind_and_hide_their_cause() {
         other => panic!("expected unavailable, got {other:?}"),
     }
 }
+
+#[test]
+fn mirror_enums_are_the_core_enums() {
+    use crm_core::entity::{ActivityKind as CoreKind, Temperature as CoreTemp};
+    for k in CoreKind::ALL {
+        let mine = ActivityKind::from(*k);
+        assert_eq!(CoreKind::from(mine), *k);
+        assert_eq!(ActivityKind::from_key(k.key()), Some(mine));
+        assert_eq!(mine.key(), k.key());
+    }
+    for t in CoreTemp::ALL {
+        let mine = Temperature::from(*t);
+        assert_eq!((CoreTemp::from(mine), mine.key()), (*t, t.key()));
+        assert_eq!(Temperature::from_key(t.key()), Some(mine));
+    }
+}
+
+#[test]
+fn open_by_email_is_normalised_by_the_core() {
+    let (_dir, path, demo) = setup();
+    let shouting = format!("  {}  ", email(&demo, "sales").to_uppercase());
+    let crm = Crm::open(path.clone(), shouting).expect("open by a differently written email");
+    assert_eq!(crm.role().expect("role"), "sales");
+    assert!(matches!(
+        Crm::open(path, "nobody@nowhere.test".into()),
+        Err(CrmError::NotFound { .. })
+    ));
+}

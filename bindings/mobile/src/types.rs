@@ -4,6 +4,7 @@
 //! Times are RFC 3339 strings in UTC (`2025-06-01T09:30:00Z`); money is integer minor units.
 
 use crm_core::change::{AuditEntry as CoreAudit, Event};
+use crm_core::entity::{ActivityKind as CoreActivityKind, Temperature as CoreTemperature};
 use crm_core::record::Record;
 use crm_core::scoring::{ContributionKind, ScoreResult};
 use crm_core::value::{Id, Value};
@@ -20,31 +21,44 @@ pub enum ActivityKind {
     CheckIn,
 }
 
-impl ActivityKind {
-    pub fn key(self) -> &'static str {
-        match self {
-            ActivityKind::Call => "call",
-            ActivityKind::Email => "email",
-            ActivityKind::Meeting => "meeting",
-            ActivityKind::Note => "note",
-            ActivityKind::Sms => "sms",
-            ActivityKind::Visit => "visit",
-            ActivityKind::CheckIn => "check_in",
+/// The mirror enums convert to and from the core's both ways with exhaustive matches, so a variant
+/// added on either side fails to compile until the other follows; keys are always the core's.
+impl From<ActivityKind> for CoreActivityKind {
+    fn from(k: ActivityKind) -> Self {
+        match k {
+            ActivityKind::Call => CoreActivityKind::Call,
+            ActivityKind::Email => CoreActivityKind::Email,
+            ActivityKind::Meeting => CoreActivityKind::Meeting,
+            ActivityKind::Note => CoreActivityKind::Note,
+            ActivityKind::Sms => CoreActivityKind::Sms,
+            ActivityKind::Visit => CoreActivityKind::Visit,
+            ActivityKind::CheckIn => CoreActivityKind::CheckIn,
         }
     }
+}
 
-    fn from_key(k: &str) -> Option<Self> {
-        [
-            ActivityKind::Call,
-            ActivityKind::Email,
-            ActivityKind::Meeting,
-            ActivityKind::Note,
-            ActivityKind::Sms,
-            ActivityKind::Visit,
-            ActivityKind::CheckIn,
-        ]
-        .into_iter()
-        .find(|a| a.key() == k)
+impl From<CoreActivityKind> for ActivityKind {
+    fn from(k: CoreActivityKind) -> Self {
+        match k {
+            CoreActivityKind::Call => ActivityKind::Call,
+            CoreActivityKind::Email => ActivityKind::Email,
+            CoreActivityKind::Meeting => ActivityKind::Meeting,
+            CoreActivityKind::Note => ActivityKind::Note,
+            CoreActivityKind::Sms => ActivityKind::Sms,
+            CoreActivityKind::Visit => ActivityKind::Visit,
+            CoreActivityKind::CheckIn => ActivityKind::CheckIn,
+        }
+    }
+}
+
+impl ActivityKind {
+    /// The stored key (the core's).
+    pub fn key(self) -> &'static str {
+        CoreActivityKind::from(self).key()
+    }
+
+    pub(crate) fn from_key(k: &str) -> Option<Self> {
+        CoreActivityKind::from_key(k).map(Into::into)
     }
 }
 
@@ -69,6 +83,37 @@ pub enum Temperature {
     Hot,
     Warm,
     Cold,
+}
+
+impl From<Temperature> for CoreTemperature {
+    fn from(t: Temperature) -> Self {
+        match t {
+            Temperature::Hot => CoreTemperature::Hot,
+            Temperature::Warm => CoreTemperature::Warm,
+            Temperature::Cold => CoreTemperature::Cold,
+        }
+    }
+}
+
+impl From<CoreTemperature> for Temperature {
+    fn from(t: CoreTemperature) -> Self {
+        match t {
+            CoreTemperature::Hot => Temperature::Hot,
+            CoreTemperature::Warm => Temperature::Warm,
+            CoreTemperature::Cold => Temperature::Cold,
+        }
+    }
+}
+
+impl Temperature {
+    /// The stored key (the core's).
+    pub fn key(self) -> &'static str {
+        CoreTemperature::from(self).key()
+    }
+
+    pub(crate) fn from_key(k: &str) -> Option<Self> {
+        CoreTemperature::from_key(k).map(Into::into)
+    }
 }
 
 /// A list request: the text filter language (`status:new score>=60 city:Denver`), a sort
@@ -376,12 +421,7 @@ impl From<Record> for Lead {
             source: text(&r, "source"),
             status: text(&r, "status"),
             score: int(&r, "score"),
-            temperature: match r.str("temperature") {
-                Some("hot") => Some(Temperature::Hot),
-                Some("warm") => Some(Temperature::Warm),
-                Some("cold") => Some(Temperature::Cold),
-                _ => None,
-            },
+            temperature: r.str("temperature").and_then(Temperature::from_key),
             owner_id: id(&r, "owner_id"),
             project_type: text(&r, "project_type"),
             priority: text(&r, "priority"),

@@ -15,7 +15,7 @@ use crm_core::scoring::{ScoringModel, default_model};
 use crm_core::service::{ConvertOptions, ExportOptions, ImportMode, ImportOptions, Service};
 use crm_core::store::AuditQuery;
 use crm_core::value::{Id, Timestamp, Value};
-use crm_store::SqliteStore;
+use crm_store::AnyStore;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
@@ -34,7 +34,7 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Rows per bulk page when building Arrow tables in id order (two workers, one page each in flight).
 const DEFAULT_ARROW_PAGE: u32 = 4_000;
 
-type Svc = Service<Arc<SqliteStore>>;
+type Svc = Service<Arc<AnyStore>>;
 
 /// `(lead, contact, company)` as raw record tuples.
 type RawConversion = (Py<PyAny>, Py<PyAny>, Option<Py<PyAny>>);
@@ -72,11 +72,8 @@ fn parse_obj(s: &str) -> PyResult<Map<String, Json>> {
     }
 }
 
-fn parse_model(s: Option<&str>) -> PyResult<ScoringModel> {
-    match s {
-        None => Ok(default_model()),
-        Some(s) => serde_json::from_str(s).map_err(|e| bad(format!("invalid scoring model: {e}"))),
-    }
+fn parse_model(s: &str) -> PyResult<ScoringModel> {
+    serde_json::from_str(s).map_err(|e| bad(format!("invalid scoring model: {e}")))
 }
 
 fn parse_filter(s: Option<&str>) -> PyResult<Option<Filter>> {
@@ -202,17 +199,14 @@ impl Database {
     #[staticmethod]
     #[pyo3(signature = (path, as_user=None, tenant=None))]
     fn open(py: Python<'_>, path: String, as_user: Option<String>, tenant: Option<String>) -> PyResult<Self> {
-        if path.starts_with("postgres://") || path.starts_with("postgresql://") {
-            return Err(pyo3::exceptions::PyNotImplementedError::new_err(
-                "the PostgreSQL store does not exist yet: open a SQLite file",
-            ));
-        }
         let tenant = tenant.as_deref().map(parse_id).transpose()?;
         let p = path.clone();
         let (svc, actor) = py
             .detach(move || {
                 pollster::block_on(async move {
-                    let store = Arc::new(SqliteStore::open(&p)?);
+                    // The store's own dispatch: a SQLite file, or a PostgreSQL URL (refused with
+                    // a storage error by builds without PostgreSQL support).
+                    let store = Arc::new(crm_store::open(&p)?);
                     let svc = Service::new(store, Arc::new(SystemClock), Arc::new(RandomIds));
                     let tenant = match tenant {
                         Some(t) => t,
@@ -358,7 +352,7 @@ impl Database {
     #[pyo3(signature = (lead_id, model=None, as_of=None))]
     fn explain(&self, py: Python<'_>, lead_id: &str, model: Option<String>, as_of: Option<i64>) -> PyResult<String> {
         let id = parse_id(lead_id)?;
-        let draft = model.as_deref().map(|m| parse_model(Some(m))).transpose()?;
+        let draft = model.as_deref().map(parse_model).transpose()?;
         let as_of = as_of.map(Timestamp);
         let r = self.run(py, |svc, actor| {
             pollster::block_on(async {
@@ -371,20 +365,14 @@ impl Database {
         to_json_string(&r)
     }
 
-    /// Back-test report (JSON) of `model` (JSON; the tenant's published model when `None`, or the
-    /// built-in default model when none is published).
+    /// Back-test report (JSON) of `model` (JSON; without one, the core back-tests the model that
+    /// scores the tenant's leads).
     #[pyo3(signature = (model=None, since=None))]
     fn backtest(&self, py: Python<'_>, model: Option<String>, since: Option<i64>) -> PyResult<String> {
-        let draft = model.as_deref().map(|m| parse_model(Some(m))).transpose()?;
+        let draft = model.as_deref().map(parse_model).transpose()?;
         let since = since.map(Timestamp);
         let r = self.run(py, |svc, actor| {
-            pollster::block_on(async {
-                let m = match draft {
-                    Some(m) => m,
-                    None => svc.published_model(actor).await?,
-                };
-                svc.backtest(actor, &m, since).await
-            })
+            pollster::block_on(svc.backtest(actor, draft.as_ref(), since))
         })?;
         to_json_string(&r)
     }
@@ -562,7 +550,7 @@ fn load_demo(
     let r = py
         .detach(move || {
             pollster::block_on(async move {
-                let store = Arc::new(SqliteStore::open(&path)?);
+                let store = Arc::new(crm_store::open(&path)?);
                 let svc = Service::new(store.clone(), Arc::new(SystemClock), Arc::new(RandomIds));
                 if let Some(t) = svc.tenants().await?.first() {
                     return Ok(json!({ "tenant": t.to_string(), "users": [] }));

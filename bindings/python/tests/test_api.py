@@ -25,8 +25,9 @@ def test_open_unknown_user_is_not_found(demo_path):
         crm.open(demo_path[0], as_user="nobody@nowhere.example")
 
 
-def test_postgres_url_not_supported_yet():
-    with pytest.raises(NotImplementedError):
+def test_postgres_url_goes_to_the_store_dispatch():
+    # This wheel is built without PostgreSQL support: the store's own URL dispatch refuses it.
+    with pytest.raises(crm.StorageError, match="PostgreSQL"):
         crm.open("postgres://localhost/crm")
 
 
@@ -117,7 +118,12 @@ def test_update_delete_and_conflict(db):
 
 def test_convert_lead(db):
     lead = db.leads.create(first_name="Cy", last_name="Doe", company_name="Doe Builders", source="partner")
-    conv = db.leads.convert(lead, create_company=True)
+    with pytest.raises(TypeError):
+        db.leads.convert(lead.id)  # no version: it would write blindly
+    stale = db.leads.update(lead, notes="changed meanwhile")
+    with pytest.raises(crm.ConflictError):
+        db.leads.convert(lead)
+    conv = db.leads.convert(lead.id, version=stale.version, create_company=True)
     assert isinstance(conv, crm.Conversion)
     assert conv.lead.status == "won"
     assert conv.contact.entity == "contact" and conv.contact.first_name == "Cy"
@@ -129,6 +135,10 @@ def test_log_activity_rescores_lead(db):
     before = db.scoring.explain(lead).score
     act = db.activities.log(lead, kind="meeting", subject="roof walk")
     assert act.entity == "activity" and act.lead_id == lead.id
+    assert act.occurred_at is not None, "the core defaults it to now"
+    with pytest.raises(crm.ValidationError) as e:
+        db.activities.log(lead, subject="what happened?")
+    assert [f.path for f in e.value.fields] == ["kind"], "no kind is invented"
     after = db.leads.get(lead.id)
     assert after.score > before
     assert db.scoring.explain(lead).score == after.score

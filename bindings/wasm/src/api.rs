@@ -10,9 +10,10 @@ use crm_core::memory::MemoryStore;
 use crm_core::query::{Filter, FilterSpec, ListRequest, SortKey, text};
 use crm_core::record::Record;
 use crm_core::schema::EntityDef;
-use crm_core::scoring::{ScoringModel, default_model};
+use crm_core::scoring::{ScoringModel, UnsavedLead, default_model, preview_score};
 use crm_core::service::Service;
-use crm_core::validate::{self, Ctx, CustomSpecs, Mode};
+use crm_core::tenant;
+use crm_core::validate::{self, CustomSpecs, Mode};
 use crm_core::value::{Id, Timestamp};
 use serde::Deserialize;
 use serde_json::{Map, Value as Json, json};
@@ -91,11 +92,7 @@ pub fn validate(entity_name: &str, input: &Json, opts: ValidateOptions, clock: &
             .ok_or_else(|| Error::field("base", codes::INVALID_FORMAT, "base is not a record of this type"))?,
         None => Record::empty(def, Id::nil(), Id::nil(), now),
     };
-    let ctx = Ctx {
-        now,
-        phone_country_code: opts.phone_country_code.unwrap_or_else(|| "1".into()),
-        source: validate::Source::Json,
-    };
+    let ctx = tenant::validation_ctx_with(now, opts.phone_country_code.as_deref());
     let result = validate::apply_input(&mut rec, &input, &custom, &ctx, mode);
     let (errors, changed) = match result {
         Ok(changed) => (Vec::new(), changed),
@@ -160,29 +157,9 @@ pub struct ScoreInput {
     pub custom: Option<CustomSpecs>,
 }
 
-fn prefixed(prefix: &str, errs: Vec<FieldError>) -> Vec<FieldError> {
-    errs.into_iter()
-        .map(|mut e| {
-            e.path = format!("{prefix}.{}", e.path);
-            e
-        })
-        .collect()
-}
-
-/// The activities given with a lead are that lead's: `lead_id` defaults to the (unsaved) lead's id.
-fn of_lead(m: &Map<String, Json>) -> Map<String, Json> {
-    let mut m = m.clone();
-    let unlinked = ["lead_id", "contact_id", "company_id"]
-        .iter()
-        .all(|k| m.get(*k).is_none_or(Json::is_null));
-    if unlinked {
-        m.insert("lead_id".into(), json!(Id::nil().to_string()));
-    }
-    m
-}
-
 /// Scores a lead (validated and normalised like a create) with its activities as of a time, with the
-/// explanation. Errors on the lead, the activities or the model come back at once, with paths
+/// explanation: the core's [`crm_core::scoring::preview_score`] (the default model when none is
+/// given). Errors on the lead, the activities or the model come back at once, with paths
 /// (`lead.email`, `activities[1].kind`, `model.groups[0].rules[2].condition`).
 pub fn score(input: &Json, clock: &dyn Clock) -> Result<Json> {
     let input: ScoreInput = serde_json::from_value(input.clone()).map_err(|e| bad_input("input", e))?;
@@ -194,63 +171,18 @@ pub fn score(input: &Json, clock: &dyn Clock) -> Result<Json> {
         Some(s) => timestamp("asOf", s)?,
         None => now,
     };
+    let model = input
+        .model
+        .map(serde_json::from_value::<ScoringModel>)
+        .transpose()
+        .map_err(|e| bad_input("model", e))?;
+    let ctx = tenant::validation_ctx_with(now, input.phone_country_code.as_deref());
+    let lead = UnsavedLead {
+        lead: input.lead,
+        activities: input.activities,
+    };
     let custom = input.custom.unwrap_or_default();
-    let ctx = Ctx {
-        now,
-        phone_country_code: input.phone_country_code.unwrap_or_else(|| "1".into()),
-        source: validate::Source::Json,
-    };
-    let mut errs = Vec::new();
-    let mut lead = Record::empty(&entity::LEAD, Id::nil(), Id::nil(), now);
-    match input.lead.as_object() {
-        Some(m) => {
-            if let Err(e) = validate::apply_input(&mut lead, m, &custom, &ctx, Mode::Create) {
-                errs.extend(prefixed("lead", e));
-            }
-        }
-        None => errs.push(FieldError::new("lead", codes::INVALID_TYPE, "lead must be an object")),
-    }
-    let mut acts = Vec::new();
-    for (i, a) in input.activities.iter().enumerate() {
-        let path = format!("activities[{i}]");
-        let mut rec = Record::empty(&entity::ACTIVITY, Id::nil(), Id::nil(), now);
-        match a.as_object() {
-            Some(m) => match validate::apply_input(&mut rec, &of_lead(m), &CustomSpecs::new(), &ctx, Mode::Create) {
-                Ok(_) => acts.push(rec),
-                Err(e) => errs.extend(prefixed(&path, e)),
-            },
-            None => errs.push(FieldError::new(
-                path,
-                codes::INVALID_TYPE,
-                "an activity must be an object",
-            )),
-        }
-    }
-    let model = match input.model {
-        None => Some(default_model()),
-        Some(j) => match serde_json::from_value::<ScoringModel>(j) {
-            Ok(m) => Some(m),
-            Err(e) => {
-                errs.push(FieldError::new("model", codes::INVALID_FORMAT, e.to_string()));
-                None
-            }
-        },
-    };
-    let compiled = match model.map(|m| m.compile(&custom)) {
-        Some(Ok(c)) => Some(c),
-        Some(Err(e)) => {
-            errs.extend(prefixed("model", e));
-            None
-        }
-        None => None,
-    };
-    match compiled {
-        Some(c) if errs.is_empty() => Ok(json!(c.evaluate(&lead, &acts, as_of))),
-        _ => {
-            errs.sort_by(|a, b| a.path.cmp(&b.path));
-            Err(Error::Validation(errs))
-        }
-    }
+    Ok(json!(preview_score(model.as_ref(), &lead, &custom, &ctx, as_of)?))
 }
 
 /// An entity type's declared fields: `[{name, writable, type, required, max_len, min, max, options,

@@ -14,12 +14,21 @@ pub fn sessions_keys_and_secrets<S: Store>(store: S) {
     let tom = fx.tech.user_id.unwrap();
     block(async {
         // Passwords: an admin sets one; it is found by sign-in email, never by an unknown one.
-        svc.set_password(&fx.admin, tom, "$argon2id$phc-one").await.unwrap();
+        let phc = |p: &str| -> crate::Result<String> { Ok(format!("$argon2id${p}")) };
+        svc.set_password(&fx.admin, tom, "phc-one-long-enough", &phc)
+            .await
+            .unwrap();
         let cred = svc.stored_credential(t, "TOM@acme.test").await.unwrap().unwrap();
-        assert_eq!((cred.user_id, cred.password_hash.as_str()), (tom, "$argon2id$phc-one"));
+        assert_eq!(
+            (cred.user_id, cred.password_hash.as_str()),
+            (tom, "$argon2id$phc-one-long-enough")
+        );
         assert_eq!(svc.stored_credential(t, "nobody@acme.test").await.unwrap(), None);
         // Someone else's password needs tenant-wide user updates.
-        let e = svc.set_password(&fx.sales_a, tom, "x").await.unwrap_err();
+        let e = svc
+            .set_password(&fx.sales_a, tom, "phc-x-long-enough", &phc)
+            .await
+            .unwrap_err();
         assert_eq!(e.code(), "forbidden");
 
         // Sessions: rotation, reuse detection, sign-out on password change, expiry.
@@ -42,7 +51,9 @@ pub fn sessions_keys_and_secrets<S: Store>(store: S) {
             "a replayed refresh token ends the session"
         );
         let (s2, _) = svc.start_session(t, tom, "hash-4", later).await.unwrap();
-        svc.set_password(&fx.tech, tom, "$argon2id$phc-two").await.unwrap();
+        svc.set_password(&fx.tech, tom, "phc-two-long-enough", &phc)
+            .await
+            .unwrap();
         assert!(
             svc.session_actor(t, s2, tom).await.is_err(),
             "a password change signs sessions out"
@@ -125,18 +136,25 @@ pub fn sessions_keys_and_secrets<S: Store>(store: S) {
             seq: start + 1,
             status: Some(500),
             error: "server error".into(),
-            retry_at: Timestamp(NOW.0 + 60_000_000),
-            give_up: false,
         };
-        svc.record_delivery(&targets[0], &fail).await.unwrap();
+        let policy = crate::delivery::RetryPolicy::default();
+        let retry = svc.record_delivery(&targets[0], &fail, &policy, 0).await.unwrap();
+        assert_eq!(
+            retry,
+            Some(Timestamp(svc.now().0 + 1_000_000)),
+            "first retry a second later"
+        );
         let t1 = svc.webhook_targets(t).await.unwrap().remove(0);
-        assert_eq!((t1.delivered_seq, t1.attempts), (start, 1));
+        assert_eq!((t1.delivered_seq, t1.attempts, t1.next_attempt_at), (start, 1, retry));
+        assert!(svc.due_webhooks(t).await.unwrap().is_empty(), "waiting for the retry");
         svc.record_delivery(
             &t1,
             &crate::service::Delivery::Delivered {
                 seq: start + 1,
                 status: 200,
             },
+            &policy,
+            0,
         )
         .await
         .unwrap();

@@ -191,11 +191,11 @@ pub fn decayed_score_explained_and_models_published<S: Store>(store: S) {
             block(f.svc.log_activity(&f.manager, &obj(call))).unwrap();
         }
     }
-    let bt = block(f.svc.backtest(&f.manager, &m, None)).unwrap();
+    let bt = block(f.svc.backtest(&f.manager, Some(&m), None)).unwrap();
     assert_eq!((bt.evaluated, bt.won, bt.lost, bt.auc), (4, 2, 2, Some(1.0)));
     assert_eq!(bt.tiers.iter().map(|t| t.leads).sum::<u64>(), 4);
     assert_eq!(
-        block(f.svc.backtest(&f.staff, &m, None)).unwrap_err().code(),
+        block(f.svc.backtest(&f.staff, Some(&m), None)).unwrap_err().code(),
         "forbidden"
     );
     // A model that does not compile is refused with paths into its definition.

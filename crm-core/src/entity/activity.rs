@@ -40,7 +40,12 @@ fn activity() -> EntityDef {
         .field(F::new("subject", T::Text).max_len(200))
         .field(F::new("body", T::Text).max_len(20_000))
         .field(F::new("outcome", T::Text).max_len(100))
-        .field(F::new(fields::OCCURRED_AT, T::Timestamp).required().past())
+        .field(
+            F::new(fields::OCCURRED_AT, T::Timestamp)
+                .required()
+                .past()
+                .default_now(),
+        )
         .field(F::new("duration_minutes", T::Integer).range(Some(0), Some(24 * 60)))
         .field(F::new(fields::LEAD_ID, T::Ref("lead")))
         .field(F::new(fields::CONTACT_ID, T::Ref("contact")))

@@ -20,6 +20,7 @@ mod compile;
 mod default;
 mod engine;
 mod model;
+pub(crate) mod preview;
 #[cfg(test)]
 mod tests;
 
@@ -30,6 +31,7 @@ pub use model::{
     Condition, Contribution, ContributionKind, Group, GroupKind, OneOrMany, ResetRule, Rule, ScoreResult, ScoringModel,
     Tier,
 };
+pub use preview::{UnsavedLead, preview_score};
 
 use crate::error::{FieldError, codes};
 use crate::record::Record;

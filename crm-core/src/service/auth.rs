@@ -1,9 +1,9 @@
 //! Who may act: password credentials, sign-in sessions, API keys and webhook endpoints.
 //!
 //! The core decides (which user a credential belongs to, whether a session or key is still good,
-//! that a key's role is no stronger than its creator's, who may change a password); the frontend
-//! does the cryptography it owns (argon2id hashing and verification, token generation, JWTs) and
-//! hands the core only hashes. Every check runs against the store on every request, so sign-out,
+//! that a key's role is no stronger than its creator's, who may change a password, the password
+//! policy); the frontend does the cryptography it owns (argon2id hashing and verification, token
+//! generation, JWTs): it hands the core a [`PasswordHasher`] and otherwise only hashes. Every check runs against the store on every request, so sign-out,
 //! password changes, deactivation and role changes take effect on the next call.
 //!
 //! Authentication failures are `NotFound` (no such session, key or credential) or `Forbidden`
@@ -56,21 +56,49 @@ impl WebhookTarget {
     }
 }
 
-/// The outcome of one delivery attempt, recorded by [`Service::record_delivery`].
+/// The outcome of one delivery attempt, recorded by [`Service::record_delivery`] (which decides,
+/// with [`crate::delivery`], when a failed event is retried or given up on).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Delivery {
     /// Nothing up to `seq` is for this webhook: move past it.
     Skipped { seq: u64 },
     /// The event at `seq` (and every skipped one before it) is done.
     Delivered { seq: u64, status: u16 },
-    /// The attempt failed; try again at `retry_at` (or give up on `seq` when `give_up`).
+    /// The attempt at the event at `seq` failed (`status`: the receiver's answer, if any).
     Failed {
         seq: u64,
         status: Option<u16>,
         error: String,
-        retry_at: Timestamp,
-        give_up: bool,
     },
+}
+
+/// Hashes a new password (argon2id, PHC string): the frontend's cryptography, handed to the use
+/// cases that write a password ([`Service::set_password`], [`Service::create_user_with_password`]),
+/// which check the password policy before they call it. A plain function or closure
+/// `Fn(&str) -> Result<String>` is a hasher.
+pub trait PasswordHasher: Sync {
+    fn hash(&self, password: &str) -> impl std::future::Future<Output = Result<String>> + Send;
+}
+
+impl<F: Fn(&str) -> Result<String> + Sync> PasswordHasher for F {
+    fn hash(&self, password: &str) -> impl std::future::Future<Output = Result<String>> + Send {
+        std::future::ready(self(password))
+    }
+}
+
+/// The password policy ([`crate::validate::check_password`]) as a use case error.
+pub(crate) fn check_policy(password: &str) -> Result<()> {
+    crate::validate::check_password(password).map_err(|e| Error::Validation(vec![e]))
+}
+
+/// Hashes a password that passed the policy; an empty hash is refused (a broken hasher must not
+/// leave an account that no password opens, or that any opens).
+pub(crate) async fn hash_password(hasher: &impl PasswordHasher, password: &str) -> Result<String> {
+    let phc = hasher.hash(password).await?;
+    if phc.is_empty() {
+        return Err(Error::internal("the password hasher returned nothing"));
+    }
+    Ok(phc)
 }
 
 /// Constant-time comparison of two hashes, so a mismatch position leaks nothing.
@@ -116,10 +144,17 @@ impl<S: Store> Service<S> {
         Ok(cred.and_then(|c| c.str("password_hash").map(str::to_owned)))
     }
 
-    /// Sets a user's password hash (the frontend checked the password with
-    /// [`crate::validate::check_password`] and hashed it). Users change their own; changing someone
-    /// else's takes update rights on users across the tenant. Signs every session of the user out.
-    pub async fn set_password(&self, actor: &Actor, user_id: Id, password_hash: &str) -> Result<()> {
+    /// Sets a user's password: checks the policy ([`crate::validate::check_password`], error path
+    /// `password`), hashes it with the frontend's `hasher` and stores the hash. Users change their
+    /// own; changing someone else's takes update rights on users across the tenant. Signs every
+    /// session of the user out.
+    pub async fn set_password(
+        &self,
+        actor: &Actor,
+        user_id: Id,
+        password: &str,
+        hasher: &impl PasswordHasher,
+    ) -> Result<()> {
         let own = actor.user_id == Some(user_id);
         if !own && actor.role.scope(&entity::USER, Action::Update) != Scope::Tenant {
             return Err(Error::forbidden(
@@ -136,9 +171,23 @@ impl<S: Store> Service<S> {
                 .await?
                 .ok_or_else(|| Error::not_found("user", user_id))?;
         }
-        if password_hash.is_empty() {
-            return Err(Error::field("password", codes::REQUIRED, "a password is required"));
-        }
+        check_policy(password)?;
+        let phc = hash_password(hasher, password).await?;
+        let mut cs = self.change_set(actor.tenant, actor.user_id);
+        self.credential_into(actor, user_id, &phc, &mut cs).await?;
+        self.end_sessions_into(actor.tenant, user_id, &mut cs).await?;
+        self.store.apply(cs).await?;
+        Ok(())
+    }
+
+    /// Adds the write of a user's password hash (insert or replace) with its audit entry.
+    pub(crate) async fn credential_into(
+        &self,
+        actor: &Actor,
+        user_id: Id,
+        phc: &str,
+        cs: &mut ChangeSet,
+    ) -> Result<()> {
         let now = self.clock.now();
         let old = self.credential_of(actor.tenant, user_id).await?;
         let mut rec = match &old {
@@ -154,8 +203,7 @@ impl<S: Store> Service<S> {
                 r
             }
         };
-        rec.set("password_hash", Value::Text(password_hash.to_owned()));
-        let mut cs = self.change_set(actor.tenant, actor.user_id);
+        rec.set("password_hash", Value::Text(phc.to_owned()));
         cs.audit
             .push(self.audit_entry(actor, "password_change", &rec, diff(old.as_ref(), Some(&rec))));
         cs.writes.push(match &old {
@@ -165,8 +213,6 @@ impl<S: Store> Service<S> {
                 expected_version: o.version,
             },
         });
-        self.end_sessions_into(actor.tenant, user_id, &mut cs).await?;
-        self.store.apply(cs).await?;
         Ok(())
     }
 
@@ -428,15 +474,34 @@ impl<S: Store> Service<S> {
             .collect())
     }
 
+    /// The active webhooks of the tenant that are due for delivery now ([`crate::delivery::is_due`]):
+    /// not waiting for a retry, or whose retry time has come.
+    pub async fn due_webhooks(&self, tenant: Id) -> Result<Vec<WebhookTarget>> {
+        let now = self.clock.now();
+        let mut all = self.webhook_targets(tenant).await?;
+        all.retain(|t| crate::delivery::is_due(t.next_attempt_at, now));
+        Ok(all)
+    }
+
     /// Records a delivery attempt in the webhook's state (no audit entry, no event: delivery is
-    /// operations, not a business change). If the webhook was edited meanwhile the state write is
-    /// skipped and the event is delivered again: delivery is at least once.
-    pub async fn record_delivery(&self, target: &WebhookTarget, outcome: &Delivery) -> Result<()> {
+    /// operations, not a business change). A failure is retried per `policy` (see
+    /// [`crate::delivery::next_attempt`]; `jitter_seed` is any random number) or, after the last
+    /// attempt, given up on: the event is skipped with the error kept. Returns when the failed event
+    /// is retried (`None`: delivered, skipped or given up on). If the webhook was edited meanwhile
+    /// the state write is skipped and the event is delivered again: delivery is at least once.
+    pub async fn record_delivery(
+        &self,
+        target: &WebhookTarget,
+        outcome: &Delivery,
+        policy: &crate::delivery::RetryPolicy,
+        jitter_seed: u64,
+    ) -> Result<Option<Timestamp>> {
         let def = &entity::WEBHOOK;
         let idx = |f: &str| {
             def.index_of(f)
                 .ok_or_else(|| Error::internal(format!("webhook has no {f}")))
         };
+        let mut retry = None;
         let fields = match outcome {
             Delivery::Skipped { seq } => vec![(idx("delivered_seq")?, Value::Int(*seq as i64))],
             Delivery::Delivered { seq, status } => vec![
@@ -446,24 +511,21 @@ impl<S: Store> Service<S> {
                 (idx("last_status")?, Value::Int(i64::from(*status))),
                 (idx("last_error")?, Value::Null),
             ],
-            Delivery::Failed {
-                seq,
-                status,
-                error,
-                retry_at,
-                give_up,
-            } => {
-                let (done, attempts, next) = if *give_up {
-                    (*seq, 0, Value::Null)
-                } else {
-                    (
-                        target.delivered_seq,
-                        i64::from(target.attempts) + 1,
-                        Value::Timestamp(*retry_at),
-                    )
+            Delivery::Failed { seq, status, error } => {
+                let attempts = target.attempts.saturating_add(1);
+                retry = crate::delivery::next_attempt(policy, attempts, self.clock.now(), jitter_seed);
+                let (done, attempts, next) = match retry {
+                    None => (*seq, 0, Value::Null),
+                    Some(at) => (target.delivered_seq, i64::from(attempts), Value::Timestamp(at)),
                 };
                 let mut msg = error.clone();
-                msg.truncate(500);
+                if msg.len() > 500 {
+                    let mut cut = 500;
+                    while !msg.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    msg.truncate(cut);
+                }
                 vec![
                     (idx("delivered_seq")?, Value::Int(done as i64)),
                     (idx("attempts")?, Value::Int(attempts)),
@@ -483,6 +545,7 @@ impl<S: Store> Service<S> {
             expected_version: target.version,
             fields,
         });
-        self.store.apply(cs).await.map(|_| ())
+        self.store.apply(cs).await?;
+        Ok(retry)
     }
 }

@@ -47,11 +47,13 @@ const BATCH: u32 = 1000;
 impl<S: Store> Service<S> {
     /// Scores every closed lead the actor may read (created since `since`) with `model` as of its
     /// last change (when it closed), ignoring the model's reset rules (they would trivially mark the
-    /// lost ones), and reports AUC and win rate and lift per tier.
+    /// lost ones), and reports AUC and win rate and lift per tier. Without a model: the one that
+    /// scores the tenant's leads ([`Service::published_model`], which needs read access to scoring
+    /// models).
     pub async fn backtest(
         &self,
         actor: &Actor,
-        model: &ScoringModel,
+        model: Option<&ScoringModel>,
         since: Option<Timestamp>,
     ) -> Result<BacktestReport> {
         let scope = actor.authorize(&LEAD, Action::Read)?;
@@ -60,19 +62,15 @@ impl<S: Store> Service<S> {
                 return Err(Error::forbidden(Action::Read, "lead", vec![f.into()]));
             }
         }
-        let mut m = model.clone();
+        let mut m = match model {
+            Some(m) => m.clone(),
+            None => self.published_model(actor).await?,
+        };
         m.reset_when.clear();
         let custom = self.custom_specs(actor.tenant, &LEAD).await?;
         let compiled = m.compile(&custom).map_err(Error::Validation)?;
         let pipeline = self.pipeline(actor.tenant, None).await?;
-        let keys = |kind| {
-            pipeline
-                .stages
-                .iter()
-                .filter(|s| s.kind == kind)
-                .map(|s| Value::Text(s.key.clone()))
-                .collect::<Vec<_>>()
-        };
+        let keys = |kind| pipeline.stage_keys(kind).map(Value::from).collect::<Vec<_>>();
         let won_keys = keys(StageKind::Won);
         let closed: Vec<Value> = won_keys.iter().cloned().chain(keys(StageKind::Lost)).collect();
 

@@ -3,21 +3,25 @@
 //! (optimistic concurrency on versions). Reads are narrowed by the actor's scope before they reach the
 //! store and redacted by its field permissions after.
 
+mod activities;
 mod auth;
 mod backtest;
 mod children;
 mod compliance;
 mod leads;
+mod people;
 mod records;
 mod sync;
 mod transfer;
 mod workflow;
 
-pub use auth::{Delivery, StoredCredential, WebhookTarget};
+pub use activities::{CheckIn, CheckedIn};
+pub use auth::{Delivery, PasswordHasher, StoredCredential, WebhookTarget};
 pub use backtest::{BacktestReport, TierStats};
 pub use children::MAX_CHILDREN;
 pub use compliance::{IntegrityIssue, IntegrityReport};
 pub use leads::{Conversion, ConvertOptions, RescoreReport, StageSummary};
+pub use people::default_user_role;
 pub use sync::MAX_SYNC_BATCH;
 pub use transfer::{ExportOptions, ImportMode, ImportOptions, ImportReport, RowError};
 
@@ -83,11 +87,7 @@ impl<S: Store> Service<S> {
         let now = self.clock.now();
         let id = self.ids.new_id(now);
         let mut rec = Record::empty(&entity::ORGANIZATION, id, id, now);
-        let vctx = validate::Ctx {
-            now,
-            phone_country_code: "1".into(),
-            source: validate::Source::Json,
-        };
+        let vctx = crate::tenant::validation_ctx(now, None);
         validate::apply_input(&mut rec, input, &CustomSpecs::new(), &vctx, Mode::Create).map_err(Error::Validation)?;
         let actor = Actor::system(id);
         let mut cs = self.change_set(id, None);
@@ -159,11 +159,7 @@ impl<S: Store> Service<S> {
 
     pub(crate) async fn vctx(&self, tenant: Id) -> Result<validate::Ctx> {
         let org = self.org(tenant).await?;
-        Ok(validate::Ctx {
-            now: self.clock.now(),
-            phone_country_code: org.str("phone_country_code").unwrap_or("1").to_owned(),
-            source: validate::Source::Json,
-        })
+        Ok(crate::tenant::validation_ctx(self.clock.now(), Some(&org)))
     }
 
     /// The tenant's custom field specs for an entity type.

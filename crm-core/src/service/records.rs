@@ -419,11 +419,6 @@ impl<S: Store> Service<S> {
         }
         Ok(actor.redact(rec))
     }
-
-    /// Logs an activity (call, email, meeting, note, SMS, visit, check-in) and re-scores its lead.
-    pub async fn log_activity(&self, actor: &Actor, input: &Map<String, Json>) -> Result<Record> {
-        self.create(actor, entity::ACTIVITY.name, input).await
-    }
 }
 
 #[cfg(test)]

@@ -82,6 +82,19 @@ impl Hashing {
     }
 }
 
+/// The core's password use cases call this to hash (after they checked the policy), on the blocking
+/// pool like every hash.
+impl crm_core::service::PasswordHasher for Hashing {
+    fn hash(&self, password: &str) -> impl std::future::Future<Output = crm_core::Result<String>> + Send {
+        let (me, password) = (self.clone(), password.to_owned());
+        async move {
+            me.hash(password)
+                .await
+                .map_err(|_| crm_core::Error::unavailable(1, "password hashing is unavailable"))
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 
 use crate::api::{Api, Op, Security, schema_ref};
 use crate::auth::{Auth, Platform};
-use crate::error::{ApiError, ApiResult};
+use crate::error::ApiResult;
 use crate::extract::{Body, IfMatch, PathId};
 use crate::routes::records::record_response;
 use crate::state::{AppState, ServerStore};
@@ -21,12 +21,8 @@ struct NewUser {
     email: String,
     name: String,
     password: String,
-    #[serde(default = "admin_role")]
-    role: String,
-}
-
-fn admin_role() -> String {
-    "admin".into()
+    /// Defaults to the core's role for users the platform creates (admin).
+    role: Option<String>,
 }
 
 async fn create_org<S: ServerStore>(
@@ -63,20 +59,17 @@ async fn add_user<S: ServerStore>(
     PathId(tenant): PathId,
     Body(req): Body<NewUser>,
 ) -> ApiResult<impl IntoResponse> {
-    crm_core::validate::check_password(&req.password)
-        .map_err(|e| ApiError::Core(crm_core::error::Error::Validation(vec![e])))?;
-    let phc = app.hashing.hash(req.password).await?;
+    let hasher = app.hashing.clone();
     let user = app
         .write(move |svc| async move {
-            let system = Actor::system(tenant);
-            svc.get(&system, "organization", tenant).await?;
             let mut input = Map::new();
             input.insert("email".into(), Json::String(req.email));
             input.insert("name".into(), Json::String(req.name));
-            input.insert("role".into(), Json::String(req.role));
-            let user = svc.create(&system, "user", &input).await?;
-            svc.set_password(&system, user.id, &phc).await?;
-            Ok(user)
+            if let Some(role) = req.role {
+                input.insert("role".into(), Json::String(role));
+            }
+            svc.create_user_with_password(&Actor::system(tenant), &input, &req.password, &hasher)
+                .await
         })
         .await?;
     Ok(record_response(

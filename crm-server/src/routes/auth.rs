@@ -131,11 +131,6 @@ async fn logout<S: ServerStore>(State(app): State<AppState<S>>, auth: Auth) -> A
     Ok(StatusCode::NO_CONTENT)
 }
 
-fn check_policy(password: &str) -> ApiResult<()> {
-    crm_core::validate::check_password(password)
-        .map_err(|e| ApiError::Core(crm_core::error::Error::Validation(vec![e])))
-}
-
 async fn change_password<S: ServerStore>(
     State(app): State<AppState<S>>,
     auth: Auth,
@@ -159,11 +154,10 @@ async fn change_password<S: ServerStore>(
             "does not match the current password",
         )));
     }
-    check_policy(&req.new_password)?;
-    let phc = app.hashing.hash(req.new_password).await?;
     let actor = auth.actor;
     let user = actor.user_id.ok_or(ApiError::Unauthenticated)?;
-    app.write(move |svc| async move { svc.set_password(&actor, user, &phc).await })
+    let hasher = app.hashing.clone();
+    app.write(move |svc| async move { svc.set_password(&actor, user, &req.new_password, &hasher).await })
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -174,10 +168,9 @@ async fn set_password<S: ServerStore>(
     PathId(user): PathId,
     Body(req): Body<SetPassword>,
 ) -> ApiResult<StatusCode> {
-    check_policy(&req.password)?;
-    let phc = app.hashing.hash(req.password).await?;
     let actor = auth.actor;
-    app.write(move |svc| async move { svc.set_password(&actor, user, &phc).await })
+    let hasher = app.hashing.clone();
+    app.write(move |svc| async move { svc.set_password(&actor, user, &req.password, &hasher).await })
         .await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -82,15 +82,11 @@ async fn backtest_stored<S: ServerStore>(
 ) -> ApiResult<impl IntoResponse> {
     let since = p.timestamp("since")?;
     let actor = auth.actor;
-    let rec = {
-        let actor = actor.clone();
-        app.run(move |svc| async move { svc.get(&actor, "scoring_model", id).await })
-            .await?
-    };
-    let def = rec.get("definition").map(|v| v.to_json()).unwrap_or(Json::Null);
-    let model = model_of(def)?;
     let r = app
-        .run(move |svc| async move { svc.backtest(&actor, &model, since).await })
+        .run(move |svc| async move {
+            let model = svc.stored_model(&actor, id).await?;
+            svc.backtest(&actor, Some(&model), since).await
+        })
         .await?;
     Ok(axum::Json(r))
 }
@@ -105,7 +101,7 @@ async fn backtest_draft<S: ServerStore>(
     let model = model_of(definition)?;
     let actor = auth.actor;
     let r = app
-        .run(move |svc| async move { svc.backtest(&actor, &model, since).await })
+        .run(move |svc| async move { svc.backtest(&actor, Some(&model), since).await })
         .await?;
     Ok(axum::Json(r))
 }

@@ -574,9 +574,13 @@ class Leads(Collection):
 
     def convert(self, lead: IdLike, *, version: Optional[int] = None, create_company: bool = False) -> Conversion:
         """Converts a lead into a contact (and a company from its ``company_name`` if
-        ``create_company``) in one atomic change; the lead moves to the won stage."""
+        ``create_company``) in one atomic change; the lead moves to the won stage. Pass the
+        :class:`Record` you read (its version is expected), or an id and ``version``: a lead changed
+        since raises :class:`ConflictError` and nothing is written."""
         if version is None:
-            version = lead.version if isinstance(lead, Record) else self.get(lead).version
+            if not isinstance(lead, Record):
+                raise TypeError("pass the Record you read, or version=")
+            version = lead.version
         lead_r, contact, company = self._db._native.convert_lead(_id(lead), version, create_company)
         return Conversion(Record(*lead_r), Record(*contact), None if company is None else Record(*company))
 
@@ -587,17 +591,21 @@ class Activities(Collection):
     def log(
         self,
         lead: Optional[IdLike] = None,
-        kind: str = "note",
+        kind: Optional[str] = None,
         *,
         occurred_at: Optional[_dt.datetime] = None,
         **fields: Any,
     ) -> Record:
-        """Logs an activity on ``lead`` (or on ``contact_id=``/``company_id=``). ``occurred_at``
-        defaults to now (UTC)."""
-        data: Dict[str, Any] = dict(fields, kind=kind)
+        """Logs an activity of ``kind`` (required: ``call``, ``email``, ``meeting``, ``note``,
+        ``sms``, ``visit``, ``check_in``) on ``lead`` (or on ``contact_id=``/``company_id=``).
+        ``occurred_at`` defaults to now (the core's clock)."""
+        data: Dict[str, Any] = dict(fields)
+        if kind is not None:
+            data["kind"] = kind
         if lead is not None:
             data["lead_id"] = _id(lead)
-        data["occurred_at"] = occurred_at or _dt.datetime.now(_dt.timezone.utc)
+        if occurred_at is not None:
+            data["occurred_at"] = occurred_at
         return Record(*self._db._native.log_activity(_dumps(data)))
 
 
@@ -818,7 +826,8 @@ class Database:
 
 
 def open(path_or_url: str, as_user: Optional[str] = None, *, tenant: Optional[IdLike] = None) -> Database:
-    """Opens a CRM database (a SQLite file path; PostgreSQL URLs once that store exists) as the user
+    """Opens a CRM database (a SQLite file path, or a PostgreSQL URL in builds with PostgreSQL
+    support; otherwise such a URL raises :class:`StorageError`) as the user
     with email ``as_user`` (the system, with the admin role, when ``None``). ``tenant`` is needed
     only when the database holds several tenants."""
     native = _crm.Database.open(str(path_or_url), as_user, None if tenant is None else _id(tenant))
