@@ -505,7 +505,11 @@ mod tests {
         assert_eq!(r["score"], json!(5));
         let e = score(&json!({"lead": {"email": "x@"}, "activities": [{"kind": "x"}]}), &At).unwrap_err();
         let paths: Vec<&str> = e.field_errors().iter().map(|f| f.path.as_str()).collect();
-        assert_eq!(paths, ["activities[0].kind", "activities[0].occurred_at", "lead.email"]);
+        assert_eq!(
+            paths,
+            ["activities[0].kind", "lead.email"],
+            "occurred_at defaults to now"
+        );
     }
 
     #[test]
