@@ -32,7 +32,12 @@ pub fn is_postgres_url(database: &str) -> bool {
 
 #[cfg(not(feature = "postgres"))]
 fn no_postgres() -> Error {
-    Error::internal("this build has no PostgreSQL support (crm-store feature `postgres`)")
+    // The caller named a database this build cannot open: an input error, said plainly.
+    Error::field(
+        "database",
+        crm_core::error::codes::INVALID_OPTION,
+        "this build has no PostgreSQL support (crm-store feature `postgres`)",
+    )
 }
 
 /// Opens the store named by `database` (blocking): a PostgreSQL URL gives a [`crate::PgStore`] with

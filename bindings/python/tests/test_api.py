@@ -27,8 +27,10 @@ def test_open_unknown_user_is_not_found(demo_path):
 
 def test_postgres_url_goes_to_the_store_dispatch():
     # This wheel is built without PostgreSQL support: the store's own URL dispatch refuses it.
-    with pytest.raises(crm.StorageError, match="PostgreSQL"):
+    with pytest.raises(crm.ValidationError) as e:
         crm.open("postgres://localhost/crm")
+    assert e.value.fields[0].path == "database"
+    assert "PostgreSQL" in e.value.fields[0].message
 
 
 def test_list_is_lazy_paginated_and_limited(db):
