@@ -461,3 +461,81 @@ pub fn children_are_written_scoped_and_deleted_with_their_parent<S: Store>(store
         "the parent and its one child, audited"
     );
 }
+
+/// Several child changes in one call are one change set: one version bump of the parent, the parent
+/// re-derived once, every row audited; an invalid operation anywhere refuses the whole batch with
+/// every failing field named by its operation, and writes nothing.
+pub fn child_batches_are_one_change_set<S: Store>(store: S) {
+    use crate::service::ChildOp;
+    let f = Fixture::new(store);
+    let day = |d: i64| NOW.plus_days(d).date().to_string();
+    let contact = block(f.svc.create(&f.admin, "contact", &obj(json!({"first_name": "Kai"})))).unwrap();
+    let input = json!({"contact_id": contact.id.to_string(), "starts_on": day(0), "ends_on": day(365)});
+    let m = block(f.svc.create(&f.manager, "membership", &obj(input))).unwrap();
+    let freeze = |s: i64, e: i64| ChildOp::Create {
+        entity: "membership_freeze".into(),
+        input: obj(json!({"starts_on": day(s), "ends_on": day(e)})),
+    };
+
+    let seen = f.writes_seen();
+    let m2 = block(
+        f.svc
+            .write_children(&f.manager, "membership", m.id, 1, &[freeze(10, 19), freeze(40, 44)]),
+    )
+    .unwrap();
+    assert_eq!((m2.version, m2.get("frozen_days")), (2, Some(&Value::Int(15))));
+    assert_eq!(f.writes_seen(), (seen.0 + 3, seen.1 + 3), "two children and the parent");
+    let kids = block(f.svc.children(&f.manager, "membership", m.id)).unwrap();
+    let rows = &kids[0].1;
+    assert_eq!(rows.len(), 2);
+
+    // Refused as a whole: a bad end date and an unknown child type, reported together; a stale parent.
+    let seen = f.writes_seen();
+    let bad = [
+        ChildOp::Delete {
+            entity: "membership_freeze".into(),
+            id: rows[0].id,
+            version: 1,
+        },
+        freeze(60, 50),
+        ChildOp::Create {
+            entity: "lead".into(),
+            input: obj(json!({})),
+        },
+    ];
+    let err = block(f.svc.write_children(&f.manager, "membership", m.id, 2, &bad)).unwrap_err();
+    assert_eq!(
+        codes_of(&err),
+        vec![
+            ("ops[1].ends_on".into(), codes::TOO_SMALL.into()),
+            ("ops[2].entity".into(), codes::INVALID_OPTION.into())
+        ]
+    );
+    let stale = block(
+        f.svc
+            .write_children(&f.manager, "membership", m.id, 1, &[freeze(70, 71)]),
+    )
+    .unwrap_err();
+    assert_eq!(stale.code(), "conflict");
+    let staff = block(f.svc.write_children(&f.staff, "membership", m.id, 2, &[freeze(70, 71)])).unwrap_err();
+    assert_eq!(staff.code(), "forbidden");
+    assert_eq!(f.writes_seen(), seen);
+
+    // Update one, delete the other: one bump, re-derived.
+    let ops = [
+        ChildOp::Update {
+            entity: "membership_freeze".into(),
+            id: rows[0].id,
+            version: 1,
+            patch: obj(json!({"ends_on": day(11)})),
+        },
+        ChildOp::Delete {
+            entity: "membership_freeze".into(),
+            id: rows[1].id,
+            version: 1,
+        },
+    ];
+    let m3 = block(f.svc.write_children(&f.manager, "membership", m.id, 2, &ops)).unwrap();
+    assert_eq!((m3.version, m3.get("frozen_days")), (3, Some(&Value::Int(2))));
+    assert_eq!(f.count("membership_freeze"), 1);
+}

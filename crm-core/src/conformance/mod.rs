@@ -88,7 +88,7 @@ macro_rules! conformance_tests {
         // declarations.rs: workflows, computed fields, children
         $crate::__conformance_cases!($make;
             workflow_transitions_are_guarded_and_atomic, computed_fields_filter_and_sort_as_they_evaluate,
-            children_are_written_scoped_and_deleted_with_their_parent);
+            children_are_written_scoped_and_deleted_with_their_parent, child_batches_are_one_change_set);
     };
     ($make:expr, sync_log: $logged:expr $(,)?) => {
         $crate::conformance_tests!($make);

@@ -12,6 +12,27 @@ use crate::record::Record;
 use crate::schema::EntityDef;
 use crate::store::Store;
 use crate::value::Id;
+use serde_json::{Map, Value as Json};
+
+/// One change to a parent's children in [`Service::write_children`].
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case", tag = "op")]
+pub enum ChildOp {
+    /// A new child of type `entity` (its parent field may be left out: it is the parent's id).
+    Create { entity: String, input: Map<String, Json> },
+    /// A patch of the child `id` at `version`.
+    Update {
+        entity: String,
+        id: Id,
+        version: u64,
+        patch: Map<String, Json>,
+    },
+    /// Removes the child `id` at `version`.
+    Delete { entity: String, id: Id, version: u64 },
+}
+
+/// Most operations in one [`Service::write_children`] call.
+pub const MAX_CHILD_OPS: usize = 1000;
 
 /// Most children of one type a parent may have (what a child write loads to re-derive the parent).
 pub const MAX_CHILDREN: u32 = 10_000;
@@ -142,6 +163,173 @@ impl<S: Store> Service<S> {
             }
         }
         Ok(())
+    }
+
+    /// Applies several changes to a parent's children as ONE change set: every child row with its
+    /// audit entry and event, one version bump of the parent at `expected_version`, and the parent's
+    /// derived fields recomputed once from the children as they end up (a quote editor saving all its
+    /// lines). Validation errors of every operation are reported at once, with paths `ops[i].field`;
+    /// any refusal writes nothing. Returns the parent after the write.
+    pub async fn write_children(
+        &self,
+        actor: &Actor,
+        entity: &str,
+        id: Id,
+        expected_version: u64,
+        ops: &[ChildOp],
+    ) -> Result<Record> {
+        let def = self.entity(entity)?;
+        if ops.len() > MAX_CHILD_OPS {
+            return Err(Error::LimitExceeded {
+                what: "child operations".into(),
+                limit: MAX_CHILD_OPS as u64,
+            });
+        }
+        let scope = actor.authorize(def, Action::Update)?;
+        let parent = self.visible(actor, def, id).await?;
+        if !actor.in_scope(&parent, scope) {
+            return Err(Error::forbidden(Action::Update, def.name, vec![]));
+        }
+        super::expect_version(&parent, expected_version)?;
+        if let Some(wf) = def.workflow {
+            let mut probe = parent.clone();
+            super::workflow::check_edit(wf, &parent, &mut probe)?;
+        }
+        let mut children = self.load_children(actor.tenant, &parent).await?;
+        let mut cs = self.change_set(actor.tenant, actor.user_id);
+        let mut errs: Vec<FieldError> = Vec::new();
+        let prefixed = |i: usize, e: Error, errs: &mut Vec<FieldError>| -> Result<()> {
+            match e {
+                Error::Validation(fs) => {
+                    errs.extend(fs.into_iter().map(|mut f| {
+                        f.path = format!("ops[{i}].{}", f.path);
+                        f
+                    }));
+                    Ok(())
+                }
+                other => Err(other),
+            }
+        };
+        for (i, op) in ops.iter().enumerate() {
+            let name = match op {
+                ChildOp::Create { entity, .. } | ChildOp::Update { entity, .. } | ChildOp::Delete { entity, .. } => {
+                    entity
+                }
+            };
+            let Some(slot) = children.iter().position(|(d, _)| d.name == name.as_str()) else {
+                errs.push(FieldError::new(
+                    format!("ops[{i}].entity"),
+                    codes::INVALID_OPTION,
+                    format!("{name} is not a child type of {}", def.name),
+                ));
+                continue;
+            };
+            let cdef = children[slot].0;
+            let Some(c) = cdef.child_of else { continue };
+            match op {
+                ChildOp::Create { input, .. } => {
+                    let mut input = input.clone();
+                    let pid = Json::String(parent.id.to_string());
+                    if input.get(c.field).is_some_and(|v| *v != pid) {
+                        errs.push(FieldError::new(
+                            format!("ops[{i}].{}", c.field),
+                            codes::READ_ONLY,
+                            "children of this parent only",
+                        ));
+                        continue;
+                    }
+                    input.insert(c.field.into(), pid);
+                    let ctx = self.write_ctx(actor.tenant, cdef).await?;
+                    match self.build_create(actor, cdef, &input, &ctx) {
+                        Ok(rec) => {
+                            if let Err(e) = self.check_links(actor, &rec, None).await {
+                                prefixed(i, e, &mut errs)?;
+                                continue;
+                            }
+                            self.push_change(actor, "create", &format!("{}.created", cdef.name), None, &rec, &mut cs);
+                            children[slot].1.push(rec);
+                        }
+                        Err(e) => prefixed(i, e, &mut errs)?,
+                    }
+                }
+                ChildOp::Update {
+                    id: cid,
+                    version,
+                    patch,
+                    ..
+                } => {
+                    let Some(at) = children[slot].1.iter().position(|r| r.id == *cid) else {
+                        return Err(Error::not_found(cdef.name, cid));
+                    };
+                    let cur = children[slot].1[at].clone();
+                    super::expect_version(&cur, *version)?;
+                    actor.check_writable(cdef, Action::Update, &super::input_paths(patch))?;
+                    if patch.contains_key(c.field) {
+                        errs.push(FieldError::new(
+                            format!("ops[{i}].{}", c.field),
+                            codes::READ_ONLY,
+                            "a child stays with its parent",
+                        ));
+                        continue;
+                    }
+                    let ctx = self.write_ctx(actor.tenant, cdef).await?;
+                    match self.build_update(actor, &cur, patch, &ctx, scope) {
+                        Ok(Some(rec)) => {
+                            if let Err(e) = self.check_links(actor, &rec, Some(&cur)).await {
+                                prefixed(i, e, &mut errs)?;
+                                continue;
+                            }
+                            self.push_change(
+                                actor,
+                                "update",
+                                &format!("{}.updated", cdef.name),
+                                Some(&cur),
+                                &rec,
+                                &mut cs,
+                            );
+                            children[slot].1[at] = rec;
+                        }
+                        Ok(None) => {}
+                        Err(e) => prefixed(i, e, &mut errs)?,
+                    }
+                }
+                ChildOp::Delete { id: cid, version, .. } => {
+                    let Some(at) = children[slot].1.iter().position(|r| r.id == *cid) else {
+                        return Err(Error::not_found(cdef.name, cid));
+                    };
+                    let cur = children[slot].1.remove(at);
+                    super::expect_version(&cur, *version)?;
+                    cs.audit
+                        .push(self.audit_entry(actor, "delete", &cur, diff(Some(&cur), None)));
+                    cs.events.push(self.event(&format!("{}.deleted", cdef.name), &cur));
+                    cs.writes.push(Write::Delete {
+                        entity: cdef,
+                        id: cur.id,
+                        expected_version: cur.version,
+                    });
+                }
+            }
+        }
+        if !errs.is_empty() {
+            return Err(Error::Validation(errs));
+        }
+        let mut next = parent.clone();
+        def.rules.derive_from_children(&mut next, &children);
+        if let Some(wf) = def.workflow {
+            super::workflow::check_edit(wf, &parent, &mut next)?;
+        }
+        next.version = parent.version + 1;
+        next.updated_at = self.clock.now();
+        self.push_change(
+            actor,
+            "update",
+            &format!("{}.updated", def.name),
+            Some(&parent),
+            &next,
+            &mut cs,
+        );
+        self.store.apply(cs).await?;
+        self.present(actor, next).await
     }
 
     /// A record's children, per child type in declaration order, each in its declared order, as the

@@ -18,7 +18,7 @@ mod workflow;
 pub use activities::{CheckIn, CheckedIn};
 pub use auth::{Delivery, PasswordHasher, StoredCredential, WebhookTarget};
 pub use backtest::{BacktestReport, TierStats};
-pub use children::MAX_CHILDREN;
+pub use children::{ChildOp, MAX_CHILD_OPS, MAX_CHILDREN};
 pub use compliance::{IntegrityIssue, IntegrityReport};
 pub use leads::{Conversion, ConvertOptions, RescoreReport, StageSummary};
 pub use people::default_user_role;

@@ -16,6 +16,12 @@ use crm_core::record::Record;
 use crm_core::schema::{EntityDef, Exposure};
 use serde_json::{Map, Value as Json, json};
 
+/// The body of a children batch.
+#[derive(serde::Deserialize)]
+struct ChildOps {
+    ops: Vec<crm_core::service::ChildOp>,
+}
+
 /// The list request of a collection's query parameters.
 pub fn list_request(p: &Params) -> ApiResult<ListRequest> {
     let filter = p
@@ -294,6 +300,49 @@ pub fn routes<S: ServerStore>(mut api: Api<S>, def: &'static EntityDef) -> Api<S
                         .map(|(d, rows)| (d.table.to_owned(), rows.iter().map(Record::to_json).collect()))
                         .collect();
                     Ok::<_, ApiError>(axum::Json(Json::Object(out)))
+                },
+            ),
+        );
+        let op_schema = json!({
+            "type": "object",
+            "required": ["op", "entity"],
+            "properties": {
+                "op": {"type": "string", "enum": ["create", "update", "delete"]},
+                "entity": {"type": "string", "enum": def.children().map(|c| c.name).collect::<Vec<_>>()},
+                "id": {"type": "string", "format": "uuid"},
+                "version": {"type": "integer", "minimum": 1},
+                "input": {"type": "object"},
+                "patch": {"type": "object"}
+            }
+        });
+        api = api.add(
+            Op::new(
+                "post",
+                format!("{item}/children"),
+                format!("write_children_of_{}", def.name),
+                tag,
+                format!(
+                    "Create, update and delete children of {} {} in one change set (one version bump)",
+                    article(def.name),
+                    def.name
+                ),
+            )
+            .path_id("Record id")
+            .header("If-Match", true, "The ETag of the parent's version being changed")
+            .json_body(json!({"type": "object", "required": ["ops"], "properties": {"ops": {"type": "array", "items": op_schema}}}))
+            .ok_record(200, "The parent after the write", schema_ref(&name))
+            .errors(&[400, 403, 404, 409, 413, 422, 428]),
+            post(
+                move |State(app): State<AppState<S>>,
+                      auth: Auth,
+                      PathId(id): PathId,
+                      IfMatch(v): IfMatch,
+                      Body(body): Body<ChildOps>| async move {
+                    let actor = auth.actor;
+                    let r = app
+                        .write(move |svc| async move { svc.write_children(&actor, def.name, id, v, &body.ops).await })
+                        .await?;
+                    Ok::<_, ApiError>(record_response(StatusCode::OK, &r, None))
                 },
             ),
         );
