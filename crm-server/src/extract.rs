@@ -67,6 +67,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> ApiResult<Self> {
+        // Refuse what would otherwise be decoded lossily (`q=%FF%FE` searching for U+FFFD).
+        let raw = parts.uri.query().unwrap_or_default();
+        if raw
+            .split('&')
+            .any(|pair| percent_encoding::percent_decode_str(pair).decode_utf8().is_err())
+        {
+            return Err(ApiError::BadRequest("the query string is not valid UTF-8".into()));
+        }
         axum::extract::Query::<HashMap<String, String>>::from_request_parts(parts, state)
             .await
             .map(|q| Params(q.0))

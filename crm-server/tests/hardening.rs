@@ -63,3 +63,32 @@ async fn the_last_admin_cannot_deactivate_or_demote_themselves() {
     assert_eq!(env.get("/api/v1/leads", admin).await.status, 200);
     env.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_list_and_export_requests_are_refused_before_any_byte() {
+    let env = Env::start().await;
+    let admin = env.a.token("admin");
+    env.post("/api/v1/leads", admin, json!({"first_name": "Ann"})).await;
+    for path in [
+        "/api/v1/leads?sort=,,,",
+        "/api/v1/leads?sort=score,",
+        "/api/v1/leads?q=%FF%FE",
+        "/api/v1/leads/export?sort=zzz",
+        "/api/v1/contacts/export?sort=zzz",
+        "/api/v1/leads/export?q=nosuchfield%3A1",
+        "/api/v1/leads/export?sort=,,",
+    ] {
+        let res = env.get(path, admin).await;
+        assert_eq!(res.status, 400, "{path}: {}", res.text);
+        let ct = res
+            .headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        assert!(ct.starts_with("application/problem+json"), "{path}: {ct}");
+    }
+    let ok = env.get("/api/v1/leads/export?sort=-created_at", admin).await;
+    assert_eq!(ok.status, 200);
+    assert!(ok.text.contains("Ann"));
+    env.stop().await;
+}

@@ -260,6 +260,9 @@ pub fn bind_sort(keys: &[SortKey], cx: &BindCtx<'_>) -> Result<Vec<SortKey>> {
     }
     let mut out = Vec::with_capacity(keys.len() + 1);
     for k in keys {
+        if k.field.trim().is_empty() {
+            return Err(Error::invalid_query("empty sort key", 0));
+        }
         if let Some((c, _)) = cx.computed(&k.field)? {
             // Sorting by a computed field sorts by the stored fields it derives from.
             out.extend(c.sort_by.iter().map(|f| SortKey {

@@ -149,10 +149,14 @@ impl SortKey {
     }
 
     /// Parses `-score,created_at` (a leading `-` means descending).
+    /// An empty list (`""`) sorts by the default; an empty key (`",,"`, `"score,"`) is kept as an empty
+    /// field name, which binding refuses, rather than silently dropped.
     pub fn parse_list(s: &str) -> Vec<SortKey> {
+        if s.trim().is_empty() {
+            return Vec::new();
+        }
         s.split(',')
             .map(str::trim)
-            .filter(|p| !p.is_empty())
             .map(|p| match p.strip_prefix('-') {
                 Some(f) => SortKey::desc(f.trim()),
                 None => SortKey::asc(p.trim_start_matches('+')),

@@ -479,9 +479,6 @@ impl<S: Store> Service<S> {
             }
             c
         };
-        let mut w = csv::Writer::from_writer(out);
-        let io = |e: csv::Error| Error::internal(format!("export write failed: {}", csv_msg(&e)));
-        w.write_record(columns.iter().map(|(n, _)| n.as_str())).map_err(io)?;
         let mut req = ListRequest {
             q: opts.q.clone(),
             filter: opts.filter.clone(),
@@ -492,6 +489,12 @@ impl<S: Store> Service<S> {
         if req.sort.is_empty() {
             req.sort = vec![SortKey::asc("id")];
         }
+        // The whole request is checked before the first byte is written: a streamed export that fails
+        // on a bad filter or sort after its header row would look like an empty file.
+        self.bind_list(actor, def, &req, MAX_BULK_PAGE_SIZE).await?;
+        let mut w = csv::Writer::from_writer(out);
+        let io = |e: csv::Error| Error::internal(format!("export write failed: {}", csv_msg(&e)));
+        w.write_record(columns.iter().map(|(n, _)| n.as_str())).map_err(io)?;
         let mut rows = 0u64;
         loop {
             let page = self.page_bulk(actor, def, &req, actor.scope_filter(def, scope)).await?;
