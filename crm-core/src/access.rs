@@ -136,7 +136,17 @@ pub struct Role {
 }
 
 impl Role {
+    /// The scope of an action on an entity type. A child type has no grants of its own: its scope is
+    /// its parent's, read for reads and update for every write.
     pub fn scope(&self, def: &EntityDef, action: Action) -> Scope {
+        if let Some(parent) = def.parent() {
+            let on_parent = if action == Action::Read {
+                Action::Read
+            } else {
+                Action::Update
+            };
+            return self.scope(parent, on_parent);
+        }
         self.grants
             .get(def.name)
             .and_then(|g| g.actions.get(&action))
@@ -262,21 +272,9 @@ impl Actor {
         }
     }
 
-    /// The actor's scope for an action, or `Forbidden` naming the action.
-    /// For a child type, the scope is the parent's: read for reads, update for every write.
+    /// The actor's scope for an action ([`Role::scope`]), or `Forbidden` naming the action.
     pub fn authorize(&self, def: &EntityDef, action: Action) -> Result<Scope> {
-        let scope = match def.parent() {
-            Some(parent) => {
-                let on_parent = if action == Action::Read {
-                    Action::Read
-                } else {
-                    Action::Update
-                };
-                self.role.scope(parent, on_parent)
-            }
-            None => self.role.scope(def, action),
-        };
-        match scope {
+        match self.role.scope(def, action) {
             Scope::None => Err(Error::forbidden(action, def.name, vec![])),
             s => Ok(s),
         }

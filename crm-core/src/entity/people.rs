@@ -85,6 +85,12 @@ fn user() -> EntityDef {
 /// The role that manages a tenant; a tenant always keeps at least one active user with it.
 pub const ADMIN_ROLE: &str = "admin";
 
+/// The role of a user created without one: the platform (the system actor, which creates a tenant's
+/// first users) makes admins; anyone else must name the role (`None`: the role stays required).
+pub fn default_user_role(actor: &crate::access::Actor) -> Option<&'static str> {
+    actor.user_id.is_none().then_some(ADMIN_ROLE)
+}
+
 fn is_active_admin(rec: &Record) -> bool {
     rec.str(user_fields::ROLE) == Some(ADMIN_ROLE) && rec.get(user_fields::ACTIVE) != Some(&Value::Bool(false))
 }
@@ -131,6 +137,10 @@ impl EntityRules for UserRules {
             ));
         }
         Ok(())
+    }
+
+    fn delete_needs(&self) -> &'static [Need] {
+        &[Need::ActiveAdmins]
     }
 
     fn check_delete(&self, rec: &Record, ctx: &WriteCtx) -> Result<()> {

@@ -39,6 +39,12 @@ pub trait EntityRules: Send + Sync + std::fmt::Debug {
         Ok(())
     }
 
+    /// The tenant data [`EntityRules::check_delete`] reads; when empty, deletes of this type load
+    /// nothing and skip the check.
+    fn delete_needs(&self) -> &'static [Need] {
+        &[]
+    }
+
     /// Rules a deletion must keep (the tenant keeps an active admin).
     fn check_delete(&self, _rec: &Record, _ctx: &WriteCtx) -> Result<()> {
         Ok(())

@@ -114,10 +114,9 @@ impl<S: Store> Service<S> {
         if !actor.in_scope(&parent, scope) {
             return Err(Error::forbidden(Action::Update, parent_def.name, vec![]));
         }
+        // A locked parent (a sent quote) keeps its children too.
         if let Some(wf) = parent_def.workflow {
-            // A locked parent (a sent quote) keeps its children too.
-            let mut probe = parent.clone();
-            super::workflow::check_edit(wf, &parent, &mut probe)?;
+            super::workflow::check_unlocked(wf, &parent)?;
         }
         let mut children = self.load_children(actor.tenant, &parent).await?;
         for (def, rows) in &mut children {
@@ -129,23 +128,36 @@ impl<S: Store> Service<S> {
                 rows.push(n.clone());
             }
         }
-        let now = self.clock.now();
+        self.parent_into_change_set(actor, &parent, &children, cs)?;
+        Ok(())
+    }
+
+    /// The parent's side of a child write: re-derived from its children as they will be, sent back
+    /// to approval if its workflow says so, its version bumped, audited with its event.
+    fn parent_into_change_set(
+        &self,
+        actor: &Actor,
+        parent: &Record,
+        children: &[(&'static EntityDef, Vec<Record>)],
+        cs: &mut ChangeSet,
+    ) -> Result<Record> {
+        let def = parent.entity;
         let mut next = parent.clone();
-        parent_def.rules.derive_from_children(&mut next, &children);
-        if let Some(wf) = parent_def.workflow {
-            super::workflow::check_edit(wf, &parent, &mut next)?;
+        def.rules.derive_from_children(&mut next, children);
+        if let Some(wf) = def.workflow {
+            super::workflow::check_edit(wf, parent, &mut next)?;
         }
         next.version = parent.version + 1;
-        next.updated_at = now;
+        next.updated_at = self.clock.now();
         self.push_change(
             actor,
             "update",
-            &format!("{}.updated", parent_def.name),
-            Some(&parent),
+            &format!("{}.updated", def.name),
+            Some(parent),
             &next,
             cs,
         );
-        Ok(())
+        Ok(next)
     }
 
     /// Adds the deletion of every child of `parent` (audited, with events) to the change set.
@@ -192,8 +204,7 @@ impl<S: Store> Service<S> {
         }
         super::expect_version(&parent, expected_version)?;
         if let Some(wf) = def.workflow {
-            let mut probe = parent.clone();
-            super::workflow::check_edit(wf, &parent, &mut probe)?;
+            super::workflow::check_unlocked(wf, &parent)?;
         }
         let mut children = self.load_children(actor.tenant, &parent).await?;
         let mut cs = self.change_set(actor.tenant, actor.user_id);
@@ -313,21 +324,7 @@ impl<S: Store> Service<S> {
         if !errs.is_empty() {
             return Err(Error::Validation(errs));
         }
-        let mut next = parent.clone();
-        def.rules.derive_from_children(&mut next, &children);
-        if let Some(wf) = def.workflow {
-            super::workflow::check_edit(wf, &parent, &mut next)?;
-        }
-        next.version = parent.version + 1;
-        next.updated_at = self.clock.now();
-        self.push_change(
-            actor,
-            "update",
-            &format!("{}.updated", def.name),
-            Some(&parent),
-            &next,
-            &mut cs,
-        );
+        let next = self.parent_into_change_set(actor, &parent, &children, &mut cs)?;
         self.store.apply(cs).await?;
         self.present(actor, next).await
     }
@@ -343,12 +340,12 @@ impl<S: Store> Service<S> {
         let def = self.entity(entity)?;
         let parent = self.visible(actor, def, id).await?;
         let mut out = Vec::new();
-        for (cdef, rows) in self.load_children(actor.tenant, &parent).await? {
-            let mut shown = Vec::with_capacity(rows.len());
-            for r in rows {
-                shown.push(self.present(actor, r).await?);
+        for (cdef, mut rows) in self.load_children(actor.tenant, &parent).await? {
+            // One compute context per child type, not per row.
+            if let Some(cx) = self.compute_ctx(actor.tenant, cdef).await? {
+                rows.iter_mut().for_each(|r| crate::computed::evaluate(r, &cx));
             }
-            out.push((cdef, shown));
+            out.push((cdef, rows.into_iter().map(|r| actor.redact(r)).collect()));
         }
         Ok(out)
     }

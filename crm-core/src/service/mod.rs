@@ -21,7 +21,6 @@ pub use backtest::{BacktestReport, TierStats};
 pub use children::{ChildOp, MAX_CHILD_OPS, MAX_CHILDREN};
 pub use compliance::{IntegrityIssue, IntegrityReport};
 pub use leads::{Conversion, ConvertOptions, RescoreReport, StageSummary};
-pub use people::default_user_role;
 pub use sync::MAX_SYNC_BATCH;
 pub use transfer::{ExportOptions, ImportMode, ImportOptions, ImportReport, RowError};
 
@@ -260,7 +259,37 @@ impl<S: Store> Service<S> {
             related_custom: BTreeMap::new(),
             model: None,
         };
-        for need in def.rules.needs() {
+        self.load_needs(tenant, def.rules.needs(), &mut ctx).await?;
+        if def.scored {
+            ctx.model = Some(self.scoring_model(tenant).await?);
+        }
+        Ok(ctx)
+    }
+
+    /// What a deletion's rules read ([`crate::entity::EntityRules::delete_needs`]); `None` when they
+    /// read nothing, so deletes of most types load no tenant data.
+    pub(crate) async fn delete_ctx(&self, tenant: Id, def: &'static EntityDef) -> Result<Option<WriteCtx>> {
+        let needs = def.rules.delete_needs();
+        if needs.is_empty() {
+            return Ok(None);
+        }
+        let mut ctx = WriteCtx {
+            vctx: crate::tenant::validation_ctx(self.clock.now(), None),
+            custom: CustomSpecs::new(),
+            pipelines: Vec::new(),
+            default_pipeline: None,
+            roles: Vec::new(),
+            active_admins: Vec::new(),
+            related_custom: BTreeMap::new(),
+            model: None,
+        };
+        self.load_needs(tenant, needs, &mut ctx).await?;
+        Ok(Some(ctx))
+    }
+
+    /// Loads each listed kind of tenant data into the context.
+    async fn load_needs(&self, tenant: Id, needs: &[Need], ctx: &mut WriteCtx) -> Result<()> {
+        for need in needs {
             match need {
                 Need::Pipelines => {
                     let all = self
@@ -306,10 +335,7 @@ impl<S: Store> Service<S> {
                 }
             }
         }
-        if def.scored {
-            ctx.model = Some(self.scoring_model(tenant).await?);
-        }
-        Ok(ctx)
+        Ok(())
     }
 
     /// A new change set of a use case: its id (from the id generator), the acting user and the time.

@@ -4,20 +4,12 @@
 use super::Service;
 use super::auth::{PasswordHasher, check_policy, hash_password};
 use crate::access::Actor;
-use crate::entity::{self, people::user_fields};
+use crate::entity;
+use crate::entity::people::{default_user_role, user_fields};
 use crate::error::{Error, Result};
 use crate::record::Record;
 use crate::store::Store;
 use serde_json::{Map, Value as Json};
-
-/// The role of a user created without one: the platform (the system actor, which creates a tenant's
-/// first users) makes admins; anyone else must name the role (`None`: the role stays required).
-pub fn default_user_role(actor: &Actor) -> Option<&'static str> {
-    actor.user_id.is_none().then_some(ADMIN)
-}
-
-/// The built-in administrator role.
-const ADMIN: &str = "admin";
 
 impl<S: Store> Service<S> {
     /// Creates a user (`input`: email, name, role, team, ...) with a password, in one change set: the
@@ -98,7 +90,7 @@ mod tests {
         .unwrap_err();
         assert_eq!(e.field_errors()[0].path, "role");
         assert_eq!(default_user_role(&tenant_admin), None);
-        assert!(crate::access::builtin::by_name(ADMIN).is_some());
+        assert!(crate::access::builtin::by_name(crate::entity::people::ADMIN_ROLE).is_some());
     }
 
     #[test]

@@ -220,8 +220,9 @@ impl<S: Store> Service<S> {
             return Err(Error::forbidden(Action::Delete, def.name, vec![]));
         }
         super::expect_version(&cur, expected_version)?;
-        let ctx = self.write_ctx(actor.tenant, def).await?;
-        def.rules.check_delete(&cur, &ctx)?;
+        if let Some(ctx) = self.delete_ctx(actor.tenant, def).await? {
+            def.rules.check_delete(&cur, &ctx)?;
+        }
         let mut errs = Vec::new();
         for other in entity::all() {
             for f in other.fields.iter().filter(|f| f.spec.ty == FieldType::Ref(def.name)) {

@@ -163,10 +163,8 @@ impl<S: Store> Service<S> {
     }
 }
 
-/// The workflow's rules for a generic update from `cur` to `next`: nothing changes in a locked state,
-/// and an edit in a re-entry state moves the record back (an edited approved document needs approval
-/// again).
-pub(crate) fn check_edit(wf: &Workflow, cur: &Record, next: &mut Record) -> Result<()> {
+/// Nothing about a record in a locked state changes (its fields, nor its children).
+pub(crate) fn check_unlocked(wf: &Workflow, cur: &Record) -> Result<()> {
     let state = cur.str(wf.field).unwrap_or_default();
     if wf.locked.contains(&state) {
         return Err(Error::field(
@@ -175,6 +173,15 @@ pub(crate) fn check_edit(wf: &Workflow, cur: &Record, next: &mut Record) -> Resu
             format!("a {} that is {state} cannot be changed", cur.entity.name),
         ));
     }
+    Ok(())
+}
+
+/// The workflow's rules for a generic update from `cur` to `next`: nothing changes in a locked state,
+/// and an edit in a re-entry state moves the record back (an edited approved document needs approval
+/// again).
+pub(crate) fn check_edit(wf: &Workflow, cur: &Record, next: &mut Record) -> Result<()> {
+    check_unlocked(wf, cur)?;
+    let state = cur.str(wf.field).unwrap_or_default();
     if let Some((states, back_to)) = wf.reenter_on_edit
         && states.contains(&state)
     {
