@@ -44,7 +44,28 @@ pub fn parse(s: &str) -> Option<Decimal> {
     if !plain {
         return None;
     }
-    s.parse::<Decimal>().ok().map(|d| d.normalize())
+    s.parse::<Decimal>()
+        .ok()
+        .map(|d| d.normalize())
+        .filter(|d| to_micros(*d).is_some())
+}
+
+/// Millionths per unit: how stores keep a decimal (an integer column sorts and compares exactly).
+const MICROS: i64 = 1_000_000;
+
+/// The decimal as an integer of millionths (its stored form); `None` when it has more than
+/// [`MAX_SCALE`] fractional digits or does not fit.
+pub fn to_micros(d: Decimal) -> Option<i64> {
+    let m = d.checked_mul(Decimal::from(MICROS))?;
+    if !m.fract().is_zero() {
+        return None;
+    }
+    i64::try_from(m).ok()
+}
+
+/// The decimal of a stored integer of millionths.
+pub fn from_micros(m: i64) -> Decimal {
+    Decimal::new(m, MAX_SCALE).normalize()
 }
 
 /// Rounds an amount in minor units to a whole number of them; `None` when it does not fit.
@@ -186,6 +207,12 @@ mod tests {
                 // Within half a unit of the exact product.
                 prop_assert!((got * div - exact).abs() * 2 <= div, "{price} x {qty} = {got}");
             }
+        }
+
+        #[test]
+        fn micros_round_trip(units in -1_000_000_000i64..1_000_000_000, scale in 0u32..=MAX_SCALE) {
+            let v = Decimal::new(units, scale).normalize();
+            prop_assert_eq!(from_micros(to_micros(v).unwrap()), v);
         }
 
         #[test]

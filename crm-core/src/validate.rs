@@ -280,6 +280,7 @@ pub fn check_value(path: &str, spec: &FieldSpec, v: &Value, now: Timestamp, errs
         }
         Value::Int(n) => range(path, spec, *n as f64, errs),
         Value::Money(m) => range(path, spec, m.0 as f64, errs),
+        Value::Decimal(d) => range(path, spec, f64::try_from(*d).unwrap_or(f64::NAN), errs),
         Value::Number(n) => range(path, spec, *n, errs),
         Value::Date(d) => {
             if spec.not_in_future && Timestamp::from_date(*d) > now.plus_days(1) {
@@ -351,6 +352,10 @@ pub fn parse_json(path: &str, spec: &FieldSpec, raw: &Json, ctx: &Ctx) -> Result
                 )
             })
         }
+        // A JSON number reads by its shortest decimal form (`2.5`, `0.1`), exactly.
+        (Json::Number(n), FieldType::Decimal) => crate::decimal::parse(&n.to_string())
+            .map(Value::Decimal)
+            .ok_or_else(|| type_error(path, &spec.ty)),
         (Json::Bool(b), FieldType::Bool) => Ok(Value::Bool(*b)),
         (Json::Object(_) | Json::Array(_), FieldType::Json) => Ok(Value::Json(raw.clone())),
         _ => Err(type_error(path, &spec.ty)),
@@ -408,6 +413,7 @@ fn text_value(path: &str, spec: &FieldSpec, s: &str, ctx: &Ctx) -> Result<Value,
         FieldType::Money => {
             Value::Money(Money::parse(s).ok_or_else(|| bad(codes::INVALID_MONEY, "expected an amount like 1234.50"))?)
         }
+        FieldType::Decimal => Value::Decimal(crate::decimal::parse(s).ok_or_else(|| type_error(path, &spec.ty))?),
         FieldType::Date => {
             Value::Date(parse_date(s).ok_or_else(|| bad(codes::INVALID_DATE, "expected a date like 2025-01-31"))?)
         }
@@ -460,6 +466,7 @@ fn type_error(path: &str, ty: &FieldType) -> FieldError {
         FieldType::Ref(_) => "expected an id string",
         FieldType::Integer => "expected a whole number",
         FieldType::Number => "expected a number",
+        FieldType::Decimal => "expected a decimal like \"2.5\" (at most 6 decimals)",
         FieldType::Bool => "expected true or false",
         FieldType::MultiEnum | FieldType::Tags => "expected a list of strings",
         FieldType::Json => "expected an object or a list",
@@ -873,6 +880,19 @@ mod tests {
         for raw in [json!(1.5), json!("1.234"), json!(true), json!(["1"])] {
             bad(T::Money, raw, codes::INVALID_MONEY);
         }
+        // Decimals: a string or a JSON number, read exactly by its decimal digits; answered as a string.
+        ok(T::Decimal, json!("2.50"), json!("2.5"));
+        ok(T::Decimal, json!(0.1), json!("0.1"));
+        ok(T::Decimal, json!(3), json!("3"));
+        for raw in [
+            json!("1.1234567"),
+            json!("1e3"),
+            json!(1e300),
+            json!(true),
+            json!("9999999999999"),
+        ] {
+            bad(T::Decimal, raw, codes::INVALID_TYPE);
+        }
         // Dates and times take strings.
         ok(T::Date, json!("2025-01-31"), json!("2025-01-31"));
         bad(T::Date, json!(20_250_131), codes::INVALID_TYPE);
@@ -918,6 +938,8 @@ mod tests {
         bad(T::Number, "NaN", codes::INVALID_TYPE);
         ok(T::Money, "$1,234.5", json!("1234.50"));
         bad(T::Money, "12.345", codes::INVALID_MONEY);
+        ok(T::Decimal, " 8.875 ", json!("8.875"));
+        bad(T::Decimal, "8,875", codes::INVALID_TYPE);
         ok(T::Date, "2025-01-31", json!("2025-01-31"));
         bad(T::Date, "Jan 31", codes::INVALID_DATE);
         ok(T::Timestamp, "2025-01-31T09:30:00Z", json!("2025-01-31T09:30:00Z"));

@@ -125,6 +125,9 @@ pub enum FieldType {
     /// Real number (measurements, coordinates). Not for money.
     Number,
     Money,
+    /// Exact quantity or rate (`2.5`, `8.875`), at most [`crate::decimal::MAX_SCALE`] fractional
+    /// digits; stored as an integer of millionths so every store sorts and compares it exactly.
+    Decimal,
     Date,
     Timestamp,
     Bool,
@@ -175,6 +178,7 @@ const TYPE_NAMES: &[(&str, FieldType)] = &[
     ("integer", FieldType::Integer),
     ("number", FieldType::Number),
     ("money", FieldType::Money),
+    ("decimal", FieldType::Decimal),
     ("date", FieldType::Date),
     ("timestamp", FieldType::Timestamp),
     ("bool", FieldType::Bool),
@@ -225,6 +229,7 @@ impl FieldType {
                 | FieldType::Url
                 | FieldType::Enum
                 | FieldType::Money
+                | FieldType::Decimal
                 | FieldType::Date
                 | FieldType::Timestamp
                 | FieldType::Ref(_)
@@ -235,7 +240,12 @@ impl FieldType {
     pub fn allowed_for_custom(&self) -> bool {
         !matches!(
             self,
-            FieldType::Ref(_) | FieldType::Json | FieldType::Integer | FieldType::Timestamp | FieldType::Tags
+            FieldType::Ref(_)
+                | FieldType::Json
+                | FieldType::Integer
+                | FieldType::Decimal
+                | FieldType::Timestamp
+                | FieldType::Tags
         )
     }
 }
@@ -249,6 +259,7 @@ pub enum Value {
     Int(i64),
     Number(f64),
     Money(Money),
+    Decimal(rust_decimal::Decimal),
     Text(String),
     Date(time::Date),
     Timestamp(Timestamp),
@@ -301,6 +312,7 @@ impl Value {
             Value::Int(i) => J::from(*i),
             Value::Number(n) => serde_json::Number::from_f64(*n).map(J::Number).unwrap_or(J::Null),
             Value::Money(m) => J::String(m.to_string()),
+            Value::Decimal(d) => J::String(d.normalize().to_string()),
             Value::Text(s) => J::String(s.clone()),
             Value::Date(d) => J::String(format_date(*d)),
             Value::Timestamp(t) => J::String(t.to_rfc3339()),
@@ -326,6 +338,11 @@ impl Value {
             FieldType::Money => Value::Money(match j {
                 J::String(s) => Money::parse(s)?,
                 J::Number(n) => Money::from_major(n.as_i64()?)?,
+                _ => return None,
+            }),
+            FieldType::Decimal => Value::Decimal(match j {
+                J::String(s) => crate::decimal::parse(s)?,
+                J::Number(n) => crate::decimal::parse(&n.to_string())?,
                 _ => return None,
             }),
             FieldType::Date => Value::Date(parse_date(j.as_str()?)?),
@@ -356,6 +373,7 @@ impl Value {
             (Int(a), Number(b)) => (*a as f64).total_cmp(b),
             (Number(a), Int(b)) => a.total_cmp(&(*b as f64)),
             (Money(a), Money(b)) => a.cmp(b),
+            (Decimal(a), Decimal(b)) => a.cmp(b),
             (Text(a), Text(b)) => a.as_bytes().cmp(b.as_bytes()),
             (Date(a), Date(b)) => a.cmp(b),
             (Timestamp(a), Timestamp(b)) => a.cmp(b),
@@ -370,7 +388,7 @@ impl Value {
             Value::Null => 0,
             Value::Bool(_) => 1,
             Value::Int(_) | Value::Number(_) => 2,
-            Value::Money(_) => 3,
+            Value::Money(_) | Value::Decimal(_) => 3,
             Value::Text(_) => 4,
             Value::Date(_) => 5,
             Value::Timestamp(_) => 6,
@@ -409,6 +427,11 @@ impl From<Id> for Value {
 impl From<Money> for Value {
     fn from(m: Money) -> Self {
         Value::Money(m)
+    }
+}
+impl From<rust_decimal::Decimal> for Value {
+    fn from(d: rust_decimal::Decimal) -> Self {
+        Value::Decimal(d)
     }
 }
 impl From<Timestamp> for Value {

@@ -60,6 +60,13 @@ fn field_schema(f: &FieldDef) -> Json {
         FieldType::Money => {
             json!({ "type": "string", "pattern": "^-?[0-9]+(\\.[0-9]{1,2})?$", "description": "Decimal string, never a float" })
         }
+        FieldType::Decimal => json!({
+            "oneOf": [
+                { "type": "string", "pattern": "^-?[0-9]+(\\.[0-9]{1,6})?$" },
+                { "type": "number" }
+            ],
+            "description": "Exact decimal (at most 6 decimals); answered as a string"
+        }),
         FieldType::Date => string(Some("date")),
         FieldType::Timestamp => string(Some("date-time")),
         FieldType::Bool => json!({ "type": "boolean" }),

@@ -182,7 +182,7 @@ pub fn column_type(backend: Backend, ty: &FieldType) -> ColumnType {
         | FieldType::Date
         | FieldType::MultiEnum
         | FieldType::Tags => ColumnType::Text,
-        FieldType::Integer | FieldType::Money | FieldType::Timestamp => ColumnType::BigInteger,
+        FieldType::Integer | FieldType::Money | FieldType::Decimal | FieldType::Timestamp => ColumnType::BigInteger,
         FieldType::Number => ColumnType::Double,
         FieldType::Bool => ColumnType::Boolean,
         FieldType::Ref(_) => uuid_type(backend),

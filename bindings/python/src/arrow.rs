@@ -69,6 +69,10 @@ impl Col {
             FieldType::Money => {
                 Col::Money(Decimal128Builder::with_capacity(n).with_data_type(DataType::Decimal128(18, 2)))
             }
+            // Stored as millionths: exactly a decimal with scale 6.
+            FieldType::Decimal => {
+                Col::Money(Decimal128Builder::with_capacity(n).with_data_type(DataType::Decimal128(18, 6)))
+            }
             FieldType::Date => Col::Date(Date32Builder::with_capacity(n)),
             FieldType::Timestamp => Col::Ts(TimestampMicrosecondBuilder::with_capacity(n).with_timezone("UTC")),
             FieldType::MultiEnum | FieldType::Tags => {
@@ -112,6 +116,10 @@ impl Col {
             (Col::Bool(b), Value::Bool(x)) => b.append_value(*x),
             (Col::Bool(b), _) => b.append_null(),
             (Col::Money(b), Value::Money(m)) => b.append_value(i128::from(m.0)),
+            (Col::Money(b), Value::Decimal(d)) => match crm_core::decimal::to_micros(*d) {
+                Some(m) => b.append_value(i128::from(m)),
+                None => b.append_null(),
+            },
             (Col::Money(b), _) => b.append_null(),
             (Col::Date(b), Value::Date(d)) => b.append_value(d.to_julian_day() - UNIX_EPOCH_JULIAN_DAY),
             (Col::Date(b), _) => b.append_null(),

@@ -130,6 +130,7 @@ impl<'py> Conv<'py> {
             Value::Int(i) => i.into_pyobject(py)?.into_any(),
             Value::Number(n) => n.into_pyobject(py)?.into_any(),
             Value::Money(m) => self.decimal.call1((m.to_string(),))?,
+            Value::Decimal(d) => self.decimal.call1((d.to_string(),))?,
             Value::Text(s) => s.into_pyobject(py)?.into_any(),
             Value::Date(d) => self.date.call1((d.year(), u8::from(d.month()), d.day()))?,
             Value::Timestamp(t) => self.ts(*t)?,

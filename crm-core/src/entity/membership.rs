@@ -100,7 +100,12 @@ fn membership_freeze() -> EntityDef {
 pub struct MembershipRules;
 
 impl EntityRules for MembershipRules {
-    fn derive_from_children(&self, parent: &mut Record, children: &[(&'static EntityDef, Vec<Record>)]) {
+    fn derive_from_children(
+        &self,
+        parent: &mut Record,
+        children: &mut [(&'static EntityDef, Vec<Record>)],
+        _cx: &ComputeCtx,
+    ) {
         let mut spans: Vec<(time::Date, time::Date)> = children
             .iter()
             .filter(|(d, _)| d.name == MEMBERSHIP_FREEZE.name)

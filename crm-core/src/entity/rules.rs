@@ -1,6 +1,7 @@
 //! The hook trait through which the service runs an entity type's own rules, and the tenant data those
 //! rules read. The service calls the hooks of whatever declaration it handles; it never matches names.
 
+use crate::computed::ComputeCtx;
 use crate::error::Result;
 use crate::pipeline::Pipeline;
 use crate::record::Record;
@@ -51,8 +52,17 @@ pub trait EntityRules: Send + Sync + std::fmt::Debug {
     }
 
     /// Recomputes a parent's derived fields from its children as they will be after the write (every
-    /// child type of the parent, each with all its rows). Runs in the child write's change set.
-    fn derive_from_children(&self, _parent: &mut Record, _children: &[(&'static EntityDef, Vec<Record>)]) {}
+    /// child type of the parent, each with all its rows, in their declared order), and the children's
+    /// own derived fields where they depend on their siblings (a line's share of a document
+    /// discount). Runs in the change set of every write of the parent or of one of its children; the
+    /// service writes every child it changed. `cx` carries the time and the tenant's settings.
+    fn derive_from_children(
+        &self,
+        _parent: &mut Record,
+        _children: &mut [(&'static EntityDef, Vec<Record>)],
+        _cx: &ComputeCtx,
+    ) {
+    }
 }
 
 /// The rules of an entity type that has none beyond its declaration.

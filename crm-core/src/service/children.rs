@@ -6,6 +6,7 @@
 use super::Service;
 use crate::access::{Action, Actor, Scope};
 use crate::change::{ChangeSet, Write, diff};
+use crate::computed::ComputeCtx;
 use crate::error::{Error, FieldError, Result, codes};
 use crate::query::{Filter, SortKey, StoreQuery};
 use crate::record::Record;
@@ -54,7 +55,11 @@ impl<S: Store> Service<S> {
     }
 
     /// Every child of a parent record, per child type, in each type's declared order.
-    async fn load_children(&self, tenant: Id, parent: &Record) -> Result<Vec<(&'static EntityDef, Vec<Record>)>> {
+    pub(crate) async fn load_children(
+        &self,
+        tenant: Id,
+        parent: &Record,
+    ) -> Result<Vec<(&'static EntityDef, Vec<Record>)>> {
         let mut out = Vec::new();
         for def in parent.entity.children() {
             let Some(c) = def.child_of else { continue };
@@ -77,19 +82,21 @@ impl<S: Store> Service<S> {
         Ok(out)
     }
 
-    /// Adds the parent's side of a child write (`old` → `new`; `None` for an insert or a delete) to the
-    /// change set: checks the actor may update the parent, bumps its version and re-derives it from its
-    /// children as they will be.
+    /// A write of one child (`old` → `new`; `None` for an insert or a delete) as a write of its parent:
+    /// checks the actor may update the parent, then adds the child's own write, its siblings' and the
+    /// parent's re-derived state and the parent's version bump to the change set (see
+    /// [`Service::emit_children`]). Returns the child as written (with its derived fields); `None` for
+    /// a delete or a record that is not a child.
     pub(crate) async fn child_write_into_parent(
         &self,
         actor: &Actor,
         old: Option<&Record>,
         new: Option<&Record>,
         cs: &mut ChangeSet,
-    ) -> Result<()> {
-        let Some(child) = new.or(old) else { return Ok(()) };
+    ) -> Result<Option<Record>> {
+        let Some(child) = new.or(old) else { return Ok(None) };
         let (Some(parent_def), Some(c)) = (child.entity.parent(), child.entity.child_of) else {
-            return Ok(());
+            return Ok(None);
         };
         if let (Some(o), Some(n)) = (old, new)
             && o.id_of(c.field) != n.id_of(c.field)
@@ -118,37 +125,76 @@ impl<S: Store> Service<S> {
         if let Some(wf) = parent_def.workflow {
             super::workflow::check_unlocked(wf, &parent)?;
         }
-        let mut children = self.load_children(actor.tenant, &parent).await?;
+        let loaded = self.load_children(actor.tenant, &parent).await?;
+        let mut children = loaded.clone();
         for (def, rows) in &mut children {
             if def.name != child.entity.name {
                 continue;
             }
-            rows.retain(|r| r.id != child.id);
-            if let Some(n) = new {
-                rows.push(n.clone());
+            match (rows.iter().position(|r| r.id == child.id), new) {
+                (Some(at), Some(n)) => rows[at] = n.clone(),
+                (Some(at), None) => {
+                    rows.remove(at);
+                }
+                (None, Some(n)) => rows.push(n.clone()),
+                (None, None) => {}
             }
         }
-        self.parent_into_change_set(actor, &parent, &children, cs)?;
-        Ok(())
+        let (_, children) = self
+            .emit_children(actor, &parent, parent.clone(), &loaded, children, cs)
+            .await?;
+        Ok(new.and_then(|n| children.into_iter().flat_map(|(_, rows)| rows).find(|r| r.id == n.id)))
     }
 
-    /// The parent's side of a child write: re-derived from its children as they will be, sent back
-    /// to approval if its workflow says so, its version bumped, audited with its event.
-    fn parent_into_change_set(
+    /// The parent and children of one write, as they end up: `next` (the parent with any patch
+    /// applied) and `children` are re-derived by the parent's rules; then every child that is new,
+    /// changed or gone against `loaded` (the children as stored) is written with its audit entry and
+    /// event, and the parent is re-entered into approval if its workflow says so, its version bumped
+    /// and written. Returns the parent and children as written.
+    pub(crate) async fn emit_children(
         &self,
         actor: &Actor,
         parent: &Record,
-        children: &[(&'static EntityDef, Vec<Record>)],
+        mut next: Record,
+        loaded: &[(&'static EntityDef, Vec<Record>)],
+        mut children: Vec<(&'static EntityDef, Vec<Record>)>,
         cs: &mut ChangeSet,
-    ) -> Result<Record> {
+    ) -> Result<(Record, Vec<(&'static EntityDef, Vec<Record>)>)> {
         let def = parent.entity;
-        let mut next = parent.clone();
-        def.rules.derive_from_children(&mut next, children);
+        let now = self.clock.now();
+        let cx = ComputeCtx::new(now, Some(self.org(actor.tenant).await?));
+        def.rules.derive_from_children(&mut next, &mut children, &cx);
+        for (cdef, rows) in &mut children {
+            let before: &[Record] = loaded
+                .iter()
+                .find(|(d, _)| d.name == cdef.name)
+                .map_or(&[], |(_, r)| r.as_slice());
+            for r in rows.iter_mut() {
+                match before.iter().find(|o| o.id == r.id) {
+                    None => self.push_change(actor, "create", &format!("{}.created", cdef.name), None, r, cs),
+                    Some(o) if o.values != r.values || o.custom != r.custom => {
+                        r.version = o.version + 1;
+                        r.updated_at = now;
+                        self.push_change(actor, "update", &format!("{}.updated", cdef.name), Some(o), r, cs);
+                    }
+                    Some(_) => {}
+                }
+            }
+            for o in before.iter().filter(|o| !rows.iter().any(|r| r.id == o.id)) {
+                cs.audit.push(self.audit_entry(actor, "delete", o, diff(Some(o), None)));
+                cs.events.push(self.event(&format!("{}.deleted", cdef.name), o));
+                cs.writes.push(Write::Delete {
+                    entity: cdef,
+                    id: o.id,
+                    expected_version: o.version,
+                });
+            }
+        }
         if let Some(wf) = def.workflow {
             super::workflow::check_edit(wf, parent, &mut next)?;
         }
         next.version = parent.version + 1;
-        next.updated_at = self.clock.now();
+        next.updated_at = now;
         self.push_change(
             actor,
             "update",
@@ -157,7 +203,7 @@ impl<S: Store> Service<S> {
             &next,
             cs,
         );
-        Ok(next)
+        Ok((next, children))
     }
 
     /// Adds the deletion of every child of `parent` (audited, with events) to the change set.
@@ -206,8 +252,8 @@ impl<S: Store> Service<S> {
         if let Some(wf) = def.workflow {
             super::workflow::check_unlocked(wf, &parent)?;
         }
-        let mut children = self.load_children(actor.tenant, &parent).await?;
-        let mut cs = self.change_set(actor.tenant, actor.user_id);
+        let loaded = self.load_children(actor.tenant, &parent).await?;
+        let mut children = loaded.clone();
         let mut errs: Vec<FieldError> = Vec::new();
         let prefixed = |i: usize, e: Error, errs: &mut Vec<FieldError>| -> Result<()> {
             match e {
@@ -257,7 +303,6 @@ impl<S: Store> Service<S> {
                                 prefixed(i, e, &mut errs)?;
                                 continue;
                             }
-                            self.push_change(actor, "create", &format!("{}.created", cdef.name), None, &rec, &mut cs);
                             children[slot].1.push(rec);
                         }
                         Err(e) => prefixed(i, e, &mut errs)?,
@@ -290,14 +335,6 @@ impl<S: Store> Service<S> {
                                 prefixed(i, e, &mut errs)?;
                                 continue;
                             }
-                            self.push_change(
-                                actor,
-                                "update",
-                                &format!("{}.updated", cdef.name),
-                                Some(&cur),
-                                &rec,
-                                &mut cs,
-                            );
                             children[slot].1[at] = rec;
                         }
                         Ok(None) => {}
@@ -308,23 +345,18 @@ impl<S: Store> Service<S> {
                     let Some(at) = children[slot].1.iter().position(|r| r.id == *cid) else {
                         return Err(Error::not_found(cdef.name, cid));
                     };
-                    let cur = children[slot].1.remove(at);
-                    super::expect_version(&cur, *version)?;
-                    cs.audit
-                        .push(self.audit_entry(actor, "delete", &cur, diff(Some(&cur), None)));
-                    cs.events.push(self.event(&format!("{}.deleted", cdef.name), &cur));
-                    cs.writes.push(Write::Delete {
-                        entity: cdef,
-                        id: cur.id,
-                        expected_version: cur.version,
-                    });
+                    super::expect_version(&children[slot].1[at], *version)?;
+                    children[slot].1.remove(at);
                 }
             }
         }
         if !errs.is_empty() {
             return Err(Error::Validation(errs));
         }
-        let next = self.parent_into_change_set(actor, &parent, &children, &mut cs)?;
+        let mut cs = self.change_set(actor.tenant, actor.user_id);
+        let (next, _) = self
+            .emit_children(actor, &parent, parent.clone(), &loaded, children, &mut cs)
+            .await?;
         self.store.apply(cs).await?;
         self.present(actor, next).await
     }

@@ -36,8 +36,14 @@ impl<S: Store> Service<S> {
         let rec = self.build_create(actor, def, input, &ctx)?;
         self.check_links(actor, &rec, None).await?;
         let mut cs = self.change_set(actor.tenant, actor.user_id);
-        self.push_change(actor, "create", &format!("{}.created", def.name), None, &rec, &mut cs);
-        self.child_write_into_parent(actor, None, Some(&rec), &mut cs).await?;
+        // A child is written with its parent (which may derive some of its fields).
+        let rec = match self.child_write_into_parent(actor, None, Some(&rec), &mut cs).await? {
+            Some(written) => written,
+            None => {
+                self.push_change(actor, "create", &format!("{}.created", def.name), None, &rec, &mut cs);
+                rec
+            }
+        };
         self.rescore_parent(&rec, None, &mut cs).await?;
         Ok((rec, cs))
     }
@@ -160,16 +166,29 @@ impl<S: Store> Service<S> {
             self.score_into(&mut rec, ctx.model.as_ref()).await?;
         }
         let mut cs = self.change_set(actor.tenant, actor.user_id);
-        self.push_change(
-            actor,
-            "update",
-            &format!("{}.updated", def.name),
-            Some(&cur),
-            &rec,
-            &mut cs,
-        );
-        self.child_write_into_parent(actor, Some(&cur), Some(&rec), &mut cs)
-            .await?;
+        let rec = if def.child_of.is_some() {
+            // Written with its parent (which may derive some of its fields).
+            self.child_write_into_parent(actor, Some(&cur), Some(&rec), &mut cs)
+                .await?
+                .unwrap_or(rec)
+        } else if def.children().next().is_some() {
+            // A parent's own fields may change what it and its children derive (a document discount).
+            let loaded = self.load_children(actor.tenant, &cur).await?;
+            let children = loaded.clone();
+            self.emit_children(actor, &cur, rec, &loaded, children, &mut cs)
+                .await?
+                .0
+        } else {
+            self.push_change(
+                actor,
+                "update",
+                &format!("{}.updated", def.name),
+                Some(&cur),
+                &rec,
+                &mut cs,
+            );
+            rec
+        };
         self.rescore_parent(&rec, None, &mut cs).await?;
         if def.rescores.is_some_and(|f| cur.id_of(f) != rec.id_of(f)) {
             // Moved to another parent: the old parent loses this record's contribution.
@@ -250,15 +269,19 @@ impl<S: Store> Service<S> {
         }
         let mut cs = self.change_set(actor.tenant, actor.user_id);
         self.cascade_children(actor, &cur, &mut cs).await?;
-        self.child_write_into_parent(actor, Some(&cur), None, &mut cs).await?;
-        cs.audit
-            .push(self.audit_entry(actor, "delete", &cur, diff(Some(&cur), None)));
-        cs.events.push(self.event(&format!("{}.deleted", def.name), &cur));
-        cs.writes.push(Write::Delete {
-            entity: def,
-            id,
-            expected_version,
-        });
+        if def.child_of.is_some() {
+            // Deleted with its parent's write (which re-derives the parent).
+            self.child_write_into_parent(actor, Some(&cur), None, &mut cs).await?;
+        } else {
+            cs.audit
+                .push(self.audit_entry(actor, "delete", &cur, diff(Some(&cur), None)));
+            cs.events.push(self.event(&format!("{}.deleted", def.name), &cur));
+            cs.writes.push(Write::Delete {
+                entity: def,
+                id,
+                expected_version,
+            });
+        }
         self.rescore_parent(&cur, Some(cur.id), &mut cs).await?;
         self.store.apply(cs).await?;
         Ok(())

@@ -7,7 +7,7 @@ use serde_json::Value as Json;
 /// The stored value of a column holding a field of type `ty` (not `Json`: see [`json_col`]).
 pub(super) fn col<'r>(row: &'r PgRow, i: usize, ty: &FieldType) -> std::result::Result<Raw<'r>, sqlx::Error> {
     Ok(match ty {
-        FieldType::Integer | FieldType::Money | FieldType::Timestamp => {
+        FieldType::Integer | FieldType::Money | FieldType::Decimal | FieldType::Timestamp => {
             row.try_get::<Option<i64>, _>(i)?.map_or(Raw::Null, Raw::Int)
         }
         FieldType::Number => row.try_get::<Option<f64>, _>(i)?.map_or(Raw::Null, Raw::Real),

@@ -62,6 +62,8 @@ impl JsonAs {
     fn of(v: &Value) -> JsonAs {
         match v {
             Value::Int(_) | Value::Money(_) | Value::Timestamp(_) => JsonAs::Numeric,
+            // Decimals are never custom fields (see `FieldType::allowed_for_custom`).
+            Value::Decimal(_) => JsonAs::Text,
             Value::Number(_) => JsonAs::Float,
             Value::Text(_) | Value::Date(_) | Value::Id(_) => JsonAs::Text,
             Value::Bool(_) => JsonAs::Bool,

@@ -16,6 +16,8 @@ pub fn to_sql_value(v: &Value, backend: Backend) -> SqlValue {
         Value::Int(i) => SqlValue::BigInt(Some(*i)),
         Value::Number(n) => SqlValue::Double(Some(*n)),
         Value::Money(m) => SqlValue::BigInt(Some(m.0)),
+        // Validation keeps decimals within what millionths in 64 bits hold.
+        Value::Decimal(d) => SqlValue::BigInt(crm_core::decimal::to_micros(*d)),
         Value::Text(s) => SqlValue::String(Some(s.clone())),
         Value::Date(d) => SqlValue::String(Some(format_date(*d))),
         Value::Timestamp(t) => SqlValue::BigInt(Some(t.0)),
@@ -31,7 +33,7 @@ pub fn to_sql_value(v: &Value, backend: Backend) -> SqlValue {
 /// A NULL of the SQL type a field of type `ty` is stored as (PostgreSQL wants typed NULLs).
 pub fn null_of(ty: &FieldType, backend: Backend) -> SqlValue {
     match ty {
-        FieldType::Integer | FieldType::Money | FieldType::Timestamp => SqlValue::BigInt(None),
+        FieldType::Integer | FieldType::Money | FieldType::Decimal | FieldType::Timestamp => SqlValue::BigInt(None),
         FieldType::Number => SqlValue::Double(None),
         FieldType::Bool => SqlValue::Bool(None),
         FieldType::Ref(_) => SqlValue::Uuid(None),
@@ -73,6 +75,7 @@ pub fn decode(ty: &FieldType, raw: Raw<'_>) -> Option<Value> {
         },
         FieldType::Integer => Value::Int(int(raw)?),
         FieldType::Money => Value::Money(Money(int(raw)?)),
+        FieldType::Decimal => Value::Decimal(crm_core::decimal::from_micros(int(raw)?)),
         FieldType::Timestamp => Value::Timestamp(Timestamp(int(raw)?)),
         FieldType::Number => match raw {
             Raw::Real(f) => Value::Number(f),
@@ -192,6 +195,7 @@ pub fn custom_to_json(v: &Value) -> (Json, Option<&'static str>) {
         Value::Int(i) => (Json::from(*i), None),
         Value::Number(n) => (serde_json::Number::from_f64(*n).map_or(Json::Null, Json::Number), None),
         Value::Money(m) => (Json::from(m.0), Some("money")),
+        Value::Decimal(d) => (Json::String(d.to_string()), Some("decimal")),
         Value::Text(s) => (Json::String(s.clone()), None),
         Value::Date(d) => (Json::String(format_date(*d)), Some("date")),
         Value::Timestamp(t) => (Json::from(t.0), Some("timestamp")),
@@ -207,6 +211,7 @@ pub fn custom_from_json(j: &Json, tag: Option<&str>) -> Option<Value> {
         (Some("json"), j) => Value::Json(j.clone()),
         (_, Json::Null) => Value::Null,
         (Some("money"), j) => Value::Money(Money(j.as_i64()?)),
+        (Some("decimal"), j) => Value::Decimal(crm_core::decimal::parse(j.as_str()?)?),
         (Some("timestamp"), j) => Value::Timestamp(Timestamp(j.as_i64()?)),
         (Some("date"), j) => Value::Date(parse_date(j.as_str()?)?),
         (Some("id"), j) => Value::Id(j.as_str()?.parse().ok()?),

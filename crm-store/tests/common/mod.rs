@@ -38,6 +38,9 @@ pub fn sample(ty: &FieldType, n: u32, options: &[String]) -> Value {
         FieldType::Integer => Value::Int(i64::from(n) * 7 - 3),
         FieldType::Number => Value::Number(f64::from(n) * 1.25 - 0.5),
         FieldType::Money => Value::Money(Money(i64::from(n) * 10_050 + 1)),
+        FieldType::Decimal => {
+            Value::Decimal(crm_core::decimal::Decimal::new(i64::from(n) * 1_250_001 - 7, 6).normalize())
+        }
         FieldType::Date => date(1990 + (n % 30) as i32, 1 + (n % 12) as u8, 1 + (n % 28) as u8),
         FieldType::Timestamp => Value::Timestamp(Timestamp(T0 + i64::from(n) * 1_000_001)),
         FieldType::Bool => Value::Bool(n.is_multiple_of(2)),
