@@ -394,6 +394,8 @@ pub mod builtin {
     use super::*;
 
     pub const NAMES: &[&str] = &["admin", "manager", "sales", "field_tech", "staff"];
+    /// The built-in role that may do everything in its tenant.
+    pub const ADMIN: &str = "admin";
     const CRM: &[&str] = &["contact", "company", "lead", "activity"];
     const CONFIG: &[&str] = &[
         "organization",
@@ -454,13 +456,14 @@ pub mod builtin {
         )
     }
 
-    /// Runs the business: every customer record; reads configuration, edits and publishes scoring models.
+    /// Runs the business: every customer record and quote (approves quotes up to the manager level);
+    /// reads configuration, edits and publishes scoring models.
     pub fn manager() -> Role {
         use Action::*;
         let all = Action::ALL.map(|a| (a, Scope::Tenant));
         let mut g: Vec<_> = CRM
             .iter()
-            .chain(&["membership"])
+            .chain(&["membership", "quote"])
             .map(|e| (*e, grant(&all, Fields::All, Fields::All)))
             .collect();
         g.extend(read_config(&["scoring_model", "pipeline"]));
@@ -471,7 +474,8 @@ pub mod builtin {
         role("manager", g)
     }
 
-    /// Sells: reads their team's customers and leads, edits their own.
+    /// Sells: reads their team's customers, leads and quotes, edits their own; submits and sends
+    /// their own quotes and records the customer's answer, but approves none.
     pub fn sales() -> Role {
         use Action::*;
         let acts = [
@@ -484,6 +488,9 @@ pub mod builtin {
             .iter()
             .map(|e| (*e, grant(&acts, Fields::All, Fields::All)))
             .collect();
+        let quoting = [Submit, Send, Accept, Decline].map(|a| (a, Scope::Own));
+        let quote_acts: Vec<_> = acts.iter().chain(&quoting).copied().collect();
+        g.push(("quote", grant(&quote_acts, Fields::All, Fields::All)));
         g.extend(read_config(&[]));
         g.push(own_api_keys());
         role("sales", g)

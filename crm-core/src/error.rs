@@ -30,6 +30,12 @@ pub mod codes {
     pub const TOO_SHORT: &str = "too_short";
     pub const TOO_SMALL: &str = "too_small";
     pub const TOO_LARGE: &str = "too_large";
+    /// A document past its validity date (a quote cannot be sent or accepted).
+    pub const EXPIRED: &str = "expired";
+    /// The submitter of a document may not approve or reject it.
+    pub const SELF_APPROVAL: &str = "self_approval";
+    /// The approver's role is below the approval level the document needs.
+    pub const APPROVAL_LEVEL: &str = "approval_level";
     pub const INVALID_TYPE: &str = "invalid_type";
     pub const INVALID_EMAIL: &str = "invalid_email";
     pub const INVALID_PHONE: &str = "invalid_phone";

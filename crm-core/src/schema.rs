@@ -184,6 +184,31 @@ pub struct EntityDef {
     pub computed: Vec<crate::computed::ComputedDef>,
     /// The state machine of its status field, run by `Service::transition` (see [`crate::workflow`]).
     pub workflow: Option<&'static crate::workflow::Workflow>,
+    /// Sums this type's records contribute to a derived field of the records they reference.
+    pub rollups: Vec<Rollup>,
+}
+
+/// A sum over records of one type kept in a derived field of the record they reference (accepted
+/// quotes' totals in their customer's lifetime value), recomputed in the change set of every write
+/// that may change it. Several rollups may feed one target field (quotes and, later, jobs): the field
+/// holds the sum of all of them.
+#[derive(Clone, Copy, Debug)]
+pub struct Rollup {
+    /// The reference field naming the target record (its type is the target type).
+    pub via: &'static str,
+    /// The target's derived money or integer field.
+    pub field: &'static str,
+    /// The money or integer field summed.
+    pub sum: &'static str,
+    /// Only records whose enum field has this value count (`("status", "accepted")`).
+    pub when: (&'static str, &'static str),
+}
+
+impl Rollup {
+    /// Does this record count towards its target?
+    pub fn counts(&self, r: &Record) -> bool {
+        r.str(self.when.0) == Some(self.when.1)
+    }
 }
 
 /// How a child entity type hangs off its parent. A child has no access grants of its own: reading it
@@ -235,6 +260,7 @@ impl EntityDef {
             child_of: None,
             computed: Vec::new(),
             workflow: None,
+            rollups: Vec::new(),
         }
     }
 

@@ -8,7 +8,7 @@ use crate::access::Action;
 use crate::entity::WriteCtx;
 use crate::error::FieldError;
 use crate::record::Record;
-use crate::value::{Id, Timestamp};
+use crate::value::{Id, Timestamp, Value};
 
 /// The state machine of one entity type.
 #[derive(Debug)]
@@ -21,6 +21,8 @@ pub struct Workflow {
     /// An edit of a record in one of these states moves it back to the given state (an approved
     /// document re-enters approval when it changes).
     pub reenter_on_edit: Option<(&'static [&'static str], &'static str)>,
+    /// Fields the core sets when a record is created (a quote's number).
+    pub create_stamps: &'static [(&'static str, Stamp)],
 }
 
 /// One named transition.
@@ -32,7 +34,9 @@ pub struct Transition {
     pub action: Action,
     /// States it may start from.
     pub from: &'static [&'static str],
-    pub to: &'static str,
+    /// The state it moves the record to; `None`: the record stays where it is (a duplicate is made
+    /// of it); see also [`Transition::decide`].
+    pub to: Option<&'static str>,
     /// The event kind raised in the same change set.
     pub event: &'static str,
     /// Fields the core sets on the transition (who and when), never taken from the client.
@@ -43,9 +47,66 @@ pub struct Transition {
     /// Writable fields the transition's input may set (a rejection's reason).
     pub accepts: &'static [&'static str],
     pub guard: Option<Guard>,
+    /// Chooses the target state (and fields to record with it) by rules, after the guard: a quote's
+    /// submission is approved at once when no approval rule applies, else waits for the level the
+    /// rule names.
+    pub decide: Option<Decide>,
+    /// The transition makes a copy of the record and its children (a revision, a duplicate), in the
+    /// same change set; the copy is what the use case returns.
+    pub spawn: Option<Spawn>,
     /// What the service does after the transition's change set is applied.
     pub then: Option<Effect>,
 }
+
+impl Transition {
+    /// A transition with nothing but its name, action, states and event; the rest is added with
+    /// struct update syntax (`..Transition::new(..)`).
+    pub const fn new(
+        name: &'static str,
+        action: Action,
+        from: &'static [&'static str],
+        to: Option<&'static str>,
+        event: &'static str,
+    ) -> Self {
+        Transition {
+            name,
+            action,
+            from,
+            to,
+            event,
+            stamps: &[],
+            displaces_to: None,
+            accepts: &[],
+            guard: None,
+            decide: None,
+            spawn: None,
+            then: None,
+        }
+    }
+}
+
+/// How a spawning transition numbers and links the copy. The copy starts as the original with new
+/// ids; every field a client cannot write (state, stamps, derived values) goes back to its default
+/// unless kept, and the parent recomputes what it derives.
+#[derive(Debug)]
+pub struct Spawn {
+    /// Non-writable fields the copy keeps (a revision keeps the quote number).
+    pub keep: &'static [&'static str],
+    /// Fields the core stamps on the copy ([`Stamp::Increment`] counts from the original's value).
+    pub stamps: &'static [(&'static str, Stamp)],
+    /// A field of the copy that points at the original (`supersedes_id`).
+    pub link: Option<&'static str>,
+}
+
+/// Where a [`Decide`] sends the record, and what it records on it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Decision {
+    pub to: &'static str,
+    pub set: Vec<(&'static str, Value)>,
+}
+
+/// Chooses a transition's target state by rules; may refuse like a guard.
+pub type Decide = fn(&GuardCtx<'_>) -> Result<Decision, Refusal>;
 
 /// Work that follows a transition in change sets of its own (too large for one).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,8 +122,10 @@ pub enum Stamp {
     Now,
     /// The acting user's id.
     Actor,
-    /// One more than the largest value of this field in the tenant (model versions, revisions).
+    /// One more than the largest value of this field in the tenant (model versions, quote numbers).
     NextSequence,
+    /// One more than the original's value (a spawned copy's revision).
+    Increment,
 }
 
 /// What a guard sees: the record as it would be after the transition (input applied, state and stamps
@@ -72,6 +135,8 @@ pub struct GuardCtx<'a> {
     pub record: &'a Record,
     pub before: &'a Record,
     pub actor: Option<Id>,
+    /// The acting role's name (approval levels name roles).
+    pub role: &'a str,
     pub now: Timestamp,
     pub ctx: &'a WriteCtx,
 }

@@ -60,17 +60,19 @@ pub static MODEL_WORKFLOW: Workflow = Workflow {
     field: STATUS,
     locked: &["published", "retired"],
     reenter_on_edit: None,
+    create_stamps: &[],
     transitions: &[Transition {
-        name: "publish",
-        action: Action::Approve,
-        from: &["draft", "retired"],
-        to: "published",
-        event: "scoring_model.published",
         stamps: &[(PUBLISHED_AT, Stamp::Now), (MODEL_VERSION, Stamp::NextSequence)],
         displaces_to: Some("retired"),
-        accepts: &[],
         guard: Some(definition_compiles),
         then: Some(Effect::RescoreAll),
+        ..Transition::new(
+            "publish",
+            Action::Approve,
+            &["draft", "retired"],
+            Some("published"),
+            "scoring_model.published",
+        )
     }],
 };
 

@@ -105,7 +105,7 @@ impl EntityRules for MembershipRules {
         parent: &mut Record,
         children: &mut [(&'static EntityDef, Vec<Record>)],
         _cx: &ComputeCtx,
-    ) {
+    ) -> crate::error::Result<()> {
         let mut spans: Vec<(time::Date, time::Date)> = children
             .iter()
             .filter(|(d, _)| d.name == MEMBERSHIP_FREEZE.name)
@@ -128,6 +128,7 @@ impl EntityRules for MembershipRules {
             covered_to = Some(e);
         }
         parent.set(FROZEN_DAYS, days);
+        Ok(())
     }
 }
 

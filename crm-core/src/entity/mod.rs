@@ -11,6 +11,7 @@ pub mod customer;
 pub mod lead;
 pub mod membership;
 pub mod people;
+pub mod quote;
 mod rules;
 
 pub use activity::{ACTIVITY, ACTIVITY_KINDS, ActivityKind};
@@ -20,6 +21,7 @@ pub use customer::{COMPANY, CONTACT, CUSTOMER_TYPES};
 pub use lead::{LEAD, LEAD_SOURCES, PROJECT_TYPES, TEMPERATURES, Temperature};
 pub use membership::{MEMBERSHIP, MEMBERSHIP_FREEZE, MembershipStatus};
 pub use people::{LOCATION, ORGANIZATION, TEAM, USER};
+pub use quote::{QUOTE, QUOTE_LINE, QuoteStatus};
 pub use rules::{EntityRules, Need, NoRules, WriteCtx};
 
 use crate::schema::{EntityDef, FieldDef as F};
@@ -58,7 +60,7 @@ macro_rules! keyed_enum {
 pub(crate) use keyed_enum;
 
 /// Every entity type, in dependency order (referenced types first).
-pub fn all() -> [&'static EntityDef; 18] {
+pub fn all() -> [&'static EntityDef; 20] {
     [
         &ORGANIZATION,
         &LOCATION,
@@ -78,6 +80,8 @@ pub fn all() -> [&'static EntityDef; 18] {
         &WEBHOOK,
         &MEMBERSHIP,
         &MEMBERSHIP_FREEZE,
+        &QUOTE,
+        &QUOTE_LINE,
     ]
 }
 

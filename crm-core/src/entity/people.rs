@@ -17,6 +17,14 @@ pub mod org_fields {
     pub const PHONE_COUNTRY_CODE: &str = "phone_country_code";
     pub const MEMBERSHIP_EXPIRING_DAYS: &str = "membership_expiring_days";
     pub const TIMEZONE: &str = "timezone";
+    /// Quotes: `per_line` or `per_document` (see `quote::totals`).
+    pub const QUOTE_ROUNDING: &str = "quote_rounding";
+    /// Quotes: `half_up` or `half_even`.
+    pub const QUOTE_ROUNDING_MODE: &str = "quote_rounding_mode";
+    /// Quotes: unit prices include tax.
+    pub const PRICES_INCLUDE_TAX: &str = "prices_include_tax";
+    /// Quotes: the approval levels (see `quote::approval`).
+    pub const QUOTE_APPROVAL_RULES: &str = "quote_approval_rules";
 }
 
 fn organization() -> EntityDef {
@@ -29,7 +37,22 @@ fn organization() -> EntityDef {
             F::new(org_fields::MEMBERSHIP_EXPIRING_DAYS, T::Integer)
                 .range(Some(1), Some(365))
                 .default(14i64),
-        );
+        )
+        .field(
+            F::new(org_fields::QUOTE_ROUNDING, T::Enum)
+                .options(super::quote::totals::RoundingLevel::KEYS)
+                .default("per_line")
+                .since(5),
+        )
+        .field(
+            F::new(org_fields::QUOTE_ROUNDING_MODE, T::Enum)
+                .options(&["half_up", "half_even"])
+                .default("half_up")
+                .since(5),
+        )
+        .field(F::new(org_fields::PRICES_INCLUDE_TAX, T::Bool).default(false).since(5))
+        .field(F::new(org_fields::QUOTE_APPROVAL_RULES, T::Json).since(5));
+    e.check = Some(super::quote::check_settings);
     // A tenant is created by the platform's own use case (`Service::create_organization`).
     e.exposure = Exposure::Managed;
     e

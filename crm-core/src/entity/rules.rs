@@ -21,6 +21,8 @@ pub enum Need {
     Roles,
     /// The ids of the tenant's active users with the built-in admin role.
     ActiveAdmins,
+    /// The tenant's settings (the organization record): approval rules, rounding policy.
+    Settings,
     /// The tenant's custom field definitions of another entity type (a scoring model reads the lead's).
     CustomFieldsOf(&'static str),
 }
@@ -61,7 +63,8 @@ pub trait EntityRules: Send + Sync + std::fmt::Debug {
         _parent: &mut Record,
         _children: &mut [(&'static EntityDef, Vec<Record>)],
         _cx: &ComputeCtx,
-    ) {
+    ) -> Result<()> {
+        Ok(())
     }
 }
 
@@ -85,6 +88,8 @@ pub struct WriteCtx {
     pub active_admins: Vec<Id>,
     /// [`Need::CustomFieldsOf`]: custom field specs by entity type name.
     pub related_custom: std::collections::BTreeMap<&'static str, CustomSpecs>,
+    /// [`Need::Settings`]: the organization record.
+    pub settings: Option<Record>,
     /// The published scoring model and its version, for scored entity types.
     pub model: Option<(Arc<CompiledModel>, i64)>,
 }

@@ -163,7 +163,7 @@ impl<S: Store> Service<S> {
         let def = parent.entity;
         let now = self.clock.now();
         let cx = ComputeCtx::new(now, Some(self.org(actor.tenant).await?));
-        def.rules.derive_from_children(&mut next, &mut children, &cx);
+        def.rules.derive_from_children(&mut next, &mut children, &cx)?;
         for (cdef, rows) in &mut children {
             let before: &[Record] = loaded
                 .iter()

@@ -11,6 +11,7 @@ mod compliance;
 mod leads;
 mod people;
 mod records;
+mod rollups;
 mod sync;
 mod transfer;
 mod workflow;
@@ -257,6 +258,7 @@ impl<S: Store> Service<S> {
             roles: Vec::new(),
             active_admins: Vec::new(),
             related_custom: BTreeMap::new(),
+            settings: None,
             model: None,
         };
         self.load_needs(tenant, def.rules.needs(), &mut ctx).await?;
@@ -281,6 +283,7 @@ impl<S: Store> Service<S> {
             roles: Vec::new(),
             active_admins: Vec::new(),
             related_custom: BTreeMap::new(),
+            settings: None,
             model: None,
         };
         self.load_needs(tenant, needs, &mut ctx).await?;
@@ -305,6 +308,7 @@ impl<S: Store> Service<S> {
                         .filter_map(|r| Some((r.id, Pipeline::from_record(r)?)))
                         .collect();
                 }
+                Need::Settings => ctx.settings = Some(self.org(tenant).await?),
                 Need::Roles => {
                     let all = self
                         .store

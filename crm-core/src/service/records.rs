@@ -33,7 +33,18 @@ impl<S: Store> Service<S> {
         input: &Map<String, Json>,
     ) -> Result<(Record, ChangeSet)> {
         let ctx = self.write_ctx(actor.tenant, def).await?;
-        let rec = self.build_create(actor, def, input, &ctx)?;
+        let mut rec = self.build_create(actor, def, input, &ctx)?;
+        if let Some(wf) = def.workflow {
+            for (field, stamp) in wf.create_stamps {
+                let v = self.stamp(actor, def, field, *stamp, &rec).await?;
+                rec.set(field, v);
+            }
+        }
+        if def.children().next().is_some() {
+            // A new parent derives from no children yet (its totals are zero, its currency the tenant's).
+            let cx = ComputeCtx::new(ctx.vctx.now, Some(self.org(actor.tenant).await?));
+            def.rules.derive_from_children(&mut rec, &mut [], &cx)?;
+        }
         self.check_links(actor, &rec, None).await?;
         let mut cs = self.change_set(actor.tenant, actor.user_id);
         // A child is written with its parent (which may derive some of its fields).
@@ -45,6 +56,7 @@ impl<S: Store> Service<S> {
             }
         };
         self.rescore_parent(&rec, None, &mut cs).await?;
+        self.rollups_into(actor, None, Some(&rec), &mut cs).await?;
         Ok((rec, cs))
     }
 
@@ -190,6 +202,7 @@ impl<S: Store> Service<S> {
             rec
         };
         self.rescore_parent(&rec, None, &mut cs).await?;
+        self.rollups_into(actor, Some(&cur), Some(&rec), &mut cs).await?;
         if def.rescores.is_some_and(|f| cur.id_of(f) != rec.id_of(f)) {
             // Moved to another parent: the old parent loses this record's contribution.
             self.rescore_parent(&cur, Some(cur.id), &mut cs).await?;
@@ -283,6 +296,7 @@ impl<S: Store> Service<S> {
             });
         }
         self.rescore_parent(&cur, Some(cur.id), &mut cs).await?;
+        self.rollups_into(actor, Some(&cur), None, &mut cs).await?;
         self.store.apply(cs).await?;
         Ok(())
     }

@@ -8,9 +8,10 @@ use crate::error::{Error, Result, codes};
 use crate::query::{Filter, SortKey, StoreQuery};
 use crate::record::Record;
 use crate::store::Store;
-use crate::validate::{self, Mode};
+use crate::validate;
 use crate::value::{Id, Value};
-use crate::workflow::{Effect, GuardCtx, Stamp, Workflow};
+use crate::schema::EntityDef;
+use crate::workflow::{Effect, GuardCtx, Spawn, Stamp, Workflow};
 use serde_json::{Map, Value as Json};
 
 impl<S: Store> Service<S> {
@@ -87,51 +88,86 @@ impl<S: Store> Service<S> {
         let ctx = self.write_ctx(actor.tenant, def).await?;
         let now = ctx.vctx.now;
         let mut next = cur.clone();
-        validate::apply_input(&mut next, input, &ctx.custom, &ctx.vctx, Mode::Update).map_err(Error::Validation)?;
-        if let Some(guard) = t.guard {
-            let cx = GuardCtx {
-                record: &next,
-                before: &cur,
-                actor: actor.user_id,
-                now,
-                ctx: &ctx,
-            };
-            guard(&cx).map_err(|r| Error::Validation(vec![r.0]))?;
-        }
-        next.set(wf.field, t.to);
-        for (field, stamp) in t.stamps {
-            let v = match stamp {
-                Stamp::Now => Value::Timestamp(now),
-                Stamp::Actor => actor.user_id.map_or(Value::Null, Value::Id),
-                Stamp::NextSequence => Value::Int(self.max_int(actor.tenant, def, field).await? + 1),
-            };
-            next.set(field, v);
-        }
-        next.version = cur.version + 1;
-        next.updated_at = now;
-
-        let mut cs = self.change_set(actor.tenant, actor.user_id);
-        if let Some(displaced) = t.displaces_to {
-            let q = StoreQuery::by_id(Filter::eq(wf.field, t.to), 10_000);
-            for old in self.store.query(actor.tenant, def, &q).await? {
-                if old.id == cur.id {
-                    continue;
+        // The fields a transition accepts are read-only elsewhere (a rejection's reason): read each by
+        // its declared type here.
+        let mut errs = Vec::new();
+        for (key, raw) in input {
+            let Some(f) = def.def(key) else { continue };
+            match validate::parse_json(key, &f.spec, raw, &ctx.vctx) {
+                Ok(v) => {
+                    validate::check_value(key, &f.spec, &v, now, &mut errs);
+                    next.set(f.name, v);
                 }
-                let mut r = old.clone();
-                r.set(wf.field, displaced);
-                r.version += 1;
-                r.updated_at = now;
-                self.push_change(
-                    actor,
-                    displaced,
-                    &format!("{}.{displaced}", def.name),
-                    Some(&old),
-                    &r,
-                    &mut cs,
-                );
+                Err(e) => errs.push(e),
             }
         }
-        self.push_change(actor, t.name, t.event, Some(&cur), &next, &mut cs);
+        if !errs.is_empty() {
+            return Err(Error::Validation(errs));
+        }
+        let cx = GuardCtx {
+            record: &next,
+            before: &cur,
+            actor: actor.user_id,
+            role: &actor.role.name,
+            now,
+            ctx: &ctx,
+        };
+        if let Some(guard) = t.guard {
+            guard(&cx).map_err(|r| Error::Validation(vec![r.0]))?;
+        }
+        let (to, set) = match t.decide {
+            Some(decide) => {
+                let d = decide(&cx).map_err(|r| Error::Validation(vec![r.0]))?;
+                (Some(d.to), d.set)
+            }
+            None => (t.to, Vec::new()),
+        };
+
+        let mut cs = self.change_set(actor.tenant, actor.user_id);
+        if let Some(to) = to {
+            next.set(wf.field, to);
+            for (field, value) in set {
+                next.set(field, value);
+            }
+            for (field, stamp) in t.stamps {
+                let v = self.stamp(actor, def, field, *stamp, &cur).await?;
+                next.set(field, v);
+            }
+            next.version = cur.version + 1;
+            next.updated_at = now;
+            if let Some(displaced) = t.displaces_to {
+                let q = StoreQuery::by_id(Filter::eq(wf.field, to), 10_000);
+                for old in self.store.query(actor.tenant, def, &q).await? {
+                    if old.id == cur.id {
+                        continue;
+                    }
+                    let mut r = old.clone();
+                    r.set(wf.field, displaced);
+                    r.version += 1;
+                    r.updated_at = now;
+                    self.push_change(
+                        actor,
+                        displaced,
+                        &format!("{}.{displaced}", def.name),
+                        Some(&old),
+                        &r,
+                        &mut cs,
+                    );
+                }
+            }
+            self.push_change(actor, t.name, t.event, Some(&cur), &next, &mut cs);
+        } else {
+            next = cur.clone();
+        }
+        let result = match &t.spawn {
+            Some(spawn) => {
+                // The copy carries the transition's event when the original stays where it is.
+                let event = if to.is_none() { t.event } else { "" };
+                self.spawn_copy(actor, &cur, spawn, t.name, event, &mut cs).await?
+            }
+            None => next.clone(),
+        };
+        self.rollups_into(actor, Some(&cur), Some(&next), &mut cs).await?;
         self.store.apply(cs).await?;
         let report = match t.then {
             // The authority to publish includes re-scoring every lead with the published model.
@@ -144,7 +180,84 @@ impl<S: Store> Service<S> {
             }
             None => None,
         };
-        Ok((self.present(actor, next).await?, report))
+        Ok((self.present(actor, result).await?, report))
+    }
+
+    /// The value a stamp gives a field of `def` (for `original`'s transition or copy).
+    pub(crate) async fn stamp(
+        &self,
+        actor: &Actor,
+        def: &'static EntityDef,
+        field: &str,
+        stamp: Stamp,
+        original: &Record,
+    ) -> Result<Value> {
+        Ok(match stamp {
+            Stamp::Now => Value::Timestamp(self.clock.now()),
+            Stamp::Actor => actor.user_id.map_or(Value::Null, Value::Id),
+            Stamp::NextSequence => Value::Int(self.max_int(actor.tenant, def, field).await? + 1),
+            Stamp::Increment => Value::Int(original.get(field).and_then(Value::as_i64).unwrap_or(0) + 1),
+        })
+    }
+
+    /// Adds a copy of `original` and its children to the change set (see [`Spawn`]); the copy's
+    /// derived fields are recomputed by its rules. Returns the copy.
+    async fn spawn_copy(
+        &self,
+        actor: &Actor,
+        original: &Record,
+        spawn: &Spawn,
+        action: &str,
+        event: &str,
+        cs: &mut crate::change::ChangeSet,
+    ) -> Result<Record> {
+        let def = original.entity;
+        let now = self.clock.now();
+        let reset = |r: &mut Record, keep: &[&str]| {
+            for (i, f) in r.entity.fields.iter().enumerate() {
+                if !f.writable && !keep.contains(&f.name) {
+                    r.values[i] = f.default.clone().unwrap_or_default();
+                }
+            }
+        };
+        let mut copy = original.clone();
+        copy.id = self.ids.new_id(now);
+        copy.version = 1;
+        copy.created_at = now;
+        copy.updated_at = now;
+        copy.computed.clear();
+        reset(&mut copy, spawn.keep);
+        for (field, stamp) in spawn.stamps {
+            let v = self.stamp(actor, def, field, *stamp, original).await?;
+            copy.set(field, v);
+        }
+        if let Some(link) = spawn.link {
+            copy.set(link, original.id);
+        }
+        let mut children = self.load_children(actor.tenant, original).await?;
+        for (cdef, rows) in &mut children {
+            let Some(c) = cdef.child_of else { continue };
+            for r in rows.iter_mut() {
+                r.id = self.ids.new_id(now);
+                r.version = 1;
+                r.created_at = now;
+                r.updated_at = now;
+                r.set(c.field, copy.id);
+                reset(r, &[c.field]);
+            }
+        }
+        let cx = crate::computed::ComputeCtx::new(now, Some(self.org(actor.tenant).await?));
+        def.rules.derive_from_children(&mut copy, &mut children, &cx)?;
+        let created = format!("{}.created", def.name);
+        let event = if event.is_empty() { created.as_str() } else { event };
+        self.push_change(actor, action, event, None, &copy, cs);
+        for (cdef, rows) in &children {
+            for r in rows {
+                self.push_change(actor, "create", &format!("{}.created", cdef.name), None, r, cs);
+            }
+        }
+        self.rollups_into(actor, None, Some(&copy), cs).await?;
+        Ok(copy)
     }
 
     /// The largest integer value of a field in the tenant (0 when none is set).
