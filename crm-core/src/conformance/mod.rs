@@ -26,6 +26,7 @@ mod compliance;
 mod declarations;
 mod leads;
 mod queries;
+mod quotes;
 mod records;
 mod sync_log;
 mod transfer;
@@ -36,6 +37,7 @@ pub use compliance::*;
 pub use declarations::*;
 pub use leads::*;
 pub use queries::*;
+pub use quotes::*;
 pub use records::*;
 pub use sync_log::*;
 pub use transfer::*;
@@ -89,6 +91,10 @@ macro_rules! conformance_tests {
         $crate::__conformance_cases!($make;
             workflow_transitions_are_guarded_and_atomic, computed_fields_filter_and_sort_as_they_evaluate,
             children_are_written_scoped_and_deleted_with_their_parent, child_batches_are_one_change_set);
+        // quotes.rs
+        $crate::__conformance_cases!($make;
+            quote_totals_follow_the_policy_and_read_back_exactly, quote_approval_cannot_be_bypassed,
+            quote_revisions_and_lifetime_value);
     };
     ($make:expr, sync_log: $logged:expr $(,)?) => {
         $crate::conformance_tests!($make);

@@ -34,8 +34,14 @@ impl<S: Store> Service<S> {
             else {
                 continue;
             };
-            let Some(tdef) = entity::entity(target_type) else { continue };
-            let mut targets: Vec<Id> = [old, new].into_iter().flatten().filter_map(|x| x.id_of(r.via)).collect();
+            let Some(tdef) = entity::entity(target_type) else {
+                continue;
+            };
+            let mut targets: Vec<Id> = [old, new]
+                .into_iter()
+                .flatten()
+                .filter_map(|x| x.id_of(r.via))
+                .collect();
             targets.dedup();
             for target in targets {
                 self.rollup_target(actor, tdef, r.field, target, new.or(old), new, cs)
@@ -65,7 +71,9 @@ impl<S: Store> Service<S> {
         let feeds = entity::all().into_iter().flat_map(|d| {
             d.rollups
                 .iter()
-                .filter(move |r| r.field == field && d.def(r.via).is_some_and(|f| f.spec.ty == FieldType::Ref(tdef.name)))
+                .filter(move |r| {
+                    r.field == field && d.def(r.via).is_some_and(|f| f.spec.ty == FieldType::Ref(tdef.name))
+                })
                 .map(move |r| (d, *r))
         });
         let mut total: i64 = 0;
@@ -76,7 +84,11 @@ impl<S: Store> Service<S> {
             );
             let rows = self.store.query(actor.tenant, d, &q).await?;
             let skip = written.filter(|w| std::ptr::eq(w.entity, d)).map(|w| w.id);
-            total += rows.iter().filter(|x| Some(x.id) != skip).map(|x| amount(x, &r)).sum::<i64>();
+            total += rows
+                .iter()
+                .filter(|x| Some(x.id) != skip)
+                .map(|x| amount(x, &r))
+                .sum::<i64>();
             if let Some(w) = written_new.filter(|w| std::ptr::eq(w.entity, d))
                 && w.id_of(r.via) == Some(target)
                 && r.counts(w)

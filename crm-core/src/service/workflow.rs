@@ -7,10 +7,10 @@ use crate::access::Actor;
 use crate::error::{Error, Result, codes};
 use crate::query::{Filter, SortKey, StoreQuery};
 use crate::record::Record;
+use crate::schema::EntityDef;
 use crate::store::Store;
 use crate::validate;
 use crate::value::{Id, Value};
-use crate::schema::EntityDef;
 use crate::workflow::{Effect, GuardCtx, Spawn, Stamp, Workflow};
 use serde_json::{Map, Value as Json};
 

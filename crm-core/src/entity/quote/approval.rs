@@ -40,17 +40,27 @@ impl ApprovalRule {
 /// Reads the tenant's rules, with errors at `path[i].field`.
 pub fn parse(j: &serde_json::Value, path: &str) -> Result<Vec<ApprovalRule>, Vec<FieldError>> {
     let Some(items) = j.as_array() else {
-        return Err(vec![FieldError::new(path, codes::INVALID_TYPE, "expected a list of approval levels")]);
+        return Err(vec![FieldError::new(
+            path,
+            codes::INVALID_TYPE,
+            "expected a list of approval levels",
+        )]);
     };
     let mut out = Vec::new();
     let mut errs = Vec::new();
     for (i, item) in items.iter().enumerate() {
         match serde_json::from_value::<ApprovalRule>(item.clone()) {
-            Ok(r) if r.role.trim().is_empty() => {
-                errs.push(FieldError::new(format!("{path}[{i}].role"), codes::REQUIRED, "name the approving role"))
-            }
+            Ok(r) if r.role.trim().is_empty() => errs.push(FieldError::new(
+                format!("{path}[{i}].role"),
+                codes::REQUIRED,
+                "name the approving role",
+            )),
             Ok(r) => out.push(r),
-            Err(e) => errs.push(FieldError::new(format!("{path}[{i}]"), codes::INVALID_FORMAT, e.to_string())),
+            Err(e) => errs.push(FieldError::new(
+                format!("{path}[{i}]"),
+                codes::INVALID_FORMAT,
+                e.to_string(),
+            )),
         }
     }
     if errs.is_empty() { Ok(out) } else { Err(errs) }
@@ -101,7 +111,11 @@ mod tests {
 
     #[test]
     fn bad_rules_name_their_place() {
-        let errs = parse(&json!([{"role": "manager", "total_above": "ten"}, {"role": ""}]), "rules").unwrap_err();
+        let errs = parse(
+            &json!([{"role": "manager", "total_above": "ten"}, {"role": ""}]),
+            "rules",
+        )
+        .unwrap_err();
         let paths: Vec<_> = errs.iter().map(|e| e.path.as_str()).collect();
         assert_eq!(paths, ["rules[0]", "rules[1].role"]);
         assert!(parse(&json!({"role": "x"}), "rules").is_err());

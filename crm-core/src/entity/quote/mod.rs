@@ -150,7 +150,12 @@ fn quote() -> EntityDef {
     e.rules = &QuoteRules;
     e.search_fields = &[REFERENCE, "title"];
     e.check = Some(check_quote);
-    e.indexes = vec![&[NUMBER, REVISION], &[STATUS, VALID_UNTIL], &[CONTACT_ID, STATUS], &[COMPANY_ID, STATUS]];
+    e.indexes = vec![
+        &[NUMBER, REVISION],
+        &[STATUS, VALID_UNTIL],
+        &[CONTACT_ID, STATUS],
+        &[COMPANY_ID, STATUS],
+    ];
     e.workflow = Some(&QUOTE_WORKFLOW);
     e.computed = vec![ComputedDef {
         name: STATE,
@@ -188,7 +193,11 @@ fn quote_line() -> EntityDef {
         .field(F::new(UNIT_PRICE, T::Money).required().range(Some(0), None))
         .field(F::new(DISCOUNT_PERCENT, T::Decimal).range(Some(0), Some(100)))
         .field(F::new(DISCOUNT_AMOUNT, T::Money).range(Some(0), None))
-        .field(F::new(TAX_RATE, T::Decimal).range(Some(0), Some(100)).default(Decimal::ZERO))
+        .field(
+            F::new(TAX_RATE, T::Decimal)
+                .range(Some(0), Some(100))
+                .default(Decimal::ZERO),
+        )
         .field(F::new(OPTIONAL, T::Bool).required().default(false))
         .field(F::new("catalogue_ref", T::Text).max_len(100))
         .field(money(AMOUNT))
@@ -253,7 +262,13 @@ pub static QUOTE_WORKFLOW: Workflow = Workflow {
         },
         Transition {
             stamps: &[(DECIDED_AT, Stamp::Now)],
-            ..Transition::new("decline", Action::Decline, &["sent"], Some("declined"), "quote.declined")
+            ..Transition::new(
+                "decline",
+                Action::Decline,
+                &["sent"],
+                Some("declined"),
+                "quote.declined",
+            )
         },
         Transition {
             spawn: Some(Spawn {
@@ -276,7 +291,10 @@ pub static QUOTE_WORKFLOW: Workflow = Workflow {
 
 /// The computed state of a quote on `today`.
 pub fn state(r: &Record, today: time::Date) -> &'static str {
-    let status = r.str(STATUS).and_then(QuoteStatus::from_key).unwrap_or(QuoteStatus::Draft);
+    let status = r
+        .str(STATUS)
+        .and_then(QuoteStatus::from_key)
+        .unwrap_or(QuoteStatus::Draft);
     if status == QuoteStatus::Sent && is_past(r, today) {
         return EXPIRED;
     }
@@ -302,7 +320,11 @@ fn expand_state(option: &str, cx: &ComputeCtx) -> Filter {
 /// A quote names its customer (a contact or a company), and takes one kind of document discount.
 fn check_quote(r: &Record, errs: &mut Vec<FieldError>) {
     if r.get(CONTACT_ID).is_none_or(Value::is_null) && r.get(COMPANY_ID).is_none_or(Value::is_null) {
-        errs.push(FieldError::new(CONTACT_ID, codes::REQUIRED, "a quote is for a contact or a company"));
+        errs.push(FieldError::new(
+            CONTACT_ID,
+            codes::REQUIRED,
+            "a quote is for a contact or a company",
+        ));
     }
     one_discount(r, errs);
 }
@@ -314,7 +336,11 @@ fn check_line(r: &Record, errs: &mut Vec<FieldError>) {
         (r.get(DISCOUNT_AMOUNT), r.get(UNIT_PRICE), r.get(QUANTITY))
         && Decimal::from(a.0) > Decimal::from(p.0) * q
     {
-        errs.push(FieldError::new(DISCOUNT_AMOUNT, codes::TOO_LARGE, "more than the line is worth"));
+        errs.push(FieldError::new(
+            DISCOUNT_AMOUNT,
+            codes::TOO_LARGE,
+            "more than the line is worth",
+        ));
     }
 }
 
@@ -400,7 +426,11 @@ impl EntityRules for QuoteRules {
             .iter_mut()
             .find(|(d, _)| d.name == QUOTE_LINE.name)
             .map_or(&mut none, |(_, rows)| rows);
-        let mut next = lines.iter().filter_map(|l| l.get(POSITION).and_then(Value::as_i64)).max().unwrap_or(0);
+        let mut next = lines
+            .iter()
+            .filter_map(|l| l.get(POSITION).and_then(Value::as_i64))
+            .max()
+            .unwrap_or(0);
         for l in lines.iter_mut().filter(|l| l.get(POSITION).is_none_or(Value::is_null)) {
             next += 1;
             l.set(POSITION, next);
@@ -418,9 +448,11 @@ impl EntityRules for QuoteRules {
                 codes::TOO_LARGE,
                 "the line's discount is more than the line is worth",
             ),
-            TotalsError::DiscountTooLarge => {
-                Error::field(DISCOUNT_AMOUNT, codes::TOO_LARGE, "the discount is more than the subtotal")
-            }
+            TotalsError::DiscountTooLarge => Error::field(
+                DISCOUNT_AMOUNT,
+                codes::TOO_LARGE,
+                "the discount is more than the subtotal",
+            ),
             TotalsError::Overflow => Error::field(TOTAL, codes::TOO_LARGE, "the amounts are too large"),
         })?;
         for (l, lt) in lines.iter_mut().zip(&t.lines) {
@@ -436,7 +468,12 @@ impl EntityRules for QuoteRules {
         quote.set(EFFECTIVE_DISCOUNT, t.effective_discount_percent);
         quote.set(TAXES, Value::Json(serde_json::to_value(&t.taxes).unwrap_or_default()));
         quote.set(LINE_COUNT, t.lines.len() as i64);
-        let currency = cx.org.as_ref().and_then(|o| o.str("currency")).unwrap_or("USD").to_owned();
+        let currency = cx
+            .org
+            .as_ref()
+            .and_then(|o| o.str("currency"))
+            .unwrap_or("USD")
+            .to_owned();
         quote.set(CURRENCY, currency);
         if let (Some(n), Some(r)) = (
             quote.get(NUMBER).and_then(Value::as_i64),
@@ -451,7 +488,11 @@ impl EntityRules for QuoteRules {
 /// A quote is submitted with at least one line and before it expires.
 fn submittable(cx: &GuardCtx<'_>) -> std::result::Result<(), Refusal> {
     if cx.record.get(LINE_COUNT).and_then(Value::as_i64).unwrap_or(0) == 0 {
-        return Err(Refusal::new(LINE_COUNT, codes::REQUIRED, "a quote needs at least one line"));
+        return Err(Refusal::new(
+            LINE_COUNT,
+            codes::REQUIRED,
+            "a quote needs at least one line",
+        ));
     }
     not_expired(cx)
 }
@@ -518,7 +559,11 @@ fn approver(cx: &GuardCtx<'_>) -> std::result::Result<(), Refusal> {
 fn rejecter(cx: &GuardCtx<'_>) -> std::result::Result<(), Refusal> {
     approver(cx)?;
     if cx.record.str(REJECTION_REASON).is_none_or(|s| s.trim().is_empty()) {
-        return Err(Refusal::new(REJECTION_REASON, codes::REQUIRED, "say why the quote is rejected"));
+        return Err(Refusal::new(
+            REJECTION_REASON,
+            codes::REQUIRED,
+            "say why the quote is rejected",
+        ));
     }
     Ok(())
 }
@@ -531,4 +576,3 @@ pub(crate) fn check_settings(org: &Record, errs: &mut Vec<FieldError>) {
         errs.extend(e);
     }
 }
-

@@ -165,7 +165,10 @@ pub fn compute(lines: &[LineInput], discount: DocumentDiscount, policy: &Policy)
     // Shown amounts of the counted lines, and the subtotal.
     let (amounts, subtotal) = match policy.rounding {
         RoundingLevel::PerLine => {
-            let a = counted.iter().map(|&i| round(exact[i])).collect::<Result<Vec<_>, _>>()?;
+            let a = counted
+                .iter()
+                .map(|&i| round(exact[i]))
+                .collect::<Result<Vec<_>, _>>()?;
             let s = a.iter().try_fold(0i64, |s, x| s.checked_add(*x)).ok_or(Overflow)?;
             (a, s)
         }
@@ -186,8 +189,10 @@ pub fn compute(lines: &[LineInput], discount: DocumentDiscount, policy: &Policy)
         }
     };
 
-    // The document discount, allocated over the lines.
+    // The document discount, allocated over the lines (a quote still without lines has nothing to
+    // discount yet: its discount applies once lines arrive).
     let discount_total = match discount {
+        _ if counted.is_empty() => 0,
         DocumentDiscount::None => 0,
         DocumentDiscount::Percent(p) => round(Decimal::from(subtotal).checked_mul(p).ok_or(Overflow)? / hundred)?,
         DocumentDiscount::Amount(a) => a.0,
@@ -347,19 +352,34 @@ mod tests {
         let p = Policy::default();
         let mut l = line("1", 1000);
         l.discount_amount = Some(Money(1001));
-        assert_eq!(compute(&[l], DocumentDiscount::None, &p), Err(TotalsError::NegativeLine(0)));
+        assert_eq!(
+            compute(&[l], DocumentDiscount::None, &p),
+            Err(TotalsError::NegativeLine(0))
+        );
         assert_eq!(
             compute(&[line("1", 1000)], DocumentDiscount::Amount(Money(1001)), &p),
             Err(TotalsError::DiscountTooLarge)
         );
-        assert_eq!(compute(&[line("-1", 1000)], DocumentDiscount::None, &p), Err(TotalsError::NegativeLine(0)));
+        assert_eq!(
+            compute(&[line("-1", 1000)], DocumentDiscount::None, &p),
+            Err(TotalsError::NegativeLine(0))
+        );
         let empty = compute(&[], DocumentDiscount::Percent(Decimal::TEN), &p).unwrap();
-        assert_eq!((empty.total, empty.effective_discount_percent), (Money(0), Decimal::ZERO));
+        assert_eq!(
+            (empty.total, empty.effective_discount_percent),
+            (Money(0), Decimal::ZERO)
+        );
+        let empty = compute(&[], DocumentDiscount::Amount(Money(500)), &p).unwrap();
+        assert_eq!((empty.discount_total, empty.total), (Money(0), Money(0)));
     }
 
     fn policies() -> impl Strategy<Value = Policy> {
         (any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(doc, even, incl)| Policy {
-            rounding: if doc { RoundingLevel::PerDocument } else { RoundingLevel::PerLine },
+            rounding: if doc {
+                RoundingLevel::PerDocument
+            } else {
+                RoundingLevel::PerLine
+            },
             mode: if even { Rounding::HalfEven } else { Rounding::HalfUp },
             prices_include_tax: incl,
         })
@@ -367,7 +387,15 @@ mod tests {
 
     fn lines() -> impl Strategy<Value = Vec<LineInput>> {
         let rates = prop::sample::select(vec!["0", "5", "7.7", "8.875", "19", "20"]);
-        let line = (1i64..100_000, 0u32..=3, 0i64..5_000_000, 0u8..3, 0i64..10_000, rates, prop::bool::weighted(0.1))
+        let line = (
+            1i64..100_000,
+            0u32..=3,
+            0i64..5_000_000,
+            0u8..3,
+            0i64..10_000,
+            rates,
+            prop::bool::weighted(0.1),
+        )
             .prop_map(|(q, scale, price, dkind, d, rate, optional)| LineInput {
                 quantity: Decimal::new(q, scale),
                 unit_price: Money(price),
