@@ -117,6 +117,15 @@ fn entity_schemas(def: &EntityDef, out: &mut Map<String, Json>) {
     if def.custom_fields {
         record.push(("custom", custom_schema()));
     }
+    // A parent comes back with its children, and takes its first ones on create.
+    let kids: Vec<(&str, String)> = def.children().map(|c| (c.table, schema_name(c.name))).collect();
+    for (table, child) in &kids {
+        let doc = "Its children, in order (on reads of one record)";
+        record.push((
+            table,
+            json!({"type": "array", "items": schema_ref(child), "description": doc}),
+        ));
+    }
     let mut rec = object(record, &["id", "version", "created_at", "updated_at"]);
     rec["description"] = json!(format!(
         "A {}. Fields the caller may not read are absent.",
@@ -132,8 +141,21 @@ fn entity_schemas(def: &EntityDef, out: &mut Map<String, Json>) {
         .filter(|f| f.spec.required && f.default.is_none() && !f.default_now)
         .map(|f| f.name)
         .collect();
-    out.insert(format!("{name}Input"), object(input.clone(), &required));
-    out.insert(format!("{name}Patch"), object(input, &[]));
+    let patch = input.clone();
+    for (table, child) in &kids {
+        let doc = "Children created with it, in one change set (without the parent field)";
+        input.push((
+            table,
+            json!({"type": "array", "items": schema_ref(&format!("{child}Inline")), "description": doc}),
+        ));
+    }
+    out.insert(format!("{name}Input"), object(input, &required));
+    out.insert(format!("{name}Patch"), object(patch.clone(), &[]));
+    if let Some(c) = def.child_of {
+        let inline: Vec<(&str, Json)> = patch.iter().filter(|(k, _)| *k != c.field).cloned().collect();
+        let req: Vec<&str> = required.iter().copied().filter(|k| *k != c.field).collect();
+        out.insert(format!("{name}Inline"), object(inline, &req));
+    }
     out.insert(name.clone(), rec);
     out.insert(
         format!("{name}Page"),

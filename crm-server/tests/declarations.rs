@@ -1,4 +1,4 @@
-//! The declaration kinds over HTTP: workflow transitions (`POST /{table}/{id}/transitions/{name}`),
+//! The declaration kinds over HTTP: workflow transitions (`POST /{table}/{id}/{transition}`),
 //! children (`GET /{table}/{id}/children`, child writes bump the parent) and computed fields in lists
 //! and filters.
 
@@ -20,7 +20,7 @@ async fn transitions_children_and_computed_fields() {
     let draft = env.post("/api/v1/scoring_models", manager, model).await;
     assert_eq!(draft.status, 201, "{}", draft.text);
     let id = draft.body["id"].as_str().unwrap().to_owned();
-    let path = format!("/api/v1/scoring_models/{id}/transitions/publish");
+    let path = format!("/api/v1/scoring_models/{id}/publish");
     let before = env.writes(env.a.id).await;
     let no_version = env.call("POST", &path, Some(manager), Some(json!({})), &[]).await;
     assert_eq!(no_version.status, 428);
@@ -57,10 +57,12 @@ async fn transitions_children_and_computed_fields() {
         .call("POST", &path, Some(manager), Some(json!({})), &[("if-match", "\"1\"")])
         .await;
     assert_eq!(ok.status, 200, "{}", ok.text);
+    let published = &ok.body["scoring_model"];
     assert_eq!(
-        (ok.body["status"].as_str(), ok.body["model_version"].as_i64()),
+        (published["status"].as_str(), published["model_version"].as_i64()),
         (Some("published"), Some(1))
     );
+    assert!(ok.body["rescore"]["scanned"].is_u64(), "{}", ok.text);
     let again = env
         .call("POST", &path, Some(manager), Some(json!({})), &[("if-match", "\"2\"")])
         .await;

@@ -310,7 +310,27 @@ pub fn quote_revisions_and_lifetime_value<S: Store>(store: S) {
         json!({"description": "Truck, 4 h", "quantity": "4", "unit": "h", "unit_price": "120.00"}),
         json!({"description": "Boxes", "quantity": "30", "unit_price": "2.50", "tax_rate": "8"}),
     ];
-    let q = quote(&f, &f.sales_a, &c, json!({"title": "Move to Boulder"}), &lines);
+    // A quote comes with its lines in one create: every error of both at once, nothing written.
+    let seen = f.writes_seen();
+    let bad = obj(json!({"valid_until": "2025-06-31", "contact_id": c.id.to_string(),
+        "quote_lines": [lines[0], {"description": "Boxes", "quantity": "lots", "unit_price": "2.50"}]}));
+    let err = block(f.svc.create(&f.sales_a, "quote", &bad)).unwrap_err();
+    let mut got = codes_of(&err);
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            ("quote_lines[1].quantity".into(), codes::INVALID_TYPE.into()),
+            ("valid_until".into(), codes::INVALID_DATE.into())
+        ]
+    );
+    assert_eq!(f.writes_seen(), seen);
+    let input = obj(
+        json!({"title": "Move to Boulder", "valid_until": "2025-06-30", "contact_id": c.id.to_string(), "quote_lines": lines}),
+    );
+    let q = block(f.svc.create(&f.sales_a, "quote", &input)).unwrap();
+    assert_eq!((q.version, lines_of(&f, &f.sales_a, &q).len()), (1, 2));
+    assert_eq!(f.writes_seen().0, seen.0 + 3, "one audit entry per row, one change set");
     let q = step(&f, &f.sales_a, &q, "submit", json!({})).unwrap();
     let sent = step(&f, &f.sales_a, &q, "send", json!({})).unwrap();
     let rev = step(&f, &f.sales_a, &sent, "revise", json!({})).unwrap();

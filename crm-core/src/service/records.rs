@@ -17,7 +17,9 @@ use serde_json::{Map, Value as Json};
 
 impl<S: Store> Service<S> {
     /// Creates a record. Owner and team default to the actor's; the result must lie in the actor's
-    /// create scope.
+    /// create scope. A parent type takes its first children with it, as lists under the child
+    /// types' table names (`"quote_lines": [{...}]`, without the parent field): one change set, and
+    /// every field error of the parent and its children at once (`quote_lines[2].quantity`).
     pub async fn create(&self, actor: &Actor, entity: &str, input: &Map<String, Json>) -> Result<Record> {
         let def = self.entity(entity)?;
         let (rec, cs) = self.prepare_create(actor, def, input).await?;
@@ -32,20 +34,91 @@ impl<S: Store> Service<S> {
         def: &'static EntityDef,
         input: &Map<String, Json>,
     ) -> Result<(Record, ChangeSet)> {
+        let mut own = input.clone();
+        let mut kids: Vec<(&'static EntityDef, Vec<Json>)> = Vec::new();
+        for cdef in def.children() {
+            match own.remove(cdef.table) {
+                None | Some(Json::Null) => kids.push((cdef, Vec::new())),
+                Some(Json::Array(items)) => kids.push((cdef, items)),
+                Some(_) => {
+                    return Err(Error::field(
+                        cdef.table,
+                        codes::INVALID_TYPE,
+                        "expected a list of records",
+                    ));
+                }
+            }
+        }
         let ctx = self.write_ctx(actor.tenant, def).await?;
-        let mut rec = self.build_create(actor, def, input, &ctx)?;
+        let mut errs = Vec::new();
+        let built = match self.build_create(actor, def, &own, &ctx) {
+            Ok(r) => Some(r),
+            Err(Error::Validation(e)) => {
+                errs.extend(e);
+                None
+            }
+            Err(e) => return Err(e),
+        };
+        let parent_id = built.as_ref().map_or(Id::nil(), |r| r.id);
+        let mut children: Vec<(&'static EntityDef, Vec<Record>)> = Vec::new();
+        for (cdef, items) in kids {
+            let Some(c) = cdef.child_of else { continue };
+            let cctx = self.write_ctx(actor.tenant, cdef).await?;
+            let mut rows = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                let prefix = format!("{}[{i}]", cdef.table);
+                let Some(obj) = item.as_object() else {
+                    errs.push(FieldError::new(&prefix, codes::INVALID_TYPE, "expected an object"));
+                    continue;
+                };
+                let mut cin = obj.clone();
+                if cin.contains_key(c.field) {
+                    errs.push(FieldError::new(
+                        format!("{prefix}.{}", c.field),
+                        codes::READ_ONLY,
+                        "set from the record it is created with",
+                    ));
+                    continue;
+                }
+                cin.insert(c.field.into(), Json::String(parent_id.to_string()));
+                match self.build_create(actor, cdef, &cin, &cctx) {
+                    Ok(r) => rows.push(r),
+                    Err(Error::Validation(e)) => errs.extend(e.into_iter().map(|mut f| {
+                        f.path = format!("{prefix}.{}", f.path);
+                        f
+                    })),
+                    Err(e) => return Err(e),
+                }
+            }
+            children.push((cdef, rows));
+        }
+        let Some(mut rec) = built.filter(|_| errs.is_empty()) else {
+            return Err(Error::Validation(errs));
+        };
         if let Some(wf) = def.workflow {
-            for (field, stamp) in wf.create_stamps {
-                let v = self.stamp(actor, def, field, *stamp, &rec).await?;
+            // An owned list: a borrowed iterator held across `.await` keeps futures from being `Send`.
+            for (field, stamp) in wf.create_stamps.to_vec() {
+                let v = self.stamp(actor, def, field, stamp, &rec).await?;
                 rec.set(field, v);
             }
         }
         if def.children().next().is_some() {
-            // A new parent derives from no children yet (its totals are zero, its currency the tenant's).
+            // A new parent derives from the children it comes with (none: zero totals, the tenant's
+            // currency).
             let cx = ComputeCtx::new(ctx.vctx.now, Some(self.org(actor.tenant).await?));
-            def.rules.derive_from_children(&mut rec, &mut [], &cx)?;
+            def.rules.derive_from_children(&mut rec, &mut children, &cx)?;
         }
         self.check_links(actor, &rec, None).await?;
+        for (_, rows) in &children {
+            for r in rows {
+                // The parent is not stored yet: check the child's other references.
+                let mut probe = r.clone();
+                if let Some(c) = r.entity.child_of {
+                    probe.set(c.field, Value::Null);
+                }
+                self.check_links(actor, &probe, None).await?;
+            }
+        }
         let mut cs = self.change_set(actor.tenant, actor.user_id);
         // A child is written with its parent (which may derive some of its fields).
         let rec = match self.child_write_into_parent(actor, None, Some(&rec), &mut cs).await? {
@@ -55,6 +128,11 @@ impl<S: Store> Service<S> {
                 rec
             }
         };
+        for (cdef, rows) in &children {
+            for r in rows {
+                self.push_change(actor, "create", &format!("{}.created", cdef.name), None, r, &mut cs);
+            }
+        }
         self.rescore_parent(&rec, None, &mut cs).await?;
         self.rollups_into(actor, None, Some(&rec), &mut cs).await?;
         Ok((rec, cs))

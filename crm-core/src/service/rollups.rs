@@ -68,14 +68,15 @@ impl<S: Store> Service<S> {
         let Some(cur) = self.store.get(actor.tenant, tdef, target).await? else {
             return Ok(());
         };
-        let feeds = entity::all().into_iter().flat_map(|d| {
-            d.rollups
-                .iter()
-                .filter(move |r| {
-                    r.field == field && d.def(r.via).is_some_and(|f| f.spec.ty == FieldType::Ref(tdef.name))
-                })
-                .map(move |r| (d, *r))
-        });
+        // Collected first: an iterator of closures held across `.await` keeps futures from being `Send`.
+        let mut feeds: Vec<(&'static EntityDef, Rollup)> = Vec::new();
+        for d in entity::all() {
+            for r in &d.rollups {
+                if r.field == field && d.def(r.via).is_some_and(|f| f.spec.ty == FieldType::Ref(tdef.name)) {
+                    feeds.push((d, *r));
+                }
+            }
+        }
         let mut total: i64 = 0;
         for (d, r) in feeds {
             let q = StoreQuery::by_id(

@@ -37,8 +37,9 @@ impl<S: Store> Service<S> {
             .0)
     }
 
-    /// [`Service::transition`], with the report of its follow-up effect.
-    pub(crate) async fn run_transition(
+    /// [`Service::transition`], with the report of its follow-up effect (the re-scoring after a
+    /// scoring model is published), for adapters that show it.
+    pub async fn run_transition(
         &self,
         actor: &Actor,
         entity: &str,
@@ -129,8 +130,8 @@ impl<S: Store> Service<S> {
             for (field, value) in set {
                 next.set(field, value);
             }
-            for (field, stamp) in t.stamps {
-                let v = self.stamp(actor, def, field, *stamp, &cur).await?;
+            for (field, stamp) in t.stamps.to_vec() {
+                let v = self.stamp(actor, def, field, stamp, &cur).await?;
                 next.set(field, v);
             }
             next.version = cur.version + 1;
@@ -213,13 +214,6 @@ impl<S: Store> Service<S> {
     ) -> Result<Record> {
         let def = original.entity;
         let now = self.clock.now();
-        let reset = |r: &mut Record, keep: &[&str]| {
-            for (i, f) in r.entity.fields.iter().enumerate() {
-                if !f.writable && !keep.contains(&f.name) {
-                    r.values[i] = f.default.clone().unwrap_or_default();
-                }
-            }
-        };
         let mut copy = original.clone();
         copy.id = self.ids.new_id(now);
         copy.version = 1;
@@ -227,8 +221,8 @@ impl<S: Store> Service<S> {
         copy.updated_at = now;
         copy.computed.clear();
         reset(&mut copy, spawn.keep);
-        for (field, stamp) in spawn.stamps {
-            let v = self.stamp(actor, def, field, *stamp, original).await?;
+        for (field, stamp) in spawn.stamps.to_vec() {
+            let v = self.stamp(actor, def, field, stamp, original).await?;
             copy.set(field, v);
         }
         if let Some(link) = spawn.link {
@@ -273,6 +267,15 @@ impl<S: Store> Service<S> {
             .and_then(|r| r.get(field))
             .and_then(Value::as_i64)
             .unwrap_or(0))
+    }
+}
+
+/// Puts every field a client cannot write back to its default, except those kept (a copy's start).
+fn reset(r: &mut Record, keep: &[&'static str]) {
+    for (i, f) in r.entity.fields.iter().enumerate() {
+        if !f.writable && !keep.contains(&f.name) {
+            r.values[i] = f.default.clone().unwrap_or_default();
+        }
     }
 }
 

@@ -106,19 +106,6 @@ async fn backtest_draft<S: ServerStore>(
     Ok(axum::Json(r))
 }
 
-async fn publish<S: ServerStore>(
-    State(app): State<AppState<S>>,
-    auth: Auth,
-    PathId(id): PathId,
-    IfMatch(v): IfMatch,
-) -> ApiResult<impl IntoResponse> {
-    let actor = auth.actor;
-    let (rec, report) = app
-        .write(move |svc| async move { svc.publish_model(&actor, id, v).await })
-        .await?;
-    Ok(axum::Json(json!({ "scoring_model": rec.to_json(), "rescore": report })))
-}
-
 pub fn routes<S: ServerStore>(api: Api<S>) -> Api<S> {
     api.add(
         Op::new(
@@ -224,23 +211,5 @@ pub fn routes<S: ServerStore>(api: Api<S>) -> Api<S> {
         .ok(200, "AUC and lift per tier", schema_ref("BacktestReport"))
         .errors(&[400, 403, 404, 422]),
         post(backtest_stored::<S>),
-    )
-    .add(
-        Op::new(
-            "post",
-            "/api/v1/scoring_models/{id}/publish",
-            "publish_model",
-            "scoring_models",
-            "Publish a draft model and re-score every lead",
-        )
-        .path_id("Scoring model id")
-        .header("If-Match", true, "The model's ETag")
-        .ok(
-            200,
-            "The published model and the re-scoring report",
-            schema_ref("Published"),
-        )
-        .errors(&[400, 403, 404, 409, 422, 428]),
-        post(publish::<S>),
     )
 }

@@ -88,6 +88,44 @@ pub fn record_response(status: StatusCode, r: &Record, location: Option<String>)
     res
 }
 
+/// A parent record's children (none for other types), read right after the record.
+async fn children_of<S: crm_core::store::Store>(
+    svc: &crm_core::service::Service<S>,
+    actor: &crm_core::access::Actor,
+    r: &Record,
+) -> crm_core::error::Result<Vec<(&'static EntityDef, Vec<Record>)>> {
+    if r.entity.children().next().is_none() {
+        return Ok(Vec::new());
+    }
+    svc.children(actor, r.entity.name, r.id).await
+}
+
+/// A record response with the record's children under their table names (a quote with its
+/// `quote_lines`).
+fn with_children(
+    status: StatusCode,
+    r: &Record,
+    kids: Vec<(&'static EntityDef, Vec<Record>)>,
+    location: Option<String>,
+) -> Response {
+    let mut res = record_response(status, r, location);
+    if !kids.is_empty() {
+        let mut j = r.to_json();
+        for (d, rows) in kids {
+            j[d.table] = Json::Array(rows.iter().map(Record::to_json).collect());
+        }
+        *res.body_mut() = axum::body::Body::from(j.to_string());
+    }
+    res
+}
+
+fn capitalised(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
+}
+
 fn article(name: &str) -> &'static str {
     if name.starts_with(['a', 'e', 'i', 'o', 'u']) {
         "an"
@@ -150,11 +188,15 @@ pub fn routes<S: ServerStore>(mut api: Api<S>, def: &'static EntityDef) -> Api<S
             post(
                 move |State(app): State<AppState<S>>, auth: Auth, Body(input): Body<Map<String, Json>>| async move {
                     let actor = auth.actor;
-                    let r = app
-                        .write(move |svc| async move { svc.create(&actor, def.name, &input).await })
+                    let (r, kids) = app
+                        .write(move |svc| async move {
+                            let r = svc.create(&actor, def.name, &input).await?;
+                            let kids = children_of(&svc, &actor, &r).await?;
+                            Ok((r, kids))
+                        })
                         .await?;
                     let loc = format!("/api/v1/{}/{}", def.table, r.id);
-                    Ok::<_, ApiError>(record_response(StatusCode::CREATED, &r, Some(loc)))
+                    Ok::<_, ApiError>(with_children(StatusCode::CREATED, &r, kids, Some(loc)))
                 },
             ),
         );
@@ -180,10 +222,14 @@ pub fn routes<S: ServerStore>(mut api: Api<S>, def: &'static EntityDef) -> Api<S
             move |State(app): State<AppState<S>>, auth: Auth, PathId(id): PathId, p: Params| async move {
                 let fields = sparse_fields(&p, def)?;
                 let actor = auth.actor;
-                let r = app
-                    .run(move |svc| async move { svc.get(&actor, def.name, id).await })
+                let (r, kids) = app
+                    .run(move |svc| async move {
+                        let r = svc.get(&actor, def.name, id).await?;
+                        let kids = children_of(&svc, &actor, &r).await?;
+                        Ok((r, kids))
+                    })
                     .await?;
-                let mut res = record_response(StatusCode::OK, &r, None);
+                let mut res = with_children(StatusCode::OK, &r, kids, None);
                 if fields.is_some() {
                     *res.body_mut() = axum::body::Body::from(project(&r, fields.as_deref()).to_string());
                 }
@@ -212,37 +258,65 @@ pub fn routes<S: ServerStore>(mut api: Api<S>, def: &'static EntityDef) -> Api<S
                   IfMatch(v): IfMatch,
                   Body(input): Body<Map<String, Json>>| async move {
                 let actor = auth.actor;
-                let r = app
-                    .write(move |svc| async move { svc.update(&actor, def.name, id, v, &input).await })
+                let (r, kids) = app
+                    .write(move |svc| async move {
+                        let r = svc.update(&actor, def.name, id, v, &input).await?;
+                        let kids = children_of(&svc, &actor, &r).await?;
+                        Ok((r, kids))
+                    })
                     .await?;
-                Ok::<_, ApiError>(record_response(StatusCode::OK, &r, None))
+                Ok::<_, ApiError>(with_children(StatusCode::OK, &r, kids, None))
             },
         ),
     );
 
     if let Some(wf) = def.workflow {
         for t in wf.transitions {
+            let moves = match (t.to, t.decide.is_some()) {
+                (_, true) => format!("from {} on to where its rules say", t.from.join(" or ")),
+                (Some(to), _) => format!("from {} to {to}", t.from.join(" or ")),
+                (None, _) => format!("in {}, unchanged", t.from.join(" or ")),
+            };
+            let returns = if t.spawn.is_some() {
+                "The copy it made (the original is readable as before)"
+            } else {
+                "The record after the transition"
+            };
+            let accepts: Map<String, Json> = t
+                .accepts
+                .iter()
+                .map(|f| ((*f).to_owned(), json!({"type": "string"})))
+                .collect();
+            let body = json!({"type": "object", "description": "The fields this transition accepts", "properties": accepts, "additionalProperties": false});
+            let op = Op::new(
+                "post",
+                format!("{item}/{}", t.name),
+                format!("{}_{}", t.name, def.name),
+                tag,
+                format!(
+                    "{} {} {} {moves} (needs `{}` on {})",
+                    capitalised(t.name),
+                    article(def.name),
+                    def.name,
+                    t.action,
+                    def.name
+                ),
+            )
+            .path_id("Record id")
+            .header("If-Match", true, "The ETag of the version being moved")
+            .json_body(body)
+            .errors(&[403, 404, 409, 422, 428]);
+            // A transition with a follow-up effect answers with the effect's report too.
+            let op = match t.then {
+                Some(_) => op.ok(
+                    200,
+                    "The record after the transition and the effect's report",
+                    schema_ref("Published"),
+                ),
+                None => op.ok_record(200, returns, schema_ref(&name)),
+            };
             api = api.add(
-                Op::new(
-                    "post",
-                    format!("{item}/transitions/{}", t.name),
-                    format!("{}_{}", t.name, def.name),
-                    tag,
-                    format!(
-                        "Move {} {} from {} to {} (needs `{}` on {})",
-                        article(def.name),
-                        def.name,
-                        t.from.join(" or "),
-                        t.to,
-                        t.action,
-                        def.name
-                    ),
-                )
-                .path_id("Record id")
-                .header("If-Match", true, "The ETag of the version being moved")
-                .json_body(json!({"type": "object", "description": "The fields this transition accepts", "additionalProperties": true}))
-                .ok_record(200, "The record after the transition", schema_ref(&name))
-                .errors(&[403, 404, 409, 422, 428]),
+                op,
                 post(
                     move |State(app): State<AppState<S>>,
                           auth: Auth,
@@ -250,12 +324,19 @@ pub fn routes<S: ServerStore>(mut api: Api<S>, def: &'static EntityDef) -> Api<S
                           IfMatch(v): IfMatch,
                           Body(input): Body<Map<String, Json>>| async move {
                         let actor = auth.actor;
-                        let r = app
+                        let (r, kids, report) = app
                             .write(move |svc| async move {
-                                svc.transition(&actor, def.name, id, v, t.name, &input).await
+                                let (r, report) = svc.run_transition(&actor, def.name, id, v, t.name, &input).await?;
+                                let kids = children_of(&svc, &actor, &r).await?;
+                                Ok((r, kids, report))
                             })
                             .await?;
-                        Ok::<_, ApiError>(record_response(StatusCode::OK, &r, None))
+                        if let Some(report) = report {
+                            return Ok::<_, ApiError>(
+                                axum::Json(json!({ def.name: r.to_json(), "rescore": report })).into_response(),
+                            );
+                        }
+                        Ok(with_children(StatusCode::OK, &r, kids, None))
                     },
                 ),
             );
@@ -339,10 +420,14 @@ pub fn routes<S: ServerStore>(mut api: Api<S>, def: &'static EntityDef) -> Api<S
                       IfMatch(v): IfMatch,
                       Body(body): Body<ChildOps>| async move {
                     let actor = auth.actor;
-                    let r = app
-                        .write(move |svc| async move { svc.write_children(&actor, def.name, id, v, &body.ops).await })
+                    let (r, kids) = app
+                        .write(move |svc| async move {
+                            let r = svc.write_children(&actor, def.name, id, v, &body.ops).await?;
+                            let kids = children_of(&svc, &actor, &r).await?;
+                            Ok((r, kids))
+                        })
                         .await?;
-                    Ok::<_, ApiError>(record_response(StatusCode::OK, &r, None))
+                    Ok::<_, ApiError>(with_children(StatusCode::OK, &r, kids, None))
                 },
             ),
         );
