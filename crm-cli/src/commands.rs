@@ -110,6 +110,17 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             };
             eprintln!("exported {rows} rows");
         }
+        Command::Document { entity, id, out } => {
+            let id = id
+                .parse()
+                .map_err(|_| Error::field("id", crm_core::error::codes::INVALID_FORMAT, "expected an id"))?;
+            let html = svc.document(&actor, &entity, id).await?;
+            match out {
+                Some(path) => std::fs::write(&path, html)
+                    .map_err(|e| Error::internal(format!("cannot write {}: {e}", path.display())))?,
+                None => print!("{html}"),
+            }
+        }
         Command::Score => {
             let report = svc.rescore_all(&actor).await?;
             println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());

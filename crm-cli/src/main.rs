@@ -79,6 +79,15 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Write a record's printable HTML document (a quote the customer reads) to stdout or --out.
+    Document {
+        #[arg(long, default_value = "quote")]
+        entity: String,
+        /// The record's id.
+        id: String,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Re-score every lead of the tenant as of now.
     Score,
     /// Report stored rows that break today's rules, and verify the audit chain.

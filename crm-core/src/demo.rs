@@ -1,6 +1,6 @@
-//! A realistic demo tenant: a roofing company with a user of each role, contacts, companies, leads
-//! with activities over the last months, all created through the service (validated, audited,
-//! scored). Deterministic: the same seed gives the same data on every platform.
+//! Realistic demo tenants, all created through the service (validated, audited, scored): a roofing
+//! company with a user of each role, contacts, companies, leads with activities over the last months;
+//! and a moving company with quotes in every state. Deterministic: the same seed gives the same data on every platform.
 
 use crate::access::Actor;
 use crate::clock::{Clock, FixedClock, IdGen};
@@ -266,6 +266,182 @@ pub async fn load<S: Store>(store: S, ids: Arc<dyn IdGen>, now: Timestamp, size:
     Ok(DemoTenant { tenant: org.id, users })
 }
 
+/// The moving company's price list: (description, unit, unit price, tax rate).
+const MOVING_CATALOGUE: &[(&str, &str, &str, &str)] = &[
+    ("Truck with driver", "h", "145.00", "0"),
+    ("Mover", "h", "55.00", "0"),
+    ("Packing materials", "set", "89.90", "8.25"),
+    ("Long-distance surcharge", "mi", "2.35", "0"),
+    ("Piano handling", "item", "350.00", "0"),
+    ("Storage", "month", "179.00", "8.25"),
+    ("Moving boxes", "box", "3.49", "8.25"),
+];
+
+/// Loads a moving company (one tenant): estimators, customers and `quotes` quotes over the last 90
+/// days in every state (draft, pending approval, approved, rejected back to draft, sent, expired,
+/// accepted, declined, superseded by a revision), with approval levels and a rounding policy set as
+/// tenant data, all through the service. Deterministic.
+pub async fn load_moving<S: Store>(store: S, ids: Arc<dyn IdGen>, now: Timestamp, quotes: usize) -> Result<DemoTenant> {
+    let start = now.plus_days(-90);
+    let clock = Arc::new(FixedClock::new(start));
+    let svc = Service::new(store, clock.clone(), ids);
+    let mut rng = Rng(0x0F0E);
+    let org = svc
+        .create_organization(&obj(json!({"name": "Swift Movers LLC", "timezone": "America/Chicago"})))
+        .await?;
+    let system = Actor::system(org.id);
+    let rules = json!([{"role": "manager", "total_above": "5000", "discount_percent_above": "10"},
+        {"role": "admin", "total_above": "20000"}]);
+    svc.update(
+        &system,
+        "organization",
+        org.id,
+        org.version,
+        &obj(json!({"quote_approval_rules": rules, "quote_rounding": "per_line", "quote_rounding_mode": "half_up"})),
+    )
+    .await?;
+    let team = svc
+        .create(&system, "team", &obj(json!({"name": "Estimators", "kind": "sales"})))
+        .await?
+        .id;
+    let crew = svc
+        .create(&system, "team", &obj(json!({"name": "Crew 1", "kind": "crew"})))
+        .await?
+        .id;
+    let people = [
+        ("admin", "Ada Admin", team),
+        ("manager", "Max Manager", team),
+        ("sales", "Eve Estimator", team),
+        ("sales", "Ed Estimator", team),
+        ("field_tech", "Carl Crew", crew),
+        ("staff", "Dora Desk", team),
+    ];
+    let mut users = Vec::new();
+    for (role, name, t) in people {
+        let email = format!(
+            "{}@swift-movers.example",
+            name.split(' ').next().unwrap_or(name).to_lowercase()
+        );
+        let u = svc
+            .create(
+                &system,
+                "user",
+                &obj(json!({"name": name, "email": email, "role": role, "team_id": t.to_string()})),
+            )
+            .await?;
+        users.push((role.to_owned(), u.id, email));
+    }
+    let actor_of = async |role: &str, nth: usize| -> Result<Actor> {
+        let id = users
+            .iter()
+            .filter(|(r, _, _)| r == role)
+            .nth(nth)
+            .map(|(_, id, _)| *id);
+        match id {
+            Some(id) => svc.actor(org.id, id).await,
+            None => Ok(system.clone()),
+        }
+    };
+    let estimators = [actor_of("sales", 0).await?, actor_of("sales", 1).await?];
+    let manager = actor_of("manager", 0).await?;
+    let admin = actor_of("admin", 0).await?;
+    let mut customers = Vec::new();
+    for i in 0..quotes.div_ceil(2).max(1) {
+        let (first, last) = (rng.pick(FIRST), rng.pick(LAST));
+        let est = &estimators[i % 2];
+        let c = svc
+            .create(est, "contact", &obj(json!({"first_name": first, "last_name": last,
+                "email": format!("{}.{}{i}@mail.example", first.to_lowercase(), last.to_lowercase()),
+                "address_line": format!("{} {}", 100 + rng.index(9000), rng.pick(STREETS)), "city": "Chicago", "region": "IL", "country": "US"})))
+            .await?;
+        customers.push((c.id, i % 2));
+    }
+    let step = (now.0 - start.0) / quotes.max(1) as i64;
+    for i in 0..quotes {
+        let at = Timestamp(start.0 + step * i as i64);
+        clock.set(at);
+        let (customer, e) = customers[rng.index(customers.len())];
+        let est = &estimators[e];
+        let mut lines = Vec::new();
+        for _ in 0..2 + rng.index(6) {
+            let (desc, unit, price, tax) = MOVING_CATALOGUE[rng.index(MOVING_CATALOGUE.len())];
+            let qty = match unit {
+                "h" => format!("{}.{}", 2 + rng.index(10), [0, 5][rng.index(2)]),
+                "mi" => (50 + rng.index(900)).to_string(),
+                _ => (1 + rng.index(30)).to_string(),
+            };
+            lines.push(
+                json!({"description": desc, "unit": unit, "quantity": qty, "unit_price": price, "tax_rate": tax}),
+            );
+        }
+        // Most quotes are valid 30 days; some only a week (they expire before an answer).
+        let days = if rng.chance(15) { 7 } else { 30 };
+        let mut input = json!({"contact_id": customer.to_string(), "title": format!("Move #{}", i + 1),
+            "valid_until": at.plus_days(days).date().to_string(), "terms": "50 % deposit on booking; the balance on delivery.",
+            "quote_lines": lines});
+        if rng.chance(20) {
+            input["discount_percent"] = json!(["5", "10", "12.5", "15"][rng.index(4)]);
+        }
+        let mut q = svc.create(est, "quote", &obj(input)).await?;
+        // Where this quote's story stops, spread over every state.
+        let stop = rng.index(10);
+        let go = async |q: &Record, who: &Actor, name: &str, input: Json| {
+            svc.transition(who, "quote", q.id, q.version, name, &obj(input)).await
+        };
+        if stop == 0 {
+            continue; // a draft
+        }
+        q = go(&q, est, "submit", json!({})).await?;
+        if q.str("status") == Some("pending_approval") {
+            let approver = if q.str("approval_level") == Some("admin") {
+                &admin
+            } else {
+                &manager
+            };
+            if stop == 1 {
+                continue; // waiting for approval
+            }
+            if stop == 2 {
+                go(
+                    &q,
+                    approver,
+                    "reject",
+                    json!({"rejection_reason": "Discount too deep for this season"}),
+                )
+                .await?;
+                continue;
+            }
+            q = go(&q, approver, "approve", json!({})).await?;
+        }
+        if stop == 3 {
+            continue; // approved, not sent yet
+        }
+        q = go(&q, est, "send", json!({})).await?;
+        match stop {
+            4 => {} // sent (expired if its week passed)
+            5 => {
+                // Revised after the customer asked for a piano: the sent quote is superseded.
+                let r = go(&q, est, "revise", json!({})).await?;
+                let ops = [crate::service::ChildOp::Create {
+                    entity: "quote_line".into(),
+                    input: obj(
+                        json!({"description": "Piano handling", "unit": "item", "quantity": "1", "unit_price": "350.00"}),
+                    ),
+                }];
+                svc.write_children(est, "quote", r.id, r.version, &ops).await?;
+            }
+            6 | 7 => {
+                go(&q, est, "accept", json!({})).await?;
+            }
+            _ => {
+                go(&q, est, "decline", json!({})).await?;
+            }
+        }
+    }
+    clock.set(now);
+    Ok(DemoTenant { tenant: org.id, users })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -299,5 +475,43 @@ mod tests {
         assert!(leads.iter().all(|l| {
             l.get("scored_at").and_then(crate::value::Value::as_timestamp).is_some() && l.str("temperature").is_some()
         }));
+    }
+
+    #[test]
+    fn the_moving_company_has_quotes_in_every_state() {
+        let store = Arc::new(MemoryStore::new());
+        let now = Timestamp::parse("2025-06-01T00:00:00Z").unwrap();
+        let demo = pollster::block_on(load_moving(store.clone(), Arc::new(SeqIds::default()), now, 120)).unwrap();
+        let quotes = pollster::block_on(store.query(
+            demo.tenant,
+            &crate::entity::QUOTE,
+            &crate::query::StoreQuery::by_id(Filter::All, 1000),
+        ))
+        .unwrap();
+        let cx = crate::computed::ComputeCtx::new(now, None);
+        let mut states: Vec<&str> = quotes
+            .iter()
+            .map(|q| crate::entity::quote::state(q, cx.today()))
+            .collect();
+        states.sort();
+        states.dedup();
+        assert_eq!(
+            states,
+            [
+                "accepted",
+                "approved",
+                "declined",
+                "draft",
+                "expired",
+                "pending_approval",
+                "sent",
+                "superseded"
+            ]
+        );
+        assert!(
+            quotes
+                .iter()
+                .any(|q| q.get("revision") == Some(&crate::value::Value::Int(2)))
+        );
     }
 }

@@ -153,6 +153,21 @@ async fn the_workflow_routes() {
     assert_eq!(rev.body["quote_lines"].as_array().unwrap().len(), 1);
     assert_eq!(rev.body["number"], sent.body["number"]);
 
+    // The printable document: HTML, locked down, only for readers of the quote.
+    let doc_path = format!("/api/v1/quotes/{}/document", rev.body["id"].as_str().unwrap());
+    let page = env.call("GET", &doc_path, Some(sales), None, &[]).await;
+    assert_eq!(page.status, 200);
+    assert!(page.headers["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(
+        page.headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("default-src 'none'")
+    );
+    assert!(page.text.contains("Long-distance move") && page.text.contains("12500.00"));
+    let other = env.b.token("admin");
+    assert_eq!(env.call("GET", &doc_path, Some(other), None, &[]).await.status, 404);
+
     // The OpenAPI document lists a route per transition, and lines in the quote's input.
     let doc = env.get("/api/v1/openapi.json", sales).await;
     for t in [

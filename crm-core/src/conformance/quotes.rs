@@ -368,6 +368,36 @@ pub fn quote_revisions_and_lifetime_value<S: Store>(store: S) {
     // Final: no further transition, no edit.
     assert!(step(&f, &f.sales_a, &accepted, "decline", json!({})).is_err());
 
+    // The document the customer reads: tenant, customer, lines (escaped), totals, revision.
+    let html = block(f.svc.document(&f.sales_a, "quote", accepted.id)).unwrap();
+    for needle in [
+        "Acme Roofing",
+        "Carla Client",
+        "Truck, 4 h",
+        "561.00",
+        "Revision 2",
+        "Q-00001-R2",
+        "Tax 8 % on 75.00",
+    ] {
+        assert!(html.contains(needle), "{needle} in the document");
+    }
+    assert!(
+        !html.contains("<script") && !html.contains("http"),
+        "self-contained, no script"
+    );
+    assert_eq!(
+        block(f.svc.document(&f.sales_b, "quote", accepted.id))
+            .unwrap_err()
+            .code(),
+        "not_found"
+    );
+    assert_eq!(
+        block(f.svc.document(&f.sales_a, "lead", accepted.id))
+            .unwrap_err()
+            .code(),
+        "validation"
+    );
+
     let events = block(f.svc.store().events(f.tenant, 0, u32::MAX)).unwrap();
     let kinds: Vec<&str> = events
         .iter()

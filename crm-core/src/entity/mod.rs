@@ -22,7 +22,7 @@ pub use lead::{LEAD, LEAD_SOURCES, PROJECT_TYPES, TEMPERATURES, Temperature};
 pub use membership::{MEMBERSHIP, MEMBERSHIP_FREEZE, MembershipStatus};
 pub use people::{LOCATION, ORGANIZATION, TEAM, USER};
 pub use quote::{QUOTE, QUOTE_LINE, QuoteStatus};
-pub use rules::{EntityRules, Need, NoRules, WriteCtx};
+pub use rules::{DocumentCtx, EntityRules, Need, NoRules, WriteCtx};
 
 use crate::schema::{EntityDef, FieldDef as F};
 use crate::value::{FieldType as T, Value};

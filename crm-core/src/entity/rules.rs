@@ -66,6 +66,33 @@ pub trait EntityRules: Send + Sync + std::fmt::Debug {
     ) -> Result<()> {
         Ok(())
     }
+
+    /// Reference fields whose records the type's document shows (a quote's customer).
+    fn document_refs(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// The record as a self-contained, printable HTML page (a quote the customer reads); `None`
+    /// for types without a document.
+    fn document(&self, _cx: &DocumentCtx<'_>) -> Option<String> {
+        None
+    }
+
+    /// Whether the type has a document (so adapters offer the route).
+    fn has_document(&self) -> bool {
+        false
+    }
+}
+
+/// What a document is made of, as the reader may see it (fields hidden from them are absent).
+#[allow(missing_debug_implementations)]
+pub struct DocumentCtx<'a> {
+    pub record: &'a Record,
+    pub children: &'a [(&'static EntityDef, Vec<Record>)],
+    /// The tenant (its name, currency).
+    pub org: &'a Record,
+    /// The records named by [`EntityRules::document_refs`] that the reader may read, in that order.
+    pub refs: &'a [Record],
 }
 
 /// The rules of an entity type that has none beyond its declaration.

@@ -8,6 +8,7 @@ mod auth;
 mod backtest;
 mod children;
 mod compliance;
+mod documents;
 mod leads;
 mod people;
 mod records;

@@ -343,6 +343,49 @@ pub fn routes<S: ServerStore>(mut api: Api<S>, def: &'static EntityDef) -> Api<S
         }
     }
 
+    if def.rules.has_document() {
+        api = api.add(
+            Op::new(
+                "get",
+                format!("{item}/document"),
+                format!("document_of_{}", def.name),
+                tag,
+                format!(
+                    "{} {} as a self-contained, printable HTML page",
+                    capitalised(article(def.name)),
+                    def.name
+                ),
+            )
+            .path_id("Record id")
+            .ok_raw(
+                200,
+                json!({
+                    "description": "HTML showing only what the caller may read; no script, no external asset",
+                    "content": { "text/html": { "schema": { "type": "string" } } }
+                }),
+            )
+            .errors(&[403, 404]),
+            get(
+                move |State(app): State<AppState<S>>, auth: Auth, PathId(id): PathId| async move {
+                    let actor = auth.actor;
+                    let html = app
+                        .run(move |svc| async move { svc.document(&actor, def.name, id).await })
+                        .await?;
+                    // The page is data, not an app: nothing runs, nothing loads from elsewhere.
+                    let headers = [
+                        (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+                        (
+                            header::CONTENT_SECURITY_POLICY,
+                            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+                        ),
+                        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+                    ];
+                    Ok::<_, ApiError>((headers, html).into_response())
+                },
+            ),
+        );
+    }
+
     if def.children().next().is_some() {
         let shape: Map<String, Json> = def
             .children()

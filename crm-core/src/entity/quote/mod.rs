@@ -11,6 +11,7 @@
 //! are locked.
 
 pub mod approval;
+pub mod document;
 pub mod totals;
 
 use super::customer::LIFETIME_VALUE;
@@ -413,6 +414,18 @@ pub struct QuoteRules;
 impl EntityRules for QuoteRules {
     fn needs(&self) -> &'static [Need] {
         &[Need::Settings]
+    }
+
+    fn document_refs(&self) -> &'static [&'static str] {
+        &[CONTACT_ID, COMPANY_ID]
+    }
+
+    fn document(&self, cx: &super::DocumentCtx<'_>) -> Option<String> {
+        Some(document::render(cx))
+    }
+
+    fn has_document(&self) -> bool {
+        true
     }
 
     fn derive_from_children(
