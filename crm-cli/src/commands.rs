@@ -74,7 +74,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let report = svc
                 .import_csv(&actor, &entity, std::io::BufReader::new(f), &opts)
                 .await?;
-            println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+            crate::output::print(&serde_json::to_string_pretty(&report).unwrap_or_default())?;
             if report.invalid > 0 {
                 return Ok(ExitCode::from(2));
             }
@@ -104,7 +104,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                         .await?
                 }
                 None => {
-                    svc.export_csv(&actor, &entity, &opts, std::io::BufWriter::new(std::io::stdout()))
+                    svc.export_csv(&actor, &entity, &opts, std::io::BufWriter::new(crate::output::Stdout))
                         .await?
                 }
             };
@@ -112,11 +112,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Score => {
             let report = svc.rescore_all(&actor).await?;
-            println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+            crate::output::print(&serde_json::to_string_pretty(&report).unwrap_or_default())?;
         }
         Command::Check => {
             let report = svc.integrity_check(&actor).await?;
-            println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+            crate::output::print(&serde_json::to_string_pretty(&report).unwrap_or_default())?;
             if report.issue_count > 0 || report.audit_broken_at.is_some() {
                 return Ok(ExitCode::from(2));
             }
@@ -162,7 +162,7 @@ async fn summary(svc: &Svc, actor: &Actor, top: u32) -> Result<()> {
             .count(actor.tenant, entity::entity(e).expect("declared"), &Filter::All)
             .await
     };
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::new(crate::output::Stdout);
     let name = org
         .as_ref()
         .and_then(|o| o.str("name").map(str::to_owned))
@@ -224,6 +224,7 @@ async fn summary(svc: &Svc, actor: &Actor, top: u32) -> Result<()> {
             .map_err(w)?;
         }
     }
+    out.flush().map_err(w)?;
     Ok(())
 }
 

@@ -11,6 +11,7 @@
 //! ```
 
 mod commands;
+mod output;
 mod serve;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -101,6 +102,8 @@ fn main() -> ExitCode {
     }
     match pollster::block_on(commands::run(cli)) {
         Ok(code) => code,
+        // The reader of stdout went away (`crm export | head`): its part is done, as with `cat`.
+        Err(_) if output::closed() => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("crm: {e}");
             // Whoever runs the CLI operates the database: show the cause a server would only log.

@@ -493,7 +493,11 @@ impl<S: Store> Service<S> {
         // on a bad filter or sort after its header row would look like an empty file.
         self.bind_list(actor, def, &req, MAX_BULK_PAGE_SIZE).await?;
         let mut w = csv::Writer::from_writer(out);
-        let io = |e: csv::Error| Error::internal(format!("export write failed: {}", csv_msg(&e)));
+        // Only the output can fail here (`csv_msg` words reads: "could not read the file").
+        let io = |e: csv::Error| match e.into_kind() {
+            csv::ErrorKind::Io(e) => Error::internal(format!("export write failed: {e}")),
+            _ => Error::internal("export write failed: malformed CSV"),
+        };
         w.write_record(columns.iter().map(|(n, _)| n.as_str())).map_err(io)?;
         let mut rows = 0u64;
         loop {
