@@ -56,3 +56,41 @@ fn a_closed_stdout_ends_commands_quietly() {
         assert_eq!(stderr(&out), "", "{args:?}");
     }
 }
+
+fn check_report(db: &Path) -> (Option<i32>, serde_json::Value) {
+    let out = crm(db, &["check"]);
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("JSON report: {}", stderr(&out)));
+    (out.status.code(), report)
+}
+
+#[test]
+fn check_reports_audit_entries_deleted_from_the_end() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = demo(dir.path(), "20");
+    let (code, report) = check_report(&db);
+    assert_eq!(
+        (code, &report["audit_broken_at"]),
+        (Some(0), &serde_json::Value::Null),
+        "{report}"
+    );
+    let entries = report["audit_entries"].as_u64().expect("count");
+    assert!(entries > 3);
+    // Someone with the file deletes the last two entries: the rest still chains.
+    let conn = rusqlite::Connection::open(&db).expect("opens");
+    let deleted = conn
+        .execute(
+            "DELETE FROM audit_log WHERE seq > (SELECT MAX(seq) - 2 FROM audit_log)",
+            [],
+        )
+        .expect("deletes");
+    assert_eq!(deleted, 2);
+    drop(conn);
+    let (code, report) = check_report(&db);
+    assert_eq!(code, Some(2), "{report}");
+    assert_eq!(report["audit_entries"].as_u64(), Some(entries - 2));
+    assert_eq!(
+        report["audit_broken_at"].as_u64(),
+        Some(entries - 1),
+        "the first missing entry"
+    );
+}

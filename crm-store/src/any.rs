@@ -20,7 +20,7 @@ use crm_core::error::Result;
 use crm_core::query::{Filter, StoreQuery};
 use crm_core::record::Record;
 use crm_core::schema::EntityDef;
-use crm_core::store::{AuditQuery, BulkWrite, Group, Store};
+use crm_core::store::{AuditHead, AuditQuery, BulkWrite, Group, Store};
 use crm_core::sync::SyncEntry;
 use crm_core::value::Id;
 
@@ -167,6 +167,10 @@ impl Store for AnyStore {
 
     async fn audit(&self, tenant: Id, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
         delegate!(AnyStore, self, s => s.audit(tenant, q))
+    }
+
+    async fn audit_head(&self, tenant: Id) -> Result<AuditHead> {
+        delegate!(AnyStore, self, s => s.audit_head(tenant))
     }
 
     async fn events(&self, tenant: Id, after: u64, limit: u32) -> Result<Vec<Event>> {

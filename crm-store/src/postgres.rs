@@ -26,7 +26,7 @@ use crm_core::error::{Error, FieldError, Result, codes};
 use crm_core::query::{Filter, StoreQuery};
 use crm_core::record::Record;
 use crm_core::schema::EntityDef;
-use crm_core::store::{AuditQuery, BulkWrite, Group, Store};
+use crm_core::store::{AuditHead, AuditQuery, BulkWrite, Group, Store};
 use crm_core::sync::SyncEntry;
 use crm_core::value::{FieldType, Id, Timestamp};
 use sea_query_sqlx::SqlxValues;
@@ -423,6 +423,11 @@ impl Store for PgStore {
 
     async fn audit(&self, tenant: Id, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
         self.run(async move { audit_in(&mut *self.conn().await?, tenant, q).await })
+            .await
+    }
+
+    async fn audit_head(&self, tenant: Id) -> Result<AuditHead> {
+        self.run(async move { audit_head_in(&mut *self.conn().await?, tenant).await })
             .await
     }
 

@@ -11,7 +11,7 @@ use crm_core::error::{Error, FieldError, Result, codes};
 use crm_core::query::{Filter, StoreQuery};
 use crm_core::record::Record;
 use crm_core::schema::EntityDef;
-use crm_core::store::{AuditQuery, BulkWrite, Group, Store};
+use crm_core::store::{AuditHead, AuditQuery, BulkWrite, Group, Store};
 use crm_core::sync::SyncEntry;
 use crm_core::value::{Id, Timestamp};
 use rusqlite::types::ValueRef;
@@ -372,6 +372,10 @@ impl Store for SqliteStore {
 
     async fn audit(&self, tenant: Id, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
         self.read(|c| audit_in(c, tenant, q))
+    }
+
+    async fn audit_head(&self, tenant: Id) -> Result<AuditHead> {
+        self.read(|c| audit_head_in(c, tenant))
     }
 
     async fn events(&self, tenant: Id, after: u64, limit: u32) -> Result<Vec<Event>> {
