@@ -21,7 +21,12 @@ use std::sync::Arc;
 type Svc = Service<Arc<AnyStore>>;
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
-    let store = Arc::new(crm_store::open(&cli.database)?);
+    // Inspection opens the database read-only: a file on a read-only medium can be checked and
+    // exported, and nothing (not even a migration) changes it.
+    let store = Arc::new(match cli.command {
+        Command::Check | Command::Export { .. } | Command::Summary { .. } => crm_store::open_read_only(&cli.database)?,
+        _ => crm_store::open(&cli.database)?,
+    });
     let svc = Service::new(store.clone(), Arc::new(SystemClock), Arc::new(RandomIds));
     if let Command::Demo { leads } = cli.command
         && svc.tenants().await?.is_empty()

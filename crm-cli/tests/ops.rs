@@ -94,3 +94,94 @@ fn check_reports_audit_entries_deleted_from_the_end() {
         "the first missing entry"
     );
 }
+
+/// Sets a path's permission bits (Unix).
+fn chmod(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+}
+
+#[test]
+fn check_and_export_read_a_read_only_file_in_a_read_only_directory() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let ro = dir.path().join("ro");
+    std::fs::create_dir(&ro).expect("mkdir");
+    let db = demo(&ro, "20");
+    let files = || {
+        let mut f: Vec<_> = std::fs::read_dir(&ro)
+            .expect("lists")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        f.sort();
+        f
+    };
+    // A clean shutdown leaves no WAL side files: SQLite must read without creating them.
+    assert_eq!(files(), ["crm.db"]);
+    let bytes = std::fs::read(&db).expect("reads");
+    chmod(&db, 0o444);
+    chmod(&ro, 0o555);
+    // Root ignores permission bits: run as `nobody` through setpriv where it can, so the directory
+    // really is read-only for the command (otherwise the test only shows that reading changes nothing).
+    let enforced = std::fs::OpenOptions::new().append(true).open(&db).is_err();
+    let setpriv = Path::new("/usr/bin/setpriv");
+    let unprivileged = !enforced && setpriv.exists();
+    if unprivileged {
+        chmod(dir.path(), 0o755);
+    }
+    let run = |args: &[&str]| {
+        let mut c = if unprivileged {
+            let mut c = Command::new(setpriv);
+            c.args([
+                "--reuid=65534",
+                "--regid=65534",
+                "--clear-groups",
+                env!("CARGO_BIN_EXE_crm"),
+            ]);
+            c
+        } else {
+            Command::new(env!("CARGO_BIN_EXE_crm"))
+        };
+        c.arg("--database").arg(&db).args(args).output().expect("runs")
+    };
+    let outs = [
+        run(&["check"]),
+        run(&["export", "--fields", "first_name"]),
+        run(&["summary"]),
+    ];
+    if enforced || unprivileged {
+        assert_eq!(files(), ["crm.db"], "nothing created beside it");
+        let score = run(&["score"]);
+        assert!(!score.status.success(), "a writing command cannot write here");
+    }
+    chmod(&ro, 0o755);
+    for out in &outs {
+        assert!(out.status.success(), "{}", stderr(out));
+    }
+    assert_eq!(String::from_utf8_lossy(&outs[1].stdout).lines().count(), 21);
+    // (Where it may, SQLite leaves empty `-wal` and `-shm` files beside the database.)
+    assert_eq!(std::fs::read(&db).expect("reads"), bytes, "unchanged");
+}
+
+#[test]
+fn inspection_says_when_a_migration_is_needed_and_does_not_run_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = demo(dir.path(), "10");
+    let last = || -> i64 {
+        rusqlite::Connection::open(&db)
+            .expect("opens")
+            .query_row("SELECT MAX(version) FROM schema_migrations", [], |r| r.get(0))
+            .expect("version")
+    };
+    let version = last();
+    // As if an older build wrote it: its last migration not yet recorded.
+    rusqlite::Connection::open(&db)
+        .expect("opens")
+        .execute("DELETE FROM schema_migrations WHERE version = ?1", [version])
+        .expect("deletes");
+    for args in [&["check"][..], &["export"]] {
+        let out = crm(&db, args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        assert!(stderr(&out).contains("needs migrating"), "{}", stderr(&out));
+        assert_eq!(last(), version - 1, "{args:?} migrated nothing");
+    }
+}

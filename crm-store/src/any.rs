@@ -54,6 +54,19 @@ pub fn open(database: impl AsRef<std::ffi::OsStr>) -> Result<AnyStore> {
     }
 }
 
+/// Opens the store named by `database` for inspection (blocking): a SQLite file is opened read-only
+/// and must exist and be at this build's schema version (see [`SqliteStore::open_read_only`]); a
+/// PostgreSQL URL opens as with [`open`] (the server decides what the role may write).
+pub fn open_read_only(database: impl AsRef<std::ffi::OsStr>) -> Result<AnyStore> {
+    let database = database.as_ref();
+    match database.to_str() {
+        Some(url) if is_postgres_url(url) => open(database),
+        _ => Ok(AnyStore::Sqlite(SqliteStore::open_read_only(std::path::Path::new(
+            database,
+        ))?)),
+    }
+}
+
 /// Opens the store named by `database` from async code: a PostgreSQL store runs on the caller's
 /// tokio runtime (see [`crate::PgStore::connect`]); a SQLite store opens as with [`open`].
 pub async fn connect(database: impl AsRef<std::ffi::OsStr>) -> Result<AnyStore> {

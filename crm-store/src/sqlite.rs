@@ -61,6 +61,10 @@ pub struct SqliteStore {
     sync_log: bool,
     writer: Mutex<Option<Connection>>,
     writer_free: Condvar,
+    /// Opened with [`SqliteStore::open_read_only`]: no writer connection, writes are refused.
+    read_only: bool,
+    /// Readers open the file as `immutable` (a read-only directory without the WAL's side files).
+    immutable: bool,
     readers: Mutex<Vec<Connection>>,
     /// The directory of a throwaway database, removed on drop.
     _temp: Option<tempfile::TempDir>,
@@ -138,9 +142,75 @@ impl SqliteStore {
             sync_log: false,
             writer: Mutex::new(Some(conn)),
             writer_free: Condvar::new(),
+            read_only: false,
+            immutable: false,
             readers: Mutex::new(Vec::new()),
             _temp: temp,
         })
+    }
+
+    /// Opens an existing database for reading only (inspection: `crm check`, `crm export`): nothing
+    /// is created, migrated or written, so a file on a read-only medium, or one the process may not
+    /// write, can be read. Writes through the store are refused with a `read_only` error on
+    /// `database`, and so is a database that needs a migration (open it with [`SqliteStore::open`]
+    /// once). In a directory where SQLite cannot create the WAL's `-shm` file (read-only, and no
+    /// writer has it open), the file is read as `immutable`: SQLite then assumes nobody changes it.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        if !path.is_file() {
+            return Err(Error::not_found("database", path.display()));
+        }
+        let mut store = SqliteStore {
+            path,
+            sync_log: false,
+            writer: Mutex::new(None),
+            writer_free: Condvar::new(),
+            read_only: true,
+            immutable: false,
+            readers: Mutex::new(Vec::new()),
+            _temp: None,
+        };
+        // SQLite cannot read a WAL database read-only when it can neither find nor create its
+        // `-shm` file (a read-only directory after a clean shutdown); immutable needs neither.
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let probe = Connection::open_with_flags(&store.path, flags)
+            .and_then(|c| c.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)));
+        if let Err(e) = probe {
+            use rusqlite::ErrorCode as Code;
+            match e.sqlite_error_code() {
+                Some(Code::CannotOpen | Code::ReadOnly) => store.immutable = true,
+                _ => return Err(db(e)),
+            }
+        }
+        let conn = store.open_reader()?;
+        let has_schema: bool = conn
+            .query_row(
+                "SELECT count(*) > 0 FROM sqlite_master WHERE name = ?1",
+                [schema::SCHEMA_MIGRATIONS],
+                |r| r.get(0),
+            )
+            .map_err(db)?;
+        let version = if has_schema { current_version(&conn)? } else { 0 };
+        if version > SCHEMA_VERSION {
+            return Err(newer(version));
+        }
+        if version < SCHEMA_VERSION {
+            return Err(Error::field(
+                "database",
+                codes::READ_ONLY,
+                format!(
+                    "the database is at schema version {version} and needs migrating to {SCHEMA_VERSION}, \
+                     which a read-only open does not do: run a command that writes (such as `crm score`) once"
+                ),
+            ));
+        }
+        lock(&store.readers).push(conn);
+        Ok(store)
+    }
+
+    /// Whether the store was opened with [`SqliteStore::open_read_only`].
+    pub fn read_only(&self) -> bool {
+        self.read_only
     }
 
     /// Turns the local change-set log on or off for writes through this store (off by default).
@@ -171,7 +241,13 @@ impl SqliteStore {
 
     fn open_reader(&self) -> Result<Connection> {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(&self.path, flags).map_err(db)?;
+        let conn = if self.immutable {
+            let uri = format!("file:{}?immutable=1", uri_path(&self.path));
+            Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI)
+        } else {
+            Connection::open_with_flags(&self.path, flags)
+        }
+        .map_err(db)?;
         configure(&conn, READER_CACHE_KIB)?;
         Ok(conn)
     }
@@ -193,6 +269,13 @@ impl SqliteStore {
 
     /// Checks the writer connection out, waiting while another write or bulk session holds it.
     fn writer(&self) -> Result<WriterConn<'_>> {
+        if self.read_only {
+            return Err(Error::field(
+                "database",
+                codes::READ_ONLY,
+                "the database was opened read-only",
+            ));
+        }
         let deadline = Instant::now() + WRITER_WAIT;
         let mut slot = lock(&self.writer);
         loop {
@@ -229,6 +312,18 @@ impl SqliteStore {
         }
         out
     }
+}
+
+/// A path for a `file:` URI: `%`, `?` and `#` would be read as URI syntax.
+fn uri_path(path: &Path) -> String {
+    let mut out = String::new();
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' | '?' | '#' => out.push_str(&format!("%{:02X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn configure(conn: &Connection, cache_kib: i64) -> Result<()> {
@@ -301,6 +396,20 @@ pub(crate) fn migrate(conn: &Connection, target: u32) -> Result<u32> {
         }
     }
     current_version(conn)
+}
+
+/// A clean shutdown merges the write-ahead log into the database file, so that the file alone (a copy,
+/// a backup of the directory) holds every committed write.
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        // Readers first: the last connection to close checkpoints the WAL and removes it, which a
+        // read-only connection cannot do.
+        self.readers.get_mut().unwrap_or_else(PoisonError::into_inner).clear();
+        if let Some(conn) = self.writer.get_mut().unwrap_or_else(PoisonError::into_inner).take() {
+            // Also merges what it can while another process keeps the file open.
+            let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+        }
+    }
 }
 
 /// The writer connection, checked out; returned (rolled back if a transaction is still open) on drop.

@@ -251,3 +251,88 @@ fn a_panicking_writer_rolls_back_and_frees_the_connection() {
         .push(Write::Insert(Record::empty(&LEAD, tenant(), lead_id(1), Timestamp(1))));
     assert_eq!(block_on(s.apply(cs)).unwrap().rows, 1);
 }
+
+#[test]
+fn a_read_only_open_reads_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    // `%`, `?` and `#` in the path must not be read as URI syntax by the immutable open.
+    let sub = dir.path().join("ro 100%?#x");
+    std::fs::create_dir(&sub).unwrap();
+    let path = sub.join("crm.db");
+    let missing = SqliteStore::open_read_only(&path).unwrap_err();
+    assert_eq!(missing.code(), "not_found", "{missing:?}");
+    assert!(!path.exists(), "nothing is created");
+
+    let mut r = Record::empty(&CONTACT, tenant(), lead_id(1), Timestamp(5));
+    r.set("first_name", "Ann");
+    {
+        let s = SqliteStore::open(&path).unwrap();
+        let mut cs = ChangeSet::new(tenant());
+        cs.writes.push(Write::Insert(r.clone()));
+        block_on(s.apply(cs)).unwrap();
+    }
+    for immutable in [false, true] {
+        let mut s = SqliteStore::open_read_only(&path).unwrap();
+        assert!(s.read_only());
+        // What a read-only directory without the WAL's side files gets.
+        s.immutable = immutable;
+        lock(&s.readers).clear();
+        assert_eq!(block_on(s.get(tenant(), &CONTACT, r.id)).unwrap(), Some(r.clone()));
+        let mut cs = ChangeSet::new(tenant());
+        cs.writes.push(Write::Delete {
+            entity: &CONTACT,
+            id: r.id,
+            expected_version: 1,
+        });
+        let e = block_on(s.apply(cs)).unwrap_err();
+        assert_eq!(e.field_errors()[0].code, codes::READ_ONLY, "{e:?}");
+        assert!(block_on(s.bulk(tenant())).is_err());
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    assert_eq!(block_on(s.get(tenant(), &CONTACT, r.id)).unwrap(), Some(r));
+}
+
+#[test]
+fn a_read_only_open_says_when_a_migration_is_needed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        migrate(&conn, SCHEMA_VERSION - 1).unwrap();
+    }
+    let e = SqliteStore::open_read_only(&path).unwrap_err();
+    assert_eq!(e.field_errors()[0].path, "database");
+    assert_eq!(e.field_errors()[0].code, codes::READ_ONLY);
+    assert!(e.field_errors()[0].message.contains("needs migrating"), "{e:?}");
+    let conn = Connection::open(&path).unwrap();
+    assert_eq!(current_version(&conn).unwrap(), SCHEMA_VERSION - 1, "not migrated");
+    // A file that is no database of ours yet needs migrating too.
+    std::fs::remove_file(&path).unwrap();
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch("CREATE TABLE t (x)")
+        .unwrap();
+    let e = SqliteStore::open_read_only(&path).unwrap_err();
+    assert_eq!(e.field_errors()[0].code, codes::READ_ONLY, "{e:?}");
+}
+
+#[test]
+fn a_clean_shutdown_merges_the_wal_into_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crm.db");
+    let mut r = Record::empty(&CONTACT, tenant(), lead_id(1), Timestamp(5));
+    r.set("first_name", "Ann");
+    let s = SqliteStore::open(&path).unwrap();
+    let mut cs = ChangeSet::new(tenant());
+    cs.writes.push(Write::Insert(r.clone()));
+    block_on(s.apply(cs)).unwrap();
+    // A reader connection in the pool, as any read leaves one.
+    assert_eq!(block_on(s.get(tenant(), &CONTACT, r.id)).unwrap(), Some(r.clone()));
+    drop(s);
+    assert!(!dir.path().join("crm.db-wal").exists(), "the WAL is merged and removed");
+    // The file alone, copied elsewhere, has the write.
+    let copy = tempfile::tempdir().unwrap();
+    std::fs::copy(&path, copy.path().join("crm.db")).unwrap();
+    let s = SqliteStore::open(copy.path().join("crm.db")).unwrap();
+    assert_eq!(block_on(s.get(tenant(), &CONTACT, r.id)).unwrap(), Some(r));
+}
