@@ -95,6 +95,9 @@ enum Mode {
     ValidRowsOnly,
 }
 
+/// Exit status of a command that failed because the database was busy: try again.
+const TEMPFAIL: u8 = 75;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Serve(args) = &cli.command {
@@ -104,6 +107,15 @@ fn main() -> ExitCode {
         Ok(code) => code,
         // The reader of stdout went away (`crm export | head`): its part is done, as with `cat`.
         Err(_) if output::closed() => ExitCode::SUCCESS,
+        Err(e @ crm_core::Error::Unavailable { retry_after, .. }) => {
+            // Busy (another process holds the write lock): worth running again, which scripts can
+            // tell from the status (sysexits' EX_TEMPFAIL).
+            eprintln!("crm: {e} in {retry_after} s");
+            if let Some(cause) = e.internal_cause() {
+                eprintln!("  cause: {cause}");
+            }
+            ExitCode::from(TEMPFAIL)
+        }
         Err(e) => {
             eprintln!("crm: {e}");
             // Whoever runs the CLI operates the database: show the cause a server would only log.

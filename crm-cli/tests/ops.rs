@@ -185,3 +185,22 @@ fn inspection_says_when_a_migration_is_needed_and_does_not_run_it() {
         assert_eq!(last(), version - 1, "{args:?} migrated nothing");
     }
 }
+
+#[test]
+fn a_locked_database_says_try_again_with_status_75() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = demo(dir.path(), "10");
+    // Another process holds the write lock past the busy timeout (5 s).
+    let other = rusqlite::Connection::open(&db).expect("opens");
+    other.execute_batch("BEGIN IMMEDIATE").expect("locks");
+    let out = crm(&db, &["score"]);
+    other.execute_batch("ROLLBACK").expect("unlocks");
+    assert_eq!(out.status.code(), Some(75), "{}", stderr(&out));
+    assert!(
+        stderr(&out).starts_with("crm: the database is unavailable; try again in 1 s\n"),
+        "{}",
+        stderr(&out)
+    );
+    // Reading commands are not held up by a writer.
+    assert!(crm(&db, &["check"]).status.success());
+}

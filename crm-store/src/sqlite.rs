@@ -65,6 +65,8 @@ pub struct SqliteStore {
     read_only: bool,
     /// Readers open the file as `immutable` (a read-only directory without the WAL's side files).
     immutable: bool,
+    /// SQLite's wait for a lock held by another connection or process.
+    busy_timeout: Duration,
     readers: Mutex<Vec<Connection>>,
     /// The directory of a throwaway database, removed on drop.
     _temp: Option<tempfile::TempDir>,
@@ -144,6 +146,7 @@ impl SqliteStore {
             writer_free: Condvar::new(),
             read_only: false,
             immutable: false,
+            busy_timeout: BUSY_TIMEOUT,
             readers: Mutex::new(Vec::new()),
             _temp: temp,
         })
@@ -167,6 +170,7 @@ impl SqliteStore {
             writer_free: Condvar::new(),
             read_only: true,
             immutable: false,
+            busy_timeout: BUSY_TIMEOUT,
             readers: Mutex::new(Vec::new()),
             _temp: None,
         };
@@ -229,6 +233,19 @@ impl SqliteStore {
         self
     }
 
+    /// Sets how long an operation waits for a lock another process holds (5 s by default) before it
+    /// fails as `unavailable`.
+    pub fn with_busy_timeout(mut self, timeout: Duration) -> Result<Self> {
+        self.busy_timeout = timeout;
+        if let Some(w) = self.writer.get_mut().unwrap_or_else(PoisonError::into_inner) {
+            w.busy_timeout(timeout).map_err(db)?;
+        }
+        for r in self.readers.get_mut().unwrap_or_else(PoisonError::into_inner) {
+            r.busy_timeout(timeout).map_err(db)?;
+        }
+        Ok(self)
+    }
+
     /// Whether change sets are logged (see [`SqliteStore::with_sync_log`]).
     pub fn sync_log(&self) -> bool {
         self.sync_log
@@ -249,6 +266,7 @@ impl SqliteStore {
         }
         .map_err(db)?;
         configure(&conn, READER_CACHE_KIB)?;
+        conn.busy_timeout(self.busy_timeout).map_err(db)?;
         Ok(conn)
     }
 
