@@ -130,6 +130,7 @@ pub(crate) fn db(e: sqlx::Error) -> Error {
                 "57P01" | "57P02" | "57P03" => Error::unavailable(RETRY_DOWN, cause),
                 c if c.starts_with("08") => Error::unavailable(RETRY_DOWN, cause),
                 "XX001" | "XX002" => Error::corrupt(cause),
+                "53100" => Error::disk_full(cause),
                 _ => Error::internal(cause),
             }
         }
@@ -160,6 +161,7 @@ fn sqlstate(code: &str) -> &'static str {
         "57014" => "statement canceled",
         "25P02" => "transaction aborted",
         "53300" => "too many connections",
+        "53100" => "disk full",
         "28P01" | "28000" => "authentication failed",
         "3D000" => "database does not exist",
         "3F000" => "schema does not exist",

@@ -76,7 +76,8 @@ pub struct SqliteStore {
 const RETRY_AFTER: u64 = 1;
 
 /// Maps a driver error to its storage kind: busy or locked is unavailable, a damaged file or an
-/// undecodable value corrupt, anything else internal. The cause is SQLite's generic text for its
+/// undecodable value corrupt, a full disk (or `max_page_count` reached) disk full, anything else
+/// internal. The cause is SQLite's generic text for its
 /// result code ("database is locked", "disk I/O error", ...): no SQL and no data.
 pub(crate) fn db(e: rusqlite::Error) -> Error {
     use rusqlite::ErrorCode as Code;
@@ -86,6 +87,7 @@ pub(crate) fn db(e: rusqlite::Error) -> Error {
             match f.code {
                 Code::DatabaseBusy | Code::DatabaseLocked => Error::unavailable(RETRY_AFTER, cause),
                 Code::DatabaseCorrupt | Code::NotADatabase => Error::corrupt(cause),
+                Code::DiskFull => Error::disk_full(cause),
                 _ => Error::internal(cause),
             }
         }
@@ -494,6 +496,7 @@ impl Store for SqliteStore {
             writer: w,
             tenant,
             applied: Applied::default(),
+            lost: None,
         })
     }
 
@@ -536,11 +539,22 @@ pub struct SqliteBulk<'a> {
     writer: WriterConn<'a>,
     tenant: Id,
     applied: Applied,
+    /// Why SQLite rolled the whole transaction back by itself (a full disk): the session is over.
+    lost: Option<Error>,
+}
+
+impl SqliteBulk<'_> {
+    fn live(&self) -> Result<&Connection> {
+        match &self.lost {
+            Some(e) => Err(e.clone()),
+            None => self.writer.conn(),
+        }
+    }
 }
 
 impl BulkWrite for SqliteBulk<'_> {
     async fn query(&mut self, entity: &'static EntityDef, q: &StoreQuery) -> Result<Vec<Record>> {
-        query_in(self.writer.conn()?, self.tenant, entity, q)
+        query_in(self.live()?, self.tenant, entity, q)
     }
 
     /// Applies one change set inside the session; a failing set leaves the session as it was.
@@ -548,25 +562,39 @@ impl BulkWrite for SqliteBulk<'_> {
         if changes.tenant != self.tenant {
             return Err(Error::internal("a bulk session writes one tenant"));
         }
-        let conn = self.writer.conn()?;
+        let conn = self.live()?;
         conn.execute_batch("SAVEPOINT change_set").map_err(db)?;
-        match apply_in(conn, changes, self.writer.store.sync_log) {
+        let out = apply_in(conn, changes, self.writer.store.sync_log)
+            .and_then(|a| conn.execute_batch("RELEASE change_set").map(|()| a).map_err(db));
+        match out {
             Ok(a) => {
-                conn.execute_batch("RELEASE change_set").map_err(db)?;
                 self.applied.rows += a.rows;
                 self.applied.last_event_seq = a.last_event_seq;
                 Ok(a)
             }
+            // SQLite rolls the whole transaction back by itself on some errors (a full disk): there
+            // is no savepoint to return to, the session's earlier writes are gone too, and the
+            // error that did it is the one to report, now and for the rest of the session.
+            Err(e) if conn.is_autocommit() => {
+                self.lost = Some(e.clone());
+                Err(e)
+            }
             Err(e) => {
-                conn.execute_batch("ROLLBACK TO change_set; RELEASE change_set")
-                    .map_err(db)?;
+                if conn
+                    .execute_batch("ROLLBACK TO change_set; RELEASE change_set")
+                    .is_err()
+                {
+                    // Nothing of this session can be trusted to commit: end it, keeping the cause.
+                    let _ = conn.execute_batch("ROLLBACK");
+                    self.lost = Some(e.clone());
+                }
                 Err(e)
             }
         }
     }
 
     async fn commit(self) -> Result<Applied> {
-        let conn = self.writer.conn()?;
+        let conn = self.live()?;
         conn.execute_batch("COMMIT").map_err(db)?;
         Ok(self.applied)
     }

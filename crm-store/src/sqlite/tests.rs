@@ -336,3 +336,64 @@ fn a_clean_shutdown_merges_the_wal_into_the_file() {
     let s = SqliteStore::open(copy.path().join("crm.db")).unwrap();
     assert_eq!(block_on(s.get(tenant(), &CONTACT, r.id)).unwrap(), Some(r));
 }
+
+/// A contact whose name fills about `kib` KiB.
+fn big_contact(n: u128, kib: usize) -> ChangeSet {
+    let mut r = Record::empty(&CONTACT, tenant(), lead_id(n), Timestamp(5));
+    r.set("first_name", "x".repeat(kib * 1024));
+    let mut cs = ChangeSet::new(tenant());
+    cs.writes.push(Write::Insert(r));
+    cs
+}
+
+fn contacts(s: &SqliteStore) -> u64 {
+    block_on(s.count(tenant(), &CONTACT, &Filter::All)).unwrap()
+}
+
+/// Makes the database "full" a few pages from now (SQLite answers SQLITE_FULL at `max_page_count`,
+/// as it does when the disk is full).
+fn fill_up(s: &SqliteStore, spare_pages: i64) {
+    let w = s.writer().unwrap();
+    let conn = w.conn().unwrap();
+    let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
+    let _: i64 = conn
+        .query_row(&format!("PRAGMA max_page_count = {}", pages + spare_pages), [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+}
+
+#[test]
+fn a_full_disk_is_disk_full_and_writes_nothing() {
+    let s = SqliteStore::open_in_memory().unwrap();
+    block_on(s.apply(big_contact(1, 1))).unwrap();
+    fill_up(&s, 4);
+    let e = block_on(s.apply(big_contact(2, 200))).unwrap_err();
+    assert_eq!(e.code(), "disk_full", "{e:?}");
+    assert_eq!(contacts(&s), 1, "nothing written");
+
+    // A bulk session (an all-or-nothing import): SQLite rolls the whole transaction back by itself;
+    // the change set that filled the disk fails with the cause, and so does the rest of the session
+    // (a later change set must not start a fresh transaction and commit without the earlier ones).
+    block_on(async {
+        let mut bulk = s.bulk(tenant()).await.unwrap();
+        let mut n = 10;
+        let e = loop {
+            match bulk.apply(big_contact(n, 8)).await {
+                Ok(_) => n += 1,
+                Err(e) => break e,
+            }
+        };
+        assert!(n > 10, "some change sets fit");
+        assert_eq!(e.code(), "disk_full", "{e:?}");
+        let small = bulk.apply(big_contact(500, 0)).await.unwrap_err();
+        assert_eq!(small.code(), "disk_full", "{small:?}");
+        let commit = bulk.commit().await.unwrap_err();
+        assert_eq!(commit.code(), "disk_full", "{commit:?}");
+    });
+    assert_eq!(contacts(&s), 1, "nothing of the session written");
+    // The store goes on once there is room.
+    fill_up(&s, 10_000);
+    block_on(s.apply(big_contact(3, 1))).unwrap();
+    assert_eq!(contacts(&s), 2);
+}
