@@ -24,7 +24,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     // Inspection opens the database read-only: a file on a read-only medium can be checked and
     // exported, and nothing (not even a migration) changes it.
     let store = Arc::new(match cli.command {
-        Command::Check | Command::Export { .. } | Command::Summary { .. } => crm_store::open_read_only(&cli.database)?,
+        Command::Check | Command::Export { .. } | Command::Summary { .. } | Command::Backup { .. } => {
+            crm_store::open_read_only(&cli.database)?
+        }
         _ => crm_store::open(&cli.database)?,
     });
     let svc = Service::new(store.clone(), Arc::new(SystemClock), Arc::new(RandomIds));
@@ -47,6 +49,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         for (role, _, email) in &d.users {
             eprintln!("  {role:<10} {email}");
         }
+    }
+    if let Command::Backup { out } = &cli.command {
+        store.backup_to(out)?;
+        eprintln!("backed up {} to {}", store.location(), out.display());
+        return Ok(ExitCode::SUCCESS);
     }
     let actor = actor(&svc, &cli).await?;
     match cli.command {
@@ -126,7 +133,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 return Ok(ExitCode::from(2));
             }
         }
-        Command::Serve(_) => unreachable!("main runs `serve` on its own runtime"),
+        Command::Serve(_) | Command::Backup { .. } => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -7,6 +7,7 @@
 //! crm export --entity lead --q "status:new score>=60" > hot.csv
 //! crm score                     # re-score every lead as of now
 //! crm check                     # integrity report
+//! crm backup --out copy.db      # a consistent copy, also while a server runs
 //! crm serve --demo              # the HTTP API on 127.0.0.1:8080 (reference at /docs)
 //! ```
 
@@ -84,6 +85,12 @@ enum Command {
     Score,
     /// Report stored rows that break today's rules, and verify the audit chain.
     Check,
+    /// Write a consistent copy of the SQLite database to a new file (safe while a server runs).
+    Backup {
+        /// The copy: a new file (an existing one is refused).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Serve the HTTP API (see docs/server.md).
     Serve(crm_server::ServeArgs),
 }

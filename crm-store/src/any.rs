@@ -98,6 +98,20 @@ impl AnyStore {
         }
     }
 
+    /// Writes a consistent copy of a SQLite database to `out` (see [`SqliteStore::backup_to`]). A
+    /// PostgreSQL database is backed up with PostgreSQL's own tools (`pg_dump`).
+    pub fn backup_to(&self, out: impl AsRef<std::path::Path>) -> Result<()> {
+        match self {
+            AnyStore::Sqlite(s) => s.backup_to(out),
+            #[cfg(feature = "postgres")]
+            AnyStore::Postgres(_) => Err(crm_core::error::Error::field(
+                "database",
+                crm_core::error::codes::INVALID_OPTION,
+                "backups copy SQLite databases; back PostgreSQL up with pg_dump",
+            )),
+        }
+    }
+
     /// `sqlite` or `postgres`.
     pub fn backend(&self) -> crate::Backend {
         match self {

@@ -214,6 +214,69 @@ impl SqliteStore {
         Ok(store)
     }
 
+    /// Writes a copy of the database to `out`, a new file, with SQLite's online backup: all pages are
+    /// copied in one step inside one read transaction, so the copy is the database as of one moment
+    /// (every committed change set whole, the audit chain and its head together) while writers,
+    /// in this process or another (a running server), go on. The copy is written beside `out`
+    /// and renamed into place once complete; an existing `out` is refused. Restoring is putting the
+    /// copy in place of the database file (with no `-wal` or `-shm` beside it) while nothing has
+    /// it open.
+    pub fn backup_to(&self, out: impl AsRef<Path>) -> Result<()> {
+        use rusqlite::backup::{Backup, StepResult};
+        let out = out.as_ref();
+        let exists = || Error::field("out", codes::DUPLICATE, format!("{} already exists", out.display()));
+        if out.exists() {
+            return Err(exists());
+        }
+        let dir = match out.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let io = |what: &str, e: std::io::Error| {
+            if e.kind() == std::io::ErrorKind::StorageFull {
+                Error::disk_full(format!("backup: {what}: {e}"))
+            } else {
+                Error::field(
+                    "out",
+                    codes::INVALID_OPTION,
+                    format!("cannot {what} {}: {e}", out.display()),
+                )
+            }
+        };
+        let tmp = tempfile::Builder::new()
+            .prefix(".crm-backup-")
+            .tempfile_in(dir)
+            .map_err(|e| io("write", e))?;
+        {
+            let mut dst = Connection::open(tmp.path()).map_err(db)?;
+            self.read(|src| {
+                let backup = Backup::new(src, &mut dst).map_err(db)?;
+                let deadline = Instant::now() + self.busy_timeout;
+                loop {
+                    match backup.step(-1).map_err(db)? {
+                        StepResult::Done => return Ok(()),
+                        StepResult::Busy | StepResult::Locked if Instant::now() < deadline => {
+                            std::thread::sleep(Duration::from_millis(20));
+                        }
+                        StepResult::Busy | StepResult::Locked => {
+                            return Err(Error::unavailable(RETRY_AFTER, "sqlite: backup: database is busy"));
+                        }
+                        _ => {}
+                    }
+                }
+            })?;
+            dst.close().map_err(|(_, e)| db(e))?;
+        }
+        tmp.persist_noclobber(out).map_err(|e| {
+            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                exists()
+            } else {
+                io("write", e.error)
+            }
+        })?;
+        Ok(())
+    }
+
     /// Whether the store was opened with [`SqliteStore::open_read_only`].
     pub fn read_only(&self) -> bool {
         self.read_only
