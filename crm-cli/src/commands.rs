@@ -21,7 +21,14 @@ use std::sync::Arc;
 type Svc = Service<Arc<AnyStore>>;
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
-    let store = Arc::new(crm_store::open(&cli.database)?);
+    // Inspection opens the database read-only: a file on a read-only medium can be checked and
+    // exported, and nothing (not even a migration) changes it.
+    let store = Arc::new(match cli.command {
+        Command::Check | Command::Export { .. } | Command::Summary { .. } | Command::Backup { .. } => {
+            crm_store::open_read_only(&cli.database)?
+        }
+        _ => crm_store::open(&cli.database)?,
+    });
     let svc = Service::new(store.clone(), Arc::new(SystemClock), Arc::new(RandomIds));
     if let Command::Demo { leads } = cli.command
         && svc.tenants().await?.is_empty()
@@ -42,6 +49,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         for (role, _, email) in &d.users {
             eprintln!("  {role:<10} {email}");
         }
+    }
+    if let Command::Backup { out } = &cli.command {
+        store.backup_to(out)?;
+        eprintln!("backed up {} to {}", store.location(), out.display());
+        return Ok(ExitCode::SUCCESS);
     }
     let actor = actor(&svc, &cli).await?;
     match cli.command {
@@ -74,7 +86,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let report = svc
                 .import_csv(&actor, &entity, std::io::BufReader::new(f), &opts)
                 .await?;
-            println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+            crate::output::print(&serde_json::to_string_pretty(&report).unwrap_or_default())?;
             if report.invalid > 0 {
                 return Ok(ExitCode::from(2));
             }
@@ -104,7 +116,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                         .await?
                 }
                 None => {
-                    svc.export_csv(&actor, &entity, &opts, std::io::BufWriter::new(std::io::stdout()))
+                    svc.export_csv(&actor, &entity, &opts, std::io::BufWriter::new(crate::output::Stdout))
                         .await?
                 }
             };
@@ -123,16 +135,16 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Score => {
             let report = svc.rescore_all(&actor).await?;
-            println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+            crate::output::print(&serde_json::to_string_pretty(&report).unwrap_or_default())?;
         }
         Command::Check => {
             let report = svc.integrity_check(&actor).await?;
-            println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+            crate::output::print(&serde_json::to_string_pretty(&report).unwrap_or_default())?;
             if report.issue_count > 0 || report.audit_broken_at.is_some() {
                 return Ok(ExitCode::from(2));
             }
         }
-        Command::Serve(_) => unreachable!("main runs `serve` on its own runtime"),
+        Command::Serve(_) | Command::Backup { .. } => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -173,7 +185,7 @@ async fn summary(svc: &Svc, actor: &Actor, top: u32) -> Result<()> {
             .count(actor.tenant, entity::entity(e).expect("declared"), &Filter::All)
             .await
     };
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::BufWriter::new(crate::output::Stdout);
     let name = org
         .as_ref()
         .and_then(|o| o.str("name").map(str::to_owned))
@@ -235,6 +247,7 @@ async fn summary(svc: &Svc, actor: &Actor, top: u32) -> Result<()> {
             .map_err(w)?;
         }
     }
+    out.flush().map_err(w)?;
     Ok(())
 }
 

@@ -7,10 +7,12 @@
 //! crm export --entity lead --q "status:new score>=60" > hot.csv
 //! crm score                     # re-score every lead as of now
 //! crm check                     # integrity report
+//! crm backup --out copy.db      # a consistent copy, also while a server runs
 //! crm serve --demo              # the HTTP API on 127.0.0.1:8080 (reference at /docs)
 //! ```
 
 mod commands;
+mod output;
 mod serve;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -92,6 +94,12 @@ enum Command {
     Score,
     /// Report stored rows that break today's rules, and verify the audit chain.
     Check,
+    /// Write a consistent copy of the SQLite database to a new file (safe while a server runs).
+    Backup {
+        /// The copy: a new file (an existing one is refused).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Serve the HTTP API (see docs/server.md).
     Serve(crm_server::ServeArgs),
 }
@@ -103,6 +111,9 @@ enum Mode {
     ValidRowsOnly,
 }
 
+/// Exit status of a command that failed because the database was busy: try again.
+const TEMPFAIL: u8 = 75;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Serve(args) = &cli.command {
@@ -110,6 +121,17 @@ fn main() -> ExitCode {
     }
     match pollster::block_on(commands::run(cli)) {
         Ok(code) => code,
+        // The reader of stdout went away (`crm export | head`): its part is done, as with `cat`.
+        Err(_) if output::closed() => ExitCode::SUCCESS,
+        Err(e @ crm_core::Error::Unavailable { retry_after, .. }) => {
+            // Busy (another process holds the write lock): worth running again, which scripts can
+            // tell from the status (sysexits' EX_TEMPFAIL).
+            eprintln!("crm: {e} in {retry_after} s");
+            if let Some(cause) = e.internal_cause() {
+                eprintln!("  cause: {cause}");
+            }
+            ExitCode::from(TEMPFAIL)
+        }
         Err(e) => {
             eprintln!("crm: {e}");
             // Whoever runs the CLI operates the database: show the cause a server would only log.

@@ -63,9 +63,9 @@ pub mod codes {
 /// Every failure of a use case. `code()` is the stable contract with adapters; [`Error::details`] is
 /// the one description of it that every adapter shows, as is.
 ///
-/// The three storage kinds ([`Error::Unavailable`], [`Error::Corrupt`], [`Error::Internal`]) keep
-/// their [`Cause`] for operators' logs; their message and details are fixed per kind, so no SQL,
-/// row value or driver text can reach a client.
+/// The storage kinds ([`Error::Unavailable`], [`Error::Corrupt`], [`Error::DiskFull`],
+/// [`Error::Internal`]) keep their [`Cause`] for operators' logs; their message and details are fixed
+/// per kind, so no SQL, row value or driver text can reach a client.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Error {
     /// Input broke one or more rules; all failing fields are listed at once.
@@ -104,6 +104,10 @@ pub enum Error {
     /// does not decode. Retrying does not help.
     #[error("the database is damaged or was written by a newer version")]
     Corrupt { cause: Cause },
+    /// The database's disk (or its configured size limit) is full: the write was rolled back as a
+    /// whole and nothing of it was stored. Retrying helps once space is freed.
+    #[error("the database's disk is full; nothing was written")]
+    DiskFull { cause: Cause },
     /// Any other failure underneath the use case (a statement the database rejected, an I/O error).
     #[error("internal error")]
     Internal { cause: Cause },
@@ -176,6 +180,8 @@ pub enum Details {
     Unavailable { retry_after: u64 },
     /// `corrupt`: nothing beyond the code.
     Corrupt {},
+    /// `disk_full`: nothing beyond the code.
+    DiskFull {},
     /// `internal`: nothing beyond the code.
     Internal {},
 }
@@ -208,6 +214,7 @@ impl Error {
             Error::InvalidQuery { .. } => "invalid_query",
             Error::Unavailable { .. } => "unavailable",
             Error::Corrupt { .. } => "corrupt",
+            Error::DiskFull { .. } => "disk_full",
             Error::Internal { .. } => "internal",
         }
     }
@@ -233,6 +240,7 @@ impl Error {
             Error::InvalidQuery { position, .. } => Details::InvalidQuery { position },
             Error::Unavailable { retry_after, .. } => Details::Unavailable { retry_after },
             Error::Corrupt { .. } => Details::Corrupt {},
+            Error::DiskFull { .. } => Details::DiskFull {},
             Error::Internal { .. } => Details::Internal {},
         };
         ErrorDetails {
@@ -245,14 +253,15 @@ impl Error {
     /// Why a storage kind failed, for logs only (`None` for the other kinds).
     pub fn internal_cause(&self) -> Option<&str> {
         match self {
-            Error::Unavailable { cause, .. } | Error::Corrupt { cause } | Error::Internal { cause } => {
-                Some(cause.as_str())
-            }
+            Error::Unavailable { cause, .. }
+            | Error::Corrupt { cause }
+            | Error::DiskFull { cause }
+            | Error::Internal { cause } => Some(cause.as_str()),
             _ => None,
         }
     }
 
-    /// One of the storage kinds (unavailable, corrupt, internal): what failed is underneath the use
+    /// One of the storage kinds (unavailable, corrupt, disk full, internal): what failed is underneath the use
     /// case, not the caller's input.
     pub fn is_storage_failure(&self) -> bool {
         self.internal_cause().is_some()
@@ -269,6 +278,13 @@ impl Error {
     /// Stored data cannot be read (damaged, from a newer version, undecodable).
     pub fn corrupt(cause: impl Into<String>) -> Self {
         Error::Corrupt {
+            cause: Cause::new(cause),
+        }
+    }
+
+    /// The storage is out of space; the write was rolled back.
+    pub fn disk_full(cause: impl Into<String>) -> Self {
+        Error::DiskFull {
             cause: Cause::new(cause),
         }
     }
@@ -380,6 +396,10 @@ mod tests {
                 json!({"code": "corrupt", "message": "the database is damaged or was written by a newer version"}),
             ),
             (
+                Error::disk_full("sqlite: database or disk is full"),
+                json!({"code": "disk_full", "message": "the database's disk is full; nothing was written"}),
+            ),
+            (
                 Error::internal("sqlite: no such table: leads"),
                 json!({"code": "internal", "message": "internal error"}),
             ),
@@ -397,6 +417,7 @@ mod tests {
         for e in [
             Error::unavailable(1, cause),
             Error::corrupt(cause),
+            Error::disk_full(cause),
             Error::internal(cause),
         ] {
             assert_eq!(e.internal_cause(), Some(cause));

@@ -7,7 +7,7 @@ use crate::error::{Error, FieldError, Result, codes};
 use crate::query::{Compiled, Filter, StoreQuery};
 use crate::record::Record;
 use crate::schema::{EntityDef, FieldRef};
-use crate::store::{AuditQuery, BulkWrite, Group, Store};
+use crate::store::{AuditHead, AuditQuery, BulkWrite, Group, Store};
 use crate::sync::SyncEntry;
 use crate::value::Id;
 use std::collections::{BTreeMap, HashMap};
@@ -334,6 +334,18 @@ impl Store for MemoryStore {
                 .take(q.limit as usize)
                 .cloned()
                 .collect())
+        })
+    }
+
+    async fn audit_head(&self, tenant: Id) -> Result<AuditHead> {
+        // The log is this store's only record of the chain: the head is its last entry.
+        self.read(tenant, |t| {
+            Ok(t.and_then(|t| t.audit.last())
+                .map(|a| AuditHead {
+                    seq: a.seq,
+                    hash: a.hash.clone(),
+                })
+                .unwrap_or_default())
         })
     }
 

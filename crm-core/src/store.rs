@@ -11,6 +11,15 @@ use crate::sync::SyncEntry;
 use crate::value::{Id, Value};
 use std::future::Future;
 
+/// The end of a tenant's audit chain as the store recorded it (see [`Store::audit_head`]).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AuditHead {
+    /// The last entry's sequence number (0: no entries yet).
+    pub seq: u64,
+    /// The last entry's hash (`""`: no entries yet).
+    pub hash: String,
+}
+
 /// Which audit entries to read.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct AuditQuery {
@@ -79,6 +88,11 @@ pub trait Store: Send + Sync {
 
     /// Audit entries in sequence order.
     fn audit(&self, tenant: Id, q: &AuditQuery) -> impl Future<Output = Result<Vec<AuditEntry>>> + Send;
+
+    /// The tenant's audit chain head as recorded in the same transaction as each append: the last
+    /// sequence number and its hash (`0` and `""` before the first entry). The integrity check
+    /// compares it with the last stored entry, so entries deleted from the end are noticed.
+    fn audit_head(&self, tenant: Id) -> impl Future<Output = Result<AuditHead>> + Send;
 
     /// Outbox events with `seq > after`, in sequence order.
     fn events(&self, tenant: Id, after: u64, limit: u32) -> impl Future<Output = Result<Vec<Event>>> + Send;
@@ -166,6 +180,9 @@ impl<S: Store> Store for std::sync::Arc<S> {
     }
     fn audit(&self, tenant: Id, q: &AuditQuery) -> impl Future<Output = Result<Vec<AuditEntry>>> + Send {
         (**self).audit(tenant, q)
+    }
+    fn audit_head(&self, tenant: Id) -> impl Future<Output = Result<AuditHead>> + Send {
+        (**self).audit_head(tenant)
     }
     fn events(&self, tenant: Id, after: u64, limit: u32) -> impl Future<Output = Result<Vec<Event>>> + Send {
         (**self).events(tenant, after, limit)

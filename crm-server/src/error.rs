@@ -64,6 +64,7 @@ impl ApiError {
                 Error::LimitExceeded { .. } => StatusCode::UNPROCESSABLE_ENTITY,
                 Error::InvalidQuery { .. } => StatusCode::BAD_REQUEST,
                 Error::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+                Error::DiskFull { .. } => StatusCode::INSUFFICIENT_STORAGE,
                 Error::Corrupt { .. } | Error::Internal { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             },
             ApiError::Unauthenticated => StatusCode::UNAUTHORIZED,
@@ -204,6 +205,21 @@ mod tests {
             assert!(e.is_server_failure());
             assert!(e.into_response().headers().get(header::RETRY_AFTER).is_none());
         }
+    }
+
+    #[test]
+    fn a_full_disk_is_507_without_its_cause() {
+        let e = ApiError::Core(Error::disk_full("sqlite: database or disk is full"));
+        let b = body(&e);
+        assert_eq!(
+            (b["status"].clone(), b["code"].clone()),
+            (json!(507), json!("disk_full"))
+        );
+        assert_eq!(b["detail"], json!("the database's disk is full; nothing was written"));
+        assert!(!b.to_string().contains("sqlite"), "{b}");
+        let res = e.into_response();
+        assert_eq!(res.status(), StatusCode::INSUFFICIENT_STORAGE);
+        assert!(res.headers().get(header::RETRY_AFTER).is_none());
     }
 
     #[test]

@@ -20,7 +20,7 @@ use crm_core::error::Result;
 use crm_core::query::{Filter, StoreQuery};
 use crm_core::record::Record;
 use crm_core::schema::EntityDef;
-use crm_core::store::{AuditQuery, BulkWrite, Group, Store};
+use crm_core::store::{AuditHead, AuditQuery, BulkWrite, Group, Store};
 use crm_core::sync::SyncEntry;
 use crm_core::value::Id;
 
@@ -54,6 +54,19 @@ pub fn open(database: impl AsRef<std::ffi::OsStr>) -> Result<AnyStore> {
     }
 }
 
+/// Opens the store named by `database` for inspection (blocking): a SQLite file is opened read-only
+/// and must exist and be at this build's schema version (see [`SqliteStore::open_read_only`]); a
+/// PostgreSQL URL opens as with [`open`] (the server decides what the role may write).
+pub fn open_read_only(database: impl AsRef<std::ffi::OsStr>) -> Result<AnyStore> {
+    let database = database.as_ref();
+    match database.to_str() {
+        Some(url) if is_postgres_url(url) => open(database),
+        _ => Ok(AnyStore::Sqlite(SqliteStore::open_read_only(std::path::Path::new(
+            database,
+        ))?)),
+    }
+}
+
 /// Opens the store named by `database` from async code: a PostgreSQL store runs on the caller's
 /// tokio runtime (see [`crate::PgStore::connect`]); a SQLite store opens as with [`open`].
 pub async fn connect(database: impl AsRef<std::ffi::OsStr>) -> Result<AnyStore> {
@@ -82,6 +95,20 @@ impl AnyStore {
             AnyStore::Sqlite(s) => s.path().display().to_string(),
             #[cfg(feature = "postgres")]
             AnyStore::Postgres(p) => p.location().to_owned(),
+        }
+    }
+
+    /// Writes a consistent copy of a SQLite database to `out` (see [`SqliteStore::backup_to`]). A
+    /// PostgreSQL database is backed up with PostgreSQL's own tools (`pg_dump`).
+    pub fn backup_to(&self, out: impl AsRef<std::path::Path>) -> Result<()> {
+        match self {
+            AnyStore::Sqlite(s) => s.backup_to(out),
+            #[cfg(feature = "postgres")]
+            AnyStore::Postgres(_) => Err(crm_core::error::Error::field(
+                "database",
+                crm_core::error::codes::INVALID_OPTION,
+                "backups copy SQLite databases; back PostgreSQL up with pg_dump",
+            )),
         }
     }
 
@@ -167,6 +194,10 @@ impl Store for AnyStore {
 
     async fn audit(&self, tenant: Id, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
         delegate!(AnyStore, self, s => s.audit(tenant, q))
+    }
+
+    async fn audit_head(&self, tenant: Id) -> Result<AuditHead> {
+        delegate!(AnyStore, self, s => s.audit_head(tenant))
     }
 
     async fn events(&self, tenant: Id, after: u64, limit: u32) -> Result<Vec<Event>> {

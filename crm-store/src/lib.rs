@@ -35,7 +35,7 @@ pub mod sql;
 mod sqlite;
 
 #[cfg(feature = "sqlite")]
-pub use any::{AnyBulk, AnyStore, connect, is_postgres_url, open};
+pub use any::{AnyBulk, AnyStore, connect, is_postgres_url, open, open_read_only};
 #[cfg(feature = "postgres")]
 pub use postgres::{PgBulk, PgOptions, PgStore, redact_url};
 #[cfg(feature = "sqlite")]

@@ -26,7 +26,7 @@ use crm_core::error::{Error, FieldError, Result, codes};
 use crm_core::query::{Filter, StoreQuery};
 use crm_core::record::Record;
 use crm_core::schema::EntityDef;
-use crm_core::store::{AuditQuery, BulkWrite, Group, Store};
+use crm_core::store::{AuditHead, AuditQuery, BulkWrite, Group, Store};
 use crm_core::sync::SyncEntry;
 use crm_core::value::{FieldType, Id, Timestamp};
 use sea_query_sqlx::SqlxValues;
@@ -130,6 +130,7 @@ pub(crate) fn db(e: sqlx::Error) -> Error {
                 "57P01" | "57P02" | "57P03" => Error::unavailable(RETRY_DOWN, cause),
                 c if c.starts_with("08") => Error::unavailable(RETRY_DOWN, cause),
                 "XX001" | "XX002" => Error::corrupt(cause),
+                "53100" => Error::disk_full(cause),
                 _ => Error::internal(cause),
             }
         }
@@ -160,6 +161,7 @@ fn sqlstate(code: &str) -> &'static str {
         "57014" => "statement canceled",
         "25P02" => "transaction aborted",
         "53300" => "too many connections",
+        "53100" => "disk full",
         "28P01" | "28000" => "authentication failed",
         "3D000" => "database does not exist",
         "3F000" => "schema does not exist",
@@ -423,6 +425,11 @@ impl Store for PgStore {
 
     async fn audit(&self, tenant: Id, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
         self.run(async move { audit_in(&mut *self.conn().await?, tenant, q).await })
+            .await
+    }
+
+    async fn audit_head(&self, tenant: Id) -> Result<AuditHead> {
+        self.run(async move { audit_head_in(&mut *self.conn().await?, tenant).await })
             .await
     }
 

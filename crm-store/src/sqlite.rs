@@ -11,7 +11,7 @@ use crm_core::error::{Error, FieldError, Result, codes};
 use crm_core::query::{Filter, StoreQuery};
 use crm_core::record::Record;
 use crm_core::schema::EntityDef;
-use crm_core::store::{AuditQuery, BulkWrite, Group, Store};
+use crm_core::store::{AuditHead, AuditQuery, BulkWrite, Group, Store};
 use crm_core::sync::SyncEntry;
 use crm_core::value::{Id, Timestamp};
 use rusqlite::types::ValueRef;
@@ -61,6 +61,12 @@ pub struct SqliteStore {
     sync_log: bool,
     writer: Mutex<Option<Connection>>,
     writer_free: Condvar,
+    /// Opened with [`SqliteStore::open_read_only`]: no writer connection, writes are refused.
+    read_only: bool,
+    /// Readers open the file as `immutable` (a read-only directory without the WAL's side files).
+    immutable: bool,
+    /// SQLite's wait for a lock held by another connection or process.
+    busy_timeout: Duration,
     readers: Mutex<Vec<Connection>>,
     /// The directory of a throwaway database, removed on drop.
     _temp: Option<tempfile::TempDir>,
@@ -70,7 +76,8 @@ pub struct SqliteStore {
 const RETRY_AFTER: u64 = 1;
 
 /// Maps a driver error to its storage kind: busy or locked is unavailable, a damaged file or an
-/// undecodable value corrupt, anything else internal. The cause is SQLite's generic text for its
+/// undecodable value corrupt, a full disk (or `max_page_count` reached) disk full, anything else
+/// internal. The cause is SQLite's generic text for its
 /// result code ("database is locked", "disk I/O error", ...): no SQL and no data.
 pub(crate) fn db(e: rusqlite::Error) -> Error {
     use rusqlite::ErrorCode as Code;
@@ -80,6 +87,7 @@ pub(crate) fn db(e: rusqlite::Error) -> Error {
             match f.code {
                 Code::DatabaseBusy | Code::DatabaseLocked => Error::unavailable(RETRY_AFTER, cause),
                 Code::DatabaseCorrupt | Code::NotADatabase => Error::corrupt(cause),
+                Code::DiskFull => Error::disk_full(cause),
                 _ => Error::internal(cause),
             }
         }
@@ -138,9 +146,140 @@ impl SqliteStore {
             sync_log: false,
             writer: Mutex::new(Some(conn)),
             writer_free: Condvar::new(),
+            read_only: false,
+            immutable: false,
+            busy_timeout: BUSY_TIMEOUT,
             readers: Mutex::new(Vec::new()),
             _temp: temp,
         })
+    }
+
+    /// Opens an existing database for reading only (inspection: `crm check`, `crm export`): nothing
+    /// is created, migrated or written, so a file on a read-only medium, or one the process may not
+    /// write, can be read. Writes through the store are refused with a `read_only` error on
+    /// `database`, and so is a database that needs a migration (open it with [`SqliteStore::open`]
+    /// once). In a directory where SQLite cannot create the WAL's `-shm` file (read-only, and no
+    /// writer has it open), the file is read as `immutable`: SQLite then assumes nobody changes it.
+    pub fn open_read_only(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref().to_path_buf();
+        if !path.is_file() {
+            return Err(Error::not_found("database", path.display()));
+        }
+        let mut store = SqliteStore {
+            path,
+            sync_log: false,
+            writer: Mutex::new(None),
+            writer_free: Condvar::new(),
+            read_only: true,
+            immutable: false,
+            busy_timeout: BUSY_TIMEOUT,
+            readers: Mutex::new(Vec::new()),
+            _temp: None,
+        };
+        // SQLite cannot read a WAL database read-only when it can neither find nor create its
+        // `-shm` file (a read-only directory after a clean shutdown); immutable needs neither.
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let probe = Connection::open_with_flags(&store.path, flags)
+            .and_then(|c| c.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)));
+        if let Err(e) = probe {
+            use rusqlite::ErrorCode as Code;
+            match e.sqlite_error_code() {
+                Some(Code::CannotOpen | Code::ReadOnly) => store.immutable = true,
+                _ => return Err(db(e)),
+            }
+        }
+        let conn = store.open_reader()?;
+        let has_schema: bool = conn
+            .query_row(
+                "SELECT count(*) > 0 FROM sqlite_master WHERE name = ?1",
+                [schema::SCHEMA_MIGRATIONS],
+                |r| r.get(0),
+            )
+            .map_err(db)?;
+        let version = if has_schema { current_version(&conn)? } else { 0 };
+        if version > SCHEMA_VERSION {
+            return Err(newer(version));
+        }
+        if version < SCHEMA_VERSION {
+            return Err(Error::field(
+                "database",
+                codes::READ_ONLY,
+                format!(
+                    "the database is at schema version {version} and needs migrating to {SCHEMA_VERSION}, \
+                     which a read-only open does not do: run a command that writes (such as `crm score`) once"
+                ),
+            ));
+        }
+        lock(&store.readers).push(conn);
+        Ok(store)
+    }
+
+    /// Writes a copy of the database to `out`, a new file, with SQLite's online backup: all pages are
+    /// copied in one step inside one read transaction, so the copy is the database as of one moment
+    /// (every committed change set whole, the audit chain and its head together) while writers,
+    /// in this process or another (a running server), go on. The copy is written beside `out`
+    /// and renamed into place once complete; an existing `out` is refused. Restoring is putting the
+    /// copy in place of the database file (with no `-wal` or `-shm` beside it) while nothing has
+    /// it open.
+    pub fn backup_to(&self, out: impl AsRef<Path>) -> Result<()> {
+        use rusqlite::backup::{Backup, StepResult};
+        let out = out.as_ref();
+        let exists = || Error::field("out", codes::DUPLICATE, format!("{} already exists", out.display()));
+        if out.exists() {
+            return Err(exists());
+        }
+        let dir = match out.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d,
+            _ => Path::new("."),
+        };
+        let io = |what: &str, e: std::io::Error| {
+            if e.kind() == std::io::ErrorKind::StorageFull {
+                Error::disk_full(format!("backup: {what}: {e}"))
+            } else {
+                Error::field(
+                    "out",
+                    codes::INVALID_OPTION,
+                    format!("cannot {what} {}: {e}", out.display()),
+                )
+            }
+        };
+        let tmp = tempfile::Builder::new()
+            .prefix(".crm-backup-")
+            .tempfile_in(dir)
+            .map_err(|e| io("write", e))?;
+        {
+            let mut dst = Connection::open(tmp.path()).map_err(db)?;
+            self.read(|src| {
+                let backup = Backup::new(src, &mut dst).map_err(db)?;
+                let deadline = Instant::now() + self.busy_timeout;
+                loop {
+                    match backup.step(-1).map_err(db)? {
+                        StepResult::Done => return Ok(()),
+                        StepResult::Busy | StepResult::Locked if Instant::now() < deadline => {
+                            std::thread::sleep(Duration::from_millis(20));
+                        }
+                        StepResult::Busy | StepResult::Locked => {
+                            return Err(Error::unavailable(RETRY_AFTER, "sqlite: backup: database is busy"));
+                        }
+                        _ => {}
+                    }
+                }
+            })?;
+            dst.close().map_err(|(_, e)| db(e))?;
+        }
+        tmp.persist_noclobber(out).map_err(|e| {
+            if e.error.kind() == std::io::ErrorKind::AlreadyExists {
+                exists()
+            } else {
+                io("write", e.error)
+            }
+        })?;
+        Ok(())
+    }
+
+    /// Whether the store was opened with [`SqliteStore::open_read_only`].
+    pub fn read_only(&self) -> bool {
+        self.read_only
     }
 
     /// Turns the local change-set log on or off for writes through this store (off by default).
@@ -159,6 +298,19 @@ impl SqliteStore {
         self
     }
 
+    /// Sets how long an operation waits for a lock another process holds (5 s by default) before it
+    /// fails as `unavailable`.
+    pub fn with_busy_timeout(mut self, timeout: Duration) -> Result<Self> {
+        self.busy_timeout = timeout;
+        if let Some(w) = self.writer.get_mut().unwrap_or_else(PoisonError::into_inner) {
+            w.busy_timeout(timeout).map_err(db)?;
+        }
+        for r in self.readers.get_mut().unwrap_or_else(PoisonError::into_inner) {
+            r.busy_timeout(timeout).map_err(db)?;
+        }
+        Ok(self)
+    }
+
     /// Whether change sets are logged (see [`SqliteStore::with_sync_log`]).
     pub fn sync_log(&self) -> bool {
         self.sync_log
@@ -171,8 +323,15 @@ impl SqliteStore {
 
     fn open_reader(&self) -> Result<Connection> {
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(&self.path, flags).map_err(db)?;
+        let conn = if self.immutable {
+            let uri = format!("file:{}?immutable=1", uri_path(&self.path));
+            Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI)
+        } else {
+            Connection::open_with_flags(&self.path, flags)
+        }
+        .map_err(db)?;
         configure(&conn, READER_CACHE_KIB)?;
+        conn.busy_timeout(self.busy_timeout).map_err(db)?;
         Ok(conn)
     }
 
@@ -193,6 +352,13 @@ impl SqliteStore {
 
     /// Checks the writer connection out, waiting while another write or bulk session holds it.
     fn writer(&self) -> Result<WriterConn<'_>> {
+        if self.read_only {
+            return Err(Error::field(
+                "database",
+                codes::READ_ONLY,
+                "the database was opened read-only",
+            ));
+        }
         let deadline = Instant::now() + WRITER_WAIT;
         let mut slot = lock(&self.writer);
         loop {
@@ -229,6 +395,18 @@ impl SqliteStore {
         }
         out
     }
+}
+
+/// A path for a `file:` URI: `%`, `?` and `#` would be read as URI syntax.
+fn uri_path(path: &Path) -> String {
+    let mut out = String::new();
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' | '?' | '#' => out.push_str(&format!("%{:02X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 fn configure(conn: &Connection, cache_kib: i64) -> Result<()> {
@@ -303,6 +481,20 @@ pub(crate) fn migrate(conn: &Connection, target: u32) -> Result<u32> {
     current_version(conn)
 }
 
+/// A clean shutdown merges the write-ahead log into the database file, so that the file alone (a copy,
+/// a backup of the directory) holds every committed write.
+impl Drop for SqliteStore {
+    fn drop(&mut self) {
+        // Readers first: the last connection to close checkpoints the WAL and removes it, which a
+        // read-only connection cannot do.
+        self.readers.get_mut().unwrap_or_else(PoisonError::into_inner).clear();
+        if let Some(conn) = self.writer.get_mut().unwrap_or_else(PoisonError::into_inner).take() {
+            // Also merges what it can while another process keeps the file open.
+            let _ = conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE)");
+        }
+    }
+}
+
 /// The writer connection, checked out; returned (rolled back if a transaction is still open) on drop.
 #[derive(Debug)]
 struct WriterConn<'a> {
@@ -367,11 +559,16 @@ impl Store for SqliteStore {
             writer: w,
             tenant,
             applied: Applied::default(),
+            lost: None,
         })
     }
 
     async fn audit(&self, tenant: Id, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
         self.read(|c| audit_in(c, tenant, q))
+    }
+
+    async fn audit_head(&self, tenant: Id) -> Result<AuditHead> {
+        self.read(|c| audit_head_in(c, tenant))
     }
 
     async fn events(&self, tenant: Id, after: u64, limit: u32) -> Result<Vec<Event>> {
@@ -405,11 +602,22 @@ pub struct SqliteBulk<'a> {
     writer: WriterConn<'a>,
     tenant: Id,
     applied: Applied,
+    /// Why SQLite rolled the whole transaction back by itself (a full disk): the session is over.
+    lost: Option<Error>,
+}
+
+impl SqliteBulk<'_> {
+    fn live(&self) -> Result<&Connection> {
+        match &self.lost {
+            Some(e) => Err(e.clone()),
+            None => self.writer.conn(),
+        }
+    }
 }
 
 impl BulkWrite for SqliteBulk<'_> {
     async fn query(&mut self, entity: &'static EntityDef, q: &StoreQuery) -> Result<Vec<Record>> {
-        query_in(self.writer.conn()?, self.tenant, entity, q)
+        query_in(self.live()?, self.tenant, entity, q)
     }
 
     /// Applies one change set inside the session; a failing set leaves the session as it was.
@@ -417,25 +625,39 @@ impl BulkWrite for SqliteBulk<'_> {
         if changes.tenant != self.tenant {
             return Err(Error::internal("a bulk session writes one tenant"));
         }
-        let conn = self.writer.conn()?;
+        let conn = self.live()?;
         conn.execute_batch("SAVEPOINT change_set").map_err(db)?;
-        match apply_in(conn, changes, self.writer.store.sync_log) {
+        let out = apply_in(conn, changes, self.writer.store.sync_log)
+            .and_then(|a| conn.execute_batch("RELEASE change_set").map(|()| a).map_err(db));
+        match out {
             Ok(a) => {
-                conn.execute_batch("RELEASE change_set").map_err(db)?;
                 self.applied.rows += a.rows;
                 self.applied.last_event_seq = a.last_event_seq;
                 Ok(a)
             }
+            // SQLite rolls the whole transaction back by itself on some errors (a full disk): there
+            // is no savepoint to return to, the session's earlier writes are gone too, and the
+            // error that did it is the one to report, now and for the rest of the session.
+            Err(e) if conn.is_autocommit() => {
+                self.lost = Some(e.clone());
+                Err(e)
+            }
             Err(e) => {
-                conn.execute_batch("ROLLBACK TO change_set; RELEASE change_set")
-                    .map_err(db)?;
+                if conn
+                    .execute_batch("ROLLBACK TO change_set; RELEASE change_set")
+                    .is_err()
+                {
+                    // Nothing of this session can be trusted to commit: end it, keeping the cause.
+                    let _ = conn.execute_batch("ROLLBACK");
+                    self.lost = Some(e.clone());
+                }
                 Err(e)
             }
         }
     }
 
     async fn commit(self) -> Result<Applied> {
-        let conn = self.writer.conn()?;
+        let conn = self.live()?;
         conn.execute_batch("COMMIT").map_err(db)?;
         Ok(self.applied)
     }

@@ -45,3 +45,54 @@ fn a_file_that_is_not_a_database_is_corrupt() {
         assert!(!shown(&e).contains(leak), "{}", shown(&e));
     }
 }
+
+fn assert_unavailable(what: &str, r: Result<(), Error>) {
+    let e = r.unwrap_err();
+    assert!(
+        matches!(e, Error::Unavailable { retry_after: 1.., .. }),
+        "{what}: {e:?}"
+    );
+    assert!(!shown(&e).contains("sqlite"), "{}", shown(&e));
+}
+
+/// A write lock held by another process past the busy timeout is `unavailable` (retry later) for
+/// every write, never an internal error; reads and opening go on.
+#[test]
+fn writes_to_a_locked_database_are_unavailable() {
+    use crm_core::change::{ChangeSet, Write};
+    use crm_core::entity::CONTACT;
+    use crm_core::record::Record;
+    use crm_core::value::Timestamp;
+    use std::time::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crm.db");
+    let tenant = Id::from_u128(1);
+    let s = SqliteStore::open(&path)
+        .unwrap()
+        .with_busy_timeout(Duration::from_millis(20))
+        .unwrap();
+    let contact = |n: u128| {
+        let mut r = Record::empty(&CONTACT, tenant, Id::from_u128(100 + n), Timestamp(5));
+        r.set("first_name", "Ann");
+        let mut cs = ChangeSet::new(tenant);
+        cs.writes.push(Write::Insert(r));
+        cs
+    };
+    block_on(s.apply(contact(1))).unwrap();
+
+    // Another process writes.
+    let other = rusqlite::Connection::open(&path).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    assert_unavailable("apply", block_on(s.apply(contact(2))).map(|_| ()));
+    assert_unavailable("mark_synced", block_on(s.mark_synced(tenant, 1)).map(|_| ()));
+    // Opening an up-to-date database does not wait for the writer; reads never do.
+    let again = SqliteStore::open(&path).unwrap();
+    assert!(
+        block_on(again.get(tenant, &CONTACT, Id::from_u128(101)))
+            .unwrap()
+            .is_some()
+    );
+    other.execute_batch("ROLLBACK").unwrap();
+    drop(other);
+    block_on(s.apply(contact(4))).unwrap();
+}

@@ -78,8 +78,9 @@ pub enum CrmError {
         detail: String,
         retry_after: u64,
     },
-    /// The database failed underneath: `code` is `corrupt` (damaged, written by a newer version) or
-    /// `internal` (anything else). Never carries SQL or row data.
+    /// The database failed underneath: `code` is `corrupt` (damaged, written by a newer version),
+    /// `disk_full` (out of space; nothing written) or `internal` (anything else). Never carries SQL
+    /// or row data.
     #[error("{detail}")]
     Storage { code: String, detail: String },
 }
@@ -143,7 +144,7 @@ impl From<Error> for CrmError {
                 detail,
                 retry_after,
             },
-            Details::Corrupt {} | Details::Internal {} => CrmError::Storage { code, detail },
+            Details::Corrupt {} | Details::DiskFull {} | Details::Internal {} => CrmError::Storage { code, detail },
         }
     }
 }

@@ -24,6 +24,7 @@ def test_hierarchy():
     for cls, code in [
         (crm.UnavailableError, "unavailable"),
         (crm.CorruptError, "corrupt"),
+        (crm.DiskFullError, "disk_full"),
         (crm.InternalError, "internal"),
     ]:
         assert issubclass(cls, crm.StorageError) and cls.code == code

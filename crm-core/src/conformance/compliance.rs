@@ -1,11 +1,11 @@
 //! The audit chain, the event outbox and the integrity checker.
 
 use super::{Fixture, NOW, block, codes_of, fixed_id, obj};
-use crate::change::{ChangeSet, Write, verify_chain};
+use crate::change::{AuditEntry, ChangeSet, Write, verify_chain};
 use crate::entity::LEAD;
 use crate::error::codes;
 use crate::record::Record;
-use crate::store::{AuditQuery, Store};
+use crate::store::{AuditHead, AuditQuery, BulkWrite, Store};
 use crate::value::Timestamp;
 use serde_json::json;
 
@@ -187,4 +187,79 @@ pub fn audit_and_events_stay_inside_the_read_scope<S: Store>(store: S) {
         ..by_id.clone()
     };
     assert!(block(f.svc.audit_trail(&f.sales_a, &nobody)).unwrap().is_empty());
+}
+
+/// The recorded chain head moves with every committed append and with nothing else, so the integrity
+/// check can tell entries deleted from the end.
+pub fn audit_head_follows_every_append<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    let store = f.svc.store();
+    assert_eq!(
+        block(store.audit_head(fixed_id(77))).unwrap(),
+        AuditHead::default(),
+        "no entries yet"
+    );
+    let last = || {
+        let all = block(store.audit(
+            f.tenant,
+            &AuditQuery {
+                limit: u32::MAX,
+                ..Default::default()
+            },
+        ))
+        .unwrap();
+        let a = all.last().unwrap();
+        AuditHead {
+            seq: a.seq,
+            hash: a.hash.clone(),
+        }
+    };
+    let lead = f.lead(&f.admin, json!({"first_name": "Ann"}));
+    let head = block(store.audit_head(f.tenant)).unwrap();
+    assert!(head.seq > 0);
+    assert_eq!(head, last());
+    let entry = |n: u64| AuditEntry {
+        id: fixed_id(n),
+        tenant: f.tenant,
+        seq: 0,
+        at: NOW,
+        actor: None,
+        action: "update".into(),
+        entity: "lead".into(),
+        entity_id: Some(lead.id),
+        changes: vec![],
+        prev_hash: String::new(),
+        hash: String::new(),
+    };
+    // A failed change set and a dropped bulk session append nothing.
+    let mut stale = lead.clone();
+    stale.set("notes", "stale");
+    let mut cs = ChangeSet::new(f.tenant);
+    cs.writes.push(Write::Update {
+        record: stale,
+        expected_version: 9,
+    });
+    cs.audit.push(entry(101));
+    assert!(block(store.apply(cs)).is_err());
+    block(async {
+        let mut bulk = store.bulk(f.tenant).await.unwrap();
+        let mut cs = ChangeSet::new(f.tenant);
+        cs.audit.push(entry(102));
+        bulk.apply(cs).await.unwrap();
+        drop(bulk);
+    });
+    assert_eq!(block(store.audit_head(f.tenant)).unwrap(), head);
+    // A committed bulk session moves it to its last entry.
+    block(async {
+        let mut bulk = store.bulk(f.tenant).await.unwrap();
+        for n in [103, 104] {
+            let mut cs = ChangeSet::new(f.tenant);
+            cs.audit.push(entry(n));
+            bulk.apply(cs).await.unwrap();
+        }
+        bulk.commit().await.unwrap();
+    });
+    let moved = block(store.audit_head(f.tenant)).unwrap();
+    assert_eq!(moved.seq, head.seq + 2);
+    assert_eq!(moved, last());
 }

@@ -75,7 +75,8 @@ macro_rules! conformance_tests {
         // compliance.rs
         $crate::__conformance_cases!($make;
             audit_chain_verifies_with_old_and_new_values, events_are_sequenced_and_filtered,
-            integrity_checker_reports_broken_rows, audit_and_events_stay_inside_the_read_scope);
+            integrity_checker_reports_broken_rows, audit_and_events_stay_inside_the_read_scope,
+            audit_head_follows_every_append);
         // transfer.rs
         $crate::__conformance_cases!($make;
             import_dry_run_reports_rows_and_fields, import_modes_and_upsert, export_is_formula_safe_and_redacted);

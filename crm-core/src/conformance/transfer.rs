@@ -127,6 +127,11 @@ pub fn export_is_formula_safe_and_redacted<S: Store>(store: S) {
         json!({"first_name": "=HYPERLINK(\"http://evil\")", "notes": "+1 call", "estimated_value": "12.50"}),
     );
     f.lead(&f.sales_b, json!({"first_name": "Other team"}));
+    // Full-width and DDE forms, which some spreadsheets also run.
+    f.lead(
+        &f.sales_a,
+        json!({"first_name": "＝1+1", "notes": "|calc", "estimated_value": "1.00"}),
+    );
     let mut out = Vec::new();
     let n = block(f.svc.export_csv(
         &f.sales_a,
@@ -139,10 +144,10 @@ pub fn export_is_formula_safe_and_redacted<S: Store>(store: S) {
     ))
     .unwrap();
     let text = String::from_utf8(out).unwrap();
-    assert_eq!(n, 1, "only the exporter's team");
+    assert_eq!(n, 2, "only the exporter's team");
     assert_eq!(
         text,
-        "first_name,notes,estimated_value\n\"'=HYPERLINK(\"\"http://evil\"\")\",'+1 call,12.50\n"
+        "first_name,notes,estimated_value\n\"'=HYPERLINK(\"\"http://evil\"\")\",'+1 call,12.50\n'＝1+1,'|calc,1.00\n"
     );
     let mut raw = Vec::new();
     block(f.svc.export_csv(
@@ -156,7 +161,7 @@ pub fn export_is_formula_safe_and_redacted<S: Store>(store: S) {
         &mut raw,
     ))
     .unwrap();
-    assert_eq!(String::from_utf8(raw).unwrap(), "notes\n+1 call\n");
+    assert_eq!(String::from_utf8(raw).unwrap(), "notes\n+1 call\n|calc\n");
     let mut all = Vec::new();
     assert_eq!(
         block(
@@ -164,7 +169,7 @@ pub fn export_is_formula_safe_and_redacted<S: Store>(store: S) {
                 .export_csv(&f.manager, "lead", &ExportOptions::default(), &mut all)
         )
         .unwrap(),
-        2
+        3
     );
     let header = String::from_utf8(all).unwrap().lines().next().unwrap().to_owned();
     assert!(

@@ -31,7 +31,8 @@ pub struct IntegrityReport {
     pub issues: Vec<IntegrityIssue>,
     pub issue_count: u64,
     pub audit_entries: u64,
-    /// Sequence number of the first audit entry whose hash or link does not verify.
+    /// Sequence number of the first audit entry whose hash or link does not verify, or, when entries
+    /// were deleted from the end, the first one missing before the tenant's recorded chain head.
     pub audit_broken_at: Option<u64>,
 }
 
@@ -82,6 +83,9 @@ impl<S: Store> Service<S> {
             report.checked.push((def.name.to_owned(), checked));
         }
         if actor.role.scope(&LEAD, Action::Read) == Scope::Tenant {
+            // Read before the scan: entries appended meanwhile come after it.
+            let head = self.store.audit_head(actor.tenant).await?;
+            let mut at_head: Option<String> = None;
             let mut after = 0;
             let mut prev: Option<AuditEntry> = None;
             loop {
@@ -99,12 +103,24 @@ impl<S: Store> Service<S> {
                 let Some(last) = batch.last() else { break };
                 after = last.seq;
                 report.audit_entries += batch.len() as u64;
+                if let Some(a) = batch.iter().find(|a| a.seq == head.seq) {
+                    at_head = Some(a.hash.clone());
+                }
                 let chain: Vec<AuditEntry> = prev.take().into_iter().chain(batch).collect();
                 if let Err(seq) = verify_chain(&chain) {
                     report.audit_broken_at = Some(seq);
                     break;
                 }
                 prev = chain.last().cloned();
+            }
+            // A chain that verifies but ends before the recorded head lost its last entries; one
+            // whose entry at the head is not the recorded one was rewritten.
+            if report.audit_broken_at.is_none() && head.seq > 0 {
+                match at_head {
+                    None => report.audit_broken_at = Some(prev.map_or(1, |p| p.seq + 1)),
+                    Some(hash) if hash != head.hash => report.audit_broken_at = Some(head.seq),
+                    Some(_) => {}
+                }
             }
         }
         Ok(report)

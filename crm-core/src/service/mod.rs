@@ -24,7 +24,7 @@ pub use children::{ChildOp, MAX_CHILD_OPS, MAX_CHILDREN};
 pub use compliance::{IntegrityIssue, IntegrityReport};
 pub use leads::{Conversion, ConvertOptions, RescoreReport, StageSummary};
 pub use sync::MAX_SYNC_BATCH;
-pub use transfer::{ExportOptions, ImportMode, ImportOptions, ImportReport, RowError};
+pub use transfer::{ExportOptions, ImportMode, ImportOptions, ImportReport, RowError, formula_like, formula_safe};
 
 use crate::access::{Action, Actor, Grant, Role, builtin};
 use crate::change::{AuditEntry, ChangeSet, Event, FieldChange};

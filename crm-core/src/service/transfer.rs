@@ -105,8 +105,8 @@ pub struct ExportOptions {
     pub filter: Option<Filter>,
     #[serde(default)]
     pub sort: Vec<SortKey>,
-    /// Write cells exactly as stored. By default text cells that a spreadsheet would run as a formula
-    /// (`=`, `+`, `-`, `@`, tab, CR first) are prefixed with `'`.
+    /// Write cells exactly as stored. By default text cells that a spreadsheet could run as a formula
+    /// are prefixed with `'` (see [`formula_like`]).
     #[serde(default)]
     pub raw: bool,
 }
@@ -493,7 +493,11 @@ impl<S: Store> Service<S> {
         // on a bad filter or sort after its header row would look like an empty file.
         self.bind_list(actor, def, &req, MAX_BULK_PAGE_SIZE).await?;
         let mut w = csv::Writer::from_writer(out);
-        let io = |e: csv::Error| Error::internal(format!("export write failed: {}", csv_msg(&e)));
+        // Only the output can fail here (`csv_msg` words reads: "could not read the file").
+        let io = |e: csv::Error| match e.into_kind() {
+            csv::ErrorKind::Io(e) => Error::internal(format!("export write failed: {e}")),
+            _ => Error::internal("export write failed: malformed CSV"),
+        };
         w.write_record(columns.iter().map(|(n, _)| n.as_str())).map_err(io)?;
         let mut rows = 0u64;
         loop {
@@ -503,11 +507,7 @@ impl<S: Store> Service<S> {
                     let v = r.value(f);
                     let text = cell(&v);
                     let texty = matches!(v, Value::Text(_) | Value::List(_) | Value::Json(_));
-                    if !opts.raw && texty && text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-                        format!("'{text}")
-                    } else {
-                        text
-                    }
+                    if !opts.raw && texty { formula_safe(text) } else { text }
                 });
                 w.write_record(cells).map_err(io)?;
                 rows += 1;
@@ -521,6 +521,26 @@ impl<S: Store> Service<S> {
             .map_err(|e| Error::internal(format!("export write failed: {e}")))?;
         Ok(rows)
     }
+}
+
+/// Whether a spreadsheet could read a text cell as a formula (OWASP "CSV Injection"): it starts with
+/// tab, CR or LF, or its first character after leading whitespace (which spreadsheets skip) is `=`,
+/// `+`, `-`, `@`, `|` (DDE, `|calc`), or the full-width form of one of them (`＝`, which some
+/// spreadsheets fold to `=`). Zero-width characters count as whitespace.
+pub fn formula_like(cell: &str) -> bool {
+    if cell.starts_with(['\t', '\r', '\n']) {
+        return true;
+    }
+    let rest = cell.trim_start_matches(|c: char| {
+        c.is_whitespace() || matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}')
+    });
+    rest.starts_with(['=', '+', '-', '@', '|', '＝', '＋', '－', '＠', '｜'])
+}
+
+/// A text cell as a formula-safe export writes it: prefixed with `'` (shown by spreadsheets as text,
+/// not as part of the value) when [`formula_like`].
+pub fn formula_safe(cell: String) -> String {
+    if formula_like(&cell) { format!("'{cell}") } else { cell }
 }
 
 fn csv_msg(e: &csv::Error) -> String {
@@ -664,5 +684,70 @@ fn cell(v: &Value) -> String {
             Json::String(s) => s,
             j => j.to_string(),
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{formula_like, formula_safe};
+    use proptest::prelude::*;
+
+    #[test]
+    fn formula_cells_are_prefixed() {
+        let cases = [
+            // OWASP's list.
+            ("=1+1", "'=1+1"),
+            ("+1 call", "'+1 call"),
+            ("-2", "'-2"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("\rx", "'\rx"),
+            ("\nx", "'\nx"),
+            // Leading whitespace is skipped by spreadsheets.
+            (" =1+1", "' =1+1"),
+            ("\u{a0}\u{3000}+cmd", "'\u{a0}\u{3000}+cmd"),
+            ("\u{200b}@x", "'\u{200b}@x"),
+            // DDE and the full-width forms.
+            ("|calc", "'|calc"),
+            ("＝1+1", "'＝1+1"),
+            ("＋1", "'＋1"),
+            ("－1", "'－1"),
+            ("＠x", "'＠x"),
+            ("｜calc", "'｜calc"),
+            // Harmless cells stay as they are.
+            ("Ann", "Ann"),
+            ("a=b", "a=b"),
+            ("", ""),
+            ("   ", "   "),
+            (" Ann", " Ann"),
+            ("'=already text", "'=already text"),
+            ("50%", "50%"),
+        ];
+        for (cell, want) in cases {
+            assert_eq!(formula_safe(cell.to_owned()), want, "{cell:?}");
+        }
+    }
+
+    const DANGER: &[char] = &['=', '+', '-', '@', '|', '＝', '＋', '－', '＠', '｜'];
+
+    proptest! {
+        /// No formula-safe cell, after the whitespace a spreadsheet skips, starts a formula unless it
+        /// is prefixed with `'`; and the prefix is the only change.
+        #[test]
+        fn no_safe_cell_starts_a_formula(
+            lead in proptest::collection::vec(
+                proptest::sample::select(&[' ', '\t', '\r', '\n', '\u{a0}', '\u{3000}', '\u{200b}', '\u{feff}'][..]), 0..4),
+            first in proptest::sample::select(&['=', '+', '-', '@', '|', '＝', '＋', '－', '＠', '｜', 'a', '1', '\'', '%'][..]),
+            rest in "\\PC{0,20}",
+        ) {
+            let cell: String = lead.iter().chain(std::iter::once(&first)).collect::<String>() + &rest;
+            let safe = formula_safe(cell.clone());
+            let skipped = safe.trim_start_matches(|c: char| c.is_whitespace() || matches!(c, '\u{200B}'..='\u{200D}' | '\u{2060}' | '\u{FEFF}'));
+            prop_assert!(safe.starts_with('\'') || !skipped.starts_with(DANGER), "{safe:?}");
+            prop_assert!(safe.starts_with('\'') || !safe.starts_with(['\t', '\r', '\n']), "{safe:?}");
+            let prefixed = format!("'{}", cell);
+            prop_assert!(safe == cell || safe == prefixed);
+            prop_assert_eq!(formula_like(&cell), safe != cell);
+        }
     }
 }

@@ -32,6 +32,23 @@ fn create_heads() -> &'static str {
     })
 }
 
+/// The tenant's recorded audit chain head, without locking its row.
+pub(super) async fn audit_head_in(conn: &mut PgConnection, tenant: Id) -> Result<AuditHead> {
+    let row = sqlx::query(sql::common_sql(B).heads.as_str())
+        .bind(tenant)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(db)?;
+    let Some(row) = row else {
+        return Ok(AuditHead::default());
+    };
+    let t = schema::TENANT_HEADS;
+    Ok(AuditHead {
+        seq: int_col(&row, 0, t, "audit_seq")?.max(0) as u64,
+        hash: text_col(&row, 1, t, "audit_hash")?,
+    })
+}
+
 /// Locks the tenant's head row (creating it if needed) until the transaction ends, and reads it.
 pub(super) async fn lock_heads(conn: &mut PgConnection, tenant: Id) -> Result<Heads> {
     for _ in 0..2 {

@@ -244,6 +244,17 @@ pub(super) fn pending_in(conn: &Connection, tenant: Id, after: u64, limit: u32) 
     Ok(out)
 }
 
+pub(super) fn audit_head_in(conn: &Connection, tenant: Id) -> Result<AuditHead> {
+    let head: Option<(i64, String)> = conn
+        .prepare_cached(&sql::common_sql(B).heads)
+        .and_then(|mut s| s.query_row([tenant], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+        .map_err(db)?;
+    Ok(head.map_or_else(AuditHead::default, |(seq, hash)| AuditHead {
+        seq: seq.max(0) as u64,
+        hash,
+    }))
+}
+
 pub(super) fn tenants_in(conn: &Connection) -> Result<Vec<Id>> {
     let mut stmt = conn.prepare_cached(&sql::common_sql(B).tenants).map_err(db)?;
     let mut rows = stmt.query([]).map_err(db)?;

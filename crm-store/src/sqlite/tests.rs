@@ -251,3 +251,149 @@ fn a_panicking_writer_rolls_back_and_frees_the_connection() {
         .push(Write::Insert(Record::empty(&LEAD, tenant(), lead_id(1), Timestamp(1))));
     assert_eq!(block_on(s.apply(cs)).unwrap().rows, 1);
 }
+
+#[test]
+fn a_read_only_open_reads_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    // `%`, `?` and `#` in the path must not be read as URI syntax by the immutable open.
+    let sub = dir.path().join("ro 100%?#x");
+    std::fs::create_dir(&sub).unwrap();
+    let path = sub.join("crm.db");
+    let missing = SqliteStore::open_read_only(&path).unwrap_err();
+    assert_eq!(missing.code(), "not_found", "{missing:?}");
+    assert!(!path.exists(), "nothing is created");
+
+    let mut r = Record::empty(&CONTACT, tenant(), lead_id(1), Timestamp(5));
+    r.set("first_name", "Ann");
+    {
+        let s = SqliteStore::open(&path).unwrap();
+        let mut cs = ChangeSet::new(tenant());
+        cs.writes.push(Write::Insert(r.clone()));
+        block_on(s.apply(cs)).unwrap();
+    }
+    for immutable in [false, true] {
+        let mut s = SqliteStore::open_read_only(&path).unwrap();
+        assert!(s.read_only());
+        // What a read-only directory without the WAL's side files gets.
+        s.immutable = immutable;
+        lock(&s.readers).clear();
+        assert_eq!(block_on(s.get(tenant(), &CONTACT, r.id)).unwrap(), Some(r.clone()));
+        let mut cs = ChangeSet::new(tenant());
+        cs.writes.push(Write::Delete {
+            entity: &CONTACT,
+            id: r.id,
+            expected_version: 1,
+        });
+        let e = block_on(s.apply(cs)).unwrap_err();
+        assert_eq!(e.field_errors()[0].code, codes::READ_ONLY, "{e:?}");
+        assert!(block_on(s.bulk(tenant())).is_err());
+    }
+    let s = SqliteStore::open(&path).unwrap();
+    assert_eq!(block_on(s.get(tenant(), &CONTACT, r.id)).unwrap(), Some(r));
+}
+
+#[test]
+fn a_read_only_open_says_when_a_migration_is_needed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        migrate(&conn, SCHEMA_VERSION - 1).unwrap();
+    }
+    let e = SqliteStore::open_read_only(&path).unwrap_err();
+    assert_eq!(e.field_errors()[0].path, "database");
+    assert_eq!(e.field_errors()[0].code, codes::READ_ONLY);
+    assert!(e.field_errors()[0].message.contains("needs migrating"), "{e:?}");
+    let conn = Connection::open(&path).unwrap();
+    assert_eq!(current_version(&conn).unwrap(), SCHEMA_VERSION - 1, "not migrated");
+    // A file that is no database of ours yet needs migrating too.
+    std::fs::remove_file(&path).unwrap();
+    Connection::open(&path)
+        .unwrap()
+        .execute_batch("CREATE TABLE t (x)")
+        .unwrap();
+    let e = SqliteStore::open_read_only(&path).unwrap_err();
+    assert_eq!(e.field_errors()[0].code, codes::READ_ONLY, "{e:?}");
+}
+
+#[test]
+fn a_clean_shutdown_merges_the_wal_into_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crm.db");
+    let mut r = Record::empty(&CONTACT, tenant(), lead_id(1), Timestamp(5));
+    r.set("first_name", "Ann");
+    let s = SqliteStore::open(&path).unwrap();
+    let mut cs = ChangeSet::new(tenant());
+    cs.writes.push(Write::Insert(r.clone()));
+    block_on(s.apply(cs)).unwrap();
+    // A reader connection in the pool, as any read leaves one.
+    assert_eq!(block_on(s.get(tenant(), &CONTACT, r.id)).unwrap(), Some(r.clone()));
+    drop(s);
+    assert!(!dir.path().join("crm.db-wal").exists(), "the WAL is merged and removed");
+    // The file alone, copied elsewhere, has the write.
+    let copy = tempfile::tempdir().unwrap();
+    std::fs::copy(&path, copy.path().join("crm.db")).unwrap();
+    let s = SqliteStore::open(copy.path().join("crm.db")).unwrap();
+    assert_eq!(block_on(s.get(tenant(), &CONTACT, r.id)).unwrap(), Some(r));
+}
+
+/// A contact whose name fills about `kib` KiB.
+fn big_contact(n: u128, kib: usize) -> ChangeSet {
+    let mut r = Record::empty(&CONTACT, tenant(), lead_id(n), Timestamp(5));
+    r.set("first_name", "x".repeat(kib * 1024));
+    let mut cs = ChangeSet::new(tenant());
+    cs.writes.push(Write::Insert(r));
+    cs
+}
+
+fn contacts(s: &SqliteStore) -> u64 {
+    block_on(s.count(tenant(), &CONTACT, &Filter::All)).unwrap()
+}
+
+/// Makes the database "full" a few pages from now (SQLite answers SQLITE_FULL at `max_page_count`,
+/// as it does when the disk is full).
+fn fill_up(s: &SqliteStore, spare_pages: i64) {
+    let w = s.writer().unwrap();
+    let conn = w.conn().unwrap();
+    let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
+    let _: i64 = conn
+        .query_row(&format!("PRAGMA max_page_count = {}", pages + spare_pages), [], |r| {
+            r.get(0)
+        })
+        .unwrap();
+}
+
+#[test]
+fn a_full_disk_is_disk_full_and_writes_nothing() {
+    let s = SqliteStore::open_in_memory().unwrap();
+    block_on(s.apply(big_contact(1, 1))).unwrap();
+    fill_up(&s, 4);
+    let e = block_on(s.apply(big_contact(2, 200))).unwrap_err();
+    assert_eq!(e.code(), "disk_full", "{e:?}");
+    assert_eq!(contacts(&s), 1, "nothing written");
+
+    // A bulk session (an all-or-nothing import): SQLite rolls the whole transaction back by itself;
+    // the change set that filled the disk fails with the cause, and so does the rest of the session
+    // (a later change set must not start a fresh transaction and commit without the earlier ones).
+    block_on(async {
+        let mut bulk = s.bulk(tenant()).await.unwrap();
+        let mut n = 10;
+        let e = loop {
+            match bulk.apply(big_contact(n, 8)).await {
+                Ok(_) => n += 1,
+                Err(e) => break e,
+            }
+        };
+        assert!(n > 10, "some change sets fit");
+        assert_eq!(e.code(), "disk_full", "{e:?}");
+        let small = bulk.apply(big_contact(500, 0)).await.unwrap_err();
+        assert_eq!(small.code(), "disk_full", "{small:?}");
+        let commit = bulk.commit().await.unwrap_err();
+        assert_eq!(commit.code(), "disk_full", "{commit:?}");
+    });
+    assert_eq!(contacts(&s), 1, "nothing of the session written");
+    // The store goes on once there is room.
+    fill_up(&s, 10_000);
+    block_on(s.apply(big_contact(3, 1))).unwrap();
+    assert_eq!(contacts(&s), 2);
+}

@@ -30,6 +30,7 @@ from .errors import (
     LimitExceededError,
     NotFoundError,
     CorruptError,
+    DiskFullError,
     InternalError,
     StorageError,
     UnavailableError,
@@ -69,6 +70,7 @@ __all__ = [
     "StorageError",
     "UnavailableError",
     "CorruptError",
+    "DiskFullError",
     "InternalError",
 ]
 

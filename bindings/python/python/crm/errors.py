@@ -22,6 +22,7 @@ __all__ = [
     "StorageError",
     "UnavailableError",
     "CorruptError",
+    "DiskFullError",
     "InternalError",
 ]
 
@@ -127,7 +128,8 @@ class InvalidQueryError(CrmError, ValueError):
 
 class StorageError(CrmError):
     """The storage underneath failed: base class of :class:`UnavailableError`,
-    :class:`CorruptError` and :class:`InternalError`. The message never contains SQL or row data."""
+    :class:`CorruptError`, :class:`DiskFullError` and :class:`InternalError`. The message never
+    contains SQL or row data."""
 
     code = "storage"
 
@@ -151,6 +153,13 @@ class CorruptError(StorageError):
     code = "corrupt"
 
 
+class DiskFullError(StorageError):
+    """The database's disk (or its size limit) is full: the write was rolled back and nothing of it
+    was stored. Retrying helps once space is freed."""
+
+    code = "disk_full"
+
+
 class InternalError(StorageError):
     """Any other failure underneath (a statement the database rejected, an I/O error)."""
 
@@ -169,6 +178,7 @@ _BY_CODE = {
         StorageError,
         UnavailableError,
         CorruptError,
+        DiskFullError,
         InternalError,
     )
 }
