@@ -1,6 +1,6 @@
 //! The subcommands: thin calls into the service, printing what it returns.
 
-use crate::{Cli, Command, Mode};
+use crate::{Cli, Command, Mode, Vertical};
 use crm_core::access::Actor;
 use crm_core::clock::{RandomIds, SystemClock};
 use crm_core::demo::{self, DemoSize};
@@ -30,7 +30,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         _ => crm_store::open(&cli.database)?,
     });
     let svc = Service::new(store.clone(), Arc::new(SystemClock), Arc::new(RandomIds));
-    if let Command::Demo { leads } = cli.command
+    if let Command::Demo {
+        leads,
+        vertical,
+        quotes,
+    } = cli.command
         && svc.tenants().await?.is_empty()
     {
         let started = std::time::Instant::now();
@@ -39,7 +43,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             leads,
             activities_per_lead: 3,
         };
-        let d = demo::load(store.clone(), Arc::new(RandomIds), svc.now(), size).await?;
+        let d = match vertical {
+            Vertical::Roofing => demo::load(store.clone(), Arc::new(RandomIds), svc.now(), size).await?,
+            Vertical::Moving => demo::load_moving(store.clone(), Arc::new(RandomIds), svc.now(), quotes).await?,
+        };
         eprintln!(
             "loaded the demo tenant {} into {} in {:.1?}",
             d.tenant,
@@ -130,7 +137,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             match out {
                 Some(path) => std::fs::write(&path, html)
                     .map_err(|e| Error::internal(format!("cannot write {}: {e}", path.display())))?,
-                None => print!("{html}"),
+                None => crate::output::print(&html)?,
             }
         }
         Command::Score => {
@@ -245,6 +252,19 @@ async fn summary(svc: &Svc, actor: &Actor, top: u32) -> Result<()> {
                 }
             )
             .map_err(w)?;
+        }
+    }
+    if count("quote").await? > 0 {
+        writeln!(out, "\nQuotes").map_err(w)?;
+        for state in entity::quote::STATES {
+            let req = ListRequest {
+                q: Some(format!("state:{state}")),
+                limit: Some(500),
+                ..Default::default()
+            };
+            let n = svc.list(actor, "quote", &req).await?.items.len();
+            let shown = if n == 500 { "500+".to_owned() } else { n.to_string() };
+            writeln!(out, "  {:<18} {:>7}", state.replace('_', " "), shown).map_err(w)?;
         }
     }
     out.flush().map_err(w)?;

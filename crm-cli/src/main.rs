@@ -37,11 +37,17 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Create or open the database, load the demo roofing tenant if it has none, print a summary.
+    /// Create or open the database, load a demo tenant if it has none, print a summary.
     Demo {
-        /// Leads to generate (contacts are half as many).
+        /// Leads to generate (contacts are half as many), roofing.
         #[arg(long, default_value_t = 3000)]
         leads: usize,
+        /// Which business: a roofing company (leads, scoring) or a moving company (quotes).
+        #[arg(long, value_enum, default_value_t = Vertical::Roofing)]
+        vertical: Vertical,
+        /// Quotes to generate, moving.
+        #[arg(long, default_value_t = 300)]
+        quotes: usize,
     },
     /// Pipeline by stage and the top leads with their score explanations.
     Summary {
@@ -102,6 +108,12 @@ enum Command {
     },
     /// Serve the HTTP API (see docs/server.md).
     Serve(crm_server::ServeArgs),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Vertical {
+    Roofing,
+    Moving,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

@@ -105,3 +105,42 @@ fn demo_import_export_score_check() {
     assert!(report["audit_broken_at"].is_null());
     assert!(check.status.success());
 }
+
+#[test]
+fn moving_demo_quotes_and_their_document() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("moving.db");
+    let out = crm(&db, &["demo", "--vertical", "moving", "--quotes", "60"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary = text(&out);
+    assert!(
+        summary.starts_with("Swift Movers LLC:") && summary.contains("Quotes"),
+        "{summary}"
+    );
+    for state in ["draft", "pending approval", "accepted", "declined", "superseded"] {
+        assert!(summary.contains(state), "{state} in {summary}");
+    }
+    // The accepted quotes, then one of them as the customer reads it.
+    let ids = crm(
+        &db,
+        &[
+            "export",
+            "--entity",
+            "quote",
+            "--q",
+            "status:accepted",
+            "--fields",
+            "id",
+        ],
+    );
+    assert!(ids.status.success(), "{}", String::from_utf8_lossy(&ids.stderr));
+    let listed = text(&ids);
+    let id = listed.lines().nth(1).expect("an accepted quote").trim().to_owned();
+    let page = dir.path().join("quote.html");
+    let doc = crm(&db, &["document", &id, "--out", page.to_str().unwrap()]);
+    assert!(doc.status.success(), "{}", String::from_utf8_lossy(&doc.stderr));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.starts_with("<!doctype html>") && html.contains("Swift Movers LLC") && html.contains("Total"));
+    let none = crm(&db, &["document", "not-an-id"]);
+    assert!(!none.status.success());
+}
