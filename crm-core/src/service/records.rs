@@ -96,8 +96,7 @@ impl<S: Store> Service<S> {
             return Err(Error::Validation(errs));
         };
         if let Some(wf) = def.workflow {
-            // An owned list: a borrowed iterator held across `.await` keeps futures from being `Send`.
-            for (field, stamp) in wf.create_stamps.to_vec() {
+            for (field, stamp) in wf.create_stamps.iter().copied() {
                 let v = self.stamp(actor, def, field, stamp, &rec).await?;
                 rec.set(field, v);
             }

@@ -130,7 +130,7 @@ impl<S: Store> Service<S> {
             for (field, value) in set {
                 next.set(field, value);
             }
-            for (field, stamp) in t.stamps.to_vec() {
+            for (field, stamp) in t.stamps.iter().copied() {
                 let v = self.stamp(actor, def, field, stamp, &cur).await?;
                 next.set(field, v);
             }
@@ -221,7 +221,7 @@ impl<S: Store> Service<S> {
         copy.updated_at = now;
         copy.computed.clear();
         reset(&mut copy, spawn.keep);
-        for (field, stamp) in spawn.stamps.to_vec() {
+        for (field, stamp) in spawn.stamps.iter().copied() {
             let v = self.stamp(actor, def, field, stamp, original).await?;
             copy.set(field, v);
         }
