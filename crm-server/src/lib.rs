@@ -149,6 +149,8 @@ impl Running {
 pub async fn spawn<S: ServerStore>(svc: Service<S>, cfg: Config) -> std::io::Result<Running> {
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     let addr = listener.local_addr()?;
+    // Registration (the core's rule) and delivery (the worker) follow the same operator setting.
+    let svc = svc.with_webhook_addresses(cfg.webhook_addresses);
     let (stop, stopped) = watch::channel(false);
     let app = Arc::new(App::new(svc, cfg, stopped.clone()));
     let worker = webhooks::spawn(app.clone());

@@ -1,6 +1,7 @@
 //! Regression tests for what outside testing found (issue 18), over HTTP: the audit trail of a record
-//! outside the caller's read scope is not found whatever the parameters, and a tenant cannot lose its
-//! last active admin.
+//! outside the caller's read scope is not found whatever the parameters, a tenant cannot lose its
+//! last active admin, bad list and export requests are refused before any byte, and webhooks reach
+//! public addresses only.
 
 #![allow(clippy::unwrap_used)]
 
@@ -8,6 +9,9 @@ mod common;
 
 use common::Env;
 use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_by_id_alone_respects_the_read_scope() {
@@ -90,5 +94,98 @@ async fn bad_list_and_export_requests_are_refused_before_any_byte() {
     let ok = env.get("/api/v1/leads/export?sort=-created_at", admin).await;
     assert_eq!(ok.status, 200);
     assert!(ok.text.contains("Ann"));
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_to_internal_addresses_are_refused_at_registration() {
+    let env = Env::start().await;
+    let admin = env.a.token("admin");
+    let before = env.writes(env.a.id).await;
+    for url in [
+        "http://169.254.169.254/latest/meta-data/",
+        "http://127.0.0.1:8080/hook",
+        "http://10.0.0.1/",
+        "http://[::ffff:127.0.0.1]/",
+        "http://localhost/",
+    ] {
+        let res = env.post("/api/v1/webhooks", admin, json!({ "url": url })).await;
+        assert_eq!(res.status, 422, "{url}: {}", res.text);
+        assert_eq!(res.body["errors"][0]["path"], "url", "{url}");
+        assert_eq!(res.body["errors"][0]["code"], "address_not_allowed", "{url}");
+    }
+    assert_eq!(env.writes(env.a.id).await, before, "nothing written");
+    let ok = env
+        .post(
+            "/api/v1/webhooks",
+            admin,
+            json!({ "url": "https://hooks.example.test/x" }),
+        )
+        .await;
+    assert_eq!(ok.status, 201, "{}", ok.text);
+    env.stop().await;
+}
+
+/// A webhook stored while private addresses were allowed (or a name whose DNS answer changed) is
+/// checked again at delivery: a name resolving to loopback and a loopback literal get nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_resolving_to_internal_addresses_are_not_delivered() {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let h2 = hits.clone();
+    let receiver = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move || {
+            h2.fetch_add(1, Ordering::SeqCst);
+            async { axum::http::StatusCode::OK }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
+
+    let env = Env::start().await;
+    let lax = crm_core::service::Service::new(
+        env.store.clone(),
+        Arc::new(crm_core::clock::SystemClock),
+        Arc::new(crm_core::clock::RandomIds),
+    )
+    .with_webhook_addresses(crm_core::address::AddressPolicy::Any);
+    let system = crm_core::access::Actor::system(env.a.id);
+    let mut hooks = Vec::new();
+    for url in [
+        format!("http://localhost:{port}/hook"),
+        format!("http://127.0.0.1:{port}/hook"),
+    ] {
+        let input = json!({ "url": url }).as_object().cloned().unwrap();
+        let hook = lax
+            .create_webhook(&system, &input, "s3cret-s3cret-s3cret")
+            .await
+            .unwrap();
+        hooks.push(hook.id);
+    }
+    let admin = env.a.token("admin");
+    env.post("/api/v1/leads", admin, json!({"first_name": "Hooked"})).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut errors = Vec::new();
+    while std::time::Instant::now() < deadline {
+        errors.clear();
+        for id in &hooks {
+            let w = env.get(&format!("/api/v1/webhooks/{id}"), admin).await;
+            errors.push(w.body["last_error"].as_str().unwrap_or_default().to_owned());
+        }
+        if errors.iter().all(|e| !e.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        errors[0].contains("address not allowed: localhost resolves to") && errors[0].contains("loopback"),
+        "{errors:?}"
+    );
+    assert!(
+        errors[1].contains("address not allowed: 127.0.0.1 (a loopback address)"),
+        "{errors:?}"
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 0, "the receiver got nothing");
     env.stop().await;
 }

@@ -77,6 +77,8 @@ pub struct WriteCtx {
     pub related_custom: std::collections::BTreeMap<&'static str, CustomSpecs>,
     /// The published scoring model and its version, for scored entity types.
     pub model: Option<(Arc<CompiledModel>, i64)>,
+    /// Which addresses webhooks may target (the operator's setting, [`crate::service::Service::with_webhook_addresses`]).
+    pub addresses: crate::address::AddressPolicy,
 }
 
 impl WriteCtx {

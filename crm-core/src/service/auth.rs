@@ -426,6 +426,7 @@ impl<S: Store> Service<S> {
         let mut rec = Record::empty(def, actor.tenant, self.ids.new_id(now), now);
         crate::validate::apply_input(&mut rec, input, &ctx.custom, &ctx.vctx, crate::validate::Mode::Create)
             .map_err(Error::Validation)?;
+        ctx.check_tenant_rules(&rec, None)?;
         if secret.len() < 16 {
             return Err(Error::field("secret", codes::TOO_SMALL, "at least 16 characters"));
         }
