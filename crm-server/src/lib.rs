@@ -109,24 +109,58 @@ pub fn router<S: ServerStore>(app: AppState<S>) -> Router {
         ))
         .with_state(app)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-                let id = req
-                    .headers()
-                    .get(REQUEST_ID)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default();
-                tracing::info_span!(
-                    "request",
-                    method = %req.method(),
-                    path = %req.uri().path(),
-                    request_id = %id,
-                    tenant = tracing::field::Empty,
-                    user = tracing::field::Empty,
-                )
-            }),
-        )
+        .layer(access_log())
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// The access log: one `INFO` line per request (target `crm_server::access`) when its response head
+/// is ready, with the request span's method, route template, request id, tenant and caller (recorded
+/// by authentication) and the status and duration. Never the path's values, the query, headers or
+/// bodies. A request dropped before its answer (the client went away) is logged by
+/// [`middleware::track`].
+fn access_log() -> TraceLayer<
+    tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>,
+    impl Fn(&axum::http::Request<axum::body::Body>) -> tracing::Span + Clone,
+    (),
+    impl Fn(&axum::http::Response<axum::body::Body>, std::time::Duration, &tracing::Span) + Clone,
+    tower_http::trace::DefaultOnBodyChunk,
+    tower_http::trace::DefaultOnEos,
+    (),
+> {
+    TraceLayer::new_for_http()
+        .make_span_with(|req: &axum::http::Request<axum::body::Body>| {
+            let id = req
+                .headers()
+                .get(REQUEST_ID)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default();
+            // The matched template (`/api/v1/leads/{id}`), never the path itself.
+            let route = req
+                .extensions()
+                .get::<axum::extract::MatchedPath>()
+                .map_or("unmatched", |p| p.as_str());
+            tracing::info_span!(
+                "request",
+                method = %req.method(),
+                route = %route,
+                request_id = %id,
+                tenant = tracing::field::Empty,
+                user = tracing::field::Empty,
+            )
+        })
+        .on_request(())
+        .on_response(
+            |res: &axum::http::Response<axum::body::Body>, latency: std::time::Duration, _: &tracing::Span| {
+                tracing::info!(
+                    target: "crm_server::access",
+                    status = res.status().as_u16(),
+                    duration_ms = latency.as_secs_f64() * 1000.0,
+                    "request"
+                );
+            },
+        )
+        // One line per request: a 5xx is the access line's status, not a second line.
+        .on_failure(())
 }
 
 /// A server running in the background (tests, embedding).
@@ -198,10 +232,28 @@ async fn shutdown_signal() {
     }
 }
 
-/// Sets up logging: text or JSON lines, filtered by `RUST_LOG` (default `info`).
+/// Sets up logging to standard output: text or JSON lines, filtered by `RUST_LOG` (default `info`).
 pub fn init_logging(json: bool) {
+    // Colours only on a terminal, not in files and log shippers.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let _ = tracing::subscriber::set_global_default(logger(json, ansi, std::io::stdout));
+}
+
+/// The log subscriber `crm serve` installs, writing to `writer` (tests capture it): text or JSON
+/// lines (each with its request span's fields), filtered by `RUST_LOG` (default `info`).
+pub fn logger<W>(json: bool, ansi: bool, writer: W) -> Box<dyn tracing::Subscriber + Send + Sync>
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));
-    let b = tracing_subscriber::fmt().with_env_filter(filter);
-    let _ = if json { b.json().try_init() } else { b.try_init() };
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(writer);
+    if json {
+        Box::new(b.json().finish())
+    } else {
+        Box::new(b.finish())
+    }
 }
