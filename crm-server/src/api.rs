@@ -95,6 +95,10 @@ impl Op {
         self.param("path", "id", true, json!({"type": "string", "format": "uuid"}), desc)
     }
 
+    pub fn path_param(self, name: &str, schema: Json, desc: &str) -> Op {
+        self.param("path", name, true, schema, desc)
+    }
+
     pub fn query(self, name: &str, schema: Json, desc: &str) -> Op {
         self.param("query", name, false, schema, desc)
     }

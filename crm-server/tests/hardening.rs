@@ -1,7 +1,7 @@
 //! Regression tests for what outside testing found (issue 18), over HTTP: the audit trail of a record
 //! outside the caller's read scope is not found whatever the parameters, a tenant cannot lose its
-//! last active admin, bad list and export requests are refused before any byte, and webhooks reach
-//! public addresses only.
+//! last active admin, bad list and export requests are refused before any byte, webhooks reach
+//! public addresses only, and the reference page at `/docs` loads nothing from elsewhere.
 
 #![allow(clippy::unwrap_used)]
 
@@ -187,5 +187,49 @@ async fn webhooks_resolving_to_internal_addresses_are_not_delivered() {
         "{errors:?}"
     );
     assert_eq!(hits.load(Ordering::SeqCst), 0, "the receiver got nothing");
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_docs_page_loads_everything_from_this_server() {
+    let env = Env::start().await;
+    let page = env.call("GET", "/docs", None, None, &[]).await;
+    assert_eq!(page.status, 200);
+    let header = |r: &common::Res, h: &str| {
+        r.headers
+            .get(h)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert!(header(&page, "content-type").starts_with("text/html"));
+    let csp = header(&page, "content-security-policy");
+    assert!(
+        csp.contains("script-src 'self'") && csp.contains("default-src 'none'"),
+        "{csp}"
+    );
+    let html = page.text.to_lowercase();
+    assert!(
+        !html.contains("http://") && !html.contains("https://") && !html.contains("src=\"//"),
+        "{html}"
+    );
+    // Every script the page names is served from the binary, as JavaScript, cached for good.
+    let scripts: Vec<&str> = html
+        .split("src=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .collect();
+    assert!(!scripts.is_empty(), "{html}");
+    for src in scripts {
+        assert!(src.starts_with("/docs/assets/"), "{src}");
+        let js = env.call("GET", src, None, None, &[]).await;
+        assert_eq!(js.status, 200, "{src}");
+        assert!(header(&js, "content-type").starts_with("text/javascript"), "{src}");
+        assert!(header(&js, "cache-control").contains("immutable"), "{src}");
+        assert!(js.text.contains("RapiDoc") && js.text.len() > 100_000, "{src}");
+    }
+    let missing = env.call("GET", "/docs/assets/nope.js", None, None, &[]).await;
+    assert_eq!(missing.status, 404);
+    assert!(header(&missing, "content-type").starts_with("application/problem+json"));
     env.stop().await;
 }
