@@ -17,6 +17,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+mod conn;
 pub mod error;
 pub mod extract;
 pub mod metrics;
@@ -103,6 +104,7 @@ pub fn router<S: ServerStore>(app: AppState<S>) -> Router {
         ))
         .layer(cors)
         .layer(axum::middleware::from_fn(middleware::problems))
+        .layer(axum::middleware::from_fn(middleware::head_limit))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             middleware::track::<S>,
@@ -189,13 +191,8 @@ pub async fn spawn<S: ServerStore>(svc: Service<S>, cfg: Config) -> std::io::Res
     let app = Arc::new(App::new(svc, cfg, stopped.clone()));
     let worker = webhooks::spawn(app.clone());
     let router = router(app);
-    let mut wait = stopped;
     let task = tokio::spawn(async move {
-        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                let _ = wait.wait_for(|s| *s).await;
-            })
-            .await?;
+        conn::serve(listener, router, stopped).await;
         let _ = worker.await;
         Ok(())
     });

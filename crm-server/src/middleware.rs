@@ -128,6 +128,20 @@ pub async fn rate_limit<S: ServerStore>(
     next.run(req).await
 }
 
+/// The largest request head (request line and headers, in bytes) the API takes.
+pub const MAX_HEAD: usize = 32 << 10;
+
+/// Refuses a request whose head is over [`MAX_HEAD`] (a megabyte of query string) with a problem
+/// document, before anything reads it.
+pub async fn head_limit(req: Request, next: Next) -> Response {
+    let line = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    let headers: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+    if line + headers > MAX_HEAD {
+        return ApiError::HeadTooLarge(MAX_HEAD).into_response();
+    }
+    next.run(req).await
+}
+
 /// Gives the framework's plain-text errors the problem+json shape the API promises.
 pub async fn problems(req: Request, next: Next) -> Response {
     let res = next.run(req).await;
