@@ -14,6 +14,11 @@
 //! record, so a restart resumes where delivery stopped: nothing is lost, and an event may arrive
 //! twice (at least once).
 //!
+//! Every instance over one database runs this worker; before each attempt the worker claims the
+//! webhook ([`crm_core::service::Service::claim_webhook`], a lease in the store renewed per attempt),
+//! so one instance at a time delivers a webhook and each event goes out once, and the webhooks of an
+//! instance that died are taken over when its claims expire.
+//!
 //! Unless the operator allows any address (`--allow-private-webhooks`), a webhook reaches public
 //! internet addresses only ([`crm_core::address`]): a literal IP in its URL is checked before the
 //! request, and a host name is resolved by [`CheckedResolver`], which refuses the name if any of its
@@ -146,9 +151,17 @@ async fn deliver_due<S: ServerStore>(app: &AppState<S>, http: &HttpsClient) -> c
             .run(move |svc| async move { svc.due_webhooks(tenant).await })
             .await?;
         for t in due {
-            // Work through the backlog, one event at a time, while deliveries succeed.
+            // Work through the backlog, one event at a time, while deliveries succeed and this
+            // instance holds the webhook.
             let mut target = t;
             for _ in 0..100 {
+                let (claimed, worker) = (target.clone(), app.instance);
+                if !app
+                    .run(move |svc| async move { svc.claim_webhook(&claimed, worker).await })
+                    .await?
+                {
+                    break;
+                }
                 match deliver_next(app, http, &target).await? {
                     Some(next) => target = next,
                     None => break,

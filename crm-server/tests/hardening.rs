@@ -1,8 +1,8 @@
 //! Regression tests for what outside testing found (issue 18), over HTTP: the audit trail of a record
 //! outside the caller's read scope is not found whatever the parameters, a tenant cannot lose its
 //! last active admin, bad list and export requests are refused before any byte, webhooks reach
-//! public addresses only, the reference page at `/docs` loads nothing from elsewhere, and an oversized
-//! request head gets a problem document.
+//! public addresses only, the reference page at `/docs` loads nothing from elsewhere, an oversized
+//! request head gets a problem document, and two instances deliver each webhook event once.
 
 #![allow(clippy::unwrap_used)]
 
@@ -271,5 +271,71 @@ async fn a_megabyte_query_string_gets_a_problem_document() {
     let long = format!("/api/v1/leads?q={}", "a".repeat(5000));
     let res = env.get(&long, admin).await;
     assert_ne!(res.status, 431, "{}", res.text);
+    env.stop().await;
+}
+
+/// Two server instances over one database, each running its delivery worker, with a slow receiver
+/// (so both see the same due webhook): every event arrives once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_deliver_each_webhook_event_once() {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    let seen: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+    let s2 = seen.clone();
+    let receiver = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap| {
+            let seen = s2.clone();
+            async move {
+                let id = headers
+                    .get("x-crm-delivery")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_owned();
+                *seen.lock().unwrap().entry(id).or_default() += 1;
+                tokio::time::sleep(Duration::from_millis(60)).await;
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
+
+    let lax = |c: &mut crm_server::Config| c.webhook_addresses = crm_core::address::AddressPolicy::Any;
+    let env = Env::with(lax).await;
+    let mut cfg = crm_server::Config::for_tests();
+    cfg.poll_interval = Duration::from_millis(20);
+    lax(&mut cfg);
+    let svc = crm_core::service::Service::new(
+        env.store.clone(),
+        Arc::new(crm_core::clock::SystemClock),
+        Arc::new(crm_core::clock::RandomIds),
+    );
+    let second = crm_server::spawn(svc, cfg).await.unwrap();
+    let admin = env.a.token("admin");
+    let r = env
+        .post(
+            "/api/v1/webhooks",
+            admin,
+            json!({ "url": format!("http://{hook_addr}/hook"), "events": ["lead.created"] }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let leads = 12;
+    for i in 0..leads {
+        env.post("/api/v1/leads", admin, json!({ "first_name": format!("Lead {i}") }))
+            .await;
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while seen.lock().unwrap().len() < leads && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Time for a second instance's duplicate to arrive, if it were going to.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let got = seen.lock().unwrap().clone();
+    assert_eq!(got.len(), leads, "{got:?}");
+    assert!(got.values().all(|n| *n == 1), "delivered more than once: {got:?}");
+    second.stop().await.unwrap();
     env.stop().await;
 }

@@ -273,3 +273,44 @@ pub fn webhooks_refuse_internal_addresses<S: Store>(store: S) {
         .unwrap();
     });
 }
+
+/// A webhook is delivered by one worker at a time (issue 18, several server instances): a claim is
+/// exclusive until its holder stops renewing it and it expires; claims are per webhook and per
+/// tenant, and write no audit entry or event.
+pub fn webhook_claims_are_exclusive_until_they_expire<S: Store>(store: S) {
+    let fx = Fixture::new(store);
+    let svc = &fx.svc;
+    let (a, b) = (super::fixed_id(901), super::fixed_id(902));
+    block(async {
+        let secret = "s3cret-s3cret-s3cret";
+        for url in ["https://one.example.test/", "https://two.example.test/"] {
+            svc.create_webhook(&fx.admin, &obj(json!({ "url": url })), secret)
+                .await
+                .unwrap();
+        }
+        let targets = svc.webhook_targets(fx.tenant).await.unwrap();
+        let (one, two) = (&targets[0], &targets[1]);
+        let before = fx.writes_seen();
+        assert!(svc.claim_webhook(one, a).await.unwrap());
+        assert!(!svc.claim_webhook(one, b).await.unwrap(), "held by a");
+        assert!(svc.claim_webhook(two, b).await.unwrap(), "another webhook is free");
+        assert!(svc.claim_webhook(one, a).await.unwrap(), "a renews its own");
+        let claim = crate::delivery::CLAIM_SECS * 1_000_000;
+        fx.clock.advance_micros(claim - 1);
+        assert!(!svc.claim_webhook(one, b).await.unwrap(), "a's renewal still runs");
+        fx.clock.advance_micros(1);
+        assert!(svc.claim_webhook(one, b).await.unwrap(), "a stopped renewing: expired");
+        assert!(!svc.claim_webhook(one, a).await.unwrap(), "now b's");
+        // The same name in another tenant is another lease.
+        let other = svc.create_organization(&obj(json!({"name": "Other"}))).await.unwrap();
+        let now = svc.now();
+        let name = format!("webhook:{}", one.id);
+        assert!(
+            svc.store()
+                .lease(other.id, &name, a, now, Timestamp(now.0 + 1))
+                .await
+                .unwrap()
+        );
+        assert_eq!(fx.writes_seen(), before, "claims are not audited");
+    });
+}

@@ -484,6 +484,21 @@ impl<S: Store> Service<S> {
         Ok(all)
     }
 
+    /// Claims (or renews the claim on) delivering `target` for the delivery worker `worker` for
+    /// [`crate::delivery::CLAIM_SECS`]; `false` when another worker holds an unexpired claim. With
+    /// several server instances over one database, each webhook is delivered by one of them at a
+    /// time, in order, and a claim of an instance that died expires.
+    pub async fn claim_webhook(&self, target: &WebhookTarget, worker: Id) -> Result<bool> {
+        let now = self.clock.now();
+        let until = Timestamp(
+            now.0
+                .saturating_add(crate::delivery::CLAIM_SECS.saturating_mul(1_000_000)),
+        );
+        self.store
+            .lease(target.tenant, &format!("webhook:{}", target.id), worker, now, until)
+            .await
+    }
+
     /// Records a delivery attempt in the webhook's state (no audit entry, no event: delivery is
     /// operations, not a business change). A failure is retried per `policy` (see
     /// [`crate::delivery::next_attempt`]; `jitter_seed` is any random number) or, after the last
