@@ -29,9 +29,11 @@ struct Tenant {
 pub struct MemoryStore {
     tenants: Arc<RwLock<HashMap<Id, Tenant>>>,
     sync_log: bool,
-    /// Leases by (tenant, name): holder and end.
-    leases: Arc<Mutex<HashMap<(Id, String), (Id, Timestamp)>>>,
+    leases: Arc<Mutex<Leases>>,
 }
+
+/// Leases by (tenant, name): holder and end.
+type Leases = HashMap<(Id, String), (Id, Timestamp)>;
 
 impl MemoryStore {
     pub fn new() -> Self {

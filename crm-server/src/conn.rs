@@ -141,10 +141,11 @@ impl<T: AsyncRead + Unpin> AsyncRead for ProblemAnswers<T> {
 impl<T: AsyncWrite + Unpin> AsyncWrite for ProblemAnswers<T> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         let this = &mut *self;
-        if this.replacing.is_none() && buf.starts_with(b"HTTP/1.1 4") {
-            if let Some(r) = replacement(buf) {
-                this.replacing = Some((r, 0));
-            }
+        if this.replacing.is_none()
+            && buf.starts_with(b"HTTP/1.1 4")
+            && let Some(r) = replacement(buf)
+        {
+            this.replacing = Some((r, 0));
         }
         if this.replacing.is_some() {
             // hyper's answer counts as written once the replacement is.

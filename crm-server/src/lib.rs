@@ -111,58 +111,51 @@ pub fn router<S: ServerStore>(app: AppState<S>) -> Router {
         ))
         .with_state(app)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
-        .layer(access_log())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_request(())
+                .on_response(log_response)
+                // One line per request: a 5xx is the access line's status, not a second line.
+                .on_failure(()),
+        )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }
 
-/// The access log: one `INFO` line per request (target `crm_server::access`) when its response head
-/// is ready, with the request span's method, route template, request id, tenant and caller (recorded
-/// by authentication) and the status and duration. Never the path's values, the query, headers or
-/// bodies. A request dropped before its answer (the client went away) is logged by
-/// [`middleware::track`].
-fn access_log() -> TraceLayer<
-    tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>,
-    impl Fn(&axum::http::Request<axum::body::Body>) -> tracing::Span + Clone,
-    (),
-    impl Fn(&axum::http::Response<axum::body::Body>, std::time::Duration, &tracing::Span) + Clone,
-    tower_http::trace::DefaultOnBodyChunk,
-    tower_http::trace::DefaultOnEos,
-    (),
-> {
-    TraceLayer::new_for_http()
-        .make_span_with(|req: &axum::http::Request<axum::body::Body>| {
-            let id = req
-                .headers()
-                .get(REQUEST_ID)
-                .and_then(|v| v.to_str().ok())
-                .unwrap_or_default();
-            // The matched template (`/api/v1/leads/{id}`), never the path itself.
-            let route = req
-                .extensions()
-                .get::<axum::extract::MatchedPath>()
-                .map_or("unmatched", |p| p.as_str());
-            tracing::info_span!(
-                "request",
-                method = %req.method(),
-                route = %route,
-                request_id = %id,
-                tenant = tracing::field::Empty,
-                user = tracing::field::Empty,
-            )
-        })
-        .on_request(())
-        .on_response(
-            |res: &axum::http::Response<axum::body::Body>, latency: std::time::Duration, _: &tracing::Span| {
-                tracing::info!(
-                    target: "crm_server::access",
-                    status = res.status().as_u16(),
-                    duration_ms = latency.as_secs_f64() * 1000.0,
-                    "request"
-                );
-            },
-        )
-        // One line per request: a 5xx is the access line's status, not a second line.
-        .on_failure(())
+/// The access log's span, one per request: method, route template, request id, and the caller's
+/// tenant and user (recorded by authentication). Never the path's values, the query, headers or
+/// bodies.
+fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    // The matched template (`/api/v1/leads/{id}`), never the path itself.
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |p| p.as_str());
+    tracing::info_span!(
+        "request",
+        method = %req.method(),
+        route = %route,
+        request_id = %id,
+        tenant = tracing::field::Empty,
+        user = tracing::field::Empty,
+    )
+}
+
+/// The access log line: one `INFO` event (target `crm_server::access`) in the request's span when
+/// its response head is ready, with the status and duration. A request dropped before its answer is
+/// logged by [`middleware::track`].
+fn log_response(res: &axum::http::Response<axum::body::Body>, latency: std::time::Duration, _: &tracing::Span) {
+    tracing::info!(
+        target: "crm_server::access",
+        status = res.status().as_u16(),
+        duration_ms = latency.as_secs_f64() * 1000.0,
+        "request"
+    );
 }
 
 /// A server running in the background (tests, embedding).

@@ -130,27 +130,6 @@ pub fn decode_ids(j: &Json) -> Option<Vec<Id>> {
         .collect()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn statements_render_for_both_backends() {
-        let s = sync_sql(Backend::Sqlite);
-        assert_eq!(
-            s.next_seq,
-            "INSERT INTO \"sync_heads\" (\"org_id\", \"seq\") VALUES (?, ?) ON CONFLICT (\"org_id\") DO UPDATE SET \"seq\" = \"sync_heads\".\"seq\" + 1 RETURNING \"seq\""
-        );
-        assert_eq!(
-            s.mark_synced,
-            "DELETE FROM \"sync_log\" WHERE \"org_id\" = ? AND \"seq\" <= ?"
-        );
-        let pg = sync_sql(Backend::Postgres);
-        assert!(pg.next_seq.contains("VALUES ($1, $2) ON CONFLICT"), "{}", pg.next_seq);
-        assert!(pg.pending.ends_with("ORDER BY \"seq\" ASC LIMIT $3"), "{}", pg.pending);
-    }
-}
-
 /// `INSERT INTO leases (org_id, name, holder, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT (org_id,
 /// name) DO UPDATE SET holder, expires_at WHERE leases.holder = excluded.holder OR
 /// leases.expires_at <= ?`: bind tenant, name, holder, until, now; one row changed means the lease
@@ -183,4 +162,25 @@ pub fn lease_sql(backend: Backend) -> &'static str {
             .to_owned();
         backend.build(&q).0
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statements_render_for_both_backends() {
+        let s = sync_sql(Backend::Sqlite);
+        assert_eq!(
+            s.next_seq,
+            "INSERT INTO \"sync_heads\" (\"org_id\", \"seq\") VALUES (?, ?) ON CONFLICT (\"org_id\") DO UPDATE SET \"seq\" = \"sync_heads\".\"seq\" + 1 RETURNING \"seq\""
+        );
+        assert_eq!(
+            s.mark_synced,
+            "DELETE FROM \"sync_log\" WHERE \"org_id\" = ? AND \"seq\" <= ?"
+        );
+        let pg = sync_sql(Backend::Postgres);
+        assert!(pg.next_seq.contains("VALUES ($1, $2) ON CONFLICT"), "{}", pg.next_seq);
+        assert!(pg.pending.ends_with("ORDER BY \"seq\" ASC LIMIT $3"), "{}", pg.pending);
+    }
 }
