@@ -26,6 +26,11 @@ impl Default for RetryPolicy {
     }
 }
 
+/// How long a delivery worker's claim on a webhook lasts ([`crate::service::Service::claim_webhook`]):
+/// renewed before every attempt, so it must outlast one attempt (the server's request timeout) with
+/// room to spare; a worker that died lets another take over after this long.
+pub const CLAIM_SECS: i64 = 60;
+
 /// Is a webhook whose next attempt is at `next_attempt_at` (none: not waiting) due at `now`?
 pub fn is_due(next_attempt_at: Option<Timestamp>, now: Timestamp) -> bool {
     next_attempt_at.is_none_or(|at| at <= now)

@@ -57,6 +57,9 @@ pub mod codes {
     pub const LOCKED: &str = "locked";
     /// The write would leave the tenant without an active admin.
     pub const LAST_ADMIN: &str = "last_admin";
+    /// A webhook URL names an address that is not a public internet address (loopback, private,
+    /// link-local, metadata, ...; see [`crate::address`]).
+    pub const ADDRESS_NOT_ALLOWED: &str = "address_not_allowed";
     pub const NOT_NULL: &str = "not_null";
 }
 

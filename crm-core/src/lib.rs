@@ -20,6 +20,7 @@
 //! ```
 
 pub mod access;
+pub mod address;
 pub mod change;
 pub mod clock;
 pub mod computed;

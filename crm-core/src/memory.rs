@@ -9,9 +9,9 @@ use crate::record::Record;
 use crate::schema::{EntityDef, FieldRef};
 use crate::store::{AuditHead, AuditQuery, BulkWrite, Group, Store};
 use crate::sync::SyncEntry;
-use crate::value::Id;
+use crate::value::{Id, Timestamp};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 #[derive(Clone, Debug, Default)]
 struct Tenant {
@@ -29,7 +29,11 @@ struct Tenant {
 pub struct MemoryStore {
     tenants: Arc<RwLock<HashMap<Id, Tenant>>>,
     sync_log: bool,
+    leases: Arc<Mutex<Leases>>,
 }
+
+/// Leases by (tenant, name): holder and end.
+type Leases = HashMap<(Id, String), (Id, Timestamp)>;
 
 impl MemoryStore {
     pub fn new() -> Self {
@@ -392,6 +396,16 @@ impl Store for MemoryStore {
         let before = t.sync.len();
         t.sync.retain(|e| e.seq > up_to_seq);
         Ok((before - t.sync.len()) as u64)
+    }
+
+    async fn lease(&self, tenant: Id, name: &str, holder: Id, now: Timestamp, until: Timestamp) -> Result<bool> {
+        let mut g = self.leases.lock().map_err(|_| Error::internal("store lock poisoned"))?;
+        let lease = g.entry((tenant, name.to_owned())).or_insert((holder, until));
+        if lease.0 == holder || lease.1 <= now {
+            *lease = (holder, until);
+            return Ok(true);
+        }
+        Ok(false)
     }
 }
 

@@ -8,7 +8,7 @@ use crate::query::{Filter, StoreQuery};
 use crate::record::Record;
 use crate::schema::EntityDef;
 use crate::sync::SyncEntry;
-use crate::value::{Id, Value};
+use crate::value::{Id, Timestamp, Value};
 use std::future::Future;
 
 /// The end of a tenant's audit chain as the store recorded it (see [`Store::audit_head`]).
@@ -120,6 +120,21 @@ pub trait Store: Send + Sync {
     /// returns how many were removed. Idempotent; entries logged later keep their own (higher)
     /// sequence numbers and stay pending.
     fn mark_synced(&self, tenant: Id, up_to_seq: u64) -> impl Future<Output = Result<u64>> + Send;
+
+    /// Takes or renews the tenant's lease `name` for `holder` until `until`: granted if nobody holds
+    /// it, if its holder's lease ended at or before `now`, or if `holder` holds it already; returns
+    /// whether `holder` holds it now. Atomic across every process using the database: of several
+    /// racing for one lease, one gets it. Leases coordinate background work between server instances
+    /// (one delivers a webhook at a time); they are not records: no audit entry, event or sync log
+    /// entry, and nothing else reads them.
+    fn lease(
+        &self,
+        tenant: Id,
+        name: &str,
+        holder: Id,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> impl Future<Output = Result<bool>> + Send;
 }
 
 /// A transaction spanning several change sets.
@@ -200,5 +215,15 @@ impl<S: Store> Store for std::sync::Arc<S> {
     }
     fn mark_synced(&self, tenant: Id, up_to_seq: u64) -> impl Future<Output = Result<u64>> + Send {
         (**self).mark_synced(tenant, up_to_seq)
+    }
+    fn lease(
+        &self,
+        tenant: Id,
+        name: &str,
+        holder: Id,
+        now: Timestamp,
+        until: Timestamp,
+    ) -> impl Future<Output = Result<bool>> + Send {
+        (**self).lease(tenant, name, holder, now, until)
     }
 }

@@ -604,6 +604,16 @@ pub fn normalize_url(s: &str) -> Option<String> {
         None => (rest, ""),
     };
     let host = host.to_ascii_lowercase();
+    // An IPv6 literal: `[2001:db8::1]` with an optional port.
+    if let Some(inner) = host.strip_prefix('[') {
+        let (ip, port) = inner.split_once(']')?;
+        let port_ok = port.is_empty()
+            || port
+                .strip_prefix(':')
+                .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()));
+        let ip: std::net::Ipv6Addr = ip.parse().ok()?;
+        return port_ok.then(|| format!("{scheme}://[{ip}]{port}{path}"));
+    }
     let name = host.rsplit_once(':').map_or(host.as_str(), |(h, port)| {
         if port.bytes().all(|b| b.is_ascii_digit()) {
             h
@@ -794,6 +804,12 @@ mod tests {
         );
         assert_eq!(normalize_url("ftp://example.com"), None);
         assert_eq!(normalize_url("javascript:alert(1)"), None);
+        assert_eq!(
+            normalize_url("http://[2001:DB8:0::1]:8080/h").as_deref(),
+            Some("http://[2001:db8::1]:8080/h")
+        );
+        assert_eq!(normalize_url("http://[::1%25eth0]/"), None);
+        assert_eq!(normalize_url("http://[::1]x/"), None);
     }
 
     // ---- strict JSON, lenient text, control characters ----

@@ -50,6 +50,7 @@ fn error_description(status: u16) -> &'static str {
         404 => "No such record for this caller: missing, another tenant's, or outside its scope (`not_found`)",
         409 => "The record changed since the caller read it: If-Match is stale (`conflict`)",
         413 => "The request body is over the limit (`too_large`)",
+        431 => "The request line and headers (a long query string) are over 32 KiB (`too_large`)",
         422 => "Input broke the rules; `errors` lists every field with its code (`validation`, `limit_exceeded`)",
         428 => "If-Match is required (`precondition_required`)",
         429 => "Rate limited or sign-in throttled; see Retry-After (`rate_limited`)",
@@ -93,6 +94,10 @@ impl Op {
 
     pub fn path_id(self, desc: &str) -> Op {
         self.param("path", "id", true, json!({"type": "string", "format": "uuid"}), desc)
+    }
+
+    pub fn path_param(self, name: &str, schema: Json, desc: &str) -> Op {
+        self.param("path", name, true, schema, desc)
     }
 
     pub fn query(self, name: &str, schema: Json, desc: &str) -> Op {
@@ -194,7 +199,7 @@ impl Op {
     pub fn to_json(&self) -> Json {
         let mut responses = serde_json::Map::new();
         let mut all = self.responses.clone();
-        let mut common = vec![429, 503];
+        let mut common = vec![429, 431, 503];
         if self.security != Security::None {
             common.push(401);
         }

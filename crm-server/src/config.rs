@@ -47,6 +47,10 @@ pub struct ServeArgs {
     /// Log as JSON lines (for log shippers) instead of text.
     #[arg(long, env = "CRM_LOG_JSON")]
     pub log_json: bool,
+    /// Let webhooks target loopback, private, link-local and other non-public addresses (testing with
+    /// a local receiver only: it opens a server-side request forgery path).
+    #[arg(long, env = "CRM_ALLOW_PRIVATE_WEBHOOKS")]
+    pub allow_private_webhooks: bool,
 }
 
 /// Everything the server needs, resolved (secrets loaded).
@@ -76,6 +80,8 @@ pub struct Config {
     pub webhook_timeout: Duration,
     /// Attempts at one event before a webhook gives up on it and moves on.
     pub webhook_max_attempts: u32,
+    /// Which addresses webhooks may target, at registration and at delivery.
+    pub webhook_addresses: crm_core::address::AddressPolicy,
 }
 
 impl Config {
@@ -96,6 +102,7 @@ impl std::fmt::Debug for Config {
             .field("admin_token", &self.admin_token.as_ref().map(|_| "<secret>"))
             .field("max_in_flight", &self.max_in_flight)
             .field("rate_limit", &self.rate_limit)
+            .field("webhook_addresses", &self.webhook_addresses)
             .finish_non_exhaustive()
     }
 }
@@ -145,6 +152,7 @@ impl Config {
             poll_interval: Duration::from_millis(500),
             webhook_timeout: Duration::from_secs(10),
             webhook_max_attempts: crm_core::delivery::RetryPolicy::default().max_attempts,
+            webhook_addresses: crm_core::address::AddressPolicy::Public,
         }
     }
 
@@ -175,6 +183,12 @@ impl Config {
             max_body: a.max_body,
             max_import: a.max_import,
             request_timeout: Duration::from_secs(a.request_timeout.max(1)),
+            webhook_addresses: if a.allow_private_webhooks {
+                tracing::warn!("webhooks may target private and loopback addresses (--allow-private-webhooks)");
+                crm_core::address::AddressPolicy::Any
+            } else {
+                crm_core::address::AddressPolicy::Public
+            },
             ..Config::for_tests()
         })
     }

@@ -21,6 +21,8 @@ pub enum ApiError {
     Unavailable(u64),
     /// The request body is over the limit (bytes).
     TooLarge(usize),
+    /// The request line and headers are over the limit (bytes).
+    HeadTooLarge(usize),
     /// The request could not be read (malformed JSON, wrong content type, bad parameter).
     BadRequest(String),
     /// The request's `If-Match` is missing where an update needs one.
@@ -71,6 +73,7 @@ impl ApiError {
             ApiError::TooMany(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::HeadTooLarge(_) => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::PreconditionRequired => StatusCode::PRECONDITION_REQUIRED,
             ApiError::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -83,7 +86,7 @@ impl ApiError {
             ApiError::Unauthenticated => "unauthenticated",
             ApiError::TooMany(_) => "rate_limited",
             ApiError::Unavailable(_) => "unavailable",
-            ApiError::TooLarge(_) => "too_large",
+            ApiError::TooLarge(_) | ApiError::HeadTooLarge(_) => "too_large",
             ApiError::BadRequest(_) => "bad_request",
             ApiError::PreconditionRequired => "precondition_required",
             ApiError::MethodNotAllowed => "method_not_allowed",
@@ -105,6 +108,11 @@ impl ApiError {
         }
     }
 
+    /// The problem document as JSON bytes (for answers written below the router).
+    pub(crate) fn problem_json(&self) -> Vec<u8> {
+        serde_json::to_vec(&self.problem()).unwrap_or_default()
+    }
+
     fn problem(&self) -> Problem {
         let status = self.status();
         let (detail, members) = match self {
@@ -116,6 +124,7 @@ impl ApiError {
             ApiError::TooMany(s) => (format!("too many requests; retry in {s} s"), None),
             ApiError::Unavailable(s) => (format!("the server is busy; retry in {s} s"), None),
             ApiError::TooLarge(n) => (format!("the request body is over {n} bytes"), None),
+            ApiError::HeadTooLarge(n) => (format!("the request line and headers are over {n} bytes"), None),
             ApiError::BadRequest(m) => (m.clone(), None),
             ApiError::PreconditionRequired => (
                 "updates and deletes need If-Match with the record's ETag".to_owned(),

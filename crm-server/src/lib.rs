@@ -17,6 +17,7 @@
 pub mod api;
 pub mod auth;
 pub mod config;
+mod conn;
 pub mod error;
 pub mod extract;
 pub mod metrics;
@@ -103,6 +104,7 @@ pub fn router<S: ServerStore>(app: AppState<S>) -> Router {
         ))
         .layer(cors)
         .layer(axum::middleware::from_fn(middleware::problems))
+        .layer(axum::middleware::from_fn(middleware::head_limit))
         .layer(axum::middleware::from_fn_with_state(
             app.clone(),
             middleware::track::<S>,
@@ -110,23 +112,50 @@ pub fn router<S: ServerStore>(app: AppState<S>) -> Router {
         .with_state(app)
         .layer(PropagateRequestIdLayer::new(request_id.clone()))
         .layer(
-            TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-                let id = req
-                    .headers()
-                    .get(REQUEST_ID)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default();
-                tracing::info_span!(
-                    "request",
-                    method = %req.method(),
-                    path = %req.uri().path(),
-                    request_id = %id,
-                    tenant = tracing::field::Empty,
-                    user = tracing::field::Empty,
-                )
-            }),
+            TraceLayer::new_for_http()
+                .make_span_with(request_span)
+                .on_request(())
+                .on_response(log_response)
+                // One line per request: a 5xx is the access line's status, not a second line.
+                .on_failure(()),
         )
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+/// The access log's span, one per request: method, route template, request id, and the caller's
+/// tenant and user (recorded by authentication). Never the path's values, the query, headers or
+/// bodies.
+fn request_span(req: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    // The matched template (`/api/v1/leads/{id}`), never the path itself.
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched", |p| p.as_str());
+    tracing::info_span!(
+        "request",
+        method = %req.method(),
+        route = %route,
+        request_id = %id,
+        tenant = tracing::field::Empty,
+        user = tracing::field::Empty,
+    )
+}
+
+/// The access log line: one `INFO` event (target `crm_server::access`) in the request's span when
+/// its response head is ready, with the status and duration. A request dropped before its answer is
+/// logged by [`middleware::track`].
+fn log_response(res: &axum::http::Response<axum::body::Body>, latency: std::time::Duration, _: &tracing::Span) {
+    tracing::info!(
+        target: "crm_server::access",
+        status = res.status().as_u16(),
+        duration_ms = latency.as_secs_f64() * 1000.0,
+        "request"
+    );
 }
 
 /// A server running in the background (tests, embedding).
@@ -149,17 +178,14 @@ impl Running {
 pub async fn spawn<S: ServerStore>(svc: Service<S>, cfg: Config) -> std::io::Result<Running> {
     let listener = tokio::net::TcpListener::bind(cfg.listen).await?;
     let addr = listener.local_addr()?;
+    // Registration (the core's rule) and delivery (the worker) follow the same operator setting.
+    let svc = svc.with_webhook_addresses(cfg.webhook_addresses);
     let (stop, stopped) = watch::channel(false);
     let app = Arc::new(App::new(svc, cfg, stopped.clone()));
     let worker = webhooks::spawn(app.clone());
     let router = router(app);
-    let mut wait = stopped;
     let task = tokio::spawn(async move {
-        axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(async move {
-                let _ = wait.wait_for(|s| *s).await;
-            })
-            .await?;
+        conn::serve(listener, router, stopped).await;
         let _ = worker.await;
         Ok(())
     });
@@ -196,10 +222,28 @@ async fn shutdown_signal() {
     }
 }
 
-/// Sets up logging: text or JSON lines, filtered by `RUST_LOG` (default `info`).
+/// Sets up logging to standard output: text or JSON lines, filtered by `RUST_LOG` (default `info`).
 pub fn init_logging(json: bool) {
+    // Colours only on a terminal, not in files and log shippers.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    let _ = tracing::subscriber::set_global_default(logger(json, ansi, std::io::stdout));
+}
+
+/// The log subscriber `crm serve` installs, writing to `writer` (tests capture it): text or JSON
+/// lines (each with its request span's fields), filtered by `RUST_LOG` (default `info`).
+pub fn logger<W>(json: bool, ansi: bool, writer: W) -> Box<dyn tracing::Subscriber + Send + Sync>
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,tower_http=info"));
-    let b = tracing_subscriber::fmt().with_env_filter(filter);
-    let _ = if json { b.json().try_init() } else { b.try_init() };
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(ansi)
+        .with_writer(writer);
+    if json {
+        Box::new(b.json().finish())
+    } else {
+        Box::new(b.finish())
+    }
 }

@@ -18,7 +18,8 @@ use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::Semaphore;
 
-/// Counts and times every request by route template and status.
+/// Counts and times every request by route template and status, and logs a request dropped before
+/// its answer (the access log layer logs answered ones).
 pub async fn track<S: ServerStore>(State(app): State<AppState<S>>, req: Request, next: Next) -> Response {
     let method = req.method().to_string();
     let route = req
@@ -27,8 +28,15 @@ pub async fn track<S: ServerStore>(State(app): State<AppState<S>>, req: Request,
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let start = Instant::now();
     app.metrics.in_flight.inc();
+    let mut pending = Unanswered {
+        span: tracing::Span::current(),
+        start,
+        in_flight: app.metrics.in_flight.clone(),
+        answered: false,
+    };
     let res = next.run(req).await;
-    app.metrics.in_flight.dec();
+    pending.answered = true;
+    drop(pending);
     let status = res.status().as_u16();
     app.metrics
         .latency
@@ -42,6 +50,32 @@ pub async fn track<S: ServerStore>(State(app): State<AppState<S>>, req: Request,
         .get_or_create(&RequestLabels { method, route, status })
         .inc();
     res
+}
+
+/// Dropped with the request's future, answered or not: leaves the in-flight count, and if no answer
+/// came (the client closed the connection, or the server stopped) logs the access line the access log
+/// layer cannot.
+struct Unanswered {
+    span: tracing::Span,
+    start: Instant,
+    in_flight: prometheus_client::metrics::gauge::Gauge,
+    answered: bool,
+}
+
+impl Drop for Unanswered {
+    fn drop(&mut self) {
+        self.in_flight.dec();
+        if !self.answered {
+            self.span.in_scope(|| {
+                tracing::info!(
+                    target: "crm_server::access",
+                    dropped = true,
+                    duration_ms = self.start.elapsed().as_secs_f64() * 1000.0,
+                    "request dropped before its answer"
+                );
+            });
+        }
+    }
 }
 
 /// Refuses work beyond the in-flight cap at once (503 + Retry-After) instead of queueing it.
@@ -90,6 +124,20 @@ pub async fn rate_limit<S: ServerStore>(
         app.metrics.rate_limited.inc();
         let wait = not_until.wait_time_from(DefaultClock::default().now());
         return ApiError::TooMany(wait.as_secs() + 1).into_response();
+    }
+    next.run(req).await
+}
+
+/// The largest request head (request line and headers, in bytes) the API takes.
+pub const MAX_HEAD: usize = 32 << 10;
+
+/// Refuses a request whose head is over [`MAX_HEAD`] (a megabyte of query string) with a problem
+/// document, before anything reads it.
+pub async fn head_limit(req: Request, next: Next) -> Response {
+    let line = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+    let headers: usize = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum();
+    if line + headers > MAX_HEAD {
+        return ApiError::HeadTooLarge(MAX_HEAD).into_response();
     }
     next.run(req).await
 }

@@ -59,6 +59,8 @@ pub struct App<S> {
     pub written: Notify,
     /// Flips to `true` when the server starts shutting down (ends event streams so draining finishes).
     pub shutdown: watch::Receiver<bool>,
+    /// This server instance, as the holder of its webhook delivery claims.
+    pub instance: crm_core::value::Id,
     blocking: bool,
 }
 
@@ -74,6 +76,7 @@ impl<S: ServerStore> App<S> {
             svc: Arc::new(svc),
             cfg,
             shutdown,
+            instance: crm_core::value::Id::now_v7(),
         }
     }
 

@@ -13,28 +13,100 @@
 //! [`crm_core::service::Service::record_delivery`]. The position and retry state live in the webhook
 //! record, so a restart resumes where delivery stopped: nothing is lost, and an event may arrive
 //! twice (at least once).
+//!
+//! Every instance over one database runs this worker; before each attempt the worker claims the
+//! webhook ([`crm_core::service::Service::claim_webhook`], a lease in the store renewed per attempt),
+//! so one instance at a time delivers a webhook and each event goes out once, and the webhooks of an
+//! instance that died are taken over when its claims expire.
+//!
+//! Unless the operator allows any address (`--allow-private-webhooks`), a webhook reaches public
+//! internet addresses only ([`crm_core::address`]): a literal IP in its URL is checked before the
+//! request, and a host name is resolved by [`CheckedResolver`], which refuses the name if any of its
+//! addresses is not public and otherwise hands the connector exactly the addresses it checked, so a
+//! second DNS answer cannot swap in an internal one.
 
 use crate::state::{AppState, ServerStore};
 use crm_core::access::Actor;
+use crm_core::address::{self, AddressPolicy};
 use crm_core::service::{Delivery, WebhookTarget};
 use hmac::{Hmac, Mac};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::connect::dns::Name;
 use hyper_util::rt::TokioExecutor;
 use sha2::Sha256;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
+type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector<CheckedResolver>>, Full<Bytes>>;
 
-fn client() -> HttpsClient {
+fn client(policy: AddressPolicy) -> HttpsClient {
+    let mut http = HttpConnector::new_with_resolver(CheckedResolver(policy));
+    http.enforce_http(false);
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_webpki_roots()
         .https_or_http()
         .enable_http1()
-        .build();
+        .wrap_connector(http);
     Client::builder(TokioExecutor::new()).build(https)
+}
+
+/// The connector's DNS resolver: the system resolver, then [`address::check_ip`] on every answer.
+/// The connector dials only what this returns (IP literals skip it: [`literal_refusal`] covers them).
+#[derive(Clone, Copy, Debug)]
+pub struct CheckedResolver(pub AddressPolicy);
+
+impl tower::Service<Name> for CheckedResolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = std::io::Error;
+    type Future = Pin<Box<dyn Future<Output = std::io::Result<Self::Response>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        let policy = self.0;
+        Box::pin(async move {
+            let host = name.as_str();
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, 0)).await?.collect();
+            // One non-public answer refuses the name: a receiver has no reason to publish one.
+            for a in &addrs {
+                if let Err(r) = address::check_ip(a.ip(), policy) {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::PermissionDenied,
+                        format!("address not allowed: {host} resolves to {} ({r})", a.ip()),
+                    ));
+                }
+            }
+            Ok(addrs.into_iter())
+        })
+    }
+}
+
+/// Why a URL whose host is an IP literal may not be called (the connector does not resolve those).
+fn literal_refusal(uri: &hyper::Uri, policy: AddressPolicy) -> Option<String> {
+    let ip = address::ip_literal(uri.host()?)?;
+    address::check_ip(ip, policy)
+        .err()
+        .map(|r| format!("address not allowed: {ip} ({r})"))
+}
+
+/// An error with its causes: the client's own message ("client error (Connect)") says too little.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
 }
 
 /// `t=<ts>,v1=<hex>` for a body sent at `ts`.
@@ -53,7 +125,7 @@ pub fn signature(secret: &str, ts: i64, body: &[u8]) -> String {
 /// Runs the delivery worker until shutdown.
 pub fn spawn<S: ServerStore>(app: AppState<S>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let http = client();
+        let http = client(app.cfg.webhook_addresses);
         let mut shutdown = app.shutdown.clone();
         loop {
             if *shutdown.borrow() {
@@ -79,9 +151,17 @@ async fn deliver_due<S: ServerStore>(app: &AppState<S>, http: &HttpsClient) -> c
             .run(move |svc| async move { svc.due_webhooks(tenant).await })
             .await?;
         for t in due {
-            // Work through the backlog, one event at a time, while deliveries succeed.
+            // Work through the backlog, one event at a time, while deliveries succeed and this
+            // instance holds the webhook.
             let mut target = t;
             for _ in 0..100 {
+                let (claimed, worker) = (target.clone(), app.instance);
+                if !app
+                    .run(move |svc| async move { svc.claim_webhook(&claimed, worker).await })
+                    .await?
+                {
+                    break;
+                }
                 match deliver_next(app, http, &target).await? {
                     Some(next) => target = next,
                     None => break,
@@ -124,11 +204,13 @@ async fn deliver_next<S: ServerStore>(
         status,
         error,
     };
-    let result = match req {
+    let checked = req.map(|r| (literal_refusal(r.uri(), app.cfg.webhook_addresses), r));
+    let result = match checked {
         Err(e) => outcome_of(None, format!("bad webhook url: {e}")),
-        Ok(req) => match tokio::time::timeout(app.cfg.webhook_timeout, http.request(req)).await {
+        Ok((Some(refused), _)) => outcome_of(None, refused),
+        Ok((None, req)) => match tokio::time::timeout(app.cfg.webhook_timeout, http.request(req)).await {
             Err(_) => outcome_of(None, "timed out".into()),
-            Ok(Err(e)) => outcome_of(None, format!("request failed: {e}")),
+            Ok(Err(e)) => outcome_of(None, format!("request failed: {}", chain(&e))),
             Ok(Ok(res)) => {
                 let status = res.status().as_u16();
                 // Read (and drop) the answer so the connection can be reused.

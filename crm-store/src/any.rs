@@ -22,7 +22,7 @@ use crm_core::record::Record;
 use crm_core::schema::EntityDef;
 use crm_core::store::{AuditHead, AuditQuery, BulkWrite, Group, Store};
 use crm_core::sync::SyncEntry;
-use crm_core::value::Id;
+use crm_core::value::{Id, Timestamp};
 
 /// True for `postgres://...` and `postgresql://...` (case-insensitive scheme).
 pub fn is_postgres_url(database: &str) -> bool {
@@ -214,6 +214,10 @@ impl Store for AnyStore {
 
     async fn mark_synced(&self, tenant: Id, up_to_seq: u64) -> Result<u64> {
         delegate!(AnyStore, self, s => s.mark_synced(tenant, up_to_seq))
+    }
+
+    async fn lease(&self, tenant: Id, name: &str, holder: Id, now: Timestamp, until: Timestamp) -> Result<bool> {
+        delegate!(AnyStore, self, s => s.lease(tenant, name, holder, now, until))
     }
 }
 

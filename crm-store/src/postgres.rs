@@ -461,6 +461,22 @@ impl Store for PgStore {
         })
         .await
     }
+
+    async fn lease(&self, tenant: Id, name: &str, holder: Id, now: Timestamp, until: Timestamp) -> Result<bool> {
+        self.run(async move {
+            let done = sqlx::query(sql::lease_sql(B))
+                .bind(tenant)
+                .bind(name)
+                .bind(holder)
+                .bind(until.0)
+                .bind(now.0)
+                .execute(&self.pool)
+                .await
+                .map_err(db)?;
+            Ok(done.rows_affected() == 1)
+        })
+        .await
+    }
 }
 
 /// A bulk session: one transaction across many change sets, each applied inside a savepoint (a

@@ -12,7 +12,8 @@
 //! `(org_id, ref, id)` and each `(org_id, cols..., id)` of [`EntityDef::indexes`]. An index of a later
 //! table or column appears in the migration that adds it. An index added to the declaration of an
 //! existing table needs an explicit step in [`extra_steps`], as does anything else that is not a
-//! table or a column: version 3 adds the sync log tables ([`SYNC_LOG`], [`SYNC_HEADS`]).
+//! table or a column: version 3 adds the sync log tables ([`SYNC_LOG`], [`SYNC_HEADS`]), version 5
+//! the [`LEASES`] table.
 
 use crate::Backend;
 use crm_core::entity;
@@ -29,6 +30,9 @@ const QUERY_INDEXES: u32 = 2;
 /// Version of the migration that adds the sync log tables.
 const SYNC_TABLES: u32 = 3;
 
+/// Version of the migration that adds the leases table.
+const LEASE_TABLE: u32 = 5;
+
 /// The system tables.
 pub const AUDIT_LOG: &str = "audit_log";
 pub const OUTBOX: &str = "outbox";
@@ -41,6 +45,9 @@ pub const SYNC_LOG: &str = "sync_log";
 /// The last sync log sequence per tenant (`org_id`, `seq`), so sequence numbers survive the removal
 /// of synced entries.
 pub const SYNC_HEADS: &str = "sync_heads";
+/// Leases between server instances ([`crm_core::store::Store::lease`]): primary key `(org_id,
+/// name)`, the `holder` (a UUID) and when the lease ends (`expires_at`, microseconds).
+pub const LEASES: &str = "leases";
 
 /// The column holding custom field values (JSON text).
 pub const CUSTOM: &str = "custom";
@@ -69,7 +76,7 @@ pub fn declared_version() -> u32 {
     let fields = defs.iter().flat_map(|d| d.fields.iter().map(|f| f.since));
     entities
         .chain(fields)
-        .chain([QUERY_INDEXES, SYNC_TABLES])
+        .chain([QUERY_INDEXES, SYNC_TABLES, LEASE_TABLE])
         .max()
         .unwrap_or(1)
 }
@@ -142,6 +149,17 @@ pub fn extra_steps(backend: Backend, version: u32) -> Vec<String> {
         ],
         // The local change-set log (created everywhere; written only by stores that enable it).
         SYNC_TABLES => sync_tables(backend).iter().map(|t| backend.schema(t)).collect(),
+        LEASE_TABLE => vec![
+            backend.schema(
+                Table::create()
+                    .table(LEASES)
+                    .col(sys("org_id", uuid_type(backend)))
+                    .col(sys("name", ColumnType::Text))
+                    .col(sys("holder", uuid_type(backend)))
+                    .col(sys("expires_at", ColumnType::BigInteger))
+                    .primary_key(Index::create().col("org_id").col("name")),
+            ),
+        ],
         _ => Vec::new(),
     }
 }

@@ -593,6 +593,16 @@ impl Store for SqliteStore {
             Ok(n as u64)
         })
     }
+
+    async fn lease(&self, tenant: Id, name: &str, holder: Id, now: Timestamp, until: Timestamp) -> Result<bool> {
+        self.write(|c| {
+            let n = c
+                .prepare_cached(sql::lease_sql(B))
+                .and_then(|mut s| s.execute((tenant, name, holder, until.0, now.0)))
+                .map_err(db)?;
+            Ok(n == 1)
+        })
+    }
 }
 
 /// A bulk session: the writer connection with one open transaction across many change sets.

@@ -1,8 +1,8 @@
 //! Sessions, API keys and stored secrets.
 
-use super::{Fixture, NOW, block, obj};
+use super::{Fixture, NOW, block, codes_of, obj};
 use crate::change::verify_chain;
-use crate::error::Error;
+use crate::error::{Error, codes};
 use crate::store::{AuditQuery, Store};
 use crate::value::Timestamp;
 use serde_json::json;
@@ -186,5 +186,131 @@ pub fn sessions_keys_and_secrets<S: Store>(store: S) {
             assert!(!dump.contains(secret), "{secret} leaked");
         }
         assert!(verify_chain(&audit).is_ok());
+    });
+}
+
+/// A webhook may only target a public internet address (issue 18, SSRF): loopback, private,
+/// link-local, metadata and the like are refused at registration and on update with
+/// `address_not_allowed` on `url`, writing nothing; an operator's `AddressPolicy::Any` allows them.
+pub fn webhooks_refuse_internal_addresses<S: Store>(store: S) {
+    let fx = Fixture::new(store);
+    block(async {
+        let svc = &fx.svc;
+        let before = (fx.writes_seen(), fx.count("webhook"));
+        let secret = "s3cret-s3cret-s3cret";
+        for url in [
+            "http://127.0.0.1/hook",
+            "http://10.0.0.1/",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://[::1]:8080/",
+            "http://[::ffff:10.0.0.1]/",
+            "http://[fd00:ec2::254]/",
+            "http://localhost:9000/",
+            "http://100.64.0.1/",
+            "http://224.0.0.1/",
+            "http://0.0.0.0/",
+        ] {
+            let err = svc
+                .create_webhook(&fx.admin, &obj(json!({ "url": url })), secret)
+                .await
+                .unwrap_err();
+            assert_eq!(
+                codes_of(&err),
+                vec![("url".to_owned(), codes::ADDRESS_NOT_ALLOWED.to_owned())],
+                "{url}"
+            );
+        }
+        let odd = svc
+            .create_webhook(&fx.admin, &obj(json!({ "url": "http://127.1/" })), secret)
+            .await
+            .unwrap_err();
+        assert_eq!(codes_of(&odd), vec![("url".to_owned(), codes::INVALID_URL.to_owned())]);
+        assert_eq!((fx.writes_seen(), fx.count("webhook")), before, "nothing written");
+
+        let hook = svc
+            .create_webhook(
+                &fx.admin,
+                &obj(json!({ "url": "https://hooks.example.test/x" })),
+                secret,
+            )
+            .await
+            .unwrap();
+        let hook = svc.get(&fx.admin, "webhook", hook.id).await.unwrap();
+        let moved = svc
+            .update(
+                &fx.admin,
+                "webhook",
+                hook.id,
+                hook.version,
+                &obj(json!({ "url": "http://192.168.1.10/" })),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(
+            codes_of(&moved),
+            vec![("url".to_owned(), codes::ADDRESS_NOT_ALLOWED.to_owned())]
+        );
+        // Other fields of a webhook stay editable.
+        svc.update(
+            &fx.admin,
+            "webhook",
+            hook.id,
+            hook.version,
+            &obj(json!({ "active": false })),
+        )
+        .await
+        .unwrap();
+    });
+    let admin = fx.admin.clone();
+    let svc = fx.svc.with_webhook_addresses(crate::address::AddressPolicy::Any);
+    block(async {
+        svc.create_webhook(
+            &admin,
+            &obj(json!({ "url": "http://127.0.0.1:9/hook" })),
+            "s3cret-s3cret-s3cret",
+        )
+        .await
+        .unwrap();
+    });
+}
+
+/// A webhook is delivered by one worker at a time (issue 18, several server instances): a claim is
+/// exclusive until its holder stops renewing it and it expires; claims are per webhook and per
+/// tenant, and write no audit entry or event.
+pub fn webhook_claims_are_exclusive_until_they_expire<S: Store>(store: S) {
+    let fx = Fixture::new(store);
+    let svc = &fx.svc;
+    let (a, b) = (super::fixed_id(901), super::fixed_id(902));
+    block(async {
+        let secret = "s3cret-s3cret-s3cret";
+        for url in ["https://one.example.test/", "https://two.example.test/"] {
+            svc.create_webhook(&fx.admin, &obj(json!({ "url": url })), secret)
+                .await
+                .unwrap();
+        }
+        let targets = svc.webhook_targets(fx.tenant).await.unwrap();
+        let (one, two) = (&targets[0], &targets[1]);
+        let before = fx.writes_seen();
+        assert!(svc.claim_webhook(one, a).await.unwrap());
+        assert!(!svc.claim_webhook(one, b).await.unwrap(), "held by a");
+        assert!(svc.claim_webhook(two, b).await.unwrap(), "another webhook is free");
+        assert!(svc.claim_webhook(one, a).await.unwrap(), "a renews its own");
+        let claim = crate::delivery::CLAIM_SECS * 1_000_000;
+        fx.clock.advance_micros(claim - 1);
+        assert!(!svc.claim_webhook(one, b).await.unwrap(), "a's renewal still runs");
+        fx.clock.advance_micros(1);
+        assert!(svc.claim_webhook(one, b).await.unwrap(), "a stopped renewing: expired");
+        assert!(!svc.claim_webhook(one, a).await.unwrap(), "now b's");
+        // The same name in another tenant is another lease.
+        let other = svc.create_organization(&obj(json!({"name": "Other"}))).await.unwrap();
+        let now = svc.now();
+        let name = format!("webhook:{}", one.id);
+        assert!(
+            svc.store()
+                .lease(other.id, &name, a, now, Timestamp(now.0 + 1))
+                .await
+                .unwrap()
+        );
+        assert_eq!(fx.writes_seen(), before, "claims are not audited");
     });
 }

@@ -85,7 +85,8 @@ macro_rules! conformance_tests {
             convert_lead_in_one_change_set, pipeline_summary_counts_by_stage, activities_rescore_their_lead,
             decayed_score_explained_and_models_published);
         // auth.rs
-        $crate::__conformance_cases!($make; sessions_keys_and_secrets);
+        $crate::__conformance_cases!($make;
+            sessions_keys_and_secrets, webhooks_refuse_internal_addresses, webhook_claims_are_exclusive_until_they_expire);
         // sync_log.rs: the one case for stores without the log
         $crate::__conformance_cases!($make; sync_log_is_off_by_default);
         // declarations.rs: workflows, computed fields, children

@@ -1,7 +1,10 @@
 //! Authentication records: password credentials and sign-in sessions (internal: only their own use
 //! cases reach them), API keys and webhooks (managed: created by their own use cases).
 
-use super::declare;
+use super::{EntityRules, WriteCtx, declare};
+use crate::address::{self, HostRefusal};
+use crate::error::{Error, Result, codes};
+use crate::record::Record;
 use crate::schema::{EntityDef, Exposure, FieldDef as F};
 use crate::value::FieldType as T;
 
@@ -50,11 +53,16 @@ fn api_key() -> EntityDef {
     e
 }
 
+/// Field names of a webhook.
+pub mod webhook_fields {
+    pub const URL: &str = "url";
+}
+
 /// An HTTP endpoint that receives the tenant's events, signed with a per-webhook secret. The delivery
 /// state (read-only) lets delivery resume after a restart without losing or reordering events.
 fn webhook() -> EntityDef {
     let mut e = EntityDef::new("webhook", "webhooks")
-        .field(F::new("url", T::Url).required())
+        .field(F::new(webhook_fields::URL, T::Url).required())
         .field(F::new("events", T::Tags))
         .field(F::new("active", T::Bool).default(true))
         .field(F::new("secret", T::Text).secret())
@@ -65,5 +73,30 @@ fn webhook() -> EntityDef {
         .field(F::new("last_error", T::Text).read_only());
     e.since = 3;
     e.exposure = Exposure::Managed;
+    e.rules = &WebhookRules;
     e
+}
+
+/// A webhook's URL must name a public internet address unless the operator allows any
+/// ([`crate::address`]); the delivery worker checks the resolved address again.
+#[derive(Debug)]
+struct WebhookRules;
+
+impl EntityRules for WebhookRules {
+    fn check_tenant_rules(&self, rec: &Record, touched: &dyn Fn(&str) -> bool, ctx: &WriteCtx) -> Result<()> {
+        if !touched(webhook_fields::URL) {
+            return Ok(());
+        }
+        let url = rec.str(webhook_fields::URL).unwrap_or_default();
+        let Some(host) = address::url_host(url) else {
+            return Ok(()); // `required` and the URL type report a missing or malformed URL
+        };
+        address::check_host(host, ctx.addresses).map_err(|refusal| {
+            let code = match refusal {
+                HostRefusal::Restricted(_) => codes::ADDRESS_NOT_ALLOWED,
+                HostRefusal::AmbiguousNumeric => codes::INVALID_URL,
+            };
+            Error::field(webhook_fields::URL, code, refusal.to_string())
+        })
+    }
 }

@@ -15,7 +15,7 @@ pub mod quote;
 mod rules;
 
 pub use activity::{ACTIVITY, ACTIVITY_KINDS, ActivityKind};
-pub use auth::{API_KEY, CREDENTIAL, SESSION, WEBHOOK};
+pub use auth::{API_KEY, CREDENTIAL, SESSION, WEBHOOK, webhook_fields};
 pub use config::{CUSTOM_FIELD, PIPELINE, ROLE, SCORING_MODEL};
 pub use customer::{COMPANY, CONTACT, CUSTOMER_TYPES};
 pub use lead::{LEAD, LEAD_SOURCES, PROJECT_TYPES, TEMPERATURES, Temperature};

@@ -119,6 +119,8 @@ pub struct WriteCtx {
     pub settings: Option<Record>,
     /// The published scoring model and its version, for scored entity types.
     pub model: Option<(Arc<CompiledModel>, i64)>,
+    /// Which addresses webhooks may target (the operator's setting, [`crate::service::Service::with_webhook_addresses`]).
+    pub addresses: crate::address::AddressPolicy,
 }
 
 impl WriteCtx {

@@ -426,6 +426,7 @@ impl<S: Store> Service<S> {
         let mut rec = Record::empty(def, actor.tenant, self.ids.new_id(now), now);
         crate::validate::apply_input(&mut rec, input, &ctx.custom, &ctx.vctx, crate::validate::Mode::Create)
             .map_err(Error::Validation)?;
+        ctx.check_tenant_rules(&rec, None)?;
         if secret.len() < 16 {
             return Err(Error::field("secret", codes::TOO_SMALL, "at least 16 characters"));
         }
@@ -481,6 +482,21 @@ impl<S: Store> Service<S> {
         let mut all = self.webhook_targets(tenant).await?;
         all.retain(|t| crate::delivery::is_due(t.next_attempt_at, now));
         Ok(all)
+    }
+
+    /// Claims (or renews the claim on) delivering `target` for the delivery worker `worker` for
+    /// [`crate::delivery::CLAIM_SECS`]; `false` when another worker holds an unexpired claim. With
+    /// several server instances over one database, each webhook is delivered by one of them at a
+    /// time, in order, and a claim of an instance that died expires.
+    pub async fn claim_webhook(&self, target: &WebhookTarget, worker: Id) -> Result<bool> {
+        let now = self.clock.now();
+        let until = Timestamp(
+            now.0
+                .saturating_add(crate::delivery::CLAIM_SECS.saturating_mul(1_000_000)),
+        );
+        self.store
+            .lease(target.tenant, &format!("webhook:{}", target.id), worker, now, until)
+            .await
     }
 
     /// Records a delivery attempt in the webhook's state (no audit entry, no event: delivery is

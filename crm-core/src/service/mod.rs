@@ -52,6 +52,8 @@ pub struct Service<S> {
     ids: Arc<dyn IdGen>,
     /// Compiled scoring models by (tenant, model record id and version, custom specs fingerprint).
     models: std::sync::Mutex<ModelCache>,
+    /// Which addresses webhooks may target.
+    addresses: crate::address::AddressPolicy,
 }
 
 type ModelCache = std::collections::HashMap<(Id, Option<(Id, u64)>, u64), Arc<CompiledModel>>;
@@ -63,7 +65,19 @@ impl<S: Store> Service<S> {
             clock,
             ids,
             models: Default::default(),
+            addresses: Default::default(),
         }
+    }
+
+    /// Which addresses webhooks may target: public internet addresses only (the default), or any
+    /// (an operator's choice for testing against local receivers).
+    pub fn with_webhook_addresses(mut self, policy: crate::address::AddressPolicy) -> Self {
+        self.addresses = policy;
+        self
+    }
+
+    pub fn webhook_addresses(&self) -> crate::address::AddressPolicy {
+        self.addresses
     }
 
     /// The underlying store (for operations and tests; use cases go through the service).
@@ -261,6 +275,7 @@ impl<S: Store> Service<S> {
             related_custom: BTreeMap::new(),
             settings: None,
             model: None,
+            addresses: self.addresses,
         };
         self.load_needs(tenant, def.rules.needs(), &mut ctx).await?;
         if def.scored {
@@ -286,6 +301,7 @@ impl<S: Store> Service<S> {
             related_custom: BTreeMap::new(),
             settings: None,
             model: None,
+            addresses: self.addresses,
         };
         self.load_needs(tenant, needs, &mut ctx).await?;
         Ok(Some(ctx))

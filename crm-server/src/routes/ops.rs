@@ -3,7 +3,7 @@
 use crate::api::{Api, Op, Security, schema_ref};
 use crate::error::ApiResult;
 use crate::state::{AppState, ServerStore};
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{Html, IntoResponse};
 use axum::routing::get;
@@ -29,20 +29,62 @@ async fn metrics<S: ServerStore>(State(app): State<AppState<S>>) -> impl IntoRes
     res
 }
 
+/// The reference page: RapiDoc (vendored, `crm-server/assets/rapidoc/README.md`) rendering the
+/// served document. Everything it loads comes from this server.
 const DOCS_PAGE: &str = r#"<!doctype html>
-<html>
+<html lang="en">
 <head>
   <title>CRM API reference</title>
   <meta charset="utf-8">
   <meta name="viewport" content="width=device-width, initial-scale=1">
+  <script type="module" src="/docs/assets/rapidoc-9.3.8.min.js"></script>
 </head>
 <body>
   <noscript>The interactive reference needs JavaScript; the document itself is at <a href="/api/v1/openapi.json">/api/v1/openapi.json</a>.</noscript>
-  <script id="api-reference" data-url="/api/v1/openapi.json"></script>
-  <script src="https://cdn.jsdelivr.net/npm/@scalar/api-reference@1"></script>
+  <rapi-doc spec-url="/api/v1/openapi.json" load-fonts="false" render-style="read" show-header="false"
+    allow-server-selection="false" allow-authentication="true" persist-auth="false"></rapi-doc>
 </body>
 </html>
 "#;
+
+/// The page may load nothing but this server's own files: no CDN, no fonts or scripts from elsewhere.
+/// (RapiDoc's web components set their styles inline.)
+const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+     img-src 'self' data:; font-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; \
+     frame-ancestors 'none'";
+
+/// The reference UI's files, embedded in the binary: (name, content type, bytes). Names carry the
+/// version, so they are cached for good.
+const DOCS_ASSETS: &[(&str, &str, &[u8])] = &[(
+    "rapidoc-9.3.8.min.js",
+    "text/javascript; charset=utf-8",
+    include_bytes!("../../assets/rapidoc/rapidoc-min.js"),
+)];
+
+async fn docs_page() -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_SECURITY_POLICY, DOCS_CSP),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Html(DOCS_PAGE),
+    )
+}
+
+async fn docs_asset(Path(file): Path<String>) -> ApiResult<impl IntoResponse> {
+    let (_, content_type, bytes) = DOCS_ASSETS
+        .iter()
+        .find(|(name, ..)| *name == file)
+        .ok_or_else(|| crm_core::Error::not_found("asset", file.as_str()))?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, *content_type),
+            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        *bytes,
+    ))
+}
 
 /// Adds the operations routes. `doc` is the finished OpenAPI document (it lists these routes too).
 pub fn routes<S: ServerStore>(api: Api<S>) -> Api<S> {
@@ -94,7 +136,21 @@ pub fn routes<S: ServerStore>(api: Api<S>) -> Api<S> {
         Op::new("get", "/docs", "docs", "operations", "Interactive API reference")
             .security(Security::None)
             .ok_raw(200, text("An HTML page rendering /api/v1/openapi.json", "text/html")),
-        get(|| async { Html(DOCS_PAGE) }),
+        get(docs_page),
+    )
+    .add(
+        Op::new(
+            "get",
+            "/docs/assets/{file}",
+            "docs_asset",
+            "operations",
+            "A file of the interactive API reference (served from the binary)",
+        )
+        .security(Security::None)
+        .path_param("file", json!({"type": "string"}), "File name, with its version")
+        .ok_raw(200, text("The file, cached for good", "text/javascript"))
+        .errors(&[404]),
+        get(docs_asset),
     )
 }
 

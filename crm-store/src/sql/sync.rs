@@ -10,7 +10,7 @@
 
 use super::value::to_sql_value;
 use crate::Backend;
-use crate::schema::{SYNC_HEADS, SYNC_LOG};
+use crate::schema::{LEASES, SYNC_HEADS, SYNC_LOG};
 use crm_core::sync::{SyncEntry, SyncWrite};
 use crm_core::value::{Id, Value};
 use sea_query::{Expr, ExprTrait, OnConflict, Order, Query, Value as SqlValue};
@@ -128,6 +128,40 @@ pub fn decode_ids(j: &Json) -> Option<Vec<Id>> {
         .iter()
         .map(|v| v.as_str().and_then(|s| s.parse().ok()))
         .collect()
+}
+
+/// `INSERT INTO leases (org_id, name, holder, expires_at) VALUES (?, ?, ?, ?) ON CONFLICT (org_id,
+/// name) DO UPDATE SET holder, expires_at WHERE leases.holder = excluded.holder OR
+/// leases.expires_at <= ?`: bind tenant, name, holder, until, now; one row changed means the lease
+/// is the holder's ([`crm_core::store::Store::lease`]). One statement, so it is atomic on both
+/// backends.
+pub fn lease_sql(backend: Backend) -> &'static str {
+    static SQLITE: OnceLock<String> = OnceLock::new();
+    static POSTGRES: OnceLock<String> = OnceLock::new();
+    let cell = match backend {
+        Backend::Sqlite => &SQLITE,
+        Backend::Postgres => &POSTGRES,
+    };
+    cell.get_or_init(|| {
+        let q = Query::insert()
+            .into_table(LEASES)
+            .columns(["org_id", "name", "holder", "expires_at"])
+            .values_panic([p().into(), p().into(), p().into(), p().into()])
+            .on_conflict(
+                OnConflict::columns(["org_id", "name"])
+                    .update_columns(["holder", "expires_at"])
+                    .action_and_where(
+                        Expr::cust(format!("\"{LEASES}\".\"holder\" = excluded.\"holder\"")).or(Expr::col((
+                            LEASES,
+                            "expires_at",
+                        ))
+                        .lte(p())),
+                    )
+                    .to_owned(),
+            )
+            .to_owned();
+        backend.build(&q).0
+    })
 }
 
 #[cfg(test)]
