@@ -403,8 +403,7 @@ impl Database {
     /// The child types of an entity type: `[(table, child entity name), ...]`.
     #[staticmethod]
     fn child_types(entity: &str) -> PyResult<Vec<(&'static str, &'static str)>> {
-        let def =
-            crm_core::entity::entity(entity).ok_or_else(|| to_py_err(Error::not_found("entity type", entity)))?;
+        let def = crm_core::entity::entity(entity).ok_or_else(|| to_py_err(Error::not_found("entity type", entity)))?;
         Ok(def.children().map(|c| (c.table, c.name)).collect())
     }
 
