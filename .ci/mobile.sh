@@ -41,7 +41,10 @@ echo "== Kotlin: generated bindings compiled and run on the JVM"
 build="$root/target/mobile-kotlin"
 rm -rf "$build" && mkdir -p "$build"
 cp_compile="/usr/share/java/jna.jar:$kc/lib/kotlinx-coroutines-core-jvm.jar"
-"$kc/bin/kotlinc" -nowarn generated/kotlin/uniffi/crm_mobile/crm_mobile.kt bindings/mobile/tests/kotlin/Main.kt \
+# docs/mobile.md's Kotlin block under "## Quotes offline" is compiled with the tests (Main.kt calls it).
+awk '/^## Quotes offline/{s=1} s&&/^```kotlin/{k=1;next} k&&/^```/{exit} k' docs/mobile.md > "$build/DocsQuotes.kt"
+grep -q 'fun estimateMove' "$build/DocsQuotes.kt" || { echo "docs/mobile.md: no estimateMove block" >&2; exit 1; }
+"$kc/bin/kotlinc" -nowarn generated/kotlin/uniffi/crm_mobile/crm_mobile.kt bindings/mobile/tests/kotlin/Main.kt "$build/DocsQuotes.kt" \
   -cp "$cp_compile" -d "$build/app.jar"
 java -Djna.library.path="$root/generated/kotlin" \
   -cp "$build/app.jar:$cp_compile:$kc/lib/kotlin-stdlib.jar" MainKt

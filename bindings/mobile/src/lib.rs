@@ -234,6 +234,51 @@ impl Crm {
         Ok(self.update_record(&entity, &id, expected_version, &patch_json)?.into())
     }
 
+    /// Runs a workflow transition of a record at `expected_version`: for quotes `submit`,
+    /// `approve`, `reject` (input `{"rejection_reason": "..."}`), `send`, `accept`, `decline`,
+    /// `revise`, `duplicate`. `input_json`: the transition's input as a JSON object (`None`: none).
+    /// Returns the record after it (for `revise` and `duplicate`, the new copy). The core checks the
+    /// action, the state, the input and the guard; a guard's refusal is `Validation` with its code
+    /// (`self_approval`, `approval_level`, `expired`, `invalid_transition`, `locked`, ...) and
+    /// nothing is written or queued for sync.
+    pub fn transition(
+        &self,
+        entity: String,
+        id: String,
+        expected_version: u64,
+        name: String,
+        input_json: Option<String>,
+    ) -> Result<CrmRecord> {
+        let id = parse_id(&entity, &id)?;
+        let input = match &input_json {
+            Some(s) => parse_object("input_json", s)?,
+            None => Map::new(),
+        };
+        Ok(self
+            .run(|a| async move {
+                self.svc
+                    .transition(&a, &entity, id, expected_version, &name, &input)
+                    .await
+            })?
+            .into())
+    }
+
+    /// A record's children per child type (a quote's `quote_lines`), each in its declared order.
+    /// Create a parent with its first children inline (`{"quote_lines": [{...}]}` in `create`'s
+    /// input: one change set).
+    pub fn children(&self, entity: String, id: String) -> Result<Vec<ChildRecords>> {
+        let id = parse_id(&entity, &id)?;
+        let kids = self.run(|a| async move { self.svc.children(&a, &entity, id).await })?;
+        Ok(kids
+            .into_iter()
+            .map(|(d, rows)| ChildRecords {
+                table: d.table.to_owned(),
+                entity: d.name.to_owned(),
+                items: rows.into_iter().map(CrmRecord::from).collect(),
+            })
+            .collect())
+    }
+
     // ---- compliance and sync ----
 
     /// Audit entries, oldest first, limited to what the user may read.

@@ -163,3 +163,107 @@ fn open_by_email_is_normalised_by_the_core() {
         Err(CrmError::NotFound { .. })
     ));
 }
+
+#[test]
+fn an_estimator_builds_and_submits_a_quote_offline() {
+    let (_dir, path, demo) = setup();
+    let est = Crm::open(path, email(&demo, "sales")).expect("open");
+    let contact = est
+        .create(
+            "contact".into(),
+            r#"{"first_name": "Carla", "last_name": "Client"}"#.into(),
+        )
+        .expect("contact");
+    let input = serde_json::json!({
+        "contact_id": contact.id, "valid_until": "2099-12-31", "title": "Two-bedroom move",
+        "quote_lines": [
+            {"description": "Truck and crew", "quantity": "6.5", "unit": "h", "unit_price": "145.00", "tax_rate": "8.875"},
+            {"description": "Packing boxes", "quantity": "40", "unit_price": "2.49", "discount_percent": "10"}
+        ]
+    });
+    let quote = est.create("quote".into(), input.to_string()).expect("quote");
+    let q: serde_json::Value = serde_json::from_str(&quote.json).expect("json");
+    assert_eq!(
+        (q["status"].as_str(), q["line_count"].as_i64()),
+        (Some("draft"), Some(2))
+    );
+    assert_eq!(q["total"], "1115.79", "942.50 + 83.65 tax + 89.64");
+    let kids = est.children("quote".into(), quote.id.clone()).expect("children");
+    assert_eq!(
+        (kids.len(), kids[0].table.as_str(), kids[0].entity.as_str()),
+        (1, "quote_lines", "quote_line")
+    );
+    let lines: Vec<serde_json::Value> = kids[0]
+        .items
+        .iter()
+        .map(|r| serde_json::from_str(&r.json).expect("json"))
+        .collect();
+    assert_eq!(lines[0]["quantity"], "6.5");
+    assert_eq!(lines[1]["amount"], "89.64");
+
+    // Refusals: typed errors, nothing written, nothing queued.
+    let before = est.pending_changes(100).expect("pending").len();
+    match est.transition("quote".into(), quote.id.clone(), quote.version, "send".into(), None) {
+        Err(CrmError::Validation { fields, .. }) => assert_eq!(fields[0].code, "invalid_transition"),
+        other => panic!("expected invalid_transition, got {other:?}"),
+    }
+    match est.transition(
+        "quote".into(),
+        quote.id.clone(),
+        quote.version,
+        "submit".into(),
+        Some("[1]".into()),
+    ) {
+        Err(CrmError::Validation { fields, .. }) => assert_eq!(fields[0].path, "input_json"),
+        other => panic!("expected a bad input_json, got {other:?}"),
+    }
+    assert!(matches!(
+        est.transition(
+            "quote".into(),
+            quote.id.clone(),
+            quote.version + 1,
+            "submit".into(),
+            None
+        ),
+        Err(CrmError::Conflict { .. })
+    ));
+    assert_eq!(est.pending_changes(100).expect("pending").len(), before);
+
+    let submitted = est
+        .transition("quote".into(), quote.id.clone(), quote.version, "submit".into(), None)
+        .expect("submit");
+    let s: serde_json::Value = serde_json::from_str(&submitted.json).expect("json");
+    assert_eq!(s["status"], "approved", "the demo tenant has no approval levels");
+    assert_eq!(s["submitted_by"], est.user_id());
+
+    // The device's outgoing queue: the contact, the quote with its lines (one change set), the submit.
+    let pending = est.pending_changes(100).expect("pending");
+    assert_eq!(pending.len(), 3);
+    let ops = |e: &SyncEntry| -> Vec<(String, SyncOp)> { e.writes.iter().map(|w| (w.entity.clone(), w.op)).collect() };
+    assert_eq!(ops(&pending[0]), [("contact".to_owned(), SyncOp::Insert)]);
+    assert_eq!(
+        ops(&pending[1]),
+        [
+            ("quote".to_owned(), SyncOp::Insert),
+            ("quote_line".to_owned(), SyncOp::Insert),
+            ("quote_line".to_owned(), SyncOp::Insert)
+        ]
+    );
+    let line: serde_json::Value = serde_json::from_str(&pending[1].writes[1].patch_json).expect("json");
+    assert_eq!(line["quantity"], "6.5");
+    assert!(
+        line.get("amount").is_none(),
+        "derived amounts are re-derived by the receiver"
+    );
+    let quote_patch: serde_json::Value = serde_json::from_str(&pending[1].writes[0].patch_json).expect("json");
+    assert!(
+        quote_patch.get("total").is_none(),
+        "derived totals are not in the patch"
+    );
+    assert_eq!(ops(&pending[2]), [("quote".to_owned(), SyncOp::Update)]);
+    let w = &pending[2].writes[0];
+    assert_eq!((w.id.as_str(), w.expected_version), (quote.id.as_str(), quote.version));
+    let patch: serde_json::Value = serde_json::from_str(&w.patch_json).expect("json");
+    assert_eq!(patch["status"], "approved");
+    assert_eq!(pending[2].event_ids.len(), 1, "quote.submitted");
+}

@@ -143,6 +143,16 @@ pub struct CrmRecord {
     pub json: String,
 }
 
+/// One child type's rows of a parent record (a quote's lines), in their declared order.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct ChildRecords {
+    /// The child type's table name, the key it has in a parent's create input (`quote_lines`).
+    pub table: String,
+    /// The child entity type (`quote_line`).
+    pub entity: String,
+    pub items: Vec<CrmRecord>,
+}
+
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct RecordPage {
     pub items: Vec<CrmRecord>,

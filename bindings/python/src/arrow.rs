@@ -345,6 +345,20 @@ pub(crate) fn collect(
     })
 }
 
+/// Records already read (a parent's children, from [`crm_core::service::Service::children`]) as
+/// one record batch of `layout`.
+pub(crate) fn from_records(layout: &Layout, records: &[Record]) -> PyResult<ArrowStream> {
+    let batch = layout
+        .builder()
+        .batch(records.iter(), records.len())
+        .map_err(Fail::Arrow)?;
+    Ok(ArrowStream {
+        schema: layout.schema(),
+        batches: vec![batch],
+        rows: records.len() as u64,
+    })
+}
+
 /// Id order: worker 0 (the calling thread) reads in the requested direction, worker 1 in the
 /// opposite one; each keeps only the rows before the other's last kept id (in its own direction)
 /// and stops at the first page that reaches it, or at the end. As each worker's pages are

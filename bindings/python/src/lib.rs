@@ -140,13 +140,20 @@ impl<'py> Conv<'py> {
         })
     }
 
-    /// `(entity, id, version, created_at, updated_at, fields, custom)`; hidden fields are absent.
+    /// `(entity, id, version, created_at, updated_at, fields, custom)`; hidden fields are absent;
+    /// computed fields (evaluated by the service as of the read) follow the declared ones.
     fn record(&self, r: &Record) -> PyResult<Bound<'py, PyTuple>> {
         let py = self.uuid.py();
         let fields = PyDict::new(py);
         for (i, f) in r.entity.fields.iter().enumerate() {
             if !r.is_hidden(i) {
                 fields.set_item(f.name, self.value(&r.values[i])?)?;
+            }
+        }
+        // Computed values as of the read (a quote's `state`), as `Record::to_json` shows them.
+        for c in &r.entity.computed {
+            if let Some(v) = r.get(c.name) {
+                fields.set_item(c.name, self.value(v)?)?;
             }
         }
         let custom = PyDict::new(py);
@@ -330,6 +337,74 @@ impl Database {
         self.run(py, |svc, actor| {
             pollster::block_on(svc.delete(actor, &entity, id, version))
         })
+    }
+
+    /// Runs the workflow transition `name` (`submit`, `approve`, ...) of a record at `version`, with
+    /// the transition's input (JSON object); the record after it (for `revise` and `duplicate`: the
+    /// new copy). A guard's refusal is a validation error naming its code.
+    fn transition(
+        &self,
+        py: Python<'_>,
+        entity: String,
+        id: &str,
+        version: u64,
+        name: String,
+        data: &str,
+    ) -> PyResult<Py<PyAny>> {
+        let (id, input) = (parse_id(id)?, parse_obj(data)?);
+        let r = self.run(py, |svc, actor| {
+            pollster::block_on(svc.transition(actor, &entity, id, version, &name, &input))
+        })?;
+        record_py(py, &r)
+    }
+
+    /// A record's children: `[(table, [record, ...]), ...]` per child type in declaration order,
+    /// each in its declared order (`NotFoundError` when the record is not readable).
+    fn children(&self, py: Python<'_>, entity: String, id: &str) -> PyResult<Py<PyAny>> {
+        let id = parse_id(id)?;
+        let kids = self.run(py, |svc, actor| pollster::block_on(svc.children(actor, &entity, id)))?;
+        let conv = Conv::new(py)?;
+        let out = PyList::empty(py);
+        for (cdef, rows) in &kids {
+            let items = PyList::empty(py);
+            for r in rows {
+                items.append(conv.record(r)?)?;
+            }
+            out.append((cdef.table, items))?;
+        }
+        Ok(out.into_any().unbind())
+    }
+
+    /// One child type's rows of a record as Arrow (the columns of `to_arrow` for that type).
+    fn children_arrow(&self, py: Python<'_>, entity: String, id: &str, child: String) -> PyResult<arrow::ArrowStream> {
+        let id = parse_id(id)?;
+        let cdef = self.svc.entity(&child).map_err(to_py_err)?;
+        let (rows, (declared, custom)) = self.run(py, |svc, actor| {
+            pollster::block_on(async {
+                let kids = svc.children(actor, &entity, id).await?;
+                let rows = kids
+                    .into_iter()
+                    .find(|(d, _)| d.name == cdef.name)
+                    .map(|(_, rows)| rows)
+                    .ok_or_else(|| {
+                        Error::field(
+                            "child",
+                            crm_core::error::codes::INVALID_OPTION,
+                            format!("{child} is not a child type of {entity}"),
+                        )
+                    })?;
+                Ok((rows, svc.readable_fields(actor, cdef.name).await?))
+            })
+        })?;
+        let layout = arrow::Layout::new(cdef, &declared, &custom);
+        arrow::from_records(&layout, &rows)
+    }
+
+    /// The child types of an entity type: `[(table, child entity name), ...]`.
+    #[staticmethod]
+    fn child_types(entity: &str) -> PyResult<Vec<(&'static str, &'static str)>> {
+        let def = crm_core::entity::entity(entity).ok_or_else(|| to_py_err(Error::not_found("entity type", entity)))?;
+        Ok(def.children().map(|c| (c.table, c.name)).collect())
     }
 
     /// `(lead, contact, company or None)`.

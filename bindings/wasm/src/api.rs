@@ -5,6 +5,7 @@
 use crm_core::access::{Actor, Role, builtin};
 use crm_core::clock::{Clock, FixedClock, IdGen, SeqIds};
 use crm_core::entity;
+use crm_core::entity::quote::{approval, totals};
 use crm_core::error::{Error, FieldError, Result, codes};
 use crm_core::memory::MemoryStore;
 use crm_core::query::{Filter, FilterSpec, ListRequest, SortKey, text};
@@ -14,7 +15,7 @@ use crm_core::scoring::{ScoringModel, UnsavedLead, default_model, preview_score}
 use crm_core::service::Service;
 use crm_core::tenant;
 use crm_core::validate::{self, CustomSpecs, Mode};
-use crm_core::value::{Id, Timestamp};
+use crm_core::value::{Id, Money, Timestamp};
 use serde::Deserialize;
 use serde_json::{Map, Value as Json, json};
 use std::sync::Arc;
@@ -132,6 +133,85 @@ pub fn normalize(
     } else {
         Err(Error::Validation(v.errors))
     }
+}
+
+/// A quote's totals, computed by crm-core's [`totals::compute`] (the same function that derives a
+/// stored quote's totals): `lines` as entered (`[{quantity, unit_price, discount_percent?,
+/// discount_amount?, tax_rate?, optional?}]`), the document `discount` (`"none"`, `{percent}` or
+/// `{amount}`; none when null) and the tenant's rounding `policy` (`{rounding, mode,
+/// prices_include_tax}`; the default policy when null). Returns crm-core's `Totals` as JSON (money
+/// and decimals as strings). Unreadable input names its place (`lines[2]`, `discount`, `policy`);
+/// lines that cannot be totalled are the core's field errors.
+pub fn quote_totals(lines: &Json, discount: &Json, policy: &Json) -> Result<Json> {
+    let items = lines
+        .as_array()
+        .ok_or_else(|| Error::field("lines", codes::INVALID_TYPE, "lines must be a list"))?;
+    let mut parsed = Vec::with_capacity(items.len());
+    let mut errors = Vec::new();
+    for (i, l) in items.iter().enumerate() {
+        match serde_json::from_value::<totals::LineInput>(l.clone()) {
+            Ok(l) => parsed.push(l),
+            Err(e) => errors.push(FieldError::new(
+                format!("lines[{i}]"),
+                codes::INVALID_FORMAT,
+                e.to_string(),
+            )),
+        }
+    }
+    let discount = if discount.is_null() {
+        Ok(totals::DocumentDiscount::None)
+    } else {
+        serde_json::from_value(discount.clone())
+    };
+    let discount = discount.unwrap_or_else(|e| {
+        errors.push(FieldError::new("discount", codes::INVALID_FORMAT, e.to_string()));
+        totals::DocumentDiscount::None
+    });
+    let policy = if policy.is_null() {
+        Ok(totals::Policy::default())
+    } else {
+        serde_json::from_value(policy.clone())
+    };
+    let policy = policy.unwrap_or_else(|e| {
+        errors.push(FieldError::new("policy", codes::INVALID_FORMAT, e.to_string()));
+        totals::Policy::default()
+    });
+    if !errors.is_empty() {
+        return Err(Error::Validation(errors));
+    }
+    Ok(json!(totals::compute(&parsed, discount, &policy)?))
+}
+
+/// The approval level a quote with this `total` (money) and effective discount percent needs under
+/// the tenant's approval `rules` (the organization's `quote_approval_rules`): crm-core's
+/// [`approval::required_level`]. `{level: index into rules, role}`, or both null when the quote is
+/// approved at once on submission.
+pub fn approval_level(rules: &Json, total: &Json, discount_percent: &Json) -> Result<Json> {
+    let mut errors = Vec::new();
+    let rules = approval::parse(rules, "rules").unwrap_or_else(|e| {
+        errors.extend(e);
+        Vec::new()
+    });
+    let total = serde_json::from_value::<Money>(total.clone()).unwrap_or_else(|e| {
+        errors.push(FieldError::new("total", codes::INVALID_FORMAT, e.to_string()));
+        Money(0)
+    });
+    let discount = if discount_percent.is_null() {
+        Ok(Default::default())
+    } else {
+        serde_json::from_value(discount_percent.clone())
+    };
+    let discount = discount.unwrap_or_else(|e| {
+        errors.push(FieldError::new("discountPercent", codes::INVALID_FORMAT, e.to_string()));
+        Default::default()
+    });
+    if !errors.is_empty() {
+        return Err(Error::Validation(errors));
+    }
+    Ok(match approval::required_level(&rules, total, discount) {
+        Some(i) => json!({"level": i, "role": rules[i].role}),
+        None => json!({"level": null, "role": null}),
+    })
 }
 
 /// Input of [`score`].
@@ -360,21 +440,27 @@ impl LocalDb {
         Ok(block(self.svc.create_organization(&input))?.to_json())
     }
 
+    /// Creates a record (a parent with its first children inline: `quote_lines: [...]`); records of
+    /// a type with children come back with them under their table names, here and from `get`,
+    /// `update` and `transition`.
     pub fn create(&self, actor: &Json, entity: &str, input: &Json) -> Result<Json> {
         let actor = self.actor(actor)?;
         let input = object("input", input)?;
-        Ok(block(self.svc.create(&actor, entity, &input))?.to_json())
+        let r = block(self.svc.create(&actor, entity, &input))?;
+        self.with_children(&actor, &r)
     }
 
     pub fn get(&self, actor: &Json, entity: &str, rec_id: &str) -> Result<Json> {
         let actor = self.actor(actor)?;
-        Ok(block(self.svc.get(&actor, entity, id("id", rec_id)?))?.to_json())
+        let r = block(self.svc.get(&actor, entity, id("id", rec_id)?))?;
+        self.with_children(&actor, &r)
     }
 
     pub fn update(&self, actor: &Json, entity: &str, rec_id: &str, version: u64, patch: &Json) -> Result<Json> {
         let actor = self.actor(actor)?;
         let patch = object("patch", patch)?;
-        Ok(block(self.svc.update(&actor, entity, id("id", rec_id)?, version, &patch))?.to_json())
+        let r = block(self.svc.update(&actor, entity, id("id", rec_id)?, version, &patch))?;
+        self.with_children(&actor, &r)
     }
 
     pub fn delete(&self, actor: &Json, entity: &str, rec_id: &str, version: u64) -> Result<()> {
@@ -406,6 +492,53 @@ impl LocalDb {
             "items": page.items.iter().map(Record::to_json).collect::<Vec<_>>(),
             "nextCursor": page.next_cursor,
         }))
+    }
+
+    /// A record's JSON with its children under their table names (a quote with `quote_lines`), as
+    /// the HTTP API returns a parent.
+    fn with_children(&self, actor: &Actor, r: &Record) -> Result<Json> {
+        let mut j = r.to_json();
+        if r.entity.children().next().is_some() {
+            for (cdef, rows) in block(self.svc.children(actor, r.entity.name, r.id))? {
+                j[cdef.table] = Json::Array(rows.iter().map(Record::to_json).collect());
+            }
+        }
+        Ok(j)
+    }
+
+    /// Runs a workflow transition (`submit`, `approve`, ...) at `version` with its input; the record
+    /// after it (for `revise` and `duplicate`: the new copy), with its children.
+    pub fn transition(
+        &self,
+        actor: &Json,
+        entity: &str,
+        rec_id: &str,
+        version: u64,
+        name: &str,
+        input: &Json,
+    ) -> Result<Json> {
+        let actor = self.actor(actor)?;
+        let input = if input.is_null() {
+            Map::new()
+        } else {
+            object("input", input)?
+        };
+        let r = block(
+            self.svc
+                .transition(&actor, entity, id("id", rec_id)?, version, name, &input),
+        )?;
+        self.with_children(&actor, &r)
+    }
+
+    /// A record's children by table name (`{quote_lines: [...]}`), each in its declared order.
+    pub fn children(&self, actor: &Json, entity: &str, rec_id: &str) -> Result<Json> {
+        let actor = self.actor(actor)?;
+        let kids = block(self.svc.children(&actor, entity, id("id", rec_id)?))?;
+        Ok(Json::Object(
+            kids.into_iter()
+                .map(|(d, rows)| (d.table.to_owned(), rows.iter().map(Record::to_json).collect()))
+                .collect(),
+        ))
     }
 
     pub fn log_activity(&self, actor: &Json, input: &Json) -> Result<Json> {
@@ -542,6 +675,91 @@ mod tests {
         let e = parse_filter("status:").unwrap_err();
         assert_eq!(error_details(&e)["position"], json!(6));
         assert_eq!(parse_filter("").unwrap(), json!("all"));
+    }
+
+    #[test]
+    fn quote_totals_are_the_cores_on_the_fixture_set() {
+        let fixtures: Vec<Json> =
+            serde_json::from_str(include_str!("../../../crm-core/testdata/quote_totals.json")).unwrap();
+        for fx in fixtures {
+            let discount = fx.get("discount").cloned().unwrap_or(Json::Null);
+            let t = quote_totals(&fx["lines"], &discount, &fx["policy"]).unwrap();
+            let e = &fx["expected"];
+            for f in ["subtotal", "discount_total", "tax_total", "total", "lines", "taxes"] {
+                assert_eq!(t[f], e[f], "{}: {f}", fx["name"]);
+            }
+        }
+    }
+
+    #[test]
+    fn quote_totals_refuse_bad_input_with_paths() {
+        let lines = json!([{"quantity": "1", "unit_price": "10.00"}, {"quantity": "x", "unit_price": "1"}]);
+        let e = quote_totals(&lines, &json!({"percent": "ten"}), &json!({"rounding": "sideways"})).unwrap_err();
+        let paths: Vec<&str> = e.field_errors().iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["lines[1]", "discount", "policy"]);
+        let e = quote_totals(
+            &json!([{"quantity": "1", "unit_price": "10.00"}]),
+            &json!({"amount": "11.00"}),
+            &Json::Null,
+        )
+        .unwrap_err();
+        assert_eq!(
+            (e.field_errors()[0].path.as_str(), e.field_errors()[0].code.as_str()),
+            ("discount_amount", "too_large")
+        );
+        assert_eq!(
+            quote_totals(&json!({}), &Json::Null, &Json::Null).unwrap_err().code(),
+            "validation"
+        );
+    }
+
+    #[test]
+    fn approval_level_is_the_cores_decision() {
+        let rules = json!([{"role": "manager", "total_above": "10000", "discount_percent_above": "15"},
+                           {"role": "admin", "total_above": "50000"}]);
+        let level = |t: &str, d: Json| approval_level(&rules, &json!(t), &d).unwrap();
+        assert_eq!(level("10000.00", json!("15")), json!({"level": null, "role": null}));
+        assert_eq!(level("10000.01", Json::Null), json!({"level": 0, "role": "manager"}));
+        assert_eq!(level("1.00", json!("15.01")), json!({"level": 0, "role": "manager"}));
+        assert_eq!(level("50000.01", json!("0")), json!({"level": 1, "role": "admin"}));
+        let e = approval_level(&json!([{"role": ""}]), &json!("x"), &json!("y")).unwrap_err();
+        let paths: Vec<&str> = e.field_errors().iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(paths, ["rules[0].role", "total", "discountPercent"]);
+    }
+
+    #[test]
+    fn local_db_quote_workflow() {
+        let opts = DbOptions {
+            now: Some(NOW.to_rfc3339()),
+            deterministic_ids: true,
+        };
+        let db = LocalDb::new(opts, Arc::new(At), Arc::new(SeqIds::default())).unwrap();
+        let org = db.create_organization(&json!({"name": "Acme Movers"})).unwrap();
+        let admin = json!({"tenant": org["id"]});
+        let c = db.create(&admin, "contact", &json!({"first_name": "Carla"})).unwrap();
+        let q = db
+            .create(
+                &admin,
+                "quote",
+                &json!({"contact_id": c["id"], "valid_until": "2099-01-01",
+                        "quote_lines": [{"description": "Move", "quantity": "2.5", "unit_price": "100.00"}]}),
+            )
+            .unwrap();
+        assert_eq!(q["quote_lines"][0]["amount"], json!("250.00"));
+        let qid = q["id"].as_str().unwrap();
+        let v = q["version"].as_u64().unwrap();
+        let sent = db.transition(&admin, "quote", qid, v, "send", &Json::Null).unwrap_err();
+        assert_eq!(sent.field_errors()[0].code, "invalid_transition");
+        let s = db.transition(&admin, "quote", qid, v, "submit", &Json::Null).unwrap();
+        assert_eq!(
+            (s["status"].as_str(), s["total"].as_str()),
+            (Some("approved"), Some("250.00"))
+        );
+        assert_eq!(s["quote_lines"], q["quote_lines"]);
+        assert_eq!(
+            db.children(&admin, "quote", qid).unwrap()["quote_lines"],
+            q["quote_lines"]
+        );
     }
 
     #[test]

@@ -39,6 +39,23 @@ export type FilterTree = "all" | { and: FilterTree[] } | { or: FilterTree[] } | 
 export interface ActorRef { tenant: string; user?: string }
 export interface ListRequest { q?: string; filter?: FilterTree; sort?: string | { field: string; desc?: boolean }[]; limit?: number; cursor?: string }
 export interface LocalDbOptions { now?: string; deterministicIds?: boolean }
+/** Money as a decimal string in major units (`"1234.50"`); decimals (quantities, rates) as strings (`"2.5"`). */
+export type MoneyString = string;
+export type DecimalString = string;
+/** One quote line as entered (crm-core's `totals::LineInput`). */
+export interface QuoteLineInput { quantity: DecimalString; unit_price: MoneyString; discount_percent?: DecimalString | null; discount_amount?: MoneyString | null; tax_rate?: DecimalString; optional?: boolean }
+/** The document discount: none, a percent of the subtotal, or an amount. */
+export type DocumentDiscount = "none" | { percent: DecimalString } | { amount: MoneyString };
+/** The tenant's rounding policy (organization `quote_rounding`, `quote_rounding_mode`, `prices_include_tax`). */
+export interface RoundingPolicy { rounding?: "per_line" | "per_document"; mode?: "half_up" | "half_even"; prices_include_tax?: boolean }
+export interface LineTotals { amount: MoneyString; discount_share: MoneyString; tax: MoneyString; total: MoneyString }
+export interface TaxLine { rate: DecimalString; base: MoneyString; tax: MoneyString }
+/** A quote's totals (crm-core's `totals::Totals`): the shown lines add up to them. */
+export interface QuoteTotals { lines: LineTotals[]; subtotal: MoneyString; discount_total: MoneyString; tax_total: MoneyString; total: MoneyString; taxes: TaxLine[]; effective_discount_percent: DecimalString }
+/** One approval level of the tenant (organization `quote_approval_rules`). */
+export interface ApprovalRule { role: string; total_above?: MoneyString | null; discount_percent_above?: DecimalString | null }
+/** The level a quote needs (index into the rules and its role), or nulls: approved on submission. */
+export type ApprovalDecision = { level: number; role: string } | { level: null; role: null };
 "#;
 
 fn to_js<T: Serialize + ?Sized>(v: &T) -> JsResult<JsValue> {
@@ -164,6 +181,37 @@ pub fn parse_filter(q: &str) -> JsResult<JsValue> {
     out(api::parse_filter(q))
 }
 
+/// A quote's totals, live, with crm-core's exact math (the function that derives stored quotes'
+/// totals): `lines` as entered, the document `discount` (`"none"`, `{percent}`, `{amount}`; none when
+/// omitted) and the tenant's rounding `policy` (the default when omitted). Money and decimals are
+/// strings. Unreadable input throws `validation` naming `lines[i]`, `discount` or `policy`.
+#[wasm_bindgen(js_name = quoteTotals, unchecked_return_type = "QuoteTotals")]
+pub fn quote_totals(
+    #[wasm_bindgen(unchecked_param_type = "QuoteLineInput[]")] lines: JsValue,
+    #[wasm_bindgen(unchecked_optional_param_type = "DocumentDiscount | null")] discount: Option<JsValue>,
+    #[wasm_bindgen(unchecked_optional_param_type = "RoundingPolicy | null")] policy: Option<JsValue>,
+) -> JsResult<JsValue> {
+    let lines = from_js(lines, "lines")?;
+    let discount = from_js(discount.unwrap_or(JsValue::UNDEFINED), "discount")?;
+    let policy = from_js(policy.unwrap_or(JsValue::UNDEFINED), "policy")?;
+    out(api::quote_totals(&lines, &discount, &policy))
+}
+
+/// The approval level a quote with this `total` and effective discount percent (`totals.total`,
+/// `totals.effective_discount_percent`) needs under the tenant's approval `rules`: `{level, role}`,
+/// or nulls when it is approved on submission (crm-core's decision, evaluated again on submit).
+#[wasm_bindgen(js_name = approvalLevel, unchecked_return_type = "ApprovalDecision")]
+pub fn approval_level(
+    #[wasm_bindgen(unchecked_param_type = "ApprovalRule[]")] rules: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "MoneyString")] total: JsValue,
+    #[wasm_bindgen(unchecked_optional_param_type = "DecimalString | null")] discount_percent: Option<JsValue>,
+) -> JsResult<JsValue> {
+    let rules = from_js(rules, "rules")?;
+    let total = from_js(total, "total")?;
+    let discount = from_js(discount_percent.unwrap_or(JsValue::UNDEFINED), "discountPercent")?;
+    out(api::approval_level(&rules, &total, &discount))
+}
+
 /// A CRM running in this tab or process: crm-core's service over its in-memory store. Actors are
 /// `{tenant, user?}` (the tenant's system actor when `user` is absent).
 #[wasm_bindgen]
@@ -260,6 +308,38 @@ impl LocalDb {
     ) -> JsResult<JsValue> {
         let (actor, req) = (from_js(actor, "actor")?, from_js(request, "request")?);
         out(self.0.list(&actor, entity, &req))
+    }
+
+    /// Runs a workflow transition (`submit`, `approve`, `reject`, `send`, `accept`, `decline`,
+    /// `revise`, `duplicate` for quotes) at the record's expected `version`, with the transition's
+    /// input (`{rejection_reason}` for a rejection). Returns the record after it (for `revise` and
+    /// `duplicate`, the new copy) with its children. A guard's refusal throws `validation` with its
+    /// code (`self_approval`, `approval_level`, `expired`, `invalid_transition`, ...).
+    #[wasm_bindgen(unchecked_return_type = "CrmRecord")]
+    pub fn transition(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ActorRef")] actor: JsValue,
+        entity: &str,
+        id: &str,
+        version: u32,
+        name: &str,
+        #[wasm_bindgen(unchecked_optional_param_type = "Record<string, unknown>")] input: Option<JsValue>,
+    ) -> JsResult<JsValue> {
+        let actor = from_js(actor, "actor")?;
+        let input = from_js(input.unwrap_or(JsValue::UNDEFINED), "input")?;
+        out(self.0.transition(&actor, entity, id, u64::from(version), name, &input))
+    }
+
+    /// A record's children by table name (`{quote_lines: [...]}`), each in its declared order.
+    #[wasm_bindgen(unchecked_return_type = "Record<string, CrmRecord[]>")]
+    pub fn children(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ActorRef")] actor: JsValue,
+        entity: &str,
+        id: &str,
+    ) -> JsResult<JsValue> {
+        let actor = from_js(actor, "actor")?;
+        out(self.0.children(&actor, entity, id))
     }
 
     #[wasm_bindgen(js_name = logActivity, unchecked_return_type = "CrmRecord")]

@@ -3,7 +3,7 @@
 #![cfg(target_arch = "wasm32")]
 #![allow(clippy::unwrap_used)]
 
-use crm_wasm::{LocalDb, access, normalize, parse_filter, score_lead, validate};
+use crm_wasm::{LocalDb, access, approval_level, normalize, parse_filter, quote_totals, score_lead, validate};
 use serde_json::{Value as Json, json};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::wasm_bindgen_test;
@@ -139,4 +139,32 @@ fn local_db_pinned_clock_and_sequential_ids_are_deterministic() {
     let (a, b) = (make(), make());
     assert_eq!(a, b);
     assert_eq!(a["created_at"], json!(NOW));
+}
+
+#[wasm_bindgen_test]
+fn quote_totals_cross_the_boundary_exactly() {
+    let fixtures: Vec<Json> =
+        serde_json::from_str(include_str!("../../../crm-core/testdata/quote_totals.json")).unwrap();
+    for fx in fixtures {
+        let discount = fx.get("discount").cloned().map(js);
+        let t = rs(quote_totals(js(fx["lines"].clone()), discount, Some(js(fx["policy"].clone()))).unwrap());
+        for f in ["subtotal", "discount_total", "tax_total", "total", "lines", "taxes"] {
+            assert_eq!(t[f], fx["expected"][f], "{}: {f}", fx["name"]);
+        }
+    }
+    // Omitted discount and policy: none, and the default policy.
+    let t = rs(quote_totals(js(json!([{"quantity": "3", "unit_price": "19.99"}])), None, None).unwrap());
+    assert_eq!(t["total"], json!("59.97"));
+    let e = quote_totals(js(json!([{"quantity": 3}])), None, None).unwrap_err();
+    assert_eq!(prop(&e, "code").as_string().unwrap(), "validation");
+    assert_eq!(rs(prop(&e, "errors"))[0]["path"], json!("lines[0]"));
+}
+
+#[wasm_bindgen_test]
+fn approval_level_crosses_the_boundary() {
+    let rules = js(json!([{"role": "manager", "total_above": "10000"}]));
+    let d = rs(approval_level(rules, js(json!("10000.01")), None).unwrap());
+    assert_eq!(d, json!({"level": 0, "role": "manager"}));
+    let e = approval_level(js(json!({"role": "manager"})), js(json!("1.00")), None).unwrap_err();
+    assert_eq!(prop(&e, "code").as_string().unwrap(), "validation");
 }

@@ -113,6 +113,34 @@ fun main() {
                 check(tech.pendingChanges(1000u).isEmpty(), "empty after markSynced")
             }
         },
+        "an estimator builds and submits a quote offline" to {
+            Crm.open(path, email.getValue("sales")).use { est ->
+                // Earlier scenarios wrote too: acknowledge them first.
+                est.pendingChanges(1000u).lastOrNull()?.let { est.markSynced(it.seq) }
+                val contact = est.create("contact", """{"first_name": "Carla", "last_name": "Client"}""")
+                // docs/mobile.md's estimateMove (extracted and compiled by .ci/mobile.sh).
+                val submitted = estimateMove(est, contact.id, "6.5")
+                check(submitted.json.contains("\"total\":\"1115.79\"") && submitted.json.contains("\"status\":\"approved\""), "quote ${submitted.json}")
+                val lines = est.children("quote", submitted.id).single()
+                check(lines.table == "quote_lines" && lines.entity == "quote_line" && lines.items.size == 2, "lines $lines")
+                check(lines.items[0].json.contains("\"quantity\":\"6.5\""), "decimal quantity ${lines.items[0].json}")
+                val pending = est.pendingChanges(1000u)
+                check(pending.size == 3, "contact, quote with lines, submit: $pending")
+                check(pending[1].writes.map { it.entity to it.op } ==
+                    listOf("quote" to SyncOp.INSERT, "quote_line" to SyncOp.INSERT, "quote_line" to SyncOp.INSERT), "one change set")
+                check(!pending[1].writes[1].patchJson.contains("\"amount\""), "derived amounts left out")
+                val w = pending[2].writes.single()
+                check(w.entity == "quote" && w.op == SyncOp.UPDATE && w.expectedVersion == submitted.version - 1uL &&
+                    w.patchJson.contains("\"status\":\"approved\""), "submit $w")
+                // Refusals: typed, nothing written or queued.
+                val e = expect<CrmException.Validation> { est.transition("quote", submitted.id, submitted.version, "submit", null) }
+                check(e.fields.map { it.code } == listOf("invalid_transition"), "refused ${e.fields}")
+                expect<CrmException.Conflict> { est.transition("quote", submitted.id, submitted.version - 1uL, "send", null) }
+                val bad = expect<CrmException.Validation> { estimateMove(est, contact.id, "lots") }
+                check(bad.fields.map { it.path to it.code } == listOf("quote_lines[0].quantity" to "invalid_type"), "bad ${bad.fields}")
+                check(est.pendingChanges(1000u).size == 3, "nothing queued by refusals")
+            }
+        },
         "calls from several threads share one handle" to {
             Crm.open(path, email.getValue("admin")).use { admin ->
                 val errors = java.util.concurrent.ConcurrentLinkedQueue<Throwable>()

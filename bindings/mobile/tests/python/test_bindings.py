@@ -146,6 +146,37 @@ def test_offline_changes_are_pending_until_marked_synced(demo):
     assert tech.mark_synced(entry.seq) == 0
 
 
+def test_an_estimator_builds_and_submits_a_quote_offline(demo):
+    path, emails = demo
+    est = crm.Crm.open(path, emails["sales"])
+    earlier = est.pending_changes(1000)  # other tests in this module wrote too: acknowledge them
+    if earlier:
+        est.mark_synced(earlier[-1].seq)
+    contact = est.create("contact", json.dumps({"first_name": "Carla"}))
+    quote = est.create("quote", json.dumps({
+        "contact_id": contact.id, "valid_until": "2099-12-31",
+        "quote_lines": [{"description": "Truck and crew", "quantity": "6.5", "unit_price": "145.00", "tax_rate": "8.875"},
+                        {"description": "Packing boxes", "quantity": "40", "unit_price": "2.49", "discount_percent": "10"}],
+    }))
+    q = json.loads(quote.json)
+    assert (q["status"], q["total"], q["line_count"]) == ("draft", "1115.79", 2)
+    [lines] = est.children("quote", quote.id)
+    assert (lines.table, lines.entity) == ("quote_lines", "quote_line")
+    assert [json.loads(r.json)["amount"] for r in lines.items] == ["942.50", "89.64"]
+    with pytest.raises(crm.CrmError.Validation) as e:
+        est.transition("quote", quote.id, quote.version, "send", None)
+    assert [f.code for f in e.value.fields] == ["invalid_transition"]
+    submitted = est.transition("quote", quote.id, quote.version, "submit", None)
+    assert json.loads(submitted.json)["status"] == "approved"
+    pending = est.pending_changes(1000)
+    assert [[(w.entity, w.op) for w in p.writes] for p in pending] == [
+        [("contact", crm.SyncOp.INSERT)],
+        [("quote", crm.SyncOp.INSERT), ("quote_line", crm.SyncOp.INSERT), ("quote_line", crm.SyncOp.INSERT)],
+        [("quote", crm.SyncOp.UPDATE)],
+    ]
+    assert json.loads(pending[2].writes[0].patch_json)["status"] == "approved"
+
+
 def test_a_file_that_is_not_a_database_is_a_corrupt_storage_error(tmp_path):
     path = tmp_path / "garbage.db"
     path.write_bytes(b"not a database" * 500)

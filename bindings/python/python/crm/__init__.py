@@ -44,6 +44,8 @@ __all__ = [
     "Collection",
     "Leads",
     "Activities",
+    "Quotes",
+    "ChildList",
     "Scoring",
     "Record",
     "RecordList",
@@ -359,6 +361,45 @@ class RecordList:
         return f"RecordList(entity={self.entity!r}, q={self.q!r}, order_by={self.order_by!r}, limit={self.limit!r})"
 
 
+class ChildList(List[Record]):
+    """A record's children of one type (a quote's lines), in their declared order: a list of
+    :class:`Record` as read with their parent, plus ``to_arrow``/``to_pandas``/``to_polars``, which
+    read the parent's children of this type again and build the table in Rust (the columns of
+    :meth:`RecordList.to_arrow` for the child type: money ``decimal128(18, 2)``, decimal quantities
+    and rates ``decimal128(18, 6)``)."""
+
+    def __init__(self, db: "Database", parent: str, parent_id: _uuid.UUID, entity: str, rows: Sequence[Record]) -> None:
+        super().__init__(rows)
+        self._db = db
+        self._parent = parent
+        self._parent_id = parent_id
+        self.entity = entity
+
+    def _stream(self) -> Any:
+        return self._db._native.children_arrow(self._parent, str(self._parent_id), self.entity)
+
+    def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
+        """The Arrow PyCapsule stream interface."""
+        return self._stream().__arrow_c_stream__(requested_schema)
+
+    def to_arrow(self) -> Any:
+        """The rows as a ``pyarrow.Table``. Needs ``pyarrow``."""
+        import pyarrow as pa
+
+        return pa.RecordBatchReader.from_stream(self._stream()).read_all()
+
+    def to_pandas(self) -> Any:
+        """The rows as a ``pandas.DataFrame`` (via :meth:`to_arrow`; decimals arrive as
+        :class:`decimal.Decimal`)."""
+        return self.to_arrow().to_pandas()
+
+    def to_polars(self) -> Any:
+        """The rows as a ``polars.DataFrame`` (decimal columns stay decimals)."""
+        import polars as pl
+
+        return pl.DataFrame(self._stream())
+
+
 # ---------------------------------------------------------------------------------------------
 # results
 
@@ -513,6 +554,65 @@ class Collection:
     def __init__(self, db: "Database", entity: str) -> None:
         self._db = db
         self.entity = entity
+        self._kids: Optional[List[Tuple[str, str]]] = None
+
+    @property
+    def _child_types(self) -> List[Tuple[str, str]]:
+        """``[(table, child entity), ...]`` of this type (from its declaration)."""
+        if self._kids is None:
+            self._kids = list(_crm.Database.child_types(self.entity))
+        return self._kids
+
+    def _version(self, record: IdLike, version: Optional[int]) -> int:
+        if version is not None:
+            return version
+        if not isinstance(record, Record):
+            raise TypeError("pass the Record you read, or version=")
+        return record.version
+
+    def _full(self, raw: Tuple[Any, ...]) -> Record:
+        """A record, with its children under their table names when its type has any."""
+        rec = Record(*raw)
+        if not self._child_types:
+            return rec
+        fields = rec.fields
+        for (table, rows), (_, child) in zip(self._db._native.children(self.entity, str(rec.id)), self._child_types):
+            fields[table] = ChildList(self._db, self.entity, rec.id, child, _records(rows))
+        return Record(rec.entity, rec.id, rec.version, rec.created_at, rec.updated_at, fields, rec.custom)
+
+    def children(self, record: IdLike, table: Optional[str] = None) -> ChildList:
+        """A record's children of one type (``table``: e.g. ``"quote_lines"``; the only child type
+        when ``None``), in their declared order, as the user may read them."""
+        kids = self._db._native.children(self.entity, _id(record))
+        types = dict(self._child_types)
+        if table is None:
+            if len(self._child_types) != 1:
+                raise ValueError(f"{self.entity} has child types {sorted(types)}: name one")
+            table = self._child_types[0][0]
+        if table not in types:
+            raise ValueError(f"{self.entity} has no child type {table!r} (it has {sorted(types)})")
+        rows = next(r for t, r in kids if t == table)
+        rid = record.id if isinstance(record, Record) else _uuid.UUID(_id(record))
+        return ChildList(self._db, self.entity, rid, types[table], _records(rows))
+
+    def transition(
+        self,
+        record: IdLike,
+        name: str,
+        data: Optional[Mapping[str, Any]] = None,
+        *,
+        version: Optional[int] = None,
+        **fields: Any,
+    ) -> Record:
+        """Runs the workflow transition ``name`` on a record at the version you read (the core
+        checks the action, the state, the input the transition accepts and its guard; nothing is
+        written when any refuses). Returns the record after it (for a transition that makes a copy,
+        the copy). A guard's refusal is a :class:`ValidationError` whose ``fields`` carry the
+        guard's code (``self_approval``, ``approval_level``, ``expired``, ``invalid_transition``,
+        ...) and reason; a stale version is a :class:`ConflictError`."""
+        v = self._version(record, version)
+        merged = dict(data or {}, **fields)
+        return self._full(self._db._native.transition(self.entity, _id(record), v, name, _dumps(merged)))
 
     def list(
         self,
@@ -536,13 +636,13 @@ class Collection:
 
     def get(self, id: IdLike) -> Record:
         """One record by id; :class:`NotFoundError` if it does not exist or the user may not see it."""
-        return Record(*self._db._native.get(self.entity, _id(id)))
+        return self._full(self._db._native.get(self.entity, _id(id)))
 
     def create(self, data: Optional[Mapping[str, Any]] = None, **fields: Any) -> Record:
         """Creates a record from ``data`` and/or keyword fields; returns it as stored (normalised,
         defaulted, scored). :class:`ValidationError` lists every failing field."""
         merged = dict(data or {}, **fields)
-        return Record(*self._db._native.create(self.entity, _dumps(merged)))
+        return self._full(self._db._native.create(self.entity, _dumps(merged)))
 
     def update(
         self, record: IdLike, data: Optional[Mapping[str, Any]] = None, *, version: Optional[int] = None, **fields: Any
@@ -554,7 +654,7 @@ class Collection:
                 raise TypeError("pass the Record you read, or version=")
             version = record.version
         merged = dict(data or {}, **fields)
-        return Record(*self._db._native.update(self.entity, _id(record), version, _dumps(merged)))
+        return self._full(self._db._native.update(self.entity, _id(record), version, _dumps(merged)))
 
     def delete(self, record: IdLike, *, version: Optional[int] = None) -> None:
         """Deletes a record (at the version read; see :meth:`update`)."""
@@ -609,6 +709,52 @@ class Activities(Collection):
         if occurred_at is not None:
             data["occurred_at"] = occurred_at
         return Record(*self._db._native.log_activity(_dumps(data)))
+
+
+class Quotes(Collection):
+    """Quotes: records with their lines (``quote.quote_lines``, a :class:`ChildList`), created with
+    their first lines inline (``create(..., quote_lines=[{...}, ...])``: one atomic change, every
+    field error of the quote and its lines at once, at paths like ``quote_lines[1].quantity``), and
+    the workflow's transitions as methods. Totals, taxes, the approval level and the ``state``
+    (``expired`` for a sent quote past ``valid_until``) are decided by the core; each method passes
+    the version you read (or ``version=``) and returns the quote after the transition."""
+
+    def lines(self, quote: IdLike) -> ChildList:
+        """The quote's lines in order (``to_pandas()`` gives them as a DataFrame)."""
+        return self.children(quote, "quote_lines")
+
+    def submit(self, quote: IdLike, *, version: Optional[int] = None) -> Record:
+        """draft → approved (no approval rule applies) or pending_approval (the level it needs)."""
+        return self.transition(quote, "submit", version=version)
+
+    def approve(self, quote: IdLike, *, version: Optional[int] = None) -> Record:
+        """pending_approval → approved; never by the submitter, only by the level's role or above."""
+        return self.transition(quote, "approve", version=version)
+
+    def reject(self, quote: IdLike, reason: Optional[str] = None, *, version: Optional[int] = None) -> Record:
+        """pending_approval → draft, with the reason (``rejection_reason``)."""
+        data = {} if reason is None else {"rejection_reason": reason}
+        return self.transition(quote, "reject", data, version=version)
+
+    def send(self, quote: IdLike, *, version: Optional[int] = None) -> Record:
+        """approved → sent (refused once the quote expired); a sent quote is locked."""
+        return self.transition(quote, "send", version=version)
+
+    def accept(self, quote: IdLike, *, version: Optional[int] = None) -> Record:
+        """sent → accepted (refused when expired); the customer's lifetime value is recomputed."""
+        return self.transition(quote, "accept", version=version)
+
+    def decline(self, quote: IdLike, *, version: Optional[int] = None) -> Record:
+        """sent → declined."""
+        return self.transition(quote, "decline", version=version)
+
+    def revise(self, quote: IdLike, *, version: Optional[int] = None) -> Record:
+        """A sent quote → superseded; returns its next revision (a draft, same number)."""
+        return self.transition(quote, "revise", version=version)
+
+    def duplicate(self, quote: IdLike, *, version: Optional[int] = None) -> Record:
+        """A copy of the quote as a new draft (new number); returns the copy."""
+        return self.transition(quote, "duplicate", version=version)
 
 
 class Scoring:
@@ -691,6 +837,8 @@ class Database:
         """Activities (:class:`Activities`)."""
         self.users = Collection(self, "user")
         """Users."""
+        self.quotes = Quotes(self, "quote")
+        """Quotes (:class:`Quotes`), with their lines and workflow."""
         self.scoring = Scoring(self)
         """Scoring (:class:`Scoring`)."""
 
@@ -717,7 +865,8 @@ class Database:
     def entity(self, name: str) -> Collection:
         """The collection of any entity type by name (``location``, ``team``, ``pipeline``,
         ``scoring_model``, ...)."""
-        return Leads(self, name) if name == "lead" else Collection(self, name)
+        kinds = {"lead": Leads, "activity": Activities, "quote": Quotes}
+        return kinds.get(name, Collection)(self, name)
 
     def import_csv(
         self,

@@ -26,7 +26,7 @@ use crate::record::Record;
 use crate::schema::{ChildOf, EntityDef, FieldDef as F, Rollup};
 use crate::value::{FieldType as T, Money, Value};
 use crate::workflow::{Decision, GuardCtx, Refusal, Spawn, Stamp, Transition, Workflow};
-use totals::{DocumentDiscount, LineInput, Policy, RoundingLevel, TotalsError};
+use totals::{DocumentDiscount, LineInput, Policy, RoundingLevel};
 
 declare!(QUOTE, quote);
 declare!(QUOTE_LINE, quote_line);
@@ -455,19 +455,7 @@ impl EntityRules for QuoteRules {
             _ => DocumentDiscount::None,
         };
         let inputs: Vec<LineInput> = lines.iter().map(line_input).collect();
-        let t = totals::compute(&inputs, discount, &policy(cx.org.as_ref())).map_err(|e| match e {
-            TotalsError::NegativeLine(i) => Error::field(
-                format!("lines[{i}]"),
-                codes::TOO_LARGE,
-                "the line's discount is more than the line is worth",
-            ),
-            TotalsError::DiscountTooLarge => Error::field(
-                DISCOUNT_AMOUNT,
-                codes::TOO_LARGE,
-                "the discount is more than the subtotal",
-            ),
-            TotalsError::Overflow => Error::field(TOTAL, codes::TOO_LARGE, "the amounts are too large"),
-        })?;
+        let t = totals::compute(&inputs, discount, &policy(cx.org.as_ref())).map_err(Error::from)?;
         for (l, lt) in lines.iter_mut().zip(&t.lines) {
             l.set(AMOUNT, lt.amount);
             l.set(DISCOUNT_SHARE, lt.discount_share);

@@ -136,6 +136,27 @@ pub enum TotalsError {
     Overflow,
 }
 
+/// Why totals cannot be computed, as the field error every face shows (`lines[i]`,
+/// `discount_amount`, `total`, each `too_large`).
+impl From<TotalsError> for crate::error::Error {
+    fn from(e: TotalsError) -> Self {
+        use crate::error::{Error, codes};
+        match e {
+            TotalsError::NegativeLine(i) => Error::field(
+                format!("lines[{i}]"),
+                codes::TOO_LARGE,
+                "the line's discount is more than the line is worth",
+            ),
+            TotalsError::DiscountTooLarge => Error::field(
+                super::fields::DISCOUNT_AMOUNT,
+                codes::TOO_LARGE,
+                "the discount is more than the subtotal",
+            ),
+            TotalsError::Overflow => Error::field(super::fields::TOTAL, codes::TOO_LARGE, "the amounts are too large"),
+        }
+    }
+}
+
 /// Computes a quote's totals by the policy.
 pub fn compute(lines: &[LineInput], discount: DocumentDiscount, policy: &Policy) -> Result<Totals, TotalsError> {
     use TotalsError::Overflow;
