@@ -43,6 +43,11 @@ pub mod validate;
 pub mod value;
 pub mod workflow;
 
+/// The quotes guide (`docs/quotes.md`): its Rust examples run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/quotes.md")]
+pub struct QuotesGuide;
+
 pub use error::{Error, FieldError, Result};
 
 #[cfg(any(test, feature = "conformance"))]

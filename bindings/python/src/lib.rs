@@ -358,6 +358,13 @@ impl Database {
         record_py(py, &r)
     }
 
+    /// A record's document (a quote as the customer reads it): self-contained HTML showing only what
+    /// the user may read.
+    fn document(&self, py: Python<'_>, entity: String, id: &str) -> PyResult<String> {
+        let id = parse_id(id)?;
+        self.run(py, |svc, actor| pollster::block_on(svc.document(actor, &entity, id)))
+    }
+
     /// A record's children: `[(table, [record, ...]), ...]` per child type in declaration order,
     /// each in its declared order (`NotFoundError` when the record is not readable).
     fn children(&self, py: Python<'_>, entity: String, id: &str) -> PyResult<Py<PyAny>> {

@@ -204,6 +204,11 @@ def test_transitions_as_methods_and_the_guards_refusals(quote_db):
     assert done.status == "accepted"
     assert sales.contacts.get(c.id).lifetime_value == Decimal("450.00")
 
+    # The document the customer reads: self-contained HTML with the lines and the total.
+    page = sales.quotes.document(done)
+    assert page.startswith("<!doctype html>") and "Local move" in page and "450.00" in page
+    assert "<script" not in page
+
     # The generic form, for any entity with a workflow; unknown transitions are refused.
     with pytest.raises(crm.ValidationError) as e:
         sales.quotes.transition(done, "teleport")

@@ -756,6 +756,11 @@ class Quotes(Collection):
         """A copy of the quote as a new draft (new number); returns the copy."""
         return self.transition(quote, "duplicate", version=version)
 
+    def document(self, quote: IdLike) -> str:
+        """The quote as the customer reads it: a self-contained, printable HTML page (tenant,
+        customer, lines, totals, validity, revision), showing only what you may read."""
+        return self._db._native.document(self.entity, _id(quote))
+
 
 class Scoring:
     """Lead scoring: explanations, back-tests of draft models, re-scoring, publishing."""
