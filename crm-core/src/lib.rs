@@ -21,6 +21,7 @@
 
 pub mod access;
 pub mod address;
+pub mod analytics;
 pub mod change;
 pub mod clock;
 pub mod computed;

@@ -416,6 +416,38 @@ fn fixed_schemas(out: &mut Map<String, Json>) {
             ),
         ),
         (
+            "ConversionRow",
+            object(
+                vec![
+                    (
+                        "key",
+                        json!({"type": ["string", "null"], "description": "Owner id, lead source or YYYY-MM; null: none"}),
+                    ),
+                    ("sent", s("integer")),
+                    ("accepted", s("integer")),
+                    ("declined", s("integer")),
+                    ("open", s("integer")),
+                    (
+                        "rate_percent",
+                        json!({"type": "string", "description": "Accepted over sent, percent, one decimal"}),
+                    ),
+                    (
+                        "accepted_value",
+                        json!({"type": "string", "description": "Total of the accepted quotes"}),
+                    ),
+                ],
+                &[
+                    "key",
+                    "sent",
+                    "accepted",
+                    "declined",
+                    "open",
+                    "rate_percent",
+                    "accepted_value",
+                ],
+            ),
+        ),
+        (
             "StageSummary",
             object(
                 vec![

@@ -153,6 +153,17 @@ async fn the_workflow_routes() {
     assert_eq!(rev.body["quote_lines"].as_array().unwrap().len(), 1);
     assert_eq!(rev.body["number"], sent.body["number"]);
 
+    // Conversion: the one sent quote (now revised) is open; other tenants see nothing.
+    let conv = env.get("/api/v1/quotes/conversion?by=owner", sales).await;
+    assert_eq!(conv.status, 200, "{}", conv.text);
+    assert_eq!(
+        (conv.body[0]["sent"].as_u64(), conv.body[0]["open"].as_u64()),
+        (Some(1), Some(1))
+    );
+    assert_eq!(env.get("/api/v1/quotes/conversion?by=team", sales).await.status, 400);
+    let empty = env.get("/api/v1/quotes/conversion", env.b.token("admin")).await;
+    assert_eq!(empty.body, serde_json::json!([]));
+
     // The printable document: HTML, locked down, only for readers of the quote.
     let doc_path = format!("/api/v1/quotes/{}/document", rev.body["id"].as_str().unwrap());
     let page = env.call("GET", &doc_path, Some(sales), None, &[]).await;

@@ -368,6 +368,21 @@ pub fn quote_revisions_and_lifetime_value<S: Store>(store: S) {
     // Final: no further transition, no edit.
     assert!(step(&f, &f.sales_a, &accepted, "decline", json!({})).is_err());
 
+    // Conversion counts the quote once (two revisions, accepted); another team sees nothing.
+    use crate::analytics::conversion::ConversionBy;
+    let rows = block(f.svc.quote_conversion(&f.sales_a, ConversionBy::Owner)).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].sent, rows[0].accepted, rows[0].accepted_value),
+        (1, 1, Money(56_100))
+    );
+    assert_eq!(rows[0].key, f.sales_a.user_id.map(|u| u.to_string()));
+    assert!(
+        block(f.svc.quote_conversion(&f.sales_b, ConversionBy::Month))
+            .unwrap()
+            .is_empty()
+    );
+
     // The document the customer reads: tenant, customer, lines (escaped), totals, revision.
     let html = block(f.svc.document(&f.sales_a, "quote", accepted.id)).unwrap();
     for needle in [

@@ -11,6 +11,7 @@ mod compliance;
 mod documents;
 mod leads;
 mod people;
+mod quotes;
 mod records;
 mod rollups;
 mod sync;

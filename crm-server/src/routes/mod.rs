@@ -5,5 +5,6 @@ pub mod auth;
 pub mod compliance;
 pub mod leads;
 pub mod ops;
+pub mod quotes;
 pub mod records;
 pub mod transfer;
