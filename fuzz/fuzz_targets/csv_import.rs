@@ -18,7 +18,10 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(r.rows, r.valid + r.invalid, "every row is valid or reported");
                 assert!(!r.applied, "a dry run writes nothing");
             }
-            Err(e) => assert!(matches!(e.code(), "validation" | "limit_exceeded"), "unexpected error kind: {e:?}"),
+            Err(e) => assert!(
+                matches!(e.code(), "validation" | "limit_exceeded"),
+                "unexpected error kind: {e:?}"
+            ),
         }
     }
 });

@@ -128,7 +128,8 @@ pub struct Totals {
 /// Why totals cannot be computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TotalsError {
-    /// The line (by index) is discounted below zero, or has a negative quantity or price.
+    /// The line (by index) is discounted below zero, or has a negative quantity, price, discount or
+    /// tax rate.
     NegativeLine(usize),
     /// The document discount is larger than the subtotal.
     DiscountTooLarge,
@@ -172,8 +173,12 @@ pub fn compute(lines: &[LineInput], discount: DocumentDiscount, policy: &Policy)
             (None, Some(a)) => Decimal::from(a.0),
             (None, None) => Decimal::ZERO,
         };
-        let e = gross - own;
-        if e.is_sign_negative() && !e.is_zero() || gross.is_sign_negative() && !gross.is_zero() {
+        let negative = |d: Decimal| d.is_sign_negative() && !d.is_zero();
+        if negative(gross) || negative(own) || negative(l.tax_rate) {
+            return Err(TotalsError::NegativeLine(i));
+        }
+        let e = gross.checked_sub(own).ok_or(Overflow)?;
+        if negative(e) {
             return Err(TotalsError::NegativeLine(i));
         }
         if !l.optional {
@@ -225,11 +230,11 @@ pub fn compute(lines: &[LineInput], discount: DocumentDiscount, policy: &Policy)
     let bases: Vec<i64> = amounts.iter().zip(&shares).map(|(a, s)| a - s).collect();
 
     // Tax: the factor of a rate, on net or inside tax-inclusive prices.
-    let factor = |rate: Decimal| -> Decimal {
+    let factor = |rate: Decimal| -> Result<Decimal, TotalsError> {
         if policy.prices_include_tax {
-            rate / (hundred + rate)
+            hundred.checked_add(rate).and_then(|d| rate.checked_div(d)).ok_or(Overflow)
         } else {
-            rate / hundred
+            rate.checked_div(hundred).ok_or(Overflow)
         }
     };
     let mut rates: Vec<Decimal> = counted.iter().map(|&i| lines[i].tax_rate.normalize()).collect();
@@ -240,19 +245,22 @@ pub fn compute(lines: &[LineInput], discount: DocumentDiscount, policy: &Policy)
     let mut taxes = Vec::with_capacity(rates.len());
     for rate in rates {
         let members: Vec<usize> = (0..counted.len()).filter(|&k| line_rates[k] == rate).collect();
-        let base: i64 = members.iter().map(|&k| bases[k]).sum();
+        let base = members
+            .iter()
+            .try_fold(0i64, |s, &k| s.checked_add(bases[k]))
+            .ok_or(Overflow)?;
         let tax = match policy.rounding {
             RoundingLevel::PerLine => {
                 let mut t = 0i64;
                 for &k in &members {
-                    let x = round(Decimal::from(bases[k]).checked_mul(factor(rate)).ok_or(Overflow)?)?;
+                    let x = round(Decimal::from(bases[k]).checked_mul(factor(rate)?).ok_or(Overflow)?)?;
                     taxes_of_lines[k] = x;
-                    t += x;
+                    t = t.checked_add(x).ok_or(Overflow)?;
                 }
                 t
             }
             RoundingLevel::PerDocument => {
-                let t = round(Decimal::from(base).checked_mul(factor(rate)).ok_or(Overflow)?)?;
+                let t = round(Decimal::from(base).checked_mul(factor(rate)?).ok_or(Overflow)?)?;
                 let weights: Vec<i64> = members.iter().map(|&k| bases[k]).collect();
                 for (&k, x) in members.iter().zip(allocate(t, &weights).ok_or(Overflow)?) {
                     taxes_of_lines[k] = x;
@@ -266,8 +274,17 @@ pub fn compute(lines: &[LineInput], discount: DocumentDiscount, policy: &Policy)
             tax: Money(tax),
         });
     }
-    let tax_total: i64 = taxes.iter().map(|t| t.tax.0).sum();
-    let line_total = |base: i64, tax: i64| if policy.prices_include_tax { base } else { base + tax };
+    let tax_total = taxes
+        .iter()
+        .try_fold(0i64, |s, t| s.checked_add(t.tax.0))
+        .ok_or(Overflow)?;
+    let line_total = |base: i64, tax: i64| {
+        if policy.prices_include_tax {
+            Ok(base)
+        } else {
+            base.checked_add(tax).ok_or(Overflow)
+        }
+    };
 
     // Every line's shown amounts; optional lines on their own (rounded per line, no discount share).
     let mut out = Vec::with_capacity(lines.len());
@@ -275,29 +292,33 @@ pub fn compute(lines: &[LineInput], discount: DocumentDiscount, policy: &Policy)
     for (i, l) in lines.iter().enumerate() {
         if l.optional {
             let amount = round(exact[i])?;
-            let tax = round(Decimal::from(amount).checked_mul(factor(l.tax_rate)).ok_or(Overflow)?)?;
+            let tax = round(Decimal::from(amount).checked_mul(factor(l.tax_rate)?).ok_or(Overflow)?)?;
             out.push(LineTotals {
                 amount: Money(amount),
                 discount_share: Money(0),
                 tax: Money(tax),
-                total: Money(line_total(amount, tax)),
+                total: Money(line_total(amount, tax)?),
             });
         } else {
             out.push(LineTotals {
                 amount: Money(amounts[k]),
                 discount_share: Money(shares[k]),
                 tax: Money(taxes_of_lines[k]),
-                total: Money(line_total(bases[k], taxes_of_lines[k])),
+                total: Money(line_total(bases[k], taxes_of_lines[k])?),
             });
             k += 1;
         }
     }
-    let total = line_total(subtotal - discount_total, tax_total);
+    let total = line_total(subtotal - discount_total, tax_total)?;
     let effective_discount_percent = if gross_sum.is_zero() {
         Decimal::ZERO
     } else {
         let discounted = Decimal::from(subtotal - discount_total);
-        ((gross_sum - discounted) * hundred / gross_sum)
+        gross_sum
+            .checked_sub(discounted)
+            .and_then(|d| d.checked_mul(hundred))
+            .and_then(|d| d.checked_div(gross_sum))
+            .ok_or(Overflow)?
             .round_dp_with_strategy(2, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
             .max(Decimal::ZERO)
             .normalize()
