@@ -132,7 +132,15 @@ fn entity_schemas(def: &EntityDef, out: &mut Map<String, Json>) {
         def.name.replace('_', " ")
     ));
     let writable: Vec<&&FieldDef> = fields.iter().filter(|f| f.writable).collect();
-    let mut input: Vec<(&str, Json)> = writable.iter().map(|f| (f.name, nullable(field_schema(f)))).collect();
+    // A required field is never null in input (the core refuses it), so its schema says so.
+    let input_schema = |f: &FieldDef| {
+        if f.spec.required {
+            field_schema(f)
+        } else {
+            nullable(field_schema(f))
+        }
+    };
+    let mut input: Vec<(&str, Json)> = writable.iter().map(|f| (f.name, input_schema(f))).collect();
     if def.custom_fields {
         input.push(("custom", custom_schema()));
     }
