@@ -487,6 +487,14 @@ impl Database {
         Ok((record_py(py, &rec)?, to_json_string(&rep)?))
     }
 
+    /// Quote conversion grouped `by` owner, source or month (JSON rows).
+    fn quote_conversion(&self, py: Python<'_>, by: &str) -> PyResult<String> {
+        let by: crm_core::analytics::conversion::ConversionBy =
+            serde_json::from_value(Json::String(by.to_owned())).map_err(|_| bad("by is owner, source or month"))?;
+        let r = self.run(py, |svc, actor| pollster::block_on(svc.quote_conversion(actor, by)))?;
+        to_json_string(&r)
+    }
+
     fn pipeline_summary(&self, py: Python<'_>) -> PyResult<String> {
         let r = self.run(py, |svc, actor| pollster::block_on(svc.pipeline_summary(actor)))?;
         to_json_string(&r)

@@ -204,6 +204,13 @@ def test_transitions_as_methods_and_the_guards_refusals(quote_db):
     assert done.status == "accepted"
     assert sales.contacts.get(c.id).lifetime_value == Decimal("450.00")
 
+    # Conversion: each quote number once; the accepted one carries its value.
+    rows = sales.quotes.conversion("month")
+    assert sum(r["sent"] for r in rows) >= 1
+    assert sum(r["accepted_value"] for r in rows) >= Decimal("450.00")
+    with pytest.raises(ValueError):
+        sales.quotes.conversion("team")
+
     # The document the customer reads: self-contained HTML with the lines and the total.
     page = sales.quotes.document(done)
     assert page.startswith("<!doctype html>") and "Local move" in page and "450.00" in page
