@@ -232,7 +232,10 @@ pub fn compute(lines: &[LineInput], discount: DocumentDiscount, policy: &Policy)
     // Tax: the factor of a rate, on net or inside tax-inclusive prices.
     let factor = |rate: Decimal| -> Result<Decimal, TotalsError> {
         if policy.prices_include_tax {
-            hundred.checked_add(rate).and_then(|d| rate.checked_div(d)).ok_or(Overflow)
+            hundred
+                .checked_add(rate)
+                .and_then(|d| rate.checked_div(d))
+                .ok_or(Overflow)
         } else {
             rate.checked_div(hundred).ok_or(Overflow)
         }
