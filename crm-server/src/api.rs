@@ -92,6 +92,11 @@ impl Op {
         self
     }
 
+    /// An optional header with its own schema.
+    pub fn param_header(self, name: &str, schema: Json, desc: &str) -> Op {
+        self.param("header", name, false, schema, desc)
+    }
+
     pub fn path_id(self, desc: &str) -> Op {
         self.param("path", "id", true, json!({"type": "string", "format": "uuid"}), desc)
     }
@@ -106,6 +111,14 @@ impl Op {
 
     pub fn header(self, name: &str, required: bool, desc: &str) -> Op {
         self.param("header", name, required, json!({"type": "string"}), desc)
+    }
+
+    /// The required `If-Match` of a write: the ETag of the version read (`"3"`, weak `W/"3"`
+    /// accepted). `*` is refused on purpose: every write names the version it was based on, so a
+    /// blind overwrite or delete cannot happen; a malformed value is 400.
+    pub fn if_match(self, desc: &str) -> Op {
+        let schema = json!({"type": "string", "pattern": "^(W/)?\"[0-9]+\"$", "example": "\"1\""});
+        self.param("header", "If-Match", true, schema, desc).errors(&[400])
     }
 
     /// The list parameters every collection takes.

@@ -119,11 +119,16 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> ApiResult<Self> {
         let v = parts.headers.get(IF_MATCH).ok_or(ApiError::PreconditionRequired)?;
+        // Exactly an ETag this server gave (`"3"`, or weak `W/"3"`); `*` is refused on purpose:
+        // every write names the version it was based on.
         let s = v.to_str().unwrap_or_default().trim();
-        let s = s.strip_prefix("W/").unwrap_or(s).trim_matches('"');
-        s.parse()
+        let s = s.strip_prefix("W/").unwrap_or(s);
+        s.strip_prefix('"')
+            .and_then(|s| s.strip_suffix('"'))
+            .filter(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|d| d.parse().ok())
             .map(IfMatch)
-            .map_err(|_| ApiError::BadRequest("If-Match must be the record's ETag".into()))
+            .ok_or_else(|| ApiError::BadRequest("If-Match must be the record's ETag, like \"3\"".into()))
     }
 }
 

@@ -175,7 +175,7 @@ pub fn routes<S: ServerStore>(api: Api<S>) -> Api<S> {
             "organizations",
             "Update the caller's organization (admins)",
         )
-        .header("If-Match", true, "The organization's ETag")
+        .if_match("The organization's ETag")
         .json_body(schema_ref("OrganizationPatch"))
         .ok_record(200, "The new state", schema_ref("Organization"))
         .errors(&[403, 404, 409, 422, 428]),

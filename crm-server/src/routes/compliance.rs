@@ -162,7 +162,7 @@ pub fn routes<S: ServerStore>(api: Api<S>) -> Api<S> {
     )
     .add(
         Op::new("get", "/api/v1/events", "events", "events", "Live domain events (Server-Sent Events), filtered by what the caller may read")
-            .header("Last-Event-ID", false, "Resume after this event sequence")
+            .param_header("Last-Event-ID", json!({"type": "string", "pattern": "^[0-9]+$"}), "Resume after this event sequence")
             .query("after", json!({"type": "integer", "minimum": 0}), "Start after this sequence (default 0: from the start of the outbox)")
             .ok_raw(200, json!({
                 "description": "`text/event-stream`: each event has `id` (the outbox sequence), `event` (its kind) and `data` (the event as JSON)",

@@ -116,7 +116,7 @@ pub fn routes<S: ServerStore>(api: Api<S>) -> Api<S> {
             "Convert a lead into a contact (and company)",
         )
         .path_id("Lead id")
-        .header("If-Match", true, "The lead's ETag")
+        .if_match("The lead's ETag")
         .json_body(schema_ref("ConvertOptions"))
         .ok(200, "The won lead and what it became", schema_ref("Conversion"))
         .errors(&[400, 403, 404, 409, 413, 422, 428]),

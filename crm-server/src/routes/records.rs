@@ -247,7 +247,7 @@ pub fn routes<S: ServerStore>(mut api: Api<S>, def: &'static EntityDef) -> Api<S
             format!("Update {} {}", article(def.name), def.name),
         )
         .path_id("Record id")
-        .header("If-Match", true, "The ETag of the version being changed")
+        .if_match("The ETag of the version being changed")
         .json_body(schema_ref(&format!("{name}Patch")))
         .ok_record(200, "The new state", schema_ref(&name))
         .errors(&[403, 404, 409, 422, 428]),
@@ -303,7 +303,7 @@ pub fn routes<S: ServerStore>(mut api: Api<S>, def: &'static EntityDef) -> Api<S
                 ),
             )
             .path_id("Record id")
-            .header("If-Match", true, "The ETag of the version being moved")
+            .if_match("The ETag of the version being moved")
             .json_body(body)
             .errors(&[403, 404, 409, 422, 428]);
             // A transition with a follow-up effect answers with the effect's report too.
@@ -452,7 +452,7 @@ pub fn routes<S: ServerStore>(mut api: Api<S>, def: &'static EntityDef) -> Api<S
                 ),
             )
             .path_id("Record id")
-            .header("If-Match", true, "The ETag of the parent's version being changed")
+            .if_match("The ETag of the parent's version being changed")
             .json_body(json!({"type": "object", "required": ["ops"], "properties": {"ops": {"type": "array", "items": op_schema}}}))
             .ok_record(200, "The parent after the write", schema_ref(&name))
             .errors(&[400, 403, 404, 409, 413, 422, 428]),
@@ -485,7 +485,7 @@ pub fn routes<S: ServerStore>(mut api: Api<S>, def: &'static EntityDef) -> Api<S
             format!("Delete {} {}", article(def.name), def.name),
         )
         .path_id("Record id")
-        .header("If-Match", true, "The ETag of the version being deleted")
+        .if_match("The ETag of the version being deleted")
         .no_content("Deleted")
         .errors(&[403, 404, 409, 422, 428]),
         delete(
