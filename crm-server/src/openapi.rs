@@ -38,7 +38,8 @@ fn nullable(mut s: Json) -> Json {
         };
         s
     } else {
-        json!({ "oneOf": [s, { "type": "null" }] })
+        // `anyOf`: a schema without a type (JSON configuration) also matches null.
+        json!({ "anyOf": [s, { "type": "null" }] })
     }
 }
 
@@ -582,7 +583,7 @@ fn fixed_schemas(out: &mut Map<String, Json>) {
                 vec![
                     (
                         "checked",
-                        json!({"type": "array", "items": {"type": "array", "prefixItems": [{"type": "string"}, {"type": "integer"}], "minItems": 2, "maxItems": 2}}),
+                        json!({"type": "array", "description": "[entity type, rows checked] pairs", "items": {"type": "array", "items": {"type": ["string", "integer"]}, "minItems": 2, "maxItems": 2}}),
                     ),
                     (
                         "issues",

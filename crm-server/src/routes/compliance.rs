@@ -166,7 +166,16 @@ pub fn routes<S: ServerStore>(api: Api<S>) -> Api<S> {
             .query("after", json!({"type": "integer", "minimum": 0}), "Start after this sequence (default 0: from the start of the outbox)")
             .ok_raw(200, json!({
                 "description": "`text/event-stream`: each event has `id` (the outbox sequence), `event` (its kind) and `data` (the event as JSON)",
-                "content": { "text/event-stream": { "schema": { "type": "string" } } }
+                "content": { "text/event-stream": { "schema": {
+                    "type": "object",
+                    "description": "One event of the stream",
+                    "required": ["id", "event", "data"],
+                    "properties": {
+                        "id": { "type": "string", "pattern": "^[0-9]+$", "description": "The outbox sequence" },
+                        "event": { "type": "string", "description": "The event kind, e.g. lead.created" },
+                        "data": { "type": "string", "description": "The event as JSON" }
+                    }
+                } } }
             }))
             .errors(&[400]),
         get(events::<S>),
