@@ -577,3 +577,18 @@ pub(crate) fn check_settings(org: &Record, errs: &mut Vec<FieldError>) {
         errs.extend(e);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_computed_states_are_the_stored_ones_and_expired() {
+        let mut want: Vec<&str> = QuoteStatus::KEYS.to_vec();
+        want.push(EXPIRED);
+        assert_eq!(STATES, want.as_slice());
+        for locked in QUOTE_WORKFLOW.locked {
+            assert!(QuoteStatus::from_key(locked).is_some(), "{locked}");
+        }
+    }
+}
