@@ -20,6 +20,7 @@ pub mod config;
 mod conn;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
@@ -87,6 +88,7 @@ pub fn router<S: ServerStore>(app: AppState<S>) -> Router {
                 axum::http::header::CONTENT_TYPE,
                 axum::http::header::IF_MATCH,
                 HeaderName::from_static("last-event-id"),
+                HeaderName::from_static(idempotency::IDEMPOTENCY_KEY),
             ])
             .expose_headers([axum::http::header::ETAG, axum::http::header::LOCATION])
     };
@@ -102,6 +104,12 @@ pub fn router<S: ServerStore>(app: AppState<S>) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             (app.clone(), shed),
             middleware::shed::<S>,
+        ))
+        // Outside the timeout and the rate limit, so their 503 and 429 are seen (and not
+        // remembered), and a started write settles its key even past the timeout.
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            idempotency::idempotency::<S>,
         ))
         .layer(cors)
         .layer(axum::middleware::from_fn(middleware::problems))

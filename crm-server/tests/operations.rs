@@ -5,6 +5,8 @@
 mod common;
 
 use common::Env;
+use http_body_util::Full;
+use hyper::body::Bytes;
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -85,5 +87,119 @@ async fn a_write_past_the_request_timeout_answers_its_own_result_never_503_then_
         res.status,
         res.text
     );
+    env.stop().await;
+}
+
+/// Sends `req` until it is not refused as "the first request with this key still runs" (409 on
+/// `idempotency_key`), for up to a minute (generous: a loaded 2-core machine); the last answer.
+async fn until_settled(env: &Env, req: impl Fn() -> hyper::Request<Full<Bytes>>) -> common::Res {
+    for _ in 0..240 {
+        let res = env.send(req()).await;
+        if !(res.status == 409 && res.body["entity"] == "idempotency_key") {
+            return res;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    panic!("the first request with the key never settled");
+}
+
+fn keyed(env: &Env, method: &str, path: &str, token: &str, key: &str, body: &serde_json::Value) -> hyper::Request<Full<Bytes>> {
+    hyper::Request::builder()
+        .method(method)
+        .uri(format!("{}{path}", env.base))
+        .header("authorization", format!("Bearer {token}"))
+        .header("content-type", "application/json")
+        .header("idempotency-key", key)
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_post_with_the_same_idempotency_key_writes_once_though_the_first_answer_was_lost() {
+    let env = Env::with(|c| c.request_timeout = std::time::Duration::from_secs(1)).await;
+    let token = env.a.token("sales").to_owned();
+    let body = json!({"first_name": "Keyed", "source": "website"});
+    // The write waits on another process's lock past the request timeout; the client gives up
+    // first (its answer is lost) and retries with the same key while the first may still run.
+    let lock = hold_write_lock(&env, std::time::Duration::from_millis(2500));
+    let first = tokio::time::timeout(
+        std::time::Duration::from_millis(1500),
+        env.send(keyed(&env, "POST", "/api/v1/leads", &token, "create-keyed-1", &body)),
+    )
+    .await;
+    assert!(first.is_err(), "the lock holds the first request past the client's patience");
+    let retry = until_settled(&env, || keyed(&env, "POST", "/api/v1/leads", &token, "create-keyed-1", &body)).await;
+    lock.join().unwrap();
+    assert_eq!(retry.status, 201, "{}", retry.text);
+    assert_eq!(leads_named(&env, "Keyed").await, 1, "the retry wrote again");
+    // Every repeat is the first answer again, id and Location included.
+    let again = env
+        .send(keyed(&env, "POST", "/api/v1/leads", &token, "create-keyed-1", &body))
+        .await;
+    assert_eq!((again.status, &again.body["id"]), (201, &retry.body["id"]), "{}", again.text);
+    assert_eq!(again.headers.get("location"), retry.headers.get("location"));
+    // The same key for another request is refused, and writes nothing.
+    let other = json!({"first_name": "Keyed", "source": "referral"});
+    let reused = env
+        .send(keyed(&env, "POST", "/api/v1/leads", &token, "create-keyed-1", &other))
+        .await;
+    assert_eq!(reused.status, 422, "{}", reused.text);
+    assert_eq!(reused.body["errors"][0]["code"], "idempotency_key_reused", "{}", reused.text);
+    // Keys are per caller: another user's same key is their own request.
+    let mine = env
+        .send(keyed(&env, "POST", "/api/v1/leads", env.a.token("admin"), "create-keyed-1", &body))
+        .await;
+    assert_eq!(mine.status, 201, "{}", mine.text);
+    assert_ne!(mine.body["id"], retry.body["id"]);
+    assert_eq!(leads_named(&env, "Keyed").await, 2);
+    // A malformed key is refused before anything runs.
+    let bad = env
+        .send(keyed(&env, "POST", "/api/v1/leads", &token, "two words", &body))
+        .await;
+    assert_eq!(bad.status, 422, "{}", bad.text);
+    assert_eq!(bad.body["errors"][0]["code"], "invalid_idempotency_key");
+    assert_eq!(leads_named(&env, "Keyed").await, 2);
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keyed_import_past_the_request_timeout_is_applied_once_however_often_it_is_retried() {
+    let env = Env::with(|c| c.request_timeout = std::time::Duration::from_secs(1)).await;
+    let token = env.a.token("admin").to_owned();
+    let rows = 5_000;
+    let mut csv = String::from("first_name,email,source\n");
+    for i in 0..rows {
+        csv.push_str(&format!("Bulk{i},bulk{i}@x.test,website\n"));
+    }
+    // Every attempt is a new multipart body with its own boundary, like `curl -F` makes.
+    let attempt = std::sync::atomic::AtomicU32::new(0);
+    let form = || {
+        let boundary = format!("B{}", attempt.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+        let body = format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"l.csv\"\r\nContent-Type: text/csv\r\n\r\n{csv}\r\n--{boundary}--\r\n"
+        );
+        hyper::Request::post(format!("{}/api/v1/leads/import?mode=all_or_nothing", env.base))
+            .header("authorization", format!("Bearer {token}"))
+            .header("content-type", format!("multipart/form-data; boundary={boundary}"))
+            .header("idempotency-key", "import-2026-12-01")
+            .body(Full::new(Bytes::from(body)))
+            .unwrap()
+    };
+    let before = env.writes(env.a.id).await;
+    // The client gives up early (whether the import is still running then depends on the
+    // machine; the outcome may not), then retries until it has an answer.
+    let _ = tokio::time::timeout(std::time::Duration::from_millis(300), env.send(form())).await;
+    let res = until_settled(&env, form).await;
+    assert_eq!(res.status, 200, "{}", res.text);
+    assert_eq!(
+        (res.body["created"].as_u64(), res.body["applied"].as_bool()),
+        (Some(rows), Some(true)),
+        "{}",
+        res.text
+    );
+    let again = until_settled(&env, form).await;
+    assert_eq!(again.text, res.text, "a repeat is the first answer");
+    let after = env.writes(env.a.id).await;
+    assert_eq!(after.0 - before.0, rows as usize, "one audit entry per lead, written once");
     env.stop().await;
 }
