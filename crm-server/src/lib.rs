@@ -176,7 +176,8 @@ pub struct Running {
 }
 
 impl Running {
-    /// Stops accepting, ends event streams, drains in-flight requests, and waits.
+    /// Stops accepting, ends event streams, drains in-flight requests for up to the shutdown
+    /// timeout (then closes the remaining connections), and waits.
     pub async fn stop(self) -> std::io::Result<()> {
         let _ = self.stop.send(true);
         self.task.await.map_err(std::io::Error::other)?
@@ -192,16 +193,21 @@ pub async fn spawn<S: ServerStore>(svc: Service<S>, cfg: Config) -> std::io::Res
     let (stop, stopped) = watch::channel(false);
     let app = Arc::new(App::new(svc, cfg, stopped.clone()));
     let worker = webhooks::spawn(app.clone());
+    let limits = conn::Limits {
+        header: app.cfg.header_timeout,
+        shutdown: app.cfg.shutdown_timeout,
+    };
     let router = router(app);
     let task = tokio::spawn(async move {
-        conn::serve(listener, router, stopped).await;
+        conn::serve(listener, router, stopped, limits).await;
         let _ = worker.await;
         Ok(())
     });
     Ok(Running { addr, stop, task })
 }
 
-/// Serves until SIGTERM or Ctrl-C, then drains in-flight requests and returns.
+/// Serves until SIGTERM or Ctrl-C, then drains in-flight requests (for up to the shutdown timeout)
+/// and returns.
 pub async fn serve<S: ServerStore>(svc: Service<S>, cfg: Config) -> std::io::Result<()> {
     let running = spawn(svc, cfg).await?;
     tracing::info!(addr = %running.addr, "listening");

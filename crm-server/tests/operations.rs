@@ -203,3 +203,77 @@ async fn a_keyed_import_past_the_request_timeout_is_applied_once_however_often_i
     assert_eq!(after.0 - before.0, rows as usize, "one audit entry per lead, written once");
     env.stop().await;
 }
+
+/// Reads until the server closes the connection (EOF or reset); `None` if it is still open after
+/// `within`.
+async fn closed_within(tcp: &mut tokio::net::TcpStream, within: std::time::Duration) -> Option<std::time::Duration> {
+    use tokio::io::AsyncReadExt;
+    let start = std::time::Instant::now();
+    let mut buf = [0u8; 4096];
+    let read_to_end = async {
+        loop {
+            match tcp.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(within, read_to_end).await.ok().map(|_| start.elapsed())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_half_sent_request_head_is_disconnected_after_the_header_timeout() {
+    use tokio::io::AsyncWriteExt;
+    let env = Env::with(|c| c.header_timeout = std::time::Duration::from_secs(1)).await;
+    let mut tcp = tokio::net::TcpStream::connect(env.server.as_ref().unwrap().addr)
+        .await
+        .unwrap();
+    tcp.write_all(b"GET /healthz HTTP/1.1\r\nhost: crm\r\nx-slow: ").await.unwrap();
+    // 1 s configured; 20 s is the bound for a loaded machine (before the fix: never closed).
+    let closed = closed_within(&mut tcp, std::time::Duration::from_secs(20)).await;
+    let took = closed.expect("the half-sent head is still connected after 20 s");
+    assert!(took >= std::time::Duration::from_millis(900), "closed too early: {took:?}");
+    env.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_within_its_period_with_a_slow_client_and_an_event_stream_attached() {
+    use tokio::io::AsyncWriteExt;
+    let env = Env::with(|c| {
+        c.shutdown_timeout = std::time::Duration::from_secs(2);
+        // Longer than the test's bound: only the shutdown period may end the half-sent head.
+        c.header_timeout = std::time::Duration::from_secs(120);
+    })
+    .await;
+    let addr = env.server.as_ref().unwrap().addr;
+    let token = env.a.token("admin").to_owned();
+    // A client that sent half a request head.
+    let mut half = tokio::net::TcpStream::connect(addr).await.unwrap();
+    half.write_all(b"GET /healthz HTTP/1.1\r\nhost: crm\r\nx-slow: ").await.unwrap();
+    // A client whose request body never arrives: its request stays in flight.
+    let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/leads HTTP/1.1\r\nhost: crm\r\nauthorization: Bearer {token}\r\ncontent-type: application/json\r\ncontent-length: 100000\r\n\r\n{{\"first_name\":"
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    // An event stream client that never reads.
+    let mut events = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!("GET /api/v1/events?after=0 HTTP/1.1\r\nhost: crm\r\nauthorization: Bearer {token}\r\n\r\n");
+    events.write_all(head.as_bytes()).await.unwrap();
+    // Both requests reach their handlers (generous for a loaded machine; nothing depends on it
+    // being exact).
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let start = std::time::Instant::now();
+    // 2 s configured; 30 s is the bound for a loaded machine (before the fix: never returned).
+    tokio::time::timeout(std::time::Duration::from_secs(30), env.stop())
+        .await
+        .expect("the server did not stop within 30 s");
+    let took = start.elapsed();
+    assert!(took >= std::time::Duration::from_millis(1900), "the slow request got no grace: {took:?}");
+    for tcp in [&mut half, &mut slow, &mut events] {
+        assert!(
+            closed_within(tcp, std::time::Duration::from_secs(5)).await.is_some(),
+            "a connection outlived the server"
+        );
+    }
+}
