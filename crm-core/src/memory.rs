@@ -448,7 +448,7 @@ impl Store for MemoryStore {
             .lock()
             .map_err(|_| Error::internal("store lock poisoned"))?;
         let id = (tenant, caller.to_owned(), key.to_owned());
-        if !g.get(&id).is_some_and(|k| k.answer.is_none()) {
+        if g.get(&id).is_none_or(|k| k.answer.is_some()) {
             return Ok(());
         }
         match answer {

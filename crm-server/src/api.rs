@@ -48,10 +48,14 @@ fn error_description(status: u16) -> &'static str {
         401 => "Missing, invalid, expired or revoked credentials (`unauthenticated`)",
         403 => "The role may not take this action, or read or write the named fields (`forbidden`)",
         404 => "No such record for this caller: missing, another tenant's, or outside its scope (`not_found`)",
-        409 => "The record changed since the caller read it: If-Match is stale; or the first request with this Idempotency-Key still runs, retry later (`conflict`)",
+        409 => {
+            "The record changed since the caller read it: If-Match is stale; or the first request with this Idempotency-Key still runs, retry later (`conflict`)"
+        }
         413 => "The request body is over the limit (`too_large`)",
         431 => "The request line and headers (a long query string) are over 32 KiB (`too_large`)",
-        422 => "Input broke the rules; `errors` lists every field with its code (`validation`, `limit_exceeded`; a malformed or reused Idempotency-Key: `invalid_idempotency_key`, `idempotency_key_reused` on `idempotency_key`)",
+        422 => {
+            "Input broke the rules; `errors` lists every field with its code (`validation`, `limit_exceeded`; a malformed or reused Idempotency-Key: `invalid_idempotency_key`, `idempotency_key_reused` on `idempotency_key`)"
+        }
         428 => "If-Match is required (`precondition_required`)",
         429 => "Rate limited or sign-in throttled; see Retry-After (`rate_limited`)",
         503 => "At capacity, timed out, or the database is unavailable; see Retry-After (`unavailable`)",

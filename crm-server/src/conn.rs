@@ -11,11 +11,11 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use std::time::Duration;
 use tower::ServiceExt;
 
 /// How long a connection may take over its request head, and shutdown over its drain.
@@ -49,19 +49,25 @@ pub(crate) async fn serve(listener: TcpListener, router: Router, mut stopped: wa
         open.spawn(connection(tcp, remote, router.clone(), stopped.clone(), limits.header));
     }
     drop(listener);
-    let drained = tokio::time::timeout(limits.shutdown, async {
-        while open.join_next().await.is_some() {}
-    })
-    .await;
+    let drained = tokio::time::timeout(limits.shutdown, async { while open.join_next().await.is_some() {} }).await;
     if drained.is_err() {
-        tracing::warn!(connections = open.len(), "shutdown period over: closing the remaining connections");
+        tracing::warn!(
+            connections = open.len(),
+            "shutdown period over: closing the remaining connections"
+        );
         // Aborting a connection's task drops its socket. A write already handed to the blocking
         // pool still commits or rolls back as a whole.
         open.shutdown().await;
     }
 }
 
-async fn connection(tcp: TcpStream, remote: SocketAddr, router: Router, mut stop: watch::Receiver<bool>, header: Duration) {
+async fn connection(
+    tcp: TcpStream,
+    remote: SocketAddr,
+    router: Router,
+    mut stop: watch::Receiver<bool>,
+    header: Duration,
+) {
     let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
         req.extensions_mut().insert(axum::extract::ConnectInfo(remote));
         router.clone().oneshot(req.map(axum::body::Body::new))

@@ -24,7 +24,10 @@ const KEPT: [HeaderName; 3] = [header::CONTENT_TYPE, header::LOCATION, header::E
 /// answer is remembered; a repeat gets that answer. Requests without the key, reads, and requests
 /// that do not authenticate as a user or API key pass through untouched (their handler answers).
 pub async fn idempotency<S: ServerStore>(State(app): State<AppState<S>>, req: Request, next: Next) -> Response {
-    let write = matches!(*req.method(), Method::POST | Method::PATCH | Method::PUT | Method::DELETE);
+    let write = matches!(
+        *req.method(),
+        Method::POST | Method::PATCH | Method::PUT | Method::DELETE
+    );
     let Some(key) = req.headers().get(IDEMPOTENCY_KEY).filter(|_| write) else {
         return next.run(req).await;
     };
@@ -143,7 +146,8 @@ mod tests {
                 header::CONTENT_TYPE,
                 HeaderValue::try_from(format!("multipart/form-data; boundary={boundary}")).unwrap(),
             );
-            let body = format!("--{boundary}\r\ncontent-disposition: form-data; name=file\r\n\r\n{csv}\r\n--{boundary}--\r\n");
+            let body =
+                format!("--{boundary}\r\ncontent-disposition: form-data; name=file\r\n\r\n{csv}\r\n--{boundary}--\r\n");
             request_fingerprint(&Method::POST, &uri, &h, body.as_bytes())
         };
         assert_eq!(fp("abc123", "first_name\nDana\n"), fp("zz9", "first_name\nDana\n"));

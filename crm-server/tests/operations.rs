@@ -74,7 +74,11 @@ async fn a_write_past_the_request_timeout_answers_its_own_result_never_503_then_
     // (generous either way on a loaded machine).
     let lock = hold_write_lock(&env, std::time::Duration::from_millis(2500));
     let res = env
-        .post("/api/v1/leads", &token, json!({"first_name": "Slowpoke", "source": "website"}))
+        .post(
+            "/api/v1/leads",
+            &token,
+            json!({"first_name": "Slowpoke", "source": "website"}),
+        )
         .await;
     lock.join().unwrap();
     let stored = leads_named(&env, "Slowpoke").await;
@@ -103,7 +107,14 @@ async fn until_settled(env: &Env, req: impl Fn() -> hyper::Request<Full<Bytes>>)
     panic!("the first request with the key never settled");
 }
 
-fn keyed(env: &Env, method: &str, path: &str, token: &str, key: &str, body: &serde_json::Value) -> hyper::Request<Full<Bytes>> {
+fn keyed(
+    env: &Env,
+    method: &str,
+    path: &str,
+    token: &str,
+    key: &str,
+    body: &serde_json::Value,
+) -> hyper::Request<Full<Bytes>> {
     hyper::Request::builder()
         .method(method)
         .uri(format!("{}{path}", env.base))
@@ -127,8 +138,14 @@ async fn a_retried_post_with_the_same_idempotency_key_writes_once_though_the_fir
         env.send(keyed(&env, "POST", "/api/v1/leads", &token, "create-keyed-1", &body)),
     )
     .await;
-    assert!(first.is_err(), "the lock holds the first request past the client's patience");
-    let retry = until_settled(&env, || keyed(&env, "POST", "/api/v1/leads", &token, "create-keyed-1", &body)).await;
+    assert!(
+        first.is_err(),
+        "the lock holds the first request past the client's patience"
+    );
+    let retry = until_settled(&env, || {
+        keyed(&env, "POST", "/api/v1/leads", &token, "create-keyed-1", &body)
+    })
+    .await;
     lock.join().unwrap();
     assert_eq!(retry.status, 201, "{}", retry.text);
     assert_eq!(leads_named(&env, "Keyed").await, 1, "the retry wrote again");
@@ -136,7 +153,12 @@ async fn a_retried_post_with_the_same_idempotency_key_writes_once_though_the_fir
     let again = env
         .send(keyed(&env, "POST", "/api/v1/leads", &token, "create-keyed-1", &body))
         .await;
-    assert_eq!((again.status, &again.body["id"]), (201, &retry.body["id"]), "{}", again.text);
+    assert_eq!(
+        (again.status, &again.body["id"]),
+        (201, &retry.body["id"]),
+        "{}",
+        again.text
+    );
     assert_eq!(again.headers.get("location"), retry.headers.get("location"));
     // The same key for another request is refused, and writes nothing.
     let other = json!({"first_name": "Keyed", "source": "referral"});
@@ -144,10 +166,21 @@ async fn a_retried_post_with_the_same_idempotency_key_writes_once_though_the_fir
         .send(keyed(&env, "POST", "/api/v1/leads", &token, "create-keyed-1", &other))
         .await;
     assert_eq!(reused.status, 422, "{}", reused.text);
-    assert_eq!(reused.body["errors"][0]["code"], "idempotency_key_reused", "{}", reused.text);
+    assert_eq!(
+        reused.body["errors"][0]["code"], "idempotency_key_reused",
+        "{}",
+        reused.text
+    );
     // Keys are per caller: another user's same key is their own request.
     let mine = env
-        .send(keyed(&env, "POST", "/api/v1/leads", env.a.token("admin"), "create-keyed-1", &body))
+        .send(keyed(
+            &env,
+            "POST",
+            "/api/v1/leads",
+            env.a.token("admin"),
+            "create-keyed-1",
+            &body,
+        ))
         .await;
     assert_eq!(mine.status, 201, "{}", mine.text);
     assert_ne!(mine.body["id"], retry.body["id"]);
@@ -200,7 +233,11 @@ async fn a_keyed_import_past_the_request_timeout_is_applied_once_however_often_i
     let again = until_settled(&env, form).await;
     assert_eq!(again.text, res.text, "a repeat is the first answer");
     let after = env.writes(env.a.id).await;
-    assert_eq!(after.0 - before.0, rows as usize, "one audit entry per lead, written once");
+    assert_eq!(
+        after.0 - before.0,
+        rows as usize,
+        "one audit entry per lead, written once"
+    );
     env.stop().await;
 }
 
@@ -218,7 +255,10 @@ async fn closed_within(tcp: &mut tokio::net::TcpStream, within: std::time::Durat
             }
         }
     };
-    tokio::time::timeout(within, read_to_end).await.ok().map(|_| start.elapsed())
+    tokio::time::timeout(within, read_to_end)
+        .await
+        .ok()
+        .map(|_| start.elapsed())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -228,11 +268,16 @@ async fn a_half_sent_request_head_is_disconnected_after_the_header_timeout() {
     let mut tcp = tokio::net::TcpStream::connect(env.server.as_ref().unwrap().addr)
         .await
         .unwrap();
-    tcp.write_all(b"GET /healthz HTTP/1.1\r\nhost: crm\r\nx-slow: ").await.unwrap();
+    tcp.write_all(b"GET /healthz HTTP/1.1\r\nhost: crm\r\nx-slow: ")
+        .await
+        .unwrap();
     // 1 s configured; 20 s is the bound for a loaded machine (before the fix: never closed).
     let closed = closed_within(&mut tcp, std::time::Duration::from_secs(20)).await;
     let took = closed.expect("the half-sent head is still connected after 20 s");
-    assert!(took >= std::time::Duration::from_millis(900), "closed too early: {took:?}");
+    assert!(
+        took >= std::time::Duration::from_millis(900),
+        "closed too early: {took:?}"
+    );
     env.stop().await;
 }
 
@@ -249,7 +294,9 @@ async fn shutdown_ends_within_its_period_with_a_slow_client_and_an_event_stream_
     let token = env.a.token("admin").to_owned();
     // A client that sent half a request head.
     let mut half = tokio::net::TcpStream::connect(addr).await.unwrap();
-    half.write_all(b"GET /healthz HTTP/1.1\r\nhost: crm\r\nx-slow: ").await.unwrap();
+    half.write_all(b"GET /healthz HTTP/1.1\r\nhost: crm\r\nx-slow: ")
+        .await
+        .unwrap();
     // A client whose request body never arrives: its request stays in flight.
     let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
     let head = format!(
@@ -269,7 +316,10 @@ async fn shutdown_ends_within_its_period_with_a_slow_client_and_an_event_stream_
         .await
         .expect("the server did not stop within 30 s");
     let took = start.elapsed();
-    assert!(took >= std::time::Duration::from_millis(1900), "the slow request got no grace: {took:?}");
+    assert!(
+        took >= std::time::Duration::from_millis(1900),
+        "the slow request got no grace: {took:?}"
+    );
     for tcp in [&mut half, &mut slow, &mut events] {
         assert!(
             closed_within(tcp, std::time::Duration::from_secs(5)).await.is_some(),

@@ -630,7 +630,11 @@ impl Store for SqliteStore {
                 .prepare_cached(&q.find)
                 .and_then(|mut s| {
                     s.query_row((tenant, caller, key), |r| {
-                        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, Option<String>>(2)?))
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, Option<String>>(2)?,
+                        ))
                     })
                 })
                 .map_err(db)?;

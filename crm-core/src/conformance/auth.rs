@@ -332,13 +332,19 @@ pub fn idempotency_keys_replay_refuse_and_expire<S: Store>(store: S) {
         // While the first request runs, a repeat is a conflict and a different request reuses the key.
         let running = svc.idempotency_begin(&fx.sales_a, None, "k-1", "fp").await.unwrap_err();
         assert_eq!(running.code(), "conflict", "{running:?}");
-        let reused = svc.idempotency_begin(&fx.sales_a, None, "k-1", "other").await.unwrap_err();
+        let reused = svc
+            .idempotency_begin(&fx.sales_a, None, "k-1", "other")
+            .await
+            .unwrap_err();
         assert_eq!(reused.field_errors()[0].code, "idempotency_key_reused");
         // Keys are per caller: another user, or an API key of the same user, is another key.
         let other = svc.idempotency_begin(&fx.sales_b, None, "k-1", "other").await.unwrap();
         assert!(matches!(other, Begin::Run(_)), "{other:?}");
         let key = super::fixed_id(777);
-        let by_key = svc.idempotency_begin(&fx.sales_a, Some(key), "k-1", "fp").await.unwrap();
+        let by_key = svc
+            .idempotency_begin(&fx.sales_a, Some(key), "k-1", "fp")
+            .await
+            .unwrap();
         assert!(matches!(by_key, Begin::Run(_)), "{by_key:?}");
         svc.idempotency_settle(&claim, answer.clone()).await.unwrap();
         // Settled: the same request gets the same answer, a different one is still refused.
@@ -371,7 +377,10 @@ pub fn idempotency_keys_replay_refuse_and_expire<S: Store>(store: S) {
         let again = svc.idempotency_begin(&fx.sales_a, None, "k-2", "fp2").await.unwrap();
         assert!(matches!(again, Begin::Run(_)), "{again:?}");
         // Malformed keys are refused.
-        let bad = svc.idempotency_begin(&fx.sales_a, None, "has space", "fp").await.unwrap_err();
+        let bad = svc
+            .idempotency_begin(&fx.sales_a, None, "has space", "fp")
+            .await
+            .unwrap_err();
         assert_eq!(bad.field_errors()[0].code, "invalid_idempotency_key");
         // Kept for the time the core says, then the key is free again (even for another request).
         fx.clock.advance_micros(KEY_TTL_SECS * 1_000_000 - 1);

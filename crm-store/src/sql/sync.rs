@@ -211,7 +211,11 @@ pub fn idempotency_sql(backend: Backend) -> &'static IdempotencySql {
             .into_table(IDEMPOTENCY_KEYS)
             .columns(["org_id", "caller", "idem_key", "fingerprint", "expires_at"])
             .values_panic([p().into(), p().into(), p().into(), p().into(), p().into()])
-            .on_conflict(OnConflict::columns(["org_id", "caller", "idem_key"]).do_nothing().to_owned())
+            .on_conflict(
+                OnConflict::columns(["org_id", "caller", "idem_key"])
+                    .do_nothing()
+                    .to_owned(),
+            )
             .to_owned();
         let find = Query::select()
             .columns(["fingerprint", "expires_at", "answer"])
