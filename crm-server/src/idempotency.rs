@@ -40,7 +40,12 @@ pub async fn idempotency<S: ServerStore>(State(app): State<AppState<S>>, req: Re
         return next.run(req).await;
     };
     let (parts, body) = req.into_parts();
-    let limit = app.cfg.max_import.max(app.cfg.max_body);
+    // The route's own cap, so a keyed request buffers no more than its handler would take.
+    let limit = if parts.uri.path().ends_with("/import") {
+        app.cfg.max_import
+    } else {
+        app.cfg.max_body
+    };
     let Ok(bytes) = axum::body::to_bytes(body, limit).await else {
         return ApiError::TooLarge(limit).into_response();
     };
