@@ -30,6 +30,7 @@ pub mod delivery;
 pub mod demo;
 pub mod entity;
 pub mod error;
+pub mod idempotency;
 pub mod memory;
 pub mod pipeline;
 pub mod query;

@@ -4,6 +4,7 @@
 
 use crate::change::{Applied, AuditEntry, ChangeSet, Event, Write};
 use crate::error::{Error, FieldError, Result, codes};
+use crate::idempotency::{Answer, StoredKey};
 use crate::query::{Compiled, Filter, StoreQuery};
 use crate::record::Record;
 use crate::schema::{EntityDef, FieldRef};
@@ -30,7 +31,11 @@ pub struct MemoryStore {
     tenants: Arc<RwLock<HashMap<Id, Tenant>>>,
     sync_log: bool,
     leases: Arc<Mutex<Leases>>,
+    idempotency: Arc<Mutex<IdempotencyKeys>>,
 }
+
+/// Idempotency keys by (tenant, caller, key).
+type IdempotencyKeys = HashMap<(Id, String, String), StoredKey>;
 
 /// Leases by (tenant, name): holder and end.
 type Leases = HashMap<(Id, String), (Id, Timestamp)>;
@@ -406,6 +411,57 @@ impl Store for MemoryStore {
             return Ok(true);
         }
         Ok(false)
+    }
+
+    async fn idempotency_claim(
+        &self,
+        tenant: Id,
+        caller: &str,
+        key: &str,
+        fingerprint: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<Option<StoredKey>> {
+        let mut g = self
+            .idempotency
+            .lock()
+            .map_err(|_| Error::internal("store lock poisoned"))?;
+        g.retain(|(t, _, _), k| *t != tenant || k.expires_at > now);
+        let id = (tenant, caller.to_owned(), key.to_owned());
+        if let Some(found) = g.get(&id) {
+            return Ok(Some(found.clone()));
+        }
+        g.insert(
+            id,
+            StoredKey {
+                fingerprint: fingerprint.to_owned(),
+                expires_at,
+                answer: None,
+            },
+        );
+        Ok(None)
+    }
+
+    async fn idempotency_settle(&self, tenant: Id, caller: &str, key: &str, answer: Option<&Answer>) -> Result<()> {
+        let mut g = self
+            .idempotency
+            .lock()
+            .map_err(|_| Error::internal("store lock poisoned"))?;
+        let id = (tenant, caller.to_owned(), key.to_owned());
+        if g.get(&id).is_none_or(|k| k.answer.is_some()) {
+            return Ok(());
+        }
+        match answer {
+            Some(a) => {
+                if let Some(k) = g.get_mut(&id) {
+                    k.answer = Some(a.clone());
+                }
+            }
+            None => {
+                g.remove(&id);
+            }
+        }
+        Ok(())
     }
 }
 

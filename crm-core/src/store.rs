@@ -4,6 +4,7 @@
 
 use crate::change::{Applied, AuditEntry, ChangeSet, Event};
 use crate::error::Result;
+use crate::idempotency::{Answer, StoredKey};
 use crate::query::{Filter, StoreQuery};
 use crate::record::Record;
 use crate::schema::EntityDef;
@@ -135,6 +136,32 @@ pub trait Store: Send + Sync {
         now: Timestamp,
         until: Timestamp,
     ) -> impl Future<Output = Result<bool>> + Send;
+
+    /// Claims idempotency key `key` of `caller` in the tenant for a request with `fingerprint`
+    /// ([`crate::idempotency`]): if the caller has no such key, or only one that expired at or
+    /// before `now`, stores it unanswered until `expires_at` and returns `None` (claimed);
+    /// otherwise changes nothing and returns the stored key. Atomic across every process using
+    /// the database: of several racing for one key, one claims it. May remove the tenant's expired
+    /// keys. Keys are not records: no audit entry, event or sync log entry.
+    fn idempotency_claim(
+        &self,
+        tenant: Id,
+        caller: &str,
+        key: &str,
+        fingerprint: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> impl Future<Output = Result<Option<StoredKey>>> + Send;
+
+    /// Settles a claimed key still unanswered: stores `answer`, or with `None` removes the key (it
+    /// may be claimed again). A key that is not there or already answered is left as it is.
+    fn idempotency_settle(
+        &self,
+        tenant: Id,
+        caller: &str,
+        key: &str,
+        answer: Option<&Answer>,
+    ) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// A transaction spanning several change sets.
@@ -225,5 +252,25 @@ impl<S: Store> Store for std::sync::Arc<S> {
         until: Timestamp,
     ) -> impl Future<Output = Result<bool>> + Send {
         (**self).lease(tenant, name, holder, now, until)
+    }
+    fn idempotency_claim(
+        &self,
+        tenant: Id,
+        caller: &str,
+        key: &str,
+        fingerprint: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> impl Future<Output = Result<Option<StoredKey>>> + Send {
+        (**self).idempotency_claim(tenant, caller, key, fingerprint, now, expires_at)
+    }
+    fn idempotency_settle(
+        &self,
+        tenant: Id,
+        caller: &str,
+        key: &str,
+        answer: Option<&Answer>,
+    ) -> impl Future<Output = Result<()>> + Send {
+        (**self).idempotency_settle(tenant, caller, key, answer)
     }
 }

@@ -48,10 +48,14 @@ fn error_description(status: u16) -> &'static str {
         401 => "Missing, invalid, expired or revoked credentials (`unauthenticated`)",
         403 => "The role may not take this action, or read or write the named fields (`forbidden`)",
         404 => "No such record for this caller: missing, another tenant's, or outside its scope (`not_found`)",
-        409 => "The record changed since the caller read it: If-Match is stale (`conflict`)",
+        409 => {
+            "The record changed since the caller read it: If-Match is stale; or the first request with this Idempotency-Key still runs, retry later (`conflict`)"
+        }
         413 => "The request body is over the limit (`too_large`)",
         431 => "The request line and headers (a long query string) are over 32 KiB (`too_large`)",
-        422 => "Input broke the rules; `errors` lists every field with its code (`validation`, `limit_exceeded`)",
+        422 => {
+            "Input broke the rules; `errors` lists every field with its code (`validation`, `limit_exceeded`; a malformed or reused Idempotency-Key: `invalid_idempotency_key`, `idempotency_key_reused` on `idempotency_key`)"
+        }
         428 => "If-Match is required (`precondition_required`)",
         429 => "Rate limited or sign-in throttled; see Retry-After (`rate_limited`)",
         503 => "At capacity, timed out, or the database is unavailable; see Retry-After (`unavailable`)",
@@ -208,6 +212,12 @@ impl Op {
         self
     }
 
+    /// Whether the operation takes `Idempotency-Key` ([`crate::idempotency`]): writes by a user or
+    /// API key.
+    fn idempotent(&self) -> bool {
+        self.security == Security::Bearer && matches!(self.method, "post" | "patch" | "put" | "delete")
+    }
+
     /// The operation object, with the statuses every request can get (limits, overload).
     pub fn to_json(&self) -> Json {
         let mut responses = serde_json::Map::new();
@@ -218,6 +228,10 @@ impl Op {
         }
         if self.body.is_some() {
             common.extend([400, 413]);
+        }
+        let keyed = self.idempotent();
+        if keyed {
+            common.extend([409, 422]);
         }
         for s in common {
             if !all.iter().any(|(x, _)| *x == s) {
@@ -234,8 +248,15 @@ impl Op {
             "summary": self.summary,
             "responses": responses,
         });
-        if !self.params.is_empty() {
-            op["parameters"] = Json::Array(self.params.clone());
+        let mut params = self.params.clone();
+        if keyed {
+            params.push(json!({
+                "name": "Idempotency-Key", "in": "header", "required": false, "schema": {"type": "string", "minLength": 1, "maxLength": crm_core::idempotency::MAX_KEY_LEN, "pattern": "^[!-~]+$"},
+                "description": "A key the client chooses (1 to 255 visible ASCII characters) to make this write safe to retry: a repeat with the same key, by the same user or API key within 24 hours, gets the first answer (status, body, Location, ETag) and writes nothing; the same key with a different request is 422 `idempotency_key_reused`; while the first still runs, 409 on `idempotency_key`"
+            }));
+        }
+        if !params.is_empty() {
+            op["parameters"] = Json::Array(params);
         }
         if let Some(b) = &self.body {
             op["requestBody"] = b.clone();

@@ -44,6 +44,14 @@ pub struct ServeArgs {
     /// Seconds a request may take before it is answered with 503.
     #[arg(long, env = "CRM_REQUEST_TIMEOUT", default_value_t = 30)]
     pub request_timeout: u64,
+    /// Seconds a connection may take to send a complete request head (also the idle time allowed
+    /// between requests on a kept-alive connection); then it is closed (against slowloris).
+    #[arg(long, env = "CRM_HEADER_TIMEOUT", default_value_t = 10)]
+    pub header_timeout: u64,
+    /// Seconds to let in-flight requests finish after SIGTERM or Ctrl-C; then the remaining
+    /// connections are closed and the server exits.
+    #[arg(long, env = "CRM_SHUTDOWN_TIMEOUT", default_value_t = 10)]
+    pub shutdown_timeout: u64,
     /// Log as JSON lines (for log shippers) instead of text.
     #[arg(long, env = "CRM_LOG_JSON")]
     pub log_json: bool,
@@ -66,6 +74,10 @@ pub struct Config {
     pub max_body: usize,
     pub max_import: usize,
     pub request_timeout: Duration,
+    /// Time to a complete request head (and idle time between requests); then the connection closes.
+    pub header_timeout: Duration,
+    /// How long shutdown waits for in-flight requests before closing the remaining connections.
+    pub shutdown_timeout: Duration,
     /// Lifetime of access tokens (JWT).
     pub access_ttl: Duration,
     /// Lifetime of a session (refresh tokens renew within it).
@@ -144,6 +156,8 @@ impl Config {
             max_body: 1 << 20,
             max_import: 64 << 20,
             request_timeout: Duration::from_secs(30),
+            header_timeout: Duration::from_secs(10),
+            shutdown_timeout: Duration::from_secs(10),
             access_ttl: Duration::from_secs(15 * 60),
             session_ttl: Duration::from_secs(30 * 24 * 3600),
             max_hashing: 4,
@@ -183,6 +197,8 @@ impl Config {
             max_body: a.max_body,
             max_import: a.max_import,
             request_timeout: Duration::from_secs(a.request_timeout.max(1)),
+            header_timeout: Duration::from_secs(a.header_timeout.max(1)),
+            shutdown_timeout: Duration::from_secs(a.shutdown_timeout),
             webhook_addresses: if a.allow_private_webhooks {
                 tracing::warn!("webhooks may target private and loopback addresses (--allow-private-webhooks)");
                 crm_core::address::AddressPolicy::Any

@@ -11,19 +11,30 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll, ready};
+use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 use tower::ServiceExt;
 
+/// How long a connection may take over its request head, and shutdown over its drain.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Limits {
+    pub header: Duration,
+    pub shutdown: Duration,
+}
+
 /// Accepts connections until `stopped`, then stops accepting, lets every connection finish its
-/// in-flight request, and returns when all are closed.
-pub(crate) async fn serve(listener: TcpListener, router: Router, mut stopped: watch::Receiver<bool>) {
-    // Each connection task holds a receiver; `closed()` resolves when the last one is gone.
-    let (all_closed, open) = watch::channel(());
+/// in-flight request for up to `limits.shutdown`, closes the ones still open after that (a client
+/// that stopped reading, a request that never ends), and returns.
+pub(crate) async fn serve(listener: TcpListener, router: Router, mut stopped: watch::Receiver<bool>, limits: Limits) {
+    let mut open = JoinSet::new();
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
+            // Reap finished connections so the set stays the size of the open ones.
+            Some(_) = open.join_next(), if !open.is_empty() => continue,
             _ = stopped.wait_for(|s| *s) => break,
         };
         let (tcp, remote) = match accepted {
@@ -35,11 +46,19 @@ pub(crate) async fn serve(listener: TcpListener, router: Router, mut stopped: wa
                 continue;
             }
         };
-        tokio::spawn(connection(tcp, remote, router.clone(), stopped.clone(), open.clone()));
+        open.spawn(connection(tcp, remote, router.clone(), stopped.clone(), limits.header));
     }
-    drop(open);
     drop(listener);
-    all_closed.closed().await;
+    let drained = tokio::time::timeout(limits.shutdown, async { while open.join_next().await.is_some() {} }).await;
+    if drained.is_err() {
+        tracing::warn!(
+            connections = open.len(),
+            "shutdown period over: closing the remaining connections"
+        );
+        // Aborting a connection's task drops its socket. A write already handed to the blocking
+        // pool still commits or rolls back as a whole.
+        open.shutdown().await;
+    }
 }
 
 async fn connection(
@@ -47,14 +66,19 @@ async fn connection(
     remote: SocketAddr,
     router: Router,
     mut stop: watch::Receiver<bool>,
-    open: watch::Receiver<()>,
+    header: Duration,
 ) {
     let svc = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
         req.extensions_mut().insert(axum::extract::ConnectInfo(remote));
         router.clone().oneshot(req.map(axum::body::Body::new))
     });
     let io = hyper_util::rt::TokioIo::new(ProblemAnswers::new(tcp));
-    let conn = hyper::server::conn::http1::Builder::new().serve_connection(io, svc);
+    let conn = hyper::server::conn::http1::Builder::new()
+        // A head not complete within `header` (a slowloris client, an idle kept-alive connection)
+        // closes the connection.
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header)
+        .serve_connection(io, svc);
     tokio::pin!(conn);
     let stopping = async move {
         let _ = stop.wait_for(|s| *s).await;
@@ -66,7 +90,6 @@ async fn connection(
             let _ = conn.as_mut().await;
         }
     }
-    drop(open);
 }
 
 /// The socket of a connection, passing everything through except hyper's own answer to a request

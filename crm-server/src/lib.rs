@@ -20,6 +20,7 @@ pub mod config;
 mod conn;
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod metrics;
 pub mod middleware;
 pub mod openapi;
@@ -87,6 +88,7 @@ pub fn router<S: ServerStore>(app: AppState<S>) -> Router {
                 axum::http::header::CONTENT_TYPE,
                 axum::http::header::IF_MATCH,
                 HeaderName::from_static("last-event-id"),
+                HeaderName::from_static(idempotency::IDEMPOTENCY_KEY),
             ])
             .expose_headers([axum::http::header::ETAG, axum::http::header::LOCATION])
     };
@@ -102,6 +104,12 @@ pub fn router<S: ServerStore>(app: AppState<S>) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             (app.clone(), shed),
             middleware::shed::<S>,
+        ))
+        // Outside the timeout and the rate limit, so their 503 and 429 are seen (and not
+        // remembered), and a started write settles its key even past the timeout.
+        .layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            idempotency::idempotency::<S>,
         ))
         .layer(cors)
         .layer(axum::middleware::from_fn(middleware::problems))
@@ -168,7 +176,8 @@ pub struct Running {
 }
 
 impl Running {
-    /// Stops accepting, ends event streams, drains in-flight requests, and waits.
+    /// Stops accepting, ends event streams, drains in-flight requests for up to the shutdown
+    /// timeout (then closes the remaining connections), and waits.
     pub async fn stop(self) -> std::io::Result<()> {
         let _ = self.stop.send(true);
         self.task.await.map_err(std::io::Error::other)?
@@ -184,16 +193,21 @@ pub async fn spawn<S: ServerStore>(svc: Service<S>, cfg: Config) -> std::io::Res
     let (stop, stopped) = watch::channel(false);
     let app = Arc::new(App::new(svc, cfg, stopped.clone()));
     let worker = webhooks::spawn(app.clone());
+    let limits = conn::Limits {
+        header: app.cfg.header_timeout,
+        shutdown: app.cfg.shutdown_timeout,
+    };
     let router = router(app);
     let task = tokio::spawn(async move {
-        conn::serve(listener, router, stopped).await;
+        conn::serve(listener, router, stopped, limits).await;
         let _ = worker.await;
         Ok(())
     });
     Ok(Running { addr, stop, task })
 }
 
-/// Serves until SIGTERM or Ctrl-C, then drains in-flight requests and returns.
+/// Serves until SIGTERM or Ctrl-C, then drains in-flight requests (for up to the shutdown timeout)
+/// and returns.
 pub async fn serve<S: ServerStore>(svc: Service<S>, cfg: Config) -> std::io::Result<()> {
     let running = spawn(svc, cfg).await?;
     tracing::info!(addr = %running.addr, "listening");

@@ -15,6 +15,8 @@ use governor::{Quota, RateLimiter};
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU8;
+use std::sync::atomic::Ordering::SeqCst;
 use std::time::Instant;
 use tokio::sync::Semaphore;
 
@@ -91,10 +93,41 @@ pub async fn shed<S: ServerStore>(
         app.metrics.shed.inc();
         return ApiError::Unavailable(1).into_response();
     };
-    match tokio::time::timeout(app.cfg.request_timeout, next.run(req)).await {
+    let deadline = Arc::new(AtomicU8::new(RUNNING));
+    let run = DEADLINE.scope(deadline.clone(), next.run(req));
+    tokio::pin!(run);
+    match tokio::time::timeout(app.cfg.request_timeout, run.as_mut()).await {
         Ok(res) => res,
-        Err(_) => ApiError::Unavailable(1).into_response(),
+        // Nothing written yet, and `write_may_start` now refuses: the 503 is true.
+        Err(_) if deadline.compare_exchange(RUNNING, TIMED_OUT, SeqCst, SeqCst).is_ok() => {
+            ApiError::Unavailable(1).into_response()
+        }
+        // A write has started: answering 503 while it commits would invite a duplicate retry, so
+        // it runs to its end and its own result is the answer.
+        Err(_) => run.await,
     }
+}
+
+/// Where a request stands against its timeout. Only [`shed`] moves it to `TIMED_OUT` and only
+/// [`write_may_start`] to `WRITING`, each from `RUNNING`, so exactly one of them wins.
+const RUNNING: u8 = 0;
+const WRITING: u8 = 1;
+const TIMED_OUT: u8 = 2;
+
+tokio::task_local! {
+    static DEADLINE: Arc<AtomicU8>;
+}
+
+/// Called before a request's write starts ([`crate::App::write`]): `false` if the request already
+/// timed out (and answered 503), so the write must not start. Once it returns `true` the request
+/// timeout no longer cuts the request. Always `true` outside a request (background work).
+pub(crate) fn write_may_start() -> bool {
+    DEADLINE
+        .try_with(|d| match d.compare_exchange(RUNNING, WRITING, SeqCst, SeqCst) {
+            Ok(_) => true,
+            Err(now) => now == WRITING,
+        })
+        .unwrap_or(true)
 }
 
 pub type Limiter = RateLimiter<String, DefaultKeyedStateStore<String>, DefaultClock>;

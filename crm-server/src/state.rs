@@ -98,13 +98,18 @@ impl<S: ServerStore> App<S> {
         out.map_err(ApiError::from)
     }
 
-    /// Like [`App::run`] for a write: wakes event streams and webhook delivery afterwards.
+    /// Like [`App::run`] for a write: refused (503) if the request timed out before it started, never
+    /// cut by the timeout once started (see [`crate::middleware::shed`]); wakes event streams and
+    /// webhook delivery afterwards.
     pub async fn write<T, F, Fut>(&self, f: F) -> ApiResult<T>
     where
         F: FnOnce(Arc<Service<S>>) -> Fut + Send + 'static,
         Fut: Future<Output = crm_core::error::Result<T>> + Send + 'static,
         T: Send + 'static,
     {
+        if !crate::middleware::write_may_start() {
+            return Err(ApiError::Unavailable(1));
+        }
         let out = self.run(f).await;
         if out.is_ok() {
             self.written.notify_waiters();

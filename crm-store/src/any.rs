@@ -17,6 +17,7 @@ use crm_core::change::{Applied, AuditEntry, ChangeSet, Event};
 #[cfg(not(feature = "postgres"))]
 use crm_core::error::Error;
 use crm_core::error::Result;
+use crm_core::idempotency::{Answer, StoredKey};
 use crm_core::query::{Filter, StoreQuery};
 use crm_core::record::Record;
 use crm_core::schema::EntityDef;
@@ -218,6 +219,22 @@ impl Store for AnyStore {
 
     async fn lease(&self, tenant: Id, name: &str, holder: Id, now: Timestamp, until: Timestamp) -> Result<bool> {
         delegate!(AnyStore, self, s => s.lease(tenant, name, holder, now, until))
+    }
+
+    async fn idempotency_claim(
+        &self,
+        tenant: Id,
+        caller: &str,
+        key: &str,
+        fingerprint: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<Option<StoredKey>> {
+        delegate!(AnyStore, self, s => s.idempotency_claim(tenant, caller, key, fingerprint, now, expires_at))
+    }
+
+    async fn idempotency_settle(&self, tenant: Id, caller: &str, key: &str, answer: Option<&Answer>) -> Result<()> {
+        delegate!(AnyStore, self, s => s.idempotency_settle(tenant, caller, key, answer))
     }
 }
 

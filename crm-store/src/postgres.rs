@@ -23,6 +23,7 @@ use crate::sql::{self, FIRST_FIELD, Raw};
 use crm_core::change::{Applied, AuditEntry, ChangeSet, Event, Write};
 use crm_core::clock::{Clock, IdGen, RandomIds, SystemClock};
 use crm_core::error::{Error, FieldError, Result, codes};
+use crm_core::idempotency::{Answer, StoredKey};
 use crm_core::query::{Filter, StoreQuery};
 use crm_core::record::Record;
 use crm_core::schema::EntityDef;
@@ -474,6 +475,80 @@ impl Store for PgStore {
                 .await
                 .map_err(db)?;
             Ok(done.rows_affected() == 1)
+        })
+        .await
+    }
+
+    async fn idempotency_claim(
+        &self,
+        tenant: Id,
+        caller: &str,
+        key: &str,
+        fingerprint: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<Option<StoredKey>> {
+        let q = sql::idempotency_sql(B);
+        self.run(async move {
+            let mut tx = self.pool.begin().await.map_err(db)?;
+            sqlx::query(q.expire.as_str())
+                .bind(tenant)
+                .bind(now.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            // ON CONFLICT DO NOTHING waits for a racing claim of the same key to commit, so one wins.
+            let claimed = sqlx::query(q.claim.as_str())
+                .bind(tenant)
+                .bind(caller)
+                .bind(key)
+                .bind(fingerprint)
+                .bind(expires_at.0)
+                .execute(&mut *tx)
+                .await
+                .map_err(db)?;
+            if claimed.rows_affected() == 1 {
+                tx.commit().await.map_err(db)?;
+                return Ok(None);
+            }
+            let row = sqlx::query(q.find.as_str())
+                .bind(tenant)
+                .bind(caller)
+                .bind(key)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(db)?;
+            tx.commit().await.map_err(db)?;
+            // Released by its holder between the two statements: the caller may simply try again.
+            let Some(row) = row else {
+                return Err(Error::unavailable(1, "idempotency key released during a claim"));
+            };
+            let fp: String = row.try_get(0).map_err(db)?;
+            let exp: i64 = row.try_get(1).map_err(db)?;
+            let answer: Option<String> = row.try_get(2).map_err(db)?;
+            sql::stored_key(fp, exp, answer).map(Some)
+        })
+        .await
+    }
+
+    async fn idempotency_settle(&self, tenant: Id, caller: &str, key: &str, answer: Option<&Answer>) -> Result<()> {
+        let q = sql::idempotency_sql(B);
+        self.run(async move {
+            let query = match answer {
+                Some(a) => {
+                    let text = serde_json::to_string(a).map_err(|e| Error::internal(e.to_string()))?;
+                    sqlx::query(q.answer.as_str()).bind(text)
+                }
+                None => sqlx::query(q.release.as_str()),
+            };
+            query
+                .bind(tenant)
+                .bind(caller)
+                .bind(key)
+                .execute(&self.pool)
+                .await
+                .map_err(db)?;
+            Ok(())
         })
         .await
     }

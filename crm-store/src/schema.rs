@@ -13,7 +13,7 @@
 //! table or column appears in the migration that adds it. An index added to the declaration of an
 //! existing table needs an explicit step in [`extra_steps`], as does anything else that is not a
 //! table or a column: version 3 adds the sync log tables ([`SYNC_LOG`], [`SYNC_HEADS`]), version 5
-//! the [`LEASES`] table.
+//! the [`LEASES`] table, version 6 the [`IDEMPOTENCY_KEYS`] table.
 
 use crate::Backend;
 use crm_core::entity;
@@ -22,7 +22,7 @@ use crm_core::value::FieldType;
 use sea_query::{ColumnDef, ColumnType, Index, IndexCreateStatement, Table, TableCreateStatement};
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: u32 = 5;
+pub const SCHEMA_VERSION: u32 = 6;
 
 /// Version of the first migration holding query indexes.
 const QUERY_INDEXES: u32 = 2;
@@ -32,6 +32,9 @@ const SYNC_TABLES: u32 = 3;
 
 /// Version of the migration that adds the leases table.
 const LEASE_TABLE: u32 = 5;
+
+/// Version of the migration that adds the idempotency keys table.
+const IDEMPOTENCY_TABLE: u32 = 6;
 
 /// The system tables.
 pub const AUDIT_LOG: &str = "audit_log";
@@ -48,6 +51,11 @@ pub const SYNC_HEADS: &str = "sync_heads";
 /// Leases between server instances ([`crm_core::store::Store::lease`]): primary key `(org_id,
 /// name)`, the `holder` (a UUID) and when the lease ends (`expires_at`, microseconds).
 pub const LEASES: &str = "leases";
+/// Idempotency keys ([`crm_core::store::Store::idempotency_claim`]): primary key `(org_id, caller,
+/// idem_key)`, the request's `fingerprint`, when the key expires (`expires_at`, microseconds) and
+/// the remembered `answer` (JSON text of [`crm_core::idempotency::Answer`], NULL while the first
+/// request runs); indexed by `(org_id, expires_at)` for removing expired keys.
+pub const IDEMPOTENCY_KEYS: &str = "idempotency_keys";
 
 /// The column holding custom field values (JSON text).
 pub const CUSTOM: &str = "custom";
@@ -76,7 +84,7 @@ pub fn declared_version() -> u32 {
     let fields = defs.iter().flat_map(|d| d.fields.iter().map(|f| f.since));
     entities
         .chain(fields)
-        .chain([QUERY_INDEXES, SYNC_TABLES, LEASE_TABLE])
+        .chain([QUERY_INDEXES, SYNC_TABLES, LEASE_TABLE, IDEMPOTENCY_TABLE])
         .max()
         .unwrap_or(1)
 }
@@ -158,6 +166,27 @@ pub fn extra_steps(backend: Backend, version: u32) -> Vec<String> {
                     .col(sys("holder", uuid_type(backend)))
                     .col(sys("expires_at", ColumnType::BigInteger))
                     .primary_key(Index::create().col("org_id").col("name")),
+            ),
+        ],
+        IDEMPOTENCY_TABLE => vec![
+            backend.schema(
+                Table::create()
+                    .table(IDEMPOTENCY_KEYS)
+                    .col(sys("org_id", uuid_type(backend)))
+                    .col(sys("caller", ColumnType::Text))
+                    .col(sys("idem_key", ColumnType::Text))
+                    .col(sys("fingerprint", ColumnType::Text))
+                    .col(sys("expires_at", ColumnType::BigInteger))
+                    .col(ColumnDef::new_with_type("answer", ColumnType::Text).null())
+                    .primary_key(Index::create().col("org_id").col("caller").col("idem_key")),
+            ),
+            backend.schema(
+                Index::create()
+                    .name("idx_idempotency_keys_expiry")
+                    .table(IDEMPOTENCY_KEYS)
+                    .col("org_id")
+                    .col("expires_at")
+                    .if_not_exists(),
             ),
         ],
         _ => Vec::new(),

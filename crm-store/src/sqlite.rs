@@ -8,6 +8,7 @@ use crate::schema::{self, SCHEMA_VERSION};
 use crate::sql::{self, FIRST_FIELD, Raw};
 use crm_core::change::{Applied, AuditEntry, ChangeSet, Event, Write};
 use crm_core::error::{Error, FieldError, Result, codes};
+use crm_core::idempotency::{Answer, StoredKey};
 use crm_core::query::{Filter, StoreQuery};
 use crm_core::record::Record;
 use crm_core::schema::EntityDef;
@@ -601,6 +602,61 @@ impl Store for SqliteStore {
                 .and_then(|mut s| s.execute((tenant, name, holder, until.0, now.0)))
                 .map_err(db)?;
             Ok(n == 1)
+        })
+    }
+
+    async fn idempotency_claim(
+        &self,
+        tenant: Id,
+        caller: &str,
+        key: &str,
+        fingerprint: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<Option<StoredKey>> {
+        let q = sql::idempotency_sql(B);
+        self.write(|c| {
+            c.prepare_cached(&q.expire)
+                .and_then(|mut s| s.execute((tenant, now.0)))
+                .map_err(db)?;
+            let claimed = c
+                .prepare_cached(&q.claim)
+                .and_then(|mut s| s.execute((tenant, caller, key, fingerprint, expires_at.0)))
+                .map_err(db)?;
+            if claimed == 1 {
+                return Ok(None);
+            }
+            let (fingerprint, expires, answer) = c
+                .prepare_cached(&q.find)
+                .and_then(|mut s| {
+                    s.query_row((tenant, caller, key), |r| {
+                        Ok((
+                            r.get::<_, String>(0)?,
+                            r.get::<_, i64>(1)?,
+                            r.get::<_, Option<String>>(2)?,
+                        ))
+                    })
+                })
+                .map_err(db)?;
+            sql::stored_key(fingerprint, expires, answer).map(Some)
+        })
+    }
+
+    async fn idempotency_settle(&self, tenant: Id, caller: &str, key: &str, answer: Option<&Answer>) -> Result<()> {
+        let q = sql::idempotency_sql(B);
+        self.write(|c| {
+            match answer {
+                Some(a) => {
+                    let text = serde_json::to_string(a).map_err(|e| Error::internal(e.to_string()))?;
+                    c.prepare_cached(&q.answer)
+                        .and_then(|mut s| s.execute((text, tenant, caller, key)))
+                }
+                None => c
+                    .prepare_cached(&q.release)
+                    .and_then(|mut s| s.execute((tenant, caller, key))),
+            }
+            .map_err(db)?;
+            Ok(())
         })
     }
 }

@@ -314,3 +314,83 @@ pub fn webhook_claims_are_exclusive_until_they_expire<S: Store>(store: S) {
         assert_eq!(fx.writes_seen(), before, "claims are not audited");
     });
 }
+
+pub fn idempotency_keys_replay_refuse_and_expire<S: Store>(store: S) {
+    use crate::idempotency::{Answer, Begin, KEY_TTL_SECS};
+    let fx = Fixture::new(store);
+    let svc = &fx.svc;
+    block(async {
+        let before = fx.writes_seen();
+        let answer = Answer {
+            status: 201,
+            headers: vec![("location".into(), "/x".into())],
+            body: "{\"id\":1}".into(),
+        };
+        let Begin::Run(claim) = svc.idempotency_begin(&fx.sales_a, None, "k-1", "fp").await.unwrap() else {
+            panic!("a new key runs")
+        };
+        // While the first request runs, a repeat is a conflict and a different request reuses the key.
+        let running = svc.idempotency_begin(&fx.sales_a, None, "k-1", "fp").await.unwrap_err();
+        assert_eq!(running.code(), "conflict", "{running:?}");
+        let reused = svc
+            .idempotency_begin(&fx.sales_a, None, "k-1", "other")
+            .await
+            .unwrap_err();
+        assert_eq!(reused.field_errors()[0].code, "idempotency_key_reused");
+        // Keys are per caller: another user, or an API key of the same user, is another key.
+        let other = svc.idempotency_begin(&fx.sales_b, None, "k-1", "other").await.unwrap();
+        assert!(matches!(other, Begin::Run(_)), "{other:?}");
+        let key = super::fixed_id(777);
+        let by_key = svc
+            .idempotency_begin(&fx.sales_a, Some(key), "k-1", "fp")
+            .await
+            .unwrap();
+        assert!(matches!(by_key, Begin::Run(_)), "{by_key:?}");
+        svc.idempotency_settle(&claim, answer.clone()).await.unwrap();
+        // Settled: the same request gets the same answer, a different one is still refused.
+        assert_eq!(
+            svc.idempotency_begin(&fx.sales_a, None, "k-1", "fp").await.unwrap(),
+            Begin::Replay(answer.clone())
+        );
+        assert!(svc.idempotency_begin(&fx.sales_a, None, "k-1", "other").await.is_err());
+        // A second settle does not overwrite the first answer.
+        let late = Answer {
+            status: 200,
+            headers: vec![],
+            body: String::new(),
+        };
+        svc.idempotency_settle(&claim, late).await.unwrap();
+        assert_eq!(
+            svc.idempotency_begin(&fx.sales_a, None, "k-1", "fp").await.unwrap(),
+            Begin::Replay(answer.clone())
+        );
+        // An answer that is not final (a failure underneath) releases the key: a repeat runs anew.
+        let Begin::Run(c2) = svc.idempotency_begin(&fx.sales_a, None, "k-2", "fp").await.unwrap() else {
+            panic!("a new key runs")
+        };
+        let busy = Answer {
+            status: 503,
+            headers: vec![],
+            body: String::new(),
+        };
+        svc.idempotency_settle(&c2, busy).await.unwrap();
+        let again = svc.idempotency_begin(&fx.sales_a, None, "k-2", "fp2").await.unwrap();
+        assert!(matches!(again, Begin::Run(_)), "{again:?}");
+        // Malformed keys are refused.
+        let bad = svc
+            .idempotency_begin(&fx.sales_a, None, "has space", "fp")
+            .await
+            .unwrap_err();
+        assert_eq!(bad.field_errors()[0].code, "invalid_idempotency_key");
+        // Kept for the time the core says, then the key is free again (even for another request).
+        fx.clock.advance_micros(KEY_TTL_SECS * 1_000_000 - 1);
+        assert_eq!(
+            svc.idempotency_begin(&fx.sales_a, None, "k-1", "fp").await.unwrap(),
+            Begin::Replay(answer)
+        );
+        fx.clock.advance_micros(1);
+        let expired = svc.idempotency_begin(&fx.sales_a, None, "k-1", "other").await.unwrap();
+        assert!(matches!(expired, Begin::Run(_)), "{expired:?}");
+        assert_eq!(fx.writes_seen(), before, "keys are not audited");
+    });
+}

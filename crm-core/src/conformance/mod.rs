@@ -86,7 +86,8 @@ macro_rules! conformance_tests {
             decayed_score_explained_and_models_published);
         // auth.rs
         $crate::__conformance_cases!($make;
-            sessions_keys_and_secrets, webhooks_refuse_internal_addresses, webhook_claims_are_exclusive_until_they_expire);
+            sessions_keys_and_secrets, webhooks_refuse_internal_addresses, webhook_claims_are_exclusive_until_they_expire,
+            idempotency_keys_replay_refuse_and_expire);
         // sync_log.rs: the one case for stores without the log
         $crate::__conformance_cases!($make; sync_log_is_off_by_default);
         // declarations.rs: workflows, computed fields, children

@@ -42,6 +42,8 @@ pub struct Auth {
     pub actor: Actor,
     /// The sign-in session (access tokens); `None` for API keys.
     pub session: Option<Id>,
+    /// The API key the caller authenticated with; `None` for access tokens.
+    pub api_key: Option<Id>,
 }
 
 impl<S: ServerStore> FromRequestParts<AppState<S>> for Auth {
@@ -68,7 +70,11 @@ pub async fn resolve<S: ServerStore>(app: &AppState<S>, token: &str) -> ApiResul
             .run(move |svc| async move { svc.api_key_actor(tenant, key_id, &hash).await })
             .await
             .map_err(unauthenticated)?;
-        return Ok(Auth { actor, session: None });
+        return Ok(Auth {
+            actor,
+            session: None,
+            api_key: Some(key_id),
+        });
     }
     let c = app.jwt.check(token).ok_or(ApiError::Unauthenticated)?;
     let actor = app
@@ -78,6 +84,7 @@ pub async fn resolve<S: ServerStore>(app: &AppState<S>, token: &str) -> ApiResul
     Ok(Auth {
         actor,
         session: Some(c.sid),
+        api_key: None,
     })
 }
 

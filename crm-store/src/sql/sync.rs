@@ -10,9 +10,11 @@
 
 use super::value::to_sql_value;
 use crate::Backend;
-use crate::schema::{LEASES, SYNC_HEADS, SYNC_LOG};
+use crate::schema::{IDEMPOTENCY_KEYS, LEASES, SYNC_HEADS, SYNC_LOG};
+use crm_core::error::{Error, Result};
+use crm_core::idempotency::{Answer, StoredKey};
 use crm_core::sync::{SyncEntry, SyncWrite};
-use crm_core::value::{Id, Value};
+use crm_core::value::{Id, Timestamp, Value};
 use sea_query::{Expr, ExprTrait, OnConflict, Order, Query, Value as SqlValue};
 use serde_json::Value as Json;
 use std::sync::OnceLock;
@@ -161,6 +163,98 @@ pub fn lease_sql(backend: Backend) -> &'static str {
             )
             .to_owned();
         backend.build(&q).0
+    })
+}
+
+/// The idempotency key statements ([`crm_core::store::Store::idempotency_claim`] and
+/// [`crm_core::store::Store::idempotency_settle`]); a claim runs `expire`, `claim` and, if
+/// `claim` changed no row, `find`, in one transaction.
+#[derive(Clone, Debug)]
+pub struct IdempotencySql {
+    /// `DELETE FROM idempotency_keys WHERE org_id = ? AND expires_at <= ?` (tenant, now).
+    pub expire: String,
+    /// `INSERT INTO idempotency_keys (org_id, caller, idem_key, fingerprint, expires_at) VALUES
+    /// (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`: one row changed means claimed.
+    pub claim: String,
+    /// `SELECT fingerprint, expires_at, answer FROM idempotency_keys WHERE org_id = ? AND caller =
+    /// ? AND idem_key = ?`.
+    pub find: String,
+    /// `UPDATE idempotency_keys SET answer = ? WHERE org_id = ? AND caller = ? AND idem_key = ? AND
+    /// answer IS NULL`.
+    pub answer: String,
+    /// `DELETE FROM idempotency_keys WHERE org_id = ? AND caller = ? AND idem_key = ? AND answer IS
+    /// NULL`.
+    pub release: String,
+}
+
+/// [`IdempotencySql`] for `backend`, built once.
+pub fn idempotency_sql(backend: Backend) -> &'static IdempotencySql {
+    static SQLITE: OnceLock<IdempotencySql> = OnceLock::new();
+    static POSTGRES: OnceLock<IdempotencySql> = OnceLock::new();
+    let cell = match backend {
+        Backend::Sqlite => &SQLITE,
+        Backend::Postgres => &POSTGRES,
+    };
+    cell.get_or_init(|| {
+        let key = || {
+            Expr::col("org_id")
+                .eq(p())
+                .and(Expr::col("caller").eq(p()))
+                .and(Expr::col("idem_key").eq(p()))
+        };
+        let expire = Query::delete()
+            .from_table(IDEMPOTENCY_KEYS)
+            .and_where(Expr::col("org_id").eq(p()))
+            .and_where(Expr::col("expires_at").lte(p()))
+            .to_owned();
+        let claim = Query::insert()
+            .into_table(IDEMPOTENCY_KEYS)
+            .columns(["org_id", "caller", "idem_key", "fingerprint", "expires_at"])
+            .values_panic([p().into(), p().into(), p().into(), p().into(), p().into()])
+            .on_conflict(
+                OnConflict::columns(["org_id", "caller", "idem_key"])
+                    .do_nothing()
+                    .to_owned(),
+            )
+            .to_owned();
+        let find = Query::select()
+            .columns(["fingerprint", "expires_at", "answer"])
+            .from(IDEMPOTENCY_KEYS)
+            .cond_where(key())
+            .to_owned();
+        let answer = Query::update()
+            .table(IDEMPOTENCY_KEYS)
+            .value("answer", p())
+            .cond_where(key().and(Expr::col("answer").is_null()))
+            .to_owned();
+        let release = Query::delete()
+            .from_table(IDEMPOTENCY_KEYS)
+            .cond_where(key().and(Expr::col("answer").is_null()))
+            .to_owned();
+        IdempotencySql {
+            expire: backend.build(&expire).0,
+            claim: backend.build(&claim).0,
+            find: backend.build(&find).0,
+            answer: backend.build(&answer).0,
+            release: backend.build(&release).0,
+        }
+    })
+}
+
+/// A stored idempotency key from the columns [`IdempotencySql::find`] selects; an `answer` that
+/// is not what the stores write is `Corrupt`.
+pub fn stored_key(fingerprint: String, expires_at: i64, answer: Option<String>) -> Result<StoredKey> {
+    let answer = match answer {
+        Some(text) => Some(
+            serde_json::from_str::<Answer>(&text)
+                .map_err(|_| Error::corrupt("idempotency_keys: undecodable answer"))?,
+        ),
+        None => None,
+    };
+    Ok(StoredKey {
+        fingerprint,
+        expires_at: Timestamp(expires_at),
+        answer,
     })
 }
 
