@@ -1,7 +1,8 @@
 //! The benchmark harness: seeds a SQLite file through the service, then measures the hot use cases
 //! against raw rusqlite doing the same work on the same file in the same run. With
 //! `--database postgres://...` it does the same over the PostgreSQL store, against the same SQL run
-//! through sqlx directly on the same database (see `harness/pg.rs`).
+//! through sqlx directly on the same database (see `harness/pg.rs`); the quote measurements
+//! (`create_quote`, `list_quotes`) run on SQLite only.
 //!
 //! stdout: one JSON object per line, `{"name", "value", "unit", "baseline", "baseline_unit", "ratio",
 //! "n"}`; `ratio = value / baseline` (lower is better) on time lines. Everything else goes to stderr.
@@ -11,16 +12,17 @@
 //! ```
 
 use clap::Parser;
-use crm_core::access::Actor;
+use crm_core::access::{Actor, Scope};
 use crm_core::clock::{Clock, IdGen, RandomIds, SystemClock};
 use crm_core::demo::{CITIES, FIRST, LAST, OUTCOMES, PROJECTS, Rng, STATUSES};
+use crm_core::entity::quote::{self, QUOTE, QUOTE_LINE};
 use crm_core::entity::{ACTIVITY, ACTIVITY_KINDS, LEAD, LEAD_SOURCES};
 use crm_core::query::{Filter, ListRequest, Op, SortKey, StoreQuery};
 use crm_core::record::Record;
 use crm_core::schema::EntityDef;
 use crm_core::service::{ImportMode, ImportOptions, ImportReport, Service};
 use crm_core::store::Store;
-use crm_core::value::{Id, Timestamp, Value};
+use crm_core::value::{Id, Money, Timestamp, Value};
 use crm_store::{AnyStore, SqliteStore};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension};
@@ -67,6 +69,10 @@ struct Plan {
     lists: usize,
     /// Single creates.
     creates: usize,
+    /// Quotes seeded (through the service, a few lines each) before `list_quotes`.
+    quotes: usize,
+    /// Creates of a 20-line quote.
+    quote_creates: usize,
     /// Alternating rounds (baseline, measured) of the repeated measurements; the best round counts.
     rounds: usize,
     /// Leads loaded for in-memory scoring.
@@ -82,6 +88,8 @@ impl Plan {
                 gets: 2_000,
                 lists: 300,
                 creates: 200,
+                quotes: 2_000,
+                quote_creates: 100,
                 rounds: 2,
                 score_leads: leads.min(100_000),
                 score_time: Duration::from_millis(300),
@@ -91,6 +99,8 @@ impl Plan {
                 gets: 20_000,
                 lists: 2_000,
                 creates: 1_000,
+                quotes: 20_000,
+                quote_creates: 500,
                 rounds: 3,
                 score_leads: leads.min(100_000),
                 score_time: Duration::from_secs(2),
@@ -362,6 +372,152 @@ fn activity_csv(rows: &[ActRow]) -> Vec<u8> {
     s.into_bytes()
 }
 
+/// What a moving company puts on a quote: (description, unit, unit price in cents, tax rate).
+const QUOTE_CATALOGUE: &[(&str, &str, i64, &str)] = &[
+    ("Truck with driver", "h", 14_500, "0"),
+    ("Mover", "h", 5_500, "0"),
+    ("Packing materials", "set", 8_990, "8.25"),
+    ("Long-distance surcharge", "mi", 235, "0"),
+    ("Piano handling", "item", 35_000, "0"),
+    ("Storage", "month", 17_900, "8.875"),
+    ("Moving boxes", "box", 349, "8.25"),
+];
+const QUOTE_TERMS: &str = "50 % deposit on booking; the balance on delivery.";
+/// Lines of a measured `create_quote`.
+const QUOTE_LINES: usize = 20;
+/// Lines of each quote seeded for `list_quotes`.
+const SEED_QUOTE_LINES: usize = 3;
+
+/// One generated quote line, as entered.
+#[derive(Debug)]
+struct QuoteLineRow {
+    description: &'static str,
+    unit: &'static str,
+    quantity: String,
+    cents: i64,
+    tax_rate: &'static str,
+}
+
+/// One generated quote (for the bench tenant's default rounding policy: per line, half up, net).
+#[derive(Debug)]
+struct QuoteRow {
+    title: String,
+    contact: Id,
+    valid_until: String,
+    lines: Vec<QuoteLineRow>,
+}
+
+fn gen_quotes(rng: &mut Rng, n: usize, lines: usize, contacts: &[Id], prefix: &str, now: Timestamp) -> Vec<QuoteRow> {
+    (0..n)
+        .map(|i| QuoteRow {
+            title: format!("Move {prefix}{i}"),
+            contact: contacts[rng.index(contacts.len())],
+            valid_until: now.plus_days(30).date().to_string(),
+            lines: (0..lines)
+                .map(|_| {
+                    let (description, unit, cents, tax_rate) = QUOTE_CATALOGUE[rng.index(QUOTE_CATALOGUE.len())];
+                    let quantity = match unit {
+                        "h" => format!("{}.{}", 2 + rng.index(10), [0, 5][rng.index(2)]),
+                        "mi" => (50 + rng.index(900)).to_string(),
+                        _ => (1 + rng.index(30)).to_string(),
+                    };
+                    QuoteLineRow {
+                        description,
+                        unit,
+                        quantity,
+                        cents,
+                        tax_rate,
+                    }
+                })
+                .collect(),
+        })
+        .collect()
+}
+
+/// The quote as a single-create input, its lines inline (`owner`: set owner and team explicitly).
+fn quote_input(q: &QuoteRow, owner: Option<Owner>) -> Map<String, Json> {
+    let lines: Vec<Json> = q
+        .lines
+        .iter()
+        .map(|l| {
+            json!({"description": l.description, "unit": l.unit, "quantity": l.quantity,
+                   "unit_price": format!("{}.{:02}", l.cents / 100, l.cents % 100), "tax_rate": l.tax_rate})
+        })
+        .collect();
+    let mut m = obj(json!({
+        "title": q.title, "contact_id": q.contact.to_string(), "valid_until": q.valid_until,
+        "terms": QUOTE_TERMS, "quote_lines": lines,
+    }));
+    if let Some(o) = owner {
+        m.insert("owner_id".into(), Json::String(o.id.to_string()));
+        m.insert("team_id".into(), Json::String(o.team.to_string()));
+    }
+    m
+}
+
+/// A quote as the raw baseline stores it: ids, number and every derived amount computed before the
+/// timed part, the totals by the core (`quote::totals::compute` with the tenant's default policy).
+#[derive(Debug)]
+struct RawQuote {
+    id: Id,
+    number: i64,
+    reference: String,
+    owner: Owner,
+    row: QuoteRow,
+    line_ids: Vec<Id>,
+    /// Quantities and tax rates as stored (millionths).
+    quantities: Vec<i64>,
+    rates: Vec<i64>,
+    totals: quote::totals::Totals,
+    taxes: String,
+}
+
+fn quote_totals(q: &QuoteRow) -> Res<quote::totals::Totals> {
+    let dec = |s: &str| crm_core::decimal::parse(s).ok_or_else(|| format!("bad decimal {s}"));
+    let inputs = q
+        .lines
+        .iter()
+        .map(|l| {
+            Ok(quote::totals::LineInput {
+                quantity: dec(&l.quantity)?,
+                unit_price: Money(l.cents),
+                discount_percent: None,
+                discount_amount: None,
+                tax_rate: dec(l.tax_rate)?,
+                optional: false,
+            })
+        })
+        .collect::<Res<Vec<_>>>()?;
+    let policy = quote::policy(None);
+    quote::totals::compute(&inputs, quote::totals::DocumentDiscount::None, &policy)
+        .map_err(|e| format!("quote totals: {e:?}").into())
+}
+
+fn raw_quote(row: QuoteRow, number: i64, owner: Owner, now: Timestamp) -> Res<RawQuote> {
+    let micros = |s: &str| {
+        crm_core::decimal::parse(s)
+            .and_then(crm_core::decimal::to_micros)
+            .ok_or_else(|| format!("bad decimal {s}"))
+    };
+    let totals = quote_totals(&row)?;
+    Ok(RawQuote {
+        id: RandomIds.new_id(now),
+        number,
+        reference: format!("Q-{number:05}-R1"),
+        owner,
+        line_ids: row.lines.iter().map(|_| RandomIds.new_id(now)).collect(),
+        quantities: row
+            .lines
+            .iter()
+            .map(|l| micros(&l.quantity))
+            .collect::<Result<_, _>>()?,
+        rates: row.lines.iter().map(|l| micros(l.tax_rate)).collect::<Result<_, _>>()?,
+        taxes: serde_json::to_value(&totals.taxes)?.to_string(),
+        totals,
+        row,
+    })
+}
+
 /// A trivial "fit score" the raw baseline stores at insert time (the service runs the real model).
 fn raw_fit_score(source: &str, cents: i64) -> i64 {
     let s = match source {
@@ -564,6 +720,82 @@ fn bind_activity(
             "owner_id" => st.raw_bind_parameter(p, &r.owner.id.as_bytes()[..])?,
             "team_id" => st.raw_bind_parameter(p, &r.owner.team.as_bytes()[..])?,
             "external_id" => st.raw_bind_parameter(p, r.external_id.as_str())?,
+            _ => st.raw_bind_parameter(p, rusqlite::types::Null)?,
+        }
+    }
+    st.raw_execute()
+}
+
+/// Binds one precomputed quote to the full-row insert of `quotes` and runs it.
+fn bind_quote(
+    st: &mut rusqlite::Statement<'_>,
+    cols: &[&str],
+    q: &RawQuote,
+    tenant: Id,
+    now: Timestamp,
+) -> rusqlite::Result<usize> {
+    let t = &q.totals;
+    for (i, c) in cols.iter().enumerate() {
+        let p = i + 1;
+        match *c {
+            "id" => st.raw_bind_parameter(p, &q.id.as_bytes()[..])?,
+            "org_id" => st.raw_bind_parameter(p, &tenant.as_bytes()[..])?,
+            "version" | "revision" => st.raw_bind_parameter(p, 1i64)?,
+            "created_at" | "updated_at" => st.raw_bind_parameter(p, now.0)?,
+            "number" => st.raw_bind_parameter(p, q.number)?,
+            "reference" => st.raw_bind_parameter(p, q.reference.as_str())?,
+            "title" => st.raw_bind_parameter(p, q.row.title.as_str())?,
+            "contact_id" => st.raw_bind_parameter(p, &q.row.contact.as_bytes()[..])?,
+            "owner_id" => st.raw_bind_parameter(p, &q.owner.id.as_bytes()[..])?,
+            "team_id" => st.raw_bind_parameter(p, &q.owner.team.as_bytes()[..])?,
+            "valid_until" => st.raw_bind_parameter(p, q.row.valid_until.as_str())?,
+            "terms" => st.raw_bind_parameter(p, QUOTE_TERMS)?,
+            "status" => st.raw_bind_parameter(p, "draft")?,
+            "currency" => st.raw_bind_parameter(p, "USD")?,
+            "subtotal" => st.raw_bind_parameter(p, t.subtotal.0)?,
+            "discount_total" => st.raw_bind_parameter(p, t.discount_total.0)?,
+            "tax_total" => st.raw_bind_parameter(p, t.tax_total.0)?,
+            "total" => st.raw_bind_parameter(p, t.total.0)?,
+            "taxes" => st.raw_bind_parameter(p, q.taxes.as_str())?,
+            "effective_discount_percent" => {
+                st.raw_bind_parameter(p, crm_core::decimal::to_micros(t.effective_discount_percent))?
+            }
+            "line_count" => st.raw_bind_parameter(p, q.line_ids.len() as i64)?,
+            _ => st.raw_bind_parameter(p, rusqlite::types::Null)?,
+        }
+    }
+    st.raw_execute()
+}
+
+/// Binds line `i` of a precomputed quote to the full-row insert of `quote_lines` and runs it.
+fn bind_quote_line(
+    st: &mut rusqlite::Statement<'_>,
+    cols: &[&str],
+    q: &RawQuote,
+    i: usize,
+    tenant: Id,
+    now: Timestamp,
+) -> rusqlite::Result<usize> {
+    let (l, t) = (&q.row.lines[i], &q.totals.lines[i]);
+    for (c_i, c) in cols.iter().enumerate() {
+        let p = c_i + 1;
+        match *c {
+            "id" => st.raw_bind_parameter(p, &q.line_ids[i].as_bytes()[..])?,
+            "org_id" => st.raw_bind_parameter(p, &tenant.as_bytes()[..])?,
+            "version" => st.raw_bind_parameter(p, 1i64)?,
+            "created_at" | "updated_at" => st.raw_bind_parameter(p, now.0)?,
+            "quote_id" => st.raw_bind_parameter(p, &q.id.as_bytes()[..])?,
+            "position" => st.raw_bind_parameter(p, i as i64 + 1)?,
+            "description" => st.raw_bind_parameter(p, l.description)?,
+            "quantity" => st.raw_bind_parameter(p, q.quantities[i])?,
+            "unit" => st.raw_bind_parameter(p, l.unit)?,
+            "unit_price" => st.raw_bind_parameter(p, l.cents)?,
+            "tax_rate" => st.raw_bind_parameter(p, q.rates[i])?,
+            "optional" => st.raw_bind_parameter(p, false)?,
+            "amount" => st.raw_bind_parameter(p, t.amount.0)?,
+            "discount_share" => st.raw_bind_parameter(p, t.discount_share.0)?,
+            "tax" => st.raw_bind_parameter(p, t.tax.0)?,
+            "total" => st.raw_bind_parameter(p, t.total.0)?,
             _ => st.raw_bind_parameter(p, rusqlite::types::Null)?,
         }
     }
@@ -1042,7 +1274,8 @@ fn run(args: &Args) -> Res<()> {
             pairs.len(),
         );
     }
-    Ok(())
+
+    run_quotes(&svc, &t, &raw, &raw_r, plan, &mut rng)
 }
 
 /// The raw equivalent of a full re-score: every lead (all columns) in id order, 1,000 at a time, with
@@ -1187,13 +1420,219 @@ fn explain_list(raw: &Connection, list_sql: &str, tenant: Id) -> Res<()> {
             crm_store::Backend::Sqlite,
         )?)
         .0;
-    for (who, sql) in [("raw", list_sql), ("store", store_sql.as_str())] {
+    print_plans(raw, "list_page", &[("raw", list_sql), ("store", &store_sql)])
+}
+
+/// The quote measurements: `create_quote` (a 20-line quote through `Service::create`) and
+/// `list_quotes` (a page of quotes with their totals), each beside raw SQLite on the same file.
+fn run_quotes(svc: &Svc, t: &Tenant, raw: &Connection, raw_r: &Connection, plan: Plan, rng: &mut Rng) -> Res<()> {
+    let now = SystemClock.now();
+    let tenant_b = t.tenant.as_bytes().to_vec();
+    let actor = &t.sales[0];
+    let me = *t
+        .owners
+        .iter()
+        .find(|o| Some(o.id) == actor.user_id)
+        .ok_or("sales user is not an owner")?;
+    // The customers: contacts of the sales user (inside their team's scope).
+    let contacts: Vec<Id> = (0..20)
+        .map(|_| {
+            let input = obj(json!({"first_name": rng.pick(FIRST), "last_name": rng.pick(LAST)}));
+            Ok(block(svc.create(actor, "contact", &input))?.id)
+        })
+        .collect::<Res<_>>()?;
+
+    // ---- seed: quotes of a few lines through the service, spread over the five owners ----
+    let seed = gen_quotes(rng, plan.quotes, SEED_QUOTE_LINES, &contacts, "S", now);
+    let (seed_t, ()) = time(|| {
+        for (i, q) in seed.iter().enumerate() {
+            let input = quote_input(q, Some(t.owners[i % t.owners.len()]));
+            black_box(block(svc.create(&t.manager, "quote", &input))?);
+        }
+        Ok(())
+    })?;
+    eprintln!(
+        "quotes: seeded {} quotes of {SEED_QUOTE_LINES} lines through the service in {seed_t:?}",
+        seed.len()
+    );
+    drop(seed);
+
+    // ---- create_quote ----
+    let raw_quotes = clone_table(raw, QUOTE.table, true)?;
+    let raw_lines = clone_table(raw, QUOTE_LINE.table, true)?;
+    let mut number = 0i64;
+    let raw_batches: Vec<Vec<RawQuote>> = (0..=plan.rounds)
+        .map(|round| {
+            gen_quotes(
+                rng,
+                plan.quote_creates,
+                QUOTE_LINES,
+                &contacts,
+                &format!("R{round}-"),
+                now,
+            )
+            .into_iter()
+            .map(|q| {
+                number += 1;
+                raw_quote(q, number, me, now)
+            })
+            .collect::<Res<_>>()
+        })
+        .collect::<Res<_>>()?;
+    let svc_rows: Vec<Vec<QuoteRow>> = (0..=plan.rounds)
+        .map(|round| {
+            gen_quotes(
+                rng,
+                plan.quote_creates,
+                QUOTE_LINES,
+                &contacts,
+                &format!("C{round}-"),
+                now,
+            )
+        })
+        .collect();
+    let svc_batches: Vec<Vec<Map<String, Json>>> = svc_rows
+        .iter()
+        .map(|b| b.iter().map(|q| quote_input(q, None)).collect())
+        .collect();
+    let (q_cols, l_cols) = (insert_columns(&QUOTE), insert_columns(&QUOTE_LINE));
+    let (q_sql, l_sql) = (insert_sql(&raw_quotes, &q_cols), insert_sql(&raw_lines, &l_cols));
+    let mut first: Option<Record> = None;
+    let (raw_t, svc_t) = alternate(
+        plan.rounds,
+        |round| {
+            for q in &raw_batches[round] {
+                raw.execute_batch("BEGIN IMMEDIATE")?;
+                {
+                    let mut st = raw.prepare_cached(&q_sql)?;
+                    bind_quote(&mut st, &q_cols, q, t.tenant, now)?;
+                    let mut st = raw.prepare_cached(&l_sql)?;
+                    for i in 0..q.line_ids.len() {
+                        bind_quote_line(&mut st, &l_cols, q, i, t.tenant, now)?;
+                    }
+                }
+                raw.execute_batch("COMMIT")?;
+            }
+            Ok(())
+        },
+        |round| {
+            for input in &svc_batches[round] {
+                let rec = block(svc.create(actor, "quote", input))?;
+                if first.is_none() {
+                    first = Some(rec);
+                } else {
+                    black_box(rec);
+                }
+            }
+            Ok(())
+        },
+    )?;
+    // The service derived the same totals the baseline stores (both from the core).
+    let expected = quote_totals(&svc_rows[0][0])?;
+    let got = first
+        .as_ref()
+        .map(|r| (r.get("total").cloned(), r.get("line_count").cloned()));
+    if got != Some((Some(Value::Money(expected.total)), Some(Value::Int(QUOTE_LINES as i64)))) {
+        eprintln!(
+            "WARNING create_quote: the service's first quote has (total, line_count) {got:?}, expected {:?}",
+            expected.total
+        );
+    }
+    emit(
+        "create_quote",
+        per_op(svc_t, plan.quote_creates, 1e6),
+        "us/op",
+        Some(per_op(raw_t, plan.quote_creates, 1e6)),
+        plan.quote_creates,
+    );
+    drop((raw_batches, svc_batches));
+    raw.execute_batch(&format!("DROP TABLE {raw_lines}; DROP TABLE {raw_quotes}"))?;
+
+    // ---- list_quotes: the newest page of the team's quotes, with their totals ----
+    let cols = read_columns(&QUOTE);
+    let list_sql = format!(
+        "SELECT {} FROM quotes WHERE org_id = ?1 AND (team_id = ?2 OR owner_id = ?3) ORDER BY created_at DESC NULLS LAST, id DESC NULLS LAST LIMIT 51",
+        cols.join(", ")
+    );
+    explain_quotes(raw_r, &list_sql, actor)?;
+    let team_b = actor.team_id.ok_or("sales user has no team")?.as_bytes().to_vec();
+    let me_b = me.id.as_bytes().to_vec();
+    let req = ListRequest {
+        sort: vec![SortKey::desc("created_at")],
+        limit: Some(50),
+        ..Default::default()
+    };
+    let (mut raw_ids, mut svc_ids) = (Vec::new(), Vec::new());
+    let (raw_t, svc_t) = alternate(
+        plan.rounds,
+        |_| {
+            let mut st = raw_r.prepare_cached(&list_sql)?;
+            for _ in 0..plan.lists {
+                let mut q = st.query((&tenant_b[..], &team_b[..], &me_b[..]))?;
+                let mut page = Vec::with_capacity(51);
+                while let Some(r) = q.next()? {
+                    page.push(decode_row(r, cols.len())?);
+                }
+                page.truncate(50);
+                raw_ids = page.iter().map(|r| uuid_of(&r[0])).collect();
+                black_box(page);
+            }
+            Ok(())
+        },
+        |_| {
+            for _ in 0..plan.lists {
+                let page = block(svc.list(actor, "quote", &req))?;
+                svc_ids = page.items.iter().map(|r| Some(r.id)).collect();
+                black_box(page);
+            }
+            Ok(())
+        },
+    )?;
+    if raw_ids != svc_ids || svc_ids.len() != 50 {
+        eprintln!(
+            "WARNING list_quotes: raw and service pages differ ({} and {} rows)",
+            raw_ids.len(),
+            svc_ids.len()
+        );
+    }
+    emit(
+        "list_quotes",
+        per_op(svc_t, plan.lists, 1e6),
+        "us/op",
+        Some(per_op(raw_t, plan.lists, 1e6)),
+        plan.lists,
+    );
+    Ok(())
+}
+
+/// Prints the store's SQL and the query plans of the raw quote list and of the store's (to stderr).
+fn explain_quotes(raw: &Connection, list_sql: &str, actor: &Actor) -> Res<()> {
+    let store_q = StoreQuery {
+        filter: actor.scope_filter(&QUOTE, Scope::Team),
+        sort: vec![SortKey::desc("created_at"), SortKey::desc("id")],
+        limit: 51,
+    };
+    let store_sql = crm_store::Backend::Sqlite
+        .build(&crm_store::sql::select(
+            &QUOTE,
+            actor.tenant,
+            &store_q,
+            crm_store::Backend::Sqlite,
+        )?)
+        .0;
+    eprintln!("list_quotes store SQL: {store_sql}");
+    print_plans(raw, "list_quotes", &[("raw", list_sql), ("store", &store_sql)])
+}
+
+/// Prints the query plan of each statement (to stderr), its parameters bound to NULL.
+fn print_plans(raw: &Connection, what: &str, sqls: &[(&str, &str)]) -> Res<()> {
+    for (who, sql) in sqls {
         let mut st = raw.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
         let nulls = vec![rusqlite::types::Null; st.parameter_count()];
         let plan: Vec<String> = st
             .query_map(rusqlite::params_from_iter(nulls), |r| r.get::<_, String>(3))?
             .collect::<Result<_, _>>()?;
-        eprintln!("list_page plan ({who}): {}", plan.join(" | "));
+        eprintln!("{what} plan ({who}): {}", plan.join(" | "));
     }
     Ok(())
 }
