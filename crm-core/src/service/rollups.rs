@@ -30,6 +30,11 @@ impl<S: Store> Service<S> {
             return Ok(());
         };
         for r in &def.rollups {
+            // A record that counts neither before nor after the write leaves every sum as it was
+            // (a draft quote's edits): no read, no write.
+            if ![old, new].into_iter().flatten().any(|x| r.counts(x)) {
+                continue;
+            }
             let FieldType::Ref(target_type) = def.def(r.via).map(|f| f.spec.ty.clone()).unwrap_or(FieldType::Text)
             else {
                 continue;
