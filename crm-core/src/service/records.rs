@@ -472,8 +472,11 @@ impl<S: Store> Service<S> {
     ) -> Result<(StoreQuery, Vec<SortKey>, Option<ComputeCtx>)> {
         let scope = actor.authorize(def, Action::Read)?;
         let custom = self.custom_specs(actor.tenant, def).await?;
-        let vctx = self.vctx(actor.tenant).await?;
-        let compute = self.compute_ctx(actor.tenant, def).await?;
+        // One read of the tenant's settings serves validation and computed fields.
+        let org = self.org(actor.tenant).await?;
+        let now = self.clock.now();
+        let vctx = crate::tenant::validation_ctx(now, Some(&org));
+        let compute = (!def.computed.is_empty()).then(|| ComputeCtx::new(now, Some(org)));
         let readable = |f: &str| actor.role.can_read_field(def, f);
         let cx = BindCtx {
             def,
