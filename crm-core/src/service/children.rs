@@ -255,18 +255,9 @@ impl<S: Store> Service<S> {
         let loaded = self.load_children(actor.tenant, &parent).await?;
         let mut children = loaded.clone();
         let mut errs: Vec<FieldError> = Vec::new();
-        let prefixed = |i: usize, e: Error, errs: &mut Vec<FieldError>| -> Result<()> {
-            match e {
-                Error::Validation(fs) => {
-                    errs.extend(fs.into_iter().map(|mut f| {
-                        f.path = format!("ops[{i}].{}", f.path);
-                        f
-                    }));
-                    Ok(())
-                }
-                other => Err(other),
-            }
-        };
+        let prefixed = |i: usize, e: Error, errs: &mut Vec<FieldError>| super::nest(&format!("ops[{i}]"), e, errs);
+        // Each child type's tenant data, read once for the whole batch.
+        let mut ctxs: std::collections::HashMap<&'static str, crate::entity::WriteCtx> = Default::default();
         for (i, op) in ops.iter().enumerate() {
             let name = match op {
                 ChildOp::Create { entity, .. } | ChildOp::Update { entity, .. } | ChildOp::Delete { entity, .. } => {
@@ -296,8 +287,11 @@ impl<S: Store> Service<S> {
                         continue;
                     }
                     input.insert(c.field.into(), pid);
-                    let ctx = self.write_ctx(actor.tenant, cdef).await?;
-                    match self.build_create(actor, cdef, &input, &ctx) {
+                    if !ctxs.contains_key(cdef.name) {
+                        ctxs.insert(cdef.name, self.write_ctx(actor.tenant, cdef).await?);
+                    }
+                    let ctx = &ctxs[cdef.name];
+                    match self.build_create(actor, cdef, &input, ctx) {
                         Ok(rec) => {
                             if let Err(e) = self.check_links(actor, &rec, None).await {
                                 prefixed(i, e, &mut errs)?;
@@ -328,8 +322,11 @@ impl<S: Store> Service<S> {
                         ));
                         continue;
                     }
-                    let ctx = self.write_ctx(actor.tenant, cdef).await?;
-                    match self.build_update(actor, &cur, patch, &ctx, scope) {
+                    if !ctxs.contains_key(cdef.name) {
+                        ctxs.insert(cdef.name, self.write_ctx(actor.tenant, cdef).await?);
+                    }
+                    let ctx = &ctxs[cdef.name];
+                    match self.build_update(actor, &cur, patch, ctx, scope) {
                         Ok(Some(rec)) => {
                             if let Err(e) = self.check_links(actor, &rec, Some(&cur)).await {
                                 prefixed(i, e, &mut errs)?;
@@ -371,8 +368,22 @@ impl<S: Store> Service<S> {
     ) -> Result<Vec<(&'static EntityDef, Vec<Record>)>> {
         let def = self.entity(entity)?;
         let parent = self.visible(actor, def, id).await?;
+        self.children_of(actor, &parent).await
+    }
+
+    /// The children of a record the actor just read or wrote (a use case's answer), without reading
+    /// the record again; nothing for types without children. `NotFound` for a record of another
+    /// tenant or outside the actor's read scope.
+    pub async fn children_of(&self, actor: &Actor, parent: &Record) -> Result<Vec<(&'static EntityDef, Vec<Record>)>> {
+        if parent.entity.children().next().is_none() {
+            return Ok(Vec::new());
+        }
+        let scope = actor.authorize(parent.entity, Action::Read)?;
+        if parent.tenant != actor.tenant || !actor.in_scope(parent, scope) {
+            return Err(Error::not_found(parent.entity.name, parent.id));
+        }
         let mut out = Vec::new();
-        for (cdef, mut rows) in self.load_children(actor.tenant, &parent).await? {
+        for (cdef, mut rows) in self.load_children(actor.tenant, parent).await? {
             // One compute context per child type, not per row.
             if let Some(cx) = self.compute_ctx(actor.tenant, cdef).await? {
                 rows.iter_mut().for_each(|r| crate::computed::evaluate(r, &cx));

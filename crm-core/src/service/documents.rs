@@ -22,7 +22,7 @@ impl<S: Store> Service<S> {
             ));
         }
         let record = self.get(actor, entity, id).await?;
-        let children = self.children(actor, entity, id).await?;
+        let children = self.children_of(actor, &record).await?;
         let org = self.org(actor.tenant).await?;
         let mut refs = Vec::new();
         for field in def.rules.document_refs() {

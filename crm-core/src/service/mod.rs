@@ -444,3 +444,19 @@ pub(crate) fn input_paths(input: &Map<String, Json>) -> Vec<String> {
     }
     out
 }
+
+/// Collects a validation error's field errors under `prefix` (`ops[2].quantity`,
+/// `quote_lines[1].quantity`), so a batch reports every item's errors at once; any other error is
+/// returned as it is.
+pub(crate) fn nest(prefix: &str, e: Error, errs: &mut Vec<FieldError>) -> Result<()> {
+    match e {
+        Error::Validation(fs) => {
+            errs.extend(fs.into_iter().map(|mut f| {
+                f.path = format!("{prefix}.{}", f.path);
+                f
+            }));
+            Ok(())
+        }
+        other => Err(other),
+    }
+}

@@ -83,11 +83,7 @@ impl<S: Store> Service<S> {
                 cin.insert(c.field.into(), Json::String(parent_id.to_string()));
                 match self.build_create(actor, cdef, &cin, &cctx) {
                     Ok(r) => rows.push(r),
-                    Err(Error::Validation(e)) => errs.extend(e.into_iter().map(|mut f| {
-                        f.path = format!("{prefix}.{}", f.path);
-                        f
-                    })),
-                    Err(e) => return Err(e),
+                    Err(e) => super::nest(&prefix, e, &mut errs)?,
                 }
             }
             children.push((cdef, rows));
@@ -104,7 +100,11 @@ impl<S: Store> Service<S> {
         if def.children().next().is_some() {
             // A new parent derives from the children it comes with (none: zero totals, the tenant's
             // currency).
-            let cx = ComputeCtx::new(ctx.vctx.now, Some(self.org(actor.tenant).await?));
+            let org = match &ctx.settings {
+                Some(o) => o.clone(),
+                None => self.org(actor.tenant).await?,
+            };
+            let cx = ComputeCtx::new(ctx.vctx.now, Some(org));
             def.rules.derive_from_children(&mut rec, &mut children, &cx)?;
         }
         self.check_links(actor, &rec, None).await?;

@@ -26,9 +26,10 @@ impl<S: Store> Service<S> {
         new: Option<&Record>,
         cs: &mut ChangeSet,
     ) -> Result<()> {
-        let Some(def) = new.or(old).map(|r| r.entity) else {
+        let Some(written) = new.or(old) else {
             return Ok(());
         };
+        let def = written.entity;
         for r in &def.rollups {
             // A record that counts neither before nor after the write leaves every sum as it was
             // (a draft quote's edits): no read, no write.
@@ -49,15 +50,15 @@ impl<S: Store> Service<S> {
                 .collect();
             targets.dedup();
             for target in targets {
-                self.rollup_target(actor, tdef, r.field, target, new.or(old), new, cs)
+                self.rollup_target(actor, tdef, r.field, target, written, new, cs)
                     .await?;
             }
         }
         Ok(())
     }
 
-    /// Recomputes one target field: the sum over every rollup feeding it, with `written` (the record
-    /// being written, `Some` state unless deleted) counted as it will be.
+    /// Recomputes one target field: the sum over every rollup feeding it, with the record being
+    /// `written` counted as it will be (`new`; `None` when it is deleted).
     #[allow(clippy::too_many_arguments)]
     async fn rollup_target(
         &self,
@@ -65,8 +66,8 @@ impl<S: Store> Service<S> {
         tdef: &'static EntityDef,
         field: &'static str,
         target: Id,
-        written: Option<&Record>,
-        written_new: Option<&Record>,
+        written: &Record,
+        new: Option<&Record>,
         cs: &mut ChangeSet,
     ) -> Result<()> {
         let Some(idx) = tdef.index_of(field) else { return Ok(()) };
@@ -89,13 +90,13 @@ impl<S: Store> Service<S> {
                 MAX_ROLLED_UP,
             );
             let rows = self.store.query(actor.tenant, d, &q).await?;
-            let skip = written.filter(|w| std::ptr::eq(w.entity, d)).map(|w| w.id);
+            let skip = std::ptr::eq(written.entity, d).then_some(written.id);
             total += rows
                 .iter()
                 .filter(|x| Some(x.id) != skip)
                 .map(|x| amount(x, &r))
                 .sum::<i64>();
-            if let Some(w) = written_new.filter(|w| std::ptr::eq(w.entity, d))
+            if let Some(w) = new.filter(|w| std::ptr::eq(w.entity, d))
                 && w.id_of(r.via) == Some(target)
                 && r.counts(w)
             {

@@ -88,18 +88,6 @@ pub fn record_response(status: StatusCode, r: &Record, location: Option<String>)
     res
 }
 
-/// A parent record's children (none for other types), read right after the record.
-async fn children_of<S: crm_core::store::Store>(
-    svc: &crm_core::service::Service<S>,
-    actor: &crm_core::access::Actor,
-    r: &Record,
-) -> crm_core::error::Result<Vec<(&'static EntityDef, Vec<Record>)>> {
-    if r.entity.children().next().is_none() {
-        return Ok(Vec::new());
-    }
-    svc.children(actor, r.entity.name, r.id).await
-}
-
 /// A record response with the record's children under their table names (a quote with its
 /// `quote_lines`).
 fn with_children(
@@ -191,7 +179,7 @@ pub fn routes<S: ServerStore>(mut api: Api<S>, def: &'static EntityDef) -> Api<S
                     let (r, kids) = app
                         .write(move |svc| async move {
                             let r = svc.create(&actor, def.name, &input).await?;
-                            let kids = children_of(&svc, &actor, &r).await?;
+                            let kids = svc.children_of(&actor, &r).await?;
                             Ok((r, kids))
                         })
                         .await?;
@@ -225,7 +213,7 @@ pub fn routes<S: ServerStore>(mut api: Api<S>, def: &'static EntityDef) -> Api<S
                 let (r, kids) = app
                     .run(move |svc| async move {
                         let r = svc.get(&actor, def.name, id).await?;
-                        let kids = children_of(&svc, &actor, &r).await?;
+                        let kids = svc.children_of(&actor, &r).await?;
                         Ok((r, kids))
                     })
                     .await?;
@@ -261,7 +249,7 @@ pub fn routes<S: ServerStore>(mut api: Api<S>, def: &'static EntityDef) -> Api<S
                 let (r, kids) = app
                     .write(move |svc| async move {
                         let r = svc.update(&actor, def.name, id, v, &input).await?;
-                        let kids = children_of(&svc, &actor, &r).await?;
+                        let kids = svc.children_of(&actor, &r).await?;
                         Ok((r, kids))
                     })
                     .await?;
@@ -327,7 +315,7 @@ pub fn routes<S: ServerStore>(mut api: Api<S>, def: &'static EntityDef) -> Api<S
                         let (r, kids, report) = app
                             .write(move |svc| async move {
                                 let (r, report) = svc.run_transition(&actor, def.name, id, v, t.name, &input).await?;
-                                let kids = children_of(&svc, &actor, &r).await?;
+                                let kids = svc.children_of(&actor, &r).await?;
                                 Ok((r, kids, report))
                             })
                             .await?;
@@ -466,7 +454,7 @@ pub fn routes<S: ServerStore>(mut api: Api<S>, def: &'static EntityDef) -> Api<S
                     let (r, kids) = app
                         .write(move |svc| async move {
                             let r = svc.write_children(&actor, def.name, id, v, &body.ops).await?;
-                            let kids = children_of(&svc, &actor, &r).await?;
+                            let kids = svc.children_of(&actor, &r).await?;
                             Ok((r, kids))
                         })
                         .await?;
