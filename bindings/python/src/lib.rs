@@ -488,9 +488,12 @@ impl Database {
     }
 
     /// Quote conversion grouped `by` owner, source or month (JSON rows).
-    fn quote_conversion(&self, py: Python<'_>, by: &str) -> PyResult<String> {
-        let by: crm_core::analytics::conversion::ConversionBy =
-            serde_json::from_value(Json::String(by.to_owned())).map_err(|_| bad("by is owner, source or month"))?;
+    #[pyo3(signature = (by=None))]
+    fn quote_conversion(&self, py: Python<'_>, by: Option<&str>) -> PyResult<String> {
+        let by: crm_core::analytics::conversion::ConversionBy = match by {
+            Some(s) => s.parse().map_err(|e: crm_core::error::Error| bad(e.to_string()))?,
+            None => Default::default(),
+        };
         let r = self.run(py, |svc, actor| pollster::block_on(svc.quote_conversion(actor, by)))?;
         to_json_string(&r)
     }

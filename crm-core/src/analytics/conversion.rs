@@ -12,8 +12,8 @@ use crate::value::{Id, Money, Value};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// What quotes are grouped by.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// What quotes are grouped by (by month unless asked otherwise).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum ConversionBy {
     /// The owner's user id.
@@ -21,7 +21,23 @@ pub enum ConversionBy {
     /// The originating lead's `source` (none: quotes without a lead, or whose lead the reader may not see).
     Source,
     /// The month of the first sending, `YYYY-MM` (UTC).
+    #[default]
     Month,
+}
+
+impl std::str::FromStr for ConversionBy {
+    type Err = crate::error::Error;
+
+    /// `owner`, `source` or `month`; anything else is a validation error on `by`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| {
+            crate::error::Error::field(
+                "by",
+                crate::error::codes::INVALID_OPTION,
+                "must be one of: owner, source, month",
+            )
+        })
+    }
 }
 
 /// One group's conversion.

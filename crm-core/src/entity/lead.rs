@@ -64,6 +64,7 @@ pub mod fields {
     pub const CONTACT_ID: &str = "contact_id";
     pub const COMPANY_ID: &str = "company_id";
     pub const CONVERTED_AT: &str = "converted_at";
+    pub const SOURCE: &str = "source";
 }
 use fields::*;
 
@@ -76,7 +77,7 @@ fn lead() -> EntityDef {
             .field(F::new("email", T::Email))
             .field(F::new("phone", T::Phone)),
     )
-    .field(F::new("source", T::Enum).options(LEAD_SOURCES).default("other"))
+    .field(F::new(SOURCE, T::Enum).options(LEAD_SOURCES).default("other"))
     .field(F::new(STATUS, T::Text).required().max_len(64).default("new"))
     .field(F::new(PIPELINE_ID, T::Ref("pipeline")))
     .field(

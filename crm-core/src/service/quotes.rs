@@ -3,7 +3,9 @@
 use super::Service;
 use crate::access::Actor;
 use crate::analytics::conversion::{self, ConversionBy, ConversionRow};
+use crate::entity::lead::fields as lead_fields;
 use crate::entity::quote::fields::{LEAD_ID, SENT_AT};
+use crate::entity::{LEAD, QUOTE};
 use crate::error::Result;
 use crate::query::{Filter, ListRequest};
 use crate::record::Record;
@@ -22,7 +24,7 @@ impl<S: Store> Service<S> {
             ..Default::default()
         };
         loop {
-            let page = self.list_bulk(actor, "quote", &req).await?;
+            let page = self.list_bulk(actor, QUOTE.name, &req).await?;
             quotes.extend(page.items);
             match page.next_cursor {
                 Some(c) => req.cursor = Some(c),
@@ -43,8 +45,8 @@ impl<S: Store> Service<S> {
                     limit: Some(500),
                     ..Default::default()
                 };
-                for l in self.list_bulk(actor, "lead", &req).await?.items {
-                    if let Some(s) = l.str("source") {
+                for l in self.list_bulk(actor, LEAD.name, &req).await?.items {
+                    if let Some(s) = l.str(lead_fields::SOURCE) {
                         sources.insert(l.id, s.to_owned());
                     }
                 }

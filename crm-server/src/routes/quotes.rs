@@ -16,15 +16,12 @@ async fn conversion<S: ServerStore>(
     auth: Auth,
     p: Params,
 ) -> ApiResult<impl IntoResponse> {
-    let by = match p.get("by").unwrap_or("month") {
-        "owner" => ConversionBy::Owner,
-        "source" => ConversionBy::Source,
-        "month" => ConversionBy::Month,
-        other => {
-            return Err(ApiError::BadRequest(format!(
-                "`by` is owner, source or month, not {other}"
-            )));
-        }
+    // A malformed query parameter is 400, as for every other parameter.
+    let by: ConversionBy = match p.get("by") {
+        Some(s) => s
+            .parse()
+            .map_err(|e: crm_core::error::Error| ApiError::BadRequest(e.to_string()))?,
+        None => ConversionBy::default(),
     };
     let actor = auth.actor;
     let rows = app

@@ -756,9 +756,9 @@ class Quotes(Collection):
         """A copy of the quote as a new draft (new number); returns the copy."""
         return self.transition(quote, "duplicate", version=version)
 
-    def conversion(self, by: str = "month") -> List[Dict[str, Any]]:
+    def conversion(self, by: Optional[str] = None) -> List[Dict[str, Any]]:
         """Quote conversion (sent → accepted, each quote once whatever its revisions) per owner,
-        lead ``source`` or ``month``, over the quotes you may read: rows of ``key``, ``sent``,
+        lead ``source`` or ``month`` (the default), over the quotes you may read: rows of ``key``, ``sent``,
         ``accepted``, ``declined``, ``open``, ``rate_percent`` and ``accepted_value`` (Decimals).
         ``pandas.DataFrame(db.quotes.conversion("owner"))`` makes a frame of it."""
         rows = _json.loads(self._db._native.quote_conversion(by))
