@@ -72,6 +72,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             mode,
             upsert,
             mapping,
+            no_disk_check,
         } => {
             let mut opts = ImportOptions {
                 mode: match mode {
@@ -90,10 +91,20 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             }
             let f = std::fs::File::open(&file)
                 .map_err(|e| Error::internal(format!("cannot open {}: {e}", file.display())))?;
+            opts.input_bytes = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
+            opts.skip_disk_check = no_disk_check;
             let report = svc
                 .import_csv(&actor, &entity, std::io::BufReader::new(f), &opts)
                 .await?;
             crate::output::print(&serde_json::to_string_pretty(&report).unwrap_or_default())?;
+            if report.errors_omitted > 0 {
+                eprintln!(
+                    "crm: {} invalid rows; the report lists the first {} (\"errors\") and counts them all by field \
+                     and code (\"error_counts\")",
+                    report.invalid,
+                    report.errors.len()
+                );
+            }
             if report.invalid > 0 {
                 return Ok(ExitCode::from(2));
             }

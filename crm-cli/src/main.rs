@@ -68,6 +68,10 @@ enum Command {
         /// Column mapping, `CSV header=field` (repeatable); without it headers are matched to field names.
         #[arg(long = "map")]
         mapping: Vec<String>,
+        /// Write even if the database's file system seems to have less free space than the import
+        /// needs (see docs/cli.md, "Disk needs"); a disk that does fill up still fails with nothing written.
+        #[arg(long)]
+        no_disk_check: bool,
     },
     /// Export an entity type as CSV (formula-safe unless --raw) to stdout or --out.
     Export {

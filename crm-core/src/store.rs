@@ -162,6 +162,13 @@ pub trait Store: Send + Sync {
         key: &str,
         answer: Option<&Answer>,
     ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Bytes free for the database to grow into (the free space of its file system), or `None` when
+    /// the store cannot tell (a database on another machine, one in memory). Imports check it
+    /// before they write ([`crate::service::check_import_disk`]).
+    fn free_space(&self) -> Option<u64> {
+        None
+    }
 }
 
 /// A transaction spanning several change sets.
@@ -272,5 +279,8 @@ impl<S: Store> Store for std::sync::Arc<S> {
         answer: Option<&Answer>,
     ) -> impl Future<Output = Result<()>> + Send {
         (**self).idempotency_settle(tenant, caller, key, answer)
+    }
+    fn free_space(&self) -> Option<u64> {
+        (**self).free_space()
     }
 }

@@ -236,6 +236,14 @@ impl Store for AnyStore {
     async fn idempotency_settle(&self, tenant: Id, caller: &str, key: &str, answer: Option<&Answer>) -> Result<()> {
         delegate!(AnyStore, self, s => s.idempotency_settle(tenant, caller, key, answer))
     }
+
+    fn free_space(&self) -> Option<u64> {
+        match self {
+            AnyStore::Sqlite(s) => s.free_space(),
+            #[cfg(feature = "postgres")]
+            AnyStore::Postgres(s) => s.free_space(),
+        }
+    }
 }
 
 impl BulkWrite for AnyBulk<'_> {

@@ -659,6 +659,32 @@ impl Store for SqliteStore {
             Ok(())
         })
     }
+
+    /// The free space of the file system holding the database (`None` where the platform cannot
+    /// tell). `CRM_TEST_FREE_BYTES` overrides it, for tests only: it lets a test see an import
+    /// refused for want of disk without filling one.
+    fn free_space(&self) -> Option<u64> {
+        if let Some(n) = std::env::var("CRM_TEST_FREE_BYTES").ok().and_then(|v| v.parse().ok()) {
+            return Some(n);
+        }
+        free_space_at(self.path.parent()?)
+    }
+}
+
+#[cfg(unix)]
+fn free_space_at(dir: &Path) -> Option<u64> {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let st = rustix::fs::statvfs(dir).ok()?;
+    Some(st.f_bavail.saturating_mul(st.f_frsize))
+}
+
+#[cfg(not(unix))]
+fn free_space_at(_dir: &Path) -> Option<u64> {
+    None
 }
 
 /// A bulk session: the writer connection with one open transaction across many change sets.

@@ -120,6 +120,51 @@ pub fn import_modes_and_upsert<S: Store>(store: S) {
     );
 }
 
+/// A file longer than one chunk: a duplicate of a unique value (and of an upsert key) thousands of
+/// rows after its first occurrence is found in every mode, whether the first occurrence was written
+/// (imports that write; an all-or-nothing import with errors writes on and rolls back) or only
+/// remembered (a dry run); the report counts errors by field and code.
+pub fn imports_find_duplicates_across_chunks_in_every_mode<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    let before = (f.count("lead"), f.writes_seen());
+    let mut csv = String::from("first_name,email,external_id\nBad,not-an-email,E0\n");
+    for i in 1..2_100 {
+        let ext = if i == 2_050 { "E7".to_owned() } else { format!("E{i}") };
+        csv.push_str(&format!("L{i},l{i}@example.com,{ext}\n"));
+    }
+    for (mode, upsert) in [
+        (ImportMode::DryRun, false),
+        (ImportMode::DryRun, true),
+        (ImportMode::AllOrNothing, false),
+        (ImportMode::ValidRowsOnly, false),
+    ] {
+        let opts = ImportOptions {
+            mode,
+            upsert,
+            ..Default::default()
+        };
+        let r = block(f.svc.import_csv(&f.manager, "lead", csv.as_bytes(), &opts)).unwrap();
+        let rows: Vec<(u64, &str, &str)> = r
+            .errors
+            .iter()
+            .flat_map(|e| e.errors.iter().map(move |x| (e.row, x.path.as_str(), x.code.as_str())))
+            .collect();
+        assert_eq!(
+            rows,
+            vec![(1, "email", "invalid_email"), (2_051, "external_id", codes::DUPLICATE)],
+            "{mode:?} upsert {upsert}"
+        );
+        assert_eq!((r.rows, r.valid, r.invalid, r.errors_omitted), (2_100, 2_098, 2, 0));
+        let counts = json!({"email": {"invalid_email": 1}, "external_id": {"duplicate": 1}});
+        assert_eq!(serde_json::to_value(&r.error_counts).unwrap(), counts);
+        assert_eq!(r.applied, mode == ImportMode::ValidRowsOnly, "{mode:?}");
+        if mode != ImportMode::ValidRowsOnly {
+            assert_eq!((f.count("lead"), f.writes_seen()), before, "{mode:?} writes nothing");
+        }
+    }
+    assert_eq!(f.count("lead"), before.0 + 2_098);
+}
+
 pub fn export_is_formula_safe_and_redacted<S: Store>(store: S) {
     let f = Fixture::new(store);
     f.lead(

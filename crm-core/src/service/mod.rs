@@ -25,7 +25,10 @@ pub use children::{ChildOp, MAX_CHILD_OPS, MAX_CHILDREN};
 pub use compliance::{IntegrityIssue, IntegrityReport};
 pub use leads::{Conversion, ConvertOptions, RescoreReport, StageSummary};
 pub use sync::MAX_SYNC_BATCH;
-pub use transfer::{ExportOptions, ImportMode, ImportOptions, ImportReport, RowError, formula_like, formula_safe};
+pub use transfer::{
+    ExportOptions, ImportMode, ImportOptions, ImportReport, RowError, check_import_disk, formula_like, formula_safe,
+    import_disk_need,
+};
 
 use crate::access::{Action, Actor, Grant, Role, builtin};
 use crate::change::{AuditEntry, ChangeSet, Event, FieldChange};

@@ -64,6 +64,7 @@ async fn import<S: ServerStore>(
         }
     }
     let file = file.ok_or_else(|| ApiError::BadRequest("the form needs a `file` part with the CSV".into()))?;
+    opts.input_bytes = Some(file.len() as u64);
     let actor = auth.actor;
     let report = app
         .write(move |svc| async move { svc.import_csv(&actor, def.name, file.as_ref(), &opts).await })
