@@ -13,8 +13,9 @@
 //! Each test prints its seed; `CRM_CRASH_SEED=N` replays its kill moments.
 #![cfg(unix)]
 
+mod support;
+
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::{Arc, Mutex};
@@ -174,103 +175,19 @@ fn imports_killed_at_random_moments_are_all_or_nothing() {
     eprintln!("imports: {killed} killed, {finished} finished before the kill");
 }
 
-/// One HTTP/1.1 exchange on a fresh connection: (status, body).
-fn http(addr: &str, method: &str, path: &str, token: Option<&str>, body: &str) -> std::io::Result<(u16, String)> {
-    let mut s = std::net::TcpStream::connect(addr)?;
-    s.set_read_timeout(Some(Duration::from_secs(20)))?;
-    let auth = token
-        .map(|t| format!("authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nhost: crm\r\nconnection: close\r\ncontent-type: application/json\r\n\
-         content-length: {}\r\n{auth}\r\n{body}",
-        body.len()
-    )?;
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw)?;
-    let text = String::from_utf8_lossy(&raw);
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("no status line: {text:?}")))?;
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_owned())
-        .unwrap_or_default();
-    Ok((status, body))
-}
-
-/// Starts `crm serve` on a free port; returns it and its address.
-fn serve(db: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_crm"))
-        .arg("--database")
-        .arg(db)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--rate-limit",
-            "100000",
-            "--rate-burst",
-            "100000",
-        ])
-        .env("RUST_LOG", "info,crm_server::access=off")
-        .env("CRM_JWT_SECRET", "crash-loop-test-secret-of-at-least-32-bytes")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("runs");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let addr = lines
-        .by_ref()
-        .map_while(Result::ok)
-        .find_map(|l| {
-            l.contains("listening")
-                .then(|| l.split("addr=").nth(1).map(|a| a.trim().to_owned()))
-                .flatten()
-        })
-        .expect("the server logs its address");
-    // Keep draining its log so it never blocks on a full pipe.
-    std::thread::spawn(move || lines.for_each(drop));
-    (child, addr)
-}
-
 #[test]
 fn serve_killed_under_concurrent_creates_keeps_every_acknowledged_create() {
-    use crm_core::access::Actor;
-    use crm_core::clock::{RandomIds, SystemClock};
-    use crm_core::service::Service;
-
     let mut rng = Rng::new("serve");
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("crm.db");
     let out = crm(&db, &["demo", "--leads", "10"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    // The demo admin's password, set the way `crm serve --demo` does.
-    const EMAIL: &str = "alex@summit-roofing.example";
-    const PASSWORD: &str = "crash-loop-password-1";
-    let tenant = {
-        let store = Arc::new(crm_store::SqliteStore::open(&db).expect("opens"));
-        let svc = Service::new(store, Arc::new(SystemClock), Arc::new(RandomIds));
-        let tenant = pollster::block_on(svc.tenants()).expect("tenants")[0];
-        let admin = pollster::block_on(svc.actor_by_email(tenant, EMAIL)).expect("the demo admin");
-        let phc = crm_server::auth::password::hash_now(PASSWORD);
-        let same = |_: &str| -> crm_core::Result<String> { Ok(phc.clone()) };
-        let user = admin.user_id.expect("a user");
-        pollster::block_on(svc.set_password(&Actor::system(tenant), user, PASSWORD, &same)).expect("sets it");
-        tenant
-    };
-    let login = format!(r#"{{"organization":"{tenant}","email":"{EMAIL}","password":"{PASSWORD}"}}"#);
+    let login = support::demo_admin_login(&db);
 
     let acked: Arc<Mutex<Vec<String>>> = Arc::default();
     for round in 1..=rounds() {
-        let (mut server, addr) = serve(&db);
-        let (status, body) = http(&addr, "POST", "/api/v1/auth/login", None, &login).expect("signs in");
-        assert_eq!(status, 200, "{body}");
-        let token: serde_json::Value = serde_json::from_str(&body).expect("JSON");
-        let token = token["access_token"].as_str().expect("a token").to_owned();
+        let (mut server, addr) = support::serve(&db, &[]);
+        let token = support::sign_in(&addr, &login);
         let acked_before = acked.lock().expect("lock").len();
         let writers: Vec<_> = (0..4)
             .map(|w| {
@@ -279,7 +196,7 @@ fn serve_killed_under_concurrent_creates_keeps_every_acknowledged_create() {
                     for i in 0.. {
                         let body =
                             format!(r#"{{"first_name":"Crash","last_name":"r{round}w{w}n{i}","source":"website"}}"#);
-                        match http(&addr, "POST", "/api/v1/leads", Some(&token), &body) {
+                        match support::http(&addr, "POST", "/api/v1/leads", Some(&token), "application/json", &body) {
                             Ok((201, body)) => {
                                 let v: serde_json::Value = serde_json::from_str(&body).expect("JSON");
                                 let id = v["id"].as_str().expect("an id").to_owned();

@@ -1,6 +1,8 @@
 //! Imports through the `crm` binary: the disk check before the first write, a disk that fills up
 //! anyway (a small tmpfs, where this machine lets the test mount one), the bounded report.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -82,6 +84,46 @@ fn an_import_the_disk_cannot_hold_is_refused_before_it_writes() {
     );
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(leads(&db), before + 3_000);
+}
+
+/// The same check over HTTP: `crm serve` refuses an upload the database's disk cannot hold with 507
+/// `disk_full` before it writes; a dry run of it is answered.
+#[test]
+fn the_server_refuses_an_import_the_disk_cannot_hold_with_507() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("crm.db");
+    demo(&db);
+    let login = support::demo_admin_login(&db);
+    let (mut server, addr) = support::serve(&db, &[("CRM_TEST_FREE_BYTES", "1000000")]);
+    let token = support::sign_in(&addr, &login);
+    let csv = std::fs::read_to_string(csv(dir.path(), 3_000)).expect("reads the CSV");
+    let form = format!(
+        "--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"l.csv\"\r\nContent-Type: text/csv\r\n\r\n{csv}\r\n--B--\r\n"
+    );
+    let import = |mode: &str| {
+        support::http(
+            &addr,
+            "POST",
+            &format!("/api/v1/leads/import?mode={mode}"),
+            Some(&token),
+            "multipart/form-data; boundary=B",
+            &form,
+        )
+        .expect("answers")
+    };
+    let before = leads(&db);
+    let (status, body) = import("all_or_nothing");
+    let refused: serde_json::Value = serde_json::from_str(&body).expect("a problem document");
+    let (dry_status, dry) = import("dry_run");
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(
+        (status, &refused["code"]),
+        (507, &serde_json::json!("disk_full")),
+        "{body}"
+    );
+    assert_eq!(leads(&db), before, "nothing written");
+    assert_eq!(dry_status, 200, "{dry}");
 }
 
 #[test]

@@ -527,6 +527,11 @@ fn fixed_schemas(out: &mut Map<String, Json>) {
                         "errors",
                         json!({"type": "array", "items": object(vec![("row", s("integer")), ("line", s("integer")), ("errors", json!({"type": "array", "items": field_error}))], &["row", "line", "errors"])}),
                     ),
+                    ("errors_omitted", s("integer")),
+                    (
+                        "error_counts",
+                        json!({"type": "object", "additionalProperties": {"type": "object", "additionalProperties": {"type": "integer"}}}),
+                    ),
                 ],
                 &[
                     "mode",
@@ -540,6 +545,8 @@ fn fixed_schemas(out: &mut Map<String, Json>) {
                     "columns",
                     "ignored_columns",
                     "errors",
+                    "errors_omitted",
+                    "error_counts",
                 ],
             ),
         ),

@@ -8,7 +8,7 @@
 //! too, rolled back at the end): the duplicate checks of later chunks find them in the store, so its
 //! memory stays flat in the row count; only an upsert's keys are remembered, as 16-byte
 //! fingerprints. A dry run writes nothing, so it remembers the values of unique fields (and upsert
-//! keys) it has met as fingerprints: about 40 bytes a row per such column, nothing otherwise.
+//! keys) it has met as fingerprints: about 20 bytes a row per such column, nothing otherwise.
 //! Before its first write an import checks the database has the disk it will need
 //! ([`import_disk_need`]).
 

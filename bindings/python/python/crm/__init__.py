@@ -471,7 +471,9 @@ class RowError:
 
 @dataclass(frozen=True)
 class ImportReport:
-    """The per-row, per-field outcome of an import. ``applied``: whether anything was written."""
+    """The per-row, per-field outcome of an import. ``applied``: whether anything was written.
+    ``errors`` lists the first 10,000 invalid rows; ``errors_omitted`` counts the rest;
+    ``error_counts`` counts every invalid row by field and error code."""
 
     mode: str
     rows: int
@@ -484,6 +486,8 @@ class ImportReport:
     columns: Dict[str, str]
     ignored_columns: List[str]
     errors: List[RowError]
+    errors_omitted: int
+    error_counts: Dict[str, Dict[str, int]]
 
 
 @dataclass(frozen=True)
