@@ -29,9 +29,6 @@ pub struct AggregateRequest {
     pub offset: Option<UtcOffset>,
 }
 
-/// The parameters [`AggregateRequest::from_params`] reads.
-pub const AGGREGATE_PARAMS: [&str; 8] = ["q", "by", "count", "sum", "avg", "min", "max", "tz"];
-
 impl AggregateRequest {
     /// Reads `by=owner_id,created_at:month`, `count` (present, any value), `sum=`, `avg=`, `min=`,
     /// `max=` (each a comma-separated list of fields), `q=` (filter language) and `tz=` (`Z`, `UTC`,

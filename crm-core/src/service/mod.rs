@@ -20,7 +20,7 @@ mod transfer;
 mod workflow;
 
 pub use activities::{CheckIn, CheckedIn};
-pub use analytics::{AGGREGATE_PARAMS, Aggregate, AggregateRequest, MAX_GROUPS, parse_offset};
+pub use analytics::{Aggregate, AggregateRequest, MAX_GROUPS, parse_offset};
 pub use auth::{Delivery, PasswordHasher, StoredCredential, WebhookTarget};
 pub use backtest::{BacktestReport, TierStats};
 pub use children::{ChildOp, MAX_CHILD_OPS, MAX_CHILDREN};
