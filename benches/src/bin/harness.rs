@@ -17,10 +17,10 @@ use crm_core::clock::{Clock, IdGen, RandomIds, SystemClock};
 use crm_core::demo::{CITIES, FIRST, LAST, OUTCOMES, PROJECTS, Rng, STATUSES};
 use crm_core::entity::quote::{self, QUOTE, QUOTE_LINE};
 use crm_core::entity::{ACTIVITY, ACTIVITY_KINDS, LEAD, LEAD_SOURCES};
-use crm_core::query::{Filter, ListRequest, Op, SortKey, StoreQuery};
+use crm_core::query::{Filter, ListRequest, Measure, Op, SortKey, StoreQuery};
 use crm_core::record::Record;
 use crm_core::schema::EntityDef;
-use crm_core::service::{ImportMode, ImportOptions, ImportReport, Service};
+use crm_core::service::{AggregateRequest, ImportMode, ImportOptions, ImportReport, Service};
 use crm_core::store::Store;
 use crm_core::value::{Id, Money, Timestamp, Value};
 use crm_store::{AnyStore, SqliteStore};
@@ -1159,6 +1159,9 @@ fn run(args: &Args) -> Res<()> {
         reqs.len(),
     );
 
+    // ---- aggregates: the funnel (leads by status, with their value) and leads by source and month ----
+    aggregates(&svc, &t.manager, &raw_r, &tenant_b, plan.rounds)?;
+
     // ---- create_lead ----
     let actor = &t.sales[0];
     let me = t
@@ -1602,6 +1605,74 @@ fn run_quotes(svc: &Svc, t: &Tenant, raw: &Connection, raw_r: &Connection, plan:
         Some(per_op(raw_t, plan.lists, 1e6)),
         plan.lists,
     );
+    Ok(())
+}
+
+/// The funnel (`by=status`, count and sum of the value) and `by=source,created_at:month` through
+/// the service, each beside raw SQL doing the same grouping on the same file; the answers must agree
+/// in their number of groups and rows.
+fn aggregates(svc: &Svc, reader: &Actor, raw: &Connection, tenant: &[u8], rounds: usize) -> Res<()> {
+    let cases = [
+        (
+            "aggregate_funnel",
+            AggregateRequest {
+                group_by: vec!["status".parse()?],
+                measures: vec![Measure::Count, Measure::Sum("estimated_value".into())],
+                ..Default::default()
+            },
+            "SELECT status, COUNT(*), SUM(estimated_value) FROM leads WHERE org_id = ?1 GROUP BY status",
+        ),
+        (
+            "aggregate_source_month",
+            AggregateRequest {
+                group_by: vec!["source".parse()?, "created_at:month".parse()?],
+                measures: vec![Measure::Count],
+                ..Default::default()
+            },
+            "SELECT source, strftime('%Y-%m-01', created_at / 1000000, 'unixepoch'), COUNT(*) \
+             FROM leads WHERE org_id = ?1 GROUP BY 1, 2",
+        ),
+    ];
+    for (name, req, sql) in cases {
+        print_plans(raw, name, &[("raw", sql)])?;
+        let (mut raw_groups, mut raw_rows, mut svc_groups, mut svc_rows) = (0, 0, 0, 0);
+        let (raw_t, svc_t) = alternate(
+            rounds,
+            |_| {
+                let mut st = raw.prepare_cached(sql)?;
+                let mut q = st.query([tenant])?;
+                (raw_groups, raw_rows) = (0, 0);
+                while let Some(r) = q.next()? {
+                    let count_col = if name == "aggregate_funnel" { 1 } else { 2 };
+                    raw_groups += 1;
+                    raw_rows += r.get::<_, i64>(count_col)? as u64;
+                    black_box(r.get_ref(0)?);
+                }
+                Ok(())
+            },
+            |_| {
+                let a = block(svc.aggregate(reader, "lead", &req))?;
+                svc_groups = a.groups.len();
+                svc_rows = a.groups.iter().map(|g| g.count).sum();
+                black_box(a);
+                Ok(())
+            },
+        )?;
+        if (raw_groups, raw_rows) != (svc_groups, svc_rows) {
+            return Err(format!(
+                "{name}: raw {raw_groups} groups of {raw_rows} rows, service {svc_groups} of {svc_rows}"
+            )
+            .into());
+        }
+        eprintln!("{name}: {svc_groups} groups of {svc_rows} leads; service {svc_t:?}, raw {raw_t:?}");
+        emit(
+            name,
+            svc_t.as_secs_f64() * 1e6,
+            "us/op",
+            Some(raw_t.as_secs_f64() * 1e6),
+            svc_rows as usize,
+        );
+    }
     Ok(())
 }
 
