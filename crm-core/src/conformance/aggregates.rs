@@ -237,6 +237,44 @@ pub fn aggregates_bucket_time_at_an_offset<S: Store>(store: S) {
             (vec![day("2025-06-30"), "other".into()], 1),
         ]
     );
+    // Dates are calendar days already: no offset moves them.
+    for (name, birth) in [
+        ("P", Some("1990-05-31")),
+        ("Q", Some("1990-06-03")),
+        ("R", Some("1990-06-04")),
+        ("S", None),
+    ] {
+        let mut input = json!({"first_name": name});
+        if let Some(b) = birth {
+            input["birth_date"] = json!(b);
+        }
+        block(f.svc.create(&f.admin, "contact", &super::obj(input))).unwrap();
+    }
+    let births = |params: &[(&str, &str)]| {
+        let a = block(f.svc.aggregate(&f.admin, "contact", &request(params))).unwrap();
+        a.groups.into_iter().map(|g| (g.keys, g.values)).collect::<Vec<_>>()
+    };
+    assert_eq!(
+        births(&[("by", "birth_date:week"), ("tz", "-09:00"), ("max", "birth_date")]),
+        vec![
+            (vec![Value::Null], vec![Value::Null]),
+            (vec![day("1990-05-28")], vec![day("1990-06-03")]),
+            (vec![day("1990-06-04")], vec![day("1990-06-04")]),
+        ]
+    );
+    assert_eq!(
+        births(&[
+            ("by", "birth_date:month"),
+            ("tz", "+14:00"),
+            ("count", ""),
+            ("min", "birth_date")
+        ]),
+        vec![
+            (vec![Value::Null], vec![Value::Int(1), Value::Null]),
+            (vec![day("1990-05-01")], vec![Value::Int(1), day("1990-05-31")]),
+            (vec![day("1990-06-01")], vec![Value::Int(2), day("1990-06-03")]),
+        ]
+    );
     for bad in [
         vec![("by", "created_at:month,updated_at:day")],
         vec![("by", "source,status,city")],
