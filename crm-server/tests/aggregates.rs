@@ -46,6 +46,8 @@ async fn aggregates_answer_groups_in_key_order() {
     let other = env.get("/api/v1/leads/aggregate", env.b.token("admin")).await;
     assert_eq!(other.body["groups"], json!([{"keys": [], "count": 0, "values": [0]}]));
 
+    // A text filter over its length limit.
+    let long_q = format!("/api/v1/leads/aggregate?q={}", "x".repeat(4097));
     for (path, token, status) in [
         ("/api/v1/leads/aggregate?by=nope", admin, 400),
         ("/api/v1/leads/aggregate?sum=status", admin, 400),
@@ -57,6 +59,7 @@ async fn aggregates_answer_groups_in_key_order() {
             env.a.token("staff"),
             403,
         ),
+        (long_q.as_str(), admin, 422),
     ] {
         let r = env.get(path, token).await;
         assert_eq!(r.status, status, "{path}: {}", r.text);

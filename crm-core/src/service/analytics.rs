@@ -129,7 +129,8 @@ impl Aggregate {
 impl<S: Store> Service<S> {
     /// Groups and measures the records of `entity` the actor may read and that match `req.q`.
     /// `Forbidden` (naming the field) for a key or measure over a field the actor may not read;
-    /// `InvalidQuery` for one that cannot be a key or measured, or more than [`MAX_GROUPS`] groups.
+    /// `InvalidQuery` for one that cannot be a key or measured; `LimitExceeded` for more than
+    /// [`MAX_GROUPS`] groups (or a text filter over its limits).
     pub async fn aggregate(&self, actor: &Actor, entity: &str, req: &AggregateRequest) -> Result<Aggregate> {
         let def = self.entity(entity)?;
         actor.authorize(def, Action::Read)?;
@@ -162,10 +163,10 @@ impl<S: Store> Service<S> {
         };
         let groups = self.store.aggregate(actor.tenant, def, &q).await?;
         if groups.len() > MAX_GROUPS {
-            return Err(Error::invalid_query(
-                format!("more than {MAX_GROUPS} groups: group by fewer distinct values"),
-                0,
-            ));
+            return Err(Error::LimitExceeded {
+                what: "groups".into(),
+                limit: MAX_GROUPS as u64,
+            });
         }
         Ok(Aggregate {
             group_by: q.group_by,

@@ -95,7 +95,7 @@ pub fn routes<S: ServerStore>(api: Api<S>, def: &'static EntityDef) -> Api<S> {
             "The fixed UTC offset time buckets are computed at (`+02:00`; default UTC)",
         )
         .ok(200, "The groups and their measures", answer())
-        .errors(&[400, 403]);
+        .errors(&[400, 403, 422]);
     api.add(
         op,
         get(
