@@ -248,6 +248,12 @@ impl AggregateQuery {
         let mut keys = Vec::with_capacity(self.group_by.len());
         for g in &self.group_by {
             let (field, ty) = resolve(g.field())?;
+            // What a store can address (and a custom field definition's key always is).
+            if let FieldRef::Custom(k) = &field
+                && !k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+            {
+                return Err(Error::invalid_query(format!("no custom field {k}"), 0));
+            }
             let bucket = match g {
                 GroupBy::Field(_) => None,
                 GroupBy::Bucket(_, b) => Some(*b),
@@ -547,4 +553,108 @@ pub fn fold<'a>(plan: &Plan, rows: impl IntoIterator<Item = &'a Record>) -> Resu
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::entity::LEAD;
+    use time::macros::{date, offset};
+
+    fn ts(s: &str) -> Value {
+        Value::Timestamp(Timestamp::parse(s).unwrap())
+    }
+
+    #[test]
+    fn buckets_are_local_calendar_periods_starting_monday() {
+        let b = |v: &Value, bucket, off| bucket_date(v, bucket, off).unwrap();
+        let sunday_late = ts("2025-06-01T23:30:00Z");
+        assert_eq!(b(&sunday_late, Bucket::Day, offset!(UTC)), date!(2025 - 06 - 01));
+        assert_eq!(b(&sunday_late, Bucket::Week, offset!(UTC)), date!(2025 - 05 - 26));
+        // Half an hour east it is Monday: a new week (and day), the same month.
+        assert_eq!(b(&sunday_late, Bucket::Week, offset!(+00:30)), date!(2025 - 06 - 02));
+        assert_eq!(b(&sunday_late, Bucket::Month, offset!(+00:30)), date!(2025 - 06 - 01));
+        assert_eq!(
+            b(&ts("2025-06-30T23:00:00Z"), Bucket::Month, offset!(+01:00)),
+            date!(2025 - 07 - 01)
+        );
+        // Before 1970 the day still rounds down, not toward zero.
+        assert_eq!(
+            b(&Value::Timestamp(Timestamp(-1)), Bucket::Day, offset!(UTC)),
+            date!(1969 - 12 - 31)
+        );
+        assert_eq!(
+            b(&Value::Timestamp(Timestamp(-1)), Bucket::Week, offset!(UTC)),
+            date!(1969 - 12 - 29)
+        );
+        // Dates are calendar days: no offset applies.
+        let d = Value::Date(date!(2025 - 01 - 01));
+        assert_eq!(b(&d, Bucket::Week, offset!(-09:00)), date!(2024 - 12 - 30));
+        assert_eq!(bucket_date(&Value::Null, Bucket::Day, offset!(UTC)), None);
+    }
+
+    #[test]
+    fn averages_round_once_half_even() {
+        let money = |c| Value::Money(Money(c));
+        assert_eq!(average(&money(5), 2, &FieldType::Money), money(2));
+        assert_eq!(average(&money(7), 2, &FieldType::Money), money(4));
+        assert_eq!(average(&money(-7), 2, &FieldType::Money), money(-4));
+        assert_eq!(average(&money(10), 3, &FieldType::Money), money(3));
+        assert_eq!(
+            average(&Value::Int(2), 3, &FieldType::Integer),
+            Value::Decimal(decimal::parse("0.666667").unwrap())
+        );
+        assert_eq!(
+            average(&Value::Int(121), 2, &FieldType::Integer),
+            Value::Decimal(decimal::parse("60.5").unwrap())
+        );
+        assert_eq!(average(&Value::Number(1.0), 4, &FieldType::Number), Value::Number(0.25));
+        assert_eq!(average(&money(5), 0, &FieldType::Money), Value::Null);
+    }
+
+    #[test]
+    fn plans_refuse_what_no_store_can_group_or_measure() {
+        let q = |keys: &[&str], m: Vec<Measure>| AggregateQuery {
+            filter: Filter::All,
+            group_by: keys.iter().map(|k| k.parse().unwrap()).collect(),
+            measures: m,
+            offset: UtcOffset::UTC,
+        };
+        assert!(
+            q(&["status", "created_at:week"], vec![Measure::Avg("score".into())])
+                .plan(&LEAD)
+                .is_ok()
+        );
+        assert!(
+            q(&["custom.roof_type"], vec![Measure::Max("converted_at".into())])
+                .plan(&LEAD)
+                .is_ok()
+        );
+        for bad in [
+            q(&["status", "source", "city"], vec![]),
+            q(&["created_at:day", "updated_at:day"], vec![]),
+            q(&["score:day"], vec![]),
+            q(&["custom.due:day"], vec![]),
+            q(&["custom.bad-key"], vec![]),
+            q(&["nope"], vec![]),
+            q(&[], vec![Measure::Sum("status".into())]),
+            q(&[], vec![Measure::Avg("created_at".into())]),
+            q(&[], vec![Measure::Sum("custom.budget".into())]),
+            q(&[], vec![Measure::Count; MAX_MEASURES + 1]),
+        ] {
+            assert_eq!(bad.plan(&LEAD).unwrap_err().code(), "invalid_query", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn text_forms_round_trip() {
+        for s in ["owner_id", "created_at:month", "birth_date:week", "x:day"] {
+            assert_eq!(s.parse::<GroupBy>().unwrap().to_string(), s);
+        }
+        assert!("created_at:year".parse::<GroupBy>().is_err());
+        assert_eq!(Measure::Avg("score".into()).to_string(), "avg(score)");
+        assert_eq!(Measure::Count.to_string(), "count");
+    }
 }
