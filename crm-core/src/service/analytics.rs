@@ -30,7 +30,8 @@ pub struct AggregateRequest {
 }
 
 impl AggregateRequest {
-    /// Reads `by=owner_id,created_at:month`, `count` (present, any value), `sum=`, `avg=`, `min=`,
+    /// Reads `by=owner_id,created_at:month`, `count` (present with no value or any but `false`, `0`,
+    /// `no`), `sum=`, `avg=`, `min=`,
     /// `max=` (each a comma-separated list of fields), `q=` (filter language) and `tz=` (`Z`, `UTC`,
     /// `+02:00`, `-05:30`). Measures come in the order count, sums, averages, minimums, maximums.
     pub fn from_params<'a>(get: impl Fn(&str) -> Option<&'a str>) -> Result<AggregateRequest> {
@@ -41,7 +42,7 @@ impl AggregateRequest {
         };
         let group_by = list("by").iter().map(|k| k.parse()).collect::<Result<Vec<GroupBy>>>()?;
         let mut measures = Vec::new();
-        if get("count").is_some() {
+        if get("count").is_some_and(|v| !matches!(v, "false" | "0" | "no")) {
             measures.push(Measure::Count);
         }
         for fold in [Fold::Sum, Fold::Avg, Fold::Min, Fold::Max] {
@@ -225,6 +226,12 @@ mod tests {
         ] {
             assert_eq!(parse_offset(bad).unwrap_err().code(), "invalid_query", "{bad}");
         }
+        let no_count = [("count", "false"), ("sum", "estimated_value")];
+        let get = |k: &str| no_count.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
+        assert_eq!(
+            AggregateRequest::from_params(get).unwrap().measures,
+            vec![Measure::Sum("estimated_value".into())]
+        );
         let by_year = [("by", "created_at:year")];
         let get = |k: &str| by_year.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
         assert_eq!(AggregateRequest::from_params(get).unwrap_err().code(), "invalid_query");

@@ -67,7 +67,7 @@ pub fn routes<S: ServerStore>(api: Api<S>, def: &'static EntityDef) -> Api<S> {
     .query(
         "count",
         json!({"type": "string"}),
-        "Present (any value, or none): count the rows of each group as a measure. Without any measure the count is the one measure",
+        "Present (with no value, or any but `false`, `0`, `no`): count the rows of each group as a measure. Without any measure the count is the one measure",
     );
     for (name, what) in [
         ("sum", "Sum"),
