@@ -5,7 +5,7 @@
 use crate::change::{Applied, AuditEntry, ChangeSet, Event, Write};
 use crate::error::{Error, FieldError, Result, codes};
 use crate::idempotency::{Answer, StoredKey};
-use crate::query::{Compiled, Filter, StoreQuery};
+use crate::query::{AggregateQuery, Compiled, Filter, StoreQuery, aggregate};
 use crate::record::Record;
 use crate::schema::{EntityDef, FieldRef};
 use crate::store::{AuditHead, AuditQuery, BulkWrite, Group, Store};
@@ -269,44 +269,15 @@ impl Store for MemoryStore {
         })
     }
 
-    async fn aggregate(
-        &self,
-        tenant: Id,
-        entity: &'static EntityDef,
-        filter: &Filter,
-        group_by: &str,
-        sum: Option<&str>,
-    ) -> Result<Vec<Group>> {
-        let c = Compiled::compile(filter, entity)?;
-        let unknown = |f: &str| Error::invalid_query(format!("no field {f}"), 0);
-        let g = entity.resolve(group_by).ok_or_else(|| unknown(group_by))?;
-        let s = sum.map(|s| entity.resolve(s).ok_or_else(|| unknown(s))).transpose()?;
+    async fn aggregate(&self, tenant: Id, entity: &'static EntityDef, q: &AggregateQuery) -> Result<Vec<Group>> {
+        let c = Compiled::compile(&q.filter, entity)?;
+        let plan = q.plan(entity)?;
         self.read(tenant, |t| {
-            let mut groups: Vec<Group> = Vec::new();
-            for r in t
+            let rows = t
                 .and_then(|t| t.tables.get(entity.name))
                 .into_iter()
-                .flat_map(|tb| tb.values())
-            {
-                if !c.matches(r) {
-                    continue;
-                }
-                let key = r.value(&g);
-                let add = s.as_ref().and_then(|s| r.value(s).as_i64()).unwrap_or(0);
-                match groups.iter_mut().find(|x| x.key == key) {
-                    Some(x) => {
-                        x.count += 1;
-                        x.sum += add;
-                    }
-                    None => groups.push(Group {
-                        key,
-                        count: 1,
-                        sum: add,
-                    }),
-                }
-            }
-            groups.sort_by(|a, b| a.key.sort_cmp(&b.key));
-            Ok(groups)
+                .flat_map(|tb| tb.values());
+            aggregate::fold(&plan, rows.filter(|r| c.matches(r)))
         })
     }
 

@@ -5,11 +5,11 @@
 use crate::change::{Applied, AuditEntry, ChangeSet, Event};
 use crate::error::Result;
 use crate::idempotency::{Answer, StoredKey};
-use crate::query::{Filter, StoreQuery};
+use crate::query::{AggregateQuery, Filter, StoreQuery};
 use crate::record::Record;
 use crate::schema::EntityDef;
 use crate::sync::SyncEntry;
-use crate::value::{Id, Timestamp, Value};
+use crate::value::{Id, Timestamp};
 use std::future::Future;
 
 /// The end of a tenant's audit chain as the store recorded it (see [`Store::audit_head`]).
@@ -31,14 +31,7 @@ pub struct AuditQuery {
     pub limit: u32,
 }
 
-/// One group of an aggregate: the group key, how many rows, and the sum of the summed field.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Group {
-    pub key: Value,
-    pub count: u64,
-    /// Sum of an integer or money field (minor units), 0 when no field is summed.
-    pub sum: i64,
-}
+pub use crate::query::aggregate::Group;
 
 /// A storage backend. Every method is scoped to one tenant; nothing reads across tenants but
 /// [`Store::tenants`].
@@ -71,14 +64,14 @@ pub trait Store: Send + Sync {
         filter: &Filter,
     ) -> impl Future<Output = Result<u64>> + Send;
 
-    /// Rows matching `filter` grouped by `group_by`, with counts and the sum of `sum` (if given).
+    /// Rows matching `q.filter` grouped and measured as [`crate::query::aggregate`] defines, the
+    /// groups ordered by their keys. The query is checked with [`AggregateQuery::plan`] (an
+    /// `InvalidQuery` for a field that cannot be a key or measured).
     fn aggregate(
         &self,
         tenant: Id,
         entity: &'static EntityDef,
-        filter: &Filter,
-        group_by: &str,
-        sum: Option<&str>,
+        q: &AggregateQuery,
     ) -> impl Future<Output = Result<Vec<Group>>> + Send;
 
     /// Applies a change set atomically: every write, audit entry (sealed into the chain) and event
@@ -215,11 +208,9 @@ impl<S: Store> Store for std::sync::Arc<S> {
         &self,
         tenant: Id,
         entity: &'static EntityDef,
-        filter: &Filter,
-        group_by: &str,
-        sum: Option<&str>,
+        q: &AggregateQuery,
     ) -> impl Future<Output = Result<Vec<Group>>> + Send {
-        (**self).aggregate(tenant, entity, filter, group_by, sum)
+        (**self).aggregate(tenant, entity, q)
     }
     fn apply(&self, changes: ChangeSet) -> impl Future<Output = Result<Applied>> + Send {
         (**self).apply(changes)

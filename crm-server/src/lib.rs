@@ -62,6 +62,7 @@ pub fn api<S: ServerStore>(cfg: &Config) -> (Api<S>, Arc<Json>) {
             continue;
         }
         api = routes::transfer::routes(api, def, cfg.max_import);
+        api = routes::aggregates::routes(api, def);
         api = routes::records::routes(api, def);
     }
     api = routes::compliance::routes(api);

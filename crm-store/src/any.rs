@@ -18,7 +18,7 @@ use crm_core::change::{Applied, AuditEntry, ChangeSet, Event};
 use crm_core::error::Error;
 use crm_core::error::Result;
 use crm_core::idempotency::{Answer, StoredKey};
-use crm_core::query::{Filter, StoreQuery};
+use crm_core::query::{AggregateQuery, Filter, StoreQuery};
 use crm_core::record::Record;
 use crm_core::schema::EntityDef;
 use crm_core::store::{AuditHead, AuditQuery, BulkWrite, Group, Store};
@@ -170,15 +170,8 @@ impl Store for AnyStore {
         delegate!(AnyStore, self, s => s.count(tenant, entity, filter))
     }
 
-    async fn aggregate(
-        &self,
-        tenant: Id,
-        entity: &'static EntityDef,
-        filter: &Filter,
-        group_by: &str,
-        sum: Option<&str>,
-    ) -> Result<Vec<Group>> {
-        delegate!(AnyStore, self, s => s.aggregate(tenant, entity, filter, group_by, sum))
+    async fn aggregate(&self, tenant: Id, entity: &'static EntityDef, q: &AggregateQuery) -> Result<Vec<Group>> {
+        delegate!(AnyStore, self, s => s.aggregate(tenant, entity, q))
     }
 
     async fn apply(&self, changes: ChangeSet) -> Result<Applied> {

@@ -24,7 +24,7 @@ use crm_core::change::{Applied, AuditEntry, ChangeSet, Event, Write};
 use crm_core::clock::{Clock, IdGen, RandomIds, SystemClock};
 use crm_core::error::{Error, FieldError, Result, codes};
 use crm_core::idempotency::{Answer, StoredKey};
-use crm_core::query::{Filter, StoreQuery};
+use crm_core::query::{AggregateQuery, Filter, StoreQuery, aggregate};
 use crm_core::record::Record;
 use crm_core::schema::EntityDef;
 use crm_core::store::{AuditHead, AuditQuery, BulkWrite, Group, Store};
@@ -380,15 +380,8 @@ impl Store for PgStore {
             .await
     }
 
-    async fn aggregate(
-        &self,
-        tenant: Id,
-        entity: &'static EntityDef,
-        filter: &Filter,
-        group_by: &str,
-        sum: Option<&str>,
-    ) -> Result<Vec<Group>> {
-        self.run(async move { aggregate_in(&mut *self.conn().await?, tenant, entity, filter, group_by, sum).await })
+    async fn aggregate(&self, tenant: Id, entity: &'static EntityDef, q: &AggregateQuery) -> Result<Vec<Group>> {
+        self.run(async move { aggregate_in(&mut *self.conn().await?, tenant, entity, q).await })
             .await
     }
 

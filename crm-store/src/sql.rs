@@ -16,12 +16,14 @@
 //! JSON text orders it), `-0.0` versus `0.0` (distinct in memory, equal in SQL), and NaN (SQLite
 //! stores it as NULL).
 
+mod aggregate;
 mod filter;
 mod fixed;
 mod read;
 mod sync;
 mod value;
 
+pub use aggregate::*;
 pub use filter::*;
 pub use fixed::*;
 pub use read::*;

@@ -9,7 +9,7 @@ use crate::sql::{self, FIRST_FIELD, Raw};
 use crm_core::change::{Applied, AuditEntry, ChangeSet, Event, Write};
 use crm_core::error::{Error, FieldError, Result, codes};
 use crm_core::idempotency::{Answer, StoredKey};
-use crm_core::query::{Filter, StoreQuery};
+use crm_core::query::{AggregateQuery, Filter, StoreQuery, aggregate};
 use crm_core::record::Record;
 use crm_core::schema::EntityDef;
 use crm_core::store::{AuditHead, AuditQuery, BulkWrite, Group, Store};
@@ -538,15 +538,8 @@ impl Store for SqliteStore {
         self.read(|c| count_in(c, tenant, entity, filter))
     }
 
-    async fn aggregate(
-        &self,
-        tenant: Id,
-        entity: &'static EntityDef,
-        filter: &Filter,
-        group_by: &str,
-        sum: Option<&str>,
-    ) -> Result<Vec<Group>> {
-        self.read(|c| aggregate_in(c, tenant, entity, filter, group_by, sum))
+    async fn aggregate(&self, tenant: Id, entity: &'static EntityDef, q: &AggregateQuery) -> Result<Vec<Group>> {
+        self.read(|c| aggregate_in(c, tenant, entity, q))
     }
 
     async fn apply(&self, changes: ChangeSet) -> Result<Applied> {

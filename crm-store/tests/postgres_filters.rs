@@ -11,7 +11,7 @@ mod filter_props;
 mod pg;
 
 use crm_store::PgStore;
-use filter_props::{agrees_with_memory, filter, row, sort};
+use filter_props::{aggregate_query, aggregates_agree_with_memory, agrees_with_memory, filter, row, sort};
 use proptest::prelude::*;
 
 #[test]
@@ -22,5 +22,8 @@ fn postgres_filters_and_sorts_agree_with_memory() {
     let store = PgStore::open_temporary(&url).unwrap();
     proptest!(ProptestConfig { cases: 300, ..ProptestConfig::default() }, |(rows in prop::collection::vec(row(), 0..30), f in filter(), sort in sort(), limit in 1u32..40)| {
         agrees_with_memory(&store, &rows, &f, &sort, limit)?;
+    });
+    proptest!(ProptestConfig { cases: 200, ..ProptestConfig::default() }, |(rows in prop::collection::vec(row(), 0..30), q in filter().prop_flat_map(aggregate_query))| {
+        aggregates_agree_with_memory(&store, &rows, &q)?;
     });
 }

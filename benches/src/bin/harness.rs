@@ -17,10 +17,10 @@ use crm_core::clock::{Clock, IdGen, RandomIds, SystemClock};
 use crm_core::demo::{CITIES, FIRST, LAST, OUTCOMES, PROJECTS, Rng, STATUSES};
 use crm_core::entity::quote::{self, QUOTE, QUOTE_LINE};
 use crm_core::entity::{ACTIVITY, ACTIVITY_KINDS, LEAD, LEAD_SOURCES};
-use crm_core::query::{Filter, ListRequest, Op, SortKey, StoreQuery};
+use crm_core::query::{Filter, ListRequest, Measure, Op, SortKey, StoreQuery};
 use crm_core::record::Record;
 use crm_core::schema::EntityDef;
-use crm_core::service::{ImportMode, ImportOptions, ImportReport, Service};
+use crm_core::service::{AggregateRequest, ImportMode, ImportOptions, ImportReport, Service};
 use crm_core::store::Store;
 use crm_core::value::{Id, Money, Timestamp, Value};
 use crm_store::{AnyStore, SqliteStore};
@@ -1159,6 +1159,9 @@ fn run(args: &Args) -> Res<()> {
         reqs.len(),
     );
 
+    // ---- aggregates: the funnel (leads by status, with their value) and leads by source and month ----
+    aggregates(&svc, &t.manager, &raw_r, &tenant_b, plan.rounds)?;
+
     // ---- create_lead ----
     let actor = &t.sales[0];
     let me = t
@@ -1602,6 +1605,95 @@ fn run_quotes(svc: &Svc, t: &Tenant, raw: &Connection, raw_r: &Connection, plan:
         Some(per_op(raw_t, plan.lists, 1e6)),
         plan.lists,
     );
+    Ok(())
+}
+
+/// An aggregate measured through the service and raw: its name, the request, and the SQL doing the
+/// same grouping on SQLite and on PostgreSQL (the tenant bound as the one parameter; the row count in
+/// the last column).
+pub(crate) struct AggregateCase {
+    pub name: &'static str,
+    pub req: AggregateRequest,
+    pub sqlite: &'static str,
+    pub postgres: &'static str,
+}
+
+/// The funnel (`by=status`, count and sum of the value) and `by=source,created_at:month`.
+pub(crate) fn aggregate_cases() -> Res<[AggregateCase; 2]> {
+    Ok([
+        AggregateCase {
+            name: "aggregate_funnel",
+            req: AggregateRequest {
+                group_by: vec!["status".parse()?],
+                measures: vec![Measure::Sum("estimated_value".into()), Measure::Count],
+                ..Default::default()
+            },
+            sqlite: "SELECT status, SUM(estimated_value), COUNT(*) FROM leads WHERE org_id = ?1 GROUP BY status",
+            postgres: "SELECT status, CAST(SUM(estimated_value) AS bigint), COUNT(*) FROM leads WHERE org_id = $1 \
+                       GROUP BY status",
+        },
+        AggregateCase {
+            name: "aggregate_source_month",
+            req: AggregateRequest {
+                group_by: vec!["source".parse()?, "created_at:month".parse()?],
+                measures: vec![Measure::Count],
+                ..Default::default()
+            },
+            sqlite: "SELECT source, strftime('%Y-%m-01', created_at / 1000000, 'unixepoch'), COUNT(*) \
+                     FROM leads WHERE org_id = ?1 GROUP BY 1, 2",
+            postgres: "SELECT source, to_char(to_timestamp(created_at / 1000000.0) AT TIME ZONE 'UTC', 'YYYY-MM-01'), \
+                       COUNT(*) FROM leads WHERE org_id = $1 GROUP BY 1, 2",
+        },
+    ])
+}
+
+/// The groups and rows of a service aggregate, to compare with the raw side's.
+pub(crate) fn groups_and_rows(a: &crm_core::service::Aggregate) -> (usize, u64) {
+    (a.groups.len(), a.groups.iter().map(|g| g.count).sum())
+}
+
+/// The [`aggregate_cases`] through the service, each beside its raw SQL on the same file; the
+/// answers must agree in their number of groups and rows.
+fn aggregates(svc: &Svc, reader: &Actor, raw: &Connection, tenant: &[u8], rounds: usize) -> Res<()> {
+    for AggregateCase {
+        name, req, sqlite: sql, ..
+    } in aggregate_cases()?
+    {
+        print_plans(raw, name, &[("raw", sql)])?;
+        let (mut raw_seen, mut svc_seen) = ((0, 0), (0, 0));
+        let (raw_t, svc_t) = alternate(
+            rounds,
+            |_| {
+                let mut st = raw.prepare_cached(sql)?;
+                let last = st.column_count() - 1;
+                let mut q = st.query([tenant])?;
+                raw_seen = (0, 0);
+                while let Some(r) = q.next()? {
+                    raw_seen.0 += 1;
+                    raw_seen.1 += r.get::<_, i64>(last)? as u64;
+                    black_box(r.get_ref(0)?);
+                }
+                Ok(())
+            },
+            |_| {
+                let a = block(svc.aggregate(reader, "lead", &req))?;
+                svc_seen = groups_and_rows(&a);
+                black_box(a);
+                Ok(())
+            },
+        )?;
+        if raw_seen != svc_seen {
+            return Err(format!("{name}: raw (groups, rows) {raw_seen:?}, service {svc_seen:?}").into());
+        }
+        eprintln!("{name}: {svc_seen:?} (groups, leads); service {svc_t:?}, raw {raw_t:?}");
+        emit(
+            name,
+            svc_t.as_secs_f64() * 1e6,
+            "us/op",
+            Some(raw_t.as_secs_f64() * 1e6),
+            svc_seen.1 as usize,
+        );
+    }
     Ok(())
 }
 

@@ -21,6 +21,7 @@
 #![allow(clippy::unwrap_used, clippy::type_complexity, missing_docs)]
 
 mod access;
+mod aggregates;
 mod auth;
 mod compliance;
 mod declarations;
@@ -32,6 +33,7 @@ mod sync_log;
 mod transfer;
 
 pub use access::*;
+pub use aggregates::*;
 pub use auth::*;
 pub use compliance::*;
 pub use declarations::*;
@@ -72,6 +74,10 @@ macro_rules! conformance_tests {
         // queries.rs
         $crate::__conformance_cases!($make;
             keyset_pages_are_complete_and_ordered, store_filters_match_in_memory_evaluation);
+        // aggregates.rs
+        $crate::__conformance_cases!($make;
+            aggregates_group_measure_and_keep_nulls_apart, aggregates_bucket_time_at_an_offset,
+            aggregates_count_only_the_readers_scope);
         // compliance.rs
         $crate::__conformance_cases!($make;
             audit_chain_verifies_with_old_and_new_values, events_are_sequenced_and_filtered,

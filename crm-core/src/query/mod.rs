@@ -5,11 +5,13 @@
 //! the record scope and the keyset predicate, so every store receives one bound [`Filter`] and evaluates
 //! exactly what [`Compiled::eval`] evaluates in memory (SQL's three-valued logic included).
 
+pub mod aggregate;
 mod bind;
 mod cursor;
 mod eval;
 pub mod text;
 
+pub use aggregate::{AggregateQuery, Bucket, Fold, Group, GroupBy, Measure};
 pub use bind::{BindCtx, bind, bind_sort};
 pub use cursor::{decode_cursor, encode_cursor, keyset_after};
 pub use eval::Compiled;

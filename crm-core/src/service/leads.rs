@@ -4,11 +4,11 @@
 use super::Service;
 use crate::access::{Action, Actor, Scope};
 use crate::change::{ChangeSet, FieldChange, Write};
-use crate::entity::lead::set_score;
+use crate::entity::lead::{fields as lead_fields, set_score};
 use crate::entity::{self, ACTIVITY, LEAD, SCORING_MODEL};
 use crate::error::{Error, FieldError, Result, codes};
 use crate::pipeline::{Pipeline, StageKind, default_pipeline};
-use crate::query::{Filter, Op, SortKey, StoreQuery};
+use crate::query::{AggregateQuery, Filter, Measure, Op, SortKey, StoreQuery};
 use crate::record::Record;
 use crate::scoring::{CompiledModel, ScoreResult, ScoringModel, default_model};
 use crate::store::Store;
@@ -562,13 +562,14 @@ impl<S: Store> Service<S> {
         let with_value = actor.role.can_read_field(&LEAD, "estimated_value");
         let groups = self
             .store
-            .aggregate(
-                actor.tenant,
-                &LEAD,
-                &actor.scope_filter(&LEAD, scope),
-                "status",
-                with_value.then_some("estimated_value"),
-            )
+            .aggregate(actor.tenant, &LEAD, &{
+                let q = AggregateQuery::count_by(actor.scope_filter(&LEAD, scope), "status");
+                if with_value {
+                    q.with(Measure::Sum(lead_fields::ESTIMATED_VALUE.into()))
+                } else {
+                    q
+                }
+            })
             .await?;
         let pipeline = self.pipeline(actor.tenant, None).await?;
         let mut out: Vec<StageSummary> = pipeline
@@ -583,7 +584,7 @@ impl<S: Store> Service<S> {
             })
             .collect();
         for g in groups {
-            let key = g.key.as_str().unwrap_or_default().to_owned();
+            let key = g.keys[0].as_str().unwrap_or_default().to_owned();
             let i = match out.iter().position(|s| s.key == key) {
                 Some(i) => i,
                 None => {
@@ -598,7 +599,8 @@ impl<S: Store> Service<S> {
                 }
             };
             out[i].count += g.count;
-            out[i].value = out[i].value.map(|v| Money(v.0 + g.sum));
+            let sum = g.values.get(1).and_then(Value::as_i64).unwrap_or(0);
+            out[i].value = out[i].value.map(|v| Money(v.0 + sum));
         }
         Ok(out)
     }

@@ -4,6 +4,7 @@
 //! store and redacted by its field permissions after.
 
 mod activities;
+mod analytics;
 mod auth;
 mod backtest;
 mod children;
@@ -19,6 +20,7 @@ mod transfer;
 mod workflow;
 
 pub use activities::{CheckIn, CheckedIn};
+pub use analytics::{Aggregate, AggregateRequest, MAX_GROUPS, parse_offset};
 pub use auth::{Delivery, PasswordHasher, StoredCredential, WebhookTarget};
 pub use backtest::{BacktestReport, TierStats};
 pub use children::{ChildOp, MAX_CHILD_OPS, MAX_CHILDREN};

@@ -1,6 +1,7 @@
 //! The API's routes, one module per area. Each adds its routes and their OpenAPI operations.
 
 pub mod admin;
+pub mod aggregates;
 pub mod auth;
 pub mod compliance;
 pub mod leads;

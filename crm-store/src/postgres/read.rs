@@ -138,35 +138,28 @@ pub(super) async fn aggregate_in(
     conn: &mut PgConnection,
     tenant: Id,
     def: &'static EntityDef,
-    filter: &Filter,
-    group_by: &str,
-    sum: Option<&str>,
+    q: &AggregateQuery,
 ) -> Result<Vec<Group>> {
-    let (select, key) = sql::aggregate(def, tenant, filter, group_by, sum, B)?;
-    let (text, values) = B.build(&select);
+    let a = sql::aggregate(def, tenant, q, B)?;
+    let (text, values) = B.build(&a.select);
     let rows = built(text, values).fetch_all(conn).await.map_err(db)?;
     let t = def.table;
+    let bad = || corrupt(t, "aggregate");
     let mut out = Vec::with_capacity(rows.len());
+    let mut raws = Vec::with_capacity(a.cols.len());
     for row in &rows {
-        let k = match &key {
-            sql::GroupKey::Column(FieldType::Json) => field(row, 0, &FieldType::Json, t, group_by)?,
-            sql::GroupKey::Column(ty) => key
-                .decode(col(row, 0, ty).map_err(|_| corrupt(t, group_by))?, Raw::Null)
-                .ok_or_else(|| corrupt(t, group_by))?,
-            sql::GroupKey::Custom => {
-                let text = row.try_get::<Option<&str>, _>(0).map_err(|_| corrupt(t, group_by))?;
-                let tag = row.try_get::<Option<&str>, _>(3).map_err(|_| corrupt(t, group_by))?;
-                key.decode(text.map_or(Raw::Null, Raw::Text), tag.map_or(Raw::Null, Raw::Text))
-                    .ok_or_else(|| corrupt(t, group_by))?
-            }
-        };
-        out.push(Group {
-            key: k,
-            count: int_col(row, 1, t, "count")?.max(0) as u64,
-            sum: int_col(row, 2, t, "sum")?,
-        });
+        raws.clear();
+        for (i, c) in a.cols.iter().enumerate() {
+            raws.push(match c {
+                sql::AggCol::Field(ty) => col(row, i, ty).map_err(|_| bad())?,
+                sql::AggCol::Text => col(row, i, &FieldType::Text).map_err(|_| bad())?,
+                sql::AggCol::Int => col(row, i, &FieldType::Integer).map_err(|_| bad())?,
+                sql::AggCol::Real => col(row, i, &FieldType::Number).map_err(|_| bad())?,
+            });
+        }
+        out.push(a.group(&raws).ok_or_else(bad)??);
     }
-    out.sort_by(|a, b| a.key.sort_cmp(&b.key));
+    aggregate::sort_groups(&mut out);
     Ok(out)
 }
 

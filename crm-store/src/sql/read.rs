@@ -1,14 +1,13 @@
 //! The SELECTs of the read methods.
 
 use super::filter::*;
-use super::value::*;
 use crate::Backend;
 use crate::schema::{AUDIT_LOG, CUSTOM};
-use crm_core::error::{Error, Result};
+use crm_core::error::Result;
 use crm_core::query::{Filter, StoreQuery};
-use crm_core::schema::{EntityDef, FieldRef, SystemField};
-use crm_core::value::{FieldType, Id, Value};
-use sea_query::{Expr, ExprTrait, Func, NullOrdering, Order, Query, SelectStatement, Value as SqlValue};
+use crm_core::schema::EntityDef;
+use crm_core::value::Id;
+use sea_query::{Expr, ExprTrait, NullOrdering, Order, Query, SelectStatement, Value as SqlValue};
 
 /// The columns a record is read from, in the order [`decode`] expects them: `id`, `version`,
 /// `created_at`, `updated_at`, the declared fields, then `custom` when the entity has custom fields.
@@ -79,119 +78,6 @@ pub fn count(def: &EntityDef, tenant: Id, filter: &Filter, backend: Backend) -> 
     Ok(s)
 }
 
-/// How to read the group key of an aggregate back.
-#[derive(Clone, Debug, PartialEq)]
-pub enum GroupKey {
-    /// A column of this type.
-    Column(FieldType),
-    /// A custom field: the key column is the value's JSON text, the next one its type tag.
-    Custom,
-}
-
-impl GroupKey {
-    /// Decodes the key from its column(s).
-    pub fn decode(&self, key: Raw<'_>, tag: Raw<'_>) -> Option<Value> {
-        match self {
-            GroupKey::Column(ty) => decode(ty, key),
-            GroupKey::Custom => match key {
-                Raw::Null => Some(Value::Null),
-                Raw::Text(s) => {
-                    let tag = match tag {
-                        Raw::Text(t) => Some(t),
-                        _ => None,
-                    };
-                    custom_from_json(&serde_json::from_str(s).ok()?, tag)
-                }
-                _ => None,
-            },
-        }
-    }
-}
-
-/// `SELECT key, COUNT(*), COALESCE(SUM(sum), 0), [tag] ... GROUP BY key`. The sum adds integer and
-/// money values only (others count as 0, as in memory). Groups come back unordered: sort them with
-/// [`Value::sort_cmp`].
-pub fn aggregate(
-    def: &EntityDef,
-    tenant: Id,
-    filter: &Filter,
-    group_by: &str,
-    sum: Option<&str>,
-    backend: Backend,
-) -> Result<(SelectStatement, GroupKey)> {
-    let mut s = filtered(def, tenant, filter, backend)?;
-    let g = def
-        .resolve(group_by)
-        .ok_or_else(|| Error::invalid_query(format!("no field {group_by}"), 0))?;
-    // The key as selected, and as grouped by (PostgreSQL groups JSON values, selects their text).
-    let (key_expr, group_expr, key) = match (&g, backend) {
-        (FieldRef::Custom(k), Backend::Sqlite) => {
-            let e = Expr::cust(format!("(\"{CUSTOM}\" -> {})", custom_path(k)?));
-            (e.clone(), e, GroupKey::Custom)
-        }
-        (FieldRef::Custom(k), Backend::Postgres) => {
-            let j = pg_typed(k, JsonAs::Json)?;
-            (Expr::cust(format!("({j})::text")), Expr::cust(j), GroupKey::Custom)
-        }
-        (other, _) => {
-            let ty = def.type_of(other).unwrap_or(FieldType::Text);
-            let name = match other {
-                FieldRef::System(sf) => sf.name(),
-                FieldRef::Declared(i) => def.fields[*i].name,
-                FieldRef::Custom(_) => unreachable!("handled above"),
-            };
-            (Expr::col(name), Expr::col(name), GroupKey::Column(ty))
-        }
-    };
-    let sum_expr = match sum.map(|f| {
-        def.resolve(f)
-            .ok_or_else(|| Error::invalid_query(format!("no field {f}"), 0))
-    }) {
-        None => Expr::val(0i64),
-        Some(r) => match r? {
-            FieldRef::System(SystemField::Version) => Expr::col("version").sum(),
-            FieldRef::Declared(i) if matches!(def.fields[i].spec.ty, FieldType::Integer | FieldType::Money) => {
-                Expr::col(def.fields[i].name).sum()
-            }
-            FieldRef::Custom(k) if backend == Backend::Sqlite => {
-                let path = custom_path(&k)?;
-                Expr::cust(format!(
-                    "SUM(CASE WHEN json_type(\"{CUSTOM}\", {path}) = 'integer' \
-                     AND coalesce(json_extract(\"{CUSTOM}\", {tag}), 'money') = 'money' \
-                     THEN json_extract(\"{CUSTOM}\", {path}) ELSE 0 END)",
-                    tag = custom_tag_path(&k)
-                ))
-            }
-            FieldRef::Custom(k) => {
-                // Integers are JSON numbers spelled without a fraction or exponent.
-                let j = pg_json(&k)?;
-                Expr::cust(format!(
-                    "SUM(CASE WHEN jsonb_typeof({j}) = 'number' AND ({j})::text ~ '^-?[0-9]+$' \
-                     AND coalesce({tag}, 'money') = 'money' THEN ({j})::numeric ELSE 0 END)",
-                    tag = pg_tag(&k)?
-                ))
-            }
-            _ => Expr::val(0i64),
-        },
-    };
-    let sum = Func::coalesce([sum_expr, Expr::val(0i64)]);
-    s.expr(key_expr)
-        .expr(Expr::col(sea_query::Asterisk).count())
-        .expr(match backend {
-            Backend::Sqlite => sum.into(),
-            // PostgreSQL sums bigints as numeric.
-            Backend::Postgres => Expr::cust_with_expr("CAST($1 AS bigint)", sum),
-        });
-    if let FieldRef::Custom(k) = &g {
-        s.expr(Expr::cust(match backend {
-            Backend::Sqlite => format!("max(json_extract(\"{CUSTOM}\", {}))", custom_tag_path(k)),
-            Backend::Postgres => format!("max({})", pg_tag(k)?),
-        }));
-    }
-    s.add_group_by([group_expr]);
-    Ok((s, key))
-}
-
 /// Audit entries of a tenant after `after_seq`, optionally of one entity type and record.
 pub fn audit_select(tenant: Id, q: &crm_core::store::AuditQuery) -> SelectStatement {
     let mut s = Query::select();
@@ -234,6 +120,7 @@ mod tests {
     use super::*;
     use crm_core::entity::LEAD;
     use crm_core::query::{SortKey, keyset_after};
+    use crm_core::value::Value;
 
     fn where_clause(f: Filter) -> String {
         let q = StoreQuery {

@@ -376,24 +376,76 @@ fn quoted(cols: &[&str]) -> String {
 }
 
 #[test]
-fn aggregates_sum_integers_and_money_only() {
-    let (s, key) = aggregate(&LEAD, Id::nil(), &Filter::All, "status", Some("estimated_value"), S).unwrap();
-    let sql = S.build(&s).0;
+fn aggregates_select_keys_count_and_measures_and_read_them_back() {
+    use crm_core::query::{AggregateQuery, Bucket, GroupBy, Measure};
+    let q = AggregateQuery {
+        filter: Filter::All,
+        group_by: vec![
+            GroupBy::Field("status".into()),
+            GroupBy::Bucket("created_at".into(), Bucket::Month),
+        ],
+        measures: vec![
+            Measure::Count,
+            Measure::Sum("estimated_value".into()),
+            Measure::Avg("estimated_value".into()),
+            Measure::Max("latitude".into()),
+        ],
+        offset: time::UtcOffset::from_hms(2, 0, 0).unwrap(),
+    };
+    let a = aggregate(&LEAD, Id::nil(), &q, S).unwrap();
+    let sql = S.build(&a.select).0;
+    assert!(sql.starts_with("SELECT \"status\", date("), "{sql}");
+    assert!(sql.contains("'start of month'"), "{sql}");
+    assert!(sql.contains("(\"created_at\" + 7200000000)"), "{sql}");
     assert!(
-        sql.starts_with("SELECT \"status\", COUNT(*), COALESCE(SUM(\"estimated_value\"), ?)"),
+        sql.contains("COUNT(*), SUM(\"estimated_value\"), SUM(\"estimated_value\"), COUNT(\"estimated_value\"), MAX(\"latitude\")"),
         "{sql}"
     );
-    assert!(sql.ends_with("GROUP BY \"status\""), "{sql}");
-    assert_eq!(key, GroupKey::Column(FieldType::Text));
-    let (s, _) = aggregate(&LEAD, Id::nil(), &Filter::All, "status", Some("latitude"), S).unwrap();
-    assert!(S.build(&s).0.contains("COALESCE(?, ?)"));
-    let (s, key) = aggregate(&LEAD, Id::nil(), &Filter::All, "custom.roof", None, S).unwrap();
-    assert!(S.build(&s).0.contains("(\"custom\" -> '$.\"roof\"')"));
-    assert_eq!(key, GroupKey::Custom);
+    assert!(sql.contains("GROUP BY \"status\", date("), "{sql}");
+    let row = [
+        Raw::Text("new"),
+        Raw::Text("2025-06-01"),
+        Raw::Int(3),
+        Raw::Int(1001),
+        Raw::Int(1001),
+        Raw::Int(2),
+        Raw::Real(1.5),
+    ];
+    let g = a.group(&row).unwrap().unwrap();
     assert_eq!(
-        key.decode(Raw::Text("125"), Raw::Text("money")),
-        Some(Value::Money(Money(125)))
+        g.keys,
+        vec![Value::from("new"), Value::Date(time::macros::date!(2025 - 06 - 01))]
     );
-    assert_eq!(key.decode(Raw::Text("\"x\""), Raw::Null), Some(Value::Text("x".into())));
-    assert!(aggregate(&LEAD, Id::nil(), &Filter::All, "nope", None, S).is_err());
+    assert_eq!(g.count, 3);
+    // 1001 / 2 = 500.5 cents, half-even to 500.
+    assert_eq!(
+        g.values,
+        vec![
+            Value::Int(3),
+            Value::Money(Money(1001)),
+            Value::Money(Money(500)),
+            Value::Number(1.5)
+        ]
+    );
+    // A row that is not what the statement selects is refused, not misread.
+    assert!(a.group(&row[..5]).is_none());
+
+    let custom = AggregateQuery::count_by(Filter::All, "custom.roof");
+    let a = aggregate(&LEAD, Id::nil(), &custom, S).unwrap();
+    assert!(S.build(&a.select).0.contains("(\"custom\" -> '$.\"roof\"')"));
+    let g = a
+        .group(&[Raw::Text("125"), Raw::Text("money"), Raw::Int(1)])
+        .unwrap()
+        .unwrap();
+    assert_eq!(g.keys, vec![Value::Money(Money(125))]);
+    for bad in [
+        AggregateQuery::count_by(Filter::All, "nope"),
+        AggregateQuery::count_by(Filter::All, "status").with(Measure::Sum("status".into())),
+        AggregateQuery::count_by(Filter::All, "status").with(Measure::Sum("custom.budget".into())),
+    ] {
+        assert_eq!(
+            aggregate(&LEAD, Id::nil(), &bad, S).unwrap_err().code(),
+            "invalid_query"
+        );
+    }
 }

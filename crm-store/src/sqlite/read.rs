@@ -180,34 +180,21 @@ pub(super) fn aggregate_in(
     conn: &Connection,
     tenant: Id,
     def: &'static EntityDef,
-    filter: &Filter,
-    group_by: &str,
-    sum: Option<&str>,
+    q: &AggregateQuery,
 ) -> Result<Vec<Group>> {
-    let (select, key) = sql::aggregate(def, tenant, filter, group_by, sum, B)?;
-    let (text, values) = B.build(&select);
+    let a = sql::aggregate(def, tenant, q, B)?;
+    let (text, values) = B.build(&a.select);
     let mut stmt = conn.prepare_cached(&text).map_err(db)?;
     let mut rows = stmt.query(params_from_iter(bind(values.0))).map_err(db)?;
     let mut out = Vec::new();
     let t = def.table;
     while let Some(row) = rows.next().map_err(db)? {
-        let tag = if key == sql::GroupKey::Custom {
-            col(row, 3, t, group_by)?
-        } else {
-            Raw::Null
-        };
-        let k = key
-            .decode(col(row, 0, t, group_by)?, tag)
-            .ok_or_else(|| corrupt(t, group_by))?;
-        let count = int_col(row, 1, t, "count")?;
-        let sum = int_col(row, 2, t, "sum")?;
-        out.push(Group {
-            key: k,
-            count: count.max(0) as u64,
-            sum,
-        });
+        let raws = (0..a.cols.len())
+            .map(|i| col(row, i, t, "aggregate"))
+            .collect::<Result<Vec<_>>>()?;
+        out.push(a.group(&raws).ok_or_else(|| corrupt(t, "aggregate"))??);
     }
-    out.sort_by(|a, b| a.key.sort_cmp(&b.key));
+    aggregate::sort_groups(&mut out);
     Ok(out)
 }
 

@@ -7,6 +7,7 @@
 use crate::common::{T0, date, id, sorted};
 use crm_core::change::{ChangeSet, Write};
 use crm_core::entity::LEAD;
+use crm_core::query::aggregate::{self, AggregateQuery, Bucket, Fold, GroupBy, Measure};
 use crm_core::query::{Compiled, Filter, Op, SortKey, StoreQuery};
 use crm_core::record::Record;
 use crm_core::store::Store;
@@ -82,6 +83,8 @@ pub struct Row {
     due: Option<Value>,
     ok: Option<bool>,
     colors: Option<Vec<String>>,
+    /// Spread over months (and around 1970) for time buckets.
+    converted_at: Option<Timestamp>,
 }
 
 pub fn row() -> impl Strategy<Value = Row> {
@@ -104,12 +107,13 @@ pub fn row() -> impl Strategy<Value = Row> {
             opt(day()),
             opt(any::<bool>()),
             opt(tags()),
+            opt(spread_ts()),
         ),
     )
         .prop_map(
             |(
                 (first_name, city, score, value, latitude, scored_at, tags, owner),
-                (roof, budget, count, area, due, ok, colors),
+                (roof, budget, count, area, due, ok, colors, converted_at),
             )| Row {
                 first_name,
                 city,
@@ -126,8 +130,19 @@ pub fn row() -> impl Strategy<Value = Row> {
                 due,
                 ok,
                 colors,
+                converted_at,
             },
         )
+}
+
+/// Times 7 hours apart around the end of January 2025, or around the Unix epoch.
+pub fn spread_ts() -> impl Strategy<Value = Timestamp> {
+    const HOUR: i64 = 3_600_000_000;
+    const JAN_31_2025: i64 = 1_738_281_600_000_000;
+    prop_oneof![
+        4 => (-200i64..200).prop_map(|n| Timestamp(JAN_31_2025 + n * 7 * HOUR + 13)),
+        1 => (-40i64..40).prop_map(|n| Timestamp(n * 5 * HOUR - 7)),
+    ]
 }
 
 pub fn to_record(tenant: Id, n: usize, r: &Row) -> Record {
@@ -151,6 +166,7 @@ pub fn to_record(tenant: Id, n: usize, r: &Row) -> Record {
     set("scored_at", r.scored_at.map(Value::Timestamp));
     set("tags", r.tags.clone().map(Value::List));
     set("owner_id", r.owner.map(Value::Id));
+    set("converted_at", r.converted_at.map(Value::Timestamp));
     let mut custom = |k: &str, v: Option<Value>| {
         if let Some(v) = v {
             rec.custom.insert(k.to_owned(), v);
@@ -332,5 +348,88 @@ pub fn agrees_with_memory<S: Store>(
     for r in &got {
         prop_assert_eq!(Some(r), recs.iter().find(|x| x.id == r.id));
     }
+    Ok(())
+}
+
+const KEYS: &[&str] = &[
+    "city",
+    "score",
+    "owner_id",
+    "tags",
+    "version",
+    "estimated_value",
+    "custom.roof",
+    "custom.ok",
+    "custom.due",
+];
+const MEASURED: &[&str] = &[
+    "score",
+    "estimated_value",
+    "latitude",
+    "version",
+    "converted_at",
+    "scored_at",
+];
+
+/// A random aggregate over `f`: up to two keys (maybe one a time bucket), one to five measures
+/// (those the plan refuses, like the sum of a timestamp, are left out), at an offset within ±14 h.
+pub fn aggregate_query(f: Filter) -> impl Strategy<Value = AggregateQuery> {
+    let key = prop_oneof![
+        3 => prop::sample::select(KEYS).prop_map(|k| GroupBy::Field(k.into())),
+        2 => (
+            prop::sample::select(&["converted_at", "created_at", "scored_at"][..]),
+            prop::sample::select(vec![Bucket::Day, Bucket::Week, Bucket::Month]),
+        )
+            .prop_map(|(k, b)| GroupBy::Bucket(k.into(), b)),
+    ];
+    let fold = prop::sample::select(vec![Fold::Count, Fold::Sum, Fold::Avg, Fold::Min, Fold::Max]);
+    let measure = (fold, prop::sample::select(MEASURED)).prop_map(|(fold, field)| Measure::new(fold, field));
+    (
+        prop::collection::vec(key, 0..3),
+        prop::collection::vec(measure, 1..6),
+        (-48i32..57).prop_map(|q| time::UtcOffset::from_whole_seconds(q * 900).unwrap()),
+    )
+        .prop_map(move |(mut group_by, measures, offset)| {
+            // At most one bucket.
+            let mut bucketed = false;
+            group_by.retain(|g| !matches!(g, GroupBy::Bucket(..)) || !std::mem::replace(&mut bucketed, true));
+            let mut q = AggregateQuery {
+                filter: f.clone(),
+                group_by,
+                measures: Vec::new(),
+                offset,
+            };
+            for m in measures {
+                q.measures.push(m);
+                if q.plan(&LEAD).is_err() {
+                    q.measures.pop();
+                }
+            }
+            q
+        })
+}
+
+/// Writes `rows` as leads of a new tenant of `store`, then checks that the store's aggregate equals
+/// the core's reference fold over the rows the in-memory evaluator matches.
+pub fn aggregates_agree_with_memory<S: Store>(
+    store: &S,
+    rows: &[Row],
+    q: &AggregateQuery,
+) -> Result<(), TestCaseError> {
+    let tenant = id(u128::from(TENANT.fetch_add(1, Ordering::SeqCst)) << 64);
+    let mut recs: Vec<Record> = Vec::new();
+    for (n, r) in rows.iter().enumerate() {
+        let rec = to_record(tenant, n, r);
+        if !recs.iter().any(|x| x.id == rec.id) {
+            recs.push(rec);
+        }
+    }
+    let mut cs = ChangeSet::new(tenant);
+    cs.writes.extend(recs.iter().cloned().map(Write::Insert));
+    block_on(store.apply(cs)).unwrap();
+    let c = Compiled::compile(&q.filter, &LEAD).unwrap();
+    let expected = aggregate::fold(&q.plan(&LEAD).unwrap(), recs.iter().filter(|r| c.matches(r))).unwrap();
+    let got = block_on(store.aggregate(tenant, &LEAD, q)).unwrap();
+    prop_assert_eq!(got, expected);
     Ok(())
 }

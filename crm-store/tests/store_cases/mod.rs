@@ -10,7 +10,7 @@ use crm_core::change::{Applied, ChangeSet, Write, verify_chain};
 use crm_core::entity::{self, CONTACT, LEAD, USER};
 use crm_core::error::{Error, codes};
 use crm_core::memory::MemoryStore;
-use crm_core::query::{Compiled, Filter, Op, SortKey, StoreQuery, keyset_after};
+use crm_core::query::{AggregateQuery, Compiled, Filter, Op, SortKey, StoreQuery, keyset_after};
 use crm_core::record::Record;
 use crm_core::store::{AuditQuery, BulkWrite, Store};
 use crm_core::value::{Id, Money, Timestamp, Value};
@@ -621,6 +621,42 @@ fn filters() -> Vec<Filter> {
     ]
 }
 
+/// Aggregates over `f` with every kind of key (columns, custom fields, lists, time buckets) and
+/// measure.
+fn aggregates(f: &Filter) -> Vec<AggregateQuery> {
+    use crm_core::query::{Bucket, GroupBy, Measure};
+    let by = |keys: &[&str]| AggregateQuery {
+        filter: f.clone(),
+        group_by: keys.iter().map(|k| k.parse().unwrap()).collect(),
+        measures: vec![Measure::Count],
+        offset: time::UtcOffset::UTC,
+    };
+    let every = |field: &str| [Measure::Sum, Measure::Avg, Measure::Min, Measure::Max].map(|m| m(field.to_owned()));
+    let mut q = vec![
+        by(&["status"]).with(Measure::Sum("estimated_value".into())),
+        by(&["score"]),
+        by(&["city", "owner_id"]),
+        by(&["custom.roof"]),
+        by(&["tags"]),
+        by(&["custom.due", "status"]),
+        by(&[]),
+    ];
+    let mut all = by(&["status", "scored_at:day"]);
+    all.measures.extend(every("estimated_value"));
+    all.measures.extend(every("score"));
+    all.measures.extend(every("latitude"));
+    all.measures
+        .extend([Measure::Min("scored_at".into()), Measure::Max("version".into())]);
+    q.push(all);
+    let mut local = by(&["created_at:week"]);
+    local.group_by.push(GroupBy::Bucket("scored_at".into(), Bucket::Month));
+    local.group_by.remove(0);
+    local.group_by.push(GroupBy::Field("temperature".into()));
+    local.offset = time::UtcOffset::from_hms(-9, -30, 0).unwrap();
+    q.push(local);
+    q
+}
+
 pub fn filters_match_the_in_memory_evaluator<S: Store>(s: S) {
     let t = id(1);
     let (s, rows) = loaded(s, t);
@@ -641,19 +677,11 @@ pub fn filters_match_the_in_memory_evaluator<S: Store>(s: S) {
         assert_eq!(got, expected, "{f:?}");
         nontrivial += usize::from(!got.is_empty() && got.len() < rows.len());
         assert_eq!(block_on(s.count(t, &LEAD, &f)).unwrap(), expected.len() as u64, "{f:?}");
-        for (g, sum) in [
-            ("status", Some("estimated_value")),
-            ("score", Some("score")),
-            ("city", None),
-            ("custom.roof", Some("custom.budget")),
-            ("tags", Some("latitude")),
-            ("custom.due", None),
-            ("owner_id", Some("version")),
-        ] {
+        for q in aggregates(&f) {
             assert_eq!(
-                block_on(s.aggregate(t, &LEAD, &f, g, sum)).unwrap(),
-                block_on(mem.aggregate(t, &LEAD, &f, g, sum)).unwrap(),
-                "{f:?} by {g}"
+                block_on(s.aggregate(t, &LEAD, &q)).unwrap(),
+                block_on(mem.aggregate(t, &LEAD, &q)).unwrap(),
+                "{q:?}"
             );
         }
     }

@@ -378,6 +378,47 @@ pub(super) fn run(args: &Args, url: &str) -> Res<()> {
         reqs.len(),
     );
 
+    // ---- aggregates: the funnel and leads by source and month, beside the same grouping in raw SQL ----
+    for AggregateCase {
+        name,
+        req,
+        postgres: sql,
+        ..
+    } in aggregate_cases()?
+    {
+        let (mut raw_seen, mut svc_seen) = ((0, 0), (0, 0));
+        let (raw_t, svc_t) = alternate(
+            plan.rounds,
+            |_| {
+                let rows = rt.block_on(sqlx::query(sql).bind(t.tenant).fetch_all(&mut raw))?;
+                raw_seen = (0, 0);
+                for r in &rows {
+                    raw_seen.0 += 1;
+                    raw_seen.1 += r.try_get::<i64, _>(r.len() - 1)? as u64;
+                    black_box(r.try_get::<Option<String>, _>(0)?);
+                }
+                Ok(())
+            },
+            |_| {
+                let a = block(svc.aggregate(&t.manager, "lead", &req))?;
+                svc_seen = groups_and_rows(&a);
+                black_box(a);
+                Ok(())
+            },
+        )?;
+        if raw_seen != svc_seen {
+            return Err(format!("{name}: raw (groups, rows) {raw_seen:?}, service {svc_seen:?}").into());
+        }
+        eprintln!("{name}: {svc_seen:?} (groups, leads); service {svc_t:?}, raw {raw_t:?}");
+        emit(
+            name,
+            svc_t.as_secs_f64() * 1e6,
+            "us/op",
+            Some(raw_t.as_secs_f64() * 1e6),
+            svc_seen.1 as usize,
+        );
+    }
+
     // ---- create_lead: one transaction per lead on both sides ----
     let actor = &t.sales[0];
     let me = t
