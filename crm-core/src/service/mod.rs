@@ -6,10 +6,12 @@
 mod activities;
 mod auth;
 mod backtest;
+mod check_ins;
 mod children;
 mod compliance;
 mod documents;
 mod leads;
+mod memberships;
 mod people;
 mod quotes;
 mod records;
@@ -21,9 +23,11 @@ mod workflow;
 pub use activities::{CheckIn, CheckedIn};
 pub use auth::{Delivery, PasswordHasher, StoredCredential, WebhookTarget};
 pub use backtest::{BacktestReport, TierStats};
+pub use check_ins::{CheckInAnswer, CheckInInput};
 pub use children::{ChildOp, MAX_CHILD_OPS, MAX_CHILDREN};
 pub use compliance::{IntegrityIssue, IntegrityReport};
 pub use leads::{Conversion, ConvertOptions, RescoreReport, StageSummary};
+pub use memberships::{FREEZE_ACCEPTS, RENEW_ACCEPTS};
 pub use sync::MAX_SYNC_BATCH;
 pub use transfer::{ExportOptions, ImportMode, ImportOptions, ImportReport, RowError, formula_like, formula_safe};
 
