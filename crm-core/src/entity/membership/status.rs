@@ -87,7 +87,10 @@ pub fn expand(status: Option<MembershipStatus>, c: &Columns, cx: &ComputeCtx) ->
     use MembershipStatus as S;
     match status {
         None => Filter::and([live, is_null(c.starts_on)]),
-        Some(S::Cancelled) => Filter::eq(c.cancelled, true),
+        Some(S::Cancelled) => Filter::and([
+            Filter::Not(Box::new(is_null(c.cancelled))),
+            Filter::eq(c.cancelled, true),
+        ]),
         Some(S::Upcoming) => Filter::and([live, on(c.starts_on, Op::Gt, today)]),
         Some(S::Expired) => Filter::and([
             live,
