@@ -155,11 +155,25 @@ mod tests {
     fn every_expansion_selects_exactly_what_evaluates() {
         let cx = ComputeCtx::new(Timestamp::from_date(time::macros::date!(2025 - 06 - 01)), None);
         let today = cx.today();
-        let days = [None, Some(-20), Some(-1), Some(0), Some(1), Some(14), Some(15), Some(40)];
+        let days = [
+            None,
+            Some(-20),
+            Some(-1),
+            Some(0),
+            Some(1),
+            Some(14),
+            Some(15),
+            Some(40),
+        ];
         let at = |d: Option<i64>| d.map(|d| today.saturating_add(time::Duration::days(d)));
         let compiled: Vec<(&str, Compiled)> = CLIENT_STATUSES
             .iter()
-            .map(|o| (*o, Compiled::compile(&expand_key(o, &client::COLUMNS, &cx), &CONTACT).unwrap()))
+            .map(|o| {
+                (
+                    *o,
+                    Compiled::compile(&expand_key(o, &client::COLUMNS, &cx), &CONTACT).unwrap(),
+                )
+            })
             .collect();
         let mut checked = 0;
         for s in days {
