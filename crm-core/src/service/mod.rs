@@ -7,10 +7,12 @@ mod activities;
 mod analytics;
 mod auth;
 mod backtest;
+mod check_ins;
 mod children;
 mod compliance;
 mod documents;
 mod leads;
+mod memberships;
 mod people;
 mod quotes;
 mod records;
@@ -23,9 +25,11 @@ pub use activities::{CheckIn, CheckedIn};
 pub use analytics::{Aggregate, AggregateRequest, MAX_GROUPS, parse_offset};
 pub use auth::{Delivery, PasswordHasher, StoredCredential, WebhookTarget};
 pub use backtest::{BacktestReport, TierStats};
+pub use check_ins::{CheckInAnswer, CheckInInput};
 pub use children::{ChildOp, MAX_CHILD_OPS, MAX_CHILDREN};
 pub use compliance::{IntegrityIssue, IntegrityReport};
 pub use leads::{Conversion, ConvertOptions, RescoreReport, StageSummary};
+pub use memberships::{FREEZE_ACCEPTS, RENEW_ACCEPTS};
 pub use sync::MAX_SYNC_BATCH;
 pub use transfer::{
     ExportOptions, ImportMode, ImportOptions, ImportReport, RowError, check_import_disk, formula_like, formula_safe,
@@ -140,6 +144,7 @@ impl<S: Store> Service<S> {
             user_id: Some(user_id),
             team_id: user.id_of("team_id"),
             role: Arc::new(role),
+            api_key_id: None,
         })
     }
 

@@ -5,6 +5,7 @@ pub mod aggregates;
 pub mod auth;
 pub mod compliance;
 pub mod leads;
+pub mod memberships;
 pub mod ops;
 pub mod quotes;
 pub mod records;
