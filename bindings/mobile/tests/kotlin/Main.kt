@@ -84,6 +84,35 @@ fun main() {
                 check(ok.version == c.version + 1uL, "notes allowed")
             }
         },
+        "staff may change a client's notes and nothing else" to {
+            Crm.open(path, email.getValue("admin")).use { admin ->
+                val c = admin.create("contact", """{"first_name": "Front", "last_name": "Desk"}""")
+                Crm.open(path, email.getValue("staff")).use { staff ->
+                    val others = linkedMapOf(
+                        "first_name" to "\"Mallory\"", "last_name" to "\"Changed\"",
+                        "email" to "\"new@mail.example\"", "phone" to "\"+13035550199\"",
+                        "external_id" to "\"CARD-1\"", "segment" to "\"gold\"", "tags" to "[\"vip\"]",
+                    )
+                    for ((field, value) in others) {
+                        val e = expect<CrmException.Forbidden> {
+                            staff.update("contact", c.id, c.version, """{"$field": $value, "notes": "no"}""")
+                        }
+                        check(e.code == "forbidden" && e.action == "update" && e.entity == "contact", "error $e")
+                        check(e.fields == listOf(field), "$field: fields ${e.fields}")
+                        check(admin.get("contact", c.id).version == c.version, "$field: nothing written")
+                    }
+                    val both = expect<CrmException.Forbidden> {
+                        staff.update("contact", c.id, c.version, """{"email": "a@mail.example", "phone": "+13035550100"}""")
+                    }
+                    check(both.fields.sorted() == listOf("email", "phone"), "fields ${both.fields}")
+                    val created = expect<CrmException.Forbidden> { staff.create("contact", """{"first_name": "Walk"}""") }
+                    check(created.action == "create", "create ${created.action}")
+                    val ok = staff.update("contact", c.id, c.version, """{"notes": "asked about the yearly plan"}""")
+                    check(ok.version == c.version + 1uL, "notes allowed")
+                    check(admin.get("contact", c.id).json.contains("\"notes\":\"asked about the yearly plan\""), "stored")
+                }
+            }
+        },
         "a stale version is a Conflict" to {
             Crm.open(path, email.getValue("field_tech")).use { tech ->
                 val lead = tech.myLeads(ListQuery(limit = 1u)).items[0]

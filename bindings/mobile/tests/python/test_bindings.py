@@ -110,6 +110,35 @@ def test_staff_forbidden_write_names_the_field(demo):
     assert json.loads(updated.json)["notes"] == "called back"
 
 
+STAFF_REFUSED = {
+    "first_name": "Mallory",
+    "last_name": "Changed",
+    "email": "new@mail.example",
+    "phone": "+13035550199",
+    "external_id": "CARD-1",
+    "segment": "gold",
+    "tags": ["vip"],
+}
+
+
+@pytest.mark.parametrize("field", sorted(STAFF_REFUSED))
+def test_staff_may_change_only_a_clients_notes(demo, field):
+    path, emails = demo
+    admin = crm.Crm.open(path, emails["admin"])
+    staff = crm.Crm.open(path, emails["staff"])
+    client = admin.create("contact", json.dumps({"first_name": "Front", "last_name": "Desk"}))
+    with pytest.raises(crm.CrmError.Forbidden) as e:
+        staff.update("contact", client.id, client.version, json.dumps({field: STAFF_REFUSED[field], "notes": "no"}))
+    assert (e.value.code, e.value.action, e.value.entity, e.value.fields) == ("forbidden", "update", "contact", [field])
+    assert admin.get("contact", client.id).version == client.version
+    with pytest.raises(crm.CrmError.Forbidden) as e:
+        staff.create("contact", json.dumps({"first_name": "Walk"}))
+    assert e.value.action == "create"
+    ok = staff.update("contact", client.id, client.version, json.dumps({"notes": "asked about the yearly plan"}))
+    assert json.loads(admin.get("contact", client.id).json)["notes"] == "asked about the yearly plan"
+    assert ok.version == client.version + 1
+
+
 def test_stale_version_is_a_conflict(demo):
     path, emails = demo
     tech = crm.Crm.open(path, emails["field_tech"])
