@@ -9,6 +9,7 @@ mod backtest;
 mod children;
 mod compliance;
 mod documents;
+mod front_desk_import;
 mod leads;
 mod people;
 mod quotes;
@@ -23,6 +24,9 @@ pub use auth::{Delivery, PasswordHasher, StoredCredential, WebhookTarget};
 pub use backtest::{BacktestReport, TierStats};
 pub use children::{ChildOp, MAX_CHILD_OPS, MAX_CHILDREN};
 pub use compliance::{IntegrityIssue, IntegrityReport};
+#[cfg(any(test, feature = "conformance"))]
+pub use front_desk_import::cases as front_desk_import_cases;
+pub use front_desk_import::{Counts, PosImportOptions, PosImportReport};
 pub use leads::{Conversion, ConvertOptions, RescoreReport, StageSummary};
 pub use sync::MAX_SYNC_BATCH;
 pub use transfer::{ExportOptions, ImportMode, ImportOptions, ImportReport, RowError, formula_like, formula_safe};

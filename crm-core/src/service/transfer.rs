@@ -543,7 +543,7 @@ pub fn formula_safe(cell: String) -> String {
     if formula_like(&cell) { format!("'{cell}") } else { cell }
 }
 
-fn csv_msg(e: &csv::Error) -> String {
+pub(super) fn csv_msg(e: &csv::Error) -> String {
     match e.kind() {
         csv::ErrorKind::Utf8 { .. } => "not valid UTF-8".into(),
         csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
@@ -662,7 +662,7 @@ fn report_row(report: &mut ImportReport, row: u64, line: u64, errors: Vec<FieldE
     }
 }
 
-fn row_errors(e: Error) -> Vec<FieldError> {
+pub(super) fn row_errors(e: Error) -> Vec<FieldError> {
     match e {
         Error::Validation(f) => f,
         Error::Forbidden { fields, action, .. } if !fields.is_empty() => fields
