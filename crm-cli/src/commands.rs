@@ -151,6 +151,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 return Ok(ExitCode::from(2));
             }
         }
+        Command::ImportMembers { file, mode, dry_run } => {
+            let mode = if dry_run { Mode::DryRun } else { mode };
+            return crate::front_desk::import_members(&svc, &actor, &file, mode).await;
+        }
         Command::Serve(_) | Command::Backup { .. } => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)

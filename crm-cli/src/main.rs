@@ -9,9 +9,11 @@
 //! crm check                     # integrity report
 //! crm backup --out copy.db      # a consistent copy, also while a server runs
 //! crm serve --demo              # the HTTP API on 127.0.0.1:8080 (reference at /docs)
+//! crm import-members pos.csv --mode all-or-nothing   # the point of sale's clients and memberships
 //! ```
 
 mod commands;
+mod front_desk;
 mod output;
 mod serve;
 
@@ -105,6 +107,18 @@ enum Command {
         /// The copy: a new file (an existing one is refused).
         #[arg(long)]
         out: PathBuf,
+    },
+    /// Import the point of sale's client list (card number, name, contact details, plan, start and
+    /// end dates): creates or updates clients by card number with their current membership; prints
+    /// the per-row report as JSON (see docs/front-desk.md).
+    ImportMembers {
+        /// The CSV file.
+        file: PathBuf,
+        #[arg(long, value_enum, default_value_t = Mode::DryRun)]
+        mode: Mode,
+        /// Shorthand for `--mode dry-run` (the default): validate and report, write nothing.
+        #[arg(long, conflicts_with = "mode")]
+        dry_run: bool,
     },
     /// Serve the HTTP API (see docs/server.md).
     Serve(crm_server::ServeArgs),
