@@ -393,6 +393,8 @@ pub fn check_role_record(r: &Record, errs: &mut Vec<FieldError>) {
 pub mod builtin {
     use super::*;
 
+    /// The built-in roles every demo tenant has a user of (`kiosk`, also built in, is used through
+    /// API keys).
     pub const NAMES: &[&str] = &["admin", "manager", "sales", "field_tech", "staff"];
     /// The built-in role that may do everything in its tenant.
     pub const ADMIN: &str = "admin";
@@ -463,7 +465,7 @@ pub mod builtin {
         let all = Action::ALL.map(|a| (a, Scope::Tenant));
         let mut g: Vec<_> = CRM
             .iter()
-            .chain(&["membership", "quote"])
+            .chain(&["membership", "quote", "plan", "check_in"])
             .map(|e| (*e, grant(&all, Fields::All, Fields::All)))
             .collect();
         g.extend(read_config(&["scoring_model", "pipeline"]));
@@ -524,17 +526,19 @@ pub mod builtin {
         role("field_tech", g)
     }
 
-    /// The front desk: reads every contact and membership but may change only their notes; logs
-    /// check-ins and other activities; never sees leads or money.
+    /// The front desk: reads every contact, membership and plan but may change only a client's notes
+    /// and language (and a membership's notes); checks clients in and logs activities; never sees
+    /// leads or money.
     pub fn staff() -> Role {
         use Action::*;
+        let no_money = |f: &str| Fields::Except([f.to_owned()].into());
         let mut g = vec![
             (
                 "contact",
                 grant(
                     &[(Read, Scope::Tenant), (Update, Scope::Tenant)],
-                    Fields::Except(["lifetime_value".to_owned()].into()),
-                    Fields::only(&["notes"]),
+                    no_money("lifetime_value"),
+                    Fields::only(&["notes", "language"]),
                 ),
             ),
             (
@@ -549,14 +553,49 @@ pub mod builtin {
                 "membership",
                 grant(
                     &[(Read, Scope::Tenant), (Update, Scope::Tenant)],
-                    Fields::Except(["price_paid".to_owned()].into()),
+                    no_money("price_paid"),
                     Fields::only(&["notes"]),
+                ),
+            ),
+            (
+                "plan",
+                grant(&[(Read, Scope::Tenant)], no_money("price"), Fields::only(&[])),
+            ),
+            (
+                "check_in",
+                grant(
+                    &[(Read, Scope::Tenant), (Create, Scope::Tenant)],
+                    Fields::All,
+                    Fields::only(&[]),
                 ),
             ),
         ];
         g.extend(read_config(&["role", "scoring_model", "pipeline"]));
         g.push(own_api_keys());
         role("staff", g)
+    }
+
+    /// A self-service kiosk at the door (used through an API key with this role): checks clients in
+    /// and reads their name and membership status, nothing else.
+    pub fn kiosk() -> Role {
+        use Action::*;
+        role(
+            "kiosk",
+            vec![
+                (
+                    "contact",
+                    grant(
+                        &[(Read, Scope::Tenant)],
+                        Fields::only(&["first_name", "last_name", "membership"]),
+                        Fields::only(&[]),
+                    ),
+                ),
+                (
+                    "check_in",
+                    grant(&[(Create, Scope::Tenant)], Fields::only(&[]), Fields::only(&[])),
+                ),
+            ],
+        )
     }
 
     /// A built-in role by name.
@@ -567,6 +606,7 @@ pub mod builtin {
             "sales" => sales(),
             "field_tech" => field_tech(),
             "staff" => staff(),
+            "kiosk" => kiosk(),
             _ => return None,
         })
     }
@@ -594,7 +634,7 @@ mod tests {
         assert!(!staff.can_read_field(&CONTACT, "lifetime_value"));
         assert_eq!(staff.scope(&LEAD, Action::Read), Scope::None);
         let m = staff.access(&CONTACT);
-        assert_eq!(m.writable, ["notes"]);
+        assert_eq!(m.writable, ["language", "notes"]);
         assert!(!m.readable.contains(&"lifetime_value".to_owned()) && m.readable.contains(&"email".to_owned()));
         assert_eq!(m.actions[&Action::Update], Scope::Tenant);
         assert_eq!(m.actions[&Action::Delete], Scope::None);

@@ -61,6 +61,11 @@ pub mod codes {
     /// link-local, metadata, ...; see [`crate::address`]).
     pub const ADDRESS_NOT_ALLOWED: &str = "address_not_allowed";
     pub const NOT_NULL: &str = "not_null";
+    /// A client's memberships that have not ended would leave a gap between them (the next one
+    /// continues from the current one's end).
+    pub const MEMBERSHIP_GAP: &str = "membership_gap";
+    /// A membership (or a client) would have more than one freeze that has not ended.
+    pub const PENDING_FREEZE: &str = "pending_freeze";
 }
 
 /// Every failure of a use case. `code()` is the stable contract with adapters; [`Error::details`] is

@@ -188,12 +188,21 @@ pub struct EntityDef {
     pub rollups: Vec<Rollup>,
 }
 
-/// A sum over records of one type kept in a derived field of the record they reference (accepted
-/// quotes' totals in their customer's lifetime value), recomputed in the change set of every write
-/// that may change it. Several rollups may feed one target field (quotes and, later, jobs): the field
-/// holds the sum of all of them.
+/// A value kept in derived fields of the record a reference points at, recomputed in the change set
+/// of every write of a referencing record (a create, an update, a delete, a child write of it).
 #[derive(Clone, Copy, Debug)]
-pub struct Rollup {
+pub enum Rollup {
+    /// See [`Sum`].
+    Sum(Sum),
+    /// See [`Fold`].
+    Fold(Fold),
+}
+
+/// A sum over records of one type kept in a derived field of the record they reference (accepted
+/// quotes' totals in their customer's lifetime value). Several sums may feed one target field
+/// (quotes and, later, jobs): the field holds the sum of all of them.
+#[derive(Clone, Copy, Debug)]
+pub struct Sum {
     /// The reference field naming the target record (its type is the target type).
     pub via: &'static str,
     /// The target's derived money or integer field.
@@ -204,10 +213,35 @@ pub struct Rollup {
     pub when: (&'static str, &'static str),
 }
 
-impl Rollup {
+impl Sum {
     /// Does this record count towards its target?
     pub fn counts(&self, r: &Record) -> bool {
         r.str(self.when.0) == Some(self.when.1)
+    }
+}
+
+/// Derived fields of the target that are a function of every record referencing it through `via`
+/// (a client's membership standing mirrored on the contact, a membership's visits used). The fold
+/// sees the records as they will be after the write, may refuse the write (a typed error), and
+/// gives one value per field of `fields`, in order.
+#[derive(Clone, Copy, Debug)]
+pub struct Fold {
+    pub via: &'static str,
+    /// The target's derived fields the fold sets.
+    pub fields: &'static [&'static str],
+    pub fold: FoldFn,
+}
+
+/// See [`Fold`]: the referencing records and the time and tenant settings of the write.
+pub type FoldFn = fn(&[Record], &crate::computed::ComputeCtx) -> crate::error::Result<Vec<Value>>;
+
+impl Rollup {
+    /// The reference field naming the target record.
+    pub fn via(&self) -> &'static str {
+        match self {
+            Rollup::Sum(s) => s.via,
+            Rollup::Fold(f) => f.via,
+        }
     }
 }
 

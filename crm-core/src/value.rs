@@ -439,6 +439,11 @@ impl From<Timestamp> for Value {
         Value::Timestamp(t)
     }
 }
+impl From<time::Date> for Value {
+    fn from(d: time::Date) -> Self {
+        Value::Date(d)
+    }
+}
 impl<T: Into<Value>> From<Option<T>> for Value {
     fn from(o: Option<T>) -> Self {
         o.map(Into::into).unwrap_or(Value::Null)

@@ -193,7 +193,7 @@ impl Crm {
             note,
             ..Default::default()
         };
-        let done = self.run(|a| async move { self.svc.check_in(&a, &input).await })?;
+        let done = self.run(|a| async move { self.svc.check_in_visit(&a, &input).await })?;
         Ok(done.activity.into())
     }
 

@@ -2,3 +2,4 @@
 //! each with a typed result. The service reads what the actor may read and hands it in.
 
 pub mod conversion;
+pub mod memberships;

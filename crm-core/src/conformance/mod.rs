@@ -16,7 +16,7 @@
 //! ```
 //!
 //! The cases live in one file per area (records, access, queries, compliance, transfer, leads, auth,
-//! sync log) and are re-exported here, where the macro finds them as `$crate::conformance::<case>`.
+//! memberships, sync log) and are re-exported here, where the macro finds them as `$crate::conformance::<case>`.
 
 #![allow(clippy::unwrap_used, clippy::type_complexity, missing_docs)]
 
@@ -25,6 +25,7 @@ mod auth;
 mod compliance;
 mod declarations;
 mod leads;
+mod memberships;
 mod queries;
 mod quotes;
 mod records;
@@ -36,6 +37,7 @@ pub use auth::*;
 pub use compliance::*;
 pub use declarations::*;
 pub use leads::*;
+pub use memberships::*;
 pub use queries::*;
 pub use quotes::*;
 pub use records::*;
@@ -98,6 +100,10 @@ macro_rules! conformance_tests {
         $crate::__conformance_cases!($make;
             quote_totals_follow_the_policy_and_read_back_exactly, quote_approval_cannot_be_bypassed,
             quote_revisions_and_lifetime_value);
+        // memberships.rs
+        $crate::__conformance_cases!($make;
+            membership_statuses_on_their_boundary_days, check_in_policy_decides_and_writes_only_what_it_logs,
+            renewals_and_freezes_keep_the_client_standing, kiosk_and_staff_keep_to_the_front_desk);
     };
     ($make:expr, sync_log: $logged:expr $(,)?) => {
         $crate::conformance_tests!($make);

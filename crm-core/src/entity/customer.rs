@@ -1,7 +1,9 @@
 //! Customers: contacts (people) and companies, with address, segment, tags, external ids and a lifetime
 //! value derived by the core.
 
+use super::membership::{client, status};
 use super::{address, declare, scoped};
+use crate::computed::ComputedDef;
 use crate::schema::{EntityDef, FieldDef as F};
 use crate::value::FieldType as T;
 
@@ -50,7 +52,24 @@ fn contact() -> EntityDef {
             .field(F::new("source_lead_id", T::Ref("lead")).read_only())
             .field(F::new("birth_date", T::Date).past()),
     );
+    // The client's membership standing, mirrored by the memberships' rollup (see
+    // `membership::client`), and their status computed from it.
+    for f in [client::mirror::STARTS_ON, client::mirror::ENDS_ON] {
+        e = e.field(F::new(f, T::Date).derived().since(7));
+    }
+    e = e.field(F::new(client::mirror::CANCELLED, T::Bool).derived().since(7));
+    for f in [client::mirror::FROZEN_FROM, client::mirror::FROZEN_TO] {
+        e = e.field(F::new(f, T::Date).derived().since(7));
+    }
     scoped(&mut e);
     e.search_fields = &["first_name", "last_name", "email", "phone"];
+    e.indexes = vec![&[client::mirror::ENDS_ON]];
+    e.computed = vec![ComputedDef {
+        name: client::mirror::STATUS,
+        options: status::CLIENT_STATUSES,
+        eval: |r, cx| status::eval_key(r, &client::COLUMNS, cx),
+        expand: |option, cx| status::expand_key(option, &client::COLUMNS, cx),
+        sort_by: &[client::mirror::ENDS_ON],
+    }];
     e
 }

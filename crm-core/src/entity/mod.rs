@@ -6,21 +6,25 @@
 
 pub mod activity;
 pub mod auth;
+pub mod check_in;
 pub mod config;
 pub mod customer;
 pub mod lead;
 pub mod membership;
 pub mod people;
+pub mod plan;
 pub mod quote;
 mod rules;
 
 pub use activity::{ACTIVITY, ACTIVITY_KINDS, ActivityKind};
 pub use auth::{API_KEY, CREDENTIAL, SESSION, WEBHOOK, webhook_fields};
+pub use check_in::{CHECK_IN, Outcome};
 pub use config::{CUSTOM_FIELD, PIPELINE, ROLE, SCORING_MODEL};
 pub use customer::{COMPANY, CONTACT, CUSTOMER_TYPES};
 pub use lead::{LEAD, LEAD_SOURCES, PROJECT_TYPES, TEMPERATURES, Temperature};
 pub use membership::{MEMBERSHIP, MEMBERSHIP_FREEZE, MembershipStatus};
 pub use people::{LOCATION, ORGANIZATION, TEAM, USER};
+pub use plan::PLAN;
 pub use quote::{QUOTE, QUOTE_LINE, QuoteStatus};
 pub use rules::{DocumentCtx, EntityRules, Need, NoRules, WriteCtx};
 
@@ -60,7 +64,7 @@ macro_rules! keyed_enum {
 pub(crate) use keyed_enum;
 
 /// Every entity type, in dependency order (referenced types first).
-pub fn all() -> [&'static EntityDef; 20] {
+pub fn all() -> [&'static EntityDef; 22] {
     [
         &ORGANIZATION,
         &LOCATION,
@@ -78,8 +82,10 @@ pub fn all() -> [&'static EntityDef; 20] {
         &SESSION,
         &API_KEY,
         &WEBHOOK,
+        &PLAN,
         &MEMBERSHIP,
         &MEMBERSHIP_FREEZE,
+        &CHECK_IN,
         &QUOTE,
         &QUOTE_LINE,
     ]

@@ -25,6 +25,18 @@ pub mod org_fields {
     pub const PRICES_INCLUDE_TAX: &str = "prices_include_tax";
     /// Quotes: the approval levels (see `quote::approval`).
     pub const QUOTE_APPROVAL_RULES: &str = "quote_approval_rules";
+    /// Memberships: a freeze moves the end date by the days it covers (default true).
+    pub const MEMBERSHIP_FREEZE_EXTENDS: &str = "membership_freeze_extends";
+    /// Check-in policy (`allow`, `warn` or `refuse`; see `check_in::Policy`): an expired membership.
+    pub const CHECK_IN_EXPIRED: &str = "check_in_expired";
+    /// A frozen membership.
+    pub const CHECK_IN_FROZEN: &str = "check_in_frozen";
+    /// No membership running today (none at all, only upcoming ones, or cancelled).
+    pub const CHECK_IN_NO_MEMBERSHIP: &str = "check_in_no_membership";
+    /// The plan's visit allowance is used up.
+    pub const CHECK_IN_VISITS_USED_UP: &str = "check_in_visits_used_up";
+    /// Refused check-ins are recorded (as check-ins with outcome `refused`).
+    pub const LOG_REFUSED_CHECK_INS: &str = "log_refused_check_ins";
 }
 
 fn organization() -> EntityDef {
@@ -51,7 +63,25 @@ fn organization() -> EntityDef {
                 .since(5),
         )
         .field(F::new(org_fields::PRICES_INCLUDE_TAX, T::Bool).default(false).since(5))
-        .field(F::new(org_fields::QUOTE_APPROVAL_RULES, T::Json).since(5));
+        .field(F::new(org_fields::QUOTE_APPROVAL_RULES, T::Json).since(5))
+        .field(
+            F::new(org_fields::MEMBERSHIP_FREEZE_EXTENDS, T::Bool)
+                .default(true)
+                .since(7),
+        );
+    for (field, default) in super::check_in::POLICY_DEFAULTS {
+        e = e.field(
+            F::new(field, T::Enum)
+                .options(super::check_in::Policy::KEYS)
+                .default(default.key())
+                .since(7),
+        );
+    }
+    e = e.field(
+        F::new(org_fields::LOG_REFUSED_CHECK_INS, T::Bool)
+            .default(true)
+            .since(7),
+    );
     e.check = Some(super::quote::check_settings);
     // A tenant is created by the platform's own use case (`Service::create_organization`).
     e.exposure = Exposure::Managed;

@@ -37,9 +37,10 @@ impl<S: Store> Service<S> {
         self.create(actor, crate::entity::ACTIVITY.name, input).await
     }
 
-    /// Checks the acting user in at a lead, contact or company now: a `check_in` activity, owned by
-    /// the user, with the note as its body.
-    pub async fn check_in(&self, actor: &Actor, input: &CheckIn) -> Result<CheckedIn> {
+    /// Checks the acting user in at a lead, contact or company now (a visit in the field): a
+    /// `check_in` activity, owned by the user, with the note as its body. (A client checking in at
+    /// the front desk is [`Service::check_in`].)
+    pub async fn check_in_visit(&self, actor: &Actor, input: &CheckIn) -> Result<CheckedIn> {
         let mut m = Map::new();
         m.insert(fields::KIND.into(), ActivityKind::CheckIn.key().into());
         let links = [
@@ -97,7 +98,7 @@ mod tests {
             note: Some("on site".into()),
             ..Default::default()
         };
-        let done = block(f.svc.check_in(&f.sales_a, &input)).unwrap();
+        let done = block(f.svc.check_in_visit(&f.sales_a, &input)).unwrap();
         let a = &done.activity;
         assert_eq!(a.str("kind"), Some("check_in"));
         assert_eq!(a.str("body"), Some("on site"));
@@ -107,7 +108,7 @@ mod tests {
             (Some(lead.id), f.sales_a.user_id)
         );
 
-        let e = block(f.svc.check_in(&f.sales_a, &CheckIn::default())).unwrap_err();
+        let e = block(f.svc.check_in_visit(&f.sales_a, &CheckIn::default())).unwrap_err();
         assert_eq!(e.code(), "validation", "a check-in is somewhere");
     }
 }

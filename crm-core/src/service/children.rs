@@ -140,9 +140,12 @@ impl<S: Store> Service<S> {
                 (None, None) => {}
             }
         }
-        let (_, children) = self
+        let (next, children) = self
             .emit_children(actor, &parent, parent.clone(), &loaded, children, cs)
             .await?;
+        // What the parent derives from its children may feed its own rollups (a freeze's dates
+        // reach the client's standing).
+        self.rollups_into(actor, Some(&parent), Some(&next), cs).await?;
         Ok(new.and_then(|n| children.into_iter().flat_map(|(_, rows)| rows).find(|r| r.id == n.id)))
     }
 
@@ -354,6 +357,7 @@ impl<S: Store> Service<S> {
         let (next, _) = self
             .emit_children(actor, &parent, parent.clone(), &loaded, children, &mut cs)
             .await?;
+        self.rollups_into(actor, Some(&parent), Some(&next), &mut cs).await?;
         self.store.apply(cs).await?;
         self.present(actor, next).await
     }

@@ -6,11 +6,13 @@
 mod activities;
 mod auth;
 mod backtest;
+mod check_ins;
 mod children;
 mod compliance;
 mod documents;
 mod front_desk_import;
 mod leads;
+mod memberships;
 mod people;
 mod quotes;
 mod records;
@@ -22,12 +24,14 @@ mod workflow;
 pub use activities::{CheckIn, CheckedIn};
 pub use auth::{Delivery, PasswordHasher, StoredCredential, WebhookTarget};
 pub use backtest::{BacktestReport, TierStats};
+pub use check_ins::{CheckInAnswer, CheckInInput};
 pub use children::{ChildOp, MAX_CHILD_OPS, MAX_CHILDREN};
 pub use compliance::{IntegrityIssue, IntegrityReport};
 #[cfg(any(test, feature = "conformance"))]
 pub use front_desk_import::cases as front_desk_import_cases;
 pub use front_desk_import::{Counts, PosImportOptions, PosImportReport};
 pub use leads::{Conversion, ConvertOptions, RescoreReport, StageSummary};
+pub use memberships::{FREEZE_ACCEPTS, RENEW_ACCEPTS};
 pub use sync::MAX_SYNC_BATCH;
 pub use transfer::{ExportOptions, ImportMode, ImportOptions, ImportReport, RowError, formula_like, formula_safe};
 

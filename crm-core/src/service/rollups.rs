@@ -1,24 +1,25 @@
-//! Rollups (see [`crate::schema::Rollup`]): sums kept in a derived field of the referenced record,
-//! recomputed in the change set of every write that may change them.
+//! Rollups (see [`crate::schema::Rollup`]): sums and folds kept in derived fields of the referenced
+//! record, recomputed in the change set of every write that may change them.
 
 use super::Service;
 use crate::access::Actor;
 use crate::change::{ChangeSet, Write};
+use crate::computed::ComputeCtx;
 use crate::entity;
 use crate::error::Result;
 use crate::query::{Filter, StoreQuery};
 use crate::record::Record;
-use crate::schema::{EntityDef, Rollup};
+use crate::schema::{EntityDef, Fold, Rollup, Sum};
 use crate::store::Store;
 use crate::value::{FieldType, Id, Value};
 
-/// Most records one rollup sums (a customer's accepted quotes).
+/// Most records one rollup reads (a customer's accepted quotes, a client's memberships).
 const MAX_ROLLED_UP: u32 = 100_000;
 
 impl<S: Store> Service<S> {
     /// Adds the re-derived targets of a write (`old` → `new` of one record; `None` for an insert or
     /// a delete) to the change set: every record either state references through a rollup gets the
-    /// sum of everything that now counts towards it.
+    /// value of everything that now feeds it.
     pub(crate) async fn rollups_into(
         &self,
         actor: &Actor,
@@ -30,13 +31,16 @@ impl<S: Store> Service<S> {
             return Ok(());
         };
         let def = written.entity;
+        let mut cx: Option<ComputeCtx> = None;
         for r in &def.rollups {
             // A record that counts neither before nor after the write leaves every sum as it was
             // (a draft quote's edits): no read, no write.
-            if ![old, new].into_iter().flatten().any(|x| r.counts(x)) {
+            if let Rollup::Sum(s) = r
+                && ![old, new].into_iter().flatten().any(|x| s.counts(x))
+            {
                 continue;
             }
-            let FieldType::Ref(target_type) = def.def(r.via).map(|f| f.spec.ty.clone()).unwrap_or(FieldType::Text)
+            let FieldType::Ref(target_type) = def.def(r.via()).map(|f| f.spec.ty.clone()).unwrap_or(FieldType::Text)
             else {
                 continue;
             };
@@ -46,21 +50,29 @@ impl<S: Store> Service<S> {
             let mut targets: Vec<Id> = [old, new]
                 .into_iter()
                 .flatten()
-                .filter_map(|x| x.id_of(r.via))
+                .filter_map(|x| x.id_of(r.via()))
                 .collect();
             targets.dedup();
             for target in targets {
-                self.rollup_target(actor, tdef, r.field, target, written, new, cs)
-                    .await?;
+                match r {
+                    Rollup::Sum(s) => self.sum_target(actor, tdef, s.field, target, written, new, cs).await?,
+                    Rollup::Fold(f) => {
+                        if cx.is_none() {
+                            cx = Some(ComputeCtx::new(self.clock.now(), Some(self.org(actor.tenant).await?)));
+                        }
+                        let cx = cx.as_ref().ok_or_else(|| crate::error::Error::internal("no context"))?;
+                        self.fold_target(actor, tdef, f, target, written, new, cx, cs).await?;
+                    }
+                }
             }
         }
         Ok(())
     }
 
-    /// Recomputes one target field: the sum over every rollup feeding it, with the record being
-    /// `written` counted as it will be (`new`; `None` when it is deleted).
+    /// Recomputes one summed target field: the sum over every rollup feeding it, with the record
+    /// being `written` counted as it will be (`new`; `None` when it is deleted).
     #[allow(clippy::too_many_arguments)]
-    async fn rollup_target(
+    async fn sum_target(
         &self,
         actor: &Actor,
         tdef: &'static EntityDef,
@@ -75,11 +87,14 @@ impl<S: Store> Service<S> {
             return Ok(());
         };
         // Collected first: an iterator of closures held across `.await` keeps futures from being `Send`.
-        let mut feeds: Vec<(&'static EntityDef, Rollup)> = Vec::new();
+        let mut feeds: Vec<(&'static EntityDef, Sum)> = Vec::new();
         for d in entity::all() {
             for r in &d.rollups {
-                if r.field == field && d.def(r.via).is_some_and(|f| f.spec.ty == FieldType::Ref(tdef.name)) {
-                    feeds.push((d, *r));
+                if let Rollup::Sum(s) = r
+                    && s.field == field
+                    && d.def(s.via).is_some_and(|f| f.spec.ty == FieldType::Ref(tdef.name))
+                {
+                    feeds.push((d, *s));
                 }
             }
         }
@@ -107,18 +122,84 @@ impl<S: Store> Service<S> {
             FieldType::Money => Value::Money(crate::value::Money(total)),
             _ => Value::Int(total),
         };
-        if cur.values[idx] != value && !(cur.values[idx].is_null() && total == 0) {
-            cs.writes.push(Write::Derived {
-                entity: tdef,
-                id: cur.id,
-                expected_version: cur.version,
-                fields: vec![(idx, value)],
-            });
+        if !(cur.values[idx].is_null() && total == 0) {
+            push_derived(cs, &cur, vec![(idx, value)]);
         }
+        Ok(())
+    }
+
+    /// Recomputes the fields of one fold target from every record referencing it, with the record
+    /// being `written` as it will be (`new`; `None` when it is deleted).
+    #[allow(clippy::too_many_arguments)]
+    async fn fold_target(
+        &self,
+        actor: &Actor,
+        tdef: &'static EntityDef,
+        fold: &Fold,
+        target: Id,
+        written: &Record,
+        new: Option<&Record>,
+        cx: &ComputeCtx,
+        cs: &mut ChangeSet,
+    ) -> Result<()> {
+        let Some(cur) = self.store.get(actor.tenant, tdef, target).await? else {
+            return Ok(());
+        };
+        let q = StoreQuery::by_id(Filter::eq(fold.via, target), MAX_ROLLED_UP);
+        let mut rows = self.store.query(actor.tenant, written.entity, &q).await?;
+        rows.retain(|x| x.id != written.id);
+        if let Some(w) = new.filter(|w| w.id_of(fold.via) == Some(target)) {
+            rows.push(w.clone());
+        }
+        let values = (fold.fold)(&rows, cx)?;
+        // The same target may already be re-derived in this change set (a child write and its
+        // parent): the later value replaces the earlier one.
+        let all: Vec<(usize, Value)> = fold
+            .fields
+            .iter()
+            .zip(values)
+            .filter_map(|(f, v)| Some((tdef.index_of(f)?, v)))
+            .collect();
+        push_derived(cs, &cur, all);
         Ok(())
     }
 }
 
-fn amount(r: &Record, rollup: &Rollup) -> i64 {
+/// Adds a derived write of those of `fields` that differ from `cur` (the stored record), or merges
+/// all of them into an earlier derived write of the same record in the change set (the later value
+/// wins; one row is written once per change set).
+fn push_derived(cs: &mut ChangeSet, cur: &Record, fields: Vec<(usize, Value)>) {
+    for w in &mut cs.writes {
+        if let Write::Derived {
+            entity,
+            id,
+            fields: have,
+            ..
+        } = w
+            && std::ptr::eq(*entity, cur.entity)
+            && *id == cur.id
+        {
+            for (i, v) in fields {
+                match have.iter_mut().find(|(j, _)| *j == i) {
+                    Some(slot) => slot.1 = v,
+                    None => have.push((i, v)),
+                }
+            }
+            return;
+        }
+    }
+    let fields: Vec<(usize, Value)> = fields.into_iter().filter(|(i, v)| cur.values[*i] != *v).collect();
+    if fields.is_empty() {
+        return;
+    }
+    cs.writes.push(Write::Derived {
+        entity: cur.entity,
+        id: cur.id,
+        expected_version: cur.version,
+        fields,
+    });
+}
+
+fn amount(r: &Record, rollup: &Sum) -> i64 {
     r.get(rollup.sum).and_then(Value::as_i64).unwrap_or(0)
 }

@@ -23,7 +23,7 @@ use crate::decimal::{Decimal, Rounding};
 use crate::error::{Error, FieldError, Result, codes};
 use crate::query::{Filter, Op};
 use crate::record::Record;
-use crate::schema::{ChildOf, EntityDef, FieldDef as F, Rollup};
+use crate::schema::{ChildOf, EntityDef, FieldDef as F, Rollup, Sum};
 use crate::value::{FieldType as T, Money, Value};
 use crate::workflow::{Decision, GuardCtx, Refusal, Spawn, Stamp, Transition, Workflow};
 use totals::{DocumentDiscount, LineInput, Policy, RoundingLevel};
@@ -167,18 +167,18 @@ fn quote() -> EntityDef {
     }];
     let accepted = (STATUS, QuoteStatus::Accepted.key());
     e.rollups = vec![
-        Rollup {
+        Rollup::Sum(Sum {
             via: CONTACT_ID,
             field: LIFETIME_VALUE,
             sum: TOTAL,
             when: accepted,
-        },
-        Rollup {
+        }),
+        Rollup::Sum(Sum {
             via: COMPANY_ID,
             field: LIFETIME_VALUE,
             sum: TOTAL,
             when: accepted,
-        },
+        }),
     ];
     e
 }
