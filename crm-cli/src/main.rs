@@ -10,6 +10,7 @@
 //! crm backup --out copy.db      # a consistent copy, also while a server runs
 //! crm serve --demo              # the HTTP API on 127.0.0.1:8080 (reference at /docs)
 //! crm import-members pos.csv --mode all-or-nothing   # the point of sale's clients and memberships
+//! crm check-in --card 500123    # the front desk: allowed, warned or refused, and why
 //! ```
 
 mod commands;
@@ -44,12 +45,16 @@ enum Command {
         /// Leads to generate (contacts are half as many), roofing.
         #[arg(long, default_value_t = 3000)]
         leads: usize,
-        /// Which business: a roofing company (leads, scoring) or a moving company (quotes).
+        /// Which business: a roofing company (leads, scoring), a moving company (quotes) or an
+        /// esports centre (plans, memberships, check-ins).
         #[arg(long, value_enum, default_value_t = Vertical::Roofing)]
         vertical: Vertical,
         /// Quotes to generate, moving.
         #[arg(long, default_value_t = 300)]
         quotes: usize,
+        /// Clients to generate, esports.
+        #[arg(long, default_value_t = 2000)]
+        clients: usize,
     },
     /// Pipeline by stage and the top leads with their score explanations.
     Summary {
@@ -120,6 +125,26 @@ enum Command {
         #[arg(long, conflicts_with = "mode")]
         dry_run: bool,
     },
+    /// Check a client in at the front desk by card number or id; prints the answer (outcome, reason,
+    /// status, end date, visits left) as JSON. Exit status 3 when the tenant's policy refuses.
+    CheckIn {
+        /// The client's card number (their external id).
+        #[arg(long, conflicts_with = "contact", required_unless_present = "contact")]
+        card: Option<String>,
+        /// The client's id.
+        #[arg(long)]
+        contact: Option<String>,
+        /// Where (a location id).
+        #[arg(long)]
+        location: Option<String>,
+    },
+    /// The owner's membership numbers as of a day (default today): active members, expiring in 7
+    /// and 30 days, renewals and churn per month, check-ins per day and per hour of the week (JSON).
+    MembershipNumbers {
+        /// The day, `YYYY-MM-DD`.
+        #[arg(long)]
+        as_of: Option<String>,
+    },
     /// Serve the HTTP API (see docs/server.md).
     Serve(crm_server::ServeArgs),
 }
@@ -128,6 +153,7 @@ enum Command {
 enum Vertical {
     Roofing,
     Moving,
+    Esports,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

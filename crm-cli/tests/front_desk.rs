@@ -1,5 +1,6 @@
-//! The front desk commands as a user runs them: `crm import-members` on the shipped point-of-sale
-//! sample (dry run, import, re-import) and a file with bad rows.
+//! The front desk commands as a user runs them on the esports demo: `crm import-members` on the
+//! shipped point-of-sale sample (dry run, import, re-import) and a file with bad rows, `crm check-in`
+//! and `crm membership-numbers`.
 
 use serde_json::Value as Json;
 use std::process::{Command, Output};
@@ -29,7 +30,11 @@ const SAMPLE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/data/pos_
 fn import_members_dry_run_import_and_reimport() {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("crm.db");
-    assert!(crm(&db, &["demo", "--leads", "20"]).status.success());
+    assert!(
+        crm(&db, &["demo", "--vertical", "esports", "--clients", "40"])
+            .status
+            .success()
+    );
     let contacts = |db: &std::path::Path| {
         let o = crm(
             db,
@@ -75,7 +80,11 @@ fn import_members_dry_run_import_and_reimport() {
 fn import_members_bad_rows_exit_2_and_name_the_column() {
     let dir = tempfile::tempdir().expect("temp dir");
     let db = dir.path().join("crm.db");
-    assert!(crm(&db, &["demo", "--leads", "20"]).status.success());
+    assert!(
+        crm(&db, &["demo", "--vertical", "esports", "--clients", "40"])
+            .status
+            .success()
+    );
     let csv = dir.path().join("pos.csv");
     std::fs::write(&csv, "Card,Name,E-mail,Plan,Start,End\n1,Ann Lee,ann@x.example,Monthly,2026-01-01,2026-01-31\n2,Bo,bad@,Monthly,2026-01-01,\n")
         .expect("write");
@@ -108,11 +117,68 @@ fn import_members_bad_rows_exit_2_and_name_the_column() {
         &db,
         &[
             "--as",
-            "stella@summit-roofing.example",
+            "stella@pixel-arena.example",
             "import-members",
             csv.to_str().expect("utf-8"),
         ],
     );
     assert!(!staff.status.success());
     assert!(String::from_utf8_lossy(&staff.stderr).contains("forbidden"));
+}
+
+#[test]
+fn demo_summary_check_in_and_numbers() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("crm.db");
+    let demo = crm(&db, &["demo", "--vertical", "esports", "--clients", "40"]);
+    assert!(demo.status.success(), "{}", String::from_utf8_lossy(&demo.stderr));
+    let summary = String::from_utf8_lossy(&demo.stdout).into_owned();
+    assert!(
+        summary.starts_with("Pixel Arena Esports Centre: 0 leads, 40 contacts"),
+        "{summary}"
+    );
+    for status in [
+        "none",
+        "upcoming",
+        "active",
+        "expiring",
+        "expired",
+        "frozen",
+        "cancelled",
+    ] {
+        assert!(
+            summary.lines().any(|l| l.trim_start().starts_with(status)),
+            "{status}: {summary}"
+        );
+    }
+    assert!(!summary.contains("Pipeline"), "{summary}");
+
+    // Card 500001 is an active member (client 0 of every ten); 500007 is upcoming (refused by default).
+    let ok = crm(
+        &db,
+        &["--as", "stella@pixel-arena.example", "check-in", "--card", "500001"],
+    );
+    assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    let a = json(&ok);
+    assert_eq!(
+        (a["outcome"].as_str(), a["status"].as_str()),
+        (Some("allowed"), Some("active"))
+    );
+    assert!(a["check_in_id"].is_string());
+    let refused = crm(&db, &["check-in", "--card", "500007"]);
+    assert_eq!(refused.status.code(), Some(3));
+    assert_eq!(json(&refused)["outcome"], "refused");
+    let by_id = crm(&db, &["check-in", "--contact", a["contact_id"].as_str().expect("id")]);
+    assert_eq!(json(&by_id)["name"], a["name"]);
+    let unknown = crm(&db, &["check-in", "--card", "nope"]);
+    assert_eq!(unknown.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("not found"));
+    let neither = crm(&db, &["check-in"]);
+    assert!(!neither.status.success());
+
+    let n = json(&crm(&db, &["membership-numbers"]));
+    assert!(n["active_members"].as_u64().expect("active") > 0);
+    assert_eq!(n["check_ins_by_hour"].as_array().expect("weekdays").len(), 7);
+    let bad = crm(&db, &["membership-numbers", "--as-of", "March"]);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("as_of"));
 }

@@ -13,7 +13,7 @@
 use super::Service;
 use super::transfer::{csv_msg, row_errors};
 use crate::access::{Action, Actor};
-use crate::entity::{self, membership};
+use crate::entity::{self, membership, plan};
 use crate::error::{Error, FieldError, Result, codes};
 use crate::query::{Filter, StoreQuery};
 use crate::record::Record;
@@ -262,8 +262,10 @@ impl<S: Store> Service<S> {
             }
             if let Some(name) = r.plan.clone() {
                 match plans.get(&name) {
-                    Some(v) => {
-                        r.membership.insert(PLAN_FIELD.into(), v.clone());
+                    Some(fields) => {
+                        for (f, v) in fields {
+                            r.membership.insert(f.into(), v);
+                        }
                     }
                     None => {
                         let e = by_column(
@@ -309,9 +311,16 @@ impl<S: Store> Service<S> {
         Ok(report)
     }
 
-    /// What the membership's plan field takes for a plan name in the file.
-    async fn plans_by_name(&self, _actor: &Actor) -> Result<PlanNames> {
-        Ok(PlanNames)
+    /// The tenant's plans by name (case ignored).
+    async fn plans_by_name(&self, actor: &Actor) -> Result<PlanNames> {
+        let q = StoreQuery::by_id(Filter::All, MAX_PLANS);
+        let plans = self.store.query(actor.tenant, &entity::PLAN, &q).await?;
+        Ok(PlanNames(
+            plans
+                .into_iter()
+                .filter_map(|p| Some((p.str(plan::fields::NAME)?.to_lowercase(), p)))
+                .collect(),
+        ))
     }
 
     /// The client with this card number, if any (the store's uniqueness makes it at most one).
@@ -479,17 +488,28 @@ fn tally(report: &mut PosImportReport, (client, membership): RowOutcome) {
     }
 }
 
-/// Plan names as the membership stores them (its `plan_name` text).
-struct PlanNames;
+/// Most plans a tenant's import reads.
+const MAX_PLANS: u32 = 10_000;
+
+/// The tenant's plans by lower-cased name.
+struct PlanNames(BTreeMap<String, Record>);
 
 impl PlanNames {
-    fn get(&self, name: &str) -> Option<Json> {
-        Some(Json::String(name.to_owned()))
+    /// The membership fields a plan name fills: the plan's id, and its name as the plan spells it.
+    fn get(&self, name: &str) -> Option<[(&'static str, Json); 2]> {
+        let p = self.0.get(&name.trim().to_lowercase())?;
+        Some([
+            (membership::fields::PLAN_ID, Json::String(p.id.to_string())),
+            (
+                membership::fields::PLAN_NAME,
+                Json::String(p.str(plan::fields::NAME).unwrap_or(name).to_owned()),
+            ),
+        ])
     }
 }
 
 /// The membership field the plan column fills.
-const PLAN_FIELD: &str = "plan_name";
+const PLAN_FIELD: &str = membership::fields::PLAN_ID;
 
 const DATE: &[time::format_description::FormatItem<'static>] =
     time::macros::format_description!("[year]-[month]-[day]");
@@ -620,6 +640,21 @@ pub mod cases {
     /// The sample export shipped in `examples/data/pos_clients.csv`: 8 clients, 7 with a membership.
     pub const SAMPLE: &str = include_str!("../../../examples/data/pos_clients.csv");
 
+    /// The sample's plans (the import finds plans by name; it creates none).
+    fn centre<S: Store>(store: S) -> Fixture<S> {
+        let f = Fixture::new(store);
+        for (name, days, visits) in [
+            ("Monthly", 30, None),
+            ("Quarterly", 90, None),
+            ("Yearly", 365, None),
+            ("10 Visits", 90, Some(10)),
+        ] {
+            let input = obj(json!({"name": name, "duration_days": days, "visit_allowance": visits, "price": "30.00"}));
+            block(f.svc.create(&f.admin, "plan", &input)).unwrap();
+        }
+        f
+    }
+
     fn import<S: Store>(f: &Fixture<S>, csv: &str, mode: ImportMode) -> PosImportReport {
         let opts = PosImportOptions {
             mode,
@@ -657,7 +692,7 @@ pub mod cases {
 
     /// A dry run reports what the file would create, and writes nothing.
     pub fn dry_run_reports_and_writes_nothing<S: Store>(make: &impl Fn() -> S) {
-        let f = Fixture::new(make());
+        let f = centre(make());
         let before = (all(&f, "contact").len(), all(&f, "membership").len());
         let r = import(&f, SAMPLE, ImportMode::DryRun);
         assert_eq!((r.rows, r.valid, r.invalid), (8, 8, 0), "{:?}", r.errors);
@@ -672,7 +707,7 @@ pub mod cases {
     /// file again changes nothing; a changed file updates in place, and a new start date is a new
     /// membership (a renewal keeps the old one).
     pub fn create_then_reimport_updates<S: Store>(make: &impl Fn() -> S) {
-        let f = Fixture::new(make());
+        let f = centre(make());
         let r = import(&f, SAMPLE, ImportMode::AllOrNothing);
         assert_eq!(
             (r.valid, r.clients.created, r.memberships.created),
@@ -689,10 +724,23 @@ pub mod cases {
         let m = memberships_of(&f, &alex);
         assert_eq!(m.len(), 1);
         assert_eq!(m[0].get("ends_on").unwrap().to_json(), json!("2026-03-14"));
+        let monthly = all(&f, "plan")
+            .into_iter()
+            .find(|p| p.str("name") == Some("Monthly"))
+            .unwrap();
+        assert_eq!(
+            (m[0].id_of("plan_id"), m[0].str("plan_name")),
+            (Some(monthly.id), Some("Monthly"))
+        );
         assert!(
             memberships_of(&f, &by_card(&f, "100006")).is_empty(),
             "a walk-in has no membership"
         );
+        // The client's standing is mirrored by the membership writes (the clock is at 2025-06-01).
+        let standing = |card: &str| by_card(&f, card).get("membership").map(|v| v.to_json());
+        assert_eq!(standing("100007"), Some(json!("active")));
+        assert_eq!(standing("100001"), Some(json!("upcoming")));
+        assert_eq!(standing("100006"), Some(json!("none")));
 
         let again = import(&f, SAMPLE, ImportMode::AllOrNothing);
         assert_eq!(
@@ -733,7 +781,7 @@ pub mod cases {
     /// Bad rows are reported by column; all-or-nothing then writes nothing, valid-rows-only the rest.
     /// A card number is unique: repeated in a file it is an error, already taken it is an update.
     pub fn bad_rows_by_column_and_unique_cards<S: Store>(make: &impl Fn() -> S) {
-        let f = Fixture::new(make());
+        let f = centre(make());
         let existing = block(f.svc.create(
             &f.admin,
             "contact",
@@ -747,10 +795,11 @@ pub mod cases {
                    ,Nobody,,,,\n\
                    200003,Cy,,Monthly,2026-02-01,2026-01-01\n\
                    200004,Ivy,ivy@example.com,Monthly,2026-01-05,\n\
-                   200005,Eve,eve@example.com,,,\n";
+                   200005,Eve,eve@example.com,,,\n\
+                   200006,Dee,,platinum,2026-01-01,2026-01-31\n";
         let contacts = all(&f, "contact").len();
         let r = import(&f, csv, ImportMode::AllOrNothing);
-        assert_eq!((r.rows, r.valid, r.invalid, r.applied), (7, 2, 5, false), "{r:?}");
+        assert_eq!((r.rows, r.valid, r.invalid, r.applied), (8, 2, 6, false), "{r:?}");
         let errs: Vec<(u64, Vec<(String, String)>)> = r
             .errors
             .iter()
@@ -766,17 +815,18 @@ pub mod cases {
         assert_eq!(errs[2], (4, vec![s("card", "required")]));
         assert_eq!(errs[3].0, 5);
         assert_eq!(errs[4], (6, vec![s("end", "required")]));
+        assert_eq!(errs[5], (8, vec![s("plan", "unknown_reference")]));
         assert_eq!(all(&f, "contact").len(), contacts, "all or nothing: nothing");
 
         let r = import(&f, csv, ImportMode::ValidRowsOnly);
-        assert_eq!((r.valid, r.invalid, r.clients.created), (2, 5, 2), "{r:?}");
+        assert_eq!((r.valid, r.invalid, r.clients.created), (2, 6, 2), "{r:?}");
         assert_eq!(all(&f, "contact").len(), contacts + 2);
         assert_eq!(by_card(&f, "200004").id, existing.id, "a taken card is the same client");
     }
 
     /// Staff may not import (they change only notes).
     pub fn staff_may_not_import<S: Store>(make: &impl Fn() -> S) {
-        let f = Fixture::new(make());
+        let f = centre(make());
         let e = block(
             f.svc
                 .import_point_of_sale(&f.staff, SAMPLE.as_bytes(), &PosImportOptions::default()),
