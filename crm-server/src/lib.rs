@@ -57,6 +57,7 @@ pub fn api<S: ServerStore>(cfg: &Config) -> (Api<S>, Arc<Json>) {
     // first either way; the order keeps the document readable).
     api = routes::leads::routes(api);
     api = routes::quotes::routes(api);
+    api = routes::memberships::routes(api);
     for def in entity::all() {
         if def.exposure == Exposure::Internal || def.name == "organization" {
             continue;

@@ -425,6 +425,78 @@ fn fixed_schemas(out: &mut Map<String, Json>) {
             ),
         ),
         (
+            "CheckInInput",
+            json!({"type": "object", "additionalProperties": false, "description": "Exactly one of contact_id and card (the contact's external id)", "properties": {
+                "contact_id": uuid(), "card": s("string"), "location_id": uuid()}}),
+        ),
+        (
+            "CheckInAnswer",
+            object(
+                vec![
+                    (
+                        "outcome",
+                        json!({"type": "string", "enum": ["allowed", "warned", "refused"]}),
+                    ),
+                    ("reason", nullable(s("string"))),
+                    ("contact_id", uuid()),
+                    ("name", s("string")),
+                    ("membership_id", nullable(uuid())),
+                    (
+                        "status",
+                        json!({"type": "string", "enum": crm_core::entity::membership::status::CLIENT_STATUSES}),
+                    ),
+                    ("ends_on", nullable(string(Some("date")))),
+                    ("visits_left", nullable(s("integer"))),
+                    ("check_in_id", nullable(uuid())),
+                    ("at", time()),
+                ],
+                &[
+                    "outcome",
+                    "reason",
+                    "contact_id",
+                    "name",
+                    "membership_id",
+                    "status",
+                    "ends_on",
+                    "visits_left",
+                    "check_in_id",
+                    "at",
+                ],
+            ),
+        ),
+        (
+            "MembershipNumbers",
+            object(
+                vec![
+                    ("as_of", string(Some("date"))),
+                    ("active_members", s("integer")),
+                    ("expiring_7_days", s("integer")),
+                    ("expiring_30_days", s("integer")),
+                    (
+                        "months",
+                        json!({"type": "array", "items": object(vec![("month", s("string")), ("renewals", s("integer")), ("churn", s("integer"))], &["month", "renewals", "churn"])}),
+                    ),
+                    (
+                        "check_ins_per_day",
+                        json!({"type": "array", "items": object(vec![("day", string(Some("date"))), ("check_ins", s("integer"))], &["day", "check_ins"])}),
+                    ),
+                    (
+                        "check_ins_by_hour",
+                        json!({"type": "array", "description": "7 weekdays (Monday first) of 24 hourly counts, UTC", "items": {"type": "array", "items": s("integer")}}),
+                    ),
+                ],
+                &[
+                    "as_of",
+                    "active_members",
+                    "expiring_7_days",
+                    "expiring_30_days",
+                    "months",
+                    "check_ins_per_day",
+                    "check_ins_by_hour",
+                ],
+            ),
+        ),
+        (
             "ConversionRow",
             object(
                 vec![

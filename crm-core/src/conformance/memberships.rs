@@ -559,3 +559,51 @@ pub fn kiosk_and_staff_keep_to_the_front_desk<S: Store>(store: S) {
         2
     );
 }
+
+/// A CSV import writes memberships without the rollups of the use cases; `refresh_rollups` re-derives
+/// the clients' standing from what is stored, in one change set, for whoever may update them.
+pub fn imported_memberships_refresh_the_clients_standing<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    let ann = client(&f, "Ann", None);
+    let bob = client(&f, "Bob", None);
+    let csv = format!(
+        "contact_id,starts_on,ends_on\n{},{},{}\n{},{},{}\n",
+        ann.id,
+        day(-10),
+        day(5),
+        bob.id,
+        day(-40),
+        day(-2)
+    );
+    let report = block(f.svc.import_csv(
+        &f.admin,
+        "membership",
+        csv.as_bytes(),
+        &crate::service::ImportOptions {
+            mode: crate::service::ImportMode::AllOrNothing,
+            ..Default::default()
+        },
+    ))
+    .unwrap();
+    assert_eq!((report.created, report.applied), (2, true), "{report:?}");
+    let status = |c: &Record| {
+        block(f.svc.get(&f.admin, "contact", c.id))
+            .unwrap()
+            .str("membership")
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(status(&ann), "none", "the import skipped the rollup");
+    assert_eq!(
+        block(f.svc.refresh_rollups(&f.sales_a, "contact", &[ann.id]))
+            .unwrap_err()
+            .code(),
+        "not_found",
+        "outside the sales user's scope"
+    );
+    let changed = block(f.svc.refresh_rollups(&f.admin, "contact", &[ann.id, bob.id])).unwrap();
+    assert_eq!(changed, 2);
+    assert_eq!((status(&ann), status(&bob)), ("expiring".into(), "expired".into()));
+    let again = block(f.svc.refresh_rollups(&f.admin, "contact", &[ann.id, bob.id])).unwrap();
+    assert_eq!(again, 0, "nothing left to change");
+}

@@ -103,7 +103,8 @@ macro_rules! conformance_tests {
         // memberships.rs
         $crate::__conformance_cases!($make;
             membership_statuses_on_their_boundary_days, check_in_policy_decides_and_writes_only_what_it_logs,
-            renewals_and_freezes_keep_the_client_standing, kiosk_and_staff_keep_to_the_front_desk);
+            renewals_and_freezes_keep_the_client_standing, kiosk_and_staff_keep_to_the_front_desk,
+            imported_memberships_refresh_the_clients_standing);
     };
     ($make:expr, sync_log: $logged:expr $(,)?) => {
         $crate::conformance_tests!($make);

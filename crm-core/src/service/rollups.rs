@@ -165,6 +165,100 @@ impl<S: Store> Service<S> {
     }
 }
 
+/// Most records one [`Service::refresh_rollups`] call re-derives.
+pub const MAX_REFRESH: usize = 1000;
+
+impl<S: Store> Service<S> {
+    /// Re-derives every rollup field (sums and folds) of the records `ids` of `entity` from the
+    /// records that reference them now, in one change set: the repair after writes that skip
+    /// rollups (CSV imports of memberships leave the client's standing as it was). Needs `update` on
+    /// the type with a scope reaching every record (else `NotFound` / `Forbidden`); a fold's refusal
+    /// (a client's memberships with a gap) refuses the whole call and writes nothing. Returns how
+    /// many records changed.
+    pub async fn refresh_rollups(&self, actor: &Actor, entity: &str, ids: &[Id]) -> Result<u64> {
+        let tdef = self.entity(entity)?;
+        if ids.len() > MAX_REFRESH {
+            return Err(crate::error::Error::LimitExceeded {
+                what: "records per refresh".into(),
+                limit: MAX_REFRESH as u64,
+            });
+        }
+        let scope = actor.authorize(tdef, crate::access::Action::Update)?;
+        let mut feeds: Vec<(&'static EntityDef, Rollup)> = Vec::new();
+        for d in entity::all() {
+            for r in &d.rollups {
+                if d.def(r.via()).is_some_and(|f| f.spec.ty == FieldType::Ref(tdef.name)) {
+                    feeds.push((d, *r));
+                }
+            }
+        }
+        let cx = ComputeCtx::new(self.clock.now(), Some(self.org(actor.tenant).await?));
+        let mut cs = self.change_set(actor.tenant, actor.user_id);
+        for &id in ids {
+            let cur = self.visible(actor, tdef, id).await?;
+            if !actor.in_scope(&cur, scope) {
+                return Err(crate::error::Error::forbidden(
+                    crate::access::Action::Update,
+                    tdef.name,
+                    vec![],
+                ));
+            }
+            let mut sums: Vec<(usize, i64)> = Vec::new();
+            for (d, r) in &feeds {
+                match r {
+                    Rollup::Sum(s) => {
+                        let Some(idx) = tdef.index_of(s.field) else { continue };
+                        let q = StoreQuery::by_id(
+                            Filter::and([Filter::eq(s.via, id), Filter::eq(s.when.0, s.when.1)]),
+                            MAX_ROLLED_UP,
+                        );
+                        let total: i64 = self
+                            .store
+                            .query(actor.tenant, d, &q)
+                            .await?
+                            .iter()
+                            .map(|x| amount(x, s))
+                            .sum();
+                        match sums.iter_mut().find(|(i, _)| *i == idx) {
+                            Some(slot) => slot.1 += total,
+                            None => sums.push((idx, total)),
+                        }
+                    }
+                    Rollup::Fold(f) => {
+                        let q = StoreQuery::by_id(Filter::eq(f.via, id), MAX_ROLLED_UP);
+                        let rows = self.store.query(actor.tenant, d, &q).await?;
+                        let values = (f.fold)(&rows, &cx)?;
+                        let all = f
+                            .fields
+                            .iter()
+                            .zip(values)
+                            .filter_map(|(name, v)| Some((tdef.index_of(name)?, v)))
+                            .collect();
+                        push_derived(&mut cs, &cur, all);
+                    }
+                }
+            }
+            let sums: Vec<(usize, Value)> = sums
+                .into_iter()
+                .filter(|(i, total)| !(cur.values[*i].is_null() && *total == 0))
+                .map(|(i, total)| {
+                    let v = match tdef.fields[i].spec.ty {
+                        FieldType::Money => Value::Money(crate::value::Money(total)),
+                        _ => Value::Int(total),
+                    };
+                    (i, v)
+                })
+                .collect();
+            push_derived(&mut cs, &cur, sums);
+        }
+        let changed = cs.writes.len() as u64;
+        if changed > 0 {
+            self.store.apply(cs).await?;
+        }
+        Ok(changed)
+    }
+}
+
 /// Adds a derived write of those of `fields` that differ from `cur` (the stored record), or merges
 /// all of them into an earlier derived write of the same record in the change set (the later value
 /// wins; one row is written once per change set).

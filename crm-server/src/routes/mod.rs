@@ -4,6 +4,7 @@ pub mod admin;
 pub mod auth;
 pub mod compliance;
 pub mod leads;
+pub mod memberships;
 pub mod ops;
 pub mod quotes;
 pub mod records;
