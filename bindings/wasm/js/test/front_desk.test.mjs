@@ -65,3 +65,56 @@ describe('front desk: the staff rule', () => {
     assert.equal(db.get(admin, 'contact', client.id).version, ok.version);
   });
 });
+
+describe('front desk: the membership status, live', () => {
+  const today = '2026-03-02';
+  const opts = { now: NOW };
+
+  test('the status follows the dates as the form changes, on the boundary days', () => {
+    const form = { starts_on: today };
+    assert.equal(crm.membershipStatus(form, opts).status, null, 'no end date yet');
+    const steps = [
+      ['2026-03-01', 'expired'],   // ended yesterday
+      ['2026-03-02', 'expiring'],  // ends today
+      ['2026-03-16', 'expiring'],  // in exactly 14 days (the default window)
+      ['2026-03-17', 'active'],    // in 15 days
+    ];
+    for (const [ends_on, want] of steps) {
+      const r = crm.membershipStatus({ starts_on: '2026-02-01', ends_on }, opts);
+      assert.equal(r.status, want, ends_on);
+      assert.deepEqual(r.errors, []);
+    }
+    assert.equal(crm.membershipStatus({ starts_on: '2026-03-03', ends_on: '2026-04-02' }, opts).status, 'upcoming');
+    assert.equal(crm.membershipStatus({ starts_on: today, ends_on: '2026-04-30', cancelled: true }, opts).status, 'cancelled');
+  });
+
+  test('a freeze covering today freezes it and moves the end by policy', () => {
+    const m = { starts_on: '2026-02-01', ends_on: '2026-03-31', membership_freezes: [{ starts_on: '2026-03-01', ends_on: '2026-03-10' }] };
+    const r = crm.membershipStatus(m, opts);
+    assert.deepEqual([r.status, r.ends_on, r.frozen_from, r.frozen_to, r.frozen_days], ['frozen', '2026-04-10', '2026-03-01', '2026-03-10', 10]);
+    const kept = crm.membershipStatus(m, { ...opts, settings: { membership_freeze_extends: false } });
+    assert.equal(kept.ends_on, '2026-03-31');
+    const wide = crm.membershipStatus({ starts_on: '2026-02-01', ends_on: '2026-03-31' }, { ...opts, settings: { membership_expiring_days: 30 } });
+    assert.equal(wide.status, 'expiring');
+  });
+
+  test('invalid dates give errors, not a status', () => {
+    const r = crm.membershipStatus({ starts_on: '2026-03-10', ends_on: '2026-03-01' }, opts);
+    assert.equal(r.status, null);
+    assert.deepEqual(r.errors.map((e) => [e.path, e.code]), [['ends_on', 'too_small']]);
+    const typo = crm.membershipStatus({ starts_on: '2026-02-30', ends_on: '2026-03-31' }, opts);
+    assert.equal(typo.errors[0].path, 'starts_on');
+    assert.throws(() => crm.membershipStatus({ starts_on: today }, { when: today }), (e) => e.name === 'CrmError');
+  });
+
+  test('the same status the local database stores and filters by', () => {
+    const { db, admin, client } = centre();
+    for (const ends_on of ['2026-03-01', '2026-03-02', '2026-03-16', '2026-03-17']) {
+      const form = { starts_on: '2026-02-01', ends_on };
+      const stored = db.create(admin, 'membership', { ...form, contact_id: client.id });
+      assert.equal(crm.membershipStatus(form, opts).status, stored.status, ends_on);
+    }
+    const expiring = db.list(admin, 'membership', { q: 'status:expiring' }).items.map((m) => m.ends_on).sort();
+    assert.deepEqual(expiring, ['2026-03-02', '2026-03-16']);
+  });
+});
