@@ -113,6 +113,31 @@ fun main() {
                 }
             }
         },
+        "a front-desk tablet checks clients in offline" to {
+            val desk = Files.createTempDirectory("crm-kotlin-desk").resolve("desk.db").toString()
+            val centre = loadEsportsDemo(desk, 30u)
+            val staffEmail = centre.users.first { it.role == "staff" }.email
+            Crm.open(desk, staffEmail).use { staff ->
+                check(staff.pendingChanges(1000u).isEmpty(), "the demo is not this device's change")
+                // Card 500001: an active member; 500007: a membership that starts later.
+                val ok = staff.checkInClient("500001", null, null)
+                check(ok.outcome == "allowed" && ok.status == "active" && ok.checkInId != null, "allowed $ok")
+                val pending = staff.pendingChanges(1000u)
+                check(pending.size == 1 && pending[0].actor == staff.userId(), "one change set $pending")
+                val w = pending[0].writes.first { it.entity == "check_in" }
+                check(w.id == ok.checkInId && w.op == SyncOp.INSERT, "the check-in is queued $w")
+                check(w.patchJson.contains("\"outcome\":\"allowed\""), "patch ${w.patchJson}")
+                val no = staff.checkInClient("500007", null, null)
+                check(no.outcome == "refused" && no.status == "upcoming" && no.reason != null, "refused $no")
+                val byId = staff.checkInClient(null, ok.contactId, null)
+                check(byId.name == ok.name, "by id")
+                val e = expect<CrmException.NotFound> { staff.checkInClient("no-such-card", null, null) }
+                check(e.code == "not_found", "unknown card")
+                val n = staff.membershipNumbers(null)
+                check(n.activeMembers > 0uL && n.checkInsByHour.size == 7 && n.months.size == 12, "numbers $n")
+                check(n.checkInsPerDay.last().checkIns >= 2uL, "today's visits counted ${n.checkInsPerDay.last()}")
+            }
+        },
         "a stale version is a Conflict" to {
             Crm.open(path, email.getValue("field_tech")).use { tech ->
                 val lead = tech.myLeads(ListQuery(limit = 1u)).items[0]

@@ -212,3 +212,22 @@ def test_a_file_that_is_not_a_database_is_a_corrupt_storage_error(tmp_path):
     with pytest.raises(crm.CrmError.Storage) as e:
         crm.Crm.open(str(path), "a@b.example")
     assert e.value.code == "corrupt"
+
+
+def test_front_desk_checks_in_offline(tmp_path):
+    path = str(tmp_path / "desk.db")
+    centre = crm.load_esports_demo(path, 30)
+    staff = crm.Crm.open(path, next(u.email for u in centre.users if u.role == "staff"))
+    assert staff.pending_changes(1000) == []
+    ok = staff.check_in_client("500001", None, None)
+    assert (ok.outcome, ok.status) == ("allowed", "active") and ok.check_in_id
+    [entry] = staff.pending_changes(1000)
+    assert any(w.entity == "check_in" and w.id == ok.check_in_id for w in entry.writes)
+    no = staff.check_in_client("500007", None, None)
+    assert (no.outcome, no.status) == ("refused", "upcoming")
+    with pytest.raises(crm.CrmError.NotFound):
+        staff.check_in_client("no-such-card", None, None)
+    n = staff.membership_numbers(None)
+    assert n.active_members > 0 and len(n.check_ins_by_hour) == 7
+    with pytest.raises(crm.CrmError.Validation):
+        staff.membership_numbers("March")
