@@ -102,3 +102,23 @@ def test_import_members_dry_run_then_import(owner, desk):
     assert again.clients["unchanged"] == 8 and not again.applied
     with pytest.raises(crm.ForbiddenError):
         desk.import_members(SAMPLE)
+
+
+def test_the_front_desk_guide_runs(tmp_path, monkeypatch, capsys):
+    """docs/front-desk.md's Python block runs as written (from a directory with the sample file), and
+    every `print` with a trailing comment prints exactly what the comment says."""
+    doc = (pathlib.Path(__file__).resolve().parents[3] / "docs" / "front-desk.md").read_text()
+    section = doc.split("\n## From Python\n", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```python\n", 1)[1].split("```", 1)[0]
+    expected = [
+        line.split("  # ", 1)[1].strip()
+        for line in block.splitlines()
+        if line.lstrip().startswith("print(") and "  # " in line
+    ]
+    assert len(expected) >= 5
+    (tmp_path / "examples" / "data").mkdir(parents=True)
+    shutil.copy(SAMPLE, tmp_path / "examples" / "data" / "pos_clients.csv")
+    monkeypatch.chdir(tmp_path)
+    exec(compile(block, "docs/front-desk.md#from-python", "exec"), {"__name__": "docs_front_desk"})
+    printed = [line.strip() for line in capsys.readouterr().out.splitlines()]
+    assert printed == expected
