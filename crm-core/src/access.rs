@@ -259,6 +259,8 @@ pub struct Actor {
     pub user_id: Option<Id>,
     pub team_id: Option<Id>,
     pub role: Arc<Role>,
+    /// The API key the request came with (a kiosk's), stamped on what it records (check-ins).
+    pub api_key_id: Option<Id>,
 }
 
 impl Actor {
@@ -269,6 +271,7 @@ impl Actor {
             user_id: None,
             team_id: None,
             role: Arc::new(builtin::admin()),
+            api_key_id: None,
         }
     }
 

@@ -66,6 +66,16 @@ async fn the_front_desk_over_http() {
         (&json!("allowed"), &json!("active"), &json!("Mia Berg"), &json!(9))
     );
     assert_eq!(r.body["membership_id"], m.body["id"]);
+    let rec = env
+        .get(
+            &format!("/api/v1/check_ins/{}", r.body["check_in_id"].as_str().unwrap()),
+            &admin,
+        )
+        .await;
+    assert_eq!(
+        (&rec.body["checked_in_as"], &rec.body["api_key_id"]),
+        (&json!("kiosk"), &key.body["api_key"]["id"])
+    );
     assert_eq!(r.body["ends_on"], json!(day(19)));
     let seen = env.get(&format!("/api/v1/contacts/{cid}"), &kiosk).await;
     assert_eq!(seen.status, 200);
@@ -211,6 +221,24 @@ async fn the_front_desk_over_http() {
             .await
             .status,
         400
+    );
+    // A kiosk key that recorded check-ins can still be revoked.
+    let kid = key.body["api_key"]["id"].as_str().unwrap();
+    let r = env
+        .call(
+            "DELETE",
+            &format!("/api/v1/api_keys/{kid}"),
+            Some(&admin),
+            None,
+            &[("if-match", "\"1\"")],
+        )
+        .await;
+    assert_eq!(r.status, 204, "{}", r.text);
+    assert_eq!(
+        env.post("/api/v1/check_ins", &kiosk, json!({"card": "123"}))
+            .await
+            .status,
+        401
     );
     env.stop().await;
 }

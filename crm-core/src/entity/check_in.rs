@@ -54,6 +54,9 @@ pub mod fields {
     pub const CHECKED_IN_BY: &str = "checked_in_by";
     /// The role they acted with (`kiosk`, `staff`, ...).
     pub const CHECKED_IN_AS: &str = "checked_in_as";
+    /// The id of the API key the check-in came with (a kiosk's key); text, not a reference, so a
+    /// key is revoked (deleted) whatever it recorded.
+    pub const API_KEY_ID: &str = "api_key_id";
     pub const LOCATION_ID: &str = "location_id";
     pub const OUTCOME: &str = "outcome";
     pub const REASON: &str = "reason";
@@ -70,6 +73,7 @@ fn check_in() -> EntityDef {
         .field(F::new(AT, T::Timestamp).required().read_only())
         .field(F::new(CHECKED_IN_BY, T::Ref("user")).read_only())
         .field(F::new(CHECKED_IN_AS, T::Text).max_len(64).read_only())
+        .field(F::new(API_KEY_ID, T::Text).max_len(36).read_only())
         .field(F::new(LOCATION_ID, T::Ref("location")).read_only())
         .field(F::new(OUTCOME, T::Enum).options(Outcome::KEYS).required().read_only())
         .field(F::new(REASON, T::Text).max_len(500).read_only())

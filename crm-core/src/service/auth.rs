@@ -411,6 +411,7 @@ impl<S: Store> Service<S> {
         }
         Ok(Actor {
             role: std::sync::Arc::new(role),
+            api_key_id: Some(key_id),
             ..owner
         })
     }

@@ -101,6 +101,7 @@ impl<S: Store> Service<S> {
             rec.set(c::AT, now);
             rec.set(c::CHECKED_IN_BY, actor.user_id);
             rec.set(c::CHECKED_IN_AS, actor.role.name.as_str());
+            rec.set(c::API_KEY_ID, actor.api_key_id.map(|k| k.to_string()));
             rec.set(c::LOCATION_ID, input.location_id);
             rec.set(c::OUTCOME, decision.outcome.key());
             rec.set(c::REASON, decision.reason.clone());

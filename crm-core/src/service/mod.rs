@@ -143,6 +143,7 @@ impl<S: Store> Service<S> {
             user_id: Some(user_id),
             team_id: user.id_of("team_id"),
             role: Arc::new(role),
+            api_key_id: None,
         })
     }
 

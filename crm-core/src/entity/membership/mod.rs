@@ -1,7 +1,7 @@
-//! Memberships: a client's (contact's) paid period at the esports centre, sold from a [plan]
-//! (`crate::entity::plan`). Its status is computed, never stored: it is always right as of today, with
+//! Memberships: a client's (contact's) paid period at the esports centre, sold from a plan
+//! ([`crate::entity::plan`]). Its status is computed, never stored: it is always right as of today, with
 //! no batch job to refresh it, and still filterable (`status:expiring`) and sortable because it
-//! expands into date ranges on the stored columns ([`status`]). Freezes are children; the freeze
+//! expands into date ranges on the stored columns ([`mod@status`]). Freezes are children; the freeze
 //! that has not ended is mirrored on the membership (`frozen_from`, `frozen_to`) so `status:frozen`
 //! is a predicate too, and a freeze extends the end date when the tenant's policy says so.
 //!

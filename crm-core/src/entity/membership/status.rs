@@ -140,3 +140,63 @@ pub fn ends_within(c: &Columns, cx: &ComputeCtx, days: i64) -> Filter {
         Filter::cmp(c.ends_on, Op::Le, last),
     ])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entity::CONTACT;
+    use crate::entity::membership::client;
+    use crate::query::Compiled;
+    use crate::value::{Id, Timestamp};
+
+    /// On every combination of the mirrored columns around today (nulls included), exactly one
+    /// option's expansion holds, it is the evaluated one, and every negation holds on the rest.
+    #[test]
+    fn every_expansion_selects_exactly_what_evaluates() {
+        let cx = ComputeCtx::new(Timestamp::from_date(time::macros::date!(2025 - 06 - 01)), None);
+        let today = cx.today();
+        let days = [
+            None,
+            Some(-20),
+            Some(-1),
+            Some(0),
+            Some(1),
+            Some(14),
+            Some(15),
+            Some(40),
+        ];
+        let at = |d: Option<i64>| d.map(|d| today.saturating_add(time::Duration::days(d)));
+        let compiled: Vec<(&str, Compiled)> = CLIENT_STATUSES
+            .iter()
+            .map(|o| {
+                (
+                    *o,
+                    Compiled::compile(&expand_key(o, &client::COLUMNS, &cx), &CONTACT).unwrap(),
+                )
+            })
+            .collect();
+        let mut checked = 0;
+        for s in days {
+            for e in days {
+                for ff in days {
+                    for ft in days {
+                        for cancelled in [None, Some(false), Some(true)] {
+                            let mut r = Record::empty(&CONTACT, Id::nil(), Id::nil(), Timestamp(0));
+                            r.set(client::mirror::STARTS_ON, at(s));
+                            r.set(client::mirror::ENDS_ON, at(e));
+                            r.set(client::mirror::FROZEN_FROM, at(ff));
+                            r.set(client::mirror::FROZEN_TO, at(ft));
+                            r.set(client::mirror::CANCELLED, cancelled);
+                            let want = eval_key(&r, &client::COLUMNS, &cx);
+                            for (option, f) in &compiled {
+                                assert_eq!(f.eval(&r), Some(*option == want), "{option} vs {want}: {r:?}");
+                            }
+                            checked += 1;
+                        }
+                    }
+                }
+            }
+        }
+        assert_eq!(checked, 8 * 8 * 8 * 8 * 3);
+    }
+}
