@@ -536,16 +536,16 @@ pub async fn load_esports<S: Store>(
             json!({"contact_id": c.id.to_string(), "plan_id": plan.to_string(), "starts_on": starts.to_string(),
                 "ends_on": starts.saturating_add(time::Duration::days(days - 1)).to_string(), "price_paid": price})
         };
-        // Where this client stands today (window: 14 days): 4 in 10 active, then one each expiring,
-        // expired, upcoming, frozen (two), cancelled or without any membership. Every plan is 30 days
+        // Where this client stands today (window: 14 days): 5 in 10 active, then one each expiring,
+        // upcoming, expired, frozen, and cancelled or without any membership. Every plan is 30 days
         // or longer, so each range below is not empty.
         let r = |rng: &mut Rng, n: i64| rng.below(n.max(1) as u64) as i64;
         let starts = match i % 10 {
-            0..=3 => day(-r(&mut rng, days - 15)),
-            4 => day(1 - days + r(&mut rng, 15)),
-            5 => day(-(days + r(&mut rng, 200))),
+            0..=4 => day(-r(&mut rng, days - 15)),
+            5 => day(1 - days + r(&mut rng, 15)),
             6 => day(1 + r(&mut rng, 20)),
-            7 | 8 => day(-2 - r(&mut rng, days - 17)),
+            7 => day(-(days + r(&mut rng, 200))),
+            8 => day(-2 - r(&mut rng, days - 17)),
             _ => {
                 if rng.chance(50) {
                     continue; // a walk-in who never bought one
@@ -553,14 +553,14 @@ pub async fn load_esports<S: Store>(
                 day(-r(&mut rng, days - 15))
             }
         };
-        if i % 10 <= 3 && rng.chance(40) {
+        if i % 10 <= 4 && rng.chance(40) {
             // A renewal: the membership before this one, back to back.
             let before = starts.saturating_add(time::Duration::days(-days));
             svc.create(&admin, "membership", &obj(run(before))).await?;
         }
         let m = svc.create(&admin, "membership", &obj(run(starts))).await?;
         match i % 10 {
-            7 | 8 => {
+            8 => {
                 let f = json!({"starts_on": day(-2).to_string(), "ends_on": day(5 + rng.below(10) as i64).to_string(), "reason": "travel"});
                 svc.freeze_membership(&admin, m.id, m.version, &obj(f)).await?;
             }
