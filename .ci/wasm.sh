@@ -65,7 +65,7 @@ step "release package (pkg/)"
 bash bindings/wasm/build.sh --release
 
 step "node:test: the package against the fixtures"
-node_tests bindings/wasm/js 95 test/rules.test.mjs test/localdb.test.mjs test/quotes.test.mjs
+node_tests bindings/wasm/js 95 test/rules.test.mjs test/localdb.test.mjs test/quotes.test.mjs test/front_desk.test.mjs
 
 step "node:test: the example page in headless Chromium"
 SCREENSHOT_DIR="$root/target/wasm-screenshots" node_tests examples/web 1 test/page.test.mjs

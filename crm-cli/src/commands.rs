@@ -34,6 +34,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         leads,
         vertical,
         quotes,
+        clients,
     } = cli.command
         && svc.tenants().await?.is_empty()
     {
@@ -46,6 +47,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         let d = match vertical {
             Vertical::Roofing => demo::load(store.clone(), Arc::new(RandomIds), svc.now(), size).await?,
             Vertical::Moving => demo::load_moving(store.clone(), Arc::new(RandomIds), svc.now(), quotes).await?,
+            Vertical::Esports => demo::load_esports(store.clone(), Arc::new(RandomIds), svc.now(), clients).await?,
         };
         eprintln!(
             "loaded the demo tenant {} into {} in {:.1?}",
@@ -162,6 +164,18 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 return Ok(ExitCode::from(2));
             }
         }
+        Command::CheckIn {
+            card,
+            contact,
+            location,
+        } => {
+            return crate::front_desk::check_in(&svc, &actor, card, contact, location).await;
+        }
+        Command::MembershipNumbers { as_of } => crate::front_desk::numbers(&svc, &actor, as_of).await?,
+        Command::ImportMembers { file, mode, dry_run } => {
+            let mode = if dry_run { Mode::DryRun } else { mode };
+            return crate::front_desk::import_members(&svc, &actor, &file, mode).await;
+        }
         Command::Serve(_) | Command::Backup { .. } => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)
@@ -217,6 +231,12 @@ async fn summary(svc: &Svc, actor: &Actor, top: u32) -> Result<()> {
         count("activity").await?
     )
     .map_err(w)?;
+    if count("lead").await? == 0 && count("membership").await? > 0 {
+        // An esports centre's front desk: no sales pipeline to show.
+        crate::front_desk::summary(svc, actor, &mut out).await?;
+        out.flush().map_err(w)?;
+        return Ok(());
+    }
     writeln!(out, "\nPipeline").map_err(w)?;
     for s in svc.pipeline_summary(actor).await? {
         let value = s.value.map(money).unwrap_or_default();

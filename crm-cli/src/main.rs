@@ -9,9 +9,12 @@
 //! crm check                     # integrity report
 //! crm backup --out copy.db      # a consistent copy, also while a server runs
 //! crm serve --demo              # the HTTP API on 127.0.0.1:8080 (reference at /docs)
+//! crm import-members pos.csv --mode all-or-nothing   # the point of sale's clients and memberships
+//! crm check-in --card 500123    # the front desk: allowed, warned or refused, and why
 //! ```
 
 mod commands;
+mod front_desk;
 mod output;
 mod serve;
 
@@ -42,12 +45,16 @@ enum Command {
         /// Leads to generate (contacts are half as many), roofing.
         #[arg(long, default_value_t = 3000)]
         leads: usize,
-        /// Which business: a roofing company (leads, scoring) or a moving company (quotes).
+        /// Which business: a roofing company (leads, scoring), a moving company (quotes) or an
+        /// esports centre (plans, memberships, check-ins).
         #[arg(long, value_enum, default_value_t = Vertical::Roofing)]
         vertical: Vertical,
         /// Quotes to generate, moving.
         #[arg(long, default_value_t = 300)]
         quotes: usize,
+        /// Clients to generate, esports.
+        #[arg(long, default_value_t = 2000)]
+        clients: usize,
     },
     /// Pipeline by stage and the top leads with their score explanations.
     Summary {
@@ -110,6 +117,38 @@ enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Import the point of sale's client list (card number, name, contact details, plan, start and
+    /// end dates): creates or updates clients by card number with their current membership; prints
+    /// the per-row report as JSON (see docs/front-desk.md).
+    ImportMembers {
+        /// The CSV file.
+        file: PathBuf,
+        #[arg(long, value_enum, default_value_t = Mode::DryRun)]
+        mode: Mode,
+        /// Shorthand for `--mode dry-run` (the default): validate and report, write nothing.
+        #[arg(long, conflicts_with = "mode")]
+        dry_run: bool,
+    },
+    /// Check a client in at the front desk by card number or id; prints the answer (outcome, reason,
+    /// status, end date, visits left) as JSON. Exit status 3 when the tenant's policy refuses.
+    CheckIn {
+        /// The client's card number (their external id).
+        #[arg(long, conflicts_with = "contact", required_unless_present = "contact")]
+        card: Option<String>,
+        /// The client's id.
+        #[arg(long)]
+        contact: Option<String>,
+        /// Where (a location id).
+        #[arg(long)]
+        location: Option<String>,
+    },
+    /// The owner's membership numbers as of a day (default today): active members, expiring in 7
+    /// and 30 days, renewals and churn per month, check-ins per day and per hour of the week (JSON).
+    MembershipNumbers {
+        /// The day, `YYYY-MM-DD`.
+        #[arg(long)]
+        as_of: Option<String>,
+    },
     /// Serve the HTTP API (see docs/server.md).
     Serve(crm_server::ServeArgs),
 }
@@ -118,6 +157,7 @@ enum Command {
 enum Vertical {
     Roofing,
     Moving,
+    Esports,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

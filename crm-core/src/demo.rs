@@ -1,6 +1,7 @@
 //! Realistic demo tenants, all created through the service (validated, audited, scored): a roofing
 //! company with a user of each role, contacts, companies, leads with activities over the last months;
-//! and a moving company with quotes in every state. Deterministic: the same seed gives the same data on every platform.
+//! a moving company with quotes in every state; and an esports centre with plans, clients holding
+//! memberships in every status and months of check-ins. Deterministic: the same seed gives the same data on every platform.
 
 use crate::access::Actor;
 use crate::clock::{Clock, FixedClock, IdGen};
@@ -442,6 +443,163 @@ pub async fn load_moving<S: Store>(store: S, ids: Arc<dyn IdGen>, now: Timestamp
     Ok(DemoTenant { tenant: org.id, users })
 }
 
+/// The esports centre's plans: name, days, price, visit allowance.
+pub const ESPORTS_PLANS: &[(&str, i64, &str, Option<i64>)] = &[
+    ("Monthly", 30, "39.00", None),
+    ("Quarterly", 90, "99.00", None),
+    ("Yearly", 365, "349.00", None),
+    ("10 Visits", 90, "59.00", Some(10)),
+];
+
+/// The first card number of the esports demo's clients (`500001`, `500002`, ...).
+pub const ESPORTS_FIRST_CARD: u64 = 500_001;
+
+/// Loads an esports centre: the plans of [`ESPORTS_PLANS`], a front desk (admin, manager, two staff, a
+/// kiosk user), `clients` clients with card numbers from [`ESPORTS_FIRST_CARD`] and memberships in
+/// every status as of `now` (some with the expired membership they renewed), and 90 days of check-ins
+/// at the desk, each decided by the tenant's check-in policy as of its time. Deterministic but for ids.
+pub async fn load_esports<S: Store>(
+    store: S,
+    ids: Arc<dyn IdGen>,
+    now: Timestamp,
+    clients: usize,
+) -> Result<DemoTenant> {
+    use crate::service::CheckInInput;
+    let clock = Arc::new(FixedClock::new(now));
+    let svc = Service::new(store, clock.clone(), ids);
+    let mut rng = Rng(0xE5_2026);
+    let org = svc
+        .create_organization(&obj(
+            json!({"name": "Pixel Arena Esports Centre", "timezone": "Europe/Berlin",
+            "membership_expiring_days": 14, "check_in_expired": "warn", "check_in_frozen": "refuse"}),
+        ))
+        .await?;
+    let system = Actor::system(org.id);
+    let desk = svc
+        .create(&system, "team", &obj(json!({"name": "Front desk", "kind": "sales"})))
+        .await?
+        .id;
+    let mut users = Vec::new();
+    for (role, name) in [
+        ("admin", "Ada Owner"),
+        ("manager", "Milo Manager"),
+        ("staff", "Stella Desk"),
+        ("staff", "Sam Desk"),
+        ("kiosk", "Kiosk Entrance"),
+    ] {
+        let email = format!(
+            "{}@pixel-arena.example",
+            name.split(' ').next().unwrap_or(name).to_lowercase()
+        );
+        let u = svc
+            .create(
+                &system,
+                "user",
+                &obj(json!({"name": name, "email": email, "role": role, "team_id": desk.to_string()})),
+            )
+            .await?;
+        users.push((role.to_owned(), u.id, email));
+    }
+    let admin = svc.actor(org.id, users[0].1).await?;
+    let staff = [
+        svc.actor(org.id, users[2].1).await?,
+        svc.actor(org.id, users[3].1).await?,
+    ];
+    let mut plans = Vec::new();
+    for (name, days, price, visits) in ESPORTS_PLANS {
+        let p = svc
+            .create(
+                &admin,
+                "plan",
+                &obj(json!({"name": name, "duration_days": days, "price": price, "visit_allowance": visits})),
+            )
+            .await?;
+        plans.push((p.id, *days, *price));
+    }
+    let today = now.date();
+    let day = |n: i64| today.saturating_add(time::Duration::days(n));
+    let langs = ["de", "de", "de", "en", "en", "tr", "pl", "es"];
+    let mut cards = Vec::with_capacity(clients);
+    for i in 0..clients {
+        let (first, last) = (rng.pick(FIRST), rng.pick(LAST));
+        let card = (ESPORTS_FIRST_CARD + i as u64).to_string();
+        let mut input = json!({"first_name": first, "last_name": last, "external_id": card,
+            "email": format!("{}.{}{i}@mail.example", first.to_lowercase(), last.to_lowercase()),
+            "language": langs[rng.index(langs.len())]});
+        if rng.chance(30) {
+            input["phone"] = json!(format!("+49151{:08}", 10_000_000 + i));
+        }
+        let c = svc.create(&admin, "contact", &obj(input)).await?;
+        cards.push(card);
+        let (plan, days, price) = plans[rng.index(plans.len())];
+        let run = |starts: time::Date| {
+            json!({"contact_id": c.id.to_string(), "plan_id": plan.to_string(), "starts_on": starts.to_string(),
+                "ends_on": starts.saturating_add(time::Duration::days(days - 1)).to_string(), "price_paid": price})
+        };
+        // Where this client stands today (window: 14 days): 5 in 10 active, then one each expiring,
+        // upcoming, expired, frozen, and cancelled or without any membership. Every plan is 30 days
+        // or longer, so each range below is not empty.
+        let r = |rng: &mut Rng, n: i64| rng.below(n.max(1) as u64) as i64;
+        let starts = match i % 10 {
+            0..=4 => day(-r(&mut rng, days - 15)),
+            5 => day(1 - days + r(&mut rng, 15)),
+            6 => day(1 + r(&mut rng, 20)),
+            7 => day(-(days + r(&mut rng, 200))),
+            8 => day(-2 - r(&mut rng, days - 17)),
+            _ => {
+                if rng.chance(50) {
+                    continue; // a walk-in who never bought one
+                }
+                day(-r(&mut rng, days - 15))
+            }
+        };
+        if i % 10 <= 4 && rng.chance(40) {
+            // A renewal: the membership before this one, back to back.
+            let before = starts.saturating_add(time::Duration::days(-days));
+            svc.create(&admin, "membership", &obj(run(before))).await?;
+        }
+        let m = svc.create(&admin, "membership", &obj(run(starts))).await?;
+        match i % 10 {
+            8 => {
+                let f = json!({"starts_on": day(-2).to_string(), "ends_on": day(5 + rng.below(10) as i64).to_string(), "reason": "travel"});
+                svc.freeze_membership(&admin, m.id, m.version, &obj(f)).await?;
+            }
+            9 => {
+                svc.update(
+                    &admin,
+                    "membership",
+                    m.id,
+                    m.version,
+                    &obj(json!({"cancelled": true, "notes": "moved away"})),
+                )
+                .await?;
+            }
+            _ => {}
+        }
+    }
+    // 90 days of visits: afternoons and evenings, busier at weekends.
+    if !cards.is_empty() {
+        for d in (1..=90).rev() {
+            let date = day(-d);
+            let weekend = matches!(date.weekday(), time::Weekday::Saturday | time::Weekday::Sunday);
+            let visits = if weekend { 30 } else { 16 } + rng.index(10);
+            for _ in 0..visits {
+                let hour = [14, 15, 16, 17, 17, 18, 18, 19, 19, 20, 20, 21, 22][rng.index(13)];
+                let at = Timestamp(Timestamp::from_date(date).0 + (hour * 3600 + rng.below(3600) as i64) * 1_000_000);
+                clock.set(at);
+                let card = cards[rng.index(cards.len())].clone();
+                let input = CheckInInput {
+                    card: Some(card),
+                    ..Default::default()
+                };
+                svc.check_in(&staff[rng.index(2)], &input).await?;
+            }
+        }
+    }
+    clock.set(now);
+    Ok(DemoTenant { tenant: org.id, users })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -475,6 +633,59 @@ mod tests {
         assert!(leads.iter().all(|l| {
             l.get("scored_at").and_then(crate::value::Value::as_timestamp).is_some() && l.str("temperature").is_some()
         }));
+    }
+
+    #[test]
+    fn the_esports_centre_has_clients_in_every_status_and_months_of_check_ins() {
+        let now = Timestamp::parse("2026-03-02T12:00:00Z").unwrap();
+        let load = || {
+            let store = Arc::new(MemoryStore::new());
+            let demo = pollster::block_on(load_esports(store.clone(), Arc::new(SeqIds::default()), now, 120)).unwrap();
+            (store, demo)
+        };
+        let (store, demo) = load();
+        let svc = Service::new(
+            store.clone(),
+            Arc::new(FixedClock::new(now)),
+            Arc::new(SeqIds::default()),
+        );
+        let admin = Actor::system(demo.tenant);
+        let count = |q: &str, e: &str| {
+            let req = crate::query::ListRequest {
+                q: Some(q.to_owned()),
+                limit: Some(500),
+                ..Default::default()
+            };
+            pollster::block_on(svc.list(&admin, e, &req)).unwrap().items.len()
+        };
+        let by_status: Vec<(&str, usize)> = crate::entity::membership::status::CLIENT_STATUSES
+            .iter()
+            .map(|s| (*s, count(&format!("membership:{s}"), "contact")))
+            .collect();
+        assert!(by_status.iter().all(|(_, n)| *n > 0), "{by_status:?}");
+        assert_eq!(by_status.iter().map(|(_, n)| n).sum::<usize>(), 120, "{by_status:?}");
+        assert_eq!(count("external_id:500001", "contact"), 1);
+        assert!(demo.user("kiosk").is_some() && demo.user("staff").is_some());
+        let numbers = pollster::block_on(svc.membership_numbers(&admin, now.date())).unwrap();
+        assert!(numbers.active_members > 0 && numbers.expiring_30_days > 0);
+        let days_with_visits = numbers.check_ins_per_day.iter().filter(|d| d.check_ins > 0).count();
+        assert!(
+            days_with_visits >= 25,
+            "{days_with_visits} of the last 30 days had check-ins"
+        );
+        assert!(
+            numbers.months.iter().filter(|m| m.renewals > 0).count() >= 2,
+            "{:?}",
+            numbers.months
+        );
+        // The same seed gives the same centre.
+        let (store2, demo2) = load();
+        let svc2 = Service::new(store2, Arc::new(FixedClock::new(now)), Arc::new(SeqIds::default()));
+        let again = pollster::block_on(svc2.membership_numbers(&Actor::system(demo2.tenant), now.date())).unwrap();
+        assert_eq!(
+            serde_json::to_value(&numbers).unwrap(),
+            serde_json::to_value(&again).unwrap()
+        );
     }
 
     #[test]

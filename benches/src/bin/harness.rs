@@ -41,6 +41,9 @@ type Svc = Service<Arc<AnyStore>>;
 #[path = "harness/pg.rs"]
 mod pg;
 
+#[path = "harness/front_desk.rs"]
+mod front_desk;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "harness",
@@ -58,6 +61,10 @@ struct Args {
     /// Fewer iterations (CI).
     #[arg(long)]
     quick: bool,
+    /// Esports clients (with a membership each) for the front-desk measurements (default: as many
+    /// as leads; SQLite only).
+    #[arg(long)]
+    clients: Option<usize>,
 }
 
 /// Iteration counts.
@@ -1278,7 +1285,9 @@ fn run(args: &Args) -> Res<()> {
         );
     }
 
-    run_quotes(&svc, &t, &raw, &raw_r, plan, &mut rng)
+    run_quotes(&svc, &t, &raw, &raw_r, plan, &mut rng)?;
+    let clients = args.clients.unwrap_or(n).max(100);
+    front_desk::run(&svc, t.tenant, &mut raw, &raw_r, clients, plan.gets / 2, plan.rounds)
 }
 
 /// The raw equivalent of a full re-score: every lead (all columns) in id order, 1,000 at a time, with

@@ -197,6 +197,39 @@ impl Crm {
         Ok(done.activity.into())
     }
 
+    /// Checks a client in at the front desk by `card` number (their external id) or `contact_id`,
+    /// optionally at `location_id`, now. The tenant's policy (synced with the tenant's settings)
+    /// decides: a refusal is an answer, not an error; an unknown card is `NotFound`. Works offline:
+    /// the check-in is written to this device's database and queued in its pending changes, and
+    /// the server re-runs it on upload.
+    pub fn check_in_client(
+        &self,
+        card: Option<String>,
+        contact_id: Option<String>,
+        location_id: Option<String>,
+    ) -> Result<CheckInAnswer> {
+        let input = crm_core::service::CheckInInput {
+            card,
+            contact_id: contact_id.map(|s| parse_id("contact", &s)).transpose()?,
+            location_id: location_id.map(|s| parse_id("location", &s)).transpose()?,
+        };
+        Ok(self.run(|a| async move { self.svc.check_in(&a, &input).await })?.into())
+    }
+
+    /// The owner's membership numbers as of `as_of` (`YYYY-MM-DD`; today when `None`), over what
+    /// this database holds.
+    pub fn membership_numbers(&self, as_of: Option<String>) -> Result<MembershipNumbers> {
+        let day = match as_of {
+            Some(s) => time::Date::parse(&s, DAY).map_err(|_| {
+                crm_core::Error::field("as_of", crm_core::error::codes::INVALID_FORMAT, "expected YYYY-MM-DD")
+            })?,
+            None => self.svc.now().date(),
+        };
+        Ok(self
+            .run(|a| async move { self.svc.membership_numbers(&a, day).await })?
+            .into())
+    }
+
     /// Why a lead has its score: each rule's points, as of now.
     pub fn explain_score(&self, lead_id: String) -> Result<ScoreExplanation> {
         let id = parse_id("lead", &lead_id)?;
@@ -369,6 +402,35 @@ pub fn load_demo(path: String, contacts: u32, leads: u32, activities_per_lead: u
             .collect(),
     })
 }
+
+/// Creates a demo esports centre (plans, a front desk with staff and kiosk users, `clients` clients
+/// with card numbers from 500001 and memberships in every status, 90 days of check-ins) in the
+/// database at `path`, for a front-desk tablet's tests. Blocking.
+#[uniffi::export]
+pub fn load_esports_demo(path: String, clients: u32) -> Result<DemoTenant> {
+    let store = SqliteStore::open(&path)?;
+    let now: Timestamp = SystemClock.now();
+    let d = pollster::block_on(crm_core::demo::load_esports(
+        store,
+        Arc::new(RandomIds),
+        now,
+        clients as usize,
+    ))?;
+    Ok(DemoTenant {
+        tenant_id: d.tenant.to_string(),
+        users: d
+            .users
+            .into_iter()
+            .map(|(role, id, email)| DemoUser {
+                role,
+                user_id: id.to_string(),
+                email,
+            })
+            .collect(),
+    })
+}
+
+const DAY: &[time::format_description::FormatItem<'static>] = time::macros::format_description!("[year]-[month]-[day]");
 
 #[cfg(test)]
 mod tests;

@@ -380,6 +380,103 @@ pub struct DemoTenant {
     pub users: Vec<DemoUser>,
 }
 
+/// What the front desk is told at a check-in (the core's `CheckInAnswer`).
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct CheckInAnswer {
+    /// `allowed`, `warned` or `refused`.
+    pub outcome: String,
+    /// Why (a warning or a refusal), or a note for the desk.
+    pub reason: Option<String>,
+    pub contact_id: String,
+    pub name: String,
+    pub membership_id: Option<String>,
+    /// The client's status: `none`, `upcoming`, `active`, `expiring`, `expired`, `frozen`, `cancelled`.
+    pub status: String,
+    /// The last day of the client's membership run, `YYYY-MM-DD`.
+    pub ends_on: Option<String>,
+    /// Visits left on the plan's allowance after this one (`None`: unlimited or no membership).
+    pub visits_left: Option<i64>,
+    /// The check-in recorded (in this device's database and its pending changes), if one was.
+    pub check_in_id: Option<String>,
+    pub at: String,
+}
+
+impl From<crm_core::service::CheckInAnswer> for CheckInAnswer {
+    fn from(a: crm_core::service::CheckInAnswer) -> Self {
+        CheckInAnswer {
+            outcome: a.outcome,
+            reason: a.reason,
+            contact_id: a.contact_id.to_string(),
+            name: a.name,
+            membership_id: opt_id(a.membership_id),
+            status: a.status,
+            ends_on: a.ends_on,
+            visits_left: a.visits_left,
+            check_in_id: opt_id(a.check_in_id),
+            at: a.at.to_rfc3339(),
+        }
+    }
+}
+
+/// Renewals and churn in one month (`YYYY-MM`).
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct MonthNumbers {
+    pub month: String,
+    pub renewals: u64,
+    pub churn: u64,
+}
+
+/// Check-ins on one day (`YYYY-MM-DD`).
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct DayCount {
+    pub day: String,
+    pub check_ins: u64,
+}
+
+/// The owner's numbers (the core's `MembershipNumbers`).
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct MembershipNumbers {
+    pub as_of: String,
+    pub active_members: u64,
+    pub expiring_7_days: u64,
+    pub expiring_30_days: u64,
+    /// The last 12 months, oldest first.
+    pub months: Vec<MonthNumbers>,
+    /// The last 30 days, oldest first.
+    pub check_ins_per_day: Vec<DayCount>,
+    /// 7 rows (Monday first) of 24 hourly counts, UTC.
+    pub check_ins_by_hour: Vec<Vec<u64>>,
+}
+
+impl From<crm_core::analytics::memberships::MembershipNumbers> for MembershipNumbers {
+    fn from(n: crm_core::analytics::memberships::MembershipNumbers) -> Self {
+        MembershipNumbers {
+            as_of: n.as_of,
+            active_members: n.active_members,
+            expiring_7_days: n.expiring_7_days,
+            expiring_30_days: n.expiring_30_days,
+            months: n
+                .months
+                .into_iter()
+                .map(|m| MonthNumbers {
+                    month: m.month,
+                    renewals: m.renewals,
+                    churn: m.churn,
+                })
+                .collect(),
+            check_ins_per_day: n
+                .check_ins_per_day
+                .into_iter()
+                .map(|d| DayCount {
+                    day: d.day,
+                    check_ins: d.check_ins,
+                })
+                .collect(),
+            check_ins_by_hour: n.check_ins_by_hour,
+        }
+    }
+}
+
 // ---- conversions ----
 
 fn text(r: &Record, f: &str) -> Option<String> {

@@ -159,11 +159,14 @@ enum Source {
     Declared(usize),
     /// A custom field, by key.
     Custom(String),
+    /// A computed field (a membership's `status`, a client's `membership`), as the service
+    /// evaluated it for the read.
+    Computed(&'static str),
 }
 
 /// The column layout of an entity type for one reader: `id`, `version`, `created_at`,
-/// `updated_at`, the readable declared fields, then the readable custom fields (`custom.<key>`,
-/// typed from the tenant's specs).
+/// `updated_at`, the readable declared fields, the computed fields (text, as of the read), then
+/// the readable custom fields (`custom.<key>`, typed from the tenant's specs).
 pub(crate) struct Layout {
     sources: Vec<Source>,
     types: Vec<FieldType>,
@@ -186,6 +189,11 @@ impl Layout {
             names.push(f.name.to_owned());
             sources.push(Source::Declared(i));
             types.push(f.spec.ty.clone());
+        }
+        for c in &def.computed {
+            names.push(c.name.to_owned());
+            sources.push(Source::Computed(c.name));
+            types.push(FieldType::Text);
         }
         for (key, spec) in custom {
             names.push(format!("{CUSTOM_PREFIX}{key}"));
@@ -246,6 +254,7 @@ impl Builder<'_> {
                     Source::UpdatedAt => col.push(Some(&Value::Timestamp(r.updated_at))),
                     Source::Declared(i) => col.push((!r.is_hidden(*i)).then(|| &r.values[*i])),
                     Source::Custom(k) => col.push(r.custom.get(k)),
+                    Source::Computed(name) => col.push(r.get(name)),
                 }
             }
         }

@@ -12,7 +12,9 @@ use crm_core::error::Error;
 use crm_core::query::{Filter, FilterSpec, ListRequest, MAX_BULK_PAGE_SIZE, SortKey};
 use crm_core::record::Record;
 use crm_core::scoring::{ScoringModel, default_model};
-use crm_core::service::{ConvertOptions, ExportOptions, ImportMode, ImportOptions, Service};
+use crm_core::service::{
+    CheckInInput, ConvertOptions, ExportOptions, ImportMode, ImportOptions, PosImportOptions, Service,
+};
 use crm_core::store::AuditQuery;
 use crm_core::value::{Id, Timestamp, Value};
 use crm_store::AnyStore;
@@ -35,6 +37,8 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 const DEFAULT_ARROW_PAGE: u32 = 4_000;
 
 type Svc = Service<Arc<AnyStore>>;
+
+const DAY: &[time::format_description::FormatItem<'static>] = time::macros::format_description!("[year]-[month]-[day]");
 
 /// `(lead, contact, company)` as raw record tuples.
 type RawConversion = (Py<PyAny>, Py<PyAny>, Option<Py<PyAny>>);
@@ -534,6 +538,51 @@ impl Database {
         to_json_string(&r)
     }
 
+    /// Imports the point of sale's client list (clients by card number with their current
+    /// membership); the report as JSON. `mode` as for `import_csv`.
+    fn import_point_of_sale(&self, py: Python<'_>, path: String, mode: &str) -> PyResult<String> {
+        let mode: ImportMode = serde_json::from_value(Json::String(mode.into()))
+            .map_err(|_| bad(format!("unknown import mode {mode:?}")))?;
+        let file = std::fs::File::open(&path).map_err(|e| bad(format!("{path}: {e}")))?;
+        let opts = PosImportOptions {
+            mode,
+            ..Default::default()
+        };
+        let r = self.run(py, |svc, actor| {
+            pollster::block_on(svc.import_point_of_sale(actor, std::io::BufReader::new(file), &opts))
+        })?;
+        to_json_string(&r)
+    }
+
+    /// Checks a client in by `card` or `contact_id` (optionally at `location_id`); the answer as JSON.
+    #[pyo3(signature = (card=None, contact_id=None, location_id=None))]
+    fn check_in(
+        &self,
+        py: Python<'_>,
+        card: Option<String>,
+        contact_id: Option<&str>,
+        location_id: Option<&str>,
+    ) -> PyResult<String> {
+        let input = CheckInInput {
+            card,
+            contact_id: contact_id.map(parse_id).transpose()?,
+            location_id: location_id.map(parse_id).transpose()?,
+        };
+        let r = self.run(py, |svc, actor| pollster::block_on(svc.check_in(actor, &input)))?;
+        to_json_string(&r)
+    }
+
+    /// The owner's membership numbers as of `as_of` (`YYYY-MM-DD`; default today), as JSON.
+    #[pyo3(signature = (as_of=None))]
+    fn membership_numbers(&self, py: Python<'_>, as_of: Option<&str>) -> PyResult<String> {
+        let day = match as_of {
+            Some(s) => time::Date::parse(s, DAY).map_err(|_| bad(format!("as_of: expected YYYY-MM-DD, got {s:?}")))?,
+            None => self.svc.now().date(),
+        };
+        let r = self.run(py, |svc, actor| pollster::block_on(svc.membership_numbers(actor, day)))?;
+        to_json_string(&r)
+    }
+
     /// Exports to a CSV file; returns the number of rows written.
     #[pyo3(signature = (entity, path, q=None, fields=None, order_by=None, raw=false))]
     #[allow(clippy::too_many_arguments)]
@@ -630,17 +679,25 @@ impl Database {
     }
 }
 
-/// Loads the demo roofing tenant into the SQLite file at `path` if it has no tenant yet. Returns
-/// JSON `{"tenant": id, "users": [[role, id, email], ...]}` (users empty when nothing was loaded).
+/// Loads a demo tenant into the SQLite file at `path` if it has no tenant yet: the roofing company,
+/// or with `vertical="esports"` the esports centre (`clients` clients). Returns JSON `{"tenant": id,
+/// "users": [[role, id, email], ...]}` (users empty when nothing was loaded).
 #[pyfunction]
-#[pyo3(signature = (path, leads=3000, contacts=None, activities_per_lead=3))]
+#[pyo3(signature = (path, leads=3000, contacts=None, activities_per_lead=3, vertical="roofing", clients=2000))]
 fn load_demo(
     py: Python<'_>,
     path: String,
     leads: usize,
     contacts: Option<usize>,
     activities_per_lead: usize,
+    vertical: &str,
+    clients: usize,
 ) -> PyResult<String> {
+    let esports = match vertical {
+        "roofing" => false,
+        "esports" => true,
+        other => return Err(bad(format!("vertical must be roofing or esports, not {other:?}"))),
+    };
     let r = py
         .detach(move || {
             pollster::block_on(async move {
@@ -654,7 +711,11 @@ fn load_demo(
                     leads,
                     activities_per_lead,
                 };
-                let d = demo::load(store, Arc::new(RandomIds), svc.now(), size).await?;
+                let d = if esports {
+                    demo::load_esports(store, Arc::new(RandomIds), svc.now(), clients).await?
+                } else {
+                    demo::load(store, Arc::new(RandomIds), svc.now(), size).await?
+                };
                 Ok(json!({ "tenant": d.tenant.to_string(), "users": d.users }))
             })
         })

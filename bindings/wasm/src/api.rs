@@ -339,6 +339,95 @@ pub fn parse_filter(q: &str) -> Result<Json> {
     text::parse(q).map(|f| filter_json(&f))
 }
 
+/// Options of [`membership_status`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct MembershipStatusOptions {
+    /// "Now" (RFC 3339, or a date); the caller's clock when absent.
+    pub now: Option<String>,
+    /// The tenant's settings the status reads (`membership_expiring_days`,
+    /// `membership_freeze_extends`), as the organization record holds them; the defaults when absent.
+    pub settings: Option<Json>,
+}
+
+/// A membership's status as the service computes it, for a form being filled in: `membership` holds
+/// `starts_on`, `ends_on`, `cancelled` and optionally its `membership_freezes` (`[{starts_on,
+/// ends_on}]`). The values go through the membership's declaration (validation, normalisation), its
+/// freezes through the same derivation the service runs (the pending freeze, and a freeze moving the
+/// end date when the tenant's policy says so), and the status through
+/// [`crm_core::entity::membership::status`]. Returns `{status, ends_on, frozen_from, frozen_to,
+/// frozen_days, errors}`; `status` is null while the dates are incomplete or invalid (see `errors`).
+pub fn membership_status(input: &Json, opts: MembershipStatusOptions, clock: &dyn Clock) -> Result<Json> {
+    use crm_core::entity::membership::{self as m, MEMBERSHIP, MEMBERSHIP_FREEZE};
+    let now = match &opts.now {
+        Some(s) => timestamp("now", s)?,
+        None => clock.now(),
+    };
+    let mut input = object("membership", input)?;
+    let freezes = match input.remove(MEMBERSHIP_FREEZE.table) {
+        None | Some(Json::Null) => Vec::new(),
+        Some(Json::Array(items)) => items,
+        Some(_) => {
+            return Err(Error::field(
+                MEMBERSHIP_FREEZE.table,
+                codes::INVALID_TYPE,
+                "expected a list of freezes",
+            ));
+        }
+    };
+    let vctx = tenant::validation_ctx(now, None);
+    let none = CustomSpecs::default();
+    let mut org = Record::empty(&entity::ORGANIZATION, Id::nil(), Id::nil(), now);
+    if let Some(settings) = &opts.settings {
+        let settings = object("settings", settings)?;
+        validate::apply_input(&mut org, &settings, &none, &vctx, Mode::Update)
+            .map_err(|e| Error::Validation(e.into_iter().map(|f| nested("settings", f)).collect()))?;
+    }
+    let cx = crm_core::computed::ComputeCtx::new(now, Some(org));
+    // The form's own fields, as a patch: a membership's client and plan are not needed for its status.
+    let mut rec = Record::empty(&MEMBERSHIP, Id::nil(), Id::nil(), now);
+    let mut errors = validate::apply_input(&mut rec, &input, &none, &vctx, Mode::Update)
+        .err()
+        .unwrap_or_default();
+    let mut rows = Vec::new();
+    for (i, f) in freezes.iter().enumerate() {
+        let prefix = format!("{}[{i}]", MEMBERSHIP_FREEZE.table);
+        let Some(f) = f.as_object() else {
+            errors.push(FieldError::new(prefix, codes::INVALID_TYPE, "expected an object"));
+            continue;
+        };
+        let mut child = Record::empty(&MEMBERSHIP_FREEZE, Id::nil(), Id::nil(), now);
+        match validate::apply_input(&mut child, f, &none, &vctx, Mode::Update) {
+            Ok(_) => rows.push(child),
+            Err(e) => errors.extend(e.into_iter().map(|x| nested(&prefix, x))),
+        }
+    }
+    if errors.is_empty() {
+        let mut children = [(&*MEMBERSHIP_FREEZE, rows)];
+        if let Err(e) = MEMBERSHIP.rules.derive_from_children(&mut rec, &mut children, &cx) {
+            errors.extend(e.field_errors().iter().cloned());
+        }
+    }
+    let complete = errors.is_empty()
+        && rec.get(m::fields::STARTS_ON).is_some_and(|v| !v.is_null())
+        && rec.get(m::fields::ENDS_ON).is_some_and(|v| !v.is_null());
+    let field = |f: &str| rec.get(f).map_or(Json::Null, |v| v.to_json());
+    Ok(json!({
+        "status": if complete { json!(m::status(&rec, &cx).key()) } else { Json::Null },
+        "ends_on": field(m::fields::ENDS_ON),
+        "frozen_from": field(m::fields::FROZEN_FROM),
+        "frozen_to": field(m::fields::FROZEN_TO),
+        "frozen_days": field(m::fields::FROZEN_DAYS),
+        "errors": errors,
+    }))
+}
+
+/// An error of a part of the input under that part's path (`membership_freezes[0].ends_on`).
+fn nested(prefix: &str, mut e: FieldError) -> FieldError {
+    e.path = format!("{prefix}.{}", e.path);
+    e
+}
+
 /// Who acts in the local database: the tenant, and a user of it (the tenant's system actor, with full
 /// rights, when `user` is absent).
 #[derive(Debug, Deserialize)]
@@ -613,6 +702,98 @@ mod tests {
         fn now(&self) -> Timestamp {
             NOW
         }
+    }
+
+    /// The form's status is the stored membership's status, day for day on the boundaries (NOW is
+    /// 2025-06-01; the window is 14 days): the local database computes the stored one.
+    #[test]
+    fn membership_status_is_the_services() {
+        let db = LocalDb::new(DbOptions::default(), Arc::new(At), Arc::new(SeqIds::default())).unwrap();
+        let org = db.create_organization(&json!({"name": "Pixel Arena"})).unwrap();
+        let admin = json!({"tenant": org["id"]});
+        let client = db.create(&admin, "contact", &json!({"first_name": "Ann"})).unwrap();
+        let cases = [
+            ("2025-06-01", "2025-07-31", None, false, "active"),   // starts today
+            ("2025-06-02", "2025-07-31", None, false, "upcoming"), // starts tomorrow
+            ("2025-05-01", "2025-06-01", None, false, "expiring"), // ends today
+            ("2025-05-01", "2025-05-31", None, false, "expired"),  // ended yesterday
+            ("2025-05-01", "2025-06-15", None, false, "expiring"), // ends in exactly 14 days
+            ("2025-05-01", "2025-06-16", None, false, "active"),   // in 15 days
+            (
+                "2025-05-01",
+                "2025-07-31",
+                Some(("2025-06-01", "2025-06-05")),
+                false,
+                "frozen",
+            ), // frozen today
+            (
+                "2025-05-01",
+                "2025-07-31",
+                Some(("2025-05-10", "2025-05-20")),
+                false,
+                "active",
+            ), // an old freeze
+            ("2025-05-01", "2025-07-31", None, true, "cancelled"),
+        ];
+        for (starts, ends, freeze, cancelled, want) in cases {
+            let freezes: Vec<Json> = freeze
+                .map(|(s, e)| json!({"starts_on": s, "ends_on": e}))
+                .into_iter()
+                .collect();
+            let form =
+                json!({"starts_on": starts, "ends_on": ends, "cancelled": cancelled, "membership_freezes": freezes});
+            let live = membership_status(&form, MembershipStatusOptions::default(), &At).unwrap();
+            let mut stored = form.clone();
+            stored["contact_id"] = client["id"].clone();
+            let stored = db.create(&admin, "membership", &stored).unwrap();
+            assert_eq!(live["status"], json!(want), "{form}");
+            assert_eq!(live["status"], stored["status"], "{form}");
+            assert_eq!(
+                live["ends_on"], stored["ends_on"],
+                "a freeze moves the end by the same days: {form}"
+            );
+        }
+        // The tenant's window and freeze policy are data.
+        let opts = |v: Json| serde_json::from_value::<MembershipStatusOptions>(v).unwrap();
+        let form = json!({"starts_on": "2025-05-01", "ends_on": "2025-06-20"});
+        let wide = membership_status(&form, opts(json!({"settings": {"membership_expiring_days": 30}})), &At).unwrap();
+        assert_eq!(wide["status"], "expiring");
+        let frozen = json!({"starts_on": "2025-05-01", "ends_on": "2025-06-20",
+            "membership_freezes": [{"starts_on": "2025-05-02", "ends_on": "2025-05-11"}]});
+        let kept = opts(json!({"settings": {"membership_freeze_extends": false}}));
+        assert_eq!(membership_status(&frozen, kept, &At).unwrap()["ends_on"], "2025-06-20");
+        assert_eq!(
+            membership_status(&frozen, MembershipStatusOptions::default(), &At).unwrap()["ends_on"],
+            "2025-06-30"
+        );
+        // Incomplete or invalid dates: no status, the errors say why.
+        let half = membership_status(
+            &json!({"starts_on": "2025-05-01"}),
+            MembershipStatusOptions::default(),
+            &At,
+        )
+        .unwrap();
+        assert_eq!(
+            (half["status"].clone(), half["errors"].clone()),
+            (Json::Null, json!([]))
+        );
+        let bad = membership_status(
+            &json!({"starts_on": "2025-05-01", "ends_on": "2025-04-01"}),
+            MembershipStatusOptions::default(),
+            &At,
+        )
+        .unwrap();
+        assert_eq!(
+            (bad["status"].clone(), bad["errors"][0]["path"].clone()),
+            (Json::Null, json!("ends_on"))
+        );
+        let typo = membership_status(
+            &json!({"starts_on": "2025-13-01", "ends_on": "2025-06-20"}),
+            MembershipStatusOptions::default(),
+            &At,
+        )
+        .unwrap();
+        assert_eq!(typo["errors"][0]["path"], "starts_on");
     }
 
     #[test]

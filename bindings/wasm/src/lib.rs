@@ -56,6 +56,12 @@ export interface QuoteTotals { lines: LineTotals[]; subtotal: MoneyString; disco
 export interface ApprovalRule { role: string; total_above?: MoneyString | null; discount_percent_above?: DecimalString | null }
 /** The level a quote needs (index into the rules and its role), or nulls: approved on submission. */
 export type ApprovalDecision = { level: number; role: string } | { level: null; role: null };
+/** A membership form's values; dates are `YYYY-MM-DD`. */
+export interface MembershipForm { starts_on?: string | null; ends_on?: string | null; cancelled?: boolean; membership_freezes?: { starts_on: string; ends_on: string }[] }
+export interface MembershipStatusOptions { now?: string; settings?: { membership_expiring_days?: number; membership_freeze_extends?: boolean } }
+export type MembershipStatus = "upcoming" | "active" | "expiring" | "expired" | "frozen" | "cancelled";
+/** The status as of `now` (null while the dates are incomplete or invalid), the end date after freezes, the pending (or last) freeze. */
+export interface MembershipStatusResult { status: MembershipStatus | null; ends_on: string | null; frozen_from: string | null; frozen_to: string | null; frozen_days: number | null; errors: FieldError[] }
 "#;
 
 fn to_js<T: Serialize + ?Sized>(v: &T) -> JsResult<JsValue> {
@@ -210,6 +216,22 @@ pub fn approval_level(
     let total = from_js(total, "total")?;
     let discount = from_js(discount_percent.unwrap_or(JsValue::UNDEFINED), "discountPercent")?;
     out(api::approval_level(&rules, &total, &discount))
+}
+
+/// A membership's status, live, as the dates in a form change: `membership` is `{starts_on, ends_on,
+/// cancelled?, membership_freezes?: [{starts_on, ends_on}]}`; options `{now?, settings?}` (the tenant's
+/// `membership_expiring_days` and `membership_freeze_extends`). crm-core validates the values, derives
+/// the freezes (a freeze moves the end date by policy) and computes the status with the function the
+/// service uses. Returns `{status, ends_on, frozen_from, frozen_to, frozen_days, errors}`; `status`
+/// is null while the dates are incomplete or invalid.
+#[wasm_bindgen(js_name = membershipStatus, unchecked_return_type = "MembershipStatusResult")]
+pub fn membership_status(
+    #[wasm_bindgen(unchecked_param_type = "MembershipForm")] membership: JsValue,
+    #[wasm_bindgen(unchecked_optional_param_type = "MembershipStatusOptions")] options: Option<JsValue>,
+) -> JsResult<JsValue> {
+    let input = from_js(membership, "membership")?;
+    let opts = from_js_as(options.unwrap_or(JsValue::UNDEFINED), "options")?;
+    out(api::membership_status(&input, opts, &JsClock))
 }
 
 /// A CRM running in this tab or process: crm-core's service over its in-memory store. Actors are

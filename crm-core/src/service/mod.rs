@@ -11,6 +11,7 @@ mod check_ins;
 mod children;
 mod compliance;
 mod documents;
+mod front_desk_import;
 mod leads;
 mod memberships;
 mod people;
@@ -28,6 +29,9 @@ pub use backtest::{BacktestReport, TierStats};
 pub use check_ins::{CheckInAnswer, CheckInInput};
 pub use children::{ChildOp, MAX_CHILD_OPS, MAX_CHILDREN};
 pub use compliance::{IntegrityIssue, IntegrityReport};
+#[cfg(any(test, feature = "conformance"))]
+pub use front_desk_import::cases as front_desk_import_cases;
+pub use front_desk_import::{Counts, PosImportOptions, PosImportReport};
 pub use leads::{Conversion, ConvertOptions, RescoreReport, StageSummary};
 pub use memberships::{FREEZE_ACCEPTS, RENEW_ACCEPTS};
 pub use sync::MAX_SYNC_BATCH;

@@ -597,7 +597,7 @@ pub fn formula_safe(cell: String) -> String {
     if formula_like(&cell) { format!("'{cell}") } else { cell }
 }
 
-fn csv_msg(e: &csv::Error) -> String {
+pub(super) fn csv_msg(e: &csv::Error) -> String {
     match e.kind() {
         csv::ErrorKind::Utf8 { .. } => "not valid UTF-8".into(),
         csv::ErrorKind::UnequalLengths { expected_len, len, .. } => {
@@ -793,7 +793,7 @@ fn mib(bytes: u64) -> String {
     format!("{:.1} MiB", bytes as f64 / (1024.0 * 1024.0))
 }
 
-fn row_errors(e: Error) -> Vec<FieldError> {
+pub(super) fn row_errors(e: Error) -> Vec<FieldError> {
     match e {
         Error::Validation(f) => f,
         Error::Forbidden { fields, action, .. } if !fields.is_empty() => fields

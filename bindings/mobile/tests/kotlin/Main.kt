@@ -84,6 +84,60 @@ fun main() {
                 check(ok.version == c.version + 1uL, "notes allowed")
             }
         },
+        "staff may change a client's notes and nothing else" to {
+            Crm.open(path, email.getValue("admin")).use { admin ->
+                val c = admin.create("contact", """{"first_name": "Front", "last_name": "Desk"}""")
+                Crm.open(path, email.getValue("staff")).use { staff ->
+                    val others = linkedMapOf(
+                        "first_name" to "\"Mallory\"", "last_name" to "\"Changed\"",
+                        "email" to "\"new@mail.example\"", "phone" to "\"+13035550199\"",
+                        "external_id" to "\"CARD-1\"", "segment" to "\"gold\"", "tags" to "[\"vip\"]",
+                    )
+                    for ((field, value) in others) {
+                        val e = expect<CrmException.Forbidden> {
+                            staff.update("contact", c.id, c.version, """{"$field": $value, "notes": "no"}""")
+                        }
+                        check(e.code == "forbidden" && e.action == "update" && e.entity == "contact", "error $e")
+                        check(e.fields == listOf(field), "$field: fields ${e.fields}")
+                        check(admin.get("contact", c.id).version == c.version, "$field: nothing written")
+                    }
+                    val both = expect<CrmException.Forbidden> {
+                        staff.update("contact", c.id, c.version, """{"email": "a@mail.example", "phone": "+13035550100"}""")
+                    }
+                    check(both.fields.sorted() == listOf("email", "phone"), "fields ${both.fields}")
+                    val created = expect<CrmException.Forbidden> { staff.create("contact", """{"first_name": "Walk"}""") }
+                    check(created.action == "create", "create ${created.action}")
+                    val ok = staff.update("contact", c.id, c.version, """{"notes": "asked about the yearly plan"}""")
+                    check(ok.version == c.version + 1uL, "notes allowed")
+                    check(admin.get("contact", c.id).json.contains("\"notes\":\"asked about the yearly plan\""), "stored")
+                }
+            }
+        },
+        "a front-desk tablet checks clients in offline" to {
+            val desk = Files.createTempDirectory("crm-kotlin-desk").resolve("desk.db").toString()
+            val centre = loadEsportsDemo(desk, 30u)
+            val staffEmail = centre.users.first { it.role == "staff" }.email
+            Crm.open(desk, staffEmail).use { staff ->
+                check(staff.pendingChanges(1000u).isEmpty(), "the demo is not this device's change")
+                // Card 500001: an active member; 500007: a membership that starts later.
+                val ok = staff.checkInClient("500001", null, null)
+                check(ok.outcome == "allowed" && ok.status == "active" && ok.checkInId != null, "allowed $ok")
+                val pending = staff.pendingChanges(1000u)
+                check(pending.size == 1 && pending[0].actor == staff.userId(), "one change set $pending")
+                val w = pending[0].writes.first { it.entity == "check_in" }
+                check(w.id == ok.checkInId && w.op == SyncOp.INSERT, "the check-in is queued $w")
+                check(w.patchJson.contains("\"outcome\":\"allowed\""), "patch ${w.patchJson}")
+                val no = staff.checkInClient("500007", null, null)
+                check(no.outcome == "refused" && no.status == "upcoming" && no.reason != null, "refused $no")
+                val byId = staff.checkInClient(null, ok.contactId, null)
+                check(byId.name == ok.name, "by id")
+                val e = expect<CrmException.NotFound> { staff.checkInClient("no-such-card", null, null) }
+                check(e.code == "not_found", "unknown card")
+                val n = staff.membershipNumbers(null)
+                check(n.activeMembers > 0uL && n.checkInsByHour.size == 7 && n.months.size == 12, "numbers $n")
+                check(n.checkInsPerDay.last().checkIns >= 2uL, "today's visits counted ${n.checkInsPerDay.last()}")
+            }
+        },
         "a stale version is a Conflict" to {
             Crm.open(path, email.getValue("field_tech")).use { tech ->
                 val lead = tech.myLeads(ListQuery(limit = 1u)).items[0]

@@ -110,6 +110,35 @@ def test_staff_forbidden_write_names_the_field(demo):
     assert json.loads(updated.json)["notes"] == "called back"
 
 
+STAFF_REFUSED = {
+    "first_name": "Mallory",
+    "last_name": "Changed",
+    "email": "new@mail.example",
+    "phone": "+13035550199",
+    "external_id": "CARD-1",
+    "segment": "gold",
+    "tags": ["vip"],
+}
+
+
+@pytest.mark.parametrize("field", sorted(STAFF_REFUSED))
+def test_staff_may_change_only_a_clients_notes(demo, field):
+    path, emails = demo
+    admin = crm.Crm.open(path, emails["admin"])
+    staff = crm.Crm.open(path, emails["staff"])
+    client = admin.create("contact", json.dumps({"first_name": "Front", "last_name": "Desk"}))
+    with pytest.raises(crm.CrmError.Forbidden) as e:
+        staff.update("contact", client.id, client.version, json.dumps({field: STAFF_REFUSED[field], "notes": "no"}))
+    assert (e.value.code, e.value.action, e.value.entity, e.value.fields) == ("forbidden", "update", "contact", [field])
+    assert admin.get("contact", client.id).version == client.version
+    with pytest.raises(crm.CrmError.Forbidden) as e:
+        staff.create("contact", json.dumps({"first_name": "Walk"}))
+    assert e.value.action == "create"
+    ok = staff.update("contact", client.id, client.version, json.dumps({"notes": "asked about the yearly plan"}))
+    assert json.loads(admin.get("contact", client.id).json)["notes"] == "asked about the yearly plan"
+    assert ok.version == client.version + 1
+
+
 def test_stale_version_is_a_conflict(demo):
     path, emails = demo
     tech = crm.Crm.open(path, emails["field_tech"])
@@ -183,3 +212,22 @@ def test_a_file_that_is_not_a_database_is_a_corrupt_storage_error(tmp_path):
     with pytest.raises(crm.CrmError.Storage) as e:
         crm.Crm.open(str(path), "a@b.example")
     assert e.value.code == "corrupt"
+
+
+def test_front_desk_checks_in_offline(tmp_path):
+    path = str(tmp_path / "desk.db")
+    centre = crm.load_esports_demo(path, 30)
+    staff = crm.Crm.open(path, next(u.email for u in centre.users if u.role == "staff"))
+    assert staff.pending_changes(1000) == []
+    ok = staff.check_in_client("500001", None, None)
+    assert (ok.outcome, ok.status) == ("allowed", "active") and ok.check_in_id
+    [entry] = staff.pending_changes(1000)
+    assert any(w.entity == "check_in" and w.id == ok.check_in_id for w in entry.writes)
+    no = staff.check_in_client("500007", None, None)
+    assert (no.outcome, no.status) == ("refused", "upcoming")
+    with pytest.raises(crm.CrmError.NotFound):
+        staff.check_in_client("no-such-card", None, None)
+    n = staff.membership_numbers(None)
+    assert n.active_members > 0 and len(n.check_ins_by_hour) == 7
+    with pytest.raises(crm.CrmError.Validation):
+        staff.membership_numbers("March")

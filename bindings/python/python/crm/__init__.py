@@ -45,6 +45,9 @@ __all__ = [
     "Leads",
     "Activities",
     "Quotes",
+    "Memberships",
+    "CheckInAnswer",
+    "PosImportReport",
     "ChildList",
     "Scoring",
     "Record",
@@ -491,6 +494,48 @@ class ImportReport:
 
 
 @dataclass(frozen=True)
+class PosImportReport:
+    """The outcome of a point-of-sale import (:meth:`Database.import_members`): rows, valid and
+    invalid rows, ``clients`` and ``memberships`` as ``{"created", "updated", "unchanged"}``,
+    ``applied`` (whether anything was written), columns used and ignored, and per-row errors named
+    by the file's columns."""
+
+    mode: str
+    rows: int
+    valid: int
+    invalid: int
+    clients: Dict[str, int]
+    memberships: Dict[str, int]
+    applied: bool
+    columns: Dict[str, str]
+    ignored_columns: List[str]
+    errors: List[RowError]
+
+
+@dataclass(frozen=True)
+class CheckInAnswer:
+    """What the front desk is told (:meth:`Database.check_in`): ``outcome`` (``allowed``,
+    ``warned``, ``refused``), ``reason``, the client, their membership ``status`` and ``ends_on``,
+    ``visits_left`` after this visit (``None``: unlimited), and the check-in recorded (if any)."""
+
+    outcome: str
+    reason: Optional[str]
+    contact_id: _uuid.UUID
+    name: str
+    membership_id: Optional[_uuid.UUID]
+    status: str
+    ends_on: Optional[_dt.date]
+    visits_left: Optional[int]
+    check_in_id: Optional[_uuid.UUID]
+    at: _dt.datetime
+
+    @property
+    def allowed(self) -> bool:
+        """Whether the client may come in (allowed, or allowed with a warning)."""
+        return self.outcome != "refused"
+
+
+@dataclass(frozen=True)
 class FieldChange:
     """One field's old and new value in an audit entry (JSON forms)."""
 
@@ -777,6 +822,12 @@ class Quotes(Collection):
         return self._db._native.document(self.entity, _id(quote))
 
 
+class Memberships(Collection):
+    """Memberships: a client's paid periods. Each record carries its computed ``status``
+    (``upcoming``, ``active``, ``expiring``, ``expired``, ``frozen``, ``cancelled``, as of today);
+    ``list(q="status:expiring").to_pandas()`` is the renewals list."""
+
+
 class Scoring:
     """Lead scoring: explanations, back-tests of draft models, re-scoring, publishing."""
 
@@ -859,6 +910,12 @@ class Database:
         """Users."""
         self.quotes = Quotes(self, "quote")
         """Quotes (:class:`Quotes`), with their lines and workflow."""
+        self.plans = Collection(self, "plan")
+        """Membership plans (name, ``duration_days``, price, ``visit_allowance``)."""
+        self.memberships = Memberships(self, "membership")
+        """Memberships (:class:`Memberships`), with their computed ``status``."""
+        self.check_ins = Collection(self, "check_in")
+        """Check-ins at the front desk (when, who, outcome, the membership status then)."""
         self.scoring = Scoring(self)
         """Scoring (:class:`Scoring`)."""
 
@@ -885,7 +942,7 @@ class Database:
     def entity(self, name: str) -> Collection:
         """The collection of any entity type by name (``location``, ``team``, ``pipeline``,
         ``scoring_model``, ...)."""
-        kinds = {"lead": Leads, "activity": Activities, "quote": Quotes}
+        kinds = {"lead": Leads, "activity": Activities, "quote": Quotes, "membership": Memberships}
         return kinds.get(name, Collection)(self, name)
 
     def import_csv(
@@ -914,6 +971,63 @@ class Database:
             for e in raw["errors"]
         ]
         return ImportReport(**raw)
+
+    def members(self, status: Optional[str] = None, *, order_by: Optional[str] = None) -> RecordList:
+        """The centre's clients with their membership standing (the contact's computed
+        ``membership``: ``none``, ``upcoming``, ``active``, ``expiring``, ``expired``, ``frozen``,
+        ``cancelled``), optionally only those with ``status``: ``db.members("expiring").to_pandas()``."""
+        return self.contacts.list(q=None if status is None else f"membership:{status}", order_by=order_by)
+
+    def check_in(
+        self,
+        card: Optional[str] = None,
+        *,
+        contact: Optional[IdLike] = None,
+        location: Optional[IdLike] = None,
+    ) -> CheckInAnswer:
+        """Checks a client in by ``card`` number or ``contact`` (id or record). The tenant's policy
+        decides; a refusal is an answer (``outcome == "refused"`` with its ``reason``), not an error.
+        An unknown card raises :class:`NotFoundError`."""
+        raw = _json.loads(
+            self._native.check_in(
+                card, None if contact is None else _id(contact), None if location is None else _id(location)
+            )
+        )
+        return CheckInAnswer(
+            outcome=raw["outcome"],
+            reason=raw.get("reason"),
+            contact_id=_uuid.UUID(raw["contact_id"]),
+            name=raw["name"],
+            membership_id=_uuid_or_none(raw.get("membership_id")),
+            status=raw["status"],
+            ends_on=None if raw.get("ends_on") is None else _dt.date.fromisoformat(raw["ends_on"]),
+            visits_left=raw.get("visits_left"),
+            check_in_id=_uuid_or_none(raw.get("check_in_id")),
+            at=_time(raw["at"]),  # type: ignore[arg-type]
+        )
+
+    def membership_numbers(self, as_of: Optional[_dt.date] = None) -> Dict[str, Any]:
+        """The owner's numbers as of a day (default today): ``active_members``, ``expiring_7_days``,
+        ``expiring_30_days``, ``months`` (rows of ``month``, ``renewals``, ``churn``),
+        ``check_ins_per_day`` (rows of ``day``, ``check_ins``) and ``check_ins_by_hour`` (7 rows,
+        Monday first, of 24 counts, UTC). The row lists make DataFrames as they are:
+        ``pandas.DataFrame(n["months"])``."""
+        return dict(_json.loads(self._native.membership_numbers(None if as_of is None else as_of.isoformat())))
+
+    def import_members(self, path: str, *, dry_run: bool = True, mode: Optional[str] = None) -> PosImportReport:
+        """Imports the point of sale's client list (one row per client: card number, name, email,
+        phone, language, notes, plan, start and end dates): clients are created or updated by card
+        number with their current membership. ``dry_run``/``mode`` as for :meth:`import_csv`."""
+        if mode is None:
+            mode = "dry_run" if dry_run else "all_or_nothing"
+        if mode not in _IMPORT_MODES:
+            raise ValueError(f"mode must be one of {_IMPORT_MODES}")
+        raw = _json.loads(self._native.import_point_of_sale(str(path), mode))
+        raw["errors"] = [
+            RowError(row=e["row"], line=e["line"], errors=[FieldError(**f) for f in e["errors"]])
+            for e in raw["errors"]
+        ]
+        return PosImportReport(**raw)
 
     def export_csv(
         self,
@@ -1005,11 +1119,20 @@ def open(path_or_url: str, as_user: Optional[str] = None, *, tenant: Optional[Id
     return Database(native)
 
 
-def load_demo(path: str, *, leads: int = 3000, contacts: Optional[int] = None) -> Dict[str, Any]:
-    """Creates the demo roofing tenant (users of every role, contacts, scored leads with
-    activities) in the SQLite file at ``path`` unless it already has a tenant. Returns
-    ``{"tenant": UUID, "users": [(role, UUID, email), ...]}`` (no users when nothing was loaded)."""
-    raw = _json.loads(_crm.load_demo(str(path), leads, contacts))
+def load_demo(
+    path: str,
+    *,
+    leads: int = 3000,
+    contacts: Optional[int] = None,
+    vertical: str = "roofing",
+    clients: int = 2000,
+) -> Dict[str, Any]:
+    """Creates a demo tenant in the SQLite file at ``path`` unless it already has a tenant: the
+    roofing company (users of every role, contacts, scored leads with activities), or with
+    ``vertical="esports"`` the esports centre (plans, ``clients`` clients with card numbers from
+    500001 and memberships in every status, 90 days of check-ins). Returns ``{"tenant": UUID,
+    "users": [(role, UUID, email), ...]}`` (no users when nothing was loaded)."""
+    raw = _json.loads(_crm.load_demo(str(path), leads, contacts, 3, vertical, clients))
     return {
         "tenant": _uuid.UUID(raw["tenant"]),
         "users": [(r, _uuid.UUID(i), e) for r, i, e in raw["users"]],

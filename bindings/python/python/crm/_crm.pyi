@@ -64,6 +64,11 @@ class Database:
     def import_csv(
         self, entity: str, path: str, mode: str, upsert: bool = False, mapping: Optional[Dict[str, str]] = None
     ) -> str: ...
+    def import_point_of_sale(self, path: str, mode: str) -> str: ...
+    def check_in(
+        self, card: Optional[str] = None, contact_id: Optional[str] = None, location_id: Optional[str] = None
+    ) -> str: ...
+    def membership_numbers(self, as_of: Optional[str] = None) -> str: ...
     def export_csv(
         self,
         entity: str,
@@ -87,4 +92,11 @@ class Database:
         page_size: Optional[int] = None,
     ) -> ArrowStream: ...
 
-def load_demo(path: str, leads: int = 3000, contacts: Optional[int] = None, activities_per_lead: int = 3) -> str: ...
+def load_demo(
+    path: str,
+    leads: int = 3000,
+    contacts: Optional[int] = None,
+    activities_per_lead: int = 3,
+    vertical: str = "roofing",
+    clients: int = 2000,
+) -> str: ...
