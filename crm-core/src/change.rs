@@ -172,6 +172,23 @@ impl ChangeSet {
     pub fn is_empty(&self) -> bool {
         self.writes.is_empty() && self.audit.is_empty() && self.events.is_empty()
     }
+
+    /// The state an earlier insert or update of this change set gives a row, if it writes one: a
+    /// later step of the same use case finds the row there (the store does not have it yet, or has
+    /// an older version).
+    pub fn staged_mut(&mut self, entity: &EntityDef, id: Id) -> Option<&mut Record> {
+        self.writes.iter_mut().rev().find_map(|w| match w {
+            Write::Insert(r) | Write::Update { record: r, .. } if r.entity.name == entity.name && r.id == id => Some(r),
+            _ => None,
+        })
+    }
+
+    /// Whether this change set inserts the row.
+    pub fn inserts(&self, entity: &EntityDef, id: Id) -> bool {
+        self.writes
+            .iter()
+            .any(|w| matches!(w, Write::Insert(r) if r.entity.name == entity.name && r.id == id))
+    }
 }
 
 /// What a store reports after applying.

@@ -7,18 +7,22 @@
 //! Every row is validated before anything is written, with the same rules as single writes (the
 //! contact and membership declarations, access control, tenant rules); the writes are the service's
 //! own create and update use cases, so rollups (the client's mirrored membership standing), audit
-//! entries, events and the sync log are what a single write gives. A row writes its client, then its
-//! membership: two change sets, each atomic.
+//! entries, events and the sync log are what a single write gives. A row is one change set: its
+//! client and its membership are written together or not at all (a new client's mirrored standing
+//! is derived onto the client's insert). An all-or-nothing import applies every row's change set in
+//! one store transaction, committed only when all of them apply; valid-rows-only applies each row's
+//! change set on its own.
 
 use super::Service;
 use super::transfer::{csv_msg, row_errors};
 use crate::access::{Action, Actor};
+use crate::change::ChangeSet;
 use crate::entity::{self, membership, plan};
 use crate::error::{Error, FieldError, Result, codes};
 use crate::query::{Filter, StoreQuery};
 use crate::record::Record;
 use crate::schema::EntityDef;
-use crate::store::Store;
+use crate::store::{BulkWrite, Store};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json};
 use std::collections::{BTreeMap, HashSet};
@@ -295,19 +299,54 @@ impl<S: Store> Service<S> {
         // Counted again from what is written (a row may turn out unchanged or fail since validation).
         report.clients = Counts::default();
         report.memberships = Counts::default();
-        for r in valid {
-            match self.write_row(actor, cdef, mdef, &r).await {
-                Ok(o) => {
-                    report.applied |= o.0 != Outcome::Unchanged || o.1.is_some_and(|m| m != Outcome::Unchanged);
-                    tally(&mut report, o);
+        let all_or_nothing = opts.mode == ImportMode::AllOrNothing;
+        // All or nothing: the rows' change sets, applied in one transaction once every row is prepared.
+        let mut staged: Vec<(&PosRow, ChangeSet)> = Vec::new();
+        for r in &valid {
+            let written = match self.prepare_row(actor, cdef, mdef, r).await {
+                Ok((o, cs)) if all_or_nothing || cs.is_empty() => {
+                    if !cs.is_empty() {
+                        staged.push((r, cs));
+                    }
+                    Ok(o)
                 }
+                // Valid rows only: each row's change set on its own (a failing row writes nothing).
+                Ok((o, cs)) => match self.store.apply(cs).await {
+                    Ok(_) => {
+                        report.applied = true;
+                        Ok(o)
+                    }
+                    Err(e) => Err(e),
+                },
+                Err(e) => Err(e),
+            };
+            match written {
+                Ok(o) => tally(&mut report, o),
                 Err(e) if e.is_storage_failure() => return Err(e),
                 Err(e) => {
                     report.valid -= 1;
-                    push_error(&mut report, r.row, r.line, by_columns(&r, "", row_errors(e)));
+                    push_error(&mut report, r.row, r.line, by_columns(r, "", row_errors(e)));
                 }
             }
         }
+        if !all_or_nothing || report.invalid > 0 || staged.is_empty() {
+            return Ok(report);
+        }
+        // Dropped without a commit on any failure: nothing is written.
+        let mut bulk = self.store.bulk(actor.tenant).await?;
+        for (r, cs) in staged {
+            if let Err(e) = bulk.apply(cs).await {
+                if e.is_storage_failure() {
+                    return Err(e);
+                }
+                drop(bulk);
+                report.valid -= 1;
+                push_error(&mut report, r.row, r.line, by_columns(r, "", row_errors(e)));
+                return Ok(report);
+            }
+        }
+        bulk.commit().await?;
+        report.applied = true;
         Ok(report)
     }
 
@@ -416,25 +455,27 @@ impl<S: Store> Service<S> {
         self.build_update(actor, cur, patch, ctx, scope)
     }
 
-    /// Writes a validated row through the create and update use cases: the client, then its
-    /// membership.
-    async fn write_row(
+    /// A validated row's writes through the create and update use cases, in one change set: the
+    /// client, then its membership (whose rollup mirrors it onto the client's write in the same
+    /// change set). Reads go to the store, so a row does not see the import's earlier rows: each
+    /// row reads only its own client (a card appears once in a file) and that client's memberships.
+    async fn prepare_row(
         &self,
         actor: &Actor,
         cdef: &'static EntityDef,
         mdef: &'static EntityDef,
         r: &PosRow,
-    ) -> Result<RowOutcome> {
+    ) -> Result<(RowOutcome, ChangeSet)> {
+        let mut cs = self.change_set(actor.tenant, actor.user_id);
         let (client, client_outcome) = match self.client_by_card(actor, cdef, &r.card).await? {
-            Some(cur) => self.update_written(actor, cdef, &cur, &r.contact).await?,
+            Some(cur) => self.update_into(actor, cdef, &cur, &r.contact, &mut cs).await?,
             None => {
-                let (rec, cs) = self.prepare_create(actor, cdef, &with_card(r)).await?;
-                self.store.apply(cs).await?;
+                let rec = self.prepare_create_into(actor, cdef, &with_card(r), &mut cs).await?;
                 (rec, Outcome::Created)
             }
         };
         if !r.has_membership {
-            return Ok((client_outcome, None));
+            return Ok(((client_outcome, None), cs));
         }
         let mut input = r.membership.clone();
         input.insert(
@@ -442,32 +483,36 @@ impl<S: Store> Service<S> {
             Json::String(client.id.to_string()),
         );
         let m = match self.membership_on(actor, mdef, &client, &input).await? {
-            Some(cur) => self.update_written(actor, mdef, &cur, &r.membership).await?.1,
-            None => {
-                let (_, cs) = self.prepare_create(actor, mdef, &input).await?;
-                self.store.apply(cs).await?;
-                Outcome::Created
-            }
+            Some(cur) => self
+                .update_into(actor, mdef, &cur, &r.membership, &mut cs)
+                .await
+                .map(|u| u.1),
+            None => self
+                .prepare_create_into(actor, mdef, &input, &mut cs)
+                .await
+                .map(|_| Outcome::Created),
         };
-        Ok((client_outcome, Some(m)))
+        // The membership's errors (its rollup's rules too) by the membership's columns.
+        let m = m.map_err(|e| match e {
+            Error::Validation(errs) => Error::Validation(by_columns(r, "membership.", errs)),
+            e => e,
+        })?;
+        Ok(((client_outcome, Some(m)), cs))
     }
 
-    /// The update use case at the version read.
-    async fn update_written(
+    /// The update use case at the version read, into the row's change set.
+    async fn update_into(
         &self,
         actor: &Actor,
         def: &'static EntityDef,
         cur: &Record,
         patch: &Map<String, Json>,
+        cs: &mut ChangeSet,
     ) -> Result<(Record, Outcome)> {
-        let (rec, cs) = self.prepare_update(actor, def, cur.id, cur.version, patch).await?;
-        Ok(match cs {
-            Some(cs) => {
-                self.store.apply(cs).await?;
-                (rec, Outcome::Updated)
-            }
-            None => (rec, Outcome::Unchanged),
-        })
+        let (rec, changed) = self
+            .prepare_update_into(actor, def, cur.id, cur.version, patch, cs)
+            .await?;
+        Ok((rec, if changed { Outcome::Updated } else { Outcome::Unchanged }))
     }
 }
 
@@ -738,6 +783,15 @@ pub mod cases {
         );
         // The client's standing is mirrored by the membership writes (the clock is at 2025-06-01).
         let standing = |card: &str| by_card(&f, card).get("membership").map(|v| v.to_json());
+        let mirror = |card: &str, field: &str| by_card(&f, card).get(field).map(|v| v.to_json());
+        assert_eq!(
+            (
+                mirror("100001", "membership_starts_on"),
+                mirror("100001", "membership_ends_on")
+            ),
+            (Some(json!("2026-02-15")), Some(json!("2026-03-14"))),
+            "a new client's mirror is written with the client"
+        );
         assert_eq!(standing("100007"), Some(json!("active")));
         assert_eq!(standing("100001"), Some(json!("upcoming")));
         assert_eq!(standing("100006"), Some(json!("none")));
@@ -824,6 +878,69 @@ pub mod cases {
         assert_eq!(by_card(&f, "200004").id, existing.id, "a taken card is the same client");
     }
 
+    /// A row that passes validation but fails when written (its membership leaves a gap after the
+    /// client's current one, which only the membership's rollup checks): all or nothing leaves the
+    /// store exactly as it was; valid-rows-only writes the other rows, and nothing of that row (not
+    /// its client's update either).
+    pub fn write_failure_leaves_no_partial_import<S: Store>(make: &impl Fn() -> S) {
+        let f = centre(make());
+        let ola = block(f.svc.create(
+            &f.admin,
+            "contact",
+            &obj(json!({"first_name": "Ola", "external_id": "300009"})),
+        ))
+        .unwrap();
+        let current = json!({"contact_id": ola.id.to_string(), "starts_on": "2025-06-01", "ends_on": "2025-12-31"});
+        block(f.svc.create(&f.admin, "membership", &obj(current))).unwrap();
+        let csv = "card,name,plan,start,end\n\
+                   300001,Pia Lund,Monthly,2025-06-01,2025-06-30\n\
+                   300002,Quinn Ray,,,\n\
+                   300009,Ola Berg,Monthly,2026-03-01,2026-03-31\n";
+        let state = || {
+            (
+                all(&f, "contact").len(),
+                all(&f, "membership").len(),
+                block(f.svc.store().audit_head(f.tenant)).unwrap(),
+            )
+        };
+        let before = state();
+        let dry = import(&f, csv, ImportMode::DryRun);
+        assert_eq!(
+            (dry.valid, dry.invalid),
+            (3, 0),
+            "validation does not see the gap: {dry:?}"
+        );
+
+        let r = import(&f, csv, ImportMode::AllOrNothing);
+        assert!(!r.applied, "{r:?}");
+        assert_eq!((r.valid, r.invalid), (2, 1));
+        let errs: Vec<_> = r.errors[0]
+            .errors
+            .iter()
+            .map(|e| (e.path.as_str(), e.code.as_str()))
+            .collect();
+        assert_eq!((r.errors[0].row, errs), (3, vec![("start", "membership_gap")]));
+        assert_eq!(state(), before, "all or nothing: nothing");
+
+        let r = import(&f, csv, ImportMode::ValidRowsOnly);
+        assert!(r.applied);
+        assert_eq!(
+            (r.valid, r.invalid, r.clients.created, r.memberships.created),
+            (2, 1, 2, 1),
+            "{r:?}"
+        );
+        assert_eq!(
+            (all(&f, "contact").len(), all(&f, "membership").len()),
+            (before.0 + 2, before.1 + 1)
+        );
+        let ola = by_card(&f, "300009");
+        assert_eq!((ola.str("last_name"), memberships_of(&f, &ola).len()), (None, 1));
+        assert_eq!(
+            by_card(&f, "300001").get("membership").map(|v| v.to_json()),
+            Some(json!("active"))
+        );
+    }
+
     /// Staff may not import (they change only notes).
     pub fn staff_may_not_import<S: Store>(make: &impl Fn() -> S) {
         let f = centre(make());
@@ -841,7 +958,30 @@ pub mod cases {
         dry_run_reports_and_writes_nothing(make);
         create_then_reimport_updates(make);
         bad_rows_by_column_and_unique_cards(make);
+        write_failure_leaves_no_partial_import(make);
         staff_may_not_import(make);
+    }
+
+    /// A row is one change set: the sync log holds one entry per row, a new client's insert with its
+    /// membership's (and the client's insert carries no derived mirror: whoever replays re-derives).
+    #[test]
+    fn one_change_set_per_row() {
+        let f = centre(crate::memory::MemoryStore::new().with_sync_log(true));
+        let logged = || block(f.svc.store().pending_changes(f.tenant, 0, 1000)).unwrap();
+        let from = logged().last().map_or(0, |e| e.seq);
+        let r = import(&f, SAMPLE, ImportMode::AllOrNothing);
+        assert!(r.applied, "{r:?}");
+        let entries: Vec<_> = logged().into_iter().filter(|e| e.seq > from).collect();
+        assert_eq!(entries.len(), 8, "one change set per row");
+        let alex = by_card(&f, "100001");
+        let row = entries
+            .iter()
+            .find(|e| e.writes.iter().any(|w| w.id == alex.id))
+            .unwrap();
+        let ops: Vec<_> = row.writes.iter().map(|w| (w.entity.as_str(), w.op.as_str())).collect();
+        assert_eq!(ops, vec![("contact", "insert"), ("membership", "insert")]);
+        assert!(!row.writes[0].patch.contains_key("membership_ends_on"));
+        assert_eq!(row.audit.len(), 2);
     }
 
     #[test]

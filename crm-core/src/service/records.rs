@@ -34,6 +34,21 @@ impl<S: Store> Service<S> {
         def: &'static EntityDef,
         input: &Map<String, Json>,
     ) -> Result<(Record, ChangeSet)> {
+        let mut cs = self.change_set(actor.tenant, actor.user_id);
+        let rec = self.prepare_create_into(actor, def, input, &mut cs).await?;
+        Ok((rec, cs))
+    }
+
+    /// [`Service::prepare_create`] adding to `cs`, which may already hold earlier writes of the same
+    /// use case (an import's row): a reference to a record `cs` inserts counts as found, and rollups
+    /// derive onto the record as `cs` writes it.
+    pub(crate) async fn prepare_create_into(
+        &self,
+        actor: &Actor,
+        def: &'static EntityDef,
+        input: &Map<String, Json>,
+        cs: &mut ChangeSet,
+    ) -> Result<Record> {
         let mut own = input.clone();
         let mut kids: Vec<(&'static EntityDef, Vec<Json>)> = Vec::new();
         for cdef in def.children() {
@@ -107,7 +122,16 @@ impl<S: Store> Service<S> {
             let cx = ComputeCtx::new(ctx.vctx.now, Some(org));
             def.rules.derive_from_children(&mut rec, &mut children, &cx)?;
         }
-        self.check_links(actor, &rec, None).await?;
+        let mut probe = rec.clone();
+        for (i, f) in def.fields.iter().enumerate() {
+            if let (FieldType::Ref(target), Value::Id(id)) = (&f.spec.ty, &rec.values[i])
+                && entity::entity(target).is_some_and(|t| cs.inserts(t, *id))
+            {
+                // Not stored yet: inserted earlier in this change set.
+                probe.values[i] = Value::Null;
+            }
+        }
+        self.check_links(actor, &probe, None).await?;
         for (_, rows) in &children {
             for r in rows {
                 // The parent is not stored yet: check the child's other references.
@@ -118,23 +142,22 @@ impl<S: Store> Service<S> {
                 self.check_links(actor, &probe, None).await?;
             }
         }
-        let mut cs = self.change_set(actor.tenant, actor.user_id);
         // A child is written with its parent (which may derive some of its fields).
-        let rec = match self.child_write_into_parent(actor, None, Some(&rec), &mut cs).await? {
+        let rec = match self.child_write_into_parent(actor, None, Some(&rec), cs).await? {
             Some(written) => written,
             None => {
-                self.push_change(actor, "create", &format!("{}.created", def.name), None, &rec, &mut cs);
+                self.push_change(actor, "create", &format!("{}.created", def.name), None, &rec, cs);
                 rec
             }
         };
         for (cdef, rows) in &children {
             for r in rows {
-                self.push_change(actor, "create", &format!("{}.created", cdef.name), None, r, &mut cs);
+                self.push_change(actor, "create", &format!("{}.created", cdef.name), None, r, cs);
             }
         }
-        self.rescore_parent(&rec, None, &mut cs).await?;
-        self.rollups_into(actor, None, Some(&rec), &mut cs).await?;
-        Ok((rec, cs))
+        self.rescore_parent(&rec, None, cs).await?;
+        self.rollups_into(actor, None, Some(&rec), cs).await?;
+        Ok(rec)
     }
 
     /// The synchronous part of a create, shared by single creates and imports: authorize, validate
@@ -238,6 +261,24 @@ impl<S: Store> Service<S> {
         expected_version: u64,
         patch: &Map<String, Json>,
     ) -> Result<(Record, Option<ChangeSet>)> {
+        let mut cs = self.change_set(actor.tenant, actor.user_id);
+        let (rec, changed) = self
+            .prepare_update_into(actor, def, id, expected_version, patch, &mut cs)
+            .await?;
+        Ok((rec, changed.then_some(cs)))
+    }
+
+    /// [`Service::prepare_update`] adding to `cs` (see [`Service::prepare_create_into`]): the new
+    /// state and whether the patch changes anything (if not, `cs` is left as it was).
+    pub(crate) async fn prepare_update_into(
+        &self,
+        actor: &Actor,
+        def: &'static EntityDef,
+        id: Id,
+        expected_version: u64,
+        patch: &Map<String, Json>,
+        cs: &mut ChangeSet,
+    ) -> Result<(Record, bool)> {
         let scope = actor.authorize(def, Action::Update)?;
         let cur = self.visible(actor, def, id).await?;
         if !self.in_scope_of(actor, &cur, scope).await? {
@@ -247,44 +288,34 @@ impl<S: Store> Service<S> {
         super::expect_version(&cur, expected_version)?;
         let ctx = self.write_ctx(actor.tenant, def).await?;
         let Some(mut rec) = self.build_update(actor, &cur, patch, &ctx, scope)? else {
-            return Ok((cur, None));
+            return Ok((cur, false));
         };
         self.check_links(actor, &rec, Some(&cur)).await?;
         if def.scored {
             // Activities count on update, so score against the stored ones.
             self.score_into(&mut rec, ctx.model.as_ref()).await?;
         }
-        let mut cs = self.change_set(actor.tenant, actor.user_id);
         let rec = if def.child_of.is_some() {
             // Written with its parent (which may derive some of its fields).
-            self.child_write_into_parent(actor, Some(&cur), Some(&rec), &mut cs)
+            self.child_write_into_parent(actor, Some(&cur), Some(&rec), cs)
                 .await?
                 .unwrap_or(rec)
         } else if def.children().next().is_some() {
             // A parent's own fields may change what it and its children derive (a document discount).
             let loaded = self.load_children(actor.tenant, &cur).await?;
             let children = loaded.clone();
-            self.emit_children(actor, &cur, rec, &loaded, children, &mut cs)
-                .await?
-                .0
+            self.emit_children(actor, &cur, rec, &loaded, children, cs).await?.0
         } else {
-            self.push_change(
-                actor,
-                "update",
-                &format!("{}.updated", def.name),
-                Some(&cur),
-                &rec,
-                &mut cs,
-            );
+            self.push_change(actor, "update", &format!("{}.updated", def.name), Some(&cur), &rec, cs);
             rec
         };
-        self.rescore_parent(&rec, None, &mut cs).await?;
-        self.rollups_into(actor, Some(&cur), Some(&rec), &mut cs).await?;
+        self.rescore_parent(&rec, None, cs).await?;
+        self.rollups_into(actor, Some(&cur), Some(&rec), cs).await?;
         if def.rescores.is_some_and(|f| cur.id_of(f) != rec.id_of(f)) {
             // Moved to another parent: the old parent loses this record's contribution.
-            self.rescore_parent(&cur, Some(cur.id), &mut cs).await?;
+            self.rescore_parent(&cur, Some(cur.id), cs).await?;
         }
-        Ok((rec, Some(cs)))
+        Ok((rec, true))
     }
 
     /// The synchronous part of an update (shared with import upserts): validate the patch onto the

@@ -83,7 +83,7 @@ impl<S: Store> Service<S> {
         cs: &mut ChangeSet,
     ) -> Result<()> {
         let Some(idx) = tdef.index_of(field) else { return Ok(()) };
-        let Some(cur) = self.store.get(actor.tenant, tdef, target).await? else {
+        let Some(cur) = self.target(actor, tdef, target, cs).await? else {
             return Ok(());
         };
         // Collected first: an iterator of closures held across `.await` keeps futures from being `Send`.
@@ -128,6 +128,21 @@ impl<S: Store> Service<S> {
         Ok(())
     }
 
+    /// A rollup's target: the stored record, or one inserted earlier in the change set (a client
+    /// created with their first membership).
+    async fn target(
+        &self,
+        actor: &Actor,
+        tdef: &'static EntityDef,
+        id: Id,
+        cs: &mut ChangeSet,
+    ) -> Result<Option<Record>> {
+        Ok(match self.store.get(actor.tenant, tdef, id).await? {
+            Some(r) => Some(r),
+            None => cs.staged_mut(tdef, id).map(|r| r.clone()),
+        })
+    }
+
     /// Recomputes the fields of one fold target from every record referencing it, with the record
     /// being `written` as it will be (`new`; `None` when it is deleted).
     #[allow(clippy::too_many_arguments)]
@@ -142,7 +157,7 @@ impl<S: Store> Service<S> {
         cx: &ComputeCtx,
         cs: &mut ChangeSet,
     ) -> Result<()> {
-        let Some(cur) = self.store.get(actor.tenant, tdef, target).await? else {
+        let Some(cur) = self.target(actor, tdef, target, cs).await? else {
             return Ok(());
         };
         let q = StoreQuery::by_id(Filter::eq(fold.via, target), MAX_ROLLED_UP);
@@ -261,8 +276,15 @@ impl<S: Store> Service<S> {
 
 /// Adds a derived write of those of `fields` that differ from `cur` (the stored record), or merges
 /// all of them into an earlier derived write of the same record in the change set (the later value
-/// wins; one row is written once per change set).
+/// wins; one row is written once per change set). A record the change set inserts or updates gets
+/// them in that write (a derived write expecting the stored version would find the row moved on).
 fn push_derived(cs: &mut ChangeSet, cur: &Record, fields: Vec<(usize, Value)>) {
+    if let Some(staged) = cs.staged_mut(cur.entity, cur.id) {
+        for (i, v) in fields {
+            staged.values[i] = v;
+        }
+        return;
+    }
     for w in &mut cs.writes {
         if let Write::Derived {
             entity,
