@@ -15,6 +15,9 @@ use crate::validate::{self, Mode};
 use crate::value::{FieldType, Id, Value};
 use serde_json::{Map, Value as Json};
 
+/// Most stage changes one record's write reads back (its whole history, in practice).
+const MAX_STAGE_HISTORY: u32 = 100_000;
+
 impl<S: Store> Service<S> {
     /// Creates a record. Owner and team default to the actor's; the result must lie in the actor's
     /// create scope. A parent type takes its first children with it, as lists under the child
@@ -202,6 +205,62 @@ impl<S: Store> Service<S> {
                 expected_version: o.version,
             },
         });
+        self.stage_into(actor, old, new, cs);
+    }
+
+    /// Adds the stage change of a write from `old` to `new` to its change set, if it moves the
+    /// record to another stage (see [`entity::stage`]).
+    pub(crate) fn stage_into(&self, actor: &Actor, old: Option<&Record>, new: &Record, cs: &mut ChangeSet) {
+        if let Some((from, to)) = entity::stage::moved(old, new) {
+            let id = self.ids.new_id(cs.at);
+            let row = entity::stage::row(new, from, to, actor.user_id, id, cs.at);
+            cs.writes.push(Write::Insert(row));
+        }
+    }
+
+    /// The stage changes of a staged record (none for other types).
+    async fn stage_history(&self, rec: &Record) -> Result<Vec<Record>> {
+        use entity::stage::{STAGE_CHANGE, fields as s};
+        if entity::stage::state_field(rec.entity).is_none() {
+            return Ok(Vec::new());
+        }
+        let of = Filter::and([
+            Filter::eq(s::ENTITY, rec.entity.name),
+            Filter::eq(s::RECORD_ID, rec.id.to_string()),
+        ]);
+        self.store
+            .query(rec.tenant, &STAGE_CHANGE, &StoreQuery::by_id(of, MAX_STAGE_HISTORY))
+            .await
+    }
+
+    /// Keeps a record's stage changes read with it: a write that gives it another owner or team
+    /// gives its stage changes the same (derived writes, in the same change set).
+    pub(crate) async fn restage_scope(&self, old: &Record, new: &Record, cs: &mut ChangeSet) -> Result<()> {
+        use entity::stage::{STAGE_CHANGE, fields as s};
+        let def = new.entity;
+        let fields: Vec<(usize, Value)> = [(s::OWNER_ID, def.owner_field), (s::TEAM_ID, def.team_field)]
+            .into_iter()
+            .filter_map(|(own, theirs)| {
+                let f = theirs?;
+                let now = new.get(f).cloned().unwrap_or_default();
+                if old.get(f).cloned().unwrap_or_default() == now {
+                    return None;
+                }
+                Some((STAGE_CHANGE.index_of(own)?, now))
+            })
+            .collect();
+        if fields.is_empty() {
+            return Ok(());
+        }
+        for row in self.stage_history(new).await? {
+            cs.writes.push(Write::Derived {
+                entity: &STAGE_CHANGE,
+                id: row.id,
+                expected_version: row.version,
+                fields: fields.clone(),
+            });
+        }
+        Ok(())
     }
 
     /// Reads one record, redacted; `NotFound` if missing, in another tenant or outside the read scope.
@@ -280,6 +339,7 @@ impl<S: Store> Service<S> {
         };
         self.rescore_parent(&rec, None, &mut cs).await?;
         self.rollups_into(actor, Some(&cur), Some(&rec), &mut cs).await?;
+        self.restage_scope(&cur, &rec, &mut cs).await?;
         if def.rescores.is_some_and(|f| cur.id_of(f) != rec.id_of(f)) {
             // Moved to another parent: the old parent loses this record's contribution.
             self.rescore_parent(&cur, Some(cur.id), &mut cs).await?;
@@ -371,6 +431,14 @@ impl<S: Store> Service<S> {
                 id,
                 expected_version,
             });
+            // Its stage history goes with it (a deleted lead is in no funnel).
+            for row in self.stage_history(&cur).await? {
+                cs.writes.push(Write::Delete {
+                    entity: row.entity,
+                    id: row.id,
+                    expected_version: row.version,
+                });
+            }
         }
         self.rescore_parent(&cur, Some(cur.id), &mut cs).await?;
         self.rollups_into(actor, Some(&cur), None, &mut cs).await?;

@@ -331,6 +331,7 @@ impl<S: Store> Service<S> {
                         cs.audit
                             .push(self.audit_entry(actor, "import", &rec, diff(None, Some(&rec))));
                         created.push(rec.id.to_string());
+                        self.stage_into(actor, None, &rec, &mut cs);
                         cs.writes.push(Write::Insert(rec));
                     }
                     Built::Update(old, rec) => {
@@ -340,6 +341,8 @@ impl<S: Store> Service<S> {
                         cs.audit
                             .push(self.audit_entry(actor, "import", &rec, diff(Some(&old), Some(&rec))));
                         updated.push(rec.id.to_string());
+                        self.stage_into(actor, Some(&old), &rec, &mut cs);
+                        self.restage_scope(&old, &rec, &mut cs).await?;
                         cs.writes.push(Write::Update {
                             record: rec,
                             expected_version: old.version,
