@@ -141,11 +141,8 @@ impl Role {
     /// its parent's, read for reads and update for every write.
     pub fn scope(&self, def: &EntityDef, action: Action) -> Scope {
         if def.name == STAGE_CHANGE.name {
-            // Read with the records it describes; written only by the core.
-            return match action {
-                Action::Read => crate::entity::stage::read_scope(self),
-                _ => Scope::None,
-            };
+            // Read (and exported) with the records it describes; written only by the core.
+            return crate::entity::stage::derived_scope(self, action);
         }
         if let Some(parent) = def.parent() {
             let on_parent = if action == Action::Read {
@@ -182,7 +179,7 @@ impl Role {
     fn grant(&self, def: &EntityDef) -> Option<std::borrow::Cow<'_, Grant>> {
         use std::borrow::Cow;
         if def.name == STAGE_CHANGE.name {
-            let read = crate::entity::stage::read_scope(self) != Scope::None;
+            let read = crate::entity::stage::derived_scope(self, Action::Read) != Scope::None;
             return read.then(|| {
                 Cow::Owned(Grant {
                     actions: BTreeMap::new(),

@@ -5,7 +5,7 @@ use super::{Fixture, NOW, block, obj};
 use crate::access::Actor;
 use crate::query::{ListRequest, SortKey};
 use crate::record::Record;
-use crate::service::{ImportMode, ImportOptions};
+use crate::service::{ExportOptions, ImportMode, ImportOptions};
 use crate::store::Store;
 use crate::value::{Id, Timestamp, Value};
 use serde_json::json;
@@ -187,6 +187,18 @@ pub fn stage_changes_are_read_with_their_records_scope<S: Store>(store: S) {
     );
     // The front desk reads no stage of anything.
     assert_eq!(history(&f, &f.staff, all).unwrap_err().code(), "forbidden");
+    // An export holds what the reader may read; the technician exports nothing.
+    let export = |actor: &Actor| {
+        let mut out = Vec::new();
+        let n = block(
+            f.svc
+                .export_csv(actor, "stage_change", &ExportOptions::default(), &mut out),
+        )?;
+        Ok::<_, crate::error::Error>((n, String::from_utf8(out).unwrap()))
+    };
+    let (n, csv) = export(&f.sales_b).unwrap();
+    assert!(n == 1 && csv.contains(&theirs.id.to_string()), "{csv}");
+    assert_eq!(export(&f.tech).unwrap_err().code(), "forbidden");
 
     // A lead handed to another team takes its history along, in the same write.
     let sue = f.sales_b.user_id.unwrap().to_string();

@@ -87,14 +87,18 @@ pub fn row(rec: &Record, from: Option<String>, to: String, by: Option<Id>, id: I
     r
 }
 
-/// The role's scope for reading stage changes, which have no grants of their own (like a child
-/// type): `None` when it reads no staged type's state field; `Tenant` only when it reads every staged
-/// type's across the tenant; else the narrowest of its scopes on the staged types it reads (at most
-/// `Team`), so that which stage changes it reaches is always decided by [`read_filter`].
-pub(crate) fn read_scope(role: &Role) -> Scope {
+/// The role's scope for reading (or exporting) stage changes, which have no grants of their own
+/// (like a child type): `None` when it reads (exports) no staged type's state field; `Tenant` only
+/// when it does so for every staged type across the tenant; else the narrowest of its scopes on the
+/// staged types it reaches (at most `Team`), so that which stage changes it reaches is always decided
+/// by [`read_filter`]. No other action reaches them.
+pub(crate) fn derived_scope(role: &Role, action: Action) -> Scope {
+    if !matches!(action, Action::Read | Action::Export) {
+        return Scope::None;
+    }
     let scopes: Vec<Scope> = staged()
         .map(|d| match role.can_read_field(d, state_field(d).unwrap_or_default()) {
-            true => role.scope(d, Action::Read),
+            true => role.scope(d, action).min(role.scope(d, Action::Read)),
             false => Scope::None,
         })
         .collect();
@@ -108,7 +112,8 @@ pub(crate) fn read_scope(role: &Role) -> Scope {
         .map_or(Scope::None, |s| s.min(Scope::Team))
 }
 
-/// The filter of the stage changes an actor may read (see [`read_scope`]); `columns` turns a scope
+/// The filter of the stage changes an actor may read (see [`derived_scope`]); an export reaches the
+/// same rows; `columns` turns a scope
 /// into the filter over the stage change's own owner and team columns.
 pub(crate) fn read_filter(role: &Role, columns: impl Fn(Scope) -> Filter) -> Filter {
     let parts: Vec<Filter> = staged()
