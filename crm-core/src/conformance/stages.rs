@@ -140,6 +140,14 @@ pub fn imports_record_stage_changes_in_their_chunk<S: Store>(store: S) {
         moves(&history(&f, &f.manager, &of(bob)).unwrap()),
         vec![(None, Some("contacted"))]
     );
+    // An upsert that hands a lead to another team hands its history over with it.
+    assert!(history(&f, &f.sales_b, &of(ann)).unwrap().is_empty());
+    let sue = f.sales_b.user_id.unwrap();
+    let team_b = f.sales_b.team_id.unwrap();
+    let handover = format!("external_id,owner_id,team_id\nA1,{sue},{team_b}\n");
+    let r = block(f.svc.import_csv(&f.manager, "lead", handover.as_bytes(), &opts)).unwrap();
+    assert_eq!(r.updated, 1, "{:?}", r.errors);
+    assert_eq!(history(&f, &f.sales_b, &of(ann)).unwrap().len(), 2);
     // An all-or-nothing import that fails leaves none.
     let before = f.count("stage_change");
     let bad = ImportOptions {

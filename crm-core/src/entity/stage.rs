@@ -6,7 +6,8 @@
 
 use super::declare;
 use crate::access::{Action, Role, Scope};
-use crate::query::Filter;
+use crate::change::Write;
+use crate::query::{Filter, StoreQuery};
 use crate::record::Record;
 use crate::schema::{EntityDef, Exposure, FieldDef as F};
 use crate::value::{FieldType as T, Id, Timestamp, Value};
@@ -85,6 +86,46 @@ pub fn row(rec: &Record, from: Option<String>, to: String, by: Option<Id>, id: I
         r.set(own, v);
     }
     r
+}
+
+/// The query of a staged record's stage changes (`None` for other types), up to `limit` of them.
+pub fn history_query(rec: &Record, limit: u32) -> Option<StoreQuery> {
+    state_field(rec.entity)?;
+    let of = Filter::and([
+        Filter::eq(ENTITY, rec.entity.name),
+        Filter::eq(RECORD_ID, rec.id.to_string()),
+    ]);
+    Some(StoreQuery::by_id(of, limit))
+}
+
+/// The owner and team (as stage change field positions and values) a write from `old` to `new`
+/// gives a staged record, when it changes either; empty otherwise.
+pub fn rescoped(old: &Record, new: &Record) -> Vec<(usize, Value)> {
+    let def = new.entity;
+    if state_field(def).is_none() {
+        return Vec::new();
+    }
+    [(OWNER_ID, def.owner_field), (TEAM_ID, def.team_field)]
+        .into_iter()
+        .filter_map(|(own, theirs)| {
+            let f = theirs?;
+            let now = new.get(f).cloned().unwrap_or_default();
+            if old.get(f).cloned().unwrap_or_default() == now {
+                return None;
+            }
+            Some((STAGE_CHANGE.index_of(own)?, now))
+        })
+        .collect()
+}
+
+/// Derived writes giving each of a record's stage changes its new owner and team ([`rescoped`]).
+pub fn rescope_writes(history: Vec<Record>, fields: &[(usize, Value)]) -> impl Iterator<Item = Write> + '_ {
+    history.into_iter().map(move |row| Write::Derived {
+        entity: &STAGE_CHANGE,
+        id: row.id,
+        expected_version: row.version,
+        fields: fields.to_vec(),
+    })
 }
 
 /// The role's scope for reading (or exporting) stage changes, which have no grants of their own

@@ -16,7 +16,7 @@ use crate::value::{FieldType, Id, Value};
 use serde_json::{Map, Value as Json};
 
 /// Most stage changes one record's write reads back (its whole history, in practice).
-const MAX_STAGE_HISTORY: u32 = 100_000;
+pub(crate) const MAX_STAGE_HISTORY: u32 = 100_000;
 
 impl<S: Store> Service<S> {
     /// Creates a record. Owner and team default to the actor's; the result must lie in the actor's
@@ -220,45 +220,19 @@ impl<S: Store> Service<S> {
 
     /// The stage changes of a staged record (none for other types).
     async fn stage_history(&self, rec: &Record) -> Result<Vec<Record>> {
-        use entity::stage::{STAGE_CHANGE, fields as s};
-        if entity::stage::state_field(rec.entity).is_none() {
-            return Ok(Vec::new());
+        match entity::stage::history_query(rec, MAX_STAGE_HISTORY) {
+            Some(q) => self.store.query(rec.tenant, &entity::STAGE_CHANGE, &q).await,
+            None => Ok(Vec::new()),
         }
-        let of = Filter::and([
-            Filter::eq(s::ENTITY, rec.entity.name),
-            Filter::eq(s::RECORD_ID, rec.id.to_string()),
-        ]);
-        self.store
-            .query(rec.tenant, &STAGE_CHANGE, &StoreQuery::by_id(of, MAX_STAGE_HISTORY))
-            .await
     }
 
     /// Keeps a record's stage changes read with it: a write that gives it another owner or team
     /// gives its stage changes the same (derived writes, in the same change set).
-    pub(crate) async fn restage_scope(&self, old: &Record, new: &Record, cs: &mut ChangeSet) -> Result<()> {
-        use entity::stage::{STAGE_CHANGE, fields as s};
-        let def = new.entity;
-        let fields: Vec<(usize, Value)> = [(s::OWNER_ID, def.owner_field), (s::TEAM_ID, def.team_field)]
-            .into_iter()
-            .filter_map(|(own, theirs)| {
-                let f = theirs?;
-                let now = new.get(f).cloned().unwrap_or_default();
-                if old.get(f).cloned().unwrap_or_default() == now {
-                    return None;
-                }
-                Some((STAGE_CHANGE.index_of(own)?, now))
-            })
-            .collect();
-        if fields.is_empty() {
-            return Ok(());
-        }
-        for row in self.stage_history(new).await? {
-            cs.writes.push(Write::Derived {
-                entity: &STAGE_CHANGE,
-                id: row.id,
-                expected_version: row.version,
-                fields: fields.clone(),
-            });
+    async fn restage_scope(&self, old: &Record, new: &Record, cs: &mut ChangeSet) -> Result<()> {
+        let fields = entity::stage::rescoped(old, new);
+        if !fields.is_empty() {
+            let history = self.stage_history(new).await?;
+            cs.writes.extend(entity::stage::rescope_writes(history, &fields));
         }
         Ok(())
     }

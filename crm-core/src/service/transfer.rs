@@ -342,7 +342,14 @@ impl<S: Store> Service<S> {
                             .push(self.audit_entry(actor, "import", &rec, diff(Some(&old), Some(&rec))));
                         updated.push(rec.id.to_string());
                         self.stage_into(actor, Some(&old), &rec, &mut cs);
-                        self.restage_scope(&old, &rec, &mut cs).await?;
+                        // Read in the session: the stage changes it wrote are visible there.
+                        let fields = entity::stage::rescoped(&old, &rec);
+                        if let Some(q) = entity::stage::history_query(&rec, super::records::MAX_STAGE_HISTORY)
+                            && !fields.is_empty()
+                        {
+                            let history = bulk.query(&entity::STAGE_CHANGE, &q).await?;
+                            cs.writes.extend(entity::stage::rescope_writes(history, &fields));
+                        }
                         cs.writes.push(Write::Update {
                             record: rec,
                             expected_version: old.version,
