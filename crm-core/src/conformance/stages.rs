@@ -94,6 +94,16 @@ pub fn stage_changes_are_recorded_with_their_write<S: Store>(store: S) {
     );
     assert!(rows.iter().all(|r| r.str("entity") == Some("quote")));
 
+    // A conversion wins the lead in its own change set.
+    let conv = block(
+        f.svc
+            .convert_lead(&f.sales_a, lead.id, lead.version, &Default::default()),
+    )
+    .unwrap();
+    let rows = history(&f, &f.sales_a, &of(lead.id)).unwrap();
+    assert_eq!(moves(&rows[3..]), vec![(Some("qualified"), Some("won"))]);
+    assert_eq!(conv.lead.str("status"), Some("won"));
+
     // Clients never write them.
     let row = &rows[0];
     for err in [
