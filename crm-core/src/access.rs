@@ -2,6 +2,7 @@
 //! per-field read and write allow-lists. Deny by default: no grant, no access. Built-in roles are
 //! declared in [`builtin`]; tenants define their own as `role` records with the same JSON shape.
 
+use crate::entity::stage::STAGE_CHANGE;
 use crate::error::{Error, FieldError, Result, codes};
 use crate::query::{Compiled, Filter, Op};
 use crate::record::Record;
@@ -139,6 +140,10 @@ impl Role {
     /// The scope of an action on an entity type. A child type has no grants of its own: its scope is
     /// its parent's, read for reads and update for every write.
     pub fn scope(&self, def: &EntityDef, action: Action) -> Scope {
+        if def.name == STAGE_CHANGE.name {
+            // Read (and exported) with the records it describes; written only by the core.
+            return crate::entity::stage::derived_scope(self, action);
+        }
         if let Some(parent) = def.parent() {
             let on_parent = if action == Action::Read {
                 Action::Read
@@ -173,6 +178,16 @@ impl Role {
     /// grant the child type to refine that.
     fn grant(&self, def: &EntityDef) -> Option<std::borrow::Cow<'_, Grant>> {
         use std::borrow::Cow;
+        if def.name == STAGE_CHANGE.name {
+            let read = crate::entity::stage::derived_scope(self, Action::Read) != Scope::None;
+            return read.then(|| {
+                Cow::Owned(Grant {
+                    actions: BTreeMap::new(),
+                    read: Fields::All,
+                    write: Fields::Only(BTreeSet::new()),
+                })
+            });
+        }
         if let Some(g) = self.grants.get(def.name) {
             return Some(Cow::Borrowed(g));
         }
@@ -287,6 +302,15 @@ impl Actor {
     /// parent, which a filter on the child's own columns can't express below tenant scope: such readers
     /// reach children through their parent (`Service::children`).
     pub fn scope_filter(&self, def: &EntityDef, scope: Scope) -> Filter {
+        if def.name == STAGE_CHANGE.name {
+            // Each described type's stage changes within the actor's read scope on that type.
+            return crate::entity::stage::read_filter(&self.role, |s| self.columns_filter(def, s));
+        }
+        self.columns_filter(def, scope)
+    }
+
+    /// A scope as a filter over the entity's own owner and team columns.
+    fn columns_filter(&self, def: &EntityDef, scope: Scope) -> Filter {
         let nothing = Filter::Not(Box::new(Filter::All));
         let own = match (def.owner_field, self.user_id) {
             (Some(f), Some(me)) => Filter::eq(f, me),

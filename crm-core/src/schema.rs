@@ -184,6 +184,9 @@ pub struct EntityDef {
     pub computed: Vec<crate::computed::ComputedDef>,
     /// The state machine of its status field, run by `Service::transition` (see [`crate::workflow`]).
     pub workflow: Option<&'static crate::workflow::Workflow>,
+    /// A stage field outside a workflow (a lead's pipeline status): every change of it is recorded
+    /// as a stage change, like a workflow's state (see [`crate::entity::stage`]).
+    pub stage_field: Option<&'static str>,
     /// Sums this type's records contribute to a derived field of the records they reference.
     pub rollups: Vec<Rollup>,
 }
@@ -294,6 +297,7 @@ impl EntityDef {
             child_of: None,
             computed: Vec::new(),
             workflow: None,
+            stage_field: None,
             rollups: Vec::new(),
         }
     }

@@ -27,6 +27,7 @@
 //!   applies a change set re-derives them. A change set with no other row write (a batch of
 //!   re-scores, a rescore summary) logs no entry at all. An update that changed only derived fields
 //!   is still logged, with an empty patch, so the row's version advances the same way on replay.
+//!   Stage changes ([`crate::entity::stage`]) are derived rows too, left out for the same reason.
 //! - **Secret fields** (credential hashes) never appear in a patch, as in [`Record::to_json`]:
 //!   credentials change through their own use case, online.
 //!
@@ -113,6 +114,10 @@ impl SyncEntry {
         let mut writes = Vec::new();
         for (k, w) in cs.writes.iter().enumerate() {
             let e = w.entity();
+            if e.name == crate::entity::STAGE_CHANGE.name {
+                // Derived rows: whoever applies the change set records its own stage changes.
+                continue;
+            }
             let write = match w {
                 Write::Insert(r) => SyncWrite {
                     entity: e.name.to_owned(),
@@ -148,6 +153,7 @@ impl SyncEntry {
                 },
                 Write::Derived { .. } => continue,
             };
+
             writes.push(write);
         }
         if writes.is_empty() {

@@ -189,8 +189,65 @@ pub fn extra_steps(backend: Backend, version: u32) -> Vec<String> {
                     .if_not_exists(),
             ),
         ],
+        STAGE_HISTORY => stage_backfill(backend),
         _ => Vec::new(),
     }
+}
+
+/// Version of the migration that adds the stage history and backfills it from the audit log.
+const STAGE_HISTORY: u32 = 7;
+
+/// Fills the new stage history from the audit log: one stage change per audit entry that set or
+/// changed a staged field (`INSERT ... SELECT` over the entries' JSON changes). The row takes the
+/// audit entry's id, time and actor, and the owner and team the record has now; the history of
+/// deleted records is not kept (as a delete removes it).
+fn stage_backfill(backend: Backend) -> Vec<String> {
+    use entity::stage::{self, STAGE_CHANGE, fields as s};
+    stage::staged()
+        .filter_map(|def| {
+            let field = stage::state_field(def)?;
+            let col = |f: Option<&str>| f.map_or("NULL".to_owned(), |f| format!("r.{f}"));
+            let (record_id, elems, get) = match backend {
+                Backend::Sqlite => (
+                    "lower(substr(hex(a.entity_id), 1, 8) || '-' || substr(hex(a.entity_id), 9, 4) || '-' || \
+                     substr(hex(a.entity_id), 13, 4) || '-' || substr(hex(a.entity_id), 17, 4) || '-' || \
+                     substr(hex(a.entity_id), 21))",
+                    "json_each(a.changes) c",
+                    (|k: &str| format!("json_extract(c.value, '$.{k}')")) as fn(&str) -> String,
+                ),
+                Backend::Postgres => (
+                    "a.entity_id::text",
+                    "jsonb_array_elements(a.changes) c",
+                    (|k: &str| format!("(c.value ->> '{k}')")) as fn(&str) -> String,
+                ),
+            };
+            Some(format!(
+                "INSERT INTO {table} (id, org_id, version, created_at, updated_at, {entity}, {record}, {from}, \
+                 {to}, {at}, {by}, {owner}, {team}) \
+                 SELECT a.id, a.org_id, 1, a.at, a.at, a.entity, {record_id}, {old}, {new}, a.at, a.actor, \
+                 {r_owner}, {r_team} \
+                 FROM {audit} a JOIN {src} r ON r.org_id = a.org_id AND r.id = a.entity_id CROSS JOIN {elems} \
+                 WHERE a.entity = '{name}' AND {fname} = '{field}' AND {new} IS NOT NULL",
+                table = STAGE_CHANGE.table,
+                entity = s::ENTITY,
+                record = s::RECORD_ID,
+                from = s::FROM_STATE,
+                to = s::TO_STATE,
+                at = s::AT,
+                by = s::CHANGED_BY,
+                owner = s::OWNER_ID,
+                team = s::TEAM_ID,
+                old = get("old"),
+                new = get("new"),
+                fname = get("field"),
+                r_owner = col(def.owner_field),
+                r_team = col(def.team_field),
+                audit = AUDIT_LOG,
+                src = def.table,
+                name = def.name,
+            ))
+        })
+        .collect()
 }
 
 fn sync_tables(backend: Backend) -> Vec<TableCreateStatement> {
@@ -418,11 +475,27 @@ mod tests {
         for b in [Backend::Sqlite, Backend::Postgres] {
             for m in migrations(b) {
                 assert!(!m.statements.is_empty());
+                // A backfill only fills a table the same migration creates.
+                let created: Vec<&str> = m
+                    .statements
+                    .iter()
+                    .filter_map(|s| s.strip_prefix("CREATE TABLE "))
+                    .filter_map(|s| {
+                        s.split_whitespace()
+                            .find(|w| *w != "IF" && *w != "NOT" && *w != "EXISTS")
+                    })
+                    .map(|t| t.trim_matches(|c| c == '"' || c == '`'))
+                    .collect();
                 for s in &m.statements {
+                    let backfill = s
+                        .strip_prefix("INSERT INTO ")
+                        .and_then(|s| s.split_whitespace().next())
+                        .is_some_and(|t| created.contains(&t));
                     let additive = s.starts_with("CREATE TABLE ")
                         || s.starts_with("CREATE INDEX ")
                         || s.starts_with("CREATE UNIQUE INDEX ")
-                        || (s.starts_with("ALTER TABLE ") && s.contains(" ADD COLUMN "));
+                        || (s.starts_with("ALTER TABLE ") && s.contains(" ADD COLUMN "))
+                        || backfill;
                     assert!(additive, "{s}");
                 }
             }

@@ -296,3 +296,93 @@ fn storage_errors_carry_no_sql_passwords_or_values() {
         }
     }
 }
+
+#[test]
+fn migration_7_backfills_the_stage_history_from_the_audit_log() {
+    use crm_core::entity::STAGE_CHANGE;
+    use crm_core::query::{SortKey, StoreQuery};
+    use crm_store::{Backend, schema};
+    let Some(url) = pg::url() else { return };
+    let name = format!("crm_stage_{}", id(u128::from(std::process::id()) << 16 | 7).simple());
+    let (t, lead_id, user, owner) = (id(1), id(2), id(3), id(4));
+    // A database at version 6 with a lead whose status changed, written as an older build would.
+    let mut sql = format!("CREATE SCHEMA \"{name}\"; SET search_path TO \"{name}\";\n");
+    sql.push_str(&schema::migrations_table(Backend::Postgres));
+    sql.push_str(";\n");
+    for m in schema::migrations(Backend::Postgres).iter().filter(|m| m.version <= 6) {
+        for s in &m.statements {
+            sql.push_str(s);
+            sql.push_str(";\n");
+        }
+        sql.push_str(&format!(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES ({}, 0);\n",
+            m.version
+        ));
+    }
+    sql.push_str(&format!(
+        "INSERT INTO leads (org_id, id, version, created_at, updated_at, first_name, status, owner_id) \
+         VALUES ('{t}', '{lead_id}', 2, 1, 2, 'Ann', 'won', '{owner}');\n"
+    ));
+    let audit = |seq: i64, changes: &str| {
+        format!(
+            "INSERT INTO audit_log (org_id, seq, id, at, actor, action, entity, entity_id, changes, prev_hash, hash) \
+             VALUES ('{t}', {seq}, '{}', {seq}, '{user}', 'update', 'lead', '{lead_id}', '{changes}', '', '');\n",
+            id(100 + seq as u128)
+        )
+    };
+    sql.push_str(&audit(
+        1,
+        r#"[{"field": "first_name", "old": null, "new": "Ann"}, {"field": "status", "old": null, "new": "new"}]"#,
+    ));
+    sql.push_str(&audit(2, r#"[{"field": "notes", "old": null, "new": "gate"}]"#));
+    sql.push_str(&audit(3, r#"[{"field": "status", "old": "new", "new": "won"}]"#));
+    let setup = PgStore::open_temporary(&url).unwrap();
+    let (rt, pool) = (setup.runtime().clone(), setup.pool().clone());
+    rt.block_on(async {
+        let mut conn = pool.acquire().await.unwrap();
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut *conn)
+            .await
+            .unwrap();
+        sqlx::raw_sql("RESET search_path").execute(&mut *conn).await.unwrap();
+    });
+    let s = PgStore::open_with(PgOptions::new(&url).schema(&name)).unwrap();
+    let q = StoreQuery {
+        filter: Filter::All,
+        sort: vec![SortKey::asc("at")],
+        limit: 10,
+    };
+    let rows = block_on(s.query(t, &STAGE_CHANGE, &q)).unwrap();
+    let got: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.id,
+                r.str("record_id").map(str::to_owned),
+                r.str("from_state").map(str::to_owned),
+                r.str("to_state").map(str::to_owned),
+                r.id_of("changed_by"),
+                r.id_of("owner_id"),
+            )
+        })
+        .collect();
+    let rid = Some(lead_id.to_string());
+    assert_eq!(
+        got,
+        vec![
+            (id(101), rid.clone(), None, Some("new".into()), Some(user), Some(owner)),
+            (
+                id(103),
+                rid,
+                Some("new".into()),
+                Some("won".into()),
+                Some(user),
+                Some(owner)
+            ),
+        ]
+    );
+    rt.block_on(async {
+        let q = format!("DROP SCHEMA \"{name}\" CASCADE");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(q)).execute(&pool).await.unwrap();
+    });
+}

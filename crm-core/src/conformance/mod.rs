@@ -16,7 +16,7 @@
 //! ```
 //!
 //! The cases live in one file per area (records, access, queries, compliance, transfer, leads, auth,
-//! memberships, sync log) and are re-exported here, where the macro finds them as `$crate::conformance::<case>`.
+//! memberships, stages, sync log) and are re-exported here, where the macro finds them as `$crate::conformance::<case>`.
 
 #![allow(clippy::unwrap_used, clippy::type_complexity, missing_docs)]
 
@@ -30,6 +30,7 @@ mod memberships;
 mod queries;
 mod quotes;
 mod records;
+mod stages;
 mod sync_log;
 mod transfer;
 
@@ -43,6 +44,7 @@ pub use memberships::*;
 pub use queries::*;
 pub use quotes::*;
 pub use records::*;
+pub use stages::*;
 pub use sync_log::*;
 pub use transfer::*;
 
@@ -111,6 +113,10 @@ macro_rules! conformance_tests {
             membership_statuses_on_their_boundary_days, check_in_policy_decides_and_writes_only_what_it_logs,
             renewals_and_freezes_keep_the_client_standing, kiosk_and_staff_keep_to_the_front_desk,
             imported_memberships_refresh_the_clients_standing);
+        // stages.rs
+        $crate::__conformance_cases!($make;
+            stage_changes_are_recorded_with_their_write, imports_record_stage_changes_in_their_chunk,
+            stage_changes_are_read_with_their_records_scope);
     };
     ($make:expr, sync_log: $logged:expr $(,)?) => {
         $crate::conformance_tests!($make);

@@ -117,6 +117,7 @@ fn lead() -> EntityDef {
     e.search_fields = &["first_name", "last_name", "company_name", "email", "phone"];
     e.check = Some(lead_check);
     e.rules = &LeadRules;
+    e.stage_field = Some(STATUS);
     // Serve the common pages (by status, an owner's or a team's leads by status) in score order.
     e.indexes = vec![
         &["status", "score"],

@@ -15,6 +15,7 @@ pub mod people;
 pub mod plan;
 pub mod quote;
 mod rules;
+pub mod stage;
 
 pub use activity::{ACTIVITY, ACTIVITY_KINDS, ActivityKind};
 pub use auth::{API_KEY, CREDENTIAL, SESSION, WEBHOOK, webhook_fields};
@@ -27,6 +28,7 @@ pub use people::{LOCATION, ORGANIZATION, TEAM, USER};
 pub use plan::PLAN;
 pub use quote::{QUOTE, QUOTE_LINE, QuoteStatus};
 pub use rules::{DocumentCtx, EntityRules, Need, NoRules, WriteCtx};
+pub use stage::STAGE_CHANGE;
 
 use crate::schema::{EntityDef, FieldDef as F};
 use crate::value::{FieldType as T, Value};
@@ -64,7 +66,7 @@ macro_rules! keyed_enum {
 pub(crate) use keyed_enum;
 
 /// Every entity type, in dependency order (referenced types first).
-pub fn all() -> [&'static EntityDef; 22] {
+pub fn all() -> [&'static EntityDef; 23] {
     [
         &ORGANIZATION,
         &LOCATION,
@@ -88,6 +90,7 @@ pub fn all() -> [&'static EntityDef; 22] {
         &CHECK_IN,
         &QUOTE,
         &QUOTE_LINE,
+        &STAGE_CHANGE,
     ]
 }
 

@@ -15,6 +15,9 @@ use crate::validate::{self, Mode};
 use crate::value::{FieldType, Id, Value};
 use serde_json::{Map, Value as Json};
 
+/// Most stage changes one record's write reads back (its whole history, in practice).
+pub(crate) const MAX_STAGE_HISTORY: u32 = 100_000;
+
 impl<S: Store> Service<S> {
     /// Creates a record. Owner and team default to the actor's; the result must lie in the actor's
     /// create scope. A parent type takes its first children with it, as lists under the child
@@ -225,6 +228,36 @@ impl<S: Store> Service<S> {
                 expected_version: o.version,
             },
         });
+        self.stage_into(actor, old, new, cs);
+    }
+
+    /// Adds the stage change of a write from `old` to `new` to its change set, if it moves the
+    /// record to another stage (see [`entity::stage`]).
+    pub(crate) fn stage_into(&self, actor: &Actor, old: Option<&Record>, new: &Record, cs: &mut ChangeSet) {
+        if let Some((from, to)) = entity::stage::moved(old, new) {
+            let id = self.ids.new_id(cs.at);
+            let row = entity::stage::row(new, from, to, actor.user_id, id, cs.at);
+            cs.writes.push(Write::Insert(row));
+        }
+    }
+
+    /// The stage changes of a staged record (none for other types).
+    async fn stage_history(&self, rec: &Record) -> Result<Vec<Record>> {
+        match entity::stage::history_query(rec, MAX_STAGE_HISTORY) {
+            Some(q) => self.store.query(rec.tenant, &entity::STAGE_CHANGE, &q).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// Keeps a record's stage changes read with it: a write that gives it another owner or team
+    /// gives its stage changes the same (derived writes, in the same change set).
+    async fn restage_scope(&self, old: &Record, new: &Record, cs: &mut ChangeSet) -> Result<()> {
+        let fields = entity::stage::rescoped(old, new);
+        if !fields.is_empty() {
+            let history = self.stage_history(new).await?;
+            cs.writes.extend(entity::stage::rescope_writes(history, &fields));
+        }
+        Ok(())
     }
 
     /// Reads one record, redacted; `NotFound` if missing, in another tenant or outside the read scope.
@@ -311,6 +344,7 @@ impl<S: Store> Service<S> {
         };
         self.rescore_parent(&rec, None, cs).await?;
         self.rollups_into(actor, Some(&cur), Some(&rec), cs).await?;
+        self.restage_scope(&cur, &rec, cs).await?;
         if def.rescores.is_some_and(|f| cur.id_of(f) != rec.id_of(f)) {
             // Moved to another parent: the old parent loses this record's contribution.
             self.rescore_parent(&cur, Some(cur.id), cs).await?;
@@ -402,6 +436,14 @@ impl<S: Store> Service<S> {
                 id,
                 expected_version,
             });
+            // Its stage history goes with it (a deleted lead is in no funnel).
+            for row in self.stage_history(&cur).await? {
+                cs.writes.push(Write::Delete {
+                    entity: row.entity,
+                    id: row.id,
+                    expected_version: row.version,
+                });
+            }
         }
         self.rescore_parent(&cur, Some(cur.id), &mut cs).await?;
         self.rollups_into(actor, Some(&cur), None, &mut cs).await?;

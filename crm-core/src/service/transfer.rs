@@ -331,6 +331,7 @@ impl<S: Store> Service<S> {
                         cs.audit
                             .push(self.audit_entry(actor, "import", &rec, diff(None, Some(&rec))));
                         created.push(rec.id.to_string());
+                        self.stage_into(actor, None, &rec, &mut cs);
                         cs.writes.push(Write::Insert(rec));
                     }
                     Built::Update(old, rec) => {
@@ -340,6 +341,15 @@ impl<S: Store> Service<S> {
                         cs.audit
                             .push(self.audit_entry(actor, "import", &rec, diff(Some(&old), Some(&rec))));
                         updated.push(rec.id.to_string());
+                        self.stage_into(actor, Some(&old), &rec, &mut cs);
+                        // Read in the session: the stage changes it wrote are visible there.
+                        let fields = entity::stage::rescoped(&old, &rec);
+                        if let Some(q) = entity::stage::history_query(&rec, super::records::MAX_STAGE_HISTORY)
+                            && !fields.is_empty()
+                        {
+                            let history = bulk.query(&entity::STAGE_CHANGE, &q).await?;
+                            cs.writes.extend(entity::stage::rescope_writes(history, &fields));
+                        }
                         cs.writes.push(Write::Update {
                             record: rec,
                             expected_version: old.version,

@@ -397,3 +397,127 @@ fn a_full_disk_is_disk_full_and_writes_nothing() {
     block_on(s.apply(big_contact(3, 1))).unwrap();
     assert_eq!(contacts(&s), 2);
 }
+
+/// An audit entry written with plain SQL, as an older build would have (hashes are not checked by
+/// the migration).
+fn insert_raw_audit(conn: &Connection, seq: i64, entity: &str, id: Id, actor: Id, changes: serde_json::Value) {
+    conn.execute(
+        "INSERT INTO audit_log (org_id, seq, id, at, actor, action, entity, entity_id, changes, prev_hash, hash) \
+         VALUES (?1, ?2, ?3, ?4, ?5, 'update', ?6, ?7, ?8, '', '')",
+        (
+            tenant(),
+            seq,
+            Id::from_u128(0x0190_0000_0000_7000_8000_0000_00a0_0000 + seq as u128),
+            1_700_000_000_000_000i64 + seq,
+            actor,
+            entity,
+            id,
+            changes.to_string(),
+        ),
+    )
+    .unwrap();
+}
+
+#[test]
+fn migration_7_backfills_the_stage_history_from_the_audit_log() {
+    use crm_core::entity::STAGE_CHANGE;
+    use serde_json::json;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v6.db");
+    let (user, owner, team, quote) = (Id::from_u128(7), Id::from_u128(8), Id::from_u128(9), Id::from_u128(10));
+    {
+        let conn = Connection::open(&path).unwrap();
+        migrate(&conn, 6).unwrap();
+        insert_raw_lead(&conn, 1, "won", None);
+        conn.execute(
+            "UPDATE leads SET owner_id = ?1, team_id = ?2 WHERE id = ?3",
+            (owner, team, lead_id(1)),
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO quotes (org_id, id, version, created_at, updated_at, status) VALUES (?1, ?2, 2, 1, 1, 'approved')",
+            (tenant(), quote),
+        )
+        .unwrap();
+        let set = |field: &str, old: serde_json::Value, new: &str| json!([{"field": field, "old": old, "new": new}]);
+        let created = json!([{"field": "first_name", "old": null, "new": "Lead 1"}, {"field": "status", "old": null, "new": "new"}]);
+        insert_raw_audit(&conn, 1, "lead", lead_id(1), user, created);
+        insert_raw_audit(&conn, 2, "lead", lead_id(1), user, set("notes", json!(null), "gate"));
+        insert_raw_audit(&conn, 3, "lead", lead_id(1), owner, set("status", json!("new"), "won"));
+        // A deleted lead keeps no history; other types' status fields are not stages.
+        insert_raw_audit(&conn, 4, "lead", lead_id(2), user, set("status", json!(null), "new"));
+        insert_raw_audit(&conn, 5, "contact", lead_id(1), user, set("status", json!(null), "new"));
+        insert_raw_audit(
+            &conn,
+            6,
+            "quote",
+            quote,
+            user,
+            set("status", json!("draft"), "approved"),
+        );
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let q = StoreQuery {
+        filter: Filter::All,
+        sort: vec![crm_core::query::SortKey::asc("at")],
+        limit: 10,
+    };
+    let rows = block_on(store.query(tenant(), &STAGE_CHANGE, &q)).unwrap();
+    let got: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r.str("entity").unwrap().to_owned(),
+                r.str("record_id").unwrap().to_owned(),
+                r.str("from_state").map(str::to_owned),
+                r.str("to_state").unwrap().to_owned(),
+                r.get("at").cloned(),
+                r.id_of("changed_by"),
+                r.id_of("owner_id"),
+                r.id_of("team_id"),
+            )
+        })
+        .collect();
+    let at = |seq: i64| Some(Value::Timestamp(Timestamp(1_700_000_000_000_000 + seq)));
+    let lead = lead_id(1).to_string();
+    assert_eq!(
+        got,
+        vec![
+            (
+                "lead".into(),
+                lead.clone(),
+                None,
+                "new".into(),
+                at(1),
+                Some(user),
+                Some(owner),
+                Some(team)
+            ),
+            (
+                "lead".into(),
+                lead,
+                Some("new".into()),
+                "won".into(),
+                at(3),
+                Some(owner),
+                Some(owner),
+                Some(team)
+            ),
+            (
+                "quote".into(),
+                quote.to_string(),
+                Some("draft".into()),
+                "approved".into(),
+                at(6),
+                Some(user),
+                None,
+                None
+            ),
+        ]
+    );
+    assert_eq!(
+        rows[0].id,
+        Id::from_u128(0x0190_0000_0000_7000_8000_0000_00a0_0001),
+        "the audit entry's id"
+    );
+}
