@@ -65,11 +65,11 @@ pub async fn check_in<S: Store>(
 
 /// `crm membership-numbers`: the owner's numbers as JSON.
 pub async fn numbers<S: Store>(svc: &Service<S>, actor: &Actor, as_of: Option<String>) -> Result<()> {
-    let day = match as_of {
-        Some(s) => time::Date::parse(&s, DAY)
-            .map_err(|_| Error::field("as_of", codes::INVALID_FORMAT, "expected YYYY-MM-DD"))?,
-        None => svc.now().date(),
-    };
+    let day = as_of
+        .map(|s| {
+            time::Date::parse(&s, DAY).map_err(|_| Error::field("as_of", codes::INVALID_FORMAT, "expected YYYY-MM-DD"))
+        })
+        .transpose()?;
     let n = svc.membership_numbers(actor, day).await?;
     crate::output::print(&serde_json::to_string_pretty(&n).unwrap_or_default())
 }
@@ -103,7 +103,7 @@ pub async fn summary<S: Store, W: std::io::Write>(svc: &Service<S>, actor: &Acto
         }
         writeln!(out, "  {status:<18} {n:>7}").map_err(w)?;
     }
-    let n = svc.membership_numbers(actor, svc.now().date()).await?;
+    let n = svc.membership_numbers(actor, None).await?;
     let today: u64 = n.check_ins_per_day.last().map_or(0, |d| d.check_ins);
     writeln!(
         out,

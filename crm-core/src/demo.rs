@@ -666,7 +666,7 @@ mod tests {
         assert_eq!(by_status.iter().map(|(_, n)| n).sum::<usize>(), 120, "{by_status:?}");
         assert_eq!(count("external_id:500001", "contact"), 1);
         assert!(demo.user("kiosk").is_some() && demo.user("staff").is_some());
-        let numbers = pollster::block_on(svc.membership_numbers(&admin, now.date())).unwrap();
+        let numbers = pollster::block_on(svc.membership_numbers(&admin, Some(now.date()))).unwrap();
         assert!(numbers.active_members > 0 && numbers.expiring_30_days > 0);
         let days_with_visits = numbers.check_ins_per_day.iter().filter(|d| d.check_ins > 0).count();
         assert!(
@@ -681,7 +681,8 @@ mod tests {
         // The same seed gives the same centre.
         let (store2, demo2) = load();
         let svc2 = Service::new(store2, Arc::new(FixedClock::new(now)), Arc::new(SeqIds::default()));
-        let again = pollster::block_on(svc2.membership_numbers(&Actor::system(demo2.tenant), now.date())).unwrap();
+        let again =
+            pollster::block_on(svc2.membership_numbers(&Actor::system(demo2.tenant), Some(now.date()))).unwrap();
         assert_eq!(
             serde_json::to_value(&numbers).unwrap(),
             serde_json::to_value(&again).unwrap()

@@ -219,12 +219,13 @@ impl Crm {
     /// The owner's membership numbers as of `as_of` (`YYYY-MM-DD`; today when `None`), over what
     /// this database holds.
     pub fn membership_numbers(&self, as_of: Option<String>) -> Result<MembershipNumbers> {
-        let day = match as_of {
-            Some(s) => time::Date::parse(&s, DAY).map_err(|_| {
-                crm_core::Error::field("as_of", crm_core::error::codes::INVALID_FORMAT, "expected YYYY-MM-DD")
-            })?,
-            None => self.svc.now().date(),
-        };
+        let day = as_of
+            .map(|s| {
+                time::Date::parse(&s, DAY).map_err(|_| {
+                    crm_core::Error::field("as_of", crm_core::error::codes::INVALID_FORMAT, "expected YYYY-MM-DD")
+                })
+            })
+            .transpose()?;
         Ok(self
             .run(|a| async move { self.svc.membership_numbers(&a, day).await })?
             .into())

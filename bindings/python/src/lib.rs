@@ -575,10 +575,9 @@ impl Database {
     /// The owner's membership numbers as of `as_of` (`YYYY-MM-DD`; default today), as JSON.
     #[pyo3(signature = (as_of=None))]
     fn membership_numbers(&self, py: Python<'_>, as_of: Option<&str>) -> PyResult<String> {
-        let day = match as_of {
-            Some(s) => time::Date::parse(s, DAY).map_err(|_| bad(format!("as_of: expected YYYY-MM-DD, got {s:?}")))?,
-            None => self.svc.now().date(),
-        };
+        let day = as_of
+            .map(|s| time::Date::parse(s, DAY).map_err(|_| bad(format!("as_of: expected YYYY-MM-DD, got {s:?}"))))
+            .transpose()?;
         let r = self.run(py, |svc, actor| pollster::block_on(svc.membership_numbers(actor, day)))?;
         to_json_string(&r)
     }

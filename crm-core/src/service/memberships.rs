@@ -144,9 +144,11 @@ impl<S: Store> Service<S> {
         self.present(actor, after).await
     }
 
-    /// The owner's numbers as of the day `as_of` (see [`MembershipNumbers`]), over the clients,
-    /// memberships and check-ins the actor may read (needs read access to each).
-    pub async fn membership_numbers(&self, actor: &Actor, as_of: time::Date) -> Result<MembershipNumbers> {
+    /// The owner's numbers as of the day `as_of` (today by the service's clock, UTC, when `None`;
+    /// see [`MembershipNumbers`]), over the clients, memberships and check-ins the actor may read
+    /// (needs read access to each).
+    pub async fn membership_numbers(&self, actor: &Actor, as_of: Option<time::Date>) -> Result<MembershipNumbers> {
+        let as_of = as_of.unwrap_or_else(|| self.clock.now().date());
         let contact_scope = actor.authorize(&CONTACT, Action::Read)?;
         actor.authorize(&MEMBERSHIP, Action::Read)?;
         actor.authorize(&CHECK_IN, Action::Read)?;

@@ -39,11 +39,13 @@ async fn numbers<S: ServerStore>(
     auth: Auth,
     p: Params,
 ) -> ApiResult<impl IntoResponse> {
-    let as_of = match p.get("as_of") {
-        Some(s) => time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
-            .map_err(|_| ApiError::BadRequest("`as_of` is a date, YYYY-MM-DD".into()))?,
-        None => app.svc.now().date(),
-    };
+    let as_of = p
+        .get("as_of")
+        .map(|s| {
+            time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
+                .map_err(|_| ApiError::BadRequest("`as_of` is a date, YYYY-MM-DD".into()))
+        })
+        .transpose()?;
     let actor = auth.actor;
     let n = app
         .run(move |svc| async move { svc.membership_numbers(&actor, as_of).await })
