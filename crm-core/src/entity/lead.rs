@@ -65,6 +65,8 @@ pub mod fields {
     pub const COMPANY_ID: &str = "company_id";
     pub const CONVERTED_AT: &str = "converted_at";
     pub const SOURCE: &str = "source";
+    /// The day the lead is expected to close (won or lost): what the forecast groups by.
+    pub const EXPECTED_CLOSE_DATE: &str = "expected_close_date";
 }
 use fields::*;
 
@@ -111,7 +113,8 @@ fn lead() -> EntityDef {
     .field(F::new("lost_reason", T::Text).max_len(500))
     .field(F::new(CONTACT_ID, T::Ref("contact")).read_only())
     .field(F::new(COMPANY_ID, T::Ref("company")).read_only())
-    .field(F::new(CONVERTED_AT, T::Timestamp).read_only());
+    .field(F::new(CONVERTED_AT, T::Timestamp).read_only())
+    .field(F::new(EXPECTED_CLOSE_DATE, T::Date).since(8));
     scoped(&mut e);
     e.scored = true;
     e.search_fields = &["first_name", "last_name", "company_name", "email", "phone"];
@@ -126,6 +129,94 @@ fn lead() -> EntityDef {
         &["score"],
     ];
     e
+}
+
+/// The chance (in percent) that a lead in each stage of the built-in pipeline is won, which the
+/// weighted forecast multiplies its value by ([`crate::analytics::forecast`]). A tenant overrides
+/// any of them, or gives its own stages one, in the organization's `stage_probabilities`.
+pub const DEFAULT_STAGE_PROBABILITIES: &[(&str, u8)] = &[
+    ("new", 10),
+    ("contacted", 20),
+    ("qualified", 40),
+    ("appointment_set", 50),
+    ("proposal_sent", 60),
+    ("negotiation", 80),
+];
+
+/// The probability of a stage: the tenant's override, else the declared default, else 100 for a
+/// won stage of `pipeline` and 0 for any other.
+pub fn stage_probability(
+    pipeline: &crate::pipeline::Pipeline,
+    overrides: &std::collections::BTreeMap<String, u8>,
+    stage: &str,
+) -> u8 {
+    use crate::pipeline::StageKind;
+    if let Some(p) = overrides.get(stage) {
+        return *p;
+    }
+    if let Some((_, p)) = DEFAULT_STAGE_PROBABILITIES.iter().find(|(k, _)| *k == stage) {
+        return *p;
+    }
+    match pipeline.stage(stage).map(|s| s.kind) {
+        Some(StageKind::Won) => 100,
+        _ => 0,
+    }
+}
+
+/// The organization setting holding the tenant's stage probabilities: a JSON object from stage
+/// key to a whole percent (`{"proposal_sent": 55}`).
+pub const STAGE_PROBABILITIES: &str = "stage_probabilities";
+
+/// Reads the tenant's stage probabilities from the organization record (none set: empty). What
+/// [`check_stage_probabilities`] would refuse is left out.
+pub fn stage_probabilities(org: &Record) -> std::collections::BTreeMap<String, u8> {
+    org.get(STAGE_PROBABILITIES)
+        .map(|v| v.to_json())
+        .and_then(|j| parse_probabilities(&j).ok())
+        .unwrap_or_default()
+}
+
+fn parse_probabilities(
+    j: &serde_json::Value,
+) -> std::result::Result<std::collections::BTreeMap<String, u8>, Vec<FieldError>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut errs = Vec::new();
+    match j {
+        serde_json::Value::Null => {}
+        serde_json::Value::Object(m) => {
+            for (k, v) in m {
+                match v.as_u64() {
+                    Some(p) if p <= 100 => {
+                        out.insert(k.clone(), p as u8);
+                    }
+                    p => errs.push(FieldError::new(
+                        format!("{STAGE_PROBABILITIES}.{k}"),
+                        if p.is_some() {
+                            codes::TOO_LARGE
+                        } else {
+                            codes::INVALID_FORMAT
+                        },
+                        "a whole percent from 0 to 100",
+                    )),
+                }
+            }
+        }
+        _ => errs.push(FieldError::new(
+            STAGE_PROBABILITIES,
+            codes::INVALID_FORMAT,
+            "an object from stage key to a whole percent",
+        )),
+    }
+    if errs.is_empty() { Ok(out) } else { Err(errs) }
+}
+
+/// Cross-field check of the organization's stage probabilities (every value a whole 0..=100).
+pub fn check_stage_probabilities(org: &Record, errs: &mut Vec<FieldError>) {
+    if let Some(v) = org.get(STAGE_PROBABILITIES)
+        && let Err(e) = parse_probabilities(&v.to_json())
+    {
+        errs.extend(e);
+    }
 }
 
 /// A lead needs something to call it by.
@@ -185,4 +276,71 @@ pub(crate) fn set_score(rec: &mut Record, score: i64, temperature: &str, model_v
     rec.set(TEMPERATURE, temperature);
     rec.set(SCORE_MODEL_VERSION, model_version);
     rec.set(SCORED_AT, now);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entity::ORGANIZATION;
+    use crate::pipeline::{Stage, StageKind, default_pipeline};
+    use crate::value::{Id, Value};
+    use std::collections::BTreeMap;
+
+    #[test]
+    fn stage_probabilities_take_the_override_then_the_default_then_the_kind() {
+        let mut p = default_pipeline();
+        p.stages.push(Stage {
+            key: "signed".into(),
+            label: "Signed".into(),
+            kind: StageKind::Won,
+        });
+        p.stages.push(Stage {
+            key: "site_visit".into(),
+            label: "Site visit".into(),
+            kind: StageKind::Open,
+        });
+        let overrides = BTreeMap::from([("qualified".to_owned(), 35u8), ("site_visit".to_owned(), 45)]);
+        let got: Vec<u8> = [
+            "qualified",
+            "negotiation",
+            "won",
+            "signed",
+            "lost",
+            "site_visit",
+            "elsewhere",
+        ]
+        .iter()
+        .map(|s| stage_probability(&p, &overrides, s))
+        .collect();
+        assert_eq!(got, [35, 80, 100, 100, 0, 45, 0]);
+    }
+
+    #[test]
+    fn the_organization_setting_is_checked_and_read() {
+        let mut org = Record::empty(&ORGANIZATION, Id::nil(), Id::nil(), Timestamp(0));
+        let json = Value::Json;
+        org.set(
+            STAGE_PROBABILITIES,
+            json(serde_json::json!({"new": 15, "won": 101, "lost": -1})),
+        );
+        let mut errs = Vec::new();
+        check_stage_probabilities(&org, &mut errs);
+        let paths: Vec<_> = errs.iter().map(|e| (e.path.as_str(), e.code.as_str())).collect();
+        assert_eq!(
+            paths,
+            [
+                ("stage_probabilities.lost", codes::INVALID_FORMAT),
+                ("stage_probabilities.won", codes::TOO_LARGE)
+            ]
+        );
+        assert!(stage_probabilities(&org).is_empty(), "a refused setting is not used");
+        org.set(STAGE_PROBABILITIES, json(serde_json::json!({"new": 15})));
+        let mut errs = Vec::new();
+        check_stage_probabilities(&org, &mut errs);
+        assert!(errs.is_empty());
+        assert_eq!(stage_probabilities(&org), BTreeMap::from([("new".to_owned(), 15)]));
+        org.set(STAGE_PROBABILITIES, json(serde_json::json!([15])));
+        check_stage_probabilities(&org, &mut errs);
+        assert_eq!(errs[0].path, STAGE_PROBABILITIES);
+    }
 }

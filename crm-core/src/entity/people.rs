@@ -82,10 +82,17 @@ fn organization() -> EntityDef {
             .default(true)
             .since(7),
     );
-    e.check = Some(super::quote::check_settings);
+    e = e.field(F::new(super::lead::STAGE_PROBABILITIES, T::Json).since(8));
+    e.check = Some(check_settings);
     // A tenant is created by the platform's own use case (`Service::create_organization`).
     e.exposure = Exposure::Managed;
     e
+}
+
+/// The organization's cross-field checks: quote settings and stage probabilities.
+fn check_settings(r: &Record, errs: &mut Vec<crate::error::FieldError>) {
+    super::quote::check_settings(r, errs);
+    super::lead::check_stage_probabilities(r, errs);
 }
 
 fn location() -> EntityDef {

@@ -17,6 +17,7 @@ mod memberships;
 mod people;
 mod quotes;
 mod records;
+mod reports;
 mod rollups;
 mod sync;
 mod transfer;
@@ -34,6 +35,7 @@ pub use front_desk_import::cases as front_desk_import_cases;
 pub use front_desk_import::{Counts, PosImportOptions, PosImportReport};
 pub use leads::{Conversion, ConvertOptions, RescoreReport, StageSummary};
 pub use memberships::{FREEZE_ACCEPTS, RENEW_ACCEPTS};
+pub use reports::{ReportAnswer, ReportKind, ReportRequest};
 pub use sync::MAX_SYNC_BATCH;
 pub use transfer::{
     ExportOptions, ImportMode, ImportOptions, ImportReport, RowError, check_import_disk, formula_like, formula_safe,
