@@ -244,6 +244,12 @@ pub async fn load<S: Store>(store: S, ids: Arc<dyn IdGen>, now: Timestamp, size:
                 last.to_lowercase()
             ));
         }
+        if !matches!(status, "won" | "lost") {
+            // Expected to close one to four months after it came in (no draw: the demo's other
+            // values stay as they were).
+            let close = Timestamp(start.0 + step * i as i64).plus_days(30 + (i % 90) as i64);
+            input["expected_close_date"] = json!(close.date().to_string());
+        }
         if status == "lost" {
             input["lost_reason"] =
                 json!(rng.pick(&["price", "went with competitor", "no response", "insurance denied"]));

@@ -58,6 +58,7 @@ pub fn api<S: ServerStore>(cfg: &Config) -> (Api<S>, Arc<Json>) {
     api = routes::leads::routes(api);
     api = routes::quotes::routes(api);
     api = routes::memberships::routes(api);
+    api = routes::analytics::routes(api);
     for def in entity::all() {
         if def.exposure == Exposure::Internal || def.name == "organization" {
             continue;

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod aggregates;
+pub mod analytics;
 pub mod auth;
 pub mod compliance;
 pub mod leads;
