@@ -24,9 +24,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     // Inspection opens the database read-only: a file on a read-only medium can be checked and
     // exported, and nothing (not even a migration) changes it.
     let store = Arc::new(match cli.command {
-        Command::Check | Command::Export { .. } | Command::Summary { .. } | Command::Backup { .. } => {
-            crm_store::open_read_only(&cli.database)?
-        }
+        Command::Check
+        | Command::Export { .. }
+        | Command::Summary { .. }
+        | Command::Report { .. }
+        | Command::Backup { .. } => crm_store::open_read_only(&cli.database)?,
         _ => crm_store::open(&cli.database)?,
     });
     let svc = Service::new(store.clone(), Arc::new(SystemClock), Arc::new(RandomIds));
@@ -171,6 +173,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             return crate::front_desk::check_in(&svc, &actor, card, contact, location).await;
         }
+        Command::Report { report, q, by, json } => crate::report::run(&svc, &actor, &report, q, by, json).await?,
         Command::MembershipNumbers { as_of } => crate::front_desk::numbers(&svc, &actor, as_of).await?,
         Command::ImportMembers { file, mode, dry_run } => {
             let mode = if dry_run { Mode::DryRun } else { mode };
@@ -303,7 +306,7 @@ async fn summary(svc: &Svc, actor: &Actor, top: u32) -> Result<()> {
 }
 
 /// `1234567` cents -> `$12,345.67`.
-fn money(m: Money) -> String {
+pub(crate) fn money(m: Money) -> String {
     let s = m.to_string();
     let (whole, cents) = s.split_once('.').unwrap_or((&s, "00"));
     let (sign, digits) = whole.strip_prefix('-').map_or(("", whole), |d| ("-", d));

@@ -11,11 +11,13 @@
 //! crm serve --demo              # the HTTP API on 127.0.0.1:8080 (reference at /docs)
 //! crm import-members pos.csv --mode all-or-nothing   # the point of sale's clients and memberships
 //! crm check-in --card 500123    # the front desk: allowed, warned or refused, and why
+//! crm report funnel --q "source:referral"   # a report as a table (see docs/analytics.md)
 //! ```
 
 mod commands;
 mod front_desk;
 mod output;
+mod report;
 mod serve;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -148,6 +150,23 @@ enum Command {
         /// The day, `YYYY-MM-DD`.
         #[arg(long)]
         as_of: Option<String>,
+    },
+    /// A report over the leads the acting user may read, as a table (see docs/analytics.md):
+    /// `funnel`, `velocity` (time in stage, win rate, time to close), `forecast` (weighted, by
+    /// expected close month, against what was won) or `breakdown` (conversion and revenue by
+    /// source, owner or team).
+    Report {
+        /// Which report.
+        report: String,
+        /// Text filter over leads, e.g. `source:referral owner:me`.
+        #[arg(long)]
+        q: Option<String>,
+        /// The breakdown's groups: `source` (default), `owner` or `team`.
+        #[arg(long)]
+        by: Option<String>,
+        /// Print the report as JSON (what the HTTP API answers) instead of a table.
+        #[arg(long)]
+        json: bool,
     },
     /// Serve the HTTP API (see docs/server.md).
     Serve(crm_server::ServeArgs),
