@@ -1168,6 +1168,8 @@ fn run(args: &Args) -> Res<()> {
 
     // ---- aggregates: the funnel (leads by status, with their value) and leads by source and month ----
     aggregates(&svc, &t.manager, &raw_r, &tenant_b, plan.rounds)?;
+    // ---- reports: the funnel and the forecast, each beside raw SQL doing the same grouping ----
+    reports(&svc, &t.manager, &raw_r, &tenant_b, plan.rounds)?;
 
     // ---- create_lead ----
     let actor = &t.sales[0];
@@ -1735,5 +1737,91 @@ fn print_plans(raw: &Connection, what: &str, sqls: &[(&str, &str)]) -> Res<()> {
             .collect::<Result<_, _>>()?;
         eprintln!("{what} plan ({who}): {}", plan.join(" | "));
     }
+    Ok(())
+}
+
+/// The lead's id as the text a stage change names it by (`record_id`), from the id column (a blob).
+const LEAD_ID_TEXT: &str = "lower(substr(hex(l.id), 1, 8) || '-' || substr(hex(l.id), 9, 4) || '-' || \
+                            substr(hex(l.id), 13, 4) || '-' || substr(hex(l.id), 17, 4) || '-' || substr(hex(l.id), 21))";
+
+/// The funnel report (`svc.funnel`) beside the raw grouping by status, and the forecast report
+/// (`svc.forecast`) beside raw SQL grouping leads by status and expected close month and the won
+/// leads by the month of their latest change into `won`. The answers must agree in the leads they
+/// count (and, for the forecast, the won leads).
+fn reports(svc: &Svc, reader: &Actor, raw: &Connection, tenant: &[u8], rounds: usize) -> Res<()> {
+    let funnel_sql = "SELECT status, SUM(estimated_value), COUNT(*) FROM leads WHERE org_id = ?1 GROUP BY status";
+    let open_sql = "SELECT status, substr(expected_close_date, 1, 7), SUM(estimated_value), COUNT(*) FROM leads \
+                    WHERE org_id = ?1 GROUP BY 1, 2";
+    let won_sql = format!(
+        "SELECT strftime('%Y-%m', w.at / 1000000, 'unixepoch'), SUM(l.estimated_value), COUNT(*) FROM leads l \
+         LEFT JOIN (SELECT record_id, MAX(at) AS at FROM stage_changes WHERE org_id = ?1 AND entity = 'lead' \
+         AND to_state = 'won' GROUP BY record_id) w ON w.record_id = {LEAD_ID_TEXT} \
+         WHERE l.org_id = ?1 AND l.status = 'won' GROUP BY 1"
+    );
+    print_plans(raw, "report_forecast", &[("raw open", open_sql), ("raw won", &won_sql)])?;
+    let count_rows = |sql: &str| -> Res<u64> {
+        let mut st = raw.prepare_cached(sql)?;
+        let last = st.column_count() - 1;
+        let mut q = st.query([tenant])?;
+        let mut n = 0u64;
+        while let Some(r) = q.next()? {
+            n += r.get::<_, i64>(last)? as u64;
+            black_box(r.get_ref(0)?);
+        }
+        Ok(n)
+    };
+
+    let (mut raw_n, mut svc_n) = (0, 0);
+    let (raw_t, svc_t) = alternate(
+        rounds,
+        |_| {
+            raw_n = count_rows(funnel_sql)?;
+            Ok(())
+        },
+        |_| {
+            let f = block(svc.funnel(reader, None))?;
+            svc_n = f.total;
+            black_box(f);
+            Ok(())
+        },
+    )?;
+    if raw_n != svc_n {
+        return Err(format!("report_funnel: raw counted {raw_n} leads, service {svc_n}").into());
+    }
+    eprintln!("report_funnel: {svc_n} leads; service {svc_t:?}, raw {raw_t:?}");
+    emit(
+        "report_funnel",
+        svc_t.as_secs_f64() * 1e6,
+        "us/op",
+        Some(raw_t.as_secs_f64() * 1e6),
+        svc_n as usize,
+    );
+
+    let (mut raw_won, mut svc_won) = (0, 0);
+    let (raw_t, svc_t) = alternate(
+        rounds,
+        |_| {
+            black_box(count_rows(open_sql)?);
+            raw_won = count_rows(&won_sql)?;
+            Ok(())
+        },
+        |_| {
+            let f = block(svc.forecast(reader, None))?;
+            svc_won = f.months.iter().map(|m| m.won_leads).sum();
+            black_box(f);
+            Ok(())
+        },
+    )?;
+    if raw_won != svc_won {
+        return Err(format!("report_forecast: raw counted {raw_won} won leads, service {svc_won}").into());
+    }
+    eprintln!("report_forecast: {svc_won} won leads; service {svc_t:?}, raw {raw_t:?}");
+    emit(
+        "report_forecast",
+        svc_t.as_secs_f64() * 1e6,
+        "us/op",
+        Some(raw_t.as_secs_f64() * 1e6),
+        svc_n as usize,
+    );
     Ok(())
 }

@@ -74,7 +74,7 @@ pub fn funnel(pipeline: &Pipeline, totals: &[StageTotal]) -> Funnel {
     let sum_kind = |kind: StageKind| {
         pipeline
             .stage_keys(kind)
-            .map(|k| in_stage(k))
+            .map(&in_stage)
             .fold((0u64, 0i64), |(n, v), (m, w)| (n + m, v + w))
     };
     let (won, won_value) = sum_kind(StageKind::Won);
