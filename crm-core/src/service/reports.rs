@@ -22,6 +22,9 @@ use crate::value::{Money, Value};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
+/// Most ids in one `IN` list of a bound filter (the binder refuses longer lists).
+const IN_CHUNK: usize = 100;
+
 /// The reports a caller may ask for by name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ReportKind {
@@ -322,7 +325,7 @@ impl<S: Store> Service<S> {
         let chunks: Vec<Filter> = match ids {
             None => vec![of_leads],
             Some(ids) => ids
-                .chunks(500)
+                .chunks(IN_CHUNK)
                 .map(|c| {
                     Filter::and([
                         of_leads.clone(),
