@@ -74,7 +74,8 @@ enum Command {
         /// Update records whose external_id matches instead of creating duplicates.
         #[arg(long)]
         upsert: bool,
-        /// Column mapping, `CSV header=field` (repeatable); without it headers are matched to field names.
+        /// Column mapping, `CSV header=field` (repeatable; `header=` ignores the column); other headers
+        /// are matched to field names.
         #[arg(long = "map")]
         mapping: Vec<String>,
         /// Write even if the database's file system seems to have less free space than the import

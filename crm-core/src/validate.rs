@@ -323,8 +323,8 @@ fn read_input(path: &str, spec: &FieldSpec, raw: &Json, ctx: &Ctx) -> Result<Val
 /// dates, times and references take strings; integers take JSON integers (not `"12"`, not `1.5`);
 /// numbers take JSON numbers; booleans take `true` or `false`; tags and multi-enums take lists of
 /// strings; JSON fields take objects and lists; money takes a decimal string (`"1,234.50"`) or a
-/// whole number of major units. `null`, and a blank string for a string-typed field, mean "not set".
-/// Strings are then normalised as in [`parse_text`]; no string anywhere in the value may hold a
+/// JSON number of major units with at most two decimals, read exactly ([`money_number`]). `null`,
+/// and a blank string for a string-typed field, mean "not set". Strings are then normalised as in [`parse_text`]; no string anywhere in the value may hold a
 /// forbidden control character ([`is_forbidden_control`]).
 pub fn parse_json(path: &str, spec: &FieldSpec, raw: &Json, ctx: &Ctx) -> Result<Value, FieldError> {
     check_controls(path, raw)?;
@@ -343,15 +343,7 @@ pub fn parse_json(path: &str, spec: &FieldSpec, raw: &Json, ctx: &Ctx) -> Result
             .filter(|n| n.is_finite())
             .map(Value::Number)
             .ok_or_else(|| type_error(path, &spec.ty)),
-        (Json::Number(n), FieldType::Money) => {
-            n.as_i64().and_then(Money::from_major).map(Value::Money).ok_or_else(|| {
-                FieldError::new(
-                    path,
-                    codes::INVALID_MONEY,
-                    "send amounts with cents as strings, like \"1234.50\"",
-                )
-            })
-        }
+        (Json::Number(n), FieldType::Money) => money_number(path, n).map(Value::Money),
         // A JSON number reads by its shortest decimal form (`2.5`, `0.1`), exactly.
         (Json::Number(n), FieldType::Decimal) => crate::decimal::parse(&n.to_string())
             .map(Value::Decimal)
@@ -360,6 +352,36 @@ pub fn parse_json(path: &str, spec: &FieldSpec, raw: &Json, ctx: &Ctx) -> Result
         (Json::Object(_) | Json::Array(_), FieldType::Json) => Ok(Value::Json(raw.clone())),
         _ => Err(type_error(path, &spec.ty)),
     }
+}
+
+/// Reads a JSON number as money, exactly: a whole number is major units; a fraction reads by its
+/// shortest round-trip decimal form (`1234.5` is `"1234.5"`, never `1234.4999…`), which may have at
+/// most the currency's two decimals (`0.1 + 0.2`, whose shortest form is `0.30000000000000004`, is
+/// refused rather than rounded). Exponent forms (`1e21`) and amounts beyond the range are refused.
+fn money_number(path: &str, n: &serde_json::Number) -> Result<Money, FieldError> {
+    if let Some(units) = n.as_i64() {
+        return Money::from_major(units)
+            .ok_or_else(|| FieldError::new(path, codes::INVALID_MONEY, "amount out of range"));
+    }
+    // serde_json prints an f64 in its shortest round-trip form (ryu).
+    let text = n.to_string();
+    if let Some((_, frac)) = text.split_once('.')
+        && frac.len() > 2
+        && frac.bytes().all(|b| b.is_ascii_digit())
+    {
+        return Err(FieldError::new(
+            path,
+            codes::INVALID_MONEY,
+            format!("{text} has more than 2 decimals; amounts are exact to the cent"),
+        ));
+    }
+    Money::parse(&text).ok_or_else(|| {
+        FieldError::new(
+            path,
+            codes::INVALID_MONEY,
+            format!("{text} is not an amount of money; expected a number like 1234.5 or a string like \"1234.50\""),
+        )
+    })
 }
 
 /// Reads a value that may be text: strings are read by the field's declared type ([`parse_text`]),
@@ -505,7 +527,7 @@ fn check_controls(path: &str, j: &Json) -> Result<(), FieldError> {
 }
 
 /// `"Door Knock"` -> `"door_knock"`.
-fn option_key(s: &str) -> String {
+pub fn option_key(s: &str) -> String {
     s.trim()
         .to_lowercase()
         .split(|c: char| c.is_whitespace() || c == '-')
@@ -719,7 +741,7 @@ mod tests {
     #[test]
     fn reports_every_failing_field_with_code_and_path() {
         let mut r = lead();
-        let input = json!({"email": "nope", "phone": "12", "source": "carrier pigeon", "estimated_value": 1.5,
+        let input = json!({"email": "nope", "phone": "12", "source": "carrier pigeon", "estimated_value": 1.505,
                            "score": 99, "notes": "x".repeat(10_001), "wat": 1, "custom": {"roof": "x"}});
         let errs = apply_input(
             &mut r,
@@ -889,13 +911,33 @@ mod tests {
         for raw in [json!("45.5"), json!(false)] {
             bad(T::Number, raw, codes::INVALID_TYPE);
         }
-        // Money: a decimal string (as documented, `"18,500"` too) or whole major units; never a float.
+        // Money: a decimal string (as documented, `"18,500"` too) or a JSON number of major units
+        // with at most two decimals, read exactly by its shortest decimal form.
         ok(T::Money, json!("18,500.50"), json!("18500.50"));
         ok(T::Money, json!(18500), json!("18500.00"));
+        ok(T::Money, json!(1234.5), json!("1234.50"));
+        ok(T::Money, json!(-0.01), json!("-0.01"));
+        ok(T::Money, json!(1.1), json!("1.10"));
+        ok(T::Money, json!(18500.0), json!("18500.00"));
+        ok(T::Money, json!(0.07), json!("0.07"));
         ok(T::Money, json!(""), Json::Null);
-        for raw in [json!(1.5), json!("1.234"), json!(true), json!(["1"])] {
+        for raw in [
+            json!(1.505),
+            json!(0.1 + 0.2),
+            json!(1e300),
+            json!(u64::MAX),
+            json!("1.234"),
+            json!(true),
+            json!(["1"]),
+        ] {
             bad(T::Money, raw, codes::INVALID_MONEY);
         }
+        let e = parse_json("v", &FieldSpec::new(T::Money), &json!(0.1 + 0.2), &ctx()).unwrap_err();
+        assert!(
+            e.message.contains("0.30000000000000004") && e.message.contains("2 decimals"),
+            "{}",
+            e.message
+        );
         // Decimals: a string or a JSON number, read exactly by its decimal digits; answered as a string.
         ok(T::Decimal, json!("2.50"), json!("2.5"));
         ok(T::Decimal, json!(0.1), json!("0.1"));

@@ -80,7 +80,7 @@ async fn wrong_json_types_and_control_characters_are_422_and_change_nothing() {
             &lead,
             &admin,
             v,
-            json!({ "tags": "a,b", "owner_id": "user-7", "first_name": "A\u{0}nn", "estimated_value": 1.5 }),
+            json!({ "tags": "a,b", "owner_id": "user-7", "first_name": "A\u{0}nn", "estimated_value": 1.505 }),
         )
         .await;
     assert_eq!(

@@ -319,7 +319,9 @@ struct Job<'a> {
 
 impl Job<'_> {
     fn page(&self, req: &ListRequest) -> Result<Page<Record>, Fail> {
-        pollster::block_on(self.svc.list_bulk(self.actor, self.entity, req)).map_err(Fail::Core)
+        pollster::block_on(self.svc.list_bulk(self.actor, self.entity, req))
+            .map_err(crate::in_chars(req.q.as_deref()))
+            .map_err(Fail::Core)
     }
 }
 

@@ -18,7 +18,7 @@ use crm_core::service::{
 use crm_core::store::AuditQuery;
 use crm_core::value::{Id, Timestamp, Value};
 use crm_store::AnyStore;
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 use serde_json::{Map, Value as Json, json};
@@ -80,14 +80,41 @@ fn parse_model(s: &str) -> PyResult<ScoringModel> {
     serde_json::from_str(s).map_err(|e| bad(format!("invalid scoring model: {e}")))
 }
 
+/// A typed filter's JSON; a typo is an `InvalidQueryError` naming the bad key and the allowed ones
+/// (the core's [`FilterSpec::from_json`]).
 fn parse_filter(s: Option<&str>) -> PyResult<Option<Filter>> {
     s.map(|s| {
-        serde_json::from_str::<FilterSpec>(s)
-            .map(Filter::from)
-            .map_err(|e| bad(format!("invalid filter: {e}")))
+        let j = serde_json::from_str::<Json>(s).map_err(|e| bad(format!("invalid filter: {e}")))?;
+        FilterSpec::from_json(&j).map(Filter::from).map_err(to_py_err)
     })
     .transpose()
 }
+
+/// A query error's position as a Python string index into `q` (the core counts bytes).
+fn in_chars(q: Option<&str>) -> impl Fn(Error) -> Error + '_ {
+    move |e| match (e, q) {
+        (Error::InvalidQuery { message, position }, Some(q)) => Error::InvalidQuery {
+            position: q.get(..position).map_or(position, |head| head.chars().count()),
+            message,
+        },
+        (e, _) => e,
+    }
+}
+
+/// A file error as Python's `OSError` subclass for it (`FileNotFoundError`, `PermissionError`,
+/// ...), with the path as its `filename`.
+fn file_err(path: &str, e: &std::io::Error) -> PyErr {
+    let errno = e.raw_os_error().unwrap_or(0);
+    let msg = e.to_string();
+    // `OSError(errno, strerror, filename)` picks the subclass from the errno.
+    match e.kind() {
+        std::io::ErrorKind::NotFound => PyFileNotFoundError::new_err((ENOENT, msg, path.to_owned())),
+        _ => PyOSError::new_err((errno, msg, path.to_owned())),
+    }
+}
+
+/// `ENOENT`: the same number on Linux, macOS and Windows.
+const ENOENT: i32 = 2;
 
 fn to_json_string<T: serde::Serialize>(v: &T) -> PyResult<String> {
     serde_json::to_string(v).map_err(|e| bad(e.to_string()))
@@ -206,12 +233,44 @@ impl Database {
 
 #[pymethods]
 impl Database {
-    /// Opens (creating if needed) the SQLite database at `path` as the user with email `as_user`
-    /// (the system, with the admin role, when `None`) of `tenant` (the only tenant when `None`).
+    /// Opens the database at `path` (a SQLite file, which must exist, or a PostgreSQL URL) as the
+    /// user with email `as_user` (the system, with the admin role, when `None`) of `tenant` (the
+    /// only tenant when `None`). With `create`, a missing SQLite file is created, and a database
+    /// without an organization gets one named `organization` (the core validates it).
     #[staticmethod]
-    #[pyo3(signature = (path, as_user=None, tenant=None))]
-    fn open(py: Python<'_>, path: String, as_user: Option<String>, tenant: Option<String>) -> PyResult<Self> {
+    #[pyo3(signature = (path, as_user=None, tenant=None, create=false, organization=None))]
+    fn open(
+        py: Python<'_>,
+        path: String,
+        as_user: Option<String>,
+        tenant: Option<String>,
+        create: bool,
+        organization: Option<String>,
+    ) -> PyResult<Self> {
         let tenant = tenant.as_deref().map(parse_id).transpose()?;
+        if organization.is_some() && !create {
+            return Err(bad("organization= creates an organization: pass create=True with it"));
+        }
+        let no_organization = || {
+            Error::field(
+                "organization",
+                crm_core::error::codes::REQUIRED,
+                "the database has no organization yet: pass organization=\"Name\" with create=True",
+            )
+        };
+        let missing = !crm_store::is_postgres_url(&path) && !std::path::Path::new(&path).exists();
+        if missing && create && organization.is_none() {
+            // Nothing to open in a new database without its organization: refuse before creating it.
+            return Err(to_py_err(no_organization()));
+        }
+        if missing && !create {
+            // Opening must not leave an empty database behind for a mistyped path.
+            return Err(PyFileNotFoundError::new_err((
+                ENOENT,
+                "no CRM database at this path (crm.open(path, create=True, organization=...) makes one)",
+                path,
+            )));
+        }
         let p = path.clone();
         let (svc, actor) = py
             .detach(move || {
@@ -222,9 +281,14 @@ impl Database {
                     let svc = Service::new(store, Arc::new(SystemClock), Arc::new(RandomIds));
                     let tenant = match tenant {
                         Some(t) => t,
-                        None => match svc.tenants().await?.as_slice() {
-                            [only] => *only,
-                            [] => return Err(Error::not_found("tenant", "(the database has no tenant)")),
+                        None => match (svc.tenants().await?.as_slice(), organization) {
+                            ([only], _) => *only,
+                            ([], Some(name)) => {
+                                let mut input = Map::new();
+                                input.insert("name".into(), Json::String(name));
+                                svc.create_organization(&input).await?.id
+                            }
+                            ([], None) => return Err(no_organization()),
                             _ => {
                                 return Err(Error::field(
                                     "tenant",
@@ -306,6 +370,7 @@ impl Database {
                 } else {
                     svc.list(actor, &entity, &req).await
                 }
+                .map_err(in_chars(req.q.as_deref()))
             })
         })?;
         let conv = Conv::new(py)?;
@@ -525,7 +590,7 @@ impl Database {
     ) -> PyResult<String> {
         let mode: ImportMode = serde_json::from_value(Json::String(mode.into()))
             .map_err(|_| bad(format!("unknown import mode {mode:?}")))?;
-        let file = std::fs::File::open(&path).map_err(|e| bad(format!("{path}: {e}")))?;
+        let file = std::fs::File::open(&path).map_err(|e| file_err(&path, &e))?;
         let opts = ImportOptions {
             mode,
             upsert,
@@ -543,7 +608,7 @@ impl Database {
     fn import_point_of_sale(&self, py: Python<'_>, path: String, mode: &str) -> PyResult<String> {
         let mode: ImportMode = serde_json::from_value(Json::String(mode.into()))
             .map_err(|_| bad(format!("unknown import mode {mode:?}")))?;
-        let file = std::fs::File::open(&path).map_err(|e| bad(format!("{path}: {e}")))?;
+        let file = std::fs::File::open(&path).map_err(|e| file_err(&path, &e))?;
         let opts = PosImportOptions {
             mode,
             ..Default::default()
@@ -595,7 +660,7 @@ impl Database {
         order_by: Option<String>,
         raw: bool,
     ) -> PyResult<u64> {
-        let file = std::fs::File::create(&path).map_err(|e| bad(format!("{path}: {e}")))?;
+        let file = std::fs::File::create(&path).map_err(|e| file_err(&path, &e))?;
         let opts = ExportOptions {
             fields: fields.unwrap_or_default(),
             q,
@@ -605,6 +670,7 @@ impl Database {
         };
         self.run(py, |svc, actor| {
             pollster::block_on(svc.export_csv(actor, &entity, &opts, std::io::BufWriter::new(file)))
+                .map_err(in_chars(opts.q.as_deref()))
         })
     }
 

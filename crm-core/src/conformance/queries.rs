@@ -166,7 +166,65 @@ impl<S: Store> Fixture<S> {
             me: self.tech.user_id,
             vctx: &vctx,
             compute: None,
+            stages: None,
         };
         crate::query::bind(crate::query::text::parse(q).unwrap(), &cx).unwrap()
     }
+}
+
+/// A text query's errors found when binding (an unknown field, a value that is not of the field's
+/// type, an enum option or a pipeline stage that does not exist) are query errors at the place of
+/// the bad term, never an empty answer.
+pub fn query_errors_point_at_the_term<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    f.lead(
+        &f.admin,
+        json!({"first_name": "Ann", "status": "contacted", "source": "referral"}),
+    );
+    let err = |q: &str| {
+        let req = ListRequest {
+            q: Some(q.into()),
+            ..Default::default()
+        };
+        match block(f.svc.list(&f.admin, "lead", &req)) {
+            Err(crate::error::Error::InvalidQuery { message, position }) => (position, message),
+            other => panic!("{q}: {other:?}"),
+        }
+    };
+    let (pos, msg) = err("score>=60 status:neww");
+    assert_eq!(pos, 17, "{msg}");
+    assert!(msg.contains("neww is not one of: new, contacted,"), "{msg}");
+    assert_eq!(err("status:new,neww").0, 11, "the bad value of a list");
+    assert_eq!(err("(status:new OR  bogus:1)").0, 16, "an unknown field, at its name");
+    assert_eq!(err("score>=abc").0, 7, "a value of the wrong type");
+    let (pos, msg) = err("-source:pigeon");
+    assert_eq!(pos, 8);
+    assert!(
+        msg.contains("pigeon is not one of:") && msg.contains("referral"),
+        "{msg}"
+    );
+    assert_eq!(err("\"é\" score>x").0, 11, "byte offsets in the core");
+    // Options match as typed or by their key form; the typed filter is checked the same way.
+    assert_eq!(f.ids(&f.admin, "lead", "status:Contacted source:Referral").len(), 1);
+    let typed = ListRequest {
+        filter: Some(Filter::eq("status", "neww")),
+        ..Default::default()
+    };
+    let e = block(f.svc.list(&f.admin, "lead", &typed)).unwrap_err();
+    assert_eq!(e.code(), "invalid_query");
+    // A stage of a stored pipeline is a known status.
+    block(f.svc.create(
+        &f.admin,
+        "pipeline",
+        &super::obj(json!({"name": "Storm", "stages": [
+            {"key": "inspected", "kind": "open"}, {"key": "signed", "kind": "won"}, {"key": "gone", "kind": "lost"}
+        ]})),
+    ))
+    .unwrap();
+    assert!(f.ids(&f.admin, "lead", "status:inspected").is_empty());
+    assert!(
+        f.ids(&f.admin, "lead", "status:new").is_empty(),
+        "the built-in stages stay"
+    );
+    assert!(err("status:neww").1.contains("inspected"));
 }

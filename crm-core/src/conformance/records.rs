@@ -71,6 +71,33 @@ pub fn validation_reports_every_field_and_writes_nothing<S: Store>(store: S) {
         vec![("status".into(), codes::INVALID_OPTION.into())],
         "status must be a pipeline stage"
     );
+    // A status that is no stage is reported with the field errors, not after they are fixed.
+    let input = json!({"email": "nope", "estimated_value": "12.345", "status": "neww"});
+    let err = block(f.svc.create(&f.admin, "lead", &obj(input.clone()))).unwrap_err();
+    let all = vec![
+        ("email".to_owned(), codes::INVALID_EMAIL.to_owned()),
+        ("estimated_value".into(), codes::INVALID_MONEY.into()),
+        ("status".into(), codes::INVALID_OPTION.into()),
+    ];
+    assert_eq!(codes_of(&err), all, "every failing field of a create at once");
+    assert_eq!((f.count("lead"), f.writes_seen()), before);
+    let lead = f.lead(&f.admin, json!({"first_name": "Ann"}));
+    let before = (f.count("lead"), f.writes_seen());
+    let err = block(f.svc.update(&f.admin, "lead", lead.id, lead.version, &obj(input))).unwrap_err();
+    assert_eq!(codes_of(&err), all, "every failing field of an update at once");
+    let err = block(f.svc.update(
+        &f.admin,
+        "lead",
+        lead.id,
+        lead.version,
+        &obj(json!({"email": "nope", "notes": "fine"})),
+    ))
+    .unwrap_err();
+    assert_eq!(
+        codes_of(&err),
+        vec![("email".into(), codes::INVALID_EMAIL.into())],
+        "an update checks the stage rule only when it touches it"
+    );
     assert_eq!((f.count("lead"), f.writes_seen()), before);
 }
 

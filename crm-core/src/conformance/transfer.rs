@@ -52,6 +52,46 @@ pub fn import_dry_run_reports_rows_and_fields<S: Store>(store: S) {
         ]
     );
     assert_eq!((f.count("lead"), f.writes_seen()), before, "a dry run writes nothing");
+    // One row's report lists every failing field, a status that is no stage included.
+    let csv = "first_name,email,estimated_value,status\nBob,nope,1.234,neww\n";
+    let r = block(
+        f.svc
+            .import_csv(&f.manager, "lead", csv.as_bytes(), &ImportOptions::default()),
+    )
+    .unwrap();
+    assert_eq!(
+        r.errors[0]
+            .errors
+            .iter()
+            .map(|x| (x.path.as_str(), x.code.as_str()))
+            .collect::<Vec<_>>(),
+        vec![
+            ("email", codes::INVALID_EMAIL),
+            ("estimated_value", codes::INVALID_MONEY),
+            ("status", codes::INVALID_OPTION)
+        ]
+    );
+    // A mapping names the columns that need it; the others still match by name, `""` ignores one,
+    // and a field the mapping gives one column is not also matched from another.
+    let csv = "E-mail,First Name,Email,Notes\nann@example.com,Ann,other@example.com,hi\n";
+    let opts = ImportOptions {
+        mapping: [("E-mail", "email"), ("Notes", "")]
+            .into_iter()
+            .map(|(a, b)| (a.to_owned(), b.to_owned()))
+            .collect(),
+        ..Default::default()
+    };
+    let r = block(f.svc.import_csv(&f.manager, "lead", csv.as_bytes(), &opts)).unwrap();
+    assert_eq!((r.valid, r.invalid), (1, 0));
+    assert_eq!(
+        r.columns,
+        [("E-mail", "email"), ("First Name", "first_name")]
+            .into_iter()
+            .map(|(a, b)| (a.to_owned(), b.to_owned()))
+            .collect()
+    );
+    assert_eq!(r.ignored_columns, vec!["Email".to_string(), "Notes".to_string()]);
+    assert_eq!((f.count("lead"), f.writes_seen()), before, "a dry run writes nothing");
     assert_eq!(
         block(
             f.svc

@@ -2,7 +2,7 @@
 //! rules read. The service calls the hooks of whatever declaration it handles; it never matches names.
 
 use crate::computed::ComputeCtx;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::pipeline::Pipeline;
 use crate::record::Record;
 use crate::schema::EntityDef;
@@ -128,6 +128,34 @@ impl WriteCtx {
     pub fn check_tenant_rules(&self, rec: &Record, changed: Option<&[String]>) -> Result<()> {
         let touched = |f: &str| changed.is_none_or(|c| c.iter().any(|x| x == f));
         rec.entity.rules.check_tenant_rules(rec, &touched, self)
+    }
+
+    /// Applies `input` onto `rec` ([`validate::apply_input`]): the paths that changed. When some
+    /// fields fail, the tenant rules still run on what did read, so one answer names every failing
+    /// field (a bad email and a status that is no stage of the pipeline together); a rule's error
+    /// on a field that already failed is dropped. On success the caller runs the tenant rules
+    /// itself, after its own steps ([`WriteCtx::check_tenant_rules`]).
+    pub fn apply_input(
+        &self,
+        rec: &mut Record,
+        input: &serde_json::Map<String, serde_json::Value>,
+        mode: validate::Mode,
+    ) -> Result<Vec<String>> {
+        let mut errs = match validate::apply_input(rec, input, &self.custom, &self.vctx, mode) {
+            Ok(changed) => return Ok(changed),
+            Err(errs) => errs,
+        };
+        let given: Vec<String> = input.keys().cloned().collect();
+        let changed = (mode == validate::Mode::Update).then_some(given.as_slice());
+        if let Err(Error::Validation(more)) = self.check_tenant_rules(rec, changed) {
+            for e in more {
+                if !errs.iter().any(|x| x.path == e.path) {
+                    errs.push(e);
+                }
+            }
+            errs.sort_by(|a, b| a.path.cmp(&b.path));
+        }
+        Err(Error::Validation(errs))
     }
 
     /// Sets a scored record's derived score fields (no activities: new records, or callers that pass them).

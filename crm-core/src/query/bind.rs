@@ -1,6 +1,7 @@
 //! Binding: checks a raw filter or sort against an entity declaration and the reader's field
 //! permissions, canonicalises field names, and types its values by the fields' types.
 
+use super::text::Span;
 use super::{Filter, MAX_FILTER_DEPTH, MAX_FILTER_NODES, Op, SortKey};
 use crate::computed::{ComputeCtx, ComputedDef};
 use crate::error::{Error, Result};
@@ -20,6 +21,10 @@ pub struct BindCtx<'a> {
     pub vctx: &'a validate::Ctx,
     /// The time and tenant settings computed fields expand with; `None` where they can't be used.
     pub compute: Option<&'a ComputeCtx>,
+    /// The values the entity's stage field ([`EntityDef::stage_field`], a lead's `status`) may take:
+    /// the keys of the tenant's stages. A filter on it naming anything else is an error, as for an
+    /// enum field's options; `None`: not checked (the filter does not name it, or no tenant data).
+    pub stages: Option<&'a [String]>,
 }
 
 impl BindCtx<'_> {
@@ -115,7 +120,7 @@ impl BindCtx<'_> {
             }
             if op == Op::Contains && matches!(spec.ty, FieldType::Tags | FieldType::MultiEnum) {
                 return match validate::parse(field, spec, &raw, self.vctx) {
-                    Ok(Value::List(mut l)) if l.len() == 1 => Ok(Value::Text(l.remove(0))),
+                    Ok(Value::List(mut l)) if l.len() == 1 => self.known_option(field, spec, Value::Text(l.remove(0))),
                     _ => Err(Error::invalid_query(format!("{field}: expected one item"), 0)),
                 };
             }
@@ -139,14 +144,55 @@ impl BindCtx<'_> {
             }
             _ => {}
         }
-        validate::parse(field, spec, &raw, self.vctx)
-            .map_err(|e| Error::invalid_query(format!("{field}: {}", e.message), 0))
+        let v = validate::parse(field, spec, &raw, self.vctx)
+            .map_err(|e| Error::invalid_query(format!("{field}: {}", e.message), 0))?;
+        self.known_option(field, spec, v)
+    }
+
+    /// An enum value must be one of the field's options, and a stage field's one of the tenant's
+    /// stages: anything else could never match, so it is an error naming the allowed values rather
+    /// than an empty answer. A stage is matched as typed or by its key form (`Appointment Set`).
+    fn known_option(&self, field: &str, spec: &FieldSpec, v: Value) -> Result<Value> {
+        let stage = self.def.stage_field.is_some_and(|f| f == field.trim());
+        let allowed: &[String] = match (&v, &spec.ty) {
+            (Value::Text(_), FieldType::Enum | FieldType::MultiEnum) => &spec.options,
+            (Value::Text(_), _) if stage => match self.stages {
+                Some(keys) => keys,
+                None => return Ok(v),
+            },
+            _ => return Ok(v),
+        };
+        let Value::Text(s) = &v else { return Ok(v) };
+        if allowed.iter().any(|o| o == s) {
+            return Ok(v);
+        }
+        let key = validate::option_key(s);
+        if let Some(o) = allowed.iter().find(|o| **o == key) {
+            return Ok(Value::Text(o.clone()));
+        }
+        Err(Error::invalid_query(
+            format!("{field}: {s} is not one of: {}", allowed.join(", ")),
+            0,
+        ))
     }
 }
 
 /// Binds a filter: canonical fields, permission checks (hidden fields are `Forbidden`), typed values,
-/// free-text search expanded over the readable search fields, complexity caps.
+/// free-text search expanded over the readable search fields, complexity caps. Errors about one term
+/// have position 0 (a typed filter has no text); [`bind_text`] places them in the query.
 pub fn bind(f: Filter, cx: &BindCtx<'_>) -> Result<Filter> {
+    bind_spanned(f, &[], cx)
+}
+
+/// Binds a text query: [`bind`], with each error about a term at its place in `q` (a byte offset:
+/// an unknown or unreadable field at the field's name, a value that does not read as the field's
+/// type or is not one of its options at that value).
+pub fn bind_text(q: &str, cx: &BindCtx<'_>) -> Result<Filter> {
+    let (f, spans) = super::text::parse_spanned(q)?;
+    bind_spanned(f, &spans, cx)
+}
+
+fn bind_spanned(f: Filter, spans: &[Span], cx: &BindCtx<'_>) -> Result<Filter> {
     let (nodes, depth) = f.size();
     if nodes > MAX_FILTER_NODES {
         return Err(Error::LimitExceeded {
@@ -160,69 +206,104 @@ pub fn bind(f: Filter, cx: &BindCtx<'_>) -> Result<Filter> {
             limit: MAX_FILTER_DEPTH as u64,
         });
     }
-    bind_inner(f, cx)
+    let mut spans = spans.iter();
+    bind_inner(f, cx, &mut spans)
 }
 
-fn bind_inner(f: Filter, cx: &BindCtx<'_>) -> Result<Filter> {
+/// Moves a query error to `pos` (other errors pass unchanged).
+fn at(pos: Option<usize>) -> impl Fn(Error) -> Error {
+    move |e| match (e, pos) {
+        (Error::InvalidQuery { message, .. }, Some(position)) => Error::InvalidQuery { message, position },
+        (e, _) => e,
+    }
+}
+
+fn bind_inner(f: Filter, cx: &BindCtx<'_>, spans: &mut std::slice::Iter<'_, Span>) -> Result<Filter> {
+    let all = |v: Vec<Filter>, spans: &mut std::slice::Iter<'_, Span>| {
+        v.into_iter()
+            .map(|f| bind_inner(f, cx, spans))
+            .collect::<Result<Vec<_>>>()
+    };
+    // Each leaf is one term of a text query, met in the order the spans list them.
+    let span = match &f {
+        Filter::Cmp { .. } | Filter::In { .. } | Filter::IsNull { .. } | Filter::Search(_) => spans.next(),
+        _ => None,
+    };
+    let field_at = at(span.map(|s| s.field));
+    let value_at = |i: usize| at(span.and_then(|s| s.values.get(i).copied()));
     Ok(match f {
         Filter::All => Filter::All,
-        Filter::And(v) => Filter::And(v.into_iter().map(|f| bind_inner(f, cx)).collect::<Result<_>>()?),
-        Filter::Or(v) => Filter::Or(v.into_iter().map(|f| bind_inner(f, cx)).collect::<Result<_>>()?),
-        Filter::Not(f) => Filter::Not(Box::new(bind_inner(*f, cx)?)),
+        Filter::And(v) => Filter::And(all(v, spans)?),
+        Filter::Or(v) => Filter::Or(all(v, spans)?),
+        Filter::Not(f) => Filter::Not(Box::new(bind_inner(*f, cx, spans)?)),
         Filter::Cmp { field, op, value } => {
-            if let Some((c, ccx)) = cx.computed(&field)? {
+            if let Some((c, ccx)) = cx.computed(&field).map_err(&field_at)? {
                 return match op {
-                    Op::Eq | Op::Contains => cx.expand(c, ccx, &value),
-                    Op::Ne => Ok(Filter::Not(Box::new(cx.expand(c, ccx, &value)?))),
-                    _ => Err(Error::invalid_query(format!("{}: compare with = or !=", c.name), 0)),
+                    Op::Eq | Op::Contains => cx.expand(c, ccx, &value).map_err(value_at(0)),
+                    Op::Ne => Ok(Filter::Not(Box::new(cx.expand(c, ccx, &value).map_err(value_at(0))?))),
+                    _ => Err(field_at(Error::invalid_query(
+                        format!("{}: compare with = or !=", c.name),
+                        0,
+                    ))),
                 };
             }
-            let (name, r) = cx.canonical(&field)?;
+            let (name, r) = cx.canonical(&field).map_err(&field_at)?;
             let spec = cx.spec(&r);
             // On a list field `tags:vip` means "has vip", and `tags!=vip` "does not have vip".
             let list = matches!(spec.ty, FieldType::Tags | FieldType::MultiEnum);
             if list && matches!(op, Op::Eq | Op::Ne) && !value.is_null() {
                 let has = Filter::Cmp {
+                    value: cx.typed(&name, &spec, Op::Contains, value).map_err(value_at(0))?,
                     field: name,
                     op: Op::Contains,
-                    value: cx.typed(&field, &spec, Op::Contains, value)?,
                 };
                 return Ok(if op == Op::Eq { has } else { Filter::Not(Box::new(has)) });
             }
-            match cx.typed(&name, &spec, op, value)? {
+            match cx.typed(&name, &spec, op, value).map_err(value_at(0))? {
                 Value::Null if op == Op::Eq => Filter::IsNull { field: name },
                 Value::Null if op == Op::Ne => Filter::Not(Box::new(Filter::IsNull { field: name })),
                 Value::Null => {
-                    return Err(Error::invalid_query(format!("{name}: cannot compare with null"), 0));
+                    return Err(value_at(0)(Error::invalid_query(
+                        format!("{name}: cannot compare with null"),
+                        0,
+                    )));
                 }
                 value => Filter::Cmp { field: name, op, value },
             }
         }
         Filter::In { field, values } => {
-            if let Some((c, ccx)) = cx.computed(&field)? {
+            if let Some((c, ccx)) = cx.computed(&field).map_err(&field_at)? {
                 if values.is_empty() || values.len() > 100 {
-                    return Err(Error::invalid_query(
+                    return Err(field_at(Error::invalid_query(
                         format!("{}: a list of 1 to 100 values", c.name),
                         0,
-                    ));
+                    )));
                 }
                 return Ok(Filter::Or(
-                    values.iter().map(|v| cx.expand(c, ccx, v)).collect::<Result<_>>()?,
+                    values
+                        .iter()
+                        .enumerate()
+                        .map(|(i, v)| cx.expand(c, ccx, v).map_err(value_at(i)))
+                        .collect::<Result<_>>()?,
                 ));
             }
-            let (name, r) = cx.canonical(&field)?;
+            let (name, r) = cx.canonical(&field).map_err(&field_at)?;
             let spec = cx.spec(&r);
             let values = values
                 .into_iter()
-                .map(|v| cx.typed(&name, &spec, Op::Eq, v))
+                .enumerate()
+                .map(|(i, v)| cx.typed(&name, &spec, Op::Eq, v).map_err(value_at(i)))
                 .collect::<Result<Vec<_>>>()?;
             if values.is_empty() || values.len() > 100 {
-                return Err(Error::invalid_query(format!("{name}: a list of 1 to 100 values"), 0));
+                return Err(field_at(Error::invalid_query(
+                    format!("{name}: a list of 1 to 100 values"),
+                    0,
+                )));
             }
             Filter::In { field: name, values }
         }
         Filter::IsNull { field } => Filter::IsNull {
-            field: cx.canonical(&field)?.0,
+            field: cx.canonical(&field).map_err(&field_at)?.0,
         },
         Filter::Search(term) => {
             let term = term.trim().to_owned();

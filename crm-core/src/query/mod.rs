@@ -12,7 +12,7 @@ mod eval;
 pub mod text;
 
 pub use aggregate::{AggregateQuery, Bucket, Fold, Group, GroupBy, Measure};
-pub use bind::{BindCtx, bind, bind_sort};
+pub use bind::{BindCtx, bind, bind_sort, bind_text};
 pub use cursor::{decode_cursor, encode_cursor, keyset_after};
 pub use eval::Compiled;
 
@@ -230,6 +230,113 @@ pub enum FilterSpec {
     Search(String),
 }
 
+/// The keys of [`FilterSpec`]'s JSON form, as [`FilterSpec::from_json`] names them in errors.
+const SPEC_KINDS: &str = "and, or, not, cmp, in, is_null, search";
+const OPS: &str = "eq, ne, lt, le, gt, ge, contains, starts_with";
+
+impl FilterSpec {
+    /// Reads the JSON form of a typed filter, with errors a person can act on: an
+    /// [`Error::InvalidQuery`] naming the path of the bad part (`filter.and[1].cmp.op`), what was
+    /// found and the keys or operators allowed there (`gte is not one of: eq, ne, …`).
+    pub fn from_json(j: &serde_json::Value) -> crate::error::Result<FilterSpec> {
+        spec_at(j, "filter", 0)
+    }
+}
+
+fn spec_error(msg: String) -> crate::error::Error {
+    crate::error::Error::invalid_query(msg, 0)
+}
+
+fn spec_at(j: &serde_json::Value, path: &str, depth: usize) -> crate::error::Result<FilterSpec> {
+    use serde_json::Value as J;
+    if depth > MAX_FILTER_DEPTH {
+        return Err(crate::error::Error::LimitExceeded {
+            what: "filter depth".into(),
+            limit: MAX_FILTER_DEPTH as u64,
+        });
+    }
+    let (key, v) = match j.as_object().map(|o| (o.len(), o.iter().next())) {
+        Some((1, Some(kv))) => kv,
+        _ => {
+            return Err(spec_error(format!(
+                "{path}: expected an object with one key, one of: {SPEC_KINDS}"
+            )));
+        }
+    };
+    let here = format!("{path}.{key}");
+    let list = |v: &J| match v.as_array() {
+        Some(items) => items
+            .iter()
+            .enumerate()
+            .map(|(i, f)| spec_at(f, &format!("{here}[{i}]"), depth + 1))
+            .collect::<crate::error::Result<Vec<_>>>(),
+        None => Err(spec_error(format!("{here}: expected a list of filters"))),
+    };
+    // The members of `cmp`, `in` and `is_null`: exactly the expected keys.
+    let members = |v: &J, want: &[&str]| -> crate::error::Result<serde_json::Map<String, J>> {
+        let obj = v
+            .as_object()
+            .ok_or_else(|| spec_error(format!("{here}: expected an object with keys {}", want.join(", "))))?;
+        if let Some(k) = obj.keys().find(|k| !want.contains(&k.as_str())) {
+            return Err(spec_error(format!(
+                "{here}: unknown key {k}; expected {}",
+                want.join(", ")
+            )));
+        }
+        if let Some(k) = want.iter().find(|k| !obj.contains_key(**k)) {
+            return Err(spec_error(format!("{here}.{k} is required")));
+        }
+        Ok(obj.clone())
+    };
+    let field = |m: &serde_json::Map<String, J>| match m.get("field") {
+        Some(J::String(s)) => Ok(s.clone()),
+        _ => Err(spec_error(format!("{here}.field: expected a field name"))),
+    };
+    Ok(match key.as_str() {
+        "and" => FilterSpec::And(list(v)?),
+        "or" => FilterSpec::Or(list(v)?),
+        "not" => FilterSpec::Not(Box::new(spec_at(v, &here, depth + 1)?)),
+        "cmp" => {
+            let m = members(v, &["field", "op", "value"])?;
+            let op = m
+                .get("op")
+                .and_then(|o| serde_json::from_value::<Op>(o.clone()).ok())
+                .ok_or_else(|| {
+                    let got = m.get("op").map(|o| o.as_str().map_or(o.to_string(), str::to_owned));
+                    spec_error(format!("{here}.op: {} is not one of: {OPS}", got.unwrap_or_default()))
+                })?;
+            FilterSpec::Cmp {
+                field: field(&m)?,
+                op,
+                value: m.get("value").cloned().unwrap_or_default(),
+            }
+        }
+        "in" => {
+            let m = members(v, &["field", "values"])?;
+            let values = match m.get("values") {
+                Some(J::Array(a)) => a.clone(),
+                _ => return Err(spec_error(format!("{here}.values: expected a list of values"))),
+            };
+            FilterSpec::In {
+                field: field(&m)?,
+                values,
+            }
+        }
+        "is_null" => FilterSpec::IsNull {
+            field: field(&members(v, &["field"])?)?,
+        },
+        "search" => match v {
+            J::String(s) => FilterSpec::Search(s.clone()),
+            _ => return Err(spec_error(format!("{here}: expected the text to search for"))),
+        },
+        other => {
+            return Err(spec_error(format!(
+                "{path}: unknown key {other}; expected one of: {SPEC_KINDS}"
+            )));
+        }
+    })
+}
+
 impl From<FilterSpec> for Filter {
     fn from(s: FilterSpec) -> Filter {
         let raw = |j: serde_json::Value| match j {
@@ -253,5 +360,66 @@ impl From<FilterSpec> for Filter {
             FilterSpec::IsNull { field } => Filter::IsNull { field },
             FilterSpec::Search(s) => Filter::Search(s),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn msg(j: serde_json::Value) -> String {
+        match FilterSpec::from_json(&j) {
+            Err(crate::error::Error::InvalidQuery { message, .. }) => message,
+            other => panic!("{j}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn typed_filters_read_as_serde_writes_them() {
+        let spec = FilterSpec::And(vec![
+            FilterSpec::Cmp {
+                field: "score".into(),
+                op: Op::Ge,
+                value: json!(60),
+            },
+            FilterSpec::Not(Box::new(FilterSpec::IsNull { field: "email".into() })),
+            FilterSpec::Or(vec![
+                FilterSpec::In {
+                    field: "source".into(),
+                    values: vec![json!("web"), json!("referral")],
+                },
+                FilterSpec::Search("acme".into()),
+            ]),
+        ]);
+        let j = serde_json::to_value(&spec).unwrap();
+        assert_eq!(FilterSpec::from_json(&j).unwrap(), spec);
+    }
+
+    #[test]
+    fn typed_filter_typos_name_the_path_and_the_allowed_keys() {
+        let m = msg(json!({"cmpp": {"field": "score", "op": "ge", "value": 1}}));
+        assert!(
+            m.contains("filter: unknown key cmpp") && m.contains("cmp, in, is_null"),
+            "{m}"
+        );
+        let m = msg(json!({"and": [{"search": "x"}, {"cmp": {"field": "score", "op": "gte", "value": 1}}]}));
+        assert!(m.starts_with("filter.and[1].cmp.op: gte is not one of: eq, ne,"), "{m}");
+        let m = msg(json!({"cmp": {"feild": "score", "op": "ge", "value": 1}}));
+        assert_eq!(m, "filter.cmp: unknown key feild; expected field, op, value");
+        let m = msg(json!({"cmp": {"field": "score", "op": "ge"}}));
+        assert_eq!(m, "filter.cmp.value is required");
+        let m = msg(json!({"in": {"field": "source", "values": "web"}}));
+        assert_eq!(m, "filter.in.values: expected a list of values");
+        let m = msg(json!({"score": 5, "status": "new"}));
+        assert!(m.starts_with("filter: expected an object with one key"), "{m}");
+        let mut deep = json!({"search": "x"});
+        for _ in 0..100 {
+            deep = json!({ "not": deep });
+        }
+        assert!(matches!(
+            FilterSpec::from_json(&deep),
+            Err(crate::error::Error::LimitExceeded { .. })
+        ));
     }
 }

@@ -88,15 +88,29 @@ pub const MAX_QUERY_LEN: usize = 4096;
 /// Parses the text filter language (see the [module docs](self)). Never panics; errors carry the byte
 /// position of the problem.
 pub fn parse(input: &str) -> Result<Filter> {
+    parse_spanned(input).map(|(f, _)| f)
+}
+
+/// Where one term of a text query stands, for errors found after parsing ([`super::bind_text`]):
+/// byte offsets of its field name (or its free text) and of each of its values.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Span {
+    pub field: usize,
+    pub values: Vec<usize>,
+}
+
+/// [`parse`], also returning the [`Span`] of every term: one per leaf of the tree (`Cmp`, `In`,
+/// `IsNull`, `Search`), in the order a depth-first, left-to-right walk meets them.
+pub fn parse_spanned(input: &str) -> Result<(Filter, Vec<Span>)> {
     if input.len() > MAX_QUERY_LEN {
         return Err(Error::LimitExceeded {
             what: "query length".into(),
             limit: MAX_QUERY_LEN as u64,
         });
     }
-    let toks = Lexer::run(input)?;
+    let (toks, spans) = Lexer::run(input)?;
     if toks.is_empty() {
-        return Ok(Filter::All);
+        return Ok((Filter::All, spans));
     }
     let mut p = Parser {
         toks: toks.into_iter().peekable(),
@@ -104,7 +118,7 @@ pub fn parse(input: &str) -> Result<Filter> {
     };
     let f = p.or_expr(0)?;
     match p.toks.next() {
-        None => Ok(f),
+        None => Ok((f, spans)),
         Some(t) => Err(Error::invalid_query("unmatched `)`", t.pos)),
     }
 }
@@ -204,15 +218,18 @@ struct Lexer<'a> {
     /// Byte offset; always on a char boundary.
     i: usize,
     toks: Vec<Token>,
+    /// One per term, in input order.
+    spans: Vec<Span>,
     terms: usize,
 }
 
 impl<'a> Lexer<'a> {
-    fn run(s: &'a str) -> Result<Vec<Token>> {
+    fn run(s: &'a str) -> Result<(Vec<Token>, Vec<Span>)> {
         let mut lx = Lexer {
             s,
             i: 0,
             toks: Vec::new(),
+            spans: Vec::new(),
             terms: 0,
         };
         loop {
@@ -250,13 +267,13 @@ impl<'a> Lexer<'a> {
                 }
                 '"' => {
                     let text = lx.quoted()?;
-                    lx.term(Filter::Search(text), start)?;
+                    lx.term(Filter::Search(text), start, vec![start])?;
                     lx.expect_separator(false)?;
                 }
                 _ => lx.word(start)?,
             }
         }
-        Ok(lx.toks)
+        Ok((lx.toks, lx.spans))
     }
 
     fn rest(&self) -> &'a str {
@@ -292,7 +309,7 @@ impl<'a> Lexer<'a> {
         }
     }
 
-    fn term(&mut self, f: Filter, pos: usize) -> Result<()> {
+    fn term(&mut self, f: Filter, pos: usize, values: Vec<usize>) -> Result<()> {
         self.terms += 1;
         if self.terms > MAX_FILTER_NODES {
             return Err(Error::LimitExceeded {
@@ -304,6 +321,7 @@ impl<'a> Lexer<'a> {
             pos,
             kind: Kind::Term(f),
         });
+        self.spans.push(Span { field: pos, values });
         Ok(())
     }
 
@@ -355,7 +373,7 @@ impl<'a> Lexer<'a> {
                 self.expect_separator(true)
             }
             None => {
-                self.term(Filter::Search(w.to_owned()), start)?;
+                self.term(Filter::Search(w.to_owned()), start, vec![start])?;
                 self.expect_separator(false)
             }
         }
@@ -416,9 +434,10 @@ impl<'a> Lexer<'a> {
                     ));
                 }
             };
-            self.term(f, start)?;
+            self.term(f, start, vec![*pos])?;
             return self.expect_separator(false);
         }
+        let positions = items.iter().map(|(_, _, pos)| *pos).collect();
         let mut values: Vec<Value> = items.into_iter().map(|(v, _, _)| Value::Text(v)).collect();
         let f = if values.len() == 1 {
             let value = values.pop().unwrap_or_default();
@@ -428,7 +447,7 @@ impl<'a> Lexer<'a> {
         } else {
             Filter::In { field, values }
         };
-        self.term(f, start)?;
+        self.term(f, start, positions)?;
         self.expect_separator(false)
     }
 }

@@ -146,6 +146,7 @@ impl Cx<'_> {
             me: None,
             vctx: &vctx,
             compute: None,
+            stages: None,
         };
         let bound = bind(filter, &cx).map_err(|e| match e {
             Error::InvalidQuery { message, .. } => bad(codes::INVALID_FORMAT, message),

@@ -179,7 +179,7 @@ impl<S: Store> Service<S> {
         actor.check_writable(def, Action::Create, &input_paths(input))?;
         let now = ctx.vctx.now;
         let mut rec = Record::empty(def, actor.tenant, self.ids.new_id(now), now);
-        validate::apply_input(&mut rec, input, &ctx.custom, &ctx.vctx, Mode::Create).map_err(Error::Validation)?;
+        ctx.apply_input(&mut rec, input, Mode::Create)?;
         for (field, default) in [(def.owner_field, actor.user_id), (def.team_field, actor.team_id)] {
             if let (Some(f), Some(v)) = (field.filter(|f| def.index_of(f).is_some()), default)
                 && rec.get(f).is_some_and(Value::is_null)
@@ -364,8 +364,7 @@ impl<S: Store> Service<S> {
     ) -> Result<Option<Record>> {
         let def = cur.entity;
         let mut rec = cur.clone();
-        let changed =
-            validate::apply_input(&mut rec, patch, &ctx.custom, &ctx.vctx, Mode::Update).map_err(Error::Validation)?;
+        let changed = ctx.apply_input(&mut rec, patch, Mode::Update)?;
         if changed.is_empty() {
             return Ok(None);
         }
@@ -535,6 +534,30 @@ impl<S: Store> Service<S> {
         })
     }
 
+    /// The keys of every stage of the tenant's pipelines, and of the built-in pipeline when no
+    /// stored one is the default (leads then fall back to it): what a stage field may hold.
+    async fn stage_keys(&self, tenant: Id) -> Result<Vec<String>> {
+        let all = self
+            .store
+            .query(tenant, &entity::PIPELINE, &StoreQuery::by_id(Filter::All, 1000))
+            .await?;
+        let has_default = all.iter().any(|r| r.get("is_default") == Some(&Value::Bool(true)));
+        let mut keys: Vec<String> = Vec::new();
+        let builtin = (!has_default).then(crate::pipeline::default_pipeline);
+        for p in all
+            .iter()
+            .filter_map(crate::pipeline::Pipeline::from_record)
+            .chain(builtin)
+        {
+            for s in p.stages {
+                if !keys.contains(&s.key) {
+                    keys.push(s.key);
+                }
+            }
+        }
+        Ok(keys)
+    }
+
     /// Turns a list request into the store query (limit + 1, to detect a next page) and its sort.
     pub(crate) async fn bind_list(
         &self,
@@ -551,6 +574,22 @@ impl<S: Store> Service<S> {
         let vctx = crate::tenant::validation_ctx(now, Some(&org));
         let compute = (!def.computed.is_empty()).then(|| ComputeCtx::new(now, Some(org)));
         let readable = |f: &str| actor.role.can_read_field(def, f);
+        // A filter on the stage field is checked against the tenant's stages (read only then).
+        let names_stage = def.stage_field.is_some_and(|sf| {
+            let mut named = Vec::new();
+            if let Some(Ok(f)) = req.q.as_deref().map(query::text::parse) {
+                f.fields(&mut named);
+            }
+            if let Some(f) = &req.filter {
+                f.fields(&mut named);
+            }
+            named.iter().any(|n| n.trim() == sf)
+        });
+        let stages = if names_stage {
+            Some(self.stage_keys(actor.tenant).await?)
+        } else {
+            None
+        };
         let cx = BindCtx {
             def,
             custom: &custom,
@@ -558,10 +597,11 @@ impl<S: Store> Service<S> {
             me: actor.user_id,
             vctx: &vctx,
             compute: compute.as_ref(),
+            stages: stages.as_deref(),
         };
         let mut parts = Vec::new();
         if let Some(text) = req.q.as_deref() {
-            parts.push(query::bind(query::text::parse(text)?, &cx)?);
+            parts.push(query::bind_text(text, &cx)?);
         }
         if let Some(f) = &req.filter {
             parts.push(query::bind(f.clone(), &cx)?);

@@ -42,8 +42,10 @@ pub enum ImportMode {
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ImportOptions {
     pub mode: ImportMode,
-    /// CSV header -> field path (`email`, `custom.roof_type`). Empty: headers are matched to field names
-    /// (case and spaces ignored: `First Name` -> `first_name`); unmatched columns are ignored and reported.
+    /// CSV header -> field path (`email`, `custom.roof_type`), or `""` to ignore the column. Columns
+    /// it does not name are matched to field names (case and spaces ignored: `First Name` ->
+    /// `first_name`, then `custom.first_name`), except to a field the mapping gives another column;
+    /// unmatched columns are ignored and reported.
     #[serde(default)]
     pub mapping: BTreeMap<String, String>,
     /// Update records whose external key (`external_id`) matches a row instead of creating duplicates.
@@ -633,28 +635,26 @@ fn map_columns(
     };
     let mut out = Vec::new();
     for (i, h) in headers.iter().enumerate() {
-        let target = if opts.mapping.is_empty() {
-            let auto = h.trim().to_lowercase().split_whitespace().collect::<Vec<_>>().join("_");
-            let custom = format!("custom.{auto}");
-            if known(&auto) {
-                Some(auto)
-            } else if known(&custom) {
-                Some(custom)
-            } else {
+        let target = match opts.mapping.get(h) {
+            // Mapped to nothing: ignored on purpose.
+            Some(t) if t.trim().is_empty() => None,
+            Some(t) if known(t) => Some(t.clone()),
+            Some(t) => {
+                errs.push(FieldError::new(
+                    format!("mapping.{h}"),
+                    codes::UNKNOWN_FIELD,
+                    format!("{} has no writable field {t}", def.name),
+                ));
                 None
             }
-        } else {
-            match opts.mapping.get(h) {
-                Some(t) if known(t) => Some(t.clone()),
-                Some(t) => {
-                    errs.push(FieldError::new(
-                        format!("mapping.{h}"),
-                        codes::UNKNOWN_FIELD,
-                        format!("{} has no writable field {t}", def.name),
-                    ));
-                    None
-                }
-                None => None,
+            None => {
+                let auto = h.trim().to_lowercase().split_whitespace().collect::<Vec<_>>().join("_");
+                let custom = format!("custom.{auto}");
+                [auto, custom]
+                    .into_iter()
+                    .find(|t| known(t))
+                    // A field the mapping gives another column is that column's.
+                    .filter(|t| !opts.mapping.values().any(|m| m == t))
             }
         };
         if out.iter().flatten().any(|t: &String| Some(t) == target.as_ref()) {

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import datetime as _dt
 import json as _json
+import math as _math
+import numbers as _numbers
 import uuid as _uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -22,6 +24,7 @@ from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 from . import _crm
 from .errors import (
+    ImportRejectedError,
     ConflictError,
     CrmError,
     FieldError,
@@ -72,6 +75,7 @@ __all__ = [
     "ConflictError",
     "LimitExceededError",
     "InvalidQueryError",
+    "ImportRejectedError",
     "StorageError",
     "UnavailableError",
     "CorruptError",
@@ -97,10 +101,34 @@ def _id(x: IdLike) -> str:
     return str(x)
 
 
+def _missing(v: Any) -> bool:
+    """pandas' and numpy's markers of a missing value: a float (or Decimal) NaN, ``pd.NA``, ``pd.NaT``."""
+    if isinstance(v, float):
+        return _math.isnan(v)
+    if isinstance(v, Decimal):
+        return v.is_nan()
+    return type(v).__name__ in ("NAType", "NaTType")
+
+
 def _jsonable(v: Any) -> Any:
-    """Python values to the JSON the core's validation reads (money as decimal strings)."""
-    if v is None or isinstance(v, (bool, int, float, str)):
+    """Python values to the JSON the core's validation reads (money as decimal strings, floats as
+    numbers). A missing value as pandas marks it (NaN, ``pd.NA``, ``pd.NaT``) is ``None``: "not set",
+    so a DataFrame row with empty cells can be sent as is. numpy scalars are sent as the Python
+    number they hold."""
+    if v is None or _missing(v):
+        return None
+    if isinstance(v, float) and _math.isinf(v):
+        raise ValueError("infinity cannot be stored: send a finite number")
+    if isinstance(v, (bool, str)):
         return v
+    if isinstance(v, int):
+        return int(v)
+    if isinstance(v, float):
+        return float(v)
+    if isinstance(v, _numbers.Integral) and not isinstance(v, bool):
+        return int(v)
+    if isinstance(v, _numbers.Real) and not isinstance(v, Decimal):
+        return _jsonable(float(v))
     if isinstance(v, Decimal):
         return str(v)
     if isinstance(v, _dt.datetime):
@@ -121,7 +149,7 @@ def _jsonable(v: Any) -> Any:
 
 
 def _dumps(data: Mapping[str, Any]) -> str:
-    return _json.dumps(_jsonable(dict(data)))
+    return _json.dumps(_jsonable(dict(data)), allow_nan=False)
 
 
 def _micros(t: Union[_dt.datetime, _dt.date, None]) -> Optional[int]:
@@ -892,6 +920,12 @@ class Scoring:
 _IMPORT_MODES = ("dry_run", "all_or_nothing", "valid_rows_only")
 
 
+def _reject_if_refused(report: Any) -> None:
+    """An all-or-nothing import with invalid rows wrote nothing: say so by raising."""
+    if report.mode == "all_or_nothing" and report.invalid > 0 and not report.applied:
+        raise ImportRejectedError(report)
+
+
 class Database:
     """An open CRM database, acting as one user of one tenant. Get one with :func:`open`.
     Thread-safe: share it between threads; calls release the GIL."""
@@ -958,7 +992,10 @@ class Database:
         """Imports a CSV file. ``dry_run=True`` (default) validates every row and writes nothing;
         ``dry_run=False`` writes all rows or none (``mode="valid_rows_only"`` writes the valid
         ones). ``upsert`` updates records whose ``external_id`` matches; ``mapping``: CSV header ->
-        field path. Returns the per-row, per-field report."""
+        field path (``""`` ignores the column), for the columns whose headers do not match field
+        names by themselves (the others still do). Returns the per-row, per-field report; an
+        all-or-nothing import that finds invalid rows writes nothing and raises
+        :class:`ImportRejectedError` carrying it."""
         if mode is None:
             mode = "dry_run" if dry_run else "all_or_nothing"
         if mode not in _IMPORT_MODES:
@@ -970,7 +1007,9 @@ class Database:
             RowError(row=e["row"], line=e["line"], errors=[FieldError(**f) for f in e["errors"]])
             for e in raw["errors"]
         ]
-        return ImportReport(**raw)
+        report = ImportReport(**raw)
+        _reject_if_refused(report)
+        return report
 
     def members(self, status: Optional[str] = None, *, order_by: Optional[str] = None) -> RecordList:
         """The centre's clients with their membership standing (the contact's computed
@@ -1027,7 +1066,9 @@ class Database:
             RowError(row=e["row"], line=e["line"], errors=[FieldError(**f) for f in e["errors"]])
             for e in raw["errors"]
         ]
-        return PosImportReport(**raw)
+        report = PosImportReport(**raw)
+        _reject_if_refused(report)
+        return report
 
     def export_csv(
         self,
@@ -1110,12 +1151,23 @@ class Database:
         return f"<crm.Database {self.path!r} tenant={self._native.tenant} role={self.role}>"
 
 
-def open(path_or_url: str, as_user: Optional[str] = None, *, tenant: Optional[IdLike] = None) -> Database:
+def open(
+    path_or_url: str,
+    as_user: Optional[str] = None,
+    *,
+    tenant: Optional[IdLike] = None,
+    create: bool = False,
+    organization: Optional[str] = None,
+) -> Database:
     """Opens a CRM database (a SQLite file path, or a PostgreSQL URL in builds with PostgreSQL
     support; otherwise such a URL raises :class:`StorageError`) as the user
     with email ``as_user`` (the system, with the admin role, when ``None``). ``tenant`` is needed
-    only when the database holds several tenants."""
-    native = _crm.Database.open(str(path_or_url), as_user, None if tenant is None else _id(tenant))
+    only when the database holds several tenants. A SQLite file must exist
+    (:class:`FileNotFoundError` otherwise, and nothing is created) unless ``create=True``, which
+    makes a new database with an organization named ``organization``."""
+    native = _crm.Database.open(
+        str(path_or_url), as_user, None if tenant is None else _id(tenant), create, organization
+    )
     return Database(native)
 
 

@@ -19,7 +19,13 @@ class Database:
     """An open database acting as one user of one tenant. Thread-safe; calls release the GIL."""
 
     @staticmethod
-    def open(path: str, as_user: Optional[str] = None, tenant: Optional[str] = None) -> "Database": ...
+    def open(
+        path: str,
+        as_user: Optional[str] = None,
+        tenant: Optional[str] = None,
+        create: bool = False,
+        organization: Optional[str] = None,
+    ) -> "Database": ...
     @staticmethod
     def default_model() -> str: ...
     @property

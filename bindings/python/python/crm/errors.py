@@ -19,6 +19,7 @@ __all__ = [
     "ConflictError",
     "LimitExceededError",
     "InvalidQueryError",
+    "ImportRejectedError",
     "StorageError",
     "UnavailableError",
     "CorruptError",
@@ -116,14 +117,39 @@ class LimitExceededError(CrmError):
 
 
 class InvalidQueryError(CrmError, ValueError):
-    """A filter, sort or cursor could not be understood; ``position`` is a byte offset in ``q``."""
+    """A filter, sort or cursor could not be understood: a syntax error in the text query, a field
+    the entity does not have, a value that does not read as the field's type, or one that is not
+    among an enum's options or the pipeline's stages (the message names the allowed ones). For the
+    text query ``q``, ``position`` is where the problem is, as an index into ``q``
+    (``q[err.position:]`` starts at the bad field or value); 0 for typed filters, whose message
+    names the bad key (``filter.and[1].cmp.op: gte is not one of: eq, ne, ...``)."""
 
     code = "invalid_query"
 
     @property
     def position(self) -> int:
-        """Byte offset of the problem in the text query."""
+        """Index (in characters) of the problem in the text query."""
         return int(self.details.get("position", 0))
+
+
+class ImportRejectedError(ValidationError):
+    """An import that writes all rows or none (``dry_run=False``) found invalid rows, so it wrote
+    nothing. ``report`` is the full import report; ``fields`` lists the listed rows' field errors
+    with paths like ``rows[3].email`` (row numbers count data rows from 1)."""
+
+    def __init__(self, report: Any) -> None:
+        super().__init__(
+            f"{report.invalid} of {report.rows} rows are invalid: nothing was imported "
+            "(see .report, or import with mode='valid_rows_only')",
+            {
+                "errors": [
+                    {"path": f"rows[{r.row}].{f.path}", "code": f.code, "message": f.message}
+                    for r in report.errors
+                    for f in r.errors
+                ]
+            },
+        )
+        self.report = report
 
 
 class StorageError(CrmError):
