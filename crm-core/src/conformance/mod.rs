@@ -16,7 +16,7 @@
 //! ```
 //!
 //! The cases live in one file per area (records, access, queries, compliance, transfer, leads, auth,
-//! memberships, stages, sync log) and are re-exported here, where the macro finds them as `$crate::conformance::<case>`.
+//! memberships, stages, routing, sync log) and are re-exported here, where the macro finds them as `$crate::conformance::<case>`.
 
 #![allow(clippy::unwrap_used, clippy::type_complexity, missing_docs)]
 
@@ -30,6 +30,7 @@ mod memberships;
 mod queries;
 mod quotes;
 mod records;
+mod routing;
 mod stages;
 mod sync_log;
 mod transfer;
@@ -44,6 +45,7 @@ pub use memberships::*;
 pub use queries::*;
 pub use quotes::*;
 pub use records::*;
+pub use routing::*;
 pub use stages::*;
 pub use sync_log::*;
 pub use transfer::*;
@@ -117,6 +119,9 @@ macro_rules! conformance_tests {
         $crate::__conformance_cases!($make;
             stage_changes_are_recorded_with_their_write, imports_record_stage_changes_in_their_chunk,
             stage_changes_are_read_with_their_records_scope);
+        // routing.rs
+        $crate::__conformance_cases!($make;
+            routing_rules_decide_by_each_strategy, round_robin_is_fair_under_concurrent_creates);
     };
     ($make:expr, sync_log: $logged:expr $(,)?) => {
         $crate::conformance_tests!($make);
