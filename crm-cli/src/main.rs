@@ -11,11 +11,13 @@
 //! crm serve --demo              # the HTTP API on 127.0.0.1:8080 (reference at /docs)
 //! crm import-members pos.csv --mode all-or-nothing   # the point of sale's clients and memberships
 //! crm check-in --card 500123    # the front desk: allowed, warned or refused, and why
+//! crm route --dry-run leads.csv # who the routing rules would give each row's lead to
 //! ```
 
 mod commands;
 mod front_desk;
 mod output;
+mod route;
 mod serve;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -148,6 +150,18 @@ enum Command {
         /// The day, `YYYY-MM-DD`.
         #[arg(long)]
         as_of: Option<String>,
+    },
+    /// Lead routing (see docs/routing.md): with --dry-run FILE.csv, who the tenant's routing rules
+    /// would give each row's lead to (row, owner, team, rule), writing nothing; with --lead ID, route
+    /// a stored lead again now. Exit status 2 when a row is not a valid lead.
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["dry_run", "lead"])))]
+    Route {
+        /// A CSV file of leads (a header row of lead field names).
+        #[arg(long, value_name = "FILE.csv")]
+        dry_run: Option<PathBuf>,
+        /// The id of a stored lead to route again.
+        #[arg(long)]
+        lead: Option<String>,
     },
     /// Serve the HTTP API (see docs/server.md).
     Serve(crm_server::ServeArgs),

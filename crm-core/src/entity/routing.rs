@@ -12,6 +12,35 @@
 //! deciding write advances in its own change set, expecting the version it read: of two concurrent
 //! creates one conflicts and is decided again, so a team's counts never differ by more than one (see
 //! ADR 0008).
+//!
+//! ```
+//! use crm_core::{access::Actor, clock::{FixedClock, SeqIds}, memory::MemoryStore, service::Service};
+//! use serde_json::json;
+//! use std::sync::Arc;
+//!
+//! let obj = |j: serde_json::Value| j.as_object().unwrap().clone();
+//! let svc = Service::new(MemoryStore::new(), Arc::new(FixedClock::new(Default::default())), Arc::new(SeqIds::default()));
+//! pollster::block_on(async {
+//!     let org = svc.create_organization(&obj(json!({"name": "Acme Roofing"}))).await?;
+//!     let admin = Actor::system(org.id);
+//!     let team = svc.create(&admin, "team", &obj(json!({"name": "North"}))).await?;
+//!     let sasha = svc.create(&admin, "user", &obj(json!({"name": "Sasha", "email": "sasha@acme.example",
+//!         "role": "sales", "team_id": team.id.to_string()}))).await?;
+//!     // The rules are records; creating a lead routes it, and the audit entry names the rule.
+//!     svc.create(&admin, "routing_rule", &obj(json!({"name": "Referrals to Sasha", "position": 10,
+//!         "condition": "source:referral", "strategy": "user", "user_id": sasha.id.to_string()}))).await?;
+//!     let lead = svc.create(&admin, "lead", &obj(json!({"first_name": "Ann", "source": "referral"}))).await?;
+//!     assert_eq!(lead.id_of("owner_id"), Some(sasha.id));
+//!     // Who would get this one? Nothing is written.
+//!     let answers = svc.route_dry_run(&admin, &[obj(json!({"first_name": "Bo", "source": "referral"}))]).await?;
+//!     assert_eq!(answers[0].as_ref().unwrap().decision.as_ref().unwrap().rule, "Referrals to Sasha");
+//!     // Route a stored lead again by today's rules.
+//!     let (_, routed) = svc.route_lead(&admin, lead.id).await?;
+//!     assert_eq!(routed.owner_id, Some(sasha.id));
+//!     Ok::<_, crm_core::Error>(())
+//! })?;
+//! # Ok::<_, crm_core::Error>(())
+//! ```
 
 use super::{EntityRules, Need, WriteCtx, declare, keyed_enum};
 use crate::error::{Error, FieldError, Result, codes};
