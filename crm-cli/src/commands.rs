@@ -179,6 +179,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             let mode = if dry_run { Mode::DryRun } else { mode };
             return crate::front_desk::import_members(&svc, &actor, &file, mode).await;
         }
+        Command::Route { dry_run, lead } => {
+            return match (dry_run, lead) {
+                (Some(file), _) => crate::route::dry_run(&svc, &actor, &file).await,
+                (None, Some(id)) => crate::route::lead(&svc, &actor, &id).await,
+                (None, None) => unreachable!("clap requires one"),
+            };
+        }
         Command::Serve(_) | Command::Backup { .. } => unreachable!("handled above"),
     }
     Ok(ExitCode::SUCCESS)

@@ -12,12 +12,14 @@
 //! crm import-members pos.csv --mode all-or-nothing   # the point of sale's clients and memberships
 //! crm check-in --card 500123    # the front desk: allowed, warned or refused, and why
 //! crm report funnel --q "source:referral"   # a report as a table (see docs/analytics.md)
+//! crm route --dry-run leads.csv # who the routing rules would give each row's lead to
 //! ```
 
 mod commands;
 mod front_desk;
 mod output;
 mod report;
+mod route;
 mod serve;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -168,6 +170,18 @@ enum Command {
         /// Print the report as JSON (what the HTTP API answers) instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Lead routing (see docs/routing.md): with --dry-run FILE.csv, who the tenant's routing rules
+    /// would give each row's lead to (row, owner, team, rule), writing nothing; with --lead ID, route
+    /// a stored lead again now. Exit status 2 when a row is not a valid lead.
+    #[command(group(clap::ArgGroup::new("what").required(true).args(["dry_run", "lead"])))]
+    Route {
+        /// A CSV file of leads (a header row of lead field names).
+        #[arg(long, value_name = "FILE.csv")]
+        dry_run: Option<PathBuf>,
+        /// The id of a stored lead to route again.
+        #[arg(long)]
+        lead: Option<String>,
     },
     /// Serve the HTTP API (see docs/server.md).
     Serve(crm_server::ServeArgs),

@@ -435,6 +435,7 @@ pub mod builtin {
         "pipeline",
         "scoring_model",
         "role",
+        "routing_rule",
     ];
 
     fn grant(actions: &[(Action, Scope)], read: Fields, write: Fields) -> Grant {
@@ -495,10 +496,12 @@ pub mod builtin {
             .chain(&["membership", "quote", "plan", "check_in"])
             .map(|e| (*e, grant(&all, Fields::All, Fields::All)))
             .collect();
-        g.extend(read_config(&["scoring_model", "pipeline"]));
+        g.extend(read_config(&["scoring_model", "pipeline", "routing_rule"]));
         let edit = [Read, Create, Update, Approve].map(|a| (a, Scope::Tenant));
         g.push(("scoring_model", grant(&edit, Fields::All, Fields::All)));
         g.push(("pipeline", grant(&edit, Fields::All, Fields::All)));
+        let manage = [Read, Create, Update, Delete].map(|a| (a, Scope::Tenant));
+        g.push(("routing_rule", grant(&manage, Fields::All, Fields::All)));
         g.push(own_api_keys());
         role("manager", g)
     }
@@ -548,7 +551,7 @@ pub mod builtin {
             ),
             ("contact", grant(&[(Read, Scope::Own)], Fields::All, Fields::only(&[]))),
         ];
-        g.extend(read_config(&["role", "scoring_model"]));
+        g.extend(read_config(&["role", "scoring_model", "routing_rule"]));
         g.push(own_api_keys());
         role("field_tech", g)
     }
@@ -597,7 +600,7 @@ pub mod builtin {
                 ),
             ),
         ];
-        g.extend(read_config(&["role", "scoring_model", "pipeline"]));
+        g.extend(read_config(&["role", "scoring_model", "pipeline", "routing_rule"]));
         g.push(own_api_keys());
         role("staff", g)
     }

@@ -98,6 +98,8 @@ pub const STREETS: &[&str] = &[
     "Spruce Way",
 ];
 pub const CITIES: &[&str] = &["Denver", "Boulder", "Aurora", "Lakewood", "Golden", "Littleton"];
+/// The first three digits of each of [`CITIES`]' postal codes.
+const POSTAL_PREFIXES: &[&str] = &["802", "803", "800", "802", "804", "801"];
 pub const PROJECTS: &[&str] = &[
     "roof_replacement",
     "roof_repair",
@@ -152,7 +154,7 @@ pub async fn load<S: Store>(store: S, ids: Arc<dyn IdGen>, now: Timestamp, size:
         );
     }
     let mut teams = Vec::new();
-    for (i, name) in ["Denver Sales", "Boulder Sales", "Crew A"].iter().enumerate() {
+    for (i, name) in ["Denver Sales", "Boulder Sales", "Crew A", "Office"].iter().enumerate() {
         let kind = if i == 2 { "crew" } else { "sales" };
         let loc = locations[i.min(1)].to_string();
         teams.push(
@@ -166,15 +168,15 @@ pub async fn load<S: Store>(store: S, ids: Arc<dyn IdGen>, now: Timestamp, size:
         );
     }
     let people = [
-        ("admin", "Alex Admin", 0),
-        ("manager", "Morgan Manager", 0),
+        ("admin", "Alex Admin", 3),
+        ("manager", "Morgan Manager", 3),
         ("sales", "Sasha Sales", 0),
         ("sales", "Sid Sales", 0),
         ("sales", "Bea Boulder", 1),
         ("sales", "Bo Boulder", 1),
         ("field_tech", "Finn Fieldtech", 2),
         ("field_tech", "Fay Fieldtech", 2),
-        ("staff", "Stella Staff", 0),
+        ("staff", "Stella Staff", 3),
     ];
     let mut users = Vec::new();
     for (role, name, team) in people {
@@ -224,16 +226,34 @@ pub async fn load<S: Store>(store: S, ids: Arc<dyn IdGen>, now: Timestamp, size:
         }
         svc.create(&admin, "contact", &obj(input)).await?;
     }
+    // New leads are routed by the tenant's rules (docs/routing.md), not given an owner here.
+    let user_named = |name: &str| users.iter().find(|u| u.2.starts_with(name)).map(|u| u.1.to_string());
+    let rules = [
+        json!({"name": "Referrals to Sasha", "position": 10, "condition": "source:referral",
+            "strategy": "user", "user_id": user_named("sasha")}),
+        json!({"name": "Inspections to the crew", "position": 20, "condition": "project_type:roof_inspection",
+            "strategy": "round_robin", "team_id": teams[2].to_string()}),
+        json!({"name": "Big jobs to Boulder", "position": 30, "condition": "estimated_value>=40000",
+            "strategy": "fewest_open", "team_id": teams[1].to_string()}),
+        json!({"name": "Territories", "position": 40, "strategy": "territory",
+            "territories": {"800": teams[0].to_string(), "801": teams[0].to_string(), "802": teams[0].to_string(), "803": teams[1].to_string()}}),
+        json!({"name": "Everyone else in turn", "position": 50, "strategy": "round_robin", "team_id": teams[0].to_string()}),
+    ];
+    for rule in rules {
+        svc.create(&admin, "routing_rule", &obj(rule)).await?;
+    }
     let step = (now.0 - start.0) / size.leads.max(1) as i64;
     for i in 0..size.leads {
         clock.set(Timestamp(start.0 + step * i as i64));
-        let (owner, team) = owners[rng.index(owners.len())];
         let (first, last) = (rng.pick(FIRST), rng.pick(LAST));
         let status = rng.pick(STATUSES);
         let value = [3_500, 8_000, 12_500, 18_000, 26_000, 45_000][rng.index(6)] + rng.index(2000) as i64;
         let mut input = json!({"first_name": first, "last_name": last, "source": rng.pick(LEAD_SOURCES), "status": status,
             "project_type": rng.pick(PROJECTS), "estimated_value": value.to_string(), "priority": rng.pick(&["low", "medium", "medium", "high", "urgent"]),
-            "city": rng.pick(CITIES), "region": "CO", "owner_id": owner.to_string(), "team_id": team.to_string(), "external_id": format!("L{i:06}")});
+            "region": "CO", "external_id": format!("L{i:06}")});
+        let city = rng.index(CITIES.len());
+        input["city"] = json!(CITIES[city]);
+        input["postal_code"] = json!(format!("{}{:02}", POSTAL_PREFIXES[city], i % 100));
         if rng.chance(80) {
             input["phone"] = json!(format!("720-555-{:04}", rng.index(10_000)));
         }
@@ -255,6 +275,7 @@ pub async fn load<S: Store>(store: S, ids: Arc<dyn IdGen>, now: Timestamp, size:
                 json!(rng.pick(&["price", "went with competitor", "no response", "insurance denied"]));
         }
         let lead = svc.create(&admin, "lead", &obj(input)).await?;
+        let (owner, team) = (lead.id_of("owner_id"), lead.id_of("team_id"));
         let n = rng.index(size.activities_per_lead * 2 + 1);
         // Activities happen between the lead's creation and now; they are logged "now".
         let created = clock.now();
@@ -264,7 +285,7 @@ pub async fn load<S: Store>(store: S, ids: Arc<dyn IdGen>, now: Timestamp, size:
             let at = Timestamp(created.0 + (rng.next() % span) as i64);
             svc.create(&admin, "activity", &obj(json!({"kind": rng.pick(ACTIVITY_KINDS), "direction": rng.pick(&["inbound", "outbound"]),
                 "outcome": rng.pick(OUTCOMES), "subject": "Follow-up", "occurred_at": at.to_rfc3339(), "lead_id": lead.id.to_string(),
-                "owner_id": owner.to_string(), "team_id": team.to_string(), "duration_minutes": rng.index(45) as i64})))
+                "owner_id": owner, "team_id": team, "duration_minutes": rng.index(45) as i64})))
                 .await?;
         }
     }
@@ -639,6 +660,27 @@ mod tests {
         assert!(leads.iter().all(|l| {
             l.get("scored_at").and_then(crate::value::Value::as_timestamp).is_some() && l.str("temperature").is_some()
         }));
+        // Every lead arrived routed: owned by a salesperson or a field tech, and the audit names the rule.
+        let sellers: Vec<Id> = ["sales", "field_tech"]
+            .iter()
+            .flat_map(|r| demo.users.iter().filter(move |u| u.0 == *r).map(|u| u.1))
+            .collect();
+        assert!(
+            leads
+                .iter()
+                .all(|l| l.id_of("owner_id").is_some_and(|o| sellers.contains(&o)))
+        );
+        let q = crate::store::AuditQuery {
+            entity: Some("lead".into()),
+            limit: 1000,
+            ..Default::default()
+        };
+        let audit = pollster::block_on(store.audit(demo.tenant, &q)).unwrap();
+        let routed = audit
+            .iter()
+            .filter(|a| a.action == "create" && a.changes.iter().any(|c| c.field == "routing"))
+            .count();
+        assert_eq!(routed, 60);
     }
 
     #[test]

@@ -50,6 +50,8 @@ pub mod codes {
     pub const UNKNOWN_FIELD: &str = "unknown_field";
     pub const READ_ONLY: &str = "read_only";
     pub const UNKNOWN_REFERENCE: &str = "unknown_reference";
+    /// A reference to a deactivated user where an active one is needed (a routing rule's user).
+    pub const INACTIVE_USER: &str = "inactive_user";
     pub const DUPLICATE: &str = "duplicate";
     pub const IN_USE: &str = "in_use";
     pub const INVALID_TRANSITION: &str = "invalid_transition";

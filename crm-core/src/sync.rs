@@ -27,7 +27,8 @@
 //!   applies a change set re-derives them. A change set with no other row write (a batch of
 //!   re-scores, a rescore summary) logs no entry at all. An update that changed only derived fields
 //!   is still logged, with an empty patch, so the row's version advances the same way on replay.
-//!   Stage changes ([`crate::entity::stage`]) are derived rows too, left out for the same reason.
+//!   Stage changes ([`crate::entity::stage`]) are derived rows too, left out for the same reason,
+//!   and so are routing cursors ([`crate::entity::routing`]: a store's own round-robin turns).
 //! - **Secret fields** (credential hashes) never appear in a patch, as in [`Record::to_json`]:
 //!   credentials change through their own use case, online.
 //!
@@ -114,8 +115,9 @@ impl SyncEntry {
         let mut writes = Vec::new();
         for (k, w) in cs.writes.iter().enumerate() {
             let e = w.entity();
-            if e.name == crate::entity::STAGE_CHANGE.name {
-                // Derived rows: whoever applies the change set records its own stage changes.
+            if e.name == crate::entity::STAGE_CHANGE.name || e.name == crate::entity::ROUTING_CURSOR.name {
+                // Derived rows: whoever applies the change set records its own stage changes, and
+                // round-robin turns are the applying store's own.
                 continue;
             }
             let write = match w {

@@ -56,6 +56,7 @@ pub fn api<S: ServerStore>(cfg: &Config) -> (Api<S>, Arc<Json>) {
     // Specific lead and model routes before the generic `/{id}` ones (axum matches static segments
     // first either way; the order keeps the document readable).
     api = routes::leads::routes(api);
+    api = routes::routing::routes(api);
     api = routes::quotes::routes(api);
     api = routes::memberships::routes(api);
     api = routes::analytics::routes(api);

@@ -16,7 +16,7 @@
 //! ```
 //!
 //! The cases live in one file per area (records, access, queries, compliance, transfer, leads, auth,
-//! memberships, stages, reports, sync log) and are re-exported here, where the macro finds them as `$crate::conformance::<case>`.
+//! memberships, stages, reports, routing, sync log) and are re-exported here, where the macro finds them as `$crate::conformance::<case>`.
 
 #![allow(clippy::unwrap_used, clippy::type_complexity, missing_docs)]
 
@@ -31,6 +31,7 @@ mod queries;
 mod quotes;
 mod records;
 mod reports;
+mod routing;
 mod stages;
 mod sync_log;
 mod transfer;
@@ -46,6 +47,7 @@ pub use queries::*;
 pub use quotes::*;
 pub use records::*;
 pub use reports::*;
+pub use routing::*;
 pub use stages::*;
 pub use sync_log::*;
 pub use transfer::*;
@@ -122,6 +124,9 @@ macro_rules! conformance_tests {
             stage_changes_are_read_with_their_records_scope);
         // reports.rs
         $crate::__conformance_cases!($make; reports_count_only_the_readers_scope);
+        // routing.rs
+        $crate::__conformance_cases!($make;
+            routing_rules_decide_by_each_strategy, round_robin_is_fair_under_concurrent_creates);
     };
     ($make:expr, sync_log: $logged:expr $(,)?) => {
         $crate::conformance_tests!($make);

@@ -242,6 +242,10 @@ impl EntityRules for LeadRules {
         &[Need::Pipelines]
     }
 
+    fn routed(&self) -> bool {
+        true
+    }
+
     fn check_tenant_rules(&self, rec: &Record, touched: &dyn Fn(&str) -> bool, ctx: &WriteCtx) -> Result<()> {
         if !touched(STATUS) && !touched(PIPELINE_ID) {
             return Ok(());

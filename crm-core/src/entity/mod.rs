@@ -14,6 +14,7 @@ pub mod membership;
 pub mod people;
 pub mod plan;
 pub mod quote;
+pub mod routing;
 mod rules;
 pub mod stage;
 
@@ -27,6 +28,7 @@ pub use membership::{MEMBERSHIP, MEMBERSHIP_FREEZE, MembershipStatus};
 pub use people::{LOCATION, ORGANIZATION, TEAM, USER};
 pub use plan::PLAN;
 pub use quote::{QUOTE, QUOTE_LINE, QuoteStatus};
+pub use routing::{ROUTING_CURSOR, ROUTING_RULE};
 pub use rules::{DocumentCtx, EntityRules, Need, NoRules, WriteCtx};
 pub use stage::STAGE_CHANGE;
 
@@ -66,7 +68,7 @@ macro_rules! keyed_enum {
 pub(crate) use keyed_enum;
 
 /// Every entity type, in dependency order (referenced types first).
-pub fn all() -> [&'static EntityDef; 23] {
+pub fn all() -> [&'static EntityDef; 25] {
     [
         &ORGANIZATION,
         &LOCATION,
@@ -91,6 +93,8 @@ pub fn all() -> [&'static EntityDef; 23] {
         &QUOTE,
         &QUOTE_LINE,
         &STAGE_CHANGE,
+        &ROUTING_RULE,
+        &ROUTING_CURSOR,
     ]
 }
 

@@ -25,6 +25,8 @@ pub enum Need {
     Settings,
     /// The tenant's custom field definitions of another entity type (a scoring model reads the lead's).
     CustomFieldsOf(&'static str),
+    /// The tenant's users (id, team, active) and team ids (routing rules name them).
+    Users,
 }
 
 /// An entity type's rules beyond what its fields declare. Every method has a default that does
@@ -82,6 +84,12 @@ pub trait EntityRules: Send + Sync + std::fmt::Debug {
     fn has_document(&self) -> bool {
         false
     }
+
+    /// Whether a new record of this type is routed to an owner by the tenant's routing rules
+    /// ([`crate::entity::routing`]) in its create's change set.
+    fn routed(&self) -> bool {
+        false
+    }
 }
 
 /// What a document is made of, as the reader may see it (fields hidden from them are absent).
@@ -115,6 +123,10 @@ pub struct WriteCtx {
     pub active_admins: Vec<Id>,
     /// [`Need::CustomFieldsOf`]: custom field specs by entity type name.
     pub related_custom: std::collections::BTreeMap<&'static str, CustomSpecs>,
+    /// [`Need::Users`]: the tenant's users as routing sees them.
+    pub users: Vec<super::routing::Member>,
+    /// [`Need::Users`]: the tenant's team ids.
+    pub teams: Vec<Id>,
     /// [`Need::Settings`]: the organization record.
     pub settings: Option<Record>,
     /// The published scoring model and its version, for scored entity types.

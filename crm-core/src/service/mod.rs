@@ -19,6 +19,7 @@ mod quotes;
 mod records;
 mod reports;
 mod rollups;
+mod routing;
 mod sync;
 mod transfer;
 mod workflow;
@@ -36,6 +37,7 @@ pub use front_desk_import::{Counts, PosImportOptions, PosImportReport};
 pub use leads::{Conversion, ConvertOptions, RescoreReport, StageSummary};
 pub use memberships::{FREEZE_ACCEPTS, RENEW_ACCEPTS};
 pub use reports::{ReportAnswer, ReportKind, ReportRequest};
+pub use routing::{DryRunRow, MAX_DRY_RUN_ROWS, MAX_RULES, Routed};
 pub use sync::MAX_SYNC_BATCH;
 pub use transfer::{
     ExportOptions, ImportMode, ImportOptions, ImportReport, RowError, check_import_disk, formula_like, formula_safe,
@@ -289,6 +291,8 @@ impl<S: Store> Service<S> {
             default_pipeline: None,
             roles: Vec::new(),
             active_admins: Vec::new(),
+            users: Vec::new(),
+            teams: Vec::new(),
             related_custom: BTreeMap::new(),
             settings: None,
             model: None,
@@ -315,6 +319,8 @@ impl<S: Store> Service<S> {
             default_pipeline: None,
             roles: Vec::new(),
             active_admins: Vec::new(),
+            users: Vec::new(),
+            teams: Vec::new(),
             related_custom: BTreeMap::new(),
             settings: None,
             model: None,
@@ -362,6 +368,24 @@ impl<S: Store> Service<S> {
                     ctx.active_admins = self
                         .store
                         .query(tenant, &entity::USER, &q)
+                        .await?
+                        .iter()
+                        .map(|r| r.id)
+                        .collect();
+                }
+                Need::Users => {
+                    let q = StoreQuery::by_id(Filter::All, routing::MAX_USERS);
+                    ctx.users = self
+                        .store
+                        .query(tenant, &entity::USER, &q)
+                        .await?
+                        .iter()
+                        .map(entity::routing::Member::from_record)
+                        .collect();
+                    let q = StoreQuery::by_id(Filter::All, routing::MAX_USERS);
+                    ctx.teams = self
+                        .store
+                        .query(tenant, &entity::TEAM, &q)
                         .await?
                         .iter()
                         .map(|r| r.id)

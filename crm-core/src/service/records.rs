@@ -25,9 +25,16 @@ impl<S: Store> Service<S> {
     /// every field error of the parent and its children at once (`quote_lines[2].quantity`).
     pub async fn create(&self, actor: &Actor, entity: &str, input: &Map<String, Json>) -> Result<Record> {
         let def = self.entity(entity)?;
-        let (rec, cs) = self.prepare_create(actor, def, input).await?;
-        self.store.apply(cs).await?;
-        self.present(actor, rec).await
+        for attempt in 1.. {
+            let (rec, cs) = self.prepare_create(actor, def, input).await?;
+            match self.store.apply(cs).await {
+                // A concurrent create took the round-robin turn this one read: decide again.
+                Err(e) if super::routing::lost_turn(&e) && attempt < super::routing::ATTEMPTS => continue,
+                Err(e) => return Err(e),
+                Ok(_) => return self.present(actor, rec).await,
+            }
+        }
+        unreachable!("the loop returns")
     }
 
     /// Everything `create` does but the write: the new record and its change set.
@@ -135,6 +142,11 @@ impl<S: Store> Service<S> {
             }
         }
         self.check_links(actor, &probe, None).await?;
+        // The tenant's routing rules pick the owner of a new lead whose input names none.
+        let routed = match def.rules.routed() {
+            true => self.route_create(actor.tenant, &ctx.custom, &own, &mut rec).await?,
+            false => None,
+        };
         for (_, rows) in &children {
             for r in rows {
                 // The parent is not stored yet: check the child's other references.
@@ -153,6 +165,13 @@ impl<S: Store> Service<S> {
                 rec
             }
         };
+        if let Some((decision, mut router)) = routed {
+            // The audit entry names the rule that decided; the round-robin turn moves in this change set.
+            if let Some(a) = cs.audit.iter_mut().rev().find(|a| a.entity_id == Some(rec.id)) {
+                a.changes.push(decision.audit_change());
+            }
+            router.flush(cs);
+        }
         for (cdef, rows) in &children {
             for r in rows {
                 self.push_change(actor, "create", &format!("{}.created", cdef.name), None, r, cs);
@@ -251,7 +270,7 @@ impl<S: Store> Service<S> {
 
     /// Keeps a record's stage changes read with it: a write that gives it another owner or team
     /// gives its stage changes the same (derived writes, in the same change set).
-    async fn restage_scope(&self, old: &Record, new: &Record, cs: &mut ChangeSet) -> Result<()> {
+    pub(crate) async fn restage_scope(&self, old: &Record, new: &Record, cs: &mut ChangeSet) -> Result<()> {
         let fields = entity::stage::rescoped(old, new);
         if !fields.is_empty() {
             let history = self.stage_history(new).await?;

@@ -154,7 +154,8 @@ struct Row {
 }
 
 enum Built {
-    Insert(Record),
+    /// A new record, with its row's input (routing reads which fields it names).
+    Insert(Record, Map<String, Json>),
     Update(Record, Record),
     Unchanged,
 }
@@ -210,6 +211,15 @@ impl<S: Store> Service<S> {
         };
 
         let mut bulk = self.store.bulk(actor.tenant).await?;
+        // New leads are routed as single creates are; the cursors are read inside the session.
+        let mut router = match def.rules.routed() {
+            true => self.router(actor.tenant, &ctx.custom).await?,
+            false => None,
+        };
+        if let Some(r) = router.as_mut() {
+            let q = StoreQuery::by_id(Filter::All, super::routing::MAX_RULES);
+            r.set_cursors(bulk.query(&entity::ROUTING_CURSOR, &q).await?);
+        }
         // Upsert keys met so far: an earlier row's key is in the store by now, as a record this
         // import wrote, which only this set tells from one that was there before.
         let mut keys = Fingerprints::default();
@@ -304,7 +314,7 @@ impl<S: Store> Service<S> {
                     Some(cur) => self.build_upsert(actor, cur, &r.input, &ctx, update_scope, import_scope),
                     None => self.build_create(actor, def, &r.input, &ctx).and_then(|rec| {
                         if actor.in_scope(&rec, import_scope) {
-                            Ok(Built::Insert(rec))
+                            Ok(Built::Insert(rec, r.input.clone()))
                         } else {
                             Err(Error::forbidden(Action::Import, def.name, vec![]))
                         }
@@ -327,11 +337,13 @@ impl<S: Store> Service<S> {
                 report.valid += 1;
                 match b {
                     Built::Unchanged => report.unchanged += 1,
-                    Built::Insert(rec) => {
+                    Built::Insert(mut rec, input) => {
                         report.created += 1;
+                        let decision = router.as_mut().and_then(|r| r.route(&mut rec, &input));
                         parents.extend(def.rescores.and_then(|f| rec.id_of(f)));
-                        cs.audit
-                            .push(self.audit_entry(actor, "import", &rec, diff(None, Some(&rec))));
+                        let mut changes = diff(None, Some(&rec));
+                        changes.extend(decision.map(|d| d.audit_change()));
+                        cs.audit.push(self.audit_entry(actor, "import", &rec, changes));
                         created.push(rec.id.to_string());
                         self.stage_into(actor, None, &rec, &mut cs);
                         cs.writes.push(Write::Insert(rec));
@@ -358,6 +370,9 @@ impl<S: Store> Service<S> {
                         });
                     }
                 }
+            }
+            if let Some(r) = router.as_mut() {
+                r.flush(&mut cs);
             }
             // An all-or-nothing import with errors writes on too (and rolls back at the end): the
             // next chunks' duplicate checks find these rows in the store.
@@ -426,7 +441,7 @@ impl<S: Store> Service<S> {
             .iter()
             .enumerate()
             .filter_map(|(i, (_, _, b))| match b {
-                Built::Insert(r) => Some((i, r, None)),
+                Built::Insert(r, _) => Some((i, r, None)),
                 Built::Update(o, r) => Some((i, r, Some(o))),
                 Built::Unchanged => None,
             })

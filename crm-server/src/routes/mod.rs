@@ -10,4 +10,5 @@ pub mod memberships;
 pub mod ops;
 pub mod quotes;
 pub mod records;
+pub mod routing;
 pub mod transfer;
