@@ -62,7 +62,13 @@ async fn typed_query_parameters_are_refused_as_the_document_types_them() {
     assert_eq!(env.get("/api/v1/audit?limit=1000", &admin).await.status, 200);
     // `after` is checked even when Last-Event-ID is there.
     let r = env
-        .call("GET", "/api/v1/events?after=x", Some(&admin), None, &[("last-event-id", "0")])
+        .call(
+            "GET",
+            "/api/v1/events?after=x",
+            Some(&admin),
+            None,
+            &[("last-event-id", "0")],
+        )
         .await;
     assert_eq!(r.status, 400, "{}", r.text);
     env.stop().await;
@@ -132,11 +138,21 @@ async fn the_import_form_and_child_operations_refuse_what_the_document_does_not_
     assert_eq!(form["schema"]["properties"]["mapping"]["type"], "object");
     // `upsert` only where records can be matched (an external key).
     assert!(
-        import["parameters"].as_array().unwrap().iter().any(|p| p["name"] == "upsert"),
+        import["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "upsert"),
         "leads have an external key"
     );
     let no_key = op(&doc, "/api/v1/teams/import", "post");
-    assert!(!no_key["parameters"].as_array().unwrap().iter().any(|p| p["name"] == "upsert"));
+    assert!(
+        !no_key["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "upsert")
+    );
 
     let body = "--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"l.csv\"\r\n\r\nfirst_name\nAnn\r\n\
                 --B\r\nContent-Disposition: form-data; name=\"maping\"\r\n\r\n{}\r\n--B--\r\n";
@@ -166,9 +182,20 @@ async fn the_import_form_and_child_operations_refuse_what_the_document_does_not_
         .await;
     assert_eq!(r.status, 400, "{}", r.text);
     let quote = op(&doc, "/api/v1/quotes/{id}/children", "post");
-    let variants = &quote["requestBody"]["content"]["application/json"]["schema"]["properties"]["ops"]["items"]["oneOf"];
-    assert_eq!(variants.as_array().unwrap().len(), 3, "create, update and delete of quote lines");
-    assert!(variants.as_array().unwrap().iter().all(|v| v["additionalProperties"] == false));
+    let variants =
+        &quote["requestBody"]["content"]["application/json"]["schema"]["properties"]["ops"]["items"]["oneOf"];
+    assert_eq!(
+        variants.as_array().unwrap().len(),
+        3,
+        "create, update and delete of quote lines"
+    );
+    assert!(
+        variants
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["additionalProperties"] == false)
+    );
     env.stop().await;
 }
 
@@ -189,7 +216,10 @@ fn input_schemas_state_the_cores_rules_on_text() {
     assert!(notes["pattern"].as_str().unwrap().contains("\\u0000"));
     assert_eq!(notes["type"], json!(["string", "null"]));
     // Phones in the form the core stores.
-    assert_eq!(schemas["LeadInput"]["properties"]["phone"]["pattern"], "^\\+[1-9][0-9]{7,14}$");
+    assert_eq!(
+        schemas["LeadInput"]["properties"]["phone"]["pattern"],
+        "^\\+[1-9][0-9]{7,14}$"
+    );
     // Configuration is JSON structure: an object or a list.
     let grants = schemas["RoleInput"]["properties"]["grants"]["type"].as_array().unwrap();
     assert!(grants.contains(&json!("object")) && grants.contains(&json!("array")));
