@@ -121,7 +121,7 @@ impl Op {
     /// accepted). `*` is refused on purpose: every write names the version it was based on, so a
     /// blind overwrite or delete cannot happen; a malformed value is 400.
     pub fn if_match(self, desc: &str) -> Op {
-        let schema = json!({"type": "string", "pattern": "^(W/)?\"[0-9]+\"$", "example": "\"1\""});
+        let schema = json!({"type": "string", "pattern": "^(W/)?\"[0-9]{1,18}\"$", "example": "\"1\""});
         self.param("header", "If-Match", true, schema, desc).errors(&[400])
     }
 
@@ -157,6 +157,17 @@ impl Op {
             json!({"type": "string"}),
             "Sparse fields, comma-separated (id and version are always included)",
         )
+    }
+
+    /// Narrows a query parameter's schema (declared earlier, e.g. by [`Op::list_params`]) to an
+    /// entity type's own rules, such as the field names `fields` and `sort` take.
+    pub fn query_schema(mut self, name: &str, schema: Json) -> Op {
+        for p in &mut self.params {
+            if p["in"] == "query" && p["name"] == name {
+                p["schema"] = schema.clone();
+            }
+        }
+        self
     }
 
     pub fn json_body(mut self, schema: Json) -> Op {

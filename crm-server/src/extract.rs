@@ -83,12 +83,19 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
 }
 
 impl Params {
+    /// A parameter's value; an empty value counts as absent (`q=` is no filter).
     pub fn get(&self, k: &str) -> Option<&str> {
         self.0.get(k).map(String::as_str).filter(|s| !s.is_empty())
     }
 
+    /// A typed parameter as sent: present but empty (`as_of=`) is a malformed value, not an
+    /// absent one, so typed parameters are parsed from this.
+    fn raw(&self, k: &str) -> Option<&str> {
+        self.0.get(k).map(String::as_str)
+    }
+
     pub fn number<T: std::str::FromStr>(&self, k: &str) -> ApiResult<Option<T>> {
-        self.get(k)
+        self.raw(k)
             .map(|v| {
                 v.parse()
                     .map_err(|_| ApiError::BadRequest(format!("`{k}` must be a number")))
@@ -96,12 +103,33 @@ impl Params {
             .transpose()
     }
 
-    pub fn flag(&self, k: &str) -> bool {
-        matches!(self.get(k), Some("true" | "1" | "yes"))
+    /// A number the document bounds (`limit` in 1..=500): out of range is a malformed
+    /// parameter (400), as the document's `minimum` / `maximum` say, never silently clamped.
+    pub fn bounded<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
+        &self,
+        k: &str,
+        min: T,
+        max: T,
+    ) -> ApiResult<Option<T>> {
+        match self.number::<T>(k)? {
+            Some(v) if v < min || v > max => {
+                Err(ApiError::BadRequest(format!("`{k}` must be between {min} and {max}")))
+            }
+            other => Ok(other),
+        }
+    }
+
+    /// A boolean parameter: `true` or `false` (absent: false); anything else is 400.
+    pub fn flag(&self, k: &str) -> ApiResult<bool> {
+        match self.raw(k) {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(_) => Err(ApiError::BadRequest(format!("`{k}` must be true or false"))),
+        }
     }
 
     pub fn timestamp(&self, k: &str) -> ApiResult<Option<crm_core::value::Timestamp>> {
-        self.get(k)
+        self.raw(k)
             .map(|v| {
                 crm_core::value::Timestamp::parse(v)
                     .ok_or_else(|| ApiError::BadRequest(format!("`{k}` must be an RFC 3339 time or a date")))

@@ -34,6 +34,10 @@ fn nullable(mut s: Json) -> Json {
     if let Some(t) = s.get("type").cloned() {
         s["type"] = match t {
             Json::String(t) => json!([t, "null"]),
+            Json::Array(mut ts) => {
+                ts.push(json!("null"));
+                Json::Array(ts)
+            }
             other => other,
         };
         s
@@ -50,34 +54,66 @@ fn string(format: Option<&str>) -> Json {
     }
 }
 
+/// The characters the core allows in text: no control characters but tab, line feed and carriage
+/// return (`crm_core::validate::is_forbidden_control`).
+const TEXT_CHAR: &str = "[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]";
+/// A text character that is not white space.
+const VISIBLE_CHAR: &str = "[^\\s\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]";
+
+/// Text the core accepts (any length, no control characters).
+pub fn text() -> Json {
+    json!({ "type": "string", "pattern": format!("^{TEXT_CHAR}*$") })
+}
+
+/// Text a required value takes: not blank (the core counts blank text as missing).
+pub fn required_text() -> Json {
+    json!({ "type": "string", "pattern": format!("^{TEXT_CHAR}*{VISIBLE_CHAR}{TEXT_CHAR}*$") })
+}
+
 fn field_schema(f: &FieldDef) -> Json {
     let s = &f.spec;
+    // A decimal string takes a minus sign only when the field allows negative values.
+    let sign = if s.min.is_some_and(|m| m >= 0) { "" } else { "-?" };
     let mut j = match &s.ty {
-        FieldType::Text | FieldType::Phone => json!({ "type": "string" }),
+        FieldType::Text => text(),
+        // The core also reads national forms (with the tenant's country code); the document
+        // states the one form every tenant accepts, and the one stored: E.164.
+        FieldType::Phone => json!({ "type": "string", "pattern": "^\\+[1-9][0-9]{7,14}$", "example": "+15551234567" }),
         FieldType::Email => string(Some("email")),
         FieldType::Url => string(Some("uri")),
         FieldType::Integer => json!({ "type": "integer" }),
         FieldType::Number => json!({ "type": "number" }),
         FieldType::Money => {
-            json!({ "type": "string", "pattern": "^-?[0-9]+(\\.[0-9]{1,2})?$", "description": "Decimal string, never a float" })
+            json!({ "type": "string", "pattern": format!("^{sign}[0-9]+(\\.[0-9]{{1,2}})?$"), "description": "Decimal string, never a float" })
         }
-        FieldType::Decimal => json!({
-            "oneOf": [
-                { "type": "string", "pattern": "^-?[0-9]+(\\.[0-9]{1,6})?$" },
-                { "type": "number" }
-            ],
-            "description": "Exact decimal (at most 6 decimals); answered as a string"
-        }),
+        FieldType::Decimal => {
+            let mut number = json!({ "type": "number" });
+            if let Some(m) = s.min {
+                number["minimum"] = json!(m);
+            }
+            if let Some(m) = s.max {
+                number["maximum"] = json!(m);
+            }
+            json!({
+                "oneOf": [
+                    { "type": "string", "pattern": format!("^{sign}[0-9]+(\\.[0-9]{{1,6}})?$") },
+                    number
+                ],
+                "description": "Exact decimal (at most 6 decimals); answered as a string"
+            })
+        }
         FieldType::Date => string(Some("date")),
         FieldType::Timestamp => string(Some("date-time")),
         FieldType::Bool => json!({ "type": "boolean" }),
         FieldType::Enum => json!({ "type": "string", "enum": s.options }),
         FieldType::MultiEnum => json!({ "type": "array", "items": { "type": "string", "enum": s.options } }),
-        FieldType::Tags => json!({ "type": "array", "items": { "type": "string" } }),
+        FieldType::Tags => json!({ "type": "array", "items": text() }),
         FieldType::Ref(target) => {
             json!({ "type": "string", "format": "uuid", "description": format!("Id of a {target}") })
         }
-        FieldType::Json => json!({ "description": "Structured configuration, checked by the entity's rules" }),
+        FieldType::Json => {
+            json!({ "type": ["object", "array"], "description": "Structured configuration, checked by the entity's rules" })
+        }
     };
     if let Some(n) = s.max_len {
         j["maxLength"] = json!(n);
@@ -127,30 +163,48 @@ fn entity_schemas(def: &EntityDef, out: &mut Map<String, Json>) {
             json!({"type": "array", "items": schema_ref(child), "description": doc}),
         ));
     }
-    let mut rec = object(record, &["id", "version", "created_at", "updated_at"]);
+    // Only `id` and `version` are always there: sparse reads (`fields=`) leave out the rest.
+    let mut rec = object(record, &["id", "version"]);
     rec["description"] = json!(format!(
-        "A {}. Fields the caller may not read are absent.",
+        "A {}. Fields the caller may not read, or did not ask for (`fields`), are absent.",
         def.name.replace('_', " ")
     ));
     let writable: Vec<&&FieldDef> = fields.iter().filter(|f| f.writable).collect();
     // A required field is never null in input (the core refuses it), so its schema says so.
     let input_schema = |f: &FieldDef| {
         if f.spec.required {
-            field_schema(f)
+            let mut j = field_schema(f);
+            match f.spec.ty {
+                // The core counts blank text as missing.
+                FieldType::Text | FieldType::Phone => j["pattern"] = required_text()["pattern"].clone(),
+                _ => {}
+            }
+            j
         } else {
             nullable(field_schema(f))
         }
     };
-    let mut input: Vec<(&str, Json)> = writable.iter().map(|f| (f.name, input_schema(f))).collect();
+    let mut patch: Vec<(&str, Json)> = writable.iter().map(|f| (f.name, input_schema(f))).collect();
+    // On create, null for a field with a default takes the default.
+    let mut input: Vec<(&str, Json)> = writable
+        .iter()
+        .map(|f| {
+            if f.spec.required && (f.default.is_some() || f.default_now) {
+                (f.name, nullable(input_schema(f)))
+            } else {
+                (f.name, input_schema(f))
+            }
+        })
+        .collect();
     if def.custom_fields {
         input.push(("custom", custom_schema()));
+        patch.push(("custom", custom_schema()));
     }
     let required: Vec<&str> = writable
         .iter()
         .filter(|f| f.spec.required && f.default.is_none() && !f.default_now)
         .map(|f| f.name)
         .collect();
-    let patch = input.clone();
     for (table, child) in &kids {
         let doc = "Children created with it, in one change set (without the parent field)";
         input.push((
@@ -346,7 +400,7 @@ fn fixed_schemas(out: &mut Map<String, Json>) {
             "NewApiKey",
             object(
                 vec![
-                    ("name", s("string")),
+                    ("name", required_text()),
                     (
                         "role",
                         json!({"type": "string", "description": "Default: the creator's role; never stronger"}),
@@ -427,7 +481,11 @@ fn fixed_schemas(out: &mut Map<String, Json>) {
         (
             "CheckInInput",
             json!({"type": "object", "additionalProperties": false, "description": "Exactly one of contact_id and card (the contact's external id)", "properties": {
-                "contact_id": uuid(), "card": s("string"), "location_id": uuid()}}),
+            "contact_id": uuid(), "card": required_text(), "location_id": uuid()},
+            "oneOf": [
+                {"required": ["contact_id"], "not": {"required": ["card"]}},
+                {"required": ["card"], "not": {"required": ["contact_id"]}}
+            ]}),
         ),
         (
             "CheckInAnswer",
@@ -689,6 +747,25 @@ pub fn document(ops: &[Op]) -> Json {
         entity_schemas(def, &mut schemas);
     }
     fixed_schemas(&mut schemas);
+    // A custom field extends one of the types that take custom fields (the core's rule on
+    // `custom_field.entity`, a text field in its declaration).
+    if let Some(entity) = schemas
+        .get_mut("CustomFieldInput")
+        .and_then(|s| s["properties"].get_mut("entity"))
+    {
+        let targets: Vec<&str> = entity::all()
+            .into_iter()
+            .filter(|d| d.custom_fields)
+            .map(|d| d.name)
+            .collect();
+        *entity = json!({ "type": "string", "enum": targets });
+    }
+    // Its key: lower-case letters, digits and `_`, starting with a letter (the core's rule).
+    for name in ["CustomFieldInput", "CustomFieldPatch"] {
+        if let Some(key) = schemas.get_mut(name).and_then(|s| s["properties"].get_mut("key")) {
+            key["pattern"] = json!("^[a-z][a-z0-9_]*$");
+        }
+    }
     let mut paths = Map::new();
     for op in ops {
         let entry = paths.entry(op.path.clone()).or_insert_with(|| json!({}));
@@ -754,4 +831,44 @@ pub fn markdown(doc: &Json) -> String {
         }
     }
     out
+}
+
+/// `a|b|c` of names, escaped for a regular expression.
+fn alternatives<'a>(names: impl Iterator<Item = &'a str>) -> String {
+    names.map(|n| n.replace('.', "\\.")).collect::<Vec<_>>().join("|")
+}
+
+/// The system fields every record has.
+const SYSTEM_FIELDS: [&str; 4] = ["id", "version", "created_at", "updated_at"];
+
+/// The `fields` parameter of an entity type: a comma-separated list of its field names (system
+/// and declared; tenant custom fields as `custom.KEY` are accepted too but not listed here, since
+/// the document does not know a tenant's keys).
+pub fn fields_param(def: &EntityDef) -> Json {
+    let names = SYSTEM_FIELDS
+        .iter()
+        .copied()
+        .chain(def.fields.iter().filter(|f| !f.secret).map(|f| f.name));
+    let one = alternatives(names);
+    // Empty (`fields=`) is every field, like no parameter.
+    json!({ "type": "string", "pattern": format!("^(({one})(,({one}))*)?$"), "example": "id" })
+}
+
+/// The `sort` parameter of an entity type: up to four comma-separated keys, `-` for descending,
+/// each a field the type can sort by (not JSON, tags or multi-choice fields; computed fields
+/// sort by the stored fields they derive from).
+pub fn sort_param(def: &EntityDef) -> Json {
+    let names = SYSTEM_FIELDS
+        .iter()
+        .copied()
+        .chain(
+            def.fields
+                .iter()
+                .filter(|f| !f.secret && !matches!(f.spec.ty, FieldType::Json | FieldType::Tags | FieldType::MultiEnum))
+                .map(|f| f.name),
+        )
+        .chain(def.computed.iter().map(|c| c.name));
+    let one = alternatives(names);
+    // Empty (`sort=`) is the default order, like no parameter.
+    json!({ "type": "string", "pattern": format!("^(-?({one})(,-?({one})){{0,3}})?$"), "example": "-created_at" })
 }

@@ -17,7 +17,7 @@ use serde_json::{Map, Value as Json};
 
 /// One change to a parent's children in [`Service::write_children`].
 #[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case", tag = "op")]
+#[serde(rename_all = "snake_case", tag = "op", deny_unknown_fields)]
 pub enum ChildOp {
     /// A new child of type `entity` (its parent field may be left out: it is the parent's id).
     Create { entity: String, input: Map<String, Json> },

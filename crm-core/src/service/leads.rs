@@ -21,6 +21,7 @@ use std::sync::Arc;
 
 /// Options of a lead conversion.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ConvertOptions {
     /// Also create a company from the lead's `company_name` (if it has one).
     #[serde(default)]

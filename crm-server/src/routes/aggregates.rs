@@ -13,10 +13,10 @@ use crm_core::schema::EntityDef;
 use crm_core::service::AggregateRequest;
 use serde_json::json;
 
-/// A comma-separated list of field names (`custom.<key>` included).
-const FIELDS: &str = "^[A-Za-z0-9_.]+(,[A-Za-z0-9_.]+)*$";
-/// One or two group keys, each a field name with an optional time bucket.
-const KEYS: &str = "^[A-Za-z0-9_.]+(:(day|week|month))?(,[A-Za-z0-9_.]+(:(day|week|month))?)?$";
+/// A comma-separated list of field names (`custom.<key>` included); empty is like absent.
+const FIELDS: &str = "^([A-Za-z0-9_.]+(,[A-Za-z0-9_.]+)*)?$";
+/// One or two group keys, each a field name with an optional time bucket; empty is like absent.
+const KEYS: &str = "^([A-Za-z0-9_.]+(:(day|week|month))?(,[A-Za-z0-9_.]+(:(day|week|month))?)?)?$";
 
 /// The answer's schema: what [`crm_core::service::Aggregate::to_json`] writes.
 fn answer() -> serde_json::Value {
@@ -91,7 +91,7 @@ pub fn routes<S: ServerStore>(api: Api<S>, def: &'static EntityDef) -> Api<S> {
     let op = op
         .query(
             "tz",
-            json!({"type": "string", "pattern": "^(Z|z|UTC|utc|[+-][0-9]{2}(:?[0-9]{2})?)$"}),
+            json!({"type": "string", "pattern": "^(Z|z|UTC|utc|[+-][0-9]{2}(:?[0-9]{2})?)?$"}),
             "The fixed UTC offset time buckets are computed at (`+02:00`; default UTC)",
         )
         .ok(200, "The groups and their measures", answer())

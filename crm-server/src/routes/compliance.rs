@@ -27,8 +27,8 @@ async fn audit<S: ServerStore>(State(app): State<AppState<S>>, auth: Auth, p: Pa
     let q = AuditQuery {
         entity: p.get("entity").map(str::to_owned),
         entity_id,
-        after_seq: p.number("after")?.unwrap_or(0),
-        limit: p.number::<u32>("limit")?.unwrap_or(100).clamp(1, 1000),
+        after_seq: p.bounded("after", 0, i64::MAX as u64)?.unwrap_or(0),
+        limit: p.bounded::<u32>("limit", 1, 1000)?.unwrap_or(100),
     };
     let actor = auth.actor;
     let entries = app
@@ -115,13 +115,14 @@ async fn events<S: ServerStore>(
         .map(|s| {
             s.trim()
                 .parse::<u64>()
-                .map_err(|_| ApiError::BadRequest("Last-Event-ID must be a sequence number".into()))
+                .ok()
+                .filter(|n| *n <= i64::MAX as u64)
+                .ok_or_else(|| ApiError::BadRequest("Last-Event-ID must be a sequence number".into()))
         })
         .transpose()?;
-    let cursor = match last {
-        Some(seq) => seq,
-        None => p.number("after")?.unwrap_or(0),
-    };
+    // `after` is checked even when Last-Event-ID wins: a malformed parameter is refused, not ignored.
+    let after = p.bounded("after", 0, i64::MAX as u64)?;
+    let cursor = last.or(after).unwrap_or(0);
     let stream = Stream {
         shutdown: app.shutdown.clone(),
         app,
@@ -146,12 +147,12 @@ async fn events<S: ServerStore>(
 pub fn routes<S: ServerStore>(api: Api<S>) -> Api<S> {
     api.add(
         Op::new("get", "/api/v1/audit", "audit_trail", "compliance", "Audit entries (field-level old and new values, hash chained)")
-            .query("entity", json!({"type": "string"}), "Entity type")
+            .query("entity", json!({"type": "string", "enum": crm_core::entity::all().into_iter().filter(|d| d.exposure != crm_core::schema::Exposure::Internal).map(|d| d.name).collect::<Vec<_>>()}), "Entity type")
             .query("entity_id", json!({"type": "string", "format": "uuid"}), "One record's history")
-            .query("after", json!({"type": "integer", "minimum": 0}), "Entries after this sequence")
+            .query("after", json!({"type": "integer", "minimum": 0, "maximum": i64::MAX}), "Entries after this sequence")
             .query("limit", json!({"type": "integer", "minimum": 1, "maximum": 1000}), "At most this many (default 100)")
             .ok(200, "Entries in sequence order", json!({"type": "array", "items": schema_ref("AuditEntry")}))
-            .errors(&[400, 403]),
+            .errors(&[400, 403, 404]),
         get(audit::<S>),
     )
     .add(
@@ -162,8 +163,8 @@ pub fn routes<S: ServerStore>(api: Api<S>) -> Api<S> {
     )
     .add(
         Op::new("get", "/api/v1/events", "events", "events", "Live domain events (Server-Sent Events), filtered by what the caller may read")
-            .param_header("Last-Event-ID", json!({"type": "string", "pattern": "^[0-9]+$"}), "Resume after this event sequence")
-            .query("after", json!({"type": "integer", "minimum": 0}), "Start after this sequence (default 0: from the start of the outbox)")
+            .param_header("Last-Event-ID", json!({"type": "string", "pattern": "^[0-9]{1,18}$"}), "Resume after this event sequence")
+            .query("after", json!({"type": "integer", "minimum": 0, "maximum": i64::MAX}), "Start after this sequence (default 0: from the start of the outbox)")
             .ok_raw(200, json!({
                 "description": "`text/event-stream`: each event has `id` (the outbox sequence), `event` (its kind) and `data` (the event as JSON)",
                 "content": { "text/event-stream": { "schema": {

@@ -39,13 +39,14 @@ async fn numbers<S: ServerStore>(
     auth: Auth,
     p: Params,
 ) -> ApiResult<impl IntoResponse> {
-    let as_of = p
-        .get("as_of")
-        .map(|s| {
-            time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
-                .map_err(|_| ApiError::BadRequest("`as_of` is a date, YYYY-MM-DD".into()))
-        })
-        .transpose()?;
+    // Present but empty (`as_of=`) is not a date.
+    let as_of =
+        p.0.get("as_of")
+            .map(|s| {
+                time::Date::parse(s, time::macros::format_description!("[year]-[month]-[day]"))
+                    .map_err(|_| ApiError::BadRequest("`as_of` is a date, YYYY-MM-DD".into()))
+            })
+            .transpose()?;
     let actor = auth.actor;
     let n = app
         .run(move |svc| async move { svc.membership_numbers(&actor, as_of).await })

@@ -18,6 +18,7 @@ use serde_json::{Map, Value as Json, json};
 
 /// The body of a children batch.
 #[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ChildOps {
     ops: Vec<crm_core::service::ChildOp>,
 }
@@ -27,16 +28,19 @@ pub fn list_request(p: &Params) -> ApiResult<ListRequest> {
     let filter = p
         .get("filter")
         .map(|f| {
-            serde_json::from_str::<FilterSpec>(f)
-                .map(Filter::from)
-                .map_err(|e| ApiError::BadRequest(format!("`filter` is not a filter: {e}")))
+            serde_json::from_str::<FilterSpec>(f).map(Filter::from).map_err(|e| {
+                ApiError::Core(crm_core::error::Error::invalid_query(
+                    format!("`filter` is not a filter: {e}"),
+                    0,
+                ))
+            })
         })
         .transpose()?;
     Ok(ListRequest {
         q: p.get("q").map(str::to_owned),
         filter,
         sort: p.get("sort").map(SortKey::parse_list).unwrap_or_default(),
-        limit: p.number("limit")?,
+        limit: p.bounded("limit", 1, crm_core::query::MAX_PAGE_SIZE)?,
         cursor: p.get("cursor").map(str::to_owned),
     })
 }
@@ -145,8 +149,11 @@ pub fn routes<S: ServerStore>(mut api: Api<S>, def: &'static EntityDef) -> Api<S
             format!("List {} (keyset pages)", def.table),
         )
         .list_params()
+        .query_schema("fields", crate::openapi::fields_param(def))
+        .query_schema("sort", crate::openapi::sort_param(def))
         .ok(200, "One page", schema_ref(&format!("{name}Page")))
-        .errors(&[400, 403]),
+        // 422: a filter past the core's limits (query length in bytes, terms, sort keys).
+        .errors(&[400, 403, 422]),
         get(
             move |State(app): State<AppState<S>>, auth: Auth, p: Params| async move {
                 let req = list_request(&p)?;
@@ -199,7 +206,11 @@ pub fn routes<S: ServerStore>(mut api: Api<S>, def: &'static EntityDef) -> Api<S
             format!("Get {} {}", article(def.name), def.name),
         )
         .path_id("Record id")
-        .query("fields", json!({"type": "string"}), "Sparse fields, comma-separated")
+        .query(
+            "fields",
+            crate::openapi::fields_param(def),
+            "Sparse fields, comma-separated",
+        )
         .ok_record(
             200,
             "The record, without the fields the caller may not read",
@@ -415,18 +426,36 @@ pub fn routes<S: ServerStore>(mut api: Api<S>, def: &'static EntityDef) -> Api<S
                 },
             ),
         );
-        let op_schema = json!({
-            "type": "object",
-            "required": ["op", "entity"],
-            "properties": {
-                "op": {"type": "string", "enum": ["create", "update", "delete"]},
-                "entity": {"type": "string", "enum": def.children().map(|c| c.name).collect::<Vec<_>>()},
-                "id": {"type": "string", "format": "uuid"},
-                "version": {"type": "integer", "minimum": 1},
-                "input": {"type": "object"},
-                "patch": {"type": "object"}
-            }
-        });
+        // One variant per operation and child type, with what each needs (`ChildOp`).
+        let mut variants = Vec::new();
+        for c in def.children() {
+            let child = schema_name(c.name);
+            let head = |op: &str| {
+                vec![
+                    ("op", json!({"type": "string", "const": op})),
+                    ("entity", json!({"type": "string", "const": c.name})),
+                ]
+            };
+            let id = json!({"type": "string", "format": "uuid"});
+            let version = json!({"type": "integer", "minimum": 1, "maximum": i64::MAX});
+            let variant = |props: Vec<(&str, Json)>| {
+                let required: Vec<&str> = props.iter().map(|(k, _)| *k).collect();
+                let properties: Map<String, Json> = props.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+                json!({"type": "object", "additionalProperties": false, "required": required, "properties": properties})
+            };
+            let mut create = head("create");
+            create.push(("input", schema_ref(&format!("{child}Inline"))));
+            let mut update = head("update");
+            update.extend([
+                ("id", id.clone()),
+                ("version", version.clone()),
+                ("patch", schema_ref(&format!("{child}Patch"))),
+            ]);
+            let mut delete = head("delete");
+            delete.extend([("id", id), ("version", version)]);
+            variants.extend([variant(create), variant(update), variant(delete)]);
+        }
+        let op_schema = json!({ "oneOf": variants });
         api = api.add(
             Op::new(
                 "post",
@@ -441,7 +470,7 @@ pub fn routes<S: ServerStore>(mut api: Api<S>, def: &'static EntityDef) -> Api<S
             )
             .path_id("Record id")
             .if_match("The ETag of the parent's version being changed")
-            .json_body(json!({"type": "object", "required": ["ops"], "properties": {"ops": {"type": "array", "items": op_schema}}}))
+            .json_body(json!({"type": "object", "additionalProperties": false, "required": ["ops"], "properties": {"ops": {"type": "array", "items": op_schema, "maxItems": crm_core::service::MAX_CHILD_OPS}}}))
             .ok_record(200, "The parent after the write", schema_ref(&name))
             .errors(&[400, 403, 404, 409, 413, 422, 428]),
             post(

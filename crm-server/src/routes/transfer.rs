@@ -19,7 +19,8 @@ use std::io::Write;
 use tokio::sync::mpsc;
 
 fn import_options(p: &Params) -> ApiResult<ImportOptions> {
-    let mode = match p.get("mode").unwrap_or("dry_run") {
+    // Present but empty (`mode=`) is not a mode.
+    let mode = match p.0.get("mode").map(String::as_str).unwrap_or("dry_run") {
         "dry_run" => ImportMode::DryRun,
         "all_or_nothing" => ImportMode::AllOrNothing,
         "valid_rows_only" => ImportMode::ValidRowsOnly,
@@ -27,7 +28,7 @@ fn import_options(p: &Params) -> ApiResult<ImportOptions> {
     };
     Ok(ImportOptions {
         mode,
-        upsert: p.flag("upsert"),
+        upsert: p.flag("upsert")?,
         ..ImportOptions::default()
     })
 }
@@ -60,7 +61,14 @@ async fn import<S: ServerStore>(
                 opts.mapping = serde_json::from_str(&text)
                     .map_err(|_| ApiError::BadRequest("`mapping` must be a JSON object of header -> field".into()))?;
             }
-            _ => {}
+            // A part the form does not define is a mistake (a misspelt `mapping` would otherwise
+            // import with the default mapping), refused like an unknown JSON member.
+            other => {
+                return Err(ApiError::BadRequest(format!(
+                    "the import form has no part {}",
+                    other.unwrap_or("(unnamed)")
+                )));
+            }
         }
     }
     let file = file.ok_or_else(|| ApiError::BadRequest("the form needs a `file` part with the CSV".into()))?;
@@ -136,7 +144,7 @@ async fn export<S: ServerStore>(
         q: p.get("q").map(str::to_owned),
         filter: None,
         sort: p.get("sort").map(SortKey::parse_list).unwrap_or_default(),
-        raw: p.flag("raw"),
+        raw: p.flag("raw")?,
     };
     let (tx, mut rx) = mpsc::channel(4);
     let svc = app.svc.clone();
@@ -183,20 +191,39 @@ pub fn routes<S: ServerStore>(mut api: Api<S>, def: &'static EntityDef, max_impo
     let base = format!("/api/v1/{}", def.table);
     if def.exposure == Exposure::Public {
         let limit = DefaultBodyLimit::max(max_import);
+        let mut op = Op::new(
+            "post",
+            format!("{base}/import"),
+            format!("import_{}", def.table),
+            def.table,
+            format!("Import {} from CSV", def.table),
+        )
+        .query(
+            "mode",
+            json!({"type": "string", "enum": ["dry_run", "all_or_nothing", "valid_rows_only"]}),
+            "What to do with valid rows (default dry_run: write nothing)",
+        );
+        // Only a type with an external key can match rows to records.
+        if let Some(key) = def.external_key {
+            op = op.query(
+                "upsert",
+                json!({"type": "boolean"}),
+                &format!("Update records whose {key} matches (needs a column mapped to it)"),
+            );
+        }
         api = api.add(
-            Op::new("post", format!("{base}/import"), format!("import_{}", def.table), def.table, format!("Import {} from CSV", def.table))
-                .query("mode", json!({"type": "string", "enum": ["dry_run", "all_or_nothing", "valid_rows_only"]}), "What to do with valid rows (default dry_run: write nothing)")
-                .query("upsert", json!({"type": "boolean"}), "Update records whose external_id matches")
+            op
                 .raw_body(json!({
                     "required": true,
                     "content": { "multipart/form-data": { "schema": {
                         "type": "object",
+                        "additionalProperties": false,
                         "properties": {
                             "file": { "type": "string", "contentMediaType": "text/csv", "description": "The CSV file, with a header row" },
-                            "mapping": { "type": "string", "description": "JSON object: CSV header -> field path" }
+                            "mapping": { "type": "object", "additionalProperties": { "type": "string" }, "description": "CSV header -> field path (a JSON part); default: headers matched to field names and labels" }
                         },
                         "required": ["file"]
-                    } } }
+                    }, "encoding": { "mapping": { "contentType": "application/json" } } } }
                 }))
                 .ok(200, "The per-row, per-field report", schema_ref("ImportReport"))
                 .errors(&[403, 422]),
@@ -217,10 +244,14 @@ pub fn routes<S: ServerStore>(mut api: Api<S>, def: &'static EntityDef, max_impo
         .query("q", json!({"type": "string"}), "Text filter")
         .query(
             "fields",
-            json!({"type": "string"}),
+            crate::openapi::fields_param(def),
             "Columns, comma-separated (default: every readable field)",
         )
-        .query("sort", json!({"type": "string"}), "Sort keys")
+        .query(
+            "sort",
+            crate::openapi::sort_param(def),
+            "Sort keys, comma-separated, `-` for descending",
+        )
         .query(
             "raw",
             json!({"type": "boolean"}),
