@@ -84,7 +84,19 @@ fn field_schema(f: &FieldDef) -> Json {
         FieldType::Integer => json!({ "type": "integer" }),
         FieldType::Number => json!({ "type": "number" }),
         FieldType::Money => {
-            json!({ "type": "string", "pattern": format!("^{sign}[0-9]+(\\.[0-9]{{1,2}})?$"), "description": "Decimal string, never a float" })
+            // A JSON number is read by its shortest decimal form, so `1234.5` is 1234.50; more than
+            // two decimals is refused, never rounded (which JSON Schema cannot state for floats).
+            let mut number = json!({ "type": "number" });
+            if let Some(m) = s.min {
+                number["minimum"] = json!(m);
+            }
+            json!({
+                "oneOf": [
+                    { "type": "string", "pattern": format!("^{sign}[0-9]+(\\.[0-9]{{1,2}})?$") },
+                    number
+                ],
+                "description": "Amount: a decimal string (answered so) or a number with at most 2 decimals"
+            })
         }
         FieldType::Decimal => {
             let mut number = json!({ "type": "number" });
@@ -180,6 +192,10 @@ fn entity_schemas(def: &EntityDef, out: &mut Map<String, Json>) {
                 _ => {}
             }
             j
+        } else if !matches!(f.spec.ty, FieldType::Text | FieldType::Json) {
+            // The core reads an empty string as "not set" for every type (CSV cells send it so),
+            // so an optional reference, date, number... also takes "".
+            json!({ "anyOf": [field_schema(f), { "type": "string", "maxLength": 0 }, { "type": "null" }] })
         } else {
             nullable(field_schema(f))
         }

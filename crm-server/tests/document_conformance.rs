@@ -215,11 +215,15 @@ fn input_schemas_state_the_cores_rules_on_text() {
     let notes = &schemas["LeadInput"]["properties"]["notes"];
     assert!(notes["pattern"].as_str().unwrap().contains("\\u0000"));
     assert_eq!(notes["type"], json!(["string", "null"]));
-    // Phones in the form the core stores.
-    assert_eq!(
-        schemas["LeadInput"]["properties"]["phone"]["pattern"],
-        "^\\+[1-9][0-9]{7,14}$"
-    );
+    // Phones in the form the core stores; an optional field of any other type than text also
+    // takes "" (the core reads an empty string as not set) and null.
+    let phone = &schemas["LeadInput"]["properties"]["phone"]["anyOf"];
+    assert_eq!(phone[0]["pattern"], "^\\+[1-9][0-9]{7,14}$");
+    assert_eq!(phone[1], json!({"type": "string", "maxLength": 0}));
+    assert_eq!(phone[2], json!({"type": "null"}));
+    // Money: a decimal string or a number (at most 2 decimals, which the core checks).
+    let value = &schemas["LeadInput"]["properties"]["estimated_value"]["anyOf"][0]["oneOf"];
+    assert_eq!(value[1]["type"], "number");
     // Configuration is JSON structure: an object or a list.
     let grants = schemas["RoleInput"]["properties"]["grants"]["type"].as_array().unwrap();
     assert!(grants.contains(&json!("object")) && grants.contains(&json!("array")));
