@@ -740,7 +740,12 @@ impl Database {
         })?;
         let layout = arrow::Layout::new(def, &declared, &custom);
         let (svc, actor) = (&*self.svc, &self.actor);
-        py.detach(|| arrow::collect(svc, actor, def, &layout, req, limit))
+        let stream = py.detach(|| arrow::collect(svc, actor, def, &layout, req, limit))?;
+        // A Ctrl-C that landed after the export's last check (its final page, or a worker that
+        // finished the other's half) is raised here, inside this call: left pending, the next
+        // Python code to run could be a finalizer, which swallows the KeyboardInterrupt.
+        py.check_signals()?;
+        Ok(stream)
     }
 }
 

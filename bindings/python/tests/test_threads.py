@@ -61,15 +61,33 @@ def test_two_threads_query_concurrently(db, sales_db):
 
 
 def test_ctrl_c_interrupts_a_long_query(db):
-    start = time.perf_counter()
-    _slow_call(db)
-    full = time.perf_counter() - start
-    timer = threading.Timer(full / 4, _thread.interrupt_main)
-    start = time.perf_counter()
-    timer.start()
-    with pytest.raises(KeyboardInterrupt):
-        _slow_call(db)
-        time.sleep(5)  # only reached if the call ignored the interrupt
-    elapsed = time.perf_counter() - start
-    timer.cancel()
-    assert elapsed < full * 0.9 + 0.05, f"interrupted after {elapsed:.3f}s of a {full:.3f}s call"
+    # A simulated Ctrl-C a quarter into the call must stop it early. Timing-based: on a loaded
+    # machine (seen in CI under 5x load) one try in many does not raise inside the call, so up to
+    # three tries, each on its own: its timer is joined before the next starts.
+    outcomes = []
+    for _ in range(3):
+        # The shortest of two runs: a later call may run faster than the first under load.
+        full = float("inf")
+        for _ in range(2):
+            start = time.perf_counter()
+            _slow_call(db)
+            full = min(full, time.perf_counter() - start)
+        timer = threading.Timer(full / 4, _thread.interrupt_main)
+        start = time.perf_counter()
+        timer.start()
+        try:
+            _slow_call(db)
+            time.sleep(max(1.0, 2 * full))  # only reached if the call ignored the interrupt
+            outcomes.append(f"not interrupted ({full:.3f}s call)")
+        except KeyboardInterrupt:
+            elapsed = time.perf_counter() - start
+            if elapsed < full * 0.9 + 0.05:
+                return
+            outcomes.append(f"interrupted after {elapsed:.3f}s of a {full:.3f}s call")
+        finally:
+            timer.cancel()
+            try:
+                timer.join()
+            except KeyboardInterrupt:  # pragma: no cover - a late interrupt landing here
+                outcomes.append("interrupt landed after the call")
+    pytest.fail("Ctrl-C did not stop the call in any of three tries: " + "; ".join(outcomes))
