@@ -192,9 +192,9 @@ fn entity_schemas(def: &EntityDef, out: &mut Map<String, Json>) {
                 _ => {}
             }
             j
-        } else if !matches!(f.spec.ty, FieldType::Text | FieldType::Json) {
-            // The core reads an empty string as "not set" for every type (CSV cells send it so),
-            // so an optional reference, date, number... also takes "".
+        } else if f.spec.ty.is_string_form() && f.spec.ty != FieldType::Text {
+            // The core reads a blank string as "not set" for every string-typed field (CSV cells
+            // send it so), so an optional reference, date, enum or amount also takes "".
             json!({ "anyOf": [field_schema(f), { "type": "string", "maxLength": 0 }, { "type": "null" }] })
         } else {
             nullable(field_schema(f))

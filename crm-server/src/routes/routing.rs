@@ -104,7 +104,7 @@ pub fn routes<S: ServerStore>(api: Api<S>) -> Api<S> {
             "routing_rules",
             "Who would get this lead? Validates and routes a lead without writing anything",
         )
-        .json_body(json!({"type": "object", "description": "A lead, as for creating one"}))
+        .json_body(schema_ref("LeadInput"))
         .ok(200, "Who would get the lead and which rule decided", routed_schema())
         .errors(&[400, 403, 413, 422]),
         post(dry_run::<S>),
