@@ -56,7 +56,13 @@ fn server() -> &'static Server {
             let same = |_: &str| -> crm_core::Result<String> { Ok(phc.clone()) };
             svc.set_password(&sys, user.id, PASSWORD, &same).await.expect("a password");
             let (_stop, stopped) = tokio::sync::watch::channel(false);
-            let app = Arc::new(App::new(svc, Config::for_tests(), stopped));
+            // Argon2 under the sanitizer is far slower than the tests' request timeout: without a long
+            // one the sign-in answers 503 (the deadline passed), not the token.
+            let cfg = Config {
+                request_timeout: std::time::Duration::from_secs(600),
+                ..Config::for_tests()
+            };
+            let app = Arc::new(App::new(svc, cfg, stopped));
             let router = crm_server::router(app);
             let login = json!({ "organization": org.id.to_string(), "email": "admin@fuzz.test", "password": PASSWORD });
             let req = Request::post("/api/v1/auth/login")
