@@ -210,7 +210,8 @@ EXCUSED_FIELD_ERRORS = [
         # Rules that relate fields of one record, which JSON Schema cannot compare: a membership
         # ends on or after it starts, an activity belongs to a lead, a contact or a company, a
         # lead needs a name, a company, an email or a phone, a discount is a percent or an
-        # amount but not both.
+        # amount but not both, a routing rule's strategy needs its own parameter (a user, a
+        # team or territories).
         "rules between fields",
         lambda path, case, e: (_field(e), e.get("code"))
         in (
@@ -218,7 +219,8 @@ EXCUSED_FIELD_ERRORS = [
             ("lead_id", "required"),
             ("first_name", "required"),
             ("discount_amount", "invalid_format"),
-        ),
+        )
+        or ("/routing_rules" in path and _field(e) in ("user_id", "team_id", "territories") and e.get("code") == "required"),
     ),
     (
         # Structured configuration (scoring model definitions, pipeline stages, role grants,
