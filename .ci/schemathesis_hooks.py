@@ -103,9 +103,16 @@ def _field(e):
 
 
 def _sent(case, e):
-    """The JSON value the request sent at the error's path (top-level fields only), or None."""
-    body = case.body if isinstance(case.body, dict) else {}
-    return body.get(e.get("path", ""))
+    """The JSON value the request sent at the error's path (`field`, or a child's
+    `quote_lines[2].quantity`), or None."""
+    node = case.body if isinstance(case.body, dict) else {}
+    for part in re.split(r"\.", e.get("path", "")):
+        m = re.fullmatch(r"(.+)\[(\d+)\]", part)
+        key, index = (m.group(1), int(m.group(2))) if m else (part, None)
+        node = node.get(key) if isinstance(node, dict) else None
+        if index is not None:
+            node = node[index] if isinstance(node, list) and index < len(node) else None
+    return node
 
 
 _CONFIG_MARK = "Structured configuration"
@@ -241,8 +248,9 @@ EXCUSED_FIELD_ERRORS = [
         "decimal strings and precision",
         lambda path, case, e: (e.get("code") in ("too_large", "too_small") and isinstance(_sent(case, e), str))
         or (e.get("code") == "invalid_type" and e.get("message", "").startswith("expected a decimal"))
-        # Money as a JSON number: at most 2 decimals, judged on its shortest decimal form.
-        or (e.get("code") == "invalid_money" and isinstance(_sent(case, e), float)),
+        # Money: its range (a 64-bit count of cents) and, for a JSON number, at most 2 decimals
+        # judged on its shortest decimal form.
+        or e.get("code") == "invalid_money",
     ),
     (
         # JSON Schema counts 5.0 as an integer; the core's typed decoding wants a whole number
