@@ -124,9 +124,9 @@ fi
 echo "-- /docs renders with the network cut (headless Chromium and the server in a network namespace)"
 # The reference UI is served from the binary: with only loopback reachable, the page must still
 # render (a CDN script would leave it blank).
-if ! command -v chromium > /dev/null; then
+if ! command -v chromium > /dev/null || ! command -v chromedriver > /dev/null; then
   apt-get update -q
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium chromium-driver
 fi
 "$tmp/venv/bin/pip" install -q --disable-pip-version-check "pillow>=10,<13"
 cat > "$tmp/docs-shot.sh" <<SH
@@ -136,8 +136,7 @@ ip link set lo up
 spid=\$!
 for _ in \$(seq 1 120); do curl -fs http://127.0.0.1:8089/readyz > /dev/null 2>&1 && break; sleep 0.5; done
 if curl -fsI -m 5 https://deb.debian.org/ > /dev/null 2>&1; then echo "the network is not cut"; exit 1; fi
-timeout 120 chromium --headless --no-sandbox --disable-gpu --hide-scrollbars --window-size=1280,900 \
-  --virtual-time-budget=10000 --screenshot="$tmp/docs.png" http://127.0.0.1:8089/docs > "$tmp/chromium.log" 2>&1
+timeout 120 "$tmp/venv/bin/python" "$PWD/.ci/docs_shot.py" http://127.0.0.1:8089/docs "$tmp/docs.png"
 kill -TERM \$spid
 wait \$spid
 SH
