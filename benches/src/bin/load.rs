@@ -894,13 +894,19 @@ fn crm_binary(args: &Args) -> Res<PathBuf> {
     let bin = exe.with_file_name("crm");
     if let (false, Ok(cargo)) = (args.no_build, std::env::var("CARGO")) {
         // With crm-bench in the same build, crm-cli shares this binary's dependency builds (the same
-        // features), so only the `crm` crate itself is compiled.
-        note!("building the server: cargo build --release -p crm-cli -p crm-bench");
+        // features), so only the `crm` crate itself is compiled. The server is built in this binary's
+        // own profile (its directory's name: `release`, or `ci` for CI's smoke run).
+        let profile = match exe.parent().and_then(|d| d.file_name()).and_then(|n| n.to_str()) {
+            Some("debug") => "dev".to_string(),
+            Some(dir) => dir.to_string(),
+            None => "release".to_string(),
+        };
+        note!("building the server: cargo build --profile {profile} -p crm-cli -p crm-bench");
         let st = Command::new(cargo)
-            .args(["build", "--release", "-q", "-p", "crm-cli", "-p", "crm-bench"])
+            .args(["build", "--profile", &profile, "-q", "-p", "crm-cli", "-p", "crm-bench"])
             .status()?;
         if !st.success() {
-            return Err("cargo build --release -p crm-cli -p crm-bench failed".into());
+            return Err(format!("cargo build --profile {profile} -p crm-cli -p crm-bench failed").into());
         }
     }
     if !bin.exists() {
