@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The Python frontend: build the abi3 wheel with maturin, install it into a fresh venv the way a user
-# would (pip install of the wheel, with pytest, pyarrow, pandas, polars, matplotlib), run the pytest
-# suite (zero collected tests is a failure) and the analyst example. Run from the repo root.
+# would (pip install of the wheel, with pytest, pyarrow, pandas, polars, matplotlib, tqdm), run the
+# pytest suite (zero collected tests is a failure; it includes tests/test_doc_blocks.py, which runs
+# every ```python block of README.md and docs/ as written) and the analyst example. Run from the repo
+# root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -21,7 +23,7 @@ ls -l "$tmp"/wheels/
 echo "-- install it into a fresh venv"
 "$PYTHON" -m venv "$tmp/venv"
 "$tmp/venv/bin/pip" install -q --disable-pip-version-check "$tmp"/wheels/crm-*.whl \
-  pytest pyarrow pandas polars matplotlib
+  pytest pyarrow pandas polars matplotlib tqdm
 
 echo "-- pytest (against the installed wheel, run outside the source tree)"
 rc=0

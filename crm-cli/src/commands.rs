@@ -1,5 +1,6 @@
 //! The subcommands: thin calls into the service, printing what it returns.
 
+use crate::progress::Bar;
 use crate::{Cli, Command, Mode, Vertical};
 use crm_core::access::Actor;
 use crm_core::clock::{RandomIds, SystemClock};
@@ -46,11 +47,15 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             leads,
             activities_per_lead: 3,
         };
+        let bar = Bar::start("demo");
         let d = match vertical {
-            Vertical::Roofing => demo::load(store.clone(), Arc::new(RandomIds), svc.now(), size).await?,
+            Vertical::Roofing => {
+                demo::load_with(store.clone(), Arc::new(RandomIds), svc.now(), size, &bar.progress()).await?
+            }
             Vertical::Moving => demo::load_moving(store.clone(), Arc::new(RandomIds), svc.now(), quotes).await?,
             Vertical::Esports => demo::load_esports(store.clone(), Arc::new(RandomIds), svc.now(), clients).await?,
         };
+        drop(bar);
         eprintln!(
             "loaded the demo tenant {} into {} in {:.1?}",
             d.tenant,
@@ -97,9 +102,12 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 .map_err(|e| Error::internal(format!("cannot open {}: {e}", file.display())))?;
             opts.input_bytes = f.metadata().ok().filter(|m| m.is_file()).map(|m| m.len());
             opts.skip_disk_check = no_disk_check;
+            let bar = Bar::start("import");
+            opts.progress = bar.progress();
             let report = svc
                 .import_csv(&actor, &entity, std::io::BufReader::new(f), &opts)
                 .await?;
+            drop(bar);
             crate::output::print(&serde_json::to_string_pretty(&report).unwrap_or_default())?;
             if report.errors_omitted > 0 {
                 eprintln!(
@@ -121,6 +129,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             raw,
             out,
         } => {
+            // No bar while the CSV itself goes to the terminal.
+            let bar = match out.is_some() || !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+                true => Bar::start("export"),
+                false => Bar::none(),
+            };
             let opts = ExportOptions {
                 fields: fields
                     .map(|f| f.split(',').map(|s| s.trim().to_owned()).collect())
@@ -129,6 +142,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 filter: None,
                 sort: sort.map(|s| SortKey::parse_list(&s)).unwrap_or_default(),
                 raw,
+                progress: bar.progress(),
             };
             let rows = match out {
                 Some(path) => {
@@ -142,6 +156,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                         .await?
                 }
             };
+            drop(bar);
             eprintln!("exported {rows} rows");
         }
         Command::Document { entity, id, out } => {
@@ -156,7 +171,9 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             }
         }
         Command::Score => {
-            let report = svc.rescore_all(&actor).await?;
+            let bar = Bar::start("score");
+            let report = svc.rescore_all_with(&actor, &bar.progress()).await?;
+            drop(bar);
             crate::output::print(&serde_json::to_string_pretty(&report).unwrap_or_default())?;
         }
         Command::Check => {

@@ -18,6 +18,7 @@
 mod commands;
 mod front_desk;
 mod output;
+mod progress;
 mod report;
 mod route;
 mod serve;

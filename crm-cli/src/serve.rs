@@ -38,7 +38,9 @@ async fn serve(database: &Path, args: &ServeArgs) -> Result<(), Box<dyn std::err
             leads: 3000,
             activities_per_lead: 3,
         };
-        let d = demo::load(store.clone(), Arc::new(RandomIds), svc.now(), size).await?;
+        let bar = crate::progress::Bar::start("demo");
+        let d = demo::load_with(store.clone(), Arc::new(RandomIds), svc.now(), size, &bar.progress()).await?;
+        drop(bar);
         // One password for the demo users, printed once: it is a demo, not a deployment.
         let password = std::env::var("CRM_DEMO_PASSWORD")
             .ok()

@@ -7,6 +7,7 @@ use crate::access::Actor;
 use crate::clock::{Clock, FixedClock, IdGen};
 use crate::entity::{ACTIVITY_KINDS, LEAD_SOURCES};
 use crate::error::Result;
+use crate::progress::{Progress, Unit};
 use crate::record::Record;
 use crate::service::Service;
 use crate::store::Store;
@@ -131,6 +132,27 @@ fn obj(j: Json) -> Map<String, Json> {
 /// Loads the demo tenant into `store`, with history spread over the 180 days before `now`, then
 /// re-scores every lead as of `now`.
 pub async fn load<S: Store>(store: S, ids: Arc<dyn IdGen>, now: Timestamp, size: DemoSize) -> Result<DemoTenant> {
+    load_with(store, ids, now, size, &Progress::none()).await
+}
+
+/// Records created per progress report of [`load_with`].
+const PROGRESS_EVERY: usize = 100;
+
+/// [`load`], reporting the contacts and leads created of `size.contacts + size.leads` every
+/// [`PROGRESS_EVERY`] records; the last report (at the total) comes after the re-score.
+pub async fn load_with<S: Store>(
+    store: S,
+    ids: Arc<dyn IdGen>,
+    now: Timestamp,
+    size: DemoSize,
+    progress: &Progress,
+) -> Result<DemoTenant> {
+    let total = (size.contacts + size.leads) as u64;
+    let report = |done: usize| {
+        if done.is_multiple_of(PROGRESS_EVERY) {
+            progress.report(done as u64, Some(total), Unit::Records);
+        }
+    };
     let start = now.plus_days(-180);
     let clock = Arc::new(FixedClock::new(start));
     let svc = Service::new(store, clock.clone(), ids);
@@ -225,6 +247,7 @@ pub async fn load<S: Store>(store: S, ids: Arc<dyn IdGen>, now: Timestamp, size:
             input["company_id"] = json!(companies[rng.index(companies.len())].id.to_string());
         }
         svc.create(&admin, "contact", &obj(input)).await?;
+        report(i + 1);
     }
     // New leads are routed by the tenant's rules (docs/routing.md), not given an owner here.
     let user_named = |name: &str| users.iter().find(|u| u.2.starts_with(name)).map(|u| u.1.to_string());
@@ -288,9 +311,11 @@ pub async fn load<S: Store>(store: S, ids: Arc<dyn IdGen>, now: Timestamp, size:
                 "owner_id": owner, "team_id": team, "duration_minutes": rng.index(45) as i64})))
                 .await?;
         }
+        report(size.contacts + i + 1);
     }
     clock.set(now);
     svc.rescore_all(&admin).await?;
+    progress.report(total, Some(total), Unit::Records);
     Ok(DemoTenant { tenant: org.id, users })
 }
 

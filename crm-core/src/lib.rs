@@ -33,6 +33,7 @@ pub mod error;
 pub mod idempotency;
 pub mod memory;
 pub mod pipeline;
+pub mod progress;
 pub mod query;
 pub mod record;
 pub mod schema;

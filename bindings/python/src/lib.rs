@@ -9,6 +9,7 @@ use crm_core::access::Actor;
 use crm_core::clock::{RandomIds, SystemClock};
 use crm_core::demo::{self, DemoSize};
 use crm_core::error::Error;
+use crm_core::progress::{Progress, Step};
 use crm_core::query::{Filter, FilterSpec, ListRequest, MAX_BULK_PAGE_SIZE, SortKey};
 use crm_core::record::Record;
 use crm_core::scoring::{ScoringModel, default_model};
@@ -23,7 +24,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyTuple};
 use serde_json::{Map, Value as Json, json};
 use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 mod arrow;
 
@@ -59,6 +60,43 @@ fn to_py_err(e: Error) -> PyErr {
             Err(err) => err,
         }
     })
+}
+
+/// A Python progress callback `f(done, total, unit)` handed to the core as a [`Progress`]. It is
+/// called with the GIL held, once per batch; the first exception it raises stops further calls and
+/// is raised when the operation returns (the operation itself runs to its end).
+struct PyProgress {
+    progress: Progress,
+    error: Arc<Mutex<Option<PyErr>>>,
+}
+
+impl PyProgress {
+    fn new(callback: Option<Py<PyAny>>) -> Self {
+        let error: Arc<Mutex<Option<PyErr>>> = Arc::default();
+        let progress = match callback {
+            None => Progress::none(),
+            Some(cb) => {
+                let slot = error.clone();
+                Progress::new(move |s: Step| {
+                    let mut slot = slot.lock().unwrap_or_else(|p| p.into_inner());
+                    if slot.is_none() {
+                        let r = Python::attach(|py| cb.call1(py, (s.done, s.total, s.unit.as_str())).map(drop));
+                        *slot = r.err();
+                    }
+                })
+            }
+        };
+        PyProgress { progress, error }
+    }
+
+    /// The operation's result, or the callback's exception when it raised one.
+    fn finish<T>(self, result: PyResult<T>) -> PyResult<T> {
+        let value = result?;
+        match self.error.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            Some(e) => Err(e),
+            None => Ok(value),
+        }
+    }
 }
 
 fn bad(msg: impl Into<String>) -> PyErr {
@@ -542,9 +580,14 @@ impl Database {
         to_json_string(&default_model())
     }
 
-    fn rescore(&self, py: Python<'_>) -> PyResult<String> {
-        let r = self.run(py, |svc, actor| pollster::block_on(svc.rescore_all(actor)))?;
-        to_json_string(&r)
+    /// Re-scores every lead; `progress(done, total, unit)` is called after each batch.
+    #[pyo3(signature = (progress=None))]
+    fn rescore(&self, py: Python<'_>, progress: Option<Py<PyAny>>) -> PyResult<String> {
+        let p = PyProgress::new(progress);
+        let r = self.run(py, |svc, actor| {
+            pollster::block_on(svc.rescore_all_with(actor, &p.progress))
+        });
+        to_json_string(&p.finish(r)?)
     }
 
     /// Publishes a draft model record: `(model record, rescore report JSON)`.
@@ -578,7 +621,9 @@ impl Database {
     }
 
     /// Imports a CSV file; the report as JSON. `mode`: `dry_run`, `all_or_nothing`, `valid_rows_only`.
-    #[pyo3(signature = (entity, path, mode, upsert=false, mapping=None))]
+    /// `progress(done, total, unit)`: bytes read of the file's size, after each batch of rows.
+    #[pyo3(signature = (entity, path, mode, upsert=false, mapping=None, progress=None))]
+    #[allow(clippy::too_many_arguments)]
     fn import_csv(
         &self,
         py: Python<'_>,
@@ -587,20 +632,24 @@ impl Database {
         mode: &str,
         upsert: bool,
         mapping: Option<BTreeMap<String, String>>,
+        progress: Option<Py<PyAny>>,
     ) -> PyResult<String> {
         let mode: ImportMode = serde_json::from_value(Json::String(mode.into()))
             .map_err(|_| bad(format!("unknown import mode {mode:?}")))?;
         let file = std::fs::File::open(&path).map_err(|e| file_err(&path, &e))?;
+        let p = PyProgress::new(progress);
         let opts = ImportOptions {
             mode,
             upsert,
             mapping: mapping.unwrap_or_default(),
+            input_bytes: file.metadata().ok().filter(|m| m.is_file()).map(|m| m.len()),
+            progress: p.progress.clone(),
             ..Default::default()
         };
         let r = self.run(py, |svc, actor| {
             pollster::block_on(svc.import_csv(actor, &entity, std::io::BufReader::new(file), &opts))
-        })?;
-        to_json_string(&r)
+        });
+        to_json_string(&p.finish(r)?)
     }
 
     /// Imports the point of sale's client list (clients by card number with their current
@@ -648,7 +697,8 @@ impl Database {
     }
 
     /// Exports to a CSV file; returns the number of rows written.
-    #[pyo3(signature = (entity, path, q=None, fields=None, order_by=None, raw=false))]
+    /// `progress(done, total, unit)`: rows written of the rows matching, after each page.
+    #[pyo3(signature = (entity, path, q=None, fields=None, order_by=None, raw=false, progress=None))]
     #[allow(clippy::too_many_arguments)]
     fn export_csv(
         &self,
@@ -659,19 +709,23 @@ impl Database {
         fields: Option<Vec<String>>,
         order_by: Option<String>,
         raw: bool,
+        progress: Option<Py<PyAny>>,
     ) -> PyResult<u64> {
         let file = std::fs::File::create(&path).map_err(|e| file_err(&path, &e))?;
+        let p = PyProgress::new(progress);
         let opts = ExportOptions {
             fields: fields.unwrap_or_default(),
             q,
             sort: order_by.as_deref().map(SortKey::parse_list).unwrap_or_default(),
             raw,
+            progress: p.progress.clone(),
             ..Default::default()
         };
-        self.run(py, |svc, actor| {
+        let r = self.run(py, |svc, actor| {
             pollster::block_on(svc.export_csv(actor, &entity, &opts, std::io::BufWriter::new(file)))
                 .map_err(in_chars(opts.q.as_deref()))
-        })
+        });
+        p.finish(r)
     }
 
     /// Audit entries (JSON list), oldest first.
@@ -752,8 +806,10 @@ impl Database {
 /// Loads a demo tenant into the SQLite file at `path` if it has no tenant yet: the roofing company,
 /// or with `vertical="esports"` the esports centre (`clients` clients). Returns JSON `{"tenant": id,
 /// "users": [[role, id, email], ...]}` (users empty when nothing was loaded).
+/// `progress(done, total, unit)` (roofing only): contacts and leads created of the planned number.
 #[pyfunction]
-#[pyo3(signature = (path, leads=3000, contacts=None, activities_per_lead=3, vertical="roofing", clients=2000))]
+#[pyo3(signature = (path, leads=3000, contacts=None, activities_per_lead=3, vertical="roofing", clients=2000, progress=None))]
+#[allow(clippy::too_many_arguments)]
 fn load_demo(
     py: Python<'_>,
     path: String,
@@ -762,7 +818,10 @@ fn load_demo(
     activities_per_lead: usize,
     vertical: &str,
     clients: usize,
+    progress: Option<Py<PyAny>>,
 ) -> PyResult<String> {
+    let p = PyProgress::new(progress);
+    let cb = p.progress.clone();
     let esports = match vertical {
         "roofing" => false,
         "esports" => true,
@@ -784,13 +843,13 @@ fn load_demo(
                 let d = if esports {
                     demo::load_esports(store, Arc::new(RandomIds), svc.now(), clients).await?
                 } else {
-                    demo::load(store, Arc::new(RandomIds), svc.now(), size).await?
+                    demo::load_with(store, Arc::new(RandomIds), svc.now(), size, &cb).await?
                 };
                 Ok(json!({ "tenant": d.tenant.to_string(), "users": d.users }))
             })
         })
-        .map_err(to_py_err)?;
-    Ok(r.to_string())
+        .map_err(to_py_err);
+    Ok(p.finish(r)?.to_string())
 }
 
 /// mimalloc's `purge_decommits` option (`mi_option_purge_decommits` in `mimalloc.h`).

@@ -8,6 +8,7 @@ use crate::entity::lead::{fields as lead_fields, set_score};
 use crate::entity::{self, ACTIVITY, LEAD, SCORING_MODEL};
 use crate::error::{Error, FieldError, Result, codes};
 use crate::pipeline::{Pipeline, StageKind, default_pipeline};
+use crate::progress::{Progress, Unit};
 use crate::query::{AggregateQuery, Filter, Measure, Op, SortKey, StoreQuery};
 use crate::record::Record;
 use crate::scoring::{CompiledModel, ScoreResult, ScoringModel, default_model};
@@ -304,10 +305,15 @@ impl<S: Store> Service<S> {
     /// Re-scores every lead of the tenant as of now (scores decay, so run it periodically). Writes
     /// only scores that changed, in batches, without bumping versions (no conflicts with editors).
     pub async fn rescore_all(&self, actor: &Actor) -> Result<RescoreReport> {
+        self.rescore_all_with(actor, &Progress::none()).await
+    }
+
+    /// [`Self::rescore_all`], reporting the leads scanned of the tenant's leads after each batch.
+    pub async fn rescore_all_with(&self, actor: &Actor, progress: &Progress) -> Result<RescoreReport> {
         if actor.authorize(&LEAD, Action::Update)? != Scope::Tenant {
             return Err(Error::forbidden(Action::Update, "lead", vec![]));
         }
-        let report = self.rescore(actor.tenant, None).await?;
+        let report = self.rescore(actor.tenant, None, progress).await?;
         let mut cs = self.change_set(actor.tenant, actor.user_id);
         let summary = serde_json::to_value(&report).unwrap_or_default();
         cs.audit.push(self.audit_raw(
@@ -330,11 +336,16 @@ impl<S: Store> Service<S> {
     /// Re-scores the given leads (after an import of their activities). Scores are derived data, so
     /// this runs as the system whatever the importer's lead permissions.
     pub(crate) async fn rescore_ids(&self, actor: &Actor, ids: Vec<Id>) -> Result<RescoreReport> {
-        self.rescore(actor.tenant, Some(ids)).await
+        self.rescore(actor.tenant, Some(ids), &Progress::none()).await
     }
 
-    async fn rescore(&self, tenant: Id, ids: Option<Vec<Id>>) -> Result<RescoreReport> {
+    async fn rescore(&self, tenant: Id, ids: Option<Vec<Id>>, progress: &Progress) -> Result<RescoreReport> {
         let now = self.clock.now();
+        let total = match (&ids, progress.is_none()) {
+            (_, true) => None,
+            (Some(ids), false) => Some(ids.len() as u64),
+            (None, false) => Some(self.store.count(tenant, &LEAD, &Filter::All).await?),
+        };
         let (m, version) = self.scoring_model(tenant).await?;
         let mut report = RescoreReport {
             model_version: version,
@@ -394,7 +405,10 @@ impl<S: Store> Service<S> {
             if !cs.writes.is_empty() {
                 self.store.apply(cs).await?;
             }
+            // Leads created meanwhile may pass the count: never report above the total.
+            progress.report(report.scanned, total.map(|t| t.max(report.scanned)), Unit::Records);
         }
+        progress.report(report.scanned, Some(report.scanned), Unit::Records);
         Ok(report)
     }
 

@@ -520,6 +520,20 @@ impl<S: Store> Service<S> {
             .await
     }
 
+    /// How many records [`Self::page_bulk`] would page through (a progress total).
+    pub(crate) async fn count_bulk(
+        &self,
+        actor: &Actor,
+        def: &'static EntityDef,
+        req: &ListRequest,
+        extra: Filter,
+    ) -> Result<u64> {
+        let (q, _, _) = self.bind_list(actor, def, req, query::MAX_BULK_PAGE_SIZE).await?;
+        self.store
+            .count(actor.tenant, def, &Filter::and([q.filter, extra]))
+            .await
+    }
+
     async fn page_capped(
         &self,
         actor: &Actor,

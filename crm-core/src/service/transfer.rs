@@ -17,6 +17,7 @@ use crate::access::{Action, Actor, Scope};
 use crate::change::{Write, diff};
 use crate::entity;
 use crate::error::{Error, FieldError, Result, codes};
+use crate::progress::{Progress, Unit};
 use crate::query::{Filter, ListRequest, MAX_BULK_PAGE_SIZE, SortKey, StoreQuery};
 use crate::record::Record;
 use crate::schema::{EntityDef, FieldRef};
@@ -63,6 +64,10 @@ pub struct ImportOptions {
     /// does not see). A full disk is still reported as such, with nothing written.
     #[serde(skip)]
     pub skip_disk_check: bool,
+    /// Called after each batch of rows: bytes read of `input_bytes` when that is known, rows read
+    /// otherwise; the last call (after the commit) is at the total.
+    #[serde(skip)]
+    pub progress: Progress,
 }
 
 fn default_max_rows() -> u64 {
@@ -78,6 +83,7 @@ impl Default for ImportOptions {
             max_rows: default_max_rows(),
             input_bytes: None,
             skip_disk_check: false,
+            progress: Progress::none(),
         }
     }
 }
@@ -144,6 +150,10 @@ pub struct ExportOptions {
     /// are prefixed with `'` (see [`formula_like`]).
     #[serde(default)]
     pub raw: bool,
+    /// Called after each page of rows written, with the rows written of the rows matching (counted
+    /// first, only when a callback is given).
+    #[serde(skip)]
+    pub progress: Progress,
 }
 
 struct Row {
@@ -387,6 +397,13 @@ impl<S: Store> Service<S> {
                 ));
                 bulk.apply(cs).await?;
             }
+            match opts.input_bytes {
+                Some(total) => {
+                    opts.progress
+                        .report(records.reader().position().byte().min(total), Some(total), Unit::Bytes)
+                }
+                None => opts.progress.report(n, None, Unit::Records),
+            }
         }
         report.rows = n;
         let commit = match opts.mode {
@@ -402,6 +419,10 @@ impl<S: Store> Service<S> {
         }
         if report.applied && !parents.is_empty() {
             self.rescore_ids(actor, parents.into_iter().collect()).await?;
+        }
+        match opts.input_bytes {
+            Some(total) => opts.progress.report(total, Some(total), Unit::Bytes),
+            None => opts.progress.report(n, Some(n), Unit::Records),
         }
         Ok(report)
     }
@@ -581,6 +602,13 @@ impl<S: Store> Service<S> {
         };
         w.write_record(columns.iter().map(|(n, _)| n.as_str())).map_err(io)?;
         let mut rows = 0u64;
+        let total = match opts.progress.is_none() {
+            true => None,
+            false => Some(
+                self.count_bulk(actor, def, &req, actor.scope_filter(def, scope))
+                    .await?,
+            ),
+        };
         loop {
             let page = self.page_bulk(actor, def, &req, actor.scope_filter(def, scope)).await?;
             for r in &page.items {
@@ -593,6 +621,8 @@ impl<S: Store> Service<S> {
                 w.write_record(cells).map_err(io)?;
                 rows += 1;
             }
+            // Rows written while counting would have raised the total: never report above it.
+            opts.progress.report(rows, total.map(|t| t.max(rows)), Unit::Records);
             match page.next_cursor {
                 Some(c) => req.cursor = Some(c),
                 None => break,
@@ -600,6 +630,7 @@ impl<S: Store> Service<S> {
         }
         w.flush()
             .map_err(|e| Error::internal(format!("export write failed: {e}")))?;
+        opts.progress.report(rows, Some(rows), Unit::Records);
         Ok(rows)
     }
 }

@@ -145,6 +145,7 @@ async fn export<S: ServerStore>(
         filter: None,
         sort: p.get("sort").map(SortKey::parse_list).unwrap_or_default(),
         raw: p.flag("raw")?,
+        ..Default::default()
     };
     let (tx, mut rx) = mpsc::channel(4);
     let svc = app.svc.clone();

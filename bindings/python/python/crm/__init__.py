@@ -20,7 +20,7 @@ import numbers as _numbers
 import uuid as _uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 from . import _crm
 from .errors import (
@@ -902,15 +902,74 @@ class Scoring:
         and tweak). Needs read access to scoring models."""
         return dict(_json.loads(self._db._native.published_model()))
 
-    def rescore(self) -> RescoreReport:
-        """Re-scores every lead as of now (scores decay); needs tenant-wide lead update rights."""
-        return RescoreReport(**_json.loads(self._db._native.rescore()))
+    def rescore(self, *, progress: ProgressArg = None) -> RescoreReport:
+        """Re-scores every lead as of now (scores decay); needs tenant-wide lead update rights.
+        ``progress``: ``True`` for a tqdm bar, or a callable ``progress(done, total, unit)`` called
+        after each batch with the leads scanned of the tenant's leads."""
+        with _Progress(progress, "rescore") as cb:
+            return RescoreReport(**_json.loads(self._db._native.rescore(cb)))
 
     def publish(self, model: Record) -> Tuple[Record, RescoreReport]:
         """Publishes a draft ``scoring_model`` record (retiring the current one) and re-scores every
         lead with it."""
         rec, rep = self._db._native.publish_model(str(model.id), model.version)
         return Record(*rec), RescoreReport(**_json.loads(rep))
+
+
+# ---------------------------------------------------------------------------------------------
+# progress of long work
+
+#: What ``progress=`` takes: ``None`` (quiet), ``True`` (a tqdm bar; needs ``pip install tqdm``),
+#: or a callable ``progress(done, total, unit)``.
+ProgressArg = Union[None, bool, Callable[[int, Optional[int], str], Any]]
+
+
+class _TqdmProgress:
+    """A tqdm bar fed by the core's progress reports; closed when the operation returns."""
+
+    def __init__(self, desc: str) -> None:
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            raise ImportError("progress=True draws a tqdm bar: pip install tqdm (or pass a callable)") from None
+        self._tqdm = tqdm
+        self._desc = desc
+        self._bar: Any = None
+
+    def __call__(self, done: int, total: Optional[int], unit: str) -> None:
+        if self._bar is None:
+            byte = unit == "bytes"
+            self._bar = self._tqdm(
+                total=total, desc=self._desc, unit="B" if byte else " records", unit_scale=byte, unit_divisor=1024
+            )
+        if total is not None and self._bar.total != total:
+            self._bar.total = total
+        self._bar.update(done - self._bar.n)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+
+
+class _Progress:
+    """``with _Progress(progress, "import") as cb:`` gives the native layer its callback (or None)."""
+
+    def __init__(self, progress: ProgressArg, desc: str) -> None:
+        if progress is None or progress is False:
+            self.callback: Any = None
+        elif progress is True:
+            self.callback = _TqdmProgress(desc)
+        elif callable(progress):
+            self.callback = progress
+        else:
+            raise TypeError("progress must be None, True (a tqdm bar) or a callable progress(done, total, unit)")
+
+    def __enter__(self) -> Any:
+        return self.callback
+
+    def __exit__(self, *exc: Any) -> None:
+        if isinstance(self.callback, _TqdmProgress):
+            self.callback.close()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -988,6 +1047,7 @@ class Database:
         mode: Optional[str] = None,
         upsert: bool = False,
         mapping: Optional[Mapping[str, str]] = None,
+        progress: ProgressArg = None,
     ) -> ImportReport:
         """Imports a CSV file. ``dry_run=True`` (default) validates every row and writes nothing;
         ``dry_run=False`` writes all rows or none (``mode="valid_rows_only"`` writes the valid
@@ -995,14 +1055,17 @@ class Database:
         field path (``""`` ignores the column), for the columns whose headers do not match field
         names by themselves (the others still do). Returns the per-row, per-field report; an
         all-or-nothing import that finds invalid rows writes nothing and raises
-        :class:`ImportRejectedError` carrying it."""
+        :class:`ImportRejectedError` carrying it. ``progress``: ``True`` for a tqdm bar, or a
+        callable ``progress(done, total, unit)`` called after each batch of rows with the bytes of
+        the file read (``unit == "bytes"``), the last call at the file's size."""
         if mode is None:
             mode = "dry_run" if dry_run else "all_or_nothing"
         if mode not in _IMPORT_MODES:
             raise ValueError(f"mode must be one of {_IMPORT_MODES}")
-        raw = _json.loads(
-            self._native.import_csv(entity, str(path), mode, upsert, None if mapping is None else dict(mapping))
-        )
+        with _Progress(progress, "import") as cb:
+            raw = _json.loads(
+                self._native.import_csv(entity, str(path), mode, upsert, None if mapping is None else dict(mapping), cb)
+            )
         raw["errors"] = [
             RowError(row=e["row"], line=e["line"], errors=[FieldError(**f) for f in e["errors"]])
             for e in raw["errors"]
@@ -1079,12 +1142,18 @@ class Database:
         fields: Optional[Sequence[str]] = None,
         order_by: Optional[str] = None,
         raw: bool = False,
+        progress: ProgressArg = None,
     ) -> int:
         """Exports the records matching ``q`` to a CSV file (only fields and rows the user may
-        export; formula-safe unless ``raw``). Returns the number of rows written."""
-        return int(
-            self._native.export_csv(entity, str(path), q, None if fields is None else list(fields), order_by, raw)
-        )
+        export; formula-safe unless ``raw``). Returns the number of rows written. ``progress``:
+        ``True`` for a tqdm bar, or a callable ``progress(done, total, unit)`` called after each
+        page with the rows written of the rows matching."""
+        with _Progress(progress, "export") as cb:
+            return int(
+                self._native.export_csv(
+                    entity, str(path), q, None if fields is None else list(fields), order_by, raw, cb
+                )
+            )
 
     def audit(
         self,
@@ -1178,13 +1247,18 @@ def load_demo(
     contacts: Optional[int] = None,
     vertical: str = "roofing",
     clients: int = 2000,
+    progress: ProgressArg = None,
 ) -> Dict[str, Any]:
     """Creates a demo tenant in the SQLite file at ``path`` unless it already has a tenant: the
     roofing company (users of every role, contacts, scored leads with activities), or with
     ``vertical="esports"`` the esports centre (plans, ``clients`` clients with card numbers from
     500001 and memberships in every status, 90 days of check-ins). Returns ``{"tenant": UUID,
-    "users": [(role, UUID, email), ...]}`` (no users when nothing was loaded)."""
-    raw = _json.loads(_crm.load_demo(str(path), leads, contacts, 3, vertical, clients))
+    "users": [(role, UUID, email), ...]}`` (no users when nothing was loaded). The default
+    roofing demo takes about half a minute: ``progress=True`` shows a tqdm bar, or pass a callable
+    ``progress(done, total, unit)`` (contacts and leads created of the planned number; roofing
+    only)."""
+    with _Progress(progress, "demo") as cb:
+        raw = _json.loads(_crm.load_demo(str(path), leads, contacts, 3, vertical, clients, cb))
     return {
         "tenant": _uuid.UUID(raw["tenant"]),
         "users": [(r, _uuid.UUID(i), e) for r, i, e in raw["users"]],

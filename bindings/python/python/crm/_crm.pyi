@@ -1,8 +1,10 @@
 """Type stubs of the native module ``crm._crm`` (the Rust half of the package). Use the Pythonic
 API in :mod:`crm`; this layer takes and returns JSON strings and raw record tuples."""
 
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
+# progress(done, total, unit): monotonic counts, once per batch; unit is "bytes" or "records".
+ProgressFn = Callable[[int, Optional[int], str], Any]
 RawRecord = Tuple[str, Any, int, Any, Any, Dict[str, Any], Dict[str, Any]]
 """(entity, id: UUID, version, created_at: datetime, updated_at: datetime, fields, custom)."""
 
@@ -63,12 +65,18 @@ class Database:
     def explain(self, lead_id: str, model: Optional[str] = None, as_of: Optional[int] = None) -> str: ...
     def backtest(self, model: Optional[str] = None, since: Optional[int] = None) -> str: ...
     def published_model(self) -> str: ...
-    def rescore(self) -> str: ...
+    def rescore(self, progress: Optional[ProgressFn] = None) -> str: ...
     def publish_model(self, id: str, version: int) -> Tuple[RawRecord, str]: ...
     def pipeline_summary(self) -> str: ...
     def integrity_check(self) -> str: ...
     def import_csv(
-        self, entity: str, path: str, mode: str, upsert: bool = False, mapping: Optional[Dict[str, str]] = None
+        self,
+        entity: str,
+        path: str,
+        mode: str,
+        upsert: bool = False,
+        mapping: Optional[Dict[str, str]] = None,
+        progress: Optional[ProgressFn] = None,
     ) -> str: ...
     def import_point_of_sale(self, path: str, mode: str) -> str: ...
     def check_in(
@@ -83,6 +91,7 @@ class Database:
         fields: Optional[List[str]] = None,
         order_by: Optional[str] = None,
         raw: bool = False,
+        progress: Optional[ProgressFn] = None,
     ) -> int: ...
     def audit(
         self, entity: Optional[str] = None, entity_id: Optional[str] = None, after: int = 0, limit: int = 100
@@ -105,4 +114,5 @@ def load_demo(
     activities_per_lead: int = 3,
     vertical: str = "roofing",
     clients: int = 2000,
+    progress: Optional[ProgressFn] = None,
 ) -> str: ...

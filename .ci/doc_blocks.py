@@ -1,0 +1,240 @@
+#!/usr/bin/env python3
+"""Every fenced code block of README.md and docs/**/*.md, and who runs it.
+
+    python3 .ci/doc_blocks.py check          # every block has a runner or a stated reason (CI step)
+    python3 .ci/doc_blocks.py list           # file:line  language  runner
+    python3 .ci/doc_blocks.py shell [FILE..] # run the shell blocks (bash -euo pipefail), file by file
+
+Runners: ``rust`` blocks are doc tests of crm-server (``cargo test --workspace``); ``python`` blocks
+run under pytest against the installed wheel (``bindings/python/tests/test_doc_blocks.py``, from
+``.ci/python.sh``); ``js`` blocks under node (``bindings/wasm/js/test/docs.test.mjs``, from
+``.ci/wasm.sh``); ``kotlin`` blocks named in ``.ci/mobile.sh`` compile and run on the JVM; ``json``
+blocks are parsed here; shell blocks run here (``shell``). ``text`` blocks are output or diagrams,
+not code. A block none of these can run here is in SKIP with the reason; a SKIP entry that matches
+no block fails ``check`` (so the list cannot go stale).
+
+The shell blocks of one file run in order in one scratch directory (state carries over, as in a
+reader's terminal) that links the checkout's top-level entries, so paths such as
+``examples/data/leads.csv`` resolve as in a checkout; ``crm`` on PATH is ``$CRM_BIN`` (e.g. the
+release build .ci/run's load benchmark made), else the debug build (``cargo build -p crm-cli`` first).
+A failure names the file and the block's line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, Iterator, List, Tuple
+
+ROOT = Path(__file__).resolve().parent.parent
+FENCE = re.compile(r"^( *)(```+)\s*([^\s`]*)")
+SHELL = {"sh", "bash", "console", "shell"}
+
+# (file, text the block's first line starts with) -> why it cannot run here.
+SKIP: Dict[Tuple[str, str], str] = {
+    ("README.md", "# The main job"): "the CI runs these two itself: .ci/run's steps 'tests: the README's test "
+    "command' (cargo test --workspace) and 'the README's main command' (crm demo, with fewer leads and a "
+    "debug build: a release build of crm-cli would add minutes to CI)",
+    ("README.md", "cargo run --release -p crm-cli -- serve"): "a server in the foreground, signed in with the values "
+    "it prints (<org id>, <printed>): .ci/server.sh runs `crm serve --demo` and these calls",
+    ("README.md", "cargo run --release -p crm-bench"): "the full-size benchmarks take tens of minutes; .ci/run "
+    "smoke-runs both binaries at tiny sizes",
+    ("docs/analytics.md", "curl -s -G localhost:8080/api/v1/analytics"): "needs a running server and $TOKEN "
+    "(.ci/server.sh)",
+    ("docs/cli.md", "CRM_CRASH_ROUNDS=300"): "300 crash rounds of a release build take minutes; cargo test "
+    "--workspace runs the same test with its default rounds",
+    ("docs/cli.md", "crm import-members examples/data/pos_clients.csv --dry-run          #"): "the same commands "
+    "run from docs/front-desk.md's block; its last line names the reader's own pos.csv",
+    ("docs/mobile.md", "cargo ndk"): "needs the Android NDK (not installed in CI)",
+    ("docs/mobile.md", "for t in aarch64-apple-ios"): "needs Xcode (xcodebuild, lipo): macOS only",
+    ("docs/mobile.md", "bindings/mobile/generate.sh            #"): ".ci/mobile.sh runs generate.sh (mobile "
+    "profile); the debug build would add a second build of the library",
+    ("docs/mobile.md", "plugins {"): "a Gradle build script: needs the Android Gradle plugin and SDK",
+    ("docs/mobile.md", "import uniffi.crm_mobile.*\nimport kotlinx"): "an Android class (Context, org.json): "
+    "compiles only against the Android SDK",
+    ("docs/mobile.md", "// swift-tools-version"): "a Swift package manifest: needs Xcode/SwiftPM on macOS",
+    ("docs/mobile.md", "import CrmMobile"): "Swift: no Swift toolchain in CI (Linux); compiled only in Xcode",
+    ("docs/mobile.md", "func sync("): "Swift: no Swift toolchain in CI (Linux); compiled only in Xcode",
+    ("docs/mobile.md", "suspend fun sync("): "calls the reader's own transport (MyServerApi), which the guide "
+    "does not define",
+    ("docs/mobile.md", "val answer = staff.checkInClient"): "a fragment calling the reader's UI (showGreen, "
+    "showAmber, showRed)",
+    ("docs/quotes.md", "cargo run --release -p crm-cli -- --database moving.db"): "a release build of crm-cli; "
+    "the moving demo runs in crm-cli's tests (cargo test --workspace)",
+    ("docs/routing.md", "# Who would get this lead?"): "needs a running server, $TOKEN and $ID (.ci/server.sh)",
+    ("docs/scaling.md", "crm --database postgres://"): "a server on a PostgreSQL host the guide invents; .ci/run "
+    "runs the CLI and the server's tests against PostgreSQL",
+    ("docs/scaling.md", "-- on the coordinator"): "needs a Citus cluster",
+    ("docs/server.md", "cargo build --release -p crm-cli"): "a release build and a server in the foreground: "
+    ".ci/server.sh runs `crm serve --demo` on a fresh file",
+    ("docs/server.md", "ORG=<organization id"): "placeholders for values the server prints; .ci/server.sh signs "
+    "in and calls the API the same way",
+    ("docs/server.md", "curl -s -i localhost:8080/api/v1/leads -H \"authorization: Bearer $TOKEN\" \\\n  -H 'idem"):
+    "needs a running server and $TOKEN (.ci/server.sh)",
+    ("docs/wasm.md", "rustup target add wasm32-unknown-unknown"): ".ci/wasm.sh runs these (installs "
+    "wasm-bindgen-cli, builds the package)",
+    ("docs/python.md", "pip install ./bindings/python"): ".ci/python.sh builds the wheel the same way (maturin "
+    "build --release) and installs it into a fresh venv; a second build through pip would add minutes",
+}
+
+# Languages that are not code to run: output, diagrams.
+NOT_CODE = {"text"}
+
+
+@dataclass
+class Block:
+    file: str  # relative to ROOT
+    line: int  # 1-based line of the opening fence
+    lang: str
+    text: str
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.line}"
+
+
+def markdown_files(root: Path = ROOT) -> List[Path]:
+    return [root / "README.md"] + sorted((root / "docs").rglob("*.md"))
+
+
+def blocks(path: Path, root: Path = ROOT) -> Iterator[Block]:
+    """The fenced blocks of a Markdown file, dedented by their fence's indentation."""
+    lines = path.read_text(encoding="utf-8").split("\n")
+    i = 0
+    while i < len(lines):
+        m = FENCE.match(lines[i])
+        if not m:
+            i += 1
+            continue
+        indent, fence, info = len(m.group(1)), m.group(2), m.group(3)
+        start, body = i + 1, []
+        i += 1
+        while i < len(lines) and not (lines[i].strip().startswith(fence) and lines[i].strip().strip("`") == ""):
+            body.append(lines[i][indent:] if lines[i][:indent].strip() == "" else lines[i])
+            i += 1
+        i += 1
+        lang = info.split(",")[0].lower()
+        yield Block(str(path.relative_to(root)), start, lang, "\n".join(body) + "\n")
+
+
+def all_blocks(root: Path = ROOT) -> List[Block]:
+    return [b for f in markdown_files(root) for b in blocks(f, root)]
+
+
+def skip_reason(b: Block) -> str | None:
+    for (file, head), why in SKIP.items():
+        if b.file == file and b.text.startswith(head):
+            return why
+    return None
+
+
+def runner(b: Block) -> str:
+    why = skip_reason(b)
+    if why:
+        return "skipped: " + why
+    if b.lang in NOT_CODE:
+        return "not code"
+    if b.lang in ("rust", ""):
+        return "doc test (cargo test -p crm-server --doc)"
+    if b.lang == "python":
+        return "pytest (bindings/python/tests/test_doc_blocks.py)"
+    if b.lang in ("js", "javascript"):
+        return "node (bindings/wasm/js/test/docs.test.mjs)"
+    if b.lang == "kotlin" and "fun estimateMove" in b.text:
+        return "JVM (.ci/mobile.sh)"
+    if b.lang == "json":
+        return "parsed (doc_blocks.py check)"
+    if b.lang in SHELL:
+        return "bash (doc_blocks.py shell)"
+    return ""
+
+
+def check() -> int:
+    bad = []
+    found = all_blocks()
+    for b in found:
+        r = runner(b)
+        if not r:
+            bad.append(f"{b.where}: a ```{b.lang} block nothing runs: run it, or add it to SKIP with the reason")
+        if b.lang == "json" and not r.startswith("skipped"):
+            try:
+                json.loads(b.text)
+            except ValueError as e:
+                bad.append(f"{b.where}: invalid JSON: {e}")
+    for (file, head) in SKIP:
+        if not any(b.file == file and b.text.startswith(head) for b in found):
+            bad.append(f"SKIP entry matches no block (stale): {file}: {head!r}")
+    for line in bad:
+        print(line, file=sys.stderr)
+    print(f"{len(found)} blocks in {len(markdown_files())} files; {len(bad)} problems")
+    return 1 if bad else 0
+
+
+def shell(files: List[str]) -> int:
+    crm = os.environ.get("CRM_BIN")
+    if crm:
+        crm_path = Path(crm).resolve()
+    else:
+        subprocess.run(["cargo", "build", "-q", "-p", "crm-cli"], cwd=ROOT, check=True)
+        crm_path = Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")).resolve() / "debug" / "crm"
+    if not os.access(crm_path, os.X_OK):
+        print(f"no crm binary at {crm_path}", file=sys.stderr)
+        return 1
+    bin_dir = Path(tempfile.mkdtemp(prefix="crm-doc-bin-"))
+    (bin_dir / "crm").symlink_to(crm_path)
+    env = dict(os.environ, PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    chosen = [ROOT / f for f in files] if files else markdown_files()
+    failed, ran, skipped = [], 0, 0
+    for path in chosen:
+        todo = [b for b in blocks(path) if b.lang in SHELL]
+        if not todo:
+            continue
+        scratch = Path(tempfile.mkdtemp(prefix="crm-doc-"))
+        for entry in ROOT.iterdir():
+            if entry.name not in ("target", ".git") and not entry.name.endswith((".db", ".db-wal", ".db-shm")):
+                (scratch / entry.name).symlink_to(entry)
+        try:
+            for b in todo:
+                why = skip_reason(b)
+                if why:
+                    skipped += 1
+                    print(f"-- {b.where}: skipped ({why})")
+                    continue
+                print(f"-- {b.where}: running", flush=True)
+                ran += 1
+                r = subprocess.run(["bash", "-euo", "pipefail", "-c", b.text], cwd=scratch, env=env, timeout=900)
+                if r.returncode != 0:
+                    failed.append(f"{b.where}: exit {r.returncode}")
+                    print(f"!! {b.where}: the block failed (exit {r.returncode})", file=sys.stderr)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    shutil.rmtree(bin_dir, ignore_errors=True)
+    print(f"shell blocks: {ran} ran, {skipped} skipped, {len(failed)} failed")
+    for f in failed:
+        print(f"FAILED {f}", file=sys.stderr)
+    return 1 if failed or ran == 0 else 0
+
+
+def main(argv: List[str]) -> int:
+    cmd = argv[1] if len(argv) > 1 else "check"
+    if cmd == "check":
+        return check()
+    if cmd == "list":
+        for b in all_blocks():
+            print(f"{b.where:28} {b.lang or '(none)':8} {runner(b) or 'NOTHING'}")
+        return 0
+    if cmd == "shell":
+        return shell(argv[2:])
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
