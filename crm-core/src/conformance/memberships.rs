@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::access::builtin;
+use crate::entity::membership::client;
 use crate::error::codes;
 use crate::service::CheckInInput;
 use crate::value::Value;
@@ -606,4 +607,109 @@ pub fn imported_memberships_refresh_the_clients_standing<S: Store>(store: S) {
     assert_eq!((status(&ann), status(&bob)), ("expiring".into(), "expired".into()));
     let again = block(f.svc.refresh_rollups(&f.admin, "contact", &[ann.id, bob.id])).unwrap();
     assert_eq!(again, 0, "nothing left to change");
+}
+
+/// `refresh_rollups` reads each feeding type for all its clients at once, in pages of
+/// [`crate::service::REFRESH_PAGE`] rows along the index on the client (a client's rows may straddle
+/// two pages): every client gets exactly the standing its memberships give, whatever page they came
+/// in, and the next refresh finds nothing to change.
+pub fn refreshing_many_clients_reads_their_memberships_in_pages<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    let all = crate::service::ImportOptions {
+        mode: crate::service::ImportMode::AllOrNothing,
+        ..Default::default()
+    };
+    const CLIENTS: usize = 300;
+    let mut csv = String::from("first_name,email,external_id\n");
+    for i in 0..CLIENTS {
+        csv.push_str(&format!("Client{i},client{i}@example.com,R{i:04}\n"));
+    }
+    let r = block(f.svc.import_csv(&f.admin, "contact", csv.as_bytes(), &all)).unwrap();
+    assert_eq!(r.created as usize, CLIENTS, "{r:?}");
+    let req = ListRequest {
+        sort: vec![crate::query::SortKey::asc("external_id")],
+        limit: Some(500),
+        ..Default::default()
+    };
+    let clients: Vec<Record> = block(f.svc.list(&f.admin, "contact", &req))
+        .unwrap()
+        .items
+        .into_iter()
+        .filter(|c| c.str("external_id").is_some_and(|x| x.starts_with('R')))
+        .collect();
+    assert_eq!(clients.len(), CLIENTS);
+
+    // Five shapes of history, with the current membership's end `e` spread around today. Each client's
+    // expected mirror: (starts_on, ends_on, cancelled), None for no membership.
+    let mut csv = String::from("contact_id,starts_on,ends_on,cancelled\n");
+    let mut expected: Vec<Option<(i64, i64, bool)>> = Vec::new();
+    let mut rows = 0;
+    for (i, c) in clients.iter().enumerate() {
+        let e = (i % 40) as i64 - 5;
+        let mut m = |s: i64, end: i64, cancelled: bool| {
+            csv.push_str(&format!("{},{},{},{cancelled}\n", c.id, day(s), day(end)));
+            rows += 1;
+        };
+        expected.push(match i % 5 {
+            // An old membership, the current one and its renewal, touching: one run.
+            0 => {
+                m(-100, -50, false);
+                m(-49, e, false);
+                m(e + 1, e + 30, false);
+                Some((-100, e + 30, false))
+            }
+            // The same with the renewal cancelled: the run ends at `e`; once it has ended, the
+            // cancelled renewal ended later and is what the client shows.
+            1 => {
+                m(-100, -50, false);
+                m(-49, e, false);
+                m(e + 1, e + 30, true);
+                Some(if e >= 0 {
+                    (-100, e, false)
+                } else {
+                    (e + 1, e + 30, true)
+                })
+            }
+            // One membership, ended.
+            2 => {
+                m(-100, -50, false);
+                Some((-100, -50, false))
+            }
+            // None at all.
+            3 => None,
+            // An ended membership and an upcoming one after a gap: the upcoming run.
+            _ => {
+                m(-100, -50, false);
+                m(10, 40, false);
+                Some((10, 40, false))
+            }
+        });
+    }
+    assert!(rows > crate::service::REFRESH_PAGE as usize, "more rows than one page");
+    let r = block(f.svc.import_csv(&f.admin, "membership", csv.as_bytes(), &all)).unwrap();
+    assert_eq!(r.created as usize, rows, "{r:?}");
+
+    let ids: Vec<Id> = clients.iter().map(|c| c.id).collect();
+    let with_memberships = expected.iter().filter(|x| x.is_some()).count() as u64;
+    assert_eq!(
+        block(f.svc.refresh_rollups(&f.admin, "contact", &ids)).unwrap(),
+        with_memberships
+    );
+    let date = |d: i64| Some(Value::Date(NOW.plus_days(d).date()));
+    for (c, want) in clients.iter().zip(&expected) {
+        let got = block(f.svc.get(&f.admin, "contact", c.id)).unwrap();
+        let mirror: Vec<Option<Value>> = client::MIRRORED.iter().map(|m| got.get(m).cloned()).collect();
+        let want: Vec<Option<Value>> = match *want {
+            Some((s, e, cancelled)) => vec![date(s), date(e), Some(Value::Bool(cancelled)), None, None],
+            None => vec![None; client::MIRRORED.len()],
+        };
+        let want: Vec<Option<Value>> = want.into_iter().map(|v| v.filter(|v| !v.is_null())).collect();
+        let mirror: Vec<Option<Value>> = mirror.into_iter().map(|v| v.filter(|v| !v.is_null())).collect();
+        assert_eq!(mirror, want, "{}", got.str("external_id").unwrap_or_default());
+    }
+    assert_eq!(
+        block(f.svc.refresh_rollups(&f.admin, "contact", &ids)).unwrap(),
+        0,
+        "nothing left to change"
+    );
 }

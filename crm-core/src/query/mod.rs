@@ -198,6 +198,26 @@ impl StoreQuery {
             limit,
         }
     }
+
+    /// The records of `def` matching `filter`, which constrains the reference field `via` (equal to
+    /// one target or in a list of them: a client's memberships), in the order of the index on that
+    /// reference: `via`, the rest of the first of [`EntityDef::indexes`] leading with it (else the
+    /// per-reference index `(via, id)`), then `id`.
+    ///
+    /// A store can then walk that index and stop. In `id` order, SQLite walks the primary key over
+    /// every row of the tenant instead (the ordered scan looks cheaper to its planner than sorting
+    /// the few matches): a client's memberships read that way cost a scan of all memberships.
+    pub fn by_ref(def: &crate::schema::EntityDef, via: &str, filter: Filter, limit: u32) -> Self {
+        let rest = def
+            .indexes
+            .iter()
+            .find(|cols| cols.first() == Some(&via))
+            .map_or(&[][..], |cols| &cols[1..]);
+        let mut sort = vec![SortKey::asc(via)];
+        sort.extend(rest.iter().filter(|c| **c != "id").map(|c| SortKey::asc(c)));
+        sort.push(SortKey::asc("id"));
+        StoreQuery { filter, sort, limit }
+    }
 }
 
 /// A page of results.

@@ -71,8 +71,14 @@ impl<S: Store> Service<S> {
         let now = self.clock.now();
         let org = self.org(actor.tenant).await?;
         let cx = ComputeCtx::new(now, Some(org));
-        let q = StoreQuery::by_id(Filter::eq(m::CONTACT_ID, contact.id), MAX_MEMBERSHIPS);
-        let memberships = self.store.query(actor.tenant, &MEMBERSHIP, &q).await?;
+        let q = StoreQuery::by_ref(
+            &MEMBERSHIP,
+            m::CONTACT_ID,
+            Filter::eq(m::CONTACT_ID, contact.id),
+            MAX_MEMBERSHIPS,
+        );
+        let mut memberships = self.store.query(actor.tenant, &MEMBERSHIP, &q).await?;
+        memberships.sort_by_key(|r| r.id);
         let current = client::current(&memberships, &cx);
         let status = client::status_of(&contact, &cx);
         let ends_on = match contact.get(client::mirror::ENDS_ON) {

@@ -381,14 +381,23 @@ impl<S: Store> Service<S> {
         let Some(starts) = starts.and_then(|s| time::Date::parse(s, DATE).ok()) else {
             return Ok(None);
         };
-        let q = StoreQuery::by_id(
+        // Along the index on the client (in id order a store may scan every membership instead);
+        // the first by id when there are several.
+        let q = StoreQuery::by_ref(
+            mdef,
+            membership::fields::CONTACT_ID,
             Filter::and([
                 Filter::eq(membership::fields::CONTACT_ID, client.id),
                 Filter::eq(membership::fields::STARTS_ON, crate::value::Value::Date(starts)),
             ]),
-            2,
+            100,
         );
-        Ok(self.store.query(actor.tenant, mdef, &q).await?.into_iter().next())
+        Ok(self
+            .store
+            .query(actor.tenant, mdef, &q)
+            .await?
+            .into_iter()
+            .min_by_key(|m| m.id))
     }
 
     /// Validates a row without writing: the client's create or update and the membership's, with the

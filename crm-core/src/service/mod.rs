@@ -37,6 +37,7 @@ pub use front_desk_import::{Counts, PosImportOptions, PosImportReport};
 pub use leads::{Conversion, ConvertOptions, RescoreReport, StageSummary};
 pub use memberships::{FREEZE_ACCEPTS, RENEW_ACCEPTS};
 pub use reports::{ReportAnswer, ReportKind, ReportRequest};
+pub use rollups::{MAX_REFRESH, REFRESH_PAGE};
 pub use routing::{DryRunRow, MAX_DRY_RUN_ROWS, MAX_RULES, Routed};
 pub use sync::MAX_SYNC_BATCH;
 pub use transfer::{

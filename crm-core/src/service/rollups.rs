@@ -12,6 +12,7 @@ use crate::record::Record;
 use crate::schema::{EntityDef, Fold, Rollup, Sum};
 use crate::store::Store;
 use crate::value::{FieldType, Id, Value};
+use std::collections::HashMap;
 
 /// Most records one rollup reads (a customer's accepted quotes, a client's memberships).
 const MAX_ROLLED_UP: u32 = 100_000;
@@ -100,7 +101,9 @@ impl<S: Store> Service<S> {
         }
         let mut total: i64 = 0;
         for (d, r) in feeds {
-            let q = StoreQuery::by_id(
+            let q = StoreQuery::by_ref(
+                d,
+                r.via,
                 Filter::and([Filter::eq(r.via, target), Filter::eq(r.when.0, r.when.1)]),
                 MAX_ROLLED_UP,
             );
@@ -160,8 +163,10 @@ impl<S: Store> Service<S> {
         let Some(cur) = self.target(actor, tdef, target, cs).await? else {
             return Ok(());
         };
-        let q = StoreQuery::by_id(Filter::eq(fold.via, target), MAX_ROLLED_UP);
+        let q = StoreQuery::by_ref(written.entity, fold.via, Filter::eq(fold.via, target), MAX_ROLLED_UP);
         let mut rows = self.store.query(actor.tenant, written.entity, &q).await?;
+        // A fold sees its records in id order, however the store walked them.
+        rows.sort_by_key(|x| x.id);
         rows.retain(|x| x.id != written.id);
         if let Some(w) = new.filter(|w| w.id_of(fold.via) == Some(target)) {
             rows.push(w.clone());
@@ -183,6 +188,10 @@ impl<S: Store> Service<S> {
 /// Most records one [`Service::refresh_rollups`] call re-derives.
 pub const MAX_REFRESH: usize = 1000;
 
+/// Rows of a feed read per query by [`Service::refresh_rollups`] (then the next page after the last):
+/// a few pages per call of [`MAX_REFRESH`] clients with a membership or two each.
+pub const REFRESH_PAGE: u32 = 500;
+
 impl<S: Store> Service<S> {
     /// Re-derives every rollup field (sums and folds) of the records `ids` of `entity` from the
     /// records that reference them now, in one change set: the repair after writes that skip
@@ -190,6 +199,10 @@ impl<S: Store> Service<S> {
     /// the type with a scope reaching every record (else `NotFound` / `Forbidden`); a fold's refusal
     /// (a client's memberships with a gap) refuses the whole call and writes nothing. Returns how
     /// many records changed.
+    ///
+    /// Set-based: the targets are read in one query and each feeding type in one query over all of
+    /// them (`via IN (ids)`, in pages of [`REFRESH_PAGE`] rows along the index on the reference), grouped by
+    /// target here; each target's rows are folded or summed exactly as a single write does.
     pub async fn refresh_rollups(&self, actor: &Actor, entity: &str, ids: &[Id]) -> Result<u64> {
         let tdef = self.entity(entity)?;
         if ids.len() > MAX_REFRESH {
@@ -207,41 +220,64 @@ impl<S: Store> Service<S> {
                 }
             }
         }
-        let cx = ComputeCtx::new(self.clock.now(), Some(self.org(actor.tenant).await?));
-        let mut cs = self.change_set(actor.tenant, actor.user_id);
-        for &id in ids {
-            let cur = self.visible(actor, tdef, id).await?;
-            if !actor.in_scope(&cur, scope) {
+        // Each once, in the caller's order (a fold's refusal names the first such record's rows).
+        let mut seen = std::collections::HashSet::new();
+        let wanted: Vec<Id> = ids.iter().copied().filter(|id| seen.insert(*id)).collect();
+        if wanted.is_empty() {
+            return Ok(0);
+        }
+        let read = actor.authorize(tdef, crate::access::Action::Read)?;
+        let q = StoreQuery::by_id(
+            Filter::In {
+                field: "id".into(),
+                values: wanted.iter().map(|&id| Value::Id(id)).collect(),
+            },
+            wanted.len() as u32,
+        );
+        let found: HashMap<Id, Record> = self
+            .store
+            .query(actor.tenant, tdef, &q)
+            .await?
+            .into_iter()
+            .map(|r| (r.id, r))
+            .collect();
+        // In the caller's order, as one by one: the first record out of reach decides the error.
+        for id in ids {
+            let cur = match found.get(id) {
+                Some(r) if self.in_scope_of(actor, r, read).await? => r,
+                _ => return Err(crate::error::Error::not_found(tdef.name, *id)),
+            };
+            if !actor.in_scope(cur, scope) {
                 return Err(crate::error::Error::forbidden(
                     crate::access::Action::Update,
                     tdef.name,
                     vec![],
                 ));
             }
-            let mut sums: Vec<(usize, i64)> = Vec::new();
-            for (d, r) in &feeds {
+        }
+        let cx = ComputeCtx::new(self.clock.now(), Some(self.org(actor.tenant).await?));
+        let mut cs = self.change_set(actor.tenant, actor.user_id);
+        let mut sums: HashMap<Id, Vec<(usize, i64)>> = HashMap::new();
+        for (d, r) in &feeds {
+            let when = match r {
+                Rollup::Sum(s) => Filter::eq(s.when.0, s.when.1),
+                Rollup::Fold(_) => Filter::All,
+            };
+            let mut rows = self.referencing(actor.tenant, d, r.via(), when, &wanted).await?;
+            for id in &wanted {
+                let Some(cur) = found.get(id) else { continue };
+                let rows = rows.remove(id).unwrap_or_default();
                 match r {
                     Rollup::Sum(s) => {
                         let Some(idx) = tdef.index_of(s.field) else { continue };
-                        let q = StoreQuery::by_id(
-                            Filter::and([Filter::eq(s.via, id), Filter::eq(s.when.0, s.when.1)]),
-                            MAX_ROLLED_UP,
-                        );
-                        let total: i64 = self
-                            .store
-                            .query(actor.tenant, d, &q)
-                            .await?
-                            .iter()
-                            .map(|x| amount(x, s))
-                            .sum();
-                        match sums.iter_mut().find(|(i, _)| *i == idx) {
+                        let total: i64 = rows.iter().map(|x| amount(x, s)).sum();
+                        let slots = sums.entry(*id).or_default();
+                        match slots.iter_mut().find(|(i, _)| *i == idx) {
                             Some(slot) => slot.1 += total,
-                            None => sums.push((idx, total)),
+                            None => slots.push((idx, total)),
                         }
                     }
                     Rollup::Fold(f) => {
-                        let q = StoreQuery::by_id(Filter::eq(f.via, id), MAX_ROLLED_UP);
-                        let rows = self.store.query(actor.tenant, d, &q).await?;
                         let values = (f.fold)(&rows, &cx)?;
                         let all = f
                             .fields
@@ -249,11 +285,16 @@ impl<S: Store> Service<S> {
                             .zip(values)
                             .filter_map(|(name, v)| Some((tdef.index_of(name)?, v)))
                             .collect();
-                        push_derived(&mut cs, &cur, all);
+                        push_derived(&mut cs, cur, all);
                     }
                 }
             }
+        }
+        for id in &wanted {
+            let Some(cur) = found.get(id) else { continue };
             let sums: Vec<(usize, Value)> = sums
+                .remove(id)
+                .unwrap_or_default()
                 .into_iter()
                 .filter(|(i, total)| !(cur.values[*i].is_null() && *total == 0))
                 .map(|(i, total)| {
@@ -264,13 +305,59 @@ impl<S: Store> Service<S> {
                     (i, v)
                 })
                 .collect();
-            push_derived(&mut cs, &cur, sums);
+            push_derived(&mut cs, cur, sums);
         }
         let changed = cs.writes.len() as u64;
         if changed > 0 {
             self.store.apply(cs).await?;
         }
         Ok(changed)
+    }
+
+    /// The records of `def` whose reference `via` names one of `targets` (and that match `when`),
+    /// by target, each target's in id order and at most [`MAX_ROLLED_UP`] of them (what a single
+    /// write's rollup reads). One query per [`REFRESH_PAGE`] rows, walking the index on `via`.
+    async fn referencing(
+        &self,
+        tenant: Id,
+        def: &'static EntityDef,
+        via: &str,
+        when: Filter,
+        targets: &[Id],
+    ) -> Result<HashMap<Id, Vec<Record>>> {
+        let base = Filter::and([
+            Filter::In {
+                field: via.into(),
+                values: targets.iter().map(|&id| Value::Id(id)).collect(),
+            },
+            when,
+        ]);
+        let mut q = StoreQuery::by_ref(def, via, base.clone(), REFRESH_PAGE);
+        let mut out: HashMap<Id, Vec<Record>> = HashMap::new();
+        loop {
+            let rows = self.store.query(tenant, def, &q).await?;
+            let last: Option<Vec<Value>> = match rows.len() == REFRESH_PAGE as usize {
+                true => rows.last().map(|r| {
+                    q.sort
+                        .iter()
+                        .map(|k| def.resolve(&k.field).map(|f| r.value(&f)).unwrap_or_default())
+                        .collect()
+                }),
+                false => None,
+            };
+            for r in rows {
+                if let Some(t) = r.id_of(via) {
+                    out.entry(t).or_default().push(r);
+                }
+            }
+            let Some(last) = last else { break };
+            q.filter = Filter::and([base.clone(), crate::query::keyset_after(&q.sort, &last)]);
+        }
+        for rows in out.values_mut() {
+            rows.sort_by_key(|r| r.id);
+            rows.truncate(MAX_ROLLED_UP as usize);
+        }
+        Ok(out)
     }
 }
 
