@@ -40,6 +40,14 @@ impl Clock for FixedClock {
 #[derive(Debug, Default)]
 pub struct SeqIds(AtomicU64);
 
+impl SeqIds {
+    /// Counting from `n`: a second generator over the same store (another "instance" in a test)
+    /// that must not repeat the first one's ids.
+    pub fn starting_at(n: u64) -> Self {
+        SeqIds(AtomicU64::new(n))
+    }
+}
+
 impl IdGen for SeqIds {
     fn new_id(&self, now: Timestamp) -> Id {
         let n = self.0.fetch_add(1, Ordering::SeqCst);

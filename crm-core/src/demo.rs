@@ -300,16 +300,27 @@ pub async fn load_with<S: Store>(
         let lead = svc.create(&admin, "lead", &obj(input)).await?;
         let (owner, team) = (lead.id_of("owner_id"), lead.id_of("team_id"));
         let n = rng.index(size.activities_per_lead * 2 + 1);
-        // Activities happen between the lead's creation and now; they are logged "now".
+        // Activities happen between the lead's creation and now, and are logged as they happen (so
+        // a lead becomes hot, and is touched, when its activities say). The last one of an open
+        // lead sets its next follow-up, one to six days on: by now some are overdue, some due
+        // today, some to come.
         let created = clock.now();
-        clock.set(now);
+        let mut acts = Vec::with_capacity(n);
         for _ in 0..n {
             let span = (now.0 - created.0).max(1_000_000) as u64;
             let at = Timestamp(created.0 + (rng.next() % span) as i64);
-            svc.create(&admin, "activity", &obj(json!({"kind": rng.pick(ACTIVITY_KINDS), "direction": rng.pick(&["inbound", "outbound"]),
+            acts.push((at, json!({"kind": rng.pick(ACTIVITY_KINDS), "direction": rng.pick(&["inbound", "outbound"]),
                 "outcome": rng.pick(OUTCOMES), "subject": "Follow-up", "occurred_at": at.to_rfc3339(), "lead_id": lead.id.to_string(),
-                "owner_id": owner, "team_id": team, "duration_minutes": rng.index(45) as i64})))
-                .await?;
+                "owner_id": owner, "team_id": team, "duration_minutes": rng.index(45) as i64})));
+        }
+        acts.sort_by_key(|(at, _)| *at);
+        let open = !matches!(status, "won" | "lost");
+        for (j, (at, mut input)) in acts.into_iter().enumerate() {
+            if open && j + 1 == n {
+                input["next_followup_at"] = json!(at.plus_days(1 + (i % 6) as i64).to_rfc3339());
+            }
+            clock.set(at);
+            svc.create(&admin, "activity", &obj(input)).await?;
         }
         report(size.contacts + i + 1);
     }
@@ -658,6 +669,44 @@ mod tests {
     use crate::clock::SeqIds;
     use crate::memory::MemoryStore;
     use crate::query::Filter;
+
+    /// The demo's follow-up views are not empty: hot leads nobody has touched, follow-ups overdue,
+    /// due today and to come.
+    #[test]
+    fn the_roofing_demo_has_untouched_hot_leads_and_follow_ups_due() {
+        let store = Arc::new(MemoryStore::new());
+        let now = Timestamp::parse("2025-06-01T15:00:00Z").unwrap();
+        let size = DemoSize {
+            contacts: 100,
+            leads: 600,
+            activities_per_lead: 3,
+        };
+        let demo = pollster::block_on(load(store.clone(), Arc::new(SeqIds::default()), now, size)).unwrap();
+        let svc = Service::new(
+            store,
+            Arc::new(FixedClock::new(now)),
+            Arc::new(SeqIds::starting_at(1 << 40)),
+        );
+        let admin = Actor::system(demo.tenant);
+        let count = |q: &str| {
+            let req = crate::query::ListRequest {
+                q: Some(q.into()),
+                limit: Some(500),
+                ..Default::default()
+            };
+            pollster::block_on(svc.list(&admin, "lead", &req)).unwrap().items.len()
+        };
+        let views = [
+            "hot_status:untouched",
+            "hot_status:touched",
+            "followup:overdue",
+            "followup:due_today",
+            "followup:upcoming",
+        ];
+        let counts: Vec<usize> = views.iter().map(|q| count(q)).collect();
+        eprintln!("{views:?} {counts:?}");
+        assert!(counts.iter().all(|c| *c > 0), "{views:?} {counts:?}");
+    }
 
     #[test]
     fn loads_a_scored_tenant_with_every_role() {

@@ -28,6 +28,7 @@ pub mod computed;
 pub mod decimal;
 pub mod delivery;
 pub mod demo;
+pub mod due;
 pub mod entity;
 pub mod error;
 pub mod idempotency;
@@ -56,6 +57,11 @@ pub struct QuotesGuide;
 #[doc = include_str!("../../docs/front-desk.md")]
 pub struct FrontDeskGuide;
 
+/// The follow-ups guide (`docs/followups.md`): its Rust example runs as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/followups.md")]
+pub struct FollowupsGuide;
+
 pub use error::{Error, FieldError, Result};
 
 #[cfg(any(test, feature = "conformance"))]
@@ -70,4 +76,11 @@ mod memory_conformance {
     crate::conformance_tests!(crate::memory::MemoryStore::new, sync_log: || {
         crate::memory::MemoryStore::new().with_sync_log(true)
     });
+
+    /// Two handles of one in-memory database: two references to one store.
+    #[test]
+    fn due_events_fire_once_from_two_instances() {
+        let store = std::sync::Arc::new(crate::memory::MemoryStore::new());
+        crate::conformance::due_events_fire_once_from_two_instances(store.clone(), store);
+    }
 }

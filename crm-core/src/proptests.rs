@@ -46,7 +46,7 @@ proptest! {
         let mut again = r.clone();
         let mut as_input = r.to_json().as_object().unwrap().clone();
         for k in ["id", "version", "created_at", "updated_at", "score", "temperature", "score_model_version", "scored_at",
-                  "contact_id", "company_id", "converted_at"] {
+                  "contact_id", "company_id", "converted_at", "hot_untouched_since"] {
             as_input.remove(k);
         }
         let changed = validate::apply_input(&mut again, &as_input, &Default::default(), &ctx, Mode::Update).unwrap();

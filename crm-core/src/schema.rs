@@ -189,6 +189,9 @@ pub struct EntityDef {
     pub stage_field: Option<&'static str>,
     /// Sums this type's records contribute to a derived field of the records they reference.
     pub rollups: Vec<Rollup>,
+    /// What falls due on a record of this type as time passes (a follow-up, a hot lead left
+    /// untouched, a membership about to expire): see [`crate::due`].
+    pub due: Vec<crate::due::DueDef>,
 }
 
 /// A value kept in derived fields of the record a reference points at, recomputed in the change set
@@ -299,6 +302,7 @@ impl EntityDef {
             workflow: None,
             stage_field: None,
             rollups: Vec::new(),
+            due: Vec::new(),
         }
     }
 

@@ -55,6 +55,10 @@ pub struct ServeArgs {
     /// Log as JSON lines (for log shippers) instead of text.
     #[arg(long, env = "CRM_LOG_JSON")]
     pub log_json: bool,
+    /// Seconds between the due scheduler's passes (follow-ups falling due, hot leads left
+    /// untouched, memberships starting to expire: see docs/followups.md).
+    #[arg(long, env = "CRM_SCHEDULER_INTERVAL", default_value_t = 60)]
+    pub scheduler_interval: u64,
     /// Let webhooks target loopback, private, link-local and other non-public addresses (testing with
     /// a local receiver only: it opens a server-side request forgery path).
     #[arg(long, env = "CRM_ALLOW_PRIVATE_WEBHOOKS")]
@@ -94,6 +98,8 @@ pub struct Config {
     pub webhook_max_attempts: u32,
     /// Which addresses webhooks may target, at registration and at delivery.
     pub webhook_addresses: crm_core::address::AddressPolicy,
+    /// Time between the due scheduler's passes.
+    pub scheduler_interval: Duration,
 }
 
 impl Config {
@@ -167,6 +173,7 @@ impl Config {
             webhook_timeout: Duration::from_secs(10),
             webhook_max_attempts: crm_core::delivery::RetryPolicy::default().max_attempts,
             webhook_addresses: crm_core::address::AddressPolicy::Public,
+            scheduler_interval: Duration::from_millis(500),
         }
     }
 
@@ -199,6 +206,7 @@ impl Config {
             request_timeout: Duration::from_secs(a.request_timeout.max(1)),
             header_timeout: Duration::from_secs(a.header_timeout.max(1)),
             shutdown_timeout: Duration::from_secs(a.shutdown_timeout),
+            scheduler_interval: Duration::from_secs(a.scheduler_interval.max(1)),
             webhook_addresses: if a.allow_private_webhooks {
                 tracing::warn!("webhooks may target private and loopback addresses (--allow-private-webhooks)");
                 crm_core::address::AddressPolicy::Any

@@ -25,6 +25,7 @@ pub mod metrics;
 pub mod middleware;
 pub mod openapi;
 pub mod routes;
+pub mod scheduler;
 pub mod state;
 pub mod webhooks;
 
@@ -197,6 +198,7 @@ pub async fn spawn<S: ServerStore>(svc: Service<S>, cfg: Config) -> std::io::Res
     let (stop, stopped) = watch::channel(false);
     let app = Arc::new(App::new(svc, cfg, stopped.clone()));
     let worker = webhooks::spawn(app.clone());
+    let scheduler = scheduler::spawn(app.clone());
     let limits = conn::Limits {
         header: app.cfg.header_timeout,
         shutdown: app.cfg.shutdown_timeout,
@@ -205,6 +207,7 @@ pub async fn spawn<S: ServerStore>(svc: Service<S>, cfg: Config) -> std::io::Res
     let task = tokio::spawn(async move {
         conn::serve(listener, router, stopped, limits).await;
         let _ = worker.await;
+        let _ = scheduler.await;
         Ok(())
     });
     Ok(Running { addr, stop, task })

@@ -27,6 +27,11 @@ pub struct OutcomeLabels {
     pub outcome: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    pub kind: String,
+}
+
 pub struct Metrics {
     registry: Registry,
     pub requests: Family<RequestLabels, Counter>,
@@ -35,6 +40,8 @@ pub struct Metrics {
     pub shed: Counter,
     pub rate_limited: Counter,
     pub webhook_deliveries: Family<OutcomeLabels, Counter>,
+    /// Due events this instance's scheduler fired, by event kind.
+    pub due_events: Family<KindLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -57,6 +64,7 @@ impl Default for Metrics {
         let shed = Counter::default();
         let rate_limited = Counter::default();
         let webhook_deliveries = Family::<OutcomeLabels, Counter>::default();
+        let due_events = Family::<KindLabels, Counter>::default();
         registry.register("http_requests", "HTTP requests by route and status", requests.clone());
         registry.register(
             "http_request_duration_seconds",
@@ -79,6 +87,11 @@ impl Default for Metrics {
             "Webhook delivery attempts by outcome",
             webhook_deliveries.clone(),
         );
+        registry.register(
+            "due_events",
+            "Due events fired by this instance's scheduler, by kind",
+            due_events.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -87,6 +100,7 @@ impl Default for Metrics {
             shed,
             rate_limited,
             webhook_deliveries,
+            due_events,
         }
     }
 }

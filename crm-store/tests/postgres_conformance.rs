@@ -24,3 +24,14 @@ fn imports_find_duplicates_across_chunks_in_every_mode() {
         crm_store::PgStore::open_temporary(&url).unwrap(),
     );
 }
+
+// Outside the suite's macro: two handles (two connection pools) of one schema, as two server
+// instances over one database.
+#[test]
+fn due_events_fire_once_from_two_instances() {
+    let Some(url) = pg::url() else { return };
+    let a = crm_store::PgStore::open_temporary(&url).unwrap();
+    let schema = a.schema().unwrap().to_owned();
+    let b = crm_store::PgStore::open_with(crm_store::PgOptions::new(&url).schema(schema)).unwrap();
+    crm_core::conformance::due_events_fire_once_from_two_instances(a, b);
+}

@@ -14,3 +14,13 @@ fn imports_find_duplicates_across_chunks_in_every_mode() {
         crm_store::SqliteStore::open_in_memory().unwrap(),
     );
 }
+
+// Outside the suite's macro: two handles (two connections) of one database file.
+#[test]
+fn due_events_fire_once_from_two_instances() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crm.db");
+    let a = crm_store::SqliteStore::open(&path).unwrap();
+    let b = crm_store::SqliteStore::open(&path).unwrap();
+    crm_core::conformance::due_events_fire_once_from_two_instances(a, b);
+}

@@ -610,6 +610,16 @@ impl Database {
         to_json_string(&r)
     }
 
+    /// A routing back-test (JSON rows): how today's routing rules would spread the past leads that
+    /// match `q` (see `Service::routing_backtest`).
+    #[pyo3(signature = (q=None))]
+    fn routing_backtest(&self, py: Python<'_>, q: Option<String>) -> PyResult<String> {
+        let r = self.run(py, |svc, actor| {
+            pollster::block_on(svc.routing_backtest(actor, q.as_deref()))
+        })?;
+        to_json_string(&r)
+    }
+
     fn pipeline_summary(&self, py: Python<'_>) -> PyResult<String> {
         let r = self.run(py, |svc, actor| pollster::block_on(svc.pipeline_summary(actor)))?;
         to_json_string(&r)

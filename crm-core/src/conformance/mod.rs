@@ -25,6 +25,7 @@ mod aggregates;
 mod auth;
 mod compliance;
 mod declarations;
+mod followups;
 mod leads;
 mod memberships;
 mod queries;
@@ -41,6 +42,7 @@ pub use aggregates::*;
 pub use auth::*;
 pub use compliance::*;
 pub use declarations::*;
+pub use followups::*;
 pub use leads::*;
 pub use memberships::*;
 pub use queries::*;
@@ -126,7 +128,13 @@ macro_rules! conformance_tests {
         $crate::__conformance_cases!($make; reports_count_only_the_readers_scope);
         // routing.rs
         $crate::__conformance_cases!($make;
-            routing_rules_decide_by_each_strategy, round_robin_is_fair_under_concurrent_creates);
+            routing_rules_decide_by_each_strategy, round_robin_is_fair_under_concurrent_creates,
+            routing_backtest_spreads_past_leads_by_todays_rules);
+        // followups.rs (the two-instance case needs two handles of one database: each backend's
+        // test file calls `due_events_fire_once_from_two_instances` itself)
+        $crate::__conformance_cases!($make;
+            followups_are_computed_views_set_by_activities, untouched_hot_leads_are_a_view_and_fall_due_once,
+            due_events_fire_once_and_only_to_readers);
     };
     ($make:expr, sync_log: $logged:expr $(,)?) => {
         $crate::conformance_tests!($make);

@@ -2,7 +2,7 @@
 //! value derived by the core.
 
 use super::membership::{client, status};
-use super::{address, declare, scoped};
+use super::{address, declare, followup, scoped};
 use crate::computed::ComputedDef;
 use crate::schema::{EntityDef, FieldDef as F};
 use crate::value::FieldType as T;
@@ -61,15 +61,16 @@ fn contact() -> EntityDef {
     for f in [client::mirror::FROZEN_FROM, client::mirror::FROZEN_TO] {
         e = e.field(F::new(f, T::Date).derived().since(7));
     }
+    let mut e = followup::declare(e);
     scoped(&mut e);
     e.search_fields = &["first_name", "last_name", "email", "phone"];
-    e.indexes = vec![&[client::mirror::ENDS_ON]];
-    e.computed = vec![ComputedDef {
+    e.indexes.push(&[client::mirror::ENDS_ON]);
+    e.computed.push(ComputedDef {
         name: client::mirror::STATUS,
         options: status::CLIENT_STATUSES,
         eval: |r, cx| status::eval_key(r, &client::COLUMNS, cx),
         expand: |option, cx| status::expand_key(option, &client::COLUMNS, cx),
         sort_by: &[client::mirror::ENDS_ON],
-    }];
+    });
     e
 }

@@ -9,6 +9,8 @@ pub mod auth;
 pub mod check_in;
 pub mod config;
 pub mod customer;
+pub mod due_mark;
+pub mod followup;
 pub mod lead;
 pub mod membership;
 pub mod people;
@@ -23,6 +25,8 @@ pub use auth::{API_KEY, CREDENTIAL, SESSION, WEBHOOK, webhook_fields};
 pub use check_in::{CHECK_IN, Outcome};
 pub use config::{CUSTOM_FIELD, PIPELINE, ROLE, SCORING_MODEL};
 pub use customer::{COMPANY, CONTACT, CUSTOMER_TYPES};
+pub use due_mark::DUE_MARK;
+pub use followup::FollowupStatus;
 pub use lead::{LEAD, LEAD_SOURCES, PROJECT_TYPES, TEMPERATURES, Temperature};
 pub use membership::{MEMBERSHIP, MEMBERSHIP_FREEZE, MembershipStatus};
 pub use people::{LOCATION, ORGANIZATION, TEAM, USER};
@@ -68,7 +72,7 @@ macro_rules! keyed_enum {
 pub(crate) use keyed_enum;
 
 /// Every entity type, in dependency order (referenced types first).
-pub fn all() -> [&'static EntityDef; 25] {
+pub fn all() -> [&'static EntityDef; 26] {
     [
         &ORGANIZATION,
         &LOCATION,
@@ -95,6 +99,7 @@ pub fn all() -> [&'static EntityDef; 25] {
         &STAGE_CHANGE,
         &ROUTING_RULE,
         &ROUTING_CURSOR,
+        &DUE_MARK,
     ]
 }
 

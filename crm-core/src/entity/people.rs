@@ -83,6 +83,12 @@ fn organization() -> EntityDef {
             .since(7),
     );
     e = e.field(F::new(super::lead::STAGE_PROBABILITIES, T::Json).since(8));
+    e = e.field(
+        F::new(super::lead::UNTOUCHED_HOURS, T::Integer)
+            .range(Some(1), Some(24 * 30))
+            .default(super::lead::DEFAULT_UNTOUCHED_HOURS)
+            .since(super::followup::SINCE),
+    );
     e.check = Some(check_settings);
     // A tenant is created by the platform's own use case (`Service::create_organization`).
     e.exposure = Exposure::Managed;

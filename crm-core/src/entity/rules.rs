@@ -90,6 +90,13 @@ pub trait EntityRules: Send + Sync + std::fmt::Debug {
     fn routed(&self) -> bool {
         false
     }
+
+    /// The references through which a new record of this type sets the next follow-up of the record
+    /// it names ([`crate::entity::followup`]): an activity logged with `next_followup_at` sets it
+    /// on the first of these records that carries follow-ups, in the activity's change set.
+    fn followup_links(&self) -> &'static [&'static str] {
+        &[]
+    }
 }
 
 /// What a document is made of, as the reader may see it (fields hidden from them are absent).

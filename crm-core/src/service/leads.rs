@@ -236,8 +236,15 @@ impl<S: Store> Service<S> {
         let Some(parent_id) = child.id_of(field) else {
             return Ok(());
         };
-        let Some(parent) = self.store.get(child.tenant, &LEAD, parent_id).await? else {
-            return Ok(());
+        // The lead may already be written in this change set (an activity that sets its next
+        // follow-up): score that state, in that write.
+        let staged = cs.staged_mut(&LEAD, parent_id).map(|r| r.clone());
+        let parent = match staged.clone() {
+            Some(r) => r,
+            None => match self.store.get(child.tenant, &LEAD, parent_id).await? {
+                Some(r) => r,
+                None => return Ok(()),
+            },
         };
         let now = self.clock.now();
         let (m, version) = self.scoring_model(child.tenant).await?;
@@ -252,8 +259,14 @@ impl<S: Store> Service<S> {
         let (score, temp) = m.score(&parent, &acts, now);
         let mut next = parent.clone();
         set_score(&mut next, score, temp, version, now);
+        if removed.is_none() {
+            entity::lead::touch(&mut next, child);
+        }
         if next.values != parent.values {
-            cs.writes.push(derived(&parent, &next));
+            match (staged, cs.staged_mut(&LEAD, parent_id)) {
+                (Some(_), Some(slot)) => *slot = next.clone(),
+                _ => cs.writes.push(derived(&parent, &next)),
+            }
             cs.events.push(self.event("lead.scored", &next));
         }
         Ok(())

@@ -11,6 +11,7 @@ mod check_ins;
 mod children;
 mod compliance;
 mod documents;
+mod due;
 mod front_desk_import;
 mod leads;
 mod memberships;
@@ -31,6 +32,7 @@ pub use backtest::{BacktestReport, TierStats};
 pub use check_ins::{CheckInAnswer, CheckInInput};
 pub use children::{ChildOp, MAX_CHILD_OPS, MAX_CHILDREN};
 pub use compliance::{IntegrityIssue, IntegrityReport};
+pub use due::SCHEDULER_LEASE;
 #[cfg(any(test, feature = "conformance"))]
 pub use front_desk_import::cases as front_desk_import_cases;
 pub use front_desk_import::{Counts, PosImportOptions, PosImportReport};
@@ -38,7 +40,7 @@ pub use leads::{Conversion, ConvertOptions, RescoreReport, StageSummary};
 pub use memberships::{FREEZE_ACCEPTS, RENEW_ACCEPTS};
 pub use reports::{ReportAnswer, ReportKind, ReportRequest};
 pub use rollups::{MAX_REFRESH, REFRESH_PAGE};
-pub use routing::{DryRunRow, MAX_DRY_RUN_ROWS, MAX_RULES, Routed};
+pub use routing::{DryRunRow, MAX_BACKTEST_LEADS, MAX_DRY_RUN_ROWS, MAX_RULES, Routed, RoutingBacktestRow};
 pub use sync::MAX_SYNC_BATCH;
 pub use transfer::{
     ExportOptions, ImportMode, ImportOptions, ImportReport, RowError, check_import_disk, formula_like, formula_safe,

@@ -177,6 +177,9 @@ impl<S: Store> Service<S> {
                 self.push_change(actor, "create", &format!("{}.created", cdef.name), None, r, cs);
             }
         }
+        // An activity may set its record's next follow-up: that update comes first, so the
+        // rescoring and rollups below derive onto it.
+        self.followup_into(actor, &rec, cs).await?;
         self.rescore_parent(&rec, None, cs).await?;
         self.rollups_into(actor, None, Some(&rec), cs).await?;
         Ok(rec)

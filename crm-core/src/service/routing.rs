@@ -346,3 +346,76 @@ impl<S: Store> Service<S> {
         Ok(out)
     }
 }
+
+/// Most leads one routing back-test routes.
+pub const MAX_BACKTEST_LEADS: usize = 50_000;
+
+/// One past lead of a routing back-test ([`Service::routing_backtest`]).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RoutingBacktestRow {
+    pub lead_id: Id,
+    pub created_at: crate::value::Timestamp,
+    /// Who owns the lead now.
+    pub actual_owner_id: Option<Id>,
+    /// Who today's rules give it to (`None`: no rule decides).
+    pub routed_owner_id: Option<Id>,
+    pub routed_team_id: Option<Id>,
+    /// The deciding rule's name and strategy.
+    pub rule: Option<String>,
+    pub strategy: Option<&'static str>,
+}
+
+impl<S: Store> Service<S> {
+    /// How today's routing rules would have spread past leads: the leads the actor may read that
+    /// match the filter language `q` (all when `None`), oldest first, each routed by the tenant's
+    /// active rules as if it arrived now — every member starting at zero open leads and every round
+    /// robin at its first turn, each decision counting for the next, as in a dry run. Nothing is
+    /// written. Needs read access to leads and routing rules; `LimitExceeded` past
+    /// [`MAX_BACKTEST_LEADS`].
+    pub async fn routing_backtest(&self, actor: &Actor, q: Option<&str>) -> Result<Vec<RoutingBacktestRow>> {
+        actor.authorize(&ROUTING_RULE, Action::Read)?;
+        let custom = self.custom_specs(actor.tenant, &LEAD).await?;
+        let mut router = self.router(actor.tenant, &custom).await?;
+        if let Some(r) = router.as_mut() {
+            r.roster.open.clear();
+            r.roster.cursors.clear();
+        }
+        let mut req = crate::query::ListRequest {
+            q: q.map(str::to_owned),
+            sort: vec![
+                crate::query::SortKey::asc("created_at"),
+                crate::query::SortKey::asc("id"),
+            ],
+            limit: Some(crate::query::MAX_BULK_PAGE_SIZE),
+            ..Default::default()
+        };
+        let mut out = Vec::new();
+        loop {
+            let page = self.list_bulk(actor, LEAD.name, &req).await?;
+            for lead in page.items {
+                if out.len() == MAX_BACKTEST_LEADS {
+                    return Err(Error::LimitExceeded {
+                        what: "routing back-test leads".into(),
+                        limit: MAX_BACKTEST_LEADS as u64,
+                    });
+                }
+                let mut rec = lead.clone();
+                let d = router.as_mut().and_then(|r| r.route_always(&mut rec, false));
+                out.push(RoutingBacktestRow {
+                    lead_id: lead.id,
+                    created_at: lead.created_at,
+                    actual_owner_id: lead.id_of("owner_id"),
+                    routed_owner_id: d.as_ref().map(|d| d.owner_id),
+                    routed_team_id: d.as_ref().and_then(|d| d.team_id),
+                    rule: d.as_ref().map(|d| d.rule.clone()),
+                    strategy: d.as_ref().map(|d| d.strategy),
+                });
+            }
+            match page.next_cursor {
+                Some(c) => req.cursor = Some(c),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+}

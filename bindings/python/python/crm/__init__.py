@@ -1038,6 +1038,29 @@ class Database:
         kinds = {"lead": Leads, "activity": Activities, "quote": Quotes, "membership": Memberships}
         return kinds.get(name, Collection)(self, name)
 
+    def routing_backtest(self, q: Optional[str] = None) -> Any:
+        """How today's routing rules would have spread past leads, as a pandas DataFrame: the
+        leads you may read that match ``q`` (the filter language; all when ``None``), oldest
+        first, each routed as if it arrived now, from zero open leads and the first round-robin
+        turn (nothing is written). Columns: ``lead_id``, ``created_at``, ``actual_owner_id``,
+        ``routed_owner_id``, ``routed_team_id``, ``rule``, ``strategy`` (``None`` where no rule
+        decides); ``df.groupby("routed_owner_id").size()`` is the load per owner. Needs pandas."""
+        import pandas as pd
+
+        rows = _json.loads(self._native.routing_backtest(q))
+        columns = [
+            "lead_id",
+            "created_at",
+            "actual_owner_id",
+            "routed_owner_id",
+            "routed_team_id",
+            "rule",
+            "strategy",
+        ]
+        for r in rows:
+            r["created_at"] = _time(r["created_at"])
+        return pd.DataFrame(rows, columns=columns)
+
     def import_csv(
         self,
         path: str,

@@ -66,6 +66,9 @@ pub mod fields {
 }
 use fields::*;
 
+/// The due kind raised when a membership starts expiring (`membership.expiring`).
+pub const EXPIRING_DUE_KIND: &str = "expiring";
+
 /// Days before the end date a membership counts as expiring, when the tenant has not set it.
 pub const DEFAULT_EXPIRING_DAYS: i64 = 14;
 
@@ -107,6 +110,17 @@ fn membership() -> EntityDef {
         expand: |option, cx| status::expand_key(option, &COLUMNS, cx),
         sort_by: &[ENDS_ON],
     }];
+    // A membership falls due for a renewal offer when it starts expiring: once per end date (a
+    // renewal or a freeze that moves the end date makes a new occurrence).
+    e.due.push(crate::due::DueDef {
+        kind: EXPIRING_DUE_KIND,
+        select: |cx| status::expand(Some(MembershipStatus::Expiring), &COLUMNS, cx),
+        occurrence: |r, cx| {
+            (status::eval(r, &COLUMNS, cx) == Some(MembershipStatus::Expiring))
+                .then(|| r.get(ENDS_ON).map(|v| v.to_json().to_string()))
+                .flatten()
+        },
+    });
     e.rollups = vec![Rollup::Fold(Fold {
         via: CONTACT_ID,
         fields: client::MIRRORED,

@@ -1,0 +1,200 @@
+//! Follow-ups: a record that opts in (leads and contacts today; jobs when they land) carries a next
+//! follow-up time and the user who owes it, and gets a computed `followup` field — `none`,
+//! `overdue`, `due_today` or `upcoming` as of today (UTC) — that filters on every store
+//! (`followup:overdue`) because it expands into ranges on the stored time, like a membership's
+//! status ([`crate::computed`]). It is never a stored flag: tomorrow's `overdue` needs no batch job.
+//! The record also falls due ([`crate::due`]) when its follow-up time has come: a
+//! `<entity>.followup_due` event, once per follow-up time.
+//!
+//! To opt an entity type in, pass its declaration through [`declare`] and, so activities logged
+//! against it can set its next follow-up, name the activity's reference to it in
+//! [`crate::entity::activity::FOLLOWUP_LINKS`]. See docs/followups.md.
+
+use crate::computed::{ComputeCtx, ComputedDef};
+use crate::due::DueDef;
+use crate::query::{Filter, Op};
+use crate::record::Record;
+use crate::schema::{EntityDef, FieldDef as F};
+use crate::value::{FieldType as T, Timestamp, Value};
+
+/// The schema version that added follow-ups.
+pub const SINCE: u32 = 9;
+
+/// Field names of a record with follow-ups (and of an activity, which may set them).
+pub mod fields {
+    /// When the record is to be followed up next.
+    pub const NEXT_FOLLOWUP_AT: &str = "next_followup_at";
+    /// Who owes the follow-up (none: the record's owner).
+    pub const FOLLOWUP_OWNER_ID: &str = "followup_owner_id";
+    /// Computed: see [`super::FollowupStatus`].
+    pub const FOLLOWUP: &str = "followup";
+}
+use fields::*;
+
+super::keyed_enum!(
+    /// Where a record's next follow-up stands today (UTC).
+    FollowupStatus {
+        /// No follow-up set.
+        None = "none",
+        /// Its time was on an earlier day.
+        Overdue = "overdue",
+        /// Its time is today.
+        DueToday = "due_today",
+        /// Its time is on a later day.
+        Upcoming = "upcoming",
+    }
+);
+
+/// The due kind raised when a follow-up's time has come.
+pub const DUE_KIND: &str = "followup_due";
+
+/// Adds the follow-up fields, the computed `followup` field and the `followup_due` due item to a
+/// declaration (the opt-in).
+pub fn declare(mut e: EntityDef) -> EntityDef {
+    e = e
+        .field(F::new(NEXT_FOLLOWUP_AT, T::Timestamp).since(SINCE))
+        .field(F::new(FOLLOWUP_OWNER_ID, T::Ref("user")).since(SINCE));
+    e.indexes.push(&[NEXT_FOLLOWUP_AT]);
+    e.computed.push(ComputedDef {
+        name: FOLLOWUP,
+        options: FollowupStatus::KEYS,
+        eval: |r, cx| eval(r, cx).key(),
+        expand: |option, cx| match FollowupStatus::from_key(option) {
+            Some(s) => expand(s, cx),
+            None => Filter::Not(Box::new(Filter::All)),
+        },
+        sort_by: &[NEXT_FOLLOWUP_AT],
+    });
+    e.due.push(DueDef {
+        kind: DUE_KIND,
+        select: |cx| {
+            Filter::and([
+                Filter::Not(Box::new(Filter::IsNull {
+                    field: NEXT_FOLLOWUP_AT.into(),
+                })),
+                Filter::cmp(NEXT_FOLLOWUP_AT, Op::Le, cx.now),
+                Filter::cmp(NEXT_FOLLOWUP_AT, Op::Gt, cx.now.plus_days(-crate::due::LOOKBACK_DAYS)),
+            ])
+        },
+        occurrence: |r, cx| at(r).filter(|t| *t <= cx.now).map(|t| t.0.to_string()),
+    });
+    e
+}
+
+/// Whether an entity type carries follow-ups.
+pub fn carries(def: &EntityDef) -> bool {
+    def.computed_def(FOLLOWUP).is_some()
+}
+
+fn at(r: &Record) -> Option<Timestamp> {
+    r.get(NEXT_FOLLOWUP_AT).and_then(Value::as_timestamp)
+}
+
+/// The start of today and of tomorrow (UTC) as of the context's time.
+fn day(cx: &ComputeCtx) -> (Timestamp, Timestamp) {
+    let today = Timestamp::from_date(cx.today());
+    (today, today.plus_days(1))
+}
+
+/// The status as of the context's day.
+pub fn eval(r: &Record, cx: &ComputeCtx) -> FollowupStatus {
+    let (today, tomorrow) = day(cx);
+    match at(r) {
+        None => FollowupStatus::None,
+        Some(t) if t < today => FollowupStatus::Overdue,
+        Some(t) if t < tomorrow => FollowupStatus::DueToday,
+        Some(_) => FollowupStatus::Upcoming,
+    }
+}
+
+/// The predicate on the stored time that holds exactly when [`eval`] gives `status` (two-valued:
+/// every comparison is guarded by a not-null test, so a negation selects exactly the rest).
+pub fn expand(status: FollowupStatus, cx: &ComputeCtx) -> Filter {
+    let (today, tomorrow) = day(cx);
+    let is_null = Filter::IsNull {
+        field: NEXT_FOLLOWUP_AT.into(),
+    };
+    let set = |parts: Vec<Filter>| {
+        let mut all = vec![Filter::Not(Box::new(is_null.clone()))];
+        all.extend(parts);
+        Filter::and(all)
+    };
+    match status {
+        FollowupStatus::None => is_null.clone(),
+        FollowupStatus::Overdue => set(vec![Filter::cmp(NEXT_FOLLOWUP_AT, Op::Lt, today)]),
+        FollowupStatus::DueToday => set(vec![
+            Filter::cmp(NEXT_FOLLOWUP_AT, Op::Ge, today),
+            Filter::cmp(NEXT_FOLLOWUP_AT, Op::Lt, tomorrow),
+        ]),
+        FollowupStatus::Upcoming => set(vec![Filter::cmp(NEXT_FOLLOWUP_AT, Op::Ge, tomorrow)]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::entity::LEAD;
+    use crate::query::Compiled;
+    use crate::value::Id;
+
+    /// Around the day's edges (nulls included), exactly one option's expansion holds, it is the
+    /// evaluated one, and every negation holds on the rest.
+    #[test]
+    fn every_expansion_selects_exactly_what_evaluates() {
+        let now = Timestamp::parse("2025-06-01T15:30:00Z").unwrap();
+        let cx = ComputeCtx::new(now, None);
+        let day = Timestamp::from_date(cx.today());
+        let times = [
+            None,
+            Some(Timestamp(day.0 - 1)),
+            Some(day),
+            Some(now),
+            Some(Timestamp(day.plus_days(1).0 - 1)),
+            Some(day.plus_days(1)),
+            Some(day.plus_days(-30)),
+            Some(day.plus_days(30)),
+        ];
+        let want = [
+            "none",
+            "overdue",
+            "due_today",
+            "due_today",
+            "due_today",
+            "upcoming",
+            "overdue",
+            "upcoming",
+        ];
+        for (t, want) in times.iter().zip(want) {
+            let mut r = Record::empty(&LEAD, Id::nil(), Id::nil(), Timestamp(0));
+            r.set(NEXT_FOLLOWUP_AT, *t);
+            assert_eq!(eval(&r, &cx).key(), want, "{t:?}");
+            for s in FollowupStatus::ALL {
+                let f = Compiled::compile(&expand(*s, &cx), &LEAD).unwrap();
+                assert_eq!(f.eval(&r), Some(s.key() == want), "{s:?} at {t:?}");
+                let not = Compiled::compile(&Filter::Not(Box::new(expand(*s, &cx))), &LEAD).unwrap();
+                assert_eq!(not.eval(&r), Some(s.key() != want));
+            }
+        }
+    }
+
+    #[test]
+    fn a_follow_up_falls_due_once_its_time_has_come_and_anew_when_set_again() {
+        let now = Timestamp::parse("2025-06-01T15:30:00Z").unwrap();
+        let cx = ComputeCtx::new(now, None);
+        let mut r = Record::empty(&LEAD, Id::nil(), Id::nil(), Timestamp(0));
+        let due = |r: &Record| crate::due::due_items(&LEAD, std::slice::from_ref(r), &cx);
+        assert!(due(&r).is_empty(), "none set");
+        r.set(NEXT_FOLLOWUP_AT, Timestamp(now.0 + 1));
+        assert!(due(&r).is_empty(), "not yet");
+        r.set(NEXT_FOLLOWUP_AT, now);
+        let first = due(&r);
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].event_kind(), "lead.followup_due");
+        r.set(NEXT_FOLLOWUP_AT, Timestamp(now.0 - 3600 * 1_000_000));
+        let again = due(&r);
+        assert_ne!(
+            first[0].key, again[0].key,
+            "another follow-up time is another occurrence"
+        );
+    }
+}
