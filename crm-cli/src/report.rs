@@ -72,6 +72,14 @@ fn hours(h: Option<Decimal>) -> String {
     h.map_or_else(|| "-".to_owned(), |h| format!("{h} h"))
 }
 
+/// `lead` → `leads`, `company` → `companies`.
+fn plural(entity: &str) -> String {
+    match entity.strip_suffix('y') {
+        Some(stem) => format!("{stem}ies"),
+        None => format!("{entity}s"),
+    }
+}
+
 fn kinds(k: &std::collections::BTreeMap<String, u64>) -> String {
     k.iter().map(|(k, n)| format!("{k} {n}")).collect::<Vec<_>>().join(", ")
 }
@@ -311,9 +319,9 @@ pub fn table(answer: &ReportAnswer, out: &mut impl Write) -> std::io::Result<()>
             )?;
             writeln!(
                 out,
-                "{} {}s with coordinates in {} cells of {} degrees",
+                "{} {} with coordinates in {} cells of {} degrees",
                 g.records,
-                g.entity,
+                plural(&g.entity),
                 g.features.len(),
                 g.cell
             )?;
@@ -339,9 +347,9 @@ pub fn table(answer: &ReportAnswer, out: &mut impl Write) -> std::io::Result<()>
                 .collect();
             writeln!(
                 out,
-                "{} {}s: total {} ({} from won leads, {} from accepted quotes); average {}; {}",
+                "{} {}: total {} ({} from won leads, {} from accepted quotes); average {}; {}",
                 l.customers,
-                l.entity,
+                plural(&l.entity),
                 money(l.total),
                 money(l.from_leads),
                 money(l.from_quotes),
@@ -351,4 +359,19 @@ pub fn table(answer: &ReportAnswer, out: &mut impl Write) -> std::io::Result<()>
         }
     }
     out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tables_pad_columns_and_name_entities_in_the_plural() {
+        let mut out = Vec::new();
+        let rows = vec![vec!["new".to_owned(), "3".to_owned()]];
+        super::grid(&mut out, &[super::Col("stage", 6, true), super::Col("n", 3, false)], rows).unwrap_or_default();
+        assert_eq!(String::from_utf8_lossy(&out), "stage    n\nnew      3\n");
+        assert_eq!(
+            (super::plural("lead"), super::plural("company")),
+            ("leads".to_owned(), "companies".to_owned())
+        );
+    }
 }

@@ -183,7 +183,7 @@ impl ReportRequest {
         keep(
             get("entity")
                 .map(|s| {
-                    parse_choice("entity", s, &["lead", "contact", "company", "activity"]).map(|e| req.entity = Some(e))
+                    parse_choice("entity", s, &["lead", "contact", "company"]).map(|e| req.entity = Some(e))
                 })
                 .transpose(),
         );
