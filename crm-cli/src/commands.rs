@@ -190,7 +190,25 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             return crate::front_desk::check_in(&svc, &actor, card, contact, location).await;
         }
-        Command::Report { report, q, by, json } => crate::report::run(&svc, &actor, &report, q, by, json).await?,
+        Command::Report {
+            report,
+            q,
+            by,
+            tz,
+            entity,
+            cell,
+            bins,
+            json,
+        } => {
+            let params = [
+                ("by", by),
+                ("tz", tz),
+                ("entity", entity),
+                ("cell", cell),
+                ("bins", bins),
+            ];
+            crate::report::run(&svc, &actor, &report, q, &params, json).await?
+        }
         Command::MembershipNumbers { as_of } => crate::front_desk::numbers(&svc, &actor, as_of).await?,
         Command::ImportMembers { file, mode, dry_run } => {
             let mode = if dry_run { Mode::DryRun } else { mode };

@@ -157,17 +157,34 @@ enum Command {
     },
     /// A report over the leads the acting user may read, as a table (see docs/analytics.md):
     /// `funnel`, `velocity` (time in stage, win rate, time to close), `forecast` (weighted, by
-    /// expected close month, against what was won) or `breakdown` (conversion and revenue by
-    /// source, owner or team).
+    /// expected close month, against what was won), `breakdown` (conversion and revenue by
+    /// source, owner or team), `productivity` (activities per user and week by kind, leads touched,
+    /// response time; --q filters activities), `cohort` (leads by month of creation: won and still
+    /// active per later month), `geo` (records with coordinates in a grid; --json is GeoJSON) or
+    /// `lifetime_value` (the distribution of contacts' or companies' value).
     Report {
         /// Which report.
         report: String,
-        /// Text filter over leads, e.g. `source:referral owner:me`.
+        /// Text filter over what the report counts (leads; activities for productivity; the
+        /// --entity for geo and lifetime_value), e.g. `source:referral owner:me`.
         #[arg(long)]
         q: Option<String>,
         /// The breakdown's groups: `source` (default), `owner` or `team`.
         #[arg(long)]
         by: Option<String>,
+        /// productivity, cohort: the UTC offset weeks and months are cut at (`+02:00`; default UTC).
+        #[arg(long, allow_hyphen_values = true)]
+        tz: Option<String>,
+        /// geo: what to count (`lead`, the default, `contact`, `company`); lifetime_value: whose
+        /// value (`contact`, the default, or `company`).
+        #[arg(long)]
+        entity: Option<String>,
+        /// geo: the cell size in degrees (default 0.1).
+        #[arg(long)]
+        cell: Option<String>,
+        /// lifetime_value: the histogram's bins (default 10, at most 100).
+        #[arg(long)]
+        bins: Option<String>,
         /// Print the report as JSON (what the HTTP API answers) instead of a table.
         #[arg(long)]
         json: bool,

@@ -79,3 +79,50 @@ fn reports_print_tables_and_json_within_the_users_scope() {
     let bad_q = crm(&db, &["report", "funnel", "--q", "status:"]);
     assert!(!bad_q.status.success());
 }
+
+#[test]
+fn productivity_cohort_geo_and_lifetime_value_print_and_refuse_bad_parameters() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("crm.db");
+    assert!(crm(&db, &["demo", "--leads", "120"]).status.success());
+    for (report, first) in [
+        ("productivity", "user"),
+        ("cohort", "cohort"),
+        ("geo", "south"),
+        ("lifetime_value", "from"),
+    ] {
+        let o = crm(&db, &["report", report]);
+        assert!(o.status.success(), "{report}: {}", String::from_utf8_lossy(&o.stderr));
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(text.trim_start().starts_with(first), "{report}: {text}");
+    }
+    let p = json(&crm(&db, &["report", "productivity", "--tz", "-05:00", "--json"]));
+    assert!(p["activities"].as_u64().unwrap() > 0, "{p}");
+    // The demo's leads lie around Denver: a one-degree grid has them in a few cells.
+    let g = json(&crm(&db, &["report", "geo", "--cell", "1", "--json"]));
+    assert_eq!(g["type"], "FeatureCollection");
+    let counted: u64 = g["features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["properties"]["records"].as_u64().unwrap())
+        .sum();
+    assert_eq!((counted, g["records"].as_u64()), (120, Some(120)));
+    let l = json(&crm(
+        &db,
+        &[
+            "report",
+            "lifetime_value",
+            "--entity",
+            "company",
+            "--bins",
+            "5",
+            "--json",
+        ],
+    ));
+    assert_eq!(l["entity"], "company");
+    let bad = crm(&db, &["report", "geo", "--cell", "0", "--bins", "3"]);
+    assert!(!bad.status.success());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert!(err.contains("cell"), "{err}");
+}

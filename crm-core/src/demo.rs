@@ -99,6 +99,15 @@ pub const STREETS: &[&str] = &[
     "Spruce Way",
 ];
 pub const CITIES: &[&str] = &["Denver", "Boulder", "Aurora", "Lakewood", "Golden", "Littleton"];
+/// The centre of each of [`CITIES`], `(latitude, longitude)`.
+const CITY_CENTERS: &[(f64, f64)] = &[
+    (39.7392, -104.9903),
+    (40.0150, -105.2705),
+    (39.7294, -104.8319),
+    (39.7047, -105.0814),
+    (39.7555, -105.2211),
+    (39.6133, -105.0166),
+];
 /// The first three digits of each of [`CITIES`]' postal codes.
 const POSTAL_PREFIXES: &[&str] = &["802", "803", "800", "802", "804", "801"];
 pub const PROJECTS: &[&str] = &[
@@ -277,6 +286,12 @@ pub async fn load_with<S: Store>(
         let city = rng.index(CITIES.len());
         input["city"] = json!(CITIES[city]);
         input["postal_code"] = json!(format!("{}{:02}", POSTAL_PREFIXES[city], i % 100));
+        // Within about 5 km of the city's centre, four decimals (no draw: the demo's other values
+        // stay as they were).
+        let (lat, lon) = CITY_CENTERS[city];
+        let spread = |k: usize| ((i * k) % 101) as f64 / 100.0 - 0.5;
+        input["latitude"] = json!(((lat + spread(37) * 0.09) * 10_000.0).round() / 10_000.0);
+        input["longitude"] = json!(((lon + spread(53) * 0.12) * 10_000.0).round() / 10_000.0);
         if rng.chance(80) {
             input["phone"] = json!(format!("720-555-{:04}", rng.index(10_000)));
         }

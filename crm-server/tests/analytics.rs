@@ -122,3 +122,105 @@ async fn reports_answer_as_documented() {
     assert_eq!(r["status"], 401);
     env.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn productivity_cohort_geo_and_lifetime_value_answer_as_documented() {
+    let env = Env::start().await;
+    let admin = env.a.token("admin");
+    let mut lead_ids = Vec::new();
+    for (name, lat, lon, value) in [("A", 45.52, -122.68, "1000"), ("B", 45.55, -122.61, "300")] {
+        let r = env
+            .post(
+                "/api/v1/leads",
+                admin,
+                json!({"first_name": name, "estimated_value": value, "latitude": lat, "longitude": lon}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        lead_ids.push(r.body["id"].as_str().unwrap().to_owned());
+    }
+    let r = env
+        .post(
+            "/api/v1/activities",
+            admin,
+            json!({"kind": "call", "lead_id": lead_ids[0]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let r = env
+        .post("/api/v1/contacts", admin, json!({"first_name": "Carla"}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+
+    let productivity = env.get("/api/v1/analytics/productivity?tz=%2B02:00", admin).await;
+    assert_eq!(productivity.status, 200, "{}", productivity.text);
+    assert_eq!(productivity.body["activities"], 1);
+    assert_eq!(productivity.body["weeks"][0]["by_kind"]["call"], 1);
+    assert_eq!(productivity.body["users"][0]["leads_touched"], 1);
+    assert_eq!(productivity.body["response"]["leads"], 1);
+    let cohort = env.get("/api/v1/analytics/cohort", admin).await;
+    assert_eq!(cohort.status, 200, "{}", cohort.text);
+    assert_eq!(cohort.body["cohorts"][0]["leads"], 2);
+    let geo = env.get("/api/v1/analytics/geo?cell=1&q=first_name:A", admin).await;
+    assert_eq!(geo.status, 200, "{}", geo.text);
+    assert_eq!(geo.body["type"], "FeatureCollection");
+    assert_eq!(geo.body["records"], 1);
+    assert_eq!(geo.body["features"][0]["properties"]["value"], "1000.00");
+    assert_eq!(
+        geo.body["features"][0]["geometry"]["coordinates"][0][2],
+        json!([-122.0, 46.0])
+    );
+    let ltv = env
+        .get("/api/v1/analytics/lifetime_value?entity=contact&bins=4", admin)
+        .await;
+    assert_eq!(ltv.status, 200, "{}", ltv.text);
+    assert_eq!(
+        (ltv.body["customers"].clone(), ltv.body["total"].clone()),
+        (json!(1), json!("0.00"))
+    );
+
+    let doc = env.get("/api/v1/openapi.json", admin).await.body;
+    let op = &doc["paths"]["/api/v1/analytics/{report}"]["get"];
+    let schemas = op["responses"]["200"]["content"]["application/json"]["schema"]["oneOf"]
+        .as_array()
+        .unwrap()
+        .clone();
+    for (answer, i) in [
+        (&productivity.body, 4),
+        (&cohort.body, 5),
+        (&geo.body, 6),
+        (&ltv.body, 7),
+    ] {
+        let mut required: Vec<&str> = schemas[i]["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap())
+            .collect();
+        required.sort_unstable();
+        let mut keys: Vec<&str> = answer.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        assert_eq!(keys, required, "schema {i}");
+    }
+
+    for (path, fields) in [
+        ("/api/v1/analytics/geo?cell=0&entity=planet", vec!["entity", "cell"]),
+        ("/api/v1/analytics/geo?bins=3&entity=lead", vec!["bins"]),
+        (
+            "/api/v1/analytics/lifetime_value?entity=lead&tz=%2B01:00",
+            vec!["tz", "entity"],
+        ),
+        ("/api/v1/analytics/productivity?tz=Europe/Berlin", vec!["tz"]),
+    ] {
+        let r = env.get(path, admin).await;
+        assert_eq!(r.status, 422, "{path}: {}", r.text);
+        let got: Vec<&str> = r.body["errors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["path"].as_str().unwrap())
+            .collect();
+        assert_eq!(got, fields, "{path}");
+    }
+    env.stop().await;
+}

@@ -1823,5 +1823,53 @@ fn reports(svc: &Svc, reader: &Actor, raw: &Connection, tenant: &[u8], rounds: u
         Some(raw_t.as_secs_f64() * 1e6),
         svc_n as usize,
     );
+
+    // Productivity: activities by owner, kind and ISO week (Monday, UTC); each owner's first
+    // activity per lead; the creation time of the touched leads.
+    let weeks_sql = "SELECT owner_id, kind, date(occurred_at / 1000000, 'unixepoch', '-6 days', 'weekday 1'), \
+                     COUNT(*) FROM activities WHERE org_id = ?1 GROUP BY 1, 2, 3";
+    let touches_sql = "SELECT owner_id, lead_id, MIN(occurred_at), COUNT(*) FROM activities \
+                       WHERE org_id = ?1 AND lead_id IS NOT NULL GROUP BY 1, 2";
+    let created_sql = "SELECT l.created_at, COUNT(*) FROM leads l WHERE l.org_id = ?1 AND l.id IN \
+                       (SELECT lead_id FROM activities WHERE org_id = ?1 AND lead_id IS NOT NULL) GROUP BY l.id";
+    print_plans(
+        raw,
+        "report_productivity",
+        &[
+            ("raw weeks", weeks_sql),
+            ("raw touches", touches_sql),
+            ("raw created", created_sql),
+        ],
+    )?;
+    let (mut raw_acts, mut svc_acts) = (0, 0);
+    let (raw_t, svc_t) = alternate(
+        rounds,
+        |_| {
+            raw_acts = count_rows(weeks_sql)?;
+            black_box(count_rows(touches_sql)?);
+            black_box(count_rows(created_sql)?);
+            Ok(())
+        },
+        |_| {
+            let req = crm_core::service::ReportRequest::default();
+            let kind = crm_core::service::ReportKind::Productivity;
+            if let crm_core::service::ReportAnswer::Productivity(p) = block(svc.report(reader, kind, &req))? {
+                svc_acts = p.activities;
+                black_box(p);
+            }
+            Ok(())
+        },
+    )?;
+    if raw_acts != svc_acts {
+        return Err(format!("report_productivity: raw counted {raw_acts} activities, service {svc_acts}").into());
+    }
+    eprintln!("report_productivity: {svc_acts} activities; service {svc_t:?}, raw {raw_t:?}");
+    emit(
+        "report_productivity",
+        svc_t.as_secs_f64() * 1e6,
+        "us/op",
+        Some(raw_t.as_secs_f64() * 1e6),
+        svc_acts as usize,
+    );
     Ok(())
 }

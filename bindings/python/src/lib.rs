@@ -10,11 +10,13 @@ use crm_core::clock::{RandomIds, SystemClock};
 use crm_core::demo::{self, DemoSize};
 use crm_core::error::Error;
 use crm_core::progress::{Progress, Step};
+use crm_core::query::aggregate::{Fold, GroupBy, Measure};
 use crm_core::query::{Filter, FilterSpec, ListRequest, MAX_BULK_PAGE_SIZE, SortKey};
 use crm_core::record::Record;
 use crm_core::scoring::{ScoringModel, default_model};
 use crm_core::service::{
-    CheckInInput, ConvertOptions, ExportOptions, ImportMode, ImportOptions, PosImportOptions, Service,
+    AggregateRequest, CheckInInput, ConvertOptions, ExportOptions, ImportMode, ImportOptions, PosImportOptions,
+    ReportKind, ReportRequest, Service, parse_offset,
 };
 use crm_core::store::AuditQuery;
 use crm_core::value::{Id, Timestamp, Value};
@@ -618,6 +620,64 @@ impl Database {
             pollster::block_on(svc.routing_backtest(actor, q.as_deref()))
         })?;
         to_json_string(&r)
+    }
+
+    /// A report (`funnel`, `productivity`, `cohort`, `geo`, `lifetime_value`, ...) as JSON.
+    /// `params`: the report's text parameters (`q`, `by`, `tz`, `entity`, `cell`, `bins`), read by
+    /// the core as the HTTP API reads its query.
+    fn report(&self, py: Python<'_>, name: &str, params: BTreeMap<String, String>) -> PyResult<String> {
+        let kind: ReportKind = name.parse().map_err(to_py_err)?;
+        let req = ReportRequest::from_params(|k| params.get(k).map(String::as_str)).map_err(to_py_err)?;
+        let r = self.run(py, |svc, actor| {
+            pollster::block_on(svc.report(actor, kind, &req)).map_err(in_chars(req.q.as_deref()))
+        })?;
+        to_json_string(&r)
+    }
+
+    /// An ad-hoc aggregate of `entity` as JSON (`{"by", "measures", "groups"}`): grouped `by`
+    /// fields (`status`, `created_at:month`), measured by `(fold, field)` pairs (`("sum",
+    /// "estimated_value")`, `("count", None)`), over the records matching `q` and `filter`;
+    /// `tz`: the UTC offset of time buckets.
+    #[pyo3(signature = (entity, q=None, filter=None, by=Vec::new(), measures=Vec::new(), tz=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn aggregate(
+        &self,
+        py: Python<'_>,
+        entity: String,
+        q: Option<String>,
+        filter: Option<String>,
+        by: Vec<String>,
+        measures: Vec<(String, Option<String>)>,
+        tz: Option<String>,
+    ) -> PyResult<String> {
+        let group_by = by
+            .iter()
+            .map(|b| b.parse::<GroupBy>())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(to_py_err)?;
+        let measures = measures
+            .iter()
+            .map(|(fold, field)| {
+                let f: Fold = serde_json::from_value(Json::String(fold.clone()))
+                    .map_err(|_| bad(format!("unknown measure {fold:?} (count, sum, avg, min, max)")))?;
+                match (f, field) {
+                    (Fold::Count, _) => Ok(Measure::Count),
+                    (f, Some(field)) => Ok(Measure::new(f, field)),
+                    (f, None) => Err(bad(format!("{} needs a field", f.name()))),
+                }
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        let req = AggregateRequest {
+            q,
+            filter: parse_filter(filter.as_deref())?,
+            group_by,
+            measures,
+            offset: tz.as_deref().map(parse_offset).transpose().map_err(to_py_err)?,
+        };
+        let agg = self.run(py, |svc, actor| {
+            pollster::block_on(svc.aggregate(actor, &entity, &req)).map_err(in_chars(req.q.as_deref()))
+        })?;
+        Ok(agg.to_json().to_string())
     }
 
     fn pipeline_summary(&self, py: Python<'_>) -> PyResult<String> {

@@ -30,13 +30,7 @@ impl std::str::FromStr for ConversionBy {
 
     /// `owner`, `source` or `month`; anything else is a validation error on `by`.
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        serde_json::from_value(serde_json::Value::String(s.to_owned())).map_err(|_| {
-            crate::error::Error::field(
-                "by",
-                crate::error::codes::INVALID_OPTION,
-                "must be one of: owner, source, month",
-            )
-        })
+        super::parse_by(s, &["owner", "source", "month"])
     }
 }
 

@@ -125,7 +125,8 @@ macro_rules! conformance_tests {
             stage_changes_are_recorded_with_their_write, imports_record_stage_changes_in_their_chunk,
             stage_changes_are_read_with_their_records_scope);
         // reports.rs
-        $crate::__conformance_cases!($make; reports_count_only_the_readers_scope);
+        $crate::__conformance_cases!($make;
+            reports_count_only_the_readers_scope, activity_cohort_map_and_value_reports_keep_to_the_readers_scope);
         // routing.rs
         $crate::__conformance_cases!($make;
             routing_rules_decide_by_each_strategy, round_robin_is_fair_under_concurrent_creates,

@@ -38,7 +38,7 @@ pub use front_desk_import::cases as front_desk_import_cases;
 pub use front_desk_import::{Counts, PosImportOptions, PosImportReport};
 pub use leads::{Conversion, ConvertOptions, RescoreReport, StageSummary};
 pub use memberships::{FREEZE_ACCEPTS, RENEW_ACCEPTS};
-pub use reports::{ReportAnswer, ReportKind, ReportRequest};
+pub use reports::{ReportAnswer, ReportEntity, ReportKind, ReportRequest};
 pub use rollups::{MAX_REFRESH, REFRESH_PAGE};
 pub use routing::{DryRunRow, MAX_BACKTEST_LEADS, MAX_DRY_RUN_ROWS, MAX_RULES, Routed, RoutingBacktestRow};
 pub use sync::MAX_SYNC_BATCH;

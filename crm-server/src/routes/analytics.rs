@@ -125,6 +125,148 @@ fn breakdown() -> Json {
     ])
 }
 
+fn hours(desc: &str) -> Json {
+    json!({"type": ["string", "null"], "description": format!("{desc}, in hours with one decimal (a decimal string); null without any")})
+}
+
+fn user() -> Json {
+    json!({"type": ["string", "null"], "format": "uuid", "description": "The user's id; null: activities without an owner"})
+}
+
+fn by_kind() -> Json {
+    json!({"type": "object", "additionalProperties": count(), "description": "Activities per kind (call, email, ...); kinds without any are left out"})
+}
+
+fn productivity() -> Json {
+    let response = obj(&[
+        ("leads", count()),
+        (
+            "average_hours",
+            hours("Average time from a lead's creation to its first counted activity"),
+        ),
+        (
+            "median_hours",
+            hours("Median time from a lead's creation to its first counted activity"),
+        ),
+    ]);
+    let week = obj(&[
+        ("user", user()),
+        (
+            "week",
+            json!({"type": ["string", "null"], "format": "date", "description": "The week's Monday"}),
+        ),
+        ("activities", count()),
+        ("by_kind", by_kind()),
+    ]);
+    let user_row = obj(&[
+        ("user", user()),
+        ("activities", count()),
+        ("by_kind", by_kind()),
+        ("leads_touched", count()),
+        ("response", response.clone()),
+    ]);
+    obj(&[
+        ("weeks", json!({"type": "array", "items": week})),
+        ("users", json!({"type": "array", "items": user_row})),
+        ("activities", count()),
+        ("response", response),
+    ])
+}
+
+fn cohort() -> Json {
+    let month = obj(&[
+        ("month", json!({"type": "string", "description": "YYYY-MM"})),
+        (
+            "offset",
+            json!({"type": "integer", "minimum": 0, "description": "Months since the cohort's month"}),
+        ),
+        ("won", count()),
+        ("active", count()),
+        ("won_percent", percent("Won by then out of the cohort")),
+        ("active_percent", percent("Still open then out of the cohort")),
+    ]);
+    let c = obj(&[
+        (
+            "cohort",
+            json!({"type": "string", "description": "The month of creation, YYYY-MM"}),
+        ),
+        ("leads", count()),
+        ("months", json!({"type": "array", "items": month})),
+    ]);
+    obj(&[
+        (
+            "as_of",
+            json!({"type": "string", "description": "The last month reported, YYYY-MM"}),
+        ),
+        ("cohorts", json!({"type": "array", "items": c})),
+    ])
+}
+
+fn geo() -> Json {
+    let position = json!({"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2, "description": "[longitude, latitude]"});
+    let properties = obj(&[
+        ("row", json!({"type": "integer"})),
+        ("column", json!({"type": "integer"})),
+        ("center", position.clone()),
+        ("records", count()),
+        (
+            "value",
+            json!({"type": ["string", "null"], "description": "The leads' summed estimated value (a decimal string); null for contacts and companies"}),
+        ),
+    ]);
+    let polygon = obj(&[
+        ("type", json!({"type": "string", "enum": ["Polygon"]})),
+        (
+            "coordinates",
+            json!({"type": "array", "items": {"type": "array", "items": position}}),
+        ),
+    ]);
+    let feature = obj(&[
+        ("type", json!({"type": "string", "enum": ["Feature"]})),
+        ("geometry", polygon),
+        ("properties", properties),
+    ]);
+    obj(&[
+        ("type", json!({"type": "string", "enum": ["FeatureCollection"]})),
+        ("features", json!({"type": "array", "items": feature})),
+        (
+            "entity",
+            json!({"type": "string", "enum": ["lead", "contact", "company"]}),
+        ),
+        (
+            "cell",
+            json!({"type": "string", "description": "The cell size in degrees (a decimal string)"}),
+        ),
+        ("records", count()),
+    ])
+}
+
+fn lifetime_value() -> Json {
+    let optional = |d: &str| json!({"type": ["string", "null"], "description": format!("{d} (a decimal string); null without customers")});
+    let p = obj(&[
+        ("percentile", json!({"type": "integer", "minimum": 1, "maximum": 99})),
+        ("value", money("The value at that percentile (nearest rank)")),
+    ]);
+    let bin = obj(&[
+        ("from", money("Lower bound, included")),
+        ("to", money("Upper bound, excluded but for the last bin")),
+        ("customers", count()),
+        ("value", money("Their summed value")),
+    ]);
+    obj(&[
+        ("entity", json!({"type": "string", "enum": ["contact", "company"]})),
+        ("customers", count()),
+        ("total", money("Every customer's value")),
+        ("from_leads", money("The part from won leads")),
+        ("from_quotes", money("The part from accepted quotes")),
+        ("average", optional("Average value")),
+        ("minimum", optional("Smallest value")),
+        ("maximum", optional("Largest value")),
+        ("percentiles", json!({"type": "array", "items": p})),
+        ("histogram", json!({"type": "array", "items": bin})),
+    ])
+}
+
 /// Adds the analytics route.
 pub fn routes<S: ServerStore>(api: Api<S>) -> Api<S> {
     let names: Vec<&str> = ReportKind::ALL.iter().map(|(n, _)| *n).collect();
@@ -133,23 +275,43 @@ pub fn routes<S: ServerStore>(api: Api<S>) -> Api<S> {
         "/api/v1/analytics/{report}",
         "analytics_report",
         "analytics",
-        "A report over the leads the caller may read: the funnel, velocity (time in stage, win rate, time to close), the weighted forecast against what was won, or conversion and revenue by source, owner or team",
+        "A report over what the caller may read: the funnel, velocity (time in stage, win rate, time to close), the weighted forecast against what was won, conversion and revenue by source, owner or team, team productivity (activities per user and week by kind, leads touched, response time), cohort retention by month of creation, a geographic grid of records with coordinates (GeoJSON), or the lifetime value distribution of contacts or companies",
     )
     .path_param("report", json!({"type": "string", "enum": names}), "Which report; another name is 404")
     .query(
         "q",
         json!({"type": "string", "maxLength": 4096}),
-        "Text filter over leads, e.g. `source:referral owner:me`",
+        "Text filter over what the report counts: leads, but activities for productivity and the `entity` for geo and lifetime_value, e.g. `source:referral owner:me`",
     )
     .query(
         "by",
         json!({"type": "string", "enum": ["source", "owner", "team"], "default": "source"}),
         "The breakdown's groups (only the breakdown takes it)",
     )
+    .query(
+        "tz",
+        json!({"type": "string", "description": "A fixed UTC offset: Z, +02:00, -0530"}),
+        "The offset weeks and months are cut at (productivity and cohort only; default UTC)",
+    )
+    .query(
+        "entity",
+        json!({"type": "string", "enum": ["lead", "contact", "company"]}),
+        "What geo counts (default lead) or whose lifetime_value is distributed (contact, the default, or company)",
+    )
+    .query(
+        "cell",
+        json!({"type": "number", "minimum": 0.0001, "maximum": 90, "default": 0.1}),
+        "The geo grid's cell size in degrees (geo only)",
+    )
+    .query(
+        "bins",
+        json!({"type": "integer", "minimum": 1, "maximum": 100, "default": 10}),
+        "The lifetime value histogram's bins (lifetime_value only)",
+    )
     .ok(
         200,
-        "The report: the funnel, velocity, forecast or breakdown, by the report asked for",
-        json!({"oneOf": [funnel(), velocity(), forecast(), breakdown()]}),
+        "The report asked for: the funnel, velocity, forecast, breakdown, productivity, cohort, geo (a GeoJSON FeatureCollection) or lifetime_value",
+        json!({"oneOf": [funnel(), velocity(), forecast(), breakdown(), productivity(), cohort(), geo(), lifetime_value()]}),
     )
     .errors(&[400, 403, 404, 422]);
     api.add(

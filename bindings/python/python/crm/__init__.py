@@ -53,6 +53,7 @@ __all__ = [
     "PosImportReport",
     "ChildList",
     "Scoring",
+    "Reports",
     "Record",
     "RecordList",
     "Conversion",
@@ -354,6 +355,13 @@ class RecordList:
     def to_list(self) -> List[Record]:
         """Every record (all pages) as a list."""
         return list(self)
+
+    def count(self) -> int:
+        """How many records the query matches (at most ``limit``), counted by the store in one
+        aggregate, without reading them."""
+        raw = _json.loads(self._db._native.aggregate(self.entity, self.q, self._filter, [], [("count", None)], None))
+        n = int(raw["groups"][0]["count"]) if raw["groups"] else 0
+        return n if self.limit is None else min(n, self.limit)
 
     def _stream(self, page_size: Optional[int] = None) -> Any:
         return self._db._native.to_arrow(self.entity, self.q, self._filter, self.order_by, self.limit, page_size)
@@ -707,6 +715,54 @@ class Collection:
         ``page_size``: records per round trip (the core caps it)."""
         return RecordList(self._db, self.entity, q, filter, order_by, limit, page_size)
 
+    def count(self, q: Optional[str] = None, *, filter: Optional[Mapping[str, Any]] = None) -> int:
+        """Shortcut for ``list(q, filter=...).count()``."""
+        return self.list(q, filter=filter).count()
+
+    def aggregate(
+        self,
+        by: Union[str, Sequence[str], None] = None,
+        *,
+        q: Optional[str] = None,
+        filter: Optional[Mapping[str, Any]] = None,
+        sum: Union[str, Sequence[str], None] = None,
+        avg: Union[str, Sequence[str], None] = None,
+        min: Union[str, Sequence[str], None] = None,
+        max: Union[str, Sequence[str], None] = None,
+        tz: Optional[str] = None,
+    ) -> Any:
+        """Groups and measures the records the user may read, in the store (SQL ``GROUP BY``), as
+        a ``pandas.DataFrame``: one row per group, ordered by the keys (nulls first). ``by``: up
+        to two keys, each a field (``"status"``) or a date or timestamp field's time bucket
+        (``"created_at:month"``, ``:week``, ``:day``; bucket columns hold :class:`datetime.date`
+        of the bucket's first day, cut at the UTC offset ``tz``, e.g. ``"+02:00"``); ``sum``,
+        ``avg``, ``min``, ``max``: a field or a list of fields each. Columns: the keys (named as
+        given), ``count``, then ``sum(estimated_value)`` and so on; money and decimals arrive as
+        :class:`decimal.Decimal`. ``q`` and ``filter`` narrow the records as in :meth:`list`.
+        More than 10,000 groups raise :class:`LimitExceededError`. Needs ``pandas``."""
+        import pandas as pd
+
+        def names(v: Union[str, Sequence[str], None]) -> List[str]:
+            return [] if v is None else [v] if isinstance(v, str) else list(v)
+
+        keys = names(by)
+        measures: List[Tuple[str, Optional[str]]] = [("count", None)]
+        for fold, fields in (("sum", sum), ("avg", avg), ("min", min), ("max", max)):
+            measures += [(fold, f) for f in names(fields)]
+        flt = None if filter is None else _json.dumps(_jsonable(filter))
+        raw = _json.loads(self._db._native.aggregate(self.entity, q, flt, keys, measures, tz))
+        labels: List[str] = raw["measures"][1:]
+        rows = []
+        for g in raw["groups"]:
+            row: Dict[str, Any] = {}
+            for k, v in zip(keys, g["keys"]):
+                row[k] = _date_or(v) if ":" in k else v
+            row["count"] = int(g["count"])
+            for label, v in zip(labels, g["values"][1:]):
+                row[label] = _number(v)
+            rows.append(row)
+        return pd.DataFrame(rows, columns=keys + ["count"] + labels)
+
     def to_arrow(self, q: Optional[str] = None, *, order_by: Optional[str] = None, limit: Optional[int] = None) -> Any:
         """Shortcut for ``list(q, ...).to_arrow()``."""
         return self.list(q, order_by=order_by, limit=limit).to_arrow()
@@ -985,6 +1041,165 @@ def _reject_if_refused(report: Any) -> None:
         raise ImportRejectedError(report)
 
 
+def _number(v: Any) -> Any:
+    """A JSON value of an aggregate or report: decimal strings (money, decimals, percents) as
+    :class:`decimal.Decimal`, other strings (dates, timestamps) as they are."""
+    if isinstance(v, str):
+        try:
+            return Decimal(v)
+        except ArithmeticError:
+            return v
+    return v
+
+
+def _date_or(v: Any) -> Any:
+    if isinstance(v, str) and len(v) == 10:
+        try:
+            return _dt.date.fromisoformat(v)
+        except ValueError:
+            return v
+    return v
+
+
+class Reports:
+    """The analytics reports over what the database's user may read, each computed by the core from
+    store aggregates (``db.reports.funnel(q="source:referral")``). Each method returns a
+    ``pandas.DataFrame`` of the report's rows with the rest of the report (totals, rates) in the
+    frame's ``attrs``; money, percents and durations arrive as :class:`decimal.Decimal`, ids as
+    strings. :meth:`raw` gives any report as the dict the HTTP API answers. ``q`` is a filter in
+    the text filter language over what the report counts (leads; activities for
+    :meth:`productivity`; the ``entity`` for :meth:`geo` and :meth:`lifetime_value`). Needs
+    ``pandas``."""
+
+    def __init__(self, db: "Database") -> None:
+        self._db = db
+
+    def raw(self, name: str, q: Optional[str] = None, **params: Any) -> Dict[str, Any]:
+        """The report ``name`` (``funnel``, ``velocity``, ``forecast``, ``breakdown``,
+        ``productivity``, ``cohort``, ``geo``, ``lifetime_value``) as a dict; ``params``: ``by``,
+        ``tz``, ``entity``, ``cell``, ``bins`` as the report takes them (others raise
+        :class:`ValidationError`)."""
+        text = {k: str(v) for k, v in params.items() if v is not None}
+        if q is not None:
+            text["q"] = q
+        return _json.loads(self._db._native.report(name, text))
+
+    @staticmethod
+    def _frame(rows: List[Dict[str, Any]], attrs: Dict[str, Any], columns: Optional[List[str]] = None) -> Any:
+        import pandas as pd
+
+        df = pd.DataFrame([{k: _number(v) if k not in _TEXT_COLUMNS else v for k, v in r.items()} for r in rows], columns=columns)
+        df.attrs.update(attrs)
+        return df
+
+    def funnel(self, q: Optional[str] = None) -> Any:
+        """One row per step of the pipeline (stage, label, kind, current, current_value, reached,
+        conversion_percent, drop_off); ``attrs``: total, won, won_value, lost, other,
+        win_rate_percent, overall_conversion_percent."""
+        r = self.raw("funnel", q)
+        return self._frame(r.pop("steps"), r)
+
+    def velocity(self, q: Optional[str] = None) -> Any:
+        """One row per stage (stays, average_days, median_days, in_stage_now); ``attrs``: won,
+        lost, win_rate_percent, average_days_to_close, median_days_to_close."""
+        r = self.raw("velocity", q)
+        return self._frame(r.pop("stages"), r)
+
+    def forecast(self, q: Optional[str] = None) -> Any:
+        """One row per expected close month (open_leads, pipeline_value, weighted_value, won_leads,
+        won_value); ``attrs``: probabilities and the totals."""
+        r = self.raw("forecast", q)
+        return self._frame(r.pop("months"), r)
+
+    def breakdown(self, by: str = "source", q: Optional[str] = None) -> Any:
+        """Conversion and revenue per ``source``, ``owner`` or ``team``: one row per key (leads,
+        open, won, lost, conversion_percent, win_rate_percent, won_value, open_value)."""
+        r = self.raw("breakdown", q, by=by)
+        return self._frame(r.pop("rows"), r)
+
+    def productivity(self, q: Optional[str] = None, *, tz: Optional[str] = None) -> Any:
+        """Activities per user per week: one row per (user, week) with ``activities`` and one
+        column per activity kind (0 where none); ``q`` filters activities. ``attrs["users"]``: a
+        frame per user (activities, leads_touched, responses, response_average_hours,
+        response_median_hours); ``attrs["response"]``: the team's response time to new leads."""
+        import pandas as pd
+
+        r = self.raw("productivity", q, tz=tz)
+        kinds = sorted({k for w in r["weeks"] for k in w["by_kind"]})
+        weeks = [
+            dict({"user": w["user"], "week": _date_or(w["week"]), "activities": w["activities"]},
+                 **{k: w["by_kind"].get(k, 0) for k in kinds})
+            for w in r["weeks"]
+        ]
+        users = pd.DataFrame(
+            [
+                {
+                    "user": u["user"],
+                    "activities": u["activities"],
+                    "leads_touched": u["leads_touched"],
+                    "responses": u["response"]["leads"],
+                    "response_average_hours": _number(u["response"]["average_hours"]),
+                    "response_median_hours": _number(u["response"]["median_hours"]),
+                }
+                for u in r["users"]
+            ],
+            columns=["user", "activities", "leads_touched", "responses", "response_average_hours", "response_median_hours"],
+        )
+        response = {k: _number(v) for k, v in r["response"].items()}
+        df = pd.DataFrame(weeks, columns=["user", "week", "activities"] + kinds)
+        df.attrs.update({"users": users, "response": response, "activities": r["activities"]})
+        return df
+
+    def cohort(self, q: Optional[str] = None, *, tz: Optional[str] = None) -> Any:
+        """Cohort retention in long form: one row per cohort (month of creation) and later month
+        (cohort, leads, month, offset, won, active, won_percent, active_percent);
+        ``df.pivot(index="cohort", columns="offset", values="active_percent")`` is the classic
+        triangle. ``attrs["as_of"]``: the last month."""
+        r = self.raw("cohort", q, tz=tz)
+        rows = [dict({"cohort": c["cohort"], "leads": c["leads"]}, **m) for c in r["cohorts"] for m in c["months"]]
+        columns = ["cohort", "leads", "month", "offset", "won", "active", "won_percent", "active_percent"]
+        return self._frame(rows, {"as_of": r["as_of"]}, columns)
+
+    def geo(self, q: Optional[str] = None, *, entity: str = "lead", cell: Any = None) -> Any:
+        """Records with coordinates in a grid of ``cell`` degrees (default 0.1): one row per
+        non-empty cell (row, column, south, west, north, east, center_lat, center_lon, records,
+        value); ``attrs["geojson"]``: the GeoJSON FeatureCollection (``json.dumps`` it for a map)."""
+        r = self.raw("geo", q, entity=entity, cell=cell)
+        rows = []
+        for f in r["features"]:
+            ring = f["geometry"]["coordinates"][0]
+            p = f["properties"]
+            rows.append(
+                {
+                    "row": p["row"],
+                    "column": p["column"],
+                    "south": ring[0][1],
+                    "west": ring[0][0],
+                    "north": ring[2][1],
+                    "east": ring[2][0],
+                    "center_lat": p["center"][1],
+                    "center_lon": p["center"][0],
+                    "records": p["records"],
+                    "value": p["value"],
+                }
+            )
+        columns = ["row", "column", "south", "west", "north", "east", "center_lat", "center_lon", "records", "value"]
+        return self._frame(rows, {"geojson": r, "entity": r["entity"], "cell": Decimal(r["cell"]), "records": r["records"]}, columns)
+
+    def lifetime_value(self, q: Optional[str] = None, *, entity: str = "contact", bins: Optional[int] = None) -> Any:
+        """The lifetime value distribution of contacts (or companies, ``entity="company"``): one row
+        per histogram bin (from, to, customers, value); ``attrs``: customers, total, from_leads,
+        from_quotes, average, minimum, maximum and ``percentiles`` (``{25: Decimal, 50: ...}``)."""
+        r = self.raw("lifetime_value", q, entity=entity, bins=bins)
+        hist = r.pop("histogram")
+        attrs = {k: _number(v) if k != "entity" else v for k, v in r.items() if k != "percentiles"}
+        attrs["percentiles"] = {p["percentile"]: Decimal(p["value"]) for p in r["percentiles"]}
+        return self._frame(hist, attrs, ["from", "to", "customers", "value"])
+
+
+_TEXT_COLUMNS = {"stage", "label", "kind", "key", "month", "cohort", "user", "week", "by"}
+
+
 class Database:
     """An open CRM database, acting as one user of one tenant. Get one with :func:`open`.
     Thread-safe: share it between threads; calls release the GIL."""
@@ -1011,6 +1226,8 @@ class Database:
         """Check-ins at the front desk (when, who, outcome, the membership status then)."""
         self.scoring = Scoring(self)
         """Scoring (:class:`Scoring`)."""
+        self.reports = Reports(self)
+        """The analytics reports as DataFrames (:class:`Reports`)."""
 
     @property
     def tenant(self) -> _uuid.UUID:
