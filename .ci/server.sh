@@ -80,9 +80,14 @@ if [ ! -x .ci/.venv/bin/schemathesis ] || ! .ci/.venv/bin/python -c 'import sys;
 fi
 .ci/.venv/bin/pip install -q --disable-pip-version-check "schemathesis>=4.1,<5"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-# Rate limits far above what two workers send: a 429 would hide the answer being tested.
+# Rate limits far above what two workers send: a 429 would hide the answer being tested. The
+# idle time allowed between requests on a kept-alive connection (CRM_HEADER_TIMEOUT, 10 s by
+# default) is raised: schemathesis's HTTP client keeps idle connections pooled past it and does
+# not retry a request written just as the server closes one (RFC 9112 section 9.3.1 lets a
+# client retry only idempotent requests), which showed as "Remote end closed connection without
+# response" on a loaded machine: the client's race, not an answer of the API.
 CRM_DEMO_PASSWORD=ci-demo-password-123 CRM_JWT_SECRET=ci-secret-ci-secret-ci-secret-ci-secret \
-  CRM_RATE_LIMIT=100000 CRM_RATE_BURST=100000 \
+  CRM_RATE_LIMIT=100000 CRM_RATE_BURST=100000 CRM_HEADER_TIMEOUT=300 \
   "$CARGO_TARGET_DIR/debug/crm" --database "$tmp/st.db" serve --demo --listen "127.0.0.1:$port" > "$tmp/st-serve.log" 2>&1 &
 pid=$!
 # Loading the demo tenant takes a minute or more in a debug build on a busy machine.
@@ -110,15 +115,15 @@ kill -TERM "$pid"; wait "$pid" || true
 pid=""
 if [ "$status" != 0 ] || [ "$panicked" = 1 ]; then
   cp "$tmp/st.log" "$CARGO_TARGET_DIR/schemathesis.log"; echo "full log: $CARGO_TARGET_DIR/schemathesis.log"
+  cp "$tmp/st-serve.log" "$CARGO_TARGET_DIR/schemathesis-serve.log"; echo "server log: $CARGO_TARGET_DIR/schemathesis-serve.log"
 fi
-# A server panic always fails the step. Schemathesis's own failures fail it only with
-# CRM_ST_STRICT=1 for now: each run of the merged document still finds one or two new
-# disagreements (the stateful phase differs run to run), listed above; the next work makes the
-# gate strict by default once runs come out clean.
+# A server panic always fails the step, and so does any schemathesis failure or error (a strict
+# gate). CRM_ST_STRICT=0 (for a local run only, e.g. while reading what a new seed, CRM_ST_SEED,
+# finds) reports schemathesis's failures without failing the step; a panic still fails it.
 [ "$panicked" = 0 ] || exit 1
 if [ "$status" != 0 ]; then
-  if [ "${CRM_ST_STRICT:-0}" = 1 ]; then exit 1; fi
-  echo "schemathesis: failures reported above, not failing the build (CRM_ST_STRICT=1 makes them fail it)"
+  if [ "${CRM_ST_STRICT:-1}" != 0 ]; then exit 1; fi
+  echo "schemathesis: failures reported above, not failing the step (CRM_ST_STRICT=0)"
 fi
 
 echo "-- /docs renders with the network cut (headless Chromium and the server in a network namespace)"

@@ -447,7 +447,9 @@ fn text_value(path: &str, spec: &FieldSpec, s: &str, ctx: &Ctx) -> Result<Value,
             "false" | "no" | "n" | "0" => false,
             _ => return Err(type_error(path, &spec.ty)),
         }),
-        FieldType::Ref(_) => Value::Id(s.parse().map_err(|_| bad(codes::INVALID_FORMAT, "expected an id"))?),
+        FieldType::Ref(_) => {
+            Value::Id(crate::value::parse_id(s).ok_or_else(|| bad(codes::INVALID_FORMAT, "expected an id"))?)
+        }
         FieldType::Json => match serde_json::from_str::<Json>(s) {
             Ok(j @ (Json::Object(_) | Json::Array(_))) => {
                 check_controls(path, &j)?;

@@ -8,6 +8,30 @@ use time::format_description::well_known::Rfc3339;
 /// Record ids are UUIDv7: unique and ordered by creation time.
 pub type Id = uuid::Uuid;
 
+/// Reads an id written the one way ids are written and documented (`format: uuid`): RFC 9562's
+/// hyphenated form, 8-4-4-4-12 hex digits in either case. The other forms the `uuid` crate reads
+/// (32 bare digits, `{braced}`, `urn:uuid:`) are refused, so every face (HTTP paths, queries and
+/// bodies, CSV cells, bindings) takes exactly what the API document allows.
+pub fn parse_id(s: &str) -> Option<Id> {
+    let b = s.as_bytes();
+    let hyphenated = b.len() == 36
+        && b.iter().enumerate().all(|(i, c)| {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                *c == b'-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        });
+    if hyphenated { Id::try_parse(s).ok() } else { None }
+}
+
+/// Serde reader for an id in input (`#[serde(deserialize_with = "crate::value::deserialize_id")]`):
+/// the string form [`parse_id`] reads, where the `uuid` crate's own would take any of its forms.
+pub fn deserialize_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Id, D::Error> {
+    let s = String::deserialize(d)?;
+    parse_id(&s).ok_or_else(|| serde::de::Error::custom("expected an id (8-4-4-4-12 hex digits)"))
+}
+
 /// A point in time, UTC, in microseconds since the Unix epoch. Stored as a 64-bit integer everywhere.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Timestamp(pub i64);
@@ -453,6 +477,24 @@ impl<T: Into<Value>> From<Option<T>> for Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_are_read_only_in_the_hyphenated_form() {
+        let id = Id::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
+        assert_eq!(parse_id("01234567-89ab-cdef-0123-456789abcdef"), Some(id));
+        assert_eq!(parse_id("01234567-89AB-CDEF-0123-456789ABCDEF"), Some(id));
+        for other in [
+            "0123456789abcdef0123456789abcdef",
+            "{01234567-89ab-cdef-0123-456789abcdef}",
+            "urn:uuid:01234567-89ab-cdef-0123-456789abcdef",
+            " 01234567-89ab-cdef-0123-456789abcdef",
+            "01234567-89ab-cdef-0123-456789abcdeg",
+            "0123456789-ab-cdef-0123-456789abcdef",
+            "",
+        ] {
+            assert_eq!(parse_id(other), None, "{other:?}");
+        }
+    }
 
     #[test]
     fn money_parses_exactly() {

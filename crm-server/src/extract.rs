@@ -53,9 +53,9 @@ impl<S: Send + Sync> FromRequestParts<S> for PathId {
                 .map_err(|_| ApiError::BadRequest("bad path".into()))?;
         let raw = params.get("id").map(String::as_str).unwrap_or_default();
         // An unparseable id names no record: 404, like any other unknown id.
-        Id::try_parse(raw)
+        crm_core::value::parse_id(raw)
             .map(PathId)
-            .map_err(|_| ApiError::Core(crm_core::error::Error::not_found("record", raw)))
+            .ok_or_else(|| ApiError::Core(crm_core::error::Error::not_found("record", raw)))
     }
 }
 
@@ -89,9 +89,17 @@ impl Params {
     }
 
     /// A typed parameter as sent: present but empty (`as_of=`) is a malformed value, not an
-    /// absent one, so typed parameters are parsed from this.
-    fn raw(&self, k: &str) -> Option<&str> {
+    /// absent one, so typed parameters (numbers, ids, enums) are parsed from this.
+    pub fn raw(&self, k: &str) -> Option<&str> {
         self.0.get(k).map(String::as_str)
+    }
+
+    /// An id parameter (`format: uuid`): present but empty, or in another form than the
+    /// hyphenated one, is a malformed parameter (400).
+    pub fn id(&self, k: &str) -> ApiResult<Option<Id>> {
+        self.raw(k)
+            .map(|v| crm_core::value::parse_id(v).ok_or_else(|| ApiError::BadRequest(format!("`{k}` must be a UUID"))))
+            .transpose()
     }
 
     pub fn number<T: std::str::FromStr>(&self, k: &str) -> ApiResult<Option<T>> {

@@ -191,6 +191,18 @@ pub async fn problems(req: Request, next: Next) -> Response {
         StatusCode::PAYLOAD_TOO_LARGE => ApiError::TooLarge(0),
         StatusCode::METHOD_NOT_ALLOWED => ApiError::MethodNotAllowed,
         StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::BadRequest("unsupported content type".into()),
+        // A framework failure (a handler's extractor missing its extension, say) is the server's
+        // fault and retrying will not help: a 500 with the cause in the operator log, never a 503
+        // "busy" that invites the retry and hides the cause.
+        StatusCode::INTERNAL_SERVER_ERROR => {
+            let body = res.into_body();
+            let cause = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+            let err = ApiError::Core(crm_core::error::Error::internal(format!(
+                "the framework answered 500: {}",
+                String::from_utf8_lossy(&cause)
+            )));
+            return err.into_response();
+        }
         s if s.is_server_error() => ApiError::Unavailable(1),
         _ => ApiError::BadRequest("the request could not be read".into()),
     };
@@ -201,4 +213,33 @@ pub async fn problems(req: Request, next: Next) -> Response {
         out.headers_mut().insert(header::ALLOW, allow.clone());
     }
     out
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use axum::Router;
+    use axum::body::Body;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    /// A plain-text 500 from the framework (here a handler needing `ConnectInfo` on a router
+    /// served without it) is a 500 `internal` problem document, not a 503 "busy; retry".
+    #[tokio::test]
+    async fn a_framework_500_stays_a_500_problem_without_retry_after() {
+        let app = Router::new()
+            .route("/", get(|_: ConnectInfo<SocketAddr>| async { "unreachable" }))
+            .layer(axum::middleware::from_fn(problems));
+        let res = app
+            .oneshot(Request::get("/").body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        assert_eq!(res.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(res.headers().get(header::RETRY_AFTER).is_none());
+        let body = axum::body::to_bytes(res.into_body(), 1 << 16).await.unwrap();
+        let p: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(p["code"], "internal", "{p}");
+        assert_eq!(p["status"], 500, "{p}");
+    }
 }

@@ -228,3 +228,83 @@ fn input_schemas_state_the_cores_rules_on_text() {
     let grants = schemas["RoleInput"]["properties"]["grants"]["type"].as_array().unwrap();
     assert!(grants.contains(&json!("object")) && grants.contains(&json!("array")));
 }
+
+/// Ids are read in the one form the document's `format: uuid` allows (8-4-4-4-12 hex digits),
+/// wherever they come in: the `uuid` crate also reads 32 bare digits, `{braced}` and `urn:uuid:`
+/// forms, and `GET /api/v1/audit?entity_id=` answered 200 to them and to an empty value
+/// (schemathesis, ST201).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ids_are_read_only_in_the_documented_uuid_form() {
+    let env = Env::start().await;
+    let admin = env.a.token("admin").to_owned();
+    let lead = env
+        .post(
+            "/api/v1/leads",
+            &admin,
+            json!({ "first_name": "Ida", "email": "ida@example.com" }),
+        )
+        .await;
+    assert_eq!(lead.status, 201, "{}", lead.text);
+    let id = lead.body["id"].as_str().unwrap().to_owned();
+    let forms = |id: &str| {
+        [
+            id.replace('-', ""),
+            format!("{{{id}}}"),
+            format!("urn:uuid:{id}"),
+            id.to_uppercase().replace('-', ""),
+        ]
+    };
+    let org = env.a.id.to_string();
+    assert_eq!(
+        env.get(&format!("/api/v1/audit?entity_id={id}"), &admin).await.status,
+        200
+    );
+    assert_eq!(
+        env.get(&format!("/api/v1/audit?entity_id={}", id.to_uppercase()), &admin)
+            .await
+            .status,
+        200,
+        "hex digits in either case"
+    );
+    assert_eq!(env.get(&format!("/api/v1/leads/{id}"), &admin).await.status, 200);
+    // Typed parameters present but empty are malformed, not absent (`entity_id=` answered 200).
+    let r = env.get("/api/v1/audit?entity_id=", &admin).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    let r = env.get("/api/v1/audit?entity=", &admin).await;
+    assert_eq!(r.status, 404, "no entity type has an empty name: {}", r.text);
+    let r = env.get("/api/v1/quotes/conversion?by=", &admin).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    for (other, org_form) in forms(&id).iter().zip(forms(&org)) {
+        let q = other.replace('{', "%7B").replace('}', "%7D");
+        let r = env.get(&format!("/api/v1/audit?entity_id={q}"), &admin).await;
+        assert_eq!(r.status, 400, "entity_id={other}: {}", r.text);
+        let r = env.get(&format!("/api/v1/leads/{q}"), &admin).await;
+        assert_eq!(r.status, 404, "path {other}: {}", r.text);
+        // A reference field in a body.
+        let r = env
+            .post(
+                "/api/v1/activities",
+                &admin,
+                json!({ "kind": "call", "subject": "Hi", "lead_id": other }),
+            )
+            .await;
+        assert_eq!(r.status, 422, "lead_id {other}: {}", r.text);
+        assert_eq!(r.body["errors"][0]["path"], "lead_id", "{}", r.text);
+        assert_eq!(r.body["errors"][0]["code"], "invalid_format", "{}", r.text);
+        // The organization on sign-in.
+        let r = env
+            .call(
+                "POST",
+                "/api/v1/auth/login",
+                None,
+                Some(json!({ "organization": org_form, "email": env.a.email("admin"), "password": common::PASSWORD })),
+                &[],
+            )
+            .await;
+        assert_eq!(r.status, 400, "organization {org_form}: {}", r.text);
+    }
+    // The hyphenated form signs in.
+    let r = env.login(env.a.id, env.a.email("admin"), common::PASSWORD).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    env.stop().await;
+}

@@ -172,7 +172,7 @@ fn territories(v: Option<&Value>) -> std::result::Result<Vec<(String, Id)>, Fiel
         }
         let id = team
             .as_str()
-            .and_then(|s| s.parse::<Id>().ok())
+            .and_then(crate::value::parse_id)
             .ok_or_else(|| FieldError::new(format!("{TERRITORIES}.{p}"), codes::INVALID_FORMAT, "a team id"))?;
         out.push((p.to_owned(), id));
     }

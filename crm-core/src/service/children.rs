@@ -24,12 +24,18 @@ pub enum ChildOp {
     /// A patch of the child `id` at `version`.
     Update {
         entity: String,
+        #[serde(deserialize_with = "crate::value::deserialize_id")]
         id: Id,
         version: u64,
         patch: Map<String, Json>,
     },
     /// Removes the child `id` at `version`.
-    Delete { entity: String, id: Id, version: u64 },
+    Delete {
+        entity: String,
+        #[serde(deserialize_with = "crate::value::deserialize_id")]
+        id: Id,
+        version: u64,
+    },
 }
 
 /// Most operations in one [`Service::write_children`] call.
@@ -395,5 +401,37 @@ impl<S: Store> Service<S> {
             out.push((cdef, rows.into_iter().map(|r| actor.redact(r)).collect()));
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A child operation's id is read in the documented hyphenated form only, like every id input.
+    #[test]
+    fn child_operation_ids_are_hyphenated_uuids() {
+        let id = "01234567-89ab-cdef-0123-456789abcdef";
+        let op = |id: &str| {
+            serde_json::from_value::<ChildOp>(json!({"op": "delete", "entity": "quote_line", "id": id, "version": 1}))
+        };
+        assert_eq!(
+            op(id).unwrap(),
+            ChildOp::Delete {
+                entity: "quote_line".into(),
+                id: crate::value::parse_id(id).unwrap(),
+                version: 1
+            }
+        );
+        for other in [
+            "0123456789abcdef0123456789abcdef",
+            "{01234567-89ab-cdef-0123-456789abcdef}",
+        ] {
+            assert!(op(other).is_err(), "{other}");
+        }
+        let update = json!({"op": "update", "entity": "quote_line", "id": "urn:uuid:01234567-89ab-cdef-0123-456789abcdef", "version": 1, "patch": {}});
+        assert!(serde_json::from_value::<ChildOp>(update).is_err());
     }
 }

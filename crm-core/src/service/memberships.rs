@@ -61,8 +61,8 @@ impl<S: Store> Service<S> {
         }
         let plan_id = match input.get(m::PLAN_ID) {
             Some(Json::String(s)) => Some(
-                s.parse::<Id>()
-                    .map_err(|_| Error::field(m::PLAN_ID, codes::INVALID_FORMAT, "not an id"))?,
+                crate::value::parse_id(s)
+                    .ok_or_else(|| Error::field(m::PLAN_ID, codes::INVALID_FORMAT, "not an id"))?,
             ),
             Some(Json::Null) | None => cur.id_of(m::PLAN_ID),
             Some(_) => return Err(Error::field(m::PLAN_ID, codes::INVALID_TYPE, "expected an id")),

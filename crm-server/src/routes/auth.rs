@@ -20,6 +20,7 @@ use std::net::SocketAddr;
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Login {
+    #[serde(deserialize_with = "crm_core::value::deserialize_id")]
     organization: Id,
     email: String,
     password: String,

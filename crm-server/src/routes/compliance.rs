@@ -18,14 +18,10 @@ use std::convert::Infallible;
 use std::time::{Duration, Instant};
 
 async fn audit<S: ServerStore>(State(app): State<AppState<S>>, auth: Auth, p: Params) -> ApiResult<impl IntoResponse> {
-    let entity_id = p
-        .get("entity_id")
-        .map(|s| {
-            crm_core::value::Id::try_parse(s).map_err(|_| ApiError::BadRequest("`entity_id` must be a UUID".into()))
-        })
-        .transpose()?;
+    // Typed parameters: present but empty is malformed (an unknown `entity` is the core's 404).
+    let entity_id = p.id("entity_id")?;
     let q = AuditQuery {
-        entity: p.get("entity").map(str::to_owned),
+        entity: p.raw("entity").map(str::to_owned),
         entity_id,
         after_seq: p.bounded("after", 0, i64::MAX as u64)?.unwrap_or(0),
         limit: p.bounded::<u32>("limit", 1, 1000)?.unwrap_or(100),

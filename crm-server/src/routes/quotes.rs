@@ -17,7 +17,7 @@ async fn conversion<S: ServerStore>(
     p: Params,
 ) -> ApiResult<impl IntoResponse> {
     // A malformed query parameter is 400, as for every other parameter.
-    let by: ConversionBy = match p.get("by") {
+    let by: ConversionBy = match p.raw("by") {
         Some(s) => s
             .parse()
             .map_err(|e: crm_core::error::Error| ApiError::BadRequest(e.to_string()))?,
