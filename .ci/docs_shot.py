@@ -17,6 +17,13 @@ import tempfile
 import time
 import urllib.request
 
+started = time.monotonic()
+
+
+def say(what):
+    """Progress on stderr, so a slow or stuck step shows where it is."""
+    print(f"[{time.monotonic() - started:5.1f} s] {what}", file=sys.stderr, flush=True)
+
 url, out = sys.argv[1], sys.argv[2]
 port = int(sys.argv[3]) if len(sys.argv) > 3 else 9515
 driver = f"http://127.0.0.1:{port}"
@@ -45,7 +52,9 @@ try:
             "--no-first-run", "--hide-scrollbars", "--window-size=1280,900",
             f"--user-data-dir={tempfile.mkdtemp()}"]
     caps = {"capabilities": {"alwaysMatch": {"goog:chromeOptions": {"args": args}}}}
+    say("chromedriver ready; starting Chromium")
     session = call("POST", "/session", caps)["sessionId"]
+    say(f"session {session}; loading {url}")
     try:
         call("POST", f"/session/{session}/url", {"url": url})
         # RapiDoc renders into its shadow root once it has fetched and parsed the document.
@@ -58,11 +67,13 @@ try:
             if "CRM API" in text and "Create an activity" in text:
                 break
             time.sleep(0.2)
+        say("probe done")
         print(f"/docs: RapiDoc rendered {len(text)} characters of text")
         if not ("CRM API" in text and "Create an activity" in text):
             sys.exit("the reference page did not render the document")
         time.sleep(0.5)  # let the last layout settle before the picture
         png = call("GET", f"/session/{session}/screenshot")
+        say("screenshot taken")
         with open(out, "wb") as f:
             f.write(base64.b64decode(png))
     finally:

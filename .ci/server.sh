@@ -139,9 +139,10 @@ set -euo pipefail
 ip link set lo up
 "$CARGO_TARGET_DIR/debug/crm" --database "$tmp/docs.db" serve --listen 127.0.0.1:8089 > "$tmp/docs-serve.log" 2>&1 &
 spid=\$!
+trap 'kill -TERM \$spid 2>/dev/null || true' EXIT
 for _ in \$(seq 1 120); do curl -fs http://127.0.0.1:8089/readyz > /dev/null 2>&1 && break; sleep 0.5; done
 if curl -fsI -m 5 https://deb.debian.org/ > /dev/null 2>&1; then echo "the network is not cut"; exit 1; fi
-timeout 120 "$tmp/venv/bin/python" "$PWD/.ci/docs_shot.py" http://127.0.0.1:8089/docs "$tmp/docs.png"
+timeout 300 "$tmp/venv/bin/python" "$PWD/.ci/docs_shot.py" http://127.0.0.1:8089/docs "$tmp/docs.png"
 kill -TERM \$spid
 wait \$spid
 SH
