@@ -367,7 +367,12 @@ mod tests {
     fn tables_pad_columns_and_name_entities_in_the_plural() {
         let mut out = Vec::new();
         let rows = vec![vec!["new".to_owned(), "3".to_owned()]];
-        super::grid(&mut out, &[super::Col("stage", 6, true), super::Col("n", 3, false)], rows).unwrap_or_default();
+        super::grid(
+            &mut out,
+            &[super::Col("stage", 6, true), super::Col("n", 3, false)],
+            rows,
+        )
+        .unwrap_or_default();
         assert_eq!(String::from_utf8_lossy(&out), "stage    n\nnew      3\n");
         assert_eq!(
             (super::plural("lead"), super::plural("company")),

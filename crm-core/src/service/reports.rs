@@ -182,9 +182,7 @@ impl ReportRequest {
         );
         keep(
             get("entity")
-                .map(|s| {
-                    parse_choice("entity", s, &["lead", "contact", "company"]).map(|e| req.entity = Some(e))
-                })
+                .map(|s| parse_choice("entity", s, &["lead", "contact", "company"]).map(|e| req.entity = Some(e)))
                 .transpose(),
         );
         keep(
