@@ -81,7 +81,7 @@ SKIP: Dict[Tuple[str, str], str] = {
     ("docs/wasm.md", "rustup target add wasm32-unknown-unknown"): ".ci/wasm.sh runs these (installs "
     "wasm-bindgen-cli, builds the package)",
     ("docs/python.md", "pip install ./bindings/python"): ".ci/python.sh builds the wheel the same way (maturin "
-    "build, ci profile) and installs it into a fresh venv; a second build through pip would add minutes",
+    "build --release) and installs it into a fresh venv; a second build through pip would add minutes",
 }
 
 # Languages that are not code to run: output, diagrams.

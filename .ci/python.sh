@@ -12,11 +12,10 @@ PYTHON="${PYTHON:-python3}"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-# The `ci` profile (release without LTO) builds in far less time; users' `pip install` builds release.
-echo "-- build the wheel (maturin, profile ${CRM_WHEEL_PROFILE:-ci})"
+echo "-- build the wheel (maturin, release: bindings/python's own profile, without LTO)"
 "$PYTHON" -m venv "$tmp/build"
 "$tmp/build/bin/pip" install -q --disable-pip-version-check "maturin>=1.7,<2"
-"$tmp/build/bin/maturin" build --profile "${CRM_WHEEL_PROFILE:-ci}" --manifest-path bindings/python/Cargo.toml \
+"$tmp/build/bin/maturin" build --release --manifest-path bindings/python/Cargo.toml \
   --interpreter "$tmp/build/bin/python" --out "$tmp/wheels"
 ls -l "$tmp"/wheels/
 
