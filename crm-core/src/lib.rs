@@ -57,11 +57,6 @@ pub struct QuotesGuide;
 #[doc = include_str!("../../docs/front-desk.md")]
 pub struct FrontDeskGuide;
 
-/// The follow-ups guide (`docs/followups.md`): its Rust example runs as a doc test.
-#[cfg(doctest)]
-#[doc = include_str!("../../docs/followups.md")]
-pub struct FollowupsGuide;
-
 pub use error::{Error, FieldError, Result};
 
 #[cfg(any(test, feature = "conformance"))]

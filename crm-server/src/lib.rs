@@ -287,6 +287,8 @@ pub mod doc_blocks {
     pub struct Cli;
     #[doc = include_str!("../../docs/front-desk.md")]
     pub struct FrontDesk;
+    #[doc = include_str!("../../docs/followups.md")]
+    pub struct Followups;
     #[doc = include_str!("../../docs/mobile.md")]
     pub struct Mobile;
     #[doc = include_str!("../../docs/python.md")]
@@ -319,6 +321,8 @@ pub mod doc_blocks {
     pub struct Adr0007;
     #[doc = include_str!("../../docs/adr/0008-routing-cursor-in-the-store.md")]
     pub struct Adr0008;
+    #[doc = include_str!("../../docs/adr/0009-due-events-fire-once-by-a-mark-in-their-change-set.md")]
+    pub struct Adr0009;
 }
 
 #[cfg(test)]
