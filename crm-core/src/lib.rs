@@ -47,16 +47,6 @@ pub mod validate;
 pub mod value;
 pub mod workflow;
 
-/// The quotes guide (`docs/quotes.md`): its Rust examples run as doc tests.
-#[cfg(doctest)]
-#[doc = include_str!("../../docs/quotes.md")]
-pub struct QuotesGuide;
-
-/// The front-desk guide (`docs/front-desk.md`): its Rust example runs as a doc test.
-#[cfg(doctest)]
-#[doc = include_str!("../../docs/front-desk.md")]
-pub struct FrontDeskGuide;
-
 pub use error::{Error, FieldError, Result};
 
 #[cfg(any(test, feature = "conformance"))]
