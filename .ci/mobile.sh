@@ -3,7 +3,8 @@
 # Kotlin, Swift and Python bindings, runs the Python tests under pytest and the Kotlin tests on the
 # JVM against the generated code, checks the Swift output and prints the library sizes.
 # Run from the repository root as root on Debian 12 (apt-get, npm and pip available).
-# PROFILE=dev .ci/mobile.sh builds the debug library instead (faster, for local runs).
+# PROFILE=dev .ci/mobile.sh uses the debug library instead (faster; .ci/run does, with CRM_PREBUILT=1
+# taking the library and uniffi-bindgen its one build made).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD

@@ -7,6 +7,8 @@
 #
 #   bash .ci/postgres.sh                            # everything
 #   bash .ci/postgres.sh -- --test postgres_store   # extra arguments go to `cargo test`
+#   bash .ci/postgres.sh --cli-only                 # only the CLI demo (.ci/run: its `cargo test
+#                                                   # --workspace` already ran these tests on the server)
 #   eval "$(bash .ci/postgres.sh --start $$)"       # only start a server for the calling shell: prints
 #                                                   # `export CRM_TEST_POSTGRES=...`; the server stops
 #                                                   # and is removed when process $$ exits (.ci/run)
@@ -26,6 +28,10 @@ if [ "${1:-}" = "--start" ]; then
   mode=start
   owner=${2:?usage: postgres.sh --start PID}
   shift 2
+fi
+if [ "${1:-}" = "--cli-only" ]; then
+  mode=cli
+  shift
 fi
 extra=()
 if [ "${1:-}" = "--" ]; then
@@ -70,7 +76,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [ "$mode" = full ] && [ -n "${CRM_TEST_POSTGRES:-}" ]; then
+if [ "$mode" != start ] && [ -n "${CRM_TEST_POSTGRES:-}" ]; then
   step "using the server at CRM_TEST_POSTGRES"
 else
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
@@ -101,12 +107,14 @@ else
   fi
 fi
 
-step "cargo test -p crm-store --features postgres"
-cargo test -p crm-store --features postgres ${extra[@]+"${extra[@]}"}
+if [ "$mode" = full ]; then
+  step "cargo test -p crm-store --features postgres"
+  cargo test -p crm-store --features postgres ${extra[@]+"${extra[@]}"}
+fi
 
 step "the CLI over PostgreSQL: demo, check, export"
-cargo build -q -p crm-cli
-crm="${CARGO_TARGET_DIR:-target}/debug/crm"
+# $CRM_BIN when the caller built it (.ci/run builds every target once), else a debug build.
+if [ -n "${CRM_BIN:-}" ]; then crm=$CRM_BIN; else cargo build -q -p crm-cli; crm="${CARGO_TARGET_DIR:-target}/debug/crm"; fi
 # A database of its own, so whatever else a reused server holds does not matter.
 demo_db="crm_demo_$$"
 "$pgbin/psql" -q "$CRM_TEST_POSTGRES" -c "DROP DATABASE IF EXISTS $demo_db" -c "CREATE DATABASE $demo_db"

@@ -26,10 +26,11 @@ print(f"valid OpenAPI {doc['openapi']}: {len(doc['paths'])} paths, {ops} operati
 PY
 
 echo "-- crm serve --demo, sign in, call, shut down"
-cargo build -q -p crm-cli
+# $CRM_BIN when the caller built it (.ci/run builds every target once), else a debug build.
+if [ -n "${CRM_BIN:-}" ]; then crm=$CRM_BIN; else cargo build -q -p crm-cli; crm="$crm"; fi
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 CRM_DEMO_PASSWORD=ci-demo-password-123 CRM_JWT_SECRET=ci-secret-ci-secret-ci-secret-ci-secret \
-  "$CARGO_TARGET_DIR/debug/crm" --database "$tmp/crm.db" serve --demo --listen "127.0.0.1:$port" > "$tmp/serve.log" 2>&1 &
+  "$crm" --database "$tmp/crm.db" serve --demo --listen "127.0.0.1:$port" > "$tmp/serve.log" 2>&1 &
 pid=$!
 for _ in $(seq 1 600); do
   curl -fs "http://127.0.0.1:$port/readyz" > /dev/null 2>&1 && break
@@ -88,7 +89,7 @@ port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 # response" on a loaded machine: the client's race, not an answer of the API.
 CRM_DEMO_PASSWORD=ci-demo-password-123 CRM_JWT_SECRET=ci-secret-ci-secret-ci-secret-ci-secret \
   CRM_RATE_LIMIT=100000 CRM_RATE_BURST=100000 CRM_HEADER_TIMEOUT=300 \
-  "$CARGO_TARGET_DIR/debug/crm" --database "$tmp/st.db" serve --demo --listen "127.0.0.1:$port" > "$tmp/st-serve.log" 2>&1 &
+  "$crm" --database "$tmp/st.db" serve --demo --listen "127.0.0.1:$port" > "$tmp/st-serve.log" 2>&1 &
 pid=$!
 # Loading the demo tenant takes a minute or more in a debug build on a busy machine.
 for _ in $(seq 1 600); do
@@ -139,7 +140,7 @@ fi
 cat > "$tmp/docs-shot.sh" <<SH
 set -euo pipefail
 ip link set lo up
-"$CARGO_TARGET_DIR/debug/crm" --database "$tmp/docs.db" serve --listen 127.0.0.1:8089 > "$tmp/docs-serve.log" 2>&1 &
+"$crm" --database "$tmp/docs.db" serve --listen 127.0.0.1:8089 > "$tmp/docs-serve.log" 2>&1 &
 spid=\$!
 trap 'kill -TERM \$spid 2>/dev/null || true' EXIT
 for _ in \$(seq 1 120); do curl -fs http://127.0.0.1:8089/readyz > /dev/null 2>&1 && break; sleep 0.5; done

@@ -59,7 +59,11 @@ CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
   cargo test -p crm-wasm --target wasm32-unknown-unknown
 
 step "fixtures from native crm-core"
-cargo run -p crm-wasm --bin crm-wasm-fixtures -- bindings/wasm/js/fixtures.json
+if [ "${CRM_PREBUILT:-}" = 1 ]; then  # .ci/run built every workspace target once: use that one
+  "${CARGO_TARGET_DIR:-target}/debug/crm-wasm-fixtures" bindings/wasm/js/fixtures.json
+else
+  cargo run -p crm-wasm --bin crm-wasm-fixtures -- bindings/wasm/js/fixtures.json
+fi
 
 step "release package (pkg/)"
 bash bindings/wasm/build.sh --release

@@ -20,8 +20,13 @@ case "$profile" in
 esac
 out=generated
 
-cargo build -p crm-mobile --profile "$profile"
-cargo build -p uniffi-bindgen
+if [ "${CRM_PREBUILT:-}" = 1 ] && [ "$profile" = dev ]; then
+  # .ci/run built every workspace target once (dev profile, one feature set): use those.
+  echo "using the library and uniffi-bindgen already built in $dir (CRM_PREBUILT=1)"
+else
+  cargo build -p crm-mobile --profile "$profile"
+  cargo build -p uniffi-bindgen
+fi
 bindgen="$target/debug/uniffi-bindgen"
 lib="$dir/libcrm_mobile.so"
 

@@ -229,12 +229,14 @@ fn entity_schemas(def: &EntityDef, out: &mut Map<String, Json>) {
         ));
     }
     out.insert(format!("{name}Input"), object(input, &required));
-    out.insert(format!("{name}Patch"), object(patch.clone(), &[]));
     if let Some(c) = def.child_of {
-        let inline: Vec<(&str, Json)> = patch.iter().filter(|(k, _)| *k != c.field).cloned().collect();
+        // A child stays with its parent: the core refuses a new parent on update (`read_only`), so
+        // neither a patch nor a child created inside its parent's input names the parent field.
+        patch.retain(|(k, _)| *k != c.field);
         let req: Vec<&str> = required.iter().copied().filter(|k| *k != c.field).collect();
-        out.insert(format!("{name}Inline"), object(inline, &req));
+        out.insert(format!("{name}Inline"), object(patch.clone(), &req));
     }
+    out.insert(format!("{name}Patch"), object(patch, &[]));
     out.insert(name.clone(), rec);
     out.insert(
         format!("{name}Page"),

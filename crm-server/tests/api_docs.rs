@@ -28,3 +28,33 @@ fn committed_api_reference_is_current() {
         "docs/api/reference.md is {stale}"
     );
 }
+
+/// A child stays with its parent (the core answers `read_only` to a new parent), so the document
+/// never offers the parent field in a child's patch: schemathesis found
+/// `PATCH /membership_freezes/{id}` documenting `membership_id` as writable.
+#[test]
+fn child_patches_do_not_offer_the_parent_field() {
+    let (_, doc) = crm_server::api::<std::sync::Arc<crm_store::SqliteStore>>(&crm_server::Config::for_tests());
+    let schemas = &doc["components"]["schemas"];
+    let mut children = 0;
+    for def in crm_core::entity::all() {
+        let Some(c) = def.child_of else { continue };
+        children += 1;
+        let name = crm_server::openapi::schema_name(def.name);
+        for kind in ["Patch", "Inline"] {
+            let props = &schemas[format!("{name}{kind}")]["properties"];
+            assert!(props.is_object(), "{name}{kind} is documented");
+            assert!(
+                props.get(c.field).is_none(),
+                "{name}{kind} offers the parent field {}",
+                c.field
+            );
+        }
+        let input = &schemas[format!("{name}Input")]["properties"];
+        assert!(input.get(c.field).is_some(), "{name}Input names its parent on create");
+    }
+    assert!(
+        children >= 2,
+        "the declarations have children (quote lines, membership freezes)"
+    );
+}

@@ -895,7 +895,7 @@ fn crm_binary(args: &Args) -> Res<PathBuf> {
     if let (false, Ok(cargo)) = (args.no_build, std::env::var("CARGO")) {
         // With crm-bench in the same build, crm-cli shares this binary's dependency builds (the same
         // features), so only the `crm` crate itself is compiled. The server is built in this binary's
-        // own profile (its directory's name: `release`, or `ci` for CI's smoke run).
+        // own profile (its directory's name: `release`, or `debug`, which is the `dev` profile).
         let profile = match exe.parent().and_then(|d| d.file_name()).and_then(|n| n.to_str()) {
             Some("debug") => "dev".to_string(),
             Some(dir) => dir.to_string(),
