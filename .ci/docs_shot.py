@@ -15,6 +15,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 started = time.monotonic()
@@ -33,7 +34,7 @@ def call(method, path, body=None):
     data = None if body is None else json.dumps(body).encode()
     req = urllib.request.Request(driver + path, data=data, method=method,
                                  headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=60) as resp:
+    with urllib.request.urlopen(req, timeout=120) as resp:
         return json.load(resp)["value"]
 
 
@@ -62,8 +63,16 @@ try:
         probe = ("const d = document.querySelector('rapi-doc');"
                  "return d && d.shadowRoot ? d.shadowRoot.textContent : '';")
         text = ""
-        for _ in range(150):
-            text = call("POST", f"/session/{session}/execute/sync", {"script": probe, "args": []})
+        # A probe waits for the page's main thread, which parsing and laying out a 200-operation
+        # document can hold for a minute on a loaded 2-core machine: a probe that times out is
+        # retried until the deadline, not taken for a failure.
+        deadline = time.monotonic() + 200
+        while time.monotonic() < deadline:
+            try:
+                text = call("POST", f"/session/{session}/execute/sync", {"script": probe, "args": []})
+            except (TimeoutError, urllib.error.URLError):
+                say("probe timed out (the page is busy); retrying")
+                continue
             if "CRM API" in text and "Create an activity" in text:
                 break
             time.sleep(0.2)

@@ -118,15 +118,13 @@ if [ "$status" != 0 ] || [ "$panicked" = 1 ]; then
   cp "$tmp/st.log" "$CARGO_TARGET_DIR/schemathesis.log"; echo "full log: $CARGO_TARGET_DIR/schemathesis.log"
   cp "$tmp/st-serve.log" "$CARGO_TARGET_DIR/schemathesis-serve.log"; echo "server log: $CARGO_TARGET_DIR/schemathesis-serve.log"
 fi
-# A server panic always fails the step. Schemathesis's own failures fail it with CRM_ST_STRICT=1;
-# the default reports them without failing, for now: on the merged document of 2026-12-01 each of
-# three seeds still found one disagreement (two were report parameters, now named in the hooks; the
-# third is open: PATCH /membership_freezes/{id} documents `membership_id` as writable, and the core
-# refuses it as read_only). Make 1 the default once such runs come out clean.
+# Any failure fails the step: a server panic, and every schemathesis failure. Set CRM_ST_STRICT=0
+# to have schemathesis's failures printed without failing (while exploring a new document).
+# On 2026-12-01 seeds 1, 2 and 3 ran clean (2038, 2114 and 1310 cases).
 [ "$panicked" = 0 ] || exit 1
 if [ "$status" != 0 ]; then
-  if [ "${CRM_ST_STRICT:-0}" != 0 ]; then exit 1; fi
-  echo "schemathesis: failures reported above, not failing the step (CRM_ST_STRICT=1 makes them fail it)"
+  if [ "${CRM_ST_STRICT:-1}" != 0 ]; then exit 1; fi
+  echo "schemathesis: failures reported above, not failing the step (CRM_ST_STRICT=0)"
 fi
 
 echo "-- /docs renders with the network cut (headless Chromium and the server in a network namespace)"
