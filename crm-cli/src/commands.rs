@@ -160,9 +160,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             eprintln!("exported {rows} rows");
         }
         Command::Document { entity, id, out } => {
-            let id = id
-                .parse()
-                .map_err(|_| Error::field("id", crm_core::error::codes::INVALID_FORMAT, "expected an id"))?;
+            let id = crm_core::value::parse_id(&id)
+                .ok_or_else(|| Error::field("id", crm_core::error::codes::INVALID_FORMAT, "expected an id"))?;
             let html = svc.document(&actor, &entity, id).await?;
             match out {
                 Some(path) => std::fs::write(&path, html)
@@ -229,9 +228,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
 /// The tenant (given, or the only one) and the acting user (by email, or the system).
 async fn actor(svc: &Svc, cli: &Cli) -> Result<Actor> {
     let tenant: Id = match &cli.tenant {
-        Some(t) => t
-            .parse()
-            .map_err(|_| Error::field("tenant", "invalid_format", "expected a tenant id"))?,
+        Some(t) => crm_core::value::parse_id(t)
+            .ok_or_else(|| Error::field("tenant", "invalid_format", "expected a tenant id"))?,
         None => match svc.tenants().await?.as_slice() {
             [only] => *only,
             [] => {

@@ -79,9 +79,8 @@ pub async fn dry_run<S: Store>(svc: &Service<S>, actor: &Actor, file: &Path) -> 
 
 /// `crm route --lead ID`: routes a stored lead again by the rules now and prints the decision.
 pub async fn lead<S: Store>(svc: &Service<S>, actor: &Actor, id: &str) -> Result<ExitCode> {
-    let id: Id = id
-        .parse()
-        .map_err(|_| Error::field("lead", codes::INVALID_FORMAT, "expected a lead id"))?;
+    let id: Id = crm_core::value::parse_id(id)
+        .ok_or_else(|| Error::field("lead", codes::INVALID_FORMAT, "expected a lead id"))?;
     let (_, routed) = svc.route_lead(actor, id).await?;
     let mut names = Names {
         svc,

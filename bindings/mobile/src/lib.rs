@@ -47,7 +47,7 @@ pub struct Crm {
 }
 
 fn parse_id(entity: &str, s: &str) -> Result<Id> {
-    s.parse().map_err(|_| bad_id(entity, s))
+    crm_core::value::parse_id(s).ok_or_else(|| bad_id(entity, s))
 }
 
 fn parse_object(arg: &str, s: &str) -> Result<Map<String, Json>> {
@@ -82,7 +82,7 @@ impl Crm {
     pub fn open(path: String, user: String) -> Result<Arc<Self>> {
         let svc = open_service(&path)?;
         pollster::block_on(async {
-            let by_id: Option<Id> = user.parse().ok();
+            let by_id = crm_core::value::parse_id(&user);
             for tenant in svc.tenants().await? {
                 // The core resolves the user (by normalised email), checks they are active and
                 // that their role resolves.

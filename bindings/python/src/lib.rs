@@ -106,7 +106,7 @@ fn bad(msg: impl Into<String>) -> PyErr {
 }
 
 fn parse_id(s: &str) -> PyResult<Id> {
-    s.parse().map_err(|_| bad(format!("not a record id: {s:?}")))
+    crm_core::value::parse_id(s).ok_or_else(|| bad(format!("not a record id: {s:?}")))
 }
 
 fn parse_obj(s: &str) -> PyResult<Map<String, Json>> {

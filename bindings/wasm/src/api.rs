@@ -451,8 +451,8 @@ pub struct ListInput {
 }
 
 fn id(path: &str, s: &str) -> Result<Id> {
-    s.parse()
-        .map_err(|_| Error::field(path, codes::INVALID_FORMAT, format!("{path} is not a UUID")))
+    crm_core::value::parse_id(s)
+        .ok_or_else(|| Error::field(path, codes::INVALID_FORMAT, format!("{path} is not a UUID")))
 }
 
 /// Options of a [`LocalDb`].
