@@ -69,7 +69,7 @@ step "release package (pkg/)"
 bash bindings/wasm/build.sh --release
 
 step "node:test: the package against the fixtures, and docs/wasm.md's js blocks"
-node_tests bindings/wasm/js 95 test/rules.test.mjs test/localdb.test.mjs test/quotes.test.mjs test/front_desk.test.mjs test/docs.test.mjs
+node_tests bindings/wasm/js 95 test/rules.test.mjs test/localdb.test.mjs test/quotes.test.mjs test/front_desk.test.mjs test/round_trip.test.mjs test/docs.test.mjs
 
 step "node:test: the example page in headless Chromium"
 SCREENSHOT_DIR="$root/target/wasm-screenshots" node_tests examples/web 1 test/page.test.mjs

@@ -87,9 +87,9 @@ fn main() -> Result<(), crm_core::Error> {
         }
 
         let why = svc.explain_score(&admin, lead.id, None).await?;
-        println!("score {} ({}):", why.score, why.temperature);
+        println!("score {} ({}):", why.score, why.temperature.key());
         for c in &why.contributions {
-            println!("  {:+6.1}  {} / {}", c.points, c.group, c.rule);
+            println!("  {:+4}  {} / {}", c.points, c.group, c.rule);
         }
 
         let conv = svc

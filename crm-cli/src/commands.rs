@@ -309,13 +309,13 @@ async fn summary(svc: &Svc, actor: &Actor, top: u32) -> Result<()> {
             text("project_type"),
             value,
             why.score,
-            why.temperature.to_uppercase()
+            why.temperature.key().to_uppercase()
         )
         .map_err(w)?;
         for c in &why.contributions {
             writeln!(
                 out,
-                "       {:>+7.1}  {} / {}{}",
+                "       {:>+7}  {} / {}{}",
                 c.points,
                 c.group,
                 c.rule,

@@ -472,12 +472,15 @@ fn fixed_schemas(out: &mut Map<String, Json>) {
                 vec![
                     ("score", s("integer")),
                     ("tier", s("string")),
-                    ("temperature", s("string")),
+                    (
+                        "temperature",
+                        json!({ "type": "string", "enum": crm_core::entity::TEMPERATURES }),
+                    ),
                     ("reset", s("boolean")),
                     (
                         "contributions",
                         json!({ "type": "array", "items": object(vec![
-                ("group", s("string")), ("rule", s("string")), ("count", s("integer")), ("points", s("number")),
+                ("group", s("string")), ("rule", s("string")), ("count", s("integer")), ("points", s("integer")),
                 ("kind", json!({ "type": "string", "enum": ["rule", "cap", "floor", "reset"] })),
             ], &["group", "rule", "count", "points", "kind"]) }),
                     ),

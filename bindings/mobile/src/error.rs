@@ -12,14 +12,15 @@ pub struct FieldError {
     pub path: String,
     /// Stable code of the broken rule (`required`, `invalid_email`, `read_only`, ...).
     pub code: String,
-    /// Human-readable; wording may change, the code does not.
-    pub detail: String,
+    /// Human-readable; wording may change, the code does not. Named as in the core and in WASM.
+    pub message: String,
 }
 
 /// Every failure of a call, built from the core's description of it ([`Error::details`]). `code` is
 /// the core's stable error code (`validation`, `not_found`, `forbidden`, `conflict`,
 /// `limit_exceeded`, `invalid_query`, `unavailable`, `corrupt`, `internal`); `detail` is the core's
-/// message. (Fields are not named `message`: that clashes with Kotlin's `Throwable.message`.)
+/// message. (The variants' field is not named `message`: that clashes with Kotlin's
+/// `Throwable.message`; a [`FieldError`] is a plain record and says `message`, as the core does.)
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 pub enum CrmError {
     /// Input broke one or more rules; every failing field is listed.
@@ -98,7 +99,7 @@ impl From<Error> for CrmError {
                     .map(|f| FieldError {
                         path: f.path,
                         code: f.code,
-                        detail: f.message,
+                        message: f.message,
                     })
                     .collect(),
             },

@@ -267,3 +267,52 @@ fn an_estimator_builds_and_submits_a_quote_offline() {
     assert_eq!(patch["status"], "approved");
     assert_eq!(pending[2].event_ids.len(), 1, "quote.submitted");
 }
+
+/// Every writable typed field of a lead, as read, as a patch: what an edit screen saves.
+fn lead_patch(l: &Lead) -> serde_json::Value {
+    serde_json::json!({
+        "first_name": l.first_name, "last_name": l.last_name, "company_name": l.company_name,
+        "email": l.email, "phone": l.phone, "city": l.city, "source": l.source, "status": l.status,
+        "owner_id": l.owner_id, "project_type": l.project_type, "priority": l.priority,
+        "estimated_value": l.estimated_value, "notes": l.notes,
+    })
+}
+
+#[test]
+fn a_lead_read_and_written_back_is_stored_unchanged() {
+    let (_dir, path, demo) = setup();
+    let admin = Crm::open(path, email(&demo, "admin")).expect("open");
+    let id = admin
+        .list_leads(ListQuery::default())
+        .expect("leads")
+        .items
+        .remove(0)
+        .id;
+    let v = admin.get_lead(id.clone()).expect("get").version;
+    admin
+        .update_lead(id.clone(), v, r#"{"estimated_value": "18500.00"}"#.into())
+        .expect("set");
+    let read = admin.get_lead(id.clone()).expect("read");
+    assert_eq!(read.estimated_value.as_deref(), Some("18500.00"));
+    let same = admin
+        .update_lead(id.clone(), read.version, lead_patch(&read).to_string())
+        .expect("write back");
+    assert_eq!(same, read, "nothing changed");
+    assert_eq!(admin.get_lead(id.clone()).expect("reload"), read, "stored unchanged");
+
+    let mut patch = lead_patch(&read);
+    patch["notes"] = "ladder needed".into();
+    let edited = admin.update_lead(id, read.version, patch.to_string()).expect("edit");
+    assert_eq!(edited.version, read.version + 1);
+    assert_eq!(edited.estimated_value.as_deref(), Some("18500.00"), "money unchanged");
+}
+
+#[test]
+fn an_explanation_is_typed_as_the_lead_is() {
+    let (_dir, path, demo) = setup();
+    let admin = Crm::open(path, email(&demo, "admin")).expect("open");
+    let lead = admin.list_leads(ListQuery::default()).expect("leads").items.remove(0);
+    let why = admin.explain_score(lead.id.clone()).expect("explain");
+    assert_eq!(Some(why.temperature), lead.temperature);
+    assert_eq!(why.lines.iter().map(|l| l.points).sum::<i64>(), why.score);
+}

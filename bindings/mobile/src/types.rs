@@ -1,7 +1,9 @@
 //! The records and enums that cross the FFI. Stable shapes are typed (a lead, an activity, a score
 //! explanation, an audit entry, a change event); the dynamic rest (custom fields, the full record of
 //! any entity type, patches) crosses as JSON text, exactly the core's `Record::to_json` form.
-//! Times are RFC 3339 strings in UTC (`2025-06-01T09:30:00Z`); money is integer minor units.
+//! Times are RFC 3339 strings in UTC (`2025-06-01T09:30:00Z`). Money is the core's decimal string in
+//! major units with the currency's two decimals (`"18500.00"`), the same in typed records, in JSON
+//! records and in patches, so a value read is written back as is.
 
 use crm_core::change::{AuditEntry as CoreAudit, Event};
 use crm_core::entity::{ActivityKind as CoreActivityKind, Temperature as CoreTemperature};
@@ -161,7 +163,7 @@ pub struct RecordPage {
 }
 
 /// A lead, typed. Every field is optional: absent when the user may not read it (or unset).
-#[derive(Debug, Clone, uniffi::Record)]
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
 pub struct Lead {
     pub id: String,
     pub version: u64,
@@ -181,8 +183,9 @@ pub struct Lead {
     pub owner_id: Option<String>,
     pub project_type: Option<String>,
     pub priority: Option<String>,
-    /// Minor units (cents).
-    pub estimated_value_minor: Option<i64>,
+    /// Money: a decimal string in major units (`"18500.00"`), the core's form both ways: put it back
+    /// into a patch unchanged (`{"estimated_value": "18500.00"}`) and the stored amount is unchanged.
+    pub estimated_value: Option<String>,
     pub notes: Option<String>,
     /// The whole record (custom fields included) as JSON.
     pub json: String,
@@ -260,7 +263,8 @@ pub struct ScoreLine {
     pub group: String,
     pub rule: String,
     pub count: u32,
-    pub points: f64,
+    /// Whole points, as the core computes them.
+    pub points: i64,
     pub kind: ScoreLineKind,
 }
 
@@ -268,7 +272,8 @@ pub struct ScoreLine {
 pub struct ScoreExplanation {
     pub score: i64,
     pub tier: String,
-    pub temperature: String,
+    /// The same enum as `Lead.temperature`: what the lead's field holds after this score.
+    pub temperature: Temperature,
     pub reset: bool,
     pub lines: Vec<ScoreLine>,
 }
@@ -491,6 +496,15 @@ fn int(r: &Record, f: &str) -> Option<i64> {
     r.get(f).and_then(Value::as_i64)
 }
 
+/// Money in the core's JSON form (the decimal string `Money`'s `Display` gives), which the core's
+/// validation reads back exactly.
+fn money(r: &Record, f: &str) -> Option<String> {
+    match r.get(f) {
+        Some(v @ Value::Money(_)) => v.to_json().as_str().map(str::to_owned),
+        _ => None,
+    }
+}
+
 fn ts(r: &Record, f: &str) -> Option<String> {
     r.get(f).and_then(Value::as_timestamp).map(|t| t.to_rfc3339())
 }
@@ -532,7 +546,7 @@ impl From<Record> for Lead {
             owner_id: id(&r, "owner_id"),
             project_type: text(&r, "project_type"),
             priority: text(&r, "priority"),
-            estimated_value_minor: int(&r, "estimated_value"),
+            estimated_value: money(&r, "estimated_value"),
             notes: text(&r, "notes"),
             json: r.to_json().to_string(),
         }
@@ -570,7 +584,7 @@ impl From<ScoreResult> for ScoreExplanation {
         ScoreExplanation {
             score: s.score,
             tier: s.tier,
-            temperature: s.temperature,
+            temperature: s.temperature.into(),
             reset: s.reset,
             lines: s
                 .contributions

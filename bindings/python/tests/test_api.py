@@ -106,6 +106,31 @@ def test_create_normalises_scores_and_round_trips_python_types(db):
     assert db.leads.get(lead) == lead
 
 
+#: The lead fields an edit form shows and saves.
+EDITABLE = ("first_name", "last_name", "company_name", "email", "phone", "city", "source", "status", "owner_id",
+            "project_type", "priority", "estimated_value", "notes", "tags", "expected_close_date")
+
+
+def test_a_record_read_and_written_back_unchanged_is_stored_unchanged(db):
+    created = db.leads.create(
+        first_name="Ann", last_name="O'Hara", email="Ann@Example.com", phone="(303) 555-0199",
+        estimated_value="18500", project_type="roof_replacement", tags=["Storm", "vip"],
+        expected_close_date=dt.date(2026, 3, 31), notes='Tear-off\nand "re-roof"',
+    )
+    read = db.leads.get(created.id)
+    assert read.estimated_value == Decimal("18500.00")
+    form = {f: v for f, v in read.fields.items() if f in EDITABLE}
+    assert {"estimated_value", "tags", "expected_close_date", "notes"} <= form.keys()
+    same = db.leads.update(read, form)
+    assert same == read, "the answer is the record as it was (same version, same updated_at)"
+    assert db.leads.get(read.id) == read, "stored unchanged"
+    # Money as pandas hands it over (a float) is the same amount in the same unit.
+    assert db.leads.update(read, form, estimated_value=float(read.estimated_value)) == read
+    edited = db.leads.update(read, dict(form, notes="ladder needed"))
+    assert (edited.version, edited.notes, edited.estimated_value) == (read.version + 1, "ladder needed", Decimal("18500.00"))
+    assert {f: edited.get(f) for f in form if f != "notes"} == {f: v for f, v in form.items() if f != "notes"}
+
+
 def test_update_delete_and_conflict(db):
     lead = db.leads.create({"first_name": "Bo", "source": "website"})
     updated = db.leads.update(lead, priority="urgent", notes="call back")
@@ -151,7 +176,8 @@ def test_explain_adds_up(db):
     e = db.scoring.explain(lead)
     assert isinstance(e, crm.Explanation)
     assert e.score == lead.score
-    assert round(sum(c.points for c in e.contributions)) == e.score
+    assert sum(c.points for c in e.contributions) == e.score
+    assert all(isinstance(c.points, int) for c in e.contributions)
     draft = db.scoring.default_model()
     draft["groups"][0]["cap"] = 0
     assert db.scoring.explain(lead, draft).score <= e.score

@@ -29,7 +29,7 @@ export interface ValidateOptions { mode?: "create" | "update"; base?: CrmRecord;
 /** A record as every adapter shows it: system fields, readable fields (money as strings, times RFC 3339). */
 export interface CrmRecord { id: string; version: number; created_at: string; updated_at: string; custom?: Record<string, unknown>; [field: string]: unknown }
 export interface Contribution { group: string; rule: string; count: number; points: number; kind: "rule" | "cap" | "floor" | "reset" }
-export interface ScoreResult { score: number; tier: string; temperature: string; reset: boolean; contributions: Contribution[] }
+export interface ScoreResult { score: number; tier: string; temperature: "hot" | "warm" | "cold"; reset: boolean; contributions: Contribution[] }
 export interface ScoreInput { lead: Record<string, unknown>; activities?: Record<string, unknown>[]; model?: unknown; asOf?: string; now?: string; custom?: Record<string, unknown> }
 export type Scope = "none" | "own" | "team" | "tenant";
 export interface Access { role: string; entity: string; actions: Record<"read" | "create" | "update" | "delete" | "import" | "export" | "approve", Scope>; fields: Record<string, { read: boolean; write: boolean }>; readable: string[]; writable: string[] }

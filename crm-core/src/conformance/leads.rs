@@ -99,17 +99,17 @@ pub fn decayed_score_explained_and_models_published<S: Store>(store: S) {
     block(f.svc.log_activity(&f.sales_a, &obj(call))).unwrap();
     // The default model's inbound call is worth 10 points, decaying linearly to 0 over 30 days.
     let why = block(f.svc.explain_score(&f.sales_a, lead.id, None)).unwrap();
-    let lines: Vec<(&str, &str, f64)> = why
+    let lines: Vec<(&str, &str, i64)> = why
         .contributions
         .iter()
         .map(|c| (c.group.as_str(), c.rule.as_str(), c.points))
         .collect();
     assert_eq!(
         lines,
-        vec![("engagement", "inbound_call", 5.0)],
+        vec![("engagement", "inbound_call", 5)],
         "15 days into a 30-day decay: half the points"
     );
-    assert_eq!((why.score, why.temperature.as_str()), (5, "cold"));
+    assert_eq!((why.score, why.temperature.key()), (5, "cold"));
     let later = block(f.svc.explain_score(&f.sales_a, lead.id, Some(NOW.plus_days(12)))).unwrap();
     assert_eq!(later.score, 1, "27 days old: a tenth of the points");
     let gone = block(f.svc.explain_score(&f.sales_a, lead.id, Some(NOW.plus_days(16)))).unwrap();

@@ -55,6 +55,21 @@ keyed_enum!(
 
 pub const TEMPERATURES: &[&str] = Temperature::KEYS;
 
+/// A temperature crosses every boundary as its key (`"hot"`), as the lead's field stores it.
+impl serde::Serialize for Temperature {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.key())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Temperature {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let key = String::deserialize(d)?;
+        Temperature::from_key(&key)
+            .ok_or_else(|| serde::de::Error::custom(format!("expected one of: {}", TEMPERATURES.join(", "))))
+    }
+}
+
 keyed_enum!(
     /// Whether a hot lead has been touched since it became hot (see [`is_touch`]) — the
     /// computed `hot_status`: `hot_status:untouched` is the "untouched hot leads" view.

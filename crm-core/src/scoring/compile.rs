@@ -6,7 +6,7 @@ use super::engine::{
     KIND_ANY,
 };
 use super::model::{Condition, GroupKind, Rule, ScoringModel};
-use crate::entity::{ACTIVITY, ACTIVITY_KINDS, LEAD, TEMPERATURES};
+use crate::entity::{ACTIVITY, ACTIVITY_KINDS, LEAD, TEMPERATURES, Temperature};
 use crate::error::{Error, FieldError, codes};
 use crate::query::{BindCtx, Compiled, Filter, bind, text};
 use crate::schema::{EntityDef, FieldRef, FieldSpec};
@@ -290,11 +290,18 @@ fn compile(m: &ScoringModel, custom: &CustomSpecs, lenient: bool) -> Result<Comp
         cx.err("tiers", codes::TOO_LARGE, format!("at most {MAX_TIERS} tiers"));
     }
     let mut tier_names = HashSet::new();
+    let mut tiers = Vec::with_capacity(m.tiers.len());
     let mut prev: Option<i64> = None;
     for (ti, t) in m.tiers.iter().enumerate() {
         let tp = format!("tiers[{ti}]");
         cx.name(format!("{tp}.name"), &t.name, &mut tier_names);
-        if !TEMPERATURES.contains(&t.temperature.as_str()) {
+        if let Some(temp) = Temperature::from_key(&t.temperature) {
+            tiers.push(CTier {
+                name: t.name.clone(),
+                min_score: t.min_score,
+                temperature: temp,
+            });
+        } else {
             cx.err(
                 format!("{tp}.temperature"),
                 codes::INVALID_OPTION,
@@ -349,15 +356,7 @@ fn compile(m: &ScoringModel, custom: &CustomSpecs, lenient: bool) -> Result<Comp
         name: m.name.clone(),
         total_cap: m.total_cap,
         groups: groups.into_boxed_slice(),
-        tiers: m
-            .tiers
-            .iter()
-            .map(|t| CTier {
-                name: t.name.clone(),
-                min_score: t.min_score,
-                temperature: t.temperature.clone(),
-            })
-            .collect(),
+        tiers: tiers.into_boxed_slice(),
         resets: resets.into_boxed_slice(),
         lookback_days: match lookback {
             // No engagement group: activities never count.

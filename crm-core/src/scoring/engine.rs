@@ -6,7 +6,7 @@
 
 use super::compile::MAX_RULES_PER_GROUP;
 use super::model::{Contribution, ContributionKind, ScoreResult};
-use crate::entity::ACTIVITY_KINDS;
+use crate::entity::{ACTIVITY_KINDS, Temperature};
 use crate::query::Compiled;
 use crate::record::Record;
 use crate::value::{Timestamp, Value};
@@ -95,7 +95,7 @@ pub(super) struct CEngRule {
 pub(super) struct CTier {
     pub name: String,
     pub min_score: i64,
-    pub temperature: String,
+    pub temperature: Temperature,
 }
 
 #[derive(Clone, Debug)]
@@ -175,7 +175,7 @@ impl Explain for Vec<Contribution> {
             group: group.to_owned(),
             rule: rule.to_owned(),
             count,
-            points: points as f64,
+            points,
             kind,
         });
     }
@@ -198,7 +198,7 @@ impl CompiledModel {
         ScoreResult {
             score: o.score,
             tier: tier.name.clone(),
-            temperature: tier.temperature.clone(),
+            temperature: tier.temperature,
             reset: o.reset,
             contributions,
         }
@@ -206,9 +206,9 @@ impl CompiledModel {
 
     /// The score and temperature [`CompiledModel::evaluate`] gives, without the explanation and
     /// without allocating. Fastest when activities come newest first (as stores return them).
-    pub fn score(&self, lead: &Record, activities: &[Record], as_of: Timestamp) -> (i64, &str) {
+    pub fn score(&self, lead: &Record, activities: &[Record], as_of: Timestamp) -> (i64, &'static str) {
         let o = self.run(lead, activities, as_of, &mut ());
-        (o.score, &self.tiers[o.tier].temperature)
+        (o.score, self.tiers[o.tier].temperature.key())
     }
 
     /// The longest engagement timeframe in days: activities older than this never count. `None`:

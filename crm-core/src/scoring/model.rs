@@ -1,6 +1,7 @@
 //! The stored form of a scoring model: plain serde types, kept as JSON in a `scoring_model` record's
 //! `definition` field. Unknown keys are rejected (a misspelt `within_day` must not silently score).
 
+use crate::entity::Temperature;
 use crate::query::FilterSpec;
 use serde::{Deserialize, Serialize};
 
@@ -195,8 +196,9 @@ pub struct Contribution {
     pub rule: String,
     /// Activities counted (engagement rules); 1 for a matching fit rule or reset; 0 for bounds.
     pub count: u32,
-    /// Whole points (decay is summed per rule, then rounded half away from zero). For display.
-    pub points: f64,
+    /// Whole points (decay is summed per rule, then rounded half away from zero): the lines add up
+    /// to the score exactly.
+    pub points: i64,
     #[serde(default)]
     pub kind: ContributionKind,
 }
@@ -206,7 +208,8 @@ pub struct Contribution {
 pub struct ScoreResult {
     pub score: i64,
     pub tier: String,
-    pub temperature: String,
+    /// The tier's temperature: what the lead's `temperature` field holds.
+    pub temperature: Temperature,
     /// A reset condition matched (its name is in `contributions`).
     pub reset: bool,
     pub contributions: Vec<Contribution>,

@@ -58,7 +58,7 @@ fn engagement(rule: serde_json::Value) -> CompiledModel {
     )
 }
 
-fn entries(r: &ScoreResult) -> Vec<(&str, &str, u32, f64)> {
+fn entries(r: &ScoreResult) -> Vec<(&str, &str, u32, i64)> {
     r.contributions
         .iter()
         .map(|c| (c.group.as_str(), c.rule.as_str(), c.count, c.points))
@@ -68,9 +68,9 @@ fn entries(r: &ScoreResult) -> Vec<(&str, &str, u32, f64)> {
 /// The explanation adds up to the score, and the fast path agrees with it.
 fn check(m: &CompiledModel, l: &Record, acts: &[Record], as_of: Timestamp) -> ScoreResult {
     let r = m.evaluate(l, acts, as_of);
-    let sum: f64 = r.contributions.iter().map(|c| c.points).sum();
-    assert_eq!(sum, r.score as f64, "contributions add up: {r:?}");
-    assert_eq!(m.score(l, acts, as_of), (r.score, r.temperature.as_str()));
+    let sum: i64 = r.contributions.iter().map(|c| c.points).sum();
+    assert_eq!(sum, r.score, "contributions add up: {r:?}");
+    assert_eq!(m.score(l, acts, as_of), (r.score, r.temperature.key()));
     r
 }
 
@@ -81,16 +81,16 @@ fn decayed_points_with_explanation() {
     // 15 days into a 30-day decay: half of 10 points.
     let r = check(&m, &lead(&[]), &[act("call", Some("inbound"), None, 15 * DAY)], now());
     assert_eq!(r.score, 5);
-    assert_eq!(entries(&r), vec![("engagement", "inbound_call", 1, 5.0)]);
+    assert_eq!(entries(&r), vec![("engagement", "inbound_call", 1, 5)]);
     assert_eq!(r.contributions[0].kind, ContributionKind::Rule);
-    assert_eq!((r.tier.as_str(), r.temperature.as_str(), r.reset), ("C", "cold", false));
+    assert_eq!((r.tier.as_str(), r.temperature.key(), r.reset), ("C", "cold", false));
     // Milli-points are summed per rule, then rounded: 9333 + 6666 = 15999 -> 16 (not 9 + 7).
     let acts = [
         act("call", Some("inbound"), None, 2 * DAY),
         act("call", Some("inbound"), None, 10 * DAY),
     ];
     let r = check(&m, &lead(&[]), &acts, now());
-    assert_eq!(entries(&r), vec![("engagement", "inbound_call", 2, 16.0)]);
+    assert_eq!(entries(&r), vec![("engagement", "inbound_call", 2, 16)]);
     // At 30 days it is worth nothing and gives no entry; outbound calls and emails do not match.
     let acts = [
         act("call", Some("inbound"), None, 30 * DAY),
@@ -122,7 +122,7 @@ fn limit_counts_the_most_recent_first() {
         .map(|d| act("call", None, None, d * DAY))
         .collect();
     let r = check(&m, &lead(&[]), &acts, now());
-    assert_eq!(entries(&r), vec![("engagement", "call", 3, 24.0)]);
+    assert_eq!(entries(&r), vec![("engagement", "call", 3, 24)]);
     acts.sort_by_key(|a| std::cmp::Reverse(a.get("occurred_at").and_then(Value::as_timestamp)));
     assert_eq!(check(&m, &lead(&[]), &acts, now()), r);
     acts.reverse();
@@ -130,7 +130,7 @@ fn limit_counts_the_most_recent_first() {
     // Without decay every occurrence is worth the same.
     let m = engagement(json!({"name": "call", "points": 10, "kind": "call", "limit": 2}));
     let r = check(&m, &lead(&[]), &acts, now());
-    assert_eq!(entries(&r), vec![("engagement", "call", 2, 20.0)]);
+    assert_eq!(entries(&r), vec![("engagement", "call", 2, 20)]);
     assert_eq!(m.lookback_days(), None);
 }
 
@@ -143,7 +143,7 @@ fn limit_with_ties_and_any_order() {
         acts.push(act("note", None, None, 10 * DAY));
         let r = check(&m, &lead(&[]), &acts, now());
         let want = if limit == 2 { 6 } else { 42 };
-        assert_eq!(entries(&r), vec![("engagement", "n", limit as u32, want as f64)]);
+        assert_eq!(entries(&r), vec![("engagement", "n", limit as u32, want)]);
         acts.reverse();
         assert_eq!(check(&m, &lead(&[]), &acts, now()), r);
     }
@@ -160,7 +160,7 @@ fn timeframe_excludes_old_and_future_activities() {
         act("call", None, None, 400 * DAY),
     ];
     let r = check(&m, &lead(&[]), &acts, now());
-    assert_eq!(entries(&r), vec![("engagement", "any", 2, 2.0)]);
+    assert_eq!(entries(&r), vec![("engagement", "any", 2, 2)]);
     // No occurred_at (or a hidden one): never counts.
     let mut a = act("call", None, None, DAY);
     a.set("occurred_at", Value::Null);
@@ -187,19 +187,16 @@ fn min_count_outcome_and_activity_conditions() {
         long,
     ];
     let r = check(&m, &lead(&[]), &two_inbound, now());
-    assert_eq!(
-        entries(&r),
-        vec![("e", "no_answer", 2, -4.0), ("e", "long_call", 1, 7.0)]
-    );
+    assert_eq!(entries(&r), vec![("e", "no_answer", 2, -4), ("e", "long_call", 1, 7)]);
     let mut three = two_inbound.to_vec();
     three.push(act("visit", Some("inbound"), None, 13 * DAY));
     let r = check(&m, &lead(&[]), &three, now());
     assert_eq!(
         entries(&r),
         vec![
-            ("e", "responsive", 1, 5.0),
-            ("e", "no_answer", 2, -4.0),
-            ("e", "long_call", 1, 7.0)
+            ("e", "responsive", 1, 5),
+            ("e", "no_answer", 2, -4),
+            ("e", "long_call", 1, 7)
         ]
     );
 }
@@ -228,13 +225,13 @@ fn group_caps_floors_and_total_cap_are_explained() {
     assert_eq!(
         entries(&r),
         vec![
-            ("fit", "referral", 1, 25.0),
-            ("fit", "big", 1, 20.0),
-            ("fit", "cap", 0, -15.0),
-            ("bonus", "urgent", 1, 40.0),
-            ("engagement", "no_answer", 3, -9.0),
-            ("engagement", "floor", 0, 4.0),
-            ("total", "cap", 0, -5.0),
+            ("fit", "referral", 1, 25),
+            ("fit", "big", 1, 20),
+            ("fit", "cap", 0, -15),
+            ("bonus", "urgent", 1, 40),
+            ("engagement", "no_answer", 3, -9),
+            ("engagement", "floor", 0, 4),
+            ("total", "cap", 0, -5),
         ]
     );
     assert_eq!((r.score, r.tier.as_str()), (60, "top"));
@@ -243,9 +240,9 @@ fn group_caps_floors_and_total_cap_are_explained() {
     assert_eq!(
         entries(&r),
         vec![
-            ("engagement", "no_answer", 3, -9.0),
-            ("engagement", "floor", 0, 4.0),
-            ("total", "floor", 0, 5.0),
+            ("engagement", "no_answer", 3, -9),
+            ("engagement", "floor", 0, 4),
+            ("total", "floor", 0, 5),
         ]
     );
     assert_eq!(r.score, 0);
@@ -267,7 +264,7 @@ fn tiers_pick_the_first_reached() {
         let acts: Vec<Record> = (0..n).map(|_| act("note", None, None, HOUR)).collect();
         let r = check(&m, &lead(&[]), &acts, now());
         assert_eq!(
-            (r.score, r.tier.as_str(), r.temperature.as_str()),
+            (r.score, r.tier.as_str(), r.temperature.key()),
             (n.min(100), tier, temp)
         );
     }
@@ -283,10 +280,10 @@ fn reset_when_lost() {
     ]);
     let r = check(&m, &l, &[act("meeting", None, None, DAY)], now());
     assert_eq!(
-        (r.score, r.tier.as_str(), r.temperature.as_str(), r.reset),
+        (r.score, r.tier.as_str(), r.temperature.key(), r.reset),
         (0, "C", "cold", true)
     );
-    assert_eq!(entries(&r), vec![("reset", "lost", 1, 0.0)]);
+    assert_eq!(entries(&r), vec![("reset", "lost", 1, 0)]);
     assert_eq!(r.contributions[0].kind, ContributionKind::Reset);
 }
 
@@ -523,21 +520,21 @@ fn default_model_on_realistic_leads() {
     assert_eq!(
         entries(&r),
         vec![
-            ("fit", "referral", 1, 20.0),
-            ("fit", "value_15k_plus", 1, 15.0),
-            ("fit", "major_project", 1, 10.0),
-            ("fit", "has_phone", 1, 5.0),
-            ("fit", "has_email", 1, 3.0),
-            ("fit", "urgent", 1, 5.0),
-            ("fit", "cap", 0, -8.0),
-            ("engagement", "inbound_call", 2, 16.0),
-            ("engagement", "meeting_or_visit", 1, 14.0),
-            ("engagement", "message_reply", 1, 5.0),
-            ("engagement", "responsive", 1, 5.0),
-            ("engagement", "unanswered_call", 1, -2.0),
+            ("fit", "referral", 1, 20),
+            ("fit", "value_15k_plus", 1, 15),
+            ("fit", "major_project", 1, 10),
+            ("fit", "has_phone", 1, 5),
+            ("fit", "has_email", 1, 3),
+            ("fit", "urgent", 1, 5),
+            ("fit", "cap", 0, -8),
+            ("engagement", "inbound_call", 2, 16),
+            ("engagement", "meeting_or_visit", 1, 14),
+            ("engagement", "message_reply", 1, 5),
+            ("engagement", "responsive", 1, 5),
+            ("engagement", "unanswered_call", 1, -2),
         ]
     );
-    assert_eq!((r.score, r.tier.as_str(), r.temperature.as_str()), (88, "A", "hot"));
+    assert_eq!((r.score, r.tier.as_str(), r.temperature.key()), (88, "A", "hot"));
 
     // A storm-damage canvass lead with a recent visit and a call back: warm.
     let warm = lead(&[
@@ -554,7 +551,7 @@ fn default_model_on_realistic_leads() {
     ];
     let r = check(&m, &warm, &acts, now());
     // Fit 10 + 15 + 10 + 5 + 3 = 43; call 10 * 23/30 -> 8; visit 15 * 40/60 = 10.
-    assert_eq!((r.score, r.temperature.as_str()), (61, "warm"));
+    assert_eq!((r.score, r.temperature.key()), (61, "warm"));
 
     // A website repair lead who never picks up: cold.
     let cold = lead(&[
@@ -572,7 +569,7 @@ fn default_model_on_realistic_leads() {
     ];
     let r = check(&m, &cold, &acts, now());
     // Fit 10 + 8 + 5 = 23; three misses within 14 days -6; reply 5 * 10/30 -> 2.
-    assert_eq!((r.score, r.temperature.as_str()), (19, "cold"));
+    assert_eq!((r.score, r.temperature.key()), (19, "cold"));
 
     // A bare door knock: cold, and lost leads reset.
     let knock = lead(&[("source", "door_knock".into()), ("phone", "+13035550103".into())]);
@@ -834,9 +831,9 @@ proptest! {
     ) {
         let as_of = Timestamp(now().0 - as_of_hours * HOUR);
         let r = m.evaluate(&l, &acts, as_of);
-        prop_assert_eq!(m.score(&l, &acts, as_of), (r.score, r.temperature.as_str()));
-        let sum: f64 = r.contributions.iter().map(|c| c.points).sum();
-        prop_assert_eq!(sum, r.score as f64);
+        prop_assert_eq!(m.score(&l, &acts, as_of), (r.score, r.temperature.key()));
+        let sum: i64 = r.contributions.iter().map(|c| c.points).sum();
+        prop_assert_eq!(sum, r.score);
         prop_assert!((0..=100).contains(&r.score));
         prop_assert_eq!(r.reset, r.contributions.iter().any(|c| c.kind == ContributionKind::Reset));
         // The order of activities does not matter (newest first is the fast path).

@@ -8,6 +8,29 @@ fun check(cond: Boolean, what: String) {
     if (!cond) throw AssertionError(what)
 }
 
+/** A JSON string literal (or `null`), for building a patch by hand. */
+fun jsonText(s: String?): String {
+    if (s == null) return "null"
+    val out = StringBuilder("\"")
+    for (c in s) {
+        when {
+            c == '"' -> out.append("\\\"")
+            c == '\\' -> out.append("\\\\")
+            c < ' ' -> out.append(String.format("\\u%04x", c.code))
+            else -> out.append(c)
+        }
+    }
+    return out.append('"').toString()
+}
+
+/** Every writable typed field of a lead, as read, as a patch: what an edit screen saves. */
+fun leadPatch(l: Lead, notes: String? = l.notes): String = listOf(
+    "first_name" to l.firstName, "last_name" to l.lastName, "company_name" to l.companyName,
+    "email" to l.email, "phone" to l.phone, "city" to l.city, "source" to l.source, "status" to l.status,
+    "owner_id" to l.ownerId, "project_type" to l.projectType, "priority" to l.priority,
+    "estimated_value" to l.estimatedValue, "notes" to notes,
+).joinToString(", ", "{", "}") { (k, v) -> "\"$k\": ${jsonText(v)}" }
+
 inline fun <reified E : Throwable> expect(block: () -> Unit): E {
     try {
         block()
@@ -54,7 +77,8 @@ fun main() {
                 check(scores == scores.sortedDescending(), "sorted")
                 val why = admin.explainScore(page.items[0].id)
                 check(why.score == page.items[0].score, "same score")
-                check(Math.round(why.lines.sumOf { it.points }) == why.score, "lines add up")
+                check(why.lines.sumOf { it.points } == why.score, "lines add up")
+                check(why.temperature == page.items[0].temperature, "the same Temperature enum as the lead's")
                 val e = expect<CrmException.InvalidQuery> { admin.listLeads(ListQuery(q = "score>>")) }
                 check(e.code == "invalid_query", "code")
             }
@@ -193,6 +217,43 @@ fun main() {
                 val bad = expect<CrmException.Validation> { estimateMove(est, contact.id, "lots") }
                 check(bad.fields.map { it.path to it.code } == listOf("quote_lines[0].quantity" to "invalid_type"), "bad ${bad.fields}")
                 check(est.pendingChanges(1000u).size == 3, "nothing queued by refusals")
+            }
+        },
+        "a lead read and written back unchanged is stored unchanged (money above all)" to {
+            Crm.open(path, email.getValue("admin")).use { admin ->
+                val id = admin.listLeads(ListQuery(limit = 1u)).items[0].id
+                val start = admin.getLead(id)
+                admin.updateLead(id, start.version, """{"estimated_value": "18500.00", "notes": "Tear-off\nand \"re-roof\""}""")
+                val read = admin.getLead(id)
+                check(read.estimatedValue == "18500.00", "money reads as the decimal string it was given: ${read.estimatedValue}")
+                admin.pendingChanges(1000u).lastOrNull()?.let { admin.markSynced(it.seq) }
+                // Everything read, written back as is: nothing changes, nothing is queued for sync.
+                val same = admin.updateLead(id, read.version, leadPatch(read))
+                check(same == read, "the write-back changed the lead: $read -> $same")
+                check(admin.getLead(id) == read, "stored unchanged")
+                check(admin.pendingChanges(1000u).isEmpty(), "nothing to sync")
+                // Saving the edit screen with one change: only that field changes; money stays $18,500.
+                val edited = admin.updateLead(id, read.version, leadPatch(read, notes = "ladder needed"))
+                check(edited.version == read.version + 1uL && edited.notes == "ladder needed", "edited $edited")
+                check(edited.estimatedValue == "18500.00", "money unchanged: ${edited.estimatedValue}")
+                check(edited.json.contains("\"estimated_value\":\"18500.00\""), "JSON form ${edited.json}")
+                val w = admin.pendingChanges(1000u).single().writes.first { it.entity == "lead" }
+                check(w.patchJson == """{"notes":"ladder needed"}""", "only the notes changed: ${w.patchJson}")
+                // The same unit goes into any record's patch: a cent read is a cent written.
+                val rec = admin.get("lead", id)
+                val back = admin.update("lead", id, rec.version, """{"estimated_value": "${edited.estimatedValue}"}""")
+                check(back == rec, "generic write-back unchanged")
+            }
+        },
+        "a field error names its message as the core and WASM do" to {
+            Crm.open(path, email.getValue("admin")).use { admin ->
+                val id = admin.listLeads(ListQuery(limit = 1u)).items[0].id
+                val v = admin.getLead(id).version
+                val e = expect<CrmException.Validation> {
+                    admin.updateLead(id, v, """{"estimated_value": "12.345", "email": "nope"}""")
+                }
+                check(e.fields.map { it.path }.sorted() == listOf("email", "estimated_value"), "all fields at once ${e.fields}")
+                check(e.fields.all { it.message.isNotBlank() }, "messages ${e.fields}")
             }
         },
         "calls from several threads share one handle" to {

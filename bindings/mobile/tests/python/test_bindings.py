@@ -65,7 +65,9 @@ def test_filter_language_and_score_explanation(demo):
     assert scores == sorted(scores, reverse=True)
     why = admin.explain_score(page.items[0].id)
     assert why.score == page.items[0].score
-    assert round(sum(line.points for line in why.lines)) == why.score
+    assert sum(line.points for line in why.lines) == why.score
+    assert all(isinstance(line.points, int) for line in why.lines)
+    assert why.temperature == page.items[0].temperature and isinstance(why.temperature, crm.Temperature)
     with pytest.raises(crm.CrmError.InvalidQuery) as e:
         admin.list_leads(crm.ListQuery(q="score>>"))
     assert e.value.code == "invalid_query"
@@ -231,3 +233,43 @@ def test_front_desk_checks_in_offline(tmp_path):
     assert n.active_members > 0 and len(n.check_ins_by_hour) == 7
     with pytest.raises(crm.CrmError.Validation):
         staff.membership_numbers("March")
+
+
+def _lead_patch(lead, **changes):
+    """Every writable typed field of a lead, as read, as a patch: what an edit screen saves."""
+    fields = ("first_name", "last_name", "company_name", "email", "phone", "city", "source", "status",
+              "owner_id", "project_type", "priority", "estimated_value", "notes")
+    patch = {f: getattr(lead, f) for f in fields}
+    patch.update(changes)
+    return json.dumps(patch)
+
+
+def test_a_lead_read_and_written_back_unchanged_is_stored_unchanged(demo):
+    path, emails = demo
+    admin = crm.Crm.open(path, emails["admin"])
+    lead_id = admin.list_leads(crm.ListQuery(limit=1)).items[0].id
+    start = admin.get_lead(lead_id)
+    admin.update_lead(lead_id, start.version, json.dumps({"estimated_value": "18500.00", "notes": "Tear-off\nand \"re-roof\""}))
+    read = admin.get_lead(lead_id)
+    assert read.estimated_value == "18500.00"
+    pending = admin.pending_changes(1000)
+    if pending:
+        admin.mark_synced(pending[-1].seq)
+    same = admin.update_lead(lead_id, read.version, _lead_patch(read))
+    assert same == read
+    assert admin.get_lead(lead_id) == read
+    assert admin.pending_changes(1000) == []
+    edited = admin.update_lead(lead_id, read.version, _lead_patch(read, notes="ladder needed"))
+    assert (edited.version, edited.notes, edited.estimated_value) == (read.version + 1, "ladder needed", "18500.00")
+    [write] = [w for w in admin.pending_changes(1000)[0].writes if w.entity == "lead"]
+    assert json.loads(write.patch_json) == {"notes": "ladder needed"}
+
+
+def test_field_errors_say_message(demo):
+    path, emails = demo
+    admin = crm.Crm.open(path, emails["admin"])
+    lead = admin.list_leads(crm.ListQuery(limit=1)).items[0]
+    with pytest.raises(crm.CrmError.Validation) as e:
+        admin.update_lead(lead.id, lead.version, json.dumps({"estimated_value": "12.345", "email": "nope"}))
+    assert sorted(f.path for f in e.value.fields) == ["email", "estimated_value"]
+    assert all(f.message for f in e.value.fields)

@@ -459,7 +459,8 @@ class Contribution:
     group: str
     rule: str
     count: int
-    points: float
+    #: Whole points, as the core computes them.
+    points: int
     kind: str
 
 
