@@ -15,7 +15,8 @@ use crate::due::DueDef;
 use crate::query::{Filter, Op};
 use crate::record::Record;
 use crate::schema::{EntityDef, FieldDef as F};
-use crate::value::{FieldType as T, Timestamp, Value};
+use crate::value::{FieldType as T, Id, Timestamp, Value};
+use serde_json::{Map, Value as Json};
 
 /// The schema version that added follow-ups.
 pub const SINCE: u32 = 9;
@@ -86,6 +87,63 @@ pub fn carries(def: &EntityDef) -> bool {
     def.computed_def(FOLLOWUP).is_some()
 }
 
+/// The follow-up a new record (an activity) plans on the record it is logged against: which
+/// record, and the time and owner to set on it. The one rule, used by a single create and by an
+/// import alike (`Service::create`, `Service::import_csv`).
+#[derive(Clone, Debug)]
+pub struct Planned {
+    /// The record's type (one that [`carries`] follow-ups).
+    pub target: &'static EntityDef,
+    pub id: Id,
+    /// `next_followup_at` to set.
+    pub at: Value,
+    /// `followup_owner_id` to set, when the new record names one.
+    pub owner: Option<Value>,
+}
+
+impl Planned {
+    /// The update of the target record, as a patch.
+    pub fn patch(&self) -> Map<String, Json> {
+        let mut patch = Map::new();
+        patch.insert(NEXT_FOLLOWUP_AT.into(), self.at.to_json());
+        if let Some(o) = &self.owner {
+            patch.insert(FOLLOWUP_OWNER_ID.into(), o.to_json());
+        }
+        patch
+    }
+
+    /// Sets the planned fields on a record written in the same change set (created with it).
+    pub fn apply(&self, target: &mut Record) {
+        target.set(NEXT_FOLLOWUP_AT, self.at.clone());
+        if let Some(o) = &self.owner {
+            target.set(FOLLOWUP_OWNER_ID, o.clone());
+        }
+    }
+}
+
+/// What a new record plans: when it carries `next_followup_at` and its type names follow-up links
+/// (`EntityRules::followup_links`, an activity's [`crate::entity::activity::FOLLOWUP_LINKS`]),
+/// the first record it references through them whose type carries follow-ups, with that time and
+/// the `followup_owner_id` it gives, if any. `None`: it plans nothing.
+pub fn planned(rec: &Record) -> Option<Planned> {
+    let def = rec.entity;
+    let at = rec.get(NEXT_FOLLOWUP_AT).filter(|v| !v.is_null())?.clone();
+    let owner = rec.get(FOLLOWUP_OWNER_ID).filter(|v| !v.is_null()).cloned();
+    def.rules.followup_links().iter().find_map(|link| {
+        let id = rec.id_of(link)?;
+        let Some(T::Ref(target)) = def.def(link).map(|f| f.spec.ty.clone()) else {
+            return None;
+        };
+        let target = crate::entity::entity(target).filter(|t| carries(t))?;
+        Some(Planned {
+            target,
+            id,
+            at: at.clone(),
+            owner: owner.clone(),
+        })
+    })
+}
+
 fn at(r: &Record) -> Option<Timestamp> {
     r.get(NEXT_FOLLOWUP_AT).and_then(Value::as_timestamp)
 }
@@ -135,7 +193,6 @@ mod tests {
     use super::*;
     use crate::entity::LEAD;
     use crate::query::Compiled;
-    use crate::value::Id;
 
     /// Around the day's edges (nulls included), exactly one option's expansion holds, it is the
     /// evaluated one, and every negation holds on the rest.

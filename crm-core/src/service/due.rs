@@ -6,13 +6,12 @@ use crate::access::Actor;
 use crate::change::{ChangeSet, Write};
 use crate::computed::ComputeCtx;
 use crate::due::{self, DueItem};
-use crate::entity::{self, DUE_MARK, due_mark, followup};
+use crate::entity::{DUE_MARK, due_mark, followup};
 use crate::error::{Error, Result, codes};
 use crate::query::{Filter, Op, StoreQuery};
 use crate::record::Record;
 use crate::store::Store;
-use crate::value::{FieldType, Id, Timestamp, Value};
-use serde_json::Map;
+use crate::value::{Id, Timestamp, Value};
 
 /// Records one due scan reads per query (a scan pages through every due record).
 const DUE_PAGE: u32 = 500;
@@ -27,45 +26,17 @@ impl<S: Store> Service<S> {
     /// needs update access to that record and its follow-up fields). Runs before the record's
     /// rescoring and rollups, which then derive onto that update.
     pub(crate) async fn followup_into(&self, actor: &Actor, rec: &Record, cs: &mut ChangeSet) -> Result<()> {
-        let def = rec.entity;
-        let links = def.rules.followup_links();
-        let Some(at) = rec
-            .get(followup::fields::NEXT_FOLLOWUP_AT)
-            .filter(|v| !v.is_null())
-            .cloned()
-        else {
+        let Some(plan) = followup::planned(rec) else {
             return Ok(());
         };
-        let owner = rec
-            .get(followup::fields::FOLLOWUP_OWNER_ID)
-            .filter(|v| !v.is_null())
-            .cloned();
-        for link in links {
-            let Some(id) = rec.id_of(link) else { continue };
-            let Some(FieldType::Ref(target)) = def.def(link).map(|f| f.spec.ty.clone()) else {
-                continue;
-            };
-            let Some(tdef) = entity::entity(target).filter(|t| followup::carries(t)) else {
-                continue;
-            };
-            if let Some(staged) = cs.staged_mut(tdef, id) {
-                // Written earlier in this change set (created with it): the write carries it.
-                staged.set(followup::fields::NEXT_FOLLOWUP_AT, at);
-                if let Some(o) = owner {
-                    staged.set(followup::fields::FOLLOWUP_OWNER_ID, o);
-                }
-                return Ok(());
-            }
-            let cur = self.visible(actor, tdef, id).await?;
-            let mut patch = Map::new();
-            patch.insert(followup::fields::NEXT_FOLLOWUP_AT.into(), at.to_json());
-            if let Some(o) = owner {
-                patch.insert(followup::fields::FOLLOWUP_OWNER_ID.into(), o.to_json());
-            }
-            self.prepare_update_into(actor, tdef, id, cur.version, &patch, cs)
-                .await?;
+        if let Some(staged) = cs.staged_mut(plan.target, plan.id) {
+            // Written earlier in this change set (created with it): the write carries it.
+            plan.apply(staged);
             return Ok(());
         }
+        let cur = self.visible(actor, plan.target, plan.id).await?;
+        self.prepare_update_into(actor, plan.target, plan.id, cur.version, &plan.patch(), cs)
+            .await?;
         Ok(())
     }
 
