@@ -1,6 +1,7 @@
 //! Follow-ups: a record that opts in (leads and contacts today; jobs when they land) carries a next
 //! follow-up time and the user who owes it, and gets a computed `followup` field — `none`,
-//! `overdue`, `due_today` or `upcoming` as of today (UTC) — that filters on every store
+//! `overdue`, `due_today` or `upcoming` as of the tenant's today (its day in the organization's
+//! `timezone`, [`ComputeCtx::local_day`]) — that filters on every store
 //! (`followup:overdue`) because it expands into ranges on the stored time, like a membership's
 //! status ([`crate::computed`]). It is never a stored flag: tomorrow's `overdue` needs no batch job.
 //! The record also falls due ([`crate::due`]) when its follow-up time has come: a
@@ -33,7 +34,7 @@ pub mod fields {
 use fields::*;
 
 super::keyed_enum!(
-    /// Where a record's next follow-up stands today (UTC).
+    /// Where a record's next follow-up stands on the tenant's today (in its time zone).
     FollowupStatus {
         /// No follow-up set.
         None = "none",
@@ -148,10 +149,9 @@ fn at(r: &Record) -> Option<Timestamp> {
     r.get(NEXT_FOLLOWUP_AT).and_then(Value::as_timestamp)
 }
 
-/// The start of today and of tomorrow (UTC) as of the context's time.
+/// The start of the tenant's today and tomorrow, in its time zone, as of the context's time.
 fn day(cx: &ComputeCtx) -> (Timestamp, Timestamp) {
-    let today = Timestamp::from_date(cx.today());
-    (today, today.plus_days(1))
+    cx.local_day()
 }
 
 /// The status as of the context's day.
@@ -232,6 +232,83 @@ mod tests {
                 assert_eq!(not.eval(&r), Some(s.key() != want));
             }
         }
+    }
+
+    fn in_zone(now: &str, zone: &str) -> ComputeCtx {
+        let mut org = Record::empty(&crate::entity::ORGANIZATION, Id::nil(), Id::nil(), Timestamp(0));
+        org.set(crate::entity::people::org_fields::TIMEZONE, zone);
+        ComputeCtx::new(Timestamp::parse(now).unwrap(), Some(org))
+    }
+
+    fn status_at(cx: &ComputeCtx, t: &str) -> &'static str {
+        let mut r = Record::empty(&LEAD, Id::nil(), Id::nil(), Timestamp(0));
+        r.set(NEXT_FOLLOWUP_AT, Timestamp::parse(t).unwrap());
+        let want = eval(&r, cx);
+        // The filter selects what evaluates, in the zone too.
+        for s in FollowupStatus::ALL {
+            let f = Compiled::compile(&expand(*s, cx), &LEAD).unwrap();
+            assert_eq!(f.eval(&r), Some(s == &want), "{s:?} at {t}");
+        }
+        want.key()
+    }
+
+    /// "Today" is the tenant's day in its time zone: at 21:00 in Denver (03:00 UTC the next day)
+    /// a follow-up at 14:00 Denver time is due today, not overdue, and one at midnight Denver
+    /// time is upcoming; the edges are the zone's midnights.
+    #[test]
+    fn due_today_and_overdue_follow_the_tenants_time_zone() {
+        let denver = in_zone("2025-06-02T03:00:00Z", "America/Denver");
+        let utc = in_zone("2025-06-02T03:00:00Z", "UTC");
+        assert_eq!(
+            denver.local_day(),
+            (
+                Timestamp::parse("2025-06-01T06:00:00Z").unwrap(),
+                Timestamp::parse("2025-06-02T06:00:00Z").unwrap()
+            )
+        );
+        for (t, in_denver, in_utc) in [
+            ("2025-06-01T05:59:59.999999Z", "overdue", "overdue"),
+            ("2025-06-01T06:00:00Z", "due_today", "overdue"),
+            ("2025-06-01T20:00:00Z", "due_today", "overdue"),
+            ("2025-06-02T00:30:00Z", "due_today", "due_today"),
+            ("2025-06-02T05:59:59.999999Z", "due_today", "due_today"),
+            ("2025-06-02T06:00:00Z", "upcoming", "due_today"),
+            ("2025-06-03T00:00:00Z", "upcoming", "upcoming"),
+        ] {
+            assert_eq!(status_at(&denver, t), in_denver, "{t} in Denver");
+            assert_eq!(status_at(&utc, t), in_utc, "{t} in UTC");
+        }
+        // East of UTC: at 23:30 UTC it is already tomorrow in Berlin (01:30 CEST).
+        let berlin = in_zone("2025-06-01T23:30:00Z", "Europe/Berlin");
+        assert_eq!(status_at(&berlin, "2025-06-01T21:00:00Z"), "overdue");
+        assert_eq!(status_at(&berlin, "2025-06-01T22:00:00Z"), "due_today");
+        // No zone set, or one the database does not know: UTC.
+        let none = ComputeCtx::new(Timestamp::parse("2025-06-02T03:00:00Z").unwrap(), None);
+        assert_eq!(status_at(&none, "2025-06-01T20:00:00Z"), "overdue");
+        assert_eq!(
+            in_zone("2025-06-02T03:00:00Z", "Mars/Olympus").local_day(),
+            utc.local_day()
+        );
+    }
+
+    /// On the days the clocks change the tenant's day is 23 or 25 hours long.
+    #[test]
+    fn the_tenants_day_is_short_or_long_when_the_clocks_change() {
+        let hours = |cx: &ComputeCtx| {
+            let (a, b) = cx.local_day();
+            (b.0 - a.0) / 3_600_000_000
+        };
+        // Denver springs forward on 2025-03-09 and falls back on 2025-11-02.
+        let spring = in_zone("2025-03-09T18:00:00Z", "America/Denver");
+        assert_eq!(hours(&spring), 23);
+        assert_eq!(spring.local_day().1, Timestamp::parse("2025-03-10T06:00:00Z").unwrap());
+        assert_eq!(status_at(&spring, "2025-03-10T05:30:00Z"), "due_today");
+        assert_eq!(status_at(&spring, "2025-03-10T06:00:00Z"), "upcoming");
+        let autumn = in_zone("2025-11-02T18:00:00Z", "America/Denver");
+        assert_eq!(hours(&autumn), 25);
+        assert_eq!(autumn.local_day().0, Timestamp::parse("2025-11-02T06:00:00Z").unwrap());
+        assert_eq!(status_at(&autumn, "2025-11-03T06:30:00Z"), "due_today");
+        assert_eq!(status_at(&autumn, "2025-11-03T07:00:00Z"), "upcoming");
     }
 
     #[test]
