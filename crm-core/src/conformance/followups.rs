@@ -164,6 +164,68 @@ pub fn imported_activities_set_follow_ups_as_logged_ones<S: Store>(store: S) {
     assert_eq!((followup_at(&a2), a2.version), (Some(at(-2)), a.version + 1));
 }
 
+/// "My follow-ups today": what the user owes (the follow-up owner, else the record's owner) that
+/// is overdue or due today, leads and contacts together, earliest first, within their read scope.
+pub fn my_followups_are_what_the_user_owes_due_today_or_overdue<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    let (me, manager) = (f.sales_a.user_id.unwrap(), f.manager.user_id.unwrap());
+    let lead = |first: &str, h: i64, followup_owner: Option<Id>| {
+        let mut input = json!({"first_name": first, "next_followup_at": at(h).to_rfc3339()});
+        if let Some(o) = followup_owner {
+            input["followup_owner_id"] = json!(o.to_string());
+        }
+        f.lead(&f.sales_a, input).id
+    };
+    let overdue = lead("Overdue", -30, None);
+    let today = lead("Today", 3, None);
+    let _later = lead("Later", 60, None);
+    let owed_by_manager = lead("Manager's", 1, Some(manager));
+    let _none = f.lead(&f.sales_a, json!({"first_name": "None"}));
+    let contact = block(f.svc.create(
+        &f.sales_a,
+        "contact",
+        &obj(json!({"first_name": "Cy", "next_followup_at": at(-1).to_rfc3339()})),
+    ))
+    .unwrap()
+    .id;
+    // Another team's lead whose follow-up names me: I may not read it, so it is not listed.
+    let theirs = f.lead(
+        &f.sales_b,
+        json!({"first_name": "Theirs", "next_followup_at": at(2).to_rfc3339(), "followup_owner_id": me.to_string()}),
+    );
+    let mine = |a: &Actor| -> Vec<(String, Id)> {
+        block(f.svc.my_followups(a, None))
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.entity.name.to_owned(), r.id))
+            .collect()
+    };
+    assert_eq!(
+        mine(&f.sales_a),
+        vec![
+            ("lead".to_owned(), overdue),
+            ("contact".to_owned(), contact),
+            ("lead".to_owned(), today)
+        ]
+    );
+    let first = block(f.svc.my_followups(&f.sales_a, Some(1))).unwrap();
+    assert_eq!(first.iter().map(|r| r.id).collect::<Vec<_>>(), vec![overdue]);
+    assert_eq!(
+        crate::entity::followup::status_of(&first[0]),
+        Some(crate::entity::followup::FollowupStatus::Overdue)
+    );
+    assert_eq!(mine(&f.manager), vec![("lead".to_owned(), owed_by_manager)]);
+    assert!(
+        mine(&f.sales_b).is_empty(),
+        "{:?}: owed by me, not by its owner",
+        theirs.id
+    );
+    assert!(mine(&f.admin).is_empty(), "the system owes none");
+    // Tomorrow the due-today one is overdue and the upcoming one is still to come.
+    f.clock.set(at(24));
+    assert_eq!(mine(&f.sales_a).len(), 3);
+}
+
 fn hot_model<S: Store>(f: &Fixture<S>) {
     // Referrals (20 fit points) are hot under this model.
     let mut m = crate::scoring::default_model();

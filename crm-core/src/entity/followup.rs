@@ -145,6 +145,46 @@ pub fn planned(rec: &Record) -> Option<Planned> {
     })
 }
 
+/// The records whose follow-up `user` owes, as a predicate on stored fields: the follow-up owner
+/// is `user`, or none is set and the record's owner is `user` (`followup_owner_id` defaults to
+/// the owner).
+pub fn owed_by(def: &EntityDef, user: Id) -> Filter {
+    let mut parts = vec![Filter::and([
+        Filter::Not(Box::new(Filter::IsNull {
+            field: FOLLOWUP_OWNER_ID.into(),
+        })),
+        Filter::eq(FOLLOWUP_OWNER_ID, user),
+    ])];
+    if let Some(owner) = def.owner_field {
+        parts.push(Filter::and([
+            Filter::IsNull {
+                field: FOLLOWUP_OWNER_ID.into(),
+            },
+            Filter::Not(Box::new(Filter::IsNull { field: owner.into() })),
+            Filter::eq(owner, user),
+        ]));
+    }
+    Filter::Or(parts)
+}
+
+/// Who owes a record's follow-up: its `followup_owner_id`, else its owner ([`owed_by`]).
+pub fn owner(r: &Record) -> Option<Id> {
+    r.id_of(FOLLOWUP_OWNER_ID)
+        .or_else(|| r.entity.owner_field.and_then(|f| r.id_of(f)))
+}
+
+/// The statuses "my follow-ups today" lists: overdue, then due today.
+pub const TODAY: [FollowupStatus; 2] = [FollowupStatus::Overdue, FollowupStatus::DueToday];
+
+/// A stored record's status as evaluated at read (its computed `followup`), if it carries follow-ups.
+pub fn status_of(r: &Record) -> Option<FollowupStatus> {
+    let (i, _) = r.entity.computed_def(FOLLOWUP)?;
+    match r.computed.get(i)? {
+        Value::Text(s) => FollowupStatus::from_key(s),
+        _ => None,
+    }
+}
+
 fn at(r: &Record) -> Option<Timestamp> {
     r.get(NEXT_FOLLOWUP_AT).and_then(Value::as_timestamp)
 }
@@ -289,6 +329,27 @@ mod tests {
             in_zone("2025-06-02T03:00:00Z", "Mars/Olympus").local_day(),
             utc.local_day()
         );
+    }
+
+    /// The follow-up owner owes it; without one, the record's owner does.
+    #[test]
+    fn the_follow_up_owner_owes_it_else_the_records_owner() {
+        let (me, other) = (Id::from_u128(1), Id::from_u128(2));
+        let f = Compiled::compile(&owed_by(&LEAD, me), &LEAD).unwrap();
+        for (owner_id, followup_owner, owed) in [
+            (Some(me), None, true),
+            (Some(me), Some(other), false),
+            (Some(other), Some(me), true),
+            (Some(other), None, false),
+            (None, None, false),
+            (None, Some(me), true),
+        ] {
+            let mut r = Record::empty(&LEAD, Id::nil(), Id::nil(), Timestamp(0));
+            r.set("owner_id", owner_id);
+            r.set(FOLLOWUP_OWNER_ID, followup_owner);
+            assert_eq!(f.eval(&r), Some(owed), "{owner_id:?} {followup_owner:?}");
+            assert_eq!(owner(&r) == Some(me), owed);
+        }
     }
 
     /// On the days the clocks change the tenant's day is 23 or 25 hours long.

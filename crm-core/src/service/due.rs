@@ -16,6 +16,9 @@ use crate::value::{Id, Timestamp, Value};
 /// Records one due scan reads per query (a scan pages through every due record).
 const DUE_PAGE: u32 = 500;
 
+/// The most records [`Service::my_followups`] returns.
+pub const MAX_MY_FOLLOWUPS: u32 = crate::query::MAX_PAGE_SIZE;
+
 /// The lease the due scheduler takes per tenant (see [`Service::claim_scheduler`]).
 pub const SCHEDULER_LEASE: &str = "scheduler:due";
 
@@ -38,6 +41,46 @@ impl<S: Store> Service<S> {
         self.prepare_update_into(actor, plan.target, plan.id, cur.version, &plan.patch(), cs)
             .await?;
         Ok(())
+    }
+
+    /// "My follow-ups today": the records whose follow-up the actor owes ([`followup::owed_by`]:
+    /// its follow-up owner, else its owner) and that are overdue or due today in the tenant's day
+    /// ([`followup::TODAY`]), of every type that carries follow-ups and the actor may read (leads,
+    /// contacts), earliest follow-up first, at most `limit` ([`MAX_MY_FOLLOWUPS`] when `None` or
+    /// more). Read with the actor's scope, as a list is. The system actor owes none.
+    pub async fn my_followups(&self, actor: &Actor, limit: Option<u32>) -> Result<Vec<Record>> {
+        let Some(me) = actor.user_id else {
+            return Ok(Vec::new());
+        };
+        let limit = limit.unwrap_or(MAX_MY_FOLLOWUPS).min(MAX_MY_FOLLOWUPS);
+        let q = followup::TODAY
+            .iter()
+            .map(|s| format!("{}:{}", followup::fields::FOLLOWUP, s.key()))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let mut out: Vec<Record> = Vec::new();
+        for def in crate::entity::all().into_iter().filter(|d| followup::carries(d)) {
+            if actor.authorize(def, crate::access::Action::Read).is_err() {
+                continue;
+            }
+            let req = crate::query::ListRequest {
+                q: Some(q.clone()),
+                filter: Some(followup::owed_by(def, me)),
+                sort: vec![crate::query::SortKey::asc(followup::fields::NEXT_FOLLOWUP_AT)],
+                limit: Some(limit),
+                cursor: None,
+            };
+            out.extend(self.list(actor, def.name, &req).await?.items);
+        }
+        let at = |r: &Record| r.get(followup::fields::NEXT_FOLLOWUP_AT).and_then(Value::as_timestamp);
+        out.sort_by(|a, b| {
+            at(a)
+                .cmp(&at(b))
+                .then(a.entity.name.cmp(b.entity.name))
+                .then(a.id.cmp(&b.id))
+        });
+        out.truncate(limit as usize);
+        Ok(out)
     }
 
     /// What is due in the tenant as of the service's clock and has not fired yet (system use: the
