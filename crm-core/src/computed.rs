@@ -41,6 +41,40 @@ impl ComputeCtx {
         self.now.date()
     }
 
+    /// The tenant's time zone: the organization's `timezone` (an IANA name such as
+    /// `America/Denver`), UTC when unset or not a known zone ([`time_zone`]).
+    pub fn time_zone(&self) -> jiff::tz::TimeZone {
+        self.org
+            .as_ref()
+            .and_then(|o| o.str(crate::entity::people::org_fields::TIMEZONE))
+            .and_then(time_zone)
+            .unwrap_or(jiff::tz::TimeZone::UTC)
+    }
+
+    /// The tenant's today as of the context's time: the instants its day starts and the next one
+    /// starts, in the tenant's [`Self::time_zone`] (a day is 23 or 25 hours long when the clocks
+    /// change). Falls back to the UTC day only for times outside the zone database's range.
+    pub fn local_day(&self) -> (Timestamp, Timestamp) {
+        let utc = || {
+            let today = Timestamp::from_date(self.today());
+            (today, today.plus_days(1))
+        };
+        let Ok(now) = jiff::Timestamp::from_microsecond(self.now.0) else {
+            return utc();
+        };
+        let tz = self.time_zone();
+        let date = now.to_zoned_datetime(tz.clone()).date();
+        let start = |d: jiff::civil::Date| {
+            d.to_zoned_datetime(tz.clone())
+                .ok()
+                .map(|z| Timestamp(z.timestamp().as_microsecond()))
+        };
+        match (start(date), date.tomorrow().ok().and_then(start)) {
+            (Some(a), Some(b)) => (a, b),
+            _ => utc(),
+        }
+    }
+
     /// An integer setting of the tenant, or `default` when unset.
     pub fn setting_i64(&self, name: &str, default: i64) -> i64 {
         self.org
@@ -49,6 +83,12 @@ impl ComputeCtx {
             .and_then(Value::as_i64)
             .unwrap_or(default)
     }
+}
+
+/// The zone an IANA name (`America/Denver`, `Europe/Berlin`, `UTC`) names in the zone database
+/// bundled with the core (the same on every platform), or `None`.
+pub fn time_zone(name: &str) -> Option<jiff::tz::TimeZone> {
+    jiff::tz::TimeZone::get(name.trim()).ok()
 }
 
 /// Sets every computed field of a record as of the context's time.

@@ -80,6 +80,11 @@ impl Rng {
     }
 }
 
+/// How recent an open lead must be to be one of the demo's unanswered inquiries.
+const UNANSWERED_DAYS: i64 = 10;
+/// The fewest activities (inbound calls and messages) an unanswered inquiry has.
+const UNANSWERED_ACTIVITIES: usize = 3;
+
 /// Synthetic data lists, shared with the benchmarks so every generator makes the same kind of rows.
 pub const FIRST: &[&str] = &[
     "Ann", "Bob", "Carla", "Dev", "Elena", "Frank", "Grace", "Hugo", "Iris", "Jamal", "Kim", "Luis", "Mona", "Nate",
@@ -312,9 +317,25 @@ pub async fn load_with<S: Store>(
             input["lost_reason"] =
                 json!(rng.pick(&["price", "went with competitor", "no response", "insurance denied"]));
         }
+        // One in three open leads of the last ten days is a storm-damage call the team has not
+        // returned: the customer phoned in, then called and wrote again, and nobody called back.
+        // Those inquiries make the "untouched hot leads" view (`hot_status:untouched`) a real
+        // one: hot for more than the tenant's hours with no touch (no draw: the demo's other
+        // values stay as they were).
+        let open = !matches!(status, "won" | "lost");
+        let unanswered = open && i % 3 == 0 && now.0 - clock.now().0 <= UNANSWERED_DAYS * Timestamp::MICROS_PER_DAY;
+        if unanswered {
+            input["source"] = json!("phone_in");
+            input["project_type"] = json!("storm_damage");
+            input["phone"] = json!(format!("720-555-{:04}", i % 10_000));
+        }
         let lead = svc.create(&admin, "lead", &obj(input)).await?;
         let (owner, team) = (lead.id_of("owner_id"), lead.id_of("team_id"));
-        let n = rng.index(size.activities_per_lead * 2 + 1);
+        let mut n = rng.index(size.activities_per_lead * 2 + 1);
+        if unanswered {
+            // Three calls and messages at least: what makes such a lead hot.
+            n = n.max(UNANSWERED_ACTIVITIES);
+        }
         // Activities happen between the lead's creation and now, and are logged as they happen (so
         // a lead becomes hot, and is touched, when its activities say). The last one of an open
         // lead sets its next follow-up, one to six days on: by now some are overdue, some due
@@ -324,12 +345,18 @@ pub async fn load_with<S: Store>(
         for _ in 0..n {
             let span = (now.0 - created.0).max(1_000_000) as u64;
             let at = Timestamp(created.0 + (rng.next() % span) as i64);
-            acts.push((at, json!({"kind": rng.pick(ACTIVITY_KINDS), "direction": rng.pick(&["inbound", "outbound"]),
+            let mut act = json!({"kind": rng.pick(ACTIVITY_KINDS), "direction": rng.pick(&["inbound", "outbound"]),
                 "outcome": rng.pick(OUTCOMES), "subject": "Follow-up", "occurred_at": at.to_rfc3339(), "lead_id": lead.id.to_string(),
-                "owner_id": owner, "team_id": team, "duration_minutes": rng.index(45) as i64})));
+                "owner_id": owner, "team_id": team, "duration_minutes": rng.index(45) as i64});
+            if unanswered {
+                // The customer reaching the team (inbound): no touch.
+                act["kind"] = json!(["call", "call", "email", "sms"][acts.len() % 4]);
+                act["direction"] = json!("inbound");
+                act["subject"] = json!("Storm damage: please call back");
+            }
+            acts.push((at, act));
         }
         acts.sort_by_key(|(at, _)| *at);
-        let open = !matches!(status, "won" | "lost");
         for (j, (at, mut input)) in acts.into_iter().enumerate() {
             if open && j + 1 == n {
                 input["next_followup_at"] = json!(at.plus_days(1 + (i % 6) as i64).to_rfc3339());
@@ -686,13 +713,23 @@ mod tests {
     use crate::query::Filter;
 
     /// The demo's follow-up views are not empty: hot leads nobody has touched, follow-ups overdue,
-    /// due today and to come.
+    /// due today and to come; at 600 leads with the CLI's contacts (half the leads) and other
+    /// sizes, at any hour.
     #[test]
     fn the_roofing_demo_has_untouched_hot_leads_and_follow_ups_due() {
+        for (contacts, now) in [
+            (100, "2025-06-01T15:00:00Z"),
+            (300, "2026-12-01T18:47:13Z"),
+            (300, "2026-03-08T02:05:00Z"),
+        ] {
+            follow_up_views_are_not_empty(contacts, Timestamp::parse(now).unwrap());
+        }
+    }
+
+    fn follow_up_views_are_not_empty(contacts: usize, now: Timestamp) {
         let store = Arc::new(MemoryStore::new());
-        let now = Timestamp::parse("2025-06-01T15:00:00Z").unwrap();
         let size = DemoSize {
-            contacts: 100,
+            contacts,
             leads: 600,
             activities_per_lead: 3,
         };
@@ -719,7 +756,7 @@ mod tests {
             "followup:upcoming",
         ];
         let counts: Vec<usize> = views.iter().map(|q| count(q)).collect();
-        eprintln!("{views:?} {counts:?}");
+        eprintln!("{contacts} contacts at {now:?}: {views:?} {counts:?}");
         assert!(counts.iter().all(|c| *c > 0), "{views:?} {counts:?}");
     }
 

@@ -135,6 +135,15 @@ impl Crm {
         })
     }
 
+    /// "My follow-ups today", offline: the leads and contacts whose follow-up the user owes (its
+    /// follow-up owner, else its owner) that are overdue or due today in the tenant's time zone,
+    /// earliest first, at most `limit` (500 when `None`), read from the local database. The core
+    /// decides all of it (`Service::my_followups`).
+    pub fn my_followups(&self, limit: Option<u32>) -> Result<Vec<FollowUp>> {
+        let items = self.run(|a| async move { self.svc.my_followups(&a, limit).await })?;
+        Ok(items.into_iter().map(FollowUp::from).collect())
+    }
+
     /// Leads the user may see, filtered with the text filter language.
     pub fn list_leads(&self, query: ListQuery) -> Result<LeadPage> {
         let page = self.run(|a| async move { self.svc.list(&a, "lead", &list_request(query, None)).await })?;

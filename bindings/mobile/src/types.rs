@@ -145,6 +145,19 @@ pub struct CrmRecord {
     pub json: String,
 }
 
+/// A follow-up the user owes ("my follow-ups today"): the record, when, and where it stands.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct FollowUp {
+    /// `lead` or `contact`.
+    pub entity: String,
+    pub id: String,
+    /// RFC 3339 (UTC).
+    pub next_followup_at: String,
+    /// `overdue` or `due_today`: the core's computed `followup`, in the tenant's day.
+    pub status: String,
+    pub record: CrmRecord,
+}
+
 /// One child type's rows of a parent record (a quote's lines), in their declared order.
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct ChildRecords {
@@ -522,6 +535,23 @@ impl From<Record> for CrmRecord {
             created_at: r.created_at.to_rfc3339(),
             updated_at: r.updated_at.to_rfc3339(),
             json: r.to_json().to_string(),
+        }
+    }
+}
+
+impl From<Record> for FollowUp {
+    fn from(r: Record) -> Self {
+        use crm_core::entity::followup;
+        FollowUp {
+            entity: r.entity.name.to_owned(),
+            id: r.id.to_string(),
+            next_followup_at: r
+                .get(followup::fields::NEXT_FOLLOWUP_AT)
+                .and_then(Value::as_timestamp)
+                .map(|t| t.to_rfc3339())
+                .unwrap_or_default(),
+            status: followup::status_of(&r).map(|s| s.key().to_owned()).unwrap_or_default(),
+            record: r.into(),
         }
     }
 }

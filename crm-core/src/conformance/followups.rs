@@ -88,6 +88,144 @@ pub fn followups_are_computed_views_set_by_activities<S: Store>(store: S) {
     );
 }
 
+/// A CSV import of activities sets the next follow-up as logging them one by one does (the same
+/// rule, `followup::planned`): on the lead, else the contact, in the import's change set, audited,
+/// one write per record with the last row's plan; a refused import and a dry run set nothing.
+pub fn imported_activities_set_follow_ups_as_logged_ones<S: Store>(store: S) {
+    use crate::service::{ImportMode, ImportOptions};
+    let f = Fixture::new(store);
+    let ann = f.lead(&f.sales_a, json!({"first_name": "Ann"}));
+    let bo = f.lead(&f.sales_a, json!({"first_name": "Bo"}));
+    let cy = block(f.svc.create(&f.sales_a, "contact", &obj(json!({"first_name": "Cy"})))).unwrap();
+    let owner = f.sales_b.user_id.unwrap();
+    let import = |csv: String, mode: ImportMode| {
+        let opts = ImportOptions {
+            mode,
+            ..Default::default()
+        };
+        block(f.svc.import_csv(&f.manager, "activity", csv.as_bytes(), &opts)).unwrap()
+    };
+    let lead = |id: Id| block(f.svc.get(&f.admin, "lead", id)).unwrap();
+    let followup_at = |r: &Record| r.get("next_followup_at").and_then(Value::as_timestamp);
+    let header = "kind,direction,lead_id,contact_id,next_followup_at,followup_owner_id\n";
+
+    // A dry run and a refused all-or-nothing import (one bad row) set nothing.
+    let planned = format!("{header}call,outbound,{},,{},\n", ann.id, at(3).to_rfc3339());
+    let before = f.writes_seen();
+    let r = import(planned.clone(), ImportMode::DryRun);
+    assert_eq!((r.valid, r.applied), (1, false), "{r:?}");
+    let r = import(
+        format!("{planned}call,outbound,{},,not a time,\n", bo.id),
+        ImportMode::AllOrNothing,
+    );
+    assert_eq!((r.invalid, r.applied), (1, false), "{r:?}");
+    assert_eq!(f.writes_seen(), before, "nothing written");
+    assert_eq!(followup_at(&lead(ann.id)), None);
+
+    // Two rows plan Ann's follow-up (the later row wins, one write), one plans Cy's with an owner,
+    // Bo's call plans none.
+    let csv = format!(
+        "{header}call,outbound,{ann},,{t3},\nemail,outbound,{ann},,{t30},{owner}\ncall,inbound,{bo},,,\nnote,,,{cy},{t5},{owner}\n",
+        ann = ann.id,
+        bo = bo.id,
+        cy = cy.id,
+        t3 = at(3).to_rfc3339(),
+        t30 = at(30).to_rfc3339(),
+        t5 = at(5).to_rfc3339(),
+    );
+    let (audit0, _) = f.writes_seen();
+    let r = import(csv, ImportMode::AllOrNothing);
+    assert_eq!((r.created, r.invalid, r.applied), (4, 0, true), "{r:?}");
+    let a = lead(ann.id);
+    assert_eq!(followup_at(&a), Some(at(30)));
+    assert_eq!(a.id_of("followup_owner_id"), Some(owner));
+    assert_eq!(a.version, ann.version + 1, "one write of the lead");
+    let b = lead(bo.id);
+    assert_eq!(
+        (followup_at(&b), b.version),
+        (None, bo.version),
+        "Bo's call planned nothing"
+    );
+    let c = block(f.svc.get(&f.admin, "contact", cy.id)).unwrap();
+    assert_eq!(
+        (followup_at(&c), c.id_of("followup_owner_id")),
+        (Some(at(5)), Some(owner))
+    );
+    // Audited: four activities and the two updates.
+    let (audit1, _) = f.writes_seen();
+    assert!(audit1 - audit0 >= 6, "{} audit entries", audit1 - audit0);
+    assert_eq!(f.ids(&f.sales_a, "lead", "followup:upcoming"), vec![ann.id]);
+    assert_eq!(f.ids(&f.sales_a, "contact", "followup:due_today"), vec![cy.id]);
+
+    // A later import plans again on the record as it is now (its version moved).
+    let again = format!("{header}call,outbound,{},,{},\n", ann.id, at(-2).to_rfc3339());
+    assert!(import(again, ImportMode::AllOrNothing).applied);
+    let a2 = lead(ann.id);
+    assert_eq!((followup_at(&a2), a2.version), (Some(at(-2)), a.version + 1));
+}
+
+/// "My follow-ups today": what the user owes (the follow-up owner, else the record's owner) that
+/// is overdue or due today, leads and contacts together, earliest first, within their read scope.
+pub fn my_followups_are_what_the_user_owes_due_today_or_overdue<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    let (me, manager) = (f.sales_a.user_id.unwrap(), f.manager.user_id.unwrap());
+    let lead = |first: &str, h: i64, followup_owner: Option<Id>| {
+        let mut input = json!({"first_name": first, "next_followup_at": at(h).to_rfc3339()});
+        if let Some(o) = followup_owner {
+            input["followup_owner_id"] = json!(o.to_string());
+        }
+        f.lead(&f.sales_a, input).id
+    };
+    let overdue = lead("Overdue", -30, None);
+    let today = lead("Today", 3, None);
+    let _later = lead("Later", 60, None);
+    let owed_by_manager = lead("Manager's", 1, Some(manager));
+    let _none = f.lead(&f.sales_a, json!({"first_name": "None"}));
+    let contact = block(f.svc.create(
+        &f.sales_a,
+        "contact",
+        &obj(json!({"first_name": "Cy", "next_followup_at": at(-1).to_rfc3339()})),
+    ))
+    .unwrap()
+    .id;
+    // Another team's lead whose follow-up names me: I may not read it, so it is not listed.
+    let theirs = f.lead(
+        &f.sales_b,
+        json!({"first_name": "Theirs", "next_followup_at": at(2).to_rfc3339(), "followup_owner_id": me.to_string()}),
+    );
+    let mine = |a: &Actor| -> Vec<(String, Id)> {
+        block(f.svc.my_followups(a, None))
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.entity.name.to_owned(), r.id))
+            .collect()
+    };
+    assert_eq!(
+        mine(&f.sales_a),
+        vec![
+            ("lead".to_owned(), overdue),
+            ("contact".to_owned(), contact),
+            ("lead".to_owned(), today)
+        ]
+    );
+    let first = block(f.svc.my_followups(&f.sales_a, Some(1))).unwrap();
+    assert_eq!(first.iter().map(|r| r.id).collect::<Vec<_>>(), vec![overdue]);
+    assert_eq!(
+        crate::entity::followup::status_of(&first[0]),
+        Some(crate::entity::followup::FollowupStatus::Overdue)
+    );
+    assert_eq!(mine(&f.manager), vec![("lead".to_owned(), owed_by_manager)]);
+    assert!(
+        mine(&f.sales_b).is_empty(),
+        "{:?}: owed by me, not by its owner",
+        theirs.id
+    );
+    assert!(mine(&f.admin).is_empty(), "the system owes none");
+    // Tomorrow the due-today one is overdue and the upcoming one is still to come.
+    f.clock.set(at(24));
+    assert_eq!(mine(&f.sales_a).len(), 3);
+}
+
 fn hot_model<S: Store>(f: &Fixture<S>) {
     // Referrals (20 fit points) are hot under this model.
     let mut m = crate::scoring::default_model();

@@ -134,8 +134,9 @@ macro_rules! conformance_tests {
         // followups.rs (the two-instance case needs two handles of one database: each backend's
         // test file calls `due_events_fire_once_from_two_instances` itself)
         $crate::__conformance_cases!($make;
-            followups_are_computed_views_set_by_activities, untouched_hot_leads_are_a_view_and_fall_due_once,
-            due_events_fire_once_and_only_to_readers);
+            followups_are_computed_views_set_by_activities, imported_activities_set_follow_ups_as_logged_ones,
+            my_followups_are_what_the_user_owes_due_today_or_overdue,
+            untouched_hot_leads_are_a_view_and_fall_due_once, due_events_fire_once_and_only_to_readers);
     };
     ($make:expr, sync_log: $logged:expr $(,)?) => {
         $crate::conformance_tests!($make);

@@ -95,8 +95,19 @@ fn organization() -> EntityDef {
     e
 }
 
-/// The organization's cross-field checks: quote settings and stage probabilities.
+/// The organization's cross-field checks: the time zone, quote settings and stage probabilities.
 fn check_settings(r: &Record, errs: &mut Vec<crate::error::FieldError>) {
+    // The tenant's day (follow-ups due today) is cut in this zone: it must be one the zone
+    // database knows.
+    if let Some(tz) = r.str(org_fields::TIMEZONE)
+        && crate::computed::time_zone(tz).is_none()
+    {
+        errs.push(crate::error::FieldError::new(
+            org_fields::TIMEZONE,
+            crate::error::codes::INVALID_OPTION,
+            "must be an IANA time zone name such as America/Denver or UTC",
+        ));
+    }
     super::quote::check_settings(r, errs);
     super::lead::check_stage_probabilities(r, errs);
 }

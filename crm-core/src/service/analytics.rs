@@ -25,10 +25,10 @@ pub struct AggregateRequest {
     pub group_by: Vec<GroupBy>,
     /// Measures in order; none means a count.
     pub measures: Vec<Measure>,
-    /// The fixed UTC offset of time buckets (`None`: UTC). The organization's `timezone` setting is
-    /// an IANA zone name, and the engine has no zone database to turn it into the offset of each
-    /// day, so callers pass the offset they want (`tz=+02:00`); buckets near a daylight saving change
-    /// use it as given.
+    /// The fixed UTC offset of time buckets (`None`: UTC): callers pass the offset they want
+    /// (`tz=+02:00`), and buckets near a daylight saving change use it as given. (The
+    /// organization's `timezone`, an IANA zone name, decides the tenant's day for follow-ups,
+    /// [`crate::computed::ComputeCtx::local_day`]; buckets do not read it.)
     pub offset: Option<UtcOffset>,
 }
 

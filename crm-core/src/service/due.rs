@@ -6,16 +6,18 @@ use crate::access::Actor;
 use crate::change::{ChangeSet, Write};
 use crate::computed::ComputeCtx;
 use crate::due::{self, DueItem};
-use crate::entity::{self, DUE_MARK, due_mark, followup};
+use crate::entity::{DUE_MARK, due_mark, followup};
 use crate::error::{Error, Result, codes};
 use crate::query::{Filter, Op, StoreQuery};
 use crate::record::Record;
 use crate::store::Store;
-use crate::value::{FieldType, Id, Timestamp, Value};
-use serde_json::Map;
+use crate::value::{Id, Timestamp, Value};
 
 /// Records one due scan reads per query (a scan pages through every due record).
 const DUE_PAGE: u32 = 500;
+
+/// The most records [`Service::my_followups`] returns.
+pub const MAX_MY_FOLLOWUPS: u32 = crate::query::MAX_PAGE_SIZE;
 
 /// The lease the due scheduler takes per tenant (see [`Service::claim_scheduler`]).
 pub const SCHEDULER_LEASE: &str = "scheduler:due";
@@ -27,46 +29,58 @@ impl<S: Store> Service<S> {
     /// needs update access to that record and its follow-up fields). Runs before the record's
     /// rescoring and rollups, which then derive onto that update.
     pub(crate) async fn followup_into(&self, actor: &Actor, rec: &Record, cs: &mut ChangeSet) -> Result<()> {
-        let def = rec.entity;
-        let links = def.rules.followup_links();
-        let Some(at) = rec
-            .get(followup::fields::NEXT_FOLLOWUP_AT)
-            .filter(|v| !v.is_null())
-            .cloned()
-        else {
+        let Some(plan) = followup::planned(rec) else {
             return Ok(());
         };
-        let owner = rec
-            .get(followup::fields::FOLLOWUP_OWNER_ID)
-            .filter(|v| !v.is_null())
-            .cloned();
-        for link in links {
-            let Some(id) = rec.id_of(link) else { continue };
-            let Some(FieldType::Ref(target)) = def.def(link).map(|f| f.spec.ty.clone()) else {
-                continue;
-            };
-            let Some(tdef) = entity::entity(target).filter(|t| followup::carries(t)) else {
-                continue;
-            };
-            if let Some(staged) = cs.staged_mut(tdef, id) {
-                // Written earlier in this change set (created with it): the write carries it.
-                staged.set(followup::fields::NEXT_FOLLOWUP_AT, at);
-                if let Some(o) = owner {
-                    staged.set(followup::fields::FOLLOWUP_OWNER_ID, o);
-                }
-                return Ok(());
-            }
-            let cur = self.visible(actor, tdef, id).await?;
-            let mut patch = Map::new();
-            patch.insert(followup::fields::NEXT_FOLLOWUP_AT.into(), at.to_json());
-            if let Some(o) = owner {
-                patch.insert(followup::fields::FOLLOWUP_OWNER_ID.into(), o.to_json());
-            }
-            self.prepare_update_into(actor, tdef, id, cur.version, &patch, cs)
-                .await?;
+        if let Some(staged) = cs.staged_mut(plan.target, plan.id) {
+            // Written earlier in this change set (created with it): the write carries it.
+            plan.apply(staged);
             return Ok(());
         }
+        let cur = self.visible(actor, plan.target, plan.id).await?;
+        self.prepare_update_into(actor, plan.target, plan.id, cur.version, &plan.patch(), cs)
+            .await?;
         Ok(())
+    }
+
+    /// "My follow-ups today": the records whose follow-up the actor owes ([`followup::owed_by`]:
+    /// its follow-up owner, else its owner) and that are overdue or due today in the tenant's day
+    /// ([`followup::TODAY`]), of every type that carries follow-ups and the actor may read (leads,
+    /// contacts), earliest follow-up first, at most `limit` ([`MAX_MY_FOLLOWUPS`] when `None` or
+    /// more). Read with the actor's scope, as a list is. The system actor owes none.
+    pub async fn my_followups(&self, actor: &Actor, limit: Option<u32>) -> Result<Vec<Record>> {
+        let Some(me) = actor.user_id else {
+            return Ok(Vec::new());
+        };
+        let limit = limit.unwrap_or(MAX_MY_FOLLOWUPS).min(MAX_MY_FOLLOWUPS);
+        let q = followup::TODAY
+            .iter()
+            .map(|s| format!("{}:{}", followup::fields::FOLLOWUP, s.key()))
+            .collect::<Vec<_>>()
+            .join(" OR ");
+        let mut out: Vec<Record> = Vec::new();
+        for def in crate::entity::all().into_iter().filter(|d| followup::carries(d)) {
+            if actor.authorize(def, crate::access::Action::Read).is_err() {
+                continue;
+            }
+            let req = crate::query::ListRequest {
+                q: Some(q.clone()),
+                filter: Some(followup::owed_by(def, me)),
+                sort: vec![crate::query::SortKey::asc(followup::fields::NEXT_FOLLOWUP_AT)],
+                limit: Some(limit),
+                cursor: None,
+            };
+            out.extend(self.list(actor, def.name, &req).await?.items);
+        }
+        let at = |r: &Record| r.get(followup::fields::NEXT_FOLLOWUP_AT).and_then(Value::as_timestamp);
+        out.sort_by(|a, b| {
+            at(a)
+                .cmp(&at(b))
+                .then(a.entity.name.cmp(b.entity.name))
+                .then(a.id.cmp(&b.id))
+        });
+        out.truncate(limit as usize);
+        Ok(out)
     }
 
     /// What is due in the tenant as of the service's clock and has not fired yet (system use: the

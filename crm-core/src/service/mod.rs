@@ -32,7 +32,7 @@ pub use backtest::{BacktestReport, TierStats};
 pub use check_ins::{CheckInAnswer, CheckInInput};
 pub use children::{ChildOp, MAX_CHILD_OPS, MAX_CHILDREN};
 pub use compliance::{IntegrityIssue, IntegrityReport};
-pub use due::SCHEDULER_LEASE;
+pub use due::{MAX_MY_FOLLOWUPS, SCHEDULER_LEASE};
 #[cfg(any(test, feature = "conformance"))]
 pub use front_desk_import::cases as front_desk_import_cases;
 pub use front_desk_import::{Counts, PosImportOptions, PosImportReport};

@@ -220,6 +220,18 @@ impl<S: Store> Service<S> {
             }
         };
 
+        // The write contexts of the records this type's rows may plan a follow-up on (an
+        // activity's lead or contact), read before the session opens.
+        let mut followup_ctxs: Vec<(&'static str, WriteCtx)> = Vec::new();
+        for link in def.rules.followup_links() {
+            if let Some(FieldType::Ref(t)) = def.def(link).map(|f| f.spec.ty.clone())
+                && let Some(tdef) = entity::entity(t).filter(|t| entity::followup::carries(t))
+                && !followup_ctxs.iter().any(|(n, _)| *n == tdef.name)
+            {
+                followup_ctxs.push((tdef.name, self.write_ctx(actor.tenant, tdef).await?));
+            }
+        }
+
         let mut bulk = self.store.bulk(actor.tenant).await?;
         // New leads are routed as single creates are; the cursors are read inside the session.
         let mut router = match def.rules.routed() {
@@ -336,7 +348,10 @@ impl<S: Store> Service<S> {
                     Err(e) => report_row(&mut report, r.row, r.line, row_errors(e)),
                 }
             }
-            let bad = self.check_links_batch(&mut bulk, actor, &built, &mut seen).await?;
+            let mut bad = self.check_links_batch(&mut bulk, actor, &built, &mut seen).await?;
+            let followups = self
+                .followups_batch(&mut bulk, actor, &built, &followup_ctxs, &mut bad)
+                .await?;
             let mut cs = self.change_set(actor.tenant, actor.user_id);
             let (mut created, mut updated) = (Vec::new(), Vec::new());
             for (i, (row, line, b)) in built.into_iter().enumerate() {
@@ -380,6 +395,17 @@ impl<S: Store> Service<S> {
                         });
                     }
                 }
+            }
+            // The follow-ups the valid rows planned: one update per record, as an activity's create does.
+            for (old, rec) in &followups {
+                self.push_change(
+                    actor,
+                    "update",
+                    &format!("{}.updated", rec.entity.name),
+                    Some(old),
+                    rec,
+                    &mut cs,
+                );
             }
             if let Some(r) = router.as_mut() {
                 r.flush(&mut cs);
@@ -447,6 +473,105 @@ impl<S: Store> Service<S> {
                 Built::Update(cur.clone(), rec)
             }
         })
+    }
+
+    /// The follow-ups a batch of new rows plans ([`entity::followup::planned`]: an activity's
+    /// `next_followup_at` sets its lead's or contact's), as single creates set them: the importer
+    /// needs to see the record and may update it and its follow-up fields. The records are read in
+    /// the import's session (one query per type); a row whose follow-up is refused gets the error
+    /// (on `next_followup_at`) and writes nothing. Returns each updated record's stored and new
+    /// state; several rows planning on one record update it once, the last row's plan winning
+    /// (file order, as creates in that order would).
+    async fn followups_batch<B: BulkWrite>(
+        &self,
+        bulk: &mut B,
+        actor: &Actor,
+        built: &[(u64, u64, Built)],
+        ctxs: &[(&'static str, WriteCtx)],
+        bad: &mut HashMap<usize, Vec<FieldError>>,
+    ) -> Result<Vec<(Record, Record)>> {
+        use entity::followup;
+        let plans: Vec<(usize, followup::Planned)> = built
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !bad.contains_key(i))
+            .filter_map(|(i, (_, _, b))| match b {
+                Built::Insert(r, _) => followup::planned(r).map(|p| (i, p)),
+                _ => None,
+            })
+            .collect();
+        let mut stored: HashMap<(&'static str, Id), Record> = HashMap::new();
+        for (name, _) in ctxs {
+            let ids: Vec<Value> = plans
+                .iter()
+                .filter(|(_, p)| p.target.name == *name)
+                .map(|(_, p)| Value::Id(p.id))
+                .collect();
+            let Some(tdef) = plans
+                .iter()
+                .find(|(_, p)| p.target.name == *name)
+                .map(|(_, p)| p.target)
+            else {
+                continue;
+            };
+            let q = StoreQuery::by_id(
+                Filter::In {
+                    field: "id".into(),
+                    values: ids.clone(),
+                },
+                ids.len() as u32 + 1,
+            );
+            for r in bulk.query(tdef, &q).await? {
+                stored.insert((tdef.name, r.id), r);
+            }
+        }
+        // (stored, new) per record, in the order first planned.
+        let mut out: Vec<(Record, Record)> = Vec::new();
+        for (i, plan) in plans {
+            let tdef = plan.target;
+            let Some(ctx) = ctxs.iter().find(|(n, _)| *n == tdef.name).map(|(_, c)| c) else {
+                continue;
+            };
+            let slot = out
+                .iter()
+                .position(|(o, _)| o.entity.name == tdef.name && o.id == plan.id);
+            let step = || -> Result<Option<Record>> {
+                let read = actor.authorize(tdef, Action::Read)?;
+                let cur = match slot {
+                    Some(k) => out[k].1.clone(),
+                    None => match stored.get(&(tdef.name, plan.id)) {
+                        Some(r) if actor.in_scope(r, read) => r.clone(),
+                        _ => return Err(Error::not_found(tdef.name, plan.id)),
+                    },
+                };
+                let scope = actor.authorize(tdef, Action::Update)?;
+                if !actor.in_scope(&cur, scope) {
+                    return Err(Error::forbidden(Action::Update, tdef.name, vec![]));
+                }
+                let patch = plan.patch();
+                actor.check_writable(tdef, Action::Update, &super::input_paths(&patch))?;
+                self.build_update(actor, &cur, &patch, ctx, scope)
+            };
+            match step() {
+                Ok(None) => {}
+                Ok(Some(mut rec)) => match slot {
+                    Some(k) => {
+                        // One write per record: the version moves once.
+                        rec.version = out[k].0.version + 1;
+                        out[k].1 = rec;
+                    }
+                    None => out.push((stored[&(tdef.name, plan.id)].clone(), rec)),
+                },
+                Err(e) if e.is_storage_failure() => return Err(e),
+                Err(Error::Validation(f)) => bad.entry(i).or_default().extend(f),
+                Err(e) => bad.entry(i).or_default().push(FieldError::new(
+                    followup::fields::NEXT_FOLLOWUP_AT,
+                    e.code(),
+                    format!("cannot set the follow-up of {} {}: {e}", tdef.name, plan.id),
+                )),
+            }
+        }
+        Ok(out)
     }
 
     /// Reference and uniqueness checks for a batch of built rows, one query per field.

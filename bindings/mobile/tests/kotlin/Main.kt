@@ -96,6 +96,23 @@ fun main() {
                 check(trail.isNotEmpty() && trail[0].action == "create", "audit")
             }
         },
+        "my follow-ups today, offline" to {
+            Crm.open(path, email.getValue("sales")).use { sales ->
+                val me = sales.userId()
+                val lead = sales.create("lead", """{"first_name": "Due", "owner_id": "$me"}""")
+                val `when` = java.time.Instant.now().minusSeconds(60).truncatedTo(java.time.temporal.ChronoUnit.SECONDS).toString()
+                sales.logActivity(ActivityInput(kind = ActivityKind.CALL, leadId = lead.id, direction = Direction.OUTBOUND,
+                    extraJson = """{"next_followup_at": "$`when`"}"""))
+                val mine = sales.myFollowups(null)
+                check(mine.any { it.id == lead.id }, "the planned call is listed")
+                check(mine.all { it.status == "overdue" || it.status == "due_today" }, "due today or overdue")
+                check(mine.map { it.nextFollowupAt } == mine.map { it.nextFollowupAt }.sorted(), "earliest first")
+                check(sales.myFollowups(1u).size == 1, "limit")
+                Crm.open(path, email.getValue("field_tech")).use { tech ->
+                    check(tech.myFollowups(null).none { it.id == lead.id }, "owed by the sales user only")
+                }
+            }
+        },
         "a staff user's forbidden write names the field" to {
             Crm.open(path, email.getValue("staff")).use { staff ->
                 val c = staff.list("contact", ListQuery(limit = 1u)).items[0]

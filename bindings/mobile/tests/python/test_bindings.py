@@ -4,6 +4,7 @@ Run with `bindings/mobile/generate.sh && python3 -m pytest bindings/mobile/tests
 Set CRM_MOBILE_GENERATED to use another directory of generated Python bindings.
 """
 
+import datetime as dt
 import json
 import os
 import pathlib
@@ -86,6 +87,28 @@ def test_log_activity_and_check_in(demo):
     assert any(e.kind == "activity.created" and e.entity_id == check.id for e in feed)
     trail = tech.audit_trail(crm.AuditQuery(entity="lead", entity_id=lead.id))
     assert trail and trail[0].action == "create"
+
+
+def test_my_followups_today_offline(demo):
+    path, emails = demo
+    sales = crm.Crm.open(path, emails["sales"])
+    me = sales.user_id()
+    lead = sales.create("lead", json.dumps({"first_name": "Due", "owner_id": me}))
+    when = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    sales.log_activity(crm.ActivityInput(kind=crm.ActivityKind.CALL, lead_id=lead.id, direction=crm.Direction.OUTBOUND,
+                                         extra_json=json.dumps({"next_followup_at": when})))
+    mine = sales.my_followups(None)
+    assert lead.id in [f.id for f in mine]
+    assert all(f.status in ("overdue", "due_today") for f in mine)
+    assert [f.next_followup_at for f in mine] == sorted(f.next_followup_at for f in mine)
+    for f in mine:
+        rec = json.loads(f.record.json)
+        assert (rec.get("followup_owner_id") or rec.get("owner_id")) == me, f
+        assert f.entity in ("lead", "contact") and f.record.id == f.id
+    assert len(sales.my_followups(1)) == 1
+    # Someone else owes none of them.
+    tech = crm.Crm.open(path, emails["field_tech"])
+    assert lead.id not in [f.id for f in tech.my_followups(None)]
 
 
 def test_invalid_activity_is_a_validation_error_with_fields(demo):
