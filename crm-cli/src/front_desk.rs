@@ -44,8 +44,7 @@ pub async fn check_in<S: Store>(
 ) -> Result<ExitCode> {
     let id = |flag: &str, s: Option<String>| -> Result<Option<Id>> {
         s.map(|s| {
-            crm_core::value::parse_id(&s)
-                .ok_or_else(|| Error::field(flag, codes::INVALID_FORMAT, "expected an id"))
+            crm_core::value::parse_id(&s).ok_or_else(|| Error::field(flag, codes::INVALID_FORMAT, "expected an id"))
         })
         .transpose()
     };
