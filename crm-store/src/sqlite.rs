@@ -134,9 +134,7 @@ impl SqliteStore {
         let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(&path, flags).map_err(db)?;
         configure(&conn, WRITER_CACHE_KIB)?;
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            .map_err(db)?;
+        let mode = wal_mode(&conn)?;
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(Error::internal("sqlite: cannot enable WAL mode"));
         }
@@ -423,6 +421,24 @@ fn configure(conn: &Connection, cache_kib: i64) -> Result<()> {
     Ok(())
 }
 
+/// Puts the database in WAL mode and answers the mode it is in. Switching needs the file to itself,
+/// and SQLite answers busy at once (without its busy handler) while another connection is opening
+/// it, as when two processes open a new file together: retried until the busy timeout.
+fn wal_mode(conn: &Connection) -> Result<String> {
+    let deadline = Instant::now() + BUSY_TIMEOUT;
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)) {
+            Err(e)
+                if matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::DatabaseBusy))
+                    && Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            r => return r.map_err(db),
+        }
+    }
+}
+
 /// The schema version recorded in the database (0 for a new one).
 pub(crate) fn current_version(conn: &Connection) -> Result<u32> {
     let v: i64 = conn
@@ -454,24 +470,23 @@ pub(crate) fn migrate(conn: &Connection, target: u32) -> Result<u32> {
     {
         conn.execute_batch("BEGIN IMMEDIATE").map_err(db)?;
         let step = || -> Result<()> {
-            // Another process may have migrated since we looked.
-            if current_version(conn)? >= m.version {
-                return Ok(());
+            // Another process may have migrated since we looked; then there is nothing to write.
+            if current_version(conn)? < m.version {
+                for s in &m.statements {
+                    conn.execute_batch(s).map_err(db)?;
+                }
+                conn.execute(
+                    &format!(
+                        "INSERT INTO {} (version, applied_at) VALUES (?1, ?2)",
+                        schema::SCHEMA_MIGRATIONS
+                    ),
+                    (
+                        i64::from(m.version),
+                        Timestamp::from_datetime(time::OffsetDateTime::now_utc()).0,
+                    ),
+                )
+                .map_err(db)?;
             }
-            for s in &m.statements {
-                conn.execute_batch(s).map_err(db)?;
-            }
-            conn.execute(
-                &format!(
-                    "INSERT INTO {} (version, applied_at) VALUES (?1, ?2)",
-                    schema::SCHEMA_MIGRATIONS
-                ),
-                (
-                    i64::from(m.version),
-                    Timestamp::from_datetime(time::OffsetDateTime::now_utc()).0,
-                ),
-            )
-            .map_err(db)?;
             conn.execute_batch("COMMIT").map_err(db)
         };
         if let Err(e) = step() {

@@ -521,3 +521,35 @@ fn migration_7_backfills_the_stage_history_from_the_audit_log() {
         "the audit entry's id"
     );
 }
+
+/// Processes that open one new file at the same moment (two servers started together, a script and
+/// a server) all get a migrated database: the later ones wait for the first one's migration.
+#[test]
+fn concurrent_opens_of_a_new_file_all_succeed() {
+    for round in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("crm.db");
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
+        let handles: Vec<_> = (0..4u128)
+            .map(|n| {
+                let (path, barrier) = (path.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    let s = SqliteStore::open(&path)?;
+                    let mut r = Record::empty(&CONTACT, tenant(), lead_id(n), Timestamp(5));
+                    r.set("first_name", "Ann");
+                    let mut cs = ChangeSet::new(tenant());
+                    cs.writes.push(Write::Insert(r));
+                    block_on(s.apply(cs))
+                })
+            })
+            .collect();
+        for h in handles {
+            if let Err(e) = h.join().unwrap() {
+                panic!("round {round}: {e:?}");
+            }
+        }
+        let s = SqliteStore::open(&path).unwrap();
+        assert_eq!(contacts(&s), 4);
+    }
+}
