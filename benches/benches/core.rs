@@ -20,6 +20,7 @@ const NOW: Timestamp = Timestamp(1_748_779_200_000_000);
 fn ctx() -> validate::Ctx {
     validate::Ctx {
         now: NOW,
+        today: NOW.date(),
         phone_country_code: "1".into(),
         source: validate::Source::Json,
     }

@@ -9,7 +9,7 @@ use crate::entity::{LEAD, LEAD_SOURCES};
 use crate::memory::MemoryStore;
 use crate::query::ListRequest;
 use crate::record::Record;
-use crate::validate::{self, Ctx, Mode};
+use crate::validate::{self, Mode};
 use crate::value::Timestamp;
 use proptest::prelude::*;
 use serde_json::json;
@@ -37,7 +37,7 @@ proptest! {
 
     #[test]
     fn lead_json_round_trip(input in lead_input()) {
-        let ctx = Ctx { now: Timestamp(1_700_000_000_000_000), phone_country_code: "1".into(), source: validate::Source::Json };
+        let ctx = crate::tenant::validation_ctx_with(Timestamp(1_700_000_000_000_000), Some("1"));
         let mut r = Record::empty(&LEAD, uuid::Uuid::nil(), uuid::Uuid::from_u128(7), ctx.now);
         validate::apply_input(&mut r, input.as_object().unwrap(), &Default::default(), &ctx, Mode::Create).unwrap();
         let back = Record::from_json(&LEAD, r.tenant, &r.to_json(), &Default::default()).unwrap();

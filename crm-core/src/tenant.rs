@@ -21,13 +21,18 @@ pub fn default_phone_country_code() -> String {
 /// (`None`: a tenant with the default settings).
 pub fn validation_ctx(now: Timestamp, org: Option<&Record>) -> validate::Ctx {
     let cc = org.and_then(|o| o.str(org_fields::PHONE_COUNTRY_CODE));
-    validation_ctx_with(now, cc)
+    validate::Ctx {
+        today: crate::computed::local_date(now, &crate::computed::org_zone(org)),
+        ..validation_ctx_with(now, cc)
+    }
 }
 
-/// The validation context at `now` with a phone country code (the default when `None`).
+/// The validation context at `now` with a phone country code (the default when `None`), for a
+/// tenant whose settings are not at hand: today is the UTC date.
 pub fn validation_ctx_with(now: Timestamp, phone_country_code: Option<&str>) -> validate::Ctx {
     validate::Ctx {
         now,
+        today: now.date(),
         phone_country_code: phone_country_code.map_or_else(default_phone_country_code, str::to_owned),
         source: validate::Source::Json,
     }

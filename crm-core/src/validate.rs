@@ -19,6 +19,8 @@ pub type CustomSpecs = BTreeMap<String, FieldSpec>;
 #[derive(Clone, Debug)]
 pub struct Ctx {
     pub now: Timestamp,
+    /// Today's date in the tenant's time zone at `now` (what a date field defaulting to today gets).
+    pub today: time::Date,
     /// Country calling code for phone numbers written without one (`1` for North America).
     pub phone_country_code: String,
     /// What the input values are: typed JSON or text cells.
@@ -141,7 +143,7 @@ pub fn apply_input(
                 rec.values[i] = d.clone();
             } else if f.default_now {
                 rec.values[i] = match f.spec.ty {
-                    FieldType::Date => Value::Date(ctx.now.date()),
+                    FieldType::Date => Value::Date(ctx.today),
                     _ => Value::Timestamp(ctx.now),
                 };
             }
@@ -710,6 +712,7 @@ mod tests {
     fn ctx() -> Ctx {
         Ctx {
             now: Timestamp::parse("2025-06-01T00:00:00Z").unwrap(),
+            today: time::macros::date!(2025 - 06 - 01),
             phone_country_code: "1".into(),
             source: Source::Json,
         }

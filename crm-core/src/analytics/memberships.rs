@@ -145,7 +145,7 @@ fn churned(rows: &mut BTreeMap<String, MonthNumbers>, end: time::Date, as_of: ti
 
 /// Check-ins let in per day over the [`DAYS`] days ending with `as_of`, and by weekday and hour over
 /// the [`WEEKS`] weeks ending with it.
-pub fn check_ins(check_ins: &[Record], as_of: time::Date) -> (Vec<DayCount>, Vec<Vec<u64>>) {
+pub fn check_ins(check_ins: &[Record], as_of: time::Date, zone: &jiff::tz::TimeZone) -> (Vec<DayCount>, Vec<Vec<u64>>) {
     let first_day = as_of.saturating_sub(time::Duration::days(DAYS - 1));
     let first_hour_day = as_of.saturating_sub(time::Duration::days(WEEKS * 7 - 1));
     let mut days = vec![0u64; DAYS as usize];
@@ -154,8 +154,7 @@ pub fn check_ins(check_ins: &[Record], as_of: time::Date) -> (Vec<DayCount>, Vec
         let Some(at) = r.get(c::AT).and_then(Value::as_timestamp) else {
             continue;
         };
-        let dt = at.to_datetime();
-        let day = dt.date();
+        let (day, hour) = crate::computed::local_date_hour(at, zone);
         if day > as_of {
             continue;
         }
@@ -163,7 +162,7 @@ pub fn check_ins(check_ins: &[Record], as_of: time::Date) -> (Vec<DayCount>, Vec
             days[(day - first_day).whole_days() as usize] += 1;
         }
         if day >= first_hour_day {
-            hours[dt.weekday().number_days_from_monday() as usize][dt.hour() as usize] += 1;
+            hours[day.weekday().number_days_from_monday() as usize][hour as usize] += 1;
         }
     }
     let per_day = days

@@ -153,11 +153,7 @@ impl<S: Store> Fixture<S> {
     }
 
     fn bound(&self, q: &str) -> Filter {
-        let vctx = crate::validate::Ctx {
-            now: NOW,
-            phone_country_code: "1".into(),
-            source: crate::validate::Source::Json,
-        };
+        let vctx = crate::tenant::validation_ctx_with(NOW, Some("1"));
         let custom = Default::default();
         let cx = crate::query::BindCtx {
             def: &LEAD,

@@ -10,7 +10,7 @@ use crate::entity::{ACTIVITY, ACTIVITY_KINDS, LEAD, TEMPERATURES, Temperature};
 use crate::error::{Error, FieldError, codes};
 use crate::query::{BindCtx, Compiled, Filter, bind, text};
 use crate::schema::{EntityDef, FieldRef, FieldSpec};
-use crate::validate::{self, CustomSpecs};
+use crate::validate::CustomSpecs;
 use crate::value::{FieldType, Timestamp};
 use std::collections::HashSet;
 
@@ -134,11 +134,7 @@ impl Cx<'_> {
             (None, true) => self.custom,
             (None, false) => &no_custom,
         };
-        let vctx = validate::Ctx {
-            now: Timestamp(0),
-            phone_country_code: "1".into(),
-            source: validate::Source::Json,
-        };
+        let vctx = crate::tenant::validation_ctx_with(Timestamp(0), Some("1"));
         let cx = BindCtx {
             def,
             custom,

@@ -13,7 +13,7 @@ use crate::error::{Error, FieldError, Result, codes};
 use crate::query::{Filter, ListRequest, Op};
 use crate::record::Record;
 use crate::store::Store;
-use crate::value::{Id, Timestamp, Value};
+use crate::value::{Id, Value};
 use serde_json::{Map, Value as Json};
 
 /// What a renewal's input may set.
@@ -80,7 +80,7 @@ impl<S: Store> Service<S> {
             .as_ref()
             .and_then(|p| p.get(p::DURATION_DAYS))
             .and_then(Value::as_i64);
-        let today = self.clock.now().date();
+        let today = ComputeCtx::new(self.clock.now(), Some(self.org(actor.tenant).await?)).today();
         let (starts, ends) = membership::renewal_dates(&cur, duration, today)
             .ok_or_else(|| Error::field(m::ENDS_ON, codes::REQUIRED, "the membership has no dates"))?;
         let mut new = Map::new();
@@ -144,15 +144,18 @@ impl<S: Store> Service<S> {
         self.present(actor, after).await
     }
 
-    /// The owner's numbers as of the day `as_of` (today by the service's clock, UTC, when `None`;
+    /// The owner's numbers as of the day `as_of` (the tenant's today when `None`; days and hours are
+    /// the tenant's time zone's;
     /// see [`MembershipNumbers`]), over the clients, memberships and check-ins the actor may read
     /// (needs read access to each).
     pub async fn membership_numbers(&self, actor: &Actor, as_of: Option<time::Date>) -> Result<MembershipNumbers> {
-        let as_of = as_of.unwrap_or_else(|| self.clock.now().date());
         let contact_scope = actor.authorize(&CONTACT, Action::Read)?;
         actor.authorize(&MEMBERSHIP, Action::Read)?;
         actor.authorize(&CHECK_IN, Action::Read)?;
-        let cx = ComputeCtx::new(Timestamp::from_date(as_of), Some(self.org(actor.tenant).await?));
+        let org = self.org(actor.tenant).await?;
+        let as_of = as_of.unwrap_or_else(|| ComputeCtx::new(self.clock.now(), Some(org.clone())).today());
+        let cx = ComputeCtx::on_date(as_of, Some(org.clone()));
+        let start_of = |d: time::Date| ComputeCtx::on_date(d, Some(org.clone())).now;
         let in_scope = actor.scope_filter(&CONTACT, contact_scope);
         let count = async |f: Filter| {
             self.store
@@ -172,11 +175,11 @@ impl<S: Store> Service<S> {
         let memberships = self.read_all(actor, MEMBERSHIP.name, None).await?;
         let since = as_of.saturating_sub(time::Duration::days(numbers::DAYS.max(numbers::WEEKS * 7)));
         let window = Filter::and([
-            Filter::cmp("at", Op::Ge, Timestamp::from_date(since)),
-            Filter::cmp("at", Op::Lt, Timestamp::from_date(as_of.next_day().unwrap_or(as_of))),
+            Filter::cmp("at", Op::Ge, start_of(since)),
+            Filter::cmp("at", Op::Lt, start_of(as_of.next_day().unwrap_or(as_of))),
         ]);
         let check_ins = self.read_all(actor, CHECK_IN.name, Some(window)).await?;
-        let (check_ins_per_day, check_ins_by_hour) = numbers::check_ins(&check_ins, as_of);
+        let (check_ins_per_day, check_ins_by_hour) = numbers::check_ins(&check_ins, as_of, &cx.time_zone());
         Ok(MembershipNumbers {
             as_of: as_of.to_string(),
             active_members,

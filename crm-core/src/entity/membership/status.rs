@@ -199,4 +199,31 @@ mod tests {
         }
         assert_eq!(checked, 8 * 8 * 8 * 8 * 3);
     }
+
+    /// A membership that ends on a day is active until the tenant's midnight: in Denver, 03:00 UTC
+    /// on 1 June is still 31 May; at UTC it is not.
+    #[test]
+    fn statuses_turn_at_the_tenants_midnight() {
+        use crate::entity::{ORGANIZATION, people::org_fields};
+        let mut r = Record::empty(&CONTACT, Id::nil(), Id::nil(), Timestamp(0));
+        r.set(client::mirror::STARTS_ON, time::macros::date!(2025 - 05 - 01));
+        r.set(client::mirror::ENDS_ON, time::macros::date!(2025 - 05 - 31));
+        let org = |zone: &str| {
+            let mut o = Record::empty(&ORGANIZATION, Id::nil(), Id::nil(), Timestamp(0));
+            o.set(org_fields::TIMEZONE, zone);
+            Some(o)
+        };
+        let at = |t: &str, zone: &str| {
+            let cx = ComputeCtx::new(Timestamp::parse(t).unwrap(), org(zone));
+            eval_key(&r, &client::COLUMNS, &cx)
+        };
+        assert_eq!(at("2025-06-01T03:00:00Z", "America/Denver"), "expiring");
+        assert_eq!(at("2025-06-01T05:59:59Z", "America/Denver"), "expiring");
+        assert_eq!(at("2025-06-01T06:00:00Z", "America/Denver"), "expired");
+        assert_eq!(at("2025-06-01T03:00:00Z", "UTC"), "expired");
+        // Filters agree: the expansion is taken on the same local day.
+        let cx = ComputeCtx::new(Timestamp::parse("2025-06-01T03:00:00Z").unwrap(), org("America/Denver"));
+        let f = Compiled::compile(&expand_key("expiring", &client::COLUMNS, &cx), &CONTACT).unwrap();
+        assert_eq!(f.eval(&r), Some(true));
+    }
 }

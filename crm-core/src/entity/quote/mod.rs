@@ -500,7 +500,7 @@ fn submittable(cx: &GuardCtx<'_>) -> std::result::Result<(), Refusal> {
 
 /// Sending and accepting an expired quote is refused (revise it with a new validity instead).
 fn not_expired(cx: &GuardCtx<'_>) -> std::result::Result<(), Refusal> {
-    if is_past(cx.record, cx.now.date()) {
+    if is_past(cx.record, cx.ctx.vctx.today) {
         return Err(Refusal::new(VALID_UNTIL, codes::EXPIRED, "the quote has expired"));
     }
     Ok(())
