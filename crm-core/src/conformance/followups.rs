@@ -291,6 +291,24 @@ pub fn untouched_hot_leads_are_a_view_and_fall_due_once<S: Store>(store: S) {
     call(waiting.id, "outbound");
     assert!(ids("hot_status:untouched").is_empty());
     assert_eq!(ids("hot_status:touched").len(), 2);
+
+    // An outbound call imported from a phone system touches as a logged one does; an inbound one
+    // does not.
+    let di = f.lead(&f.sales_a, json!({"first_name": "Di", "source": "referral"}));
+    let ed = f.lead(&f.sales_a, json!({"first_name": "Ed", "source": "referral"}));
+    f.clock.set(at(6));
+    let csv = format!(
+        "kind,direction,lead_id\ncall,outbound,{}\ncall,inbound,{}\n",
+        di.id, ed.id
+    );
+    let opts = crate::service::ImportOptions {
+        mode: crate::service::ImportMode::AllOrNothing,
+        ..Default::default()
+    };
+    let r = block(f.svc.import_csv(&f.manager, "activity", csv.as_bytes(), &opts)).unwrap();
+    assert_eq!((r.created, r.applied), (2, true), "{r:?}");
+    assert!(ids("hot_status:touched").contains(&di.id));
+    assert_eq!(ids("hot_status:waiting"), vec![ed.id]);
 }
 
 /// Follow-ups falling due and memberships starting to expire fire once each: not again on the

@@ -410,7 +410,12 @@ impl<S: Store> Service<S> {
                 let (score, temp) = m.score(lead, acts, now);
                 let mut next = lead.clone();
                 set_score(&mut next, score, temp, version, now);
-                if next.get("score") != lead.get("score") || next.get("temperature") != lead.get("temperature") {
+                // Activities written in bulk (an import) touch a hot lead as a logged one does.
+                for a in acts {
+                    entity::lead::touch(&mut next, a);
+                }
+                let moved = |f: &str| next.get(f) != lead.get(f);
+                if moved("score") || moved("temperature") || moved(lead_fields::HOT_UNTOUCHED_SINCE) {
                     report.changed += 1;
                     cs.writes.push(derived(lead, &next));
                 }
