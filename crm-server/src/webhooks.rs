@@ -26,7 +26,6 @@
 //! second DNS answer cannot swap in an internal one.
 
 use crate::state::{AppState, ServerStore};
-use crm_core::access::Actor;
 use crm_core::address::{self, AddressPolicy};
 use crm_core::service::{Delivery, WebhookTarget};
 use hmac::{Hmac, Mac};
@@ -179,10 +178,15 @@ async fn deliver_next<S: ServerStore>(
     http: &HttpsClient,
     target: &WebhookTarget,
 ) -> crate::error::ApiResult<Option<WebhookTarget>> {
-    let (tenant, after) = (target.tenant, target.delivered_seq);
-    let (events, scanned) = app
-        .run(move |svc| async move { svc.events_page(&Actor::system(tenant), after, 100).await })
-        .await?;
+    let after = target.delivered_seq;
+    let t = target.clone();
+    let Some((events, scanned)) = app
+        .run(move |svc| async move { svc.webhook_events(&t, 100).await })
+        .await?
+    else {
+        tracing::warn!(webhook = %target.id, "webhook not delivered: its creator is no longer an active user");
+        return Ok(None);
+    };
     let Some(event) = events.into_iter().find(|e| target.wants(&e.kind)) else {
         if scanned > after {
             record(app, target, Delivery::Skipped { seq: scanned }).await?;

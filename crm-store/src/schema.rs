@@ -22,7 +22,7 @@ use crm_core::value::FieldType;
 use sea_query::{ColumnDef, ColumnType, Index, IndexCreateStatement, Table, TableCreateStatement};
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: u32 = 9;
+pub const SCHEMA_VERSION: u32 = 10;
 
 /// Version of the first migration holding query indexes.
 const QUERY_INDEXES: u32 = 2;
@@ -190,6 +190,7 @@ pub fn extra_steps(backend: Backend, version: u32) -> Vec<String> {
             ),
         ],
         STAGE_HISTORY => stage_backfill(backend),
+        entity::auth::WEBHOOK_CREATOR_SINCE => vec![webhook_creator_backfill()],
         _ => Vec::new(),
     }
 }
@@ -248,6 +249,17 @@ fn stage_backfill(backend: Backend) -> Vec<String> {
             ))
         })
         .collect()
+}
+
+/// Fills the new `created_by` of existing webhooks with the actor of each one's first audit entry
+/// (its creation; NULL when the system created it, which keeps the system's reading of events).
+fn webhook_creator_backfill() -> String {
+    use entity::auth::webhook_fields::CREATED_BY;
+    let t = entity::WEBHOOK.table;
+    format!(
+        "UPDATE {t} SET {CREATED_BY} = (SELECT a.actor FROM {AUDIT_LOG} a \
+         WHERE a.org_id = {t}.org_id AND a.entity_id = {t}.id ORDER BY a.seq LIMIT 1)"
+    )
 }
 
 fn sync_tables(backend: Backend) -> Vec<TableCreateStatement> {
@@ -486,11 +498,28 @@ mod tests {
                     })
                     .map(|t| t.trim_matches(|c| c == '"' || c == '`'))
                     .collect();
+                // ... or a column the same migration adds.
+                let unquote = |w: &str| w.trim_matches(|c| c == '"' || c == '`').to_owned();
+                let added: Vec<(String, String)> = m
+                    .statements
+                    .iter()
+                    .filter_map(|s| {
+                        let rest = s.strip_prefix("ALTER TABLE ")?;
+                        let mut w = rest.split_whitespace();
+                        let table = unquote(w.next()?);
+                        let column = unquote(w.nth(2)?);
+                        Some((table, column))
+                    })
+                    .collect();
                 for s in &m.statements {
-                    let backfill = s
-                        .strip_prefix("INSERT INTO ")
-                        .and_then(|s| s.split_whitespace().next())
-                        .is_some_and(|t| created.contains(&t));
+                    let filled_column = s.strip_prefix("UPDATE ").is_some_and(|rest| {
+                        let w: Vec<&str> = rest.split_whitespace().take(3).collect();
+                        w.len() == 3 && w[1] == "SET" && added.contains(&(unquote(w[0]), unquote(w[2])))
+                    });
+                    let backfill = filled_column
+                        || s.strip_prefix("INSERT INTO ")
+                            .and_then(|s| s.split_whitespace().next())
+                            .is_some_and(|t| created.contains(&t));
                     let additive = s.starts_with("CREATE TABLE ")
                         || s.starts_with("CREATE INDEX ")
                         || s.starts_with("CREATE UNIQUE INDEX ")

@@ -35,3 +35,12 @@ fn due_events_fire_once_from_two_instances() {
     let b = crm_store::PgStore::open_with(crm_store::PgOptions::new(&url).schema(schema)).unwrap();
     crm_core::conformance::due_events_fire_once_from_two_instances(a, b);
 }
+
+#[test]
+fn round_robin_is_fair_across_two_instances() {
+    let Some(url) = pg::url() else { return };
+    let a = crm_store::PgStore::open_temporary(&url).unwrap();
+    let schema = a.schema().unwrap().to_owned();
+    let b = crm_store::PgStore::open_with(crm_store::PgOptions::new(&url).schema(schema)).unwrap();
+    crm_core::conformance::round_robin_is_fair_across_two_instances(a, b);
+}

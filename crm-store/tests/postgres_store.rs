@@ -298,7 +298,7 @@ fn storage_errors_carry_no_sql_passwords_or_values() {
 }
 
 #[test]
-fn migration_7_backfills_the_stage_history_from_the_audit_log() {
+fn migrations_backfill_stage_history_and_webhook_creators_from_the_audit_log() {
     use crm_core::entity::STAGE_CHANGE;
     use crm_core::query::{SortKey, StoreQuery};
     use crm_store::{Backend, schema};
@@ -336,6 +336,16 @@ fn migration_7_backfills_the_stage_history_from_the_audit_log() {
     ));
     sql.push_str(&audit(2, r#"[{"field": "notes", "old": null, "new": "gate"}]"#));
     sql.push_str(&audit(3, r#"[{"field": "status", "old": "new", "new": "won"}]"#));
+    // Version 10 gives each webhook its creator: the actor of its first audit entry.
+    let hook = id(50);
+    sql.push_str(&format!(
+        "INSERT INTO webhooks (org_id, id, version, created_at, updated_at, url) VALUES ('{t}', '{hook}', 1, 1, 1, 'https://x.test/');\n\
+         INSERT INTO audit_log (org_id, seq, id, at, actor, action, entity, entity_id, changes, prev_hash, hash) \
+         VALUES ('{t}', 4, '{}', 4, '{user}', 'create', 'webhook', '{hook}', '[]', '', ''), \
+         ('{t}', 5, '{}', 5, '{owner}', 'update', 'webhook', '{hook}', '[]', '', '');\n",
+        id(104),
+        id(105)
+    ));
     let setup = PgStore::open_temporary(&url).unwrap();
     let (rt, pool) = (setup.runtime().clone(), setup.pool().clone());
     rt.block_on(async {
@@ -381,6 +391,8 @@ fn migration_7_backfills_the_stage_history_from_the_audit_log() {
             ),
         ]
     );
+    let webhook = block_on(s.get(t, &crm_core::entity::WEBHOOK, hook)).unwrap().unwrap();
+    assert_eq!(webhook.id_of("created_by"), Some(user));
     rt.block_on(async {
         let q = format!("DROP SCHEMA \"{name}\" CASCADE");
         sqlx::raw_sql(sqlx::AssertSqlSafe(q)).execute(&pool).await.unwrap();

@@ -24,3 +24,12 @@ fn due_events_fire_once_from_two_instances() {
     let b = crm_store::SqliteStore::open(&path).unwrap();
     crm_core::conformance::due_events_fire_once_from_two_instances(a, b);
 }
+
+#[test]
+fn round_robin_is_fair_across_two_instances() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crm.db");
+    let a = crm_store::SqliteStore::open(&path).unwrap();
+    let b = crm_store::SqliteStore::open(&path).unwrap();
+    crm_core::conformance::round_robin_is_fair_across_two_instances(a, b);
+}

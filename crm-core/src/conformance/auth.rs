@@ -394,3 +394,60 @@ pub fn idempotency_keys_replay_refuse_and_expire<S: Store>(store: S) {
         assert_eq!(fx.writes_seen(), before, "keys are not audited");
     });
 }
+
+/// A webhook receives the events its creator may read, redacted for them, whatever their role is
+/// at delivery time; nothing while the creator is deactivated; a webhook the system created
+/// receives every event.
+pub fn webhooks_receive_what_their_creator_may_read<S: Store>(store: S) {
+    let fx = Fixture::new(store);
+    block(async {
+        let svc = &fx.svc;
+        let t = fx.tenant;
+        let admin_user = async |name: &str| {
+            let input = json!({"name": name, "email": format!("{name}@acme.test"), "role": "admin"});
+            svc.create(&fx.admin, "user", &obj(input)).await.unwrap().id
+        };
+        let (ada, _bob) = (admin_user("ada").await, admin_user("bob").await);
+        let ada_actor = svc.actor(t, ada).await.unwrap();
+        let secret = "s3cret-s3cret-s3cret";
+        let url = json!({"url": "https://hooks.example.test/crm", "events": ["lead.created"]});
+        svc.create_webhook(&ada_actor, &obj(url.clone()), secret).await.unwrap();
+        svc.create_webhook(&fx.admin, &obj(url), secret).await.unwrap();
+        let targets = svc.webhook_targets(t).await.unwrap();
+        let ada_hook = targets.iter().find(|h| h.created_by == Some(ada)).unwrap().clone();
+        let system_hook = targets.iter().find(|h| h.created_by.is_none()).unwrap().clone();
+
+        fx.lead(&ada_actor, json!({"first_name": "Ada's"}));
+        fx.lead(&fx.sales_b, json!({"first_name": "Sue's"}));
+        let names = async |hook: &crate::service::WebhookTarget| -> Option<Vec<String>> {
+            let (events, _) = svc.webhook_events(hook, 100).await.unwrap()?;
+            Some(
+                events
+                    .iter()
+                    .filter(|e| e.kind == "lead.created")
+                    .map(|e| e.payload["first_name"].as_str().unwrap_or_default().to_owned())
+                    .collect(),
+            )
+        };
+        assert_eq!(
+            names(&ada_hook).await.unwrap(),
+            ["Ada's", "Sue's"],
+            "an admin reads every lead"
+        );
+
+        // Ada becomes a sales user: her webhook now gets only what she may read as one.
+        let u = svc.get(&fx.admin, "user", ada).await.unwrap();
+        svc.update(&fx.admin, "user", ada, u.version, &obj(json!({"role": "sales"})))
+            .await
+            .unwrap();
+        assert_eq!(names(&ada_hook).await.unwrap(), ["Ada's"]);
+        assert_eq!(names(&system_hook).await.unwrap(), ["Ada's", "Sue's"]);
+
+        // Deactivated: nothing is delivered (and nothing skipped).
+        let u = svc.get(&fx.admin, "user", ada).await.unwrap();
+        svc.update(&fx.admin, "user", ada, u.version, &obj(json!({"active": false})))
+            .await
+            .unwrap();
+        assert_eq!(names(&ada_hook).await, None);
+    });
+}

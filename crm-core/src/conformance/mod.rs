@@ -104,6 +104,7 @@ macro_rules! conformance_tests {
         // auth.rs
         $crate::__conformance_cases!($make;
             sessions_keys_and_secrets, webhooks_refuse_internal_addresses, webhook_claims_are_exclusive_until_they_expire,
+            webhooks_receive_what_their_creator_may_read,
             idempotency_keys_replay_refuse_and_expire);
         // sync_log.rs: the one case for stores without the log
         $crate::__conformance_cases!($make; sync_log_is_off_by_default);
@@ -131,8 +132,9 @@ macro_rules! conformance_tests {
         $crate::__conformance_cases!($make;
             routing_rules_decide_by_each_strategy, round_robin_is_fair_under_concurrent_creates,
             routing_backtest_spreads_past_leads_by_todays_rules);
-        // followups.rs (the two-instance case needs two handles of one database: each backend's
-        // test file calls `due_events_fire_once_from_two_instances` itself)
+        // followups.rs (the two-instance cases need two handles of one database: each backend's
+        // test file calls `due_events_fire_once_from_two_instances` and
+        // `round_robin_is_fair_across_two_instances` itself)
         $crate::__conformance_cases!($make;
             followups_are_computed_views_set_by_activities, imported_activities_set_follow_ups_as_logged_ones,
             my_followups_are_what_the_user_owes_due_today_or_overdue,

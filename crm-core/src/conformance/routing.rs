@@ -2,13 +2,15 @@
 //! names the rule, deactivated users never receive a lead, and round robin stays fair under
 //! concurrent creates (its cursor moves in the store, inside each create's transaction).
 
-use super::{Fixture, block, codes_of, obj};
+use super::{Fixture, NOW, block, codes_of, obj};
 use crate::record::Record;
+use crate::service::Service;
 use crate::service::{ImportMode, ImportOptions};
 use crate::store::{AuditQuery, Store};
 use crate::value::{Id, Value};
 use serde_json::{Value as Json, json};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// A team of `n` sales users; their ids in id order (the round-robin order).
 fn team<S: Store>(f: &Fixture<S>, name: &str, n: usize) -> (Id, Vec<Id>) {
@@ -241,7 +243,24 @@ pub fn routing_rules_decide_by_each_strategy<S: Store>(store: S) {
 }
 
 pub fn round_robin_is_fair_under_concurrent_creates<S: Store>(store: S) {
-    let f = Fixture::new(store);
+    round_robin_fairness(Fixture::new(store), None::<Service<S>>);
+}
+
+/// Round robin stays fair when two instances (two services with their own ids over two handles of
+/// one database) create at once: the cursor lives in the store, not in an instance.
+pub fn round_robin_is_fair_across_two_instances<S: Store>(a: S, b: S) {
+    let f = Fixture::new(a);
+    let other = Service::new(
+        b,
+        Arc::new(crate::clock::FixedClock::new(NOW)),
+        Arc::new(crate::clock::SeqIds::starting_at(1 << 40)),
+    );
+    round_robin_fairness(f, Some(other));
+}
+
+/// Four threads create leads at once (on `other` for every second thread, when given) under a
+/// round-robin rule over a team with a deactivated member.
+fn round_robin_fairness<S: Store, T: Store>(f: Fixture<S>, other: Option<Service<T>>) {
     let (crew, users) = team(&f, "Crew", 4);
     deactivate(&f, users[3]);
     rule(
@@ -253,10 +272,17 @@ pub fn round_robin_is_fair_under_concurrent_creates<S: Store>(store: S) {
     let owners: Vec<Id> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..THREADS)
             .map(|t| {
-                let f = &f;
+                let (f, other) = (&f, other.as_ref());
                 s.spawn(move || {
                     (0..EACH)
-                        .map(|i| owner(&f.lead(&f.admin, json!({"first_name": format!("T{t}-{i}")}))).unwrap())
+                        .map(|i| {
+                            let input = json!({"first_name": format!("T{t}-{i}")});
+                            let lead = match other.filter(|_| t % 2 == 1) {
+                                Some(svc) => block(svc.create(&f.admin, "lead", &obj(input))).unwrap(),
+                                None => f.lead(&f.admin, input),
+                            };
+                            owner(&lead).unwrap()
+                        })
                         .collect::<Vec<_>>()
                 })
             })

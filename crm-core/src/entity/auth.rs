@@ -56,10 +56,18 @@ fn api_key() -> EntityDef {
 /// Field names of a webhook.
 pub mod webhook_fields {
     pub const URL: &str = "url";
+    /// The user who created the webhook (stamped by the core): events are delivered as that user
+    /// may read them.
+    pub const CREATED_BY: &str = "created_by";
 }
 
+/// Schema version that adds [`webhook_fields::CREATED_BY`] (the store backfills it from the audit log).
+pub const WEBHOOK_CREATOR_SINCE: u32 = 10;
+
 /// An HTTP endpoint that receives the tenant's events, signed with a per-webhook secret. The delivery
-/// state (read-only) lets delivery resume after a restart without losing or reordering events.
+/// state (read-only) lets delivery resume after a restart without losing or reordering events. It
+/// receives only what its creator may read, redacted as for them; while the creator is deactivated
+/// (or deleted) nothing is delivered and nothing is skipped.
 fn webhook() -> EntityDef {
     let mut e = EntityDef::new("webhook", "webhooks")
         .field(F::new(webhook_fields::URL, T::Url).required())
@@ -70,7 +78,12 @@ fn webhook() -> EntityDef {
         .field(F::new("attempts", T::Integer).read_only().default(0i64))
         .field(F::new("next_attempt_at", T::Timestamp).read_only())
         .field(F::new("last_status", T::Integer).read_only())
-        .field(F::new("last_error", T::Text).read_only());
+        .field(F::new("last_error", T::Text).read_only())
+        .field(
+            F::new(webhook_fields::CREATED_BY, T::Ref("user"))
+                .read_only()
+                .since(WEBHOOK_CREATOR_SINCE),
+        );
     e.since = 3;
     e.exposure = Exposure::Managed;
     e.rules = &WebhookRules;

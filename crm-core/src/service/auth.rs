@@ -12,7 +12,7 @@
 
 use super::Service;
 use crate::access::{Action, Actor, Scope};
-use crate::change::{ChangeSet, Write, diff};
+use crate::change::{ChangeSet, Event, Write, diff};
 use crate::entity;
 use crate::error::{Error, Result, codes};
 use crate::query::{Filter, StoreQuery};
@@ -43,6 +43,9 @@ pub struct WebhookTarget {
     /// Failed attempts at the next event.
     pub attempts: u32,
     pub next_attempt_at: Option<Timestamp>,
+    /// Whose reading of the events it receives ([`Service::webhook_events`]): the user who created
+    /// it, or the system (every event) for one the system created.
+    pub created_by: Option<Id>,
 }
 
 impl WebhookTarget {
@@ -432,6 +435,7 @@ impl<S: Store> Service<S> {
             return Err(Error::field("secret", codes::TOO_SMALL, "at least 16 characters"));
         }
         rec.set("secret", Value::Text(secret.to_owned()));
+        rec.set(entity::webhook_fields::CREATED_BY, actor.user_id);
         let mut cs = self.change_set(actor.tenant, actor.user_id);
         self.push_change(actor, "create", "webhook.created", None, &rec, &mut cs);
         let applied = self.store.apply(cs).await?;
@@ -472,8 +476,26 @@ impl<S: Store> Service<S> {
                     .unwrap_or(0)
                     .clamp(0, u32::MAX as i64) as u32,
                 next_attempt_at: r.get("next_attempt_at").and_then(Value::as_timestamp),
+                created_by: r.id_of(entity::webhook_fields::CREATED_BY),
             })
             .collect())
+    }
+
+    /// The next events for `target` after its delivered position, as its creator may read them
+    /// ([`Service::events_page`]: records outside their scope are left out, fields they may not
+    /// read are redacted), with the last sequence scanned. `None` while the creator is deactivated
+    /// or deleted: delivery waits, and the events stay for when a user who may receive them takes
+    /// the webhook over (an admin re-creating it) or the creator is reactivated.
+    pub async fn webhook_events(&self, target: &WebhookTarget, limit: u32) -> Result<Option<(Vec<Event>, u64)>> {
+        let actor = match target.created_by {
+            None => Actor::system(target.tenant),
+            Some(user) => match self.actor(target.tenant, user).await {
+                Ok(a) => a,
+                Err(Error::Forbidden { .. } | Error::NotFound { .. }) => return Ok(None),
+                Err(e) => return Err(e),
+            },
+        };
+        self.events_page(&actor, target.delivered_seq, limit).await.map(Some)
     }
 
     /// The active webhooks of the tenant that are due for delivery now ([`crate::delivery::is_due`]):

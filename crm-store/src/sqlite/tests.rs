@@ -553,3 +553,35 @@ fn concurrent_opens_of_a_new_file_all_succeed() {
         assert_eq!(contacts(&s), 4);
     }
 }
+
+/// Version 10 gives each existing webhook its creator: the actor of its first audit entry (none for
+/// a webhook without one, which keeps the system's reading of events).
+#[test]
+fn migration_10_gives_webhooks_their_creator_from_the_audit_log() {
+    use crm_core::entity::{WEBHOOK, webhook_fields::CREATED_BY};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v9.db");
+    let (ada, bob) = (Id::from_u128(7), Id::from_u128(8));
+    let (hook, orphan) = (Id::from_u128(20), Id::from_u128(21));
+    {
+        let conn = Connection::open(&path).unwrap();
+        migrate(&conn, 9).unwrap();
+        for h in [hook, orphan] {
+            conn.execute(
+                "INSERT INTO webhooks (org_id, id, version, created_at, updated_at, url) VALUES (?1, ?2, 1, 1, 1, 'https://x.test/')",
+                (tenant(), h),
+            )
+            .unwrap();
+        }
+        insert_raw_audit(&conn, 1, "webhook", hook, ada, serde_json::json!([]));
+        insert_raw_audit(&conn, 2, "webhook", hook, bob, serde_json::json!([]));
+    }
+    let store = SqliteStore::open(&path).unwrap();
+    let creator = |id: Id| {
+        block_on(store.get(tenant(), &WEBHOOK, id))
+            .unwrap()
+            .unwrap()
+            .id_of(CREATED_BY)
+    };
+    assert_eq!((creator(hook), creator(orphan)), (Some(ada), None));
+}
