@@ -4,6 +4,7 @@
     python3 .ci/doc_blocks.py check          # every block has a runner or a stated reason (CI step)
     python3 .ci/doc_blocks.py list           # file:line  language  runner
     python3 .ci/doc_blocks.py shell [FILE..] # run the shell blocks (bash -euo pipefail), file by file
+    python3 .ci/doc_blocks.py server         # run the blocks that call a server (CRM_DOC_BASE etc. set)
 
 Runners: ``rust`` blocks are doc tests of crm-server (``cargo test --workspace``); ``python`` blocks
 run under pytest against the installed wheel (``bindings/python/tests/test_doc_blocks.py``, from
@@ -18,6 +19,13 @@ reader's terminal) that links the checkout's top-level entries, so paths such as
 ``examples/data/leads.csv`` resolve as in a checkout; ``crm`` on PATH is ``$CRM_BIN`` (e.g. the
 release build .ci/run's load benchmark made), else the debug build (``cargo build -p crm-cli`` first).
 A failure names the file and the block's line.
+
+Blocks in SERVER call a running server (curl): ``.ci/server.sh`` starts ``crm serve --demo`` and runs
+them with ``server``, each in its own bash with ``CRM_DOC_BASE`` (the server's address, which stands
+for ``localhost:8080`` in the block), ``ORG``, ``PASSWORD`` (the demo's) and ``TOKEN`` (the demo
+admin's) set. A line ``NAME=<what the reader fills in>`` is a placeholder: the runner takes NAME from
+its environment instead. ``curl`` fails on any HTTP error (``--fail-with-body``), except that a
+``--max-time`` running out (a followed event stream) is the block's intent, not a failure.
 """
 
 from __future__ import annotations
@@ -46,14 +54,10 @@ SKIP: Dict[Tuple[str, str], str] = {
     "it prints (<org id>, <printed>): .ci/server.sh runs `crm serve --demo` and these calls",
     ("README.md", "cargo run --release -p crm-bench"): "the full-size benchmarks take tens of minutes; .ci/run "
     "smoke-runs both binaries at tiny sizes",
-    ("docs/analytics.md", "curl -s -G localhost:8080/api/v1/analytics"): "needs a running server and $TOKEN "
-    "(.ci/server.sh)",
     ("docs/cli.md", "CRM_CRASH_ROUNDS=300"): "300 crash rounds of a release build take minutes; cargo test "
     "--workspace runs the same test with its default rounds",
     ("docs/cli.md", "crm import-members examples/data/pos_clients.csv --dry-run          #"): "the same commands "
     "run from docs/front-desk.md's block; its last line names the reader's own pos.csv",
-    ("docs/followups.md", "# Plan a follow-up while logging the call"): "needs a running server, $TOKEN and "
-    "$LEAD; crm-server/tests/followups.rs makes the same requests",
     ("docs/mobile.md", "cargo ndk"): "needs the Android NDK (not installed in CI)",
     ("docs/mobile.md", "for t in aarch64-apple-ios"): "needs Xcode (xcodebuild, lipo): macOS only",
     ("docs/mobile.md", "bindings/mobile/generate.sh            #"): ".ci/mobile.sh runs generate.sh (mobile "
@@ -70,20 +74,26 @@ SKIP: Dict[Tuple[str, str], str] = {
     "showAmber, showRed)",
     ("docs/quotes.md", "cargo run --release -p crm-cli -- --database moving.db"): "a release build of crm-cli; "
     "the moving demo runs in crm-cli's tests (cargo test --workspace)",
-    ("docs/routing.md", "# Who would get this lead?"): "needs a running server, $TOKEN and $ID (.ci/server.sh)",
     ("docs/scaling.md", "crm --database postgres://"): "a server on a PostgreSQL host the guide invents; .ci/run "
     "runs the CLI and the server's tests against PostgreSQL",
     ("docs/scaling.md", "-- on the coordinator"): "needs a Citus cluster",
     ("docs/server.md", "cargo build --release -p crm-cli"): "a release build and a server in the foreground: "
     ".ci/server.sh runs `crm serve --demo` on a fresh file",
-    ("docs/server.md", "ORG=<organization id"): "placeholders for values the server prints; .ci/server.sh signs "
-    "in and calls the API the same way",
-    ("docs/server.md", "curl -s -i localhost:8080/api/v1/leads -H \"authorization: Bearer $TOKEN\" \\\n  -H 'idem"):
-    "needs a running server and $TOKEN (.ci/server.sh)",
     ("docs/wasm.md", "rustup target add wasm32-unknown-unknown"): ".ci/wasm.sh runs these (installs "
     "wasm-bindgen-cli, builds the package)",
     ("docs/python.md", "pip install ./bindings/python"): ".ci/python.sh builds the wheel the same way (maturin "
     "build --release) and installs it into a fresh venv; a second build through pip would add minutes",
+}
+
+# (file, text the block's first line starts with) -> what it shows; run by `server` against a running
+# `crm serve --demo` (.ci/server.sh).
+SERVER: Dict[Tuple[str, str], str] = {
+    ("docs/server.md", "ORG=<organization id"): "sign in, list, create, update, explain, aggregate, import, export, events",
+    ("docs/server.md", "curl -s -i localhost:8080/api/v1/leads -H \"authorization: Bearer $TOKEN\" \\\n  -H 'idem"):
+    "a keyed create",
+    ("docs/analytics.md", "curl -s -G localhost:8080/api/v1/analytics"): "the reports",
+    ("docs/followups.md", "# Plan a follow-up while logging the call"): "a call that plans a follow-up, the views",
+    ("docs/routing.md", "# Who would get this lead?"): "a routing dry run and a re-route",
 }
 
 # Languages that are not code to run: output, diagrams.
@@ -137,7 +147,13 @@ def skip_reason(b: Block) -> str | None:
     return None
 
 
+def server_block(b: Block) -> bool:
+    return any(b.file == file and b.text.startswith(head) for (file, head) in SERVER)
+
+
 def runner(b: Block) -> str:
+    if server_block(b):
+        return "curl against crm serve --demo (doc_blocks.py server, from .ci/server.sh)"
     why = skip_reason(b)
     if why:
         return "skipped: " + why
@@ -170,9 +186,10 @@ def check() -> int:
                 json.loads(b.text)
             except ValueError as e:
                 bad.append(f"{b.where}: invalid JSON: {e}")
-    for (file, head) in SKIP:
-        if not any(b.file == file and b.text.startswith(head) for b in found):
-            bad.append(f"SKIP entry matches no block (stale): {file}: {head!r}")
+    for name, table in (("SKIP", SKIP), ("SERVER", SERVER)):
+        for (file, head) in table:
+            if not any(b.file == file and b.text.startswith(head) for b in found):
+                bad.append(f"{name} entry matches no block (stale): {file}: {head!r}")
     for line in bad:
         print(line, file=sys.stderr)
     print(f"{len(found)} blocks in {len(markdown_files())} files; {len(bad)} problems")
@@ -204,7 +221,7 @@ def shell(files: List[str]) -> int:
                 (scratch / entry.name).symlink_to(entry)
         try:
             for b in todo:
-                why = skip_reason(b)
+                why = "run by .ci/server.sh against a server" if server_block(b) else skip_reason(b)
                 if why:
                     skipped += 1
                     print(f"-- {b.where}: skipped ({why})")
@@ -224,6 +241,48 @@ def shell(files: List[str]) -> int:
     return 1 if failed or ran == 0 else 0
 
 
+PLACEHOLDER = re.compile(r"^([A-Z_][A-Z0-9_]*)=<[^>]*>[^\n]*$", re.M)
+
+# Before each server block: curl fails on HTTP errors; a --max-time running out is intended.
+SERVER_PRELUDE = """curl() {
+  local rc=0
+  command curl --fail-with-body "$@" || rc=$?
+  [ "$rc" = 0 ] || [ "$rc" = 28 ] || return "$rc"
+}
+"""
+
+
+def server(files: List[str]) -> int:
+    """The SERVER blocks (of `files`, else all), against the server at $CRM_DOC_BASE."""
+    base = os.environ.get("CRM_DOC_BASE", "").rstrip("/")
+    missing = [v for v in ("CRM_DOC_BASE", "ORG", "PASSWORD", "TOKEN") if not os.environ.get(v)]
+    if missing:
+        print(f"doc_blocks.py server needs {', '.join(missing)} (.ci/server.sh sets them)", file=sys.stderr)
+        return 2
+    host = base.split("://", 1)[-1]
+    chosen = [ROOT / f for f in files] if files else markdown_files()
+    todo = [b for path in chosen for b in blocks(path) if server_block(b)]
+    failed = []
+    for b in todo:
+        scratch = Path(tempfile.mkdtemp(prefix="crm-doc-"))
+        for entry in ROOT.iterdir():
+            if entry.name not in ("target", ".git") and not entry.name.endswith((".db", ".db-wal", ".db-shm")):
+                (scratch / entry.name).symlink_to(entry)
+        text = PLACEHOLDER.sub(lambda m: f': "${{{m.group(1)}:?}}"', b.text).replace("localhost:8080", host)
+        print(f"-- {b.where}: running against {base}", flush=True)
+        try:
+            r = subprocess.run(["bash", "-euo", "pipefail", "-c", SERVER_PRELUDE + text], cwd=scratch, timeout=300)
+            if r.returncode != 0:
+                failed.append(f"{b.where}: exit {r.returncode}")
+                print(f"!! {b.where}: the block failed (exit {r.returncode})", file=sys.stderr)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+    print(f"\nserver blocks: {len(todo)} ran, {len(failed)} failed")
+    for f in failed:
+        print(f"FAILED {f}", file=sys.stderr)
+    return 1 if failed or not todo else 0
+
+
 def main(argv: List[str]) -> int:
     cmd = argv[1] if len(argv) > 1 else "check"
     if cmd == "check":
@@ -234,6 +293,8 @@ def main(argv: List[str]) -> int:
         return 0
     if cmd == "shell":
         return shell(argv[2:])
+    if cmd == "server":
+        return server(argv[2:])
     print(__doc__, file=sys.stderr)
     return 2
 

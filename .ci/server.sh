@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The HTTP server as users run it: `crm serve --demo` on a fresh SQLite file, sign in and call the API
-# with curl, then SIGTERM (graceful shutdown must exit 0). Also validates the committed OpenAPI
+# with curl (and run the guides' curl blocks against it), then SIGTERM (graceful shutdown must exit 0). Also validates the committed OpenAPI
 # document against the OpenAPI 3.1 schema, and screenshots /docs in headless Chromium with the
 # network cut (installs chromium if missing; needs root for the network namespace). Run from the
 # repo root.
@@ -47,6 +47,11 @@ curl -fs -G "http://127.0.0.1:$port/api/v1/leads" -H "authorization: Bearer $tok
   | python3 -c 'import json,sys; d=json.load(sys.stdin); assert len(d["items"]) == 3, d; print("top leads:", [(i["first_name"], i["score"]) for i in d["items"]])'
 status=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/api/v1/leads")
 [ "$status" = 401 ] || { echo "unauthenticated list answered $status"; exit 1; }
+
+echo "-- the guides' blocks that call a server (.ci/doc_blocks.py SERVER), against this one"
+command -v jq > /dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q jq; }
+CRM_DOC_BASE="http://127.0.0.1:$port" ORG="$org" PASSWORD=ci-demo-password-123 TOKEN="$token" \
+  python3 .ci/doc_blocks.py server
 kill -TERM "$pid"
 wait "$pid"
 pid=""
