@@ -17,8 +17,15 @@ if [[ "${1:-}" == "--release" ]]; then
 fi
 cargo build --manifest-path "$root/Cargo.toml" -p crm-wasm --lib --target wasm32-unknown-unknown "${flags[@]}"
 rm -rf "$here/pkg"
-wasm-bindgen --target web --out-dir "$here/pkg" --out-name crm_wasm \
-  "$target_dir/wasm32-unknown-unknown/$profile/crm_wasm.wasm"
+built="$target_dir/wasm32-unknown-unknown/$profile/crm_wasm.wasm"
+wasm-bindgen --target web --out-dir "$here/pkg" --out-name crm_wasm "$built"
+# The Node entry's types (node.d.ts re-exports crm_api.d.ts): the API's declarations without the web
+# entry's loader, whose `init`/`initSync` argument types (RequestInfo, Response, WebAssembly.Module)
+# exist only in TypeScript's DOM lib. wasm-bindgen's bundler target writes exactly those declarations.
+api_dts="$(mktemp -d)"
+wasm-bindgen --target bundler --out-dir "$api_dts" --out-name crm_wasm "$built"
+cp "$api_dts/crm_wasm.d.ts" "$here/pkg/crm_api.d.ts"
+rm -rf "$api_dts"
 cp "$here/npm/package.json" "$here/npm/node.js" "$here/npm/node.d.ts" "$here/npm/README.md" "$here/pkg/"
 wasm="$here/pkg/crm_wasm_bg.wasm"
 smoke() { node --input-type=module -e "const m = await import('$here/pkg/node.js'); m.parseFilter('status:new');" 2>/dev/null; }
