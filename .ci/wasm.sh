@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The WebAssembly binding end to end (issue 7). Run from the repository root, as root, on Debian 12:
 #   bash .ci/wasm.sh
-# Installs the wasm32 target, wasm-bindgen-cli (= the crate's pinned wasm-bindgen), binaryen (optional,
-# for wasm-opt), chromium + chromium-driver, and from npm (lock files) TypeScript (bindings/wasm/ts-check)
-# and the example's dependencies; then runs the
+# Installs the wasm32 target, wasm-bindgen-cli (= the crate's pinned wasm-bindgen), chromium +
+# chromium-driver, and from npm (lock files) binaryen's wasm-opt (bindings/wasm/tools), TypeScript
+# (bindings/wasm/ts-check) and the example's dependencies; then runs the
 # wasm-bindgen-test suite in Node, builds the release package, and runs the node:test suites (package
 # against native crm-core fixtures; the example page in headless Chromium) and tsc --strict over
 # TypeScript programs using the packed package (bindings/wasm/ts-check, TypeScript pinned by its lock).
@@ -27,7 +27,6 @@ grep -q "wasm-bindgen = \"=$WASM_BINDGEN_VERSION\"" bindings/wasm/Cargo.toml \
 need=()
 command -v chromium >/dev/null || need+=(chromium)
 command -v chromedriver >/dev/null || need+=(chromium-driver)
-command -v wasm-opt >/dev/null || need+=(binaryen)
 command -v node >/dev/null || need+=(nodejs)
 command -v npm >/dev/null || need+=(npm)
 if ((${#need[@]})); then
@@ -36,8 +35,9 @@ if ((${#need[@]})); then
     || DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium chromium-driver nodejs npm
 fi
 
-step "node test dependencies"
+step "npm dependencies: the example's tests, binaryen (wasm-opt for build.sh --release)"
 (cd examples/web && npm ci --no-audit --no-fund)
+(cd bindings/wasm/tools && npm ci --no-audit --no-fund)
 
 # node --test passes when it finds no tests (a file without any counts as one passing test): insist
 # that at least MIN real tests passed (TAP lines `ok N - name`, not file entries `ok N - /path`) and none failed.
