@@ -9,7 +9,8 @@
 Runners: ``rust`` blocks are doc tests of crm-server (``cargo test --workspace``); ``python`` blocks
 run under pytest against the installed wheel (``bindings/python/tests/test_doc_blocks.py``, from
 ``.ci/python.sh``); ``js`` blocks under node (``bindings/wasm/js/test/docs.test.mjs``, from
-``.ci/wasm.sh``); ``kotlin`` blocks named in ``.ci/mobile.sh`` compile and run on the JVM; ``json``
+``.ci/wasm.sh``); docs/wasm.md's ``ts`` blocks are type-checked and run in ``bindings/wasm/ts-check``
+(``.ci/wasm.sh``); ``kotlin`` blocks named in ``.ci/mobile.sh`` compile and run on the JVM; ``json``
 blocks are parsed here; shell blocks run here (``shell``). ``text`` blocks are output or diagrams,
 not code. A block none of these can run here is in SKIP with the reason; a SKIP entry that matches
 no block fails ``check`` (so the list cannot go stale).
@@ -81,6 +82,8 @@ SKIP: Dict[Tuple[str, str], str] = {
     ".ci/server.sh runs `crm serve --demo` on a fresh file",
     ("docs/wasm.md", "rustup target add wasm32-unknown-unknown"): ".ci/wasm.sh runs these (installs "
     "wasm-bindgen-cli, builds the package)",
+    ("docs/wasm.md", "npm pack ./bindings/wasm/pkg"): ".ci/wasm.sh packs the built package and installs the "
+    "tarball the same way (into bindings/wasm/ts-check; the guide's my-app is the reader's)",
     ("docs/python.md", "pip install ./bindings/python"): ".ci/python.sh builds the wheel the same way (maturin "
     "build --release) and installs it into a fresh venv; a second build through pip would add minutes",
 }
@@ -167,6 +170,8 @@ def runner(b: Block) -> str:
         return "node (bindings/wasm/js/test/docs.test.mjs)"
     if b.lang == "kotlin" and "fun estimateMove" in b.text:
         return "JVM (.ci/mobile.sh)"
+    if b.lang in ("ts", "typescript") and b.file == "docs/wasm.md":
+        return "tsc --strict, then node (bindings/wasm/ts-check/docs.mjs, from .ci/wasm.sh)"
     if b.lang == "json":
         return "parsed (doc_blocks.py check)"
     if b.lang in SHELL:

@@ -2,7 +2,8 @@
 # Builds the npm package into bindings/wasm/pkg: wasm-bindgen `--target web` output (one ES module, its
 # .wasm and .d.ts) plus a Node entry (node.js) and package.json from npm/.
 #   bash bindings/wasm/build.sh            # dev build
-#   bash bindings/wasm/build.sh --release  # release build, then wasm-opt -Oz when binaryen is installed
+#   bash bindings/wasm/build.sh --release  # release build, then wasm-opt -Oz (binaryen pinned in tools/:
+#                                          # `npm ci` there first; without it the module is not optimised)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
@@ -17,30 +18,36 @@ if [[ "${1:-}" == "--release" ]]; then
 fi
 cargo build --manifest-path "$root/Cargo.toml" -p crm-wasm --lib --target wasm32-unknown-unknown "${flags[@]}"
 rm -rf "$here/pkg"
-wasm-bindgen --target web --out-dir "$here/pkg" --out-name crm_wasm \
-  "$target_dir/wasm32-unknown-unknown/$profile/crm_wasm.wasm"
+built="$target_dir/wasm32-unknown-unknown/$profile/crm_wasm.wasm"
+wasm-bindgen --target web --out-dir "$here/pkg" --out-name crm_wasm "$built"
+# The Node entry's types (node.d.ts re-exports crm_api.d.ts): the API's declarations without the web
+# entry's loader, whose `init`/`initSync` argument types (RequestInfo, Response, WebAssembly.Module)
+# exist only in TypeScript's DOM lib. wasm-bindgen's bundler target writes exactly those declarations.
+api_dts="$(mktemp -d)"
+wasm-bindgen --target bundler --out-dir "$api_dts" --out-name crm_wasm "$built"
+cp "$api_dts/crm_wasm.d.ts" "$here/pkg/crm_api.d.ts"
+rm -rf "$api_dts"
 cp "$here/npm/package.json" "$here/npm/node.js" "$here/npm/node.d.ts" "$here/npm/README.md" "$here/pkg/"
 wasm="$here/pkg/crm_wasm_bg.wasm"
 smoke() { node --input-type=module -e "const m = await import('$here/pkg/node.js'); m.parseFilter('status:new');" 2>/dev/null; }
 if [[ "$profile" == release ]]; then
-  if command -v wasm-opt >/dev/null && command -v node >/dev/null; then
+  # binaryen from npm at the version tools/package-lock.json pins (wasm-opt 132). Not Debian 12's
+  # binaryen (wasm-opt 108): it rewrites wasm-bindgen's externref table into one the engines reject
+  # ("Table.set(): ... must be a Wasm function object").
+  wasm_opt="$here/tools/node_modules/.bin/wasm-opt"
+  if [[ -x "$wasm_opt" ]]; then
     cp "$wasm" "$wasm.orig"
     # rustc's default wasm32 features (not --all-features: that lets wasm-opt emit typed function
     # references, which Node 20 rejects).
-    wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
+    "$wasm_opt" -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-sign-ext \
       --enable-mutable-globals --enable-reference-types --enable-multivalue --strip-debug --strip-producers \
       -o "$wasm" "$wasm.orig"
-    # Debian 12's binaryen (wasm-opt 108) rewrites wasm-bindgen's externref table into one the engines
-    # reject ("Table.set(): ... must be a Wasm function object"): keep its output only if it loads.
-    if smoke; then
-      echo "wasm-opt $(wasm-opt --version | awk '{print $3}'): applied"
-    else
-      echo "wasm-opt $(wasm-opt --version | awk '{print $3}'): output does not instantiate; keeping the unoptimised module" >&2
-      cp "$wasm.orig" "$wasm"
-    fi
+    echo "crm_wasm_bg.wasm before wasm-opt: $(stat -c %s "$wasm.orig") bytes raw, $(gzip -9 -c "$wasm.orig" | wc -c) bytes gzip -9"
+    smoke || { echo "$("$wasm_opt" --version): its output does not instantiate in Node" >&2; exit 1; }
+    echo "$("$wasm_opt" --version): applied"
     rm -f "$wasm.orig"
   else
-    echo "wasm-opt not found (apt-get install binaryen): size not optimised" >&2
+    echo "no pinned wasm-opt ($wasm_opt): run \`npm ci\` in bindings/wasm/tools; size not optimised" >&2
   fi
 fi
 smoke || { echo "the built package does not load in Node" >&2; exit 1; }

@@ -1,6 +1,6 @@
 // The lead form: every keystroke is validated and scored by crm-core (WebAssembly); this file only
 // moves values between the form and the package and shows what comes back.
-import init, { validate, scoreLead, schema, LocalDb } from './pkg/crm_wasm.js';
+import init, { validate, scoreLead, schema, LocalDb } from '@crm/wasm/web';   // index.html's import map
 
 await init();
 

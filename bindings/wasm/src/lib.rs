@@ -19,7 +19,10 @@ pub use platform::{JsClock, JsIds};
 
 type JsResult<T> = Result<T, JsValue>;
 
-#[wasm_bindgen(typescript_custom_section)]
+/// The package's TypeScript types of what crosses the boundary (the functions' attributes name them).
+/// A plain const so tests can read it; [`TS_SECTION`] hands it to wasm-bindgen, whose macro reads it in
+/// a way rustc's dead-code analysis does not count (outside tests it warns as unused on every target).
+#[allow(dead_code)]
 const TS_TYPES: &str = r#"
 /** One failing field: where, which rule (stable code), and a human message. */
 export interface FieldError { path: string; code: string; message: string }
@@ -30,7 +33,7 @@ export interface ValidateOptions { mode?: "create" | "update"; base?: CrmRecord;
 export interface CrmRecord { id: string; version: number; created_at: string; updated_at: string; custom?: Record<string, unknown>; [field: string]: unknown }
 export interface Contribution { group: string; rule: string; count: number; points: number; kind: "rule" | "cap" | "floor" | "reset" }
 export interface ScoreResult { score: number; tier: string; temperature: "hot" | "warm" | "cold"; reset: boolean; contributions: Contribution[] }
-export interface ScoreInput { lead: Record<string, unknown>; activities?: Record<string, unknown>[]; model?: unknown; asOf?: string; now?: string; custom?: Record<string, unknown> }
+export interface ScoreInput { lead: RecordInput; activities?: RecordInput[]; model?: ScoringModel; asOf?: string; now?: string; phoneCountryCode?: string; custom?: Record<string, unknown> }
 export type Scope = "none" | "own" | "team" | "tenant";
 export interface Access { role: string; entity: string; actions: Record<"read" | "create" | "update" | "delete" | "import" | "export" | "approve", Scope>; fields: Record<string, { read: boolean; write: boolean }>; readable: string[]; writable: string[] }
 export type RoleInput = string | { name: string; grants: Record<string, unknown> };
@@ -62,7 +65,47 @@ export interface MembershipStatusOptions { now?: string; settings?: { membership
 export type MembershipStatus = "upcoming" | "active" | "expiring" | "expired" | "frozen" | "cancelled";
 /** The status as of `now` (null while the dates are incomplete or invalid), the end date after freezes, the pending (or last) freeze. */
 export interface MembershipStatusResult { status: MembershipStatus | null; ends_on: string | null; frozen_from: string | null; frozen_to: string | null; frozen_days: number | null; errors: FieldError[] }
+/** An entity's input or a patch: field name to value, as a form holds them (money and decimals as strings, times RFC 3339, custom fields under `custom`). */
+export type RecordInput = Record<string, unknown>;
+/** One declared field of an entity type (crm-core's `FieldSpec`), for building forms. */
+export interface FieldSchema { name: string; writable: boolean; type: string; required: boolean; max_len?: number; min?: number; max?: number; options?: string[]; not_in_future: boolean }
+export interface EntitySchema { entity: string; fields: FieldSchema[] }
+/** A scoring rule (crm-core's `scoring::Rule`): fit rules have a `condition` on the lead, engagement rules match activities. */
+export interface ScoringRule { name: string; points: number; condition?: FilterTree | string; kind?: string | string[]; direction?: "inbound" | "outbound"; outcome?: string | string[]; limit?: number; min_count?: number; within_days?: number; decay_days?: number }
+export interface ScoringGroup { name: string; kind: "fit" | "engagement"; cap?: number; floor?: number; rules: ScoringRule[] }
+export interface ScoringTier { name: string; min_score: number; temperature: "hot" | "warm" | "cold" }
+/** A scoring model definition (crm-core's `scoring::ScoringModel`), as `defaultScoringModel` returns it. */
+export interface ScoringModel { name?: string; total_cap?: number; groups: ScoringGroup[]; tiers: ScoringTier[]; reset_when?: { name: string; condition: FilterTree | string }[] }
+/** What publishing a model rescored. */
+export interface PublishResult { model: CrmRecord; report: { scanned: number; changed: number; model_version: number } }
+export interface StageSummary { key: string; label: string; kind: "open" | "won" | "lost"; count: number; value: MoneyString | null }
+/** A domain event of the tenant's outbox. */
+export interface CrmEvent { seq: number; tenant: string; id: string; at: string; kind: string; entity: string; entity_id: string | null; payload: Record<string, unknown> }
+export interface IntegrityReport { checked: [string, number][]; issues: { entity: string; id: string; path: string; code: string; message: string }[]; issue_count: number; audit_entries: number; audit_broken_at: number | null }
+export interface ListResult { items: CrmRecord[]; nextCursor: string | null }
+
+/** What every crm-core error carries: a JS `Error` named `CrmError` with a stable `code`. */
+export interface CrmErrorBase extends Error { name: "CrmError" }
+/** `validation`: every failing field (also as `fields`, the earlier name of the same list). */
+export interface CrmValidationError extends CrmErrorBase { code: "validation"; errors: FieldError[]; fields: FieldError[] }
+export interface CrmNotFoundError extends CrmErrorBase { code: "not_found"; entity: string; id: string }
+/** `forbidden`: the refused action, and the fields the actor may not read or write (empty when the whole action is refused). */
+export interface CrmForbiddenError extends CrmErrorBase { code: "forbidden"; action: string; entity: string; fields: string[] }
+/** `conflict`: the version the caller expected and the record's current one. */
+export interface CrmConflictError extends CrmErrorBase { code: "conflict"; entity: string; id: string; expected: number; actual: number }
+export interface CrmLimitExceededError extends CrmErrorBase { code: "limit_exceeded"; what: string; limit: number }
+/** `invalid_query`: the byte offset of the problem in the text query. */
+export interface CrmInvalidQueryError extends CrmErrorBase { code: "invalid_query"; position: number }
+/** `unavailable`: seconds to wait before trying again. */
+export interface CrmUnavailableError extends CrmErrorBase { code: "unavailable"; retry_after: number }
+export interface CrmStorageError extends CrmErrorBase { code: "corrupt" | "disk_full" | "internal" }
+/** What the package throws for crm-core's errors; narrow it by `code` (check it with `isCrmError`). */
+export type CrmError = CrmValidationError | CrmNotFoundError | CrmForbiddenError | CrmConflictError | CrmLimitExceededError | CrmInvalidQueryError | CrmUnavailableError | CrmStorageError;
+export type CrmErrorCode = CrmError["code"];
 "#;
+
+#[wasm_bindgen(typescript_custom_section)]
+const TS_SECTION: &str = TS_TYPES;
 
 fn to_js<T: Serialize + ?Sized>(v: &T) -> JsResult<JsValue> {
     let s = serde_wasm_bindgen::Serializer::json_compatible();
@@ -124,13 +167,22 @@ fn out<T: Serialize>(r: crm_core::Result<T>) -> JsResult<JsValue> {
     }
 }
 
+/// Whether `e` is an error this package threw for crm-core (`name` `CrmError`, a string `code`), as a
+/// TypeScript type guard: `catch (e) { if (isCrmError(e) && e.code === "validation") e.errors ... }`.
+/// Anything else (a `TypeError` for an argument of the wrong JS type, a bug) is not.
+#[wasm_bindgen(js_name = isCrmError, unchecked_return_type = "e is CrmError")]
+pub fn is_crm_error(#[wasm_bindgen(unchecked_param_type = "unknown")] e: &JsValue) -> bool {
+    e.dyn_ref::<js_sys::Error>().is_some_and(|err| err.name() == "CrmError")
+        && js_sys::Reflect::get(e, &JsValue::from_str("code")).is_ok_and(|c| c.is_string())
+}
+
 /// Normalises and validates an entity (`mode: "create"`, the default) or a patch (`mode: "update"`,
 /// optionally over `base`, a record). Returns `{ok, errors: [{path, code, message}], normalized,
 /// changed}`; throws only for unusable arguments (unknown entity type, bad options).
 #[wasm_bindgen(unchecked_return_type = "Validation")]
 pub fn validate(
     entity: &str,
-    input: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "RecordInput")] input: JsValue,
     #[wasm_bindgen(unchecked_optional_param_type = "ValidateOptions")] options: Option<JsValue>,
 ) -> JsResult<JsValue> {
     let input = from_js(input, "input")?;
@@ -143,7 +195,7 @@ pub fn validate(
 #[wasm_bindgen(unchecked_return_type = "Record<string, unknown>")]
 pub fn normalize(
     entity: &str,
-    input: JsValue,
+    #[wasm_bindgen(unchecked_param_type = "RecordInput")] input: JsValue,
     #[wasm_bindgen(unchecked_optional_param_type = "ValidateOptions")] options: Option<JsValue>,
 ) -> JsResult<JsValue> {
     let input = from_js(input, "input")?;
@@ -161,13 +213,13 @@ pub fn score_lead(#[wasm_bindgen(unchecked_param_type = "ScoreInput")] input: Js
 
 /// An entity type's declared fields with their specs (type, required, max_len, options, ...), for
 /// building forms: `{entity, fields: [{name, writable, type, ...}]}`.
-#[wasm_bindgen]
+#[wasm_bindgen(unchecked_return_type = "EntitySchema")]
 pub fn schema(entity: &str) -> JsResult<JsValue> {
     out(api::schema(entity))
 }
 
 /// The default scoring model's definition (a starting point for drafts).
-#[wasm_bindgen(js_name = defaultScoringModel)]
+#[wasm_bindgen(js_name = defaultScoringModel, unchecked_return_type = "ScoringModel")]
 pub fn default_scoring_model() -> JsResult<JsValue> {
     to_js(&api::default_scoring_model())
 }
@@ -266,7 +318,10 @@ impl LocalDb {
     }
 
     #[wasm_bindgen(js_name = createOrganization, unchecked_return_type = "CrmRecord")]
-    pub fn create_organization(&self, input: JsValue) -> JsResult<JsValue> {
+    pub fn create_organization(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "RecordInput")] input: JsValue,
+    ) -> JsResult<JsValue> {
         let input = from_js(input, "input")?;
         out(self.0.create_organization(&input))
     }
@@ -276,7 +331,7 @@ impl LocalDb {
         &self,
         #[wasm_bindgen(unchecked_param_type = "ActorRef")] actor: JsValue,
         entity: &str,
-        input: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "RecordInput")] input: JsValue,
     ) -> JsResult<JsValue> {
         let (actor, input) = (from_js(actor, "actor")?, from_js(input, "input")?);
         out(self.0.create(&actor, entity, &input))
@@ -301,7 +356,7 @@ impl LocalDb {
         entity: &str,
         id: &str,
         version: u32,
-        patch: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "RecordInput")] patch: JsValue,
     ) -> JsResult<JsValue> {
         let (actor, patch) = (from_js(actor, "actor")?, from_js(patch, "patch")?);
         out(self.0.update(&actor, entity, id, u64::from(version), &patch))
@@ -321,14 +376,17 @@ impl LocalDb {
     }
 
     /// `{q?, filter?, sort?, limit?, cursor?}` → `{items, nextCursor}`.
-    #[wasm_bindgen(unchecked_return_type = "{ items: CrmRecord[]; nextCursor: string | null }")]
+    #[wasm_bindgen(unchecked_return_type = "ListResult")]
     pub fn list(
         &self,
         #[wasm_bindgen(unchecked_param_type = "ActorRef")] actor: JsValue,
         entity: &str,
-        request: JsValue,
+        #[wasm_bindgen(unchecked_optional_param_type = "ListRequest")] request: Option<JsValue>,
     ) -> JsResult<JsValue> {
-        let (actor, req) = (from_js(actor, "actor")?, from_js(request, "request")?);
+        let (actor, req) = (
+            from_js(actor, "actor")?,
+            from_js(request.unwrap_or(JsValue::UNDEFINED), "request")?,
+        );
         out(self.0.list(&actor, entity, &req))
     }
 
@@ -368,7 +426,7 @@ impl LocalDb {
     pub fn log_activity(
         &self,
         #[wasm_bindgen(unchecked_param_type = "ActorRef")] actor: JsValue,
-        input: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "RecordInput")] input: JsValue,
     ) -> JsResult<JsValue> {
         let (actor, input) = (from_js(actor, "actor")?, from_js(input, "input")?);
         out(self.0.log_activity(&actor, &input))
@@ -392,7 +450,7 @@ impl LocalDb {
         &self,
         #[wasm_bindgen(unchecked_param_type = "ActorRef")] actor: JsValue,
         lead_id: &str,
-        model: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "ScoringModel")] model: JsValue,
         as_of: Option<String>,
     ) -> JsResult<JsValue> {
         let (actor, model) = (from_js(actor, "actor")?, from_js(model, "model")?);
@@ -400,7 +458,7 @@ impl LocalDb {
     }
 
     /// Publishes a draft `scoring_model` record: `{model, report}`.
-    #[wasm_bindgen(js_name = publishModel)]
+    #[wasm_bindgen(js_name = publishModel, unchecked_return_type = "PublishResult")]
     pub fn publish_model(
         &self,
         #[wasm_bindgen(unchecked_param_type = "ActorRef")] actor: JsValue,
@@ -411,7 +469,7 @@ impl LocalDb {
         out(self.0.publish_model(&actor, id, u64::from(version)))
     }
 
-    #[wasm_bindgen(js_name = pipelineSummary)]
+    #[wasm_bindgen(js_name = pipelineSummary, unchecked_return_type = "StageSummary[]")]
     pub fn pipeline_summary(
         &self,
         #[wasm_bindgen(unchecked_param_type = "ActorRef")] actor: JsValue,
@@ -421,7 +479,7 @@ impl LocalDb {
     }
 
     /// Domain events after sequence number `after`.
-    #[wasm_bindgen(js_name = eventsSince)]
+    #[wasm_bindgen(js_name = eventsSince, unchecked_return_type = "CrmEvent[]")]
     pub fn events_since(
         &self,
         #[wasm_bindgen(unchecked_param_type = "ActorRef")] actor: JsValue,
@@ -432,12 +490,71 @@ impl LocalDb {
         out(self.0.events_since(&actor, u64::from(after), limit))
     }
 
-    #[wasm_bindgen(js_name = integrityCheck)]
+    #[wasm_bindgen(js_name = integrityCheck, unchecked_return_type = "IntegrityReport")]
     pub fn integrity_check(
         &self,
         #[wasm_bindgen(unchecked_param_type = "ActorRef")] actor: JsValue,
     ) -> JsResult<JsValue> {
         let actor = from_js(actor, "actor")?;
         out(self.0.integrity_check(&actor))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic)]
+mod tests {
+    use super::*;
+    use crm_core::error::codes;
+    use std::collections::BTreeSet;
+
+    /// The members a `Crm*Error` interface of [`TS_TYPES`] declares (besides `code`) for a code.
+    fn declared(code: &str) -> BTreeSet<String> {
+        let decl = TS_TYPES
+            .lines()
+            .find(|l| l.contains("extends CrmErrorBase {") && l.contains(&format!("\"{code}\"")))
+            .unwrap_or_else(|| panic!("no CrmError interface declares code {code}"));
+        let body = decl.rsplit_once('{').unwrap().1.trim_end().trim_end_matches('}');
+        body.split(';')
+            .filter_map(|m| m.split_once(':').map(|(name, _)| name.trim().to_owned()))
+            .filter(|name| !name.is_empty() && name != "code")
+            .collect()
+    }
+
+    /// The TypeScript error types show exactly the members crm-core's description gives each kind (as
+    /// `err` sets them on the thrown Error): a member the core adds or drops fails here until the
+    /// declarations follow.
+    #[test]
+    fn typescript_error_types_are_the_cores_details() {
+        let kinds = [
+            Error::field("email", codes::INVALID_EMAIL, "not an email"),
+            Error::not_found("lead", "x"),
+            Error::forbidden("update", "lead", vec!["score".into()]),
+            Error::Conflict {
+                entity: "lead".into(),
+                id: "x".into(),
+                expected: 1,
+                actual: 2,
+            },
+            Error::LimitExceeded {
+                what: "rows".into(),
+                limit: 10,
+            },
+            Error::invalid_query("bad", 3),
+            Error::unavailable(2, "locked"),
+            Error::corrupt("x"),
+            Error::disk_full("x"),
+            Error::internal("x"),
+        ];
+        for e in kinds {
+            let details = api::error_details(&e);
+            let shown: BTreeSet<String> = details
+                .as_object()
+                .unwrap()
+                .keys()
+                .filter(|k| *k != "code" && *k != "message")
+                .cloned()
+                .collect();
+            assert_eq!(declared(e.code()), shown, "{}", e.code());
+        }
     }
 }

@@ -3,7 +3,9 @@
 #![cfg(target_arch = "wasm32")]
 #![allow(clippy::unwrap_used)]
 
-use crm_wasm::{LocalDb, access, approval_level, normalize, parse_filter, quote_totals, score_lead, validate};
+use crm_wasm::{
+    LocalDb, access, approval_level, is_crm_error, normalize, parse_filter, quote_totals, score_lead, validate,
+};
 use serde_json::{Value as Json, json};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_test::wasm_bindgen_test;
@@ -119,7 +121,7 @@ fn local_db_runs_the_service_with_js_clock_and_ids() {
     let id = lead["id"].as_str().unwrap();
     assert_eq!(&id[14..15], "7", "UUIDv7 from crypto.getRandomValues");
     let page = rs(db
-        .list(js(admin.clone()), "lead", js(json!({"q": "score>=1"})))
+        .list(js(admin.clone()), "lead", Some(js(json!({"q": "score>=1"}))))
         .unwrap());
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
     let why = rs(db.explain_score(js(admin.clone()), id, None).unwrap());
@@ -167,4 +169,21 @@ fn approval_level_crosses_the_boundary() {
     assert_eq!(d, json!({"level": 0, "role": "manager"}));
     let e = approval_level(js(json!({"role": "manager"})), js(json!("1.00")), None).unwrap_err();
     assert_eq!(prop(&e, "code").as_string().unwrap(), "validation");
+}
+
+/// `isCrmError` (the TypeScript guard) is true exactly for what the binding throws for crm-core's
+/// errors: a JS Error named CrmError with a string code; not for other errors or look-alike objects.
+#[wasm_bindgen_test]
+fn is_crm_error_recognises_the_bindings_errors_only() {
+    let thrown = normalize("lead", js(json!({"email": "x@"})), None).unwrap_err();
+    assert!(is_crm_error(&thrown));
+    let query = parse_filter("status:").unwrap_err();
+    assert!(is_crm_error(&query));
+    assert_eq!(prop(&query, "code"), JsValue::from_str("invalid_query"));
+    assert!(!is_crm_error(&js_sys::Error::new("plain").into()));
+    let renamed = js_sys::Error::new("no code");
+    renamed.set_name("CrmError");
+    assert!(!is_crm_error(&renamed.into()), "a CrmError name without a code");
+    assert!(!is_crm_error(&js(json!({"name": "CrmError", "code": "validation"}))));
+    assert!(!is_crm_error(&JsValue::UNDEFINED));
 }

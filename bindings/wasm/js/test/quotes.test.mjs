@@ -161,6 +161,14 @@ describe('TypeScript declarations', () => {
     assert.match(dts, /transition\(actor: ActorRef, entity: string, id: string, version: number, name: string, input\?: Record<string, unknown>\): CrmRecord;/);
     assert.match(dts, /children\(actor: ActorRef, entity: string, id: string\): Record<string, CrmRecord\[\]>;/);
   });
+
+  test('no function or method of the API takes or returns any (node.d.ts: the API without the loader)', () => {
+    const api = readFileSync(new URL('../../pkg/crm_api.d.ts', import.meta.url), 'utf8');
+    assert.match(api, /export function isCrmError\(e: unknown\): e is CrmError;/);
+    const anys = api.split('\n').filter((l) => !/^\s*(\*|\/\*\*|\/\/)/.test(l) && /\bany\b/.test(l));
+    assert.deepEqual(anys, []);
+    assert.doesNotMatch(api, /\b(RequestInfo|Response|WebAssembly)\b/, 'types of the DOM lib');
+  });
 });
 
 describe('docs/wasm.md: the quote blocks run as written', () => {
