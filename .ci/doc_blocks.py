@@ -274,7 +274,7 @@ def server(files: List[str]) -> int:
             if entry.name not in ("target", ".git") and not entry.name.endswith((".db", ".db-wal", ".db-shm")):
                 (scratch / entry.name).symlink_to(entry)
         text = PLACEHOLDER.sub(lambda m: f': "${{{m.group(1)}:?}}"', b.text).replace("localhost:8080", host)
-        print(f"-- {b.where}: running against {base}", flush=True)
+        print(f"\n-- {b.where}: running against {base}", flush=True)
         try:
             r = subprocess.run(["bash", "-euo", "pipefail", "-c", SERVER_PRELUDE + text], cwd=scratch, timeout=300)
             if r.returncode != 0:
