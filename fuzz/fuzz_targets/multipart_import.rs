@@ -58,7 +58,11 @@ fn server() -> &'static Server {
             let same = |_: &str| -> crm_core::Result<String> { Ok(phc.clone()) };
             svc.set_password(&sys, user.id, PASSWORD, &same).await.expect("a password");
             let (_stop, stopped) = tokio::sync::watch::channel(false);
-            let app = Arc::new(App::new(svc, Config::for_tests(), stopped));
+            // The sign-in below verifies an Argon2 hash: in a `cargo fuzz run --dev` build (no
+            // optimisation, ASan) that takes longer than the test config's 30 s request timeout.
+            let mut cfg = Config::for_tests();
+            cfg.request_timeout = std::time::Duration::from_secs(600);
+            let app = Arc::new(App::new(svc, cfg, stopped));
             // The server serves the router with each connection's peer address (sign-in throttles by
             // it); called directly, the router is given one, or sign-in's extractor fails (500).
             let router = crm_server::router(app).layer(MockConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
