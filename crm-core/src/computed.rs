@@ -45,14 +45,8 @@ impl ComputeCtx {
     /// `date` (reports "as of" a day).
     pub fn on_date(date: time::Date, org: Option<Record>) -> Self {
         let zone = org_zone(org.as_ref());
-        let start = i16::try_from(date.year())
-            .ok()
-            .and_then(|y| jiff::civil::Date::new(y, u8::from(date.month()) as i8, date.day() as i8).ok())
-            .and_then(|d| d.to_zoned_datetime(zone.clone()).ok())
-            .map(|z| Timestamp(z.timestamp().as_microsecond()));
-        let now = start.unwrap_or_else(|| Timestamp::from_date(date));
         ComputeCtx {
-            now,
+            now: day_start(date, &zone),
             org,
             zone,
             today: date,
@@ -75,24 +69,8 @@ impl ComputeCtx {
     /// starts, in the tenant's [`Self::time_zone`] (a day is 23 or 25 hours long when the clocks
     /// change). Falls back to the UTC day only for times outside the zone database's range.
     pub fn local_day(&self) -> (Timestamp, Timestamp) {
-        let utc = || {
-            let today = Timestamp::from_date(self.now.date());
-            (today, today.plus_days(1))
-        };
-        let Ok(now) = jiff::Timestamp::from_microsecond(self.now.0) else {
-            return utc();
-        };
-        let tz = self.time_zone();
-        let date = now.to_zoned_datetime(tz.clone()).date();
-        let start = |d: jiff::civil::Date| {
-            d.to_zoned_datetime(tz.clone())
-                .ok()
-                .map(|z| Timestamp(z.timestamp().as_microsecond()))
-        };
-        match (start(date), date.tomorrow().ok().and_then(start)) {
-            (Some(a), Some(b)) => (a, b),
-            _ => utc(),
-        }
+        let next = self.today.next_day().unwrap_or(self.today);
+        (day_start(self.today, &self.zone), day_start(next, &self.zone))
     }
 
     /// An integer setting of the tenant, or `default` when unset.
@@ -110,6 +88,19 @@ pub fn org_zone(org: Option<&Record>) -> jiff::tz::TimeZone {
     org.and_then(|o| o.str(crate::entity::people::org_fields::TIMEZONE))
         .and_then(time_zone)
         .unwrap_or(jiff::tz::TimeZone::UTC)
+}
+
+/// The instant `date` starts in `zone` (its midnight, or the first instant after a gap at midnight;
+/// UTC's midnight for dates outside the zone database's range).
+pub fn day_start(date: time::Date, zone: &jiff::tz::TimeZone) -> Timestamp {
+    i16::try_from(date.year())
+        .ok()
+        .and_then(|y| jiff::civil::Date::new(y, u8::from(date.month()) as i8, date.day() as i8).ok())
+        .and_then(|d| d.to_zoned_datetime(zone.clone()).ok())
+        .map_or_else(
+            || Timestamp::from_date(date),
+            |z| Timestamp(z.timestamp().as_microsecond()),
+        )
 }
 
 /// The calendar date at `now` in `zone` (the UTC date for times outside the zone database's range).

@@ -27,20 +27,20 @@ fn imports_find_duplicates_across_chunks_in_every_mode() {
 
 // Outside the suite's macro: two handles (two connection pools) of one schema, as two server
 // instances over one database.
+fn two_instances(case: fn(crm_store::PgStore, crm_store::PgStore)) {
+    let Some(url) = pg::url() else { return };
+    let a = crm_store::PgStore::open_temporary(&url).expect("a temporary schema");
+    let schema = a.schema().expect("a temporary store's schema").to_owned();
+    let b = crm_store::PgStore::open_with(crm_store::PgOptions::new(&url).schema(schema)).expect("a second pool");
+    case(a, b);
+}
+
 #[test]
 fn due_events_fire_once_from_two_instances() {
-    let Some(url) = pg::url() else { return };
-    let a = crm_store::PgStore::open_temporary(&url).unwrap();
-    let schema = a.schema().unwrap().to_owned();
-    let b = crm_store::PgStore::open_with(crm_store::PgOptions::new(&url).schema(schema)).unwrap();
-    crm_core::conformance::due_events_fire_once_from_two_instances(a, b);
+    two_instances(crm_core::conformance::due_events_fire_once_from_two_instances);
 }
 
 #[test]
 fn round_robin_is_fair_across_two_instances() {
-    let Some(url) = pg::url() else { return };
-    let a = crm_store::PgStore::open_temporary(&url).unwrap();
-    let schema = a.schema().unwrap().to_owned();
-    let b = crm_store::PgStore::open_with(crm_store::PgOptions::new(&url).schema(schema)).unwrap();
-    crm_core::conformance::round_robin_is_fair_across_two_instances(a, b);
+    two_instances(crm_core::conformance::round_robin_is_fair_across_two_instances);
 }

@@ -15,21 +15,21 @@ fn imports_find_duplicates_across_chunks_in_every_mode() {
     );
 }
 
-// Outside the suite's macro: two handles (two connections) of one database file.
+// Outside the suite's macro: two handles (two connections) of one database file, as two
+// instances over one database.
+fn two_instances(case: fn(crm_store::SqliteStore, crm_store::SqliteStore)) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("crm.db");
+    let open = || crm_store::SqliteStore::open(&path).expect("the database");
+    case(open(), open());
+}
+
 #[test]
 fn due_events_fire_once_from_two_instances() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("crm.db");
-    let a = crm_store::SqliteStore::open(&path).unwrap();
-    let b = crm_store::SqliteStore::open(&path).unwrap();
-    crm_core::conformance::due_events_fire_once_from_two_instances(a, b);
+    two_instances(crm_core::conformance::due_events_fire_once_from_two_instances);
 }
 
 #[test]
 fn round_robin_is_fair_across_two_instances() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("crm.db");
-    let a = crm_store::SqliteStore::open(&path).unwrap();
-    let b = crm_store::SqliteStore::open(&path).unwrap();
-    crm_core::conformance::round_robin_is_fair_across_two_instances(a, b);
+    two_instances(crm_core::conformance::round_robin_is_fair_across_two_instances);
 }

@@ -154,8 +154,9 @@ impl<S: Store> Service<S> {
         actor.authorize(&CHECK_IN, Action::Read)?;
         let org = self.org(actor.tenant).await?;
         let as_of = as_of.unwrap_or_else(|| ComputeCtx::new(self.clock.now(), Some(org.clone())).today());
-        let cx = ComputeCtx::on_date(as_of, Some(org.clone()));
-        let start_of = |d: time::Date| ComputeCtx::on_date(d, Some(org.clone())).now;
+        let cx = ComputeCtx::on_date(as_of, Some(org));
+        let zone = cx.time_zone();
+        let start_of = |d: time::Date| crate::computed::day_start(d, &zone);
         let in_scope = actor.scope_filter(&CONTACT, contact_scope);
         let count = async |f: Filter| {
             self.store
@@ -179,7 +180,7 @@ impl<S: Store> Service<S> {
             Filter::cmp("at", Op::Lt, start_of(as_of.next_day().unwrap_or(as_of))),
         ]);
         let check_ins = self.read_all(actor, CHECK_IN.name, Some(window)).await?;
-        let (check_ins_per_day, check_ins_by_hour) = numbers::check_ins(&check_ins, as_of, &cx.time_zone());
+        let (check_ins_per_day, check_ins_by_hour) = numbers::check_ins(&check_ins, as_of, &zone);
         Ok(MembershipNumbers {
             as_of: as_of.to_string(),
             active_members,
