@@ -96,6 +96,6 @@ step "TypeScript: tsc --strict on programs using the installed package (bindings
   rm -f typo.log
 )
 
-step "node:test: the example page in headless Chromium"
-SCREENSHOT_DIR="$root/target/wasm-screenshots" node_tests examples/web 1 test/page.test.mjs
-echo "screenshot: target/wasm-screenshots/lead-form.png"
+step "node:test: the example pages (lead form, step checklist) in headless Chromium"
+SCREENSHOT_DIR="$root/target/wasm-screenshots" node_tests examples/web 2 test/page.test.mjs test/steps.test.mjs
+echo "screenshots: target/wasm-screenshots/lead-form.png, steps.png"

@@ -137,14 +137,17 @@ pub struct Role {
 }
 
 impl Role {
-    /// The scope of an action on an entity type. A child type has no grants of its own: its scope is
-    /// its parent's, read for reads and update for every write.
+    /// The scope of an action on an entity type. A child type the role does not grant takes its
+    /// parent's scope, read for reads and update for every write; a child type the role grants takes
+    /// its grant (see [`crate::schema::ChildOf`]).
     pub fn scope(&self, def: &EntityDef, action: Action) -> Scope {
         if def.name == STAGE_CHANGE.name {
             // Read (and exported) with the records it describes; written only by the core.
             return crate::entity::stage::derived_scope(self, action);
         }
-        if let Some(parent) = def.parent() {
+        if let Some(parent) = def.parent()
+            && !self.grants.contains_key(def.name)
+        {
             let on_parent = if action == Action::Read {
                 Action::Read
             } else {
@@ -302,9 +305,16 @@ impl Actor {
     /// parent, which a filter on the child's own columns can't express below tenant scope: such readers
     /// reach children through their parent (`Service::children`).
     pub fn scope_filter(&self, def: &EntityDef, scope: Scope) -> Filter {
+        self.action_filter(def, Action::Read, scope)
+    }
+
+    /// [`Actor::scope_filter`] for an action beyond reading: derived rows that describe records of
+    /// other types (stage changes) are reached only where the actor may do `action` on the type
+    /// they describe (a technician who may export jobs exports no lead's stage history).
+    pub fn action_filter(&self, def: &EntityDef, action: Action, scope: Scope) -> Filter {
         if def.name == STAGE_CHANGE.name {
-            // Each described type's stage changes within the actor's read scope on that type.
-            return crate::entity::stage::read_filter(&self.role, |s| self.columns_filter(def, s));
+            // Each described type's stage changes within the actor's scope on that type.
+            return crate::entity::stage::read_filter(&self.role, action, |s| self.columns_filter(def, s));
         }
         self.columns_filter(def, scope)
     }
@@ -313,7 +323,11 @@ impl Actor {
     fn columns_filter(&self, def: &EntityDef, scope: Scope) -> Filter {
         let nothing = Filter::Not(Box::new(Filter::All));
         let own = match (def.owner_field, self.user_id) {
-            (Some(f), Some(me)) => Filter::eq(f, me),
+            (Some(f), Some(me)) => match def.assignees_field {
+                // Assigned (a job's crew member) counts as own.
+                Some(a) => Filter::Or(vec![Filter::eq(f, me), Filter::cmp(a, Op::Contains, me.to_string())]),
+                None => Filter::eq(f, me),
+            },
             _ => nothing.clone(),
         };
         match scope {
@@ -436,6 +450,7 @@ pub mod builtin {
         "scoring_model",
         "role",
         "routing_rule",
+        "job_template",
     ];
 
     fn grant(actions: &[(Action, Scope)], read: Fields, write: Fields) -> Grant {
@@ -493,15 +508,21 @@ pub mod builtin {
         let all = Action::ALL.map(|a| (a, Scope::Tenant));
         let mut g: Vec<_> = CRM
             .iter()
-            .chain(&["membership", "quote", "plan", "check_in"])
+            .chain(&["membership", "quote", "plan", "check_in", "job"])
             .map(|e| (*e, grant(&all, Fields::All, Fields::All)))
             .collect();
-        g.extend(read_config(&["scoring_model", "pipeline", "routing_rule"]));
+        g.extend(read_config(&[
+            "scoring_model",
+            "pipeline",
+            "routing_rule",
+            "job_template",
+        ]));
         let edit = [Read, Create, Update, Approve].map(|a| (a, Scope::Tenant));
         g.push(("scoring_model", grant(&edit, Fields::All, Fields::All)));
         g.push(("pipeline", grant(&edit, Fields::All, Fields::All)));
         let manage = [Read, Create, Update, Delete].map(|a| (a, Scope::Tenant));
         g.push(("routing_rule", grant(&manage, Fields::All, Fields::All)));
+        g.push(("job_template", grant(&manage, Fields::All, Fields::All)));
         g.push(own_api_keys());
         role("manager", g)
     }
@@ -523,16 +544,54 @@ pub mod builtin {
         let quoting = [Submit, Send, Accept, Decline].map(|a| (a, Scope::Own));
         let quote_acts: Vec<_> = acts.iter().chain(&quoting).copied().collect();
         g.push(("quote", grant(&quote_acts, Fields::All, Fields::All)));
+        // Sells the job and plans it; the crew runs it.
+        g.push(("job", grant(&acts, Fields::All, Fields::All)));
         g.extend(read_config(&[]));
         g.push(own_api_keys());
         role("sales", g)
     }
 
-    /// Works in the field: sees only the leads and activities assigned to them; on a lead may change
-    /// only its status and notes; logs activities.
+    /// Works in the field: sees only the leads and activities assigned to them, and the jobs whose
+    /// crew they are on; on a lead may change only its status and notes; logs activities; on a job
+    /// moves steps forward, logs step activities and records the customer's signature, but changes
+    /// neither its budget nor its crew.
     pub fn field_tech() -> Role {
         use Action::*;
         let mut g = vec![
+            (
+                "job",
+                grant(
+                    &[
+                        (Read, Scope::Own),
+                        (Update, Scope::Own),
+                        (Export, Scope::Own),
+                        (Start, Scope::Own),
+                        (Complete, Scope::Own),
+                    ],
+                    Fields::All,
+                    Fields::only(&["notes", "customer_signed"]),
+                ),
+            ),
+            (
+                "job_step",
+                grant(
+                    &[(Read, Scope::Own), (Start, Scope::Own), (Complete, Scope::Own)],
+                    Fields::All,
+                    Fields::only(&["skip_reason"]),
+                ),
+            ),
+            (
+                "step_activity",
+                grant(
+                    &[(Read, Scope::Own), (Create, Scope::Own), (Update, Scope::Own)],
+                    Fields::All,
+                    Fields::All,
+                ),
+            ),
+            (
+                "crew_assignment",
+                grant(&[(Read, Scope::Own)], Fields::All, Fields::only(&[])),
+            ),
             (
                 "lead",
                 grant(

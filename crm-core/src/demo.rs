@@ -1,6 +1,7 @@
 //! Realistic demo tenants, all created through the service (validated, audited, scored): a roofing
 //! company with a user of each role, contacts, companies, leads with activities over the last months;
-//! a moving company with quotes in every state; and an esports centre with plans, clients holding
+//! a moving company with quotes in every state and a crew running local moves (journeys of ordered
+//! steps from three days ago to four days ahead); and an esports centre with plans, clients holding
 //! memberships in every status and months of check-ins. Deterministic: the same seed gives the same data on every platform.
 
 use crate::access::Actor;
@@ -544,8 +545,153 @@ pub async fn load_moving<S: Store>(store: S, ids: Arc<dyn IdGen>, now: Timestamp
             }
         }
     }
+    let mut crew_members = vec![actor_of("field_tech", 0).await?];
+    for name in ["Rita Rigger", "Omar Loader", "Pia Packer", "Dan Driver"] {
+        let email = format!(
+            "{}@swift-movers.example",
+            name.split(' ').next().unwrap_or(name).to_lowercase()
+        );
+        let u = svc
+            .create(
+                &system,
+                "user",
+                &obj(json!({"name": name, "email": email, "role": "field_tech", "team_id": crew.to_string()})),
+            )
+            .await?;
+        users.push(("field_tech".to_owned(), u.id, email));
+        crew_members.push(svc.actor(org.id, u.id).await?);
+    }
+    let customers: Vec<Id> = customers.iter().map(|(c, _)| *c).collect();
+    journeys(&svc, &clock, &mut rng, &manager, &crew_members, &customers, now).await?;
     clock.set(now);
     Ok(DemoTenant { tenant: org.id, users })
+}
+
+/// The moving company's standard local move.
+const LOCAL_MOVE_STEPS: &[(&str, bool)] = &[
+    ("Walkthrough with the customer", true),
+    ("Protect floors and doors", true),
+    ("Wrap furniture", true),
+    ("Load the truck", true),
+    ("Drive", true),
+    ("Unload and place", true),
+    ("Photos of the empty home", false),
+];
+
+/// Journeys of a local move from three days ago to four days ahead (in the tenant's time zone):
+/// three a day on three trucks, two crew members each in a morning or an afternoon slot (never
+/// double-booked), with the past ones completed by their crew and signed, today's under way, the
+/// coming ones dispatched (tomorrow) or planned.
+async fn journeys<S: Store>(
+    svc: &Service<S>,
+    clock: &FixedClock,
+    rng: &mut Rng,
+    manager: &Actor,
+    crew: &[Actor],
+    customers: &[Id],
+    now: Timestamp,
+) -> Result<()> {
+    let steps: Vec<Json> = LOCAL_MOVE_STEPS
+        .iter()
+        .map(|(name, required)| json!({"name": name, "required": required}))
+        .collect();
+    svc.create(
+        manager,
+        "job_template",
+        &obj(json!({"job_type": "local_move", "name": "Local move", "steps": steps})),
+    )
+    .await?;
+    let zone = crate::computed::org_zone(Some(&svc.org(manager.tenant).await?));
+    let today = crate::computed::local_date(now, &zone);
+    let mut n = 0i64;
+    for offset in -3i64..=4 {
+        let date = today.saturating_add(time::Duration::days(offset));
+        let midnight = crate::computed::day_start(date, &zone);
+        for slot in 0..3usize {
+            n += 1;
+            let (from_h, to_h) = if slot == 2 { (13, 17) } else { (8, 12) };
+            let (from, to) = (midnight.plus_hours(from_h), midnight.plus_hours(to_h));
+            // Slot 0 and 1 share the morning: four different people; slot 2 takes the afternoon.
+            let pair = match slot {
+                0 => [0, 1],
+                1 => [2, 3],
+                _ => [4, (offset.rem_euclid(4)) as usize],
+            };
+            let assignments: Vec<Json> = pair
+                .iter()
+                .zip(["driver", "mover"])
+                .map(|(i, role)| {
+                    json!({"user_id": crew[*i % crew.len()].user_id.map(|u| u.to_string()), "role": role,
+                        "starts_at": from, "ends_at": to})
+                })
+                .collect();
+            clock.set(now.plus_days(-10).plus_minutes(n));
+            let customer = customers[rng.index(customers.len())];
+            let mut job = svc
+                .create(
+                    manager,
+                    "job",
+                    &obj(
+                        json!({"kind": "journey", "job_type": "local_move", "title": format!("Journey #{n}"),
+                        "contact_id": customer.to_string(), "scheduled_on": date.to_string(),
+                        "window_start": from, "window_end": to, "vehicle": format!("truck-{}", slot + 1),
+                        "address_line": format!("{} {}", 100 + rng.index(9000), rng.pick(STREETS)),
+                        "city": "Chicago", "region": "IL", "country": "US", "signature_required": slot != 1,
+                        "budget": format!("{}.00", 600 + 100 * rng.index(12)), "crew_assignments": assignments}),
+                    ),
+                )
+                .await?;
+            if offset > 1 {
+                continue; // planned
+            }
+            // Dispatched the evening before.
+            clock.set(midnight.plus_hours(-6));
+            job = svc
+                .transition(manager, "job", job.id, job.version, "dispatch", &Map::new())
+                .await?;
+            if offset == 1 || from > now {
+                continue; // dispatched for tomorrow, or later today
+            }
+            let lead = &crew[pair[0] % crew.len()];
+            clock.set(from);
+            job = svc
+                .transition(lead, "job", job.id, job.version, "start", &Map::new())
+                .await?;
+            let kids = svc.children(lead, "job", job.id).await?;
+            let job_steps = kids
+                .into_iter()
+                .find(|(d, _)| d.name == "job_step")
+                .map(|(_, r)| r)
+                .unwrap_or_default();
+            // Today's journeys are half way; past ones are done, photos sometimes skipped.
+            let upto = if offset == 0 {
+                job_steps.len() / 2
+            } else {
+                job_steps.len()
+            };
+            for (i, s) in job_steps.iter().take(upto).enumerate() {
+                clock.set(from.plus_minutes(25 * (i as i64 + 1)));
+                if s.get("required") == Some(&crate::value::Value::Bool(false)) && rng.chance(40) {
+                    let why = obj(json!({"skip_reason": "Customer declined photos"}));
+                    svc.transition(lead, "job_step", s.id, s.version, "skip", &why).await?;
+                } else {
+                    svc.transition(lead, "job_step", s.id, s.version, "complete", &Map::new())
+                        .await?;
+                }
+            }
+            if offset == 0 {
+                continue; // in progress
+            }
+            job = svc.get(lead, "job", job.id).await?;
+            job = svc
+                .update(lead, "job", job.id, job.version, &obj(json!({"customer_signed": true})))
+                .await?;
+            clock.set(from.plus_minutes(200));
+            svc.transition(lead, "job", job.id, job.version, "complete", &Map::new())
+                .await?;
+        }
+    }
+    Ok(())
 }
 
 /// The esports centre's plans: name, days, price, visit allowance.
@@ -899,5 +1045,39 @@ mod tests {
                 .iter()
                 .any(|q| q.get("revision") == Some(&crate::value::Value::Int(2)))
         );
+        // Journeys in every open and finished state, run by a crew nobody double-booked.
+        let jobs = pollster::block_on(store.query(
+            demo.tenant,
+            &crate::entity::JOB,
+            &crate::query::StoreQuery::by_id(Filter::All, 1000),
+        ))
+        .unwrap();
+        let mut states: Vec<&str> = jobs.iter().filter_map(|j| j.str("status")).collect();
+        states.sort();
+        states.dedup();
+        assert_eq!(states, ["completed", "dispatched", "in_progress", "planned"]);
+        assert!(
+            jobs.iter()
+                .all(|j| j.get("step_count") == Some(&crate::value::Value::Int(7)))
+        );
+        let crew = pollster::block_on(store.query(
+            demo.tenant,
+            &crate::entity::CREW_ASSIGNMENT,
+            &crate::query::StoreQuery::by_id(Filter::All, 1000),
+        ))
+        .unwrap();
+        assert_eq!(crew.len(), 2 * jobs.len());
+        for (i, a) in crew.iter().enumerate() {
+            let at = |r: &Record, f: &str| r.get(f).and_then(crate::value::Value::as_timestamp);
+            let range = |r: &Record| (r.id_of("user_id"), at(r, "starts_at"), at(r, "ends_at"));
+            let (u, s, e) = range(a);
+            assert!(
+                crew[i + 1..].iter().all(|b| {
+                    let (u2, s2, e2) = range(b);
+                    u != u2 || !(s < e2 && s2 < e)
+                }),
+                "no one is booked twice at once"
+            );
+        }
     }
 }

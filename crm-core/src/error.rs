@@ -68,6 +68,14 @@ pub mod codes {
     pub const MEMBERSHIP_GAP: &str = "membership_gap";
     /// A membership (or a client) would have more than one freeze that has not ended.
     pub const PENDING_FREEZE: &str = "pending_freeze";
+    /// A time range overlaps another of the same key (a crew member booked twice at once).
+    pub const OVERLAP: &str = "overlap";
+    /// A job cannot start without a crew.
+    pub const NO_CREW: &str = "no_crew";
+    /// A job cannot complete while a required step is open.
+    pub const OPEN_STEPS: &str = "open_steps";
+    /// A job whose type requires the customer's signature cannot complete without it.
+    pub const UNSIGNED: &str = "unsigned";
 }
 
 /// Every failure of a use case. `code()` is the stable contract with adapters; [`Error::details`] is

@@ -159,6 +159,12 @@ pub struct EntityDef {
     pub owner_field: Option<&'static str>,
     /// Field holding the team a record belongs to ("team" scope).
     pub team_field: Option<&'static str>,
+    /// A derived list of user ids the record is assigned to besides its owner (a job's crew): each
+    /// of them has the record in their "own" scope.
+    pub assignees_field: Option<&'static str>,
+    /// No two records of this type for the same key may overlap in time (a crew member holds one
+    /// assignment at a time): see [`Exclusive`].
+    pub exclusive: Option<Exclusive>,
     /// Fields the free-text search term (`"acme roofing"`) looks in.
     pub search_fields: &'static [&'static str],
     /// Field used as the upsert key by imports.
@@ -251,9 +257,24 @@ impl Rollup {
     }
 }
 
-/// How a child entity type hangs off its parent. A child has no access grants of its own: reading it
-/// needs read access to its parent, writing it (create, update, delete) needs update access to the
-/// parent, with the parent in scope. Every child write is one change set with the parent's version bump
+/// Time ranges of one entity type that may not overlap for the same key: a user's crew assignments.
+/// The core checks every insert and update against the stored rows and the rest of the change set,
+/// and writes a [`crate::entity::booking`] row of the key in the same change set, expecting the
+/// version it read, so of two concurrent writers for one key one conflicts and is checked again.
+#[derive(Clone, Copy, Debug)]
+pub struct Exclusive {
+    /// The reference field the ranges are exclusive per (`user_id`).
+    pub key: &'static str,
+    /// Timestamp fields of the half-open range `[start, end)`.
+    pub start: &'static str,
+    pub end: &'static str,
+}
+
+/// How a child entity type hangs off its parent. By default a child has no access grants of its own:
+/// reading it needs read access to its parent, writing it (create, update, delete) needs update access
+/// to the parent, with the parent in scope. A role that grants the child type itself narrows this:
+/// its grant decides the child's actions (a field technician starts and completes a job's steps but
+/// does not change its crew), still with the parent in scope. Every child write is one change set with the parent's version bump
 /// and the parent's derived fields recomputed from all its children; deleting the parent deletes its
 /// children in the same change set.
 #[derive(Clone, Copy, Debug)]
@@ -288,6 +309,8 @@ impl EntityDef {
             since: 1,
             owner_field: None,
             team_field: None,
+            assignees_field: None,
+            exclusive: None,
             search_fields: &[],
             external_key: None,
             custom_fields: false,

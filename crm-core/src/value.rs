@@ -73,6 +73,14 @@ impl Timestamp {
         Timestamp(self.0 + days * Self::MICROS_PER_DAY)
     }
 
+    pub fn plus_hours(self, hours: i64) -> Self {
+        Timestamp(self.0 + hours * 3_600_000_000)
+    }
+
+    pub fn plus_minutes(self, minutes: i64) -> Self {
+        Timestamp(self.0 + minutes * 60_000_000)
+    }
+
     pub fn to_rfc3339(self) -> String {
         self.to_datetime().format(&Rfc3339).unwrap_or_default()
     }

@@ -96,6 +96,11 @@ impl Op {
         self
     }
 
+    /// A query parameter the operation needs.
+    pub fn required_query(self, name: &str, schema: Json, desc: &str) -> Op {
+        self.param("query", name, true, schema, desc)
+    }
+
     /// An optional header with its own schema.
     pub fn param_header(self, name: &str, schema: Json, desc: &str) -> Op {
         self.param("header", name, false, schema, desc)

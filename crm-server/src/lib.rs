@@ -60,6 +60,7 @@ pub fn api<S: ServerStore>(cfg: &Config) -> (Api<S>, Arc<Json>) {
     api = routes::routing::routes(api);
     api = routes::quotes::routes(api);
     api = routes::memberships::routes(api);
+    api = routes::field_work::routes(api);
     api = routes::analytics::routes(api);
     for def in entity::all() {
         if def.exposure == Exposure::Internal || def.name == "organization" {
@@ -287,6 +288,8 @@ pub mod doc_blocks {
     pub struct Cli;
     #[doc = include_str!("../../docs/front-desk.md")]
     pub struct FrontDesk;
+    #[doc = include_str!("../../docs/field-work.md")]
+    pub struct FieldWork;
     #[doc = include_str!("../../docs/followups.md")]
     pub struct Followups;
     #[doc = include_str!("../../docs/mobile.md")]
@@ -323,6 +326,8 @@ pub mod doc_blocks {
     pub struct Adr0008;
     #[doc = include_str!("../../docs/adr/0009-due-events-fire-once-by-a-mark-in-their-change-set.md")]
     pub struct Adr0009;
+    #[doc = include_str!("../../docs/adr/0011-exclusive-ranges-by-a-booking-row.md")]
+    pub struct Adr0011;
 }
 
 #[cfg(test)]

@@ -253,6 +253,7 @@ fn entity_schemas(def: &EntityDef, out: &mut Map<String, Json>) {
 /// Schemas of the fixed (non-entity) shapes.
 fn fixed_schemas(out: &mut Map<String, Json>) {
     let s = |t: &str| json!({ "type": t });
+    let record_ref = |entity: &str| json!({"$ref": format!("#/components/schemas/{}", schema_name(entity))});
     let uuid = || string(Some("uuid"));
     let time = || string(Some("date-time"));
     let field_error = object(
@@ -541,6 +542,73 @@ fn fixed_schemas(out: &mut Map<String, Json>) {
                     "check_in_id",
                     "at",
                 ],
+            ),
+        ),
+        (
+            "MyDay",
+            object(
+                vec![
+                    ("date", nullable(string(Some("date")))),
+                    (
+                        "items",
+                        json!({"type": "array", "items": object(vec![
+                            ("starts_at", time()),
+                            ("ends_at", time()),
+                            ("assignment", record_ref("crew_assignment")),
+                            ("job", record_ref("job")),
+                            ("open_steps", json!({"type": "array", "items": record_ref("job_step")})),
+                        ], &["starts_at", "ends_at", "assignment", "job", "open_steps"])}),
+                    ),
+                ],
+                &["date", "items"],
+            ),
+        ),
+        (
+            "FieldWorkReport",
+            object(
+                vec![
+                    ("jobs", s("integer")),
+                    ("completed", s("integer")),
+                    ("cancelled", s("integer")),
+                    ("on_time", s("integer")),
+                    ("on_time_rate", nullable(s("string"))),
+                    (
+                        "steps",
+                        json!({"type": "array", "items": object(vec![
+                            ("name", s("string")),
+                            ("done", s("integer")),
+                            ("skipped", s("integer")),
+                            ("average_minutes", nullable(s("string"))),
+                            ("median_minutes", nullable(s("string"))),
+                        ], &["name", "done", "skipped", "average_minutes", "median_minutes"])}),
+                    ),
+                ],
+                &["jobs", "completed", "cancelled", "on_time", "on_time_rate", "steps"],
+            ),
+        ),
+        (
+            "Board",
+            object(
+                vec![
+                    ("date", string(Some("date"))),
+                    (
+                        "jobs",
+                        json!({"type": "array", "items": object(vec![
+                            ("job", record_ref("job")),
+                            ("crew", json!({"type": "array", "items": record_ref("crew_assignment")})),
+                        ], &["job", "crew"])}),
+                    ),
+                    (
+                        "by_vehicle",
+                        json!({"type": "object", "additionalProperties": {"type": "array", "items": uuid()}}),
+                    ),
+                    (
+                        "by_user",
+                        json!({"type": "object", "additionalProperties": {"type": "array", "items": uuid()}}),
+                    ),
+                    ("next_cursor", nullable(s("string"))),
+                ],
+                &["date", "jobs", "by_vehicle", "by_user", "next_cursor"],
             ),
         ),
         (

@@ -22,7 +22,7 @@ use crm_core::value::FieldType;
 use sea_query::{ColumnDef, ColumnType, Index, IndexCreateStatement, Table, TableCreateStatement};
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: u32 = 10;
+pub const SCHEMA_VERSION: u32 = 11;
 
 /// Version of the first migration holding query indexes.
 const QUERY_INDEXES: u32 = 2;
@@ -205,6 +205,8 @@ const STAGE_HISTORY: u32 = 7;
 fn stage_backfill(backend: Backend) -> Vec<String> {
     use entity::stage::{self, STAGE_CHANGE, fields as s};
     stage::staged()
+        // Types added later start with an empty table and record their stages from their first write.
+        .filter(|def| def.since <= STAGE_HISTORY)
         .filter_map(|def| {
             let field = stage::state_field(def)?;
             let col = |f: Option<&str>| f.map_or("NULL".to_owned(), |f| format!("r.{f}"));

@@ -44,6 +44,9 @@ mod pg;
 #[path = "harness/front_desk.rs"]
 mod front_desk;
 
+#[path = "harness/field_work.rs"]
+mod field_work;
+
 #[derive(Parser, Debug)]
 #[command(
     name = "harness",
@@ -65,6 +68,10 @@ struct Args {
     /// as leads; SQLite only).
     #[arg(long)]
     clients: Option<usize>,
+    /// Jobs (three steps and two crew members each) for the field-work measurements (default
+    /// 100,000; 500 with --quick; SQLite only).
+    #[arg(long)]
+    jobs: Option<usize>,
 }
 
 /// Iteration counts.
@@ -1289,7 +1296,9 @@ fn run(args: &Args) -> Res<()> {
 
     run_quotes(&svc, &t, &raw, &raw_r, plan, &mut rng)?;
     let clients = args.clients.unwrap_or(n).max(100);
-    front_desk::run(&svc, t.tenant, &mut raw, &raw_r, clients, plan.gets / 2, plan.rounds)
+    front_desk::run(&svc, t.tenant, &mut raw, &raw_r, clients, plan.gets / 2, plan.rounds)?;
+    let jobs = args.jobs.unwrap_or(if args.quick { 500 } else { 100_000 });
+    field_work::run(&svc, t.tenant, &raw_r, jobs, (plan.gets / 20).max(50), plan.rounds)
 }
 
 /// The raw equivalent of a full re-score: every lead (all columns) in id order, 1,000 at a time, with

@@ -5,6 +5,7 @@
 pub mod breakdown;
 pub mod cohort;
 pub mod conversion;
+pub mod field_work;
 pub mod forecast;
 pub mod funnel;
 pub mod geo;

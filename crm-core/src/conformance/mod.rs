@@ -16,7 +16,7 @@
 //! ```
 //!
 //! The cases live in one file per area (records, access, queries, compliance, transfer, leads, auth,
-//! memberships, stages, reports, routing, sync log) and are re-exported here, where the macro finds them as `$crate::conformance::<case>`.
+//! memberships, stages, reports, routing, follow-ups, jobs, sync log) and are re-exported here, where the macro finds them as `$crate::conformance::<case>`.
 
 #![allow(clippy::unwrap_used, clippy::type_complexity, missing_docs)]
 
@@ -26,6 +26,7 @@ mod auth;
 mod compliance;
 mod declarations;
 mod followups;
+mod jobs;
 mod leads;
 mod memberships;
 mod queries;
@@ -43,6 +44,7 @@ pub use auth::*;
 pub use compliance::*;
 pub use declarations::*;
 pub use followups::*;
+pub use jobs::*;
 pub use leads::*;
 pub use memberships::*;
 pub use queries::*;
@@ -139,6 +141,11 @@ macro_rules! conformance_tests {
             followups_are_computed_views_set_by_activities, imported_activities_set_follow_ups_as_logged_ones,
             my_followups_are_what_the_user_owes_due_today_or_overdue,
             untouched_hot_leads_are_a_view_and_fall_due_once, due_events_fire_once_and_only_to_readers);
+        // jobs.rs
+        $crate::__conformance_cases!($make;
+            job_steps_keep_their_order_and_the_core_stamps_them, job_guards_refuse_with_nothing_written,
+            crew_double_booking_is_refused_even_between_racing_writers,
+            field_tech_sees_only_jobs_they_are_assigned_to, my_day_and_the_board_show_each_reader_their_part);
     };
     ($make:expr, sync_log: $logged:expr $(,)?) => {
         $crate::conformance_tests!($make);

@@ -6,11 +6,13 @@
 
 pub mod activity;
 pub mod auth;
+pub mod booking;
 pub mod check_in;
 pub mod config;
 pub mod customer;
 pub mod due_mark;
 pub mod followup;
+pub mod job;
 pub mod lead;
 pub mod membership;
 pub mod people;
@@ -22,18 +24,20 @@ pub mod stage;
 
 pub use activity::{ACTIVITY, ACTIVITY_KINDS, ActivityKind};
 pub use auth::{API_KEY, CREDENTIAL, SESSION, WEBHOOK, webhook_fields};
+pub use booking::BOOKING;
 pub use check_in::{CHECK_IN, Outcome};
 pub use config::{CUSTOM_FIELD, PIPELINE, ROLE, SCORING_MODEL};
 pub use customer::{COMPANY, CONTACT, CUSTOMER_TYPES};
 pub use due_mark::DUE_MARK;
 pub use followup::FollowupStatus;
+pub use job::{CREW_ASSIGNMENT, JOB, JOB_STEP, JOB_TEMPLATE, JobStatus, STEP_ACTIVITY};
 pub use lead::{LEAD, LEAD_SOURCES, PROJECT_TYPES, TEMPERATURES, Temperature};
 pub use membership::{MEMBERSHIP, MEMBERSHIP_FREEZE, MembershipStatus};
 pub use people::{LOCATION, ORGANIZATION, TEAM, USER};
 pub use plan::PLAN;
 pub use quote::{QUOTE, QUOTE_LINE, QuoteStatus};
 pub use routing::{ROUTING_CURSOR, ROUTING_RULE};
-pub use rules::{DocumentCtx, EntityRules, Need, NoRules, WriteCtx};
+pub use rules::{DocumentCtx, EntityRules, MAX_CONFIG_RECORDS, Need, NoRules, WriteCtx};
 pub use stage::STAGE_CHANGE;
 
 use crate::schema::{EntityDef, FieldDef as F};
@@ -72,7 +76,7 @@ macro_rules! keyed_enum {
 pub(crate) use keyed_enum;
 
 /// Every entity type, in dependency order (referenced types first).
-pub fn all() -> [&'static EntityDef; 26] {
+pub fn all() -> [&'static EntityDef; 32] {
     [
         &ORGANIZATION,
         &LOCATION,
@@ -100,6 +104,12 @@ pub fn all() -> [&'static EntityDef; 26] {
         &ROUTING_RULE,
         &ROUTING_CURSOR,
         &DUE_MARK,
+        &JOB_TEMPLATE,
+        &JOB,
+        &JOB_STEP,
+        &CREW_ASSIGNMENT,
+        &STEP_ACTIVITY,
+        &BOOKING,
     ]
 }
 

@@ -27,7 +27,13 @@ pub enum Need {
     CustomFieldsOf(&'static str),
     /// The tenant's users (id, team, active) and team ids (routing rules name them).
     Users,
+    /// Every record of a small configuration type (a job's templates), at most
+    /// [`MAX_CONFIG_RECORDS`].
+    RecordsOf(&'static str),
 }
+
+/// Most records a [`Need::RecordsOf`] loads.
+pub const MAX_CONFIG_RECORDS: u32 = 1000;
 
 /// An entity type's rules beyond what its fields declare. Every method has a default that does
 /// nothing, so a plain entity implements nothing.
@@ -67,6 +73,18 @@ pub trait EntityRules: Send + Sync + std::fmt::Debug {
         _cx: &ComputeCtx,
     ) -> Result<()> {
         Ok(())
+    }
+
+    /// The inputs of the children of type `child` a new record starts with when its create names
+    /// none of that type (a job's steps from its type's template); they are validated and
+    /// authorized like children the client sent. `input` is the create's input.
+    fn default_children(
+        &self,
+        _child: &'static EntityDef,
+        _input: &serde_json::Map<String, serde_json::Value>,
+        _ctx: &WriteCtx,
+    ) -> Vec<serde_json::Value> {
+        Vec::new()
     }
 
     /// Reference fields whose records the type's document shows (a quote's customer).
@@ -138,11 +156,18 @@ pub struct WriteCtx {
     pub settings: Option<Record>,
     /// The published scoring model and its version, for scored entity types.
     pub model: Option<(Arc<CompiledModel>, i64)>,
+    /// [`Need::RecordsOf`]: the records by entity type name.
+    pub records: std::collections::BTreeMap<&'static str, Vec<Record>>,
     /// Which addresses webhooks may target (the operator's setting, [`crate::service::Service::with_webhook_addresses`]).
     pub addresses: crate::address::AddressPolicy,
 }
 
 impl WriteCtx {
+    /// The records a [`Need::RecordsOf`] loaded (none when the entity's rules did not ask).
+    pub fn records_of(&self, entity: &str) -> &[Record] {
+        self.records.get(entity).map_or(&[], Vec::as_slice)
+    }
+
     /// Runs the entity's tenant rules; `changed` is the fields an update touched (`None`: all).
     pub fn check_tenant_rules(&self, rec: &Record, changed: Option<&[String]>) -> Result<()> {
         let touched = |f: &str| changed.is_none_or(|c| c.iter().any(|x| x == f));

@@ -156,10 +156,10 @@ pub(crate) fn derived_scope(role: &Role, action: Action) -> Scope {
 /// The filter of the stage changes an actor may read (see [`derived_scope`]); an export reaches the
 /// same rows; `columns` turns a scope
 /// into the filter over the stage change's own owner and team columns.
-pub(crate) fn read_filter(role: &Role, columns: impl Fn(Scope) -> Filter) -> Filter {
+pub(crate) fn read_filter(role: &Role, action: Action, columns: impl Fn(Scope) -> Filter) -> Filter {
     let parts: Vec<Filter> = staged()
         .filter(|d| role.can_read_field(d, state_field(d).unwrap_or_default()))
-        .filter_map(|d| match role.scope(d, Action::Read) {
+        .filter_map(|d| match role.scope(d, Action::Read).min(role.scope(d, action)) {
             Scope::None => None,
             s => Some(Filter::and([Filter::eq(ENTITY, d.name), columns(s)])),
         })

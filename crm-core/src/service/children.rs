@@ -245,6 +245,24 @@ impl<S: Store> Service<S> {
         expected_version: u64,
         ops: &[ChildOp],
     ) -> Result<Record> {
+        for attempt in 1.. {
+            match self.write_children_once(actor, entity, id, expected_version, ops).await {
+                // A concurrent write took a booking this one read: check again.
+                Err(e) if super::exclusive::lost_race(&e) && attempt < super::exclusive::ATTEMPTS => continue,
+                r => return r,
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    async fn write_children_once(
+        &self,
+        actor: &Actor,
+        entity: &str,
+        id: Id,
+        expected_version: u64,
+        ops: &[ChildOp],
+    ) -> Result<Record> {
         let def = self.entity(entity)?;
         if ops.len() > MAX_CHILD_OPS {
             return Err(Error::LimitExceeded {
@@ -364,7 +382,7 @@ impl<S: Store> Service<S> {
             .emit_children(actor, &parent, parent.clone(), &loaded, children, &mut cs)
             .await?;
         self.rollups_into(actor, Some(&parent), Some(&next), &mut cs).await?;
-        self.store.apply(cs).await?;
+        self.commit(cs).await?;
         self.present(actor, next).await
     }
 

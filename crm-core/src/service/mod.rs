@@ -12,6 +12,8 @@ mod children;
 mod compliance;
 mod documents;
 mod due;
+mod exclusive;
+mod field_work;
 mod front_desk_import;
 mod leads;
 mod memberships;
@@ -33,6 +35,7 @@ pub use check_ins::{CheckInAnswer, CheckInInput};
 pub use children::{ChildOp, MAX_CHILD_OPS, MAX_CHILDREN};
 pub use compliance::{IntegrityIssue, IntegrityReport};
 pub use due::{MAX_MY_FOLLOWUPS, SCHEDULER_LEASE};
+pub use field_work::{Board, BoardJob, DayItem, MAX_DAY_ITEMS, MAX_REPORT_JOBS};
 #[cfg(any(test, feature = "conformance"))]
 pub use front_desk_import::cases as front_desk_import_cases;
 pub use front_desk_import::{Counts, PosImportOptions, PosImportReport};
@@ -299,6 +302,7 @@ impl<S: Store> Service<S> {
             related_custom: BTreeMap::new(),
             settings: None,
             model: None,
+            records: BTreeMap::new(),
             addresses: self.addresses,
         };
         self.load_needs(tenant, def.rules.needs(), &mut ctx).await?;
@@ -327,6 +331,7 @@ impl<S: Store> Service<S> {
             related_custom: BTreeMap::new(),
             settings: None,
             model: None,
+            records: BTreeMap::new(),
             addresses: self.addresses,
         };
         self.load_needs(tenant, needs, &mut ctx).await?;
@@ -393,6 +398,11 @@ impl<S: Store> Service<S> {
                         .iter()
                         .map(|r| r.id)
                         .collect();
+                }
+                Need::RecordsOf(name) => {
+                    let def = entity::entity(name).ok_or_else(|| Error::not_found("entity type", name))?;
+                    let q = StoreQuery::by_id(Filter::All, entity::MAX_CONFIG_RECORDS);
+                    ctx.records.insert(def.name, self.store.query(tenant, def, &q).await?);
                 }
                 Need::CustomFieldsOf(name) => {
                     let other = entity::entity(name).ok_or_else(|| Error::not_found("entity type", name))?;

@@ -27,9 +27,9 @@ impl<S: Store> Service<S> {
         let def = self.entity(entity)?;
         for attempt in 1.. {
             let (rec, cs) = self.prepare_create(actor, def, input).await?;
-            match self.store.apply(cs).await {
-                // A concurrent create took the round-robin turn this one read: decide again.
-                Err(e) if super::routing::lost_turn(&e) && attempt < super::routing::ATTEMPTS => continue,
+            match self.commit(cs).await {
+                // A concurrent write took the round-robin turn or the booking this one read: decide again.
+                Err(e) if super::exclusive::lost_race(&e) && attempt < super::exclusive::ATTEMPTS => continue,
                 Err(e) => return Err(e),
                 Ok(_) => return self.present(actor, rec).await,
             }
@@ -86,8 +86,12 @@ impl<S: Store> Service<S> {
         };
         let parent_id = built.as_ref().map_or(Id::nil(), |r| r.id);
         let mut children: Vec<(&'static EntityDef, Vec<Record>)> = Vec::new();
-        for (cdef, items) in kids {
+        for (cdef, mut items) in kids {
             let Some(c) = cdef.child_of else { continue };
+            if items.is_empty() {
+                // The parent's rules may give it standard children (a job type's template steps).
+                items = def.rules.default_children(cdef, &own, &ctx);
+            }
             let cctx = self.write_ctx(actor.tenant, cdef).await?;
             let mut rows = Vec::new();
             for (i, item) in items.iter().enumerate() {
@@ -301,11 +305,19 @@ impl<S: Store> Service<S> {
         patch: &Map<String, Json>,
     ) -> Result<Record> {
         let def = self.entity(entity)?;
-        let (rec, cs) = self.prepare_update(actor, def, id, expected_version, patch).await?;
-        if let Some(cs) = cs {
-            self.store.apply(cs).await?;
+        for attempt in 1.. {
+            let (rec, cs) = self.prepare_update(actor, def, id, expected_version, patch).await?;
+            if let Some(cs) = cs {
+                match self.commit(cs).await {
+                    // A concurrent write took the booking this one read: check again.
+                    Err(e) if super::exclusive::lost_race(&e) && attempt < super::exclusive::ATTEMPTS => continue,
+                    Err(e) => return Err(e),
+                    Ok(_) => {}
+                }
+            }
+            return self.present(actor, rec).await;
         }
-        self.present(actor, rec).await
+        unreachable!("the loop returns")
     }
 
     pub(crate) async fn prepare_update(

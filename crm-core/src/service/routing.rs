@@ -3,6 +3,7 @@
 //! the round-robin cursors in the same change set, name the rule in the audit entry.
 
 use super::Service;
+use super::exclusive::{ATTEMPTS, lost_race};
 use crate::access::{Action, Actor};
 use crate::change::{ChangeSet, Write, diff};
 use crate::entity::routing::{self, Assign, Decision, Roster, Rule};
@@ -21,8 +22,6 @@ use std::collections::{BTreeMap, BTreeSet};
 pub(crate) const MAX_USERS: u32 = 10_000;
 /// Most routing rules a tenant's leads are routed with.
 pub const MAX_RULES: u32 = 500;
-/// How often a create is decided again when a concurrent create took the round-robin turn it read.
-pub(crate) const ATTEMPTS: usize = 32;
 /// Most rows a routing dry run reads.
 pub const MAX_DRY_RUN_ROWS: usize = 10_000;
 
@@ -107,11 +106,6 @@ pub struct DryRunRow {
     /// Why the row is not a valid lead (then nothing is routed).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<FieldError>,
-}
-
-/// Whether a failed write lost a round-robin turn to a concurrent one (then it is decided again).
-pub(crate) fn lost_turn(e: &Error) -> bool {
-    matches!(e, Error::Conflict { entity, .. } if entity == ROUTING_CURSOR.name)
 }
 
 impl<S: Store> Service<S> {
@@ -234,7 +228,8 @@ impl<S: Store> Service<S> {
             }
             router.flush(&mut cs);
             match self.store.apply(cs).await {
-                Err(e) if lost_turn(&e) && attempt < ATTEMPTS => continue,
+                // A concurrent create took the round-robin turn this one read: decide again.
+                Err(e) if lost_race(&e) && attempt < ATTEMPTS => continue,
                 Err(e) => return Err(e),
                 Ok(_) => {
                     let routed = Routed::of(&rec, Some(d));

@@ -730,12 +730,14 @@ impl<S: Store> Service<S> {
         let total = match opts.progress.is_none() {
             true => None,
             false => Some(
-                self.count_bulk(actor, def, &req, actor.scope_filter(def, scope))
+                self.count_bulk(actor, def, &req, actor.action_filter(def, Action::Export, scope))
                     .await?,
             ),
         };
         loop {
-            let page = self.page_bulk(actor, def, &req, actor.scope_filter(def, scope)).await?;
+            let page = self
+                .page_bulk(actor, def, &req, actor.action_filter(def, Action::Export, scope))
+                .await?;
             for r in &page.items {
                 let cells = columns.iter().map(|(_, f)| {
                     let v = r.value(f);

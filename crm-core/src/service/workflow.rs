@@ -48,6 +48,28 @@ impl<S: Store> Service<S> {
         name: &str,
         input: &Map<String, Json>,
     ) -> Result<(Record, Option<RescoreReport>)> {
+        for attempt in 1.. {
+            match self
+                .run_transition_once(actor, entity, id, expected_version, name, input)
+                .await
+            {
+                // A concurrent write took a booking this one read: check again.
+                Err(e) if super::exclusive::lost_race(&e) && attempt < super::exclusive::ATTEMPTS => continue,
+                r => return r,
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    async fn run_transition_once(
+        &self,
+        actor: &Actor,
+        entity: &str,
+        id: Id,
+        expected_version: u64,
+        name: &str,
+        input: &Map<String, Json>,
+    ) -> Result<(Record, Option<RescoreReport>)> {
         let def = self.entity(entity)?;
         let wf = def.workflow.ok_or_else(|| {
             Error::field(
@@ -65,7 +87,7 @@ impl<S: Store> Service<S> {
         })?;
         let scope = actor.authorize(def, t.action)?;
         let cur = self.visible(actor, def, id).await?;
-        if !actor.in_scope(&cur, scope) {
+        if !self.in_scope_of(actor, &cur, scope).await? {
             return Err(Error::forbidden(t.action, def.name, vec![]));
         }
         super::expect_version(&cur, expected_version)?;
@@ -156,7 +178,23 @@ impl<S: Store> Service<S> {
                     );
                 }
             }
-            self.push_change(actor, t.name, t.event, Some(&cur), &next, &mut cs);
+            match self
+                .child_write_into_parent(actor, Some(&cur), Some(&next), &mut cs)
+                .await?
+            {
+                // A child's transition is a write of its parent (a step's moves the job's progress):
+                // its entries name the transition.
+                Some(written) => {
+                    if let Some(a) = cs.audit.iter_mut().find(|a| a.entity_id == Some(cur.id)) {
+                        a.action = t.name.to_owned();
+                    }
+                    if let Some(e) = cs.events.iter_mut().find(|e| e.entity_id == Some(cur.id)) {
+                        e.kind = t.event.to_owned();
+                    }
+                    next = written;
+                }
+                None => self.push_change(actor, t.name, t.event, Some(&cur), &next, &mut cs),
+            }
         } else {
             next = cur.clone();
         }
@@ -169,7 +207,7 @@ impl<S: Store> Service<S> {
             None => next.clone(),
         };
         self.rollups_into(actor, Some(&cur), Some(&next), &mut cs).await?;
-        self.store.apply(cs).await?;
+        self.commit(cs).await?;
         let report = match t.then {
             // The authority to publish includes re-scoring every lead with the published model.
             Some(Effect::RescoreAll) => {

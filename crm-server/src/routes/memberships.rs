@@ -91,7 +91,7 @@ pub fn routes<S: ServerStore>(api: Api<S>) -> Api<S> {
         .query(
             "as_of",
             json!({"type": "string", "format": "date"}),
-            "The day the numbers are as of (default today, UTC)",
+            "The day the numbers are as of (default the tenant's today, in its time zone)",
         )
         .ok(200, "The numbers", schema_ref("MembershipNumbers"))
         .errors(&[400, 403]),

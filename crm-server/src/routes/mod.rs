@@ -5,6 +5,7 @@ pub mod aggregates;
 pub mod analytics;
 pub mod auth;
 pub mod compliance;
+pub mod field_work;
 pub mod leads;
 pub mod memberships;
 pub mod ops;

@@ -1,0 +1,192 @@
+//! The views field work runs from: a crew member's day (their assignments of a date in time order,
+//! each with its job and the steps still open) and a dispatcher's board (the jobs scheduled on a
+//! date, each with its crew, through the filter language and keyset pages, with lanes per truck and
+//! per crew member). Both read as the actor: a field technician's day holds only jobs they may read.
+
+use super::Service;
+use crate::access::{Action, Actor};
+use crate::analytics::field_work::{self as report, FieldWorkReport};
+use crate::computed::{self, org_zone};
+use crate::entity::job::{crew, fields as job, step};
+use crate::entity::{CREW_ASSIGNMENT, JOB, JOB_STEP};
+use crate::error::{Error, Result};
+use crate::query::{Filter, ListRequest, Op, Page, SortKey, StoreQuery};
+use crate::record::Record;
+use crate::store::Store;
+use crate::value::{Id, Timestamp, Value};
+use std::collections::BTreeMap;
+
+/// Most assignments one day shows.
+pub const MAX_DAY_ITEMS: u32 = 200;
+
+/// Most jobs one field-work report reads.
+pub const MAX_REPORT_JOBS: u32 = 200_000;
+
+/// Jobs whose steps one query reads.
+const STEP_CHUNK: usize = 500;
+
+/// One assignment of a crew member's day.
+#[derive(Clone, Debug)]
+pub struct DayItem {
+    pub starts_at: Timestamp,
+    pub ends_at: Timestamp,
+    /// The assignment (its role on the job).
+    pub assignment: Record,
+    /// The job, as the reader may see it (its address, window, status, notes).
+    pub job: Record,
+    /// The job's steps not done or skipped yet, in order.
+    pub open_steps: Vec<Record>,
+}
+
+/// One job of a dispatcher's board, with its crew.
+#[derive(Clone, Debug)]
+pub struct BoardJob {
+    pub job: Record,
+    pub crew: Vec<Record>,
+}
+
+/// A page of a dispatcher's board for a date.
+#[derive(Clone, Debug)]
+pub struct Board {
+    pub date: time::Date,
+    pub jobs: Vec<BoardJob>,
+    /// The jobs of this page per truck (`vehicle`; jobs without one under `""`), in page order.
+    pub by_vehicle: BTreeMap<String, Vec<Id>>,
+    /// The jobs of this page per crew member, in page order.
+    pub by_user: BTreeMap<Id, Vec<Id>>,
+    pub next_cursor: Option<String>,
+}
+
+fn is_open(s: &Record) -> bool {
+    matches!(s.str(step::fields::STATUS), Some("pending" | "in_progress"))
+}
+
+impl<S: Store> Service<S> {
+    /// The actor's day on `date` (the tenant's today when `None`, in the tenant's time zone): every
+    /// assignment of theirs that overlaps the day, in time order, with its job and open steps. Jobs
+    /// cancelled since are left out.
+    pub async fn my_day(&self, actor: &Actor, date: Option<time::Date>) -> Result<Vec<DayItem>> {
+        let Some(me) = actor.user_id else {
+            return Err(Error::forbidden(Action::Read, CREW_ASSIGNMENT.name, vec![]));
+        };
+        actor.authorize(&JOB, Action::Read)?;
+        let zone = org_zone(Some(&self.org(actor.tenant).await?));
+        let date = date.unwrap_or_else(|| computed::local_date(self.clock.now(), &zone));
+        let from = computed::day_start(date, &zone);
+        let to = computed::day_start(date.next_day().unwrap_or(date), &zone);
+        let q = StoreQuery {
+            filter: Filter::and([
+                Filter::eq(crew::fields::USER_ID, me),
+                Filter::cmp(crew::fields::STARTS_AT, Op::Lt, Value::Timestamp(to)),
+                Filter::cmp(crew::fields::ENDS_AT, Op::Gt, Value::Timestamp(from)),
+            ]),
+            sort: vec![SortKey::asc(crew::fields::STARTS_AT), SortKey::asc("id")],
+            limit: MAX_DAY_ITEMS,
+        };
+        let mut out = Vec::new();
+        for a in self.store.query(actor.tenant, &CREW_ASSIGNMENT, &q).await? {
+            let Some(jid) = a.id_of(crew::fields::JOB_ID) else {
+                continue;
+            };
+            let Ok(j) = self.visible(actor, &JOB, jid).await else {
+                continue;
+            };
+            if j.str(job::STATUS) == Some("cancelled") {
+                continue;
+            }
+            let open_steps = self
+                .children_of(actor, &j)
+                .await?
+                .into_iter()
+                .filter(|(d, _)| d.name == JOB_STEP.name)
+                .flat_map(|(_, rows)| rows)
+                .filter(is_open)
+                .collect();
+            let at = |f| a.get(f).and_then(Value::as_timestamp).unwrap_or_default();
+            out.push(DayItem {
+                starts_at: at(crew::fields::STARTS_AT),
+                ends_at: at(crew::fields::ENDS_AT),
+                job: self.present(actor, j).await?,
+                assignment: actor.redact(a),
+                open_steps,
+            });
+        }
+        Ok(out)
+    }
+
+    /// How the jobs scheduled from `from` to `to` (inclusive) that the actor may read went: completed,
+    /// on time, cancelled, and how long each kind of step took (see
+    /// [`crate::analytics::field_work`]). `LimitExceeded` past [`MAX_REPORT_JOBS`] jobs.
+    pub async fn field_work_report(&self, actor: &Actor, from: time::Date, to: time::Date) -> Result<FieldWorkReport> {
+        let scope = actor.authorize(&JOB, Action::Read)?;
+        let filter = Filter::and([
+            actor.scope_filter(&JOB, scope),
+            Filter::cmp(job::SCHEDULED_ON, Op::Ge, Value::Date(from)),
+            Filter::cmp(job::SCHEDULED_ON, Op::Le, Value::Date(to)),
+        ]);
+        let jobs = self
+            .store
+            .query(actor.tenant, &JOB, &StoreQuery::by_id(filter, MAX_REPORT_JOBS + 1))
+            .await?;
+        if jobs.len() > MAX_REPORT_JOBS as usize {
+            return Err(Error::LimitExceeded {
+                what: "jobs in one field-work report".into(),
+                limit: u64::from(MAX_REPORT_JOBS),
+            });
+        }
+        let mut steps = Vec::new();
+        for chunk in jobs.chunks(STEP_CHUNK) {
+            let ids = chunk.iter().map(|j| Value::Id(j.id)).collect();
+            let q = StoreQuery::by_id(
+                Filter::In {
+                    field: step::fields::JOB_ID.into(),
+                    values: ids,
+                },
+                crate::service::MAX_CHILDREN * STEP_CHUNK as u32,
+            );
+            steps.extend(self.store.query(actor.tenant, &JOB_STEP, &q).await?);
+        }
+        let zone = org_zone(Some(&self.org(actor.tenant).await?));
+        Ok(report::report(&jobs, &steps, |d| {
+            computed::day_start(d.next_day().unwrap_or(d), &zone)
+        }))
+    }
+
+    /// One page of the jobs scheduled on `date` that the actor may read, narrowed by the request's
+    /// filter (`vehicle:truck-2`, `team_id:...`), sorted by the request (by truck and window start
+    /// when it names no order), each with its crew.
+    pub async fn board(&self, actor: &Actor, date: time::Date, req: &ListRequest) -> Result<Board> {
+        let mut req = req.clone();
+        if req.sort.is_empty() {
+            req.sort = vec![SortKey::asc(job::VEHICLE), SortKey::asc(job::WINDOW_START)];
+        }
+        let on_date = Filter::eq(job::SCHEDULED_ON, Value::Date(date));
+        let Page { items, next_cursor } = self.page(actor, &JOB, &req, on_date).await?;
+        let mut board = Board {
+            date,
+            jobs: Vec::with_capacity(items.len()),
+            by_vehicle: BTreeMap::new(),
+            by_user: BTreeMap::new(),
+            next_cursor,
+        };
+        for j in items {
+            let crew: Vec<Record> = self
+                .children_of(actor, &j)
+                .await?
+                .into_iter()
+                .filter(|(d, _)| d.name == CREW_ASSIGNMENT.name)
+                .flat_map(|(_, rows)| rows)
+                .collect();
+            let vehicle = j.str(job::VEHICLE).unwrap_or_default().to_owned();
+            board.by_vehicle.entry(vehicle).or_default().push(j.id);
+            for u in crew.iter().filter_map(|a| a.id_of(crew::fields::USER_ID)) {
+                let lane = board.by_user.entry(u).or_default();
+                if lane.last() != Some(&j.id) {
+                    lane.push(j.id);
+                }
+            }
+            board.jobs.push(BoardJob { job: j, crew });
+        }
+        Ok(board)
+    }
+}

@@ -1,0 +1,82 @@
+// A crew member's step checklist for one job, offline in the browser: every tick is a transition run by
+// crm-core (WebAssembly) in a LocalDb; this file only draws what comes back and shows the core's
+// refusals (a guard's reason on its field) as they are.
+import init, { LocalDb, isCrmError } from '@crm/wasm/web';   // steps.html's import map
+
+await init();
+
+const db = new LocalDb();
+const org = db.createOrganization({ name: 'Swift Movers' });
+const admin = { tenant: org.id };
+const dana = db.create(admin, 'user', { name: 'Dana', email: 'dana@movers.example', role: 'field_tech' });
+const crew = { tenant: org.id, user: dana.id };
+const client = db.create(admin, 'contact', { first_name: 'Cleo', last_name: 'Ito' });
+db.create(admin, 'job_template', {
+  job_type: 'local_move',
+  steps: [{ name: 'Walkthrough' }, { name: 'Load the truck' }, { name: 'Unload' }, { name: 'Photos', required: false }],
+});
+const now = new Date();
+const at = (h) => new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate(), h)).toISOString();
+let job = db.create(admin, 'job', {
+  kind: 'journey', title: 'Cleo to Elm St', job_type: 'local_move', contact_id: client.id,
+  signature_required: true, crew_assignments: [{ user_id: dana.id, role: 'driver', starts_at: at(8), ends_at: at(12) }],
+});
+job = db.transition(crew, 'job', job.id, job.version, 'start', {});
+
+const refusal = document.getElementById('refusal');
+
+/** Runs one core call; a CrmError's field messages are shown, anything else is a bug. */
+function attempt(f) {
+  try {
+    f();
+    refusal.textContent = '';
+    refusal.dataset.codes = '';
+  } catch (e) {
+    if (!isCrmError(e)) throw e;
+    const fields = e.code === 'validation' ? e.fields : [];
+    refusal.textContent = fields.length ? fields.map((x) => x.message).join('; ') : e.message;
+    refusal.dataset.codes = fields.map((x) => x.code).join(',');
+  }
+  draw();
+}
+
+function draw() {
+  job = db.get(crew, 'job', job.id);
+  document.getElementById('title').textContent = job.title;
+  document.getElementById('status').textContent = job.status.replaceAll('_', ' ');
+  document.getElementById('progress').value = job.progress;
+  document.getElementById('progress-text').textContent = `${job.steps_finished} of ${job.step_count} steps`;
+  document.getElementById('signed').checked = job.customer_signed;
+  const list = document.getElementById('steps');
+  list.replaceChildren();
+  for (const s of db.children(crew, 'job', job.id).job_steps) {
+    const li = document.createElement('li');
+    li.className = s.status;
+    li.dataset.step = s.name;
+    const box = Object.assign(document.createElement('input'), { type: 'checkbox', id: `step-${s.id}` });
+    box.checked = s.status === 'done';
+    box.disabled = s.status !== 'pending' && s.status !== 'in_progress';
+    box.addEventListener('change', () => attempt(() => db.transition(crew, 'job_step', s.id, s.version, 'complete', {})));
+    const label = Object.assign(document.createElement('label'), { htmlFor: box.id, textContent: s.name });
+    if (s.required) label.className = 'required';
+    li.append(box, label);
+    if (!box.disabled && !s.required) {
+      const skip = Object.assign(document.createElement('button'), { type: 'button', textContent: 'Skip' });
+      skip.addEventListener('click', () => attempt(() => db.transition(crew, 'job_step', s.id, s.version, 'skip', { skip_reason: 'Not needed today' })));
+      li.append(skip);
+    }
+    if (s.completed_at) {
+      li.append(Object.assign(document.createElement('small'), { textContent: `${s.status} ${new Date(s.completed_at).toLocaleTimeString()}` }));
+    }
+    list.append(li);
+  }
+}
+
+document.getElementById('signed').addEventListener('change', (ev) => attempt(() => {
+  db.update(crew, 'job', job.id, job.version, { customer_signed: ev.target.checked });
+}));
+document.getElementById('complete').addEventListener('click', () => attempt(() => {
+  db.transition(crew, 'job', job.id, job.version, 'complete', {});
+}));
+draw();
+document.body.dataset.ready = 'true';

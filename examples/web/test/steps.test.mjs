@@ -1,0 +1,70 @@
+// The step checklist page in headless Debian Chromium: ticking steps runs crm-core's transitions in the
+// tab, completing the job early shows the core's reasons (open required steps, then the missing
+// signature), and the job completes once both are met. Saves a screenshot.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { serve } from '../serve.mjs';
+
+const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+const shots = process.env.SCREENSHOT_DIR ?? fileURLToPath(new URL('../screenshots/', import.meta.url));
+let server, context, profile, url;
+
+before(async () => {
+  server = await serve(0);
+  url = `http://127.0.0.1:${server.address().port}/steps.html`;
+  profile = mkdtempSync(join(tmpdir(), 'crm-chromium-'));
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath,
+    headless: true,
+    viewport: { width: 720, height: 640 },
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
+      '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'],
+  });
+});
+
+after(async () => {
+  await context?.close();
+  server?.close();
+  if (profile) rmSync(profile, { recursive: true, force: true });
+});
+
+test('the checklist follows the core: steps in order, guards with their reasons', async () => {
+  const page = await context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e));
+  await page.goto(url);
+  await page.waitForSelector('body[data-ready=true]', { timeout: 15_000 });
+
+  const names = await page.$$eval('#steps li', (lis) => lis.map((li) => li.dataset.step));
+  assert.deepEqual(names, ['Walkthrough', 'Load the truck', 'Unload', 'Photos'], "the template's steps, in order");
+  assert.equal(await page.textContent('#status'), 'in progress');
+  assert.equal(await page.textContent('#progress-text'), '0 of 4 steps');
+
+  await page.click('#complete');
+  assert.equal(await page.getAttribute('#refusal', 'data-codes'), 'open_steps');
+  assert.equal(await page.textContent('#refusal'), '3 required step(s) still open');
+
+  for (const name of ['Walkthrough', 'Load the truck', 'Unload']) {
+    await page.check(`#steps li[data-step="${name}"] input`);
+  }
+  await page.click('#steps li[data-step="Photos"] button');
+  assert.equal(await page.textContent('#progress-text'), '4 of 4 steps');
+  assert.equal(await page.getAttribute('#steps li[data-step="Photos"]', 'class'), 'skipped');
+  assert.equal(await page.isDisabled('#steps li[data-step="Unload"] input'), true, 'a done step stays done');
+
+  await page.click('#complete');
+  assert.equal(await page.getAttribute('#refusal', 'data-codes'), 'unsigned');
+  await page.check('#signed');
+  await page.click('#complete');
+  assert.equal(await page.textContent('#status'), 'completed');
+  assert.equal(await page.textContent('#refusal'), '');
+
+  mkdirSync(shots, { recursive: true });
+  await page.screenshot({ path: join(shots, 'steps.png'), fullPage: true });
+  assert.deepEqual(errors, []);
+});
