@@ -46,6 +46,30 @@ impl FieldSpec {
     }
 }
 
+/// A field's label for people (column headers, DataFrame metadata): its name in words, the first
+/// capitalised, with `id` written `ID`: `first_name` -> `First name`, `owner_id` -> `Owner ID`.
+/// The one rule for declared, system and computed fields; a tenant's custom field may declare its
+/// own label ([`crate::service::Service::custom_labels`]).
+pub fn label_of(name: &str) -> String {
+    let words: Vec<String> = name
+        .split('_')
+        .filter(|w| !w.is_empty())
+        .enumerate()
+        .map(|(i, w)| match (i, w) {
+            (_, "id") => "ID".to_owned(),
+            (0, w) => {
+                let mut chars = w.chars();
+                match chars.next() {
+                    Some(first) => first.to_uppercase().chain(chars).collect(),
+                    None => String::new(),
+                }
+            }
+            (_, w) => w.to_owned(),
+        })
+        .collect();
+    words.join(" ")
+}
+
 /// One declared field of an entity type.
 #[derive(Clone, Debug)]
 pub struct FieldDef {
@@ -73,6 +97,11 @@ pub struct FieldDef {
 }
 
 impl FieldDef {
+    /// The field's label for people ([`label_of`] its name).
+    pub fn label(&self) -> String {
+        label_of(self.name)
+    }
+
     pub fn new(name: &'static str, ty: FieldType) -> Self {
         Self {
             name,
@@ -425,4 +454,19 @@ pub enum FieldRef {
     System(SystemField),
     Declared(usize),
     Custom(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::label_of;
+
+    #[test]
+    fn labels_are_the_name_in_words() {
+        assert_eq!(label_of("first_name"), "First name");
+        assert_eq!(label_of("owner_id"), "Owner ID");
+        assert_eq!(label_of("id"), "ID");
+        assert_eq!(label_of("score"), "Score");
+        assert_eq!(label_of("hot_status"), "Hot status");
+        assert_eq!(label_of(""), "");
+    }
 }

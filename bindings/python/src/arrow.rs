@@ -12,24 +12,32 @@
 //!   the record batches of its own pages;
 //! - in any other order, or with a limit, one thread reads the pages while the calling thread
 //!   turns the previous page into a record batch.
+//!
+//! Column types follow the core's declarations: an enum (a declared field's, a custom field's, or
+//! a computed field's options) is a dictionary column whose dictionary holds every option in the
+//! declared order (pandas makes it a categorical with all of them); money and decimal quantities
+//! are `decimal128` or `float64` as the caller asks ([`Decimals`]). Each field's metadata carries
+//! its `label` and, for enums and multi-enums, its `options` (a JSON array), from the core.
 
 use crate::{Svc, to_py_err};
 use arrow_array::builder::{
-    BooleanBuilder, Date32Builder, Decimal128Builder, Float64Builder, Int64Builder, ListBuilder, StringBuilder,
-    TimestampMicrosecondBuilder,
+    BooleanBuilder, Date32Builder, Decimal128Builder, Float64Builder, Int32Builder, Int64Builder, ListBuilder,
+    StringBuilder, TimestampMicrosecondBuilder,
 };
 use arrow_array::ffi_stream::FFI_ArrowArrayStream;
-use arrow_array::{ArrayRef, RecordBatch, RecordBatchIterator};
+use arrow_array::types::Int32Type;
+use arrow_array::{ArrayRef, DictionaryArray, RecordBatch, RecordBatchIterator, StringArray};
 use arrow_schema::{ArrowError, DataType, Field, Schema, SchemaRef};
 use crm_core::access::Actor;
 use crm_core::error::Error;
 use crm_core::query::{ListRequest, MAX_BULK_PAGE_SIZE, Page};
 use crm_core::record::Record;
-use crm_core::schema::EntityDef;
+use crm_core::schema::{EntityDef, label_of};
 use crm_core::validate::CustomSpecs;
 use crm_core::value::{FieldType, Id, Value};
 use pyo3::prelude::*;
 use pyo3::types::PyCapsule;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::sync_channel;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -47,8 +55,79 @@ const READ_AHEAD: usize = 2;
 /// The prefix of custom field columns: `custom.<key>`, as in CSV exports and filters.
 pub(crate) const CUSTOM_PREFIX: &str = "custom.";
 
+/// How exact decimals (money, decimal quantities and rates) become Arrow columns.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Decimals {
+    /// `decimal128(18, 2)` for money, `decimal128(18, 6)` for decimals: exact.
+    Exact,
+    /// `float64`: numeric in pandas (`describe()`, `select_dtypes("number")`); an amount below
+    /// 2^53 cents reads back exactly when rounded to its places.
+    Float,
+}
+
+impl Decimals {
+    /// `"decimal"` or `"float"`, as the Python API takes it.
+    pub(crate) fn parse(s: &str) -> PyResult<Decimals> {
+        match s {
+            "decimal" => Ok(Decimals::Exact),
+            "float" => Ok(Decimals::Float),
+            other => Err(pyo3::exceptions::PyValueError::new_err(format!(
+                "money must be \"decimal\" or \"float\", not {other:?}"
+            ))),
+        }
+    }
+}
+
+/// What a column holds: the field's type, and for enums and multi-enums its options.
+struct ColType {
+    ty: FieldType,
+    options: Arc<[String]>,
+}
+
+/// An enum column: keys into a dictionary that starts with the declared options (so every batch
+/// carries all of them, used or not); a stored value that is no option (data older than the
+/// options) is added after them rather than lost.
+struct Cat {
+    keys: Int32Builder,
+    values: Vec<String>,
+    index: HashMap<String, i32>,
+}
+
+impl Cat {
+    fn new(options: &[String], n: usize) -> Cat {
+        let index = options.iter().zip(0..).map(|(o, i)| (o.clone(), i)).collect();
+        Cat {
+            keys: Int32Builder::with_capacity(n),
+            values: options.to_vec(),
+            index,
+        }
+    }
+
+    fn append(&mut self, s: &str) {
+        let key = match self.index.get(s) {
+            Some(&k) => k,
+            None => {
+                let k = i32::try_from(self.values.len()).unwrap_or(i32::MAX);
+                self.values.push(s.to_owned());
+                self.index.insert(s.to_owned(), k);
+                k
+            }
+        };
+        self.keys.append_value(key);
+    }
+
+    fn finish(&mut self) -> Result<ArrayRef, ArrowError> {
+        let values = StringArray::from_iter_values(&self.values);
+        Ok(Arc::new(DictionaryArray::<Int32Type>::try_new(
+            self.keys.finish(),
+            Arc::new(values),
+        )?))
+    }
+}
+
 enum Col {
     Str(StringBuilder),
+    Cat(Cat),
     Int(Int64Builder),
     Float(Float64Builder),
     Bool(BooleanBuilder),
@@ -59,10 +138,14 @@ enum Col {
 }
 
 impl Col {
-    /// An empty column builder for a field type, sized for `n` rows and (strings, lists) `bytes`
+    /// An empty column builder for a column type, sized for `n` rows and (strings, lists) `bytes`
     /// bytes of text.
-    fn for_type(ty: &FieldType, n: usize, bytes: usize) -> Col {
-        match ty {
+    fn for_type(ct: &ColType, decimals: Decimals, n: usize, bytes: usize) -> Col {
+        match &ct.ty {
+            FieldType::Money | FieldType::Decimal if decimals == Decimals::Float => {
+                Col::Float(Float64Builder::with_capacity(n))
+            }
+            FieldType::Enum => Col::Cat(Cat::new(&ct.options, n)),
             FieldType::Integer => Col::Int(Int64Builder::with_capacity(n)),
             FieldType::Number => Col::Float(Float64Builder::with_capacity(n)),
             FieldType::Bool => Col::Bool(BooleanBuilder::with_capacity(n)),
@@ -108,10 +191,19 @@ impl Col {
             (Col::Str(b), Value::Null) => b.append_null(),
             // JSON and any value stored under another type than its spec's (legacy data): JSON text.
             (Col::Str(b), other) => b.append_value(other.to_json().to_string()),
+            (Col::Cat(c), Value::Text(s)) => c.append(s),
+            (Col::Cat(c), Value::Null) => c.keys.append_null(),
+            (Col::Cat(c), other) => c.append(&other.to_json().to_string()),
             (Col::Int(b), Value::Int(i)) => b.append_value(*i),
             (Col::Int(b), _) => b.append_null(),
             (Col::Float(b), Value::Number(n)) => b.append_value(*n),
             (Col::Float(b), Value::Int(i)) => b.append_value(*i as f64),
+            // Money in hundredths, decimals in millionths: one correctly rounded division each.
+            (Col::Float(b), Value::Money(m)) => b.append_value(m.0 as f64 / 100.0),
+            (Col::Float(b), Value::Decimal(d)) => match crm_core::decimal::to_micros(*d) {
+                Some(m) => b.append_value(m as f64 / 1e6),
+                None => b.append_null(),
+            },
             (Col::Float(b), _) => b.append_null(),
             (Col::Bool(b), Value::Bool(x)) => b.append_value(*x),
             (Col::Bool(b), _) => b.append_null(),
@@ -135,9 +227,10 @@ impl Col {
         }
     }
 
-    fn finish(&mut self) -> ArrayRef {
-        match self {
+    fn finish(&mut self) -> Result<ArrayRef, ArrowError> {
+        Ok(match self {
             Col::Str(b) => Arc::new(b.finish()),
+            Col::Cat(c) => c.finish()?,
             Col::Int(b) => Arc::new(b.finish()),
             Col::Float(b) => Arc::new(b.finish()),
             Col::Bool(b) => Arc::new(b.finish()),
@@ -145,7 +238,7 @@ impl Col {
             Col::Date(b) => Arc::new(b.finish()),
             Col::Ts(b) => Arc::new(b.finish()),
             Col::List(b) => Arc::new(b.finish()),
-        }
+        })
     }
 }
 
@@ -165,52 +258,83 @@ enum Source {
 }
 
 /// The column layout of an entity type for one reader: `id`, `version`, `created_at`,
-/// `updated_at`, the readable declared fields, the computed fields (text, as of the read), then
-/// the readable custom fields (`custom.<key>`, typed from the tenant's specs).
+/// `updated_at`, the readable declared fields, the computed fields (enums of their options, as of
+/// the read), then the readable custom fields (`custom.<key>`, typed from the tenant's specs).
 pub(crate) struct Layout {
     sources: Vec<Source>,
-    types: Vec<FieldType>,
+    types: Vec<ColType>,
+    decimals: Decimals,
     schema: SchemaRef,
 }
 
 impl Layout {
-    /// `declared` and `custom`: what [`crm_core::service::Service::readable_fields`] returned.
-    pub(crate) fn new(def: &'static EntityDef, declared: &[usize], custom: &CustomSpecs) -> Layout {
-        let mut names: Vec<String> = ["id", "version", "created_at", "updated_at"].map(String::from).into();
-        let mut sources = vec![Source::Id, Source::Version, Source::CreatedAt, Source::UpdatedAt];
-        let mut types = vec![
-            FieldType::Ref("self"),
-            FieldType::Integer,
-            FieldType::Timestamp,
-            FieldType::Timestamp,
+    /// `declared` and `custom`: what [`crm_core::service::Service::readable_fields`] returned;
+    /// `labels`: the custom fields' labels ([`crm_core::service::Service::custom_labels`]).
+    pub(crate) fn new(
+        def: &'static EntityDef,
+        declared: &[usize],
+        custom: &CustomSpecs,
+        labels: &BTreeMap<String, String>,
+        decimals: Decimals,
+    ) -> Result<Layout, ArrowError> {
+        let plain = |ty: FieldType| ColType {
+            ty,
+            options: Arc::from([]),
+        };
+        // (column name, label, type) of every column, in order.
+        let mut columns: Vec<(String, String, ColType)> = vec![
+            ("id".into(), label_of("id"), plain(FieldType::Ref("self"))),
+            ("version".into(), label_of("version"), plain(FieldType::Integer)),
+            ("created_at".into(), label_of("created_at"), plain(FieldType::Timestamp)),
+            ("updated_at".into(), label_of("updated_at"), plain(FieldType::Timestamp)),
         ];
+        let mut sources = vec![Source::Id, Source::Version, Source::CreatedAt, Source::UpdatedAt];
         for &i in declared {
             let f = &def.fields[i];
-            names.push(f.name.to_owned());
+            let ct = ColType {
+                ty: f.spec.ty.clone(),
+                options: f.spec.options.as_slice().into(),
+            };
+            columns.push((f.name.to_owned(), f.label(), ct));
             sources.push(Source::Declared(i));
-            types.push(f.spec.ty.clone());
         }
         for c in &def.computed {
-            names.push(c.name.to_owned());
+            let ct = ColType {
+                ty: FieldType::Enum,
+                options: c.options.iter().map(|o| (*o).to_owned()).collect(),
+            };
+            columns.push((c.name.to_owned(), label_of(c.name), ct));
             sources.push(Source::Computed(c.name));
-            types.push(FieldType::Text);
         }
         for (key, spec) in custom {
-            names.push(format!("{CUSTOM_PREFIX}{key}"));
+            let label = labels.get(key).cloned().unwrap_or_else(|| label_of(key));
+            let ct = ColType {
+                ty: spec.ty.clone(),
+                options: spec.options.as_slice().into(),
+            };
+            columns.push((format!("{CUSTOM_PREFIX}{key}"), label, ct));
             sources.push(Source::Custom(key.clone()));
-            types.push(spec.ty.clone());
         }
         // The schema of empty arrays of each column's builder: exactly what the batches hold.
-        let fields: Vec<Field> = names
-            .into_iter()
-            .zip(&types)
-            .map(|(n, t)| Field::new(n, Col::for_type(t, 0, 0).finish().data_type().clone(), true))
-            .collect();
-        Layout {
+        let mut fields = Vec::with_capacity(columns.len());
+        let mut types = Vec::with_capacity(columns.len());
+        for (name, label, ct) in columns {
+            let data_type = Col::for_type(&ct, decimals, 0, 0).finish()?.data_type().clone();
+            let mut metadata = HashMap::from([("label".to_owned(), label)]);
+            if !ct.options.is_empty() {
+                let options =
+                    serde_json::to_string(&*ct.options).map_err(|e| ArrowError::ExternalError(Box::new(e)))?;
+                metadata.insert("options".to_owned(), options);
+            }
+            fields.push(Field::new(name, data_type, true).with_metadata(metadata));
+            types.push(ct);
+        }
+        Ok(Layout {
             sources,
             types,
+            decimals,
             schema: Arc::new(Schema::new(fields)),
-        }
+        })
     }
 
     pub(crate) fn schema(&self) -> SchemaRef {
@@ -243,7 +367,7 @@ impl Builder<'_> {
             .types
             .iter()
             .zip(&self.text_per_row)
-            .map(|(t, per_row)| Col::for_type(t, n, (per_row * n as f64 * 1.1) as usize))
+            .map(|(t, per_row)| Col::for_type(t, layout.decimals, n, (per_row * n as f64 * 1.1) as usize))
             .collect();
         for r in records {
             for (col, src) in cols.iter_mut().zip(&layout.sources) {
@@ -263,7 +387,7 @@ impl Builder<'_> {
                 *per_row = col.text_bytes() as f64 / n as f64;
             }
         }
-        let arrays: Vec<ArrayRef> = cols.iter_mut().map(Col::finish).collect();
+        let arrays: Vec<ArrayRef> = cols.iter_mut().map(Col::finish).collect::<Result<_, _>>()?;
         RecordBatch::try_new(layout.schema.clone(), arrays)
     }
 }
@@ -345,10 +469,14 @@ pub(crate) fn collect(
         [k] if k.field == "id" => Some(k.desc),
         _ => None,
     };
-    let (batches, rows) = match by_id {
+    let (mut batches, rows) = match by_id {
         Some(desc) if limit.is_none() && req.cursor.is_none() => from_both_ends(&job, req, desc)?,
         _ => read_ahead(&job, req, limit)?,
     };
+    if batches.is_empty() {
+        // An empty result still carries its enums' dictionaries (a DataFrame's categories).
+        batches.push(layout.builder().batch(std::iter::empty(), 0).map_err(Fail::Arrow)?);
+    }
     Ok(ArrowStream {
         schema: layout.schema(),
         batches,

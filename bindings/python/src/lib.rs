@@ -21,9 +21,9 @@ use crm_core::service::{
 use crm_core::store::AuditQuery;
 use crm_core::value::{Id, Timestamp, Value};
 use crm_store::AnyStore;
-use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyValueError};
+use pyo3::exceptions::{PyFileNotFoundError, PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyTuple};
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use serde_json::{Map, Value as Json, json};
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -101,6 +101,11 @@ impl PyProgress {
     }
 }
 
+/// An Arrow error building a table (a bug: the layout and the batches come from one declaration).
+fn arrow_err(e: arrow_schema::ArrowError) -> PyErr {
+    PyRuntimeError::new_err(e.to_string())
+}
+
 fn bad(msg: impl Into<String>) -> PyErr {
     PyValueError::new_err(msg.into())
 }
@@ -160,9 +165,10 @@ fn to_json_string<T: serde::Serialize>(v: &T) -> PyResult<String> {
     serde_json::to_string(v).map_err(|e| bad(e.to_string()))
 }
 
-/// Python constructors used to build record values (`uuid.UUID`, `decimal.Decimal`, `datetime`).
+/// Python constructors used to build record values (`decimal.Decimal`, `datetime`). Ids are `str`
+/// (hyphenated, lower case): the same values as the id columns of `to_arrow`, so records and
+/// DataFrames join.
 struct Conv<'py> {
-    uuid: Bound<'py, PyAny>,
     decimal: Bound<'py, PyAny>,
     date: Bound<'py, PyAny>,
     epoch: Bound<'py, PyAny>,
@@ -176,7 +182,6 @@ impl<'py> Conv<'py> {
             .getattr("datetime")?
             .call1((1970, 1, 1, 0, 0, 0, 0, dt.getattr("timezone")?.getattr("utc")?))?;
         Ok(Conv {
-            uuid: py.import("uuid")?.getattr("UUID")?,
             decimal: py.import("decimal")?.getattr("Decimal")?,
             date: dt.getattr("date")?,
             epoch,
@@ -185,7 +190,8 @@ impl<'py> Conv<'py> {
     }
 
     fn id(&self, id: Id) -> PyResult<Bound<'py, PyAny>> {
-        self.uuid.call1((id.to_string(),))
+        let py = self.decimal.py();
+        Ok(PyString::new(py, id.hyphenated().encode_lower(&mut uuid::Uuid::encode_buffer())).into_any())
     }
 
     fn ts(&self, t: Timestamp) -> PyResult<Bound<'py, PyAny>> {
@@ -194,7 +200,7 @@ impl<'py> Conv<'py> {
     }
 
     fn value(&self, v: &Value) -> PyResult<Bound<'py, PyAny>> {
-        let py = self.uuid.py();
+        let py = self.decimal.py();
         Ok(match v {
             Value::Null => py.None().into_bound(py),
             Value::Bool(b) => b.into_pyobject(py)?.to_owned().into_any(),
@@ -214,7 +220,7 @@ impl<'py> Conv<'py> {
     /// `(entity, id, version, created_at, updated_at, fields, custom)`; hidden fields are absent;
     /// computed fields (evaluated by the service as of the read) follow the declared ones.
     fn record(&self, r: &Record) -> PyResult<Bound<'py, PyTuple>> {
-        let py = self.uuid.py();
+        let py = self.decimal.py();
         let fields = PyDict::new(py);
         for (i, f) in r.entity.fields.iter().enumerate() {
             if !r.is_hidden(i) {
@@ -492,10 +498,19 @@ impl Database {
     }
 
     /// One child type's rows of a record as Arrow (the columns of `to_arrow` for that type).
-    fn children_arrow(&self, py: Python<'_>, entity: String, id: &str, child: String) -> PyResult<arrow::ArrowStream> {
+    #[pyo3(signature = (entity, id, child, money="decimal"))]
+    fn children_arrow(
+        &self,
+        py: Python<'_>,
+        entity: String,
+        id: &str,
+        child: String,
+        money: &str,
+    ) -> PyResult<arrow::ArrowStream> {
         let id = parse_id(id)?;
+        let decimals = arrow::Decimals::parse(money)?;
         let cdef = self.svc.entity(&child).map_err(to_py_err)?;
-        let (rows, (declared, custom)) = self.run(py, |svc, actor| {
+        let (rows, (declared, custom), labels) = self.run(py, |svc, actor| {
             pollster::block_on(async {
                 let kids = svc.children(actor, &entity, id).await?;
                 let rows = kids
@@ -509,10 +524,11 @@ impl Database {
                             format!("{child} is not a child type of {entity}"),
                         )
                     })?;
-                Ok((rows, svc.readable_fields(actor, cdef.name).await?))
+                let fields = svc.readable_fields(actor, cdef.name).await?;
+                Ok((rows, fields, svc.custom_labels(actor, cdef.name).await?))
             })
         })?;
-        let layout = arrow::Layout::new(cdef, &declared, &custom);
+        let layout = arrow::Layout::new(cdef, &declared, &custom, &labels, decimals).map_err(arrow_err)?;
         arrow::from_records(&layout, &rows)
     }
 
@@ -829,8 +845,10 @@ impl Database {
 
     /// Every matching record as Arrow record batches (one per bulk page), built in Rust: the
     /// system columns, the declared fields and the custom fields (`custom.<key>`) the actor may
-    /// read. Checks for Ctrl-C while it runs. `limit` caps the rows.
-    #[pyo3(signature = (entity, q=None, filter=None, order_by=None, limit=None, page_size=None))]
+    /// read. Checks for Ctrl-C while it runs. `limit` caps the rows. `money`: `"decimal"` (exact
+    /// `decimal128`) or `"float"` (`float64`) for money and decimal columns. Enums are dictionary
+    /// columns of their declared options; each field's metadata has its `label` and `options`.
+    #[pyo3(signature = (entity, q=None, filter=None, order_by=None, limit=None, page_size=None, money="decimal"))]
     #[allow(clippy::too_many_arguments)]
     fn to_arrow(
         &self,
@@ -841,7 +859,9 @@ impl Database {
         order_by: Option<String>,
         limit: Option<u64>,
         page_size: Option<u32>,
+        money: &str,
     ) -> PyResult<arrow::ArrowStream> {
+        let decimals = arrow::Decimals::parse(money)?;
         let def = self.svc.entity(&entity).map_err(to_py_err)?;
         // Without an explicit order, id order (UUIDv7: creation order): it follows the primary key
         // (the list default, newest first, makes deep keyset pages slow on SQLite), and it lets two
@@ -859,10 +879,13 @@ impl Database {
             limit: Some(page),
             cursor: None,
         };
-        let (declared, custom) = self.run(py, |svc, actor| {
-            pollster::block_on(svc.readable_fields(actor, def.name))
+        let (declared, custom, labels) = self.run(py, |svc, actor| {
+            pollster::block_on(async {
+                let (declared, custom) = svc.readable_fields(actor, def.name).await?;
+                Ok((declared, custom, svc.custom_labels(actor, def.name).await?))
+            })
         })?;
-        let layout = arrow::Layout::new(def, &declared, &custom);
+        let layout = arrow::Layout::new(def, &declared, &custom, &labels, decimals).map_err(arrow_err)?;
         let (svc, actor) = (&*self.svc, &self.actor);
         let stream = py.detach(|| arrow::collect(svc, actor, def, &layout, req, limit))?;
         // A Ctrl-C that landed after the export's last check (its final page, or a worker that

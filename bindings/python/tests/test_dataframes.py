@@ -1,6 +1,8 @@
-"""Arrow, pandas and polars round trips: counts and values equal to the list API."""
+"""Arrow, pandas and polars round trips: counts and values equal to the list API; DataFrames with
+native types (money numeric, enums categorical, ids joinable), labels and options in the schema."""
 
 import datetime as dt
+import json
 from decimal import Decimal
 
 import pyarrow as pa
@@ -51,9 +53,14 @@ def test_to_pandas(db):
     df = db.leads.list(q="status:won", order_by="id").to_pandas()
     assert len(df) == len(records)
     assert list(df["score"]) == [r.score for r in records]
-    assert list(df["estimated_value"]) == [r.estimated_value for r in records]
-    assert isinstance(df["estimated_value"].dropna().iloc[0], Decimal)
+    assert df["estimated_value"].dtype == "float64"
+    assert [None if v != v else v for v in df["estimated_value"]] == [
+        None if r.estimated_value is None else float(r.estimated_value) for r in records
+    ]
     assert df["created_at"].iloc[0].to_pydatetime() == records[0].created_at
+    exact = db.leads.list(q="status:won", order_by="id").to_pandas(money="decimal")
+    assert isinstance(exact["estimated_value"].dropna().iloc[0], Decimal)
+    assert [None if v != v else v for v in exact["estimated_value"]] == [r.estimated_value for r in records]
 
 
 def test_to_polars(db):
@@ -64,7 +71,7 @@ def test_to_polars(db):
     assert isinstance(df, pl.DataFrame)
     assert df.height == len(records)
     assert df["score"].to_list() == [r.score for r in records]
-    assert df["id"].to_list() == [str(r.id) for r in records]
+    assert df["id"].to_list() == [r.id for r in records]
     assert df["created_at"].to_list()[0] == records[0].created_at.replace(tzinfo=None) or df[
         "created_at"
     ].to_list()[0] == records[0].created_at
@@ -88,7 +95,7 @@ CUSTOM_SPECS = {
     "budget": ({"type": "money"}, pa.decimal128(18, 2)),
     "inspected_on": ({"type": "date"}, pa.date32()),
     "insured": ({"type": "bool"}, pa.bool_()),
-    "roof_type": ({"type": "enum", "options": ["shingle", "metal", "tile"]}, pa.string()),
+    "roof_type": ({"type": "enum", "options": ["shingle", "metal", "tile"]}, pa.dictionary(pa.int32(), pa.string())),
     "storeys": ({"type": "number"}, pa.float64()),
     "trades": ({"type": "multi_enum", "options": ["gutters", "siding", "solar"]}, pa.list_(pa.string())),
 }
@@ -164,3 +171,100 @@ def test_custom_fields_follow_field_permissions(custom_db):
     assert "custom.roof_type" in table.column_names
     assert table.column("custom.roof_type").to_pylist() == [r.custom.get("roof_type") for r in records]
     assert table.num_rows == len(records) == db.leads.list().to_arrow().num_rows
+
+
+def test_custom_fields_carry_their_labels_and_options(custom_db):
+    _, db = custom_db
+    schema = db.leads.list(limit=0).to_arrow().schema
+    for key, (spec, _) in CUSTOM_SPECS.items():
+        meta = schema.field(f"custom.{key}").metadata
+        assert meta[b"label"].decode() == key.title(), key  # the label the fixture declared
+        assert json.loads(meta.get(b"options", b"[]")) == spec.get("options", []), key
+    df = db.leads.list().to_pandas()
+    assert list(df["custom.roof_type"].cat.categories) == ["shingle", "metal", "tile"]
+    assert isinstance(df["custom.budget"].dtype, type(df["estimated_value"].dtype))
+
+
+def test_custom_paths_are_in_records(custom_db):
+    """``name in record`` exactly when ``record[name]`` gives a value."""
+    _, db = custom_db
+    records = db.leads.list(order_by="id").to_list()
+    with_budget = next(r for r in records if "budget" in r.custom)
+    without = next(r for r in records if "budget" not in r.custom)
+    assert "custom.budget" in with_budget and with_budget["custom.budget"] == with_budget.custom["budget"]
+    assert "custom.budget" not in without and without.get("custom.budget") is None
+    missing = object()
+    for r in (with_budget, without):
+        for name in ("first_name", "custom.budget", "custom.roof_type", "custom.nope", "nope", "id"):
+            assert (name in r) == (r.get(name, missing) is not missing), name
+        assert 3 not in r
+
+
+def test_first_hour_dtypes(db):
+    """The analyst's first hour (issue 20): money numeric in describe(), enums categorical with every
+    declared option, ids joinable between records and frames, in pandas and polars."""
+    import pandas as pd
+
+    df = db.leads.list().to_pandas()
+    assert df["estimated_value"].dtype == "float64"
+    assert "estimated_value" in df.describe().columns
+    assert "estimated_value" in df.select_dtypes("number").columns
+    records = db.leads.list(order_by="id", page_size=500).to_list()
+    total = sum(r.estimated_value for r in records if r.estimated_value is not None)
+    assert round(Decimal(df["estimated_value"].sum()), 2) == total
+
+    # Enums: categoricals whose categories are the options the core declares (in the schema's
+    # metadata), used or not, even in an empty result.
+    schema = db.leads.list(limit=0).to_arrow().schema
+    for column in ("source", "temperature", "priority", "project_type", "followup", "hot_status"):
+        options = json.loads(schema.field(column).metadata[b"options"])
+        assert isinstance(df[column].dtype, pd.CategoricalDtype), column
+        assert list(df[column].cat.categories) == options, column
+        assert set(df[column].dropna()) <= set(options), column
+    assert "referral" in json.loads(schema.field("source").metadata[b"options"])
+    referrals = db.leads.list(q="source:referral").to_pandas()
+    assert set(referrals["source"]) == {"referral"} and "website" in referrals["source"].cat.categories
+    empty = db.leads.list(q="score>1000").to_pandas()
+    assert len(empty) == 0 and list(empty["source"].cat.categories) == list(df["source"].cat.categories)
+
+    # Ids: the same strings in records and frames, references too.
+    lead = db.leads.list(q="status:won estimated_value>0").first()
+    row = df[df.id == lead.id]
+    assert len(row) == 1 and row.iloc[0]["score"] == lead.score
+    if lead.owner_id is not None:
+        assert row.iloc[0]["owner_id"] == lead.owner_id
+    won = pd.DataFrame([r.to_dict() for r in db.leads.list(q="status:won")])
+    joined = won[["id", "version"]].merge(df[["id", "estimated_value"]], on="id", validate="one_to_one")
+    assert len(joined) == len(won) > 0
+
+    pl = pytest.importorskip("polars")
+    pdf = db.leads.list().to_polars()
+    assert pdf.schema["estimated_value"] == pl.Float64
+    assert pdf.schema["source"] == pl.Categorical
+    assert pdf.filter(pl.col("id") == lead.id).height == 1
+
+
+def test_money_and_options_pass_through(db):
+    import pandas as pd
+
+    assert db.leads.list(limit=3).to_arrow().schema.field("estimated_value").type == pa.decimal128(18, 2)
+    floats = db.leads.list(limit=3).to_arrow(money="float")
+    assert floats.schema.field("estimated_value").type == pa.float64()
+    assert pa.table(db.leads.list(limit=3)).schema.field("estimated_value").type == pa.decimal128(18, 2)
+    with pytest.raises(ValueError, match="money"):
+        db.leads.list().to_pandas(money="cents")
+    arrow_backed = db.leads.list(limit=20).to_pandas(types_mapper=pd.ArrowDtype)
+    assert arrow_backed["score"].dtype == pd.ArrowDtype(pa.int64())
+    assert arrow_backed["estimated_value"].dtype == pd.ArrowDtype(pa.float64())
+    pl = pytest.importorskip("polars")
+    assert db.leads.list(limit=3).to_polars(money="decimal").schema["estimated_value"] == pl.Decimal(18, 2)
+    over = db.leads.list(limit=3).to_polars(schema_overrides={"score": pl.Float64})
+    assert over.schema["score"] == pl.Float64
+
+
+def test_fields_carry_their_labels(db):
+    schema = db.leads.list(limit=0).to_arrow().schema
+    labels = {f.name: f.metadata[b"label"].decode() for f in schema}
+    assert labels["id"] == "ID" and labels["first_name"] == "First name" and labels["owner_id"] == "Owner ID"
+    assert labels["created_at"] == "Created at" and labels["hot_status"] == "Hot status"
+    assert b"options" not in schema.field("first_name").metadata

@@ -81,7 +81,7 @@ def test_the_fixture_set_gives_identical_totals(quote_db):
             for f in ("amount", "discount_share", "tax", "total"):
                 assert str(line[f]) == want[f], f"{name}: line {i} {f}"
         # The same numbers in the DataFrame of the lines.
-        df = q.quote_lines.to_pandas()
+        df = q.quote_lines.to_pandas(money="decimal")
         for f in ("amount", "discount_share", "tax", "total"):
             assert [str(v) for v in df[f]] == [w[f] for w in e["lines"]], f"{name}: frame {f}"
 
@@ -111,13 +111,18 @@ def test_lines_nested_and_as_a_dataframe(quote_db):
     assert table.num_rows == 2
     assert table.schema.field("quantity").type == pa.decimal128(18, 6)
     assert table.schema.field("unit_price").type == pa.decimal128(18, 2)
-    df = q.quote_lines.to_pandas()
+    df = q.quote_lines.to_pandas(money="decimal")
     assert list(df["description"]) == ["Truck and crew", "Packing boxes"]
     assert all(isinstance(v, Decimal) for v in df["quantity"]), "decimals, not strings or floats"
     assert list(df["quantity"]) == [Decimal("6.5"), Decimal("40")]
     assert sum(df["total"]) == q.total, "the lines add up to the total"
     pl = pytest.importorskip("polars")
-    assert q.quote_lines.to_polars()["quantity"].dtype == pl.Decimal(18, 6)
+    assert q.quote_lines.to_polars(money="decimal")["quantity"].dtype == pl.Decimal(18, 6)
+    # By default, frames give money and decimals as floats (numeric in describe()).
+    floats = q.quote_lines.to_pandas()
+    assert floats["quantity"].dtype == "float64" and list(floats["quantity"]) == [6.5, 40.0]
+    assert "total" in floats.describe().columns
+    assert q.quote_lines.to_arrow(money="float").schema.field("unit_price").type == pa.float64()
 
     # Bad lines change nothing and name every failing field at its path.
     before = writes(crm.open(path))

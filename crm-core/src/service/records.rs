@@ -9,11 +9,12 @@ use crate::entity::WriteCtx;
 use crate::error::{Error, FieldError, Result, codes};
 use crate::query::{self, BindCtx, Filter, ListRequest, Page, SortKey, StoreQuery};
 use crate::record::Record;
-use crate::schema::EntityDef;
+use crate::schema::{EntityDef, label_of};
 use crate::store::Store;
 use crate::validate::{self, Mode};
 use crate::value::{FieldType, Id, Value};
 use serde_json::{Map, Value as Json};
+use std::collections::BTreeMap;
 
 /// Most stage changes one record's write reads back (its whole history, in practice).
 pub(crate) const MAX_STAGE_HISTORY: u32 = 100_000;
@@ -524,6 +525,29 @@ impl<S: Store> Service<S> {
         Ok((declared, custom))
     }
 
+    /// The labels of the custom fields of an entity type that the actor may read, by key: the
+    /// `label` of the tenant's `custom_field` declaration, or the key as [`label_of`] writes it
+    /// when it has none. Declared fields' labels: [`crate::schema::FieldDef::label`]. `Forbidden`
+    /// without read access.
+    pub async fn custom_labels(&self, actor: &Actor, entity: &str) -> Result<BTreeMap<String, String>> {
+        let def = self.entity(entity)?;
+        actor.authorize(def, Action::Read)?;
+        let mut out = BTreeMap::new();
+        if !def.custom_fields {
+            return Ok(out);
+        }
+        let q = StoreQuery::by_id(Filter::eq("entity", def.name), 500);
+        for r in self.store.query(actor.tenant, &entity::CUSTOM_FIELD, &q).await? {
+            let Some(key) = r.str("key") else { continue };
+            if !actor.role.can_read_field(def, &format!("custom.{key}")) {
+                continue;
+            }
+            let label = r.str("label").filter(|l| !l.trim().is_empty());
+            out.insert(key.to_owned(), label.map_or_else(|| label_of(key), str::to_owned));
+        }
+        Ok(out)
+    }
+
     pub(crate) async fn page_bulk(
         &self,
         actor: &Actor,
@@ -712,8 +736,8 @@ mod tests {
     #[test]
     fn readable_fields_follow_field_permissions() {
         let f = Fixture::new(MemoryStore::new());
-        for (key, ty) in [("roof_type", "text"), ("budget", "money")] {
-            let def = json!({"entity": "lead", "key": key, "spec": {"type": ty}});
+        for (key, ty, label) in [("roof_type", "text", None), ("budget", "money", Some("Budget (USD)"))] {
+            let def = json!({"entity": "lead", "key": key, "label": label, "spec": {"type": ty}});
             block(f.svc.create(&f.admin, "custom_field", &obj(def))).unwrap();
         }
         let grants =
@@ -737,7 +761,21 @@ mod tests {
         assert!(!declared.contains(&value) && declared.len() == LEAD.fields.len() - 1);
         assert_eq!(custom.keys().collect::<Vec<_>>(), ["roof_type"]);
 
+        // Labels: the declared one, else the key in words; only of fields the actor may read.
+        let labels = block(f.svc.custom_labels(&f.admin, "lead")).unwrap();
+        assert_eq!(
+            labels.into_iter().collect::<Vec<_>>(),
+            [
+                ("budget".to_owned(), "Budget (USD)".to_owned()),
+                ("roof_type".to_owned(), "Roof type".to_owned())
+            ]
+        );
+        let labels = block(f.svc.custom_labels(&analyst, "lead")).unwrap();
+        assert_eq!(labels.keys().collect::<Vec<_>>(), ["roof_type"]);
+
         let err = block(f.svc.readable_fields(&f.staff, "lead")).unwrap_err();
+        assert_eq!(err.code(), "forbidden");
+        let err = block(f.svc.custom_labels(&f.staff, "lead")).unwrap_err();
         assert_eq!(err.code(), "forbidden");
     }
 }

@@ -87,7 +87,8 @@ __all__ = [
 __version__ = "0.1.0"
 
 IdLike = Union[str, _uuid.UUID, "Record"]
-"""A record id: a string, a :class:`uuid.UUID`, or a :class:`Record` (its id)."""
+"""A record id: a string, a :class:`uuid.UUID`, or a :class:`Record` (its id). Ids the package
+returns are strings (hyphenated, lower case), in records and DataFrames alike."""
 
 ModelLike = Union[Mapping[str, Any], str, "Record"]
 """A scoring model: its JSON as a dict or string, or a ``scoring_model`` record."""
@@ -170,8 +171,8 @@ def _time(s: Optional[str]) -> Optional[_dt.datetime]:
     return _dt.datetime.fromisoformat(s.replace("Z", "+00:00"))
 
 
-def _uuid_or_none(s: Optional[str]) -> Optional[_uuid.UUID]:
-    return None if s is None else _uuid.UUID(s)
+def _id_or_none(s: Optional[str]) -> Optional[str]:
+    return None if s is None else str(s)
 
 
 def _model_json(model: Optional[ModelLike]) -> Optional[str]:
@@ -191,14 +192,15 @@ def _model_json(model: Optional[ModelLike]) -> Optional[str]:
 class Record:
     """One record, as the acting user may see it: system fields (``entity``, ``id``, ``version``,
     ``created_at``, ``updated_at``), the declared fields it may read (attributes and ``rec["name"]``)
-    and custom fields (``custom``). Values are Python types: ``datetime`` (UTC), ``date``,
-    ``Decimal`` (money), ``uuid.UUID`` (references), ``list``, ``dict``. Fields the user may not read
-    are absent. Records compare equal when every visible value is equal."""
+    and custom fields (``custom``, also as ``rec["custom.<key>"]``). Values are Python types:
+    ``datetime`` (UTC), ``date``, ``Decimal`` (money), ``str`` (ids and references: the same strings
+    as the DataFrames' id columns), ``list``, ``dict``. Fields the user may not read are absent.
+    Records compare equal when every visible value is equal."""
 
     __slots__ = ("entity", "id", "version", "created_at", "updated_at", "_fields", "custom")
 
     entity: str
-    id: _uuid.UUID
+    id: str
     version: int
     created_at: _dt.datetime
     updated_at: _dt.datetime
@@ -207,7 +209,7 @@ class Record:
     def __init__(
         self,
         entity: str,
-        id: _uuid.UUID,
+        id: str,
         version: int,
         created_at: _dt.datetime,
         updated_at: _dt.datetime,
@@ -241,7 +243,12 @@ class Record:
             return self.custom[name[len("custom.") :]]
         return self._fields[name]
 
-    def __contains__(self, name: str) -> bool:
+    def __contains__(self, name: object) -> bool:
+        """Whether ``rec[name]`` gives a value: a readable field, or ``"custom.<key>"``."""
+        if not isinstance(name, str):
+            return False
+        if name.startswith("custom."):
+            return name[len("custom.") :] in self.custom
         return name in self._fields
 
     def get(self, name: str, default: Any = None) -> Any:
@@ -285,13 +292,38 @@ class Record:
     def __hash__(self) -> int:
         return hash((self.entity, self.id, self.version))
 
+    def _shown(self) -> List[Tuple[str, Any]]:
+        """``(name, value)`` of the id, version, set fields and custom fields, in order."""
+        shown: List[Tuple[str, Any]] = [("id", self.id), ("version", self.version)]
+        shown += [(k, v) for k, v in self._fields.items() if v is not None]
+        shown += [(f"custom.{k}", v) for k, v in self.custom.items() if v is not None]
+        return shown
+
+    @staticmethod
+    def _value_repr(v: Any) -> str:
+        if isinstance(v, ChildList):
+            return f"<{len(v)} {v.entity} records>"
+        return repr(v)
+
     def __repr__(self) -> str:
-        name = "".join(p.title() for p in self.entity.split("_"))
-        shown = [f"id={str(self.id)!r}", f"version={self.version}"]
-        shown += [f"{k}={v!r}" for k, v in self._fields.items() if v is not None]
-        if self.custom:
-            shown.append(f"custom={self.custom!r}")
-        return f"{name}({', '.join(shown)})"
+        """One field a line: ``Lead(\n    id='…',\n    first_name='Ann',\n    …\n)`` (set fields only)."""
+        lines = [f"    {k}={self._value_repr(v)}," for k, v in self._shown()]
+        return f"{_class_name(self.entity)}(\n" + "\n".join(lines) + "\n)"
+
+    def _summary(self, width: int = 110) -> str:
+        """One short line: the type, the end of the id (a UUIDv7 starts with its creation time,
+        alike in records made together) and the first set fields."""
+        parts = [f"id=…{self.id[-8:]}"] + [f"{k}={self._value_repr(v)}" for k, v in self._shown()[2:]]
+        text = f"{_class_name(self.entity)}({', '.join(parts)})"
+        return text if len(text) <= width else text[: width - 2] + "…)"
+
+    def _repr_html_(self) -> str:
+        """A two-column table of the set fields (Jupyter)."""
+        rows = "".join(
+            f"<tr><th>{_html(k)}</th><td>{_html(v if isinstance(v, str) else self._value_repr(v))}</td></tr>"
+            for k, v in self._shown()
+        )
+        return f"<div><b>{_html(_class_name(self.entity))}</b><table>{rows}</table></div>"
 
     def __dir__(self) -> List[str]:
         return sorted(set(super().__dir__()) | set(self._fields))
@@ -301,11 +333,39 @@ def _records(raw: Sequence[Tuple[Any, ...]]) -> List[Record]:
     return [Record(*r) for r in raw]
 
 
+def _class_name(entity: str) -> str:
+    return "".join(p.title() for p in entity.split("_"))
+
+
+def _html(v: Any, width: int = 60) -> str:
+    import html
+
+    text = str(v)
+    if len(text) > width:
+        text = text[: width - 1] + "…"
+    return html.escape(text)
+
+
+#: Records shown by a :class:`RecordList`'s ``repr``.
+_PREVIEW = 5
+
+#: How :meth:`RecordList.to_arrow` and friends take ``money=``.
+_MONEY = ("decimal", "float")
+
+
+def _money(money: str) -> str:
+    if money not in _MONEY:
+        raise ValueError(f'money must be "decimal" or "float", not {money!r}')
+    return money
+
+
 class RecordList:
     """A lazily paginated query result: nothing runs until you iterate it (pages are fetched one at
     a time, keyset-paginated) or convert it (``to_arrow``/``to_pandas``/``to_polars`` stream every
-    page into Arrow arrays built in Rust). Re-iterating runs the query again. Implements the Arrow
-    PyCapsule interface (``__arrow_c_stream__``), so ``pyarrow.table(result)`` works too."""
+    page into Arrow arrays built in Rust). Re-iterating runs the query again. ``len(result)`` and
+    :meth:`count` count the matching records in the store; its ``repr`` (and ``_repr_html_`` in
+    Jupyter) shows the count and the first records. Implements the Arrow PyCapsule interface
+    (``__arrow_c_stream__``), so ``pyarrow.table(result)`` works too."""
 
     def __init__(
         self,
@@ -354,7 +414,18 @@ class RecordList:
 
     def to_list(self) -> List[Record]:
         """Every record (all pages) as a list."""
-        return list(self)
+        out: List[Record] = []
+        for page in self.pages():  # not list(self): that would ask len() first, one more query
+            out.extend(page)
+        return out
+
+    def __len__(self) -> int:
+        """How many records the query matches (at most ``limit``): :meth:`count`, one query."""
+        return self.count()
+
+    def __bool__(self) -> bool:
+        """Whether any record matches (reads at most one)."""
+        return self.first() is not None
 
     def count(self) -> int:
         """How many records the query matches (at most ``limit``), counted by the store in one
@@ -363,41 +434,100 @@ class RecordList:
         n = int(raw["groups"][0]["count"]) if raw["groups"] else 0
         return n if self.limit is None else min(n, self.limit)
 
-    def _stream(self, page_size: Optional[int] = None) -> Any:
-        return self._db._native.to_arrow(self.entity, self.q, self._filter, self.order_by, self.limit, page_size)
+    def _stream(self, page_size: Optional[int] = None, money: str = "decimal") -> Any:
+        return self._db._native.to_arrow(
+            self.entity, self.q, self._filter, self.order_by, self.limit, page_size, _money(money)
+        )
 
     def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
-        """The Arrow PyCapsule stream interface: the whole result as Arrow record batches."""
+        """The Arrow PyCapsule stream interface: the whole result as Arrow record batches (money
+        as exact decimals)."""
         return self._stream().__arrow_c_stream__(requested_schema)
 
-    def to_arrow(self, page_size: Optional[int] = None) -> Any:
+    def to_arrow(self, page_size: Optional[int] = None, *, money: str = "decimal") -> Any:
         """The whole result as a ``pyarrow.Table``: columns ``id``, ``version``, ``created_at``,
-        ``updated_at``, then every declared field the user may read, then the tenant's custom
-        fields the user may read as ``custom.<key>`` (sorted by key, typed from their
-        definitions). Timestamps are ``timestamp[us, UTC]``, money ``decimal128(18, 2)``, dates
-        ``date32``, ids strings, multi-valued fields lists. Built from Arrow arrays in Rust, one
-        record batch per bulk page, on two threads; Ctrl-C stops it. Rows come in the list's
+        ``updated_at``, then every declared field the user may read, then the computed fields,
+        then the tenant's custom fields the user may read as ``custom.<key>`` (sorted by key,
+        typed from their definitions). Timestamps are ``timestamp[us, UTC]``, money
+        ``decimal128(18, 2)`` (``money="float"``: ``float64``), dates ``date32``, ids strings,
+        enums ``dictionary<int32, string>`` whose dictionary holds every declared option,
+        multi-valued fields lists. Each field's metadata carries its ``label`` and (enums,
+        multi-enums) its ``options`` as a JSON array. Built from Arrow arrays in Rust, one record
+        batch per bulk page, on two threads; Ctrl-C stops it. Rows come in the list's
         ``order_by``, or in id (creation) order when none was given. ``page_size`` (at most
         10,000) is for tests and tuning. Needs ``pyarrow``."""
         import pyarrow as pa
 
-        stream = self._stream(page_size)
+        stream = self._stream(page_size, money)
         return pa.RecordBatchReader.from_stream(stream).read_all()
 
-    def to_pandas(self) -> Any:
-        """The whole result as a ``pandas.DataFrame`` (via :meth:`to_arrow`). Needs ``pandas`` and
+    def to_pandas(self, *, money: str = "float", **options: Any) -> Any:
+        """The whole result as a ``pandas.DataFrame`` (via :meth:`to_arrow`): money as ``float64``
+        by default, so ``describe()``, ``mean()`` and ``select_dtypes("number")`` count it
+        (``money="decimal"``: exact :class:`decimal.Decimal` objects); enums as categoricals with
+        every declared option; ids as strings, equal to the records' ``id``. ``options`` go to
+        ``pyarrow.Table.to_pandas`` (``types_mapper=pd.ArrowDtype``, ...). Needs ``pandas`` and
         ``pyarrow``, imported only when called."""
-        return self.to_arrow().to_pandas()
+        return self.to_arrow(money=money).to_pandas(**options)
 
-    def to_polars(self) -> Any:
-        """The whole result as a ``polars.DataFrame``, read through the Arrow C stream interface.
+    def to_polars(self, *, money: str = "float", **options: Any) -> Any:
+        """The whole result as a ``polars.DataFrame``, read through the Arrow C stream interface:
+        money ``Float64`` by default (``money="decimal"``: ``Decimal(18, 2)``), enums
+        ``Categorical``. ``options`` go to ``polars.DataFrame`` (``schema_overrides=``, ...).
         Needs ``polars``, imported only when called."""
         import polars as pl
 
-        return pl.DataFrame(self._stream())
+        return pl.DataFrame(self._stream(money=money), **options)
+
+    def _describe(self) -> str:
+        shown = [f"{k}={v!r}" for k, v in (("q", self.q), ("order_by", self.order_by), ("limit", self.limit)) if v is not None]
+        return " ".join([self.entity] + shown)
+
+    def _preview(self) -> Tuple[int, List[Record]]:
+        """The count and the first records (at most :data:`_PREVIEW`): two queries."""
+        n = self.count()
+        size = _PREVIEW if self.limit is None else min(_PREVIEW, self.limit)
+        if n == 0 or size == 0:
+            return n, []
+        raw, _ = self._db._native.list_page(self.entity, self.q, self._filter, self.order_by, size, None)
+        return n, _records(raw)
 
     def __repr__(self) -> str:
-        return f"RecordList(entity={self.entity!r}, q={self.q!r}, order_by={self.order_by!r}, limit={self.limit!r})"
+        """The query, its count and the first records (runs the count and one page)."""
+        head = f"<RecordList {self._describe()}"
+        try:
+            n, rows = self._preview()
+        except CrmError as e:
+            return f"{head}: {type(e).__name__}: {e}>"
+        noun = "record" if n == 1 else "records"
+        lines = [f"{head}: {n} {noun}>"] + [f"  {r._summary()}" for r in rows]
+        if n > len(rows):
+            lines.append(f"  … {n - len(rows)} more")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        """Jupyter: the count and the first records as a table."""
+        try:
+            n, rows = self._preview()
+        except CrmError as e:
+            return f"<p>RecordList {_html(self._describe(), 200)}: {_html(type(e).__name__)}: {_html(e, 200)}</p>"
+        columns: List[str] = []
+        for r in rows:
+            for k, v in r._shown()[2:]:
+                if k not in columns and not isinstance(v, ChildList):
+                    columns.append(k)
+        columns = columns[:8]
+        head = "".join(f"<th>{_html(c)}</th>" for c in ["id"] + columns)
+        def cell(r: Record, c: str) -> str:
+            v = r.id if c == "id" else r.get(c)
+            return "" if v is None else _html(v)
+
+        body = "".join("<tr>" + "".join(f"<td>{cell(r, c)}</td>" for c in ["id"] + columns) + "</tr>" for r in rows)
+        more = f"<p>… {n - len(rows)} more</p>" if n > len(rows) else ""
+        return (
+            f"<div><p><b>RecordList</b> {_html(self._describe(), 200)}: {n} {'record' if n == 1 else 'records'}</p>"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}</div>"
+        )
 
 
 class ChildList(List[Record]):
@@ -407,36 +537,39 @@ class ChildList(List[Record]):
     :meth:`RecordList.to_arrow` for the child type: money ``decimal128(18, 2)``, decimal quantities
     and rates ``decimal128(18, 6)``)."""
 
-    def __init__(self, db: "Database", parent: str, parent_id: _uuid.UUID, entity: str, rows: Sequence[Record]) -> None:
+    def __init__(self, db: "Database", parent: str, parent_id: str, entity: str, rows: Sequence[Record]) -> None:
         super().__init__(rows)
         self._db = db
         self._parent = parent
         self._parent_id = parent_id
         self.entity = entity
 
-    def _stream(self) -> Any:
-        return self._db._native.children_arrow(self._parent, str(self._parent_id), self.entity)
+    def _stream(self, money: str = "decimal") -> Any:
+        return self._db._native.children_arrow(self._parent, str(self._parent_id), self.entity, _money(money))
 
     def __arrow_c_stream__(self, requested_schema: Any = None) -> Any:
-        """The Arrow PyCapsule stream interface."""
+        """The Arrow PyCapsule stream interface (decimals exact)."""
         return self._stream().__arrow_c_stream__(requested_schema)
 
-    def to_arrow(self) -> Any:
-        """The rows as a ``pyarrow.Table``. Needs ``pyarrow``."""
+    def to_arrow(self, *, money: str = "decimal") -> Any:
+        """The rows as a ``pyarrow.Table`` (``money="float"``: money and decimals as ``float64``).
+        Needs ``pyarrow``."""
         import pyarrow as pa
 
-        return pa.RecordBatchReader.from_stream(self._stream()).read_all()
+        return pa.RecordBatchReader.from_stream(self._stream(money)).read_all()
 
-    def to_pandas(self) -> Any:
-        """The rows as a ``pandas.DataFrame`` (via :meth:`to_arrow`; decimals arrive as
-        :class:`decimal.Decimal`)."""
-        return self.to_arrow().to_pandas()
+    def to_pandas(self, *, money: str = "float", **options: Any) -> Any:
+        """The rows as a ``pandas.DataFrame`` (via :meth:`to_arrow`): money and decimals as
+        ``float64`` by default, as exact :class:`decimal.Decimal` with ``money="decimal"``;
+        ``options`` go to ``pyarrow.Table.to_pandas``."""
+        return self.to_arrow(money=money).to_pandas(**options)
 
-    def to_polars(self) -> Any:
-        """The rows as a ``polars.DataFrame`` (decimal columns stay decimals)."""
+    def to_polars(self, *, money: str = "float", **options: Any) -> Any:
+        """The rows as a ``polars.DataFrame`` (``money="decimal"``: ``Decimal`` columns);
+        ``options`` go to ``polars.DataFrame``."""
         import polars as pl
 
-        return pl.DataFrame(self._stream())
+        return pl.DataFrame(self._stream(money), **options)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -474,6 +607,18 @@ class Explanation:
     reset: bool
     contributions: List[Contribution]
 
+    def to_pandas(self) -> Any:
+        """The contributions as a ``pandas.DataFrame`` (group, rule, count, points, kind; the
+        points add up to the score); ``attrs``: score, tier, temperature, reset. Needs pandas."""
+        import pandas as pd
+
+        df = pd.DataFrame([vars(c) for c in self.contributions], columns=_CONTRIBUTION_COLUMNS)
+        df.attrs.update(score=self.score, tier=self.tier, temperature=self.temperature, reset=self.reset)
+        return df
+
+
+_CONTRIBUTION_COLUMNS = ["group", "rule", "count", "points", "kind"]
+
 
 @dataclass(frozen=True)
 class TierStats:
@@ -498,6 +643,19 @@ class BacktestReport:
     lost: int
     auc: Optional[float]
     tiers: List[TierStats]
+
+    def to_pandas(self) -> Any:
+        """The tiers as a ``pandas.DataFrame`` (tier, temperature, leads, won, lost, win_rate,
+        lift; ``NaN`` where a tier has no closed lead); ``attrs``: model, evaluated, won, lost,
+        auc. Needs pandas."""
+        import pandas as pd
+
+        columns = ["tier", "temperature", "leads", "won", "lost", "win_rate", "lift"]
+        df = pd.DataFrame([vars(t) for t in self.tiers], columns=columns)
+        for c in ("win_rate", "lift"):
+            df[c] = df[c].astype("float64")
+        df.attrs.update(model=self.model, evaluated=self.evaluated, won=self.won, lost=self.lost, auc=self.auc)
+        return df
 
 
 @dataclass(frozen=True)
@@ -557,13 +715,13 @@ class CheckInAnswer:
 
     outcome: str
     reason: Optional[str]
-    contact_id: _uuid.UUID
+    contact_id: str
     name: str
-    membership_id: Optional[_uuid.UUID]
+    membership_id: Optional[str]
     status: str
     ends_on: Optional[_dt.date]
     visits_left: Optional[int]
-    check_in_id: Optional[_uuid.UUID]
+    check_in_id: Optional[str]
     at: _dt.datetime
 
     @property
@@ -586,12 +744,12 @@ class AuditEntry:
     """An entry of the hash-chained, append-only audit log."""
 
     seq: int
-    id: _uuid.UUID
+    id: str
     at: _dt.datetime
-    actor: Optional[_uuid.UUID]
+    actor: Optional[str]
     action: str
     entity: str
-    entity_id: Optional[_uuid.UUID]
+    entity_id: Optional[str]
     changes: List[FieldChange]
     hash: str
     prev_hash: str
@@ -602,11 +760,11 @@ class Event:
     """A domain event of the outbox (``lead.created``, ...), with the tenant's sequence number."""
 
     seq: int
-    id: _uuid.UUID
+    id: str
     at: _dt.datetime
     kind: str
     entity: str
-    entity_id: Optional[_uuid.UUID]
+    entity_id: Optional[str]
     payload: Dict[str, Any]
 
 
@@ -678,7 +836,7 @@ class Collection:
         if table not in types:
             raise ValueError(f"{self.entity} has no child type {table!r} (it has {sorted(types)})")
         rows = next(r for t, r in kids if t == table)
-        rid = record.id if isinstance(record, Record) else _uuid.UUID(_id(record))
+        rid = record.id if isinstance(record, Record) else str(_uuid.UUID(_id(record)))
         return ChildList(self._db, self.entity, rid, types[table], _records(rows))
 
     def transition(
@@ -764,9 +922,11 @@ class Collection:
             rows.append(row)
         return pd.DataFrame(rows, columns=keys + ["count"] + labels)
 
-    def to_arrow(self, q: Optional[str] = None, *, order_by: Optional[str] = None, limit: Optional[int] = None) -> Any:
-        """Shortcut for ``list(q, ...).to_arrow()``."""
-        return self.list(q, order_by=order_by, limit=limit).to_arrow()
+    def to_arrow(
+        self, q: Optional[str] = None, *, order_by: Optional[str] = None, limit: Optional[int] = None, money: str = "decimal"
+    ) -> Any:
+        """Shortcut for ``list(q, ...).to_arrow(money=money)``."""
+        return self.list(q, order_by=order_by, limit=limit).to_arrow(money=money)
 
     def get(self, id: IdLike) -> Record:
         """One record by id; :class:`NotFoundError` if it does not exist or the user may not see it."""
@@ -932,6 +1092,34 @@ class Scoring:
             reset=raw["reset"],
             contributions=[Contribution(**c) for c in raw["contributions"]],
         )
+
+    def explain_top(
+        self,
+        n: int = 10,
+        q: Optional[str] = None,
+        *,
+        model: Optional[ModelLike] = None,
+        as_of: Optional[_dt.datetime] = None,
+    ) -> Any:
+        """The explanations of the ``n`` highest-scored leads matching ``q`` (their stored score,
+        highest first), as one ``pandas.DataFrame``: a row per lead and contribution (lead_id,
+        score, tier, temperature, group, rule, count, points, kind; a lead without contributions
+        has one row with empty group and rule). ``lead_id`` joins the leads' frame
+        (``top.merge(db.leads.list().to_pandas(), left_on="lead_id", right_on="id")``).
+        ``model`` and ``as_of`` as for :meth:`explain`. Needs pandas."""
+        import pandas as pd
+
+        if n < 0:
+            raise ValueError("n must be at least 0")
+        rows: List[Dict[str, Any]] = []
+        for lead in self._db.leads.list(q=q, order_by="-score", limit=n, page_size=max(1, min(n, 500))):
+            why = self.explain(lead, model, as_of=as_of)
+            head = {"lead_id": lead.id, "score": why.score, "tier": why.tier, "temperature": why.temperature}
+            if not why.contributions:
+                rows.append(dict(head))
+            rows += [dict(head, **vars(c)) for c in why.contributions]
+        columns = ["lead_id", "score", "tier", "temperature"] + _CONTRIBUTION_COLUMNS
+        return pd.DataFrame(rows, columns=columns)
 
     def backtest(
         self, model: Optional[ModelLike] = None, *, since: Optional[Union[_dt.datetime, _dt.date]] = None
@@ -1231,14 +1419,14 @@ class Database:
         """The analytics reports as DataFrames (:class:`Reports`)."""
 
     @property
-    def tenant(self) -> _uuid.UUID:
+    def tenant(self) -> str:
         """The tenant (organization) id."""
-        return _uuid.UUID(self._native.tenant)
+        return str(self._native.tenant)
 
     @property
-    def user_id(self) -> Optional[_uuid.UUID]:
+    def user_id(self) -> Optional[str]:
         """The acting user's id (``None``: the system, with the admin role)."""
-        return _uuid_or_none(self._native.user_id)
+        return _id_or_none(self._native.user_id)
 
     @property
     def role(self) -> str:
@@ -1339,13 +1527,13 @@ class Database:
         return CheckInAnswer(
             outcome=raw["outcome"],
             reason=raw.get("reason"),
-            contact_id=_uuid.UUID(raw["contact_id"]),
+            contact_id=str(raw["contact_id"]),
             name=raw["name"],
-            membership_id=_uuid_or_none(raw.get("membership_id")),
+            membership_id=_id_or_none(raw.get("membership_id")),
             status=raw["status"],
             ends_on=None if raw.get("ends_on") is None else _dt.date.fromisoformat(raw["ends_on"]),
             visits_left=raw.get("visits_left"),
-            check_in_id=_uuid_or_none(raw.get("check_in_id")),
+            check_in_id=_id_or_none(raw.get("check_in_id")),
             at=_time(raw["at"]),  # type: ignore[arg-type]
         )
 
@@ -1412,12 +1600,12 @@ class Database:
         return [
             AuditEntry(
                 seq=e["seq"],
-                id=_uuid.UUID(e["id"]),
+                id=str(e["id"]),
                 at=_time(e["at"]),  # type: ignore[arg-type]
-                actor=_uuid_or_none(e.get("actor")),
+                actor=_id_or_none(e.get("actor")),
                 action=e["action"],
                 entity=e["entity"],
-                entity_id=_uuid_or_none(e.get("entity_id")),
+                entity_id=_id_or_none(e.get("entity_id")),
                 changes=[FieldChange(**c) for c in e["changes"]],
                 hash=e["hash"],
                 prev_hash=e["prev_hash"],
@@ -1430,11 +1618,11 @@ class Database:
         return [
             Event(
                 seq=e["seq"],
-                id=_uuid.UUID(e["id"]),
+                id=str(e["id"]),
                 at=_time(e["at"]),  # type: ignore[arg-type]
                 kind=e["kind"],
                 entity=e["entity"],
-                entity_id=_uuid_or_none(e.get("entity_id")),
+                entity_id=_id_or_none(e.get("entity_id")),
                 payload=e["payload"],
             )
             for e in _json.loads(self._native.events(since, limit))
@@ -1493,14 +1681,14 @@ def load_demo(
     """Creates a demo tenant in the SQLite file at ``path`` unless it already has a tenant: the
     roofing company (users of every role, contacts, scored leads with activities), or with
     ``vertical="esports"`` the esports centre (plans, ``clients`` clients with card numbers from
-    500001 and memberships in every status, 90 days of check-ins). Returns ``{"tenant": UUID,
-    "users": [(role, UUID, email), ...]}`` (no users when nothing was loaded). The default
+    500001 and memberships in every status, 90 days of check-ins). Returns ``{"tenant": id,
+    "users": [(role, id, email), ...]}`` (ids as strings; no users when nothing was loaded). The default
     roofing demo takes about half a minute: ``progress=True`` shows a tqdm bar, or pass a callable
     ``progress(done, total, unit)`` (contacts and leads created of the planned number; roofing
     only)."""
     with _Progress(progress, "demo") as cb:
         raw = _json.loads(_crm.load_demo(str(path), leads, contacts, 3, vertical, clients, cb))
     return {
-        "tenant": _uuid.UUID(raw["tenant"]),
-        "users": [(r, _uuid.UUID(i), e) for r, i, e in raw["users"]],
+        "tenant": str(raw["tenant"]),
+        "users": [(r, str(i), e) for r, i, e in raw["users"]],
     }

@@ -5,8 +5,9 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 # progress(done, total, unit): monotonic counts, once per batch; unit is "bytes" or "records".
 ProgressFn = Callable[[int, Optional[int], str], Any]
-RawRecord = Tuple[str, Any, int, Any, Any, Dict[str, Any], Dict[str, Any]]
-"""(entity, id: UUID, version, created_at: datetime, updated_at: datetime, fields, custom)."""
+RawRecord = Tuple[str, str, int, Any, Any, Dict[str, Any], Dict[str, Any]]
+"""(entity, id (hyphenated lower-case str), version, created_at: datetime, updated_at: datetime,
+fields, custom); references in fields are id strings too."""
 
 class ArrowStream:
     """Record batches built in Rust; implements the Arrow PyCapsule stream interface."""
@@ -45,7 +46,7 @@ class Database:
     def children(self, entity: str, id: str) -> List[Tuple[str, List[RawRecord]]]: ...
     def document(self, entity: str, id: str) -> str: ...
     def quote_conversion(self, by: Optional[str] = None) -> str: ...
-    def children_arrow(self, entity: str, id: str, child: str) -> ArrowStream: ...
+    def children_arrow(self, entity: str, id: str, child: str, money: str = "decimal") -> ArrowStream: ...
     def list_page(
         self,
         entity: str,
@@ -116,6 +117,7 @@ class Database:
         order_by: Optional[str] = None,
         limit: Optional[int] = None,
         page_size: Optional[int] = None,
+        money: str = "decimal",
     ) -> ArrowStream: ...
 
 def load_demo(
