@@ -15,12 +15,12 @@ profile="${PROFILE:-mobile}"
 tools="$root/target/mobile-tools"
 mkdir -p "$tools"
 
-echo "== toolchain: libjna-java, pytest, kotlin-compiler 2.4.x"
+echo "== toolchain: libjna-java, pytest, shellcheck, kotlin-compiler 2.4.x"
 have_pytest() { python3 -c 'import pytest' 2>/dev/null || /usr/bin/python3 -c 'import pytest' 2>/dev/null; }
-if [ ! -f /usr/share/java/jna.jar ] || ! have_pytest || ! command -v java >/dev/null; then
+if [ ! -f /usr/share/java/jna.jar ] || ! have_pytest || ! command -v java >/dev/null || ! command -v shellcheck >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq libjna-java python3-pytest default-jre-headless >/dev/null
+  apt-get install -y -qq libjna-java python3-pytest default-jre-headless shellcheck >/dev/null
 fi
 if [ ! -x "$tools/node_modules/kotlin-compiler/bin/kotlinc" ]; then
   npm install --prefix "$tools" --no-save --no-audit --no-fund --loglevel=error kotlin-compiler@2.4
@@ -40,10 +40,13 @@ if [ "$rc" -ne 0 ]; then
   exit 1
 fi
 
-echo "== packaging scripts: shell syntax"
-for f in bindings/mobile/generate.sh bindings/mobile/android/build-aar.sh bindings/mobile/swift/build-xcframework.sh; do
+echo "== packaging scripts: shell syntax and shellcheck (warnings and errors)"
+scripts="bindings/mobile/generate.sh bindings/mobile/android/build-aar.sh bindings/mobile/swift/build-xcframework.sh"
+for f in $scripts; do
   bash -n "$f"
 done
+# shellcheck disable=SC2086 # the list splits on spaces on purpose
+shellcheck -S warning $scripts
 
 echo "== Kotlin: the Android module's sources compiled and run on the JVM (docs/mobile.md's commands)"
 rm -rf "$root/target/mobile-kotlin"
