@@ -5,12 +5,15 @@
     python3 .ci/doc_blocks.py list           # file:line  language  runner
     python3 .ci/doc_blocks.py shell [FILE..] # run the shell blocks (bash -euo pipefail), file by file
     python3 .ci/doc_blocks.py server         # run the blocks that call a server (CRM_DOC_BASE etc. set)
+    python3 .ci/doc_blocks.py kotlin DIR     # write docs/mobile.md's JVM-compiled Kotlin blocks into DIR
+    python3 .ci/doc_blocks.py block FILE HEAD  # print FILE's block that starts with HEAD
 
 Runners: ``rust`` blocks are doc tests of crm-server (``cargo test --workspace``); ``python`` blocks
 run under pytest against the installed wheel (``bindings/python/tests/test_doc_blocks.py``, from
 ``.ci/python.sh``); ``js`` blocks under node (``bindings/wasm/js/test/docs.test.mjs``, from
 ``.ci/wasm.sh``); docs/wasm.md's ``ts`` blocks are type-checked and run in ``bindings/wasm/ts-check``
-(``.ci/wasm.sh``); ``kotlin`` blocks named in ``.ci/mobile.sh`` compile and run on the JVM; ``json``
+(``.ci/wasm.sh``); docs/mobile.md's ``kotlin`` blocks picked by ``jvm_kotlin`` compile and run on the
+JVM with the mobile tests (``.ci/mobile.sh``, through ``kotlin DIR``); ``json``
 blocks are parsed here; shell blocks run here (``shell``). ``text`` blocks are output or diagrams,
 not code. A block none of these can run here is in SKIP with the reason; a SKIP entry that matches
 no block fails ``check`` (so the list cannot go stale).
@@ -59,14 +62,16 @@ SKIP: Dict[Tuple[str, str], str] = {
     "--workspace runs the same test with its default rounds",
     ("docs/cli.md", "crm import-members examples/data/pos_clients.csv --dry-run          #"): "the same commands "
     "run from docs/front-desk.md's block; its last line names the reader's own pos.csv",
-    ("docs/mobile.md", "cargo ndk"): "needs the Android NDK (not installed in CI)",
-    ("docs/mobile.md", "for t in aarch64-apple-ios"): "needs Xcode (xcodebuild, lipo): macOS only",
     ("docs/mobile.md", "bindings/mobile/generate.sh            #"): ".ci/mobile.sh runs generate.sh (mobile "
     "profile); the debug build would add a second build of the library",
-    ("docs/mobile.md", "plugins {"): "a Gradle build script: needs the Android Gradle plugin and SDK",
-    ("docs/mobile.md", "import uniffi.crm_mobile.*\nimport kotlinx"): "an Android class (Context, org.json): "
-    "compiles only against the Android SDK",
-    ("docs/mobile.md", "// swift-tools-version"): "a Swift package manifest: needs Xcode/SwiftPM on macOS",
+    ("docs/mobile.md", "apt-get install -y default-jre-headless"): ".ci/mobile.sh installs the same packages "
+    "when missing, and runs generate.sh itself (with its PROFILE)",
+    ("docs/mobile.md", "bindings/mobile/android/build-aar.sh --sources"): "run verbatim by .ci/mobile.sh (its "
+    "Kotlin step, `doc_blocks.py block`), after generate.sh",
+    ("docs/mobile.md", "rustup target add aarch64-linux-android"): "needs the Android NDK, SDK and Gradle (none "
+    "on the CI machine); .ci/mobile.sh checks the script's syntax and runs its --sources step",
+    ("docs/mobile.md", "rustup target add aarch64-apple-ios"): "needs macOS with Xcode; .ci/mobile.sh checks "
+    "the script's syntax and runs its --sources step",
     ("docs/mobile.md", "import CrmMobile"): "Swift: no Swift toolchain in CI (Linux); compiled only in Xcode",
     ("docs/mobile.md", "func sync("): "Swift: no Swift toolchain in CI (Linux); compiled only in Xcode",
     ("docs/mobile.md", "suspend fun sync("): "calls the reader's own transport (MyServerApi), which the guide "
@@ -154,6 +159,13 @@ def server_block(b: Block) -> bool:
     return any(b.file == file and b.text.startswith(head) for (file, head) in SERVER)
 
 
+def jvm_kotlin(b: Block) -> bool:
+    """docs/mobile.md's Kotlin blocks that .ci/mobile.sh compiles and its tests call (`kotlin DIR`)."""
+    return b.lang == "kotlin" and b.file == "docs/mobile.md" and (
+        "fun estimateMove" in b.text or "class CrmRepository" in b.text
+    )
+
+
 def runner(b: Block) -> str:
     if server_block(b):
         return "curl against crm serve --demo (doc_blocks.py server, from .ci/server.sh)"
@@ -168,8 +180,8 @@ def runner(b: Block) -> str:
         return "pytest (bindings/python/tests/test_doc_blocks.py)"
     if b.lang in ("js", "javascript"):
         return "node (bindings/wasm/js/test/docs.test.mjs)"
-    if b.lang == "kotlin" and "fun estimateMove" in b.text:
-        return "JVM (.ci/mobile.sh)"
+    if jvm_kotlin(b):
+        return "JVM (.ci/mobile.sh: compiled with the Kotlin tests, which call it)"
     if b.lang in ("ts", "typescript") and b.file == "docs/wasm.md":
         return "tsc --strict, then node (bindings/wasm/ts-check/docs.mjs, from .ci/wasm.sh)"
     if b.lang == "json":
@@ -300,6 +312,23 @@ def main(argv: List[str]) -> int:
         return shell(argv[2:])
     if cmd == "server":
         return server(argv[2:])
+    if cmd == "kotlin" and len(argv) == 3:
+        # The Kotlin blocks .ci/mobile.sh compiles with its tests, one file each, into DIR.
+        out = Path(argv[2])
+        out.mkdir(parents=True, exist_ok=True)
+        chosen = [b for b in blocks(ROOT / "docs/mobile.md") if jvm_kotlin(b)]
+        for b in chosen:
+            (out / f"MobileGuideLine{b.line}.kt").write_text(f"// docs/mobile.md:{b.line}\n{b.text}", encoding="utf-8")
+        print(f"{len(chosen)} Kotlin blocks of docs/mobile.md in {out}")
+        return 0 if chosen else 1
+    if cmd == "block" and len(argv) == 4:
+        # The text of FILE's block that starts with HEAD (for a CI script that runs it verbatim).
+        found = [b for b in blocks(ROOT / argv[2]) if b.text.startswith(argv[3])]
+        if len(found) != 1:
+            print(f"{argv[2]}: {len(found)} blocks start with {argv[3]!r}", file=sys.stderr)
+            return 1
+        sys.stdout.write(found[0].text)
+        return 0
     print(__doc__, file=sys.stderr)
     return 2
 

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Mobile bindings CI: builds the uniffi library (size-optimised `mobile` profile), generates the
 # Kotlin, Swift and Python bindings, runs the Python tests under pytest and the Kotlin tests on the
-# JVM against the generated code, checks the Swift output and prints the library sizes.
+# JVM against the generated code (with docs/mobile.md's commands, through the Android module's
+# source layout), checks the packaging scripts' syntax, the Android module's wiring and the Swift
+# package's layout (neither the AAR nor the XCFramework can be built here: no NDK, SDK, Gradle or
+# Xcode), and prints the library sizes.
 # Run from the repository root as root on Debian 12 (apt-get, npm and pip available).
 # PROFILE=dev .ci/mobile.sh uses the debug library instead (faster; .ci/run does, with CRM_PREBUILT=1
 # taking the library and uniffi-bindgen its one build made).
@@ -12,17 +15,16 @@ profile="${PROFILE:-mobile}"
 tools="$root/target/mobile-tools"
 mkdir -p "$tools"
 
-echo "== toolchain: libjna-java, pytest, kotlin-compiler 2.4.x"
+echo "== toolchain: libjna-java, pytest, shellcheck, kotlin-compiler 2.4.x"
 have_pytest() { python3 -c 'import pytest' 2>/dev/null || /usr/bin/python3 -c 'import pytest' 2>/dev/null; }
-if [ ! -f /usr/share/java/jna.jar ] || ! have_pytest || ! command -v java >/dev/null; then
+if [ ! -f /usr/share/java/jna.jar ] || ! have_pytest || ! command -v java >/dev/null || ! command -v shellcheck >/dev/null; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
-  apt-get install -y -qq libjna-java python3-pytest default-jre-headless >/dev/null
+  apt-get install -y -qq libjna-java python3-pytest default-jre-headless shellcheck >/dev/null
 fi
 if [ ! -x "$tools/node_modules/kotlin-compiler/bin/kotlinc" ]; then
   npm install --prefix "$tools" --no-save --no-audit --no-fund --loglevel=error kotlin-compiler@2.4
 fi
-kc="$tools/node_modules/kotlin-compiler"
 # A python3 that has pytest (Debian's python3-pytest lives in /usr/bin/python3).
 py=python3
 python3 -c 'import pytest' 2>/dev/null || py=/usr/bin/python3
@@ -38,24 +40,50 @@ if [ "$rc" -ne 0 ]; then
   exit 1
 fi
 
-echo "== Kotlin: generated bindings compiled and run on the JVM"
-build="$root/target/mobile-kotlin"
-rm -rf "$build" && mkdir -p "$build"
-cp_compile="/usr/share/java/jna.jar:$kc/lib/kotlinx-coroutines-core-jvm.jar"
-# docs/mobile.md's Kotlin block under "## Quotes offline" is compiled with the tests (Main.kt calls it).
-awk '/^## Quotes offline/{s=1} s&&/^```kotlin/{k=1;next} k&&/^```/{exit} k' docs/mobile.md > "$build/DocsQuotes.kt"
-grep -q 'fun estimateMove' "$build/DocsQuotes.kt" || { echo "docs/mobile.md: no estimateMove block" >&2; exit 1; }
-"$kc/bin/kotlinc" -nowarn generated/kotlin/uniffi/crm_mobile/crm_mobile.kt bindings/mobile/tests/kotlin/Main.kt "$build/DocsQuotes.kt" \
-  -cp "$cp_compile" -d "$build/app.jar"
-java -Djna.library.path="$root/generated/kotlin" \
-  -cp "$build/app.jar:$cp_compile:$kc/lib/kotlin-stdlib.jar" MainKt
+echo "== packaging scripts: shell syntax and shellcheck (warnings and errors)"
+scripts="bindings/mobile/generate.sh bindings/mobile/android/build-aar.sh bindings/mobile/swift/build-xcframework.sh"
+for f in $scripts; do
+  bash -n "$f"
+done
+# shellcheck disable=SC2086 # the list splits on spaces on purpose
+shellcheck -S warning $scripts
 
-echo "== Swift: generated (no Swift toolchain on Linux CI; compiled only in Xcode)"
+echo "== Kotlin: the Android module's sources compiled and run on the JVM (docs/mobile.md's commands)"
+rm -rf "$root/target/mobile-kotlin"
+# The guide's Kotlin blocks that the tests call (estimateMove, CrmRepository), beside Main.kt
+# (bindings/mobile/tests/kotlin/docs is git-ignored).
+rm -rf bindings/mobile/tests/kotlin/docs
+python3 .ci/doc_blocks.py kotlin bindings/mobile/tests/kotlin/docs
+# docs/mobile.md's "On the JVM" block, verbatim: build-aar.sh --sources lays out the module's
+# generated Kotlin, kotlinc compiles it with the module's helpers and the tests, java runs them.
+jvm_block="$(python3 .ci/doc_blocks.py block docs/mobile.md 'bindings/mobile/android/build-aar.sh --sources')"
+bash -euo pipefail -c "$jvm_block"
+
+echo "== Android module: wiring (the AAR itself needs the NDK, SDK and Gradle: not on this machine)"
+module=bindings/mobile/android/crm
+test -s "$module/src/main/uniffi/uniffi/crm_mobile/crm_mobile.kt"
+grep -q 'java.srcDir("src/main/uniffi")' "$module/build.gradle.kts"
+grep -q 'include(":crm")' bindings/mobile/android/settings.gradle.kts
+grep -q 'jna:.*@aar' "$module/build.gradle.kts"
+grep -Eq 'suspend fun `?listLeads`?\(' "$module/src/main/uniffi/uniffi/crm_mobile/crm_mobile.kt"
+
+echo "== Swift: package layout (no Swift toolchain on Linux CI; compiled only in Xcode)"
 for f in crm_mobile.swift crm_mobileFFI.h crm_mobileFFI.modulemap; do
   test -s "generated/swift/$f" || { echo "missing generated/swift/$f" >&2; exit 1; }
 done
-grep -q 'public func loadDemo' generated/swift/crm_mobile.swift
-grep -q 'open class Crm' generated/swift/crm_mobile.swift
+bash bindings/mobile/swift/build-xcframework.sh --sources
+pkg=bindings/mobile/swift
+test -s "$pkg/Sources/CrmMobile/crm_mobile.swift"
+test -s "$pkg/build/headers/crm_mobileFFI/crm_mobileFFI.h"
+# One module name everywhere: the module map's, the binary target's, the generated Swift's import.
+grep -q '^module crm_mobileFFI' "$pkg/build/headers/crm_mobileFFI/module.modulemap"
+grep -q 'binaryTarget(name: "crm_mobileFFI", path: "crm_mobileFFI.xcframework")' "$pkg/Package.swift"
+grep -q 'import crm_mobileFFI' "$pkg/Sources/CrmMobile/crm_mobile.swift"
+# The async API the guide's Swift calls.
+swift="$pkg/Sources/CrmMobile/crm_mobile.swift"
+grep -Eq 'static func `?open`?\(path: String, user: String\) *async +throws' "$swift"
+grep -Eq 'func listLeads\(query: ListQuery\) *async +throws' "$swift"
+grep -Eq 'func loadDemo\(path: String, contacts: UInt32, leads: UInt32, activitiesPerLead: UInt32\) *async +throws' "$swift"
 echo "swift sources present: $(ls generated/swift | tr '\n' ' ')"
 
 echo "== library sizes (profile $profile, $(uname -m))"

@@ -7,11 +7,13 @@
 //! converts types and errors and calls [`crm_core::service::Service`]; every decision (validation,
 //! access control, scoring, audit, events) is the core's.
 //!
-//! **Threading.** Every call is synchronous and blocks until the local database has answered
-//! (typically well under a millisecond for reads, a few for writes). Call it from a background
-//! thread (Kotlin `Dispatchers.IO`, Swift a `Task.detached` or a background queue), never the UI
-//! thread. A `Crm` is thread-safe: share one per database across threads; SQLite runs readers in
-//! parallel and serialises writers.
+//! **Threading.** Every call that touches the database is `async` (Kotlin `suspend`, Swift
+//! `async`, Python a coroutine): it runs its use case on a worker thread of the library and the
+//! caller awaits it, so it never blocks the caller's thread, the main thread included (see
+//! `worker`). A cancelled caller stops at its next call: work not yet started is skipped, work
+//! already running finishes (one transaction) and its result is dropped. Only [`Crm::user_id`] and
+//! [`Crm::tenant_id`], which read memory, are plain functions. A `Crm` is thread-safe: share one
+//! per database; SQLite runs readers in parallel and serialises writers.
 //!
 //! **Offline changes.** The database is opened with the core's local change-set log on: every
 //! change made through a `Crm` is also queued, with the version it expected and the fields it
@@ -21,6 +23,7 @@ uniffi::setup_scaffolding!();
 
 mod error;
 mod types;
+mod worker;
 
 pub use error::{CrmError, FieldError};
 pub use types::*;
@@ -38,9 +41,17 @@ use std::sync::Arc;
 
 type Result<T> = std::result::Result<T, CrmError>;
 
-/// An open CRM database, acting as one user. Thread-safe; calls are blocking (see the crate docs).
+/// An open CRM database, acting as one user. Thread-safe; its calls are `async` and run off the
+/// caller's thread (see the crate docs). Kotlin: `close()` (or `use {}`) releases it; the database
+/// closes when the calls already running have finished.
 #[derive(Debug, uniffi::Object)]
 pub struct Crm {
+    session: Arc<Session>,
+}
+
+/// What a call needs on its worker thread: the service over the file, and who acts.
+#[derive(Debug)]
+struct Session {
     svc: Service<SqliteStore>,
     tenant: Id,
     user_id: Id,
@@ -79,56 +90,38 @@ impl Crm {
     /// Opens (creating and migrating if needed) the SQLite database at `path`, acting as `user`: a
     /// user id or an email address. The user must exist in the database and be active.
     #[uniffi::constructor]
-    pub fn open(path: String, user: String) -> Result<Arc<Self>> {
-        let svc = open_service(&path)?;
-        pollster::block_on(async {
-            let by_id = crm_core::value::parse_id(&user);
-            for tenant in svc.tenants().await? {
-                // The core resolves the user (by normalised email), checks they are active and
-                // that their role resolves.
-                let found = match by_id {
-                    Some(id) => svc.actor(tenant, id).await,
-                    None => svc.actor_by_email(tenant, &user).await,
-                };
-                match found {
-                    Ok(actor) => {
-                        return Ok(Arc::new(Crm {
-                            svc,
-                            tenant,
-                            user_id: actor.user_id.ok_or_else(|| crm_core::Error::not_found("user", &user))?,
-                        }));
-                    }
-                    Err(crm_core::Error::NotFound { .. }) => continue,
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            Err(crm_core::Error::not_found("user", &user).into())
-        })
+    pub async fn open(path: String, user: String) -> Result<Arc<Self>> {
+        let session = worker::unblock(move || pollster::block_on(open_session(&path, &user))).await?;
+        Ok(Arc::new(Crm {
+            session: Arc::new(session),
+        }))
     }
 
     /// The acting user's id.
     pub fn user_id(&self) -> String {
-        self.user_id.to_string()
+        self.session.user_id.to_string()
     }
 
     /// The tenant (organization) id.
     pub fn tenant_id(&self) -> String {
-        self.tenant.to_string()
+        self.session.tenant.to_string()
     }
 
     /// The acting user's role name (`field_tech`, `staff`, ...).
-    pub fn role(&self) -> Result<String> {
-        self.run(|a| async move { Ok(a.role.name.clone()) }).map_err(Into::into)
+    pub async fn role(&self) -> Result<String> {
+        self.run(move |_, a| async move { Ok(a.role.name.clone()) }).await
     }
 
     // ---- the field worker's day ----
 
     /// The leads assigned to (owned by) the user (the core's `owner:me`), narrowed further by `query`.
-    pub fn my_leads(&self, query: ListQuery) -> Result<LeadPage> {
-        let page = self.run(|a| async move {
-            let req = list_request(query, Some(Filter::eq("owner", "me")));
-            self.svc.list(&a, "lead", &req).await
-        })?;
+    pub async fn my_leads(&self, query: ListQuery) -> Result<LeadPage> {
+        let page = self
+            .run(move |s, a| async move {
+                let req = list_request(query, Some(Filter::eq("owner", "me")));
+                s.svc.list(&a, "lead", &req).await
+            })
+            .await?;
         Ok(LeadPage {
             items: page.items.into_iter().map(Lead::from).collect(),
             next_cursor: page.next_cursor,
@@ -139,35 +132,45 @@ impl Crm {
     /// follow-up owner, else its owner) that are overdue or due today in the tenant's time zone,
     /// earliest first, at most `limit` (500 when `None`), read from the local database. The core
     /// decides all of it (`Service::my_followups`).
-    pub fn my_followups(&self, limit: Option<u32>) -> Result<Vec<FollowUp>> {
-        let items = self.run(|a| async move { self.svc.my_followups(&a, limit).await })?;
+    pub async fn my_followups(&self, limit: Option<u32>) -> Result<Vec<FollowUp>> {
+        let items = self
+            .run(move |s, a| async move { s.svc.my_followups(&a, limit).await })
+            .await?;
         Ok(items.into_iter().map(FollowUp::from).collect())
     }
 
     /// Leads the user may see, filtered with the text filter language.
-    pub fn list_leads(&self, query: ListQuery) -> Result<LeadPage> {
-        let page = self.run(|a| async move { self.svc.list(&a, "lead", &list_request(query, None)).await })?;
+    pub async fn list_leads(&self, query: ListQuery) -> Result<LeadPage> {
+        let page = self
+            .run(move |s, a| async move { s.svc.list(&a, "lead", &list_request(query, None)).await })
+            .await?;
         Ok(LeadPage {
             items: page.items.into_iter().map(Lead::from).collect(),
             next_cursor: page.next_cursor,
         })
     }
 
-    pub fn get_lead(&self, id: String) -> Result<Lead> {
+    pub async fn get_lead(&self, id: String) -> Result<Lead> {
         let id = parse_id("lead", &id)?;
-        Ok(self.run(|a| async move { self.svc.get(&a, "lead", id).await })?.into())
+        Ok(self
+            .run(move |s, a| async move { s.svc.get(&a, "lead", id).await })
+            .await?
+            .into())
     }
 
     /// Applies a JSON patch (`{"status": "contacted", "notes": "..."}`) to a lead at the version the
     /// caller last read. Fields the user may not write fail with `Forbidden` naming them; a stale
     /// version fails with `Conflict`.
-    pub fn update_lead(&self, id: String, expected_version: u64, patch_json: String) -> Result<Lead> {
-        Ok(self.update_record("lead", &id, expected_version, &patch_json)?.into())
+    pub async fn update_lead(&self, id: String, expected_version: u64, patch_json: String) -> Result<Lead> {
+        Ok(self
+            .update_record("lead", &id, expected_version, &patch_json)
+            .await?
+            .into())
     }
 
     /// Logs an activity (call, visit, check-in, ...); its lead is re-scored. `occurred_at` defaults
     /// to now (the core's rule).
-    pub fn log_activity(&self, input: ActivityInput) -> Result<Activity> {
+    pub async fn log_activity(&self, input: ActivityInput) -> Result<Activity> {
         let mut m = match &input.extra_json {
             Some(s) => parse_object("extra_json", s)?,
             None => Map::new(),
@@ -191,18 +194,22 @@ impl Crm {
         if let Some(d) = input.duration_minutes {
             m.insert("duration_minutes".into(), d.into());
         }
-        let rec = self.run(|a| async move { self.svc.log_activity(&a, &m).await })?;
+        let rec = self
+            .run(move |s, a| async move { s.svc.log_activity(&a, &m).await })
+            .await?;
         Ok(rec.into())
     }
 
     /// Checks the user in at a lead now, with an optional note (the core's check-in use case).
-    pub fn check_in(&self, lead_id: String, note: Option<String>) -> Result<Activity> {
+    pub async fn check_in(&self, lead_id: String, note: Option<String>) -> Result<Activity> {
         let input = crm_core::service::CheckIn {
             lead_id: Some(parse_id("lead", &lead_id)?),
             note,
             ..Default::default()
         };
-        let done = self.run(|a| async move { self.svc.check_in_visit(&a, &input).await })?;
+        let done = self
+            .run(move |s, a| async move { s.svc.check_in_visit(&a, &input).await })
+            .await?;
         Ok(done.activity.into())
     }
 
@@ -211,7 +218,7 @@ impl Crm {
     /// decides: a refusal is an answer, not an error; an unknown card is `NotFound`. Works offline:
     /// the check-in is written to this device's database and queued in its pending changes, and
     /// the server re-runs it on upload.
-    pub fn check_in_client(
+    pub async fn check_in_client(
         &self,
         card: Option<String>,
         contact_id: Option<String>,
@@ -222,12 +229,15 @@ impl Crm {
             contact_id: contact_id.map(|s| parse_id("contact", &s)).transpose()?,
             location_id: location_id.map(|s| parse_id("location", &s)).transpose()?,
         };
-        Ok(self.run(|a| async move { self.svc.check_in(&a, &input).await })?.into())
+        Ok(self
+            .run(move |s, a| async move { s.svc.check_in(&a, &input).await })
+            .await?
+            .into())
     }
 
     /// The owner's membership numbers as of `as_of` (`YYYY-MM-DD`; today when `None`), over what
     /// this database holds.
-    pub fn membership_numbers(&self, as_of: Option<String>) -> Result<MembershipNumbers> {
+    pub async fn membership_numbers(&self, as_of: Option<String>) -> Result<MembershipNumbers> {
         let day = as_of
             .map(|s| {
                 time::Date::parse(&s, DAY).map_err(|_| {
@@ -236,45 +246,62 @@ impl Crm {
             })
             .transpose()?;
         Ok(self
-            .run(|a| async move { self.svc.membership_numbers(&a, day).await })?
+            .run(move |s, a| async move { s.svc.membership_numbers(&a, day).await })
+            .await?
             .into())
     }
 
     /// Why a lead has its score: each rule's points, as of now.
-    pub fn explain_score(&self, lead_id: String) -> Result<ScoreExplanation> {
+    pub async fn explain_score(&self, lead_id: String) -> Result<ScoreExplanation> {
         let id = parse_id("lead", &lead_id)?;
         Ok(self
-            .run(|a| async move { self.svc.explain_score(&a, id, None).await })?
+            .run(move |s, a| async move { s.svc.explain_score(&a, id, None).await })
+            .await?
             .into())
     }
 
     // ---- any entity type ----
 
     /// One page of records of `entity` (`lead`, `contact`, `activity`, ...) the user may see.
-    pub fn list(&self, entity: String, query: ListQuery) -> Result<RecordPage> {
-        let page = self.run(|a| async move { self.svc.list(&a, &entity, &list_request(query, None)).await })?;
+    pub async fn list(&self, entity: String, query: ListQuery) -> Result<RecordPage> {
+        let page = self
+            .run(move |s, a| async move { s.svc.list(&a, &entity, &list_request(query, None)).await })
+            .await?;
         Ok(RecordPage {
             items: page.items.into_iter().map(CrmRecord::from).collect(),
             next_cursor: page.next_cursor,
         })
     }
 
-    pub fn get(&self, entity: String, id: String) -> Result<CrmRecord> {
+    pub async fn get(&self, entity: String, id: String) -> Result<CrmRecord> {
         let id = parse_id(&entity, &id)?;
-        Ok(self.run(|a| async move { self.svc.get(&a, &entity, id).await })?.into())
+        Ok(self
+            .run(move |s, a| async move { s.svc.get(&a, &entity, id).await })
+            .await?
+            .into())
     }
 
     /// Creates a record from a JSON object of field values.
-    pub fn create(&self, entity: String, input_json: String) -> Result<CrmRecord> {
+    pub async fn create(&self, entity: String, input_json: String) -> Result<CrmRecord> {
         let input = parse_object("input_json", &input_json)?;
         Ok(self
-            .run(|a| async move { self.svc.create(&a, &entity, &input).await })?
+            .run(move |s, a| async move { s.svc.create(&a, &entity, &input).await })
+            .await?
             .into())
     }
 
     /// Applies a JSON patch to a record at `expected_version` (see `update_lead`).
-    pub fn update(&self, entity: String, id: String, expected_version: u64, patch_json: String) -> Result<CrmRecord> {
-        Ok(self.update_record(&entity, &id, expected_version, &patch_json)?.into())
+    pub async fn update(
+        &self,
+        entity: String,
+        id: String,
+        expected_version: u64,
+        patch_json: String,
+    ) -> Result<CrmRecord> {
+        Ok(self
+            .update_record(&entity, &id, expected_version, &patch_json)
+            .await?
+            .into())
     }
 
     /// Runs a workflow transition of a record at `expected_version`: for quotes `submit`,
@@ -284,7 +311,7 @@ impl Crm {
     /// action, the state, the input and the guard; a guard's refusal is `Validation` with its code
     /// (`self_approval`, `approval_level`, `expired`, `invalid_transition`, `locked`, ...) and
     /// nothing is written or queued for sync.
-    pub fn transition(
+    pub async fn transition(
         &self,
         entity: String,
         id: String,
@@ -298,20 +325,19 @@ impl Crm {
             None => Map::new(),
         };
         Ok(self
-            .run(|a| async move {
-                self.svc
-                    .transition(&a, &entity, id, expected_version, &name, &input)
-                    .await
-            })?
+            .run(move |s, a| async move { s.svc.transition(&a, &entity, id, expected_version, &name, &input).await })
+            .await?
             .into())
     }
 
     /// A record's children per child type (a quote's `quote_lines`), each in its declared order.
     /// Create a parent with its first children inline (`{"quote_lines": [{...}]}` in `create`'s
     /// input: one change set).
-    pub fn children(&self, entity: String, id: String) -> Result<Vec<ChildRecords>> {
+    pub async fn children(&self, entity: String, id: String) -> Result<Vec<ChildRecords>> {
         let id = parse_id(&entity, &id)?;
-        let kids = self.run(|a| async move { self.svc.children(&a, &entity, id).await })?;
+        let kids = self
+            .run(move |s, a| async move { s.svc.children(&a, &entity, id).await })
+            .await?;
         Ok(kids
             .into_iter()
             .map(|(d, rows)| ChildRecords {
@@ -325,7 +351,7 @@ impl Crm {
     // ---- compliance and sync ----
 
     /// Audit entries, oldest first, limited to what the user may read.
-    pub fn audit_trail(&self, query: AuditQuery) -> Result<Vec<AuditEntry>> {
+    pub async fn audit_trail(&self, query: AuditQuery) -> Result<Vec<AuditEntry>> {
         let entity_id = match &query.entity_id {
             Some(s) => Some(parse_id(query.entity.as_deref().unwrap_or("record"), s)?),
             None => None,
@@ -336,14 +362,18 @@ impl Crm {
             after_seq: query.after_seq,
             limit: query.limit,
         };
-        let out = self.run(|a| async move { self.svc.audit_trail(&a, &q).await })?;
+        let out = self
+            .run(move |s, a| async move { s.svc.audit_trail(&a, &q).await })
+            .await?;
         Ok(out.into_iter().map(AuditEntry::from).collect())
     }
 
     /// The local change feed: every change committed to this database after `after_seq`, in commit
     /// order (the core's outbox), as this user may see it. Keep the last `seq` you processed.
-    pub fn changes_since(&self, after_seq: u64, limit: u32) -> Result<Vec<ChangeEvent>> {
-        let out = self.run(|a| async move { self.svc.events_since(&a, after_seq, limit).await })?;
+    pub async fn changes_since(&self, after_seq: u64, limit: u32) -> Result<Vec<ChangeEvent>> {
+        let out = self
+            .run(move |s, a| async move { s.svc.events_since(&a, after_seq, limit).await })
+            .await?;
         Ok(out.into_iter().map(ChangeEvent::from).collect())
     }
 
@@ -351,93 +381,125 @@ impl Crm {
     /// most `limit` (up to 1000): what a sync uploads. Each carries its id, the acting user, the time
     /// and its row writes (entity, id, insert/update/delete, the version it expected and the changed
     /// fields as JSON). Unredacted: this is the device's outgoing queue, not a view of records.
-    pub fn pending_changes(&self, limit: u32) -> Result<Vec<SyncEntry>> {
-        let out = self.run(|a| async move { self.svc.pending_changes(&a, 0, limit).await })?;
+    pub async fn pending_changes(&self, limit: u32) -> Result<Vec<SyncEntry>> {
+        let out = self
+            .run(move |s, a| async move { s.svc.pending_changes(&a, 0, limit).await })
+            .await?;
         Ok(out.into_iter().map(SyncEntry::from).collect())
     }
 
     /// Drops the pending change sets up to and including `up_to_seq` once the server has accepted
     /// them; returns how many were dropped. Safe to repeat.
-    pub fn mark_synced(&self, up_to_seq: u64) -> Result<u64> {
-        self.run(|a| async move { self.svc.mark_synced(&a, up_to_seq).await })
-            .map_err(Into::into)
+    pub async fn mark_synced(&self, up_to_seq: u64) -> Result<u64> {
+        self.run(move |s, a| async move { s.svc.mark_synced(&a, up_to_seq).await })
+            .await
     }
 }
 
 impl Crm {
-    /// Resolves the acting user (deactivation and role changes apply on the next call) and runs a
-    /// use case to completion on the calling thread.
-    fn run<'a, T, F, Fut>(&'a self, f: F) -> crm_core::Result<T>
+    /// Runs a use case as the acting user on a worker thread and awaits it (see `worker`). The user
+    /// is resolved again on each call, so a deactivation or role change takes effect at once.
+    async fn run<T, F, Fut>(&self, f: F) -> Result<T>
     where
-        F: FnOnce(Actor) -> Fut,
-        Fut: std::future::Future<Output = crm_core::Result<T>> + 'a,
+        T: Send + 'static,
+        F: FnOnce(Arc<Session>, Actor) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = crm_core::Result<T>>,
     {
-        pollster::block_on(async {
-            let actor = self.svc.actor(self.tenant, self.user_id).await?;
-            f(actor).await
+        let s = Arc::clone(&self.session);
+        worker::unblock(move || {
+            pollster::block_on(async move {
+                let actor = s.svc.actor(s.tenant, s.user_id).await?;
+                f(s, actor).await
+            })
+            .map_err(CrmError::from)
         })
+        .await
     }
 
-    fn update_record(&self, entity: &str, id: &str, expected_version: u64, patch_json: &str) -> Result<Record> {
+    async fn update_record(&self, entity: &str, id: &str, expected_version: u64, patch_json: &str) -> Result<Record> {
         let id = parse_id(entity, id)?;
         let patch = parse_object("patch_json", patch_json)?;
-        self.run(|a| async move { self.svc.update(&a, entity, id, expected_version, &patch).await })
-            .map_err(Into::into)
+        let entity = entity.to_owned();
+        self.run(move |s, a| async move { s.svc.update(&a, &entity, id, expected_version, &patch).await })
+            .await
+    }
+}
+
+/// Opens the file and finds `user` (an id or an email) in one of its tenants: the old
+/// synchronous `open`, run on a worker thread by [`Crm::open`].
+async fn open_session(path: &str, user: &str) -> Result<Session> {
+    let svc = open_service(path)?;
+    let by_id = crm_core::value::parse_id(user);
+    for tenant in svc.tenants().await? {
+        // The core resolves the user (by normalised email), checks they are active and that
+        // their role resolves.
+        let found = match by_id {
+            Some(id) => svc.actor(tenant, id).await,
+            None => svc.actor_by_email(tenant, user).await,
+        };
+        match found {
+            Ok(actor) => {
+                let user_id = actor.user_id.ok_or_else(|| crm_core::Error::not_found("user", user))?;
+                return Ok(Session { svc, tenant, user_id });
+            }
+            Err(crm_core::Error::NotFound { .. }) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(crm_core::Error::not_found("user", user).into())
+}
+
+fn demo_tenant(d: crm_core::demo::DemoTenant) -> DemoTenant {
+    DemoTenant {
+        tenant_id: d.tenant.to_string(),
+        users: d
+            .users
+            .into_iter()
+            .map(|(role, id, email)| DemoUser {
+                role,
+                user_id: id.to_string(),
+                email,
+            })
+            .collect(),
     }
 }
 
 /// Creates a demo roofing tenant (users of every role, contacts, scored leads with activities) in
 /// the database at `path`, for trying the API and for tests. History is spread over the 180 days
-/// before now. Blocking.
+/// before now. Runs on a worker thread (seconds for thousands of leads).
 #[uniffi::export]
-pub fn load_demo(path: String, contacts: u32, leads: u32, activities_per_lead: u32) -> Result<DemoTenant> {
-    let store = SqliteStore::open(&path)?;
-    let now: Timestamp = SystemClock.now();
-    let size = crm_core::demo::DemoSize {
-        contacts: contacts as usize,
-        leads: leads as usize,
-        activities_per_lead: activities_per_lead as usize,
-    };
-    let d = pollster::block_on(crm_core::demo::load(store, Arc::new(RandomIds), now, size))?;
-    Ok(DemoTenant {
-        tenant_id: d.tenant.to_string(),
-        users: d
-            .users
-            .into_iter()
-            .map(|(role, id, email)| DemoUser {
-                role,
-                user_id: id.to_string(),
-                email,
-            })
-            .collect(),
+pub async fn load_demo(path: String, contacts: u32, leads: u32, activities_per_lead: u32) -> Result<DemoTenant> {
+    worker::unblock(move || {
+        let store = SqliteStore::open(&path)?;
+        let now: Timestamp = SystemClock.now();
+        let size = crm_core::demo::DemoSize {
+            contacts: contacts as usize,
+            leads: leads as usize,
+            activities_per_lead: activities_per_lead as usize,
+        };
+        let d = pollster::block_on(crm_core::demo::load(store, Arc::new(RandomIds), now, size))?;
+        Ok(demo_tenant(d))
     })
+    .await
 }
 
 /// Creates a demo esports centre (plans, a front desk with staff and kiosk users, `clients` clients
 /// with card numbers from 500001 and memberships in every status, 90 days of check-ins) in the
-/// database at `path`, for a front-desk tablet's tests. Blocking.
+/// database at `path`, for a front-desk tablet's tests. Runs on a worker thread.
 #[uniffi::export]
-pub fn load_esports_demo(path: String, clients: u32) -> Result<DemoTenant> {
-    let store = SqliteStore::open(&path)?;
-    let now: Timestamp = SystemClock.now();
-    let d = pollster::block_on(crm_core::demo::load_esports(
-        store,
-        Arc::new(RandomIds),
-        now,
-        clients as usize,
-    ))?;
-    Ok(DemoTenant {
-        tenant_id: d.tenant.to_string(),
-        users: d
-            .users
-            .into_iter()
-            .map(|(role, id, email)| DemoUser {
-                role,
-                user_id: id.to_string(),
-                email,
-            })
-            .collect(),
+pub async fn load_esports_demo(path: String, clients: u32) -> Result<DemoTenant> {
+    worker::unblock(move || {
+        let store = SqliteStore::open(&path)?;
+        let now: Timestamp = SystemClock.now();
+        let d = pollster::block_on(crm_core::demo::load_esports(
+            store,
+            Arc::new(RandomIds),
+            now,
+            clients as usize,
+        ))?;
+        Ok(demo_tenant(d))
     })
+    .await
 }
 
 const DAY: &[time::format_description::FormatItem<'static>] = time::macros::format_description!("[year]-[month]-[day]");

@@ -2,10 +2,10 @@
 
 use super::*;
 
-fn setup() -> (tempfile::TempDir, String, DemoTenant) {
+async fn setup() -> (tempfile::TempDir, String, DemoTenant) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("crm.db").to_string_lossy().into_owned();
-    let demo = load_demo(path.clone(), 20, 40, 1).expect("demo");
+    let demo = load_demo(path.clone(), 20, 40, 1).await.expect("demo");
     (dir, path, demo)
 }
 
@@ -19,121 +19,143 @@ fn email(d: &DemoTenant, role: &str) -> String {
 
 #[test]
 fn field_tech_day_staff_forbidden_and_conflict() {
-    let (_dir, path, demo) = setup();
-    let tech = Crm::open(path.clone(), email(&demo, "field_tech")).expect("open");
-    assert_eq!(tech.role().expect("role"), "field_tech");
-    let mine = tech.my_leads(ListQuery::default()).expect("my leads");
-    let all = tech.list_leads(ListQuery::default()).expect("leads");
-    assert!(!mine.items.is_empty());
-    assert_eq!(
-        mine.items.len(),
-        all.items.len(),
-        "a field tech sees only their own leads"
-    );
-    assert!(
-        all.items
-            .iter()
-            .all(|l| l.owner_id.as_deref() == Some(tech.user_id().as_str()))
-    );
+    pollster::block_on(async {
+        let (_dir, path, demo) = setup().await;
+        let tech = Crm::open(path.clone(), email(&demo, "field_tech")).await.expect("open");
+        assert_eq!(tech.role().await.expect("role"), "field_tech");
+        let mine = tech.my_leads(ListQuery::default()).await.expect("my leads");
+        let all = tech.list_leads(ListQuery::default()).await.expect("leads");
+        assert!(!mine.items.is_empty());
+        assert_eq!(
+            mine.items.len(),
+            all.items.len(),
+            "a field tech sees only their own leads"
+        );
+        assert!(
+            all.items
+                .iter()
+                .all(|l| l.owner_id.as_deref() == Some(tech.user_id().as_str()))
+        );
 
-    let lead = &mine.items[0];
-    let act = tech
-        .check_in(lead.id.clone(), Some("on site".into()))
-        .expect("check in");
-    assert_eq!(act.kind, Some(ActivityKind::CheckIn));
-    assert_eq!(act.lead_id.as_deref(), Some(lead.id.as_str()));
+        let lead = &mine.items[0];
+        let act = tech
+            .check_in(lead.id.clone(), Some("on site".into()))
+            .await
+            .expect("check in");
+        assert_eq!(act.kind, Some(ActivityKind::CheckIn));
+        assert_eq!(act.lead_id.as_deref(), Some(lead.id.as_str()));
 
-    let lead = tech.get_lead(lead.id.clone()).expect("reload");
-    let v = lead.version;
-    tech.update_lead(lead.id.clone(), v, r#"{"notes": "ladder needed"}"#.into())
-        .expect("update");
-    match tech.update_lead(lead.id.clone(), v, r#"{"notes": "again"}"#.into()) {
-        Err(CrmError::Conflict {
-            code, expected, actual, ..
-        }) => {
-            assert_eq!((code.as_str(), expected, actual), ("conflict", v, v + 1))
+        let lead = tech.get_lead(lead.id.clone()).await.expect("reload");
+        let v = lead.version;
+        tech.update_lead(lead.id.clone(), v, r#"{"notes": "ladder needed"}"#.into())
+            .await
+            .expect("update");
+        match tech
+            .update_lead(lead.id.clone(), v, r#"{"notes": "again"}"#.into())
+            .await
+        {
+            Err(CrmError::Conflict {
+                code, expected, actual, ..
+            }) => {
+                assert_eq!((code.as_str(), expected, actual), ("conflict", v, v + 1))
+            }
+            other => panic!("expected a conflict, got {other:?}"),
         }
-        other => panic!("expected a conflict, got {other:?}"),
-    }
 
-    let staff = Crm::open(path, email(&demo, "staff")).expect("open staff");
-    let contact = staff
-        .list("contact".into(), ListQuery::default())
-        .expect("contacts")
-        .items
-        .remove(0);
-    match staff.update(
-        "contact".into(),
-        contact.id,
-        contact.version,
-        r#"{"email": "x@y.example"}"#.into(),
-    ) {
-        Err(CrmError::Forbidden { code, fields, .. }) => {
-            assert_eq!(code, "forbidden");
-            assert_eq!(fields, vec!["email".to_owned()]);
+        let staff = Crm::open(path, email(&demo, "staff")).await.expect("open staff");
+        let contact = staff
+            .list("contact".into(), ListQuery::default())
+            .await
+            .expect("contacts")
+            .items
+            .remove(0);
+        match staff
+            .update(
+                "contact".into(),
+                contact.id,
+                contact.version,
+                r#"{"email": "x@y.example"}"#.into(),
+            )
+            .await
+        {
+            Err(CrmError::Forbidden { code, fields, .. }) => {
+                assert_eq!(code, "forbidden");
+                assert_eq!(fields, vec!["email".to_owned()]);
+            }
+            other => panic!("expected forbidden, got {other:?}"),
         }
-        other => panic!("expected forbidden, got {other:?}"),
-    }
-    assert!(!tech.changes_since(0, 100).expect("feed").is_empty());
+        assert!(!tech.changes_since(0, 100).await.expect("feed").is_empty());
+    })
 }
 
 #[test]
 fn offline_changes_are_pending_until_marked_synced() {
-    let (_dir, path, demo) = setup();
-    let tech = Crm::open(path, email(&demo, "field_tech")).expect("open");
-    assert!(
-        tech.pending_changes(100).expect("pending").is_empty(),
-        "the demo data was loaded, not made on the device"
-    );
-    let lead = tech.my_leads(ListQuery::default()).expect("my leads").items.remove(0);
-    let act = tech
-        .check_in(lead.id.clone(), Some("on site".into()))
-        .expect("check in");
-    tech.update_lead(lead.id.clone(), lead.version, r#"{"notes": "ladder needed"}"#.into())
-        .expect("update");
-    let pending = tech.pending_changes(100).expect("pending");
-    assert_eq!(pending.len(), 2);
-    let (first, second) = (&pending[0], &pending[1]);
-    assert_eq!(first.actor.as_deref(), Some(tech.user_id().as_str()));
-    assert_eq!(first.writes.len(), 1, "the lead's re-score is not logged");
-    let w = &first.writes[0];
-    assert_eq!(
-        (w.entity.as_str(), w.id.as_str(), w.op, w.expected_version),
-        ("activity", act.id.as_str(), SyncOp::Insert, 0)
-    );
-    let patch: serde_json::Value = serde_json::from_str(&w.patch_json).expect("json");
-    assert_eq!(patch["kind"], "check_in");
-    let w = &second.writes[0];
-    assert_eq!((w.op, w.expected_version), (SyncOp::Update, lead.version));
-    assert_eq!(w.patch_json, r#"{"notes":"ladder needed"}"#);
-    assert_eq!(tech.mark_synced(second.seq).expect("mark"), 2);
-    assert!(tech.pending_changes(100).expect("pending").is_empty());
+    pollster::block_on(async {
+        let (_dir, path, demo) = setup().await;
+        let tech = Crm::open(path, email(&demo, "field_tech")).await.expect("open");
+        assert!(
+            tech.pending_changes(100).await.expect("pending").is_empty(),
+            "the demo data was loaded, not made on the device"
+        );
+        let lead = tech
+            .my_leads(ListQuery::default())
+            .await
+            .expect("my leads")
+            .items
+            .remove(0);
+        let act = tech
+            .check_in(lead.id.clone(), Some("on site".into()))
+            .await
+            .expect("check in");
+        tech.update_lead(lead.id.clone(), lead.version, r#"{"notes": "ladder needed"}"#.into())
+            .await
+            .expect("update");
+        let pending = tech.pending_changes(100).await.expect("pending");
+        assert_eq!(pending.len(), 2);
+        let (first, second) = (&pending[0], &pending[1]);
+        assert_eq!(first.actor.as_deref(), Some(tech.user_id().as_str()));
+        assert_eq!(first.writes.len(), 1, "the lead's re-score is not logged");
+        let w = &first.writes[0];
+        assert_eq!(
+            (w.entity.as_str(), w.id.as_str(), w.op, w.expected_version),
+            ("activity", act.id.as_str(), SyncOp::Insert, 0)
+        );
+        let patch: serde_json::Value = serde_json::from_str(&w.patch_json).expect("json");
+        assert_eq!(patch["kind"], "check_in");
+        let w = &second.writes[0];
+        assert_eq!((w.op, w.expected_version), (SyncOp::Update, lead.version));
+        assert_eq!(w.patch_json, r#"{"notes":"ladder needed"}"#);
+        assert_eq!(tech.mark_synced(second.seq).await.expect("mark"), 2);
+        assert!(tech.pending_changes(100).await.expect("pending").is_empty());
+    })
 }
 
 #[test]
 fn storage_failures_keep_their_kind_and_hide_their_cause() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let path = dir.path().join("garbage.db");
-    std::fs::write(&path, b"not a database, SELECT nothing".repeat(200)).expect("write");
-    match Crm::open(path.to_string_lossy().into_owned(), "a@b.example".into()) {
-        Err(CrmError::Storage { code, detail }) => {
-            assert_eq!(code, "corrupt");
-            assert!(!detail.contains("sqlite") && !detail.contains("SELECT"), "{detail}");
+    pollster::block_on(async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("garbage.db");
+        std::fs::write(&path, b"not a database, SELECT nothing".repeat(200)).expect("write");
+        match Crm::open(path.to_string_lossy().into_owned(), "a@b.example".into()).await {
+            Err(CrmError::Storage { code, detail }) => {
+                assert_eq!(code, "corrupt");
+                assert!(!detail.contains("sqlite") && !detail.contains("SELECT"), "{detail}");
+            }
+            other => panic!("expected a corrupt database, got {other:?}"),
         }
-        other => panic!("expected a corrupt database, got {other:?}"),
-    }
-    let busy = CrmError::from(crm_core::Error::unavailable(2, "sqlite: database is locked"));
-    match busy {
-        CrmError::Unavailable {
-            code,
-            detail,
-            retry_after,
-        } => {
-            assert_eq!((code.as_str(), retry_after), ("unavailable", 2));
-            assert!(!detail.contains("locked"), "{detail}");
+        let busy = CrmError::from(crm_core::Error::unavailable(2, "sqlite: database is locked"));
+        match busy {
+            CrmError::Unavailable {
+                code,
+                detail,
+                retry_after,
+            } => {
+                assert_eq!((code.as_str(), retry_after), ("unavailable", 2));
+                assert!(!detail.contains("locked"), "{detail}");
+            }
+            other => panic!("expected unavailable, got {other:?}"),
         }
-        other => panic!("expected unavailable, got {other:?}"),
-    }
+    })
 }
 
 #[test]
@@ -154,118 +176,134 @@ fn mirror_enums_are_the_core_enums() {
 
 #[test]
 fn open_by_email_is_normalised_by_the_core() {
-    let (_dir, path, demo) = setup();
-    let shouting = format!("  {}  ", email(&demo, "sales").to_uppercase());
-    let crm = Crm::open(path.clone(), shouting).expect("open by a differently written email");
-    assert_eq!(crm.role().expect("role"), "sales");
-    assert!(matches!(
-        Crm::open(path, "nobody@nowhere.test".into()),
-        Err(CrmError::NotFound { .. })
-    ));
+    pollster::block_on(async {
+        let (_dir, path, demo) = setup().await;
+        let shouting = format!("  {}  ", email(&demo, "sales").to_uppercase());
+        let crm = Crm::open(path.clone(), shouting)
+            .await
+            .expect("open by a differently written email");
+        assert_eq!(crm.role().await.expect("role"), "sales");
+        assert!(matches!(
+            Crm::open(path, "nobody@nowhere.test".into()).await,
+            Err(CrmError::NotFound { .. })
+        ));
+    })
 }
 
 #[test]
 fn an_estimator_builds_and_submits_a_quote_offline() {
-    let (_dir, path, demo) = setup();
-    let est = Crm::open(path, email(&demo, "sales")).expect("open");
-    let contact = est
-        .create(
-            "contact".into(),
-            r#"{"first_name": "Carla", "last_name": "Client"}"#.into(),
-        )
-        .expect("contact");
-    let input = serde_json::json!({
-        "contact_id": contact.id, "valid_until": "2099-12-31", "title": "Two-bedroom move",
-        "quote_lines": [
-            {"description": "Truck and crew", "quantity": "6.5", "unit": "h", "unit_price": "145.00", "tax_rate": "8.875"},
-            {"description": "Packing boxes", "quantity": "40", "unit_price": "2.49", "discount_percent": "10"}
-        ]
-    });
-    let quote = est.create("quote".into(), input.to_string()).expect("quote");
-    let q: serde_json::Value = serde_json::from_str(&quote.json).expect("json");
-    assert_eq!(
-        (q["status"].as_str(), q["line_count"].as_i64()),
-        (Some("draft"), Some(2))
-    );
-    assert_eq!(q["total"], "1115.79", "942.50 + 83.65 tax + 89.64");
-    let kids = est.children("quote".into(), quote.id.clone()).expect("children");
-    assert_eq!(
-        (kids.len(), kids[0].table.as_str(), kids[0].entity.as_str()),
-        (1, "quote_lines", "quote_line")
-    );
-    let lines: Vec<serde_json::Value> = kids[0]
-        .items
-        .iter()
-        .map(|r| serde_json::from_str(&r.json).expect("json"))
-        .collect();
-    assert_eq!(lines[0]["quantity"], "6.5");
-    assert_eq!(lines[1]["amount"], "89.64");
+    pollster::block_on(async {
+        let (_dir, path, demo) = setup().await;
+        let est = Crm::open(path, email(&demo, "sales")).await.expect("open");
+        let contact = est
+            .create(
+                "contact".into(),
+                r#"{"first_name": "Carla", "last_name": "Client"}"#.into(),
+            )
+            .await
+            .expect("contact");
+        let input = serde_json::json!({
+            "contact_id": contact.id, "valid_until": "2099-12-31", "title": "Two-bedroom move",
+            "quote_lines": [
+                {"description": "Truck and crew", "quantity": "6.5", "unit": "h", "unit_price": "145.00", "tax_rate": "8.875"},
+                {"description": "Packing boxes", "quantity": "40", "unit_price": "2.49", "discount_percent": "10"}
+            ]
+        });
+        let quote = est.create("quote".into(), input.to_string()).await.expect("quote");
+        let q: serde_json::Value = serde_json::from_str(&quote.json).expect("json");
+        assert_eq!(
+            (q["status"].as_str(), q["line_count"].as_i64()),
+            (Some("draft"), Some(2))
+        );
+        assert_eq!(q["total"], "1115.79", "942.50 + 83.65 tax + 89.64");
+        let kids = est.children("quote".into(), quote.id.clone()).await.expect("children");
+        assert_eq!(
+            (kids.len(), kids[0].table.as_str(), kids[0].entity.as_str()),
+            (1, "quote_lines", "quote_line")
+        );
+        let lines: Vec<serde_json::Value> = kids[0]
+            .items
+            .iter()
+            .map(|r| serde_json::from_str(&r.json).expect("json"))
+            .collect();
+        assert_eq!(lines[0]["quantity"], "6.5");
+        assert_eq!(lines[1]["amount"], "89.64");
 
-    // Refusals: typed errors, nothing written, nothing queued.
-    let before = est.pending_changes(100).expect("pending").len();
-    match est.transition("quote".into(), quote.id.clone(), quote.version, "send".into(), None) {
-        Err(CrmError::Validation { fields, .. }) => assert_eq!(fields[0].code, "invalid_transition"),
-        other => panic!("expected invalid_transition, got {other:?}"),
-    }
-    match est.transition(
-        "quote".into(),
-        quote.id.clone(),
-        quote.version,
-        "submit".into(),
-        Some("[1]".into()),
-    ) {
-        Err(CrmError::Validation { fields, .. }) => assert_eq!(fields[0].path, "input_json"),
-        other => panic!("expected a bad input_json, got {other:?}"),
-    }
-    assert!(matches!(
-        est.transition(
-            "quote".into(),
-            quote.id.clone(),
-            quote.version + 1,
-            "submit".into(),
-            None
-        ),
-        Err(CrmError::Conflict { .. })
-    ));
-    assert_eq!(est.pending_changes(100).expect("pending").len(), before);
+        // Refusals: typed errors, nothing written, nothing queued.
+        let before = est.pending_changes(100).await.expect("pending").len();
+        match est
+            .transition("quote".into(), quote.id.clone(), quote.version, "send".into(), None)
+            .await
+        {
+            Err(CrmError::Validation { fields, .. }) => assert_eq!(fields[0].code, "invalid_transition"),
+            other => panic!("expected invalid_transition, got {other:?}"),
+        }
+        match est
+            .transition(
+                "quote".into(),
+                quote.id.clone(),
+                quote.version,
+                "submit".into(),
+                Some("[1]".into()),
+            )
+            .await
+        {
+            Err(CrmError::Validation { fields, .. }) => assert_eq!(fields[0].path, "input_json"),
+            other => panic!("expected a bad input_json, got {other:?}"),
+        }
+        assert!(matches!(
+            est.transition(
+                "quote".into(),
+                quote.id.clone(),
+                quote.version + 1,
+                "submit".into(),
+                None
+            )
+            .await,
+            Err(CrmError::Conflict { .. })
+        ));
+        assert_eq!(est.pending_changes(100).await.expect("pending").len(), before);
 
-    let submitted = est
-        .transition("quote".into(), quote.id.clone(), quote.version, "submit".into(), None)
-        .expect("submit");
-    let s: serde_json::Value = serde_json::from_str(&submitted.json).expect("json");
-    assert_eq!(s["status"], "approved", "the demo tenant has no approval levels");
-    assert_eq!(s["submitted_by"], est.user_id());
+        let submitted = est
+            .transition("quote".into(), quote.id.clone(), quote.version, "submit".into(), None)
+            .await
+            .expect("submit");
+        let s: serde_json::Value = serde_json::from_str(&submitted.json).expect("json");
+        assert_eq!(s["status"], "approved", "the demo tenant has no approval levels");
+        assert_eq!(s["submitted_by"], est.user_id());
 
-    // The device's outgoing queue: the contact, the quote with its lines (one change set), the submit.
-    let pending = est.pending_changes(100).expect("pending");
-    assert_eq!(pending.len(), 3);
-    let ops = |e: &SyncEntry| -> Vec<(String, SyncOp)> { e.writes.iter().map(|w| (w.entity.clone(), w.op)).collect() };
-    assert_eq!(ops(&pending[0]), [("contact".to_owned(), SyncOp::Insert)]);
-    assert_eq!(
-        ops(&pending[1]),
-        [
-            ("quote".to_owned(), SyncOp::Insert),
-            ("quote_line".to_owned(), SyncOp::Insert),
-            ("quote_line".to_owned(), SyncOp::Insert)
-        ]
-    );
-    let line: serde_json::Value = serde_json::from_str(&pending[1].writes[1].patch_json).expect("json");
-    assert_eq!(line["quantity"], "6.5");
-    assert!(
-        line.get("amount").is_none(),
-        "derived amounts are re-derived by the receiver"
-    );
-    let quote_patch: serde_json::Value = serde_json::from_str(&pending[1].writes[0].patch_json).expect("json");
-    assert!(
-        quote_patch.get("total").is_none(),
-        "derived totals are not in the patch"
-    );
-    assert_eq!(ops(&pending[2]), [("quote".to_owned(), SyncOp::Update)]);
-    let w = &pending[2].writes[0];
-    assert_eq!((w.id.as_str(), w.expected_version), (quote.id.as_str(), quote.version));
-    let patch: serde_json::Value = serde_json::from_str(&w.patch_json).expect("json");
-    assert_eq!(patch["status"], "approved");
-    assert_eq!(pending[2].event_ids.len(), 1, "quote.submitted");
+        // The device's outgoing queue: the contact, the quote with its lines (one change set), the submit.
+        let pending = est.pending_changes(100).await.expect("pending");
+        assert_eq!(pending.len(), 3);
+        let ops =
+            |e: &SyncEntry| -> Vec<(String, SyncOp)> { e.writes.iter().map(|w| (w.entity.clone(), w.op)).collect() };
+        assert_eq!(ops(&pending[0]), [("contact".to_owned(), SyncOp::Insert)]);
+        assert_eq!(
+            ops(&pending[1]),
+            [
+                ("quote".to_owned(), SyncOp::Insert),
+                ("quote_line".to_owned(), SyncOp::Insert),
+                ("quote_line".to_owned(), SyncOp::Insert)
+            ]
+        );
+        let line: serde_json::Value = serde_json::from_str(&pending[1].writes[1].patch_json).expect("json");
+        assert_eq!(line["quantity"], "6.5");
+        assert!(
+            line.get("amount").is_none(),
+            "derived amounts are re-derived by the receiver"
+        );
+        let quote_patch: serde_json::Value = serde_json::from_str(&pending[1].writes[0].patch_json).expect("json");
+        assert!(
+            quote_patch.get("total").is_none(),
+            "derived totals are not in the patch"
+        );
+        assert_eq!(ops(&pending[2]), [("quote".to_owned(), SyncOp::Update)]);
+        let w = &pending[2].writes[0];
+        assert_eq!((w.id.as_str(), w.expected_version), (quote.id.as_str(), quote.version));
+        let patch: serde_json::Value = serde_json::from_str(&w.patch_json).expect("json");
+        assert_eq!(patch["status"], "approved");
+        assert_eq!(pending[2].event_ids.len(), 1, "quote.submitted");
+    })
 }
 
 /// Every writable typed field of a lead, as read, as a patch: what an edit screen saves.
@@ -280,39 +318,92 @@ fn lead_patch(l: &Lead) -> serde_json::Value {
 
 #[test]
 fn a_lead_read_and_written_back_is_stored_unchanged() {
-    let (_dir, path, demo) = setup();
-    let admin = Crm::open(path, email(&demo, "admin")).expect("open");
-    let id = admin
-        .list_leads(ListQuery::default())
-        .expect("leads")
-        .items
-        .remove(0)
-        .id;
-    let v = admin.get_lead(id.clone()).expect("get").version;
-    admin
-        .update_lead(id.clone(), v, r#"{"estimated_value": "18500.00"}"#.into())
-        .expect("set");
-    let read = admin.get_lead(id.clone()).expect("read");
-    assert_eq!(read.estimated_value.as_deref(), Some("18500.00"));
-    let same = admin
-        .update_lead(id.clone(), read.version, lead_patch(&read).to_string())
-        .expect("write back");
-    assert_eq!(same, read, "nothing changed");
-    assert_eq!(admin.get_lead(id.clone()).expect("reload"), read, "stored unchanged");
+    pollster::block_on(async {
+        let (_dir, path, demo) = setup().await;
+        let admin = Crm::open(path, email(&demo, "admin")).await.expect("open");
+        let id = admin
+            .list_leads(ListQuery::default())
+            .await
+            .expect("leads")
+            .items
+            .remove(0)
+            .id;
+        let v = admin.get_lead(id.clone()).await.expect("get").version;
+        admin
+            .update_lead(id.clone(), v, r#"{"estimated_value": "18500.00"}"#.into())
+            .await
+            .expect("set");
+        let read = admin.get_lead(id.clone()).await.expect("read");
+        assert_eq!(read.estimated_value.as_deref(), Some("18500.00"));
+        let same = admin
+            .update_lead(id.clone(), read.version, lead_patch(&read).to_string())
+            .await
+            .expect("write back");
+        assert_eq!(same, read, "nothing changed");
+        assert_eq!(
+            admin.get_lead(id.clone()).await.expect("reload"),
+            read,
+            "stored unchanged"
+        );
 
-    let mut patch = lead_patch(&read);
-    patch["notes"] = "ladder needed".into();
-    let edited = admin.update_lead(id, read.version, patch.to_string()).expect("edit");
-    assert_eq!(edited.version, read.version + 1);
-    assert_eq!(edited.estimated_value.as_deref(), Some("18500.00"), "money unchanged");
+        let mut patch = lead_patch(&read);
+        patch["notes"] = "ladder needed".into();
+        let edited = admin
+            .update_lead(id, read.version, patch.to_string())
+            .await
+            .expect("edit");
+        assert_eq!(edited.version, read.version + 1);
+        assert_eq!(edited.estimated_value.as_deref(), Some("18500.00"), "money unchanged");
+    })
 }
 
 #[test]
 fn an_explanation_is_typed_as_the_lead_is() {
-    let (_dir, path, demo) = setup();
-    let admin = Crm::open(path, email(&demo, "admin")).expect("open");
-    let lead = admin.list_leads(ListQuery::default()).expect("leads").items.remove(0);
-    let why = admin.explain_score(lead.id.clone()).expect("explain");
-    assert_eq!(Some(why.temperature), lead.temperature);
-    assert_eq!(why.lines.iter().map(|l| l.points).sum::<i64>(), why.score);
+    pollster::block_on(async {
+        let (_dir, path, demo) = setup().await;
+        let admin = Crm::open(path, email(&demo, "admin")).await.expect("open");
+        let lead = admin
+            .list_leads(ListQuery::default())
+            .await
+            .expect("leads")
+            .items
+            .remove(0);
+        let why = admin.explain_score(lead.id.clone()).await.expect("explain");
+        assert_eq!(Some(why.temperature), lead.temperature);
+        assert_eq!(why.lines.iter().map(|l| l.points).sum::<i64>(), why.score);
+    })
+}
+
+#[test]
+fn a_call_dropped_mid_page_leaves_the_handle_working() {
+    pollster::block_on(async {
+        let (_dir, path, demo) = setup().await;
+        let admin = Crm::open(path, email(&demo, "admin")).await.expect("open");
+        let page = |cursor: Option<String>| ListQuery {
+            sort: Some("created_at".into()),
+            limit: Some(7),
+            cursor,
+            ..Default::default()
+        };
+        // A page started and abandoned (a cancelled coroutine): the future is polled once (the worker
+        // starts), then dropped.
+        {
+            let mut call = std::pin::pin!(admin.list_leads(page(None)));
+            let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+            let _ = call.as_mut().poll(&mut cx);
+        }
+        // The handle pages on: every lead once, in order.
+        let (mut ids, mut cursor, mut pages) = (Vec::new(), None, 0);
+        loop {
+            let p = admin.list_leads(page(cursor)).await.expect("page");
+            pages += 1;
+            ids.extend(p.items.into_iter().map(|l| l.id));
+            match p.next_cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        let unique: std::collections::BTreeSet<_> = ids.iter().collect();
+        assert_eq!((ids.len(), unique.len(), pages), (40, 40, 6));
+    })
 }

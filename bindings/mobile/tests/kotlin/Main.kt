@@ -1,6 +1,21 @@
 // Runs the generated uniffi Kotlin bindings (generated/kotlin) on the JVM against a real SQLite file:
-// the same scenarios as tests/python. Built and run by .ci/mobile.sh (kotlinc + JNA).
+// the same scenarios as tests/python. Every database call is a suspend function: the scenarios run
+// in runBlocking. Built and run by .ci/mobile.sh with docs/mobile.md's JVM commands (kotlinc + JNA),
+// together with the Android module's Kotlin (bindings/mobile/android/crm/src/main) and the guide's
+// Kotlin blocks (extracted into docs/ beside this file).
 import uniffi.crm_mobile.*
+import kotlinx.coroutines.CompletableDeferred
+import kotlinx.coroutines.CoroutineStart
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.async
+import kotlinx.coroutines.awaitAll
+import kotlinx.coroutines.cancelAndJoin
+import kotlinx.coroutines.coroutineScope
+import kotlinx.coroutines.flow.first
+import kotlinx.coroutines.flow.toList
+import kotlinx.coroutines.launch
+import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.yield
 import java.nio.file.Files
 import kotlin.system.exitProcess
 
@@ -41,23 +56,23 @@ inline fun <reified E : Throwable> expect(block: () -> Unit): E {
     throw AssertionError("expected ${E::class.simpleName}, nothing was thrown")
 }
 
-fun main() {
+fun main(): Unit = runBlocking {
     val path = Files.createTempDirectory("crm-kotlin").resolve("crm.db").toString()
     val demo = loadDemo(path, 20u, 40u, 1u)
     val email = demo.users.groupBy { it.role }.mapValues { it.value.first().email }
 
-    val tests = linkedMapOf<String, () -> Unit>(
-        "open as a field tech" to {
+    val tests = linkedMapOf<String, suspend () -> Unit>(
+        "open as a field tech" to suspend {
             Crm.open(path, email.getValue("field_tech")).use { tech ->
                 check(tech.role() == "field_tech", "role")
                 check(tech.userId().length == 36, "user id")
             }
         },
-        "an unknown user is NotFound" to {
+        "an unknown user is NotFound" to suspend {
             val e = expect<CrmException.NotFound> { Crm.open(path, "nobody@example.invalid") }
             check(e.code == "not_found", "code ${e.code}")
         },
-        "a field tech lists only their assigned leads" to {
+        "a field tech lists only their assigned leads" to suspend {
             Crm.open(path, email.getValue("field_tech")).use { tech ->
                 val mine = tech.myLeads(ListQuery())
                 val all = tech.listLeads(ListQuery(limit = 500u))
@@ -69,7 +84,7 @@ fun main() {
                 }
             }
         },
-        "filter language and score explanation" to {
+        "filter language and score explanation" to suspend {
             Crm.open(path, email.getValue("admin")).use { admin ->
                 val page = admin.listLeads(ListQuery(q = "score>=0", sort = "-score", limit = 5u))
                 check(page.items.isNotEmpty(), "results")
@@ -83,7 +98,7 @@ fun main() {
                 check(e.code == "invalid_query", "code")
             }
         },
-        "log an activity and a check-in" to {
+        "log an activity and a check-in" to suspend {
             Crm.open(path, email.getValue("field_tech")).use { tech ->
                 val lead = tech.myLeads(ListQuery(limit = 1u)).items[0]
                 val act = tech.logActivity(ActivityInput(kind = ActivityKind.VISIT, leadId = lead.id,
@@ -96,7 +111,7 @@ fun main() {
                 check(trail.isNotEmpty() && trail[0].action == "create", "audit")
             }
         },
-        "my follow-ups today, offline" to {
+        "my follow-ups today, offline" to suspend {
             Crm.open(path, email.getValue("sales")).use { sales ->
                 val me = sales.userId()
                 val lead = sales.create("lead", """{"first_name": "Due", "owner_id": "$me"}""")
@@ -113,7 +128,7 @@ fun main() {
                 }
             }
         },
-        "a staff user's forbidden write names the field" to {
+        "a staff user's forbidden write names the field" to suspend {
             Crm.open(path, email.getValue("staff")).use { staff ->
                 val c = staff.list("contact", ListQuery(limit = 1u)).items[0]
                 val e = expect<CrmException.Forbidden> {
@@ -125,7 +140,7 @@ fun main() {
                 check(ok.version == c.version + 1uL, "notes allowed")
             }
         },
-        "staff may change a client's notes and nothing else" to {
+        "staff may change a client's notes and nothing else" to suspend {
             Crm.open(path, email.getValue("admin")).use { admin ->
                 val c = admin.create("contact", """{"first_name": "Front", "last_name": "Desk"}""")
                 Crm.open(path, email.getValue("staff")).use { staff ->
@@ -154,7 +169,7 @@ fun main() {
                 }
             }
         },
-        "a front-desk tablet checks clients in offline" to {
+        "a front-desk tablet checks clients in offline" to suspend {
             val desk = Files.createTempDirectory("crm-kotlin-desk").resolve("desk.db").toString()
             val centre = loadEsportsDemo(desk, 30u)
             val staffEmail = centre.users.first { it.role == "staff" }.email
@@ -179,7 +194,7 @@ fun main() {
                 check(n.checkInsPerDay.last().checkIns >= 2uL, "today's visits counted ${n.checkInsPerDay.last()}")
             }
         },
-        "a stale version is a Conflict" to {
+        "a stale version is a Conflict" to suspend {
             Crm.open(path, email.getValue("field_tech")).use { tech ->
                 val lead = tech.myLeads(ListQuery(limit = 1u)).items[0]
                 val v = lead.version
@@ -189,7 +204,7 @@ fun main() {
                 check(e.code == "conflict" && e.expected == v && e.actual == v + 1uL, "conflict $e")
             }
         },
-        "offline changes are pending until marked synced" to {
+        "offline changes are pending until marked synced" to suspend {
             Crm.open(path, email.getValue("field_tech")).use { tech ->
                 // Earlier scenarios wrote too: acknowledge them first.
                 tech.pendingChanges(1000u).lastOrNull()?.let { tech.markSynced(it.seq) }
@@ -208,7 +223,7 @@ fun main() {
                 check(tech.pendingChanges(1000u).isEmpty(), "empty after markSynced")
             }
         },
-        "an estimator builds and submits a quote offline" to {
+        "an estimator builds and submits a quote offline" to suspend {
             Crm.open(path, email.getValue("sales")).use { est ->
                 // Earlier scenarios wrote too: acknowledge them first.
                 est.pendingChanges(1000u).lastOrNull()?.let { est.markSynced(it.seq) }
@@ -236,7 +251,7 @@ fun main() {
                 check(est.pendingChanges(1000u).size == 3, "nothing queued by refusals")
             }
         },
-        "a lead read and written back unchanged is stored unchanged (money above all)" to {
+        "a lead read and written back unchanged is stored unchanged (money above all)" to suspend {
             Crm.open(path, email.getValue("admin")).use { admin ->
                 val id = admin.listLeads(ListQuery(limit = 1u)).items[0].id
                 val start = admin.getLead(id)
@@ -262,7 +277,7 @@ fun main() {
                 check(back == rec, "generic write-back unchanged")
             }
         },
-        "a field error names its message as the core and WASM do" to {
+        "a field error names its message as the core and WASM do" to suspend {
             Crm.open(path, email.getValue("admin")).use { admin ->
                 val id = admin.listLeads(ListQuery(limit = 1u)).items[0].id
                 val v = admin.getLead(id).version
@@ -273,22 +288,77 @@ fun main() {
                 check(e.fields.all { it.message.isNotBlank() }, "messages ${e.fields}")
             }
         },
-        "calls from several threads share one handle" to {
+        "calls from several threads share one handle" to suspend {
             Crm.open(path, email.getValue("admin")).use { admin ->
-                val errors = java.util.concurrent.ConcurrentLinkedQueue<Throwable>()
-                val threads = (1..4).map {
-                    Thread {
-                        try {
+                coroutineScope {
+                    (1..4).map {
+                        async(Dispatchers.Default) {
                             repeat(5) { check(admin.listLeads(ListQuery(limit = 10u)).items.size == 10, "page") }
-                        } catch (e: Throwable) {
-                            errors.add(e)
+                        }
+                    }.awaitAll()
+                }
+            }
+        },
+        "a suspend call does not block the calling thread" to suspend {
+            // runBlocking's one thread: an UNDISPATCHED coroutine runs on it until its first real
+            // suspension. The library answers from a worker thread, so loadDemo suspends and this
+            // thread keeps turning; were the work done inside the call, it would end before the loop.
+            coroutineScope {
+                val other = Files.createTempDirectory("crm-kotlin-async").resolve("crm.db").toString()
+                val load = async(start = CoroutineStart.UNDISPATCHED) { loadDemo(other, 10u, 40u, 1u) }
+                var turns = 0
+                while (!load.isCompleted) {
+                    turns++
+                    yield()
+                }
+                check(turns > 0, "the calling thread was blocked during the call")
+                check(load.await().users.isNotEmpty(), "loaded")
+            }
+        },
+        "a cancelled coroutine stops paging" to suspend {
+            Crm.open(path, email.getValue("admin")).use { admin ->
+                val total = admin.listLeads(ListQuery(limit = 500u)).items.size
+                check(total >= 40, "enough leads for many pages: $total")
+                val pages = mutableListOf<LeadPage>()
+                coroutineScope {
+                    val twoPages = CompletableDeferred<Unit>()
+                    val job = launch {
+                        admin.leadPages(ListQuery(sort = "created_at", limit = 5u)).collect { page ->
+                            pages.add(page)
+                            if (pages.size == 2) twoPages.complete(Unit)
                         }
                     }
+                    twoPages.await()
+                    job.cancelAndJoin()
+                    check(job.isCancelled, "the paging job was cancelled")
                 }
-                threads.forEach { it.start() }
-                threads.forEach { it.join() }
-                check(errors.isEmpty(), "errors in threads: $errors")
+                // Cancelled while page 3 was on its way: at most that page arrived, none after it.
+                check(pages.size in 2..3, "paging stopped at the cancellation: ${pages.size} pages of ${total / 5}")
+                check(pages.all { it.items.size == 5 }, "full pages")
+                // The handle works on after a cancelled call; every page, in order, once each.
+                val all = admin.leadPages(ListQuery(sort = "created_at", limit = 7u)).toList()
+                check(all.size >= total / 7, "pages ${all.size}")
+                val ids = all.flatMap { p -> p.items.map { it.id } }
+                check(ids.size == total && ids.toSet().size == total, "each lead once: ${ids.size} of $total")
+                check(all.last().nextCursor == null, "the last page has no cursor")
             }
+        },
+        "the guide's CrmRepository opens off the calling thread and closes" to suspend {
+            val repo = CrmRepository.open(java.io.File(path), email.getValue("field_tech"))
+            repo.use {
+                val leads = it.todaysLeads()
+                check(leads.all { l -> l.status == "new" }, "new leads only")
+                val scores = leads.map { l -> l.score ?: 0L }
+                check(scores == scores.sortedDescending(), "best first")
+                val lead = it.allMyLeads().first { l -> l.status != "contacted" && l.status != "qualified" }
+                val moved = it.setStatus(lead, "contacted")
+                check(moved.status == "contacted" && moved.version > lead.version, "status set $moved")
+                // A stale copy: the repository reloads and re-applies (the guide's Conflict handling).
+                val again = it.setStatus(lead, "qualified")
+                check(again.status == "qualified" && again.version == moved.version + 1uL, "re-applied $again")
+            }
+            val closed = expect<IllegalStateException> { repo.crm.userId() }
+            check(closed.message?.contains("destroyed") == true, "a closed handle refuses calls: ${closed.message}")
         },
     )
     var failed = 0

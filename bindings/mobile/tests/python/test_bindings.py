@@ -1,10 +1,15 @@
 """Runs the generated uniffi Python bindings (generated/python) against a real SQLite file.
 
+Every call that touches the database is a coroutine (the library runs it on a worker thread):
+each test is an ``async def`` run by ``asyncio.run`` (``run_async``), so plain pytest runs them.
+
 Run with `bindings/mobile/generate.sh && python3 -m pytest bindings/mobile/tests/python`.
 Set CRM_MOBILE_GENERATED to use another directory of generated Python bindings.
 """
 
+import asyncio
 import datetime as dt
+import functools
 import json
 import os
 import pathlib
@@ -20,84 +25,100 @@ sys.path.insert(0, str(GENERATED))
 import crm_mobile as crm  # noqa: E402
 
 
+def run_async(test):
+    """Runs an ``async def`` test in a fresh event loop (no pytest plugin needed); fixtures pass through."""
+
+    @functools.wraps(test)
+    def run(*args, **kwargs):
+        return asyncio.run(test(*args, **kwargs))
+
+    return run
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     path = str(tmp_path_factory.mktemp("crm") / "crm.db")
-    tenant = crm.load_demo(path, 20, 40, 1)
+    tenant = asyncio.run(crm.load_demo(path, 20, 40, 1))
     emails = {}
     for u in tenant.users:
         emails.setdefault(u.role, u.email)
     return path, emails
 
 
-def test_open_as_field_tech(demo):
+@run_async
+async def test_open_as_field_tech(demo):
     path, emails = demo
-    tech = crm.Crm.open(path, emails["field_tech"])
-    assert tech.role() == "field_tech"
+    tech = await crm.Crm.open(path, emails["field_tech"])
+    assert (await tech.role()) == "field_tech"
     assert len(tech.user_id()) == 36
 
 
-def test_open_unknown_user_is_not_found(demo):
+@run_async
+async def test_open_unknown_user_is_not_found(demo):
     path, _ = demo
     with pytest.raises(crm.CrmError.NotFound) as e:
-        crm.Crm.open(path, "nobody@example.invalid")
+        await crm.Crm.open(path, "nobody@example.invalid")
     assert e.value.code == "not_found"
 
 
-def test_field_tech_lists_only_assigned_leads(demo):
+@run_async
+async def test_field_tech_lists_only_assigned_leads(demo):
     path, emails = demo
-    tech = crm.Crm.open(path, emails["field_tech"])
-    mine = tech.my_leads(crm.ListQuery())
-    everything = tech.list_leads(crm.ListQuery(limit=500))
+    tech = await crm.Crm.open(path, emails["field_tech"])
+    mine = await tech.my_leads(crm.ListQuery())
+    everything = await tech.list_leads(crm.ListQuery(limit=500))
     assert mine.items, "the demo assigns leads to field techs"
     assert {l.id for l in everything.items} == {l.id for l in mine.items}
     assert all(l.owner_id == tech.user_id() for l in everything.items)
     # an admin sees more than the field tech
-    admin = crm.Crm.open(path, emails["admin"])
-    assert len(admin.list_leads(crm.ListQuery(limit=500)).items) > len(everything.items)
+    admin = await crm.Crm.open(path, emails["admin"])
+    assert len((await admin.list_leads(crm.ListQuery(limit=500))).items) > len(everything.items)
 
 
-def test_filter_language_and_score_explanation(demo):
+@run_async
+async def test_filter_language_and_score_explanation(demo):
     path, emails = demo
-    admin = crm.Crm.open(path, emails["admin"])
-    page = admin.list_leads(crm.ListQuery(q="score>=0", sort="-score", limit=5))
+    admin = await crm.Crm.open(path, emails["admin"])
+    page = await admin.list_leads(crm.ListQuery(q="score>=0", sort="-score", limit=5))
     assert page.items and all(l.score is not None for l in page.items)
     scores = [l.score for l in page.items]
     assert scores == sorted(scores, reverse=True)
-    why = admin.explain_score(page.items[0].id)
+    why = await admin.explain_score(page.items[0].id)
     assert why.score == page.items[0].score
     assert sum(line.points for line in why.lines) == why.score
     assert all(isinstance(line.points, int) for line in why.lines)
     assert why.temperature == page.items[0].temperature and isinstance(why.temperature, crm.Temperature)
     with pytest.raises(crm.CrmError.InvalidQuery) as e:
-        admin.list_leads(crm.ListQuery(q="score>>"))
+        await admin.list_leads(crm.ListQuery(q="score>>"))
     assert e.value.code == "invalid_query"
 
 
-def test_log_activity_and_check_in(demo):
+@run_async
+async def test_log_activity_and_check_in(demo):
     path, emails = demo
-    tech = crm.Crm.open(path, emails["field_tech"])
-    lead = tech.my_leads(crm.ListQuery(limit=1)).items[0]
-    act = tech.log_activity(crm.ActivityInput(kind=crm.ActivityKind.VISIT, lead_id=lead.id, subject="Roof inspection",
-                                              direction=crm.Direction.OUTBOUND, duration_minutes=30))
+    tech = await crm.Crm.open(path, emails["field_tech"])
+    lead = (await tech.my_leads(crm.ListQuery(limit=1))).items[0]
+    act = (await tech.log_activity(crm.ActivityInput(kind=crm.ActivityKind.VISIT, lead_id=lead.id, subject="Roof inspection",
+                                              direction=crm.Direction.OUTBOUND, duration_minutes=30)))
     assert act.kind == crm.ActivityKind.VISIT and act.lead_id == lead.id and act.owner_id == tech.user_id()
-    check = tech.check_in(lead.id, "arrived on site")
+    check = await tech.check_in(lead.id, "arrived on site")
     assert check.kind == crm.ActivityKind.CHECK_IN and check.body == "arrived on site"
-    feed = tech.changes_since(0, 1000)
+    feed = await tech.changes_since(0, 1000)
     assert any(e.kind == "activity.created" and e.entity_id == check.id for e in feed)
-    trail = tech.audit_trail(crm.AuditQuery(entity="lead", entity_id=lead.id))
+    trail = await tech.audit_trail(crm.AuditQuery(entity="lead", entity_id=lead.id))
     assert trail and trail[0].action == "create"
 
 
-def test_my_followups_today_offline(demo):
+@run_async
+async def test_my_followups_today_offline(demo):
     path, emails = demo
-    sales = crm.Crm.open(path, emails["sales"])
+    sales = await crm.Crm.open(path, emails["sales"])
     me = sales.user_id()
-    lead = sales.create("lead", json.dumps({"first_name": "Due", "owner_id": me}))
+    lead = await sales.create("lead", json.dumps({"first_name": "Due", "owner_id": me}))
     when = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    sales.log_activity(crm.ActivityInput(kind=crm.ActivityKind.CALL, lead_id=lead.id, direction=crm.Direction.OUTBOUND,
-                                         extra_json=json.dumps({"next_followup_at": when})))
-    mine = sales.my_followups(None)
+    (await sales.log_activity(crm.ActivityInput(kind=crm.ActivityKind.CALL, lead_id=lead.id, direction=crm.Direction.OUTBOUND,
+                                         extra_json=json.dumps({"next_followup_at": when}))))
+    mine = await sales.my_followups(None)
     assert lead.id in [f.id for f in mine]
     assert all(f.status in ("overdue", "due_today") for f in mine)
     assert [f.next_followup_at for f in mine] == sorted(f.next_followup_at for f in mine)
@@ -105,32 +126,34 @@ def test_my_followups_today_offline(demo):
         rec = json.loads(f.record.json)
         assert (rec.get("followup_owner_id") or rec.get("owner_id")) == me, f
         assert f.entity in ("lead", "contact") and f.record.id == f.id
-    assert len(sales.my_followups(1)) == 1
+    assert len((await sales.my_followups(1))) == 1
     # Someone else owes none of them.
-    tech = crm.Crm.open(path, emails["field_tech"])
-    assert lead.id not in [f.id for f in tech.my_followups(None)]
+    tech = await crm.Crm.open(path, emails["field_tech"])
+    assert lead.id not in [f.id for f in (await tech.my_followups(None))]
 
 
-def test_invalid_activity_is_a_validation_error_with_fields(demo):
+@run_async
+async def test_invalid_activity_is_a_validation_error_with_fields(demo):
     path, emails = demo
-    tech = crm.Crm.open(path, emails["field_tech"])
-    lead = tech.my_leads(crm.ListQuery(limit=1)).items[0]
+    tech = await crm.Crm.open(path, emails["field_tech"])
+    lead = (await tech.my_leads(crm.ListQuery(limit=1))).items[0]
     with pytest.raises(crm.CrmError.Validation) as e:
-        tech.log_activity(crm.ActivityInput(kind=crm.ActivityKind.CALL, lead_id=lead.id, occurred_at="2999-01-01T00:00:00Z"))
+        await tech.log_activity(crm.ActivityInput(kind=crm.ActivityKind.CALL, lead_id=lead.id, occurred_at="2999-01-01T00:00:00Z"))
     assert e.value.code == "validation"
     assert [(f.path, f.code) for f in e.value.fields] == [("occurred_at", "in_future")]
 
 
-def test_staff_forbidden_write_names_the_field(demo):
+@run_async
+async def test_staff_forbidden_write_names_the_field(demo):
     path, emails = demo
-    staff = crm.Crm.open(path, emails["staff"])
-    contact = staff.list("contact", crm.ListQuery(limit=1)).items[0]
+    staff = await crm.Crm.open(path, emails["staff"])
+    contact = (await staff.list("contact", crm.ListQuery(limit=1))).items[0]
     with pytest.raises(crm.CrmError.Forbidden) as e:
-        staff.update("contact", contact.id, contact.version, json.dumps({"email": "new@mail.example"}))
+        await staff.update("contact", contact.id, contact.version, json.dumps({"email": "new@mail.example"}))
     assert e.value.code == "forbidden"
     assert e.value.fields == ["email"]
     # notes are allowed
-    updated = staff.update("contact", contact.id, contact.version, json.dumps({"notes": "called back"}))
+    updated = await staff.update("contact", contact.id, contact.version, json.dumps({"notes": "called back"}))
     assert updated.version == contact.version + 1
     assert json.loads(updated.json)["notes"] == "called back"
 
@@ -147,46 +170,49 @@ STAFF_REFUSED = {
 
 
 @pytest.mark.parametrize("field", sorted(STAFF_REFUSED))
-def test_staff_may_change_only_a_clients_notes(demo, field):
+@run_async
+async def test_staff_may_change_only_a_clients_notes(demo, field):
     path, emails = demo
-    admin = crm.Crm.open(path, emails["admin"])
-    staff = crm.Crm.open(path, emails["staff"])
-    client = admin.create("contact", json.dumps({"first_name": "Front", "last_name": "Desk"}))
+    admin = await crm.Crm.open(path, emails["admin"])
+    staff = await crm.Crm.open(path, emails["staff"])
+    client = await admin.create("contact", json.dumps({"first_name": "Front", "last_name": "Desk"}))
     with pytest.raises(crm.CrmError.Forbidden) as e:
-        staff.update("contact", client.id, client.version, json.dumps({field: STAFF_REFUSED[field], "notes": "no"}))
+        await staff.update("contact", client.id, client.version, json.dumps({field: STAFF_REFUSED[field], "notes": "no"}))
     assert (e.value.code, e.value.action, e.value.entity, e.value.fields) == ("forbidden", "update", "contact", [field])
-    assert admin.get("contact", client.id).version == client.version
+    assert (await admin.get("contact", client.id)).version == client.version
     with pytest.raises(crm.CrmError.Forbidden) as e:
-        staff.create("contact", json.dumps({"first_name": "Walk"}))
+        await staff.create("contact", json.dumps({"first_name": "Walk"}))
     assert e.value.action == "create"
-    ok = staff.update("contact", client.id, client.version, json.dumps({"notes": "asked about the yearly plan"}))
-    assert json.loads(admin.get("contact", client.id).json)["notes"] == "asked about the yearly plan"
+    ok = await staff.update("contact", client.id, client.version, json.dumps({"notes": "asked about the yearly plan"}))
+    assert json.loads((await admin.get("contact", client.id)).json)["notes"] == "asked about the yearly plan"
     assert ok.version == client.version + 1
 
 
-def test_stale_version_is_a_conflict(demo):
+@run_async
+async def test_stale_version_is_a_conflict(demo):
     path, emails = demo
-    tech = crm.Crm.open(path, emails["field_tech"])
-    lead = tech.my_leads(crm.ListQuery(limit=1)).items[0]
+    tech = await crm.Crm.open(path, emails["field_tech"])
+    lead = (await tech.my_leads(crm.ListQuery(limit=1))).items[0]
     v = lead.version
-    fresh = tech.update_lead(lead.id, v, json.dumps({"notes": "ladder needed"}))
+    fresh = await tech.update_lead(lead.id, v, json.dumps({"notes": "ladder needed"}))
     assert fresh.version == v + 1 and fresh.notes == "ladder needed"
     with pytest.raises(crm.CrmError.Conflict) as e:
-        tech.update_lead(lead.id, v, json.dumps({"notes": "stale"}))
+        await tech.update_lead(lead.id, v, json.dumps({"notes": "stale"}))
     assert (e.value.code, e.value.expected, e.value.actual) == ("conflict", v, v + 1)
 
 
-def test_offline_changes_are_pending_until_marked_synced(demo):
+@run_async
+async def test_offline_changes_are_pending_until_marked_synced(demo):
     path, emails = demo
-    tech = crm.Crm.open(path, emails["field_tech"])
-    earlier = tech.pending_changes(1000)  # other tests in this module wrote too: acknowledge them
+    tech = await crm.Crm.open(path, emails["field_tech"])
+    earlier = (await tech.pending_changes(1000))  # other tests in this module wrote too: acknowledge them
     if earlier:
-        assert tech.mark_synced(earlier[-1].seq) == len(earlier)
-    assert tech.pending_changes(1000) == []
-    lead = tech.my_leads(crm.ListQuery(limit=1)).items[0]
-    act = tech.log_activity(crm.ActivityInput(kind=crm.ActivityKind.CALL, lead_id=lead.id,
-                                              subject="Quote follow-up", direction=crm.Direction.OUTBOUND))
-    pending = tech.pending_changes(1000)
+        assert (await tech.mark_synced(earlier[-1].seq)) == len(earlier)
+    assert (await tech.pending_changes(1000)) == []
+    lead = (await tech.my_leads(crm.ListQuery(limit=1))).items[0]
+    act = (await tech.log_activity(crm.ActivityInput(kind=crm.ActivityKind.CALL, lead_id=lead.id,
+                                              subject="Quote follow-up", direction=crm.Direction.OUTBOUND)))
+    pending = await tech.pending_changes(1000)
     assert len(pending) == 1
     entry = pending[0]
     assert entry.actor == tech.user_id() and len(entry.change_set_id) == 36
@@ -195,34 +221,35 @@ def test_offline_changes_are_pending_until_marked_synced(demo):
     patch = json.loads(write.patch_json)
     assert (patch["kind"], patch["subject"], patch["lead_id"]) == ("call", "Quote follow-up", lead.id)
     assert entry.audit_ids and entry.event_ids
-    assert tech.mark_synced(entry.seq) == 1
-    assert tech.pending_changes(1000) == []
-    assert tech.mark_synced(entry.seq) == 0
+    assert (await tech.mark_synced(entry.seq)) == 1
+    assert (await tech.pending_changes(1000)) == []
+    assert (await tech.mark_synced(entry.seq)) == 0
 
 
-def test_an_estimator_builds_and_submits_a_quote_offline(demo):
+@run_async
+async def test_an_estimator_builds_and_submits_a_quote_offline(demo):
     path, emails = demo
-    est = crm.Crm.open(path, emails["sales"])
-    earlier = est.pending_changes(1000)  # other tests in this module wrote too: acknowledge them
+    est = await crm.Crm.open(path, emails["sales"])
+    earlier = (await est.pending_changes(1000))  # other tests in this module wrote too: acknowledge them
     if earlier:
-        est.mark_synced(earlier[-1].seq)
-    contact = est.create("contact", json.dumps({"first_name": "Carla"}))
-    quote = est.create("quote", json.dumps({
+        await est.mark_synced(earlier[-1].seq)
+    contact = await est.create("contact", json.dumps({"first_name": "Carla"}))
+    quote = (await est.create("quote", json.dumps({
         "contact_id": contact.id, "valid_until": "2099-12-31",
         "quote_lines": [{"description": "Truck and crew", "quantity": "6.5", "unit_price": "145.00", "tax_rate": "8.875"},
                         {"description": "Packing boxes", "quantity": "40", "unit_price": "2.49", "discount_percent": "10"}],
-    }))
+    })))
     q = json.loads(quote.json)
     assert (q["status"], q["total"], q["line_count"]) == ("draft", "1115.79", 2)
-    [lines] = est.children("quote", quote.id)
+    [lines] = await est.children("quote", quote.id)
     assert (lines.table, lines.entity) == ("quote_lines", "quote_line")
     assert [json.loads(r.json)["amount"] for r in lines.items] == ["942.50", "89.64"]
     with pytest.raises(crm.CrmError.Validation) as e:
-        est.transition("quote", quote.id, quote.version, "send", None)
+        await est.transition("quote", quote.id, quote.version, "send", None)
     assert [f.code for f in e.value.fields] == ["invalid_transition"]
-    submitted = est.transition("quote", quote.id, quote.version, "submit", None)
+    submitted = await est.transition("quote", quote.id, quote.version, "submit", None)
     assert json.loads(submitted.json)["status"] == "approved"
-    pending = est.pending_changes(1000)
+    pending = await est.pending_changes(1000)
     assert [[(w.entity, w.op) for w in p.writes] for p in pending] == [
         [("contact", crm.SyncOp.INSERT)],
         [("quote", crm.SyncOp.INSERT), ("quote_line", crm.SyncOp.INSERT), ("quote_line", crm.SyncOp.INSERT)],
@@ -231,31 +258,33 @@ def test_an_estimator_builds_and_submits_a_quote_offline(demo):
     assert json.loads(pending[2].writes[0].patch_json)["status"] == "approved"
 
 
-def test_a_file_that_is_not_a_database_is_a_corrupt_storage_error(tmp_path):
+@run_async
+async def test_a_file_that_is_not_a_database_is_a_corrupt_storage_error(tmp_path):
     path = tmp_path / "garbage.db"
     path.write_bytes(b"not a database" * 500)
     with pytest.raises(crm.CrmError.Storage) as e:
-        crm.Crm.open(str(path), "a@b.example")
+        await crm.Crm.open(str(path), "a@b.example")
     assert e.value.code == "corrupt"
 
 
-def test_front_desk_checks_in_offline(tmp_path):
+@run_async
+async def test_front_desk_checks_in_offline(tmp_path):
     path = str(tmp_path / "desk.db")
-    centre = crm.load_esports_demo(path, 30)
-    staff = crm.Crm.open(path, next(u.email for u in centre.users if u.role == "staff"))
-    assert staff.pending_changes(1000) == []
-    ok = staff.check_in_client("500001", None, None)
+    centre = await crm.load_esports_demo(path, 30)
+    staff = await crm.Crm.open(path, next(u.email for u in centre.users if u.role == "staff"))
+    assert (await staff.pending_changes(1000)) == []
+    ok = await staff.check_in_client("500001", None, None)
     assert (ok.outcome, ok.status) == ("allowed", "active") and ok.check_in_id
-    [entry] = staff.pending_changes(1000)
+    [entry] = await staff.pending_changes(1000)
     assert any(w.entity == "check_in" and w.id == ok.check_in_id for w in entry.writes)
-    no = staff.check_in_client("500007", None, None)
+    no = await staff.check_in_client("500007", None, None)
     assert (no.outcome, no.status) == ("refused", "upcoming")
     with pytest.raises(crm.CrmError.NotFound):
-        staff.check_in_client("no-such-card", None, None)
-    n = staff.membership_numbers(None)
+        await staff.check_in_client("no-such-card", None, None)
+    n = await staff.membership_numbers(None)
     assert n.active_members > 0 and len(n.check_ins_by_hour) == 7
     with pytest.raises(crm.CrmError.Validation):
-        staff.membership_numbers("March")
+        await staff.membership_numbers("March")
 
 
 def _lead_patch(lead, **changes):
@@ -267,32 +296,47 @@ def _lead_patch(lead, **changes):
     return json.dumps(patch)
 
 
-def test_a_lead_read_and_written_back_unchanged_is_stored_unchanged(demo):
+@run_async
+async def test_a_lead_read_and_written_back_unchanged_is_stored_unchanged(demo):
     path, emails = demo
-    admin = crm.Crm.open(path, emails["admin"])
-    lead_id = admin.list_leads(crm.ListQuery(limit=1)).items[0].id
-    start = admin.get_lead(lead_id)
-    admin.update_lead(lead_id, start.version, json.dumps({"estimated_value": "18500.00", "notes": "Tear-off\nand \"re-roof\""}))
-    read = admin.get_lead(lead_id)
+    admin = await crm.Crm.open(path, emails["admin"])
+    lead_id = (await admin.list_leads(crm.ListQuery(limit=1))).items[0].id
+    start = await admin.get_lead(lead_id)
+    await admin.update_lead(lead_id, start.version, json.dumps({"estimated_value": "18500.00", "notes": "Tear-off\nand \"re-roof\""}))
+    read = await admin.get_lead(lead_id)
     assert read.estimated_value == "18500.00"
-    pending = admin.pending_changes(1000)
+    pending = await admin.pending_changes(1000)
     if pending:
-        admin.mark_synced(pending[-1].seq)
-    same = admin.update_lead(lead_id, read.version, _lead_patch(read))
+        await admin.mark_synced(pending[-1].seq)
+    same = await admin.update_lead(lead_id, read.version, _lead_patch(read))
     assert same == read
-    assert admin.get_lead(lead_id) == read
-    assert admin.pending_changes(1000) == []
-    edited = admin.update_lead(lead_id, read.version, _lead_patch(read, notes="ladder needed"))
+    assert (await admin.get_lead(lead_id)) == read
+    assert (await admin.pending_changes(1000)) == []
+    edited = await admin.update_lead(lead_id, read.version, _lead_patch(read, notes="ladder needed"))
     assert (edited.version, edited.notes, edited.estimated_value) == (read.version + 1, "ladder needed", "18500.00")
-    [write] = [w for w in admin.pending_changes(1000)[0].writes if w.entity == "lead"]
+    [write] = [w for w in (await admin.pending_changes(1000))[0].writes if w.entity == "lead"]
     assert json.loads(write.patch_json) == {"notes": "ladder needed"}
 
 
-def test_field_errors_say_message(demo):
+@run_async
+async def test_field_errors_say_message(demo):
     path, emails = demo
-    admin = crm.Crm.open(path, emails["admin"])
-    lead = admin.list_leads(crm.ListQuery(limit=1)).items[0]
+    admin = await crm.Crm.open(path, emails["admin"])
+    lead = (await admin.list_leads(crm.ListQuery(limit=1))).items[0]
     with pytest.raises(crm.CrmError.Validation) as e:
-        admin.update_lead(lead.id, lead.version, json.dumps({"estimated_value": "12.345", "email": "nope"}))
+        await admin.update_lead(lead.id, lead.version, json.dumps({"estimated_value": "12.345", "email": "nope"}))
     assert sorted(f.path for f in e.value.fields) == ["email", "estimated_value"]
     assert all(f.message for f in e.value.fields)
+
+
+@run_async
+async def test_a_call_does_not_block_the_event_loop(tmp_path):
+    # The library runs the call on a worker thread: the loop keeps turning while a demo loads. Were
+    # the work done inside the poll, the loop could not turn until it ended (a handful of turns).
+    load = asyncio.ensure_future(crm.load_demo(str(tmp_path / "busy.db"), 10, 40, 1))
+    turns = 0
+    while not load.done():
+        turns += 1
+        await asyncio.sleep(0)
+    assert (await load).users
+    assert turns > 10, turns
