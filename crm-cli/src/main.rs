@@ -28,7 +28,20 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser, Debug)]
-#[command(name = "crm", version, about = "An embeddable CRM engine: command line")]
+#[command(
+    name = "crm",
+    version,
+    about = "An embeddable CRM engine: command line",
+    after_help = "Examples:
+  crm demo                                         # a roofing company in crm.db, with its summary
+  crm --database moving.db demo --vertical moving  # a moving company: quotes, a crew and its journeys
+  crm import --file examples/data/leads.csv        # a dry run: every row checked, nothing written
+  crm export --q 'score>=60' --fields first_name,score --out hot.csv
+  crm serve --demo                                 # the HTTP API on localhost:8080
+
+Exit status: 0 done, 1 failed, 2 done with rows or issues to look at, 75 the database was busy
+(docs/cli.md)."
+)]
 struct Cli {
     /// Database: a SQLite file path (created if missing).
     #[arg(long, short, global = true, env = "CRM_DATABASE", default_value = "crm.db")]

@@ -130,8 +130,17 @@ impl Op {
         self.param("header", "If-Match", true, schema, desc).errors(&[400])
     }
 
-    /// The list parameters every collection takes.
+    /// The list parameters every collection takes: [`Op::page_params`] and sparse `fields`.
     pub fn list_params(self) -> Op {
+        self.page_params().query(
+            "fields",
+            json!({"type": "string"}),
+            "Sparse fields, comma-separated (id and version are always included)",
+        )
+    }
+
+    /// The parameters of one keyset page of records: the filters, the order, the size, the cursor.
+    pub fn page_params(self) -> Op {
         self.query(
             "q",
             json!({"type": "string", "maxLength": 4096}),
@@ -156,11 +165,6 @@ impl Op {
             "cursor",
             json!({"type": "string"}),
             "`next_cursor` of the previous page",
-        )
-        .query(
-            "fields",
-            json!({"type": "string"}),
-            "Sparse fields, comma-separated (id and version are always included)",
         )
     }
 

@@ -326,6 +326,8 @@ pub mod doc_blocks {
     pub struct Adr0008;
     #[doc = include_str!("../../docs/adr/0009-due-events-fire-once-by-a-mark-in-their-change-set.md")]
     pub struct Adr0009;
+    #[doc = include_str!("../../docs/adr/0010-mobile-calls-are-async-on-a-worker-thread.md")]
+    pub struct Adr0010;
     #[doc = include_str!("../../docs/adr/0011-exclusive-ranges-by-a-booking-row.md")]
     pub struct Adr0011;
 }

@@ -260,6 +260,24 @@ impl Crm {
             .into())
     }
 
+    // ---- field work ----
+
+    /// The user's day on `date` (`YYYY-MM-DD`; the tenant's today when `None`): their crew
+    /// assignments in time order, each with its job and the job's open steps. Run the steps with
+    /// `transition("job_step", ...)` (`start`, `complete`, `skip` with `{"skip_reason": "..."}`) and
+    /// log what was done with `create("step_activity", ...)`; each is one change set queued for sync.
+    pub async fn my_day(&self, date: Option<String>) -> Result<Vec<DayItem>> {
+        let day = date
+            .map(|s| {
+                time::Date::parse(&s, DAY).map_err(|_| {
+                    crm_core::Error::field("date", crm_core::error::codes::INVALID_FORMAT, "expected YYYY-MM-DD")
+                })
+            })
+            .transpose()?;
+        let items = self.run(move |s, a| async move { s.svc.my_day(&a, day).await }).await?;
+        Ok(items.into_iter().map(DayItem::from).collect())
+    }
+
     // ---- any entity type ----
 
     /// One page of records of `entity` (`lead`, `contact`, `activity`, ...) the user may see.

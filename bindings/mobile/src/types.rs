@@ -168,6 +168,32 @@ pub struct ChildRecords {
     pub items: Vec<CrmRecord>,
 }
 
+/// One crew assignment of the user's day (`Crm.my_day`).
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct DayItem {
+    /// RFC 3339.
+    pub starts_at: String,
+    pub ends_at: String,
+    /// The assignment (its `role` on the job).
+    pub assignment: CrmRecord,
+    /// The job: address, window, truck, status, notes.
+    pub job: CrmRecord,
+    /// The job's steps not done or skipped yet, in order.
+    pub open_steps: Vec<CrmRecord>,
+}
+
+impl From<crm_core::service::DayItem> for DayItem {
+    fn from(i: crm_core::service::DayItem) -> Self {
+        DayItem {
+            starts_at: i.starts_at.to_rfc3339(),
+            ends_at: i.ends_at.to_rfc3339(),
+            assignment: i.assignment.into(),
+            job: i.job.into(),
+            open_steps: i.open_steps.into_iter().map(CrmRecord::from).collect(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct RecordPage {
     pub items: Vec<CrmRecord>,

@@ -43,6 +43,11 @@ type Svc = Service<Arc<AnyStore>>;
 
 const DAY: &[time::format_description::FormatItem<'static>] = time::macros::format_description!("[year]-[month]-[day]");
 
+/// A `YYYY-MM-DD` argument, or a `ValueError` naming it.
+fn parse_day(name: &str, s: &str) -> PyResult<time::Date> {
+    time::Date::parse(s, DAY).map_err(|_| bad(format!("{name}: expected YYYY-MM-DD, got {s:?}")))
+}
+
 /// `(lead, contact, company)` as raw record tuples.
 type RawConversion = (Py<PyAny>, Py<PyAny>, Option<Py<PyAny>>);
 
@@ -775,11 +780,35 @@ impl Database {
     /// The owner's membership numbers as of `as_of` (`YYYY-MM-DD`; default today), as JSON.
     #[pyo3(signature = (as_of=None))]
     fn membership_numbers(&self, py: Python<'_>, as_of: Option<&str>) -> PyResult<String> {
-        let day = as_of
-            .map(|s| time::Date::parse(s, DAY).map_err(|_| bad(format!("as_of: expected YYYY-MM-DD, got {s:?}"))))
-            .transpose()?;
+        let day = as_of.map(|s| parse_day("as_of", s)).transpose()?;
         let r = self.run(py, |svc, actor| pollster::block_on(svc.membership_numbers(actor, day)))?;
         to_json_string(&r)
+    }
+
+    /// How the jobs scheduled from `start` to `end` (`YYYY-MM-DD`, inclusive) went, as JSON.
+    fn field_work_report(&self, py: Python<'_>, start: &str, end: &str) -> PyResult<String> {
+        let (from, to) = (parse_day("start", start)?, parse_day("end", end)?);
+        let r = self.run(py, |svc, actor| {
+            pollster::block_on(svc.field_work_report(actor, from, to))
+        })?;
+        to_json_string(&r)
+    }
+
+    /// The acting user's crew assignments of a day (`YYYY-MM-DD`; default the tenant's today), as
+    /// JSON: each with its job and open steps.
+    #[pyo3(signature = (date=None))]
+    fn my_day(&self, py: Python<'_>, date: Option<&str>) -> PyResult<String> {
+        let day = date.map(|s| parse_day("date", s)).transpose()?;
+        let items = self.run(py, |svc, actor| pollster::block_on(svc.my_day(actor, day)))?;
+        let out: Vec<serde_json::Value> = items
+            .iter()
+            .map(|i| {
+                serde_json::json!({"starts_at": i.starts_at, "ends_at": i.ends_at,
+                    "assignment": i.assignment.to_json(), "job": i.job.to_json(),
+                    "open_steps": i.open_steps.iter().map(|r| r.to_json()).collect::<Vec<_>>()})
+            })
+            .collect();
+        to_json_string(&out)
     }
 
     /// Exports to a CSV file; returns the number of rows written.

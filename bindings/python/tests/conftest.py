@@ -19,6 +19,20 @@ def demo_path():
     shutil.rmtree(d, ignore_errors=True)
 
 
+@pytest.fixture(scope="module")
+def own_demo():
+    """A small demo database of the test module's own (for tests that change tenant settings or
+    add data others would see): its path and the email of the first user of each role."""
+    d = tempfile.mkdtemp(prefix="crm-py-own-")
+    path = os.path.join(d, "demo.db")
+    info = crm.load_demo(path, leads=20)
+    emails = {}
+    for role, _id, email in info["users"]:
+        emails.setdefault(role, email)
+    yield path, emails
+    shutil.rmtree(d, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def users(demo_path):
     """Email of the first demo user of each role."""

@@ -4,9 +4,6 @@ the shared totals fixture set (crm-core/testdata/quote_totals.json) through the 
 
 import datetime
 import json
-import os
-import shutil
-import tempfile
 from decimal import Decimal
 from pathlib import Path
 
@@ -19,16 +16,9 @@ VALID = datetime.date.today() + datetime.timedelta(days=30)
 
 
 @pytest.fixture(scope="module")
-def quote_db():
-    """A fresh demo tenant of its own (the tests change the organization's quote settings)."""
-    d = tempfile.mkdtemp(prefix="crm-py-quotes-")
-    path = os.path.join(d, "quotes.db")
-    info = crm.load_demo(path, leads=20)
-    emails = {}
-    for role, _id, email in info["users"]:
-        emails.setdefault(role, email)
-    yield path, emails
-    shutil.rmtree(d, ignore_errors=True)
+def quote_db(own_demo):
+    """A demo tenant of its own (the tests change the organization's quote settings)."""
+    return own_demo
 
 
 def set_org(db, **fields):

@@ -245,14 +245,8 @@ impl<S: Store> Service<S> {
         expected_version: u64,
         ops: &[ChildOp],
     ) -> Result<Record> {
-        for attempt in 1.. {
-            match self.write_children_once(actor, entity, id, expected_version, ops).await {
-                // A concurrent write took a booking this one read: check again.
-                Err(e) if super::exclusive::lost_race(&e) && attempt < super::exclusive::ATTEMPTS => continue,
-                r => return r,
-            }
-        }
-        unreachable!("the loop returns")
+        // A concurrent write took a booking this one read: check again.
+        super::exclusive::retrying(|| self.write_children_once(actor, entity, id, expected_version, ops)).await
     }
 
     async fn write_children_once(

@@ -25,6 +25,22 @@ pub(crate) fn lost_race(e: &Error) -> bool {
         if entity == crate::entity::ROUTING_CURSOR.name || entity == BOOKING.name)
 }
 
+/// Runs a use case (its reads, decisions and its one change set) and runs it again when it lost a
+/// race for a serialising row ([`lost_race`]), at most [`ATTEMPTS`] times.
+pub(crate) async fn retrying<T, F, Fut>(mut run: F) -> Result<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T>>,
+{
+    let mut attempt = 1;
+    loop {
+        match run().await {
+            Err(e) if lost_race(&e) && attempt < ATTEMPTS => attempt += 1,
+            r => return r,
+        }
+    }
+}
+
 /// Most stored ranges one check reads back for a key and period (one clash is enough to refuse).
 const CLASHES_READ: u32 = 5;
 

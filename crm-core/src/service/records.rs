@@ -26,16 +26,14 @@ impl<S: Store> Service<S> {
     /// every field error of the parent and its children at once (`quote_lines[2].quantity`).
     pub async fn create(&self, actor: &Actor, entity: &str, input: &Map<String, Json>) -> Result<Record> {
         let def = self.entity(entity)?;
-        for attempt in 1.. {
+        // A concurrent write took the round-robin turn or the booking this one read: decide again.
+        let rec = super::exclusive::retrying(|| async {
             let (rec, cs) = self.prepare_create(actor, def, input).await?;
-            match self.commit(cs).await {
-                // A concurrent write took the round-robin turn or the booking this one read: decide again.
-                Err(e) if super::exclusive::lost_race(&e) && attempt < super::exclusive::ATTEMPTS => continue,
-                Err(e) => return Err(e),
-                Ok(_) => return self.present(actor, rec).await,
-            }
-        }
-        unreachable!("the loop returns")
+            self.commit(cs).await?;
+            Ok(rec)
+        })
+        .await?;
+        self.present(actor, rec).await
     }
 
     /// Everything `create` does but the write: the new record and its change set.
@@ -306,19 +304,16 @@ impl<S: Store> Service<S> {
         patch: &Map<String, Json>,
     ) -> Result<Record> {
         let def = self.entity(entity)?;
-        for attempt in 1.. {
+        // A concurrent write took the booking this one read: check again.
+        let rec = super::exclusive::retrying(|| async {
             let (rec, cs) = self.prepare_update(actor, def, id, expected_version, patch).await?;
             if let Some(cs) = cs {
-                match self.commit(cs).await {
-                    // A concurrent write took the booking this one read: check again.
-                    Err(e) if super::exclusive::lost_race(&e) && attempt < super::exclusive::ATTEMPTS => continue,
-                    Err(e) => return Err(e),
-                    Ok(_) => {}
-                }
+                self.commit(cs).await?;
             }
-            return self.present(actor, rec).await;
-        }
-        unreachable!("the loop returns")
+            Ok(rec)
+        })
+        .await?;
+        self.present(actor, rec).await
     }
 
     pub(crate) async fn prepare_update(

@@ -3,7 +3,7 @@
 //! the round-robin cursors in the same change set, name the rule in the audit entry.
 
 use super::Service;
-use super::exclusive::{ATTEMPTS, lost_race};
+use super::exclusive::retrying;
 use crate::access::{Action, Actor};
 use crate::change::{ChangeSet, Write, diff};
 use crate::entity::routing::{self, Assign, Decision, Roster, Rule};
@@ -199,7 +199,8 @@ impl<S: Store> Service<S> {
     pub async fn route_lead(&self, actor: &Actor, id: Id) -> Result<(Record, Routed)> {
         let scope = actor.authorize(&LEAD, Action::Update)?;
         actor.check_writable(&LEAD, Action::Update, &["owner_id".into(), "team_id".into()])?;
-        for attempt in 1.. {
+        // A concurrent create took the round-robin turn this one read: decide again.
+        retrying(|| async {
             let cur = self.visible(actor, &LEAD, id).await?;
             if !self.in_scope_of(actor, &cur, scope).await? {
                 return Err(Error::forbidden(Action::Update, LEAD.name, vec![]));
@@ -227,17 +228,11 @@ impl<S: Store> Service<S> {
                 self.restage_scope(&cur, &rec, &mut cs).await?;
             }
             router.flush(&mut cs);
-            match self.store.apply(cs).await {
-                // A concurrent create took the round-robin turn this one read: decide again.
-                Err(e) if lost_race(&e) && attempt < ATTEMPTS => continue,
-                Err(e) => return Err(e),
-                Ok(_) => {
-                    let routed = Routed::of(&rec, Some(d));
-                    return Ok((self.present(actor, rec).await?, routed));
-                }
-            }
-        }
-        unreachable!("the loop returns")
+            self.store.apply(cs).await?;
+            let routed = Routed::of(&rec, Some(d));
+            Ok((self.present(actor, rec).await?, routed))
+        })
+        .await
     }
 
     /// Who would get each lead: the leads are validated like a create by the actor (each one's

@@ -48,17 +48,8 @@ impl<S: Store> Service<S> {
         name: &str,
         input: &Map<String, Json>,
     ) -> Result<(Record, Option<RescoreReport>)> {
-        for attempt in 1.. {
-            match self
-                .run_transition_once(actor, entity, id, expected_version, name, input)
-                .await
-            {
-                // A concurrent write took a booking this one read: check again.
-                Err(e) if super::exclusive::lost_race(&e) && attempt < super::exclusive::ATTEMPTS => continue,
-                r => return r,
-            }
-        }
-        unreachable!("the loop returns")
+        // A concurrent write took a booking this one read: check again.
+        super::exclusive::retrying(|| self.run_transition_once(actor, entity, id, expected_version, name, input)).await
     }
 
     async fn run_transition_once(

@@ -122,26 +122,7 @@ pub fn routes<S: ServerStore>(api: Api<S>) -> Api<S> {
              window start)",
         )
         .required_query("date", date("The day"), "The day the jobs are scheduled on")
-        .query(
-            "q",
-            json!({"type": "string", "maxLength": 4096}),
-            "Text filter on the jobs, e.g. `vehicle:truck-2 status:dispatched`",
-        )
-        .query(
-            "sort",
-            json!({"type": "string"}),
-            "Sort keys, comma-separated, `-` for descending",
-        )
-        .query(
-            "limit",
-            json!({"type": "integer", "minimum": 1, "maximum": 500}),
-            "Page size (default 50, at most 500)",
-        )
-        .query(
-            "cursor",
-            json!({"type": "string"}),
-            "`next_cursor` of the previous page",
-        )
+        .page_params()
         .ok(200, "One page of the board", schema_ref("Board"))
         .errors(&[400, 403, 422]),
         get(

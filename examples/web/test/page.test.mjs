@@ -2,37 +2,24 @@
 // the lead form shows crm-core's validation messages and score preview. Saves a screenshot.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, mkdirSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-import { serve } from '../serve.mjs';
+import { openBrowser } from './browser.mjs';
 
-const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const shots = process.env.SCREENSHOT_DIR ?? fileURLToPath(new URL('../screenshots/', import.meta.url));
 const fixtures = JSON.parse(readFileSync(process.env.CRM_WASM_FIXTURES
   ?? new URL('../../../bindings/wasm/js/fixtures.json', import.meta.url), 'utf8'));
-let server, context, profile, url;
+let browser, context, url;
 
 before(async () => {
-  server = await serve(0);
-  url = `http://127.0.0.1:${server.address().port}/`;
-  profile = mkdtempSync(join(tmpdir(), 'crm-chromium-'));
-  // A fresh --user-data-dir: playwright passes the profile directory itself.
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath,
-    headless: true,
-    viewport: { width: 960, height: 760 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'],
-  });
+  browser = await openBrowser({ width: 960, height: 760 });
+  context = browser.context;
+  url = `${browser.base}`;
 });
 
 after(async () => {
-  await context?.close();
-  server?.close();
-  if (profile) rmSync(profile, { recursive: true, force: true });
+  await browser?.close();
 });
 
 test('the lead form validates as you type and previews the score', async () => {

@@ -3,34 +3,22 @@
 // signature), and the job completes once both are met. Saves a screenshot.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, mkdirSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
-import { serve } from '../serve.mjs';
+import { openBrowser } from './browser.mjs';
 
-const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const shots = process.env.SCREENSHOT_DIR ?? fileURLToPath(new URL('../screenshots/', import.meta.url));
-let server, context, profile, url;
+let browser, context, url;
 
 before(async () => {
-  server = await serve(0);
-  url = `http://127.0.0.1:${server.address().port}/steps.html`;
-  profile = mkdtempSync(join(tmpdir(), 'crm-chromium-'));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath,
-    headless: true,
-    viewport: { width: 720, height: 640 },
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-      '--disable-sync', '--no-first-run', '--disable-dev-shm-usage'],
-  });
+  browser = await openBrowser({ width: 720, height: 640 });
+  context = browser.context;
+  url = `${browser.base}steps.html`;
 });
 
 after(async () => {
-  await context?.close();
-  server?.close();
-  if (profile) rmSync(profile, { recursive: true, force: true });
+  await browser?.close();
 });
 
 test('the checklist follows the core: steps in order, guards with their reasons', async () => {

@@ -251,6 +251,51 @@ fun main(): Unit = runBlocking {
                 check(est.pendingChanges(1000u).size == 3, "nothing queued by refusals")
             }
         },
+        "a crew member runs the day offline: two steps and an activity are three change sets" to suspend {
+            val techId = Crm.open(path, email.getValue("field_tech")).use { it.userId() }
+            Crm.open(path, email.getValue("admin")).use { admin ->
+                val contact = admin.create("contact", """{"first_name": "Cleo"}""")
+                val now = java.time.Instant.now().truncatedTo(java.time.temporal.ChronoUnit.SECONDS)
+                admin.create("job", """{"kind": "journey", "title": "Cleo to Elm St", "contact_id": "${contact.id}",
+                    "job_steps": [{"name": "Load"}, {"name": "Drive"}, {"name": "Unload"}],
+                    "crew_assignments": [{"user_id": "$techId", "role": "driver",
+                        "starts_at": "${now.minusSeconds(43200)}", "ends_at": "${now.plusSeconds(43200)}"}]}""")
+            }
+            Crm.open(path, email.getValue("field_tech")).use { tech ->
+                // What was synced before this device went offline.
+                tech.pendingChanges(1000u).lastOrNull()?.let { tech.markSynced(it.seq) }
+                val day = tech.myDay(null)
+                check(day.size == 1 && day[0].openSteps.first().json.contains("\"name\":\"Load\""), "the day: $day")
+                check(day[0].openSteps.size == 3, "three open steps")
+                val job = day[0].job
+                val (load, drive) = day[0].openSteps
+                val done = tech.transition("job_step", load.id, load.version, "complete", null)
+                check(done.json.contains("\"completed_by\":\"$techId\""), "stamped by the core: ${done.json}")
+                tech.transition("job_step", drive.id, drive.version, "complete", null)
+                tech.create("step_activity", """{"job_id": "${job.id}", "step_id": "${drive.id}", "kind": "measurement",
+                    "measure": "odometer", "amount": 12.5, "unit": "mi"}""")
+                val pending = tech.pendingChanges(1000u)
+                check(pending.size == 3, "two steps and an activity: $pending")
+                check(pending.all { it.actor == techId }, "all the crew member's")
+                for ((entry, step) in pending.take(2).zip(listOf(load, drive))) {
+                    check(entry.writes.any { it.entity == "job_step" && it.op == SyncOp.UPDATE && it.patchJson.contains("\"done\"") &&
+                        it.expectedVersion == step.version },
+                        "a step's completion: ${entry.writes}")
+                    check(entry.writes.any { it.entity == "job" && it.op == SyncOp.UPDATE }, "with its job's progress")
+                }
+                check(pending[2].writes.any { it.entity == "step_activity" && it.op == SyncOp.INSERT }, "the activity ${pending[2].writes}")
+                check(tech.myDay(null).single().openSteps.size == 1, "one step left")
+                // A refusal queues nothing: the job cannot complete with Unload open.
+                val now = tech.get("job", job.id)
+                tech.transition("job", job.id, now.version, "start", null)
+                val refused = expect<CrmException.Validation> {
+                    val started = tech.get("job", job.id)
+                    tech.transition("job", job.id, started.version, "complete", null)
+                }
+                check(refused.fields.map { it.code } == listOf("open_steps"), "refused ${refused.fields}")
+                check(tech.pendingChanges(1000u).size == 4, "the start queued, the refusal not")
+            }
+        },
         "a lead read and written back unchanged is stored unchanged (money above all)" to suspend {
             Crm.open(path, email.getValue("admin")).use { admin ->
                 val id = admin.listLeads(ListQuery(limit = 1u)).items[0].id

@@ -1545,6 +1545,24 @@ class Database:
         ``pandas.DataFrame(n["months"])``."""
         return dict(_json.loads(self._native.membership_numbers(None if as_of is None else as_of.isoformat())))
 
+    def field_work_report(self, start: _dt.date, end: _dt.date) -> Dict[str, Any]:
+        """How the jobs scheduled from ``start`` to ``end`` (inclusive) that you may read went:
+        ``jobs``, ``completed``, ``cancelled``, ``on_time`` and ``on_time_rate`` (percent, a
+        ``Decimal``), and ``steps``: per step name ``done``, ``skipped``, ``average_minutes`` and
+        ``median_minutes``. ``pandas.DataFrame(r["steps"])`` is the duration per step type."""
+        raw = _json.loads(self._native.field_work_report(start.isoformat(), end.isoformat()))
+        raw["on_time_rate"] = None if raw["on_time_rate"] is None else Decimal(raw["on_time_rate"])
+        for s in raw["steps"]:
+            s["average_minutes"] = None if s["average_minutes"] is None else float(s["average_minutes"])
+            s["median_minutes"] = None if s["median_minutes"] is None else float(s["median_minutes"])
+        return dict(raw)
+
+    def my_day(self, date: Optional[_dt.date] = None) -> List[Dict[str, Any]]:
+        """Your crew assignments of a day (default the tenant's today), in time order: each a dict
+        with ``starts_at``, ``ends_at``, the ``assignment``, the ``job`` and its ``open_steps``
+        (records as dicts)."""
+        return list(_json.loads(self._native.my_day(None if date is None else date.isoformat())))
+
     def import_members(self, path: str, *, dry_run: bool = True, mode: Optional[str] = None) -> PosImportReport:
         """Imports the point of sale's client list (one row per client: card number, name, email,
         phone, language, notes, plan, start and end dates): clients are created or updated by card

@@ -1,0 +1,67 @@
+"""Field work from Python: a job with its steps and crew, a crew member's day, steps moved by the
+core's transitions (stamped by the core, refused with the guard's code), jobs and steps as DataFrames,
+and the period's report (on time, minutes per step) as a frame."""
+
+import datetime
+
+import pytest
+
+import crm
+
+DAY = datetime.date(2031, 3, 4)
+
+
+def test_a_crew_members_day_steps_and_report(own_demo):
+    path, emails = own_demo
+    admin = crm.open(path)
+    tech = crm.open(path, as_user=emails["field_tech"])
+    contact = admin.contacts.create(first_name="Cleo")
+    job = admin.entity("job").create(
+        kind="journey",
+        title="Cleo to Elm St",
+        contact_id=contact.id,
+        scheduled_on=DAY,
+        vehicle="truck-1",
+        job_steps=[{"name": "Load"}, {"name": "Drive"}, {"name": "Photos", "required": False}],
+        crew_assignments=[
+            {"user_id": tech.user_id, "role": "driver", "starts_at": "2031-03-04T08:00:00Z", "ends_at": "2031-03-04T12:00:00Z"}
+        ],
+    )
+    assert job["required_open"] == 2
+
+    day = tech.my_day(DAY)
+    assert [i["job"]["title"] for i in day] == ["Cleo to Elm St"]
+    assert [s["name"] for s in day[0]["open_steps"]] == ["Load", "Drive", "Photos"]
+
+    jobs, steps = tech.entity("job"), tech.entity("job_step")
+    started = jobs.transition(jobs.get(job.id), "start")
+    with pytest.raises(crm.ValidationError) as e:
+        jobs.transition(started, "complete")
+    assert [f.code for f in e.value.fields] == ["open_steps"]
+
+    load, drive, photos = (steps.get(s["id"]) for s in day[0]["open_steps"])
+    with pytest.raises(crm.ValidationError) as e:
+        steps.transition(load, "complete", completed_by=tech.user_id)
+    assert e.value.fields[0].code == "unknown_field"
+    done = steps.transition(load, "complete")
+    assert done["status"] == "done" and done["completed_by"] == tech.user_id
+    steps.transition(drive, "complete")
+    steps.transition(photos, "skip", skip_reason="rain")
+    finished = jobs.transition(jobs.get(job.id), "complete")
+    assert finished["status"] == "completed"
+
+    # Jobs and steps as DataFrames (the status an Arrow dictionary of the declared states).
+    frame = admin.entity("job").list(f"scheduled_on:{DAY.isoformat()}").to_pandas()
+    assert list(frame["title"]) == ["Cleo to Elm St"]
+    assert str(frame["status"].dtype) == "category"
+    assert "completed" in list(frame["status"].cat.categories)
+    step_frame = admin.entity("job_step").list(f"job_id:{job.id}").to_pandas()
+    assert sorted(step_frame["status"].astype(str)) == ["done", "done", "skipped"]
+
+    report = admin.field_work_report(DAY, DAY)
+    assert (report["jobs"], report["completed"]) == (1, 1)
+    import pandas as pd
+
+    per_step = pd.DataFrame(report["steps"]).set_index("name")
+    assert per_step.loc["Photos", "skipped"] == 1
+    assert per_step.loc["Load", "done"] == 1
