@@ -154,6 +154,10 @@ _STORED_STATE = {
     "pending_freeze",  # one freeze that has not ended per membership
     "self_approval",  # the submitter of a quote may not approve it
     "approval_level",  # the approver's role is below the quote's approval level
+    "overlap",  # a crew member already booked for those hours on another job
+    "no_crew",  # a job starts with a stored crew
+    "open_steps",  # a job completes with its stored required steps done
+    "unsigned",  # a job that needs the customer's signature completes with it
 }
 
 # Whole refusals excused because JSON Schema cannot state the rule: (name, predicate over the
@@ -239,6 +243,18 @@ EXCUSED_FIELD_ERRORS = [
             ("lead_id", "required"),
             ("first_name", "required"),
             ("discount_amount", "invalid_format"),
+            # a quote or a job is for a contact or a company; time ranges end after they start
+            ("contact_id", "required"),
+            ("window_end", "too_small"),
+            ("ends_at", "too_small"),
+            # a follow-up's owner comes with its time
+            ("next_followup_at", "required"),
+            # a step activity carries what its kind records (a note's text, a measurement's name
+            # and amount, a checklist's items)
+            ("note", "required"),
+            ("measure", "required"),
+            ("amount", "required"),
+            ("checklist", "required"),
         )
         or ("/routing_rules" in path and _field(e) in ("user_id", "team_id", "territories") and e.get("code") == "required"),
     ),

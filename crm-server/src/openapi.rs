@@ -70,7 +70,7 @@ pub fn required_text() -> Json {
     json!({ "type": "string", "pattern": format!("^{TEXT_CHAR}*{VISIBLE_CHAR}{TEXT_CHAR}*$") })
 }
 
-fn field_schema(f: &FieldDef) -> Json {
+pub(crate) fn field_schema(f: &FieldDef) -> Json {
     let s = &f.spec;
     // A decimal string takes a minus sign only when the field allows negative values.
     let sign = if s.min.is_some_and(|m| m >= 0) { "" } else { "-?" };

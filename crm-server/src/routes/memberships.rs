@@ -12,7 +12,8 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use crm_core::entity::MEMBERSHIP;
+use crm_core::entity::{MEMBERSHIP, MEMBERSHIP_FREEZE};
+use crm_core::schema::EntityDef;
 use crm_core::service::{CheckInInput, FREEZE_ACCEPTS, RENEW_ACCEPTS};
 use serde_json::{Map, Value as Json, json};
 
@@ -54,10 +55,16 @@ async fn numbers<S: ServerStore>(
     Ok(axum::Json(n))
 }
 
-fn accepts(fields: &[&str]) -> Json {
+/// The body of a use case taking some of an entity type's fields, each typed by its declaration.
+fn accepts(def: &EntityDef, fields: &[&str]) -> Json {
     let props: Map<String, Json> = fields
         .iter()
-        .map(|f| ((*f).to_owned(), json!({"type": "string"})))
+        .map(|f| {
+            let schema = def
+                .def(f)
+                .map_or(json!({"type": "string"}), crate::openapi::field_schema);
+            ((*f).to_owned(), schema)
+        })
         .collect();
     json!({"type": "object", "properties": props, "additionalProperties": false})
 }
@@ -108,7 +115,7 @@ pub fn routes<S: ServerStore>(api: Api<S>) -> Api<S> {
         )
         .path_id("Record id")
         .if_match("The ETag of the membership's version being renewed")
-        .json_body(accepts(RENEW_ACCEPTS))
+        .json_body(accepts(&MEMBERSHIP, RENEW_ACCEPTS))
         .ok_record(201, "The new membership", membership.clone())
         .errors(&[403, 404, 409, 422, 428]),
         post(
@@ -137,7 +144,7 @@ pub fn routes<S: ServerStore>(api: Api<S>) -> Api<S> {
         )
         .path_id("Record id")
         .if_match("The ETag of the membership's version being frozen")
-        .json_body(accepts(FREEZE_ACCEPTS))
+        .json_body(accepts(&MEMBERSHIP_FREEZE, FREEZE_ACCEPTS))
         .ok_record(200, "The membership after the freeze", membership)
         .errors(&[403, 404, 409, 422, 428]),
         post(
