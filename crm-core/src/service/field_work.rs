@@ -7,7 +7,7 @@ use super::Service;
 use crate::access::{Action, Actor};
 use crate::analytics::field_work::{self as report, FieldWorkReport};
 use crate::computed::{self, org_zone};
-use crate::entity::job::{crew, fields as job, step};
+use crate::entity::job::{self as job_rules, crew, fields as job, step};
 use crate::entity::{CREW_ASSIGNMENT, JOB, JOB_STEP};
 use crate::error::{Error, Result};
 use crate::query::{Filter, ListRequest, Op, Page, SortKey, StoreQuery};
@@ -57,10 +57,6 @@ pub struct Board {
     pub next_cursor: Option<String>,
 }
 
-fn is_open(s: &Record) -> bool {
-    matches!(s.str(step::fields::STATUS), Some("pending" | "in_progress"))
-}
-
 impl<S: Store> Service<S> {
     /// The actor's day on `date` (the tenant's today when `None`, in the tenant's time zone): every
     /// assignment of theirs that overlaps the day, in time order, with its job and open steps. Jobs
@@ -94,14 +90,7 @@ impl<S: Store> Service<S> {
             if j.str(job::STATUS) == Some("cancelled") {
                 continue;
             }
-            let open_steps = self
-                .children_of(actor, &j)
-                .await?
-                .into_iter()
-                .filter(|(d, _)| d.name == JOB_STEP.name)
-                .flat_map(|(_, rows)| rows)
-                .filter(is_open)
-                .collect();
+            let open_steps = job_rules::open_steps(self.children_of(actor, &j).await?);
             let at = |f| a.get(f).and_then(Value::as_timestamp).unwrap_or_default();
             out.push(DayItem {
                 starts_at: at(crew::fields::STARTS_AT),
@@ -170,13 +159,7 @@ impl<S: Store> Service<S> {
             next_cursor,
         };
         for j in items {
-            let crew: Vec<Record> = self
-                .children_of(actor, &j)
-                .await?
-                .into_iter()
-                .filter(|(d, _)| d.name == CREW_ASSIGNMENT.name)
-                .flat_map(|(_, rows)| rows)
-                .collect();
+            let crew = job_rules::children_of_type(self.children_of(actor, &j).await?, &CREW_ASSIGNMENT);
             let vehicle = j.str(job::VEHICLE).unwrap_or_default().to_owned();
             board.by_vehicle.entry(vehicle).or_default().push(j.id);
             for u in crew.iter().filter_map(|a| a.id_of(crew::fields::USER_ID)) {

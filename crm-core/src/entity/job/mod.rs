@@ -26,7 +26,6 @@ use crate::schema::{EntityDef, FieldDef as F};
 use crate::value::{FieldType as T, Value};
 use crate::workflow::{GuardCtx, Refusal, Stamp, Transition, Workflow};
 use serde_json::{Map, Value as Json};
-use step::StepStatus;
 
 pub use crew::CREW_ASSIGNMENT;
 pub use step::{JOB_STEP, STEP_ACTIVITY};
@@ -322,12 +321,11 @@ impl EntityRules for JobRules {
                 step::number(rows);
                 for s in rows.iter() {
                     steps_ids.push(s.id);
-                    let status = s.str(step::fields::STATUS).and_then(StepStatus::from_key);
                     total += 1;
-                    match status {
-                        Some(StepStatus::Done | StepStatus::Skipped) => finished += 1,
-                        _ if s.get(step::fields::REQUIRED) == Some(&Value::Bool(true)) => required_open += 1,
-                        _ => {}
+                    if !step::is_open(s) {
+                        finished += 1;
+                    } else if s.get(step::fields::REQUIRED) == Some(&Value::Bool(true)) {
+                        required_open += 1;
                     }
                 }
             } else if def.name == CREW_ASSIGNMENT.name {
@@ -370,6 +368,22 @@ impl EntityRules for JobRules {
         );
         Ok(())
     }
+}
+
+/// Of a job's children (as `Service::children_of` gives them), the rows of one child type.
+pub fn children_of_type(children: Vec<(&'static EntityDef, Vec<Record>)>, def: &EntityDef) -> Vec<Record> {
+    children
+        .into_iter()
+        .filter(|(d, _)| d.name == def.name)
+        .flat_map(|(_, rows)| rows)
+        .collect()
+}
+
+/// A job's steps still to do, in order, from its children.
+pub fn open_steps(children: Vec<(&'static EntityDef, Vec<Record>)>) -> Vec<Record> {
+    let mut steps = children_of_type(children, &JOB_STEP);
+    steps.retain(step::is_open);
+    steps
 }
 
 #[cfg(test)]

@@ -195,6 +195,15 @@ fn skip_reason_given(cx: &GuardCtx<'_>) -> std::result::Result<(), Refusal> {
     Ok(())
 }
 
+/// A step still to do: neither done nor skipped (what a job's `required_open` counts and a crew
+/// member's day lists).
+pub fn is_open(s: &Record) -> bool {
+    !matches!(
+        s.str(STATUS).and_then(StepStatus::from_key),
+        Some(StepStatus::Done | StepStatus::Skipped)
+    )
+}
+
 /// Numbers steps given without a position after the last numbered one, in the order given, and
 /// sorts every step by position.
 pub(crate) fn number(steps: &mut [Record]) {
