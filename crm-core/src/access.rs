@@ -480,6 +480,13 @@ pub mod builtin {
         ("api_key", grant(&acts, Fields::All, Fields::only(&["name"])))
     }
 
+    /// Everyone may hold a calendar feed of their own (their appointments and assignments).
+    fn own_calendar_feed() -> (&'static str, Grant) {
+        use Action::*;
+        let acts = [(Read, Scope::Own), (Create, Scope::Own), (Delete, Scope::Own)];
+        ("calendar_feed", grant(&acts, Fields::All, Fields::only(&[])))
+    }
+
     fn read_config(except: &[&str]) -> Vec<(&'static str, Grant)> {
         CONFIG
             .iter()
@@ -508,7 +515,7 @@ pub mod builtin {
         let all = Action::ALL.map(|a| (a, Scope::Tenant));
         let mut g: Vec<_> = CRM
             .iter()
-            .chain(&["membership", "quote", "plan", "check_in", "job"])
+            .chain(&["membership", "quote", "plan", "check_in", "job", "appointment"])
             .map(|e| (*e, grant(&all, Fields::All, Fields::All)))
             .collect();
         g.extend(read_config(&[
@@ -524,6 +531,7 @@ pub mod builtin {
         g.push(("routing_rule", grant(&manage, Fields::All, Fields::All)));
         g.push(("job_template", grant(&manage, Fields::All, Fields::All)));
         g.push(own_api_keys());
+        g.push(own_calendar_feed());
         role("manager", g)
     }
 
@@ -546,8 +554,11 @@ pub mod builtin {
         g.push(("quote", grant(&quote_acts, Fields::All, Fields::All)));
         // Sells the job and plans it; the crew runs it.
         g.push(("job", grant(&acts, Fields::All, Fields::All)));
+        // Books their own appointments (site visits, sales calls).
+        g.push(("appointment", grant(&acts, Fields::All, Fields::All)));
         g.extend(read_config(&[]));
         g.push(own_api_keys());
+        g.push(own_calendar_feed());
         role("sales", g)
     }
 
@@ -609,9 +620,19 @@ pub mod builtin {
                 ),
             ),
             ("contact", grant(&[(Read, Scope::Own)], Fields::All, Fields::only(&[]))),
+            // The appointments they attend or own: they confirm, complete and reschedule them.
+            (
+                "appointment",
+                grant(
+                    &[(Read, Scope::Own), (Create, Scope::Own), (Update, Scope::Own)],
+                    Fields::All,
+                    Fields::All,
+                ),
+            ),
         ];
         g.extend(read_config(&["role", "scoring_model", "routing_rule"]));
         g.push(own_api_keys());
+        g.push(own_calendar_feed());
         role("field_tech", g)
     }
 

@@ -5,7 +5,7 @@
 
 use crate::error::FieldError;
 use crate::record::Record;
-use crate::value::{FieldType, Value};
+use crate::value::{FieldType, Timestamp, Value};
 use serde::{Deserialize, Serialize};
 
 /// The rules of one field, shared by built-in fields and tenant-defined custom fields.
@@ -286,17 +286,41 @@ impl Rollup {
     }
 }
 
-/// Time ranges of one entity type that may not overlap for the same key: a user's crew assignments.
-/// The core checks every insert and update against the stored rows and the rest of the change set,
-/// and writes a [`crate::entity::booking`] row of the key in the same change set, expecting the
-/// version it read, so of two concurrent writers for one key one conflicts and is checked again.
+/// Time ranges that may not overlap for the same key: a user's crew assignments and the
+/// appointments they attend. The core checks every insert and update against the stored rows of
+/// every exclusive type with the same [`Exclusive::of`] and against the rest of the change set, and
+/// writes a [`crate::entity::booking`] row per key in the same change set, expecting the version it
+/// read, so of two concurrent writers for one key one conflicts and is checked again.
 #[derive(Clone, Copy, Debug)]
 pub struct Exclusive {
-    /// The reference field the ranges are exclusive per (`user_id`).
+    /// The field the ranges are exclusive per: a reference (`user_id`) or a list of ids
+    /// (`attendee_user_ids`, each of them a key).
     pub key: &'static str,
-    /// Timestamp fields of the half-open range `[start, end)`.
+    /// Timestamp fields of the half-open range `[start, end)` (for a series, from its first start
+    /// to its last end).
     pub start: &'static str,
     pub end: &'static str,
+    /// What the keys name (`"user"`): ranges of all exclusive types naming the same thing clash.
+    pub of: &'static str,
+    /// Records with this field in one of these states hold no time (a cancelled appointment).
+    pub free_when: Option<(&'static str, &'static [&'static str])>,
+    /// The ranges a record really holds within `[from, to)` (a series' occurrences); `None`: the
+    /// one range `[start, end)`.
+    pub occurrences: Option<Occurrences>,
+    /// A tenant setting that turns a clash into a warning written on the record; `None`: refused.
+    pub warn: Option<Overlaps>,
+}
+
+/// The `[start, end)` ranges a record holds within `[from, to)`, in time order.
+pub type Occurrences = fn(&Record, Timestamp, Timestamp) -> Vec<(Timestamp, Timestamp)>;
+
+/// When a clash of an [`Exclusive`] type is only a warning: the organization field `setting` holds
+/// `when`; the clash is then described in the record's (derived) text field `field`.
+#[derive(Clone, Copy, Debug)]
+pub struct Overlaps {
+    pub setting: &'static str,
+    pub when: &'static str,
+    pub field: &'static str,
 }
 
 /// How a child entity type hangs off its parent. By default a child has no access grants of its own:

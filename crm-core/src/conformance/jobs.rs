@@ -446,7 +446,10 @@ pub fn my_day_and_the_board_show_each_reader_their_part<S: Store>(store: S) {
     transition(&f, &f.admin, &first, "complete", json!({})).unwrap();
 
     let items = block(f.svc.my_day(&f.tech, Some(day))).unwrap();
-    let titles: Vec<_> = items.iter().map(|i| i.job.str("title").unwrap().to_owned()).collect();
+    let titles: Vec<_> = items
+        .iter()
+        .map(|i| i.job.as_ref().unwrap().str("title").unwrap().to_owned())
+        .collect();
     assert_eq!(titles, ["Early", "Late"]);
     let open: Vec<_> = items[0]
         .open_steps

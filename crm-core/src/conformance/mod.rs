@@ -16,12 +16,13 @@
 //! ```
 //!
 //! The cases live in one file per area (records, access, queries, compliance, transfer, leads, auth,
-//! memberships, stages, reports, routing, follow-ups, jobs, sync log) and are re-exported here, where the macro finds them as `$crate::conformance::<case>`.
+//! memberships, stages, reports, routing, follow-ups, jobs, appointments, sync log) and are re-exported here, where the macro finds them as `$crate::conformance::<case>`.
 
 #![allow(clippy::unwrap_used, clippy::type_complexity, missing_docs)]
 
 mod access;
 mod aggregates;
+mod appointments;
 mod auth;
 mod compliance;
 mod declarations;
@@ -40,6 +41,7 @@ mod transfer;
 
 pub use access::*;
 pub use aggregates::*;
+pub use appointments::*;
 pub use auth::*;
 pub use compliance::*;
 pub use declarations::*;
@@ -146,6 +148,10 @@ macro_rules! conformance_tests {
             job_steps_keep_their_order_and_the_core_stamps_them, job_guards_refuse_with_nothing_written,
             crew_double_booking_is_refused_even_between_racing_writers,
             field_tech_sees_only_jobs_they_are_assigned_to, my_day_and_the_board_show_each_reader_their_part);
+        // appointments.rs
+        $crate::__conformance_cases!($make;
+            appointments_recur_in_their_zone_and_show_in_my_day, appointment_overlaps_are_refused_or_warned_by_policy,
+            calendar_feeds_are_revocable_and_read_as_their_user);
     };
     ($make:expr, sync_log: $logged:expr $(,)?) => {
         $crate::conformance_tests!($make);

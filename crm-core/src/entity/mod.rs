@@ -5,6 +5,7 @@
 //! schema, migrations, validation, queries, import/export, audit and sync follow from the declaration.
 
 pub mod activity;
+pub mod appointment;
 pub mod auth;
 pub mod booking;
 pub mod check_in;
@@ -23,6 +24,7 @@ mod rules;
 pub mod stage;
 
 pub use activity::{ACTIVITY, ACTIVITY_KINDS, ActivityKind};
+pub use appointment::{APPOINTMENT, APPOINTMENT_ATTENDEE, AppointmentStatus, CALENDAR_FEED};
 pub use auth::{API_KEY, CREDENTIAL, SESSION, WEBHOOK, webhook_fields};
 pub use booking::BOOKING;
 pub use check_in::{CHECK_IN, Outcome};
@@ -76,7 +78,7 @@ macro_rules! keyed_enum {
 pub(crate) use keyed_enum;
 
 /// Every entity type, in dependency order (referenced types first).
-pub fn all() -> [&'static EntityDef; 32] {
+pub fn all() -> [&'static EntityDef; 35] {
     [
         &ORGANIZATION,
         &LOCATION,
@@ -110,6 +112,9 @@ pub fn all() -> [&'static EntityDef; 32] {
         &CREW_ASSIGNMENT,
         &STEP_ACTIVITY,
         &BOOKING,
+        &APPOINTMENT,
+        &APPOINTMENT_ATTENDEE,
+        &CALENDAR_FEED,
     ]
 }
 

@@ -89,6 +89,12 @@ fn organization() -> EntityDef {
             .default(super::lead::DEFAULT_UNTOUCHED_HOURS)
             .since(super::followup::SINCE),
     );
+    e = e.field(
+        F::new(super::appointment::OVERLAP_POLICY, T::Enum)
+            .options(super::appointment::OverlapPolicy::KEYS)
+            .default(super::appointment::OverlapPolicy::Refuse.key())
+            .since(super::appointment::SINCE),
+    );
     e.check = Some(check_settings);
     // A tenant is created by the platform's own use case (`Service::create_organization`).
     e.exposure = Exposure::Managed;

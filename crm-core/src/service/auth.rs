@@ -105,7 +105,7 @@ pub(crate) async fn hash_password(hasher: &impl PasswordHasher, password: &str) 
 }
 
 /// Constant-time comparison of two hashes, so a mismatch position leaks nothing.
-fn same_hash(a: &str, b: &str) -> bool {
+pub(crate) fn same_hash(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

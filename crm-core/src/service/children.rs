@@ -372,11 +372,11 @@ impl<S: Store> Service<S> {
             return Err(Error::Validation(errs));
         }
         let mut cs = self.change_set(actor.tenant, actor.user_id);
-        let (next, _) = self
+        let (mut next, _) = self
             .emit_children(actor, &parent, parent.clone(), &loaded, children, &mut cs)
             .await?;
         self.rollups_into(actor, Some(&parent), Some(&next), &mut cs).await?;
-        self.commit(cs).await?;
+        self.commit(cs, Some(&mut next)).await?;
         self.present(actor, next).await
     }
 

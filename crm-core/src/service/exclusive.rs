@@ -10,8 +10,9 @@ use crate::entity::{BOOKING, booking};
 use crate::error::{Error, FieldError, Result, codes};
 use crate::query::{Filter, Op, StoreQuery};
 use crate::record::Record;
+use crate::schema::EntityDef;
 use crate::store::Store;
-use crate::value::{Id, Timestamp, Value};
+use crate::value::{FieldType, Id, Timestamp, Value};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// How often a use case runs again after losing a race for a serialising row (a round-robin turn,
@@ -44,24 +45,111 @@ where
 /// Most stored ranges one check reads back for a key and period (one clash is enough to refuse).
 const CLASHES_READ: u32 = 5;
 
-/// A range of an exclusive type as written: its key and `[start, end)`.
-fn range(r: &Record) -> Option<(Id, Timestamp, Timestamp)> {
+/// Most stored series one check reads back for a key and period: their spans overlap, but only
+/// their occurrences tell whether they clash.
+const SERIES_READ: u32 = 500;
+
+/// The keys a record of an exclusive type holds time for (its reference, or each id of its list);
+/// none when its state holds no time.
+fn keys(r: &Record) -> Vec<Id> {
+    let Some(ex) = r.entity.exclusive else {
+        return Vec::new();
+    };
+    if let Some((f, states)) = ex.free_when
+        && r.str(f).is_some_and(|s| states.contains(&s))
+    {
+        return Vec::new();
+    }
+    match r.get(ex.key) {
+        Some(Value::Id(k)) => vec![*k],
+        Some(Value::List(ids)) => ids.iter().filter_map(|s| crate::value::parse_id(s)).collect(),
+        _ => Vec::new(),
+    }
+}
+
+/// The span `[start, end)` of a record of an exclusive type (a series' first start to last end).
+fn span(r: &Record) -> Option<(Timestamp, Timestamp)> {
     let ex = r.entity.exclusive?;
-    match (r.id_of(ex.key), r.get(ex.start), r.get(ex.end)) {
-        (Some(k), Some(Value::Timestamp(s)), Some(Value::Timestamp(e))) => Some((k, *s, *e)),
+    match (r.get(ex.start), r.get(ex.end)) {
+        (Some(Value::Timestamp(s)), Some(Value::Timestamp(e))) => Some((*s, *e)),
         _ => None,
     }
 }
 
+/// The ranges a record holds within `[from, to)`, in time order.
+fn periods(r: &Record, from: Timestamp, to: Timestamp) -> Vec<(Timestamp, Timestamp)> {
+    match r.entity.exclusive.and_then(|ex| ex.occurrences) {
+        Some(occurrences) => occurrences(r, from, to),
+        None => span(r).filter(|(s, e)| *s < to && *e > from).into_iter().collect(),
+    }
+}
+
+/// The first range of `b` overlapping one of `a`'s.
+fn clash(a: &Record, b: &Record) -> Option<(Timestamp, Timestamp)> {
+    let ((sa, ea), (sb, eb)) = (span(a)?, span(b)?);
+    let (from, to) = (sa.max(sb), ea.min(eb));
+    if from >= to {
+        return None;
+    }
+    let (pa, pb) = (periods(a, from, to), periods(b, from, to));
+    let (mut i, mut j) = (0, 0);
+    while let (Some(&(s1, e1)), Some(&(s2, e2))) = (pa.get(i), pb.get(j)) {
+        if s1 < e2 && s2 < e1 {
+            return Some((s2, e2));
+        }
+        if e1 <= e2 {
+            i += 1;
+        } else {
+            j += 1;
+        }
+    }
+    None
+}
+
+/// The stored records of `def` holding time for `key` within `[start, end)` (spans overlapping).
+fn holding(def: &EntityDef, key: Id, start: Timestamp, end: Timestamp) -> Option<StoreQuery> {
+    let ex = def.exclusive?;
+    let by_key = match def.def(ex.key).map(|f| &f.spec.ty) {
+        Some(FieldType::Tags) => Filter::cmp(ex.key, Op::Contains, key.to_string()),
+        _ => Filter::eq(ex.key, key),
+    };
+    let mut parts = vec![
+        by_key,
+        Filter::cmp(ex.start, Op::Lt, Value::Timestamp(end)),
+        Filter::cmp(ex.end, Op::Gt, Value::Timestamp(start)),
+    ];
+    if let Some((f, states)) = ex.free_when {
+        let free = states.iter().map(|s| Filter::eq(f, Value::from(*s)));
+        parts.push(Filter::Not(Box::new(Filter::Or(free.collect()))));
+    }
+    let read = if ex.occurrences.is_some() {
+        SERIES_READ
+    } else {
+        CLASHES_READ + 1
+    };
+    Some(StoreQuery::by_id(Filter::and(parts), read))
+}
+
 impl<S: Store> Service<S> {
-    /// Applies a use case's change set after checking the exclusive ranges it writes.
-    pub(crate) async fn commit(&self, mut cs: ChangeSet) -> Result<Applied> {
+    /// Applies a use case's change set after checking the exclusive ranges it writes. `returned`
+    /// (the record the use case answers with) gets the overlap warning written on it, if any.
+    pub(crate) async fn commit(&self, mut cs: ChangeSet, returned: Option<&mut Record>) -> Result<Applied> {
         self.exclusive_into(&mut cs).await?;
+        if let Some(rec) = returned
+            && let Some(w) = rec.entity.exclusive.and_then(|ex| ex.warn)
+            && let Some(Write::Insert(r) | Write::Update { record: r, .. }) = cs
+                .writes
+                .iter()
+                .find(|w| matches!(w, Write::Insert(r) | Write::Update { record: r, .. } if r.id == rec.id))
+        {
+            rec.set(w.field, r.get(w.field).cloned().unwrap_or(Value::Null));
+        }
         self.store.apply(cs).await
     }
 
     /// Refuses a change set whose ranges overlap another of the same key (every clash at once, on
-    /// the key field), else adds the booking row writes of every key it touches.
+    /// the key field), or under a `warn` policy describes the clash on the record; then adds the
+    /// booking row writes of every key it touches.
     pub(crate) async fn exclusive_into(&self, cs: &mut ChangeSet) -> Result<()> {
         // The rows of exclusive types as the change set leaves them, and the ones it deletes.
         let mut written: BTreeMap<Id, &Record> = BTreeMap::new();
@@ -84,46 +172,80 @@ impl<S: Store> Service<S> {
         // The booking rows are read before the ranges: a writer that commits in between has moved
         // them on, so this change set conflicts instead of missing that writer's range.
         let mut bookings = BTreeMap::new();
-        for key in rows.iter().filter_map(|r| range(r)).map(|(k, _, _)| k) {
+        for key in rows.iter().flat_map(|r| keys(r)) {
             if let std::collections::btree_map::Entry::Vacant(v) = bookings.entry(key) {
                 v.insert(self.store.get(cs.tenant, &BOOKING, key).await?);
             }
         }
+        let warn_policy = match rows.iter().find_map(|r| r.entity.exclusive.and_then(|ex| ex.warn)) {
+            Some(_) => Some(self.org(cs.tenant).await?),
+            None => None,
+        };
         let mut errs = Vec::new();
+        let mut warnings: Vec<(Id, &'static str, Value)> = Vec::new();
         for (i, r) in rows.iter().enumerate() {
-            let (Some(ex), Some((key, start, end))) = (r.entity.exclusive, range(r)) else {
+            let (Some(ex), Some((start, end))) = (r.entity.exclusive, span(r)) else {
                 continue;
             };
-            let overlaps = |o: &Record| {
-                o.entity.name == r.entity.name && range(o).is_some_and(|(k, s, e)| k == key && s < end && start < e)
-            };
-            let mut clash = rows[..i].iter().find(|o| overlaps(o)).map(|o| (*o).clone());
-            if clash.is_none() {
-                let f = Filter::and([
-                    Filter::eq(ex.key, key),
-                    Filter::cmp(ex.start, Op::Lt, Value::Timestamp(end)),
-                    Filter::cmp(ex.end, Op::Gt, Value::Timestamp(start)),
-                ]);
-                let stored = self
-                    .store
-                    .query(cs.tenant, r.entity, &StoreQuery::by_id(f, CLASHES_READ + 1))
-                    .await?;
-                // A stored row this change set rewrites or deletes is judged as written.
-                clash = stored
+            let mut found: Option<(Id, &'static str, Id, (Timestamp, Timestamp))> = None;
+            'keys: for key in keys(r) {
+                for o in &rows[..i] {
+                    if keys(o).contains(&key)
+                        && let Some(p) = clash(r, o)
+                    {
+                        found = Some((key, o.entity.name, o.id, p));
+                        break 'keys;
+                    }
+                }
+                for def in crate::entity::all()
                     .into_iter()
-                    .find(|o| o.id != r.id && !gone.contains(&o.id) && !written.contains_key(&o.id));
+                    .filter(|d| d.exclusive.is_some_and(|x| x.of == ex.of))
+                {
+                    let Some(q) = holding(def, key, start, end) else {
+                        continue;
+                    };
+                    for o in self.store.query(cs.tenant, def, &q).await? {
+                        // A stored row this change set rewrites or deletes is judged as written.
+                        if o.id == r.id || gone.contains(&o.id) || written.contains_key(&o.id) {
+                            continue;
+                        }
+                        if let Some(p) = clash(r, &o) {
+                            found = Some((key, o.entity.name, o.id, p));
+                            break 'keys;
+                        }
+                    }
+                }
             }
-            if let Some(o) = clash {
-                let (_, s, e) = range(&o).unwrap_or((key, start, end));
-                errs.push(FieldError::new(
+            let warn = ex.warn.filter(|w| {
+                warn_policy
+                    .as_ref()
+                    .and_then(|org| org.str(w.setting))
+                    .is_some_and(|v| v == w.when)
+            });
+            match (found, warn) {
+                (Some((key, what, id, (s, e))), None) => errs.push(FieldError::new(
                     ex.key,
                     codes::OVERLAP,
-                    format!("already booked from {s} to {e} ({} {})", o.entity.name, o.id),
-                ));
+                    format!("{key} is already booked from {s} to {e} ({what} {id})"),
+                )),
+                (Some((key, what, id, (s, e))), Some(w)) => warnings.push((
+                    r.id,
+                    w.field,
+                    Value::Text(format!("{key} is also booked from {s} to {e} ({what} {id})")),
+                )),
+                (None, Some(w)) => warnings.push((r.id, w.field, Value::Null)),
+                (None, None) => {}
             }
         }
         if !errs.is_empty() {
             return Err(Error::Validation(errs));
+        }
+        for w in cs.writes.iter_mut() {
+            if let Write::Insert(r) | Write::Update { record: r, .. } = w
+                && let Some((_, field, v)) = warnings.iter().find(|(id, _, _)| *id == r.id)
+            {
+                r.set(field, v.clone());
+            }
         }
         for (key, cur) in bookings {
             cs.writes.push(booking::bump(cs.tenant, key, cur.as_ref(), cs.at));

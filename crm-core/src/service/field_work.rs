@@ -1,5 +1,5 @@
-//! The views field work runs from: a crew member's day (their assignments of a date in time order,
-//! each with its job and the steps still open) and a dispatcher's board (the jobs scheduled on a
+//! The views field work runs from: a crew member's day (their assignments of a date, each with its
+//! job and the steps still open, and their appointments, in time order) and a dispatcher's board (the jobs scheduled on a
 //! date, each with its crew, through the filter language and keyset pages, with lanes per truck and
 //! per crew member). Both read as the actor: a field technician's day holds only jobs they may read.
 
@@ -25,17 +25,20 @@ pub const MAX_REPORT_JOBS: u32 = 200_000;
 /// Jobs whose steps one query reads.
 const STEP_CHUNK: usize = 500;
 
-/// One assignment of a crew member's day.
+/// One item of a field worker's day: a crew assignment with its job, or an appointment (one
+/// occurrence of it).
 #[derive(Clone, Debug)]
 pub struct DayItem {
     pub starts_at: Timestamp,
     pub ends_at: Timestamp,
-    /// The assignment (its role on the job).
-    pub assignment: Record,
+    /// The assignment (its role on the job); `None` for an appointment.
+    pub assignment: Option<Record>,
     /// The job, as the reader may see it (its address, window, status, notes).
-    pub job: Record,
+    pub job: Option<Record>,
     /// The job's steps not done or skipped yet, in order.
     pub open_steps: Vec<Record>,
+    /// The appointment, as the reader may see it; `None` for an assignment.
+    pub appointment: Option<Record>,
 }
 
 /// One job of a dispatcher's board, with its crew.
@@ -59,8 +62,9 @@ pub struct Board {
 
 impl<S: Store> Service<S> {
     /// The actor's day on `date` (the tenant's today when `None`, in the tenant's time zone): every
-    /// assignment of theirs that overlaps the day, in time order, with its job and open steps. Jobs
-    /// cancelled since are left out.
+    /// assignment of theirs that overlaps the day, with its job and open steps, and every occurrence
+    /// of their appointments that overlaps it, in time order. Jobs cancelled since, and cancelled or
+    /// missed appointments, are left out.
     pub async fn my_day(&self, actor: &Actor, date: Option<time::Date>) -> Result<Vec<DayItem>> {
         let Some(me) = actor.user_id else {
             return Err(Error::forbidden(Action::Read, CREW_ASSIGNMENT.name, vec![]));
@@ -95,11 +99,24 @@ impl<S: Store> Service<S> {
             out.push(DayItem {
                 starts_at: at(crew::fields::STARTS_AT),
                 ends_at: at(crew::fields::ENDS_AT),
-                job: self.present(actor, j).await?,
-                assignment: actor.redact(a),
+                job: Some(self.present(actor, j).await?),
+                assignment: Some(actor.redact(a)),
                 open_steps,
+                appointment: None,
             });
         }
+        for (starts_at, ends_at, a) in self.my_appointments(actor, me, from, to, MAX_DAY_ITEMS).await? {
+            out.push(DayItem {
+                starts_at,
+                ends_at,
+                assignment: None,
+                job: None,
+                open_steps: Vec::new(),
+                appointment: Some(a),
+            });
+        }
+        out.sort_by_key(|i| i.starts_at);
+        out.truncate(MAX_DAY_ITEMS as usize);
         Ok(out)
     }
 

@@ -28,8 +28,8 @@ impl<S: Store> Service<S> {
         let def = self.entity(entity)?;
         // A concurrent write took the round-robin turn or the booking this one read: decide again.
         let rec = super::exclusive::retrying(|| async {
-            let (rec, cs) = self.prepare_create(actor, def, input).await?;
-            self.commit(cs).await?;
+            let (mut rec, cs) = self.prepare_create(actor, def, input).await?;
+            self.commit(cs, Some(&mut rec)).await?;
             Ok(rec)
         })
         .await?;
@@ -306,9 +306,9 @@ impl<S: Store> Service<S> {
         let def = self.entity(entity)?;
         // A concurrent write took the booking this one read: check again.
         let rec = super::exclusive::retrying(|| async {
-            let (rec, cs) = self.prepare_update(actor, def, id, expected_version, patch).await?;
+            let (mut rec, cs) = self.prepare_update(actor, def, id, expected_version, patch).await?;
             if let Some(cs) = cs {
-                self.commit(cs).await?;
+                self.commit(cs, Some(&mut rec)).await?;
             }
             Ok(rec)
         })

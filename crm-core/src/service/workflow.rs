@@ -189,7 +189,7 @@ impl<S: Store> Service<S> {
         } else {
             next = cur.clone();
         }
-        let result = match &t.spawn {
+        let mut result = match &t.spawn {
             Some(spawn) => {
                 // The copy carries the transition's event when the original stays where it is.
                 let event = if to.is_none() { t.event } else { "" };
@@ -198,7 +198,7 @@ impl<S: Store> Service<S> {
             None => next.clone(),
         };
         self.rollups_into(actor, Some(&cur), Some(&next), &mut cs).await?;
-        self.commit(cs).await?;
+        self.commit(cs, Some(&mut result)).await?;
         let report = match t.then {
             // The authority to publish includes re-scoring every lead with the published model.
             Some(Effect::RescoreAll) => {

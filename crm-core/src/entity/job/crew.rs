@@ -39,6 +39,10 @@ fn crew_assignment() -> EntityDef {
         key: USER_ID,
         start: STARTS_AT,
         end: ENDS_AT,
+        of: "user",
+        free_when: None,
+        occurrences: None,
+        warn: None,
     });
     e.check = Some(range_in_order);
     e.indexes = vec![&[JOB_ID, STARTS_AT], &[USER_ID, STARTS_AT]];

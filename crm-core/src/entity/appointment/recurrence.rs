@@ -1,0 +1,149 @@
+//! An appointment's recurrence: an RFC 5545 `RRULE` value (`FREQ=WEEKLY;BYDAY=MO,WE;COUNT=10`)
+//! repeating its first range. The rule runs in the appointment's time zone, so a 09:00 meeting stays
+//! at 09:00 local time across a daylight-saving change; expansion is the `rrule` crate's (its zone
+//! names are chrono-tz's, the same IANA database the core bundles through jiff).
+//!
+//! Series are daily or coarser (a `SECONDLY`, `MINUTELY` or `HOURLY` appointment is refused), and
+//! expanding one reads at most [`MAX_OCCURRENCES`] occurrences from its start: a bounded series
+//! (`COUNT` or `UNTIL`) may have no more, an unbounded one is read that far.
+
+use crate::value::Timestamp;
+use rrule::RRuleSet;
+
+/// Most occurrences one series expands to (a daily series for 27 years).
+pub const MAX_OCCURRENCES: usize = 10_000;
+
+/// The end of an unbounded series.
+pub const FOREVER: Timestamp = Timestamp(253_402_300_799_000_000); // 9999-12-31T23:59:59Z
+
+/// A parsed series: the rule from the first start in its zone, and each occurrence's length.
+#[derive(Debug)]
+pub struct Series {
+    set: RRuleSet,
+    length: i64,
+    bounded: bool,
+}
+
+/// Parses `rule` (an `RRULE` value, with or without the `RRULE:` prefix) for an appointment that
+/// first runs from `starts_at` to `ends_at` in `zone` (an IANA name). The error says what is wrong.
+pub fn parse(rule: &str, starts_at: Timestamp, ends_at: Timestamp, zone: &str) -> Result<Series, String> {
+    let rule = rule.trim();
+    let rule = rule.strip_prefix("RRULE:").unwrap_or(rule);
+    if rule.is_empty() || rule.contains(['\n', '\r', ':']) {
+        return Err("expected one RRULE value such as FREQ=WEEKLY;COUNT=10".into());
+    }
+    let parts: Vec<(String, String)> = rule
+        .split(';')
+        .filter_map(|p| p.split_once('='))
+        .map(|(k, v)| (k.trim().to_ascii_uppercase(), v.trim().to_ascii_uppercase()))
+        .collect();
+    let part = |k: &str| parts.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    if matches!(part("FREQ"), Some("SECONDLY" | "MINUTELY" | "HOURLY")) {
+        return Err("a series repeats daily or less often".into());
+    }
+    let local = jiff::Timestamp::from_microsecond(starts_at.0)
+        .ok()
+        .zip(jiff::tz::TimeZone::get(zone).ok())
+        .map(|(t, z)| t.to_zoned_datetime(z).datetime().strftime("%Y%m%dT%H%M%S").to_string())
+        .ok_or_else(|| format!("unknown time zone {zone}"))?;
+    let text = format!("DTSTART;TZID={zone}:{local}\nRRULE:{rule}");
+    let set: RRuleSet = text.parse().map_err(|e: rrule::RRuleError| e.to_string())?;
+    let bounded = part("COUNT").is_some() || part("UNTIL").is_some();
+    let series = Series {
+        set,
+        length: (ends_at.0 - starts_at.0).max(0),
+        bounded,
+    };
+    if bounded && (&series.set).into_iter().nth(MAX_OCCURRENCES).is_some() {
+        return Err(format!("a series has at most {MAX_OCCURRENCES} occurrences"));
+    }
+    Ok(series)
+}
+
+impl Series {
+    /// The occurrences' starts, in order, at most [`MAX_OCCURRENCES`].
+    fn starts(&self) -> impl Iterator<Item = Timestamp> + '_ {
+        (&self.set)
+            .into_iter()
+            .take(MAX_OCCURRENCES)
+            .map(|d| Timestamp(d.timestamp() * 1_000_000 + i64::from(d.timestamp_subsec_micros())))
+    }
+
+    /// The end of the last occurrence ([`FOREVER`] for a series without `COUNT` or `UNTIL`).
+    pub fn last_end(&self) -> Timestamp {
+        if !self.bounded {
+            return FOREVER;
+        }
+        self.starts().last().map_or(FOREVER, |s| Timestamp(s.0 + self.length))
+    }
+
+    /// The occurrences overlapping `[from, to)`, as `[start, end)` ranges in time order.
+    pub fn between(&self, from: Timestamp, to: Timestamp) -> Vec<(Timestamp, Timestamp)> {
+        self.starts()
+            .take_while(|s| *s < to)
+            .map(|s| (s, Timestamp(s.0 + self.length)))
+            .filter(|(_, e)| *e > from)
+            .collect()
+    }
+
+    /// The rule as an iCalendar `RRULE` value (as parsed, normalised by the crate).
+    pub fn rule(&self) -> String {
+        self.set.get_rrule().first().map(|r| r.to_string()).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(s: &str) -> Timestamp {
+        Timestamp::parse(s).unwrap()
+    }
+
+    #[test]
+    fn a_weekly_meeting_keeps_its_local_hour_across_the_autumn_change() {
+        // 09:00 in Berlin: 07:00 UTC in summer time, 08:00 UTC after 25 October 2026.
+        let s = parse(
+            "FREQ=WEEKLY;COUNT=3",
+            at("2026-10-20T07:00:00Z"),
+            at("2026-10-20T08:00:00Z"),
+            "Europe/Berlin",
+        )
+        .unwrap();
+        let got = s.between(at("2026-01-01T00:00:00Z"), at("2027-01-01T00:00:00Z"));
+        assert_eq!(
+            got,
+            [
+                (at("2026-10-20T07:00:00Z"), at("2026-10-20T08:00:00Z")),
+                (at("2026-10-27T08:00:00Z"), at("2026-10-27T09:00:00Z")),
+                (at("2026-11-03T08:00:00Z"), at("2026-11-03T09:00:00Z")),
+            ]
+        );
+        assert_eq!(s.last_end(), at("2026-11-03T09:00:00Z"));
+        assert!(s.rule().contains("FREQ=WEEKLY"), "{}", s.rule());
+    }
+
+    #[test]
+    fn between_keeps_only_overlapping_occurrences() {
+        let s = parse(
+            "RRULE:FREQ=DAILY",
+            at("2026-03-01T10:00:00Z"),
+            at("2026-03-01T11:00:00Z"),
+            "UTC",
+        )
+        .unwrap();
+        let got = s.between(at("2026-03-03T10:30:00Z"), at("2026-03-05T10:00:00Z"));
+        assert_eq!(got.len(), 2, "the 3rd (running at 10:30) and the 4th: {got:?}");
+        assert_eq!(s.last_end(), FOREVER);
+    }
+
+    #[test]
+    fn bad_rules_are_refused_with_a_reason() {
+        let (s, e) = (at("2026-03-01T10:00:00Z"), at("2026-03-01T11:00:00Z"));
+        assert!(parse("FREQ=HOURLY", s, e, "UTC").unwrap_err().contains("daily"));
+        assert!(parse("FREQ=SOMETIMES", s, e, "UTC").is_err());
+        assert!(parse("FREQ=DAILY\nX-INJECT:1", s, e, "UTC").is_err());
+        assert!(parse("FREQ=DAILY;COUNT=20000", s, e, "UTC").is_err());
+        assert!(parse("FREQ=DAILY", s, e, "Mars/Olympus").unwrap_err().contains("zone"));
+    }
+}
