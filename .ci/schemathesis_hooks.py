@@ -154,7 +154,7 @@ _STORED_STATE = {
     "pending_freeze",  # one freeze that has not ended per membership
     "self_approval",  # the submitter of a quote may not approve it
     "approval_level",  # the approver's role is below the quote's approval level
-    "overlap",  # a crew member already booked for those hours on another job
+    "overlap",  # a user already booked for those hours (a crew assignment, an appointment)
     "no_crew",  # a job starts with a stored crew
     "open_steps",  # a job completes with its stored required steps done
     "unsigned",  # a job that needs the customer's signature completes with it
@@ -213,10 +213,23 @@ EXCUSED_FIELD_ERRORS = [
         lambda path, case, e: (_field(e), e.get("code")) in (("status", "invalid_option"), ("line_count", "required")),
     ),
     (
-        # An organization's `timezone` is a name of the IANA zone database the core bundles
-        # (`America/Denver`); the document types it as text rather than listing ~600 names.
+        # An organization's `timezone` and an appointment's `time_zone` are names of the IANA zone
+        # database the core bundles (`America/Denver`); the document types them as text rather
+        # than listing ~600 names.
         "IANA time-zone names",
-        lambda path, case, e: (_field(e), e.get("code")) == ("timezone", "invalid_option"),
+        lambda path, case, e: (_field(e), e.get("code")) in (("timezone", "invalid_option"), ("time_zone", "invalid_option")),
+    ),
+    (
+        # An appointment's `recurrence` is an RFC 5545 RRULE value (`FREQ=WEEKLY;COUNT=10`), a
+        # grammar of its own; the document types it as text.
+        "RFC 5545 recurrence rules",
+        lambda path, case, e: (_field(e), e.get("code")) == ("recurrence", "invalid_format"),
+    ),
+    (
+        # An appointment list's range ends after it starts and spans at most 400 days: a rule
+        # between two query parameters.
+        "appointment list ranges",
+        lambda path, case, e: path.endswith("/calendar/appointments") and _field(e) == "to",
     ),
     (
         # Tenant-defined custom fields (`custom.KEY`) exist per tenant, in stored state.
@@ -255,7 +268,11 @@ EXCUSED_FIELD_ERRORS = [
             ("measure", "required"),
             ("amount", "required"),
             ("checklist", "required"),
+            # a cancellation (of a job, an appointment) says why
+            ("cancel_reason", "required"),
         )
+        # an appointment's attendee is a user or a contact, not both
+        or ("appointment" in path and (_field(e), e.get("code")) in (("user_id", "required"), ("contact_id", "invalid_format")))
         or ("/routing_rules" in path and _field(e) in ("user_id", "team_id", "territories") and e.get("code") == "required"),
     ),
     (

@@ -20,6 +20,7 @@ pub mod config;
 mod conn;
 pub mod error;
 pub mod extract;
+mod ics;
 pub mod idempotency;
 pub mod metrics;
 pub mod middleware;
@@ -61,6 +62,7 @@ pub fn api<S: ServerStore>(cfg: &Config) -> (Api<S>, Arc<Json>) {
     api = routes::quotes::routes(api);
     api = routes::memberships::routes(api);
     api = routes::field_work::routes(api);
+    api = routes::calendar::routes(api);
     api = routes::analytics::routes(api);
     for def in entity::all() {
         if def.exposure == Exposure::Internal || def.name == "organization" {

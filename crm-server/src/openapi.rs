@@ -440,6 +440,39 @@ fn fixed_schemas(out: &mut Map<String, Json>) {
             ),
         ),
         (
+            "AppointmentPage",
+            object(
+                vec![
+                    (
+                        "items",
+                        json!({"type": "array", "items": object(vec![
+                            ("appointment", record_ref("appointment")),
+                            ("occurrences", json!({"type": "array", "items": object(vec![
+                                ("starts_at", time()),
+                                ("ends_at", time()),
+                            ], &["starts_at", "ends_at"])})),
+                        ], &["appointment", "occurrences"])}),
+                    ),
+                    ("next_cursor", nullable(s("string"))),
+                ],
+                &["items", "next_cursor"],
+            ),
+        ),
+        (
+            "CreatedCalendarFeed",
+            object(
+                vec![
+                    ("token", json!({"type": "string", "description": "Shown once"})),
+                    (
+                        "url",
+                        json!({"type": "string", "description": "The feed's path, with the token"}),
+                    ),
+                    ("calendar_feed", record_ref("calendar_feed")),
+                ],
+                &["token", "url", "calendar_feed"],
+            ),
+        ),
+        (
             "CreatedWebhook",
             object(
                 vec![
@@ -554,10 +587,11 @@ fn fixed_schemas(out: &mut Map<String, Json>) {
                         json!({"type": "array", "items": object(vec![
                             ("starts_at", time()),
                             ("ends_at", time()),
-                            ("assignment", record_ref("crew_assignment")),
-                            ("job", record_ref("job")),
+                            ("assignment", nullable(record_ref("crew_assignment"))),
+                            ("job", nullable(record_ref("job"))),
                             ("open_steps", json!({"type": "array", "items": record_ref("job_step")})),
-                        ], &["starts_at", "ends_at", "assignment", "job", "open_steps"])}),
+                            ("appointment", nullable(record_ref("appointment"))),
+                        ], &["starts_at", "ends_at", "assignment", "job", "open_steps", "appointment"])}),
                     ),
                 ],
                 &["date", "items"],

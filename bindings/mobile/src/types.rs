@@ -168,18 +168,21 @@ pub struct ChildRecords {
     pub items: Vec<CrmRecord>,
 }
 
-/// One crew assignment of the user's day (`Crm.my_day`).
+/// One item of the user's day (`Crm.my_day`): a crew assignment with its job, or an occurrence of
+/// an appointment.
 #[derive(Debug, Clone, uniffi::Record)]
 pub struct DayItem {
     /// RFC 3339.
     pub starts_at: String,
     pub ends_at: String,
-    /// The assignment (its `role` on the job).
-    pub assignment: CrmRecord,
-    /// The job: address, window, truck, status, notes.
-    pub job: CrmRecord,
+    /// The assignment (its `role` on the job); `None` for an appointment.
+    pub assignment: Option<CrmRecord>,
+    /// The job: address, window, truck, status, notes; `None` for an appointment.
+    pub job: Option<CrmRecord>,
     /// The job's steps not done or skipped yet, in order.
     pub open_steps: Vec<CrmRecord>,
+    /// The appointment (title, place, attendees); `None` for an assignment.
+    pub appointment: Option<CrmRecord>,
 }
 
 impl From<crm_core::service::DayItem> for DayItem {
@@ -187,9 +190,10 @@ impl From<crm_core::service::DayItem> for DayItem {
         DayItem {
             starts_at: i.starts_at.to_rfc3339(),
             ends_at: i.ends_at.to_rfc3339(),
-            assignment: i.assignment.into(),
-            job: i.job.into(),
+            assignment: i.assignment.map(CrmRecord::from),
+            job: i.job.map(CrmRecord::from),
             open_steps: i.open_steps.into_iter().map(CrmRecord::from).collect(),
+            appointment: i.appointment.map(CrmRecord::from),
         }
     }
 }

@@ -794,8 +794,8 @@ impl Database {
         to_json_string(&r)
     }
 
-    /// The acting user's crew assignments of a day (`YYYY-MM-DD`; default the tenant's today), as
-    /// JSON: each with its job and open steps.
+    /// The acting user's day (`YYYY-MM-DD`; default the tenant's today), as JSON, in time order:
+    /// crew assignments, each with its job and open steps, and appointment occurrences.
     #[pyo3(signature = (date=None))]
     fn my_day(&self, py: Python<'_>, date: Option<&str>) -> PyResult<String> {
         let day = date.map(|s| parse_day("date", s)).transpose()?;
@@ -803,9 +803,11 @@ impl Database {
         let out: Vec<serde_json::Value> = items
             .iter()
             .map(|i| {
+                let one = |r: &Option<crm_core::record::Record>| r.as_ref().map(|r| r.to_json());
                 serde_json::json!({"starts_at": i.starts_at, "ends_at": i.ends_at,
-                    "assignment": i.assignment.to_json(), "job": i.job.to_json(),
-                    "open_steps": i.open_steps.iter().map(|r| r.to_json()).collect::<Vec<_>>()})
+                    "assignment": one(&i.assignment), "job": one(&i.job),
+                    "open_steps": i.open_steps.iter().map(|r| r.to_json()).collect::<Vec<_>>(),
+                    "appointment": one(&i.appointment)})
             })
             .collect();
         to_json_string(&out)

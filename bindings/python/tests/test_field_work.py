@@ -29,8 +29,25 @@ def test_a_crew_members_day_steps_and_report(own_demo):
     )
     assert job["required_open"] == 2
 
+    # An appointment after the job shows in the same day, in time order; one over the job is refused.
+    appointments = admin.entity("appointment")
+    appointments.create(
+        title="Quote visit",
+        starts_at="2031-03-04T13:00:00Z",
+        ends_at="2031-03-04T14:00:00Z",
+        appointment_attendees=[{"user_id": tech.user_id}],
+    )
+    with pytest.raises(crm.ValidationError) as e:
+        appointments.create(
+            title="Clash",
+            starts_at="2031-03-04T11:00:00Z",
+            ends_at="2031-03-04T12:30:00Z",
+            appointment_attendees=[{"user_id": tech.user_id}],
+        )
+    assert [(f.path, f.code) for f in e.value.fields] == [("attendee_user_ids", "overlap")]
+
     day = tech.my_day(DAY)
-    assert [i["job"]["title"] for i in day] == ["Cleo to Elm St"]
+    assert [(i["job"] or i["appointment"])["title"] for i in day] == ["Cleo to Elm St", "Quote visit"]
     assert [s["name"] for s in day[0]["open_steps"]] == ["Load", "Drive", "Photos"]
 
     jobs, steps = tech.entity("job"), tech.entity("job_step")

@@ -43,8 +43,9 @@ fn day_json(date: Option<time::Date>, items: &[DayItem]) -> Json {
     let items: Vec<Json> = items
         .iter()
         .map(|i| {
-            json!({"starts_at": i.starts_at, "ends_at": i.ends_at, "assignment": i.assignment.to_json(),
-                "job": i.job.to_json(), "open_steps": rows(&i.open_steps)})
+            let one = |r: &Option<Record>| r.as_ref().map_or(Json::Null, Record::to_json);
+            json!({"starts_at": i.starts_at, "ends_at": i.ends_at, "assignment": one(&i.assignment),
+                "job": one(&i.job), "open_steps": rows(&i.open_steps), "appointment": one(&i.appointment)})
         })
         .collect();
     json!({"date": date.map(|d| d.to_string()), "items": items})
@@ -92,8 +93,9 @@ pub fn routes<S: ServerStore>(api: Api<S>) -> Api<S> {
             "/api/v1/field/my-day",
             "my_day",
             "field_work",
-            "The caller's crew assignments of a day in time order, each with its job and the job's open \
-             steps (jobs cancelled since are left out)",
+            "The caller's day in time order: their crew assignments, each with its job and the job's open \
+             steps, and the occurrences of their appointments (jobs cancelled since, and cancelled or \
+             missed appointments, are left out)",
         )
         .query(
             "date",

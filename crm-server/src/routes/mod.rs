@@ -4,6 +4,7 @@ pub mod admin;
 pub mod aggregates;
 pub mod analytics;
 pub mod auth;
+pub mod calendar;
 pub mod compliance;
 pub mod field_work;
 pub mod leads;

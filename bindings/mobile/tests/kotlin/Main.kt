@@ -267,7 +267,7 @@ fun main(): Unit = runBlocking {
                 val day = tech.myDay(null)
                 check(day.size == 1 && day[0].openSteps.first().json.contains("\"name\":\"Load\""), "the day: $day")
                 check(day[0].openSteps.size == 3, "three open steps")
-                val job = day[0].job
+                val job = day[0].job!!
                 val (load, drive) = day[0].openSteps
                 val done = tech.transition("job_step", load.id, load.version, "complete", null)
                 check(done.json.contains("\"completed_by\":\"$techId\""), "stamped by the core: ${done.json}")

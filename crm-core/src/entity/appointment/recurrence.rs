@@ -20,6 +20,8 @@ pub const FOREVER: Timestamp = Timestamp(253_402_300_799_000_000); // 9999-12-31
 #[derive(Debug)]
 pub struct Series {
     set: RRuleSet,
+    /// The rule as given (upper case, without the `RRULE:` prefix).
+    rule: String,
     length: i64,
     bounded: bool,
 }
@@ -51,6 +53,7 @@ pub fn parse(rule: &str, starts_at: Timestamp, ends_at: Timestamp, zone: &str) -
     let bounded = part("COUNT").is_some() || part("UNTIL").is_some();
     let series = Series {
         set,
+        rule: rule.to_ascii_uppercase(),
         length: (ends_at.0 - starts_at.0).max(0),
         bounded,
     };
@@ -86,9 +89,9 @@ impl Series {
             .collect()
     }
 
-    /// The rule as an iCalendar `RRULE` value (as parsed, normalised by the crate).
-    pub fn rule(&self) -> String {
-        self.set.get_rrule().first().map(|r| r.to_string()).unwrap_or_default()
+    /// The rule as an iCalendar `RRULE` value (as given, in upper case).
+    pub fn rule(&self) -> &str {
+        &self.rule
     }
 }
 
