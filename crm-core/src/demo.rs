@@ -563,6 +563,7 @@ pub async fn load_moving<S: Store>(store: S, ids: Arc<dyn IdGen>, now: Timestamp
     }
     let customers: Vec<Id> = customers.iter().map(|(c, _)| *c).collect();
     journeys(&svc, &clock, &mut rng, &manager, &crew_members, &customers, now).await?;
+    appointments(&svc, &clock, &manager, &crew_members, &customers, now).await?;
     clock.set(now);
     Ok(DemoTenant { tenant: org.id, users })
 }
@@ -688,6 +689,64 @@ async fn journeys<S: Store>(
                 .await?;
             clock.set(from.plus_minutes(200));
             svc.transition(lead, "job", job.id, job.version, "complete", &Map::new())
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// The crew's appointments: a weekly briefing of the whole crew on Mondays at 07:00 (before the
+/// morning jobs), and a pre-move survey at a customer's home every evening at 17:30 (after the
+/// afternoon jobs) from three days ago to four days ahead, the past ones completed.
+async fn appointments<S: Store>(
+    svc: &Service<S>,
+    clock: &FixedClock,
+    manager: &Actor,
+    crew: &[Actor],
+    customers: &[Id],
+    now: Timestamp,
+) -> Result<()> {
+    let zone = crate::computed::org_zone(Some(&svc.org(manager.tenant).await?));
+    let today = crate::computed::local_date(now, &zone);
+    let first_monday = today.saturating_sub(time::Duration::days(
+        i64::from(today.weekday().number_days_from_monday()) + 7,
+    ));
+    let monday = crate::computed::day_start(first_monday, &zone);
+    clock.set(now.plus_days(-10));
+    let everyone: Vec<Json> = crew
+        .iter()
+        .filter_map(|a| a.user_id)
+        .map(|u| json!({"user_id": u.to_string(), "response": "accepted"}))
+        .collect();
+    svc.create(
+        manager,
+        "appointment",
+        &obj(
+            json!({"title": "Crew briefing", "place": "Depot", "recurrence": "FREQ=WEEKLY;BYDAY=MO;COUNT=8",
+            "starts_at": monday.plus_hours(7), "ends_at": monday.plus_minutes(7 * 60 + 30),
+            "appointment_attendees": everyone}),
+        ),
+    )
+    .await?;
+    for (i, offset) in (-3i64..=4).enumerate() {
+        let date = today.saturating_add(time::Duration::days(offset));
+        let at = crate::computed::day_start(date, &zone).plus_minutes(17 * 60 + 30);
+        let surveyor = &crew[4 % crew.len()];
+        let customer = customers[i % customers.len()];
+        clock.set(now.plus_days(-10).plus_minutes(i as i64));
+        let a = svc
+            .create(
+                manager,
+                "appointment",
+                &obj(json!({"title": "Pre-move survey", "contact_id": customer.to_string(),
+                    "starts_at": at, "ends_at": at.plus_hours(1),
+                    "appointment_attendees": [{"user_id": surveyor.user_id.map(|u| u.to_string())},
+                        {"contact_id": customer.to_string()}]})),
+            )
+            .await?;
+        if offset < 0 {
+            clock.set(at.plus_hours(1));
+            svc.transition(surveyor, "appointment", a.id, a.version, "complete", &Map::new())
                 .await?;
         }
     }
@@ -1067,6 +1126,19 @@ mod tests {
         ))
         .unwrap();
         assert_eq!(crew.len(), 2 * jobs.len());
+        // A weekly briefing and a survey a day, beside the journeys without a clash.
+        let appointments = pollster::block_on(store.query(
+            demo.tenant,
+            &crate::entity::APPOINTMENT,
+            &crate::query::StoreQuery::by_id(Filter::All, 1000),
+        ))
+        .unwrap();
+        assert_eq!(appointments.len(), 9);
+        assert!(
+            appointments
+                .iter()
+                .all(|a| a.get("overlap_warning").is_none_or(|v| v.is_null()))
+        );
         for (i, a) in crew.iter().enumerate() {
             let at = |r: &Record, f: &str| r.get(f).and_then(crate::value::Value::as_timestamp);
             let range = |r: &Record| (r.id_of("user_id"), at(r, "starts_at"), at(r, "ends_at"));

@@ -332,6 +332,8 @@ pub mod doc_blocks {
     pub struct Adr0010;
     #[doc = include_str!("../../docs/adr/0011-exclusive-ranges-by-a-booking-row.md")]
     pub struct Adr0011;
+    #[doc = include_str!("../../docs/adr/0012-calendar-feeds-by-a-revocable-token.md")]
+    pub struct Adr0012;
 }
 
 #[cfg(test)]

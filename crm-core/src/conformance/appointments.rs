@@ -117,6 +117,19 @@ pub fn appointments_recur_in_their_zone_and_show_in_my_day<S: Store>(store: S) {
             (at("2025-10-28T09:00:00Z"), false, true)
         ]
     );
+    // Half an hour before that occurrence it falls due (a reminder), once.
+    f.clock.set(at("2025-10-28T07:30:00Z"));
+    let fired = block(f.svc.fire_due(f.tenant)).unwrap();
+    let reminders: Vec<_> = fired.iter().filter(|i| i.entity == "appointment").collect();
+    assert_eq!(reminders.len(), 1, "{fired:?}");
+    assert!(reminders[0].key.ends_with("2025-10-28T08:00:00Z"), "{:?}", reminders[0]);
+    assert!(
+        block(f.svc.fire_due(f.tenant))
+            .unwrap()
+            .iter()
+            .all(|i| i.entity != "appointment")
+    );
+    f.clock.set(NOW);
     // A cancelled appointment leaves the day.
     block(f.svc.transition(
         &f.admin,

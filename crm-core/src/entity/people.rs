@@ -95,6 +95,12 @@ fn organization() -> EntityDef {
             .default(super::appointment::OverlapPolicy::Refuse.key())
             .since(super::appointment::SINCE),
     );
+    e = e.field(
+        F::new(super::appointment::REMINDER_MINUTES, T::Integer)
+            .range(Some(0), Some(7 * 24 * 60))
+            .default(super::appointment::DEFAULT_REMINDER_MINUTES)
+            .since(super::appointment::SINCE),
+    );
     e.check = Some(check_settings);
     // A tenant is created by the platform's own use case (`Service::create_organization`).
     e.exposure = Exposure::Managed;

@@ -25,6 +25,7 @@ use super::{EntityRules, declare, keyed_enum};
 use crate::access::Action;
 use crate::computed::ComputeCtx;
 use crate::error::{FieldError, Result, codes};
+use crate::query::{Filter, Op};
 use crate::record::Record;
 use crate::schema::{EntityDef, Exclusive, FieldDef as F, Overlaps};
 use crate::value::{FieldType as T, Timestamp, Value};
@@ -59,6 +60,14 @@ keyed_enum!(
 
 /// The organization setting holding the [`OverlapPolicy`].
 pub const OVERLAP_POLICY: &str = "appointment_overlap";
+
+/// The organization setting: how many minutes before an occurrence starts it falls due
+/// (`appointment.approaching`, for reminders through SSE and webhooks).
+pub const REMINDER_MINUTES: &str = "appointment_reminder_minutes";
+pub const DEFAULT_REMINDER_MINUTES: i64 = 60;
+
+/// The due kind of an approaching occurrence.
+pub const APPROACHING_DUE_KIND: &str = "approaching";
 
 /// Field names of an appointment.
 pub mod fields {
@@ -130,6 +139,20 @@ fn appointment() -> EntityDef {
     e.check = Some(check_appointment);
     e.indexes = vec![&[STARTS_AT], &[SERIES_ENDS_AT], &[LEAD_ID], &[CONTACT_ID], &[JOB_ID]];
     e.workflow = Some(&APPOINTMENT_WORKFLOW);
+    // Each occurrence falls due once, `appointment_reminder_minutes` before it starts.
+    e.due.push(crate::due::DueDef {
+        kind: APPROACHING_DUE_KIND,
+        select: |cx| {
+            let soon = Timestamp(cx.now.0 + reminder_micros(cx));
+            let free = FREE_STATES.iter().map(|s| Filter::eq(STATUS, Value::from(*s)));
+            Filter::and([
+                Filter::cmp(STARTS_AT, Op::Le, Value::Timestamp(soon)),
+                Filter::cmp(SERIES_ENDS_AT, Op::Gt, Value::Timestamp(cx.now)),
+                Filter::Not(Box::new(Filter::Or(free.collect()))),
+            ])
+        },
+        occurrence: |r, cx| next_start_within(r, cx.now, Timestamp(cx.now.0 + reminder_micros(cx))),
+    });
     e.exclusive = Some(Exclusive {
         key: ATTENDEE_USER_IDS,
         start: STARTS_AT,
@@ -229,6 +252,22 @@ pub fn occurrences(r: &Record, from: Timestamp, to: Timestamp) -> Vec<(Timestamp
             _ => Vec::new(),
         },
     }
+}
+
+fn reminder_micros(cx: &ComputeCtx) -> i64 {
+    cx.setting_i64(REMINDER_MINUTES, DEFAULT_REMINDER_MINUTES).max(0) * 60_000_000
+}
+
+/// The first occurrence starting in `[now, until]`, as the key of its reminder (its start).
+fn next_start_within(r: &Record, now: Timestamp, until: Timestamp) -> Option<String> {
+    if r.str(STATUS).is_some_and(|s| FREE_STATES.contains(&s)) {
+        return None;
+    }
+    occurrences(r, now, Timestamp(until.0 + 1))
+        .into_iter()
+        .map(|(s, _)| s)
+        .find(|s| *s >= now && *s <= until)
+        .map(Timestamp::to_rfc3339)
 }
 
 /// It ends after it starts, its zone exists and its recurrence parses.
@@ -333,6 +372,31 @@ mod tests {
         assert_eq!(a.str(TIME_ZONE), Some("UTC"));
         assert_eq!(at(&a, SERIES_ENDS_AT), Timestamp::parse("2026-10-27T08:00:00Z"));
         assert_eq!(occurrences(&a, Timestamp(0), recurrence::FOREVER).len(), 2);
+    }
+
+    #[test]
+    fn each_occurrence_falls_due_once_before_it_starts() {
+        let mut a = rec(&APPOINTMENT, 1);
+        a.set(STARTS_AT, Timestamp::parse("2026-03-02T09:00:00Z").unwrap());
+        a.set(ENDS_AT, Timestamp::parse("2026-03-02T10:00:00Z").unwrap());
+        a.set(RECURRENCE, "FREQ=DAILY;COUNT=3");
+        a.set(TIME_ZONE, "UTC");
+        a.set(STATUS, "scheduled");
+        let cx = ComputeCtx::new(Timestamp::parse("2026-03-03T08:15:00Z").unwrap(), None);
+        let key = (APPOINTMENT.due[0].occurrence)(&a, &cx);
+        assert_eq!(
+            key.as_deref(),
+            Some("2026-03-03T09:00:00Z"),
+            "the second day's, 45 minutes ahead"
+        );
+        let early = ComputeCtx::new(Timestamp::parse("2026-03-03T07:30:00Z").unwrap(), None);
+        assert_eq!(
+            (APPOINTMENT.due[0].occurrence)(&a, &early),
+            None,
+            "not within the hour yet"
+        );
+        a.set(STATUS, "cancelled");
+        assert_eq!((APPOINTMENT.due[0].occurrence)(&a, &cx), None);
     }
 
     #[test]
