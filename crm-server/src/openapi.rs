@@ -855,6 +855,19 @@ pub fn document(ops: &[Op]) -> Json {
             key["pattern"] = json!("^[a-z][a-z0-9_]*$");
         }
     }
+    // A job made from a quote takes any job input but the quote and its customer (the core's rule
+    // in `job::from_quote`), none of it required.
+    if let Some(mut from_quote) = schemas.get("JobInput").cloned() {
+        if let Some(props) = from_quote["properties"].as_object_mut() {
+            for f in crm_core::entity::job::from_quote::FIXED {
+                props.remove(*f);
+            }
+        }
+        if let Some(o) = from_quote.as_object_mut() {
+            o.remove("required");
+        }
+        schemas.insert("JobFromQuote".into(), from_quote);
+    }
     let mut paths = Map::new();
     for op in ops {
         let entry = paths.entry(op.path.clone()).or_insert_with(|| json!({}));
