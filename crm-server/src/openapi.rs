@@ -629,7 +629,7 @@ fn fixed_schemas(out: &mut Map<String, Json>) {
                     ),
                     (
                         "check_ins_by_hour",
-                        json!({"type": "array", "description": "7 weekdays (Monday first) of 24 hourly counts, UTC", "items": {"type": "array", "items": s("integer")}}),
+                        json!({"type": "array", "description": "7 weekdays (Monday first) of 24 hourly counts, in the tenant's time zone", "items": {"type": "array", "items": s("integer")}}),
                     ),
                 ],
                 &[
