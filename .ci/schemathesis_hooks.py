@@ -158,6 +158,8 @@ _STORED_STATE = {
     "no_crew",  # a job starts with a stored crew
     "open_steps",  # a job completes with its stored required steps done
     "unsigned",  # a job that needs the customer's signature completes with it
+    "not_accepted",  # a job is made from a stored quote that is accepted
+    "already_has_job",  # a quote has at most one stored job that is not cancelled
 }
 
 # Whole refusals excused because JSON Schema cannot state the rule: (name, predicate over the

@@ -826,7 +826,9 @@ pub async fn load_esports<S: Store>(
             .await?;
         plans.push((p.id, *days, *price));
     }
-    let today = now.date();
+    // Where each client stands is decided on the tenant's day (Berlin's), not UTC's.
+    let zone = crate::computed::org_zone(Some(&org));
+    let today = crate::computed::local_date(now, &zone);
     let day = |n: i64| today.saturating_add(time::Duration::days(n));
     let langs = ["de", "de", "de", "en", "en", "tr", "pl", "es"];
     let mut cards = Vec::with_capacity(clients);
@@ -895,7 +897,9 @@ pub async fn load_esports<S: Store>(
             let visits = if weekend { 30 } else { 16 } + rng.index(10);
             for _ in 0..visits {
                 let hour = [14, 15, 16, 17, 17, 18, 18, 19, 19, 20, 20, 21, 22][rng.index(13)];
-                let at = Timestamp(Timestamp::from_date(date).0 + (hour * 3600 + rng.below(3600) as i64) * 1_000_000);
+                // The centre's hours, in its time zone.
+                let opens = crate::computed::day_start(date, &zone);
+                let at = Timestamp(opens.0 + (hour * 3600 + rng.below(3600) as i64) * 1_000_000);
                 clock.set(at);
                 let card = cards[rng.index(cards.len())].clone();
                 let input = CheckInInput {
@@ -1045,7 +1049,7 @@ mod tests {
         assert_eq!(by_status.iter().map(|(_, n)| n).sum::<usize>(), 120, "{by_status:?}");
         assert_eq!(count("external_id:500001", "contact"), 1);
         assert!(demo.user("kiosk").is_some() && demo.user("staff").is_some());
-        let numbers = pollster::block_on(svc.membership_numbers(&admin, Some(now.date()))).unwrap();
+        let numbers = pollster::block_on(svc.membership_numbers(&admin, None)).unwrap();
         assert!(numbers.active_members > 0 && numbers.expiring_30_days > 0);
         let days_with_visits = numbers.check_ins_per_day.iter().filter(|d| d.check_ins > 0).count();
         assert!(
@@ -1060,12 +1064,59 @@ mod tests {
         // The same seed gives the same centre.
         let (store2, demo2) = load();
         let svc2 = Service::new(store2, Arc::new(FixedClock::new(now)), Arc::new(SeqIds::default()));
-        let again =
-            pollster::block_on(svc2.membership_numbers(&Actor::system(demo2.tenant), Some(now.date()))).unwrap();
+        let again = pollster::block_on(svc2.membership_numbers(&Actor::system(demo2.tenant), None)).unwrap();
         assert_eq!(
             serde_json::to_value(&numbers).unwrap(),
             serde_json::to_value(&again).unwrap()
         );
+    }
+
+    /// The centre's clients stand where the demo puts them on the tenant's day: loaded at 23:30 UTC
+    /// (00:30 the next day in Berlin) and at noon of that Berlin day, the memberships and the status
+    /// counts are the same. (On the UTC day the late load's dates were a day early: a membership
+    /// meant to end today had already expired.)
+    #[test]
+    fn the_esports_centre_is_laid_out_on_the_tenants_day() {
+        let standing = |at: &str| {
+            let now = Timestamp::parse(at).unwrap();
+            let store = Arc::new(MemoryStore::new());
+            let demo = pollster::block_on(load_esports(store.clone(), Arc::new(SeqIds::default()), now, 60)).unwrap();
+            let svc = Service::new(
+                store.clone(),
+                Arc::new(FixedClock::new(now)),
+                Arc::new(SeqIds::default()),
+            );
+            let admin = Actor::system(demo.tenant);
+            let q = crate::query::StoreQuery::by_id(Filter::All, 1000);
+            let rows = pollster::block_on(store.query(demo.tenant, &crate::entity::MEMBERSHIP, &q)).unwrap();
+            let mut spans: Vec<String> = rows
+                .iter()
+                .map(|m| format!("{:?}..{:?}", m.get("starts_on"), m.get("ends_on")))
+                .collect();
+            spans.sort();
+            let statuses: Vec<(&str, usize)> = crate::entity::membership::status::CLIENT_STATUSES
+                .iter()
+                .map(|s| {
+                    let req = crate::query::ListRequest {
+                        q: Some(format!("membership:{s}")),
+                        limit: Some(500),
+                        ..Default::default()
+                    };
+                    (
+                        *s,
+                        pollster::block_on(svc.list(&admin, "contact", &req))
+                            .unwrap()
+                            .items
+                            .len(),
+                    )
+                })
+                .collect();
+            (spans, statuses)
+        };
+        let late = standing("2026-03-02T23:30:00Z");
+        let noon = standing("2026-03-03T11:00:00Z");
+        assert_eq!(late.0, noon.0, "the same membership dates");
+        assert_eq!(late.1, noon.1, "the same standing");
     }
 
     #[test]

@@ -76,6 +76,10 @@ pub mod codes {
     pub const OPEN_STEPS: &str = "open_steps";
     /// A job whose type requires the customer's signature cannot complete without it.
     pub const UNSIGNED: &str = "unsigned";
+    /// A job is made only from an accepted quote.
+    pub const NOT_ACCEPTED: &str = "not_accepted";
+    /// A quote has at most one job that is not cancelled.
+    pub const ALREADY_HAS_JOB: &str = "already_has_job";
 }
 
 /// Every failure of a use case. `code()` is the stable contract with adapters; [`Error::details`] is

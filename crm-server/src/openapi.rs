@@ -663,7 +663,7 @@ fn fixed_schemas(out: &mut Map<String, Json>) {
                     ),
                     (
                         "check_ins_by_hour",
-                        json!({"type": "array", "description": "7 weekdays (Monday first) of 24 hourly counts, UTC", "items": {"type": "array", "items": s("integer")}}),
+                        json!({"type": "array", "description": "7 weekdays (Monday first) of 24 hourly counts, in the tenant's time zone", "items": {"type": "array", "items": s("integer")}}),
                     ),
                 ],
                 &[
@@ -888,6 +888,19 @@ pub fn document(ops: &[Op]) -> Json {
         if let Some(key) = schemas.get_mut(name).and_then(|s| s["properties"].get_mut("key")) {
             key["pattern"] = json!("^[a-z][a-z0-9_]*$");
         }
+    }
+    // A job made from a quote takes any job input but the quote and its customer (the core's rule
+    // in `job::from_quote`), none of it required.
+    if let Some(mut from_quote) = schemas.get("JobInput").cloned() {
+        if let Some(props) = from_quote["properties"].as_object_mut() {
+            for f in crm_core::entity::job::from_quote::FIXED {
+                props.remove(*f);
+            }
+        }
+        if let Some(o) = from_quote.as_object_mut() {
+            o.remove("required");
+        }
+        schemas.insert("JobFromQuote".into(), from_quote);
     }
     let mut paths = Map::new();
     for op in ops {

@@ -127,3 +127,126 @@ async fn a_journey_from_dispatch_to_completion() {
     let stranger = env.get(&format!("/api/v1/jobs/{id}"), env.b.token("field_tech")).await;
     assert_eq!(stranger.status, 404);
 }
+
+/// A quote accepted over HTTP becomes a job with `POST /api/v1/quotes/{id}/job`: 201 with the job,
+/// its template steps and a Location; a second one, a quote that is not accepted, a customer in the
+/// body and a stranger are refused with nothing written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_from_an_accepted_quote() {
+    let env = Env::start().await;
+    let (admin, sales, tech) = (env.a.token("admin"), env.a.token("sales"), env.a.token("field_tech"));
+    let t = env
+        .post(
+            "/api/v1/job_templates",
+            admin,
+            json!({"job_type": "reroof", "steps": [{"name": "Tear off"}, {"name": "Shingle"}]}),
+        )
+        .await;
+    assert_eq!(t.status, 201, "{}", t.text);
+    let c = env
+        .post(
+            "/api/v1/contacts",
+            sales,
+            json!({"first_name": "Quinn", "address_line": "9 Oak Rd", "city": "Denver"}),
+        )
+        .await;
+    let body = json!({"title": "New roof", "contact_id": c.body["id"], "valid_until": "2099-12-31",
+        "quote_lines": [{"description": "Shingles", "quantity": "10", "unit_price": "150.00"}]});
+    let q = env.post("/api/v1/quotes", sales, body).await;
+    assert_eq!(q.status, 201, "{}", q.text);
+    let path = format!("/api/v1/quotes/{}/job", q.body["id"].as_str().unwrap());
+
+    // Sent, not accepted: 422 not_accepted, nothing written.
+    let mut q = q.body;
+    for name in ["submit", "send"] {
+        let r = transition(&env, sales, "quotes", &q, name, json!({})).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        q = r.body;
+    }
+    let before = env.writes(env.a.id).await;
+    let early = env.post(&path, sales, json!({})).await;
+    assert_eq!(
+        (early.status, early.body["errors"][0]["code"].as_str()),
+        (422, Some("not_accepted")),
+        "{}",
+        early.text
+    );
+    assert_eq!(env.writes(env.a.id).await, before, "refusals write nothing");
+
+    let q = transition(&env, sales, "quotes", &q, "accept", json!({})).await.body;
+    // A technician may not make jobs; another tenant does not see the quote.
+    assert_eq!(env.post(&path, tech, json!({})).await.status, 403);
+    assert_eq!(env.post(&path, env.b.token("admin"), json!({})).await.status, 404);
+    // The customer is the quote's.
+    let bad = env.post(&path, sales, json!({"contact_id": c.body["id"]})).await;
+    assert_eq!(
+        (bad.status, bad.body["errors"][0]["code"].as_str()),
+        (422, Some("read_only"))
+    );
+
+    // No body at all makes the job from the quote alone; overrides in a body win.
+    let job = env
+        .call(
+            "POST",
+            &path,
+            Some(sales),
+            None,
+            &[("content-type", "application/json")],
+        )
+        .await;
+    assert_eq!(job.status, 201, "{}", job.text);
+    let id = job.body["id"].as_str().unwrap();
+    assert_eq!(job.headers["location"].to_str().unwrap(), format!("/api/v1/jobs/{id}"));
+    assert_eq!(job.body["quote_id"], q["id"]);
+    assert_eq!(job.body["contact_id"], c.body["id"]);
+    assert_eq!(job.body["budget"], q["total"]);
+    assert_eq!(
+        (job.body["title"].as_str(), job.body["city"].as_str()),
+        (Some("New roof"), Some("Denver"))
+    );
+
+    // A second job: 422 already_has_job, nothing written.
+    let before = env.writes(env.a.id).await;
+    let again = env
+        .post(
+            &path,
+            sales,
+            json!({"job_type": "reroof", "scheduled_on": "2030-03-04"}),
+        )
+        .await;
+    assert_eq!(
+        (again.status, again.body["errors"][0]["code"].as_str()),
+        (422, Some("already_has_job")),
+        "{}",
+        again.text
+    );
+    assert_eq!(env.writes(env.a.id).await, before, "refusals write nothing");
+
+    // Cancelled, the quote makes a new job, with the overrides and its type's template steps.
+    let cancelled = transition(
+        &env,
+        env.a.token("manager"),
+        "jobs",
+        &job.body,
+        "cancel",
+        json!({"cancel_reason": "rescheduled"}),
+    )
+    .await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.text);
+    let again = env
+        .post(
+            &path,
+            sales,
+            json!({"job_type": "reroof", "scheduled_on": "2030-03-04"}),
+        )
+        .await;
+    assert_eq!(again.status, 201, "{}", again.text);
+    assert_eq!(again.body["scheduled_on"], json!("2030-03-04"));
+    let steps: Vec<_> = again.body["job_steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(steps, ["Tear off", "Shingle"]);
+}

@@ -472,6 +472,74 @@ async fn webhooks_are_signed_retried_with_backoff_and_resume() {
     env.stop().await;
 }
 
+/// A webhook delivers what its creator may read: one created by a user who reads only their own leads
+/// receives their leads' events and never another user's, which sits between them in the outbox.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_webhook_receives_only_what_its_creator_may_read() {
+    use std::sync::{Arc, Mutex};
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let s2 = seen.clone();
+    let receiver = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |body: String| {
+            let seen = s2.clone();
+            async move {
+                let j: Json = serde_json::from_str(&body).unwrap();
+                let name = j["payload"]["first_name"].as_str().unwrap_or_default().to_owned();
+                seen.lock().unwrap().push(name);
+                axum::http::StatusCode::OK
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook_addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, receiver).await.unwrap() });
+    let env = Env::with(|c| c.webhook_addresses = crm_core::address::AddressPolicy::Any).await;
+    let admin = env.a.token("admin").to_owned();
+
+    // The sales user becomes a user who reads only their own leads and may register webhooks.
+    let grants = json!({"lead": {"actions": {"read": "own", "create": "own"}},
+        "webhook": {"actions": {"create": "tenant", "read": "tenant"}}});
+    let role = env
+        .post("/api/v1/roles", &admin, json!({"name": "hook_owner", "grants": grants}))
+        .await;
+    assert_eq!(role.status, 201, "{}", role.text);
+    let uid = env.a.user("sales");
+    let user = env.get(&format!("/api/v1/users/{uid}"), &admin).await;
+    let moved = env
+        .patch(
+            &format!("/api/v1/users/{uid}"),
+            &admin,
+            user.body["version"].as_u64().unwrap(),
+            json!({"role": "hook_owner"}),
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.text);
+    let own = env.a.token("sales").to_owned();
+    let hook = env
+        .post(
+            "/api/v1/webhooks",
+            &own,
+            json!({ "url": format!("http://{hook_addr}/hook"), "events": ["lead.created"] }),
+        )
+        .await;
+    assert_eq!(hook.status, 201, "{}", hook.text);
+    assert_eq!(hook.body["webhook"]["created_by"], json!(uid.to_string()));
+
+    for (token, name) in [(&own, "Mine"), (&admin, "Theirs"), (&own, "Mine too")] {
+        let r = env.post("/api/v1/leads", token, json!({ "first_name": name })).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+    }
+    // Delivery is in outbox order: once the last one arrived, the one between was decided.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while seen.lock().unwrap().len() < 2 && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(*seen.lock().unwrap(), ["Mine", "Mine too"]);
+    env.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_route_is_documented_and_answers_only_documented_statuses() {
     let env = Env::start().await;

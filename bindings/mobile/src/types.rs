@@ -492,7 +492,7 @@ pub struct MembershipNumbers {
     pub months: Vec<MonthNumbers>,
     /// The last 30 days, oldest first.
     pub check_ins_per_day: Vec<DayCount>,
-    /// 7 rows (Monday first) of 24 hourly counts, UTC.
+    /// 7 rows (Monday first) of 24 hourly counts, in the tenant's time zone.
     pub check_ins_by_hour: Vec<Vec<u64>>,
 }
 

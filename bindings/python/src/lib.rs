@@ -544,6 +544,16 @@ impl Database {
         Ok(def.children().map(|c| (c.table, c.name)).collect())
     }
 
+    /// Makes a job from the accepted quote `id` with the overrides `data` (JSON object of job
+    /// input); the job (see `Service::job_from_quote`).
+    fn job_from_quote(&self, py: Python<'_>, id: &str, data: &str) -> PyResult<Py<PyAny>> {
+        let (id, overrides) = (parse_id(id)?, parse_obj(data)?);
+        let r = self.run(py, |svc, actor| {
+            pollster::block_on(svc.job_from_quote(actor, id, &overrides))
+        })?;
+        record_py(py, &r)
+    }
+
     /// `(lead, contact, company or None)`.
     fn convert_lead(&self, py: Python<'_>, id: &str, version: u64, create_company: bool) -> PyResult<RawConversion> {
         let id = parse_id(id)?;

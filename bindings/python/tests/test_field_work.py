@@ -82,3 +82,33 @@ def test_a_crew_members_day_steps_and_report(own_demo):
     per_step = pd.DataFrame(report["steps"]).set_index("name")
     assert per_step.loc["Photos", "skipped"] == 1
     assert per_step.loc["Load", "done"] == 1
+
+
+def test_a_job_from_an_accepted_quote(own_demo):
+    path, emails = own_demo
+    sales = crm.open(path, as_user=emails["sales"])
+    contact = sales.contacts.create(first_name="Quinn", address_line="9 Oak Rd", city="Denver")
+    quote = sales.quotes.create(
+        title="New roof",
+        contact_id=contact.id,
+        valid_until=datetime.date(2099, 12, 31),
+        quote_lines=[{"description": "Shingles", "quantity": "2", "unit_price": "40.00"}],
+    )
+    sent = sales.quotes.send(sales.quotes.submit(quote))
+    with pytest.raises(crm.ValidationError) as e:
+        sales.quotes.make_job(sent)
+    assert [(f.path, f.code) for f in e.value.fields] == [("status", "not_accepted")]
+
+    accepted = sales.quotes.accept(sent)
+    job = sales.quotes.make_job(accepted, scheduled_on=DAY, vehicle="truck-3")
+    assert job["quote_id"] == accepted.id and job["contact_id"] == contact.id
+    assert job["budget"] == accepted["total"]
+    assert (job["title"], job["city"], job["vehicle"], job["status"]) == ("New roof", "Denver", "truck-3", "planned")
+    assert job["scheduled_on"] == DAY
+
+    with pytest.raises(crm.ValidationError) as e:
+        sales.quotes.make_job(accepted.id)
+    assert [(f.path, f.code) for f in e.value.fields] == [("quote_id", "already_has_job")]
+    with pytest.raises(crm.ValidationError) as e:
+        sales.entity("job").update(job, quote_id=None)
+    assert [f.code for f in e.value.fields] == ["read_only"]

@@ -497,3 +497,159 @@ pub fn my_day_and_the_board_show_each_reader_their_part<S: Store>(store: S) {
     let theirs = block(f.svc.board(&f.tech, day, &ListRequest::default())).unwrap();
     assert_eq!(theirs.jobs.len(), 2);
 }
+
+/// A quote of `actor` for a new contact at an address, submitted, sent and (when `accept`) accepted.
+fn quote<S: Store>(f: &Fixture<S>, actor: &Actor, accept: bool) -> Record {
+    let contact = block(f.svc.create(
+        actor,
+        "contact",
+        &obj(json!({"first_name": "Quinn", "address_line": "9 Oak Rd", "city": "Denver"})),
+    ))
+    .unwrap();
+    let input = json!({"title": "New roof", "contact_id": contact.id.to_string(), "valid_until": "2025-06-30",
+        "quote_lines": [{"description": "Shingles", "quantity": "10", "unit_price": "150.00"}]});
+    let q = block(f.svc.create(actor, "quote", &obj(input))).unwrap();
+    let q = transition(f, actor, &q, "submit", json!({})).unwrap();
+    let q = transition(f, actor, &q, "send", json!({})).unwrap();
+    if accept {
+        transition(f, actor, &q, "accept", json!({})).unwrap()
+    } else {
+        q
+    }
+}
+
+/// A job is made from an accepted quote only, for its customer at the customer's address, with the
+/// quote's total as budget and the job type's template steps, in one audited change set; the quote's
+/// reference is read-only on a job; a second job for the quote is refused until the first is
+/// cancelled, also between two racing callers; the caller needs create on jobs and read on the quote.
+pub fn a_job_is_made_once_from_an_accepted_quote<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    block(f.svc.create(
+        &f.admin,
+        "job_template",
+        &obj(json!({"job_type": "reroof", "steps": [{"name": "Tear off"}, {"name": "Shingle"}]})),
+    ))
+    .unwrap();
+    let from = |actor: &Actor, q: &Record, overrides: Json| block(f.svc.job_from_quote(actor, q.id, &obj(overrides)));
+
+    // Not accepted: refused, nothing written.
+    let sent = quote(&f, &f.sales_a, false);
+    let seen = (f.writes_seen(), f.count("job"));
+    let err = from(&f.sales_a, &sent, json!({})).unwrap_err();
+    assert_eq!(codes_of(&err), [("status".into(), "not_accepted".into())]);
+    assert_eq!((f.writes_seen(), f.count("job")), seen, "nothing written");
+
+    // Accepted: the job takes the quote, its customer and address; the overrides win.
+    let q = quote(&f, &f.sales_a, true);
+    let overrides = json!({"scheduled_on": "2025-06-10", "job_type": "reroof", "vehicle": "truck-2"});
+    let (audit_before, events_before) = f.writes_seen();
+    let j = from(&f.sales_a, &q, overrides.clone()).unwrap();
+    assert_eq!(j.id_of("quote_id"), Some(q.id));
+    assert_eq!(j.id_of("contact_id"), q.id_of("contact_id"));
+    assert_eq!(j.get("budget"), q.get("total"));
+    assert_eq!(
+        j.get("budget"),
+        Some(&crate::value::Value::Money(crate::value::Money(150_000)))
+    );
+    assert_eq!(
+        (j.str("title"), j.str("kind"), j.str("status")),
+        (Some("New roof"), Some("project"), Some("planned"))
+    );
+    assert_eq!(
+        (j.str("address_line"), j.str("city")),
+        (Some("9 Oak Rd"), Some("Denver"))
+    );
+    assert_eq!(
+        (j.str("vehicle"), j.id_of("owner_id")),
+        (Some("truck-2"), f.sales_a.user_id)
+    );
+    let names: Vec<_> = steps(&f, &f.sales_a, j.id)
+        .iter()
+        .map(|s| s.str("name").unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(names, ["Tear off", "Shingle"], "the job type's template steps");
+    let (audit_after, events_after) = f.writes_seen();
+    assert_eq!(
+        (audit_after - audit_before, events_after - events_before),
+        (3, 3),
+        "the job and its two steps, audited, with their events"
+    );
+    let events = block(f.svc.store().events(f.tenant, 0, u32::MAX)).unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == "job.created" && e.entity_id == Some(j.id))
+    );
+
+    // A second job is refused, and so is naming the quote or the customer, or a job's quote elsewhere.
+    let seen = (f.writes_seen(), f.count("job"));
+    let err = from(&f.sales_a, &q, json!({})).unwrap_err();
+    assert_eq!(codes_of(&err), [("quote_id".into(), "already_has_job".into())]);
+    let err = from(
+        &f.manager,
+        &q,
+        json!({"contact_id": j.id_of("contact_id").unwrap().to_string()}),
+    )
+    .unwrap_err();
+    assert_eq!(codes_of(&err), [("contact_id".into(), "read_only".into())]);
+    let cur = get(&f, &f.admin, "job", j.id);
+    let patch = obj(json!({"quote_id": null}));
+    let err = block(f.svc.update(&f.admin, "job", j.id, cur.version, &patch)).unwrap_err();
+    assert_eq!(codes_of(&err), [("quote_id".into(), "read_only".into())]);
+    let mut direct = obj(json!({"kind": "project", "title": "Sneaky", "quote_id": q.id.to_string()}));
+    direct.insert("contact_id".into(), json!(q.id_of("contact_id").unwrap().to_string()));
+    let err = block(f.svc.create(&f.admin, "job", &direct)).unwrap_err();
+    assert_eq!(codes_of(&err), [("quote_id".into(), "read_only".into())]);
+    assert_eq!((f.writes_seen(), f.count("job")), seen, "nothing written");
+
+    // Rights: another team's seller may not read the quote; a technician may not create jobs.
+    assert_eq!(from(&f.sales_b, &q, json!({})).unwrap_err().code(), "not_found");
+    assert_eq!(from(&f.tech, &q, json!({})).unwrap_err().code(), "forbidden");
+
+    // A cancelled job frees the quote for a new one.
+    transition(
+        &f,
+        &f.admin,
+        &cur,
+        "cancel",
+        json!({"cancel_reason": "customer moved the date"}),
+    )
+    .unwrap();
+    let again = from(&f.manager, &q, json!({"title": "New roof, rescheduled"})).unwrap();
+    assert_eq!(
+        (again.str("title"), again.id_of("quote_id")),
+        (Some("New roof, rescheduled"), Some(q.id))
+    );
+
+    // Two callers racing for one quote: exactly one job.
+    for round in 0..3 {
+        let q = quote(&f, &f.sales_a, true);
+        let results: Vec<_> = std::thread::scope(|s| {
+            let hs: Vec<_> = [&f.sales_a, &f.manager]
+                .map(|actor| {
+                    let f = &f;
+                    let q = &q;
+                    s.spawn(move || block(f.svc.job_from_quote(actor, q.id, &Map::new())))
+                })
+                .into_iter()
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(
+            results.iter().filter(|r| r.is_ok()).count(),
+            1,
+            "round {round}: {results:?}"
+        );
+        let lost = results.into_iter().find_map(Result::err).unwrap();
+        assert_eq!(
+            codes_of(&lost),
+            [("quote_id".into(), "already_has_job".into())],
+            "round {round}"
+        );
+        assert_eq!(
+            f.ids(&f.admin, "job", &format!("quote_id:{}", q.id)).len(),
+            1,
+            "round {round}"
+        );
+    }
+}

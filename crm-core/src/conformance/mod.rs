@@ -147,7 +147,8 @@ macro_rules! conformance_tests {
         $crate::__conformance_cases!($make;
             job_steps_keep_their_order_and_the_core_stamps_them, job_guards_refuse_with_nothing_written,
             crew_double_booking_is_refused_even_between_racing_writers,
-            field_tech_sees_only_jobs_they_are_assigned_to, my_day_and_the_board_show_each_reader_their_part);
+            field_tech_sees_only_jobs_they_are_assigned_to, my_day_and_the_board_show_each_reader_their_part,
+            a_job_is_made_once_from_an_accepted_quote);
         // appointments.rs
         $crate::__conformance_cases!($make;
             appointments_recur_in_their_zone_and_show_in_my_day, appointment_overlaps_are_refused_or_warned_by_policy,

@@ -68,6 +68,12 @@ pub const WEBHOOK_CREATOR_SINCE: u32 = 10;
 /// state (read-only) lets delivery resume after a restart without losing or reordering events. It
 /// receives only what its creator may read, redacted as for them; while the creator is deactivated
 /// (or deleted) nothing is delivered and nothing is skipped.
+///
+/// A webhook without a creator was registered by the system itself, with no user acting (a
+/// platform operation; at the schema-10 migration, one whose creating audit entry names no user):
+/// its receiver is the operator's, and it receives the tenant's events as the system reads them.
+/// Every webhook a user or a user's API key registers carries that user, so no user's webhook
+/// falls back to the system's reading.
 fn webhook() -> EntityDef {
     let mut e = EntityDef::new("webhook", "webhooks")
         .field(F::new(webhook_fields::URL, T::Url).required())

@@ -1,7 +1,8 @@
 //! Bookings: one row per key of an exclusive time range (a user, for crew assignments), written in
 //! the change set of every write of such a range, expecting the version read. It serialises the
 //! overlap check of two concurrent writers for one key on every store: one of them conflicts and is
-//! checked again against what the other wrote (see [`crate::schema::Exclusive`], ADR 0011).
+//! checked again against what the other wrote (see [`crate::schema::Exclusive`], ADR 0011). A quote's
+//! row serialises the same way the one job made from it ([`super::job::from_quote`]).
 
 use super::declare;
 use crate::change::Write;

@@ -485,7 +485,8 @@ impl<S: Store> Service<S> {
     /// ([`Service::events_page`]: records outside their scope are left out, fields they may not
     /// read are redacted), with the last sequence scanned. `None` while the creator is deactivated
     /// or deleted: delivery waits, and the events stay for when a user who may receive them takes
-    /// the webhook over (an admin re-creating it) or the creator is reactivated.
+    /// the webhook over (an admin re-creating it) or the creator is reactivated. A webhook without a
+    /// creator (registered by the system; see the declaration in `entity::auth`) reads as the system.
     pub async fn webhook_events(&self, target: &WebhookTarget, limit: u32) -> Result<Option<(Vec<Event>, u64)>> {
         let actor = match target.created_by {
             None => Actor::system(target.tenant),

@@ -19,6 +19,7 @@ mod front_desk_import;
 mod leads;
 mod memberships;
 mod people;
+mod quote_jobs;
 mod quotes;
 mod records;
 mod reports;

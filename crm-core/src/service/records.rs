@@ -58,6 +58,20 @@ impl<S: Store> Service<S> {
         input: &Map<String, Json>,
         cs: &mut ChangeSet,
     ) -> Result<Record> {
+        self.prepare_create_preset(actor, def, input, &[], cs).await
+    }
+
+    /// [`Service::prepare_create_into`] with `preset` values the use case sets on the new record
+    /// after its input is validated: read-only fields a use case decides (the quote a job is made
+    /// from), never a client's input.
+    pub(crate) async fn prepare_create_preset(
+        &self,
+        actor: &Actor,
+        def: &'static EntityDef,
+        input: &Map<String, Json>,
+        preset: &[(&'static str, Value)],
+        cs: &mut ChangeSet,
+    ) -> Result<Record> {
         let mut own = input.clone();
         let mut kids: Vec<(&'static EntityDef, Vec<Json>)> = Vec::new();
         for cdef in def.children() {
@@ -119,6 +133,9 @@ impl<S: Store> Service<S> {
         let Some(mut rec) = built.filter(|_| errs.is_empty()) else {
             return Err(Error::Validation(errs));
         };
+        for (field, v) in preset {
+            rec.set(field, v.clone());
+        }
         if let Some(wf) = def.workflow {
             for (field, stamp) in wf.create_stamps.iter().copied() {
                 let v = self.stamp(actor, def, field, stamp, &rec).await?;

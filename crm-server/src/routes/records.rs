@@ -94,7 +94,7 @@ pub fn record_response(status: StatusCode, r: &Record, location: Option<String>)
 
 /// A record response with the record's children under their table names (a quote with its
 /// `quote_lines`).
-fn with_children(
+pub(crate) fn with_children(
     status: StatusCode,
     r: &Record,
     kids: Vec<(&'static EntityDef, Vec<Record>)>,

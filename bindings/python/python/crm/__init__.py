@@ -1050,6 +1050,17 @@ class Quotes(Collection):
         """A copy of the quote as a new draft (new number); returns the copy."""
         return self.transition(quote, "duplicate", version=version)
 
+    def make_job(self, quote: IdLike, data: Optional[Mapping[str, Any]] = None, **fields: Any) -> Record:
+        """Makes a job from an accepted quote: for the quote's customer at the customer's address,
+        with the quote's title, its total as ``budget``, its owner and team, under your overrides
+        (``scheduled_on=``, ``window_start=``, ``kind=``, ``job_type=`` (its template's steps),
+        ...; not the quote or the customer). Returns the job with its ``job_steps``. A quote that is
+        not accepted raises :class:`ValidationError` with code ``not_accepted``, a quote that
+        already has a job that is not cancelled ``already_has_job``; nothing is written."""
+        merged = dict(data or {}, **fields)
+        raw = self._db._native.job_from_quote(_id(quote), _dumps(merged))
+        return self._db.entity("job")._full(raw)
+
     def conversion(self, by: Optional[str] = None) -> List[Dict[str, Any]]:
         """Quote conversion (sent → accepted, each quote once whatever its revisions) per owner,
         lead ``source`` or ``month`` (the default), over the quotes you may read: rows of ``key``, ``sent``,

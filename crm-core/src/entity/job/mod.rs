@@ -12,8 +12,12 @@
 //! progress (steps done or skipped over steps), the required steps still open, the crew size and
 //! the crew's user ids. The last makes a crew member's "own" scope reach the job
 //! ([`crate::schema::EntityDef::assignees_field`]), and through it its steps and activities.
+//!
+//! A job can be made from an accepted quote ([`from_quote`]): for the quote's customer, with its
+//! total as the budget; a quote has at most one job that is not cancelled.
 
 pub mod crew;
+pub mod from_quote;
 pub mod step;
 pub mod template;
 
@@ -64,6 +68,7 @@ pub mod fields {
     pub const CONTACT_ID: &str = "contact_id";
     pub const COMPANY_ID: &str = "company_id";
     pub const LOCATION_ID: &str = "location_id";
+    /// The quote the job was made from (read-only: see [`super::from_quote`]).
     pub const QUOTE_ID: &str = "quote_id";
     pub const SCHEDULED_ON: &str = "scheduled_on";
     pub const WINDOW_START: &str = "window_start";
@@ -104,7 +109,8 @@ fn job() -> EntityDef {
         .field(F::new(CONTACT_ID, T::Ref("contact")))
         .field(F::new(COMPANY_ID, T::Ref("company")))
         .field(F::new(LOCATION_ID, T::Ref("location")))
-        .field(F::new(QUOTE_ID, T::Ref("quote")))
+        // Set only when the job is made from its quote ([`from_quote`]).
+        .field(F::new(QUOTE_ID, T::Ref("quote")).read_only())
         .field(F::new("owner_id", T::Ref("user")))
         .field(F::new("team_id", T::Ref("team")))
         .field(F::new("external_id", T::Text).max_len(100).unique())
