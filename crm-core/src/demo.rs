@@ -407,14 +407,21 @@ pub async fn load_moving<S: Store>(store: S, ids: Arc<dyn IdGen>, now: Timestamp
         &obj(json!({"quote_approval_rules": rules, "quote_rounding": "per_line", "quote_rounding_mode": "half_up"})),
     )
     .await?;
+    // Two depots the trucks leave from.
+    let mut depots = Vec::new();
+    for (name, street) in [
+        ("North depot", "4100 N Elston Ave"),
+        ("South depot", "2300 S Halsted St"),
+    ] {
+        let input = json!({"name": name, "address_line": street, "city": "Chicago", "region": "IL", "country": "US"});
+        depots.push(svc.create(&system, "location", &obj(input)).await?.id);
+    }
     let team = svc
         .create(&system, "team", &obj(json!({"name": "Estimators", "kind": "sales"})))
         .await?
         .id;
-    let crew = svc
-        .create(&system, "team", &obj(json!({"name": "Crew 1", "kind": "crew"})))
-        .await?
-        .id;
+    let crew_team = json!({"name": "Crew 1", "kind": "crew", "location_id": depots[0].to_string()});
+    let crew = svc.create(&system, "team", &obj(crew_team)).await?.id;
     let people = [
         ("admin", "Ada Admin", team),
         ("manager", "Max Manager", team),
@@ -562,7 +569,17 @@ pub async fn load_moving<S: Store>(store: S, ids: Arc<dyn IdGen>, now: Timestamp
         crew_members.push(svc.actor(org.id, u.id).await?);
     }
     let customers: Vec<Id> = customers.iter().map(|(c, _)| *c).collect();
-    journeys(&svc, &clock, &mut rng, &manager, &crew_members, &customers, now).await?;
+    journeys(
+        &svc,
+        &clock,
+        &mut rng,
+        &manager,
+        &crew_members,
+        &customers,
+        &depots,
+        now,
+    )
+    .await?;
     appointments(&svc, &clock, &manager, &crew_members, &customers, now).await?;
     clock.set(now);
     Ok(DemoTenant { tenant: org.id, users })
@@ -582,7 +599,9 @@ const LOCAL_MOVE_STEPS: &[(&str, bool)] = &[
 /// Journeys of a local move from three days ago to four days ahead (in the tenant's time zone):
 /// three a day on three trucks, two crew members each in a morning or an afternoon slot (never
 /// double-booked), with the past ones completed by their crew and signed, today's under way, the
-/// coming ones dispatched (tomorrow) or planned.
+/// coming ones dispatched (tomorrow) or planned. Trucks 1 and 2 leave from the first depot, truck 3
+/// from the second.
+#[allow(clippy::too_many_arguments)]
 async fn journeys<S: Store>(
     svc: &Service<S>,
     clock: &FixedClock,
@@ -590,6 +609,7 @@ async fn journeys<S: Store>(
     manager: &Actor,
     crew: &[Actor],
     customers: &[Id],
+    depots: &[Id],
     now: Timestamp,
 ) -> Result<()> {
     let steps: Vec<Json> = LOCAL_MOVE_STEPS
@@ -636,6 +656,7 @@ async fn journeys<S: Store>(
                         json!({"kind": "journey", "job_type": "local_move", "title": format!("Journey #{n}"),
                         "contact_id": customer.to_string(), "scheduled_on": date.to_string(),
                         "window_start": from, "window_end": to, "vehicle": format!("truck-{}", slot + 1),
+                        "location_id": depots[(slot / 2).min(depots.len() - 1)].to_string(),
                         "address_line": format!("{} {}", 100 + rng.index(9000), rng.pick(STREETS)),
                         "city": "Chicago", "region": "IL", "country": "US", "signature_required": slot != 1,
                         "budget": format!("{}.00", 600 + 100 * rng.index(12)), "crew_assignments": assignments}),
@@ -1166,6 +1187,8 @@ mod tests {
         states.sort();
         states.dedup();
         assert_eq!(states, ["completed", "dispatched", "in_progress", "planned"]);
+        let depots: std::collections::BTreeSet<_> = jobs.iter().filter_map(|j| j.id_of("location_id")).collect();
+        assert_eq!(depots.len(), 2, "journeys leave from both depots");
         assert!(
             jobs.iter()
                 .all(|j| j.get("step_count") == Some(&crate::value::Value::Int(7)))

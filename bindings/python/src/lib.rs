@@ -938,7 +938,8 @@ impl Database {
 }
 
 /// Loads a demo tenant into the SQLite file at `path` if it has no tenant yet: the roofing company,
-/// or with `vertical="esports"` the esports centre (`clients` clients). Returns JSON `{"tenant": id,
+/// with `vertical="esports"` the esports centre (`clients` clients), or with `vertical="moving"` the
+/// moving company (quotes in every state, a crew, its journeys and appointments). Returns JSON `{"tenant": id,
 /// "users": [[role, id, email], ...]}` (users empty when nothing was loaded).
 /// `progress(done, total, unit)` (roofing only): contacts and leads created of the planned number.
 #[pyfunction]
@@ -956,10 +957,9 @@ fn load_demo(
 ) -> PyResult<String> {
     let p = PyProgress::new(progress);
     let cb = p.progress.clone();
-    let esports = match vertical {
-        "roofing" => false,
-        "esports" => true,
-        other => return Err(bad(format!("vertical must be roofing or esports, not {other:?}"))),
+    let vertical = match vertical {
+        "roofing" | "esports" | "moving" => vertical.to_owned(),
+        other => return Err(bad(format!("vertical must be roofing, esports or moving, not {other:?}"))),
     };
     let r = py
         .detach(move || {
@@ -974,10 +974,10 @@ fn load_demo(
                     leads,
                     activities_per_lead,
                 };
-                let d = if esports {
-                    demo::load_esports(store, Arc::new(RandomIds), svc.now(), clients).await?
-                } else {
-                    demo::load_with(store, Arc::new(RandomIds), svc.now(), size, &cb).await?
+                let d = match vertical.as_str() {
+                    "esports" => demo::load_esports(store, Arc::new(RandomIds), svc.now(), clients).await?,
+                    "moving" => demo::load_moving(store, Arc::new(RandomIds), svc.now(), MOVING_DEMO_QUOTES).await?,
+                    _ => demo::load_with(store, Arc::new(RandomIds), svc.now(), size, &cb).await?,
                 };
                 Ok(json!({ "tenant": d.tenant.to_string(), "users": d.users }))
             })
@@ -985,6 +985,9 @@ fn load_demo(
         .map_err(to_py_err);
     Ok(p.finish(r)?.to_string())
 }
+
+/// Quotes of the moving demo (fewer than the CLI's default 300: a notebook loads it in seconds).
+const MOVING_DEMO_QUOTES: usize = 120;
 
 /// mimalloc's `purge_decommits` option (`mi_option_purge_decommits` in `mimalloc.h`).
 const MI_OPTION_PURGE_DECOMMITS: libmimalloc_sys::mi_option_t = 5;

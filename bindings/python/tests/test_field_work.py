@@ -112,3 +112,18 @@ def test_a_job_from_an_accepted_quote(own_demo):
     with pytest.raises(crm.ValidationError) as e:
         sales.entity("job").update(job, quote_id=None)
     assert [f.code for f in e.value.fields] == ["read_only"]
+
+
+def test_the_moving_demo_runs_journeys_and_appointments(tmp_path):
+    path = tmp_path / "moving.db"
+    demo = crm.load_demo(path, vertical="moving")
+    roles = {role for role, _id, _email in demo["users"]}
+    assert "field_tech" in roles
+    db = crm.open(path)
+    assert db.entity("job").count() == 24
+    assert db.entity("location").count() == 2
+    # A weekly crew briefing and a survey a day; the surveyor's past surveys are done.
+    appointments = db.entity("appointment").to_pandas()
+    assert len(appointments) == 9
+    assert set(appointments["status"]) == {"scheduled", "completed"}
+    assert appointments["overlap_warning"].isna().all()

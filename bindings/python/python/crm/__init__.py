@@ -1710,7 +1710,9 @@ def load_demo(
     """Creates a demo tenant in the SQLite file at ``path`` unless it already has a tenant: the
     roofing company (users of every role, contacts, scored leads with activities), or with
     ``vertical="esports"`` the esports centre (plans, ``clients`` clients with card numbers from
-    500001 and memberships in every status, 90 days of check-ins). Returns ``{"tenant": id,
+    500001 and memberships in every status, 90 days of check-ins), or with ``vertical="moving"`` the
+    moving company (quotes in every state, a crew of five, journeys of ordered steps from three days
+    ago to four days ahead, a weekly crew briefing and daily surveys). Returns ``{"tenant": id,
     "users": [(role, id, email), ...]}`` (ids as strings; no users when nothing was loaded). The default
     roofing demo takes about half a minute: ``progress=True`` shows a tqdm bar, or pass a callable
     ``progress(done, total, unit)`` (contacts and leads created of the planned number; roofing
