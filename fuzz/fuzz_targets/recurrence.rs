@@ -8,7 +8,13 @@ use crm_core::entity::appointment::recurrence::{self, MAX_OCCURRENCES};
 use crm_core::value::Timestamp;
 use libfuzzer_sys::fuzz_target;
 
-const ZONES: &[&str] = &["UTC", "Europe/Berlin", "America/Denver", "Australia/Lord_Howe", "Asia/Kathmandu"];
+const ZONES: &[&str] = &[
+    "UTC",
+    "Europe/Berlin",
+    "America/Denver",
+    "Australia/Lord_Howe",
+    "Asia/Kathmandu",
+];
 
 fuzz_target!(|data: &[u8]| {
     let Some((&head, rest)) = data.split_first() else {
