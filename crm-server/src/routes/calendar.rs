@@ -77,7 +77,7 @@ pub fn routes<S: ServerStore>(api: Api<S>) -> Api<S> {
             "Whose appointments (attended or owned)",
         )
         .page_params()
-        .ok(200, "One page of appointments", schema_ref("AppointmentPage"))
+        .ok(200, "One page of appointments", schema_ref("AppointmentOccurrences"))
         .errors(&[400, 403, 422]),
         get(
             move |State(app): State<AppState<S>>, auth: Auth, p: Params| async move {
