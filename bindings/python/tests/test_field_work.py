@@ -123,7 +123,7 @@ def test_the_moving_demo_runs_journeys_and_appointments(tmp_path):
     assert db.entity("job").count() == 24
     assert db.entity("location").count() == 2
     # A weekly crew briefing and a survey a day; the surveyor's past surveys are done.
-    appointments = db.entity("appointment").to_pandas()
+    appointments = db.entity("appointment").list().to_pandas()
     assert len(appointments) == 9
     assert set(appointments["status"]) == {"scheduled", "completed"}
     assert appointments["overlap_warning"].isna().all()

@@ -43,11 +43,10 @@ pub fn parse(rule: &str, starts_at: Timestamp, ends_at: Timestamp, zone: &str) -
     if matches!(part("FREQ"), Some("SECONDLY" | "MINUTELY" | "HOURLY")) {
         return Err("a series repeats daily or less often".into());
     }
+    let tz = jiff::tz::TimeZone::get(zone).map_err(|_| format!("unknown time zone {zone}"))?;
     let local = jiff::Timestamp::from_microsecond(starts_at.0)
-        .ok()
-        .zip(jiff::tz::TimeZone::get(zone).ok())
-        .map(|(t, z)| t.to_zoned_datetime(z).datetime().strftime("%Y%m%dT%H%M%S").to_string())
-        .ok_or_else(|| format!("unknown time zone {zone}"))?;
+        .map(|t| t.to_zoned_datetime(tz).datetime().strftime("%Y%m%dT%H%M%S").to_string())
+        .map_err(|_| "a series starts within the years 0001 to 9999".to_owned())?;
     let text = format!("DTSTART;TZID={zone}:{local}\nRRULE:{rule}");
     let set: RRuleSet = text.parse().map_err(|e: rrule::RRuleError| e.to_string())?;
     let bounded = part("COUNT").is_some() || part("UNTIL").is_some();
@@ -64,20 +63,24 @@ pub fn parse(rule: &str, starts_at: Timestamp, ends_at: Timestamp, zone: &str) -
 }
 
 impl Series {
-    /// The occurrences' starts, in order, at most [`MAX_OCCURRENCES`].
+    /// The occurrences' starts, in order, at most [`MAX_OCCURRENCES`], none after [`FOREVER`].
     fn starts(&self) -> impl Iterator<Item = Timestamp> + '_ {
         (&self.set)
             .into_iter()
             .take(MAX_OCCURRENCES)
             .map(|d| Timestamp(d.timestamp() * 1_000_000 + i64::from(d.timestamp_subsec_micros())))
+            .take_while(|s| *s < FOREVER)
     }
 
-    /// The end of the last occurrence ([`FOREVER`] for a series without `COUNT` or `UNTIL`).
+    /// The end of the last occurrence ([`FOREVER`] for a series without `COUNT` or `UNTIL`, and
+    /// at the latest: timestamps end with the year 9999).
     pub fn last_end(&self) -> Timestamp {
         if !self.bounded {
             return FOREVER;
         }
-        self.starts().last().map_or(FOREVER, |s| Timestamp(s.0 + self.length))
+        self.starts()
+            .last()
+            .map_or(FOREVER, |s| Timestamp(s.0 + self.length).min(FOREVER))
     }
 
     /// The occurrences overlapping `[from, to)`, as `[start, end)` ranges in time order.
@@ -138,6 +141,23 @@ mod tests {
         let got = s.between(at("2026-03-03T10:30:00Z"), at("2026-03-05T10:00:00Z"));
         assert_eq!(got.len(), 2, "the 3rd (running at 10:30) and the 4th: {got:?}");
         assert_eq!(s.last_end(), FOREVER);
+    }
+
+    #[test]
+    fn a_series_ends_with_the_last_representable_year() {
+        let s = parse(
+            "FREQ=DAILY;COUNT=5",
+            at("9999-12-29T22:00:00Z"),
+            at("9999-12-29T23:00:00Z"),
+            "UTC",
+        )
+        .unwrap();
+        assert_eq!(
+            s.last_end(),
+            at("9999-12-31T23:00:00Z"),
+            "the 3rd; the 4th would be in 10000"
+        );
+        assert_eq!(s.between(at("9999-01-01T00:00:00Z"), FOREVER).len(), 3);
     }
 
     #[test]
