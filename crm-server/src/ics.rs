@@ -4,7 +4,7 @@
 //! a daylight-saving change) and each zone used gets a `VTIMEZONE` built from the zone database's
 //! transitions over the feed's span; crew assignments are plain UTC times.
 
-use crm_core::entity::appointment::{fields as af, recurrence};
+use crm_core::entity::appointment::{self, fields as af, recurrence};
 use crm_core::entity::job::{crew, fields as job};
 use crm_core::record::Record;
 use crm_core::service::CalendarFeed;
@@ -36,8 +36,9 @@ fn zoned(key: &str, t: Timestamp, name: &str, zone: &jiff::tz::TimeZone) -> Prop
     Property::new(key, local(t, zone)).add_parameter("TZID", name).done()
 }
 
-/// The feed, from `from` (its earliest instant, which the zones' definitions cover) to `to`.
-pub fn render(feed: &CalendarFeed, from: Timestamp, to: Timestamp) -> String {
+/// The feed; the zones' definitions cover its span and its earliest appointment.
+pub fn render(feed: &CalendarFeed) -> String {
+    let (from, to) = (feed.from, feed.to);
     let mut cal = Calendar::empty();
     cal.append_property(Property::new("VERSION", "2.0"))
         .append_property(Property::new("PRODID", PRODID))
@@ -65,13 +66,13 @@ pub fn render(feed: &CalendarFeed, from: Timestamp, to: Timestamp) -> String {
             .append_property(zoned("DTEND", e, name, &zone))
             .add_property(
                 "STATUS",
-                if a.str(af::STATUS) == Some("scheduled") {
+                if appointment::is_tentative(a) {
                     "TENTATIVE"
                 } else {
                     "CONFIRMED"
                 },
             );
-        if let Some(Ok(series)) = crm_core::entity::appointment::series(a) {
+        if let Some(Ok(series)) = appointment::series(a) {
             ev.add_property("RRULE", series.rule());
         }
         if let Some(p) = a.str(af::PLACE) {

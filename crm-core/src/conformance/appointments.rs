@@ -45,15 +45,7 @@ fn starts(items: &[crate::service::AppointmentItem]) -> Vec<Timestamp> {
 pub fn appointments_recur_in_their_zone_and_show_in_my_day<S: Store>(store: S) {
     let f = Fixture::new(store);
     let tom = f.tech.user_id.unwrap();
-    let org = block(f.svc.get(&f.admin, "organization", f.tenant)).unwrap();
-    block(f.svc.update(
-        &f.admin,
-        "organization",
-        f.tenant,
-        org.version,
-        &obj(json!({"timezone": "Europe/Berlin"})),
-    ))
-    .unwrap();
+    f.set_org(json!({"timezone": "Europe/Berlin"}));
     // 09:00 in Berlin on Tuesdays: 07:00 UTC in summer time, 08:00 UTC from 26 October 2025.
     let weekly = appointment(
         &f,
@@ -211,15 +203,7 @@ pub fn appointment_overlaps_are_refused_or_warned_by_policy<S: Store>(store: S) 
     .unwrap();
 
     // Under the warn policy the clash is written and described.
-    let org = block(f.svc.get(&f.admin, "organization", f.tenant)).unwrap();
-    block(f.svc.update(
-        &f.admin,
-        "organization",
-        f.tenant,
-        org.version,
-        &obj(json!({"appointment_overlap": "warn"})),
-    ))
-    .unwrap();
+    f.set_org(json!({"appointment_overlap": "warn"}));
     let warned = appointment(&f, &[tom], json!({})).unwrap();
     let w = warned.str("overlap_warning").unwrap_or_default().to_owned();
     assert!(w.contains("crew_assignment"), "{w}");
@@ -235,14 +219,7 @@ pub fn appointment_overlaps_are_refused_or_warned_by_policy<S: Store>(store: S) 
     ))
     .unwrap();
     assert_eq!(moved.get("overlap_warning"), Some(&Value::Null));
-    block(f.svc.update(
-        &f.admin,
-        "organization",
-        f.tenant,
-        org.version + 1,
-        &obj(json!({"appointment_overlap": "refuse"})),
-    ))
-    .unwrap();
+    f.set_org(json!({"appointment_overlap": "refuse"}));
 
     // Racing writers: each round, two threads book one new user into two appointments at once.
     for round in 0..4 {

@@ -251,6 +251,16 @@ impl<S: Store> Fixture<S> {
         })
     }
 
+    /// Changes the tenant's settings (its organization record) as the system.
+    pub fn set_org(&self, patch: Json) -> Record {
+        let org = block(self.svc.get(&self.admin, "organization", self.tenant)).unwrap();
+        block(
+            self.svc
+                .update(&self.admin, "organization", self.tenant, org.version, &obj(patch)),
+        )
+        .unwrap()
+    }
+
     pub fn lead(&self, actor: &Actor, input: Json) -> Record {
         block(self.svc.create(actor, "lead", &obj(input))).unwrap()
     }

@@ -124,6 +124,17 @@ pub fn entity(name: &str) -> Option<&'static EntityDef> {
 }
 
 /// The postal address with coordinates that locations, customers and leads share.
+/// The address fields [`address`] declares, in order (copied as one: a job from its quote's customer).
+pub const ADDRESS_FIELDS: &[&str] = &[
+    "address_line",
+    "city",
+    "region",
+    "postal_code",
+    "country",
+    "latitude",
+    "longitude",
+];
+
 pub(crate) fn address(e: EntityDef) -> EntityDef {
     e.field(F::new("address_line", T::Text).max_len(200))
         .field(F::new("city", T::Text).max_len(100))

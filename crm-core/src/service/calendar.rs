@@ -7,8 +7,7 @@ use crate::access::{Action, Actor};
 use crate::change::Write;
 use crate::computed::{self, org_zone};
 use crate::entity::appointment::{self as appt, feed, fields as af};
-use crate::entity::job::{crew, fields as job};
-use crate::entity::{APPOINTMENT, CALENDAR_FEED, CREW_ASSIGNMENT, JOB};
+use crate::entity::{APPOINTMENT, CALENDAR_FEED, JOB};
 use crate::error::{Error, Result, codes};
 use crate::query::{Filter, ListRequest, Op, Page, SortKey, StoreQuery};
 use crate::record::Record;
@@ -43,24 +42,21 @@ pub struct CalendarFeed {
     pub user: Record,
     /// The tenant's IANA zone (the feed's default).
     pub zone: String,
+    /// The span the feed covers, `[from, to)`.
+    pub from: Timestamp,
+    pub to: Timestamp,
     pub appointments: Vec<Record>,
     pub assignments: Vec<(Record, Record)>,
 }
 
-/// The filter of a user's appointments holding time in `[from, to)`: attended or owned, spans
-/// overlapping, not cancelled or missed.
+/// The filter of a user's appointments holding time in `[from, to)`: attended or owned.
 fn users_appointments(user: Id, from: Timestamp, to: Timestamp) -> Filter {
-    let free = appt::FREE_STATES
-        .iter()
-        .map(|s| Filter::eq(af::STATUS, Value::from(*s)));
     Filter::and([
         Filter::Or(vec![
             Filter::cmp(af::ATTENDEE_USER_IDS, Op::Contains, user.to_string()),
             Filter::eq("owner_id", user),
         ]),
-        Filter::cmp(af::STARTS_AT, Op::Lt, Value::Timestamp(to)),
-        Filter::cmp(af::SERIES_ENDS_AT, Op::Gt, Value::Timestamp(from)),
-        Filter::Not(Box::new(Filter::Or(free.collect()))),
+        appt::holding_time(from, to),
     ])
 }
 
@@ -229,33 +225,20 @@ impl<S: Store> Service<S> {
                 appointments.push(self.present(&actor, a).await?);
             }
         }
-        let mut assignments = Vec::new();
-        if actor.authorize(&JOB, Action::Read).is_ok() {
-            let q = StoreQuery {
-                filter: Filter::and([
-                    Filter::eq(crew::fields::USER_ID, user_id),
-                    Filter::cmp(crew::fields::STARTS_AT, Op::Lt, Value::Timestamp(to)),
-                    Filter::cmp(crew::fields::ENDS_AT, Op::Gt, Value::Timestamp(from)),
-                ]),
-                sort: vec![SortKey::asc(crew::fields::STARTS_AT), SortKey::asc("id")],
-                limit: MAX_FEED_ITEMS,
-            };
-            for a in self.store.query(tenant, &CREW_ASSIGNMENT, &q).await? {
-                let Some(jid) = a.id_of(crew::fields::JOB_ID) else {
-                    continue;
-                };
-                let Ok(j) = self.visible(&actor, &JOB, jid).await else {
-                    continue;
-                };
-                if j.str(job::STATUS) == Some("cancelled") {
-                    continue;
-                }
-                assignments.push((actor.redact(a), self.present(&actor, j).await?));
-            }
-        }
+        let assignments = if actor.authorize(&JOB, Action::Read).is_ok() {
+            self.assignments_with_jobs(&actor, user_id, from, to, MAX_FEED_ITEMS)
+                .await?
+                .into_iter()
+                .map(|(a, j)| (actor.redact(a), j))
+                .collect()
+        } else {
+            Vec::new()
+        };
         Ok(CalendarFeed {
             user: actor.redact(user),
             zone: zone.iana_name().unwrap_or("UTC").to_owned(),
+            from,
+            to,
             appointments,
             assignments,
         })

@@ -74,32 +74,14 @@ impl<S: Store> Service<S> {
         let date = date.unwrap_or_else(|| computed::local_date(self.clock.now(), &zone));
         let from = computed::day_start(date, &zone);
         let to = computed::day_start(date.next_day().unwrap_or(date), &zone);
-        let q = StoreQuery {
-            filter: Filter::and([
-                Filter::eq(crew::fields::USER_ID, me),
-                Filter::cmp(crew::fields::STARTS_AT, Op::Lt, Value::Timestamp(to)),
-                Filter::cmp(crew::fields::ENDS_AT, Op::Gt, Value::Timestamp(from)),
-            ]),
-            sort: vec![SortKey::asc(crew::fields::STARTS_AT), SortKey::asc("id")],
-            limit: MAX_DAY_ITEMS,
-        };
         let mut out = Vec::new();
-        for a in self.store.query(actor.tenant, &CREW_ASSIGNMENT, &q).await? {
-            let Some(jid) = a.id_of(crew::fields::JOB_ID) else {
-                continue;
-            };
-            let Ok(j) = self.visible(actor, &JOB, jid).await else {
-                continue;
-            };
-            if j.str(job::STATUS) == Some("cancelled") {
-                continue;
-            }
+        for (a, j) in self.assignments_with_jobs(actor, me, from, to, MAX_DAY_ITEMS).await? {
             let open_steps = job_rules::open_steps(self.children_of(actor, &j).await?);
             let at = |f| a.get(f).and_then(Value::as_timestamp).unwrap_or_default();
             out.push(DayItem {
                 starts_at: at(crew::fields::STARTS_AT),
                 ends_at: at(crew::fields::ENDS_AT),
-                job: Some(self.present(actor, j).await?),
+                job: Some(j),
                 assignment: Some(actor.redact(a)),
                 open_steps,
                 appointment: None,
@@ -117,6 +99,42 @@ impl<S: Store> Service<S> {
         }
         out.sort_by_key(|i| i.starts_at);
         out.truncate(MAX_DAY_ITEMS as usize);
+        Ok(out)
+    }
+
+    /// `user`'s crew assignments overlapping `[from, to)` in time order (at most `limit`), each with
+    /// its job as the actor may see it; assignments of jobs the actor can't read or that were
+    /// cancelled are left out.
+    pub(crate) async fn assignments_with_jobs(
+        &self,
+        actor: &Actor,
+        user: Id,
+        from: Timestamp,
+        to: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<(Record, Record)>> {
+        let q = StoreQuery {
+            filter: Filter::and([
+                Filter::eq(crew::fields::USER_ID, user),
+                Filter::cmp(crew::fields::STARTS_AT, Op::Lt, Value::Timestamp(to)),
+                Filter::cmp(crew::fields::ENDS_AT, Op::Gt, Value::Timestamp(from)),
+            ]),
+            sort: vec![SortKey::asc(crew::fields::STARTS_AT), SortKey::asc("id")],
+            limit,
+        };
+        let mut out = Vec::new();
+        for a in self.store.query(actor.tenant, &CREW_ASSIGNMENT, &q).await? {
+            let Some(jid) = a.id_of(crew::fields::JOB_ID) else {
+                continue;
+            };
+            let Ok(j) = self.visible(actor, &JOB, jid).await else {
+                continue;
+            };
+            if job_rules::is_cancelled(&j) {
+                continue;
+            }
+            out.push((a, self.present(actor, j).await?));
+        }
         Ok(out)
     }
 

@@ -154,14 +154,8 @@ pub fn routes<S: ServerStore>(api: Api<S>) -> Api<S> {
                     .ok_or_else(|| ApiError::Core(Error::not_found(feed::CALENDAR_FEED.name, Id::nil())))?;
                 let cal = app
                     .run(move |svc| async move {
-                        let now = svc.now();
                         let cal = svc.calendar_feed(tenant, id, &hash).await?;
-                        let span = Timestamp::MICROS_PER_DAY;
-                        let (from, to) = (
-                            Timestamp(now.0 - (feed::DAYS_BACK + 1) * span),
-                            Timestamp(now.0 + (feed::DAYS_AHEAD + 1) * span),
-                        );
-                        Ok(crate::ics::render(&cal, from, to))
+                        Ok(crate::ics::render(&cal))
                     })
                     .await?;
                 Ok::<_, ApiError>(

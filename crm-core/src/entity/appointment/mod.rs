@@ -144,12 +144,7 @@ fn appointment() -> EntityDef {
         kind: APPROACHING_DUE_KIND,
         select: |cx| {
             let soon = Timestamp(cx.now.0 + reminder_micros(cx));
-            let free = FREE_STATES.iter().map(|s| Filter::eq(STATUS, Value::from(*s)));
-            Filter::and([
-                Filter::cmp(STARTS_AT, Op::Le, Value::Timestamp(soon)),
-                Filter::cmp(SERIES_ENDS_AT, Op::Gt, Value::Timestamp(cx.now)),
-                Filter::Not(Box::new(Filter::Or(free.collect()))),
-            ])
+            holding_time(cx.now, Timestamp(soon.0 + 1))
         },
         occurrence: |r, cx| next_start_within(r, cx.now, Timestamp(cx.now.0 + reminder_micros(cx))),
     });
@@ -252,6 +247,22 @@ pub fn occurrences(r: &Record, from: Timestamp, to: Timestamp) -> Vec<(Timestamp
             _ => Vec::new(),
         },
     }
+}
+
+/// The appointments holding time in `[from, to)` (spans overlapping, not cancelled or missed), as a
+/// filter every store runs.
+pub fn holding_time(from: Timestamp, to: Timestamp) -> Filter {
+    let free = FREE_STATES.iter().map(|s| Filter::eq(STATUS, Value::from(*s)));
+    Filter::and([
+        Filter::cmp(STARTS_AT, Op::Lt, Value::Timestamp(to)),
+        Filter::cmp(SERIES_ENDS_AT, Op::Gt, Value::Timestamp(from)),
+        Filter::Not(Box::new(Filter::Or(free.collect()))),
+    ])
+}
+
+/// Not confirmed yet (a calendar shows it as tentative).
+pub fn is_tentative(r: &Record) -> bool {
+    r.str(STATUS) == Some(AppointmentStatus::Scheduled.key())
 }
 
 fn reminder_micros(cx: &ComputeCtx) -> i64 {

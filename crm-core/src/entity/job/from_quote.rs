@@ -27,15 +27,7 @@ pub const QUALIFYING: &[&str] = &["accepted"];
 pub const FIXED: &[&str] = &[QUOTE_ID, CONTACT_ID, COMPANY_ID];
 
 /// The address fields copied from the customer as one.
-pub const ADDRESS: &[&str] = &[
-    "address_line",
-    "city",
-    "region",
-    "postal_code",
-    "country",
-    "latitude",
-    "longitude",
-];
+pub const ADDRESS: &[&str] = crate::entity::ADDRESS_FIELDS;
 
 /// Refuses a quote that is not in a [`QUALIFYING`] state (`not_accepted`, on the quote's `status`).
 pub fn check_quote(quote: &Record) -> Result<()> {

@@ -385,6 +385,11 @@ pub fn children_of_type(children: Vec<(&'static EntityDef, Vec<Record>)>, def: &
         .collect()
 }
 
+/// A cancelled job holds nobody's day: its crew's assignments leave "my day" and the calendar.
+pub fn is_cancelled(job: &Record) -> bool {
+    job.str(STATUS) == Some(JobStatus::Cancelled.key())
+}
+
 /// A job's steps still to do, in order, from its children.
 pub fn open_steps(children: Vec<(&'static EntityDef, Vec<Record>)>) -> Vec<Record> {
     let mut steps = children_of_type(children, &JOB_STEP);
