@@ -238,13 +238,7 @@ impl Crm {
     /// The owner's membership numbers as of `as_of` (`YYYY-MM-DD`; today when `None`), over what
     /// this database holds.
     pub async fn membership_numbers(&self, as_of: Option<String>) -> Result<MembershipNumbers> {
-        let day = as_of
-            .map(|s| {
-                time::Date::parse(&s, DAY).map_err(|_| {
-                    crm_core::Error::field("as_of", crm_core::error::codes::INVALID_FORMAT, "expected YYYY-MM-DD")
-                })
-            })
-            .transpose()?;
+        let day = optional_day("as_of", as_of)?;
         Ok(self
             .run(move |s, a| async move { s.svc.membership_numbers(&a, day).await })
             .await?
@@ -267,15 +261,20 @@ impl Crm {
     /// `transition("job_step", ...)` (`start`, `complete`, `skip` with `{"skip_reason": "..."}`) and
     /// log what was done with `create("step_activity", ...)`; each is one change set queued for sync.
     pub async fn my_day(&self, date: Option<String>) -> Result<Vec<DayItem>> {
-        let day = date
-            .map(|s| {
-                time::Date::parse(&s, DAY).map_err(|_| {
-                    crm_core::Error::field("date", crm_core::error::codes::INVALID_FORMAT, "expected YYYY-MM-DD")
-                })
-            })
-            .transpose()?;
+        let day = optional_day("date", date)?;
         let items = self.run(move |s, a| async move { s.svc.my_day(&a, day).await }).await?;
         Ok(items.into_iter().map(DayItem::from).collect())
+    }
+
+    /// The field manager's numbers: how the jobs scheduled from `from` to `to` (`YYYY-MM-DD`,
+    /// inclusive) that the user may read went. `from` defaults to the tenant's today and `to` to
+    /// `from`, so `field_work_report(None, None)` is today's.
+    pub async fn field_work_report(&self, from: Option<String>, to: Option<String>) -> Result<FieldWorkReport> {
+        let (from, to) = (optional_day("from", from)?, optional_day("to", to)?);
+        Ok(self
+            .run(move |s, a| async move { s.svc.field_work_report(&a, from, to).await })
+            .await?
+            .into())
     }
 
     // ---- any entity type ----
@@ -521,6 +520,16 @@ pub async fn load_esports_demo(path: String, clients: u32) -> Result<DemoTenant>
 }
 
 const DAY: &[time::format_description::FormatItem<'static>] = time::macros::format_description!("[year]-[month]-[day]");
+
+/// An optional `YYYY-MM-DD` argument; a malformed one is a field error on `arg`.
+fn optional_day(arg: &str, s: Option<String>) -> Result<Option<time::Date>> {
+    s.map(|s| {
+        time::Date::parse(&s, DAY).map_err(|_| {
+            crm_core::Error::field(arg, crm_core::error::codes::INVALID_FORMAT, "expected YYYY-MM-DD").into()
+        })
+    })
+    .transpose()
+}
 
 #[cfg(test)]
 mod tests;

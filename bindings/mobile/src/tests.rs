@@ -407,3 +407,55 @@ fn a_call_dropped_mid_page_leaves_the_handle_working() {
         assert_eq!((ids.len(), unique.len(), pages), (40, 40, 6));
     })
 }
+
+#[test]
+fn a_field_manager_reads_the_numbers_of_a_day() {
+    pollster::block_on(async {
+        let (_dir, path, demo) = setup().await;
+        let admin = Crm::open(path, email(&demo, "admin")).await.expect("open");
+        let contact = admin
+            .create("contact".into(), r#"{"first_name": "Cleo"}"#.into())
+            .await
+            .expect("contact");
+        let job = |title: &str| {
+            format!(
+                r#"{{"kind": "journey", "title": "{title}", "contact_id": "{}", "scheduled_on": "2026-03-02"}}"#,
+                contact.id
+            )
+        };
+        admin.create("job".into(), job("Elm St")).await.expect("job");
+        let gone = admin.create("job".into(), job("Oak St")).await.expect("job");
+        admin
+            .transition(
+                "job".into(),
+                gone.id,
+                gone.version,
+                "cancel".into(),
+                Some(r#"{"cancel_reason": "customer moved the date"}"#.into()),
+            )
+            .await
+            .expect("cancel");
+        let day = admin
+            .field_work_report(Some("2026-03-02".into()), None)
+            .await
+            .expect("report");
+        assert_eq!((day.jobs, day.cancelled, day.completed), (2, 1, 0));
+        assert_eq!(day.on_time_rate, None, "nothing completed");
+        let next = admin
+            .field_work_report(Some("2026-03-03".into()), Some("2026-03-09".into()))
+            .await
+            .expect("report");
+        assert_eq!(next.jobs, 0);
+        // Today's (the tenant's today): it answers, whatever the date is.
+        admin.field_work_report(None, None).await.expect("today");
+        match admin.field_work_report(Some("03/02/2026".into()), None).await {
+            Err(CrmError::Validation { fields, .. }) => {
+                assert_eq!(
+                    (fields[0].path.as_str(), fields[0].code.as_str()),
+                    ("from", "invalid_format")
+                )
+            }
+            other => panic!("expected a validation error, got {other:?}"),
+        }
+    })
+}

@@ -525,6 +525,55 @@ impl From<crm_core::analytics::memberships::MembershipNumbers> for MembershipNum
     }
 }
 
+/// The field manager's numbers over a period (the core's `FieldWorkReport`).
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct FieldWorkReport {
+    /// Jobs scheduled in the period (any state).
+    pub jobs: u64,
+    pub completed: u64,
+    pub cancelled: u64,
+    /// Completed jobs that completed within their window (or scheduled day).
+    pub on_time: u64,
+    /// `on_time` over `completed` in percent, a decimal string with one decimal; `None` without
+    /// completed jobs.
+    pub on_time_rate: Option<String>,
+    /// Per step name, in name order.
+    pub steps: Vec<StepDurations>,
+}
+
+/// How long the steps of one name took (minutes as decimal strings with one decimal).
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct StepDurations {
+    pub name: String,
+    pub done: u64,
+    pub skipped: u64,
+    pub average_minutes: Option<String>,
+    pub median_minutes: Option<String>,
+}
+
+impl From<crm_core::analytics::field_work::FieldWorkReport> for FieldWorkReport {
+    fn from(r: crm_core::analytics::field_work::FieldWorkReport) -> Self {
+        FieldWorkReport {
+            jobs: r.jobs,
+            completed: r.completed,
+            cancelled: r.cancelled,
+            on_time: r.on_time,
+            on_time_rate: r.on_time_rate.map(|d| d.to_string()),
+            steps: r
+                .steps
+                .into_iter()
+                .map(|s| StepDurations {
+                    name: s.name,
+                    done: s.done,
+                    skipped: s.skipped,
+                    average_minutes: s.average_minutes.map(|d| d.to_string()),
+                    median_minutes: s.median_minutes.map(|d| d.to_string()),
+                })
+                .collect(),
+        }
+    }
+}
+
 // ---- conversions ----
 
 fn text(r: &Record, f: &str) -> Option<String> {

@@ -799,7 +799,7 @@ impl Database {
     fn field_work_report(&self, py: Python<'_>, start: &str, end: &str) -> PyResult<String> {
         let (from, to) = (parse_day("start", start)?, parse_day("end", end)?);
         let r = self.run(py, |svc, actor| {
-            pollster::block_on(svc.field_work_report(actor, from, to))
+            pollster::block_on(svc.field_work_report(actor, Some(from), Some(to)))
         })?;
         to_json_string(&r)
     }

@@ -231,7 +231,7 @@ pub fn job_guards_refuse_with_nothing_written<S: Store>(store: S) {
     assert_eq!(err.code(), "validation");
     // The period's report: one job, completed before its day ended; Load done in no time.
     let day = time::macros::date!(2025 - 06 - 02);
-    let r = block(f.svc.field_work_report(&f.admin, day, day)).unwrap();
+    let r = block(f.svc.field_work_report(&f.admin, Some(day), Some(day))).unwrap();
     assert_eq!((r.jobs, r.completed, r.on_time), (1, 1, 1));
     let load = r.steps.iter().find(|s| s.name == "Load").unwrap();
     assert_eq!(
@@ -240,11 +240,22 @@ pub fn job_guards_refuse_with_nothing_written<S: Store>(store: S) {
     );
     // A technician not on the crew reports nothing of it.
     assert_eq!(
-        block(f.svc.field_work_report(&f.tech, day, day)).unwrap().jobs,
+        block(f.svc.field_work_report(&f.tech, Some(day), Some(day)))
+            .unwrap()
+            .jobs,
         1,
         "tom is on its crew"
     );
-    assert_eq!(block(f.svc.field_work_report(&f.sales_b, day, day)).unwrap().jobs, 0);
+    assert_eq!(
+        block(f.svc.field_work_report(&f.sales_b, Some(day), Some(day)))
+            .unwrap()
+            .jobs,
+        0
+    );
+    // Without dates: the tenant's today (a field manager's numbers for the day).
+    f.clock
+        .set(crate::value::Timestamp::parse("2025-06-02T10:00:00Z").unwrap());
+    assert_eq!(block(f.svc.field_work_report(&f.admin, None, None)).unwrap(), r);
 }
 
 /// A user holds one assignment at a time: an overlapping one is refused on any job (touching ends are

@@ -75,8 +75,14 @@ impl<S: Store> Service<S> {
         let from = computed::day_start(date, &zone);
         let to = computed::day_start(date.next_day().unwrap_or(date), &zone);
         let mut out = Vec::new();
-        for (a, j) in self.assignments_with_jobs(actor, me, from, to, MAX_DAY_ITEMS).await? {
-            let open_steps = job_rules::open_steps(self.children_of(actor, &j).await?);
+        let (assignments, jobs): (Vec<Record>, Vec<Record>) = self
+            .assignments_with_jobs(actor, me, from, to, MAX_DAY_ITEMS)
+            .await?
+            .into_iter()
+            .unzip();
+        let steps = self.children_of_many(actor, &jobs, &JOB_STEP).await?;
+        for ((a, j), steps) in assignments.into_iter().zip(jobs).zip(steps) {
+            let open_steps = job_rules::open_steps(steps);
             let at = |f| a.get(f).and_then(Value::as_timestamp).unwrap_or_default();
             out.push(DayItem {
                 starts_at: at(crew::fields::STARTS_AT),
@@ -140,9 +146,18 @@ impl<S: Store> Service<S> {
 
     /// How the jobs scheduled from `from` to `to` (inclusive) that the actor may read went: completed,
     /// on time, cancelled, and how long each kind of step took (see
-    /// [`crate::analytics::field_work`]). `LimitExceeded` past [`MAX_REPORT_JOBS`] jobs.
-    pub async fn field_work_report(&self, actor: &Actor, from: time::Date, to: time::Date) -> Result<FieldWorkReport> {
+    /// [`crate::analytics::field_work`]). `from` defaults to the tenant's today, `to` to `from` (a
+    /// field manager's numbers for the day). `LimitExceeded` past [`MAX_REPORT_JOBS`] jobs.
+    pub async fn field_work_report(
+        &self,
+        actor: &Actor,
+        from: Option<time::Date>,
+        to: Option<time::Date>,
+    ) -> Result<FieldWorkReport> {
         let scope = actor.authorize(&JOB, Action::Read)?;
+        let zone = org_zone(Some(&self.org(actor.tenant).await?));
+        let from = from.unwrap_or_else(|| computed::local_date(self.clock.now(), &zone));
+        let to = to.unwrap_or(from);
         let filter = Filter::and([
             actor.scope_filter(&JOB, scope),
             Filter::cmp(job::SCHEDULED_ON, Op::Ge, Value::Date(from)),
@@ -170,7 +185,6 @@ impl<S: Store> Service<S> {
             );
             steps.extend(self.store.query(actor.tenant, &JOB_STEP, &q).await?);
         }
-        let zone = org_zone(Some(&self.org(actor.tenant).await?));
         Ok(report::report(&jobs, &steps, |d| {
             computed::day_start(d.next_day().unwrap_or(d), &zone)
         }))
@@ -193,8 +207,8 @@ impl<S: Store> Service<S> {
             by_user: BTreeMap::new(),
             next_cursor,
         };
-        for j in items {
-            let crew = job_rules::children_of_type(self.children_of(actor, &j).await?, &CREW_ASSIGNMENT);
+        let crews = self.children_of_many(actor, &items, &CREW_ASSIGNMENT).await?;
+        for (j, crew) in items.into_iter().zip(crews) {
             let vehicle = j.str(job::VEHICLE).unwrap_or_default().to_owned();
             board.by_vehicle.entry(vehicle).or_default().push(j.id);
             for u in crew.iter().filter_map(|a| a.id_of(crew::fields::USER_ID)) {

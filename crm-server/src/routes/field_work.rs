@@ -81,7 +81,7 @@ pub fn routes<S: ServerStore>(api: Api<S>) -> Api<S> {
                 let (from, to) = (required_date(&p, "from")?, required_date(&p, "to")?);
                 let actor = auth.actor;
                 let r = app
-                    .run(move |svc| async move { svc.field_work_report(&actor, from, to).await })
+                    .run(move |svc| async move { svc.field_work_report(&actor, Some(from), Some(to)).await })
                     .await?;
                 Ok::<_, ApiError>(axum::Json(r).into_response())
             },

@@ -376,23 +376,13 @@ impl EntityRules for JobRules {
     }
 }
 
-/// Of a job's children (as `Service::children_of` gives them), the rows of one child type.
-pub fn children_of_type(children: Vec<(&'static EntityDef, Vec<Record>)>, def: &EntityDef) -> Vec<Record> {
-    children
-        .into_iter()
-        .filter(|(d, _)| d.name == def.name)
-        .flat_map(|(_, rows)| rows)
-        .collect()
-}
-
 /// A cancelled job holds nobody's day: its crew's assignments leave "my day" and the calendar.
 pub fn is_cancelled(job: &Record) -> bool {
     job.str(STATUS) == Some(JobStatus::Cancelled.key())
 }
 
-/// A job's steps still to do, in order, from its children.
-pub fn open_steps(children: Vec<(&'static EntityDef, Vec<Record>)>) -> Vec<Record> {
-    let mut steps = children_of_type(children, &JOB_STEP);
+/// A job's steps still to do, in order, from its steps.
+pub fn open_steps(mut steps: Vec<Record>) -> Vec<Record> {
     steps.retain(step::is_open);
     steps
 }
