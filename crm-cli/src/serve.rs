@@ -30,7 +30,8 @@ pub fn run(database: &Path, args: &ServeArgs) -> ExitCode {
 async fn serve(database: &Path, args: &ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
     let cfg = Config::from_args(args)?;
     // A SQLite file or a `postgres://` URL; PostgreSQL runs on this runtime.
-    let store = Arc::new(crm_store::connect(database).await?);
+    // SQLite readers for as many reads as the server runs at once: none is opened per request.
+    let store = Arc::new(crm_store::connect(database).await?.with_readers(cfg.max_in_flight));
     let svc = Service::new(store.clone(), Arc::new(SystemClock), Arc::new(RandomIds));
     if args.demo && svc.tenants().await?.is_empty() {
         let size = DemoSize {

@@ -42,6 +42,8 @@ pub struct Metrics {
     pub webhook_deliveries: Family<OutcomeLabels, Counter>,
     /// Due events this instance's scheduler fired, by event kind.
     pub due_events: Family<KindLabels, Counter>,
+    /// Database connections the store opened (SQLite readers), brought up to date on each scrape.
+    pub store_connections_opened: Counter,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -65,6 +67,7 @@ impl Default for Metrics {
         let rate_limited = Counter::default();
         let webhook_deliveries = Family::<OutcomeLabels, Counter>::default();
         let due_events = Family::<KindLabels, Counter>::default();
+        let store_connections_opened = Counter::default();
         registry.register("http_requests", "HTTP requests by route and status", requests.clone());
         registry.register(
             "http_request_duration_seconds",
@@ -92,6 +95,11 @@ impl Default for Metrics {
             "Due events fired by this instance's scheduler, by kind",
             due_events.clone(),
         );
+        registry.register(
+            "store_connections_opened",
+            "Database connections the store opened (SQLite readers; a server sized right opens none per request)",
+            store_connections_opened.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -101,11 +109,20 @@ impl Default for Metrics {
             rate_limited,
             webhook_deliveries,
             due_events,
+            store_connections_opened,
         }
     }
 }
 
 impl Metrics {
+    /// Brings the store's connection count up to `opened` (a counter only moves forward, also
+    /// when two scrapes race).
+    pub fn store_connections(&self, opened: u64) {
+        self.store_connections_opened
+            .inner()
+            .fetch_max(opened, std::sync::atomic::Ordering::Relaxed);
+    }
+
     pub fn render(&self) -> String {
         let mut out = String::new();
         // Writing to a String cannot fail.

@@ -17,11 +17,18 @@ use tokio::sync::{Notify, watch};
 /// async stores (PostgreSQL) run on the workers.
 pub trait ServerStore: Store + 'static {
     fn blocking(&self) -> bool;
+    /// Database connections the store opened so far, where it counts them (`/metrics`).
+    fn connections_opened(&self) -> Option<u64> {
+        None
+    }
 }
 
 impl ServerStore for crm_store::SqliteStore {
     fn blocking(&self) -> bool {
         true
+    }
+    fn connections_opened(&self) -> Option<u64> {
+        Some(self.reader_connections_opened())
     }
 }
 
@@ -35,11 +42,17 @@ impl ServerStore for crm_store::AnyStore {
     fn blocking(&self) -> bool {
         matches!(self, crm_store::AnyStore::Sqlite(_))
     }
+    fn connections_opened(&self) -> Option<u64> {
+        crm_store::AnyStore::connections_opened(self)
+    }
 }
 
 impl<S: ServerStore> ServerStore for Arc<S> {
     fn blocking(&self) -> bool {
         (**self).blocking()
+    }
+    fn connections_opened(&self) -> Option<u64> {
+        (**self).connections_opened()
     }
 }
 

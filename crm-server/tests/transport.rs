@@ -663,3 +663,31 @@ async fn import_export_and_operations_endpoints() {
     assert!(docs.contains("/api/v1/openapi.json"));
     env.stop().await;
 }
+
+/// Reads reuse the store's reader connections: the store opens one per read running at once (at
+/// most the 16 concurrent requests here, plus the set-up's), never one per request, whatever the
+/// number of requests (the `/metrics` counter says so).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_reads_open_no_connection_per_request() {
+    let env = Env::start().await;
+    let admin = env.a.token("admin").to_owned();
+    let opened = || async {
+        let m = env.call("GET", "/metrics", None, None, &[]).await.text;
+        m.lines()
+            .find_map(|l| l.strip_prefix("crm_store_connections_opened_total "))
+            .unwrap_or_else(|| panic!("no connection counter in {m}"))
+            .trim()
+            .parse::<u64>()
+            .unwrap()
+    };
+    let before = opened().await;
+    for _ in 0..12 {
+        let round = futures_util::future::join_all((0..16).map(|_| env.get("/api/v1/leads?limit=5", &admin)));
+        for r in round.await {
+            assert_eq!(r.status, 200, "{}", r.text);
+        }
+    }
+    let during = opened().await - before;
+    assert!(during <= 16, "192 reads, 16 at a time, opened {during} connections");
+    env.stop().await;
+}

@@ -113,6 +113,25 @@ impl AnyStore {
         }
     }
 
+    /// Idle SQLite reader connections kept open (see [`SqliteStore::with_readers`]); PostgreSQL
+    /// sizes its pool itself.
+    pub fn with_readers(self, n: usize) -> Self {
+        match self {
+            AnyStore::Sqlite(s) => AnyStore::Sqlite(s.with_readers(n)),
+            #[cfg(feature = "postgres")]
+            p @ AnyStore::Postgres(_) => p,
+        }
+    }
+
+    /// Database connections opened so far, where the store counts them (SQLite's readers).
+    pub fn connections_opened(&self) -> Option<u64> {
+        match self {
+            AnyStore::Sqlite(s) => Some(s.reader_connections_opened()),
+            #[cfg(feature = "postgres")]
+            AnyStore::Postgres(_) => None,
+        }
+    }
+
     /// `sqlite` or `postgres`.
     pub fn backend(&self) -> crate::Backend {
         match self {

@@ -33,7 +33,7 @@ const B: Backend = Backend::Sqlite;
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a write waits for the writer connection (held by another write or a bulk session).
 const WRITER_WAIT: Duration = Duration::from_secs(30);
-/// Idle reader connections kept open.
+/// Idle reader connections kept open by default ([`SqliteStore::with_readers`]).
 const READERS: usize = 4;
 const STATEMENT_CACHE: usize = 256;
 /// Page cache per connection (negative: KiB). SQLite's default (2 MiB) makes large write transactions
@@ -69,6 +69,10 @@ pub struct SqliteStore {
     /// SQLite's wait for a lock held by another connection or process.
     busy_timeout: Duration,
     readers: Mutex<Vec<Connection>>,
+    /// Most idle readers kept open.
+    max_readers: usize,
+    /// Reader connections opened so far (a server that opens one per request is mis-sized).
+    reader_opens: std::sync::atomic::AtomicU64,
     /// The directory of a throwaway database, removed on drop.
     _temp: Option<tempfile::TempDir>,
 }
@@ -149,6 +153,8 @@ impl SqliteStore {
             immutable: false,
             busy_timeout: BUSY_TIMEOUT,
             readers: Mutex::new(Vec::new()),
+            max_readers: READERS,
+            reader_opens: Default::default(),
             _temp: temp,
         })
     }
@@ -173,6 +179,8 @@ impl SqliteStore {
             immutable: false,
             busy_timeout: BUSY_TIMEOUT,
             readers: Mutex::new(Vec::new()),
+            max_readers: READERS,
+            reader_opens: Default::default(),
             _temp: None,
         };
         // SQLite cannot read a WAL database read-only when it can neither find nor create its
@@ -310,6 +318,19 @@ impl SqliteStore {
         Ok(self)
     }
 
+    /// Keeps up to `n` idle reader connections open (4 by default; at least 1). A reader is opened
+    /// when every open one is busy, and closed after its read when `n` are already idle: a server
+    /// sets `n` to the reads it runs at once, so that no request opens a connection.
+    pub fn with_readers(mut self, n: usize) -> Self {
+        self.max_readers = n.max(1);
+        self
+    }
+
+    /// Reader connections opened since the store was (see [`SqliteStore::with_readers`]).
+    pub fn reader_connections_opened(&self) -> u64 {
+        self.reader_opens.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     /// Whether change sets are logged (see [`SqliteStore::with_sync_log`]).
     pub fn sync_log(&self) -> bool {
         self.sync_log
@@ -331,6 +352,7 @@ impl SqliteStore {
         .map_err(db)?;
         configure(&conn, READER_CACHE_KIB)?;
         conn.busy_timeout(self.busy_timeout).map_err(db)?;
+        self.reader_opens.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Ok(conn)
     }
 
@@ -343,7 +365,7 @@ impl SqliteStore {
         };
         let out = f(&conn);
         let mut pool = lock(&self.readers);
-        if pool.len() < READERS {
+        if pool.len() < self.max_readers {
             pool.push(conn);
         }
         out

@@ -705,6 +705,18 @@ async fn send(http: &Http, req: Request<Full<Bytes>>) -> Res<(u16, Bytes)> {
     Ok((status, body))
 }
 
+/// The server's count of database connections its store opened (`/metrics`), when it reports one.
+async fn connections_opened(http: &Http, base: &str) -> Res<Option<u64>> {
+    let req = Request::builder()
+        .uri(format!("{base}/metrics"))
+        .body(Full::new(Bytes::new()))?;
+    let (_, body) = send(http, req).await?;
+    Ok(String::from_utf8_lossy(&body)
+        .lines()
+        .find_map(|l| l.strip_prefix("crm_store_connections_opened_total "))
+        .and_then(|n| n.trim().parse().ok()))
+}
+
 async fn call(http: &Http, method: &str, url: &str, auth: Option<&str>, body: Option<Json>) -> Res<(u16, Json)> {
     let mut b = Request::builder().method(method).uri(url);
     if let Some(a) = auth {
@@ -1106,6 +1118,7 @@ fn run(args: &Args) -> Res<()> {
             Some(inproc_phase(&svc, &bench.admin, kind, &ids, c, dur)?)
         };
         note!("{name}: HTTP, {c} connections");
+        let opened_before = rt.block_on(connections_opened(&http, &server.base))?;
         let (h, _) = rt.block_on(http_phase(
             &http,
             &server.base,
@@ -1117,6 +1130,11 @@ fn run(args: &Args) -> Res<()> {
             if kind == Kind::Health { serial } else { dur },
             pid,
         ))?;
+        let opened_after = rt.block_on(connections_opened(&http, &server.base))?;
+        // Database connections the phase opened (warm-up included), per request measured.
+        let opened = opened_before
+            .zip(opened_after)
+            .map(|(a, b)| b.saturating_sub(a) as f64 / h.total().max(1) as f64);
         let (srv_cpu, cli_cpu) = h.cpu.unwrap_or_default();
         let per_req = |cpu: f64| cpu * 1e6 / h.total().max(1) as f64;
         emit(
@@ -1131,6 +1149,7 @@ fn run(args: &Args) -> Res<()> {
                 "status": h.status_json(),
                 "server_cpu_us_per_req": sig(per_req(srv_cpu)),
                 "client_cpu_us_per_req": sig(per_req(cli_cpu)),
+                "store_connections_opened_per_req": opened,
             })),
         );
         for (p, label) in [(0.5, "p50"), (0.99, "p99")] {

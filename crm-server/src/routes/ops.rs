@@ -21,6 +21,9 @@ async fn readyz<S: ServerStore>(State(app): State<AppState<S>>) -> ApiResult<imp
 }
 
 async fn metrics<S: ServerStore>(State(app): State<AppState<S>>) -> impl IntoResponse {
+    if let Some(n) = app.svc.store().connections_opened() {
+        app.metrics.store_connections(n);
+    }
     let mut res = app.metrics.render().into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -95,15 +95,20 @@ impl Env {
 
     pub async fn with(tweak: impl FnOnce(&mut Config)) -> Env {
         let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(SqliteStore::open(dir.path().join("crm.db")).unwrap());
-        let svc = Service::new(store.clone(), Arc::new(SystemClock), Arc::new(RandomIds));
-        let (a, ua) = tenant(&svc, "Acme").await;
-        let (b, ub) = tenant(&svc, "Bolt").await;
         let mut cfg = Config::for_tests();
         cfg.admin_token = Some("platform-admin-token-platform-admin-token".into());
         cfg.jwt_secret = JWT_SECRET.to_vec();
         cfg.poll_interval = std::time::Duration::from_millis(100);
         tweak(&mut cfg);
+        // As `crm serve` opens it: a reader per request the server runs at once.
+        let store = Arc::new(
+            SqliteStore::open(dir.path().join("crm.db"))
+                .unwrap()
+                .with_readers(cfg.max_in_flight),
+        );
+        let svc = Service::new(store.clone(), Arc::new(SystemClock), Arc::new(RandomIds));
+        let (a, ua) = tenant(&svc, "Acme").await;
+        let (b, ub) = tenant(&svc, "Bolt").await;
         let server = crm_server::spawn(svc, cfg).await.unwrap();
         let base = format!("http://{}", server.addr);
         let http = HyperClient::builder(TokioExecutor::new()).build_http();
