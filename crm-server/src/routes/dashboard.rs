@@ -94,7 +94,13 @@ pub fn routes<S: ServerStore>(api: Api<S>) -> Api<S> {
             json!({"type": "string"}),
             "File name: dashboard.js or dashboard.css",
         )
-        .ok_raw(200, text("The file", "text/javascript"))
+        .ok_raw(
+            200,
+            json!({ "description": "The file", "content": {
+                "text/javascript": { "schema": { "type": "string" } },
+                "text/css": { "schema": { "type": "string" } },
+            } }),
+        )
         .errors(&[404]),
         get(asset),
     )
