@@ -150,8 +150,8 @@ function table(caption, cols, rows) {
 /// { label, values: [number for the bar's length], texts: [what the bar says] }.
 function bars(title, series, items) {
   const rowH = 18 * series.length + 10;
-  const labelW = 120;
-  const barW = 180;
+  const labelW = 130;
+  const barW = 170;
   const valueW = 100;
   const top = series.length > 1 ? 24 : 4;
   const height = top + rowH * items.length + 4;
