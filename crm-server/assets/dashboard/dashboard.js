@@ -342,7 +342,11 @@ async function loadReports() {
   if (failures.size) {
     $("q").setAttribute("aria-invalid", "true");
     $("q-error").replaceChildren(
-      ...[...failures].map(([msg, names]) => el("p", {}, `${names.join(", ")}: ${msg}`)),
+      // The reports in the page's order, whichever answered first.
+      ...[...failures].map(([msg, names]) => {
+        const ordered = Object.values(NAMES).filter((n) => names.includes(n));
+        return el("p", {}, `${ordered.join(", ")}: ${msg}`);
+      }),
     );
   }
   $("status").textContent = failures.size ? "Some reports could not be shown." : `Reports updated${q ? ` for “${q}”` : ""}.`;
