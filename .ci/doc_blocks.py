@@ -100,6 +100,7 @@ SERVER: Dict[Tuple[str, str], str] = {
     ("docs/server.md", "curl -s -i localhost:8080/api/v1/leads -H \"authorization: Bearer $TOKEN\" \\\n  -H 'idem"):
     "a keyed create",
     ("docs/analytics.md", "curl -s -G localhost:8080/api/v1/analytics"): "the reports",
+    ("docs/server.md", "curl -s -o /dev/null -D - localhost:8080/ |"): "the dashboard's policy and script",
     ("docs/followups.md", "# Plan a follow-up while logging the call"): "a call that plans a follow-up, the views",
     ("docs/routing.md", "# Who would get this lead?"): "a routing dry run and a re-route",
 }

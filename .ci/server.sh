@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The HTTP server as users run it: `crm serve --demo` on a fresh SQLite file, sign in and call the API
 # with curl (and run the guides' curl blocks against it), then SIGTERM (graceful shutdown must exit 0). Also validates the committed OpenAPI
-# document against the OpenAPI 3.1 schema, and screenshots /docs in headless Chromium with the
-# network cut (installs chromium if missing; needs root for the network namespace). Run from the
-# repo root.
+# document against the OpenAPI 3.1 schema, screenshots /docs in headless Chromium with the
+# network cut (installs chromium if missing; needs root for the network namespace), and drives the
+# dashboard at / the same way (sign in, the funnel against the API, a phone-sized screenshot). Run
+# from the repo root. CRM_ST_SECONDS bounds the schemathesis phase (default 150 s).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
@@ -166,3 +167,23 @@ print(f"/docs screenshot: {inked:.0%} of pixels inked, {colours} colours")
 assert inked > 0.05 and colours > 50, "the reference page did not render (blank)"
 PY
 echo "screenshot: $CARGO_TARGET_DIR/server-screenshots/docs.png"
+
+echo "-- the dashboard at / with the network cut: sign in with Enter, the funnel's numbers as the API answers them, a phone-sized screenshot"
+# Over the demo database of the first server (its tenant, org id and password), served again with
+# only loopback reachable: the page's files come from the binary or it does not work. Signed in as
+# a sales user, so the numbers compared are that user's scope (.ci/dashboard_probe.py).
+sales=$(grep -m1 '^  sales ' "$tmp/serve.log" | awk '{print $2}')
+cat > "$tmp/dash.sh" <<SH
+set -euo pipefail
+ip link set lo up
+"$crm" --database "$tmp/crm.db" serve --listen 127.0.0.1:8089 > "$tmp/dash-serve.log" 2>&1 &
+spid=\$!
+trap 'kill -TERM \$spid 2>/dev/null || true' EXIT
+for _ in \$(seq 1 120); do curl -fs http://127.0.0.1:8089/readyz > /dev/null 2>&1 && break; sleep 0.5; done
+timeout 300 python3 "$PWD/.ci/dashboard_probe.py" http://127.0.0.1:8089 "$org" "$sales" ci-demo-password-123 "$tmp/dashboard.png"
+kill -TERM \$spid
+wait \$spid
+SH
+unshare -n bash "$tmp/dash.sh"
+cp "$tmp/dashboard.png" "$tmp/dashboard-wide.png" "$CARGO_TARGET_DIR/server-screenshots/"
+echo "screenshots: $CARGO_TARGET_DIR/server-screenshots/dashboard.png (375 px wide), dashboard-wide.png"

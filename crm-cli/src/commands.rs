@@ -198,6 +198,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
             cell,
             bins,
             json,
+            svg,
         } => {
             let params = [
                 ("by", by),
@@ -206,7 +207,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 ("cell", cell),
                 ("bins", bins),
             ];
-            crate::report::run(&svc, &actor, &report, q, &params, json).await?
+            crate::report::run(&svc, &actor, &report, q, &params, json, svg.as_deref()).await?
         }
         Command::MembershipNumbers { as_of } => crate::front_desk::numbers(&svc, &actor, as_of).await?,
         Command::ImportMembers { file, mode, dry_run } => {

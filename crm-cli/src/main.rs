@@ -22,6 +22,7 @@ mod progress;
 mod report;
 mod route;
 mod serve;
+mod svg;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -201,6 +202,10 @@ enum Command {
         /// Print the report as JSON (what the HTTP API answers) instead of a table.
         #[arg(long)]
         json: bool,
+        /// Also write the report's main series as a bar chart to this SVG file (beside the
+        /// table or the JSON).
+        #[arg(long, value_name = "FILE.svg")]
+        svg: Option<PathBuf>,
     },
     /// Lead routing (see docs/routing.md): with --dry-run FILE.csv, who the tenant's routing rules
     /// would give each row's lead to (row, owner, team, rule), writing nothing; with --lead ID, route

@@ -1,5 +1,5 @@
 //! `crm report NAME`: a report of [`crm_core::analytics`] as a table (or `--json`), over what the
-//! acting user may read that matches `--q`.
+//! acting user may read that matches `--q`; with `--svg FILE`, also a bar chart of it (`svg.rs`).
 
 use crate::commands::money;
 use crm_core::access::Actor;
@@ -18,6 +18,7 @@ pub async fn run<S: Store>(
     q: Option<String>,
     params: &[(&str, Option<String>)],
     json: bool,
+    svg: Option<&std::path::Path>,
 ) -> Result<()> {
     let kind: ReportKind = name.parse()?;
     let get = |k: &str| -> Option<&str> {
@@ -28,6 +29,10 @@ pub async fn run<S: Store>(
     };
     let req = ReportRequest::from_params(get)?;
     let answer = svc.report(actor, kind, &req).await?;
+    if let Some(path) = svg {
+        std::fs::write(path, crate::svg::render(&answer))
+            .map_err(|e| Error::internal(format!("cannot write {}: {e}", path.display())))?;
+    }
     if json {
         return crate::output::print(&serde_json::to_string_pretty(&answer).unwrap_or_default());
     }

@@ -63,8 +63,12 @@ async fn serve(database: &Path, args: &ServeArgs) -> Result<(), Box<dyn std::err
         for (role, _, email) in &d.users {
             eprintln!("  {role:<10} {email}");
         }
+        eprintln!("dashboard: http://{}/?organization={}", cfg.listen, d.tenant);
     }
-    eprintln!("listening on http://{} (API reference at /docs)", cfg.listen);
+    eprintln!(
+        "listening on http://{} (the dashboard at /, the API reference at /docs)",
+        cfg.listen
+    );
     crm_server::serve(svc, cfg).await?;
     Ok(())
 }

@@ -126,3 +126,116 @@ fn productivity_cohort_geo_and_lifetime_value_print_and_refuse_bad_parameters() 
     let err = String::from_utf8_lossy(&bad.stderr);
     assert!(err.contains("cell"), "{err}");
 }
+
+/// The text of every `<text>` element of an SVG file, which must parse as XML.
+fn svg_texts(path: &std::path::Path) -> Vec<String> {
+    let svg = std::fs::read_to_string(path).unwrap();
+    let doc = roxmltree::Document::parse(&svg).unwrap_or_else(|e| panic!("{e}: {svg}"));
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "svg");
+    assert_eq!(root.tag_name().namespace(), Some("http://www.w3.org/2000/svg"));
+    root.descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .filter_map(|n| n.text().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn svg_charts_carry_the_reports_numbers_as_text() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = dir.path().join("crm.db");
+    assert!(crm(&db, &["demo", "--leads", "80"]).status.success());
+
+    // The chart is written beside the table, which still prints.
+    let funnel_svg = dir.path().join("funnel.svg");
+    let out = crm(&db, &["report", "funnel", "--svg", funnel_svg.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("stage"));
+    let funnel = json(&crm(&db, &["report", "funnel", "--json"]));
+    let texts = svg_texts(&funnel_svg);
+    // Each stage's label, then its reached count, in order.
+    for step in funnel["steps"].as_array().unwrap() {
+        let label = step["label"].as_str().unwrap();
+        let at = texts
+            .iter()
+            .position(|t| t == label)
+            .unwrap_or_else(|| panic!("{label}: {texts:?}"));
+        assert_eq!(texts[at + 1], step["reached"].to_string(), "{texts:?}");
+    }
+    assert_eq!(
+        texts[1],
+        format!("{} leads, {} won", funnel["total"], funnel["won"]),
+        "{texts:?}"
+    );
+
+    // With --json as well; two series for the forecast, each month's weighted and won value.
+    let forecast_svg = dir.path().join("forecast.svg");
+    let out = crm(
+        &db,
+        &["report", "forecast", "--json", "--svg", forecast_svg.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let forecast = json(&out);
+    let texts = svg_texts(&forecast_svg);
+    let grouped = |s: &str| {
+        let (int, frac) = s.split_once('.').unwrap();
+        let digits: Vec<char> = int.chars().collect();
+        let mut out = String::new();
+        for (i, c) in digits.iter().enumerate() {
+            if i > 0 && (digits.len() - i).is_multiple_of(3) {
+                out.push(',');
+            }
+            out.push(*c);
+        }
+        format!("${out}.{frac}")
+    };
+    for m in forecast["months"].as_array().unwrap() {
+        let month = m["month"].as_str().unwrap_or("no date");
+        let at = texts
+            .iter()
+            .position(|t| t == month)
+            .unwrap_or_else(|| panic!("{month}: {texts:?}"));
+        assert_eq!(
+            texts[at + 1],
+            grouped(m["weighted_value"].as_str().unwrap()),
+            "{texts:?}"
+        );
+        assert_eq!(texts[at + 2], grouped(m["won_value"].as_str().unwrap()), "{texts:?}");
+    }
+
+    // Every report draws a chart that parses; productivity's bars are the activities per user.
+    for report in [
+        "velocity",
+        "breakdown",
+        "productivity",
+        "cohort",
+        "geo",
+        "lifetime_value",
+    ] {
+        let path = dir.path().join(format!("{report}.svg"));
+        let out = crm(&db, &["report", report, "--svg", path.to_str().unwrap()]);
+        assert!(
+            out.status.success(),
+            "{report}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(svg_texts(&path).len() > 1, "{report}");
+    }
+    let productivity = json(&crm(&db, &["report", "productivity", "--json"]));
+    let texts = svg_texts(&dir.path().join("productivity.svg"));
+    for u in productivity["users"].as_array().unwrap() {
+        let user = u["user"].as_str().unwrap_or("(none)");
+        let at = texts.iter().position(|t| t == user).unwrap();
+        assert_eq!(texts[at + 1], u["activities"].to_string());
+    }
+
+    // A file that cannot be written is an error naming it; nothing is half-done silently.
+    let bad = dir.path().join("no-such-dir").join("x.svg");
+    let out = crm(&db, &["report", "funnel", "--svg", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("x.svg"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -5,6 +5,7 @@
 //! decides a business rule. Started by `crm serve` (the `crm` binary); embeddable with [`spawn`].
 //!
 //! ```text
+//! /  (the dashboard page)  /dashboard/{dashboard.js,dashboard.css}
 //! /healthz /readyz /metrics /docs /api/v1/openapi.json
 //! /api/v1/auth/{login,refresh,logout,password,me}
 //! /api/v1/{leads,contacts,companies,activities,users,teams,locations,pipelines,custom_fields,
@@ -53,6 +54,7 @@ const REQUEST_ID: &str = "x-request-id";
 pub fn api<S: ServerStore>(cfg: &Config) -> (Api<S>, Arc<Json>) {
     let mut api = Api::new();
     api = routes::ops::routes(api);
+    api = routes::dashboard::routes(api);
     api = routes::auth::routes(api);
     api = routes::admin::routes(api);
     // Specific lead and model routes before the generic `/{id}` ones (axum matches static segments

@@ -6,6 +6,7 @@ pub mod analytics;
 pub mod auth;
 pub mod calendar;
 pub mod compliance;
+pub mod dashboard;
 pub mod field_work;
 pub mod leads;
 pub mod memberships;
