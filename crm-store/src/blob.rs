@@ -39,6 +39,17 @@ fn timestamp(t: SystemTime) -> Timestamp {
     )
 }
 
+/// Where a database keeps its attachment bytes unless told otherwise: next to a SQLite file, a
+/// directory named like it with `.blobs` for its extension (`crm.db` -> `crm.blobs`); for a
+/// PostgreSQL URL, `crm.blobs` in the working directory.
+pub fn default_dir(database: &Path) -> PathBuf {
+    let s = database.to_string_lossy();
+    if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+        return PathBuf::from("crm.blobs");
+    }
+    database.with_extension("blobs")
+}
+
 impl DirBlobStore {
     /// Opens (creating it if needed) the blob directory `root`.
     pub fn open(root: impl AsRef<Path>) -> Result<Self> {
@@ -181,6 +192,13 @@ mod tests {
 
     fn tmp_files(s: &DirBlobStore) -> usize {
         std::fs::read_dir(s.root().join("tmp")).unwrap().count()
+    }
+
+    #[test]
+    fn the_default_directory_is_next_to_the_database() {
+        assert_eq!(default_dir(Path::new("data/crm.db")), PathBuf::from("data/crm.blobs"));
+        assert_eq!(default_dir(Path::new("crm")), PathBuf::from("crm.blobs"));
+        assert_eq!(default_dir(Path::new("postgres://u@h/db")), PathBuf::from("crm.blobs"));
     }
 
     #[test]

@@ -165,7 +165,7 @@ pub fn attachments_are_stored_once_and_checked_against_their_content_on<S: Store
         size: Some(2 << 30),
         ..input("document", "huge.bin")
     };
-    let err = block(f.svc.begin_attach(&f.sales_a, "lead", lead.id, &declared_huge)).unwrap_err();
+    let err = block(f.svc.begin_attach(&f.sales_a, "lead", lead.id, Some(&declared_huge))).unwrap_err();
     assert_eq!(err.code(), "limit_exceeded", "refused before a byte is read");
     assert_eq!(blobs_of(&f), 2);
 }
@@ -185,7 +185,7 @@ pub fn interrupted_uploads_leave_nothing_and_orphan_blobs_are_collected_on<S: St
     let lead = f.lead(&f.sales_a, json!({"first_name": "Ann"}));
     let mut up = block(
         f.svc
-            .begin_attach(&f.sales_a, "lead", lead.id, &input("photo", "a.png")),
+            .begin_attach(&f.sales_a, "lead", lead.id, Some(&input("photo", "a.png"))),
     )
     .unwrap();
     up.write(&png(3)[..50]).unwrap();
@@ -193,20 +193,40 @@ pub fn interrupted_uploads_leave_nothing_and_orphan_blobs_are_collected_on<S: St
     assert_eq!(f.count("attachment"), 0);
     assert_eq!(blobs_of(&f), 0, "an interrupted upload leaves no bytes");
 
+    // The input may come after the bytes (a form whose file part is first); without it, nothing.
+    let late = || {
+        let mut up = block(f.svc.begin_attach(&f.sales_a, "lead", lead.id, None)).unwrap();
+        up.write(&png(8)).unwrap();
+        up
+    };
+    let err = block(f.svc.finish_attach(&f.sales_a, late(), None)).unwrap_err();
+    assert_eq!(codes_of(&err), [("kind".into(), "required".into())]);
+    let a = block(
+        f.svc
+            .finish_attach(&f.sales_a, late(), Some(&input("photo", "late.png"))),
+    )
+    .unwrap();
+    assert_eq!(a.str("media_type"), Some("image/png"));
+    block(f.svc.delete_attachment(&f.sales_a, a.id)).unwrap();
+
     let kept = attach(&f, &f.sales_a, &lead, &input("photo", "kept.png"), &png(4)).unwrap();
     let other = f.lead(&f.sales_a, json!({"first_name": "Bo"}));
     let mut up = block(
         f.svc
-            .begin_attach(&f.sales_a, "lead", other.id, &input("photo", "b.png")),
+            .begin_attach(&f.sales_a, "lead", other.id, Some(&input("photo", "b.png"))),
     )
     .unwrap();
     up.write(&png(5)).unwrap();
     let other = block(f.svc.get(&f.admin, "lead", other.id)).unwrap();
     block(f.svc.delete(&f.admin, "lead", other.id, other.version)).unwrap();
-    let err = block(f.svc.finish_attach(&f.sales_a, up)).unwrap_err();
+    let err = block(f.svc.finish_attach(&f.sales_a, up, None)).unwrap_err();
     assert_eq!(err.code(), "not_found");
     assert_eq!(f.count("attachment"), 1, "no record for a deleted owner");
-    assert_eq!(blobs_of(&f), 2, "its bytes are an orphan");
+    assert_eq!(
+        blobs_of(&f),
+        3,
+        "its bytes are an orphan (as are the deleted late one's)"
+    );
 
     let hour = 3_600_000_000;
     assert_eq!(
@@ -215,7 +235,7 @@ pub fn interrupted_uploads_leave_nothing_and_orphan_blobs_are_collected_on<S: St
         "too young"
     );
     f.clock.set(NOW.plus_minutes(61));
-    assert_eq!(block(f.svc.collect_orphan_blobs(f.tenant, hour)).unwrap(), 1);
+    assert_eq!(block(f.svc.collect_orphan_blobs(f.tenant, hour)).unwrap(), 2);
     let left = f.svc.blob_store().unwrap().list(f.tenant).unwrap();
     assert_eq!(left.len(), 1);
     assert_eq!(Some(left[0].sha256.as_str()), kept.str("sha256"), "a named blob stays");

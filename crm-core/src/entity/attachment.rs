@@ -37,6 +37,10 @@ pub const DEFAULT_MAX_BYTES: i64 = 10 * 1024 * 1024;
 /// The largest limit a tenant may set: 1 GiB.
 pub const MAX_MAX_BYTES: i64 = 1024 * 1024 * 1024;
 
+/// How old bytes no attachment names must be before a collection removes them (an upload's record
+/// is committed well within it): an hour, in microseconds.
+pub const ORPHAN_GRACE_MICROS: i64 = 60 * 60 * 1_000_000;
+
 /// Bytes [`sniff`] looks at.
 pub const SNIFF_LEN: usize = 512;
 

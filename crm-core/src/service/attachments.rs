@@ -60,15 +60,21 @@ pub struct AttachInput {
 pub struct Upload {
     owner_def: &'static EntityDef,
     owner_id: Id,
-    record: Record,
-    declared_type: Option<String>,
-    declared_size: Option<u64>,
-    declared_sha: Option<String>,
+    /// The input, when it came with the start.
+    checked: Option<Checked>,
     limit: u64,
     hasher: Sha256,
     size: u64,
     head: Vec<u8>,
     writer: Box<dyn BlobWriter>,
+}
+
+/// An attachment record made from a client's input, and the client's claims about the content.
+struct Checked {
+    record: Record,
+    declared_type: Option<String>,
+    declared_size: Option<u64>,
+    declared_sha: Option<String>,
 }
 
 impl std::fmt::Debug for Upload {
@@ -92,7 +98,7 @@ impl Upload {
                 limit: self.limit,
             });
         }
-        if let Some(declared) = self.declared_size
+        if let Some(declared) = self.checked.as_ref().and_then(|c| c.declared_size)
             && size > declared
         {
             return Err(size_mismatch(declared, size, "at least "));
@@ -187,8 +193,16 @@ impl<S: Store> Service<S> {
 
     /// Starts an upload of an attachment to the record `entity`/`id`: checks the actor may update
     /// the record, validates the input (every field error at once, before any byte is read) and
-    /// the declared size against the tenant's limit, and opens a blob writer.
-    pub async fn begin_attach(&self, actor: &Actor, entity: &str, id: Id, input: &AttachInput) -> Result<Upload> {
+    /// the declared size against the tenant's limit, and opens a blob writer. A face that learns
+    /// the input only after the bytes (a form whose file part comes first) passes `None` here and
+    /// the input to [`Service::finish_attach`]; the tenant's limit holds either way.
+    pub async fn begin_attach(
+        &self,
+        actor: &Actor,
+        entity: &str,
+        id: Id,
+        input: Option<&AttachInput>,
+    ) -> Result<Upload> {
         let def = self.owner_type(entity)?;
         self.writable_owner(actor, def, id).await?;
         let org = self.org(actor.tenant).await?;
@@ -197,8 +211,37 @@ impl<S: Store> Service<S> {
             .and_then(Value::as_i64)
             .unwrap_or(attachment::DEFAULT_MAX_BYTES)
             .max(0) as u64;
+        let checked = match input {
+            Some(i) => Some(self.checked_input(actor, def, id, i, &org, limit)?),
+            None => None,
+        };
+        let writer = self.blobs()?.writer(actor.tenant)?;
+        Ok(Upload {
+            owner_def: def,
+            owner_id: id,
+            checked,
+            limit,
+            hasher: Sha256::new(),
+            size: 0,
+            head: Vec::new(),
+            writer,
+        })
+    }
+
+    /// The attachment record an input makes (validated: every field error at once, sorted by
+    /// path), with the client's claims to check against the content; a declared size over the
+    /// tenant's limit is `limit_exceeded`.
+    fn checked_input(
+        &self,
+        actor: &Actor,
+        def: &'static EntityDef,
+        id: Id,
+        input: &AttachInput,
+        org: &Record,
+        limit: u64,
+    ) -> Result<Checked> {
         let now = self.clock.now();
-        let vctx = crate::tenant::validation_ctx(now, Some(&org));
+        let vctx = crate::tenant::validation_ctx(now, Some(org));
         let mut record = Record::empty(&ATTACHMENT, actor.tenant, self.ids.new_id(now), now);
         let mut fields = Map::new();
         fields.insert(af::KIND.into(), Json::String(input.kind.clone()));
@@ -240,6 +283,7 @@ impl<S: Store> Service<S> {
             errs.push(FieldError::new(af::MEDIA_TYPE, codes::INVALID_FORMAT, "a media type"));
         }
         if !errs.is_empty() {
+            errs.sort_by(|a, b| a.path.cmp(&b.path));
             return Err(Error::Validation(errs));
         }
         if let Some(size) = input.size
@@ -255,19 +299,11 @@ impl<S: Store> Service<S> {
         if attachment::is_signature(&record) {
             record.set(af::SIGNED_AT, Value::Timestamp(now));
         }
-        let writer = self.blobs()?.writer(actor.tenant)?;
-        Ok(Upload {
-            owner_def: def,
-            owner_id: id,
+        Ok(Checked {
             record,
             declared_type: input.media_type.clone(),
             declared_size: input.size,
             declared_sha,
-            limit,
-            hasher: Sha256::new(),
-            size: 0,
-            head: Vec::new(),
-            writer,
         })
     }
 
@@ -275,20 +311,34 @@ impl<S: Store> Service<S> {
     /// stores the blob (once per tenant and content), then commits the attachment record with the
     /// owner's version bump (and its signed field) as one change set. If that commit fails the
     /// blob is an orphan, removed by [`Service::collect_orphan_blobs`].
-    pub async fn finish_attach(&self, actor: &Actor, upload: Upload) -> Result<Record> {
+    /// `input`, when given, is the attachment's input (replacing any given at the start).
+    pub async fn finish_attach(&self, actor: &Actor, upload: Upload, input: Option<&AttachInput>) -> Result<Record> {
         let Upload {
             owner_def,
             owner_id,
-            mut record,
-            declared_type,
-            declared_size,
-            declared_sha,
+            checked,
+            limit,
             hasher,
             size,
             head,
             writer,
-            ..
         } = upload;
+        let checked = match (input, checked) {
+            (Some(i), _) => {
+                let org = self.org(actor.tenant).await?;
+                self.checked_input(actor, owner_def, owner_id, i, &org, limit)?
+            }
+            (None, Some(c)) => c,
+            (None, None) => {
+                return Err(Error::field(af::KIND, codes::REQUIRED, "an attachment needs its input"));
+            }
+        };
+        let Checked {
+            mut record,
+            declared_type,
+            declared_size,
+            declared_sha,
+        } = checked;
         let mut errs = Vec::new();
         if let Some(d) = declared_size
             && d != size
@@ -343,7 +393,7 @@ impl<S: Store> Service<S> {
         input: &AttachInput,
         content: &mut dyn Read,
     ) -> Result<Record> {
-        let mut up = self.begin_attach(actor, entity, id, input).await?;
+        let mut up = self.begin_attach(actor, entity, id, Some(input)).await?;
         let mut buf = vec![0u8; CHUNK];
         loop {
             let n = match content.read(&mut buf) {
@@ -360,7 +410,7 @@ impl<S: Store> Service<S> {
             };
             up.write(&buf[..n])?;
         }
-        self.finish_attach(actor, up).await
+        self.finish_attach(actor, up, None).await
     }
 
     /// Adds the owner's version bump to an attachment write, with its signed field re-derived when
