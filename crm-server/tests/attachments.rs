@@ -289,6 +289,30 @@ async fn wrong_declarations_limits_and_bad_forms_are_refused_with_nothing_writte
     assert_eq!(r.status, 404, "{}", r.text);
     assert_eq!(env.writes(env.a.id).await, before, "refusals write nothing");
 
+    // Over the JSON body limit (1 MB) but within the tenant's (10 MB by default): taken.
+    let two_mb = vec![b'r'; 2 << 20];
+    let r = upload(
+        &env,
+        admin,
+        &base,
+        &[("kind", "document")],
+        Some(("log.txt", "text/plain", &two_mb)),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    assert_eq!(r.body["size"], 2 << 20);
+    // A text part is short.
+    let long = "a".repeat(100_000);
+    let r = upload(
+        &env,
+        admin,
+        &base,
+        &[("kind", "document"), ("signer_name", &long)],
+        file,
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text);
+
     // The tenant's limit is read while the file streams.
     let org = env.get("/api/v1/organization", admin).await;
     let v = org.body["version"].as_u64().unwrap();
@@ -296,6 +320,7 @@ async fn wrong_declarations_limits_and_bad_forms_are_refused_with_nothing_writte
         .patch("/api/v1/organization", admin, v, json!({"attachment_max_bytes": 1000}))
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
+    let before = env.writes(env.a.id).await;
     let big = vec![b'a'; 5000];
     let r = upload(
         &env,
@@ -317,7 +342,8 @@ async fn wrong_declarations_limits_and_bad_forms_are_refused_with_nothing_writte
     .await;
     assert_eq!(r.body["code"], "limit_exceeded");
     let list = env.get(&base, admin).await;
-    assert_eq!(list.body["items"], json!([]));
+    assert_eq!(list.body["items"].as_array().unwrap().len(), 1, "only the 2 MB one");
+    assert_eq!(env.writes(env.a.id).await, before);
     env.stop().await;
 }
 

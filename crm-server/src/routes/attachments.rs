@@ -98,7 +98,18 @@ async fn upload<S: ServerStore>(
     while let Some(mut field) = form.next_field().await.map_err(multipart_error)? {
         let name = field.name().unwrap_or("(unnamed)").to_owned();
         if name != "file" {
-            let text = field.text().await.map_err(multipart_error)?;
+            // A text part is short: read it with a cap, never a gigabyte into memory.
+            let mut bytes = Vec::new();
+            while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
+                if bytes.len() + chunk.len() > FORM_OVERHEAD {
+                    return Err(ApiError::BadRequest(format!(
+                        "the `{name}` part is over {FORM_OVERHEAD} bytes"
+                    )));
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            let text = String::from_utf8(bytes)
+                .map_err(|_| ApiError::BadRequest(format!("the `{name}` part is not UTF-8 text")))?;
             meta.set(&name, text)?;
             late |= started.is_some();
             continue;
