@@ -485,6 +485,7 @@ impl Database {
     /// Attaches the file at `path` to a record (streamed; the core sniffs its media type, counts and
     /// hashes it, and enforces the tenant's size limit); the attachment record.
     #[pyo3(signature = (entity, id, path, kind, file_name=None, signer_name=None))]
+    #[allow(clippy::too_many_arguments)] // the Python keyword arguments, one each
     fn attach(
         &self,
         py: Python<'_>,
