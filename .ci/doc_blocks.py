@@ -103,6 +103,7 @@ SERVER: Dict[Tuple[str, str], str] = {
     ("docs/server.md", "curl -s -o /dev/null -D - localhost:8080/ |"): "the dashboard's policy and script",
     ("docs/followups.md", "# Plan a follow-up while logging the call"): "a call that plans a follow-up, the views",
     ("docs/routing.md", "# Who would get this lead?"): "a routing dry run and a re-route",
+    ("docs/attachments.md", "# A photo of a new contact's roof"): "an attachment uploaded, listed, downloaded",
 }
 
 # Languages that are not code to run: output, diagrams.

@@ -178,6 +178,14 @@ EXCUSED_REFUSALS = [
         ),
     ),
     (
+        # An attachment's size limit is the tenant's setting (`attachment_max_bytes`, stored
+        # state), enforced on a declared `size` and while the file streams.
+        "attachment size limit",
+        lambda path, p: "/attachments" in path
+        and p.get("code") == "limit_exceeded"
+        and p.get("what") == "attachment bytes",
+    ),
+    (
         # JSON Schema counts 3.0 as an integer; the typed decoding of child operations wants a
         # version spelt as an integer.
         "integral floats (child operations)",
@@ -232,6 +240,21 @@ EXCUSED_FIELD_ERRORS = [
         # between two query parameters.
         "appointment list ranges",
         lambda path, case, e: path.endswith("/calendar/appointments") and _field(e) == "to",
+    ),
+    (
+        # An attachment is judged against its content, a part of the form JSON Schema cannot
+        # look into: a declared size or SHA-256 that differs from the content's (`mismatch`), a
+        # photo or signature that is no raster image, or a claimed image type the bytes are not
+        # (`invalid_format` on `media_type`); and between parts: a signature names its signer and
+        # nothing else has one (`signer_name`), and the file name comes from the `file_name` part
+        # or the file part's own name (`required` on `file_name`).
+        "attachment content and form parts",
+        lambda path, case, e: "/attachments" in path
+        and (
+            e.get("code") == "mismatch"
+            or (_field(e), e.get("code")) in (("media_type", "invalid_format"), ("file_name", "required"))
+            or _field(e) == "signer_name"
+        ),
     ),
     (
         # Tenant-defined custom fields (`custom.KEY`) exist per tenant, in stored state.

@@ -8,7 +8,7 @@ use crm_core::demo::{self, DemoSize};
 use crm_core::entity;
 use crm_core::error::{Error, Result};
 use crm_core::query::{Filter, ListRequest, SortKey};
-use crm_core::service::{ExportOptions, ImportMode, ImportOptions, Service};
+use crm_core::service::{AttachInput, ExportOptions, ImportMode, ImportOptions, Service};
 use crm_core::store::Store;
 use crm_core::value::{Id, Money, Value};
 use crm_store::AnyStore;
@@ -72,6 +72,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let actor = actor(&svc, &cli).await?;
+    let (database, blob_dir) = (cli.database.clone(), cli.blob_dir.clone());
     match cli.command {
         Command::Demo { .. } => summary(&svc, &actor, 5).await?,
         Command::Summary { top } => summary(&svc, &actor, top).await?,
@@ -168,6 +169,31 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                     .map_err(|e| Error::internal(format!("cannot write {}: {e}", path.display())))?,
                 None => crate::output::print(&html)?,
             }
+        }
+        Command::Attach {
+            entity,
+            id,
+            file,
+            kind,
+            signer,
+            name,
+        } => {
+            let id = crm_core::value::parse_id(&id)
+                .ok_or_else(|| Error::field("id", crm_core::error::codes::INVALID_FORMAT, "expected an id"))?;
+            let blobs = blob_dir.unwrap_or_else(|| crm_store::blob::default_dir(&database));
+            let svc = svc.with_blob_store(Arc::new(crm_store::blob::DirBlobStore::open(&blobs)?));
+            let mut content = std::fs::File::open(&file).map_err(|_| Error::not_found("file", file.display()))?;
+            let input = AttachInput {
+                kind,
+                file_name: name
+                    .or_else(|| file.file_name().map(|n| n.to_string_lossy().into_owned()))
+                    .unwrap_or_default(),
+                signer_name: signer,
+                ..Default::default()
+            };
+            let rec = svc.attach(&actor, &entity, id, &input, &mut content).await?;
+            crate::output::print(&serde_json::to_string_pretty(&rec.to_json()).unwrap_or_default())?;
+            return Ok(ExitCode::SUCCESS);
         }
         Command::Score => {
             let bar = Bar::start("score");

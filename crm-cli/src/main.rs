@@ -38,6 +38,7 @@ use std::process::ExitCode;
   crm --database moving.db demo --vertical moving  # a moving company: quotes, a crew and its journeys
   crm import --file examples/data/leads.csv        # a dry run: every row checked, nothing written
   crm export --q 'score>=60' --fields first_name,score --out hot.csv
+  crm attach --entity job --id ID --file roof.jpg --kind photo   # a photo on a job
   crm serve --demo                                 # the HTTP API on localhost:8080
 
 Exit status: 0 done, 1 failed, 2 done with rows or issues to look at, 75 the database was busy
@@ -47,6 +48,10 @@ struct Cli {
     /// Database: a SQLite file path (created if missing).
     #[arg(long, short, global = true, env = "CRM_DATABASE", default_value = "crm.db")]
     database: PathBuf,
+    /// Directory of attachment bytes (photos, documents, signatures); default: next to a SQLite
+    /// database, its name with `.blobs` for its extension (`crm.db` -> `crm.blobs`).
+    #[arg(long, global = true, env = "CRM_BLOB_DIR")]
+    blob_dir: Option<PathBuf>,
     /// Tenant (organization) id; defaults to the only tenant in the database.
     #[arg(long, global = true)]
     tenant: Option<String>,
@@ -126,6 +131,28 @@ enum Command {
         id: String,
         #[arg(long)]
         out: Option<PathBuf>,
+    },
+    /// Attach a file (a photo, a document, a signature) to a record; prints the attachment record
+    /// as JSON. The bytes go to the blob directory (--blob-dir; see docs/attachments.md).
+    Attach {
+        /// The record's entity type (contact, company, lead, quote, job, job_step).
+        #[arg(long)]
+        entity: String,
+        /// The record's id.
+        #[arg(long)]
+        id: String,
+        /// The file to attach (streamed; the tenant's attachment_max_bytes applies).
+        #[arg(long)]
+        file: PathBuf,
+        /// photo, document or signature.
+        #[arg(long, default_value = "document")]
+        kind: String,
+        /// Who signed (a signature needs it).
+        #[arg(long)]
+        signer: Option<String>,
+        /// The name to keep (default: the file's name).
+        #[arg(long)]
+        name: Option<String>,
     },
     /// Re-score every lead of the tenant as of now.
     Score,
@@ -243,7 +270,11 @@ const TEMPFAIL: u8 = 75;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Serve(args) = &cli.command {
-        return serve::run(&cli.database, args);
+        let blobs = cli
+            .blob_dir
+            .clone()
+            .unwrap_or_else(|| crm_store::blob::default_dir(&cli.database));
+        return serve::run(&cli.database, &blobs, args);
     }
     match pollster::block_on(commands::run(cli)) {
         Ok(code) => code,

@@ -580,7 +580,7 @@ pub mod builtin {
                         (Complete, Scope::Own),
                     ],
                     Fields::All,
-                    Fields::only(&["notes", "customer_signed"]),
+                    Fields::only(&["notes"]),
                 ),
             ),
             (

@@ -76,6 +76,8 @@ pub mod codes {
     pub const OPEN_STEPS: &str = "open_steps";
     /// A job whose type requires the customer's signature cannot complete without it.
     pub const UNSIGNED: &str = "unsigned";
+    /// A declared size or hash of an attachment differs from its content's.
+    pub const MISMATCH: &str = "mismatch";
     /// A job is made only from an accepted quote.
     pub const NOT_ACCEPTED: &str = "not_accepted";
     /// A quote has at most one job that is not cancelled.

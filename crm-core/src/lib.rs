@@ -22,6 +22,7 @@
 pub mod access;
 pub mod address;
 pub mod analytics;
+pub mod blob;
 pub mod change;
 pub mod clock;
 pub mod computed;

@@ -227,6 +227,18 @@ pub struct EntityDef {
     /// What falls due on a record of this type as time passes (a follow-up, a hot lead left
     /// untouched, a membership about to expire): see [`crate::due`].
     pub due: Vec<crate::due::DueDef>,
+    /// Records of this type accept attachments (photos, documents, signatures: see
+    /// [`crate::entity::attachment`]), which take the record's read scope and go with it.
+    pub attachments: Option<Attachments>,
+}
+
+/// How an entity type takes attachments ([`EntityDef::attachments`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Attachments {
+    /// A derived boolean field of the owner kept true while it has a signature attachment (a job's
+    /// `customer_signed`, which its completion guard reads), recomputed in the change set that
+    /// attaches or deletes a signature.
+    pub signed: Option<&'static str>,
 }
 
 /// A value kept in derived fields of the record a reference points at, recomputed in the change set
@@ -379,6 +391,7 @@ impl EntityDef {
             stage_field: None,
             rollups: Vec::new(),
             due: Vec::new(),
+            attachments: None,
         }
     }
 

@@ -12,6 +12,8 @@
 //!          scoring_models,roles,api_keys,webhooks}[/{id}]   (+ /import, /export)
 //! /api/v1/leads/{id}/convert  /api/v1/leads/{id}/score  /api/v1/leads/rescore  /api/v1/leads/pipeline
 //! /api/v1/scoring_models/{id}/{backtest,publish}  /api/v1/audit  /api/v1/integrity  /api/v1/events
+//! /api/v1/{leads,contacts,companies,quotes,jobs,job_steps}/{id}/attachments
+//! /api/v1/attachments/{id}[/content]
 //! /api/v1/organizations (platform super-admin)  /api/v1/organization (the caller's)
 //! ```
 
@@ -73,7 +75,9 @@ pub fn api<S: ServerStore>(cfg: &Config) -> (Api<S>, Arc<Json>) {
         api = routes::transfer::routes(api, def, cfg.max_import);
         api = routes::aggregates::routes(api, def);
         api = routes::records::routes(api, def);
+        api = routes::attachments::owner_routes(api, def);
     }
+    api = routes::attachments::routes(api);
     api = routes::compliance::routes(api);
     routes::ops::openapi_route(api)
 }
@@ -288,6 +292,8 @@ pub mod doc_blocks {
     pub struct Architecture;
     #[doc = include_str!("../../docs/analytics.md")]
     pub struct Analytics;
+    #[doc = include_str!("../../docs/attachments.md")]
+    pub struct Attachments;
     #[doc = include_str!("../../docs/cli.md")]
     pub struct Cli;
     #[doc = include_str!("../../docs/front-desk.md")]
@@ -336,6 +342,8 @@ pub mod doc_blocks {
     pub struct Adr0011;
     #[doc = include_str!("../../docs/adr/0012-calendar-feeds-by-a-revocable-token.md")]
     pub struct Adr0012;
+    #[doc = include_str!("../../docs/adr/0013-attachment-bytes-through-a-blob-store.md")]
+    pub struct Adr0013;
 }
 
 #[cfg(test)]

@@ -878,6 +878,20 @@ pub fn document(ops: &[Op]) -> Json {
         entity_schemas(def, &mut schemas);
     }
     fixed_schemas(&mut schemas);
+    // Attachments are reached through their owners, never as generic records: only their record
+    // schema, and its list.
+    let mut attachment = Map::new();
+    entity_schemas(&entity::ATTACHMENT, &mut attachment);
+    if let Some(s) = attachment.remove("Attachment") {
+        schemas.insert("Attachment".into(), s);
+        schemas.insert(
+            "AttachmentList".into(),
+            object(
+                vec![("items", json!({"type": "array", "items": schema_ref("Attachment")}))],
+                &["items"],
+            ),
+        );
+    }
     // A custom field extends one of the types that take custom fields (the core's rule on
     // `custom_field.entity`, a text field in its declaration).
     if let Some(entity) = schemas

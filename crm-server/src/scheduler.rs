@@ -10,6 +10,10 @@
 //! scheduler lease in the store ([`crm_core::service::Service::claim_scheduler`]), so one instance
 //! at a time scans a tenant, and a dead instance's lease runs out after three intervals. A restart
 //! fires nothing twice: the marks are in the database. See ADR 0009.
+//!
+//! Once an hour, under the same lease, it also removes the tenant's attachment bytes that no
+//! attachment names and that are older than the core's grace
+//! ([`crm_core::service::Service::collect_orphan_blobs`], ADR 0013).
 
 use crate::state::{AppState, ServerStore};
 use std::time::Duration;
@@ -18,11 +22,16 @@ use std::time::Duration;
 pub fn spawn<S: ServerStore>(app: AppState<S>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut shutdown = app.shutdown.clone();
+        let mut collected: Option<std::time::Instant> = None;
         loop {
             if *shutdown.borrow() {
                 return;
             }
-            if let Err(e) = pass(&app).await {
+            let collect = collected.is_none_or(|at| at.elapsed() >= COLLECT_EVERY);
+            if collect {
+                collected = Some(std::time::Instant::now());
+            }
+            if let Err(e) = pass(&app, collect).await {
                 tracing::warn!(error = ?e, "due scheduler pass failed");
             }
             tokio::select! {
@@ -38,8 +47,12 @@ fn lease_secs(interval: Duration) -> i64 {
     (interval.as_secs() as i64).saturating_mul(3).max(30)
 }
 
-/// One pass over every tenant whose lease this instance holds.
-async fn pass<S: ServerStore>(app: &AppState<S>) -> crate::error::ApiResult<()> {
+/// How often a scheduler collects orphan attachment bytes.
+const COLLECT_EVERY: Duration = Duration::from_secs(3600);
+
+/// One pass over every tenant whose lease this instance holds (with `collect`, also the tenant's
+/// orphan attachment bytes).
+async fn pass<S: ServerStore>(app: &AppState<S>, collect: bool) -> crate::error::ApiResult<()> {
     let tenants = app.run(|svc| async move { svc.tenants().await }).await?;
     let secs = lease_secs(app.cfg.scheduler_interval);
     for tenant in tenants {
@@ -62,6 +75,15 @@ async fn pass<S: ServerStore>(app: &AppState<S>) -> crate::error::ApiResult<()> 
                     .inc();
             }
             app.written.notify_waiters();
+        }
+        if collect && app.svc.blob_store().is_some() {
+            let grace = crm_core::entity::attachment::ORPHAN_GRACE_MICROS;
+            let removed = app
+                .run(move |svc| async move { svc.collect_orphan_blobs(tenant, grace).await })
+                .await?;
+            if removed > 0 {
+                tracing::info!(tenant = %tenant, removed, "orphan attachment bytes collected");
+            }
         }
     }
     Ok(())

@@ -14,6 +14,7 @@
 //!   future, so a blocking caller drives them with `pollster::block_on`.
 //! - `PgStore` (feature `postgres`, off by default): the PostgreSQL store (sqlx, tokio), natively
 //!   async; its futures also run under a blocking `block_on` (see its docs for the runtime).
+//! - [`blob::DirBlobStore`]: attachment bytes in a directory, the default blob store.
 //! - [`AnyStore`] and [`open`]: one of the two, chosen by the database string (`postgres://...` or
 //!   `postgresql://...` is PostgreSQL, anything else a SQLite file).
 //!
@@ -25,6 +26,7 @@
 
 #[cfg(feature = "sqlite")]
 mod any;
+pub mod blob;
 #[cfg(feature = "postgres")]
 mod postgres;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]

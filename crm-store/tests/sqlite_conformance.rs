@@ -33,3 +33,24 @@ fn due_events_fire_once_from_two_instances() {
 fn round_robin_is_fair_across_two_instances() {
     two_instances(crm_core::conformance::round_robin_is_fair_across_two_instances);
 }
+
+// The attachment cases again with the directory blob store (the suite's macro runs them with the
+// in-memory one).
+fn with_dir_blobs(case: fn(crm_store::SqliteStore, std::sync::Arc<dyn crm_core::blob::BlobStore>)) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let blobs = crm_store::blob::DirBlobStore::open(dir.path().join("blobs")).expect("the blob directory");
+    case(
+        crm_store::SqliteStore::open_in_memory().expect("the database"),
+        std::sync::Arc::new(blobs),
+    );
+}
+
+#[test]
+fn attachments_are_stored_once_and_checked_against_their_content_in_a_directory() {
+    with_dir_blobs(crm_core::conformance::attachments_are_stored_once_and_checked_against_their_content_on);
+}
+
+#[test]
+fn interrupted_uploads_leave_nothing_and_orphan_blobs_are_collected_in_a_directory() {
+    with_dir_blobs(crm_core::conformance::interrupted_uploads_leave_nothing_and_orphan_blobs_are_collected_on);
+}

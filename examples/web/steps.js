@@ -47,6 +47,7 @@ function draw() {
   document.getElementById('progress').value = job.progress;
   document.getElementById('progress-text').textContent = `${job.steps_finished} of ${job.step_count} steps`;
   document.getElementById('signed').checked = job.customer_signed;
+  document.getElementById('signed').disabled = job.customer_signed;
   const list = document.getElementById('steps');
   list.replaceChildren();
   for (const s of db.children(crew, 'job', job.id).job_steps) {
@@ -72,8 +73,16 @@ function draw() {
   }
 }
 
+// The customer signs on the crew's phone: the signature is an attachment of kind `signature` (here
+// a PNG drawn on a canvas), which signs the job in the core. The box cannot be unticked.
 document.getElementById('signed').addEventListener('change', (ev) => attempt(() => {
-  db.update(crew, 'job', job.id, job.version, { customer_signed: ev.target.checked });
+  if (!ev.target.checked) return;
+  const canvas = Object.assign(document.createElement('canvas'), { width: 120, height: 40 });
+  const ctx = canvas.getContext('2d');
+  ctx.font = '20px cursive';
+  ctx.fillText('Cleo Ito', 4, 28);
+  const png = Uint8Array.from(atob(canvas.toDataURL('image/png').split(',')[1]), (c) => c.charCodeAt(0));
+  db.attach(crew, 'job', job.id, { kind: 'signature', file_name: 'signature.png', signer_name: 'Cleo Ito' }, png);
 }));
 document.getElementById('complete').addEventListener('click', () => attempt(() => {
   db.transition(crew, 'job', job.id, job.version, 'complete', {});

@@ -329,7 +329,11 @@ impl Database {
                     // The store's own dispatch: a SQLite file, or a PostgreSQL URL (refused with
                     // a storage error by builds without PostgreSQL support).
                     let store = Arc::new(crm_store::open(&p)?);
-                    let svc = Service::new(store, Arc::new(SystemClock), Arc::new(RandomIds));
+                    // Attachment bytes next to the database (`crm.db` -> `crm.blobs`), as `crm serve`.
+                    let blobs =
+                        crm_store::blob::DirBlobStore::open(crm_store::blob::default_dir(std::path::Path::new(&p)))?;
+                    let svc = Service::new(store, Arc::new(SystemClock), Arc::new(RandomIds))
+                        .with_blob_store(Arc::new(blobs));
                     let tenant = match tenant {
                         Some(t) => t,
                         None => match (svc.tenants().await?.as_slice(), organization) {
@@ -476,6 +480,67 @@ impl Database {
             pollster::block_on(svc.transition(actor, &entity, id, version, &name, &input))
         })?;
         record_py(py, &r)
+    }
+
+    /// Attaches the file at `path` to a record (streamed; the core sniffs its media type, counts and
+    /// hashes it, and enforces the tenant's size limit); the attachment record.
+    #[pyo3(signature = (entity, id, path, kind, file_name=None, signer_name=None))]
+    #[allow(clippy::too_many_arguments)] // the Python keyword arguments, one each
+    fn attach(
+        &self,
+        py: Python<'_>,
+        entity: String,
+        id: &str,
+        path: std::path::PathBuf,
+        kind: String,
+        file_name: Option<String>,
+        signer_name: Option<String>,
+    ) -> PyResult<Py<PyAny>> {
+        let id = parse_id(id)?;
+        let mut file = std::fs::File::open(&path).map_err(|e| {
+            PyFileNotFoundError::new_err((
+                e.raw_os_error().unwrap_or(ENOENT),
+                e.to_string(),
+                path.display().to_string(),
+            ))
+        })?;
+        let input = crm_core::service::AttachInput {
+            kind,
+            file_name: file_name
+                .or_else(|| path.file_name().map(|n| n.to_string_lossy().into_owned()))
+                .unwrap_or_default(),
+            signer_name,
+            ..Default::default()
+        };
+        let r = self.run(py, |svc, actor| {
+            pollster::block_on(svc.attach(actor, &entity, id, &input, &mut file))
+        })?;
+        record_py(py, &r)
+    }
+
+    /// A record's attachments (records), oldest first.
+    fn attachments(&self, py: Python<'_>, entity: String, id: &str) -> PyResult<Py<PyAny>> {
+        let id = parse_id(id)?;
+        let rows = self.run(py, |svc, actor| pollster::block_on(svc.attachments(actor, &entity, id)))?;
+        let conv = Conv::new(py)?;
+        let out = PyList::empty(py);
+        for r in &rows {
+            out.append(conv.record(r)?)?;
+        }
+        Ok(out.into_any().unbind())
+    }
+
+    /// An attachment's bytes (the user must be able to read the record it is on).
+    fn attachment_content(&self, py: Python<'_>, id: &str) -> PyResult<Py<PyAny>> {
+        let id = parse_id(id)?;
+        let bytes = self.run(py, |svc, actor| {
+            let (_, mut r) = pollster::block_on(svc.attachment_content(actor, id))?;
+            let mut out = Vec::new();
+            std::io::Read::read_to_end(&mut r, &mut out)
+                .map_err(|e| Error::internal(format!("reading an attachment: {e}")))?;
+            Ok(out)
+        })?;
+        Ok(pyo3::types::PyBytes::new(py, &bytes).into_any().unbind())
     }
 
     /// A record's document (a quote as the customer reads it): self-contained HTML showing only what
@@ -959,7 +1024,11 @@ fn load_demo(
     let cb = p.progress.clone();
     let vertical = match vertical {
         "roofing" | "esports" | "moving" => vertical.to_owned(),
-        other => return Err(bad(format!("vertical must be roofing, esports or moving, not {other:?}"))),
+        other => {
+            return Err(bad(format!(
+                "vertical must be roofing, esports or moving, not {other:?}"
+            )));
+        }
     };
     let r = py
         .detach(move || {

@@ -490,7 +490,9 @@ impl LocalDb {
             ids
         };
         Ok(LocalDb {
-            svc: Service::new(MemoryStore::new(), clock, ids),
+            // Attachment bytes stay in the page's memory, like the records.
+            svc: Service::new(MemoryStore::new(), clock, ids)
+                .with_blob_store(Arc::new(crm_core::blob::MemoryBlobStore::new())),
             fixed,
         })
     }
@@ -628,6 +630,26 @@ impl LocalDb {
                 .map(|(d, rows)| (d.table.to_owned(), rows.iter().map(Record::to_json).collect()))
                 .collect(),
         ))
+    }
+
+    /// Attaches `content` to a record (`input`: `kind`, `file_name`, `signer_name`, and the
+    /// optional claims `media_type`, `size`, `sha256`); the core's rules as on a server.
+    pub fn attach(&self, actor: &Json, entity: &str, rec_id: &str, input: &Json, content: &[u8]) -> Result<Json> {
+        let actor = self.actor(actor)?;
+        let input: crm_core::service::AttachInput = serde_json::from_value(input.clone())
+            .map_err(|e| Error::field("input", codes::INVALID_TYPE, e.to_string()))?;
+        let r = block(
+            self.svc
+                .attach(&actor, entity, id("id", rec_id)?, &input, &mut &content[..]),
+        )?;
+        Ok(r.to_json())
+    }
+
+    /// A record's attachments, oldest first.
+    pub fn attachments(&self, actor: &Json, entity: &str, rec_id: &str) -> Result<Json> {
+        let actor = self.actor(actor)?;
+        let rs = block(self.svc.attachments(&actor, entity, id("id", rec_id)?))?;
+        Ok(Json::Array(rs.iter().map(Record::to_json).collect()))
     }
 
     pub fn log_activity(&self, actor: &Json, input: &Json) -> Result<Json> {

@@ -422,6 +422,35 @@ impl LocalDb {
         out(self.0.children(&actor, entity, id))
     }
 
+    /// Attaches a file's bytes (a photo, a document, a signature) to a record: `input` is
+    /// `{kind, file_name, signer_name?}`; the media type is sniffed from the bytes, the size and
+    /// SHA-256 computed, the bytes kept in memory with the records. A signature on a job signs it
+    /// (`customer_signed`, which its completion guard reads).
+    #[wasm_bindgen(unchecked_return_type = "CrmRecord")]
+    pub fn attach(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ActorRef")] actor: JsValue,
+        entity: &str,
+        id: &str,
+        #[wasm_bindgen(unchecked_param_type = "Record<string, unknown>")] input: JsValue,
+        content: &[u8],
+    ) -> JsResult<JsValue> {
+        let (actor, input) = (from_js(actor, "actor")?, from_js(input, "input")?);
+        out(self.0.attach(&actor, entity, id, &input, content))
+    }
+
+    /// A record's attachments (records of metadata), oldest first.
+    #[wasm_bindgen(unchecked_return_type = "CrmRecord[]")]
+    pub fn attachments(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ActorRef")] actor: JsValue,
+        entity: &str,
+        id: &str,
+    ) -> JsResult<JsValue> {
+        let actor = from_js(actor, "actor")?;
+        out(self.0.attachments(&actor, entity, id))
+    }
+
     #[wasm_bindgen(js_name = logActivity, unchecked_return_type = "CrmRecord")]
     pub fn log_activity(
         &self,

@@ -170,7 +170,7 @@ pub fn job_steps_keep_their_order_and_the_core_stamps_them<S: Store>(store: S) {
 /// A job cannot start without a crew, nor complete with a required step open or a signature
 /// missing; each refusal names its reason and writes nothing. A finished job is locked with its steps.
 pub fn job_guards_refuse_with_nothing_written<S: Store>(store: S) {
-    let f = Fixture::new(store);
+    let f = Fixture::new(store).with_blobs(Arc::new(crate::blob::MemoryBlobStore::new()));
     let j = job(
         &f,
         json!({"signature_required": true, "job_steps": [{"name": "Load"}, {"name": "Photos", "required": false}]}),
@@ -209,11 +209,16 @@ pub fn job_guards_refuse_with_nothing_written<S: Store>(store: S) {
     let err = transition(&f, &f.admin, &j, "cancel", json!({"cancel_reason": " "})).unwrap_err();
     assert_eq!(codes_of(&err), [("cancel_reason".into(), "required".into())]);
 
-    let j = block(
-        f.svc
-            .update(&f.admin, "job", j.id, j.version, &obj(json!({"customer_signed": true}))),
-    )
-    .unwrap();
+    // The customer signs: a signature attachment (see attachments.rs).
+    let sig = crate::service::AttachInput {
+        kind: "signature".into(),
+        file_name: "signature.png".into(),
+        signer_name: Some("Cleo".into()),
+        ..Default::default()
+    };
+    let png = super::attachments::png(1);
+    block(f.svc.attach(&f.admin, "job", j.id, &sig, &mut png.as_slice())).unwrap();
+    let j = get(&f, &f.admin, "job", j.id);
     let j = transition(&f, &f.admin, &j, "complete", json!({})).unwrap();
     assert_eq!(j.str("status"), Some("completed"));
     // Locked: its steps, crew and fields stay as they are.

@@ -23,6 +23,7 @@
 mod access;
 mod aggregates;
 mod appointments;
+mod attachments;
 mod auth;
 mod compliance;
 mod declarations;
@@ -42,6 +43,7 @@ mod transfer;
 pub use access::*;
 pub use aggregates::*;
 pub use appointments::*;
+pub use attachments::*;
 pub use auth::*;
 pub use compliance::*;
 pub use declarations::*;
@@ -153,6 +155,12 @@ macro_rules! conformance_tests {
         $crate::__conformance_cases!($make;
             appointments_recur_in_their_zone_and_show_in_my_day, appointment_overlaps_are_refused_or_warned_by_policy,
             calendar_feeds_are_revocable_and_read_as_their_user);
+        // attachments.rs
+        $crate::__conformance_cases!($make;
+            attachments_are_stored_once_and_checked_against_their_content,
+            interrupted_uploads_leave_nothing_and_orphan_blobs_are_collected,
+            attachments_take_their_owners_scope, deleting_the_owner_deletes_its_attachments,
+            a_signature_attachment_signs_the_job);
     };
     ($make:expr, sync_log: $logged:expr $(,)?) => {
         $crate::conformance_tests!($make);
@@ -249,6 +257,12 @@ impl<S: Store> Fixture<S> {
                 staff,
             }
         })
+    }
+
+    /// The same tenant with attachment bytes going to `blobs`.
+    pub fn with_blobs(mut self, blobs: Arc<dyn crate::blob::BlobStore>) -> Self {
+        self.svc = self.svc.with_blob_store(blobs);
+        self
     }
 
     /// Changes the tenant's settings (its organization record) as the system.

@@ -40,6 +40,7 @@ fn company() -> EntityDef {
     );
     scoped(&mut e);
     e.search_fields = &["name", "email", "website"];
+    e.attachments = Some(Default::default());
     e
 }
 
@@ -72,5 +73,6 @@ fn contact() -> EntityDef {
         expand: |option, cx| status::expand_key(option, &client::COLUMNS, cx),
         sort_by: &[client::mirror::ENDS_ON],
     });
+    e.attachments = Some(Default::default());
     e
 }

@@ -177,6 +177,7 @@ fn lead() -> EntityDef {
     e.check = Some(lead_check);
     e.rules = &LeadRules;
     e.stage_field = Some(STATUS);
+    e.attachments = Some(Default::default());
     // Serve the common pages (by status, an owner's or a team's leads by status) in score order.
     e.indexes.extend::<[&'static [&'static str]; 5]>([
         &["status", "score"],

@@ -37,6 +37,8 @@ pub mod org_fields {
     pub const CHECK_IN_VISITS_USED_UP: &str = "check_in_visits_used_up";
     /// Refused check-ins are recorded (as check-ins with outcome `refused`).
     pub const LOG_REFUSED_CHECK_INS: &str = "log_refused_check_ins";
+    /// Attachments: most bytes of one file (see `attachment`).
+    pub const ATTACHMENT_MAX_BYTES: &str = super::super::attachment::MAX_BYTES_SETTING;
 }
 
 fn organization() -> EntityDef {
@@ -100,6 +102,12 @@ fn organization() -> EntityDef {
             .range(Some(0), Some(7 * 24 * 60))
             .default(super::appointment::DEFAULT_REMINDER_MINUTES)
             .since(super::appointment::SINCE),
+    );
+    e = e.field(
+        F::new(super::attachment::MAX_BYTES_SETTING, T::Integer)
+            .range(Some(1), Some(super::attachment::MAX_MAX_BYTES))
+            .default(super::attachment::DEFAULT_MAX_BYTES)
+            .since(super::attachment::SINCE),
     );
     e.check = Some(check_settings);
     // A tenant is created by the platform's own use case (`Service::create_organization`).

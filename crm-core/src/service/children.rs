@@ -190,6 +190,8 @@ impl<S: Store> Service<S> {
                 }
             }
             for o in before.iter().filter(|o| !rows.iter().any(|r| r.id == o.id)) {
+                // Its attachments go with it.
+                self.attachments_gone_into(actor, o, cs).await?;
                 cs.audit.push(self.audit_entry(actor, "delete", o, diff(Some(o), None)));
                 cs.events.push(self.event(&format!("{}.deleted", cdef.name), o));
                 cs.writes.push(Write::Delete {
@@ -219,6 +221,7 @@ impl<S: Store> Service<S> {
     pub(crate) async fn cascade_children(&self, actor: &Actor, parent: &Record, cs: &mut ChangeSet) -> Result<()> {
         for (def, rows) in self.load_children(actor.tenant, parent).await? {
             for r in rows {
+                self.attachments_gone_into(actor, &r, cs).await?;
                 cs.audit
                     .push(self.audit_entry(actor, "delete", &r, diff(Some(&r), None)));
                 cs.events.push(self.event(&format!("{}.deleted", def.name), &r));

@@ -5,6 +5,7 @@
 
 mod activities;
 mod analytics;
+mod attachments;
 mod auth;
 mod backtest;
 mod calendar;
@@ -31,6 +32,7 @@ mod workflow;
 
 pub use activities::{CheckIn, CheckedIn};
 pub use analytics::{Aggregate, AggregateRequest, MAX_GROUPS, parse_offset};
+pub use attachments::{AttachInput, CHUNK, MAX_ATTACHMENTS, Upload};
 pub use auth::{Delivery, PasswordHasher, StoredCredential, WebhookTarget};
 pub use backtest::{BacktestReport, TierStats};
 pub use calendar::{AppointmentItem, AppointmentPage, CalendarFeed, MAX_FEED_ITEMS, MAX_RANGE_DAYS};
@@ -81,6 +83,8 @@ pub struct Service<S> {
     models: std::sync::Mutex<ModelCache>,
     /// Which addresses webhooks may target.
     addresses: crate::address::AddressPolicy,
+    /// Where attachment bytes go ([`Service::with_blob_store`]).
+    blobs: Option<Arc<dyn crate::blob::BlobStore>>,
 }
 
 type ModelCache = std::collections::HashMap<(Id, Option<(Id, u64)>, u64), Arc<CompiledModel>>;
@@ -93,6 +97,7 @@ impl<S: Store> Service<S> {
             ids,
             models: Default::default(),
             addresses: Default::default(),
+            blobs: None,
         }
     }
 

@@ -474,6 +474,8 @@ impl<S: Store> Service<S> {
             // Deleted with its parent's write (which re-derives the parent).
             self.child_write_into_parent(actor, Some(&cur), None, &mut cs).await?;
         } else {
+            // Its attachments go with it (a child's go with the parent's write).
+            self.attachments_gone_into(actor, &cur, &mut cs).await?;
             cs.audit
                 .push(self.audit_entry(actor, "delete", &cur, diff(Some(&cur), None)));
             cs.events.push(self.event(&format!("{}.deleted", def.name), &cur));

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod aggregates;
 pub mod analytics;
+pub mod attachments;
 pub mod auth;
 pub mod calendar;
 pub mod compliance;

@@ -55,6 +55,8 @@ pub struct Res {
     pub headers: hyper::HeaderMap,
     pub body: Json,
     pub text: String,
+    /// The body as received (`text` is its lossy UTF-8 reading).
+    pub bytes: Vec<u8>,
 }
 
 fn obj(j: Json) -> Map<String, Json> {
@@ -106,7 +108,9 @@ impl Env {
                 .unwrap()
                 .with_readers(cfg.max_in_flight),
         );
-        let svc = Service::new(store.clone(), Arc::new(SystemClock), Arc::new(RandomIds));
+        let blobs = crm_store::blob::DirBlobStore::open(dir.path().join("crm.blobs")).unwrap();
+        let svc =
+            Service::new(store.clone(), Arc::new(SystemClock), Arc::new(RandomIds)).with_blob_store(Arc::new(blobs));
         let (a, ua) = tenant(&svc, "Acme").await;
         let (b, ub) = tenant(&svc, "Bolt").await;
         let server = crm_server::spawn(svc, cfg).await.unwrap();
@@ -193,6 +197,7 @@ impl Env {
             headers,
             body,
             text,
+            bytes: bytes.to_vec(),
         }
     }
 

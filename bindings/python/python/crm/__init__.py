@@ -17,6 +17,7 @@ import datetime as _dt
 import json as _json
 import math as _math
 import numbers as _numbers
+import os as _os
 import uuid as _uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -197,7 +198,7 @@ class Record:
     as the DataFrames' id columns), ``list``, ``dict``. Fields the user may not read are absent.
     Records compare equal when every visible value is equal."""
 
-    __slots__ = ("entity", "id", "version", "created_at", "updated_at", "_fields", "custom")
+    __slots__ = ("entity", "id", "version", "created_at", "updated_at", "_fields", "custom", "_db")
 
     entity: str
     id: str
@@ -223,6 +224,27 @@ class Record:
         object.__setattr__(self, "updated_at", updated_at)
         object.__setattr__(self, "_fields", dict(fields))
         object.__setattr__(self, "custom", dict(custom or {}))
+        # The database it was read from (records a collection returns), for :meth:`attach`.
+        object.__setattr__(self, "_db", None)
+
+    def attach(
+        self,
+        path: Union[str, "_os.PathLike[str]"],
+        kind: str = "document",
+        *,
+        signer_name: Optional[str] = None,
+        file_name: Optional[str] = None,
+    ) -> "Record":
+        """Attaches the file at ``path`` to this record: ``kind`` is ``"photo"``, ``"document"`` or
+        ``"signature"`` (with ``signer_name``). The file is streamed; the core sniffs its media type
+        (a photo or signature must be an image), counts and hashes it, enforces the tenant's size
+        limit and stamps who and when. Returns the attachment record; the bytes go to the blob
+        directory next to the database (``crm.db`` -> ``crm.blobs``). A signature on a job signs it
+        (its ``customer_signed``; read the job again to see it)."""
+        db = object.__getattribute__(self, "_db")
+        if db is None:
+            raise TypeError(f"this record was not read from a database: use db.entity({self.entity!r}).attach(record, path)")
+        return db.entity(self.entity).attach(self, path, kind, signer_name=signer_name, file_name=file_name)
 
     @classmethod
     def _from_raw(cls, raw: Tuple[Any, ...]) -> "Record":
@@ -817,12 +839,36 @@ class Collection:
     def _full(self, raw: Tuple[Any, ...]) -> Record:
         """A record, with its children under their table names when its type has any."""
         rec = Record(*raw)
-        if not self._child_types:
-            return rec
-        fields = rec.fields
-        for (table, rows), (_, child) in zip(self._db._native.children(self.entity, str(rec.id)), self._child_types):
-            fields[table] = ChildList(self._db, self.entity, rec.id, child, _records(rows))
-        return Record(rec.entity, rec.id, rec.version, rec.created_at, rec.updated_at, fields, rec.custom)
+        if self._child_types:
+            fields = rec.fields
+            for (table, rows), (_, child) in zip(self._db._native.children(self.entity, str(rec.id)), self._child_types):
+                fields[table] = ChildList(self._db, self.entity, rec.id, child, _records(rows))
+            rec = Record(rec.entity, rec.id, rec.version, rec.created_at, rec.updated_at, fields, rec.custom)
+        object.__setattr__(rec, "_db", self._db)
+        return rec
+
+    def attach(
+        self,
+        record: IdLike,
+        path: Union[str, "_os.PathLike[str]"],
+        kind: str = "document",
+        *,
+        signer_name: Optional[str] = None,
+        file_name: Optional[str] = None,
+    ) -> Record:
+        """Attaches the file at ``path`` to a record of this type (see :meth:`Record.attach`)."""
+        raw = self._db._native.attach(self.entity, _id(record), _os.fspath(path), kind, file_name, signer_name)
+        return Record(*raw)
+
+    def attachments(self, record: IdLike) -> List[Record]:
+        """A record's attachments (``kind``, ``file_name``, ``media_type``, ``size``, ``sha256``,
+        who uploaded them and when), oldest first; :class:`NotFoundError` if the user may not read
+        the record."""
+        return _records(self._db._native.attachments(self.entity, _id(record)))
+
+    def attachment_content(self, attachment: IdLike) -> bytes:
+        """An attachment's bytes (the user must be able to read the record it is on)."""
+        return bytes(self._db._native.attachment_content(_id(attachment)))
 
     def children(self, record: IdLike, table: Optional[str] = None) -> ChildList:
         """A record's children of one type (``table``: e.g. ``"quote_lines"``; the only child type

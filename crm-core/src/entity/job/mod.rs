@@ -6,7 +6,8 @@
 //! States: `planned` → dispatch → `dispatched` → start → `in_progress` → complete → `completed`;
 //! cancel from any open state → `cancelled` (with a reason). A job cannot start without a crew,
 //! nor complete while a required step is open, nor without the customer's signature when it
-//! requires one. Completed and cancelled jobs are locked, with their steps, crew and activities.
+//! requires one (a signature attachment: [`crate::entity::attachment`]). Completed and cancelled
+//! jobs are locked, with their steps, crew and activities.
 //!
 //! What the guards read is derived from the children in the change set of every child write:
 //! progress (steps done or skipped over steps), the required steps still open, the crew size and
@@ -79,7 +80,8 @@ pub mod fields {
     pub const ACTUAL_COST: &str = "actual_cost";
     pub const NOTES: &str = "notes";
     pub const SIGNATURE_REQUIRED: &str = "signature_required";
-    /// The customer has signed (until attachments carry signatures, a declared field).
+    /// The customer has signed: derived, true while the job has a signature attachment
+    /// ([`crate::entity::attachment`]); what the completion guard reads.
     pub const CUSTOMER_SIGNED: &str = "customer_signed";
     pub const STATUS: &str = "status";
     pub const DISPATCHED_AT: &str = "dispatched_at";
@@ -122,7 +124,8 @@ fn job() -> EntityDef {
         .field(F::new(ACTUAL_COST, T::Money).range(Some(0), None))
         .field(F::new(NOTES, T::Text).max_len(10_000))
         .field(F::new(SIGNATURE_REQUIRED, T::Bool).required().default(false))
-        .field(F::new(CUSTOMER_SIGNED, T::Bool).required().default(false))
+        // Derived from the job's signature attachments since schema version 13 (a declared field before).
+        .field(F::new(CUSTOMER_SIGNED, T::Bool).required().default(false).derived())
         .field(
             F::new(STATUS, T::Enum)
                 .options(JobStatus::KEYS)
@@ -150,6 +153,9 @@ fn job() -> EntityDef {
     e.check = Some(check_job);
     e.indexes = vec![&[SCHEDULED_ON, STATUS], &[STATUS, SCHEDULED_ON], &[CONTACT_ID]];
     e.workflow = Some(&JOB_WORKFLOW);
+    e.attachments = Some(crate::schema::Attachments {
+        signed: Some(CUSTOMER_SIGNED),
+    });
     e
 }
 

@@ -85,6 +85,8 @@ fn job_step() -> EntityDef {
     });
     e.workflow = Some(&STEP_WORKFLOW);
     e.indexes = vec![&[JOB_ID, POSITION]];
+    // Photos of the step's work (they follow the job's scope, like the step).
+    e.attachments = Some(Default::default());
     e
 }
 

@@ -158,6 +158,8 @@ fn quote() -> EntityDef {
         &[COMPANY_ID, STATUS],
     ];
     e.workflow = Some(&QUOTE_WORKFLOW);
+    // A signed acceptance, a site photo.
+    e.attachments = Some(Default::default());
     e.computed = vec![ComputedDef {
         name: STATE,
         options: STATES,

@@ -1,0 +1,579 @@
+//! Attachments: bytes streamed into the blob store, then a record on the owner (see
+//! [`crate::entity::attachment`] for the rules and [`crate::blob`] for the seam).
+//!
+//! An upload is two calls so that any face can stream: [`Service::begin_attach`] checks who may
+//! attach what to which record and opens a blob writer; the caller feeds [`Upload::write`] the
+//! bytes as they arrive (refused past the tenant's limit, before more is read);
+//! [`Service::finish_attach`] checks the size, the hash and the media type, stores the blob, and
+//! commits the record in one change set with the owner's version bump (and its signed field, for a
+//! signature). A caller that has the bytes as a reader uses [`Service::attach`].
+
+use super::Service;
+use crate::access::{Action, Actor};
+use crate::blob::{BlobStore, BlobWriter, is_sha256};
+use crate::change::{ChangeSet, Write, diff};
+use crate::entity::attachment::{self, ATTACHMENT, SNIFF_LEN, fields as af};
+use crate::error::{Error, FieldError, Result, codes};
+use crate::query::{Filter, SortKey, StoreQuery};
+use crate::record::Record;
+use crate::schema::EntityDef;
+use crate::store::Store;
+use crate::validate::{CustomSpecs, Mode};
+use crate::value::{Id, Timestamp, Value};
+use serde_json::{Map, Value as Json};
+use sha2::{Digest, Sha256};
+use std::io::Read;
+use std::sync::Arc;
+
+/// Most attachments one record may have (what a list or a cascade reads at once).
+pub const MAX_ATTACHMENTS: u32 = 10_000;
+
+/// The size of the chunks [`Service::attach`] reads.
+pub const CHUNK: usize = 64 * 1024;
+
+/// What a client gives with an attachment's bytes. `kind`, `file_name` and `signer_name` are
+/// stored (validated like any record input); `media_type`, `size` and `sha256` are the client's
+/// claims about the content, checked against it and never stored as given.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachInput {
+    /// `photo`, `document` or `signature`.
+    pub kind: String,
+    pub file_name: String,
+    /// Who signed (signatures only, and required for them).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signer_name: Option<String>,
+    /// The media type the client claims (a hint; a claimed image must be that image).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_type: Option<String>,
+    /// The size the client claims: the upload is refused as soon as it is exceeded, and at the end
+    /// when the content is shorter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<u64>,
+    /// The hex SHA-256 the client claims: refused when the content's differs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+/// An upload in progress (see the module docs). Dropping it without
+/// [`Service::finish_attach`] discards the bytes and writes no record.
+pub struct Upload {
+    owner_def: &'static EntityDef,
+    owner_id: Id,
+    /// The input, when it came with the start.
+    checked: Option<Checked>,
+    limit: u64,
+    hasher: Sha256,
+    size: u64,
+    head: Vec<u8>,
+    writer: Box<dyn BlobWriter>,
+}
+
+/// An attachment record made from a client's input, and the client's claims about the content.
+struct Checked {
+    record: Record,
+    declared_type: Option<String>,
+    declared_size: Option<u64>,
+    declared_sha: Option<String>,
+}
+
+impl std::fmt::Debug for Upload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Upload")
+            .field("owner", &(self.owner_def.name, self.owner_id))
+            .field("size", &self.size)
+            .field("limit", &self.limit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Upload {
+    /// Appends a chunk. Refused (nothing more is stored, and the upload is over) when the bytes so
+    /// far exceed the tenant's limit (`limit_exceeded`) or the declared size (`size` mismatch).
+    pub fn write(&mut self, chunk: &[u8]) -> Result<()> {
+        let size = self.size + chunk.len() as u64;
+        if size > self.limit {
+            return Err(Error::LimitExceeded {
+                what: "attachment bytes".into(),
+                limit: self.limit,
+            });
+        }
+        if let Some(declared) = self.checked.as_ref().and_then(|c| c.declared_size)
+            && size > declared
+        {
+            return Err(size_mismatch(declared, size, "at least "));
+        }
+        if self.head.len() < SNIFF_LEN {
+            let take = (SNIFF_LEN - self.head.len()).min(chunk.len());
+            self.head.extend_from_slice(&chunk[..take]);
+        }
+        self.hasher.update(chunk);
+        self.writer.write(chunk)?;
+        self.size = size;
+        Ok(())
+    }
+
+    /// Bytes written so far.
+    pub fn written(&self) -> u64 {
+        self.size
+    }
+
+    /// The most bytes this upload takes (the tenant's limit).
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+}
+
+fn size_mismatch(declared: u64, actual: u64, qualifier: &str) -> Error {
+    Error::field(
+        af::SIZE,
+        codes::MISMATCH,
+        format!("declared {declared} bytes, the content has {qualifier}{actual}"),
+    )
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl<S: Store> Service<S> {
+    /// Sets where attachment bytes go. Without one, attachment use cases are `internal` errors.
+    pub fn with_blob_store(mut self, blobs: Arc<dyn BlobStore>) -> Self {
+        self.blobs = Some(blobs);
+        self
+    }
+
+    /// The blob store attachments use, if one is set.
+    pub fn blob_store(&self) -> Option<&Arc<dyn BlobStore>> {
+        self.blobs.as_ref()
+    }
+
+    fn blobs(&self) -> Result<&Arc<dyn BlobStore>> {
+        self.blobs
+            .as_ref()
+            .ok_or_else(|| Error::internal("no blob store is configured for attachments"))
+    }
+
+    /// An entity type that takes attachments, or `NotFound`.
+    fn owner_type(&self, entity: &str) -> Result<&'static EntityDef> {
+        let def = self.entity(entity)?;
+        if def.attachments.is_none() {
+            return Err(Error::not_found("entity type with attachments", entity));
+        }
+        Ok(def)
+    }
+
+    /// The owner record as the actor may write attachments to it: in their read scope (else
+    /// `NotFound`), in their update scope (else `Forbidden`; for a child record such as a job's
+    /// step, the update scope of its parent, as for the child's own writes: a crew member photographs
+    /// the steps of their job), and not locked by its workflow or its parent's.
+    async fn writable_owner(&self, actor: &Actor, def: &'static EntityDef, id: Id) -> Result<Record> {
+        let owner = self.visible(actor, def, id).await?;
+        let gate = match (def.parent(), def.child_of) {
+            (Some(pdef), Some(c)) => {
+                let pid = owner.id_of(c.field).ok_or_else(|| Error::not_found(def.name, id))?;
+                self.store
+                    .get(actor.tenant, pdef, pid)
+                    .await?
+                    .ok_or_else(|| Error::not_found(def.name, id))?
+            }
+            _ => owner.clone(),
+        };
+        let scope = actor.authorize(gate.entity, Action::Update)?;
+        if !actor.in_scope(&gate, scope) {
+            return Err(Error::forbidden(Action::Update, gate.entity.name, vec![]));
+        }
+        for r in [&gate, &owner] {
+            if let Some(wf) = r.entity.workflow {
+                super::workflow::check_unlocked(wf, r)?;
+            }
+        }
+        Ok(owner)
+    }
+
+    /// Starts an upload of an attachment to the record `entity`/`id`: checks the actor may update
+    /// the record, validates the input (every field error at once, before any byte is read) and
+    /// the declared size against the tenant's limit, and opens a blob writer. A face that learns
+    /// the input only after the bytes (a form whose file part comes first) passes `None` here and
+    /// the input to [`Service::finish_attach`]; the tenant's limit holds either way.
+    pub async fn begin_attach(
+        &self,
+        actor: &Actor,
+        entity: &str,
+        id: Id,
+        input: Option<&AttachInput>,
+    ) -> Result<Upload> {
+        let def = self.owner_type(entity)?;
+        self.writable_owner(actor, def, id).await?;
+        let org = self.org(actor.tenant).await?;
+        let limit = org
+            .get(attachment::MAX_BYTES_SETTING)
+            .and_then(Value::as_i64)
+            .unwrap_or(attachment::DEFAULT_MAX_BYTES)
+            .max(0) as u64;
+        let checked = match input {
+            Some(i) => Some(self.checked_input(actor, def, id, i, &org, limit)?),
+            None => None,
+        };
+        let writer = self.blobs()?.writer(actor.tenant)?;
+        Ok(Upload {
+            owner_def: def,
+            owner_id: id,
+            checked,
+            limit,
+            hasher: Sha256::new(),
+            size: 0,
+            head: Vec::new(),
+            writer,
+        })
+    }
+
+    /// The attachment record an input makes (validated: every field error at once, sorted by
+    /// path), with the client's claims to check against the content; a declared size over the
+    /// tenant's limit is `limit_exceeded`.
+    fn checked_input(
+        &self,
+        actor: &Actor,
+        def: &'static EntityDef,
+        id: Id,
+        input: &AttachInput,
+        org: &Record,
+        limit: u64,
+    ) -> Result<Checked> {
+        let now = self.clock.now();
+        let vctx = crate::tenant::validation_ctx(now, Some(org));
+        let mut record = Record::empty(&ATTACHMENT, actor.tenant, self.ids.new_id(now), now);
+        let mut fields = Map::new();
+        fields.insert(af::KIND.into(), Json::String(input.kind.clone()));
+        fields.insert(af::FILE_NAME.into(), Json::String(input.file_name.clone()));
+        if let Some(s) = &input.signer_name {
+            fields.insert(af::SIGNER_NAME.into(), Json::String(s.clone()));
+        }
+        record.set(af::OWNER_ENTITY, def.name);
+        record.set(af::OWNER_ID, id.to_string());
+        let mut errs =
+            match crate::validate::apply_input(&mut record, &fields, &CustomSpecs::new(), &vctx, Mode::Create) {
+                Ok(_) => Vec::new(),
+                Err(mut e) => {
+                    // The cross-field rules too, on what did read (every failing field at once).
+                    let mut more = Vec::new();
+                    if let Some(check) = ATTACHMENT.check {
+                        check(&record, &mut more);
+                    }
+                    more.retain(|m| !e.iter().any(|x| x.path == m.path));
+                    e.extend(more);
+                    e
+                }
+            };
+        let declared_sha = match &input.sha256 {
+            Some(h) if is_sha256(&h.to_ascii_lowercase()) => Some(h.to_ascii_lowercase()),
+            Some(_) => {
+                errs.push(FieldError::new(
+                    af::SHA256,
+                    codes::INVALID_FORMAT,
+                    "a SHA-256 is 64 hexadecimal digits",
+                ));
+                None
+            }
+            None => None,
+        };
+        if let Some(t) = &input.media_type
+            && (t.len() > 100 || t.chars().any(char::is_control))
+        {
+            errs.push(FieldError::new(af::MEDIA_TYPE, codes::INVALID_FORMAT, "a media type"));
+        }
+        if !errs.is_empty() {
+            errs.sort_by(|a, b| a.path.cmp(&b.path));
+            return Err(Error::Validation(errs));
+        }
+        if let Some(size) = input.size
+            && size > limit
+        {
+            return Err(Error::LimitExceeded {
+                what: "attachment bytes".into(),
+                limit,
+            });
+        }
+        record.set(af::UPLOADED_BY, actor.user_id.map_or(Value::Null, Value::Id));
+        record.set(af::UPLOADED_AT, Value::Timestamp(now));
+        if attachment::is_signature(&record) {
+            record.set(af::SIGNED_AT, Value::Timestamp(now));
+        }
+        Ok(Checked {
+            record,
+            declared_type: input.media_type.clone(),
+            declared_size: input.size,
+            declared_sha,
+        })
+    }
+
+    /// Ends an upload: checks the declared size and hash and the media type against the content,
+    /// stores the blob (once per tenant and content), then commits the attachment record with the
+    /// owner's version bump (and its signed field) as one change set. If that commit fails the
+    /// blob is an orphan, removed by [`Service::collect_orphan_blobs`].
+    /// `input`, when given, is the attachment's input (replacing any given at the start).
+    pub async fn finish_attach(&self, actor: &Actor, upload: Upload, input: Option<&AttachInput>) -> Result<Record> {
+        let Upload {
+            owner_def,
+            owner_id,
+            checked,
+            limit,
+            hasher,
+            size,
+            head,
+            writer,
+        } = upload;
+        let checked = match (input, checked) {
+            (Some(i), _) => {
+                let org = self.org(actor.tenant).await?;
+                self.checked_input(actor, owner_def, owner_id, i, &org, limit)?
+            }
+            (None, Some(c)) => c,
+            (None, None) => {
+                return Err(Error::field(af::KIND, codes::REQUIRED, "an attachment needs its input"));
+            }
+        };
+        let Checked {
+            mut record,
+            declared_type,
+            declared_size,
+            declared_sha,
+        } = checked;
+        let mut errs = Vec::new();
+        if let Some(d) = declared_size
+            && d != size
+        {
+            errs.extend(size_mismatch(d, size, "").field_errors().iter().cloned());
+        }
+        let sha = hex(&hasher.finalize());
+        if let Some(d) = &declared_sha
+            && *d != sha
+        {
+            errs.push(FieldError::new(
+                af::SHA256,
+                codes::MISMATCH,
+                format!("declared {d}, the content's is {sha}"),
+            ));
+        }
+        let sniffed = attachment::sniff(&head);
+        let kind = record.str(af::KIND).unwrap_or_default().to_owned();
+        if let Err(e) = attachment::check_media_type(&kind, sniffed, declared_type.as_deref()) {
+            errs.push(e);
+        }
+        if !errs.is_empty() {
+            return Err(Error::Validation(errs));
+        }
+        let now = self.clock.now();
+        writer.finish(&sha, now)?;
+        record.set(af::MEDIA_TYPE, sniffed);
+        record.set(af::SIZE, size as i64);
+        record.set(af::SHA256, sha);
+        // A concurrent write of the owner (another photo) moved its version: read it and try again.
+        let mut tries = 0;
+        loop {
+            let owner = self.writable_owner(actor, owner_def, owner_id).await?;
+            let mut cs = self.change_set(actor.tenant, actor.user_id);
+            self.push_change(actor, "create", "attachment.created", None, &record, &mut cs);
+            let delta = i64::from(attachment::is_signature(&record));
+            self.owner_write_into(actor, &owner, delta, &mut cs).await?;
+            match self.store.apply(cs).await {
+                Err(Error::Conflict { .. }) if tries < 5 => tries += 1,
+                Err(e) => return Err(e),
+                Ok(_) => return Ok(record),
+            }
+        }
+    }
+
+    /// [`Service::begin_attach`], the bytes of `content` in chunks, then [`Service::finish_attach`].
+    pub async fn attach(
+        &self,
+        actor: &Actor,
+        entity: &str,
+        id: Id,
+        input: &AttachInput,
+        content: &mut dyn Read,
+    ) -> Result<Record> {
+        let mut up = self.begin_attach(actor, entity, id, Some(input)).await?;
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            let n = match content.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(Error::field(
+                        "content",
+                        codes::INVALID_FORMAT,
+                        format!("unreadable: {e}"),
+                    ));
+                }
+            };
+            up.write(&buf[..n])?;
+        }
+        self.finish_attach(actor, up, None).await
+    }
+
+    /// Adds the owner's version bump to an attachment write, with its signed field re-derived when
+    /// the write adds (`delta` 1) or removes (-1) a signature. The bump serialises attachment
+    /// writes with the owner's own writes: an owner deleted meanwhile fails the change set.
+    async fn owner_write_into(&self, actor: &Actor, owner: &Record, delta: i64, cs: &mut ChangeSet) -> Result<()> {
+        let mut next = owner.clone();
+        if let Some(field) = owner.entity.attachments.and_then(|a| a.signed)
+            && delta != 0
+        {
+            let stored = self
+                .store
+                .count(
+                    actor.tenant,
+                    &ATTACHMENT,
+                    &Filter::And(vec![
+                        owner_filter(owner),
+                        Filter::eq(af::KIND, attachment::AttachmentKind::Signature.key()),
+                    ]),
+                )
+                .await? as i64;
+            next.set(field, stored + delta > 0);
+        }
+        next.version = owner.version + 1;
+        next.updated_at = self.clock.now();
+        if next.values != owner.values {
+            let event = format!("{}.updated", owner.entity.name);
+            self.push_change(actor, "update", &event, Some(owner), &next, cs);
+        } else {
+            cs.writes.push(Write::Update {
+                record: next,
+                expected_version: owner.version,
+            });
+        }
+        Ok(())
+    }
+
+    /// The attachments of a record the actor may read, oldest first; `NotFound` when they can't
+    /// read it (so its attachments' existence is not told either).
+    pub async fn attachments(&self, actor: &Actor, entity: &str, id: Id) -> Result<Vec<Record>> {
+        let def = self.owner_type(entity)?;
+        let owner = self.visible(actor, def, id).await?;
+        self.attachments_of(&owner).await
+    }
+
+    async fn attachments_of(&self, owner: &Record) -> Result<Vec<Record>> {
+        let q = StoreQuery {
+            filter: owner_filter(owner),
+            sort: vec![SortKey::asc("created_at"), SortKey::asc("id")],
+            limit: MAX_ATTACHMENTS,
+        };
+        self.store.query(owner.tenant, &ATTACHMENT, &q).await
+    }
+
+    /// One attachment and its owner, if the actor may read the owner; else `NotFound`.
+    async fn visible_attachment(&self, actor: &Actor, id: Id) -> Result<(Record, Record)> {
+        let missing = || Error::not_found(ATTACHMENT.name, id);
+        let att = self
+            .store
+            .get(actor.tenant, &ATTACHMENT, id)
+            .await?
+            .ok_or_else(missing)?;
+        let owner_def = att
+            .str(af::OWNER_ENTITY)
+            .and_then(|e| self.owner_type(e).ok())
+            .ok_or_else(missing)?;
+        let owner_id = att
+            .str(af::OWNER_ID)
+            .and_then(crate::value::parse_id)
+            .ok_or_else(missing)?;
+        let owner = self.visible(actor, owner_def, owner_id).await.map_err(|e| match e {
+            Error::NotFound { .. } | Error::Forbidden { .. } => missing(),
+            other => other,
+        })?;
+        Ok((att, owner))
+    }
+
+    /// An attachment's record, if the actor may read its owner; else `NotFound`.
+    pub async fn attachment(&self, actor: &Actor, id: Id) -> Result<Record> {
+        Ok(self.visible_attachment(actor, id).await?.0)
+    }
+
+    /// An attachment's record and its content as a stream, if the actor may read its owner.
+    pub async fn attachment_content(&self, actor: &Actor, id: Id) -> Result<(Record, Box<dyn Read + Send>)> {
+        let (att, _) = self.visible_attachment(actor, id).await?;
+        let sha = att.str(af::SHA256).unwrap_or_default();
+        let content = self
+            .blobs()?
+            .open(actor.tenant, sha)?
+            .ok_or_else(|| Error::corrupt(format!("the bytes of attachment {id} are missing")))?;
+        Ok((att, content))
+    }
+
+    /// Deletes an attachment (the actor must be able to update its owner), with the owner's
+    /// version bump and signed field in the same change set. Its bytes stay until
+    /// [`Service::collect_orphan_blobs`] finds no record naming them.
+    pub async fn delete_attachment(&self, actor: &Actor, id: Id) -> Result<()> {
+        let (att, owner) = self.visible_attachment(actor, id).await?;
+        let mut tries = 0;
+        let mut owner = owner;
+        loop {
+            owner = self.writable_owner(actor, owner.entity, owner.id).await?;
+            let mut cs = self.change_set(actor.tenant, actor.user_id);
+            self.attachment_gone_into(actor, &att, &mut cs);
+            let delta = -i64::from(attachment::is_signature(&att));
+            self.owner_write_into(actor, &owner, delta, &mut cs).await?;
+            match self.store.apply(cs).await {
+                Err(Error::Conflict { .. }) if tries < 5 => tries += 1,
+                Err(e) => return Err(e),
+                Ok(_) => return Ok(()),
+            }
+        }
+    }
+
+    fn attachment_gone_into(&self, actor: &Actor, att: &Record, cs: &mut ChangeSet) {
+        cs.audit
+            .push(self.audit_entry(actor, "delete", att, diff(Some(att), None)));
+        cs.events.push(self.event("attachment.deleted", att));
+        cs.writes.push(Write::Delete {
+            entity: &ATTACHMENT,
+            id: att.id,
+            expected_version: att.version,
+        });
+    }
+
+    /// Adds the deletion of every attachment of `owner` to the change set deleting it (none for
+    /// types without attachments).
+    pub(crate) async fn attachments_gone_into(&self, actor: &Actor, owner: &Record, cs: &mut ChangeSet) -> Result<()> {
+        if owner.entity.attachments.is_none() {
+            return Ok(());
+        }
+        for att in self.attachments_of(owner).await? {
+            self.attachment_gone_into(actor, &att, cs);
+        }
+        Ok(())
+    }
+
+    /// Removes the tenant's blobs that no attachment names and that were stored before
+    /// `now - grace_micros` (an upload finishing now has its record committed well within the
+    /// grace). Returns how many were removed.
+    pub async fn collect_orphan_blobs(&self, tenant: Id, grace_micros: i64) -> Result<u64> {
+        let blobs = self.blobs()?;
+        let cutoff = Timestamp(self.clock.now().0.saturating_sub(grace_micros));
+        let mut removed = 0;
+        for b in blobs.list(tenant)? {
+            if b.stored_at > cutoff {
+                continue;
+            }
+            let named = self
+                .store
+                .count(tenant, &ATTACHMENT, &Filter::eq(af::SHA256, b.sha256.as_str()))
+                .await?;
+            if named == 0 && blobs.delete(tenant, &b.sha256)? {
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+fn owner_filter(owner: &Record) -> Filter {
+    Filter::And(vec![
+        Filter::eq(af::OWNER_ENTITY, owner.entity.name),
+        Filter::eq(af::OWNER_ID, owner.id.to_string().as_str()),
+    ])
+}
