@@ -18,6 +18,7 @@ use crm_core::record::Record;
 use crm_core::schema::{EntityDef, Exposure};
 use crm_core::service::AttachInput;
 use serde_json::json;
+use std::io::Read as _;
 use tokio::sync::mpsc;
 
 /// Multipart overhead allowed on top of the largest tenant limit (the parts' headers and the
@@ -227,8 +228,6 @@ async fn content<S: ServerStore>(app: AppState<S>, auth: Auth, id: crm_core::val
     }
     Ok(res)
 }
-
-use std::io::Read as _;
 
 /// The core's rule on a file name as a pattern: text without control characters (tab, LF and CR
 /// aside), `/` or a backslash, with a character that is neither white space nor `.` (so not blank, `.` or `..`).
