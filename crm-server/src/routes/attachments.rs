@@ -18,6 +18,7 @@ use crm_core::record::Record;
 use crm_core::schema::{EntityDef, Exposure};
 use crm_core::service::AttachInput;
 use serde_json::json;
+use std::io::Read as _;
 use tokio::sync::mpsc;
 
 /// Multipart overhead allowed on top of the largest tenant limit (the parts' headers and the
@@ -228,7 +229,12 @@ async fn content<S: ServerStore>(app: AppState<S>, auth: Auth, id: crm_core::val
     Ok(res)
 }
 
-use std::io::Read as _;
+/// The core's rule on a file name as a pattern: text without control characters (tab, LF and CR
+/// aside), `/` or a backslash, with a character that is neither white space nor `.` (so not blank, `.` or `..`).
+fn file_name_pattern() -> String {
+    const CONTROL: &str = r"\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F";
+    format!(r"^[^/\\{CONTROL}]*[^/\\.\s{CONTROL}][^/\\{CONTROL}]*$")
+}
 
 fn form_schema() -> serde_json::Value {
     json!({
@@ -238,8 +244,8 @@ fn form_schema() -> serde_json::Value {
             "additionalProperties": false,
             "properties": {
                 "kind": { "type": "string", "enum": attachment::AttachmentKind::KEYS },
-                "file_name": { "type": "string", "maxLength": 255, "pattern": "^[^/\\\\\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*[^/\\\\.\\s\\u0000-\\u001f\\u007f][^/\\\\\\u0000-\\u0008\\u000b\\u000c\\u000e-\\u001f\\u007f]*$", "description": "A name without a directory; default: the file part's file name" },
-                "signer_name": { "type": "string", "maxLength": 200, "description": "Who signed (a signature needs it; nothing else has it)" },
+                "file_name": { "type": "string", "maxLength": 255, "pattern": file_name_pattern(), "description": "A name without a directory; default: the file part's file name" },
+                "signer_name": { "type": "string", "maxLength": 200, "pattern": crate::openapi::text()["pattern"], "description": "Who signed (a signature needs it; nothing else has it)" },
                 "sha256": { "type": "string", "pattern": "^[0-9a-fA-F]{64}$", "description": "The content's SHA-256 in hex, checked against it (`mismatch` on `sha256`)" },
                 "size": { "type": "integer", "minimum": 0, "description": "The content's size in bytes, checked against it (`mismatch` on `size`)" },
                 "file": { "type": "string", "contentMediaType": "application/octet-stream", "description": "The content. Its media type is sniffed from the bytes; the part's image type must match them. Parts before it are checked before the file is stored" }
