@@ -16,7 +16,7 @@
 //! ```
 //!
 //! The cases live in one file per area (records, access, queries, compliance, transfer, leads, auth,
-//! memberships, stages, reports, routing, follow-ups, jobs, appointments, sync log) and are re-exported here, where the macro finds them as `$crate::conformance::<case>`.
+//! memberships, stages, reports, routing, follow-ups, jobs, appointments, upserts, sync log) and are re-exported here, where the macro finds them as `$crate::conformance::<case>`.
 
 #![allow(clippy::unwrap_used, clippy::type_complexity, missing_docs)]
 
@@ -38,6 +38,7 @@ mod routing;
 mod stages;
 mod sync_log;
 mod transfer;
+mod upserts;
 
 pub use access::*;
 pub use aggregates::*;
@@ -57,6 +58,7 @@ pub use routing::*;
 pub use stages::*;
 pub use sync_log::*;
 pub use transfer::*;
+pub use upserts::*;
 
 use crate::access::Actor;
 use crate::clock::{FixedClock, SeqIds};
@@ -153,6 +155,11 @@ macro_rules! conformance_tests {
         $crate::__conformance_cases!($make;
             appointments_recur_in_their_zone_and_show_in_my_day, appointment_overlaps_are_refused_or_warned_by_policy,
             calendar_feeds_are_revocable_and_read_as_their_user);
+        // upserts.rs
+        $crate::__conformance_cases!($make;
+            upserting_the_same_batch_twice_writes_nothing, upsert_modes_refuse_what_they_must_per_row,
+            two_systems_with_one_external_id_do_not_collide, upserts_keep_to_the_callers_scope_and_writable_fields,
+            an_all_or_nothing_upsert_with_one_bad_row_writes_nothing, upserted_appointments_keep_the_overlap_check);
     };
     ($make:expr, sync_log: $logged:expr $(,)?) => {
         $crate::conformance_tests!($make);

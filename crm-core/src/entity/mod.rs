@@ -7,6 +7,7 @@
 pub mod activity;
 pub mod appointment;
 pub mod auth;
+pub mod binding;
 pub mod booking;
 pub mod check_in;
 pub mod config;
@@ -26,6 +27,7 @@ pub mod stage;
 pub use activity::{ACTIVITY, ACTIVITY_KINDS, ActivityKind};
 pub use appointment::{APPOINTMENT, APPOINTMENT_ATTENDEE, AppointmentStatus, CALENDAR_FEED};
 pub use auth::{API_KEY, CREDENTIAL, SESSION, WEBHOOK, webhook_fields};
+pub use binding::EXTERNAL_BINDING;
 pub use booking::BOOKING;
 pub use check_in::{CHECK_IN, Outcome};
 pub use config::{CUSTOM_FIELD, PIPELINE, ROLE, SCORING_MODEL};
@@ -78,7 +80,7 @@ macro_rules! keyed_enum {
 pub(crate) use keyed_enum;
 
 /// Every entity type, in dependency order (referenced types first).
-pub fn all() -> [&'static EntityDef; 35] {
+pub fn all() -> [&'static EntityDef; 36] {
     [
         &ORGANIZATION,
         &LOCATION,
@@ -115,6 +117,7 @@ pub fn all() -> [&'static EntityDef; 35] {
         &APPOINTMENT,
         &APPOINTMENT_ATTENDEE,
         &CALENDAR_FEED,
+        &EXTERNAL_BINDING,
     ]
 }
 
