@@ -9,11 +9,8 @@ use crate::query::StoreQuery;
 use crate::service::{RowOutcome, UpsertMode, UpsertOptions, UpsertReport, UpsertRequest};
 
 fn upsert<S: Store>(f: &Fixture<S>, actor: &Actor, entity: &str, opts: &UpsertOptions, rows: Json) -> UpsertReport {
-    let req = UpsertRequest {
-        options: opts.clone(),
-        rows: rows.as_array().cloned().unwrap(),
-    };
-    block(f.svc.upsert(actor, entity, req)).unwrap()
+    let rows = rows.as_array().cloned().unwrap().into_iter().map(Ok);
+    block(f.svc.upsert_rows(actor, entity, opts, rows)).unwrap()
 }
 
 fn outcomes(r: &UpsertReport) -> Vec<(String, RowOutcome, Vec<(String, String)>)> {
@@ -180,14 +177,18 @@ pub fn upsert_modes_refuse_what_they_must_per_row<S: Store>(store: S) {
     );
     // A type without an external key, or a bad system name, is refused whole.
     let bad = UpsertRequest {
-        options: UpsertOptions::new("Not A System"),
+        system: "Not A System".into(),
+        mode: UpsertMode::Upsert,
+        all_or_nothing: false,
+        dry_run: false,
         rows: vec![],
     };
-    let err = block(f.svc.upsert(&f.manager, "job", bad)).unwrap_err();
+    let err = block(f.svc.upsert(&f.manager, "job", bad.clone())).unwrap_err();
     assert_eq!(codes_of(&err), [("system".into(), "invalid_format".into())]);
     let none = UpsertRequest {
-        options: UpsertOptions::new("erp"),
+        system: "erp".into(),
         rows: vec![],
+        ..bad
     };
     let err = block(f.svc.upsert(&f.admin, "team", none)).unwrap_err();
     assert_eq!(codes_of(&err), [("entity".into(), "invalid_option".into())]);

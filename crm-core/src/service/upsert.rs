@@ -81,13 +81,33 @@ impl UpsertOptions {
     }
 }
 
-/// An upsert of JSON rows: each an object with the entity's external key (`external_id`) naming the
-/// row's id in the source system, and the fields to write.
+/// An upsert of JSON rows (the body of `POST /api/v1/{table}/upsert`): each row an object with the
+/// entity's external key (`external_id`) naming the row's id in the source system, and the fields
+/// to write. The options are those of [`UpsertOptions`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct UpsertRequest {
-    #[serde(flatten)]
-    pub options: UpsertOptions,
+    pub system: String,
+    #[serde(default)]
+    pub mode: UpsertMode,
+    #[serde(default)]
+    pub all_or_nothing: bool,
+    #[serde(default)]
+    pub dry_run: bool,
     pub rows: Vec<Json>,
+}
+
+impl UpsertRequest {
+    /// The request's options.
+    pub fn options(&self) -> UpsertOptions {
+        UpsertOptions {
+            system: self.system.clone(),
+            mode: self.mode,
+            all_or_nothing: self.all_or_nothing,
+            dry_run: self.dry_run,
+            max_rows: default_max_rows(),
+        }
+    }
 }
 
 /// What became of a row.
@@ -162,7 +182,8 @@ impl<S: Store> Service<S> {
     /// Upserts JSON rows from an external system into an entity type with an external key. See the
     /// module docs, [`UpsertOptions`] and [`UpsertReport`].
     pub async fn upsert(&self, actor: &Actor, entity: &str, req: UpsertRequest) -> Result<UpsertReport> {
-        self.upsert_rows(actor, entity, &req.options, req.rows.into_iter().map(Ok))
+        let opts = req.options();
+        self.upsert_rows(actor, entity, &opts, req.rows.into_iter().map(Ok))
             .await
     }
 
@@ -321,7 +342,9 @@ mod tests {
         assert_eq!(UpsertMode::from_cli("merge"), None);
         let req: UpsertRequest =
             serde_json::from_value(json!({"system": "erp", "mode": "update_only", "rows": []})).unwrap();
-        assert_eq!(req.options.mode, UpsertMode::UpdateOnly);
-        assert!(!req.options.all_or_nothing && !req.options.dry_run);
+        assert_eq!(req.mode, UpsertMode::UpdateOnly);
+        assert!(!req.all_or_nothing && !req.dry_run);
+        let unknown = serde_json::from_value::<UpsertRequest>(json!({"system": "erp", "rows": [], "upsert": true}));
+        assert!(unknown.is_err(), "an unknown member is refused");
     }
 }
