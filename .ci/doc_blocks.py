@@ -102,6 +102,7 @@ SERVER: Dict[Tuple[str, str], str] = {
     ("docs/analytics.md", "curl -s -G localhost:8080/api/v1/analytics"): "the reports",
     ("docs/followups.md", "# Plan a follow-up while logging the call"): "a call that plans a follow-up, the views",
     ("docs/routing.md", "# Who would get this lead?"): "a routing dry run and a re-route",
+    ("docs/integration.md", "# The website's form backend"): "an upsert, the same rows again, create-only",
 }
 
 # Languages that are not code to run: output, diagrams.
