@@ -62,5 +62,7 @@ def test_all_or_nothing_raises_with_the_report_and_writes_nothing(own_demo):
     with pytest.raises(crm.ImportRejectedError) as e:
         db.leads.upsert(rows, system="ads", all_or_nothing=True)
     assert e.value.report.rejected == 1 and not e.value.report.applied
+    assert "all_or_nothing=False" in str(e.value)
+    assert [f["code"] for f in e.value.details["errors"]] == ["required"]
     dry = db.leads.upsert(_rows("A", 2), system="ads", dry_run=True)
     assert dry.created == 2, "nothing was bound by the refused run"
