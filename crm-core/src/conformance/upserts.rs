@@ -408,4 +408,13 @@ pub fn upserted_appointments_keep_the_overlap_check<S: Store>(store: S) {
             ("A3".into(), RowOutcome::Created, vec![]),
         ]
     );
+    let a2 = bindings(&f)
+        .into_iter()
+        .find(|b| b.str(bf::EXTERNAL_ID) == Some("A2"))
+        .unwrap();
+    assert_eq!(
+        Binding(&a2).status(),
+        Some(SyncStatus::Rejected),
+        "the binding records the overlap"
+    );
 }

@@ -202,6 +202,7 @@ pub(super) enum Outcome {
 }
 
 /// A row's binding, as read at the start of its chunk.
+#[derive(Clone)]
 struct Bind {
     external_id: String,
     hash: String,
@@ -491,7 +492,8 @@ impl<'s, S: Store> Ingest<'s, S> {
             cs.writes
                 .extend(bind_write(b, entity::binding::Received::Rejected(errs)));
         }
-        let mut exclusive_rows: Vec<usize> = Vec::new();
+        // Rows whose exclusive ranges are checked below, with their bindings.
+        let mut exclusive_rows: Vec<(usize, Option<Bind>)> = Vec::new();
         for (i, ((row, line, b), bind)) in built.into_iter().zip(binds).enumerate() {
             if let Some(errs) = bad.remove(&i) {
                 if let Some(bd) = bind.as_ref().filter(|b| b.binding.is_some()) {
@@ -524,7 +526,7 @@ impl<'s, S: Store> Ingest<'s, S> {
                         cs.writes.extend(bind_write(bd, applied));
                     }
                     out.push((row, line, Outcome::Created(rec.id)));
-                    exclusive_rows.push(out.len() - 1);
+                    exclusive_rows.push((out.len() - 1, bind.clone()));
                     cs.writes.push(Write::Insert(rec));
                 }
                 Built::Update(old, rec) => {
@@ -550,7 +552,7 @@ impl<'s, S: Store> Ingest<'s, S> {
                         cs.writes.extend(bind_write(bd, applied));
                     }
                     out.push((row, line, Outcome::Updated(rec.id)));
-                    exclusive_rows.push(out.len() - 1);
+                    exclusive_rows.push((out.len() - 1, bind.clone()));
                     cs.writes.push(Write::Update {
                         record: rec,
                         expected_version: old.version,
@@ -578,8 +580,18 @@ impl<'s, S: Store> Ingest<'s, S> {
             match svc.exclusive_with(&mut self.bulk, &mut cs).await {
                 Ok(()) => {}
                 Err(Error::Validation(errs)) => {
-                    for &k in &exclusive_rows {
-                        out[k].2 = Outcome::Rejected(errs.clone());
+                    // The row is refused alone; a bound row's binding records why.
+                    let mut refusal = svc.change_set(actor.tenant, actor.user_id);
+                    for (k, bd) in &exclusive_rows {
+                        out[*k].2 = Outcome::Rejected(errs.clone());
+                        if let Some(bd) = bd.as_ref().filter(|b| b.binding.is_some()) {
+                            refusal
+                                .writes
+                                .extend(bind_write(bd, entity::binding::Received::Rejected(&errs)));
+                        }
+                    }
+                    if self.writing && !refusal.writes.is_empty() {
+                        self.bulk.apply(refusal).await?;
                     }
                     return Ok(sorted(out));
                 }
