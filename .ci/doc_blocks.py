@@ -104,6 +104,7 @@ SERVER: Dict[Tuple[str, str], str] = {
     ("docs/followups.md", "# Plan a follow-up while logging the call"): "a call that plans a follow-up, the views",
     ("docs/routing.md", "# Who would get this lead?"): "a routing dry run and a re-route",
     ("docs/attachments.md", "# A photo of a new contact's roof"): "an attachment uploaded, listed, downloaded",
+    ("docs/integration.md", "# The website's form backend"): "an upsert, the same rows again, create-only",
 }
 
 # Languages that are not code to run: output, diagrams.

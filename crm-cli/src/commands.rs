@@ -1,14 +1,14 @@
 //! The subcommands: thin calls into the service, printing what it returns.
 
 use crate::progress::Bar;
-use crate::{Cli, Command, Mode, Vertical};
+use crate::{Cli, Command, Mode, UpsertMode, Vertical};
 use crm_core::access::Actor;
 use crm_core::clock::{RandomIds, SystemClock};
 use crm_core::demo::{self, DemoSize};
 use crm_core::entity;
 use crm_core::error::{Error, Result};
 use crm_core::query::{Filter, ListRequest, SortKey};
-use crm_core::service::{AttachInput, ExportOptions, ImportMode, ImportOptions, Service};
+use crm_core::service::{AttachInput, ExportOptions, ImportMode, ImportOptions, Service, UpsertOptions};
 use crm_core::store::Store;
 use crm_core::value::{Id, Money, Value};
 use crm_store::AnyStore;
@@ -119,6 +119,45 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
                 );
             }
             if report.invalid > 0 {
+                return Ok(ExitCode::from(2));
+            }
+        }
+        Command::Upsert {
+            entity,
+            system,
+            file,
+            mode,
+            dry_run,
+            all_or_nothing,
+        } => {
+            let opts = UpsertOptions {
+                mode: match mode {
+                    UpsertMode::CreateOnly => crm_core::service::UpsertMode::CreateOnly,
+                    UpsertMode::UpdateOnly => crm_core::service::UpsertMode::UpdateOnly,
+                    UpsertMode::Upsert => crm_core::service::UpsertMode::Upsert,
+                },
+                dry_run,
+                all_or_nothing,
+                ..UpsertOptions::new(system)
+            };
+            let f = std::fs::File::open(&file)
+                .map_err(|e| Error::internal(format!("cannot open {}: {e}", file.display())))?;
+            // Read as the upsert needs them: memory holds a chunk of rows, not the file.
+            let rows = std::io::BufRead::lines(std::io::BufReader::new(f))
+                .filter(|l| l.as_ref().map_or(true, |l| !l.trim().is_empty()))
+                .map(|l| match l {
+                    Ok(l) => serde_json::from_str(&l).map_err(|e| {
+                        crm_core::error::FieldError::new("row", "invalid_format", format!("not a JSON line: {e}"))
+                    }),
+                    Err(e) => Err(crm_core::error::FieldError::new(
+                        "row",
+                        "invalid_format",
+                        format!("cannot read the line: {e}"),
+                    )),
+                });
+            let report = svc.upsert_rows(&actor, &entity, &opts, rows).await?;
+            crate::output::print(&serde_json::to_string_pretty(&report).unwrap_or_default())?;
+            if report.rejected > 0 {
                 return Ok(ExitCode::from(2));
             }
         }

@@ -4,6 +4,7 @@
 //! crm demo                      # create crm.db with the demo roofing tenant and print a summary
 //! crm summary                   # pipeline by stage and the top leads with their score explanations
 //! crm import --entity lead --file leads.csv --mode all-or-nothing
+//! crm upsert --entity job --system scheduler --file jobs.jsonl --mode upsert
 //! crm export --entity lead --q "status:new score>=60" > hot.csv
 //! crm score                     # re-score every lead as of now
 //! crm check                     # integrity report
@@ -104,6 +105,27 @@ enum Command {
         /// needs (see docs/cli.md, "Disk needs"); a disk that does fill up still fails with nothing written.
         #[arg(long)]
         no_disk_check: bool,
+    },
+    /// Create or update records from an external system's JSON Lines file (one object a line, each
+    /// with its id in that system under `external_id`); rows equal to the last ones received are
+    /// skipped without a write. Prints the per-row report as JSON.
+    Upsert {
+        #[arg(long, default_value = "lead")]
+        entity: String,
+        /// The source system (`scheduler`): rows are bound to records per system and external id.
+        #[arg(long)]
+        system: String,
+        /// JSON Lines: one object a line (blank lines are skipped), read a chunk at a time.
+        #[arg(long)]
+        file: PathBuf,
+        #[arg(long, value_enum, default_value_t = UpsertMode::Upsert)]
+        mode: UpsertMode,
+        /// Check every row and report; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Write nothing if any row is refused (default: write the rows that pass).
+        #[arg(long)]
+        all_or_nothing: bool,
     },
     /// Export an entity type as CSV (formula-safe unless --raw) to stdout or --out.
     Export {
@@ -255,6 +277,13 @@ enum Vertical {
     Roofing,
     Moving,
     Esports,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum UpsertMode {
+    CreateOnly,
+    UpdateOnly,
+    Upsert,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

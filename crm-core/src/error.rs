@@ -82,6 +82,10 @@ pub mod codes {
     pub const NOT_ACCEPTED: &str = "not_accepted";
     /// A quote has at most one job that is not cancelled.
     pub const ALREADY_HAS_JOB: &str = "already_has_job";
+    /// A create-only upsert row whose (system, external id) is bound to a record already.
+    pub const ALREADY_BOUND: &str = "already_bound";
+    /// An update-only upsert row whose (system, external id) is bound to no record.
+    pub const NOT_BOUND: &str = "not_bound";
 }
 
 /// Every failure of a use case. `code()` is the stable contract with adapters; [`Error::details`] is

@@ -302,6 +302,8 @@ pub mod doc_blocks {
     pub struct FieldWork;
     #[doc = include_str!("../../docs/followups.md")]
     pub struct Followups;
+    #[doc = include_str!("../../docs/integration.md")]
+    pub struct Integration;
     #[doc = include_str!("../../docs/mobile.md")]
     pub struct Mobile;
     #[doc = include_str!("../../docs/python.md")]
@@ -344,6 +346,8 @@ pub mod doc_blocks {
     pub struct Adr0012;
     #[doc = include_str!("../../docs/adr/0013-attachment-bytes-through-a-blob-store.md")]
     pub struct Adr0013;
+    #[doc = include_str!("../../docs/adr/0014-external-bindings.md")]
+    pub struct Adr0014;
 }
 
 #[cfg(test)]

@@ -804,6 +804,79 @@ fn fixed_schemas(out: &mut Map<String, Json>) {
             ),
         ),
         (
+            "UpsertRequest",
+            object(
+                vec![
+                    (
+                        "system",
+                        json!({"type": "string", "minLength": 1, "maxLength": 64, "pattern": "^[a-z0-9][a-z0-9_.-]*$", "description": "The source system"}),
+                    ),
+                    (
+                        "mode",
+                        json!({"type": "string", "enum": ["create_only", "update_only", "upsert"], "default": "upsert"}),
+                    ),
+                    (
+                        "all_or_nothing",
+                        json!({"type": "boolean", "default": false, "description": "Write nothing if any row is refused (default: write the rows that pass)"}),
+                    ),
+                    (
+                        "dry_run",
+                        json!({"type": "boolean", "default": false, "description": "Check and report, write nothing"}),
+                    ),
+                    (
+                        "rows",
+                        json!({"type": "array", "items": {"type": "object", "description": "The fields to write and the row's id in the source system under the entity's external key (`external_id`)"}}),
+                    ),
+                ],
+                &["system", "rows"],
+            ),
+        ),
+        (
+            "UpsertReport",
+            object(
+                vec![
+                    ("system", s("string")),
+                    (
+                        "mode",
+                        json!({"type": "string", "enum": ["create_only", "update_only", "upsert"]}),
+                    ),
+                    ("dry_run", s("boolean")),
+                    ("all_or_nothing", s("boolean")),
+                    ("rows", s("integer")),
+                    ("created", s("integer")),
+                    ("updated", s("integer")),
+                    ("unchanged", s("integer")),
+                    ("rejected", s("integer")),
+                    ("applied", s("boolean")),
+                    (
+                        "results",
+                        json!({"type": "array", "description": "Rows created, updated or refused (unchanged rows are only counted), the first 10,000 in input order", "items": object(vec![
+                            ("row", s("integer")),
+                            ("external_id", s("string")),
+                            ("outcome", json!({"type": "string", "enum": ["created", "updated", "unchanged", "rejected"]})),
+                            ("id", uuid()),
+                            ("errors", json!({"type": "array", "items": field_error})),
+                        ], &["row", "outcome"])}),
+                    ),
+                    ("results_omitted", s("integer")),
+                ],
+                &[
+                    "system",
+                    "mode",
+                    "dry_run",
+                    "all_or_nothing",
+                    "rows",
+                    "created",
+                    "updated",
+                    "unchanged",
+                    "rejected",
+                    "applied",
+                    "results",
+                    "results_omitted",
+                ],
+            ),
+        ),
+        (
             "AuditEntry",
             object(
                 vec![

@@ -20,7 +20,7 @@ use crm_core::entity::{ACTIVITY, ACTIVITY_KINDS, LEAD, LEAD_SOURCES};
 use crm_core::query::{Filter, ListRequest, Measure, Op, SortKey, StoreQuery};
 use crm_core::record::Record;
 use crm_core::schema::EntityDef;
-use crm_core::service::{AggregateRequest, ImportMode, ImportOptions, ImportReport, Service};
+use crm_core::service::{AggregateRequest, ImportMode, ImportOptions, ImportReport, Service, UpsertOptions};
 use crm_core::store::Store;
 use crm_core::value::{Id, Money, Timestamp, Value};
 use crm_store::{AnyStore, SqliteStore};
@@ -72,6 +72,9 @@ struct Args {
     /// 100,000; 500 with --quick; SQLite only).
     #[arg(long)]
     jobs: Option<usize>,
+    /// Rows of the upsert measurements (default 100,000; 2,000 with --quick; SQLite only).
+    #[arg(long)]
+    upserts: Option<usize>,
 }
 
 /// Iteration counts.
@@ -1298,7 +1301,83 @@ fn run(args: &Args) -> Res<()> {
     let clients = args.clients.unwrap_or(n).max(100);
     front_desk::run(&svc, t.tenant, &mut raw, &raw_r, clients, plan.gets / 2, plan.rounds)?;
     let jobs = args.jobs.unwrap_or(if args.quick { 500 } else { 100_000 });
-    field_work::run(&svc, t.tenant, &raw_r, jobs, (plan.gets / 20).max(50), plan.rounds)
+    field_work::run(&svc, t.tenant, &raw_r, jobs, (plan.gets / 20).max(50), plan.rounds)?;
+    let upserts = args.upserts.unwrap_or(if args.quick { 2_000 } else { 100_000 });
+    run_upserts(&svc, upserts, &mut rng)
+}
+
+/// Upserts from an external system: `n` leads upserted as JSON rows twice, the first pass creating
+/// every record and the second finding every row unchanged (skipped by its hash, nothing written),
+/// each beside the CSV import of the same rows in this run (all-or-nothing, into a tenant of its
+/// own, as the upserts get theirs). `upsert_create` / `upsert_unchanged`: seconds, ratio to the
+/// import; `*_rate`: rows (created, or skipped) per second beside the import's rows per second.
+fn run_upserts(svc: &Svc, n: usize, rng: &mut Rng) -> Res<()> {
+    let now = SystemClock.now();
+    let imported = setup_tenant(svc)?;
+    let upserted = setup_tenant(svc)?;
+    let rows = gen_leads(rng, n, imported.owners.len(), "U", now);
+    let csv = lead_csv(&rows, &imported.owners);
+    let opts = ImportOptions {
+        mode: ImportMode::AllOrNothing,
+        ..Default::default()
+    };
+    let (import_t, report) = time(|| Ok(block(svc.import_csv(&imported.manager, "lead", csv.as_slice(), &opts))?))?;
+    check_import("lead (upsert baseline)", &report, n)?;
+    drop(csv);
+    // The same rows as JSON objects, made as the upsert reads them (a chunk at a time).
+    let json_rows = || {
+        rows.iter().map(|r| {
+            let o = upserted.owners[r.owner];
+            let mut m = lead_input(r);
+            m.insert("owner_id".into(), Json::String(o.id.to_string()));
+            m.insert("team_id".into(), Json::String(o.team.to_string()));
+            Ok(Json::Object(m))
+        })
+    };
+    let up = UpsertOptions::new("bench");
+    let (first_t, first) = time(|| Ok(block(svc.upsert_rows(&upserted.manager, "lead", &up, json_rows()))?))?;
+    let (second_t, second) = time(|| Ok(block(svc.upsert_rows(&upserted.manager, "lead", &up, json_rows()))?))?;
+    if first.created as usize != n || second.unchanged as usize != n || first.rejected + second.rejected > 0 {
+        return Err(format!(
+            "upserts of {n} rows: first {} created, {} refused {:?}; second {} unchanged",
+            first.created,
+            first.rejected,
+            first.results.first(),
+            second.unchanged
+        )
+        .into());
+    }
+    eprintln!("upserts: import {import_t:?}, first pass (creates) {first_t:?}, second pass (unchanged) {second_t:?}");
+    let import_rate = n as f64 / import_t.as_secs_f64();
+    emit(
+        "upsert_create",
+        first_t.as_secs_f64(),
+        "s",
+        Some(import_t.as_secs_f64()),
+        n,
+    );
+    emit(
+        "upsert_create_rate",
+        n as f64 / first_t.as_secs_f64(),
+        "rows/s",
+        Some(import_rate),
+        n,
+    );
+    emit(
+        "upsert_unchanged",
+        second_t.as_secs_f64(),
+        "s",
+        Some(import_t.as_secs_f64()),
+        n,
+    );
+    emit(
+        "upsert_unchanged_rate",
+        n as f64 / second_t.as_secs_f64(),
+        "rows/s",
+        Some(import_rate),
+        n,
+    );
+    Ok(())
 }
 
 /// The raw equivalent of a full re-score: every lead (all columns) in id order, 1,000 at a time, with

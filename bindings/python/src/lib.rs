@@ -16,7 +16,7 @@ use crm_core::record::Record;
 use crm_core::scoring::{ScoringModel, default_model};
 use crm_core::service::{
     AggregateRequest, CheckInInput, ConvertOptions, ExportOptions, ImportMode, ImportOptions, PosImportOptions,
-    ReportKind, ReportRequest, Service, parse_offset,
+    ReportKind, ReportRequest, Service, UpsertMode, UpsertRequest, parse_offset,
 };
 use crm_core::store::AuditQuery;
 use crm_core::value::{Id, Timestamp, Value};
@@ -816,6 +816,35 @@ impl Database {
             pollster::block_on(svc.import_csv(actor, &entity, std::io::BufReader::new(file), &opts))
         });
         to_json_string(&p.finish(r)?)
+    }
+
+    /// Upserts JSON rows (`rows`: a JSON array of objects, each with its id in `system` under the
+    /// entity's external key); the per-row report as JSON. `mode`: `create_only`, `update_only`,
+    /// `upsert`.
+    #[pyo3(signature = (entity, system, mode, rows, all_or_nothing=false, dry_run=false))]
+    #[allow(clippy::too_many_arguments)]
+    fn upsert(
+        &self,
+        py: Python<'_>,
+        entity: String,
+        system: String,
+        mode: &str,
+        rows: &str,
+        all_or_nothing: bool,
+        dry_run: bool,
+    ) -> PyResult<String> {
+        let mode: UpsertMode = serde_json::from_value(Json::String(mode.into()))
+            .map_err(|_| bad(format!("unknown upsert mode {mode:?}")))?;
+        let rows: Vec<Json> = serde_json::from_str(rows).map_err(|_| bad("expected a JSON array of rows"))?;
+        let req = UpsertRequest {
+            system,
+            mode,
+            all_or_nothing,
+            dry_run,
+            rows,
+        };
+        let r = self.run(py, |svc, actor| pollster::block_on(svc.upsert(actor, &entity, req)))?;
+        to_json_string(&r)
     }
 
     /// Imports the point of sale's client list (clients by card number with their current

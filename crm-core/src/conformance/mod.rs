@@ -16,7 +16,7 @@
 //! ```
 //!
 //! The cases live in one file per area (records, access, queries, compliance, transfer, leads, auth,
-//! memberships, stages, reports, routing, follow-ups, jobs, appointments, sync log) and are re-exported here, where the macro finds them as `$crate::conformance::<case>`.
+//! memberships, stages, reports, routing, follow-ups, jobs, appointments, upserts, sync log) and are re-exported here, where the macro finds them as `$crate::conformance::<case>`.
 
 #![allow(clippy::unwrap_used, clippy::type_complexity, missing_docs)]
 
@@ -39,6 +39,7 @@ mod routing;
 mod stages;
 mod sync_log;
 mod transfer;
+mod upserts;
 
 pub use access::*;
 pub use aggregates::*;
@@ -59,6 +60,7 @@ pub use routing::*;
 pub use stages::*;
 pub use sync_log::*;
 pub use transfer::*;
+pub use upserts::*;
 
 use crate::access::Actor;
 use crate::clock::{FixedClock, SeqIds};
@@ -161,6 +163,11 @@ macro_rules! conformance_tests {
             interrupted_uploads_leave_nothing_and_orphan_blobs_are_collected,
             attachments_take_their_owners_scope, deleting_the_owner_deletes_its_attachments,
             a_signature_attachment_signs_the_job);
+        // upserts.rs
+        $crate::__conformance_cases!($make;
+            upserting_the_same_batch_twice_writes_nothing, upsert_modes_refuse_what_they_must_per_row,
+            two_systems_with_one_external_id_do_not_collide, upserts_keep_to_the_callers_scope_and_writable_fields,
+            an_all_or_nothing_upsert_with_one_bad_row_writes_nothing, upserted_appointments_keep_the_overlap_check);
     };
     ($make:expr, sync_log: $logged:expr $(,)?) => {
         $crate::conformance_tests!($make);

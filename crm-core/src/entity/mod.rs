@@ -8,6 +8,7 @@ pub mod activity;
 pub mod appointment;
 pub mod attachment;
 pub mod auth;
+pub mod binding;
 pub mod booking;
 pub mod check_in;
 pub mod config;
@@ -28,6 +29,7 @@ pub use activity::{ACTIVITY, ACTIVITY_KINDS, ActivityKind};
 pub use appointment::{APPOINTMENT, APPOINTMENT_ATTENDEE, AppointmentStatus, CALENDAR_FEED};
 pub use attachment::{ATTACHMENT, AttachmentKind};
 pub use auth::{API_KEY, CREDENTIAL, SESSION, WEBHOOK, webhook_fields};
+pub use binding::EXTERNAL_BINDING;
 pub use booking::BOOKING;
 pub use check_in::{CHECK_IN, Outcome};
 pub use config::{CUSTOM_FIELD, PIPELINE, ROLE, SCORING_MODEL};
@@ -80,7 +82,7 @@ macro_rules! keyed_enum {
 pub(crate) use keyed_enum;
 
 /// Every entity type, in dependency order (referenced types first).
-pub fn all() -> [&'static EntityDef; 36] {
+pub fn all() -> [&'static EntityDef; 37] {
     [
         &ORGANIZATION,
         &LOCATION,
@@ -118,6 +120,7 @@ pub fn all() -> [&'static EntityDef; 36] {
         &APPOINTMENT_ATTENDEE,
         &CALENDAR_FEED,
         &ATTACHMENT,
+        &EXTERNAL_BINDING,
     ]
 }
 

@@ -11,9 +11,34 @@ use crate::error::{Error, FieldError, Result, codes};
 use crate::query::{Filter, Op, StoreQuery};
 use crate::record::Record;
 use crate::schema::EntityDef;
-use crate::store::Store;
+use crate::store::{BulkWrite, Store};
 use crate::value::{FieldType, Id, Timestamp, Value};
 use std::collections::{BTreeMap, BTreeSet};
+
+/// Where the overlap check reads: the store (a single write) or a bulk session (an import, which
+/// must see the rows its earlier chunks wrote).
+pub(crate) trait Reads: Send {
+    fn read(&mut self, def: &'static EntityDef, q: &StoreQuery) -> impl Future<Output = Result<Vec<Record>>> + Send;
+}
+
+/// The store's committed rows of one tenant.
+pub(crate) struct StoreReads<'a, S>(pub &'a S, pub Id);
+
+impl<S: Store> Reads for StoreReads<'_, S> {
+    fn read(&mut self, def: &'static EntityDef, q: &StoreQuery) -> impl Future<Output = Result<Vec<Record>>> + Send {
+        self.0.query(self.1, def, q)
+    }
+}
+
+impl<B: BulkWrite> Reads for B {
+    fn read(&mut self, def: &'static EntityDef, q: &StoreQuery) -> impl Future<Output = Result<Vec<Record>>> + Send {
+        self.query(def, q)
+    }
+}
+
+async fn read_one<R: Reads>(r: &mut R, def: &'static EntityDef, id: Id) -> Result<Option<Record>> {
+    Ok(r.read(def, &StoreQuery::by_id(Filter::eq("id", id), 1)).await?.pop())
+}
 
 /// How often a use case runs again after losing a race for a serialising row (a round-robin turn,
 /// a booking) to a concurrent write.
@@ -151,6 +176,12 @@ impl<S: Store> Service<S> {
     /// the key field), or under a `warn` policy describes the clash on the record; then adds the
     /// booking row writes of every key it touches.
     pub(crate) async fn exclusive_into(&self, cs: &mut ChangeSet) -> Result<()> {
+        let tenant = cs.tenant;
+        self.exclusive_with(&mut StoreReads(&self.store, tenant), cs).await
+    }
+
+    /// [`Self::exclusive_into`] reading through `reads` (an import's bulk session).
+    pub(crate) async fn exclusive_with<R: Reads>(&self, reads: &mut R, cs: &mut ChangeSet) -> Result<()> {
         // The rows of exclusive types as the change set leaves them, and the ones it deletes.
         let mut written: BTreeMap<Id, &Record> = BTreeMap::new();
         let mut gone: BTreeSet<Id> = BTreeSet::new();
@@ -174,11 +205,15 @@ impl<S: Store> Service<S> {
         let mut bookings = BTreeMap::new();
         for key in rows.iter().flat_map(|r| keys(r)) {
             if let std::collections::btree_map::Entry::Vacant(v) = bookings.entry(key) {
-                v.insert(self.store.get(cs.tenant, &BOOKING, key).await?);
+                v.insert(read_one(reads, &BOOKING, key).await?);
             }
         }
         let warn_policy = match rows.iter().find_map(|r| r.entity.exclusive.and_then(|ex| ex.warn)) {
-            Some(_) => Some(self.org(cs.tenant).await?),
+            Some(_) => Some(
+                read_one(reads, &crate::entity::ORGANIZATION, cs.tenant)
+                    .await?
+                    .ok_or_else(|| Error::not_found("organization", cs.tenant))?,
+            ),
             None => None,
         };
         let mut errs = Vec::new();
@@ -204,7 +239,7 @@ impl<S: Store> Service<S> {
                     let Some(q) = holding(def, key, start, end) else {
                         continue;
                     };
-                    for o in self.store.query(cs.tenant, def, &q).await? {
+                    for o in reads.read(def, &q).await? {
                         // A stored row this change set rewrites or deletes is judged as written.
                         if o.id == r.id || gone.contains(&o.id) || written.contains_key(&o.id) {
                             continue;

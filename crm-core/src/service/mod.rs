@@ -28,6 +28,7 @@ mod rollups;
 mod routing;
 mod sync;
 mod transfer;
+mod upsert;
 mod workflow;
 
 pub use activities::{CheckIn, CheckedIn};
@@ -54,6 +55,7 @@ pub use transfer::{
     ExportOptions, ImportMode, ImportOptions, ImportReport, RowError, check_import_disk, formula_like, formula_safe,
     import_disk_need,
 };
+pub use upsert::{RowOutcome, UpsertMode, UpsertOptions, UpsertReport, UpsertRequest, UpsertRow};
 
 use crate::access::{Action, Actor, Grant, Role, builtin};
 use crate::change::{AuditEntry, ChangeSet, Event, FieldChange};

@@ -156,18 +156,481 @@ pub struct ExportOptions {
     pub progress: Progress,
 }
 
-struct Row {
-    row: u64,
-    line: u64,
-    input: Map<String, Json>,
-    key: Option<String>,
+/// One input row of the shared import pipeline ([`Ingest`]).
+#[derive(Debug)]
+pub(super) struct Row {
+    /// 1-based data row.
+    pub(super) row: u64,
+    /// 1-based line in the input.
+    pub(super) line: u64,
+    /// The field values (the key field left out when the key names a binding).
+    pub(super) input: Map<String, Json>,
+    /// The upsert key: the external key's value, or the external id of a binding.
+    pub(super) key: Option<String>,
+    /// SHA-256 of the row as received (bindings only: an equal hash is an unchanged row).
+    pub(super) hash: Option<String>,
 }
 
 enum Built {
     /// A new record, with its row's input (routing reads which fields it names).
     Insert(Record, Map<String, Json>),
     Update(Record, Record),
-    Unchanged,
+    Unchanged(Id),
+}
+
+/// How the pipeline finds the record a row updates.
+#[derive(Clone, Debug)]
+pub(super) enum Keyed {
+    /// Every row creates a record.
+    Create,
+    /// By the entity's external key field (`import_csv` with `upsert`).
+    Field(&'static str),
+    /// By the row's binding to `system` ([`entity::binding`]), in `mode`.
+    Binding {
+        system: String,
+        mode: super::upsert::UpsertMode,
+    },
+}
+
+/// What became of one row.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) enum Outcome {
+    Created(Id),
+    Updated(Id),
+    Unchanged(Id),
+    Rejected(Vec<FieldError>),
+}
+
+/// A row's binding, as read at the start of its chunk.
+#[derive(Clone)]
+struct Bind {
+    external_id: String,
+    hash: String,
+    binding: Option<Record>,
+}
+
+/// The import pipeline shared by the CSV import and the JSON upsert: one bulk session; rows come in
+/// chunks ([`Ingest::chunk`]) that are matched to existing records, built by the same steps as
+/// single writes, checked in batches (references, unique values, follow-ups, exclusive ranges),
+/// and written as one change set per chunk; [`Ingest::finish`] commits or rolls back the whole.
+pub(super) struct Ingest<'s, S: Store> {
+    svc: &'s Service<S>,
+    actor: &'s Actor,
+    def: &'static EntityDef,
+    ctx: WriteCtx,
+    followup_ctxs: Vec<(&'static str, WriteCtx)>,
+    bulk: S::Bulk<'s>,
+    router: Option<super::routing::Router>,
+    keyed: Keyed,
+    import_scope: Scope,
+    update_scope: Scope,
+    /// Upsert keys met so far: an earlier row's key is in the store by now, as a record this
+    /// import wrote, which only this set tells from one that was there before.
+    keys: Fingerprints,
+    /// Unique values met: in this chunk (earlier chunks' are in the store), or in a dry run all.
+    seen: HashMap<&'static str, Fingerprints>,
+    writing: bool,
+    parents: HashSet<Id>,
+    /// The action audit entries name (`import`, `upsert`).
+    action: &'static str,
+}
+
+impl<'s, S: Store> Ingest<'s, S> {
+    /// Authorizes the actor (import, and update when rows may update) and opens the bulk session.
+    pub(super) async fn open(
+        svc: &'s Service<S>,
+        actor: &'s Actor,
+        def: &'static EntityDef,
+        ctx: WriteCtx,
+        keyed: Keyed,
+        writing: bool,
+        action: &'static str,
+    ) -> Result<Self> {
+        if def.child_of.is_some() {
+            // A child row is written with its parent's version bump, which row-by-row imports don't do.
+            return Err(Error::forbidden(Action::Import, def.name, vec![]));
+        }
+        let import_scope = actor.authorize(def, Action::Import)?;
+        let updates = match &keyed {
+            Keyed::Create => false,
+            Keyed::Field(_) => true,
+            Keyed::Binding { mode, .. } => *mode != super::upsert::UpsertMode::CreateOnly,
+        };
+        let update_scope = match updates {
+            true => actor.authorize(def, Action::Update)?,
+            false => Scope::None,
+        };
+        // The write contexts of the records this type's rows may plan a follow-up on (an
+        // activity's lead or contact), read before the session opens.
+        let mut followup_ctxs: Vec<(&'static str, WriteCtx)> = Vec::new();
+        for link in def.rules.followup_links() {
+            if let Some(FieldType::Ref(t)) = def.def(link).map(|f| f.spec.ty.clone())
+                && let Some(tdef) = entity::entity(t).filter(|t| entity::followup::carries(t))
+                && !followup_ctxs.iter().any(|(n, _)| *n == tdef.name)
+            {
+                followup_ctxs.push((tdef.name, svc.write_ctx(actor.tenant, tdef).await?));
+            }
+        }
+        let mut bulk = svc.store.bulk(actor.tenant).await?;
+        // New leads are routed as single creates are; the cursors are read inside the session.
+        let mut router = match def.rules.routed() {
+            true => svc.router(actor.tenant, &ctx.custom).await?,
+            false => None,
+        };
+        if let Some(r) = router.as_mut() {
+            let q = StoreQuery::by_id(Filter::All, super::routing::MAX_RULES);
+            r.set_cursors(bulk.query(&entity::ROUTING_CURSOR, &q).await?);
+        }
+        Ok(Ingest {
+            svc,
+            actor,
+            def,
+            ctx,
+            followup_ctxs,
+            bulk,
+            router,
+            keyed,
+            import_scope,
+            update_scope,
+            keys: Fingerprints::default(),
+            seen: HashMap::new(),
+            writing,
+            parents: HashSet::new(),
+            action,
+        })
+    }
+
+    /// Rows a chunk holds: [`CHUNK`], or one for a type with exclusive ranges (each row's overlap
+    /// check then reads what the rows before it wrote, and refuses that row alone).
+    pub(super) fn chunk_size(&self) -> usize {
+        if self.def.exclusive.is_some() { 1 } else { CHUNK }
+    }
+
+    /// The stored records (and bindings) the chunk's keys name, by key.
+    async fn existing(&mut self, chunk: &[Row]) -> Result<HashMap<String, (Option<Record>, Option<Record>)>> {
+        let keys: Vec<&String> = chunk.iter().filter_map(|r| r.key.as_ref()).collect();
+        if keys.is_empty() {
+            return Ok(HashMap::new());
+        }
+        let def = self.def;
+        match &self.keyed {
+            Keyed::Create => Ok(HashMap::new()),
+            Keyed::Field(k) => {
+                let values: Vec<Value> = keys.iter().map(|k| Value::Text((*k).clone())).collect();
+                let q = StoreQuery::by_id(
+                    Filter::In {
+                        field: (*k).into(),
+                        values: values.clone(),
+                    },
+                    values.len() as u32 + 1,
+                );
+                Ok(self
+                    .bulk
+                    .query(def, &q)
+                    .await?
+                    .into_iter()
+                    .filter_map(|r| Some((r.str(k)?.to_owned(), (None, Some(r)))))
+                    .collect())
+            }
+            Keyed::Binding { system, .. } => {
+                use entity::binding::{self, Binding, fields};
+                let values: Vec<Value> = keys
+                    .iter()
+                    .map(|k| Value::Text(binding::key(def.name, system, k)))
+                    .collect();
+                let q = StoreQuery::by_id(
+                    Filter::In {
+                        field: fields::KEY.into(),
+                        values: values.clone(),
+                    },
+                    values.len() as u32 + 1,
+                );
+                let bindings = self.bulk.query(&entity::EXTERNAL_BINDING, &q).await?;
+                let ids: Vec<Value> = bindings
+                    .iter()
+                    .filter_map(|b| Binding(b).record_id())
+                    .map(Value::Id)
+                    .collect();
+                let mut records: HashMap<Id, Record> = HashMap::new();
+                if !ids.is_empty() {
+                    let q = StoreQuery::by_id(
+                        Filter::In {
+                            field: "id".into(),
+                            values: ids.clone(),
+                        },
+                        ids.len() as u32 + 1,
+                    );
+                    records.extend(self.bulk.query(def, &q).await?.into_iter().map(|r| (r.id, r)));
+                }
+                Ok(bindings
+                    .into_iter()
+                    .filter_map(|b| {
+                        let rec = Binding(&b).record_id().and_then(|id| records.remove(&id));
+                        Some((b.str(fields::EXTERNAL_ID)?.to_owned(), (Some(b), rec)))
+                    })
+                    .collect())
+            }
+        }
+    }
+
+    /// Matches, builds, checks and (when writing) writes one chunk of rows; returns each row's
+    /// outcome in row order.
+    pub(super) async fn chunk(&mut self, chunk: Vec<Row>) -> Result<Vec<(u64, u64, Outcome)>> {
+        if self.writing {
+            self.seen.clear();
+        }
+        let (svc, actor, def) = (self.svc, self.actor, self.def);
+        let key_field = def.external_key.unwrap_or("external_id");
+        let mut existing = self.existing(&chunk).await?;
+        let mut out: Vec<(u64, u64, Outcome)> = Vec::new();
+        let mut built: Vec<(u64, u64, Built)> = Vec::new();
+        let mut binds: Vec<Option<Bind>> = Vec::new();
+        // Refused rows whose binding exists: the binding records their errors.
+        let mut refused: Vec<(Bind, Vec<FieldError>)> = Vec::new();
+        for r in chunk {
+            if let Some(k) = &r.key
+                && !self.keys.insert(k)
+            {
+                let errs = vec![FieldError::new(
+                    key_field,
+                    codes::DUPLICATE,
+                    "this key appears earlier in the input",
+                )];
+                out.push((r.row, r.line, Outcome::Rejected(errs)));
+                continue;
+            }
+            let (binding, cur) = r.key.as_ref().and_then(|k| existing.remove(k)).unwrap_or((None, None));
+            let bind = match (&self.keyed, &r.key, &r.hash) {
+                (Keyed::Binding { .. }, Some(k), Some(h)) => Some(Bind {
+                    external_id: k.clone(),
+                    hash: h.clone(),
+                    binding,
+                }),
+                _ => None,
+            };
+            let mode = match &self.keyed {
+                Keyed::Binding { mode, .. } => Some(*mode),
+                _ => None,
+            };
+            // The row the binding last applied: nothing to write.
+            let same = bind
+                .as_ref()
+                .and_then(|b| b.binding.as_ref())
+                .and_then(|b| entity::binding::Binding(b).hash())
+                .is_some_and(|h| Some(h) == r.hash.as_deref());
+            let outcome = match (&cur, mode) {
+                (Some(_), Some(super::upsert::UpsertMode::CreateOnly)) => {
+                    Err(Error::Validation(vec![FieldError::new(
+                        key_field,
+                        codes::ALREADY_BOUND,
+                        "a record is bound to this external id already (create-only)",
+                    )]))
+                }
+                (None, Some(super::upsert::UpsertMode::UpdateOnly)) => Err(Error::Validation(vec![FieldError::new(
+                    key_field,
+                    codes::NOT_BOUND,
+                    "no record is bound to this external id (update-only)",
+                )])),
+                (Some(cur), _) if same => {
+                    // Unchanged, once the caller may still update the record.
+                    if actor.in_scope(cur, self.update_scope) && actor.in_scope(cur, self.import_scope) {
+                        Ok(Built::Unchanged(cur.id))
+                    } else {
+                        Err(Error::forbidden(Action::Update, def.name, vec![]))
+                    }
+                }
+                (Some(cur), _) => {
+                    svc.build_upsert(actor, cur, &r.input, &self.ctx, self.update_scope, self.import_scope)
+                }
+                (None, _) => svc.build_create(actor, def, &r.input, &self.ctx).and_then(|rec| {
+                    if actor.in_scope(&rec, self.import_scope) {
+                        Ok(Built::Insert(rec, r.input.clone()))
+                    } else {
+                        Err(Error::forbidden(Action::Import, def.name, vec![]))
+                    }
+                }),
+            };
+            match outcome {
+                Ok(b) => {
+                    built.push((r.row, r.line, b));
+                    binds.push(bind);
+                }
+                Err(e) if e.is_storage_failure() || matches!(e, Error::LimitExceeded { .. }) => return Err(e),
+                Err(e) => {
+                    let errs = row_errors(e);
+                    if let Some(b) = bind.filter(|b| b.binding.is_some()) {
+                        refused.push((b, errs.clone()));
+                    }
+                    out.push((r.row, r.line, Outcome::Rejected(errs)));
+                }
+            }
+        }
+        let mut bad = svc
+            .check_links_batch(&mut self.bulk, actor, &built, &mut self.seen)
+            .await?;
+        let followups = svc
+            .followups_batch(&mut self.bulk, actor, &built, &self.followup_ctxs, &mut bad)
+            .await?;
+        let mut cs = svc.change_set(actor.tenant, actor.user_id);
+        let (mut created, mut updated) = (Vec::new(), Vec::new());
+        let now = cs.at;
+        let system = match &self.keyed {
+            Keyed::Binding { system, .. } => system.clone(),
+            _ => String::new(),
+        };
+        let bind_write = |b: &Bind, received: entity::binding::Received<'_>| {
+            entity::binding::write(
+                actor.tenant,
+                svc.ids.new_id(now),
+                (def.name, &system, &b.external_id),
+                b.binding.as_ref(),
+                received,
+                now,
+            )
+        };
+        for (b, errs) in &refused {
+            cs.writes
+                .extend(bind_write(b, entity::binding::Received::Rejected(errs)));
+        }
+        // Rows whose exclusive ranges are checked below, with their bindings.
+        let mut exclusive_rows: Vec<(usize, Option<Bind>)> = Vec::new();
+        for (i, ((row, line, b), bind)) in built.into_iter().zip(binds).enumerate() {
+            if let Some(errs) = bad.remove(&i) {
+                if let Some(bd) = bind.as_ref().filter(|b| b.binding.is_some()) {
+                    cs.writes
+                        .extend(bind_write(bd, entity::binding::Received::Rejected(&errs)));
+                }
+                out.push((row, line, Outcome::Rejected(errs)));
+                continue;
+            }
+            match b {
+                Built::Unchanged(id) => {
+                    if let Some(bd) = &bind {
+                        cs.writes.extend(bind_write(bd, entity::binding::Received::Unchanged));
+                    }
+                    out.push((row, line, Outcome::Unchanged(id)));
+                }
+                Built::Insert(mut rec, input) => {
+                    let decision = self.router.as_mut().and_then(|r| r.route(&mut rec, &input));
+                    self.parents.extend(def.rescores.and_then(|f| rec.id_of(f)));
+                    let mut changes = diff(None, Some(&rec));
+                    changes.extend(decision.map(|d| d.audit_change()));
+                    cs.audit.push(svc.audit_entry(actor, self.action, &rec, changes));
+                    created.push(rec.id.to_string());
+                    svc.stage_into(actor, None, &rec, &mut cs);
+                    if let Some(bd) = &bind {
+                        let applied = entity::binding::Received::Applied {
+                            record: rec.id,
+                            hash: &bd.hash,
+                        };
+                        cs.writes.extend(bind_write(bd, applied));
+                    }
+                    out.push((row, line, Outcome::Created(rec.id)));
+                    exclusive_rows.push((out.len() - 1, bind.clone()));
+                    cs.writes.push(Write::Insert(rec));
+                }
+                Built::Update(old, rec) => {
+                    self.parents.extend(def.rescores.and_then(|f| rec.id_of(f)));
+                    self.parents.extend(def.rescores.and_then(|f| old.id_of(f)));
+                    cs.audit
+                        .push(svc.audit_entry(actor, self.action, &rec, diff(Some(&old), Some(&rec))));
+                    updated.push(rec.id.to_string());
+                    svc.stage_into(actor, Some(&old), &rec, &mut cs);
+                    // Read in the session: the stage changes it wrote are visible there.
+                    let fields = entity::stage::rescoped(&old, &rec);
+                    if let Some(q) = entity::stage::history_query(&rec, super::records::MAX_STAGE_HISTORY)
+                        && !fields.is_empty()
+                    {
+                        let history = self.bulk.query(&entity::STAGE_CHANGE, &q).await?;
+                        cs.writes.extend(entity::stage::rescope_writes(history, &fields));
+                    }
+                    if let Some(bd) = &bind {
+                        let applied = entity::binding::Received::Applied {
+                            record: rec.id,
+                            hash: &bd.hash,
+                        };
+                        cs.writes.extend(bind_write(bd, applied));
+                    }
+                    out.push((row, line, Outcome::Updated(rec.id)));
+                    exclusive_rows.push((out.len() - 1, bind.clone()));
+                    cs.writes.push(Write::Update {
+                        record: rec,
+                        expected_version: old.version,
+                    });
+                }
+            }
+        }
+        // The follow-ups the valid rows planned: one update per record, as an activity's create does.
+        for (old, rec) in &followups {
+            svc.push_change(
+                actor,
+                "update",
+                &format!("{}.updated", rec.entity.name),
+                Some(old),
+                rec,
+                &mut cs,
+            );
+        }
+        if let Some(r) = self.router.as_mut() {
+            r.flush(&mut cs);
+        }
+        // Exclusive ranges (a chunk of one row: see `chunk_size`) are checked against what the
+        // session holds, and refuse the row.
+        if def.exclusive.is_some() && !exclusive_rows.is_empty() {
+            match svc.exclusive_with(&mut self.bulk, &mut cs).await {
+                Ok(()) => {}
+                Err(Error::Validation(errs)) => {
+                    // The row is refused alone; a bound row's binding records why.
+                    let mut refusal = svc.change_set(actor.tenant, actor.user_id);
+                    for (k, bd) in &exclusive_rows {
+                        out[*k].2 = Outcome::Rejected(errs.clone());
+                        if let Some(bd) = bd.as_ref().filter(|b| b.binding.is_some()) {
+                            refusal
+                                .writes
+                                .extend(bind_write(bd, entity::binding::Received::Rejected(&errs)));
+                        }
+                    }
+                    if self.writing && !refusal.writes.is_empty() {
+                        self.bulk.apply(refusal).await?;
+                    }
+                    return Ok(sorted(out));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        // An all-or-nothing import with errors writes on too (and rolls back at the end): the
+        // next chunks' duplicate checks find these rows in the store.
+        if self.writing && !cs.writes.is_empty() {
+            if !created.is_empty() || !updated.is_empty() {
+                let payload = json!({ "created": created, "updated": updated });
+                cs.events
+                    .push(svc.event_raw(&format!("{}.imported", def.name), actor.tenant, def.name, None, payload));
+            }
+            self.bulk.apply(cs).await?;
+        }
+        Ok(sorted(out))
+    }
+
+    /// Commits the session (or drops it: nothing written), then re-scores the parents the written
+    /// rows touched.
+    pub(super) async fn finish(self, commit: bool) -> Result<()> {
+        if commit {
+            self.bulk.commit().await?;
+        } else {
+            drop(self.bulk);
+        }
+        if commit && !self.parents.is_empty() {
+            self.svc
+                .rescore_ids(self.actor, self.parents.into_iter().collect())
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+fn sorted(mut out: Vec<(u64, u64, Outcome)>) -> Vec<(u64, u64, Outcome)> {
+    out.sort_by_key(|(row, _, _)| *row);
+    out
 }
 
 impl<S: Store> Service<S> {
@@ -180,16 +643,24 @@ impl<S: Store> Service<S> {
         opts: &ImportOptions,
     ) -> Result<ImportReport> {
         let def = self.entity(entity)?;
+        let keyed = match (opts.upsert, def.external_key) {
+            (false, _) => Keyed::Create,
+            (true, Some(k)) => Keyed::Field(k),
+            (true, None) => {
+                return Err(Error::field(
+                    "upsert",
+                    codes::INVALID_OPTION,
+                    format!("{} has no external key", def.name),
+                ));
+            }
+        };
         if def.child_of.is_some() {
-            // A child row is written with its parent's version bump, which row-by-row imports don't do.
             return Err(Error::forbidden(Action::Import, def.name, vec![]));
         }
-        let import_scope = actor.authorize(def, Action::Import)?;
-        let update_scope = if opts.upsert {
-            actor.authorize(def, Action::Update)?
-        } else {
-            Scope::None
-        };
+        actor.authorize(def, Action::Import)?;
+        if opts.upsert {
+            actor.authorize(def, Action::Update)?;
+        }
         let mut ctx = self.write_ctx(actor.tenant, def).await?;
         ctx.vctx.source = crate::validate::Source::Text; // cells are text, read by the declared type
         let mut rdr = csv::ReaderBuilder::new().has_headers(true).from_reader(input);
@@ -202,61 +673,24 @@ impl<S: Store> Service<S> {
             ..Default::default()
         };
         let targets = map_columns(def, &ctx, &headers, opts, &mut report)?;
-        let key_col = match (opts.upsert, def.external_key) {
-            (false, _) => None,
-            (true, Some(k)) => Some(targets.iter().position(|t| t.as_deref() == Some(k)).ok_or_else(|| {
+        let key_col = match &keyed {
+            Keyed::Field(k) => Some(targets.iter().position(|t| t.as_deref() == Some(*k)).ok_or_else(|| {
                 Error::field(
                     "mapping",
                     codes::REQUIRED,
                     format!("upsert needs a column mapped to {k}"),
                 )
             })?),
-            (true, None) => {
-                return Err(Error::field(
-                    "upsert",
-                    codes::INVALID_OPTION,
-                    format!("{} has no external key", def.name),
-                ));
-            }
+            _ => None,
         };
-
-        // The write contexts of the records this type's rows may plan a follow-up on (an
-        // activity's lead or contact), read before the session opens.
-        let mut followup_ctxs: Vec<(&'static str, WriteCtx)> = Vec::new();
-        for link in def.rules.followup_links() {
-            if let Some(FieldType::Ref(t)) = def.def(link).map(|f| f.spec.ty.clone())
-                && let Some(tdef) = entity::entity(t).filter(|t| entity::followup::carries(t))
-                && !followup_ctxs.iter().any(|(n, _)| *n == tdef.name)
-            {
-                followup_ctxs.push((tdef.name, self.write_ctx(actor.tenant, tdef).await?));
-            }
-        }
-
-        let mut bulk = self.store.bulk(actor.tenant).await?;
-        // New leads are routed as single creates are; the cursors are read inside the session.
-        let mut router = match def.rules.routed() {
-            true => self.router(actor.tenant, &ctx.custom).await?,
-            false => None,
-        };
-        if let Some(r) = router.as_mut() {
-            let q = StoreQuery::by_id(Filter::All, super::routing::MAX_RULES);
-            r.set_cursors(bulk.query(&entity::ROUTING_CURSOR, &q).await?);
-        }
-        // Upsert keys met so far: an earlier row's key is in the store by now, as a record this
-        // import wrote, which only this set tells from one that was there before.
-        let mut keys = Fingerprints::default();
-        // Unique values met: in this chunk (earlier chunks' are in the store), or in a dry run all.
-        let mut seen: HashMap<&'static str, Fingerprints> = HashMap::new();
         let writing = opts.mode != ImportMode::DryRun;
-        let mut parents: HashSet<Id> = HashSet::new();
+        let mut ingest = Ingest::open(self, actor, def, ctx, keyed, writing, "import").await?;
+        let chunk_size = ingest.chunk_size();
         let mut records = rdr.into_records();
         let mut n = 0u64;
         let mut disk_checked = opts.skip_disk_check || !writing;
         loop {
-            if writing {
-                seen.clear();
-            }
-            let mut chunk = Vec::with_capacity(CHUNK);
+            let mut chunk = Vec::with_capacity(chunk_size);
             for rec in records.by_ref() {
                 n += 1;
                 if n > opts.max_rows {
@@ -275,7 +709,7 @@ impl<S: Store> Service<S> {
                         vec![FieldError::new("csv", codes::INVALID_FORMAT, csv_msg(&e))],
                     ),
                 }
-                if chunk.len() == CHUNK {
+                if chunk.len() == chunk_size {
                     break;
                 }
             }
@@ -292,136 +726,22 @@ impl<S: Store> Service<S> {
                 }
             }
             report.rows = n;
-            let existing = match key_col {
-                Some(_) => {
-                    let keys: Vec<Value> = chunk.iter().filter_map(|r| r.key.clone().map(Value::Text)).collect();
-                    let k = def.external_key.unwrap_or("external_id");
-                    let q = StoreQuery::by_id(
-                        Filter::In {
-                            field: k.into(),
-                            values: keys.clone(),
-                        },
-                        keys.len() as u32 + 1,
-                    );
-                    let found = if keys.is_empty() {
-                        Vec::new()
-                    } else {
-                        bulk.query(def, &q).await?
-                    };
-                    found
-                        .into_iter()
-                        .filter_map(|r| Some((r.str(k)?.to_owned(), r)))
-                        .collect()
-                }
-                None => HashMap::new(),
-            };
-            let mut built: Vec<(u64, u64, Built)> = Vec::new();
-            for r in chunk {
-                if let Some(k) = &r.key
-                    && !keys.insert(k)
-                {
-                    report_row(
-                        &mut report,
-                        r.row,
-                        r.line,
-                        vec![FieldError::new(
-                            def.external_key.unwrap_or("external_id"),
-                            codes::DUPLICATE,
-                            "this key appears earlier in the file",
-                        )],
-                    );
-                    continue;
-                }
-                let outcome = match r.key.as_ref().and_then(|k| existing.get(k)) {
-                    Some(cur) => self.build_upsert(actor, cur, &r.input, &ctx, update_scope, import_scope),
-                    None => self.build_create(actor, def, &r.input, &ctx).and_then(|rec| {
-                        if actor.in_scope(&rec, import_scope) {
-                            Ok(Built::Insert(rec, r.input.clone()))
-                        } else {
-                            Err(Error::forbidden(Action::Import, def.name, vec![]))
-                        }
-                    }),
-                };
+            for (row, line, outcome) in ingest.chunk(chunk).await? {
                 match outcome {
-                    Ok(b) => built.push((r.row, r.line, b)),
-                    Err(e) if e.is_storage_failure() || matches!(e, Error::LimitExceeded { .. }) => return Err(e),
-                    Err(e) => report_row(&mut report, r.row, r.line, row_errors(e)),
-                }
-            }
-            let mut bad = self.check_links_batch(&mut bulk, actor, &built, &mut seen).await?;
-            let followups = self
-                .followups_batch(&mut bulk, actor, &built, &followup_ctxs, &mut bad)
-                .await?;
-            let mut cs = self.change_set(actor.tenant, actor.user_id);
-            let (mut created, mut updated) = (Vec::new(), Vec::new());
-            for (i, (row, line, b)) in built.into_iter().enumerate() {
-                if let Some(errs) = bad.get(&i) {
-                    report_row(&mut report, row, line, errs.clone());
-                    continue;
-                }
-                report.valid += 1;
-                match b {
-                    Built::Unchanged => report.unchanged += 1,
-                    Built::Insert(mut rec, input) => {
+                    Outcome::Rejected(errs) => report_row(&mut report, row, line, errs),
+                    Outcome::Created(_) => {
+                        report.valid += 1;
                         report.created += 1;
-                        let decision = router.as_mut().and_then(|r| r.route(&mut rec, &input));
-                        parents.extend(def.rescores.and_then(|f| rec.id_of(f)));
-                        let mut changes = diff(None, Some(&rec));
-                        changes.extend(decision.map(|d| d.audit_change()));
-                        cs.audit.push(self.audit_entry(actor, "import", &rec, changes));
-                        created.push(rec.id.to_string());
-                        self.stage_into(actor, None, &rec, &mut cs);
-                        cs.writes.push(Write::Insert(rec));
                     }
-                    Built::Update(old, rec) => {
+                    Outcome::Updated(_) => {
+                        report.valid += 1;
                         report.updated += 1;
-                        parents.extend(def.rescores.and_then(|f| rec.id_of(f)));
-                        parents.extend(def.rescores.and_then(|f| old.id_of(f)));
-                        cs.audit
-                            .push(self.audit_entry(actor, "import", &rec, diff(Some(&old), Some(&rec))));
-                        updated.push(rec.id.to_string());
-                        self.stage_into(actor, Some(&old), &rec, &mut cs);
-                        // Read in the session: the stage changes it wrote are visible there.
-                        let fields = entity::stage::rescoped(&old, &rec);
-                        if let Some(q) = entity::stage::history_query(&rec, super::records::MAX_STAGE_HISTORY)
-                            && !fields.is_empty()
-                        {
-                            let history = bulk.query(&entity::STAGE_CHANGE, &q).await?;
-                            cs.writes.extend(entity::stage::rescope_writes(history, &fields));
-                        }
-                        cs.writes.push(Write::Update {
-                            record: rec,
-                            expected_version: old.version,
-                        });
+                    }
+                    Outcome::Unchanged(_) => {
+                        report.valid += 1;
+                        report.unchanged += 1;
                     }
                 }
-            }
-            // The follow-ups the valid rows planned: one update per record, as an activity's create does.
-            for (old, rec) in &followups {
-                self.push_change(
-                    actor,
-                    "update",
-                    &format!("{}.updated", rec.entity.name),
-                    Some(old),
-                    rec,
-                    &mut cs,
-                );
-            }
-            if let Some(r) = router.as_mut() {
-                r.flush(&mut cs);
-            }
-            // An all-or-nothing import with errors writes on too (and rolls back at the end): the
-            // next chunks' duplicate checks find these rows in the store.
-            if writing && !cs.writes.is_empty() {
-                let payload = json!({ "created": created, "updated": updated });
-                cs.events.push(self.event_raw(
-                    &format!("{}.imported", def.name),
-                    actor.tenant,
-                    def.name,
-                    None,
-                    payload,
-                ));
-                bulk.apply(cs).await?;
             }
             match opts.input_bytes {
                 Some(total) => {
@@ -438,14 +758,7 @@ impl<S: Store> Service<S> {
             ImportMode::ValidRowsOnly => true,
         };
         report.applied = commit && report.created + report.updated > 0;
-        if commit {
-            bulk.commit().await?;
-        } else {
-            drop(bulk);
-        }
-        if report.applied && !parents.is_empty() {
-            self.rescore_ids(actor, parents.into_iter().collect()).await?;
-        }
+        ingest.finish(commit).await?;
         match opts.input_bytes {
             Some(total) => opts.progress.report(total, Some(total), Unit::Bytes),
             None => opts.progress.report(n, Some(n), Unit::Records),
@@ -467,7 +780,7 @@ impl<S: Store> Service<S> {
         }
         actor.check_writable(cur.entity, Action::Update, &super::input_paths(input))?;
         Ok(match self.build_update(actor, cur, input, ctx, update)? {
-            None => Built::Unchanged,
+            None => Built::Unchanged(cur.id),
             Some(mut rec) => {
                 ctx.score(&mut rec, &[]);
                 Built::Update(cur.clone(), rec)
@@ -589,7 +902,7 @@ impl<S: Store> Service<S> {
             .filter_map(|(i, (_, _, b))| match b {
                 Built::Insert(r, _) => Some((i, r, None)),
                 Built::Update(o, r) => Some((i, r, Some(o))),
-                Built::Unchanged => None,
+                Built::Unchanged(_) => None,
             })
             .collect();
         let Some(def) = recs.first().map(|(_, r, _)| r.entity) else {
@@ -889,7 +1202,13 @@ fn row_input(row: u64, line: u64, r: &csv::StringRecord, targets: &[Option<Strin
         .map(str::trim)
         .filter(|k| !k.is_empty())
         .map(str::to_owned);
-    Row { row, line, input, key }
+    Row {
+        row,
+        line,
+        input,
+        key,
+        hash: None,
+    }
 }
 
 fn report_row(report: &mut ImportReport, row: u64, line: u64, errors: Vec<FieldError>) {

@@ -1,10 +1,11 @@
-//! CSV import (multipart upload; dry run, all-or-nothing or valid rows only; per-row report) and
+//! CSV import (multipart upload; dry run, all-or-nothing or valid rows only; per-row report), the
+//! JSON upsert from external systems (same pipeline, rows bound by system and external id) and
 //! CSV export (streamed as it is produced).
 
 use crate::api::{Api, Op, schema_ref};
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
-use crate::extract::Params;
+use crate::extract::{Body, Params};
 use crate::state::{AppState, ServerStore};
 use axum::extract::{DefaultBodyLimit, Multipart, State};
 use axum::http::{HeaderValue, header};
@@ -12,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use crm_core::query::SortKey;
 use crm_core::schema::{EntityDef, Exposure};
-use crm_core::service::{ExportOptions, ImportMode, ImportOptions};
+use crm_core::service::{ExportOptions, ImportMode, ImportOptions, UpsertRequest};
 use futures_util::StreamExt;
 use serde_json::json;
 use std::io::Write;
@@ -76,6 +77,19 @@ async fn import<S: ServerStore>(
     let actor = auth.actor;
     let report = app
         .write(move |svc| async move { svc.import_csv(&actor, def.name, file.as_ref(), &opts).await })
+        .await?;
+    Ok(axum::Json(report).into_response())
+}
+
+async fn upsert<S: ServerStore>(
+    app: AppState<S>,
+    auth: Auth,
+    req: UpsertRequest,
+    def: &'static EntityDef,
+) -> ApiResult<Response> {
+    let actor = auth.actor;
+    let report = app
+        .write(move |svc| async move { svc.upsert(&actor, def.name, req).await })
         .await?;
     Ok(axum::Json(report).into_response())
 }
@@ -232,6 +246,35 @@ pub fn routes<S: ServerStore>(mut api: Api<S>, def: &'static EntityDef, max_impo
                 import(app, auth, p, form, def)
             })
             .layer(limit),
+        );
+    }
+    if def.exposure == Exposure::Public
+        && let Some(key) = def.external_key
+    {
+        api = api.add(
+            Op::new(
+                "post",
+                format!("{base}/upsert"),
+                format!("upsert_{}", def.table),
+                def.table,
+                format!("Create or update {} from an external system", def.table),
+            )
+            .json_body(schema_ref("UpsertRequest"))
+            .ok(200, &format!(
+                "The per-row report. JSON rows, each with its id in the source system under `{key}`, bound to the records \
+                 they become: (system, {key}) is unique per tenant. A row equal to the one last applied is \
+                 `unchanged` and writes nothing; `create_only` refuses a bound row (`already_bound`), \
+                 `update_only` an unbound one (`not_bound`), each row on its own. The same rules as the CSV \
+                 import: scope and field permissions, every error of a row at once, all-or-nothing or \
+                 valid rows only, dry run. See docs/integration.md."
+            ), schema_ref("UpsertReport"))
+            .errors(&[403, 422]),
+            post(
+                move |State(app): State<AppState<S>>, auth: Auth, Body(req): Body<UpsertRequest>| {
+                    upsert(app, auth, req, def)
+                },
+            )
+            .layer(DefaultBodyLimit::max(max_import)),
         );
     }
     api.add(

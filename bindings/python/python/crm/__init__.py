@@ -64,6 +64,8 @@ __all__ = [
     "BacktestReport",
     "RowError",
     "ImportReport",
+    "UpsertReport",
+    "UpsertRow",
     "FieldChange",
     "AuditEntry",
     "Event",
@@ -711,6 +713,69 @@ class ImportReport:
 
 
 @dataclass(frozen=True)
+class UpsertRow:
+    """One row of an :class:`UpsertReport`: its 1-based position, its external id, ``outcome``
+    (``created``, ``updated``, ``unchanged``, ``rejected``), the bound record's ``id`` and every
+    error of a refused row."""
+
+    row: int
+    external_id: Optional[str]
+    outcome: str
+    id: Optional[str]
+    errors: List[FieldError]
+
+
+@dataclass(frozen=True)
+class UpsertReport:
+    """The outcome of :meth:`Collection.upsert`: counts over every row, and the rows created,
+    updated or refused (unchanged rows are only counted; the first 10,000 are listed, the rest
+    counted in ``results_omitted``). ``applied``: whether records were written.
+    :meth:`to_pandas` gives the listed rows as a DataFrame."""
+
+    system: str
+    mode: str
+    dry_run: bool
+    all_or_nothing: bool
+    rows: int
+    created: int
+    updated: int
+    unchanged: int
+    rejected: int
+    applied: bool
+    results: List[UpsertRow]
+    results_omitted: int
+
+    @property
+    def invalid(self) -> int:
+        """The refused rows (as :class:`ImportReport` names them)."""
+        return self.rejected
+
+    @property
+    def errors(self) -> List[RowError]:
+        """The refused rows' errors (``line`` is the row's position)."""
+        return [RowError(row=r.row, line=r.row, errors=r.errors) for r in self.results if r.outcome == "rejected"]
+
+    def to_pandas(self) -> Any:
+        """The listed rows as a DataFrame: ``row``, ``external_id``, ``outcome``, ``id`` and
+        ``errors`` (``"path: code"`` joined by ``"; "``)."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            [
+                {
+                    "row": r.row,
+                    "external_id": r.external_id,
+                    "outcome": r.outcome,
+                    "id": r.id,
+                    "errors": "; ".join(f"{e.path}: {e.code}" for e in r.errors),
+                }
+                for r in self.results
+            ],
+            columns=["row", "external_id", "outcome", "id", "errors"],
+        )
+
+
+@dataclass(frozen=True)
 class PosImportReport:
     """The outcome of a point-of-sale import (:meth:`Database.import_members`): rows, valid and
     invalid rows, ``clients`` and ``memberships`` as ``{"created", "updated", "unchanged"}``,
@@ -977,6 +1042,44 @@ class Collection:
     def get(self, id: IdLike) -> Record:
         """One record by id; :class:`NotFoundError` if it does not exist or the user may not see it."""
         return self._full(self._db._native.get(self.entity, _id(id)))
+
+    def upsert(
+        self,
+        rows: Any,
+        *,
+        system: str,
+        mode: str = "upsert",
+        all_or_nothing: bool = False,
+        dry_run: bool = False,
+    ) -> UpsertReport:
+        """Creates or updates records from an external ``system``'s rows: a list of mappings or a
+        pandas DataFrame, each row with its id in that system under ``external_id``. The pair
+        (system, external id) binds a row to its record; a row equal to the one last received is
+        ``unchanged`` and writes nothing. ``mode``: ``"upsert"``, ``"create_only"`` (a bound row
+        is refused: ``already_bound``) or ``"update_only"`` (an unbound one is: ``not_bound``).
+        Refused rows are reported with every error; the others are written unless
+        ``all_or_nothing`` (then nothing is, and :class:`ImportRejectedError` carries the report)
+        or ``dry_run``. Returns the :class:`UpsertReport` (``.to_pandas()`` for a DataFrame)."""
+        if mode not in _UPSERT_MODES:
+            raise ValueError(f"mode must be one of {_UPSERT_MODES}")
+        if hasattr(rows, "to_dict") and hasattr(rows, "columns"):
+            rows = rows.to_dict("records")
+        payload = _json.dumps([_jsonable(r) for r in rows], allow_nan=False)
+        raw = _json.loads(self._db._native.upsert(self.entity, system, mode, payload, all_or_nothing, dry_run))
+        raw["results"] = [
+            UpsertRow(
+                row=r["row"],
+                external_id=r.get("external_id"),
+                outcome=r["outcome"],
+                id=r.get("id"),
+                errors=[FieldError(**f) for f in r.get("errors", [])],
+            )
+            for r in raw["results"]
+        ]
+        report = UpsertReport(**raw)
+        if report.all_or_nothing and not report.dry_run and report.rejected > 0:
+            raise ImportRejectedError(report)
+        return report
 
     def create(self, data: Optional[Mapping[str, Any]] = None, **fields: Any) -> Record:
         """Creates a record from ``data`` and/or keyword fields; returns it as stored (normalised,
@@ -1279,6 +1382,7 @@ class _Progress:
 
 
 _IMPORT_MODES = ("dry_run", "all_or_nothing", "valid_rows_only")
+_UPSERT_MODES = ("upsert", "create_only", "update_only")
 
 
 def _reject_if_refused(report: Any) -> None:

@@ -102,6 +102,9 @@ class Database:
         mapping: Optional[Dict[str, str]] = None,
         progress: Optional[ProgressFn] = None,
     ) -> str: ...
+    def upsert(
+        self, entity: str, system: str, mode: str, rows: str, all_or_nothing: bool = False, dry_run: bool = False
+    ) -> str: ...
     def import_point_of_sale(self, path: str, mode: str) -> str: ...
     def check_in(
         self, card: Optional[str] = None, contact_id: Optional[str] = None, location_id: Optional[str] = None

@@ -133,14 +133,15 @@ class InvalidQueryError(CrmError, ValueError):
 
 
 class ImportRejectedError(ValidationError):
-    """An import that writes all rows or none (``dry_run=False``) found invalid rows, so it wrote
-    nothing. ``report`` is the full import report; ``fields`` lists the listed rows' field errors
+    """An import that writes all rows or none (``dry_run=False``), or an all-or-nothing upsert,
+    found invalid rows, so it wrote nothing. ``report`` is the full import report; ``fields`` lists the listed rows' field errors
     with paths like ``rows[3].email`` (row numbers count data rows from 1)."""
 
     def __init__(self, report: Any) -> None:
+        retry = "all_or_nothing=False" if hasattr(report, "all_or_nothing") else "mode='valid_rows_only'"
         super().__init__(
             f"{report.invalid} of {report.rows} rows are invalid: nothing was imported "
-            "(see .report, or import with mode='valid_rows_only')",
+            f"(see .report, or run again with {retry})",
             {
                 "errors": [
                     {"path": f"rows[{r.row}].{f.path}", "code": f.code, "message": f.message}
