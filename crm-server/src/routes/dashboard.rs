@@ -47,18 +47,7 @@ async fn page() -> impl IntoResponse {
 }
 
 async fn asset(Path(file): Path<String>) -> ApiResult<impl IntoResponse> {
-    let (_, content_type, text) = ASSETS
-        .iter()
-        .find(|(name, ..)| *name == file)
-        .ok_or_else(|| crm_core::Error::not_found("asset", file.as_str()))?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, *content_type),
-            (header::CACHE_CONTROL, "no-cache"),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        ],
-        *text,
-    ))
+    super::ops::embedded(ASSETS, &file, "no-cache")
 }
 
 /// Adds the page and its files.

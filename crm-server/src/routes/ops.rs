@@ -75,17 +75,28 @@ async fn docs_page() -> impl IntoResponse {
 }
 
 async fn docs_asset(Path(file): Path<String>) -> ApiResult<impl IntoResponse> {
-    let (_, content_type, bytes) = DOCS_ASSETS
+    // Versioned file names: cached for good.
+    embedded(DOCS_ASSETS, &file, "public, max-age=31536000, immutable")
+}
+
+/// One of a page's files embedded in the binary (`(name, content type, body)`), served with its
+/// type, `cache` and `nosniff`; a name not among them is not found.
+pub(crate) fn embedded<B: IntoResponse + Copy>(
+    assets: &[(&str, &'static str, B)],
+    file: &str,
+    cache: &'static str,
+) -> ApiResult<impl IntoResponse + use<B>> {
+    let (_, content_type, body) = assets
         .iter()
         .find(|(name, ..)| *name == file)
-        .ok_or_else(|| crm_core::Error::not_found("asset", file.as_str()))?;
+        .ok_or_else(|| crm_core::Error::not_found("asset", file))?;
     Ok((
         [
             (header::CONTENT_TYPE, *content_type),
-            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+            (header::CACHE_CONTROL, cache),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
-        *bytes,
+        *body,
     ))
 }
 
