@@ -217,10 +217,12 @@ EXCUSED_FIELD_ERRORS = [
         lambda path, case, e: e.get("code") in _STORED_STATE,
     ),
     (
-        # A lead's `status` is a stage of its pipeline (stored configuration, per tenant), and a
-        # quote is submitted only with at least one stored line.
-        "stored pipeline stages and quote lines",
-        lambda path, case, e: (_field(e), e.get("code")) in (("status", "invalid_option"), ("line_count", "required")),
+        # A lead's `status` is a stage of its pipeline (stored configuration, per tenant), a
+        # quote is submitted only with at least one stored line, and a job is dispatched only with
+        # a stored scheduled day (the transition's body does not carry it).
+        "stored pipeline stages, quote lines and a job's day",
+        lambda path, case, e: (_field(e), e.get("code")) in (("status", "invalid_option"), ("line_count", "required"))
+        or (path.endswith("/dispatch") and (_field(e), e.get("code")) == ("scheduled_on", "required")),
     ),
     (
         # An organization's `timezone` and an appointment's `time_zone` are names of the IANA zone

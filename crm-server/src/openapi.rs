@@ -222,10 +222,11 @@ fn entity_schemas(def: &EntityDef, out: &mut Map<String, Json>) {
         .map(|f| f.name)
         .collect();
     for (table, child) in &kids {
-        let doc = "Children created with it, in one change set (without the parent field)";
+        // `null` is accepted as none, as the core reads it.
+        let doc = "Children created with it, in one change set (without the parent field); null: none";
         input.push((
             table,
-            json!({"type": "array", "items": schema_ref(&format!("{child}Inline")), "description": doc}),
+            json!({"type": ["array", "null"], "items": schema_ref(&format!("{child}Inline")), "description": doc}),
         ));
     }
     out.insert(format!("{name}Input"), object(input, &required));
