@@ -166,8 +166,8 @@ enum Command {
         /// The file to attach (streamed; the tenant's attachment_max_bytes applies).
         #[arg(long)]
         file: PathBuf,
-        /// photo, document or signature.
-        #[arg(long, default_value = "document")]
+        /// photo, document or signature (the core's default: document).
+        #[arg(long, default_value = "")]
         kind: String,
         /// Who signed (a signature needs it).
         #[arg(long)]

@@ -83,7 +83,12 @@ fn attachment() -> EntityDef {
     let mut e = EntityDef::new("attachment", "attachments")
         .field(F::new(OWNER_ENTITY, T::Text).required().max_len(64).read_only())
         .field(F::new(OWNER_ID, T::Text).required().max_len(36).read_only())
-        .field(F::new(KIND, T::Enum).options(AttachmentKind::KEYS).required())
+        .field(
+            F::new(KIND, T::Enum)
+                .options(AttachmentKind::KEYS)
+                .required()
+                .default(AttachmentKind::Document.key()),
+        )
         .field(F::new(FILE_NAME, T::Text).required().max_len(255))
         .field(F::new(MEDIA_TYPE, T::Text).max_len(100).read_only())
         .field(F::new(SIZE, T::Integer).range(Some(0), None).read_only())

@@ -37,7 +37,7 @@ pub const CHUNK: usize = 64 * 1024;
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AttachInput {
-    /// `photo`, `document` or `signature`.
+    /// `photo`, `document` or `signature`; empty: `document` (the declaration's default).
     pub kind: String,
     pub file_name: String,
     /// Who signed (signatures only, and required for them).
@@ -244,7 +244,10 @@ impl<S: Store> Service<S> {
         let vctx = crate::tenant::validation_ctx(now, Some(org));
         let mut record = Record::empty(&ATTACHMENT, actor.tenant, self.ids.new_id(now), now);
         let mut fields = Map::new();
-        fields.insert(af::KIND.into(), Json::String(input.kind.clone()));
+        // No kind given: the declaration's default (`document`).
+        if !input.kind.is_empty() {
+            fields.insert(af::KIND.into(), Json::String(input.kind.clone()));
+        }
         fields.insert(af::FILE_NAME.into(), Json::String(input.file_name.clone()));
         if let Some(s) = &input.signer_name {
             fields.insert(af::SIGNER_NAME.into(), Json::String(s.clone()));

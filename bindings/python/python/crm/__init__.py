@@ -232,13 +232,13 @@ class Record:
     def attach(
         self,
         path: Union[str, "_os.PathLike[str]"],
-        kind: str = "document",
+        kind: Optional[str] = None,
         *,
         signer_name: Optional[str] = None,
         file_name: Optional[str] = None,
     ) -> "Record":
-        """Attaches the file at ``path`` to this record: ``kind`` is ``"photo"``, ``"document"`` or
-        ``"signature"`` (with ``signer_name``). The file is streamed; the core sniffs its media type
+        """Attaches the file at ``path`` to this record: ``kind`` is ``"photo"``, ``"document"`` (the
+        core's default) or ``"signature"`` (with ``signer_name``). The file is streamed; the core sniffs its media type
         (a photo or signature must be an image), counts and hashes it, enforces the tenant's size
         limit and stamps who and when. Returns the attachment record; the bytes go to the blob
         directory next to the database (``crm.db`` -> ``crm.blobs``). A signature on a job signs it
@@ -916,13 +916,13 @@ class Collection:
         self,
         record: IdLike,
         path: Union[str, "_os.PathLike[str]"],
-        kind: str = "document",
+        kind: Optional[str] = None,
         *,
         signer_name: Optional[str] = None,
         file_name: Optional[str] = None,
     ) -> Record:
         """Attaches the file at ``path`` to a record of this type (see :meth:`Record.attach`)."""
-        raw = self._db._native.attach(self.entity, _id(record), _os.fspath(path), kind, file_name, signer_name)
+        raw = self._db._native.attach(self.entity, _id(record), _os.fspath(path), kind or "", file_name, signer_name)
         return Record(*raw)
 
     def attachments(self, record: IdLike) -> List[Record]:
