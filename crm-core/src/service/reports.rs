@@ -28,7 +28,7 @@ use crate::query::{Filter, ListRequest, MAX_BULK_PAGE_SIZE, StoreQuery};
 use crate::record::Record;
 use crate::schema::EntityDef;
 use crate::store::Store;
-use crate::value::{Money, Value};
+use crate::value::{Money, Timestamp, Value};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap};
 use time::UtcOffset;
@@ -375,35 +375,32 @@ impl<S: Store> Service<S> {
             .stage_keys(StageKind::Won)
             .map(|k| Value::Text(k.to_owned()))
             .collect();
+        // The won leads (id and value), and when each was won: its latest change into a won stage.
+        // Two aggregates joined here, not a read per lead (the store seam has no join).
         let won_filter = Filter::In {
             field: lead_fields::STATUS.into(),
             values: won_keys.clone(),
         };
-        let won_leads = self.read_all_leads(actor, q, Some(won_filter)).await?;
-        // When each won lead was won: its latest change into a won stage.
-        let mut won_at: HashMap<String, time::Date> = HashMap::new();
-        let into_won = Filter::In {
-            field: sc::TO_STATE.into(),
-            values: won_keys,
-        };
-        let ids: Vec<String> = won_leads.iter().map(|l| l.id.to_string()).collect();
-        for r in self.stage_changes_of(actor, Some(&ids), into_won).await? {
-            let (Some(id), Some(at)) = (r.str(sc::RECORD_ID), r.get(sc::AT).and_then(Value::as_timestamp)) else {
-                continue;
-            };
-            let d = at.date();
-            won_at
-                .entry(id.to_owned())
-                .and_modify(|e| *e = (*e).max(d))
-                .or_insert(d);
-        }
+        let won_leads = self
+            .scoped_groups(
+                actor,
+                &LEAD,
+                q,
+                Some(won_filter),
+                vec![GroupBy::Field("id".into())],
+                vec![Measure::Sum(lead_fields::ESTIMATED_VALUE.into())],
+                UtcOffset::UTC,
+            )
+            .await?;
+        let won_at = self.latest_changes_into(actor, won_keys).await?;
         let mut won: BTreeMap<Option<time::Date>, (u64, i64)> = BTreeMap::new();
-        for l in &won_leads {
-            let month = won_at.get(&l.id.to_string()).map(|d| d.replace_day(1).unwrap_or(*d));
-            let v = l.get(lead_fields::ESTIMATED_VALUE).map_or(Money(0), money);
+        for g in &won_leads {
+            let month = key_text(&g.keys[0])
+                .and_then(|id| won_at.get(&id))
+                .map(|at| at.date().replace_day(1).unwrap_or(at.date()));
             let e = won.entry(month).or_default();
             e.0 += 1;
-            e.1 += v.0;
+            e.1 += money(&g.values[0]).0;
         }
         let won: Vec<WonCell> = won
             .into_iter()
@@ -589,26 +586,14 @@ impl<S: Store> Service<S> {
             }
         }
         // When each closed: its latest change into a won or lost stage.
-        let into_closed = Filter::In {
-            field: sc::TO_STATE.into(),
-            values: closed_keys,
-        };
-        let ids: Option<Vec<String>> = q.map(|_| closed_now.keys().cloned().collect());
-        let mut closed_at: HashMap<String, i64> = HashMap::new();
-        for r in self.stage_changes_of(actor, ids.as_deref(), into_closed).await? {
-            let (Some(id), Some(at)) = (r.str(sc::RECORD_ID), r.get(sc::AT).and_then(Value::as_timestamp)) else {
-                continue;
-            };
-            let e = closed_at.entry(id.to_owned()).or_insert(at.0);
-            *e = (*e).max(at.0);
-        }
+        let closed_at = self.latest_changes_into(actor, closed_keys).await?;
         let closed: Vec<ClosedLead> = closed_now
             .iter()
             .map(|(id, (cohort, won))| ClosedLead {
                 cohort: *cohort,
                 closed: closed_at
                     .get(id)
-                    .and_then(|at| bucket_date(&Value::Timestamp(crate::value::Timestamp(*at)), Bucket::Month, offset)),
+                    .and_then(|at| bucket_date(&Value::Timestamp(*at), Bucket::Month, offset)),
                 won: *won,
             })
             .collect();
@@ -824,20 +809,54 @@ impl<S: Store> Service<S> {
     }
 
     /// The stage changes of the leads the actor may read matching `q` (all of them without `q`),
-    /// narrowed by `filter`.
+    /// narrowed by `filter`. Few matching leads are read by `IN` lists of their ids; many (more than
+    /// twenty lists) by one read of every lead's changes kept by id here, since thousands of
+    /// queries cost more than one pass.
     async fn lead_stage_changes(&self, actor: &Actor, q: Option<&str>, filter: Option<Filter>) -> Result<Vec<Record>> {
-        let ids = match q {
-            None => None,
-            Some(_) => Some(
-                self.read_all_leads(actor, q, None)
-                    .await?
-                    .iter()
-                    .map(|l| l.id.to_string())
-                    .collect::<Vec<_>>(),
-            ),
+        let filter = filter.unwrap_or(Filter::All);
+        let Some(q) = q else {
+            return self.stage_changes_of(actor, None, filter).await;
         };
-        self.stage_changes_of(actor, ids.as_deref(), filter.unwrap_or(Filter::All))
-            .await
+        let ids: Vec<String> = self
+            .read_all_leads(actor, Some(q), None)
+            .await?
+            .iter()
+            .map(|l| l.id.to_string())
+            .collect();
+        if ids.len() <= IN_CHUNK * 20 {
+            return self.stage_changes_of(actor, Some(&ids), filter).await;
+        }
+        let ids: std::collections::HashSet<String> = ids.into_iter().collect();
+        let mut rows = self.stage_changes_of(actor, None, filter).await?;
+        rows.retain(|r| r.str(sc::RECORD_ID).is_some_and(|id| ids.contains(id)));
+        Ok(rows)
+    }
+
+    /// When each lead the actor may read last changed into one of the stages `keys`, by lead id:
+    /// one aggregate of the stage history (the latest `at` per lead), whatever the number of leads.
+    async fn latest_changes_into(&self, actor: &Actor, keys: Vec<Value>) -> Result<HashMap<String, Timestamp>> {
+        let into = Filter::and([
+            Filter::eq(sc::ENTITY, LEAD.name),
+            Filter::In {
+                field: sc::TO_STATE.into(),
+                values: keys,
+            },
+        ]);
+        let groups = self
+            .scoped_groups(
+                actor,
+                &STAGE_CHANGE,
+                None,
+                Some(into),
+                vec![GroupBy::Field(sc::RECORD_ID.into())],
+                vec![Measure::Max(sc::AT.into())],
+                UtcOffset::UTC,
+            )
+            .await?;
+        Ok(groups
+            .iter()
+            .filter_map(|g| Some((key_text(&g.keys[0])?, g.values[0].as_timestamp()?)))
+            .collect())
     }
 
     /// The lead stage changes the actor may read, of the leads `ids` (every lead's when `None`),
