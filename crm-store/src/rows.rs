@@ -109,6 +109,7 @@ pub(crate) fn sync_entry(row: &impl RowAccess) -> Result<SyncEntry, BadColumn> {
         writes: sql::decode_writes(c.json(5, "writes")?).ok_or_else(|| c.bad("writes"))?,
         audit: sql::decode_ids(&c.json(6, "audit_ids")?).ok_or_else(|| c.bad("audit_ids"))?,
         events: sql::decode_ids(&c.json(7, "event_ids")?).ok_or_else(|| c.bad("event_ids"))?,
+        intent: sql::decode_intent(c.json(8, "intent")?).ok_or_else(|| c.bad("intent"))?,
     })
 }
 
