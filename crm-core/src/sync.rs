@@ -615,4 +615,137 @@ mod tests {
             "ops serialise in snake case"
         );
     }
+
+    fn write_of(old: &Record, new: &Record) -> SyncWrite {
+        let patch = patch(Some(old), new);
+        let base = base_of(&patch, Some(old));
+        SyncWrite {
+            entity: "lead".into(),
+            id: old.id,
+            op: SyncOp::Update,
+            expected_version: 1,
+            patch,
+            base,
+        }
+    }
+
+    #[test]
+    fn updates_log_the_base_values_of_what_they_changed() {
+        let old = lead();
+        let mut new = old.clone();
+        new.set("first_name", "Anne");
+        new.set("notes", "gate");
+        new.custom.insert("roof".into(), Value::Text("slate".into()));
+        let w = write_of(&old, &new);
+        assert_eq!(
+            Json::Object(w.base.clone()),
+            json!({"first_name": "Ann", "notes": null, "custom": {"roof": "tile"}})
+        );
+        let mut r = Record::empty(&LEAD, Id::from_u128(1), Id::from_u128(2), Timestamp(5));
+        r.set("first_name", "x");
+        let mut cs = ChangeSet::new(r.tenant);
+        cs.writes.push(Write::Insert(r));
+        let e = SyncEntry::for_change_set(&cs, |_, _| Ok(None)).unwrap().unwrap();
+        assert!(e.writes[0].base.is_empty(), "inserts have no base");
+        let j = serde_json::to_value(&e).unwrap();
+        assert!(j["writes"][0].get("base").is_none(), "an empty base is not serialised");
+        let back: SyncEntry = serde_json::from_value(j).unwrap();
+        assert_eq!(back, e, "entries without intent or base read back (older logs)");
+    }
+
+    #[test]
+    fn merge_takes_the_devices_fields_where_the_server_kept_the_base() {
+        let old = lead();
+        let mut dev = old.clone();
+        dev.set("first_name", "Anne");
+        dev.set("notes", "device");
+        dev.set("city", "York");
+        dev.custom.insert("roof".into(), Value::Text("slate".into()));
+        let w = write_of(&old, &dev);
+        let mut server = old.clone();
+        server.set("notes", "server");
+        server.set("city", "York");
+        server.set("phone", "+15550001");
+        server.custom.insert("roof".into(), Value::Text("metal".into()));
+        let input = obj(json!({"first_name": " Anne ", "notes": "device", "city": "York",
+            "last_name": "Same", "score": 99, "bogus": 1, "custom": {"roof": "slate"}}));
+        let (patch, kept) = merge(&input, &w, &server);
+        assert_eq!(
+            Json::Object(patch),
+            json!({"first_name": " Anne ", "bogus": 1}),
+            "device-only change kept as input; same-on-both, unchanged-on-device and derived dropped; unknown left for the use case"
+        );
+        let kept: Vec<_> = kept
+            .iter()
+            .map(|k| (k.field.as_str(), k.device.clone(), k.server.clone()))
+            .collect();
+        assert_eq!(
+            kept,
+            vec![
+                ("custom.roof", json!("slate"), json!("metal")),
+                ("notes", json!("device"), json!("server"))
+            ]
+        );
+    }
+
+    fn obj(j: Json) -> Map<String, Json> {
+        j.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn refusals_carry_the_errors_details_both_ways() {
+        let e = Error::Validation(vec![FieldError::new("status", "invalid_transition", "cannot cancel")]);
+        let r = Refusal::of(&e);
+        assert_eq!(
+            (r.code.as_str(), r.field_errors()),
+            ("validation", e.field_errors().to_vec())
+        );
+        let c = Refusal::of(&Error::Conflict {
+            entity: "lead".into(),
+            id: "x".into(),
+            expected: 1,
+            actual: 3,
+        });
+        let j = serde_json::to_value(&c).unwrap();
+        assert_eq!((j["code"].clone(), j["actual"].clone()), (json!("conflict"), json!(3)));
+        assert_eq!(serde_json::from_value::<Refusal>(j).unwrap(), c);
+        let a = PushAnswer::Results {
+            results: vec![PushResult {
+                change_set: Id::from_u128(4),
+                seq: 2,
+                outcome: Outcome::Rejected { error: c },
+            }],
+        };
+        let j = serde_json::to_value(&a).unwrap();
+        assert_eq!(
+            (j["answer"].clone(), j["results"][0]["outcome"]["outcome"].clone()),
+            (json!("results"), json!("rejected"))
+        );
+        assert_eq!(serde_json::from_value::<PushAnswer>(j).unwrap(), a);
+    }
+
+    #[test]
+    fn push_requests_check_their_form() {
+        let mut r = PushRequest {
+            protocol: PROTOCOL,
+            device: String::new(),
+            schema_version: SCHEMA_VERSION,
+            entries: Vec::new(),
+        };
+        let e = r.check().unwrap_err();
+        assert_eq!(e.field_errors()[0].path, "device");
+        r.device = "d".repeat(MAX_DEVICE_ID);
+        assert!(r.check().is_ok());
+        r.device.push('x');
+        assert!(r.check().is_err());
+    }
+
+    #[test]
+    fn the_schema_version_is_the_declarations() {
+        let declared = crate::entity::all()
+            .iter()
+            .flat_map(|d| std::iter::once(d.since).chain(d.fields.iter().map(|f| f.since)))
+            .max();
+        assert_eq!(declared, Some(SCHEMA_VERSION));
+    }
 }

@@ -161,6 +161,7 @@ mod tests {
             json!([]),
             audit_ids,
             json!([id]),
+            Json::Null,
         ])
     }
 
@@ -168,6 +169,16 @@ mod tests {
     fn rows_decode_and_bad_columns_are_named() {
         let e = sync_entry(&sync_row(json!([]))).unwrap();
         assert_eq!((e.seq, e.actor, e.events), (3, None, vec![Id::from_u128(7)]));
+        assert_eq!(e.intent, None, "JSON null: no intent");
+        let mut bad = sync_row(json!([]));
+        bad.0[8] = json!({"use_case": "teleport"});
+        assert_eq!(
+            sync_entry(&bad).unwrap_err(),
+            BadColumn {
+                table: SYNC_LOG,
+                column: "intent"
+            }
+        );
         assert_eq!(
             sync_entry(&sync_row(json!(["not an id"]))).unwrap_err(),
             BadColumn {

@@ -517,6 +517,11 @@ mod tests {
     fn the_version_constant_matches_the_declarations() {
         assert_eq!(SCHEMA_VERSION, declared_version());
         assert_eq!(
+            SCHEMA_VERSION,
+            crm_core::sync::SCHEMA_VERSION,
+            "what a push says it was written under"
+        );
+        assert_eq!(
             migrations(Backend::Sqlite)
                 .iter()
                 .map(|m| m.version)

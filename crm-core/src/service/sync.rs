@@ -328,6 +328,8 @@ impl<S: Store> Service<S> {
                 patch,
             } => {
                 let def = self.entity(entity)?;
+                // Also when the merge leaves nothing to write: the answer is the user's to get.
+                actor.authorize(def, crate::access::Action::Update)?;
                 let write = entry
                     .writes
                     .iter()
