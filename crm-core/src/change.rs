@@ -145,6 +145,9 @@ pub struct ChangeSet {
     pub writes: Vec<Write>,
     pub audit: Vec<AuditEntry>,
     pub events: Vec<Event>,
+    /// The use case and input that built it, when a server can replay it
+    /// ([`crate::sync::Intent`]; set by the replayable use cases, logged with the change set).
+    pub intent: Option<crate::sync::Intent>,
 }
 
 impl ChangeSet {
@@ -158,6 +161,7 @@ impl ChangeSet {
             writes: Vec::new(),
             audit: Vec::new(),
             events: Vec::new(),
+            intent: None,
         }
     }
 

@@ -16,7 +16,16 @@
 //!   An insert's patch holds every non-null field; an update's the fields whose value changed
 //!   (`null` when cleared); a delete's is empty;
 //! - the ids of the audit entries and events the change set produced, so the server can relate the
-//!   device's audit trail and outbox to the replayed change.
+//!   device's audit trail and outbox to the replayed change;
+//! - the change set's [`Intent`]: the use case that built it and its input, which a server replays
+//!   as that use case (authorization, validation, workflows, derived fields) rather than writing
+//!   the rows; `None` for change sets of use cases that are not replayable (yet), which a server
+//!   refuses with [`NOT_REPLAYABLE`];
+//! - for each update, the base values of the fields it changed (the values before the write), so
+//!   a server whose row moved on merges field by field against them ([`merge`]).
+//!
+//! The push protocol ([`PushRequest`], [`PushAnswer`]) carries entries from the device's log to a
+//! server and the server's answer back; see `docs/sync.md` and `docs/adr/0015-sync-replays-intents.md`.
 //!
 //! What is deliberately left out:
 //!
@@ -38,7 +47,7 @@
 //! transaction: a session that is rolled back logs nothing.
 
 use crate::change::{ChangeSet, Write};
-use crate::error::Result;
+use crate::error::{Error, FieldError, Result};
 use crate::record::Record;
 use crate::schema::EntityDef;
 use crate::value::{Id, Timestamp, Value};
@@ -77,6 +86,10 @@ pub struct SyncWrite {
     pub expected_version: u64,
     /// The new values of the fields the write changed (empty for a delete). See the module docs.
     pub patch: Map<String, Json>,
+    /// For an update, the values the fields of `patch` had before the write (same keys, custom
+    /// fields under `"custom"`): the base a server merges against. Empty for inserts and deletes.
+    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    pub base: Map<String, Json>,
 }
 
 /// One logged change set.
@@ -98,6 +111,10 @@ pub struct SyncEntry {
     pub audit: Vec<Id>,
     /// Ids of the outbox events the change set produced.
     pub events: Vec<Id>,
+    /// The use case and input a server replays ([`ChangeSet::intent`]); `None` when the use case
+    /// is not replayable.
+    #[serde(default)]
+    pub intent: Option<Intent>,
 }
 
 impl SyncEntry {
@@ -115,9 +132,13 @@ impl SyncEntry {
         let mut writes = Vec::new();
         for (k, w) in cs.writes.iter().enumerate() {
             let e = w.entity();
-            if e.name == crate::entity::STAGE_CHANGE.name || e.name == crate::entity::ROUTING_CURSOR.name {
+            if e.name == crate::entity::STAGE_CHANGE.name
+                || e.name == crate::entity::ROUTING_CURSOR.name
+                || e.name == crate::entity::SYNC_REJECTION.name
+            {
                 // Derived rows: whoever applies the change set records its own stage changes, and
-                // round-robin turns are the applying store's own.
+                // round-robin turns are the applying store's own. A device's record of the
+                // server's refusals is its own bookkeeping.
                 continue;
             }
             let write = match w {
@@ -127,6 +148,7 @@ impl SyncEntry {
                     op: SyncOp::Insert,
                     expected_version: 0,
                     patch: patch(None, r),
+                    base: Map::new(),
                 },
                 Write::Update {
                     record,
@@ -136,12 +158,15 @@ impl SyncEntry {
                         Some(r) => Some(r.clone()),
                         None => stored(e, record.id)?,
                     };
+                    let patch = patch(old.as_ref(), record);
+                    let base = base_of(&patch, old.as_ref());
                     SyncWrite {
                         entity: e.name.to_owned(),
                         id: record.id,
                         op: SyncOp::Update,
                         expected_version: *expected_version,
-                        patch: patch(old.as_ref(), record),
+                        patch,
+                        base,
                     }
                 }
                 Write::Delete {
@@ -152,6 +177,7 @@ impl SyncEntry {
                     op: SyncOp::Delete,
                     expected_version: *expected_version,
                     patch: Map::new(),
+                    base: Map::new(),
                 },
                 Write::Derived { .. } => continue,
             };
@@ -170,6 +196,7 @@ impl SyncEntry {
             writes,
             audit: cs.audit.iter().map(|a| a.id).collect(),
             events: cs.events.iter().map(|e| e.id).collect(),
+            intent: cs.intent.clone(),
         }))
     }
 }
@@ -218,6 +245,304 @@ pub fn patch(old: Option<&Record>, new: &Record) -> Map<String, Json> {
         out.insert("custom".into(), Json::Object(custom));
     }
     out
+}
+
+/// The values `old` had for the fields of `patch` (custom fields under `"custom"`).
+fn base_of(patch: &Map<String, Json>, old: Option<&Record>) -> Map<String, Json> {
+    let Some(old) = old else {
+        return Map::new();
+    };
+    let mut out = Map::new();
+    for (k, v) in patch {
+        if k == "custom" {
+            let keys = v.as_object().into_iter().flat_map(|o| o.keys());
+            let custom: Map<String, Json> = keys
+                .map(|c| (c.clone(), old.custom.get(c).map_or(Json::Null, Value::to_json)))
+                .collect();
+            out.insert(k.clone(), Json::Object(custom));
+        } else {
+            out.insert(k.clone(), old.get(k).map_or(Json::Null, Value::to_json));
+        }
+    }
+    out
+}
+
+/// What a logged change set replays as: the use case that built it and its input, as the caller
+/// gave it (a server validates it again). Serialised with a `use_case` tag (`create`, `update`,
+/// `delete`, `transition`). New use cases become replayable by adding a variant here and a branch
+/// in [`crate::service::Service::replay_push`]; a server that does not know a device's variant
+/// refuses the entry ([`NOT_REPLAYABLE`]) and goes on with the rest.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "use_case", rename_all = "snake_case")]
+pub enum Intent {
+    /// [`crate::service::Service::create`], of the record with id `id` (a server creates it with
+    /// the same id, so the device's later writes of the record find it).
+    Create {
+        entity: String,
+        id: Id,
+        input: Map<String, Json>,
+    },
+    /// [`crate::service::Service::update`].
+    Update {
+        entity: String,
+        id: Id,
+        expected_version: u64,
+        patch: Map<String, Json>,
+    },
+    /// [`crate::service::Service::delete`].
+    Delete {
+        entity: String,
+        id: Id,
+        expected_version: u64,
+    },
+    /// [`crate::service::Service::transition`].
+    Transition {
+        entity: String,
+        id: Id,
+        expected_version: u64,
+        name: String,
+        input: Map<String, Json>,
+    },
+}
+
+impl Intent {
+    /// The use case's name (`create`, `update`, `delete`, `transition`).
+    pub fn use_case(&self) -> &'static str {
+        match self {
+            Intent::Create { .. } => "create",
+            Intent::Update { .. } => "update",
+            Intent::Delete { .. } => "delete",
+            Intent::Transition { .. } => "transition",
+        }
+    }
+}
+
+/// The version of the push protocol's messages this build speaks.
+pub const PROTOCOL: u32 = 1;
+
+/// The schema version change sets are written under by this build (the highest `since` of the
+/// entity declarations; a store's `SCHEMA_VERSION` is the same number).
+pub const SCHEMA_VERSION: u32 = 16;
+
+/// The oldest schema version whose change sets a server of this build replays: logs written
+/// before version 16 carry no [`Intent`], so they cannot be replayed as use cases.
+pub const OLDEST_REPLAYABLE: u32 = 16;
+
+/// Most entries one push carries.
+pub const MAX_PUSH_ENTRIES: usize = 1000;
+
+/// The longest device id.
+pub const MAX_DEVICE_ID: usize = 128;
+
+/// Field error code of an entry whose change set carries no intent a server can replay.
+pub const NOT_REPLAYABLE: &str = "not_replayable";
+
+/// Field error code of a change-set id pushed again with other content.
+pub const CHANGE_SET_REUSED: &str = "change_set_reused";
+
+/// A device's upload: change sets from its log, oldest first.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PushRequest {
+    /// The protocol version ([`PROTOCOL`]).
+    pub protocol: u32,
+    /// Which device sends (the app's own stable id for the installation; 1 to
+    /// [`MAX_DEVICE_ID`] characters).
+    pub device: String,
+    /// The schema version the change sets were written under ([`SCHEMA_VERSION`] of the device's
+    /// build).
+    pub schema_version: u32,
+    /// Entries of the device's log, in `seq` order (at most [`MAX_PUSH_ENTRIES`]).
+    pub entries: Vec<SyncEntry>,
+}
+
+impl PushRequest {
+    /// Checks the request's own form (not its entries, which are answered one by one): the device
+    /// id and the number of entries. Every failing field at once.
+    pub fn check(&self) -> Result<()> {
+        let mut errs = Vec::new();
+        if self.device.is_empty() || self.device.chars().count() > MAX_DEVICE_ID {
+            errs.push(FieldError::new(
+                "device",
+                crate::error::codes::TOO_LONG,
+                format!("a device id is 1 to {MAX_DEVICE_ID} characters"),
+            ));
+        }
+        if self.entries.len() > MAX_PUSH_ENTRIES {
+            errs.push(FieldError::new(
+                "entries",
+                crate::error::codes::TOO_LONG,
+                format!("at most {MAX_PUSH_ENTRIES} entries per push"),
+            ));
+        }
+        if errs.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Validation(errs))
+        }
+    }
+}
+
+/// A server's answer to a push.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "answer", rename_all = "snake_case")]
+pub enum PushAnswer {
+    /// One result per entry of the request, in its order.
+    Results { results: Vec<PushResult> },
+    /// The server does not replay change sets of the request's schema version or protocol: the
+    /// device must upgrade (or the server is older than the device). Nothing was touched; the
+    /// device keeps its pending log.
+    Upgrade {
+        protocol: u32,
+        oldest_schema_version: u32,
+        newest_schema_version: u32,
+    },
+}
+
+/// The answer for one change set.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PushResult {
+    pub change_set: Id,
+    /// The entry's `seq` in the device's log.
+    pub seq: u64,
+    pub outcome: Outcome,
+}
+
+/// What the server did with one change set.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    /// Replayed as the device ran it: the rows were where the device left them.
+    Accepted,
+    /// Replayed onto rows the server had changed since the device's base: the device's changes
+    /// were merged field by field; `kept_server` names the fields both sides changed, which kept
+    /// the server's value (empty when no field collided).
+    Merged { kept_server: Vec<KeptField> },
+    /// Refused with the use case's error; nothing of the change set was written.
+    Rejected { error: Refusal },
+    /// The same change set is being replayed by another request (or a replay was interrupted
+    /// before its answer was stored): push it again later. The device keeps it and every later
+    /// entry pending.
+    Pending,
+}
+
+/// A field both the device and the server changed: the server's value stayed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct KeptField {
+    pub entity: String,
+    pub id: Id,
+    /// The field (`custom.x` for a custom field).
+    pub field: String,
+    /// The value the device wrote.
+    pub device: Json,
+    /// The server's value, which stays.
+    pub server: Json,
+}
+
+/// Why a server refused a change set: the use case's error as every face shows it
+/// ([`Error::details`]): its `code`, `message`, and the kind's members (`errors` for validation,
+/// `action`, `entity`, `fields` for forbidden, `expected`, `actual` for conflict, ...).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Refusal {
+    pub code: String,
+    pub message: String,
+    #[serde(flatten)]
+    pub details: Map<String, Json>,
+}
+
+impl Refusal {
+    /// The refusal of an error.
+    pub fn of(e: &Error) -> Refusal {
+        let mut details = match serde_json::to_value(e.details()) {
+            Ok(Json::Object(m)) => m,
+            _ => Map::new(),
+        };
+        let code = details.remove("code").and_then(|c| c.as_str().map(str::to_owned));
+        let message = details.remove("message").and_then(|c| c.as_str().map(str::to_owned));
+        Refusal {
+            code: code.unwrap_or_else(|| e.code().to_owned()),
+            message: message.unwrap_or_else(|| e.to_string()),
+            details,
+        }
+    }
+
+    /// The field errors of a validation refusal (a workflow guard's reason is one of them).
+    pub fn field_errors(&self) -> Vec<FieldError> {
+        self.details
+            .get("errors")
+            .and_then(|e| serde_json::from_value(e.clone()).ok())
+            .unwrap_or_default()
+    }
+}
+
+/// The three-way merge of an update's input onto the server's row (see `docs/sync.md`).
+///
+/// `input` is the patch the device's use case was given, `write` the row write it logged (its
+/// `patch` and `base`), `server` the row as the server has it now. For each field of `input`:
+/// - the device did not change it (not in `write.patch`): left out (the device's write was a
+///   no-op there; the server's value stays);
+/// - the server's value still equals the base: kept (the device's change applies);
+/// - the server's value equals the device's new value: left out (both agree);
+/// - otherwise both changed it: left out, and named in the returned list (the server's value
+///   stays).
+///
+/// Derived fields are left out (the replayed use case recomputes them). Fields the row does not
+/// declare are kept, so the use case reports them. Returns the patch to replay and the fields
+/// that kept the server's value.
+pub fn merge(input: &Map<String, Json>, write: &SyncWrite, server: &Record) -> (Map<String, Json>, Vec<KeptField>) {
+    let mut out = Map::new();
+    let mut kept = Vec::new();
+    let mut decide = |path: String, device_new: Option<&Json>, base: Option<&Json>, server_now: Json| -> bool {
+        let (Some(new), Some(base)) = (device_new, base) else {
+            return false;
+        };
+        if server_now == *base {
+            return true;
+        }
+        if server_now != *new {
+            kept.push(KeptField {
+                entity: server.entity.name.to_owned(),
+                id: server.id,
+                field: path,
+                device: new.clone(),
+                server: server_now,
+            });
+        }
+        false
+    };
+    for (k, v) in input {
+        if k == "custom" {
+            let Some(obj) = v.as_object() else {
+                out.insert(k.clone(), v.clone());
+                continue;
+            };
+            let mut custom = Map::new();
+            for (c, cv) in obj {
+                let new = write.patch.get("custom").and_then(|p| p.get(c));
+                let base = write.base.get("custom").and_then(|p| p.get(c));
+                let now = server.custom.get(c).map_or(Json::Null, Value::to_json);
+                if decide(format!("custom.{c}"), new, base, now) {
+                    custom.insert(c.clone(), cv.clone());
+                }
+            }
+            if !custom.is_empty() {
+                out.insert(k.clone(), Json::Object(custom));
+            }
+            continue;
+        }
+        match server.entity.def(k) {
+            None => {
+                out.insert(k.clone(), v.clone());
+            }
+            Some(f) if f.derived => {}
+            Some(_) => {
+                let now = server.get(k).map_or(Json::Null, Value::to_json);
+                if decide(k.clone(), write.patch.get(k), write.base.get(k), now) {
+                    out.insert(k.clone(), v.clone());
+                }
+            }
+        }
+    }
+    (out, kept)
 }
 
 #[cfg(test)]
@@ -289,5 +614,138 @@ mod tests {
             json!("update"),
             "ops serialise in snake case"
         );
+    }
+
+    fn write_of(old: &Record, new: &Record) -> SyncWrite {
+        let patch = patch(Some(old), new);
+        let base = base_of(&patch, Some(old));
+        SyncWrite {
+            entity: "lead".into(),
+            id: old.id,
+            op: SyncOp::Update,
+            expected_version: 1,
+            patch,
+            base,
+        }
+    }
+
+    #[test]
+    fn updates_log_the_base_values_of_what_they_changed() {
+        let old = lead();
+        let mut new = old.clone();
+        new.set("first_name", "Anne");
+        new.set("notes", "gate");
+        new.custom.insert("roof".into(), Value::Text("slate".into()));
+        let w = write_of(&old, &new);
+        assert_eq!(
+            Json::Object(w.base.clone()),
+            json!({"first_name": "Ann", "notes": null, "custom": {"roof": "tile"}})
+        );
+        let mut r = Record::empty(&LEAD, Id::from_u128(1), Id::from_u128(2), Timestamp(5));
+        r.set("first_name", "x");
+        let mut cs = ChangeSet::new(r.tenant);
+        cs.writes.push(Write::Insert(r));
+        let e = SyncEntry::for_change_set(&cs, |_, _| Ok(None)).unwrap().unwrap();
+        assert!(e.writes[0].base.is_empty(), "inserts have no base");
+        let j = serde_json::to_value(&e).unwrap();
+        assert!(j["writes"][0].get("base").is_none(), "an empty base is not serialised");
+        let back: SyncEntry = serde_json::from_value(j).unwrap();
+        assert_eq!(back, e, "entries without intent or base read back (older logs)");
+    }
+
+    #[test]
+    fn merge_takes_the_devices_fields_where_the_server_kept_the_base() {
+        let old = lead();
+        let mut dev = old.clone();
+        dev.set("first_name", "Anne");
+        dev.set("notes", "device");
+        dev.set("city", "York");
+        dev.custom.insert("roof".into(), Value::Text("slate".into()));
+        let w = write_of(&old, &dev);
+        let mut server = old.clone();
+        server.set("notes", "server");
+        server.set("city", "York");
+        server.set("phone", "+15550001");
+        server.custom.insert("roof".into(), Value::Text("metal".into()));
+        let input = obj(json!({"first_name": " Anne ", "notes": "device", "city": "York",
+            "last_name": "Same", "score": 99, "bogus": 1, "custom": {"roof": "slate"}}));
+        let (patch, kept) = merge(&input, &w, &server);
+        assert_eq!(
+            Json::Object(patch),
+            json!({"first_name": " Anne ", "bogus": 1}),
+            "device-only change kept as input; same-on-both, unchanged-on-device and derived dropped; unknown left for the use case"
+        );
+        let kept: Vec<_> = kept
+            .iter()
+            .map(|k| (k.field.as_str(), k.device.clone(), k.server.clone()))
+            .collect();
+        assert_eq!(
+            kept,
+            vec![
+                ("custom.roof", json!("slate"), json!("metal")),
+                ("notes", json!("device"), json!("server"))
+            ]
+        );
+    }
+
+    fn obj(j: Json) -> Map<String, Json> {
+        j.as_object().cloned().unwrap()
+    }
+
+    #[test]
+    fn refusals_carry_the_errors_details_both_ways() {
+        let e = Error::Validation(vec![FieldError::new("status", "invalid_transition", "cannot cancel")]);
+        let r = Refusal::of(&e);
+        assert_eq!(
+            (r.code.as_str(), r.field_errors()),
+            ("validation", e.field_errors().to_vec())
+        );
+        let c = Refusal::of(&Error::Conflict {
+            entity: "lead".into(),
+            id: "x".into(),
+            expected: 1,
+            actual: 3,
+        });
+        let j = serde_json::to_value(&c).unwrap();
+        assert_eq!((j["code"].clone(), j["actual"].clone()), (json!("conflict"), json!(3)));
+        assert_eq!(serde_json::from_value::<Refusal>(j).unwrap(), c);
+        let a = PushAnswer::Results {
+            results: vec![PushResult {
+                change_set: Id::from_u128(4),
+                seq: 2,
+                outcome: Outcome::Rejected { error: c },
+            }],
+        };
+        let j = serde_json::to_value(&a).unwrap();
+        assert_eq!(
+            (j["answer"].clone(), j["results"][0]["outcome"]["outcome"].clone()),
+            (json!("results"), json!("rejected"))
+        );
+        assert_eq!(serde_json::from_value::<PushAnswer>(j).unwrap(), a);
+    }
+
+    #[test]
+    fn push_requests_check_their_form() {
+        let mut r = PushRequest {
+            protocol: PROTOCOL,
+            device: String::new(),
+            schema_version: SCHEMA_VERSION,
+            entries: Vec::new(),
+        };
+        let e = r.check().unwrap_err();
+        assert_eq!(e.field_errors()[0].path, "device");
+        r.device = "d".repeat(MAX_DEVICE_ID);
+        assert!(r.check().is_ok());
+        r.device.push('x');
+        assert!(r.check().is_err());
+    }
+
+    #[test]
+    fn the_schema_version_is_the_declarations() {
+        let declared = crate::entity::all()
+            .iter()
+            .flat_map(|d| std::iter::once(d.since).chain(d.fields.iter().map(|f| f.since)))
+            .max();
+        assert_eq!(declared, Some(SCHEMA_VERSION));
     }
 }

@@ -316,6 +316,8 @@ pub mod doc_blocks {
     pub struct Scaling;
     #[doc = include_str!("../../docs/server.md")]
     pub struct Server;
+    #[doc = include_str!("../../docs/sync.md")]
+    pub struct Sync;
     #[doc = include_str!("../../docs/wasm.md")]
     pub struct Wasm;
     #[doc = include_str!("../../docs/api/reference.md")]
@@ -348,6 +350,8 @@ pub mod doc_blocks {
     pub struct Adr0013;
     #[doc = include_str!("../../docs/adr/0014-external-bindings.md")]
     pub struct Adr0014;
+    #[doc = include_str!("../../docs/adr/0015-sync-replays-intents.md")]
+    pub struct Adr0015;
 }
 
 #[cfg(test)]

@@ -109,6 +109,7 @@ pub(crate) fn sync_entry(row: &impl RowAccess) -> Result<SyncEntry, BadColumn> {
         writes: sql::decode_writes(c.json(5, "writes")?).ok_or_else(|| c.bad("writes"))?,
         audit: sql::decode_ids(&c.json(6, "audit_ids")?).ok_or_else(|| c.bad("audit_ids"))?,
         events: sql::decode_ids(&c.json(7, "event_ids")?).ok_or_else(|| c.bad("event_ids"))?,
+        intent: sql::decode_intent(c.json(8, "intent")?).ok_or_else(|| c.bad("intent"))?,
     })
 }
 
@@ -160,6 +161,7 @@ mod tests {
             json!([]),
             audit_ids,
             json!([id]),
+            Json::Null,
         ])
     }
 
@@ -167,6 +169,16 @@ mod tests {
     fn rows_decode_and_bad_columns_are_named() {
         let e = sync_entry(&sync_row(json!([]))).unwrap();
         assert_eq!((e.seq, e.actor, e.events), (3, None, vec![Id::from_u128(7)]));
+        assert_eq!(e.intent, None, "JSON null: no intent");
+        let mut bad = sync_row(json!([]));
+        bad.0[8] = json!({"use_case": "teleport"});
+        assert_eq!(
+            sync_entry(&bad).unwrap_err(),
+            BadColumn {
+                table: SYNC_LOG,
+                column: "intent"
+            }
+        );
         assert_eq!(
             sync_entry(&sync_row(json!(["not an id"]))).unwrap_err(),
             BadColumn {

@@ -14,7 +14,7 @@
 //! existing table needs an explicit step in [`extra_steps`], as does anything else that is not a
 //! table or a column: version 3 adds the sync log tables ([`SYNC_LOG`], [`SYNC_HEADS`]), version 5
 //! the [`LEASES`] table, version 6 the [`IDEMPOTENCY_KEYS`] table, version 15 the funnel's covering
-//! index on leads.
+//! index on leads, version 16 the sync log's `intent` column.
 
 use crate::Backend;
 use crm_core::entity;
@@ -23,7 +23,7 @@ use crm_core::value::FieldType;
 use sea_query::{ColumnDef, ColumnType, Index, IndexCreateStatement, Table, TableCreateStatement};
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: u32 = 15;
+pub const SCHEMA_VERSION: u32 = 16;
 
 /// Version of the first migration holding query indexes.
 const QUERY_INDEXES: u32 = 2;
@@ -43,6 +43,11 @@ const IDEMPOTENCY_TABLE: u32 = 6;
 /// each row for its value: 2.46 s against 0.25 s over 1,000,000 leads (benches/README.md).
 const FUNNEL_INDEX: u32 = 15;
 
+/// Version of the migration that adds the sync log's `intent` column (the use case a server
+/// replays, [`crm_core::sync::Intent`]; JSON `null` for entries logged before) and the
+/// `sync_rejections` table (from its declaration).
+const SYNC_INTENT: u32 = 16;
+
 /// The system tables.
 pub const AUDIT_LOG: &str = "audit_log";
 pub const OUTBOX: &str = "outbox";
@@ -50,7 +55,8 @@ pub const TENANT_HEADS: &str = "tenant_heads";
 pub const SCHEMA_MIGRATIONS: &str = "schema_migrations";
 /// The local change-set log ([`crm_core::sync`]): one row per logged change set, primary key
 /// `(org_id, seq)`; `change_set_id`, `at`, `actor`, and JSON columns `writes` (the
-/// [`crm_core::sync::SyncWrite`]s), `audit_ids` and `event_ids` (arrays of UUID strings).
+/// [`crm_core::sync::SyncWrite`]s), `audit_ids` and `event_ids` (arrays of UUID strings) and, since
+/// version 16, `intent` (the [`crm_core::sync::Intent`], JSON `null` when there is none).
 pub const SYNC_LOG: &str = "sync_log";
 /// The last sync log sequence per tenant (`org_id`, `seq`), so sequence numbers survive the removal
 /// of synced entries.
@@ -91,7 +97,14 @@ pub fn declared_version() -> u32 {
     let fields = defs.iter().flat_map(|d| d.fields.iter().map(|f| f.since));
     entities
         .chain(fields)
-        .chain([QUERY_INDEXES, SYNC_TABLES, LEASE_TABLE, IDEMPOTENCY_TABLE, FUNNEL_INDEX])
+        .chain([
+            QUERY_INDEXES,
+            SYNC_TABLES,
+            LEASE_TABLE,
+            IDEMPOTENCY_TABLE,
+            FUNNEL_INDEX,
+            SYNC_INTENT,
+        ])
         .max()
         .unwrap_or(1)
 }
@@ -205,6 +218,16 @@ pub fn extra_steps(backend: Backend, version: u32) -> Vec<String> {
                     .col(entity::lead::fields::STATUS)
                     .col(entity::lead::fields::ESTIMATED_VALUE)
                     .if_not_exists(),
+            ),
+        ],
+        SYNC_INTENT => vec![
+            backend.schema(
+                Table::alter().table(SYNC_LOG).add_column(
+                    ColumnDef::new_with_type("intent", json_type(backend))
+                        .not_null()
+                        .default(sea_query::Expr::cust("'null'"))
+                        .to_owned(),
+                ),
             ),
         ],
         STAGE_HISTORY => stage_backfill(backend),
@@ -493,6 +516,11 @@ mod tests {
     #[test]
     fn the_version_constant_matches_the_declarations() {
         assert_eq!(SCHEMA_VERSION, declared_version());
+        assert_eq!(
+            SCHEMA_VERSION,
+            crm_core::sync::SCHEMA_VERSION,
+            "what a push says it was written under"
+        );
         assert_eq!(
             migrations(Backend::Sqlite)
                 .iter()

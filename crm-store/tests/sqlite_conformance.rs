@@ -54,3 +54,21 @@ fn attachments_are_stored_once_and_checked_against_their_content_in_a_directory(
 fn interrupted_uploads_leave_nothing_and_orphan_blobs_are_collected_in_a_directory() {
     with_dir_blobs(crm_core::conformance::interrupted_uploads_leave_nothing_and_orphan_blobs_are_collected_on);
 }
+
+// Outside the suite's macro: sync between stores of different kinds. A phone's SQLite store with
+// its log pushing to a server in memory, and a device in memory pushing to a SQLite server.
+#[test]
+fn sync_push_from_a_sqlite_device_to_a_memory_server() {
+    crm_core::conformance::sync_push_replays_merges_and_converges(
+        crm_core::memory::MemoryStore::new(),
+        crm_store::SqliteStore::open_in_memory().unwrap().with_sync_log(true),
+    );
+}
+
+#[test]
+fn sync_push_from_a_memory_device_to_a_sqlite_server() {
+    crm_core::conformance::sync_push_replays_merges_and_converges(
+        crm_store::SqliteStore::open_in_memory().unwrap(),
+        crm_core::memory::MemoryStore::new().with_sync_log(true),
+    );
+}

@@ -38,6 +38,7 @@ mod reports;
 mod routing;
 mod stages;
 mod sync_log;
+mod sync_push;
 mod transfer;
 mod upserts;
 
@@ -59,6 +60,7 @@ pub use reports::*;
 pub use routing::*;
 pub use stages::*;
 pub use sync_log::*;
+pub use sync_push::*;
 pub use transfer::*;
 pub use upserts::*;
 
@@ -176,6 +178,11 @@ macro_rules! conformance_tests {
             sync_log_records_change_sets_in_order, failed_change_sets_log_nothing,
             mark_synced_removes_entries_up_to_a_seq, sync_log_is_per_tenant,
             bulk_sessions_log_per_change_set_and_rollbacks_log_nothing);
+        // sync_push.rs: a server store and a device store
+        #[test]
+        fn sync_push_replays_merges_and_converges() {
+            $crate::conformance::sync_push_replays_merges_and_converges(($make)(), ($logged)());
+        }
         // declarations.rs: derived fields stay out of the log
         $crate::__conformance_cases!($logged; derived_fields_are_recomputed_and_not_synced);
     };
@@ -221,8 +228,13 @@ pub fn block<F: std::future::Future>(f: F) -> F::Output {
 
 impl<S: Store> Fixture<S> {
     pub fn new(store: S) -> Self {
+        Self::with_ids(store, Arc::new(SeqIds::default()))
+    }
+
+    /// [`Fixture::new`] with the service's ids from `ids`.
+    pub fn with_ids(store: S, ids: Arc<dyn crate::clock::IdGen>) -> Self {
         let clock = Arc::new(FixedClock::new(NOW));
-        let svc = Service::new(store, clock.clone(), Arc::new(SeqIds::default()));
+        let svc = Service::new(store, clock.clone(), ids);
         block(async {
             let org = svc
                 .create_organization(&obj(json!({"name": "Acme Roofing"})))

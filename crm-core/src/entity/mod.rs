@@ -24,6 +24,7 @@ pub mod quote;
 pub mod routing;
 mod rules;
 pub mod stage;
+pub mod sync_rejection;
 
 pub use activity::{ACTIVITY, ACTIVITY_KINDS, ActivityKind};
 pub use appointment::{APPOINTMENT, APPOINTMENT_ATTENDEE, AppointmentStatus, CALENDAR_FEED};
@@ -45,6 +46,7 @@ pub use quote::{QUOTE, QUOTE_LINE, QuoteStatus};
 pub use routing::{ROUTING_CURSOR, ROUTING_RULE};
 pub use rules::{DocumentCtx, EntityRules, MAX_CONFIG_RECORDS, Need, NoRules, WriteCtx};
 pub use stage::STAGE_CHANGE;
+pub use sync_rejection::SYNC_REJECTION;
 
 use crate::schema::{EntityDef, FieldDef as F};
 use crate::value::{FieldType as T, Value};
@@ -82,7 +84,7 @@ macro_rules! keyed_enum {
 pub(crate) use keyed_enum;
 
 /// Every entity type, in dependency order (referenced types first).
-pub fn all() -> [&'static EntityDef; 37] {
+pub fn all() -> [&'static EntityDef; 38] {
     [
         &ORGANIZATION,
         &LOCATION,
@@ -121,6 +123,7 @@ pub fn all() -> [&'static EntityDef; 37] {
         &CALENDAR_FEED,
         &ATTACHMENT,
         &EXTERNAL_BINDING,
+        &SYNC_REJECTION,
     ]
 }
 

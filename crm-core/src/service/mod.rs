@@ -50,7 +50,7 @@ pub use memberships::{FREEZE_ACCEPTS, RENEW_ACCEPTS};
 pub use reports::{ReportAnswer, ReportEntity, ReportKind, ReportRequest};
 pub use rollups::{MAX_REFRESH, REFRESH_PAGE};
 pub use routing::{DryRunRow, MAX_BACKTEST_LEADS, MAX_DRY_RUN_ROWS, MAX_RULES, Routed, RoutingBacktestRow};
-pub use sync::MAX_SYNC_BATCH;
+pub use sync::{MAX_REJECTIONS, MAX_SYNC_BATCH, PushApplied, SYNC_ANSWER_TTL_SECS, SyncRejection};
 pub use transfer::{
     ExportOptions, ImportMode, ImportOptions, ImportReport, RowError, check_import_disk, formula_like, formula_safe,
     import_disk_need,

@@ -11,6 +11,7 @@ use crate::query::{self, BindCtx, Filter, ListRequest, Page, SortKey, StoreQuery
 use crate::record::Record;
 use crate::schema::{EntityDef, label_of};
 use crate::store::Store;
+use crate::sync::Intent;
 use crate::validate::{self, Mode};
 use crate::value::{FieldType, Id, Value};
 use serde_json::{Map, Value as Json};
@@ -27,13 +28,32 @@ impl<S: Store> Service<S> {
     pub async fn create(&self, actor: &Actor, entity: &str, input: &Map<String, Json>) -> Result<Record> {
         let def = self.entity(entity)?;
         // A concurrent write took the round-robin turn or the booking this one read: decide again.
-        let rec = super::exclusive::retrying(|| async {
-            let (mut rec, cs) = self.prepare_create(actor, def, input).await?;
+        let rec = self.create_as(actor, def, None, input).await?;
+        self.present(actor, rec).await
+    }
+
+    /// [`Service::create`] of `def`, unpresented, with the record id `id` when given (a sync
+    /// replay creates the device's record under the device's id); the change set carries its
+    /// [`Intent::Create`].
+    pub(crate) async fn create_as(
+        &self,
+        actor: &Actor,
+        def: &'static EntityDef,
+        id: Option<Id>,
+        input: &Map<String, Json>,
+    ) -> Result<Record> {
+        super::exclusive::retrying(|| async {
+            let mut cs = self.change_set(actor.tenant, actor.user_id);
+            let mut rec = self.prepare_create_with(actor, def, input, &[], id, &mut cs).await?;
+            cs.intent = Some(Intent::Create {
+                entity: def.name.to_owned(),
+                id: rec.id,
+                input: input.clone(),
+            });
             self.commit(cs, Some(&mut rec)).await?;
             Ok(rec)
         })
-        .await?;
-        self.present(actor, rec).await
+        .await
     }
 
     /// Everything `create` does but the write: the new record and its change set.
@@ -72,6 +92,19 @@ impl<S: Store> Service<S> {
         preset: &[(&'static str, Value)],
         cs: &mut ChangeSet,
     ) -> Result<Record> {
+        self.prepare_create_with(actor, def, input, preset, None, cs).await
+    }
+
+    /// [`Service::prepare_create_preset`] giving the new record the id `id` when given.
+    pub(crate) async fn prepare_create_with(
+        &self,
+        actor: &Actor,
+        def: &'static EntityDef,
+        input: &Map<String, Json>,
+        preset: &[(&'static str, Value)],
+        id: Option<Id>,
+        cs: &mut ChangeSet,
+    ) -> Result<Record> {
         let mut own = input.clone();
         let mut kids: Vec<(&'static EntityDef, Vec<Json>)> = Vec::new();
         for cdef in def.children() {
@@ -90,7 +123,12 @@ impl<S: Store> Service<S> {
         let ctx = self.write_ctx(actor.tenant, def).await?;
         let mut errs = Vec::new();
         let built = match self.build_create(actor, def, &own, &ctx) {
-            Ok(r) => Some(r),
+            Ok(mut r) => {
+                if let Some(id) = id {
+                    r.id = id;
+                }
+                Some(r)
+            }
             Err(Error::Validation(e)) => {
                 errs.extend(e);
                 None
@@ -324,7 +362,13 @@ impl<S: Store> Service<S> {
         // A concurrent write took the booking this one read: check again.
         let rec = super::exclusive::retrying(|| async {
             let (mut rec, cs) = self.prepare_update(actor, def, id, expected_version, patch).await?;
-            if let Some(cs) = cs {
+            if let Some(mut cs) = cs {
+                cs.intent = Some(Intent::Update {
+                    entity: def.name.to_owned(),
+                    id,
+                    expected_version,
+                    patch: patch.clone(),
+                });
                 self.commit(cs, Some(&mut rec)).await?;
             }
             Ok(rec)
@@ -469,6 +513,11 @@ impl<S: Store> Service<S> {
             return Err(Error::Validation(errs));
         }
         let mut cs = self.change_set(actor.tenant, actor.user_id);
+        cs.intent = Some(Intent::Delete {
+            entity: def.name.to_owned(),
+            id,
+            expected_version,
+        });
         self.cascade_children(actor, &cur, &mut cs).await?;
         if def.child_of.is_some() {
             // Deleted with its parent's write (which re-derives the parent).

@@ -1,13 +1,70 @@
-//! The device side of sync: reading and acknowledging the local change-set log ([`crate::sync`]).
+//! Sync, both ends, sans I/O: the device reads and acknowledges its change-set log
+//! ([`crate::sync`]), prepares a push and applies the server's answer; the server replays a push
+//! through the real use cases (see `docs/sync.md` and `docs/adr/0015-sync-replays-intents.md`).
 
 use super::Service;
 use crate::access::Actor;
-use crate::error::Result;
+use crate::change::ChangeSet;
+use crate::entity::SYNC_REJECTION;
+use crate::entity::sync_rejection::fields as rej;
+use crate::error::{Error, Result};
+use crate::idempotency::{self, Answer};
+use crate::query::{Filter, StoreQuery};
+use crate::record::Record;
 use crate::store::Store;
-use crate::sync::SyncEntry;
+use crate::sync::{
+    CHANGE_SET_REUSED, Intent, KeptField, NOT_REPLAYABLE, OLDEST_REPLAYABLE, Outcome, PROTOCOL, PushAnswer,
+    PushRequest, PushResult, Refusal, SCHEMA_VERSION, SyncEntry, SyncOp, merge,
+};
+use crate::value::{Id, Timestamp, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
 
 /// Most entries one [`Service::pending_changes`] call returns.
 pub const MAX_SYNC_BATCH: u32 = 1000;
+
+/// How long a server remembers its answer to a change set (and so answers a retried push
+/// without replaying it again): 30 days.
+pub const SYNC_ANSWER_TTL_SECS: i64 = 30 * 24 * 3600;
+
+/// Most rejections one [`Service::sync_rejections`] call returns.
+pub const MAX_REJECTIONS: u32 = 1000;
+
+/// How many times a replay re-reads a row that another write moved on between its read and its
+/// write before it reports the conflict.
+const REPLAY_ATTEMPTS: usize = 3;
+
+/// What applying a push answer did on the device ([`Service::apply_push_answer`]).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct PushApplied {
+    /// Entries the server accepted as they were.
+    pub accepted: u32,
+    /// Entries the server merged onto rows it had changed.
+    pub merged: u32,
+    /// Entries the server refused (now listed by [`Service::sync_rejections`]).
+    pub rejected: u32,
+    /// Entries still pending: answered `pending`, not answered, or after one of those.
+    pub pending: u32,
+    /// The server asked the device to upgrade; nothing was marked.
+    pub upgrade: bool,
+    /// Fields of merged entries that kept the server's value (for the app to show).
+    pub kept_server: Vec<KeptField>,
+    /// Log entries removed (marked synced).
+    pub synced: u64,
+}
+
+/// A change set of this device that a server refused, as [`Service::sync_rejections`] lists it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SyncRejection {
+    pub change_set: Id,
+    /// Its position in the device's log.
+    pub seq: u64,
+    /// When the use case ran on the device.
+    pub logged_at: Timestamp,
+    pub error: Refusal,
+    /// The refused entry: its use case, input and row writes.
+    pub entry: SyncEntry,
+}
 
 impl<S: Store> Service<S> {
     /// The tenant's change sets logged on this device and not yet marked synced, with `seq >
@@ -29,4 +86,349 @@ impl<S: Store> Service<S> {
     pub async fn mark_synced(&self, actor: &Actor, up_to_seq: u64) -> Result<u64> {
         self.store.mark_synced(actor.tenant, up_to_seq).await
     }
+
+    // ---- the device end ----
+
+    /// The device's next push: its oldest pending log entries (at most `limit`, capped at
+    /// [`MAX_SYNC_BATCH`]), under this build's protocol and schema version. `device` is the app's
+    /// stable id for this installation. Reads only; a lost push is prepared again the same way.
+    pub async fn prepare_push(&self, actor: &Actor, device: &str, limit: u32) -> Result<PushRequest> {
+        let entries = self.pending_changes(actor, 0, limit).await?;
+        let req = PushRequest {
+            protocol: PROTOCOL,
+            device: device.to_owned(),
+            schema_version: SCHEMA_VERSION,
+            entries,
+        };
+        req.check()?;
+        Ok(req)
+    }
+
+    /// Applies a server's answer to `req` on the device: walking the request's entries in order,
+    /// accepted and merged ones are done, rejected ones are recorded (listed by
+    /// [`Service::sync_rejections`]) and done too, so one refusal never blocks the rest of the
+    /// queue; the first entry answered `pending` (or not answered) and every later one stay
+    /// pending. The done prefix is then marked synced. Idempotent: applying the same answer again
+    /// records nothing twice. An `upgrade` answer changes nothing.
+    pub async fn apply_push_answer(
+        &self,
+        actor: &Actor,
+        req: &PushRequest,
+        answer: &PushAnswer,
+    ) -> Result<PushApplied> {
+        let mut out = PushApplied::default();
+        let results = match answer {
+            PushAnswer::Upgrade { .. } => {
+                out.upgrade = true;
+                out.pending = u32::try_from(req.entries.len()).unwrap_or(u32::MAX);
+                return Ok(out);
+            }
+            PushAnswer::Results { results } => results,
+        };
+        let mut done_seq = None;
+        let mut rejections = Vec::new();
+        for (i, entry) in req.entries.iter().enumerate() {
+            let found = results
+                .iter()
+                .find(|r| r.change_set == entry.change_set && r.seq == entry.seq);
+            match found.map(|r| &r.outcome) {
+                None | Some(Outcome::Pending) => {
+                    out.pending = u32::try_from(req.entries.len() - i).unwrap_or(u32::MAX);
+                    break;
+                }
+                Some(Outcome::Accepted) => out.accepted += 1,
+                Some(Outcome::Merged { kept_server }) => {
+                    out.merged += 1;
+                    out.kept_server.extend(kept_server.iter().cloned());
+                }
+                Some(Outcome::Rejected { error }) => {
+                    out.rejected += 1;
+                    rejections.push((entry, error));
+                }
+            }
+            done_seq = Some(entry.seq);
+        }
+        if !rejections.is_empty() {
+            let mut cs = self.change_set(actor.tenant, actor.user_id);
+            let now = self.now();
+            for (entry, error) in rejections {
+                if self
+                    .store
+                    .get(actor.tenant, &SYNC_REJECTION, entry.change_set)
+                    .await?
+                    .is_some()
+                {
+                    continue; // recorded by an earlier application of the same answer
+                }
+                let mut r = Record::empty(&SYNC_REJECTION, actor.tenant, entry.change_set, now);
+                r.set(rej::SEQ, i64::try_from(entry.seq).unwrap_or(i64::MAX));
+                r.set(rej::LOGGED_AT, entry.at);
+                r.set(rej::CODE, error.code.as_str());
+                r.set(rej::ERROR, Value::Json(to_json(error)?));
+                r.set(rej::ENTRY, Value::Json(to_json(entry)?));
+                cs.writes.push(crate::change::Write::Insert(r));
+            }
+            if !cs.writes.is_empty() {
+                self.store.apply(cs).await?;
+            }
+        }
+        if let Some(seq) = done_seq {
+            out.synced = self.mark_synced(actor, seq).await?;
+        }
+        Ok(out)
+    }
+
+    /// The change sets of this device that a server refused, oldest first (at most `limit`, capped
+    /// at [`MAX_REJECTIONS`]), for the app to list and show with their reasons.
+    pub async fn sync_rejections(&self, actor: &Actor, limit: u32) -> Result<Vec<SyncRejection>> {
+        let q = StoreQuery::by_id(Filter::All, limit.clamp(1, MAX_REJECTIONS));
+        let mut out = Vec::new();
+        for r in self.store.query(actor.tenant, &SYNC_REJECTION, &q).await? {
+            let bad = || Error::corrupt(format!("sync rejection {} does not decode", r.id));
+            let json = |f: &str| r.get(f).map(Value::to_json).ok_or_else(bad);
+            out.push(SyncRejection {
+                change_set: r.id,
+                seq: r.get(rej::SEQ).and_then(Value::as_i64).map_or(0, |s| s.max(0) as u64),
+                logged_at: r.get(rej::LOGGED_AT).and_then(Value::as_timestamp).ok_or_else(bad)?,
+                error: serde_json::from_value(json(rej::ERROR)?).map_err(|_| bad())?,
+                entry: serde_json::from_value(json(rej::ENTRY)?).map_err(|_| bad())?,
+            });
+        }
+        out.sort_by_key(|r| r.seq);
+        Ok(out)
+    }
+
+    /// Forgets a listed rejection (the app showed it, the user dealt with it). Idempotent.
+    pub async fn dismiss_sync_rejection(&self, actor: &Actor, change_set: Id) -> Result<()> {
+        let Some(r) = self.store.get(actor.tenant, &SYNC_REJECTION, change_set).await? else {
+            return Ok(());
+        };
+        let mut cs = ChangeSet::new(actor.tenant);
+        cs.writes.push(crate::change::Write::Delete {
+            entity: &SYNC_REJECTION,
+            id: r.id,
+            expected_version: r.version,
+        });
+        self.store.apply(cs).await?;
+        Ok(())
+    }
+
+    // ---- the server end ----
+
+    /// Replays a device's push as `actor` (the device's user, authenticated by the face): each
+    /// change set through the use case that built it on the device ([`Intent`]), in order, each in
+    /// its own transaction, answered accepted, merged or rejected (see `docs/sync.md` for the
+    /// conflict table). A change set answered before (by its id) is answered the same way again
+    /// without being replayed. A protocol or schema version this build does not replay is answered
+    /// [`PushAnswer::Upgrade`] with nothing touched. A malformed request (device id, too many
+    /// entries) is a validation error. A failure underneath (the store) stops the push with that
+    /// error; the change sets answered before it keep their answers, so a retry continues.
+    pub async fn replay_push(&self, actor: &Actor, req: &PushRequest) -> Result<PushAnswer> {
+        if req.protocol != PROTOCOL || !(OLDEST_REPLAYABLE..=SCHEMA_VERSION).contains(&req.schema_version) {
+            return Ok(PushAnswer::Upgrade {
+                protocol: PROTOCOL,
+                oldest_schema_version: OLDEST_REPLAYABLE,
+                newest_schema_version: SCHEMA_VERSION,
+            });
+        }
+        req.check()?;
+        let caller = match actor.user_id {
+            Some(u) => format!("sync:{u}"),
+            None => "sync:system".to_owned(),
+        };
+        let mut results = Vec::with_capacity(req.entries.len());
+        for entry in &req.entries {
+            let outcome = self.replay_remembered(actor, &caller, entry).await?;
+            results.push(PushResult {
+                change_set: entry.change_set,
+                seq: entry.seq,
+                outcome,
+            });
+        }
+        Ok(PushAnswer::Results { results })
+    }
+
+    /// One entry, answered once: the remembered answer if there is one, else the replay's.
+    async fn replay_remembered(&self, actor: &Actor, caller: &str, entry: &SyncEntry) -> Result<Outcome> {
+        let body = to_json(entry)?.to_string();
+        let fingerprint = idempotency::fingerprint(&[body.as_bytes()]);
+        let key = entry.change_set.to_string();
+        let now = self.now();
+        let expires = Timestamp(now.0.saturating_add(SYNC_ANSWER_TTL_SECS * 1_000_000));
+        let found = self
+            .store
+            .idempotency_claim(actor.tenant, caller, &key, &fingerprint, now, expires)
+            .await?;
+        if let Some(found) = found {
+            if found.fingerprint != fingerprint {
+                return Ok(rejected(&Error::field(
+                    "change_set",
+                    CHANGE_SET_REUSED,
+                    "this change set id was pushed before with other content",
+                )));
+            }
+            return Ok(match found.answer {
+                Some(a) => serde_json::from_str(&a.body)
+                    .map_err(|_| Error::corrupt(format!("the stored answer of change set {key} does not decode")))?,
+                None => Outcome::Pending,
+            });
+        }
+        let outcome = match self.replay_entry(actor, entry).await {
+            Ok(o) => o,
+            Err(e) if e.is_storage_failure() => {
+                // Nothing was written: release the id so a retry replays it.
+                self.store.idempotency_settle(actor.tenant, caller, &key, None).await?;
+                return Err(e);
+            }
+            Err(e) => rejected(&e),
+        };
+        let answer = Answer {
+            status: 200,
+            headers: Vec::new(),
+            body: to_json(&outcome)?.to_string(),
+        };
+        self.store
+            .idempotency_settle(actor.tenant, caller, &key, Some(&answer))
+            .await?;
+        Ok(outcome)
+    }
+
+    /// Replays one entry as its use case; an error is the entry's refusal.
+    async fn replay_entry(&self, actor: &Actor, entry: &SyncEntry) -> Result<Outcome> {
+        if entry.tenant != actor.tenant || entry.actor != actor.user_id {
+            // A device pushes its own user's change sets only.
+            return Err(Error::forbidden("replay", "change_set", vec!["actor".into()]));
+        }
+        let Some(intent) = &entry.intent else {
+            return Err(Error::field(
+                "intent",
+                NOT_REPLAYABLE,
+                "this change set's use case cannot be replayed on the server",
+            ));
+        };
+        match intent {
+            Intent::Create { entity, id, input } => {
+                let def = self.entity(entity)?;
+                if let Some(cur) = self.store.get(actor.tenant, def, *id).await? {
+                    // The id is taken (the same record created twice, or a clash of ids).
+                    return Err(Error::Conflict {
+                        entity: def.name.into(),
+                        id: id.to_string(),
+                        expected: 0,
+                        actual: cur.version,
+                    });
+                }
+                self.create_as(actor, def, Some(*id), input).await?;
+                Ok(Outcome::Accepted)
+            }
+            Intent::Update {
+                entity,
+                id,
+                expected_version,
+                patch,
+            } => {
+                let def = self.entity(entity)?;
+                // Also when the merge leaves nothing to write: the answer is the user's to get.
+                actor.authorize(def, crate::access::Action::Update)?;
+                let write = entry
+                    .writes
+                    .iter()
+                    .find(|w| w.op == SyncOp::Update && w.entity == def.name && w.id == *id);
+                let mut attempt = 0;
+                loop {
+                    attempt += 1;
+                    // Deleted on the server (or out of the user's sight): not found.
+                    let cur = self.visible(actor, def, *id).await?;
+                    let result = if cur.version == *expected_version {
+                        self.update(actor, entity, *id, *expected_version, patch)
+                            .await
+                            .map(|_| Outcome::Accepted)
+                    } else {
+                        let empty = crate::sync::SyncWrite {
+                            entity: def.name.to_owned(),
+                            id: *id,
+                            op: SyncOp::Update,
+                            expected_version: *expected_version,
+                            patch: Default::default(),
+                            base: Default::default(),
+                        };
+                        let (narrowed, mut kept) = merge(patch, write.unwrap_or(&empty), &cur);
+                        let shown = actor.redact(cur.clone());
+                        for k in &mut kept {
+                            k.server = shown_value(&shown, &k.field);
+                        }
+                        let done = match narrowed.is_empty() {
+                            true => Ok(()),
+                            false => self
+                                .update(actor, entity, *id, cur.version, &narrowed)
+                                .await
+                                .map(|_| ()),
+                        };
+                        done.map(|()| Outcome::Merged { kept_server: kept })
+                    };
+                    match result {
+                        Err(Error::Conflict { .. }) if attempt < REPLAY_ATTEMPTS => continue,
+                        other => return other,
+                    }
+                }
+            }
+            Intent::Delete {
+                entity,
+                id,
+                expected_version,
+            } => {
+                let def = self.entity(entity)?;
+                if self.store.get(actor.tenant, def, *id).await?.is_none() {
+                    // Deleted on the server too: the outcome the device wanted.
+                    return Ok(Outcome::Accepted);
+                }
+                // At another version: the server's edit wins and the deletion is refused.
+                self.delete(actor, entity, *id, *expected_version).await?;
+                Ok(Outcome::Accepted)
+            }
+            Intent::Transition {
+                entity,
+                id,
+                expected_version,
+                name,
+                input,
+            } => {
+                let def = self.entity(entity)?;
+                let mut attempt = 0;
+                loop {
+                    attempt += 1;
+                    let cur = self.visible(actor, def, *id).await?;
+                    // The transition runs on the server's state: its `from` states and guard decide.
+                    let result = self.transition(actor, entity, *id, cur.version, name, input).await;
+                    match result {
+                        Err(Error::Conflict { .. }) if attempt < REPLAY_ATTEMPTS => continue,
+                        Err(e) => return Err(e),
+                        Ok(_) if cur.version == *expected_version => return Ok(Outcome::Accepted),
+                        Ok(_) => {
+                            return Ok(Outcome::Merged {
+                                kept_server: Vec::new(),
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The outcome of a refused entry.
+fn rejected(e: &Error) -> Outcome {
+    Outcome::Rejected { error: Refusal::of(e) }
+}
+
+/// A field's value as the actor may see it (`custom.x` for a custom field; null when hidden).
+fn shown_value(rec: &Record, field: &str) -> Json {
+    match field.strip_prefix("custom.") {
+        Some(c) => rec.custom.get(c).map_or(Json::Null, Value::to_json),
+        None => rec.get(field).map_or(Json::Null, Value::to_json),
+    }
+}
+
+fn to_json(v: &impl Serialize) -> Result<Json> {
+    serde_json::to_value(v).map_err(|e| Error::internal(format!("cannot serialise a sync message: {e}")))
 }

@@ -138,6 +138,13 @@ impl<S: Store> Service<S> {
         };
 
         let mut cs = self.change_set(actor.tenant, actor.user_id);
+        cs.intent = Some(crate::sync::Intent::Transition {
+            entity: def.name.to_owned(),
+            id,
+            expected_version,
+            name: name.to_owned(),
+            input: input.clone(),
+        });
         if let Some(to) = to {
             next.set(wf.field, to);
             for (field, value) in set {

@@ -13,14 +13,14 @@ use crate::Backend;
 use crate::schema::{IDEMPOTENCY_KEYS, LEASES, SYNC_HEADS, SYNC_LOG};
 use crm_core::error::{Error, Result};
 use crm_core::idempotency::{Answer, StoredKey};
-use crm_core::sync::{SyncEntry, SyncWrite};
+use crm_core::sync::{Intent, SyncEntry, SyncWrite};
 use crm_core::value::{Id, Timestamp, Value};
 use sea_query::{Expr, ExprTrait, OnConflict, Order, Query, Value as SqlValue};
 use serde_json::Value as Json;
 use std::sync::OnceLock;
 
 /// The columns of [`SYNC_LOG`], in the order [`sync_params`] binds and [`SyncSql::pending`] selects.
-pub const SYNC_COLUMNS: [&str; 8] = [
+pub const SYNC_COLUMNS: [&str; 9] = [
     "org_id",
     "seq",
     "change_set_id",
@@ -29,6 +29,7 @@ pub const SYNC_COLUMNS: [&str; 8] = [
     "writes",
     "audit_ids",
     "event_ids",
+    "intent",
 ];
 
 /// The sync log's fixed statements.
@@ -107,6 +108,7 @@ fn ids_json(ids: &[Id]) -> Json {
 /// Parameters of [`SyncSql::insert`] (the entry's `seq` must be assigned).
 pub fn sync_params(tenant: Id, e: &SyncEntry, backend: Backend) -> Vec<SqlValue> {
     let writes = serde_json::to_value(&e.writes).unwrap_or(Json::Array(Vec::new()));
+    let intent = serde_json::to_value(&e.intent).unwrap_or(Json::Null);
     vec![
         SqlValue::Uuid(Some(tenant)),
         SqlValue::BigInt(Some(i64::try_from(e.seq).unwrap_or(i64::MAX))),
@@ -116,11 +118,17 @@ pub fn sync_params(tenant: Id, e: &SyncEntry, backend: Backend) -> Vec<SqlValue>
         to_sql_value(&Value::Json(writes), backend),
         to_sql_value(&Value::Json(ids_json(&e.audit)), backend),
         to_sql_value(&Value::Json(ids_json(&e.events)), backend),
+        to_sql_value(&Value::Json(intent), backend),
     ]
 }
 
 /// The stored `writes` column; `None` if it is not what [`sync_params`] stores.
 pub fn decode_writes(j: Json) -> Option<Vec<SyncWrite>> {
+    serde_json::from_value(j).ok()
+}
+
+/// The stored `intent` column; `None` if it is not what [`sync_params`] stores.
+pub fn decode_intent(j: Json) -> Option<Option<Intent>> {
     serde_json::from_value(j).ok()
 }
 

@@ -227,6 +227,8 @@ fn storage_errors_carry_no_sql_and_no_data() {
             (tenant(), lead_id(9)),
         )
         .unwrap();
+        conn.execute("INSERT INTO sync_heads (org_id, seq) VALUES (?1, 1)", (tenant(),))
+            .unwrap();
     }
     let e = block_on(s.get(tenant(), &CONTACT, lead_id(9))).unwrap_err();
     assert_eq!(e, Error::corrupt("unexpected stored value in contacts.birth_date"));
@@ -584,4 +586,43 @@ fn migration_10_gives_webhooks_their_creator_from_the_audit_log() {
             .id_of(CREATED_BY)
     };
     assert_eq!((creator(hook), creator(orphan)), (Some(ada), None));
+}
+
+#[test]
+fn sync_log_entries_from_before_intents_read_back_without_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("phone.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        migrate(&conn, 15).unwrap();
+        conn.execute(
+            "INSERT INTO sync_log (org_id, seq, change_set_id, at, actor, writes, audit_ids, event_ids) \
+             VALUES (?1, 1, ?2, 5, NULL, '[{\"entity\":\"lead\",\"id\":\"01900000-0000-7000-8000-000000010001\",\"op\":\"update\",\"expected_version\":1,\"patch\":{\"notes\":\"x\"}}]', '[]', '[]')",
+            (tenant(), lead_id(9)),
+        )
+        .unwrap();
+        conn.execute("INSERT INTO sync_heads (org_id, seq) VALUES (?1, 1)", (tenant(),))
+            .unwrap();
+    }
+    let s = SqliteStore::open(&path).unwrap().with_sync_log(true);
+    let old = block_on(s.pending_changes(tenant(), 0, 10)).unwrap();
+    assert_eq!(old.len(), 1);
+    assert_eq!(
+        (old[0].intent.clone(), old[0].writes[0].base.len()),
+        (None, 0),
+        "migrated: no intent, no base"
+    );
+    // New entries keep theirs.
+    let mut r = Record::empty(&CONTACT, tenant(), lead_id(1), Timestamp(5));
+    r.set("first_name", "Ann");
+    let mut cs = ChangeSet::new(tenant());
+    cs.intent = Some(crm_core::sync::Intent::Delete {
+        entity: "contact".into(),
+        id: r.id,
+        expected_version: 3,
+    });
+    cs.writes.push(Write::Insert(r));
+    block_on(s.apply(cs.clone())).unwrap();
+    let all = block_on(s.pending_changes(tenant(), 0, 10)).unwrap();
+    assert_eq!(all[1].intent, cs.intent);
 }

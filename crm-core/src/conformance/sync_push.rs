@@ -1,0 +1,294 @@
+//! The push half of sync, end to end: a device (a store with the sync log on) works offline, a
+//! server (another store) changes some of the same rows meanwhile, the device's push is replayed
+//! through the use cases, answered, retried, and applied on the device (see `docs/sync.md`).
+
+use super::{Fixture, block, obj};
+use crate::clock::{IdGen, SeqIds};
+use crate::record::Record;
+use crate::store::Store;
+use crate::sync::{CHANGE_SET_REUSED, Outcome, PushAnswer, PushRequest, SCHEMA_VERSION};
+use crate::value::{Id, Timestamp, Value};
+use serde_json::json;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+/// The device's ids: the same as the server's while both build the shared starting state, then
+/// from a range of their own (a real device's UUIDv7s do not meet the server's).
+#[derive(Debug, Default)]
+struct DeviceIds {
+    seq: SeqIds,
+    offline: AtomicBool,
+}
+
+impl IdGen for DeviceIds {
+    fn new_id(&self, now: Timestamp) -> Id {
+        let id = self.seq.new_id(now);
+        if !self.offline.load(Ordering::SeqCst) {
+            return id;
+        }
+        let mut b = *id.as_bytes();
+        b[9] = 0xd0;
+        Id::from_bytes(b)
+    }
+}
+
+/// What both sides hold before the device goes offline: six leads of `sales_a`, two appointments
+/// the manager attends.
+fn seed<S: Store>(f: &Fixture<S>) -> (Vec<Record>, Vec<Record>) {
+    let leads = ["Ann", "Bob", "Cay", "Dee", "Eve", "Fay"]
+        .iter()
+        .map(|n| f.lead(&f.sales_a, json!({"first_name": n})))
+        .collect();
+    let manager = f.manager.user_id.unwrap().to_string();
+    let appts = ["09", "11"]
+        .iter()
+        .map(|h| {
+            let input = json!({"title": "Roof check", "starts_at": format!("2025-06-02T{h}:00:00Z"),
+                "ends_at": format!("2025-06-02T{h}:30:00Z"), "appointment_attendees": [{"user_id": manager}]});
+            block(f.svc.create(&f.admin, "appointment", &obj(input))).unwrap()
+        })
+        .collect();
+    (leads, appts)
+}
+
+fn kind(o: &Outcome) -> String {
+    match o {
+        Outcome::Accepted => "accepted".into(),
+        Outcome::Merged { kept_server } => {
+            let kept: Vec<_> = kept_server.iter().map(|k| k.field.as_str()).collect();
+            format!("merged{kept:?}")
+        }
+        Outcome::Rejected { error } => {
+            let fields: Vec<_> = error
+                .field_errors()
+                .into_iter()
+                .map(|e| format!("{}:{}", e.path, e.code))
+                .collect();
+            format!("rejected {} {fields:?}", error.code)
+        }
+        Outcome::Pending => "pending".into(),
+    }
+}
+
+fn outcomes(a: &PushAnswer) -> Vec<String> {
+    match a {
+        PushAnswer::Results { results } => results.iter().map(|r| kind(&r.outcome)).collect(),
+        PushAnswer::Upgrade { .. } => vec!["upgrade".into()],
+    }
+}
+
+pub fn sync_push_replays_merges_and_converges<S: Store, D: Store>(server_store: S, device_store: D) {
+    let ids = Arc::new(DeviceIds::default());
+    let server = Fixture::new(server_store);
+    let device = Fixture::with_ids(device_store, ids.clone());
+    assert_eq!(
+        (device.tenant, device.manager.user_id),
+        (server.tenant, server.manager.user_id)
+    );
+    let (leads, appts) = seed(&server);
+    let (dleads, dappts) = seed(&device);
+    assert_eq!(
+        (leads.iter().map(|r| r.id).collect::<Vec<_>>(), appts[1].id),
+        (dleads.iter().map(|r| r.id).collect::<Vec<_>>(), dappts[1].id),
+        "both sides start from the same rows"
+    );
+    let me = &device.manager;
+    // What the device holds came from the server: nothing of it is pending.
+    block(device.svc.mark_synced(me, u64::MAX)).unwrap();
+    ids.offline.store(true, Ordering::SeqCst);
+    let dsvc = &device.svc;
+
+    // Offline on the device, as the manager.
+    let nina = block(dsvc.create(me, "lead", &obj(json!({"first_name": "Nina", "external_id": "ext-1"})))).unwrap();
+    block(dsvc.create(me, "lead", &obj(json!({"first_name": "Omar", "external_id": "ext-2"})))).unwrap();
+    let upd = |r: &Record, v: u64, p: serde_json::Value| block(dsvc.update(me, "lead", r.id, v, &obj(p))).unwrap();
+    upd(&leads[0], 1, json!({"notes": "gate 12", "city": "York"}));
+    upd(&leads[1], 1, json!({"first_name": "Bobby", "notes": "device note"}));
+    upd(&leads[1], 2, json!({"last_name": "Device"}));
+    block(dsvc.delete(me, "lead", leads[2].id, 1)).unwrap();
+    upd(&leads[3], 1, json!({"notes": "still keen"}));
+    block(dsvc.delete(me, "lead", leads[4].id, 1)).unwrap();
+    let none = serde_json::Map::new();
+    block(dsvc.transition(me, "appointment", appts[0].id, 1, "confirm", &none)).unwrap();
+    let reason = obj(json!({"cancel_reason": "rain"}));
+    block(dsvc.transition(me, "appointment", appts[1].id, 1, "cancel", &reason)).unwrap();
+    upd(&nina, 1, json!({"notes": "call after 5"}));
+
+    // Meanwhile on the server.
+    let ssvc = &server.svc;
+    let sup = |r: &Record, v: u64, p: serde_json::Value| {
+        block(ssvc.update(&server.sales_a, "lead", r.id, v, &obj(p))).unwrap()
+    };
+    server.lead(&server.sales_a, json!({"first_name": "Olga", "external_id": "ext-2"}));
+    sup(&leads[1], 1, json!({"notes": "server note", "city": "Leeds"}));
+    sup(&leads[2], 1, json!({"notes": "signed up"}));
+    block(ssvc.delete(&server.admin, "lead", leads[3].id, 1)).unwrap();
+    block(ssvc.delete(&server.admin, "lead", leads[4].id, 1)).unwrap();
+    block(ssvc.transition(&server.admin, "appointment", appts[1].id, 1, "complete", &none)).unwrap();
+
+    // The push.
+    let req = block(dsvc.prepare_push(me, "phone-1", 100)).unwrap();
+    assert_eq!((req.schema_version, req.entries.len()), (SCHEMA_VERSION, 11));
+    let use_cases: Vec<_> = req
+        .entries
+        .iter()
+        .map(|e| e.intent.as_ref().map(|i| i.use_case()))
+        .collect();
+    assert!(use_cases.iter().all(Option::is_some), "{use_cases:?}");
+    let answer = block(ssvc.replay_push(&server.manager, &req)).unwrap();
+    let expected = [
+        "accepted",
+        "rejected validation [\"external_id:duplicate\"]",
+        "accepted",
+        "merged[\"notes\"]",
+        "merged[]",
+        "rejected conflict []",
+        "rejected not_found []",
+        "accepted",
+        "accepted",
+        "rejected validation [\"status:invalid_transition\"]",
+        "accepted",
+    ];
+    assert_eq!(outcomes(&answer), expected);
+    let PushAnswer::Results { results } = &answer else {
+        unreachable!()
+    };
+    let Outcome::Merged { kept_server } = &results[3].outcome else {
+        unreachable!()
+    };
+    assert_eq!(
+        (&kept_server[0].device, &kept_server[0].server, kept_server[0].id),
+        (&json!("device note"), &json!("server note"), leads[1].id),
+        "the answer names the field, both values and the row"
+    );
+
+    // The server's rows are as the conflict table says.
+    let get = |e: &str, id: Id| block(ssvc.get(&server.manager, e, id));
+    let n = get("lead", nina.id).unwrap();
+    assert_eq!(
+        (n.str("first_name"), n.str("notes"), n.version),
+        (Some("Nina"), Some("call after 5"), 2),
+        "created under the device's id, so the device's later edit found it"
+    );
+    let b = get("lead", leads[1].id).unwrap();
+    assert_eq!(
+        [b.str("first_name"), b.str("notes"), b.str("city"), b.str("last_name")],
+        [Some("Bobby"), Some("server note"), Some("Leeds"), Some("Device")],
+        "device-only fields applied, the field both changed kept the server's value, server-only fields stayed"
+    );
+    let a = get("lead", leads[0].id).unwrap();
+    assert_eq!((a.str("notes"), a.str("city")), (Some("gate 12"), Some("York")));
+    assert_eq!(
+        get("lead", leads[2].id).unwrap().str("notes"),
+        Some("signed up"),
+        "the edit beat the delete"
+    );
+    for gone in [leads[3].id, leads[4].id] {
+        assert_eq!(get("lead", gone).unwrap_err().code(), "not_found");
+    }
+    let status = |id| get("appointment", id).unwrap().str("status").map(str::to_owned);
+    assert_eq!(status(appts[0].id).as_deref(), Some("confirmed"));
+    assert_eq!(
+        status(appts[1].id).as_deref(),
+        Some("completed"),
+        "the guard saw the server's state"
+    );
+    let owner = get("lead", nina.id).unwrap().get("owner_id").cloned();
+    assert_eq!(owner, me.user_id.map(Value::Id), "replayed as the device's user");
+
+    // A retried push (the answer was lost) changes nothing and gets the same answer.
+    let seen = server.writes_seen();
+    let again = block(ssvc.replay_push(&server.manager, &req)).unwrap();
+    assert_eq!(again, answer);
+    assert_eq!(server.writes_seen(), seen, "nothing replayed twice");
+    // The same change-set id with other content is refused, not answered from memory.
+    let mut forged = req.clone();
+    forged.entries.truncate(1);
+    forged.entries[0].writes[0]
+        .patch
+        .insert("notes".into(), json!("forged"));
+    let refused = block(ssvc.replay_push(&server.manager, &forged)).unwrap();
+    assert_eq!(
+        outcomes(&refused),
+        vec![format!("rejected validation [\"change_set:{CHANGE_SET_REUSED}\"]")]
+    );
+    // Another user cannot replay the manager's change sets.
+    let mut other = req.clone();
+    other.entries.truncate(1);
+    let theirs = block(ssvc.replay_push(&server.sales_b, &other)).unwrap();
+    assert_eq!(outcomes(&theirs), vec!["rejected forbidden []"]);
+    // A schema version the server does not replay: upgrade, nothing touched.
+    let old = PushRequest {
+        schema_version: 15,
+        ..req.clone()
+    };
+    let upgrade = block(ssvc.replay_push(&server.manager, &old)).unwrap();
+    assert!(
+        matches!(
+            upgrade,
+            PushAnswer::Upgrade {
+                oldest_schema_version: 16,
+                ..
+            }
+        ),
+        "{upgrade:?}"
+    );
+    assert_eq!(server.writes_seen(), seen);
+    let report = block(ssvc.integrity_check(&server.admin)).unwrap();
+    assert_eq!(report.audit_broken_at, None, "the server's audit chain verifies");
+
+    // The device applies an upgrade answer: nothing changes.
+    let applied = block(dsvc.apply_push_answer(me, &req, &upgrade)).unwrap();
+    assert!(applied.upgrade && applied.synced == 0 && applied.pending == 11);
+    // A partial answer (the third entry still pending elsewhere): the first two are done, the rest wait.
+    let mut partial = answer.clone();
+    if let PushAnswer::Results { results } = &mut partial {
+        results[2].outcome = Outcome::Pending;
+    }
+    let applied = block(dsvc.apply_push_answer(me, &req, &partial)).unwrap();
+    assert_eq!(
+        (applied.accepted, applied.rejected, applied.pending, applied.synced),
+        (1, 1, 9, 2)
+    );
+    assert_eq!(device.pending(0).len(), 9);
+    // The whole answer: everything done, the refusals listed with their reasons.
+    let applied = block(dsvc.apply_push_answer(me, &req, &answer)).unwrap();
+    assert_eq!(
+        (
+            applied.accepted,
+            applied.merged,
+            applied.rejected,
+            applied.pending,
+            applied.synced
+        ),
+        (5, 2, 4, 0, 9)
+    );
+    assert_eq!(applied.kept_server.len(), 1);
+    assert!(
+        device.pending(0).is_empty(),
+        "the queue is empty: one refusal blocked nothing"
+    );
+    let listed = block(dsvc.sync_rejections(me, 100)).unwrap();
+    let codes: Vec<_> = listed.iter().map(|r| (r.seq, r.error.code.as_str())).collect();
+    let seqs: Vec<u64> = [1usize, 5, 6, 9].iter().map(|&i| req.entries[i].seq).collect();
+    assert_eq!(
+        codes,
+        vec![
+            (seqs[0], "validation"),
+            (seqs[1], "conflict"),
+            (seqs[2], "not_found"),
+            (seqs[3], "validation")
+        ]
+    );
+    assert_eq!(
+        listed[0].entry, req.entries[1],
+        "the refused entry, whole, for the app to show"
+    );
+    // Applying the same answer again records nothing twice; the rejections log nothing to sync.
+    block(dsvc.apply_push_answer(me, &req, &answer)).unwrap();
+    assert_eq!(block(dsvc.sync_rejections(me, 100)).unwrap().len(), 4);
+    assert!(device.pending(0).is_empty());
+    block(dsvc.dismiss_sync_rejection(me, listed[0].change_set)).unwrap();
+    assert_eq!(block(dsvc.sync_rejections(me, 100)).unwrap().len(), 3);
+    assert!(device.pending(0).is_empty());
+}
