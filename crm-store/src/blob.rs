@@ -7,6 +7,11 @@
 //! (its file's modification time is moved to now, which is how [`DirBlobStore::list`] tells a
 //! blob's age to the orphan collection). A dropped upload deletes its temporary file.
 
+#[cfg(feature = "s3")]
+mod s3;
+#[cfg(feature = "s3")]
+pub use s3::S3BlobStore;
+
 use crm_core::blob::{BlobInfo, BlobStore, BlobWriter, is_sha256};
 use crm_core::error::{Error, Result};
 use crm_core::value::{Id, Timestamp};
