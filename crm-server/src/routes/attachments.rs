@@ -137,7 +137,9 @@ async fn upload<S: ServerStore>(
                 let data = std::mem::take(&mut pending);
                 up = tokio::task::spawn_blocking(move || up.write(&data).map(|()| up))
                     .await
-                    .map_err(|e| ApiError::from(crm_core::Error::internal(format!("an upload's writer failed: {e}"))))??;
+                    .map_err(|e| {
+                        ApiError::from(crm_core::Error::internal(format!("an upload's writer failed: {e}")))
+                    })??;
             }
             if chunk.is_none() {
                 break;
