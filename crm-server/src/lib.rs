@@ -348,6 +348,8 @@ pub mod doc_blocks {
     pub struct Adr0013;
     #[doc = include_str!("../../docs/adr/0014-external-bindings.md")]
     pub struct Adr0014;
+    #[doc = include_str!("../../docs/adr/0016-s3-blob-store-on-its-own-runtime.md")]
+    pub struct Adr0016;
 }
 
 #[cfg(test)]
