@@ -122,6 +122,9 @@ impl S3BlobStore {
     /// `AWS_ALLOW_HTTP=true` for a plain-HTTP endpoint. Nothing is sent until the first call.
     pub fn from_url(url: &str) -> Result<Self> {
         let (bucket, prefix) = split_url(url)?;
+        // The HTTP client's TLS takes the process's rustls provider: ring, the one compiled in
+        // (ADR 0016). `Err` means one is installed already, which is as good.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let store = AmazonS3Builder::from_env()
             .with_bucket_name(bucket)
             .build()
