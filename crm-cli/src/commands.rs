@@ -72,7 +72,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let actor = actor(&svc, &cli).await?;
-    let (database, blob_dir) = (cli.database.clone(), cli.blob_dir.clone());
+    let (database, blob_dir, blob_url) = (cli.database.clone(), cli.blob_dir.clone(), cli.blob_url.clone());
     match cli.command {
         Command::Demo { .. } => summary(&svc, &actor, 5).await?,
         Command::Summary { top } => summary(&svc, &actor, top).await?,
@@ -219,8 +219,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             let id = crm_core::value::parse_id(&id)
                 .ok_or_else(|| Error::field("id", crm_core::error::codes::INVALID_FORMAT, "expected an id"))?;
-            let blobs = blob_dir.unwrap_or_else(|| crm_store::blob::default_dir(&database));
-            let svc = svc.with_blob_store(Arc::new(crm_store::blob::DirBlobStore::open(&blobs)?));
+            let blobs = crm_store::blob::open_configured(&database, blob_dir.as_deref(), blob_url.as_deref())?;
+            let svc = svc.with_blob_store(blobs);
             let mut content = std::fs::File::open(&file).map_err(|_| Error::not_found("file", file.display()))?;
             let input = AttachInput {
                 kind,

@@ -53,6 +53,11 @@ struct Cli {
     /// database, its name with `.blobs` for its extension (`crm.db` -> `crm.blobs`).
     #[arg(long, global = true, env = "CRM_BLOB_DIR")]
     blob_dir: Option<PathBuf>,
+    /// Keep attachment bytes in an S3-compatible bucket instead of a directory:
+    /// `s3://bucket[/prefix]`, with the usual AWS environment (AWS_ENDPOINT, AWS_REGION,
+    /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ALLOW_HTTP); see docs/attachments.md.
+    #[arg(long, global = true, env = "CRM_BLOB_URL", conflicts_with = "blob_dir")]
+    blob_url: Option<String>,
     /// Tenant (organization) id; defaults to the only tenant in the database.
     #[arg(long, global = true)]
     tenant: Option<String>,
@@ -299,11 +304,7 @@ const TEMPFAIL: u8 = 75;
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if let Command::Serve(args) = &cli.command {
-        let blobs = cli
-            .blob_dir
-            .clone()
-            .unwrap_or_else(|| crm_store::blob::default_dir(&cli.database));
-        return serve::run(&cli.database, &blobs, args);
+        return serve::run(&cli.database, cli.blob_dir.as_deref(), cli.blob_url.as_deref(), args);
     }
     match pollster::block_on(commands::run(cli)) {
         Ok(code) => code,

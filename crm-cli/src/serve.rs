@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-pub fn run(database: &Path, blobs: &Path, args: &ServeArgs) -> ExitCode {
+pub fn run(database: &Path, blob_dir: Option<&Path>, blob_url: Option<&str>, args: &ServeArgs) -> ExitCode {
     crm_server::init_logging(args.log_json);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
@@ -18,7 +18,7 @@ pub fn run(database: &Path, blobs: &Path, args: &ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(serve(database, blobs, args)) {
+    match runtime.block_on(serve(database, blob_dir, blob_url, args)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("crm serve: {e}");
@@ -27,13 +27,19 @@ pub fn run(database: &Path, blobs: &Path, args: &ServeArgs) -> ExitCode {
     }
 }
 
-async fn serve(database: &Path, blobs: &Path, args: &ServeArgs) -> Result<(), Box<dyn std::error::Error>> {
+async fn serve(
+    database: &Path,
+    blob_dir: Option<&Path>,
+    blob_url: Option<&str>,
+    args: &ServeArgs,
+) -> Result<(), Box<dyn std::error::Error>> {
     let cfg = Config::from_args(args)?;
     // A SQLite file or a `postgres://` URL; PostgreSQL runs on this runtime.
     // SQLite readers for as many reads as the server runs at once: none is opened per request.
     let store = Arc::new(crm_store::connect(database).await?.with_readers(cfg.max_in_flight));
-    let blobs = crm_store::blob::DirBlobStore::open(blobs)?;
-    let svc = Service::new(store.clone(), Arc::new(SystemClock), Arc::new(RandomIds)).with_blob_store(Arc::new(blobs));
+    // A directory, or an S3-compatible bucket (`--blob-url`; the store runs its own runtime).
+    let blobs = crm_store::blob::open_configured(database, blob_dir, blob_url)?;
+    let svc = Service::new(store.clone(), Arc::new(SystemClock), Arc::new(RandomIds)).with_blob_store(blobs);
     if args.demo && svc.tenants().await?.is_empty() {
         let size = DemoSize {
             contacts: 1500,

@@ -352,6 +352,8 @@ pub mod doc_blocks {
     pub struct Adr0014;
     #[doc = include_str!("../../docs/adr/0015-sync-replays-intents.md")]
     pub struct Adr0015;
+    #[doc = include_str!("../../docs/adr/0016-s3-blob-store-on-its-own-runtime.md")]
+    pub struct Adr0016;
 }
 
 #[cfg(test)]

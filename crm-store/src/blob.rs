@@ -7,6 +7,11 @@
 //! (its file's modification time is moved to now, which is how [`DirBlobStore::list`] tells a
 //! blob's age to the orphan collection). A dropped upload deletes its temporary file.
 
+#[cfg(feature = "s3")]
+mod s3;
+#[cfg(feature = "s3")]
+pub use s3::S3BlobStore;
+
 use crm_core::blob::{BlobInfo, BlobStore, BlobWriter, is_sha256};
 use crm_core::error::{Error, Result};
 use crm_core::value::{Id, Timestamp};
@@ -48,6 +53,37 @@ pub fn default_dir(database: &Path) -> PathBuf {
         return PathBuf::from("crm.blobs");
     }
     database.with_extension("blobs")
+}
+
+/// The blob store a face is configured with: the S3-compatible bucket of `url`
+/// (`s3://bucket[/prefix]`, with the `AWS_*` environment; needs the `s3` feature), else the
+/// directory `dir`, else [`default_dir`] of the database. Giving both is refused (which one was
+/// meant is not ours to guess), as is a URL in a build without the feature.
+pub fn open_configured(
+    database: &Path,
+    dir: Option<&Path>,
+    url: Option<&str>,
+) -> Result<std::sync::Arc<dyn BlobStore>> {
+    use crm_core::error::codes::INVALID_OPTION;
+    match (dir, url) {
+        (Some(_), Some(_)) => Err(Error::field(
+            "blob_url",
+            INVALID_OPTION,
+            "a blob directory and a blob URL were both given; give one",
+        )),
+        #[cfg(feature = "s3")]
+        (None, Some(url)) => Ok(std::sync::Arc::new(S3BlobStore::from_url(url)?)),
+        #[cfg(not(feature = "s3"))]
+        (None, Some(_)) => Err(Error::field(
+            "blob_url",
+            INVALID_OPTION,
+            "this build has no S3 blob store (crm-store feature `s3`)",
+        )),
+        (dir, None) => {
+            let dir = dir.map_or_else(|| default_dir(database), Path::to_path_buf);
+            Ok(std::sync::Arc::new(DirBlobStore::open(dir)?))
+        }
+    }
 }
 
 impl DirBlobStore {
@@ -192,6 +228,19 @@ mod tests {
 
     fn tmp_files(s: &DirBlobStore) -> usize {
         std::fs::read_dir(s.root().join("tmp")).unwrap().count()
+    }
+
+    #[test]
+    fn the_configured_store_is_one_of_a_directory_or_a_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = dir.path().join("b");
+        let s = open_configured(Path::new("crm.db"), Some(&blobs), None).unwrap();
+        assert!(format!("{s:?}").contains("DirBlobStore"));
+        assert!(blobs.join("tmp").is_dir());
+        let err = open_configured(Path::new("crm.db"), Some(&blobs), Some("s3://b")).unwrap_err();
+        assert_eq!(err.field_errors()[0].path, "blob_url");
+        let err = open_configured(Path::new("crm.db"), None, Some("http://b")).unwrap_err();
+        assert_eq!(err.field_errors()[0].path, "blob_url");
     }
 
     #[test]

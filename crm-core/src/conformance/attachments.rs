@@ -1,6 +1,7 @@
 //! Attachments (see [`crate::entity::attachment`]): bytes through a blob store, records in the
 //! owner's scope. Each case runs with the in-memory blob store; a backend runs the `_on` variants
-//! with its own blob store too (`crm-store` with the directory store).
+//! with its own blob store too (`crm-store` with the directory store, and with the S3 store against
+//! an S3-compatible server).
 
 use super::*;
 use crate::blob::{BlobStore, MemoryBlobStore};
@@ -181,7 +182,19 @@ pub fn interrupted_uploads_leave_nothing_and_orphan_blobs_are_collected_on<S: St
     store: S,
     blobs: Arc<dyn BlobStore>,
 ) {
+    interrupted_uploads_leave_nothing_and_orphan_blobs_are_collected_from(store, blobs, NOW);
+}
+
+/// [`interrupted_uploads_leave_nothing_and_orphan_blobs_are_collected_on`] with the clock starting
+/// at `start`: a blob store that dates blobs by its own clock (an object store's `Last-Modified`)
+/// runs it from the real time.
+pub fn interrupted_uploads_leave_nothing_and_orphan_blobs_are_collected_from<S: Store>(
+    store: S,
+    blobs: Arc<dyn BlobStore>,
+    start: Timestamp,
+) {
     let f = Fixture::new(store).with_blobs(blobs);
+    f.clock.set(start);
     let lead = f.lead(&f.sales_a, json!({"first_name": "Ann"}));
     let mut up = block(
         f.svc
@@ -234,7 +247,7 @@ pub fn interrupted_uploads_leave_nothing_and_orphan_blobs_are_collected_on<S: St
         0,
         "too young"
     );
-    f.clock.set(NOW.plus_minutes(61));
+    f.clock.set(start.plus_minutes(61));
     assert_eq!(block(f.svc.collect_orphan_blobs(f.tenant, hour)).unwrap(), 2);
     let left = f.svc.blob_store().unwrap().list(f.tenant).unwrap();
     assert_eq!(left.len(), 1);
@@ -249,7 +262,12 @@ pub fn interrupted_uploads_leave_nothing_and_orphan_blobs_are_collected_on<S: St
 /// Whoever cannot read the owner cannot read, list, download or delete its attachments (not found,
 /// as for a record that does not exist); whoever may read but not update it cannot attach.
 pub fn attachments_take_their_owners_scope<S: Store>(store: S) {
-    let f = Fixture::new(store).with_blobs(Arc::new(MemoryBlobStore::new()));
+    attachments_take_their_owners_scope_on(store, Arc::new(MemoryBlobStore::new()));
+}
+
+/// [`attachments_take_their_owners_scope`] over the given blob store.
+pub fn attachments_take_their_owners_scope_on<S: Store>(store: S, blobs: Arc<dyn BlobStore>) {
+    let f = Fixture::new(store).with_blobs(blobs);
     let lead = f.lead(&f.sales_a, json!({"first_name": "Ann"}));
     let a = attach(&f, &f.sales_a, &lead, &input("photo", "roof.png"), &png(1)).unwrap();
     for actor in [&f.sales_b, &f.tech] {
@@ -303,7 +321,12 @@ pub fn attachments_take_their_owners_scope<S: Store>(store: S) {
 /// Deleting a record deletes its attachments in the same change set; deleting a job deletes its
 /// steps' attachments too.
 pub fn deleting_the_owner_deletes_its_attachments<S: Store>(store: S) {
-    let f = Fixture::new(store).with_blobs(Arc::new(MemoryBlobStore::new()));
+    deleting_the_owner_deletes_its_attachments_on(store, Arc::new(MemoryBlobStore::new()));
+}
+
+/// [`deleting_the_owner_deletes_its_attachments`] over the given blob store.
+pub fn deleting_the_owner_deletes_its_attachments_on<S: Store>(store: S, blobs: Arc<dyn BlobStore>) {
+    let f = Fixture::new(store).with_blobs(blobs);
     let lead = f.lead(&f.sales_a, json!({"first_name": "Ann"}));
     let keep = f.lead(&f.sales_a, json!({"first_name": "Bo"}));
     attach(&f, &f.sales_a, &lead, &input("photo", "a.png"), &png(1)).unwrap();

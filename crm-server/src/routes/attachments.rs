@@ -125,8 +125,25 @@ async fn upload<S: ServerStore>(
         let mut up = app
             .run(move |svc| async move { svc.begin_attach(&who, def.name, id, early.as_ref()).await })
             .await?;
-        while let Some(chunk) = field.chunk().await.map_err(multipart_error)? {
-            up.write(&chunk)?;
+        // The blob store is synchronous and may block (a file, an S3 part upload): chunks are
+        // gathered to the core's chunk size and written on the blocking pool, not on this thread.
+        let mut pending = Vec::with_capacity(crm_core::service::CHUNK);
+        loop {
+            let chunk = field.chunk().await.map_err(multipart_error)?;
+            if let Some(c) = &chunk {
+                pending.extend_from_slice(c);
+            }
+            if pending.len() >= crm_core::service::CHUNK || chunk.is_none() && !pending.is_empty() {
+                let data = std::mem::take(&mut pending);
+                up = tokio::task::spawn_blocking(move || up.write(&data).map(|()| up))
+                    .await
+                    .map_err(|e| {
+                        ApiError::from(crm_core::Error::internal(format!("an upload's writer failed: {e}")))
+                    })??;
+            }
+            if chunk.is_none() {
+                break;
+            }
         }
         started = Some((up, meta.kind.is_none()));
     }
