@@ -695,6 +695,44 @@ impl<S: Store> Service<S> {
         Ok(())
     }
 
+    /// The attachments still waiting in this device's unsynced change-set log ([`crate::sync`]):
+    /// inserted by a logged change set and not deleted by a later one, oldest first, each with the
+    /// `seq` of the entry that holds its record. Their bytes wait in the blob store under their
+    /// `sha256` (read them with [`Service::attachment_content`]) until the entry is uploaded and
+    /// marked synced. Like [`Service::pending_changes`], this is the device's outgoing queue: any
+    /// active user of the tenant may read it. Empty unless the store keeps a sync log.
+    pub async fn pending_uploads(&self, actor: &Actor) -> Result<Vec<(u64, Record)>> {
+        use crate::sync::SyncOp;
+        let mut pending: Vec<(u64, Id)> = Vec::new();
+        let mut after = 0;
+        loop {
+            let batch = self
+                .store
+                .pending_changes(actor.tenant, after, super::sync::MAX_SYNC_BATCH)
+                .await?;
+            for entry in &batch {
+                for w in entry.writes.iter().filter(|w| w.entity == ATTACHMENT.name) {
+                    match w.op {
+                        SyncOp::Insert => pending.push((entry.seq, w.id)),
+                        SyncOp::Delete => pending.retain(|(_, id)| *id != w.id),
+                        SyncOp::Update => {}
+                    }
+                }
+            }
+            match batch.last() {
+                Some(last) if batch.len() as u32 >= super::sync::MAX_SYNC_BATCH => after = last.seq,
+                _ => break,
+            }
+        }
+        let mut out = Vec::with_capacity(pending.len());
+        for (seq, id) in pending {
+            if let Some(r) = self.store.get(actor.tenant, &ATTACHMENT, id).await? {
+                out.push((seq, r));
+            }
+        }
+        Ok(out)
+    }
+
     /// Removes the tenant's blobs that no attachment names and that were stored before
     /// `now - grace_micros` (an upload finishing now has its record committed well within the
     /// grace). Returns how many were removed.
@@ -845,5 +883,27 @@ mod tests {
             1,
             "checks store nothing"
         );
+    }
+
+    /// Attachments made on a device wait in its log until it is marked synced; one deleted before
+    /// the upload no longer waits.
+    #[test]
+    fn pending_uploads_follow_the_sync_log() {
+        let f = Fixture::new(MemoryStore::new().with_sync_log(true)).with_blobs(Arc::new(MemoryBlobStore::new()));
+        let lead = block(f.svc.create(&f.admin, "lead", &obj(json!({"first_name": "Ann"})))).unwrap();
+        let none = block(f.svc.pending_uploads(&f.admin)).unwrap();
+        assert!(none.is_empty(), "a lead is no upload");
+        let photo = block(f.svc.attach(&f.admin, "lead", lead.id, &input("photo", "a.png"), &mut &png(1)[..])).unwrap();
+        let doc = block(f.svc.attach(&f.admin, "lead", lead.id, &input("document", "b.txt"), &mut &b"hi"[..])).unwrap();
+        let pending = block(f.svc.pending_uploads(&f.admin)).unwrap();
+        let ids: Vec<Id> = pending.iter().map(|(_, r)| r.id).collect();
+        assert_eq!(ids, [photo.id, doc.id]);
+        assert!(pending[0].0 < pending[1].0, "each with its entry's seq");
+        block(f.svc.delete_attachment(&f.admin, doc.id)).unwrap();
+        let ids: Vec<Id> = block(f.svc.pending_uploads(&f.admin)).unwrap().into_iter().map(|(_, r)| r.id).collect();
+        assert_eq!(ids, [photo.id]);
+        let last = block(f.svc.pending_changes(&f.admin, 0, 1000)).unwrap().last().unwrap().seq;
+        block(f.svc.mark_synced(&f.admin, last)).unwrap();
+        assert!(block(f.svc.pending_uploads(&f.admin)).unwrap().is_empty());
     }
 }
