@@ -893,16 +893,32 @@ mod tests {
         let lead = block(f.svc.create(&f.admin, "lead", &obj(json!({"first_name": "Ann"})))).unwrap();
         let none = block(f.svc.pending_uploads(&f.admin)).unwrap();
         assert!(none.is_empty(), "a lead is no upload");
-        let photo = block(f.svc.attach(&f.admin, "lead", lead.id, &input("photo", "a.png"), &mut &png(1)[..])).unwrap();
-        let doc = block(f.svc.attach(&f.admin, "lead", lead.id, &input("document", "b.txt"), &mut &b"hi"[..])).unwrap();
+        let photo = block(
+            f.svc
+                .attach(&f.admin, "lead", lead.id, &input("photo", "a.png"), &mut &png(1)[..]),
+        )
+        .unwrap();
+        let doc = block(
+            f.svc
+                .attach(&f.admin, "lead", lead.id, &input("document", "b.txt"), &mut &b"hi"[..]),
+        )
+        .unwrap();
         let pending = block(f.svc.pending_uploads(&f.admin)).unwrap();
         let ids: Vec<Id> = pending.iter().map(|(_, r)| r.id).collect();
         assert_eq!(ids, [photo.id, doc.id]);
         assert!(pending[0].0 < pending[1].0, "each with its entry's seq");
         block(f.svc.delete_attachment(&f.admin, doc.id)).unwrap();
-        let ids: Vec<Id> = block(f.svc.pending_uploads(&f.admin)).unwrap().into_iter().map(|(_, r)| r.id).collect();
+        let ids: Vec<Id> = block(f.svc.pending_uploads(&f.admin))
+            .unwrap()
+            .into_iter()
+            .map(|(_, r)| r.id)
+            .collect();
         assert_eq!(ids, [photo.id]);
-        let last = block(f.svc.pending_changes(&f.admin, 0, 1000)).unwrap().last().unwrap().seq;
+        let last = block(f.svc.pending_changes(&f.admin, 0, 1000))
+            .unwrap()
+            .last()
+            .unwrap()
+            .seq;
         block(f.svc.mark_synced(&f.admin, last)).unwrap();
         assert!(block(f.svc.pending_uploads(&f.admin)).unwrap().is_empty());
     }
