@@ -303,7 +303,7 @@ fun main(): Unit = runBlocking {
                 admin.create("job", """{"kind": "journey", "title": "Ida to Oak St", "contact_id": "${contact.id}",
                     "signature_required": true, "job_steps": [{"name": "Photos"}],
                     "crew_assignments": [{"user_id": "$techId", "role": "driver",
-                        "starts_at": "${now.minusSeconds(3600)}", "ends_at": "${now.plusSeconds(3600)}"}]}""") to
+                        "starts_at": "${now.plusSeconds(3 * 86400)}", "ends_at": "${now.plusSeconds(3 * 86400 + 3600)}"}]}""") to
                     admin.create("job", """{"kind": "journey", "title": "Someone else's", "contact_id": "${contact.id}"}""")
             }
             Crm.open(path, email.getValue("field_tech")).use { tech ->
