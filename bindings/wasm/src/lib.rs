@@ -84,7 +84,7 @@ export interface CrmEvent { seq: number; tenant: string; id: string; at: string;
 export interface IntegrityReport { checked: [string, number][]; issues: { entity: string; id: string; path: string; code: string; message: string }[]; issue_count: number; audit_entries: number; audit_broken_at: number | null }
 export interface ListResult { items: CrmRecord[]; nextCursor: string | null }
 /** An attachment's input: its kind (`document` when absent), file name, signer (signatures only), and the client's claims about the content. */
-export interface AttachInput { kind?: "photo" | "document" | "signature"; file_name: string; signer_name?: string | null; media_type?: string | null; size?: number | null; sha256?: string | null }
+export interface AttachInput { kind: "photo" | "document" | "signature"; file_name: string; signer_name?: string | null; media_type?: string | null; size?: number | null; sha256?: string | null }
 export interface CheckUploadOptions { settings?: { attachment_max_bytes?: number } }
 /** What an upload of the bytes would give (crm-core's check, nothing written): the content's facts, the tenant's limit, every field error. */
 export interface UploadCheck { ok: boolean; sha256: string; size: number; media_type: string; limit: number; limit_exceeded: boolean; errors: FieldError[] }
@@ -297,7 +297,7 @@ pub fn membership_status(
 }
 
 /// Checks a file in the browser before it is uploaded to a record of type `entity`, with the code
-/// the upload runs, writing nothing: `input` is `{kind?, file_name, signer_name?, media_type?,
+/// the upload runs, writing nothing: `input` is `{kind, file_name, signer_name?, media_type?,
 /// size?, sha256?}` (what the upload will send), `bytes` the file's content; options `{settings?:
 /// {attachment_max_bytes}}` (the tenant's limit; 10 MB when absent). Returns `{ok, sha256, size,
 /// media_type, limit, limit_exceeded, errors}`: the SHA-256 to declare with the upload, the size,

@@ -65,16 +65,16 @@ describe('checkUpload', () => {
   test("holds the content to the tenant's limit, as attach does", () => {
     const t = tenant();
     t.db.update(t.admin, 'organization', t.org.id, t.org.version, { attachment_max_bytes: 50 });
-    const checked = crm.checkUpload('job', { file_name: 'big.png' }, PNG, { settings: { attachment_max_bytes: 50 } });
+    const checked = crm.checkUpload('job', { kind: 'document', file_name: 'big.png' }, PNG, { settings: { attachment_max_bytes: 50 } });
     assert.deepEqual([checked.ok, checked.limit_exceeded, checked.limit, checked.size], [false, true, 50, PNG.length]);
-    assert.deepEqual(attachOutcome(t, { file_name: 'big.png' }, PNG).code, 'limit_exceeded');
-    assert.equal(crm.checkUpload('job', { file_name: 'big.png' }, PNG).ok, true, 'the default limit is 10 MB');
+    assert.deepEqual(attachOutcome(t, { kind: 'document', file_name: 'big.png' }, PNG).code, 'limit_exceeded');
+    assert.equal(crm.checkUpload('job', { kind: 'document', file_name: 'big.png' }, PNG).ok, true, 'the default limit is 10 MB');
   });
 
   test('throws for unusable arguments only', () => {
-    assert.throws(() => crm.checkUpload('activity', { file_name: 'a.png' }, PNG), (e) => crm.isCrmError(e) && e.code === 'not_found');
-    assert.throws(() => crm.checkUpload('job', { file_name: 'a.png', colour: 'red' }, PNG), (e) => e.code === 'validation' && e.errors[0].path === 'input');
-    assert.throws(() => crm.checkUpload('job', { file_name: 'a.png' }, PNG, { settings: { attachment_max_bytes: 'lots' } }),
+    assert.throws(() => crm.checkUpload('activity', { kind: 'document', file_name: 'a.png' }, PNG), (e) => crm.isCrmError(e) && e.code === 'not_found');
+    assert.throws(() => crm.checkUpload('job', { kind: 'document', file_name: 'a.png', colour: 'red' }, PNG), (e) => e.code === 'validation' && e.errors[0].path === 'input');
+    assert.throws(() => crm.checkUpload('job', { kind: 'document', file_name: 'a.png' }, PNG, { settings: { attachment_max_bytes: 'lots' } }),
       (e) => e.code === 'validation' && e.errors[0].path.startsWith('settings.'));
   });
 });
