@@ -71,7 +71,7 @@ step "release package (pkg/)"
 bash bindings/wasm/build.sh --release
 
 step "node:test: the package against the fixtures, and docs/wasm.md's js blocks"
-node_tests bindings/wasm/js 95 test/rules.test.mjs test/localdb.test.mjs test/quotes.test.mjs test/front_desk.test.mjs test/round_trip.test.mjs test/docs.test.mjs
+node_tests bindings/wasm/js 101 test/rules.test.mjs test/localdb.test.mjs test/quotes.test.mjs test/front_desk.test.mjs test/round_trip.test.mjs test/docs.test.mjs test/uploads.test.mjs
 
 step "TypeScript: tsc --strict on programs using the installed package (bindings/wasm/ts-check)"
 # Installed as docs/wasm.md does (npm pack, npm install), with the pinned TypeScript of the lock file.
@@ -97,5 +97,5 @@ step "TypeScript: tsc --strict on programs using the installed package (bindings
 )
 
 step "node:test: the example pages (lead form, step checklist) in headless Chromium"
-SCREENSHOT_DIR="$root/target/wasm-screenshots" node_tests examples/web 2 test/page.test.mjs test/steps.test.mjs
+SCREENSHOT_DIR="$root/target/wasm-screenshots" node_tests examples/web 3 test/page.test.mjs test/steps.test.mjs
 echo "screenshots: target/wasm-screenshots/lead-form.png, steps.png"

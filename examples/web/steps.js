@@ -1,7 +1,7 @@
 // A crew member's step checklist for one job, offline in the browser: every tick is a transition run by
 // crm-core (WebAssembly) in a LocalDb; this file only draws what comes back and shows the core's
 // refusals (a guard's reason on its field) as they are.
-import init, { LocalDb, isCrmError } from '@crm/wasm/web';   // steps.html's import map
+import init, { LocalDb, checkUpload, isCrmError } from '@crm/wasm/web';   // steps.html's import map
 
 await init();
 
@@ -84,6 +84,26 @@ document.getElementById('signed').addEventListener('change', (ev) => attempt(() 
   const png = Uint8Array.from(atob(canvas.toDataURL('image/png').split(',')[1]), (c) => c.charCodeAt(0));
   db.attach(crew, 'job', job.id, { kind: 'signature', file_name: 'signature.png', signer_name: 'Cleo Ito' }, png);
 }));
+// A photo picked for the job is checked in the tab before it is attached (or sent to a server):
+// crm-core's own upload checks, writing nothing. A refusal shows the core's messages; a photo that
+// passes is attached with the SHA-256 the check computed as its declared hash.
+document.getElementById('photo').addEventListener('change', async (ev) => {
+  const file = ev.target.files[0];
+  if (!file) return;
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  const input = { kind: 'photo', file_name: file.name, media_type: file.type || null, size: file.size };
+  const checked = checkUpload('job', input, bytes);
+  const out = document.getElementById('photo-check');
+  out.dataset.sha256 = checked.sha256;
+  out.dataset.codes = checked.errors.map((e) => e.code).join(',');
+  if (!checked.ok) {
+    out.textContent = checked.limit_exceeded ? `over the limit of ${checked.limit} bytes` : checked.errors.map((e) => e.message).join('; ');
+    return;
+  }
+  attempt(() => db.attach(crew, 'job', job.id, { ...input, sha256: checked.sha256 }, bytes));
+  out.textContent = `${file.name}: ${checked.media_type}, ${checked.size} bytes`;
+  out.dataset.attached = String(db.attachments(crew, 'job', job.id).length);
+});
 document.getElementById('complete').addEventListener('click', () => attempt(() => {
   db.transition(crew, 'job', job.id, job.version, 'complete', {});
 }));

@@ -180,3 +180,13 @@ pub(crate) fn bad_json(arg: &str, why: impl std::fmt::Display) -> CrmError {
     )
     .into()
 }
+
+/// Upsert rows that are not a JSON array: a validation error on `rows_json`.
+pub(crate) fn bad_rows(why: impl std::fmt::Display) -> CrmError {
+    Error::field(
+        "rows_json",
+        crm_core::error::codes::INVALID_FORMAT,
+        format!("not a JSON array of rows: {why}"),
+    )
+    .into()
+}

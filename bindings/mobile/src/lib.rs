@@ -35,8 +35,10 @@ use crm_core::record::Record;
 use crm_core::service::Service;
 use crm_core::value::{Id, Timestamp};
 use crm_store::SqliteStore;
-use error::{bad_id, bad_json};
+use crm_store::blob::DirBlobStore;
+use error::{bad_id, bad_json, bad_rows};
 use serde_json::{Map, Value as Json};
+use std::io::Read;
 use std::sync::Arc;
 
 type Result<T> = std::result::Result<T, CrmError>;
@@ -82,7 +84,9 @@ fn list_request(q: ListQuery, filter: Option<Filter>) -> ListRequest {
 fn open_service(path: &str) -> Result<Service<SqliteStore>> {
     // A device syncs: keep the change sets it applies for the upload (see `pending_changes`).
     let store = SqliteStore::open(path)?.with_sync_log(true);
-    Ok(Service::new(store, Arc::new(SystemClock), Arc::new(RandomIds)))
+    // Attachment bytes beside the database, as the CLI keeps them (`crm.db` -> `crm.blobs`).
+    let blobs = DirBlobStore::open(crm_store::blob::default_dir(std::path::Path::new(path)))?;
+    Ok(Service::new(store, Arc::new(SystemClock), Arc::new(RandomIds)).with_blob_store(Arc::new(blobs)))
 }
 
 #[uniffi::export]
@@ -363,6 +367,141 @@ impl Crm {
                 items: rows.into_iter().map(CrmRecord::from).collect(),
             })
             .collect())
+    }
+
+    // ---- attachments: photos, documents, signatures ----
+
+    /// Attaches the file at `file_path` on the device (a photo, the signature pad's PNG, a
+    /// document) to the record `entity`/`id` (`job`, `job_step`, `lead`, `contact`, `company`,
+    /// `quote`), offline. The core does the rest, as on a server: the user must be able to update
+    /// the record, the media type is sniffed from the bytes (a photo or signature must be an image),
+    /// the size is held to the tenant's limit (`LimitExceeded` before more is read) and the SHA-256
+    /// computed; a signature needs `signer_name` and signs its job (`customer_signed`). The bytes
+    /// go into the blob directory beside the database (`crm.db` -> `crm.blobs`), stored once per
+    /// content; the record goes into the database and the pending changes (see `pending_uploads`).
+    /// `file_name` defaults to the path's last component.
+    pub async fn attach(
+        &self,
+        entity: String,
+        id: String,
+        file_path: String,
+        kind: AttachmentKind,
+        signer_name: Option<String>,
+        file_name: Option<String>,
+    ) -> Result<Attachment> {
+        let id = parse_id(&entity, &id)?;
+        let file_name = file_name.unwrap_or_else(|| {
+            std::path::Path::new(&file_path)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        });
+        let input = crm_core::service::AttachInput {
+            kind: crm_core::entity::attachment::AttachmentKind::from(kind)
+                .key()
+                .to_owned(),
+            file_name,
+            signer_name,
+            ..Default::default()
+        };
+        let rec = self
+            .run(move |s, a| async move {
+                let mut file = std::fs::File::open(&file_path).map_err(|e| {
+                    crm_core::Error::field(
+                        "file_path",
+                        crm_core::error::codes::INVALID_FORMAT,
+                        format!("cannot read the file: {e}"),
+                    )
+                })?;
+                s.svc.attach(&a, &entity, id, &input, &mut file).await
+            })
+            .await?;
+        Ok(rec.into())
+    }
+
+    /// A record's attachments, oldest first; `NotFound` when the user cannot read the record.
+    pub async fn attachments(&self, entity: String, id: String) -> Result<Vec<Attachment>> {
+        let id = parse_id(&entity, &id)?;
+        let out = self
+            .run(move |s, a| async move { s.svc.attachments(&a, &entity, id).await })
+            .await?;
+        Ok(out.into_iter().map(Attachment::from).collect())
+    }
+
+    /// An attachment's bytes (to show a photo, or to upload them); `NotFound` when the user cannot
+    /// read its record.
+    pub async fn attachment_content(&self, id: String) -> Result<Vec<u8>> {
+        let id = parse_id("attachment", &id)?;
+        self.run(move |s, a| async move {
+            let (_, mut content) = s.svc.attachment_content(&a, id).await?;
+            let mut bytes = Vec::new();
+            content
+                .read_to_end(&mut bytes)
+                .map_err(|e| crm_core::Error::internal(format!("reading attachment {id}: {e}")))?;
+            Ok(bytes)
+        })
+        .await
+    }
+
+    /// Deletes an attachment (the user must be able to update its record); a signature's removal
+    /// unsigns its job. Queued for sync like any change.
+    pub async fn delete_attachment(&self, id: String) -> Result<()> {
+        let id = parse_id("attachment", &id)?;
+        self.run(move |s, a| async move { s.svc.delete_attachment(&a, id).await })
+            .await
+    }
+
+    /// The attachments made on this device whose records still wait in the pending changes, oldest
+    /// first, each with the `seq` of its change set: what an uploader sends, the bytes
+    /// (`attachment_content`) with the record. Empty once `mark_synced` passed their change sets.
+    pub async fn pending_uploads(&self) -> Result<Vec<PendingUpload>> {
+        let out = self
+            .run(move |s, a| async move { s.svc.pending_uploads(&a).await })
+            .await?;
+        Ok(out
+            .into_iter()
+            .map(|(seq, r)| PendingUpload {
+                seq,
+                attachment: r.into(),
+            })
+            .collect())
+    }
+
+    // ---- upserts from an external system ----
+
+    /// Upserts rows from an external system (`system`: `scheduler`) into `entity`: `rows_json` is a
+    /// JSON array of objects, each with `external_id` (the row's id in that system) and the fields
+    /// to write. The core's upsert, as `crm upsert` and `POST /api/v1/{table}/upsert` run it: a row
+    /// whose content is what its binding last applied is `Unchanged` and writes nothing;
+    /// `CreateOnly` refuses a bound row (`already_bound`), `UpdateOnly` an unbound one
+    /// (`not_bound`); `all_or_nothing` writes nothing if any row is refused, otherwise the valid
+    /// rows are written; `dry_run` checks and writes nothing. Returns the per-row report; what is
+    /// written is queued for sync.
+    pub async fn upsert(
+        &self,
+        entity: String,
+        system: String,
+        rows_json: String,
+        mode: UpsertMode,
+        all_or_nothing: bool,
+        dry_run: bool,
+    ) -> Result<UpsertReport> {
+        let rows = match serde_json::from_str::<Json>(&rows_json) {
+            Ok(Json::Array(rows)) => rows,
+            Ok(_) => return Err(bad_rows("expected an array")),
+            Err(e) => return Err(bad_rows(e)),
+        };
+        let req = crm_core::service::UpsertRequest {
+            system,
+            mode: mode.into(),
+            all_or_nothing,
+            dry_run,
+            rows,
+        };
+        Ok(self
+            .run(move |s, a| async move { s.svc.upsert(&a, &entity, req).await })
+            .await?
+            .into())
     }
 
     // ---- compliance and sync ----

@@ -459,3 +459,239 @@ fn a_field_manager_reads_the_numbers_of_a_day() {
         }
     })
 }
+
+/// A PNG's signature and a few bytes, distinct per `n`: enough for the core's sniffer.
+fn png(n: u8) -> Vec<u8> {
+    let mut b = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+    b.extend(std::iter::repeat_n(n, 64));
+    b
+}
+
+#[test]
+fn a_technician_attaches_a_photo_and_a_signature_offline() {
+    pollster::block_on(async {
+        let (dir, path, demo) = setup().await;
+        let tech = Crm::open(path.clone(), email(&demo, "field_tech")).await.expect("open");
+        let admin = Crm::open(path.clone(), email(&demo, "admin")).await.expect("open");
+        let contact = admin
+            .create("contact".into(), r#"{"first_name": "Cleo"}"#.into())
+            .await
+            .expect("contact");
+        let job = admin
+            .create(
+                "job".into(),
+                serde_json::json!({"kind": "journey", "title": "Cleo to Elm St", "contact_id": contact.id,
+                    "signature_required": true, "job_steps": [{"name": "Photos"}],
+                    "crew_assignments": [{"user_id": tech.user_id(), "role": "driver",
+                        "starts_at": "2025-06-02T08:00:00Z", "ends_at": "2025-06-02T17:00:00Z"}]})
+                .to_string(),
+            )
+            .await
+            .expect("job");
+        let step = tech.children("job".into(), job.id.clone()).await.expect("steps")[0].items[0].clone();
+        if let Some(last) = tech.pending_changes(1000).await.expect("pending").last() {
+            tech.mark_synced(last.seq).await.expect("synced");
+        }
+
+        let photo_path = dir.path().join("IMG_0001.png");
+        std::fs::write(&photo_path, png(1)).expect("photo");
+        let sig_path = dir.path().join("signature.png");
+        std::fs::write(&sig_path, png(2)).expect("signature");
+        let photo = tech
+            .attach(
+                "job_step".into(),
+                step.id.clone(),
+                photo_path.to_string_lossy().into_owned(),
+                AttachmentKind::Photo,
+                None,
+                None,
+            )
+            .await
+            .expect("photo");
+        assert_eq!(
+            (photo.file_name.as_str(), photo.media_type.as_str(), photo.size),
+            ("IMG_0001.png", "image/png", 80)
+        );
+        assert_eq!(photo.uploaded_by.as_deref(), Some(tech.user_id().as_str()));
+        let sig = tech
+            .attach(
+                "job".into(),
+                job.id.clone(),
+                sig_path.to_string_lossy().into_owned(),
+                AttachmentKind::Signature,
+                Some("Cleo Ito".into()),
+                None,
+            )
+            .await
+            .expect("signature");
+        assert!(sig.signed_at.is_some());
+        let signed = tech.get("job".into(), job.id.clone()).await.expect("job");
+        assert!(signed.json.contains(r#""customer_signed":true"#), "{}", signed.json);
+
+        // The bytes are beside the database, stored once per content.
+        let blobs = dir.path().join("crm.blobs");
+        assert!(blobs.is_dir());
+        assert_eq!(
+            tech.attachment_content(photo.id.clone()).await.expect("content"),
+            png(1)
+        );
+        let pending = tech.pending_uploads().await.expect("pending uploads");
+        let ids: Vec<_> = pending.iter().map(|p| p.attachment.id.clone()).collect();
+        assert_eq!(ids, [photo.id.clone(), sig.id.clone()]);
+        assert_eq!(pending[1].attachment.sha256, sig.sha256);
+        let listed = tech.attachments("job".into(), job.id.clone()).await.expect("list");
+        assert_eq!(listed.len(), 1);
+        assert_eq!(listed[0].kind, Some(AttachmentKind::Signature));
+
+        // Deleted before the upload: it no longer waits; the job is unsigned again.
+        tech.delete_attachment(sig.id.clone()).await.expect("delete");
+        let left: Vec<_> = tech
+            .pending_uploads()
+            .await
+            .expect("pending")
+            .into_iter()
+            .map(|p| p.attachment.id)
+            .collect();
+        assert_eq!(left, [photo.id.clone()]);
+        let unsigned = tech.get("job".into(), job.id.clone()).await.expect("job");
+        assert!(
+            unsigned.json.contains(r#""customer_signed":false"#),
+            "{}",
+            unsigned.json
+        );
+
+        let other_job = admin
+            .create(
+                "job".into(),
+                serde_json::json!({"kind": "journey", "title": "Not theirs", "contact_id": contact.id}).to_string(),
+            )
+            .await
+            .expect("job");
+        let last = tech
+            .pending_changes(1000)
+            .await
+            .expect("pending")
+            .last()
+            .expect("one")
+            .seq;
+        tech.mark_synced(last).await.expect("synced");
+        assert!(tech.pending_uploads().await.expect("pending").is_empty());
+
+        // Refusals are typed and write nothing.
+        let big = dir.path().join("big.bin");
+        std::fs::write(&big, vec![0u8; 10 * 1024 * 1024 + 1]).expect("big");
+        let big = big.to_string_lossy().into_owned();
+        match tech
+            .attach("job".into(), job.id.clone(), big, AttachmentKind::Document, None, None)
+            .await
+        {
+            Err(CrmError::LimitExceeded { code, limit, .. }) => {
+                assert_eq!((code.as_str(), limit), ("limit_exceeded", 10 * 1024 * 1024))
+            }
+            other => panic!("expected LimitExceeded, got {other:?}"),
+        }
+        let p = photo_path.to_string_lossy().into_owned();
+        for (entity, id) in [("job", other_job.id.clone()), ("activity", job.id.clone())] {
+            match tech
+                .attach(entity.into(), id, p.clone(), AttachmentKind::Photo, None, None)
+                .await
+            {
+                Err(CrmError::NotFound { code, .. }) => assert_eq!(code, "not_found"),
+                other => panic!("expected NotFound for {entity}, got {other:?}"),
+            }
+        }
+        match tech
+            .attach(
+                "job".into(),
+                job.id.clone(),
+                dir.path().join("nope.png").to_string_lossy().into_owned(),
+                AttachmentKind::Photo,
+                None,
+                None,
+            )
+            .await
+        {
+            Err(CrmError::Validation { fields, .. }) => assert_eq!(fields[0].path, "file_path"),
+            other => panic!("expected Validation, got {other:?}"),
+        }
+        match tech
+            .attach(
+                "job".into(),
+                job.id.clone(),
+                p.clone(),
+                AttachmentKind::Signature,
+                None,
+                None,
+            )
+            .await
+        {
+            Err(CrmError::Validation { fields, .. }) => assert_eq!(fields[0].code, "required"),
+            other => panic!("expected Validation, got {other:?}"),
+        }
+        assert!(
+            tech.pending_changes(1000).await.expect("pending").is_empty(),
+            "refusals queue nothing"
+        );
+    });
+}
+
+#[test]
+fn upserts_from_an_external_system_report_each_row() {
+    pollster::block_on(async {
+        let (_dir, path, demo) = setup().await;
+        let admin = Crm::open(path.clone(), email(&demo, "admin")).await.expect("open");
+        let rows = r#"[{"external_id": "c-1", "first_name": "Ann"}, {"external_id": "c-2", "first_name": "Bo", "email": "not an email"}]"#;
+        let first = admin
+            .upsert(
+                "contact".into(),
+                "scheduler".into(),
+                rows.into(),
+                UpsertMode::Upsert,
+                false,
+                false,
+            )
+            .await
+            .expect("upsert");
+        assert_eq!((first.created, first.rejected, first.applied), (1, 1, true));
+        assert_eq!(first.results[1].outcome, RowOutcome::Rejected);
+        assert_eq!(first.results[1].errors[0].path, "email");
+        let again = admin
+            .upsert(
+                "contact".into(),
+                "scheduler".into(),
+                rows.into(),
+                UpsertMode::Upsert,
+                true,
+                false,
+            )
+            .await
+            .expect("upsert");
+        assert_eq!((again.unchanged, again.rejected, again.applied), (1, 1, false));
+        let created = admin
+            .upsert(
+                "contact".into(),
+                "scheduler".into(),
+                rows.into(),
+                UpsertMode::CreateOnly,
+                false,
+                false,
+            )
+            .await
+            .expect("upsert");
+        assert_eq!(created.results[0].errors[0].code, "already_bound");
+        match admin
+            .upsert(
+                "contact".into(),
+                "scheduler".into(),
+                "{}".into(),
+                UpsertMode::Upsert,
+                false,
+                false,
+            )
+            .await
+        {
+            Err(CrmError::Validation { fields, .. }) => assert_eq!(fields[0].path, "rows_json"),
+            other => panic!("expected Validation, got {other:?}"),
+        }
+    });
+}

@@ -781,3 +781,186 @@ impl From<Event> for ChangeEvent {
         }
     }
 }
+
+/// What an attachment is (the core's `AttachmentKind`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum AttachmentKind {
+    Photo,
+    Document,
+    Signature,
+}
+
+impl From<AttachmentKind> for crm_core::entity::attachment::AttachmentKind {
+    fn from(k: AttachmentKind) -> Self {
+        use crm_core::entity::attachment::AttachmentKind as K;
+        match k {
+            AttachmentKind::Photo => K::Photo,
+            AttachmentKind::Document => K::Document,
+            AttachmentKind::Signature => K::Signature,
+        }
+    }
+}
+
+impl From<crm_core::entity::attachment::AttachmentKind> for AttachmentKind {
+    fn from(k: crm_core::entity::attachment::AttachmentKind) -> Self {
+        use crm_core::entity::attachment::AttachmentKind as K;
+        match k {
+            K::Photo => AttachmentKind::Photo,
+            K::Document => AttachmentKind::Document,
+            K::Signature => AttachmentKind::Signature,
+        }
+    }
+}
+
+/// An attachment's record (its bytes are read with `attachment_content`). The media type, size and
+/// SHA-256 are the core's, computed from the content; who uploaded it and when, and when a signature
+/// was signed, are stamped by the core.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct Attachment {
+    pub id: String,
+    pub version: u64,
+    /// The record it belongs to: its entity type (`job`, `job_step`, ...) and id.
+    pub owner_entity: String,
+    pub owner_id: String,
+    pub kind: Option<AttachmentKind>,
+    pub file_name: String,
+    pub media_type: String,
+    pub size: u64,
+    /// Lower-case hex SHA-256 of the content.
+    pub sha256: String,
+    pub uploaded_by: Option<String>,
+    pub uploaded_at: Option<String>,
+    pub signer_name: Option<String>,
+    pub signed_at: Option<String>,
+}
+
+impl From<Record> for Attachment {
+    fn from(r: Record) -> Self {
+        use crm_core::entity::attachment::{AttachmentKind as K, fields as af};
+        let s = |f: &str| r.str(f).unwrap_or_default().to_owned();
+        Attachment {
+            id: r.id.to_string(),
+            version: r.version,
+            owner_entity: s(af::OWNER_ENTITY),
+            owner_id: s(af::OWNER_ID),
+            kind: r.str(af::KIND).and_then(K::from_key).map(AttachmentKind::from),
+            file_name: s(af::FILE_NAME),
+            media_type: s(af::MEDIA_TYPE),
+            size: int(&r, af::SIZE).unwrap_or(0).max(0) as u64,
+            sha256: s(af::SHA256),
+            uploaded_by: id(&r, af::UPLOADED_BY),
+            uploaded_at: ts(&r, af::UPLOADED_AT),
+            signer_name: text(&r, af::SIGNER_NAME),
+            signed_at: ts(&r, af::SIGNED_AT),
+        }
+    }
+}
+
+/// An attachment made on this device whose record still waits in the unsynced change-set log: an
+/// uploader sends its bytes (`attachment_content`; `size` and `sha256` to declare) with the entry
+/// `seq` of `pending_changes`, then `mark_synced`.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct PendingUpload {
+    /// The `seq` of the pending change set that holds the attachment's record.
+    pub seq: u64,
+    pub attachment: Attachment,
+}
+
+/// Which rows an upsert writes (the core's `UpsertMode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum UpsertMode {
+    /// A row bound to no record creates one; a bound row is refused (`already_bound`).
+    CreateOnly,
+    /// A bound row updates its record; an unbound row is refused (`not_bound`).
+    UpdateOnly,
+    /// Create or update, as the binding says.
+    Upsert,
+}
+
+impl From<UpsertMode> for crm_core::service::UpsertMode {
+    fn from(m: UpsertMode) -> Self {
+        use crm_core::service::UpsertMode as M;
+        match m {
+            UpsertMode::CreateOnly => M::CreateOnly,
+            UpsertMode::UpdateOnly => M::UpdateOnly,
+            UpsertMode::Upsert => M::Upsert,
+        }
+    }
+}
+
+/// What became of one upserted row (the core's `RowOutcome`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum RowOutcome {
+    Created,
+    Updated,
+    Unchanged,
+    Rejected,
+}
+
+/// One created, updated or refused row of an [`UpsertReport`] (unchanged rows are only counted).
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct UpsertRow {
+    /// 1-based position in the input.
+    pub row: u64,
+    pub external_id: Option<String>,
+    pub outcome: RowOutcome,
+    /// The bound record (absent for a refused row).
+    pub id: Option<String>,
+    /// Every error of a refused row.
+    pub errors: Vec<crate::FieldError>,
+}
+
+/// The core's per-row report of an upsert.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct UpsertReport {
+    pub rows: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub rejected: u64,
+    /// Whether records were written (false for a dry run, and for an all-or-nothing upsert with a
+    /// refused row).
+    pub applied: bool,
+    pub results: Vec<UpsertRow>,
+    /// Rows past the reported ones.
+    pub results_omitted: u64,
+}
+
+impl From<crm_core::service::UpsertReport> for UpsertReport {
+    fn from(r: crm_core::service::UpsertReport) -> Self {
+        use crm_core::service::RowOutcome as O;
+        UpsertReport {
+            rows: r.rows,
+            created: r.created,
+            updated: r.updated,
+            unchanged: r.unchanged,
+            rejected: r.rejected,
+            applied: r.applied,
+            results_omitted: r.results_omitted,
+            results: r
+                .results
+                .into_iter()
+                .map(|row| UpsertRow {
+                    row: row.row,
+                    external_id: row.external_id,
+                    outcome: match row.outcome {
+                        O::Created => RowOutcome::Created,
+                        O::Updated => RowOutcome::Updated,
+                        O::Unchanged => RowOutcome::Unchanged,
+                        O::Rejected => RowOutcome::Rejected,
+                    },
+                    id: row.id.map(|i| i.to_string()),
+                    errors: row
+                        .errors
+                        .into_iter()
+                        .map(|f| crate::FieldError {
+                            path: f.path,
+                            code: f.code,
+                            message: f.message,
+                        })
+                        .collect(),
+                })
+                .collect(),
+        }
+    }
+}

@@ -339,6 +339,50 @@ pub fn parse_filter(q: &str) -> Result<Json> {
     text::parse(q).map(|f| filter_json(&f))
 }
 
+/// Options of [`check_upload`].
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+pub struct CheckUploadOptions {
+    /// The tenant's settings the check reads (`attachment_max_bytes`), as the organization record
+    /// holds them; the default limit when absent.
+    pub settings: Option<Json>,
+}
+
+/// Checks a file before its upload to a record of type `entity`, with the code the upload runs
+/// ([`crm_core::service::check_upload`]), writing nothing: `input` is the upload's input (`kind`,
+/// `file_name`, `signer_name`, and the claims `media_type`, `size`, `sha256`). Returns `{ok, sha256,
+/// size, media_type, limit, limit_exceeded, errors}`: the content's SHA-256, size and sniffed media
+/// type, the tenant's limit, and every field error the upload would report.
+pub fn check_upload(
+    entity_name: &str,
+    input: &Json,
+    content: &[u8],
+    opts: CheckUploadOptions,
+    clock: &dyn Clock,
+) -> Result<Json> {
+    let def = entity(entity_name)?;
+    let input: crm_core::service::AttachInput =
+        serde_json::from_value(input.clone()).map_err(|e| Error::field("input", codes::INVALID_TYPE, e.to_string()))?;
+    let now = clock.now();
+    let mut org = Record::empty(&entity::ORGANIZATION, Id::nil(), Id::nil(), now);
+    if let Some(settings) = &opts.settings {
+        let settings = object("settings", settings)?;
+        validate::apply_input(
+            &mut org,
+            &settings,
+            &CustomSpecs::default(),
+            &tenant::validation_ctx(now, None),
+            Mode::Update,
+        )
+        .map_err(|e| Error::Validation(e.into_iter().map(|f| nested("settings", f)).collect()))?;
+    }
+    let limit = crm_core::service::max_bytes(Some(&org));
+    let checked = crm_core::service::check_upload(def, &input, content, limit, now)?;
+    let mut out = json!(checked);
+    out["ok"] = json!(checked.ok());
+    Ok(out)
+}
+
 /// Options of [`membership_status`].
 #[derive(Debug, Default, Deserialize)]
 #[serde(default, rename_all = "camelCase", deny_unknown_fields)]
@@ -643,6 +687,15 @@ impl LocalDb {
                 .attach(&actor, entity, id("id", rec_id)?, &input, &mut &content[..]),
         )?;
         Ok(r.to_json())
+    }
+
+    /// Upserts JSON rows from an external system (`request`: `{system, mode?, all_or_nothing?,
+    /// dry_run?, rows}`, the body of `POST /api/v1/{table}/upsert`); the core's per-row report.
+    pub fn upsert(&self, actor: &Json, entity: &str, request: &Json) -> Result<Json> {
+        let actor = self.actor(actor)?;
+        let req: crm_core::service::UpsertRequest =
+            serde_json::from_value(request.clone()).map_err(|e| bad_input("request", e))?;
+        Ok(json!(block(self.svc.upsert(&actor, entity, req))?))
     }
 
     /// A record's attachments, oldest first.

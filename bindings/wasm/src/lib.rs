@@ -83,6 +83,16 @@ export interface StageSummary { key: string; label: string; kind: "open" | "won"
 export interface CrmEvent { seq: number; tenant: string; id: string; at: string; kind: string; entity: string; entity_id: string | null; payload: Record<string, unknown> }
 export interface IntegrityReport { checked: [string, number][]; issues: { entity: string; id: string; path: string; code: string; message: string }[]; issue_count: number; audit_entries: number; audit_broken_at: number | null }
 export interface ListResult { items: CrmRecord[]; nextCursor: string | null }
+/** An attachment's input: its kind (`document` when absent), file name, signer (signatures only), and the client's claims about the content. */
+export interface AttachInput { kind: "photo" | "document" | "signature"; file_name: string; signer_name?: string | null; media_type?: string | null; size?: number | null; sha256?: string | null }
+export interface CheckUploadOptions { settings?: { attachment_max_bytes?: number } }
+/** What an upload of the bytes would give (crm-core's check, nothing written): the content's facts, the tenant's limit, every field error. */
+export interface UploadCheck { ok: boolean; sha256: string; size: number; media_type: string; limit: number; limit_exceeded: boolean; errors: FieldError[] }
+export type UpsertMode = "create_only" | "update_only" | "upsert";
+/** An upsert from an external system: rows with the entity's external key (`external_id`). */
+export interface UpsertRequest { system: string; mode?: UpsertMode; all_or_nothing?: boolean; dry_run?: boolean; rows: RecordInput[] }
+export interface UpsertRow { row: number; external_id?: string; outcome: "created" | "updated" | "unchanged" | "rejected"; id?: string; errors?: FieldError[] }
+export interface UpsertReport { system: string; mode: UpsertMode; dry_run: boolean; all_or_nothing: boolean; rows: number; created: number; updated: number; unchanged: number; rejected: number; applied: boolean; results: UpsertRow[]; results_omitted: number }
 
 /** What every crm-core error carries: a JS `Error` named `CrmError` with a stable `code`. */
 export interface CrmErrorBase extends Error { name: "CrmError" }
@@ -286,6 +296,26 @@ pub fn membership_status(
     out(api::membership_status(&input, opts, &JsClock))
 }
 
+/// Checks a file in the browser before it is uploaded to a record of type `entity`, with the code
+/// the upload runs, writing nothing: `input` is `{kind, file_name, signer_name?, media_type?,
+/// size?, sha256?}` (what the upload will send), `bytes` the file's content; options `{settings?:
+/// {attachment_max_bytes}}` (the tenant's limit; 10 MB when absent). Returns `{ok, sha256, size,
+/// media_type, limit, limit_exceeded, errors}`: the SHA-256 to declare with the upload, the size,
+/// the media type sniffed from the content, and every field error the upload would give (a photo
+/// that is no image, a claimed type or hash the content contradicts, a bad file name, a missing
+/// signer). Throws only for unusable arguments (an entity type that takes no attachments).
+#[wasm_bindgen(js_name = checkUpload, unchecked_return_type = "UploadCheck")]
+pub fn check_upload(
+    entity: &str,
+    #[wasm_bindgen(unchecked_param_type = "AttachInput")] input: JsValue,
+    bytes: &[u8],
+    #[wasm_bindgen(unchecked_optional_param_type = "CheckUploadOptions")] options: Option<JsValue>,
+) -> JsResult<JsValue> {
+    let input = from_js(input, "input")?;
+    let opts = from_js_as(options.unwrap_or(JsValue::UNDEFINED), "options")?;
+    out(api::check_upload(entity, &input, bytes, opts, &JsClock))
+}
+
 /// A CRM running in this tab or process: crm-core's service over its in-memory store. Actors are
 /// `{tenant, user?}` (the tenant's system actor when `user` is absent).
 #[wasm_bindgen]
@@ -437,6 +467,22 @@ impl LocalDb {
     ) -> JsResult<JsValue> {
         let (actor, input) = (from_js(actor, "actor")?, from_js(input, "input")?);
         out(self.0.attach(&actor, entity, id, &input, content))
+    }
+
+    /// Upserts rows from an external system into `entity`: `request` is `{system, mode?:
+    /// "create_only" | "update_only" | "upsert", all_or_nothing?, dry_run?, rows}`, each row with
+    /// its `external_id` in that system. The core's upsert, as the HTTP API runs it: a row equal to
+    /// what its binding last applied is `unchanged` and writes nothing; the report counts every row
+    /// and lists the created, updated and refused ones with their field errors.
+    #[wasm_bindgen(unchecked_return_type = "UpsertReport")]
+    pub fn upsert(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ActorRef")] actor: JsValue,
+        entity: &str,
+        #[wasm_bindgen(unchecked_param_type = "UpsertRequest")] request: JsValue,
+    ) -> JsResult<JsValue> {
+        let (actor, request) = (from_js(actor, "actor")?, from_js(request, "request")?);
+        out(self.0.upsert(&actor, entity, &request))
     }
 
     /// A record's attachments (records of metadata), oldest first.

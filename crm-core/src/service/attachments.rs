@@ -63,9 +63,7 @@ pub struct Upload {
     /// The input, when it came with the start.
     checked: Option<Checked>,
     limit: u64,
-    hasher: Sha256,
-    size: u64,
-    head: Vec<u8>,
+    content: ContentCheck,
     writer: Box<dyn BlobWriter>,
 }
 
@@ -81,7 +79,7 @@ impl std::fmt::Debug for Upload {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Upload")
             .field("owner", &(self.owner_def.name, self.owner_id))
-            .field("size", &self.size)
+            .field("size", &self.content.size)
             .field("limit", &self.limit)
             .finish_non_exhaustive()
     }
@@ -91,31 +89,15 @@ impl Upload {
     /// Appends a chunk. Refused (nothing more is stored, and the upload is over) when the bytes so
     /// far exceed the tenant's limit (`limit_exceeded`) or the declared size (`size` mismatch).
     pub fn write(&mut self, chunk: &[u8]) -> Result<()> {
-        let size = self.size + chunk.len() as u64;
-        if size > self.limit {
-            return Err(Error::LimitExceeded {
-                what: "attachment bytes".into(),
-                limit: self.limit,
-            });
-        }
-        if let Some(declared) = self.checked.as_ref().and_then(|c| c.declared_size)
-            && size > declared
-        {
-            return Err(size_mismatch(declared, size, "at least "));
-        }
-        if self.head.len() < SNIFF_LEN {
-            let take = (SNIFF_LEN - self.head.len()).min(chunk.len());
-            self.head.extend_from_slice(&chunk[..take]);
-        }
-        self.hasher.update(chunk);
-        self.writer.write(chunk)?;
-        self.size = size;
-        Ok(())
+        let declared = self.checked.as_ref().and_then(|c| c.declared_size);
+        self.content.admit(chunk.len() as u64, self.limit, declared)?;
+        self.content.update(chunk);
+        self.writer.write(chunk)
     }
 
     /// Bytes written so far.
     pub fn written(&self) -> u64 {
-        self.size
+        self.content.size
     }
 
     /// The most bytes this upload takes (the tenant's limit).
@@ -134,6 +116,234 @@ fn size_mismatch(declared: u64, actual: u64, qualifier: &str) -> Error {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The running checks over an attachment's content as it arrives: its size, its SHA-256 and its
+/// head (for sniffing the media type). An upload ([`Upload`]) and a check before one
+/// ([`check_upload`]) run the same code, so a face that checks a file first sees exactly what the
+/// upload will say.
+#[derive(Clone, Debug, Default)]
+pub struct ContentCheck {
+    hasher: Sha256,
+    size: u64,
+    head: Vec<u8>,
+}
+
+/// What the core computes from an attachment's content.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ContentFacts {
+    /// Lower-case hex SHA-256.
+    pub sha256: String,
+    pub size: u64,
+    /// Sniffed from the content ([`attachment::sniff`]).
+    pub media_type: &'static str,
+}
+
+impl ContentCheck {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// May `len` more bytes come? `limit_exceeded` past the tenant's `limit`, a `size` mismatch
+    /// past the declared size. Asked before a chunk is read further or stored.
+    pub fn admit(&self, len: u64, limit: u64, declared_size: Option<u64>) -> Result<()> {
+        let size = self.size.saturating_add(len);
+        if size > limit {
+            return Err(Error::LimitExceeded {
+                what: "attachment bytes".into(),
+                limit,
+            });
+        }
+        if let Some(declared) = declared_size
+            && size > declared
+        {
+            return Err(size_mismatch(declared, size, "at least "));
+        }
+        Ok(())
+    }
+
+    /// Counts, hashes and keeps the head of the next chunk.
+    pub fn update(&mut self, chunk: &[u8]) {
+        if self.head.len() < SNIFF_LEN {
+            let take = (SNIFF_LEN - self.head.len()).min(chunk.len());
+            self.head.extend_from_slice(&chunk[..take]);
+        }
+        self.hasher.update(chunk);
+        self.size += chunk.len() as u64;
+    }
+
+    /// Bytes counted so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The content's facts, and every error the client's claims (declared size, SHA-256 and media
+    /// type) and the attachment's `kind` give against it (a photo or signature must be an image).
+    pub fn finish(
+        self,
+        kind: &str,
+        declared_type: Option<&str>,
+        declared_size: Option<u64>,
+        declared_sha: Option<&str>,
+    ) -> (ContentFacts, Vec<FieldError>) {
+        let mut errs = Vec::new();
+        if let Some(d) = declared_size
+            && d != self.size
+        {
+            errs.extend(size_mismatch(d, self.size, "").field_errors().iter().cloned());
+        }
+        let sha = hex(&self.hasher.finalize());
+        if let Some(d) = declared_sha
+            && d != sha
+        {
+            errs.push(FieldError::new(
+                af::SHA256,
+                codes::MISMATCH,
+                format!("declared {d}, the content's is {sha}"),
+            ));
+        }
+        let sniffed = attachment::sniff(&self.head);
+        if let Err(e) = attachment::check_media_type(kind, sniffed, declared_type) {
+            errs.push(e);
+        }
+        let facts = ContentFacts {
+            sha256: sha,
+            size: self.size,
+            media_type: sniffed,
+        };
+        (facts, errs)
+    }
+}
+
+/// What an upload of some content would give, found without storing anything ([`check_upload`]).
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct UploadCheck {
+    /// The content's SHA-256, size and sniffed media type (of all of it, even over the limit).
+    #[serde(flatten)]
+    pub facts: ContentFacts,
+    /// The tenant's limit the check used.
+    pub limit: u64,
+    /// Whether the content is over `limit` (the upload would stop with `limit_exceeded`).
+    pub limit_exceeded: bool,
+    /// Every field error the upload would report: the input's (file name, kind, signer), the
+    /// claims' (size, SHA-256, media type) and the kind's against the content, sorted by path.
+    pub errors: Vec<FieldError>,
+}
+
+impl UploadCheck {
+    /// Would the upload pass these checks (the owner and the actor's rights are checked at upload)?
+    pub fn ok(&self) -> bool {
+        !self.limit_exceeded && self.errors.is_empty()
+    }
+
+    /// The error the upload would fail with: `limit_exceeded` first (the upload stops reading),
+    /// else `validation` with every field error; `None` when it would pass these checks.
+    pub fn error(&self) -> Option<Error> {
+        if self.limit_exceeded {
+            return Some(Error::LimitExceeded {
+                what: "attachment bytes".into(),
+                limit: self.limit,
+            });
+        }
+        (!self.errors.is_empty()).then(|| Error::Validation(self.errors.clone()))
+    }
+}
+
+/// Checks an attachment before its upload, by the code the upload runs, writing nothing: the
+/// input as it would be validated on a record of type `owner` (which must take attachments, else
+/// `NotFound`), and `content` as [`ContentCheck`] would take it under the tenant's `limit` (the
+/// organization's `attachment_max_bytes`, [`attachment::DEFAULT_MAX_BYTES`] unless set). What it
+/// cannot know (whether the owner record exists, whether the actor may update it) the upload
+/// checks.
+pub fn check_upload(
+    owner: &EntityDef,
+    input: &AttachInput,
+    content: &[u8],
+    limit: u64,
+    now: Timestamp,
+) -> Result<UploadCheck> {
+    if owner.attachments.is_none() {
+        return Err(Error::not_found("entity type with attachments", owner.name));
+    }
+    let vctx = crate::tenant::validation_ctx(now, None);
+    let mut record = Record::empty(&ATTACHMENT, Id::nil(), Id::nil(), now);
+    record.set(af::OWNER_ENTITY, owner.name);
+    record.set(af::OWNER_ID, Id::nil().to_string());
+    let (mut errors, declared_sha) = input_errors(&mut record, input, &vctx);
+    let mut check = ContentCheck::new();
+    let limit_exceeded = matches!(
+        check.admit(content.len() as u64, limit, None),
+        Err(Error::LimitExceeded { .. })
+    ) || input.size.is_some_and(|s| s > limit);
+    check.update(content);
+    let kind = record.str(af::KIND).unwrap_or_default().to_owned();
+    let (facts, more) = check.finish(&kind, input.media_type.as_deref(), input.size, declared_sha.as_deref());
+    errors.extend(more);
+    errors.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(UploadCheck {
+        facts,
+        limit,
+        limit_exceeded,
+        errors,
+    })
+}
+
+/// The tenant's most bytes per attachment (its organization's setting, else the default).
+pub fn max_bytes(org: Option<&Record>) -> u64 {
+    org.and_then(|o| o.get(attachment::MAX_BYTES_SETTING))
+        .and_then(Value::as_i64)
+        .unwrap_or(attachment::DEFAULT_MAX_BYTES)
+        .max(0) as u64
+}
+
+/// Applies an attachment input to `record` (whose owner fields are set) and returns every error
+/// the input gives (field rules, the cross-field check, the claims' formats), and the declared
+/// SHA-256 in lower case.
+fn input_errors(
+    record: &mut Record,
+    input: &AttachInput,
+    vctx: &crate::validate::Ctx,
+) -> (Vec<FieldError>, Option<String>) {
+    let mut fields = Map::new();
+    // No kind given: the declaration's default (`document`).
+    if !input.kind.is_empty() {
+        fields.insert(af::KIND.into(), Json::String(input.kind.clone()));
+    }
+    fields.insert(af::FILE_NAME.into(), Json::String(input.file_name.clone()));
+    if let Some(s) = &input.signer_name {
+        fields.insert(af::SIGNER_NAME.into(), Json::String(s.clone()));
+    }
+    let mut errs = match crate::validate::apply_input(record, &fields, &CustomSpecs::new(), vctx, Mode::Create) {
+        Ok(_) => Vec::new(),
+        Err(mut e) => {
+            // The cross-field rules too, on what did read (every failing field at once).
+            let mut more = Vec::new();
+            if let Some(check) = ATTACHMENT.check {
+                check(record, &mut more);
+            }
+            more.retain(|m| !e.iter().any(|x| x.path == m.path));
+            e.extend(more);
+            e
+        }
+    };
+    let declared_sha = match &input.sha256 {
+        Some(h) if is_sha256(&h.to_ascii_lowercase()) => Some(h.to_ascii_lowercase()),
+        Some(_) => {
+            errs.push(FieldError::new(
+                af::SHA256,
+                codes::INVALID_FORMAT,
+                "a SHA-256 is 64 hexadecimal digits",
+            ));
+            None
+        }
+        None => None,
+    };
+    if let Some(t) = &input.media_type
+        && (t.len() > 100 || t.chars().any(char::is_control))
+    {
+        errs.push(FieldError::new(af::MEDIA_TYPE, codes::INVALID_FORMAT, "a media type"));
+    }
+    (errs, declared_sha)
 }
 
 impl<S: Store> Service<S> {
@@ -206,11 +416,7 @@ impl<S: Store> Service<S> {
         let def = self.owner_type(entity)?;
         self.writable_owner(actor, def, id).await?;
         let org = self.org(actor.tenant).await?;
-        let limit = org
-            .get(attachment::MAX_BYTES_SETTING)
-            .and_then(Value::as_i64)
-            .unwrap_or(attachment::DEFAULT_MAX_BYTES)
-            .max(0) as u64;
+        let limit = max_bytes(Some(&org));
         let checked = match input {
             Some(i) => Some(self.checked_input(actor, def, id, i, &org, limit)?),
             None => None,
@@ -221,9 +427,7 @@ impl<S: Store> Service<S> {
             owner_id: id,
             checked,
             limit,
-            hasher: Sha256::new(),
-            size: 0,
-            head: Vec::new(),
+            content: ContentCheck::new(),
             writer,
         })
     }
@@ -243,48 +447,9 @@ impl<S: Store> Service<S> {
         let now = self.clock.now();
         let vctx = crate::tenant::validation_ctx(now, Some(org));
         let mut record = Record::empty(&ATTACHMENT, actor.tenant, self.ids.new_id(now), now);
-        let mut fields = Map::new();
-        // No kind given: the declaration's default (`document`).
-        if !input.kind.is_empty() {
-            fields.insert(af::KIND.into(), Json::String(input.kind.clone()));
-        }
-        fields.insert(af::FILE_NAME.into(), Json::String(input.file_name.clone()));
-        if let Some(s) = &input.signer_name {
-            fields.insert(af::SIGNER_NAME.into(), Json::String(s.clone()));
-        }
         record.set(af::OWNER_ENTITY, def.name);
         record.set(af::OWNER_ID, id.to_string());
-        let mut errs =
-            match crate::validate::apply_input(&mut record, &fields, &CustomSpecs::new(), &vctx, Mode::Create) {
-                Ok(_) => Vec::new(),
-                Err(mut e) => {
-                    // The cross-field rules too, on what did read (every failing field at once).
-                    let mut more = Vec::new();
-                    if let Some(check) = ATTACHMENT.check {
-                        check(&record, &mut more);
-                    }
-                    more.retain(|m| !e.iter().any(|x| x.path == m.path));
-                    e.extend(more);
-                    e
-                }
-            };
-        let declared_sha = match &input.sha256 {
-            Some(h) if is_sha256(&h.to_ascii_lowercase()) => Some(h.to_ascii_lowercase()),
-            Some(_) => {
-                errs.push(FieldError::new(
-                    af::SHA256,
-                    codes::INVALID_FORMAT,
-                    "a SHA-256 is 64 hexadecimal digits",
-                ));
-                None
-            }
-            None => None,
-        };
-        if let Some(t) = &input.media_type
-            && (t.len() > 100 || t.chars().any(char::is_control))
-        {
-            errs.push(FieldError::new(af::MEDIA_TYPE, codes::INVALID_FORMAT, "a media type"));
-        }
+        let (mut errs, declared_sha) = input_errors(&mut record, input, &vctx);
         if !errs.is_empty() {
             errs.sort_by(|a, b| a.path.cmp(&b.path));
             return Err(Error::Validation(errs));
@@ -321,9 +486,7 @@ impl<S: Store> Service<S> {
             owner_id,
             checked,
             limit,
-            hasher,
-            size,
-            head,
+            content,
             writer,
         } = upload;
         let checked = match (input, checked) {
@@ -342,35 +505,16 @@ impl<S: Store> Service<S> {
             declared_size,
             declared_sha,
         } = checked;
-        let mut errs = Vec::new();
-        if let Some(d) = declared_size
-            && d != size
-        {
-            errs.extend(size_mismatch(d, size, "").field_errors().iter().cloned());
-        }
-        let sha = hex(&hasher.finalize());
-        if let Some(d) = &declared_sha
-            && *d != sha
-        {
-            errs.push(FieldError::new(
-                af::SHA256,
-                codes::MISMATCH,
-                format!("declared {d}, the content's is {sha}"),
-            ));
-        }
-        let sniffed = attachment::sniff(&head);
         let kind = record.str(af::KIND).unwrap_or_default().to_owned();
-        if let Err(e) = attachment::check_media_type(&kind, sniffed, declared_type.as_deref()) {
-            errs.push(e);
-        }
+        let (facts, errs) = content.finish(&kind, declared_type.as_deref(), declared_size, declared_sha.as_deref());
         if !errs.is_empty() {
             return Err(Error::Validation(errs));
         }
         let now = self.clock.now();
-        writer.finish(&sha, now)?;
-        record.set(af::MEDIA_TYPE, sniffed);
-        record.set(af::SIZE, size as i64);
-        record.set(af::SHA256, sha);
+        writer.finish(&facts.sha256, now)?;
+        record.set(af::MEDIA_TYPE, facts.media_type);
+        record.set(af::SIZE, facts.size as i64);
+        record.set(af::SHA256, facts.sha256);
         // A concurrent write of the owner (another photo) moved its version: read it and try again.
         let mut tries = 0;
         loop {
@@ -551,6 +695,44 @@ impl<S: Store> Service<S> {
         Ok(())
     }
 
+    /// The attachments still waiting in this device's unsynced change-set log ([`crate::sync`]):
+    /// inserted by a logged change set and not deleted by a later one, oldest first, each with the
+    /// `seq` of the entry that holds its record. Their bytes wait in the blob store under their
+    /// `sha256` (read them with [`Service::attachment_content`]) until the entry is uploaded and
+    /// marked synced. Like [`Service::pending_changes`], this is the device's outgoing queue: any
+    /// active user of the tenant may read it. Empty unless the store keeps a sync log.
+    pub async fn pending_uploads(&self, actor: &Actor) -> Result<Vec<(u64, Record)>> {
+        use crate::sync::SyncOp;
+        let mut pending: Vec<(u64, Id)> = Vec::new();
+        let mut after = 0;
+        loop {
+            let batch = self
+                .store
+                .pending_changes(actor.tenant, after, super::sync::MAX_SYNC_BATCH)
+                .await?;
+            for entry in &batch {
+                for w in entry.writes.iter().filter(|w| w.entity == ATTACHMENT.name) {
+                    match w.op {
+                        SyncOp::Insert => pending.push((entry.seq, w.id)),
+                        SyncOp::Delete => pending.retain(|(_, id)| *id != w.id),
+                        SyncOp::Update => {}
+                    }
+                }
+            }
+            match batch.last() {
+                Some(last) if batch.len() as u32 >= super::sync::MAX_SYNC_BATCH => after = last.seq,
+                _ => break,
+            }
+        }
+        let mut out = Vec::with_capacity(pending.len());
+        for (seq, id) in pending {
+            if let Some(r) = self.store.get(actor.tenant, &ATTACHMENT, id).await? {
+                out.push((seq, r));
+            }
+        }
+        Ok(out)
+    }
+
     /// Removes the tenant's blobs that no attachment names and that were stored before
     /// `now - grace_micros` (an upload finishing now has its record committed well within the
     /// grace). Returns how many were removed.
@@ -579,4 +761,165 @@ fn owner_filter(owner: &Record) -> Filter {
         Filter::eq(af::OWNER_ENTITY, owner.entity.name),
         Filter::eq(af::OWNER_ID, owner.id.to_string().as_str()),
     ])
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::blob::MemoryBlobStore;
+    use crate::clock::Clock;
+    use crate::conformance::{Fixture, block, obj};
+    use crate::entity::{JOB, LEAD};
+    use crate::memory::MemoryStore;
+    use serde_json::json;
+
+    fn png(n: u8) -> Vec<u8> {
+        let mut b = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
+        b.extend(std::iter::repeat_n(n, 100));
+        b
+    }
+
+    fn input(kind: &str, name: &str) -> AttachInput {
+        AttachInput {
+            kind: kind.into(),
+            file_name: name.into(),
+            signer_name: (kind == "signature").then(|| "Cleo Customer".to_owned()),
+            ..Default::default()
+        }
+    }
+
+    /// The check before an upload gives the facts the upload stamps on the record, and fails
+    /// where the upload fails, with the same error; it writes nothing.
+    #[test]
+    fn a_check_before_upload_agrees_with_the_upload() {
+        let f = Fixture::new(MemoryStore::new()).with_blobs(Arc::new(MemoryBlobStore::new()));
+        let lead = block(f.svc.create(&f.admin, "lead", &obj(json!({"first_name": "Ann"})))).unwrap();
+        let now = f.clock.now();
+        let limit = 1000;
+        let org = f.set_org(json!({"attachment_max_bytes": limit}));
+        assert_eq!(max_bytes(Some(&org)), limit);
+        assert_eq!(max_bytes(None), attachment::DEFAULT_MAX_BYTES as u64);
+
+        let bytes = png(7);
+        let checked = check_upload(&LEAD, &input("photo", "roof.png"), &bytes, limit, now).unwrap();
+        assert!(checked.ok(), "{checked:?}");
+        assert_eq!(checked.error().map(|e| e.code()), None);
+        let rec = block(
+            f.svc
+                .attach(&f.admin, "lead", lead.id, &input("photo", "roof.png"), &mut &bytes[..]),
+        )
+        .unwrap();
+        assert_eq!(rec.str(af::SHA256), Some(checked.facts.sha256.as_str()));
+        assert_eq!(
+            rec.get(af::SIZE).and_then(Value::as_i64),
+            Some(checked.facts.size as i64)
+        );
+        assert_eq!(rec.str(af::MEDIA_TYPE), Some(checked.facts.media_type));
+
+        // What the upload refuses, the check refuses with the same error.
+        let html = b"<!doctype html><script>alert(1)</script>".to_vec();
+        let cases: Vec<(AttachInput, Vec<u8>)> = vec![
+            (input("photo", "x.png"), html.clone()),
+            (
+                AttachInput {
+                    media_type: Some("image/jpeg".into()),
+                    ..input("document", "x.jpg")
+                },
+                bytes.clone(),
+            ),
+            (
+                AttachInput {
+                    sha256: Some("0".repeat(64)),
+                    ..input("document", "x.png")
+                },
+                bytes.clone(),
+            ),
+            (input("document", "big.bin"), vec![0u8; limit as usize + 1]),
+        ];
+        for (i, body) in cases {
+            let pre = check_upload(&LEAD, &i, &body, limit, now).unwrap();
+            assert!(!pre.ok());
+            let up = block(f.svc.attach(&f.admin, "lead", lead.id, &i, &mut &body[..])).unwrap_err();
+            assert_eq!(pre.error().unwrap().details(), up.details(), "{i:?}");
+        }
+        assert!(
+            check_upload(&LEAD, &input("document", "big.bin"), &[0; 1001], limit, now)
+                .unwrap()
+                .limit_exceeded
+        );
+        // The facts of all of the content, even over the limit.
+        let over = check_upload(&LEAD, &input("document", "a.txt"), b"hello", 3, now).unwrap();
+        assert_eq!(
+            (over.facts.size, over.facts.media_type, over.limit_exceeded),
+            (5, "text/plain", true)
+        );
+        assert_eq!(
+            over.facts.sha256,
+            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
+
+        // Input errors and content errors together, sorted by path.
+        let bad = AttachInput {
+            file_name: "../x.png".into(),
+            ..input("signature", "")
+        };
+        let pre = check_upload(&JOB, &bad, b"not an image", limit, now).unwrap();
+        let paths: Vec<_> = pre.errors.iter().map(|e| (e.path.as_str(), e.code.as_str())).collect();
+        assert_eq!(
+            paths,
+            [("file_name", "invalid_format"), ("media_type", "invalid_format")]
+        );
+        // Only a type that takes attachments.
+        let user = crate::entity::entity("user").unwrap();
+        assert_eq!(
+            check_upload(user, &input("photo", "a.png"), &bytes, limit, now)
+                .unwrap_err()
+                .code(),
+            "not_found"
+        );
+        assert_eq!(
+            f.svc.blob_store().unwrap().list(f.tenant).unwrap().len(),
+            1,
+            "checks store nothing"
+        );
+    }
+
+    /// Attachments made on a device wait in its log until it is marked synced; one deleted before
+    /// the upload no longer waits.
+    #[test]
+    fn pending_uploads_follow_the_sync_log() {
+        let f = Fixture::new(MemoryStore::new().with_sync_log(true)).with_blobs(Arc::new(MemoryBlobStore::new()));
+        let lead = block(f.svc.create(&f.admin, "lead", &obj(json!({"first_name": "Ann"})))).unwrap();
+        let none = block(f.svc.pending_uploads(&f.admin)).unwrap();
+        assert!(none.is_empty(), "a lead is no upload");
+        let photo = block(
+            f.svc
+                .attach(&f.admin, "lead", lead.id, &input("photo", "a.png"), &mut &png(1)[..]),
+        )
+        .unwrap();
+        let doc = block(
+            f.svc
+                .attach(&f.admin, "lead", lead.id, &input("document", "b.txt"), &mut &b"hi"[..]),
+        )
+        .unwrap();
+        let pending = block(f.svc.pending_uploads(&f.admin)).unwrap();
+        let ids: Vec<Id> = pending.iter().map(|(_, r)| r.id).collect();
+        assert_eq!(ids, [photo.id, doc.id]);
+        assert!(pending[0].0 < pending[1].0, "each with its entry's seq");
+        block(f.svc.delete_attachment(&f.admin, doc.id)).unwrap();
+        let ids: Vec<Id> = block(f.svc.pending_uploads(&f.admin))
+            .unwrap()
+            .into_iter()
+            .map(|(_, r)| r.id)
+            .collect();
+        assert_eq!(ids, [photo.id]);
+        let last = block(f.svc.pending_changes(&f.admin, 0, 1000))
+            .unwrap()
+            .last()
+            .unwrap()
+            .seq;
+        block(f.svc.mark_synced(&f.admin, last)).unwrap();
+        assert!(block(f.svc.pending_uploads(&f.admin)).unwrap().is_empty());
+    }
 }

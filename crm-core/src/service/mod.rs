@@ -33,7 +33,9 @@ mod workflow;
 
 pub use activities::{CheckIn, CheckedIn};
 pub use analytics::{Aggregate, AggregateRequest, MAX_GROUPS, parse_offset};
-pub use attachments::{AttachInput, CHUNK, MAX_ATTACHMENTS, Upload};
+pub use attachments::{
+    AttachInput, CHUNK, ContentCheck, ContentFacts, MAX_ATTACHMENTS, Upload, UploadCheck, check_upload, max_bytes,
+};
 pub use auth::{Delivery, PasswordHasher, StoredCredential, WebhookTarget};
 pub use backtest::{BacktestReport, TierStats};
 pub use calendar::{AppointmentItem, AppointmentPage, CalendarFeed, MAX_FEED_ITEMS, MAX_RANGE_DAYS};

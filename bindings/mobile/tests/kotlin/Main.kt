@@ -295,6 +295,90 @@ fun main(): Unit = runBlocking {
                 check(tech.pendingChanges(1000u).size == 4, "the start queued, the refusal not")
             }
         },
+        "a technician attaches a photo and a signature offline, and they wait for upload" to suspend {
+            val techId = Crm.open(path, email.getValue("field_tech")).use { it.userId() }
+            val (job, otherJob) = Crm.open(path, email.getValue("admin")).use { admin ->
+                val contact = admin.create("contact", """{"first_name": "Ida"}""")
+                val now = java.time.Instant.now().truncatedTo(java.time.temporal.ChronoUnit.SECONDS)
+                admin.create("job", """{"kind": "journey", "title": "Ida to Oak St", "contact_id": "${contact.id}",
+                    "signature_required": true, "job_steps": [{"name": "Photos"}],
+                    "crew_assignments": [{"user_id": "$techId", "role": "driver",
+                        "starts_at": "${now.plusSeconds(3 * 86400)}", "ends_at": "${now.plusSeconds(3 * 86400 + 3600)}"}]}""") to
+                    admin.create("job", """{"kind": "journey", "title": "Someone else's", "contact_id": "${contact.id}"}""")
+            }
+            Crm.open(path, email.getValue("field_tech")).use { tech ->
+                tech.pendingChanges(1000u).lastOrNull()?.let { tech.markSynced(it.seq) }
+                check(tech.pendingUploads().isEmpty(), "nothing waits yet")
+                val step = tech.children("job", job.id).first { it.table == "job_steps" }.items.single()
+                // The camera's photo and the signature pad's PNG, as files in the app's storage.
+                val dir = Files.createTempDirectory("crm-photos")
+                val png = byteArrayOf(0x89.toByte(), 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, 0x49, 0x48, 0x44, 0x52)
+                val photoFile = dir.resolve("IMG_0042.png").also { Files.write(it, png + ByteArray(200) { 1 }) }
+                val sigFile = dir.resolve("signature.png").also { Files.write(it, png + ByteArray(50) { 2 }) }
+                val photo = tech.attach("job_step", step.id, photoFile.toString(), AttachmentKind.PHOTO, null, null)
+                check(photo.fileName == "IMG_0042.png" && photo.mediaType == "image/png" && photo.size == 216uL, "photo $photo")
+                check(photo.uploadedBy == techId && photo.sha256.length == 64, "stamped by the core $photo")
+                check(!tech.get("job", job.id).json.contains("\"customer_signed\":true"), "not signed yet")
+                val sig = tech.attach("job", job.id, sigFile.toString(), AttachmentKind.SIGNATURE, "Ida Customer", null)
+                check(sig.kind == AttachmentKind.SIGNATURE && sig.signerName == "Ida Customer" && sig.signedAt != null, "signature $sig")
+                val signed = tech.get("job", job.id)
+                check(signed.json.contains("\"customer_signed\":true"), "the job is signed: ${signed.json}")
+                check(tech.attachmentContent(photo.id).contentEquals(Files.readAllBytes(photoFile)), "the bytes as stored")
+                check(tech.attachments("job_step", step.id).map { it.id } == listOf(photo.id), "the step's photo")
+                check(java.io.File(path.removeSuffix(".db") + ".blobs").isDirectory, "bytes beside the database")
+                // What an uploader sends: the records still in the log, with their size and hash.
+                val pending = tech.pendingUploads()
+                check(pending.map { it.attachment.id } == listOf(photo.id, sig.id), "pending $pending")
+                check(pending[1].attachment.size == 66uL && pending[1].attachment.sha256 == sig.sha256, "size and hash ${pending[1]}")
+                val log = tech.pendingChanges(1000u)
+                check(pending.all { p -> log.any { it.seq == p.seq && it.writes.any { w -> w.entity == "attachment" && w.id == p.attachment.id } } },
+                    "each with the change set that holds it")
+                // docs/mobile.md's uploadAttachments: each waiting file's bytes, as stored, with its record.
+                val sent = mutableListOf<Pair<String, ByteArray>>()
+                uploadAttachments(tech) { p, bytes -> sent.add(p.attachment.id to bytes) }
+                check(sent.map { it.first } == listOf(photo.id, sig.id), "sent $sent")
+                check(sent[1].second.contentEquals(Files.readAllBytes(sigFile)), "the signature's bytes")
+                tech.markSynced(log.last().seq)
+                check(tech.pendingUploads().isEmpty(), "uploaded: nothing waits")
+                // Refusals: typed, nothing written or queued.
+                val big = dir.resolve("video.bin").also { Files.write(it, ByteArray(10 * 1024 * 1024 + 1)) }
+                val tooBig = expect<CrmException.LimitExceeded> {
+                    tech.attach("job", job.id, big.toString(), AttachmentKind.DOCUMENT, null, null)
+                }
+                check(tooBig.code == "limit_exceeded" && tooBig.limit == 10uL * 1024uL * 1024uL, "limit $tooBig")
+                val notTheirs = expect<CrmException.NotFound> {
+                    tech.attach("job", otherJob.id, photoFile.toString(), AttachmentKind.PHOTO, null, null)
+                }
+                check(notTheirs.code == "not_found", "another crew's job is not found")
+                expect<CrmException.NotFound> { tech.attach("activity", job.id, photoFile.toString(), AttachmentKind.PHOTO, null, null) }
+                val noSigner = expect<CrmException.Validation> {
+                    tech.attach("job", job.id, sigFile.toString(), AttachmentKind.SIGNATURE, null, null)
+                }
+                check(noSigner.fields.map { it.path to it.code } == listOf("signer_name" to "required"), "signer ${noSigner.fields}")
+                check(tech.pendingChanges(1000u).isEmpty() && tech.pendingUploads().isEmpty(), "refusals queue nothing")
+            }
+        },
+        "an external scheduler's rows are upserted with a report per row" to suspend {
+            Crm.open(path, email.getValue("admin")).use { admin ->
+                val rows = """[{"external_id": "crew-7", "first_name": "Lee", "last_name": "Mover"},
+                    {"external_id": "crew-8", "first_name": "Kim", "email": "not an email"}]"""
+                val first = admin.upsert("contact", "scheduler", rows, UpsertMode.UPSERT, false, false)
+                check(first.created == 1uL && first.rejected == 1uL && first.applied, "valid rows only $first")
+                check(first.results[1].errors.map { it.path to it.code } == listOf("email" to "invalid_email"), "row 2 ${first.results[1]}")
+                val allOrNothing = admin.upsert("contact", "scheduler", rows, UpsertMode.UPSERT, true, false)
+                check(allOrNothing.unchanged == 1uL && allOrNothing.rejected == 1uL && !allOrNothing.applied, "nothing written $allOrNothing")
+                val createOnly = admin.upsert("contact", "scheduler", rows, UpsertMode.CREATE_ONLY, false, false)
+                check(createOnly.results[0].errors.single().code == "already_bound", "create-only ${createOnly.results}")
+                val updateOnly = admin.upsert("contact", "scheduler", """[{"external_id": "crew-9", "first_name": "New"}]""",
+                    UpsertMode.UPDATE_ONLY, false, false)
+                check(updateOnly.results.single().errors.single().code == "not_bound", "update-only ${updateOnly.results}")
+                val changed = admin.upsert("contact", "scheduler", """[{"external_id": "crew-7", "first_name": "Lee", "last_name": "Mover-Smith"}]""",
+                    UpsertMode.UPDATE_ONLY, false, false)
+                check(changed.updated == 1uL && changed.results.single().id == first.results[0].id, "updated ${changed.results}")
+                val bad = expect<CrmException.Validation> { admin.upsert("contact", "scheduler", "{}", UpsertMode.UPSERT, false, false) }
+                check(bad.fields.single().path == "rows_json", "rows ${bad.fields}")
+            }
+        },
         "a field manager reads the numbers of a day" to suspend {
             Crm.open(path, email.getValue("admin")).use { admin ->
                 val contact = admin.create("contact", """{"first_name": "Dora"}""")
