@@ -552,7 +552,7 @@ fn a_technician_attaches_a_photo_and_a_signature_offline() {
             .into_iter()
             .map(|p| p.attachment.id)
             .collect();
-        assert_eq!(left, [photo.id.clone()]);
+        assert_eq!(left, std::slice::from_ref(&photo.id));
         let unsigned = tech.get("job".into(), job.id.clone()).await.expect("job");
         assert!(
             unsigned.json.contains(r#""customer_signed":false"#),
