@@ -826,7 +826,7 @@ fn fixed_schemas(out: &mut Map<String, Json>) {
                     ),
                     (
                         "rows",
-                        json!({"type": "array", "items": {"type": "object", "description": "The fields to write and the row's id in the source system under the entity's external key (`external_id`)"}}),
+                        json!({"type": "array", "items": {"description": "An object: the fields to write and the row's id in the source system under the entity's external key (`external_id`). Any other value is refused in the report (code `invalid_type`), like any refused row, not the whole request"}}),
                     ),
                 ],
                 &["system", "rows"],
