@@ -15,7 +15,8 @@ pub fn png(n: u8) -> Vec<u8> {
     b
 }
 
-fn input(kind: &str, name: &str) -> AttachInput {
+/// An attachment input of `kind` named `name` (a signature names its signer).
+pub fn attach_input(kind: &str, name: &str) -> AttachInput {
     AttachInput {
         kind: kind.into(),
         file_name: name.into(),
@@ -79,8 +80,8 @@ pub fn attachments_are_stored_once_and_checked_against_their_content<S: Store>(s
 pub fn attachments_are_stored_once_and_checked_against_their_content_on<S: Store>(store: S, blobs: Arc<dyn BlobStore>) {
     let f = Fixture::new(store).with_blobs(blobs);
     let lead = f.lead(&f.sales_a, json!({"first_name": "Ann"}));
-    let a = attach(&f, &f.sales_a, &lead, &input("photo", "roof.png"), &png(1)).unwrap();
-    let b = attach(&f, &f.sales_a, &lead, &input("photo", "roof-again.png"), &png(1)).unwrap();
+    let a = attach(&f, &f.sales_a, &lead, &attach_input("photo", "roof.png"), &png(1)).unwrap();
+    let b = attach(&f, &f.sales_a, &lead, &attach_input("photo", "roof-again.png"), &png(1)).unwrap();
     assert_eq!(blobs_of(&f), 1, "identical content is stored once");
     assert_eq!(a.str("sha256"), b.str("sha256"));
     assert_eq!(a.str("media_type"), Some("image/png"));
@@ -101,28 +102,28 @@ pub fn attachments_are_stored_once_and_checked_against_their_content_on<S: Store
     let count = f.count("attachment");
     let wrong_size = AttachInput {
         size: Some(5),
-        ..input("photo", "x.png")
+        ..attach_input("photo", "x.png")
     };
     let err = attach(&f, &f.sales_a, &lead, &wrong_size, &png(2)).unwrap_err();
     assert_eq!(codes_of(&err), [("size".into(), "mismatch".into())]);
     let short = AttachInput {
         size: Some(10_000),
-        ..input("photo", "x.png")
+        ..attach_input("photo", "x.png")
     };
     let err = attach(&f, &f.sales_a, &lead, &short, &png(2)).unwrap_err();
     assert_eq!(codes_of(&err), [("size".into(), "mismatch".into())]);
     let wrong_hash = AttachInput {
         sha256: Some("ab".repeat(32)),
-        ..input("photo", "x.png")
+        ..attach_input("photo", "x.png")
     };
     let err = attach(&f, &f.sales_a, &lead, &wrong_hash, &png(2)).unwrap_err();
     assert_eq!(codes_of(&err), [("sha256".into(), "mismatch".into())]);
     let html = b"<!doctype html><script>alert(document.cookie)</script>";
-    let err = attach(&f, &f.sales_a, &lead, &input("photo", "x.png"), html).unwrap_err();
+    let err = attach(&f, &f.sales_a, &lead, &attach_input("photo", "x.png"), html).unwrap_err();
     assert_eq!(codes_of(&err), [("media_type".into(), "invalid_format".into())]);
     let claimed = AttachInput {
         media_type: Some("image/jpeg".into()),
-        ..input("document", "x.jpg")
+        ..attach_input("document", "x.jpg")
     };
     let err = attach(&f, &f.sales_a, &lead, &claimed, &png(2)).unwrap_err();
     assert_eq!(codes_of(&err), [("media_type".into(), "invalid_format".into())]);
@@ -141,7 +142,7 @@ pub fn attachments_are_stored_once_and_checked_against_their_content_on<S: Store
     assert_eq!(blobs_of(&f), 1, "nor bytes");
 
     // An HTML document is kept as what it is (and served as a download: `served_type`).
-    let page = attach(&f, &f.sales_a, &lead, &input("document", "page.html"), html).unwrap();
+    let page = attach(&f, &f.sales_a, &lead, &attach_input("document", "page.html"), html).unwrap();
     assert_eq!(page.str("media_type"), Some("text/html"));
     assert_eq!(
         crate::entity::attachment::served_type(page.str("media_type").unwrap()),
@@ -154,17 +155,20 @@ pub fn attachments_are_stored_once_and_checked_against_their_content_on<S: Store
         left: 2 << 30,
         read: read.clone(),
     };
-    let err = block(
-        f.svc
-            .attach(&f.sales_a, "lead", lead.id, &input("document", "huge.bin"), &mut huge),
-    )
+    let err = block(f.svc.attach(
+        &f.sales_a,
+        "lead",
+        lead.id,
+        &attach_input("document", "huge.bin"),
+        &mut huge,
+    ))
     .unwrap_err();
     assert_eq!(err.code(), "limit_exceeded");
     let n = read.load(std::sync::atomic::Ordering::Relaxed);
     assert!(n <= 1_048_576 + crate::service::CHUNK as u64, "read {n} bytes of 2 GB");
     let declared_huge = AttachInput {
         size: Some(2 << 30),
-        ..input("document", "huge.bin")
+        ..attach_input("document", "huge.bin")
     };
     let err = block(f.svc.begin_attach(&f.sales_a, "lead", lead.id, Some(&declared_huge))).unwrap_err();
     assert_eq!(err.code(), "limit_exceeded", "refused before a byte is read");
@@ -198,7 +202,7 @@ pub fn interrupted_uploads_leave_nothing_and_orphan_blobs_are_collected_from<S: 
     let lead = f.lead(&f.sales_a, json!({"first_name": "Ann"}));
     let mut up = block(
         f.svc
-            .begin_attach(&f.sales_a, "lead", lead.id, Some(&input("photo", "a.png"))),
+            .begin_attach(&f.sales_a, "lead", lead.id, Some(&attach_input("photo", "a.png"))),
     )
     .unwrap();
     up.write(&png(3)[..50]).unwrap();
@@ -216,17 +220,17 @@ pub fn interrupted_uploads_leave_nothing_and_orphan_blobs_are_collected_from<S: 
     assert_eq!(codes_of(&err), [("kind".into(), "required".into())]);
     let a = block(
         f.svc
-            .finish_attach(&f.sales_a, late(), Some(&input("photo", "late.png"))),
+            .finish_attach(&f.sales_a, late(), Some(&attach_input("photo", "late.png"))),
     )
     .unwrap();
     assert_eq!(a.str("media_type"), Some("image/png"));
     block(f.svc.delete_attachment(&f.sales_a, a.id)).unwrap();
 
-    let kept = attach(&f, &f.sales_a, &lead, &input("photo", "kept.png"), &png(4)).unwrap();
+    let kept = attach(&f, &f.sales_a, &lead, &attach_input("photo", "kept.png"), &png(4)).unwrap();
     let other = f.lead(&f.sales_a, json!({"first_name": "Bo"}));
     let mut up = block(
         f.svc
-            .begin_attach(&f.sales_a, "lead", other.id, Some(&input("photo", "b.png"))),
+            .begin_attach(&f.sales_a, "lead", other.id, Some(&attach_input("photo", "b.png"))),
     )
     .unwrap();
     up.write(&png(5)).unwrap();
@@ -269,14 +273,14 @@ pub fn attachments_take_their_owners_scope<S: Store>(store: S) {
 pub fn attachments_take_their_owners_scope_on<S: Store>(store: S, blobs: Arc<dyn BlobStore>) {
     let f = Fixture::new(store).with_blobs(blobs);
     let lead = f.lead(&f.sales_a, json!({"first_name": "Ann"}));
-    let a = attach(&f, &f.sales_a, &lead, &input("photo", "roof.png"), &png(1)).unwrap();
+    let a = attach(&f, &f.sales_a, &lead, &attach_input("photo", "roof.png"), &png(1)).unwrap();
     for actor in [&f.sales_b, &f.tech] {
         let nf = |r: crate::error::Result<()>| assert_eq!(r.unwrap_err().code(), "not_found");
         nf(block(f.svc.attachments(actor, "lead", lead.id)).map(|_| ()));
         nf(block(f.svc.attachment(actor, a.id)).map(|_| ()));
         nf(block(f.svc.attachment_content(actor, a.id)).map(|_| ()));
         nf(block(f.svc.delete_attachment(actor, a.id)));
-        nf(attach(&f, actor, &lead, &input("photo", "x.png"), &png(2)).map(|_| ()));
+        nf(attach(&f, actor, &lead, &attach_input("photo", "x.png"), &png(2)).map(|_| ()));
     }
     // Another tenant's attachment id is not found either.
     let other = Fixture::new(crate::memory::MemoryStore::new());
@@ -292,7 +296,7 @@ pub fn attachments_take_their_owners_scope_on<S: Store>(store: S, blobs: Arc<dyn
         .items[0]
         .clone();
     assert_eq!(
-        attach(&f, &f.admin, &team, &input("photo", "t.png"), &png(1))
+        attach(&f, &f.admin, &team, &attach_input("photo", "t.png"), &png(1))
             .unwrap_err()
             .code(),
         "not_found"
@@ -301,13 +305,13 @@ pub fn attachments_take_their_owners_scope_on<S: Store>(store: S, blobs: Arc<dyn
     // A crew member photographs their job and its steps; someone else's job stays unseen.
     let job = a_job(&f, json!({"job_steps": [{"name": "Load"}]}));
     let step = block(f.svc.children(&f.admin, "job", job.id)).unwrap()[0].1[0].clone();
-    let nf = attach(&f, &f.tech, &job, &input("photo", "truck.png"), &png(6)).unwrap_err();
+    let nf = attach(&f, &f.tech, &job, &attach_input("photo", "truck.png"), &png(6)).unwrap_err();
     assert_eq!(nf.code(), "not_found");
     let crew = json!({"job_id": job.id.to_string(), "user_id": f.tech.user_id.unwrap().to_string(),
         "role": "mover", "starts_at": "2025-06-02T08:00:00Z", "ends_at": "2025-06-02T12:00:00Z"});
     block(f.svc.create(&f.admin, "crew_assignment", &obj(crew))).unwrap();
-    attach(&f, &f.tech, &job, &input("photo", "truck.png"), &png(6)).unwrap();
-    let s = attach(&f, &f.tech, &step, &input("photo", "loaded.png"), &png(7)).unwrap();
+    attach(&f, &f.tech, &job, &attach_input("photo", "truck.png"), &png(6)).unwrap();
+    let s = attach(&f, &f.tech, &step, &attach_input("photo", "loaded.png"), &png(7)).unwrap();
     assert_eq!(
         block(f.svc.attachments(&f.tech, "job_step", step.id)).unwrap()[0].id,
         s.id
@@ -329,9 +333,9 @@ pub fn deleting_the_owner_deletes_its_attachments_on<S: Store>(store: S, blobs: 
     let f = Fixture::new(store).with_blobs(blobs);
     let lead = f.lead(&f.sales_a, json!({"first_name": "Ann"}));
     let keep = f.lead(&f.sales_a, json!({"first_name": "Bo"}));
-    attach(&f, &f.sales_a, &lead, &input("photo", "a.png"), &png(1)).unwrap();
-    attach(&f, &f.sales_a, &lead, &input("document", "b.txt"), b"notes").unwrap();
-    let kept = attach(&f, &f.sales_a, &keep, &input("photo", "c.png"), &png(1)).unwrap();
+    attach(&f, &f.sales_a, &lead, &attach_input("photo", "a.png"), &png(1)).unwrap();
+    attach(&f, &f.sales_a, &lead, &attach_input("document", "b.txt"), b"notes").unwrap();
+    let kept = attach(&f, &f.sales_a, &keep, &attach_input("photo", "c.png"), &png(1)).unwrap();
     let lead = block(f.svc.get(&f.admin, "lead", lead.id)).unwrap();
     block(f.svc.delete(&f.admin, "lead", lead.id, lead.version)).unwrap();
     let left: Vec<Id> = block(f.svc.attachments(&f.sales_a, "lead", keep.id))
@@ -344,9 +348,9 @@ pub fn deleting_the_owner_deletes_its_attachments_on<S: Store>(store: S, blobs: 
 
     let job = a_job(&f, json!({"job_steps": [{"name": "Load"}, {"name": "Unload"}]}));
     let steps = block(f.svc.children(&f.admin, "job", job.id)).unwrap()[0].1.clone();
-    attach(&f, &f.admin, &job, &input("photo", "j.png"), &png(2)).unwrap();
-    attach(&f, &f.admin, &steps[0], &input("photo", "s.png"), &png(3)).unwrap();
-    attach(&f, &f.admin, &steps[1], &input("photo", "t.png"), &png(4)).unwrap();
+    attach(&f, &f.admin, &job, &attach_input("photo", "j.png"), &png(2)).unwrap();
+    attach(&f, &f.admin, &steps[0], &attach_input("photo", "s.png"), &png(3)).unwrap();
+    attach(&f, &f.admin, &steps[1], &attach_input("photo", "t.png"), &png(4)).unwrap();
     assert_eq!(f.count("attachment"), 4);
     // A step deleted alone takes its own.
     let s1 = block(f.svc.get(&f.admin, "job_step", steps[1].id)).unwrap();
@@ -377,21 +381,21 @@ pub fn a_signature_attachment_signs_the_job<S: Store>(store: S) {
     ))
     .unwrap_err();
     assert_eq!(codes_of(&err), [("customer_signed".into(), "read_only".into())]);
-    attach(&f, &f.admin, &job, &input("photo", "p.png"), &png(1)).unwrap();
+    attach(&f, &f.admin, &job, &attach_input("photo", "p.png"), &png(1)).unwrap();
     assert!(!signed(&f), "a photo is no signature");
     let no_signer = AttachInput {
         signer_name: None,
-        ..input("signature", "sig.png")
+        ..attach_input("signature", "sig.png")
     };
     let err = attach(&f, &f.admin, &job, &no_signer, &png(2)).unwrap_err();
     assert_eq!(codes_of(&err), [("signer_name".into(), "required".into())]);
-    let sig = attach(&f, &f.admin, &job, &input("signature", "sig.png"), &png(2)).unwrap();
+    let sig = attach(&f, &f.admin, &job, &attach_input("signature", "sig.png"), &png(2)).unwrap();
     assert_eq!(sig.str("signer_name"), Some("Cleo Customer"));
     assert_eq!(sig.get("signed_at"), Some(&crate::value::Value::Timestamp(NOW)));
     assert!(signed(&f));
     block(f.svc.delete_attachment(&f.admin, sig.id)).unwrap();
     assert!(!signed(&f), "deleting the signature unsigns the job");
-    attach(&f, &f.admin, &job, &input("signature", "sig.png"), &png(2)).unwrap();
+    attach(&f, &f.admin, &job, &attach_input("signature", "sig.png"), &png(2)).unwrap();
     assert!(signed(&f));
     let crew = json!({"job_id": job.id.to_string(), "user_id": f.tech.user_id.unwrap().to_string(),
         "role": "mover", "starts_at": "2025-06-02T08:00:00Z", "ends_at": "2025-06-02T12:00:00Z"});
@@ -404,6 +408,6 @@ pub fn a_signature_attachment_signs_the_job<S: Store>(store: S) {
     )
     .unwrap();
     assert_eq!(j.str("status"), Some("completed"));
-    let err = attach(&f, &f.admin, &j, &input("photo", "late.png"), &png(3)).unwrap_err();
+    let err = attach(&f, &f.admin, &j, &attach_input("photo", "late.png"), &png(3)).unwrap_err();
     assert_eq!(codes_of(&err), [("status".into(), "locked".into())]);
 }

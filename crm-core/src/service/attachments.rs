@@ -769,25 +769,10 @@ mod tests {
     use super::*;
     use crate::blob::MemoryBlobStore;
     use crate::clock::Clock;
-    use crate::conformance::{Fixture, block, obj};
+    use crate::conformance::{Fixture, attach_input as input, block, obj, png};
     use crate::entity::{JOB, LEAD};
     use crate::memory::MemoryStore;
     use serde_json::json;
-
-    fn png(n: u8) -> Vec<u8> {
-        let mut b = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR".to_vec();
-        b.extend(std::iter::repeat_n(n, 100));
-        b
-    }
-
-    fn input(kind: &str, name: &str) -> AttachInput {
-        AttachInput {
-            kind: kind.into(),
-            file_name: name.into(),
-            signer_name: (kind == "signature").then(|| "Cleo Customer".to_owned()),
-            ..Default::default()
-        }
-    }
 
     /// The check before an upload gives the facts the upload stamps on the record, and fails
     /// where the upload fails, with the same error; it writes nothing.
