@@ -148,6 +148,9 @@ pub struct ChangeSet {
     /// The use case and input that built it, when a server can replay it
     /// ([`crate::sync::Intent`]; set by the replayable use cases, logged with the change set).
     pub intent: Option<crate::sync::Intent>,
+    /// An idempotency answer to store in the same transaction (a sync replay's: see
+    /// [`crate::idempotency::Settle`]). Never logged, never in a bulk session.
+    pub settle: Option<crate::idempotency::Settle>,
 }
 
 impl ChangeSet {
@@ -162,6 +165,7 @@ impl ChangeSet {
             audit: Vec::new(),
             events: Vec::new(),
             intent: None,
+            settle: None,
         }
     }
 

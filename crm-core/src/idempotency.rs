@@ -48,6 +48,38 @@ pub struct StoredKey {
     pub answer: Option<Answer>,
 }
 
+/// An answer stored by the same transaction as the writes it answers ([`ChangeSet::settle`]): the
+/// claimed key (still unanswered) gets `answer` and lives until `expires_at`. If the key is not
+/// there unanswered (its claim expired and another run took it, or it was answered meanwhile), the
+/// store refuses the whole change set with [`claim_lost`]: the writes and their answer land
+/// together or not at all, so a process dying between the two cannot leave either alone.
+///
+/// [`ChangeSet::settle`]: crate::change::ChangeSet::settle
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Settle {
+    pub caller: String,
+    pub key: String,
+    pub answer: Answer,
+    pub expires_at: Timestamp,
+}
+
+/// The error a store gives for a change set whose [`Settle`] found its key gone or answered.
+pub fn claim_lost(key: &str) -> Error {
+    Error::Conflict {
+        entity: CLAIM_ENTITY.into(),
+        id: key.to_owned(),
+        expected: 0,
+        actual: 0,
+    }
+}
+
+/// Whether `e` is [`claim_lost`] (not a record's conflict: retrying cannot help).
+pub fn is_claim_lost(e: &Error) -> bool {
+    matches!(e, Error::Conflict { entity, .. } if entity == CLAIM_ENTITY)
+}
+
+const CLAIM_ENTITY: &str = "idempotency_key";
+
 /// A key this caller now holds for its request: settle it with [`Service::idempotency_settle`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Claim {

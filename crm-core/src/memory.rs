@@ -287,7 +287,24 @@ impl Store for MemoryStore {
             .write()
             .map_err(|_| Error::internal("store lock poisoned"))?;
         let tenant = changes.tenant;
-        apply_to(g.entry(tenant).or_default(), tenant, changes, self.sync_log)
+        let Some(settle) = changes.settle.clone() else {
+            return apply_to(g.entry(tenant).or_default(), tenant, changes, self.sync_log);
+        };
+        // The answer lands with the writes: both under the locks, the key checked first.
+        let mut keys = self
+            .idempotency
+            .lock()
+            .map_err(|_| Error::internal("store lock poisoned"))?;
+        let id = (tenant, settle.caller, settle.key);
+        match keys.get_mut(&id) {
+            Some(k) if k.answer.is_none() => {
+                let applied = apply_to(g.entry(tenant).or_default(), tenant, changes, self.sync_log)?;
+                k.answer = Some(settle.answer);
+                k.expires_at = settle.expires_at;
+                Ok(applied)
+            }
+            _ => Err(crate::idempotency::claim_lost(&id.2)),
+        }
     }
 
     async fn bulk(&self, tenant: Id) -> Result<MemoryBulk<'_>> {
@@ -462,6 +479,9 @@ impl BulkWrite for MemoryBulk<'_> {
     }
 
     async fn apply(&mut self, changes: ChangeSet) -> Result<Applied> {
+        if changes.settle.is_some() {
+            return Err(Error::internal("a bulk session stores no idempotency answer"));
+        }
         // apply_to checks everything before it changes anything, so a failed set leaves `work` as it was.
         let a = apply_to(&mut self.work, self.tenant, changes, self.store.sync_log)?;
         self.applied.rows += a.rows;

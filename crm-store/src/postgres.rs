@@ -595,6 +595,9 @@ impl BulkWrite for PgBulk<'_> {
                 if changes.tenant != self.tenant {
                     return Err(Error::internal("a bulk session writes one tenant"));
                 }
+                if changes.settle.is_some() {
+                    return Err(Error::internal("a bulk session stores no idempotency answer"));
+                }
                 let audited = !changes.audit.is_empty() || !changes.events.is_empty();
                 let mut heads = self.heads.clone();
                 let tx = self.tx()?;

@@ -747,6 +747,9 @@ impl BulkWrite for SqliteBulk<'_> {
         if changes.tenant != self.tenant {
             return Err(Error::internal("a bulk session writes one tenant"));
         }
+        if changes.settle.is_some() {
+            return Err(Error::internal("a bulk session stores no idempotency answer"));
+        }
         let conn = self.live()?;
         conn.execute_batch("SAVEPOINT change_set").map_err(db)?;
         let out = apply_in(conn, changes, self.writer.store.sync_log)

@@ -183,6 +183,10 @@ macro_rules! conformance_tests {
         fn sync_push_replays_merges_and_converges() {
             $crate::conformance::sync_push_replays_merges_and_converges(($make)(), ($logged)());
         }
+        #[test]
+        fn replay_answers_land_with_their_writes() {
+            $crate::conformance::replay_answers_land_with_their_writes(($make)(), ($logged)());
+        }
         // declarations.rs: derived fields stay out of the log
         $crate::__conformance_cases!($logged; derived_fields_are_recomputed_and_not_synced);
     };

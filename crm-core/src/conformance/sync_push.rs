@@ -292,3 +292,90 @@ pub fn sync_push_replays_merges_and_converges<S: Store, D: Store>(server_store: 
     assert_eq!(block(dsvc.sync_rejections(me, 100)).unwrap().len(), 3);
     assert!(device.pending(0).is_empty());
 }
+
+/// A replay's answer is stored by the transaction of the writes it answers: a change set whose
+/// claim is gone or answered writes nothing; a replay that died before committing (its claim left
+/// without an answer) is answered pending until the claim's lease ends, then replayed once.
+pub fn replay_answers_land_with_their_writes<S: Store, D: Store>(server_store: S, device_store: D) {
+    use crate::idempotency::{Answer, Settle, claim_lost, fingerprint, is_claim_lost};
+    use crate::service::SYNC_CLAIM_LEASE_SECS;
+    let server = Fixture::new(server_store);
+    let store = server.svc.store();
+    let (t, now) = (server.tenant, crate::clock::Clock::now(&*server.clock));
+    let later = Timestamp(now.0 + 3_600_000_000);
+    let claim = |key: &str| block(store.idempotency_claim(t, "sync:test", key, "fp", now, later)).unwrap();
+    let settle = |key: &str, body: &str| Settle {
+        caller: "sync:test".into(),
+        key: key.into(),
+        answer: Answer {
+            status: 200,
+            headers: Vec::new(),
+            body: body.into(),
+        },
+        expires_at: later,
+    };
+    let insert = |first_name: &str, key: &str, body: &str| {
+        let def = server.svc.entity("lead").unwrap();
+        let (rec, mut cs) = block(server.svc.prepare_create(
+            &server.sales_a,
+            def,
+            &obj(json!({"first_name": first_name})),
+        ))
+        .unwrap();
+        cs.settle = Some(settle(key, body));
+        (rec.id, block(store.apply(cs)))
+    };
+    let exists = |id| {
+        block(store.get(t, server.svc.entity("lead").unwrap(), id))
+            .unwrap()
+            .is_some()
+    };
+
+    assert!(claim("k1").is_none(), "claimed");
+    let (id, done) = insert("Ann", "k1", "\"accepted\"");
+    done.unwrap();
+    assert!(exists(id));
+    let stored = claim("k1").expect("the key is kept");
+    assert_eq!(stored.answer.map(|a| a.body).as_deref(), Some("\"accepted\""));
+    assert_eq!(stored.expires_at, later, "the answer's lifetime, not the claim's");
+    // Answered already, or never claimed: the change set is refused whole.
+    for key in ["k1", "k2"] {
+        let (id, refused) = insert("Bob", key, "\"accepted\"");
+        let e = refused.unwrap_err();
+        assert!(is_claim_lost(&e), "{e:?}");
+        assert_eq!(e, claim_lost(key));
+        assert!(!exists(id), "nothing written without its answer");
+    }
+
+    // A device's create whose first replay died after claiming and before committing.
+    let ids = Arc::new(DeviceIds::default());
+    let device = Fixture::with_ids(device_store, ids.clone());
+    block(device.svc.mark_synced(&device.manager, u64::MAX)).unwrap();
+    ids.offline.store(true, Ordering::SeqCst);
+    let me = &device.manager;
+    let nina = block(device.svc.create(me, "lead", &obj(json!({"first_name": "Nina"})))).unwrap();
+    let req = block(device.svc.prepare_push(me, "phone-1", 100)).unwrap();
+    let entry = &req.entries[0];
+    let body = serde_json::to_value(entry).unwrap().to_string();
+    let caller = format!("sync:{}", me.user_id.unwrap());
+    let lease = Timestamp(now.0 + SYNC_CLAIM_LEASE_SECS * 1_000_000);
+    let died = block(store.idempotency_claim(
+        t,
+        &caller,
+        &entry.change_set.to_string(),
+        &fingerprint(&[body.as_bytes()]),
+        now,
+        lease,
+    ))
+    .unwrap();
+    assert!(died.is_none());
+    let push = || outcomes(&block(server.svc.replay_push(&server.manager, &req)).unwrap());
+    assert_eq!(push(), ["pending"], "the claim still runs, as far as anyone can tell");
+    assert!(!exists(nina.id));
+    server.clock.advance_micros(SYNC_CLAIM_LEASE_SECS * 1_000_000 + 1);
+    assert_eq!(push(), ["accepted"], "the lease ended: replayed");
+    assert!(exists(nina.id));
+    let seen = server.writes_seen();
+    assert_eq!(push(), ["accepted"], "answered from the stored answer");
+    assert_eq!(server.writes_seen(), seen, "and not replayed twice");
+}

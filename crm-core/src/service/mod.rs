@@ -26,6 +26,7 @@ mod records;
 mod reports;
 mod rollups;
 mod routing;
+mod settling;
 mod sync;
 mod transfer;
 mod upsert;
@@ -52,7 +53,9 @@ pub use memberships::{FREEZE_ACCEPTS, RENEW_ACCEPTS};
 pub use reports::{ReportAnswer, ReportEntity, ReportKind, ReportRequest};
 pub use rollups::{MAX_REFRESH, REFRESH_PAGE};
 pub use routing::{DryRunRow, MAX_BACKTEST_LEADS, MAX_DRY_RUN_ROWS, MAX_RULES, Routed, RoutingBacktestRow};
-pub use sync::{MAX_REJECTIONS, MAX_SYNC_BATCH, PushApplied, SYNC_ANSWER_TTL_SECS, SyncRejection};
+pub use sync::{
+    MAX_REJECTIONS, MAX_SYNC_BATCH, PushApplied, SYNC_ANSWER_TTL_SECS, SYNC_CLAIM_LEASE_SECS, SyncRejection,
+};
 pub use transfer::{
     ExportOptions, ImportMode, ImportOptions, ImportReport, RowError, check_import_disk, formula_like, formula_safe,
     import_disk_need,
@@ -84,7 +87,7 @@ pub struct Service<S> {
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGen>,
     /// Compiled scoring models by (tenant, model record id and version, custom specs fingerprint).
-    models: std::sync::Mutex<ModelCache>,
+    models: Arc<std::sync::Mutex<ModelCache>>,
     /// Which addresses webhooks may target.
     addresses: crate::address::AddressPolicy,
     /// Where attachment bytes go ([`Service::with_blob_store`]).
@@ -102,6 +105,19 @@ impl<S: Store> Service<S> {
             models: Default::default(),
             addresses: Default::default(),
             blobs: None,
+        }
+    }
+
+    /// This service over another store (a view of this one's, such as a sync replay's
+    /// [`settling::Settling`]), sharing its clock, ids, caches and settings.
+    pub(crate) fn over<T: Store>(&self, store: T) -> Service<T> {
+        Service {
+            store,
+            clock: self.clock.clone(),
+            ids: self.ids.clone(),
+            models: self.models.clone(),
+            addresses: self.addresses.clone(),
+            blobs: self.blobs.clone(),
         }
     }
 

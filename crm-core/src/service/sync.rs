@@ -3,12 +3,13 @@
 //! through the real use cases (see `docs/sync.md` and `docs/adr/0015-sync-replays-intents.md`).
 
 use super::Service;
+use super::settling::Settling;
 use crate::access::Actor;
 use crate::change::ChangeSet;
 use crate::entity::SYNC_REJECTION;
 use crate::entity::sync_rejection::fields as rej;
 use crate::error::{Error, Result};
-use crate::idempotency::{self, Answer};
+use crate::idempotency::{self, Answer, Settle};
 use crate::query::{Filter, StoreQuery};
 use crate::record::Record;
 use crate::store::Store;
@@ -26,6 +27,11 @@ pub const MAX_SYNC_BATCH: u32 = 1000;
 /// How long a server remembers its answer to a change set (and so answers a retried push
 /// without replaying it again): 30 days.
 pub const SYNC_ANSWER_TTL_SECS: i64 = 30 * 24 * 3600;
+
+/// How long a replay holds a change set's id before it has answered: a replay that died before
+/// committing leaves its claim, which expires after this and the change set is replayed again
+/// (ten minutes; one change set's replay takes milliseconds).
+pub const SYNC_CLAIM_LEASE_SECS: i64 = 600;
 
 /// Most rejections one [`Service::sync_rejections`] call returns.
 pub const MAX_REJECTIONS: u32 = 1000;
@@ -248,16 +254,19 @@ impl<S: Store> Service<S> {
         Ok(PushAnswer::Results { results })
     }
 
-    /// One entry, answered once: the remembered answer if there is one, else the replay's.
+    /// One entry, answered once: the remembered answer if there is one, else the replay's, stored
+    /// by the replay's own transaction (see [`Settling`]). The claim on the change set's id lasts
+    /// [`SYNC_CLAIM_LEASE_SECS`] until answered: a replay that died before committing leaves a claim
+    /// without an answer, which expires, and a later push replays the change set again.
     async fn replay_remembered(&self, actor: &Actor, caller: &str, entry: &SyncEntry) -> Result<Outcome> {
         let body = to_json(entry)?.to_string();
         let fingerprint = idempotency::fingerprint(&[body.as_bytes()]);
         let key = entry.change_set.to_string();
         let now = self.now();
-        let expires = Timestamp(now.0.saturating_add(SYNC_ANSWER_TTL_SECS * 1_000_000));
+        let lease = Timestamp(now.0.saturating_add(SYNC_CLAIM_LEASE_SECS * 1_000_000));
         let found = self
             .store
-            .idempotency_claim(actor.tenant, caller, &key, &fingerprint, now, expires)
+            .idempotency_claim(actor.tenant, caller, &key, &fingerprint, now, lease)
             .await?;
         if let Some(found) = found {
             if found.fingerprint != fingerprint {
@@ -267,14 +276,26 @@ impl<S: Store> Service<S> {
                     "this change set id was pushed before with other content",
                 )));
             }
-            return Ok(match found.answer {
-                Some(a) => serde_json::from_str(&a.body)
-                    .map_err(|_| Error::corrupt(format!("the stored answer of change set {key} does not decode")))?,
-                None => Outcome::Pending,
-            });
+            return match found.answer {
+                Some(a) => decode_answer(&a, &key),
+                None => Ok(Outcome::Pending),
+            };
         }
-        let outcome = match self.replay_entry(actor, entry).await {
+        let answering = Answering {
+            caller: caller.to_owned(),
+            key: key.clone(),
+            expires_at: Timestamp(now.0.saturating_add(SYNC_ANSWER_TTL_SECS * 1_000_000)),
+        };
+        let replayer = self.over(Settling::new(&self.store));
+        let result = replayer.replay_entry(actor, entry, &answering).await;
+        if let Some(stored) = replayer.store.settled()? {
+            // The writes committed with their answer: that answer is the outcome, whatever came after.
+            return decode_answer(&stored.answer, &key);
+        }
+        let outcome = match result {
             Ok(o) => o,
+            // Another run holds the claim now (this one outlived its lease): its answer counts.
+            Err(e) if idempotency::is_claim_lost(&e) => return Ok(Outcome::Pending),
             Err(e) if e.is_storage_failure() => {
                 // Nothing was written: release the id so a retry replays it.
                 self.store.idempotency_settle(actor.tenant, caller, &key, None).await?;
@@ -282,19 +303,51 @@ impl<S: Store> Service<S> {
             }
             Err(e) => rejected(&e),
         };
-        let answer = Answer {
-            status: 200,
-            headers: Vec::new(),
-            body: to_json(&outcome)?.to_string(),
-        };
-        self.store
-            .idempotency_settle(actor.tenant, caller, &key, Some(&answer))
-            .await?;
+        // Nothing written (a refusal, nothing left to change): the answer alone.
+        let mut cs = ChangeSet::new(actor.tenant);
+        cs.settle = Some(answering.settle(&outcome)?);
+        match self.store.apply(cs).await {
+            Err(e) if idempotency::is_claim_lost(&e) => return Ok(Outcome::Pending),
+            other => {
+                other?;
+            }
+        }
         Ok(outcome)
     }
+}
 
-    /// Replays one entry as its use case; an error is the entry's refusal.
-    async fn replay_entry(&self, actor: &Actor, entry: &SyncEntry) -> Result<Outcome> {
+/// Where a replay's answer goes: the claimed change-set id, and how long the answer is kept.
+struct Answering {
+    caller: String,
+    key: String,
+    expires_at: Timestamp,
+}
+
+impl Answering {
+    fn settle(&self, outcome: &Outcome) -> Result<Settle> {
+        Ok(Settle {
+            caller: self.caller.clone(),
+            key: self.key.clone(),
+            answer: Answer {
+                status: 200,
+                headers: Vec::new(),
+                body: to_json(outcome)?.to_string(),
+            },
+            expires_at: self.expires_at,
+        })
+    }
+}
+
+impl<S: Store> Service<Settling<'_, S>> {
+    /// The answer the use case's change set stores if it commits.
+    fn answer_with(&self, answering: &Answering, outcome: &Outcome) -> Result<()> {
+        self.store.expect(answering.settle(outcome)?)
+    }
+
+    /// Replays one entry as its use case; an error is the entry's refusal. Before running the use
+    /// case it names the answer its change set stores (the outcome is known once the server's row is
+    /// read).
+    async fn replay_entry(&self, actor: &Actor, entry: &SyncEntry, answering: &Answering) -> Result<Outcome> {
         if entry.tenant != actor.tenant || entry.actor != actor.user_id {
             // A device pushes its own user's change sets only.
             return Err(Error::forbidden("replay", "change_set", vec!["actor".into()]));
@@ -318,6 +371,7 @@ impl<S: Store> Service<S> {
                         actual: cur.version,
                     });
                 }
+                self.answer_with(answering, &Outcome::Accepted)?;
                 self.create_as(actor, def, Some(*id), input).await?;
                 Ok(Outcome::Accepted)
             }
@@ -340,6 +394,7 @@ impl<S: Store> Service<S> {
                     // Deleted on the server (or out of the user's sight): not found.
                     let cur = self.visible(actor, def, *id).await?;
                     let result = if cur.version == *expected_version {
+                        self.answer_with(answering, &Outcome::Accepted)?;
                         self.update(actor, entity, *id, *expected_version, patch)
                             .await
                             .map(|_| Outcome::Accepted)
@@ -357,6 +412,8 @@ impl<S: Store> Service<S> {
                         for k in &mut kept {
                             k.server = shown_value(&shown, &k.field);
                         }
+                        let outcome = Outcome::Merged { kept_server: kept };
+                        self.answer_with(answering, &outcome)?;
                         let done = match narrowed.is_empty() {
                             true => Ok(()),
                             false => self
@@ -364,10 +421,10 @@ impl<S: Store> Service<S> {
                                 .await
                                 .map(|_| ()),
                         };
-                        done.map(|()| Outcome::Merged { kept_server: kept })
+                        done.map(|()| outcome)
                     };
                     match result {
-                        Err(Error::Conflict { .. }) if attempt < REPLAY_ATTEMPTS => continue,
+                        Err(e) if retry(&e, attempt) => continue,
                         other => return other,
                     }
                 }
@@ -383,6 +440,7 @@ impl<S: Store> Service<S> {
                     return Ok(Outcome::Accepted);
                 }
                 // At another version: the server's edit wins and the deletion is refused.
+                self.answer_with(answering, &Outcome::Accepted)?;
                 self.delete(actor, entity, *id, *expected_version).await?;
                 Ok(Outcome::Accepted)
             }
@@ -398,22 +456,35 @@ impl<S: Store> Service<S> {
                 loop {
                     attempt += 1;
                     let cur = self.visible(actor, def, *id).await?;
+                    let outcome = match cur.version == *expected_version {
+                        true => Outcome::Accepted,
+                        false => Outcome::Merged {
+                            kept_server: Vec::new(),
+                        },
+                    };
+                    self.answer_with(answering, &outcome)?;
                     // The transition runs on the server's state: its `from` states and guard decide.
                     let result = self.transition(actor, entity, *id, cur.version, name, input).await;
                     match result {
-                        Err(Error::Conflict { .. }) if attempt < REPLAY_ATTEMPTS => continue,
+                        Err(e) if retry(&e, attempt) => continue,
                         Err(e) => return Err(e),
-                        Ok(_) if cur.version == *expected_version => return Ok(Outcome::Accepted),
-                        Ok(_) => {
-                            return Ok(Outcome::Merged {
-                                kept_server: Vec::new(),
-                            });
-                        }
+                        Ok(_) => return Ok(outcome),
                     }
                 }
             }
         }
     }
+}
+
+fn decode_answer(a: &Answer, key: &str) -> Result<Outcome> {
+    serde_json::from_str(&a.body)
+        .map_err(|_| Error::corrupt(format!("the stored answer of change set {key} does not decode")))
+}
+
+/// Whether a replay reads the row again after `e`: another write moved it on (not a lost claim,
+/// which no retry can win).
+fn retry(e: &Error, attempt: usize) -> bool {
+    matches!(e, Error::Conflict { .. }) && !idempotency::is_claim_lost(e) && attempt < REPLAY_ATTEMPTS
 }
 
 /// The outcome of a refused entry.

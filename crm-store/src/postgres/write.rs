@@ -174,6 +174,23 @@ pub(super) async fn apply_in(
 ) -> Result<Applied> {
     let tenant = cs.tenant;
     let entry = if sync_log { sync_entry(conn, &cs).await? } else { None };
+    if let Some(st) = &cs.settle {
+        // The answer first: a lost claim refuses the change set before anything is written.
+        let text = serde_json::to_string(&st.answer).map_err(|e| Error::internal(e.to_string()))?;
+        let n = sqlx::query(sql::idempotency_sql(B).settle.as_str())
+            .bind(text)
+            .bind(st.expires_at.0)
+            .bind(tenant)
+            .bind(st.caller.as_str())
+            .bind(st.key.as_str())
+            .execute(&mut *conn)
+            .await
+            .map_err(db)?
+            .rows_affected();
+        if n == 0 {
+            return Err(crm_core::idempotency::claim_lost(&st.key));
+        }
+    }
     let mut rows = 0u64;
     for w in &cs.writes {
         let def = w.entity();

@@ -190,6 +190,10 @@ pub struct IdempotencySql {
     /// `UPDATE idempotency_keys SET answer = ? WHERE org_id = ? AND caller = ? AND idem_key = ? AND
     /// answer IS NULL`.
     pub answer: String,
+    /// `UPDATE idempotency_keys SET answer = ?, expires_at = ? WHERE org_id = ? AND caller = ? AND
+    /// idem_key = ? AND answer IS NULL`: a change set's [`crm_core::idempotency::Settle`], in its
+    /// transaction (no row changed: the claim was lost, the change set is refused).
+    pub settle: String,
     /// `DELETE FROM idempotency_keys WHERE org_id = ? AND caller = ? AND idem_key = ? AND answer IS
     /// NULL`.
     pub release: String,
@@ -235,6 +239,12 @@ pub fn idempotency_sql(backend: Backend) -> &'static IdempotencySql {
             .value("answer", p())
             .cond_where(key().and(Expr::col("answer").is_null()))
             .to_owned();
+        let settle = Query::update()
+            .table(IDEMPOTENCY_KEYS)
+            .value("answer", p())
+            .value("expires_at", p())
+            .cond_where(key().and(Expr::col("answer").is_null()))
+            .to_owned();
         let release = Query::delete()
             .from_table(IDEMPOTENCY_KEYS)
             .cond_where(key().and(Expr::col("answer").is_null()))
@@ -244,6 +254,7 @@ pub fn idempotency_sql(backend: Backend) -> &'static IdempotencySql {
             claim: backend.build(&claim).0,
             find: backend.build(&find).0,
             answer: backend.build(&answer).0,
+            settle: backend.build(&settle).0,
             release: backend.build(&release).0,
         }
     })

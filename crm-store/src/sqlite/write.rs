@@ -88,6 +88,17 @@ pub(super) fn apply_in(conn: &Connection, cs: ChangeSet, log: bool) -> Result<Ap
     } else {
         None
     };
+    if let Some(st) = &cs.settle {
+        // The answer first: a lost claim refuses the change set before anything is written.
+        let text = serde_json::to_string(&st.answer).map_err(|e| Error::internal(e.to_string()))?;
+        let n = conn
+            .prepare_cached(&sql::idempotency_sql(B).settle)
+            .and_then(|mut s| s.execute((text, st.expires_at.0, tenant, &st.caller, &st.key)))
+            .map_err(db)?;
+        if n == 0 {
+            return Err(crm_core::idempotency::claim_lost(&st.key));
+        }
+    }
     let mut rows = 0u64;
     for w in &cs.writes {
         let def = w.entity();
