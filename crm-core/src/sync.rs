@@ -269,7 +269,7 @@ fn base_of(patch: &Map<String, Json>, old: Option<&Record>) -> Map<String, Json>
 
 /// What a logged change set replays as: the use case that built it and its input, as the caller
 /// gave it (a server validates it again). Serialised with a `use_case` tag (`create`, `update`,
-/// `delete`, `transition`). New use cases become replayable by adding a variant here and a branch
+/// `delete`, `transition`, `convert`). New use cases become replayable by adding a variant here and a branch
 /// in [`crate::service::Service::replay_push`]; a server that does not know a device's variant
 /// refuses the entry ([`NOT_REPLAYABLE`]) and goes on with the rest.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -303,16 +303,28 @@ pub enum Intent {
         name: String,
         input: Map<String, Json>,
     },
+    /// [`crate::service::Service::convert_lead`], with the ids the new contact (and company) got
+    /// (a server creates them under the same ids).
+    Convert {
+        lead: Id,
+        expected_version: u64,
+        #[serde(default)]
+        create_company: bool,
+        contact: Id,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        company: Option<Id>,
+    },
 }
 
 impl Intent {
-    /// The use case's name (`create`, `update`, `delete`, `transition`).
+    /// The use case's name (`create`, `update`, `delete`, `transition`, `convert`).
     pub fn use_case(&self) -> &'static str {
         match self {
             Intent::Create { .. } => "create",
             Intent::Update { .. } => "update",
             Intent::Delete { .. } => "delete",
             Intent::Transition { .. } => "transition",
+            Intent::Convert { .. } => "convert",
         }
     }
 }

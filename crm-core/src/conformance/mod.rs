@@ -184,6 +184,10 @@ macro_rules! conformance_tests {
             $crate::conformance::sync_push_replays_merges_and_converges(($make)(), ($logged)());
         }
         #[test]
+        fn sync_push_replays_conversions() {
+            $crate::conformance::sync_push_replays_conversions(($make)(), ($logged)());
+        }
+        #[test]
         fn replay_answers_land_with_their_writes() {
             $crate::conformance::replay_answers_land_with_their_writes(($make)(), ($logged)());
         }

@@ -379,3 +379,72 @@ pub fn replay_answers_land_with_their_writes<S: Store, D: Store>(server_store: S
     assert_eq!(push(), ["accepted"], "answered from the stored answer");
     assert_eq!(server.writes_seen(), seen, "and not replayed twice");
 }
+
+fn company_lead<T: Store>(f: &Fixture<T>, name: &str) -> Record {
+    f.lead(&f.sales_a, json!({"first_name": name, "company_name": "Acme Roofing"}))
+}
+
+/// A conversion made offline is replayed as the conversion: the contact (and company) get the
+/// device's ids, so the device's later edits of them find them; a lead edited on the server is
+/// converted from the server's state (merged); one converted on the server already is refused.
+pub fn sync_push_replays_conversions<S: Store, D: Store>(server_store: S, device_store: D) {
+    let ids = Arc::new(DeviceIds::default());
+    let server = Fixture::new(server_store);
+    let device = Fixture::with_ids(device_store, ids.clone());
+    let leads: Vec<_> = ["Ann", "Bob", "Cay"].iter().map(|n| company_lead(&server, n)).collect();
+    let dleads: Vec<_> = ["Ann", "Bob", "Cay"].iter().map(|n| company_lead(&device, n)).collect();
+    assert_eq!(leads[2].id, dleads[2].id);
+    let me = &device.manager;
+    block(device.svc.mark_synced(me, u64::MAX)).unwrap();
+    ids.offline.store(true, Ordering::SeqCst);
+    let dsvc = &device.svc;
+    let with_company = crate::service::ConvertOptions { create_company: true };
+    let plain = crate::service::ConvertOptions::default();
+    let ann = block(dsvc.convert_lead(me, leads[0].id, 1, &with_company)).unwrap();
+    block(dsvc.update(me, "contact", ann.contact.id, 1, &obj(json!({"notes": "met on site"})))).unwrap();
+    block(dsvc.convert_lead(me, leads[1].id, 1, &plain)).unwrap();
+    block(dsvc.convert_lead(me, leads[2].id, 1, &plain)).unwrap();
+    // Meanwhile on the server: Bob's lead edited, Cay's converted.
+    let ssvc = &server.svc;
+    block(ssvc.update(&server.sales_a, "lead", leads[1].id, 1, &obj(json!({"city": "Leeds"})))).unwrap();
+    block(ssvc.convert_lead(&server.sales_a, leads[2].id, 1, &plain)).unwrap();
+
+    let req = block(dsvc.prepare_push(me, "phone-1", 100)).unwrap();
+    let use_cases: Vec<_> = req
+        .entries
+        .iter()
+        .map(|e| e.intent.as_ref().map(|i| i.use_case()))
+        .collect();
+    assert_eq!(
+        use_cases,
+        [Some("convert"), Some("update"), Some("convert"), Some("convert")]
+    );
+    let answer = block(ssvc.replay_push(&server.manager, &req)).unwrap();
+    assert_eq!(
+        outcomes(&answer),
+        [
+            "accepted",
+            "accepted",
+            "merged[]",
+            "rejected validation [\"contact_id:invalid_transition\"]"
+        ]
+    );
+    let get = |e: &str, id: Id| block(ssvc.get(&server.manager, e, id)).unwrap();
+    let contact = get("contact", ann.contact.id);
+    assert_eq!(
+        contact.str("notes"),
+        Some("met on site"),
+        "the device's id, so its edit found the contact"
+    );
+    let company_id = ann.company.as_ref().map(|c| c.id);
+    assert_eq!(contact.id_of("company_id"), company_id);
+    assert_eq!(get("company", company_id.unwrap()).str("name"), Some("Acme Roofing"));
+    assert_eq!(get("lead", leads[0].id).id_of("contact_id"), Some(ann.contact.id));
+    let bob = get("lead", leads[1].id);
+    assert!(bob.id_of("contact_id").is_some());
+    assert_eq!(bob.str("city"), Some("Leeds"), "the server's edit stays");
+    // Retried: the same answers, nothing written twice.
+    let seen = server.writes_seen();
+    assert_eq!(block(ssvc.replay_push(&server.manager, &req)).unwrap(), answer);
+    assert_eq!(server.writes_seen(), seen);
+}

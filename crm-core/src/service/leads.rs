@@ -461,6 +461,20 @@ impl<S: Store> Service<S> {
         expected_version: u64,
         opts: &ConvertOptions,
     ) -> Result<Conversion> {
+        self.convert_lead_as(actor, lead_id, expected_version, opts, None).await
+    }
+
+    /// [`Service::convert_lead`], creating the contact (and the company) under the given ids when
+    /// there are (a sync replay creates them under the device's ids); the change set carries its
+    /// [`Intent::Convert`](crate::sync::Intent::Convert).
+    pub(crate) async fn convert_lead_as(
+        &self,
+        actor: &Actor,
+        lead_id: Id,
+        expected_version: u64,
+        opts: &ConvertOptions,
+        ids: Option<(Id, Option<Id>)>,
+    ) -> Result<Conversion> {
         let scope = actor.authorize(&LEAD, Action::Update)?;
         actor.authorize(&entity::CONTACT, Action::Create)?;
         let lead = self.visible(actor, &LEAD, lead_id).await?;
@@ -512,7 +526,8 @@ impl<S: Store> Service<S> {
                 ]);
                 input.insert("name".into(), json!(name));
                 input.insert("customer_type".into(), json!("commercial"));
-                let mut c = Record::empty(&entity::COMPANY, actor.tenant, self.ids.new_id(now), now);
+                let id = ids.and_then(|(_, c)| c).unwrap_or_else(|| self.ids.new_id(now));
+                let mut c = Record::empty(&entity::COMPANY, actor.tenant, id, now);
                 validate::apply_input(&mut c, &input, &Default::default(), &vctx, Mode::Create)
                     .map_err(|e| Error::Validation(prefix("company", e)))?;
                 self.push_change(actor, "create", "company.created", None, &c, &mut cs);
@@ -555,7 +570,8 @@ impl<S: Store> Service<S> {
         if let Some(c) = &company {
             input.insert("company_id".into(), json!(c.id.to_string()));
         }
-        let mut contact = Record::empty(&entity::CONTACT, actor.tenant, self.ids.new_id(now), now);
+        let contact_id = ids.map_or_else(|| self.ids.new_id(now), |(c, _)| c);
+        let mut contact = Record::empty(&entity::CONTACT, actor.tenant, contact_id, now);
         validate::apply_input(&mut contact, &input, &Default::default(), &vctx, Mode::Create)
             .map_err(|e| Error::Validation(prefix("contact", e)))?;
         contact.set("source_lead_id", lead.id);
@@ -578,6 +594,13 @@ impl<S: Store> Service<S> {
         next.updated_at = now;
         self.score_into(&mut next, None).await?;
         self.push_change(actor, "convert", "lead.converted", Some(&lead), &next, &mut cs);
+        cs.intent = Some(crate::sync::Intent::Convert {
+            lead: lead.id,
+            expected_version,
+            create_company: opts.create_company,
+            contact: contact.id,
+            company: company.as_ref().map(|c| c.id),
+        });
         self.store.apply(cs).await?;
         Ok(Conversion {
             lead: actor.redact(next),

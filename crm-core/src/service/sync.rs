@@ -472,6 +472,55 @@ impl<S: Store> Service<Settling<'_, S>> {
                     }
                 }
             }
+            Intent::Convert {
+                lead,
+                expected_version,
+                create_company,
+                contact,
+                company,
+            } => {
+                // The new records' ids taken: the same conversion twice, or a clash of ids.
+                let made = [
+                    (&crate::entity::CONTACT, Some(*contact)),
+                    (&crate::entity::COMPANY, *company),
+                ];
+                for (def, id) in made {
+                    let Some(id) = id else { continue };
+                    if let Some(cur) = self.store.get(actor.tenant, def, id).await? {
+                        return Err(Error::Conflict {
+                            entity: def.name.into(),
+                            id: id.to_string(),
+                            expected: 0,
+                            actual: cur.version,
+                        });
+                    }
+                }
+                let opts = super::ConvertOptions {
+                    create_company: *create_company,
+                };
+                let mut attempt = 0;
+                loop {
+                    attempt += 1;
+                    // Like a transition: converted from the server's state (an edit meanwhile is
+                    // kept); a lead converted on the server already is refused.
+                    let cur = self.visible(actor, &crate::entity::LEAD, *lead).await?;
+                    let outcome = match cur.version == *expected_version {
+                        true => Outcome::Accepted,
+                        false => Outcome::Merged {
+                            kept_server: Vec::new(),
+                        },
+                    };
+                    self.answer_with(answering, &outcome)?;
+                    let result = self
+                        .convert_lead_as(actor, *lead, cur.version, &opts, Some((*contact, *company)))
+                        .await;
+                    match result {
+                        Err(e) if retry(&e, attempt) => continue,
+                        Err(e) => return Err(e),
+                        Ok(_) => return Ok(outcome),
+                    }
+                }
+            }
         }
     }
 }
