@@ -12,10 +12,13 @@ PYTHON="${PYTHON:-python3}"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-echo "-- build the wheel (maturin, release: bindings/python's own profile, without LTO)"
+# A dev build (bindings/python's dev profile matches the workspace's): under .ci/run it reuses the
+# dependencies the workspace's test build compiled into the same target dir, where a release build
+# compiled the whole tree again (minutes on 2 cores). Users build release wheels (docs/python.md).
+echo "-- build the wheel (maturin, dev profile)"
 "$PYTHON" -m venv "$tmp/build"
 "$tmp/build/bin/pip" install -q --disable-pip-version-check "maturin>=1.7,<2"
-"$tmp/build/bin/maturin" build --release --manifest-path bindings/python/Cargo.toml \
+"$tmp/build/bin/maturin" build --manifest-path bindings/python/Cargo.toml \
   --interpreter "$tmp/build/bin/python" --out "$tmp/wheels"
 ls -l "$tmp"/wheels/
 
