@@ -68,6 +68,7 @@ pub fn api<S: ServerStore>(cfg: &Config) -> (Api<S>, Arc<Json>) {
     api = routes::field_work::routes(api);
     api = routes::calendar::routes(api);
     api = routes::analytics::routes(api);
+    api = routes::sync::routes(api);
     for def in entity::all() {
         if def.exposure == Exposure::Internal || def.name == "organization" {
             continue;
