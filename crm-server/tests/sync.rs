@@ -1,6 +1,7 @@
 //! Sync over HTTP as a device uses it: a device (its own store with the sync log on, holding the
 //! server's tenant, team and users) works offline, prepares a push, POSTs it to
-//! `/api/v1/sync/push` with its user's token, and applies the answer.
+//! `/api/v1/sync/push` with its user's token, and applies the answer; and a device pulls the
+//! server's changes for its user from `/api/v1/sync/pull`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -238,4 +239,115 @@ async fn malformed_pushes_are_client_errors() {
     huge.device = "x".repeat(2 << 20);
     let (status, body) = push(&env, &sales, &huge).await;
     assert_eq!((status, &body["code"]), (413, &json!("too_large")));
+}
+
+/// Pulls until caught up; returns the records held (entity, id → record) and the last cursor.
+async fn pull_all(
+    env: &Env,
+    token: &str,
+    mut cursor: Option<String>,
+    held: &mut std::collections::BTreeMap<(String, String), Json>,
+) -> String {
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/sync/pull?limit=3&cursor={c}"),
+            None => "/api/v1/sync/pull?limit=3".to_owned(),
+        };
+        let r = env.get(&path, token).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let page: crm_core::sync::PullPage = serde_json::from_value(r.body).unwrap();
+        if page.reset {
+            held.clear();
+        }
+        for u in page.upserts {
+            held.insert((u.entity, u.record["id"].as_str().unwrap().to_owned()), u.record);
+        }
+        for d in page.removals {
+            held.remove(&(d.entity, d.id.to_string()));
+        }
+        cursor = Some(page.next);
+        if !page.more {
+            return cursor.unwrap();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_pulls_what_its_user_may_read_and_what_leaves_its_scope() {
+    let env = Env::start().await;
+    let (admin, sales) = (env.a.token("admin").to_owned(), env.a.token("sales").to_owned());
+    let mut ids = Vec::new();
+    for n in ["Ann", "Bob", "Cay", "Dee"] {
+        let r = env.post("/api/v1/leads", &sales, json!({"first_name": n})).await;
+        assert_eq!(r.status, 201, "{}", r.text);
+        ids.push(r.body["id"].as_str().unwrap().to_owned());
+    }
+    // Another team's lead, which the sales user may not read.
+    let team = env.post("/api/v1/teams", &admin, json!({"name": "South"})).await.body["id"].clone();
+    let other = env
+        .post(
+            "/api/v1/leads",
+            &admin,
+            json!({"first_name": "Eve", "owner_id": env.a.user("manager"), "team_id": team}),
+        )
+        .await;
+    assert_eq!(other.status, 201, "{}", other.text);
+
+    let mut held = std::collections::BTreeMap::new();
+    let cursor = pull_all(&env, &sales, None, &mut held).await;
+    let mut leads: Vec<&String> = held.keys().filter(|k| k.0 == "lead").map(|k| &k.1).collect();
+    leads.sort();
+    let mut want: Vec<&String> = ids.iter().collect();
+    want.sort();
+    assert_eq!(leads, want, "the user's leads, not the other team's");
+    let listed = env.get(&format!("/api/v1/leads/{}", ids[0]), &sales).await.body;
+    assert_eq!(
+        held[&("lead".to_owned(), ids[0].clone())],
+        listed,
+        "as a get returns it"
+    );
+
+    // The admin moves Bob to the other team and edits Ann.
+    let r = env
+        .patch(
+            &format!("/api/v1/leads/{}", ids[1]),
+            &admin,
+            1,
+            json!({"team_id": team, "owner_id": env.a.user("manager")}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let r = env
+        .patch(
+            &format!("/api/v1/leads/{}", ids[0]),
+            &admin,
+            1,
+            json!({"notes": "gate 12"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    pull_all(&env, &sales, Some(cursor.clone()), &mut held).await;
+    assert!(
+        !held.contains_key(&("lead".to_owned(), ids[1].clone())),
+        "Bob left the scope"
+    );
+    assert_eq!(held[&("lead".to_owned(), ids[0].clone())]["notes"], json!("gate 12"));
+
+    // Client mistakes are 4xx: a cursor the server did not issue names the field; a bad limit.
+    let r = env.get("/api/v1/sync/pull?cursor=nonsense", &sales).await;
+    assert_eq!(
+        (r.status, &r.body["errors"][0]["path"]),
+        (422, &json!("cursor")),
+        "{}",
+        r.text
+    );
+    let r = env.get("/api/v1/sync/pull?limit=0", &sales).await;
+    assert_eq!(r.status, 400, "{}", r.text);
+    let r = env.call("GET", "/api/v1/sync/pull", None, None, &[]).await;
+    assert_eq!(r.status, 401);
+    // Another user's cursor starts a snapshot of their own.
+    let r = env
+        .get(&format!("/api/v1/sync/pull?cursor={cursor}"), env.a.token("field_tech"))
+        .await;
+    assert_eq!((r.status, &r.body["reset"]), (200, &json!(true)), "{}", r.text);
 }

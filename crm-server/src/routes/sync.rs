@@ -1,17 +1,21 @@
 //! Sync over HTTP (`docs/sync.md`): a device pushes the change sets it logged offline and the
-//! server replays them as the device's user (`Service::replay_push`). The route decodes the core's
-//! message, runs the use case under the caller's actor and encodes the core's answer; every rule
-//! (authorization, merges, idempotency by change-set id, versions) is the core's.
+//! server replays them as the device's user (`Service::replay_push`), and it pulls what changed for
+//! that user since its cursor (`Service::pull`). The routes decode the core's messages, run the use
+//! case under the caller's actor and encode the core's answer; every rule (authorization, merges,
+//! idempotency by change-set id, versions, scopes, redaction, the cursor) is the core's.
 
 use crate::api::{Api, Op};
 use crate::auth::Auth;
 use crate::error::ApiResult;
-use crate::extract::Body;
+use crate::extract::{Body, Params};
 use crate::state::{AppState, ServerStore};
 use axum::extract::State;
 use axum::response::IntoResponse;
-use axum::routing::post;
-use crm_core::sync::{MAX_DEVICE_ID, MAX_PUSH_ENTRIES, PushRequest};
+use axum::routing::{get, post};
+use crm_core::sync::{MAX_DEVICE_ID, MAX_PULL_LIMIT, MAX_PUSH_ENTRIES, PushRequest};
+
+/// Changes per pull page when the request names no `limit`.
+const DEFAULT_PULL_LIMIT: u32 = 200;
 use serde_json::{Value as Json, json};
 
 async fn push<S: ServerStore>(
@@ -24,6 +28,16 @@ async fn push<S: ServerStore>(
         .write(move |svc| async move { svc.replay_push(&actor, &req).await })
         .await?;
     Ok(axum::Json(answer))
+}
+
+async fn pull<S: ServerStore>(State(app): State<AppState<S>>, auth: Auth, p: Params) -> ApiResult<impl IntoResponse> {
+    let limit = p.bounded("limit", 1, MAX_PULL_LIMIT)?.unwrap_or(DEFAULT_PULL_LIMIT);
+    let cursor = p.raw("cursor").map(str::to_owned);
+    let actor = auth.actor;
+    let page = app
+        .run(move |svc| async move { svc.pull(&actor, cursor.as_deref(), limit).await })
+        .await?;
+    Ok(axum::Json(page))
 }
 
 fn uuid() -> Json {
@@ -133,6 +147,32 @@ fn push_answer_schema() -> Json {
     })
 }
 
+/// The JSON schema of a pull page (`crm_core::sync::PullPage`).
+fn pull_page_schema() -> Json {
+    let types: Vec<&str> = crm_core::sync::syncable_types().iter().map(|d| d.name).collect();
+    json!({
+        "type": "object",
+        "required": ["protocol", "reset", "upserts", "removals", "next", "more"],
+        "properties": {
+            "protocol": {"type": "integer"},
+            "reset": {"type": "boolean", "description": "This page starts a snapshot: forget every record pulled before (not the pending log), then apply the page"},
+            "upserts": {"type": "array", "items": {
+                "type": "object", "required": ["entity", "record"],
+                "properties": {
+                    "entity": {"type": "string", "enum": types},
+                    "record": {"type": "object", "description": "The record as a get returns it to the caller (redacted to the fields the caller may read)"}
+                }
+            }},
+            "removals": {"type": "array", "items": {
+                "type": "object", "required": ["entity", "id"],
+                "properties": {"entity": {"type": "string", "enum": types}, "id": uuid()}
+            }, "description": "Records to forget: deleted, or no longer readable by the caller"},
+            "next": {"type": "string", "description": "The cursor to pull with next"},
+            "more": {"type": "boolean", "description": "More is waiting: pull again with `next` now"}
+        }
+    })
+}
+
 pub fn routes<S: ServerStore>(api: Api<S>) -> Api<S> {
     api.add(
         Op::new(
@@ -146,5 +186,23 @@ pub fn routes<S: ServerStore>(api: Api<S>) -> Api<S> {
         .ok(200, "One answer per change set, or `upgrade`", push_answer_schema())
         .errors(&[400, 413, 422]),
         post(push::<S>),
+    )
+    .add(
+        Op::new(
+            "get",
+            "/api/v1/sync/pull",
+            "sync_pull",
+            "sync",
+            "Pull what changed for the caller since a cursor: upserts of the records the caller may read (as a get returns them) and removals of records deleted or out of the caller's scope; without a cursor, a snapshot in pages",
+        )
+        .query("cursor", json!({"type": "string"}), "`next` of the previous page; absent: start with a snapshot")
+        .query(
+            "limit",
+            json!({"type": "integer", "minimum": 1, "maximum": MAX_PULL_LIMIT}),
+            "At most this many changes (records walked or audit entries read; default 200)",
+        )
+        .ok(200, "One page of changes", pull_page_schema())
+        .errors(&[400, 422]),
+        get(pull::<S>),
     )
 }
