@@ -355,6 +355,8 @@ pub mod doc_blocks {
     pub struct Adr0015;
     #[doc = include_str!("../../docs/adr/0016-s3-blob-store-on-its-own-runtime.md")]
     pub struct Adr0016;
+    #[doc = include_str!("../../docs/adr/0017-pull-cursor.md")]
+    pub struct Adr0017;
 }
 
 #[cfg(test)]
