@@ -323,7 +323,7 @@ impl<S: Store> Service<S> {
             _ => false,
         };
         let children = match &rec {
-            Some(r) if def.children().any(|c| syncable(c)) => self.load_children(actor.tenant, r).await?,
+            Some(r) if def.children().any(syncable) => self.load_children(actor.tenant, r).await?,
             _ => Vec::new(),
         };
         match rec {
