@@ -108,6 +108,7 @@ SERVER: Dict[Tuple[str, str], str] = {
     ("docs/routing.md", "# Who would get this lead?"): "a routing dry run and a re-route",
     ("docs/attachments.md", "# A photo of a new contact's roof"): "an attachment uploaded, listed, downloaded",
     ("docs/integration.md", "# The website's form backend"): "an upsert, the same rows again, create-only",
+    ("docs/sync.md", "PAGE=$(curl -s 'localhost:8080/api/v1/sync/pull"): "a pull's first two pages, an empty push",
 }
 
 # Languages that are not code to run: output, diagrams.

@@ -486,6 +486,65 @@ impl Refusal {
     }
 }
 
+/// Does a device pull records of this type? The types the generic use cases create, read, update
+/// and delete under a role ([`Exposure::Public`]): the ones a device's change sets replay. Types
+/// written only by their own use cases (organizations, API keys, webhooks, check-ins, stage
+/// history) and internal ones (credentials, sessions, attachments, the device's own refusals) do
+/// not sync.
+pub fn syncable(def: &EntityDef) -> bool {
+    def.exposure == crate::schema::Exposure::Public
+}
+
+/// Every syncable type, in declaration order.
+pub fn syncable_types() -> Vec<&'static EntityDef> {
+    crate::entity::all().into_iter().filter(|d| syncable(d)).collect()
+}
+
+/// Most changes (records walked or audit entries read) one [`PullPage`] covers.
+pub const MAX_PULL_LIMIT: u32 = 1000;
+
+/// Field error code of a pull cursor that does not decode (on the field `cursor`).
+pub const INVALID_CURSOR: &str = "invalid_cursor";
+
+/// One page of what changed on the server for a device's user ([`crate::service::Service::pull`]):
+/// records to write (upserts) and records to forget (removals), the cursor to ask with next, and
+/// whether more is waiting. See `docs/sync.md` and `docs/adr/0017-pull-cursor.md`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PullPage {
+    /// The protocol version ([`PROTOCOL`]).
+    pub protocol: u32,
+    /// This page starts a snapshot: the device forgets every record it pulled before (not its
+    /// pending log), then applies the page. Set on the first pull (no cursor) and when the
+    /// cursor's user has other roles, teams or scope than when it was issued.
+    pub reset: bool,
+    /// Records the user may read, each as a get returns it to that user (redacted to the fields
+    /// they may read), in their current state.
+    pub upserts: Vec<Pulled>,
+    /// Records the device must forget: deleted, or no longer readable by the user (moved out of
+    /// their scope). Also the children of a record that left the scope.
+    pub removals: Vec<Removed>,
+    /// The cursor to pull with next (opaque).
+    pub next: String,
+    /// More is waiting: pull again with `next` right away. `false`: the device is up to date
+    /// (pull with `next` later).
+    pub more: bool,
+}
+
+/// A record of a [`PullPage`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Pulled {
+    pub entity: String,
+    /// The record's JSON ([`Record::to_json`] of what a get returns to the user).
+    pub record: Json,
+}
+
+/// A record the device forgets.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Removed {
+    pub entity: String,
+    pub id: Id,
+}
+
 /// The three-way merge of an update's input onto the server's row (see `docs/sync.md`).
 ///
 /// `input` is the patch the device's use case was given, `write` the row write it logged (its

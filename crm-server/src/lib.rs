@@ -68,6 +68,7 @@ pub fn api<S: ServerStore>(cfg: &Config) -> (Api<S>, Arc<Json>) {
     api = routes::field_work::routes(api);
     api = routes::calendar::routes(api);
     api = routes::analytics::routes(api);
+    api = routes::sync::routes(api);
     for def in entity::all() {
         if def.exposure == Exposure::Internal || def.name == "organization" {
             continue;
@@ -354,6 +355,8 @@ pub mod doc_blocks {
     pub struct Adr0015;
     #[doc = include_str!("../../docs/adr/0016-s3-blob-store-on-its-own-runtime.md")]
     pub struct Adr0016;
+    #[doc = include_str!("../../docs/adr/0017-pull-cursor.md")]
+    pub struct Adr0017;
 }
 
 #[cfg(test)]

@@ -38,6 +38,7 @@ mod reports;
 mod routing;
 mod stages;
 mod sync_log;
+mod sync_pull;
 mod sync_push;
 mod transfer;
 mod upserts;
@@ -60,6 +61,7 @@ pub use reports::*;
 pub use routing::*;
 pub use stages::*;
 pub use sync_log::*;
+pub use sync_pull::*;
 pub use sync_push::*;
 pub use transfer::*;
 pub use upserts::*;
@@ -116,6 +118,11 @@ macro_rules! conformance_tests {
             sessions_keys_and_secrets, webhooks_refuse_internal_addresses, webhook_claims_are_exclusive_until_they_expire,
             webhooks_receive_what_their_creator_may_read,
             idempotency_keys_replay_refuse_and_expire);
+        // sync_pull.rs
+        $crate::__conformance_cases!($make;
+            pull_snapshot_in_pages_equals_what_the_user_may_read,
+            pulls_bring_updates_deletes_and_records_leaving_the_scope,
+            pulls_are_redacted_and_reset_when_the_users_access_changes);
         // sync_log.rs: the one case for stores without the log
         $crate::__conformance_cases!($make; sync_log_is_off_by_default);
         // declarations.rs: workflows, computed fields, children

@@ -20,6 +20,7 @@ mod front_desk_import;
 mod leads;
 mod memberships;
 mod people;
+mod pull;
 mod quote_jobs;
 mod quotes;
 mod records;

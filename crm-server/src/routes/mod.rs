@@ -15,4 +15,5 @@ pub mod ops;
 pub mod quotes;
 pub mod records;
 pub mod routing;
+pub mod sync;
 pub mod transfer;

@@ -1,0 +1,208 @@
+//! Sync over HTTP (`docs/sync.md`): a device pushes the change sets it logged offline and the
+//! server replays them as the device's user (`Service::replay_push`), and it pulls what changed for
+//! that user since its cursor (`Service::pull`). The routes decode the core's messages, run the use
+//! case under the caller's actor and encode the core's answer; every rule (authorization, merges,
+//! idempotency by change-set id, versions, scopes, redaction, the cursor) is the core's.
+
+use crate::api::{Api, Op};
+use crate::auth::Auth;
+use crate::error::ApiResult;
+use crate::extract::{Body, Params};
+use crate::state::{AppState, ServerStore};
+use axum::extract::State;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use crm_core::sync::{MAX_DEVICE_ID, MAX_PULL_LIMIT, MAX_PUSH_ENTRIES, PushRequest};
+
+/// Changes per pull page when the request names no `limit`.
+const DEFAULT_PULL_LIMIT: u32 = 200;
+use serde_json::{Value as Json, json};
+
+async fn push<S: ServerStore>(
+    State(app): State<AppState<S>>,
+    auth: Auth,
+    Body(req): Body<PushRequest>,
+) -> ApiResult<impl IntoResponse> {
+    let actor = auth.actor;
+    let answer = app
+        .write(move |svc| async move { svc.replay_push(&actor, &req).await })
+        .await?;
+    Ok(axum::Json(answer))
+}
+
+async fn pull<S: ServerStore>(State(app): State<AppState<S>>, auth: Auth, p: Params) -> ApiResult<impl IntoResponse> {
+    let limit = p.bounded("limit", 1, MAX_PULL_LIMIT)?.unwrap_or(DEFAULT_PULL_LIMIT);
+    let cursor = p.raw("cursor").map(str::to_owned);
+    let actor = auth.actor;
+    let page = app
+        .run(move |svc| async move { svc.pull(&actor, cursor.as_deref(), limit).await })
+        .await?;
+    Ok(axum::Json(page))
+}
+
+fn uuid() -> Json {
+    json!({"type": "string", "format": "uuid"})
+}
+
+/// The JSON schema of a device's log entry (`crm_core::sync::SyncEntry`).
+fn entry_schema() -> Json {
+    let write = json!({
+        "type": "object",
+        "required": ["entity", "id", "op", "expected_version", "patch"],
+        "properties": {
+            "entity": {"type": "string"},
+            "id": uuid(),
+            "op": {"type": "string", "enum": ["insert", "update", "delete"]},
+            "expected_version": {"type": "integer", "minimum": 0},
+            "patch": {"type": "object", "description": "New values of the fields the write changed"},
+            "base": {"type": "object", "description": "An update's values of those fields before the write"}
+        }
+    });
+    let intent = json!({
+        "type": ["object", "null"],
+        "description": "The use case to replay, tagged `use_case`: `create` (entity, id, input), `update` (entity, id, expected_version, patch), `delete` (entity, id, expected_version), `transition` (entity, id, expected_version, name, input); null: not replayable",
+        "required": ["use_case"],
+        "properties": {
+            "use_case": {"type": "string", "enum": ["create", "update", "delete", "transition"]},
+            "entity": {"type": "string"},
+            "id": uuid(),
+            "expected_version": {"type": "integer", "minimum": 0},
+            "name": {"type": "string"},
+            "input": {"type": "object"},
+            "patch": {"type": "object"}
+        }
+    });
+    json!({
+        "type": "object",
+        "required": ["seq", "tenant", "change_set", "actor", "at", "writes", "audit", "events"],
+        "properties": {
+            "seq": {"type": "integer", "minimum": 0, "description": "Position in the device's log"},
+            "tenant": uuid(),
+            "change_set": {"type": "string", "format": "uuid", "description": "The change set's id: the server answers each id once"},
+            "actor": {"type": ["string", "null"], "format": "uuid"},
+            "at": {"type": "integer", "description": "When the use case ran on the device (microseconds since the epoch)"},
+            "writes": {"type": "array", "items": write},
+            "audit": {"type": "array", "items": uuid()},
+            "events": {"type": "array", "items": uuid()},
+            "intent": intent
+        }
+    })
+}
+
+/// The JSON schema of a push (`crm_core::sync::PushRequest`).
+fn push_request_schema() -> Json {
+    json!({
+        "type": "object",
+        "required": ["protocol", "device", "schema_version", "entries"],
+        "properties": {
+            "protocol": {"type": "integer", "minimum": 0, "description": "The push protocol's version (1)"},
+            "device": {"type": "string", "minLength": 1, "maxLength": MAX_DEVICE_ID, "description": "The app's stable id for the installation"},
+            "schema_version": {"type": "integer", "minimum": 0, "description": "The schema version the change sets were written under"},
+            "entries": {"type": "array", "maxItems": MAX_PUSH_ENTRIES, "items": entry_schema(), "description": "The device's pending log entries, oldest first"}
+        }
+    })
+}
+
+/// The JSON schema of a push's answer (`crm_core::sync::PushAnswer`).
+fn push_answer_schema() -> Json {
+    let kept = json!({
+        "type": "object",
+        "required": ["entity", "id", "field", "device", "server"],
+        "properties": {
+            "entity": {"type": "string"}, "id": uuid(), "field": {"type": "string"},
+            "device": {"description": "The value the device wrote"},
+            "server": {"description": "The server's value, which stayed (null when the caller may not read it)"}
+        }
+    });
+    let outcome = json!({
+        "type": "object",
+        "required": ["outcome"],
+        "properties": {
+            "outcome": {"type": "string", "enum": ["accepted", "merged", "rejected", "pending"]},
+            "kept_server": {"type": "array", "items": kept, "description": "`merged`: fields both sides changed, which kept the server's value"},
+            "error": {
+                "type": "object",
+                "required": ["code", "message"],
+                "description": "`rejected`: the use case's error as every face shows it (`errors` for validation, `action`, `entity`, `fields` for forbidden, `expected`, `actual` for conflict)",
+                "properties": {"code": {"type": "string"}, "message": {"type": "string"}}
+            }
+        }
+    });
+    let result = json!({
+        "type": "object",
+        "required": ["change_set", "seq", "outcome"],
+        "properties": {"change_set": uuid(), "seq": {"type": "integer"}, "outcome": outcome}
+    });
+    json!({
+        "type": "object",
+        "required": ["answer"],
+        "description": "`results`: one result per entry, in order. `upgrade`: the server does not replay this protocol or schema version; nothing was touched, the device keeps its log",
+        "properties": {
+            "answer": {"type": "string", "enum": ["results", "upgrade"]},
+            "results": {"type": "array", "items": result},
+            "protocol": {"type": "integer"},
+            "oldest_schema_version": {"type": "integer"},
+            "newest_schema_version": {"type": "integer"}
+        }
+    })
+}
+
+/// The JSON schema of a pull page (`crm_core::sync::PullPage`).
+fn pull_page_schema() -> Json {
+    let types: Vec<&str> = crm_core::sync::syncable_types().iter().map(|d| d.name).collect();
+    json!({
+        "type": "object",
+        "required": ["protocol", "reset", "upserts", "removals", "next", "more"],
+        "properties": {
+            "protocol": {"type": "integer"},
+            "reset": {"type": "boolean", "description": "This page starts a snapshot: forget every record pulled before (not the pending log), then apply the page"},
+            "upserts": {"type": "array", "items": {
+                "type": "object", "required": ["entity", "record"],
+                "properties": {
+                    "entity": {"type": "string", "enum": types},
+                    "record": {"type": "object", "description": "The record as a get returns it to the caller (redacted to the fields the caller may read)"}
+                }
+            }},
+            "removals": {"type": "array", "items": {
+                "type": "object", "required": ["entity", "id"],
+                "properties": {"entity": {"type": "string", "enum": types}, "id": uuid()}
+            }, "description": "Records to forget: deleted, or no longer readable by the caller"},
+            "next": {"type": "string", "description": "The cursor to pull with next"},
+            "more": {"type": "boolean", "description": "More is waiting: pull again with `next` now"}
+        }
+    })
+}
+
+pub fn routes<S: ServerStore>(api: Api<S>) -> Api<S> {
+    api.add(
+        Op::new(
+            "post",
+            "/api/v1/sync/push",
+            "sync_push",
+            "sync",
+            "Push a device's offline change sets: each is replayed as the caller through the use case that made it and answered accepted, merged, rejected (with the error) or pending; a change set answered before is answered the same way again without replaying it",
+        )
+        .json_body(push_request_schema())
+        .ok(200, "One answer per change set, or `upgrade`", push_answer_schema())
+        .errors(&[400, 413, 422]),
+        post(push::<S>),
+    )
+    .add(
+        Op::new(
+            "get",
+            "/api/v1/sync/pull",
+            "sync_pull",
+            "sync",
+            "Pull what changed for the caller since a cursor: upserts of the records the caller may read (as a get returns them) and removals of records deleted or out of the caller's scope; without a cursor, a snapshot in pages",
+        )
+        .query("cursor", json!({"type": "string"}), "`next` of the previous page; absent: start with a snapshot")
+        .query(
+            "limit",
+            json!({"type": "integer", "minimum": 1, "maximum": MAX_PULL_LIMIT}),
+            "At most this many changes (records walked or audit entries read; default 200)",
+        )
+        .ok(200, "One page of changes", pull_page_schema())
+        .errors(&[400, 422]),
+        get(pull::<S>),
+    )
+}
