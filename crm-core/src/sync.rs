@@ -314,6 +314,10 @@ pub enum Intent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         company: Option<Id>,
     },
+    /// A use case this build does not know (a newer device's): decoded so that the rest of the
+    /// push is replayed, refused as [`NOT_REPLAYABLE`]. Never logged by this build.
+    #[serde(other)]
+    Unknown,
 }
 
 impl Intent {
@@ -325,6 +329,7 @@ impl Intent {
             Intent::Delete { .. } => "delete",
             Intent::Transition { .. } => "transition",
             Intent::Convert { .. } => "convert",
+            Intent::Unknown => "unknown",
         }
     }
 }
@@ -630,6 +635,16 @@ mod tests {
         r.set("score", 40i64);
         r.custom.insert("roof".into(), Value::Text("tile".into()));
         r
+    }
+
+    #[test]
+    fn a_use_case_this_build_does_not_know_decodes_as_unknown() {
+        let known: Intent = serde_json::from_value(json!({"use_case": "convert", "lead": Id::from_u128(3),
+            "expected_version": 2, "contact": Id::from_u128(4)}))
+        .unwrap();
+        assert_eq!(known.use_case(), "convert");
+        let newer: Intent = serde_json::from_value(json!({"use_case": "book_crew", "job": 7})).unwrap();
+        assert_eq!(newer, Intent::Unknown);
     }
 
     #[test]

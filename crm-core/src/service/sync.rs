@@ -352,14 +352,19 @@ impl<S: Store> Service<Settling<'_, S>> {
             // A device pushes its own user's change sets only.
             return Err(Error::forbidden("replay", "change_set", vec!["actor".into()]));
         }
-        let Some(intent) = &entry.intent else {
-            return Err(Error::field(
+        let not_replayable = || {
+            Error::field(
                 "intent",
                 NOT_REPLAYABLE,
                 "this change set's use case cannot be replayed on the server",
-            ));
+            )
+        };
+        let Some(intent) = &entry.intent else {
+            return Err(not_replayable());
         };
         match intent {
+            // A newer device's use case: the rest of the push goes on.
+            Intent::Unknown => Err(not_replayable()),
             Intent::Create { entity, id, input } => {
                 let def = self.entity(entity)?;
                 if let Some(cur) = self.store.get(actor.tenant, def, *id).await? {
