@@ -169,7 +169,7 @@ impl<S: Store> Service<S> {
                 cs.writes.push(crate::change::Write::Insert(r));
             }
             if !cs.writes.is_empty() {
-                self.store.apply(cs).await?;
+                self.apply(cs).await?;
             }
         }
         if let Some(seq) = done_seq {
@@ -209,7 +209,7 @@ impl<S: Store> Service<S> {
             id: r.id,
             expected_version: r.version,
         });
-        self.store.apply(cs).await?;
+        self.apply(cs).await?;
         Ok(())
     }
 
