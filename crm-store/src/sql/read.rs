@@ -83,19 +83,25 @@ pub fn count(def: &EntityDef, tenant: Id, filter: &Filter, backend: Backend) -> 
 /// joined with `UNION ALL` and ordered by position. Each part is a range of the primary key
 /// `(org_id, id)`.
 pub fn stamp_select(tenant: Id, entities: &[&'static EntityDef], backend: Backend) -> Option<SelectStatement> {
+    // PostgreSQL reads every measure as text (it has no MAX of a uuid, and SUM of a bigint is a
+    // numeric); SQLite as stored.
+    let measures: [&str; 4] = match backend {
+        Backend::Postgres => [
+            "COUNT(*)::text",
+            "COALESCE(SUM(version), 0)::text",
+            "MAX(id::text)",
+            "MAX(updated_at)::text",
+        ],
+        Backend::Sqlite => ["COUNT(*)", "COALESCE(SUM(version), 0)", "MAX(id)", "MAX(updated_at)"],
+    };
     let part = |i: usize, def: &EntityDef| {
         let mut s = Query::select();
-        s.expr(Expr::val(i as i64))
-            .expr(Expr::col(sea_query::Asterisk).count())
-            .expr(Expr::cust("COALESCE(SUM(version), 0)"))
-            .expr(match backend {
-                // PostgreSQL has no MAX of a uuid.
-                Backend::Postgres => Expr::cust("MAX(id::text)"),
-                Backend::Sqlite => Expr::col("id").max(),
-            })
-            .expr(Expr::col("updated_at").max())
-            .from(def.table)
-            .and_where(tenant_is(tenant));
+        // The position as a literal: a bound parameter has no type in a UNION on PostgreSQL.
+        s.expr(Expr::cust(i.to_string()));
+        for m in measures {
+            s.expr(Expr::cust(m));
+        }
+        s.from(def.table).and_where(tenant_is(tenant));
         s
     };
     let (first, rest) = entities.split_first()?;
