@@ -324,8 +324,10 @@ impl<S: Store> Service<S> {
             && let Some(hit) = self.configs.lock().ok().and_then(|c| c.get(&key).cloned())
             && hit.stamp == stamp
         {
+            // What is not the tenant's is the service's now: the time, the webhook address policy.
             let mut ctx = hit.ctx.clone();
             ctx.vctx = crate::tenant::validation_ctx(self.clock.now(), Some(&hit.org));
+            ctx.addresses = self.addresses;
             return Ok(ctx);
         }
         let org = self.org(tenant).await?;
