@@ -69,4 +69,10 @@ mod memory_conformance {
         let store = std::sync::Arc::new(crate::memory::MemoryStore::new());
         crate::conformance::due_events_fire_once_from_two_instances(store.clone(), store);
     }
+
+    #[test]
+    fn configuration_changes_reach_the_next_write_of_every_instance() {
+        let store = std::sync::Arc::new(crate::memory::MemoryStore::new());
+        crate::conformance::configuration_changes_reach_the_next_write_of_every_instance(store.clone(), store);
+    }
 }

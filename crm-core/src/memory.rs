@@ -281,6 +281,22 @@ impl Store for MemoryStore {
         })
     }
 
+    async fn stamp(&self, tenant: Id, entities: &[&'static EntityDef]) -> Result<Option<u64>> {
+        use std::hash::{Hash, Hasher};
+        self.read(tenant, |t| {
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            for e in entities {
+                let tb = t.and_then(|t| t.tables.get(e.name));
+                let rows = tb.into_iter().flat_map(|tb| tb.values());
+                let (n, versions, updated) = rows.fold((0u64, 0u64, Timestamp::default()), |(n, v, u), r| {
+                    (n + 1, v.wrapping_add(r.version), u.max(r.updated_at))
+                });
+                (e.name, n, versions, tb.and_then(|tb| tb.keys().next_back()), updated).hash(&mut h);
+            }
+            Ok(Some(h.finish()))
+        })
+    }
+
     async fn apply(&self, changes: ChangeSet) -> Result<Applied> {
         let mut g = self
             .tenants

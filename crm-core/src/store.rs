@@ -74,6 +74,20 @@ pub trait Store: Send + Sync {
         q: &AggregateQuery,
     ) -> impl Future<Output = Result<Vec<Group>>> + Send;
 
+    /// A fingerprint of the tenant's rows of `entities` (small configuration tables: the
+    /// organization, custom fields, pipelines, scoring models), read in one cheap query so that the
+    /// service can reuse what it loaded from them ([`crate::service::Service`]'s configuration cache)
+    /// for as long as the fingerprint is unchanged. It must change whenever a row of one of them is
+    /// created, updated or deleted, by this process or any other writing to the same database:
+    /// stores fold per table the row count, the sum of the rows' versions (every update bumps one),
+    /// the largest id (UUIDv7: a new row's id is larger than older ones) and the latest
+    /// `updated_at`. Only compared with earlier answers of the same store; `None` when the store
+    /// cannot tell cheaply (then nothing is cached and the rows are read on every write).
+    fn stamp(&self, tenant: Id, entities: &[&'static EntityDef]) -> impl Future<Output = Result<Option<u64>>> + Send {
+        let _ = (tenant, entities);
+        std::future::ready(Ok(None))
+    }
+
     /// Applies a change set atomically: every write, audit entry (sealed into the chain) and event
     /// (given the next sequence), or nothing. A stale version fails the whole set with `Conflict`.
     fn apply(&self, changes: ChangeSet) -> impl Future<Output = Result<Applied>> + Send;
@@ -211,6 +225,9 @@ impl<S: Store> Store for std::sync::Arc<S> {
         q: &AggregateQuery,
     ) -> impl Future<Output = Result<Vec<Group>>> + Send {
         (**self).aggregate(tenant, entity, q)
+    }
+    fn stamp(&self, tenant: Id, entities: &[&'static EntityDef]) -> impl Future<Output = Result<Option<u64>>> + Send {
+        (**self).stamp(tenant, entities)
     }
     fn apply(&self, changes: ChangeSet) -> impl Future<Output = Result<Applied>> + Send {
         (**self).apply(changes)

@@ -63,6 +63,13 @@ pub struct ServeArgs {
     /// a local receiver only: it opens a server-side request forgery path).
     #[arg(long, env = "CRM_ALLOW_PRIVATE_WEBHOOKS")]
     pub allow_private_webhooks: bool,
+    /// Seconds a resolved bearer token (session or API key, with its user and role) is kept in
+    /// memory, so requests do not read them from the database each time (0: never kept). Sign-out,
+    /// revoked keys, password, role and user changes made through this instance take effect on the
+    /// next request regardless; made through another instance over the same database, within this
+    /// many seconds.
+    #[arg(long, env = "CRM_AUTH_CACHE", default_value_t = 5)]
+    pub auth_cache: u64,
 }
 
 /// Everything the server needs, resolved (secrets loaded).
@@ -100,6 +107,8 @@ pub struct Config {
     pub webhook_addresses: crm_core::address::AddressPolicy,
     /// Time between the due scheduler's passes.
     pub scheduler_interval: Duration,
+    /// How long a resolved bearer token is kept ([`crm_core::service::Service::with_caller_cache`]).
+    pub auth_cache: Duration,
 }
 
 impl Config {
@@ -121,6 +130,7 @@ impl std::fmt::Debug for Config {
             .field("max_in_flight", &self.max_in_flight)
             .field("rate_limit", &self.rate_limit)
             .field("webhook_addresses", &self.webhook_addresses)
+            .field("auth_cache", &self.auth_cache)
             .finish_non_exhaustive()
     }
 }
@@ -174,6 +184,7 @@ impl Config {
             webhook_max_attempts: crm_core::delivery::RetryPolicy::default().max_attempts,
             webhook_addresses: crm_core::address::AddressPolicy::Public,
             scheduler_interval: Duration::from_millis(500),
+            auth_cache: Duration::from_secs(5),
         }
     }
 
@@ -207,6 +218,7 @@ impl Config {
             header_timeout: Duration::from_secs(a.header_timeout.max(1)),
             shutdown_timeout: Duration::from_secs(a.shutdown_timeout),
             scheduler_interval: Duration::from_secs(a.scheduler_interval.max(1)),
+            auth_cache: Duration::from_secs(a.auth_cache),
             webhook_addresses: if a.allow_private_webhooks {
                 tracing::warn!("webhooks may target private and loopback addresses (--allow-private-webhooks)");
                 crm_core::address::AddressPolicy::Any

@@ -44,6 +44,9 @@ pub struct Metrics {
     pub due_events: Family<KindLabels, Counter>,
     /// Database connections the store opened (SQLite readers), brought up to date on each scrape.
     pub store_connections_opened: Counter,
+    /// Bearer tokens resolved, by where the answer came from: `cached` (no database work, no hop to
+    /// the blocking pool) or `store`.
+    pub auth_lookups: Family<OutcomeLabels, Counter>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -68,6 +71,7 @@ impl Default for Metrics {
         let webhook_deliveries = Family::<OutcomeLabels, Counter>::default();
         let due_events = Family::<KindLabels, Counter>::default();
         let store_connections_opened = Counter::default();
+        let auth_lookups = Family::<OutcomeLabels, Counter>::default();
         registry.register("http_requests", "HTTP requests by route and status", requests.clone());
         registry.register(
             "http_request_duration_seconds",
@@ -100,6 +104,11 @@ impl Default for Metrics {
             "Database connections the store opened (SQLite readers; a server sized right opens none per request)",
             store_connections_opened.clone(),
         );
+        registry.register(
+            "auth_lookups",
+            "Bearer tokens resolved, by where the answer came from (cached or store)",
+            auth_lookups.clone(),
+        );
         Metrics {
             registry,
             requests,
@@ -110,6 +119,7 @@ impl Default for Metrics {
             webhook_deliveries,
             due_events,
             store_connections_opened,
+            auth_lookups,
         }
     }
 }
@@ -121,6 +131,16 @@ impl Metrics {
         self.store_connections_opened
             .inner()
             .fetch_max(opened, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Counts one bearer token resolved from the caller cache (`true`) or the store.
+    pub fn auth_lookup(&self, cached: bool) {
+        let outcome = if cached { "cached" } else { "store" };
+        self.auth_lookups
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.into(),
+            })
+            .inc();
     }
 
     pub fn render(&self) -> String {

@@ -225,6 +225,62 @@ async fn sign_out_refresh_rotation_password_change_deactivation_and_role_change_
     env.stop().await;
 }
 
+/// `crm_auth_lookups_total{outcome}` as the server reports it.
+async fn auth_lookups(env: &Env, outcome: &str) -> u64 {
+    let text = env.call("GET", "/metrics", None, None, &[]).await.text;
+    let prefix = format!("crm_auth_lookups_total{{outcome=\"{outcome}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(prefix.as_str()))
+        .map_or(0, |v| v.trim().parse().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resolved_tokens_are_cached_and_other_instances_changes_seen_within_the_window() {
+    use crm_core::access::Actor;
+    use crm_core::clock::{RandomIds, SystemClock};
+    use crm_core::service::Service;
+    use std::sync::Arc;
+    let window = Duration::from_secs(1);
+    let env = Env::with(|c| c.auth_cache = window).await;
+    let (token, key_owner) = (env.a.token("sales").to_owned(), env.a.token("manager").to_owned());
+    let r = env
+        .post(
+            "/api/v1/api_keys",
+            &key_owner,
+            json!({ "name": "etl", "role": "sales" }),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text);
+    let key = r.body["key"].as_str().unwrap().to_owned();
+    // The first request with a token reads the store; the next ones are answered from the cache.
+    for t in [&token, &key] {
+        let (cached, store) = (auth_lookups(&env, "cached").await, auth_lookups(&env, "store").await);
+        for _ in 0..3 {
+            assert_eq!(env.get("/api/v1/leads", t).await.status, 200);
+        }
+        assert_eq!(auth_lookups(&env, "store").await - store, 1, "resolved once");
+        assert_eq!(auth_lookups(&env, "cached").await - cached, 2, "then cached");
+    }
+    // Another instance over the same database (a second service, whose writes this server does
+    // not see) deactivates the user and the key's owner: this server notices once the window ends.
+    let other = Service::new(env.store.clone(), Arc::new(SystemClock), Arc::new(RandomIds));
+    let sys = Actor::system(env.a.id);
+    for role in ["sales", "manager"] {
+        let uid = env.a.user(role);
+        let u = other.get(&sys, "user", uid).await.unwrap();
+        let patch = json!({ "active": false }).as_object().cloned().unwrap();
+        other.update(&sys, "user", uid, u.version, &patch).await.unwrap();
+    }
+    tokio::time::sleep(window + Duration::from_millis(200)).await;
+    assert_eq!(env.get("/api/v1/leads", &token).await.status, 401, "deactivated");
+    assert_eq!(
+        env.get("/api/v1/leads", &key).await.status,
+        401,
+        "its owner deactivated"
+    );
+    env.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_keys_are_shown_once_bound_to_a_role_and_revocable() {
     let env = Env::start().await;

@@ -193,6 +193,10 @@ impl Store for AnyStore {
         delegate!(AnyStore, self, s => s.aggregate(tenant, entity, q))
     }
 
+    async fn stamp(&self, tenant: Id, entities: &[&'static EntityDef]) -> Result<Option<u64>> {
+        delegate!(AnyStore, self, s => s.stamp(tenant, entities))
+    }
+
     async fn apply(&self, changes: ChangeSet) -> Result<Applied> {
         delegate!(AnyStore, self, s => s.apply(changes))
     }

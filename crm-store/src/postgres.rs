@@ -385,6 +385,11 @@ impl Store for PgStore {
             .await
     }
 
+    async fn stamp(&self, tenant: Id, entities: &[&'static EntityDef]) -> Result<Option<u64>> {
+        self.run(async move { stamp_in(&mut *self.conn().await?, tenant, entities).await })
+            .await
+    }
+
     async fn apply(&self, changes: ChangeSet) -> Result<Applied> {
         self.run(async move {
             let mut tx = self.pool.begin().await.map_err(db)?;

@@ -579,6 +579,10 @@ impl Store for SqliteStore {
         self.read(|c| aggregate_in(c, tenant, entity, q))
     }
 
+    async fn stamp(&self, tenant: Id, entities: &[&'static EntityDef]) -> Result<Option<u64>> {
+        self.read(|c| stamp_in(c, tenant, entities))
+    }
+
     async fn apply(&self, changes: ChangeSet) -> Result<Applied> {
         self.write(|c| apply_in(c, changes, self.sync_log))
     }

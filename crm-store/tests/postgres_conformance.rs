@@ -41,6 +41,11 @@ fn due_events_fire_once_from_two_instances() {
 }
 
 #[test]
+fn configuration_changes_reach_the_next_write_of_every_instance() {
+    two_instances(crm_core::conformance::configuration_changes_reach_the_next_write_of_every_instance);
+}
+
+#[test]
 fn round_robin_is_fair_across_two_instances() {
     two_instances(crm_core::conformance::round_robin_is_fair_across_two_instances);
 }

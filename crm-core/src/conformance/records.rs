@@ -277,3 +277,106 @@ pub fn derived_writes_skip_moved_rows<S: Store>(store: S) {
     let now = block(f.svc.get(&f.admin, "lead", lead.id)).unwrap();
     assert_eq!((now.version, now.get("score")), (1, Some(&Value::Int(77))));
 }
+
+/// The configuration a write reads (the organization's settings, custom fields, pipelines, the
+/// published scoring model) may be cached by the service, but a change is seen by the next write,
+/// whether it was made by the same service or by another instance over the same database (`a` and
+/// `b` are two handles of one database). The clock stays put, so the change is told apart by the
+/// rows alone.
+pub fn configuration_changes_reach_the_next_write_of_every_instance<S: Store>(a: S, b: S) {
+    use crate::clock::SeqIds;
+    use crate::service::Service;
+    use std::sync::Arc;
+    let f = Fixture::new(a);
+    let other = Service::new(b, f.clock.clone(), Arc::new(SeqIds::starting_at(1 << 40)));
+    let create = |svc: &Service<S>, input: serde_json::Value| block(svc.create(&f.manager, "lead", &obj(input)));
+    // Both instances write once first, so each has the configuration at hand.
+    for svc in [&f.svc, &other] {
+        create(svc, json!({"first_name": "Warm", "phone": "2079460958"})).unwrap();
+    }
+    let with_custom = json!({"first_name": "Roof", "custom": {"roof_age": 25}});
+    assert_eq!(
+        codes_of(&create(&other, with_custom.clone()).unwrap_err()),
+        vec![("custom.roof_age".into(), codes::UNKNOWN_FIELD.into())]
+    );
+
+    // A custom field added on one instance is accepted by the next create on the other, and the
+    // other way round.
+    block(f.svc.create(
+        &f.admin,
+        "custom_field",
+        &obj(json!({"entity": "lead", "key": "roof_age", "spec": {"type": "number"}})),
+    ))
+    .unwrap();
+    let lead = create(&other, with_custom.clone()).unwrap();
+    assert_eq!(lead.custom.get("roof_age"), Some(&Value::Number(25.0)));
+    let cf = block(other.create(
+        &f.admin,
+        "custom_field",
+        &obj(json!({"entity": "lead", "key": "storeys", "spec": {"type": "number"}})),
+    ))
+    .unwrap();
+    create(&f.svc, json!({"first_name": "Tall", "custom": {"storeys": 3}})).unwrap();
+    // Deleted: refused again on both.
+    block(other.delete(&f.admin, "custom_field", cf.id, cf.version)).unwrap();
+    for svc in [&f.svc, &other] {
+        let e = create(svc, json!({"first_name": "Tall", "custom": {"storeys": 3}})).unwrap_err();
+        assert_eq!(
+            codes_of(&e),
+            vec![("custom.storeys".into(), codes::UNKNOWN_FIELD.into())]
+        );
+    }
+
+    // A pipeline, then a stage added to it: a lead may be put in it on the other instance.
+    let storm = block(f.svc.create(
+        &f.admin,
+        "pipeline",
+        &obj(json!({"name": "Storm", "stages": [
+            {"key": "inspected", "kind": "open"}, {"key": "signed", "kind": "won"}, {"key": "gone", "kind": "lost"}
+        ]})),
+    ))
+    .unwrap();
+    let in_storm = |status: &str| json!({"first_name": "Hail", "pipeline_id": storm.id.to_string(), "status": status});
+    create(&other, in_storm("inspected")).unwrap();
+    assert!(create(&other, in_storm("quoted")).is_err(), "no such stage yet");
+    block(other.update(
+        &f.admin,
+        "pipeline",
+        storm.id,
+        storm.version,
+        &obj(json!({"stages": [
+            {"key": "inspected", "kind": "open"}, {"key": "quoted", "kind": "open"},
+            {"key": "signed", "kind": "won"}, {"key": "gone", "kind": "lost"}
+        ]})),
+    ))
+    .unwrap();
+    for svc in [&f.svc, &other] {
+        assert_eq!(create(svc, in_storm("quoted")).unwrap().str("status"), Some("quoted"));
+    }
+
+    // The organization's phone country code normalises the next create's phone on both.
+    let phone = |r: &Record| r.str("phone").map(str::to_owned);
+    let before = create(&other, json!({"first_name": "Pat", "phone": "2079460958"})).unwrap();
+    assert_eq!(phone(&before).as_deref(), Some("+12079460958"));
+    f.set_org(json!({"phone_country_code": "44"}));
+    for svc in [&f.svc, &other] {
+        let after = create(svc, json!({"first_name": "Pat", "phone": "2079460958"})).unwrap();
+        assert_eq!(phone(&after).as_deref(), Some("+442079460958"));
+    }
+
+    // A scoring model published on one instance scores the other's next create.
+    let version = |r: &Record| r.get("score_model_version").cloned();
+    let unscored = create(&other, json!({"first_name": "Kim"})).unwrap();
+    assert_ne!(version(&unscored), Some(Value::Int(1)));
+    let draft = block(f.svc.create(
+        &f.manager,
+        "scoring_model",
+        &obj(json!({"name": "Next", "definition": serde_json::to_value(crate::scoring::default_model()).unwrap()})),
+    ))
+    .unwrap();
+    block(f.svc.publish_model(&f.manager, draft.id, 1)).unwrap();
+    for svc in [&f.svc, &other] {
+        let scored = create(svc, json!({"first_name": "Kim"})).unwrap();
+        assert_eq!(version(&scored), Some(Value::Int(1)));
+    }
+}

@@ -134,8 +134,9 @@ pub struct NoRules;
 
 impl EntityRules for NoRules {}
 
-/// Tenant data a write needs, loaded once.
-#[derive(Debug)]
+/// Tenant data a write needs, loaded once (and kept by the service's configuration cache while
+/// the tables it came from are unchanged).
+#[derive(Clone, Debug)]
 pub struct WriteCtx {
     pub vctx: validate::Ctx,
     pub custom: CustomSpecs,

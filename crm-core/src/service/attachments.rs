@@ -523,7 +523,7 @@ impl<S: Store> Service<S> {
             self.push_change(actor, "create", "attachment.created", None, &record, &mut cs);
             let delta = i64::from(attachment::is_signature(&record));
             self.owner_write_into(actor, &owner, delta, &mut cs).await?;
-            match self.store.apply(cs).await {
+            match self.apply(cs).await {
                 Err(Error::Conflict { .. }) if tries < 5 => tries += 1,
                 Err(e) => return Err(e),
                 Ok(_) => return Ok(record),
@@ -664,7 +664,7 @@ impl<S: Store> Service<S> {
             self.attachment_gone_into(actor, &att, &mut cs);
             let delta = -i64::from(attachment::is_signature(&att));
             self.owner_write_into(actor, &owner, delta, &mut cs).await?;
-            match self.store.apply(cs).await {
+            match self.apply(cs).await {
                 Err(Error::Conflict { .. }) if tries < 5 => tries += 1,
                 Err(e) => return Err(e),
                 Ok(_) => return Ok(()),

@@ -4,13 +4,16 @@
 //! that a key's role is no stronger than its creator's, who may change a password, the password
 //! policy); the frontend does the cryptography it owns (argon2id hashing and verification, token
 //! generation, JWTs): it hands the core a [`PasswordHasher`] and otherwise only hashes. Every check runs against the store on every request, so sign-out,
-//! password changes, deactivation and role changes take effect on the next call.
+//! password changes, deactivation and role changes take effect on the next call; a server may keep
+//! the answers for a short window ([`Service::with_caller_cache`], `callers.rs`), and changes made
+//! through this service still take effect on the next call.
 //!
 //! Authentication failures are `NotFound` (no such session, key or credential) or `Forbidden`
 //! (deactivated user); frontends map every failure of this step to "unauthenticated" without saying
 //! which.
 
 use super::Service;
+use super::callers::CallerKey;
 use crate::access::{Action, Actor, Scope};
 use crate::change::{ChangeSet, Event, Write, diff};
 use crate::entity;
@@ -179,7 +182,7 @@ impl<S: Store> Service<S> {
         let mut cs = self.change_set(actor.tenant, actor.user_id);
         self.credential_into(actor, user_id, &phc, &mut cs).await?;
         self.end_sessions_into(actor.tenant, user_id, &mut cs).await?;
-        self.store.apply(cs).await?;
+        self.apply(cs).await?;
         Ok(())
     }
 
@@ -250,7 +253,7 @@ impl<S: Store> Service<S> {
         cs.audit
             .push(self.audit_entry(&actor, "sign_in", &rec, diff(None, Some(&rec))));
         cs.writes.push(Write::Insert(rec.clone()));
-        self.store.apply(cs).await?;
+        self.apply(cs).await?;
         Ok((rec.id, actor))
     }
 
@@ -264,12 +267,23 @@ impl<S: Store> Service<S> {
 
     /// The actor of a request that carries an access token for `session_id` of `user_id`: the session
     /// must still exist and be unexpired, the user active. Resolved on every request.
+    ///
+    /// With the caller cache on ([`Service::with_caller_cache`]) the answer is also kept for
+    /// [`Service::cached_session_actor`].
     pub async fn session_actor(&self, tenant: Id, session_id: Id, user_id: Id) -> Result<Actor> {
+        let epoch = self.caller_epoch(tenant);
         let s = self.live_session(tenant, session_id).await?;
         if s.id_of("user_id") != Some(user_id) {
             return Err(Error::not_found("session", session_id));
         }
-        self.actor(tenant, user_id).await
+        let actor = self.actor(tenant, user_id).await?;
+        let key = CallerKey::Session {
+            tenant,
+            session: session_id,
+            user: user_id,
+        };
+        self.remember_caller(key, epoch, &actor, s.get("expires_at").and_then(Value::as_timestamp));
+        Ok(actor)
     }
 
     /// Renews a session: the presented refresh token's hash must match, and is replaced by
@@ -301,7 +315,7 @@ impl<S: Store> Service<S> {
                 id: session_id,
                 expected_version: cur.version,
             });
-            self.store.apply(cs).await?;
+            self.apply(cs).await?;
             return Err(Error::not_found("session", session_id));
         }
         let actor = self.actor(tenant, user_id).await?;
@@ -315,7 +329,7 @@ impl<S: Store> Service<S> {
             record: rec,
             expected_version: cur.version,
         });
-        self.store.apply(cs).await?;
+        self.apply(cs).await?;
         Ok(actor)
     }
 
@@ -338,7 +352,7 @@ impl<S: Store> Service<S> {
             id: session_id,
             expected_version: s.version,
         });
-        self.store.apply(cs).await.map(|_| ())
+        self.apply(cs).await.map(|_| ())
     }
 
     /// Creates an API key for the acting user, bound to `role` (built-in or custom; default: the
@@ -383,7 +397,7 @@ impl<S: Store> Service<S> {
         rec.set("key_hash", Value::Text(key_hash.to_owned()));
         let mut cs = self.change_set(actor.tenant, actor.user_id);
         self.push_change(actor, "create", "api_key.created", None, &rec, &mut cs);
-        self.store.apply(cs).await?;
+        self.apply(cs).await?;
         Ok(actor.redact(rec))
     }
 
@@ -391,6 +405,7 @@ impl<S: Store> Service<S> {
     /// key's owner (who must still be active) acting with the key's role. A key whose owner has since
     /// lost the rights the key grants stops working.
     pub async fn api_key_actor(&self, tenant: Id, key_id: Id, presented_hash: &str) -> Result<Actor> {
+        let epoch = self.caller_epoch(tenant);
         let not_found = || Error::not_found("api_key", key_id);
         let key = self
             .store
@@ -412,11 +427,19 @@ impl<S: Store> Service<S> {
         if !owner.role.covers(&role) {
             return Err(Error::forbidden("use", entity::API_KEY.name, vec!["role".into()]));
         }
-        Ok(Actor {
+        let actor = Actor {
             role: std::sync::Arc::new(role),
             api_key_id: Some(key_id),
             ..owner
-        })
+        };
+        let cache_key = CallerKey::ApiKey {
+            tenant,
+            key: key_id,
+            hash: presented_hash.to_owned(),
+        };
+        let expires = key.get("expires_at").and_then(Value::as_timestamp);
+        self.remember_caller(cache_key, epoch, &actor, expires);
+        Ok(actor)
     }
 
     /// Creates a webhook from `input` (url, events, active) with the signing `secret` the frontend
@@ -438,7 +461,7 @@ impl<S: Store> Service<S> {
         rec.set(entity::webhook_fields::CREATED_BY, actor.user_id);
         let mut cs = self.change_set(actor.tenant, actor.user_id);
         self.push_change(actor, "create", "webhook.created", None, &rec, &mut cs);
-        let applied = self.store.apply(cs).await?;
+        let applied = self.apply(cs).await?;
         // A new webhook receives what happens after its creation, not the tenant's history.
         let seq = Value::Int(applied.last_event_seq as i64);
         let mut cs = self.change_set(actor.tenant, actor.user_id);
@@ -448,7 +471,7 @@ impl<S: Store> Service<S> {
             expected_version: rec.version,
             fields: vec![(def.index_of("delivered_seq").unwrap_or_default(), seq.clone())],
         });
-        self.store.apply(cs).await?;
+        self.apply(cs).await?;
         rec.set("delivered_seq", seq);
         Ok(actor.redact(rec))
     }
@@ -585,7 +608,7 @@ impl<S: Store> Service<S> {
             expected_version: target.version,
             fields,
         });
-        self.store.apply(cs).await?;
+        self.apply(cs).await?;
         Ok(retry)
     }
 }

@@ -183,7 +183,7 @@ impl<S: Store> Service<S> {
         rec.set(feed::fields::USER_ID, me);
         rec.set(feed::fields::TOKEN_HASH, Value::Text(token_hash.to_owned()));
         self.push_change(actor, "create", "calendar_feed.created", None, &rec, &mut cs);
-        self.store.apply(cs).await?;
+        self.apply(cs).await?;
         Ok(actor.redact(rec))
     }
 

@@ -116,7 +116,7 @@ impl<S: Store> Service<S> {
             let mut cs = self.change_set(actor.tenant, actor.user_id);
             self.push_change(actor, "create", "check_in.created", None, &rec, &mut cs);
             self.rollups_into(actor, None, Some(&rec), &mut cs).await?;
-            self.store.apply(cs).await?;
+            self.apply(cs).await?;
             check_in_id = Some(rec.id);
             if check_in::counts_as_visit(&rec) {
                 visits_left = visits_left.map(|n| n - 1);

@@ -153,7 +153,7 @@ impl<S: Store> Service<S> {
             mark.set(due_mark::fields::RECORD_ID, item.id.to_string());
             cs.writes.push(Write::Insert(mark));
             cs.events.push(self.event(&item.event_kind(), &rec));
-            match self.store.apply(cs).await {
+            match self.apply(cs).await {
                 Ok(_) => fired.push(item),
                 Err(Error::Validation(errs))
                     if errs

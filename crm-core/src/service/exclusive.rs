@@ -169,7 +169,7 @@ impl<S: Store> Service<S> {
         {
             rec.set(w.field, r.get(w.field).cloned().unwrap_or(Value::Null));
         }
-        self.store.apply(cs).await
+        self.apply(cs).await
     }
 
     /// Refuses a change set whose ranges overlap another of the same key (every clash at once, on

@@ -311,7 +311,7 @@ impl<S: Store> Service<S> {
                     Ok(o)
                 }
                 // Valid rows only: each row's change set on its own (a failing row writes nothing).
-                Ok((o, cs)) => match self.store.apply(cs).await {
+                Ok((o, cs)) => match self.apply(cs).await {
                     Ok(_) => {
                         report.applied = true;
                         Ok(o)

@@ -342,7 +342,7 @@ impl<S: Store> Service<S> {
         ));
         cs.events
             .push(self.event_raw("lead.rescored", actor.tenant, "lead", None, summary));
-        self.store.apply(cs).await?;
+        self.apply(cs).await?;
         Ok(report)
     }
 
@@ -421,7 +421,7 @@ impl<S: Store> Service<S> {
                 }
             }
             if !cs.writes.is_empty() {
-                self.store.apply(cs).await?;
+                self.apply(cs).await?;
             }
             // Leads created meanwhile may pass the count: never report above the total.
             progress.report(report.scanned, total.map(|t| t.max(report.scanned)), Unit::Records);
@@ -601,7 +601,7 @@ impl<S: Store> Service<S> {
             contact: contact.id,
             company: company.as_ref().map(|c| c.id),
         });
-        self.store.apply(cs).await?;
+        self.apply(cs).await?;
         Ok(Conversion {
             lead: actor.redact(next),
             contact: actor.redact(contact),

@@ -107,7 +107,7 @@ impl<S: Store> Service<S> {
             }
         }
         let (rec, cs) = self.prepare_create(actor, &MEMBERSHIP, &new).await?;
-        self.store.apply(cs).await?;
+        self.apply(cs).await?;
         self.present(actor, rec).await
     }
 
@@ -139,7 +139,7 @@ impl<S: Store> Service<S> {
         let mut child = input.clone();
         child.insert(m::MEMBERSHIP_ID.into(), Json::String(id.to_string()));
         let (_, cs) = self.prepare_create(actor, &MEMBERSHIP_FREEZE, &child).await?;
-        self.store.apply(cs).await?;
+        self.apply(cs).await?;
         let after = self.visible(actor, &MEMBERSHIP, id).await?;
         self.present(actor, after).await
     }

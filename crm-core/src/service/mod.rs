@@ -9,6 +9,7 @@ mod attachments;
 mod auth;
 mod backtest;
 mod calendar;
+mod callers;
 mod check_ins;
 mod children;
 mod compliance;
@@ -89,6 +90,11 @@ pub struct Service<S> {
     ids: Arc<dyn IdGen>,
     /// Compiled scoring models by (tenant, model record id and version, custom specs fingerprint).
     models: Arc<std::sync::Mutex<ModelCache>>,
+    /// Write contexts by (tenant, entity type), valid while their tables' stamp is unchanged
+    /// ([`Service::write_ctx`]).
+    configs: Arc<std::sync::Mutex<ConfigCache>>,
+    /// Resolved callers and the tenants' epochs ([`Service::with_caller_cache`]).
+    callers: Arc<std::sync::Mutex<callers::Callers>>,
     /// Which addresses webhooks may target.
     addresses: crate::address::AddressPolicy,
     /// Where attachment bytes go ([`Service::with_blob_store`]).
@@ -104,6 +110,8 @@ impl<S: Store> Service<S> {
             clock,
             ids,
             models: Default::default(),
+            configs: Default::default(),
+            callers: Default::default(),
             addresses: Default::default(),
             blobs: None,
         }
@@ -117,7 +125,9 @@ impl<S: Store> Service<S> {
             clock: self.clock.clone(),
             ids: self.ids.clone(),
             models: self.models.clone(),
-            addresses: self.addresses.clone(),
+            configs: self.configs.clone(),
+            callers: self.callers.clone(),
+            addresses: self.addresses,
             blobs: self.blobs.clone(),
         }
     }
@@ -160,7 +170,7 @@ impl<S: Store> Service<S> {
         let actor = Actor::system(id);
         let mut cs = self.change_set(id, None);
         self.push_change(&actor, "create", "organization.created", None, &rec, &mut cs);
-        self.store.apply(cs).await?;
+        self.apply(cs).await?;
         Ok(rec)
     }
 
@@ -316,8 +326,50 @@ impl<S: Store> Service<S> {
 
     /// Loads what writes of one entity type need from the tenant (what its rules list in
     /// [`crate::entity::EntityRules::needs`]), once per use case or per import.
+    ///
+    /// The configuration cache: what was loaded is kept per tenant and entity type with the
+    /// store's [`Store::stamp`] of the tables it was read from ([`config_tables`]), and reused while
+    /// the stamp read at the start of the next write is the same. The stamp is read from the
+    /// database on every call, so a configuration change made by any process (another server
+    /// over the same database, the CLI) is seen by the next write that starts after it committed,
+    /// as when everything was read every time. A store without stamps (`None`) caches nothing.
     pub(crate) async fn write_ctx(&self, tenant: Id, def: &'static EntityDef) -> Result<WriteCtx> {
-        let vctx = self.vctx(tenant).await?;
+        let tables = config_tables(def);
+        // Read before loading: a change committed in between leaves the entry under the older
+        // stamp, which the next write no longer matches.
+        let stamp = self.store.stamp(tenant, &tables).await?;
+        let key = (tenant, def.name);
+        if let Some(stamp) = stamp
+            && let Some(hit) = self.configs.lock().ok().and_then(|c| c.get(&key).cloned())
+            && hit.stamp == stamp
+        {
+            // What is not the tenant's is the service's now: the time, the webhook address policy.
+            let mut ctx = hit.ctx.clone();
+            ctx.vctx = crate::tenant::validation_ctx(self.clock.now(), Some(&hit.org));
+            ctx.addresses = self.addresses;
+            return Ok(ctx);
+        }
+        let org = self.org(tenant).await?;
+        let ctx = self.load_write_ctx(tenant, def, &org).await?;
+        if let Some(stamp) = stamp
+            && let Ok(mut cache) = self.configs.lock()
+        {
+            if cache.len() >= CONFIG_CACHE_SIZE {
+                cache.clear();
+            }
+            let entry = CachedCtx {
+                stamp,
+                org,
+                ctx: ctx.clone(),
+            };
+            cache.insert(key, Arc::new(entry));
+        }
+        Ok(ctx)
+    }
+
+    /// [`Service::write_ctx`] read from the store.
+    async fn load_write_ctx(&self, tenant: Id, def: &'static EntityDef, org: &Record) -> Result<WriteCtx> {
+        let vctx = crate::tenant::validation_ctx(self.clock.now(), Some(org));
         let custom = self.custom_specs(tenant, def).await?;
         let mut ctx = WriteCtx {
             vctx,
@@ -500,6 +552,57 @@ impl<S: Store> Service<S> {
             payload,
         }
     }
+}
+
+/// Most (tenant, entity type) write contexts the configuration cache keeps (it starts over when full).
+const CONFIG_CACHE_SIZE: usize = 4096;
+
+/// A cached [`WriteCtx`] with the stamp of the tables it was loaded from and the organization
+/// record its validation context is rebuilt from (today's date moves on).
+#[derive(Debug)]
+struct CachedCtx {
+    stamp: u64,
+    org: Record,
+    ctx: WriteCtx,
+}
+
+type ConfigCache = std::collections::HashMap<(Id, &'static str), Arc<CachedCtx>>;
+
+/// The tables [`Service::write_ctx`] reads for writes of `def`: the organization, custom fields,
+/// what each [`Need`] of its rules loads (kept in step with `load_needs`), and for scored types
+/// the scoring models. A change to any of them invalidates the cached context.
+fn config_tables(def: &'static EntityDef) -> Vec<&'static EntityDef> {
+    let mut out: Vec<&'static EntityDef> = vec![&entity::ORGANIZATION];
+    let mut add = |d: &'static EntityDef| {
+        if !out.iter().any(|o| std::ptr::eq(*o, d)) {
+            out.push(d);
+        }
+    };
+    if def.custom_fields || def.scored {
+        add(&entity::CUSTOM_FIELD);
+    }
+    if def.scored {
+        add(&entity::SCORING_MODEL);
+    }
+    for need in def.rules.needs() {
+        match need {
+            Need::Pipelines => add(&entity::PIPELINE),
+            Need::Settings => {}
+            Need::Roles => add(&entity::ROLE),
+            Need::ActiveAdmins => add(&entity::USER),
+            Need::Users => {
+                add(&entity::USER);
+                add(&entity::TEAM);
+            }
+            Need::RecordsOf(name) => {
+                if let Some(d) = entity::entity(name) {
+                    add(d);
+                }
+            }
+            Need::CustomFieldsOf(_) => add(&entity::CUSTOM_FIELD),
+        }
+    }
+    out
 }
 
 /// Optimistic concurrency: the caller must name the version the record is at, else `Conflict`.

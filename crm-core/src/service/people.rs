@@ -41,7 +41,7 @@ impl<S: Store> Service<S> {
         };
         let phc = hash_password(hasher, password).await?;
         self.credential_into(actor, user.id, &phc, &mut cs).await?;
-        self.store.apply(cs).await?;
+        self.apply(cs).await?;
         Ok(actor.redact(user))
     }
 }

@@ -544,7 +544,7 @@ impl<S: Store> Service<S> {
         }
         self.rescore_parent(&cur, Some(cur.id), &mut cs).await?;
         self.rollups_into(actor, Some(&cur), None, &mut cs).await?;
-        self.store.apply(cs).await?;
+        self.apply(cs).await?;
         Ok(())
     }
 

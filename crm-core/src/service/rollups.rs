@@ -309,7 +309,7 @@ impl<S: Store> Service<S> {
         }
         let changed = cs.writes.len() as u64;
         if changed > 0 {
-            self.store.apply(cs).await?;
+            self.apply(cs).await?;
         }
         Ok(changed)
     }

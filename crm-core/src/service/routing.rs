@@ -228,7 +228,7 @@ impl<S: Store> Service<S> {
                 self.restage_scope(&cur, &rec, &mut cs).await?;
             }
             router.flush(&mut cs);
-            self.store.apply(cs).await?;
+            self.apply(cs).await?;
             let routed = Routed::of(&rec, Some(d));
             Ok((self.present(actor, rec).await?, routed))
         })

@@ -175,7 +175,7 @@ impl<S: Store> Service<S> {
                 cs.writes.push(crate::change::Write::Insert(r));
             }
             if !cs.writes.is_empty() {
-                self.store.apply(cs).await?;
+                self.apply(cs).await?;
             }
         }
         if let Some(seq) = done_seq {
@@ -215,7 +215,7 @@ impl<S: Store> Service<S> {
             id: r.id,
             expected_version: r.version,
         });
-        self.store.apply(cs).await?;
+        self.apply(cs).await?;
         Ok(())
     }
 
@@ -306,7 +306,7 @@ impl<S: Store> Service<S> {
         // Nothing written (a refusal, nothing left to change): the answer alone.
         let mut cs = ChangeSet::new(actor.tenant);
         cs.settle = Some(answering.settle(&outcome)?);
-        match self.store.apply(cs).await {
+        match self.apply(cs).await {
             Err(e) if idempotency::is_claim_lost(&e) => return Ok(Outcome::Pending),
             other => {
                 other?;

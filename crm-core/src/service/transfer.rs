@@ -616,6 +616,8 @@ impl<'s, S: Store> Ingest<'s, S> {
     pub(super) async fn finish(self, commit: bool) -> Result<()> {
         if commit {
             self.bulk.commit().await?;
+            // An import may have updated users: resolve the tenant's callers again.
+            self.svc.callers_changed(self.actor.tenant);
         } else {
             drop(self.bulk);
         }

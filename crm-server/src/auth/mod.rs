@@ -1,7 +1,11 @@
 //! Who is calling. Every API request carries `Authorization: Bearer <token>`: an access token (JWT)
-//! from a sign-in, or an API key. Either is resolved against the store on every request (session
-//! still open, user still active, role as it is now), so sign-out, password changes, deactivation and
-//! role changes take effect on the next request. The core decides; this module only parses tokens.
+//! from a sign-in, or an API key. Either is resolved against the store (session still open, user
+//! still active, role as it is now), and the answer is kept by the core's caller cache for
+//! `CRM_AUTH_CACHE` seconds: a request whose token is cached goes to the blocking pool once, for its
+//! use case, and reads nothing to authenticate. Sign-out, revoked keys, password changes,
+//! deactivation and role changes made through this instance take effect on the next request (they
+//! clear the tenant's cached callers); made through another instance over the same database, within
+//! `CRM_AUTH_CACHE` seconds. The core decides; this module only parses tokens.
 
 pub mod password;
 pub mod throttle;
@@ -66,10 +70,15 @@ impl<S: ServerStore> FromRequestParts<AppState<S>> for Auth {
 pub async fn resolve<S: ServerStore>(app: &AppState<S>, token: &str) -> ApiResult<Auth> {
     if let Some((tenant, key_id, secret)) = parse_opaque(API_KEY_PREFIX, token) {
         let hash = sha256_hex(&secret);
-        let actor = app
-            .run(move |svc| async move { svc.api_key_actor(tenant, key_id, &hash).await })
-            .await
-            .map_err(unauthenticated)?;
+        let cached = app.svc.cached_api_key_actor(tenant, key_id, &hash);
+        app.metrics.auth_lookup(cached.is_some());
+        let actor = match cached {
+            Some(actor) => actor,
+            None => app
+                .run(move |svc| async move { svc.api_key_actor(tenant, key_id, &hash).await })
+                .await
+                .map_err(unauthenticated)?,
+        };
         return Ok(Auth {
             actor,
             session: None,
@@ -77,10 +86,15 @@ pub async fn resolve<S: ServerStore>(app: &AppState<S>, token: &str) -> ApiResul
         });
     }
     let c = app.jwt.check(token).ok_or(ApiError::Unauthenticated)?;
-    let actor = app
-        .run(move |svc| async move { svc.session_actor(c.org, c.sid, c.sub).await })
-        .await
-        .map_err(unauthenticated)?;
+    let cached = app.svc.cached_session_actor(c.org, c.sid, c.sub);
+    app.metrics.auth_lookup(cached.is_some());
+    let actor = match cached {
+        Some(actor) => actor,
+        None => app
+            .run(move |svc| async move { svc.session_actor(c.org, c.sid, c.sub).await })
+            .await
+            .map_err(unauthenticated)?,
+    };
     Ok(Auth {
         actor,
         session: Some(c.sid),

@@ -163,6 +163,28 @@ pub(super) async fn aggregate_in(
     Ok(out)
 }
 
+/// [`Store::stamp`]: the rows of [`sql::stamp_select`] (measures as text) folded into one hash.
+pub(super) async fn stamp_in(
+    conn: &mut PgConnection,
+    tenant: Id,
+    entities: &[&'static EntityDef],
+) -> Result<Option<u64>> {
+    use std::hash::{Hash, Hasher};
+    let Some(select) = sql::stamp_select(tenant, entities, B) else {
+        return Ok(Some(0));
+    };
+    let (text, values) = B.build(&select);
+    let rows = built(text, values).fetch_all(conn).await.map_err(db)?;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for row in &rows {
+        for i in 1..5 {
+            let v: Option<String> = row.try_get(i).map_err(db)?;
+            v.hash(&mut h);
+        }
+    }
+    Ok(Some(h.finish()))
+}
+
 pub(super) async fn audit_in(conn: &mut PgConnection, tenant: Id, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
     let (text, values) = B.build(&sql::audit_select(tenant, q));
     let rows = built(text, values).fetch_all(conn).await.map_err(db)?;

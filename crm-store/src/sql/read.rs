@@ -78,6 +78,41 @@ pub fn count(def: &EntityDef, tenant: Id, filter: &Filter, backend: Backend) -> 
     Ok(s)
 }
 
+/// The fingerprint of [`crm_core::store::Store::stamp`]: per entity type, in the order given, one row
+/// `(position, COUNT(*), SUM(version), MAX(id), MAX(updated_at))` of the tenant's rows, the tables
+/// joined with `UNION ALL` and ordered by position. Each part is a range of the primary key
+/// `(org_id, id)`.
+pub fn stamp_select(tenant: Id, entities: &[&'static EntityDef], backend: Backend) -> Option<SelectStatement> {
+    // PostgreSQL reads every measure as text (it has no MAX of a uuid, and SUM of a bigint is a
+    // numeric); SQLite as stored.
+    let measures: [&str; 4] = match backend {
+        Backend::Postgres => [
+            "COUNT(*)::text",
+            "COALESCE(SUM(version), 0)::text",
+            "MAX(id::text)",
+            "MAX(updated_at)::text",
+        ],
+        Backend::Sqlite => ["COUNT(*)", "COALESCE(SUM(version), 0)", "MAX(id)", "MAX(updated_at)"],
+    };
+    let part = |i: usize, def: &EntityDef| {
+        let mut s = Query::select();
+        // The position as a literal: a bound parameter has no type in a UNION on PostgreSQL.
+        s.expr(Expr::cust(i.to_string()));
+        for m in measures {
+            s.expr(Expr::cust(m));
+        }
+        s.from(def.table).and_where(tenant_is(tenant));
+        s
+    };
+    let (first, rest) = entities.split_first()?;
+    let mut s = part(0, first);
+    for (i, def) in rest.iter().enumerate() {
+        s.union(sea_query::UnionType::All, part(i + 1, def));
+    }
+    s.order_by_expr(Expr::cust("1"), Order::Asc);
+    Some(s)
+}
+
 /// Audit entries of a tenant after `after_seq`, optionally of one entity type and record.
 pub fn audit_select(tenant: Id, q: &crm_core::store::AuditQuery) -> SelectStatement {
     let mut s = Query::select();

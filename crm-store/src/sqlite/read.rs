@@ -176,6 +176,29 @@ pub(super) fn count_in(conn: &Connection, tenant: Id, def: &'static EntityDef, f
     Ok(n.max(0) as u64)
 }
 
+/// [`Store::stamp`]: the rows of [`sql::stamp_select`] folded into one hash.
+pub(super) fn stamp_in(conn: &Connection, tenant: Id, entities: &[&'static EntityDef]) -> Result<Option<u64>> {
+    use std::hash::{Hash, Hasher};
+    let Some(select) = sql::stamp_select(tenant, entities, B) else {
+        return Ok(Some(0));
+    };
+    let (text, values) = B.build(&select);
+    let mut stmt = conn.prepare_cached(&text).map_err(db)?;
+    let mut rows = stmt.query(params_from_iter(bind(values.0))).map_err(db)?;
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    while let Some(row) = rows.next().map_err(db)? {
+        for i in 0..5 {
+            match row.get_ref(i).map_err(db)? {
+                ValueRef::Null => 0u8.hash(&mut h),
+                ValueRef::Integer(v) => (1u8, v).hash(&mut h),
+                ValueRef::Real(v) => (2u8, v.to_bits()).hash(&mut h),
+                ValueRef::Text(t) | ValueRef::Blob(t) => (3u8, t).hash(&mut h),
+            }
+        }
+    }
+    Ok(Some(h.finish()))
+}
+
 pub(super) fn aggregate_in(
     conn: &Connection,
     tenant: Id,
