@@ -170,8 +170,16 @@ mod tests {
         let e = sync_entry(&sync_row(json!([]))).unwrap();
         assert_eq!((e.seq, e.actor, e.events), (3, None, vec![Id::from_u128(7)]));
         assert_eq!(e.intent, None, "JSON null: no intent");
+        // A use case this build does not know (an app downgraded over its log) reads back as such:
+        // the server refuses that entry alone.
+        let mut newer = sync_row(json!([]));
+        newer.0[8] = json!({"use_case": "teleport"});
+        assert_eq!(
+            sync_entry(&newer).unwrap().intent,
+            Some(crm_core::sync::Intent::Unknown)
+        );
         let mut bad = sync_row(json!([]));
-        bad.0[8] = json!({"use_case": "teleport"});
+        bad.0[8] = json!({"use_case": "create", "entity": 42});
         assert_eq!(
             sync_entry(&bad).unwrap_err(),
             BadColumn {
