@@ -388,7 +388,10 @@ pub fn routes<S: ServerStore>(api: Api<S>) -> Api<S> {
                     "X-Content-Type-Options": { "description": "nosniff", "schema": {"type": "string"} },
                     "Content-Security-Policy": { "description": "sandbox; default-src 'none'", "schema": {"type": "string"} }
                 },
-                "content": { "application/octet-stream": { "schema": {"type": "string", "contentMediaType": "application/octet-stream"} } }
+                "content": {
+                    "application/octet-stream": { "schema": {"type": "string", "contentMediaType": "application/octet-stream"} },
+                    "*/*": { "schema": {"type": "string"} }
+                }
             }),
         )
         .errors(&[404]),

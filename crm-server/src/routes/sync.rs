@@ -80,7 +80,7 @@ fn entry_schema() -> Json {
             "tenant": uuid(),
             "change_set": {"type": "string", "format": "uuid", "description": "The change set's id: the server answers each id once"},
             "actor": {"type": ["string", "null"], "format": "uuid"},
-            "at": {"type": "integer", "description": "When the use case ran on the device (microseconds since the epoch)"},
+            "at": {"type": "string", "format": "date-time", "description": "When the use case ran on the device (RFC 3339)"},
             "writes": {"type": "array", "items": write},
             "audit": {"type": "array", "items": uuid()},
             "events": {"type": "array", "items": uuid()},
