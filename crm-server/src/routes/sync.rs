@@ -58,19 +58,38 @@ fn entry_schema() -> Json {
             "base": {"type": "object", "description": "An update's values of those fields before the write"}
         }
     });
+    // One object per use case, each with the fields its variant requires (crm_core::sync::Intent).
+    let case = |name: &str, required: &[&str]| {
+        let mut req = vec!["use_case"];
+        req.extend_from_slice(required);
+        json!({
+            "type": "object",
+            "required": req,
+            "properties": {
+                "use_case": {"type": "string", "enum": [name]},
+                "entity": {"type": "string"},
+                "id": uuid(),
+                "expected_version": {"type": "integer", "minimum": 0},
+                "name": {"type": "string"},
+                "input": {"type": "object"},
+                "patch": {"type": "object"},
+                "lead": uuid(),
+                "contact": uuid(),
+                "company": uuid(),
+                "create_company": {"type": "boolean"}
+            }
+        })
+    };
     let intent = json!({
-        "type": ["object", "null"],
-        "description": "The use case to replay, tagged `use_case`: `create` (entity, id, input), `update` (entity, id, expected_version, patch), `delete` (entity, id, expected_version), `transition` (entity, id, expected_version, name, input); null: not replayable",
-        "required": ["use_case"],
-        "properties": {
-            "use_case": {"type": "string", "enum": ["create", "update", "delete", "transition"]},
-            "entity": {"type": "string"},
-            "id": uuid(),
-            "expected_version": {"type": "integer", "minimum": 0},
-            "name": {"type": "string"},
-            "input": {"type": "object"},
-            "patch": {"type": "object"}
-        }
+        "description": "The use case to replay, tagged `use_case`: `create` (entity, id, input), `update` (entity, id, expected_version, patch), `delete` (entity, id, expected_version), `transition` (entity, id, expected_version, name, input), `convert` (lead, expected_version, contact, company, create_company); another name is refused `not_replayable`; null: not replayable",
+        "anyOf": [
+            {"type": "null"},
+            case("create", &["entity", "id", "input"]),
+            case("update", &["entity", "id", "expected_version", "patch"]),
+            case("delete", &["entity", "id", "expected_version"]),
+            case("transition", &["entity", "id", "expected_version", "name", "input"]),
+            case("convert", &["lead", "expected_version", "contact"])
+        ]
     });
     json!({
         "type": "object",
@@ -79,7 +98,7 @@ fn entry_schema() -> Json {
             "seq": {"type": "integer", "minimum": 0, "description": "Position in the device's log"},
             "tenant": uuid(),
             "change_set": {"type": "string", "format": "uuid", "description": "The change set's id: the server answers each id once"},
-            "actor": {"type": ["string", "null"], "format": "uuid"},
+            "actor": {"anyOf": [uuid(), {"type": "null"}]},
             "at": {"type": "string", "format": "date-time", "description": "When the use case ran on the device (RFC 3339)"},
             "writes": {"type": "array", "items": write},
             "audit": {"type": "array", "items": uuid()},
