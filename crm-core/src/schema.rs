@@ -230,6 +230,9 @@ pub struct EntityDef {
     /// Records of this type accept attachments (photos, documents, signatures: see
     /// [`crate::entity::attachment`]), which take the record's read scope and go with it.
     pub attachments: Option<Attachments>,
+    /// Its rows decide who an access token or API key is (a session, a key, a credential, a user,
+    /// a role): a write that changes or removes one invalidates the service's cached callers.
+    pub resolves_callers: bool,
 }
 
 /// How an entity type takes attachments ([`EntityDef::attachments`]).
@@ -392,6 +395,7 @@ impl EntityDef {
             rollups: Vec::new(),
             due: Vec::new(),
             attachments: None,
+            resolves_callers: false,
         }
     }
 

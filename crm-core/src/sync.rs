@@ -508,6 +508,9 @@ pub fn syncable_types() -> Vec<&'static EntityDef> {
 /// Most changes (records walked or audit entries read) one [`PullPage`] covers.
 pub const MAX_PULL_LIMIT: u32 = 1000;
 
+/// Changes per pull page when the device names no limit.
+pub const DEFAULT_PULL_LIMIT: u32 = 200;
+
 /// Field error code of a pull cursor that does not decode (on the field `cursor`).
 pub const INVALID_CURSOR: &str = "invalid_cursor";
 

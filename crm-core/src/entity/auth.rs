@@ -20,6 +20,7 @@ fn credential() -> EntityDef {
     let mut e = EntityDef::new("credential", "credentials")
         .field(F::new("user_id", T::Ref("user")).required().unique())
         .field(F::new("password_hash", T::Text).secret());
+    e.resolves_callers = true;
     e.since = 3;
     e.exposure = Exposure::Internal;
     e
@@ -32,6 +33,7 @@ fn session() -> EntityDef {
         .field(F::new("user_id", T::Ref("user")).required())
         .field(F::new("token_hash", T::Text).secret())
         .field(F::new("expires_at", T::Timestamp).required());
+    e.resolves_callers = true;
     e.since = 3;
     e.exposure = Exposure::Internal;
     e.owner_field = Some("user_id");
@@ -47,6 +49,7 @@ fn api_key() -> EntityDef {
         .field(F::new("user_id", T::Ref("user")).read_only())
         .field(F::new("expires_at", T::Timestamp).read_only())
         .field(F::new("key_hash", T::Text).secret());
+    e.resolves_callers = true;
     e.since = 3;
     e.exposure = Exposure::Managed;
     e.owner_field = Some("user_id");

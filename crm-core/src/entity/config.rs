@@ -128,6 +128,7 @@ fn role() -> EntityDef {
     let mut e = EntityDef::new("role", "roles")
         .field(F::new("name", T::Text).required().max_len(64).unique())
         .field(F::new("grants", T::Json).required());
+    e.resolves_callers = true;
     e.check = Some(crate::access::check_role_record);
     e
 }

@@ -173,6 +173,7 @@ fn user() -> EntityDef {
         .field(F::new("location_id", T::Ref("location")))
         .field(F::new("phone", T::Phone))
         .field(F::new(user_fields::ACTIVE, T::Bool).default(true));
+    e.resolves_callers = true;
     e.team_field = Some(user_fields::TEAM_ID);
     e.search_fields = &["name", "email"];
     e.rules = &UserRules;

@@ -14,7 +14,6 @@
 use super::Service;
 use crate::access::Actor;
 use crate::change::{Applied, ChangeSet, Write};
-use crate::entity;
 use crate::error::Result;
 use crate::store::Store;
 use crate::value::{Id, Timestamp};
@@ -58,21 +57,10 @@ pub(crate) struct Callers {
 
 /// Whether a change set may change who a token or key resolves to.
 fn touches_callers(cs: &ChangeSet) -> bool {
-    let relevant = |d: &crate::schema::EntityDef| {
-        [
-            &entity::SESSION,
-            &entity::API_KEY,
-            &entity::CREDENTIAL,
-            &entity::USER,
-            &entity::ROLE,
-        ]
-        .iter()
-        .any(|r| r.name == d.name)
-    };
     // A new row changes no earlier answer (a new session or key is resolved when first used).
     cs.writes
         .iter()
-        .any(|w| !matches!(w, Write::Insert(_)) && relevant(w.entity()))
+        .any(|w| !matches!(w, Write::Insert(_)) && w.entity().resolves_callers)
 }
 
 impl<S: Store> Service<S> {

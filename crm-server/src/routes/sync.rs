@@ -12,10 +12,7 @@ use crate::state::{AppState, ServerStore};
 use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
-use crm_core::sync::{MAX_DEVICE_ID, MAX_PULL_LIMIT, MAX_PUSH_ENTRIES, PushRequest};
-
-/// Changes per pull page when the request names no `limit`.
-const DEFAULT_PULL_LIMIT: u32 = 200;
+use crm_core::sync::{DEFAULT_PULL_LIMIT, MAX_DEVICE_ID, MAX_PULL_LIMIT, MAX_PUSH_ENTRIES, PushRequest};
 use serde_json::{Value as Json, json};
 
 async fn push<S: ServerStore>(
