@@ -56,8 +56,36 @@ rm -rf bindings/mobile/tests/kotlin/docs
 python3 .ci/doc_blocks.py kotlin bindings/mobile/tests/kotlin/docs
 # docs/mobile.md's "On the JVM" block, verbatim: build-aar.sh --sources lays out the module's
 # generated Kotlin, kotlinc compiles it with the module's helpers and the tests, java runs them.
+# The two-phone sync scenario's server: `crm serve --demo`, stopped once so that the phones start
+# from a copy of its database (their provisioning), then started again on it. Main.kt reads CRM_SYNC_*.
+if [ -n "${CRM_BIN:-}" ]; then crm=$CRM_BIN; else cargo build -q -p crm-cli; crm="$root/target/debug/crm"; fi
+sync_dir=$(mktemp -d)
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+serve() {
+  CRM_DEMO_PASSWORD=mobile-sync-password-1 CRM_JWT_SECRET=mobile-secret-mobile-secret-mobile-secret \
+    "$crm" --database "$sync_dir/server.db" serve --demo --listen "127.0.0.1:$port" >> "$sync_dir/serve.log" 2>&1 &
+  server_pid=$!
+  for _ in $(seq 1 600); do
+    curl -fs "http://127.0.0.1:$port/readyz" > /dev/null 2>&1 && return 0
+    sleep 0.5
+  done
+  cat "$sync_dir/serve.log" >&2
+  exit 1
+}
+serve
+kill -TERM "$server_pid"; wait "$server_pid" || true
+cp "$sync_dir/server.db" "$sync_dir/phone.db"
+serve
+trap 'kill -TERM "$server_pid" 2>/dev/null || true' EXIT
+CRM_SYNC_URL="http://127.0.0.1:$port" CRM_SYNC_DB="$sync_dir/phone.db" CRM_SYNC_PASSWORD=mobile-sync-password-1
+CRM_SYNC_ORG=$(grep -o 'organization [0-9a-f-]*' "$sync_dir/serve.log" | head -1 | awk '{print $2}')
+CRM_SYNC_EMAIL=$(grep -A10 'demo users' "$sync_dir/serve.log" | awk '$1 == "manager" {print $2}' | head -1)
+export CRM_SYNC_URL CRM_SYNC_DB CRM_SYNC_PASSWORD CRM_SYNC_ORG CRM_SYNC_EMAIL
+test -n "$CRM_SYNC_ORG" && test -n "$CRM_SYNC_EMAIL"
+
 jvm_block="$(python3 .ci/doc_blocks.py block docs/mobile.md 'bindings/mobile/android/build-aar.sh --sources')"
-bash -euo pipefail -c "$jvm_block"
+bash -euo pipefail -c "$jvm_block" | tee "$sync_dir/jvm.out"
+grep -q '^ok   two phones sync through crm serve' "$sync_dir/jvm.out" || { echo "the two-phone scenario did not run" >&2; exit 1; }
 
 echo "== Android module: wiring (the AAR itself needs the NDK, SDK and Gradle: not on this machine)"
 module=bindings/mobile/android/crm

@@ -151,6 +151,10 @@ pub struct ChangeSet {
     /// An idempotency answer to store in the same transaction (a sync replay's: see
     /// [`crate::idempotency::Settle`]). Never logged, never in a bulk session.
     pub settle: Option<crate::idempotency::Settle>,
+    /// Rows as a server sent them, applied on a device ([`crate::service::Service::apply_pull`],
+    /// and the rows a refused push entry puts back): written as they are, with the server's
+    /// versions, and never logged for upload (they came from the server).
+    pub received: bool,
 }
 
 impl ChangeSet {
@@ -166,6 +170,7 @@ impl ChangeSet {
             events: Vec::new(),
             intent: None,
             settle: None,
+            received: false,
         }
     }
 

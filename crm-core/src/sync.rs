@@ -129,6 +129,9 @@ impl SyncEntry {
         cs: &ChangeSet,
         mut stored: impl FnMut(&'static EntityDef, Id) -> Result<Option<Record>>,
     ) -> Result<Option<SyncEntry>> {
+        if cs.received {
+            return Ok(None); // the server's own rows, on a device: nothing to send back
+        }
         let mut writes = Vec::new();
         for (k, w) in cs.writes.iter().enumerate() {
             let e = w.entity();
@@ -339,7 +342,7 @@ pub const PROTOCOL: u32 = 1;
 
 /// The schema version change sets are written under by this build (the highest `since` of the
 /// entity declarations; a store's `SCHEMA_VERSION` is the same number).
-pub const SCHEMA_VERSION: u32 = 16;
+pub const SCHEMA_VERSION: u32 = 17;
 
 /// The oldest schema version whose change sets a server of this build replays: logs written
 /// before version 16 carry no [`Intent`], so they cannot be replayed as use cases.
@@ -422,6 +425,17 @@ pub struct PushResult {
     /// The entry's `seq` in the device's log.
     pub seq: u64,
     pub outcome: Outcome,
+    /// For an answered change set (not `pending`): the server's current state of the records it
+    /// wrote, as the device's user may read them, which the device takes
+    /// ([`crate::service::Service::apply_push_answer`]): a refused change is undone, an accepted
+    /// one gets the server's stamps and derived fields. Read after the whole push and when the
+    /// answer is sent (a retried push gets the state of that moment, not of the first answer).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub upserts: Vec<Pulled>,
+    /// For an answered change set: the records it wrote that the user cannot read on the server
+    /// (never created there, deleted, out of scope), which the device forgets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removals: Vec<Removed>,
 }
 
 /// What the server did with one change set.
@@ -803,6 +817,11 @@ mod tests {
                 change_set: Id::from_u128(4),
                 seq: 2,
                 outcome: Outcome::Rejected { error: c },
+                upserts: Vec::new(),
+                removals: vec![Removed {
+                    entity: "lead".into(),
+                    id: Id::from_u128(9),
+                }],
             }],
         };
         let j = serde_json::to_value(&a).unwrap();

@@ -357,6 +357,8 @@ pub mod doc_blocks {
     pub struct Adr0016;
     #[doc = include_str!("../../docs/adr/0017-pull-cursor.md")]
     pub struct Adr0017;
+    #[doc = include_str!("../../docs/adr/0018-devices-keep-the-servers-rows.md")]
+    pub struct Adr0018;
 }
 
 #[cfg(test)]

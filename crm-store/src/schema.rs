@@ -23,7 +23,7 @@ use crm_core::value::FieldType;
 use sea_query::{ColumnDef, ColumnType, Index, IndexCreateStatement, Table, TableCreateStatement};
 
 /// The schema version this build creates and understands.
-pub const SCHEMA_VERSION: u32 = 16;
+pub const SCHEMA_VERSION: u32 = 17;
 
 /// Version of the first migration holding query indexes.
 const QUERY_INDEXES: u32 = 2;

@@ -36,6 +36,22 @@ fn two_instances(case: fn(crm_store::PgStore, crm_store::PgStore)) {
 }
 
 #[test]
+fn sync_simulation_converges_on_two_instances() {
+    let Some(url) = pg::url() else { return };
+    let device = {
+        let url = url.clone();
+        move || crm_store::PgStore::open_temporary(&url).unwrap().with_sync_log(true)
+    };
+    let servers = move || {
+        let a = crm_store::PgStore::open_temporary(&url).expect("a temporary schema");
+        let schema = a.schema().expect("a temporary store's schema").to_owned();
+        let b = crm_store::PgStore::open_with(crm_store::PgOptions::new(&url).schema(schema)).expect("a second pool");
+        (a, b)
+    };
+    crm_core::conformance::sync_simulation_converges_on_two_instances(servers, device);
+}
+
+#[test]
 fn due_events_fire_once_from_two_instances() {
     two_instances(crm_core::conformance::due_events_fire_once_from_two_instances);
 }

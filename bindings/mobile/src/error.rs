@@ -84,6 +84,12 @@ pub enum CrmError {
     /// or row data.
     #[error("{detail}")]
     Storage { code: String, detail: String },
+    /// The sync server could not be reached or refused the request (`sync`): `status` is its HTTP
+    /// status (0 when no answer came: offline, DNS, TLS, timeout), `code` its problem code
+    /// (`unauthorized` for a refused token; `unreachable` when no answer came, `bad_answer` when the
+    /// answer was not a sync message). The queued changes are kept: sync again later.
+    #[error("{detail}")]
+    Remote { code: String, detail: String, status: u16 },
 }
 
 impl From<Error> for CrmError {
@@ -161,7 +167,8 @@ impl CrmError {
             | CrmError::LimitExceeded { code, .. }
             | CrmError::InvalidQuery { code, .. }
             | CrmError::Unavailable { code, .. }
-            | CrmError::Storage { code, .. } => code,
+            | CrmError::Storage { code, .. }
+            | CrmError::Remote { code, .. } => code,
         }
     }
 }

@@ -18,14 +18,19 @@
 //! **Offline changes.** The database is opened with the core's local change-set log on: every
 //! change made through a `Crm` is also queued, with the version it expected and the fields it
 //! changed, for a later upload to a server ([`Crm::pending_changes`], [`Crm::mark_synced`]).
+//! [`Crm::sync`] runs a whole round with a server over HTTP (push the queue, apply the answers,
+//! pull what changed); apps with their own transport call its steps one by one
+//! ([`Crm::prepare_push`], [`Crm::apply_push_answer`], [`Crm::pull_cursor`], [`Crm::apply_pull`]).
 
 uniffi::setup_scaffolding!();
 
 mod error;
+mod sync;
 mod types;
 mod worker;
 
 pub use error::{CrmError, FieldError};
+pub use sync::{KeptField, PullOutcome, PushOutcome, SyncRejection, SyncReport};
 pub use types::*;
 
 use crm_core::access::Actor;
@@ -309,6 +314,14 @@ impl Crm {
             .run(move |s, a| async move { s.svc.create(&a, &entity, &input).await })
             .await?
             .into())
+    }
+
+    /// Deletes a record at `expected_version` (with its children: a quote's lines, a job's steps),
+    /// if the user's role may. Queued for sync like any change.
+    pub async fn delete(&self, entity: String, id: String, expected_version: u64) -> Result<()> {
+        let id = parse_id(&entity, &id)?;
+        self.run(move |s, a| async move { s.svc.delete(&a, &entity, id, expected_version).await })
+            .await
     }
 
     /// Applies a JSON patch to a record at `expected_version` (see `update_lead`).

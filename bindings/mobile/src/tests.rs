@@ -695,3 +695,200 @@ fn upserts_from_an_external_system_report_each_row() {
         }
     });
 }
+
+/// A stand-in for `crm serve`'s two sync routes, enough for `Crm::sync`'s HTTP client: one request
+/// per connection, the bearer token is the user's id. (The real routes have their own HTTP tests in
+/// crm-server/tests/sync.rs; this one exercises the device's round over a real socket.)
+mod sync_server {
+    use crm_core::service::Service;
+    use crm_core::sync::PushRequest;
+    use crm_core::value::Id;
+    use crm_store::SqliteStore;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::net::TcpListener;
+    use std::sync::Arc;
+
+    pub fn start(svc: Arc<Service<SqliteStore>>, tenant: Id) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut conn) = conn else { continue };
+                let (status, body) = handle(&svc, tenant, &mut conn);
+                let head = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                    body.len()
+                );
+                let _ = conn.write_all(head.as_bytes()).and_then(|()| conn.write_all(&body));
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    fn handle(svc: &Service<SqliteStore>, tenant: Id, conn: &mut std::net::TcpStream) -> (u16, Vec<u8>) {
+        let mut r = BufReader::new(conn);
+        let mut line = String::new();
+        r.read_line(&mut line).expect("request line");
+        let target = line.split(' ').nth(1).unwrap_or("").to_owned();
+        let (mut len, mut user) = (0usize, None);
+        loop {
+            let mut h = String::new();
+            r.read_line(&mut h).expect("header");
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            let (k, v) = h.split_once(':').expect("header");
+            match k.to_ascii_lowercase().as_str() {
+                "content-length" => len = v.trim().parse().expect("length"),
+                "authorization" => user = v.trim().strip_prefix("Bearer ").and_then(crm_core::value::parse_id),
+                _ => {}
+            }
+        }
+        let mut body = vec![0; len];
+        r.read_exact(&mut body).expect("body");
+        let problem =
+            |status: u16, code: &str| (status, format!(r#"{{"code":"{code}","detail":"{code}"}}"#).into_bytes());
+        let Some(actor) = user.and_then(|u| pollster::block_on(svc.actor(tenant, u)).ok()) else {
+            return problem(401, "unauthorized");
+        };
+        let (path, query) = target.split_once('?').unwrap_or((&target, ""));
+        let answer = match path {
+            "/api/v1/sync/push" => {
+                let req: PushRequest = serde_json::from_slice(&body).expect("push body");
+                serde_json::to_vec(&pollster::block_on(svc.replay_push(&actor, &req)).expect("replay"))
+            }
+            "/api/v1/sync/pull" => {
+                let param = |k: &str| {
+                    query
+                        .split('&')
+                        .find_map(|kv| kv.strip_prefix(k).and_then(|v| v.strip_prefix('=')))
+                };
+                let limit = param("limit").and_then(|l| l.parse().ok()).unwrap_or(200);
+                let page = pollster::block_on(svc.pull(&actor, param("cursor"), limit)).expect("pull");
+                serde_json::to_vec(&page)
+            }
+            _ => return problem(404, "not_found"),
+        };
+        (200, answer.expect("json"))
+    }
+}
+
+/// Copies a closed database file (the demo loader's) for another device or the server.
+fn copy_db(from: &str, dir: &std::path::Path, name: &str) -> String {
+    let to = dir.join(name);
+    std::fs::copy(from, &to).expect("copy");
+    to.to_string_lossy().into_owned()
+}
+
+#[test]
+fn two_phones_sync_through_a_server_and_converge() {
+    pollster::block_on(async {
+        let (dir, path, demo) = setup().await;
+        let tenant = crm_core::value::parse_id(&demo.tenant_id).expect("tenant");
+        let server_path = copy_db(&path, dir.path(), "server.db");
+        let phone_b = copy_db(&path, dir.path(), "phone-b.db");
+        let server = Arc::new(Service::new(
+            SqliteStore::open(&server_path).expect("server db"),
+            Arc::new(SystemClock),
+            Arc::new(RandomIds),
+        ));
+        let url = sync_server::start(server.clone(), tenant);
+        let manager_email = email(&demo, "manager");
+        let a = Crm::open(path, manager_email.clone()).await.expect("phone a");
+        let b = Crm::open(phone_b, manager_email).await.expect("phone b");
+        let token = a.user_id();
+
+        // First sync of both: nothing to push, a snapshot down.
+        let first = a
+            .sync(url.clone(), token.clone(), "phone-a".into())
+            .await
+            .expect("sync a");
+        assert!(
+            first.pull.reset && first.pull.upserts > 0 && !first.pull.more,
+            "{first:?}"
+        );
+        b.sync(url.clone(), token.clone(), "phone-b".into())
+            .await
+            .expect("sync b");
+
+        // Offline: both phones edit the same lead (different fields), phone B deletes another
+        // lead that phone A edits.
+        let leads = a.list_leads(ListQuery::default()).await.expect("leads").items;
+        let (shared, doomed) = (&leads[0], &leads[1]);
+        a.update_lead(shared.id.clone(), shared.version, r#"{"notes": "from A"}"#.into())
+            .await
+            .expect("a edits");
+        a.update_lead(doomed.id.clone(), doomed.version, r#"{"city": "Hull"}"#.into())
+            .await
+            .expect("a edits the doomed lead");
+        b.update_lead(shared.id.clone(), shared.version, r#"{"city": "York"}"#.into())
+            .await
+            .expect("b edits");
+        b.delete("lead".into(), doomed.id.clone(), doomed.version)
+            .await
+            .expect("b deletes");
+
+        // B syncs first; then A, whose edit of the deleted lead is refused and undone.
+        let rb = b
+            .sync(url.clone(), token.clone(), "phone-b".into())
+            .await
+            .expect("sync b");
+        assert_eq!((rb.push.accepted, rb.push.rejected), (2, 0), "{rb:?}");
+        let ra = a
+            .sync(url.clone(), token.clone(), "phone-a".into())
+            .await
+            .expect("sync a");
+        assert_eq!((ra.push.merged, ra.push.rejected), (1, 1), "{ra:?}");
+        let refused = a.sync_rejections(10).await.expect("rejections");
+        assert_eq!(refused.len(), 1);
+        assert_eq!(refused[0].code, "not_found");
+        assert!(matches!(
+            a.get_lead(doomed.id.clone()).await,
+            Err(CrmError::NotFound { .. })
+        ));
+        // B catches up with A's merge.
+        b.sync(url.clone(), token.clone(), "phone-b".into())
+            .await
+            .expect("sync b");
+
+        // Both phones hold the server's lead, field for field and version for version.
+        let manager =
+            pollster::block_on(server.actor(tenant, crm_core::value::parse_id(&token).expect("id"))).expect("actor");
+        let on_server = server.get(&manager, "lead", crm_core::value::parse_id(&shared.id).expect("id"));
+        let on_server = pollster::block_on(on_server).expect("server lead");
+        assert_eq!(
+            (on_server.str("notes"), on_server.str("city")),
+            (Some("from A"), Some("York"))
+        );
+        for phone in [&a, &b] {
+            let l = phone.get_lead(shared.id.clone()).await.expect("lead");
+            assert_eq!(
+                (l.notes.as_deref(), l.city.as_deref(), l.version),
+                (Some("from A"), Some("York"), on_server.version)
+            );
+            assert!(phone.pending_changes(10).await.expect("pending").is_empty());
+        }
+
+        // A refused token and a server out of reach are typed errors; nothing is lost.
+        a.update_lead(shared.id.clone(), on_server.version, r#"{"notes": "later"}"#.into())
+            .await
+            .expect("edit");
+        match a.sync(url.clone(), "nobody".into(), "phone-a".into()).await {
+            Err(CrmError::Remote { status: 401, code, .. }) => assert_eq!(code, "unauthorized"),
+            other => panic!("expected a refused token, got {other:?}"),
+        }
+        match a
+            .sync("http://127.0.0.1:9".into(), token.clone(), "phone-a".into())
+            .await
+        {
+            Err(CrmError::Remote { status: 0, code, .. }) => assert_eq!(code, "unreachable"),
+            other => panic!("expected an unreachable server, got {other:?}"),
+        }
+        assert!(matches!(
+            a.sync("ftp://x".into(), token.clone(), "phone-a".into()).await,
+            Err(CrmError::Validation { .. })
+        ));
+        assert_eq!(a.pending_changes(10).await.expect("pending").len(), 1);
+    })
+}

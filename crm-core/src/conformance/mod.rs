@@ -40,6 +40,7 @@ mod stages;
 mod sync_log;
 mod sync_pull;
 mod sync_push;
+mod sync_simulation;
 mod transfer;
 mod upserts;
 
@@ -63,6 +64,7 @@ pub use stages::*;
 pub use sync_log::*;
 pub use sync_pull::*;
 pub use sync_push::*;
+pub use sync_simulation::*;
 pub use transfer::*;
 pub use upserts::*;
 
@@ -193,6 +195,12 @@ macro_rules! conformance_tests {
         #[test]
         fn sync_push_replays_conversions() {
             $crate::conformance::sync_push_replays_conversions(($make)(), ($logged)());
+        }
+        // sync_simulation.rs: one server store, four device stores, random schedules
+        #[test]
+        fn sync_simulation_converges() {
+            let (server, device) = ($make, $logged);
+            $crate::conformance::sync_simulation_converges(server, device);
         }
         #[test]
         fn replay_answers_land_with_their_writes() {

@@ -12,7 +12,7 @@ use serde_json::{Value as Json, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-type Held = BTreeMap<(String, Id), Json>;
+pub(super) type Held = BTreeMap<(String, Id), Json>;
 
 fn id_of(record: &Json) -> Id {
     record["id"].as_str().and_then(crate::value::parse_id).unwrap()
@@ -51,7 +51,7 @@ fn pull_all<S: Store>(
 }
 
 /// Everything of the syncable types the actor may read, as a get returns it to them.
-fn readable<S: Store>(f: &Fixture<S>, actor: &Actor) -> Held {
+pub(super) fn readable<S: Store>(f: &Fixture<S>, actor: &Actor) -> Held {
     let mut out = Held::new();
     for def in syncable_types() {
         if actor.role.scope(def, Action::Read) == Scope::None {

@@ -2,9 +2,11 @@
 //! server (another store) changes some of the same rows meanwhile, the device's push is replayed
 //! through the use cases, answered, retried, and applied on the device (see `docs/sync.md`).
 
+use super::sync_pull::readable;
 use super::{Fixture, block, obj};
 use crate::clock::{IdGen, SeqIds};
 use crate::record::Record;
+use crate::service::PullApplied;
 use crate::store::Store;
 use crate::sync::{CHANGE_SET_REUSED, Outcome, PushAnswer, PushRequest, SCHEMA_VERSION};
 use crate::value::{Id, Timestamp, Value};
@@ -15,9 +17,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 /// The device's ids: the same as the server's while both build the shared starting state, then
 /// from a range of their own (a real device's UUIDv7s do not meet the server's).
 #[derive(Debug, Default)]
-struct DeviceIds {
-    seq: SeqIds,
-    offline: AtomicBool,
+pub(super) struct DeviceIds {
+    pub(super) seq: SeqIds,
+    pub(super) offline: AtomicBool,
+    /// Which device (several devices' ranges do not meet either).
+    pub(super) device: u8,
 }
 
 impl IdGen for DeviceIds {
@@ -27,7 +31,7 @@ impl IdGen for DeviceIds {
             return id;
         }
         let mut b = *id.as_bytes();
-        b[9] = 0xd0;
+        b[9] = 0xd0 ^ self.device;
         Id::from_bytes(b)
     }
 }
@@ -70,7 +74,7 @@ fn kind(o: &Outcome) -> String {
     }
 }
 
-fn outcomes(a: &PushAnswer) -> Vec<String> {
+pub(super) fn outcomes(a: &PushAnswer) -> Vec<String> {
     match a {
         PushAnswer::Results { results } => results.iter().map(|r| kind(&r.outcome)).collect(),
         PushAnswer::Upgrade { .. } => vec!["upgrade".into()],
@@ -95,12 +99,17 @@ pub fn sync_push_replays_merges_and_converges<S: Store, D: Store>(server_store: 
     let me = &device.manager;
     // What the device holds came from the server: nothing of it is pending.
     block(device.svc.mark_synced(me, u64::MAX)).unwrap();
+    // Its first pull: a snapshot, kept with its cursor; nothing received is logged for upload.
+    let first = catch_up(&server, &device);
+    assert!(first[0].reset && first.iter().skip(1).all(|p| !p.reset), "{first:?}");
+    assert!(device.pending(0).is_empty());
+    assert_eq!(readable(&device, me), readable(&server, &server.manager));
     ids.offline.store(true, Ordering::SeqCst);
     let dsvc = &device.svc;
 
     // Offline on the device, as the manager.
     let nina = block(dsvc.create(me, "lead", &obj(json!({"first_name": "Nina", "external_id": "ext-1"})))).unwrap();
-    block(dsvc.create(me, "lead", &obj(json!({"first_name": "Omar", "external_id": "ext-2"})))).unwrap();
+    let omar = block(dsvc.create(me, "lead", &obj(json!({"first_name": "Omar", "external_id": "ext-2"})))).unwrap();
     let upd = |r: &Record, v: u64, p: serde_json::Value| block(dsvc.update(me, "lead", r.id, v, &obj(p))).unwrap();
     upd(&leads[0], 1, json!({"notes": "gate 12", "city": "York"}));
     upd(&leads[1], 1, json!({"first_name": "Bobby", "notes": "device note"}));
@@ -291,6 +300,61 @@ pub fn sync_push_replays_merges_and_converges<S: Store, D: Store>(server_store: 
     block(dsvc.dismiss_sync_rejection(me, listed[0].change_set)).unwrap();
     assert_eq!(block(dsvc.sync_rejections(me, 100)).unwrap().len(), 3);
     assert!(device.pending(0).is_empty());
+
+    // Before any pull, the refused change sets' records are as the server has them (the answer
+    // carried them): the refused create is gone, the lead whose deletion was refused is back with
+    // the server's edit, the lead the server deleted is gone, the refused cancel is undone.
+    let dget = |e: &str, id: Id| block(dsvc.get(me, e, id));
+    assert_eq!(dget("lead", omar.id).unwrap_err().code(), "not_found");
+    assert_eq!(dget("lead", leads[2].id).unwrap().str("notes"), Some("signed up"));
+    assert_eq!(dget("lead", leads[3].id).unwrap_err().code(), "not_found");
+    assert_eq!(
+        dget("appointment", appts[1].id).unwrap().str("status"),
+        Some("completed")
+    );
+    // One pull later the device holds exactly what the manager may read on the server, field for
+    // field (derived and merged values included), and still has nothing to upload.
+    let pages = catch_up(&server, &device);
+    assert!(pages.iter().all(|p| !p.reset), "{pages:?}");
+    assert_eq!(readable(&device, me), readable(&server, &server.manager));
+    assert!(device.pending(0).is_empty());
+    // A pull does not overwrite what the device changed and has not pushed yet.
+    let later = dget("lead", leads[0].id).unwrap();
+    block(dsvc.update(me, "lead", later.id, later.version, &obj(json!({"city": "Hull"})))).unwrap();
+    sup(&later, later.version, json!({"notes": "server later"}));
+    let pages = catch_up(&server, &device);
+    assert_eq!(pages.iter().map(|p| p.kept_pending).sum::<u32>(), 1, "{pages:?}");
+    assert_eq!(dget("lead", leads[0].id).unwrap().str("city"), Some("Hull"));
+    // Its push merges onto the server's edit; the next pull brings the merged record back.
+    let req = block(dsvc.prepare_push(me, "phone-1", 100)).unwrap();
+    let answer = block(ssvc.replay_push(&server.manager, &req)).unwrap();
+    assert_eq!(outcomes(&answer), vec!["merged[]"]);
+    block(dsvc.apply_push_answer(me, &req, &answer)).unwrap();
+    catch_up(&server, &device);
+    let merged = dget("lead", leads[0].id).unwrap();
+    assert_eq!(
+        (merged.str("city"), merged.str("notes")),
+        (Some("Hull"), Some("server later"))
+    );
+    assert_eq!(readable(&device, me), readable(&server, &server.manager));
+}
+
+/// Pulls from the server as the device's user until caught up, applying each page on the device
+/// with the cursor the device kept.
+fn catch_up<S: Store, D: Store>(server: &Fixture<S>, device: &Fixture<D>) -> Vec<PullApplied> {
+    let me = &device.manager;
+    let mut out = Vec::new();
+    loop {
+        let cursor = block(device.svc.pull_cursor(me)).unwrap();
+        let page = block(server.svc.pull(&server.manager, cursor.as_deref(), 5)).unwrap();
+        let applied = block(device.svc.apply_pull(me, &page)).unwrap();
+        let more = applied.more;
+        out.push(applied);
+        assert!(out.len() < 500, "a pull ends");
+        if !more {
+            return out;
+        }
+    }
 }
 
 /// A replay's answer is stored by the transaction of the writes it answers: a change set whose

@@ -24,6 +24,7 @@ pub mod quote;
 pub mod routing;
 mod rules;
 pub mod stage;
+pub mod sync_cursor;
 pub mod sync_rejection;
 
 pub use activity::{ACTIVITY, ACTIVITY_KINDS, ActivityKind};
@@ -46,6 +47,7 @@ pub use quote::{QUOTE, QUOTE_LINE, QuoteStatus};
 pub use routing::{ROUTING_CURSOR, ROUTING_RULE};
 pub use rules::{DocumentCtx, EntityRules, MAX_CONFIG_RECORDS, Need, NoRules, WriteCtx};
 pub use stage::STAGE_CHANGE;
+pub use sync_cursor::SYNC_CURSOR;
 pub use sync_rejection::SYNC_REJECTION;
 
 use crate::schema::{EntityDef, FieldDef as F};
@@ -84,7 +86,7 @@ macro_rules! keyed_enum {
 pub(crate) use keyed_enum;
 
 /// Every entity type, in dependency order (referenced types first).
-pub fn all() -> [&'static EntityDef; 38] {
+pub fn all() -> [&'static EntityDef; 39] {
     [
         &ORGANIZATION,
         &LOCATION,
@@ -124,6 +126,7 @@ pub fn all() -> [&'static EntityDef; 38] {
         &ATTACHMENT,
         &EXTERNAL_BINDING,
         &SYNC_REJECTION,
+        &SYNC_CURSOR,
     ]
 }
 

@@ -19,7 +19,9 @@ use crate::query::{Filter, Op, StoreQuery};
 use crate::record::Record;
 use crate::schema::{EntityDef, Rollup};
 use crate::store::{AuditQuery, Store};
-use crate::sync::{INVALID_CURSOR, MAX_PULL_LIMIT, PROTOCOL, PullPage, Pulled, Removed, syncable, syncable_types};
+use crate::sync::{
+    INVALID_CURSOR, MAX_PULL_LIMIT, PROTOCOL, PullPage, Pulled, Removed, SyncEntry, syncable, syncable_types,
+};
 use crate::value::{FieldType, Id, Value};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
@@ -223,6 +225,28 @@ impl<S: Store> Service<S> {
         };
         changes.into_page(&mut page);
         Ok(page)
+    }
+
+    /// The current state, as `actor` may read it, of the syncable records a device's change set
+    /// wrote (the answer to a refused change set carries it, so the device puts its rows back):
+    /// upserts for the readable ones, removals for the rest (with their children, as a pull).
+    pub(super) async fn current_rows(&self, actor: &Actor, entry: &SyncEntry) -> Result<(Vec<Pulled>, Vec<Removed>)> {
+        let mut changes = Changes::default();
+        for w in &entry.writes {
+            if let Some(def) = entity::entity(&w.entity).filter(|d| syncable(d)) {
+                self.resolve(actor, def, w.id, &mut changes).await?;
+            }
+        }
+        let mut page = PullPage {
+            protocol: PROTOCOL,
+            reset: false,
+            upserts: Vec::new(),
+            removals: Vec::new(),
+            next: String::new(),
+            more: false,
+        };
+        changes.into_page(&mut page);
+        Ok((page.upserts, page.removals))
     }
 
     /// Walks up to `budget` records of `def` after `after` by id, adding the ones the actor may

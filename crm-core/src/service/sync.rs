@@ -3,6 +3,7 @@
 //! through the real use cases (see `docs/sync.md` and `docs/adr/0015-sync-replays-intents.md`).
 
 use super::Service;
+use super::receive::Received;
 use super::settling::Settling;
 use crate::access::Actor;
 use crate::change::ChangeSet;
@@ -113,7 +114,8 @@ impl<S: Store> Service<S> {
     /// Applies a server's answer to `req` on the device: walking the request's entries in order,
     /// accepted and merged ones are done, rejected ones are recorded (listed by
     /// [`Service::sync_rejections`]) and done too, so one refusal never blocks the rest of the
-    /// queue; the first entry answered `pending` (or not answered) and every later one stay
+    /// queue; the records the done ones wrote take the server's state (the answer carries it: see
+    /// [`PushResult::upserts`]), so a refused change is undone; the first entry answered `pending` (or not answered) and every later one stay
     /// pending. The done prefix is then marked synced. Idempotent: applying the same answer again
     /// records nothing twice. An `upgrade` answer changes nothing.
     pub async fn apply_push_answer(
@@ -133,10 +135,15 @@ impl<S: Store> Service<S> {
         };
         let mut done_seq = None;
         let mut rejections = Vec::new();
+        let (mut restore, mut forget) = (Vec::new(), Vec::new());
         for (i, entry) in req.entries.iter().enumerate() {
             let found = results
                 .iter()
                 .find(|r| r.change_set == entry.change_set && r.seq == entry.seq);
+            if let Some(r) = found.filter(|r| !matches!(r.outcome, Outcome::Pending)) {
+                restore.extend(r.upserts.iter().cloned());
+                forget.extend(r.removals.iter().cloned());
+            }
             match found.map(|r| &r.outcome) {
                 None | Some(Outcome::Pending) => {
                     out.pending = u32::try_from(req.entries.len() - i).unwrap_or(u32::MAX);
@@ -154,8 +161,8 @@ impl<S: Store> Service<S> {
             }
             done_seq = Some(entry.seq);
         }
-        if !rejections.is_empty() {
-            let mut cs = self.change_set(actor.tenant, actor.user_id);
+        {
+            let mut writes = Vec::new();
             let now = self.now();
             for (entry, error) in rejections {
                 if self
@@ -172,11 +179,20 @@ impl<S: Store> Service<S> {
                 r.set(rej::CODE, error.code.as_str());
                 r.set(rej::ERROR, Value::Json(to_json(error)?));
                 r.set(rej::ENTRY, Value::Json(to_json(entry)?));
-                cs.writes.push(crate::change::Write::Insert(r));
+                writes.push(crate::change::Write::Insert(r));
             }
-            if !cs.writes.is_empty() {
-                self.apply(cs).await?;
-            }
+            // The answered change sets' rows take the server's state (a refused change is undone,
+            // an accepted one gets the server's stamps and derived fields), with the records of
+            // the refusals, in one change set: entries up to `done_seq` are done, their rows no
+            // longer pending (a row a later, still queued entry changes stays as it is).
+            let batch = Received {
+                upserts: &restore,
+                removals: &forget,
+                reset: false,
+                cursor: None,
+                finished: done_seq.unwrap_or(0),
+            };
+            self.receive(actor, &batch, writes).await?;
         }
         if let Some(seq) = done_seq {
             out.synced = self.mark_synced(actor, seq).await?;
@@ -249,7 +265,16 @@ impl<S: Store> Service<S> {
                 change_set: entry.change_set,
                 seq: entry.seq,
                 outcome,
+                upserts: Vec::new(),
+                removals: Vec::new(),
             });
+        }
+        // The rows of every answered change set as they are after the whole push (a later entry
+        // may have changed them), for the device to hold the server's state of what it changed.
+        for (r, entry) in results.iter_mut().zip(&req.entries) {
+            if !matches!(r.outcome, Outcome::Pending) {
+                (r.upserts, r.removals) = self.current_rows(actor, entry).await?;
+            }
         }
         Ok(PushAnswer::Results { results })
     }

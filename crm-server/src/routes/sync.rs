@@ -147,7 +147,11 @@ fn push_answer_schema() -> Json {
     let result = json!({
         "type": "object",
         "required": ["change_set", "seq", "outcome"],
-        "properties": {"change_set": uuid(), "seq": {"type": "integer"}, "outcome": outcome}
+        "properties": {
+            "change_set": uuid(), "seq": {"type": "integer"}, "outcome": outcome,
+            "upserts": {"type": "array", "items": pulled_schema(), "description": "Except `pending`: the records the change set wrote, as the server has them after the push and the caller may read them, for the device to hold (a refused change is undone)"},
+            "removals": {"type": "array", "items": removed_schema(), "description": "Except `pending`: the records the change set wrote that the caller cannot read on the server (never created, deleted, out of scope), for the device to forget"}
+        }
     });
     json!({
         "type": "object",
@@ -163,26 +167,40 @@ fn push_answer_schema() -> Json {
     })
 }
 
+/// The names of the types a device syncs.
+fn syncable_names() -> Vec<&'static str> {
+    crm_core::sync::syncable_types().iter().map(|d| d.name).collect()
+}
+
+/// The JSON schema of a record sent to a device (`crm_core::sync::Pulled`).
+fn pulled_schema() -> Json {
+    json!({
+        "type": "object", "required": ["entity", "record"],
+        "properties": {
+            "entity": {"type": "string", "enum": syncable_names()},
+            "record": {"type": "object", "description": "The record as a get returns it to the caller (redacted to the fields the caller may read)"}
+        }
+    })
+}
+
+/// The JSON schema of a record a device forgets (`crm_core::sync::Removed`).
+fn removed_schema() -> Json {
+    json!({
+        "type": "object", "required": ["entity", "id"],
+        "properties": {"entity": {"type": "string", "enum": syncable_names()}, "id": uuid()}
+    })
+}
+
 /// The JSON schema of a pull page (`crm_core::sync::PullPage`).
 fn pull_page_schema() -> Json {
-    let types: Vec<&str> = crm_core::sync::syncable_types().iter().map(|d| d.name).collect();
     json!({
         "type": "object",
         "required": ["protocol", "reset", "upserts", "removals", "next", "more"],
         "properties": {
             "protocol": {"type": "integer"},
             "reset": {"type": "boolean", "description": "This page starts a snapshot: forget every record pulled before (not the pending log), then apply the page"},
-            "upserts": {"type": "array", "items": {
-                "type": "object", "required": ["entity", "record"],
-                "properties": {
-                    "entity": {"type": "string", "enum": types},
-                    "record": {"type": "object", "description": "The record as a get returns it to the caller (redacted to the fields the caller may read)"}
-                }
-            }},
-            "removals": {"type": "array", "items": {
-                "type": "object", "required": ["entity", "id"],
-                "properties": {"entity": {"type": "string", "enum": types}, "id": uuid()}
-            }, "description": "Records to forget: deleted, or no longer readable by the caller"},
+            "upserts": {"type": "array", "items": pulled_schema()},
+            "removals": {"type": "array", "items": removed_schema(), "description": "Records to forget: deleted, or no longer readable by the caller"},
             "next": {"type": "string", "description": "The cursor to pull with next"},
             "more": {"type": "boolean", "description": "More is waiting: pull again with `next` now"}
         }

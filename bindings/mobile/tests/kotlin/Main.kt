@@ -45,6 +45,18 @@ fun leadPatch(l: Lead, notes: String? = l.notes): String = listOf(
     "estimated_value" to l.estimatedValue, "notes" to notes,
 ).joinToString(", ", "{", "}") { (k, v) -> "\"$k\": ${jsonText(v)}" }
 
+/** Signs in to `crm serve` (POST /api/v1/auth/login) and returns the access token. */
+fun signIn(url: String, org: String, email: String, password: String): String {
+    val body = """{"organization":"$org","email":"$email","password":"$password"}"""
+    val req = java.net.http.HttpRequest.newBuilder(java.net.URI.create("$url/api/v1/auth/login"))
+        .header("content-type", "application/json")
+        .POST(java.net.http.HttpRequest.BodyPublishers.ofString(body))
+        .build()
+    val resp = java.net.http.HttpClient.newHttpClient().send(req, java.net.http.HttpResponse.BodyHandlers.ofString())
+    check(resp.statusCode() == 200, "sign-in answered ${resp.statusCode()}: ${resp.body()}")
+    return Regex("\"access_token\"\\s*:\\s*\"([^\"]+)\"").find(resp.body())!!.groupValues[1]
+}
+
 inline fun <reified E : Throwable> expect(block: () -> Unit): E {
     try {
         block()
@@ -502,6 +514,74 @@ fun main(): Unit = runBlocking {
             }
             val closed = expect<IllegalStateException> { repo.crm.userId() }
             check(closed.message?.contains("destroyed") == true, "a closed handle refuses calls: ${closed.message}")
+        },
+        "two phones sync through crm serve: disjoint fields merge, the same field keeps the server's" to suspend {
+            // .ci/mobile.sh starts `crm serve --demo` and gives its address, organization, the demo
+            // manager's email and password, and a copy of its database as the phones' provisioning.
+            val env = { k: String -> System.getenv(k) ?: throw AssertionError("$k is not set: run .ci/mobile.sh") }
+            val url = env("CRM_SYNC_URL")
+            val token = signIn(url, env("CRM_SYNC_ORG"), env("CRM_SYNC_EMAIL"), env("CRM_SYNC_PASSWORD"))
+            val dir = Files.createTempDirectory("crm-kotlin-phones")
+            val (pathA, pathB) = listOf("a.db", "b.db").map { name ->
+                dir.resolve(name).also { Files.copy(java.nio.file.Paths.get(env("CRM_SYNC_DB")), it) }.toString()
+            }
+            Crm.open(pathA, env("CRM_SYNC_EMAIL")).use { a ->
+                Crm.open(pathB, env("CRM_SYNC_EMAIL")).use { b ->
+                    check(a.sync(url, token, "phone-a").pull.reset, "the first sync is a snapshot")
+                    b.sync(url, token, "phone-b")
+                    val lead = a.listLeads(ListQuery(limit = 1u)).items.first()
+                    // Offline on both: different fields.
+                    a.updateLead(lead.id, lead.version, """{"notes": "gate code 12"}""")
+                    b.updateLead(lead.id, lead.version, """{"city": "York"}""")
+                    check(a.sync(url, token, "phone-a").push.accepted == 1u, "a's edit accepted")
+                    val rb = b.sync(url, token, "phone-b")
+                    check(rb.push.merged == 1u && rb.push.keptServer.isEmpty(), "b's edit merged: $rb")
+                    a.sync(url, token, "phone-a")
+                    for (p in listOf(a, b)) {
+                        val l = p.getLead(lead.id)
+                        check(l.notes == "gate code 12" && l.city == "York", "both fields on both phones: $l")
+                    }
+                    // Offline on both again: the same field.
+                    val now = a.getLead(lead.id)
+                    a.updateLead(lead.id, now.version, """{"notes": "from phone A"}""")
+                    b.updateLead(lead.id, now.version, """{"notes": "from phone B"}""")
+                    a.sync(url, token, "phone-a")
+                    val conflict = b.sync(url, token, "phone-b").push.keptServer
+                    check(conflict.size == 1 && conflict[0].field == "notes", "the conflict is reported: $conflict")
+                    check(conflict[0].deviceJson == "\"from phone B\"" && conflict[0].serverJson == "\"from phone A\"",
+                        "with both values: ${conflict[0]}")
+                    a.sync(url, token, "phone-a")
+                    val (la, lb) = listOf(a, b).map { it.getLead(lead.id) }
+                    check(la.notes == "from phone A" && lb.notes == "from phone A", "the server's value stays: $la / $lb")
+                    check(la.city == "York" && la.version == lb.version, "the same lead on both: $la / $lb")
+                    check(a.pendingChanges(10u).isEmpty() && b.pendingChanges(10u).isEmpty(), "nothing left to send")
+                }
+            }
+        },
+        "sync without a server keeps the queue; the protocol's steps by hand" to suspend {
+            val phone = Files.createTempDirectory("crm-kotlin-sync").resolve("phone.db").toString()
+            val d = loadDemo(phone, 10u, 40u, 1u)
+            Crm.open(phone, d.users.first { it.role == "field_tech" }.email).use { tech ->
+                val lead = tech.myLeads(ListQuery()).items.first()
+                tech.updateLead(lead.id, lead.version, """{"notes": "offline"}""")
+                // docs/mobile.md's syncNow, with no server listening: a Remote error, the queue kept.
+                val said = syncNow(tech, "http://127.0.0.1:9", "token", "phone-k")
+                check(said.startsWith("not synced (0): unreachable"), said)
+                check(tech.pendingChanges(10u).size == 1, "the queue is kept")
+                // The same round by hand, as an app with its own transport makes it.
+                val body = tech.preparePush("phone-k", 10u)
+                check(body.contains("\"use_case\":\"update\""), body)
+                val changeSet = Regex("\"change_set\":\"([0-9a-f-]+)\"").find(body)!!.groupValues[1]
+                val seq = tech.pendingChanges(10u).first().seq
+                val answer = """{"answer":"results","results":[""" +
+                    """{"change_set":"$changeSet","seq":$seq,"outcome":{"outcome":"accepted"}}]}"""
+                val done = tech.applyPushAnswer(body, answer)
+                check(done.accepted == 1u && done.synced == 1uL, "$done")
+                check(tech.pendingChanges(10u).isEmpty(), "answered: the queue is empty")
+                check(tech.pullCursor() == null, "nothing pulled yet")
+                val bad = expect<CrmException.Validation> { tech.applyPull("{}") }
+                check(bad.fields.first().path == "page_json", "${bad.fields}")
+            }
         },
     )
     var failed = 0
