@@ -246,6 +246,8 @@ impl<S: Store> Service<S> {
     /// entries) is a validation error. A failure underneath (the store) stops the push with that
     /// error; the change sets answered before it keep their answers, so a retry continues.
     pub async fn replay_push(&self, actor: &Actor, req: &PushRequest) -> Result<PushAnswer> {
+        // The request's own form first: a malformed push is refused whatever its version.
+        req.check()?;
         if req.protocol != PROTOCOL || !(OLDEST_REPLAYABLE..=SCHEMA_VERSION).contains(&req.schema_version) {
             return Ok(PushAnswer::Upgrade {
                 protocol: PROTOCOL,
@@ -253,7 +255,6 @@ impl<S: Store> Service<S> {
                 newest_schema_version: SCHEMA_VERSION,
             });
         }
-        req.check()?;
         let caller = match actor.user_id {
             Some(u) => format!("sync:{u}"),
             None => "sync:system".to_owned(),

@@ -91,7 +91,7 @@ pub fn routes<S: ServerStore>(api: Api<S>, def: &'static EntityDef) -> Api<S> {
     let op = op
         .query(
             "tz",
-            json!({"type": "string", "pattern": "^(Z|z|UTC|utc|[+-][0-9]{2}(:?[0-9]{2})?)?$"}),
+            crate::openapi::utc_offset(),
             "The fixed UTC offset time buckets are computed at (`+02:00`; default UTC)",
         )
         .ok(200, "The groups and their measures", answer())

@@ -290,7 +290,7 @@ pub fn routes<S: ServerStore>(api: Api<S>) -> Api<S> {
     )
     .query(
         "tz",
-        json!({"type": "string", "description": "A fixed UTC offset: Z, +02:00, -0530"}),
+        crate::openapi::utc_offset(),
         "The offset weeks and months are cut at (productivity and cohort only; default UTC)",
     )
     .query(

@@ -284,7 +284,13 @@ pub fn routes<S: ServerStore>(mut api: Api<S>, def: &'static EntityDef) -> Api<S
             let accepts: Map<String, Json> = t
                 .accepts
                 .iter()
-                .map(|f| ((*f).to_owned(), json!({"type": "string"})))
+                .map(|f| {
+                    // The declared field's own schema (text without control characters, a date, ...).
+                    let schema = def
+                        .def(f)
+                        .map_or_else(|| json!({"type": "string"}), crate::openapi::field_schema);
+                    ((*f).to_owned(), schema)
+                })
                 .collect();
             let body = json!({"type": "object", "description": "The fields this transition accepts", "properties": accepts, "additionalProperties": false});
             let op = Op::new(
