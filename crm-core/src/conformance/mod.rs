@@ -40,6 +40,7 @@ mod stages;
 mod sync_log;
 mod sync_pull;
 mod sync_push;
+#[cfg(any(test, feature = "sync-simulation"))]
 mod sync_simulation;
 mod transfer;
 mod upserts;
@@ -64,6 +65,7 @@ pub use stages::*;
 pub use sync_log::*;
 pub use sync_pull::*;
 pub use sync_push::*;
+#[cfg(any(test, feature = "sync-simulation"))]
 pub use sync_simulation::*;
 pub use transfer::*;
 pub use upserts::*;
@@ -196,7 +198,8 @@ macro_rules! conformance_tests {
         fn sync_push_replays_conversions() {
             $crate::conformance::sync_push_replays_conversions(($make)(), ($logged)());
         }
-        // sync_simulation.rs: one server store, four device stores, random schedules
+        // sync_simulation.rs: one server store, four device stores, random schedules (needs
+        // crm-core's `sync-simulation` feature)
         #[test]
         fn sync_simulation_converges() {
             let (server, device) = ($make, $logged);
