@@ -16,6 +16,16 @@ pub struct FieldError {
     pub message: String,
 }
 
+impl From<crm_core::error::FieldError> for FieldError {
+    fn from(f: crm_core::error::FieldError) -> Self {
+        FieldError {
+            path: f.path,
+            code: f.code,
+            message: f.message,
+        }
+    }
+}
+
 /// Every failure of a call, built from the core's description of it ([`Error::details`]). `code` is
 /// the core's stable error code (`validation`, `not_found`, `forbidden`, `conflict`,
 /// `limit_exceeded`, `invalid_query`, `unavailable`, `corrupt`, `internal`); `detail` is the core's
@@ -100,14 +110,7 @@ impl From<Error> for CrmError {
             Details::Validation { errors } => CrmError::Validation {
                 code,
                 detail,
-                fields: errors
-                    .into_iter()
-                    .map(|f| FieldError {
-                        path: f.path,
-                        code: f.code,
-                        message: f.message,
-                    })
-                    .collect(),
+                fields: errors.into_iter().map(FieldError::from).collect(),
             },
             Details::NotFound { entity, id } => CrmError::NotFound {
                 code,

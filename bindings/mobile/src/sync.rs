@@ -237,16 +237,7 @@ impl Crm {
                     change_set_id: r.change_set.to_string(),
                     seq: r.seq,
                     logged_at: r.logged_at.to_rfc3339(),
-                    fields: r
-                        .error
-                        .field_errors()
-                        .into_iter()
-                        .map(|f| FieldError {
-                            path: f.path,
-                            code: f.code,
-                            message: f.message,
-                        })
-                        .collect(),
+                    fields: r.error.field_errors().into_iter().map(FieldError::from).collect(),
                     code: r.error.code,
                     detail: r.error.message,
                     entry_json: to_text(&r.entry)?,

@@ -161,37 +161,37 @@ impl<S: Store> Service<S> {
             }
             done_seq = Some(entry.seq);
         }
-        {
-            let mut writes = Vec::new();
-            let now = self.now();
-            for (entry, error) in rejections {
-                if self
-                    .store
-                    .get(actor.tenant, &SYNC_REJECTION, entry.change_set)
-                    .await?
-                    .is_some()
-                {
-                    continue; // recorded by an earlier application of the same answer
-                }
-                let mut r = Record::empty(&SYNC_REJECTION, actor.tenant, entry.change_set, now);
-                r.set(rej::SEQ, i64::try_from(entry.seq).unwrap_or(i64::MAX));
-                r.set(rej::LOGGED_AT, entry.at);
-                r.set(rej::CODE, error.code.as_str());
-                r.set(rej::ERROR, Value::Json(to_json(error)?));
-                r.set(rej::ENTRY, Value::Json(to_json(entry)?));
-                writes.push(crate::change::Write::Insert(r));
+        let mut writes = Vec::new();
+        let now = self.now();
+        for (entry, error) in rejections {
+            if self
+                .store
+                .get(actor.tenant, &SYNC_REJECTION, entry.change_set)
+                .await?
+                .is_some()
+            {
+                continue; // recorded by an earlier application of the same answer
             }
-            // The answered change sets' rows take the server's state (a refused change is undone,
-            // an accepted one gets the server's stamps and derived fields), with the records of
-            // the refusals, in one change set: entries up to `done_seq` are done, their rows no
-            // longer pending (a row a later, still queued entry changes stays as it is).
-            let batch = Received {
-                upserts: &restore,
-                removals: &forget,
-                reset: false,
-                cursor: None,
-                finished: done_seq.unwrap_or(0),
-            };
+            let mut r = Record::empty(&SYNC_REJECTION, actor.tenant, entry.change_set, now);
+            r.set(rej::SEQ, i64::try_from(entry.seq).unwrap_or(i64::MAX));
+            r.set(rej::LOGGED_AT, entry.at);
+            r.set(rej::CODE, error.code.as_str());
+            r.set(rej::ERROR, Value::Json(to_json(error)?));
+            r.set(rej::ENTRY, Value::Json(to_json(entry)?));
+            writes.push(crate::change::Write::Insert(r));
+        }
+        // The answered change sets' rows take the server's state (a refused change is undone,
+        // an accepted one gets the server's stamps and derived fields), with the records of
+        // the refusals, in one change set: entries up to `done_seq` are done, their rows no
+        // longer pending (a row a later, still queued entry changes stays as it is).
+        let batch = Received {
+            upserts: &restore,
+            removals: &forget,
+            reset: false,
+            cursor: None,
+            finished: done_seq.unwrap_or(0),
+        };
+        if !(writes.is_empty() && restore.is_empty() && forget.is_empty()) {
             self.receive(actor, &batch, writes).await?;
         }
         if let Some(seq) = done_seq {
