@@ -61,11 +61,11 @@ const TEXT_CHAR: &str = "[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\
 const VISIBLE_CHAR: &str = "[^\\s\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]";
 
 /// A fixed UTC offset as `crm_core::service::parse_offset` reads it (`Z`, `UTC`, `+02:00`, `-0530`,
-/// `+05`; at most ±18:00); empty is the default, UTC.
+/// `+05`; at most ±18:00; spaces, tabs and line breaks around it); empty is the default, UTC.
 pub fn utc_offset() -> Json {
     json!({
         "type": "string",
-        "pattern": "^(Z|z|UTC|utc|[+-](0[0-9]|1[0-7])(:?[0-5][0-9])?|[+-]18(:?00)?)?$",
+        "pattern": "^([ \\t\\n\\r]*(Z|z|UTC|utc|[+-](0[0-9]|1[0-7])(:?[0-5][0-9])?|[+-]18(:?00)?)[ \\t\\n\\r]*)?$",
         "example": "+02:00"
     })
 }

@@ -46,6 +46,8 @@ mod front_desk;
 
 #[path = "harness/field_work.rs"]
 mod field_work;
+#[path = "harness/sync.rs"]
+mod sync;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -75,6 +77,10 @@ struct Args {
     /// Rows of the upsert measurements (default 100,000; 2,000 with --quick; SQLite only).
     #[arg(long)]
     upserts: Option<usize>,
+    /// Leads of the one user whose device syncs, in a server file of their own (default 100,000;
+    /// 3,000 with --quick; at least 2,000; SQLite only).
+    #[arg(long)]
+    sync_leads: Option<usize>,
 }
 
 /// Iteration counts.
@@ -1303,7 +1309,10 @@ fn run(args: &Args) -> Res<()> {
     let jobs = args.jobs.unwrap_or(if args.quick { 500 } else { 100_000 });
     field_work::run(&svc, t.tenant, &raw_r, jobs, (plan.gets / 20).max(50), plan.rounds)?;
     let upserts = args.upserts.unwrap_or(if args.quick { 2_000 } else { 100_000 });
-    run_upserts(&svc, upserts, &mut rng)
+    run_upserts(&svc, upserts, &mut rng)?;
+    let sync_leads = args.sync_leads.unwrap_or(if args.quick { 3_000 } else { 100_000 });
+    let dir = tempfile::tempdir()?;
+    sync::run(dir.path(), sync_leads.max(2_000), &mut rng)
 }
 
 /// Upserts from an external system: `n` leads upserted as JSON rows twice, the first pass creating

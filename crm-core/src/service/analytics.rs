@@ -61,10 +61,11 @@ impl AggregateRequest {
     }
 }
 
-/// A fixed UTC offset: `Z`, `UTC`, `+02:00`, `-0530`, `+02`, within ±18:00.
+/// A fixed UTC offset: `Z`, `UTC`, `+02:00`, `-0530`, `+02`, within ±18:00, with any spaces, tabs
+/// and line breaks around it (exactly those: the HTTP document's pattern says the same).
 pub fn parse_offset(s: &str) -> Result<UtcOffset> {
     let bad = || Error::invalid_query(format!("tz: expected a UTC offset like +02:00, not {s:?}"), 0);
-    let s = s.trim();
+    let s = s.trim_matches([' ', '\t', '\n', '\r']);
     if matches!(s, "Z" | "z" | "UTC" | "utc") {
         return Ok(UtcOffset::UTC);
     }
@@ -246,7 +247,7 @@ mod tests {
             ]
         );
         assert_eq!(r.offset, Some(UtcOffset::from_hms(-5, -30, 0).unwrap()));
-        for ok in ["Z", "UTC", "+02", "+0200", "+14:00"] {
+        for ok in ["Z", "UTC", "+02", "+0200", "+14:00", " +02:00\n", "\tZ\r"] {
             assert!(parse_offset(ok).is_ok(), "{ok}");
         }
         for bad in [
@@ -258,6 +259,9 @@ mod tests {
             "Europe/Berlin",
             "+02:00:00",
             "+0:200",
+            " ",
+            "\u{a0}+02:00",
+            "+02:00\u{1c}",
         ] {
             assert_eq!(parse_offset(bad).unwrap_err().code(), "invalid_query", "{bad}");
         }
