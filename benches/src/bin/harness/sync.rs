@@ -7,8 +7,9 @@
 //!   server answering pulls of 1,000 (`Service::pull`, each page serialised to JSON as the HTTP
 //!   route sends it) and the device applying them (`Service::apply_pull`, from that JSON), beside
 //!   raw rusqlite reading the user's leads by keyset in pages of 1,000 and inserting them into a
-//!   copy of the same device file, a transaction per page. `*_peak`: the growth of the process's
-//!   peak resident memory during each end (VmHWM reset through `/proc/self/clear_refs` first),
+//!   copy of the same device file, a transaction per page. `*_heap`: the growth of the process's
+//!   anonymous memory during each end (its highest sample, one per page); `*_peak_rss`: the growth
+//!   of its peak resident set, which also counts SQLite's page cache and mapped file pages; each
 //!   beside the raw copy's.
 //! - `sync_push_replay`: 1,000 change sets made offline on the device (an edit of a lead each),
 //!   pushed in one request and replayed on the server under the user's identity (JSON both ways,
@@ -73,13 +74,13 @@ pub(crate) fn run(dir: &Path, n: usize, rng: &mut Rng) -> Res<()> {
 
     // ---- the first sync of a new device ----
     let pages = dir.join("sync-pages.jsonl");
-    let mem = Mem::start();
-    let (server_t, pulled) = time(|| pull_all(&server, seller, &pages))?;
+    let mut mem = Mem::start();
+    let (server_t, pulled) = time(|| pull_all(&server, seller, &pages, &mut mem))?;
     let server_peak = mem.growth();
     let device = device_service(&device_path)?;
     let me = block(device.actor(t.tenant, seller.user_id.ok_or("the seller has no user id")?))?;
-    let mem = Mem::start();
-    let (device_t, applied) = time(|| apply_all(&device, &me, &pages))?;
+    let mut mem = Mem::start();
+    let (device_t, applied) = time(|| apply_all(&device, &me, &pages, &mut mem))?;
     let device_peak = mem.growth();
     std::fs::remove_file(&pages)?;
     let held: u64 =
@@ -87,16 +88,17 @@ pub(crate) fn run(dir: &Path, n: usize, rng: &mut Rng) -> Res<()> {
     if held != n as u64 || applied < n {
         return Err(format!("the device holds {held} of {n} leads after applying {applied} records").into());
     }
-    let mem = Mem::start();
-    let ((raw_read_t, raw_write_t), copied) = raw_copy(&server_path, &raw_device_path, t.tenant, seller)?;
+    let mut mem = Mem::start();
+    let ((raw_read_t, raw_write_t), copied) = raw_copy(&server_path, &raw_device_path, t.tenant, seller, &mut mem)?;
     let raw_peak = mem.growth();
     if copied != n {
         return Err(format!("the raw copy read {copied} of {n} leads").into());
     }
     eprintln!(
         "sync initial ({pulled} records): server {server_t:?} (raw read {raw_read_t:?}), device {device_t:?} \
-         (raw insert {raw_write_t:?}); peak growth server {server_peak:.1} MiB, device {device_peak:.1} MiB, \
-         raw copy {raw_peak:.1} MiB"
+         (raw insert {raw_write_t:?}); anonymous memory growth (peak resident growth, with the page cache \
+         and mapped file pages) server {:.1} MiB ({:.1}), device {:.1} MiB ({:.1}), raw copy {:.1} MiB ({:.1})",
+        server_peak.0, server_peak.1, device_peak.0, device_peak.1, raw_peak.0, raw_peak.1
     );
     let secs = Duration::as_secs_f64;
     emit("sync_initial_server", secs(&server_t), "s", Some(secs(&raw_read_t)), n);
@@ -115,8 +117,22 @@ pub(crate) fn run(dir: &Path, n: usize, rng: &mut Rng) -> Res<()> {
         Some(n as f64 / secs(&(raw_read_t + raw_write_t))),
         n,
     );
-    emit("sync_initial_server_peak", server_peak, "MiB", Some(raw_peak), n);
-    emit("sync_initial_device_peak", device_peak, "MiB", Some(raw_peak), n);
+    emit("sync_initial_server_heap", server_peak.0, "MiB", Some(raw_peak.0), n);
+    emit("sync_initial_device_heap", device_peak.0, "MiB", Some(raw_peak.0), n);
+    emit(
+        "sync_initial_server_peak_rss",
+        server_peak.1,
+        "MiB",
+        Some(raw_peak.1),
+        n,
+    );
+    emit(
+        "sync_initial_device_peak_rss",
+        device_peak.1,
+        "MiB",
+        Some(raw_peak.1),
+        n,
+    );
 
     // ---- a push of 1,000 offline change sets ----
     // The device edits the first 1,000 of the user's leads, the server the next 1,000 directly.
@@ -187,7 +203,7 @@ fn device_service(path: &Path) -> Res<Service<SqliteStore>> {
 
 /// Pulls from the start until caught up, each page serialised as a JSON line into `out` (what the
 /// HTTP route writes); returns the records sent.
-fn pull_all(server: &Svc, actor: &Actor, out: &Path) -> Res<usize> {
+fn pull_all(server: &Svc, actor: &Actor, out: &Path, mem: &mut Mem) -> Res<usize> {
     use std::io::Write;
     let mut w = std::io::BufWriter::new(std::fs::File::create(out)?);
     let (mut cursor, mut records) = (None::<String>, 0);
@@ -196,6 +212,7 @@ fn pull_all(server: &Svc, actor: &Actor, out: &Path) -> Res<usize> {
         records += page.upserts.len() + page.removals.len();
         serde_json::to_writer(&mut w, &page)?;
         w.write_all(b"\n")?;
+        mem.sample();
         if !page.more {
             break;
         }
@@ -206,19 +223,20 @@ fn pull_all(server: &Svc, actor: &Actor, out: &Path) -> Res<usize> {
 }
 
 /// Applies the pages in `from` (one JSON line each) in order; returns the records written.
-fn apply_all(device: &Service<SqliteStore>, me: &Actor, from: &Path) -> Res<usize> {
+fn apply_all(device: &Service<SqliteStore>, me: &Actor, from: &Path, mem: &mut Mem) -> Res<usize> {
     use std::io::BufRead;
     let mut written = 0;
     for line in std::io::BufReader::new(std::fs::File::open(from)?).lines() {
         let page: PullPage = serde_json::from_str(&line?)?;
         written += block(device.apply_pull(me, &page))?.upserts as usize;
+        mem.sample();
     }
     Ok(written)
 }
 
 /// The raw first sync: the user's leads (every column) by keyset, 1,000 a page, each page inserted
 /// into the device file in a transaction of its own. Returns (read time, insert time) and the rows.
-fn raw_copy(from: &Path, to: &Path, tenant: Id, owner: &Actor) -> Res<((Duration, Duration), usize)> {
+fn raw_copy(from: &Path, to: &Path, tenant: Id, owner: &Actor, mem: &mut Mem) -> Res<((Duration, Duration), usize)> {
     let src = super::raw_connection(from, true)?;
     let mut dst = super::raw_connection(to, false)?;
     let cols = read_columns(&LEAD);
@@ -261,6 +279,7 @@ fn raw_copy(from: &Path, to: &Path, tenant: Id, owner: &Actor) -> Res<((Duration
             Ok(())
         })?;
         write_t += dt;
+        mem.sample();
     }
     Ok(((read_t, write_t), rows))
 }
@@ -287,24 +306,40 @@ fn first_leads(svc: &Svc, actor: &Actor, n: usize) -> Res<Vec<Record>> {
     Ok(out)
 }
 
-/// The growth of the process's peak resident memory over a phase: the peak is reset at the start
-/// (`/proc/self/clear_refs`, Linux) and read at the end, less the resident size at the start.
+/// Memory over a phase, sampled once per page: the growth of anonymous resident memory (the heap:
+/// what the phase holds; `RssAnon`) at its highest sample, and the growth of the peak resident set
+/// (`VmHWM`, reset at the start through `/proc/self/clear_refs`; it also counts SQLite's page cache
+/// and the pages of the database file mapped in, which grow with the data read). Linux only.
 struct Mem {
+    anon_kib: u64,
     rss_kib: u64,
+    anon_peak_kib: u64,
 }
 
 impl Mem {
     fn start() -> Mem {
         // "5" resets the peak resident set size to the current one (proc(5)).
         let _ = std::fs::write("/proc/self/clear_refs", "5");
+        let anon_kib = status_kib("RssAnon:");
         Mem {
+            anon_kib,
             rss_kib: status_kib("VmRSS:"),
+            anon_peak_kib: anon_kib,
         }
     }
 
-    /// MiB the peak grew by since `start`.
-    fn growth(&self) -> f64 {
-        status_kib("VmHWM:").saturating_sub(self.rss_kib) as f64 / 1024.0
+    fn sample(&mut self) {
+        self.anon_peak_kib = self.anon_peak_kib.max(status_kib("RssAnon:"));
+    }
+
+    /// (anonymous growth at the highest sample, peak resident growth), in MiB.
+    fn growth(mut self) -> (f64, f64) {
+        self.sample();
+        let mib = |kib: u64| kib as f64 / 1024.0;
+        (
+            mib(self.anon_peak_kib.saturating_sub(self.anon_kib)),
+            mib(status_kib("VmHWM:").saturating_sub(self.rss_kib)),
+        )
     }
 }
 
