@@ -116,6 +116,12 @@ CRM_ST_BASE_URL="http://127.0.0.1:$port" \
 rm -rf .schemathesis  # its example database, of no use between CI runs
 tail -n 40 "$tmp/st.log"
 echo "schemathesis: exit $status after $(( $(date +%s) - st_started )) s"
+if [ "$status" != 0 ]; then
+  # The failing cases themselves (each with its reproducing curl) last, where a truncated CI
+  # report still shows them; the summary above only counts them.
+  echo "-- schemathesis: the failing cases"
+  sed -n '/= FAILURES =/,/= SUMMARY =/p' "$tmp/st.log" | head -n 200
+fi
 panicked=0
 if grep -q "panicked" "$tmp/st-serve.log"; then echo "the server panicked:"; grep -A3 panicked "$tmp/st-serve.log"; panicked=1; fi
 kill -TERM "$pid"; wait "$pid" || true
