@@ -233,6 +233,14 @@ pub struct EntityDef {
     /// Its rows decide who an access token or API key is (a session, a key, a credential, a user,
     /// a role): a write that changes or removes one invalidates the service's cached callers.
     pub resolves_callers: bool,
+    /// Its rows serialise concurrent use cases (a round-robin turn, a booking): each write of one
+    /// expects the version read, and a use case that loses the race for it (a version conflict on
+    /// such a row) is decided again on what the other left ([`crate::service`]'s retry).
+    pub serialises: bool,
+    /// Its rows stay with the store that wrote them and never travel in a sync entry: whoever
+    /// applies a change set derives its own (stage changes, round-robin turns), and a device's
+    /// record of the server's refusals is its own bookkeeping.
+    pub stays_local: bool,
 }
 
 /// How an entity type takes attachments ([`EntityDef::attachments`]).
@@ -396,6 +404,8 @@ impl EntityDef {
             due: Vec::new(),
             attachments: None,
             resolves_callers: false,
+            serialises: false,
+            stays_local: false,
         }
     }
 

@@ -135,14 +135,8 @@ impl SyncEntry {
         let mut writes = Vec::new();
         for (k, w) in cs.writes.iter().enumerate() {
             let e = w.entity();
-            if e.name == crate::entity::STAGE_CHANGE.name
-                || e.name == crate::entity::ROUTING_CURSOR.name
-                || e.name == crate::entity::SYNC_REJECTION.name
-            {
-                // Derived rows: whoever applies the change set records its own stage changes, and
-                // round-robin turns are the applying store's own. A device's record of the
-                // server's refusals is its own bookkeeping.
-                continue;
+            if e.stays_local {
+                continue; // derived or kept by whoever applies the change set (EntityDef::stays_local)
             }
             let write = match w {
                 Write::Insert(r) => SyncWrite {
@@ -717,6 +711,26 @@ mod tests {
             json!("update"),
             "ops serialise in snake case"
         );
+    }
+
+    #[test]
+    fn rows_that_stay_local_travel_in_no_entry() {
+        let r = lead();
+        let mut cs = ChangeSet::new(r.tenant).with_origin(Id::from_u128(9), None, Timestamp(7));
+        for def in crate::entity::all().into_iter().filter(|d| d.stays_local) {
+            cs.writes.push(Write::Insert(Record::empty(
+                def,
+                r.tenant,
+                Id::from_u128(3),
+                Timestamp(7),
+            )));
+        }
+        let local: Vec<_> = cs.writes.iter().map(|w| w.entity().name).collect();
+        assert_eq!(local, ["stage_change", "routing_cursor", "sync_rejection"]);
+        assert_eq!(SyncEntry::for_change_set(&cs, |_, _| Ok(None)).unwrap(), None);
+        cs.writes.push(Write::Insert(r));
+        let e = SyncEntry::for_change_set(&cs, |_, _| Ok(None)).unwrap().unwrap();
+        assert_eq!(e.writes.iter().map(|w| w.entity.as_str()).collect::<Vec<_>>(), ["lead"]);
     }
 
     fn write_of(old: &Record, new: &Record) -> SyncWrite {

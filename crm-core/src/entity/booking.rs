@@ -19,6 +19,7 @@ fn booking() -> EntityDef {
     let mut e = EntityDef::new("booking", "bookings").field(F::new(WRITES, T::Integer).required());
     e.since = super::job::SINCE;
     e.exposure = Exposure::Internal;
+    e.serialises = true;
     e
 }
 

@@ -118,6 +118,10 @@ fn routing_cursor() -> EntityDef {
     e.since = SINCE;
     // Written only by routing, in the deciding change set; never a record of the generic use cases.
     e.exposure = Exposure::Internal;
+    // The team's turn: two concurrent routings of one team take turns through this row, and the
+    // applier of a replayed change set routes on its own turns.
+    e.serialises = true;
+    e.stays_local = true;
     e
 }
 

@@ -50,6 +50,8 @@ fn stage_change() -> EntityDef {
     // Read and listed through the generic use cases; written only by the core.
     e.exposure = Exposure::Managed;
     e.indexes = vec![&[ENTITY, RECORD_ID, AT], &[ENTITY, TO_STATE, AT]];
+    // Whoever applies a change set (a server replaying a device's) records its own stage changes.
+    e.stays_local = true;
     e
 }
 

@@ -37,7 +37,8 @@ fn sync_rejection() -> EntityDef {
         .field(F::new(ERROR, T::Json).required().read_only())
         .field(F::new(ENTRY, T::Json).required().read_only());
     e.since = SINCE;
-    // A device's own bookkeeping: written and read only through the sync use cases.
+    // A device's own bookkeeping: written and read only through the sync use cases, never sent up.
     e.exposure = Exposure::Internal;
+    e.stays_local = true;
     e
 }

@@ -44,11 +44,11 @@ async fn read_one<R: Reads>(r: &mut R, def: &'static EntityDef, id: Id) -> Resul
 /// a booking) to a concurrent write.
 pub(crate) const ATTEMPTS: usize = 32;
 
-/// Whether a failed write lost a race for a serialising row to a concurrent one: then the use case
-/// is decided again on what the other write left.
+/// Whether a failed write lost a race for a serialising row ([`EntityDef::serialises`]) to a
+/// concurrent one: then the use case is decided again on what the other write left.
 pub(crate) fn lost_race(e: &Error) -> bool {
     matches!(e, Error::Conflict { entity, .. }
-        if entity == crate::entity::ROUTING_CURSOR.name || entity == BOOKING.name)
+        if crate::entity::entity(entity).is_some_and(|d| d.serialises))
 }
 
 /// Runs a use case (its reads, decisions and its one change set) and runs it again when it lost a
@@ -286,5 +286,25 @@ impl<S: Store> Service<S> {
             cs.writes.push(booking::bump(cs.tenant, key, cur.as_ref(), cs.at));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lost_race;
+    use crate::error::Error;
+
+    #[test]
+    fn a_conflict_on_a_serialising_row_is_a_lost_race_and_no_other_is() {
+        let conflict = |entity: &str| Error::Conflict {
+            entity: entity.into(),
+            id: "x".into(),
+            expected: 1,
+            actual: 2,
+        };
+        assert!(lost_race(&conflict("booking")));
+        assert!(lost_race(&conflict("routing_cursor")));
+        assert!(!lost_race(&conflict("lead")));
+        assert!(!lost_race(&conflict("no_such_type")));
     }
 }
