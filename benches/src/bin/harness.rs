@@ -46,6 +46,8 @@ mod front_desk;
 
 #[path = "harness/field_work.rs"]
 mod field_work;
+#[path = "../proc_mem.rs"]
+mod proc_mem;
 #[path = "harness/sync.rs"]
 mod sync;
 

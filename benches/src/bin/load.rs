@@ -20,6 +20,9 @@
 //! cargo run --release -p crm-bench --bin load -- [--leads N] [--concurrency C] [--seconds S] [--database PATH]
 //! ```
 
+#[path = "../proc_mem.rs"]
+mod proc_mem;
+
 use clap::Parser;
 use crm_core::access::Actor;
 use crm_core::clock::{RandomIds, SystemClock};
@@ -36,6 +39,7 @@ use hyper::body::Bytes;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use proc_mem::Mem;
 use serde_json::{Map, Value as Json, json};
 use std::collections::BTreeMap;
 use std::error::Error;
@@ -806,19 +810,7 @@ impl Server {
     }
 
     fn read_memory(&self) -> Option<Mem> {
-        let s = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).ok()?;
-        let field = |name: &str| {
-            s.lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|v| v.split_whitespace().next())
-                .and_then(|v| v.parse::<u64>().ok())
-        };
-        Some(Mem {
-            rss: field("VmRSS:")?,
-            peak: field("VmHWM:")?,
-            anon: field("RssAnon:").unwrap_or(0),
-            file: field("RssFile:").unwrap_or(0) + field("RssShmem:").unwrap_or(0),
-        })
+        Mem::of(&self.pid().to_string())
     }
 
     fn stop(&mut self) {
@@ -855,21 +847,7 @@ fn greedy_caller(w: usize, callers: usize) -> usize {
     }
 }
 
-/// A process's memory (KiB) from `/proc/PID/status`: resident set (`VmRSS`), its peak (`VmHWM`), and
-/// its parts: anonymous memory (heap, stacks, SQLite page caches) and file-backed pages (the binary and
-/// the database pages SQLite reads through `mmap`, which count as resident while mapped).
-#[derive(Clone, Copy, Debug, Default)]
-struct Mem {
-    rss: u64,
-    peak: u64,
-    anon: u64,
-    file: u64,
-}
-
 impl Mem {
-    fn mib(kib: u64) -> f64 {
-        kib as f64 / 1024.0
-    }
     fn json(&self) -> Json {
         json!({"peak_kib": self.peak, "anon_kib": self.anon, "file_kib": self.file})
     }

@@ -17,6 +17,7 @@
 //!   through `Service::update` (other leads of the same user). `sync_push_device`: the device's
 //!   side alone (preparing the push, applying the answer).
 
+use super::proc_mem::Mem as ProcMem;
 use super::{
     Res, Svc, block, check_import, emit, gen_leads, insert_columns, insert_sql, lead_csv, obj, read_columns,
     setup_tenant, time,
@@ -311,46 +312,32 @@ fn first_leads(svc: &Svc, actor: &Actor, n: usize) -> Res<Vec<Record>> {
 /// (`VmHWM`, reset at the start through `/proc/self/clear_refs`; it also counts SQLite's page cache
 /// and the pages of the database file mapped in, which grow with the data read). Linux only.
 struct Mem {
-    anon_kib: u64,
-    rss_kib: u64,
-    anon_peak_kib: u64,
+    start: ProcMem,
+    anon_peak: u64,
 }
 
 impl Mem {
     fn start() -> Mem {
         // "5" resets the peak resident set size to the current one (proc(5)).
         let _ = std::fs::write("/proc/self/clear_refs", "5");
-        let anon_kib = status_kib("RssAnon:");
+        let start = ProcMem::of("self").unwrap_or_default();
         Mem {
-            anon_kib,
-            rss_kib: status_kib("VmRSS:"),
-            anon_peak_kib: anon_kib,
+            start,
+            anon_peak: start.anon,
         }
     }
 
     fn sample(&mut self) {
-        self.anon_peak_kib = self.anon_peak_kib.max(status_kib("RssAnon:"));
+        self.anon_peak = self.anon_peak.max(ProcMem::of("self").unwrap_or_default().anon);
     }
 
     /// (anonymous growth at the highest sample, peak resident growth), in MiB.
     fn growth(mut self) -> (f64, f64) {
         self.sample();
-        let mib = |kib: u64| kib as f64 / 1024.0;
+        let peak = ProcMem::of("self").unwrap_or_default().peak;
         (
-            mib(self.anon_peak_kib.saturating_sub(self.anon_kib)),
-            mib(status_kib("VmHWM:").saturating_sub(self.rss_kib)),
+            ProcMem::mib(self.anon_peak.saturating_sub(self.start.anon)),
+            ProcMem::mib(peak.saturating_sub(self.start.rss)),
         )
     }
-}
-
-/// A `/proc/self/status` field in KiB (0 where there is none).
-fn status_kib(field: &str) -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix(field))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        })
-        .unwrap_or(0)
 }
