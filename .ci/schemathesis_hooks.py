@@ -297,8 +297,10 @@ EXCUSED_FIELD_ERRORS = [
             ("measure", "required"),
             ("amount", "required"),
             ("checklist", "required"),
-            # a cancellation (of a job, an appointment) says why
+            # a cancellation (of a job, an appointment) and a skipped step say why: in the body or
+            # already on the record (the guard reads the record as the transition leaves it)
             ("cancel_reason", "required"),
+            ("skip_reason", "required"),
         )
         # an appointment's attendee is a user or a contact, not both
         or ("appointment" in path and (_field(e), e.get("code")) in (("user_id", "required"), ("contact_id", "invalid_format")))
