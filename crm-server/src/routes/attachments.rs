@@ -260,14 +260,14 @@ fn form_schema() -> serde_json::Value {
             "type": "object",
             "additionalProperties": false,
             "properties": {
-                "kind": { "type": "string", "enum": attachment::AttachmentKind::KEYS },
+                "kind": { "type": "string", "enum": attachment::AttachmentKind::KEYS, "description": "Default: the declaration's (`document`)" },
                 "file_name": { "type": "string", "maxLength": 255, "pattern": file_name_pattern(), "description": "A name without a directory; default: the file part's file name" },
                 "signer_name": { "type": "string", "maxLength": 200, "pattern": crate::openapi::text()["pattern"], "description": "Who signed (a signature needs it; nothing else has it)" },
                 "sha256": { "type": "string", "pattern": "^[0-9a-fA-F]{64}$", "description": "The content's SHA-256 in hex, checked against it (`mismatch` on `sha256`)" },
                 "size": { "type": "integer", "minimum": 0, "description": "The content's size in bytes, checked against it (`mismatch` on `size`)" },
                 "file": { "type": "string", "contentMediaType": "application/octet-stream", "description": "The content. Its media type is sniffed from the bytes; the part's image type must match them. Parts before it are checked before the file is stored" }
             },
-            "required": ["kind", "file"]
+            "required": ["file"]
         } } }
     })
 }
