@@ -55,37 +55,50 @@ fn entry_schema() -> Json {
             "base": {"type": "object", "description": "An update's values of those fields before the write"}
         }
     });
-    // One object per use case, each with the fields its variant requires (crm_core::sync::Intent).
-    let case = |name: &str, required: &[&str]| {
+    // One object per use case with its variant's fields (crm_core::sync::Intent). Other members are
+    // not described: the core ignores them, so any value is taken.
+    let version = json!({"type": "integer", "minimum": 0});
+    let object = json!({"type": "object"});
+    let fields = |names: &[&str]| -> serde_json::Map<String, Json> {
+        names
+            .iter()
+            .map(|&n| {
+                let schema = match n {
+                    "entity" | "name" => json!({"type": "string"}),
+                    "expected_version" => version.clone(),
+                    "input" | "patch" => object.clone(),
+                    "create_company" => json!({"type": "boolean"}),
+                    "company" => json!({"anyOf": [uuid(), {"type": "null"}]}),
+                    _ => uuid(),
+                };
+                (n.to_owned(), schema)
+            })
+            .collect()
+    };
+    let case = |name: &str, required: &[&str], optional: &[&str]| {
+        let mut props = fields(required);
+        props.extend(fields(optional));
+        props.insert("use_case".into(), json!({"type": "string", "enum": [name]}));
         let mut req = vec!["use_case"];
         req.extend_from_slice(required);
-        json!({
-            "type": "object",
-            "required": req,
-            "properties": {
-                "use_case": {"type": "string", "enum": [name]},
-                "entity": {"type": "string"},
-                "id": uuid(),
-                "expected_version": {"type": "integer", "minimum": 0},
-                "name": {"type": "string"},
-                "input": {"type": "object"},
-                "patch": {"type": "object"},
-                "lead": uuid(),
-                "contact": uuid(),
-                "company": uuid(),
-                "create_company": {"type": "boolean"}
-            }
-        })
+        json!({"type": "object", "required": req, "properties": props})
     };
+    const KNOWN: [&str; 5] = ["create", "update", "delete", "transition", "convert"];
     let intent = json!({
         "description": "The use case to replay, tagged `use_case`: `create` (entity, id, input), `update` (entity, id, expected_version, patch), `delete` (entity, id, expected_version), `transition` (entity, id, expected_version, name, input), `convert` (lead, expected_version, contact, company, create_company); another name is refused `not_replayable`; null: not replayable",
         "anyOf": [
             {"type": "null"},
-            case("create", &["entity", "id", "input"]),
-            case("update", &["entity", "id", "expected_version", "patch"]),
-            case("delete", &["entity", "id", "expected_version"]),
-            case("transition", &["entity", "id", "expected_version", "name", "input"]),
-            case("convert", &["lead", "expected_version", "contact"])
+            case(KNOWN[0], &["entity", "id", "input"], &[]),
+            case(KNOWN[1], &["entity", "id", "expected_version", "patch"], &[]),
+            case(KNOWN[2], &["entity", "id", "expected_version"], &[]),
+            case(KNOWN[3], &["entity", "id", "expected_version", "name", "input"], &[]),
+            case(KNOWN[4], &["lead", "expected_version", "contact"], &["company", "create_company"]),
+            {
+                "type": "object",
+                "required": ["use_case"],
+                "properties": {"use_case": {"type": "string", "not": {"enum": KNOWN}}},
+                "description": "A use case this server does not know (a newer app's): refused `not_replayable`"
+            }
         ]
     });
     json!({
