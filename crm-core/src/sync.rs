@@ -554,6 +554,25 @@ pub struct Pulled {
     pub record: Json,
 }
 
+/// What a new device needs before its first pull ([`crate::service::Service::provision`]): the
+/// organization, the user (with its team, location and custom role) and the tenant's custom
+/// field definitions, as the server has them. A device writes it into its empty store with
+/// [`crate::service::Service::apply_provision`], then pulls as [`Provision::user`].
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Provision {
+    /// The protocol version ([`PROTOCOL`]).
+    pub protocol: u32,
+    /// The server's schema version ([`SCHEMA_VERSION`] of its build): a device of an older one
+    /// should upgrade before it syncs.
+    pub schema_version: u32,
+    /// The organization's id.
+    pub tenant: Id,
+    /// The signed-in user the device acts as.
+    pub user: Id,
+    /// The records, referenced ones first.
+    pub records: Vec<Pulled>,
+}
+
 /// A record the device forgets.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Removed {

@@ -351,3 +351,53 @@ async fn a_device_pulls_what_its_user_may_read_and_what_leaves_its_scope() {
         .await;
     assert_eq!((r.status, &r.body["reset"]), (200, &json!(true)), "{}", r.text);
 }
+
+/// A browser or phone with nothing on it: `GET /api/v1/sync/provision` gives it the organization
+/// and its user, it pulls its snapshot, edits offline and pushes, all through HTTP only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_device_starts_from_the_provision_route() {
+    let env = Env::start().await;
+    let sales = env.a.token("sales").to_owned();
+    let lead = env
+        .post("/api/v1/leads", &sales, json!({"first_name": "Provisioned"}))
+        .await;
+    assert_eq!(lead.status, 201, "{}", lead.text);
+    let r = env.get("/api/v1/sync/provision", &sales).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let p: crm_core::sync::Provision = serde_json::from_value(r.body).unwrap();
+    let dev = Service::new(
+        MemoryStore::new().with_sync_log(true),
+        Arc::new(SystemClock),
+        Arc::new(RandomIds),
+    );
+    let me = dev.apply_provision(&p).await.unwrap();
+    assert_eq!(me.role.name, "sales");
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/sync/pull?limit=50&cursor={c}"),
+            None => "/api/v1/sync/pull?limit=50".to_owned(),
+        };
+        let r = env.get(&path, &sales).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let page: crm_core::sync::PullPage = serde_json::from_value(r.body).unwrap();
+        let applied = dev.apply_pull(&me, &page).await.unwrap();
+        cursor = dev.pull_cursor(&me).await.unwrap();
+        if !applied.more {
+            break;
+        }
+    }
+    let id: Id = lead.body["id"].as_str().unwrap().parse().unwrap();
+    let held = dev.get(&me, "lead", id).await.unwrap();
+    dev.update(&me, "lead", id, held.version, &obj(json!({"notes": "typed in the browser"})))
+        .await
+        .unwrap();
+    let req = dev.prepare_push(&me, "browser-1", 10).await.unwrap();
+    let (status, body) = push(&env, &sales, &req).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(outcomes(&serde_json::from_value(body).unwrap()), ["accepted"]);
+    let r = env.get(&format!("/api/v1/leads/{id}"), &sales).await;
+    assert_eq!(r.body["notes"], json!("typed in the browser"));
+    let r = env.call("GET", "/api/v1/sync/provision", None, None, &[]).await;
+    assert_eq!(r.status, 401);
+}

@@ -39,6 +39,7 @@ mod routing;
 mod stages;
 mod sync_log;
 mod sync_pull;
+mod sync_provision;
 mod sync_push;
 #[cfg(any(test, feature = "sync-simulation"))]
 mod sync_simulation;
@@ -64,6 +65,7 @@ pub use routing::*;
 pub use stages::*;
 pub use sync_log::*;
 pub use sync_pull::*;
+pub use sync_provision::*;
 pub use sync_push::*;
 #[cfg(any(test, feature = "sync-simulation"))]
 pub use sync_simulation::*;
@@ -193,6 +195,10 @@ macro_rules! conformance_tests {
         #[test]
         fn sync_push_replays_merges_and_converges() {
             $crate::conformance::sync_push_replays_merges_and_converges(($make)(), ($logged)());
+        }
+        #[test]
+        fn a_new_device_starts_from_a_provision() {
+            $crate::conformance::a_new_device_starts_from_a_provision(($make)(), ($logged)());
         }
         #[test]
         fn sync_push_replays_conversions() {

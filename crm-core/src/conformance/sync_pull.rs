@@ -52,19 +52,23 @@ fn pull_all<S: Store>(
 
 /// Everything of the syncable types the actor may read, as a get returns it to them.
 pub(super) fn readable<S: Store>(f: &Fixture<S>, actor: &Actor) -> Held {
+    readable_in(&f.svc, actor)
+}
+
+/// [`readable`] in any service's store (a device started without a fixture).
+pub(super) fn readable_in<S: Store>(svc: &crate::service::Service<S>, actor: &Actor) -> Held {
     let mut out = Held::new();
     for def in syncable_types() {
         if actor.role.scope(def, Action::Read) == Scope::None {
             continue;
         }
         let all = block(
-            f.svc
-                .store()
-                .query(f.tenant, def, &StoreQuery::by_id(Filter::All, 10_000)),
+            svc.store()
+                .query(actor.tenant, def, &StoreQuery::by_id(Filter::All, 10_000)),
         )
         .unwrap();
         for r in all {
-            if let Ok(seen) = block(f.svc.get(actor, def.name, r.id)) {
+            if let Ok(seen) = block(svc.get(actor, def.name, r.id)) {
                 out.insert((def.name.to_owned(), r.id), seen.to_json());
             }
         }

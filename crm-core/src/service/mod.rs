@@ -21,6 +21,7 @@ mod front_desk_import;
 mod leads;
 mod memberships;
 mod people;
+mod provision;
 mod pull;
 mod quote_jobs;
 mod quotes;

@@ -37,6 +37,12 @@ async fn pull<S: ServerStore>(State(app): State<AppState<S>>, auth: Auth, p: Par
     Ok(axum::Json(page))
 }
 
+async fn provision<S: ServerStore>(State(app): State<AppState<S>>, auth: Auth) -> ApiResult<impl IntoResponse> {
+    let actor = auth.actor;
+    let p = app.run(move |svc| async move { svc.provision(&actor).await }).await?;
+    Ok(axum::Json(p))
+}
+
 fn uuid() -> Json {
     json!({"type": "string", "format": "uuid"})
 }
@@ -220,6 +226,31 @@ fn pull_page_schema() -> Json {
     })
 }
 
+/// The JSON schema of a new device's start (`crm_core::sync::Provision`).
+fn provision_schema() -> Json {
+    json!({
+        "type": "object",
+        "required": ["protocol", "schema_version", "tenant", "user", "records"],
+        "properties": {
+            "protocol": {"type": "integer"},
+            "schema_version": {"type": "integer", "description": "The server's schema version"},
+            "tenant": uuid(),
+            "user": {"type": "string", "format": "uuid", "description": "The signed-in user the device acts as"},
+            "records": {
+                "type": "array",
+                "description": "The organization, the user with its team, location and custom role, and the custom field definitions, referenced records first",
+                "items": {
+                    "type": "object", "required": ["entity", "record"],
+                    "properties": {
+                        "entity": {"type": "string", "enum": ["organization", "location", "team", "role", "user", "custom_field"]},
+                        "record": {"type": "object"}
+                    }
+                }
+            }
+        }
+    })
+}
+
 pub fn routes<S: ServerStore>(api: Api<S>) -> Api<S> {
     api.add(
         Op::new(
@@ -251,5 +282,17 @@ pub fn routes<S: ServerStore>(api: Api<S>) -> Api<S> {
         .ok(200, "One page of changes", pull_page_schema())
         .errors(&[400, 422]),
         get(pull::<S>),
+    )
+    .add(
+        Op::new(
+            "get",
+            "/api/v1/sync/provision",
+            "sync_provision",
+            "sync",
+            "What a new device of the signed-in user needs before its first pull: the organization, the user with its team, location and custom role, and the tenant's custom field definitions. Refused to an API key (it has no device)",
+        )
+        .ok(200, "The device's start", provision_schema())
+        .errors(&[403]),
+        get(provision::<S>),
     )
 }
