@@ -14,6 +14,9 @@ use crate::value::{Id, Timestamp};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 
+mod persist;
+pub use persist::{Changes, SaveMark, Saved, SavedRow};
+
 #[derive(Clone, Debug, Default)]
 struct Tenant {
     tables: HashMap<&'static str, BTreeMap<Id, Record>>,
@@ -22,6 +25,8 @@ struct Tenant {
     /// The sync log (entries not yet marked synced) and the last sequence it assigned.
     sync: Vec<SyncEntry>,
     sync_seq: u64,
+    /// What changed since the host last saved the tenant ([`persist`]).
+    dirty: persist::Dirty,
 }
 
 /// A store that keeps everything in process memory. Cloning shares the data (and keeps the sync log
@@ -156,10 +161,12 @@ fn apply_to(t: &mut Tenant, tenant: Id, cs: ChangeSet, log: bool) -> Result<Appl
         match w {
             Write::Insert(mut r) | Write::Update { record: mut r, .. } => {
                 r.hidden = 0;
+                t.dirty.touch(e.name, r.id);
                 tb.insert(r.id, r);
                 rows += 1;
             }
             Write::Delete { id, .. } => {
+                t.dirty.touch(e.name, id);
                 tb.remove(&id);
                 rows += 1;
             }
@@ -170,6 +177,7 @@ fn apply_to(t: &mut Tenant, tenant: Id, cs: ChangeSet, log: bool) -> Result<Appl
                 ..
             } => {
                 if let Some(r) = tb.get_mut(&id).filter(|r| r.version == expected_version) {
+                    t.dirty.touch(e.name, id);
                     for (i, v) in fields {
                         r.values[i] = v;
                     }

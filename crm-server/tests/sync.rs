@@ -389,9 +389,15 @@ async fn a_new_device_starts_from_the_provision_route() {
     }
     let id: Id = lead.body["id"].as_str().unwrap().parse().unwrap();
     let held = dev.get(&me, "lead", id).await.unwrap();
-    dev.update(&me, "lead", id, held.version, &obj(json!({"notes": "typed in the browser"})))
-        .await
-        .unwrap();
+    dev.update(
+        &me,
+        "lead",
+        id,
+        held.version,
+        &obj(json!({"notes": "typed in the browser"})),
+    )
+    .await
+    .unwrap();
     let req = dev.prepare_push(&me, "browser-1", 10).await.unwrap();
     let (status, body) = push(&env, &sales, &req).await;
     assert_eq!(status, 200, "{body}");

@@ -6,24 +6,12 @@
 
 use crate::error::{CrmError, FieldError, bad_json};
 use crate::{Crm, Result, parse_id, worker};
-use crm_core::access::Actor;
-use crm_core::service::{PullApplied, PushApplied, Service};
+use crm_core::service::{PullApplied, PushApplied, RemoteError, RoundError, SyncTransport};
 use crm_core::sync::{PullPage, PushAnswer, PushRequest};
-use crm_store::SqliteStore;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// Change sets per push of [`Crm::sync`]: well under the server's default 1 MiB body limit for
-/// ordinary records (a push refused as too large is retried with half as many).
-const PUSH_BATCH: u32 = 100;
-
-/// Changes per pull page of [`Crm::sync`].
-const PULL_LIMIT: u32 = 500;
-
-/// Most requests one [`Crm::sync`] makes (a bound on a server that never says it is done).
-const MAX_REQUESTS: usize = 10_000;
 
 /// Largest answer body read (a pull page of 500 records is a few hundred KiB).
 const MAX_ANSWER_BYTES: u64 = 64 << 20;
@@ -140,29 +128,6 @@ impl From<PullApplied> for PullOutcome {
     }
 }
 
-impl PushOutcome {
-    fn add(&mut self, o: PushOutcome) {
-        self.accepted += o.accepted;
-        self.merged += o.merged;
-        self.rejected += o.rejected;
-        self.pending = o.pending;
-        self.upgrade |= o.upgrade;
-        self.kept_server.extend(o.kept_server);
-        self.synced += o.synced;
-    }
-}
-
-impl PullOutcome {
-    fn add(&mut self, o: PullOutcome) {
-        self.upserts += o.upserts;
-        self.removals += o.removals;
-        self.kept_pending += o.kept_pending;
-        self.skipped += o.skipped;
-        self.reset |= o.reset;
-        self.more = o.more;
-    }
-}
-
 #[uniffi::export]
 impl Crm {
     /// Syncs with the server at `server_url` (`https://crm.example.com`) as this user, whose access
@@ -179,7 +144,18 @@ impl Crm {
         let s = Arc::clone(&self.session);
         worker::unblock(move || {
             let actor = pollster::block_on(s.svc.actor(s.tenant, s.user_id))?;
-            remote.round(&s.svc, &actor, &device)
+            let report = pollster::block_on(s.svc.sync_round(&actor, &device, &remote)).map_err(|e| match e {
+                RoundError::Local(e) => CrmError::from(e),
+                RoundError::Remote(r) => CrmError::Remote {
+                    code: r.code,
+                    detail: r.detail,
+                    status: r.status,
+                },
+            })?;
+            Ok(SyncReport {
+                push: report.push.into(),
+                pull: report.pull.into(),
+            })
         })
         .await
     }
@@ -284,52 +260,6 @@ impl Remote {
         })
     }
 
-    /// Push until the queue is empty (or the server answers pending or upgrade), then pull until
-    /// caught up.
-    fn round(&self, svc: &Service<SqliteStore>, actor: &Actor, device: &str) -> Result<SyncReport> {
-        let mut report = SyncReport::default();
-        let mut batch = PUSH_BATCH;
-        let mut requests = 0;
-        while requests < MAX_REQUESTS {
-            let req = pollster::block_on(svc.prepare_push(actor, device, batch))?;
-            if req.entries.is_empty() {
-                break;
-            }
-            requests += 1;
-            let answer: PushAnswer = match self.post("/api/v1/sync/push", &req) {
-                // Too large for the server's body limit: fewer change sets at a time.
-                Err(CrmError::Remote { status: 413, .. }) if batch > 1 => {
-                    batch /= 2;
-                    continue;
-                }
-                other => other?,
-            };
-            let applied = PushOutcome::from(pollster::block_on(svc.apply_push_answer(actor, &req, &answer))?);
-            let stop = applied.upgrade || applied.pending > 0;
-            report.push.add(applied);
-            if stop {
-                break;
-            }
-        }
-        if report.push.upgrade {
-            return Ok(report);
-        }
-        while requests < MAX_REQUESTS {
-            requests += 1;
-            let cursor = pollster::block_on(svc.pull_cursor(actor))?;
-            let mut query = vec![("limit", PULL_LIMIT.to_string())];
-            query.extend(cursor.map(|c| ("cursor", c)));
-            let page: PullPage = self.get("/api/v1/sync/pull", &query)?;
-            let applied = PullOutcome::from(pollster::block_on(svc.apply_pull(actor, &page))?);
-            let more = applied.more;
-            report.pull.add(applied);
-            if !more {
-                break;
-            }
-        }
-        Ok(report)
-    }
-
     fn post<T: DeserializeOwned>(&self, path: &str, body: &impl Serialize) -> Result<T> {
         let body = serde_json::to_vec(body).map_err(|e| crm_core::Error::internal(e.to_string()))?;
         let sent = self
@@ -350,6 +280,31 @@ impl Remote {
             req = req.query(*k, v);
         }
         answer(req.call())
+    }
+}
+
+/// The blocking client as the core round's transport (it runs on the call's worker thread).
+impl SyncTransport for Remote {
+    async fn push(&self, req: &PushRequest) -> std::result::Result<PushAnswer, RemoteError> {
+        self.post("/api/v1/sync/push", req).map_err(remote)
+    }
+
+    async fn pull(&self, cursor: Option<&str>, limit: u32) -> std::result::Result<PullPage, RemoteError> {
+        let mut query = vec![("limit", limit.to_string())];
+        query.extend(cursor.map(|c| ("cursor", c.to_owned())));
+        self.get("/api/v1/sync/pull", &query).map_err(remote)
+    }
+}
+
+/// A transport failure for the core's round ([`answer`] gives only [`CrmError::Remote`]).
+fn remote(e: CrmError) -> RemoteError {
+    match e {
+        CrmError::Remote { code, detail, status } => RemoteError { status, code, detail },
+        other => RemoteError {
+            status: 0,
+            code: "unreachable".into(),
+            detail: other.to_string(),
+        },
     }
 }
 

@@ -38,8 +38,8 @@ mod reports;
 mod routing;
 mod stages;
 mod sync_log;
-mod sync_pull;
 mod sync_provision;
+mod sync_pull;
 mod sync_push;
 #[cfg(any(test, feature = "sync-simulation"))]
 mod sync_simulation;
@@ -64,8 +64,8 @@ pub use reports::*;
 pub use routing::*;
 pub use stages::*;
 pub use sync_log::*;
-pub use sync_pull::*;
 pub use sync_provision::*;
+pub use sync_pull::*;
 pub use sync_push::*;
 #[cfg(any(test, feature = "sync-simulation"))]
 pub use sync_simulation::*;

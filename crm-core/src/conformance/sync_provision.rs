@@ -8,10 +8,11 @@ use super::{Fixture, block, obj};
 use crate::access::Actor;
 use crate::clock::FixedClock;
 use crate::error::Error;
-use crate::service::Service;
+use crate::service::{RemoteError, Service, SyncTransport};
 use crate::store::Store;
-use crate::sync::{Outcome, PushAnswer};
+use crate::sync::{PullPage, PushAnswer, PushRequest};
 use serde_json::json;
+use std::cell::Cell;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
@@ -52,30 +53,79 @@ pub fn a_new_device_starts_from_a_provision<S: Store, D: Store>(server_store: S,
     assert!(block(device.actor(p.tenant, p.user)).is_err(), "nothing was written");
 
     let actor = block(device.apply_provision(&p)).unwrap();
-    assert_eq!((actor.tenant, actor.user_id, actor.team_id), (me.tenant, me.user_id, me.team_id));
+    assert_eq!(
+        (actor.tenant, actor.user_id, actor.team_id),
+        (me.tenant, me.user_id, me.team_id)
+    );
     assert_eq!(actor.role.name, "sales");
     // Provisioning again refreshes in place.
     block(device.apply_provision(&p)).unwrap();
     let logged = block(device.store().pending_changes(p.tenant, 0, 100)).unwrap();
     assert!(logged.is_empty(), "a provision is the server's: nothing to push");
 
-    // The first pull: a snapshot of what the user may read, then an offline edit goes up.
-    loop {
-        let cursor = block(device.pull_cursor(&actor)).unwrap();
-        let page = block(server.svc.pull(me, cursor.as_deref(), 4)).unwrap();
-        if !block(device.apply_pull(&actor, &page)).unwrap().more {
-            break;
-        }
-    }
-    assert_eq!(readable_in(&device, &actor), readable(&server, me));
-    let lead = block(device.list(&actor, "lead", &Default::default())).unwrap().items[0].clone();
-    block(device.update(&actor, "lead", lead.id, lead.version, &obj(json!({"notes": "from the new device"})))).unwrap();
-    let req = block(device.prepare_push(&actor, "browser-1", 10)).unwrap();
-    let answer = block(server.svc.replay_push(me, &req)).unwrap();
-    let PushAnswer::Results { results } = &answer else {
-        panic!("{answer:?}")
+    // A whole round over a transport (here the server's service itself, refusing pushes of more
+    // than one change set as too large once): the snapshot first, then an offline edit goes up.
+    let transport = Direct {
+        svc: &server.svc,
+        actor: me,
+        max_entries: Cell::new(usize::MAX),
+        pushes: Cell::new(0),
     };
-    assert!(matches!(results[0].outcome, Outcome::Accepted), "{answer:?}");
-    let on_server = block(server.svc.get(me, "lead", lead.id)).unwrap();
+    let first = block(device.sync_round(&actor, "browser-1", &transport)).unwrap();
+    assert!(
+        first.pull.reset && first.pull.upserts > 0 && transport.pushes.get() == 0,
+        "{first:?}"
+    );
+    assert_eq!(readable_in(&device, &actor), readable(&server, me));
+    let leads = block(device.list(&actor, "lead", &Default::default())).unwrap().items;
+    for (lead, note) in leads.iter().zip(["from the new device", "and another"]) {
+        block(device.update(&actor, "lead", lead.id, lead.version, &obj(json!({"notes": note})))).unwrap();
+    }
+    transport.max_entries.set(1);
+    let round = block(device.sync_round(&actor, "browser-1", &transport)).unwrap();
+    assert_eq!((round.push.accepted, round.push.pending), (2, 0), "{round:?}");
+    // 100, 50, 25, 12, 6 and 3 refused, then two pushes of one.
+    assert_eq!(
+        transport.pushes.get(),
+        8,
+        "a 413 halves the batch down to what the server takes"
+    );
+    let on_server = block(server.svc.get(me, "lead", leads[0].id)).unwrap();
     assert_eq!(on_server.str("notes"), Some("from the new device"));
+    assert!(
+        block(device.store().pending_changes(p.tenant, 0, 100))
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        readable_in(&device, &actor),
+        readable(&server, me),
+        "the round pulled the server's results"
+    );
+}
+
+/// The server's service as a device's transport, refusing pushes over `max_entries` as 413.
+struct Direct<'a, S> {
+    svc: &'a Service<S>,
+    actor: &'a Actor,
+    max_entries: Cell<usize>,
+    pushes: Cell<u32>,
+}
+
+impl<S: Store> SyncTransport for Direct<'_, S> {
+    async fn push(&self, req: &PushRequest) -> Result<PushAnswer, RemoteError> {
+        self.pushes.set(self.pushes.get() + 1);
+        if req.entries.len() > self.max_entries.get() {
+            return Err(RemoteError {
+                status: 413,
+                code: "too_large".into(),
+                detail: "the body is over the limit".into(),
+            });
+        }
+        Ok(self.svc.replay_push(self.actor, req).await.unwrap())
+    }
+
+    async fn pull(&self, cursor: Option<&str>, limit: u32) -> Result<PullPage, RemoteError> {
+        Ok(self.svc.pull(self.actor, cursor, limit.min(4)).await.unwrap())
+    }
 }

@@ -32,6 +32,7 @@ mod rollups;
 mod routing;
 mod settling;
 mod sync;
+mod sync_round;
 mod transfer;
 mod upsert;
 mod workflow;
@@ -60,6 +61,9 @@ pub use rollups::{MAX_REFRESH, REFRESH_PAGE};
 pub use routing::{DryRunRow, MAX_BACKTEST_LEADS, MAX_DRY_RUN_ROWS, MAX_RULES, Routed, RoutingBacktestRow};
 pub use sync::{
     MAX_REJECTIONS, MAX_SYNC_BATCH, PushApplied, SYNC_ANSWER_TTL_SECS, SYNC_CLAIM_LEASE_SECS, SyncRejection,
+};
+pub use sync_round::{
+    ROUND_MAX_REQUESTS, ROUND_PULL_LIMIT, ROUND_PUSH_BATCH, RemoteError, RoundError, SyncReport, SyncTransport,
 };
 pub use transfer::{
     ExportOptions, ImportMode, ImportOptions, ImportReport, RowError, check_import_disk, formula_like, formula_safe,

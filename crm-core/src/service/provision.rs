@@ -40,10 +40,13 @@ impl<S: Store> Service<S> {
             Some(id) => self.store.get(tenant, &TEAM, id).await?,
             None => None,
         };
-        let mut locations: Vec<Id> = [user.id_of("location_id"), team.as_ref().and_then(|t| t.id_of("location_id"))]
-            .into_iter()
-            .flatten()
-            .collect();
+        let mut locations: Vec<Id> = [
+            user.id_of("location_id"),
+            team.as_ref().and_then(|t| t.id_of("location_id")),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         locations.dedup();
         for id in locations {
             records.extend(self.store.get(tenant, &LOCATION, id).await?);
@@ -103,9 +106,16 @@ impl<S: Store> Service<S> {
             }
         }
         if !records.iter().any(|r| r.entity.name == USER.name && r.id == p.user) {
-            errs.push(FieldError::new("user", codes::REQUIRED, "the provision carries no record of its user"));
+            errs.push(FieldError::new(
+                "user",
+                codes::REQUIRED,
+                "the provision carries no record of its user",
+            ));
         }
-        if !records.iter().any(|r| r.entity.name == ORGANIZATION.name && r.id == tenant) {
+        if !records
+            .iter()
+            .any(|r| r.entity.name == ORGANIZATION.name && r.id == tenant)
+        {
             errs.push(FieldError::new(
                 "tenant",
                 codes::REQUIRED,
