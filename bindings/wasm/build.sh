@@ -27,7 +27,8 @@ api_dts="$(mktemp -d)"
 wasm-bindgen --target bundler --out-dir "$api_dts" --out-name crm_wasm "$built"
 cp "$api_dts/crm_wasm.d.ts" "$here/pkg/crm_api.d.ts"
 rm -rf "$api_dts"
-cp "$here/npm/package.json" "$here/npm/node.js" "$here/npm/node.d.ts" "$here/npm/README.md" "$here/pkg/"
+cp "$here/npm/package.json" "$here/npm/node.js" "$here/npm/node.d.ts" "$here/npm/local.js" "$here/npm/local.d.ts" \
+  "$here/npm/README.md" "$here/pkg/"
 wasm="$here/pkg/crm_wasm_bg.wasm"
 smoke() { node --input-type=module -e "const m = await import('$here/pkg/node.js'); m.parseFilter('status:new');" 2>/dev/null; }
 if [[ "$profile" == release ]]; then

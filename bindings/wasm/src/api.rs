@@ -7,12 +7,13 @@ use crm_core::clock::{Clock, FixedClock, IdGen, SeqIds};
 use crm_core::entity;
 use crm_core::entity::quote::{approval, totals};
 use crm_core::error::{Error, FieldError, Result, codes};
-use crm_core::memory::MemoryStore;
+use crm_core::memory::{MemoryStore, SaveMark, Saved};
 use crm_core::query::{Filter, FilterSpec, ListRequest, SortKey, text};
 use crm_core::record::Record;
 use crm_core::schema::EntityDef;
 use crm_core::scoring::{ScoringModel, UnsavedLead, default_model, preview_score};
 use crm_core::service::Service;
+use crm_core::sync::{Provision, PullPage, PushAnswer, PushRequest};
 use crm_core::tenant;
 use crm_core::validate::{self, CustomSpecs, Mode};
 use crm_core::value::{Id, Money, Timestamp};
@@ -507,12 +508,16 @@ pub struct DbOptions {
     pub now: Option<String>,
     /// Sequential, deterministic ids (for tests) instead of random UUIDv7s.
     pub deterministic_ids: bool,
+    /// Keep the log of change sets to push to a server (a device that syncs; see `sync`).
+    pub sync_log: bool,
 }
 
 /// The local database: crm-core's in-memory store driving the full service.
 #[derive(Debug)]
 pub struct LocalDb {
-    svc: Service<MemoryStore>,
+    svc: Arc<Service<MemoryStore>>,
+    /// The service's store (shared data), for saving and restoring it.
+    store: MemoryStore,
     fixed: Option<Arc<FixedClock>>,
 }
 
@@ -533,10 +538,14 @@ impl LocalDb {
         } else {
             ids
         };
+        let store = MemoryStore::new().with_sync_log(opts.sync_log);
         Ok(LocalDb {
             // Attachment bytes stay in the page's memory, like the records.
-            svc: Service::new(MemoryStore::new(), clock, ids)
-                .with_blob_store(Arc::new(crm_core::blob::MemoryBlobStore::new())),
+            svc: Arc::new(
+                Service::new(store.clone(), clock, ids)
+                    .with_blob_store(Arc::new(crm_core::blob::MemoryBlobStore::new())),
+            ),
+            store,
             fixed,
         })
     }
@@ -561,7 +570,12 @@ impl LocalDb {
         self.svc.now().to_rfc3339()
     }
 
-    fn actor(&self, a: &Json) -> Result<Actor> {
+    /// The service, for the calls that outlive a borrow (a sync round awaiting the network).
+    pub fn service(&self) -> Arc<Service<MemoryStore>> {
+        Arc::clone(&self.svc)
+    }
+
+    pub fn actor(&self, a: &Json) -> Result<Actor> {
         let a: ActorInput = serde_json::from_value(a.clone()).map_err(|e| bad_input("actor", e))?;
         let tenant = id("actor.tenant", &a.tenant)?;
         match a.user {
@@ -752,11 +766,86 @@ impl LocalDb {
         let actor = self.actor(actor)?;
         Ok(json!(block(self.svc.integrity_check(&actor))?))
     }
+
+    /// Writes a server's provision (`GET /api/v1/sync/provision`) into this database; the device
+    /// user as an actor reference.
+    pub fn apply_provision(&self, p: &Json) -> Result<Json> {
+        let p: Provision = message("provision", p)?;
+        let actor = block(self.svc.apply_provision(&p))?;
+        Ok(actor_ref(&actor))
+    }
+
+    pub fn prepare_push(&self, actor: &Json, device: &str, limit: u32) -> Result<Json> {
+        let actor = self.actor(actor)?;
+        Ok(json!(block(self.svc.prepare_push(&actor, device, limit))?))
+    }
+
+    pub fn apply_push_answer(&self, actor: &Json, request: &Json, answer: &Json) -> Result<Json> {
+        let actor = self.actor(actor)?;
+        let req: PushRequest = message("request", request)?;
+        let answer: PushAnswer = message("answer", answer)?;
+        Ok(json!(block(self.svc.apply_push_answer(&actor, &req, &answer))?))
+    }
+
+    pub fn pull_cursor(&self, actor: &Json) -> Result<Json> {
+        let actor = self.actor(actor)?;
+        Ok(json!(block(self.svc.pull_cursor(&actor))?))
+    }
+
+    pub fn apply_pull(&self, actor: &Json, page: &Json) -> Result<Json> {
+        let actor = self.actor(actor)?;
+        let page: PullPage = message("page", page)?;
+        Ok(json!(block(self.svc.apply_pull(&actor, &page))?))
+    }
+
+    pub fn pending_changes(&self, actor: &Json, limit: u32) -> Result<Json> {
+        let actor = self.actor(actor)?;
+        Ok(json!(block(self.svc.pending_changes(&actor, 0, limit))?))
+    }
+
+    pub fn sync_rejections(&self, actor: &Json, limit: u32) -> Result<Json> {
+        let actor = self.actor(actor)?;
+        Ok(json!(block(self.svc.sync_rejections(&actor, limit))?))
+    }
+
+    pub fn dismiss_sync_rejection(&self, actor: &Json, change_set: &str) -> Result<()> {
+        let actor = self.actor(actor)?;
+        block(self.svc.dismiss_sync_rejection(&actor, id("change_set", change_set)?))
+    }
+
+    /// What changed since the host last saved this database ([`MemoryStore::changes`]).
+    pub fn changes(&self) -> Result<Json> {
+        Ok(json!(self.store.changes()?))
+    }
+
+    pub fn saved(&self, tenant: &str, mark: &Json) -> Result<()> {
+        let mark: SaveMark = message("mark", mark)?;
+        self.store.saved(id("tenant", tenant)?, mark)
+    }
+
+    /// Rebuilds a tenant from what the host kept of it ([`MemoryStore::restore`]).
+    pub fn restore(&self, saved: &Json) -> Result<()> {
+        let saved: Saved = message("saved", saved)?;
+        self.store.restore(saved)
+    }
 }
 
 /// The JSON detail of an error: the core's description (`code`, `message` and the kind's members),
 /// plus `fields` beside `errors` on a validation error: this binding's name for the same list before
 /// the description was shared, kept for existing callers.
+/// A sync or storage message in the core's JSON form.
+fn message<T: serde::de::DeserializeOwned>(path: &str, j: &Json) -> Result<T> {
+    serde_json::from_value(j.clone()).map_err(|e| Error::field(path, codes::INVALID_FORMAT, e.to_string()))
+}
+
+/// An actor as the JS side names it: `{tenant, user?}`.
+pub fn actor_ref(a: &Actor) -> Json {
+    match a.user_id {
+        Some(u) => json!({"tenant": a.tenant.to_string(), "user": u.to_string()}),
+        None => json!({"tenant": a.tenant.to_string()}),
+    }
+}
+
 pub fn error_details(e: &Error) -> Json {
     let mut d = json!(e.details());
     if let Some(errors) = d.get("errors").filter(|_| matches!(e, Error::Validation(_))).cloned() {
@@ -988,6 +1077,7 @@ mod tests {
         let opts = DbOptions {
             now: Some(NOW.to_rfc3339()),
             deterministic_ids: true,
+            ..Default::default()
         };
         let db = LocalDb::new(opts, Arc::new(At), Arc::new(SeqIds::default())).unwrap();
         let org = db.create_organization(&json!({"name": "Acme Movers"})).unwrap();
@@ -1023,6 +1113,7 @@ mod tests {
         let opts = DbOptions {
             now: Some(NOW.to_rfc3339()),
             deterministic_ids: true,
+            ..Default::default()
         };
         let db = LocalDb::new(opts, Arc::new(At), Arc::new(SeqIds::default())).unwrap();
         let org = db.create_organization(&json!({"name": "Acme"})).unwrap();
@@ -1034,5 +1125,52 @@ mod tests {
         assert_eq!(e.code(), "conflict");
         db.set_now("2025-07-01T00:00:00Z").unwrap();
         assert_eq!(db.now(), "2025-07-01T00:00:00Z");
+    }
+
+    /// What `changes` hands out, kept as local.js keeps it, rebuilds the same database in a new
+    /// one with `restore`, its queue included.
+    #[test]
+    fn local_db_saves_and_restores_through_changes() {
+        let opts = || DbOptions {
+            now: Some(NOW.to_rfc3339()),
+            deterministic_ids: true,
+            sync_log: true,
+        };
+        let db = LocalDb::new(opts(), Arc::new(At), Arc::new(SeqIds::default())).unwrap();
+        let org = db.create_organization(&json!({"name": "Acme Roofing"})).unwrap();
+        let tenant = org["id"].as_str().unwrap().to_owned();
+        let admin = json!({"tenant": tenant});
+        let lead = db
+            .create(
+                &admin,
+                "lead",
+                &json!({"first_name": "Ann", "estimated_value": "1200.50"}),
+            )
+            .unwrap();
+        let changes = db.changes().unwrap();
+        let c = &changes[0];
+        assert!(c["rows"].as_array().unwrap().len() >= 2, "{c}");
+        assert_eq!(
+            c["sync"].as_array().unwrap().len(),
+            2,
+            "the organization's and the lead's change sets are queued"
+        );
+        db.saved(&tenant, &c["mark"]).unwrap();
+        assert_eq!(db.changes().unwrap(), json!([]), "nothing left to save");
+        let saved = json!({"tenant": tenant, "rows": c["rows"], "audit": c["audit"], "events": c["events"],
+            "sync": c["sync"], "sync_seq": c["sync_seq"]});
+        let again = LocalDb::new(opts(), Arc::new(At), Arc::new(SeqIds::default())).unwrap();
+        again.restore(&saved).unwrap();
+        let id = lead["id"].as_str().unwrap();
+        assert_eq!(
+            again.get(&admin, "lead", id).unwrap(),
+            db.get(&admin, "lead", id).unwrap()
+        );
+        assert_eq!(
+            again.pending_changes(&admin, 10).unwrap(),
+            db.pending_changes(&admin, 10).unwrap()
+        );
+        let bad = again.restore(&json!({"tenant": tenant, "rows": [{"entity": "lead", "id": id, "record": {}}]}));
+        assert!(matches!(bad, Err(Error::Validation(_))), "{bad:?}");
     }
 }

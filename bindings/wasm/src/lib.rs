@@ -8,8 +8,10 @@
 
 pub mod api;
 mod platform;
+mod remote;
 
 use crm_core::Error;
+use crm_core::service::RoundError;
 use serde::Serialize;
 use serde_json::Value as Json;
 use std::sync::Arc;
@@ -41,7 +43,33 @@ export type FilterTree = "all" | { and: FilterTree[] } | { or: FilterTree[] } | 
 /** Who acts in a LocalDb: the tenant's system actor, or one of its users. */
 export interface ActorRef { tenant: string; user?: string }
 export interface ListRequest { q?: string; filter?: FilterTree; sort?: string | { field: string; desc?: boolean }[]; limit?: number; cursor?: string }
-export interface LocalDbOptions { now?: string; deterministicIds?: boolean }
+export interface LocalDbOptions { now?: string; deterministicIds?: boolean; syncLog?: boolean }
+/** A CRM server and the signed-in user's access token (or API key, for `sync` only). */
+export interface ServerOptions { serverUrl: string; token: string }
+/** `ServerOptions` plus the app's stable id for this installation (1 to 128 characters). */
+export interface SyncOptions extends ServerOptions { device: string }
+export interface KeptField { entity: string; id: string; field: string; device: unknown; server: unknown }
+/** What applying push answers did: change sets accepted, merged (with the fields that kept the server's value), refused (see `syncRejections`), still pending; `upgrade`: the server wants a newer app (nothing lost). */
+export interface PushApplied { accepted: number; merged: number; rejected: number; pending: number; upgrade: boolean; kept_server: KeptField[]; synced: number }
+/** What applying pull pages did: records written, forgotten, kept because the queue changes them, of unknown types; `reset`: a snapshot started; `more`: pull again. */
+export interface PullApplied { upserts: number; removals: number; kept_pending: number; skipped: number; reset: boolean; more: boolean }
+export interface SyncReport { push: PushApplied; pull: PullApplied }
+/** A sync message in the core's JSON form (crm-core's `sync` module; docs/sync.md). */
+export type SyncMessage = Record<string, unknown>;
+/** A change set of this device's queue (crm-core's `SyncEntry`). */
+export interface SyncEntry { seq: number; change_set: string; actor: string | null; at: string; writes: { entity: string; id: string; op: "insert" | "update" | "delete"; expected_version: number; patch: Record<string, unknown>; base?: Record<string, unknown> }[]; intent?: Record<string, unknown> | null; [k: string]: unknown }
+/** A change set a server refused, with its reason, until dismissed. */
+export interface SyncRejection { change_set: string; seq: number; logged_at: string; error: { code: string; message: string; [k: string]: unknown }; entry: SyncEntry }
+/** Where a save ends (hand it back to `saved`). */
+export interface SaveMark { generation: number; audit: number; events: number; sync: number; sync_from: number }
+/** A stored row (`record: null`: deleted). */
+export interface SavedRow { entity: string; id: string; record: Record<string, unknown> | null }
+/** What changed in one tenant since the last save: rows by key, log entries by `seq`. */
+export interface Changes { tenant: string; rows: SavedRow[]; audit: { seq: number }[]; events: { seq: number }[]; sync: { seq: number }[]; sync_from: number; sync_seq: number; mark: SaveMark }
+/** Everything kept of one tenant, for `restore`. */
+export interface Saved { tenant: string; rows: SavedRow[]; audit: unknown[]; events: unknown[]; sync: unknown[]; sync_seq: number }
+/** The server did not answer (`status` 0) or refused a sync request: its status, problem `code` and `detail`. */
+export interface CrmRemoteError extends Error { name: "CrmRemoteError"; status: number; code: string; detail: string }
 /** Money as a decimal string in major units (`"1234.50"`); decimals (quantities, rates) as strings (`"2.5"`). */
 export type MoneyString = string;
 export type DecimalString = string;
@@ -316,6 +344,23 @@ pub fn check_upload(
     out(api::check_upload(entity, &input, bytes, opts, &JsClock))
 }
 
+/// `ServerOptions`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+struct ServerArgs {
+    server_url: String,
+    token: String,
+}
+
+/// `SyncOptions`.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(default, rename_all = "camelCase", deny_unknown_fields)]
+struct SyncArgs {
+    server_url: String,
+    token: String,
+    device: String,
+}
+
 /// A CRM running in this tab or process: crm-core's service over its in-memory store. Actors are
 /// `{tenant, user?}` (the tenant's system actor when `user` is absent).
 #[wasm_bindgen]
@@ -572,6 +617,160 @@ impl LocalDb {
     ) -> JsResult<JsValue> {
         let actor = from_js(actor, "actor")?;
         out(self.0.integrity_check(&actor))
+    }
+
+    /// Starts this database as a new device of the server's user: fetches
+    /// `GET /api/v1/sync/provision` with `token` and writes the organization and the user (see
+    /// `provision`). Resolves to the user's actor reference; rejects with a `CrmRemoteError` when
+    /// the server cannot be reached or refuses, or a `CrmError` when the answer does not decode.
+    #[wasm_bindgen(unchecked_return_type = "Promise<ActorRef>")]
+    pub fn connect(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ServerOptions")] options: JsValue,
+    ) -> JsResult<js_sys::Promise> {
+        let o: ServerArgs = from_js_as(options, "options")?;
+        let fetch = remote::Fetch::new(&o.server_url, &o.token).map_err(|e| err(&e))?;
+        let svc = self.0.service();
+        Ok(wasm_bindgen_futures::future_to_promise(async move {
+            let p = fetch.provision().await.map_err(|e| remote::remote_error(&e))?;
+            let actor = svc.apply_provision(&p).await.map_err(|e| err(&e))?;
+            to_js(&api::actor_ref(&actor))
+        }))
+    }
+
+    /// Writes a provision (the JSON of `GET /api/v1/sync/provision`) into this database, for apps
+    /// that bring their own transport; the device user's actor reference.
+    #[wasm_bindgen(unchecked_return_type = "ActorRef")]
+    pub fn provision(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "SyncMessage")] provision: JsValue,
+    ) -> JsResult<JsValue> {
+        let p = from_js(provision, "provision")?;
+        out(self.0.apply_provision(&p))
+    }
+
+    /// One sync round with the server, as `actor` (the device's user): pushes the queued change
+    /// sets (each replayed on the server as the use case that made it), applies the answers, then
+    /// pulls until caught up. Needs a database opened with `syncLog: true`. What was applied before
+    /// a failure stays applied; the next round continues.
+    #[wasm_bindgen(unchecked_return_type = "Promise<SyncReport>")]
+    pub fn sync(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ActorRef")] actor: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "SyncOptions")] options: JsValue,
+    ) -> JsResult<js_sys::Promise> {
+        let actor = self.0.actor(&from_js(actor, "actor")?).map_err(|e| err(&e))?;
+        let o: SyncArgs = from_js_as(options, "options")?;
+        let fetch = remote::Fetch::new(&o.server_url, &o.token).map_err(|e| err(&e))?;
+        let svc = self.0.service();
+        Ok(wasm_bindgen_futures::future_to_promise(async move {
+            match svc.sync_round(&actor, &o.device, &fetch).await {
+                Ok(report) => to_js(&report),
+                Err(RoundError::Local(e)) => Err(err(&e)),
+                Err(RoundError::Remote(e)) => Err(remote::remote_error(&e)),
+            }
+        }))
+    }
+
+    /// The body of the next push (`POST /api/v1/sync/push`): the oldest queued change sets, at
+    /// most `limit`. Reads only; empty `entries`: nothing to push.
+    #[wasm_bindgen(js_name = preparePush, unchecked_return_type = "SyncMessage")]
+    pub fn prepare_push(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ActorRef")] actor: JsValue,
+        device: &str,
+        limit: u32,
+    ) -> JsResult<JsValue> {
+        let actor = from_js(actor, "actor")?;
+        out(self.0.prepare_push(&actor, device, limit))
+    }
+
+    /// Applies the server's answer to a push from `preparePush`. Safe to repeat.
+    #[wasm_bindgen(js_name = applyPushAnswer, unchecked_return_type = "PushApplied")]
+    pub fn apply_push_answer(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ActorRef")] actor: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "SyncMessage")] request: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "SyncMessage")] answer: JsValue,
+    ) -> JsResult<JsValue> {
+        let actor = from_js(actor, "actor")?;
+        out(self
+            .0
+            .apply_push_answer(&actor, &from_js(request, "request")?, &from_js(answer, "answer")?))
+    }
+
+    /// The cursor to pull with next (`GET /api/v1/sync/pull?cursor=`); null before the first page.
+    #[wasm_bindgen(js_name = pullCursor, unchecked_return_type = "string | null")]
+    pub fn pull_cursor(&self, #[wasm_bindgen(unchecked_param_type = "ActorRef")] actor: JsValue) -> JsResult<JsValue> {
+        let actor = from_js(actor, "actor")?;
+        out(self.0.pull_cursor(&actor))
+    }
+
+    /// Applies a pull page as the server sent it, with its cursor. Pull again while `more`.
+    #[wasm_bindgen(js_name = applyPull, unchecked_return_type = "PullApplied")]
+    pub fn apply_pull(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ActorRef")] actor: JsValue,
+        #[wasm_bindgen(unchecked_param_type = "SyncMessage")] page: JsValue,
+    ) -> JsResult<JsValue> {
+        let actor = from_js(actor, "actor")?;
+        out(self.0.apply_pull(&actor, &from_js(page, "page")?))
+    }
+
+    /// The change sets no server has acknowledged yet, oldest first (at most `limit`).
+    #[wasm_bindgen(js_name = pendingChanges, unchecked_return_type = "SyncEntry[]")]
+    pub fn pending_changes(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ActorRef")] actor: JsValue,
+        limit: u32,
+    ) -> JsResult<JsValue> {
+        let actor = from_js(actor, "actor")?;
+        out(self.0.pending_changes(&actor, limit))
+    }
+
+    /// The change sets a server refused, with the reasons, until dismissed.
+    #[wasm_bindgen(js_name = syncRejections, unchecked_return_type = "SyncRejection[]")]
+    pub fn sync_rejections(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ActorRef")] actor: JsValue,
+        limit: u32,
+    ) -> JsResult<JsValue> {
+        let actor = from_js(actor, "actor")?;
+        out(self.0.sync_rejections(&actor, limit))
+    }
+
+    #[wasm_bindgen(js_name = dismissSyncRejection)]
+    pub fn dismiss_sync_rejection(
+        &self,
+        #[wasm_bindgen(unchecked_param_type = "ActorRef")] actor: JsValue,
+        change_set: &str,
+    ) -> JsResult<()> {
+        let actor = from_js(actor, "actor")?;
+        self.0.dismiss_sync_rejection(&actor, change_set).map_err(|e| err(&e))
+    }
+
+    /// What changed since the last `saved`, per tenant, for the host to store (rows by
+    /// `[tenant, entity, id]`, log entries by `[tenant, seq]`). `openLocalDb` does this for you.
+    #[wasm_bindgen(unchecked_return_type = "Changes[]")]
+    pub fn changes(&self) -> JsResult<JsValue> {
+        out(self.0.changes())
+    }
+
+    /// Marks a tenant's changes (up to `mark`) as stored.
+    pub fn saved(
+        &self,
+        tenant: &str,
+        #[wasm_bindgen(unchecked_param_type = "SaveMark")] mark: JsValue,
+    ) -> JsResult<()> {
+        let mark = from_js(mark, "mark")?;
+        self.0.saved(tenant, &mark).map_err(|e| err(&e))
+    }
+
+    /// Rebuilds a tenant from what the host stored of it, replacing what this database holds of
+    /// it. A row that does not decode refuses the whole restore.
+    pub fn restore(&self, #[wasm_bindgen(unchecked_param_type = "Saved")] saved: JsValue) -> JsResult<()> {
+        let saved = from_js(saved, "saved")?;
+        self.0.restore(&saved).map_err(|e| err(&e))
     }
 }
 

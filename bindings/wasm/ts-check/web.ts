@@ -2,7 +2,8 @@
 // (tsconfig.web.json: strict, the DOM lib for init()'s argument types, bundler resolution). Checked
 // by .ci/wasm.sh, not run: examples/web runs the same calls in headless Chromium.
 import init, { isCrmError, validate } from '@crm/wasm/web';
-import type { FieldError } from '@crm/wasm/web';
+import type { CrmRemoteError, FieldError, SyncReport } from '@crm/wasm/web';
+import { openLocalDb } from '@crm/wasm/local';
 
 await init();
 const form = document.querySelector('form');
@@ -15,3 +16,15 @@ try {
 } catch (e) {
   if (isCrmError(e) && e.code === 'not_found') console.log(e.entity);
 }
+
+// The offline database (local.d.ts) and the sync types.
+const db = await openLocalDb('my-leads');
+const me = await db.connect({ serverUrl: 'https://crm.example.com', token: 'token' });
+try {
+  const report: SyncReport = await db.sync(me, { serverUrl: 'https://crm.example.com', token: 'token', device: 'browser-1' });
+  console.log(report.push.accepted, report.pull.more, db.pendingChanges(me, 10).length);
+} catch (e) {
+  if ((e as Error).name === 'CrmRemoteError') console.log((e as CrmRemoteError).status);
+}
+await db.save();
+await db.close();

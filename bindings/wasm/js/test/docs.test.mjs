@@ -12,6 +12,8 @@ import { crm } from '../helpers.mjs';
 const SKIP = {
   "import init, { validate, scoreLead } from '@crm/wasm/web';":
     'the web entry point fetches crm_wasm_bg.wasm over HTTP: a browser module (examples/web loads it in headless Chromium)',
+  "import { openLocalDb } from '@crm/wasm/local';":
+    'IndexedDB and a crm serve: a browser module (examples/web/offline.js runs the same calls in headless Chromium against crm serve)',
 };
 
 const doc = readFileSync(new URL('../../../../docs/wasm.md', import.meta.url), 'utf8');

@@ -58,3 +58,31 @@ describe('local database', () => {
     assert.throws(() => db.setNow('2025-01-01'), (e) => e.code === 'validation');
   });
 });
+
+describe('sync from a LocalDb', () => {
+  test('a server out of reach rejects with CrmRemoteError and keeps the queue', async () => {
+    const db = new crm.LocalDb({ syncLog: true });
+    const org = db.createOrganization({ name: 'Acme Roofing' });
+    const admin = { tenant: org.id };
+    db.create(admin, 'lead', { first_name: 'Ann' });
+    const queued = db.pendingChanges(admin, 10).length;
+    // Port 9 (discard) on loopback: nothing listens, fetch fails at once.
+    const e = await db.sync(admin, { serverUrl: 'http://127.0.0.1:9', token: 't', device: 'node-1' }).then(
+      () => assert.fail('resolved'), (x) => x);
+    assert.equal(e.name, 'CrmRemoteError');
+    assert.equal(e.status, 0);
+    assert.equal(e.code, 'unreachable');
+    assert.equal(db.pendingChanges(admin, 10).length, queued);
+    assert.ok(queued > 0);
+  });
+
+  test('a server address that is not http(s) is refused on its field, before any request', () => {
+    const db = new crm.LocalDb({ syncLog: true });
+    const org = db.createOrganization({ name: 'Acme Roofing' });
+    const e = outcome(() => db.sync({ tenant: org.id }, { serverUrl: 'ftp://x', token: 't', device: 'node-1' }));
+    assert.equal(e.error.code, 'validation');
+    assert.equal(e.error.errors[0].path, 'serverUrl');
+    const bad = outcome(() => db.provision({ protocol: 1 }));
+    assert.equal(bad.error.errors[0].path, 'provision');
+  });
+});

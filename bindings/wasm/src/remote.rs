@@ -1,0 +1,150 @@
+//! The browser's (or Node's) `fetch` as the transport of the core's sync round
+//! (`crm_core::service::SyncTransport`), and the provision request of a new device. The
+//! messages and what to do with them are the core's; this only carries them.
+
+use crm_core::service::{RemoteError, SyncTransport};
+use crm_core::sync::{Provision, PullPage, PushAnswer, PushRequest};
+use serde::de::DeserializeOwned;
+use serde_json::Value as Json;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::JsFuture;
+
+/// A CRM server (`https://crm.example.com`) and the user's access token.
+pub struct Fetch {
+    base: String,
+    auth: String,
+}
+
+impl Fetch {
+    /// Refuses an address that is not http(s) (the field is `serverUrl`).
+    pub fn new(server_url: &str, token: &str) -> crm_core::Result<Fetch> {
+        let base = server_url.trim_end_matches('/');
+        if !(base.starts_with("https://") || base.starts_with("http://")) || base.len() < "http://x".len() {
+            return Err(crm_core::Error::field(
+                "serverUrl",
+                crm_core::error::codes::INVALID_URL,
+                "an http:// or https:// address of the CRM server",
+            ));
+        }
+        Ok(Fetch {
+            base: base.to_owned(),
+            auth: format!("Bearer {token}"),
+        })
+    }
+
+    /// What a new device of the token's user needs (`GET /api/v1/sync/provision`).
+    pub async fn provision(&self) -> Result<Provision, RemoteError> {
+        self.call("GET", "/api/v1/sync/provision", None).await
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<String>,
+    ) -> Result<T, RemoteError> {
+        let unreachable = |e: JsValue| RemoteError {
+            status: 0,
+            code: "unreachable".into(),
+            detail: format!("the server did not answer: {}", describe(&e)),
+        };
+        let headers = js_sys::Object::new();
+        set(&headers, "authorization", &self.auth.as_str().into());
+        let init = js_sys::Object::new();
+        set(&init, "method", &method.into());
+        if let Some(body) = body {
+            set(&headers, "content-type", &"application/json".into());
+            set(&init, "body", &body.into());
+        }
+        set(&init, "headers", &headers);
+        let url = format!("{}{path}", self.base);
+        let fetch: js_sys::Function = js_sys::Reflect::get(&js_sys::global(), &"fetch".into())
+            .map_err(unreachable)?
+            .dyn_into()
+            .map_err(|_| unreachable("this host has no fetch".into()))?;
+        let promise: js_sys::Promise = fetch
+            .call2(&JsValue::UNDEFINED, &url.into(), &init)
+            .map_err(unreachable)?
+            .dyn_into()
+            .map_err(unreachable)?;
+        let resp = JsFuture::from(promise).await.map_err(unreachable)?;
+        let status = js_sys::Reflect::get(&resp, &"status".into())
+            .ok()
+            .and_then(|s| s.as_f64())
+            .unwrap_or(0.0) as u16;
+        let text: js_sys::Function = js_sys::Reflect::get(&resp, &"text".into())
+            .map_err(unreachable)?
+            .dyn_into()
+            .map_err(|_| unreachable("the answer has no text".into()))?;
+        let text: js_sys::Promise = text
+            .call0(&resp)
+            .map_err(unreachable)?
+            .dyn_into()
+            .map_err(unreachable)?;
+        let text = JsFuture::from(text)
+            .await
+            .map_err(unreachable)?
+            .as_string()
+            .unwrap_or_default();
+        if (200..300).contains(&status) {
+            return serde_json::from_str(&text).map_err(|e| RemoteError {
+                status,
+                code: "bad_answer".into(),
+                detail: format!("the server's answer is not a sync message this build reads: {e}"),
+            });
+        }
+        let problem: Json = serde_json::from_str(&text).unwrap_or_default();
+        let field = |k: &str| problem.get(k).and_then(Json::as_str).map(str::to_owned);
+        Err(RemoteError {
+            status,
+            code: field("code").unwrap_or_else(|| "http_error".into()),
+            detail: field("detail")
+                .or_else(|| field("title"))
+                .unwrap_or_else(|| format!("the server answered {status}")),
+        })
+    }
+}
+
+impl SyncTransport for Fetch {
+    async fn push(&self, req: &PushRequest) -> Result<PushAnswer, RemoteError> {
+        let body = serde_json::to_string(req).map_err(|e| RemoteError {
+            status: 0,
+            code: "bad_request".into(),
+            detail: e.to_string(),
+        })?;
+        self.call("POST", "/api/v1/sync/push", Some(body)).await
+    }
+
+    async fn pull(&self, cursor: Option<&str>, limit: u32) -> Result<PullPage, RemoteError> {
+        let mut path = format!("/api/v1/sync/pull?limit={limit}");
+        if let Some(c) = cursor {
+            path.push_str("&cursor=");
+            path.push_str(&String::from(js_sys::encode_uri_component(c)));
+        }
+        self.call("GET", &path, None).await
+    }
+}
+
+fn set(obj: &js_sys::Object, key: &str, value: &JsValue) {
+    // Setting a property on a fresh plain object cannot fail.
+    let _ = js_sys::Reflect::set(obj, &key.into(), value);
+}
+
+fn describe(e: &JsValue) -> String {
+    e.dyn_ref::<js_sys::Error>()
+        .map(|e| String::from(e.message()))
+        .or_else(|| e.as_string())
+        .unwrap_or_else(|| format!("{e:?}"))
+}
+
+/// A [`RemoteError`] as a JS `Error` named `CrmRemoteError`: `status` (0: no answer), the server's
+/// `code` and `detail`.
+pub fn remote_error(e: &RemoteError) -> JsValue {
+    let js = js_sys::Error::new(&format!("{} ({}): {}", e.code, e.status, e.detail));
+    js.set_name("CrmRemoteError");
+    let obj: &js_sys::Object = js.as_ref();
+    set(obj, "status", &JsValue::from(e.status));
+    set(obj, "code", &e.code.as_str().into());
+    set(obj, "detail", &e.detail.as_str().into());
+    js.into()
+}

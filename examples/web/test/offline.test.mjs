@@ -1,0 +1,124 @@
+// The offline page in headless Debian Chromium against a real `crm serve --demo`: sign in, first
+// sync (a provision and a snapshot), edit a lead with the network cut, reload the page (the edit and
+// its queue come back from IndexedDB), sync, and the server has the edit; a change made on the
+// server meanwhile arrives in the same round. CRM_BIN names the crm binary (default target/debug/crm).
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { openBrowser } from './browser.mjs';
+
+const shots = process.env.SCREENSHOT_DIR ?? fileURLToPath(new URL('../screenshots/', import.meta.url));
+const crmBin = process.env.CRM_BIN ?? fileURLToPath(new URL('../../../target/debug/crm', import.meta.url));
+const password = 'browser-sync-password-1';
+let browser, crm, dir, api, log = '';
+
+const freePort = () => new Promise((resolve) => {
+  const s = createServer().listen(0, '127.0.0.1', () => {
+    const { port } = s.address();
+    s.close(() => resolve(port));
+  });
+});
+
+before(async () => {
+  browser = await openBrowser({ width: 900, height: 700 });
+  dir = mkdtempSync(join(tmpdir(), 'crm-offline-'));
+  const port = await freePort();
+  api = `http://127.0.0.1:${port}`;
+  // The page's origin may call the API (CORS), as a web app served from its own host would.
+  crm = spawn(crmBin, ['--database', join(dir, 'server.db'), 'serve', '--demo', '--listen', `127.0.0.1:${port}`,
+    '--cors-origin', browser.base.replace(/\/$/, '')], {
+    env: { ...process.env, CRM_DEMO_PASSWORD: password, CRM_JWT_SECRET: 'offline-secret-offline-secret-offline-secret' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  crm.stdout.on('data', (d) => { log += d; });
+  crm.stderr.on('data', (d) => { log += d; });
+  for (let i = 0; i < 600; i++) {
+    const up = await fetch(`${api}/readyz`).then((r) => r.ok, () => false);
+    if (up) return;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  throw new Error(`crm serve did not start:\n${log}`);
+});
+
+after(async () => {
+  await browser?.close();
+  crm?.kill('SIGTERM');
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+async function call(method, path, token, body, headers = {}) {
+  const r = await fetch(`${api}${path}`, {
+    method,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', ...headers },
+    body: body && JSON.stringify(body),
+  });
+  const json = await r.json();
+  assert.ok(r.ok, `${method} ${path}: ${r.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+test('edit offline, reload, sync: the edit reaches the server and the server\'s changes arrive', async () => {
+  const organization = log.match(/organization ([0-9a-f-]{36})/)[1];
+  const email = log.split('\n').map((l) => l.trim().split(/\s+/)).find((w) => w[0] === 'sales')[1];
+  const page = await browser.context.newPage();
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e));
+  await page.goto(`${browser.base}offline.html?server=${encodeURIComponent(api)}`);
+  await page.waitForSelector('body[data-ready=true]', { timeout: 15_000 });
+
+  await page.fill('#organization', organization);
+  await page.fill('#email', email);
+  await page.fill('#password', password);
+  await page.click('#sign-in button[type=submit]');
+  await page.waitForSelector('#status[data-state=synced]', { timeout: 60_000 });
+  const [firstSync, saveMs] = [await page.textContent('#status'), await page.getAttribute('#status', 'data-save-ms')];
+  const rows = await page.$$('#leads tbody tr');
+  assert.ok(rows.length > 0, 'the first sync brought the user\'s leads');
+  const first = await page.getAttribute('#leads tbody tr:first-child', 'data-id');
+  const second = await page.getAttribute('#leads tbody tr:nth-child(2)', 'data-id');
+  assert.equal(await page.textContent('#pending'), '0');
+
+  // Offline: the edit is made by the core in the tab and queued; a sync fails and keeps it.
+  await browser.context.setOffline(true);
+  await page.fill(`tr[data-id="${first}"] input[name=notes]`, 'gate code 12, typed offline');
+  await page.click(`tr[data-id="${first}"] button`);
+  assert.equal(await page.textContent('#pending'), '1');
+  await page.click('#sync');
+  await page.waitForSelector('#status[data-state=failed]');
+  assert.match(await page.textContent('#problem'), /your changes are kept/);
+  await browser.context.setOffline(false);
+
+  // Meanwhile on the server: another lead's city changes.
+  const { access_token: token } = await call('POST', '/api/v1/auth/login', '', { organization, email, password });
+  const other = await call('GET', `/api/v1/leads/${second}`, token);
+  await call('PATCH', `/api/v1/leads/${second}`, token, { city: 'York' }, { 'if-match': `"${other.version}"` });
+
+  // A reload: the page opens its IndexedDB copy; the edit and the queue are still there.
+  await page.reload();
+  await page.waitForSelector('body[data-ready=true]');
+  assert.equal(await page.inputValue(`tr[data-id="${first}"] input[name=notes]`), 'gate code 12, typed offline');
+  assert.equal(await page.textContent('#pending'), '1');
+
+  await page.click('#sync');
+  await page.waitForSelector('#status[data-state=synced]');
+  assert.equal(await page.textContent('#pending'), '0');
+  assert.equal((await call('GET', `/api/v1/leads/${first}`, token)).notes, 'gate code 12, typed offline');
+  assert.equal(await page.textContent(`tr[data-id="${second}"] td:nth-child(2)`), 'York');
+
+  // And once more after a reload: what the sync brought is kept too.
+  await page.reload();
+  await page.waitForSelector('body[data-ready=true]');
+  const records = await page.evaluate(() => document.querySelectorAll('#leads tbody tr').length);
+  console.log(`first sync (${firstSync}): saved to IndexedDB in ${saveMs} ms; `
+    + `reopened from IndexedDB in ${await page.getAttribute('body', 'data-open-ms')} ms (${records} leads drawn)`);
+  assert.equal(await page.textContent(`tr[data-id="${second}"] td:nth-child(2)`), 'York');
+  assert.equal(await page.textContent('#pending'), '0');
+  mkdirSync(shots, { recursive: true });
+  await page.screenshot({ path: join(shots, 'offline.png') });
+  assert.deepEqual(errors, []);
+});
