@@ -359,6 +359,8 @@ pub mod doc_blocks {
     pub struct Adr0017;
     #[doc = include_str!("../../docs/adr/0018-devices-keep-the-servers-rows.md")]
     pub struct Adr0018;
+    #[doc = include_str!("../../docs/adr/0019-browser-devices-start-from-a-provision-and-save-changes.md")]
+    pub struct Adr0019;
 }
 
 #[cfg(test)]

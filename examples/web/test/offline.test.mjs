@@ -1,7 +1,7 @@
 // The offline page in headless Debian Chromium against a real `crm serve --demo`: sign in, first
-// sync (a provision and a snapshot), edit a lead with the network cut, reload the page (the edit and
-// its queue come back from IndexedDB), sync, and the server has the edit; a change made on the
-// server meanwhile arrives in the same round. CRM_BIN names the crm binary (default target/debug/crm).
+// sync (a provision and a snapshot), edit a lead with the network cut, reload the page while the
+// server is down (the edit and its queue come back from IndexedDB), start the server again, sync,
+// and the server has the edit; a change made on the server meanwhile arrives in the same round. CRM_BIN names the crm binary (default target/debug/crm).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -24,12 +24,10 @@ const freePort = () => new Promise((resolve) => {
   });
 });
 
-before(async () => {
-  browser = await openBrowser({ width: 900, height: 700 });
-  dir = mkdtempSync(join(tmpdir(), 'crm-offline-'));
-  const port = await freePort();
-  api = `http://127.0.0.1:${port}`;
-  // The page's origin may call the API (CORS), as a web app served from its own host would.
+let port;
+
+/** Starts `crm serve --demo` on `port` over the test's database (again: the same data). */
+async function startCrm() {
   crm = spawn(crmBin, ['--database', join(dir, 'server.db'), 'serve', '--demo', '--listen', `127.0.0.1:${port}`,
     '--cors-origin', browser.base.replace(/\/$/, '')], {
     env: { ...process.env, CRM_DEMO_PASSWORD: password, CRM_JWT_SECRET: 'offline-secret-offline-secret-offline-secret' },
@@ -43,6 +41,21 @@ before(async () => {
     await new Promise((r) => setTimeout(r, 500));
   }
   throw new Error(`crm serve did not start:\n${log}`);
+}
+
+async function stopCrm() {
+  const exited = new Promise((resolve) => crm.once('exit', resolve));
+  crm.kill('SIGTERM');
+  await exited;
+}
+
+before(async () => {
+  browser = await openBrowser({ width: 900, height: 700 });
+  dir = mkdtempSync(join(tmpdir(), 'crm-offline-'));
+  port = await freePort();
+  api = `http://127.0.0.1:${port}`;
+  // The page's origin may call the API (CORS), as a web app served from its own host would.
+  await startCrm();
 });
 
 after(async () => {
@@ -91,19 +104,26 @@ test('edit offline, reload, sync: the edit reaches the server and the server\'s 
   await page.click('#sync');
   await page.waitForSelector('#status[data-state=failed]');
   assert.match(await page.textContent('#problem'), /your changes are kept/);
-  await browser.context.setOffline(false);
 
-  // Meanwhile on the server: another lead's city changes.
+  // Meanwhile on the server: another lead's city changes. Then the server goes away.
   const { access_token: token } = await call('POST', '/api/v1/auth/login', '', { organization, email, password });
   const other = await call('GET', `/api/v1/leads/${second}`, token);
   await call('PATCH', `/api/v1/leads/${second}`, token, { city: 'York' }, { 'if-match': `"${other.version}"` });
+  await stopCrm();
+  await browser.context.setOffline(false);
 
-  // A reload: the page opens its IndexedDB copy; the edit and the queue are still there.
+  // A reload with the server still out of reach: the page opens its IndexedDB copy; the edit and the
+  // queue are still there, and a sync keeps them.
   await page.reload();
   await page.waitForSelector('body[data-ready=true]');
   assert.equal(await page.inputValue(`tr[data-id="${first}"] input[name=notes]`), 'gate code 12, typed offline');
   assert.equal(await page.textContent('#pending'), '1');
+  await page.click('#sync');
+  await page.waitForSelector('#status[data-state=failed]');
+  assert.equal(await page.textContent('#pending'), '1');
 
+  // Online again: the sync sends the edit and brings the server's change.
+  await startCrm();
   await page.click('#sync');
   await page.waitForSelector('#status[data-state=synced]');
   assert.equal(await page.textContent('#pending'), '0');
