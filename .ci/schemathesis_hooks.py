@@ -181,9 +181,10 @@ EXCUSED_REFUSALS = [
     ),
     (
         # An attachment's size limit is the tenant's setting (`attachment_max_bytes`, stored
-        # state), enforced on a declared `size` and while the file streams.
+        # state), enforced on a declared `size` and while the file streams (a form's, or a
+        # device's bytes sent ahead of its push).
         "attachment size limit",
-        lambda path, p: "/attachments" in path
+        lambda path, p: ("/attachments" in path or path.startswith("/api/v1/sync/blobs/"))
         and p.get("code") == "limit_exceeded"
         and p.get("what") == "attachment bytes",
     ),
@@ -259,6 +260,12 @@ EXCUSED_FIELD_ERRORS = [
             or (_field(e), e.get("code")) in (("media_type", "invalid_format"), ("file_name", "required"))
             or _field(e) == "signer_name"
         ),
+    ),
+    (
+        # A device's attachment bytes are kept under their SHA-256, named in the path: bytes whose
+        # hash is another (`mismatch` on `sha256`) are a relation between the path and the body.
+        "sync blob named by its content",
+        lambda path, case, e: path.startswith("/api/v1/sync/blobs/") and (_field(e), e.get("code")) == ("sha256", "mismatch"),
     ),
     (
         # Tenant-defined custom fields (`custom.KEY`) exist per tenant, in stored state.

@@ -311,6 +311,18 @@ pub enum Intent {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         company: Option<Id>,
     },
+    /// [`crate::service::Service::attach`] of the attachment `attachment` to the record
+    /// `entity`/`id`; `input` carries the content's `sha256` and `size`. The bytes go up before
+    /// the push (`PUT /api/v1/sync/blobs/{sha256}`, [`crate::service::SyncTransport::upload`]); a
+    /// server without them answers the entry pending.
+    Attach {
+        entity: String,
+        id: Id,
+        attachment: Id,
+        input: crate::service::AttachInput,
+    },
+    /// [`crate::service::Service::delete_attachment`].
+    Detach { attachment: Id },
     /// A use case this build does not know (a newer device's): decoded so that the rest of the
     /// push is replayed, refused as [`NOT_REPLAYABLE`]. Never logged by this build.
     #[serde(other)]
@@ -326,6 +338,8 @@ impl Intent {
             Intent::Delete { .. } => "delete",
             Intent::Transition { .. } => "transition",
             Intent::Convert { .. } => "convert",
+            Intent::Attach { .. } => "attach",
+            Intent::Detach { .. } => "detach",
             Intent::Unknown => "unknown",
         }
     }
@@ -350,6 +364,10 @@ pub const MAX_DEVICE_ID: usize = 128;
 
 /// Field error code of an entry whose change set carries no intent a server can replay.
 pub const NOT_REPLAYABLE: &str = "not_replayable";
+
+/// Field error code (on `intent.input.sha256`) of an attach whose bytes the server does not have
+/// yet: the entry is answered pending, not refused, so the device uploads them and pushes again.
+pub const BYTES_MISSING: &str = "bytes_missing";
 
 /// Field error code of a change-set id pushed again with other content.
 pub const CHANGE_SET_REUSED: &str = "change_set_reused";

@@ -372,21 +372,7 @@ async fn a_new_device_starts_from_the_provision_route() {
     );
     let me = dev.apply_provision(&p).await.unwrap();
     assert_eq!(me.role.name, "sales");
-    let mut cursor: Option<String> = None;
-    loop {
-        let path = match &cursor {
-            Some(c) => format!("/api/v1/sync/pull?limit=50&cursor={c}"),
-            None => "/api/v1/sync/pull?limit=50".to_owned(),
-        };
-        let r = env.get(&path, &sales).await;
-        assert_eq!(r.status, 200, "{}", r.text);
-        let page: crm_core::sync::PullPage = serde_json::from_value(r.body).unwrap();
-        let applied = dev.apply_pull(&me, &page).await.unwrap();
-        cursor = dev.pull_cursor(&me).await.unwrap();
-        if !applied.more {
-            break;
-        }
-    }
+    catch_up(&env, &sales, &dev, &me).await;
     let id: Id = lead.body["id"].as_str().unwrap().parse().unwrap();
     let held = dev.get(&me, "lead", id).await.unwrap();
     dev.update(
@@ -406,4 +392,86 @@ async fn a_new_device_starts_from_the_provision_route() {
     assert_eq!(r.body["notes"], json!("typed in the browser"));
     let r = env.call("GET", "/api/v1/sync/provision", None, None, &[]).await;
     assert_eq!(r.status, 401);
+}
+
+/// A photo taken offline: its bytes go up with `PUT /api/v1/sync/blobs/{sha256}` (checked against
+/// the name), then the push replays the attach under the device's id; without the bytes the entry
+/// is answered pending.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_offline_photo_goes_up_with_its_bytes() {
+    use http_body_util::Full;
+    use hyper::body::Bytes;
+    let env = Env::start().await;
+    let sales = env.a.token("sales").to_owned();
+    let lead = env.post("/api/v1/leads", &sales, json!({"first_name": "Roof"})).await;
+    let lead_id: Id = lead.body["id"].as_str().unwrap().parse().unwrap();
+    let p: crm_core::sync::Provision =
+        serde_json::from_value(env.get("/api/v1/sync/provision", &sales).await.body).unwrap();
+    let dev = Service::new(
+        MemoryStore::new().with_sync_log(true),
+        Arc::new(SystemClock),
+        Arc::new(RandomIds),
+    )
+    .with_blob_store(Arc::new(crm_core::blob::MemoryBlobStore::new()));
+    let me = dev.apply_provision(&p).await.unwrap();
+    catch_up(&env, &sales, &dev, &me).await;
+    let bytes = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR photo".to_vec();
+    let input = crm_core::service::AttachInput {
+        kind: "photo".into(),
+        file_name: "roof.png".into(),
+        ..Default::default()
+    };
+    let photo = dev.attach(&me, "lead", lead_id, &input, &mut &bytes[..]).await.unwrap();
+    let sha = photo.str("sha256").unwrap().to_owned();
+
+    let req = dev.prepare_push(&me, "phone-1", 10).await.unwrap();
+    let (status, body) = push(&env, &sales, &req).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        outcomes(&serde_json::from_value(body).unwrap()),
+        ["pending"],
+        "no bytes yet"
+    );
+
+    let put = |name: String, content: Vec<u8>| {
+        hyper::Request::builder()
+            .method("PUT")
+            .uri(format!("{}/api/v1/sync/blobs/{name}", env.base))
+            .header("authorization", format!("Bearer {sales}"))
+            .header("content-type", "application/octet-stream")
+            .body(Full::new(Bytes::from(content)))
+            .unwrap()
+    };
+    let wrong = env.send(put(sha.clone(), b"other bytes".to_vec())).await;
+    assert_eq!(
+        (wrong.status, &wrong.body["errors"][0]["path"]),
+        (422, &json!("sha256")),
+        "{}",
+        wrong.text
+    );
+    let ok = env.send(put(sha.clone(), bytes.clone())).await;
+    assert_eq!(ok.status, 204, "{}", ok.text);
+    let (status, body) = push(&env, &sales, &req).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(outcomes(&serde_json::from_value(body).unwrap()), ["accepted"]);
+    let content = env
+        .get(&format!("/api/v1/attachments/{}/content", photo.id), &sales)
+        .await;
+    assert_eq!((content.status, content.bytes), (200, bytes));
+}
+
+/// Pulls over HTTP until the device is caught up.
+async fn catch_up(env: &Env, token: &str, dev: &Device, me: &Actor) {
+    loop {
+        let path = match dev.pull_cursor(me).await.unwrap() {
+            Some(c) => format!("/api/v1/sync/pull?limit=50&cursor={c}"),
+            None => "/api/v1/sync/pull?limit=50".to_owned(),
+        };
+        let r = env.get(&path, token).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        let page: crm_core::sync::PullPage = serde_json::from_value(r.body).unwrap();
+        if !dev.apply_pull(me, &page).await.unwrap().more {
+            return;
+        }
+    }
 }

@@ -44,7 +44,19 @@ function draw() {
     input.append(notes);
     const button = document.createElement('td');
     button.append(save);
-    tr.append(cell(`${lead.first_name ?? ''} ${lead.last_name ?? ''}`.trim()), cell(lead.city), input, button);
+    // A photo: the core sniffs and hashes the bytes here; they go up with the next sync.
+    const photo = Object.assign(document.createElement('input'), { type: 'file', accept: 'image/*', name: 'photo' });
+    photo.setAttribute('aria-label', `Add a photo of ${lead.first_name ?? 'the lead'}`);
+    photo.addEventListener('change', async () => {
+      const file = photo.files[0];
+      if (!file) return;
+      const bytes = new Uint8Array(await file.arrayBuffer());
+      attempt(() => db.attach(s.actor, 'lead', lead.id, { kind: 'photo', file_name: file.name }, bytes));
+    });
+    const photos = cell(`${db.attachments(s.actor, 'lead', lead.id).length} photo(s)`);
+    photos.className = 'photos';
+    photos.append(photo);
+    tr.append(cell(`${lead.first_name ?? ''} ${lead.last_name ?? ''}`.trim()), cell(lead.city), input, button, photos);
     return tr;
   });
   $('leads').tBodies[0].replaceChildren(...rows);

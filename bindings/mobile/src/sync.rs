@@ -7,7 +7,7 @@
 use crate::error::{CrmError, FieldError, bad_json};
 use crate::{Crm, Result, parse_id, worker};
 use crm_core::service::{PullApplied, PushApplied, RemoteError, RoundError, SyncTransport};
-use crm_core::sync::{PullPage, PushAnswer, PushRequest};
+use crm_core::sync::{Provision, PullPage, PushAnswer, PushRequest};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
@@ -130,6 +130,33 @@ impl From<PullApplied> for PullOutcome {
 
 #[uniffi::export]
 impl Crm {
+    /// Starts a new device: opens (creating if needed) the SQLite database at `path`, fetches what
+    /// the token's user needs from the server (`GET /api/v1/sync/provision`: the organization, the
+    /// user, its team and role), writes it, and opens the database as that user. Then `sync` brings
+    /// the user's records. Calling it again on the same file refreshes those records. A server out of
+    /// reach or refusing is `CrmError.Remote`; nothing is written then.
+    #[uniffi::constructor]
+    pub async fn connect(path: String, server_url: String, token: String) -> Result<Arc<Self>> {
+        let remote = Remote::new(&server_url, &token)?;
+        let session = worker::unblock(move || {
+            let provision: Provision = remote.get("/api/v1/sync/provision", &[])?;
+            let svc = crate::open_service(&path)?;
+            let actor = pollster::block_on(svc.apply_provision(&provision))?;
+            let user_id = actor
+                .user_id
+                .ok_or_else(|| crm_core::Error::not_found("user", provision.user))?;
+            Ok::<_, CrmError>(crate::Session {
+                svc,
+                tenant: actor.tenant,
+                user_id,
+            })
+        })
+        .await?;
+        Ok(Arc::new(Crm {
+            session: Arc::new(session),
+        }))
+    }
+
     /// Syncs with the server at `server_url` (`https://crm.example.com`) as this user, whose access
     /// token (or API key) is `token`; `device` is the app's stable id for this installation. Pushes
     /// the queued change sets (each replayed on the server as the use case that made it, and
@@ -287,6 +314,25 @@ impl Remote {
 impl SyncTransport for Remote {
     async fn push(&self, req: &PushRequest) -> std::result::Result<PushAnswer, RemoteError> {
         self.post("/api/v1/sync/push", req).map_err(remote)
+    }
+
+    async fn upload(&self, sha256: &str, bytes: &[u8]) -> std::result::Result<(), RemoteError> {
+        let sent = self
+            .agent
+            .put(format!("{}/api/v1/sync/blobs/{sha256}", self.base))
+            .header("authorization", &self.auth)
+            .header("content-type", "application/octet-stream")
+            .send(bytes);
+        match answer::<serde_json::Value>(sent) {
+            // 204: no body to read as JSON; any success will do.
+            Ok(_)
+            | Err(CrmError::Remote {
+                code: _,
+                detail: _,
+                status: 200..=299,
+            }) => Ok(()),
+            Err(e) => Err(remote(e)),
+        }
     }
 
     async fn pull(&self, cursor: Option<&str>, limit: u32) -> std::result::Result<PullPage, RemoteError> {

@@ -1,12 +1,13 @@
 // A LocalDb kept in the browser's IndexedDB across page loads (docs/wasm.md, "Offline in the
 // browser"). crm-core's in-memory store tracks what changed since the last save; this module only
 // writes those changes into IndexedDB (rows by [tenant, entity, id], the audit log, the event
-// outbox and the sync log by [tenant, seq]) and reads them back into a new LocalDb on the next load.
+// outbox and the sync log by [tenant, seq], attachment bytes by [tenant, sha256]) and reads them
+// back into a new LocalDb on the next load.
 import { LocalDb } from './crm_wasm.js';
 
-const VERSION = 1;
+const VERSION = 2;
 const LOGS = ['audit', 'events', 'sync'];
-const STORES = ['rows', ...LOGS, 'meta'];
+const STORES = ['rows', ...LOGS, 'meta', 'blobs'];
 
 const request = (r) => new Promise((resolve, reject) => {
   r.onsuccess = () => resolve(r.result);
@@ -24,7 +25,9 @@ const idbName = (name) => `crm-local-db:${name}`;
 async function openIdb(name) {
   const open = indexedDB.open(idbName(name), VERSION);
   open.onupgradeneeded = () => {
-    for (const s of STORES) open.result.createObjectStore(s);
+    for (const s of STORES) {
+      if (!open.result.objectStoreNames.contains(s)) open.result.createObjectStore(s);
+    }
   };
   return request(open);
 }
@@ -33,7 +36,7 @@ async function openIdb(name) {
 async function load(idb) {
   const tx = idb.transaction(STORES, 'readonly');
   const all = (s) => request(tx.objectStore(s).getAll());
-  const [rows, audit, events, sync, meta] = await Promise.all(STORES.map(all));
+  const [rows, audit, events, sync, meta, blobs] = await Promise.all(STORES.map(all));
   const tenants = new Map();
   const of = (tenant) => {
     if (!tenants.has(tenant)) {
@@ -46,15 +49,21 @@ async function load(idb) {
     for (const e of list) of(e.tenant)[name].push(e.entry);
   }
   for (const m of meta) of(m.tenant).sync_seq = m.sync_seq;
-  return [...tenants.values()];
+  return { saved: [...tenants.values()], blobs };
 }
 
-/** Writes what changed since the last save in one IndexedDB transaction, then marks it saved. */
-async function saveNow(db, idb) {
+/**
+ * Writes what changed since the last save in one IndexedDB transaction, then marks it saved;
+ * `blobs` are attachment bytes written since (`{tenant, sha256, bytes}`), taken from the list once
+ * stored.
+ */
+async function saveNow(db, idb, blobs) {
   const changes = db.changes();
-  if (changes.length === 0) return;
+  const taken = blobs.splice(0);
+  if (changes.length === 0 && taken.length === 0) return;
   const tx = idb.transaction(STORES, 'readwrite');
   const done = finished(tx);
+  for (const b of taken) tx.objectStore('blobs').put(b, [b.tenant, b.sha256]);
   for (const c of changes) {
     const t = c.tenant;
     const rows = tx.objectStore('rows');
@@ -71,7 +80,12 @@ async function saveNow(db, idb) {
     tx.objectStore('sync').delete(IDBKeyRange.bound([t, 0], [t, c.sync_from], false, true));
     tx.objectStore('meta').put({ tenant: t, sync_seq: c.sync_seq }, t);
   }
-  await done;
+  try {
+    await done;
+  } catch (e) {
+    blobs.push(...taken);
+    throw e;
+  }
   for (const c of changes) db.saved(c.tenant, c.mark);
 }
 
@@ -84,10 +98,13 @@ async function saveNow(db, idb) {
 export async function openLocalDb(name, options = {}) {
   const idb = await openIdb(name);
   const db = new LocalDb({ ...options, syncLog: options.syncLog ?? true });
-  for (const saved of await load(idb)) db.restore(saved);
+  const kept = await load(idb);
+  for (const saved of kept.saved) db.restore(saved);
+  for (const b of kept.blobs) db.putBlob(b.tenant, b.sha256, b.bytes);
+  const blobs = [];
   let queue = Promise.resolve();
   const save = () => {
-    queue = queue.catch(() => {}).then(() => saveNow(db, idb));
+    queue = queue.catch(() => {}).then(() => saveNow(db, idb, blobs));
     return queue;
   };
   let scheduled = null;
@@ -111,6 +128,8 @@ export async function openLocalDb(name, options = {}) {
       if (typeof v !== 'function') return v;
       return (...args) => {
         const out = v.apply(target, args);
+        // attach(actor, entity, id, input, bytes): the bytes live in memory only; keep them too.
+        if (prop === 'attach') blobs.push({ tenant: args[0].tenant, sha256: out.sha256, bytes: new Uint8Array(args[4]) });
         if (out instanceof Promise) return out.finally(soon);
         soon();
         return out;

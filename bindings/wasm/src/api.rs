@@ -823,6 +823,29 @@ impl LocalDb {
         self.store.saved(id("tenant", tenant)?, mark)
     }
 
+    /// Puts back attachment bytes the host kept (the in-memory blob store does not outlive the
+    /// page); refused when `sha256` is not the bytes' hash.
+    pub fn put_blob(&self, tenant: &str, sha256: &str, bytes: &[u8]) -> Result<()> {
+        let mut check = crm_core::service::ContentCheck::new();
+        check.update(bytes);
+        let (facts, _) = check.finish("document", None, None, None);
+        if facts.sha256 != sha256 {
+            return Err(Error::field(
+                "sha256",
+                codes::MISMATCH,
+                format!("the bytes' SHA-256 is {}", facts.sha256),
+            ));
+        }
+        let blobs = self
+            .svc
+            .blob_store()
+            .ok_or_else(|| Error::internal("this database keeps no attachment bytes"))?;
+        let mut w = blobs.writer(id("tenant", tenant)?)?;
+        w.write(bytes)?;
+        w.finish(sha256, self.svc.now())?;
+        Ok(())
+    }
+
     /// Rebuilds a tenant from what the host kept of it ([`MemoryStore::restore`]).
     pub fn restore(&self, saved: &Json) -> Result<()> {
         let saved: Saved = message("saved", saved)?;

@@ -766,6 +766,13 @@ impl LocalDb {
         self.0.saved(tenant, &mark).map_err(|e| err(&e))
     }
 
+    /// Puts back the bytes of an attachment (`sha256`, as its record names them) that the host
+    /// kept: this database holds attachment bytes in memory only. `openLocalDb` does this for you.
+    #[wasm_bindgen(js_name = putBlob)]
+    pub fn put_blob(&self, tenant: &str, sha256: &str, bytes: &[u8]) -> JsResult<()> {
+        self.0.put_blob(tenant, sha256, bytes).map_err(|e| err(&e))
+    }
+
     /// Rebuilds a tenant from what the host stored of it, replacing what this database holds of
     /// it. A row that does not decode refuses the whole restore.
     pub fn restore(&self, #[wasm_bindgen(unchecked_param_type = "Saved")] saved: JsValue) -> JsResult<()> {

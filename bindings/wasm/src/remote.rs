@@ -43,6 +43,23 @@ impl Fetch {
         path: &str,
         body: Option<String>,
     ) -> Result<T, RemoteError> {
+        let (status, text) = self
+            .send(method, path, body.map(|b| (JsValue::from(b), "application/json")))
+            .await?;
+        serde_json::from_str(&text).map_err(|e| RemoteError {
+            status,
+            code: "bad_answer".into(),
+            detail: format!("the server's answer is not a sync message this build reads: {e}"),
+        })
+    }
+
+    /// One request; a success's status and body, else the server's problem as a [`RemoteError`].
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(JsValue, &str)>,
+    ) -> Result<(u16, String), RemoteError> {
         let unreachable = |e: JsValue| RemoteError {
             status: 0,
             code: "unreachable".into(),
@@ -52,9 +69,9 @@ impl Fetch {
         set(&headers, "authorization", &self.auth.as_str().into());
         let init = js_sys::Object::new();
         set(&init, "method", &method.into());
-        if let Some(body) = body {
-            set(&headers, "content-type", &"application/json".into());
-            set(&init, "body", &body.into());
+        if let Some((body, media_type)) = body {
+            set(&headers, "content-type", &media_type.into());
+            set(&init, "body", &body);
         }
         set(&init, "headers", &headers);
         let url = format!("{}{path}", self.base);
@@ -87,11 +104,7 @@ impl Fetch {
             .as_string()
             .unwrap_or_default();
         if (200..300).contains(&status) {
-            return serde_json::from_str(&text).map_err(|e| RemoteError {
-                status,
-                code: "bad_answer".into(),
-                detail: format!("the server's answer is not a sync message this build reads: {e}"),
-            });
+            return Ok((status, text));
         }
         let problem: Json = serde_json::from_str(&text).unwrap_or_default();
         let field = |k: &str| problem.get(k).and_then(Json::as_str).map(str::to_owned);
@@ -113,6 +126,14 @@ impl SyncTransport for Fetch {
             detail: e.to_string(),
         })?;
         self.call("POST", "/api/v1/sync/push", Some(body)).await
+    }
+
+    async fn upload(&self, sha256: &str, bytes: &[u8]) -> Result<(), RemoteError> {
+        let body = js_sys::Uint8Array::from(bytes);
+        let path = format!("/api/v1/sync/blobs/{sha256}");
+        self.send("PUT", &path, Some((body.into(), "application/octet-stream")))
+            .await
+            .map(|_| ())
     }
 
     async fn pull(&self, cursor: Option<&str>, limit: u32) -> Result<PullPage, RemoteError> {

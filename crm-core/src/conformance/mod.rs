@@ -201,6 +201,10 @@ macro_rules! conformance_tests {
             $crate::conformance::a_new_device_starts_from_a_provision(($make)(), ($logged)());
         }
         #[test]
+        fn attachments_made_offline_go_up_with_their_bytes() {
+            $crate::conformance::attachments_made_offline_go_up_with_their_bytes(($make)(), ($logged)());
+        }
+        #[test]
         fn sync_push_replays_conversions() {
             $crate::conformance::sync_push_replays_conversions(($make)(), ($logged)());
         }

@@ -104,6 +104,92 @@ pub fn a_new_device_starts_from_a_provision<S: Store, D: Store>(server_store: S,
     );
 }
 
+/// A photo taken offline goes up with its bytes: the round uploads them before the push, the
+/// server replays the attach under the device's id and checks the content; a push that arrives
+/// without them is answered pending (nothing refused, nothing lost) until they come. An attachment
+/// deleted offline is deleted on the server.
+pub fn attachments_made_offline_go_up_with_their_bytes<S: Store, D: Store>(server_store: S, device_store: D) {
+    use crate::blob::MemoryBlobStore;
+    use crate::conformance::{attach_input, png};
+    let server = Fixture::new(server_store).with_blobs(Arc::new(MemoryBlobStore::new()));
+    let lead = server.lead(&server.sales_a, json!({"first_name": "Photo"}));
+    let me = &server.sales_a;
+    let ids = Arc::new(DeviceIds {
+        device: 8,
+        ..Default::default()
+    });
+    ids.offline.store(true, Ordering::SeqCst);
+    let device = Service::new(device_store, Arc::new(FixedClock::new(super::NOW)), ids)
+        .with_blob_store(Arc::new(MemoryBlobStore::new()));
+    let actor = block(device.apply_provision(&block(server.svc.provision(me)).unwrap())).unwrap();
+    let transport = Direct {
+        svc: &server.svc,
+        actor: me,
+        max_entries: Cell::new(usize::MAX),
+        pushes: Cell::new(0),
+    };
+    block(device.sync_round(&actor, "phone-1", &transport)).unwrap();
+
+    let photo = block(device.attach(
+        &actor,
+        "lead",
+        lead.id,
+        &attach_input("photo", "roof.png"),
+        &mut &png(3)[..],
+    ))
+    .unwrap();
+    let doc = block(device.attach(
+        &actor,
+        "lead",
+        lead.id,
+        &attach_input("photo", "gone.png"),
+        &mut &png(4)[..],
+    ))
+    .unwrap();
+    block(device.delete_attachment(&actor, doc.id)).unwrap();
+    assert_eq!(
+        block(device.pending_uploads(&actor)).unwrap().len(),
+        1,
+        "the photo waits for upload"
+    );
+
+    // Pushed by hand without the bytes: pending, and the same push after they arrive is accepted.
+    let req = block(device.prepare_push(&actor, "phone-1", 10)).unwrap();
+    let PushAnswer::Results { results } = block(server.svc.replay_push(me, &req)).unwrap() else {
+        panic!("results")
+    };
+    assert!(
+        matches!(results[0].outcome, crate::sync::Outcome::Pending),
+        "{results:?}"
+    );
+    assert!(
+        block(server.svc.attachment(me, photo.id)).is_err(),
+        "nothing attached without the bytes"
+    );
+
+    let round = block(device.sync_round(&actor, "phone-1", &transport)).unwrap();
+    let why = block(device.sync_rejections(&actor, 10)).unwrap();
+    assert_eq!(
+        (round.push.accepted, round.push.pending, round.push.rejected),
+        (3, 0, 0),
+        "{round:?} {why:?}"
+    );
+    let on_server = block(server.svc.attachment(me, photo.id)).unwrap();
+    assert_eq!(on_server.str("sha256"), photo.str("sha256"));
+    assert_eq!(on_server.str("media_type"), Some("image/png"));
+    let (_, mut content) = block(server.svc.attachment_content(me, photo.id)).unwrap();
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut content, &mut bytes).unwrap();
+    assert_eq!(bytes, png(3));
+    assert!(
+        block(server.svc.attachment(me, doc.id)).is_err(),
+        "the deleted one is gone on the server too"
+    );
+    let listed = block(server.svc.attachments(me, "lead", lead.id)).unwrap();
+    assert_eq!(listed.iter().map(|a| a.id).collect::<Vec<_>>(), [photo.id]);
+    assert!(block(device.pending_uploads(&actor)).unwrap().is_empty());
+}
+
 /// The server's service as a device's transport, refusing pushes over `max_entries` as 413.
 struct Direct<'a, S> {
     svc: &'a Service<S>,
@@ -123,6 +209,13 @@ impl<S: Store> SyncTransport for Direct<'_, S> {
             });
         }
         Ok(self.svc.replay_push(self.actor, req).await.unwrap())
+    }
+
+    async fn upload(&self, sha256: &str, bytes: &[u8]) -> Result<(), RemoteError> {
+        let mut up = self.svc.begin_blob(self.actor).await.unwrap();
+        up.write(bytes).unwrap();
+        self.svc.finish_blob(up, sha256).await.unwrap();
+        Ok(())
     }
 
     async fn pull(&self, cursor: Option<&str>, limit: u32) -> Result<PullPage, RemoteError> {

@@ -18,6 +18,7 @@ use crate::query::{Filter, SortKey, StoreQuery};
 use crate::record::Record;
 use crate::schema::EntityDef;
 use crate::store::Store;
+use crate::sync::Intent;
 use crate::validate::{CustomSpecs, Mode};
 use crate::value::{Id, Timestamp, Value};
 use serde_json::{Map, Value as Json};
@@ -60,6 +61,8 @@ pub struct AttachInput {
 pub struct Upload {
     owner_def: &'static EntityDef,
     owner_id: Id,
+    /// The attachment's id when the caller names it (a sync replay keeps the device's id).
+    record_id: Option<Id>,
     /// The input, when it came with the start.
     checked: Option<Checked>,
     limit: u64,
@@ -70,9 +73,36 @@ pub struct Upload {
 /// An attachment record made from a client's input, and the client's claims about the content.
 struct Checked {
     record: Record,
+    /// The input as given (logged as the change set's intent, with the content's facts).
+    input: AttachInput,
     declared_type: Option<String>,
     declared_size: Option<u64>,
     declared_sha: Option<String>,
+}
+
+/// The bytes of a device's attachment arriving ahead of its push ([`Service::begin_blob`]).
+pub struct BlobUpload {
+    limit: u64,
+    content: ContentCheck,
+    writer: Box<dyn BlobWriter>,
+}
+
+impl BlobUpload {
+    /// Appends a chunk; refused (`limit_exceeded`) past the tenant's limit.
+    pub fn write(&mut self, chunk: &[u8]) -> Result<()> {
+        self.content.admit(chunk.len() as u64, self.limit, None)?;
+        self.content.update(chunk);
+        self.writer.write(chunk)
+    }
+}
+
+impl std::fmt::Debug for BlobUpload {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BlobUpload")
+            .field("size", &self.content.size)
+            .field("limit", &self.limit)
+            .finish_non_exhaustive()
+    }
 }
 
 impl std::fmt::Debug for Upload {
@@ -358,7 +388,7 @@ impl<S: Store> Service<S> {
         self.blobs.as_ref()
     }
 
-    fn blobs(&self) -> Result<&Arc<dyn BlobStore>> {
+    pub(crate) fn blobs(&self) -> Result<&Arc<dyn BlobStore>> {
         self.blobs
             .as_ref()
             .ok_or_else(|| Error::internal("no blob store is configured for attachments"))
@@ -413,18 +443,31 @@ impl<S: Store> Service<S> {
         id: Id,
         input: Option<&AttachInput>,
     ) -> Result<Upload> {
+        self.begin_attach_as(actor, entity, id, input, None).await
+    }
+
+    /// [`Service::begin_attach`] of an attachment with the id `record_id` when given.
+    async fn begin_attach_as(
+        &self,
+        actor: &Actor,
+        entity: &str,
+        id: Id,
+        input: Option<&AttachInput>,
+        record_id: Option<Id>,
+    ) -> Result<Upload> {
         let def = self.owner_type(entity)?;
         self.writable_owner(actor, def, id).await?;
         let org = self.org(actor.tenant).await?;
         let limit = max_bytes(Some(&org));
         let checked = match input {
-            Some(i) => Some(self.checked_input(actor, def, id, i, &org, limit)?),
+            Some(i) => Some(self.checked_input(actor, (def, id), i, &org, limit, record_id)?),
             None => None,
         };
         let writer = self.blobs()?.writer(actor.tenant)?;
         Ok(Upload {
             owner_def: def,
             owner_id: id,
+            record_id,
             checked,
             limit,
             content: ContentCheck::new(),
@@ -438,15 +481,16 @@ impl<S: Store> Service<S> {
     fn checked_input(
         &self,
         actor: &Actor,
-        def: &'static EntityDef,
-        id: Id,
+        (def, id): (&'static EntityDef, Id),
         input: &AttachInput,
         org: &Record,
         limit: u64,
+        record_id: Option<Id>,
     ) -> Result<Checked> {
         let now = self.clock.now();
         let vctx = crate::tenant::validation_ctx(now, Some(org));
-        let mut record = Record::empty(&ATTACHMENT, actor.tenant, self.ids.new_id(now), now);
+        let record_id = record_id.unwrap_or_else(|| self.ids.new_id(now));
+        let mut record = Record::empty(&ATTACHMENT, actor.tenant, record_id, now);
         record.set(af::OWNER_ENTITY, def.name);
         record.set(af::OWNER_ID, id.to_string());
         let (mut errs, declared_sha) = input_errors(&mut record, input, &vctx);
@@ -469,6 +513,7 @@ impl<S: Store> Service<S> {
         }
         Ok(Checked {
             record,
+            input: input.clone(),
             declared_type: input.media_type.clone(),
             declared_size: input.size,
             declared_sha,
@@ -484,6 +529,7 @@ impl<S: Store> Service<S> {
         let Upload {
             owner_def,
             owner_id,
+            record_id,
             checked,
             limit,
             content,
@@ -492,7 +538,7 @@ impl<S: Store> Service<S> {
         let checked = match (input, checked) {
             (Some(i), _) => {
                 let org = self.org(actor.tenant).await?;
-                self.checked_input(actor, owner_def, owner_id, i, &org, limit)?
+                self.checked_input(actor, (owner_def, owner_id), i, &org, limit, record_id)?
             }
             (None, Some(c)) => c,
             (None, None) => {
@@ -501,6 +547,7 @@ impl<S: Store> Service<S> {
         };
         let Checked {
             mut record,
+            input,
             declared_type,
             declared_size,
             declared_sha,
@@ -514,12 +561,24 @@ impl<S: Store> Service<S> {
         writer.finish(&facts.sha256, now)?;
         record.set(af::MEDIA_TYPE, facts.media_type);
         record.set(af::SIZE, facts.size as i64);
+        // A device's sync replays the attach with the content's facts as the claims to check.
+        let intent = Intent::Attach {
+            entity: owner_def.name.to_owned(),
+            id: owner_id,
+            attachment: record.id,
+            input: AttachInput {
+                size: Some(facts.size),
+                sha256: Some(facts.sha256.clone()),
+                ..input
+            },
+        };
         record.set(af::SHA256, facts.sha256);
         // A concurrent write of the owner (another photo) moved its version: read it and try again.
         let mut tries = 0;
         loop {
             let owner = self.writable_owner(actor, owner_def, owner_id).await?;
             let mut cs = self.change_set(actor.tenant, actor.user_id);
+            cs.intent = Some(intent.clone());
             self.push_change(actor, "create", "attachment.created", None, &record, &mut cs);
             let delta = i64::from(attachment::is_signature(&record));
             self.owner_write_into(actor, &owner, delta, &mut cs).await?;
@@ -538,9 +597,22 @@ impl<S: Store> Service<S> {
         entity: &str,
         id: Id,
         input: &AttachInput,
-        content: &mut dyn Read,
+        content: &mut (dyn Read + Send),
     ) -> Result<Record> {
-        let mut up = self.begin_attach(actor, entity, id, Some(input)).await?;
+        self.attach_as(actor, entity, id, input, content, None).await
+    }
+
+    /// [`Service::attach`] of an attachment with the id `record_id` when given (a sync replay).
+    pub(crate) async fn attach_as(
+        &self,
+        actor: &Actor,
+        entity: &str,
+        id: Id,
+        input: &AttachInput,
+        content: &mut (dyn Read + Send),
+        record_id: Option<Id>,
+    ) -> Result<Record> {
+        let mut up = self.begin_attach_as(actor, entity, id, Some(input), record_id).await?;
         let mut buf = vec![0u8; CHUNK];
         loop {
             let n = match content.read(&mut buf) {
@@ -661,6 +733,7 @@ impl<S: Store> Service<S> {
         loop {
             owner = self.writable_owner(actor, owner.entity, owner.id).await?;
             let mut cs = self.change_set(actor.tenant, actor.user_id);
+            cs.intent = Some(Intent::Detach { attachment: att.id });
             self.attachment_gone_into(actor, &att, &mut cs);
             let delta = -i64::from(attachment::is_signature(&att));
             self.owner_write_into(actor, &owner, delta, &mut cs).await?;
@@ -731,6 +804,36 @@ impl<S: Store> Service<S> {
             }
         }
         Ok(out)
+    }
+
+    /// Starts receiving the bytes of a device's attachment before its push
+    /// (`PUT /api/v1/sync/blobs/{sha256}`): any active user of the tenant, up to the tenant's
+    /// attachment limit. The attach replayed from the push checks the owner and the content.
+    pub async fn begin_blob(&self, actor: &Actor) -> Result<BlobUpload> {
+        if actor.user_id.is_none() {
+            return Err(Error::forbidden("upload", ATTACHMENT.name, vec![]));
+        }
+        let org = self.org(actor.tenant).await?;
+        Ok(BlobUpload {
+            limit: max_bytes(Some(&org)),
+            content: ContentCheck::new(),
+            writer: self.blobs()?.writer(actor.tenant)?,
+        })
+    }
+
+    /// Stores a received blob under `sha256`, which must be its content's (field `sha256`);
+    /// `false` when the tenant had it already.
+    pub async fn finish_blob(&self, upload: BlobUpload, sha256: &str) -> Result<bool> {
+        let BlobUpload { content, writer, .. } = upload;
+        let actual = hex(&content.hasher.finalize());
+        if !is_sha256(sha256) || actual != sha256 {
+            return Err(Error::field(
+                af::SHA256,
+                codes::MISMATCH,
+                format!("the content's SHA-256 is {actual}"),
+            ));
+        }
+        writer.finish(sha256, self.clock.now())
     }
 
     /// Removes the tenant's blobs that no attachment names and that were stored before

@@ -40,7 +40,8 @@ mod workflow;
 pub use activities::{CheckIn, CheckedIn};
 pub use analytics::{Aggregate, AggregateRequest, MAX_GROUPS, parse_offset};
 pub use attachments::{
-    AttachInput, CHUNK, ContentCheck, ContentFacts, MAX_ATTACHMENTS, Upload, UploadCheck, check_upload, max_bytes,
+    AttachInput, BlobUpload, CHUNK, ContentCheck, ContentFacts, MAX_ATTACHMENTS, Upload, UploadCheck, check_upload,
+    max_bytes,
 };
 pub use auth::{Delivery, PasswordHasher, StoredCredential, WebhookTarget};
 pub use backtest::{BacktestReport, TierStats};

@@ -6,8 +6,10 @@ use super::Service;
 use super::receive::Received;
 use super::settling::Settling;
 use crate::access::Actor;
+use crate::blob::is_sha256;
 use crate::change::ChangeSet;
 use crate::entity::SYNC_REJECTION;
+use crate::entity::attachment::ATTACHMENT;
 use crate::entity::sync_rejection::fields as rej;
 use crate::error::{Error, Result};
 use crate::idempotency::{self, Answer, Settle};
@@ -15,8 +17,8 @@ use crate::query::{Filter, StoreQuery};
 use crate::record::Record;
 use crate::store::Store;
 use crate::sync::{
-    CHANGE_SET_REUSED, Intent, KeptField, NOT_REPLAYABLE, OLDEST_REPLAYABLE, Outcome, PROTOCOL, PushAnswer,
-    PushRequest, PushResult, Refusal, SCHEMA_VERSION, SyncEntry, SyncOp, merge,
+    BYTES_MISSING, CHANGE_SET_REUSED, Intent, KeptField, NOT_REPLAYABLE, OLDEST_REPLAYABLE, Outcome, PROTOCOL,
+    PushAnswer, PushRequest, PushResult, Refusal, SCHEMA_VERSION, SyncEntry, SyncOp, merge,
 };
 use crate::value::{Id, Timestamp, Value};
 use serde::{Deserialize, Serialize};
@@ -260,8 +262,16 @@ impl<S: Store> Service<S> {
             None => "sync:system".to_owned(),
         };
         let mut results = Vec::with_capacity(req.entries.len());
+        // After an entry answered pending the rest wait too, unreplayed: the device keeps them
+        // queued behind it, and a later change set may build on the one that waits (a photo
+        // deleted after the attach whose bytes have not arrived).
+        let mut waiting = false;
         for entry in &req.entries {
-            let outcome = self.replay_remembered(actor, &caller, entry).await?;
+            let outcome = match waiting {
+                true => Outcome::Pending,
+                false => self.replay_remembered(actor, &caller, entry).await?,
+            };
+            waiting |= matches!(outcome, Outcome::Pending);
             results.push(PushResult {
                 change_set: entry.change_set,
                 seq: entry.seq,
@@ -322,6 +332,11 @@ impl<S: Store> Service<S> {
             Ok(o) => o,
             // Another run holds the claim now (this one outlived its lease): its answer counts.
             Err(e) if idempotency::is_claim_lost(&e) => return Ok(Outcome::Pending),
+            // An attach whose bytes have not arrived: nothing written, the id released, pending.
+            Err(e) if waiting_for_bytes(&e) => {
+                self.store.idempotency_settle(actor.tenant, caller, &key, None).await?;
+                return Ok(Outcome::Pending);
+            }
             Err(e) if e.is_storage_failure() => {
                 // Nothing was written: release the id so a retry replays it.
                 self.store.idempotency_settle(actor.tenant, caller, &key, None).await?;
@@ -552,8 +567,50 @@ impl<S: Store> Service<Settling<'_, S>> {
                     }
                 }
             }
+            Intent::Attach {
+                entity,
+                id,
+                attachment,
+                input,
+            } => {
+                if let Some(cur) = self.store.get(actor.tenant, &ATTACHMENT, *attachment).await? {
+                    return Err(Error::Conflict {
+                        entity: ATTACHMENT.name.into(),
+                        id: attachment.to_string(),
+                        expected: 0,
+                        actual: cur.version,
+                    });
+                }
+                // The bytes came ahead of the push; without them the entry waits (pending).
+                let sha = input.sha256.as_deref().unwrap_or_default();
+                let content = match is_sha256(sha) {
+                    true => self.blobs()?.open(actor.tenant, sha)?,
+                    false => None,
+                };
+                let Some(mut content) = content else {
+                    return Err(Error::field(
+                        "intent.input.sha256",
+                        BYTES_MISSING,
+                        "the attachment's bytes were not uploaded before the push",
+                    ));
+                };
+                self.answer_with(answering, &Outcome::Accepted)?;
+                self.attach_as(actor, entity, *id, input, &mut content, Some(*attachment))
+                    .await?;
+                Ok(Outcome::Accepted)
+            }
+            Intent::Detach { attachment } => {
+                self.answer_with(answering, &Outcome::Accepted)?;
+                self.delete_attachment(actor, *attachment).await?;
+                Ok(Outcome::Accepted)
+            }
         }
     }
+}
+
+/// Is this the refusal of an attach whose bytes the server does not have yet?
+fn waiting_for_bytes(e: &Error) -> bool {
+    matches!(e, Error::Validation(errs) if errs.iter().any(|f| f.code == BYTES_MISSING))
 }
 
 fn decode_answer(a: &Answer, key: &str) -> Result<Outcome> {

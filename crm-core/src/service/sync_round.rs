@@ -7,9 +7,11 @@ use super::{PullApplied, PushApplied, Service};
 use crate::access::Actor;
 use crate::error::Error;
 use crate::store::Store;
-use crate::sync::{PullPage, PushAnswer, PushRequest};
+use crate::sync::{Intent, PullPage, PushAnswer, PushRequest};
 use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
 use std::future::Future;
+use std::io::Read;
 
 /// Change sets per push: well under the server's default 1 MiB body limit for ordinary records
 /// (a push refused as too large, 413, is retried with half as many).
@@ -31,6 +33,9 @@ pub trait SyncTransport {
     fn push(&self, req: &PushRequest) -> impl Future<Output = Result<PushAnswer, RemoteError>>;
     /// Asks for a page of changes after `cursor` (none: a snapshot), at most `limit`.
     fn pull(&self, cursor: Option<&str>, limit: u32) -> impl Future<Output = Result<PullPage, RemoteError>>;
+    /// Sends the bytes of an attachment made offline ahead of the push that carries its record
+    /// (`PUT /api/v1/sync/blobs/{sha256}`).
+    fn upload(&self, sha256: &str, bytes: &[u8]) -> impl Future<Output = Result<(), RemoteError>>;
 }
 
 /// The server did not answer, or refused the request: its HTTP status (0: no answer) and its
@@ -104,12 +109,14 @@ impl<S: Store> Service<S> {
         let mut report = SyncReport::default();
         let mut batch = ROUND_PUSH_BATCH;
         let mut requests = 0;
+        let mut uploaded = HashSet::new();
         while requests < ROUND_MAX_REQUESTS {
             let req = self.prepare_push(actor, device, batch).await?;
             if req.entries.is_empty() {
                 break;
             }
             requests += 1;
+            self.upload_bytes(actor, &req, transport, &mut uploaded).await?;
             let answer = match transport.push(&req).await {
                 Err(e) if e.status == TOO_LARGE && batch > 1 => {
                     batch /= 2;
@@ -142,5 +149,34 @@ impl<S: Store> Service<S> {
             }
         }
         Ok(report)
+    }
+
+    /// Uploads the bytes of the push's attachments (each content once per round). Bytes the device
+    /// no longer has are not sent: the server answers that entry pending.
+    async fn upload_bytes(
+        &self,
+        actor: &Actor,
+        req: &PushRequest,
+        transport: &impl SyncTransport,
+        uploaded: &mut HashSet<String>,
+    ) -> Result<(), RoundError> {
+        for entry in &req.entries {
+            let Some(Intent::Attach { input, .. }) = &entry.intent else {
+                continue;
+            };
+            let Some(sha) = input.sha256.as_deref().filter(|s| !uploaded.contains(*s)) else {
+                continue;
+            };
+            let Some(mut content) = self.blobs()?.open(actor.tenant, sha)? else {
+                continue;
+            };
+            let mut bytes = Vec::new();
+            content
+                .read_to_end(&mut bytes)
+                .map_err(|e| Error::internal(format!("cannot read attachment bytes {sha}: {e}")))?;
+            transport.upload(sha, &bytes).await.map_err(RoundError::Remote)?;
+            uploaded.insert(sha.to_owned());
+        }
+        Ok(())
     }
 }

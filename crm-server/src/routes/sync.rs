@@ -6,13 +6,17 @@
 
 use crate::api::{Api, Op};
 use crate::auth::Auth;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::extract::{Body, Params};
 use crate::state::{AppState, ServerStore};
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
+use crm_core::entity::attachment::MAX_MAX_BYTES;
+use crm_core::service::CHUNK;
 use crm_core::sync::{DEFAULT_PULL_LIMIT, MAX_DEVICE_ID, MAX_PULL_LIMIT, MAX_PUSH_ENTRIES, PushRequest};
+use futures_util::StreamExt;
 use serde_json::{Value as Json, json};
 
 async fn push<S: ServerStore>(
@@ -41,6 +45,44 @@ async fn provision<S: ServerStore>(State(app): State<AppState<S>>, auth: Auth) -
     let actor = auth.actor;
     let p = app.run(move |svc| async move { svc.provision(&actor).await }).await?;
     Ok(axum::Json(p))
+}
+
+/// The bytes of an attachment a device made offline, ahead of the push carrying its record: they
+/// stream into the blob store under the tenant's limit and are kept under their SHA-256, which must
+/// be the path's. The attach replayed from the push checks the rest.
+async fn upload_blob<S: ServerStore>(
+    State(app): State<AppState<S>>,
+    auth: Auth,
+    Path(sha256): Path<String>,
+    body: axum::body::Body,
+) -> ApiResult<StatusCode> {
+    let actor = auth.actor;
+    let mut up = app.run(move |svc| async move { svc.begin_blob(&actor).await }).await?;
+    let mut stream = body.into_data_stream();
+    // Gathered to the core's chunk size and written on the blocking pool (the blob store may block).
+    let mut pending = Vec::with_capacity(CHUNK);
+    loop {
+        let chunk = stream
+            .next()
+            .await
+            .transpose()
+            .map_err(|_| ApiError::TooLarge(MAX_MAX_BYTES as usize))?;
+        if let Some(c) = &chunk {
+            pending.extend_from_slice(c);
+        }
+        if pending.len() >= CHUNK || chunk.is_none() && !pending.is_empty() {
+            let data = std::mem::take(&mut pending);
+            up = tokio::task::spawn_blocking(move || up.write(&data).map(|()| up))
+                .await
+                .map_err(|e| ApiError::from(crm_core::Error::internal(format!("an upload's writer failed: {e}"))))??;
+        }
+        if chunk.is_none() {
+            break;
+        }
+    }
+    app.run(move |svc| async move { svc.finish_blob(up, &sha256).await })
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
 fn uuid() -> Json {
@@ -89,9 +131,19 @@ fn entry_schema() -> Json {
         req.extend_from_slice(required);
         json!({"type": "object", "required": req, "properties": props})
     };
-    const KNOWN: [&str; 5] = ["create", "update", "delete", "transition", "convert"];
+    const KNOWN: [&str; 7] = [
+        "create",
+        "update",
+        "delete",
+        "transition",
+        "convert",
+        "attach",
+        "detach",
+    ];
+    let mut attach = case(KNOWN[5], &["entity", "id", "attachment", "input"], &[]);
+    attach["properties"]["input"] = attach_input_schema();
     let intent = json!({
-        "description": "The use case to replay, tagged `use_case`: `create` (entity, id, input), `update` (entity, id, expected_version, patch), `delete` (entity, id, expected_version), `transition` (entity, id, expected_version, name, input), `convert` (lead, expected_version, contact, company, create_company); another name is refused `not_replayable`; null: not replayable",
+        "description": "The use case to replay, tagged `use_case`: `create` (entity, id, input), `update` (entity, id, expected_version, patch), `delete` (entity, id, expected_version), `transition` (entity, id, expected_version, name, input), `convert` (lead, expected_version, contact, company, create_company), `attach` (entity, id, attachment, input: the attachment's input with the content's sha256 and size), `detach` (attachment); another name is refused `not_replayable`; null: not replayable",
         "anyOf": [
             {"type": "null"},
             case(KNOWN[0], &["entity", "id", "input"], &[]),
@@ -99,6 +151,8 @@ fn entry_schema() -> Json {
             case(KNOWN[2], &["entity", "id", "expected_version"], &[]),
             case(KNOWN[3], &["entity", "id", "expected_version", "name", "input"], &[]),
             case(KNOWN[4], &["lead", "expected_version", "contact"], &["company", "create_company"]),
+            attach,
+            case(KNOWN[6], &["attachment"], &[]),
             {
                 "type": "object",
                 "required": ["use_case"],
@@ -120,6 +174,24 @@ fn entry_schema() -> Json {
             "audit": {"type": "array", "items": uuid()},
             "events": {"type": "array", "items": uuid()},
             "intent": intent
+        }
+    })
+}
+
+/// The JSON schema of an attach intent's input (`crm_core::service::AttachInput`: no other members).
+fn attach_input_schema() -> Json {
+    let text = || json!({"type": ["string", "null"]});
+    json!({
+        "type": "object",
+        "required": ["kind", "file_name"],
+        "additionalProperties": false,
+        "properties": {
+            "kind": {"type": "string"},
+            "file_name": {"type": "string"},
+            "signer_name": text(),
+            "media_type": text(),
+            "size": {"type": ["integer", "null"], "minimum": 0},
+            "sha256": text()
         }
     })
 }
@@ -294,5 +366,19 @@ pub fn routes<S: ServerStore>(api: Api<S>) -> Api<S> {
         .ok(200, "The device's start", provision_schema())
         .errors(&[403]),
         get(provision::<S>),
+    )
+    .add(
+        Op::new(
+            "put",
+            "/api/v1/sync/blobs/{sha256}",
+            "sync_upload_blob",
+            "sync",
+            "Upload the bytes of an attachment a device made offline, before the push that carries its record (whose attach is answered pending until they arrive). Kept under their SHA-256, once per tenant and content; the tenant's attachment_max_bytes is enforced while they stream",
+        )
+        .path_param("sha256", json!({"type": "string", "pattern": "^[0-9a-f]{64}$"}), "The content's SHA-256, lower-case hex (`mismatch` on `sha256` when the bytes' differs)")
+        .raw_body(json!({"required": true, "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}}))
+        .no_content("Stored (or already stored)")
+        .errors(&[403, 413, 422]),
+        put(upload_blob::<S>).layer(DefaultBodyLimit::max(MAX_MAX_BYTES as usize)),
     )
 }

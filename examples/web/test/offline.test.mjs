@@ -1,7 +1,8 @@
 // The offline page in headless Debian Chromium against a real `crm serve --demo`: sign in, first
-// sync (a provision and a snapshot), edit a lead with the network cut, reload the page while the
-// server is down (the edit and its queue come back from IndexedDB), start the server again, sync,
-// and the server has the edit; a change made on the server meanwhile arrives in the same round. CRM_BIN names the crm binary (default target/debug/crm).
+// sync (a provision and a snapshot), edit a lead and add a photo with the network cut, reload the
+// page while the server is down (the edit, the photo's bytes and the queue come back from
+// IndexedDB), start the server again, sync, and the server has the edit and the photo; a change made
+// on the server meanwhile arrives in the same round. CRM_BIN names the crm binary (default target/debug/crm).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -101,6 +102,10 @@ test('edit offline, reload, sync: the edit reaches the server and the server\'s 
   await page.fill(`tr[data-id="${first}"] input[name=notes]`, 'gate code 12, typed offline');
   await page.click(`tr[data-id="${first}"] button`);
   assert.equal(await page.textContent('#pending'), '1');
+  // And a photo of the same lead: the bytes stay in the tab (and IndexedDB) until the sync.
+  const png = Buffer.concat([Buffer.from('89504e470d0a1a0a0000000d49484452', 'hex'), Buffer.alloc(300, 7)]);
+  await page.setInputFiles(`tr[data-id="${first}"] input[name=photo]`, { name: 'roof.png', mimeType: 'image/png', buffer: png });
+  await page.waitForFunction(() => document.getElementById('pending').textContent === '2');
   await page.click('#sync');
   await page.waitForSelector('#status[data-state=failed]');
   assert.match(await page.textContent('#problem'), /your changes are kept/);
@@ -117,10 +122,11 @@ test('edit offline, reload, sync: the edit reaches the server and the server\'s 
   await page.reload();
   await page.waitForSelector('body[data-ready=true]');
   assert.equal(await page.inputValue(`tr[data-id="${first}"] input[name=notes]`), 'gate code 12, typed offline');
-  assert.equal(await page.textContent('#pending'), '1');
+  assert.match(await page.textContent(`tr[data-id="${first}"] .photos`), /^1 photo/);
+  assert.equal(await page.textContent('#pending'), '2');
   await page.click('#sync');
   await page.waitForSelector('#status[data-state=failed]');
-  assert.equal(await page.textContent('#pending'), '1');
+  assert.equal(await page.textContent('#pending'), '2');
 
   // Online again: the sync sends the edit and brings the server's change.
   await startCrm();
@@ -128,6 +134,11 @@ test('edit offline, reload, sync: the edit reaches the server and the server\'s 
   await page.waitForSelector('#status[data-state=synced]');
   assert.equal(await page.textContent('#pending'), '0');
   assert.equal((await call('GET', `/api/v1/leads/${first}`, token)).notes, 'gate code 12, typed offline');
+  // The photo went up with its bytes (kept in IndexedDB across the reload).
+  const [att] = (await call('GET', `/api/v1/leads/${first}/attachments`, token)).items;
+  assert.equal(att?.file_name, 'roof.png');
+  const content = await fetch(`${api}/api/v1/attachments/${att.id}/content`, { headers: { authorization: `Bearer ${token}` } });
+  assert.deepEqual(Buffer.from(await content.arrayBuffer()), png);
   assert.equal(await page.textContent(`tr[data-id="${second}"] td:nth-child(2)`), 'York');
 
   // And once more after a reload: what the sync brought is kept too.

@@ -522,13 +522,16 @@ fun main(): Unit = runBlocking {
             val url = env("CRM_SYNC_URL")
             val token = signIn(url, env("CRM_SYNC_ORG"), env("CRM_SYNC_EMAIL"), env("CRM_SYNC_PASSWORD"))
             val dir = Files.createTempDirectory("crm-kotlin-phones")
-            val (pathA, pathB) = listOf("a.db", "b.db").map { name ->
-                dir.resolve(name).also { Files.copy(java.nio.file.Paths.get(env("CRM_SYNC_DB")), it) }.toString()
-            }
+            // Phone A starts from a copy of the server's file; phone B from nothing, provisioned by
+            // the server for the signed-in user (Crm.connect).
+            val pathA = dir.resolve("a.db").also { Files.copy(java.nio.file.Paths.get(env("CRM_SYNC_DB")), it) }.toString()
+            val pathB = dir.resolve("b.db").toString()
             Crm.open(pathA, env("CRM_SYNC_EMAIL")).use { a ->
-                Crm.open(pathB, env("CRM_SYNC_EMAIL")).use { b ->
+                Crm.connect(pathB, url, token).use { b ->
+                    check(b.userId() == a.userId() && b.tenantId() == a.tenantId(), "b is the same user: ${b.userId()}")
+                    check(b.listLeads(ListQuery()).items.isEmpty(), "a new phone holds no leads before its first sync")
                     check(a.sync(url, token, "phone-a").pull.reset, "the first sync is a snapshot")
-                    b.sync(url, token, "phone-b")
+                    check(b.sync(url, token, "phone-b").pull.upserts > 0u, "b's snapshot brings the leads")
                     val lead = a.listLeads(ListQuery(limit = 1u)).items.first()
                     // Offline on both: different fields.
                     a.updateLead(lead.id, lead.version, """{"notes": "gate code 12"}""")
@@ -555,6 +558,18 @@ fun main(): Unit = runBlocking {
                     check(la.notes == "from phone A" && lb.notes == "from phone A", "the server's value stays: $la / $lb")
                     check(la.city == "York" && la.version == lb.version, "the same lead on both: $la / $lb")
                     check(a.pendingChanges(10u).isEmpty() && b.pendingChanges(10u).isEmpty(), "nothing left to send")
+                    // A photo taken offline goes up with its bytes in the next sync.
+                    val png = byteArrayOf(0x89.toByte(), 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, 0x49, 0x48, 0x44, 0x52)
+                    val file = dir.resolve("roof.png").also { Files.write(it, png + ByteArray(300) { 7 }) }
+                    val photo = b.attach("lead", lead.id, file.toString(), AttachmentKind.PHOTO, null, null)
+                    check(b.pendingUploads().size == 1, "the photo waits for upload")
+                    val up = b.sync(url, token, "phone-b").push
+                    check(up.accepted == 1u && b.pendingUploads().isEmpty(), "the photo went up: $up")
+                    val listed = java.net.http.HttpClient.newHttpClient().send(
+                        java.net.http.HttpRequest.newBuilder(java.net.URI.create("$url/api/v1/leads/${lead.id}/attachments"))
+                            .header("authorization", "Bearer $token").build(),
+                        java.net.http.HttpResponse.BodyHandlers.ofString()).body()
+                    check(listed.contains(photo.id) && listed.contains(photo.sha256), "on the server with its hash: $listed")
                 }
             }
         },
