@@ -6,7 +6,7 @@
 
 use crate::error::{CrmError, FieldError, bad_json};
 use crate::{Crm, Result, parse_id, worker};
-use crm_core::service::{PullApplied, PushApplied, RemoteError, RoundError, SyncTransport};
+use crm_core::service::{PullApplied, PushApplied, RemoteError, RoundError, SyncTransport, server_base};
 use crm_core::sync::{Provision, PullPage, PushAnswer, PushRequest};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -266,15 +266,7 @@ struct Remote {
 
 impl Remote {
     fn new(server_url: &str, token: &str) -> Result<Remote> {
-        let base = server_url.trim_end_matches('/');
-        if !(base.starts_with("https://") || base.starts_with("http://")) || base.len() < "http://x".len() {
-            return Err(crm_core::Error::field(
-                "server_url",
-                crm_core::error::codes::INVALID_URL,
-                "an http:// or https:// address of the CRM server",
-            )
-            .into());
-        }
+        let base = server_base(server_url, "server_url")?;
         let agent = ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs(120)))
             .http_status_as_error(false)
@@ -282,7 +274,7 @@ impl Remote {
             .into();
         Ok(Remote {
             agent,
-            base: base.to_owned(),
+            base,
             auth: format!("Bearer {token}"),
         })
     }
@@ -377,13 +369,10 @@ fn answer<T: DeserializeOwned>(sent: std::result::Result<ureq::http::Response<ur
             status,
         });
     }
-    let problem: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-    let text = |k: &str| problem.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+    let r = RemoteError::from_answer(status, &body);
     Err(CrmError::Remote {
-        code: text("code").unwrap_or_else(|| "http_error".into()),
-        detail: text("detail")
-            .or_else(|| text("title"))
-            .unwrap_or_else(|| format!("the server answered {status}")),
+        code: r.code,
+        detail: r.detail,
         status,
     })
 }

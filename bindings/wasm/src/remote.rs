@@ -2,10 +2,9 @@
 //! (`crm_core::service::SyncTransport`), and the provision request of a new device. The
 //! messages and what to do with them are the core's; this only carries them.
 
-use crm_core::service::{RemoteError, SyncTransport};
+use crm_core::service::{RemoteError, SyncTransport, server_base};
 use crm_core::sync::{Provision, PullPage, PushAnswer, PushRequest};
 use serde::de::DeserializeOwned;
-use serde_json::Value as Json;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::JsFuture;
 
@@ -18,16 +17,8 @@ pub struct Fetch {
 impl Fetch {
     /// Refuses an address that is not http(s) (the field is `serverUrl`).
     pub fn new(server_url: &str, token: &str) -> crm_core::Result<Fetch> {
-        let base = server_url.trim_end_matches('/');
-        if !(base.starts_with("https://") || base.starts_with("http://")) || base.len() < "http://x".len() {
-            return Err(crm_core::Error::field(
-                "serverUrl",
-                crm_core::error::codes::INVALID_URL,
-                "an http:// or https:// address of the CRM server",
-            ));
-        }
         Ok(Fetch {
-            base: base.to_owned(),
+            base: server_base(server_url, "serverUrl")?,
             auth: format!("Bearer {token}"),
         })
     }
@@ -106,15 +97,7 @@ impl Fetch {
         if (200..300).contains(&status) {
             return Ok((status, text));
         }
-        let problem: Json = serde_json::from_str(&text).unwrap_or_default();
-        let field = |k: &str| problem.get(k).and_then(Json::as_str).map(str::to_owned);
-        Err(RemoteError {
-            status,
-            code: field("code").unwrap_or_else(|| "http_error".into()),
-            detail: field("detail")
-                .or_else(|| field("title"))
-                .unwrap_or_else(|| format!("the server answered {status}")),
-        })
+        Err(RemoteError::from_answer(status, text.as_bytes()))
     }
 }
 

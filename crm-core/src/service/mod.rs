@@ -65,6 +65,7 @@ pub use sync::{
 };
 pub use sync_round::{
     ROUND_MAX_REQUESTS, ROUND_PULL_LIMIT, ROUND_PUSH_BATCH, RemoteError, RoundError, SyncReport, SyncTransport,
+    server_base,
 };
 pub use transfer::{
     ExportOptions, ImportMode, ImportOptions, ImportReport, RowError, check_import_disk, formula_like, formula_safe,

@@ -47,6 +47,36 @@ pub struct RemoteError {
     pub detail: String,
 }
 
+impl RemoteError {
+    /// A refusal as the server answered it: its problem document's `code` and `detail` (or
+    /// `title`), else `http_error` and the status.
+    pub fn from_answer(status: u16, body: &[u8]) -> RemoteError {
+        let problem: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+        let text = |k: &str| problem.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+        RemoteError {
+            status,
+            code: text("code").unwrap_or_else(|| "http_error".into()),
+            detail: text("detail")
+                .or_else(|| text("title"))
+                .unwrap_or_else(|| format!("the server answered {status}")),
+        }
+    }
+}
+
+/// A CRM server's address as a device calls it: `http://` or `https://` and a host, without a
+/// trailing slash; anything else is refused on `field`.
+pub fn server_base(url: &str, field: &str) -> crate::error::Result<String> {
+    let base = url.trim_end_matches('/');
+    if !(base.starts_with("https://") || base.starts_with("http://")) || base.len() < "http://x".len() {
+        return Err(Error::field(
+            field,
+            crate::error::codes::INVALID_URL,
+            "an http:// or https:// address of the CRM server",
+        ));
+    }
+    Ok(base.to_owned())
+}
+
 /// Why a round stopped early. What it applied before stays applied; the next round continues.
 #[derive(Debug)]
 pub enum RoundError {
