@@ -98,6 +98,9 @@ step "TypeScript: tsc --strict on programs using the installed package (bindings
 
 step "node:test: the example pages (lead form, step checklist, offline leads synced with crm serve) in headless Chromium"
 # The offline page syncs with a real `crm serve --demo` (CRM_BIN; .ci/run built it).
-if [ -z "${CRM_BIN:-}" ]; then cargo build -q -p crm-cli; export CRM_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/crm"; fi
+if [ -z "${CRM_BIN:-}" ]; then cargo build -q -p crm-cli; CRM_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/crm"; fi
+# Absolute: the test runs from examples/web (.ci/run gives a path relative to the repository).
+CRM_BIN="$(cd "$root" && realpath "$CRM_BIN")"
+export CRM_BIN
 SCREENSHOT_DIR="$root/target/wasm-screenshots" node_tests examples/web 4 test/page.test.mjs test/steps.test.mjs test/offline.test.mjs
 echo "screenshots: target/wasm-screenshots/lead-form.png, steps.png, offline.png"

@@ -36,7 +36,10 @@ async function startCrm() {
   });
   crm.stdout.on('data', (d) => { log += d; });
   crm.stderr.on('data', (d) => { log += d; });
+  let failed = null;
+  crm.once('error', (e) => { failed = e; });   // no such binary: say so at once
   for (let i = 0; i < 600; i++) {
+    if (failed) throw new Error(`cannot start ${crmBin}: ${failed.message}`);
     const up = await fetch(`${api}/readyz`).then((r) => r.ok, () => false);
     if (up) return;
     await new Promise((r) => setTimeout(r, 500));
