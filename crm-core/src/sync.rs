@@ -572,6 +572,12 @@ pub struct Pulled {
     pub record: Json,
 }
 
+/// The types a [`Provision`] carries, referenced ones first.
+pub fn provisioned_types() -> [&'static EntityDef; 6] {
+    use crate::entity::{CUSTOM_FIELD, LOCATION, ORGANIZATION, ROLE, TEAM, USER};
+    [&ORGANIZATION, &LOCATION, &TEAM, &ROLE, &USER, &CUSTOM_FIELD]
+}
+
 /// What a new device needs before its first pull ([`crate::service::Service::provision`]): the
 /// organization, the user (with its team, location and custom role) and the tenant's custom
 /// field definitions, as the server has them. A device writes it into its empty store with

@@ -173,11 +173,7 @@ impl Crm {
             let actor = pollster::block_on(s.svc.actor(s.tenant, s.user_id))?;
             let report = pollster::block_on(s.svc.sync_round(&actor, &device, &remote)).map_err(|e| match e {
                 RoundError::Local(e) => CrmError::from(e),
-                RoundError::Remote(r) => CrmError::Remote {
-                    code: r.code,
-                    detail: r.detail,
-                    status: r.status,
-                },
+                RoundError::Remote(r) => CrmError::from(r),
             })?;
             Ok(SyncReport {
                 push: report.push.into(),
@@ -369,12 +365,17 @@ fn answer<T: DeserializeOwned>(sent: std::result::Result<ureq::http::Response<ur
             status,
         });
     }
-    let r = RemoteError::from_answer(status, &body);
-    Err(CrmError::Remote {
-        code: r.code,
-        detail: r.detail,
-        status,
-    })
+    Err(RemoteError::from_answer(status, &body).into())
+}
+
+impl From<RemoteError> for CrmError {
+    fn from(r: RemoteError) -> Self {
+        CrmError::Remote {
+            code: r.code,
+            detail: r.detail,
+            status: r.status,
+        }
+    }
 }
 
 fn to_text(v: &impl Serialize) -> Result<String> {

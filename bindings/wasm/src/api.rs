@@ -826,24 +826,7 @@ impl LocalDb {
     /// Puts back attachment bytes the host kept (the in-memory blob store does not outlive the
     /// page); refused when `sha256` is not the bytes' hash.
     pub fn put_blob(&self, tenant: &str, sha256: &str, bytes: &[u8]) -> Result<()> {
-        let mut check = crm_core::service::ContentCheck::new();
-        check.update(bytes);
-        let (facts, _) = check.finish("document", None, None, None);
-        if facts.sha256 != sha256 {
-            return Err(Error::field(
-                "sha256",
-                codes::MISMATCH,
-                format!("the bytes' SHA-256 is {}", facts.sha256),
-            ));
-        }
-        let blobs = self
-            .svc
-            .blob_store()
-            .ok_or_else(|| Error::internal("this database keeps no attachment bytes"))?;
-        let mut w = blobs.writer(id("tenant", tenant)?)?;
-        w.write(bytes)?;
-        w.finish(sha256, self.svc.now())?;
-        Ok(())
+        self.svc.restore_blob(id("tenant", tenant)?, sha256, bytes).map(|_| ())
     }
 
     /// Rebuilds a tenant from what the host kept of it ([`MemoryStore::restore`]).
@@ -1193,6 +1176,19 @@ mod tests {
             again.pending_changes(&admin, 10).unwrap(),
             db.pending_changes(&admin, 10).unwrap()
         );
+        // Attachment bytes the host kept go back under their hash, and only under it.
+        let sha = "ecab53b2e5d66f2bd4e3a8e94fdc7bdba1e5d1a3fd54c3ad7a5d3ff6ea0b12e8";
+        assert!(matches!(
+            again.put_blob(&tenant, sha, b"photo"),
+            Err(Error::Validation(_))
+        ));
+        again
+            .put_blob(
+                &tenant,
+                "55c64d0fcd6f9d5f7c828093857e3fdfda68478bb4e9bd24d481ef391c7804e8",
+                b"photo",
+            )
+            .unwrap();
         let bad = again.restore(&json!({"tenant": tenant, "rows": [{"entity": "lead", "id": id, "record": {}}]}));
         assert!(matches!(bad, Err(Error::Validation(_))), "{bad:?}");
     }

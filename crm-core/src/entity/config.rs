@@ -23,6 +23,16 @@ fn custom_field() -> EntityDef {
     e
 }
 
+/// A custom field definition's entity type, key and spec, as the tenant declared them (`None` for a
+/// row whose spec does not decode).
+pub fn custom_field_spec(r: &crate::record::Record) -> Option<(&str, &str, crate::schema::FieldSpec)> {
+    let spec = r
+        .get("spec")
+        .map(crate::value::Value::to_json)
+        .and_then(|j| serde_json::from_value(j).ok())?;
+    Some((r.str("entity")?, r.str("key")?, spec))
+}
+
 fn pipeline() -> EntityDef {
     let mut e = EntityDef::new("pipeline", "pipelines")
         .field(F::new("name", T::Text).required().max_len(200))

@@ -11,7 +11,7 @@ use crate::error::{Error, FieldError, Result, codes};
 use crate::record::Record;
 use crate::sync::SyncEntry;
 use crate::validate::CustomSpecs;
-use crate::value::{Id, Value};
+use crate::value::Id;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use std::collections::HashMap;
@@ -144,11 +144,7 @@ impl MemoryStore {
         let is_spec = |r: &SavedRow| r.entity == CUSTOM_FIELD.name;
         for (i, row) in saved.rows.iter().enumerate().filter(|(_, r)| is_spec(r)) {
             if let Some(r) = decode(i, row, &specs) {
-                let spec = r
-                    .get("spec")
-                    .map(Value::to_json)
-                    .and_then(|j| serde_json::from_value(j).ok());
-                if let (Some(entity), Some(key), Some(spec)) = (r.str("entity"), r.str("key"), spec) {
+                if let Some((entity, key, spec)) = entity::config::custom_field_spec(&r) {
                     specs.entry(entity.to_owned()).or_default().insert(key.to_owned(), spec);
                 }
                 tables.entry(r.entity.name).or_default().insert(r.id, r);
@@ -205,9 +201,10 @@ fn changes_of(tenant: Id, t: &Tenant) -> Changes {
     Changes {
         tenant,
         rows,
-        audit: t.audit.iter().filter(|a| a.seq > saved.audit).cloned().collect(),
-        events: t.events.iter().filter(|e| e.seq > saved.events).cloned().collect(),
-        sync: t.sync.iter().filter(|e| e.seq > saved.sync).cloned().collect(),
+        // The logs are in seq order: only their tails are new (a save costs what changed).
+        audit: t.audit[t.audit.partition_point(|a| a.seq <= saved.audit)..].to_vec(),
+        events: t.events[t.events.partition_point(|e| e.seq <= saved.events)..].to_vec(),
+        sync: t.sync[t.sync.partition_point(|e| e.seq <= saved.sync)..].to_vec(),
         sync_from,
         sync_seq: t.sync_seq,
         mark: SaveMark {
@@ -226,6 +223,7 @@ mod tests {
     use crate::conformance::{Fixture, block, obj};
     use crate::query::{Filter, StoreQuery};
     use crate::store::{AuditQuery, Store};
+    use crate::value::Value;
     use serde_json::json;
     use std::collections::BTreeMap;
 

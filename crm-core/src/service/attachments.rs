@@ -824,6 +824,24 @@ impl<S: Store> Service<S> {
     /// Stores a received blob under `sha256`, which must be its content's (field `sha256`);
     /// `false` when the tenant had it already.
     pub async fn finish_blob(&self, upload: BlobUpload, sha256: &str) -> Result<bool> {
+        self.seal_blob(upload, sha256)
+    }
+
+    /// Puts back bytes a device's host kept outside the blob store (a browser's IndexedDB beside
+    /// an in-memory store) under `sha256`, which must be their content's; no size limit (they were
+    /// stored once already).
+    pub fn restore_blob(&self, tenant: Id, sha256: &str, bytes: &[u8]) -> Result<bool> {
+        let mut up = BlobUpload {
+            limit: u64::MAX,
+            content: ContentCheck::new(),
+            writer: self.blobs()?.writer(tenant)?,
+        };
+        up.write(bytes)?;
+        self.seal_blob(up, sha256)
+    }
+
+    /// Stores an upload's bytes as the blob `sha256` if that is their hash.
+    fn seal_blob(&self, upload: BlobUpload, sha256: &str) -> Result<bool> {
         let BlobUpload { content, writer, .. } = upload;
         let actual = hex(&content.hasher.finalize());
         if !is_sha256(sha256) || actual != sha256 {

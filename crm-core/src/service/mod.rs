@@ -82,7 +82,7 @@ use crate::error::{Error, FieldError, Result, codes};
 use crate::pipeline::Pipeline;
 use crate::query::{Filter, StoreQuery};
 use crate::record::Record;
-use crate::schema::{EntityDef, FieldSpec};
+use crate::schema::EntityDef;
 use crate::scoring::CompiledModel;
 use crate::store::Store;
 use crate::validate::{self, CustomSpecs, Mode};
@@ -258,11 +258,7 @@ impl<S: Store> Service<S> {
         let q = StoreQuery::by_id(Filter::eq("entity", def.name), 500);
         let mut out = CustomSpecs::new();
         for r in self.store.query(tenant, &entity::CUSTOM_FIELD, &q).await? {
-            let spec = r
-                .get("spec")
-                .map(Value::to_json)
-                .and_then(|j| serde_json::from_value::<FieldSpec>(j).ok());
-            if let (Some(key), Some(spec)) = (r.str("key"), spec) {
+            if let Some((_, key, spec)) = entity::config::custom_field_spec(&r) {
                 out.insert(key.to_owned(), spec);
             }
         }

@@ -12,9 +12,8 @@ use crate::entity::{self, CUSTOM_FIELD, LOCATION, ORGANIZATION, ROLE, TEAM, USER
 use crate::error::{Error, FieldError, Result, codes};
 use crate::query::{Filter, StoreQuery};
 use crate::record::Record;
-use crate::schema::EntityDef;
 use crate::store::Store;
-use crate::sync::{PROTOCOL, Provision, Pulled, SCHEMA_VERSION};
+use crate::sync::{PROTOCOL, Provision, Pulled, SCHEMA_VERSION, provisioned_types};
 use crate::validate::CustomSpecs;
 use crate::value::Id;
 
@@ -89,13 +88,12 @@ impl<S: Store> Service<S> {
             ));
         }
         let tenant = p.tenant;
-        let carried: [&'static EntityDef; 6] = [&ORGANIZATION, &LOCATION, &TEAM, &ROLE, &USER, &CUSTOM_FIELD];
         // None of the carried types takes custom fields, so none is read from the records.
         let none = CustomSpecs::new();
         let mut records = Vec::new();
         let mut errs = Vec::new();
         for (i, r) in p.records.iter().enumerate() {
-            let def = entity::entity(&r.entity).filter(|d| carried.iter().any(|c| c.name == d.name));
+            let def = entity::entity(&r.entity).filter(|d| provisioned_types().iter().any(|c| c.name == d.name));
             match def.and_then(|d| Record::from_json(d, tenant, &r.record, &none)) {
                 Some(rec) => records.push(rec),
                 None => errs.push(FieldError::new(

@@ -314,7 +314,7 @@ fn provision_schema() -> Json {
                 "items": {
                     "type": "object", "required": ["entity", "record"],
                     "properties": {
-                        "entity": {"type": "string", "enum": ["organization", "location", "team", "role", "user", "custom_field"]},
+                        "entity": {"type": "string", "enum": crm_core::sync::provisioned_types().map(|d| d.name)},
                         "record": {"type": "object"}
                     }
                 }
