@@ -308,3 +308,52 @@ async fn ids_are_read_only_in_the_documented_uuid_form() {
     assert_eq!(r.status, 200, "{}", r.text);
     env.stop().await;
 }
+
+/// Every integer a client sends is bounded in the document by what the server reads it into: a
+/// multipart `size` of 64033435038766170112 (above `u64::MAX`) was schema-valid and refused 400
+/// (schemathesis, ST202).
+#[test]
+fn every_integer_a_client_sends_has_a_maximum() {
+    fn walk(doc: &Json, schema: &Json, at: &str, seen: &mut Vec<String>, unbounded: &mut Vec<String>) {
+        match schema {
+            Json::Object(map) => {
+                if let Some(Json::String(r)) = map.get("$ref") {
+                    if !seen.contains(r) {
+                        seen.push(r.clone());
+                        let target = doc.pointer(r.trim_start_matches('#')).unwrap();
+                        walk(doc, target, r, seen, unbounded);
+                    }
+                    return;
+                }
+                let integer = match map.get("type") {
+                    Some(Json::String(t)) => t == "integer",
+                    Some(Json::Array(ts)) => ts.contains(&json!("integer")),
+                    _ => false,
+                };
+                if integer && !map.contains_key("maximum") {
+                    unbounded.push(at.to_owned());
+                }
+                for (k, v) in map {
+                    walk(doc, v, &format!("{at}/{k}"), seen, unbounded);
+                }
+            }
+            Json::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    walk(doc, v, &format!("{at}/{i}"), seen, unbounded);
+                }
+            }
+            _ => {}
+        }
+    }
+    let (api, doc) = crm_server::api::<crm_core::memory::MemoryStore>(&crm_server::Config::for_tests());
+    drop(api);
+    let (mut seen, mut unbounded) = (Vec::new(), Vec::new());
+    for (path, ops) in doc["paths"].as_object().unwrap() {
+        for (method, op) in ops.as_object().unwrap() {
+            let at = format!("{method} {path}");
+            walk(&doc, &op["requestBody"], &at, &mut seen, &mut unbounded);
+            walk(&doc, &op["parameters"], &at, &mut seen, &mut unbounded);
+        }
+    }
+    assert!(unbounded.is_empty(), "integers without a maximum: {unbounded:#?}");
+}

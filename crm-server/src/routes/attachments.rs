@@ -264,7 +264,7 @@ fn form_schema() -> serde_json::Value {
                 "file_name": { "type": "string", "maxLength": 255, "pattern": file_name_pattern(), "description": "A name without a directory; default: the file part's file name" },
                 "signer_name": { "type": "string", "maxLength": 200, "pattern": crate::openapi::text()["pattern"], "description": "Who signed (a signature needs it; nothing else has it)" },
                 "sha256": { "type": "string", "pattern": "^[0-9a-fA-F]{64}$", "description": "The content's SHA-256 in hex, checked against it (`mismatch` on `sha256`)" },
-                "size": { "type": "integer", "minimum": 0, "description": "The content's size in bytes, checked against it (`mismatch` on `size`)" },
+                "size": { "type": "integer", "minimum": 0, "maximum": u64::MAX, "description": "The content's size in bytes, checked against it (`mismatch` on `size`)" },
                 "file": { "type": "string", "contentMediaType": "application/octet-stream", "description": "The content. Its media type is sniffed from the bytes; the part's image type must match them. Parts before it are checked before the file is stored" }
             },
             "required": ["file"]

@@ -98,14 +98,14 @@ fn entry_schema() -> Json {
             "entity": {"type": "string"},
             "id": uuid(),
             "op": {"type": "string", "enum": ["insert", "update", "delete"]},
-            "expected_version": {"type": "integer", "minimum": 0},
+            "expected_version": {"type": "integer", "minimum": 0, "maximum": u64::MAX},
             "patch": {"type": "object", "description": "New values of the fields the write changed"},
             "base": {"type": "object", "description": "An update's values of those fields before the write"}
         }
     });
     // One object per use case with its variant's fields (crm_core::sync::Intent). Other members are
     // not described: the core ignores them, so any value is taken.
-    let version = json!({"type": "integer", "minimum": 0});
+    let version = json!({"type": "integer", "minimum": 0, "maximum": u64::MAX});
     let object = json!({"type": "object"});
     let fields = |names: &[&str]| -> serde_json::Map<String, Json> {
         names
@@ -165,7 +165,7 @@ fn entry_schema() -> Json {
         "type": "object",
         "required": ["seq", "tenant", "change_set", "actor", "at", "writes", "audit", "events"],
         "properties": {
-            "seq": {"type": "integer", "minimum": 0, "description": "Position in the device's log"},
+            "seq": {"type": "integer", "minimum": 0, "maximum": u64::MAX, "description": "Position in the device's log"},
             "tenant": uuid(),
             "change_set": {"type": "string", "format": "uuid", "description": "The change set's id: the server answers each id once"},
             "actor": {"anyOf": [uuid(), {"type": "null"}]},
@@ -190,7 +190,7 @@ fn attach_input_schema() -> Json {
             "file_name": {"type": "string"},
             "signer_name": text(),
             "media_type": text(),
-            "size": {"type": ["integer", "null"], "minimum": 0},
+            "size": {"type": ["integer", "null"], "minimum": 0, "maximum": u64::MAX},
             "sha256": text()
         }
     })
@@ -202,9 +202,9 @@ fn push_request_schema() -> Json {
         "type": "object",
         "required": ["protocol", "device", "schema_version", "entries"],
         "properties": {
-            "protocol": {"type": "integer", "minimum": 0, "description": "The push protocol's version (1)"},
+            "protocol": {"type": "integer", "minimum": 0, "maximum": u32::MAX, "description": "The push protocol's version (1)"},
             "device": {"type": "string", "minLength": 1, "maxLength": MAX_DEVICE_ID, "description": "The app's stable id for the installation"},
-            "schema_version": {"type": "integer", "minimum": 0, "description": "The schema version the change sets were written under"},
+            "schema_version": {"type": "integer", "minimum": 0, "maximum": u32::MAX, "description": "The schema version the change sets were written under"},
             "entries": {"type": "array", "maxItems": MAX_PUSH_ENTRIES, "items": entry_schema(), "description": "The device's pending log entries, oldest first"}
         }
     })
