@@ -361,6 +361,8 @@ pub mod doc_blocks {
     pub struct Adr0018;
     #[doc = include_str!("../../docs/adr/0019-browser-devices-start-from-a-provision-and-save-changes.md")]
     pub struct Adr0019;
+    #[doc = include_str!("../../docs/adr/0020-children-nested-in-upsert-rows.md")]
+    pub struct Adr0020;
 }
 
 #[cfg(test)]

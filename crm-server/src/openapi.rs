@@ -836,7 +836,7 @@ fn fixed_schemas(out: &mut Map<String, Json>) {
                     ),
                     (
                         "rows",
-                        json!({"type": "array", "items": {"description": "An object: the fields to write and the row's id in the source system under the entity's external key (`external_id`). Any other value is refused in the report (code `invalid_type`), like any refused row, not the whole request"}}),
+                        json!({"type": "array", "items": {"description": "An object: the fields to write and the row's id in the source system under the entity's external key (`external_id`). A parent type's row may carry its children as lists under the child types' tables (a job's `job_steps`), each child with its own `external_id`: the source system's whole list of that type (see docs/integration.md). Any other value is refused in the report (code `invalid_type`), like any refused row, not the whole request"}}),
                     ),
                 ],
                 &["system", "rows"],

@@ -1312,6 +1312,7 @@ fn run(args: &Args) -> Res<()> {
     field_work::run(&svc, t.tenant, &raw_r, jobs, (plan.gets / 20).max(50), plan.rounds)?;
     let upserts = args.upserts.unwrap_or(if args.quick { 2_000 } else { 100_000 });
     run_upserts(&svc, upserts, &mut rng)?;
+    run_job_upserts(&svc, (upserts / 10).max(100))?;
     let sync_leads = args.sync_leads.unwrap_or(if args.quick { 3_000 } else { 100_000 });
     let dir = tempfile::tempdir()?;
     sync::run(dir.path(), sync_leads.max(2_000), &mut rng)
@@ -1386,6 +1387,80 @@ fn run_upserts(svc: &Svc, n: usize, rng: &mut Rng) -> Res<()> {
         n as f64 / second_t.as_secs_f64(),
         "rows/s",
         Some(import_rate),
+        n,
+    );
+    Ok(())
+}
+
+/// The scheduler's sync: `n` jobs upserted with five steps each nested in the row (bound by their
+/// own ids; the job derives its step count and progress from them, in one change set), beside the
+/// same jobs upserted without steps into a tenant of their own in this run; then the same rows again
+/// (all unchanged: nothing written) and the rows with one step of each job renamed (each job and
+/// one step updated).
+fn run_job_upserts(svc: &Svc, n: usize) -> Res<()> {
+    const STEPS: usize = 5;
+    let bare = setup_tenant(svc)?;
+    let nested = setup_tenant(svc)?;
+    let contact = |t: &Tenant| -> Res<String> {
+        let c = block(svc.create(&t.manager, "contact", &obj(json!({"first_name": "Cleo"}))))?;
+        Ok(c.id.to_string())
+    };
+    let (bare_contact, nested_contact) = (contact(&bare)?, contact(&nested)?);
+    let rows = |contact: &str, steps: bool, renamed: bool| -> Vec<Json> {
+        (0..n)
+            .map(|i| {
+                let mut row = json!({"external_id": format!("J{i}"), "kind": "journey",
+                    "title": format!("Journey {i}"), "contact_id": contact, "scheduled_on": "2031-03-04"});
+                if steps {
+                    row["job_steps"] = (1..=STEPS)
+                        .map(|k| {
+                            let name = if renamed && k == 2 {
+                                "Drive (rerouted)".to_owned()
+                            } else {
+                                format!("Step {k}")
+                            };
+                            json!({"external_id": format!("J{i}-{k}"), "name": name, "position": k})
+                        })
+                        .collect();
+                }
+                row
+            })
+            .collect()
+    };
+    let up = UpsertOptions::new("scheduler");
+    let run = |t: &Tenant, rows: Vec<Json>| -> Res<(std::time::Duration, crm_core::service::UpsertReport)> {
+        time(|| {
+            Ok(block(svc.upsert_rows(
+                &t.manager,
+                "job",
+                &up,
+                rows.into_iter().map(Ok),
+            ))?)
+        })
+    };
+    let (bare_t, b) = run(&bare, rows(&bare_contact, false, false))?;
+    let (first_t, first) = run(&nested, rows(&nested_contact, true, false))?;
+    let (same_t, same) = run(&nested, rows(&nested_contact, true, false))?;
+    let (changed_t, changed) = run(&nested, rows(&nested_contact, true, true))?;
+    let counts = (b.created, first.created, same.unchanged, changed.updated);
+    if counts != (n as u64, n as u64, n as u64, n as u64) {
+        return Err(format!(
+            "job upserts of {n} rows: bare/first created, unchanged, updated {counts:?}; {:?}",
+            first.results.first()
+        )
+        .into());
+    }
+    eprintln!(
+        "job upserts: {n} bare {bare_t:?}, with {STEPS} steps {first_t:?}, unchanged {same_t:?}, one step renamed {changed_t:?}"
+    );
+    let first_s = first_t.as_secs_f64();
+    emit("upsert_jobs_with_steps", first_s, "s", Some(bare_t.as_secs_f64()), n);
+    emit("upsert_jobs_unchanged", same_t.as_secs_f64(), "s", Some(first_s), n);
+    emit(
+        "upsert_jobs_one_step_changed",
+        changed_t.as_secs_f64(),
+        "s",
+        Some(first_s),
         n,
     );
     Ok(())

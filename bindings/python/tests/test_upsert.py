@@ -66,3 +66,27 @@ def test_all_or_nothing_raises_with_the_report_and_writes_nothing(own_demo):
     assert [f["code"] for f in e.value.details["errors"]] == ["required"]
     dry = db.leads.upsert(_rows("A", 2), system="ads", dry_run=True)
     assert dry.created == 2, "nothing was bound by the refused run"
+
+
+def test_a_job_comes_with_its_steps_as_nested_dicts(own_demo):
+    db = crm.open(own_demo[0])
+    contact = db.contacts.create(first_name="Gil")
+    jobs = db.entity("job")
+
+    def journey(steps):
+        return [{"external_id": "J-7", "kind": "journey", "title": "Gil to Ash Ct", "contact_id": contact.id, "job_steps": steps}]
+
+    steps = [{"external_id": f"J-7-{i}", "name": name, "position": i} for i, name in enumerate(["Load", "Drive", "Unload"], 1)]
+    report = jobs.upsert(journey(steps), system="scheduler")
+    assert (report.created, report.rejected) == (1, 0)
+    job_id = report.results[0].id
+    assert [s["name"] for s in jobs.children(job_id, "job_steps")] == ["Load", "Drive", "Unload"]
+    assert jobs.upsert(journey(steps), system="scheduler").unchanged == 1
+    # The scheduler drops a step: the job is updated and the step deleted with it.
+    report = jobs.upsert(journey([steps[0], steps[2]]), system="scheduler")
+    assert report.updated == 1
+    assert [s["name"] for s in jobs.children(job_id, "job_steps")] == ["Load", "Unload"]
+    assert jobs.get(job_id)["step_count"] == 2
+    # A bad step refuses the whole row, with the step's path.
+    bad = jobs.upsert(journey([{"external_id": "J-7-1", "name": ""}]), system="scheduler")
+    assert [(e.path, e.code) for e in bad.results[0].errors] == [("job_steps[0].name", "required")]

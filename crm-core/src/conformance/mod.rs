@@ -182,7 +182,8 @@ macro_rules! conformance_tests {
         $crate::__conformance_cases!($make;
             upserting_the_same_batch_twice_writes_nothing, upsert_modes_refuse_what_they_must_per_row,
             two_systems_with_one_external_id_do_not_collide, upserts_keep_to_the_callers_scope_and_writable_fields,
-            an_all_or_nothing_upsert_with_one_bad_row_writes_nothing, upserted_appointments_keep_the_overlap_check);
+            an_all_or_nothing_upsert_with_one_bad_row_writes_nothing, upserted_appointments_keep_the_overlap_check,
+            a_job_comes_with_its_steps_from_the_scheduler);
     };
     ($make:expr, sync_log: $logged:expr $(,)?) => {
         $crate::conformance_tests!($make);

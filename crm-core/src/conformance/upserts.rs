@@ -418,3 +418,142 @@ pub fn upserted_appointments_keep_the_overlap_check<S: Store>(store: S) {
         "the binding records the overlap"
     );
 }
+
+/// The scheduler's job with its steps: the steps nested in the row are bound by their own external
+/// ids; the job derives from them; a step the row leaves out goes, a step added on the device stays;
+/// the same batch again writes nothing; a bad step refuses its whole row, and a step bound to
+/// another job is refused. A new job of a type with a template and no steps listed takes the
+/// template's, as a single create does.
+pub fn a_job_comes_with_its_steps_from_the_scheduler<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    let c = customer(&f);
+    let opts = UpsertOptions::new("scheduler");
+    let journey = |steps: Json| {
+        json!([{"external_id": "J1", "kind": "journey", "title": "Cleo to Elm St", "contact_id": c,
+            "scheduled_on": "2030-03-04", "job_steps": steps}])
+    };
+    let steps_of = |job: Id| -> Vec<(String, i64)> {
+        block(f.svc.children(&f.manager, "job", job))
+            .unwrap()
+            .into_iter()
+            .find(|(d, _)| d.name == "job_step")
+            .map(|(_, rows)| rows)
+            .unwrap_or_default()
+            .iter()
+            .map(|s| {
+                (
+                    s.str("name").unwrap().to_owned(),
+                    s.get("position").and_then(crate::value::Value::as_i64).unwrap(),
+                )
+            })
+            .collect()
+    };
+    let three = json!([{"external_id": "S1", "name": "Load", "position": 1},
+        {"external_id": "S2", "name": "Drive", "position": 2},
+        {"external_id": "S3", "name": "Unload", "position": 3}]);
+    let r = upsert(&f, &f.manager, "job", &opts, journey(three.clone()));
+    assert_eq!(outcomes(&r), [("J1".into(), RowOutcome::Created, vec![])]);
+    let id = r.results[0].id.unwrap();
+    assert_eq!(
+        steps_of(id),
+        [("Load".into(), 1), ("Drive".into(), 2), ("Unload".into(), 3)]
+    );
+    let job = block(f.svc.get(&f.manager, "job", id)).unwrap();
+    let int = |r: &Record, k: &str| r.get(k).and_then(crate::value::Value::as_i64);
+    assert_eq!(
+        (int(&job, "step_count"), int(&job, "required_open")),
+        (Some(3), Some(3))
+    );
+    let step_bindings = |f: &Fixture<S>| {
+        bindings(f)
+            .into_iter()
+            .filter(|b| b.str(bf::ENTITY) == Some("job_step"))
+            .count()
+    };
+    assert_eq!(step_bindings(&f), 3);
+
+    // The same batch again: nothing written.
+    let before = (f.writes_seen(), f.count("job_step"));
+    let again = upsert(&f, &f.manager, "job", &opts, journey(three));
+    assert_eq!((again.unchanged, again.applied), (1, false));
+    assert_eq!((f.writes_seen(), f.count("job_step")), before);
+
+    // A step the crew lead adds on the job is the tenant's, not the scheduler's.
+    let job = block(f.svc.get(&f.manager, "job", id)).unwrap();
+    let ops = [crate::service::ChildOp::Create {
+        entity: "job_step".into(),
+        input: obj(json!({"name": "Photos", "position": 4, "required": false})),
+    }];
+    block(f.svc.write_children(&f.manager, "job", id, job.version, &ops)).unwrap();
+    let job = block(f.svc.get(&f.manager, "job", id)).unwrap();
+
+    // S1 renamed, S2 gone from the scheduler, S4 new: one update of the job, its steps follow.
+    let changed = json!([{"external_id": "S1", "name": "Load truck", "position": 1},
+        {"external_id": "S3", "name": "Unload", "position": 3},
+        {"external_id": "S4", "name": "Invoice", "position": 5}]);
+    let r = upsert(&f, &f.manager, "job", &opts, journey(changed));
+    assert_eq!(outcomes(&r), [("J1".into(), RowOutcome::Updated, vec![])]);
+    assert_eq!(
+        steps_of(id),
+        [
+            ("Load truck".into(), 1),
+            ("Unload".into(), 3),
+            ("Photos".into(), 4),
+            ("Invoice".into(), 5)
+        ]
+    );
+    let after = block(f.svc.get(&f.manager, "job", id)).unwrap();
+    assert_eq!(
+        after.version,
+        job.version + 1,
+        "one version bump for the job and its steps"
+    );
+    assert_eq!(int(&after, "step_count"), Some(4));
+
+    // A bad step refuses the row: nothing of it is written, the job's binding says why.
+    let before = (f.count("job_step"), steps_of(id));
+    let bad = json!([{"external_id": "S1", "name": "", "position": 1}, {"external_id": "S9", "name": "New"}]);
+    let r = upsert(&f, &f.manager, "job", &opts, journey(bad));
+    assert_eq!(
+        outcomes(&r),
+        [(
+            "J1".into(),
+            RowOutcome::Rejected,
+            vec![("job_steps[0].name".into(), "required".into())]
+        )]
+    );
+    assert_eq!((f.count("job_step"), steps_of(id)), before);
+    let jb = bindings(&f)
+        .into_iter()
+        .find(|b| b.str(bf::ENTITY) == Some("job"))
+        .unwrap();
+    assert_eq!(Binding(&jb).status(), Some(SyncStatus::Rejected));
+
+    // A step stays with its job: its id under another job is refused.
+    let other = json!([{"external_id": "J2", "kind": "journey", "title": "Dee to Oak Ave", "contact_id": c,
+        "job_steps": [{"external_id": "S3", "name": "Unload"}]}]);
+    let r = upsert(&f, &f.manager, "job", &opts, other);
+    assert_eq!(
+        outcomes(&r),
+        [(
+            "J2".into(),
+            RowOutcome::Rejected,
+            vec![("job_steps[0].external_id".into(), "already_bound".into())]
+        )]
+    );
+
+    // Without steps listed, a new job of a type with a template takes the template's.
+    block(f.svc.create(
+        &f.admin,
+        "job_template",
+        &obj(json!({"job_type": "local_move", "steps": [{"name": "Walkthrough"}, {"name": "Load"}]})),
+    ))
+    .unwrap();
+    let templated = json!([{"external_id": "J3", "kind": "journey", "title": "Eve to Pine Rd", "contact_id": c,
+        "job_type": "local_move"}]);
+    let r = upsert(&f, &f.manager, "job", &opts, templated);
+    let id3 = r.results[0].id.unwrap();
+    assert_eq!(steps_of(id3), [("Walkthrough".into(), 1), ("Load".into(), 2)]);
+    let j3 = block(f.svc.get(&f.manager, "job", id3)).unwrap();
+    assert_eq!(int(&j3, "step_count"), Some(2));
+}

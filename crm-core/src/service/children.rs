@@ -4,6 +4,7 @@
 //! Deleting a parent deletes its children in the same change set.
 
 use super::Service;
+use super::exclusive::{Reads, StoreReads};
 use crate::access::{Action, Actor, Scope};
 use crate::change::{ChangeSet, Write, diff};
 use crate::computed::ComputeCtx;
@@ -66,26 +67,7 @@ impl<S: Store> Service<S> {
         tenant: Id,
         parent: &Record,
     ) -> Result<Vec<(&'static EntityDef, Vec<Record>)>> {
-        let mut out = Vec::new();
-        for def in parent.entity.children() {
-            let Some(c) = def.child_of else { continue };
-            let mut sort: Vec<SortKey> = c.order_by.iter().map(|f| SortKey::asc(f)).collect();
-            sort.push(SortKey::asc("id"));
-            let q = StoreQuery {
-                filter: Filter::eq(c.field, parent.id),
-                sort,
-                limit: MAX_CHILDREN + 1,
-            };
-            let rows = self.store.query(tenant, def, &q).await?;
-            if rows.len() > MAX_CHILDREN as usize {
-                return Err(Error::LimitExceeded {
-                    what: format!("{} per {}", def.table, parent.entity.name),
-                    limit: u64::from(MAX_CHILDREN),
-                });
-            }
-            out.push((def, rows));
-        }
-        Ok(out)
+        load_children_in(&mut StoreReads(&self.store, tenant), parent).await
     }
 
     /// A write of one child (`old` → `new`; `None` for an insert or a delete) as a write of its parent:
@@ -171,9 +153,39 @@ impl<S: Store> Service<S> {
     ) -> Result<(Record, Vec<(&'static EntityDef, Vec<Record>)>)> {
         let def = parent.entity;
         let now = self.clock.now();
+        self.emit_child_rows(actor, &mut next, loaded, &mut children, cs)
+            .await?;
+        if let Some(wf) = def.workflow {
+            super::workflow::check_edit(wf, parent, &mut next)?;
+        }
+        next.version = parent.version + 1;
+        next.updated_at = now;
+        self.push_change(
+            actor,
+            "update",
+            &format!("{}.updated", def.name),
+            Some(parent),
+            &next,
+            cs,
+        );
+        Ok((next, children))
+    }
+
+    /// The children part of [`Self::emit_children`]: `next` and `children` re-derived by the parent's
+    /// rules, then every child that is new, changed or gone against `loaded` written with its audit
+    /// entry and event (a gone child's attachments with it). The parent's own write is the caller's.
+    pub(crate) async fn emit_child_rows(
+        &self,
+        actor: &Actor,
+        next: &mut Record,
+        loaded: &[(&'static EntityDef, Vec<Record>)],
+        children: &mut [(&'static EntityDef, Vec<Record>)],
+        cs: &mut ChangeSet,
+    ) -> Result<()> {
+        let now = self.clock.now();
         let cx = ComputeCtx::new(now, Some(self.org(actor.tenant).await?));
-        def.rules.derive_from_children(&mut next, &mut children, &cx)?;
-        for (cdef, rows) in &mut children {
+        next.entity.rules.derive_from_children(next, children, &cx)?;
+        for (cdef, rows) in children.iter_mut() {
             let before: &[Record] = loaded
                 .iter()
                 .find(|(d, _)| d.name == cdef.name)
@@ -201,20 +213,7 @@ impl<S: Store> Service<S> {
                 });
             }
         }
-        if let Some(wf) = def.workflow {
-            super::workflow::check_edit(wf, parent, &mut next)?;
-        }
-        next.version = parent.version + 1;
-        next.updated_at = now;
-        self.push_change(
-            actor,
-            "update",
-            &format!("{}.updated", def.name),
-            Some(parent),
-            &next,
-            cs,
-        );
-        Ok((next, children))
+        Ok(())
     }
 
     /// Adds the deletion of every child of `parent` (audited, with events) to the change set.
@@ -477,6 +476,33 @@ impl<S: Store> Service<S> {
         }
         Ok(groups)
     }
+}
+
+/// [`Service::load_children`] reading through `reads` (an upsert's bulk session).
+pub(crate) async fn load_children_in<R: Reads>(
+    reads: &mut R,
+    parent: &Record,
+) -> Result<Vec<(&'static EntityDef, Vec<Record>)>> {
+    let mut out = Vec::new();
+    for def in parent.entity.children() {
+        let Some(c) = def.child_of else { continue };
+        let mut sort: Vec<SortKey> = c.order_by.iter().map(|f| SortKey::asc(f)).collect();
+        sort.push(SortKey::asc("id"));
+        let q = StoreQuery {
+            filter: Filter::eq(c.field, parent.id),
+            sort,
+            limit: MAX_CHILDREN + 1,
+        };
+        let rows = reads.read(def, &q).await?;
+        if rows.len() > MAX_CHILDREN as usize {
+            return Err(Error::LimitExceeded {
+                what: format!("{} per {}", def.table, parent.entity.name),
+                limit: u64::from(MAX_CHILDREN),
+            });
+        }
+        out.push((def, rows));
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

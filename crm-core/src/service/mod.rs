@@ -20,6 +20,7 @@ mod field_work;
 mod front_desk_import;
 mod leads;
 mod memberships;
+mod nested;
 mod people;
 mod provision;
 mod pull;

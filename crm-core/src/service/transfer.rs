@@ -14,7 +14,7 @@
 
 use super::{Service, WriteCtx};
 use crate::access::{Action, Actor, Scope};
-use crate::change::{Write, diff};
+use crate::change::{ChangeSet, Write, diff};
 use crate::entity;
 use crate::error::{Error, FieldError, Result, codes};
 use crate::progress::{Progress, Unit};
@@ -169,6 +169,8 @@ pub(super) struct Row {
     pub(super) key: Option<String>,
     /// SHA-256 of the row as received (bindings only: an equal hash is an unchanged row).
     pub(super) hash: Option<String>,
+    /// Children nested in an upsert row ([`super::nested`]).
+    pub(super) nested: Vec<super::nested::NestedRows>,
 }
 
 enum Built {
@@ -233,6 +235,8 @@ pub(super) struct Ingest<'s, S: Store> {
     parents: HashSet<Id>,
     /// The action audit entries name (`import`, `upsert`).
     action: &'static str,
+    /// The child types' write contexts, for children nested in upsert rows.
+    child_ctxs: Vec<(&'static str, WriteCtx)>,
 }
 
 impl<'s, S: Store> Ingest<'s, S> {
@@ -271,6 +275,7 @@ impl<'s, S: Store> Ingest<'s, S> {
                 followup_ctxs.push((tdef.name, svc.write_ctx(actor.tenant, tdef).await?));
             }
         }
+        let child_ctxs = super::nested::child_ctxs(svc, actor.tenant, def).await?;
         let mut bulk = svc.store.bulk(actor.tenant).await?;
         // New leads are routed as single creates are; the cursors are read inside the session.
         let mut router = match def.rules.routed() {
@@ -297,6 +302,7 @@ impl<'s, S: Store> Ingest<'s, S> {
             writing,
             parents: HashSet::new(),
             action,
+            child_ctxs,
         })
     }
 
@@ -317,7 +323,10 @@ impl<'s, S: Store> Ingest<'s, S> {
             Keyed::Create => Ok(HashMap::new()),
             Keyed::Field(k) => {
                 let values: Vec<Value> = keys.iter().map(|k| Value::Text((*k).clone())).collect();
-                let q = StoreQuery::by_id(
+                // Along the key's index (in id order SQLite would walk every record of the tenant).
+                let q = StoreQuery::by_ref(
+                    def,
+                    k,
                     Filter::In {
                         field: (*k).into(),
                         values: values.clone(),
@@ -338,7 +347,9 @@ impl<'s, S: Store> Ingest<'s, S> {
                     .iter()
                     .map(|k| Value::Text(binding::key(def.name, system, k)))
                     .collect();
-                let q = StoreQuery::by_id(
+                let q = StoreQuery::by_ref(
+                    &entity::EXTERNAL_BINDING,
+                    fields::KEY,
                     Filter::In {
                         field: fields::KEY.into(),
                         values: values.clone(),
@@ -385,6 +396,10 @@ impl<'s, S: Store> Ingest<'s, S> {
         let mut out: Vec<(u64, u64, Outcome)> = Vec::new();
         let mut built: Vec<(u64, u64, Built)> = Vec::new();
         let mut binds: Vec<Option<Bind>> = Vec::new();
+        // A parent type's rows derive from their children (and may carry them: `nest_row`).
+        let has_children = def.children().next().is_some();
+        // Each built row's nested children's writes.
+        let mut parts: Vec<Option<ChangeSet>> = Vec::new();
         // Refused rows whose binding exists: the binding records their errors.
         let mut refused: Vec<(Bind, Vec<FieldError>)> = Vec::new();
         for r in chunk {
@@ -450,10 +465,19 @@ impl<'s, S: Store> Ingest<'s, S> {
                     }
                 }),
             };
+            // The children nested in the row, unless the whole row is the one last applied.
+            let (outcome, part) = match outcome {
+                Ok(b) if has_children && !same => match self.nest_row(cur.as_ref(), b, r.nested).await {
+                    Ok((b, part)) => (Ok(b), part),
+                    Err(e) => (Err(e), None),
+                },
+                o => (o, None),
+            };
             match outcome {
                 Ok(b) => {
                     built.push((r.row, r.line, b));
                     binds.push(bind);
+                    parts.push(part);
                 }
                 Err(e) if e.is_storage_failure() || matches!(e, Error::LimitExceeded { .. }) => return Err(e),
                 Err(e) => {
@@ -494,7 +518,7 @@ impl<'s, S: Store> Ingest<'s, S> {
         }
         // Rows whose exclusive ranges are checked below, with their bindings.
         let mut exclusive_rows: Vec<(usize, Option<Bind>)> = Vec::new();
-        for (i, ((row, line, b), bind)) in built.into_iter().zip(binds).enumerate() {
+        for (i, (((row, line, b), bind), part)) in built.into_iter().zip(binds).zip(parts).enumerate() {
             if let Some(errs) = bad.remove(&i) {
                 if let Some(bd) = bind.as_ref().filter(|b| b.binding.is_some()) {
                     cs.writes
@@ -528,6 +552,7 @@ impl<'s, S: Store> Ingest<'s, S> {
                     out.push((row, line, Outcome::Created(rec.id)));
                     exclusive_rows.push((out.len() - 1, bind.clone()));
                     cs.writes.push(Write::Insert(rec));
+                    append(&mut cs, part);
                 }
                 Built::Update(old, rec) => {
                     self.parents.extend(def.rescores.and_then(|f| rec.id_of(f)));
@@ -557,6 +582,7 @@ impl<'s, S: Store> Ingest<'s, S> {
                         record: rec,
                         expected_version: old.version,
                     });
+                    append(&mut cs, part);
                 }
             }
         }
@@ -611,6 +637,59 @@ impl<'s, S: Store> Ingest<'s, S> {
         Ok(sorted(out))
     }
 
+    /// A parent row's children ([`super::nested`]: the ones it carries, a new parent's defaults)
+    /// as part of its write: returns the parent with what it derives from its children, and the
+    /// children's writes. A parent whose own fields are as stored is updated when the children it
+    /// carries change (its version moves with them).
+    async fn nest_row(
+        &mut self,
+        cur: Option<&Record>,
+        b: Built,
+        nested: Vec<super::nested::NestedRows>,
+    ) -> Result<(Built, Option<ChangeSet>)> {
+        let system = match &self.keyed {
+            Keyed::Binding { system, .. } => system.as_str(),
+            _ => "",
+        };
+        let nest = super::nested::Nest {
+            svc: self.svc,
+            actor: self.actor,
+            system,
+            ctxs: &self.child_ctxs,
+            parent_ctx: &self.ctx,
+            scope: self.update_scope,
+        };
+        let mut part = self.svc.change_set(self.actor.tenant, self.actor.user_id);
+        let none = Map::new();
+        let b = match b {
+            Built::Insert(mut rec, input) => {
+                nest.write(&mut self.bulk, None, &input, &mut rec, nested, &mut part)
+                    .await?;
+                Built::Insert(rec, input)
+            }
+            Built::Update(old, mut rec) => {
+                nest.write(&mut self.bulk, Some(&old), &none, &mut rec, nested, &mut part)
+                    .await?;
+                Built::Update(old, rec)
+            }
+            Built::Unchanged(id) => {
+                let Some(cur) = cur.filter(|c| c.id == id && !nested.is_empty()) else {
+                    return Ok((Built::Unchanged(id), None));
+                };
+                let mut rec = cur.clone();
+                rec.version = cur.version + 1;
+                rec.updated_at = part.at;
+                nest.write(&mut self.bulk, Some(cur), &none, &mut rec, nested, &mut part)
+                    .await?;
+                if part.writes.is_empty() && rec.values == cur.values && rec.custom == cur.custom {
+                    return Ok((Built::Unchanged(id), None));
+                }
+                Built::Update(cur.clone(), rec)
+            }
+        };
+        Ok((b, Some(part)))
+    }
+
     /// Commits the session (or drops it: nothing written), then re-scores the parents the written
     /// rows touched.
     pub(super) async fn finish(self, commit: bool) -> Result<()> {
@@ -627,6 +706,15 @@ impl<'s, S: Store> Ingest<'s, S> {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// Adds a row's nested children's writes after its parent's.
+fn append(cs: &mut ChangeSet, part: Option<ChangeSet>) {
+    if let Some(p) = part {
+        cs.writes.extend(p.writes);
+        cs.audit.extend(p.audit);
+        cs.events.extend(p.events);
     }
 }
 
@@ -1210,6 +1298,7 @@ fn row_input(row: u64, line: u64, r: &csv::StringRecord, targets: &[Option<Strin
         input,
         key,
         hash: None,
+        nested: Vec::new(),
     }
 }
 

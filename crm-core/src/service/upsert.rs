@@ -9,13 +9,14 @@
 //! (`already_bound`), update-only a row with none (`not_bound`), each on its own. A refused row whose
 //! binding exists records its errors on the binding (status `rejected`, `last_error`) when the
 //! upsert commits, unless the binding holds the same errors already: a sync that sends the same bad
-//! row again writes nothing either.
+//! row again writes nothing either. A parent type's row may carry its children ([`super::nested`]).
 
 use super::Service;
 use super::transfer::{Ingest, Keyed, MAX_REPORTED_ROWS, Outcome, Row};
 use crate::access::Actor;
 use crate::entity::binding;
 use crate::error::{Error, FieldError, Result, codes};
+use crate::schema::EntityDef;
 use crate::store::Store;
 use crate::value::Id;
 use serde::{Deserialize, Serialize};
@@ -238,7 +239,7 @@ impl<S: Store> Service<S> {
                         limit: opts.max_rows,
                     });
                 }
-                match read_row(n, item, key_field) {
+                match read_row(n, item, def, key_field) {
                     Ok(row) => {
                         ids.extend(row.key.clone().map(|k| (n, k)));
                         chunk.push(row);
@@ -290,6 +291,7 @@ impl<S: Store> Service<S> {
 fn read_row(
     n: u64,
     item: std::result::Result<Json, FieldError>,
+    def: &'static EntityDef,
     key_field: &str,
 ) -> std::result::Result<Row, (Option<String>, Vec<FieldError>)> {
     let mut input = match item {
@@ -306,12 +308,14 @@ fn read_row(
     let key = binding::external_id(&input, key_field).map_err(|e| (None, vec![e]))?;
     // The external id names the binding; the record's own external key field stays the tenant's.
     input.remove(key_field);
+    let nested = super::nested::take_nested(def, &mut input).map_err(|e| (Some(key.clone()), e))?;
     Ok(Row {
         row: n,
         line: n,
         input,
         key: Some(key),
         hash: Some(hash),
+        nested,
     })
 }
 
@@ -322,13 +326,14 @@ mod tests {
 
     #[test]
     fn rows_are_read_strictly() {
-        let r = read_row(3, Ok(json!({"external_id": "J1", "title": "Move"})), "external_id").unwrap();
+        let job = crate::entity::entity("job").unwrap();
+        let r = read_row(3, Ok(json!({"external_id": "J1", "title": "Move"})), job, "external_id").unwrap();
         assert_eq!(r.key.as_deref(), Some("J1"));
         assert!(!r.input.contains_key("external_id"), "the id names the binding");
         assert_eq!(r.hash.as_deref().map(str::len), Some(64));
-        let (_, errs) = read_row(1, Ok(json!(["J1"])), "external_id").unwrap_err();
+        let (_, errs) = read_row(1, Ok(json!(["J1"])), job, "external_id").unwrap_err();
         assert_eq!(errs[0].code, "invalid_type");
-        let (_, errs) = read_row(1, Ok(json!({"external_id": 12})), "external_id").unwrap_err();
+        let (_, errs) = read_row(1, Ok(json!({"external_id": 12})), job, "external_id").unwrap_err();
         assert_eq!(
             (errs[0].path.as_str(), errs[0].code.as_str()),
             ("external_id", "invalid_type")
