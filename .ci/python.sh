@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The Python frontend: build the abi3 wheel with maturin, install it into a fresh venv the way a user
-# would (pip install of the wheel, with pytest, pyarrow, pandas, polars, matplotlib, tqdm), run the
+# would (pip install of the wheel, with pytest, pyarrow, pandas, polars, matplotlib, tqdm, and moto's
+# S3-compatible server for the attachments in a bucket), run the
 # pytest suite (zero collected tests is a failure; it includes tests/test_doc_blocks.py, which runs
 # every ```python block of README.md and docs/ as written) and the analyst example. Run from the repo
 # root.
@@ -25,7 +26,7 @@ ls -l "$tmp"/wheels/
 echo "-- install it into a fresh venv"
 "$PYTHON" -m venv "$tmp/venv"
 "$tmp/venv/bin/pip" install -q --disable-pip-version-check "$tmp"/wheels/crm-*.whl \
-  pytest pyarrow pandas polars matplotlib tqdm
+  pytest pyarrow pandas polars matplotlib tqdm 'moto[server]>=5.2,<5.3'
 
 echo "-- pytest (against the installed wheel, run outside the source tree)"
 rc=0

@@ -145,3 +145,37 @@ async fn upsert_refusals_are_problems_or_per_row() {
         .await;
     assert!(r.status == 404 || r.status == 405, "{} {}", r.status, r.text);
 }
+
+/// The scheduler's journeys come with their steps: the job over HTTP has the steps the row
+/// carried (read back as children), and a row whose step is bad is refused with the step's path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_journey_comes_with_its_steps() {
+    let env = Env::start().await;
+    let manager = env.a.token("manager");
+    let c = env
+        .post("/api/v1/contacts", manager, json!({"first_name": "Cleo"}))
+        .await;
+    let row = |steps: Json| {
+        json!({"system": "scheduler", "rows": [{"external_id": "J1", "kind": "journey", "title": "Cleo to Elm St",
+            "contact_id": c.body["id"], "job_steps": steps}]})
+    };
+    let steps = json!([{"external_id": "J1-1", "name": "Load", "position": 1},
+        {"external_id": "J1-2", "name": "Drive", "position": 2}]);
+    let r = env.post("/api/v1/jobs/upsert", manager, row(steps)).await;
+    assert_eq!((r.status, r.body["created"].clone()), (200, json!(1)), "{}", r.text);
+    let id = r.body["results"][0]["id"].as_str().unwrap().to_owned();
+    let job = env.get(&format!("/api/v1/jobs/{id}"), manager).await;
+    assert_eq!(job.body["step_count"], 2, "{}", job.text);
+    let kids = env.get(&format!("/api/v1/jobs/{id}/children"), manager).await;
+    let names: Vec<&str> = kids.body["job_steps"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{}", kids.text))
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Load", "Drive"]);
+    let bad = json!([{"external_id": "J1-1", "name": ""}]);
+    let r = env.post("/api/v1/jobs/upsert", manager, row(bad)).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.body["results"][0]["errors"][0]["path"], "job_steps[0].name");
+}

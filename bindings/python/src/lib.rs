@@ -287,9 +287,12 @@ impl Database {
     /// Opens the database at `path` (a SQLite file, which must exist, or a PostgreSQL URL) as the
     /// user with email `as_user` (the system, with the admin role, when `None`) of `tenant` (the
     /// only tenant when `None`). With `create`, a missing SQLite file is created, and a database
-    /// without an organization gets one named `organization` (the core validates it).
+    /// without an organization gets one named `organization` (the core validates it). Attachment
+    /// bytes go to `blob_url` (an S3-compatible bucket, `s3://bucket[/prefix]` with the `AWS_*`
+    /// environment), else the directory `blob_dir`, else the one next to the database.
     #[staticmethod]
-    #[pyo3(signature = (path, as_user=None, tenant=None, create=false, organization=None))]
+    #[pyo3(signature = (path, as_user=None, tenant=None, create=false, organization=None, blob_dir=None, blob_url=None))]
+    #[allow(clippy::too_many_arguments)]
     fn open(
         py: Python<'_>,
         path: String,
@@ -297,6 +300,8 @@ impl Database {
         tenant: Option<String>,
         create: bool,
         organization: Option<String>,
+        blob_dir: Option<String>,
+        blob_url: Option<String>,
     ) -> PyResult<Self> {
         let tenant = tenant.as_deref().map(parse_id).transpose()?;
         if organization.is_some() && !create {
@@ -329,11 +334,14 @@ impl Database {
                     // The store's own dispatch: a SQLite file, or a PostgreSQL URL (refused with
                     // a storage error by builds without PostgreSQL support).
                     let store = Arc::new(crm_store::open(&p)?);
-                    // Attachment bytes next to the database (`crm.db` -> `crm.blobs`), as `crm serve`.
-                    let blobs =
-                        crm_store::blob::DirBlobStore::open(crm_store::blob::default_dir(std::path::Path::new(&p)))?;
-                    let svc = Service::new(store, Arc::new(SystemClock), Arc::new(RandomIds))
-                        .with_blob_store(Arc::new(blobs));
+                    // Attachment bytes as `crm serve` keeps them: the bucket, the directory, or
+                    // next to the database (`crm.db` -> `crm.blobs`).
+                    let blobs = crm_store::blob::open_configured(
+                        std::path::Path::new(&p),
+                        blob_dir.as_deref().map(std::path::Path::new),
+                        blob_url.as_deref(),
+                    )?;
+                    let svc = Service::new(store, Arc::new(SystemClock), Arc::new(RandomIds)).with_blob_store(blobs);
                     let tenant = match tenant {
                         Some(t) => t,
                         None => match (svc.tenants().await?.as_slice(), organization) {

@@ -1835,15 +1835,28 @@ def open(
     tenant: Optional[IdLike] = None,
     create: bool = False,
     organization: Optional[str] = None,
+    blob_dir: Optional[str] = None,
+    blob_url: Optional[str] = None,
 ) -> Database:
     """Opens a CRM database (a SQLite file path, or a PostgreSQL URL in builds with PostgreSQL
     support; otherwise such a URL raises :class:`StorageError`) as the user
     with email ``as_user`` (the system, with the admin role, when ``None``). ``tenant`` is needed
     only when the database holds several tenants. A SQLite file must exist
     (:class:`FileNotFoundError` otherwise, and nothing is created) unless ``create=True``, which
-    makes a new database with an organization named ``organization``."""
+    makes a new database with an organization named ``organization``.
+
+    Attachment bytes live where ``crm serve`` keeps them: in the S3-compatible bucket ``blob_url``
+    (``"s3://bucket/prefix"``, configured by the ``AWS_*`` environment: ``AWS_ENDPOINT``,
+    ``AWS_REGION``, credentials), else in the directory ``blob_dir``, else next to the database
+    (``crm.db`` -> ``crm.blobs``); giving both raises :class:`ValidationError` on ``blob_url``."""
     native = _crm.Database.open(
-        str(path_or_url), as_user, None if tenant is None else _id(tenant), create, organization
+        str(path_or_url),
+        as_user,
+        None if tenant is None else _id(tenant),
+        create,
+        organization,
+        None if blob_dir is None else str(blob_dir),
+        blob_url,
     )
     return Database(native)
 

@@ -28,6 +28,8 @@ class Database:
         tenant: Optional[str] = None,
         create: bool = False,
         organization: Optional[str] = None,
+        blob_dir: Optional[str] = None,
+        blob_url: Optional[str] = None,
     ) -> "Database": ...
     @staticmethod
     def default_model() -> str: ...
