@@ -556,4 +556,19 @@ pub fn a_job_comes_with_its_steps_from_the_scheduler<S: Store>(store: S) {
     assert_eq!(steps_of(id3), [("Walkthrough".into(), 1), ("Load".into(), 2)]);
     let j3 = block(f.svc.get(&f.manager, "job", id3)).unwrap();
     assert_eq!(int(&j3, "step_count"), Some(2));
+    // So does a new job from a CSV import (the same pipeline).
+    let opts = crate::service::ImportOptions {
+        mode: crate::service::ImportMode::AllOrNothing,
+        ..Default::default()
+    };
+    let csv = format!("kind,title,contact_id,job_type\njourney,Gus to Fir St,{c},local_move\n");
+    let r = block(f.svc.import_csv(&f.manager, "job", csv.as_bytes(), &opts)).unwrap();
+    assert_eq!((r.created, r.invalid), (1, 0), "{:?}", r.errors);
+    let q = StoreQuery::by_id(Filter::eq("title", "Gus to Fir St"), 2);
+    let imported = block(f.svc.store().query(f.tenant, entity::entity("job").unwrap(), &q))
+        .unwrap()
+        .pop()
+        .unwrap();
+    assert_eq!(steps_of(imported.id), [("Walkthrough".into(), 1), ("Load".into(), 2)]);
+    assert_eq!(int(&imported, "step_count"), Some(2));
 }
