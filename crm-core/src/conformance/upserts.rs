@@ -542,6 +542,25 @@ pub fn a_job_comes_with_its_steps_from_the_scheduler<S: Store>(store: S) {
         )]
     );
 
+    // One child id in two rows of one upsert: the later row is refused, nothing of it written.
+    let twice = json!([
+        {"external_id": "J5", "kind": "journey", "title": "Hal to Elm St", "contact_id": c,
+            "job_steps": [{"external_id": "S50", "name": "Load"}]},
+        {"external_id": "J6", "kind": "journey", "title": "Ivy to Elm St", "contact_id": c,
+            "job_steps": [{"external_id": "S50", "name": "Load"}]}]);
+    let r = upsert(&f, &f.manager, "job", &opts, twice);
+    assert_eq!(
+        outcomes(&r),
+        [
+            ("J5".into(), RowOutcome::Created, vec![]),
+            (
+                "J6".into(),
+                RowOutcome::Rejected,
+                vec![("job_steps[0].external_id".into(), "duplicate".into())]
+            )
+        ]
+    );
+
     // Without steps listed, a new job of a type with a template takes the template's.
     block(f.svc.create(
         &f.admin,

@@ -8,7 +8,8 @@
 //! a crew lead added on the phone) are kept. The children are written as a child write is
 //! ([`Service::emit_child_rows`]): in the parent's change set, with the parent's derived fields
 //! recomputed and its version bumped once. A refused child refuses its whole row, with paths
-//! `job_steps[i].field`. A type whose child list is left out of the row keeps its children.
+//! `job_steps[i].field`; a child id in two rows of one upsert refuses the later row. A type whose
+//! child list is left out of the row keeps its children.
 
 use super::Service;
 use super::exclusive::Reads;
@@ -130,9 +131,11 @@ impl<S: Store> Nest<'_, S> {
     /// derived from its children. A new parent gets its type's default children (a job type's
     /// template steps) for each child type the row does not list, as a single create does. A
     /// refused child is `Error::Validation` with the child's path.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn write<R: Reads>(
         &self,
         reads: &mut R,
+        seen: &mut super::transfer::Fingerprints,
         old: Option<&Record>,
         input: &Map<String, Json>,
         next: &mut Record,
@@ -187,6 +190,15 @@ impl<S: Store> Nest<'_, S> {
             let mut kept: HashSet<Id> = HashSet::new();
             for (i, row) in list.rows.into_iter().enumerate() {
                 let at = format!("{}[{i}]", cdef.table);
+                if !seen.insert(&binding::key(cdef.name, self.system, &row.external_id)) {
+                    // Two rows may not both hold one child (nor create it twice in one chunk).
+                    errs.push(FieldError::new(
+                        format!("{at}.{CHILD_KEY}"),
+                        codes::DUPLICATE,
+                        "this child's id appears in an earlier row",
+                    ));
+                    continue;
+                }
                 let binding = bound.remove(&row.external_id);
                 let bound_to = binding.as_ref().and_then(|b| Binding(b).record_id());
                 let mut input = row.input;

@@ -237,6 +237,8 @@ pub(super) struct Ingest<'s, S: Store> {
     action: &'static str,
     /// The child types' write contexts, for children nested in upsert rows.
     child_ctxs: Vec<(&'static str, WriteCtx)>,
+    /// The binding keys of the children nested in the rows so far (a child id in two rows).
+    child_keys: Fingerprints,
 }
 
 impl<'s, S: Store> Ingest<'s, S> {
@@ -303,6 +305,7 @@ impl<'s, S: Store> Ingest<'s, S> {
             parents: HashSet::new(),
             action,
             child_ctxs,
+            child_keys: Fingerprints::default(),
         })
     }
 
@@ -663,13 +666,29 @@ impl<'s, S: Store> Ingest<'s, S> {
         let none = Map::new();
         let b = match b {
             Built::Insert(mut rec, input) => {
-                nest.write(&mut self.bulk, None, &input, &mut rec, nested, &mut part)
-                    .await?;
+                nest.write(
+                    &mut self.bulk,
+                    &mut self.child_keys,
+                    None,
+                    &input,
+                    &mut rec,
+                    nested,
+                    &mut part,
+                )
+                .await?;
                 Built::Insert(rec, input)
             }
             Built::Update(old, mut rec) => {
-                nest.write(&mut self.bulk, Some(&old), &none, &mut rec, nested, &mut part)
-                    .await?;
+                nest.write(
+                    &mut self.bulk,
+                    &mut self.child_keys,
+                    Some(&old),
+                    &none,
+                    &mut rec,
+                    nested,
+                    &mut part,
+                )
+                .await?;
                 Built::Update(old, rec)
             }
             Built::Unchanged(id) => {
@@ -679,8 +698,16 @@ impl<'s, S: Store> Ingest<'s, S> {
                 let mut rec = cur.clone();
                 rec.version = cur.version + 1;
                 rec.updated_at = part.at;
-                nest.write(&mut self.bulk, Some(cur), &none, &mut rec, nested, &mut part)
-                    .await?;
+                nest.write(
+                    &mut self.bulk,
+                    &mut self.child_keys,
+                    Some(cur),
+                    &none,
+                    &mut rec,
+                    nested,
+                    &mut part,
+                )
+                .await?;
                 if part.writes.is_empty() && rec.values == cur.values && rec.custom == cur.custom {
                     return Ok((Built::Unchanged(id), None));
                 }
@@ -1327,11 +1354,11 @@ fn report_row(report: &mut ImportReport, row: u64, line: u64, errors: Vec<FieldE
 /// Remembers strings by a 128-bit fingerprint (SHA-256, truncated): 16 bytes a key however long
 /// the key, and a false match is as likely as guessing a 128-bit number.
 #[derive(Default)]
-struct Fingerprints(HashSet<u128>);
+pub(super) struct Fingerprints(HashSet<u128>);
 
 impl Fingerprints {
     /// Adds `key`; false if it was there already.
-    fn insert(&mut self, key: &str) -> bool {
+    pub(super) fn insert(&mut self, key: &str) -> bool {
         use sha2::{Digest, Sha256};
         let d = Sha256::digest(key.as_bytes());
         let mut b = [0u8; 16];
