@@ -80,23 +80,46 @@ impl AuditEntry {
     }
 
     /// The hash this entry should carry given its content and `prev_hash`.
+    ///
+    /// SHA-256 over `prev_hash`, a line break and the JSON array `[tenant, seq, at, actor, action,
+    /// entity, entity_id, changes, id]`, each change an object with its keys in sorted order
+    /// (`field`, `new`, `old`). Serialised straight into the hasher: an import hashes one entry per
+    /// row, and building a JSON tree first cost a fifth of its writes.
     pub fn compute_hash(&self) -> String {
-        let content = serde_json::json!([
-            self.tenant,
-            self.seq,
-            self.at.0,
-            self.actor,
-            self.action,
-            self.entity,
-            self.entity_id,
-            self.changes,
-            self.id
-        ]);
+        use serde::ser::{SerializeMap, SerializeTuple};
+        struct Sorted<'a>(&'a FieldChange);
+        impl Serialize for Sorted<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let mut m = s.serialize_map(Some(3))?;
+                m.serialize_entry("field", &self.0.field)?;
+                m.serialize_entry("new", &self.0.new)?;
+                m.serialize_entry("old", &self.0.old)?;
+                m.end()
+            }
+        }
+        struct Content<'a>(&'a AuditEntry);
+        impl Serialize for Content<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let e = self.0;
+                let mut t = s.serialize_tuple(9)?;
+                t.serialize_element(&e.tenant)?;
+                t.serialize_element(&e.seq)?;
+                t.serialize_element(&e.at.0)?;
+                t.serialize_element(&e.actor)?;
+                t.serialize_element(&e.action)?;
+                t.serialize_element(&e.entity)?;
+                t.serialize_element(&e.entity_id)?;
+                t.serialize_element(&e.changes.iter().map(Sorted).collect::<Vec<_>>())?;
+                t.serialize_element(&e.id)?;
+                t.end()
+            }
+        }
         let mut h = Sha256::new();
         h.update(self.prev_hash.as_bytes());
         h.update(b"\n");
-        h.update(content.to_string().as_bytes());
-        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+        // Writing into a hasher cannot fail, nor can serialising these types.
+        serde_json::to_writer(&mut h, &Content(self)).expect("an audit entry serialises");
+        format!("{:x}", h.finalize())
     }
 }
 
@@ -253,4 +276,80 @@ pub fn diff(old: Option<&Record>, new: Option<&Record>) -> Vec<FieldChange> {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// The hash as first defined: over a JSON tree of the content (a tree's objects sort their keys).
+    fn tree_hash(e: &AuditEntry) -> String {
+        let content = json!([
+            e.tenant,
+            e.seq,
+            e.at.0,
+            e.actor,
+            e.action,
+            e.entity,
+            e.entity_id,
+            e.changes,
+            e.id
+        ]);
+        let mut h = Sha256::new();
+        h.update(e.prev_hash.as_bytes());
+        h.update(b"\n");
+        h.update(content.to_string().as_bytes());
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    fn entry(actor: Option<Id>, changes: Vec<FieldChange>) -> AuditEntry {
+        AuditEntry {
+            id: Id::from_u128(0x0192_0000_0000_7000_8000_0000_0000_0001),
+            tenant: Id::from_u128(7),
+            seq: 42,
+            at: Timestamp(1_764_000_000_123),
+            actor,
+            action: "import".into(),
+            entity: "lead".into(),
+            entity_id: Some(Id::from_u128(9)),
+            changes,
+            prev_hash: "ab".repeat(32),
+            hash: String::new(),
+        }
+    }
+
+    /// Entries stored before the hash was streamed must still verify: the same bytes are hashed.
+    #[test]
+    fn the_streamed_hash_equals_the_tree_hash() {
+        let change = |field: &str, old: Json, new: Json| FieldChange {
+            field: field.into(),
+            old,
+            new,
+        };
+        let cases = [
+            entry(None, vec![]),
+            entry(
+                Some(Id::from_u128(3)),
+                vec![
+                    change("name", Json::Null, json!("Zoë \"Q\" <b>\n\t\u{1}")),
+                    change("score", json!(40), json!(-7)),
+                    change("value", json!(12.5), json!(1e300)),
+                    change(
+                        "custom",
+                        json!({"z": [1, {"b": 2, "a": null}], "a": true}),
+                        json!({"é": "x", "A": []}),
+                    ),
+                ],
+            ),
+        ];
+        for e in &cases {
+            assert_eq!(e.compute_hash(), tree_hash(e));
+        }
+        let mut sealed = cases[1].clone();
+        sealed.seal(43, &cases[0].compute_hash());
+        assert_eq!(verify_chain(&[sealed.clone()]), Ok(()));
+        sealed.changes[0].new = json!("other");
+        assert_eq!(verify_chain(&[sealed]), Err(43));
+    }
 }

@@ -11,7 +11,6 @@ use crm_core::record::Record;
 use crm_core::schema::EntityDef;
 use crm_core::value::{Id, Value};
 use sea_query::{Expr, ExprTrait, OnConflict, Order, Query, Value as SqlValue};
-use serde_json::Value as Json;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -261,7 +260,12 @@ pub fn derived_update(
 
 /// Parameters of [`CommonSql::insert_audit`].
 pub fn audit_params(tenant: Id, a: &AuditEntry, backend: Backend) -> Vec<SqlValue> {
-    let changes = serde_json::to_value(&a.changes).unwrap_or(Json::Null);
+    // Text straight from the changes on SQLite (an import writes one entry per row); a JSON tree
+    // only where the driver binds one.
+    let changes = match backend {
+        Backend::Sqlite => SqlValue::String(serde_json::to_string(&a.changes).ok()),
+        Backend::Postgres => SqlValue::Json(serde_json::to_value(&a.changes).ok().map(Box::new)),
+    };
     vec![
         SqlValue::Uuid(Some(tenant)),
         SqlValue::BigInt(Some(a.seq as i64)),
@@ -271,7 +275,7 @@ pub fn audit_params(tenant: Id, a: &AuditEntry, backend: Backend) -> Vec<SqlValu
         SqlValue::String(Some(a.action.clone())),
         SqlValue::String(Some(a.entity.clone())),
         SqlValue::Uuid(a.entity_id),
-        to_sql_value(&Value::Json(changes), backend),
+        changes,
         SqlValue::String(Some(a.prev_hash.clone())),
         SqlValue::String(Some(a.hash.clone())),
     ]
@@ -287,6 +291,9 @@ pub fn event_params(tenant: Id, e: &Event, backend: Backend) -> Vec<SqlValue> {
         SqlValue::String(Some(e.kind.clone())),
         SqlValue::String(Some(e.entity.clone())),
         SqlValue::Uuid(e.entity_id),
-        to_sql_value(&Value::Json(e.payload.clone()), backend),
+        match backend {
+            Backend::Sqlite => SqlValue::String(Some(e.payload.to_string())),
+            Backend::Postgres => SqlValue::Json(Some(Box::new(e.payload.clone()))),
+        },
     ]
 }
