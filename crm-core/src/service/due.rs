@@ -106,7 +106,9 @@ impl<S: Store> Service<S> {
                 let items = due::due_items(def, &page, &cx);
                 if !items.is_empty() {
                     let keys: Vec<Value> = items.iter().map(|i| Value::Text(i.key.clone())).collect();
-                    let q = StoreQuery::by_id(
+                    let q = StoreQuery::by_ref(
+                        &DUE_MARK,
+                        due_mark::fields::KEY,
                         Filter::In {
                             field: due_mark::fields::KEY.into(),
                             values: keys,

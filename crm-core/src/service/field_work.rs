@@ -176,7 +176,10 @@ impl<S: Store> Service<S> {
         let mut steps = Vec::new();
         for chunk in jobs.chunks(STEP_CHUNK) {
             let ids = chunk.iter().map(|j| Value::Id(j.id)).collect();
-            let q = StoreQuery::by_id(
+            // Along the steps' job index (in id order SQLite walks every step of the tenant).
+            let q = StoreQuery::by_ref(
+                &JOB_STEP,
+                step::fields::JOB_ID,
                 Filter::In {
                     field: step::fields::JOB_ID.into(),
                     values: ids,
