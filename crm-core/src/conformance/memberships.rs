@@ -561,40 +561,67 @@ pub fn kiosk_and_staff_keep_to_the_front_desk<S: Store>(store: S) {
     );
 }
 
-/// A CSV import writes memberships without the rollups of the use cases; `refresh_rollups` re-derives
-/// the clients' standing from what is stored, in one change set, for whoever may update them.
-pub fn imported_memberships_refresh_the_clients_standing<S: Store>(store: S) {
+/// A CSV import derives the clients' standing from their memberships as the create use case does
+/// (two rows of one client in one chunk included), and refuses, in row order, the row whose
+/// membership would leave a gap before the current one ends; `refresh_rollups` (the repair for
+/// databases written before) then finds nothing to change, and only for whoever may update them.
+pub fn imported_memberships_derive_the_clients_standing<S: Store>(store: S) {
     let f = Fixture::new(store);
     let ann = client(&f, "Ann", None);
     let bob = client(&f, "Bob", None);
-    let csv = format!(
-        "contact_id,starts_on,ends_on\n{},{},{}\n{},{},{}\n",
-        ann.id,
-        day(-10),
-        day(5),
-        bob.id,
-        day(-40),
-        day(-2)
-    );
+    let cy = client(&f, "Cy", None);
+    let rows = [
+        (ann.id, -10, 5),
+        (bob.id, -40, -2),
+        (cy.id, -10, 5),
+        // Continues Cy's current membership: accepted, the run ends later.
+        (cy.id, 6, 30),
+        // Starts after a gap while Cy's run has not ended: refused.
+        (cy.id, 40, 60),
+    ];
+    let mut csv = String::from("contact_id,starts_on,ends_on\n");
+    for (id, s, e) in rows {
+        csv.push_str(&format!("{id},{},{}\n", day(s), day(e)));
+    }
+    let opts = |mode| crate::service::ImportOptions {
+        mode,
+        ..Default::default()
+    };
+    let all = block(f.svc.import_csv(
+        &f.admin,
+        "membership",
+        csv.as_bytes(),
+        &opts(crate::service::ImportMode::AllOrNothing),
+    ))
+    .unwrap();
+    assert!(!all.applied, "{all:?}");
+    assert_eq!(all.errors.len(), 1, "{all:?}");
+    let e = &all.errors[0];
+    assert_eq!((e.row, e.errors[0].path.as_str()), (5, "starts_on"), "{all:?}");
+    assert_eq!(e.errors[0].code, "membership_gap", "{all:?}");
     let report = block(f.svc.import_csv(
         &f.admin,
         "membership",
         csv.as_bytes(),
-        &crate::service::ImportOptions {
-            mode: crate::service::ImportMode::AllOrNothing,
-            ..Default::default()
-        },
+        &opts(crate::service::ImportMode::ValidRowsOnly),
     ))
     .unwrap();
-    assert_eq!((report.created, report.applied), (2, true), "{report:?}");
-    let status = |c: &Record| {
-        block(f.svc.get(&f.admin, "contact", c.id))
-            .unwrap()
-            .str("membership")
-            .unwrap()
-            .to_owned()
+    assert_eq!((report.created, report.applied), (4, true), "{report:?}");
+    let mirror = |c: &Record| {
+        let got = block(f.svc.get(&f.admin, "contact", c.id)).unwrap();
+        (
+            got.str("membership").unwrap_or_default().to_owned(),
+            got.get(client::MIRRORED[1]).cloned(),
+        )
     };
-    assert_eq!(status(&ann), "none", "the import skipped the rollup");
+    let end = |d: i64| Some(Value::Date(NOW.plus_days(d).date()));
+    assert_eq!(mirror(&ann), ("expiring".into(), end(5)));
+    assert_eq!(mirror(&bob), ("expired".into(), end(-2)));
+    assert_eq!(
+        mirror(&cy),
+        ("active".into(), end(30)),
+        "both of Cy's rows in one chunk"
+    );
     assert_eq!(
         block(f.svc.refresh_rollups(&f.sales_a, "contact", &[ann.id]))
             .unwrap_err()
@@ -602,17 +629,16 @@ pub fn imported_memberships_refresh_the_clients_standing<S: Store>(store: S) {
         "not_found",
         "outside the sales user's scope"
     );
-    let changed = block(f.svc.refresh_rollups(&f.admin, "contact", &[ann.id, bob.id])).unwrap();
-    assert_eq!(changed, 2);
-    assert_eq!((status(&ann), status(&bob)), ("expiring".into(), "expired".into()));
-    let again = block(f.svc.refresh_rollups(&f.admin, "contact", &[ann.id, bob.id])).unwrap();
-    assert_eq!(again, 0, "nothing left to change");
+    let again = block(f.svc.refresh_rollups(&f.admin, "contact", &[ann.id, bob.id, cy.id])).unwrap();
+    assert_eq!(again, 0, "the import derived what the refresh would");
 }
 
 /// `refresh_rollups` reads each feeding type for all its clients at once, in pages of
 /// [`crate::service::REFRESH_PAGE`] rows along the index on the client (a client's rows may straddle
 /// two pages): every client gets exactly the standing its memberships give, whatever page they came
-/// in, and the next refresh finds nothing to change.
+/// in, and the next refresh finds nothing to change. The import derives each client's standing as of
+/// its day; ten days on, the clients whose current run ended since then show their cancelled
+/// renewal once refreshed.
 pub fn refreshing_many_clients_reads_their_memberships_in_pages<S: Store>(store: S) {
     let f = Fixture::new(store);
     let all = crate::service::ImportOptions {
@@ -640,9 +666,9 @@ pub fn refreshing_many_clients_reads_their_memberships_in_pages<S: Store>(store:
     assert_eq!(clients.len(), CLIENTS);
 
     // Five shapes of history, with the current membership's end `e` spread around today. Each client's
-    // expected mirror: (starts_on, ends_on, cancelled), None for no membership.
+    // expected mirror on day `t`: (starts_on, ends_on, cancelled), None for no membership.
     let mut csv = String::from("contact_id,starts_on,ends_on,cancelled\n");
-    let mut expected: Vec<Option<(i64, i64, bool)>> = Vec::new();
+    let mut shapes: Vec<(usize, i64)> = Vec::new();
     let mut rows = 0;
     for (i, c) in clients.iter().enumerate() {
         let e = (i % 40) as i64 - 5;
@@ -650,63 +676,72 @@ pub fn refreshing_many_clients_reads_their_memberships_in_pages<S: Store>(store:
             csv.push_str(&format!("{},{},{},{cancelled}\n", c.id, day(s), day(end)));
             rows += 1;
         };
-        expected.push(match i % 5 {
+        match i % 5 {
             // An old membership, the current one and its renewal, touching: one run.
             0 => {
                 m(-100, -50, false);
                 m(-49, e, false);
                 m(e + 1, e + 30, false);
-                Some((-100, e + 30, false))
             }
-            // The same with the renewal cancelled: the run ends at `e`; once it has ended, the
-            // cancelled renewal ended later and is what the client shows.
+            // The same with the renewal cancelled.
             1 => {
                 m(-100, -50, false);
                 m(-49, e, false);
                 m(e + 1, e + 30, true);
-                Some(if e >= 0 {
-                    (-100, e, false)
-                } else {
-                    (e + 1, e + 30, true)
-                })
             }
             // One membership, ended.
-            2 => {
-                m(-100, -50, false);
-                Some((-100, -50, false))
-            }
+            2 => m(-100, -50, false),
             // None at all.
-            3 => None,
-            // An ended membership and an upcoming one after a gap: the upcoming run.
+            3 => {}
+            // An ended membership and an upcoming one after a gap.
             _ => {
                 m(-100, -50, false);
                 m(10, 40, false);
-                Some((10, 40, false))
             }
-        });
+        }
+        shapes.push((i % 5, e));
     }
+    let want = |(shape, e): (usize, i64), t: i64| match shape {
+        0 => Some((-100, e + 30, false)),
+        // The run ends at `e`; once it has ended, the cancelled renewal ended later and is what
+        // the client shows.
+        1 if e >= t => Some((-100, e, false)),
+        1 => Some((e + 1, e + 30, true)),
+        2 => Some((-100, -50, false)),
+        3 => None,
+        // The upcoming run.
+        _ => Some((10, 40, false)),
+    };
     assert!(rows > crate::service::REFRESH_PAGE as usize, "more rows than one page");
     let r = block(f.svc.import_csv(&f.admin, "membership", csv.as_bytes(), &all)).unwrap();
     assert_eq!(r.created as usize, rows, "{r:?}");
 
+    let date = |d: i64| Some(Value::Date(NOW.plus_days(d).date()));
+    let check = |t: i64| {
+        for (c, shape) in clients.iter().zip(&shapes) {
+            let got = block(f.svc.get(&f.admin, "contact", c.id)).unwrap();
+            let mirror: Vec<Option<Value>> = client::MIRRORED.iter().map(|m| got.get(m).cloned()).collect();
+            let want: Vec<Option<Value>> = match want(*shape, t) {
+                Some((s, e, cancelled)) => vec![date(s), date(e), Some(Value::Bool(cancelled)), None, None],
+                None => vec![None; client::MIRRORED.len()],
+            };
+            let want: Vec<Option<Value>> = want.into_iter().map(|v| v.filter(|v| !v.is_null())).collect();
+            let mirror: Vec<Option<Value>> = mirror.into_iter().map(|v| v.filter(|v| !v.is_null())).collect();
+            assert_eq!(mirror, want, "day {t}: {}", got.str("external_id").unwrap_or_default());
+        }
+    };
+    check(0);
     let ids: Vec<Id> = clients.iter().map(|c| c.id).collect();
-    let with_memberships = expected.iter().filter(|x| x.is_some()).count() as u64;
     assert_eq!(
         block(f.svc.refresh_rollups(&f.admin, "contact", &ids)).unwrap(),
-        with_memberships
+        0,
+        "the import derived every client's standing"
     );
-    let date = |d: i64| Some(Value::Date(NOW.plus_days(d).date()));
-    for (c, want) in clients.iter().zip(&expected) {
-        let got = block(f.svc.get(&f.admin, "contact", c.id)).unwrap();
-        let mirror: Vec<Option<Value>> = client::MIRRORED.iter().map(|m| got.get(m).cloned()).collect();
-        let want: Vec<Option<Value>> = match *want {
-            Some((s, e, cancelled)) => vec![date(s), date(e), Some(Value::Bool(cancelled)), None, None],
-            None => vec![None; client::MIRRORED.len()],
-        };
-        let want: Vec<Option<Value>> = want.into_iter().map(|v| v.filter(|v| !v.is_null())).collect();
-        let mirror: Vec<Option<Value>> = mirror.into_iter().map(|v| v.filter(|v| !v.is_null())).collect();
-        assert_eq!(mirror, want, "{}", got.str("external_id").unwrap_or_default());
-    }
+    f.clock.advance_micros(10 * 86_400_000_000);
+    let moved = shapes.iter().filter(|s| want(**s, 0) != want(**s, 10)).count() as u64;
+    assert!(moved > 0);
+    assert_eq!(block(f.svc.refresh_rollups(&f.admin, "contact", &ids)).unwrap(), moved);
+    check(10);
     assert_eq!(
         block(f.svc.refresh_rollups(&f.admin, "contact", &ids)).unwrap(),
         0,

@@ -143,7 +143,7 @@ macro_rules! conformance_tests {
         $crate::__conformance_cases!($make;
             membership_statuses_on_their_boundary_days, check_in_policy_decides_and_writes_only_what_it_logs,
             renewals_and_freezes_keep_the_client_standing, kiosk_and_staff_keep_to_the_front_desk,
-            imported_memberships_refresh_the_clients_standing, refreshing_many_clients_reads_their_memberships_in_pages);
+            imported_memberships_derive_the_clients_standing, refreshing_many_clients_reads_their_memberships_in_pages);
         // stages.rs
         $crate::__conformance_cases!($make;
             stage_changes_are_recorded_with_their_write, imports_record_stage_changes_in_their_chunk,

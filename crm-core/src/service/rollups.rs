@@ -2,11 +2,12 @@
 //! record, recomputed in the change set of every write that may change them.
 
 use super::Service;
+use super::exclusive::{Reads, StoreReads};
 use crate::access::Actor;
 use crate::change::{ChangeSet, Write};
 use crate::computed::ComputeCtx;
 use crate::entity;
-use crate::error::Result;
+use crate::error::{Error, FieldError, Result};
 use crate::query::{Filter, StoreQuery};
 use crate::record::Record;
 use crate::schema::{EntityDef, Fold, Rollup, Sum};
@@ -212,14 +213,7 @@ impl<S: Store> Service<S> {
             });
         }
         let scope = actor.authorize(tdef, crate::access::Action::Update)?;
-        let mut feeds: Vec<(&'static EntityDef, Rollup)> = Vec::new();
-        for d in entity::all() {
-            for r in &d.rollups {
-                if d.def(r.via()).is_some_and(|f| f.spec.ty == FieldType::Ref(tdef.name)) {
-                    feeds.push((d, *r));
-                }
-            }
-        }
+        let feeds = feeds_of(tdef);
         // Each once, in the caller's order (a fold's refusal names the first such record's rows).
         let mut seen = std::collections::HashSet::new();
         let wanted: Vec<Id> = ids.iter().copied().filter(|id| seen.insert(*id)).collect();
@@ -227,20 +221,8 @@ impl<S: Store> Service<S> {
             return Ok(0);
         }
         let read = actor.authorize(tdef, crate::access::Action::Read)?;
-        let q = StoreQuery::by_id(
-            Filter::In {
-                field: "id".into(),
-                values: wanted.iter().map(|&id| Value::Id(id)).collect(),
-            },
-            wanted.len() as u32,
-        );
-        let found: HashMap<Id, Record> = self
-            .store
-            .query(actor.tenant, tdef, &q)
-            .await?
-            .into_iter()
-            .map(|r| (r.id, r))
-            .collect();
+        let reads = &mut StoreReads(&self.store, actor.tenant);
+        let found = by_id(reads, tdef, &wanted).await?;
         // In the caller's order, as one by one: the first record out of reach decides the error.
         for id in ids {
             let cur = match found.get(id) {
@@ -257,55 +239,14 @@ impl<S: Store> Service<S> {
         }
         let cx = ComputeCtx::new(self.clock.now(), Some(self.org(actor.tenant).await?));
         let mut cs = self.change_set(actor.tenant, actor.user_id);
-        let mut sums: HashMap<Id, Vec<(usize, i64)>> = HashMap::new();
+        let mut by_feed = Vec::new();
         for (d, r) in &feeds {
-            let when = match r {
-                Rollup::Sum(s) => Filter::eq(s.when.0, s.when.1),
-                Rollup::Fold(_) => Filter::All,
-            };
-            let mut rows = self.referencing(actor.tenant, d, r.via(), when, &wanted).await?;
-            for id in &wanted {
-                let Some(cur) = found.get(id) else { continue };
-                let rows = rows.remove(id).unwrap_or_default();
-                match r {
-                    Rollup::Sum(s) => {
-                        let Some(idx) = tdef.index_of(s.field) else { continue };
-                        let total: i64 = rows.iter().map(|x| amount(x, s)).sum();
-                        let slots = sums.entry(*id).or_default();
-                        match slots.iter_mut().find(|(i, _)| *i == idx) {
-                            Some(slot) => slot.1 += total,
-                            None => slots.push((idx, total)),
-                        }
-                    }
-                    Rollup::Fold(f) => {
-                        let values = (f.fold)(&rows, &cx)?;
-                        let all = f
-                            .fields
-                            .iter()
-                            .zip(values)
-                            .filter_map(|(name, v)| Some((tdef.index_of(name)?, v)))
-                            .collect();
-                        push_derived(&mut cs, cur, all);
-                    }
-                }
-            }
+            by_feed.push(referencing(reads, d, r, &wanted).await?);
         }
         for id in &wanted {
             let Some(cur) = found.get(id) else { continue };
-            let sums: Vec<(usize, Value)> = sums
-                .remove(id)
-                .unwrap_or_default()
-                .into_iter()
-                .filter(|(i, total)| !(cur.values[*i].is_null() && *total == 0))
-                .map(|(i, total)| {
-                    let v = match tdef.fields[i].spec.ty {
-                        FieldType::Money => Value::Money(crate::value::Money(total)),
-                        _ => Value::Int(total),
-                    };
-                    (i, v)
-                })
-                .collect();
-            push_derived(&mut cs, cur, sums);
+            let rows: Vec<Vec<Record>> = by_feed.iter_mut().map(|m| m.remove(id).unwrap_or_default()).collect();
+            push_derived(&mut cs, cur, rolled_up(cur, &feeds, &rows, &cx)?);
         }
         let changed = cs.writes.len() as u64;
         if changed > 0 {
@@ -314,51 +255,282 @@ impl<S: Store> Service<S> {
         Ok(changed)
     }
 
-    /// The records of `def` whose reference `via` names one of `targets` (and that match `when`),
-    /// by target, each target's in id order and at most [`MAX_ROLLED_UP`] of them (what a single
-    /// write's rollup reads). One query per [`REFRESH_PAGE`] rows, walking the index on `via`.
-    async fn referencing(
+    /// The rollups of an import chunk's `rows` (`(i, old, new)` of one type, the ones not refused
+    /// yet), read through the import's session before the chunk is written: every target a row
+    /// references before or after is derived once, from the records feeding it as stored with the
+    /// chunk's rows laid over them, as a single write derives it. Where a fold refuses, the rows
+    /// feeding that target are taken in row order and the one that makes it refuse is refused (into
+    /// `bad`), as one write after another would be. Returns the targets as read with their derived
+    /// fields, for [`push_rollups`] once the chunk's change set holds its writes.
+    pub(super) async fn rollups_batch<R: Reads>(
         &self,
+        reads: &mut R,
         tenant: Id,
-        def: &'static EntityDef,
-        via: &str,
-        when: Filter,
-        targets: &[Id],
-    ) -> Result<HashMap<Id, Vec<Record>>> {
-        let base = Filter::and([
-            Filter::In {
-                field: via.into(),
-                values: targets.iter().map(|&id| Value::Id(id)).collect(),
-            },
-            when,
-        ]);
-        let mut q = StoreQuery::by_ref(def, via, base.clone(), REFRESH_PAGE);
-        let mut out: HashMap<Id, Vec<Record>> = HashMap::new();
-        loop {
-            let rows = self.store.query(tenant, def, &q).await?;
-            let last: Option<Vec<Value>> = match rows.len() == REFRESH_PAGE as usize {
-                true => rows.last().map(|r| {
-                    q.sort
-                        .iter()
-                        .map(|k| def.resolve(&k.field).map(|f| r.value(&f)).unwrap_or_default())
-                        .collect()
-                }),
-                false => None,
-            };
-            for r in rows {
-                if let Some(t) = r.id_of(via) {
-                    out.entry(t).or_default().push(r);
+        rows: &[(usize, Option<&Record>, &Record)],
+        bad: &mut HashMap<usize, Vec<FieldError>>,
+    ) -> Result<Vec<(Record, Vec<(usize, Value)>)>> {
+        let Some(def) = rows.first().map(|(_, _, r)| r.entity) else {
+            return Ok(Vec::new());
+        };
+        // The targets the rows reference, by type, in first-met order.
+        let mut targets: Vec<(&'static EntityDef, Vec<Id>)> = Vec::new();
+        for r in &def.rollups {
+            let Some(tdef) = target_type(def, r) else { continue };
+            for (_, old, new) in rows {
+                if let Rollup::Sum(s) = r
+                    && !old.is_some_and(|o| s.counts(o))
+                    && !s.counts(new)
+                {
+                    continue;
+                }
+                for t in [*old, Some(*new)]
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|x| x.id_of(r.via()))
+                {
+                    let slot = match targets.iter().position(|(d, _)| std::ptr::eq(*d, tdef)) {
+                        Some(k) => &mut targets[k].1,
+                        None => {
+                            targets.push((tdef, Vec::new()));
+                            &mut targets.last_mut().expect("pushed").1
+                        }
+                    };
+                    if !slot.contains(&t) {
+                        slot.push(t);
+                    }
                 }
             }
-            let Some(last) = last else { break };
-            q.filter = Filter::and([base.clone(), crate::query::keyset_after(&q.sort, &last)]);
         }
-        for rows in out.values_mut() {
-            rows.sort_by_key(|r| r.id);
-            rows.truncate(MAX_ROLLED_UP as usize);
+        if targets.is_empty() {
+            return Ok(Vec::new());
+        }
+        let cx = ComputeCtx::new(self.clock.now(), Some(self.org(tenant).await?));
+        let mut out = Vec::new();
+        for (tdef, ids) in targets {
+            let feeds = feeds_of(tdef);
+            let found = by_id(reads, tdef, &ids).await?;
+            let mut stored = Vec::new();
+            for (d, r) in &feeds {
+                stored.push(referencing(reads, d, r, &ids).await?);
+            }
+            // A target whose fold refuses takes the rows feeding it one at a time, in row order,
+            // as single writes would: the row that makes it refuse is refused. Then all targets
+            // again without the refused rows (one may have moved off another target).
+            loop {
+                let mut derived = Vec::new();
+                let mut more = false;
+                for id in &ids {
+                    let Some(cur) = found.get(id) else { continue };
+                    let all = |i: &usize| !bad.contains_key(i);
+                    let lists = overlay(def, &feeds, &stored, rows, *id, all);
+                    match rolled_up(cur, &feeds, &lists, &cx) {
+                        Ok(fields) => {
+                            derived.push((cur.clone(), fields));
+                            continue;
+                        }
+                        Err(Error::Validation(_)) => {}
+                        Err(e) => return Err(e),
+                    }
+                    let feeders: Vec<usize> = rows
+                        .iter()
+                        .filter(|(i, old, new)| {
+                            !bad.contains_key(i)
+                                && [*old, Some(*new)]
+                                    .into_iter()
+                                    .flatten()
+                                    .any(|x| def.rollups.iter().any(|r| x.id_of(r.via()) == Some(*id)))
+                        })
+                        .map(|(i, _, _)| *i)
+                        .collect();
+                    let mut accepted: Vec<usize> = Vec::new();
+                    for k in feeders {
+                        let upto = |i: &usize| accepted.contains(i) || *i == k;
+                        let lists = overlay(def, &feeds, &stored, rows, *id, upto);
+                        match rolled_up(cur, &feeds, &lists, &cx) {
+                            Ok(_) => accepted.push(k),
+                            Err(Error::Validation(errs)) => {
+                                bad.insert(k, errs);
+                                more = true;
+                            }
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+                if !more {
+                    out.extend(derived);
+                    break;
+                }
+            }
         }
         Ok(out)
     }
+}
+
+/// The records feeding target `id`, per feed of `feeds`: as `stored`, with the chunk's `rows` of
+/// type `def` that `written` accepts laid over them (each replaces its stored state, and counts
+/// where it now references the target).
+fn overlay(
+    def: &'static EntityDef,
+    feeds: &[(&'static EntityDef, Rollup)],
+    stored: &[HashMap<Id, Vec<Record>>],
+    rows: &[(usize, Option<&Record>, &Record)],
+    id: Id,
+    written: impl Fn(&usize) -> bool,
+) -> Vec<Vec<Record>> {
+    let mut lists = Vec::with_capacity(feeds.len());
+    for ((d, r), stored) in feeds.iter().zip(stored) {
+        let mut v = stored.get(&id).cloned().unwrap_or_default();
+        if std::ptr::eq(*d, def) {
+            let mine: Vec<&Record> = rows.iter().filter(|(i, _, _)| written(i)).map(|(_, _, n)| *n).collect();
+            v.retain(|x| !mine.iter().any(|n| n.id == x.id));
+            let counts = |n: &Record| !matches!(r, Rollup::Sum(s) if !s.counts(n));
+            v.extend(
+                mine.into_iter()
+                    .filter(|n| n.id_of(r.via()) == Some(id) && counts(n))
+                    .cloned(),
+            );
+            v.sort_by_key(|x| x.id);
+        }
+        lists.push(v);
+    }
+    lists
+}
+
+/// Adds the derived fields [`Service::rollups_batch`] gave to `cs`, after its writes.
+pub(super) fn push_rollups(cs: &mut ChangeSet, derived: Vec<(Record, Vec<(usize, Value)>)>) {
+    for (cur, fields) in derived {
+        push_derived(cs, &cur, fields);
+    }
+}
+
+/// The type a rollup of `def` derives onto: its reference field's target.
+fn target_type(def: &EntityDef, r: &Rollup) -> Option<&'static EntityDef> {
+    match def.def(r.via()).map(|f| f.spec.ty.clone()) {
+        Some(FieldType::Ref(t)) => entity::entity(t),
+        _ => None,
+    }
+}
+
+/// Every type's rollup whose reference names `tdef`: what feeds `tdef`'s derived fields.
+fn feeds_of(tdef: &EntityDef) -> Vec<(&'static EntityDef, Rollup)> {
+    let mut feeds = Vec::new();
+    for d in entity::all() {
+        for r in &d.rollups {
+            if d.def(r.via()).is_some_and(|f| f.spec.ty == FieldType::Ref(tdef.name)) {
+                feeds.push((d, *r));
+            }
+        }
+    }
+    feeds
+}
+
+/// What the rollup fields of `cur` come to: `rows[k]` are the records of `feeds[k]` that feed it (a
+/// sum's only those that count), in id order. A fold may refuse.
+fn rolled_up(
+    cur: &Record,
+    feeds: &[(&'static EntityDef, Rollup)],
+    rows: &[Vec<Record>],
+    cx: &ComputeCtx,
+) -> Result<Vec<(usize, Value)>> {
+    let tdef = cur.entity;
+    let mut out = Vec::new();
+    let mut sums: Vec<(usize, i64)> = Vec::new();
+    for ((_, r), rows) in feeds.iter().zip(rows) {
+        match r {
+            Rollup::Sum(s) => {
+                let Some(idx) = tdef.index_of(s.field) else { continue };
+                let total: i64 = rows.iter().map(|x| amount(x, s)).sum();
+                match sums.iter_mut().find(|(i, _)| *i == idx) {
+                    Some(slot) => slot.1 += total,
+                    None => sums.push((idx, total)),
+                }
+            }
+            Rollup::Fold(f) => {
+                let values = (f.fold)(rows, cx)?;
+                out.extend(
+                    f.fields
+                        .iter()
+                        .zip(values)
+                        .filter_map(|(name, v)| Some((tdef.index_of(name)?, v))),
+                );
+            }
+        }
+    }
+    out.extend(
+        sums.into_iter()
+            .filter(|(i, total)| !(cur.values[*i].is_null() && *total == 0))
+            .map(|(i, total)| (i, sum_value(tdef, i, total))),
+    );
+    Ok(out)
+}
+
+/// A summed total as the target field's type holds it.
+fn sum_value(tdef: &EntityDef, i: usize, total: i64) -> Value {
+    match tdef.fields[i].spec.ty {
+        FieldType::Money => Value::Money(crate::value::Money(total)),
+        _ => Value::Int(total),
+    }
+}
+
+/// The records `ids` of `def`, by id.
+async fn by_id<R: Reads>(reads: &mut R, def: &'static EntityDef, ids: &[Id]) -> Result<HashMap<Id, Record>> {
+    let q = StoreQuery::by_id(
+        Filter::In {
+            field: "id".into(),
+            values: ids.iter().map(|&id| Value::Id(id)).collect(),
+        },
+        ids.len() as u32,
+    );
+    Ok(reads.read(def, &q).await?.into_iter().map(|r| (r.id, r)).collect())
+}
+
+/// The records of `def` that feed rollup `r` of one of `targets` (a sum's only those that count),
+/// by target, each target's in id order and at most [`MAX_ROLLED_UP`] of them (what a single
+/// write's rollup reads). One query per [`REFRESH_PAGE`] rows, walking the index on the reference.
+async fn referencing<R: Reads>(
+    reads: &mut R,
+    def: &'static EntityDef,
+    r: &Rollup,
+    targets: &[Id],
+) -> Result<HashMap<Id, Vec<Record>>> {
+    let via = r.via();
+    let when = match r {
+        Rollup::Sum(s) => Filter::eq(s.when.0, s.when.1),
+        Rollup::Fold(_) => Filter::All,
+    };
+    let base = Filter::and([
+        Filter::In {
+            field: via.into(),
+            values: targets.iter().map(|&id| Value::Id(id)).collect(),
+        },
+        when,
+    ]);
+    let mut q = StoreQuery::by_ref(def, via, base.clone(), REFRESH_PAGE);
+    let mut out: HashMap<Id, Vec<Record>> = HashMap::new();
+    loop {
+        let rows = reads.read(def, &q).await?;
+        let last: Option<Vec<Value>> = match rows.len() == REFRESH_PAGE as usize {
+            true => rows.last().map(|r| {
+                q.sort
+                    .iter()
+                    .map(|k| def.resolve(&k.field).map(|f| r.value(&f)).unwrap_or_default())
+                    .collect()
+            }),
+            false => None,
+        };
+        for r in rows {
+            if let Some(t) = r.id_of(via) {
+                out.entry(t).or_default().push(r);
+            }
+        }
+        let Some(last) = last else { break };
+        q.filter = Filter::and([base.clone(), crate::query::keyset_after(&q.sort, &last)]);
+    }
+    for rows in out.values_mut() {
+        rows.sort_by_key(|r| r.id);
+        rows.truncate(MAX_ROLLED_UP as usize);
+    }
+    Ok(out)
 }
 
 /// Adds a derived write of those of `fields` that differ from `cur` (the stored record), or merges

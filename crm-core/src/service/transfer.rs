@@ -498,6 +498,21 @@ impl<'s, S: Store> Ingest<'s, S> {
         let followups = svc
             .followups_batch(&mut self.bulk, actor, &built, &self.followup_ctxs, &mut bad)
             .await?;
+        // What the rows roll up into (a client's standing from their memberships), as single
+        // writes derive it; a fold's refusal refuses the rows feeding it.
+        let rolled = {
+            let rows: Vec<(usize, Option<&Record>, &Record)> = built
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !bad.contains_key(i))
+                .filter_map(|(i, (_, _, b))| match b {
+                    Built::Insert(r, _) => Some((i, None, r)),
+                    Built::Update(o, r) => Some((i, Some(o), r)),
+                    Built::Unchanged(_) => None,
+                })
+                .collect();
+            svc.rollups_batch(&mut self.bulk, actor.tenant, &rows, &mut bad).await?
+        };
         let mut cs = svc.change_set(actor.tenant, actor.user_id);
         let (mut created, mut updated) = (Vec::new(), Vec::new());
         let now = cs.at;
@@ -600,6 +615,7 @@ impl<'s, S: Store> Ingest<'s, S> {
                 &mut cs,
             );
         }
+        super::rollups::push_rollups(&mut cs, rolled);
         if let Some(r) = self.router.as_mut() {
             r.flush(&mut cs);
         }

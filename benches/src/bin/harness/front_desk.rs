@@ -1,6 +1,6 @@
 //! The esports centre's front desk (SQLite): N clients with card numbers and one membership each,
-//! seeded through the service's CSV import (contacts, then memberships) and `refresh_rollups` (the
-//! client's mirrored standing). Measures, each beside raw rusqlite on the same file:
+//! seeded through the service's CSV import (contacts, then memberships, which derives each client's
+//! mirrored standing). Measures, each beside raw rusqlite on the same file:
 //!
 //! - `card_lookup`: the desk types a card number: `list(contact, q = "external_id:<card>")` against
 //!   `SELECT <all columns> FROM contacts WHERE org_id = ? AND external_id = ?`;
@@ -23,9 +23,6 @@ use rusqlite::Connection;
 use serde_json::json;
 use std::fmt::Write as _;
 use std::hint::black_box;
-
-/// Clients per `refresh_rollups` call (its limit).
-const REFRESH: usize = 1_000;
 
 pub(crate) fn run(
     svc: &Svc,
@@ -111,9 +108,6 @@ pub(crate) fn run(
             r.errors.first()
         )
         .into());
-    }
-    for chunk in ids.chunks(REFRESH) {
-        block(svc.refresh_rollups(&system, "contact", chunk))?;
     }
     eprintln!(
         "front desk: seeded {clients} clients with memberships in {:?}",
