@@ -984,19 +984,30 @@ fn run(args: &Args) -> Res<()> {
         })
     })?;
     raw.execute_batch(&format!("DROP TABLE {raw_plain}"))?;
-    let (raw_t, ()) = time(|| {
-        raw_bulk_insert(&mut raw, &raw_leads, &LEAD, &rows, |st, cols, r| {
-            bind_lead(st, cols, r, t.tenant, &t.owners, now)
+    let every = Duration::from_millis(20);
+    let (raw_t, raw_mem) = proc_mem::Phase::sampled(every, || {
+        time(|| {
+            raw_bulk_insert(&mut raw, &raw_leads, &LEAD, &rows, |st, cols, r| {
+                bind_lead(st, cols, r, t.tenant, &t.owners, now)
+            })
         })
-    })?;
+    });
+    let (raw_t, ()) = raw_t?;
     let opts = ImportOptions {
         mode: ImportMode::AllOrNothing,
         ..Default::default()
     };
-    let (svc_t, report) = time(|| Ok(block(svc.import_csv(&t.manager, "lead", csv.as_slice(), &opts))?))?;
+    let (svc_t, svc_mem) = proc_mem::Phase::sampled(every, || {
+        time(|| Ok(block(svc.import_csv(&t.manager, "lead", csv.as_slice(), &opts))?))
+    });
+    let (svc_t, report) = svc_t?;
     check_import("lead", &report, n)?;
     drop(csv);
-    eprintln!("import_leads: service {svc_t:?}, raw (same indexes) {raw_t:?}, raw (no indexes) {plain_t:?}");
+    eprintln!(
+        "import_leads: service {svc_t:?}, raw (same indexes) {raw_t:?}, raw (no indexes) {plain_t:?}; \
+         anonymous memory growth (peak resident growth) service {:.1} ({:.1}) MiB, raw {:.1} ({:.1}) MiB",
+        svc_mem.0, svc_mem.1, raw_mem.0, raw_mem.1
+    );
     emit("import_leads", svc_t.as_secs_f64(), "s", Some(raw_t.as_secs_f64()), n);
     emit(
         "import_leads_rate",
@@ -1005,6 +1016,8 @@ fn run(args: &Args) -> Res<()> {
         Some(n as f64 / raw_t.as_secs_f64()),
         n,
     );
+    emit("import_leads_heap", svc_mem.0, "MiB", Some(raw_mem.0), n);
+    emit("import_leads_peak_rss", svc_mem.1, "MiB", Some(raw_mem.1), n);
     emit(
         "import_leads_vs_unindexed",
         svc_t.as_secs_f64(),

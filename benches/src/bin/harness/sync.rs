@@ -17,7 +17,7 @@
 //!   through `Service::update` (other leads of the same user). `sync_push_device`: the device's
 //!   side alone (preparing the push, applying the answer).
 
-use super::proc_mem::Mem as ProcMem;
+use super::proc_mem::Phase as Mem;
 use super::{
     Res, Svc, block, check_import, emit, gen_leads, insert_columns, insert_sql, lead_csv, obj, read_columns,
     setup_tenant, time,
@@ -305,39 +305,4 @@ fn first_leads(svc: &Svc, actor: &Actor, n: usize) -> Res<Vec<Record>> {
     }
     out.truncate(n);
     Ok(out)
-}
-
-/// Memory over a phase, sampled once per page: the growth of anonymous resident memory (the heap:
-/// what the phase holds; `RssAnon`) at its highest sample, and the growth of the peak resident set
-/// (`VmHWM`, reset at the start through `/proc/self/clear_refs`; it also counts SQLite's page cache
-/// and the pages of the database file mapped in, which grow with the data read). Linux only.
-struct Mem {
-    start: ProcMem,
-    anon_peak: u64,
-}
-
-impl Mem {
-    fn start() -> Mem {
-        // "5" resets the peak resident set size to the current one (proc(5)).
-        let _ = std::fs::write("/proc/self/clear_refs", "5");
-        let start = ProcMem::of("self").unwrap_or_default();
-        Mem {
-            start,
-            anon_peak: start.anon,
-        }
-    }
-
-    fn sample(&mut self) {
-        self.anon_peak = self.anon_peak.max(ProcMem::of("self").unwrap_or_default().anon);
-    }
-
-    /// (anonymous growth at the highest sample, peak resident growth), in MiB.
-    fn growth(mut self) -> (f64, f64) {
-        self.sample();
-        let peak = ProcMem::of("self").unwrap_or_default().peak;
-        (
-            ProcMem::mib(self.anon_peak.saturating_sub(self.start.anon)),
-            ProcMem::mib(peak.saturating_sub(self.start.rss)),
-        )
-    }
 }
