@@ -626,3 +626,21 @@ fn sync_log_entries_from_before_intents_read_back_without_one() {
     let all = block_on(s.pending_changes(tenant(), 0, 10)).unwrap();
     assert_eq!(all[1].intent, cs.intent);
 }
+
+/// The readers share one page-cache budget: an embedded store's few readers get 16 MiB each, a
+/// server's reader per request in flight SQLite's default 2 MiB.
+#[test]
+fn readers_share_a_page_cache_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = |readers: usize| {
+        let store = SqliteStore::open(dir.path().join("cache.db"))
+            .unwrap()
+            .with_readers(readers);
+        store
+            .read(|c| c.query_row("PRAGMA cache_size", [], |r| r.get::<_, i64>(0)).map_err(db))
+            .unwrap()
+    };
+    assert_eq!(cache(4), -16 * 1024);
+    assert_eq!(cache(8), -8 * 1024);
+    assert_eq!(cache(512), -2 * 1024);
+}
