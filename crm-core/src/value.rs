@@ -354,6 +354,12 @@ impl Value {
         }
     }
 
+    /// [`Value::to_json`]'s form, serialised without building it: a record's response is written
+    /// straight from its values.
+    pub fn json_form(&self) -> JsonForm<'_> {
+        JsonForm(self)
+    }
+
     /// Reads the JSON form back for a field of type `ty`, strictly (no guessing across types).
     /// Used for stored JSON (custom fields, audit values); user input goes through validation instead.
     pub fn from_json(ty: &FieldType, j: &serde_json::Value) -> Option<Value> {
@@ -479,6 +485,30 @@ impl From<time::Date> for Value {
 impl<T: Into<Value>> From<Option<T>> for Value {
     fn from(o: Option<T>) -> Self {
         o.map(Into::into).unwrap_or(Value::Null)
+    }
+}
+
+/// See [`Value::json_form`]: serialises exactly as [`Value::to_json`]'s tree does.
+#[derive(Debug)]
+pub struct JsonForm<'a>(&'a Value);
+
+impl serde::Serialize for JsonForm<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self.0 {
+            Value::Null => s.serialize_unit(),
+            Value::Bool(b) => s.serialize_bool(*b),
+            Value::Int(i) => s.serialize_i64(*i),
+            Value::Number(n) if n.is_finite() => s.serialize_f64(*n),
+            Value::Number(_) => s.serialize_unit(),
+            Value::Money(m) => s.collect_str(m),
+            Value::Decimal(d) => s.collect_str(&d.normalize()),
+            Value::Text(t) => s.serialize_str(t),
+            Value::Date(d) => s.serialize_str(&format_date(*d)),
+            Value::Timestamp(t) => s.serialize_str(&t.to_rfc3339()),
+            Value::Id(i) => s.collect_str(i),
+            Value::List(l) => s.collect_seq(l),
+            Value::Json(j) => j.serialize(s),
+        }
     }
 }
 

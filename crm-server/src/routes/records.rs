@@ -80,9 +80,25 @@ pub fn project(r: &Record, fields: Option<&[String]>) -> Json {
     j
 }
 
+/// A page of records as the list answers it (`items`, `next_cursor`), serialised straight from them.
+#[derive(serde::Serialize)]
+pub(crate) struct RecordPage<'a> {
+    items: &'a [Record],
+    next_cursor: &'a Option<String>,
+}
+
+impl<'a> From<&'a crm_core::query::Page<Record>> for RecordPage<'a> {
+    fn from(p: &'a crm_core::query::Page<Record>) -> Self {
+        RecordPage {
+            items: &p.items,
+            next_cursor: &p.next_cursor,
+        }
+    }
+}
+
 /// A record response with its ETag (and Location on create).
 pub fn record_response(status: StatusCode, r: &Record, location: Option<String>) -> Response {
-    let mut res = (status, axum::Json(r.to_json())).into_response();
+    let mut res = (status, axum::Json(r)).into_response();
     if let Ok(v) = HeaderValue::from_str(&etag(r.version)) {
         res.headers_mut().insert(header::ETAG, v);
     }
@@ -162,8 +178,12 @@ pub fn routes<S: ServerStore>(mut api: Api<S>, def: &'static EntityDef) -> Api<S
                 let page = app
                     .run(move |svc| async move { svc.list(&actor, def.name, &req).await })
                     .await?;
+                if fields.is_none() {
+                    // Written straight from the records (no JSON tree per record).
+                    return Ok::<_, ApiError>(axum::Json(RecordPage::from(&page)).into_response());
+                }
                 let items: Vec<Json> = page.items.iter().map(|r| project(r, fields.as_deref())).collect();
-                Ok::<_, ApiError>(axum::Json(json!({ "items": items, "next_cursor": page.next_cursor })))
+                Ok(axum::Json(json!({ "items": items, "next_cursor": page.next_cursor })).into_response())
             },
         ),
     );
