@@ -292,6 +292,8 @@ EXCUSED_FIELD_ERRORS = [
             ("lead_id", "required"),
             ("first_name", "required"),
             ("discount_amount", "invalid_format"),
+            # a line's (a quote's) discount is at most what the line (its lines) is worth
+            ("discount_amount", "too_large"),
             # a quote or a job is for a contact or a company; time ranges end after they start
             ("contact_id", "required"),
             ("window_end", "too_small"),
