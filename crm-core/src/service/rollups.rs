@@ -42,13 +42,7 @@ impl<S: Store> Service<S> {
             {
                 continue;
             }
-            let FieldType::Ref(target_type) = def.def(r.via()).map(|f| f.spec.ty.clone()).unwrap_or(FieldType::Text)
-            else {
-                continue;
-            };
-            let Some(tdef) = entity::entity(target_type) else {
-                continue;
-            };
+            let Some(tdef) = target_type(def, r) else { continue };
             let mut targets: Vec<Id> = [old, new]
                 .into_iter()
                 .flatten()
@@ -89,17 +83,13 @@ impl<S: Store> Service<S> {
             return Ok(());
         };
         // Collected first: an iterator of closures held across `.await` keeps futures from being `Send`.
-        let mut feeds: Vec<(&'static EntityDef, Sum)> = Vec::new();
-        for d in entity::all() {
-            for r in &d.rollups {
-                if let Rollup::Sum(s) = r
-                    && s.field == field
-                    && d.def(s.via).is_some_and(|f| f.spec.ty == FieldType::Ref(tdef.name))
-                {
-                    feeds.push((d, *s));
-                }
-            }
-        }
+        let feeds: Vec<(&'static EntityDef, Sum)> = feeds_of(tdef)
+            .into_iter()
+            .filter_map(|(d, r)| match r {
+                Rollup::Sum(s) if s.field == field => Some((d, s)),
+                _ => None,
+            })
+            .collect();
         let mut total: i64 = 0;
         for (d, r) in feeds {
             let q = StoreQuery::by_ref(
