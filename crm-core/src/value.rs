@@ -337,25 +337,12 @@ impl Value {
 
     /// The JSON form adapters show: money as a decimal string, times as RFC 3339, dates as `YYYY-MM-DD`.
     pub fn to_json(&self) -> serde_json::Value {
-        use serde_json::Value as J;
-        match self {
-            Value::Null => J::Null,
-            Value::Bool(b) => J::Bool(*b),
-            Value::Int(i) => J::from(*i),
-            Value::Number(n) => serde_json::Number::from_f64(*n).map(J::Number).unwrap_or(J::Null),
-            Value::Money(m) => J::String(m.to_string()),
-            Value::Decimal(d) => J::String(d.normalize().to_string()),
-            Value::Text(s) => J::String(s.clone()),
-            Value::Date(d) => J::String(format_date(*d)),
-            Value::Timestamp(t) => J::String(t.to_rfc3339()),
-            Value::Id(i) => J::String(i.to_string()),
-            Value::List(l) => J::Array(l.iter().cloned().map(J::String).collect()),
-            Value::Json(j) => j.clone(),
-        }
+        // One definition of the JSON form: its serialisation (`JsonForm`) into a tree.
+        serde_json::to_value(self.json_form()).unwrap_or(serde_json::Value::Null)
     }
 
-    /// [`Value::to_json`]'s form, serialised without building it: a record's response is written
-    /// straight from its values.
+    /// The JSON form of the value (what [`Value::to_json`] builds), serialised without building a
+    /// tree: a record's response is written straight from its values.
     pub fn json_form(&self) -> JsonForm<'_> {
         JsonForm(self)
     }
@@ -488,7 +475,8 @@ impl<T: Into<Value>> From<Option<T>> for Value {
     }
 }
 
-/// See [`Value::json_form`]: serialises exactly as [`Value::to_json`]'s tree does.
+/// See [`Value::json_form`]: a money amount, a decimal, a date, a timestamp or an id as its string,
+/// a list as strings, a non-finite number as `null`.
 #[derive(Debug)]
 pub struct JsonForm<'a>(&'a Value);
 
