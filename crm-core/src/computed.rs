@@ -7,6 +7,7 @@
 use crate::query::Filter;
 use crate::record::Record;
 use crate::value::{Timestamp, Value};
+use std::sync::Arc;
 
 /// One computed field of an entity type: an enum-like value from a fixed list of options.
 #[derive(Debug)]
@@ -29,14 +30,20 @@ pub struct ComputedDef {
 #[derive(Clone, Debug)]
 pub struct ComputeCtx {
     pub now: Timestamp,
-    pub org: Option<Record>,
+    /// Shared: presenting records takes it from the service's organization cache.
+    pub org: Option<Arc<Record>>,
     zone: jiff::tz::TimeZone,
     today: time::Date,
 }
 
 impl ComputeCtx {
     pub fn new(now: Timestamp, org: Option<Record>) -> Self {
-        let zone = org_zone(org.as_ref());
+        Self::shared(now, org.map(Arc::new))
+    }
+
+    /// [`ComputeCtx::new`] with an organization record shared with others.
+    pub fn shared(now: Timestamp, org: Option<Arc<Record>>) -> Self {
+        let zone = org_zone(org.as_deref());
         let today = local_date(now, &zone);
         ComputeCtx { now, org, zone, today }
     }
@@ -47,7 +54,7 @@ impl ComputeCtx {
         let zone = org_zone(org.as_ref());
         ComputeCtx {
             now: day_start(date, &zone),
-            org,
+            org: org.map(Arc::new),
             zone,
             today: date,
         }

@@ -70,6 +70,13 @@ pub struct ServeArgs {
     /// many seconds.
     #[arg(long, env = "CRM_AUTH_CACHE", default_value_t = 5)]
     pub auth_cache: u64,
+    /// Seconds the organization record that answers read for their computed fields (time zone,
+    /// the membership and hot-lead windows) is kept in memory (0: read on every request). A change
+    /// to the organization made through this instance takes effect on the next request; made
+    /// through another instance over the same database, within this many seconds. Writes always
+    /// read it from the database.
+    #[arg(long, env = "CRM_ORG_CACHE", default_value_t = 5)]
+    pub org_cache: u64,
 }
 
 /// Everything the server needs, resolved (secrets loaded).
@@ -109,6 +116,8 @@ pub struct Config {
     pub scheduler_interval: Duration,
     /// How long a resolved bearer token is kept ([`crm_core::service::Service::with_caller_cache`]).
     pub auth_cache: Duration,
+    /// How long the organization that answers read is kept ([`crm_core::service::Service::with_org_cache`]).
+    pub org_cache: Duration,
 }
 
 impl Config {
@@ -131,6 +140,7 @@ impl std::fmt::Debug for Config {
             .field("rate_limit", &self.rate_limit)
             .field("webhook_addresses", &self.webhook_addresses)
             .field("auth_cache", &self.auth_cache)
+            .field("org_cache", &self.org_cache)
             .finish_non_exhaustive()
     }
 }
@@ -185,6 +195,7 @@ impl Config {
             webhook_addresses: crm_core::address::AddressPolicy::Public,
             scheduler_interval: Duration::from_millis(500),
             auth_cache: Duration::from_secs(5),
+            org_cache: Duration::from_secs(5),
         }
     }
 
@@ -219,6 +230,7 @@ impl Config {
             shutdown_timeout: Duration::from_secs(a.shutdown_timeout),
             scheduler_interval: Duration::from_secs(a.scheduler_interval.max(1)),
             auth_cache: Duration::from_secs(a.auth_cache),
+            org_cache: Duration::from_secs(a.org_cache),
             webhook_addresses: if a.allow_private_webhooks {
                 tracing::warn!("webhooks may target private and loopback addresses (--allow-private-webhooks)");
                 crm_core::address::AddressPolicy::Any

@@ -86,7 +86,7 @@ impl<S: ServerStore> App<S> {
             throttle: Throttle::new(cfg.login_failures, cfg.login_window),
             metrics: Metrics::default(),
             written: Notify::new(),
-            svc: Arc::new(svc.with_caller_cache(cfg.auth_cache)),
+            svc: Arc::new(svc.with_caller_cache(cfg.auth_cache).with_org_cache(cfg.org_cache)),
             cfg,
             shutdown,
             instance: crm_core::value::Id::now_v7(),

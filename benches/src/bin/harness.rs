@@ -965,7 +965,9 @@ fn run(args: &Args) -> Res<()> {
         if args.quick { "quick" } else { "full" }
     );
     let store = Arc::new(AnyStore::from(SqliteStore::open(&path)?));
-    let svc: Svc = Service::new(store, Arc::new(SystemClock), Arc::new(RandomIds));
+    let svc: Svc = Service::new(store, Arc::new(SystemClock), Arc::new(RandomIds))
+        // As `crm serve` runs it (its default CRM_ORG_CACHE).
+        .with_org_cache(Duration::from_secs(5));
     let t = setup_tenant(&svc)?;
     let mut raw = raw_connection(&path, false)?;
     let raw_r = raw_connection(&path, true)?;

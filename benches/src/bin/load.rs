@@ -932,7 +932,9 @@ fn run(args: &Args) -> Res<()> {
     let api_keys = args.sat_keys / 2;
 
     let store = Arc::new(SqliteStore::open(&path)?);
-    let svc: Svc = Service::new(store, Arc::new(SystemClock), Arc::new(RandomIds));
+    let svc: Svc = Service::new(store, Arc::new(SystemClock), Arc::new(RandomIds))
+        // As `crm serve` runs it (its default CRM_ORG_CACHE).
+        .with_org_cache(Duration::from_secs(5));
     let bench = prepare(&svc, args.leads, users)?;
     note!("sampling lead ids");
     let ids = Arc::new(sample_ids(&path, bench.tenant, SAMPLE)?);

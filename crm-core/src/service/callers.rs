@@ -143,13 +143,18 @@ impl<S: Store> Service<S> {
 
     /// Applies a change set: every use case's single write goes through here, so that what it
     /// changes reaches the caches (the caller cache's epoch moves on after a write that may change
-    /// who a token is, once it committed).
+    /// who a token is, the organization cache's after a write to the organization, once it
+    /// committed).
     pub(crate) async fn apply(&self, cs: ChangeSet) -> Result<Applied> {
         let tenant = cs.tenant;
         let touches = touches_callers(&cs);
+        let org = super::org_cache::touches_org(&cs);
         let out = self.store.apply(cs).await;
         if touches {
             self.callers_changed(tenant);
+        }
+        if org {
+            self.org_changed(tenant);
         }
         out
     }

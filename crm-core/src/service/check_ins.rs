@@ -96,9 +96,9 @@ impl<S: Store> Service<S> {
                 .unwrap_or(0);
             visits_left = Some(allowance - used);
         }
-        let decision = check_in::decide(status, ends_on, visits_left, cx.org.as_ref());
+        let decision = check_in::decide(status, ends_on, visits_left, cx.org.as_deref());
         let log = decision.outcome != Outcome::Refused
-            || cx.org.as_ref().and_then(|o| o.get(org_fields::LOG_REFUSED_CHECK_INS)) != Some(&Value::Bool(false));
+            || cx.org.as_deref().and_then(|o| o.get(org_fields::LOG_REFUSED_CHECK_INS)) != Some(&Value::Bool(false));
         let mut check_in_id = None;
         if log {
             let mut rec = Record::empty(&CHECK_IN, actor.tenant, self.ids.new_id(now), now);

@@ -21,6 +21,7 @@ mod front_desk_import;
 mod leads;
 mod memberships;
 mod nested;
+mod org_cache;
 mod people;
 mod provision;
 mod pull;
@@ -105,6 +106,8 @@ pub struct Service<S> {
     configs: Arc<std::sync::Mutex<ConfigCache>>,
     /// Resolved callers and the tenants' epochs ([`Service::with_caller_cache`]).
     callers: Arc<std::sync::Mutex<callers::Callers>>,
+    /// The organizations presenting records reads ([`Service::with_org_cache`]).
+    orgs: Arc<std::sync::Mutex<org_cache::Orgs>>,
     /// Which addresses webhooks may target.
     addresses: crate::address::AddressPolicy,
     /// Where attachment bytes go ([`Service::with_blob_store`]).
@@ -122,6 +125,7 @@ impl<S: Store> Service<S> {
             models: Default::default(),
             configs: Default::default(),
             callers: Default::default(),
+            orgs: Default::default(),
             addresses: Default::default(),
             blobs: None,
         }
@@ -137,6 +141,7 @@ impl<S: Store> Service<S> {
             models: self.models.clone(),
             configs: self.configs.clone(),
             callers: self.callers.clone(),
+            orgs: self.orgs.clone(),
             addresses: self.addresses,
             blobs: self.blobs.clone(),
         }

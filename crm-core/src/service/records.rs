@@ -775,7 +775,8 @@ impl<S: Store> Service<S> {
         if def.computed.is_empty() {
             return Ok(None);
         }
-        Ok(Some(ComputeCtx::new(self.clock.now(), Some(self.org(tenant).await?))))
+        let org = self.presenting_org(tenant).await?;
+        Ok(Some(ComputeCtx::shared(self.clock.now(), Some(org))))
     }
 
     /// A record as the actor gets it back: computed fields evaluated as of now, then redacted.

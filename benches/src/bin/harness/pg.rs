@@ -170,7 +170,9 @@ pub(super) fn run(args: &Args, url: &str) -> Res<()> {
         if args.quick { "quick" } else { "full" }
     );
     let store = Arc::new(AnyStore::from(pg));
-    let svc: Svc = Service::new(store, Arc::new(SystemClock), Arc::new(RandomIds));
+    let svc: Svc = Service::new(store, Arc::new(SystemClock), Arc::new(RandomIds))
+        // As `crm serve` runs it (its default CRM_ORG_CACHE).
+        .with_org_cache(Duration::from_secs(5));
     let t = setup_tenant(&svc)?;
     let opts = PgConnectOptions::from_str(url)?.options([("search_path", schema.as_str())]);
     let mut raw = rt.block_on(PgConnection::connect_with(&opts))?;

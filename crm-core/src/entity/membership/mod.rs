@@ -209,7 +209,7 @@ impl EntityRules for MembershipRules {
         parent.set(FROZEN_TO, shown.map(|s| s.1));
         let before = parent.get(FROZEN_DAYS).and_then(Value::as_i64).unwrap_or(0);
         if days != before
-            && freeze_extends(cx.org.as_ref())
+            && freeze_extends(cx.org.as_deref())
             && let Some(Value::Date(end)) = parent.get(ENDS_ON).cloned()
         {
             parent.set(ENDS_ON, end.saturating_add(time::Duration::days(days - before)));

@@ -457,7 +457,7 @@ impl EntityRules for QuoteRules {
             _ => DocumentDiscount::None,
         };
         let inputs: Vec<LineInput> = lines.iter().map(line_input).collect();
-        let t = totals::compute(&inputs, discount, &policy(cx.org.as_ref())).map_err(Error::from)?;
+        let t = totals::compute(&inputs, discount, &policy(cx.org.as_deref())).map_err(Error::from)?;
         for (l, lt) in lines.iter_mut().zip(&t.lines) {
             l.set(AMOUNT, lt.amount);
             l.set(DISCOUNT_SHARE, lt.discount_share);
