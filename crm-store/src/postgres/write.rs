@@ -163,6 +163,64 @@ fn own(tenant: Id, r: &Record) -> Result<()> {
     }
 }
 
+/// Rows per multi-row statement: a run of inserts, an import chunk's audit entries and events go
+/// to the server a statement (one round trip) per this many rows, not one per row.
+const ROWS_PER_STATEMENT: usize = 200;
+
+/// PostgreSQL binds at most this many parameters per statement.
+const MAX_PARAMS: usize = 65_535;
+
+/// Inserts a run of new records (consecutive inserts of a change set), those of one type in
+/// multi-row statements; types in the order they first appear, each type's rows in their order
+/// (a run has no update or delete in between, so the end state is the same as one at a time).
+/// `ON CONFLICT (org_id, id) DO NOTHING RETURNING id`: an existing id inserts no row and leaves the
+/// transaction usable to read its version for the conflict.
+async fn insert_run(conn: &mut PgConnection, tenant: Id, run: &[&Record]) -> Result<u64> {
+    let mut types: Vec<&'static EntityDef> = Vec::new();
+    for r in run {
+        own(tenant, r)?;
+        if !types.iter().any(|d| d.name == r.entity.name) {
+            types.push(r.entity);
+        }
+    }
+    let mut rows = 0u64;
+    for def in types {
+        let of_type: Vec<&Record> = run.iter().filter(|r| r.entity.name == def.name).copied().collect();
+        let cols = sql::insert_columns(def);
+        let per = (MAX_PARAMS / cols.len()).clamp(1, ROWS_PER_STATEMENT);
+        for chunk in of_type.chunks(per) {
+            let mut text = sql::pg_insert_values(def.table, &cols, chunk.len(), 1);
+            text.push_str(" ON CONFLICT (\"org_id\", \"id\") DO NOTHING RETURNING \"id\"");
+            let mut values = Vec::with_capacity(cols.len() * chunk.len());
+            for r in chunk {
+                values.extend(sql::insert_params(tenant, r, B));
+            }
+            let inserted: Vec<Id> = sqlx::query_scalar_with(AssertSqlSafe(text), SqlxValues(sea_query::Values(values)))
+                .fetch_all(&mut *conn)
+                .await
+                .map_err(|e| write_err(e, def, chunk[0].id, 0))?;
+            if inserted.len() < chunk.len() {
+                // The first row whose id was taken (before, or by an earlier row of the run).
+                let mut left: HashMap<Id, usize> = HashMap::new();
+                for id in inserted {
+                    *left.entry(id).or_default() += 1;
+                }
+                for r in chunk {
+                    match left.get_mut(&r.id) {
+                        Some(n) if *n > 0 => *n -= 1,
+                        _ => {
+                            let actual = stored_version(conn, tenant, def, r.id).await?.unwrap_or(1);
+                            return Err(conflict(def, r.id, 0, actual));
+                        }
+                    }
+                }
+            }
+            rows += chunk.len() as u64;
+        }
+    }
+    Ok(rows)
+}
+
 /// Applies a change set inside the caller's transaction; on error the caller rolls back (to a
 /// savepoint in a bulk session). `heads` is the tenant's locked head row if the transaction already
 /// holds it (bulk sessions), and is left holding the new heads.
@@ -192,21 +250,21 @@ pub(super) async fn apply_in(
         }
     }
     let mut rows = 0u64;
-    for w in &cs.writes {
+    // Consecutive inserts go in together (a run of them), every other write alone.
+    let both_inserts = |a: &Write, b: &Write| matches!((a, b), (Write::Insert(_), Write::Insert(_)));
+    for group in cs.writes.chunk_by(both_inserts) {
+        let w = &group[0];
         let def = w.entity();
         match w {
-            Write::Insert(r) => {
-                own(tenant, r)?;
-                // `ON CONFLICT (org_id, id) DO NOTHING`: an existing id touches no row (and leaves the
-                // transaction usable to read its version).
-                let n = exec(conn, &entity_sql(def)?.insert, sql::insert_params(tenant, r, B))
-                    .await
-                    .map_err(|e| write_err(e, def, r.id, 0))?;
-                if n == 0 {
-                    let actual = stored_version(conn, tenant, def, r.id).await?.unwrap_or(1);
-                    return Err(conflict(def, r.id, 0, actual));
-                }
-                rows += 1;
+            Write::Insert(_) => {
+                let run: Vec<&Record> = group
+                    .iter()
+                    .filter_map(|w| match w {
+                        Write::Insert(r) => Some(r),
+                        _ => None,
+                    })
+                    .collect();
+                rows += insert_run(conn, tenant, &run).await?;
             }
             Write::Update {
                 record: r,
@@ -327,33 +385,97 @@ async fn sequence(
         Some(h) => h,
         None => lock_heads(conn, tenant).await?,
     };
-    let common = sql::common_sql(B);
+    let mut audit_rows = Vec::with_capacity(audit.len());
     for mut a in audit {
         a.tenant = tenant;
         a.seal(h.audit_seq + 1, &h.audit_hash);
-        exec(conn, &common.insert_audit, sql::audit_params(tenant, &a, B))
-            .await
-            .map_err(db)?;
+        audit_rows.push(sql::audit_params(tenant, &a, B));
         h.audit_seq = a.seq;
         h.audit_hash = a.hash;
     }
+    let mut event_rows = Vec::with_capacity(events.len());
     for mut e in events {
         h.event_seq += 1;
         e.seq = h.event_seq;
         e.tenant = tenant;
-        exec(conn, &common.insert_event, sql::event_params(tenant, &e, B))
+        event_rows.push(sql::event_params(tenant, &e, B));
+    }
+    // Entries and events in statements of many rows each; the last statement also moves the head
+    // row, so a single write's log is one round trip after the lock.
+    let statements = audit_rows
+        .len()
+        .div_ceil(ROWS_PER_STATEMENT)
+        .max(event_rows.len().div_ceil(ROWS_PER_STATEMENT))
+        .max(1);
+    let (mut audit_chunks, mut event_chunks) = (
+        audit_rows.chunks(ROWS_PER_STATEMENT),
+        event_rows.chunks(ROWS_PER_STATEMENT),
+    );
+    for k in 0..statements {
+        let last = (k + 1 == statements).then_some(&h);
+        let (text, values) = log_statement(
+            tenant,
+            audit_chunks.next().unwrap_or_default(),
+            event_chunks.next().unwrap_or_default(),
+            last,
+        );
+        sqlx::query_with(AssertSqlSafe(text), SqlxValues(sea_query::Values(values)))
+            .execute(&mut *conn)
             .await
             .map_err(db)?;
     }
-    sqlx::query(common.update_heads.as_str())
-        .bind(h.audit_seq as i64)
-        .bind(h.audit_hash.as_str())
-        .bind(h.event_seq as i64)
-        .bind(tenant)
-        .execute(&mut *conn)
-        .await
-        .map_err(db)?;
     let last_event_seq = h.event_seq;
     *heads = Some(h);
     Ok(last_event_seq)
+}
+
+/// One statement writing audit entries and events (their [`sql::audit_params`] and
+/// [`sql::event_params`] rows) and, with `heads`, setting the tenant's head row: the inserts as
+/// data-modifying `WITH` parts of the last one, which PostgreSQL runs exactly once each.
+fn log_statement(
+    tenant: Id,
+    audit: &[Vec<sea_query::Value>],
+    events: &[Vec<sea_query::Value>],
+    heads: Option<&Heads>,
+) -> (String, Vec<sea_query::Value>) {
+    let mut parts = Vec::new();
+    let mut values = Vec::new();
+    let mut next = 1;
+    for (table, cols, rows) in [
+        (schema::AUDIT_LOG, &sql::AUDIT_COLUMNS[..], audit),
+        (schema::OUTBOX, &sql::EVENT_COLUMNS[..], events),
+    ] {
+        if !rows.is_empty() {
+            parts.push(sql::pg_insert_values(table, cols, rows.len(), next));
+            next += cols.len() * rows.len();
+            values.extend(rows.iter().flatten().cloned());
+        }
+    }
+    if let Some(h) = heads {
+        parts.push(format!(
+            "UPDATE \"{}\" SET \"audit_seq\" = ${}, \"audit_hash\" = ${}, \"event_seq\" = ${} WHERE \"org_id\" = ${}",
+            schema::TENANT_HEADS,
+            next,
+            next + 1,
+            next + 2,
+            next + 3
+        ));
+        values.extend([
+            sea_query::Value::BigInt(Some(h.audit_seq as i64)),
+            sea_query::Value::String(Some(h.audit_hash.clone())),
+            sea_query::Value::BigInt(Some(h.event_seq as i64)),
+            sea_query::Value::Uuid(Some(tenant)),
+        ]);
+    }
+    let main = parts.pop().unwrap_or_default();
+    let mut text = String::new();
+    for (i, p) in parts.iter().enumerate() {
+        text.push_str(if i == 0 { "WITH " } else { ", " });
+        text.push_str(&format!("w{i} AS ({p})"));
+    }
+    if !text.is_empty() {
+        text.push(' ');
+    }
+    text.push_str(&main);
+    (text, values)
 }

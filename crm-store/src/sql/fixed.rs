@@ -104,8 +104,7 @@ fn build_entity_sql(def: &EntityDef, backend: Backend) -> EntitySql {
         .and_where(org.clone())
         .and_where(id.clone())
         .to_owned();
-    let mut cols = vec!["org_id", "id"];
-    cols.extend(columns(def).into_iter().skip(1));
+    let cols = insert_columns(def);
     let mut insert = Query::insert()
         .into_table(def.table)
         .columns(cols.clone())
@@ -195,6 +194,36 @@ fn build_common_sql(backend: Backend) -> CommonSql {
         events: backend.build(&events).0,
         tenants: backend.build(&tenants).0,
     }
+}
+
+/// The columns [`EntitySql::insert`] and [`insert_params`] write, in order.
+pub fn insert_columns(def: &EntityDef) -> Vec<&'static str> {
+    let mut cols = vec!["org_id", "id"];
+    cols.extend(columns(def).into_iter().skip(1));
+    cols
+}
+
+/// PostgreSQL: `INSERT INTO <table> (<columns>) VALUES ($n, ...), ...` of `rows` rows whose
+/// parameters are numbered from `first`; the caller adds what follows (a conflict clause).
+pub fn pg_insert_values(table: &str, cols: &[&str], rows: usize, first: usize) -> String {
+    use std::fmt::Write as _;
+    let mut out = format!("INSERT INTO \"{table}\" (");
+    for (i, c) in cols.iter().enumerate() {
+        let sep = if i == 0 { "" } else { ", " };
+        let _ = write!(out, "{sep}\"{c}\"");
+    }
+    out.push_str(") VALUES ");
+    let mut n = first;
+    for r in 0..rows {
+        out.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..cols.len() {
+            let sep = if c == 0 { "" } else { ", " };
+            let _ = write!(out, "{sep}${n}");
+            n += 1;
+        }
+        out.push(')');
+    }
+    out
 }
 
 /// The record's stored values after `org_id, id` (or after nothing, for updates): `version`,

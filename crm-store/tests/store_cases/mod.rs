@@ -26,7 +26,8 @@ macro_rules! store_cases {
             derived_writes_skip_rows_that_moved_on, tenants_are_isolated,
             unique_fields_are_duplicates_and_nothing_is_written, audit_chain_verifies_and_events_are_numbered,
             keyset_pages_equal_sorting_everything_in_memory, filters_match_the_in_memory_evaluator,
-            bulk_sessions_commit_or_roll_back, the_store_is_shared_across_threads, the_service_runs_on_the_store);
+            bulk_sessions_commit_or_roll_back, the_store_is_shared_across_threads, the_service_runs_on_the_store,
+            a_long_run_of_inserts_is_all_or_nothing);
         $crate::store_cases::store_cases!(@cases $logged; the_sync_log_matches_the_memory_store);
 
         // On the concrete store type, so its own futures are checked (not only the trait's bounds).
@@ -835,4 +836,73 @@ pub fn the_sync_log_matches_the_memory_store<S: Store>(s: S) {
         .map(|e| e.seq)
         .collect();
     assert_eq!(left, vec![3, 4, 5]);
+}
+
+/// One change set of 450 inserts of two types, interleaved, with their 450 audit entries and events
+/// (more than one multi-row statement of each on PostgreSQL): a taken id in the middle is a conflict
+/// naming it, and nothing of the change set is written; without it every row, entry and event is
+/// stored as the in-memory store stores them.
+pub fn a_long_run_of_inserts_is_all_or_nothing<S: Store>(s: S) {
+    let mem = MemoryStore::new();
+    let t = id(1);
+    let taken = record(&LEAD, t, 5_000);
+    block_on(s.apply(insert(&taken))).unwrap();
+    block_on(mem.apply(insert(&taken))).unwrap();
+    let run = |clash: bool| {
+        let mut cs = ChangeSet::new(t);
+        for n in 0..225u32 {
+            for def in [&LEAD, &CONTACT] {
+                let mut r = record(def, t, n);
+                if clash && n == 160 && def.name == "lead" {
+                    r.id = taken.id;
+                }
+                cs.audit.push(audit_for(&r, "create", None));
+                cs.events.push(event_for(&r, "created"));
+                cs.writes.push(Write::Insert(r));
+            }
+        }
+        cs
+    };
+    let e = block_on(s.apply(run(true))).unwrap_err();
+    assert_eq!(
+        e,
+        Error::Conflict {
+            entity: "lead".into(),
+            id: taken.id.to_string(),
+            expected: 0,
+            actual: 1
+        }
+    );
+    assert_eq!(block_on(s.count(t, &LEAD, &Filter::All)).unwrap(), 1);
+    assert_eq!(block_on(s.count(t, &CONTACT, &Filter::All)).unwrap(), 0);
+    assert_eq!(block_on(s.events(t, 0, 1_000)).unwrap().len(), 1);
+
+    let a = block_on(s.apply(run(false))).unwrap();
+    assert_eq!(a, block_on(mem.apply(run(false))).unwrap());
+    assert_eq!(
+        a,
+        Applied {
+            last_event_seq: 451,
+            rows: 450
+        }
+    );
+    for def in [&LEAD, &CONTACT] {
+        let q = all(Filter::All);
+        assert_eq!(
+            block_on(s.query(t, def, &q)).unwrap(),
+            block_on(mem.query(t, def, &q)).unwrap()
+        );
+    }
+    let q = AuditQuery {
+        limit: 1_000,
+        ..Default::default()
+    };
+    let entries = block_on(s.audit(t, &q)).unwrap();
+    assert_eq!(entries.len(), 451);
+    verify_chain(&entries).unwrap();
+    assert_eq!(entries, block_on(mem.audit(t, &q)).unwrap());
+    assert_eq!(
+        block_on(s.events(t, 0, 1_000)).unwrap(),
+        block_on(mem.events(t, 0, 1_000)).unwrap()
+    );
 }
