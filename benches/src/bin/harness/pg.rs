@@ -144,12 +144,15 @@ async fn clone_table(c: &mut PgConnection, table: &str, with_indexes: bool) -> R
     Ok(raw)
 }
 
-/// Raw bulk insert: one transaction, one prepared statement, one execution per row.
+/// Raw bulk insert: one transaction, multi-row `INSERT`s of 200 rows (the fastest plain way with
+/// bound values, and what the store does with an import's rows).
 async fn raw_bulk_insert(c: &mut PgConnection, table: &str, def: &EntityDef, rows: Vec<Vec<SV>>) -> Res<()> {
-    let sql = pg_insert_sql(table, &insert_columns(def));
+    let cols = insert_columns(def);
     let mut tx = c.begin().await?;
-    for values in rows {
-        sqlx::query_with(AssertSqlSafe(sql.clone()), SqlxValues(sea_query::Values(values)))
+    for chunk in rows.chunks(200) {
+        let sql = ssql::pg_insert_values(table, &cols, chunk.len(), 1);
+        let values: Vec<SV> = chunk.iter().flatten().cloned().collect();
+        sqlx::query_with(AssertSqlSafe(sql), SqlxValues(sea_query::Values(values)))
             .execute(&mut *tx)
             .await?;
     }
