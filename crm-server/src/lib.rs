@@ -363,6 +363,8 @@ pub mod doc_blocks {
     pub struct Adr0019;
     #[doc = include_str!("../../docs/adr/0020-children-nested-in-upsert-rows.md")]
     pub struct Adr0020;
+    #[doc = include_str!("../../docs/adr/0021-round-trips-on-postgresql.md")]
+    pub struct Adr0021;
 }
 
 #[cfg(test)]
