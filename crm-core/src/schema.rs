@@ -233,6 +233,10 @@ pub struct EntityDef {
     /// Its rows decide who an access token or API key is (a session, a key, a credential, a user,
     /// a role): a write that changes or removes one invalidates the service's cached callers.
     pub resolves_callers: bool,
+    /// Its record is what computed fields are evaluated with (the organization: time zone,
+    /// windows): a write to one drops the service's cached copy ([`crate::service`]'s organization
+    /// cache).
+    pub feeds_computed: bool,
     /// Its rows serialise concurrent use cases (a round-robin turn, a booking): each write of one
     /// expects the version read, and a use case that loses the race for it (a version conflict on
     /// such a row) is decided again on what the other left ([`crate::service`]'s retry).
@@ -404,6 +408,7 @@ impl EntityDef {
             due: Vec::new(),
             attachments: None,
             resolves_callers: false,
+            feeds_computed: false,
             serialises: false,
             stays_local: false,
         }

@@ -112,6 +112,8 @@ fn organization() -> EntityDef {
     e.check = Some(check_settings);
     // A tenant is created by the platform's own use case (`Service::create_organization`).
     e.exposure = Exposure::Managed;
+    // Computed fields read its settings (time zone, windows).
+    e.feeds_computed = true;
     e
 }
 

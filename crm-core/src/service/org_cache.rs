@@ -16,7 +16,6 @@
 
 use super::Service;
 use crate::change::ChangeSet;
-use crate::entity;
 use crate::error::{Error, Result};
 use crate::record::Record;
 use crate::store::Store;
@@ -36,9 +35,9 @@ pub(crate) struct Orgs {
     epochs: HashMap<Id, u64>,
 }
 
-/// Whether a change set writes an organization.
+/// Whether a change set writes a record computed fields are evaluated with (the organization).
 pub(crate) fn touches_org(cs: &ChangeSet) -> bool {
-    cs.writes.iter().any(|w| w.entity().name == entity::ORGANIZATION.name)
+    cs.writes.iter().any(|w| w.entity().feeds_computed)
 }
 
 impl<S: Store> Service<S> {

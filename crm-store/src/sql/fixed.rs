@@ -10,7 +10,7 @@ use crm_core::error::{Error, Result};
 use crm_core::record::Record;
 use crm_core::schema::EntityDef;
 use crm_core::value::{Id, Value};
-use sea_query::{Expr, ExprTrait, OnConflict, Order, Query, Value as SqlValue};
+use sea_query::{Expr, ExprTrait, Order, Query, Value as SqlValue};
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -20,8 +20,8 @@ pub struct EntitySql {
     /// `SELECT <columns> FROM t WHERE org_id = ? AND id = ?`.
     pub get: String,
     /// `INSERT INTO t (org_id, id, version, created_at, updated_at, <fields>, [custom]) VALUES (...)`;
-    /// parameters from [`insert_params`]. PostgreSQL: `ON CONFLICT (org_id, id) DO NOTHING` (an
-    /// existing id inserts no row rather than aborting the transaction).
+    /// parameters from [`insert_params`]. The PostgreSQL store writes many rows a statement instead
+    /// ([`pg_insert_values`]).
     pub insert: String,
     /// `UPDATE t SET version, created_at, updated_at, <fields>, [custom] WHERE org_id AND id AND
     /// version`; parameters from [`update_params`].
@@ -105,16 +105,11 @@ fn build_entity_sql(def: &EntityDef, backend: Backend) -> EntitySql {
         .and_where(id.clone())
         .to_owned();
     let cols = insert_columns(def);
-    let mut insert = Query::insert()
+    let insert = Query::insert()
         .into_table(def.table)
         .columns(cols.clone())
         .values_panic(cols.iter().map(|_| p().into()))
         .to_owned();
-    if backend == Backend::Postgres {
-        // A failed statement aborts a PostgreSQL transaction: an existing id inserts no row instead,
-        // and the store reports the conflict.
-        insert.on_conflict(OnConflict::columns(["org_id", "id"]).do_nothing().to_owned());
-    }
     let mut update = Query::update();
     update.table(def.table);
     for c in cols.iter().skip(2) {

@@ -121,16 +121,6 @@ fn activity_values(cols: &[&str], r: &ActRow, tenant: Id, now: Timestamp) -> Vec
         .collect()
 }
 
-fn pg_insert_sql(table: &str, cols: &[&str]) -> String {
-    let names: Vec<String> = cols.iter().map(|c| format!("\"{c}\"")).collect();
-    let params: Vec<String> = (1..=cols.len()).map(|i| format!("${i}")).collect();
-    format!(
-        "INSERT INTO \"{table}\" ({}) VALUES ({})",
-        names.join(", "),
-        params.join(", ")
-    )
-}
-
 /// `bench_raw_<table>`: a copy of the store's table, with its indexes (`INCLUDING ALL`) or without.
 async fn clone_table(c: &mut PgConnection, table: &str, with_indexes: bool) -> Res<String> {
     let raw = format!("bench_raw_{table}{}", if with_indexes { "" } else { "_plain" });
@@ -446,7 +436,7 @@ pub(super) fn run(args: &Args, url: &str) -> Res<()> {
                 .collect()
         })
         .collect();
-    let ins_sql = pg_insert_sql(&raw_leads, &cols);
+    let ins_sql = ssql::pg_insert_values(&raw_leads, &cols, 1, 1);
     let (raw_t, svc_t) = alternate(
         plan.rounds,
         |round| {
