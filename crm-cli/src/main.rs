@@ -25,6 +25,10 @@ mod route;
 mod serve;
 mod svg;
 
+/// mimalloc for the whole binary (the CLI and `crm serve`): see ADR 0022.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::process::ExitCode;

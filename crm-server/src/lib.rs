@@ -365,6 +365,8 @@ pub mod doc_blocks {
     pub struct Adr0020;
     #[doc = include_str!("../../docs/adr/0021-round-trips-on-postgresql.md")]
     pub struct Adr0021;
+    #[doc = include_str!("../../docs/adr/0022-binaries-allocate-with-mimalloc.md")]
+    pub struct Adr0022;
 }
 
 #[cfg(test)]

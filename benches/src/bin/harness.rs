@@ -38,6 +38,10 @@ use std::time::{Duration, Instant};
 type Res<T> = Result<T, Box<dyn Error>>;
 type Svc = Service<Arc<AnyStore>>;
 
+/// The allocator `crm` runs with (ADR 0022), so both sides of every ratio use it.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[path = "harness/pg.rs"]
 mod pg;
 
