@@ -502,6 +502,10 @@ impl BulkWrite for MemoryBulk<'_> {
         sorted(Some(&self.work), entity, q)
     }
 
+    async fn ids(&mut self, entity: &'static EntityDef, q: &StoreQuery) -> Result<Vec<Id>> {
+        Ok(sorted(Some(&self.work), entity, q)?.into_iter().map(|r| r.id).collect())
+    }
+
     async fn apply(&mut self, changes: ChangeSet) -> Result<Applied> {
         if changes.settle.is_some() {
             return Err(Error::internal("a bulk session stores no idempotency answer"));

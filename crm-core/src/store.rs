@@ -183,6 +183,10 @@ pub trait BulkWrite: Send {
     /// Reads inside the transaction (sees earlier writes of this session).
     fn query(&mut self, entity: &'static EntityDef, q: &StoreQuery)
     -> impl Future<Output = Result<Vec<Record>>> + Send;
+    /// The ids of the records [`BulkWrite::query`] would answer, in the same order, without reading
+    /// the records: an import's reference checks (does each `lead_id` exist, in scope?), answered
+    /// from the primary key where the filter allows.
+    fn ids(&mut self, entity: &'static EntityDef, q: &StoreQuery) -> impl Future<Output = Result<Vec<Id>>> + Send;
     fn apply(&mut self, changes: ChangeSet) -> impl Future<Output = Result<Applied>> + Send;
     fn commit(self) -> impl Future<Output = Result<Applied>> + Send;
 }

@@ -267,6 +267,10 @@ impl BulkWrite for AnyBulk<'_> {
         delegate!(AnyBulk, self, b => b.query(entity, q))
     }
 
+    async fn ids(&mut self, entity: &'static EntityDef, q: &StoreQuery) -> Result<Vec<Id>> {
+        delegate!(AnyBulk, self, b => b.ids(entity, q))
+    }
+
     async fn apply(&mut self, changes: ChangeSet) -> Result<Applied> {
         delegate!(AnyBulk, self, b => b.apply(changes))
     }

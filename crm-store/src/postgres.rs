@@ -602,6 +602,13 @@ impl BulkWrite for PgBulk<'_> {
             .await
     }
 
+    async fn ids(&mut self, entity: &'static EntityDef, q: &StoreQuery) -> Result<Vec<Id>> {
+        let (store, tenant) = (self.store, self.tenant);
+        store
+            .run(async move { ids_in(self.tx()?, tenant, entity, q).await })
+            .await
+    }
+
     async fn apply(&mut self, changes: ChangeSet) -> Result<Applied> {
         let store = self.store;
         store

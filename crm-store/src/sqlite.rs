@@ -757,6 +757,10 @@ impl BulkWrite for SqliteBulk<'_> {
         query_in(self.live()?, self.tenant, entity, q)
     }
 
+    async fn ids(&mut self, entity: &'static EntityDef, q: &StoreQuery) -> Result<Vec<Id>> {
+        ids_in(self.live()?, self.tenant, entity, q)
+    }
+
     /// Applies one change set inside the session; a failing set leaves the session as it was.
     async fn apply(&mut self, changes: ChangeSet) -> Result<Applied> {
         if changes.tenant != self.tenant {

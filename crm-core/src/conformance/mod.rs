@@ -92,7 +92,7 @@ macro_rules! conformance_tests {
         // records.rs
         $crate::__conformance_cases!($make;
             create_get_round_trip, validation_reports_every_field_and_writes_nothing, stale_version_is_a_conflict,
-            bulk_session_rolls_back_on_drop, unique_fields_are_enforced, delete_refuses_records_in_use,
+            bulk_session_rolls_back_on_drop, bulk_ids_answer_what_queries_find, unique_fields_are_enforced, delete_refuses_records_in_use,
             derived_writes_skip_moved_rows);
         // access.rs
         $crate::__conformance_cases!($make;

@@ -176,6 +176,59 @@ pub fn bulk_session_rolls_back_on_drop<S: Store>(store: S) {
     assert_eq!(f.count("lead"), before.0 + 1);
 }
 
+/// [`BulkWrite::ids`] answers the ids [`BulkWrite::query`] finds, in its order and within its limit,
+/// the session's own writes included and other tenants' rows not.
+pub fn bulk_ids_answer_what_queries_find<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    let leads: Vec<Record> = ["Cy", "Al", "Bo", "Al"]
+        .iter()
+        .map(|n| f.lead(&f.admin, json!({"first_name": n})))
+        .collect();
+    let other = block(f.svc.create_organization(&obj(json!({"name": "Other Co"})))).unwrap();
+    let theirs = block(
+        f.svc
+            .create(&Actor::system(other.id), "lead", &obj(json!({"first_name": "Al"}))),
+    )
+    .unwrap();
+    block(async {
+        let mut bulk = f.svc.store().bulk(f.tenant).await.unwrap();
+        let mut r = Record::empty(&LEAD, f.tenant, fixed_id(7), NOW);
+        r.set("first_name", "Al");
+        let mut cs = ChangeSet::new(f.tenant);
+        cs.writes.push(Write::Insert(r));
+        bulk.apply(cs).await.unwrap();
+        let ids_in = |ids: Vec<crate::value::Id>| Filter::In {
+            field: "id".into(),
+            values: ids.into_iter().map(Value::Id).collect(),
+        };
+        let queries = [
+            StoreQuery::by_id(Filter::eq("first_name", "Al"), 10),
+            StoreQuery::by_id(Filter::All, 2),
+            StoreQuery::by_id(
+                ids_in(vec![leads[2].id, leads[0].id, theirs.id, fixed_id(7), fixed_id(99)]),
+                10,
+            ),
+            StoreQuery {
+                filter: Filter::All,
+                sort: vec![crate::query::SortKey::asc("first_name")],
+                limit: 10,
+            },
+        ];
+        for q in &queries {
+            let want: Vec<_> = bulk.query(&LEAD, q).await.unwrap().iter().map(|r| r.id).collect();
+            assert!(!want.is_empty(), "{q:?}");
+            assert!(!want.contains(&theirs.id), "{q:?}");
+            assert_eq!(bulk.ids(&LEAD, q).await.unwrap(), want, "{q:?}");
+        }
+        let found = bulk.ids(&LEAD, &queries[2]).await.unwrap();
+        assert_eq!(found, {
+            let mut v = vec![leads[2].id, leads[0].id, fixed_id(7)];
+            v.sort();
+            v
+        });
+    });
+}
+
 pub fn unique_fields_are_enforced<S: Store>(store: S) {
     let f = Fixture::new(store);
     f.lead(&f.admin, json!({"first_name": "A", "external_id": "X1"}));

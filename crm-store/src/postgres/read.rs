@@ -123,6 +123,20 @@ pub(super) async fn query_in(
     rows.iter().map(|r| read_record(def, tenant, r)).collect()
 }
 
+/// [`BulkWrite::ids`](crm_core::store::BulkWrite::ids): the ids of [`query_in`]'s rows.
+pub(super) async fn ids_in(
+    conn: &mut PgConnection,
+    tenant: Id,
+    def: &'static EntityDef,
+    q: &StoreQuery,
+) -> Result<Vec<Id>> {
+    let (text, values) = B.build(&sql::select_ids(def, tenant, q, B)?);
+    let rows = built(text, values).fetch_all(conn).await.map_err(db)?;
+    rows.iter()
+        .map(|r| id_col(r, 0, def.table, "id")?.ok_or_else(|| corrupt(def.table, "id")))
+        .collect()
+}
+
 pub(super) async fn count_in(
     conn: &mut PgConnection,
     tenant: Id,

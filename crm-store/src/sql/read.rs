@@ -38,8 +38,22 @@ pub(super) fn filtered(def: &EntityDef, tenant: Id, filter: &Filter, backend: Ba
 
 /// `SELECT <columns> ... WHERE org_id = ? AND <filter> ORDER BY <sort>, id LIMIT ?`.
 pub fn select(def: &EntityDef, tenant: Id, q: &StoreQuery, backend: Backend) -> Result<SelectStatement> {
-    let mut s = filtered(def, tenant, &q.filter, backend)?;
+    let mut s = ordered(def, tenant, q, backend)?;
     s.columns(columns(def));
+    Ok(s)
+}
+
+/// `SELECT id ...`: the rows [`select`] finds, in its order, without reading them. Where an index
+/// holds the filter's columns (a primary key range, `id IN (...)`), the table is not read at all.
+pub fn select_ids(def: &EntityDef, tenant: Id, q: &StoreQuery, backend: Backend) -> Result<SelectStatement> {
+    let mut s = ordered(def, tenant, q, backend)?;
+    s.column("id");
+    Ok(s)
+}
+
+/// The filter, order and limit of [`select`] and [`select_ids`], without columns.
+fn ordered(def: &EntityDef, tenant: Id, q: &StoreQuery, backend: Backend) -> Result<SelectStatement> {
+    let mut s = filtered(def, tenant, &q.filter, backend)?;
     let mut by_id = false;
     for k in &q.sort {
         let t = target(def, &k.field)?;

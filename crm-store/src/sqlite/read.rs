@@ -167,6 +167,18 @@ pub(super) fn query_in(conn: &Connection, tenant: Id, def: &'static EntityDef, q
     Ok(out)
 }
 
+/// [`BulkWrite::ids`](crm_core::store::BulkWrite::ids): the ids of [`query_in`]'s rows.
+pub(super) fn ids_in(conn: &Connection, tenant: Id, def: &'static EntityDef, q: &StoreQuery) -> Result<Vec<Id>> {
+    let (text, values) = B.build(&sql::select_ids(def, tenant, q, B)?);
+    let mut stmt = conn.prepare_cached(&text).map_err(db)?;
+    let mut rows = stmt.query(params_from_iter(bind(values.0))).map_err(db)?;
+    let mut out = Vec::with_capacity(q.limit.min(512) as usize);
+    while let Some(row) = rows.next().map_err(db)? {
+        out.push(id_col(row, 0, def.table, "id")?.ok_or_else(|| corrupt(def.table, "id"))?);
+    }
+    Ok(out)
+}
+
 pub(super) fn count_in(conn: &Connection, tenant: Id, def: &'static EntityDef, filter: &Filter) -> Result<u64> {
     let (text, values) = B.build(&sql::count(def, tenant, filter, B)?);
     let mut stmt = conn.prepare_cached(&text).map_err(db)?;
