@@ -1619,14 +1619,7 @@ fn explain_list(raw: &Connection, list_sql: &str, tenant: Id) -> Res<()> {
         sort: vec![SortKey::desc("score"), SortKey::asc("id")],
         limit: 51,
     };
-    let store_sql = crm_store::Backend::Sqlite
-        .build(&crm_store::sql::select(
-            &LEAD,
-            tenant,
-            &store_q,
-            crm_store::Backend::Sqlite,
-        )?)
-        .0;
+    let store_sql = crm_store::sql::select(&LEAD, tenant, &store_q, crm_store::Backend::Sqlite)?.0;
     print_plans(raw, "list_page", &[("raw", list_sql), ("store", &store_sql)])
 }
 
@@ -1908,14 +1901,7 @@ fn explain_quotes(raw: &Connection, list_sql: &str, actor: &Actor) -> Res<()> {
         sort: vec![SortKey::desc("created_at"), SortKey::desc("id")],
         limit: 51,
     };
-    let store_sql = crm_store::Backend::Sqlite
-        .build(&crm_store::sql::select(
-            &QUOTE,
-            actor.tenant,
-            &store_q,
-            crm_store::Backend::Sqlite,
-        )?)
-        .0;
+    let store_sql = crm_store::sql::select(&QUOTE, actor.tenant, &store_q, crm_store::Backend::Sqlite)?.0;
     eprintln!("list_quotes store SQL: {store_sql}");
     print_plans(raw, "list_quotes", &[("raw", list_sql), ("store", &store_sql)])
 }

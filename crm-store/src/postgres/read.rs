@@ -118,7 +118,7 @@ pub(super) async fn query_in(
     def: &'static EntityDef,
     q: &StoreQuery,
 ) -> Result<Vec<Record>> {
-    let (text, values) = B.build(&sql::select(def, tenant, q, B)?);
+    let (text, values) = sql::select(def, tenant, q, B)?;
     let rows = built(text, values).fetch_all(conn).await.map_err(db)?;
     rows.iter().map(|r| read_record(def, tenant, r)).collect()
 }
@@ -130,7 +130,7 @@ pub(super) async fn ids_in(
     def: &'static EntityDef,
     q: &StoreQuery,
 ) -> Result<Vec<Id>> {
-    let (text, values) = B.build(&sql::select_ids(def, tenant, q, B)?);
+    let (text, values) = sql::select_ids(def, tenant, q, B)?;
     let rows = built(text, values).fetch_all(conn).await.map_err(db)?;
     rows.iter()
         .map(|r| id_col(r, 0, def.table, "id")?.ok_or_else(|| corrupt(def.table, "id")))

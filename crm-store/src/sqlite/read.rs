@@ -157,7 +157,7 @@ pub(super) fn get_in(conn: &Connection, tenant: Id, def: &'static EntityDef, id:
 }
 
 pub(super) fn query_in(conn: &Connection, tenant: Id, def: &'static EntityDef, q: &StoreQuery) -> Result<Vec<Record>> {
-    let (text, values) = B.build(&sql::select(def, tenant, q, B)?);
+    let (text, values) = sql::select(def, tenant, q, B)?;
     let mut stmt = conn.prepare_cached(&text).map_err(db)?;
     let mut rows = stmt.query(params_from_iter(bind(values.0))).map_err(db)?;
     let mut out = Vec::with_capacity(q.limit.min(512) as usize);
@@ -169,7 +169,7 @@ pub(super) fn query_in(conn: &Connection, tenant: Id, def: &'static EntityDef, q
 
 /// [`BulkWrite::ids`](crm_core::store::BulkWrite::ids): the ids of [`query_in`]'s rows.
 pub(super) fn ids_in(conn: &Connection, tenant: Id, def: &'static EntityDef, q: &StoreQuery) -> Result<Vec<Id>> {
-    let (text, values) = B.build(&sql::select_ids(def, tenant, q, B)?);
+    let (text, values) = sql::select_ids(def, tenant, q, B)?;
     let mut stmt = conn.prepare_cached(&text).map_err(db)?;
     let mut rows = stmt.query(params_from_iter(bind(values.0))).map_err(db)?;
     let mut out = Vec::with_capacity(q.limit.min(512) as usize);

@@ -644,3 +644,43 @@ fn readers_share_a_page_cache_budget() {
     assert_eq!(cache(8), -8 * 1024);
     assert_eq!(cache(512), -2 * 1024);
 }
+
+#[test]
+fn cached_reads_are_not_prepared_again_on_every_run() {
+    use rusqlite::StatementStatus::RePrepare;
+    let s = SqliteStore::open_in_memory().unwrap();
+    let mut bulk = block_on(s.bulk(tenant())).unwrap();
+    let mut cs = ChangeSet::new(tenant());
+    for n in 1..=3 {
+        cs.writes
+            .push(Write::Insert(Record::empty(&LEAD, tenant(), lead_id(n), Timestamp(1))));
+    }
+    block_on(bulk.apply(cs)).unwrap();
+    let q = StoreQuery::by_id(
+        Filter::In {
+            field: "id".into(),
+            values: vec![Value::Id(lead_id(1)), Value::Id(lead_id(3))],
+        },
+        2,
+    );
+    for _ in 0..3 {
+        assert_eq!(block_on(bulk.query(&LEAD, &q)).unwrap().len(), 2);
+        assert_eq!(block_on(bulk.ids(&LEAD, &q)).unwrap(), vec![lead_id(1), lead_id(3)]);
+    }
+    let conn = bulk.live().unwrap();
+    for (text, _) in [
+        sql::select(&LEAD, tenant(), &q, B).unwrap(),
+        sql::select_ids(&LEAD, tenant(), &q, B).unwrap(),
+    ] {
+        let st = conn.prepare_cached(&text).unwrap();
+        assert_eq!(st.get_status(RePrepare), 0, "{text}");
+    }
+    // The control: the same query with its limit bound is prepared again each time it is bound.
+    let bound = "SELECT id FROM leads WHERE org_id = ?1 ORDER BY id LIMIT ?2";
+    for _ in 0..3 {
+        let mut st = conn.prepare_cached(bound).unwrap();
+        let n = st.query_map((tenant(), 2), |r| r.get::<_, Id>(0)).unwrap().count();
+        assert_eq!(n, 2);
+    }
+    assert!(conn.prepare_cached(bound).unwrap().get_status(RePrepare) > 0);
+}

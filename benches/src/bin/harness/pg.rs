@@ -330,7 +330,7 @@ pub(super) fn run(args: &Args, url: &str) -> Res<()> {
                 sort: vec![SortKey::desc("score"), SortKey::asc("id")],
                 limit: 51,
             };
-            Ok(PG.build(&ssql::select(&LEAD, t.tenant, &q, PG)?))
+            Ok(ssql::select(&LEAD, t.tenant, &q, PG)?)
         })
         .collect::<Res<_>>()?;
     eprintln!("list_page SQL (raw and store): {}", raw_queries[0].0);
