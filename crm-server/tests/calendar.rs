@@ -23,14 +23,16 @@ async fn a_weekly_appointment_from_booking_to_a_revoked_feed() {
     let env = Env::start().await;
     let (manager, tech) = (env.a.token("manager"), env.a.token("field_tech"));
     let tom = env.a.user("field_tech").to_string();
-    // 09:00 in Berlin on Tuesdays: 07:00 UTC in summer time, 08:00 UTC after 25 October 2026.
+    // 09:00 in Berlin on Tuesdays: 07:00 UTC in summer time, 08:00 UTC after 25 October 2026. The
+    // series has no end: the feed below covers 30 days back from the real today, which a series
+    // ending in November 2026 left on 4 December 2026.
     let body = json!({"title": "Site survey", "starts_at": "2026-10-13T07:00:00Z", "ends_at": "2026-10-13T08:30:00Z",
-        "time_zone": "Europe/Berlin", "recurrence": "FREQ=WEEKLY;COUNT=4", "place": "12 Elm St",
+        "time_zone": "Europe/Berlin", "recurrence": "FREQ=WEEKLY", "place": "12 Elm St",
         "appointment_attendees": [{"user_id": tom}]});
     let a = env.post("/api/v1/appointments", manager, body).await;
     assert_eq!(a.status, 201, "{}", a.text);
     assert_eq!(a.body["attendee_user_ids"], json!([tom]));
-    assert_eq!(a.body["series_ends_at"], json!("2026-11-03T09:30:00Z"));
+    assert_eq!(a.body["series_ends_at"], json!("9999-12-31T23:59:59Z"));
 
     // A bad rule and a bad zone are one 422 naming both fields.
     let bad = env
@@ -85,7 +87,10 @@ async fn a_weekly_appointment_from_booking_to_a_revoked_feed() {
             "2026-10-13T07:00:00Z",
             "2026-10-20T07:00:00Z",
             "2026-10-27T08:00:00Z",
-            "2026-11-03T08:00:00Z"
+            "2026-11-03T08:00:00Z",
+            "2026-11-10T08:00:00Z",
+            "2026-11-17T08:00:00Z",
+            "2026-11-24T08:00:00Z"
         ]
     );
     let day = env.get("/api/v1/field/my-day?date=2026-10-27", tech).await;
@@ -130,11 +135,12 @@ async fn a_weekly_appointment_from_booking_to_a_revoked_feed() {
         "{}",
         ics.text
     );
-    // The crate expands the feed's rule in the feed's zone to the core's occurrences.
+    // The crate expands the feed's rule in the feed's zone to the core's occurrences (the first
+    // ones: the series has no end).
     let expanded: Vec<i64> = ev
         .get_recurrence()
         .unwrap()
-        .all(10)
+        .all(occ.len() as u16)
         .dates
         .iter()
         .map(|d| d.timestamp())
