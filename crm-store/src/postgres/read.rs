@@ -200,7 +200,7 @@ pub(super) async fn stamp_in(
 }
 
 pub(super) async fn audit_in(conn: &mut PgConnection, tenant: Id, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
-    let (text, values) = B.build(&sql::audit_select(tenant, q));
+    let (text, values) = sql::audit_select(tenant, q, B);
     let rows = built(text, values).fetch_all(conn).await.map_err(db)?;
     rows.iter().map(|row| log_row::audit_entry(row).map_err(bad)).collect()
 }

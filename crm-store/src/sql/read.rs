@@ -138,8 +138,9 @@ pub fn stamp_select(tenant: Id, entities: &[&'static EntityDef], backend: Backen
     Some(s)
 }
 
-/// Audit entries of a tenant after `after_seq`, optionally of one entity type and record.
-pub fn audit_select(tenant: Id, q: &crm_core::store::AuditQuery) -> SelectStatement {
+/// Audit entries of a tenant after `after_seq`, optionally of one entity type and record, rendered
+/// with the limit in the text as [`select`] does.
+pub fn audit_select(tenant: Id, q: &crm_core::store::AuditQuery, backend: Backend) -> (String, Values) {
     let mut s = Query::select();
     s.columns(AUDIT_COLUMNS)
         .from(AUDIT_LOG)
@@ -151,8 +152,8 @@ pub fn audit_select(tenant: Id, q: &crm_core::store::AuditQuery) -> SelectStatem
     if let Some(id) = q.entity_id {
         s.and_where(Expr::col("entity_id").eq(SqlValue::Uuid(Some(id))));
     }
-    s.order_by("seq", Order::Asc).limit(u64::from(q.limit));
-    s
+    s.order_by("seq", Order::Asc);
+    limited(&s, q.limit, backend)
 }
 
 /// Columns of an audit entry, in the order [`insert_audit`](super::CommonSql::insert_audit) binds them.

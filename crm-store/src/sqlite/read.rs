@@ -157,24 +157,30 @@ pub(super) fn get_in(conn: &Connection, tenant: Id, def: &'static EntityDef, id:
 }
 
 pub(super) fn query_in(conn: &Connection, tenant: Id, def: &'static EntityDef, q: &StoreQuery) -> Result<Vec<Record>> {
-    let (text, values) = sql::select(def, tenant, q, B)?;
-    let mut stmt = conn.prepare_cached(&text).map_err(db)?;
-    let mut rows = stmt.query(params_from_iter(bind(values.0))).map_err(db)?;
-    let mut out = Vec::with_capacity(q.limit.min(512) as usize);
-    while let Some(row) = rows.next().map_err(db)? {
-        out.push(read_record(def, tenant, row)?);
-    }
-    Ok(out)
+    rows_of(conn, sql::select(def, tenant, q, B)?, q.limit, |row| {
+        read_record(def, tenant, row)
+    })
 }
 
 /// [`BulkWrite::ids`](crm_core::store::BulkWrite::ids): the ids of [`query_in`]'s rows.
 pub(super) fn ids_in(conn: &Connection, tenant: Id, def: &'static EntityDef, q: &StoreQuery) -> Result<Vec<Id>> {
-    let (text, values) = sql::select_ids(def, tenant, q, B)?;
+    rows_of(conn, sql::select_ids(def, tenant, q, B)?, q.limit, |row| {
+        id_col(row, 0, def.table, "id")?.ok_or_else(|| corrupt(def.table, "id"))
+    })
+}
+
+/// Runs a rendered SELECT (cached) and decodes each of its at most `limit` rows.
+fn rows_of<T>(
+    conn: &Connection,
+    (text, values): (String, sea_query::Values),
+    limit: u32,
+    decode: impl Fn(&Row<'_>) -> Result<T>,
+) -> Result<Vec<T>> {
     let mut stmt = conn.prepare_cached(&text).map_err(db)?;
     let mut rows = stmt.query(params_from_iter(bind(values.0))).map_err(db)?;
-    let mut out = Vec::with_capacity(q.limit.min(512) as usize);
+    let mut out = Vec::with_capacity(limit.min(512) as usize);
     while let Some(row) = rows.next().map_err(db)? {
-        out.push(id_col(row, 0, def.table, "id")?.ok_or_else(|| corrupt(def.table, "id"))?);
+        out.push(decode(row)?);
     }
     Ok(out)
 }
@@ -234,14 +240,9 @@ pub(super) fn aggregate_in(
 }
 
 pub(super) fn audit_in(conn: &Connection, tenant: Id, q: &AuditQuery) -> Result<Vec<AuditEntry>> {
-    let (text, values) = B.build(&sql::audit_select(tenant, q));
-    let mut stmt = conn.prepare_cached(&text).map_err(db)?;
-    let mut rows = stmt.query(params_from_iter(bind(values.0))).map_err(db)?;
-    let mut out = Vec::new();
-    while let Some(row) = rows.next().map_err(db)? {
-        out.push(log_row::audit_entry(row).map_err(bad)?);
-    }
-    Ok(out)
+    rows_of(conn, sql::audit_select(tenant, q, B), q.limit, |row| {
+        log_row::audit_entry(row).map_err(bad)
+    })
 }
 
 pub(super) fn events_in(conn: &Connection, tenant: Id, after: u64, limit: u32) -> Result<Vec<Event>> {
