@@ -163,12 +163,14 @@ fn entry_schema() -> Json {
     });
     json!({
         "type": "object",
-        "required": ["seq", "tenant", "change_set", "actor", "at", "writes", "audit", "events"],
+        // `actor` may be left out: the entry type reads a missing one as null (the system), which a
+        // user's push has refused per entry (`refused`), as it refuses any other actor than the caller.
+        "required": ["seq", "tenant", "change_set", "at", "writes", "audit", "events"],
         "properties": {
             "seq": {"type": "integer", "minimum": 0, "maximum": u64::MAX, "description": "Position in the device's log"},
             "tenant": uuid(),
             "change_set": {"type": "string", "format": "uuid", "description": "The change set's id: the server answers each id once"},
-            "actor": {"anyOf": [uuid(), {"type": "null"}]},
+            "actor": {"anyOf": [uuid(), {"type": "null"}], "description": "The user who ran the use case: the caller (null or absent: the system)"},
             "at": {"type": "string", "format": "date-time", "description": "When the use case ran on the device (RFC 3339)"},
             "writes": {"type": "array", "items": write},
             "audit": {"type": "array", "items": uuid()},
