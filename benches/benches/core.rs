@@ -1,4 +1,5 @@
-//! Criterion micro-benches of the pure engines: validation, scoring and the text filter parser.
+//! Criterion micro-benches of the pure engines: validation, scoring, the text filter parser and a
+//! page of records written as JSON (what the server answers a list with).
 //!
 //! ```text
 //! cargo bench -p crm-bench --bench core
@@ -135,6 +136,32 @@ fn bench_validate(c: &mut Criterion) {
     g.finish();
 }
 
+/// Fifty leads written as the JSON array a page answers with, the way the server writes them
+/// (straight from the records into a byte buffer).
+fn bench_json(c: &mut Criterion) {
+    let mut g = c.benchmark_group("json");
+    g.measurement_time(Duration::from_secs(2))
+        .warm_up_time(Duration::from_millis(500))
+        .sample_size(30);
+    let base = lead();
+    let page: Vec<Record> = (0..50u128)
+        .map(|n| {
+            let mut r = base.clone();
+            r.id = id(1000 + n);
+            r
+        })
+        .collect();
+    let mut buf = Vec::with_capacity(64 * 1024);
+    g.bench_function("page_of_50_leads", |b| {
+        b.iter(|| {
+            buf.clear();
+            serde_json::to_writer(&mut buf, black_box(&page)).expect("records serialise");
+            black_box(buf.len())
+        })
+    });
+    g.finish();
+}
+
 fn bench_scoring(c: &mut Criterion) {
     let mut g = c.benchmark_group("scoring");
     g.measurement_time(Duration::from_secs(2))
@@ -187,5 +214,5 @@ fn bench_filter_parse(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_validate, bench_scoring, bench_filter_parse);
+criterion_group!(benches, bench_validate, bench_scoring, bench_filter_parse, bench_json);
 criterion_main!(benches);

@@ -162,55 +162,79 @@ impl Record {
     }
 }
 
-/// The object of [`Record::to_json`], written without building a tree (keys sorted, as a tree's
-/// object holds them): the server answers every record this way.
+/// Where a key of a record's JSON object takes its value from ([`EntityDef::json_keys`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum JsonKey {
+    Id,
+    Version,
+    CreatedAt,
+    UpdatedAt,
+    Field(usize),
+    Computed(usize),
+    Custom,
+}
+
+impl JsonKey {
+    /// The keys of `e`'s records in the order they are written (see [`EntityDef::json_keys`]).
+    pub(crate) fn sorted(e: &EntityDef) -> Vec<(&'static str, JsonKey)> {
+        let mut keys = vec![
+            ("id", JsonKey::Id),
+            ("version", JsonKey::Version),
+            ("created_at", JsonKey::CreatedAt),
+            ("updated_at", JsonKey::UpdatedAt),
+        ];
+        keys.extend(
+            e.fields
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| !f.secret)
+                .map(|(i, f)| (f.name, JsonKey::Field(i))),
+        );
+        keys.extend(
+            e.computed
+                .iter()
+                .enumerate()
+                .map(|(j, c)| (c.name, JsonKey::Computed(j))),
+        );
+        keys.push(("custom", JsonKey::Custom));
+        // Stable: of two keys with one name, the one pushed later stays later (and wins).
+        keys.sort_by(|a, b| a.0.cmp(b.0));
+        keys
+    }
+}
+
+/// The object of [`Record::to_json`], written without building a tree: the keys sorted, as a
+/// tree's object holds them, and of two keys with one name the later one shown. The order comes
+/// from the declaration ([`EntityDef::json_keys`]); the server answers every record this way.
 impl serde::Serialize for Record {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        enum Out<'a> {
-            Text(String),
-            Int(u64),
-            Value(&'a Value),
-            Custom,
-        }
-        let mut keys: Vec<(&str, Out<'_>)> = Vec::with_capacity(self.values.len() + 5);
-        keys.push(("id", Out::Text(self.id.to_string())));
-        keys.push(("version", Out::Int(self.version)));
-        keys.push(("created_at", Out::Text(self.created_at.to_rfc3339())));
-        keys.push(("updated_at", Out::Text(self.updated_at.to_rfc3339())));
-        for (i, f) in self.entity.fields.iter().enumerate() {
-            if !self.is_hidden(i) && !f.secret {
-                keys.push((f.name, Out::Value(&self.values[i])));
-            }
-        }
-        for (j, c) in self.entity.computed.iter().enumerate() {
-            let hidden = self.hidden & (1 << (self.entity.fields.len() + j)) != 0;
-            if let (Some(v), false) = (self.computed.get(j), hidden) {
-                keys.push((c.name, Out::Value(v)));
-            }
-        }
-        if !self.custom.is_empty() {
-            keys.push(("custom", Out::Custom));
-        }
-        // A JSON tree's object sorts its keys (and a later one of the same name wins).
-        keys.sort_by(|a, b| a.0.cmp(b.0));
-        keys.dedup_by(|later, earlier| {
-            let same = later.0 == earlier.0;
-            if same {
-                std::mem::swap(later, earlier);
-            }
-            same
-        });
-        let mut m = s.serialize_map(Some(keys.len()))?;
-        for (k, v) in &keys {
-            match v {
-                Out::Text(t) => m.serialize_entry(k, t)?,
-                Out::Int(n) => m.serialize_entry(k, n)?,
-                Out::Value(v) => m.serialize_entry(k, &v.json_form())?,
-                Out::Custom => {
+        let shown = |k: JsonKey| match k {
+            JsonKey::Field(i) => !self.is_hidden(i),
+            JsonKey::Computed(j) => self.computed.get(j).is_some() && !self.is_hidden(self.entity.fields.len() + j),
+            JsonKey::Custom => !self.custom.is_empty(),
+            _ => true,
+        };
+        // Per name, the last key this reader is shown.
+        let keys = || {
+            self.entity
+                .json_keys()
+                .chunk_by(|a, b| a.0 == b.0)
+                .filter_map(move |same| same.iter().rev().find(|(_, k)| shown(*k)))
+        };
+        let mut m = s.serialize_map(Some(keys().count()))?;
+        for &(name, key) in keys() {
+            match key {
+                JsonKey::Id => m.serialize_entry(name, &self.id.to_string())?,
+                JsonKey::Version => m.serialize_entry(name, &self.version)?,
+                JsonKey::CreatedAt => m.serialize_entry(name, &self.created_at.to_rfc3339())?,
+                JsonKey::UpdatedAt => m.serialize_entry(name, &self.updated_at.to_rfc3339())?,
+                JsonKey::Field(i) => m.serialize_entry(name, &self.values[i].json_form())?,
+                JsonKey::Computed(j) => m.serialize_entry(name, &self.computed[j].json_form())?,
+                JsonKey::Custom => {
                     let custom: BTreeMap<&str, crate::value::JsonForm<'_>> =
                         self.custom.iter().map(|(k, v)| (k.as_str(), v.json_form())).collect();
-                    m.serialize_entry(k, &custom)?
+                    m.serialize_entry(name, &custom)?
                 }
             }
         }
@@ -290,7 +314,8 @@ mod tests {
                     },
                 };
             }
-            r.hidden = 0b1010_0100;
+            // Fields 2, 5 and 7 hidden, and the second computed field (bits past the fields).
+            r.hidden = 0b1010_0100 | 1u64.checked_shl(def.fields.len() as u32 + 1).unwrap_or(0);
             r.computed = def.computed.iter().map(|_| Value::Int(3)).collect();
             if n % 2 == 0 {
                 r.custom.insert("roof".into(), Value::Text("slate".into()));

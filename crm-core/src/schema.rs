@@ -245,6 +245,8 @@ pub struct EntityDef {
     /// applies a change set derives its own (stage changes, round-robin turns), and a device's
     /// record of the server's refusals is its own bookkeeping.
     pub stays_local: bool,
+    /// The keys of its records' JSON objects, sorted, built on first use ([`EntityDef::json_keys`]).
+    json_keys: std::sync::OnceLock<Vec<(&'static str, crate::record::JsonKey)>>,
 }
 
 /// How an entity type takes attachments ([`EntityDef::attachments`]).
@@ -411,7 +413,15 @@ impl EntityDef {
             feeds_computed: false,
             serialises: false,
             stays_local: false,
+            json_keys: std::sync::OnceLock::new(),
         }
+    }
+
+    /// Every key a record of this type may show in JSON, sorted by name (stably: where a declared
+    /// field shares a system key's name, the later one wins, as in a JSON tree), secret fields left
+    /// out. Built once: serialising a record only skips the keys its reader may not see.
+    pub(crate) fn json_keys(&self) -> &[(&'static str, crate::record::JsonKey)] {
+        self.json_keys.get_or_init(|| crate::record::JsonKey::sorted(self))
     }
 
     pub fn field(mut self, f: FieldDef) -> Self {
