@@ -367,6 +367,8 @@ pub mod doc_blocks {
     pub struct Adr0021;
     #[doc = include_str!("../../docs/adr/0022-binaries-allocate-with-mimalloc.md")]
     pub struct Adr0022;
+    #[doc = include_str!("../../docs/adr/0023-point-reads-run-on-the-async-worker.md")]
+    pub struct Adr0023;
 }
 
 #[cfg(test)]

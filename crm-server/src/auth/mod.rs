@@ -75,7 +75,7 @@ pub async fn resolve<S: ServerStore>(app: &AppState<S>, token: &str) -> ApiResul
         let actor = match cached {
             Some(actor) => actor,
             None => app
-                .run(move |svc| async move { svc.api_key_actor(tenant, key_id, &hash).await })
+                .read_by_key(move |svc| async move { svc.api_key_actor(tenant, key_id, &hash).await })
                 .await
                 .map_err(unauthenticated)?,
         };
@@ -91,7 +91,7 @@ pub async fn resolve<S: ServerStore>(app: &AppState<S>, token: &str) -> ApiResul
     let actor = match cached {
         Some(actor) => actor,
         None => app
-            .run(move |svc| async move { svc.session_actor(c.org, c.sid, c.sub).await })
+            .read_by_key(move |svc| async move { svc.session_actor(c.org, c.sid, c.sub).await })
             .await
             .map_err(unauthenticated)?,
     };

@@ -83,7 +83,7 @@ async fn own_org<S: ServerStore>(State(app): State<AppState<S>>, auth: Auth) -> 
     let actor = auth.actor;
     let t = actor.tenant;
     let org = app
-        .run(move |svc| async move { svc.get(&actor, "organization", t).await })
+        .read_by_key(move |svc| async move { svc.get(&actor, "organization", t).await })
         .await?;
     Ok(record_response(StatusCode::OK, &org, None))
 }

@@ -341,7 +341,7 @@ pub fn routes<S: ServerStore>(api: Api<S>) -> Api<S> {
             move |State(app): State<AppState<S>>, auth: Auth, PathId(id): PathId| async move {
                 let actor = auth.actor;
                 let r = app
-                    .run(move |svc| async move { svc.attachment(&actor, id).await })
+                    .read_by_key(move |svc| async move { svc.attachment(&actor, id).await })
                     .await?;
                 Ok::<_, ApiError>(axum::Json(r.to_json()).into_response())
             },

@@ -242,7 +242,7 @@ pub fn routes<S: ServerStore>(mut api: Api<S>, def: &'static EntityDef) -> Api<S
                 let fields = sparse_fields(&p, def)?;
                 let actor = auth.actor;
                 let (r, kids) = app
-                    .run(move |svc| async move {
+                    .read_by_key(move |svc| async move {
                         let r = svc.get(&actor, def.name, id).await?;
                         let kids = svc.children_of(&actor, &r).await?;
                         Ok((r, kids))
@@ -442,7 +442,7 @@ pub fn routes<S: ServerStore>(mut api: Api<S>, def: &'static EntityDef) -> Api<S
                 move |State(app): State<AppState<S>>, auth: Auth, PathId(id): PathId| async move {
                     let actor = auth.actor;
                     let kids = app
-                        .run(move |svc| async move { svc.children(&actor, def.name, id).await })
+                        .read_by_key(move |svc| async move { svc.children(&actor, def.name, id).await })
                         .await?;
                     let out: Map<String, Json> = kids
                         .iter()
