@@ -27,7 +27,7 @@ use crm_store::{AnyStore, SqliteStore};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension};
 use serde_json::{Map, Value as Json, json};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::error::Error;
 use std::fmt::Write as _;
 use std::hint::black_box;
@@ -344,7 +344,7 @@ fn lead_input(r: &LeadRow) -> Map<String, Json> {
 }
 
 /// One generated activity.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 struct ActRow {
     id: Id,
     kind: &'static str,
@@ -1052,22 +1052,70 @@ fn run(args: &Args) -> Res<()> {
     }
     let acts = gen_activities(&mut rng, n / 2, &lead_ids, now);
     let csv = activity_csv(&acts);
+    // The raw side's activities point at the raw twins of their leads (`raw_leads`: the same rows
+    // under their own ids, matched by external id), so its re-score reads and writes raw tables only.
+    let twin: HashMap<Id, Id> = {
+        let sql = format!(
+            "SELECT l.id, r.id FROM leads l JOIN {raw_leads} r ON r.org_id = l.org_id AND r.external_id = l.external_id \
+             WHERE l.org_id = ?1"
+        );
+        let mut st = raw.prepare(&sql)?;
+        let mut q = st.query([&t.tenant.as_bytes()[..]])?;
+        let mut out = HashMap::with_capacity(n);
+        while let Some(r) = q.next()? {
+            let (l, w) = (
+                uuid_of(&SqlValue::from(r.get_ref(0)?)),
+                uuid_of(&SqlValue::from(r.get_ref(1)?)),
+            );
+            out.insert(l.ok_or("lead id is not a uuid")?, w.ok_or("raw lead id is not a uuid")?);
+        }
+        out
+    };
+    let raw_rows: Vec<ActRow> = acts
+        .iter()
+        .map(|a| twin.get(&a.lead).map(|&lead| ActRow { lead, ..a.clone() }))
+        .collect::<Option<_>>()
+        .ok_or("a lead has no raw twin")?;
+    let touched: Vec<Id> = raw_rows
+        .iter()
+        .map(|a| a.lead)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let raw_acts = clone_table(&raw, ACTIVITY.table, true)?;
     let (raw_t, ()) = time(|| {
-        raw_bulk_insert(&mut raw, &raw_acts, &ACTIVITY, &acts, |st, cols, r| {
+        raw_bulk_insert(&mut raw, &raw_acts, &ACTIVITY, &raw_rows, |st, cols, r| {
             bind_activity(st, cols, r, t.tenant, now)
         })
     })?;
+    let (model, version) = block(svc.scoring_model(t.tenant))?;
+    let cutoff = model
+        .lookback_days()
+        .map_or(i64::MIN, |d| SystemClock.now().plus_days(-d).0);
+    let tables = (raw_leads.as_str(), raw_acts.as_str());
+    let (rescore_t, _) = time(|| raw_rescore_in(&mut raw, t.tenant, tables, Some(&touched), cutoff, version, true))?;
     let (svc_t, report) = time(|| Ok(block(svc.import_csv(&t.manager, "activity", csv.as_slice(), &opts))?))?;
     check_import("activity", &report, acts.len())?;
-    drop((csv, acts));
+    drop((csv, acts, raw_rows, twin));
     raw.execute_batch(&format!("DROP TABLE {raw_acts}"))?;
-    eprintln!("import_activities: service {svc_t:?} (includes re-scoring their leads), raw {raw_t:?}");
+    let raw_all = raw_t + rescore_t;
+    eprintln!(
+        "import_activities: service {svc_t:?} (includes re-scoring their {} leads), raw insert {raw_t:?}, \
+         raw insert and re-score of those leads {raw_all:?}",
+        touched.len()
+    );
     emit(
         "import_activities",
         svc_t.as_secs_f64(),
         "s",
         Some(raw_t.as_secs_f64()),
+        n / 2,
+    );
+    emit(
+        "import_activities_rescored",
+        svc_t.as_secs_f64(),
+        "s",
+        Some(raw_all.as_secs_f64()),
         n / 2,
     );
     emit(
@@ -1489,6 +1537,21 @@ fn run_job_upserts(svc: &Svc, n: usize) -> Res<()> {
 /// its activities inside the model's lookback, decoded; a simple score computed; and (if `write`) an
 /// `UPDATE` of the score fields of every lead, all in one transaction. Returns the rows written.
 fn raw_rescore(c: &mut Connection, tenant: Id, cutoff: i64, version: i64, write: bool) -> Res<usize> {
+    let tables = (LEAD.table, ACTIVITY.table);
+    raw_rescore_in(c, tenant, tables, None, cutoff, version, write)
+}
+
+/// [`raw_rescore`] over the tables `(leads, activities)`, of every lead or (`ids`, sorted) of those
+/// leads only, 1,000 a statement.
+fn raw_rescore_in(
+    c: &mut Connection,
+    tenant: Id,
+    (leads_table, acts_table): (&str, &str),
+    ids: Option<&[Id]>,
+    cutoff: i64,
+    version: i64,
+    write: bool,
+) -> Res<usize> {
     const BATCH: usize = 1000;
     let lead_cols = read_columns(&LEAD);
     let act_cols = read_columns(&ACTIVITY);
@@ -1499,34 +1562,60 @@ fn raw_rescore(c: &mut Connection, tenant: Id, cutoff: i64, version: i64, write:
     };
     let (src_i, value_i) = (col(&lead_cols, "source")?, col(&lead_cols, "estimated_value")?);
     let lead_i = col(&act_cols, "lead_id")?;
+    let params = |k: usize, from: usize| (0..k).map(|i| format!("?{}", i + from)).collect::<Vec<_>>().join(", ");
     let lead_sql = format!(
-        "SELECT {} FROM leads WHERE org_id = ?1 AND id > ?2 ORDER BY id LIMIT {BATCH}",
+        "SELECT {} FROM {leads_table} WHERE org_id = ?1 AND id > ?2 ORDER BY id LIMIT {BATCH}",
         lead_cols.join(", ")
     );
-    let act_sql = |k: usize| {
-        let ps: Vec<String> = (0..k).map(|i| format!("?{}", i + 3)).collect();
+    let lead_in_sql = |k: usize| {
         format!(
-            "SELECT {} FROM activities WHERE org_id = ?1 AND occurred_at >= ?2 AND lead_id IN ({}) ORDER BY occurred_at DESC, id",
-            act_cols.join(", "),
-            ps.join(", ")
+            "SELECT {} FROM {leads_table} WHERE org_id = ?1 AND id IN ({}) ORDER BY id",
+            lead_cols.join(", "),
+            params(k, 2)
         )
     };
-    let update_sql = "UPDATE leads SET score = ?1, temperature = ?2, score_model_version = ?3, scored_at = ?4 WHERE org_id = ?5 AND id = ?6";
+    let act_sql = |k: usize| {
+        format!(
+            "SELECT {} FROM {acts_table} WHERE org_id = ?1 AND occurred_at >= ?2 AND lead_id IN ({}) ORDER BY occurred_at DESC, id",
+            act_cols.join(", "),
+            params(k, 3)
+        )
+    };
+    let update_sql = format!(
+        "UPDATE {leads_table} SET score = ?1, temperature = ?2, score_model_version = ?3, scored_at = ?4 WHERE org_id = ?5 AND id = ?6"
+    );
     let now = SystemClock.now().0;
     let tx = c.transaction()?;
     let mut written = 0;
     let mut after: Vec<u8> = Vec::new();
+    let mut chunks = ids.map(|ids| ids.chunks(BATCH));
     loop {
         let leads: Vec<Vec<SqlValue>> = {
-            let mut st = tx.prepare_cached(&lead_sql)?;
-            let mut q = st.query((&tenant.as_bytes()[..], &after[..]))?;
             let mut out = Vec::with_capacity(BATCH);
+            let mut st;
+            let mut q = match chunks.as_mut() {
+                None => {
+                    st = tx.prepare_cached(&lead_sql)?;
+                    st.query((&tenant.as_bytes()[..], &after[..]))?
+                }
+                Some(c) => {
+                    let Some(batch) = c.next() else { break };
+                    st = tx.prepare_cached(&lead_in_sql(batch.len()))?;
+                    st.raw_bind_parameter(1, &tenant.as_bytes()[..])?;
+                    for (i, id) in batch.iter().enumerate() {
+                        st.raw_bind_parameter(i + 2, &id.as_bytes()[..])?;
+                    }
+                    st.raw_query()
+                }
+            };
             while let Some(r) = q.next()? {
                 out.push(decode_row(r, lead_cols.len())?);
             }
             out
         };
-        let Some(last) = leads.last() else { break };
+        let Some(last) = leads.last() else {
+            if chunks.is_some() { continue } else { break }
+        };
         after = match &last[0] {
             SqlValue::Blob(b) => b.clone(),
             _ => return Err("lead id is not a blob".into()),
@@ -1547,7 +1636,7 @@ fn raw_rescore(c: &mut Connection, tenant: Id, cutoff: i64, version: i64, write:
                 }
             }
         }
-        let mut up = tx.prepare_cached(update_sql)?;
+        let mut up = tx.prepare_cached(&update_sql)?;
         for l in &leads {
             let SqlValue::Blob(id) = &l[0] else { continue };
             let n_acts = by_lead.get(id).map_or(0, Vec::len) as i64;
