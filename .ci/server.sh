@@ -28,7 +28,7 @@ PY
 
 echo "-- crm serve --demo, sign in, call, shut down"
 # $CRM_BIN when the caller built it (.ci/run builds every target once), else a debug build.
-if [ -n "${CRM_BIN:-}" ]; then crm=$CRM_BIN; else cargo build -q -p crm-cli; crm="$crm"; fi
+if [ -n "${CRM_BIN:-}" ]; then crm=$CRM_BIN; else cargo build -q -p crm-cli; crm="${CARGO_TARGET_DIR:-$PWD/target}/debug/crm"; fi
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 CRM_DEMO_PASSWORD=ci-demo-password-123 CRM_JWT_SECRET=ci-secret-ci-secret-ci-secret-ci-secret \
   "$crm" --database "$tmp/crm.db" serve --demo --listen "127.0.0.1:$port" > "$tmp/serve.log" 2>&1 &
