@@ -18,11 +18,49 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> ApiResult<Self> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(Body(v)),
-            Err(e) => Err(json_rejection(e)),
+        let axum::Json(tree) = axum::Json::<serde_json::Value>::from_request(req, state)
+            .await
+            .map_err(json_rejection)?;
+        let shape = |e: serde_path_to_error::Error<serde_json::Error>| {
+            ApiError::BadRequest(format!("unexpected JSON shape: {e}"))
+        };
+        match serde_path_to_error::deserialize(&tree) {
+            Ok(v) => Ok(Body(v)),
+            // JSON Schema (the OpenAPI document) counts `8057.0` as an integer; serde does not.
+            Err(first) => match integral(tree) {
+                Some(tree) => serde_path_to_error::deserialize(&tree)
+                    .map(Body)
+                    .map_err(|_| shape(first)),
+                None => Err(shape(first)),
+            },
         }
     }
+}
+
+/// The tree with every integral float (`8057.0`) written as an integer; `None` when it has none.
+fn integral(mut tree: serde_json::Value) -> Option<serde_json::Value> {
+    fn walk(v: &mut serde_json::Value) -> bool {
+        use serde_json::Value as J;
+        match v {
+            J::Number(n) if n.is_f64() => {
+                let f = n.as_f64().unwrap_or(f64::NAN);
+                let int = if f.fract() != 0.0 {
+                    None
+                } else if f >= 0.0 && f < u64::MAX as f64 {
+                    Some(J::from(f as u64))
+                } else if f < 0.0 && f >= i64::MIN as f64 {
+                    Some(J::from(f as i64))
+                } else {
+                    None
+                };
+                int.map(|i| *v = i).is_some()
+            }
+            J::Array(a) => a.iter_mut().fold(false, |any, x| walk(x) | any),
+            J::Object(m) => m.values_mut().fold(false, |any, x| walk(x) | any),
+            _ => false,
+        }
+    }
+    walk(&mut tree).then_some(tree)
 }
 
 fn json_rejection(e: JsonRejection) -> ApiError {
@@ -171,4 +209,16 @@ impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
 /// The ETag of a record version.
 pub fn etag(version: u64) -> String {
     format!("\"{version}\"")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn integral_floats_become_integers_and_nothing_else_changes() {
+        use serde_json::json;
+        let t = json!({"protocol": 8057.0, "n": [-2.0, 1.5, 3], "s": "4.0", "o": {"x": 0.0}});
+        let want = json!({"protocol": 8057, "n": [-2, 1.5, 3], "s": "4.0", "o": {"x": 0}});
+        assert_eq!(super::integral(t), Some(want));
+        assert_eq!(super::integral(json!({"a": 1, "b": 1.5})), None);
+    }
 }
