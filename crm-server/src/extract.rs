@@ -72,7 +72,6 @@ fn json_rejection(e: JsonRejection) -> ApiError {
             ApiError::BadRequest("expected Content-Type: application/json".into())
         }
         JsonRejection::JsonSyntaxError(_) => ApiError::BadRequest("the body is not valid JSON".into()),
-        JsonRejection::JsonDataError(e) => ApiError::BadRequest(format!("unexpected JSON shape: {}", e.body_text())),
         other => ApiError::BadRequest(other.body_text()),
     }
 }
