@@ -369,6 +369,8 @@ pub mod doc_blocks {
     pub struct Adr0022;
     #[doc = include_str!("../../docs/adr/0023-point-reads-run-on-the-async-worker.md")]
     pub struct Adr0023;
+    #[doc = include_str!("../../docs/adr/0024-short-reads-use-the-idle-writer-connection.md")]
+    pub struct Adr0024;
 }
 
 #[cfg(test)]

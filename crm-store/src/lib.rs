@@ -10,8 +10,9 @@
 //!   condition with exactly the semantics of [`crm_core::query::Compiled`] (three-valued logic, nulls
 //!   first ascending, binary text order), plus the fixed per-entity statements, cached as SQL text.
 //! - [`SqliteStore`] (feature `sqlite`, on by default): the embedded store. WAL mode, one writer
-//!   connection, a small pool of readers; its async methods do their synchronous work inside the
-//!   future, so a blocking caller drives them with `pollster::block_on`.
+//!   connection, a small pool of readers (short reads by key use the writer when it is idle, ADR
+//!   0024); its async methods do their synchronous work inside the future, so a blocking caller
+//!   drives them with `pollster::block_on`.
 //! - `PgStore` (feature `postgres`, off by default): the PostgreSQL store (sqlx, tokio), natively
 //!   async; its futures also run under a blocking `block_on` (see its docs for the runtime).
 //! - [`blob::DirBlobStore`]: attachment bytes in a directory, the default blob store.

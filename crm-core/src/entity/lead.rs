@@ -392,7 +392,8 @@ pub struct LeadRules;
 
 impl EntityRules for LeadRules {
     fn needs(&self) -> &'static [Need] {
-        &[Need::Pipelines]
+        // The routing rules: a create routes a lead whose input names no owner.
+        &[Need::Pipelines, Need::RecordsOf("routing_rule")]
     }
 
     fn routed(&self) -> bool {

@@ -202,7 +202,7 @@ impl<S: Store> Service<S> {
         self.check_links(actor, &probe, None).await?;
         // The tenant's routing rules pick the owner of a new lead whose input names none.
         let routed = match def.rules.routed() {
-            true => self.route_create(actor.tenant, &ctx.custom, &own, &mut rec).await?,
+            true => self.route_create(actor.tenant, &ctx, &own, &mut rec).await?,
             false => None,
         };
         for (_, rows) in &children {

@@ -7,13 +7,13 @@ use super::exclusive::retrying;
 use crate::access::{Action, Actor};
 use crate::change::{ChangeSet, Write, diff};
 use crate::entity::routing::{self, Assign, Decision, Roster, Rule};
-use crate::entity::{self, LEAD, ROUTING_CURSOR, ROUTING_RULE};
+use crate::entity::{self, LEAD, ROUTING_CURSOR, ROUTING_RULE, WriteCtx};
 use crate::error::{Error, FieldError, Result, codes};
 use crate::query::{Filter, StoreQuery};
 use crate::record::Record;
 use crate::store::Store;
 use crate::validate::CustomSpecs;
-use crate::value::Id;
+use crate::value::{Id, Value};
 use serde::Serialize;
 use serde_json::{Map, Value as Json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -123,6 +123,11 @@ impl<S: Store> Service<S> {
             .store
             .query(tenant, &ROUTING_RULE, &StoreQuery::by_id(active, MAX_RULES))
             .await?;
+        self.router_of(tenant, lead_custom, &stored).await
+    }
+
+    /// [`Service::router`] over the active rules `stored` (in id order).
+    async fn router_of(&self, tenant: Id, lead_custom: &CustomSpecs, stored: &[Record]) -> Result<Option<Router>> {
         let now = self.clock.now();
         let mut rules: Vec<Rule> = stored
             .iter()
@@ -176,17 +181,37 @@ impl<S: Store> Service<S> {
 
     /// The routing step of a create: routes `rec` (in `cs` already, by its last audit entry and
     /// write) and adds the decision to its audit entry and the cursor writes to `cs`.
+    ///
+    /// The rules come from the lead's configuration (`ctx`, cached while the rules are unchanged):
+    /// most tenants have none, and then a create reads nothing for routing.
     pub(crate) async fn route_create(
         &self,
         tenant: Id,
-        lead_custom: &CustomSpecs,
+        ctx: &WriteCtx,
         input: &Map<String, Json>,
         rec: &mut Record,
     ) -> Result<Option<(Decision, Router)>> {
         if routing::explicit_owner(input) {
             return Ok(None);
         }
-        let Some(mut router) = self.router(tenant, lead_custom).await? else {
+        let stored = ctx.records.get(ROUTING_RULE.name).map(|all| {
+            let active = |r: &&Record| {
+                matches!(
+                    r.get(routing::fields::ACTIVE),
+                    None | Some(Value::Null | Value::Bool(true))
+                )
+            };
+            all.iter()
+                .filter(active)
+                .take(MAX_RULES as usize)
+                .cloned()
+                .collect::<Vec<_>>()
+        });
+        let router = match stored {
+            Some(stored) => self.router_of(tenant, &ctx.custom, &stored).await?,
+            None => self.router(tenant, &ctx.custom).await?,
+        };
+        let Some(mut router) = router else {
             return Ok(None);
         };
         Ok(router.route(rec, input).map(|d| (d, router)))

@@ -208,6 +208,35 @@ fn a_bulk_session_holds_the_writer_until_it_ends() {
 }
 
 #[test]
+fn short_reads_use_the_idle_writer_and_never_wait_for_a_busy_one() {
+    let s = SqliteStore::open_in_memory().unwrap();
+    let mut cs = ChangeSet::new(tenant());
+    let mut lead = Record::empty(&LEAD, tenant(), lead_id(1), Timestamp(1));
+    lead.set("external_id", Value::Text("X-1".into()));
+    cs.writes.push(Write::Insert(lead));
+    block_on(s.apply(cs)).unwrap();
+    let by_key = StoreQuery::by_id(Filter::eq("external_id", "X-1"), 2);
+    // Idle writer: a get, a lookup by a unique field and the stamp open no reader.
+    assert!(block_on(s.get(tenant(), &LEAD, lead_id(1))).unwrap().is_some());
+    assert_eq!(block_on(s.query(tenant(), &LEAD, &by_key)).unwrap().len(), 1);
+    block_on(s.stamp(tenant(), &[&LEAD])).unwrap();
+    assert_eq!(s.reader_connections_opened(), 0);
+    // A filter that pins no unique key may scan: a reader.
+    block_on(s.query(tenant(), &LEAD, &StoreQuery::by_id(Filter::eq("city", "Denver"), 2))).unwrap();
+    assert_eq!(s.reader_connections_opened(), 1);
+    // While a bulk session holds the writer, the same reads answer at once from a reader.
+    let bulk = block_on(s.bulk(tenant())).unwrap();
+    assert!(block_on(s.get(tenant(), &LEAD, lead_id(1))).unwrap().is_some());
+    assert_eq!(block_on(s.query(tenant(), &LEAD, &by_key)).unwrap().len(), 1);
+    drop(bulk);
+    // The writer went back to its slot after each read: a write still gets it.
+    let mut cs = ChangeSet::new(tenant());
+    cs.writes
+        .push(Write::Insert(Record::empty(&LEAD, tenant(), lead_id(2), Timestamp(1))));
+    assert_eq!(block_on(s.apply(cs)).unwrap().rows, 1);
+}
+
+#[test]
 fn storage_errors_carry_no_sql_and_no_data() {
     let s = SqliteStore::open_in_memory().unwrap();
     {
