@@ -387,11 +387,9 @@ impl SqliteStore {
     /// map whenever another connection committed since its last read, so a reader's first read after
     /// each write starts cold (unmapping and faulting pages back in); the writer's own commits leave
     /// its cache warm: a create's reads before its write took half the time (ADR 0024).
+    /// A read-only store has no writer: its slot is always empty.
     fn point_read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let idle = match self.read_only {
-            true => None,
-            false => lock(&self.writer).take(),
-        };
+        let idle = lock(&self.writer).take();
         match idle {
             Some(conn) => {
                 let w = WriterConn {

@@ -13,7 +13,7 @@ use crate::query::{Filter, StoreQuery};
 use crate::record::Record;
 use crate::store::Store;
 use crate::validate::CustomSpecs;
-use crate::value::{Id, Value};
+use crate::value::Id;
 use serde::Serialize;
 use serde_json::{Map, Value as Json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -126,12 +126,14 @@ impl<S: Store> Service<S> {
         self.router_of(tenant, lead_custom, &stored).await
     }
 
-    /// [`Service::router`] over the active rules `stored` (in id order).
+    /// [`Service::router`] over the rules `stored` (in id order; the first [`MAX_RULES`] active
+    /// ones count).
     async fn router_of(&self, tenant: Id, lead_custom: &CustomSpecs, stored: &[Record]) -> Result<Option<Router>> {
         let now = self.clock.now();
         let mut rules: Vec<Rule> = stored
             .iter()
             .filter_map(|r| Rule::from_record(r, lead_custom, now))
+            .take(MAX_RULES as usize)
             .collect();
         if rules.is_empty() {
             return Ok(None);
@@ -194,21 +196,9 @@ impl<S: Store> Service<S> {
         if routing::explicit_owner(input) {
             return Ok(None);
         }
-        let stored = ctx.records.get(ROUTING_RULE.name).map(|all| {
-            let active = |r: &&Record| {
-                matches!(
-                    r.get(routing::fields::ACTIVE),
-                    None | Some(Value::Null | Value::Bool(true))
-                )
-            };
-            all.iter()
-                .filter(active)
-                .take(MAX_RULES as usize)
-                .cloned()
-                .collect::<Vec<_>>()
-        });
-        let router = match stored {
-            Some(stored) => self.router_of(tenant, &ctx.custom, &stored).await?,
+        // Inactive rules among the cached ones are dropped by `Rule::from_record`.
+        let router = match ctx.records.get(ROUTING_RULE.name) {
+            Some(stored) => self.router_of(tenant, &ctx.custom, stored).await?,
             None => self.router(tenant, &ctx.custom).await?,
         };
         let Some(mut router) = router else {
