@@ -368,6 +368,28 @@ fn a_clean_shutdown_merges_the_wal_into_the_file() {
     assert_eq!(block_on(s.get(tenant(), &CONTACT, r.id)).unwrap(), Some(r));
 }
 
+#[test]
+fn the_wal_file_is_cut_back_after_a_large_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crm.db");
+    let wal = dir.path().join("crm.db-wal");
+    let s = SqliteStore::open(&path).unwrap();
+    let limit = WAL_KEPT_BYTES as u64;
+    // One transaction larger than the limit: the log grows to hold it, and its commit's
+    // checkpoint copies it into the file (no reader is open).
+    block_on(s.apply(big_contact(1, (limit / 1024 + 8 * 1024) as usize))).unwrap();
+    let grown = std::fs::metadata(&wal).unwrap().len();
+    assert!(grown > limit, "the log held the transaction: {grown} bytes");
+    // The next commit starts the log over and cuts the file back.
+    block_on(s.apply(big_contact(2, 1))).unwrap();
+    let kept = std::fs::metadata(&wal).unwrap().len();
+    assert!(kept <= limit, "{kept} bytes kept after {grown}");
+    assert_eq!(contacts(&s), 2);
+    drop(s);
+    let s = SqliteStore::open(&path).unwrap();
+    assert_eq!(contacts(&s), 2, "both writes survive reopening");
+}
+
 /// A contact whose name fills about `kib` KiB.
 fn big_contact(n: u128, kib: usize) -> ChangeSet {
     let mut r = Record::empty(&CONTACT, tenant(), lead_id(n), Timestamp(5));
