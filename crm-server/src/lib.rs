@@ -371,6 +371,8 @@ pub mod doc_blocks {
     pub struct Adr0023;
     #[doc = include_str!("../../docs/adr/0024-short-reads-use-the-idle-writer-connection.md")]
     pub struct Adr0024;
+    #[doc = include_str!("../../docs/adr/0025-each-sqlite-connection-keeps-its-own-page-cache.md")]
+    pub struct Adr0025;
 }
 
 #[cfg(test)]

@@ -12,7 +12,10 @@
 //! - [`SqliteStore`] (feature `sqlite`, on by default): the embedded store. WAL mode, one writer
 //!   connection, a small pool of readers (short reads by key use the writer when it is idle, ADR
 //!   0024); its async methods do their synchronous work inside the future, so a blocking caller
-//!   drives them with `pollster::block_on`.
+//!   drives them with `pollster::block_on`. Each connection keeps a page cache of its own when the
+//!   bundled SQLite is built without `SQLITE_ENABLE_MEMORY_MANAGEMENT`, as this repository's
+//!   `.cargo/config.toml` does; a workspace embedding this crate sets the same `LIBSQLITE3_FLAGS`
+//!   (ADR 0025).
 //! - `PgStore` (feature `postgres`, off by default): the PostgreSQL store (sqlx, tokio), natively
 //!   async; its futures also run under a blocking `block_on` (see its docs for the runtime).
 //! - [`blob::DirBlobStore`]: attachment bytes in a directory, the default blob store.

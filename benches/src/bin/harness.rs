@@ -1705,7 +1705,8 @@ fn explain_list(raw: &Connection, list_sql: &str, tenant: Id) -> Res<()> {
             Filter::eq("status", "new"),
             Filter::cmp("owner_id", Op::Eq, Value::Id(tenant)),
         ]),
-        sort: vec![SortKey::desc("score"), SortKey::asc("id")],
+        // As the binder orders a `-score` page: the `id` tiebreak runs in the last key's direction.
+        sort: vec![SortKey::desc("score"), SortKey::desc("id")],
         limit: 51,
     };
     let store_sql = crm_store::sql::select(&LEAD, tenant, &store_q, crm_store::Backend::Sqlite)?.0;

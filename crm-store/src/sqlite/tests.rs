@@ -369,6 +369,27 @@ fn a_clean_shutdown_merges_the_wal_into_the_file() {
 }
 
 #[test]
+fn each_connection_keeps_its_own_page_cache() {
+    // ADR 0025: `.cargo/config.toml` builds SQLite without SQLITE_ENABLE_MEMORY_MANAGEMENT, whose
+    // process-wide page cache let one connection evict another's pages.
+    let s = SqliteStore::open_in_memory().unwrap();
+    let options: Vec<String> = s
+        .read(|c| {
+            let mut st = c
+                .prepare("SELECT compile_options FROM pragma_compile_options")
+                .map_err(db)?;
+            let rows = st.query_map([], |r| r.get(0)).map_err(db)?;
+            rows.collect::<rusqlite::Result<_>>().map_err(db)
+        })
+        .unwrap();
+    assert!(options.iter().any(|o| o.starts_with("THREADSAFE")), "{options:?}");
+    assert!(
+        !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+        "SQLite was built with ENABLE_MEMORY_MANAGEMENT (LIBSQLITE3_FLAGS unset?): {options:?}"
+    );
+}
+
+#[test]
 fn the_wal_file_is_cut_back_after_a_large_transaction() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("crm.db");
