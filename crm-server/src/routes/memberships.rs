@@ -56,7 +56,10 @@ async fn numbers<S: ServerStore>(
 }
 
 /// The body of a use case taking some of an entity type's fields, each typed by its declaration.
-fn accepts(def: &EntityDef, fields: &[&str]) -> Json {
+/// With `creates`, the body becomes a new record of `def`, so the fields it declares required are
+/// required here too (a freeze's dates); otherwise every field is optional (a renewal keeps what
+/// it is not given).
+fn accepts(def: &EntityDef, fields: &[&str], creates: bool) -> Json {
     let props: Map<String, Json> = fields
         .iter()
         .map(|f| {
@@ -66,7 +69,16 @@ fn accepts(def: &EntityDef, fields: &[&str]) -> Json {
             ((*f).to_owned(), schema)
         })
         .collect();
-    json!({"type": "object", "properties": props, "additionalProperties": false})
+    let required: Vec<&str> = fields
+        .iter()
+        .copied()
+        .filter(|f| creates && def.def(f).is_some_and(|d| d.spec.required))
+        .collect();
+    let mut body = json!({"type": "object", "properties": props, "additionalProperties": false});
+    if !required.is_empty() {
+        body["required"] = json!(required);
+    }
+    body
 }
 
 pub fn routes<S: ServerStore>(api: Api<S>) -> Api<S> {
@@ -115,7 +127,7 @@ pub fn routes<S: ServerStore>(api: Api<S>) -> Api<S> {
         )
         .path_id("Record id")
         .if_match("The ETag of the membership's version being renewed")
-        .json_body(accepts(&MEMBERSHIP, RENEW_ACCEPTS))
+        .json_body(accepts(&MEMBERSHIP, RENEW_ACCEPTS, false))
         .ok_record(201, "The new membership", membership.clone())
         .errors(&[403, 404, 409, 422, 428]),
         post(
@@ -144,7 +156,7 @@ pub fn routes<S: ServerStore>(api: Api<S>) -> Api<S> {
         )
         .path_id("Record id")
         .if_match("The ETag of the membership's version being frozen")
-        .json_body(accepts(&MEMBERSHIP_FREEZE, FREEZE_ACCEPTS))
+        .json_body(accepts(&MEMBERSHIP_FREEZE, FREEZE_ACCEPTS, true))
         .ok_record(200, "The membership after the freeze", membership)
         .errors(&[403, 404, 409, 422, 428]),
         post(
