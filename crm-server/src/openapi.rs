@@ -75,6 +75,11 @@ pub fn text() -> Json {
     json!({ "type": "string", "pattern": format!("^{TEXT_CHAR}*$") })
 }
 
+/// Whether a create must give `f`: required by its declaration and without a default.
+pub fn required_on_create(f: &FieldDef) -> bool {
+    f.spec.required && f.default.is_none() && !f.default_now
+}
+
 /// Text a required value takes: not blank (the core counts blank text as missing).
 pub fn required_text() -> Json {
     json!({ "type": "string", "pattern": format!("^{TEXT_CHAR}*{VISIBLE_CHAR}{TEXT_CHAR}*$") })
@@ -211,12 +216,19 @@ fn entity_schemas(def: &EntityDef, out: &mut Map<String, Json>) {
         }
     };
     let mut patch: Vec<(&str, Json)> = writable.iter().map(|f| (f.name, input_schema(f))).collect();
-    // On create, null for a field with a default takes the default.
+    // On create, null for a field with a default takes the default, and so does a blank string
+    // where the core reads one as "not set".
     let mut input: Vec<(&str, Json)> = writable
         .iter()
         .map(|f| {
             if f.spec.required && (f.default.is_some() || f.default_now) {
-                (f.name, nullable(input_schema(f)))
+                let given = match f.spec.ty.is_string_form() {
+                    true => {
+                        json!({ "anyOf": [input_schema(f), { "type": "string", "maxLength": 0 }, { "type": "null" }] })
+                    }
+                    false => nullable(input_schema(f)),
+                };
+                (f.name, given)
             } else {
                 (f.name, input_schema(f))
             }
@@ -228,7 +240,7 @@ fn entity_schemas(def: &EntityDef, out: &mut Map<String, Json>) {
     }
     let required: Vec<&str> = writable
         .iter()
-        .filter(|f| f.spec.required && f.default.is_none() && !f.default_now)
+        .filter(|f| required_on_create(f))
         .map(|f| f.name)
         .collect();
     for (table, child) in &kids {

@@ -72,7 +72,7 @@ fn accepts(def: &EntityDef, fields: &[&str], creates: bool) -> Json {
     let required: Vec<&str> = fields
         .iter()
         .copied()
-        .filter(|f| creates && def.def(f).is_some_and(|d| d.spec.required))
+        .filter(|f| creates && def.def(f).is_some_and(crate::openapi::required_on_create))
         .collect();
     let mut body = json!({"type": "object", "properties": props, "additionalProperties": false});
     if !required.is_empty() {
