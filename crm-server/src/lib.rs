@@ -373,6 +373,8 @@ pub mod doc_blocks {
     pub struct Adr0024;
     #[doc = include_str!("../../docs/adr/0025-each-sqlite-connection-keeps-its-own-page-cache.md")]
     pub struct Adr0025;
+    #[doc = include_str!("../../docs/adr/0026-commits-checkpoint-every-64-mib-of-log.md")]
+    pub struct Adr0026;
 }
 
 #[cfg(test)]

@@ -51,6 +51,8 @@ const MMAP_BYTES: i64 = 256 * 1024 * 1024;
 /// file at that size, reusing it, until the last connection closes; past this limit it is cut back at
 /// the first commit after a checkpoint emptied it. Ordinary change sets never reach it.
 const WAL_KEPT_BYTES: i64 = 64 * 1024 * 1024;
+/// Pages of write-ahead log after which a commit checkpoints (SQLite's default: 1,000).
+const CHECKPOINT_PAGES: i64 = 16_384;
 
 /// The embedded SQLite store: one database file in WAL mode (`synchronous = NORMAL`, 5 s busy
 /// timeout). Writes go through a single writer connection, checked out for one change set
@@ -151,7 +153,10 @@ impl SqliteStore {
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(Error::internal("sqlite: cannot enable WAL mode"));
         }
-        conn.execute_batch("PRAGMA synchronous = NORMAL").map_err(db)?;
+        conn.execute_batch(&format!(
+            "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES}"
+        ))
+        .map_err(db)?;
         // journal_size_limit answers with a row.
         let _: i64 = conn
             .query_row(&format!("PRAGMA journal_size_limit = {WAL_KEPT_BYTES}"), [], |r| {

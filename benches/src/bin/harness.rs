@@ -571,10 +571,11 @@ fn temperature(score: i64) -> &'static str {
 
 /// The store's connection settings, mirrored by the raw side (see `configure` and the constants at the
 /// top of `crm-store/src/sqlite.rs`): page cache per connection role, memory-mapped reads, temp tables
-/// in memory, WAL with `synchronous = NORMAL`.
+/// in memory, WAL with `synchronous = NORMAL` and a checkpoint every 16,384 pages of log.
 const RAW_WRITER_CACHE_KIB: i64 = 64 * 1024;
 const RAW_READER_CACHE_KIB: i64 = 16 * 1024;
 const RAW_MMAP_BYTES: i64 = 256 * 1024 * 1024;
+const RAW_CHECKPOINT_PAGES: i64 = 16_384;
 
 /// A raw connection to the same file with the settings the store gives the same role: the writer
 /// (raw inserts and updates) or a read-only reader (raw gets and lists).
@@ -602,7 +603,9 @@ fn raw_connection(path: &Path, reader: bool) -> Res<Connection> {
         if !mode.eq_ignore_ascii_case("wal") {
             return Err("raw connection: cannot enable WAL".into());
         }
-        c.execute_batch("PRAGMA synchronous = NORMAL")?;
+        c.execute_batch(&format!(
+            "PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = {RAW_CHECKPOINT_PAGES}"
+        ))?;
     }
     Ok(c)
 }

@@ -411,6 +411,33 @@ fn the_wal_file_is_cut_back_after_a_large_transaction() {
     assert_eq!(contacts(&s), 2, "both writes survive reopening");
 }
 
+#[test]
+fn commits_checkpoint_every_checkpoint_pages_of_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crm.db");
+    let wal = dir.path().join("crm.db-wal");
+    let s = SqliteStore::open(&path).unwrap();
+    let frame = 24 + 4096;
+    let wal_len = || std::fs::metadata(&wal).unwrap().len();
+    // Commits of about 17 pages each: at SQLite's default (1,000 pages) a commit past the
+    // threshold copies the log into the file and the next starts it over, so the file would stay
+    // near 1,000 frames.
+    let mut n = 0;
+    while wal_len() < 4_000 * frame {
+        n += 1;
+        block_on(s.apply(big_contact(n, 64))).unwrap();
+        assert!(n < 1_000, "the log never grew past 4,000 pages");
+    }
+    // Past CHECKPOINT_PAGES a commit checkpoints and the log starts over: the file stops growing.
+    let cap = (CHECKPOINT_PAGES as u64 + 100) * frame;
+    for _ in 0..(CHECKPOINT_PAGES / 17 + 100) {
+        n += 1;
+        block_on(s.apply(big_contact(n, 64))).unwrap();
+        assert!(wal_len() <= cap, "{} bytes of log after {n} commits", wal_len());
+    }
+    assert_eq!(contacts(&s), n as u64);
+}
+
 /// A contact whose name fills about `kib` KiB.
 fn big_contact(n: u128, kib: usize) -> ChangeSet {
     let mut r = Record::empty(&CONTACT, tenant(), lead_id(n), Timestamp(5));
