@@ -935,7 +935,10 @@ fn run(args: &Args) -> Res<()> {
     let users = args.sat_keys.div_ceil(2).max(1);
     let api_keys = args.sat_keys / 2;
 
-    let store = Arc::new(SqliteStore::open(&path)?);
+    // The fixed-concurrency server's CRM_MAX_IN_FLIGHT: limits out of the way.
+    let in_flight = 512.max(2 * c.max(args.sat_concurrency));
+    // As `crm serve` opens it: a reader kept per request in flight, sharing the page-cache budget.
+    let store = Arc::new(SqliteStore::open(&path)?.with_readers(in_flight));
     let svc: Svc = Service::new(store, Arc::new(SystemClock), Arc::new(RandomIds))
         // As `crm serve` runs it (its default CRM_ORG_CACHE).
         .with_org_cache(Duration::from_secs(5));
@@ -968,7 +971,6 @@ fn run(args: &Args) -> Res<()> {
         .build(connector);
 
     // ---- the server for the fixed-concurrency phases: limits out of the way ----
-    let in_flight = 512.max(2 * c.max(args.sat_concurrency));
     let mut server = Server::start(
         &bin,
         &path,
