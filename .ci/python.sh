@@ -42,4 +42,10 @@ echo "-- the analyst example"
 "$tmp/venv/bin/python" examples/python/analyst.py --db "$tmp/demo.db" --leads 600 --out "$tmp/conversion_by_tier.png"
 test -s "$tmp/conversion_by_tier.png"
 "$tmp/venv/bin/python" -c "import sys; sys.exit(open(sys.argv[1], 'rb').read(8) != b'\x89PNG\r\n\x1a\n')" "$tmp/conversion_by_tier.png"
+echo "-- the benchmark, small (it runs; figures come from the documented command in bindings/python/README.md)"
+"$tmp/venv/bin/python" bindings/python/bench/bench.py --leads 20000 --import-rows 2000 --repeat 1 --db "$tmp/bench.db" \
+  | tee "$tmp/bench.out"
+for figure in to_arrow to_arrow_by_score list_page_50 import_csv score_all_leads; do
+  grep -q "\"name\": \"$figure\"" "$tmp/bench.out" || { echo "the benchmark printed no $figure line" >&2; exit 1; }
+done
 echo "python frontend OK"
