@@ -391,10 +391,7 @@ fn each_connection_keeps_its_own_page_cache() {
 
 #[test]
 fn the_wal_file_is_cut_back_after_a_large_transaction() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("crm.db");
-    let wal = dir.path().join("crm.db-wal");
-    let s = SqliteStore::open(&path).unwrap();
+    let (_dir, path, wal, s) = file_store();
     let limit = WAL_KEPT_BYTES as u64;
     // One transaction larger than the limit: the log grows to hold it, and its commit's
     // checkpoint copies it into the file (no reader is open).
@@ -413,10 +410,7 @@ fn the_wal_file_is_cut_back_after_a_large_transaction() {
 
 #[test]
 fn commits_checkpoint_every_checkpoint_pages_of_log() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("crm.db");
-    let wal = dir.path().join("crm.db-wal");
-    let s = SqliteStore::open(&path).unwrap();
+    let (_dir, _path, wal, s) = file_store();
     let frame = 24 + 4096;
     let wal_len = || std::fs::metadata(&wal).unwrap().len();
     // Commits of about 17 pages each: at SQLite's default (1,000 pages) a commit past the
@@ -436,6 +430,16 @@ fn commits_checkpoint_every_checkpoint_pages_of_log() {
         assert!(wal_len() <= cap, "{} bytes of log after {n} commits", wal_len());
     }
     assert_eq!(contacts(&s), n as u64);
+}
+
+/// A store on a file of a fresh directory (kept while the `TempDir` lives): the directory, the
+/// database's path, its write-ahead log's path and the store.
+fn file_store() -> (tempfile::TempDir, PathBuf, PathBuf, SqliteStore) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("crm.db");
+    let wal = dir.path().join("crm.db-wal");
+    let s = SqliteStore::open(&path).unwrap();
+    (dir, path, wal, s)
 }
 
 /// A contact whose name fills about `kib` KiB.
