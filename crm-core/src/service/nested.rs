@@ -159,7 +159,7 @@ impl<S: Store> Nest<'_, S> {
         let pid = Json::String(next.id.to_string());
         if old.is_none() {
             for (cdef, rows) in children.iter_mut() {
-                let (Some(c), false) = (cdef.child_of, nested.iter().any(|n| n.def.name == cdef.name)) else {
+                let (Some(c), false) = (cdef.child_of, nested.iter().any(|n| std::ptr::eq(n.def, *cdef))) else {
                     continue;
                 };
                 let ctx = self.ctx(cdef)?;

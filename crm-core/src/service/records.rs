@@ -490,7 +490,7 @@ impl<S: Store> Service<S> {
         let mut errs = Vec::new();
         for other in entity::all() {
             for f in other.fields.iter().filter(|f| f.spec.ty == FieldType::Ref(def.name)) {
-                if other.name == def.name && f.name == "id" {
+                if std::ptr::eq(other, def) && f.name == "id" {
                     continue;
                 }
                 if other
