@@ -175,15 +175,24 @@ pub fn routes<S: ServerStore>(mut api: Api<S>, def: &'static EntityDef) -> Api<S
                 let req = list_request(&p)?;
                 let fields = sparse_fields(&p, def)?;
                 let actor = auth.actor;
-                let page = app
-                    .run(move |svc| async move { svc.list(&actor, def.name, &req).await })
+                // Serialised on the blocking thread that read the records, which frees them there;
+                // the async worker only writes the bytes (a fifth less server CPU per page of 50 in
+                // the load benchmark than serialising on the worker: benches/README, ninth run).
+                let body = app
+                    .run(move |svc| async move {
+                        let page = svc.list(&actor, def.name, &req).await?;
+                        let body = match fields {
+                            // Written straight from the records (no JSON tree per record).
+                            None => serde_json::to_vec(&RecordPage::from(&page)),
+                            Some(f) => {
+                                let items: Vec<Json> = page.items.iter().map(|r| project(r, Some(&f))).collect();
+                                serde_json::to_vec(&json!({ "items": items, "next_cursor": page.next_cursor }))
+                            }
+                        };
+                        body.map_err(|e| crm_core::error::Error::internal(e.to_string()))
+                    })
                     .await?;
-                if fields.is_none() {
-                    // Written straight from the records (no JSON tree per record).
-                    return Ok::<_, ApiError>(axum::Json(RecordPage::from(&page)).into_response());
-                }
-                let items: Vec<Json> = page.items.iter().map(|r| project(r, fields.as_deref())).collect();
-                Ok(axum::Json(json!({ "items": items, "next_cursor": page.next_cursor })).into_response())
+                Ok::<_, ApiError>(([(header::CONTENT_TYPE, "application/json")], body).into_response())
             },
         ),
     );
