@@ -183,6 +183,18 @@ mod tests {
             }
             assert!(std::ptr::eq(entity(a.name).unwrap(), *a));
         }
+        // A declared field never takes a system column's name (`id`, `version`, ...): names resolve
+        // to the system column first, so such a field could not be read, filtered or referenced.
+        for d in &defs {
+            for f in &d.fields {
+                assert!(
+                    crate::schema::SystemField::from_name(f.name).is_none(),
+                    "{}.{}",
+                    d.name,
+                    f.name
+                );
+            }
+        }
         let opts = |d: &EntityDef, f: &str| d.def(f).unwrap().spec.options.clone();
         assert_eq!(opts(&LEAD, "temperature"), TEMPERATURES);
         assert_eq!(opts(&ACTIVITY, "kind"), ACTIVITY_KINDS);

@@ -490,9 +490,6 @@ impl<S: Store> Service<S> {
         let mut errs = Vec::new();
         for other in entity::all() {
             for f in other.fields.iter().filter(|f| f.spec.ty == FieldType::Ref(def.name)) {
-                if std::ptr::eq(other, def) && f.name == "id" {
-                    continue;
-                }
                 if other
                     .child_of
                     .is_some_and(|c| c.parent == def.name && c.field == f.name)
