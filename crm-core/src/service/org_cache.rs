@@ -1,7 +1,8 @@
 //! The organization as presenting records reads it, kept for a short window.
 //!
 //! Every record handed back with computed fields (a lead's temperature, a membership's standing)
-//! is evaluated against the tenant's organization record (its time zone, its thresholds). Reading
+//! is evaluated against the tenant's organization record (its time zone, its thresholds), and a
+//! list's filters and sort are bound against the same record (`bind_list`). Reading
 //! that record on every get, page and write answer is one more statement per use case: a few
 //! microseconds on SQLite, a network round trip on PostgreSQL, where it doubled the cost of a get.
 //!
@@ -103,7 +104,8 @@ mod tests {
 
     /// A membership ending in 20 days is active under the default 14-day window and expiring under a
     /// 30-day one. A service with the cache sees its own change to the window at once, another
-    /// process's (a second service over the same store) once its window has passed.
+    /// process's (a second service over the same store) once its window has passed; a list's filter on
+    /// the status agrees with the status it shows.
     #[test]
     fn the_presenting_organization_is_kept_for_the_window() {
         let f = Fixture::new(MemoryStore::new());
@@ -126,16 +128,28 @@ mod tests {
             let patch = obj(json!({"membership_expiring_days": days}));
             block(svc.update(&f.admin, "organization", f.tenant, org.version, &patch)).unwrap();
         };
+        // The memberships a filter on the computed status finds.
+        let listed = |svc: &Service<MemoryStore>, s: &str| {
+            let req = crate::query::ListRequest {
+                q: Some(format!("status:{s}")),
+                ..Default::default()
+            };
+            block(svc.list(&f.admin, "membership", &req)).unwrap().items.len()
+        };
         assert_eq!(status(&cached), "active");
 
-        // Changed elsewhere: the cached answer stands until the window has passed.
+        // Changed elsewhere: the cached answer stands until the window has passed, for the values
+        // shown and for filters alike.
         window(&f.svc, 30);
         assert_eq!(status(&f.svc), "expiring", "the uncached service reads it every time");
+        assert_eq!(listed(&f.svc, "expiring"), 1);
         assert_eq!(status(&cached), "active");
+        assert_eq!((listed(&cached, "active"), listed(&cached, "expiring")), (1, 0));
         f.clock.set(crate::value::Timestamp(NOW.0 + 4_000_000));
         assert_eq!(status(&cached), "active", "4 s into a 5 s window");
         f.clock.set(crate::value::Timestamp(NOW.0 + 5_000_000));
         assert_eq!(status(&cached), "expiring");
+        assert_eq!((listed(&cached, "active"), listed(&cached, "expiring")), (0, 1));
 
         // Changed here: the next call sees it.
         window(&cached, 14);

@@ -700,11 +700,13 @@ impl<S: Store> Service<S> {
     ) -> Result<(StoreQuery, Vec<SortKey>, Option<ComputeCtx>)> {
         let scope = actor.authorize(def, Action::Read)?;
         let custom = self.custom_specs(actor.tenant, def).await?;
-        // One read of the tenant's settings serves validation and computed fields.
-        let org = self.org(actor.tenant).await?;
+        // One organization serves validation and computed fields: the one presenting the page's
+        // records reads (kept for the org cache's window), so a filter on a computed field and the
+        // values shown agree.
+        let org = self.presenting_org(actor.tenant).await?;
         let now = self.clock.now();
         let vctx = crate::tenant::validation_ctx(now, Some(&org));
-        let compute = (!def.computed.is_empty()).then(|| ComputeCtx::new(now, Some(org)));
+        let compute = (!def.computed.is_empty()).then(|| ComputeCtx::shared(now, Some(org)));
         let readable = |f: &str| actor.role.can_read_field(def, f);
         // A filter on the stage field is checked against the tenant's stages (read only then).
         let names_stage = def.stage_field.is_some_and(|sf| {
