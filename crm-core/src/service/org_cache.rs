@@ -104,8 +104,8 @@ mod tests {
 
     /// A membership ending in 20 days is active under the default 14-day window and expiring under a
     /// 30-day one. A service with the cache sees its own change to the window at once, another
-    /// process's (a second service over the same store) once its window has passed; a list's filter on
-    /// the status agrees with the status it shows.
+    /// process's (a second service over the same store) once its window has passed; a list filters
+    /// on the status a get shows.
     #[test]
     fn the_presenting_organization_is_kept_for_the_window() {
         let f = Fixture::new(MemoryStore::new());

@@ -700,9 +700,9 @@ impl<S: Store> Service<S> {
     ) -> Result<(StoreQuery, Vec<SortKey>, Option<ComputeCtx>)> {
         let scope = actor.authorize(def, Action::Read)?;
         let custom = self.custom_specs(actor.tenant, def).await?;
-        // One organization serves validation and computed fields: the one presenting the page's
-        // records reads (kept for the org cache's window), so a filter on a computed field and the
-        // values shown agree.
+        // One organization serves validation and computed fields: the one every read presents
+        // records with (kept for the org cache's window), so a list finds and shows a computed
+        // field's value as a get of the same record shows it.
         let org = self.presenting_org(actor.tenant).await?;
         let now = self.clock.now();
         let vctx = crate::tenant::validation_ctx(now, Some(&org));

@@ -180,8 +180,7 @@ pub fn routes<S: ServerStore>(mut api: Api<S>, def: &'static EntityDef) -> Api<S
                 let fields = sparse_fields(&p, def)?;
                 let actor = auth.actor;
                 // Serialised on the blocking thread that read the records, which frees them there;
-                // the async worker only writes the bytes (with the buffer sized once, a page of 50
-                // costs 424-456 us of server CPU against 520-632 us: benches/README, ninth run).
+                // the async worker only writes the bytes (benches/README, HTTP load, ninth run).
                 let body = app
                     .run(move |svc| async move {
                         let page = svc.list(&actor, def.name, &req).await?;
