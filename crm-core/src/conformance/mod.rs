@@ -102,7 +102,7 @@ macro_rules! conformance_tests {
         // queries.rs
         $crate::__conformance_cases!($make;
             keyset_pages_are_complete_and_ordered, store_filters_match_in_memory_evaluation,
-            query_errors_point_at_the_term);
+            query_errors_point_at_the_term, custom_fields_filter_and_sort_by_their_type);
         // aggregates.rs
         $crate::__conformance_cases!($make;
             aggregates_group_measure_and_keep_nulls_apart, aggregates_bucket_time_at_an_offset,

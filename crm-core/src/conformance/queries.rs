@@ -168,6 +168,61 @@ impl<S: Store> Fixture<S> {
     }
 }
 
+/// A list that names a custom field filters, sorts and pages it by the type its declaration gives
+/// (numbers as numbers, not as text), and a custom field the tenant has not declared is a query
+/// error, as an unknown declared field is.
+pub fn custom_fields_filter_and_sort_by_their_type<S: Store>(store: S) {
+    let f = Fixture::new(store);
+    block(f.svc.create(
+        &f.admin,
+        "custom_field",
+        &super::obj(json!({"entity": "lead", "key": "roof_age", "spec": {"type": "number"}})),
+    ))
+    .unwrap();
+    let ages = [5, 40, 12, 25];
+    let ids: Vec<_> = ages
+        .iter()
+        .map(|a| {
+            f.lead(
+                &f.admin,
+                json!({"first_name": format!("A{a}"), "custom": {"roof_age": a}}),
+            )
+            .id
+        })
+        .collect();
+    let no_age = f.lead(&f.admin, json!({"first_name": "No age"})).id;
+    let by_age = |a: i32| ids[ages.iter().position(|x| *x == a).unwrap()];
+    let mut got = f.ids(&f.admin, "lead", "custom.roof_age>=20");
+    got.sort();
+    let mut want = vec![by_age(40), by_age(25)];
+    want.sort();
+    assert_eq!(got, want, "compared as numbers: \"5\" >= \"20\" as text");
+
+    let mut req = ListRequest {
+        limit: Some(2),
+        sort: vec![SortKey::asc("custom.roof_age")],
+        ..Default::default()
+    };
+    let mut seen = Vec::new();
+    loop {
+        let page = block(f.svc.list(&f.admin, "lead", &req)).unwrap();
+        seen.extend(page.items.iter().map(|r| r.id));
+        match page.next_cursor {
+            Some(c) => req.cursor = Some(c),
+            None => break,
+        }
+    }
+    let want: Vec<_> = [no_age].into_iter().chain([5, 12, 25, 40].map(by_age)).collect();
+    assert_eq!(seen, want, "sorted (nulls first) and paged as numbers");
+
+    let req = ListRequest {
+        q: Some("custom.storeys>1".into()),
+        ..Default::default()
+    };
+    let err = block(f.svc.list(&f.admin, "lead", &req)).unwrap_err();
+    assert_eq!(err.code(), "invalid_query", "{err:?}");
+}
+
 /// A text query's errors found when binding (an unknown field, a value that is not of the field's
 /// type, an enum option or a pipeline stage that does not exist) are query errors at the place of
 /// the bad term, never an empty answer.
