@@ -171,52 +171,113 @@ const ROWS_PER_STATEMENT: usize = 200;
 const MAX_PARAMS: usize = 65_535;
 
 /// Inserts a run of new records (consecutive inserts of a change set), those of one type in
-/// multi-row statements; types in the order they first appear, each type's rows in their order
-/// (a run has no update or delete in between, so the end state is the same as one at a time).
-/// `ON CONFLICT (org_id, id) DO NOTHING RETURNING id`: an existing id inserts no row and leaves the
-/// transaction usable to read its version for the conflict.
+/// multi-row parts; types in the order they first appear, each type's rows in their order (a run
+/// has no update or delete in between, so the end state is the same as one at a time). Parts of
+/// different types go in one statement while it stays within [`ROWS_PER_STATEMENT`] rows and
+/// [`MAX_PARAMS`] parameters, so a create and its stage change are one round trip.
 async fn insert_run(conn: &mut PgConnection, tenant: Id, run: &[&Record]) -> Result<u64> {
     let mut types: Vec<&'static EntityDef> = Vec::new();
     for r in run {
         own(tenant, r)?;
-        if !types.iter().any(|d| d.name == r.entity.name) {
+        if !types.iter().any(|d| std::ptr::eq(*d, r.entity)) {
             types.push(r.entity);
         }
     }
-    let mut rows = 0u64;
+    let mut parts: Vec<(&'static EntityDef, Vec<&Record>)> = Vec::new();
     for def in types {
-        let of_type: Vec<&Record> = run.iter().filter(|r| r.entity.name == def.name).copied().collect();
-        let cols = sql::insert_columns(def);
-        let per = (MAX_PARAMS / cols.len()).clamp(1, ROWS_PER_STATEMENT);
-        for chunk in of_type.chunks(per) {
-            let mut text = sql::pg_insert_values(def.table, &cols, chunk.len(), 1);
-            text.push_str(" ON CONFLICT (\"org_id\", \"id\") DO NOTHING RETURNING \"id\"");
-            let mut values = Vec::with_capacity(cols.len() * chunk.len());
-            for r in chunk {
-                values.extend(sql::insert_params(tenant, r, B));
+        let of_type: Vec<&Record> = run.iter().filter(|r| std::ptr::eq(r.entity, def)).copied().collect();
+        let per = (MAX_PARAMS / sql::insert_columns(def).len()).clamp(1, ROWS_PER_STATEMENT);
+        parts.extend(of_type.chunks(per).map(|c| (def, c.to_vec())));
+    }
+    let mut rows = 0u64;
+    let mut rest = &parts[..];
+    while !rest.is_empty() {
+        // Two parts of one type never share a statement: its parts cannot see each other's rows,
+        // so an id taken by an earlier part would not be told apart from one stored before.
+        let (mut n_rows, mut n_params, mut take) = (0, 0, 0);
+        for (def, chunk) in rest {
+            let params = sql::insert_columns(def).len() * chunk.len();
+            let repeats = rest[..take].iter().any(|(d, _)| std::ptr::eq(*d, *def));
+            if take > 0 && (repeats || n_rows + chunk.len() > ROWS_PER_STATEMENT || n_params + params > MAX_PARAMS) {
+                break;
             }
-            let inserted: Vec<Id> = sqlx::query_scalar_with(AssertSqlSafe(text), SqlxValues(sea_query::Values(values)))
-                .fetch_all(&mut *conn)
-                .await
-                .map_err(|e| write_err(e, def, chunk[0].id, 0))?;
-            if inserted.len() < chunk.len() {
-                // The first row whose id was taken (before, or by an earlier row of the run).
-                let mut left: HashMap<Id, usize> = HashMap::new();
-                for id in inserted {
-                    *left.entry(id).or_default() += 1;
-                }
-                for r in chunk {
-                    match left.get_mut(&r.id) {
-                        Some(n) if *n > 0 => *n -= 1,
-                        _ => {
-                            let actual = stored_version(conn, tenant, def, r.id).await?.unwrap_or(1);
-                            return Err(conflict(def, r.id, 0, actual));
-                        }
+            (n_rows, n_params, take) = (n_rows + chunk.len(), n_params + params, take + 1);
+        }
+        let (statement, next) = rest.split_at(take);
+        rows += insert_parts(conn, tenant, statement).await?;
+        rest = next;
+    }
+    Ok(rows)
+}
+
+/// One statement inserting each part as a data-modifying `WITH` part, `ON CONFLICT (org_id, id)
+/// DO NOTHING RETURNING id`, answering `(part, id)` for every row inserted: an existing id inserts
+/// no row and leaves the transaction usable to read its version for the conflict.
+async fn insert_parts(
+    conn: &mut PgConnection,
+    tenant: Id,
+    parts: &[(&'static EntityDef, Vec<&Record>)],
+) -> Result<u64> {
+    let mut inserts = Vec::with_capacity(parts.len());
+    let mut values = Vec::new();
+    let mut next = 1;
+    for (k, (def, chunk)) in parts.iter().enumerate() {
+        let cols = sql::insert_columns(def);
+        inserts.push(format!(
+            "{} ON CONFLICT (\"org_id\", \"id\") DO NOTHING RETURNING {k}, \"id\"",
+            sql::pg_insert_values(def.table, &cols, chunk.len(), next)
+        ));
+        next += cols.len() * chunk.len();
+        for r in chunk {
+            values.extend(sql::insert_params(tenant, r, B));
+        }
+    }
+    // One part is the insert itself (an import's chunks); several are `WITH` parts of a union.
+    let text = match &inserts[..] {
+        [one] => one.clone(),
+        _ => {
+            let with: Vec<String> = inserts
+                .iter()
+                .enumerate()
+                .map(|(k, i)| format!("p{k} AS ({i})"))
+                .collect();
+            let answer: Vec<String> = (0..inserts.len()).map(|k| format!("SELECT * FROM p{k}")).collect();
+            format!("WITH {} {}", with.join(", "), answer.join(" UNION ALL "))
+        }
+    };
+    let inserted: Vec<(i32, Id)> = sqlx::query_as_with(AssertSqlSafe(text), SqlxValues(sea_query::Values(values)))
+        .fetch_all(&mut *conn)
+        .await
+        .map_err(|e| {
+            // A unique index names its table: the part of that type reports the field.
+            let named = match &e {
+                sqlx::Error::Database(d) => d
+                    .constraint()
+                    .and_then(|c| parts.iter().find(|(def, _)| unique_field(def, c).is_some())),
+                _ => None,
+            };
+            let (def, chunk) = named.unwrap_or(&parts[0]);
+            write_err(e, def, chunk[0].id, 0)
+        })?;
+    let mut rows = 0u64;
+    for (k, (def, chunk)) in parts.iter().enumerate() {
+        if inserted.iter().filter(|(p, _)| *p as usize == k).count() < chunk.len() {
+            // The first row whose id was taken (before, or by an earlier row of the part).
+            let mut left: HashMap<Id, usize> = HashMap::new();
+            for (_, id) in inserted.iter().filter(|(p, _)| *p as usize == k) {
+                *left.entry(*id).or_default() += 1;
+            }
+            for r in chunk {
+                match left.get_mut(&r.id) {
+                    Some(n) if *n > 0 => *n -= 1,
+                    _ => {
+                        let actual = stored_version(conn, tenant, def, r.id).await?.unwrap_or(1);
+                        return Err(conflict(def, r.id, 0, actual));
                     }
                 }
             }
-            rows += chunk.len() as u64;
         }
+        rows += chunk.len() as u64;
     }
     Ok(rows)
 }

@@ -297,6 +297,26 @@ pub fn unique_fields_are_duplicates_and_nothing_is_written<S: Store>(s: S) {
         block_on(s.apply(insert(&b))).unwrap_err().field_errors()[0].path,
         "email"
     );
+    // A change set inserting records of several types (one statement on PostgreSQL): the type
+    // that clashed answers, by its field or as a conflict on its id, and nothing else is written.
+    let before = lead(t, 62);
+    let mut cs = insert(&before);
+    cs.writes.push(Write::Insert(b.clone()));
+    assert_eq!(block_on(s.apply(cs)).unwrap_err().field_errors()[0].path, "email");
+    let mut again = Record::empty(&USER, t, a.id, Timestamp(T0));
+    again.set("email", "c@example.com");
+    let mut cs = insert(&before);
+    cs.writes.push(Write::Insert(again));
+    assert_eq!(
+        block_on(s.apply(cs)).unwrap_err(),
+        Error::Conflict {
+            entity: "user".into(),
+            id: a.id.to_string(),
+            expected: 0,
+            actual: a.version
+        }
+    );
+    assert_eq!(block_on(s.get(t, &LEAD, before.id)).unwrap(), None);
 }
 
 pub fn audit_chain_verifies_and_events_are_numbered<S: Store>(s: S) {
