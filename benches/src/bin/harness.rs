@@ -52,6 +52,8 @@ mod front_desk;
 mod field_work;
 #[path = "../proc_mem.rs"]
 mod proc_mem;
+#[path = "harness/same_rows.rs"]
+mod same_rows;
 #[path = "harness/sync.rs"]
 mod sync;
 
@@ -196,14 +198,22 @@ fn alternate(
     mut baseline: impl FnMut(usize) -> Res<()>,
     mut measured: impl FnMut(usize) -> Res<()>,
 ) -> Res<(Duration, Duration)> {
-    baseline(0)?;
-    measured(0)?;
-    let (mut best_b, mut best_m) = (Duration::MAX, Duration::MAX);
-    for round in 1..=rounds {
-        best_b = best_b.min(time(|| baseline(round))?.0);
-        best_m = best_m.min(time(|| measured(round))?.0);
+    let best = alternate_all(rounds, &mut [&mut baseline, &mut measured])?;
+    Ok((best[0], best[1]))
+}
+
+/// [`alternate`] over any number of sides, run in turn each round; the best round of each.
+fn alternate_all(rounds: usize, sides: &mut [&mut dyn FnMut(usize) -> Res<()>]) -> Res<Vec<Duration>> {
+    for side in sides.iter_mut() {
+        side(0)?;
     }
-    Ok((best_b, best_m))
+    let mut best = vec![Duration::MAX; sides.len()];
+    for round in 1..=rounds {
+        for (side, best) in sides.iter_mut().zip(&mut best) {
+            *best = (*best).min(time(|| side(round))?.0);
+        }
+    }
+    Ok(best)
 }
 
 fn per_op(d: Duration, n: usize, scale: f64) -> f64 {
@@ -613,7 +623,13 @@ fn raw_connection(path: &Path, reader: bool) -> Res<Connection> {
 /// Creates `bench_raw_<table>` with exactly the store's DDL for `<table>` (columns and indexes), read
 /// back from `sqlite_master`, so the baseline maintains the same indexes the store does.
 fn clone_table(c: &Connection, table: &str, with_indexes: bool) -> Res<String> {
-    let raw = format!("bench_raw_{table}{}", if with_indexes { "" } else { "_plain" });
+    clone_table_as(c, table, "raw", with_indexes)
+}
+
+/// [`clone_table`] named `bench_<copy>_<table>`, its indexes `bench_<copy>_<index>`: a second copy
+/// of a table beside the first.
+fn clone_table_as(c: &Connection, table: &str, copy: &str, with_indexes: bool) -> Res<String> {
+    let raw = format!("bench_{copy}_{table}{}", if with_indexes { "" } else { "_plain" });
     let quoted = |s: &str| format!("\"{s}\"");
     let sql: String = c.query_row(
         "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?1",
@@ -630,7 +646,7 @@ fn clone_table(c: &Connection, table: &str, with_indexes: bool) -> Res<String> {
             .query_map([table], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?;
         for (name, sql) in idx {
-            let new_name = format!("bench_{name}");
+            let new_name = format!("bench_{copy}_{name}");
             let s = replace_name(&sql, &name, &new_name)
                 .and_then(|s| replace_name(&s, table, &raw))
                 .ok_or_else(|| format!("cannot rename index in {sql}"))?;
@@ -695,37 +711,51 @@ fn bind_lead(
     owners: &[Owner],
     now: Timestamp,
 ) -> rusqlite::Result<usize> {
-    let o = owners[r.owner];
     let score = raw_fit_score(r.source, r.cents);
     for (i, c) in cols.iter().enumerate() {
-        let p = i + 1;
-        match *c {
-            "id" => st.raw_bind_parameter(p, &r.id.as_bytes()[..])?,
-            "org_id" => st.raw_bind_parameter(p, &tenant.as_bytes()[..])?,
-            "version" => st.raw_bind_parameter(p, 1i64)?,
-            "created_at" | "updated_at" | "scored_at" => st.raw_bind_parameter(p, now.0)?,
-            "first_name" => st.raw_bind_parameter(p, r.first)?,
-            "last_name" => st.raw_bind_parameter(p, r.last)?,
-            "email" => st.raw_bind_parameter(p, r.email.as_deref())?,
-            "phone" => st.raw_bind_parameter(p, r.phone_e164.as_deref())?,
-            "city" => st.raw_bind_parameter(p, r.city)?,
-            "region" => st.raw_bind_parameter(p, "CO")?,
-            "source" => st.raw_bind_parameter(p, r.source)?,
-            "status" => st.raw_bind_parameter(p, r.status)?,
-            "score" => st.raw_bind_parameter(p, score)?,
-            "temperature" => st.raw_bind_parameter(p, temperature(score))?,
-            "score_model_version" => st.raw_bind_parameter(p, 0i64)?,
-            "owner_id" => st.raw_bind_parameter(p, &o.id.as_bytes()[..])?,
-            "team_id" => st.raw_bind_parameter(p, &o.team.as_bytes()[..])?,
-            "project_type" => st.raw_bind_parameter(p, r.project)?,
-            "estimated_value" => st.raw_bind_parameter(p, r.cents)?,
-            "priority" => st.raw_bind_parameter(p, r.priority)?,
-            "external_id" => st.raw_bind_parameter(p, r.external_id.as_str())?,
-            "lost_reason" => st.raw_bind_parameter(p, r.lost_reason)?,
-            _ => st.raw_bind_parameter(p, rusqlite::types::Null)?,
-        }
+        st.raw_bind_parameter(i + 1, lead_value(c, r, &tenant, &owners[r.owner], score, now))?;
     }
     st.raw_execute()
+}
+
+/// The stored value of one column of a generated lead (already normalised, as the store keeps it).
+fn lead_value<'a>(
+    column: &str,
+    r: &'a LeadRow,
+    tenant: &'a Id,
+    o: &'a Owner,
+    score: i64,
+    now: Timestamp,
+) -> rusqlite::types::ToSqlOutput<'a> {
+    use rusqlite::types::{ToSqlOutput as Out, ValueRef as V};
+    let text = |s: &'a str| Out::Borrowed(V::Text(s.as_bytes()));
+    let id = |i: &'a Id| Out::Borrowed(V::Blob(&i.as_bytes()[..]));
+    let opt = |s: Option<&'a str>| s.map_or(Out::Borrowed(V::Null), text);
+    match column {
+        "id" => id(&r.id),
+        "org_id" => id(tenant),
+        "version" => Out::Borrowed(V::Integer(1)),
+        "created_at" | "updated_at" | "scored_at" => Out::Borrowed(V::Integer(now.0)),
+        "first_name" => text(r.first),
+        "last_name" => text(r.last),
+        "email" => opt(r.email.as_deref()),
+        "phone" => opt(r.phone_e164.as_deref()),
+        "city" => text(r.city),
+        "region" => text("CO"),
+        "source" => text(r.source),
+        "status" => text(r.status),
+        "score" => Out::Borrowed(V::Integer(score)),
+        "temperature" => text(temperature(score)),
+        "score_model_version" => Out::Borrowed(V::Integer(0)),
+        "owner_id" => id(&o.id),
+        "team_id" => id(&o.team),
+        "project_type" => text(r.project),
+        "estimated_value" => Out::Borrowed(V::Integer(r.cents)),
+        "priority" => text(r.priority),
+        "external_id" => text(&r.external_id),
+        "lost_reason" => opt(r.lost_reason),
+        _ => Out::Borrowed(V::Null),
+    }
 }
 
 fn bind_activity(
@@ -1002,6 +1032,19 @@ fn run(args: &Args) -> Res<()> {
         })
     });
     let (raw_t, ()) = raw_t?;
+    let same_cx = same_rows::Ctx {
+        tenant: t.tenant,
+        actor: t.manager.user_id.ok_or("the manager is a user")?,
+        owners: &t.owners,
+        now,
+    };
+    let mut same_sizes = same_rows::Sizes::default();
+    let same_t = {
+        let tables = same_rows::Tables::copy(&raw, t.tenant)?;
+        let d = tables.import(&mut raw, &rows, &same_cx, &mut same_sizes)?;
+        tables.remove(&raw)?;
+        d
+    };
     let opts = ImportOptions {
         mode: ImportMode::AllOrNothing,
         ..Default::default()
@@ -1023,6 +1066,25 @@ fn run(args: &Args) -> Res<()> {
         n as f64 / svc_t.as_secs_f64(),
         "rows/s",
         Some(n as f64 / raw_t.as_secs_f64()),
+        n,
+    );
+    eprintln!(
+        "import_leads: raw with the same rows as the service (lead, stage change, audit entry) {same_t:?}; \
+         an audit entry's changes {:.0} bytes",
+        same_sizes.changes()
+    );
+    emit(
+        "import_leads_vs_same_rows",
+        svc_t.as_secs_f64(),
+        "s",
+        Some(same_t.as_secs_f64()),
+        n,
+    );
+    emit(
+        "import_leads_same_rows_vs_raw",
+        same_t.as_secs_f64(),
+        "s",
+        Some(raw_t.as_secs_f64()),
         n,
     );
     emit("import_leads_heap", svc_mem.0, "MiB", Some(raw_mem.0), n);
@@ -1283,29 +1345,68 @@ fn run(args: &Args) -> Res<()> {
         .collect();
     let ins_cols = insert_columns(&LEAD);
     let ins_sql = insert_sql(&raw_leads, &ins_cols);
-    let (raw_t, svc_t) = alternate(
+    // The same rows as the service's create, into copies of their tables (the raw batches again:
+    // the copies have their own unique indexes).
+    let same = same_rows::Tables::copy(&raw, t.tenant)?;
+    let same_cx = same_rows::Ctx {
+        tenant: t.tenant,
+        actor: actor.user_id.ok_or("the sales user is a user")?,
+        owners: &t.owners,
+        now,
+    };
+    let mut same_sizes = same_rows::Sizes::default();
+    let best = alternate_all(
         plan.rounds,
-        |round| {
-            for r in &raw_batches[round] {
-                raw.execute_batch("BEGIN IMMEDIATE")?;
-                {
-                    let mut st = raw.prepare_cached(&ins_sql)?;
-                    bind_lead(&mut st, &ins_cols, r, t.tenant, &t.owners, now)?;
+        &mut [
+            &mut |round| {
+                for r in &raw_batches[round] {
+                    raw.execute_batch("BEGIN IMMEDIATE")?;
+                    {
+                        let mut st = raw.prepare_cached(&ins_sql)?;
+                        bind_lead(&mut st, &ins_cols, r, t.tenant, &t.owners, now)?;
+                    }
+                    raw.execute_batch("COMMIT")?;
                 }
-                raw.execute_batch("COMMIT")?;
-            }
-            Ok(())
-        },
-        |round| {
-            for input in &svc_batches[round] {
-                black_box(block(svc.create(actor, "lead", input))?);
-            }
-            Ok(())
-        },
+                Ok(())
+            },
+            &mut |round| {
+                for r in &raw_batches[round] {
+                    same.create(&raw, r, &same_cx, &mut same_sizes)?;
+                }
+                Ok(())
+            },
+            &mut |round| {
+                for input in &svc_batches[round] {
+                    black_box(block(svc.create(actor, "lead", input))?);
+                }
+                Ok(())
+            },
+        ],
     )?;
+    let (raw_t, same_t, svc_t) = (best[0], best[1], best[2]);
+    eprintln!(
+        "create_lead: an audit entry's changes {:.0} bytes, an event's payload {:.0} bytes (raw with the same rows)",
+        same_sizes.changes(),
+        same_sizes.payload()
+    );
+    same.remove(&raw)?;
     emit(
         "create_lead",
         per_op(svc_t, plan.creates, 1e6),
+        "us/op",
+        Some(per_op(raw_t, plan.creates, 1e6)),
+        plan.creates,
+    );
+    emit(
+        "create_lead_vs_same_rows",
+        per_op(svc_t, plan.creates, 1e6),
+        "us/op",
+        Some(per_op(same_t, plan.creates, 1e6)),
+        plan.creates,
+    );
+    emit(
+        "create_lead_same_rows_vs_raw",
+        per_op(same_t, plan.creates, 1e6),
         "us/op",
         Some(per_op(raw_t, plan.creates, 1e6)),
         plan.creates,
