@@ -44,6 +44,8 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[path = "harness/pg.rs"]
 mod pg;
+#[path = "harness/pg_same_rows.rs"]
+mod pg_same_rows;
 
 #[path = "harness/front_desk.rs"]
 mod front_desk;

@@ -122,7 +122,7 @@ fn activity_values(cols: &[&str], r: &ActRow, tenant: Id, now: Timestamp) -> Vec
 }
 
 /// `bench_raw_<table>`: a copy of the store's table, with its indexes (`INCLUDING ALL`) or without.
-async fn clone_table(c: &mut PgConnection, table: &str, with_indexes: bool) -> Res<String> {
+pub(super) async fn clone_table(c: &mut PgConnection, table: &str, with_indexes: bool) -> Res<String> {
     let raw = format!("bench_raw_{table}{}", if with_indexes { "" } else { "_plain" });
     let like = if with_indexes {
         "INCLUDING ALL"
@@ -436,28 +436,60 @@ pub(super) fn run(args: &Args, url: &str) -> Res<()> {
                 .collect()
         })
         .collect();
+    // The same rows as the service's create, the plain sqlx way, into copies of their tables.
+    let same_batches: Vec<Vec<(LeadRow, Vec<SV>)>> = (0..=plan.rounds)
+        .map(|round| {
+            let mut b = gen_leads(&mut rng, plan.creates, t.owners.len(), &format!("S{round}-"), now);
+            b.iter_mut().for_each(|r| r.owner = me);
+            let v = values(&b);
+            b.into_iter().zip(v).collect()
+        })
+        .collect();
+    let same = rt.block_on(pg_same_rows::Tables::copy(&mut raw, &raw_leads, t.tenant))?;
+    let same_cx = pg_same_rows::Ctx {
+        tenant: t.tenant,
+        actor: actor.user_id.ok_or("the sales user is a user")?,
+        owners: &t.owners,
+        now,
+    };
     let ins_sql = ssql::pg_insert_values(&raw_leads, &cols, 1, 1);
-    let (raw_t, svc_t) = alternate(
+    let raw = std::cell::RefCell::new(raw);
+    let best = alternate_all(
         plan.rounds,
-        |round| {
-            rt.block_on(async {
-                for v in &raw_batches[round] {
-                    let mut tx = raw.begin().await?;
-                    sqlx::query_with(AssertSqlSafe(ins_sql.clone()), SqlxValues(sea_query::Values(v.clone())))
-                        .execute(&mut *tx)
-                        .await?;
-                    tx.commit().await?;
+        &mut [
+            &mut |round| {
+                let raw = &mut *raw.borrow_mut();
+                rt.block_on(async {
+                    for v in &raw_batches[round] {
+                        let mut tx = raw.begin().await?;
+                        sqlx::query_with(AssertSqlSafe(ins_sql.clone()), SqlxValues(sea_query::Values(v.clone())))
+                            .execute(&mut *tx)
+                            .await?;
+                        tx.commit().await?;
+                    }
+                    Ok::<(), Box<dyn Error>>(())
+                })
+            },
+            &mut |round| {
+                let raw = &mut *raw.borrow_mut();
+                rt.block_on(async {
+                    for (r, v) in &same_batches[round] {
+                        same.create(raw, r, v.clone(), &same_cx).await?;
+                    }
+                    Ok::<(), Box<dyn Error>>(())
+                })
+            },
+            &mut |round| {
+                for input in &svc_batches[round] {
+                    black_box(block(svc.create(actor, "lead", input))?);
                 }
-                Ok::<(), Box<dyn Error>>(())
-            })
-        },
-        |round| {
-            for input in &svc_batches[round] {
-                black_box(block(svc.create(actor, "lead", input))?);
-            }
-            Ok(())
-        },
+                Ok(())
+            },
+        ],
     )?;
+    let mut raw = raw.into_inner();
+    rt.block_on(same.remove(&mut raw))?;
+    let (raw_t, same_t, svc_t) = (best[0], best[1], best[2]);
     emit(
         "create_lead",
         per_op(svc_t, plan.creates, 1e6),
@@ -465,7 +497,21 @@ pub(super) fn run(args: &Args, url: &str) -> Res<()> {
         Some(per_op(raw_t, plan.creates, 1e6)),
         plan.creates,
     );
-    drop((raw_batches, svc_batches));
+    emit(
+        "create_lead_vs_same_rows",
+        per_op(svc_t, plan.creates, 1e6),
+        "us/op",
+        Some(per_op(same_t, plan.creates, 1e6)),
+        plan.creates,
+    );
+    emit(
+        "create_lead_same_rows_vs_raw",
+        per_op(same_t, plan.creates, 1e6),
+        "us/op",
+        Some(per_op(raw_t, plan.creates, 1e6)),
+        plan.creates,
+    );
+    drop((raw_batches, same_batches, svc_batches));
     for table in [&raw_leads, &raw_plain, &raw_acts] {
         rt.block_on(sqlx::raw_sql(AssertSqlSafe(format!("DROP TABLE \"{table}\""))).execute(&mut raw))?;
     }
