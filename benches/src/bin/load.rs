@@ -465,6 +465,8 @@ struct Job {
     /// `create_lead`: unique email prefix and counter.
     tag: String,
     n: u64,
+    /// In-process `list_page`: also write the page as the JSON the server answers with.
+    json: bool,
 }
 
 impl Job {
@@ -478,6 +480,7 @@ impl Job {
             depth: 0,
             tag: format!("{tag}{worker}"),
             n: 0,
+            json: false,
         }
     }
 
@@ -564,6 +567,9 @@ impl Job {
                 };
                 let page = block(svc.list(actor, "lead", &req))?;
                 self.page_done(page.next_cursor.clone());
+                if self.json {
+                    std::hint::black_box(page_json(&page));
+                }
                 std::hint::black_box(page);
             }
             Kind::Create => {
@@ -573,6 +579,21 @@ impl Job {
         }
         Ok(())
     }
+}
+
+/// A page as the server writes its answer (`crm-server/src/routes/records.rs`): `items` and
+/// `next_cursor`, straight from the records into a buffer sized once for the page.
+fn page_json(page: &crm_core::query::Page<crm_core::record::Record>) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1024 * (page.items.len() + 1));
+    out.extend_from_slice(b"{\"items\":");
+    let written = serde_json::to_writer(&mut out, &page.items).and_then(|()| {
+        out.extend_from_slice(b",\"next_cursor\":");
+        serde_json::to_writer(&mut out, &page.next_cursor)
+    });
+    if written.is_ok() {
+        out.push(b'}');
+    }
+    out
 }
 
 /// The `next_cursor` of a page, found without parsing the page (the generator shares the machine's
@@ -600,6 +621,19 @@ fn urlenc(s: &str) -> String {
 
 /// The in-process baseline: `threads` threads calling the service for `dur` after a short warm-up.
 fn inproc_phase(svc: &Svc, actor: &Actor, kind: Kind, ids: &Arc<Vec<Id>>, threads: usize, dur: Duration) -> Res<Stats> {
+    inproc_phase_as(svc, actor, kind, false, ids, threads, dur)
+}
+
+/// [`inproc_phase`], a page also written as JSON when `json`.
+fn inproc_phase_as(
+    svc: &Svc,
+    actor: &Actor,
+    kind: Kind,
+    json: bool,
+    ids: &Arc<Vec<Id>>,
+    threads: usize,
+    dur: Duration,
+) -> Res<Stats> {
     let warm = dur.min(Duration::from_millis(500));
     let start = Instant::now();
     let (measure, end) = (start + warm, start + warm + dur);
@@ -608,6 +642,7 @@ fn inproc_phase(svc: &Svc, actor: &Actor, kind: Kind, ids: &Arc<Vec<Id>>, thread
         let handles: Vec<_> = (0..threads)
             .map(|w| {
                 let mut job = Job::new(kind, ids.clone(), w, &tag);
+                job.json = json;
                 s.spawn(move || {
                     let mut out = Vec::new();
                     loop {
@@ -1103,6 +1138,14 @@ fn run(args: &Args) -> Res<()> {
             note!("{name}: in-process, {c} threads");
             Some(inproc_phase(&svc, &bench.admin, kind, &ids, c, dur)?)
         };
+        // A page's in-process work with the JSON the server writes for it: what is left over HTTP
+        // is the protocol, the sign-in check and the hops.
+        let base_json = if kind == Kind::List {
+            note!("{name}: in-process with its JSON, {c} threads");
+            Some(inproc_phase_as(&svc, &bench.admin, kind, true, &ids, c, dur)?)
+        } else {
+            None
+        };
         note!("{name}: HTTP, {c} connections");
         let opened_before = rt.block_on(connections_opened(&http, &server.base))?;
         let (h, _) = rt.block_on(http_phase(
@@ -1147,6 +1190,30 @@ fn run(args: &Args) -> Res<()> {
                 h.ok.len(),
                 common(json!({"concurrency": c})),
             );
+        }
+        // Server CPU per request against the in-process CPU per call (every core busy for the
+        // in-process phase: cores / calls per second).
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+        let inproc_cpu = |b: &Stats| cores * 1e6 / b.ok_rps().max(1e-9);
+        for (suffix, b) in [("", &base), ("_with_json", &base_json)] {
+            if let Some(b) = b {
+                emit(
+                    &format!("{name}_server_cpu_vs_inproc{suffix}"),
+                    per_req(srv_cpu),
+                    "us",
+                    Some(inproc_cpu(b)),
+                    h.total(),
+                    common(json!({"concurrency": c, "cores": cores})),
+                );
+            }
+        }
+        if let Some(b) = &base_json {
+            summary.push(format!(
+                "{name:<12} in-process with its JSON {:>7.0} ops/s; server CPU per request {:.2}x the in-process CPU, {:.2}x with the JSON",
+                b.ok_rps(),
+                per_req(srv_cpu) / base.as_ref().map_or(f64::NAN, inproc_cpu),
+                per_req(srv_cpu) / inproc_cpu(b),
+            ));
         }
         let errors = h.total() - h.ok.len();
         let inproc = base.as_ref().map_or_else(String::new, |b| {
