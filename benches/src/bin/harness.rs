@@ -218,6 +218,15 @@ fn alternate_all(rounds: usize, sides: &mut [&mut dyn FnMut(usize) -> Res<()>]) 
     Ok(best)
 }
 
+/// The create lines: the service's `n` creates against the single-row inserts, and against the
+/// same rows (`same_rows.rs`, `pg_same_rows.rs`), and those against the single-row inserts.
+fn emit_creates(svc: Duration, same: Duration, raw: Duration, n: usize) {
+    let us = |d: Duration| per_op(d, n, 1e6);
+    emit("create_lead", us(svc), "us/op", Some(us(raw)), n);
+    emit("create_lead_vs_same_rows", us(svc), "us/op", Some(us(same)), n);
+    emit("create_lead_same_rows_vs_raw", us(same), "us/op", Some(us(raw)), n);
+}
+
 fn per_op(d: Duration, n: usize, scale: f64) -> f64 {
     d.as_secs_f64() * scale / n.max(1) as f64
 }
@@ -1392,27 +1401,7 @@ fn run(args: &Args) -> Res<()> {
         same_sizes.payload()
     );
     same.remove(&raw)?;
-    emit(
-        "create_lead",
-        per_op(svc_t, plan.creates, 1e6),
-        "us/op",
-        Some(per_op(raw_t, plan.creates, 1e6)),
-        plan.creates,
-    );
-    emit(
-        "create_lead_vs_same_rows",
-        per_op(svc_t, plan.creates, 1e6),
-        "us/op",
-        Some(per_op(same_t, plan.creates, 1e6)),
-        plan.creates,
-    );
-    emit(
-        "create_lead_same_rows_vs_raw",
-        per_op(same_t, plan.creates, 1e6),
-        "us/op",
-        Some(per_op(raw_t, plan.creates, 1e6)),
-        plan.creates,
-    );
+    emit_creates(svc_t, same_t, raw_t, plan.creates);
     drop((raw_batches, svc_batches));
     raw.execute_batch(&format!("DROP TABLE {raw_leads}"))?;
 

@@ -490,27 +490,7 @@ pub(super) fn run(args: &Args, url: &str) -> Res<()> {
     let mut raw = raw.into_inner();
     rt.block_on(same.remove(&mut raw))?;
     let (raw_t, same_t, svc_t) = (best[0], best[1], best[2]);
-    emit(
-        "create_lead",
-        per_op(svc_t, plan.creates, 1e6),
-        "us/op",
-        Some(per_op(raw_t, plan.creates, 1e6)),
-        plan.creates,
-    );
-    emit(
-        "create_lead_vs_same_rows",
-        per_op(svc_t, plan.creates, 1e6),
-        "us/op",
-        Some(per_op(same_t, plan.creates, 1e6)),
-        plan.creates,
-    );
-    emit(
-        "create_lead_same_rows_vs_raw",
-        per_op(same_t, plan.creates, 1e6),
-        "us/op",
-        Some(per_op(raw_t, plan.creates, 1e6)),
-        plan.creates,
-    );
+    emit_creates(svc_t, same_t, raw_t, plan.creates);
     drop((raw_batches, same_batches, svc_batches));
     for table in [&raw_leads, &raw_plain, &raw_acts] {
         rt.block_on(sqlx::raw_sql(AssertSqlSafe(format!("DROP TABLE \"{table}\""))).execute(&mut raw))?;

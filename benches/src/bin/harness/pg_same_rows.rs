@@ -5,7 +5,6 @@
 //! the head updated.
 
 use super::{LeadRow, Owner, Res, insert_columns};
-use crm_core::change::{AuditEntry, FieldChange};
 use crm_core::clock::{IdGen, RandomIds};
 use crm_core::entity::{LEAD, STAGE_CHANGE};
 use crm_core::value::{FieldType, Id, Money, Timestamp, Value};
@@ -13,7 +12,7 @@ use crm_store::schema::{AUDIT_LOG, OUTBOX, TENANT_HEADS};
 use crm_store::sql as ssql;
 use sea_query::Value as SV;
 use sea_query_sqlx::SqlxValues;
-use serde_json::{Map, Value as Json};
+use serde_json::Value as Json;
 use sqlx::postgres::PgConnection;
 use sqlx::{AssertSqlSafe, Connection as _, Row};
 
@@ -89,26 +88,13 @@ impl Tables {
     pub async fn create(&self, c: &mut PgConnection, r: &LeadRow, lead: Vec<SV>, cx: &Ctx<'_>) -> Res<()> {
         let now = cx.now;
         let o = &cx.owners[r.owner];
-        let mut changes = Vec::with_capacity(LEAD.fields.len());
-        let mut payload = Map::new();
+        let mut created = super::same_rows::Created::new(true);
         for (col, v) in insert_columns(&LEAD).iter().zip(&lead) {
             if let Some(f) = LEAD.def(col) {
-                let new = json_of(&f.spec.ty, v);
-                payload.insert(f.name.to_owned(), new.clone());
-                if !new.is_null() {
-                    changes.push(FieldChange {
-                        field: f.name.to_owned(),
-                        old: Json::Null,
-                        new,
-                    });
-                }
+                created.field(f.name, json_of(&f.spec.ty, v));
             }
         }
-        let stamp = Json::String(now.to_rfc3339());
-        payload.insert("id".into(), Json::String(r.id.to_string()));
-        payload.insert("version".into(), Json::from(1));
-        payload.insert("created_at".into(), stamp.clone());
-        payload.insert("updated_at".into(), stamp);
+        let (changes, payload) = created.finish(r.id, now);
         let stage: Vec<SV> = self
             .stage_cols
             .iter()
@@ -139,20 +125,15 @@ impl Tables {
                 .execute(&mut *tx)
                 .await?;
         }
-        let mut entry = AuditEntry {
-            id: RandomIds.new_id(now),
-            tenant: cx.tenant,
-            seq: 0,
-            at: now,
-            actor: Some(cx.actor),
-            action: "create".into(),
-            entity: LEAD.name.into(),
-            entity_id: Some(r.id),
+        let entry = super::same_rows::created_entry(
+            cx.tenant,
+            cx.actor,
+            r.id,
             changes,
-            prev_hash: String::new(),
-            hash: String::new(),
-        };
-        entry.seal(audit_seq as u64 + 1, &audit_hash);
+            now,
+            audit_seq as u64 + 1,
+            &audit_hash,
+        );
         sqlx::query(AssertSqlSafe(self.insert_audit.clone()))
             .bind(cx.tenant)
             .bind(entry.seq as i64)
@@ -175,7 +156,7 @@ impl Tables {
             .bind("lead.created")
             .bind(LEAD.name)
             .bind(r.id)
-            .bind(Json::Object(payload))
+            .bind(payload)
             .execute(&mut *tx)
             .await?;
         sqlx::query(AssertSqlSafe(self.update_head.clone()))

@@ -164,24 +164,13 @@ impl Tables {
     ) -> Res<()> {
         let (tenant, actor, now) = (&cx.tenant.as_bytes()[..], &cx.actor.as_bytes()[..], cx.now);
         let (o, score) = (&cx.owners[r.owner], raw_fit_score(r.source, r.cents));
-        let mut changes = Vec::with_capacity(LEAD.fields.len());
-        let mut payload = Map::new();
+        let mut created = Created::new(event);
         {
             let mut st = c.prepare_cached(&self.insert_lead)?;
             for (i, col) in self.lead_cols.iter().enumerate() {
                 let v = lead_value(col, r, &cx.tenant, o, score, now);
                 if let Some(f) = LEAD.index_of(col).map(|f| &LEAD.fields[f]) {
-                    let new = stored_json(&f.spec.ty, &v);
-                    if event {
-                        payload.insert(f.name.to_owned(), new.clone());
-                    }
-                    if !new.is_null() {
-                        changes.push(FieldChange {
-                            field: f.name.to_owned(),
-                            old: Json::Null,
-                            new,
-                        });
-                    }
+                    created.field(f.name, stored_json(&f.spec.ty, &v));
                 }
                 st.raw_bind_parameter(i + 1, v)?;
             }
@@ -208,20 +197,16 @@ impl Tables {
             }
             st.raw_execute()?;
         }
-        let mut entry = AuditEntry {
-            id: RandomIds.new_id(now),
-            tenant: cx.tenant,
-            seq: 0,
-            at: now,
-            actor: Some(cx.actor),
-            action: "create".into(),
-            entity: LEAD.name.into(),
-            entity_id: Some(r.id),
+        let (changes, payload) = created.finish(r.id, now);
+        let entry = created_entry(
+            cx.tenant,
+            cx.actor,
+            r.id,
             changes,
-            prev_hash: String::new(),
-            hash: String::new(),
-        };
-        entry.seal(head.audit_seq + 1, &head.audit_hash);
+            now,
+            head.audit_seq + 1,
+            &head.audit_hash,
+        );
         let text = serde_json::to_string(&entry.changes)?;
         sizes.rows += 1;
         sizes.changes += text.len();
@@ -241,12 +226,7 @@ impl Tables {
         head.audit_seq = entry.seq;
         head.audit_hash = entry.hash;
         if event {
-            let stamp = Json::String(now.to_rfc3339());
-            payload.insert("id".into(), Json::String(r.id.to_string()));
-            payload.insert("version".into(), Json::from(1));
-            payload.insert("created_at".into(), stamp.clone());
-            payload.insert("updated_at".into(), stamp);
-            let text = Json::Object(payload).to_string();
+            let text = payload.to_string();
             sizes.payload += text.len();
             head.event_seq += 1;
             c.prepare_cached(&self.insert_event)?.execute(params![
@@ -262,6 +242,76 @@ impl Tables {
         }
         Ok(())
     }
+}
+
+/// A created lead's audit changes (its set fields, old values null) and, for its event, the lead
+/// as JSON (every field, then the system keys).
+pub(super) struct Created {
+    changes: Vec<FieldChange>,
+    payload: Option<Map<String, Json>>,
+}
+
+impl Created {
+    pub fn new(event: bool) -> Created {
+        Created {
+            changes: Vec::with_capacity(LEAD.fields.len()),
+            payload: event.then(Map::new),
+        }
+    }
+
+    /// The field `name` holds `new` (its JSON form; null when not set).
+    pub fn field(&mut self, name: &str, new: Json) {
+        if let Some(p) = &mut self.payload {
+            p.insert(name.to_owned(), new.clone());
+        }
+        if !new.is_null() {
+            self.changes.push(FieldChange {
+                field: name.to_owned(),
+                old: Json::Null,
+                new,
+            });
+        }
+    }
+
+    /// The changes, and the payload of lead `id` created at `now` (null without an event).
+    pub fn finish(self, id: Id, now: Timestamp) -> (Vec<FieldChange>, Json) {
+        let payload = self.payload.map_or(Json::Null, |mut p| {
+            let stamp = Json::String(now.to_rfc3339());
+            p.insert("id".into(), Json::String(id.to_string()));
+            p.insert("version".into(), Json::from(1));
+            p.insert("created_at".into(), stamp.clone());
+            p.insert("updated_at".into(), stamp);
+            Json::Object(p)
+        });
+        (self.changes, payload)
+    }
+}
+
+/// The audit entry of a lead's create by `actor` at `now`, sealed as entry `seq` after `prev_hash`.
+pub(super) fn created_entry(
+    tenant: Id,
+    actor: Id,
+    lead: Id,
+    changes: Vec<FieldChange>,
+    now: Timestamp,
+    seq: u64,
+    prev_hash: &str,
+) -> AuditEntry {
+    let mut entry = AuditEntry {
+        id: RandomIds.new_id(now),
+        tenant,
+        seq: 0,
+        at: now,
+        actor: Some(actor),
+        action: "create".into(),
+        entity: LEAD.name.into(),
+        entity_id: Some(lead),
+        changes,
+        prev_hash: String::new(),
+        hash: String::new(),
+    };
+    entry.seal(seq, prev_hash);
+    entry
 }
 
 /// A stored column value as the core's JSON form for a field of type `ty` (what an audit entry
