@@ -239,6 +239,19 @@ pub fn unique_fields_are_enforced<S: Store>(store: S) {
     )
     .unwrap_err();
     assert_eq!(codes_of(&err), vec![("external_id".into(), codes::DUPLICATE.into())]);
+    // References and keys are checked together (on PostgreSQL at once, on pooled connections):
+    // every failing one is reported, in field order, and nothing is written.
+    let input = json!({"first_name": "B", "external_id": "X1",
+                       "owner_id": fixed_id(7).to_string(), "team_id": fixed_id(8).to_string()});
+    let err = block(f.svc.create(&f.admin, "lead", &obj(input))).unwrap_err();
+    let mut want: Vec<(String, String)> = vec![
+        ("owner_id".into(), codes::UNKNOWN_REFERENCE.into()),
+        ("team_id".into(), codes::UNKNOWN_REFERENCE.into()),
+        ("external_id".into(), codes::DUPLICATE.into()),
+    ];
+    want.sort_by_key(|(field, _)| LEAD.index_of(field));
+    assert_eq!(codes_of(&err), want);
+    assert_eq!((f.count("lead"), f.writes_seen()), before);
     // The store enforces it too, for writers that race past the service's check.
     let mut r = Record::empty(&LEAD, f.tenant, fixed_id(9), NOW);
     r.set("first_name", "C");
