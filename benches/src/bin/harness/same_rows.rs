@@ -11,7 +11,7 @@
 //! The service's ratio against these is what it costs over writing what the rules require; these
 //! baselines' ratio against the leads-only insert is what the rules' rows cost on their own.
 
-use super::{LeadRow, Owner, Res, clone_table_as, insert_columns, insert_sql, lead_value, raw_fit_score};
+use super::{LeadRow, Owner, Res, clone_table_into, insert_columns, insert_sql, lead_value, raw_fit_score};
 use crm_core::change::{AuditEntry, FieldChange};
 use crm_core::clock::{IdGen, RandomIds};
 use crm_core::entity::{LEAD, STAGE_CHANGE};
@@ -74,7 +74,12 @@ impl Sizes {
 impl Tables {
     /// Fresh, empty copies named `bench_same_<table>`, the head row of `tenant` included.
     pub fn copy(c: &Connection, tenant: Id) -> Res<Tables> {
-        let copy = |t: &str| clone_table_as(c, t, "same", true);
+        Self::copy_into(c, c, tenant)
+    }
+
+    /// [`Tables::copy`] made in `c` (another file) from the tables of `from`.
+    pub fn copy_into(from: &Connection, c: &Connection, tenant: Id) -> Res<Tables> {
+        let copy = |t: &str| clone_table_into(from, c, t, "same", true);
         let (leads, stages, audit) = (copy(LEAD.table)?, copy(STAGE_CHANGE.table)?, copy(AUDIT_LOG)?);
         let (outbox, heads) = (copy(OUTBOX)?, copy(TENANT_HEADS)?);
         c.execute(
