@@ -241,6 +241,12 @@ EXCUSED_FIELD_ERRORS = [
         lambda path, case, e: (_field(e), e.get("code")) == ("recurrence", "invalid_format"),
     ),
     (
+        # A routing rule's `condition` is a query in the text filter language
+        # (`source:referral score>=60`), a grammar of its own; the document types it as text.
+        "routing rule conditions",
+        lambda path, case, e: "/routing_rules" in path and (_field(e), e.get("code")) == ("condition", "invalid_format"),
+    ),
+    (
         # An appointment list's range ends after it starts and spans at most 400 days: a rule
         # between two query parameters.
         "appointment list ranges",
