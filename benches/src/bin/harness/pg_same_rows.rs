@@ -4,7 +4,7 @@
 //! with `AuditEntry::seal`, stored as `jsonb`), its `lead.created` event (the lead as `jsonb`), and
 //! the head updated.
 
-use super::{LeadRow, Owner, Res, insert_columns};
+use super::{LeadRow, Res, insert_columns};
 use crm_core::clock::{IdGen, RandomIds};
 use crm_core::entity::{LEAD, STAGE_CHANGE};
 use crm_core::value::{FieldType, Id, Money, Timestamp, Value};
@@ -28,13 +28,8 @@ pub(super) struct Tables {
     update_head: String,
 }
 
-/// Who creates, for whom, when.
-pub(super) struct Ctx<'a> {
-    pub tenant: Id,
-    pub actor: Id,
-    pub owners: &'a [Owner],
-    pub now: Timestamp,
-}
+/// Who creates, for whom, when (as for SQLite's baseline).
+pub(super) use super::same_rows::Ctx;
 
 impl Tables {
     /// Copies of `stage_changes`, `audit_log`, `outbox` and `tenant_heads` (with `tenant`'s head
